@@ -1,0 +1,336 @@
+//! `cluster NAME { … }`: version, exemptions, encryption at rest, cluster-wide
+//! admission and cluster RBAC (SPEC.md sections 4 and 7).
+
+use crate::admission::{check_admission, ProfileTable};
+use crate::check::{word, At, Ctx};
+use crate::model::*;
+use crate::rbac::{check_grants, check_role, GrantScope};
+use crate::values;
+use khc_syntax::{Diagnostic, ValueKind};
+
+const STATEMENTS: &[&str] = &["kubernetes", "exempt-namespaces", "encryption", "admission", "role", "grant"];
+
+/// The oldest Kubernetes minor version khc targets (ValidatingAdmissionPolicy v1).
+pub const MIN_MINOR: u32 = 30;
+
+/// Checks the cluster statement.
+pub(crate) fn check_cluster(cx: &mut Ctx, at: &At<'_>, profiles: &ProfileTable) -> Cluster {
+    let name = match cx.one_word(at, "a cluster name") {
+        Some((n, span)) => {
+            cx.check_label(at, &n, span, "cluster");
+            n
+        }
+        None => "cluster".into(),
+    };
+    let mut cluster = Cluster {
+        name,
+        origin: at.origin(),
+        minor_version: MIN_MINOR,
+        exempt_namespaces: vec!["kube-node-lease".into(), "kube-public".into(), "kube-system".into()],
+        encryption: None,
+        admission: None,
+        roles: Vec::new(),
+        bindings: Vec::new(),
+    };
+    let mut seen: Vec<(&str, At<'_>)> = Vec::new();
+    let mut grants = Vec::new();
+    for c in at.children() {
+        if c.s.name.quoted || !STATEMENTS.contains(&c.name()) {
+            cx.unknown_statement(&c, "a cluster", STATEMENTS);
+            continue;
+        }
+        let singleton = matches!(c.name(), "kubernetes" | "exempt-namespaces" | "encryption" | "admission");
+        if singleton {
+            if let Some((_, first)) = seen.iter().find(|(n, _)| *n == c.name()) {
+                cx.duplicate(&c, c.s.name.span, &format!("`{}`", c.name()), (first.file(), first.s.name.span));
+                continue;
+            }
+            seen.push((c.name(), c));
+        }
+        match c.name() {
+            "kubernetes" => {
+                cx.no_block(&c);
+                if let Some(minor) = version(cx, &c) {
+                    cluster.minor_version = minor;
+                }
+            }
+            "exempt-namespaces" => {
+                cx.no_block(&c);
+                let mut list = Vec::new();
+                for (n, span) in cx.words(&c, "namespace names") {
+                    if cx.check_label(&c, &n, span, "namespace") && !list.contains(&n) {
+                        list.push(n);
+                    }
+                }
+                if !list.iter().any(|n| n == "kube-system") {
+                    cx.warning(&c, c.s.span, "risky", "`kube-system` is not exempt: cluster-wide admission rules will also judge system pods")
+                        .notes
+                        .push("note: CNI, CSI and DNS pods usually need host access; add `kube-system` unless you mean it".into());
+                }
+                list.sort();
+                cluster.exempt_namespaces = list;
+            }
+            "encryption" => cluster.encryption = check_encryption(cx, &c),
+            "admission" => cluster.admission = Some(check_admission(cx, &c, profiles)),
+            "role" => {
+                if let Some(r) = check_role(cx, &c) {
+                    if let Some(first) = cluster.roles.iter().find(|x| x.name == r.name) {
+                        let (file, line) = (first.origin.file.clone(), first.origin.line);
+                        cx.error(&c, c.s.span, "duplicate", format!("cluster role `{}` is declared twice (first at {file}:{line})", r.name));
+                    } else {
+                        cluster.roles.push(r);
+                    }
+                }
+            }
+            _ => grants.push(c),
+        }
+    }
+    if cluster.encryption.is_none() {
+        cx.warning(at, at.s.name.span, "risky", "no `encryption` block: Secrets are stored unencrypted in etcd")
+            .notes
+            .push("help: add `encryption { provider aesgcm { key k1 env \"KHC_ENCRYPTION_KEY\" } }`".into());
+    }
+    let role_names: Vec<String> = cluster.roles.iter().map(|r| r.name.clone()).collect();
+    cluster.bindings = check_grants(cx, &grants, &GrantScope::Cluster { cluster_roles: &role_names });
+    cluster
+}
+
+/// Parses `kubernetes 1.31`.
+fn version(cx: &mut Ctx, at: &At<'_>) -> Option<u32> {
+    let args = at.s.flat_args();
+    let [v] = args.as_slice() else {
+        cx.error(at, at.s.span, "bad-argument", "`kubernetes` takes one version, e.g. `kubernetes 1.31`");
+        return None;
+    };
+    let text = match &v.kind {
+        ValueKind::Number { digits, unit } if unit.is_empty() => digits.clone(),
+        ValueKind::Str(s) | ValueKind::Name(s) => s.clone(),
+        _ => String::new(),
+    };
+    match values::parse_version(&text) {
+        Some(minor) if minor >= MIN_MINOR => Some(minor),
+        Some(_) => {
+            cx.error(at, v.span, "invalid-value", format!("khc targets Kubernetes 1.{MIN_MINOR} or later"))
+                .notes
+                .push("note: ValidatingAdmissionPolicy v1, which khc emits, is GA since 1.30".into());
+            None
+        }
+        None => {
+            cx.error(at, v.span, "invalid-value", format!("`{text}` is not a Kubernetes version")).notes.push("help: write the minor version, e.g. `1.31`".into());
+            None
+        }
+    }
+}
+
+const PROVIDERS: &[&str] = &["aesgcm", "aescbc", "secretbox", "kms", "identity"];
+
+/// Checks `encryption { … }`.
+fn check_encryption(cx: &mut Ctx, at: &At<'_>) -> Option<Encryption> {
+    cx.no_args(at);
+    let mut resources: Vec<String> = Vec::new();
+    let mut providers = Vec::new();
+    let mut provider_ats = Vec::new();
+    let mut key_names: Vec<String> = Vec::new();
+    for c in at.children() {
+        match (c.name(), c.s.name.quoted) {
+            ("resources", false) => {
+                cx.no_block(&c);
+                for v in c.s.flat_args() {
+                    let text = match &v.kind {
+                        ValueKind::Star => "*.*".to_string(),
+                        _ => word(v).unwrap_or("").to_string(),
+                    };
+                    let valid = text.split('.').all(|p| p == "*" || values::is_dns_label(p)) && !text.is_empty();
+                    if !valid {
+                        cx.error(&c, v.span, "invalid-value", format!("`{text}` is not a resource (`secrets`, `widgets.example.com`, `*.apps`)"));
+                    } else if resources.contains(&text) {
+                        cx.error(&c, v.span, "duplicate", format!("`{text}` is listed twice"));
+                    } else {
+                        resources.push(text);
+                    }
+                }
+            }
+            ("provider", false) => {
+                if let Some(p) = check_provider(cx, &c, &mut key_names) {
+                    providers.push(p);
+                    provider_ats.push(c);
+                }
+            }
+            _ => cx.unknown_statement(&c, "an encryption block", &["resources", "provider"]),
+        }
+    }
+    if resources.is_empty() {
+        resources.push("secrets".into());
+    } else if !resources.iter().any(|r| r == "secrets" || r == "*.*" || r == "*.") {
+        cx.warning(at, at.s.name.span, "risky", "`secrets` are not in the encrypted resources");
+    }
+    match providers.first() {
+        None => {
+            cx.error(at, at.s.name.span, "bad-argument", "`encryption` needs at least one `provider`")
+                .notes
+                .push("help: e.g. `provider aesgcm { key k1 env \"KHC_ENCRYPTION_KEY\" }`".into());
+            return None;
+        }
+        Some(Provider::Identity) => {
+            cx.warning(at, provider_ats[0].s.span, "risky", "`identity` is the first provider: new data is written unencrypted")
+                .notes
+                .push("note: list `identity` last, to read data written before encryption was enabled".into());
+        }
+        _ => {}
+    }
+    for (p, pat) in providers.iter().zip(&provider_ats) {
+        if matches!(p, Provider::AesCbc(_)) {
+            cx.warning(pat, pat.s.span, "risky", "`aescbc` is not recommended (vulnerable to padding-oracle attacks)")
+                .notes
+                .push("help: prefer `kms` (KMS v2) or `secretbox`".into());
+        }
+    }
+    let mut kms_names: Vec<&str> = Vec::new();
+    for (p, pat) in providers.iter().zip(&provider_ats) {
+        if let Provider::Kms { name, .. } = p {
+            if kms_names.contains(&name.as_str()) {
+                cx.error(pat, pat.s.span, "duplicate", format!("KMS provider `{name}` is declared twice"));
+            }
+            kms_names.push(name);
+        }
+    }
+    Some(Encryption { origin: at.origin(), resources, providers })
+}
+
+fn check_provider(cx: &mut Ctx, at: &At<'_>, key_names: &mut Vec<String>) -> Option<Provider> {
+    let (kind, span) = cx.one_word(at, "a provider kind")?;
+    if !PROVIDERS.contains(&kind.as_str()) {
+        let d = cx.error(at, span, "invalid-value", format!("unknown encryption provider `{kind}`"));
+        d.notes.push(format!("note: providers are {}", PROVIDERS.join(", ")));
+        if kind == "kmsv2" || kind == "kms2" {
+            d.notes.push("help: write `kms`; khc always uses KMS v2".into());
+        }
+        return None;
+    }
+    match kind.as_str() {
+        "identity" => {
+            cx.no_block(at);
+            Some(Provider::Identity)
+        }
+        "kms" => check_kms(cx, at),
+        _ => {
+            let mut keys = Vec::new();
+            for c in at.children() {
+                if c.name() != "key" || c.s.name.quoted {
+                    cx.unknown_statement(&c, &format!("provider `{kind}`"), &["key"]);
+                    continue;
+                }
+                cx.no_block(&c);
+                if let Some(k) = check_key(cx, &c) {
+                    if key_names.contains(&k.name) {
+                        cx.error(&c, c.s.span, "duplicate", format!("key `{}` is declared twice", k.name));
+                    } else {
+                        key_names.push(k.name.clone());
+                        keys.push(k);
+                    }
+                }
+            }
+            if keys.is_empty() {
+                cx.error(at, at.s.span, "bad-argument", format!("provider `{kind}` needs at least one key"))
+                    .notes
+                    .push("help: `key k1 env \"KHC_ENCRYPTION_KEY\"` or `key k1 file \"/etc/khc/keys/k1\"`".into());
+                return None;
+            }
+            Some(match kind.as_str() {
+                "aesgcm" => Provider::AesGcm(keys),
+                "aescbc" => Provider::AesCbc(keys),
+                _ => Provider::Secretbox(keys),
+            })
+        }
+    }
+}
+
+/// `key NAME env "VAR"` / `key NAME file "PATH"`.
+fn check_key(cx: &mut Ctx, at: &At<'_>) -> Option<Key> {
+    let args = at.s.flat_args();
+    let shape = "a key is written `key NAME env \"VAR\"` or `key NAME file \"PATH\"`";
+    let [name, how, src] = args.as_slice() else {
+        if args.len() == 2 && matches!(args[1].kind, ValueKind::Str(_)) {
+            cx.error(at, args[1].span, "invalid-value", "literal keys are not allowed")
+                .notes
+                .push("help: keys are read at install time: `key NAME env \"VAR\"` or `key NAME file \"PATH\"`".into());
+        } else {
+            cx.error(at, at.s.span, "bad-argument", shape);
+        }
+        return None;
+    };
+    let (Some(name_text), Some(how_text), Some(src_text)) = (word(name), word(how), word(src)) else {
+        cx.error(at, at.s.span, "bad-argument", shape);
+        return None;
+    };
+    if name_text.is_empty() || name_text.contains(char::is_whitespace) {
+        cx.error(at, name.span, "invalid-name", "key names must be non-empty and without spaces");
+        return None;
+    }
+    let source = match how_text {
+        "env" => {
+            let ok = src_text.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && src_text.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !ok {
+                cx.error(at, src.span, "invalid-value", format!("`{src_text}` is not an environment variable name"));
+                return None;
+            }
+            KeySource::Env(src_text.into())
+        }
+        "file" => {
+            if !src_text.starts_with('/') {
+                cx.error(at, src.span, "invalid-value", "key files are absolute paths on the control-plane node");
+                return None;
+            }
+            KeySource::File(src_text.into())
+        }
+        _ => {
+            cx.error(at, how.span, "bad-argument", format!("unknown key source `{how_text}`")).notes.push("help: key sources are `env` and `file`".into());
+            return None;
+        }
+    };
+    Some(Key { name: name_text.into(), source })
+}
+
+fn check_kms(cx: &mut Ctx, at: &At<'_>) -> Option<Provider> {
+    let mut name = None;
+    let mut endpoint = None;
+    let mut timeout = None;
+    for c in at.children() {
+        cx.no_block(&c);
+        match (c.name(), c.s.name.quoted) {
+            ("name", false) => name = cx.one_word(&c, "a KMS plugin name").map(|(n, _)| n),
+            ("endpoint", false) => {
+                if let Some((e, span)) = cx.one_word(&c, "a `unix://` socket") {
+                    if e.strip_prefix("unix://").is_some_and(|p| p.starts_with('/')) {
+                        endpoint = Some(e);
+                    } else {
+                        cx.error(&c, span, "invalid-value", "the KMS endpoint must be a `unix:///path/to.sock` socket");
+                    }
+                }
+            }
+            ("timeout", false) => match c.s.flat_args().as_slice() {
+                [v] => match &v.kind {
+                    ValueKind::Number { digits, unit } if values::is_duration(digits, unit) => timeout = Some(format!("{digits}{unit}")),
+                    _ => {
+                        cx.error(&c, v.span, "invalid-value", "expected a duration such as `3s` or `500ms`");
+                    }
+                },
+                _ => {
+                    cx.error(&c, c.s.span, "bad-argument", "`timeout` takes one duration");
+                }
+            },
+            _ => cx.unknown_statement(&c, "provider `kms`", &["name", "endpoint", "timeout"]),
+        }
+    }
+    match (name, endpoint) {
+        (Some(name), Some(endpoint)) => Some(Provider::Kms { name, endpoint, timeout }),
+        _ => {
+            cx.push(
+                Diagnostic::error("bad-argument", at.file(), at.s.span, "provider `kms` needs `name` and `endpoint`")
+                    .with_help("e.g. `provider kms { name vault  endpoint \"unix:///var/run/kms/vault.sock\" }`"),
+            );
+            None
+        }
+    }
+}

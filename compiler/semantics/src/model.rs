@@ -1,0 +1,437 @@
+//! The checked security model: what the program means, with every name resolved
+//! and every value validated. Emission turns this into Kubernetes objects.
+
+use khc_syntax::FileKey;
+use std::collections::BTreeMap;
+
+/// Where a model element was declared: file and 1-based line. Emitted as the
+/// `khc.dev/source` annotation.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Origin {
+    /// The declaring file.
+    pub file: FileKey,
+    /// 1-based line of the declaring statement.
+    pub line: u32,
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.file, self.line)
+    }
+}
+
+/// A whole checked program: one cluster and its tenants (sorted by name).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Model {
+    /// The cluster settings.
+    pub cluster: Cluster,
+    /// Tenants, sorted by name.
+    pub tenants: Vec<Tenant>,
+}
+
+/// `cluster NAME { … }`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Cluster {
+    /// Cluster name (output folder `clusters/NAME`).
+    pub name: String,
+    /// Declaration site.
+    pub origin: Origin,
+    /// Target Kubernetes minor version (1.`minor`).
+    pub minor_version: u32,
+    /// Namespaces the cluster-wide admission rules skip.
+    pub exempt_namespaces: Vec<String>,
+    /// Encryption at rest, if declared.
+    pub encryption: Option<Encryption>,
+    /// Cluster-wide admission rules, if any.
+    pub admission: Option<Admission>,
+    /// ClusterRoles.
+    pub roles: Vec<Role>,
+    /// ClusterRoleBindings.
+    pub bindings: Vec<Binding>,
+}
+
+/// `encryption { … }`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Encryption {
+    /// Declaration site.
+    pub origin: Origin,
+    /// Resources to encrypt (`secrets`, `widgets.example.com`, `*.apps`).
+    pub resources: Vec<String>,
+    /// Providers in order of preference.
+    pub providers: Vec<Provider>,
+}
+
+/// One encryption provider.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Provider {
+    /// AES-GCM with keys.
+    AesGcm(Vec<Key>),
+    /// AES-CBC with keys.
+    AesCbc(Vec<Key>),
+    /// XSalsa20/Poly1305 with keys.
+    Secretbox(Vec<Key>),
+    /// KMS v2 plugin.
+    Kms {
+        /// Plugin name (unique).
+        name: String,
+        /// `unix://` socket.
+        endpoint: String,
+        /// Optional call timeout (Go duration).
+        timeout: Option<String>,
+    },
+    /// No encryption (read old data / write plain).
+    Identity,
+}
+
+/// A named encryption key and where its material comes from at install time.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Key {
+    /// Key name in the EncryptionConfiguration.
+    pub name: String,
+    /// Source of the base64 key material.
+    pub source: KeySource,
+}
+
+/// Where key material is read from when the configuration is installed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KeySource {
+    /// An environment variable holding the base64 key.
+    Env(String),
+    /// A file holding the base64 key.
+    File(String),
+}
+
+/// Pod Security Standards level.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Level {
+    /// Unrestricted.
+    Privileged,
+    /// Prevents known escalations.
+    Baseline,
+    /// Hardened best practice.
+    Restricted,
+}
+
+impl Level {
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Privileged => "privileged",
+            Level::Baseline => "baseline",
+            Level::Restricted => "restricted",
+        }
+    }
+}
+
+/// Pod Security Admission settings of a tenant's namespaces.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PodSecurity {
+    /// Enforced level.
+    pub enforce: Level,
+    /// Audited level.
+    pub audit: Level,
+    /// Warned level.
+    pub warn: Level,
+    /// `v1.31` or `latest`.
+    pub version: String,
+}
+
+/// Network isolation mode (SPEC.md section 6).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Isolation {
+    /// Default deny; only DNS and declared traffic.
+    Strict,
+    /// As strict, plus traffic within the tenant.
+    Tenant,
+    /// No NetworkPolicies.
+    None,
+}
+
+/// Traffic direction of a rule.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Direction {
+    /// Into the tenant's pods.
+    Ingress,
+    /// Out of the tenant's pods.
+    Egress,
+}
+
+/// Labels selecting pods.
+pub type Selector = BTreeMap<String, String>;
+
+/// The other side of an allowed connection.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Peer {
+    /// Pods of a tenant (all its namespaces), optionally one workload.
+    Tenant {
+        /// Tenant name (may be the rule's own tenant).
+        tenant: String,
+        /// Workload name and pod selector, when narrowed to one workload.
+        workload: Option<(String, Selector)>,
+    },
+    /// A namespace not managed by khc.
+    Namespace(String),
+    /// IP blocks.
+    Cidr(Vec<IpBlock>),
+}
+
+/// An IP block with exceptions.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IpBlock {
+    /// The CIDR.
+    pub cidr: String,
+    /// CIDRs inside it that are excluded.
+    pub except: Vec<String>,
+}
+
+/// A port or port range.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PortRange {
+    /// First port.
+    pub port: u16,
+    /// Last port, for a range.
+    pub end: Option<u16>,
+}
+
+/// An `allow` statement.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NetRule {
+    /// Declaration site.
+    pub origin: Origin,
+    /// The statement's span in `origin.file`.
+    pub span: khc_syntax::Span,
+    /// NetworkPolicy name (unique within the tenant).
+    pub name: String,
+    /// Ingress or egress.
+    pub direction: Direction,
+    /// The tenant workload the rule applies to (name, namespace, selector);
+    /// `None` means every pod of the tenant.
+    pub local: Option<(String, String, Selector)>,
+    /// The other side.
+    pub peer: Peer,
+    /// Allowed ports; empty means all.
+    pub ports: Vec<PortRange>,
+    /// `TCP`, `UDP` or `SCTP`.
+    pub protocol: String,
+}
+
+/// A ResourceQuota: `(key, quantity)` pairs in Kubernetes terms, sorted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Quota {
+    /// Declaration site.
+    pub origin: Origin,
+    /// `requests.cpu` → `20`, …
+    pub hard: BTreeMap<String, String>,
+}
+
+/// A LimitRange for containers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Declaration site.
+    pub origin: Origin,
+    /// Default limits.
+    pub default: BTreeMap<String, String>,
+    /// Default requests.
+    pub request: BTreeMap<String, String>,
+    /// Maximum per container.
+    pub max: BTreeMap<String, String>,
+    /// Minimum per container.
+    pub min: BTreeMap<String, String>,
+}
+
+/// A Role or ClusterRole.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Role {
+    /// Role name.
+    pub name: String,
+    /// Declaration site.
+    pub origin: Origin,
+    /// Policy rules in declaration order.
+    pub rules: Vec<RoleRule>,
+}
+
+/// One RBAC policy rule.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RoleRule {
+    /// API groups (`""` for core).
+    pub api_groups: Vec<String>,
+    /// Resources, with subresources as `pods/log`.
+    pub resources: Vec<String>,
+    /// Verbs.
+    pub verbs: Vec<String>,
+    /// Resource names, if restricted.
+    pub resource_names: Vec<String>,
+}
+
+/// What a binding grants.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RoleRef {
+    /// A Role of the tenant.
+    Role(String),
+    /// A ClusterRole (declared in `cluster` or built in).
+    ClusterRole(String),
+}
+
+/// Who a binding grants to.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Subject {
+    /// A user name.
+    User(String),
+    /// A group name.
+    Group(String),
+    /// A ServiceAccount.
+    ServiceAccount {
+        /// Its namespace.
+        namespace: String,
+        /// Its name.
+        name: String,
+    },
+}
+
+/// A RoleBinding or ClusterRoleBinding (all `grant`s of one role merged).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Binding {
+    /// Binding name (the role's name).
+    pub name: String,
+    /// Declaration site of the first grant.
+    pub origin: Origin,
+    /// The granted role.
+    pub role: RoleRef,
+    /// Subjects, in declaration order without duplicates.
+    pub subjects: Vec<Subject>,
+}
+
+/// A workload and its ServiceAccount.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Workload {
+    /// Workload (and ServiceAccount) name.
+    pub name: String,
+    /// Declaration site.
+    pub origin: Origin,
+    /// Its namespace.
+    pub namespace: String,
+    /// Pod labels identifying it.
+    pub selector: Selector,
+    /// Whether the API token is mounted.
+    pub automount_token: bool,
+}
+
+/// What a violated admission rule does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Action {
+    /// Reject the request.
+    Deny,
+    /// Return a warning to the client.
+    Warn,
+    /// Record in the audit log.
+    Audit,
+}
+
+/// The admission rules of one scope (cluster or tenant).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Admission {
+    /// Declaration site of the `admission` block.
+    pub origin: Origin,
+    /// Binding actions.
+    pub actions: Vec<Action>,
+    /// Rules, in declaration order (profiles expanded in place).
+    pub rules: Vec<AdmissionRule>,
+}
+
+/// One admission rule and where it was stated.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AdmissionRule {
+    /// The rule.
+    pub kind: RuleKind,
+    /// Declaration site (inside a profile for `use`d rules).
+    pub origin: Origin,
+    /// The statement's span in `origin.file`.
+    pub span: khc_syntax::Span,
+}
+
+/// The admission rules (SPEC.md section 8).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RuleKind {
+    /// Limits set for the listed resources (`cpu`, `memory`).
+    RequireLimits(Vec<String>),
+    /// Requests set for the listed resources.
+    RequireRequests(Vec<String>),
+    /// No `:latest` or untagged images.
+    NoLatestTag,
+    /// Image prefixes allowed (each ends with `/`).
+    AllowedRegistries(Vec<String>),
+    /// `readOnlyRootFilesystem: true`.
+    ReadOnlyRootFs,
+    /// Effective seccomp `RuntimeDefault` or `Localhost`.
+    SeccompRuntimeDefault,
+    /// No hostNetwork/hostPID/hostIPC.
+    NoHostNamespaces,
+    /// No hostPort.
+    NoHostPorts,
+    /// No hostPath volumes.
+    NoHostPath,
+    /// No container runtime socket mounts.
+    NoDockerSocket,
+    /// No privileged containers.
+    NoPrivileged,
+    /// `allowPrivilegeEscalation: false`.
+    NoPrivilegeEscalation,
+    /// Capabilities that may be added.
+    AllowedCapabilities(Vec<String>),
+    /// Effective `runAsNonRoot: true`.
+    RunAsNonRoot,
+    /// Effective `runAsUser >= N`.
+    MinUid(u64),
+}
+
+impl RuleKind {
+    /// The rule's statement name.
+    pub fn keyword(&self) -> &'static str {
+        match self {
+            RuleKind::RequireLimits(_) => "require-limits",
+            RuleKind::RequireRequests(_) => "require-requests",
+            RuleKind::NoLatestTag => "no-latest-tag",
+            RuleKind::AllowedRegistries(_) => "allowed-registries",
+            RuleKind::ReadOnlyRootFs => "read-only-root-fs",
+            RuleKind::SeccompRuntimeDefault => "seccomp-runtime-default",
+            RuleKind::NoHostNamespaces => "no-host-namespaces",
+            RuleKind::NoHostPorts => "no-host-ports",
+            RuleKind::NoHostPath => "no-host-path",
+            RuleKind::NoDockerSocket => "no-docker-socket",
+            RuleKind::NoPrivileged => "no-privileged",
+            RuleKind::NoPrivilegeEscalation => "no-privilege-escalation",
+            RuleKind::AllowedCapabilities(_) => "allowed-capabilities",
+            RuleKind::RunAsNonRoot => "run-as-non-root",
+            RuleKind::MinUid(_) => "min-uid",
+        }
+    }
+}
+
+/// `tenant NAME { … }`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Tenant {
+    /// Tenant name.
+    pub name: String,
+    /// Declaration site.
+    pub origin: Origin,
+    /// Namespaces, in declaration order.
+    pub namespaces: Vec<String>,
+    /// Pod Security Admission labels.
+    pub pod_security: PodSecurity,
+    /// Network isolation mode.
+    pub isolation: Isolation,
+    /// Declared traffic.
+    pub allows: Vec<NetRule>,
+    /// ResourceQuota, if any.
+    pub quota: Option<Quota>,
+    /// LimitRange, if any.
+    pub limits: Option<Limits>,
+    /// Roles.
+    pub roles: Vec<Role>,
+    /// RoleBindings.
+    pub bindings: Vec<Binding>,
+    /// Workloads.
+    pub workloads: Vec<Workload>,
+    /// Tenant admission rules, if any.
+    pub admission: Option<Admission>,
+}

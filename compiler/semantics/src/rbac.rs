@@ -1,0 +1,337 @@
+//! RBAC: `role NAME { can … on … }` and `grant ROLE to …` (SPEC.md section 9).
+
+use crate::check::{word, At, Ctx};
+use crate::model::*;
+use crate::values;
+use khc_syntax::{Diagnostic, Span, Value};
+use std::collections::BTreeMap;
+
+/// Verbs the API server knows.
+const VERBS: &[&str] = &[
+    "get", "list", "watch", "create", "update", "patch", "delete", "deletecollection", "use", "bind", "escalate", "impersonate", "approve", "sign", "*",
+];
+
+/// Built-in API groups and their resources (with the subresources worth naming).
+const BUILTIN: &[(&str, &[&str])] = &[
+    (
+        "",
+        &[
+            "bindings", "componentstatuses", "configmaps", "endpoints", "events", "limitranges", "namespaces", "namespaces/finalize",
+            "namespaces/status", "nodes", "nodes/proxy", "nodes/status", "persistentvolumeclaims", "persistentvolumeclaims/status",
+            "persistentvolumes", "pods", "pods/attach", "pods/binding", "pods/ephemeralcontainers", "pods/eviction", "pods/exec", "pods/log",
+            "pods/portforward", "pods/proxy", "pods/status", "podtemplates", "replicationcontrollers", "replicationcontrollers/scale",
+            "replicationcontrollers/status", "resourcequotas", "resourcequotas/status", "secrets", "serviceaccounts", "serviceaccounts/token",
+            "services", "services/proxy", "services/status",
+        ],
+    ),
+    (
+        "apps",
+        &[
+            "controllerrevisions", "daemonsets", "daemonsets/status", "deployments", "deployments/scale", "deployments/status", "replicasets",
+            "replicasets/scale", "replicasets/status", "statefulsets", "statefulsets/scale", "statefulsets/status",
+        ],
+    ),
+    ("batch", &["cronjobs", "cronjobs/status", "jobs", "jobs/status"]),
+    ("autoscaling", &["horizontalpodautoscalers", "horizontalpodautoscalers/status"]),
+    ("policy", &["poddisruptionbudgets", "poddisruptionbudgets/status"]),
+    ("networking.k8s.io", &["ingressclasses", "ingresses", "ingresses/status", "networkpolicies"]),
+    ("rbac.authorization.k8s.io", &["clusterrolebindings", "clusterroles", "rolebindings", "roles"]),
+    ("storage.k8s.io", &["csidrivers", "csinodes", "csistoragecapacities", "storageclasses", "volumeattachments"]),
+    ("coordination.k8s.io", &["leases"]),
+    ("discovery.k8s.io", &["endpointslices"]),
+    ("events.k8s.io", &["events"]),
+    ("scheduling.k8s.io", &["priorityclasses"]),
+    ("node.k8s.io", &["runtimeclasses"]),
+    ("apiextensions.k8s.io", &["customresourcedefinitions", "customresourcedefinitions/status"]),
+    (
+        "admissionregistration.k8s.io",
+        &["mutatingwebhookconfigurations", "validatingadmissionpolicies", "validatingadmissionpolicybindings", "validatingwebhookconfigurations"],
+    ),
+    ("certificates.k8s.io", &["certificatesigningrequests", "certificatesigningrequests/approval", "certificatesigningrequests/status", "signers"]),
+    ("authentication.k8s.io", &["tokenreviews"]),
+    ("authorization.k8s.io", &["localsubjectaccessreviews", "selfsubjectaccessreviews", "selfsubjectrulesreviews", "subjectaccessreviews"]),
+];
+
+/// Built-in ClusterRoles a tenant may grant in its namespaces.
+pub(crate) const BUILTIN_TENANT_ROLES: &[&str] = &["view", "edit", "admin"];
+
+/// Checks `role NAME { can … }`.
+pub(crate) fn check_role(cx: &mut Ctx, at: &At<'_>) -> Option<Role> {
+    let (name, span) = cx.one_word(at, "a role name")?;
+    if !values::is_dns_subdomain(&name) {
+        cx.error(at, span, "invalid-name", format!("`{name}` is not a valid role name")).notes.push(
+            "help: role names are DNS-1123 subdomains: lowercase letters, digits, `-` and `.`".into(),
+        );
+    }
+    if at.s.block.is_none() {
+        cx.error(at, at.s.span, "bad-argument", format!("role `{name}` needs a block of `can … on …` rules"));
+    }
+    let mut rules = Vec::new();
+    for c in at.children() {
+        if c.name() != "can" || c.s.name.quoted {
+            cx.unknown_statement(&c, "a role", &["can"]);
+            continue;
+        }
+        cx.no_block(&c);
+        rules.extend(check_can(cx, &c));
+    }
+    Some(Role { name, origin: at.origin(), rules })
+}
+
+/// Splits `can VERB… on RESOURCE… [names NAME…]` into its three parts.
+fn split_can<'v>(args: &[&'v Value]) -> (Vec<&'v Value>, Option<Vec<&'v Value>>, Option<Vec<&'v Value>>) {
+    let is_kw = |v: &Value, kw: &str| matches!(&v.kind, khc_syntax::ValueKind::Name(n) if n == kw);
+    let on = args.iter().position(|v| is_kw(v, "on"));
+    let names = args.iter().position(|v| is_kw(v, "names"));
+    let verbs_end = on.or(names).unwrap_or(args.len());
+    let verbs = args[..verbs_end].to_vec();
+    let resources = on.map(|o| args[o + 1..names.filter(|n| *n > o).unwrap_or(args.len())].to_vec());
+    let names = names.map(|n| args[n + 1..].to_vec());
+    (verbs, resources, names)
+}
+
+fn check_can(cx: &mut Ctx, at: &At<'_>) -> Vec<RoleRule> {
+    let args = at.s.flat_args();
+    let (verb_vals, resource_vals, name_vals) = split_can(&args);
+    let Some(resource_vals) = resource_vals.filter(|r| !r.is_empty()) else {
+        cx.error(at, at.s.span, "bad-argument", "`can` needs resources after `on`").notes.push("help: write `can get list on pods services`".into());
+        return Vec::new();
+    };
+    if verb_vals.is_empty() {
+        cx.error(at, at.s.name.span, "bad-argument", "`can` needs at least one verb").notes.push("help: write `can get list on pods`".into());
+        return Vec::new();
+    }
+    let mut verbs = Vec::new();
+    for v in &verb_vals {
+        let Some(verb) = v.as_text().filter(|_| !matches!(v.kind, khc_syntax::ValueKind::List(_))) else { continue };
+        if !VERBS.contains(&verb.as_str()) {
+            let d = Diagnostic::error("invalid-value", at.file(), v.span, format!("unknown verb `{verb}`"));
+            let d = match values::suggest(&verb, VERBS.iter().copied()) {
+                Some(s) => d.with_help(format!("did you mean `{s}`?")),
+                None => d.with_note(format!("verbs are: {}", VERBS.join(", "))),
+            };
+            cx.push(d);
+            continue;
+        }
+        if verb == "*" {
+            cx.warning(at, v.span, "risky", "wildcard verb `*` grants every current and future verb").notes.push("help: list the verbs the role needs".into());
+        }
+        if matches!(verb.as_str(), "escalate" | "bind" | "impersonate") {
+            cx.warning(at, v.span, "risky", format!("`{verb}` lets the holder gain permissions it was not granted"));
+        }
+        if !verbs.contains(&verb) {
+            verbs.push(verb);
+        }
+    }
+    let mut names = Vec::new();
+    if let Some(nv) = name_vals {
+        if nv.is_empty() {
+            cx.error(at, at.s.span, "bad-argument", "`names` needs at least one resource name");
+        }
+        for v in nv {
+            match word(v) {
+                Some(n) if values::is_dns_subdomain(n) || !n.is_empty() => names.push(n.to_string()),
+                _ => {
+                    cx.error(at, v.span, "invalid-value", "expected a resource name");
+                }
+            }
+        }
+    }
+    // Group resources by API group, keeping first-seen order.
+    let mut by_group: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for v in resource_vals {
+        let Some(text) = v.as_text().filter(|_| !matches!(v.kind, khc_syntax::ValueKind::List(_))) else { continue };
+        let Some((resource, group)) = check_resource(cx, at, &text, v.span) else { continue };
+        let reads = ["get", "list", "watch", "*"];
+        if (resource == "secrets" || resource == "*") && group.is_empty() && verbs.iter().any(|v| reads.contains(&v.as_str())) && names.is_empty() {
+            cx.warning(at, v.span, "risky", "read access to all secrets in scope").notes.push("help: narrow it with `names \"secret-name\"`".into());
+        }
+        if matches!(resource.as_str(), "pods/exec" | "pods/attach" | "nodes/proxy") && verbs.iter().any(|v| v == "create" || v == "*" || v == "get") {
+            cx.warning(at, v.span, "risky", format!("access to `{resource}` allows running commands in containers or on nodes"));
+        }
+        let list = by_group.entry(group).or_default();
+        if !list.contains(&resource) {
+            list.push(resource);
+        }
+    }
+    by_group
+        .into_iter()
+        .map(|(group, resources)| RoleRule { api_groups: vec![group], resources, verbs: verbs.clone(), resource_names: names.clone() })
+        .collect()
+}
+
+/// Checks `resource[.group][/sub]` (or `*`), returning `(resource, group)`.
+fn check_resource(cx: &mut Ctx, at: &At<'_>, text: &str, span: Span) -> Option<(String, String)> {
+    if text == "*" {
+        cx.warning(at, span, "risky", "wildcard resource `*` covers every resource, including future ones");
+        return Some(("*".into(), "*".into()));
+    }
+    let (base, sub) = match text.split_once('/') {
+        Some((b, s)) => (b, Some(s)),
+        None => (text, None),
+    };
+    let (res, group) = match base.split_once('.') {
+        Some((r, g)) => (r, g),
+        None => (base, ""),
+    };
+    let resource = match sub {
+        Some(s) => format!("{res}/{s}"),
+        None => res.to_string(),
+    };
+    if res.is_empty() || sub == Some("") {
+        cx.error(at, span, "invalid-value", format!("`{text}` is not a resource"));
+        return None;
+    }
+    if let Some((_, known)) = BUILTIN.iter().find(|(g, _)| *g == group) {
+        if !known.contains(&resource.as_str()) {
+            let shown = if group.is_empty() { "the core API group".to_string() } else { format!("API group `{group}`") };
+            let mut d = Diagnostic::error("unknown-name", at.file(), span, format!("`{resource}` is not a resource of {shown}"));
+            if let Some(s) = values::suggest(&resource, known.iter().copied()) {
+                d = d.with_help(format!("did you mean `{s}`?"));
+            } else if let Some((g, _)) = BUILTIN.iter().find(|(_, rs)| rs.contains(&resource.as_str())) {
+                d = d.with_help(format!("`{resource}` is in API group `{g}`: write `{res}.{g}`"));
+            }
+            cx.push(d);
+            return None;
+        }
+    }
+    Some((resource, group.to_string()))
+}
+
+/// Where grants are resolved.
+pub(crate) enum GrantScope<'h> {
+    /// Cluster grants: ClusterRoleBindings.
+    Cluster { cluster_roles: &'h [String] },
+    /// Tenant grants: RoleBindings.
+    Tenant { roles: &'h [String], cluster_roles: &'h [String], workloads: &'h BTreeMap<String, Workload> },
+}
+
+/// Checks every `grant` of a scope, merging grants of one role into one binding.
+pub(crate) fn check_grants(cx: &mut Ctx, grants: &[At<'_>], scope: &GrantScope<'_>) -> Vec<Binding> {
+    let mut out: Vec<Binding> = Vec::new();
+    for at in grants {
+        cx.no_block(at);
+        let args = at.s.flat_args();
+        let to = args.iter().position(|v| matches!(&v.kind, khc_syntax::ValueKind::Name(n) if n == "to"));
+        let (role_val, subject_vals) = match (to, args.first()) {
+            (Some(1), Some(r)) if args.len() > 2 => (*r, &args[2..]),
+            _ => {
+                cx.error(at, at.s.span, "bad-argument", "`grant` is written `grant ROLE to SUBJECT…`")
+                    .notes
+                    .push("help: e.g. `grant deployer to group \"payments-devs\" workload ci`".into());
+                continue;
+            }
+        };
+        let Some(role_name) = word(role_val) else {
+            cx.error(at, role_val.span, "bad-argument", "expected a role name");
+            continue;
+        };
+        let Some(role) = resolve_role(cx, at, role_name, role_val.span, scope) else { continue };
+        let subjects = subjects(cx, at, subject_vals, scope);
+        let binding_name = match &role {
+            RoleRef::Role(n) | RoleRef::ClusterRole(n) => n.clone(),
+        };
+        match out.iter_mut().find(|b| b.role == role) {
+            Some(b) => {
+                for s in subjects {
+                    if !b.subjects.contains(&s) {
+                        b.subjects.push(s);
+                    }
+                }
+            }
+            None => out.push(Binding { name: binding_name, origin: at.origin(), role, subjects }),
+        }
+    }
+    out
+}
+
+fn resolve_role(cx: &mut Ctx, at: &At<'_>, name: &str, span: Span, scope: &GrantScope<'_>) -> Option<RoleRef> {
+    let (own, cluster, builtin): (&[String], &[String], &[&str]) = match scope {
+        GrantScope::Cluster { cluster_roles } => (&[], cluster_roles, &["view", "edit", "admin", "cluster-admin"]),
+        GrantScope::Tenant { roles, cluster_roles, .. } => (roles, cluster_roles, BUILTIN_TENANT_ROLES),
+    };
+    if own.iter().any(|r| r == name) {
+        return Some(RoleRef::Role(name.to_string()));
+    }
+    if cluster.iter().any(|r| r == name) {
+        return Some(RoleRef::ClusterRole(name.to_string()));
+    }
+    if builtin.contains(&name) {
+        if name == "admin" || name == "cluster-admin" {
+            let what = if name == "admin" { "full control of the namespace, including its Roles and RoleBindings" } else { "full control of the whole cluster" };
+            cx.warning(at, span, "risky", format!("built-in role `{name}` grants {what}"));
+        }
+        return Some(RoleRef::ClusterRole(name.to_string()));
+    }
+    let candidates = own.iter().map(String::as_str).chain(cluster.iter().map(String::as_str)).chain(builtin.iter().copied());
+    let suggestion = values::suggest(name, candidates);
+    let d = cx.error(at, span, "unknown-name", format!("unknown role `{name}`"));
+    d.primary.message = "no role has this name".into();
+    match suggestion {
+        Some(s) => d.notes.push(format!("help: did you mean `{s}`?")),
+        None => d.notes.push(format!("help: declare it with `role {name} {{ can … on … }}` or use a built-in role: {}", builtin.join(", "))),
+    }
+    None
+}
+
+fn subjects(cx: &mut Ctx, at: &At<'_>, vals: &[&Value], scope: &GrantScope<'_>) -> Vec<Subject> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < vals.len() {
+        let kind_val = vals[i];
+        let kind = word(kind_val).unwrap_or("");
+        let Some(arg) = vals.get(i + 1) else {
+            cx.error(at, kind_val.span, "bad-argument", "a subject is written `user \"NAME\"`, `group \"NAME\"`, `workload NAME` or `serviceaccount \"NS/NAME\"`");
+            break;
+        };
+        i += 2;
+        let Some(name) = word(arg) else {
+            cx.error(at, arg.span, "bad-argument", format!("expected a name after `{kind}`"));
+            continue;
+        };
+        let subject = match kind {
+            "user" => Subject::User(name.to_string()),
+            "group" => {
+                if name == "system:authenticated" || name == "system:unauthenticated" {
+                    cx.warning(at, arg.span, "risky", format!("granting to `{name}` grants to every {} client", if name.ends_with("unauthenticated") { "anonymous" } else { "signed-in" }));
+                }
+                Subject::Group(name.to_string())
+            }
+            "serviceaccount" => match name.split_once('/') {
+                Some((ns, sa)) if values::is_dns_label(ns) && values::is_dns_subdomain(sa) => Subject::ServiceAccount { namespace: ns.into(), name: sa.into() },
+                _ => {
+                    cx.error(at, arg.span, "invalid-value", format!("`{name}` is not `NAMESPACE/NAME`"));
+                    continue;
+                }
+            },
+            "workload" => match scope {
+                GrantScope::Tenant { workloads, .. } => match workloads.get(name) {
+                    Some(w) => Subject::ServiceAccount { namespace: w.namespace.clone(), name: w.name.clone() },
+                    None => {
+                        let s = values::suggest(name, workloads.keys().map(String::as_str));
+                        let d = cx.error(at, arg.span, "unknown-name", format!("unknown workload `{name}`"));
+                        if let Some(s) = s {
+                            d.notes.push(format!("help: did you mean `{s}`?"));
+                        }
+                        continue;
+                    }
+                },
+                GrantScope::Cluster { .. } => {
+                    cx.error(at, kind_val.span, "bad-argument", "`workload` subjects belong in a tenant's grant")
+                        .notes
+                        .push("help: in `cluster`, write `serviceaccount \"NAMESPACE/NAME\"`".into());
+                    continue;
+                }
+            },
+            _ => {
+                let d = cx.error(at, kind_val.span, "bad-argument", format!("unknown subject kind `{kind}`"));
+                d.notes.push("help: subjects are `user`, `group`, `workload` and `serviceaccount`".into());
+                continue;
+            }
+        };
+        if !out.contains(&subject) {
+            out.push(subject);
+        }
+    }
+    out
+}
