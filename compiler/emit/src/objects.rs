@@ -1,0 +1,348 @@
+//! Builds typed Kubernetes objects (k8s-openapi, API version 1.30) from the model.
+
+use crate::cel;
+use k8s_openapi::api::admissionregistration::v1::{
+    MatchResources, NamedRuleWithOperations, ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding,
+    ValidatingAdmissionPolicyBindingSpec, ValidatingAdmissionPolicySpec, Validation, Variable,
+};
+use k8s_openapi::api::core::v1::{LimitRange, LimitRangeItem, LimitRangeSpec, Namespace, ResourceQuota, ResourceQuotaSpec, ServiceAccount};
+use k8s_openapi::api::networking::v1::{
+    IPBlock, NetworkPolicy, NetworkPolicyEgressRule, NetworkPolicyIngressRule, NetworkPolicyPeer, NetworkPolicyPort, NetworkPolicySpec,
+};
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding, RoleRef, Subject};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, LabelSelectorRequirement, ObjectMeta};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use khc_semantics::model::{self, Action, Admission, Direction, Isolation, Origin, Peer, Tenant};
+use std::collections::BTreeMap;
+
+/// Annotation naming the source line an object came from.
+pub const SOURCE_ANNOTATION: &str = "khc.dev/source";
+/// Label carrying the tenant on namespaces and tenant objects.
+pub const TENANT_LABEL: &str = "khc.dev/tenant";
+/// The managed-by label.
+pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "khc");
+
+/// A built object, serialized, with where it goes.
+pub struct Built {
+    /// Kind, e.g. `NetworkPolicy`.
+    pub kind: &'static str,
+    /// Object name.
+    pub name: String,
+    /// Namespace for namespaced objects.
+    pub namespace: Option<String>,
+    /// Where it was declared.
+    pub origin: Origin,
+    /// The YAML document.
+    pub yaml: String,
+}
+
+fn yaml<T: serde::Serialize>(obj: &T) -> String {
+    serde_yaml_ng::to_string(obj).expect("k8s-openapi objects always serialize")
+}
+
+fn built<T: serde::Serialize + k8s_openapi::Resource>(obj: T, name: &str, namespace: Option<&str>, origin: &Origin) -> Built {
+    Built { kind: T::KIND, name: name.to_string(), namespace: namespace.map(str::to_string), origin: origin.clone(), yaml: yaml(&obj) }
+}
+
+/// Standard metadata: name, namespace, managed-by and tenant labels, source annotation.
+fn meta(name: &str, namespace: Option<&str>, tenant: Option<&str>, origin: &Origin) -> ObjectMeta {
+    let mut labels = BTreeMap::from([(MANAGED_BY.0.to_string(), MANAGED_BY.1.to_string())]);
+    if let Some(t) = tenant {
+        labels.insert(TENANT_LABEL.to_string(), t.to_string());
+    }
+    ObjectMeta {
+        name: Some(name.to_string()),
+        namespace: namespace.map(str::to_string),
+        labels: Some(labels),
+        annotations: Some(BTreeMap::from([(SOURCE_ANNOTATION.to_string(), origin.to_string())])),
+        ..Default::default()
+    }
+}
+
+fn match_labels(labels: &BTreeMap<String, String>) -> LabelSelector {
+    LabelSelector { match_labels: Some(labels.clone()), ..Default::default() }
+}
+
+fn one_label(k: &str, v: &str) -> LabelSelector {
+    match_labels(&BTreeMap::from([(k.to_string(), v.to_string())]))
+}
+
+fn quantities(m: &BTreeMap<String, String>) -> Option<BTreeMap<String, Quantity>> {
+    (!m.is_empty()).then(|| m.iter().map(|(k, v)| (k.clone(), Quantity(v.clone()))).collect())
+}
+
+// ---------------------------------------------------------------------------
+// Tenant objects.
+
+/// Every object of a tenant.
+pub fn tenant_objects(t: &Tenant) -> Vec<Built> {
+    let mut out = Vec::new();
+    let tn = Some(t.name.as_str());
+    for ns in &t.namespaces {
+        let mut m = meta(ns, None, tn, &t.origin);
+        let labels = m.labels.get_or_insert_with(BTreeMap::new);
+        let ps = &t.pod_security;
+        for (mode, level) in [("enforce", ps.enforce), ("audit", ps.audit), ("warn", ps.warn)] {
+            labels.insert(format!("pod-security.kubernetes.io/{mode}"), level.as_str().to_string());
+            labels.insert(format!("pod-security.kubernetes.io/{mode}-version"), ps.version.clone());
+        }
+        out.push(built(Namespace { metadata: m, ..Default::default() }, ns, None, &t.origin));
+
+        let sa = ServiceAccount { metadata: meta("default", Some(ns), tn, &t.origin), automount_service_account_token: Some(false), ..Default::default() };
+        out.push(built(sa, "default", Some(ns), &t.origin));
+        out.extend(network_policies(t, ns));
+        if let Some(q) = &t.quota {
+            let rq = ResourceQuota {
+                metadata: meta(&format!("{}-quota", t.name), Some(ns), tn, &q.origin),
+                spec: Some(ResourceQuotaSpec { hard: quantities(&q.hard), ..Default::default() }),
+                ..Default::default()
+            };
+            out.push(built(rq, &format!("{}-quota", t.name), Some(ns), &q.origin));
+        }
+        if let Some(l) = &t.limits {
+            let item = LimitRangeItem {
+                type_: "Container".into(),
+                default: quantities(&l.default),
+                default_request: quantities(&l.request),
+                max: quantities(&l.max),
+                min: quantities(&l.min),
+                ..Default::default()
+            };
+            let lr = LimitRange { metadata: meta(&format!("{}-limits", t.name), Some(ns), tn, &l.origin), spec: Some(LimitRangeSpec { limits: vec![item] }) };
+            out.push(built(lr, &format!("{}-limits", t.name), Some(ns), &l.origin));
+        }
+        for r in &t.roles {
+            let role = Role { metadata: meta(&r.name, Some(ns), tn, &r.origin), rules: Some(policy_rules(&r.rules)) };
+            out.push(built(role, &r.name, Some(ns), &r.origin));
+        }
+        for b in &t.bindings {
+            let rb = RoleBinding { metadata: meta(&b.name, Some(ns), tn, &b.origin), role_ref: role_ref(&b.role), subjects: Some(subjects(&b.subjects)) };
+            out.push(built(rb, &b.name, Some(ns), &b.origin));
+        }
+    }
+    for w in &t.workloads {
+        let mut m = meta(&w.name, Some(&w.namespace), tn, &w.origin);
+        m.labels.get_or_insert_with(BTreeMap::new).insert("khc.dev/workload".into(), w.name.clone());
+        let sa = ServiceAccount { metadata: m, automount_service_account_token: Some(w.automount_token), ..Default::default() };
+        out.push(built(sa, &w.name, Some(&w.namespace), &w.origin));
+    }
+    if let Some(a) = &t.admission {
+        let selector = one_label(TENANT_LABEL, &t.name);
+        out.extend(admission_policy(&format!("khc-tenant-{}", t.name), a, selector, tn));
+    }
+    out
+}
+
+/// The NetworkPolicies of one tenant namespace.
+fn network_policies(t: &Tenant, ns: &str) -> Vec<Built> {
+    if t.isolation == Isolation::None {
+        return Vec::new();
+    }
+    let tn = Some(t.name.as_str());
+    let mut out = Vec::new();
+    let policy = |name: &str, origin: &Origin, spec: NetworkPolicySpec| {
+        built(NetworkPolicy { metadata: meta(name, Some(ns), tn, origin), spec: Some(spec) }, name, Some(ns), origin)
+    };
+    let both = Some(vec!["Ingress".to_string(), "Egress".to_string()]);
+    out.push(policy("default-deny", &t.origin, NetworkPolicySpec { pod_selector: Some(LabelSelector::default()), policy_types: both.clone(), ..Default::default() }));
+    let dns_peer = NetworkPolicyPeer {
+        namespace_selector: Some(one_label("kubernetes.io/metadata.name", "kube-system")),
+        pod_selector: Some(one_label("k8s-app", "kube-dns")),
+        ..Default::default()
+    };
+    let dns_ports = ["UDP", "TCP"]
+        .iter()
+        .map(|p| NetworkPolicyPort { protocol: Some(p.to_string()), port: Some(IntOrString::Int(53)), end_port: None })
+        .collect();
+    out.push(policy(
+        "allow-dns",
+        &t.origin,
+        NetworkPolicySpec {
+            pod_selector: Some(LabelSelector::default()),
+            policy_types: Some(vec!["Egress".into()]),
+            egress: Some(vec![NetworkPolicyEgressRule { to: Some(vec![dns_peer]), ports: Some(dns_ports) }]),
+            ..Default::default()
+        },
+    ));
+    if t.isolation == Isolation::Tenant {
+        let same = NetworkPolicyPeer { namespace_selector: Some(one_label(TENANT_LABEL, &t.name)), ..Default::default() };
+        out.push(policy(
+            "allow-same-tenant",
+            &t.origin,
+            NetworkPolicySpec {
+                pod_selector: Some(LabelSelector::default()),
+                policy_types: both,
+                ingress: Some(vec![NetworkPolicyIngressRule { from: Some(vec![same.clone()]), ports: None }]),
+                egress: Some(vec![NetworkPolicyEgressRule { to: Some(vec![same]), ports: None }]),
+            },
+        ));
+    }
+    for r in &t.allows {
+        if let Some((_, wns, _)) = &r.local {
+            if wns != ns {
+                continue;
+            }
+        }
+        let peers = peers(&r.peer);
+        let ports = (!r.ports.is_empty()).then(|| {
+            r.ports
+                .iter()
+                .map(|p| NetworkPolicyPort { protocol: Some(r.protocol.clone()), port: Some(IntOrString::Int(p.port as i32)), end_port: p.end.map(|e| e as i32) })
+                .collect()
+        });
+        let pod_selector = Some(r.local.as_ref().map(|(_, _, sel)| match_labels(sel)).unwrap_or_default());
+        let spec = match r.direction {
+            Direction::Ingress => NetworkPolicySpec {
+                pod_selector,
+                policy_types: Some(vec!["Ingress".into()]),
+                ingress: Some(vec![NetworkPolicyIngressRule { from: Some(peers), ports }]),
+                ..Default::default()
+            },
+            Direction::Egress => NetworkPolicySpec {
+                pod_selector,
+                policy_types: Some(vec!["Egress".into()]),
+                egress: Some(vec![NetworkPolicyEgressRule { to: Some(peers), ports }]),
+                ..Default::default()
+            },
+        };
+        out.push(policy(&r.name, &r.origin, spec));
+    }
+    out
+}
+
+fn peers(p: &Peer) -> Vec<NetworkPolicyPeer> {
+    match p {
+        Peer::Tenant { tenant, workload } => vec![NetworkPolicyPeer {
+            namespace_selector: Some(one_label(TENANT_LABEL, tenant)),
+            pod_selector: workload.as_ref().map(|(_, sel)| match_labels(sel)),
+            ..Default::default()
+        }],
+        Peer::Namespace(n) => vec![NetworkPolicyPeer { namespace_selector: Some(one_label("kubernetes.io/metadata.name", n)), ..Default::default() }],
+        Peer::Cidr(blocks) => blocks
+            .iter()
+            .map(|b| NetworkPolicyPeer {
+                ip_block: Some(IPBlock { cidr: b.cidr.clone(), except: (!b.except.is_empty()).then(|| b.except.clone()) }),
+                ..Default::default()
+            })
+            .collect(),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// RBAC.
+
+fn policy_rules(rules: &[model::RoleRule]) -> Vec<PolicyRule> {
+    rules
+        .iter()
+        .map(|r| PolicyRule {
+            api_groups: Some(r.api_groups.clone()),
+            resources: Some(r.resources.clone()),
+            verbs: r.verbs.clone(),
+            resource_names: (!r.resource_names.is_empty()).then(|| r.resource_names.clone()),
+            ..Default::default()
+        })
+        .collect()
+}
+
+fn role_ref(r: &model::RoleRef) -> RoleRef {
+    let (kind, name) = match r {
+        model::RoleRef::Role(n) => ("Role", n),
+        model::RoleRef::ClusterRole(n) => ("ClusterRole", n),
+    };
+    RoleRef { api_group: "rbac.authorization.k8s.io".into(), kind: kind.into(), name: name.clone() }
+}
+
+fn subjects(s: &[model::Subject]) -> Vec<Subject> {
+    s.iter()
+        .map(|s| match s {
+            model::Subject::User(n) => Subject { api_group: Some("rbac.authorization.k8s.io".into()), kind: "User".into(), name: n.clone(), namespace: None },
+            model::Subject::Group(n) => Subject { api_group: Some("rbac.authorization.k8s.io".into()), kind: "Group".into(), name: n.clone(), namespace: None },
+            model::Subject::ServiceAccount { namespace, name } => {
+                Subject { api_group: Some(String::new()), kind: "ServiceAccount".into(), name: name.clone(), namespace: Some(namespace.clone()) }
+            }
+        })
+        .collect()
+}
+
+// ---------------------------------------------------------------------------
+// Cluster objects.
+
+/// Every cluster-scoped object that does not belong to a tenant.
+pub fn cluster_objects(c: &model::Cluster) -> Vec<Built> {
+    let mut out = Vec::new();
+    for r in &c.roles {
+        let role = ClusterRole { metadata: meta(&r.name, None, None, &r.origin), rules: Some(policy_rules(&r.rules)), ..Default::default() };
+        out.push(built(role, &r.name, None, &r.origin));
+    }
+    for b in &c.bindings {
+        let crb = ClusterRoleBinding { metadata: meta(&b.name, None, None, &b.origin), role_ref: role_ref(&b.role), subjects: Some(subjects(&b.subjects)) };
+        out.push(built(crb, &b.name, None, &b.origin));
+    }
+    if let Some(a) = &c.admission {
+        let selector = LabelSelector {
+            match_expressions: Some(vec![LabelSelectorRequirement {
+                key: "kubernetes.io/metadata.name".into(),
+                operator: "NotIn".into(),
+                values: Some(c.exempt_namespaces.clone()),
+            }]),
+            ..Default::default()
+        };
+        out.extend(admission_policy("khc-cluster", a, selector, None));
+    }
+    out
+}
+
+/// A ValidatingAdmissionPolicy with one validation per rule, and its binding.
+fn admission_policy(name: &str, a: &Admission, namespace_selector: LabelSelector, tenant: Option<&str>) -> Vec<Built> {
+    let validations = a
+        .rules
+        .iter()
+        .map(|r| {
+            let (expression, message) = cel::validation(&r.kind);
+            Validation { expression, message: Some(format!("{message} [khc rule {} at {}]", r.kind.keyword(), r.origin)), reason: Some("Forbidden".into()), ..Default::default() }
+        })
+        .collect();
+    let resource_rules = cel::MATCHED_RESOURCES
+        .iter()
+        .map(|(group, resources)| NamedRuleWithOperations {
+            api_groups: Some(vec![group.to_string()]),
+            api_versions: Some(vec!["v1".into()]),
+            operations: Some(vec!["CREATE".into(), "UPDATE".into()]),
+            resources: Some(resources.iter().map(|r| r.to_string()).collect()),
+            ..Default::default()
+        })
+        .collect();
+    let variables = cel::VARIABLES.iter().map(|(n, e)| Variable { name: n.to_string(), expression: e.to_string() }).collect();
+    let policy = ValidatingAdmissionPolicy {
+        metadata: meta(name, None, tenant, &a.origin),
+        spec: Some(ValidatingAdmissionPolicySpec {
+            failure_policy: Some("Fail".into()),
+            match_constraints: Some(MatchResources { resource_rules: Some(resource_rules), ..Default::default() }),
+            variables: Some(variables),
+            validations: Some(validations),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let actions = a
+        .actions
+        .iter()
+        .map(|x| match x {
+            Action::Deny => "Deny",
+            Action::Warn => "Warn",
+            Action::Audit => "Audit",
+        })
+        .map(str::to_string)
+        .collect();
+    let binding = ValidatingAdmissionPolicyBinding {
+        metadata: meta(name, None, tenant, &a.origin),
+        spec: Some(ValidatingAdmissionPolicyBindingSpec {
+            policy_name: Some(name.to_string()),
+            validation_actions: Some(actions),
+            match_resources: Some(MatchResources { namespace_selector: Some(namespace_selector), ..Default::default() }),
+            ..Default::default()
+        }),
+    };
+    vec![built(policy, name, None, &a.origin), built(binding, name, None, &a.origin)]
+}
