@@ -141,7 +141,10 @@ impl Ctx {
             [_, extra @ ..] => {
                 let span = extra[0].span.to(extra[extra.len() - 1].span);
                 let name = at.name().to_string();
-                self.error(at, span, "bad-argument", format!("`{name}` takes one value; these are extra"));
+                let d = self.error(at, span, "bad-argument", format!("`{name}` takes one value; these are extra"));
+                if matches!(extra[0].kind, ValueKind::Name(_)) {
+                    d.notes.push("help: to write several statements on one line, separate them with `;`".into());
+                }
                 None
             }
         }

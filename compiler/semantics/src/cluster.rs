@@ -34,6 +34,7 @@ pub(crate) fn check_cluster(cx: &mut Ctx, at: &At<'_>, profiles: &ProfileTable) 
     };
     let mut seen: Vec<(&str, At<'_>)> = Vec::new();
     let mut grants = Vec::new();
+    let mut has_encryption = false;
     for c in at.children() {
         if c.s.name.quoted || !STATEMENTS.contains(&c.name()) {
             cx.unknown_statement(&c, "a cluster", STATEMENTS);
@@ -70,7 +71,10 @@ pub(crate) fn check_cluster(cx: &mut Ctx, at: &At<'_>, profiles: &ProfileTable) 
                 list.sort();
                 cluster.exempt_namespaces = list;
             }
-            "encryption" => cluster.encryption = check_encryption(cx, &c),
+            "encryption" => {
+                has_encryption = true;
+                cluster.encryption = check_encryption(cx, &c);
+            }
             "admission" => cluster.admission = Some(check_admission(cx, &c, profiles)),
             "role" => {
                 if let Some(r) = check_role(cx, &c) {
@@ -85,7 +89,7 @@ pub(crate) fn check_cluster(cx: &mut Ctx, at: &At<'_>, profiles: &ProfileTable) 
             _ => grants.push(c),
         }
     }
-    if cluster.encryption.is_none() {
+    if !has_encryption {
         cx.warning(at, at.s.name.span, "risky", "no `encryption` block: Secrets are stored unencrypted in etcd")
             .notes
             .push("help: add `encryption { provider aesgcm { key k1 env \"KHC_ENCRYPTION_KEY\" } }`".into());
@@ -131,6 +135,7 @@ fn check_encryption(cx: &mut Ctx, at: &At<'_>) -> Option<Encryption> {
     let mut providers = Vec::new();
     let mut provider_ats = Vec::new();
     let mut key_names: Vec<String> = Vec::new();
+    let mut provider_statements = 0;
     for c in at.children() {
         match (c.name(), c.s.name.quoted) {
             ("resources", false) => {
@@ -151,6 +156,7 @@ fn check_encryption(cx: &mut Ctx, at: &At<'_>) -> Option<Encryption> {
                 }
             }
             ("provider", false) => {
+                provider_statements += 1;
                 if let Some(p) = check_provider(cx, &c, &mut key_names) {
                     providers.push(p);
                     provider_ats.push(c);
@@ -165,6 +171,7 @@ fn check_encryption(cx: &mut Ctx, at: &At<'_>) -> Option<Encryption> {
         cx.warning(at, at.s.name.span, "risky", "`secrets` are not in the encrypted resources");
     }
     match providers.first() {
+        None if provider_statements > 0 => return None,
         None => {
             cx.error(at, at.s.name.span, "bad-argument", "`encryption` needs at least one `provider`")
                 .notes
@@ -215,7 +222,9 @@ fn check_provider(cx: &mut Ctx, at: &At<'_>, key_names: &mut Vec<String>) -> Opt
         "kms" => check_kms(cx, at),
         _ => {
             let mut keys = Vec::new();
+            let mut key_statements = 0;
             for c in at.children() {
+                key_statements += 1;
                 if c.name() != "key" || c.s.name.quoted {
                     cx.unknown_statement(&c, &format!("provider `{kind}`"), &["key"]);
                     continue;
@@ -231,6 +240,9 @@ fn check_provider(cx: &mut Ctx, at: &At<'_>, key_names: &mut Vec<String>) -> Opt
                 }
             }
             if keys.is_empty() {
+                if key_statements > 0 {
+                    return None;
+                }
                 cx.error(at, at.s.span, "bad-argument", format!("provider `{kind}` needs at least one key"))
                     .notes
                     .push("help: `key k1 env \"KHC_ENCRYPTION_KEY\"` or `key k1 file \"/etc/khc/keys/k1\"`".into());
@@ -328,7 +340,7 @@ fn check_kms(cx: &mut Ctx, at: &At<'_>) -> Option<Provider> {
         _ => {
             cx.push(
                 Diagnostic::error("bad-argument", at.file(), at.s.span, "provider `kms` needs `name` and `endpoint`")
-                    .with_help("e.g. `provider kms { name vault  endpoint \"unix:///var/run/kms/vault.sock\" }`"),
+                    .with_help("e.g. `provider kms { name vault; endpoint \"unix:///var/run/kms/vault.sock\" }`"),
             );
             None
         }

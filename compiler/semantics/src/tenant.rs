@@ -415,7 +415,10 @@ fn quota(cx: &mut Ctx, at: &At<'_>) -> Option<Quota> {
         };
         let args = c.s.flat_args();
         let [v] = args.as_slice() else {
-            cx.error(&c, c.s.span, "bad-argument", format!("`{}` takes one value", c.name()));
+            let d = cx.error(&c, c.s.span, "bad-argument", format!("`{}` takes one value", c.name()));
+            if args.get(1).is_some_and(|a| matches!(a.kind, ValueKind::Name(_))) {
+                d.notes.push("help: to write several statements on one line, separate them with `;`".into());
+            }
             continue;
         };
         let value = if *is_quantity {
@@ -693,6 +696,7 @@ fn parse_peer(cx: &mut Ctx, at: &At<'_>, c: &mut Cursor<'_>, h: &TenantHeader<'_
         "cidr" => {
             let mut blocks: Vec<(values::Cidr, IpBlock)> = Vec::new();
             let mut in_except = false;
+            let mut invalid = false;
             while let Some(v) = c.args.get(c.pos).copied() {
                 let text = match &v.kind {
                     ValueKind::Address(a) | ValueKind::Str(a) => a.clone(),
@@ -708,6 +712,7 @@ fn parse_peer(cx: &mut Ctx, at: &At<'_>, c: &mut Cursor<'_>, h: &TenantHeader<'_
                     Ok(cidr) => cidr,
                     Err(why) => {
                         cx.error(at, v.span, "invalid-value", format!("`{text}` is not a valid CIDR: {why}"));
+                        invalid = true;
                         continue;
                     }
                 };
@@ -726,6 +731,9 @@ fn parse_peer(cx: &mut Ctx, at: &At<'_>, c: &mut Cursor<'_>, h: &TenantHeader<'_
                 }
             }
             if blocks.is_empty() {
+                if invalid {
+                    return None;
+                }
                 cx.error(at, kind_v.span, "bad-argument", "`cidr` needs at least one address block, e.g. `cidr 10.0.0.0/8`");
                 return None;
             }

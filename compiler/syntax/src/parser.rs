@@ -379,6 +379,17 @@ fn sync(i: &str) -> &str {
 /// Like [`sync`], but also stops at a `{` so the statement's block is still parsed.
 /// Brackets are balanced so a broken multi-line list is skipped whole.
 fn sync_in_statement(i: &str) -> &str {
+    // An unterminated string runs to the end of its line; braces on that line most
+    // likely close blocks, so resume at the first `}` after the quote.
+    if i.starts_with('"') {
+        let line = &i[..i.find('\n').unwrap_or(i.len())];
+        if !line[1..].contains('"') {
+            return match line.find('}') {
+                Some(pos) => &i[pos..],
+                None => &i[line.len()..],
+            };
+        }
+    }
     let mut depth = 0i32;
     let mut in_string = false;
     let mut first_newline = None;

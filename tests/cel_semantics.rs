@@ -1,0 +1,188 @@
+//! Semantic test of the generated admission policies: the CEL in the emitted
+//! ValidatingAdmissionPolicy is evaluated (with the `cel` interpreter) against a
+//! compliant pod and against one violation at a time, and exactly the expected
+//! rules must reject each object.
+
+use khc_tests::*;
+use serde_json::{json, Value};
+use std::collections::BTreeSet;
+
+const SOURCE: &str = r#"
+import "std/restricted"
+cluster test {
+  kubernetes 1.31
+  encryption { provider secretbox { key k1 env "KHC_KEY" } }
+}
+tenant shop {
+  admission {
+    use restricted
+    allowed-registries "registry.example.com/shop/"
+  }
+}
+"#;
+
+/// The tenant policy's variables and `(rule keyword, expression)` validations.
+fn policy() -> (Vec<(String, String)>, Vec<(String, String)>) {
+    let (out, diags, rendered) = compile_sources(&[("main.khc", SOURCE)]);
+    let out = out.unwrap_or_else(|| panic!("does not compile: {diags:?}\n{rendered}"));
+    let objs = objects(&out);
+    let vap = of_kind(&objs, "ValidatingAdmissionPolicy").into_iter().find(|v| v["metadata"]["name"] == "khc-tenant-shop").expect("tenant policy");
+    let vars = vap["spec"]["variables"].as_array().unwrap().iter().map(|v| (v["name"].as_str().unwrap().to_string(), v["expression"].as_str().unwrap().to_string())).collect();
+    let validations = vap["spec"]["validations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            let msg = v["message"].as_str().unwrap();
+            let rule = msg.split("[khc rule ").nth(1).unwrap().split(' ').next().unwrap().to_string();
+            (rule, v["expression"].as_str().unwrap().to_string())
+        })
+        .collect();
+    (vars, validations)
+}
+
+fn eval(expr: &str, ctx: &cel::Context) -> cel::Value {
+    let program = cel::Program::compile(expr).unwrap_or_else(|e| panic!("CEL does not parse: {expr}\n{e:?}"));
+    program.execute(ctx).unwrap_or_else(|e| panic!("CEL fails to evaluate: {expr}\n{e:?}"))
+}
+
+/// The rules that reject `object`.
+fn violations(object: &Value) -> BTreeSet<String> {
+    let (vars, validations) = policy();
+    let mut variables = serde_json::Map::new();
+    for (name, expr) in &vars {
+        let mut ctx = cel::Context::default();
+        ctx.add_variable_from_value("object", cel::to_value(object).unwrap());
+        ctx.add_variable_from_value("variables", cel::to_value(Value::Object(variables.clone())).unwrap());
+        let v = eval(expr, &ctx).json().expect("variable converts to JSON");
+        variables.insert(name.clone(), v);
+    }
+    let mut failed = BTreeSet::new();
+    for (rule, expr) in &validations {
+        let mut ctx = cel::Context::default();
+        ctx.add_variable_from_value("object", cel::to_value(object).unwrap());
+        ctx.add_variable_from_value("variables", cel::to_value(Value::Object(variables.clone())).unwrap());
+        match eval(expr, &ctx) {
+            cel::Value::Bool(true) => {}
+            cel::Value::Bool(false) => {
+                failed.insert(rule.clone());
+            }
+            other => panic!("{rule}: expression did not give a bool: {other:?}"),
+        }
+    }
+    failed
+}
+
+fn good_spec() -> Value {
+    json!({
+        "securityContext": {"runAsNonRoot": true, "runAsUser": 10001, "seccompProfile": {"type": "RuntimeDefault"}},
+        "containers": [{
+            "name": "app",
+            "image": "registry.example.com/shop/api:1.4.2",
+            "ports": [{"containerPort": 8443}],
+            "resources": {"limits": {"cpu": "500m", "memory": "256Mi"}, "requests": {"cpu": "100m", "memory": "128Mi"}},
+            "securityContext": {"allowPrivilegeEscalation": false, "readOnlyRootFilesystem": true, "capabilities": {"drop": ["ALL"], "add": ["NET_BIND_SERVICE"]}}
+        }],
+        "volumes": [{"name": "tmp", "emptyDir": {}}]
+    })
+}
+
+fn pod(spec: Value) -> Value {
+    json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": spec})
+}
+
+/// The good pod with one change at a JSON pointer.
+fn with(pointer: &str, value: Value) -> Value {
+    let mut spec = good_spec();
+    set(&mut spec, pointer, value);
+    pod(spec)
+}
+
+fn set(v: &mut Value, pointer: &str, value: Value) {
+    let (parent, key) = pointer.rsplit_once('/').unwrap();
+    let target = if parent.is_empty() { v } else { v.pointer_mut(parent).unwrap_or_else(|| panic!("no {parent}")) };
+    match target {
+        Value::Object(m) => {
+            if value.is_null() {
+                m.remove(key);
+            } else {
+                m.insert(key.to_string(), value);
+            }
+        }
+        Value::Array(a) => a[key.parse::<usize>().unwrap()] = value,
+        _ => panic!("cannot set {pointer}"),
+    }
+}
+
+fn set_of(rules: &[&str]) -> BTreeSet<String> {
+    rules.iter().map(|s| s.to_string()).collect()
+}
+
+#[test]
+fn compliant_objects_pass_every_rule() {
+    assert_eq!(violations(&pod(good_spec())), set_of(&[]));
+    let digest = format!("registry.example.com/shop/api@sha256:{}", "a".repeat(64));
+    assert_eq!(violations(&with("/containers/0/image", json!(digest))), set_of(&[]));
+    // Container-level settings may replace the pod-level ones.
+    let mut spec = good_spec();
+    set(&mut spec, "/securityContext", json!({}));
+    set(&mut spec, "/containers/0/securityContext/runAsNonRoot", json!(true));
+    set(&mut spec, "/containers/0/securityContext/runAsUser", json!(20000));
+    set(&mut spec, "/containers/0/securityContext/seccompProfile", json!({"type": "Localhost", "localhostProfile": "p.json"}));
+    assert_eq!(violations(&pod(spec)), set_of(&[]));
+}
+
+#[test]
+fn each_violation_is_caught_by_its_rule() {
+    let cases: Vec<(&str, Value, &[&str])> = vec![
+        ("untagged image from elsewhere", with("/containers/0/image", json!("nginx")), &["no-latest-tag", "allowed-registries"]),
+        ("latest tag", with("/containers/0/image", json!("registry.example.com/shop/api:latest")), &["no-latest-tag"]),
+        ("registry port is not a tag", with("/containers/0/image", json!("registry.example.com:5000/shop/api")), &["no-latest-tag", "allowed-registries"]),
+        ("look-alike registry", with("/containers/0/image", json!("registry.example.com.evil.io/shop/api:1")), &["allowed-registries"]),
+        ("no limits", with("/containers/0/resources/limits", Value::Null), &["require-limits"]),
+        ("no memory request", with("/containers/0/resources/requests/memory", Value::Null), &["require-requests"]),
+        ("host network", with("/hostNetwork", json!(true)), &["no-host-namespaces"]),
+        ("host PID", with("/hostPID", json!(true)), &["no-host-namespaces"]),
+        ("host port", with("/containers/0/ports/0/hostPort", json!(8443)), &["no-host-ports"]),
+        ("hostPath data", with("/volumes/0", json!({"name": "d", "hostPath": {"path": "/data"}})), &["no-host-path"]),
+        ("docker socket", with("/volumes/0", json!({"name": "d", "hostPath": {"path": "/var/run/docker.sock"}})), &["no-host-path", "no-docker-socket"]),
+        ("containerd socket", with("/volumes/0", json!({"name": "d", "hostPath": {"path": "/run/containerd/containerd.sock"}})), &["no-host-path", "no-docker-socket"]),
+        ("all of /var/run", with("/volumes/0", json!({"name": "d", "hostPath": {"path": "/var/run/"}})), &["no-host-path", "no-docker-socket"]),
+        ("privileged", with("/containers/0/securityContext/privileged", json!(true)), &["no-privileged"]),
+        ("escalation unset", with("/containers/0/securityContext/allowPrivilegeEscalation", Value::Null), &["no-privilege-escalation"]),
+        ("SYS_ADMIN", with("/containers/0/securityContext/capabilities/add", json!(["SYS_ADMIN"])), &["allowed-capabilities"]),
+        ("container runs as root", with("/containers/0/securityContext/runAsNonRoot", json!(false)), &["run-as-non-root"]),
+        ("uid 0", with("/containers/0/securityContext/runAsUser", json!(0)), &["min-uid"]),
+        ("low uid at pod level", with("/securityContext/runAsUser", json!(1000)), &["min-uid"]),
+        ("unconfined seccomp", with("/containers/0/securityContext/seccompProfile", json!({"type": "Unconfined"})), &["seccomp-runtime-default"]),
+        ("writable root", with("/containers/0/securityContext/readOnlyRootFilesystem", json!(false)), &["read-only-root-fs"]),
+    ];
+    for (name, object, expected) in cases {
+        assert_eq!(violations(&object), set_of(expected), "case: {name}");
+    }
+}
+
+#[test]
+fn init_containers_are_judged_too() {
+    let mut spec = good_spec();
+    let mut init = spec["containers"][0].clone();
+    init["name"] = json!("init");
+    init["securityContext"]["privileged"] = json!(true);
+    spec["initContainers"] = json!([init]);
+    assert_eq!(violations(&pod(spec)), set_of(&["no-privileged"]));
+}
+
+#[test]
+fn pod_templates_of_controllers_are_judged() {
+    let template = json!({"metadata": {"labels": {"app": "x"}}, "spec": good_spec()});
+    let deployment = json!({"apiVersion": "apps/v1", "kind": "Deployment", "spec": {"selector": {}, "template": template}});
+    assert_eq!(violations(&deployment), set_of(&[]));
+    let mut bad = deployment.clone();
+    bad["spec"]["template"]["spec"]["hostIPC"] = json!(true);
+    assert_eq!(violations(&bad), set_of(&["no-host-namespaces"]));
+    let cron = json!({"apiVersion": "batch/v1", "kind": "CronJob", "spec": {"schedule": "* * * * *", "jobTemplate": {"spec": {"template": template}}}});
+    assert_eq!(violations(&cron), set_of(&[]));
+    let mut bad = cron;
+    bad["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["image"] = json!("busybox:latest");
+    assert_eq!(violations(&bad), set_of(&["no-latest-tag", "allowed-registries"]));
+}
