@@ -37,9 +37,9 @@ fn is_delimiter(c: char) -> bool {
     c.is_whitespace() || matches!(c, ';' | ',' | ']' | '[' | '}' | '{' | '#')
 }
 
-/// Spaces, tabs and carriage returns (not newlines).
+/// Whitespace other than newlines.
 fn inline_space(i: &str) -> IResult<&str, &str> {
-    take_while(|c| c == ' ' || c == '\t' || c == '\r').parse(i)
+    take_while(|c: char| c.is_whitespace() && c != '\n').parse(i)
 }
 
 /// A `#` comment up to (not including) the newline.
@@ -307,8 +307,9 @@ impl<'s> Driver<'s> {
             }
         } else {
             // Point at the whole malformed word.
-            let word_len = i.find(|c: char| c.is_whitespace() || matches!(c, ';' | '{' | '}' | ']' | ',')).unwrap_or(i.len()).max(1);
-            let word = &i[..word_len.min(i.len())];
+            let first_len = i.chars().next().map_or(0, char::len_utf8);
+            let word_len = i.find(|c: char| c.is_whitespace() || matches!(c, ';' | '{' | '}' | ']' | ',')).unwrap_or(i.len()).max(first_len);
+            let word = &i[..word_len];
             let (message, help) = explain_word(word);
             self.error(at, word_len, message, "not a valid value", help);
         }

@@ -1,0 +1,112 @@
+//! The `khc` binary: exit codes, help text, output writing and its safety rules.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn khc(args: &[&str], cwd: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_khc")).args(args).current_dir(cwd).env("NO_COLOR", "1").output().expect("run khc")
+}
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+}
+
+fn temp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("khc-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn build_writes_the_example_tree_and_is_deterministic() {
+    let out = temp("build");
+    let o = khc(&["build", "examples/multi-tenant", "-o", out.to_str().unwrap()], &repo());
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stderr(&o).contains("wrote 70 files (70 changed, 0 removed)"), "{}", stderr(&o));
+    assert!(out.join("clusters/prod-eu/kustomization.yaml").exists());
+    let script = out.join("clusters/prod-eu/control-plane/install-encryption-config.sh");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&script).unwrap().permissions().mode() & 0o111, 0o111);
+    }
+    // Same again: nothing changes on disk.
+    let o = khc(&["build", "examples/multi-tenant", "-o", out.to_str().unwrap()], &repo());
+    assert!(stderr(&o).contains("(0 changed, 0 removed)"), "{}", stderr(&o));
+    // The checked-in generated tree is exactly what the CLI writes.
+    let golden = repo().join("examples/multi-tenant/generated/clusters/prod-eu/tenants/payments/namespace-payments.yaml");
+    assert_eq!(std::fs::read(&golden).unwrap(), std::fs::read(out.join("clusters/prod-eu/tenants/payments/namespace-payments.yaml")).unwrap());
+    std::fs::remove_dir_all(&out).ok();
+}
+
+#[test]
+fn rebuild_removes_stale_files_but_never_foreign_ones() {
+    let dir = temp("stale");
+    let src = dir.join("c.khc");
+    let out = dir.join("out");
+    let two = "cluster c {\n  kubernetes 1.31\n  encryption { provider secretbox { key k env \"K\" } }\n}\ntenant a {}\ntenant b {}\n";
+    std::fs::write(&src, two).unwrap();
+    assert_eq!(khc(&["build", "c.khc", "-o", "out"], &dir).status.code(), Some(0));
+    assert!(out.join("clusters/c/tenants/b/namespace-b.yaml").exists());
+    std::fs::write(out.join("README.md"), "mine").unwrap();
+    std::fs::write(&src, two.replace("tenant b {}\n", "")).unwrap();
+    let o = khc(&["build", "c.khc", "-o", "out"], &dir);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(!out.join("clusters/c/tenants/b").exists(), "stale tenant folder removed");
+    assert_eq!(std::fs::read_to_string(out.join("README.md")).unwrap(), "mine", "foreign file untouched");
+
+    // A file khc did not write is not overwritten without --force.
+    let other = dir.join("other");
+    std::fs::create_dir_all(other.join("clusters/c")).unwrap();
+    std::fs::write(other.join("clusters/c/kustomization.yaml"), "hand-written").unwrap();
+    let o = khc(&["build", "c.khc", "-o", "other"], &dir);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--force"), "{}", stderr(&o));
+    assert_eq!(std::fs::read_to_string(other.join("clusters/c/kustomization.yaml")).unwrap(), "hand-written");
+    assert_eq!(khc(&["build", "c.khc", "-o", "other", "--force"], &dir).status.code(), Some(0));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn exit_codes() {
+    let dir = temp("codes");
+    std::fs::write(dir.join("bad.khc"), "cluster c {\n  kubernetes 1.2\n}\n").unwrap();
+    std::fs::write(dir.join("warn.khc"), "cluster c {\n  kubernetes 1.31\n}\n").unwrap();
+    let o = khc(&["check", "bad.khc"], &dir);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(err.contains("error[invalid-value]") && err.contains("bad.khc:2:14"), "{err}");
+    let o = khc(&["build", "bad.khc", "-o", "out"], &dir);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(!dir.join("out").exists(), "nothing written on errors");
+    assert_eq!(khc(&["check", "warn.khc"], &dir).status.code(), Some(0));
+    assert_eq!(khc(&["check", "warn.khc", "--deny-warnings"], &dir).status.code(), Some(1));
+    assert_eq!(khc(&["check", "missing.khc"], &dir).status.code(), Some(2));
+    assert_eq!(khc(&["build", "--no-such-flag"], &dir).status.code(), Some(2));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn help_teaches() {
+    let o = khc(&["--help"], &repo());
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("build") && text.contains("check") && text.contains("Exit codes") && text.contains("Examples"), "{text}");
+    let o = khc(&["build", "--help"], &repo());
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("control-plane") && text.contains("--deny-warnings") && text.contains(".khc-manifest"), "{text}");
+}
+
+#[test]
+fn directory_without_entry_is_a_usage_error() {
+    let dir = temp("noentry");
+    std::fs::write(dir.join("t.khc"), "tenant a {}\n").unwrap();
+    let o = khc(&["check", "."], &dir);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("declares a `cluster`"), "{}", stderr(&o));
+    std::fs::remove_dir_all(&dir).ok();
+}

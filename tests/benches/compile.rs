@@ -1,0 +1,90 @@
+//! Compile-time benchmark: `cargo bench -p khc-tests`.
+//!
+//! Generates programs of 10, 100 and 500 tenants (one file each, every tenant with
+//! workloads, allow rules, RBAC, quota, limits and admission) and measures, with
+//! the real salsa database:
+//! * cold: parse, check and emit everything in a fresh database;
+//! * edit: change one tenant file and rebuild (incremental);
+//! * noop: rebuild with nothing changed.
+//! Prints medians and the ratios cold/edit and per-tenant cost.
+
+use khc_db::{build, KhcDatabase};
+use khc_syntax::FileKey;
+use std::time::{Duration, Instant};
+
+fn tenant(i: usize, n: usize, variant: usize) -> String {
+    let peer = (i + 1) % n;
+    format!(
+        "tenant t{i} {{
+  namespaces t{i} t{i}-jobs
+  isolation strict
+  workload api {{ selector {{ app \"api-{i}\" }} }}
+  workload worker {{ namespace t{i}-jobs }}
+  allow ingress from tenant t{peer} workload api to workload api ports 8080
+  allow egress from workload api to tenant t{peer} workload api ports 8080
+  allow egress from workload worker to cidr 10.{b}.0.0/16 except 10.{b}.1.0/24 ports {port}
+  quota {{ cpu {cpu}; memory 8Gi; pods 50 }}
+  limits {{ default cpu 500m memory 512Mi; request cpu 100m memory 128Mi }}
+  role deployer {{ can get list watch create update patch on deployments.apps jobs.batch }}
+  grant deployer to group \"t{i}-devs\" workload worker
+  admission {{ use restricted; allowed-registries \"registry.example.com/t{i}/\" }}
+}}
+",
+        b = i % 250,
+        port = 5432 + variant,
+        cpu = 4 + variant,
+    )
+}
+
+fn program(n: usize) -> (KhcDatabase, khc_db::SourceFile) {
+    let mut db = KhcDatabase::new("");
+    let mut entry = String::from("import \"std/restricted\"\n");
+    for i in 0..n {
+        entry.push_str(&format!("import \"t{i}.khc\"\n"));
+    }
+    entry.push_str("cluster bench {\n  kubernetes 1.31\n  encryption { provider secretbox { key k env \"K\" } }\n  admission { use host-isolation }\n}\n");
+    let e = db.set_text(&FileKey::from("main.khc"), entry);
+    for i in 0..n {
+        db.set_text(&FileKey::from(format!("t{i}.khc").as_str()), tenant(i, n, 0));
+    }
+    (db, e)
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn main() {
+    println!("{:>8} {:>12} {:>12} {:>12} {:>10} {:>14} {:>8}", "tenants", "cold", "edit", "noop", "cold/edit", "cold/tenant", "files");
+    for n in [10, 100, 500] {
+        let runs = if n >= 500 { 3 } else { 7 };
+        let mut cold = Vec::new();
+        let mut edit = Vec::new();
+        let mut noop = Vec::new();
+        let mut files = 0;
+        for r in 0..runs {
+            let (mut db, entry) = program(n);
+            let t = Instant::now();
+            let out = build(&db, entry).as_ref().expect("benchmark program compiles").files.len();
+            cold.push(t.elapsed());
+            files = out;
+            db.set_text(&FileKey::from("t0.khc"), tenant(0, n, r + 1));
+            let t = Instant::now();
+            assert!(build(&db, entry).is_some());
+            edit.push(t.elapsed());
+            let t = Instant::now();
+            assert!(build(&db, entry).is_some());
+            noop.push(t.elapsed());
+        }
+        let (c, e, o) = (median(cold), median(edit), median(noop));
+        println!(
+            "{n:>8} {:>12.2?} {:>12.2?} {:>12.2?} {:>10.1} {:>14.2?} {files:>8}",
+            c,
+            e,
+            o,
+            c.as_secs_f64() / e.as_secs_f64().max(1e-9),
+            c / n as u32
+        );
+    }
+}
