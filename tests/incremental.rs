@@ -9,6 +9,10 @@ fn parses(log: &[String]) -> usize {
     log.iter().filter(|l| l.starts_with("parse(")).count()
 }
 
+fn emissions(log: &[String]) -> usize {
+    log.iter().filter(|l| l.starts_with("tenant_files(")).count()
+}
+
 #[test]
 fn editing_one_file_reparses_only_that_file() {
     let mut db = KhcDatabase::with_log("");
@@ -18,6 +22,7 @@ fn editing_one_file_reparses_only_that_file() {
     let first = build(&db, entry).clone().expect("builds");
     let log = db.take_log();
     assert_eq!(parses(&log), 3, "{log:?}");
+    assert_eq!(emissions(&log), 2, "{log:?}");
 
     // Nothing changed: nothing re-executes.
     let again = build(&db, entry).clone().expect("builds");
@@ -29,6 +34,7 @@ fn editing_one_file_reparses_only_that_file() {
     let after = build(&db, entry).clone().expect("builds");
     let log = db.take_log();
     assert_eq!(parses(&log), 1, "{log:?}");
+    assert_eq!(emissions(&log), 1, "only the edited tenant is re-emitted: {log:?}");
     assert_ne!(first, after);
     assert!(after.files.iter().any(|f| f.path.ends_with("blog/networkpolicy-allow-same-tenant.yaml")));
 

@@ -56,12 +56,13 @@ fn median(mut v: Vec<Duration>) -> Duration {
 }
 
 fn main() {
-    println!("{:>8} {:>12} {:>12} {:>12} {:>10} {:>14} {:>8}", "tenants", "cold", "edit", "noop", "cold/edit", "cold/tenant", "files");
+    println!("{:>8} {:>12} {:>12} {:>12} {:>12} {:>10} {:>14} {:>8}", "tenants", "cold", "edit", "(check)", "noop", "cold/edit", "cold/tenant", "files");
     for n in [10, 100, 500] {
         let runs = if n >= 500 { 3 } else { 7 };
         let mut cold = Vec::new();
         let mut edit = Vec::new();
         let mut noop = Vec::new();
+        let mut edit_check = Vec::new();
         let mut files = 0;
         for r in 0..runs {
             let (mut db, entry) = program(n);
@@ -71,17 +72,20 @@ fn main() {
             files = out;
             db.set_text(&FileKey::from("t0.khc"), tenant(0, n, r + 1));
             let t = Instant::now();
+            assert!(khc_db::check(&db, entry).model.is_some());
+            edit_check.push(t.elapsed());
             assert!(build(&db, entry).is_some());
             edit.push(t.elapsed());
             let t = Instant::now();
             assert!(build(&db, entry).is_some());
             noop.push(t.elapsed());
         }
-        let (c, e, o) = (median(cold), median(edit), median(noop));
+        let (c, e, o, ec) = (median(cold), median(edit), median(noop), median(edit_check));
         println!(
-            "{n:>8} {:>12.2?} {:>12.2?} {:>12.2?} {:>10.1} {:>14.2?} {files:>8}",
+            "{n:>8} {:>12.2?} {:>12.2?} {:>12.2?} {:>12.2?} {:>10.1} {:>14.2?} {files:>8}",
             c,
             e,
+            ec,
             o,
             c.as_secs_f64() / e.as_secs_f64().max(1e-9),
             c / n as u32

@@ -5,8 +5,9 @@
 //!   [`Db::load`] from disk or from the embedded standard library, and updated in
 //!   place by editors ([`KhcDatabase::set_text`]).
 //! * Tracked queries: [`parse`] → [`imports`] → [`program`] (all modules of an
-//!   entry) → [`check`] (semantics) → [`build`] (emission). Each is recomputed only
-//!   when the inputs it read change.
+//!   entry) → [`check`] (semantics) → [`tenant_model`] → [`tenant_files`] and
+//!   [`build`] (emission). Each is recomputed only when the inputs it read change;
+//!   a tenant's files are re-emitted only when that tenant's model changes.
 //!
 //! [`render`] prints diagnostics with codespan-reporting.
 
@@ -16,8 +17,8 @@ mod render;
 pub use project::{discover_entries, Project};
 pub use render::{render, ColorChoice};
 
-use khc_emit::Output;
-use khc_semantics::model::Model;
+use khc_emit::{Output, OutputFile};
+use khc_semantics::model::{Model, Tenant};
 use khc_semantics::{ImportRef, Module};
 use khc_syntax::{Diagnostic, FileKey, SourceTree};
 use std::collections::BTreeMap;
@@ -217,10 +218,45 @@ pub fn check(db: &dyn Db, entry: SourceFile) -> Checked {
     Checked { model, diagnostics }
 }
 
+/// One tenant of the program rooted at `entry`, for per-tenant queries.
+#[salsa::interned(debug)]
+pub struct TenantRef<'db> {
+    /// The entry file.
+    pub entry: SourceFile,
+    /// The tenant's name.
+    #[returns(ref)]
+    pub name: String,
+}
+
+/// The checked model of one tenant, with its cluster's name. Re-executes whenever
+/// the program is re-checked, but is cheap, and salsa backdates an unchanged
+/// result so that [`tenant_files`] is not recomputed.
+#[salsa::tracked(returns(ref))]
+pub fn tenant_model<'db>(db: &'db dyn Db, t: TenantRef<'db>) -> Option<(String, Tenant)> {
+    let model = check(db, *t.entry(db)).model.as_ref()?;
+    let tenant = model.tenants.iter().find(|x| x.name == *t.name(db))?;
+    Some((model.cluster.name.clone(), tenant.clone()))
+}
+
+/// The emitted files of one tenant: recomputed only when that tenant changes.
+#[salsa::tracked(returns(ref))]
+pub fn tenant_files<'db>(db: &'db dyn Db, t: TenantRef<'db>) -> Vec<OutputFile> {
+    match tenant_model(db, t) {
+        Some((cluster, tenant)) => khc_emit::emit_tenant(cluster, tenant),
+        None => Vec::new(),
+    }
+}
+
 /// The emitted files of the program rooted at `entry`, if it has no errors.
 #[salsa::tracked(returns(ref))]
 pub fn build(db: &dyn Db, entry: SourceFile) -> Option<Output> {
-    check(db, entry).model.as_ref().map(khc_emit::emit)
+    let model = check(db, entry).model.as_ref()?;
+    let mut files = khc_emit::emit_cluster(model);
+    for t in &model.tenants {
+        files.extend(tenant_files(db, TenantRef::new(db, entry, t.name.clone())).iter().cloned());
+    }
+    files.sort_by(|a, b| a.path.cmp(&b.path));
+    Some(Output { files })
 }
 
 /// Sorts diagnostics by file, position and severity, removing exact duplicates.
