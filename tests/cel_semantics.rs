@@ -21,8 +21,11 @@ tenant shop {
 }
 "#;
 
+/// `(name, CEL expression)` pairs.
+type Named = Vec<(String, String)>;
+
 /// The tenant policy's variables and `(rule keyword, expression)` validations.
-fn policy() -> (Vec<(String, String)>, Vec<(String, String)>) {
+fn policy() -> (Named, Named) {
     let (out, diags, rendered) = compile_sources(&[("main.khc", SOURCE)]);
     let out = out.unwrap_or_else(|| panic!("does not compile: {diags:?}\n{rendered}"));
     let objs = objects(&out);

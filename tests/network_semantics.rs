@@ -37,7 +37,7 @@ fn selects(selector: &Value, l: &BTreeMap<String, String>) -> bool {
     if !ml.iter().all(|(k, v)| l.get(k) == Some(v)) {
         return false;
     }
-    selector["matchExpressions"].as_array().map_or(true, |exprs| {
+    selector["matchExpressions"].as_array().is_none_or(|exprs| {
         exprs.iter().all(|e| {
             let key = e["key"].as_str().unwrap();
             let values: Vec<&str> = e["values"].as_array().map(|a| a.iter().map(|v| v.as_str().unwrap()).collect()).unwrap_or_default();
@@ -107,7 +107,7 @@ impl Cluster {
                     Some(sel) => selects(sel, &self.namespace_labels[&p.namespace]),
                     None => p.namespace == policy_ns,
                 };
-                ns_ok && peer.get("podSelector").map_or(true, |sel| selects(sel, &p.labels))
+                ns_ok && peer.get("podSelector").is_none_or(|sel| selects(sel, &p.labels))
             }
         }
     }

@@ -6,6 +6,7 @@
 //! * cold: parse, check and emit everything in a fresh database;
 //! * edit: change one tenant file and rebuild (incremental);
 //! * noop: rebuild with nothing changed.
+//!
 //! Prints medians and the ratios cold/edit and per-tenant cost.
 
 use khc_db::{build, KhcDatabase};

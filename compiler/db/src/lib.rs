@@ -116,8 +116,8 @@ impl KhcDatabase {
 
     /// How a file key is shown to users: a path they can open.
     pub fn display_name(&self, key: &str) -> String {
-        if key.starts_with(khc_semantics::STD_PREFIX) {
-            format!("<stdlib>/{}", &key[khc_semantics::STD_PREFIX.len()..])
+        if let Some(name) = key.strip_prefix(khc_semantics::STD_PREFIX) {
+            format!("<stdlib>/{name}")
         } else if self.root.as_os_str().is_empty() || self.root == Path::new(".") {
             key.to_string()
         } else {

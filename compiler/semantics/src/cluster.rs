@@ -8,7 +8,7 @@ use crate::rbac::{check_grants, check_role, GrantScope};
 use crate::values;
 use khc_syntax::{Diagnostic, ValueKind};
 
-const STATEMENTS: &[&str] = &["kubernetes", "exempt-namespaces", "encryption", "admission", "role", "grant"];
+pub(crate) const STATEMENTS: &[&str] = &["kubernetes", "exempt-namespaces", "encryption", "admission", "role", "grant"];
 
 /// The oldest Kubernetes minor version khc targets (ValidatingAdmissionPolicy v1).
 pub const MIN_MINOR: u32 = 30;
@@ -126,7 +126,7 @@ fn version(cx: &mut Ctx, at: &At<'_>) -> Option<u32> {
     }
 }
 
-const PROVIDERS: &[&str] = &["aesgcm", "aescbc", "secretbox", "kms", "identity"];
+pub(crate) const PROVIDERS: &[&str] = &["aesgcm", "aescbc", "secretbox", "kms", "identity"];
 
 /// Checks `encryption { … }`.
 fn check_encryption(cx: &mut Ctx, at: &At<'_>) -> Option<Encryption> {

@@ -125,6 +125,23 @@ pub fn analyze(modules: &[Module<'_>]) -> (Option<model::Model>, Vec<Diagnostic>
 mod tests {
     use super::*;
 
+    /// Every statement, rule, provider, quota key and verb the checker accepts is
+    /// named in SPEC.md, so the reference cannot silently fall behind.
+    #[test]
+    fn spec_documents_every_keyword() {
+        let spec = include_str!("../../../SPEC.md");
+        let mut words: Vec<&str> = Vec::new();
+        words.extend(crate::tenant::STATEMENTS);
+        words.extend(crate::cluster::STATEMENTS);
+        words.extend(crate::cluster::PROVIDERS);
+        words.extend(crate::admission::RULES);
+        words.extend(crate::tenant::QUOTA_KEYS.iter().map(|k| k.0));
+        words.extend(crate::rbac::VERBS);
+        words.extend(["import", "profile", "use", "mode", "key", "env", "file", "name", "endpoint", "timeout", "selector", "namespace", "automount-token", "can", "on", "names", "to", "from", "ports", "protocol", "except", "cidr", "enforce", "audit", "warn", "version", "default", "request", "max", "min", "strict", "tenant", "none"]);
+        let missing: Vec<&str> = words.into_iter().filter(|w| !spec.contains(&format!("`{w}")) && !spec.contains(&format!(" {w} "))).collect();
+        assert!(missing.is_empty(), "SPEC.md does not mention: {missing:?}");
+    }
+
     #[test]
     fn import_resolution() {
         let from: FileKey = "tenants/a.khc".into();

@@ -7,7 +7,7 @@ use khc_syntax::{Diagnostic, Span, Value};
 use std::collections::BTreeMap;
 
 /// Verbs the API server knows.
-const VERBS: &[&str] = &[
+pub(crate) const VERBS: &[&str] = &[
     "get", "list", "watch", "create", "update", "patch", "delete", "deletecollection", "use", "bind", "escalate", "impersonate", "approve", "sign", "*",
 ];
 

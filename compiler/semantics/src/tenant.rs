@@ -9,7 +9,7 @@ use crate::values;
 use khc_syntax::{Diagnostic, Span, Value, ValueKind};
 use std::collections::BTreeMap;
 
-const STATEMENTS: &[&str] =
+pub(crate) const STATEMENTS: &[&str] =
     &["namespaces", "pod-security", "isolation", "allow", "quota", "limits", "role", "grant", "workload", "admission"];
 
 /// Facts about a tenant that other tenants' rules refer to, gathered first.
@@ -363,7 +363,7 @@ fn pod_security(cx: &mut Ctx, at: &At<'_>, minor: u32) -> PodSecurity {
 }
 
 /// Counted quota keys, mapped to ResourceQuota names; `true` for quantities.
-const QUOTA_KEYS: &[(&str, &str, bool)] = &[
+pub(crate) const QUOTA_KEYS: &[(&str, &str, bool)] = &[
     ("cpu", "requests.cpu", true),
     ("memory", "requests.memory", true),
     ("limit-cpu", "limits.cpu", true),

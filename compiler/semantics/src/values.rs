@@ -166,7 +166,7 @@ pub fn cidr_text(c: &Cidr) -> String {
 
 /// A Go-style duration with one unit: `500ms`, `3s`, `2m`, `1h`.
 pub fn is_duration(digits: &str, unit: &str) -> bool {
-    !digits.contains('.') && matches!(unit, "ms" | "s" | "m" | "h") && digits.parse::<u64>().map_or(false, |n| n > 0)
+    !digits.contains('.') && matches!(unit, "ms" | "s" | "m" | "h") && digits.parse::<u64>().is_ok_and(|n| n > 0)
 }
 
 /// Parses a Kubernetes version `1.31` (or `v1.31`) into its minor number.

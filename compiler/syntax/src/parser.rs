@@ -270,10 +270,10 @@ impl<'s> Driver<'s> {
         let line_len = i.find('\n').unwrap_or(i.len());
         if i.starts_with('"') {
             self.error(at, line_len, "unterminated string", "this string has no closing `\"`", Some("strings end on the line they start on"));
-        } else if i.starts_with('[') {
+        } else if let Some(rest) = i.strip_prefix('[') {
             let inner = Values { src: self.src };
             // Find the first element that fails to give a precise location.
-            let mut j = &i[1..];
+            let mut j = rest;
             loop {
                 j = trivia(j).map(|(r, _)| r).unwrap_or(j);
                 if j.is_empty() || j.starts_with(']') {
