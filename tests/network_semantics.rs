@@ -189,6 +189,9 @@ fn reachability_matches_the_declared_intent() {
         ("outside the range it cannot", c.allowed(&prometheus, Dest::Pod(&billing), 9000, "TCP"), false),
         ("legacy pods talk among themselves", c.allowed(&batch, Dest::Pod(&billing), 7000, "TCP"), true),
         ("prometheus reaches kubelets", c.allowed(&prometheus, Dest::Ip("10.0.3.4".parse().unwrap()), 10250, "TCP"), true),
+        ("prometheus mounts its token and reaches the API server", c.allowed(&prometheus, Dest::Ip("10.0.0.11".parse().unwrap()), 6443, "TCP"), true),
+        ("the payments API has no token and no API server access", c.allowed(&api, Dest::Ip("10.0.0.11".parse().unwrap()), 6443, "TCP"), false),
+        ("grafana has no token and no API server access", c.allowed(&grafana, Dest::Ip("10.0.0.10".parse().unwrap()), 443, "TCP"), false),
     ];
     let wrong: Vec<String> = cases.iter().filter(|(_, got, want)| got != want).map(|(n, got, _)| format!("{n}: got {got}")).collect();
     assert!(wrong.is_empty(), "reachability differs from intent:\n{}", wrong.join("\n"));

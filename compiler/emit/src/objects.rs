@@ -178,6 +178,21 @@ fn network_policies(t: &Tenant, ns: &str) -> Vec<Built> {
             },
         ));
     }
+    for w in t.workloads.iter().filter(|w| w.automount_token && w.namespace == ns && !t.api_server.is_empty()) {
+        let to = t.api_server.iter().map(|c| NetworkPolicyPeer { ip_block: Some(IPBlock { cidr: c.clone(), except: None }), ..Default::default() }).collect();
+        let ports = [443, 6443].iter().map(|p| NetworkPolicyPort { protocol: Some("TCP".into()), port: Some(IntOrString::Int(*p)), end_port: None }).collect();
+        let name = format!("allow-egress-from-{}-to-api-server", w.name);
+        out.push(policy(
+            &name,
+            &w.origin,
+            NetworkPolicySpec {
+                pod_selector: Some(match_labels(&w.selector)),
+                policy_types: Some(vec!["Egress".into()]),
+                egress: Some(vec![NetworkPolicyEgressRule { to: Some(to), ports: Some(ports) }]),
+                ..Default::default()
+            },
+        ));
+    }
     for r in &t.allows {
         if let Some((_, wns, _)) = &r.local {
             if wns != ns {

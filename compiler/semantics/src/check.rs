@@ -243,10 +243,15 @@ impl Ctx {
         let headers = crate::tenant::headers(self, &tenants);
         let cluster_roles: Vec<String> = cluster.as_ref().map(|c| c.roles.iter().map(|r| r.name.clone()).collect()).unwrap_or_default();
         let minor = cluster.as_ref().map_or(30, |c| c.minor_version);
+        let api_server: Vec<String> = cluster.as_ref().map(|c| c.api_server.clone()).unwrap_or_default();
+        let cluster_at = clusters.first().copied();
         let mut checked: Vec<Tenant> = headers
             .values()
-            .map(|h| crate::tenant::check_tenant(self, h, &headers, &cluster_roles, &profiles, minor))
+            .map(|h| crate::tenant::check_tenant(self, h, &headers, &cluster_roles, &profiles, minor, &api_server))
             .collect();
+        if let Some(c) = cluster_at {
+            crate::tenant::check_api_access(self, &c, &checked);
+        }
         crate::tenant::check_reachability(self, &checked, &headers);
         checked.sort_by(|a, b| a.name.cmp(&b.name));
         Some(Model { cluster: cluster?, tenants: checked })

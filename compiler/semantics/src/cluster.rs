@@ -8,7 +8,7 @@ use crate::rbac::{check_grants, check_role, GrantScope};
 use crate::values;
 use khc_syntax::{Diagnostic, ValueKind};
 
-pub(crate) const STATEMENTS: &[&str] = &["kubernetes", "exempt-namespaces", "encryption", "admission", "role", "grant"];
+pub(crate) const STATEMENTS: &[&str] = &["kubernetes", "exempt-namespaces", "api-server", "encryption", "admission", "role", "grant"];
 
 /// The oldest Kubernetes minor version khc targets (ValidatingAdmissionPolicy v1).
 pub const MIN_MINOR: u32 = 30;
@@ -27,6 +27,7 @@ pub(crate) fn check_cluster(cx: &mut Ctx, at: &At<'_>, profiles: &ProfileTable) 
         origin: at.origin(),
         minor_version: MIN_MINOR,
         exempt_namespaces: vec!["kube-node-lease".into(), "kube-public".into(), "kube-system".into()],
+        api_server: Vec::new(),
         encryption: None,
         admission: None,
         roles: Vec::new(),
@@ -40,7 +41,7 @@ pub(crate) fn check_cluster(cx: &mut Ctx, at: &At<'_>, profiles: &ProfileTable) 
             cx.unknown_statement(&c, "a cluster", STATEMENTS);
             continue;
         }
-        let singleton = matches!(c.name(), "kubernetes" | "exempt-namespaces" | "encryption" | "admission");
+        let singleton = matches!(c.name(), "kubernetes" | "exempt-namespaces" | "api-server" | "encryption" | "admission");
         if singleton {
             if let Some((_, first)) = seen.iter().find(|(n, _)| *n == c.name()) {
                 cx.duplicate(&c, c.s.name.span, &format!("`{}`", c.name()), (first.file(), first.s.name.span));
@@ -70,6 +71,32 @@ pub(crate) fn check_cluster(cx: &mut Ctx, at: &At<'_>, profiles: &ProfileTable) 
                 }
                 list.sort();
                 cluster.exempt_namespaces = list;
+            }
+            "api-server" => {
+                cx.no_block(&c);
+                if c.s.args.is_empty() {
+                    cx.error(&c, c.s.name.span, "bad-argument", "`api-server` needs the CIDRs of the API server endpoints, e.g. `api-server 10.0.0.10/32`");
+                }
+                for v in c.s.flat_args() {
+                    let text = match &v.kind {
+                        ValueKind::Address(a) | ValueKind::Str(a) => a.clone(),
+                        _ => {
+                            cx.error(&c, v.span, "bad-argument", format!("expected a CIDR, found {}", v.describe()));
+                            continue;
+                        }
+                    };
+                    match values::parse_cidr(&text) {
+                        Ok(cidr) => {
+                            let canonical = values::cidr_text(&cidr);
+                            if !cluster.api_server.contains(&canonical) {
+                                cluster.api_server.push(canonical);
+                            }
+                        }
+                        Err(why) => {
+                            cx.error(&c, v.span, "invalid-value", format!("`{text}` is not a valid CIDR: {why}"));
+                        }
+                    }
+                }
             }
             "encryption" => {
                 has_encryption = true;

@@ -40,6 +40,8 @@ pub struct Cluster {
     pub minor_version: u32,
     /// Namespaces the cluster-wide admission rules skip.
     pub exempt_namespaces: Vec<String>,
+    /// CIDRs of the API server endpoints (`api-server`), for token-mounting workloads.
+    pub api_server: Vec<String>,
     /// Encryption at rest, if declared.
     pub encryption: Option<Encryption>,
     /// Cluster-wide admission rules, if any.
@@ -432,6 +434,8 @@ pub struct Tenant {
     pub bindings: Vec<Binding>,
     /// Workloads.
     pub workloads: Vec<Workload>,
+    /// The cluster's API server CIDRs: workloads that mount their token may reach them.
+    pub api_server: Vec<String>,
     /// Tenant admission rules, if any.
     pub admission: Option<Admission>,
 }

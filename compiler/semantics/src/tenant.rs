@@ -200,6 +200,7 @@ pub(crate) fn check_tenant(
     cluster_roles: &[String],
     profiles: &ProfileTable,
     minor: u32,
+    api_server: &[String],
 ) -> Tenant {
     let at = h.at;
     let mut t = Tenant {
@@ -214,6 +215,7 @@ pub(crate) fn check_tenant(
         roles: Vec::new(),
         bindings: Vec::new(),
         workloads: h.workloads.values().cloned().collect(),
+        api_server: api_server.to_vec(),
         admission: None,
     };
     t.workloads.sort_by(|a, b| a.name.cmp(&b.name));
@@ -791,6 +793,22 @@ fn name_rules(rules: &mut [NetRule]) {
         let n = used.entry(base.clone()).or_insert(0);
         *n += 1;
         r.name = if *n == 1 { base } else { format!("{base}-{n}") };
+    }
+}
+
+/// Warns when a workload mounts its API token in an isolated tenant but the cluster
+/// declares no `api-server`: default deny would block its calls to the API.
+pub(crate) fn check_api_access(cx: &mut Ctx, cluster: &At<'_>, tenants: &[Tenant]) {
+    let needy: Vec<String> = tenants
+        .iter()
+        .filter(|t| t.isolation != Isolation::None && t.api_server.is_empty())
+        .flat_map(|t| t.workloads.iter().filter(|w| w.automount_token).map(move |w| format!("{}/{}", t.name, w.name)))
+        .collect();
+    if let Some(first) = needy.first() {
+        let more = if needy.len() > 1 { format!(" (and {} more)", needy.len() - 1) } else { String::new() };
+        cx.warning(cluster, cluster.s.name.span, "unreachable", format!("workload {first}{more} mounts its API token, but network isolation blocks its egress to the API server"))
+            .notes
+            .push("help: declare the API server endpoints in the cluster, e.g. `api-server 10.0.0.10/32`; khc then allows egress to them on ports 443 and 6443 for workloads that mount their token".into());
     }
 }
 
