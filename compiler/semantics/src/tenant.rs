@@ -796,6 +796,23 @@ fn name_rules(rules: &mut [NetRule]) {
     }
 }
 
+/// True when rule `r` of one tenant and rule `o` of the peer tenant (opposite
+/// directions, naming each other) can allow the same connection: compatible
+/// workloads on both sides and overlapping ports with the same protocol.
+fn compatible(r: &NetRule, o: &NetRule) -> bool {
+    let peer_workload = |rule: &NetRule| match &rule.peer {
+        Peer::Tenant { workload: Some((w, _)), .. } => Some(w.clone()),
+        _ => None,
+    };
+    let local_workload = |rule: &NetRule| rule.local.as_ref().map(|(w, _, _)| w.clone());
+    let same = |a: Option<String>, b: Option<String>| a.is_none() || b.is_none() || a == b;
+    let ports_overlap = r.ports.is_empty()
+        || o.ports.is_empty()
+        || (r.protocol == o.protocol
+            && r.ports.iter().any(|a| o.ports.iter().any(|b| a.port <= b.end.unwrap_or(b.port) && b.port <= a.end.unwrap_or(a.port))));
+    same(local_workload(r), peer_workload(o)) && same(peer_workload(r), local_workload(o)) && ports_overlap
+}
+
 /// Warns when a workload mounts its API token in an isolated tenant but the cluster
 /// declares no `api-server`: default deny would block its calls to the API.
 pub(crate) fn check_api_access(cx: &mut Ctx, cluster: &At<'_>, tenants: &[Tenant]) {
@@ -829,8 +846,20 @@ pub(crate) fn check_reachability(cx: &mut Ctx, tenants: &[Tenant], headers: &BTr
                 Direction::Ingress => Direction::Egress,
                 Direction::Egress => Direction::Ingress,
             };
-            let matched = other.allows.iter().any(|o| o.direction == wanted && matches!(&o.peer, Peer::Tenant { tenant, .. } if *tenant == t.name));
-            if !matched {
+            let from_us: Vec<&NetRule> =
+                other.allows.iter().filter(|o| o.direction == wanted && matches!(&o.peer, Peer::Tenant { tenant, .. } if *tenant == t.name)).collect();
+            if !from_us.is_empty() && !from_us.iter().any(|o| compatible(r, o)) {
+                let (verb, other_side) = match r.direction {
+                    Direction::Ingress => ("send", "egress"),
+                    Direction::Egress => ("accept", "ingress"),
+                };
+                let d = Diagnostic::warning("unreachable", &r.origin.file, r.span, format!("tenant `{other_name}` does {verb} this traffic, but for other workloads, ports or protocols"))
+                    .with_label("no matching rule on the other side")
+                    .with_secondary(&from_us[0].origin.file, from_us[0].span, format!("tenant `{other_name}`'s {other_side} rule"));
+                cx.push(d);
+                continue;
+            }
+            if from_us.is_empty() {
                 let (verb, other_side) = match r.direction {
                     Direction::Ingress => ("send to", "allow egress to"),
                     Direction::Egress => ("accept from", "allow ingress from"),
