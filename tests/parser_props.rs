@@ -83,7 +83,7 @@ fn statement() -> impl Strategy<Value = Statement> {
     });
     leaf.prop_recursive(3, 24, 4, |inner| {
         (inner.clone(), prop::collection::vec(inner, 0..4)).prop_map(|(mut s, children)| {
-            s.block = Some(Block { statements: children, span: Span::default() });
+            s.block = Some(Block { statements: children, span: Span::default(), recovered: false });
             s
         })
     })

@@ -198,7 +198,7 @@ fn check_encryption(cx: &mut Ctx, at: &At<'_>) -> Option<Encryption> {
         cx.warning(at, at.s.name.span, "risky", "`secrets` are not in the encrypted resources");
     }
     match providers.first() {
-        None if provider_statements > 0 => return None,
+        None if provider_statements > 0 || at.s.block_recovered() => return None,
         None => {
             cx.error(at, at.s.name.span, "bad-argument", "`encryption` needs at least one `provider`")
                 .notes
@@ -267,7 +267,7 @@ fn check_provider(cx: &mut Ctx, at: &At<'_>, key_names: &mut Vec<String>) -> Opt
                 }
             }
             if keys.is_empty() {
-                if key_statements > 0 {
+                if key_statements > 0 || at.s.block_recovered() {
                     return None;
                 }
                 cx.error(at, at.s.span, "bad-argument", format!("provider `{kind}` needs at least one key"))

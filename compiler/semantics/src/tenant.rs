@@ -173,7 +173,7 @@ fn check_workload(cx: &mut Ctx, at: &At<'_>, namespaces: &[String]) -> Option<Wo
                         cx.error(&l, l.s.name.span, "duplicate", format!("label `{key}` is set twice"));
                     }
                 }
-                if sel.is_empty() {
+                if sel.is_empty() && !c.s.block_recovered() {
                     cx.error(&c, c.s.span, "bad-argument", "`selector` needs at least one label, e.g. `selector { app \"api\" }`");
                 } else {
                     w.selector = sel;

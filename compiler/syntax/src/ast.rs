@@ -53,6 +53,9 @@ pub struct Block {
     pub statements: Vec<Statement>,
     /// From `{` to `}` inclusive.
     pub span: Span,
+    /// True when a statement inside was dropped because of a syntax error, so
+    /// checks for missing statements should stay quiet.
+    pub recovered: bool,
 }
 
 /// A name, or a string used in name position (e.g. a label key).
@@ -144,6 +147,11 @@ impl Statement {
         let mut out = Vec::new();
         self.args.iter().for_each(|a| push(a, &mut out));
         out
+    }
+
+    /// True when the block lost a statement to a syntax error.
+    pub fn block_recovered(&self) -> bool {
+        self.block.as_ref().is_some_and(|b| b.recovered)
     }
 
     /// The statements of the block, or none.

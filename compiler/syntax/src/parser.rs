@@ -17,7 +17,7 @@ use nom::{IResult, Parser};
 /// everything that could be parsed and one diagnostic per syntax error.
 pub fn parse(file: &FileKey, text: &str) -> (SourceTree, Vec<Diagnostic>) {
     let mut p = Driver { src: text, file: file.clone(), diags: Vec::new() };
-    let (statements, _) = p.statements(text, None);
+    let (statements, _, _) = p.statements(text, None);
     (SourceTree { statements }, p.diags)
 }
 
@@ -170,20 +170,22 @@ impl<'s> Driver<'s> {
     }
 
     /// Statements until end of input (`open` is None) or the `}` closing the block
-    /// opened at `open`. Returns the statements and the input after the block.
-    fn statements<'a>(&mut self, mut i: &'a str, open: Option<usize>) -> (Vec<Statement>, &'a str) {
+    /// opened at `open`. Returns the statements, whether any was dropped after a
+    /// syntax error, and the input after the block.
+    fn statements<'a>(&mut self, mut i: &'a str, open: Option<usize>) -> (Vec<Statement>, bool, &'a str) {
         let mut out = Vec::new();
+        let mut dropped = false;
         loop {
             i = skip_separators(i);
             let Some(c) = i.chars().next() else {
                 if let Some(at) = open {
                     self.error(at, 1, "unclosed `{`", "this block is never closed", Some("add a matching `}`"));
                 }
-                return (out, i);
+                return (out, dropped, i);
             };
             if c == '}' {
                 if open.is_some() {
-                    return (out, &i[1..]);
+                    return (out, dropped, &i[1..]);
                 }
                 let at = self.offset(i);
                 self.error(at, 1, "unexpected `}`", "no block is open here", Some("remove it, or check the braces above"));
@@ -192,8 +194,9 @@ impl<'s> Driver<'s> {
             }
             match self.statement(i) {
                 Some((rest, stmt)) => {
-                    if let Some(stmt) = stmt {
-                        out.push(stmt);
+                    match stmt {
+                        Some(stmt) => out.push(stmt),
+                        None => dropped = true,
                     }
                     i = rest;
                 }
@@ -201,6 +204,7 @@ impl<'s> Driver<'s> {
                     let at = self.offset(i);
                     let len = i.chars().next().map_or(1, char::len_utf8);
                     self.error(at, len, format!("expected a statement, found {}", describe_char(i)), "statements start with a name", None);
+                    dropped = true;
                     i = sync(i);
                 }
             }
@@ -255,9 +259,9 @@ impl<'s> Driver<'s> {
             }
             ArgsEnd::Block => {
                 let open = self.offset(i);
-                let (statements, rest) = self.statements(&i[1..], Some(open));
+                let (statements, recovered, rest) = self.statements(&i[1..], Some(open));
                 let close = self.offset(rest);
-                let block = Block { statements, span: Span::new(open, close) };
+                let block = Block { statements, span: Span::new(open, close), recovered };
                 let stmt = Statement { name: head, args, block: Some(block), span: Span::new(start, close) };
                 Some((rest, Some(stmt)))
             }
@@ -482,6 +486,13 @@ mod tests {
         let (tree, diags) = p("resources [\n  secrets,   # the important one\n  configmaps,\n]\n");
         assert!(diags.is_empty(), "{diags:?}");
         assert_eq!(tree.statements[0].flat_args().len(), 2);
+    }
+
+    #[test]
+    fn blocks_remember_dropped_statements() {
+        let (tree, _) = p("a {\n  key k1 env \"open\n}\nb {\n  key k2\n}\n");
+        assert!(tree.statements[0].block_recovered());
+        assert!(!tree.statements[1].block_recovered());
     }
 
     #[test]
