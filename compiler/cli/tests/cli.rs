@@ -110,3 +110,79 @@ fn directory_without_entry_is_a_usage_error() {
     assert!(stderr(&o).contains("declares a `cluster`"), "{}", stderr(&o));
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn a_directory_with_two_entries_builds_two_clusters() {
+    let dir = temp("multi");
+    let cluster = |name: &str| format!("import \"shared.khc\"\ncluster {name} {{\n  kubernetes 1.31\n  encryption {{ provider secretbox {{ key k env \"K\" }} }}\n}}\n");
+    std::fs::write(dir.join("eu.khc"), cluster("eu")).unwrap();
+    std::fs::write(dir.join("us.khc"), cluster("us")).unwrap();
+    std::fs::write(dir.join("shared.khc"), "tenant shop {}\n").unwrap();
+    let o = khc(&["build", ".", "-o", "out"], &dir);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stderr(&o).contains("clusters eu, us"), "{}", stderr(&o));
+    for c in ["eu", "us"] {
+        assert!(dir.join(format!("out/clusters/{c}/tenants/shop/namespace-shop.yaml")).exists());
+    }
+    std::fs::write(dir.join("us.khc"), cluster("eu")).unwrap();
+    let o = khc(&["build", ".", "-o", "out"], &dir);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("cluster `eu` is declared by both eu.khc and us.khc"), "{}", stderr(&o));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn language_server_publishes_diagnostics_over_stdio() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let dir = temp("lsp");
+    let file = dir.join("c.khc");
+    let uri = format!("file://{}", file.display());
+    let text = "cluster c {\n  kubernetes 1.2\n}\n";
+    let mut child = Command::new(env!("CARGO_BIN_EXE_khc"))
+        .arg("lsp")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("start khc lsp");
+    let mut stdin = child.stdin.take().unwrap();
+    let mut send = |v: serde_json::Value| {
+        let body = v.to_string();
+        write!(stdin, "Content-Length: {}\r\n\r\n{body}", body.len()).unwrap();
+        stdin.flush().unwrap();
+    };
+    let mut reader = BufReader::new(child.stdout.take().unwrap());
+    let mut recv = move || -> serde_json::Value {
+        let mut len = 0;
+        loop {
+            let mut line = String::new();
+            reader.read_line(&mut line).unwrap();
+            if line == "\r\n" {
+                break;
+            }
+            if let Some(n) = line.strip_prefix("Content-Length: ") {
+                len = n.trim().parse().unwrap();
+            }
+        }
+        let mut buf = vec![0; len];
+        reader.read_exact(&mut buf).unwrap();
+        serde_json::from_slice(&buf).unwrap()
+    };
+    send(serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"capabilities": {}}}));
+    let init = recv();
+    assert_eq!(init["result"]["serverInfo"]["name"], "khc");
+    send(serde_json::json!({"jsonrpc": "2.0", "method": "initialized", "params": {}}));
+    send(serde_json::json!({"jsonrpc": "2.0", "method": "textDocument/didOpen", "params": {"textDocument": {"uri": uri, "languageId": "khc", "version": 1, "text": text}}}));
+    let diags = recv();
+    assert_eq!(diags["method"], "textDocument/publishDiagnostics");
+    assert_eq!(diags["params"]["uri"], uri.as_str());
+    let list = diags["params"]["diagnostics"].as_array().unwrap();
+    let err = list.iter().find(|d| d["severity"] == 1).expect("an error");
+    assert_eq!(err["code"], "invalid-value");
+    assert_eq!(err["range"]["start"], serde_json::json!({"line": 1, "character": 13}));
+    send(serde_json::json!({"jsonrpc": "2.0", "id": 2, "method": "shutdown", "params": null}));
+    assert_eq!(recv()["id"], 2);
+    send(serde_json::json!({"jsonrpc": "2.0", "method": "exit", "params": null}));
+    let status = child.wait().unwrap();
+    assert!(status.success());
+    std::fs::remove_dir_all(&dir).ok();
+}
