@@ -92,3 +92,76 @@ fn statement() -> impl Strategy<Value = Statement> {
 fn tree_strategy() -> impl Strategy<Value = SourceTree> {
     prop::collection::vec(statement(), 0..6).prop_map(|statements| SourceTree { statements })
 }
+
+/// Names the checker knows, so random trees reach deep into the semantic layer.
+const VOCABULARY: &[&str] = &[
+    "cluster", "tenant", "profile", "import", "kubernetes", "exempt-namespaces", "api-server", "encryption", "admission", "role", "grant",
+    "resources", "provider", "aesgcm", "aescbc", "secretbox", "kms", "identity", "key", "env", "file", "name", "endpoint", "timeout",
+    "namespaces", "pod-security", "enforce", "audit", "warn", "version", "latest", "restricted", "baseline", "privileged", "isolation",
+    "strict", "none", "allow", "ingress", "egress", "from", "to", "workload", "namespace", "cidr", "except", "ports", "protocol", "quota",
+    "limits", "default", "request", "max", "min", "cpu", "memory", "pods", "can", "on", "names", "get", "list", "*", "secrets",
+    "deployments.apps", "user", "group", "serviceaccount", "selector", "automount-token", "true", "false", "use", "mode", "deny",
+    "require-limits", "allowed-registries", "allowed-capabilities", "min-uid", "no-latest-tag", "view", "admin", "a", "b", "web",
+];
+
+fn vocab_value() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        4 => prop::sample::select(VOCABULARY).prop_map(|w| if w == "*" { ValueKind::Star } else { ValueKind::Name(w.to_string()) }),
+        1 => prop::sample::select(&["a/b", "x", "", "10.0.0.0/8", "fd00::/8", "std/restricted", "unix:///k.sock", "ns/sa"][..]).prop_map(|s| ValueKind::Str(s.to_string())),
+        1 => ("[0-9]{1,6}(\\.[0-9]{1,2})?", prop::sample::select(&["", "m", "Mi", "Gi", "s", "ms", "x"][..])).prop_map(|(digits, unit)| ValueKind::Number { digits, unit: unit.to_string() }),
+        1 => "10\\.[0-9]{1,3}\\.0\\.0/[0-9]{1,2}".prop_map(ValueKind::Address),
+        1 => ("[0-9]{1,5}", "[0-9]{1,5}").prop_map(|(lo, hi)| ValueKind::Range { lo, hi }),
+    ];
+    let leaf = leaf.prop_map(|kind| Value { kind, span: Span::default() });
+    leaf.prop_recursive(1, 6, 3, |inner| prop::collection::vec(inner, 0..3).prop_map(|items| Value { kind: ValueKind::List(items), span: Span::default() }))
+}
+
+fn vocab_statement() -> impl Strategy<Value = Statement> {
+    let leaf = (prop::sample::select(VOCABULARY), prop::collection::vec(vocab_value(), 0..6)).prop_map(|(name, args)| Statement {
+        name: Ident { text: if name == "*" { "a".into() } else { name.to_string() }, span: Span::default(), quoted: false },
+        args,
+        block: None,
+        span: Span::default(),
+    });
+    leaf.prop_recursive(4, 40, 6, |inner| {
+        (inner.clone(), prop::collection::vec(inner, 0..6)).prop_map(|(mut s, children)| {
+            s.block = Some(Block { statements: children, span: Span::default(), recovered: false });
+            s
+        })
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 3000, ..ProptestConfig::default() })]
+
+    /// Random programs built from the language's own words never make any layer
+    /// panic, and whatever compiles emits YAML that parses.
+    #[test]
+    fn checker_and_emitter_never_panic(
+        bodies in prop::collection::vec((prop::sample::select(&["tenant", "profile", "tenant"][..]), prop::sample::select(&["a", "b", "web"][..]), prop::collection::vec(vocab_statement(), 0..8)), 0..4),
+        cluster_body in prop::collection::vec(vocab_statement(), 0..4),
+    ) {
+        let mut statements = vec![Statement {
+            name: Ident { text: "cluster".into(), span: Span::default(), quoted: false },
+            args: vec![Value { kind: ValueKind::Name("fuzz".into()), span: Span::default() }],
+            block: Some(Block { statements: cluster_body, span: Span::default(), recovered: false }),
+            span: Span::default(),
+        }];
+        for (kind, name, body) in bodies {
+            statements.push(Statement {
+                name: Ident { text: kind.into(), span: Span::default(), quoted: false },
+                args: vec![Value { kind: ValueKind::Name(name.into()), span: Span::default() }],
+                block: Some(Block { statements: body, span: Span::default(), recovered: false }),
+                span: Span::default(),
+            });
+        }
+        let text = print_tree(&SourceTree { statements });
+        let (out, _, _) = khc_tests::compile_sources(&[("fuzz.khc", &text)]);
+        if let Some(out) = out {
+            for f in out.files.iter().filter(|f| f.path.ends_with(".yaml")) {
+                let parsed: Result<serde_json::Value, _> = serde_yaml_ng::from_str(&f.contents);
+                prop_assert!(parsed.is_ok(), "{} is not YAML", f.path);
+            }
+        }
+    }
+}
