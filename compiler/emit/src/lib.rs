@@ -38,13 +38,17 @@ pub struct Output {
 const KUSTOMIZATION: &str = include_str!("../templates/kustomization.yaml.hbs");
 const CONTROL_PLANE_README: &str = include_str!("../templates/control-plane-README.md.hbs");
 
-fn templates() -> Handlebars<'static> {
-    let mut hb = Handlebars::new();
-    hb.set_strict_mode(true);
-    hb.register_escape_fn(handlebars::no_escape);
-    hb.register_template_string("kustomization", KUSTOMIZATION).expect("built-in template parses");
-    hb.register_template_string("control-plane-readme", CONTROL_PLANE_README).expect("built-in template parses");
-    hb
+/// The built-in templates, parsed once per process.
+fn templates() -> &'static Handlebars<'static> {
+    static TEMPLATES: std::sync::OnceLock<Handlebars<'static>> = std::sync::OnceLock::new();
+    TEMPLATES.get_or_init(|| {
+        let mut hb = Handlebars::new();
+        hb.set_strict_mode(true);
+        hb.register_escape_fn(handlebars::no_escape);
+        hb.register_template_string("kustomization", KUSTOMIZATION).expect("built-in template parses");
+        hb.register_template_string("control-plane-readme", CONTROL_PLANE_README).expect("built-in template parses");
+        hb
+    })
 }
 
 /// File name of an object: `kind-name.yaml`, lowercase kind.
@@ -92,7 +96,7 @@ pub fn emit_tenant(cluster: &str, t: &Tenant) -> Vec<OutputFile> {
         resources.push(rel);
     }
     resources.sort();
-    files.push(OutputFile { path: format!("{dir}/kustomization.yaml"), contents: kustomization(&hb, &t.origin.to_string(), &resources) });
+    files.push(OutputFile { path: format!("{dir}/kustomization.yaml"), contents: kustomization(hb, &t.origin.to_string(), &resources) });
     files
 }
 
@@ -111,10 +115,10 @@ pub fn emit_cluster(model: &Model) -> Vec<OutputFile> {
         cluster_resources.push(name);
     }
     cluster_resources.sort();
-    files.push(OutputFile { path: format!("{root}/cluster/kustomization.yaml"), contents: kustomization(&hb, &c.origin.to_string(), &cluster_resources) });
+    files.push(OutputFile { path: format!("{root}/cluster/kustomization.yaml"), contents: kustomization(hb, &c.origin.to_string(), &cluster_resources) });
     let mut top = vec!["cluster".to_string()];
     top.extend(model.tenants.iter().map(|t| format!("tenants/{}", t.name)));
-    files.push(OutputFile { path: format!("{root}/kustomization.yaml"), contents: kustomization(&hb, &c.origin.to_string(), &top) });
+    files.push(OutputFile { path: format!("{root}/kustomization.yaml"), contents: kustomization(hb, &c.origin.to_string(), &top) });
 
     // Control plane.
     if let Some(e) = &c.encryption {
