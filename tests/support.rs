@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests: compile a project through the real
 //! salsa database, compare against golden files, and read emitted YAML.
 
+#![warn(missing_docs)]
+
 use khc_db::{build, check, render, ColorChoice, KhcDatabase, Project};
 use khc_emit::Output;
 use khc_syntax::{Diagnostic, FileKey};

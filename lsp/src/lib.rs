@@ -6,6 +6,8 @@
 //! (the file itself, or entry files in its directory), re-checks them
 //! incrementally and publishes diagnostics for every file involved.
 
+#![warn(missing_docs)]
+
 use khc_db::{check, parse, program, Db, KhcDatabase, SourceFile};
 use khc_syntax::{Diagnostic, FileKey, Severity};
 use lsp_server::{Connection, Message, Notification};

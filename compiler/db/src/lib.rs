@@ -11,9 +11,13 @@
 //!
 //! [`render`] prints diagnostics with codespan-reporting.
 
+#![warn(missing_docs)]
+
+mod inputs;
 mod project;
 mod render;
 
+pub use inputs::{SourceFile, TenantRef};
 pub use project::{discover_entries, Project};
 pub use render::{render, ColorChoice};
 
@@ -30,17 +34,6 @@ pub const STDLIB: &[(&str, &str)] = &[
     ("std/baseline.khc", include_str!("../../../stdlib/baseline.khc")),
     ("std/restricted.khc", include_str!("../../../stdlib/restricted.khc")),
 ];
-
-/// A source file: the salsa input.
-#[salsa::input(debug)]
-pub struct SourceFile {
-    /// Path relative to the project root, or `std/NAME.khc`.
-    #[returns(ref)]
-    pub key: FileKey,
-    /// The file's text.
-    #[returns(ref)]
-    pub text: String,
-}
 
 /// The database interface the queries need.
 #[salsa::db]
@@ -218,16 +211,6 @@ pub fn check(db: &dyn Db, entry: SourceFile) -> Checked {
     Checked { model, diagnostics }
 }
 
-/// One tenant of the program rooted at `entry`, for per-tenant queries.
-#[salsa::interned(debug)]
-pub struct TenantRef<'db> {
-    /// The entry file.
-    pub entry: SourceFile,
-    /// The tenant's name.
-    #[returns(ref)]
-    pub name: String,
-}
-
 /// The checked model of one tenant, with its cluster's name. Re-executes whenever
 /// the program is re-checked, but is cheap, and salsa backdates an unchanged
 /// result so that [`tenant_files`] is not recomputed.
@@ -265,4 +248,33 @@ pub fn sort_diagnostics(diags: &mut Vec<Diagnostic>) {
         (&a.primary.file, a.primary.span.start, a.severity, &a.message).cmp(&(&b.primary.file, b.primary.span.start, b.severity, &b.message))
     });
     diags.dedup();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every module in `stdlib/` is embedded, and every embedded module checks
+    /// without diagnostics when imported.
+    #[test]
+    fn stdlib_is_embedded_and_clean() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../stdlib");
+        let mut on_disk: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| n.ends_with(".khc"))
+            .map(|n| format!("std/{n}"))
+            .collect();
+        on_disk.sort();
+        let embedded: Vec<String> = STDLIB.iter().map(|(k, _)| k.to_string()).collect();
+        assert_eq!(on_disk, embedded, "register every stdlib module in STDLIB");
+        for (key, text) in STDLIB {
+            assert_eq!(std::fs::read_to_string(dir.join(&key[4..])).unwrap(), *text);
+            let mut db = KhcDatabase::new("");
+            let entry = format!("import \"{}\"\ncluster c {{\n  kubernetes 1.31\n  encryption {{ provider secretbox {{ key k env \"K\" }} }}\n}}\n", key.trim_end_matches(".khc"));
+            let f = db.set_text(&FileKey::from("main.khc"), entry);
+            let diags = &check(&db, f).diagnostics;
+            assert!(diags.is_empty(), "{key}: {diags:?}");
+        }
+    }
 }

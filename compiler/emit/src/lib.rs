@@ -10,6 +10,8 @@
 //!
 //! Output is deterministic: files are sorted by path and every map is ordered.
 
+#![warn(missing_docs)]
+
 pub mod cel;
 pub mod encryption;
 pub mod objects;

@@ -4,6 +4,8 @@
 //! takes every module of a program, resolves names, validates values and settings,
 //! and lowers the program into a checked [`model::Model`] plus diagnostics.
 
+#![warn(missing_docs)]
+
 mod admission;
 mod check;
 mod cluster;

@@ -6,6 +6,8 @@
 //! [`ast::Statement`] made of a name, values and an optional block. Meaning is given
 //! by the semantics layer, which keeps this crate small and its recovery robust.
 
+#![warn(missing_docs)]
+
 pub mod ast;
 pub mod diag;
 mod parser;
