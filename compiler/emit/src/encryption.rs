@@ -93,17 +93,7 @@ pub fn placeholder(index: usize) -> String {
 
 /// Every key with its provider name, in order.
 pub fn keys(e: &Encryption) -> Vec<(&'static str, &Key)> {
-    let mut out = Vec::new();
-    for p in &e.providers {
-        let (name, keys) = match p {
-            Provider::AesGcm(k) => ("aesgcm", k),
-            Provider::AesCbc(k) => ("aescbc", k),
-            Provider::Secretbox(k) => ("secretbox", k),
-            _ => continue,
-        };
-        out.extend(keys.iter().map(|k| (name, k)));
-    }
-    out
+    e.providers.iter().flat_map(|p| p.keys().iter().map(move |k| (p.kind(), k))).collect()
 }
 
 /// Builds the configuration with placeholders for key material.

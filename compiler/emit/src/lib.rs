@@ -132,8 +132,9 @@ pub fn emit_cluster(model: &Model) -> Vec<OutputFile> {
         );
         files.push(OutputFile { path: format!("{root}/control-plane/encryption-config.yaml"), contents: format!("{header}{yaml}") });
         files.push(OutputFile { path: format!("{root}/control-plane/install-encryption-config.sh"), contents: encryption::install_script(e, &e.origin.to_string()) });
-        let keys: Vec<_> = encryption::keys(e)
-            .into_iter()
+        let all_keys = encryption::keys(e);
+        let keys: Vec<_> = all_keys
+            .iter()
             .map(|(provider, k)| {
                 let source = match &k.source {
                     khc_semantics::model::KeySource::Env(v) => format!("environment variable `{v}`"),
@@ -142,19 +143,7 @@ pub fn emit_cluster(model: &Model) -> Vec<OutputFile> {
                 json!({ "name": k.name, "provider": provider, "source": source })
             })
             .collect();
-        let first_provider = config.resources[0].providers.first().map_or("none", |p| {
-            if p.aesgcm.is_some() {
-                "aesgcm"
-            } else if p.aescbc.is_some() {
-                "aescbc"
-            } else if p.secretbox.is_some() {
-                "secretbox"
-            } else if p.kms.is_some() {
-                "kms"
-            } else {
-                "identity"
-            }
-        });
+        let first_provider = e.providers.first().map_or("none", |p| p.kind());
         let readme = hb
             .render(
                 "control-plane-readme",
@@ -162,7 +151,7 @@ pub fn emit_cluster(model: &Model) -> Vec<OutputFile> {
                     "cluster": c.name,
                     "source": e.origin.to_string(),
                     "keys": keys,
-                    "secretbox": encryption::keys(e).iter().all(|(p, _)| *p == "secretbox") && !encryption::keys(e).is_empty(),
+                    "secretbox": !all_keys.is_empty() && all_keys.iter().all(|(p, _)| *p == "secretbox"),
                     "resources": e.resources.join(","),
                     "first_provider": first_provider,
                 }),

@@ -85,6 +85,27 @@ pub enum Provider {
     Identity,
 }
 
+impl Provider {
+    /// The provider's name in the EncryptionConfiguration (`aesgcm`, `kms`, …).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Provider::AesGcm(_) => "aesgcm",
+            Provider::AesCbc(_) => "aescbc",
+            Provider::Secretbox(_) => "secretbox",
+            Provider::Kms { .. } => "kms",
+            Provider::Identity => "identity",
+        }
+    }
+
+    /// The keys of a key-based provider; empty for `kms` and `identity`.
+    pub fn keys(&self) -> &[Key] {
+        match self {
+            Provider::AesGcm(k) | Provider::AesCbc(k) | Provider::Secretbox(k) => k,
+            Provider::Kms { .. } | Provider::Identity => &[],
+        }
+    }
+}
+
 /// A named encryption key and where its material comes from at install time.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Key {

@@ -103,7 +103,7 @@ fn check_can(cx: &mut Ctx, at: &At<'_>) -> Vec<RoleRule> {
     }
     let mut verbs = Vec::new();
     for v in &verb_vals {
-        let Some(verb) = v.as_text().filter(|_| !matches!(v.kind, khc_syntax::ValueKind::List(_))) else { continue };
+        let Some(verb) = v.as_text() else { continue };
         if !VERBS.contains(&verb.as_str()) {
             let d = Diagnostic::error("invalid-value", at.file(), v.span, format!("unknown verb `{verb}`"));
             let d = match values::suggest(&verb, VERBS.iter().copied()) {
@@ -130,7 +130,7 @@ fn check_can(cx: &mut Ctx, at: &At<'_>) -> Vec<RoleRule> {
         }
         for v in nv {
             match word(v) {
-                Some(n) if values::is_dns_subdomain(n) || !n.is_empty() => names.push(n.to_string()),
+                Some(n) if !n.is_empty() => names.push(n.to_string()),
                 _ => {
                     cx.error(at, v.span, "invalid-value", "expected a resource name");
                 }
@@ -140,7 +140,7 @@ fn check_can(cx: &mut Ctx, at: &At<'_>) -> Vec<RoleRule> {
     // Group resources by API group, keeping first-seen order.
     let mut by_group: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for v in resource_vals {
-        let Some(text) = v.as_text().filter(|_| !matches!(v.kind, khc_syntax::ValueKind::List(_))) else { continue };
+        let Some(text) = v.as_text() else { continue };
         let Some((resource, group)) = check_resource(cx, at, &text, v.span) else { continue };
         let reads = ["get", "list", "watch", "*"];
         if (resource == "secrets" || resource == "*") && group.is_empty() && verbs.iter().any(|v| reads.contains(&v.as_str())) && names.is_empty() {
