@@ -91,7 +91,10 @@ impl Server {
         let mut by_file: BTreeMap<FileKey, Vec<Diagnostic>> = BTreeMap::new();
         by_file.entry(key).or_default();
         for d in diags {
-            by_file.entry(d.primary.file.clone()).or_default().push(d);
+            // Embedded standard-library modules have no file to publish to.
+            if d.primary.file.starts_with('/') {
+                by_file.entry(d.primary.file.clone()).or_default().push(d);
+            }
         }
         // Clear files that had diagnostics before and have none now.
         for old in &self.published {
