@@ -55,7 +55,7 @@ PATH is an entry file (one that declares a `cluster`) or a directory; in a direc
 Output layout under OUT:\n  \
 clusters/CLUSTER/kustomization.yaml        apply with `kubectl apply -k`\n  \
 clusters/CLUSTER/cluster/                  ClusterRoles, bindings, cluster admission policy\n  \
-clusters/CLUSTER/tenants/TENANT/           Namespaces, admission policy, NAMESPACE/objects\n  \
+clusters/CLUSTER/tenants/TENANT/           Namespaces, admission policy, one folder per namespace\n  \
 clusters/CLUSTER/control-plane/            EncryptionConfiguration + install script (not for kubectl)\n\n\
 khc records what it wrote in OUT/.khc-manifest; a later build removes files it no longer \
 generates and never touches files it did not write.",

@@ -2,9 +2,10 @@
 //! repository (SPEC.md and README, "Output layout"):
 //!
 //! ```text
-//! clusters/CLUSTER/kustomization.yaml
+//! clusters/CLUSTER/kustomization.yaml   lists cluster/ and tenants/
 //! clusters/CLUSTER/cluster/…            ClusterRoles, bindings, cluster admission policy
-//! clusters/CLUSTER/tenants/TENANT/…     Namespaces, admission policy, NAMESPACE/objects
+//! clusters/CLUSTER/tenants/…            one folder per tenant
+//! clusters/CLUSTER/tenants/TENANT/…     Namespaces, admission policy, one folder per namespace
 //! clusters/CLUSTER/control-plane/…      EncryptionConfiguration + install script + README
 //! ```
 //!
@@ -88,14 +89,28 @@ pub fn emit_tenant(cluster: &str, t: &Tenant) -> Vec<OutputFile> {
     let hb = templates();
     let dir = format!("{}/tenants/{}", cluster_root(cluster), t.name);
     let mut files = Vec::new();
-    let mut resources = Vec::new();
+    // Tenant-level objects (Namespaces, admission policy) and one folder per
+    // namespace, each folder with its own kustomization.
+    let mut resources: Vec<String> = Vec::new();
+    let mut per_namespace: std::collections::BTreeMap<String, Vec<String>> = std::collections::BTreeMap::new();
     for b in objects::tenant_objects(t) {
+        let name = file_name(&b);
         let rel = match &b.namespace {
-            Some(ns) => format!("{ns}/{}", file_name(&b)),
-            None => file_name(&b),
+            Some(ns) => {
+                per_namespace.entry(ns.clone()).or_default().push(name.clone());
+                format!("{ns}/{name}")
+            }
+            None => {
+                resources.push(name.clone());
+                name
+            }
         };
         files.push(OutputFile { path: format!("{dir}/{rel}"), contents: document(&b) });
-        resources.push(rel);
+    }
+    for (ns, mut names) in per_namespace {
+        names.sort();
+        files.push(OutputFile { path: format!("{dir}/{ns}/kustomization.yaml"), contents: kustomization(hb, &t.origin.to_string(), &names) });
+        resources.push(ns);
     }
     resources.sort();
     files.push(OutputFile { path: format!("{dir}/kustomization.yaml"), contents: kustomization(hb, &t.origin.to_string(), &resources) });
@@ -118,8 +133,9 @@ pub fn emit_cluster(model: &Model) -> Vec<OutputFile> {
     }
     cluster_resources.sort();
     files.push(OutputFile { path: format!("{root}/cluster/kustomization.yaml"), contents: kustomization(hb, &c.origin.to_string(), &cluster_resources) });
-    let mut top = vec!["cluster".to_string()];
-    top.extend(model.tenants.iter().map(|t| format!("tenants/{}", t.name)));
+    let tenants: Vec<String> = model.tenants.iter().map(|t| t.name.clone()).collect();
+    files.push(OutputFile { path: format!("{root}/tenants/kustomization.yaml"), contents: kustomization(hb, &c.origin.to_string(), &tenants) });
+    let top = vec!["cluster".to_string(), "tenants".to_string()];
     files.push(OutputFile { path: format!("{root}/kustomization.yaml"), contents: kustomization(hb, &c.origin.to_string(), &top) });
 
     // Control plane.
