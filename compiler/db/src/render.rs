@@ -59,3 +59,22 @@ pub fn render(db: &KhcDatabase, diags: &[Diagnostic], color: ColorChoice) -> Str
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check;
+    use khc_syntax::FileKey;
+
+    #[test]
+    fn renders_plain_and_coloured() {
+        let mut db = KhcDatabase::new("");
+        let f = db.set_text(&FileKey::from("x.khc"), "cluster c {\n  kubernetes 1.2\n}\n".into());
+        let diags = check(&db, f).diagnostics.clone();
+        let plain = render(&db, &diags, ColorChoice::Never);
+        assert!(plain.contains("error[invalid-value]: khc targets Kubernetes 1.30 or later") && plain.contains("x.khc:2:14"), "{plain}");
+        assert!(!plain.contains('\u{1b}'));
+        let coloured = render(&db, &diags, ColorChoice::Always);
+        assert!(coloured.contains('\u{1b}') && coloured.contains("khc targets Kubernetes 1.30 or later"), "{coloured}");
+    }
+}
