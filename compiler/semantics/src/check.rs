@@ -203,6 +203,19 @@ impl Ctx {
         self.push(d);
     }
 
+    /// Records `at` in `seen` when it is the first statement of its name there;
+    /// otherwise reports it as a duplicate of the first one and returns false.
+    /// For settings a block may state only once.
+    pub fn once<'a>(&mut self, seen: &mut Vec<At<'a>>, at: At<'a>) -> bool {
+        if let Some(first) = seen.iter().find(|s| s.name() == at.name()) {
+            let first = (first.file(), first.s.name.span);
+            self.duplicate(&at, at.s.name.span, &format!("`{}`", at.name()), first);
+            return false;
+        }
+        seen.push(at);
+        true
+    }
+
     /// Runs the whole check.
     pub fn run<'a>(&mut self, modules: &'a [ModuleInfo<'a>]) -> Option<Model> {
         let mut clusters = Vec::new();

@@ -4,9 +4,10 @@
 use crate::admission::{check_admission, ProfileTable};
 use crate::check::{word, At, Ctx};
 use crate::model::*;
-use crate::rbac::{check_grants, check_role, GrantScope};
+use crate::rbac::{add_role, check_grants, GrantScope};
 use crate::values;
 use khc_syntax::{Diagnostic, ValueKind};
+use std::collections::BTreeMap;
 
 pub(crate) const STATEMENTS: &[&str] = &["kubernetes", "exempt-namespaces", "api-server", "encryption", "admission", "role", "grant"];
 
@@ -33,8 +34,9 @@ pub(crate) fn check_cluster(cx: &mut Ctx, at: &At<'_>, profiles: &ProfileTable) 
         roles: Vec::new(),
         bindings: Vec::new(),
     };
-    let mut seen: Vec<(&str, At<'_>)> = Vec::new();
+    let mut seen = Vec::new();
     let mut grants = Vec::new();
+    let mut role_firsts = BTreeMap::new();
     let mut has_encryption = false;
     for c in at.children() {
         if c.s.name.quoted || !STATEMENTS.contains(&c.name()) {
@@ -42,12 +44,8 @@ pub(crate) fn check_cluster(cx: &mut Ctx, at: &At<'_>, profiles: &ProfileTable) 
             continue;
         }
         let singleton = matches!(c.name(), "kubernetes" | "exempt-namespaces" | "api-server" | "encryption" | "admission");
-        if singleton {
-            if let Some((_, first)) = seen.iter().find(|(n, _)| *n == c.name()) {
-                cx.duplicate(&c, c.s.name.span, &format!("`{}`", c.name()), (first.file(), first.s.name.span));
-                continue;
-            }
-            seen.push((c.name(), c));
+        if singleton && !cx.once(&mut seen, c) {
+            continue;
         }
         match c.name() {
             "kubernetes" => {
@@ -103,16 +101,7 @@ pub(crate) fn check_cluster(cx: &mut Ctx, at: &At<'_>, profiles: &ProfileTable) 
                 cluster.encryption = check_encryption(cx, &c);
             }
             "admission" => cluster.admission = Some(check_admission(cx, &c, profiles)),
-            "role" => {
-                if let Some(r) = check_role(cx, &c) {
-                    if let Some(first) = cluster.roles.iter().find(|x| x.name == r.name) {
-                        let (file, line) = (first.origin.file.clone(), first.origin.line);
-                        cx.error(&c, c.s.span, "duplicate", format!("cluster role `{}` is declared twice (first at {file}:{line})", r.name));
-                    } else {
-                        cluster.roles.push(r);
-                    }
-                }
-            }
+            "role" => add_role(cx, c, "cluster role", &mut cluster.roles, &mut role_firsts),
             _ => grants.push(c),
         }
     }

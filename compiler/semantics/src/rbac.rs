@@ -78,6 +78,20 @@ pub(crate) fn check_role(cx: &mut Ctx, at: &At<'_>) -> Option<Role> {
     Some(Role { name, origin: at.origin(), rules })
 }
 
+/// Checks a `role` statement and appends the role to `roles`, reporting a role
+/// whose name was already declared in the same scope (`firsts` maps names to
+/// their first declaration). `what` is `role` or `cluster role`.
+pub(crate) fn add_role<'a>(cx: &mut Ctx, at: At<'a>, what: &str, roles: &mut Vec<Role>, firsts: &mut BTreeMap<String, At<'a>>) {
+    let Some(r) = check_role(cx, &at) else { return };
+    if let Some(first) = firsts.get(&r.name) {
+        let first = (first.file(), first.s.span);
+        cx.duplicate(&at, at.s.span, &format!("{what} `{}`", r.name), first);
+        return;
+    }
+    firsts.insert(r.name.clone(), at);
+    roles.push(r);
+}
+
 /// Splits `can VERB… on RESOURCE… [names NAME…]` into its three parts.
 fn split_can<'v>(args: &[&'v Value]) -> (Vec<&'v Value>, Option<Vec<&'v Value>>, Option<Vec<&'v Value>>) {
     let is_kw = |v: &Value, kw: &str| matches!(&v.kind, khc_syntax::ValueKind::Name(n) if n == kw);

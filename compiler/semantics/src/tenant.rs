@@ -4,7 +4,7 @@
 use crate::admission::{check_admission, ProfileTable};
 use crate::check::{word, At, Ctx};
 use crate::model::*;
-use crate::rbac::{check_grants, check_role, GrantScope};
+use crate::rbac::{add_role, check_grants, GrantScope};
 use crate::values;
 use khc_syntax::{Diagnostic, Span, Value, ValueKind};
 use std::collections::BTreeMap;
@@ -39,11 +39,11 @@ pub(crate) fn headers<'a>(cx: &mut Ctx, tenants: &[At<'a>]) -> BTreeMap<String, 
         let mut namespaces: Vec<(String, Span)> = Vec::new();
         let mut isolation = None;
         let mut ns_stmt: Option<At<'a>> = None;
+        let mut seen = Vec::new();
         for c in at.children() {
             match c.name() {
                 "namespaces" if !c.s.name.quoted => {
-                    if let Some(first) = ns_stmt {
-                        cx.duplicate(&c, c.s.name.span, "`namespaces`", (first.file(), first.s.name.span));
+                    if !cx.once(&mut seen, c) {
                         continue;
                     }
                     ns_stmt = Some(c);
@@ -61,8 +61,7 @@ pub(crate) fn headers<'a>(cx: &mut Ctx, tenants: &[At<'a>]) -> BTreeMap<String, 
                 }
                 "isolation" if !c.s.name.quoted => {
                     cx.no_block(&c);
-                    if isolation.is_some() {
-                        cx.error(&c, c.s.name.span, "duplicate", "`isolation` is declared twice");
+                    if !cx.once(&mut seen, c) {
                         continue;
                     }
                     if let Some((mode, span)) = cx.one_word(&c, "an isolation mode") {
@@ -132,15 +131,14 @@ fn check_workload(cx: &mut Ctx, at: &At<'_>, namespaces: &[String]) -> Option<Wo
         selector: BTreeMap::from([("app.kubernetes.io/name".to_string(), name.clone())]),
         automount_token: false,
     };
-    let mut seen: Vec<&str> = Vec::new();
+    let mut seen = Vec::new();
     for c in at.children() {
-        if !c.s.name.quoted && seen.contains(&c.name()) {
-            cx.error(&c, c.s.name.span, "duplicate", format!("`{}` is declared twice", c.name()));
+        let known = !c.s.name.quoted && matches!(c.name(), "namespace" | "selector" | "automount-token");
+        if known && !cx.once(&mut seen, c) {
             continue;
         }
         match (c.name(), c.s.name.quoted) {
             ("namespace", false) => {
-                seen.push("namespace");
                 cx.no_block(&c);
                 if let Some((ns, span)) = cx.one_word(&c, "a namespace") {
                     if namespaces.contains(&ns) {
@@ -152,7 +150,6 @@ fn check_workload(cx: &mut Ctx, at: &At<'_>, namespaces: &[String]) -> Option<Wo
                 }
             }
             ("selector", false) => {
-                seen.push("selector");
                 cx.no_args(&c);
                 let mut sel = BTreeMap::new();
                 for l in c.children() {
@@ -180,7 +177,6 @@ fn check_workload(cx: &mut Ctx, at: &At<'_>, namespaces: &[String]) -> Option<Wo
                 }
             }
             ("automount-token", false) => {
-                seen.push("automount-token");
                 cx.no_block(&c);
                 if let Some(b) = cx.boolean(&c) {
                     w.automount_token = b;
@@ -219,20 +215,16 @@ pub(crate) fn check_tenant(
         admission: None,
     };
     t.workloads.sort_by(|a, b| a.name.cmp(&b.name));
-    let mut seen: Vec<(&str, At<'_>)> = Vec::new();
+    let mut seen = Vec::new();
     let mut grants = Vec::new();
-    let mut role_spans: BTreeMap<String, Span> = BTreeMap::new();
+    let mut role_firsts = BTreeMap::new();
     for c in at.children() {
         if c.s.name.quoted || !STATEMENTS.contains(&c.name()) {
             cx.unknown_statement(&c, "a tenant", STATEMENTS);
             continue;
         }
-        if matches!(c.name(), "pod-security" | "quota" | "limits" | "admission") {
-            if let Some((_, first)) = seen.iter().find(|(n, _)| *n == c.name()) {
-                cx.duplicate(&c, c.s.name.span, &format!("`{}`", c.name()), (first.file(), first.s.name.span));
-                continue;
-            }
-            seen.push((c.name(), c));
+        if matches!(c.name(), "pod-security" | "quota" | "limits" | "admission") && !cx.once(&mut seen, c) {
+            continue;
         }
         match c.name() {
             "namespaces" | "isolation" | "workload" => {} // checked in `headers`
@@ -244,16 +236,7 @@ pub(crate) fn check_tenant(
             }
             "quota" => t.quota = quota(cx, &c),
             "limits" => t.limits = limits(cx, &c),
-            "role" => {
-                if let Some(r) = check_role(cx, &c) {
-                    if let Some(first) = role_spans.get(&r.name) {
-                        cx.duplicate(&c, c.s.span, &format!("role `{}`", r.name), (c.file(), *first));
-                    } else {
-                        role_spans.insert(r.name.clone(), c.s.span);
-                        t.roles.push(r);
-                    }
-                }
-            }
+            "role" => add_role(cx, c, "role", &mut t.roles, &mut role_firsts),
             "grant" => grants.push(c),
             _ => t.admission = Some(check_admission(cx, &c, profiles)),
         }
