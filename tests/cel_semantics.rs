@@ -30,7 +30,12 @@ fn policy() -> (Named, Named) {
     let out = out.unwrap_or_else(|| panic!("does not compile: {diags:?}\n{rendered}"));
     let objs = objects(&out);
     let vap = of_kind(&objs, "ValidatingAdmissionPolicy").into_iter().find(|v| v["metadata"]["name"] == "khc-tenant-shop").expect("tenant policy");
-    let vars = vap["spec"]["variables"].as_array().unwrap().iter().map(|v| (v["name"].as_str().unwrap().to_string(), v["expression"].as_str().unwrap().to_string())).collect();
+    let vars = vap["spec"]["variables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| (v["name"].as_str().unwrap().to_string(), v["expression"].as_str().unwrap().to_string()))
+        .collect();
     let validations = vap["spec"]["validations"]
         .as_array()
         .unwrap()
@@ -149,7 +154,11 @@ fn each_violation_is_caught_by_its_rule() {
         ("host port", with("/containers/0/ports/0/hostPort", json!(8443)), &["no-host-ports"]),
         ("hostPath data", with("/volumes/0", json!({"name": "d", "hostPath": {"path": "/data"}})), &["no-host-path"]),
         ("docker socket", with("/volumes/0", json!({"name": "d", "hostPath": {"path": "/var/run/docker.sock"}})), &["no-host-path", "no-docker-socket"]),
-        ("containerd socket", with("/volumes/0", json!({"name": "d", "hostPath": {"path": "/run/containerd/containerd.sock"}})), &["no-host-path", "no-docker-socket"]),
+        (
+            "containerd socket",
+            with("/volumes/0", json!({"name": "d", "hostPath": {"path": "/run/containerd/containerd.sock"}})),
+            &["no-host-path", "no-docker-socket"],
+        ),
         ("all of /var/run", with("/volumes/0", json!({"name": "d", "hostPath": {"path": "/var/run/"}})), &["no-host-path", "no-docker-socket"]),
         ("privileged", with("/containers/0/securityContext/privileged", json!(true)), &["no-privileged"]),
         ("escalation unset", with("/containers/0/securityContext/allowPrivilegeEscalation", Value::Null), &["no-privilege-escalation"]),

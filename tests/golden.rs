@@ -83,7 +83,8 @@ fn every_object_points_at_its_source_line() {
 #[test]
 fn error_cases_render_expected_diagnostics() {
     let dir = repo_root().join("tests/errors");
-    let mut cases: Vec<_> = std::fs::read_dir(&dir).expect("tests/errors").map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|e| e == "khc")).collect();
+    let mut cases: Vec<_> =
+        std::fs::read_dir(&dir).expect("tests/errors").map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|e| e == "khc")).collect();
     cases.sort();
     assert!(cases.len() >= 8, "expected the error corpus, found {} cases", cases.len());
     for case in cases {

@@ -20,7 +20,11 @@ fn validator() -> Option<PathBuf> {
 fn outputs() -> Vec<(String, Output)> {
     let mut all = vec![("example".to_string(), example_output())];
     let dir = repo_root().join("tests/errors");
-    let mut cases: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).filter(|p| p.file_name().unwrap().to_str().unwrap().starts_with("warn-") && p.extension().is_some_and(|e| e == "khc")).collect();
+    let mut cases: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().unwrap().to_str().unwrap().starts_with("warn-") && p.extension().is_some_and(|e| e == "khc"))
+        .collect();
     cases.sort();
     for case in cases {
         let name = case.file_name().unwrap().to_str().unwrap().to_string();

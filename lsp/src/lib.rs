@@ -122,7 +122,8 @@ impl Server {
         } else if let Some(dir) = std::path::Path::new(&**file.key(db)).parent() {
             // Entry files in the same directory that import this file.
             if let Ok(read) = std::fs::read_dir(dir) {
-                let mut names: Vec<String> = read.filter_map(|e| e.ok()).filter_map(|e| e.path().to_str().map(str::to_string)).filter(|p| p.ends_with(".khc")).collect();
+                let mut names: Vec<String> =
+                    read.filter_map(|e| e.ok()).filter_map(|e| e.path().to_str().map(str::to_string)).filter(|p| p.ends_with(".khc")).collect();
                 names.sort();
                 for n in names {
                     if let Ok(f) = db.load(&FileKey::from(n.as_str())) {
@@ -169,7 +170,10 @@ impl Server {
             .iter()
             .filter_map(|s| {
                 let other = self.db.load(&s.file).ok()?.text(&self.db).clone();
-                Some(DiagnosticRelatedInformation { location: Location { uri: path_to_uri(&s.file)?, range: range(&other, s.span) }, message: s.message.clone() })
+                Some(DiagnosticRelatedInformation {
+                    location: Location { uri: path_to_uri(&s.file)?, range: range(&other, s.span) },
+                    message: s.message.clone(),
+                })
             })
             .collect();
         lsp_types::Diagnostic {

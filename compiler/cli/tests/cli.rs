@@ -114,7 +114,8 @@ fn directory_without_entry_is_a_usage_error() {
 #[test]
 fn a_directory_with_two_entries_builds_two_clusters() {
     let dir = temp("multi");
-    let cluster = |name: &str| format!("import \"shared.khc\"\ncluster {name} {{\n  kubernetes 1.31\n  encryption {{ provider secretbox {{ key k env \"K\" }} }}\n}}\n");
+    let cluster =
+        |name: &str| format!("import \"shared.khc\"\ncluster {name} {{\n  kubernetes 1.31\n  encryption {{ provider secretbox {{ key k env \"K\" }} }}\n}}\n");
     std::fs::write(dir.join("eu.khc"), cluster("eu")).unwrap();
     std::fs::write(dir.join("us.khc"), cluster("us")).unwrap();
     std::fs::write(dir.join("shared.khc"), "tenant shop {}\n").unwrap();
@@ -171,7 +172,9 @@ fn language_server_publishes_diagnostics_over_stdio() {
     let init = recv();
     assert_eq!(init["result"]["serverInfo"]["name"], "khc");
     send(serde_json::json!({"jsonrpc": "2.0", "method": "initialized", "params": {}}));
-    send(serde_json::json!({"jsonrpc": "2.0", "method": "textDocument/didOpen", "params": {"textDocument": {"uri": uri, "languageId": "khc", "version": 1, "text": text}}}));
+    send(
+        serde_json::json!({"jsonrpc": "2.0", "method": "textDocument/didOpen", "params": {"textDocument": {"uri": uri, "languageId": "khc", "version": 1, "text": text}}}),
+    );
     let diags = recv();
     assert_eq!(diags["method"], "textDocument/publishDiagnostics");
     assert_eq!(diags["params"]["uri"], uri.as_str());

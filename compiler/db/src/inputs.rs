@@ -25,4 +25,3 @@ pub struct TenantRef<'db> {
     #[returns(ref)]
     pub name: String,
 }
-

@@ -30,10 +30,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 /// The standard library, embedded in the binary: `(key, text)`.
-pub const STDLIB: &[(&str, &str)] = &[
-    ("std/baseline.khc", include_str!("../../../stdlib/baseline.khc")),
-    ("std/restricted.khc", include_str!("../../../stdlib/restricted.khc")),
-];
+pub const STDLIB: &[(&str, &str)] =
+    &[("std/baseline.khc", include_str!("../../../stdlib/baseline.khc")), ("std/restricted.khc", include_str!("../../../stdlib/restricted.khc"))];
 
 /// The database interface the queries need.
 #[salsa::db]
@@ -202,8 +200,7 @@ pub struct Checked {
 #[salsa::tracked(returns(ref))]
 pub fn check(db: &dyn Db, entry: SourceFile) -> Checked {
     let (files, mut diagnostics) = program(db, entry).clone();
-    let modules: Vec<Module<'_>> =
-        files.iter().map(|f| Module { file: f.key(db), text: f.text(db), tree: &parse(db, *f).tree }).collect();
+    let modules: Vec<Module<'_>> = files.iter().map(|f| Module { file: f.key(db), text: f.text(db), tree: &parse(db, *f).tree }).collect();
     let (model, sema) = khc_semantics::analyze(&modules);
     diagnostics.extend(sema);
     sort_diagnostics(&mut diagnostics);
@@ -244,9 +241,7 @@ pub fn build(db: &dyn Db, entry: SourceFile) -> Option<Output> {
 
 /// Sorts diagnostics by file, position and severity, removing exact duplicates.
 pub fn sort_diagnostics(diags: &mut Vec<Diagnostic>) {
-    diags.sort_by(|a, b| {
-        (&a.primary.file, a.primary.span.start, a.severity, &a.message).cmp(&(&b.primary.file, b.primary.span.start, b.severity, &b.message))
-    });
+    diags.sort_by(|a, b| (&a.primary.file, a.primary.span.start, a.severity, &a.message).cmp(&(&b.primary.file, b.primary.span.start, b.severity, &b.message)));
     diags.dedup();
 }
 
@@ -271,7 +266,10 @@ mod tests {
         for (key, text) in STDLIB {
             assert_eq!(std::fs::read_to_string(dir.join(&key[4..])).unwrap(), *text);
             let mut db = KhcDatabase::new("");
-            let entry = format!("import \"{}\"\ncluster c {{\n  kubernetes 1.31\n  encryption {{ provider secretbox {{ key k env \"K\" }} }}\n}}\n", key.trim_end_matches(".khc"));
+            let entry = format!(
+                "import \"{}\"\ncluster c {{\n  kubernetes 1.31\n  encryption {{ provider secretbox {{ key k env \"K\" }} }}\n}}\n",
+                key.trim_end_matches(".khc")
+            );
             let f = db.set_text(&FileKey::from("main.khc"), entry);
             let diags = &check(&db, f).diagnostics;
             assert!(diags.is_empty(), "{key}: {diags:?}");

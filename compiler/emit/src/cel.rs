@@ -12,22 +12,13 @@ use khc_semantics::model::RuleKind;
 
 /// The policy's variables, in evaluation order: `(name, expression)`.
 pub const VARIABLES: &[(&str, &str)] = &[
-    (
-        "podSpec",
-        "object.kind == 'Pod' ? object.spec : (object.kind == 'CronJob' ? object.spec.jobTemplate.spec.template.spec : object.spec.template.spec)",
-    ),
-    (
-        "containers",
-        "variables.podSpec.containers + (has(variables.podSpec.initContainers) ? variables.podSpec.initContainers : [])",
-    ),
+    ("podSpec", "object.kind == 'Pod' ? object.spec : (object.kind == 'CronJob' ? object.spec.jobTemplate.spec.template.spec : object.spec.template.spec)"),
+    ("containers", "variables.podSpec.containers + (has(variables.podSpec.initContainers) ? variables.podSpec.initContainers : [])"),
 ];
 
 /// The resources a policy matches: `(API group, resources)`.
-pub const MATCHED_RESOURCES: &[(&str, &[&str])] = &[
-    ("", &["pods"]),
-    ("apps", &["deployments", "replicasets", "statefulsets", "daemonsets"]),
-    ("batch", &["jobs", "cronjobs"]),
-];
+pub const MATCHED_RESOURCES: &[(&str, &[&str])] =
+    &[("", &["pods"]), ("apps", &["deployments", "replicasets", "statefulsets", "daemonsets"]), ("batch", &["jobs", "cronjobs"])];
 
 /// Quotes a string as a CEL single-quoted literal.
 fn lit(s: &str) -> String {

@@ -158,15 +158,12 @@ pub fn install_script(e: &Encryption, source: &str) -> String {
         let lengths = if provider == "secretbox" { "32" } else { "16 24 32" };
         let var = format!("key_{index}");
         match &key.source {
-            KeySource::Env(name) => s.push_str(&format!(
-                "{var}=$(printenv {name}) || fail {}\n",
-                sh_quote(&format!("environment variable {name} (key {}) is not set", key.name))
-            )),
-            KeySource::File(path) => s.push_str(&format!(
-                "{var}=$(tr -d ' \\n\\r' < {}) || fail {}\n",
-                sh_quote(path),
-                sh_quote(&format!("cannot read {path} (key {})", key.name))
-            )),
+            KeySource::Env(name) => {
+                s.push_str(&format!("{var}=$(printenv {name}) || fail {}\n", sh_quote(&format!("environment variable {name} (key {}) is not set", key.name))))
+            }
+            KeySource::File(path) => {
+                s.push_str(&format!("{var}=$(tr -d ' \\n\\r' < {}) || fail {}\n", sh_quote(path), sh_quote(&format!("cannot read {path} (key {})", key.name))))
+            }
         }
         s.push_str(&format!("check_key {} \"${var}\" '{lengths}'\n", sh_quote(&key.name)));
         sed.push(format!("-e \"s|\\${{KHC_KEY_{index}}}|${var}|\""));

@@ -147,7 +147,10 @@ pub fn emit_cluster(model: &Model) -> Vec<OutputFile> {
             e.origin
         );
         files.push(OutputFile { path: format!("{root}/control-plane/encryption-config.yaml"), contents: format!("{header}{yaml}") });
-        files.push(OutputFile { path: format!("{root}/control-plane/install-encryption-config.sh"), contents: encryption::install_script(e, &e.origin.to_string()) });
+        files.push(OutputFile {
+            path: format!("{root}/control-plane/install-encryption-config.sh"),
+            contents: encryption::install_script(e, &e.origin.to_string()),
+        });
         let all_keys = encryption::keys(e);
         let keys: Vec<_> = all_keys
             .iter()

@@ -2,8 +2,8 @@
 
 use crate::cel;
 use k8s_openapi::api::admissionregistration::v1::{
-    MatchResources, NamedRuleWithOperations, ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding,
-    ValidatingAdmissionPolicyBindingSpec, ValidatingAdmissionPolicySpec, Validation, Variable,
+    MatchResources, NamedRuleWithOperations, ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding, ValidatingAdmissionPolicyBindingSpec,
+    ValidatingAdmissionPolicySpec, Validation, Variable,
 };
 use k8s_openapi::api::core::v1::{LimitRange, LimitRangeItem, LimitRangeSpec, Namespace, ResourceQuota, ResourceQuotaSpec, ServiceAccount};
 use k8s_openapi::api::networking::v1::{
@@ -145,16 +145,18 @@ fn network_policies(t: &Tenant, ns: &str) -> Vec<Built> {
         built(NetworkPolicy { metadata: meta(name, Some(ns), tn, origin), spec: Some(spec) }, name, Some(ns), origin)
     };
     let both = Some(vec!["Ingress".to_string(), "Egress".to_string()]);
-    out.push(policy("default-deny", &t.origin, NetworkPolicySpec { pod_selector: Some(LabelSelector::default()), policy_types: both.clone(), ..Default::default() }));
+    out.push(policy(
+        "default-deny",
+        &t.origin,
+        NetworkPolicySpec { pod_selector: Some(LabelSelector::default()), policy_types: both.clone(), ..Default::default() },
+    ));
     let dns_peer = NetworkPolicyPeer {
         namespace_selector: Some(one_label("kubernetes.io/metadata.name", "kube-system")),
         pod_selector: Some(one_label("k8s-app", "kube-dns")),
         ..Default::default()
     };
-    let dns_ports = ["UDP", "TCP"]
-        .iter()
-        .map(|p| NetworkPolicyPort { protocol: Some(p.to_string()), port: Some(IntOrString::Int(53)), end_port: None })
-        .collect();
+    let dns_ports =
+        ["UDP", "TCP"].iter().map(|p| NetworkPolicyPort { protocol: Some(p.to_string()), port: Some(IntOrString::Int(53)), end_port: None }).collect();
     out.push(policy(
         "allow-dns",
         &t.origin,
@@ -203,7 +205,11 @@ fn network_policies(t: &Tenant, ns: &str) -> Vec<Built> {
         let ports = (!r.ports.is_empty()).then(|| {
             r.ports
                 .iter()
-                .map(|p| NetworkPolicyPort { protocol: Some(r.protocol.clone()), port: Some(IntOrString::Int(p.port as i32)), end_port: p.end.map(|e| e as i32) })
+                .map(|p| NetworkPolicyPort {
+                    protocol: Some(r.protocol.clone()),
+                    port: Some(IntOrString::Int(p.port as i32)),
+                    end_port: p.end.map(|e| e as i32),
+                })
                 .collect()
         });
         let pod_selector = Some(r.local.as_ref().map(|(_, _, sel)| match_labels(sel)).unwrap_or_default());
@@ -315,7 +321,12 @@ fn admission_policy(name: &str, a: &Admission, namespace_selector: LabelSelector
         .iter()
         .map(|r| {
             let (expression, message) = cel::validation(&r.kind);
-            Validation { expression, message: Some(format!("{message} [khc rule {} at {}]", r.kind.keyword(), r.origin)), reason: Some("Forbidden".into()), ..Default::default() }
+            Validation {
+                expression,
+                message: Some(format!("{message} [khc rule {} at {}]", r.kind.keyword(), r.origin)),
+                reason: Some("Forbidden".into()),
+                ..Default::default()
+            }
         })
         .collect();
     let resource_rules = cel::MATCHED_RESOURCES

@@ -173,8 +173,16 @@ fn parse_item(cx: &mut Ctx, at: &At<'_>, context: &str) -> Option<Item> {
         "allowed-registries" => RuleKind::AllowedRegistries(registries(cx, at)?),
         "allowed-capabilities" => RuleKind::AllowedCapabilities(capabilities(cx, at)?),
         "min-uid" => RuleKind::MinUid(min_uid(cx, at)?),
-        "no-latest-tag" | "read-only-root-fs" | "seccomp-runtime-default" | "no-host-namespaces" | "no-host-ports"
-        | "no-host-path" | "no-docker-socket" | "no-privileged" | "no-privilege-escalation" | "run-as-non-root" => {
+        "no-latest-tag"
+        | "read-only-root-fs"
+        | "seccomp-runtime-default"
+        | "no-host-namespaces"
+        | "no-host-ports"
+        | "no-host-path"
+        | "no-docker-socket"
+        | "no-privileged"
+        | "no-privilege-escalation"
+        | "run-as-non-root" => {
             cx.no_args(at);
             match name {
                 "no-latest-tag" => RuleKind::NoLatestTag,

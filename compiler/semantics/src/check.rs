@@ -95,8 +95,8 @@ impl Ctx {
     /// Reports a statement that is not valid where it stands.
     pub fn unknown_statement(&mut self, at: &At<'_>, context: &str, allowed: &[&str]) {
         let name = at.name();
-        let mut d = Diagnostic::error("unknown-statement", at.file(), at.s.name.span, format!("unknown statement `{name}` in {context}"))
-            .with_label("not valid here");
+        let mut d =
+            Diagnostic::error("unknown-statement", at.file(), at.s.name.span, format!("unknown statement `{name}` in {context}")).with_label("not valid here");
         if let Some(s) = values::suggest(name, allowed.iter().copied()) {
             d = d.with_help(format!("did you mean `{s}`?"));
         } else {
@@ -197,9 +197,11 @@ impl Ctx {
 
     /// Reports a second declaration of something already declared.
     pub fn duplicate(&mut self, at: &At<'_>, span: Span, what: &str, first: (&FileKey, Span)) {
-        let d = Diagnostic::error("duplicate", at.file(), span, format!("{what} is declared twice"))
-            .with_label("declared again here")
-            .with_secondary(first.0, first.1, "first declared here");
+        let d = Diagnostic::error("duplicate", at.file(), span, format!("{what} is declared twice")).with_label("declared again here").with_secondary(
+            first.0,
+            first.1,
+            "first declared here",
+        );
         self.push(d);
     }
 
@@ -258,10 +260,8 @@ impl Ctx {
         let minor = cluster.as_ref().map_or(30, |c| c.minor_version);
         let api_server: Vec<String> = cluster.as_ref().map(|c| c.api_server.clone()).unwrap_or_default();
         let cluster_at = clusters.first().copied();
-        let mut checked: Vec<Tenant> = headers
-            .values()
-            .map(|h| crate::tenant::check_tenant(self, h, &headers, &cluster_roles, &profiles, minor, &api_server))
-            .collect();
+        let mut checked: Vec<Tenant> =
+            headers.values().map(|h| crate::tenant::check_tenant(self, h, &headers, &cluster_roles, &profiles, minor, &api_server)).collect();
         if let Some(c) = cluster_at {
             crate::tenant::check_api_access(self, &c, &checked);
         }

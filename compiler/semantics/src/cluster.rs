@@ -136,7 +136,9 @@ fn version(cx: &mut Ctx, at: &At<'_>) -> Option<u32> {
             None
         }
         None => {
-            cx.error(at, v.span, "invalid-value", format!("`{text}` is not a Kubernetes version")).notes.push("help: write the minor version, e.g. `1.31`".into());
+            cx.error(at, v.span, "invalid-value", format!("`{text}` is not a Kubernetes version"))
+                .notes
+                .push("help: write the minor version, e.g. `1.31`".into());
             None
         }
     }
@@ -297,8 +299,8 @@ fn check_key(cx: &mut Ctx, at: &At<'_>) -> Option<Key> {
     }
     let source = match how_text {
         "env" => {
-            let ok = src_text.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-                && src_text.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            let ok =
+                src_text.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_') && src_text.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
             if !ok {
                 cx.error(at, src.span, "invalid-value", format!("`{src_text}` is not an environment variable name"));
                 return None;

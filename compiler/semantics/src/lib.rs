@@ -139,7 +139,41 @@ mod tests {
         words.extend(crate::admission::RULES);
         words.extend(crate::tenant::QUOTA_KEYS.iter().map(|k| k.0));
         words.extend(crate::rbac::VERBS);
-        words.extend(["import", "profile", "use", "mode", "key", "env", "file", "name", "endpoint", "timeout", "selector", "namespace", "automount-token", "can", "on", "names", "to", "from", "ports", "protocol", "except", "cidr", "enforce", "audit", "warn", "version", "default", "request", "max", "min", "strict", "tenant", "none"]);
+        words.extend([
+            "import",
+            "profile",
+            "use",
+            "mode",
+            "key",
+            "env",
+            "file",
+            "name",
+            "endpoint",
+            "timeout",
+            "selector",
+            "namespace",
+            "automount-token",
+            "can",
+            "on",
+            "names",
+            "to",
+            "from",
+            "ports",
+            "protocol",
+            "except",
+            "cidr",
+            "enforce",
+            "audit",
+            "warn",
+            "version",
+            "default",
+            "request",
+            "max",
+            "min",
+            "strict",
+            "tenant",
+            "none",
+        ]);
         let missing: Vec<&str> = words.into_iter().filter(|w| !spec.contains(&format!("`{w}")) && !spec.contains(&format!(" {w} "))).collect();
         assert!(missing.is_empty(), "SPEC.md does not mention: {missing:?}");
     }

@@ -7,28 +7,68 @@ use khc_syntax::{Diagnostic, Span, Value};
 use std::collections::BTreeMap;
 
 /// Verbs the API server knows.
-pub(crate) const VERBS: &[&str] = &[
-    "get", "list", "watch", "create", "update", "patch", "delete", "deletecollection", "use", "bind", "escalate", "impersonate", "approve", "sign", "*",
-];
+pub(crate) const VERBS: &[&str] =
+    &["get", "list", "watch", "create", "update", "patch", "delete", "deletecollection", "use", "bind", "escalate", "impersonate", "approve", "sign", "*"];
 
 /// Built-in API groups and their resources (with the subresources worth naming).
 const BUILTIN: &[(&str, &[&str])] = &[
     (
         "",
         &[
-            "bindings", "componentstatuses", "configmaps", "endpoints", "events", "limitranges", "namespaces", "namespaces/finalize",
-            "namespaces/status", "nodes", "nodes/proxy", "nodes/status", "persistentvolumeclaims", "persistentvolumeclaims/status",
-            "persistentvolumes", "pods", "pods/attach", "pods/binding", "pods/ephemeralcontainers", "pods/eviction", "pods/exec", "pods/log",
-            "pods/portforward", "pods/proxy", "pods/status", "podtemplates", "replicationcontrollers", "replicationcontrollers/scale",
-            "replicationcontrollers/status", "resourcequotas", "resourcequotas/status", "secrets", "serviceaccounts", "serviceaccounts/token",
-            "services", "services/proxy", "services/status",
+            "bindings",
+            "componentstatuses",
+            "configmaps",
+            "endpoints",
+            "events",
+            "limitranges",
+            "namespaces",
+            "namespaces/finalize",
+            "namespaces/status",
+            "nodes",
+            "nodes/proxy",
+            "nodes/status",
+            "persistentvolumeclaims",
+            "persistentvolumeclaims/status",
+            "persistentvolumes",
+            "pods",
+            "pods/attach",
+            "pods/binding",
+            "pods/ephemeralcontainers",
+            "pods/eviction",
+            "pods/exec",
+            "pods/log",
+            "pods/portforward",
+            "pods/proxy",
+            "pods/status",
+            "podtemplates",
+            "replicationcontrollers",
+            "replicationcontrollers/scale",
+            "replicationcontrollers/status",
+            "resourcequotas",
+            "resourcequotas/status",
+            "secrets",
+            "serviceaccounts",
+            "serviceaccounts/token",
+            "services",
+            "services/proxy",
+            "services/status",
         ],
     ),
     (
         "apps",
         &[
-            "controllerrevisions", "daemonsets", "daemonsets/status", "deployments", "deployments/scale", "deployments/status", "replicasets",
-            "replicasets/scale", "replicasets/status", "statefulsets", "statefulsets/scale", "statefulsets/status",
+            "controllerrevisions",
+            "daemonsets",
+            "daemonsets/status",
+            "deployments",
+            "deployments/scale",
+            "deployments/status",
+            "replicasets",
+            "replicasets/scale",
+            "replicasets/status",
+            "statefulsets",
+            "statefulsets/scale",
+            "statefulsets/status",
         ],
     ),
     ("batch", &["cronjobs", "cronjobs/status", "jobs", "jobs/status"]),
@@ -59,9 +99,9 @@ pub(crate) const BUILTIN_TENANT_ROLES: &[&str] = &["view", "edit", "admin"];
 pub(crate) fn check_role(cx: &mut Ctx, at: &At<'_>) -> Option<Role> {
     let (name, span) = cx.one_word(at, "a role name")?;
     if !values::is_dns_subdomain(&name) {
-        cx.error(at, span, "invalid-name", format!("`{name}` is not a valid role name")).notes.push(
-            "help: role names are DNS-1123 subdomains: lowercase letters, digits, `-` and `.`".into(),
-        );
+        cx.error(at, span, "invalid-name", format!("`{name}` is not a valid role name"))
+            .notes
+            .push("help: role names are DNS-1123 subdomains: lowercase letters, digits, `-` and `.`".into());
     }
     if at.s.block.is_none() {
         cx.error(at, at.s.span, "bad-argument", format!("role `{name}` needs a block of `can … on …` rules"));
@@ -272,7 +312,8 @@ fn resolve_role(cx: &mut Ctx, at: &At<'_>, name: &str, span: Span, scope: &Grant
     }
     if builtin.contains(&name) {
         if name == "admin" || name == "cluster-admin" {
-            let what = if name == "admin" { "full control of the namespace, including its Roles and RoleBindings" } else { "full control of the whole cluster" };
+            let what =
+                if name == "admin" { "full control of the namespace, including its Roles and RoleBindings" } else { "full control of the whole cluster" };
             cx.warning(at, span, "risky", format!("built-in role `{name}` grants {what}"));
         }
         return Some(RoleRef::ClusterRole(name.to_string()));
@@ -295,7 +336,12 @@ fn subjects(cx: &mut Ctx, at: &At<'_>, vals: &[&Value], scope: &GrantScope<'_>) 
         let kind_val = vals[i];
         let kind = word(kind_val).unwrap_or("");
         let Some(arg) = vals.get(i + 1) else {
-            cx.error(at, kind_val.span, "bad-argument", "a subject is written `user \"NAME\"`, `group \"NAME\"`, `workload NAME` or `serviceaccount \"NS/NAME\"`");
+            cx.error(
+                at,
+                kind_val.span,
+                "bad-argument",
+                "a subject is written `user \"NAME\"`, `group \"NAME\"`, `workload NAME` or `serviceaccount \"NS/NAME\"`",
+            );
             break;
         };
         i += 2;
@@ -307,7 +353,12 @@ fn subjects(cx: &mut Ctx, at: &At<'_>, vals: &[&Value], scope: &GrantScope<'_>) 
             "user" => Subject::User(name.to_string()),
             "group" => {
                 if name == "system:authenticated" || name == "system:unauthenticated" {
-                    cx.warning(at, arg.span, "risky", format!("granting to `{name}` grants to every {} client", if name.ends_with("unauthenticated") { "anonymous" } else { "signed-in" }));
+                    cx.warning(
+                        at,
+                        arg.span,
+                        "risky",
+                        format!("granting to `{name}` grants to every {} client", if name.ends_with("unauthenticated") { "anonymous" } else { "signed-in" }),
+                    );
                 }
                 Subject::Group(name.to_string())
             }

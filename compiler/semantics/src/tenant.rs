@@ -9,8 +9,7 @@ use crate::values;
 use khc_syntax::{Diagnostic, Span, Value, ValueKind};
 use std::collections::BTreeMap;
 
-pub(crate) const STATEMENTS: &[&str] =
-    &["namespaces", "pod-security", "isolation", "allow", "quota", "limits", "role", "grant", "workload", "admission"];
+pub(crate) const STATEMENTS: &[&str] = &["namespaces", "pod-security", "isolation", "allow", "quota", "limits", "role", "grant", "workload", "admission"];
 
 /// Facts about a tenant that other tenants' rules refer to, gathered first.
 pub(crate) struct TenantHeader<'a> {
@@ -34,7 +33,9 @@ pub(crate) fn headers<'a>(cx: &mut Ctx, tenants: &[At<'a>]) -> BTreeMap<String, 
             continue;
         }
         if at.s.block.is_none() {
-            cx.error(at, at.s.span, "bad-argument", format!("tenant `{name}` needs a block")).notes.push(format!("help: `tenant {name} {{ isolation strict }}`"));
+            cx.error(at, at.s.span, "bad-argument", format!("tenant `{name}` needs a block"))
+                .notes
+                .push(format!("help: `tenant {name} {{ isolation strict }}`"));
         }
         let mut namespaces: Vec<(String, Span)> = Vec::new();
         let mut isolation = None;
@@ -73,7 +74,9 @@ pub(crate) fn headers<'a>(cx: &mut Ctx, tenants: &[At<'a>]) -> BTreeMap<String, 
                                 Isolation::None
                             }
                             _ => {
-                                cx.error(&c, span, "invalid-value", format!("unknown isolation mode `{mode}`")).notes.push("help: modes are `strict`, `tenant` and `none`".into());
+                                cx.error(&c, span, "invalid-value", format!("unknown isolation mode `{mode}`"))
+                                    .notes
+                                    .push("help: modes are `strict`, `tenant` and `none`".into());
                                 Isolation::Strict
                             }
                         });
@@ -517,7 +520,8 @@ impl<'v> Cursor<'v> {
     }
 }
 
-const ALLOW_SHAPE: &str = "`allow ingress from PEER [to workload NAME] [ports …] [protocol …]` or `allow egress [from workload NAME] to PEER [ports …] [protocol …]`";
+const ALLOW_SHAPE: &str =
+    "`allow ingress from PEER [to workload NAME] [ports …] [protocol …]` or `allow egress [from workload NAME] to PEER [ports …] [protocol …]`";
 
 fn allow(cx: &mut Ctx, at: &At<'_>, h: &TenantHeader<'_>, all: &BTreeMap<String, TenantHeader<'_>>) -> Option<NetRule> {
     cx.no_block(at);
@@ -791,8 +795,7 @@ fn compatible(r: &NetRule, o: &NetRule) -> bool {
     let same = |a: Option<String>, b: Option<String>| a.is_none() || b.is_none() || a == b;
     let ports_overlap = r.ports.is_empty()
         || o.ports.is_empty()
-        || (r.protocol == o.protocol
-            && r.ports.iter().any(|a| o.ports.iter().any(|b| a.port <= b.end.unwrap_or(b.port) && b.port <= a.end.unwrap_or(a.port))));
+        || (r.protocol == o.protocol && r.ports.iter().any(|a| o.ports.iter().any(|b| a.port <= b.end.unwrap_or(b.port) && b.port <= a.end.unwrap_or(a.port))));
     same(local_workload(r), peer_workload(o)) && same(peer_workload(r), local_workload(o)) && ports_overlap
 }
 
@@ -836,9 +839,14 @@ pub(crate) fn check_reachability(cx: &mut Ctx, tenants: &[Tenant], headers: &BTr
                     Direction::Ingress => ("send", "egress"),
                     Direction::Egress => ("accept", "ingress"),
                 };
-                let d = Diagnostic::warning("unreachable", &r.origin.file, r.span, format!("tenant `{other_name}` does {verb} this traffic, but for other workloads, ports or protocols"))
-                    .with_label("no matching rule on the other side")
-                    .with_secondary(&from_us[0].origin.file, from_us[0].span, format!("tenant `{other_name}`'s {other_side} rule"));
+                let d = Diagnostic::warning(
+                    "unreachable",
+                    &r.origin.file,
+                    r.span,
+                    format!("tenant `{other_name}` does {verb} this traffic, but for other workloads, ports or protocols"),
+                )
+                .with_label("no matching rule on the other side")
+                .with_secondary(&from_us[0].origin.file, from_us[0].span, format!("tenant `{other_name}`'s {other_side} rule"));
                 cx.push(d);
                 continue;
             }
@@ -847,11 +855,20 @@ pub(crate) fn check_reachability(cx: &mut Ctx, tenants: &[Tenant], headers: &BTr
                     Direction::Ingress => ("send to", "allow egress to"),
                     Direction::Egress => ("accept from", "allow ingress from"),
                 };
-                let mut d = Diagnostic::warning("unreachable", &r.origin.file, r.span, format!("tenant `{other_name}` does not {verb} tenant `{}`: this traffic will be dropped", t.name))
-                    .with_label("allowed on this side only")
-                    .with_help(format!("add `{other_side} tenant {}` to tenant `{other_name}`", t.name));
+                let mut d = Diagnostic::warning(
+                    "unreachable",
+                    &r.origin.file,
+                    r.span,
+                    format!("tenant `{other_name}` does not {verb} tenant `{}`: this traffic will be dropped", t.name),
+                )
+                .with_label("allowed on this side only")
+                .with_help(format!("add `{other_side} tenant {}` to tenant `{other_name}`", t.name));
                 if let Some(h) = headers.get(other_name.as_str()) {
-                    d = d.with_secondary(h.at.file(), h.at.s.name.span.to(h.at.s.args.first().map_or(h.at.s.name.span, |a| a.span)), format!("tenant `{other_name}` is isolated"));
+                    d = d.with_secondary(
+                        h.at.file(),
+                        h.at.s.name.span.to(h.at.s.args.first().map_or(h.at.s.name.span, |a| a.span)),
+                        format!("tenant `{other_name}` is isolated"),
+                    );
                 }
                 cx.push(d);
             }

@@ -6,11 +6,7 @@ use std::net::IpAddr;
 /// A DNS-1123 label: 1–63 lowercase alphanumerics or `-`, alphanumeric at both ends.
 pub fn is_dns_label(s: &str) -> bool {
     let b = s.as_bytes();
-    !b.is_empty()
-        && b.len() <= 63
-        && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
-        && b[0] != b'-'
-        && b[b.len() - 1] != b'-'
+    !b.is_empty() && b.len() <= 63 && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-') && b[0] != b'-' && b[b.len() - 1] != b'-'
 }
 
 /// A DNS-1123 subdomain: dot-separated labels, at most 253 characters.
@@ -106,7 +102,11 @@ pub struct Cidr {
 
 impl Cidr {
     fn bits(&self) -> u8 {
-        if self.v6 { 128 } else { 32 }
+        if self.v6 {
+            128
+        } else {
+            32
+        }
     }
 
     fn mask(&self) -> u128 {
@@ -145,11 +145,7 @@ pub fn parse_cidr(s: &str) -> Result<Cidr, String> {
     let cidr = Cidr { addr: value, prefix, v6 };
     let network = value & cidr.mask();
     if network != value {
-        let net = if v6 {
-            std::net::Ipv6Addr::from(network).to_string()
-        } else {
-            std::net::Ipv4Addr::from(network as u32).to_string()
-        };
+        let net = if v6 { std::net::Ipv6Addr::from(network).to_string() } else { std::net::Ipv4Addr::from(network as u32).to_string() };
         return Err(format!("host bits are set; the network is `{net}/{prefix}`"));
     }
     Ok(cidr)
@@ -197,12 +193,7 @@ pub fn edit_distance(a: &str, b: &str) -> usize {
 /// The closest candidate to `word`, if close enough to be a likely typo.
 pub fn suggest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     let limit = (word.len() / 3).max(1);
-    candidates
-        .into_iter()
-        .map(|c| (edit_distance(word, c), c))
-        .filter(|(d, _)| *d <= limit)
-        .min()
-        .map(|(_, c)| c)
+    candidates.into_iter().map(|c| (edit_distance(word, c), c)).filter(|(d, _)| *d <= limit).min().map(|(_, c)| c)
 }
 
 #[cfg(test)]

@@ -62,26 +62,12 @@ fn name(i: &str) -> IResult<&str, &str> {
 }
 
 fn string_lit(i: &str) -> IResult<&str, String> {
-    let escape = preceded(
-        char('\\'),
-        alt((nom_value('"', char('"')), nom_value('\\', char('\\')), nom_value('\n', char('n')), nom_value('\t', char('t')))),
-    );
-    map(delimited(char('"'), many0(alt((escape, none_of("\"\\\n")))), char('"')), |cs| cs.into_iter().collect())
-        .parse(i)
+    let escape = preceded(char('\\'), alt((nom_value('"', char('"')), nom_value('\\', char('\\')), nom_value('\n', char('n')), nom_value('\t', char('t')))));
+    map(delimited(char('"'), many0(alt((escape, none_of("\"\\\n")))), char('"')), |cs| cs.into_iter().collect()).parse(i)
 }
 
 fn address(i: &str) -> IResult<&str, &str> {
-    recognize((
-        digit1,
-        char('.'),
-        digit1,
-        char('.'),
-        digit1,
-        char('.'),
-        digit1,
-        opt(pair(char('/'), digit1)),
-    ))
-    .parse(i)
+    recognize((digit1, char('.'), digit1, char('.'), digit1, char('.'), digit1, opt(pair(char('/'), digit1)))).parse(i)
 }
 
 fn range(i: &str) -> IResult<&str, (&str, &str)> {
@@ -128,10 +114,7 @@ impl<'s> Values<'s> {
     fn list<'a>(&self, i: &'a str) -> IResult<&'a str, Vec<Value>> {
         delimited(
             pair(char('['), trivia),
-            terminated(
-                separated_list0((trivia, char(','), trivia), |i| self.value(i)),
-                opt((trivia, char(','))),
-            ),
+            terminated(separated_list0((trivia, char(','), trivia), |i| self.value(i)), opt((trivia, char(',')))),
             pair(trivia, char(']')),
         )
         .parse(i)
@@ -215,15 +198,11 @@ impl<'s> Driver<'s> {
     /// the rest and the statement (`None` if it had to be dropped after an error).
     fn statement<'a>(&mut self, i: &'a str) -> Option<(&'a str, Option<Statement>)> {
         let start = self.offset(i);
-        let (mut i, head) = match alt((
-            map(terminated(name, boundary), |n: &str| (n.to_string(), false)),
-            map(terminated(string_lit, boundary), |s| (s, true)),
-        ))
-        .parse(i)
-        {
-            Ok(ok) => ok,
-            Err(_) => return None,
-        };
+        let (mut i, head) =
+            match alt((map(terminated(name, boundary), |n: &str| (n.to_string(), false)), map(terminated(string_lit, boundary), |s| (s, true)))).parse(i) {
+                Ok(ok) => ok,
+                Err(_) => return None,
+            };
         let head = Ident { text: head.0, span: Span::new(start, self.offset(i)), quoted: head.1 };
         let values = Values { src: self.src };
         let mut args = Vec::new();
@@ -299,7 +278,13 @@ impl<'s> Driver<'s> {
                         } else {
                             let pos = self.offset(j);
                             let len = j.chars().next().map_or(1, char::len_utf8);
-                            self.error(pos, len, format!("expected `,` or `]` in list, found {}", describe_char(j)), "list items are separated by commas", None);
+                            self.error(
+                                pos,
+                                len,
+                                format!("expected `,` or `]` in list, found {}", describe_char(j)),
+                                "list items are separated by commas",
+                                None,
+                            );
                             return;
                         }
                     }
@@ -327,7 +312,10 @@ fn explain_word(word: &str) -> (String, Option<&'static str>) {
         return (format!("`{word}` is not a valid value"), Some("write IPv6 addresses and CIDRs as strings, e.g. \"fd00::/8\""));
     }
     if first.is_ascii_digit() {
-        return (format!("malformed number or address `{word}`"), Some("numbers look like `50`, `1.31`, `500m`, `256Mi`; addresses like `10.0.0.0/8`; ranges like `8000-8100`"));
+        return (
+            format!("malformed number or address `{word}`"),
+            Some("numbers look like `50`, `1.31`, `500m`, `256Mi`; addresses like `10.0.0.0/8`; ranges like `8000-8100`"),
+        );
     }
     if word.contains(|c: char| !c.is_ascii()) {
         return (format!("unexpected character in `{word}`"), Some("names use ASCII letters, digits, `-`, `_` and `.`; put other text in a string"));

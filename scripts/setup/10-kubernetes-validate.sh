@@ -1,0 +1,8 @@
+# kubernetes-validate (PyPI, pinned): strict validation of every emitted object
+# against the Kubernetes 1.30 and newest OpenAPI schemas (tests/schema.rs).
+venv="$KHC_REPO/target/ci-venv"
+if [ ! -x "$venv/bin/kubernetes-validate" ]; then
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check "kubernetes-validate==1.37.0"
+fi
+export KHC_KUBERNETES_VALIDATE="$venv/bin/kubernetes-validate"
