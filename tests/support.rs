@@ -39,6 +39,7 @@ pub fn compile_sources(files: &[(&str, &str)]) -> (Option<Output>, Vec<Diagnosti
         entry.get_or_insert(f);
     }
     let entry = entry.expect("at least one file");
+    db.load_program(entry);
     let diags = check(&db, entry).diagnostics.clone();
     let out = build(&db, entry).clone();
     let rendered = render(&db, &diags, ColorChoice::Never);

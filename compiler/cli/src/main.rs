@@ -132,6 +132,13 @@ fn run(path: &std::path::Path, out: Option<(&PathBuf, bool)>, deny_warnings: boo
     for &entry in &project.entries {
         all_diags.extend(check(db, entry).diagnostics.iter().cloned());
     }
+    // `*.khc` files of the directory that could not be read: reported, the
+    // others still checked.
+    for f in &project.unreadable {
+        if let khc_db::FileContents::Missing(why) = f.contents(db) {
+            all_diags.push(khc_syntax::Diagnostic::error("import", f.key(db), khc_syntax::Span::new(0, 0), "cannot read this file").with_note(why.clone()));
+        }
+    }
     khc_db::sort_diagnostics(&mut all_diags);
     for d in &all_diags {
         if d.is_error() {
