@@ -70,8 +70,10 @@ pub fn format(text: &str) -> Formatted {
     let root = parse.syntax();
     let offsets: Vec<u32> = parse.errors.iter().map(|d| d.primary.span.start).collect();
     let broken = broken_statements(&root, &offsets);
-    let mut f = Formatter { src: text, broken, out: String::with_capacity(text.len() + text.len() / 8 + 1) };
-    f.lines(&pieces(&root), 0, false);
+    let kept_semicolons = load_bearing_semicolons(&root);
+    let mut f = Formatter { src: text, broken, kept_semicolons, out: String::with_capacity(text.len() + text.len() / 8 + 1) };
+    let pieces = f.pieces(&root);
+    f.lines(&pieces, 0, false);
     if !f.out.is_empty() {
         f.out.push('\n');
     }
@@ -98,11 +100,34 @@ fn broken_statements(root: &SyntaxNode, error_offsets: &[u32]) -> HashSet<u32> {
     for &offset in error_offsets {
         let token = if offset >= u32::from(len) { root.last_token() } else { root.token_at_offset(offset.into()).right_biased() };
         let Some(token) = token else { continue };
-        if let Some(item) = token.parent_ancestors().find(|n| is_item(n)) {
+        if let Some(item) = token.parent_ancestors().find(is_item) {
             broken.insert(u32::from(item.text_range().start()));
         }
     }
     broken
+}
+
+/// The `;` that end an unclosed `[`: without them the parser would close that
+/// `[` with a later `]` (it looks for one up to the next `{`, `}` or `;`, across
+/// lines), so they are copied with the broken text around them.
+fn load_bearing_semicolons(root: &SyntaxNode) -> HashSet<u32> {
+    let mut kept = HashSet::new();
+    let mut open = 0usize;
+    for token in root.descendants_with_tokens().filter_map(|e| e.into_token()) {
+        match token.kind() {
+            L_BRACKET => open += 1,
+            R_BRACKET => open = open.saturating_sub(1),
+            L_BRACE | R_BRACE => open = 0,
+            SEMICOLON => {
+                if open > 0 {
+                    kept.insert(u32::from(token.text_range().start()));
+                }
+                open = 0;
+            }
+            _ => {}
+        }
+    }
+    kept
 }
 
 /// A statement-level node: a statement or unplaceable text in a file or block.
@@ -133,8 +158,9 @@ fn well_formed(stmt: &SyntaxNode) -> bool {
             NodeOrToken::Node(n) => match n.kind() {
                 LIST if well_formed_list(&n) => {}
                 BLOCK => {
-                    let first = n.first_token().map(|t| t.kind());
-                    let last = n.last_token().map(|t| t.kind());
+                    // The direct children: `last_token` would find a nested block's `}`.
+                    let first = n.children_with_tokens().next().map(|t| t.kind());
+                    let last = n.children_with_tokens().last().map(|t| t.kind());
                     if first != Some(L_BRACE) || last != Some(R_BRACE) || n.text_range().len() < 2.into() {
                         return false;
                     }
@@ -199,24 +225,6 @@ impl Piece {
     }
 }
 
-/// The statements, errors and comments of a file or block; or the items and
-/// comments of a list. Whitespace, `;`, `,` and brackets are left out.
-fn pieces(container: &SyntaxNode) -> Vec<Piece> {
-    let mut out = Vec::new();
-    let mut newlines = 0;
-    for child in container.children_with_tokens() {
-        match child.kind() {
-            NEWLINE => newlines += 1,
-            WHITESPACE | SEMICOLON | COMMA | L_BRACE | R_BRACE | L_BRACKET | R_BRACKET => {}
-            _ => {
-                out.push(Piece { elem: child, newlines_before: newlines });
-                newlines = 0;
-            }
-        }
-    }
-    out
-}
-
 /// True when a subtree holds a comment.
 fn has_comment(node: &SyntaxNode) -> bool {
     node.descendants_with_tokens().any(|e| e.kind() == COMMENT)
@@ -229,6 +237,7 @@ fn width(s: &str) -> usize {
 struct Formatter<'a> {
     src: &'a str,
     broken: HashSet<u32>,
+    kept_semicolons: HashSet<u32>,
     out: String,
 }
 
@@ -241,6 +250,29 @@ enum BlockLayout {
 }
 
 impl<'a> Formatter<'a> {
+    /// The statements, errors and comments of a file or block; or the items and
+    /// comments of a list. Whitespace, `,`, brackets and `;` are left out, except
+    /// the load-bearing `;` (which are copied verbatim).
+    fn pieces(&self, container: &SyntaxNode) -> Vec<Piece> {
+        let mut out = Vec::new();
+        let mut newlines = 0;
+        for child in container.children_with_tokens() {
+            match child.kind() {
+                NEWLINE => newlines += 1,
+                SEMICOLON if self.kept_semicolons.contains(&u32::from(child.text_range().start())) => {
+                    out.push(Piece { elem: child, newlines_before: newlines });
+                    newlines = 0;
+                }
+                WHITESPACE | SEMICOLON | COMMA | L_BRACE | R_BRACE | L_BRACKET | R_BRACKET => {}
+                _ => {
+                    out.push(Piece { elem: child, newlines_before: newlines });
+                    newlines = 0;
+                }
+            }
+        }
+        out
+    }
+
     fn is_verbatim(&self, piece: &Piece) -> bool {
         match &piece.elem {
             NodeOrToken::Node(n) => n.kind() != STATEMENT || self.broken.contains(&u32::from(n.text_range().start())),
@@ -352,7 +384,7 @@ impl<'a> Formatter<'a> {
         }
         let layout = match &block {
             None => BlockLayout::None,
-            Some(b) if pieces(b).is_empty() => BlockLayout::Empty,
+            Some(b) if self.pieces(b).is_empty() => BlockLayout::Empty,
             Some(b) if self.one_line_in_source(b) => {
                 let mut s = String::new();
                 self.flat_block(b, &mut s);
@@ -382,7 +414,8 @@ impl<'a> Formatter<'a> {
             BlockLayout::OneLine(_) | BlockLayout::Lines => {
                 let b = block.expect("a block layout has a block");
                 self.out.push_str(" {");
-                self.lines(&pieces(&b), depth + 1, true);
+                let pieces = self.pieces(&b);
+                self.lines(&pieces, depth + 1, true);
                 self.start_line(false, depth);
                 self.out.push('}');
             }
@@ -413,7 +446,7 @@ impl<'a> Formatter<'a> {
     /// A list, one item per line at `depth + 1`, `]` at `depth`. Empty lists
     /// without comments stay `[]`.
     fn wrapped_list(&mut self, list: &SyntaxNode, depth: usize) {
-        let pieces = pieces(list);
+        let pieces = self.pieces(list);
         if pieces.is_empty() {
             self.out.push_str("[]");
             return;
