@@ -26,7 +26,11 @@
 //! 6. Comments stay where they are: a comment on its own line stays on its own
 //!    line, indented like the statement (or list item) that follows it, or like
 //!    the block's statements when it is the last thing in the block; a comment at
-//!    the end of a line stays at the end of that line, after a single space.
+//!    the end of a line stays at the end of that line. The comments at the end of
+//!    consecutive one-line statements of a block (no blank line, own-line comment
+//!    or statement without such a comment between them) are aligned one space
+//!    after the longest of those lines; any other comment at the end of a line
+//!    (after `{`, after `}`, after a list item) follows a single space.
 //!    Trailing spaces inside a comment are removed.
 //! 7. Text with syntax errors is left as written: a source line that holds a
 //!    statement with a syntax error (in its header, its lists, or an unclosed
@@ -72,6 +76,7 @@ pub fn format(text: &str) -> Formatted {
     let broken = broken_statements(&root, &offsets);
     let kept_semicolons = load_bearing_semicolons(&root);
     let mut f = Formatter { src: text, broken, kept_semicolons, out: String::with_capacity(text.len() + text.len() / 8 + 1) };
+    f.escalate(&root);
     let pieces = f.pieces(&root);
     f.lines(&pieces, 0, false);
     if !f.out.is_empty() {
@@ -273,6 +278,30 @@ impl<'a> Formatter<'a> {
         out
     }
 
+    /// A statement whose block has text to copy verbatim on the line of its `{`
+    /// or of its `}` is copied verbatim as a whole: `encryption { … }` stays as
+    /// written. Innermost statements first, so this climbs as far as needed.
+    fn escalate(&mut self, root: &SyntaxNode) {
+        let statements: Vec<SyntaxNode> = root.descendants().filter(|n| n.kind() == STATEMENT).collect();
+        for stmt in statements.iter().rev() {
+            let start = u32::from(stmt.text_range().start());
+            if self.broken.contains(&start) {
+                continue;
+            }
+            let Some(block) = stmt.children().find(|n| n.kind() == BLOCK) else { continue };
+            let pieces = self.pieces(&block);
+            let first_line = pieces.iter().take_while(|p| p.newlines_before == 0).any(|p| self.is_verbatim(p));
+            let last_group = pieces.iter().rposition(|p| p.newlines_before > 0).unwrap_or(0);
+            let last_line = pieces.last().is_some_and(|last| {
+                let after = &self.src[usize::from(last.elem.text_range().end())..usize::from(block.text_range().end())];
+                !after.contains(['\n', '\r']) && pieces[last_group..].iter().any(|p| self.is_verbatim(p))
+            });
+            if first_line || last_line {
+                self.broken.insert(start);
+            }
+        }
+    }
+
     fn is_verbatim(&self, piece: &Piece) -> bool {
         match &piece.elem {
             NodeOrToken::Node(n) => n.kind() != STATEMENT || self.broken.contains(&u32::from(n.text_range().start())),
@@ -322,6 +351,11 @@ impl<'a> Formatter<'a> {
     fn lines(&mut self, pieces: &[Piece], depth: usize, in_block: bool) {
         let mut has_line = in_block;
         let mut first = true;
+        // Consecutive one-line statements with a trailing comment: where each
+        // comment goes in `out` and the width of its line, to align them.
+        let mut run: Vec<(usize, usize)> = Vec::new();
+        // Where the current line started, when it holds a one-line statement.
+        let mut statement_line: Option<usize> = None;
         let mut rest = pieces;
         while !rest.is_empty() {
             // A group: the pieces written on one source line.
@@ -330,6 +364,8 @@ impl<'a> Formatter<'a> {
             rest = tail;
             let blank = !first && group[0].newlines_before >= 2;
             if group.iter().any(|p| self.is_verbatim(p)) {
+                self.align(&mut run);
+                statement_line = None;
                 let start = usize::from(group[0].elem.text_range().start());
                 let end = usize::from(group[len - 1].elem.text_range().end());
                 self.newline(blank);
@@ -341,13 +377,34 @@ impl<'a> Formatter<'a> {
             } else {
                 for (i, piece) in group.iter().enumerate() {
                     if piece.is_comment() && piece.newlines_before == 0 && has_line {
+                        match statement_line.take() {
+                            Some(line) => run.push((self.out.len(), width(&self.out[line..]))),
+                            None => self.align(&mut run),
+                        }
                         self.out.push(' ');
                         self.comment(piece);
                     } else {
-                        self.start_line(i == 0 && blank, depth);
+                        if i == 0 && blank {
+                            self.align(&mut run);
+                        }
+                        self.newline(i == 0 && blank);
+                        let line = self.out.len();
+                        self.indent(depth);
+                        statement_line = None;
                         match &piece.elem {
-                            NodeOrToken::Node(n) => self.statement(n, depth),
-                            NodeOrToken::Token(_) => self.comment(piece),
+                            NodeOrToken::Node(n) => {
+                                self.statement(n, depth);
+                                let trailing_comment = group.get(i + 1).is_some_and(|p| p.is_comment());
+                                if !self.out[line..].contains('\n') && trailing_comment {
+                                    statement_line = Some(line);
+                                } else {
+                                    self.align(&mut run);
+                                }
+                            }
+                            NodeOrToken::Token(_) => {
+                                self.align(&mut run);
+                                self.comment(piece);
+                            }
                         }
                     }
                     has_line = true;
@@ -356,6 +413,19 @@ impl<'a> Formatter<'a> {
             has_line = true;
             first = false;
         }
+        self.align(&mut run);
+    }
+
+    /// Aligns the trailing comments of a run of consecutive lines one space after
+    /// the longest line, and empties the run.
+    fn align(&mut self, run: &mut Vec<(usize, usize)>) {
+        let longest = run.iter().map(|&(_, w)| w).max().unwrap_or(0);
+        for &(at, w) in run.iter().rev() {
+            if w < longest {
+                self.out.insert_str(at, &" ".repeat(longest - w));
+            }
+        }
+        run.clear();
     }
 
     /// A well-formed statement at `depth`; the line's indentation is written.

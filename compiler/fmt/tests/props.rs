@@ -33,7 +33,7 @@ fn shape(container: &SyntaxNode) -> Vec<Shape> {
                 Some(Shape::Statement {
                     name: name.text,
                     quoted: name.quoted,
-                    values: s.flat_args().iter().map(|v| format!("{:?}", v.kind)).collect(),
+                    values: s.args().iter().map(|v| format!("{} {v}", v.describe())).collect(),
                     block: s.block().map(|b| shape(b.syntax())),
                 })
             }
