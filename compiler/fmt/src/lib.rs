@@ -367,13 +367,13 @@ impl<'a> Formatter<'a> {
                 self.align(&mut run);
                 statement_line = None;
                 let start = usize::from(group[0].elem.text_range().start());
-                let end = usize::from(group[len - 1].elem.text_range().end());
+                let end = content_end(&group[len - 1].elem);
                 self.newline(blank);
                 match self.line_prefix(start) {
                     Some(prefix) => self.out.push_str(prefix),
                     None => self.indent(depth),
                 }
-                self.out.push_str(self.src[start..end].trim_end_matches(|c: char| is_inline_space(c) || c == '\n' || c == '\r'));
+                self.out.push_str(&self.src[start..end]);
             } else {
                 for (i, piece) in group.iter().enumerate() {
                     if piece.is_comment() && piece.newlines_before == 0 && has_line {
@@ -616,6 +616,26 @@ fn flat_list(list: &SyntaxNode, out: &mut String) {
     out.push(']');
 }
 
+/// Where an element ends without the whitespace and newline tokens at its end
+/// (an unclosed block runs to the end of the file, newlines included).
+fn content_end(elem: &SyntaxElement) -> usize {
+    let range = elem.text_range();
+    let mut token = match elem {
+        NodeOrToken::Node(n) => n.last_token(),
+        NodeOrToken::Token(t) => Some(t.clone()),
+    };
+    while let Some(t) = token {
+        if !range.contains_range(t.text_range()) {
+            break;
+        }
+        if !matches!(t.kind(), WHITESPACE | NEWLINE) {
+            return usize::from(t.text_range().end());
+        }
+        token = t.prev_token();
+    }
+    usize::from(range.end())
+}
+
 /// Whitespace that does not end a line (as the lexer sees it).
 fn is_inline_space(c: char) -> bool {
     (c.is_whitespace() && c != '\n' && c != '\r') || c == '\u{feff}'
@@ -672,5 +692,9 @@ mod tests {
         assert_eq!(f("x [a]b\n"), "x [a]b\n");
         assert_eq!(f("tenant a {\n  x   1\n"), "tenant a {\n  x   1\n");
         assert_eq!(f("}\n  a   1\n"), "}\na 1\n");
+        // An unterminated string keeps its trailing space (it is part of the token).
+        assert_eq!(f("a[a\t\" \n}"), "a[a\t\" \n}\n");
+        // An unclosed block runs to the end of the file: its trailing newlines go.
+        assert_eq!(f("a {\n  b   1\n\n\n"), "a {\n  b   1\n");
     }
 }
