@@ -64,6 +64,11 @@ fn check_all(text: &str) -> Result<String, TestCaseError> {
         prop_assert!(once.text.is_empty() || (once.text.ends_with('\n') && !once.text.ends_with("\n\n")));
         prop_assert!(!once.text.starts_with('\n'));
         prop_assert!(!once.text.contains("\n\n\n"));
+        // Lines over the width hold no list or one-line block that could be split.
+        for line in once.text.lines().filter(|l| l.chars().count() > khc_fmt::MAX_WIDTH && !l.contains('#')) {
+            let splittable = line.contains("{ ") || line.match_indices('[').any(|(i, _)| !matches!(line[i + 1..].chars().next(), None | Some(']')));
+            prop_assert!(!splittable, "line could be split:\n{}\n--- input\n{}", line, text);
+        }
     }
     Ok(once.text)
 }
@@ -110,6 +115,7 @@ const NAMES: &[&str] = &[
     "selector",
     "use",
     "require-limits",
+    "\"app.kubernetes.io/name\"",
     "no-latest-tag",
 ];
 
@@ -136,6 +142,8 @@ const WORDS: &[&str] = &[
     "8000-8100",
     "v1.31",
     "_x",
+    "\"registry.example.com/some-team/a-rather-long-image-name\"",
+    "endpointslices.discovery.k8s.io",
 ];
 
 const COMMENTS: &[&str] = &["# note", "#", "# a [list] { block }; x", "#   spaced   ", "# é unicode"];
