@@ -32,12 +32,16 @@
 //!    after the longest of those lines; any other comment at the end of a line
 //!    (after `{`, after `}`, after a list item) follows a single space.
 //!    Trailing spaces inside a comment are removed.
-//! 7. Text with syntax errors is left as written: a source line that holds a
-//!    statement with a syntax error (in its header, its lists, or an unclosed
-//!    block), or text the parser could not place, is copied verbatim together with
-//!    everything else on its line (and the statement's whole block), keeping its
-//!    original indentation when it starts a line. Only whitespace at the very end
-//!    of such a region is removed. Statements around it are formatted.
+//! 7. Text with syntax errors is left as written. A statement with a syntax error
+//!    in its name, values or lists, or with an unclosed block, is copied verbatim
+//!    with its whole block, and so is text the parser could not place (a stray
+//!    `}`, a block without a name). Everything else on the same source line is
+//!    copied with it; when that line holds a block's `{` or `}`, the statement
+//!    owning the block is copied whole (so `encryption { … }` stays as written).
+//!    A copied region keeps its indentation when it starts a line, and loses only
+//!    the blanks and line breaks at its very end. Statements around it are
+//!    formatted. A `;` that ends an unclosed `[` is kept, since removing it would
+//!    let a later `]` close that list.
 //!
 //! Strings, numbers, names and comments are never rewritten (a comment only loses
 //! trailing spaces).
@@ -48,7 +52,7 @@ pub mod files;
 
 use khc_syntax::ast::Statement;
 use khc_syntax::SyntaxKind::{self, *};
-use khc_syntax::{FileKey, SyntaxElement, SyntaxNode};
+use khc_syntax::{FileKey, Parse, SyntaxElement, SyntaxNode};
 use rowan::NodeOrToken;
 use std::collections::HashSet;
 
@@ -70,7 +74,12 @@ pub struct Formatted {
 /// Formats `text` (the contents of one `.khc` file) in the canonical layout.
 /// Never panics; regions with syntax errors are copied verbatim.
 pub fn format(text: &str) -> Formatted {
-    let parse = khc_syntax::parse(&FileKey::from("<fmt>"), text);
+    format_parsed(text, &khc_syntax::parse(&FileKey::from("<fmt>"), text))
+}
+
+/// [`format`] for a text already parsed (the language server keeps the parse of
+/// every open file). `parse` must be the parse of `text`.
+pub fn format_parsed(text: &str, parse: &Parse) -> Formatted {
     let root = parse.syntax();
     let offsets: Vec<u32> = parse.errors.iter().map(|d| d.primary.span.start).collect();
     let broken = broken_statements(&root, &offsets);

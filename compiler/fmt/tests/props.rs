@@ -385,7 +385,7 @@ proptest! {
 
 #[test]
 fn deep_nesting_does_not_overflow() {
-    for (open, tail) in [("{", ""), ("a [", "}"), ("a { b [", "\n x 1"), ("{\n", "")] {
+    for (open, tail) in [("{", ""), ("a { b [", "\n x 1")] {
         let src = format!("x {}{tail}", open.repeat(100_000));
         let out = format(&src);
         assert_eq!(format(&out.text).text, out.text);
