@@ -1,7 +1,7 @@
 //! `khc fmt`: the canonical layout of khc sources.
 //!
-//! [`format`] parses the text into the lossless tree of `khc-syntax` and prints it
-//! back in the canonical layout; [`check`] tells whether a text already is in it.
+//! [`format()`] parses the text into the lossless tree of `khc-syntax` and prints it
+//! back in the canonical layout; [`check()`] tells whether a text already is in it.
 //! The formatter only ever changes whitespace, newlines, `;` separators and list
 //! commas, so the statements, their values and their nesting stay the same.
 //!
@@ -62,7 +62,7 @@ pub const MAX_WIDTH: usize = 100;
 /// Spaces per block level.
 pub const INDENT: usize = 2;
 
-/// The result of [`format`].
+/// The result of [`format()`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Formatted {
     /// The text in canonical layout.
@@ -77,7 +77,7 @@ pub fn format(text: &str) -> Formatted {
     format_parsed(text, &khc_syntax::parse(&FileKey::from("<fmt>"), text))
 }
 
-/// [`format`] for a text already parsed (the language server keeps the parse of
+/// [`format()`] for a text already parsed (the language server keeps the parse of
 /// every open file). `parse` must be the parse of `text`.
 pub fn format_parsed(text: &str, parse: &Parse) -> Formatted {
     let root = parse.syntax();
