@@ -28,3 +28,36 @@ fn golden_files() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// The repository's own sources (examples, stdlib) and SPEC.md's code blocks:
+/// formatting them is idempotent and keeps their syntax errors (SPEC uses `…`
+/// placeholders) exactly as they were.
+#[test]
+fn repository_sources_format_stably() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let mut texts = Vec::new();
+    let mut dirs = vec![root.join("examples"), root.join("stdlib")];
+    while let Some(dir) = dirs.pop() {
+        for entry in fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "khc") {
+                texts.push((path.display().to_string(), fs::read_to_string(&path).unwrap()));
+            }
+        }
+    }
+    let spec = fs::read_to_string(root.join("SPEC.md")).unwrap();
+    for (n, block) in spec.split("```").skip(1).step_by(2).enumerate() {
+        let code = block.split_once('\n').map_or("", |(_, code)| code);
+        texts.push((format!("SPEC.md code block {n}"), code.to_string()));
+    }
+    assert!(texts.len() > 10, "{}", texts.len());
+    let key = khc_syntax::FileKey::from("t.khc");
+    for (name, text) in texts {
+        let once = khc_fmt::format(&text).text;
+        assert_eq!(khc_fmt::format(&once).text, once, "{name}: not idempotent");
+        let messages = |t: &str| khc_syntax::parse(&key, t).errors.into_iter().map(|d| d.message).collect::<Vec<_>>();
+        assert_eq!(messages(&text), messages(&once), "{name}");
+    }
+}
