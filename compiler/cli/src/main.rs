@@ -2,6 +2,7 @@
 //!
 //! Exit codes: 0 success, 1 the sources have errors, 2 usage or IO problems.
 
+mod commands;
 mod write;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -85,8 +86,30 @@ generates and never touches files it did not write.",
         #[arg(long)]
         deny_warnings: bool,
     },
+    /// Format sources in the canonical layout (comments kept; broken regions copied as written).
+    #[command(
+        long_about = "Format .khc sources in the canonical layout: two-space indentation, one statement per \
+line (a one-line block written with `;` stays on one line when it fits in 100 columns), lists wrapped \
+when they do not fit, at most one blank line, every comment kept where it belongs. Text with syntax \
+errors is copied as written. Formatting never changes meaning.\n\n\
+PATH is a file, a directory (every *.khc below it) or `-` (standard input to standard output); \
+default `.`. Only files that change are rewritten, atomically.",
+        after_help = "Examples:\n  khc fmt examples/multi-tenant\n  khc fmt --check .        # CI: exit 1 and list files that would change\n  khc fmt - < tenant.khc\n\n\
+Exit codes: 0 success, 1 `--check` found files that would change, 2 usage or IO problems."
+    )]
+    Fmt {
+        /// Files or directories to format (`-` for standard input).
+        paths: Vec<PathBuf>,
+        /// Write nothing; exit 1 and list the files that would change.
+        #[arg(long)]
+        check: bool,
+    },
     /// Run the language server on stdin/stdout (used by editors).
-    Lsp,
+    Lsp {
+        /// Accepted for editors that pass it (vscode-languageclient does); stdio is the only transport.
+        #[arg(long)]
+        stdio: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -105,7 +128,8 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Build { path, out, deny_warnings, force } => run(&path, Some((&out, force)), deny_warnings, color),
         Command::Check { path, deny_warnings } => run(&path, None, deny_warnings, color),
-        Command::Lsp => match khc_lsp::run_stdio() {
+        Command::Fmt { paths, check } => commands::fmt::run(&paths, check),
+        Command::Lsp { .. } => match khc_lsp::run_stdio() {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("khc lsp: {e}");
