@@ -31,6 +31,7 @@ fn main() {
     let opts = Options::parse(&[1000], &[100]);
     let layout = if opts.has("--flat") { Layout::Flat } else { Layout::Nested };
     let khc = common::khc_binary();
+    println!("{}", common::machine_load());
     let scratch = Scratch::new("cli");
     println!("khc cold whole-process timings: {} ({RUNS} runs each; ms)", khc.display());
     println!("{:>7} {:<22} {:>9} {:>9} {:>9} {:>7}  result", "tenants", "command", "median", "min", "max", "files");

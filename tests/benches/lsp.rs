@@ -188,6 +188,11 @@ impl Lsp {
     /// Waits for a publishDiagnostics for `uri` with `version` (or without any
     /// version); returns its arrival time and counts every publication seen.
     fn wait_publish(&mut self, uri: &str, version: i64, timeout: Duration, seen: &mut usize) -> Option<Instant> {
+        self.wait_publish_msg(uri, version, timeout, seen).map(|m| m.at)
+    }
+
+    /// As [`Lsp::wait_publish`], returning the whole message.
+    fn wait_publish_msg(&mut self, uri: &str, version: i64, timeout: Duration, seen: &mut usize) -> Option<Msg> {
         let deadline = Instant::now() + timeout;
         while let Some(m) = self.next(deadline) {
             if m.v["method"] != "textDocument/publishDiagnostics" {
@@ -199,7 +204,7 @@ impl Lsp {
             }
             match m.v["params"]["version"].as_i64() {
                 Some(v) if v != version => continue,
-                _ => return Some(m.at),
+                _ => return Some(m),
             }
         }
         None
@@ -258,20 +263,26 @@ impl Doc {
     fn edit(&mut self, lsp: &mut Lsp) -> Instant {
         let at = if self.edits.is_multiple_of(2) { self.comment_at } else { self.quota_at };
         self.edits += 1;
-        let old = self.text.as_bytes()[at];
-        let new = match old {
-            b'0' => '1',
-            b'1' => '0',
-            b'4' => '5',
-            b'5' => '4',
+        let new = match self.text.as_bytes()[at] {
+            b'0' => b'1',
+            b'1' => b'0',
+            b'4' => b'5',
+            b'5' => b'4',
             _ => unreachable!("edit spots hold 0/1 or 4/5"),
         };
+        self.replace(lsp, at, new)
+    }
+
+    /// Replaces the ASCII byte at `at` by `new` and sends the change (ranged when the
+    /// server syncs incrementally); returns the send time.
+    fn replace(&mut self, lsp: &mut Lsp, at: usize, new: u8) -> Instant {
+        let new = (new as char).to_string();
         let start = position(&self.text, at);
-        self.text.replace_range(at..at + 1, &new.to_string());
+        self.text.replace_range(at..at + 1, &new);
         self.version += 1;
         let change = if lsp.sync == 2 {
-            let end = json!({"line": start["line"], "character": start["character"].as_u64().unwrap() + 1});
-            json!({"range": {"start": start, "end": end}, "rangeLength": 1, "text": new.to_string()})
+            let end = json!({"line": start["line"], "character": start["character"].as_u64().expect("character") + 1});
+            json!({"range": {"start": start, "end": end}, "rangeLength": 1, "text": new})
         } else {
             json!({"text": self.text})
         };
@@ -294,6 +305,9 @@ struct Row {
     pubs_per_edit: f64,
     burst_last: Option<Duration>,
     burst_note: &'static str,
+    /// Whether an unknown tenant name in the edited file is reported (the
+    /// published diagnostics include semantic checks, not only syntax).
+    semantic: Option<bool>,
     hover: Option<Vec<Duration>>,
     completion: Option<Vec<Duration>>,
 }
@@ -406,9 +420,20 @@ fn run(khc: &Path, scratch: &Path, n: usize, layout: Layout, timeout: Duration) 
         }
     }
 
+    // Do the file's diagnostics include semantic checks? Rename a peer tenant
+    // reference to an unknown name (one character), look for an error, undo.
+    let name_at = doc.text.find("to tenant ").map(|i| i + "to tenant ".len()).expect("a cross-tenant allow");
+    doc.replace(&mut lsp, name_at, b'q');
+    let uri = doc.uri.clone();
+    row.semantic = lsp
+        .wait_publish_msg(&uri, doc.version, timeout, &mut 0)
+        .map(|m| m.v["params"]["diagnostics"].as_array().is_some_and(|d| d.iter().any(|d| d["severity"] == 1 && d["code"] != "syntax")));
+    doc.replace(&mut lsp, name_at, b't');
+    lsp.wait_publish(&uri, doc.version, timeout, &mut 0);
+
     // Hover on a peer tenant's name and completion at the start of a statement.
     let text = &doc.text;
-    let name_at = text.find("to tenant ").map_or(0, |i| i + "to tenant ".len() + 1);
+    let name_at = name_at + 1;
     let stmt_at = text.find("  quota {").map_or(0, |i| i + 4);
     let td = json!({"uri": doc.uri});
     row.hover = time_requests(&mut lsp, "textDocument/hover", json!({"textDocument": td, "position": position(text, name_at)}));
@@ -432,6 +457,7 @@ fn main() {
     };
     let timeout = Duration::from_millis(std::env::var("KHC_BENCH_TIMEOUT_MS").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000));
     let khc = common::khc_binary();
+    println!("{}", common::machine_load());
     let scratch = Scratch::new("lsp");
     println!(
         "khc lsp benchmark: {} ({} edits, burst of {} keys every {:?}, {} hover/completion requests)",
@@ -443,7 +469,7 @@ fn main() {
     );
     println!("all times in ms; edit = didChange → publishDiagnostics of the edited file; burst = last key → its diagnostics");
     let header = format!(
-        "{:<7} {:>7} {:>7} {:>9} {:>9} {:>8} {:>8} {:>8} {:>8} {:>6} {:>5} {:>9} {:>7} {:>7} {:>7} {:>7}",
+        "{:<7} {:>7} {:>7} {:>9} {:>9} {:>8} {:>8} {:>8} {:>8} {:>6} {:>5} {:>9} {:>4} {:>7} {:>7} {:>7} {:>7}",
         "layout",
         "tenants",
         "init",
@@ -456,6 +482,7 @@ fn main() {
         "pubs/e",
         "miss",
         "burst",
+        "sem",
         "hov-med",
         "hov-p95",
         "cmp-med",
@@ -475,7 +502,7 @@ fn main() {
             medians.push((n, med));
             let stat = |v: &Option<Vec<Duration>>, p: f64| v.as_ref().map_or_else(|| "n/a".to_string(), |v| ms(percentile(v, p)));
             println!(
-                "{:<7} {:>7} {:>7} {:>9} {:>9} {:>8} {:>8} {:>8} {:>8} {:>6.1} {:>5} {:>9} {:>7} {:>7} {:>7} {:>7}",
+                "{:<7} {:>7} {:>7} {:>9} {:>9} {:>8} {:>8} {:>8} {:>8} {:>6.1} {:>5} {:>9} {:>4} {:>7} {:>7} {:>7} {:>7}",
                 format!("{layout:?}").to_lowercase(),
                 n,
                 ms(Some(row.init)),
@@ -488,6 +515,7 @@ fn main() {
                 row.pubs_per_edit,
                 row.missing,
                 format!("{}{}", row.burst_note, ms(row.burst_last)),
+                row.semantic.map_or("?", |s| if s { "yes" } else { "no" }),
                 stat(&row.hover, 50.0),
                 stat(&row.hover, 95.0),
                 stat(&row.completion, 50.0),
@@ -501,5 +529,6 @@ fn main() {
         }
     }
     println!("miss = edits whose diagnostics never came (timeout {timeout:?}); burst ~ = server sent fewer unversioned publications than keys (last one taken), ! = none");
+    println!("sem = an unknown tenant name typed into the edited file is reported as an error (diagnostics include semantic checks)");
     println!("targets (issues 5, 6) at 1000 tenants: edit median ≤ 10, p95 ≤ 15, median ≤ 2× the 10-tenant one; burst ≤ 20; hover, completion ≤ 5");
 }

@@ -128,3 +128,11 @@ fn clock_ticks() -> f64 {
         Command::new("getconf").arg("CLK_TCK").output().ok().and_then(|o| String::from_utf8(o.stdout).ok()).and_then(|s| s.trim().parse().ok()).unwrap_or(100.0)
     })
 }
+
+/// CPU count and load average, printed with the results: the machine is shared,
+/// and other processes' load shows up as latency.
+pub fn machine_load() -> String {
+    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let load = std::fs::read_to_string("/proc/loadavg").map_or_else(|_| "?".into(), |l| l.split(' ').take(3).collect::<Vec<_>>().join(" "));
+    format!("machine: {cpus} CPUs, load average {load}")
+}
