@@ -17,6 +17,10 @@
 //! * **hover** and **completion**: 20 requests each at a fixed position; servers
 //!   answering "method not found" are shown as `n/a`.
 //!
+//! The server must publish diagnostics for the edited document after every
+//! change, even when they did not change (as today's server does); an edit whose
+//! publication never comes counts as missing (`miss`) after the timeout.
+//!
 //! Options: `--quick` (or `KHC_BENCH_QUICK=1`): 10 and 100 tenants only (default:
 //! 10, 100, 1000); `--sizes 10,2000`; `--flat` puts tenant files next to
 //! `cluster.khc` instead of in `tenants/`, `--both-layouts` runs both.
