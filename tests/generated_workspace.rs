@@ -36,6 +36,20 @@ fn small_workspaces_compile_without_errors_or_warnings() {
 }
 
 #[test]
+fn with_warnings_every_tenant_file_has_one_risky_warning() {
+    let files = Workspace::new(12).with_warnings(true).files();
+    let refs: Vec<(&str, &str)> = files.iter().map(|(p, t)| (p.as_str(), t.as_str())).collect();
+    let (out, diags, rendered) = compile_sources(&refs);
+    assert!(out.is_some(), "{rendered}");
+    assert_eq!(diags.len(), 12, "{rendered}");
+    for (i, (path, _)) in files.iter().skip(1).enumerate() {
+        let here: Vec<_> = diags.iter().filter(|d| *d.primary.file == **path).collect();
+        assert_eq!(here.len(), 1, "tenant {i}: {rendered}");
+        assert!(!here[0].is_error() && here[0].code == "risky", "{rendered}");
+    }
+}
+
+#[test]
 fn edit_spots_are_single_digits() {
     let ws = Workspace::new(3);
     let text = ws.tenant_source(1, 0);

@@ -13,7 +13,8 @@
 //! requests in `limits`, and admission rules (`use restricted` or, for baseline
 //! tenants, `use baseline-plus`, plus allowed registries). Every fourth tenant uses
 //! `isolation tenant`. The program compiles with no error and no warning for any
-//! `n ≥ 1` (checked by `tests/generated_workspace.rs`).
+//! `n ≥ 1` (checked by `tests/generated_workspace.rs`), or with exactly one `risky`
+//! warning per tenant file with [`Workspace::with_warnings`].
 //!
 //! Two spots are meant for single-character edits (see [`COMMENT_MARKER`] and
 //! [`QUOTA_CPU_MARKER`]): the revision digit of the file's first comment line and
@@ -49,17 +50,25 @@ pub struct Workspace {
     pub n: usize,
     /// Where tenant files live.
     pub layout: Layout,
+    /// Whether every tenant also grants the built-in `admin` role (one `risky`
+    /// warning per tenant file), so that every file has diagnostics.
+    pub warnings: bool,
 }
 
 impl Workspace {
     /// `n` tenants in `tenants/`.
     pub fn new(n: usize) -> Self {
-        Workspace { n, layout: Layout::Nested }
+        Workspace { n, layout: Layout::Nested, warnings: false }
     }
 
     /// The same workspace with another layout.
     pub fn with_layout(self, layout: Layout) -> Self {
         Workspace { layout, ..self }
+    }
+
+    /// The same workspace with one `risky` warning in every tenant file (or none).
+    pub fn with_warnings(self, warnings: bool) -> Self {
+        Workspace { warnings, ..self }
     }
 
     /// Tenant `i`'s name: `t000`, `t001`, … (`t1234` beyond 999).
@@ -183,7 +192,11 @@ cluster bench {
         s.push_str("  role reader {\n    can get list watch on pods services deployments.apps\n  }\n");
         writeln!(s, "  grant deployer to group \"{t}-devs\" workload worker").unwrap();
         writeln!(s, "  grant reader to user \"oncall-{i}@example.com\" group \"{t}-support\"").unwrap();
-        writeln!(s, "  grant view to group \"{t}-auditors\"\n").unwrap();
+        writeln!(s, "  grant view to group \"{t}-auditors\"").unwrap();
+        if self.warnings {
+            writeln!(s, "  grant admin to group \"{t}-admins\"").unwrap();
+        }
+        s.push('\n');
 
         // Admission.
         s.push_str("  admission {\n");

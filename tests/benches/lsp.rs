@@ -23,7 +23,9 @@
 //!
 //! Options: `--quick` (or `KHC_BENCH_QUICK=1`): 10 and 100 tenants only (default:
 //! 10, 100, 1000); `--sizes 10,2000`; `--flat` puts tenant files next to
-//! `cluster.khc` instead of in `tenants/`, `--both-layouts` runs both.
+//! `cluster.khc` instead of in `tenants/`, `--both-layouts` runs both;
+//! `--warnings` gives every tenant file one warning, so every file has diagnostics
+//! (`pubs/e` then shows whether the server re-publishes unchanged files).
 //! `KHC_BIN=path/to/khc` measures that binary instead of building one (the
 //! benchmark otherwise runs `cargo build --release -p khc`, see `common/mod.rs`).
 //! `KHC_BENCH_TIMEOUT_MS` (default 10000): how long to wait for one publication
@@ -337,8 +339,8 @@ fn time_requests(lsp: &mut Lsp, method: &str, params: Value) -> Option<Vec<Durat
     Some(times)
 }
 
-fn run(khc: &Path, scratch: &Path, n: usize, layout: Layout, timeout: Duration) -> (Row, String, u64) {
-    let ws = Workspace::new(n).with_layout(layout);
+fn run(khc: &Path, scratch: &Path, n: usize, layout: Layout, warnings: bool, timeout: Duration) -> (Row, String, u64) {
+    let ws = Workspace::new(n).with_layout(layout).with_warnings(warnings);
     let root: PathBuf = scratch.join(format!("{layout:?}-{n}").to_lowercase());
     ws.write(&root).expect("write workspace");
     let mut row = Row::default();
@@ -459,13 +461,15 @@ fn main() {
     } else {
         vec![Layout::Nested]
     };
+    let warnings = opts.has("--warnings");
     let timeout = Duration::from_millis(std::env::var("KHC_BENCH_TIMEOUT_MS").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000));
     let khc = common::khc_binary();
     println!("{}", common::machine_load());
     let scratch = Scratch::new("lsp");
     println!(
-        "khc lsp benchmark: {} ({} edits, burst of {} keys every {:?}, {} hover/completion requests)",
+        "khc lsp benchmark: {}{} ({} edits, burst of {} keys every {:?}, {} hover/completion requests)",
         khc.display(),
+        if warnings { ", one warning per tenant file" } else { "" },
         EDITS,
         BURST_KEYS,
         BURST_INTERVAL,
@@ -496,7 +500,7 @@ fn main() {
     for layout in layouts {
         let mut medians = Vec::new();
         for &n in &opts.sizes {
-            let (row, info, sync) = run(&khc, &scratch.0, n, layout, timeout);
+            let (row, info, sync) = run(&khc, &scratch.0, n, layout, warnings, timeout);
             if !printed_header {
                 println!("server: {info}; textDocumentSync.change = {sync} ({})", if sync == 2 { "incremental edits sent" } else { "full text sent" });
                 println!("{header}");
