@@ -63,6 +63,8 @@ struct Lsp {
     /// textDocumentSync.change advertised by the server (1 full, 2 incremental).
     sync: u64,
     info: String,
+    /// publishDiagnostics notifications received so far.
+    pubs: usize,
 }
 
 impl Lsp {
@@ -109,7 +111,7 @@ impl Lsp {
                 }
             }
         });
-        let mut lsp = Lsp { child, stdin, rx, next_id: 0, timeout, sync: 1, info: String::new() };
+        let mut lsp = Lsp { child, stdin, rx, next_id: 0, timeout, sync: 1, info: String::new(), pubs: 0 };
         let uri = file_uri(root);
         let name = root.file_name().map_or("workspace".into(), |n| n.to_string_lossy().into_owned());
         let params = json!({
@@ -172,6 +174,9 @@ impl Lsp {
                 self.send(&reply);
                 continue;
             }
+            if msg.v["method"] == "textDocument/publishDiagnostics" {
+                self.pubs += 1;
+            }
             return Some(msg);
         }
     }
@@ -191,20 +196,27 @@ impl Lsp {
         (self.timeout, None)
     }
 
+    /// Discards what the server sent so far: sends a request no server implements
+    /// and waits for its (error) answer. A server that handles messages in order has
+    /// sent every publication of earlier changes by then, so an unversioned
+    /// publication seen afterwards belongs to the next change. Not timed.
+    fn barrier(&mut self) {
+        self.request("khc-bench/barrier", Value::Null);
+    }
+
     /// Waits for a publishDiagnostics for `uri` with `version` (or without any
-    /// version); returns its arrival time and counts every publication seen.
-    fn wait_publish(&mut self, uri: &str, version: i64, timeout: Duration, seen: &mut usize) -> Option<Instant> {
-        self.wait_publish_msg(uri, version, timeout, seen).map(|m| m.at)
+    /// version); returns its arrival time.
+    fn wait_publish(&mut self, uri: &str, version: i64, timeout: Duration) -> Option<Instant> {
+        self.wait_publish_msg(uri, version, timeout).map(|m| m.at)
     }
 
     /// As [`Lsp::wait_publish`], returning the whole message.
-    fn wait_publish_msg(&mut self, uri: &str, version: i64, timeout: Duration, seen: &mut usize) -> Option<Msg> {
+    fn wait_publish_msg(&mut self, uri: &str, version: i64, timeout: Duration) -> Option<Msg> {
         let deadline = Instant::now() + timeout;
         while let Some(m) = self.next(deadline) {
             if m.v["method"] != "textDocument/publishDiagnostics" {
                 continue;
             }
-            *seen += 1;
             if m.v["params"]["uri"] != uri {
                 continue;
             }
@@ -322,7 +334,7 @@ fn open(lsp: &mut Lsp, path: &Path, text: &str, wait: Duration) -> Option<Durati
     let uri = file_uri(path);
     let t0 = Instant::now();
     lsp.notify("textDocument/didOpen", json!({"textDocument": {"uri": uri, "languageId": "khc", "version": 1, "text": text}}));
-    lsp.wait_publish(&uri, 1, wait, &mut 0).map(|at| at - t0)
+    lsp.wait_publish(&uri, 1, wait).map(|at| at - t0)
 }
 
 /// Times `REQUESTS` requests; `None` when the server does not implement the method.
@@ -350,6 +362,7 @@ fn run(khc: &Path, scratch: &Path, n: usize, layout: Layout, warnings: bool, tim
 
     let entry_text = ws.cluster_source();
     row.open_entry = open(&mut lsp, &root.join(ENTRY), &entry_text, open_wait);
+    lsp.barrier();
     let target = n / 2;
     let path = root.join(ws.tenant_path(target));
     let text = ws.tenant_source(target, 0);
@@ -365,22 +378,24 @@ fn run(khc: &Path, scratch: &Path, n: usize, layout: Layout, warnings: bool, tim
 
     // Edits, one at a time.
     let pid = lsp.child.id();
+    lsp.barrier();
     let cpu0 = cpu_time(pid);
-    let mut pubs = 0;
+    let pubs0 = lsp.pubs;
     for _ in 0..EDITS {
+        lsp.barrier();
         let t0 = doc.edit(&mut lsp);
         let uri = doc.uri.clone();
-        match lsp.wait_publish(&uri, doc.version, timeout, &mut pubs) {
+        match lsp.wait_publish(&uri, doc.version, timeout) {
             Some(at) => row.edits.push(at - t0),
             None => row.missing += 1,
         }
     }
+    lsp.barrier();
     row.cpu_per_edit = cpu0.zip(cpu_time(pid)).map(|(a, b)| b.saturating_sub(a) / EDITS as u32);
-    row.pubs_per_edit = pubs as f64 / EDITS as f64;
+    row.pubs_per_edit = (lsp.pubs - pubs0) as f64 / EDITS as f64;
 
     // Typing burst: keys every 100 ms without waiting, then the last key's diagnostics.
-    std::thread::sleep(Duration::from_millis(200));
-    while lsp.rx.try_recv().is_ok() {}
+    lsp.barrier();
     let start = Instant::now();
     let mut last_sent = start;
     for k in 0..BURST_KEYS {
@@ -429,13 +444,16 @@ fn run(khc: &Path, scratch: &Path, n: usize, layout: Layout, warnings: bool, tim
     // Do the file's diagnostics include semantic checks? Rename a peer tenant
     // reference to an unknown name (one character), look for an error, undo.
     let name_at = doc.text.find("to tenant ").map(|i| i + "to tenant ".len()).expect("a cross-tenant allow");
+    lsp.barrier();
     doc.replace(&mut lsp, name_at, b'q');
     let uri = doc.uri.clone();
     row.semantic = lsp
-        .wait_publish_msg(&uri, doc.version, timeout, &mut 0)
+        .wait_publish_msg(&uri, doc.version, timeout)
         .map(|m| m.v["params"]["diagnostics"].as_array().is_some_and(|d| d.iter().any(|d| d["severity"] == 1 && d["code"] != "syntax")));
+    lsp.barrier();
     doc.replace(&mut lsp, name_at, b't');
-    lsp.wait_publish(&uri, doc.version, timeout, &mut 0);
+    lsp.wait_publish(&uri, doc.version, timeout);
+    lsp.barrier();
 
     // Hover on a peer tenant's name and completion at the start of a statement.
     let text = &doc.text;
