@@ -5,7 +5,8 @@
 //! when present) and runs the `khc` binary on it 5 times per command: `check DIR`,
 //! `build DIR -o OUT` into a fresh output folder each time (every file written),
 //! and `build` again into the same folder (nothing changes on disk). Prints the
-//! median, minimum and maximum wall time and the number of files written.
+//! median, minimum and maximum wall time, the median CPU time (user + system; on
+//! a shared machine the steadier number) and the number of files written.
 //!
 //! Options: `--quick` (or `KHC_BENCH_QUICK=1`): 100 tenants (default 1000);
 //! `--sizes 1000,2000`; `--flat` puts tenant files next to `cluster.khc`.
@@ -13,7 +14,7 @@
 
 mod common;
 
-use common::{ms, percentile, Options, Scratch};
+use common::{children_cpu_time, ms, percentile, Options, Scratch};
 use khc_tests::workspace_gen::{Layout, Workspace};
 use std::path::Path;
 use std::process::{Command, Output};
@@ -21,10 +22,13 @@ use std::time::{Duration, Instant};
 
 const RUNS: usize = 5;
 
-fn timed(khc: &Path, args: &[&str], cwd: &Path) -> (Duration, Output) {
+/// Runs khc: (wall time, CPU time (user + system) if known, output).
+fn timed(khc: &Path, args: &[&str], cwd: &Path) -> (Duration, Option<Duration>, Output) {
+    let cpu0 = children_cpu_time();
     let t = Instant::now();
     let out = Command::new(khc).args(args).current_dir(cwd).env("NO_COLOR", "1").output().expect("run khc");
-    (t.elapsed(), out)
+    let wall = t.elapsed();
+    (wall, cpu0.zip(children_cpu_time()).map(|(a, b)| b.saturating_sub(a)), out)
 }
 
 fn main() {
@@ -34,7 +38,7 @@ fn main() {
     println!("{}", common::machine_load());
     let scratch = Scratch::new("cli");
     println!("khc cold whole-process timings: {} ({RUNS} runs each; ms)", khc.display());
-    println!("{:>7} {:<22} {:>9} {:>9} {:>9} {:>7}  result", "tenants", "command", "median", "min", "max", "files");
+    println!("{:>7} {:<22} {:>9} {:>9} {:>9} {:>9} {:>7}  result", "tenants", "command", "median", "min", "max", "cpu-med", "files");
     for &n in &opts.sizes {
         let ws = Workspace::new(n).with_layout(layout);
         let root = scratch.0.join(format!("ws-{n}"));
@@ -53,11 +57,13 @@ fn main() {
         ];
         for (name, args, prepare) in cases {
             let mut times = Vec::new();
+            let mut cpu = Vec::new();
             let mut last = None;
             for _ in 0..RUNS {
                 prepare();
-                let (t, o) = timed(&khc, &args, &root);
+                let (t, c, o) = timed(&khc, &args, &root);
                 times.push(t);
+                cpu.extend(c);
                 last = Some(o);
             }
             let o = last.expect("at least one run");
@@ -65,10 +71,11 @@ fn main() {
             let summary = stderr.lines().last().unwrap_or("").trim().to_string();
             let files = std::fs::read_to_string(out.join(".khc-manifest")).map_or(0, |m| m.lines().filter(|l| !l.starts_with('#')).count());
             println!(
-                "{n:>7} {name:<22} {:>9} {:>9} {:>9} {:>7}  exit {} {summary}",
+                "{n:>7} {name:<22} {:>9} {:>9} {:>9} {:>9} {:>7}  exit {} {summary}",
                 ms(percentile(&times, 50.0)),
                 ms(percentile(&times, 0.0)),
                 ms(percentile(&times, 100.0)),
+                ms(percentile(&cpu, 50.0)),
                 if name == "check" { "-".to_string() } else { files.to_string() },
                 o.status.code().map_or("signal".into(), |c| c.to_string()),
             );

@@ -112,12 +112,24 @@ pub fn ms(d: Option<Duration>) -> String {
 
 /// User + system CPU time consumed so far by process `pid` (Linux; `None` elsewhere).
 pub fn cpu_time(pid: u32) -> Option<Duration> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat_ticks(&format!("/proc/{pid}/stat"), 11)
+}
+
+/// User + system CPU time of this process's children that have been waited for
+/// (Linux; `None` elsewhere).
+pub fn children_cpu_time() -> Option<Duration> {
+    stat_ticks("/proc/self/stat", 13)
+}
+
+/// The sum of two consecutive tick counts of a `/proc/…/stat` file, the first at
+/// `index` counting from the field after the command name.
+fn stat_ticks(path: &str, index: usize) -> Option<Duration> {
+    let stat = std::fs::read_to_string(path).ok()?;
     // Fields after the command name, which is in parentheses and may hold spaces.
     let rest = &stat[stat.rfind(')')? + 2..];
     let fields: Vec<&str> = rest.split(' ').collect();
-    // utime and stime are fields 14 and 15 of the full line: 12 and 13 here.
-    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    // utime, stime, cutime, cstime are fields 14–17 of the full line: 11–14 here.
+    let ticks: u64 = fields.get(index)?.parse::<u64>().ok()? + fields.get(index + 1)?.parse::<u64>().ok()?;
     let hz = clock_ticks();
     Some(Duration::from_secs_f64(ticks as f64 / hz))
 }
