@@ -3,6 +3,8 @@
 
 #![warn(missing_docs)]
 
+pub mod workspace_gen;
+
 use khc_db::{build, check, render, ColorChoice, KhcDatabase, Project};
 use khc_emit::Output;
 use khc_syntax::{Diagnostic, FileKey};
