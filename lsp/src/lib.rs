@@ -8,7 +8,7 @@
 
 #![warn(missing_docs)]
 
-use khc_db::{check, parse, program, read_source, FileContents, KhcDatabase, SourceFile};
+use khc_db::{parse, program, read_source, FileContents, KhcDatabase, SourceFile};
 use khc_syntax::{Diagnostic, FileKey, Severity};
 use lsp_server::{Connection, Message, Notification};
 use lsp_types::{
@@ -153,7 +153,7 @@ impl Server {
         }
         let mut all = Vec::new();
         for e in entries {
-            all.extend(check(db, e).diagnostics.iter().cloned());
+            all.extend(khc_db::diagnostics(db, e).iter().cloned());
         }
         khc_db::sort_diagnostics(&mut all);
         all
