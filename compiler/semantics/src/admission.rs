@@ -53,7 +53,7 @@ impl ProfileTable {
         let Some((_, _, items)) = self.profiles.get(name) else {
             let mut d = Diagnostic::error("unknown-name", file, span, format!("unknown profile `{name}`")).with_label("no profile has this name");
             d = match crate::values::suggest(name, self.names()) {
-                Some(s) => d.with_help(format!("did you mean `{s}`?")),
+                Some(s) => d.with_suggestion(s),
                 None => d.with_help("profiles come from `profile NAME { … }` or an import such as `import \"std/restricted\"`"),
             };
             cx.push(d);

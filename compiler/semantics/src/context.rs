@@ -154,7 +154,7 @@ impl Ctx {
         let mut d =
             Diagnostic::error("unknown-statement", at.file(), at.s.name.span, format!("unknown statement `{name}` in {context}")).with_label("not valid here");
         if let Some(s) = values::suggest(name, allowed.iter().copied()) {
-            d = d.with_help(format!("did you mean `{s}`?"));
+            d = d.with_suggestion(s);
         } else {
             d = d.with_note(format!("{context} accepts: {}", allowed.join(", ")));
         }

@@ -158,7 +158,7 @@ fn check_can(cx: &mut Ctx, at: &At<'_>) -> Vec<RoleRule> {
         if !schema::VERBS.contains(&verb) {
             let d = Diagnostic::error("invalid-value", at.file(), v.span, format!("unknown verb `{verb}`"));
             let d = match values::suggest(&verb, schema::VERBS.names()) {
-                Some(s) => d.with_help(format!("did you mean `{s}`?")),
+                Some(s) => d.with_suggestion(s),
                 None => d.with_note(format!("verbs are: {}", schema::VERBS.names().join(", "))),
             };
             cx.push(d);
@@ -238,7 +238,7 @@ fn check_resource(cx: &mut Ctx, at: &At<'_>, text: &str, span: Span) -> Option<(
             let shown = if group.is_empty() { "the core API group".to_string() } else { format!("API group `{group}`") };
             let mut d = Diagnostic::error("unknown-name", at.file(), span, format!("`{resource}` is not a resource of {shown}"));
             if let Some(s) = values::suggest(&resource, known.iter().copied()) {
-                d = d.with_help(format!("did you mean `{s}`?"));
+                d = d.with_suggestion(s);
             } else if let Some((g, _)) = BUILTIN.iter().find(|(_, rs)| rs.contains(&resource.as_str())) {
                 d = d.with_help(format!("`{resource}` is in API group `{g}`: write `{res}.{g}`"));
             }
@@ -320,7 +320,7 @@ fn resolve_role(cx: &mut Ctx, at: &At<'_>, name: &str, span: Span, scope: &Grant
     let d = cx.error(at, span, "unknown-name", format!("unknown role `{name}`"));
     d.primary.message = "no role has this name".into();
     match suggestion {
-        Some(s) => d.notes.push(format!("help: did you mean `{s}`?")),
+        Some(s) => d.suggest(s),
         None => d.notes.push(format!("help: declare it with `role {name} {{ can … on … }}` or use a built-in role: {}", builtin.join(", "))),
     }
     None
@@ -373,7 +373,7 @@ fn subjects(cx: &mut Ctx, at: &At<'_>, vals: &[&Value], scope: &GrantScope<'_>) 
                         let s = values::suggest(name, workloads.keys().map(String::as_str));
                         let d = cx.error(at, arg.span, "unknown-name", format!("unknown workload `{name}`"));
                         if let Some(s) = s {
-                            d.notes.push(format!("help: did you mean `{s}`?"));
+                            d.suggest(s);
                         }
                         continue;
                     }

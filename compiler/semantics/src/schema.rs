@@ -434,6 +434,16 @@ mod tests {
         assert!(missing.is_empty(), "SPEC.md does not mention: {missing:?}");
     }
 
+    /// SPEC section 12 lists every diagnostic code of the registry.
+    #[test]
+    fn spec_lists_every_diagnostic_code() {
+        let spec = include_str!("../../../SPEC.md");
+        let section = &spec[spec.find("## 12. Diagnostics").expect("SPEC has a diagnostics section")..];
+        for (code, _) in khc_syntax::CODES {
+            assert!(section.contains(&format!("| `{code}`")), "SPEC section 12 does not list `{code}`");
+        }
+    }
+
     #[test]
     fn every_block_kind_has_one_schema_and_docs() {
         for b in BLOCKS {

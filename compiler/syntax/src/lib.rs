@@ -18,7 +18,7 @@ mod parser;
 pub mod print;
 
 pub use ast::{Block, Ident, SourceTree, Span, Statement, Value, ValueKind};
-pub use diag::{Diagnostic, FileKey, Label, Severity};
+pub use diag::{Diagnostic, FileKey, Fix, Label, Severity, CODES};
 pub use kind::{KhcLanguage, SyntaxElement, SyntaxKind, SyntaxNode, SyntaxToken};
 pub use parser::{parse, Parse, MAX_DEPTH};
 

@@ -147,7 +147,7 @@ fn workload_ref<'h>(cx: &mut Ctx, at: &At<'_>, c: &mut Cursor<'_>, h: &'h Tenant
             let tenant = &h.name;
             let d = cx.error(at, v.span, "unknown-name", format!("tenant `{tenant}` has no workload `{name}`"));
             match s {
-                Some(s) => d.notes.push(format!("help: did you mean `{s}`?")),
+                Some(s) => d.suggest(s),
                 None => d.notes.push(format!("help: declare it with `workload {name} {{ … }}` in tenant `{tenant}`")),
             }
             None
@@ -169,7 +169,7 @@ fn parse_peer(cx: &mut Ctx, at: &At<'_>, c: &mut Cursor<'_>, h: &TenantHeader, e
                 let s = values::suggest(name, names.iter().map(String::as_str));
                 let d = cx.error(at, v.span, "unknown-name", format!("unknown tenant `{name}`"));
                 if let Some(s) = s {
-                    d.notes.push(format!("help: did you mean `{s}`?"));
+                    d.suggest(s);
                 }
                 return None;
             };
