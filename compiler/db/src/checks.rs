@@ -4,7 +4,7 @@
 //! diagnostics and model.
 
 use crate::programs::{program, scope, ItemRef};
-use crate::syntax::{file_diagnostics, file_imports, line_starts, parse};
+use crate::syntax::{file_diagnostics, file_imports, item_spans, line_starts, parse};
 use crate::{Db, FileContents, ItemId, SourceFile};
 use khc_semantics::env::{ClusterFacts, Env, LintEnv, TenantFacts};
 use khc_semantics::model::{Cluster, Model, Tenant};
@@ -17,7 +17,8 @@ use std::sync::Arc;
 /// Runs `f` on the statement of a declaration.
 fn with_source<R>(db: &dyn Db, file: SourceFile, index: u32, f: impl FnOnce(Source<'_>) -> R) -> Option<R> {
     let tree = parse(db, file).tree();
-    let statement: Statement = sp::statement_at(&tree, index)?;
+    let span = *item_spans(db, file).get(index as usize)?;
+    let statement: Statement = sp::statement_in(&tree, span)?;
     Some(f(Source { file: file.key(db), line_starts: line_starts(db, file), statement: &statement }))
 }
 
@@ -213,7 +214,7 @@ pub fn diagnostics(db: &dyn Db, entry: SourceFile) -> Vec<Diagnostic> {
         out.extend(tenant_lints(db, t).iter().cloned());
     }
     crate::sort_diagnostics(&mut out);
-    out
+    crate::cap_per_file(out, crate::MAX_DIAGNOSTICS_PER_FILE)
 }
 
 /// The result of checking a program.

@@ -187,9 +187,46 @@ impl KhcDatabase {
             if missing.is_empty() {
                 return;
             }
-            let loaded = missing.into_iter().map(|k| (k.clone(), self.read_key(&k))).collect();
+            let mut loaded = Vec::new();
+            let mut aliases = Vec::new();
+            for k in missing {
+                match self.canonical_key(&k) {
+                    Some(canonical) if canonical != k => {
+                        if self.file(&canonical).is_none() && !loaded.iter().any(|(c, _)| *c == canonical) {
+                            let contents = self.read_key(&canonical);
+                            loaded.push((canonical.clone(), contents));
+                        }
+                        aliases.push((k, canonical));
+                    }
+                    _ => {
+                        let contents = self.read_key(&k);
+                        loaded.push((k, contents));
+                    }
+                }
+            }
             self.set_contents_many(loaded);
+            if !aliases.is_empty() {
+                for (alias, canonical) in aliases {
+                    let f = self.files[&canonical];
+                    self.files.insert(alias, f);
+                }
+                self.publish_files();
+            }
         }
+    }
+
+    /// The key of the same file written without `..` detours (`../p/b.khc` seen
+    /// from inside `p/` is `b.khc`), so a file imported along two paths is one
+    /// file. `None` for standard-library keys and files outside the root.
+    fn canonical_key(&self, key: &FileKey) -> Option<FileKey> {
+        if key.starts_with(khc_semantics::STD_PREFIX) || !key.split('/').any(|s| s == "..") {
+            return None;
+        }
+        let root = if self.root.as_os_str().is_empty() { Path::new(".") } else { self.root.as_path() };
+        let path = root.join(&**key).canonicalize().ok()?;
+        let rel = path.strip_prefix(root.canonicalize().ok()?).ok()?;
+        let parts: Option<Vec<&str>> = rel.components().map(|c| c.as_os_str().to_str()).collect();
+        Some(FileKey::from(parts?.join("/").as_str()))
     }
 
     /// Reads the file a key names: standard-library keys are never read from disk
@@ -212,6 +249,31 @@ impl KhcDatabase {
             self.root.join(key).display().to_string()
         }
     }
+}
+
+/// At most this many diagnostics are kept per file ([`cap_per_file`]).
+pub const MAX_DIAGNOSTICS_PER_FILE: usize = 500;
+
+/// Keeps the first `max` diagnostics of each file (of sorted `diags`) and adds one
+/// "N more" diagnostic per file that had more, so no input can flood the output.
+pub fn cap_per_file(diags: Vec<Diagnostic>, max: usize) -> Vec<Diagnostic> {
+    let mut out = Vec::with_capacity(diags.len().min(max * 4));
+    let mut i = 0;
+    while i < diags.len() {
+        let file = diags[i].primary.file.clone();
+        let end = diags[i..].iter().position(|d| d.primary.file != file).map_or(diags.len(), |p| i + p);
+        out.extend(diags[i..end.min(i + max)].iter().cloned());
+        if end - i > max {
+            let errors = diags[i + max..end].iter().filter(|d| d.is_error()).count();
+            let last = diags[i + max - 1].primary.span;
+            let message = format!("{} more diagnostics in this file ({errors} errors)", end - i - max);
+            let code = diags[i + max].code;
+            let d = if errors > 0 { Diagnostic::error(code, &file, last, message) } else { Diagnostic::warning(code, &file, last, message) };
+            out.push(d.with_note(format!("khc shows the first {max} diagnostics of a file")));
+        }
+        i = end;
+    }
+    out
 }
 
 /// Sorts diagnostics by file, position and severity, removing exact duplicates.

@@ -25,6 +25,12 @@ pub fn file_items(db: &dyn Db, file: SourceFile) -> Vec<Item> {
     khc_semantics::program::file_items(&parse(db, file).tree())
 }
 
+/// The spans of the file's top-level declarations, by [`Item::index`].
+#[salsa::tracked(returns(ref))]
+pub fn item_spans(db: &dyn Db, file: SourceFile) -> Vec<khc_syntax::Span> {
+    khc_semantics::program::statement_spans(&parse(db, file).tree())
+}
+
 /// The file's imports with their spans, and diagnostics for malformed ones.
 #[salsa::tracked(returns(ref))]
 pub fn file_imports(db: &dyn Db, file: SourceFile) -> (Vec<ImportRef>, Vec<Diagnostic>) {

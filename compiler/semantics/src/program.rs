@@ -74,6 +74,28 @@ pub fn statement_at(tree: &SourceTree, index: u32) -> Option<Statement> {
     top_statements(tree).nth(index as usize)
 }
 
+/// The spans of the top-level statements [`Item::index`] counts, so a
+/// declaration can be found again without walking the file ([`statement_in`]).
+pub fn statement_spans(tree: &SourceTree) -> Vec<Span> {
+    top_statements(tree).map(|s| s.span()).collect()
+}
+
+/// The top-level statement with exactly this span (found by descending the tree,
+/// in logarithmic time per level).
+pub fn statement_in(tree: &SourceTree, span: Span) -> Option<Statement> {
+    let range = rowan::TextRange::new(span.start.into(), span.end.into());
+    let element = tree.syntax().covering_element(range);
+    let start = match element {
+        rowan::NodeOrToken::Node(n) => n,
+        rowan::NodeOrToken::Token(t) => t.parent()?,
+    };
+    start
+        .ancestors()
+        .filter(|n| n.text_range() == range)
+        .filter_map(Statement::cast)
+        .find(|s| s.syntax().parent().is_some_and(|p| p.kind() == khc_syntax::SyntaxKind::SOURCE_FILE))
+}
+
 /// A statement in its file: what each check reads.
 #[derive(Clone, Copy)]
 pub struct Source<'a> {

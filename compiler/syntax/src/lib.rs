@@ -20,7 +20,7 @@ pub mod print;
 pub use ast::{Block, Ident, SourceTree, Span, Statement, Value, ValueKind};
 pub use diag::{Diagnostic, FileKey, Fix, Label, Severity, CODES};
 pub use kind::{KhcLanguage, SyntaxElement, SyntaxKind, SyntaxNode, SyntaxToken};
-pub use parser::{parse, Parse, MAX_DEPTH};
+pub use parser::{parse, Parse, MAX_DEPTH, MAX_SYNTAX_ERRORS};
 
 #[cfg(test)]
 mod tests {
@@ -122,6 +122,15 @@ mod tests {
             assert_eq!(parse.syntax().to_string(), src);
             assert!(parse.errors.iter().any(|d| d.message.contains("nested more than")), "{open}");
         }
+    }
+
+    #[test]
+    fn syntax_errors_are_capped_and_parsing_is_linear() {
+        let src = "$ ".repeat(200_000);
+        let parse = p(&src);
+        assert_eq!(parse.errors.len(), MAX_SYNTAX_ERRORS + 1);
+        assert!(parse.errors.last().unwrap().message.contains("more syntax errors"));
+        assert_eq!(parse.syntax().to_string(), src);
     }
 
     #[test]

@@ -13,6 +13,10 @@ use rowan::{GreenNode, GreenNodeBuilder};
 /// Blocks and lists nested deeper than this are an error.
 pub const MAX_DEPTH: usize = 64;
 
+/// At most this many syntax errors are reported per file; one more diagnostic
+/// then says how many were left out (parsing itself goes on, in linear time).
+pub const MAX_SYNTAX_ERRORS: usize = 200;
+
 /// The result of parsing one file: the lossless green tree and the syntax errors.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Parse {
@@ -54,13 +58,23 @@ pub fn parse(file: &FileKey, text: &str) -> Parse {
         pos: 0,
         builder: GreenNodeBuilder::new(),
         errors: Vec::new(),
+        dropped_errors: 0,
         depth: 0,
         deep_reported: false,
     };
     p.builder.start_node(SOURCE_FILE.into());
     p.statements(None);
     p.builder.finish_node();
-    Parse { green: p.builder.finish(), errors: p.errors }
+    let mut errors = p.errors;
+    if p.dropped_errors > 0 {
+        let last = errors.last().map(|d| d.primary.span).unwrap_or_default();
+        errors.push(
+            Diagnostic::error("syntax", file, last, format!("{} more syntax errors in this file", p.dropped_errors))
+                .with_label("and more after this one")
+                .with_note(format!("khc reports the first {MAX_SYNTAX_ERRORS} syntax errors of a file")),
+        );
+    }
+    Parse { green: p.builder.finish(), errors }
 }
 
 /// For each `[` token, whether a matching `]` closes it before the statement ends
@@ -92,6 +106,7 @@ struct Parser<'t> {
     pos: usize,
     builder: GreenNodeBuilder<'static>,
     errors: Vec<Diagnostic>,
+    dropped_errors: usize,
     depth: usize,
     deep_reported: bool,
 }
@@ -138,6 +153,10 @@ impl<'t> Parser<'t> {
     }
 
     fn error(&mut self, span: Span, message: impl Into<String>, label: &str, help: Option<&str>) {
+        if self.errors.len() >= MAX_SYNTAX_ERRORS {
+            self.dropped_errors += 1;
+            return;
+        }
         let mut d = Diagnostic::error("syntax", &self.file, span, message).with_label(label);
         if let Some(h) = help {
             d = d.with_help(h);

@@ -33,6 +33,7 @@ pub(crate) fn read_header(cx: &mut Ctx, at: &At<'_>) -> Option<TenantHeader> {
         cx.error(at, at.s.span, "bad-argument", format!("tenant `{name}` needs a block")).notes.push(format!("help: `tenant {name} {{ isolation strict }}`"));
     }
     let mut namespaces: Vec<(String, Span)> = Vec::new();
+    let mut listed = std::collections::HashSet::new();
     let mut isolation = None;
     let mut ns_stmt: Option<At<'_>> = None;
     let mut seen = Vec::new();
@@ -48,7 +49,7 @@ pub(crate) fn read_header(cx: &mut Ctx, at: &At<'_>) -> Option<TenantHeader> {
                     if !cx.check_label(&c, &n, span, "namespace") {
                         continue;
                     }
-                    if namespaces.iter().any(|(x, _)| *x == n) {
+                    if !listed.insert(n.clone()) {
                         cx.error(&c, span, "duplicate", format!("namespace `{n}` is listed twice"));
                         continue;
                     }
