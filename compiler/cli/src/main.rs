@@ -86,7 +86,12 @@ generates and never touches files it did not write.",
         deny_warnings: bool,
     },
     /// Run the language server on stdin/stdout (used by editors).
-    Lsp,
+    Lsp {
+        /// Use stdin/stdout (the only transport, and the default; accepted because
+        /// LSP clients such as vscode-languageclient pass it).
+        #[arg(long)]
+        stdio: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -105,7 +110,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Build { path, out, deny_warnings, force } => run(&path, Some((&out, force)), deny_warnings, color),
         Command::Check { path, deny_warnings } => run(&path, None, deny_warnings, color),
-        Command::Lsp => match khc_lsp::run_stdio() {
+        Command::Lsp { stdio: _ } => match khc_lsp::run_stdio() {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("khc lsp: {e}");

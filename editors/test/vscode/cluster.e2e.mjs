@@ -1,0 +1,89 @@
+// VS Code end to end, run by scripts/test-editors: the packaged extension in a real
+// VS Code (code-server) on a copy of examples/multi-tenant. The grammar colours a
+// comment; an error typed into cluster.khc shows a squiggle and a Problems entry
+// (message, code, line) from `khc lsp`; fixing it clears both.
+// Steps that need more of the server are in pending.e2e.mjs (not run yet).
+import assert from "node:assert/strict";
+import { startVSCode, steps, until } from "./harness.mjs";
+
+// Default Dark Modern: comments are #6A9955.
+const COMMENT = "rgb(106, 153, 85)";
+const MESSAGE = "khc targets Kubernetes 1.30 or later";
+
+const vs = await startVSCode();
+try {
+  await steps(vs, [
+    [
+      "open cluster.khc",
+      async () => {
+        await vs.open("cluster.khc");
+        const mode = await vs.page.locator(".statusbar-item", { hasText: /^khc$/ }).count();
+        assert.ok(mode > 0, "the status bar names the language mode khc");
+      },
+    ],
+    [
+      "the grammar colours comments, keywords and quantities",
+      async () => {
+        const comment = await until("the first comment to render", () => vs.tokens("# Production cluster"));
+        const coloured = comment.filter((t) => t.text.trim());
+        assert.ok(coloured.length > 0);
+        for (const t of coloured) assert.equal(t.color, COMMENT, `comment token ${JSON.stringify(t)}`);
+        const decl = await vs.tokens("cluster prod-eu");
+        const plain = decl.find((t) => t.text.includes("{"));
+        const keyword = decl.find((t) => t.text === "cluster");
+        const name = decl.find((t) => t.text === "prod-eu");
+        assert.ok(keyword && name && plain, JSON.stringify(decl));
+        assert.notEqual(keyword.color, plain.color, "`cluster` is coloured as a keyword");
+        assert.notEqual(name.color, plain.color, "`prod-eu` is coloured as a declared name");
+        const version = await vs.tokens("kubernetes 1.31");
+        const number = version.find((t) => t.text === "1.31");
+        const stmt = version.find((t) => t.text === "kubernetes");
+        assert.ok(number && stmt, JSON.stringify(version));
+        assert.notEqual(number.color, stmt.color, "numbers and statement names differ");
+        await vs.shot("grammar");
+      },
+    ],
+    [
+      "no diagnostics on the valid example",
+      async () => {
+        // Give the server time to answer the didOpen, then expect nothing.
+        await new Promise((r) => setTimeout(r, 1500));
+        assert.equal(await vs.squiggles("error"), 0);
+      },
+    ],
+    [
+      "an error typed into cluster.khc: squiggle and Problems entry",
+      async () => {
+        await vs.goto(10, "end"); //   kubernetes 1.31
+        await vs.page.keyboard.press("Backspace");
+        await vs.page.keyboard.press("Backspace");
+        await vs.page.keyboard.type("2"); //   kubernetes 1.2
+        const line = await vs.tokens("kubernetes 1.");
+        assert.equal(line.map((t) => t.text).join("").trim(), "kubernetes 1.2");
+        await until("an error squiggle", () => vs.squiggles("error"), 20000);
+        const rows = await until("the Problems entry", async () => (await vs.problems()).filter((r) => r.includes(MESSAGE)), 20000);
+        assert.equal(rows.length, 1, rows.join("\n"));
+        assert.match(rows[0], /invalid-value/, "the diagnostic code");
+        assert.match(rows[0], /Ln 10, Col 14/, "the line and column");
+        assert.match(rows[0], /khc/, "the source");
+        await vs.shot("error");
+      },
+    ],
+    [
+      "fixing the error clears the squiggle and the Problems entry",
+      async () => {
+        await vs.focusEditor();
+        await vs.goto(10, "end");
+        await vs.page.keyboard.press("Backspace");
+        await vs.page.keyboard.type("31");
+        const line = await vs.tokens("kubernetes 1.");
+        assert.equal(line.map((t) => t.text).join("").trim(), "kubernetes 1.31");
+        await until("the squiggle to clear", async () => (await vs.squiggles("error")) === 0, 20000);
+        await until("the Problems entry to clear", async () => (await vs.problems()).every((r) => !r.includes(MESSAGE)), 20000);
+        await vs.shot("fixed");
+      },
+    ],
+  ]);
+} finally {
+  await vs.stop();
+}
