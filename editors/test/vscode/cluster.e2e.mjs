@@ -24,10 +24,20 @@ try {
     [
       "the grammar colours comments, keywords and quantities",
       async () => {
-        const comment = await until("the first comment to render", () => vs.tokens("# Production cluster"));
-        const coloured = comment.filter((t) => t.text.trim());
-        assert.ok(coloured.length > 0);
-        for (const t of coloured) assert.equal(t.color, COMMENT, `comment token ${JSON.stringify(t)}`);
+        // Tokenization is asynchronous: the text first renders uncoloured.
+        const coloured = (tokens) => tokens && tokens.filter((t) => t.text.trim());
+        const comment = await until(
+          "the first comment to be coloured as a comment",
+          async () => {
+            const t = coloured(await vs.tokens("# Production cluster"));
+            return t && t.length && t.every((x) => x.color === COMMENT) ? t : null;
+          },
+          20000,
+        ).catch(async (e) => {
+          e.message += `\ntokens: ${JSON.stringify(await vs.tokens("# Production cluster"))}`;
+          throw e;
+        });
+        assert.ok(comment.length > 0);
         const decl = await vs.tokens("cluster prod-eu");
         const plain = decl.find((t) => t.text.includes("{"));
         const keyword = decl.find((t) => t.text === "cluster");
