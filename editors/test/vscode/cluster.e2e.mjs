@@ -4,11 +4,15 @@
 // (message, code, line) from `khc lsp`; fixing it clears both.
 // Steps that need more of the server are in pending.e2e.mjs (not run yet).
 import assert from "node:assert/strict";
+import fs from "node:fs";
+import path from "node:path";
 import { startVSCode, steps, until } from "./harness.mjs";
 
 // Default Dark Modern: comments are #6A9955.
 const COMMENT = "rgb(106, 153, 85)";
 const MESSAGE = "khc targets Kubernetes 1.30 or later";
+
+const lineText = (tokens) => tokens && tokens.map((t) => t.text).join("").trim();
 
 const vs = await startVSCode();
 try {
@@ -68,8 +72,7 @@ try {
         await vs.page.keyboard.press("Backspace");
         await vs.page.keyboard.press("Backspace");
         await vs.page.keyboard.type("2"); //   kubernetes 1.2
-        const line = await vs.tokens("kubernetes 1.");
-        assert.equal(line.map((t) => t.text).join("").trim(), "kubernetes 1.2");
+        await until("the edited line to render", async () => lineText(await vs.tokens("kubernetes 1.")) === "kubernetes 1.2", 10000);
         await until("an error squiggle", () => vs.squiggles("error"), 20000);
         const rows = await until("the Problems entry", async () => (await vs.problems()).filter((r) => r.includes(MESSAGE)), 20000);
         assert.equal(rows.length, 1, rows.join("\n"));
@@ -86,11 +89,36 @@ try {
         await vs.goto(10, "end");
         await vs.page.keyboard.press("Backspace");
         await vs.page.keyboard.type("31");
-        const line = await vs.tokens("kubernetes 1.");
-        assert.equal(line.map((t) => t.text).join("").trim(), "kubernetes 1.31");
+        await until("the edited line to render", async () => lineText(await vs.tokens("kubernetes 1.")) === "kubernetes 1.31", 10000);
         await until("the squiggle to clear", async () => (await vs.squiggles("error")) === 0, 20000);
         await until("the Problems entry to clear", async () => (await vs.problems()).every((r) => !r.includes(MESSAGE)), 20000);
         await vs.shot("fixed");
+      },
+    ],
+    [
+      "khc: Check runs khc and shows its output in the khc output channel",
+      async () => {
+        await vs.command("khc: Check");
+        const output = vs.page.locator(".panel .output-view, .panel [id='workbench.panel.output']").first();
+        await until(
+          "the check's summary in the output channel",
+          async () => (await output.textContent().catch(() => "")).replace(/\u00a0/g, " ").includes("khc: 0 errors, 0 warnings"),
+          20000,
+        );
+        await vs.shot("check-output");
+      },
+    ],
+    [
+      "a khc.path that does not exist: a clear error message",
+      async () => {
+        // A workspace setting (.vscode/settings.json), picked up by VS Code's file watcher.
+        fs.mkdirSync(path.join(vs.workspace, ".vscode"), { recursive: true });
+        fs.writeFileSync(path.join(vs.workspace, ".vscode", "settings.json"), JSON.stringify({ "khc.path": "/nonexistent/khc" }));
+        const toast = vs.page.locator(".notifications-toasts .notification-list-item", { hasText: "/nonexistent/khc" });
+        await toast.first().waitFor({ timeout: 20000 });
+        const text = await toast.first().textContent();
+        assert.match(text, /was not found or is not executable/);
+        await vs.shot("not-found");
       },
     ],
   ]);
