@@ -96,6 +96,41 @@ try {
       },
     ],
     [
+      "language configuration: Ctrl+/ toggles a # comment; Enter after { indents",
+      async () => {
+        await vs.focusEditor();
+        await vs.goto(10, 1);
+        await vs.page.keyboard.press("Control+/");
+        await until("the line to be commented", async () => lineText(await vs.tokens("# kubernetes")) === "# kubernetes 1.31", 10000);
+        const commented = await vs.tokens("# kubernetes");
+        assert.ok(commented.every((t) => !t.text.trim() || t.color === COMMENT), JSON.stringify(commented));
+        await vs.page.keyboard.press("Control+/");
+        await until("the comment to be removed", async () => lineText(await vs.tokens("kubernetes 1.")) === "kubernetes 1.31", 10000);
+        // A new block: Enter after `{` indents by one level.
+        await vs.goto(10, "end");
+        await vs.page.keyboard.press("Enter");
+        await vs.page.keyboard.type("quota-test {");
+        await vs.page.keyboard.press("Enter");
+        await vs.page.keyboard.type("x");
+        const indented = await until("the new line", async () => {
+          const lines = await vs.page.evaluate(() =>
+            [...document.querySelectorAll(".editor-instance .view-lines .view-line")].map((l) => l.textContent.replace(/\u00a0/g, " ")),
+          );
+          return lines.find((l) => l.trim() === "x");
+        });
+        assert.equal(indented, "    x", "indented one level (2 spaces) inside the new block");
+        // Undo, one step at a time, until the new block is gone (no further).
+        for (let i = 0; i < 12 && (await vs.tokens("quota-test")) !== null; i++) {
+          await vs.page.keyboard.press("Control+Z");
+          await new Promise((r) => setTimeout(r, 150));
+        }
+        assert.equal(await vs.tokens("quota-test"), null, "the edit is undone");
+        assert.equal(lineText(await vs.tokens("kubernetes 1.")), "kubernetes 1.31");
+        // Undo leaves the buffer as on disk: no diagnostics.
+        await until("no squiggle", async () => (await vs.squiggles("error")) === 0, 10000);
+      },
+    ],
+    [
       "khc: Check runs khc and shows its output in the khc output channel",
       async () => {
         await vs.command("khc: Check");
