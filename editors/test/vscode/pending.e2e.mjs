@@ -10,7 +10,8 @@ import { startVSCode, steps, until } from "./harness.mjs";
 
 const MESSAGE = "tenant `monitoring` has no workload `prometheu`";
 
-const vs = await startVSCode();
+// Word-based suggestions off: completion items must come from the server.
+const vs = await startVSCode({ settings: { "editor.wordBasedSuggestions": "off" } });
 const page = vs.page;
 try {
   await steps(vs, [
