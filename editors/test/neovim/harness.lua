@@ -44,7 +44,14 @@ function H.wait(what, ms, fn)
 end
 
 function H.clients(buf)
-  return vim.lsp.buf_get_clients(buf)
+  if vim.lsp.get_clients then -- 0.10+
+    return vim.lsp.get_clients({ bufnr = buf })
+  end
+  return vim.tbl_values(vim.lsp.buf_get_clients(buf))
+end
+
+local function all_clients()
+  return vim.lsp.get_clients and vim.lsp.get_clients() or vim.lsp.get_active_clients()
 end
 
 --- The LSP code of a vim.diagnostic entry (0.8+ sets `code`; 0.7 keeps it in user_data).
@@ -68,11 +75,11 @@ end
 
 --- Stops the clients, removes the temp dir and exits with the result.
 function H.finish()
-  for _, c in pairs(vim.lsp.get_active_clients()) do
-    c.stop()
+  for _, c in pairs(all_clients()) do
+    vim.lsp.stop_client(c.id)
   end
   vim.wait(2000, function()
-    return #vim.lsp.get_active_clients() == 0
+    return #all_clients() == 0
   end, 50)
   if H.tmp then
     vim.fn.delete(H.tmp, "rf")
