@@ -109,8 +109,10 @@ try {
         // A new block: Enter after `{` indents by one level.
         await vs.goto(10, "end");
         await vs.page.keyboard.press("Enter");
-        await vs.page.keyboard.type("quota-test {");
+        await vs.page.keyboard.type("quota-test {", { delay: 40 }); // one key at a time, as a user types
+        await until("the closing brace to be inserted", async () => lineText(await vs.tokens("quota-test")) === "quota-test {}", 10000);
         await vs.page.keyboard.press("Enter");
+        await until("the block to open", async () => lineText(await vs.tokens("quota-test")) === "quota-test {", 10000);
         await vs.page.keyboard.type("x");
         const indented = await until("the new line", async () => {
           const lines = await vs.page.evaluate(() =>

@@ -103,6 +103,10 @@ export async function startVSCode({ example = "multi-tenant", settings = {} } = 
         "extensions.autoUpdate": false,
         "extensions.ignoreRecommendations": true,
         "editor.minimap.enabled": false,
+        // Typed text must not be taken over by a suggestion (Enter accepting one).
+        "editor.quickSuggestions": { other: false, comments: false, strings: false },
+        "editor.suggestOnTriggerCharacters": false,
+        "editor.acceptSuggestionOnEnter": "off",
         "editor.hover.delay": 300,
         "files.autoSave": "off",
         "window.restoreWindows": "none",
