@@ -157,6 +157,20 @@ try {
       },
     ],
     [
+      "khc: Build writes the GitOps tree into out/",
+      async () => {
+        await vs.command("khc: Build");
+        const output = vs.page.locator(".panel .output-view, .panel [id='workbench.panel.output']").first();
+        await until(
+          "the build's summary in the output channel",
+          async () => /wrote \d+ files .* to out for cluster prod-eu/.test((await output.textContent().catch(() => "")).replace(/\u00a0/g, " ")),
+          30000,
+        );
+        const kustomization = path.join(vs.workspace, "out", "clusters", "prod-eu", "kustomization.yaml");
+        assert.ok(fs.existsSync(kustomization), `${kustomization} exists`);
+      },
+    ],
+    [
       "a khc.path that does not exist: a clear error message",
       async () => {
         // A workspace setting (.vscode/settings.json), picked up by VS Code's file watcher.
