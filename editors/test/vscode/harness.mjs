@@ -133,6 +133,20 @@ export async function startVSCode({ example = "multi-tenant", settings = {} } = 
   );
   let exited = null;
   server.on("exit", (code, signal) => (exited = { code, signal }));
+  // Never leave code-server behind, even when this process is killed (timeout).
+  const killGroup = () => {
+    try {
+      if (exited === null) process.kill(-server.pid, "SIGKILL");
+    } catch {}
+    if (!process.env.KHC_KEEP_TEMP) fs.rmSync(root, { recursive: true, force: true });
+  };
+  process.on("exit", killGroup);
+  for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"]) {
+    process.on(sig, () => {
+      killGroup();
+      process.exit(128 + (sig === "SIGINT" ? 2 : sig === "SIGTERM" ? 15 : 1));
+    });
+  }
 
   let browser;
   const stop = async () => {
