@@ -150,6 +150,13 @@ pub fn cluster_lints(db: &dyn Db, entry: SourceFile) -> Vec<Diagnostic> {
     with_source(db, r.file, r.index, |src| sp::cluster_lints(src, cluster, &tenants)).unwrap_or_default()
 }
 
+/// The program's cluster name and where it is declared (file, span of `cluster NAME`).
+pub fn cluster_declaration(db: &dyn Db, entry: SourceFile) -> Option<(String, FileKey, Span)> {
+    let r = *scope(db, entry).clusters.first()?;
+    let name = cluster_facts(db, entry).name.clone();
+    with_source(db, r.file, r.index, |src| (name, src.file.clone(), src.statement.name().span.to(sp::name_span(src.statement))))
+}
+
 /// Diagnostics about the program's declarations: a missing or second cluster,
 /// tenants declared twice.
 #[salsa::tracked(returns(ref))]

@@ -326,10 +326,25 @@ fn check_kms(cx: &mut Ctx, at: &At<'_>) -> Option<Provider> {
     for c in at.children() {
         cx.no_block(&c);
         match (c.name(), c.s.name.quoted) {
-            ("name", false) => name = cx.one_word(&c, "a KMS plugin name").map(|(n, _)| n),
+            ("name", false) => {
+                name = cx.one_word(&c, "a KMS plugin name").and_then(|(n, span)| {
+                    // The API server rejects empty names and names with `:` (they key its cache).
+                    if n.is_empty() || n.contains(':') || n.chars().any(|c| c.is_control() || c.is_whitespace()) {
+                        cx.error(
+                            &c,
+                            span,
+                            "invalid-value",
+                            format!("`{n}` is not a KMS plugin name: it must be non-empty, without `:`, spaces or control characters"),
+                        );
+                        None
+                    } else {
+                        Some(n)
+                    }
+                })
+            }
             ("endpoint", false) => {
                 if let Some((e, span)) = cx.one_word(&c, "a `unix://` socket") {
-                    if e.strip_prefix("unix://").is_some_and(|p| p.starts_with('/')) {
+                    if e.strip_prefix("unix://").is_some_and(|p| p.starts_with('/') && !p.chars().any(|c| c.is_control() || c.is_whitespace())) {
                         endpoint = Some(e);
                     } else {
                         cx.error(&c, span, "invalid-value", "the KMS endpoint must be a `unix:///path/to.sock` socket");

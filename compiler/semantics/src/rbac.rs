@@ -92,6 +92,9 @@ const BUILTIN: &[(&str, &[&str])] = &[
 /// Built-in ClusterRoles a tenant may grant in its namespaces.
 pub(crate) const BUILTIN_TENANT_ROLES: &[&str] = &["view", "edit", "admin"];
 
+/// The longest role name: `clusterrolebinding-NAME.yaml` fits in 255 bytes.
+const MAX_ROLE_NAME: usize = 255 - "clusterrolebinding-".len() - ".yaml".len();
+
 /// Checks `role NAME { can … }`.
 pub(crate) fn check_role(cx: &mut Ctx, at: &At<'_>) -> Option<Role> {
     let (name, span) = cx.one_word(at, "a role name")?;
@@ -99,6 +102,11 @@ pub(crate) fn check_role(cx: &mut Ctx, at: &At<'_>) -> Option<Role> {
         cx.error(at, span, "invalid-name", format!("`{name}` is not a valid role name"))
             .notes
             .push("help: role names are DNS-1123 subdomains: lowercase letters, digits, `-` and `.`".into());
+    } else if name.len() > MAX_ROLE_NAME {
+        // The output file `clusterrolebinding-NAME.yaml` must fit in a file name (255 bytes).
+        cx.error(at, span, "invalid-name", format!("role name `{}…` is {} characters long; the limit is {MAX_ROLE_NAME}", &name[..20], name.len()))
+            .notes
+            .push("note: khc writes each object to `KIND-NAME.yaml`, and file names are limited to 255 bytes".into());
     }
     if at.s.block.is_none() {
         cx.error(at, at.s.span, "bad-argument", format!("role `{name}` needs a block of `can … on …` rules"));
@@ -347,6 +355,10 @@ fn subjects(cx: &mut Ctx, at: &At<'_>, vals: &[&Value], scope: &GrantScope<'_>) 
             continue;
         };
         let subject = match kind {
+            "user" | "group" if name.is_empty() || name.chars().any(char::is_control) => {
+                cx.error(at, arg.span, "invalid-value", format!("a {kind} name must be non-empty and without control characters"));
+                continue;
+            }
             "user" => Subject::User(name.to_string()),
             "group" => {
                 if name == "system:authenticated" || name == "system:unauthenticated" {

@@ -293,7 +293,7 @@ pub(crate) fn name_rules(rules: &mut [NetRule]) {
             (Direction::Egress, Some((w, _, _))) => format!("allow-egress-from-{w}-to-{peer}"),
             (Direction::Egress, None) => format!("allow-egress-to-{peer}"),
         };
-        let base: String = base.chars().take(240).collect::<String>().trim_end_matches('-').replace("--", "-");
+        let base: String = base.chars().take(220).collect::<String>().trim_end_matches('-').replace("--", "-");
         let n = used.entry(base.clone()).or_insert(0);
         *n += 1;
         r.name = if *n == 1 { base } else { format!("{base}-{n}") };
