@@ -126,7 +126,7 @@ mod tests {
 
     #[test]
     fn syntax_errors_are_capped_and_parsing_is_linear() {
-        let src = "$ ".repeat(200_000);
+        let src = "$\n".repeat(200_000);
         let parse = p(&src);
         assert_eq!(parse.errors.len(), MAX_SYNTAX_ERRORS + 1);
         assert!(parse.errors.last().unwrap().message.contains("more syntax errors"));

@@ -106,6 +106,16 @@ pub(crate) fn read_header(cx: &mut Ctx, at: &At<'_>) -> Option<TenantHeader> {
             workloads.insert(w.name.clone(), w);
         }
     }
+    // Two workloads with the same selector in different namespaces look alike to
+    // other tenants' rules that name one of them.
+    let list: Vec<&Workload> = workloads.values().collect();
+    for (i, a) in list.iter().enumerate() {
+        if let Some(b) = list[i + 1..].iter().find(|b| b.selector == a.selector && b.namespace != a.namespace) {
+            cx.warning(at, name_span_of(at), "conflict", format!("workloads `{}` and `{}` select pods by the same labels", a.name, b.name))
+                .notes
+                .push("note: peers select workloads by labels in all of the tenant's namespaces, so a rule naming one also admits the other; give each its own selector".into());
+        }
+    }
     let facts = TenantFacts {
         name,
         namespaces: names,
@@ -124,6 +134,12 @@ pub(crate) fn read_header(cx: &mut Ctx, at: &At<'_>) -> Option<TenantHeader> {
 fn check_workload(cx: &mut Ctx, at: &At<'_>, namespaces: &[String]) -> Option<Workload> {
     let (name, span) = cx.one_word(at, "a workload name")?;
     if !cx.check_label(at, &name, span, "workload") {
+        return None;
+    }
+    if name == "default" {
+        cx.error(at, span, "conflict", "`default` is reserved: khc hardens every namespace's default ServiceAccount (no token)")
+            .notes
+            .push("help: give the workload its own name; its ServiceAccount gets that name".into());
         return None;
     }
     let mut w = Workload {
@@ -188,4 +204,9 @@ fn check_workload(cx: &mut Ctx, at: &At<'_>, namespaces: &[String]) -> Option<Wo
         }
     }
     Some(w)
+}
+
+/// The span of `tenant NAME`.
+fn name_span_of(at: &At<'_>) -> Span {
+    at.s.args.first().map_or(at.s.name.span, |v| at.s.name.span.to(v.span))
 }

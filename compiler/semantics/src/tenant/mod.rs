@@ -80,7 +80,7 @@ pub(crate) fn check_tenant(cx: &mut Ctx, at: &At<'_>, env: &dyn Env) -> Option<T
     }
     network::name_rules(&mut t.allows);
     let role_names: Vec<String> = t.roles.iter().map(|r| r.name.clone()).collect();
-    let scope = GrantScope::Tenant { roles: &role_names, cluster_roles: &cluster.roles, workloads: &h.workloads };
+    let scope = GrantScope::Tenant { roles: &role_names, cluster_roles: &cluster.roles, workloads: &h.workloads, namespaces: &h.facts.namespaces };
     t.bindings = check_grants(cx, &grants, &scope);
     if let Some(q) = &t.quota {
         let has_default_request = |r: &str| t.limits.as_ref().is_some_and(|l| l.request.contains_key(r) || l.default.contains_key(r));

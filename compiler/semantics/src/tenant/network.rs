@@ -7,7 +7,6 @@ use crate::model::*;
 use crate::tenant::header::TenantHeader;
 use crate::values;
 use khc_syntax::{Span, Value, ValueKind};
-use std::collections::BTreeMap;
 
 /// A cursor over the words of an `allow` statement.
 struct Cursor<'v> {
@@ -109,9 +108,6 @@ pub(crate) fn allow(cx: &mut Ctx, at: &At<'_>, h: &TenantHeader, env: &dyn Env) 
             }
         }
     }
-    if protocol.is_some() && ports.is_empty() {
-        cx.warning(at, at.s.span, "conflict", "`protocol` without `ports` has no effect: every port and protocol is allowed");
-    }
     Some(NetRule {
         origin: at.origin(),
         span: at.s.span,
@@ -120,6 +116,7 @@ pub(crate) fn allow(cx: &mut Ctx, at: &At<'_>, h: &TenantHeader, env: &dyn Env) 
         local,
         peer,
         ports,
+        protocol_only: protocol.is_some(),
         protocol: protocol.unwrap_or_else(|| "TCP".into()),
     })
 }
@@ -179,11 +176,11 @@ fn parse_peer(cx: &mut Ctx, at: &At<'_>, c: &mut Cursor<'_>, h: &TenantHeader, e
             } else {
                 None
             };
-            Some(Peer::Tenant { tenant: name.to_string(), workload })
+            Some(Peer::Tenant { tenant: name.to_string(), namespaces: other.namespaces.clone(), workload })
         }
         "workload" => {
             let (w, facts) = workload_ref(cx, at, c, &h.facts)?;
-            Some(Peer::Tenant { tenant: h.facts.name.clone(), workload: Some((w, facts.selector.clone())) })
+            Some(Peer::Tenant { tenant: h.facts.name.clone(), namespaces: h.facts.namespaces.clone(), workload: Some((w, facts.selector.clone())) })
         }
         "namespace" => {
             let v = c.next()?;
@@ -278,12 +275,17 @@ fn port(cx: &mut Ctx, at: &At<'_>, v: &Value) -> Option<PortRange> {
 }
 
 /// Gives each rule a readable, unique NetworkPolicy name.
+/// NetworkPolicy names khc gives every isolated namespace (and the API-server
+/// egress policies, `allow-egress-from-W-to-api-server`, which never collide with
+/// rule names: rule peers are prefixed by their kind).
+pub(crate) const FIXED_POLICY_NAMES: &[&str] = &["default-deny", "allow-dns", "allow-same-tenant"];
+
 pub(crate) fn name_rules(rules: &mut [NetRule]) {
-    let mut used: BTreeMap<String, usize> = BTreeMap::new();
+    let mut used: std::collections::BTreeSet<String> = FIXED_POLICY_NAMES.iter().map(|s| s.to_string()).collect();
     for r in rules.iter_mut() {
         let peer = match &r.peer {
-            Peer::Tenant { tenant, workload: Some((w, _)) } => format!("tenant-{tenant}-{w}"),
-            Peer::Tenant { tenant, workload: None } => format!("tenant-{tenant}"),
+            Peer::Tenant { tenant, workload: Some((w, _)), .. } => format!("tenant-{tenant}-{w}"),
+            Peer::Tenant { tenant, workload: None, .. } => format!("tenant-{tenant}"),
             Peer::Namespace(n) => format!("namespace-{n}"),
             Peer::Cidr(blocks) => format!("cidr-{}", blocks[0].cidr.replace(['.', '/', ':'], "-").trim_matches('-')),
         };
@@ -294,9 +296,16 @@ pub(crate) fn name_rules(rules: &mut [NetRule]) {
             (Direction::Egress, None) => format!("allow-egress-to-{peer}"),
         };
         let base: String = base.chars().take(220).collect::<String>().trim_end_matches('-').replace("--", "-");
-        let n = used.entry(base.clone()).or_insert(0);
-        *n += 1;
-        r.name = if *n == 1 { base } else { format!("{base}-{n}") };
+        // The first free name of `base`, `base-2`, `base-3`…: a rule for tenant `x`
+        // stated twice and one for tenant `x-2` never share a name.
+        let mut name = base.clone();
+        let mut n = 1;
+        while used.contains(&name) {
+            n += 1;
+            name = format!("{base}-{n}");
+        }
+        used.insert(name.clone());
+        r.name = name;
     }
 }
 
@@ -310,8 +319,13 @@ pub(crate) fn compatible(r: &NetRule, o: &NetRule) -> bool {
     };
     let local_workload = |rule: &NetRule| rule.local.as_ref().map(|(w, _, _)| w.clone());
     let same = |a: Option<String>, b: Option<String>| a.is_none() || b.is_none() || a == b;
-    let ports_overlap = r.ports.is_empty()
-        || o.ports.is_empty()
+    let every_port = |x: &NetRule| x.ports.is_empty() && !x.protocol_only;
+    let ports_overlap = every_port(r)
+        || every_port(o)
+        || (r.protocol == o.protocol
+            && (r.ports.is_empty()
+                || o.ports.is_empty()
+                || r.ports.iter().any(|a| o.ports.iter().any(|b| a.port <= b.end.unwrap_or(b.port) && b.port <= a.end.unwrap_or(a.port)))))
         || (r.protocol == o.protocol && r.ports.iter().any(|a| o.ports.iter().any(|b| a.port <= b.end.unwrap_or(b.port) && b.port <= a.end.unwrap_or(a.port))));
     same(local_workload(r), peer_workload(o)) && same(peer_workload(r), local_workload(o)) && ports_overlap
 }
