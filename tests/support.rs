@@ -53,12 +53,13 @@ pub fn example_output() -> Output {
     out
 }
 
-/// Every YAML file of an output that holds a Kubernetes object (not kustomizations,
-/// not the control-plane folder), parsed.
+/// Every YAML file of an output that holds a Kubernetes object, parsed: not the
+/// kustomizations (named `Kustomization`), the GitOps engine objects (`gitops/`) or
+/// the control-plane folder.
 pub fn objects(out: &Output) -> Vec<(String, serde_json::Value)> {
     out.files
         .iter()
-        .filter(|f| f.path.ends_with(".yaml") && !f.path.ends_with("kustomization.yaml") && !f.path.contains("/control-plane/"))
+        .filter(|f| f.path.ends_with(".yaml") && !f.path.contains("/control-plane/") && !f.path.contains("/gitops/"))
         .map(|f| {
             let v: serde_json::Value = serde_yaml_ng::from_str(&f.contents).unwrap_or_else(|e| panic!("{} is not YAML: {e}", f.path));
             (f.path.clone(), v)
@@ -135,4 +136,35 @@ pub fn fleet_sources(n: usize) -> Vec<(String, String)> {
         files.push((format!("t{i}.khc"), fleet_tenant(i, n, 0)));
     }
     files
+}
+
+/// The checked model of the multi-tenant example (one entry).
+pub fn example_model() -> khc_semantics::model::Model {
+    let project = Project::open(&repo_root().join("examples/multi-tenant")).expect("open example");
+    let entry = *project.entries.first().expect("one entry");
+    check(&project.db, entry).model.clone().expect("example checks")
+}
+
+/// Writes an output tree under a fresh temporary folder named after `tag`.
+pub fn write_temp_tree(tag: &str, out: &Output) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("khc-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    for f in &out.files {
+        let p = dir.join(&f.path);
+        std::fs::create_dir_all(p.parent().expect("files live in folders")).expect("create folder");
+        std::fs::write(p, &f.contents).expect("write file");
+    }
+    dir
+}
+
+/// Whether `kubectl` runs here.
+pub fn have_kubectl() -> bool {
+    std::process::Command::new("kubectl").args(["version", "--client"]).output().is_ok_and(|o| o.status.success())
+}
+
+/// `kubectl kustomize DIR`: the rendered objects' kinds, in order.
+pub fn kustomize_kinds(dir: &Path) -> Vec<String> {
+    let run = std::process::Command::new("kubectl").arg("kustomize").arg(dir).output().expect("run kubectl");
+    assert!(run.status.success(), "kubectl kustomize {} failed: {}", dir.display(), String::from_utf8_lossy(&run.stderr));
+    String::from_utf8(run.stdout).expect("utf-8").lines().filter_map(|l| l.strip_prefix("kind: ").map(str::to_string)).collect()
 }

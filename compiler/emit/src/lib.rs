@@ -1,13 +1,21 @@
 //! Emission layer of khc: turns a checked [`Model`] into the files of a GitOps
-//! repository (SPEC.md and README, "Output layout"):
+//! repository (SPEC.md and README, "Output layout"), laid out as independent units
+//! so that no single kustomize build covers every object:
 //!
 //! ```text
-//! clusters/CLUSTER/kustomization.yaml   lists cluster/ and tenants/
-//! clusters/CLUSTER/cluster/…            ClusterRoles, bindings, cluster admission policy
-//! clusters/CLUSTER/tenants/…            one folder per tenant
-//! clusters/CLUSTER/tenants/TENANT/…     Namespaces, admission policy, one folder per namespace
-//! clusters/CLUSTER/control-plane/…      EncryptionConfiguration + install script + README
+//! clusters/CLUSTER/Kustomization                   entry point: the cluster unit only
+//!                                                  (with --gitops: the engine objects, see [`gitops`])
+//! clusters/CLUSTER/cluster/…                       unit: ClusterRoles, bindings, cluster admission policy
+//! clusters/CLUSTER/tenants/TENANT/…                unit: Namespaces, tenant admission policy, and
+//! clusters/CLUSTER/tenants/TENANT/namespaces/NS/…    the objects of each namespace
+//! clusters/CLUSTER/control-plane/…                 EncryptionConfiguration + install script + README
 //! ```
+//!
+//! Kustomization files are named `Kustomization` (a name kustomize, Argo CD and Flux
+//! recognise) rather than `kustomization.yaml`, so that `kubectl apply -R -f`, which
+//! reads only `.yaml`/`.yml`/`.json` files, sees nothing but Kubernetes objects; and a
+//! tenant's `namespace-*.yaml` files sort before its `namespaces/` folder, so that the
+//! Namespaces are created before the objects in them.
 //!
 //! Output is deterministic: files are sorted by path and every map is ordered.
 
@@ -15,6 +23,7 @@
 
 pub mod cel;
 pub mod encryption;
+pub mod gitops;
 pub mod objects;
 pub mod yaml;
 
@@ -70,6 +79,20 @@ pub fn cluster_root(cluster: &str) -> String {
     format!("clusters/{cluster}")
 }
 
+/// The file name of every kustomization khc writes (see the crate docs for why not
+/// `kustomization.yaml`).
+pub const KUSTOMIZATION_FILE: &str = "Kustomization";
+
+/// The folder of a tenant's unit, relative to the output directory.
+pub fn tenant_dir(cluster: &str, tenant: &str) -> String {
+    format!("{}/tenants/{tenant}", cluster_root(cluster))
+}
+
+/// The folder of a cluster's unit of cluster-scoped objects.
+pub fn cluster_unit_dir(cluster: &str) -> String {
+    format!("{}/cluster", cluster_root(cluster))
+}
+
 /// Emits every file for a model: [`emit_cluster`] plus [`emit_tenant`] for each
 /// tenant, sorted by path.
 pub fn emit(model: &Model) -> Output {
@@ -81,14 +104,14 @@ pub fn emit(model: &Model) -> Output {
     Output { files }
 }
 
-fn kustomization(hb: &Handlebars<'_>, source: &str, resources: &[String]) -> String {
-    hb.render("kustomization", &json!({ "source": source, "resources": resources })).expect("template renders")
+/// A kustomization listing `resources` (files or folders, relative).
+pub(crate) fn kustomization(source: &str, resources: &[String]) -> String {
+    templates().render("kustomization", &json!({ "source": source, "resources": resources })).expect("template renders")
 }
 
-/// The files of one tenant, under `clusters/CLUSTER/tenants/TENANT/`.
+/// The files of one tenant's unit, under `clusters/CLUSTER/tenants/TENANT/`.
 pub fn emit_tenant(cluster: &str, t: &Tenant) -> Vec<OutputFile> {
-    let hb = templates();
-    let dir = format!("{}/tenants/{}", cluster_root(cluster), t.name);
+    let dir = tenant_dir(cluster, &t.name);
     let mut files = Vec::new();
     // Tenant-level objects (Namespaces, admission policy) and one folder per
     // namespace, each folder with its own kustomization.
@@ -99,7 +122,7 @@ pub fn emit_tenant(cluster: &str, t: &Tenant) -> Vec<OutputFile> {
         let rel = match &b.namespace {
             Some(ns) => {
                 per_namespace.entry(ns.clone()).or_default().push(name.clone());
-                format!("{ns}/{name}")
+                format!("namespaces/{ns}/{name}")
             }
             None => {
                 resources.push(name.clone());
@@ -110,16 +133,17 @@ pub fn emit_tenant(cluster: &str, t: &Tenant) -> Vec<OutputFile> {
     }
     for (ns, mut names) in per_namespace {
         names.sort();
-        files.push(OutputFile { path: format!("{dir}/{ns}/kustomization.yaml"), contents: kustomization(hb, &t.origin.to_string(), &names) });
-        resources.push(ns);
+        files.push(OutputFile { path: format!("{dir}/namespaces/{ns}/{KUSTOMIZATION_FILE}"), contents: kustomization(&t.origin.to_string(), &names) });
+        resources.push(format!("namespaces/{ns}"));
     }
     resources.sort();
-    files.push(OutputFile { path: format!("{dir}/kustomization.yaml"), contents: kustomization(hb, &t.origin.to_string(), &resources) });
+    files.push(OutputFile { path: format!("{dir}/{KUSTOMIZATION_FILE}"), contents: kustomization(&t.origin.to_string(), &resources) });
     files
 }
 
-/// The files that do not belong to one tenant: cluster-scoped objects, the
-/// cluster's kustomization (which lists the tenants) and the control plane.
+/// The files that do not belong to one tenant: the unit of cluster-scoped objects,
+/// the cluster's entry point (which lists only that unit: tenant units are applied
+/// on their own, or by the GitOps engine objects of [`gitops`]) and the control plane.
 pub fn emit_cluster(model: &Model) -> Vec<OutputFile> {
     let hb = templates();
     let c = &model.cluster;
@@ -133,11 +157,9 @@ pub fn emit_cluster(model: &Model) -> Vec<OutputFile> {
         cluster_resources.push(name);
     }
     cluster_resources.sort();
-    files.push(OutputFile { path: format!("{root}/cluster/kustomization.yaml"), contents: kustomization(hb, &c.origin.to_string(), &cluster_resources) });
-    let tenants: Vec<String> = model.tenants.iter().map(|t| t.name.clone()).collect();
-    files.push(OutputFile { path: format!("{root}/tenants/kustomization.yaml"), contents: kustomization(hb, &c.origin.to_string(), &tenants) });
-    let top = vec!["cluster".to_string(), "tenants".to_string()];
-    files.push(OutputFile { path: format!("{root}/kustomization.yaml"), contents: kustomization(hb, &c.origin.to_string(), &top) });
+    files.push(OutputFile { path: format!("{root}/cluster/{KUSTOMIZATION_FILE}"), contents: kustomization(&c.origin.to_string(), &cluster_resources) });
+    let top = vec!["cluster".to_string()];
+    files.push(OutputFile { path: format!("{root}/{KUSTOMIZATION_FILE}"), contents: kustomization(&c.origin.to_string(), &top) });
 
     // Control plane.
     if let Some(e) = &c.encryption {
