@@ -24,11 +24,33 @@ fn median(mut v: Vec<Duration>) -> Duration {
 }
 
 fn run(cmd: &mut Command) -> Duration {
+    run_cpu(cmd).0
+}
+
+/// CPU time (user + system) used by finished child processes so far.
+#[cfg(unix)]
+fn children_cpu() -> Duration {
+    // SAFETY: getrusage only writes into the struct we pass.
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut u) };
+    let tv = |t: libc::timeval| Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64);
+    tv(u.ru_utime) + tv(u.ru_stime)
+}
+
+#[cfg(not(unix))]
+fn children_cpu() -> Duration {
+    Duration::ZERO
+}
+
+/// Wall time and CPU time (user + system) of a command. On a shared, loaded machine
+/// the CPU time is the steadier figure; both are reported.
+fn run_cpu(cmd: &mut Command) -> (Duration, Duration) {
+    let cpu = children_cpu();
     let t = Instant::now();
     let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
     let d = t.elapsed();
     assert!(out.status.success(), "{cmd:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-    d
+    (d, children_cpu().saturating_sub(cpu))
 }
 
 fn khc_binary() -> PathBuf {
@@ -82,7 +104,10 @@ fn main() {
     println!("khc {}; outputs under {}", khc.display(), base.display());
 
     println!("\nbuild cost (cold `khc build` vs `tar -x` of the same tree, medians of {runs} interleaved runs)");
-    println!("{:>8} {:>8} {:>10} {:>12} {:>12} {:>10}", "tenants", "files", "MB", "khc build", "tar -x", "khc/tar");
+    println!(
+        "{:>8} {:>8} {:>10} {:>12} {:>12} {:>10} {:>12} {:>12} {:>10}",
+        "tenants", "files", "MB", "khc build", "tar -x", "khc/tar", "khc cpu", "tar cpu", "cpu ratio"
+    );
     let mut kustomize_rows = Vec::new();
     for &n in &sizes {
         let ws = base.join(format!("ws-{n}"));
@@ -94,18 +119,26 @@ fn main() {
         fresh(&out);
         run(Command::new(&khc).arg("build").arg(&ws).arg("-o").arg(&out));
         run(Command::new("tar").arg("-cf").arg(&tar).arg("-C").arg(&out).arg("."));
-        let (mut khc_t, mut tar_t) = (Vec::new(), Vec::new());
+        let (mut khc_t, mut tar_t, mut khc_c, mut tar_c) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for _ in 0..runs {
             fresh(&out);
-            khc_t.push(run(Command::new(&khc).arg("build").arg(&ws).arg("-o").arg(&out)));
+            let (wall, cpu) = run_cpu(Command::new(&khc).arg("build").arg(&ws).arg("-o").arg(&out));
+            khc_t.push(wall);
+            khc_c.push(cpu);
             fresh(&untar);
             std::fs::create_dir_all(&untar).unwrap();
-            tar_t.push(run(Command::new("tar").arg("-xf").arg(&tar).arg("-C").arg(&untar)));
+            let (wall, cpu) = run_cpu(Command::new("tar").arg("-xf").arg(&tar).arg("-C").arg(&untar));
+            tar_t.push(wall);
+            tar_c.push(cpu);
         }
         let files = walk_count(&out);
         let mb = std::fs::metadata(&tar).unwrap().len() as f64 / 1e6;
-        let (k, t) = (median(khc_t), median(tar_t));
-        println!("{n:>8} {files:>8} {mb:>10.1} {k:>12.2?} {t:>12.2?} {:>10.2}", k.as_secs_f64() / t.as_secs_f64());
+        let (k, t, kc, tc) = (median(khc_t), median(tar_t), median(khc_c), median(tar_c));
+        println!(
+            "{n:>8} {files:>8} {mb:>10.1} {k:>12.2?} {t:>12.2?} {:>10.2} {kc:>12.2?} {tc:>12.2?} {:>10.2}",
+            k.as_secs_f64() / t.as_secs_f64(),
+            kc.as_secs_f64() / tc.as_secs_f64().max(1e-9)
+        );
         fresh(&untar);
 
         if kustomize {

@@ -23,6 +23,7 @@
 //! is written double-quoted with escapes here. Both read back as the same string.
 
 use serde::ser::{self, Serialize};
+use std::borrow::Cow;
 use std::fmt::{self, Display};
 
 /// Serializes `value` as a YAML document (no `---`), like `serde_yaml_ng::to_string`.
@@ -77,7 +78,7 @@ pub struct Writer {
     out: String,
     stack: Vec<Frame>,
     /// A map key given to `serialize_key`, written when its value starts.
-    pending_key: Option<String>,
+    pending_key: Option<Cow<'static, str>>,
 }
 
 impl Writer {
@@ -130,7 +131,7 @@ impl Writer {
             None => {}
             Some(f) if f.is_map => {
                 let key = self.pending_key.take().expect("map value after a key");
-                self.begin_entry(Some(&key));
+                self.begin_entry(Some(key.as_ref()));
             }
             Some(_) => self.begin_entry(None),
         }
@@ -298,6 +299,7 @@ fn is_blank_or_end(c: Option<char>) -> bool {
 }
 
 /// What libyaml's scalar analysis allows for a string.
+#[derive(Debug, PartialEq, Eq)]
 struct Analysis {
     block_plain: bool,
     single_quoted: bool,
@@ -307,8 +309,35 @@ struct Analysis {
     awkward_breaks: bool,
 }
 
+/// libyaml's analysis for the common case, a non-empty string of printable ASCII
+/// (no line breaks, tabs or control characters); `None` for any other string.
+fn analyze_printable_ascii(v: &str) -> Option<Analysis> {
+    let b = v.as_bytes();
+    if b.is_empty() || !b.iter().all(|c| (0x20..=0x7E).contains(c)) {
+        return None;
+    }
+    let n = b.len();
+    let blank_at = |i: usize| i >= n || b[i] == b' ';
+    let mut block_indicators = b.starts_with(b"---") || b.starts_with(b"...");
+    match b[0] {
+        b'#' | b',' | b'[' | b']' | b'{' | b'}' | b'&' | b'*' | b'!' | b'|' | b'>' | b'\'' | b'"' | b'%' | b'@' | b'`' => block_indicators = true,
+        b'?' | b':' | b'-' if blank_at(1) => block_indicators = true,
+        _ => {}
+    }
+    if !block_indicators {
+        block_indicators = (1..n).any(|i| (b[i] == b':' && blank_at(i + 1)) || (b[i] == b'#' && b[i - 1] == b' '));
+    }
+    let (leading_space, trailing_space) = (b[0] == b' ', b[n - 1] == b' ');
+    Some(Analysis { block_plain: !(leading_space || trailing_space || block_indicators), single_quoted: true, block: !trailing_space, awkward_breaks: false })
+}
+
 /// libyaml's `yaml_emitter_analyze_scalar`.
 fn analyze(v: &str) -> Analysis {
+    analyze_printable_ascii(v).unwrap_or_else(|| analyze_chars(v))
+}
+
+/// libyaml's `yaml_emitter_analyze_scalar`, character by character.
+fn analyze_chars(v: &str) -> Analysis {
     if v.is_empty() {
         return Analysis { block_plain: true, single_quoted: true, block: false, awkward_breaks: false };
     }
@@ -422,7 +451,7 @@ fn write_scalar(out: &mut String, v: &str, requested: Requested, key: bool, bloc
     }
     let requested = if requested == Requested::Any { requested_style(v) } else { requested };
     let a = analyze(v);
-    let line_breaks = v.chars().any(is_break);
+    let line_breaks = !v.is_ascii() && v.chars().any(is_break) || v.bytes().any(|b| b == b'\n' || b == b'\r');
     enum Style {
         Plain,
         Single,
@@ -454,12 +483,11 @@ fn write_scalar(out: &mut String, v: &str, requested: Requested, key: bool, bloc
         Style::Plain => out.push_str(v),
         Style::Single => {
             out.push('\'');
-            for c in v.chars() {
-                if c == '\'' {
-                    out.push_str("''");
-                } else {
-                    out.push(c);
-                }
+            let mut parts = v.split('\'');
+            out.push_str(parts.next().unwrap_or_default());
+            for part in parts {
+                out.push_str("''");
+                out.push_str(part);
             }
             out.push('\'');
         }
@@ -646,7 +674,7 @@ impl ser::Serializer for &mut Writer {
     }
     fn serialize_newtype_variant<T: Serialize + ?Sized>(self, _name: &'static str, _index: u32, variant: &'static str, value: &T) -> Res {
         self.begin_collection(true);
-        self.pending_key = Some(variant.to_string());
+        self.pending_key = Some(Cow::Borrowed(variant));
         value.serialize(&mut *self)?;
         self.end_collection();
         Ok(())
@@ -663,7 +691,7 @@ impl ser::Serializer for &mut Writer {
     }
     fn serialize_tuple_variant(self, _name: &'static str, _index: u32, variant: &'static str, _len: usize) -> Result<Self, Error> {
         self.begin_collection(true);
-        self.pending_key = Some(variant.to_string());
+        self.pending_key = Some(Cow::Borrowed(variant));
         self.begin_collection(false);
         Ok(self)
     }
@@ -677,7 +705,7 @@ impl ser::Serializer for &mut Writer {
     }
     fn serialize_struct_variant(self, _name: &'static str, _index: u32, variant: &'static str, _len: usize) -> Result<Self, Error> {
         self.begin_collection(true);
-        self.pending_key = Some(variant.to_string());
+        self.pending_key = Some(Cow::Borrowed(variant));
         self.begin_collection(true);
         Ok(self)
     }
@@ -736,7 +764,7 @@ impl ser::SerializeMap for &mut Writer {
     type Ok = ();
     type Error = Error;
     fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Res {
-        self.pending_key = Some(key.serialize(KeySerializer)?);
+        self.pending_key = Some(Cow::Owned(key.serialize(KeySerializer)?));
         Ok(())
     }
     fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Res {
@@ -752,7 +780,7 @@ impl ser::SerializeStruct for &mut Writer {
     type Ok = ();
     type Error = Error;
     fn serialize_field<T: Serialize + ?Sized>(&mut self, key: &'static str, value: &T) -> Res {
-        self.pending_key = Some(key.to_string());
+        self.pending_key = Some(Cow::Borrowed(key));
         value.serialize(&mut **self)
     }
     fn end(self) -> Res {
@@ -765,7 +793,7 @@ impl ser::SerializeStructVariant for &mut Writer {
     type Ok = ();
     type Error = Error;
     fn serialize_field<T: Serialize + ?Sized>(&mut self, key: &'static str, value: &T) -> Res {
-        self.pending_key = Some(key.to_string());
+        self.pending_key = Some(Cow::Borrowed(key));
         value.serialize(&mut **self)
     }
     fn end(self) -> Res {
@@ -980,6 +1008,9 @@ mod tests {
                 for _ in 0..len {
                     s.push(alphabet[i % n]);
                     i /= n;
+                }
+                if let Some(fast) = analyze_printable_ascii(&s) {
+                    assert_eq!(fast, analyze_chars(&s), "{s:?}");
                 }
                 let doc = BTreeMap::from([(s.clone(), vec![s.clone()])]);
                 let text = to_string(&doc).unwrap();
