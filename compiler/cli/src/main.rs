@@ -7,6 +7,8 @@ mod write;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use khc_db::{build, check, render, ColorChoice, Project};
+use khc_emit::gitops::{Engine, GitOps};
+use khc_emit::OutputFile;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -46,6 +48,14 @@ enum Color {
     Never,
 }
 
+#[derive(Clone, Copy, ValueEnum)]
+enum GitOpsEngine {
+    /// Argo CD Applications (sync waves: cluster objects first).
+    Argocd,
+    /// Flux Kustomizations (tenant units depend on the cluster unit).
+    Flux,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Compile sources and write the GitOps repository.
@@ -53,14 +63,19 @@ enum Command {
         long_about = "Compile the sources and write the GitOps repository.\n\n\
 PATH is an entry file (one that declares a `cluster`) or a directory; in a directory every \
 *.khc file directly inside that declares a `cluster` is compiled. Imports are followed.\n\n\
-Output layout under OUT:\n  \
-clusters/CLUSTER/kustomization.yaml        apply with `kubectl apply -k`\n  \
-clusters/CLUSTER/cluster/                  ClusterRoles, bindings, cluster admission policy\n  \
-clusters/CLUSTER/tenants/TENANT/           Namespaces, admission policy, one folder per namespace\n  \
+Output layout under OUT (each unit is a small kustomization, applied on its own):\n  \
+clusters/CLUSTER/Kustomization             entry point: the cluster unit (with --gitops: the engine objects)\n  \
+clusters/CLUSTER/cluster/                  unit: ClusterRoles, bindings, cluster admission policy\n  \
+clusters/CLUSTER/tenants/TENANT/           unit: Namespaces, admission policy, namespaces/NS/ objects\n  \
+clusters/CLUSTER/gitops/                   with --gitops: Argo CD Applications or Flux Kustomizations\n  \
 clusters/CLUSTER/control-plane/            EncryptionConfiguration + install script (not for kubectl)\n\n\
+Without --gitops: `kubectl apply -k clusters/CLUSTER` (cluster unit), then `kubectl apply -k` each \
+tenant folder; or `kubectl apply --server-side -R -f clusters/CLUSTER/cluster -R -f clusters/CLUSTER/tenants`.\n\n\
 khc records what it wrote in OUT/.khc-manifest; a later build removes files it no longer \
 generates and never touches files it did not write.",
-        after_help = "Examples:\n  khc build examples/multi-tenant -o out\n  khc build prod.khc -o ../gitops --deny-warnings"
+        after_help = "Examples:\n  khc build examples/multi-tenant -o out\n  khc build prod.khc -o ../gitops --deny-warnings\n  \
+khc build . -o out --gitops argocd --gitops-repo https://git.example.com/platform/gitops.git --gitops-path out\n  \
+khc build . -o out --gitops flux --gitops-path out"
     )]
     Build {
         /// Entry file or directory.
@@ -75,6 +90,20 @@ generates and never touches files it did not write.",
         /// Overwrite files in OUT that khc did not write.
         #[arg(long)]
         force: bool,
+        /// Also emit GitOps engine objects, one per unit (cluster objects, each tenant),
+        /// and make them the cluster's entry point.
+        #[arg(long, value_enum, value_name = "ENGINE")]
+        gitops: Option<GitOpsEngine>,
+        /// Git repository URL that holds OUT (required with `--gitops argocd`; with
+        /// `--gitops flux`, a GitRepository is emitted for it).
+        #[arg(long, value_name = "URL", requires = "gitops")]
+        gitops_repo: Option<String>,
+        /// Branch, tag or commit to deploy [default: HEAD (argocd), main (flux)].
+        #[arg(long, value_name = "REV", requires = "gitops")]
+        gitops_revision: Option<String>,
+        /// Folder of OUT inside the repository [default: the repository root].
+        #[arg(long, value_name = "PREFIX", requires = "gitops", default_value = "")]
+        gitops_path: String,
     },
     /// Report diagnostics without writing anything.
     #[command(after_help = "Examples:\n  khc check examples/multi-tenant\n  khc check tenant.khc --deny-warnings")]
@@ -126,7 +155,21 @@ fn main() -> ExitCode {
         }
     };
     match cli.command {
-        Command::Build { path, out, deny_warnings, force } => run(&path, Some((&out, force)), deny_warnings, color),
+        Command::Build { path, out, deny_warnings, force, gitops, gitops_repo, gitops_revision, gitops_path } => {
+            let gitops = gitops.map(|engine| GitOps {
+                engine: match engine {
+                    GitOpsEngine::Argocd => Engine::ArgoCd,
+                    GitOpsEngine::Flux => Engine::Flux,
+                },
+                repo: gitops_repo,
+                revision: gitops_revision,
+                path: gitops_path,
+            });
+            if let Some(Err(e)) = gitops.as_ref().map(GitOps::validate) {
+                return usage_error(&e);
+            }
+            run(&path, Some((&out, force, gitops.as_ref())), deny_warnings, color)
+        }
         Command::Check { path, deny_warnings } => run(&path, None, deny_warnings, color),
         Command::Fmt { paths, check } => commands::fmt::run(&paths, check),
         Command::Lsp { .. } => match khc_lsp::run_stdio() {
@@ -145,7 +188,7 @@ fn usage_error(msg: &str) -> ExitCode {
 }
 
 /// Checks (and with `out`, builds) the project at `path`.
-fn run(path: &std::path::Path, out: Option<(&PathBuf, bool)>, deny_warnings: bool, color: ColorChoice) -> ExitCode {
+fn run(path: &std::path::Path, out: Option<(&PathBuf, bool, Option<&GitOps>)>, deny_warnings: bool, color: ColorChoice) -> ExitCode {
     let project = match Project::open(path) {
         Ok(p) => p,
         Err(e) => return usage_error(&e),
@@ -197,16 +240,21 @@ fn run(path: &std::path::Path, out: Option<(&PathBuf, bool)>, deny_warnings: boo
         eprintln!("khc: {verdict}{why}; nothing written");
         return ExitCode::from(1);
     }
-    let Some((out, force)) = out else {
+    let Some((out, force, gitops)) = out else {
         eprintln!("khc: {verdict}");
         return ExitCode::SUCCESS;
     };
-    let mut files = Vec::new();
+    // The common case (one entry, no engine objects) writes the database's files
+    // without copying them.
+    let mut owned: Vec<OutputFile> = Vec::new();
+    let mut borrowed: Option<&[OutputFile]> = None;
+    let single = project.entries.len() == 1 && gitops.is_none();
     let mut clusters: Vec<(String, String)> = Vec::new();
     for &entry in &project.entries {
         let Some(output) = build(db, entry) else { continue };
         let key = entry.key(db).to_string();
-        if let Some(model) = check(db, entry).model.as_ref() {
+        let model = check(db, entry).model.as_ref();
+        if let Some(model) = model {
             let name = model.cluster.name.clone();
             if let Some((_, other)) = clusters.iter().find(|(n, _)| *n == name) {
                 eprintln!("error: cluster `{name}` is declared by both {other} and {key}; each entry needs its own cluster name");
@@ -214,14 +262,28 @@ fn run(path: &std::path::Path, out: Option<(&PathBuf, bool)>, deny_warnings: boo
             }
             clusters.push((name, key));
         }
-        files.extend(output.files.iter().cloned());
+        if single {
+            borrowed = Some(&output.files);
+            continue;
+        }
+        let mut files = output.files.clone();
+        if let (Some(g), Some(model)) = (gitops, model) {
+            khc_emit::gitops::apply(&mut files, model, g);
+        }
+        owned.extend(files);
     }
-    match write::write_tree(out, &files, force) {
+    let files = borrowed.unwrap_or(&owned);
+    let count = files.len();
+    let written = write::write_tree(out, files, force);
+    // Freeing the database (every memo of a large build) is a noticeable part of a
+    // cold build, and the process exits right after this.
+    std::mem::forget(project);
+    match written {
         Ok(stats) => {
             let names: Vec<&str> = clusters.iter().map(|(n, _)| n.as_str()).collect();
             eprintln!(
                 "khc: {verdict}; wrote {} files ({} changed, {} removed) to {} for cluster{} {}",
-                files.len(),
+                count,
                 stats.changed,
                 stats.removed,
                 out.display(),

@@ -38,7 +38,7 @@ pub struct Built {
 }
 
 fn yaml<T: serde::Serialize>(obj: &T) -> String {
-    serde_yaml_ng::to_string(obj).expect("k8s-openapi objects always serialize")
+    crate::yaml::to_string(obj).expect("k8s-openapi objects always serialize")
 }
 
 fn built<T: serde::Serialize + k8s_openapi::Resource>(obj: T, name: &str, namespace: Option<&str>, origin: &Origin) -> Built {
