@@ -1,8 +1,18 @@
 //! `khc`, the Kubernetes hardening compiler: command-line interface.
 //!
 //! Exit codes: 0 success, 1 the sources have errors, 2 usage or IO problems.
+//! A closed or failing stderr/stdout never changes the exit code: messages that
+//! cannot be written are dropped (no panic).
 
 mod write;
+
+/// Like `eprintln!`, but a closed or failing stderr is ignored instead of panicking.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr().lock(), $($arg)*);
+    }};
+}
 
 use clap::{Parser, Subcommand, ValueEnum};
 use khc_db::{build, check, render, ColorChoice, Project};
@@ -74,6 +84,10 @@ generates and never touches files it did not write.",
         /// Overwrite files in OUT that khc did not write.
         #[arg(long)]
         force: bool,
+        /// Flush every written file to disk before renaming it into place (survives
+        /// power loss, not only a killed process; slower).
+        #[arg(long)]
+        fsync: bool,
     },
     /// Report diagnostics without writing anything.
     #[command(after_help = "Examples:\n  khc check examples/multi-tenant\n  khc check tenant.khc --deny-warnings")]
@@ -103,12 +117,12 @@ fn main() -> ExitCode {
         }
     };
     match cli.command {
-        Command::Build { path, out, deny_warnings, force } => run(&path, Some((&out, force)), deny_warnings, color),
+        Command::Build { path, out, deny_warnings, force, fsync } => run(&path, Some((&out, write::Options { force, fsync })), deny_warnings, color),
         Command::Check { path, deny_warnings } => run(&path, None, deny_warnings, color),
         Command::Lsp => match khc_lsp::run_stdio() {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
-                eprintln!("khc lsp: {e}");
+                say!("khc lsp: {e}");
                 ExitCode::from(2)
             }
         },
@@ -116,16 +130,23 @@ fn main() -> ExitCode {
 }
 
 fn usage_error(msg: &str) -> ExitCode {
-    eprintln!("error: {msg}");
+    say!("error: {msg}");
     ExitCode::from(2)
 }
 
 /// Checks (and with `out`, builds) the project at `path`.
-fn run(path: &std::path::Path, out: Option<(&PathBuf, bool)>, deny_warnings: bool, color: ColorChoice) -> ExitCode {
+fn run(path: &std::path::Path, out: Option<(&PathBuf, write::Options)>, deny_warnings: bool, color: ColorChoice) -> ExitCode {
     let project = match Project::open(path) {
         Ok(p) => p,
         Err(e) => return usage_error(&e),
     };
+    let code = run_project(&project, out, deny_warnings, color);
+    // The process ends here: skip tearing down the database (all its memos).
+    std::mem::forget(project);
+    code
+}
+
+fn run_project(project: &Project, out: Option<(&PathBuf, write::Options)>, deny_warnings: bool, color: ColorChoice) -> ExitCode {
     let db = &project.db;
     let mut summary = Summary::default();
     let mut all_diags = Vec::new();
@@ -140,7 +161,10 @@ fn run(path: &std::path::Path, out: Option<(&PathBuf, bool)>, deny_warnings: boo
             summary.warnings += 1;
         }
     }
-    eprint!("{}", render(db, &all_diags, color));
+    {
+        use std::io::Write as _;
+        let _ = std::io::stderr().lock().write_all(render(db, &all_diags, color).as_bytes());
+    }
     let failed = summary.errors > 0 || (deny_warnings && summary.warnings > 0);
     let verdict = format!(
         "{} error{}, {} warning{}",
@@ -151,14 +175,14 @@ fn run(path: &std::path::Path, out: Option<(&PathBuf, bool)>, deny_warnings: boo
     );
     if failed {
         let why = if summary.errors == 0 { " (warnings denied)" } else { "" };
-        eprintln!("khc: {verdict}{why}; nothing written");
+        say!("khc: {verdict}{why}; nothing written");
         return ExitCode::from(1);
     }
-    let Some((out, force)) = out else {
-        eprintln!("khc: {verdict}");
+    let Some((out, opts)) = out else {
+        say!("khc: {verdict}");
         return ExitCode::SUCCESS;
     };
-    let mut files = Vec::new();
+    let mut files: Vec<&khc_emit::OutputFile> = Vec::new();
     let mut clusters: Vec<(String, String)> = Vec::new();
     for &entry in &project.entries {
         let Some(output) = build(db, entry) else { continue };
@@ -166,17 +190,20 @@ fn run(path: &std::path::Path, out: Option<(&PathBuf, bool)>, deny_warnings: boo
         if let Some(model) = check(db, entry).model.as_ref() {
             let name = model.cluster.name.clone();
             if let Some((_, other)) = clusters.iter().find(|(n, _)| *n == name) {
-                eprintln!("error: cluster `{name}` is declared by both {other} and {key}; each entry needs its own cluster name");
+                say!("error: cluster `{name}` is declared by both {other} and {key}; each entry needs its own cluster name");
                 return ExitCode::from(1);
             }
             clusters.push((name, key));
         }
-        files.extend(output.files.iter().cloned());
+        files.extend(output.files.iter());
     }
-    match write::write_tree(out, &files, force) {
+    match write::write_tree(out, &files, &opts) {
         Ok(stats) => {
+            for why in &stats.kept {
+                say!("warning: cannot remove stale file {why}; it stays in {} for the next build", write::MANIFEST);
+            }
             let names: Vec<&str> = clusters.iter().map(|(n, _)| n.as_str()).collect();
-            eprintln!(
+            say!(
                 "khc: {verdict}; wrote {} files ({} changed, {} removed) to {} for cluster{} {}",
                 files.len(),
                 stats.changed,
