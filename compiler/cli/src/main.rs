@@ -68,7 +68,9 @@ clusters/CLUSTER/cluster/                  ClusterRoles, bindings, cluster admis
 clusters/CLUSTER/tenants/TENANT/           Namespaces, admission policy, one folder per namespace\n  \
 clusters/CLUSTER/control-plane/            EncryptionConfiguration + install script (not for kubectl)\n\n\
 khc records what it wrote in OUT/.khc-manifest; a later build removes files it no longer \
-generates and never touches files it did not write.",
+generates and never touches files it did not write. Each file is replaced atomically, \
+symbolic links below OUT are refused, and OUT/.khc-lock keeps a second build out; a build \
+that was interrupted is completed by the next one.",
         after_help = "Examples:\n  khc build examples/multi-tenant -o out\n  khc build prod.khc -o ../gitops --deny-warnings"
     )]
     Build {

@@ -213,8 +213,10 @@ impl<'a> Tree<'a> {
         if len != contents.len() as u64 {
             return false;
         }
-        let mut buf = Vec::with_capacity(contents.len());
-        open_nofollow(&self.path(rel)).and_then(|mut f| f.read_to_end(&mut buf)).is_ok() && buf == contents
+        // The length is known: no `fstat` for a size hint, and never more than one
+        // byte past it (a file that grew since differs anyway).
+        let mut buf = Vec::with_capacity(contents.len() + 1);
+        open_nofollow(&self.path(rel)).and_then(|f| f.take(len + 1).read_to_end(&mut buf)).is_ok() && buf == contents
     }
 
     /// Writes `contents` to `rel` atomically: a temporary file in the same directory,
