@@ -439,3 +439,38 @@ fn a_no_op_rebuild_writes_nothing() {
     assert_eq!(all_before, all_after);
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// Stale files that cannot be removed stay in the manifest, and a later build
+/// removes them. (Uses `chattr +i`, which works for root on ext4; skipped when the
+/// file system or user does not allow it.)
+#[cfg(target_os = "linux")]
+#[test]
+fn stale_files_that_cannot_be_removed_stay_in_the_manifest() {
+    let dir = temp("kept");
+    std::fs::write(dir.join("c.khc"), program(&["a", "b"], 0)).unwrap();
+    assert_eq!(khc(&["build", "c.khc", "-o", "out"], &dir).status.code(), Some(0));
+    let locked = dir.join("out/clusters/c/tenants/b/b");
+    let chattr = |flag: &str| Command::new("chattr").arg(flag).arg(&locked).output().is_ok_and(|o| o.status.success());
+    if !chattr("+i") {
+        eprintln!("chattr +i not permitted here: skipping");
+        std::fs::remove_dir_all(&dir).ok();
+        return;
+    }
+    std::fs::write(dir.join("c.khc"), program(&["a"], 0)).unwrap();
+    let o = khc(&["build", "c.khc", "-o", "out"], &dir);
+    let manifest = std::fs::read_to_string(dir.join("out/.khc-manifest")).unwrap();
+    chattr("-i");
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stderr(&o).contains("warning: cannot remove stale file") && stderr(&o).contains("stays in .khc-manifest"), "{}", stderr(&o));
+    let quota = "clusters/c/tenants/b/b/resourcequota-b-quota.yaml";
+    assert!(dir.join("out").join(quota).exists());
+    assert!(manifest.lines().any(|l| l == quota), "a stale file that could not be removed left the manifest:\n{manifest}");
+    assert!(!manifest.lines().any(|l| l == "clusters/c/tenants/b/kustomization.yaml"), "removed files leave the manifest");
+    assert!(!manifest.contains("# incomplete"));
+    // Next time it can be removed, and is.
+    let o = khc(&["build", "c.khc", "-o", "out"], &dir);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(!dir.join("out/clusters/c/tenants/b").exists(), "{}", stderr(&o));
+    assert!(!std::fs::read_to_string(dir.join("out/.khc-manifest")).unwrap().contains("tenants/b/"));
+    std::fs::remove_dir_all(&dir).ok();
+}
