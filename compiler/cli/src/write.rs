@@ -508,6 +508,9 @@ pub fn write_tree(out: &Path, files: &[&OutputFile], opts: &Options) -> Result<S
     let mut final_entries = current;
     final_entries.extend(kept.iter().map(|(p, _)| *p));
     write_manifest(&tree, &final_entries, false, opts.fsync)?;
+    if opts.fsync {
+        let _ = File::open(out).and_then(|f| f.sync_all());
+    }
     let kept = kept.into_iter().map(|(_, why)| why).collect();
     Ok(Stats { changed: changed_files.len(), removed, kept })
 }

@@ -423,7 +423,7 @@ fn a_no_op_rebuild_writes_nothing() {
     use std::os::unix::fs::MetadataExt;
     let dir = temp("noop");
     std::fs::write(dir.join("c.khc"), program(&["a", "b"], 0)).unwrap();
-    assert_eq!(khc(&["build", "c.khc", "-o", "out"], &dir).status.code(), Some(0));
+    assert_eq!(khc(&["build", "c.khc", "-o", "out", "--fsync"], &dir).status.code(), Some(0));
     let stamp = |p: &Path| {
         let m = std::fs::symlink_metadata(p).unwrap();
         (m.ino(), m.mtime(), m.mtime_nsec())
