@@ -3,6 +3,8 @@
 
 #![warn(missing_docs)]
 
+pub mod workspace_gen;
+
 use khc_db::{build, check, render, ColorChoice, KhcDatabase, Project};
 use khc_emit::Output;
 use khc_syntax::{Diagnostic, FileKey};
@@ -39,6 +41,7 @@ pub fn compile_sources(files: &[(&str, &str)]) -> (Option<Output>, Vec<Diagnosti
         entry.get_or_insert(f);
     }
     let entry = entry.expect("at least one file");
+    db.load_program(entry);
     let diags = check(&db, entry).diagnostics.clone();
     let out = build(&db, entry).clone();
     let rendered = render(&db, &diags, ColorChoice::Never);

@@ -4,6 +4,7 @@
 //! A closed or failing stderr/stdout never changes the exit code: messages that
 //! cannot be written are dropped (no panic).
 
+mod commands;
 mod write;
 
 /// Like `eprintln!`, but a closed or failing stderr is ignored instead of panicking.
@@ -101,8 +102,30 @@ that was interrupted is completed by the next one.",
         #[arg(long)]
         deny_warnings: bool,
     },
+    /// Format sources in the canonical layout (comments kept; broken regions copied as written).
+    #[command(
+        long_about = "Format .khc sources in the canonical layout: two-space indentation, one statement per \
+line (a one-line block written with `;` stays on one line when it fits in 100 columns), lists wrapped \
+when they do not fit, at most one blank line, every comment kept where it belongs. Text with syntax \
+errors is copied as written. Formatting never changes meaning.\n\n\
+PATH is a file, a directory (every *.khc below it) or `-` (standard input to standard output); \
+default `.`. Only files that change are rewritten, atomically.",
+        after_help = "Examples:\n  khc fmt examples/multi-tenant\n  khc fmt --check .        # CI: exit 1 and list files that would change\n  khc fmt - < tenant.khc\n\n\
+Exit codes: 0 success, 1 `--check` found files that would change, 2 usage or IO problems."
+    )]
+    Fmt {
+        /// Files or directories to format (`-` for standard input).
+        paths: Vec<PathBuf>,
+        /// Write nothing; exit 1 and list the files that would change.
+        #[arg(long)]
+        check: bool,
+    },
     /// Run the language server on stdin/stdout (used by editors).
-    Lsp,
+    Lsp {
+        /// Accepted for editors that pass it (vscode-languageclient does); stdio is the only transport.
+        #[arg(long)]
+        stdio: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -121,7 +144,8 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Build { path, out, deny_warnings, force, fsync } => run(&path, Some((&out, write::Options { force, fsync })), deny_warnings, color),
         Command::Check { path, deny_warnings } => run(&path, None, deny_warnings, color),
-        Command::Lsp => match khc_lsp::run_stdio() {
+        Command::Fmt { paths, check } => commands::fmt::run(&paths, check),
+        Command::Lsp { .. } => match khc_lsp::run_stdio() {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 say!("khc lsp: {e}");
@@ -154,6 +178,13 @@ fn run_project(project: &Project, out: Option<(&PathBuf, write::Options)>, deny_
     let mut all_diags = Vec::new();
     for &entry in &project.entries {
         all_diags.extend(check(db, entry).diagnostics.iter().cloned());
+    }
+    // `*.khc` files of the directory that could not be read: reported, the
+    // others still checked.
+    for f in &project.unreadable {
+        if let khc_db::FileContents::Missing(why) = f.contents(db) {
+            all_diags.push(khc_syntax::Diagnostic::error("import", f.key(db), khc_syntax::Span::new(0, 0), "cannot read this file").with_note(why.clone()));
+        }
     }
     khc_db::sort_diagnostics(&mut all_diags);
     for d in &all_diags {

@@ -23,7 +23,7 @@ pub fn render(db: &KhcDatabase, diags: &[Diagnostic], color: ColorChoice) -> Str
     let mut ids: BTreeMap<String, usize> = BTreeMap::new();
     for f in db.loaded() {
         let key = f.key(db).to_string();
-        let id = files.add(db.display_name(&key), f.text(db).clone());
+        let id = files.add(db.display_name(&key), f.text(db).to_string());
         ids.insert(key, id);
     }
     // Diagnostics about files that could not be loaded still need a file to point at.

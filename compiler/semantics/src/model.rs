@@ -437,6 +437,8 @@ pub struct Tenant {
     pub name: String,
     /// Declaration site.
     pub origin: Origin,
+    /// The span of `tenant NAME` in `origin.file`.
+    pub span: khc_syntax::Span,
     /// Namespaces, in declaration order.
     pub namespaces: Vec<String>,
     /// Pod Security Admission labels.

@@ -1,14 +1,11 @@
 //! RBAC: `role NAME { can … on … }` and `grant ROLE to …` (SPEC.md section 9).
 
-use crate::check::{word, At, Ctx};
+use crate::context::{word, At, Ctx};
 use crate::model::*;
+use crate::schema::{self, BlockKind};
 use crate::values;
 use khc_syntax::{Diagnostic, Span, Value};
 use std::collections::BTreeMap;
-
-/// Verbs the API server knows.
-pub(crate) const VERBS: &[&str] =
-    &["get", "list", "watch", "create", "update", "patch", "delete", "deletecollection", "use", "bind", "escalate", "impersonate", "approve", "sign", "*"];
 
 /// Built-in API groups and their resources (with the subresources worth naming).
 const BUILTIN: &[(&str, &[&str])] = &[
@@ -109,7 +106,7 @@ pub(crate) fn check_role(cx: &mut Ctx, at: &At<'_>) -> Option<Role> {
     let mut rules = Vec::new();
     for c in at.children() {
         if c.name() != "can" || c.s.name.quoted {
-            cx.unknown_statement(&c, "a role", &["can"]);
+            cx.unknown_statement(&c, BlockKind::Role);
             continue;
         }
         cx.no_block(&c);
@@ -158,11 +155,11 @@ fn check_can(cx: &mut Ctx, at: &At<'_>) -> Vec<RoleRule> {
     let mut verbs = Vec::new();
     for v in &verb_vals {
         let Some(verb) = v.as_text() else { continue };
-        if !VERBS.contains(&verb.as_str()) {
+        if !schema::VERBS.contains(&verb) {
             let d = Diagnostic::error("invalid-value", at.file(), v.span, format!("unknown verb `{verb}`"));
-            let d = match values::suggest(&verb, VERBS.iter().copied()) {
+            let d = match values::suggest(&verb, schema::VERBS.names()) {
                 Some(s) => d.with_help(format!("did you mean `{s}`?")),
-                None => d.with_note(format!("verbs are: {}", VERBS.join(", "))),
+                None => d.with_note(format!("verbs are: {}", schema::VERBS.names().join(", "))),
             };
             cx.push(d);
             continue;

@@ -1,12 +1,12 @@
-//! The checking context: collects top-level declarations across modules, drives the
-//! per-construct checkers and holds the helpers they share (argument access,
-//! unknown-statement reporting, origins).
+//! The checking context shared by every checker: statements read from the typed
+//! tree ([`Stmt`], [`At`]), the file they are in ([`ModuleInfo`]), and the helpers
+//! that report diagnostics in one style ([`Ctx`]: argument access, unknown
+//! statements, duplicates, DNS names).
 
-use crate::admission::ProfileTable;
 use crate::model::*;
+use crate::schema::{self, BlockKind};
 use crate::values;
-use crate::Module;
-use khc_syntax::{Diagnostic, FileKey, Span, Statement, Value, ValueKind};
+use khc_syntax::{Diagnostic, FileKey, Ident, Span, Value, ValueKind};
 
 /// A statement together with the file it was written in.
 #[derive(Clone, Copy)]
@@ -14,35 +14,89 @@ pub(crate) struct At<'a> {
     /// The module the statement is in.
     pub m: &'a ModuleInfo<'a>,
     /// The statement.
-    pub s: &'a Statement,
+    pub s: &'a Stmt,
 }
 
-/// A module with precomputed line starts.
+/// A statement read through the typed syntax tree, with its values and the
+/// statements of its block, ready for checking. Statements whose header holds a
+/// syntax error are left out of their block (and the block marked recovered), so
+/// no error cascades from them; a statement with a block keeps its valid values.
+pub(crate) struct Stmt {
+    /// The statement's name.
+    pub name: Ident,
+    /// Its values.
+    pub args: Vec<Value>,
+    /// From the name to the end of the last value or the closing brace.
+    pub span: Span,
+    /// The block, if any.
+    pub block: Option<BlockInfo>,
+    /// The statements of the block (without broken ones).
+    pub children: Vec<Stmt>,
+}
+
+/// What checks need to know of a block.
+pub(crate) struct BlockInfo {
+    /// From `{` to `}`.
+    pub span: Span,
+    /// True when a statement inside was left out after a syntax error.
+    pub recovered: bool,
+}
+
+impl Stmt {
+    /// Reads a statement (and its block, recursively) from the typed tree.
+    pub fn read(node: &khc_syntax::Statement) -> Stmt {
+        let block = node.block();
+        let (children, info) = match &block {
+            Some(b) => {
+                let children = Stmt::read_all(b.statements());
+                (children, Some(BlockInfo { span: b.span(), recovered: b.recovered() }))
+            }
+            None => (Vec::new(), None),
+        };
+        Stmt { name: node.name(), args: node.args(), span: node.span(), block: info, children }
+    }
+
+    /// Reads the statements that semantics sees: broken ones are left out unless
+    /// they have a block (whose contents still count).
+    pub fn read_all(nodes: impl Iterator<Item = khc_syntax::Statement>) -> Vec<Stmt> {
+        nodes.filter(|s| !s.has_errors() || s.block().is_some()).map(|s| Stmt::read(&s)).collect()
+    }
+
+    /// The values with lists flattened, so that `a b` and `[a, b]` read the same.
+    pub fn flat_args(&self) -> Vec<&Value> {
+        fn push<'a>(v: &'a Value, out: &mut Vec<&'a Value>) {
+            match &v.kind {
+                ValueKind::List(items) => items.iter().for_each(|i| push(i, out)),
+                _ => out.push(v),
+            }
+        }
+        let mut out = Vec::new();
+        self.args.iter().for_each(|a| push(a, &mut out));
+        out
+    }
+
+    /// True when the block lost a statement to a syntax error.
+    pub fn block_recovered(&self) -> bool {
+        self.block.as_ref().is_some_and(|b| b.recovered)
+    }
+}
+
+/// The file a statement is in: its key and line starts (for origins).
+#[derive(Clone, Copy)]
 pub(crate) struct ModuleInfo<'a> {
-    pub module: Module<'a>,
-    line_starts: Vec<u32>,
+    pub file: &'a FileKey,
+    pub line_starts: &'a [u32],
 }
 
 impl<'a> ModuleInfo<'a> {
-    pub fn new(module: Module<'a>) -> Self {
-        let mut line_starts = vec![0];
-        line_starts.extend(module.text.match_indices('\n').map(|(i, _)| i as u32 + 1));
-        ModuleInfo { module, line_starts }
-    }
-
     pub fn file(&self) -> &'a FileKey {
-        self.module.file
+        self.file
     }
 
     /// The origin of a span in this module.
     pub fn origin(&self, span: Span) -> Origin {
         let line = self.line_starts.partition_point(|&s| s <= span.start) as u32;
-        Origin { file: self.module.file.clone(), line }
-    }
-
-    /// The statements of this module in `at` form.
-    pub fn top(&'a self) -> impl Iterator<Item = At<'a>> {
-        self.module.tree.statements.iter().map(move |s| At { m: self, s })
+        Origin { file: self.file.clone(), line }
     }
 }
 
@@ -50,7 +104,7 @@ impl<'a> At<'a> {
     /// The block's statements.
     pub fn children(&self) -> impl Iterator<Item = At<'a>> + 'a {
         let m = self.m;
-        self.s.children().iter().map(move |s| At { m, s })
+        self.s.children.iter().map(move |s| At { m, s })
     }
     pub fn file(&self) -> &'a FileKey {
         self.m.file()
@@ -93,7 +147,9 @@ impl Ctx {
     }
 
     /// Reports a statement that is not valid where it stands.
-    pub fn unknown_statement(&mut self, at: &At<'_>, context: &str, allowed: &[&str]) {
+    pub fn unknown_statement(&mut self, at: &At<'_>, block: BlockKind) {
+        let context = schema::block(block).context;
+        let allowed = schema::statement_names(block);
         let name = at.name();
         let mut d =
             Diagnostic::error("unknown-statement", at.file(), at.s.name.span, format!("unknown statement `{name}` in {context}")).with_label("not valid here");
@@ -216,57 +272,5 @@ impl Ctx {
         }
         seen.push(at);
         true
-    }
-
-    /// Runs the whole check.
-    pub fn run<'a>(&mut self, modules: &'a [ModuleInfo<'a>]) -> Option<Model> {
-        let mut clusters = Vec::new();
-        let mut tenants: Vec<At<'a>> = Vec::new();
-        let mut profiles: Vec<At<'a>> = Vec::new();
-        for m in modules {
-            for at in m.top() {
-                if at.s.name.quoted {
-                    self.error(&at, at.s.name.span, "unknown-statement", "a statement name cannot be a string");
-                    continue;
-                }
-                match at.name() {
-                    "import" => {}
-                    "cluster" => clusters.push(at),
-                    "tenant" => tenants.push(at),
-                    "profile" => profiles.push(at),
-                    _ => self.unknown_statement(&at, "a file", &["import", "cluster", "tenant", "profile"]),
-                }
-            }
-        }
-        let profiles = ProfileTable::build(self, &profiles);
-        let cluster = match clusters.as_slice() {
-            [] => {
-                if let Some(m) = modules.first() {
-                    let d = Diagnostic::error("conflict", m.file(), Span::new(0, 0), "no `cluster` is declared")
-                        .with_help("an entry file declares one cluster: `cluster prod { kubernetes 1.31 }`");
-                    self.push(d);
-                }
-                None
-            }
-            [c, rest @ ..] => {
-                for other in rest {
-                    self.duplicate(other, other.s.name.span, "a cluster", (c.file(), c.s.name.span));
-                }
-                Some(crate::cluster::check_cluster(self, c, &profiles))
-            }
-        };
-        let headers = crate::tenant::headers(self, &tenants);
-        let cluster_roles: Vec<String> = cluster.as_ref().map(|c| c.roles.iter().map(|r| r.name.clone()).collect()).unwrap_or_default();
-        let minor = cluster.as_ref().map_or(30, |c| c.minor_version);
-        let api_server: Vec<String> = cluster.as_ref().map(|c| c.api_server.clone()).unwrap_or_default();
-        let cluster_at = clusters.first().copied();
-        let mut checked: Vec<Tenant> =
-            headers.values().map(|h| crate::tenant::check_tenant(self, h, &headers, &cluster_roles, &profiles, minor, &api_server)).collect();
-        if let Some(c) = cluster_at {
-            crate::tenant::check_api_access(self, &c, &checked);
-        }
-        crate::tenant::check_reachability(self, &checked, &headers);
-        checked.sort_by(|a, b| a.name.cmp(&b.name));
-        Some(Model { cluster: cluster?, tenants: checked })
     }
 }
