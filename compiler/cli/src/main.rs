@@ -1,14 +1,23 @@
 //! `khc`, the Kubernetes hardening compiler: command-line interface.
 //!
 //! Exit codes: 0 success, 1 the sources have errors, 2 usage or IO problems.
+//! A closed or failing stderr/stdout never changes the exit code: messages that
+//! cannot be written are dropped (no panic).
 
 mod commands;
 mod write;
 
+/// Like `eprintln!`, but a closed or failing stderr is ignored instead of panicking.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr().lock(), $($arg)*);
+    }};
+}
+
 use clap::{Parser, Subcommand, ValueEnum};
 use khc_db::{build, check, render, ColorChoice, Project};
 use khc_emit::gitops::{Engine, GitOps};
-use khc_emit::OutputFile;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -72,7 +81,9 @@ clusters/CLUSTER/control-plane/            EncryptionConfiguration + install scr
 Without --gitops: `kubectl apply -k clusters/CLUSTER` (cluster unit), then `kubectl apply -k` each \
 tenant folder; or `kubectl apply --server-side -R -f clusters/CLUSTER/cluster -R -f clusters/CLUSTER/tenants`.\n\n\
 khc records what it wrote in OUT/.khc-manifest; a later build removes files it no longer \
-generates and never touches files it did not write.",
+generates and never touches files it did not write. Each file is replaced atomically, \
+symbolic links below OUT are refused, and OUT/.khc-lock keeps a second build out; a build \
+that was interrupted is completed by the next one.",
         after_help = "Examples:\n  khc build examples/multi-tenant -o out\n  khc build prod.khc -o ../gitops --deny-warnings\n  \
 khc build . -o out --gitops argocd --gitops-repo https://git.example.com/platform/gitops.git --gitops-path out\n  \
 khc build . -o out --gitops flux --gitops-path out"
@@ -104,6 +115,10 @@ khc build . -o out --gitops flux --gitops-path out"
         /// Folder of OUT inside the repository [default: the repository root].
         #[arg(long, value_name = "PREFIX", requires = "gitops", default_value = "")]
         gitops_path: String,
+        /// Flush every written file to disk before renaming it into place (survives
+        /// power loss, not only a killed process; slower).
+        #[arg(long)]
+        fsync: bool,
     },
     /// Report diagnostics without writing anything.
     #[command(after_help = "Examples:\n  khc check examples/multi-tenant\n  khc check tenant.khc --deny-warnings")]
@@ -155,7 +170,7 @@ fn main() -> ExitCode {
         }
     };
     match cli.command {
-        Command::Build { path, out, deny_warnings, force, gitops, gitops_repo, gitops_revision, gitops_path } => {
+        Command::Build { path, out, deny_warnings, force, fsync, gitops, gitops_repo, gitops_revision, gitops_path } => {
             let gitops = gitops.map(|engine| GitOps {
                 engine: match engine {
                     GitOpsEngine::Argocd => Engine::ArgoCd,
@@ -168,14 +183,14 @@ fn main() -> ExitCode {
             if let Some(Err(e)) = gitops.as_ref().map(GitOps::validate) {
                 return usage_error(&e);
             }
-            run(&path, Some((&out, force, gitops.as_ref())), deny_warnings, color)
+            run(&path, Some((&out, write::Options { force, fsync }, gitops.as_ref())), deny_warnings, color)
         }
         Command::Check { path, deny_warnings } => run(&path, None, deny_warnings, color),
         Command::Fmt { paths, check } => commands::fmt::run(&paths, check),
         Command::Lsp { .. } => match khc_lsp::run_stdio() {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
-                eprintln!("khc lsp: {e}");
+                say!("khc lsp: {e}");
                 ExitCode::from(2)
             }
         },
@@ -183,16 +198,23 @@ fn main() -> ExitCode {
 }
 
 fn usage_error(msg: &str) -> ExitCode {
-    eprintln!("error: {msg}");
+    say!("error: {msg}");
     ExitCode::from(2)
 }
 
 /// Checks (and with `out`, builds) the project at `path`.
-fn run(path: &std::path::Path, out: Option<(&PathBuf, bool, Option<&GitOps>)>, deny_warnings: bool, color: ColorChoice) -> ExitCode {
+fn run(path: &std::path::Path, out: Option<(&PathBuf, write::Options, Option<&GitOps>)>, deny_warnings: bool, color: ColorChoice) -> ExitCode {
     let project = match Project::open(path) {
         Ok(p) => p,
         Err(e) => return usage_error(&e),
     };
+    let code = run_project(&project, out, deny_warnings, color);
+    // The process ends here: skip tearing down the database (all its memos).
+    std::mem::forget(project);
+    code
+}
+
+fn run_project(project: &Project, out: Option<(&PathBuf, write::Options, Option<&GitOps>)>, deny_warnings: bool, color: ColorChoice) -> ExitCode {
     let db = &project.db;
     let mut summary = Summary::default();
     let mut all_diags = Vec::new();
@@ -226,7 +248,10 @@ fn run(path: &std::path::Path, out: Option<(&PathBuf, bool, Option<&GitOps>)>, d
             summary.warnings += 1;
         }
     }
-    eprint!("{}", render(db, &all_diags, color));
+    {
+        use std::io::Write as _;
+        let _ = std::io::stderr().lock().write_all(render(db, &all_diags, color).as_bytes());
+    }
     let failed = summary.errors > 0 || (deny_warnings && summary.warnings > 0);
     let verdict = format!(
         "{} error{}, {} warning{}",
@@ -237,18 +262,17 @@ fn run(path: &std::path::Path, out: Option<(&PathBuf, bool, Option<&GitOps>)>, d
     );
     if failed {
         let why = if summary.errors == 0 { " (warnings denied)" } else { "" };
-        eprintln!("khc: {verdict}{why}; nothing written");
+        say!("khc: {verdict}{why}; nothing written");
         return ExitCode::from(1);
     }
-    let Some((out, force, gitops)) = out else {
-        eprintln!("khc: {verdict}");
+    let Some((out, opts, gitops)) = out else {
+        say!("khc: {verdict}");
         return ExitCode::SUCCESS;
     };
-    // The common case (one entry, no engine objects) writes the database's files
-    // without copying them.
-    let mut owned: Vec<OutputFile> = Vec::new();
-    let mut borrowed: Option<&[OutputFile]> = None;
-    let single = project.entries.len() == 1 && gitops.is_none();
+    // Files are borrowed from the database; only entries that get engine objects
+    // (`--gitops`) are copied.
+    let mut borrowed: Vec<&khc_emit::OutputFile> = Vec::new();
+    let mut owned: Vec<Vec<khc_emit::OutputFile>> = Vec::new();
     let mut clusters: Vec<(String, String)> = Vec::new();
     for &entry in &project.entries {
         let Some(output) = build(db, entry) else { continue };
@@ -257,31 +281,29 @@ fn run(path: &std::path::Path, out: Option<(&PathBuf, bool, Option<&GitOps>)>, d
         if let Some(model) = model {
             let name = model.cluster.name.clone();
             if let Some((_, other)) = clusters.iter().find(|(n, _)| *n == name) {
-                eprintln!("error: cluster `{name}` is declared by both {other} and {key}; each entry needs its own cluster name");
+                say!("error: cluster `{name}` is declared by both {other} and {key}; each entry needs its own cluster name");
                 return ExitCode::from(1);
             }
             clusters.push((name, key));
         }
-        if single {
-            borrowed = Some(&output.files);
-            continue;
+        match (gitops, model) {
+            (Some(g), Some(model)) => {
+                let mut files = output.files.clone();
+                khc_emit::gitops::apply(&mut files, model, g);
+                owned.push(files);
+            }
+            _ => borrowed.extend(output.files.iter()),
         }
-        let mut files = output.files.clone();
-        if let (Some(g), Some(model)) = (gitops, model) {
-            khc_emit::gitops::apply(&mut files, model, g);
-        }
-        owned.extend(files);
     }
-    let files = borrowed.unwrap_or(&owned);
+    let files: Vec<&khc_emit::OutputFile> = borrowed.into_iter().chain(owned.iter().flatten()).collect();
     let count = files.len();
-    let written = write::write_tree(out, files, force);
-    // Freeing the database (every memo of a large build) is a noticeable part of a
-    // cold build, and the process exits right after this.
-    std::mem::forget(project);
-    match written {
+    match write::write_tree(out, &files, &opts) {
         Ok(stats) => {
+            for why in &stats.kept {
+                say!("warning: cannot remove stale file {why}; it stays in {} for the next build", write::MANIFEST);
+            }
             let names: Vec<&str> = clusters.iter().map(|(n, _)| n.as_str()).collect();
-            eprintln!(
+            say!(
                 "khc: {verdict}; wrote {} files ({} changed, {} removed) to {} for cluster{} {}",
                 count,
                 stats.changed,
