@@ -2,9 +2,11 @@
 //!
 //! Exit codes: 0 success, 1 the sources have errors, 2 usage or IO problems.
 
+mod commands;
 mod write;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use commands::diagnostics::DiagFormat;
 use khc_db::{build, check, render, ColorChoice, Project};
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -28,6 +30,10 @@ NetworkPolicies, ResourceQuotas, LimitRanges, ValidatingAdmissionPolicies and th
 EncryptionConfiguration, laid out as a GitOps repository with kustomization files.\n\n\
 The language is described in SPEC.md.",
     after_help = "Examples:\n  khc check examples/multi-tenant\n  khc build examples/multi-tenant -o out\n  khc build cluster.khc -o gitops/ --deny-warnings\n\n\
+Asking questions (see each command's --help):\n  khc who-can get secrets -n payments -p examples/multi-tenant\n  \
+khc can group:payments-devs create deployments.apps -n payments -p examples/multi-tenant\n  \
+khc reach monitoring/prometheus payments/api --port 9090 -p examples/multi-tenant\n  \
+khc blast-radius monitoring/prometheus -p examples/multi-tenant\n  khc eval manifests/ -p examples/multi-tenant\n\n\
 Exit codes: 0 success, 1 the sources have errors, 2 usage or IO problems."
 )]
 struct Cli {
@@ -59,7 +65,7 @@ clusters/CLUSTER/tenants/TENANT/           Namespaces, admission policy, one fol
 clusters/CLUSTER/control-plane/            EncryptionConfiguration + install script (not for kubectl)\n\n\
 khc records what it wrote in OUT/.khc-manifest; a later build removes files it no longer \
 generates and never touches files it did not write.",
-        after_help = "Examples:\n  khc build examples/multi-tenant -o out\n  khc build prod.khc -o ../gitops --deny-warnings"
+        after_help = "Examples:\n  khc build examples/multi-tenant -o out\n  khc build prod.khc -o ../gitops --deny-warnings\n  khc build . -o out --format sarif > khc.sarif"
     )]
     Build {
         /// Entry file or directory.
@@ -74,9 +80,12 @@ generates and never touches files it did not write.",
         /// Overwrite files in OUT that khc did not write.
         #[arg(long)]
         force: bool,
+        /// How to report diagnostics (json and sarif go to stdout).
+        #[arg(long, value_enum, default_value_t = DiagFormat::Text)]
+        format: DiagFormat,
     },
     /// Report diagnostics without writing anything.
-    #[command(after_help = "Examples:\n  khc check examples/multi-tenant\n  khc check tenant.khc --deny-warnings")]
+    #[command(after_help = "Examples:\n  khc check examples/multi-tenant\n  khc check tenant.khc --deny-warnings\n  khc check . --format sarif > khc.sarif")]
     Check {
         /// Entry file or directory.
         #[arg(default_value = ".")]
@@ -84,9 +93,17 @@ generates and never touches files it did not write.",
         /// Treat warnings as errors (exit 1).
         #[arg(long)]
         deny_warnings: bool,
+        /// How to report diagnostics (json and sarif go to stdout).
+        #[arg(long, value_enum, default_value_t = DiagFormat::Text)]
+        format: DiagFormat,
     },
     /// Run the language server on stdin/stdout (used by editors).
     Lsp,
+    WhoCan(commands::who_can::Args),
+    Can(commands::can::Args),
+    Reach(commands::reach::Args),
+    BlastRadius(commands::blast_radius::Args),
+    Eval(commands::eval::Args),
 }
 
 fn main() -> ExitCode {
@@ -103,8 +120,13 @@ fn main() -> ExitCode {
         }
     };
     match cli.command {
-        Command::Build { path, out, deny_warnings, force } => run(&path, Some((&out, force)), deny_warnings, color),
-        Command::Check { path, deny_warnings } => run(&path, None, deny_warnings, color),
+        Command::Build { path, out, deny_warnings, force, format } => run(&path, Some((&out, force)), deny_warnings, color, format),
+        Command::Check { path, deny_warnings, format } => run(&path, None, deny_warnings, color, format),
+        Command::WhoCan(a) => commands::who_can::run(a),
+        Command::Can(a) => commands::can::run(a),
+        Command::Reach(a) => commands::reach::run(a),
+        Command::BlastRadius(a) => commands::blast_radius::run(a),
+        Command::Eval(a) => commands::eval::run(a),
         Command::Lsp => match khc_lsp::run_stdio() {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -121,7 +143,7 @@ fn usage_error(msg: &str) -> ExitCode {
 }
 
 /// Checks (and with `out`, builds) the project at `path`.
-fn run(path: &std::path::Path, out: Option<(&PathBuf, bool)>, deny_warnings: bool, color: ColorChoice) -> ExitCode {
+fn run(path: &std::path::Path, out: Option<(&PathBuf, bool)>, deny_warnings: bool, color: ColorChoice, format: DiagFormat) -> ExitCode {
     let project = match Project::open(path) {
         Ok(p) => p,
         Err(e) => return usage_error(&e),
@@ -140,7 +162,11 @@ fn run(path: &std::path::Path, out: Option<(&PathBuf, bool)>, deny_warnings: boo
             summary.warnings += 1;
         }
     }
-    eprint!("{}", render(db, &all_diags, color));
+    if format == DiagFormat::Text {
+        eprint!("{}", render(db, &all_diags, color));
+    } else {
+        commands::diagnostics::print(db, &all_diags, format);
+    }
     let failed = summary.errors > 0 || (deny_warnings && summary.warnings > 0);
     let verdict = format!(
         "{} error{}, {} warning{}",
