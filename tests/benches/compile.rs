@@ -14,37 +14,12 @@ use khc_syntax::FileKey;
 use std::time::{Duration, Instant};
 
 fn tenant(i: usize, n: usize, variant: usize) -> String {
-    let peer = (i + 1) % n;
-    format!(
-        "tenant t{i} {{
-  namespaces t{i} t{i}-jobs
-  isolation strict
-  workload api {{ selector {{ app \"api-{i}\" }} }}
-  workload worker {{ namespace t{i}-jobs }}
-  allow ingress from tenant t{peer} workload api to workload api ports 8080
-  allow egress from workload api to tenant t{peer} workload api ports 8080
-  allow egress from workload worker to cidr 10.{b}.0.0/16 except 10.{b}.1.0/24 ports {port}
-  quota {{ cpu {cpu}; memory 8Gi; pods 50 }}
-  limits {{ default cpu 500m memory 512Mi; request cpu 100m memory 128Mi }}
-  role deployer {{ can get list watch create update patch on deployments.apps jobs.batch }}
-  grant deployer to group \"t{i}-devs\" workload worker
-  admission {{ use restricted; allowed-registries \"registry.example.com/t{i}/\" }}
-}}
-",
-        b = i % 250,
-        port = 5432 + variant,
-        cpu = 4 + variant,
-    )
+    khc_tests::bench_tenant(i, n, variant)
 }
 
 fn program(n: usize) -> (KhcDatabase, khc_db::SourceFile) {
     let mut db = KhcDatabase::new("");
-    let mut entry = String::from("import \"std/restricted\"\n");
-    for i in 0..n {
-        entry.push_str(&format!("import \"t{i}.khc\"\n"));
-    }
-    entry.push_str("cluster bench {\n  kubernetes 1.31\n  encryption { provider secretbox { key k env \"K\" } }\n  admission { use host-isolation }\n}\n");
-    let e = db.set_text(&FileKey::from("main.khc"), entry);
+    let e = db.set_text(&FileKey::from("main.khc"), khc_tests::bench_entry(n));
     for i in 0..n {
         db.set_text(&FileKey::from(format!("t{i}.khc").as_str()), tenant(i, n, 0));
     }

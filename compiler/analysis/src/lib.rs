@@ -23,12 +23,14 @@
 #![warn(missing_docs)]
 
 pub mod admission;
+pub mod diff;
 pub mod eval;
 pub mod manifest;
 pub mod network;
 pub mod posture;
 pub mod pss;
 pub mod rbac;
+pub mod report;
 pub mod selector;
 
 use khc_db::{build, check, render, ColorChoice, Project};

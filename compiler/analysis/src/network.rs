@@ -51,6 +51,24 @@ impl Endpoint {
     }
 }
 
+/// An address of an IP block outside its exceptions (the whole block when it
+/// has none), for asking about the block as the intent names it.
+pub fn block_endpoint(cidr: &str, except: &[String]) -> Option<Endpoint> {
+    let (lo, hi) = cidr_range(cidr)?;
+    if except.is_empty() {
+        return Some(Endpoint::Net { lo, hi });
+    }
+    let ex: Vec<(u32, u32)> = except.iter().filter_map(|e| cidr_range(e)).collect();
+    let mut a = lo;
+    while let Some((_, h)) = ex.iter().find(|(l, h)| *l <= a && a <= *h) {
+        a = h.checked_add(1)?;
+        if a > hi {
+            return None;
+        }
+    }
+    Some(Endpoint::Net { lo: a, hi: a })
+}
+
 /// `[first, last]` of an IPv4 CIDR.
 pub fn cidr_range(cidr: &str) -> Option<(u32, u32)> {
     let (net, prefix) = cidr.split_once('/')?;
@@ -320,14 +338,21 @@ impl Network {
         }
     }
 
-    /// One direction: `pod`'s policies of that direction judged against `other`.
-    fn side(&self, pod: &Endpoint, other: &Endpoint, ingress: bool) -> Side {
-        let Endpoint::Pod { namespace, labels } = pod else { return Side::default() };
+    /// Calls `f` with every policy of one direction that selects `pod` and the
+    /// ports its rules allow to `other` (empty: it only isolates).
+    fn for_each_selecting(&self, pod: &Endpoint, other: &Endpoint, ingress: bool, mut f: impl FnMut(&Policy, Ports)) {
+        let Endpoint::Pod { namespace, labels } = pod else { return };
+        let fallback;
         let other_ns_labels = match other {
-            Endpoint::Pod { namespace, .. } => Some(self.labels_of(namespace)),
+            Endpoint::Pod { namespace, .. } => match self.namespace_labels.get(namespace) {
+                Some(l) => Some(l),
+                None => {
+                    fallback = self.labels_of(namespace);
+                    Some(&fallback)
+                }
+            },
             Endpoint::Net { .. } => None,
         };
-        let mut side = Side::default();
         for &i in self.by_namespace.get(namespace).into_iter().flatten() {
             let p = &self.policies[i];
             let rules = if ingress { &p.ingress } else { &p.egress };
@@ -335,25 +360,58 @@ impl Network {
             if !p.pod_selector.matches(labels) {
                 continue;
             }
-            side.isolated = true;
-            let r = PolicyRef { policy: format!("{}/{}", p.namespace, p.name), source: p.source.clone() };
             let mut ports = Ports::default();
             for rule in rules {
                 let peers_ok = match &rule.peers {
                     None => true,
-                    Some(peers) => peers.iter().any(|peer| self.peer_matches(peer, &p.namespace, other, other_ns_labels.as_ref())),
+                    Some(peers) => peers.iter().any(|peer| self.peer_matches(peer, &p.namespace, other, other_ns_labels)),
                 };
                 if peers_ok {
                     ports.union(&rule.ports);
                 }
             }
+            f(p, ports);
+        }
+    }
+
+    /// One direction: `pod`'s policies of that direction judged against `other`.
+    fn side(&self, pod: &Endpoint, other: &Endpoint, ingress: bool) -> Side {
+        let mut side = Side::default();
+        self.for_each_selecting(pod, other, ingress, |p, ports| {
+            side.isolated = true;
+            let r = PolicyRef { policy: format!("{}/{}", p.namespace, p.name), source: p.source.clone() };
             if ports.is_empty() {
                 side.isolating.push(r);
             } else {
                 side.allowing.push((r, ports));
             }
-        }
+        });
         side
+    }
+
+    /// The ports one direction lets through (no reasons; for matrices).
+    fn side_ports(&self, pod: &Endpoint, other: &Endpoint, ingress: bool) -> Ports {
+        let mut isolated = false;
+        let mut all = Ports::default();
+        self.for_each_selecting(pod, other, ingress, |_, ports| {
+            isolated = true;
+            all.union(&ports);
+        });
+        if isolated {
+            all
+        } else {
+            Ports::all()
+        }
+    }
+
+    /// The ports on which `src` may connect to `dst` (as [`Decision::ports`],
+    /// without collecting reasons).
+    pub fn ports(&self, src: &Endpoint, dst: &Endpoint) -> Ports {
+        let egress = self.side_ports(src, dst, false);
+        if egress.is_empty() {
+            return egress;
+        }
+        egress.intersect(&self.side_ports(dst, src, true))
     }
 
     /// The decision for a connection from `src` to `dst`.

@@ -62,6 +62,29 @@ pub fn workload_endpoint(t: &Tenant, w: &Workload) -> Named {
     }
 }
 
+/// The peers outside the tenants that the intent names: `namespace NS` (a pod
+/// without labels) and `cidr CIDR [except …]` (an address outside the
+/// exceptions), sorted, without duplicates.
+pub fn external_endpoints(ws: &Workspace) -> Vec<(String, Endpoint)> {
+    let mut out: Vec<(String, Endpoint)> =
+        ws.external_namespaces().into_iter().map(|n| (format!("namespace {n}"), Endpoint::Pod { namespace: n, labels: Default::default() })).collect();
+    for t in ws.tenants() {
+        for a in &t.allows {
+            if let khc_semantics::model::Peer::Cidr(blocks) = &a.peer {
+                for b in blocks {
+                    if let Some(e) = crate::network::block_endpoint(&b.cidr, &b.except) {
+                        let name = if b.except.is_empty() { format!("cidr {}", b.cidr) } else { format!("cidr {} except {}", b.cidr, b.except.join(" ")) };
+                        out.push((name, e));
+                    }
+                }
+            }
+        }
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out.dedup_by(|a, b| a.0 == b.0);
+    out
+}
+
 /// One allowed pair of the matrix.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Reach {
@@ -82,7 +105,7 @@ pub fn matrix(ws: &Workspace) -> Vec<Reach> {
             if a.name == b.name {
                 continue;
             }
-            let ports = ws.network.decide(&a.endpoint, &b.endpoint).ports();
+            let ports = ws.network.ports(&a.endpoint, &b.endpoint);
             if !ports.is_empty() {
                 out.push(Reach { from: a.name.clone(), to: b.name.clone(), ports });
             }
@@ -178,22 +201,8 @@ pub fn blast_radius(ws: &Workspace, t: &Tenant, w: &Workload) -> BlastRadius {
         }
     }
     // External peers named by the intent: namespaces and CIDRs.
-    let mut externals: Vec<(String, Endpoint)> = Vec::new();
-    for ns in ws.external_namespaces() {
-        externals.push((format!("namespace {ns}"), Endpoint::Pod { namespace: ns.clone(), labels: Default::default() }));
-    }
+    let mut externals = external_endpoints(ws);
     externals.push(("namespace kube-system (DNS)".into(), Endpoint::pod("kube-system", &[("k8s-app", "kube-dns")])));
-    for t2 in ws.tenants() {
-        for a in &t2.allows {
-            if let khc_semantics::model::Peer::Cidr(blocks) = &a.peer {
-                for b in blocks {
-                    if let Some(e) = Endpoint::parse_net(&b.cidr) {
-                        externals.push((format!("cidr {}", b.cidr), e));
-                    }
-                }
-            }
-        }
-    }
     for c in &t.api_server {
         if let Some(e) = Endpoint::parse_net(c) {
             externals.push((format!("api-server {c}"), e));

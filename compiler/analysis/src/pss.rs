@@ -35,8 +35,8 @@ pub const CONTROLS: &[Control] = &[
     Control { id: "privilege-escalation", title: "Privilege Escalation", level: Level::Restricted, khc_rules: &["no-privilege-escalation"] },
     Control { id: "run-as-non-root", title: "Running as Non-root", level: Level::Restricted, khc_rules: &["run-as-non-root"] },
     Control { id: "run-as-user", title: "Running as Non-root user", level: Level::Restricted, khc_rules: &["min-uid", "run-as-non-root"] },
-    Control { id: "seccomp-restricted", title: "Seccomp (restricted)", level: Level::Restricted, khc_rules: &["seccomp-runtime-default"] },
-    Control { id: "capabilities-restricted", title: "Capabilities (restricted)", level: Level::Restricted, khc_rules: &[] },
+    Control { id: "seccomp-restricted", title: "Seccomp", level: Level::Restricted, khc_rules: &["seccomp-runtime-default"] },
+    Control { id: "capabilities-restricted", title: "Capabilities", level: Level::Restricted, khc_rules: &[] },
 ];
 
 const BASELINE_CAPS: &[&str] =

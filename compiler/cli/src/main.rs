@@ -33,7 +33,9 @@ The language is described in SPEC.md.",
 Asking questions (see each command's --help):\n  khc who-can get secrets -n payments -p examples/multi-tenant\n  \
 khc can group:payments-devs create deployments.apps -n payments -p examples/multi-tenant\n  \
 khc reach monitoring/prometheus payments/api --port 9090 -p examples/multi-tenant\n  \
-khc blast-radius monitoring/prometheus -p examples/multi-tenant\n  khc eval manifests/ -p examples/multi-tenant\n\n\
+khc blast-radius monitoring/prometheus -p examples/multi-tenant\n  khc eval manifests/ -p examples/multi-tenant\n  \
+khc diff --against origin/main examples/multi-tenant --format markdown\n  khc graph -p examples/multi-tenant --format html -o posture.html\n  \
+khc report -p examples/multi-tenant\n\n\
 Exit codes: 0 success, 1 the sources have errors, 2 usage or IO problems."
 )]
 struct Cli {
@@ -104,6 +106,9 @@ generates and never touches files it did not write.",
     Reach(commands::reach::Args),
     BlastRadius(commands::blast_radius::Args),
     Eval(commands::eval::Args),
+    Diff(commands::diff::Args),
+    Graph(commands::graph::Args),
+    Report(commands::report::Args),
 }
 
 fn main() -> ExitCode {
@@ -127,6 +132,9 @@ fn main() -> ExitCode {
         Command::Reach(a) => commands::reach::run(a),
         Command::BlastRadius(a) => commands::blast_radius::run(a),
         Command::Eval(a) => commands::eval::run(a),
+        Command::Diff(a) => commands::diff::run(a),
+        Command::Graph(a) => commands::graph::run(a),
+        Command::Report(a) => commands::report::run(a),
         Command::Lsp => match khc_lsp::run_stdio() {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {

@@ -89,7 +89,7 @@ fn generated(n: usize) -> PathBuf {
 
 #[test]
 fn every_command_has_help_with_examples() {
-    for cmd in ["who-can", "can", "reach", "blast-radius", "eval", "check", "build"] {
+    for cmd in ["who-can", "can", "reach", "blast-radius", "eval", "diff", "graph", "report", "check", "build"] {
         let o = khc(&[cmd, "--help"]);
         assert_eq!(o.status.code(), Some(0), "{cmd}");
         assert!(stdout(&o).contains("Examples:"), "{cmd} --help has examples:\n{}", stdout(&o));
@@ -385,4 +385,128 @@ fn eval_sarif_is_valid() {
     let log = json(&o);
     assert_eq!(log["runs"][0]["results"][0]["level"], "error");
     validate_sarif(&log);
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let name = e.file_name();
+        if name == "generated" {
+            continue;
+        }
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &to.join(&name));
+        } else {
+            std::fs::copy(e.path(), to.join(&name)).unwrap();
+        }
+    }
+}
+
+/// The example with looser payments intent: baseline PSA, a new allow, a rule and a role grant more.
+fn loosen(dir: &Path) {
+    let f = dir.join("tenants/payments.khc");
+    let src = std::fs::read_to_string(&f).unwrap();
+    let src = src
+        .replace("  pod-security restricted\n", "  pod-security baseline\n")
+        .replace("    allowed-registries \"registry.example.com/payments/\" \"registry.example.com/base/\"\n", "")
+        .replace("  allow egress from workload api to cidr 203.0.113.0/24 ports 443\n", "  allow egress from workload api to cidr 0.0.0.0/0 ports 443\n")
+        .replace("  grant view to group \"payments-auditors\"\n", "  grant view to group \"payments-auditors\"\n  grant edit to group \"contractors\"\n");
+    std::fs::write(&f, src).unwrap();
+}
+
+#[test]
+fn diff_reports_loosening_with_sources() {
+    let dir = temp("diff");
+    let new = dir.join("new");
+    copy_dir(&repo().join(EX), &new);
+    loosen(&new);
+    let o = khc(&["diff", EX, new.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0));
+    let text = stdout(&o);
+    for want in [
+        "[pod-security] ~ tenant payments enforce: restricted → baseline  (tenants/payments.khc:",
+        "[reachability] + payments/api → cidr 0.0.0.0/0: 443/TCP",
+        "[rbac] + group:contractors may",
+        "[admission] - khc-tenant-payments: allowed-registries",
+    ] {
+        assert!(text.contains(want), "missing {want}:\n{text}");
+    }
+    assert!(text.starts_with("loosened ("), "{text}");
+    let o = khc(&["diff", EX, new.to_str().unwrap(), "--deny-loosening", "--format", "markdown"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stdout(&o).contains("| 🔓 loosened | pod-security | tenant payments enforce | restricted | baseline |"), "{}", stdout(&o));
+    let v = json(&khc(&["diff", EX, new.to_str().unwrap(), "--format", "json"]));
+    assert!(v["changes"].as_array().unwrap().iter().all(|c| c["effect"] != "tightened" || c["category"] == "reachability"), "{v}");
+    validate_sarif(&json(&khc(&["diff", EX, new.to_str().unwrap(), "--format", "sarif"])));
+    // The same tree is no change.
+    assert_eq!(stdout(&khc(&["diff", EX, EX])), "no change in security posture\n");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn diff_against_a_git_revision() {
+    let dir = temp("diff-git");
+    copy_dir(&repo().join(EX), &dir.join("platform"));
+    let git = |args: &[&str]| {
+        let o = Command::new("git").args(["-c", "user.name=khc", "-c", "user.email=khc@example.com"]).args(args).current_dir(&dir).output().unwrap();
+        assert!(o.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+    };
+    git(&["init", "-q"]);
+    git(&["add", "."]);
+    git(&["commit", "-qm", "base"]);
+    loosen(&dir.join("platform"));
+    let o = khc_in(&["diff", "--against", "HEAD", "platform"], &dir, None);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(stdout(&o).contains("tenant payments enforce: restricted → baseline"), "{}", stdout(&o));
+    assert_eq!(khc_in(&["diff", "--against", "no-such-rev", "platform"], &dir, None).status.code(), Some(2));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn graph_draws_dot_svg_and_html() {
+    let dot = stdout(&khc(&["graph", "-p", EX]));
+    assert!(dot.starts_with("digraph khc {"), "{dot}");
+    assert!(dot.contains("\"monitoring/prometheus\" -> \"payments/api\" [label=\"9090/TCP\"];"), "{dot}");
+    assert!(dot.contains("\"namespace ingress-nginx\" -> \"payments/api\" [label=\"8443/TCP\"];"), "{dot}");
+    assert!(dot.contains("\"legacy/billing\" -> \"cidr 10.20.0.0/16 except 10.20.99.0/24\" [label=\"1521/TCP\"];"), "{dot}");
+    let svg = stdout(&khc(&["graph", "-p", EX, "--format", "svg"]));
+    assert!(svg.starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\""));
+    let dir = temp("graph");
+    let page = dir.join("posture.html");
+    assert_eq!(khc(&["graph", "-p", EX, "--format", "html", "-o", page.to_str().unwrap()]).status.code(), Some(0));
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(html.contains("<svg") && html.contains("group:payments-devs") && html.contains("tenants/payments.khc:48"));
+    assert!(!html.contains("http://") || !html.contains("<script src"), "self-contained");
+    // Render it with headless Chromium, when there is one, to prove it opens.
+    let chromium = ["chromium", "chromium-browser"].into_iter().find(|c| Command::new(c).arg("--version").output().is_ok_and(|o| o.status.success()));
+    match chromium {
+        None => eprintln!("SKIPPED rendering the graph page: no chromium"),
+        Some(c) => {
+            let png = dir.join("posture.png");
+            let o = Command::new(c)
+                .args(["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--window-size=1100,900"])
+                .arg(format!("--screenshot={}", png.display()))
+                .arg(format!("file://{}", page.display()))
+                .output()
+                .unwrap();
+            assert!(png.exists() && std::fs::metadata(&png).unwrap().len() > 10_000, "chromium rendered nothing: {}", String::from_utf8_lossy(&o.stderr));
+        }
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn report_is_a_compliance_matrix() {
+    let md = stdout(&khc(&["report", "-p", EX]));
+    assert!(md.contains("| control | legacy | monitoring | payments |"), "{md}");
+    assert!(md.contains("| Host Namespaces (baseline) | both | both | both |"), "{md}");
+    assert!(md.contains("| Privilege Escalation (restricted) | **neither** | **neither** | both |"), "{md}");
+    assert!(md.contains("| Images from allowed registries | **neither** | **neither** | khc |"), "{md}");
+    let v = json(&khc(&["report", "-p", EX, "--format", "json"]));
+    let row = v.as_array().unwrap().iter().find(|r| r["id"] == "pss/run-as-non-root").unwrap();
+    assert_eq!(row["tenants"]["payments"]["enforcer"], "both");
+    assert!(row["tenants"]["payments"]["sources"].as_array().unwrap().iter().any(|s| s == "std/restricted.khc:26"), "{row}");
+    let html = stdout(&khc(&["report", "-p", EX, "--format", "html"]));
+    assert!(html.contains("<td class=\"neither\""));
 }

@@ -5,8 +5,11 @@
 pub mod blast_radius;
 pub mod can;
 pub mod diagnostics;
+pub mod diff;
 pub mod eval;
+pub mod graph;
 pub mod reach;
+pub mod report;
 pub mod sarif;
 pub mod who_can;
 
