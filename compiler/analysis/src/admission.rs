@@ -21,7 +21,7 @@ pub struct Check {
     pub message: String,
     /// The expression.
     pub expression: String,
-    program: Result<Arc<cel::Program>, String>,
+    program: Compiled,
 }
 
 /// A policy binding.
@@ -47,7 +47,7 @@ pub struct Policy {
     pub fail_closed: bool,
     /// `(apiGroup, resource)` pairs the policy matches.
     pub resources: Vec<(String, String)>,
-    variables: Vec<(String, Result<Arc<cel::Program>, String>)>,
+    variables: Vec<(String, Compiled)>,
     /// The validations.
     pub checks: Vec<Check>,
     /// Its bindings.
@@ -79,8 +79,11 @@ pub struct Admission {
     pub policies: Vec<Policy>,
 }
 
-fn compile(expr: &str) -> Result<Arc<cel::Program>, String> {
-    cel::Program::compile(expr).map(Arc::new).map_err(|e| format!("{e}"))
+type Compiled = Result<Arc<cel::Program>, String>;
+
+/// Compiles each distinct expression once (tenants share most of theirs).
+fn compile(cache: &mut std::collections::HashMap<String, Compiled>, expr: &str) -> Compiled {
+    cache.entry(expr.to_string()).or_insert_with(|| cel::Program::compile(expr).map(Arc::new).map_err(|e| format!("{e}"))).clone()
 }
 
 /// The `(group, resource)` of a kind that carries a pod template (or is a pod or
@@ -106,6 +109,7 @@ impl Admission {
     /// The policies and bindings among `objects` (expressions compiled once).
     pub fn new(objects: &[Object]) -> Admission {
         let mut policies: Vec<Policy> = Vec::new();
+        let mut cache = std::collections::HashMap::new();
         for o in objects.iter().filter(|o| o.kind() == "ValidatingAdmissionPolicy") {
             let spec = &o.value["spec"];
             let mut resources = Vec::new();
@@ -120,7 +124,7 @@ impl Admission {
                 .as_array()
                 .into_iter()
                 .flatten()
-                .map(|v| (v["name"].as_str().unwrap_or("").to_string(), compile(v["expression"].as_str().unwrap_or(""))))
+                .map(|v| (v["name"].as_str().unwrap_or("").to_string(), compile(&mut cache, v["expression"].as_str().unwrap_or(""))))
                 .collect();
             let checks = spec["validations"]
                 .as_array()
@@ -132,7 +136,7 @@ impl Admission {
                     let tag = message.rsplit_once("[khc rule ").map(|(_, t)| t.trim_end_matches(']')).unwrap_or("");
                     let (rule, rule_source) = tag.split_once(" at ").unwrap_or((tag, "?"));
                     let expression = v["expression"].as_str().unwrap_or("").to_string();
-                    Check { rule: rule.into(), rule_source: rule_source.into(), message, program: compile(&expression), expression }
+                    Check { rule: rule.into(), rule_source: rule_source.into(), message, program: compile(&mut cache, &expression), expression }
                 })
                 .collect();
             policies.push(Policy {

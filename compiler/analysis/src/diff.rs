@@ -72,22 +72,17 @@ impl Posture {
             s.dedup();
             s.join(", ")
         };
-        for a in &named {
-            let mut others: Vec<(String, &Endpoint)> = named.iter().filter(|b| b.name != a.name).map(|b| (b.name.clone(), &b.endpoint)).collect();
-            others.extend(externals.iter().map(|(n, e)| (n.clone(), e)));
-            for (name, e) in others {
-                if ws.network.ports(&a.endpoint, e).is_empty() {
-                    continue;
-                }
-                let d = ws.network.decide(&a.endpoint, e);
-                put("reachability", format!("{} → {name}", a.name), d.ports().to_string(), reasons(&d));
+        // One matrix over workloads and external peers; reasons only for the allowed pairs.
+        let mut names: Vec<String> = named.iter().map(|n| n.name.clone()).collect();
+        let mut endpoints: Vec<Endpoint> = named.iter().map(|n| n.endpoint.clone()).collect();
+        names.extend(externals.iter().map(|(n, _)| n.clone()));
+        endpoints.extend(externals.iter().map(|(_, e)| e.clone()));
+        for (i, j, _) in ws.network.matrix(&endpoints) {
+            if i >= named.len() && j >= named.len() {
+                continue;
             }
-            for (name, e) in &externals {
-                if matches!(e, Endpoint::Pod { .. }) && !ws.network.ports(e, &a.endpoint).is_empty() {
-                    let d = ws.network.decide(e, &a.endpoint);
-                    put("reachability", format!("{name} → {}", a.name), d.ports().to_string(), reasons(&d));
-                }
-            }
+            let d = ws.network.decide(&endpoints[i], &endpoints[j]);
+            put("reachability", format!("{} → {}", names[i], names[j]), d.ports().to_string(), reasons(&d));
         }
         // RBAC: every subject's rules per scope.
         for s in ws.rbac.subjects() {

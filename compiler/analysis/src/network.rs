@@ -338,40 +338,108 @@ impl Network {
         }
     }
 
+    /// The labels of `other`'s namespace (for namespace selectors), if a pod.
+    fn ns_labels_of<'a>(&'a self, other: &Endpoint, fallback: &'a mut Option<Labels>) -> Option<&'a Labels> {
+        match other {
+            Endpoint::Pod { namespace, .. } => match self.namespace_labels.get(namespace) {
+                Some(l) => Some(l),
+                None => Some(fallback.insert(self.labels_of(namespace))),
+            },
+            Endpoint::Net { .. } => None,
+        }
+    }
+
+    /// The policies of one direction that select `pod` (indexes).
+    fn selecting(&self, pod: &Endpoint, ingress: bool) -> Vec<usize> {
+        let Endpoint::Pod { namespace, labels } = pod else { return Vec::new() };
+        self.by_namespace
+            .get(namespace)
+            .into_iter()
+            .flatten()
+            .copied()
+            .filter(|&i| {
+                let p = &self.policies[i];
+                (if ingress { p.ingress.is_some() } else { p.egress.is_some() }) && p.pod_selector.matches(labels)
+            })
+            .collect()
+    }
+
+    /// The ports policy `i`'s rules of one direction allow to `other`.
+    fn policy_ports(&self, i: usize, ingress: bool, other: &Endpoint, other_ns_labels: Option<&Labels>) -> Ports {
+        let p = &self.policies[i];
+        let rules = if ingress { &p.ingress } else { &p.egress };
+        let mut ports = Ports::default();
+        for rule in rules.iter().flatten() {
+            let peers_ok = match &rule.peers {
+                None => true,
+                Some(peers) => peers.iter().any(|peer| self.peer_matches(peer, &p.namespace, other, other_ns_labels)),
+            };
+            if peers_ok {
+                ports.union(&rule.ports);
+            }
+        }
+        ports
+    }
+
     /// Calls `f` with every policy of one direction that selects `pod` and the
     /// ports its rules allow to `other` (empty: it only isolates).
     fn for_each_selecting(&self, pod: &Endpoint, other: &Endpoint, ingress: bool, mut f: impl FnMut(&Policy, Ports)) {
-        let Endpoint::Pod { namespace, labels } = pod else { return };
-        let fallback;
-        let other_ns_labels = match other {
-            Endpoint::Pod { namespace, .. } => match self.namespace_labels.get(namespace) {
-                Some(l) => Some(l),
-                None => {
-                    fallback = self.labels_of(namespace);
-                    Some(&fallback)
-                }
-            },
-            Endpoint::Net { .. } => None,
-        };
-        for &i in self.by_namespace.get(namespace).into_iter().flatten() {
-            let p = &self.policies[i];
-            let rules = if ingress { &p.ingress } else { &p.egress };
-            let Some(rules) = rules else { continue };
-            if !p.pod_selector.matches(labels) {
-                continue;
-            }
-            let mut ports = Ports::default();
-            for rule in rules {
-                let peers_ok = match &rule.peers {
-                    None => true,
-                    Some(peers) => peers.iter().any(|peer| self.peer_matches(peer, &p.namespace, other, other_ns_labels)),
-                };
-                if peers_ok {
-                    ports.union(&rule.ports);
-                }
-            }
-            f(p, ports);
+        let mut fallback = None;
+        let other_ns_labels = self.ns_labels_of(other, &mut fallback);
+        for i in self.selecting(pod, ingress) {
+            f(&self.policies[i], self.policy_ports(i, ingress, other, other_ns_labels));
         }
+    }
+
+    /// The ports each `(i, j)` pair of `endpoints` (i ≠ j) may connect on, for
+    /// the pairs that may connect at all: [`Network::ports`] for many pairs,
+    /// with the selecting policies of each endpoint found once.
+    pub fn matrix(&self, endpoints: &[Endpoint]) -> Vec<(usize, usize, Ports)> {
+        let egress: Vec<Vec<usize>> = endpoints.iter().map(|e| self.selecting(e, false)).collect();
+        let ingress: Vec<Vec<usize>> = endpoints.iter().map(|e| self.selecting(e, true)).collect();
+        let mut fallbacks: Vec<Option<Labels>> = vec![None; endpoints.len()];
+        for (e, f) in endpoints.iter().zip(fallbacks.iter_mut()) {
+            if let Endpoint::Pod { namespace, .. } = e {
+                if !self.namespace_labels.contains_key(namespace) {
+                    *f = Some(self.labels_of(namespace));
+                }
+            }
+        }
+        let ns_labels: Vec<Option<&Labels>> = endpoints
+            .iter()
+            .zip(&fallbacks)
+            .map(|(e, f)| match e {
+                Endpoint::Pod { namespace, .. } => self.namespace_labels.get(namespace).or(f.as_ref()),
+                Endpoint::Net { .. } => None,
+            })
+            .collect();
+        let side = |pols: &[usize], is_ingress: bool, other: usize| -> Ports {
+            if pols.is_empty() {
+                return Ports::all();
+            }
+            let mut all = Ports::default();
+            for &i in pols {
+                all.union(&self.policy_ports(i, is_ingress, &endpoints[other], ns_labels[other]));
+            }
+            all
+        };
+        let mut out = Vec::new();
+        for (a, egress_a) in egress.iter().enumerate() {
+            for (b, ingress_b) in ingress.iter().enumerate() {
+                if a == b {
+                    continue;
+                }
+                let e = side(egress_a, false, b);
+                if e.is_empty() {
+                    continue;
+                }
+                let ports = e.intersect(&side(ingress_b, true, a));
+                if !ports.is_empty() {
+                    out.push((a, b, ports));
+                }
+            }
+        }
+        out
     }
 
     /// One direction: `pod`'s policies of that direction judged against `other`.

@@ -99,19 +99,8 @@ pub struct Reach {
 /// Every workload pair that can connect on some port (self-pairs excluded).
 pub fn matrix(ws: &Workspace) -> Vec<Reach> {
     let named: Vec<Named> = ws.workloads().map(|(t, w)| workload_endpoint(t, w)).collect();
-    let mut out = Vec::new();
-    for a in &named {
-        for b in &named {
-            if a.name == b.name {
-                continue;
-            }
-            let ports = ws.network.ports(&a.endpoint, &b.endpoint);
-            if !ports.is_empty() {
-                out.push(Reach { from: a.name.clone(), to: b.name.clone(), ports });
-            }
-        }
-    }
-    out
+    let endpoints: Vec<Endpoint> = named.iter().map(|n| n.endpoint.clone()).collect();
+    ws.network.matrix(&endpoints).into_iter().map(|(a, b, ports)| Reach { from: named[a].name.clone(), to: named[b].name.clone(), ports }).collect()
 }
 
 /// What a compromised pod of a workload can do.

@@ -56,34 +56,14 @@ fn temp(name: &str) -> PathBuf {
     d
 }
 
-/// A generated program of `n` tenants (as in the compile benchmark, but each
-/// tenant's api accepts what the previous tenant's api sends), written to a folder.
+/// The benchmark's generated program of `n` tenants (`khc_tests::bench_tenant`:
+/// each tenant's api sends to the next tenant's api, which accepts it), written to a folder.
 fn generated(n: usize) -> PathBuf {
     let dir = temp(&format!("gen{n}"));
-    let mut entry = String::from("import \"std/restricted\"\n");
     for i in 0..n {
-        entry.push_str(&format!("import \"t{i}.khc\"\n"));
-        let (peer, prev) = ((i + 1) % n, (i + n - 1) % n);
-        let t = format!(
-            "tenant t{i} {{
-  namespaces t{i} t{i}-jobs
-  isolation strict
-  workload api {{ selector {{ app \"api-{i}\" }} }}
-  workload worker {{ namespace t{i}-jobs }}
-  allow ingress from tenant t{prev} workload api to workload api ports 8080
-  allow egress from workload api to tenant t{peer} workload api ports 8080
-  allow egress from workload worker to cidr 10.{b}.0.0/16 except 10.{b}.1.0/24 ports 5432
-  role deployer {{ can get list watch create update patch on deployments.apps jobs.batch }}
-  grant deployer to group \"t{i}-devs\" workload worker
-  admission {{ use restricted; allowed-registries \"registry.example.com/t{i}/\" }}
-}}
-",
-            b = i % 250
-        );
-        std::fs::write(dir.join(format!("t{i}.khc")), t).unwrap();
+        std::fs::write(dir.join(format!("t{i}.khc")), khc_tests::bench_tenant(i, n, 0)).unwrap();
     }
-    entry.push_str("cluster gen {\n  kubernetes 1.31\n  encryption { provider secretbox { key k env \"K\" } }\n  admission { use host-isolation }\n}\n");
-    std::fs::write(dir.join("main.khc"), entry).unwrap();
+    std::fs::write(dir.join("main.khc"), khc_tests::bench_entry(n)).unwrap();
     dir
 }
 

@@ -1,7 +1,7 @@
 //! `khc graph`: the tenant/workload reachability graph as DOT, SVG or a
 //! self-contained HTML page (graph + RBAC subject → permission summary).
 
-use super::{load, usage, ProjectArg};
+use super::{load, write_out, ProjectArg};
 use khc_analysis::posture::{matrix, Reach};
 use khc_analysis::{html_escape, Workspace};
 use std::fmt::Write as _;
@@ -217,13 +217,5 @@ pub fn run(args: Args) -> ExitCode {
         GraphFormat::Svg => svg(&ws),
         GraphFormat::Html => html(&ws),
     };
-    match &args.out {
-        None => print!("{text}"),
-        Some(p) => {
-            if let Err(e) = std::fs::write(p, text) {
-                return usage(&format!("cannot write {}: {e}", p.display()));
-            }
-        }
-    }
-    ExitCode::SUCCESS
+    write_out(&text, args.out.as_deref())
 }

@@ -57,3 +57,16 @@ pub fn usage(msg: &str) -> ExitCode {
     eprintln!("error: {msg}");
     ExitCode::from(2)
 }
+
+/// Writes `text` to `out`, or prints it.
+pub fn write_out(text: &str, out: Option<&Path>) -> ExitCode {
+    match out {
+        None => print!("{text}"),
+        Some(p) => {
+            if let Err(e) = std::fs::write(p, text) {
+                return usage(&format!("cannot write {}: {e}", p.display()));
+            }
+        }
+    }
+    ExitCode::SUCCESS
+}

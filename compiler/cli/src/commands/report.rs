@@ -1,6 +1,6 @@
 //! `khc report`: the per-tenant compliance matrix.
 
-use super::{load, print_json, usage, ProjectArg};
+use super::{load, print_json, write_out, ProjectArg};
 use khc_analysis::report::{compliance, html, markdown};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -57,13 +57,5 @@ pub fn run(args: Args) -> ExitCode {
             serde_json::to_string_pretty(&rows).expect("rows serialize")
         }
     };
-    match &args.out {
-        None => print!("{text}"),
-        Some(p) => {
-            if let Err(e) = std::fs::write(p, text) {
-                return usage(&format!("cannot write {}: {e}", p.display()));
-            }
-        }
-    }
-    ExitCode::SUCCESS
+    write_out(&text, args.out.as_deref())
 }
