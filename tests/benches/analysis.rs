@@ -20,15 +20,33 @@ fn median(mut v: Vec<Duration>) -> Duration {
     v[v.len() / 2]
 }
 
-fn time<T>(runs: usize, mut f: impl FnMut() -> T) -> (Duration, T) {
+/// CPU time of this thread (Linux `schedstat`), which a loaded machine inflates
+/// less than wall time; `None` elsewhere.
+fn cpu() -> Option<Duration> {
+    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    Some(Duration::from_nanos(s.split_whitespace().next()?.parse().ok()?))
+}
+
+/// Median wall time of `runs` runs (and, printed by `row`, median CPU time).
+fn time<T>(runs: usize, mut f: impl FnMut() -> T) -> ((Duration, Option<Duration>), T) {
     let mut times = Vec::new();
+    let mut cpus = Vec::new();
     let mut last = None;
     for _ in 0..runs {
-        let t = Instant::now();
+        let (t, c) = (Instant::now(), cpu());
         last = Some(f());
         times.push(t.elapsed());
+        if let (Some(a), Some(b)) = (c, cpu()) {
+            cpus.push(b.saturating_sub(a));
+        }
     }
-    (median(times), last.expect("at least one run"))
+    let cpu = (!cpus.is_empty()).then(|| median(cpus));
+    ((median(times), cpu), last.expect("at least one run"))
+}
+
+fn row(what: &str, (wall, cpu): (Duration, Option<Duration>), extra: &str) {
+    let cpu = cpu.map_or("-".to_string(), |c| format!("{c:.2?}"));
+    println!("{what:<48} {wall:>12.2?} {cpu:>12} {extra}");
 }
 
 fn manifest(i: usize, n: usize) -> Manifest {
@@ -60,24 +78,20 @@ fn main() {
     for i in 0..n {
         db.set_text(&FileKey::from(format!("t{i}.khc").as_str()), khc_tests::bench_tenant(i, n, 0));
     }
-    let t = Instant::now();
-    let out = build(&db, entry).clone().expect("benchmark program compiles");
-    let model = check(&db, entry).model.clone().expect("model");
-    let compile = t.elapsed();
-    let t = Instant::now();
-    let ws = Workspace::new(vec![model], &out);
-    let index = t.elapsed();
+    let (compile, (out, model)) = time(1, || (build(&db, entry).clone().expect("benchmark program compiles"), check(&db, entry).model.clone().expect("model")));
+    let (index, ws) = time(1, || Workspace::new(vec![model.clone()], &out));
     println!("{n} tenants, {} files, {} objects, {} workloads", out.files.len(), ws.objects.len(), ws.workloads().count());
-    println!("{:<44} {:>12.2?}", "compile (parse, check, emit)", compile);
-    println!("{:<44} {:>12.2?}", "load evaluators (parse YAML, index, CEL)", index);
+    println!("{:<48} {:>12} {:>12}", "step", "wall", "cpu (thread)");
+    row("compile (parse, check, emit)", compile, "");
+    row("load evaluators (parse YAML on all cores, index, CEL)", index, "(cpu: this thread only)");
 
     let mid = n / 2;
     let ns = format!("t{mid}-jobs");
     let (d, answers) = time(21, || ws.rbac.who_can(&Request::new("create", "deployments.apps", Some(&ns), None)));
     assert_eq!(answers.len(), 2);
-    println!("{:<44} {:>12.2?}", "who-can create deployments.apps -n (1 ns)", d);
+    row("who-can create deployments.apps -n (1 ns)", d, "");
     let (d, answers) = time(21, || ws.rbac.who_can(&Request::new("get", "secrets", None, None)));
-    println!("{:<44} {:>12.2?}   ({} answers)", "who-can get secrets (cluster-wide)", d, answers.len());
+    row("who-can get secrets (cluster-wide)", d, &format!("({} answers)", answers.len()));
     let (d, all) = time(3, || {
         let mut count = 0;
         for t in ws.tenants() {
@@ -87,9 +101,9 @@ fn main() {
         }
         count
     });
-    println!("{:<44} {:>12.2?}   ({all} answers, {} namespaces)", "who-can create jobs.batch -A", d, 2 * n);
+    row("who-can create jobs.batch -A", d, &format!("({all} answers, {} namespaces)", 2 * n));
     let (d, _) = time(21, || ws.rbac.explain(&Subject::group(&format!("t{mid}-devs")), &Request::new("get", "secrets", Some(&format!("t{mid}")), None)));
-    println!("{:<44} {:>12.2?}", "can group:tN-devs get secrets (with escalations)", d);
+    row("can group:tN-devs get secrets (with escalations)", d, "");
 
     let src = format!("t{mid}/api");
     let dst = format!("t{}/api", (mid + 1) % n);
@@ -99,23 +113,58 @@ fn main() {
         ws.network.decide(&a.endpoint, &b.endpoint).allows(8080, "TCP")
     });
     assert!(allowed);
-    println!("{:<44} {:>12.2?}", "reach tN/api tN+1/api --port 8080", d);
+    row("reach tN/api tN+1/api --port 8080", d, "");
     let (d, _) = time(21, || {
         let a = ws.endpoint(&format!("t{mid}/worker")).unwrap();
         ws.network.decide(&a.endpoint, &Endpoint::parse_net("10.3.2.1").unwrap()).allows(5432, "TCP")
     });
-    println!("{:<44} {:>12.2?}", "reach tN/worker 10.x.2.1 --port 5432", d);
+    row("reach tN/worker 10.x.2.1 --port 5432", d, "");
     let (d, m) = time(3, || posture::matrix(&ws));
     let w = ws.workloads().count();
-    println!("{:<44} {:>12.2?}   ({} of {} pairs connect)", "reach --matrix", d, m.len(), w * (w - 1));
+    row("reach --matrix", d, &format!("({} of {} pairs connect)", m.len(), w * (w - 1)));
     assert_eq!(m.len(), n);
 
     let manifests: Vec<Manifest> = (0..1000).map(|i| manifest(i, n)).collect();
     let (d, findings) = time(3, || khc_analysis::eval::evaluate_all(&ws, &manifests, "default"));
     let denied =
         findings.iter().filter(|f| f.severity == khc_analysis::eval::Severity::Deny).map(|f| f.location.clone()).collect::<std::collections::BTreeSet<_>>();
-    println!("{:<44} {:>12.2?}   ({} denied)", "eval 1,000 Deployments", d, denied.len());
+    row("eval 1,000 Deployments", d, &format!("({} denied)", denied.len()));
     assert_eq!(denied.len(), 100);
     let (d, _) = time(3, || posture::blast_radius(&ws, ws.workload(&src).unwrap().0, ws.workload(&src).unwrap().1));
-    println!("{:<44} {:>12.2?}", "blast-radius tN/api", d);
+    row("blast-radius tN/api", d, "");
+
+    whole_process(n, &manifests);
+}
+
+/// With a release `khc` built (`cargo build --release -p khc`), the same
+/// questions as whole processes (compile + load + answer) on the program
+/// written to a temporary folder.
+fn whole_process(n: usize, manifests: &[Manifest]) {
+    let bin = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release/khc");
+    if !bin.exists() {
+        println!("(whole-process figures skipped: build target/release/khc first)");
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("khc-bench-analysis-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    std::fs::write(dir.join("main.khc"), khc_tests::bench_entry(n)).expect("write");
+    for i in 0..n {
+        std::fs::write(dir.join(format!("t{i}.khc")), khc_tests::bench_tenant(i, n, 0)).expect("write");
+    }
+    let docs: Vec<String> = manifests.iter().map(|m| serde_yaml_ng::to_string(&m.value).expect("yaml")).collect();
+    std::fs::write(dir.join("apps.yaml"), docs.join("---\n")).expect("write");
+    let p = dir.to_str().expect("utf-8 path");
+    let apps = dir.join("apps.yaml");
+    let runs: [(&str, Vec<&str>); 5] = [
+        ("khc check (whole process)", vec!["check", p]),
+        ("khc who-can create deployments.apps -n t5", vec!["who-can", "create", "deployments.apps", "-n", "t5", "-p", p]),
+        ("khc reach t5/api t6/api --port 8080", vec!["reach", "t5/api", "t6/api", "--port", "8080", "-p", p]),
+        ("khc reach --matrix", vec!["reach", "--matrix", "-p", p]),
+        ("khc eval apps.yaml (1,000 Deployments)", vec!["eval", apps.to_str().expect("utf-8"), "-p", p]),
+    ];
+    for (what, args) in runs {
+        let (d, _) = time(3, || std::process::Command::new(&bin).args(&args).output().expect("run khc"));
+        row(what, (d.0, None), "");
+    }
+    std::fs::remove_dir_all(&dir).ok();
 }

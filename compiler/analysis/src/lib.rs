@@ -76,17 +76,23 @@ pub fn source_of(v: &Value) -> String {
 }
 
 /// Every YAML file of an output that holds Kubernetes objects (not
-/// kustomizations, not API server configuration), parsed.
+/// kustomizations, not API server configuration), parsed (on every core).
 pub fn objects(out: &Output) -> Vec<Object> {
-    out.files
-        .iter()
-        .filter(|f| f.path.ends_with(".yaml") && !f.path.ends_with("kustomization.yaml"))
-        .filter_map(|f| {
-            let v: Value = serde_yaml_ng::from_str(&f.contents).ok()?;
-            // API server configuration (EncryptionConfiguration) is not an object of the cluster.
-            (v["apiVersion"].as_str().is_some_and(|a| !a.starts_with("apiserver.config.k8s.io"))).then(|| Object { path: f.path.clone(), value: v })
-        })
-        .collect()
+    let files: Vec<&khc_emit::OutputFile> = out.files.iter().filter(|f| f.path.ends_with(".yaml") && !f.path.ends_with("kustomization.yaml")).collect();
+    let parse = |f: &&khc_emit::OutputFile| {
+        let v: Value = serde_yaml_ng::from_str(&f.contents).ok()?;
+        // API server configuration (EncryptionConfiguration) is not an object of the cluster.
+        (v["apiVersion"].as_str().is_some_and(|a| !a.starts_with("apiserver.config.k8s.io"))).then(|| Object { path: f.path.clone(), value: v })
+    };
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
+    if threads < 2 || files.len() < 512 {
+        return files.iter().filter_map(parse).collect();
+    }
+    let chunk = files.len().div_ceil(threads);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = files.chunks(chunk).map(|c| s.spawn(move || c.iter().filter_map(parse).collect::<Vec<_>>())).collect();
+        handles.into_iter().flat_map(|h| h.join().expect("parsing does not panic")).collect()
+    })
 }
 
 /// Why a project cannot be analysed.
