@@ -57,15 +57,20 @@ fn level_rank(l: &str) -> u8 {
 }
 
 impl Posture {
-    /// The posture of a workspace.
+    /// The posture of a workspace, with reachability to and from the external
+    /// peers its intent names.
     pub fn of(ws: &Workspace) -> Posture {
+        Posture::with_peers(ws, &crate::posture::external_endpoints(ws))
+    }
+
+    /// The posture of a workspace, with reachability to and from `externals`.
+    pub fn with_peers(ws: &Workspace, externals: &[(String, Endpoint)]) -> Posture {
         let mut f = Facts::new();
         let mut put = |cat: &str, key: String, value: String, source: String| {
             f.insert((cat.to_string(), key), (value, source));
         };
         // Reachability between workloads, and to/from the external peers the intent names.
         let named: Vec<_> = ws.workloads().map(|(t, w)| workload_endpoint(t, w)).collect();
-        let externals = crate::posture::external_endpoints(ws);
         let reasons = |d: &crate::network::Decision| -> String {
             let mut s: Vec<String> = d.egress.allowing.iter().chain(d.ingress.allowing.iter()).map(|(r, _)| r.source.clone()).collect();
             s.sort();
@@ -177,6 +182,16 @@ fn effect(category: &str, before: Option<&str>, after: Option<&str>) -> Effect {
         (_, Some(_), None) => Effect::Loosened,
         _ => Effect::Changed,
     }
+}
+
+/// The posture change between two workspaces: reachability is compared for the
+/// external peers either names (so a widened CIDR still covers the old one).
+pub fn compare(old: &Workspace, new: &Workspace) -> Vec<Change> {
+    let mut peers = crate::posture::external_endpoints(old);
+    peers.extend(crate::posture::external_endpoints(new));
+    peers.sort_by(|a, b| a.0.cmp(&b.0));
+    peers.dedup_by(|a, b| a.0 == b.0);
+    diff(&Posture::with_peers(old, &peers), &Posture::with_peers(new, &peers))
 }
 
 /// The changes from `old` to `new`, loosenings first.

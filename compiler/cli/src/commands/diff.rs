@@ -3,7 +3,7 @@
 
 use super::sarif::{self, split_location, SarifResult};
 use super::{load, usage};
-use khc_analysis::diff::{diff, markdown, text, Change, Effect, Posture};
+use khc_analysis::diff::{compare, markdown, text, Change, Effect};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
@@ -128,7 +128,7 @@ pub fn run(args: Args) -> ExitCode {
         (Ok(a), Ok(b)) => (a, b),
         (Err(code), _) | (_, Err(code)) => return code,
     };
-    let changes = diff(&Posture::of(&old_ws), &Posture::of(&new_ws));
+    let changes = compare(&old_ws, &new_ws);
     match args.format {
         DiffFormat::Text => print!("{}", text(&changes)),
         DiffFormat::Markdown => print!("{}", markdown(&changes)),
