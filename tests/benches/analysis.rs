@@ -45,7 +45,8 @@ fn time<T>(runs: usize, mut f: impl FnMut() -> T) -> ((Duration, Option<Duration
 }
 
 fn row(what: &str, (wall, cpu): (Duration, Option<Duration>), extra: &str) {
-    let cpu = cpu.map_or("-".to_string(), |c| format!("{c:.2?}"));
+    // schedstat is updated at context switches: too coarse below a millisecond.
+    let cpu = cpu.filter(|c| *c >= Duration::from_millis(1)).map_or("-".to_string(), |c| format!("{c:.2?}"));
     println!("{what:<48} {wall:>12.2?} {cpu:>12} {extra}");
 }
 
@@ -163,8 +164,9 @@ fn whole_process(n: usize, manifests: &[Manifest]) {
         ("khc eval apps.yaml (1,000 Deployments)", vec!["eval", apps.to_str().expect("utf-8"), "-p", p]),
     ];
     for (what, args) in runs {
-        let (d, _) = time(3, || std::process::Command::new(&bin).args(&args).output().expect("run khc"));
-        row(what, (d.0, None), "");
+        let (d, o) = time(3, || std::process::Command::new(&bin).args(&args).output().expect("run khc"));
+        assert!(matches!(o.status.code(), Some(0 | 1)), "{what}: {}", String::from_utf8_lossy(&o.stderr));
+        row(what, (d.0, None), &String::from_utf8_lossy(&o.stderr).lines().last().unwrap_or("").chars().take(60).collect::<String>());
     }
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -78,7 +78,35 @@ pub fn source_of(v: &Value) -> String {
 /// Every YAML file of an output that holds Kubernetes objects (not
 /// kustomizations, not API server configuration), parsed (on every core).
 pub fn objects(out: &Output) -> Vec<Object> {
-    let files: Vec<&khc_emit::OutputFile> = out.files.iter().filter(|f| f.path.ends_with(".yaml") && !f.path.ends_with("kustomization.yaml")).collect();
+    objects_of_kinds(out, None)
+}
+
+/// The kinds the evaluators read.
+pub const ANALYSED_KINDS: &[&str] = &[
+    "Namespace",
+    "Role",
+    "ClusterRole",
+    "RoleBinding",
+    "ClusterRoleBinding",
+    "NetworkPolicy",
+    "ValidatingAdmissionPolicy",
+    "ValidatingAdmissionPolicyBinding",
+];
+
+/// The top-level `kind:` of a YAML document, found without parsing it.
+fn top_level_kind(yaml: &str) -> Option<&str> {
+    yaml.lines().find_map(|l| l.strip_prefix("kind:")).map(|k| k.trim().trim_matches(|c| c == '\'' || c == '"'))
+}
+
+/// Like [`objects`], but only documents whose top-level kind is in `kinds`
+/// (when given) are parsed.
+pub fn objects_of_kinds(out: &Output, kinds: Option<&[&str]>) -> Vec<Object> {
+    let files: Vec<&khc_emit::OutputFile> = out
+        .files
+        .iter()
+        .filter(|f| f.path.ends_with(".yaml") && !f.path.ends_with("kustomization.yaml"))
+        .filter(|f| kinds.is_none_or(|ks| top_level_kind(&f.contents).is_none_or(|k| ks.contains(&k))))
+        .collect();
     let parse = |f: &&khc_emit::OutputFile| {
         let v: Value = serde_yaml_ng::from_str(&f.contents).ok()?;
         // API server configuration (EncryptionConfiguration) is not an object of the cluster.
@@ -117,7 +145,7 @@ impl std::fmt::Display for LoadError {
 pub struct Workspace {
     /// The checked model of every entry file (one per cluster).
     pub models: Vec<Model>,
-    /// Every emitted object.
+    /// The emitted objects of the [`ANALYSED_KINDS`].
     pub objects: Vec<Object>,
     /// The RBAC authorizer.
     pub rbac: rbac::Rbac,
@@ -149,7 +177,7 @@ impl Workspace {
 
     /// The evaluators over the given models and their output.
     pub fn new(models: Vec<Model>, output: &Output) -> Workspace {
-        let objects = objects(output);
+        let objects = objects_of_kinds(output, Some(ANALYSED_KINDS));
         let rbac = rbac::Rbac::new(&objects);
         let network = network::Network::new(&objects);
         let admission = admission::Admission::new(&objects);
