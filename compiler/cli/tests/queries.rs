@@ -89,6 +89,13 @@ fn who_can_names_bindings_roles_and_lines() {
     // Built-in roles are expanded: view grants pods/log.
     let text = stdout(&khc(&["who-can", "get", "pods/log", "-n", "payments", "-p", EX]));
     assert!(text.contains("group:payments-auditors") && text.contains("ClusterRole view (<kubernetes bootstrap policy>)"), "{text}");
+    // -A asks every namespace khc manages and leaves out those where nobody may.
+    let text = stdout(&khc(&["who-can", "get", "pods/log", "-A", "-p", EX]));
+    assert!(
+        text.contains("in namespace legacy-billing:") && text.contains("in namespace payments-jobs:") && !text.contains("in namespace monitoring"),
+        "{text}"
+    );
+    assert_eq!(stdout(&khc(&["who-can", "create", "pods/exec", "-A", "-p", EX])), "who can create pods/exec in any namespace khc manages: nobody\n");
 }
 
 #[test]

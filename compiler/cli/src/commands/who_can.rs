@@ -104,8 +104,14 @@ pub fn run(args: Args) -> ExitCode {
     match args.format {
         QueryFormat::Json => print_json(&out),
         QueryFormat::Text => {
+            if args.all_namespaces && out.iter().all(|s| s.answers.is_empty() && s.only_named.is_empty()) {
+                println!("who can {} {} in any namespace khc manages: nobody", args.verb, args.resource);
+            }
             for s in &out {
-                print_answers(&s.request, &s.answers, &s.only_named);
+                // With -A, namespaces where nobody may are left out.
+                if !args.all_namespaces || !s.answers.is_empty() || !s.only_named.is_empty() {
+                    print_answers(&s.request, &s.answers, &s.only_named);
+                }
             }
         }
     }
