@@ -2,7 +2,7 @@
 //! reach, what its token can do, which Secrets it can read, which admission
 //! rules bind it.
 
-use super::{load, print_json, usage, ProjectArg, QueryFormat};
+use super::{load, print_json, usage, QueryFormat, QueryOpts};
 use khc_analysis::posture::blast_radius;
 use std::process::ExitCode;
 
@@ -22,15 +22,12 @@ pub struct Args {
     /// TENANT/WORKLOAD.
     pub workload: String,
     #[command(flatten)]
-    pub project: ProjectArg,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = QueryFormat::Text)]
-    pub format: QueryFormat,
+    pub opts: QueryOpts,
 }
 
 /// Runs `khc blast-radius`.
 pub fn run(args: Args) -> ExitCode {
-    let ws = match load(&args.project.project) {
+    let ws = match load(&args.opts.project.project) {
         Ok(w) => w,
         Err(code) => return code,
     };
@@ -38,7 +35,7 @@ pub fn run(args: Args) -> ExitCode {
         return usage(&format!("no workload `{}` (write TENANT/WORKLOAD)", args.workload));
     };
     let b = blast_radius(&ws, t, w);
-    if args.format == QueryFormat::Json {
+    if args.opts.format == QueryFormat::Json {
         print_json(&b);
         return ExitCode::SUCCESS;
     }

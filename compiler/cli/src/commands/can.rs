@@ -1,7 +1,7 @@
 //! `khc can SUBJECT VERB RESOURCE`: whether the RBAC objects allow one request,
 //! and why.
 
-use super::{load, print_json, usage, ProjectArg, QueryFormat};
+use super::{load, print_json, usage, QueryFormat, QueryOpts};
 use khc_analysis::rbac::{Request, Subject};
 use khc_analysis::Workspace;
 use std::process::ExitCode;
@@ -33,10 +33,7 @@ pub struct Args {
     #[arg(long)]
     pub name: Option<String>,
     #[command(flatten)]
-    pub project: ProjectArg,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = QueryFormat::Text)]
-    pub format: QueryFormat,
+    pub opts: QueryOpts,
 }
 
 /// Parses a subject, `TENANT/WORKLOAD` included.
@@ -52,7 +49,7 @@ pub fn subject(ws: &Workspace, s: &str) -> Result<Subject, String> {
 
 /// Runs `khc can`.
 pub fn run(args: Args) -> ExitCode {
-    let ws = match load(&args.project.project) {
+    let ws = match load(&args.opts.project.project) {
         Ok(w) => w,
         Err(code) => return code,
     };
@@ -63,7 +60,7 @@ pub fn run(args: Args) -> ExitCode {
     let req = Request::new(&args.verb, &args.resource, args.namespace.as_deref(), args.name.as_deref());
     let answer = ws.rbac.explain(&who, &req);
     let allowed = !answer.grants.is_empty();
-    match args.format {
+    match args.opts.format {
         QueryFormat::Json => {
             print_json(&serde_json::json!({"subject": who, "request": req, "allowed": allowed, "grants": answer.grants, "escalations": answer.escalations}))
         }

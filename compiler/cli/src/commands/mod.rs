@@ -26,6 +26,16 @@ pub struct ProjectArg {
     pub project: PathBuf,
 }
 
+/// The options every query command shares: the project and the output format.
+#[derive(clap::Args, Clone, Debug)]
+pub struct QueryOpts {
+    #[command(flatten)]
+    pub project: ProjectArg,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = QueryFormat::Text)]
+    pub format: QueryFormat,
+}
+
 /// Output of the query commands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum QueryFormat {

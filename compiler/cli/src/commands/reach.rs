@@ -2,7 +2,7 @@
 //! and which policies (and `allow` statements) decide it; `--matrix` for every
 //! workload pair.
 
-use super::{load, print_json, usage, ProjectArg, QueryFormat};
+use super::{load, print_json, usage, QueryFormat, QueryOpts};
 use khc_analysis::network::{Decision, Side};
 use khc_analysis::posture::matrix;
 use std::process::ExitCode;
@@ -41,10 +41,7 @@ pub struct Args {
     #[arg(long, conflicts_with_all = ["from", "to", "port"])]
     pub matrix: bool,
     #[command(flatten)]
-    pub project: ProjectArg,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = QueryFormat::Text)]
-    pub format: QueryFormat,
+    pub opts: QueryOpts,
 }
 
 fn print_side(name: &str, side: &Side, port: Option<(u16, &str)>) {
@@ -73,7 +70,7 @@ fn print_side(name: &str, side: &Side, port: Option<(u16, &str)>) {
 
 /// Runs `khc reach`.
 pub fn run(args: Args) -> ExitCode {
-    let ws = match load(&args.project.project) {
+    let ws = match load(&args.opts.project.project) {
         Ok(w) => w,
         Err(code) => return code,
     };
@@ -83,7 +80,7 @@ pub fn run(args: Args) -> ExitCode {
     }
     if args.matrix {
         let m = matrix(&ws);
-        match args.format {
+        match args.opts.format {
             QueryFormat::Json => print_json(&m),
             QueryFormat::Text => {
                 let n = ws.workloads().count();
@@ -106,7 +103,7 @@ pub fn run(args: Args) -> ExitCode {
         Some((p, proto)) => d.allows(p, proto),
         None => !d.ports().is_empty(),
     };
-    match args.format {
+    match args.opts.format {
         QueryFormat::Json => print_json(&serde_json::json!({
             "from": src.name, "to": dst.name, "port": args.port, "protocol": proto,
             "allowed": allowed, "ports": d.ports(), "egress": d.egress, "ingress": d.ingress,

@@ -1,7 +1,7 @@
 //! `khc who-can VERB RESOURCE`: every subject the RBAC objects allow, with the
 //! binding, role and source line responsible, and effective escalations.
 
-use super::{load, print_json, ProjectArg, QueryFormat};
+use super::{load, print_json, QueryFormat, QueryOpts};
 use khc_analysis::rbac::{Answer, Request};
 use std::process::ExitCode;
 
@@ -37,10 +37,7 @@ pub struct Args {
     #[arg(long)]
     pub name: Option<String>,
     #[command(flatten)]
-    pub project: ProjectArg,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = QueryFormat::Text)]
-    pub format: QueryFormat,
+    pub opts: QueryOpts,
 }
 
 /// One namespace's answer.
@@ -88,7 +85,7 @@ fn print_answers(req: &Request, answers: &[Answer], only_named: &[Answer]) {
 
 /// Runs `khc who-can`.
 pub fn run(args: Args) -> ExitCode {
-    let ws = match load(&args.project.project) {
+    let ws = match load(&args.opts.project.project) {
         Ok(w) => w,
         Err(code) => return code,
     };
@@ -101,7 +98,7 @@ pub fn run(args: Args) -> ExitCode {
         let only_named = ws.rbac.who_can_for_names(&req);
         out.push(Scoped { request: req, answers, only_named });
     }
-    match args.format {
+    match args.opts.format {
         QueryFormat::Json => print_json(&out),
         QueryFormat::Text => {
             if args.all_namespaces && out.iter().all(|s| s.answers.is_empty() && s.only_named.is_empty()) {
