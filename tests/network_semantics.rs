@@ -1,152 +1,37 @@
-//! Semantic test of the generated NetworkPolicies: a small evaluator of the
-//! Kubernetes NetworkPolicy rules (a pod is isolated for a direction when a policy
+//! Semantic test of the generated NetworkPolicies: the evaluator of
+//! `khc-analysis` (Kubernetes NetworkPolicy rules (a pod is isolated for a direction when a policy
 //! of that type selects it; then traffic flows only if some rule allows it, and a
 //! connection needs both the sender's egress and the receiver's ingress) answers
 //! reachability questions about the multi-tenant example.
 
+use khc_analysis::network::{Endpoint, Network};
 use khc_tests::*;
-use serde_json::Value;
-use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
 
-#[derive(Clone)]
-struct Pod {
-    namespace: String,
-    labels: BTreeMap<String, String>,
+struct Cluster {
+    net: Network,
 }
 
 enum Dest<'a> {
-    Pod(&'a Pod),
-    Ip(Ipv4Addr),
-}
-
-struct Cluster {
-    policies: Vec<Value>,
-    namespace_labels: BTreeMap<String, BTreeMap<String, String>>,
-}
-
-fn labels(v: &Value) -> BTreeMap<String, String> {
-    v.as_object().map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string())).collect()).unwrap_or_default()
-}
-
-fn selects(selector: &Value, l: &BTreeMap<String, String>) -> bool {
-    if selector.is_null() {
-        return true;
-    }
-    let ml = labels(&selector["matchLabels"]);
-    if !ml.iter().all(|(k, v)| l.get(k) == Some(v)) {
-        return false;
-    }
-    selector["matchExpressions"].as_array().is_none_or(|exprs| {
-        exprs.iter().all(|e| {
-            let key = e["key"].as_str().unwrap();
-            let values: Vec<&str> = e["values"].as_array().map(|a| a.iter().map(|v| v.as_str().unwrap()).collect()).unwrap_or_default();
-            match e["operator"].as_str().unwrap() {
-                "In" => l.get(key).is_some_and(|v| values.contains(&v.as_str())),
-                "NotIn" => !l.get(key).is_some_and(|v| values.contains(&v.as_str())),
-                "Exists" => l.contains_key(key),
-                "DoesNotExist" => !l.contains_key(key),
-                op => panic!("unknown operator {op}"),
-            }
-        })
-    })
-}
-
-fn in_cidr(ip: Ipv4Addr, cidr: &str) -> bool {
-    let (net, prefix) = cidr.split_once('/').unwrap();
-    let net: Ipv4Addr = net.parse().unwrap();
-    let prefix: u32 = prefix.parse().unwrap();
-    let mask = if prefix == 0 { 0 } else { u32::MAX << (32 - prefix) };
-    (u32::from(ip) & mask) == (u32::from(net) & mask)
+    Pod(&'a Endpoint),
+    Ip(std::net::Ipv4Addr),
 }
 
 impl Cluster {
     fn new() -> Self {
-        let out = example_output();
-        let objs = objects(&out);
-        let policies = of_kind(&objs, "NetworkPolicy").into_iter().cloned().collect();
-        let mut namespace_labels = BTreeMap::new();
-        for ns in of_kind(&objs, "Namespace") {
-            let name = ns["metadata"]["name"].as_str().unwrap().to_string();
-            let mut l = labels(&ns["metadata"]["labels"]);
-            l.insert("kubernetes.io/metadata.name".into(), name.clone());
-            namespace_labels.insert(name, l);
+        Cluster { net: Network::new(&khc_analysis::objects(&example_output())) }
+    }
+
+    fn pod(&self, namespace: &str, l: &[(&str, &str)]) -> Endpoint {
+        let known = ["kube-system", "ingress-nginx", "default"];
+        assert!(self.net.namespace_labels.contains_key(namespace) || known.contains(&namespace), "unknown namespace {namespace}");
+        Endpoint::pod(namespace, l)
+    }
+
+    fn allowed(&self, src: &Endpoint, dst: Dest<'_>, port: u16, proto: &str) -> bool {
+        match dst {
+            Dest::Pod(d) => self.net.allowed(src, d, port, proto),
+            Dest::Ip(ip) => self.net.allowed(src, &Endpoint::ip(ip), port, proto),
         }
-        for extra in ["kube-system", "ingress-nginx", "default"] {
-            namespace_labels.insert(extra.into(), BTreeMap::from([("kubernetes.io/metadata.name".to_string(), extra.to_string())]));
-        }
-        Cluster { policies, namespace_labels }
-    }
-
-    fn pod(&self, namespace: &str, l: &[(&str, &str)]) -> Pod {
-        assert!(self.namespace_labels.contains_key(namespace), "unknown namespace {namespace}");
-        Pod { namespace: namespace.into(), labels: l.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect() }
-    }
-
-    /// Policies of `kind` ("Ingress"/"Egress") that select `pod`.
-    fn selecting<'a>(&'a self, pod: &'a Pod, kind: &'a str) -> impl Iterator<Item = &'a Value> + 'a {
-        self.policies.iter().filter(move |p| {
-            p["metadata"]["namespace"] == pod.namespace.as_str()
-                && selects(&p["spec"]["podSelector"], &pod.labels)
-                && p["spec"]["policyTypes"].as_array().unwrap().iter().any(|t| t == kind)
-        })
-    }
-
-    fn peer_matches(&self, peer: &Value, policy_ns: &str, other: &Dest<'_>) -> bool {
-        match other {
-            Dest::Ip(ip) => {
-                let Some(block) = peer.get("ipBlock") else { return false };
-                in_cidr(*ip, block["cidr"].as_str().unwrap())
-                    && !block["except"].as_array().is_some_and(|ex| ex.iter().any(|e| in_cidr(*ip, e.as_str().unwrap())))
-            }
-            Dest::Pod(p) => {
-                if peer.get("ipBlock").is_some() {
-                    return false;
-                }
-                let ns_ok = match peer.get("namespaceSelector") {
-                    Some(sel) => selects(sel, &self.namespace_labels[&p.namespace]),
-                    None => p.namespace == policy_ns,
-                };
-                ns_ok && peer.get("podSelector").is_none_or(|sel| selects(sel, &p.labels))
-            }
-        }
-    }
-
-    fn rule_allows(&self, rule: &Value, peers_key: &str, policy_ns: &str, other: &Dest<'_>, port: u16, proto: &str) -> bool {
-        let peers_ok = match rule.get(peers_key).and_then(Value::as_array) {
-            None => true,
-            Some(peers) => peers.iter().any(|peer| self.peer_matches(peer, policy_ns, other)),
-        };
-        let ports_ok = match rule.get("ports").and_then(Value::as_array) {
-            None => true,
-            Some(ports) => ports.iter().any(|p| {
-                let lo = p["port"].as_u64().unwrap() as u16;
-                let hi = p.get("endPort").and_then(Value::as_u64).map_or(lo, |e| e as u16);
-                p["protocol"].as_str().unwrap_or("TCP") == proto && (lo..=hi).contains(&port)
-            }),
-        };
-        peers_ok && ports_ok
-    }
-
-    fn allowed(&self, src: &Pod, dst: Dest<'_>, port: u16, proto: &str) -> bool {
-        let egress: Vec<&Value> = self.selecting(src, "Egress").collect();
-        let egress_ok = egress.is_empty()
-            || egress.iter().any(|p| {
-                p["spec"]["egress"].as_array().is_some_and(|rules| rules.iter().any(|r| self.rule_allows(r, "to", &src.namespace, &dst, port, proto)))
-            });
-        let ingress_ok = match dst {
-            Dest::Ip(_) => true,
-            Dest::Pod(d) => {
-                let ingress: Vec<&Value> = self.selecting(d, "Ingress").collect();
-                ingress.is_empty()
-                    || ingress.iter().any(|p| {
-                        p["spec"]["ingress"]
-                            .as_array()
-                            .is_some_and(|rules| rules.iter().any(|r| self.rule_allows(r, "from", &d.namespace, &Dest::Pod(src), port, proto)))
-                    })
-            }
-        };
-        egress_ok && ingress_ok
     }
 }
 
@@ -195,4 +80,23 @@ fn reachability_matches_the_declared_intent() {
     ];
     let wrong: Vec<String> = cases.iter().filter(|(_, got, want)| got != want).map(|(n, got, _)| format!("{n}: got {got}")).collect();
     assert!(wrong.is_empty(), "reachability differs from intent:\n{}", wrong.join("\n"));
+}
+
+#[test]
+fn decisions_name_the_policies_and_ports() {
+    let c = Cluster::new();
+    let prometheus = Endpoint::pod("monitoring", &[("app.kubernetes.io/name", "prometheus")]);
+    let api = Endpoint::pod("payments", &[("app", "payments-api")]);
+    let d = c.net.decide(&prometheus, &api);
+    assert_eq!(d.ports().to_string(), "9090/TCP");
+    let ingress: Vec<&str> = d.ingress.allowing.iter().map(|(p, _)| p.source.as_str()).collect();
+    assert_eq!(ingress, ["tenants/payments.khc:26"], "the allow statement decides");
+    assert!(d.egress.allowing.iter().any(|(p, _)| p.source == "tenants/monitoring.khc:14"));
+    let stranger = Endpoint::pod("default", &[]);
+    let d = c.net.decide(&stranger, &api);
+    assert!(d.ports().is_empty() && d.ingress.isolated && !d.egress.isolated);
+    // A CIDR inside an allowed block but overlapping an exception is not allowed as a whole.
+    let billing = Endpoint::pod("legacy-billing", &[("app", "billing")]);
+    assert!(c.net.allowed(&billing, &Endpoint::parse_net("10.20.1.0/24").unwrap(), 1521, "TCP"));
+    assert!(!c.net.allowed(&billing, &Endpoint::parse_net("10.20.0.0/16").unwrap(), 1521, "TCP"));
 }

@@ -171,3 +171,41 @@ pub fn kustomize_kinds(dir: &Path) -> Vec<String> {
     assert!(run.status.success(), "kubectl kustomize {} failed: {}", dir.display(), String::from_utf8_lossy(&run.stderr));
     String::from_utf8(run.stdout).expect("utf-8").lines().filter_map(|l| l.strip_prefix("kind: ").map(str::to_string)).collect()
 }
+
+/// The source of tenant `i` of a generated `n`-tenant program (benchmarks):
+/// two namespaces, two workloads, allows to and from the neighbouring tenants'
+/// APIs (tenant `i`'s api sends to `i+1`'s, which accepts it), a CIDR egress,
+/// quota, limits, RBAC and admission. `variant` changes a port and the quota.
+pub fn bench_tenant(i: usize, n: usize, variant: usize) -> String {
+    let (next, prev) = ((i + 1) % n, (i + n - 1) % n);
+    format!(
+        "tenant t{i} {{
+  namespaces t{i} t{i}-jobs
+  isolation strict
+  workload api {{ selector {{ app \"api-{i}\" }} }}
+  workload worker {{ namespace t{i}-jobs }}
+  allow ingress from tenant t{prev} workload api to workload api ports 8080
+  allow egress from workload api to tenant t{next} workload api ports 8080
+  allow egress from workload worker to cidr 10.{b}.0.0/16 except 10.{b}.1.0/24 ports {port}
+  quota {{ cpu {cpu}; memory 8Gi; pods 50 }}
+  limits {{ default cpu 500m memory 512Mi; request cpu 100m memory 128Mi }}
+  role deployer {{ can get list watch create update patch on deployments.apps jobs.batch }}
+  grant deployer to group \"t{i}-devs\" workload worker
+  admission {{ use restricted; allowed-registries \"registry.example.com/t{i}/\" }}
+}}
+",
+        b = i % 250,
+        port = 5432 + variant,
+        cpu = 4 + variant,
+    )
+}
+
+/// The entry file of a generated `n`-tenant program (imports `t0.khc` …).
+pub fn bench_entry(n: usize) -> String {
+    let mut entry = String::from("import \"std/restricted\"\n");
+    for i in 0..n {
+        entry.push_str(&format!("import \"t{i}.khc\"\n"));
+    }
+    entry.push_str("cluster bench {\n  kubernetes 1.31\n  encryption { provider secretbox { key k env \"K\" } }\n  admission { use host-isolation }\n}\n");
+    entry
+}

@@ -16,6 +16,7 @@ macro_rules! say {
 }
 
 use clap::{Parser, Subcommand, ValueEnum};
+use commands::diagnostics::DiagFormat;
 use khc_db::{build, check, render, ColorChoice, Project};
 use khc_emit::gitops::{Engine, GitOps};
 use std::io::IsTerminal;
@@ -40,6 +41,12 @@ NetworkPolicies, ResourceQuotas, LimitRanges, ValidatingAdmissionPolicies and th
 EncryptionConfiguration, laid out as a GitOps repository with kustomization files.\n\n\
 The language is described in SPEC.md.",
     after_help = "Examples:\n  khc check examples/multi-tenant\n  khc build examples/multi-tenant -o out\n  khc build cluster.khc -o gitops/ --deny-warnings\n\n\
+Asking questions (see each command's --help):\n  khc who-can get secrets -n payments -p examples/multi-tenant\n  \
+khc can group:payments-devs create deployments.apps -n payments -p examples/multi-tenant\n  \
+khc reach monitoring/prometheus payments/api --port 9090 -p examples/multi-tenant\n  \
+khc blast-radius monitoring/prometheus -p examples/multi-tenant\n  khc eval manifests/ -p examples/multi-tenant\n  \
+khc diff --against origin/main examples/multi-tenant --format markdown\n  khc graph -p examples/multi-tenant --format html -o posture.html\n  \
+khc report -p examples/multi-tenant\n\n\
 Exit codes: 0 success, 1 the sources have errors, 2 usage or IO problems."
 )]
 struct Cli {
@@ -86,7 +93,7 @@ symbolic links below OUT are refused, and OUT/.khc-lock keeps a second build out
 that was interrupted is completed by the next one.",
         after_help = "Examples:\n  khc build examples/multi-tenant -o out\n  khc build prod.khc -o ../gitops --deny-warnings\n  \
 khc build . -o out --gitops argocd --gitops-repo https://git.example.com/platform/gitops.git --gitops-path out\n  \
-khc build . -o out --gitops flux --gitops-path out"
+khc build . -o out --gitops flux --gitops-path out\n  khc build . -o out --format sarif > khc.sarif"
     )]
     Build {
         /// Entry file or directory.
@@ -119,9 +126,12 @@ khc build . -o out --gitops flux --gitops-path out"
         /// power loss, not only a killed process; slower).
         #[arg(long)]
         fsync: bool,
+        /// How to report diagnostics (json and sarif go to stdout).
+        #[arg(long, value_enum, default_value_t = DiagFormat::Text)]
+        format: DiagFormat,
     },
     /// Report diagnostics without writing anything.
-    #[command(after_help = "Examples:\n  khc check examples/multi-tenant\n  khc check tenant.khc --deny-warnings")]
+    #[command(after_help = "Examples:\n  khc check examples/multi-tenant\n  khc check tenant.khc --deny-warnings\n  khc check . --format sarif > khc.sarif")]
     Check {
         /// Entry file or directory.
         #[arg(default_value = ".")]
@@ -129,6 +139,9 @@ khc build . -o out --gitops flux --gitops-path out"
         /// Treat warnings as errors (exit 1).
         #[arg(long)]
         deny_warnings: bool,
+        /// How to report diagnostics (json and sarif go to stdout).
+        #[arg(long, value_enum, default_value_t = DiagFormat::Text)]
+        format: DiagFormat,
     },
     /// Format sources in the canonical layout (comments kept; broken regions copied as written).
     #[command(
@@ -154,6 +167,14 @@ Exit codes: 0 success, 1 `--check` found files that would change, 2 usage or IO 
         #[arg(long)]
         stdio: bool,
     },
+    WhoCan(commands::who_can::Args),
+    Can(commands::can::Args),
+    Reach(commands::reach::Args),
+    BlastRadius(commands::blast_radius::Args),
+    Eval(commands::eval::Args),
+    Diff(commands::diff::Args),
+    Graph(commands::graph::Args),
+    Report(commands::report::Args),
 }
 
 fn main() -> ExitCode {
@@ -170,7 +191,7 @@ fn main() -> ExitCode {
         }
     };
     match cli.command {
-        Command::Build { path, out, deny_warnings, force, fsync, gitops, gitops_repo, gitops_revision, gitops_path } => {
+        Command::Build { path, out, deny_warnings, force, fsync, gitops, gitops_repo, gitops_revision, gitops_path, format } => {
             let gitops = gitops.map(|engine| GitOps {
                 engine: match engine {
                     GitOpsEngine::Argocd => Engine::ArgoCd,
@@ -183,10 +204,18 @@ fn main() -> ExitCode {
             if let Some(Err(e)) = gitops.as_ref().map(GitOps::validate) {
                 return usage_error(&e);
             }
-            run(&path, Some((&out, write::Options { force, fsync }, gitops.as_ref())), deny_warnings, color)
+            run(&path, Some((&out, write::Options { force, fsync }, gitops.as_ref())), deny_warnings, color, format)
         }
-        Command::Check { path, deny_warnings } => run(&path, None, deny_warnings, color),
+        Command::Check { path, deny_warnings, format } => run(&path, None, deny_warnings, color, format),
         Command::Fmt { paths, check } => commands::fmt::run(&paths, check),
+        Command::WhoCan(a) => commands::who_can::run(a),
+        Command::Can(a) => commands::can::run(a),
+        Command::Reach(a) => commands::reach::run(a),
+        Command::BlastRadius(a) => commands::blast_radius::run(a),
+        Command::Eval(a) => commands::eval::run(a),
+        Command::Diff(a) => commands::diff::run(a),
+        Command::Graph(a) => commands::graph::run(a),
+        Command::Report(a) => commands::report::run(a),
         Command::Lsp { .. } => match khc_lsp::run_stdio() {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -203,18 +232,30 @@ fn usage_error(msg: &str) -> ExitCode {
 }
 
 /// Checks (and with `out`, builds) the project at `path`.
-fn run(path: &std::path::Path, out: Option<(&PathBuf, write::Options, Option<&GitOps>)>, deny_warnings: bool, color: ColorChoice) -> ExitCode {
+fn run(
+    path: &std::path::Path,
+    out: Option<(&PathBuf, write::Options, Option<&GitOps>)>,
+    deny_warnings: bool,
+    color: ColorChoice,
+    format: DiagFormat,
+) -> ExitCode {
     let project = match Project::open(path) {
         Ok(p) => p,
         Err(e) => return usage_error(&e),
     };
-    let code = run_project(&project, out, deny_warnings, color);
+    let code = run_project(&project, out, deny_warnings, color, format);
     // The process ends here: skip tearing down the database (all its memos).
     std::mem::forget(project);
     code
 }
 
-fn run_project(project: &Project, out: Option<(&PathBuf, write::Options, Option<&GitOps>)>, deny_warnings: bool, color: ColorChoice) -> ExitCode {
+fn run_project(
+    project: &Project,
+    out: Option<(&PathBuf, write::Options, Option<&GitOps>)>,
+    deny_warnings: bool,
+    color: ColorChoice,
+    format: DiagFormat,
+) -> ExitCode {
     let db = &project.db;
     let mut summary = Summary::default();
     let mut all_diags = Vec::new();
@@ -248,9 +289,11 @@ fn run_project(project: &Project, out: Option<(&PathBuf, write::Options, Option<
             summary.warnings += 1;
         }
     }
-    {
+    if format == DiagFormat::Text {
         use std::io::Write as _;
         let _ = std::io::stderr().lock().write_all(render(db, &all_diags, color).as_bytes());
+    } else {
+        commands::diagnostics::print(db, &all_diags, format);
     }
     let failed = summary.errors > 0 || (deny_warnings && summary.warnings > 0);
     let verdict = format!(
