@@ -3,7 +3,7 @@
 //! file in a sub-folder are semantic; `shutdown` + `exit` end it with status 0.
 
 use serde_json::{json, Value};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 
 fn recv(reader: &mut impl BufRead) -> Value {
