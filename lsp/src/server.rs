@@ -535,7 +535,7 @@ impl Server {
             "textDocument/formatting" => serde_json::to_value(a.formatting()),
             "textDocument/codeAction" => {
                 let p: lsp_types::CodeActionParams = serde_json::from_value(params.clone()).map_err(|e| e.to_string())?;
-                serde_json::to_value(a.code_actions(&p))
+                serde_json::to_value(a.code_actions(&p, &uri_of))
             }
             _ => return Ok(None),
         };

@@ -333,3 +333,26 @@ fn diagnostics_are_capped_per_file() {
     assert_eq!(d.len(), 201);
     assert!(d[200]["message"].as_str().unwrap().starts_with("100 more"), "{}", d[200]);
 }
+
+#[test]
+fn quick_fixes_for_unreachable_and_wildcards() {
+    let dir = temp("fixes");
+    let (mut c, _) = Client::start(&dir);
+    let text = "cluster c {\n  encryption { provider secretbox { key k env \"K\" } }\n}\ntenant a {\n  allow ingress from tenant b\n  role r { can * on pods }\n}\ntenant b {\n  isolation strict\n}\n";
+    let out = c.open("main.khc", text);
+    let uri = c.uri("main.khc");
+    let p = publications(&out, &uri);
+    let diags = p[0]["params"]["diagnostics"].as_array().unwrap().clone();
+    let unreachable = diags.iter().find(|d| d["code"] == "unreachable").unwrap_or_else(|| panic!("{diags:?}"));
+    let actions =
+        c.request("textDocument/codeAction", json!({"textDocument": {"uri": uri}, "range": unreachable["range"], "context": {"diagnostics": [unreachable]}}));
+    let a = &actions["result"][0];
+    assert_eq!(a["title"], "Add `allow egress to tenant a` to tenant `b`", "{actions}");
+    let edit = &a["edit"]["changes"][&uri][0];
+    assert_eq!(edit["newText"], "  allow egress to tenant a\n");
+    assert_eq!(edit["range"]["start"]["line"], 9, "before tenant b's `}}`");
+    let wildcard = diags.iter().find(|d| d["message"].as_str().unwrap().starts_with("wildcard verb")).unwrap();
+    let actions =
+        c.request("textDocument/codeAction", json!({"textDocument": {"uri": uri}, "range": wildcard["range"], "context": {"diagnostics": [wildcard]}}));
+    assert_eq!(actions["result"][0]["edit"]["changes"][&uri][0]["newText"], "get list watch");
+}
