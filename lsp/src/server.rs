@@ -84,8 +84,11 @@ fn skipped_dir(name: &str) -> bool {
     name.starts_with('.') || name == "target" || name == "node_modules"
 }
 
+/// At most this many `*.khc` files are read from the workspace folders.
+pub const MAX_WORKSPACE_FILES: usize = 20_000;
+
 fn walk(dir: &Path, out: &mut Vec<String>, depth: usize) {
-    if depth > 32 {
+    if depth > 32 || out.len() >= MAX_WORKSPACE_FILES {
         return;
     }
     let Ok(read) = std::fs::read_dir(dir) else { return };
@@ -253,9 +256,12 @@ impl Server {
             "textDocument/didOpen" => {
                 let (Some(uri), Some(text)) = (uri, params.pointer("/textDocument/text").and_then(Value::as_str)) else { return Vec::new() };
                 let Some(key) = self.key_of(&uri) else { return Vec::new() };
-                self.uris.insert(key.clone(), uri);
+                self.uris.insert(key.clone(), uri.clone());
                 let version = params.pointer("/textDocument/version").and_then(Value::as_i64).unwrap_or(0) as i32;
                 self.docs.insert(key.clone(), Doc { version, text: text.to_string() });
+                if !self.in_folders(&key) {
+                    self.adopt_folder_of(&key, &uri);
+                }
                 self.db.set_text(&key, text.to_string());
                 self.dirty.insert(key.clone());
                 self.edited.insert(key);
@@ -329,6 +335,31 @@ impl Server {
             _ => {}
         }
         Vec::new()
+    }
+
+    /// A file opened outside every workspace folder (a client that sent none):
+    /// the nearest enclosing directory, up to three levels up, with an entry file
+    /// directly inside becomes a folder, so `tenants/x.khc` finds `../cluster.khc`.
+    fn adopt_folder_of(&mut self, key: &str, uri: &str) {
+        let mut dir = Path::new(key).parent();
+        let mut uri_dir = uri.rsplit_once('/').map(|(d, _)| d.to_string());
+        for _ in 0..3 {
+            let (Some(d), Some(u)) = (dir, uri_dir.clone()) else { return };
+            let has_entry = std::fs::read_dir(d).into_iter().flatten().flatten().any(|e| {
+                let p = e.path();
+                p.extension().is_some_and(|x| x == "khc")
+                    && matches!(read_source(&p), FileContents::Text(t) if khc_semantics::is_entry(&khc_syntax::parse(&FileKey::from(""), &t).tree()))
+            });
+            if has_entry {
+                if let Some(ds) = d.to_str() {
+                    self.folders.push((ds.to_string(), u));
+                    self.scan_folders();
+                }
+                return;
+            }
+            dir = d.parent();
+            uri_dir = uri_dir.and_then(|u| u.rsplit_once('/').map(|(d, _)| d.to_string())).filter(|u| u.len() > "file://".len());
+        }
     }
 
     fn in_folders(&self, key: &str) -> bool {

@@ -356,3 +356,14 @@ fn quick_fixes_for_unreachable_and_wildcards() {
         c.request("textDocument/codeAction", json!({"textDocument": {"uri": uri}, "range": wildcard["range"], "context": {"diagnostics": [wildcard]}}));
     assert_eq!(actions["result"][0]["edit"]["changes"][&uri][0]["newText"], "get list watch");
 }
+
+#[test]
+fn without_workspace_folders_the_entry_is_found_upwards() {
+    let dir = example("nofolders");
+    let mut c = Client { server: Server::default(), dir: dir.clone(), id: 0, version: 1 };
+    c.send(vec![json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {"capabilities": {}}})]);
+    let text = std::fs::read_to_string(dir.join("tenants/payments.khc")).unwrap().replace("from tenant monitoring", "from tenant monitorin");
+    let out = c.open("tenants/payments.khc", &text);
+    let p = publications(&out, &c.uri("tenants/payments.khc"));
+    assert!(messages(p[0]).iter().any(|m| m.contains("unknown tenant `monitorin`")), "{out:?}");
+}
