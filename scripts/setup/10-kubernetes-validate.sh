@@ -6,3 +6,5 @@ if [ ! -x "$venv/bin/kubernetes-validate" ]; then
   "$venv/bin/pip" install --quiet --disable-pip-version-check "kubernetes-validate==1.37.0"
 fi
 export KHC_KUBERNETES_VALIDATE="$venv/bin/kubernetes-validate"
+# Its Python has jsonschema (a dependency): tests/gitops.rs validates engine objects with it.
+export KHC_PYTHON="$venv/bin/python"

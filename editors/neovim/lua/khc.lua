@@ -6,7 +6,8 @@
 --
 -- Every buffer of filetype `khc` (the `*.khc` files, see ftdetect/) is attached to
 -- one `khc lsp` per project root: the nearest folder above the file holding `.git`,
--- else the file's folder.
+-- else the nearest folder (up to three levels above) holding an entry file (a
+-- `*.khc` that declares a `cluster`), else the file's folder.
 local M = {}
 
 M.config = {
@@ -28,6 +29,21 @@ local function root_dir(path)
     if found ~= "" then
       return vim.fn.fnamemodify(found, ":p:h:h")
     end
+  end
+  local candidate = dir
+  for _ = 0, 3 do
+    for _, file in ipairs(vim.fn.glob(candidate .. "/*.khc", false, true)) do
+      for _, line in ipairs(vim.fn.readfile(file, "", 200)) do
+        if line:match("^%s*cluster%s") then
+          return candidate
+        end
+      end
+    end
+    local parent = vim.fn.fnamemodify(candidate, ":h")
+    if parent == candidate then
+      break
+    end
+    candidate = parent
   end
   return dir
 end

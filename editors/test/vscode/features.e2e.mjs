@@ -1,10 +1,5 @@
-// PENDING — not run by scripts/test-editors yet (run it with KHC_EDITOR_PENDING=1).
-// These steps need language-server features `khc lsp` does not have yet (issue 6):
-//   * diagnostics for files outside the entry file's folder (tenants/payments.khc:
-//     the server only looks for entry files in the edited file's own folder);
-//   * hover, completion and go to definition (today: "method not found").
-// When the server has them, move the steps into cluster.e2e.mjs (or add this file
-// to `specs` in scripts/test-editors) and delete this header.
+// The language server's features in a real VS Code: a cross-file diagnostic in
+// tenants/payments.khc, hover, completion from the server, go to definition.
 import assert from "node:assert/strict";
 import { startVSCode, steps, until } from "./harness.mjs";
 

@@ -1,7 +1,3 @@
--- PENDING — not run by scripts/test-editors yet (run it with KHC_EDITOR_PENDING=1).
--- Needs what `khc lsp` does not do yet (issue 6): diagnostics for files outside the
--- entry file's folder (tenants/payments.khc) and hover. When the server has them,
--- add these steps to diagnostics.lua and delete this header.
 package.path = os.getenv("KHC_REPO") .. "/editors/test/neovim/?.lua;" .. package.path
 local H = require("harness")
 local workspace = H.example("multi-tenant")
