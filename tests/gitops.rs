@@ -299,7 +299,10 @@ fn validate(file: &str, docs: &[(String, Value)]) -> Option<Vec<String>> {
     match run {
         Ok(o) if o.status.success() => Some(serde_json::from_slice(&o.stdout).expect("validator output")),
         Ok(o) if o.status.code() == Some(3) => {
-            assert!(std::env::var("CI").as_deref() != Ok("true"), "CRD validation needs Python's jsonschema (scripts/setup/10-kubernetes-validate.sh sets KHC_PYTHON)");
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "CRD validation needs Python's jsonschema (scripts/setup/10-kubernetes-validate.sh sets KHC_PYTHON)"
+            );
             eprintln!("SKIPPED CRD validation against {file}: the Python package jsonschema is not installed");
             None
         }
