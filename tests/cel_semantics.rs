@@ -3,6 +3,7 @@
 //! compliant pod and against one violation at a time, and exactly the expected
 //! rules must reject each object.
 
+use khc_tests::cel_eval::Policy;
 use khc_tests::*;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
@@ -21,64 +22,18 @@ tenant shop {
 }
 "#;
 
-/// `(name, CEL expression)` pairs.
-type Named = Vec<(String, String)>;
-
-/// The tenant policy's variables and `(rule keyword, expression)` validations.
-fn policy() -> (Named, Named) {
+/// The tenant policy, compiled from `SOURCE`.
+fn policy() -> Policy {
     let (out, diags, rendered) = compile_sources(&[("main.khc", SOURCE)]);
     let out = out.unwrap_or_else(|| panic!("does not compile: {diags:?}\n{rendered}"));
     let objs = objects(&out);
     let vap = of_kind(&objs, "ValidatingAdmissionPolicy").into_iter().find(|v| v["metadata"]["name"] == "khc-tenant-shop").expect("tenant policy");
-    let vars = vap["spec"]["variables"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| (v["name"].as_str().unwrap().to_string(), v["expression"].as_str().unwrap().to_string()))
-        .collect();
-    let validations = vap["spec"]["validations"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| {
-            let msg = v["message"].as_str().unwrap();
-            let rule = msg.split("[khc rule ").nth(1).unwrap().split(' ').next().unwrap().to_string();
-            (rule, v["expression"].as_str().unwrap().to_string())
-        })
-        .collect();
-    (vars, validations)
-}
-
-fn eval(expr: &str, ctx: &cel::Context) -> cel::Value {
-    let program = cel::Program::compile(expr).unwrap_or_else(|e| panic!("CEL does not parse: {expr}\n{e:?}"));
-    program.execute(ctx).unwrap_or_else(|e| panic!("CEL fails to evaluate: {expr}\n{e:?}"))
+    Policy::from_vap(vap)
 }
 
 /// The rules that reject `object`.
 fn violations(object: &Value) -> BTreeSet<String> {
-    let (vars, validations) = policy();
-    let mut variables = serde_json::Map::new();
-    for (name, expr) in &vars {
-        let mut ctx = cel::Context::default();
-        ctx.add_variable_from_value("object", cel::to_value(object).unwrap());
-        ctx.add_variable_from_value("variables", cel::to_value(Value::Object(variables.clone())).unwrap());
-        let v = eval(expr, &ctx).json().expect("variable converts to JSON");
-        variables.insert(name.clone(), v);
-    }
-    let mut failed = BTreeSet::new();
-    for (rule, expr) in &validations {
-        let mut ctx = cel::Context::default();
-        ctx.add_variable_from_value("object", cel::to_value(object).unwrap());
-        ctx.add_variable_from_value("variables", cel::to_value(Value::Object(variables.clone())).unwrap());
-        match eval(expr, &ctx) {
-            cel::Value::Bool(true) => {}
-            cel::Value::Bool(false) => {
-                failed.insert(rule.clone());
-            }
-            other => panic!("{rule}: expression did not give a bool: {other:?}"),
-        }
-    }
-    failed
+    policy().violations(object)
 }
 
 fn good_spec() -> Value {

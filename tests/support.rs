@@ -3,6 +3,15 @@
 
 #![warn(missing_docs)]
 
+#[path = "support/cel_eval.rs"]
+pub mod cel_eval;
+#[path = "support/kube.rs"]
+pub mod kube;
+#[path = "support/network.rs"]
+pub mod network;
+#[path = "support/rbac.rs"]
+pub mod rbac;
+
 use khc_db::{build, check, render, ColorChoice, KhcDatabase, Project};
 use khc_emit::Output;
 use khc_syntax::{Diagnostic, FileKey};
