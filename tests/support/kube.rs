@@ -95,8 +95,19 @@ pub struct Cluster {
     procs: Vec<Proc>,
 }
 
+/// A free loopback port below Linux's ephemeral range (32768–60999), so that no
+/// outgoing connection (kubectl, the API server's to etcd) can take it before the
+/// server binds it; never the same one twice in a process.
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let start =
+        (std::process::id() as usize * 7919 + std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos() as usize) % 10_000;
+    loop {
+        let port = 20_000 + (start + NEXT.fetch_add(1, Ordering::SeqCst) * 37) % 12_000;
+        if TcpListener::bind(("127.0.0.1", port as u16)).is_ok() {
+            return port as u16;
+        }
+    }
 }
 
 fn run_ok(cmd: &mut Command) -> String {
@@ -243,6 +254,8 @@ impl Cluster {
             "--service-cluster-ip-range=10.96.0.0/16".into(),
             "--allow-privileged=true".into(),
             "--profiling=false".into(),
+            // No Endpoints for the `kubernetes` Service: loopback addresses are refused there.
+            "--endpoint-reconciler-type=none".into(),
         ];
         if let Some(enc) = &self.opts.encryption_config {
             args.push(format!("--encryption-provider-config={}", enc.display()));
