@@ -284,8 +284,7 @@ impl Cluster {
     pub fn restart_apiserver(&mut self, encryption_config: Option<PathBuf>) {
         if let Some(i) = self.procs.iter().position(|p| p.name == "kube-apiserver") {
             let mut p = self.procs.remove(i);
-            let _ = p.child.kill();
-            let _ = p.child.wait();
+            stop(&mut p.child);
         }
         self.opts.encryption_config = encryption_config;
         self.start_apiserver();
@@ -362,11 +361,28 @@ impl Cluster {
     }
 }
 
+/// Stops a process: SIGTERM (a graceful shutdown releases the API server's leases,
+/// so the next one is ready in seconds, not after their expiry), then SIGKILL after 20 s.
+fn stop(child: &mut Child) {
+    if child.try_wait().ok().flatten().is_some() {
+        return;
+    }
+    let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+    let t0 = Instant::now();
+    while t0.elapsed() < Duration::from_secs(20) {
+        if child.try_wait().ok().flatten().is_some() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
 impl Drop for Cluster {
     fn drop(&mut self) {
         for p in self.procs.iter_mut().rev() {
-            let _ = p.child.kill();
-            let _ = p.child.wait();
+            stop(&mut p.child);
         }
         if std::env::var_os("KHC_KEEP_KUBE").is_none() {
             let _ = std::fs::remove_dir_all(&self.dir);
