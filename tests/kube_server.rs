@@ -686,6 +686,24 @@ fn admission_matches(c: &Cluster, out: &khc_emit::Output) {
     assert_eq!(r.status, 201, "{}", r.body);
     c.kubectl_ok(&["label", "pod", "existing", "-n", "payments", "khc.dev/touched=yes"]);
     c.kubectl_ok(&["annotate", "pod", "existing", "-n", "payments", "note=metadata-only"]);
+
+    // Ephemeral containers (the pods/ephemeralcontainers subresource), CURRENT
+    // behaviour: PodSecurity judges them, khc's policies match only `pods`, so khc's
+    // rules do not. The issue that extends khc's rules to ephemeral containers must
+    // turn the second case into a denial naming no-latest-tag.
+    let debug = json!({"name": "debug", "image": "busybox:latest", "targetContainerName": "app"});
+    let with_debug = |ns: &str| {
+        let mut pod: Value = serde_json::from_str(&c.kubectl_ok(&["get", "pod", "existing", "-n", ns, "-o", "json"])).unwrap();
+        pod["spec"]["ephemeralContainers"] = json!([debug]);
+        c.request("PUT", &format!("/api/v1/namespaces/{ns}/pods/existing/ephemeralcontainers"), &pod)
+    };
+    let r = with_debug("payments");
+    assert_eq!(r.status, 403, "restricted PodSecurity denies a root debug container: {}", r.body);
+    assert!(r.body["message"].as_str().unwrap_or("").contains("PodSecurity"), "{}", r.body);
+    let r = c.request("POST", "/api/v1/namespaces/legacy-billing/pods", &pod);
+    assert_eq!(r.status, 201, "{}", r.body);
+    let r = with_debug("legacy-billing");
+    assert_eq!(r.status, 200, "today a `latest` debug container passes baseline and khc's rules: {}", r.body);
 }
 
 // ---------------------------------------------------------------------------------
