@@ -668,6 +668,14 @@ fn admission_matches(c: &Cluster, out: &khc_emit::Output) {
                 // Upstream names like `base_linux` are not valid object names.
                 let name = pod["metadata"]["name"].as_str().unwrap().replace('_', "-");
                 pod["metadata"]["name"] = json!(name);
+                // Kubernetes 1.30 drops `procMount` (feature ProcMountType, alpha and off
+                // there) before admission, so PodSecurity never sees the 1.31 fixtures'
+                // violation: judged on 1.31+ servers only.
+                let minor: u32 = c.version().trim_start_matches("v1.").split('.').next().unwrap().parse().unwrap();
+                if minor < 31 && f.file_name().unwrap().to_string_lossy().starts_with("procmount") && outcome == "fail" {
+                    eprintln!("not judged on {}: {} (procMount dropped by this server)", c.version(), f.display());
+                    continue;
+                }
                 let pss = if outcome == "fail" { level(lvl) } else { 0 };
                 // A pass fixture of a weaker enforced level may violate the stricter warn
                 // level: its warning is not judged.
@@ -1071,8 +1079,9 @@ fn network_disagreements(netpol: &Path, objs: &[(String, Value)]) -> (Vec<String
     assert!(out.status.success(), "netpol: {}", String::from_utf8_lossy(&out.stderr));
     let theirs: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(theirs.len(), ours.len());
-    let allowed = ours.iter().zip(&theirs).filter(|((_, e, i), _)| *e && *i).count();
-    assert!(allowed > 0 && allowed < ours.len(), "a degenerate question set: {allowed} of {} allowed", ours.len());
+    // A program without NetworkPolicies (isolation none) allows everything.
+    let allowed = ours.iter().filter(|(_, e, i)| *e && *i).count();
+    assert!(net.policies.is_empty() || (allowed > 0 && allowed < ours.len()), "a degenerate question set: {allowed} of {} allowed", ours.len());
     let differ = ours
         .iter()
         .zip(&theirs)
