@@ -14,7 +14,9 @@ kube_build() { # MODULE_DIR VERSION full|server [extra go build flags...]
     return 0
   fi
   echo "kube: building $out (a cold build takes a long while)"
-  mkdir -p "$out"
+  mkdir -p "$out" "$KHC_REPO/target/kube/gotmp"
+  # Go's work folder under target/: a /tmp cleaner elsewhere cannot break the build.
+  local GOTMPDIR="$KHC_REPO/target/kube/gotmp"; export GOTMPDIR
   if [ "$what" = full ]; then
     (cd "$mod" && go build -trimpath -buildvcs=false -mod=readonly "$@" -o "$out/" \
         k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
