@@ -9,7 +9,7 @@
 //! rewritten to the temporary folder; nothing else changes).
 
 use khc_tests::cel_eval::{rule_of_message, Policy};
-use khc_tests::kube::{bin_dirs, install_encryption_config, write_output, Cluster, Options};
+use khc_tests::kube::{bin_dirs, install_encryption_config, write_output, Cluster, Options, TempDir};
 use khc_tests::rbac::{Rbac, Who};
 use khc_tests::*;
 use serde_json::{json, Value};
@@ -138,10 +138,8 @@ fn vap_names(out: &khc_emit::Output) -> BTreeSet<String> {
 #[test]
 fn example_on_a_real_api_server() {
     for bin in bin_dirs("example_on_a_real_api_server") {
-        let dir = std::env::temp_dir().join(format!("khc-kube-example-{}-{}", std::process::id(), khc_tests::kube::version_of(&bin)));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let ex = example_in(&dir);
+        let tmp = TempDir::new(&format!("example-{}", khc_tests::kube::version_of(&bin)));
+        let ex = example_in(&tmp.0);
         let c = Cluster::start(
             &bin,
             Options { encryption_config: Some(ex.encryption_config.clone()), kms_socket: Some(ex.kms_socket.clone()), controller_manager: true },
@@ -161,7 +159,6 @@ fn example_on_a_real_api_server() {
         eprintln!("== {}: admission", c.version());
         admission_matches(&c, &ex.out);
         drop(c);
-        let _ = std::fs::remove_dir_all(&dir);
     }
 }
 
@@ -762,9 +759,8 @@ fn rewrite_secrets(c: &Cluster) {
 #[test]
 fn encryption_key_rotation_as_the_readme_says() {
     let Some(bin) = bin_dirs("encryption_key_rotation_as_the_readme_says").into_iter().next() else { return };
-    let dir = std::env::temp_dir().join(format!("khc-kube-rotation-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let tmp = TempDir::new("rotation");
+    let dir = tmp.0.clone();
     let secretbox = "    provider secretbox { key sb1 env \"KHC_SB1\" }\n";
     let identity = "    provider identity\n";
 
@@ -805,7 +801,6 @@ fn encryption_key_rotation_as_the_readme_says() {
     c.kubectl_ok(&["get", "configmaps", "--all-namespaces", "-o", "name"]);
 
     drop(c);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 // ---------------------------------------------------------------------------------
@@ -954,9 +949,8 @@ pub fn generated_program(i: usize) -> String {
 #[test]
 fn generated_programs_apply_cleanly() {
     let Some(bin) = bin_dirs("generated_programs_apply_cleanly").into_iter().next() else { return };
-    let dir = std::env::temp_dir().join(format!("khc-kube-generated-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let tmp = TempDir::new("generated");
+    let dir = tmp.0.clone();
     let c = Cluster::start(&bin, Options { controller_manager: true, ..Options::default() });
     let t0 = Instant::now();
     let mut objects_applied = 0;
@@ -977,7 +971,6 @@ fn generated_programs_apply_cleanly() {
     eprintln!("30 generated programs, {objects_applied} objects, applied twice in {:.1}s", t0.elapsed().as_secs_f64());
     assert!(warnings.is_empty(), "type-checking warnings:\n{}", warnings.join("\n"));
     drop(c);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

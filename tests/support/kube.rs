@@ -429,3 +429,25 @@ pub fn pss_fixtures_dir() -> PathBuf {
     let repo = std::env::var_os("KHC_REPO").map(PathBuf::from).unwrap_or_else(crate::repo_root);
     repo.join("../shared/fixtures/pod-security-admission")
 }
+
+/// A fresh temporary folder, removed when dropped (also when a test panics) unless
+/// `KHC_KEEP_KUBE` is set.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    /// `$TMPDIR/khc-kube-NAME-PID`, emptied.
+    pub fn new(name: &str) -> TempDir {
+        let dir = std::env::temp_dir().join(format!("khc-kube-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        if std::env::var_os("KHC_KEEP_KUBE").is_none() {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
