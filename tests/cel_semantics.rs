@@ -1,9 +1,10 @@
 //! Semantic test of the generated admission policies: the CEL in the emitted
-//! ValidatingAdmissionPolicy is evaluated (with the `cel` interpreter) against a
+//! ValidatingAdmissionPolicy is evaluated (by `khc-analysis`, with the `cel`
+//! interpreter) against a
 //! compliant pod and against one violation at a time, and exactly the expected
 //! rules must reject each object.
 
-use khc_tests::cel_eval::Policy;
+use khc_analysis::admission::Admission;
 use khc_tests::*;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
@@ -22,18 +23,18 @@ tenant shop {
 }
 "#;
 
-/// The tenant policy, compiled from `SOURCE`.
-fn policy() -> Policy {
+/// The rules of the tenant policy that reject `object`.
+fn violations(object: &Value) -> BTreeSet<String> {
     let (out, diags, rendered) = compile_sources(&[("main.khc", SOURCE)]);
     let out = out.unwrap_or_else(|| panic!("does not compile: {diags:?}\n{rendered}"));
-    let objs = objects(&out);
-    let vap = of_kind(&objs, "ValidatingAdmissionPolicy").into_iter().find(|v| v["metadata"]["name"] == "khc-tenant-shop").expect("tenant policy");
-    Policy::from_vap(vap)
-}
-
-/// The rules that reject `object`.
-fn violations(object: &Value) -> BTreeSet<String> {
-    policy().violations(object)
+    let admission = Admission::new(&khc_analysis::objects(&out));
+    let policy = admission.policies.iter().find(|p| p.name == "khc-tenant-shop").expect("tenant policy");
+    let found = policy.evaluate(object, &["Deny".to_string()]);
+    for v in &found {
+        assert!(v.error.is_none(), "{}: CEL fails to evaluate: {:?}", v.rule, v.error);
+        assert_ne!(v.rule_source, "?", "every rule names its source");
+    }
+    found.into_iter().map(|v| v.rule).collect()
 }
 
 fn good_spec() -> Value {

@@ -8,9 +8,11 @@
 //! and its key file lives in the test's folder (the source's socket and key paths are
 //! rewritten to the temporary folder; nothing else changes).
 
-use khc_tests::cel_eval::{rule_of_message, Policy};
+use khc_analysis::admission::{rule_of_message, Admission};
+use khc_analysis::network::{Endpoint, Network};
+use khc_analysis::rbac::{Rbac, Request, Subject};
+use khc_analysis::selector::{labels, Labels};
 use khc_tests::kube::{bin_dirs, install_encryption_config, write_output, Cluster, Options, TempDir};
-use khc_tests::rbac::{Rbac, Who};
 use khc_tests::*;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
@@ -65,9 +67,48 @@ fn example_in(dir: &Path) -> Example {
     Example { out, cluster_dir, encryption_config, kms_socket }
 }
 
-/// `kind/namespace/name → resourceVersion` (or generation) of every object of a kustomization.
+/// The `-R -f` arguments naming every object of a cluster folder in the output
+/// layout: the cluster unit (`cluster/`) and every tenant unit (`tenants/`); the
+/// `Kustomization` files and `control-plane/` are not objects of the cluster. A
+/// unit without objects (a cluster unit of a program with no cluster-wide
+/// statement holds only its `Kustomization`) is left out: kubectl refuses a
+/// folder with no `.yaml` file.
+fn object_args(dir: &Path) -> Vec<String> {
+    fn has_yaml(d: &Path) -> bool {
+        std::fs::read_dir(d).into_iter().flatten().flatten().any(|e| {
+            let p = e.path();
+            if p.is_dir() {
+                has_yaml(&p)
+            } else {
+                p.extension().is_some_and(|x| x == "yaml")
+            }
+        })
+    }
+    ["cluster", "tenants"]
+        .iter()
+        .map(|u| dir.join(u))
+        .filter(|d| has_yaml(d))
+        .flat_map(|d| ["-R".to_string(), "-f".to_string(), d.display().to_string()])
+        .collect()
+}
+
+/// `kind/namespace/name → resourceVersion` (or generation) of every object of a cluster folder.
 fn resource_versions(c: &Cluster, dir: &Path) -> BTreeMap<String, String> {
-    let list: Value = serde_json::from_str(&c.kubectl_ok(&["get", "-k", &dir.display().to_string(), "-o", "json"])).unwrap();
+    let args = object_args(dir);
+    let mut cmd: Vec<&str> = vec!["get", "-o", "json"];
+    cmd.extend(args.iter().map(String::as_str));
+    let out = c.kubectl_ok(&cmd);
+    // One List, or one document per file.
+    let mut items = Vec::new();
+    for v in serde_json::Deserializer::from_str(&out).into_iter::<Value>() {
+        let v = v.unwrap();
+        if v["kind"] == "List" {
+            items.extend(v["items"].as_array().cloned().unwrap_or_default());
+        } else {
+            items.push(v);
+        }
+    }
+    let list = json!({ "items": items });
     list["items"]
         .as_array()
         .unwrap()
@@ -87,13 +128,17 @@ fn resource_versions(c: &Cluster, dir: &Path) -> BTreeMap<String, String> {
         .collect()
 }
 
-/// Server-side applies a kustomization twice: both succeed, the second changes no
-/// object (every resourceVersion stays).
+/// Server-side applies a cluster folder twice (`-R -f cluster -R -f tenants`, as
+/// the README's output layout says): both succeed, the second changes no object
+/// (every resourceVersion stays).
 fn apply_twice(c: &Cluster, dir: &Path) -> BTreeMap<String, String> {
     let d = dir.display().to_string();
-    c.kubectl_ok(&["apply", "--server-side", "--field-manager=khc", "-k", &d]);
+    let args = object_args(dir);
+    let mut apply: Vec<&str> = vec!["apply", "--server-side", "--field-manager=khc"];
+    apply.extend(args.iter().map(String::as_str));
+    c.kubectl_ok(&apply);
     let first = resource_versions(c, dir);
-    c.kubectl_ok(&["apply", "--server-side", "--field-manager=khc", "-k", &d]);
+    c.kubectl_ok(&apply);
     let second = resource_versions(c, dir);
     assert_eq!(first, second, "a second apply of {d} changed objects");
     first
@@ -188,12 +233,44 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
 /// A question: verb, API group, resource (with `/subresource`), namespace, name.
 type Question = (String, String, String, Option<String>, Option<String>);
 
+/// The user name test subjects asked as a member of a group have.
+const GROUP_MEMBER: &str = "khc-test-member";
+
+/// The user and groups the API server sees for a subject: a group stands for
+/// some member of it ([`GROUP_MEMBER`]); every authenticated user is in
+/// `system:authenticated`, ServiceAccounts in `system:serviceaccounts[:NS]`.
+fn user_and_groups(who: &Subject) -> (String, Vec<String>) {
+    let mut groups = vec!["system:authenticated".to_string()];
+    let user = match who {
+        Subject::Group { name } => {
+            groups.insert(0, name.clone());
+            GROUP_MEMBER.to_string()
+        }
+        Subject::User { name } => name.clone(),
+        Subject::ServiceAccount { namespace, name } => {
+            groups.insert(0, format!("system:serviceaccounts:{namespace}"));
+            groups.insert(0, "system:serviceaccounts".to_string());
+            format!("system:serviceaccount:{namespace}:{name}")
+        }
+    };
+    (user, groups)
+}
+
+/// khc's RBAC evaluator (`khc-analysis`, with its embedded built-in ClusterRoles)
+/// for a subject as [`user_and_groups`] presents it to the server: a member of a
+/// group holds the group's grants and those of its own user name (which include
+/// `system:authenticated`'s).
+fn khc_can(rbac: &Rbac, who: &Subject, req: &Request) -> bool {
+    rbac.can(who, req) || (matches!(who, Subject::Group { .. }) && rbac.can(&Subject::user(GROUP_MEMBER), req))
+}
+
 fn rbac_matches(c: &Cluster, out: &khc_emit::Output) {
     let objs = objects(out);
-    // The built-in roles and bindings the server bootstraps (khc's own are judged as
-    // emitted, not as read back). Wait until ClusterRole aggregation filled `view`.
+    // khc's evaluator over khc's objects and its own embedded copy of the built-in
+    // ClusterRoles (not the server's, read back): the server's bootstrap policy is
+    // the judge of that copy too. Wait until ClusterRole aggregation filled `view`.
     let t0 = Instant::now();
-    let builtin: Vec<(String, Value)> = loop {
+    let _builtin: Vec<(String, Value)> = loop {
         let list: Value = serde_json::from_str(&c.kubectl_ok(&["get", "clusterroles,clusterrolebindings,roles,rolebindings", "-A", "-o", "json"])).unwrap();
         let items: Vec<Value> =
             list["items"].as_array().unwrap().iter().filter(|o| o["metadata"]["labels"]["app.kubernetes.io/managed-by"] != "khc").cloned().collect();
@@ -205,9 +282,7 @@ fn rbac_matches(c: &Cluster, out: &khc_emit::Output) {
         assert!(t0.elapsed() < Duration::from_secs(60), "ClusterRole view was never aggregated");
         std::thread::sleep(Duration::from_millis(500));
     };
-    let mut all = objs.clone();
-    all.extend(builtin);
-    let rbac = Rbac::new(all);
+    let rbac = Rbac::new(&khc_analysis::objects(out));
 
     // Subjects: every subject of a khc binding, every emitted ServiceAccount, a stranger.
     let mut groups = BTreeSet::new();
@@ -225,9 +300,9 @@ fn rbac_matches(c: &Cluster, out: &khc_emit::Output) {
             sas.insert((o["metadata"]["namespace"].as_str().unwrap().to_string(), o["metadata"]["name"].as_str().unwrap().to_string()));
         }
     }
-    let mut subjects: Vec<Who<'_>> = groups.iter().map(|g| Who::Group(g)).collect();
-    subjects.extend(users.iter().map(|u| Who::User(u)));
-    subjects.extend(sas.iter().map(|(ns, n)| Who::Sa(ns, n)));
+    let mut subjects: Vec<Subject> = groups.iter().map(|g| Subject::group(g)).collect();
+    subjects.extend(users.iter().map(|u| Subject::user(u)));
+    subjects.extend(sas.iter().map(|(ns, n)| Subject::sa(ns, n)));
 
     // Questions: every verb × resource the source's roles mention, plus risky ones,
     // in every tenant namespace (and cluster-wide for cluster-scoped resources).
@@ -305,14 +380,13 @@ fn rbac_matches(c: &Cluster, out: &khc_emit::Output) {
             if let Some(n) = name {
                 attrs["name"] = json!(n);
             }
+            let (user, user_groups) = user_and_groups(who);
             reviews.push(json!({
                 "apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
-                "spec": {"user": who.user(), "groups": who.groups(), "resourceAttributes": attrs}
+                "spec": {"user": user, "groups": user_groups, "resourceAttributes": attrs}
             }));
-            expected.push((
-                format!("{who:?} {verb} {group}/{resource} ns={ns:?} name={name:?}"),
-                rbac.can(*who, verb, group, resource, ns.as_deref(), name.as_deref()),
-            ));
+            let req = Request { verb: verb.clone(), group: group.clone(), resource: resource.clone(), namespace: ns.clone(), name: name.clone() };
+            expected.push((format!("{who} {verb} {group}/{resource} ns={ns:?} name={name:?}"), khc_can(&rbac, who, &req)));
         }
     }
     let mut answers = Vec::new();
@@ -398,34 +472,39 @@ fn mutate_pod(pod: &Value, limit_range: Option<&Value>) -> Value {
     pod
 }
 
-/// The admission policies that apply in a namespace: `(policy, denies?)`.
-fn policies_for(objs: &[(String, Value)], ns: &Value) -> Vec<(Policy, bool)> {
-    let name = ns["metadata"]["name"].as_str().unwrap();
-    let mut labels = ns["metadata"]["labels"].as_object().cloned().unwrap_or_default();
-    labels.insert("kubernetes.io/metadata.name".into(), json!(name));
-    let selects = |sel: &Value| {
-        sel["matchLabels"].as_object().into_iter().flatten().all(|(k, v)| labels.get(k) == Some(v))
-            && sel["matchExpressions"].as_array().into_iter().flatten().all(|e| {
-                let vals: Vec<&Value> = e["values"].as_array().map(|a| a.iter().collect()).unwrap_or_default();
-                let have = labels.get(e["key"].as_str().unwrap());
-                match e["operator"].as_str().unwrap() {
-                    "In" => have.is_some_and(|h| vals.contains(&h)),
-                    "NotIn" => have.is_none_or(|h| !vals.contains(&h)),
-                    "Exists" => have.is_some(),
-                    "DoesNotExist" => have.is_none(),
-                    op => panic!("operator {op}"),
-                }
-            })
-    };
-    of_kind(objs, "ValidatingAdmissionPolicyBinding")
-        .into_iter()
-        .filter(|b| selects(&b["spec"]["matchResources"]["namespaceSelector"]))
-        .map(|b| {
-            let vap = of_kind(objs, "ValidatingAdmissionPolicy").into_iter().find(|p| p["metadata"]["name"] == b["spec"]["policyName"]).expect("bound policy");
-            let denies = b["spec"]["validationActions"].as_array().unwrap().iter().any(|a| a == "Deny");
-            (Policy::from_vap(vap), denies)
-        })
-        .collect()
+/// A namespace's labels as selectors see them (with `kubernetes.io/metadata.name`).
+fn namespace_labels(ns: &Value) -> Labels {
+    let mut l = labels(&ns["metadata"]["labels"]);
+    l.insert("kubernetes.io/metadata.name".into(), ns["metadata"]["name"].as_str().unwrap().to_string());
+    l
+}
+
+/// The khc rules whose `Deny` bindings reject `object` (a request to `(group,
+/// resource)`, with subresource as `pods/ephemeralcontainers`) in namespace `ns`,
+/// by khc's admission evaluator (`khc-analysis`); an expression that fails to
+/// evaluate is an error.
+fn khc_denials(admission: &Admission, ns: &Value, group: &str, resource: &str, object: &Value) -> Result<BTreeSet<String>, String> {
+    let mut out = BTreeSet::new();
+    for (policy, binding) in admission.applicable(group, resource, &namespace_labels(ns)) {
+        if !binding.actions.iter().any(|a| a == "Deny") {
+            continue;
+        }
+        for v in policy.evaluate(object, &binding.actions) {
+            if let Some(e) = v.error {
+                return Err(format!("{}: {}: {e}", policy.name, v.rule));
+            }
+            out.insert(v.rule);
+        }
+    }
+    Ok(out)
+}
+
+/// `(group, resource)` of a collection path (`api/v1/namespaces/NS/pods`,
+/// `apis/apps/v1/namespaces/NS/deployments`).
+fn group_resource(path: &str) -> (String, String) {
+    let parts: Vec<&str> = path.split('/').collect();
+    let group = if parts[0] == "apis" { parts[1] } else { "" };
+    (group.to_string(), parts.last().unwrap().to_string())
 }
 
 /// A Pod Security level a case violates at most: 0 none, 1 restricted only, 2 baseline.
@@ -506,6 +585,9 @@ fn cases() -> Vec<(&'static str, Value, Pss)> {
         ("low-uid", with(&[("/securityContext/runAsUser", json!(1000))]), 0),
         ("unconfined-seccomp", with(&[("/containers/0/securityContext/seccompProfile", json!({"type": "Unconfined"}))]), 2),
         ("writable-root", with(&[("/containers/0/securityContext/readOnlyRootFilesystem", json!(false))]), 0),
+        // Pod-level token mounting with a ServiceAccount (`default`) that is no
+        // workload declared `automount-token true`.
+        ("automount-token", with(&[("/automountServiceAccountToken", json!(true))]), 0),
         (
             "privileged-init",
             {
@@ -549,6 +631,7 @@ fn as_kinds(name: &str, spec: &Value) -> Vec<(&'static str, Value)> {
 struct Judge<'a> {
     c: &'a Cluster,
     objs: &'a [(String, Value)],
+    admission: &'a Admission,
     asked: usize,
     wrong: Vec<String>,
     denied_by: BTreeMap<String, usize>,
@@ -568,15 +651,17 @@ impl Judge<'_> {
         let psa_denies = is_pod && pss != 0 && pss >= enforce;
         let limit_range = self.objs.iter().map(|(_, v)| v).find(|v| v["kind"] == "LimitRange" && v["metadata"]["namespace"] == ns_name);
         let judged = if is_pod { mutate_pod(obj, limit_range) } else { obj.clone() };
-        let mut khc_denies = BTreeSet::new();
-        for (policy, denies) in policies_for(self.objs, ns) {
-            if denies {
-                khc_denies.extend(policy.violations(&judged));
+        let (group, resource) = group_resource(path);
+        let q = format!("{what} in {ns_name}");
+        let khc_denies = match khc_denials(self.admission, ns, &group, &resource, &judged) {
+            Ok(d) => d,
+            Err(e) => {
+                self.wrong.push(format!("{q}: khc's evaluator fails: {e}"));
+                return;
             }
-        }
+        };
         let r = self.c.request("POST", &format!("/{}?dryRun=All&fieldManager=khc-test", path.replace("NS", ns_name)), obj);
         let msg = r.body["message"].as_str().unwrap_or("").to_string();
-        let q = format!("{what} in {ns_name}");
         let allowed = r.status == 201 || r.status == 200;
         if !allowed && r.status != 403 {
             self.wrong.push(format!("{q}: unexpected HTTP {}: {msg}", r.status));
@@ -595,7 +680,7 @@ impl Judge<'_> {
                 self.wrong.push(format!("{q}: khc's evaluator allows, the server denies: {msg}"));
             }
         } else {
-            let named = rule_of_message(&msg);
+            let named = rule_of_message(&msg).map(|(rule, _)| rule.to_string());
             match named {
                 _ if allowed => self.wrong.push(format!("{q}: khc's evaluator denies ({khc_denies:?}), the server allows")),
                 Some(rule) if khc_denies.contains(&rule) => {
@@ -622,7 +707,8 @@ impl Judge<'_> {
 fn admission_matches(c: &Cluster, out: &khc_emit::Output) {
     let objs = objects(out);
     let namespaces: Vec<Value> = of_kind(&objs, "Namespace").into_iter().cloned().collect();
-    let mut judge = Judge { c, objs: &objs, asked: 0, wrong: Vec::new(), denied_by: BTreeMap::new() };
+    let admission = Admission::new(&khc_analysis::objects(out));
+    let mut judge = Judge { c, objs: &objs, admission: &admission, asked: 0, wrong: Vec::new(), denied_by: BTreeMap::new() };
     // The policies are enforced once the admission plugin has seen them: wait for a
     // clear violation to be denied everywhere.
     let t0 = Instant::now();
@@ -644,6 +730,27 @@ fn admission_matches(c: &Cluster, out: &khc_emit::Output) {
             for (path, obj) in as_kinds(name, &spec) {
                 let what = format!("{} {name}", obj["kind"].as_str().unwrap());
                 judge.ask(ns, path, &obj, pss, &what, true);
+            }
+        }
+    }
+    // A namespace that copies every label of `payments` but not its name: the
+    // tenant's policies select namespaces by `kubernetes.io/metadata.name` (issue 7),
+    // so they do not apply there, on the server as in khc's evaluator.
+    {
+        let payments = namespaces.iter().find(|n| n["metadata"]["name"] == "payments").expect("the example has payments");
+        let spoof = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "khc-spoof", "labels": payments["metadata"]["labels"]}});
+        let r = c.request("POST", "/api/v1/namespaces", &spoof);
+        assert_eq!(r.status, 201, "{}", r.body);
+        // Its `default` ServiceAccount, as the controller (not run here) would create it.
+        let sa = json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default"}});
+        let r = c.request("POST", "/api/v1/namespaces/khc-spoof/serviceaccounts", &sa);
+        assert_eq!(r.status, 201, "{}", r.body);
+        let applicable = admission.applicable("", "pods", &namespace_labels(&spoof));
+        assert!(applicable.iter().all(|(p, _)| p.name != "khc-tenant-payments"), "payments' policy applies to a namespace named otherwise");
+        for (name, spec, pss) in cases() {
+            for (path, obj) in as_kinds(name, &spec) {
+                let what = format!("{} {name}", obj["kind"].as_str().unwrap());
+                judge.ask(&spoof, path, &obj, pss, &what, true);
             }
         }
     }
@@ -682,8 +789,23 @@ fn admission_matches(c: &Cluster, out: &khc_emit::Output) {
             }
         }
     }
+    // Token mounting by a workload declared `automount-token true` (monitoring's
+    // prometheus) is allowed, by both.
+    for ns in namespaces.iter().filter(|n| n["metadata"]["name"] == "monitoring") {
+        let mut spec = good_spec();
+        spec["automountServiceAccountToken"] = json!(true);
+        spec["serviceAccountName"] = json!("prometheus");
+        let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "prometheus-token"}, "spec": spec});
+        let before = judge.wrong.len();
+        judge.ask(ns, "api/v1/namespaces/NS/pods", &pod, 0, "Pod automount-token as prometheus", true);
+        let r = c.request("POST", "/api/v1/namespaces/monitoring/pods?dryRun=All", &pod);
+        assert!(judge.wrong.len() == before && r.status == 201, "prometheus may mount its token: {} {:?}", r.status, judge.wrong);
+    }
     eprintln!("admission: {} questions in {:.1}s; denials by {:?}", judge.asked, t0.elapsed().as_secs_f64(), judge.denied_by);
     assert!(judge.wrong.is_empty(), "{} of {} admission answers differ:\n{}", judge.wrong.len(), judge.asked, judge.wrong.join("\n"));
+    for rule in ["automount-token", "no-latest-tag"] {
+        assert!(judge.denied_by.contains_key(rule), "no case was denied by {rule}: {:?}", judge.denied_by);
+    }
 
     // A metadata-only update of an existing (compliant) pod is allowed.
     let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "existing"}, "spec": good_spec()});
@@ -692,10 +814,9 @@ fn admission_matches(c: &Cluster, out: &khc_emit::Output) {
     c.kubectl_ok(&["label", "pod", "existing", "-n", "payments", "khc.dev/touched=yes"]);
     c.kubectl_ok(&["annotate", "pod", "existing", "-n", "payments", "note=metadata-only"]);
 
-    // Ephemeral containers (the pods/ephemeralcontainers subresource), CURRENT
-    // behaviour: PodSecurity judges them, khc's policies match only `pods`, so khc's
-    // rules do not. The issue that extends khc's rules to ephemeral containers must
-    // turn the second case into a denial naming no-latest-tag.
+    // Ephemeral containers (the pods/ephemeralcontainers subresource): PodSecurity
+    // judges them, and so do khc's rules (issue 7): a `latest` debug container that
+    // passes baseline is denied by no-latest-tag, as khc's evaluator says.
     let debug = json!({"name": "debug", "image": "busybox:latest", "targetContainerName": "app"});
     let with_debug = |ns: &str| {
         let mut pod: Value = serde_json::from_str(&c.kubectl_ok(&["get", "pod", "existing", "-n", ns, "-o", "json"])).unwrap();
@@ -707,8 +828,16 @@ fn admission_matches(c: &Cluster, out: &khc_emit::Output) {
     assert!(r.body["message"].as_str().unwrap_or("").contains("PodSecurity"), "{}", r.body);
     let r = c.request("POST", "/api/v1/namespaces/legacy-billing/pods", &pod);
     assert_eq!(r.status, 201, "{}", r.body);
+    let legacy = namespaces.iter().find(|n| n["metadata"]["name"] == "legacy-billing").expect("the example has legacy-billing");
+    let mut judged: Value = serde_json::from_str(&c.kubectl_ok(&["get", "pod", "existing", "-n", "legacy-billing", "-o", "json"])).unwrap();
+    judged["spec"]["ephemeralContainers"] = json!([debug]);
+    let khc = khc_denials(&admission, legacy, "", "pods/ephemeralcontainers", &judged).unwrap();
+    assert!(khc.contains("no-latest-tag"), "khc's evaluator denies the debug container by no-latest-tag: {khc:?}");
     let r = with_debug("legacy-billing");
-    assert_eq!(r.status, 200, "today a `latest` debug container passes baseline and khc's rules: {}", r.body);
+    let msg = r.body["message"].as_str().unwrap_or("");
+    assert_eq!(r.status, 403, "a `latest` debug container is denied: {}", r.body);
+    assert_eq!(rule_of_message(msg).map(|(rule, _)| rule), Some("no-latest-tag"), "{msg}");
+    assert!(msg.contains(".khc:"), "the denial says where the rule was written: {msg}");
 }
 
 // ---------------------------------------------------------------------------------
@@ -991,8 +1120,20 @@ fn generated_programs_compile_without_errors() {
 /// answered by khc's evaluator and by the upstream one; returns the disagreements
 /// and the number of questions.
 fn network_disagreements(netpol: &Path, objs: &[(String, Value)]) -> (Vec<String>, usize) {
-    use khc_tests::network::{Cluster as Net, Dest, Pod};
-    let net = Net::of(objs);
+    let analysed: Vec<khc_analysis::Object> = objs.iter().map(|(path, value)| khc_analysis::Object { path: path.clone(), value: value.clone() }).collect();
+    let mut net = Network::new(&analysed);
+    let policies: Vec<&Value> = of_kind(objs, "NetworkPolicy");
+    // Tenant peers select namespaces by name (issue 7): no selector reads a label
+    // a namespace's owner could set, and a namespace carrying every label of a
+    // tenant's namespace but its name (`khc-spoof`) is asked about too.
+    for p in &policies {
+        let text = p["spec"].to_string();
+        assert!(!text.contains("khc.dev/tenant"), "a NetworkPolicy selects by the tenant label: {text}");
+    }
+    if let Some(mut spoof) = net.namespace_labels.values().next().cloned() {
+        spoof.insert("kubernetes.io/metadata.name".into(), "khc-spoof".into());
+        net.namespace_labels.insert("khc-spoof".into(), spoof);
+    }
     // Pods: in every namespace, one with each label set a policy selects (as target or
     // peer) and one that no policy names.
     let mut label_sets: BTreeSet<BTreeMap<String, String>> = BTreeSet::from([BTreeMap::from([("app".to_string(), "khc-other".to_string())])]);
@@ -1002,7 +1143,7 @@ fn network_disagreements(netpol: &Path, objs: &[(String, Value)]) -> (Vec<String
         match v {
             Value::Object(m) => {
                 if let Some(ml) = m.get("podSelector").and_then(|s| s.get("matchLabels")) {
-                    label_sets.insert(khc_tests::network::labels(ml));
+                    label_sets.insert(labels(ml));
                 }
                 if let Some(b) = m.get("ipBlock") {
                     cidrs.insert(b["cidr"].as_str().unwrap().to_string());
@@ -1023,40 +1164,45 @@ fn network_disagreements(netpol: &Path, objs: &[(String, Value)]) -> (Vec<String
             _ => {}
         }
     }
-    for p in &net.policies {
+    for p in &policies {
         walk(&p["spec"], &mut label_sets, &mut cidrs, &mut ports);
     }
-    let pods: Vec<Pod> = net.namespace_labels.keys().flat_map(|ns| label_sets.iter().map(move |l| Pod { namespace: ns.clone(), labels: l.clone() })).collect();
+    // The namespaces khc manages and unmanaged ones (peers select them by name).
+    let mut namespaces: BTreeSet<String> = net.namespace_labels.keys().cloned().collect();
+    namespaces.extend(["kube-system", "ingress-nginx", "default"].map(String::from));
+    let pods: Vec<(String, Labels)> = namespaces.iter().flat_map(|ns| label_sets.iter().map(move |l| (ns.clone(), l.clone()))).collect();
+    let endpoint = |(ns, l): &(String, Labels)| Endpoint::Pod { namespace: ns.clone(), labels: l.clone() };
     let mut ips: Vec<std::net::Ipv4Addr> = vec!["8.8.8.8".parse().unwrap()];
     for c in &cidrs {
         let (a, _) = c.split_once('/').unwrap();
         let a: std::net::Ipv4Addr = a.parse().unwrap();
         ips.push(std::net::Ipv4Addr::from(u32::from(a).wrapping_add(1)));
     }
-    let peer_json = |p: &Pod, i: usize| json!({"namespace": p.namespace, "namespaceLabels": net.namespace_labels[&p.namespace], "podLabels": p.labels, "ip": format!("100.64.{}.{}", i / 250, 1 + i % 250)});
+    let peer_json = |(ns, l): &(String, Labels), i: usize| json!({"namespace": ns, "namespaceLabels": net.labels_of(ns), "podLabels": l, "ip": format!("100.64.{}.{}", i / 250, 1 + i % 250)});
     let mut questions = Vec::new();
     let mut ours = Vec::new();
     for (si, src) in pods.iter().enumerate() {
-        let dsts: Vec<(Value, Dest<'_>, String)> = pods
+        let from = endpoint(src);
+        let dsts: Vec<(Value, Endpoint, String)> = pods
             .iter()
             .enumerate()
-            .map(|(di, d)| (peer_json(d, di), Dest::Pod(d), format!("{}/{:?}", d.namespace, d.labels)))
-            .chain(ips.iter().map(|ip| (json!({"ip": ip.to_string()}), Dest::Ip(*ip), ip.to_string())))
+            .map(|(di, d)| (peer_json(d, di), endpoint(d), format!("{}/{:?}", d.0, d.1)))
+            .chain(ips.iter().map(|ip| (json!({"ip": ip.to_string()}), Endpoint::ip(*ip), ip.to_string())))
             .collect();
         for (dj, dst, dname) in &dsts {
+            // One decision per pair: each direction allows a port when the pod is not
+            // isolated for it or a selecting policy's rule allows the port.
+            let d = net.decide(&from, dst);
+            let ok = |side: &khc_analysis::network::Side, port: u16, proto: &str| !side.isolated || !side.allowing_port(port, proto).is_empty();
             for port in &ports {
                 for proto in ["TCP", "UDP"] {
                     questions.push(json!({"src": peer_json(src, si), "dst": dj, "port": port, "protocol": proto}));
-                    ours.push((
-                        format!("{}/{:?} -> {dname} {port}/{proto}", src.namespace, src.labels),
-                        net.egress_allowed(src, dst, *port, proto),
-                        net.ingress_allowed(src, dst, *port, proto),
-                    ));
+                    ours.push((format!("{}/{:?} -> {dname} {port}/{proto}", src.0, src.1), ok(&d.egress, *port, proto), ok(&d.ingress, *port, proto)));
                 }
             }
         }
     }
-    let input = json!({"policies": net.policies, "questions": questions});
+    let input = json!({"policies": policies, "questions": questions});
     let mut child = std::process::Command::new(netpol)
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
@@ -1074,7 +1220,7 @@ fn network_disagreements(netpol: &Path, objs: &[(String, Value)]) -> (Vec<String
     assert_eq!(theirs.len(), ours.len());
     // A program without NetworkPolicies (isolation none) allows everything.
     let allowed = ours.iter().filter(|(_, e, i)| *e && *i).count();
-    assert!(net.policies.is_empty() || (allowed > 0 && allowed < ours.len()), "a degenerate question set: {allowed} of {} allowed", ours.len());
+    assert!(policies.is_empty() || (allowed > 0 && allowed < ours.len()), "a degenerate question set: {allowed} of {} allowed", ours.len());
     let differ = ours
         .iter()
         .zip(&theirs)

@@ -1,15 +1,43 @@
-//! Semantic test of the generated NetworkPolicies: a small evaluator of the
-//! Kubernetes NetworkPolicy rules (a pod is isolated for a direction when a policy
+//! Semantic test of the generated NetworkPolicies: the evaluator of
+//! `khc-analysis` (Kubernetes NetworkPolicy rules (a pod is isolated for a direction when a policy
 //! of that type selects it; then traffic flows only if some rule allows it, and a
 //! connection needs both the sender's egress and the receiver's ingress) answers
-//! reachability questions about the multi-tenant example. The evaluator is
-//! `khc_tests::network` (tests/support/network.rs).
+//! reachability questions about the multi-tenant example.
 
-use khc_tests::network::{Cluster, Dest};
+use khc_analysis::network::{Endpoint, Network};
+use khc_tests::*;
+
+struct Cluster {
+    net: Network,
+}
+
+enum Dest<'a> {
+    Pod(&'a Endpoint),
+    Ip(std::net::Ipv4Addr),
+}
+
+impl Cluster {
+    fn new() -> Self {
+        Cluster { net: Network::new(&khc_analysis::objects(&example_output())) }
+    }
+
+    fn pod(&self, namespace: &str, l: &[(&str, &str)]) -> Endpoint {
+        let known = ["kube-system", "ingress-nginx", "default"];
+        assert!(self.net.namespace_labels.contains_key(namespace) || known.contains(&namespace), "unknown namespace {namespace}");
+        Endpoint::pod(namespace, l)
+    }
+
+    fn allowed(&self, src: &Endpoint, dst: Dest<'_>, port: u16, proto: &str) -> bool {
+        match dst {
+            Dest::Pod(d) => self.net.allowed(src, d, port, proto),
+            Dest::Ip(ip) => self.net.allowed(src, &Endpoint::ip(ip), port, proto),
+        }
+    }
+}
 
 #[test]
 fn reachability_matches_the_declared_intent() {
-    let c = Cluster::example();
+    let c = Cluster::new();
     let api = c.pod("payments", &[("app", "payments-api")]);
     let db = c.pod("payments", &[("app", "ledger-db")]);
     let worker = c.pod("payments-jobs", &[("app", "payments-worker")]);
@@ -52,4 +80,23 @@ fn reachability_matches_the_declared_intent() {
     ];
     let wrong: Vec<String> = cases.iter().filter(|(_, got, want)| got != want).map(|(n, got, _)| format!("{n}: got {got}")).collect();
     assert!(wrong.is_empty(), "reachability differs from intent:\n{}", wrong.join("\n"));
+}
+
+#[test]
+fn decisions_name_the_policies_and_ports() {
+    let c = Cluster::new();
+    let prometheus = Endpoint::pod("monitoring", &[("app.kubernetes.io/name", "prometheus")]);
+    let api = Endpoint::pod("payments", &[("app", "payments-api")]);
+    let d = c.net.decide(&prometheus, &api);
+    assert_eq!(d.ports().to_string(), "9090/TCP");
+    let ingress: Vec<&str> = d.ingress.allowing.iter().map(|(p, _)| p.source.as_str()).collect();
+    assert_eq!(ingress, ["tenants/payments.khc:26"], "the allow statement decides");
+    assert!(d.egress.allowing.iter().any(|(p, _)| p.source == "tenants/monitoring.khc:14"));
+    let stranger = Endpoint::pod("default", &[]);
+    let d = c.net.decide(&stranger, &api);
+    assert!(d.ports().is_empty() && d.ingress.isolated && !d.egress.isolated);
+    // A CIDR inside an allowed block but overlapping an exception is not allowed as a whole.
+    let billing = Endpoint::pod("legacy-billing", &[("app", "billing")]);
+    assert!(c.net.allowed(&billing, &Endpoint::parse_net("10.20.1.0/24").unwrap(), 1521, "TCP"));
+    assert!(!c.net.allowed(&billing, &Endpoint::parse_net("10.20.0.0/16").unwrap(), 1521, "TCP"));
 }

@@ -68,11 +68,20 @@ fn kustomize_renders_the_tree() {
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
         std::fs::write(p, &f.contents).unwrap();
     }
+    // The entry point renders the cluster unit; each tenant unit renders on its own;
+    // together they render every object exactly once.
+    let render = |dir: &std::path::Path| {
+        let run = std::process::Command::new("kubectl").arg("kustomize").arg(dir).output().expect("run kubectl");
+        assert!(run.status.success(), "kubectl kustomize {} failed: {}", dir.display(), String::from_utf8_lossy(&run.stderr));
+        let rendered = String::from_utf8(run.stdout).unwrap();
+        rendered.matches("\nkind: ").count() + usize::from(rendered.starts_with("kind: "))
+    };
     let cluster = dir.join("clusters/prod-eu");
-    let run = std::process::Command::new("kubectl").arg("kustomize").arg(&cluster).output().expect("run kubectl");
-    assert!(run.status.success(), "kubectl kustomize failed: {}", String::from_utf8_lossy(&run.stderr));
-    let rendered = String::from_utf8(run.stdout).unwrap();
-    let kinds = rendered.matches("\nkind: ").count() + usize::from(rendered.starts_with("kind: "));
-    assert_eq!(kinds, objects(&out).len(), "kustomize should render every object exactly once");
+    let mut kinds = render(&cluster);
+    assert_eq!(kinds, objects(&out).iter().filter(|(p, _)| p.contains("/cluster/")).count(), "the entry point renders the cluster unit only");
+    for t in std::fs::read_dir(cluster.join("tenants")).unwrap() {
+        kinds += render(&t.unwrap().path());
+    }
+    assert_eq!(kinds, objects(&out).len(), "the units should render every object exactly once");
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -3,14 +3,9 @@
 
 #![warn(missing_docs)]
 
-#[path = "support/cel_eval.rs"]
-pub mod cel_eval;
 #[path = "support/kube.rs"]
 pub mod kube;
-#[path = "support/network.rs"]
-pub mod network;
-#[path = "support/rbac.rs"]
-pub mod rbac;
+pub mod workspace_gen;
 
 use khc_db::{build, check, render, ColorChoice, KhcDatabase, Project};
 use khc_emit::Output;
@@ -48,6 +43,7 @@ pub fn compile_sources(files: &[(&str, &str)]) -> (Option<Output>, Vec<Diagnosti
         entry.get_or_insert(f);
     }
     let entry = entry.expect("at least one file");
+    db.load_program(entry);
     let diags = check(&db, entry).diagnostics.clone();
     let out = build(&db, entry).clone();
     let rendered = render(&db, &diags, ColorChoice::Never);
@@ -62,12 +58,13 @@ pub fn example_output() -> Output {
     out
 }
 
-/// Every YAML file of an output that holds a Kubernetes object (not kustomizations,
-/// not the control-plane folder), parsed.
+/// Every YAML file of an output that holds a Kubernetes object, parsed: not the
+/// kustomizations (named `Kustomization`), the GitOps engine objects (`gitops/`) or
+/// the control-plane folder.
 pub fn objects(out: &Output) -> Vec<(String, serde_json::Value)> {
     out.files
         .iter()
-        .filter(|f| f.path.ends_with(".yaml") && !f.path.ends_with("kustomization.yaml") && !f.path.contains("/control-plane/"))
+        .filter(|f| f.path.ends_with(".yaml") && !f.path.contains("/control-plane/") && !f.path.contains("/gitops/"))
         .map(|f| {
             let v: serde_json::Value = serde_yaml_ng::from_str(&f.contents).unwrap_or_else(|e| panic!("{} is not YAML: {e}", f.path));
             (f.path.clone(), v)
@@ -98,4 +95,119 @@ pub fn assert_golden(path: &Path, actual: &str) {
             actual.lines().nth(diff_line)
         );
     }
+}
+
+/// One generated tenant for benchmarks and corpus tests: workloads, allow rules to
+/// its neighbour, RBAC, quota, limits and admission. `variant` changes a port and
+/// the quota, for edit benchmarks.
+pub fn fleet_tenant(i: usize, n: usize, variant: usize) -> String {
+    let peer = (i + 1) % n;
+    format!(
+        "tenant t{i} {{
+  namespaces t{i} t{i}-jobs
+  isolation strict
+  workload api {{ selector {{ app \"api-{i}\" }} }}
+  workload worker {{ namespace t{i}-jobs }}
+  allow ingress from tenant t{peer} workload api to workload api ports 8080
+  allow egress from workload api to tenant t{peer} workload api ports 8080
+  allow egress from workload worker to cidr 10.{b}.0.0/16 except 10.{b}.1.0/24 ports {port}
+  quota {{ cpu {cpu}; memory 8Gi; pods 50 }}
+  limits {{ default cpu 500m memory 512Mi; request cpu 100m memory 128Mi }}
+  role deployer {{ can get list watch create update patch on deployments.apps jobs.batch }}
+  grant deployer to group \"t{i}-devs\" workload worker
+  admission {{ use restricted; allowed-registries \"registry.example.com/t{i}/\" }}
+}}
+",
+        b = i % 250,
+        port = 5432 + variant,
+        cpu = 4 + variant,
+    )
+}
+
+/// The entry file of a generated fleet of `n` tenants (cluster `bench`).
+pub fn fleet_entry(n: usize) -> String {
+    let mut entry = String::from("import \"std/restricted\"\n");
+    for i in 0..n {
+        entry.push_str(&format!("import \"t{i}.khc\"\n"));
+    }
+    entry.push_str("cluster bench {\n  kubernetes 1.31\n  encryption { provider secretbox { key k env \"K\" } }\n  admission { use host-isolation }\n}\n");
+    entry
+}
+
+/// A generated fleet of `n` tenants as `(file, text)`, the entry `main.khc` first.
+pub fn fleet_sources(n: usize) -> Vec<(String, String)> {
+    let mut files = vec![("main.khc".to_string(), fleet_entry(n))];
+    for i in 0..n {
+        files.push((format!("t{i}.khc"), fleet_tenant(i, n, 0)));
+    }
+    files
+}
+
+/// The checked model of the multi-tenant example (one entry).
+pub fn example_model() -> khc_semantics::model::Model {
+    let project = Project::open(&repo_root().join("examples/multi-tenant")).expect("open example");
+    let entry = *project.entries.first().expect("one entry");
+    check(&project.db, entry).model.clone().expect("example checks")
+}
+
+/// Writes an output tree under a fresh temporary folder named after `tag`.
+pub fn write_temp_tree(tag: &str, out: &Output) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("khc-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    for f in &out.files {
+        let p = dir.join(&f.path);
+        std::fs::create_dir_all(p.parent().expect("files live in folders")).expect("create folder");
+        std::fs::write(p, &f.contents).expect("write file");
+    }
+    dir
+}
+
+/// Whether `kubectl` runs here.
+pub fn have_kubectl() -> bool {
+    std::process::Command::new("kubectl").args(["version", "--client"]).output().is_ok_and(|o| o.status.success())
+}
+
+/// `kubectl kustomize DIR`: the rendered objects' kinds, in order.
+pub fn kustomize_kinds(dir: &Path) -> Vec<String> {
+    let run = std::process::Command::new("kubectl").arg("kustomize").arg(dir).output().expect("run kubectl");
+    assert!(run.status.success(), "kubectl kustomize {} failed: {}", dir.display(), String::from_utf8_lossy(&run.stderr));
+    String::from_utf8(run.stdout).expect("utf-8").lines().filter_map(|l| l.strip_prefix("kind: ").map(str::to_string)).collect()
+}
+
+/// The source of tenant `i` of a generated `n`-tenant program (benchmarks):
+/// two namespaces, two workloads, allows to and from the neighbouring tenants'
+/// APIs (tenant `i`'s api sends to `i+1`'s, which accepts it), a CIDR egress,
+/// quota, limits, RBAC and admission. `variant` changes a port and the quota.
+pub fn bench_tenant(i: usize, n: usize, variant: usize) -> String {
+    let (next, prev) = ((i + 1) % n, (i + n - 1) % n);
+    format!(
+        "tenant t{i} {{
+  namespaces t{i} t{i}-jobs
+  isolation strict
+  workload api {{ selector {{ app \"api-{i}\" }} }}
+  workload worker {{ namespace t{i}-jobs }}
+  allow ingress from tenant t{prev} workload api to workload api ports 8080
+  allow egress from workload api to tenant t{next} workload api ports 8080
+  allow egress from workload worker to cidr 10.{b}.0.0/16 except 10.{b}.1.0/24 ports {port}
+  quota {{ cpu {cpu}; memory 8Gi; pods 50 }}
+  limits {{ default cpu 500m memory 512Mi; request cpu 100m memory 128Mi }}
+  role deployer {{ can get list watch create update patch on deployments.apps jobs.batch }}
+  grant deployer to group \"t{i}-devs\" workload worker
+  admission {{ use restricted; allowed-registries \"registry.example.com/t{i}/\" }}
+}}
+",
+        b = i % 250,
+        port = 5432 + variant,
+        cpu = 4 + variant,
+    )
+}
+
+/// The entry file of a generated `n`-tenant program (imports `t0.khc` …).
+pub fn bench_entry(n: usize) -> String {
+    let mut entry = String::from("import \"std/restricted\"\n");
+    for i in 0..n {
+        entry.push_str(&format!("import \"t{i}.khc\"\n"));
+    }
+    entry.push_str("cluster bench {\n  kubernetes 1.31\n  encryption { provider secretbox { key k env \"K\" } }\n  admission { use host-isolation }\n}\n");
+    entry
 }

@@ -8,7 +8,7 @@
 
 #![warn(missing_docs)]
 
-use khc_db::{check, parse, program, Db, KhcDatabase, SourceFile};
+use khc_db::{parse, program, read_source, FileContents, KhcDatabase, SourceFile};
 use khc_syntax::{Diagnostic, FileKey, Severity};
 use lsp_server::{Connection, Message, Notification};
 use lsp_types::{
@@ -114,42 +114,53 @@ impl Server {
     }
 
     /// Diagnostics of every program that includes `file`.
-    fn diagnostics_for(&self, file: SourceFile) -> Vec<Diagnostic> {
-        let db = &self.db;
+    fn diagnostics_for(&mut self, file: SourceFile) -> Vec<Diagnostic> {
         let mut entries = Vec::new();
-        if khc_semantics::is_entry(&parse(db, file).tree) {
+        if khc_semantics::is_entry(&parse(&self.db, file).tree()) {
+            self.db.load_program(file);
             entries.push(file);
-        } else if let Some(dir) = std::path::Path::new(&**file.key(db)).parent() {
+        } else if let Some(dir) = std::path::Path::new(&**file.key(&self.db)).parent() {
             // Entry files in the same directory that import this file.
             if let Ok(read) = std::fs::read_dir(dir) {
                 let mut names: Vec<String> =
                     read.filter_map(|e| e.ok()).filter_map(|e| e.path().to_str().map(str::to_string)).filter(|p| p.ends_with(".khc")).collect();
                 names.sort();
                 for n in names {
-                    if let Ok(f) = db.load(&FileKey::from(n.as_str())) {
-                        if khc_semantics::is_entry(&parse(db, f).tree) && program(db, f).0.contains(&file) {
-                            entries.push(f);
+                    let key = FileKey::from(n.as_str());
+                    let f = match self.db.file(&key) {
+                        Some(f) => f,
+                        None => {
+                            let contents = read_source(std::path::Path::new(&n));
+                            self.db.set_contents(&key, contents)
                         }
+                    };
+                    if matches!(f.contents(&self.db), FileContents::Missing(_)) || !khc_semantics::is_entry(&parse(&self.db, f).tree()) {
+                        continue;
+                    }
+                    self.db.load_program(f);
+                    if program(&self.db, f).files.contains(&file) {
+                        entries.push(f);
                     }
                 }
             }
         }
+        let db = &self.db;
         if entries.is_empty() {
             // A module no entry imports: syntax and import errors only.
-            let mut d = program(db, file).1.clone();
+            let mut d = parse(db, file).errors.clone();
             khc_db::sort_diagnostics(&mut d);
             return d;
         }
         let mut all = Vec::new();
         for e in entries {
-            all.extend(check(db, e).diagnostics.iter().cloned());
+            all.extend(khc_db::diagnostics(db, e).iter().cloned());
         }
         khc_db::sort_diagnostics(&mut all);
         all
     }
 
     fn publish(&self, key: &FileKey, diags: &[Diagnostic]) -> Option<Notification> {
-        let text = self.db.load(key).ok().map(|f| f.text(&self.db).clone()).unwrap_or_default();
+        let text = self.db.file(key).map(|f| f.text(&self.db).to_string()).unwrap_or_default();
         let uri = path_to_uri(key)?;
         let diagnostics = diags.iter().map(|d| self.to_lsp(d, &text)).collect();
         let params = PublishDiagnosticsParams { uri, diagnostics, version: None };
@@ -169,7 +180,7 @@ impl Server {
             .secondary
             .iter()
             .filter_map(|s| {
-                let other = self.db.load(&s.file).ok()?.text(&self.db).clone();
+                let other = self.db.file(&s.file)?.text(&self.db).to_string();
                 Some(DiagnosticRelatedInformation {
                     location: Location { uri: path_to_uri(&s.file)?, range: range(&other, s.span) },
                     message: s.message.clone(),

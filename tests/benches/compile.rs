@@ -1,8 +1,9 @@
 //! Compile-time benchmark: `cargo bench -p khc-tests`.
 //!
-//! Generates programs of 10, 100 and 500 tenants (one file each, every tenant with
-//! workloads, allow rules, RBAC, quota, limits and admission) and measures, with
-//! the real salsa database:
+//! Generates programs of 10, 100 and 500 tenants with `khc_tests::workspace_gen`
+//! (one file each under `tenants/`, every tenant with namespaces, workloads,
+//! cross-tenant allows, RBAC, quota, limits and admission) and measures, with the
+//! real salsa database:
 //! * cold: parse, check and emit everything in a fresh database;
 //! * edit: change one tenant file and rebuild (incremental);
 //! * noop: rebuild with nothing changed.
@@ -11,44 +12,17 @@
 
 use khc_db::{build, KhcDatabase};
 use khc_syntax::FileKey;
+use khc_tests::workspace_gen::Workspace;
 use std::time::{Duration, Instant};
-
-fn tenant(i: usize, n: usize, variant: usize) -> String {
-    let peer = (i + 1) % n;
-    format!(
-        "tenant t{i} {{
-  namespaces t{i} t{i}-jobs
-  isolation strict
-  workload api {{ selector {{ app \"api-{i}\" }} }}
-  workload worker {{ namespace t{i}-jobs }}
-  allow ingress from tenant t{peer} workload api to workload api ports 8080
-  allow egress from workload api to tenant t{peer} workload api ports 8080
-  allow egress from workload worker to cidr 10.{b}.0.0/16 except 10.{b}.1.0/24 ports {port}
-  quota {{ cpu {cpu}; memory 8Gi; pods 50 }}
-  limits {{ default cpu 500m memory 512Mi; request cpu 100m memory 128Mi }}
-  role deployer {{ can get list watch create update patch on deployments.apps jobs.batch }}
-  grant deployer to group \"t{i}-devs\" workload worker
-  admission {{ use restricted; allowed-registries \"registry.example.com/t{i}/\" }}
-}}
-",
-        b = i % 250,
-        port = 5432 + variant,
-        cpu = 4 + variant,
-    )
-}
 
 fn program(n: usize) -> (KhcDatabase, khc_db::SourceFile) {
     let mut db = KhcDatabase::new("");
-    let mut entry = String::from("import \"std/restricted\"\n");
-    for i in 0..n {
-        entry.push_str(&format!("import \"t{i}.khc\"\n"));
+    let mut entry = None;
+    for (path, text) in Workspace::new(n).files() {
+        let f = db.set_text(&FileKey::from(path.as_str()), text);
+        entry.get_or_insert(f);
     }
-    entry.push_str("cluster bench {\n  kubernetes 1.31\n  encryption { provider secretbox { key k env \"K\" } }\n  admission { use host-isolation }\n}\n");
-    let e = db.set_text(&FileKey::from("main.khc"), entry);
-    for i in 0..n {
-        db.set_text(&FileKey::from(format!("t{i}.khc").as_str()), tenant(i, n, 0));
-    }
-    (db, e)
+    (db, entry.expect("the entry file comes first"))
 }
 
 fn median(mut v: Vec<Duration>) -> Duration {
@@ -71,7 +45,8 @@ fn main() {
             let out = build(&db, entry).as_ref().expect("benchmark program compiles").files.len();
             cold.push(t.elapsed());
             files = out;
-            db.set_text(&FileKey::from("t0.khc"), tenant(0, n, r + 1));
+            let ws = Workspace::new(n);
+            db.set_text(&FileKey::from(ws.tenant_path(0).as_str()), ws.tenant_source(0, r + 1));
             let t = Instant::now();
             assert!(khc_db::check(&db, entry).model.is_some());
             edit_check.push(t.elapsed());

@@ -1,11 +1,24 @@
 //! `khc`, the Kubernetes hardening compiler: command-line interface.
 //!
 //! Exit codes: 0 success, 1 the sources have errors, 2 usage or IO problems.
+//! A closed or failing stderr/stdout never changes the exit code: messages that
+//! cannot be written are dropped (no panic).
 
+mod commands;
 mod write;
 
+/// Like `eprintln!`, but a closed or failing stderr is ignored instead of panicking.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr().lock(), $($arg)*);
+    }};
+}
+
 use clap::{Parser, Subcommand, ValueEnum};
+use commands::diagnostics::DiagFormat;
 use khc_db::{build, check, render, ColorChoice, Project};
+use khc_emit::gitops::{Engine, GitOps};
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -28,6 +41,12 @@ NetworkPolicies, ResourceQuotas, LimitRanges, ValidatingAdmissionPolicies and th
 EncryptionConfiguration, laid out as a GitOps repository with kustomization files.\n\n\
 The language is described in SPEC.md.",
     after_help = "Examples:\n  khc check examples/multi-tenant\n  khc build examples/multi-tenant -o out\n  khc build cluster.khc -o gitops/ --deny-warnings\n\n\
+Asking questions (see each command's --help):\n  khc who-can get secrets -n payments -p examples/multi-tenant\n  \
+khc can group:payments-devs create deployments.apps -n payments -p examples/multi-tenant\n  \
+khc reach monitoring/prometheus payments/api --port 9090 -p examples/multi-tenant\n  \
+khc blast-radius monitoring/prometheus -p examples/multi-tenant\n  khc eval manifests/ -p examples/multi-tenant\n  \
+khc diff --against origin/main examples/multi-tenant --format markdown\n  khc graph -p examples/multi-tenant --format html -o posture.html\n  \
+khc report -p examples/multi-tenant\n\n\
 Exit codes: 0 success, 1 the sources have errors, 2 usage or IO problems."
 )]
 struct Cli {
@@ -45,6 +64,14 @@ enum Color {
     Never,
 }
 
+#[derive(Clone, Copy, ValueEnum)]
+enum GitOpsEngine {
+    /// Argo CD Applications (sync waves: cluster objects first).
+    Argocd,
+    /// Flux Kustomizations (tenant units depend on the cluster unit).
+    Flux,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Compile sources and write the GitOps repository.
@@ -52,14 +79,21 @@ enum Command {
         long_about = "Compile the sources and write the GitOps repository.\n\n\
 PATH is an entry file (one that declares a `cluster`) or a directory; in a directory every \
 *.khc file directly inside that declares a `cluster` is compiled. Imports are followed.\n\n\
-Output layout under OUT:\n  \
-clusters/CLUSTER/kustomization.yaml        apply with `kubectl apply -k`\n  \
-clusters/CLUSTER/cluster/                  ClusterRoles, bindings, cluster admission policy\n  \
-clusters/CLUSTER/tenants/TENANT/           Namespaces, admission policy, one folder per namespace\n  \
+Output layout under OUT (each unit is a small kustomization, applied on its own):\n  \
+clusters/CLUSTER/Kustomization             entry point: the cluster unit (with --gitops: the engine objects)\n  \
+clusters/CLUSTER/cluster/                  unit: ClusterRoles, bindings, cluster admission policy\n  \
+clusters/CLUSTER/tenants/TENANT/           unit: Namespaces, admission policy, namespaces/NS/ objects\n  \
+clusters/CLUSTER/gitops/                   with --gitops: Argo CD Applications or Flux Kustomizations\n  \
 clusters/CLUSTER/control-plane/            EncryptionConfiguration + install script (not for kubectl)\n\n\
+Without --gitops: `kubectl apply -k clusters/CLUSTER` (cluster unit), then `kubectl apply -k` each \
+tenant folder; or `kubectl apply --server-side -R -f clusters/CLUSTER/cluster -R -f clusters/CLUSTER/tenants`.\n\n\
 khc records what it wrote in OUT/.khc-manifest; a later build removes files it no longer \
-generates and never touches files it did not write.",
-        after_help = "Examples:\n  khc build examples/multi-tenant -o out\n  khc build prod.khc -o ../gitops --deny-warnings"
+generates and never touches files it did not write. Each file is replaced atomically, \
+symbolic links below OUT are refused, and OUT/.khc-lock keeps a second build out; a build \
+that was interrupted is completed by the next one.",
+        after_help = "Examples:\n  khc build examples/multi-tenant -o out\n  khc build prod.khc -o ../gitops --deny-warnings\n  \
+khc build . -o out --gitops argocd --gitops-repo https://git.example.com/platform/gitops.git --gitops-path out\n  \
+khc build . -o out --gitops flux --gitops-path out\n  khc build . -o out --format sarif > khc.sarif"
     )]
     Build {
         /// Entry file or directory.
@@ -74,9 +108,30 @@ generates and never touches files it did not write.",
         /// Overwrite files in OUT that khc did not write.
         #[arg(long)]
         force: bool,
+        /// Also emit GitOps engine objects, one per unit (cluster objects, each tenant),
+        /// and make them the cluster's entry point.
+        #[arg(long, value_enum, value_name = "ENGINE")]
+        gitops: Option<GitOpsEngine>,
+        /// Git repository URL that holds OUT (required with `--gitops argocd`; with
+        /// `--gitops flux`, a GitRepository is emitted for it).
+        #[arg(long, value_name = "URL", requires = "gitops")]
+        gitops_repo: Option<String>,
+        /// Branch, tag or commit to deploy [default: HEAD (argocd), main (flux)].
+        #[arg(long, value_name = "REV", requires = "gitops")]
+        gitops_revision: Option<String>,
+        /// Folder of OUT inside the repository [default: the repository root].
+        #[arg(long, value_name = "PREFIX", requires = "gitops", default_value = "")]
+        gitops_path: String,
+        /// Flush every written file to disk before renaming it into place (survives
+        /// power loss, not only a killed process; slower).
+        #[arg(long)]
+        fsync: bool,
+        /// How to report diagnostics (json and sarif go to stdout).
+        #[arg(long, value_enum, default_value_t = DiagFormat::Text)]
+        format: DiagFormat,
     },
     /// Report diagnostics without writing anything.
-    #[command(after_help = "Examples:\n  khc check examples/multi-tenant\n  khc check tenant.khc --deny-warnings")]
+    #[command(after_help = "Examples:\n  khc check examples/multi-tenant\n  khc check tenant.khc --deny-warnings\n  khc check . --format sarif > khc.sarif")]
     Check {
         /// Entry file or directory.
         #[arg(default_value = ".")]
@@ -84,9 +139,42 @@ generates and never touches files it did not write.",
         /// Treat warnings as errors (exit 1).
         #[arg(long)]
         deny_warnings: bool,
+        /// How to report diagnostics (json and sarif go to stdout).
+        #[arg(long, value_enum, default_value_t = DiagFormat::Text)]
+        format: DiagFormat,
+    },
+    /// Format sources in the canonical layout (comments kept; broken regions copied as written).
+    #[command(
+        long_about = "Format .khc sources in the canonical layout: two-space indentation, one statement per \
+line (a one-line block written with `;` stays on one line when it fits in 100 columns), lists wrapped \
+when they do not fit, at most one blank line, every comment kept where it belongs. Text with syntax \
+errors is copied as written. Formatting never changes meaning.\n\n\
+PATH is a file, a directory (every *.khc below it) or `-` (standard input to standard output); \
+default `.`. Only files that change are rewritten, atomically.",
+        after_help = "Examples:\n  khc fmt examples/multi-tenant\n  khc fmt --check .        # CI: exit 1 and list files that would change\n  khc fmt - < tenant.khc\n\n\
+Exit codes: 0 success, 1 `--check` found files that would change, 2 usage or IO problems."
+    )]
+    Fmt {
+        /// Files or directories to format (`-` for standard input).
+        paths: Vec<PathBuf>,
+        /// Write nothing; exit 1 and list the files that would change.
+        #[arg(long)]
+        check: bool,
     },
     /// Run the language server on stdin/stdout (used by editors).
-    Lsp,
+    Lsp {
+        /// Accepted for editors that pass it (vscode-languageclient does); stdio is the only transport.
+        #[arg(long)]
+        stdio: bool,
+    },
+    WhoCan(commands::who_can::Args),
+    Can(commands::can::Args),
+    Reach(commands::reach::Args),
+    BlastRadius(commands::blast_radius::Args),
+    Eval(commands::eval::Args),
+    Diff(commands::diff::Args),
+    Graph(commands::graph::Args),
+    Report(commands::report::Args),
 }
 
 fn main() -> ExitCode {
@@ -103,12 +191,35 @@ fn main() -> ExitCode {
         }
     };
     match cli.command {
-        Command::Build { path, out, deny_warnings, force } => run(&path, Some((&out, force)), deny_warnings, color),
-        Command::Check { path, deny_warnings } => run(&path, None, deny_warnings, color),
-        Command::Lsp => match khc_lsp::run_stdio() {
+        Command::Build { path, out, deny_warnings, force, fsync, gitops, gitops_repo, gitops_revision, gitops_path, format } => {
+            let gitops = gitops.map(|engine| GitOps {
+                engine: match engine {
+                    GitOpsEngine::Argocd => Engine::ArgoCd,
+                    GitOpsEngine::Flux => Engine::Flux,
+                },
+                repo: gitops_repo,
+                revision: gitops_revision,
+                path: gitops_path,
+            });
+            if let Some(Err(e)) = gitops.as_ref().map(GitOps::validate) {
+                return usage_error(&e);
+            }
+            run(&path, Some((&out, write::Options { force, fsync }, gitops.as_ref())), deny_warnings, color, format)
+        }
+        Command::Check { path, deny_warnings, format } => run(&path, None, deny_warnings, color, format),
+        Command::Fmt { paths, check } => commands::fmt::run(&paths, check),
+        Command::WhoCan(a) => commands::who_can::run(a),
+        Command::Can(a) => commands::can::run(a),
+        Command::Reach(a) => commands::reach::run(a),
+        Command::BlastRadius(a) => commands::blast_radius::run(a),
+        Command::Eval(a) => commands::eval::run(a),
+        Command::Diff(a) => commands::diff::run(a),
+        Command::Graph(a) => commands::graph::run(a),
+        Command::Report(a) => commands::report::run(a),
+        Command::Lsp { .. } => match khc_lsp::run_stdio() {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
-                eprintln!("khc lsp: {e}");
+                say!("khc lsp: {e}");
                 ExitCode::from(2)
             }
         },
@@ -116,21 +227,59 @@ fn main() -> ExitCode {
 }
 
 fn usage_error(msg: &str) -> ExitCode {
-    eprintln!("error: {msg}");
+    say!("error: {msg}");
     ExitCode::from(2)
 }
 
 /// Checks (and with `out`, builds) the project at `path`.
-fn run(path: &std::path::Path, out: Option<(&PathBuf, bool)>, deny_warnings: bool, color: ColorChoice) -> ExitCode {
+fn run(
+    path: &std::path::Path,
+    out: Option<(&PathBuf, write::Options, Option<&GitOps>)>,
+    deny_warnings: bool,
+    color: ColorChoice,
+    format: DiagFormat,
+) -> ExitCode {
     let project = match Project::open(path) {
         Ok(p) => p,
         Err(e) => return usage_error(&e),
     };
+    let code = run_project(&project, out, deny_warnings, color, format);
+    // The process ends here: skip tearing down the database (all its memos).
+    std::mem::forget(project);
+    code
+}
+
+fn run_project(
+    project: &Project,
+    out: Option<(&PathBuf, write::Options, Option<&GitOps>)>,
+    deny_warnings: bool,
+    color: ColorChoice,
+    format: DiagFormat,
+) -> ExitCode {
     let db = &project.db;
     let mut summary = Summary::default();
     let mut all_diags = Vec::new();
     for &entry in &project.entries {
         all_diags.extend(check(db, entry).diagnostics.iter().cloned());
+    }
+    // `*.khc` files of the directory that could not be read: reported, the
+    // others still checked.
+    for f in &project.unreadable {
+        if let khc_db::FileContents::Missing(why) = f.contents(db) {
+            all_diags.push(khc_syntax::Diagnostic::error("import", f.key(db), khc_syntax::Span::new(0, 0), "cannot read this file").with_note(why.clone()));
+        }
+    }
+    // Each entry writes clusters/NAME: two entries may not declare one name.
+    let mut names: Vec<(String, String)> = Vec::new();
+    for &entry in &project.entries {
+        let Some((name, file, span)) = khc_db::checks::cluster_declaration(db, entry) else { continue };
+        if let Some((_, first)) = names.iter().find(|(n, _)| *n == name) {
+            let d = khc_syntax::Diagnostic::error("duplicate", &file, span, format!("cluster `{name}` is declared by both {first} and {file}"))
+                .with_help("each entry file compiles into clusters/NAME: give each cluster its own name");
+            all_diags.push(d);
+        } else {
+            names.push((name, file.to_string()));
+        }
     }
     khc_db::sort_diagnostics(&mut all_diags);
     for d in &all_diags {
@@ -140,7 +289,12 @@ fn run(path: &std::path::Path, out: Option<(&PathBuf, bool)>, deny_warnings: boo
             summary.warnings += 1;
         }
     }
-    eprint!("{}", render(db, &all_diags, color));
+    if format == DiagFormat::Text {
+        use std::io::Write as _;
+        let _ = std::io::stderr().lock().write_all(render(db, &all_diags, color).as_bytes());
+    } else {
+        commands::diagnostics::print(db, &all_diags, format);
+    }
     let failed = summary.errors > 0 || (deny_warnings && summary.warnings > 0);
     let verdict = format!(
         "{} error{}, {} warning{}",
@@ -151,34 +305,50 @@ fn run(path: &std::path::Path, out: Option<(&PathBuf, bool)>, deny_warnings: boo
     );
     if failed {
         let why = if summary.errors == 0 { " (warnings denied)" } else { "" };
-        eprintln!("khc: {verdict}{why}; nothing written");
+        say!("khc: {verdict}{why}; nothing written");
         return ExitCode::from(1);
     }
-    let Some((out, force)) = out else {
-        eprintln!("khc: {verdict}");
+    let Some((out, opts, gitops)) = out else {
+        say!("khc: {verdict}");
         return ExitCode::SUCCESS;
     };
-    let mut files = Vec::new();
+    // Files are borrowed from the database; only entries that get engine objects
+    // (`--gitops`) are copied.
+    let mut borrowed: Vec<&khc_emit::OutputFile> = Vec::new();
+    let mut owned: Vec<Vec<khc_emit::OutputFile>> = Vec::new();
     let mut clusters: Vec<(String, String)> = Vec::new();
     for &entry in &project.entries {
         let Some(output) = build(db, entry) else { continue };
         let key = entry.key(db).to_string();
-        if let Some(model) = check(db, entry).model.as_ref() {
+        let model = check(db, entry).model.as_ref();
+        if let Some(model) = model {
             let name = model.cluster.name.clone();
             if let Some((_, other)) = clusters.iter().find(|(n, _)| *n == name) {
-                eprintln!("error: cluster `{name}` is declared by both {other} and {key}; each entry needs its own cluster name");
+                say!("error: cluster `{name}` is declared by both {other} and {key}; each entry needs its own cluster name");
                 return ExitCode::from(1);
             }
             clusters.push((name, key));
         }
-        files.extend(output.files.iter().cloned());
+        match (gitops, model) {
+            (Some(g), Some(model)) => {
+                let mut files = output.files.clone();
+                khc_emit::gitops::apply(&mut files, model, g);
+                owned.push(files);
+            }
+            _ => borrowed.extend(output.files.iter()),
+        }
     }
-    match write::write_tree(out, &files, force) {
+    let files: Vec<&khc_emit::OutputFile> = borrowed.into_iter().chain(owned.iter().flatten()).collect();
+    let count = files.len();
+    match write::write_tree(out, &files, &opts) {
         Ok(stats) => {
+            for why in &stats.kept {
+                say!("warning: cannot remove stale file {why}; it stays in {} for the next build", write::MANIFEST);
+            }
             let names: Vec<&str> = clusters.iter().map(|(n, _)| n.as_str()).collect();
-            eprintln!(
+            say!(
                 "khc: {verdict}; wrote {} files ({} changed, {} removed) to {} for cluster{} {}",
-                files.len(),
+                count,
                 stats.changed,
                 stats.removed,
                 out.display(),

@@ -1,13 +1,51 @@
-//! Writes the generated tree safely: only files whose contents changed are
-//! rewritten, files khc wrote before but no longer generates are removed, and files
-//! khc did not write are never overwritten without `--force`.
+//! Writes the generated tree into OUT safely. The guarantees (README, "How khc
+//! writes OUT"):
+//!
+//! * **Never leaves OUT.** No symbolic link below OUT is followed: every path
+//!   component under OUT is checked with `symlink_metadata` before khc writes,
+//!   chmods or deletes there, and a link is refused with an error naming it. OUT
+//!   itself is the user's choice and may be a link. Manifest entries are untrusted:
+//!   an absolute path, `..`, `.`, an empty segment or a control character is an error.
+//! * **Never overwrites or deletes what it did not write.** A file that is not in
+//!   the manifest and differs from the new contents (compared as bytes; an
+//!   unreadable file differs) is foreign: the build stops before writing anything
+//!   unless `--force`. Only manifest entries are ever deleted.
+//! * **Atomic per file.** Each file is written to a temporary name in its own
+//!   directory and renamed over the old one, so a reader (or a crash) sees the old or
+//!   the new contents, never a mix. Before the first change the manifest is rewritten
+//!   as a journal: the union of the old and new paths plus an "incomplete" mark; the
+//!   final manifest is written last. A build killed at any point therefore leaves every
+//!   file old or new, and the next build knows all of them as khc's and completes
+//!   without `--force` (removing leftover temporary files). Stale files that cannot be
+//!   removed stay in the manifest.
+//! * **One build at a time.** An exclusive `flock` on `OUT/.khc-lock` is held for
+//!   the whole write; a second build fails at once with a clear message.
+//! * **No partial write for impossible names.** Every path is checked up front
+//!   against the file-system limits (255 bytes a component, 4096 a path).
+//! * **Cheap when nothing changed.** Directories are checked and created once each,
+//!   a file is read only if it exists and has the new length, and a no-op build
+//!   writes nothing, not even the manifest.
 
 use khc_emit::OutputFile;
-use std::collections::BTreeSet;
-use std::path::Path;
+use std::collections::{BTreeSet, HashMap};
+use std::fs::{File, OpenOptions};
+use std::io::{ErrorKind, Read, Write};
+use std::path::{Path, PathBuf};
 
 /// The manifest of generated files, kept in the output directory.
 pub const MANIFEST: &str = ".khc-manifest";
+/// The lock file, kept in the output directory (never removed: removing a lock
+/// file while another process waits on it would let two builds in).
+pub const LOCK: &str = ".khc-lock";
+/// Prefix of temporary files; a name with this prefix is khc's own.
+const TMP_PREFIX: &str = ".khc-tmp-";
+/// The manifest line that marks a journal: a build that did not finish.
+const INCOMPLETE: &str = "# incomplete: a khc build was interrupted; the next build completes it";
+const HEADER: &str = "# Files written by khc build. khc removes these when it no longer generates them.";
+/// Longest file name component (bytes) on the file systems khc targets.
+const NAME_MAX: usize = 255;
+/// Longest path (bytes, including the terminating NUL) the kernel accepts.
+const PATH_MAX: usize = 4096;
 
 /// What a write did.
 pub struct Stats {
@@ -15,23 +53,389 @@ pub struct Stats {
     pub changed: usize,
     /// Stale files removed.
     pub removed: usize,
+    /// Stale files that could not be removed (they stay in the manifest).
+    pub kept: Vec<String>,
 }
 
-/// Writes `files` under `out`. `Err` is a message for the user.
-pub fn write_tree(out: &Path, files: &[OutputFile], force: bool) -> Result<Stats, String> {
-    let manifest_path = out.join(MANIFEST);
-    let previous: BTreeSet<String> = match std::fs::read_to_string(&manifest_path) {
-        Ok(text) => text.lines().filter(|l| !l.starts_with('#') && !l.is_empty()).map(str::to_string).collect(),
-        Err(_) => BTreeSet::new(),
+/// Options for [`write_tree`].
+pub struct Options {
+    /// Overwrite foreign files.
+    pub force: bool,
+    /// `fsync` each file before renaming it into place, and its directory after.
+    pub fsync: bool,
+}
+
+/// Checks a relative path (a generated path or a manifest entry): `/`-separated,
+/// no empty, `.` or `..` segment, no control character, not absolute, not one of
+/// khc's own bookkeeping names.
+fn validate(rel: &str) -> Result<(), &'static str> {
+    if rel.is_empty() {
+        return Err("an empty path");
+    }
+    if rel.starts_with('/') {
+        return Err("an absolute path");
+    }
+    if rel.chars().any(|c| c.is_control()) {
+        return Err("a control character");
+    }
+    for seg in rel.split('/') {
+        match seg {
+            "" => return Err("an empty path segment"),
+            "." | ".." => return Err("a `.` or `..` segment"),
+            _ if seg.starts_with(TMP_PREFIX) || seg == LOCK || seg == MANIFEST => return Err("a name reserved for khc's own files"),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Checks a generated path against the file-system limits.
+fn check_length(out: &Path, rel: &str) -> Result<(), String> {
+    if let Some(seg) = rel.split('/').find(|s| s.len() > NAME_MAX) {
+        return Err(format!("cannot write {rel}: the name `{seg}` is {} bytes long; file systems allow at most {NAME_MAX}", seg.len()));
+    }
+    let total = out.as_os_str().len() + 1 + rel.len();
+    if total >= PATH_MAX {
+        return Err(format!("cannot write {}/{rel}: the path is {total} bytes long; the system allows at most {}", out.display(), PATH_MAX - 1));
+    }
+    Ok(())
+}
+
+/// Error text for a symbolic link found below OUT.
+fn link_error(path: &Path) -> String {
+    format!(
+        "{} is a symbolic link; khc never follows links inside the output directory (it could write or delete outside it): remove the link or choose another --out",
+        path.display()
+    )
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum DirState {
+    /// A real directory (not a link).
+    Dir,
+    /// Does not exist (nor does anything below it).
+    Absent,
+}
+
+/// What is at a file path below OUT.
+enum FileState {
+    Absent,
+    /// A regular file of this length.
+    File(u64),
+}
+
+/// The output directory, with what is known about its subdirectories. Every
+/// question about a path checks each component below OUT once (no link followed).
+struct Tree<'a> {
+    out: &'a Path,
+    dirs: HashMap<String, DirState>,
+}
+
+impl<'a> Tree<'a> {
+    fn new(out: &'a Path) -> Self {
+        Tree { out, dirs: HashMap::from([(String::new(), DirState::Dir)]) }
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        if rel.is_empty() {
+            self.out.to_path_buf()
+        } else {
+            self.out.join(rel)
+        }
+    }
+
+    /// The state of directory `rel` ("" is OUT): a link or a non-directory is an error.
+    fn dir(&mut self, rel: &str) -> Result<DirState, String> {
+        if let Some(&s) = self.dirs.get(rel) {
+            return Ok(s);
+        }
+        let parent = rel.rsplit_once('/').map_or("", |(p, _)| p);
+        let state = if self.dir(parent)? == DirState::Absent {
+            DirState::Absent
+        } else {
+            let path = self.path(rel);
+            match std::fs::symlink_metadata(&path) {
+                Err(e) if e.kind() == ErrorKind::NotFound => DirState::Absent,
+                Err(e) => return Err(format!("cannot inspect {}: {e}", path.display())),
+                Ok(m) if m.file_type().is_symlink() => return Err(link_error(&path)),
+                Ok(m) if m.is_dir() => DirState::Dir,
+                Ok(_) => return Err(format!("{} is in the way: khc needs a directory there", path.display())),
+            }
+        };
+        self.dirs.insert(rel.to_string(), state);
+        Ok(state)
+    }
+
+    /// What is at file `rel`: a link (at any level) or a directory is an error.
+    fn file(&mut self, rel: &str) -> Result<FileState, String> {
+        let parent = rel.rsplit_once('/').map_or("", |(p, _)| p);
+        if self.dir(parent)? == DirState::Absent {
+            return Ok(FileState::Absent);
+        }
+        let path = self.path(rel);
+        match std::fs::symlink_metadata(&path) {
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(FileState::Absent),
+            Err(e) => Err(format!("cannot inspect {}: {e}", path.display())),
+            Ok(m) if m.file_type().is_symlink() => Err(link_error(&path)),
+            Ok(m) if m.is_file() => Ok(FileState::File(m.len())),
+            Ok(_) => Err(format!("{} is in the way: khc needs a regular file there", path.display())),
+        }
+    }
+
+    /// Creates directory `rel` and its missing parents, one `mkdir` each.
+    fn make_dir(&mut self, rel: &str) -> Result<(), String> {
+        if self.dir(rel)? == DirState::Dir {
+            return Ok(());
+        }
+        let parent = rel.rsplit_once('/').map_or("", |(p, _)| p);
+        self.make_dir(parent)?;
+        let path = self.path(rel);
+        match std::fs::create_dir(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => {
+                let m = std::fs::symlink_metadata(&path).map_err(|e| format!("cannot inspect {}: {e}", path.display()))?;
+                if m.file_type().is_symlink() {
+                    return Err(link_error(&path));
+                }
+                if !m.is_dir() {
+                    return Err(format!("{} is in the way: khc needs a directory there", path.display()));
+                }
+            }
+            Err(e) => return Err(format!("cannot create {}: {e}", path.display())),
+        }
+        self.dirs.insert(rel.to_string(), DirState::Dir);
+        Ok(())
+    }
+
+    /// Whether the file at `rel` (known to be a regular file of length `len`) holds
+    /// exactly `contents`. Unreadable counts as different.
+    fn same(&self, rel: &str, len: u64, contents: &[u8]) -> bool {
+        if len != contents.len() as u64 {
+            return false;
+        }
+        // The length is known: no `fstat` for a size hint, and never more than one
+        // byte past it (a file that grew since differs anyway).
+        let mut buf = Vec::with_capacity(contents.len() + 1);
+        open_nofollow(&self.path(rel)).and_then(|f| f.take(len + 1).read_to_end(&mut buf)).is_ok() && buf == contents
+    }
+
+    /// Writes `contents` to `rel` atomically: a temporary file in the same directory,
+    /// renamed over the target. The directory must exist.
+    fn write_atomic(&self, rel: &str, tmp_name: &str, contents: &[u8], executable: bool, fsync: bool) -> Result<(), String> {
+        let path = self.path(rel);
+        let tmp = path.with_file_name(tmp_name);
+        let err = |e: std::io::Error| format!("cannot write {}: {e}", path.display());
+        // `create_new` (O_EXCL) never follows a link; a leftover from a killed build
+        // is removed first (the name is reserved for khc).
+        let mut file = match OpenOptions::new().write(true).create_new(true).open(&tmp) {
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => {
+                std::fs::remove_file(&tmp).map_err(err)?;
+                OpenOptions::new().write(true).create_new(true).open(&tmp).map_err(err)?
+            }
+            r => r.map_err(err)?,
+        };
+        let done = (|| {
+            file.write_all(contents)?;
+            #[cfg(unix)]
+            if executable {
+                use std::os::unix::fs::PermissionsExt;
+                // On the open file: no path, so nothing to follow.
+                file.set_permissions(std::fs::Permissions::from_mode(0o755))?;
+            }
+            #[cfg(not(unix))]
+            let _ = executable;
+            if fsync {
+                file.sync_all()?;
+            }
+            drop(file);
+            std::fs::rename(&tmp, &path)
+        })();
+        if let Err(e) = done {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(err(e));
+        }
+        test_hook_step();
+        Ok(())
+    }
+}
+
+/// Opens a file for reading without following a final symbolic link.
+fn open_nofollow(path: &Path) -> std::io::Result<File> {
+    let mut o = OpenOptions::new();
+    o.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        o.custom_flags(libc::O_NOFOLLOW);
+    }
+    o.open(path)
+}
+
+/// Test-only hook: with `KHC_TEST_PAUSE_AFTER=N`, the build announces
+/// `khc-test: paused` on stderr after N steps (each file written or removed, and
+/// the journal) and sleeps, so a test can `kill -9` it at a known point. Not for
+/// users; documented in README, "Tests".
+fn test_hook_step() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static STEPS: AtomicUsize = AtomicUsize::new(0);
+    static LIMIT: std::sync::OnceLock<Option<usize>> = std::sync::OnceLock::new();
+    let Some(limit) = *LIMIT.get_or_init(|| std::env::var("KHC_TEST_PAUSE_AFTER").ok().and_then(|v| v.parse().ok())) else {
+        return;
     };
-    let current: BTreeSet<String> = files.iter().map(|f| f.path.clone()).collect();
-    if !force {
-        let foreign: Vec<&str> = files
-            .iter()
-            .filter(|f| !previous.contains(&f.path))
-            .filter(|f| std::fs::read_to_string(out.join(&f.path)).is_ok_and(|existing| existing != f.contents))
-            .map(|f| f.path.as_str())
-            .collect();
+    if STEPS.fetch_add(1, Ordering::SeqCst) + 1 == limit {
+        let _ = writeln!(std::io::stderr(), "khc-test: paused");
+        loop {
+            std::thread::sleep(std::time::Duration::from_secs(3600));
+        }
+    }
+}
+
+/// The exclusive lock on OUT, released when dropped (or when the process dies).
+pub struct Lock {
+    _file: File,
+}
+
+/// Takes the exclusive lock on `out` (which must exist), failing at once if
+/// another build holds it.
+fn lock(out: &Path) -> Result<Lock, String> {
+    let path = out.join(LOCK);
+    match std::fs::symlink_metadata(&path) {
+        Ok(m) if m.file_type().is_symlink() => return Err(link_error(&path)),
+        _ => {}
+    }
+    let mut o = OpenOptions::new();
+    o.read(true).write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        o.custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC);
+    }
+    let file = o.open(&path).map_err(|e| format!("cannot open the lock file {}: {e}", path.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::io::AsRawFd;
+        // SAFETY: flock on a descriptor we own; no memory is involved.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+            let e = std::io::Error::last_os_error();
+            if e.kind() == ErrorKind::WouldBlock {
+                return Err(format!(
+                    "another khc build is writing to {} (it holds {}); wait for it to finish, or choose another --out",
+                    out.display(),
+                    path.display()
+                ));
+            }
+            return Err(format!("cannot lock {}: {e}", path.display()));
+        }
+    }
+    Ok(Lock { _file: file })
+}
+
+/// The previous manifest: its entries and whether it is a journal of an
+/// interrupted build. A missing manifest is empty.
+fn read_manifest(tree: &mut Tree<'_>) -> Result<(BTreeSet<String>, bool), String> {
+    let path = tree.out.join(MANIFEST);
+    let len = match tree.file(MANIFEST)? {
+        FileState::Absent => return Ok((BTreeSet::new(), false)),
+        FileState::File(len) => len,
+    };
+    let mut bytes = Vec::with_capacity(len as usize);
+    open_nofollow(&path).and_then(|mut f| f.read_to_end(&mut bytes)).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let text = String::from_utf8(bytes).map_err(|_| format!("{} is not UTF-8; delete it only if OUT holds nothing but khc's output", path.display()))?;
+    let mut entries = BTreeSet::new();
+    let mut incomplete = false;
+    for (i, line) in text.lines().enumerate() {
+        if line == INCOMPLETE {
+            incomplete = true;
+        }
+        if line.starts_with('#') || line.is_empty() {
+            continue;
+        }
+        if let Err(why) = validate(line) {
+            return Err(format!(
+                "{}:{}: the entry {line:?} is {why}; khc only removes files inside the output directory. Fix or delete the line",
+                path.display(),
+                i + 1
+            ));
+        }
+        entries.insert(line.to_string());
+    }
+    Ok((entries, incomplete))
+}
+
+/// Writes the manifest atomically.
+fn write_manifest(tree: &Tree<'_>, entries: &BTreeSet<&str>, incomplete: bool, fsync: bool) -> Result<(), String> {
+    let mut text = String::with_capacity(entries.iter().map(|e| e.len() + 1).sum::<usize>() + 200);
+    text.push_str(HEADER);
+    text.push('\n');
+    if incomplete {
+        text.push_str(INCOMPLETE);
+        text.push('\n');
+    }
+    for e in entries {
+        text.push_str(e);
+        text.push('\n');
+    }
+    tree.write_atomic(MANIFEST, &format!("{TMP_PREFIX}manifest"), text.as_bytes(), false, fsync)
+}
+
+/// Removes leftover temporary files of an interrupted build from the directories
+/// of `entries` (and OUT itself).
+fn remove_leftovers(tree: &mut Tree<'_>, entries: &BTreeSet<String>) -> Result<(), String> {
+    let dirs: BTreeSet<&str> = entries.iter().map(|e| e.rsplit_once('/').map_or("", |(p, _)| p)).chain([""]).collect();
+    for d in dirs {
+        if tree.dir(d)? == DirState::Absent {
+            continue;
+        }
+        let path = tree.path(d);
+        let Ok(list) = std::fs::read_dir(&path) else { continue };
+        for e in list.flatten() {
+            let is_tmp = e.file_name().to_str().is_some_and(|n| n.starts_with(TMP_PREFIX));
+            // DirEntry::file_type does not follow links; only regular files are removed.
+            if is_tmp && e.file_type().is_ok_and(|t| t.is_file()) {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Writes `files` under `out`. `Err` is a message for the user; when it comes from
+/// the checks (foreign files, links, names too long, a held lock), nothing has
+/// been written.
+pub fn write_tree(out: &Path, files: &[&OutputFile], opts: &Options) -> Result<Stats, String> {
+    // 1. Every generated path is valid and fits the file system, before any write.
+    let mut current: BTreeSet<&str> = BTreeSet::new();
+    for f in files {
+        validate(&f.path).map_err(|why| format!("internal error: khc generated the path {:?}, which is {why}", f.path))?;
+        check_length(out, &f.path)?;
+        if !current.insert(&f.path) {
+            return Err(format!("internal error: khc generated {} twice", f.path));
+        }
+    }
+
+    // 2. OUT exists (it may be a link the user chose) and is ours alone.
+    std::fs::create_dir_all(out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
+    let _lock = lock(out)?;
+    let mut tree = Tree::new(out);
+    let (previous, incomplete) = read_manifest(&mut tree)?;
+
+    // 3. Inspect every target (no link anywhere below OUT) and find what changes.
+    let mut changed_files: Vec<usize> = Vec::new();
+    let mut foreign: Vec<&str> = Vec::new();
+    for (i, f) in files.iter().enumerate() {
+        match tree.file(&f.path)? {
+            FileState::Absent => changed_files.push(i),
+            FileState::File(len) => {
+                if !tree.same(&f.path, len, f.contents.as_bytes()) {
+                    if !previous.contains(&f.path) {
+                        foreign.push(&f.path);
+                    }
+                    changed_files.push(i);
+                }
+            }
+        }
+    }
+    if !opts.force {
         if let Some(first) = foreign.first() {
             return Err(format!(
                 "{} already exists and was not written by khc ({} such file{}); pass --force to overwrite, or choose another --out",
@@ -41,46 +445,72 @@ pub fn write_tree(out: &Path, files: &[OutputFile], force: bool) -> Result<Stats
             ));
         }
     }
+    // Stale files: check their paths too (a link there is refused before any change).
+    let stale: Vec<&str> = previous.iter().map(String::as_str).filter(|p| !current.contains(p)).collect();
+    let mut stale_present: Vec<&str> = Vec::new();
+    for &p in &stale {
+        if let FileState::File(_) = tree.file(p)? {
+            stale_present.push(p);
+        }
+    }
+
+    let manifest_matches = !incomplete && previous.len() == current.len() && stale.is_empty();
+    if changed_files.is_empty() && stale_present.is_empty() && manifest_matches {
+        return Ok(Stats { changed: 0, removed: 0, kept: Vec::new() });
+    }
+
+    // 4. Journal: every path of the old and the new tree is khc's from now on.
+    if incomplete {
+        remove_leftovers(&mut tree, &previous)?;
+    }
+    let union: BTreeSet<&str> = current.iter().copied().chain(previous.iter().map(String::as_str)).collect();
+    write_manifest(&tree, &union, true, opts.fsync)?;
+
+    // 5. The new files, each atomically.
+    let mut synced_dirs: BTreeSet<&str> = BTreeSet::new();
+    for (n, &i) in changed_files.iter().enumerate() {
+        let f = files[i];
+        let dir = f.path.rsplit_once('/').map_or("", |(p, _)| p);
+        tree.make_dir(dir)?;
+        tree.write_atomic(&f.path, &format!("{TMP_PREFIX}{n}"), f.contents.as_bytes(), f.path.ends_with(".sh"), opts.fsync)?;
+        if opts.fsync {
+            synced_dirs.insert(dir);
+        }
+    }
+    for d in synced_dirs {
+        let _ = File::open(tree.path(d)).and_then(|f| f.sync_all());
+    }
+
+    // 6. Stale files; those that cannot be removed stay in the manifest.
     let mut removed = 0;
-    for stale in previous.difference(&current) {
-        // Manifest entries are paths khc wrote; refuse anything that escapes `out`.
-        if stale.split('/').any(|seg| seg == ".." || seg.is_empty()) {
-            continue;
-        }
-        let path = out.join(stale);
-        if std::fs::remove_file(&path).is_ok() {
-            removed += 1;
-            let mut dir = path.parent();
-            while let Some(d) = dir {
-                if d == out || std::fs::remove_dir(d).is_err() {
-                    break;
+    let mut kept = Vec::new();
+    for p in stale_present {
+        let path = tree.path(p);
+        match std::fs::remove_file(&path) {
+            Ok(()) => {
+                removed += 1;
+                test_hook_step();
+                // Remove now-empty parents (rmdir never follows a link and fails on a non-empty directory).
+                let mut dir = p.rsplit_once('/').map(|(d, _)| d);
+                while let Some(d) = dir {
+                    if std::fs::remove_dir(tree.path(d)).is_err() {
+                        break;
+                    }
+                    dir = d.rsplit_once('/').map(|(d, _)| d);
                 }
-                dir = d.parent();
             }
+            Err(e) if e.kind() == ErrorKind::NotFound => {}
+            Err(e) => kept.push((p, format!("{}: {e}", path.display()))),
         }
     }
-    let mut changed = 0;
-    for f in files {
-        let path = out.join(&f.path);
-        if std::fs::read_to_string(&path).is_ok_and(|existing| existing == f.contents) {
-            continue;
-        }
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
-        }
-        std::fs::write(&path, &f.contents).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-        #[cfg(unix)]
-        if f.path.ends_with(".sh") {
-            use std::os::unix::fs::PermissionsExt;
-            let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755));
-        }
-        changed += 1;
+
+    // 7. The final manifest, last.
+    let mut final_entries = current;
+    final_entries.extend(kept.iter().map(|(p, _)| *p));
+    write_manifest(&tree, &final_entries, false, opts.fsync)?;
+    if opts.fsync {
+        let _ = File::open(out).and_then(|f| f.sync_all());
     }
-    let mut manifest = String::from("# Files written by khc build. khc removes these when it no longer generates them.\n");
-    for p in &current {
-        manifest.push_str(p);
-        manifest.push('\n');
-    }
-    std::fs::write(&manifest_path, manifest).map_err(|e| format!("cannot write {}: {e}", manifest_path.display()))?;
-    Ok(Stats { changed, removed })
+    let kept = kept.into_iter().map(|(_, why)| why).collect();
+    Ok(Stats { changed: changed_files.len(), removed, kept })
 }

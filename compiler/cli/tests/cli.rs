@@ -27,8 +27,8 @@ fn build_writes_the_example_tree_and_is_deterministic() {
     let out = temp("build");
     let o = khc(&["build", "examples/multi-tenant", "-o", out.to_str().unwrap()], &repo());
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    assert!(stderr(&o).contains("wrote 76 files (76 changed, 0 removed)"), "{}", stderr(&o));
-    assert!(out.join("clusters/prod-eu/kustomization.yaml").exists());
+    assert!(stderr(&o).contains("wrote 75 files (75 changed, 0 removed)"), "{}", stderr(&o));
+    assert!(out.join("clusters/prod-eu/Kustomization").exists());
     let script = out.join("clusters/prod-eu/control-plane/install-encryption-config.sh");
     #[cfg(unix)]
     {
@@ -63,11 +63,11 @@ fn rebuild_removes_stale_files_but_never_foreign_ones() {
     // A file khc did not write is not overwritten without --force.
     let other = dir.join("other");
     std::fs::create_dir_all(other.join("clusters/c")).unwrap();
-    std::fs::write(other.join("clusters/c/kustomization.yaml"), "hand-written").unwrap();
+    std::fs::write(other.join("clusters/c/Kustomization"), "hand-written").unwrap();
     let o = khc(&["build", "c.khc", "-o", "other"], &dir);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("--force"), "{}", stderr(&o));
-    assert_eq!(std::fs::read_to_string(other.join("clusters/c/kustomization.yaml")).unwrap(), "hand-written");
+    assert_eq!(std::fs::read_to_string(other.join("clusters/c/Kustomization")).unwrap(), "hand-written");
     assert_eq!(khc(&["build", "c.khc", "-o", "other", "--force"], &dir).status.code(), Some(0));
     std::fs::remove_dir_all(&dir).ok();
 }
@@ -188,4 +188,39 @@ fn language_server_publishes_diagnostics_over_stdio() {
     let status = child.wait().unwrap();
     assert!(status.success());
     std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn build_gitops_flags_emit_engine_objects_or_explain_what_is_missing() {
+    let out = temp("gitops").join("out");
+    let o = khc(&["build", "examples/multi-tenant", "-o", out.to_str().unwrap(), "--gitops", "argocd"], &repo());
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--gitops-repo"), "{}", stderr(&o));
+    assert!(!out.exists(), "nothing written on a usage error");
+    let o = khc(&["build", "examples/multi-tenant", "-o", out.to_str().unwrap(), "--gitops-repo", "https://x"], &repo());
+    assert_eq!(o.status.code(), Some(2), "--gitops-repo needs --gitops");
+    let args = [
+        "build",
+        "examples/multi-tenant",
+        "-o",
+        out.to_str().unwrap(),
+        "--gitops",
+        "argocd",
+        "--gitops-repo",
+        "https://git.example.com/p.git",
+        "--gitops-path",
+        "out",
+    ];
+    let o = khc(&args, &repo());
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let entry = std::fs::read_to_string(out.join("clusters/prod-eu/Kustomization")).unwrap();
+    assert!(entry.contains("- gitops") && !entry.contains("- cluster"), "{entry}");
+    let app = std::fs::read_to_string(out.join("clusters/prod-eu/gitops/application-prod-eu-payments.yaml")).unwrap();
+    assert!(app.contains("path: out/clusters/prod-eu/tenants/payments"), "{app}");
+    // Switching to Flux replaces the Applications (they are khc's stale files).
+    let o = khc(&["build", "examples/multi-tenant", "-o", out.to_str().unwrap(), "--gitops", "flux"], &repo());
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(!out.join("clusters/prod-eu/gitops/application-prod-eu-payments.yaml").exists());
+    assert!(out.join("clusters/prod-eu/gitops/kustomization-prod-eu-payments.yaml").exists());
+    std::fs::remove_dir_all(out.parent().unwrap()).ok();
 }

@@ -1,9 +1,24 @@
-//! The salsa structs: the file input and the interned tenant reference. (The
-//! constructors and accessors salsa generates for them are not documented
-//! individually; their fields are.)
+//! The salsa inputs and interned keys. (The constructors and accessors salsa
+//! generates for them are not documented individually; their fields are.)
+//!
+//! File contents *and file existence* are inputs, set by the CLI and the language
+//! server: no query reads the disk. A file that an import names but that does not
+//! exist (or cannot be read) is an input too, with [`FileContents::Missing`], so
+//! creating it later is an ordinary input change.
 #![allow(missing_docs)]
 
 use khc_syntax::FileKey;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// What a file holds.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum FileContents {
+    /// The file's text.
+    Text(String),
+    /// The file does not exist or cannot be read: why.
+    Missing(String),
+}
 
 /// A source file: the salsa input.
 #[salsa::input(debug)]
@@ -11,17 +26,37 @@ pub struct SourceFile {
     /// Path relative to the project root, or `std/NAME.khc`.
     #[returns(ref)]
     pub key: FileKey,
-    /// The file's text.
+    /// Its contents, or why it has none.
     #[returns(ref)]
-    pub text: String,
+    pub contents: FileContents,
 }
 
-/// One tenant of the program rooted at `entry`, for per-tenant queries.
-#[salsa::interned(debug)]
-pub struct TenantRef<'db> {
-    /// The entry file.
-    pub entry: SourceFile,
-    /// The tenant's name.
+impl SourceFile {
+    /// The text ("" for a missing file).
+    pub fn text(self, db: &dyn salsa::Database) -> &str {
+        match self.contents(db) {
+            FileContents::Text(t) => t,
+            FileContents::Missing(_) => "",
+        }
+    }
+}
+
+/// Every file the database knows, by key: the set changes only when a file is
+/// first seen, so queries that look files up by key are told about new files.
+#[salsa::input(debug)]
+pub struct Workspace {
     #[returns(ref)]
-    pub name: String,
+    pub files: Arc<BTreeMap<FileKey, SourceFile>>,
+}
+
+/// One top-level declaration of the program rooted at `entry`: the statement at
+/// `index` among `file`'s top-level statements.
+#[salsa::interned(debug)]
+pub struct ItemId<'db> {
+    /// The entry file of the program.
+    pub entry: SourceFile,
+    /// The file the declaration is in.
+    pub file: SourceFile,
+    /// Its index among the file's top-level statements.
+    pub index: u32,
 }

@@ -1,30 +1,40 @@
 //! The salsa database of khc: the incremental core shared by `khc build`,
 //! `khc check` and the language server.
 //!
-//! * Input: [`SourceFile`] (a file key and its text), created on demand by
-//!   [`Db::load`] from disk or from the embedded standard library, and updated in
-//!   place by editors ([`KhcDatabase::set_text`]).
-//! * Tracked queries: [`parse`] → [`imports`] → [`program`] (all modules of an
-//!   entry) → [`check`] (semantics) → [`tenant_model`] → [`tenant_files`] and
-//!   [`build`] (emission). Each is recomputed only when the inputs it read change;
-//!   a tenant's files are re-emitted only when that tenant's model changes.
+//! * Inputs ([`inputs`]): each [`SourceFile`] (key and contents, or why it is
+//!   missing) and the [`Workspace`] set of known files. The CLI and the language
+//!   server set them ([`KhcDatabase::set_text`], [`KhcDatabase::load_program`]);
+//!   no query reads the disk.
+//! * Queries, by layer: [`syntax`] (parse, line starts, top-level items, imports,
+//!   name index of a file) → [`programs`] (the files of a program, its scope) →
+//!   [`checks`] (profiles, cluster, each tenant on its own, cross-tenant lints,
+//!   diagnostics, the model) → [`emit`] (each tenant's files, the build). An edit
+//!   inside one tenant re-checks that tenant and the lints that read it; facts
+//!   other tenants read carry no positions, so they stay equal and salsa backdates
+//!   them.
 //!
 //! [`render`] prints diagnostics with codespan-reporting.
 
 #![warn(missing_docs)]
 
-mod inputs;
+pub mod checks;
+pub mod emit;
+pub mod inputs;
+pub mod programs;
 mod project;
 mod render;
+pub mod syntax;
 
-pub use inputs::{SourceFile, TenantRef};
-pub use project::{discover_entries, Project};
+pub use checks::{check, diagnostics, tenant_check, Checked};
+
+pub use emit::{build, tenant_files};
+pub use inputs::{FileContents, ItemId, SourceFile, Workspace};
+pub use programs::{program, program_index, scope, Program, Scope};
+pub use project::{discover_entries, read_source, Project, MAX_SOURCE_BYTES};
 pub use render::{render, ColorChoice};
+pub use syntax::{file_items, line_starts, parse};
 
-use khc_emit::{Output, OutputFile};
-use khc_semantics::model::{Model, Tenant};
-use khc_semantics::{ImportRef, Module};
-use khc_syntax::{Diagnostic, FileKey, SourceTree};
+use khc_syntax::{Diagnostic, FileKey};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -36,8 +46,8 @@ pub const STDLIB: &[(&str, &str)] =
 /// The database interface the queries need.
 #[salsa::db]
 pub trait Db: salsa::Database {
-    /// The file with this key, read on first use. `Err` explains why it cannot be read.
-    fn load(&self, key: &FileKey) -> Result<SourceFile, String>;
+    /// The set of known files.
+    fn workspace(&self) -> Workspace;
 }
 
 /// The concrete database.
@@ -46,17 +56,26 @@ pub trait Db: salsa::Database {
 pub struct KhcDatabase {
     storage: salsa::Storage<Self>,
     root: PathBuf,
-    files: Arc<Mutex<BTreeMap<FileKey, SourceFile>>>,
+    workspace: Option<Workspace>,
+    files: BTreeMap<FileKey, SourceFile>,
     log: Option<Arc<Mutex<Vec<String>>>>,
 }
 
 #[salsa::db]
 impl salsa::Database for KhcDatabase {}
 
+#[salsa::db]
+impl Db for KhcDatabase {
+    fn workspace(&self) -> Workspace {
+        self.workspace.expect("the workspace input is created with the database")
+    }
+}
+
 impl KhcDatabase {
-    /// A database whose relative file keys resolve against `root`.
+    /// A database whose relative file keys resolve against `root`, knowing the
+    /// standard library.
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        KhcDatabase { storage: salsa::Storage::new(None), root: root.into(), files: Default::default(), log: None }
+        Self::with_storage(salsa::Storage::new(None), root.into(), None)
     }
 
     /// A database that records which queries execute (for incrementality tests).
@@ -68,7 +87,19 @@ impl KhcDatabase {
                 sink.lock().expect("log lock").push(format!("{database_key:?}"));
             }
         })));
-        KhcDatabase { storage, root: root.into(), files: Default::default(), log: Some(log) }
+        Self::with_storage(storage, root.into(), Some(log))
+    }
+
+    fn with_storage(storage: salsa::Storage<Self>, root: PathBuf, log: Option<Arc<Mutex<Vec<String>>>>) -> Self {
+        let mut db = KhcDatabase { storage, root, workspace: None, files: BTreeMap::new(), log };
+        db.workspace = Some(Workspace::builder(Arc::new(BTreeMap::new())).durability(salsa::Durability::MEDIUM).new(&db));
+        for (key, text) in STDLIB {
+            let key = FileKey::from(*key);
+            let f = SourceFile::builder(key.clone(), FileContents::Text(text.to_string())).durability(salsa::Durability::HIGH).new(&db);
+            db.files.insert(key, f);
+        }
+        db.publish_files();
+        db
     }
 
     /// Takes the names of the queries executed since the last call.
@@ -81,35 +112,138 @@ impl KhcDatabase {
         &self.root
     }
 
-    /// Sets (or creates) a file's text, e.g. from an editor buffer.
-    pub fn set_text(&mut self, key: &FileKey, text: String) -> SourceFile {
+    fn publish_files(&mut self) {
         use salsa::Setter;
-        let existing = self.files.lock().expect("files lock").get(key).copied();
-        match existing {
-            Some(f) => {
-                if f.text(self) != &text {
-                    f.set_text(self).to(text);
-                }
+        let map = Arc::new(self.files.clone());
+        let ws = self.workspace();
+        ws.set_files(self).to(map);
+    }
+
+    /// Sets (or creates) a file's contents. New files are announced to the
+    /// workspace once per call; use [`KhcDatabase::set_contents_many`] for many.
+    pub fn set_contents(&mut self, key: &FileKey, contents: FileContents) -> SourceFile {
+        let (f, new) = self.set_one(key, contents);
+        if new {
+            self.publish_files();
+        }
+        f
+    }
+
+    /// Sets several files at once (one workspace update for all new ones).
+    pub fn set_contents_many(&mut self, files: Vec<(FileKey, FileContents)>) -> Vec<SourceFile> {
+        let mut any_new = false;
+        let out = files
+            .into_iter()
+            .map(|(k, c)| {
+                let (f, new) = self.set_one(&k, c);
+                any_new |= new;
                 f
+            })
+            .collect();
+        if any_new {
+            self.publish_files();
+        }
+        out
+    }
+
+    fn set_one(&mut self, key: &FileKey, contents: FileContents) -> (SourceFile, bool) {
+        use salsa::Setter;
+        match self.files.get(key).copied() {
+            Some(f) => {
+                if f.contents(self) != &contents {
+                    f.set_contents(self).to(contents);
+                }
+                (f, false)
             }
             None => {
-                let f = SourceFile::new(self, key.clone(), text);
-                self.files.lock().expect("files lock").insert(key.clone(), f);
-                f
+                let f = SourceFile::new(self, key.clone(), contents);
+                self.files.insert(key.clone(), f);
+                (f, true)
             }
         }
     }
 
-    /// Every file loaded so far, for rendering diagnostics.
+    /// Sets (or creates) a file's text, e.g. from an editor buffer.
+    pub fn set_text(&mut self, key: &FileKey, text: String) -> SourceFile {
+        self.set_contents(key, FileContents::Text(text))
+    }
+
+    /// The file with this key, if known.
+    pub fn file(&self, key: &str) -> Option<SourceFile> {
+        self.files.get(key).copied()
+    }
+
+    /// Every file known so far, for rendering diagnostics.
     pub fn loaded(&self) -> Vec<SourceFile> {
-        self.files.lock().expect("files lock").values().copied().collect()
+        self.files.values().copied().collect()
+    }
+
+    /// Reads from disk (under the root) every file the program of `entry` imports
+    /// that the database does not know yet, until none is missing. Files that
+    /// cannot be read are recorded as [`FileContents::Missing`], with the reason.
+    pub fn load_program(&mut self, entry: SourceFile) {
+        loop {
+            let missing = program(self, entry).missing.clone();
+            if missing.is_empty() {
+                return;
+            }
+            let mut loaded = Vec::new();
+            let mut aliases = Vec::new();
+            for k in missing {
+                match self.canonical_key(&k) {
+                    Some(canonical) if canonical != k => {
+                        if self.file(&canonical).is_none() && !loaded.iter().any(|(c, _)| *c == canonical) {
+                            let contents = self.read_key(&canonical);
+                            loaded.push((canonical.clone(), contents));
+                        }
+                        aliases.push((k, canonical));
+                    }
+                    _ => {
+                        let contents = self.read_key(&k);
+                        loaded.push((k, contents));
+                    }
+                }
+            }
+            self.set_contents_many(loaded);
+            if !aliases.is_empty() {
+                for (alias, canonical) in aliases {
+                    let f = self.files[&canonical];
+                    self.files.insert(alias, f);
+                }
+                self.publish_files();
+            }
+        }
+    }
+
+    /// The key of the same file written without `..` detours (`../p/b.khc` seen
+    /// from inside `p/` is `b.khc`), so a file imported along two paths is one
+    /// file. `None` for standard-library keys and files outside the root.
+    fn canonical_key(&self, key: &FileKey) -> Option<FileKey> {
+        if key.starts_with(khc_semantics::STD_PREFIX) || !key.split('/').any(|s| s == "..") {
+            return None;
+        }
+        let root = if self.root.as_os_str().is_empty() { Path::new(".") } else { self.root.as_path() };
+        let path = root.join(&**key).canonicalize().ok()?;
+        let rel = path.strip_prefix(root.canonicalize().ok()?).ok()?;
+        let parts: Option<Vec<&str>> = rel.components().map(|c| c.as_os_str().to_str()).collect();
+        Some(FileKey::from(parts?.join("/").as_str()))
+    }
+
+    /// Reads the file a key names: standard-library keys are never read from disk
+    /// (an unknown module is missing, with the list of modules).
+    fn read_key(&self, key: &FileKey) -> FileContents {
+        if key.starts_with(khc_semantics::STD_PREFIX) {
+            let names: Vec<&str> = STDLIB.iter().map(|(k, _)| k.trim_end_matches(".khc")).collect();
+            return FileContents::Missing(format!("no standard-library module `{}`; there are: {}", key.trim_end_matches(".khc"), names.join(", ")));
+        }
+        read_source(&self.root.join(&**key))
     }
 
     /// How a file key is shown to users: a path they can open.
     pub fn display_name(&self, key: &str) -> String {
         if let Some(name) = key.strip_prefix(khc_semantics::STD_PREFIX) {
             format!("<stdlib>/{name}")
-        } else if self.root.as_os_str().is_empty() || self.root == Path::new(".") {
+        } else if self.root.as_os_str().is_empty() || self.root == Path::new(".") || Path::new(key).is_absolute() {
             key.to_string()
         } else {
             self.root.join(key).display().to_string()
@@ -117,126 +251,29 @@ impl KhcDatabase {
     }
 }
 
-#[salsa::db]
-impl Db for KhcDatabase {
-    fn load(&self, key: &FileKey) -> Result<SourceFile, String> {
-        if let Some(f) = self.files.lock().expect("files lock").get(key) {
-            return Ok(*f);
-        }
-        let text = if key.starts_with(khc_semantics::STD_PREFIX) {
-            match STDLIB.iter().find(|(k, _)| *k == &**key) {
-                Some((_, t)) => t.to_string(),
-                None => {
-                    let names: Vec<&str> = STDLIB.iter().map(|(k, _)| k.trim_end_matches(".khc")).collect();
-                    return Err(format!("no standard-library module `{}`; there are: {}", key.trim_end_matches(".khc"), names.join(", ")));
-                }
-            }
-        } else {
-            let path = self.root.join(&**key);
-            std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?
-        };
-        let mut files = self.files.lock().expect("files lock");
-        let f = *files.entry(key.clone()).or_insert_with(|| SourceFile::new(self, key.clone(), text));
-        Ok(f)
-    }
-}
+/// At most this many diagnostics are kept per file ([`cap_per_file`]).
+pub const MAX_DIAGNOSTICS_PER_FILE: usize = 500;
 
-/// A parsed file.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Parsed {
-    /// The syntax tree.
-    pub tree: SourceTree,
-    /// Syntax errors.
-    pub diagnostics: Vec<Diagnostic>,
-}
-
-/// Parses a file.
-#[salsa::tracked(returns(ref))]
-pub fn parse(db: &dyn Db, file: SourceFile) -> Parsed {
-    let (tree, diagnostics) = khc_syntax::parse(file.key(db), file.text(db));
-    Parsed { tree, diagnostics }
-}
-
-/// The imports of a file, with diagnostics for malformed ones.
-#[salsa::tracked(returns(ref))]
-pub fn imports(db: &dyn Db, file: SourceFile) -> (Vec<ImportRef>, Vec<Diagnostic>) {
-    khc_semantics::imports(file.key(db), &parse(db, file).tree)
-}
-
-/// Every module of the program rooted at `entry` (entry first, then imports in
-/// depth-first order), with syntax, import and file-reading diagnostics.
-#[salsa::tracked(returns(ref))]
-pub fn program(db: &dyn Db, entry: SourceFile) -> (Vec<SourceFile>, Vec<Diagnostic>) {
-    let mut files = vec![entry];
-    let mut diags = Vec::new();
+/// Keeps the first `max` diagnostics of each file (of sorted `diags`) and adds one
+/// "N more" diagnostic per file that had more, so no input can flood the output.
+pub fn cap_per_file(diags: Vec<Diagnostic>, max: usize) -> Vec<Diagnostic> {
+    let mut out = Vec::with_capacity(diags.len().min(max * 4));
     let mut i = 0;
-    while i < files.len() {
-        let f = files[i];
-        diags.extend(parse(db, f).diagnostics.iter().cloned());
-        let (refs, import_diags) = imports(db, f);
-        diags.extend(import_diags.iter().cloned());
-        for r in refs {
-            match db.load(&r.target) {
-                Ok(t) if !files.contains(&t) => files.push(t),
-                Ok(_) => {}
-                Err(why) => diags.push(Diagnostic::error("import", f.key(db), r.span, format!("cannot read `{}`", r.target)).with_note(why)),
-            }
+    while i < diags.len() {
+        let file = diags[i].primary.file.clone();
+        let end = diags[i..].iter().position(|d| d.primary.file != file).map_or(diags.len(), |p| i + p);
+        out.extend(diags[i..end.min(i + max)].iter().cloned());
+        if end - i > max {
+            let errors = diags[i + max..end].iter().filter(|d| d.is_error()).count();
+            let last = diags[i + max - 1].primary.span;
+            let message = format!("{} more diagnostics in this file ({errors} errors)", end - i - max);
+            let code = diags[i + max].code;
+            let d = if errors > 0 { Diagnostic::error(code, &file, last, message) } else { Diagnostic::warning(code, &file, last, message) };
+            out.push(d.with_note(format!("khc shows the first {max} diagnostics of a file")));
         }
-        i += 1;
+        i = end;
     }
-    (files, diags)
-}
-
-/// The result of checking a program.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Checked {
-    /// The model, when there are no errors.
-    pub model: Option<Model>,
-    /// Every diagnostic of the program, sorted by file and position.
-    pub diagnostics: Vec<Diagnostic>,
-}
-
-/// Checks the program rooted at `entry`.
-#[salsa::tracked(returns(ref))]
-pub fn check(db: &dyn Db, entry: SourceFile) -> Checked {
-    let (files, mut diagnostics) = program(db, entry).clone();
-    let modules: Vec<Module<'_>> = files.iter().map(|f| Module { file: f.key(db), text: f.text(db), tree: &parse(db, *f).tree }).collect();
-    let (model, sema) = khc_semantics::analyze(&modules);
-    diagnostics.extend(sema);
-    sort_diagnostics(&mut diagnostics);
-    let model = if diagnostics.iter().any(Diagnostic::is_error) { None } else { model };
-    Checked { model, diagnostics }
-}
-
-/// The checked model of one tenant, with its cluster's name. Re-executes whenever
-/// the program is re-checked, but is cheap, and salsa backdates an unchanged
-/// result so that [`tenant_files`] is not recomputed.
-#[salsa::tracked(returns(ref))]
-pub fn tenant_model<'db>(db: &'db dyn Db, t: TenantRef<'db>) -> Option<(String, Tenant)> {
-    let model = check(db, *t.entry(db)).model.as_ref()?;
-    let tenant = model.tenants.iter().find(|x| x.name == *t.name(db))?;
-    Some((model.cluster.name.clone(), tenant.clone()))
-}
-
-/// The emitted files of one tenant: recomputed only when that tenant changes.
-#[salsa::tracked(returns(ref))]
-pub fn tenant_files<'db>(db: &'db dyn Db, t: TenantRef<'db>) -> Vec<OutputFile> {
-    match tenant_model(db, t) {
-        Some((cluster, tenant)) => khc_emit::emit_tenant(cluster, tenant),
-        None => Vec::new(),
-    }
-}
-
-/// The emitted files of the program rooted at `entry`, if it has no errors.
-#[salsa::tracked(returns(ref))]
-pub fn build(db: &dyn Db, entry: SourceFile) -> Option<Output> {
-    let model = check(db, entry).model.as_ref()?;
-    let mut files = khc_emit::emit_cluster(model);
-    for t in &model.tenants {
-        files.extend(tenant_files(db, TenantRef::new(db, entry, t.name.clone())).iter().cloned());
-    }
-    files.sort_by(|a, b| a.path.cmp(&b.path));
-    Some(Output { files })
+    out
 }
 
 /// Sorts diagnostics by file, position and severity, removing exact duplicates.
@@ -274,5 +311,21 @@ mod tests {
             let diags = &check(&db, f).diagnostics;
             assert!(diags.is_empty(), "{key}: {diags:?}");
         }
+    }
+
+    /// A missing import reports "cannot read"; creating the file (an input
+    /// change, no disk read in any query) makes the program whole.
+    #[test]
+    fn creating_a_missing_import_is_seen() {
+        let mut db = KhcDatabase::new("");
+        let entry =
+            db.set_text(&FileKey::from("main.khc"), "import \"t.khc\"\ncluster c {\n  encryption { provider secretbox { key k env \"K\" } }\n}\n".into());
+        assert_eq!(program(&db, entry).missing, vec![FileKey::from("t.khc")]);
+        db.set_contents(&FileKey::from("t.khc"), FileContents::Missing("no such file".into()));
+        assert!(check(&db, entry).diagnostics.iter().any(|d| d.message.contains("cannot read `t.khc`")));
+        db.set_text(&FileKey::from("t.khc"), "tenant t {}\n".into());
+        let checked = check(&db, entry);
+        assert!(checked.diagnostics.is_empty(), "{:?}", checked.diagnostics);
+        assert_eq!(checked.model.as_ref().unwrap().tenants.len(), 1);
     }
 }

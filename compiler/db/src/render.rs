@@ -23,7 +23,9 @@ pub fn render(db: &KhcDatabase, diags: &[Diagnostic], color: ColorChoice) -> Str
     let mut ids: BTreeMap<String, usize> = BTreeMap::new();
     for f in db.loaded() {
         let key = f.key(db).to_string();
-        let id = files.add(db.display_name(&key), f.text(db).clone());
+        // codespan counts lines by `\n`; a lone `\r` ends a line too (same byte
+        // length, so spans stay valid).
+        let id = files.add(db.display_name(&key), lone_cr_as_newline(f.text(db)));
         ids.insert(key, id);
     }
     // Diagnostics about files that could not be loaded still need a file to point at.
@@ -56,6 +58,23 @@ pub fn render(db: &KhcDatabase, diags: &[Diagnostic], color: ColorChoice) -> Str
     }
     if color == ColorChoice::Always {
         out.push_str(&String::from_utf8_lossy(buffer.as_slice()));
+    }
+    out
+}
+
+/// The text with every lone `\r` (not followed by `\n`) replaced by `\n`.
+fn lone_cr_as_newline(text: &str) -> String {
+    if !text.contains('\r') {
+        return text.to_string();
+    }
+    let bytes = text.as_bytes();
+    let mut out = String::with_capacity(text.len());
+    for (i, c) in text.char_indices() {
+        if c == '\r' && bytes.get(i + 1) != Some(&b'\n') {
+            out.push('\n');
+        } else {
+            out.push(c);
+        }
     }
     out
 }

@@ -1,10 +1,14 @@
 //! CEL for ValidatingAdmissionPolicies: one expression per admission rule.
 //!
-//! Every expression reads the pod spec through two variables, so the same rule
-//! judges Pods and the pod templates of Deployments, ReplicaSets, StatefulSets,
-//! DaemonSets, Jobs and CronJobs:
+//! Every expression reads the pod spec through variables, so the same rule judges
+//! Pods (including the `pods/ephemeralcontainers` subresource that `kubectl debug`
+//! uses) and the pod templates of Deployments, ReplicaSets, StatefulSets,
+//! DaemonSets, Jobs, CronJobs, ReplicationControllers and PodTemplates:
 //! * `variables.podSpec` — the pod spec of the object;
-//! * `variables.containers` — its containers and init containers.
+//! * `variables.containers` — its containers, init containers and ephemeral
+//!   containers (every container that runs);
+//! * `variables.resourcedContainers` — containers and init containers, the ones
+//!   that may declare resources and ports (ephemeral containers may not).
 //!
 //! Expressions are true when the object complies.
 
@@ -12,13 +16,40 @@ use khc_semantics::model::RuleKind;
 
 /// The policy's variables, in evaluation order: `(name, expression)`.
 pub const VARIABLES: &[(&str, &str)] = &[
-    ("podSpec", "object.kind == 'Pod' ? object.spec : (object.kind == 'CronJob' ? object.spec.jobTemplate.spec.template.spec : object.spec.template.spec)"),
-    ("containers", "variables.podSpec.containers + (has(variables.podSpec.initContainers) ? variables.podSpec.initContainers : [])"),
+    ("podSpec", POD_SPEC),
+    (
+        "containers",
+        "variables.podSpec.containers + (has(variables.podSpec.initContainers) ? variables.podSpec.initContainers : []) + (has(variables.podSpec.ephemeralContainers) ? variables.podSpec.ephemeralContainers : [])",
+    ),
+    ("resourcedContainers", "variables.podSpec.containers + (has(variables.podSpec.initContainers) ? variables.podSpec.initContainers : [])"),
 ];
 
+/// The pod spec of `object`, whatever its kind.
+const POD_SPEC: &str = "object.kind == 'Pod' ? object.spec : (object.kind == 'CronJob' ? object.spec.jobTemplate.spec.template.spec : (object.kind == 'PodTemplate' ? object.template.spec : object.spec.template.spec))";
+
+/// The policy's match condition: not an UPDATE, or an UPDATE that changes the pod
+/// spec (metadata-only updates, scaling and finalizer removal are not judged).
+pub const SPEC_CHANGED: &str = "request.operation != 'UPDATE' || oldObject == null || (object.kind == 'Pod' ? object.spec : (object.kind == 'CronJob' ? object.spec.jobTemplate.spec.template : (object.kind == 'PodTemplate' ? object.template : object.spec.template))) != (oldObject.kind == 'Pod' ? oldObject.spec : (oldObject.kind == 'CronJob' ? oldObject.spec.jobTemplate.spec.template : (oldObject.kind == 'PodTemplate' ? oldObject.template : oldObject.spec.template)))";
+
+/// The rule every tenant policy has: a pod mounts its API token only as one of
+/// the workloads declared with `automount-token true` (`mounting`).
+pub fn token_validation(mounting: &[String]) -> (String, String) {
+    let who = if mounting.is_empty() { "no workload of this tenant may".to_string() } else { format!("only workloads {} may", mounting.join(", ")) };
+    (
+        format!(
+            "!has(variables.podSpec.automountServiceAccountToken) || variables.podSpec.automountServiceAccountToken == false || (has(variables.podSpec.serviceAccountName) && variables.podSpec.serviceAccountName in {})",
+            list(mounting)
+        ),
+        format!("automountServiceAccountToken: true is not allowed here: {who} mount the API token (declare `automount-token true` on the workload)"),
+    )
+}
+
 /// The resources a policy matches: `(API group, resources)`.
-pub const MATCHED_RESOURCES: &[(&str, &[&str])] =
-    &[("", &["pods"]), ("apps", &["deployments", "replicasets", "statefulsets", "daemonsets"]), ("batch", &["jobs", "cronjobs"])];
+pub const MATCHED_RESOURCES: &[(&str, &[&str])] = &[
+    ("", &["pods", "pods/ephemeralcontainers", "replicationcontrollers", "podtemplates"]),
+    ("apps", &["deployments", "replicasets", "statefulsets", "daemonsets"]),
+    ("batch", &["jobs", "cronjobs"]),
+];
 
 /// Quotes a string as a CEL single-quoted literal.
 fn lit(s: &str) -> String {
@@ -64,7 +95,7 @@ pub fn validation(rule: &RuleKind) -> (String, String) {
             let key = if matches!(rule, RuleKind::RequireLimits(_)) { "limits" } else { "requests" };
             let checks: Vec<String> = res.iter().map(|r| format!("{} in c.resources.{key}", lit(r))).collect();
             (
-                format!("variables.containers.all(c, has(c.resources) && has(c.resources.{key}) && {})", checks.join(" && ")),
+                format!("variables.resourcedContainers.all(c, has(c.resources) && has(c.resources.{key}) && {})", checks.join(" && ")),
                 format!("every container must set resources.{key} for {}", res.join(" and ")),
             )
         }

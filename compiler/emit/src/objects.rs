@@ -2,7 +2,7 @@
 
 use crate::cel;
 use k8s_openapi::api::admissionregistration::v1::{
-    MatchResources, NamedRuleWithOperations, ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding, ValidatingAdmissionPolicyBindingSpec,
+    MatchCondition, MatchResources, NamedRuleWithOperations, ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding, ValidatingAdmissionPolicyBindingSpec,
     ValidatingAdmissionPolicySpec, Validation, Variable,
 };
 use k8s_openapi::api::core::v1::{LimitRange, LimitRangeItem, LimitRangeSpec, Namespace, ResourceQuota, ResourceQuotaSpec, ServiceAccount};
@@ -38,7 +38,7 @@ pub struct Built {
 }
 
 fn yaml<T: serde::Serialize>(obj: &T) -> String {
-    serde_yaml_ng::to_string(obj).expect("k8s-openapi objects always serialize")
+    crate::yaml::to_string(obj).expect("k8s-openapi objects always serialize")
 }
 
 fn built<T: serde::Serialize + k8s_openapi::Resource>(obj: T, name: &str, namespace: Option<&str>, origin: &Origin) -> Built {
@@ -63,6 +63,22 @@ fn meta(name: &str, namespace: Option<&str>, tenant: Option<&str>, origin: &Orig
 fn match_labels(labels: &BTreeMap<String, String>) -> LabelSelector {
     LabelSelector { match_labels: Some(labels.clone()), ..Default::default() }
 }
+
+/// Selects exactly these namespaces by `kubernetes.io/metadata.name`, which the
+/// API server sets and nobody can change — unlike `khc.dev/tenant`, which anyone
+/// allowed to create or label a namespace could forge.
+pub fn namespaces_by_name(namespaces: &[String]) -> LabelSelector {
+    let mut values = namespaces.to_vec();
+    values.sort();
+    values.dedup();
+    LabelSelector {
+        match_expressions: Some(vec![LabelSelectorRequirement { key: NAMESPACE_NAME_LABEL.into(), operator: "In".into(), values: Some(values) }]),
+        ..Default::default()
+    }
+}
+
+/// The label the API server sets on every namespace to its name (immutable).
+pub const NAMESPACE_NAME_LABEL: &str = "kubernetes.io/metadata.name";
 
 fn one_label(k: &str, v: &str) -> LabelSelector {
     match_labels(&BTreeMap::from([(k.to_string(), v.to_string())]))
@@ -127,10 +143,23 @@ pub fn tenant_objects(t: &Tenant) -> Vec<Built> {
         let sa = ServiceAccount { metadata: m, automount_service_account_token: Some(w.automount_token), ..Default::default() };
         out.push(built(sa, &w.name, Some(&w.namespace), &w.origin));
     }
-    if let Some(a) = &t.admission {
-        let selector = one_label(TENANT_LABEL, &t.name);
-        out.extend(admission_policy(&format!("khc-tenant-{}", t.name), a, selector, tn));
+    // Every tenant has a policy: its admission rules, and always the rule that a
+    // pod may mount its API token only as a workload declared with
+    // `automount-token true` (a pod-level `automountServiceAccountToken: true`
+    // would otherwise override the ServiceAccount's setting).
+    let mut admission = t.admission.clone().unwrap_or(Admission { origin: t.origin.clone(), actions: vec![Action::Deny], rules: Vec::new() });
+    let mounting: Vec<String> = t.workloads.iter().filter(|w| w.automount_token).map(|w| w.name.clone()).collect();
+    let (expression, message) = cel::token_validation(&mounting);
+    let token = Validation {
+        expression,
+        message: Some(format!("{message} [khc rule automount-token at {}]", t.origin)),
+        reason: Some("Forbidden".into()),
+        ..Default::default()
+    };
+    if admission.actions.is_empty() {
+        admission.actions.push(Action::Deny);
     }
+    out.extend(admission_policy_with(&format!("khc-tenant-{}", t.name), &admission, namespaces_by_name(&t.namespaces), tn, vec![token]));
     out
 }
 
@@ -168,7 +197,7 @@ fn network_policies(t: &Tenant, ns: &str) -> Vec<Built> {
         },
     ));
     if t.isolation == Isolation::Tenant {
-        let same = NetworkPolicyPeer { namespace_selector: Some(one_label(TENANT_LABEL, &t.name)), ..Default::default() };
+        let same = NetworkPolicyPeer { namespace_selector: Some(namespaces_by_name(&t.namespaces)), ..Default::default() };
         out.push(policy(
             "allow-same-tenant",
             &t.origin,
@@ -202,16 +231,21 @@ fn network_policies(t: &Tenant, ns: &str) -> Vec<Built> {
             }
         }
         let peers = peers(&r.peer);
-        let ports = (!r.ports.is_empty()).then(|| {
-            r.ports
-                .iter()
-                .map(|p| NetworkPolicyPort {
-                    protocol: Some(r.protocol.clone()),
-                    port: Some(IntOrString::Int(p.port as i32)),
-                    end_port: p.end.map(|e| e as i32),
-                })
-                .collect()
-        });
+        let ports = if r.ports.is_empty() {
+            // `protocol UDP` without ports: every port of that protocol only.
+            r.protocol_only.then(|| vec![NetworkPolicyPort { protocol: Some(r.protocol.clone()), port: None, end_port: None }])
+        } else {
+            Some(
+                r.ports
+                    .iter()
+                    .map(|p| NetworkPolicyPort {
+                        protocol: Some(r.protocol.clone()),
+                        port: Some(IntOrString::Int(p.port as i32)),
+                        end_port: p.end.map(|e| e as i32),
+                    })
+                    .collect(),
+            )
+        };
         let pod_selector = Some(r.local.as_ref().map(|(_, _, sel)| match_labels(sel)).unwrap_or_default());
         let spec = match r.direction {
             Direction::Ingress => NetworkPolicySpec {
@@ -234,8 +268,8 @@ fn network_policies(t: &Tenant, ns: &str) -> Vec<Built> {
 
 fn peers(p: &Peer) -> Vec<NetworkPolicyPeer> {
     match p {
-        Peer::Tenant { tenant, workload } => vec![NetworkPolicyPeer {
-            namespace_selector: Some(one_label(TENANT_LABEL, tenant)),
+        Peer::Tenant { namespaces, workload, .. } => vec![NetworkPolicyPeer {
+            namespace_selector: Some(namespaces_by_name(namespaces)),
             pod_selector: workload.as_ref().map(|(_, sel)| match_labels(sel)),
             ..Default::default()
         }],
@@ -309,14 +343,17 @@ pub fn cluster_objects(c: &model::Cluster) -> Vec<Built> {
             }]),
             ..Default::default()
         };
-        out.extend(admission_policy("khc-cluster", a, selector, None));
+        out.extend(admission_policy_with("khc-cluster", a, selector, None, Vec::new()));
     }
     out
 }
 
-/// A ValidatingAdmissionPolicy with one validation per rule, and its binding.
-fn admission_policy(name: &str, a: &Admission, namespace_selector: LabelSelector, tenant: Option<&str>) -> Vec<Built> {
-    let validations = a
+/// A ValidatingAdmissionPolicy with one validation per rule (then `extra`), and
+/// its binding. UPDATEs are judged only when the pod spec changed (as Pod
+/// Security Admission does), so tightening a rule never blocks scaling down or
+/// removing finalizers of an old object.
+fn admission_policy_with(name: &str, a: &Admission, namespace_selector: LabelSelector, tenant: Option<&str>, extra: Vec<Validation>) -> Vec<Built> {
+    let mut validations: Vec<Validation> = a
         .rules
         .iter()
         .map(|r| {
@@ -329,6 +366,7 @@ fn admission_policy(name: &str, a: &Admission, namespace_selector: LabelSelector
             }
         })
         .collect();
+    validations.extend(extra);
     let resource_rules = cel::MATCHED_RESOURCES
         .iter()
         .map(|(group, resources)| NamedRuleWithOperations {
@@ -345,6 +383,7 @@ fn admission_policy(name: &str, a: &Admission, namespace_selector: LabelSelector
         spec: Some(ValidatingAdmissionPolicySpec {
             failure_policy: Some("Fail".into()),
             match_constraints: Some(MatchResources { resource_rules: Some(resource_rules), ..Default::default() }),
+            match_conditions: Some(vec![MatchCondition { name: "pod-spec-changed".into(), expression: cel::SPEC_CHANGED.to_string() }]),
             variables: Some(variables),
             validations: Some(validations),
             ..Default::default()

@@ -1,47 +1,31 @@
 //! Admission rules: `admission { … }` blocks and reusable `profile NAME { … }`
 //! bundles (SPEC.md section 8).
 
-use crate::check::{word, At, Ctx};
+use crate::context::{word, At, Ctx};
 use crate::model::*;
+use crate::schema::BlockKind;
 use khc_syntax::{Diagnostic, FileKey, Span, ValueKind};
 use std::collections::BTreeMap;
-
-/// Statement names of the rules.
-pub(crate) const RULES: &[&str] = &[
-    "require-limits",
-    "require-requests",
-    "no-latest-tag",
-    "allowed-registries",
-    "read-only-root-fs",
-    "seccomp-runtime-default",
-    "no-host-namespaces",
-    "no-host-ports",
-    "no-host-path",
-    "no-docker-socket",
-    "no-privileged",
-    "no-privilege-escalation",
-    "allowed-capabilities",
-    "run-as-non-root",
-    "min-uid",
-];
 
 /// Capabilities that effectively give up container isolation.
 const RISKY_CAPABILITIES: &[&str] = &["ALL", "SYS_ADMIN", "NET_ADMIN", "SYS_PTRACE", "SYS_MODULE", "DAC_READ_SEARCH", "BPF", "SYS_RAWIO"];
 
 /// A parsed statement of a profile or admission block.
+#[derive(Clone, Debug, PartialEq, Eq)]
 enum Item {
     Rule(AdmissionRule),
     Use { name: String, span: Span, file: FileKey },
 }
 
 /// Every profile of the program, parsed once.
-pub(crate) struct ProfileTable {
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ProfileTable {
     profiles: BTreeMap<String, (FileKey, Span, Vec<Item>)>,
 }
 
 impl ProfileTable {
     /// Parses every `profile` statement, reporting errors in their bodies once.
-    pub fn build(cx: &mut Ctx, profiles: &[At<'_>]) -> ProfileTable {
+    pub(crate) fn build(cx: &mut Ctx, profiles: &[At<'_>]) -> ProfileTable {
         let mut table = ProfileTable { profiles: BTreeMap::new() };
         for at in profiles {
             let Some((name, span)) = cx.one_word(at, "a profile name") else { continue };
@@ -53,7 +37,7 @@ impl ProfileTable {
                 cx.duplicate(at, span, &format!("profile `{name}`"), (&first.0, first.1));
                 continue;
             }
-            let items = at.children().filter_map(|c| parse_item(cx, &c, "a profile")).collect();
+            let items = at.children().filter_map(|c| parse_item(cx, &c, BlockKind::Profile)).collect();
             table.profiles.insert(name, (at.file().clone(), span, items));
         }
         table
@@ -69,7 +53,7 @@ impl ProfileTable {
         let Some((_, _, items)) = self.profiles.get(name) else {
             let mut d = Diagnostic::error("unknown-name", file, span, format!("unknown profile `{name}`")).with_label("no profile has this name");
             d = match crate::values::suggest(name, self.names()) {
-                Some(s) => d.with_help(format!("did you mean `{s}`?")),
+                Some(s) => d.with_suggestion(s),
                 None => d.with_help("profiles come from `profile NAME { … }` or an import such as `import \"std/restricted\"`"),
             };
             cx.push(d);
@@ -120,7 +104,7 @@ pub(crate) fn check_admission(cx: &mut Ctx, at: &At<'_>, profiles: &ProfileTable
             }
             continue;
         }
-        match parse_item(cx, &c, "an admission block") {
+        match parse_item(cx, &c, BlockKind::Admission) {
             Some(Item::Rule(r)) => rules.push(r),
             Some(Item::Use { name, span, file }) => profiles.expand(cx, &name, &file, span, &mut Vec::new(), &mut rules),
             None => {}
@@ -156,7 +140,7 @@ fn dedupe(cx: &mut Ctx, rules: Vec<AdmissionRule>) -> Vec<AdmissionRule> {
 }
 
 /// Parses one rule or `use` statement.
-fn parse_item(cx: &mut Ctx, at: &At<'_>, context: &str) -> Option<Item> {
+fn parse_item(cx: &mut Ctx, at: &At<'_>, context: BlockKind) -> Option<Item> {
     let name = at.name();
     if at.s.name.quoted {
         cx.error(at, at.s.name.span, "unknown-statement", "a rule name cannot be a string");
@@ -198,12 +182,7 @@ fn parse_item(cx: &mut Ctx, at: &At<'_>, context: &str) -> Option<Item> {
             }
         }
         _ => {
-            let mut allowed = vec!["use"];
-            if context == "an admission block" {
-                allowed.push("mode");
-            }
-            allowed.extend_from_slice(RULES);
-            cx.unknown_statement(at, context, &allowed);
+            cx.unknown_statement(at, context);
             return None;
         }
     };

@@ -2,14 +2,13 @@
 //! admission and cluster RBAC (SPEC.md sections 4 and 7).
 
 use crate::admission::{check_admission, ProfileTable};
-use crate::check::{word, At, Ctx};
+use crate::context::{word, At, Ctx};
 use crate::model::*;
 use crate::rbac::{add_role, check_grants, GrantScope};
+use crate::schema::{self, BlockKind};
 use crate::values;
 use khc_syntax::{Diagnostic, ValueKind};
 use std::collections::BTreeMap;
-
-pub(crate) const STATEMENTS: &[&str] = &["kubernetes", "exempt-namespaces", "api-server", "encryption", "admission", "role", "grant"];
 
 /// The oldest Kubernetes minor version khc targets (ValidatingAdmissionPolicy v1).
 pub const MIN_MINOR: u32 = 30;
@@ -39,11 +38,11 @@ pub(crate) fn check_cluster(cx: &mut Ctx, at: &At<'_>, profiles: &ProfileTable) 
     let mut role_firsts = BTreeMap::new();
     let mut has_encryption = false;
     for c in at.children() {
-        if c.s.name.quoted || !STATEMENTS.contains(&c.name()) {
-            cx.unknown_statement(&c, "a cluster", STATEMENTS);
+        if c.s.name.quoted || schema::statement(BlockKind::Cluster, c.name()).is_none() {
+            cx.unknown_statement(&c, BlockKind::Cluster);
             continue;
         }
-        let singleton = matches!(c.name(), "kubernetes" | "exempt-namespaces" | "api-server" | "encryption" | "admission");
+        let singleton = schema::statement(BlockKind::Cluster, c.name()).is_some_and(|s| s.once);
         if singleton && !cx.once(&mut seen, c) {
             continue;
         }
@@ -144,8 +143,6 @@ fn version(cx: &mut Ctx, at: &At<'_>) -> Option<u32> {
     }
 }
 
-pub(crate) const PROVIDERS: &[&str] = &["aesgcm", "aescbc", "secretbox", "kms", "identity"];
-
 /// Checks `encryption { … }`.
 fn check_encryption(cx: &mut Ctx, at: &At<'_>) -> Option<Encryption> {
     cx.no_args(at);
@@ -180,7 +177,7 @@ fn check_encryption(cx: &mut Ctx, at: &At<'_>) -> Option<Encryption> {
                     provider_ats.push(c);
                 }
             }
-            _ => cx.unknown_statement(&c, "an encryption block", &["resources", "provider"]),
+            _ => cx.unknown_statement(&c, BlockKind::Encryption),
         }
     }
     if resources.is_empty() {
@@ -224,9 +221,9 @@ fn check_encryption(cx: &mut Ctx, at: &At<'_>) -> Option<Encryption> {
 
 fn check_provider(cx: &mut Ctx, at: &At<'_>, key_names: &mut Vec<String>) -> Option<Provider> {
     let (kind, span) = cx.one_word(at, "a provider kind")?;
-    if !PROVIDERS.contains(&kind.as_str()) {
+    if !schema::PROVIDERS.contains(&kind) {
         let d = cx.error(at, span, "invalid-value", format!("unknown encryption provider `{kind}`"));
-        d.notes.push(format!("note: providers are {}", PROVIDERS.join(", ")));
+        d.notes.push(format!("note: providers are {}", schema::PROVIDERS.names().join(", ")));
         if kind == "kmsv2" || kind == "kms2" {
             d.notes.push("help: write `kms`; khc always uses KMS v2".into());
         }
@@ -244,7 +241,7 @@ fn check_provider(cx: &mut Ctx, at: &At<'_>, key_names: &mut Vec<String>) -> Opt
             for c in at.children() {
                 key_statements += 1;
                 if c.name() != "key" || c.s.name.quoted {
-                    cx.unknown_statement(&c, &format!("provider `{kind}`"), &["key"]);
+                    cx.unknown_statement(&c, BlockKind::KeyProvider);
                     continue;
                 }
                 cx.no_block(&c);
@@ -329,10 +326,25 @@ fn check_kms(cx: &mut Ctx, at: &At<'_>) -> Option<Provider> {
     for c in at.children() {
         cx.no_block(&c);
         match (c.name(), c.s.name.quoted) {
-            ("name", false) => name = cx.one_word(&c, "a KMS plugin name").map(|(n, _)| n),
+            ("name", false) => {
+                name = cx.one_word(&c, "a KMS plugin name").and_then(|(n, span)| {
+                    // The API server rejects empty names and names with `:` (they key its cache).
+                    if n.is_empty() || n.contains(':') || n.chars().any(|c| c.is_control() || c.is_whitespace()) {
+                        cx.error(
+                            &c,
+                            span,
+                            "invalid-value",
+                            format!("`{n}` is not a KMS plugin name: it must be non-empty, without `:`, spaces or control characters"),
+                        );
+                        None
+                    } else {
+                        Some(n)
+                    }
+                })
+            }
             ("endpoint", false) => {
                 if let Some((e, span)) = cx.one_word(&c, "a `unix://` socket") {
-                    if e.strip_prefix("unix://").is_some_and(|p| p.starts_with('/')) {
+                    if e.strip_prefix("unix://").is_some_and(|p| p.starts_with('/') && !p.chars().any(|c| c.is_control() || c.is_whitespace())) {
                         endpoint = Some(e);
                     } else {
                         cx.error(&c, span, "invalid-value", "the KMS endpoint must be a `unix:///path/to.sock` socket");
@@ -350,7 +362,7 @@ fn check_kms(cx: &mut Ctx, at: &At<'_>) -> Option<Provider> {
                     cx.error(&c, c.s.span, "bad-argument", "`timeout` takes one duration");
                 }
             },
-            _ => cx.unknown_statement(&c, "provider `kms`", &["name", "endpoint", "timeout"]),
+            _ => cx.unknown_statement(&c, BlockKind::KmsProvider),
         }
     }
     match (name, endpoint) {

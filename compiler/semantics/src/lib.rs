@@ -1,31 +1,37 @@
 //! Semantics layer of khc: gives the uniform syntax tree its meaning.
 //!
-//! [`imports`] lists a file's imports (the database follows them); [`analyze`]
-//! takes every module of a program, resolves names, validates values and settings,
-//! and lowers the program into a checked [`model::Model`] plus diagnostics.
+//! * [`schema`]: the language schema (blocks, statements, keyword values, docs).
+//! * [`imports`] lists a file's imports (the database follows them).
+//! * [`program`]: per-file declarations and one entry point per part of a program
+//!   (cluster, profiles, each tenant, cross-tenant lints), each checked against an
+//!   [`env::Env`] that gives only what it reads.
+//! * [`index`]: name resolution apart from validation — every definition and
+//!   reference with its span.
+//! * [`model`]: the checked, lowered result; [`values`]: Kubernetes value formats.
+//!
+//! Internally: `context` (statements read for checking, diagnostic helpers),
+//! `cluster`, `tenant` (header, network, pod security, resources), `rbac`,
+//! `admission`, `lints`.
 
 #![warn(missing_docs)]
 
 mod admission;
-mod check;
 mod cluster;
+mod context;
+pub mod env;
+pub mod index;
+mod lints;
 pub mod model;
+pub mod program;
 mod rbac;
+pub mod schema;
 mod tenant;
 pub mod values;
 
-use khc_syntax::{Diagnostic, FileKey, SourceTree, Span, Statement, ValueKind};
+pub use admission::ProfileTable;
+pub use cluster::MIN_MINOR;
 
-/// One parsed file of a program.
-#[derive(Clone, Copy)]
-pub struct Module<'a> {
-    /// The file's key (path relative to the project root, or `std/NAME.khc`).
-    pub file: &'a FileKey,
-    /// Its text (for line numbers).
-    pub text: &'a str,
-    /// Its syntax tree.
-    pub tree: &'a SourceTree,
-}
+use khc_syntax::{Diagnostic, FileKey, SourceTree, Span, ValueKind};
 
 /// An `import` statement, resolved to the file it names.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -43,8 +49,9 @@ pub const STD_PREFIX: &str = "std/";
 pub fn imports(file: &FileKey, tree: &SourceTree) -> (Vec<ImportRef>, Vec<Diagnostic>) {
     let mut out = Vec::new();
     let mut diags = Vec::new();
-    for s in tree.statements.iter().filter(|s| s.name.text == "import" && !s.name.quoted) {
-        let target = match (s.args.as_slice(), &s.block) {
+    for s in tree.statements().filter(|s| s.is("import") && !s.has_errors()) {
+        let args = s.args();
+        let target = match (args.as_slice(), s.block()) {
             ([v], None) => match &v.kind {
                 ValueKind::Str(t) => Some((t.clone(), v.span)),
                 _ => None,
@@ -53,7 +60,7 @@ pub fn imports(file: &FileKey, tree: &SourceTree) -> (Vec<ImportRef>, Vec<Diagno
         };
         let Some((raw, span)) = target else {
             diags.push(
-                Diagnostic::error("bad-argument", file, s.span, "`import` takes one string")
+                Diagnostic::error("bad-argument", file, s.span(), "`import` takes one string")
                     .with_help("write `import \"std/restricted\"` or `import \"tenants/payments.khc\"`"),
             );
             continue;
@@ -108,75 +115,27 @@ pub fn resolve_import(from: &FileKey, raw: &str) -> Result<FileKey, String> {
 
 /// True when a file declares a `cluster`, i.e. it is an entry file.
 pub fn is_entry(tree: &SourceTree) -> bool {
-    tree.statements.iter().any(|s: &Statement| s.name.text == "cluster" && !s.name.quoted)
+    tree.statements().any(|s| s.is("cluster"))
 }
 
-/// Checks a whole program and lowers it into a model. `modules[0]` is the entry
-/// file; the others are its transitive imports. The model is `None` when the
-/// program has no cluster or has errors.
-pub fn analyze(modules: &[Module<'_>]) -> (Option<model::Model>, Vec<Diagnostic>) {
-    let infos: Vec<check::ModuleInfo<'_>> = modules.iter().map(|m| check::ModuleInfo::new(*m)).collect();
-    let mut cx = check::Ctx::default();
-    let model = cx.run(&infos);
-    let diags = cx.diags;
-    let failed = diags.iter().any(Diagnostic::is_error);
-    (if failed { None } else { model }, diags)
+/// The byte offsets at which lines start: 0, then after every `\n`, `\r\n` or
+/// lone `\r` (the line endings the lexer knows).
+pub fn line_starts(text: &str) -> Vec<u32> {
+    let bytes = text.as_bytes();
+    let mut starts = vec![0];
+    for (i, b) in bytes.iter().enumerate() {
+        match b {
+            b'\n' => starts.push(i as u32 + 1),
+            b'\r' if bytes.get(i + 1) != Some(&b'\n') => starts.push(i as u32 + 1),
+            _ => {}
+        }
+    }
+    starts
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Every statement, rule, provider, quota key and verb the checker accepts is
-    /// named in SPEC.md, so the reference cannot silently fall behind.
-    #[test]
-    fn spec_documents_every_keyword() {
-        let spec = include_str!("../../../SPEC.md");
-        let mut words: Vec<&str> = Vec::new();
-        words.extend(crate::tenant::STATEMENTS);
-        words.extend(crate::cluster::STATEMENTS);
-        words.extend(crate::cluster::PROVIDERS);
-        words.extend(crate::admission::RULES);
-        words.extend(crate::tenant::QUOTA_KEYS.iter().map(|k| k.0));
-        words.extend(crate::rbac::VERBS);
-        words.extend([
-            "import",
-            "profile",
-            "use",
-            "mode",
-            "key",
-            "env",
-            "file",
-            "name",
-            "endpoint",
-            "timeout",
-            "selector",
-            "namespace",
-            "automount-token",
-            "can",
-            "on",
-            "names",
-            "to",
-            "from",
-            "ports",
-            "protocol",
-            "except",
-            "cidr",
-            "enforce",
-            "audit",
-            "warn",
-            "version",
-            "default",
-            "request",
-            "max",
-            "min",
-            "strict",
-            "tenant",
-            "none",
-        ]);
-        let missing: Vec<&str> = words.into_iter().filter(|w| !spec.contains(&format!("`{w}")) && !spec.contains(&format!(" {w} "))).collect();
-        assert!(missing.is_empty(), "SPEC.md does not mention: {missing:?}");
-    }
 
     #[test]
     fn import_resolution() {

@@ -189,6 +189,9 @@ pub enum Peer {
     Tenant {
         /// Tenant name (may be the rule's own tenant).
         tenant: String,
+        /// The tenant's namespaces: peers are selected by their immutable
+        /// `kubernetes.io/metadata.name`, never by a label a tenant could set.
+        namespaces: Vec<String>,
         /// Workload name and pod selector, when narrowed to one workload.
         workload: Option<(String, Selector)>,
     },
@@ -236,6 +239,9 @@ pub struct NetRule {
     pub ports: Vec<PortRange>,
     /// `TCP`, `UDP` or `SCTP`.
     pub protocol: String,
+    /// True when `protocol` was written: without `ports`, the rule then allows
+    /// every port of that protocol only.
+    pub protocol_only: bool,
 }
 
 /// A ResourceQuota: `(key, quantity)` pairs in Kubernetes terms, sorted.
@@ -437,6 +443,8 @@ pub struct Tenant {
     pub name: String,
     /// Declaration site.
     pub origin: Origin,
+    /// The span of `tenant NAME` in `origin.file`.
+    pub span: khc_syntax::Span,
     /// Namespaces, in declaration order.
     pub namespaces: Vec<String>,
     /// Pod Security Admission labels.

@@ -1,14 +1,11 @@
 //! RBAC: `role NAME { can … on … }` and `grant ROLE to …` (SPEC.md section 9).
 
-use crate::check::{word, At, Ctx};
+use crate::context::{word, At, Ctx};
 use crate::model::*;
+use crate::schema::{self, BlockKind};
 use crate::values;
 use khc_syntax::{Diagnostic, Span, Value};
 use std::collections::BTreeMap;
-
-/// Verbs the API server knows.
-pub(crate) const VERBS: &[&str] =
-    &["get", "list", "watch", "create", "update", "patch", "delete", "deletecollection", "use", "bind", "escalate", "impersonate", "approve", "sign", "*"];
 
 /// Built-in API groups and their resources (with the subresources worth naming).
 const BUILTIN: &[(&str, &[&str])] = &[
@@ -95,13 +92,64 @@ const BUILTIN: &[(&str, &[&str])] = &[
 /// Built-in ClusterRoles a tenant may grant in its namespaces.
 pub(crate) const BUILTIN_TENANT_ROLES: &[&str] = &["view", "edit", "admin"];
 
-/// Checks `role NAME { can … }`.
-pub(crate) fn check_role(cx: &mut Ctx, at: &At<'_>) -> Option<Role> {
+/// The longest role name: `clusterrolebinding-NAME.yaml` fits in 255 bytes.
+const MAX_ROLE_NAME: usize = 255 - "clusterrolebinding-".len() - ".yaml".len();
+
+/// Built-in ClusterRoles a `role` may not replace or shadow.
+const BUILTIN_ROLE_NAMES: &[&str] = &["cluster-admin", "admin", "edit", "view"];
+
+/// Resources that are not namespaced: a Role (tenant role) cannot grant them.
+const CLUSTER_SCOPED: &[(&str, &str)] = &[
+    ("", "namespaces"),
+    ("", "nodes"),
+    ("", "persistentvolumes"),
+    ("", "componentstatuses"),
+    ("rbac.authorization.k8s.io", "clusterroles"),
+    ("rbac.authorization.k8s.io", "clusterrolebindings"),
+    ("storage.k8s.io", "storageclasses"),
+    ("storage.k8s.io", "csidrivers"),
+    ("storage.k8s.io", "csinodes"),
+    ("storage.k8s.io", "volumeattachments"),
+    ("apiextensions.k8s.io", "customresourcedefinitions"),
+    ("admissionregistration.k8s.io", "validatingadmissionpolicies"),
+    ("admissionregistration.k8s.io", "validatingadmissionpolicybindings"),
+    ("admissionregistration.k8s.io", "validatingwebhookconfigurations"),
+    ("admissionregistration.k8s.io", "mutatingwebhookconfigurations"),
+    ("certificates.k8s.io", "certificatesigningrequests"),
+    ("node.k8s.io", "runtimeclasses"),
+    ("scheduling.k8s.io", "priorityclasses"),
+    ("networking.k8s.io", "ingressclasses"),
+];
+
+/// Namespaced resources whose write access undoes what khc set up in a tenant.
+const TENANT_GUARDRAILS: &[(&str, &str, &str)] = &[
+    ("networking.k8s.io", "networkpolicies", "can delete or rewrite the tenant's network isolation"),
+    ("", "resourcequotas", "can lift the tenant's quota"),
+    ("", "limitranges", "can lift the tenant's container limits"),
+    ("rbac.authorization.k8s.io", "roles", "can write Roles (privilege escalation within the namespace)"),
+    ("rbac.authorization.k8s.io", "rolebindings", "can bind roles to anyone (privilege escalation)"),
+    ("", "serviceaccounts/token", "can mint tokens for any ServiceAccount of the namespace"),
+];
+
+const WRITE_VERBS: &[&str] = &["create", "update", "patch", "delete", "deletecollection", "*"];
+
+/// Checks `role NAME { can … }`; `tenant` for a tenant's Role.
+pub(crate) fn check_role(cx: &mut Ctx, at: &At<'_>, tenant: bool) -> Option<Role> {
     let (name, span) = cx.one_word(at, "a role name")?;
+    if BUILTIN_ROLE_NAMES.contains(&name.as_str()) || name.starts_with("system:") {
+        let d = cx.error(at, span, "conflict", format!("`{name}` is a built-in role: a role of that name would replace or shadow it"));
+        d.notes.push("help: choose another name; grant the built-in role with `grant NAME to …`".into());
+        return None;
+    }
     if !values::is_dns_subdomain(&name) {
         cx.error(at, span, "invalid-name", format!("`{name}` is not a valid role name"))
             .notes
             .push("help: role names are DNS-1123 subdomains: lowercase letters, digits, `-` and `.`".into());
+    } else if name.len() > MAX_ROLE_NAME {
+        // The output file `clusterrolebinding-NAME.yaml` must fit in a file name (255 bytes).
+        cx.error(at, span, "invalid-name", format!("role name `{}…` is {} characters long; the limit is {MAX_ROLE_NAME}", &name[..20], name.len()))
+            .notes
+            .push("note: khc writes each object to `KIND-NAME.yaml`, and file names are limited to 255 bytes".into());
     }
     if at.s.block.is_none() {
         cx.error(at, at.s.span, "bad-argument", format!("role `{name}` needs a block of `can … on …` rules"));
@@ -109,11 +157,11 @@ pub(crate) fn check_role(cx: &mut Ctx, at: &At<'_>) -> Option<Role> {
     let mut rules = Vec::new();
     for c in at.children() {
         if c.name() != "can" || c.s.name.quoted {
-            cx.unknown_statement(&c, "a role", &["can"]);
+            cx.unknown_statement(&c, BlockKind::Role);
             continue;
         }
         cx.no_block(&c);
-        rules.extend(check_can(cx, &c));
+        rules.extend(check_can(cx, &c, tenant));
     }
     Some(Role { name, origin: at.origin(), rules })
 }
@@ -122,7 +170,7 @@ pub(crate) fn check_role(cx: &mut Ctx, at: &At<'_>) -> Option<Role> {
 /// whose name was already declared in the same scope (`firsts` maps names to
 /// their first declaration). `what` is `role` or `cluster role`.
 pub(crate) fn add_role<'a>(cx: &mut Ctx, at: At<'a>, what: &str, roles: &mut Vec<Role>, firsts: &mut BTreeMap<String, At<'a>>) {
-    let Some(r) = check_role(cx, &at) else { return };
+    let Some(r) = check_role(cx, &at, what == "role") else { return };
     if let Some(first) = firsts.get(&r.name) {
         let first = (first.file(), first.s.span);
         cx.duplicate(&at, at.s.span, &format!("{what} `{}`", r.name), first);
@@ -144,7 +192,7 @@ fn split_can<'v>(args: &[&'v Value]) -> (Vec<&'v Value>, Option<Vec<&'v Value>>,
     (verbs, resources, names)
 }
 
-fn check_can(cx: &mut Ctx, at: &At<'_>) -> Vec<RoleRule> {
+fn check_can(cx: &mut Ctx, at: &At<'_>, tenant: bool) -> Vec<RoleRule> {
     let args = at.s.flat_args();
     let (verb_vals, resource_vals, name_vals) = split_can(&args);
     let Some(resource_vals) = resource_vals.filter(|r| !r.is_empty()) else {
@@ -158,11 +206,11 @@ fn check_can(cx: &mut Ctx, at: &At<'_>) -> Vec<RoleRule> {
     let mut verbs = Vec::new();
     for v in &verb_vals {
         let Some(verb) = v.as_text() else { continue };
-        if !VERBS.contains(&verb.as_str()) {
+        if !schema::VERBS.contains(&verb) {
             let d = Diagnostic::error("invalid-value", at.file(), v.span, format!("unknown verb `{verb}`"));
-            let d = match values::suggest(&verb, VERBS.iter().copied()) {
-                Some(s) => d.with_help(format!("did you mean `{s}`?")),
-                None => d.with_note(format!("verbs are: {}", VERBS.join(", "))),
+            let d = match values::suggest(&verb, schema::VERBS.names()) {
+                Some(s) => d.with_suggestion(s),
+                None => d.with_note(format!("verbs are: {}", schema::VERBS.names().join(", "))),
             };
             cx.push(d);
             continue;
@@ -181,6 +229,12 @@ fn check_can(cx: &mut Ctx, at: &At<'_>) -> Vec<RoleRule> {
     if let Some(nv) = name_vals {
         if nv.is_empty() {
             cx.error(at, at.s.span, "bad-argument", "`names` needs at least one resource name");
+        }
+        if let Some(v) = verb_vals.iter().find(|v| matches!(v.as_text().as_deref(), Some("create" | "deletecollection"))) {
+            let verb = v.as_text().unwrap_or_default();
+            cx.error(at, v.span, "conflict", format!("`names` cannot restrict `{verb}`: the grant would silently do nothing"))
+                .notes
+                .push("note: Kubernetes does not know an object's name before it is created, nor names in a collection request; grant this verb without `names`, in its own `can`".into());
         }
         for v in nv {
             match word(v) {
@@ -202,6 +256,24 @@ fn check_can(cx: &mut Ctx, at: &At<'_>) -> Vec<RoleRule> {
         }
         if matches!(resource.as_str(), "pods/exec" | "pods/attach" | "nodes/proxy") && verbs.iter().any(|v| v == "create" || v == "*" || v == "get") {
             cx.warning(at, v.span, "risky", format!("access to `{resource}` allows running commands in containers or on nodes"));
+        }
+        let writes = verbs.iter().any(|v| WRITE_VERBS.contains(&v.as_str()));
+        if resource == "pods/ephemeralcontainers" && verbs.iter().any(|v| v == "update" || v == "patch" || v == "*") {
+            cx.warning(at, v.span, "risky", "access to `pods/ephemeralcontainers` lets the holder attach debug containers to running pods");
+        }
+        if tenant && CLUSTER_SCOPED.iter().any(|(g, r)| *g == group && *r == resource) {
+            cx.error(at, v.span, "conflict", format!("`{text}` is cluster-scoped: a tenant's Role cannot grant it, so this rule would do nothing"))
+                .notes
+                .push("help: grant it with a cluster role (`role NAME { … }` in `cluster`)".into());
+            continue;
+        }
+        if tenant && writes {
+            if let Some((_, _, what)) = TENANT_GUARDRAILS.iter().find(|(g, r, _)| *g == group && *r == resource) {
+                cx.warning(at, v.span, "risky", format!("write access to `{text}` {what}"));
+            }
+        }
+        if resource == "namespaces" && group.is_empty() && verbs.iter().any(|v| matches!(v.as_str(), "update" | "patch" | "*")) {
+            cx.warning(at, v.span, "risky", "write access to `namespaces` can relabel a namespace (its Pod Security level)");
         }
         let list = by_group.entry(group).or_default();
         if !list.contains(&resource) {
@@ -241,7 +313,7 @@ fn check_resource(cx: &mut Ctx, at: &At<'_>, text: &str, span: Span) -> Option<(
             let shown = if group.is_empty() { "the core API group".to_string() } else { format!("API group `{group}`") };
             let mut d = Diagnostic::error("unknown-name", at.file(), span, format!("`{resource}` is not a resource of {shown}"));
             if let Some(s) = values::suggest(&resource, known.iter().copied()) {
-                d = d.with_help(format!("did you mean `{s}`?"));
+                d = d.with_suggestion(s);
             } else if let Some((g, _)) = BUILTIN.iter().find(|(_, rs)| rs.contains(&resource.as_str())) {
                 d = d.with_help(format!("`{resource}` is in API group `{g}`: write `{res}.{g}`"));
             }
@@ -257,7 +329,7 @@ pub(crate) enum GrantScope<'h> {
     /// Cluster grants: ClusterRoleBindings.
     Cluster { cluster_roles: &'h [String] },
     /// Tenant grants: RoleBindings.
-    Tenant { roles: &'h [String], cluster_roles: &'h [String], workloads: &'h BTreeMap<String, Workload> },
+    Tenant { roles: &'h [String], cluster_roles: &'h [String], workloads: &'h BTreeMap<String, Workload>, namespaces: &'h [String] },
 }
 
 /// Checks every `grant` of a scope, merging grants of one role into one binding.
@@ -311,9 +383,13 @@ fn resolve_role(cx: &mut Ctx, at: &At<'_>, name: &str, span: Span, scope: &Grant
         return Some(RoleRef::ClusterRole(name.to_string()));
     }
     if builtin.contains(&name) {
-        if name == "admin" || name == "cluster-admin" {
-            let what =
-                if name == "admin" { "full control of the namespace, including its Roles and RoleBindings" } else { "full control of the whole cluster" };
+        let what = match name {
+            "admin" => Some("full control of the namespace, including its Roles and RoleBindings"),
+            "cluster-admin" => Some("full control of the whole cluster"),
+            "edit" => Some("read access to every Secret, `pods/exec`, running pods as any ServiceAccount of the namespace, and deleting NetworkPolicies"),
+            _ => None,
+        };
+        if let Some(what) = what {
             cx.warning(at, span, "risky", format!("built-in role `{name}` grants {what}"));
         }
         return Some(RoleRef::ClusterRole(name.to_string()));
@@ -323,7 +399,7 @@ fn resolve_role(cx: &mut Ctx, at: &At<'_>, name: &str, span: Span, scope: &Grant
     let d = cx.error(at, span, "unknown-name", format!("unknown role `{name}`"));
     d.primary.message = "no role has this name".into();
     match suggestion {
-        Some(s) => d.notes.push(format!("help: did you mean `{s}`?")),
+        Some(s) => d.suggest(s),
         None => d.notes.push(format!("help: declare it with `role {name} {{ can … on … }}` or use a built-in role: {}", builtin.join(", "))),
     }
     None
@@ -350,8 +426,28 @@ fn subjects(cx: &mut Ctx, at: &At<'_>, vals: &[&Value], scope: &GrantScope<'_>) 
             continue;
         };
         let subject = match kind {
-            "user" => Subject::User(name.to_string()),
+            "user" | "group" if name.is_empty() || name.chars().any(char::is_control) => {
+                cx.error(at, arg.span, "invalid-value", format!("a {kind} name must be non-empty and without control characters"));
+                continue;
+            }
+            "user" => {
+                if name == "system:anonymous" {
+                    cx.warning(at, arg.span, "risky", "granting to `system:anonymous` grants to every unauthenticated client");
+                }
+                Subject::User(name.to_string())
+            }
             "group" => {
+                if name == "system:serviceaccounts" || name.starts_with("system:serviceaccounts:") {
+                    cx.warning(
+                        at,
+                        arg.span,
+                        "risky",
+                        format!(
+                            "granting to `{name}` grants to every ServiceAccount{}",
+                            if name.len() > 22 { " of that namespace" } else { " of the cluster" }
+                        ),
+                    );
+                }
                 if name == "system:authenticated" || name == "system:unauthenticated" {
                     cx.warning(
                         at,
@@ -363,7 +459,25 @@ fn subjects(cx: &mut Ctx, at: &At<'_>, vals: &[&Value], scope: &GrantScope<'_>) 
                 Subject::Group(name.to_string())
             }
             "serviceaccount" => match name.split_once('/') {
-                Some((ns, sa)) if values::is_dns_label(ns) && values::is_dns_subdomain(sa) => Subject::ServiceAccount { namespace: ns.into(), name: sa.into() },
+                Some((ns, sa)) if values::is_dns_label(ns) && values::is_dns_subdomain(sa) => {
+                    if sa == "default" {
+                        cx.warning(
+                            at,
+                            arg.span,
+                            "risky",
+                            format!("`{name}` is the namespace's default ServiceAccount: every pod that names none gets this grant"),
+                        )
+                        .notes
+                        .push("help: grant to a workload's own ServiceAccount".into());
+                    } else if let GrantScope::Tenant { namespaces, .. } = scope {
+                        if !namespaces.iter().any(|n| n == ns) {
+                            cx.warning(at, arg.span, "risky", format!("`{name}` is outside this tenant: the grant reaches into namespace `{ns}`"))
+                                .notes
+                                .push("note: whoever can create pods in that namespace can run them as this ServiceAccount and act with this grant".into());
+                        }
+                    }
+                    Subject::ServiceAccount { namespace: ns.into(), name: sa.into() }
+                }
                 _ => {
                     cx.error(at, arg.span, "invalid-value", format!("`{name}` is not `NAMESPACE/NAME`"));
                     continue;
@@ -376,7 +490,7 @@ fn subjects(cx: &mut Ctx, at: &At<'_>, vals: &[&Value], scope: &GrantScope<'_>) 
                         let s = values::suggest(name, workloads.keys().map(String::as_str));
                         let d = cx.error(at, arg.span, "unknown-name", format!("unknown workload `{name}`"));
                         if let Some(s) = s {
-                            d.notes.push(format!("help: did you mean `{s}`?"));
+                            d.suggest(s);
                         }
                         continue;
                     }

@@ -53,7 +53,8 @@ pub fn is_label_value(s: &str) -> bool {
 }
 
 /// Parses a Kubernetes quantity into nano-units (`500m` → 500_000_000).
-/// Returns `None` for malformed quantities.
+/// Returns `None` for malformed quantities and for ones too large to represent
+/// (beyond about 10^29; no Kubernetes quantity comes near).
 pub fn parse_quantity(digits: &str, unit: &str) -> Option<i128> {
     let (int, frac) = match digits.split_once('.') {
         Some((i, f)) => (i, f),
@@ -86,7 +87,7 @@ pub fn parse_quantity(digits: &str, unit: &str) -> Option<i128> {
         "Ei" => (1 << 60, 1),
         _ => return None,
     };
-    Some(nanos * factor.0 / factor.1)
+    nanos.checked_mul(factor.0).map(|n| n / factor.1)
 }
 
 /// A parsed CIDR.
@@ -207,6 +208,7 @@ mod tests {
         assert_eq!(parse_quantity("1.5", ""), Some(1_500_000_000));
         assert!(parse_quantity("2", "G").unwrap() < parse_quantity("2", "Gi").unwrap());
         assert_eq!(parse_quantity("1", "Gb"), None);
+        assert_eq!(parse_quantity("200000000000", "Ei"), None, "overflow is not a quantity");
     }
 
     #[test]

@@ -28,6 +28,34 @@ pub struct Label {
     pub message: String,
 }
 
+/// Every diagnostic code and what it means (SPEC.md section 12 lists them all).
+/// A diagnostic with a code not listed here is a bug (debug builds assert it).
+pub const CODES: &[(&str, &str)] = &[
+    ("syntax", "the text does not follow the grammar"),
+    ("unknown-statement", "a statement name that is not valid in that block"),
+    ("bad-argument", "missing, extra or malformed values"),
+    ("unknown-name", "a tenant, workload, role, profile or namespace that is not declared"),
+    ("duplicate", "a name or setting declared twice"),
+    ("invalid-name", "not a valid Kubernetes name or label"),
+    ("invalid-value", "a bad CIDR, port, quantity, duration, version or verb"),
+    ("conflict", "settings that contradict each other"),
+    ("import", "an import or source file that cannot be read"),
+    ("risky", "intent that weakens security; review it"),
+    ("unreachable", "traffic allowed on one side only"),
+];
+
+/// A suggested edit that fixes a diagnostic: replace `span` (in the primary
+/// label's file) with `replacement`. Editors offer it as a quick fix.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Fix {
+    /// What the fix does, e.g. "replace with `tenant`".
+    pub title: String,
+    /// The bytes to replace.
+    pub span: Span,
+    /// The new text.
+    pub replacement: String,
+}
+
 /// One error or warning.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Diagnostic {
@@ -43,6 +71,8 @@ pub struct Diagnostic {
     pub secondary: Vec<Label>,
     /// `help:` / `note:` lines.
     pub notes: Vec<String>,
+    /// Suggested edits (e.g. the "did you mean" replacement).
+    pub fixes: Vec<Fix>,
 }
 
 impl Diagnostic {
@@ -57,6 +87,7 @@ impl Diagnostic {
     }
 
     fn new(severity: Severity, code: &'static str, file: &FileKey, span: Span, message: impl Into<String>) -> Self {
+        debug_assert!(CODES.iter().any(|(c, _)| *c == code), "unregistered diagnostic code `{code}`");
         Diagnostic {
             severity,
             code,
@@ -64,7 +95,21 @@ impl Diagnostic {
             primary: Label { file: file.clone(), span, message: String::new() },
             secondary: Vec::new(),
             notes: Vec::new(),
+            fixes: Vec::new(),
         }
+    }
+
+    /// Suggests replacing the primary span with `replacement`: a "did you mean"
+    /// help line and a [`Fix`].
+    pub fn with_suggestion(mut self, replacement: &str) -> Self {
+        self.suggest(replacement);
+        self
+    }
+
+    /// In-place form of [`Diagnostic::with_suggestion`].
+    pub fn suggest(&mut self, replacement: &str) {
+        self.notes.push(format!("help: did you mean `{replacement}`?"));
+        self.fixes.push(Fix { title: format!("replace with `{replacement}`"), span: self.primary.span, replacement: replacement.to_string() });
     }
 
     /// Sets the message shown under the primary caret.

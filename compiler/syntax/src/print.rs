@@ -1,48 +1,12 @@
-//! The canonical printer: writes a syntax tree back as khc source with two-space
-//! indentation. Parsing the printed text gives the same tree (up to spans), which
-//! the property tests check.
+//! Printing values back in source form (for messages), and a debug dump of the
+//! lossless tree (for tests).
 
 use crate::ast::*;
+use crate::kind::SyntaxNode;
 use std::fmt::{self, Write};
 
-/// Prints a whole tree in canonical form.
-pub fn print_tree(tree: &SourceTree) -> String {
-    let mut out = String::new();
-    for s in &tree.statements {
-        write_statement(&mut out, s, 0).expect("writing to a String cannot fail");
-    }
-    out
-}
-
-fn write_statement(out: &mut String, s: &Statement, depth: usize) -> fmt::Result {
-    let indent = "  ".repeat(depth);
-    write!(out, "{indent}")?;
-    write_name(out, &s.name)?;
-    for a in &s.args {
-        write!(out, " {a}")?;
-    }
-    match &s.block {
-        None => writeln!(out),
-        Some(b) if b.statements.is_empty() => writeln!(out, " {{}}"),
-        Some(b) => {
-            writeln!(out, " {{")?;
-            for c in &b.statements {
-                write_statement(out, c, depth + 1)?;
-            }
-            writeln!(out, "{indent}}}")
-        }
-    }
-}
-
-fn write_name(out: &mut impl Write, n: &Ident) -> fmt::Result {
-    if n.quoted {
-        write_string(out, &n.text)
-    } else {
-        write!(out, "{}", n.text)
-    }
-}
-
-fn write_string(out: &mut impl Write, s: &str) -> fmt::Result {
+/// Writes a string literal with its quotes and escapes.
+pub fn write_string(out: &mut impl Write, s: &str) -> fmt::Result {
     out.write_char('"')?;
     for c in s.chars() {
         match c {
@@ -75,4 +39,30 @@ pub fn write_value(out: &mut impl Write, v: &Value) -> fmt::Result {
             out.write_char(']')
         }
     }
+}
+
+/// An indented dump of the tree: one line per node and token with its kind,
+/// range and (for tokens) text.
+pub fn debug_tree(node: &SyntaxNode) -> String {
+    let mut out = String::new();
+    let mut depth = 0usize;
+    for event in node.preorder_with_tokens() {
+        match event {
+            rowan::WalkEvent::Enter(e) => {
+                let indent = "  ".repeat(depth);
+                match &e {
+                    rowan::NodeOrToken::Node(n) => {
+                        let _ = writeln!(out, "{indent}{:?}@{:?}", n.kind(), n.text_range());
+                        depth += 1;
+                    }
+                    rowan::NodeOrToken::Token(t) => {
+                        let _ = writeln!(out, "{indent}{:?}@{:?} {:?}", t.kind(), t.text_range(), t.text());
+                    }
+                }
+            }
+            rowan::WalkEvent::Leave(rowan::NodeOrToken::Node(_)) => depth -= 1,
+            rowan::WalkEvent::Leave(_) => {}
+        }
+    }
+    out
 }

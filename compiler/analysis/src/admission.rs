@@ -1,0 +1,265 @@
+//! The emitted ValidatingAdmissionPolicies, evaluated as the API server does:
+//! a policy applies to an object when one of its bindings selects the object's
+//! namespace and its match constraints name the object's resource; its
+//! variables are evaluated in order, then every validation (CEL, with the `cel`
+//! interpreter); a validation that is false — or fails to evaluate, with
+//! `failurePolicy: Fail` — rejects the object with the binding's actions.
+
+use crate::selector::{Labels, Selector};
+use crate::{source_of, Object};
+use serde::Serialize;
+use serde_json::Value;
+use std::sync::Arc;
+
+/// One validation of a policy.
+pub struct Check {
+    /// The khc rule (`no-privileged`), from the message's `[khc rule …]` tag.
+    pub rule: String,
+    /// The rule's `FILE:LINE`.
+    pub rule_source: String,
+    /// The message shown on rejection.
+    pub message: String,
+    /// The expression.
+    pub expression: String,
+    program: Compiled,
+}
+
+/// A policy binding.
+#[derive(Clone, Debug)]
+pub struct PolicyBinding {
+    /// Binding name.
+    pub name: String,
+    /// Namespaces it selects.
+    pub namespaces: Selector,
+    /// `Deny`, `Warn`, `Audit`.
+    pub actions: Vec<String>,
+    /// `FILE:LINE`.
+    pub source: String,
+}
+
+/// A ValidatingAdmissionPolicy with its bindings.
+pub struct Policy {
+    /// Name.
+    pub name: String,
+    /// `FILE:LINE` of the `admission` block.
+    pub source: String,
+    /// Whether an evaluation error rejects (`failurePolicy: Fail`).
+    pub fail_closed: bool,
+    /// `(apiGroup, resource)` pairs the policy matches.
+    pub resources: Vec<(String, String)>,
+    variables: Vec<(String, Compiled)>,
+    /// The validations.
+    pub checks: Vec<Check>,
+    /// Its bindings.
+    pub bindings: Vec<PolicyBinding>,
+}
+
+/// A rejected (or warned, or audited) validation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Violation {
+    /// The policy.
+    pub policy: String,
+    /// The khc rule.
+    pub rule: String,
+    /// The rule's `FILE:LINE`.
+    pub rule_source: String,
+    /// The message.
+    pub message: String,
+    /// The binding's actions (`Deny`, `Warn`, `Audit`).
+    pub actions: Vec<String>,
+    /// When the expression failed to evaluate: why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// Every admission policy.
+#[derive(Default)]
+pub struct Admission {
+    /// The policies.
+    pub policies: Vec<Policy>,
+}
+
+type Compiled = Result<Arc<cel::Program>, String>;
+
+/// Compiles each distinct expression once (tenants share most of theirs).
+fn compile(cache: &mut std::collections::HashMap<String, Compiled>, expr: &str) -> Compiled {
+    cache.entry(expr.to_string()).or_insert_with(|| cel::Program::compile(expr).map(Arc::new).map_err(|e| format!("{e}"))).clone()
+}
+
+/// The `(group, resource)` of a kind that carries a pod template (or is a pod or
+/// Service), as admission matches it.
+pub fn resource_of(api_version: &str, kind: &str) -> Option<(String, String)> {
+    let group = api_version.rsplit_once('/').map_or("", |(g, _)| g).to_string();
+    let plural = match kind {
+        "Pod" => "pods",
+        "Deployment" => "deployments",
+        "ReplicaSet" => "replicasets",
+        "StatefulSet" => "statefulsets",
+        "DaemonSet" => "daemonsets",
+        "Job" => "jobs",
+        "CronJob" => "cronjobs",
+        "Service" => "services",
+        "ReplicationController" => "replicationcontrollers",
+        _ => return None,
+    };
+    Some((group, plural.to_string()))
+}
+
+/// The khc rule and its `FILE:LINE` named by a validation message's tag
+/// (`… [khc rule NAME at FILE:LINE]`), also inside the API server's denial
+/// (`ValidatingAdmissionPolicy '…' with binding '…' denied request: MESSAGE`).
+/// `None` when the message carries no tag; the source is `?` when the tag has no
+/// ` at FILE:LINE`.
+pub fn rule_of_message(message: &str) -> Option<(&str, &str)> {
+    let (_, tag) = message.rsplit_once("[khc rule ")?;
+    let tag = tag.split_once(']').map_or(tag, |(t, _)| t);
+    Some(tag.split_once(" at ").unwrap_or((tag, "?")))
+}
+
+impl Admission {
+    /// The policies and bindings among `objects` (expressions compiled once).
+    pub fn new(objects: &[Object]) -> Admission {
+        let mut policies: Vec<Policy> = Vec::new();
+        let mut cache = std::collections::HashMap::new();
+        for o in objects.iter().filter(|o| o.kind() == "ValidatingAdmissionPolicy") {
+            let spec = &o.value["spec"];
+            let mut resources = Vec::new();
+            for r in spec["matchConstraints"]["resourceRules"].as_array().into_iter().flatten() {
+                for g in r["apiGroups"].as_array().into_iter().flatten().filter_map(Value::as_str) {
+                    for res in r["resources"].as_array().into_iter().flatten().filter_map(Value::as_str) {
+                        resources.push((g.to_string(), res.to_string()));
+                    }
+                }
+            }
+            let variables = spec["variables"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|v| (v["name"].as_str().unwrap_or("").to_string(), compile(&mut cache, v["expression"].as_str().unwrap_or(""))))
+                .collect();
+            let checks = spec["validations"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|v| {
+                    let message = v["message"].as_str().unwrap_or("").to_string();
+                    let (rule, rule_source) = rule_of_message(&message).unwrap_or(("", "?"));
+                    let expression = v["expression"].as_str().unwrap_or("").to_string();
+                    Check { rule: rule.into(), rule_source: rule_source.into(), message, program: compile(&mut cache, &expression), expression }
+                })
+                .collect();
+            policies.push(Policy {
+                name: o.name().into(),
+                source: source_of(&o.value),
+                fail_closed: spec["failurePolicy"].as_str() != Some("Ignore"),
+                resources,
+                variables,
+                checks,
+                bindings: Vec::new(),
+            });
+        }
+        for o in objects.iter().filter(|o| o.kind() == "ValidatingAdmissionPolicyBinding") {
+            let spec = &o.value["spec"];
+            let Some(p) = policies.iter_mut().find(|p| spec["policyName"] == p.name.as_str()) else { continue };
+            p.bindings.push(PolicyBinding {
+                name: o.name().into(),
+                namespaces: Selector::parse(&spec["matchResources"]["namespaceSelector"]),
+                actions: spec["validationActions"].as_array().into_iter().flatten().filter_map(|a| a.as_str().map(str::to_string)).collect(),
+                source: source_of(&o.value),
+            });
+        }
+        Admission { policies }
+    }
+
+    /// The `(policy, binding)` pairs that apply to an object of `(group,
+    /// resource)` in a namespace with `ns_labels`.
+    pub fn applicable<'a>(&'a self, group: &str, resource: &str, ns_labels: &Labels) -> Vec<(&'a Policy, &'a PolicyBinding)> {
+        let mut out = Vec::new();
+        for p in &self.policies {
+            if !p.resources.iter().any(|(g, r)| (g == "*" || g == group) && (r == "*" || r == resource)) {
+                continue;
+            }
+            for b in &p.bindings {
+                if b.namespaces.matches(ns_labels) {
+                    out.push((p, b));
+                }
+            }
+        }
+        out
+    }
+}
+
+impl Policy {
+    /// Evaluates every validation against `object`: the failing ones.
+    pub fn evaluate(&self, object: &Value, actions: &[String]) -> Vec<Violation> {
+        let mut ctx = cel::Context::default();
+        let object_value = match cel::to_value(object) {
+            Ok(v) => v,
+            Err(e) => return vec![self.violation_error("object", &format!("object does not convert to CEL: {e}"), actions)],
+        };
+        ctx.add_variable_from_value("object", object_value);
+        let mut variables = serde_json::Map::new();
+        ctx.add_variable_from_value("variables", cel::to_value(Value::Object(variables.clone())).expect("an empty map converts"));
+        for (name, program) in &self.variables {
+            // A variable that fails to evaluate only matters when a validation uses
+            // it; leaving it out makes that validation fail with the error.
+            let Ok(program) = program else { continue };
+            let value = program.execute(&ctx).ok().and_then(|v| v.json().ok());
+            if let Some(v) = value {
+                variables.insert(name.clone(), v);
+                if let Ok(cv) = cel::to_value(Value::Object(variables.clone())) {
+                    ctx.add_variable_from_value("variables", cv);
+                }
+            }
+        }
+        let mut out = Vec::new();
+        for c in &self.checks {
+            let result = match &c.program {
+                Ok(p) => p.execute(&ctx).map_err(|e| format!("{e}")),
+                Err(e) => Err(format!("does not compile: {e}")),
+            };
+            let (failed, error) = match result {
+                Ok(cel::Value::Bool(true)) => (false, None),
+                Ok(cel::Value::Bool(false)) => (true, None),
+                Ok(other) => (self.fail_closed, Some(format!("expression gave {other:?}, not a bool"))),
+                Err(e) => (self.fail_closed, Some(e)),
+            };
+            if failed {
+                out.push(Violation {
+                    policy: self.name.clone(),
+                    rule: c.rule.clone(),
+                    rule_source: c.rule_source.clone(),
+                    message: c.message.rsplit_once(" [khc rule ").map_or(c.message.as_str(), |(m, _)| m).to_string(),
+                    actions: actions.to_vec(),
+                    error,
+                });
+            }
+        }
+        out
+    }
+
+    fn violation_error(&self, rule: &str, error: &str, actions: &[String]) -> Violation {
+        Violation {
+            policy: self.name.clone(),
+            rule: rule.into(),
+            rule_source: self.source.clone(),
+            message: error.into(),
+            actions: actions.to_vec(),
+            error: Some(error.into()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rule_of_message;
+
+    #[test]
+    fn rule_of_message_reads_the_tag() {
+        assert_eq!(rule_of_message("images must be pinned [khc rule no-latest-tag at tenants/a.khc:3]"), Some(("no-latest-tag", "tenants/a.khc:3")));
+        let server = "ValidatingAdmissionPolicy 'khc-tenant-a' with binding 'khc-tenant-a' denied request: no [khc rule automount-token at a.khc:2]";
+        assert_eq!(rule_of_message(server), Some(("automount-token", "a.khc:2")));
+        assert_eq!(rule_of_message("[khc rule r]"), Some(("r", "?")));
+        assert_eq!(rule_of_message("no tag"), None);
+    }
+}

@@ -1,0 +1,268 @@
+//! The security posture of a program in intent terms, and the change between two
+//! programs: reachability, RBAC permissions, admission rules, Pod Security
+//! levels, isolation and encryption — each change marked as loosening or
+//! tightening, with the source line responsible where there is one.
+
+use crate::network::Endpoint;
+use crate::posture::workload_endpoint;
+use crate::Workspace;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// One fact of the posture: a key (what), a value (how much) and a source.
+pub type Facts = BTreeMap<(String, String), (String, String)>;
+
+/// The posture of a program: category → facts keyed by subject.
+#[derive(Clone, Debug, Default)]
+pub struct Posture {
+    /// `(category, key)` → `(value, FILE:LINE)`.
+    pub facts: Facts,
+}
+
+/// Whether a change loosens or tightens security.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Effect {
+    /// Less secure: new reachability, new permissions, fewer rules, lower levels.
+    Loosened,
+    /// More secure.
+    Tightened,
+    /// Neither clearly (e.g. encryption provider order).
+    Changed,
+}
+
+/// One change.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Change {
+    /// `reachability`, `rbac`, `admission`, `pod-security`, `isolation`, `encryption`.
+    pub category: String,
+    /// What changed.
+    pub what: String,
+    /// Before (empty when added).
+    pub before: String,
+    /// After (empty when removed).
+    pub after: String,
+    /// Its effect.
+    pub effect: Effect,
+    /// `FILE:LINE` responsible (in the new program; in the old one for removals).
+    pub source: String,
+}
+
+fn level_rank(l: &str) -> u8 {
+    match l {
+        "privileged" => 0,
+        "baseline" => 1,
+        _ => 2,
+    }
+}
+
+impl Posture {
+    /// The posture of a workspace, with reachability to and from the external
+    /// peers its intent names.
+    pub fn of(ws: &Workspace) -> Posture {
+        Posture::with_peers(ws, &crate::posture::external_endpoints(ws))
+    }
+
+    /// The posture of a workspace, with reachability to and from `externals`.
+    pub fn with_peers(ws: &Workspace, externals: &[(String, Endpoint)]) -> Posture {
+        let mut f = Facts::new();
+        let mut put = |cat: &str, key: String, value: String, source: String| {
+            f.insert((cat.to_string(), key), (value, source));
+        };
+        // Reachability between workloads, and to/from the external peers the intent names.
+        let named: Vec<_> = ws.workloads().map(|(t, w)| workload_endpoint(t, w)).collect();
+        let reasons = |d: &crate::network::Decision| -> String {
+            let mut s: Vec<String> = d.egress.allowing.iter().chain(d.ingress.allowing.iter()).map(|(r, _)| r.source.clone()).collect();
+            s.sort();
+            s.dedup();
+            s.join(", ")
+        };
+        // One matrix over workloads and external peers; reasons only for the allowed pairs.
+        let mut names: Vec<String> = named.iter().map(|n| n.name.clone()).collect();
+        let mut endpoints: Vec<Endpoint> = named.iter().map(|n| n.endpoint.clone()).collect();
+        names.extend(externals.iter().map(|(n, _)| n.clone()));
+        endpoints.extend(externals.iter().map(|(_, e)| e.clone()));
+        for (i, j, _) in ws.network.matrix(&endpoints) {
+            if i >= named.len() && j >= named.len() {
+                continue;
+            }
+            let d = ws.network.decide(&endpoints[i], &endpoints[j]);
+            put("reachability", format!("{} → {}", names[i], names[j]), d.ports().to_string(), reasons(&d));
+        }
+        // RBAC: every subject's rules per scope.
+        for s in ws.rbac.subjects() {
+            for (ns, b, role) in ws.rbac.permissions_of(&s) {
+                let scope = ns.clone().map_or("cluster-wide".to_string(), |n| format!("in {n}"));
+                for r in &role.rules {
+                    put("rbac", format!("{s} may {} {scope}", r.describe()), format!("via {} {}", role.kind, role.name), b.source.clone());
+                }
+            }
+        }
+        // Admission: every rule of every policy, with its actions.
+        for p in &ws.admission.policies {
+            let actions: Vec<String> = p.bindings.iter().flat_map(|b| b.actions.iter().cloned()).collect();
+            for c in &p.checks {
+                let msg = c.message.rsplit_once(" [khc rule ").map_or(c.message.as_str(), |(m, _)| m);
+                put("admission", format!("{}: {} ({msg})", p.name, c.rule), actions.join(","), c.rule_source.clone());
+            }
+        }
+        for t in ws.tenants() {
+            let ps = &t.pod_security;
+            for (mode, level) in [("enforce", ps.enforce), ("audit", ps.audit), ("warn", ps.warn)] {
+                put("pod-security", format!("tenant {} {mode}", t.name), level.as_str().to_string(), t.origin.to_string());
+            }
+            put("isolation", format!("tenant {}", t.name), format!("{:?}", t.isolation).to_lowercase(), t.origin.to_string());
+            for w in &t.workloads {
+                put("token", format!("{}/{} mounts its API token", t.name, w.name), w.automount_token.to_string(), w.origin.to_string());
+            }
+        }
+        for m in &ws.models {
+            if let Some(e) = &m.cluster.encryption {
+                let providers: Vec<&str> = e.providers.iter().map(|p| p.kind()).collect();
+                for r in &e.resources {
+                    put("encryption", format!("cluster {} encrypts {r}", m.cluster.name), providers.join(" → "), e.origin.to_string());
+                }
+            }
+        }
+        Posture { facts: f }
+    }
+}
+
+fn effect(category: &str, before: Option<&str>, after: Option<&str>) -> Effect {
+    match (category, before, after) {
+        ("reachability" | "rbac", None, Some(_)) => Effect::Loosened,
+        ("reachability" | "rbac", Some(_), None) => Effect::Tightened,
+        ("reachability", Some(b), Some(a)) => {
+            if a.len() >= b.len() || a == "all ports" {
+                Effect::Loosened
+            } else {
+                Effect::Tightened
+            }
+        }
+        ("admission", None, Some(_)) => Effect::Tightened,
+        ("admission", Some(_), None) => Effect::Loosened,
+        ("admission", Some(b), Some(a)) => {
+            if b.contains("Deny") && !a.contains("Deny") {
+                Effect::Loosened
+            } else if !b.contains("Deny") && a.contains("Deny") {
+                Effect::Tightened
+            } else {
+                Effect::Changed
+            }
+        }
+        ("pod-security", Some(b), Some(a)) => {
+            if level_rank(a) < level_rank(b) {
+                Effect::Loosened
+            } else {
+                Effect::Tightened
+            }
+        }
+        ("isolation", Some(b), Some(a)) => {
+            let rank = |x: &str| ["none", "tenant", "strict"].iter().position(|y| *y == x).unwrap_or(0);
+            if rank(a) < rank(b) {
+                Effect::Loosened
+            } else {
+                Effect::Tightened
+            }
+        }
+        ("token", _, Some("true")) => Effect::Loosened,
+        ("token", _, _) => Effect::Tightened,
+        ("encryption", Some(_), None) => Effect::Loosened,
+        ("encryption", None, Some(_)) => Effect::Tightened,
+        ("encryption", Some(b), Some(a)) => {
+            if a.starts_with("identity") && !b.starts_with("identity") {
+                Effect::Loosened
+            } else if b.starts_with("identity") && !a.starts_with("identity") {
+                Effect::Tightened
+            } else {
+                Effect::Changed
+            }
+        }
+        (_, None, Some(_)) => Effect::Tightened,
+        (_, Some(_), None) => Effect::Loosened,
+        _ => Effect::Changed,
+    }
+}
+
+/// The posture change between two workspaces: reachability is compared for the
+/// external peers either names (so a widened CIDR still covers the old one).
+pub fn compare(old: &Workspace, new: &Workspace) -> Vec<Change> {
+    let mut peers = crate::posture::external_endpoints(old);
+    peers.extend(crate::posture::external_endpoints(new));
+    peers.sort_by(|a, b| a.0.cmp(&b.0));
+    peers.dedup_by(|a, b| a.0 == b.0);
+    diff(&Posture::with_peers(old, &peers), &Posture::with_peers(new, &peers))
+}
+
+/// The changes from `old` to `new`, loosenings first.
+pub fn diff(old: &Posture, new: &Posture) -> Vec<Change> {
+    let mut out = Vec::new();
+    let keys: std::collections::BTreeSet<&(String, String)> = old.facts.keys().chain(new.facts.keys()).collect();
+    for k in keys {
+        let (b, a) = (old.facts.get(k), new.facts.get(k));
+        if b.map(|x| &x.0) == a.map(|x| &x.0) {
+            continue;
+        }
+        let source = a.or(b).map(|x| x.1.clone()).unwrap_or_default();
+        out.push(Change {
+            category: k.0.clone(),
+            what: k.1.clone(),
+            before: b.map(|x| x.0.clone()).unwrap_or_default(),
+            after: a.map(|x| x.0.clone()).unwrap_or_default(),
+            effect: effect(&k.0, b.map(|x| x.0.as_str()), a.map(|x| x.0.as_str())),
+            source,
+        });
+    }
+    out.sort_by(|x, y| (x.effect, &x.category, &x.what).cmp(&(y.effect, &y.category, &y.what)));
+    out
+}
+
+fn describe(c: &Change) -> String {
+    match (c.before.is_empty(), c.after.is_empty()) {
+        (true, _) => format!("+ {}: {}", c.what, c.after),
+        (_, true) => format!("- {} (was {})", c.what, c.before),
+        _ => format!("~ {}: {} → {}", c.what, c.before, c.after),
+    }
+}
+
+/// The changes as text.
+pub fn text(changes: &[Change]) -> String {
+    if changes.is_empty() {
+        return "no change in security posture\n".into();
+    }
+    let mut s = String::new();
+    for effect in [Effect::Loosened, Effect::Tightened, Effect::Changed] {
+        let these: Vec<&Change> = changes.iter().filter(|c| c.effect == effect).collect();
+        if these.is_empty() {
+            continue;
+        }
+        s.push_str(&format!("{} ({}):\n", format!("{effect:?}").to_lowercase(), these.len()));
+        for c in these {
+            s.push_str(&format!("  [{}] {}  ({})\n", c.category, describe(c), if c.source.is_empty() { "-" } else { &c.source }));
+        }
+    }
+    s
+}
+
+/// The changes as Markdown, fit for a pull-request comment.
+pub fn markdown(changes: &[Change]) -> String {
+    let loosened = changes.iter().filter(|c| c.effect == Effect::Loosened).count();
+    let tightened = changes.iter().filter(|c| c.effect == Effect::Tightened).count();
+    let mut s = String::from("### khc: security posture change\n\n");
+    if changes.is_empty() {
+        s.push_str("No change in security posture.\n");
+        return s;
+    }
+    s.push_str(&format!("**{loosened} loosened**, {tightened} tightened, {} other.\n\n", changes.len() - loosened - tightened));
+    s.push_str("| effect | area | change | before | after | source |\n|---|---|---|---|---|---|\n");
+    let cell = |x: &str| if x.is_empty() { "—".to_string() } else { x.replace('|', "\\|") };
+    for c in changes {
+        let icon = match c.effect {
+            Effect::Loosened => "🔓 loosened",
+            Effect::Tightened => "🔒 tightened",
+            Effect::Changed => "changed",
+        };
+        s.push_str(&format!("| {icon} | {} | {} | {} | {} | `{}` |\n", c.category, cell(&c.what), cell(&c.before), cell(&c.after), cell(&c.source)));
+    }
+    s
+}

@@ -1,0 +1,248 @@
+//! Whole-program views: endpoints named on the command line, the reachability
+//! matrix of every workload pair, and a workload's blast radius.
+
+use crate::network::{Decision, Endpoint, Ports};
+use crate::rbac::{Request, Subject};
+use crate::Workspace;
+use khc_semantics::model::{Tenant, Workload};
+use serde::Serialize;
+
+/// A named endpoint: what it is and how it is shown.
+#[derive(Clone, Debug)]
+pub struct Named {
+    /// Shown as.
+    pub name: String,
+    /// The endpoint.
+    pub endpoint: Endpoint,
+    /// `FILE:LINE` of its declaration (workloads and tenants).
+    pub source: Option<String>,
+}
+
+impl Workspace {
+    /// Resolves `TENANT/WORKLOAD`, `TENANT` (a pod of the tenant's first
+    /// namespace matching no workload), `NAMESPACE` (a pod without labels), an IP
+    /// address or a CIDR.
+    pub fn endpoint(&self, spec: &str) -> Result<Named, String> {
+        if let Some(e) = Endpoint::parse_net(spec) {
+            return Ok(Named { name: spec.into(), endpoint: e, source: None });
+        }
+        if spec.contains('/') {
+            let (t, w) = self.workload(spec).ok_or_else(|| {
+                let known: Vec<String> = self.workloads().map(|(t, w)| format!("{}/{}", t.name, w.name)).take(20).collect();
+                format!("no workload `{spec}`; workloads are: {}", known.join(", "))
+            })?;
+            return Ok(workload_endpoint(t, w));
+        }
+        if let Some(t) = self.tenants().find(|t| t.name == spec) {
+            let ns = t.namespaces.first().cloned().unwrap_or_default();
+            return Ok(Named {
+                name: format!("{spec} (a pod in {ns} matching no workload)"),
+                endpoint: Endpoint::Pod { namespace: ns, labels: Default::default() },
+                source: Some(t.origin.to_string()),
+            });
+        }
+        if spec.is_empty() || !spec.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
+            return Err(format!("`{spec}` is not a TENANT/WORKLOAD, tenant, namespace, IP address or CIDR"));
+        }
+        let source = self.tenant_of(spec).map(|t| t.origin.to_string());
+        Ok(Named {
+            name: format!("namespace {spec} (a pod without labels)"),
+            endpoint: Endpoint::Pod { namespace: spec.into(), labels: Default::default() },
+            source,
+        })
+    }
+}
+
+/// The endpoint of a workload's pods.
+pub fn workload_endpoint(t: &Tenant, w: &Workload) -> Named {
+    Named {
+        name: format!("{}/{}", t.name, w.name),
+        endpoint: Endpoint::Pod { namespace: w.namespace.clone(), labels: w.selector.clone() },
+        source: Some(w.origin.to_string()),
+    }
+}
+
+/// The peers outside the tenants that the intent names: `namespace NS` (a pod
+/// without labels) and `cidr CIDR [except …]` (an address outside the
+/// exceptions), sorted, without duplicates.
+pub fn external_endpoints(ws: &Workspace) -> Vec<(String, Endpoint)> {
+    let mut out: Vec<(String, Endpoint)> =
+        ws.external_namespaces().into_iter().map(|n| (format!("namespace {n}"), Endpoint::Pod { namespace: n, labels: Default::default() })).collect();
+    for t in ws.tenants() {
+        for a in &t.allows {
+            if let khc_semantics::model::Peer::Cidr(blocks) = &a.peer {
+                for b in blocks {
+                    if let Some(e) = crate::network::block_endpoint(&b.cidr, &b.except) {
+                        let name = if b.except.is_empty() { format!("cidr {}", b.cidr) } else { format!("cidr {} except {}", b.cidr, b.except.join(" ")) };
+                        out.push((name, e));
+                    }
+                }
+            }
+        }
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out.dedup_by(|a, b| a.0 == b.0);
+    out
+}
+
+/// One allowed pair of the matrix.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Reach {
+    /// Sender (`TENANT/WORKLOAD`).
+    pub from: String,
+    /// Receiver.
+    pub to: String,
+    /// Allowed ports.
+    pub ports: Ports,
+}
+
+/// Every workload pair that can connect on some port (self-pairs excluded).
+pub fn matrix(ws: &Workspace) -> Vec<Reach> {
+    let named: Vec<Named> = ws.workloads().map(|(t, w)| workload_endpoint(t, w)).collect();
+    let endpoints: Vec<Endpoint> = named.iter().map(|n| n.endpoint.clone()).collect();
+    ws.network.matrix(&endpoints).into_iter().map(|(a, b, ports)| Reach { from: named[a].name.clone(), to: named[b].name.clone(), ports }).collect()
+}
+
+/// What a compromised pod of a workload can do.
+#[derive(Clone, Debug, Serialize)]
+pub struct BlastRadius {
+    /// `TENANT/WORKLOAD`.
+    pub workload: String,
+    /// Its declaration.
+    pub source: String,
+    /// Whether its API token is mounted.
+    pub token_mounted: bool,
+    /// Workloads and external endpoints it can open connections to.
+    pub reaches: Vec<Reached>,
+    /// Who can reach it.
+    pub reached_by: Vec<Reached>,
+    /// RBAC permissions of its ServiceAccount (empty without a token).
+    pub permissions: Vec<Permission>,
+    /// Secrets its token can read (`NS/NAME` or `NS/*`).
+    pub secrets: Vec<Permission>,
+    /// Admission rules that bind its pods.
+    pub admission_rules: Vec<AdmissionRuleRef>,
+}
+
+/// A reachable endpoint with the deciding policies.
+#[derive(Clone, Debug, Serialize)]
+pub struct Reached {
+    /// The other side.
+    pub endpoint: String,
+    /// Ports.
+    pub ports: Ports,
+    /// The policies that allow it (`NetworkPolicy NS/NAME (FILE:LINE)`).
+    pub because: Vec<String>,
+}
+
+/// One permission of a ServiceAccount.
+#[derive(Clone, Debug, Serialize)]
+pub struct Permission {
+    /// Where it applies (`namespace NS` or `cluster-wide`).
+    pub scope: String,
+    /// The rule.
+    pub rule: String,
+    /// Binding and role, with their sources.
+    pub because: String,
+}
+
+/// An admission rule that applies to a workload's pods.
+#[derive(Clone, Debug, Serialize)]
+pub struct AdmissionRuleRef {
+    /// The policy.
+    pub policy: String,
+    /// The khc rule.
+    pub rule: String,
+    /// Its `FILE:LINE`.
+    pub source: String,
+    /// Binding actions.
+    pub actions: Vec<String>,
+}
+
+fn reasons(d: &Decision) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for (r, _) in d.egress.allowing.iter().chain(d.ingress.allowing.iter()) {
+        let s = r.to_string();
+        if !out.contains(&s) {
+            out.push(s);
+        }
+    }
+    out
+}
+
+/// The blast radius of `TENANT/WORKLOAD`.
+pub fn blast_radius(ws: &Workspace, t: &Tenant, w: &Workload) -> BlastRadius {
+    let me = workload_endpoint(t, w);
+    let mut reaches = Vec::new();
+    let mut reached_by = Vec::new();
+    for (t2, w2) in ws.workloads() {
+        let other = workload_endpoint(t2, w2);
+        if other.name == me.name {
+            continue;
+        }
+        let d = ws.network.decide(&me.endpoint, &other.endpoint);
+        if !d.ports().is_empty() {
+            reaches.push(Reached { endpoint: other.name.clone(), ports: d.ports(), because: reasons(&d) });
+        }
+        let d = ws.network.decide(&other.endpoint, &me.endpoint);
+        if !d.ports().is_empty() {
+            reached_by.push(Reached { endpoint: other.name.clone(), ports: d.ports(), because: reasons(&d) });
+        }
+    }
+    // External peers named by the intent: namespaces and CIDRs.
+    let mut externals = external_endpoints(ws);
+    externals.push(("namespace kube-system (DNS)".into(), Endpoint::pod("kube-system", &[("k8s-app", "kube-dns")])));
+    for c in &t.api_server {
+        if let Some(e) = Endpoint::parse_net(c) {
+            externals.push((format!("api-server {c}"), e));
+        }
+    }
+    externals.dedup_by(|a, b| a.0 == b.0);
+    for (name, e) in externals {
+        let d = ws.network.decide(&me.endpoint, &e);
+        let ports = d.ports();
+        if !ports.is_empty() && !reaches.iter().any(|r: &Reached| r.endpoint == name) {
+            reaches.push(Reached { endpoint: name, ports, because: reasons(&d) });
+        }
+    }
+    let sa = Subject::sa(&w.namespace, &w.name);
+    let mut permissions = Vec::new();
+    let mut secrets = Vec::new();
+    if w.automount_token {
+        for (ns, b, role) in ws.rbac.permissions_of(&sa) {
+            let scope = ns.as_ref().map_or("cluster-wide".to_string(), |n| format!("namespace {n}"));
+            for r in &role.rules {
+                let p = Permission {
+                    scope: scope.clone(),
+                    rule: r.describe(),
+                    because: format!("{} {} ({}) → {} {} ({})", b.kind, b.name, b.source, role.kind, role.name, role.source),
+                };
+                let reads_secrets = ["get", "list", "watch"].iter().any(|v| {
+                    let req = Request::new(v, "secrets", ns.as_deref().or(Some(&w.namespace)), r.resource_names.first().map(String::as_str));
+                    r.allows(&req)
+                });
+                if reads_secrets {
+                    secrets.push(p.clone());
+                }
+                permissions.push(p);
+            }
+        }
+    }
+    let mut admission_rules = Vec::new();
+    let ns_labels = ws.network.labels_of(&w.namespace);
+    for (p, b) in ws.admission.applicable("", "pods", &ns_labels) {
+        for c in &p.checks {
+            admission_rules.push(AdmissionRuleRef { policy: p.name.clone(), rule: c.rule.clone(), source: c.rule_source.clone(), actions: b.actions.clone() });
+        }
+    }
+    BlastRadius {
+        workload: me.name,
+        source: w.origin.to_string(),
+        token_mounted: w.automount_token,
+        reaches,
+        reached_by,
+        permissions,
+        secrets,
+        admission_rules,
+    }
+}

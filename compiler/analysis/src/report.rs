@@ -1,0 +1,191 @@
+//! The per-tenant compliance matrix: each Pod Security control and each
+//! recommendation → enforced by Pod Security Admission, by khc's admission
+//! policy, by both, or by neither, with the source lines.
+
+use crate::pss::CONTROLS;
+use crate::Workspace;
+use khc_semantics::model::{Isolation, Tenant};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// Who enforces a control.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Enforcer {
+    /// Pod Security Admission and khc's admission policy.
+    Both,
+    /// Pod Security Admission only.
+    Psa,
+    /// khc only (admission policy or emitted objects).
+    Khc,
+    /// Nothing.
+    Neither,
+}
+
+impl Enforcer {
+    /// `both`, `PSA`, `khc`, `neither`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Enforcer::Both => "both",
+            Enforcer::Psa => "PSA",
+            Enforcer::Khc => "khc",
+            Enforcer::Neither => "neither",
+        }
+    }
+}
+
+/// One cell of the matrix.
+#[derive(Clone, Debug, Serialize)]
+pub struct Cell {
+    /// Who enforces it.
+    pub enforcer: Enforcer,
+    /// The sources (`FILE:LINE`) of what enforces it.
+    pub sources: Vec<String>,
+}
+
+/// One row: a control or recommendation.
+#[derive(Clone, Debug, Serialize)]
+pub struct Row {
+    /// `pss/host-namespaces`, `recommended/require-limits`, …
+    pub id: String,
+    /// Title.
+    pub title: String,
+    /// Per tenant.
+    pub tenants: BTreeMap<String, Cell>,
+}
+
+/// The recommendations that are not Pod Security controls: khc admission rules.
+const RECOMMENDED_RULES: &[(&str, &str)] = &[
+    ("require-limits", "Resource limits set"),
+    ("require-requests", "Resource requests set"),
+    ("no-latest-tag", "Images pinned (no :latest)"),
+    ("allowed-registries", "Images from allowed registries"),
+    ("read-only-root-fs", "Read-only root filesystem"),
+    ("no-docker-socket", "No container runtime socket"),
+];
+
+/// The khc admission rules that deny for a tenant's pods, with their sources.
+fn denying_rules(ws: &Workspace, t: &Tenant) -> BTreeMap<String, Vec<String>> {
+    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for ns in &t.namespaces {
+        let labels = ws.network.labels_of(ns);
+        for (p, b) in ws.admission.applicable("", "pods", &labels) {
+            if !b.actions.iter().any(|a| a == "Deny") {
+                continue;
+            }
+            for c in &p.checks {
+                let v = out.entry(c.rule.clone()).or_default();
+                if !v.contains(&c.rule_source) {
+                    v.push(c.rule_source.clone());
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The matrix for every tenant.
+pub fn compliance(ws: &Workspace) -> Vec<Row> {
+    let tenants: Vec<&Tenant> = ws.tenants().collect();
+    let rules: Vec<BTreeMap<String, Vec<String>>> = tenants.iter().map(|t| denying_rules(ws, t)).collect();
+    let mut rows = Vec::new();
+    for c in CONTROLS {
+        let mut cells = BTreeMap::new();
+        for (t, r) in tenants.iter().zip(&rules) {
+            let psa = t.pod_security.enforce >= c.level;
+            let khc: Vec<String> = c.khc_rules.iter().filter_map(|k| r.get(*k)).flatten().cloned().collect();
+            let enforcer = match (psa, !khc.is_empty()) {
+                (true, true) => Enforcer::Both,
+                (true, false) => Enforcer::Psa,
+                (false, true) => Enforcer::Khc,
+                (false, false) => Enforcer::Neither,
+            };
+            let mut sources = khc;
+            if psa {
+                sources.insert(0, format!("{} (pod-security enforce {})", t.origin, t.pod_security.enforce.as_str()));
+            }
+            cells.insert(t.name.clone(), Cell { enforcer, sources });
+        }
+        rows.push(Row { id: format!("pss/{}", c.id), title: format!("{} ({})", c.title, c.level.as_str()), tenants: cells });
+    }
+    for (rule, title) in RECOMMENDED_RULES {
+        let mut cells = BTreeMap::new();
+        for (t, r) in tenants.iter().zip(&rules) {
+            let sources = r.get(*rule).cloned().unwrap_or_default();
+            let enforcer = if sources.is_empty() { Enforcer::Neither } else { Enforcer::Khc };
+            cells.insert(t.name.clone(), Cell { enforcer, sources });
+        }
+        rows.push(Row { id: format!("recommended/{rule}"), title: title.to_string(), tenants: cells });
+    }
+    let mut objects = |id: &str, title: &str, f: &dyn Fn(&Tenant) -> Option<String>| {
+        let cells = tenants
+            .iter()
+            .map(|t| {
+                let s = f(t);
+                (t.name.clone(), Cell { enforcer: if s.is_some() { Enforcer::Khc } else { Enforcer::Neither }, sources: s.into_iter().collect() })
+            })
+            .collect();
+        rows.push(Row { id: format!("recommended/{id}"), title: title.into(), tenants: cells });
+    };
+    objects("network-isolation", "Default-deny network isolation", &|t| (t.isolation != Isolation::None).then(|| t.origin.to_string()));
+    objects("no-token-automount", "API tokens not mounted", &|t| t.workloads.iter().all(|w| !w.automount_token).then(|| t.origin.to_string()));
+    objects("quota", "ResourceQuota", &|t| t.quota.as_ref().map(|q| q.origin.to_string()));
+    objects("limits", "LimitRange defaults", &|t| t.limits.as_ref().map(|l| l.origin.to_string()));
+    rows
+}
+
+/// The matrix as Markdown.
+pub fn markdown(ws: &Workspace, rows: &[Row]) -> String {
+    let names: Vec<String> = ws.tenants().map(|t| t.name.clone()).collect();
+    let mut s = String::from(
+        "# khc compliance report\n\nWho enforces each Pod Security control and recommendation, per tenant: \
+Pod Security Admission (PSA), khc's admission policy or objects (khc), both, or neither.\n\n",
+    );
+    s.push_str(&format!("| control | {} |\n|---|{}\n", names.join(" | "), "---|".repeat(names.len())));
+    for r in rows {
+        let cells: Vec<String> = names
+            .iter()
+            .map(|n| {
+                r.tenants.get(n).map_or("".into(), |c| if c.enforcer == Enforcer::Neither { "**neither**".into() } else { c.enforcer.label().to_string() })
+            })
+            .collect();
+        s.push_str(&format!("| {} | {} |\n", r.title, cells.join(" | ")));
+    }
+    s.push_str("\n## Sources\n\n");
+    for r in rows {
+        for n in &names {
+            if let Some(c) = r.tenants.get(n).filter(|c| !c.sources.is_empty()) {
+                s.push_str(&format!("* {} / {n}: {}\n", r.id, c.sources.join(", ")));
+            }
+        }
+    }
+    s
+}
+
+/// The matrix as a self-contained HTML page.
+pub fn html(ws: &Workspace, rows: &[Row]) -> String {
+    use crate::html_escape as e;
+    let names: Vec<String> = ws.tenants().map(|t| t.name.clone()).collect();
+    let mut s = String::from(
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>khc compliance report</title><style>\
+body{font-family:sans-serif;margin:24px} table{border-collapse:collapse;font-size:13px} td,th{border:1px solid #ccc;padding:4px 8px} \
+.both{background:#c8e6c9} .PSA{background:#e3f2fd} .khc{background:#fff9c4} .neither{background:#ffcdd2;font-weight:bold}\
+</style></head><body><h1>khc compliance report</h1><table><tr><th>control</th>",
+    );
+    for n in &names {
+        s.push_str(&format!("<th>{}</th>", e(n)));
+    }
+    s.push_str("</tr>\n");
+    for r in rows {
+        s.push_str(&format!("<tr><td>{}</td>", e(&r.title)));
+        for n in &names {
+            match r.tenants.get(n) {
+                Some(c) => s.push_str(&format!("<td class=\"{0}\" title=\"{1}\">{0}</td>", c.enforcer.label(), e(&c.sources.join(", ")))),
+                None => s.push_str("<td></td>"),
+            }
+        }
+        s.push_str("</tr>\n");
+    }
+    s.push_str("</table></body></html>\n");
+    s
+}

@@ -1,0 +1,89 @@
+//! `khc can SUBJECT VERB RESOURCE`: whether the RBAC objects allow one request,
+//! and why.
+
+use super::{load, print_json, usage, QueryFormat, QueryOpts};
+use khc_analysis::rbac::{Request, Subject};
+use khc_analysis::Workspace;
+use std::process::ExitCode;
+
+/// Arguments of `khc can`.
+#[derive(clap::Args, Debug)]
+#[command(
+    about = "Whether SUBJECT may do VERB on RESOURCE, and why (exit 0 yes, 1 no)",
+    long_about = "Answer one RBAC question as the API server's authorizer would, with the binding, role and \
+rule that allow it and their FILE:LINE, or the ServiceAccount it can be borrowed from (escalation).\n\n\
+SUBJECT is user:NAME, group:NAME, sa:NAMESPACE/NAME, system:serviceaccount:NAMESPACE:NAME or \
+TENANT/WORKLOAD (the workload's ServiceAccount). RESOURCE is RESOURCE[.GROUP][/SUBRESOURCE].\n\n\
+Exit codes: 0 allowed (directly), 1 not allowed directly (escalations are still shown), 2 usage.",
+    after_help = "Examples:\n  khc can group:payments-devs get secrets -n payments --name ledger-db-credentials -p examples/multi-tenant\n  \
+khc can payments/worker create jobs.batch -n payments-jobs -p examples/multi-tenant\n  \
+khc can group:platform-oncall get nodes -p examples/multi-tenant --format json"
+)]
+pub struct Args {
+    /// Who asks.
+    pub subject: String,
+    /// The verb.
+    pub verb: String,
+    /// RESOURCE[.GROUP][/SUBRESOURCE].
+    pub resource: String,
+    /// The namespace of the request (none: cluster-wide).
+    #[arg(short, long)]
+    pub namespace: Option<String>,
+    /// The resource name.
+    #[arg(long)]
+    pub name: Option<String>,
+    #[command(flatten)]
+    pub opts: QueryOpts,
+}
+
+/// Parses a subject, `TENANT/WORKLOAD` included.
+pub fn subject(ws: &Workspace, s: &str) -> Result<Subject, String> {
+    if let Some(x) = Subject::parse(s) {
+        return Ok(x);
+    }
+    match ws.workload(s) {
+        Some((_, w)) => Ok(Subject::sa(&w.namespace, &w.name)),
+        None => Err(format!("`{s}` is not a subject: write user:NAME, group:NAME, sa:NAMESPACE/NAME or TENANT/WORKLOAD")),
+    }
+}
+
+/// Runs `khc can`.
+pub fn run(args: Args) -> ExitCode {
+    let ws = match load(&args.opts.project.project) {
+        Ok(w) => w,
+        Err(code) => return code,
+    };
+    let who = match subject(&ws, &args.subject) {
+        Ok(s) => s,
+        Err(e) => return usage(&e),
+    };
+    let req = Request::new(&args.verb, &args.resource, args.namespace.as_deref(), args.name.as_deref());
+    let answer = ws.rbac.explain(&who, &req);
+    let allowed = !answer.grants.is_empty();
+    match args.opts.format {
+        QueryFormat::Json => {
+            print_json(&serde_json::json!({"subject": who, "request": req, "allowed": allowed, "grants": answer.grants, "escalations": answer.escalations}))
+        }
+        QueryFormat::Text => {
+            if allowed {
+                println!("yes: {who} may {}", req.describe());
+                for g in &answer.grants {
+                    println!("  {g}");
+                }
+            } else {
+                println!("no: no binding lets {who} {}", req.describe());
+            }
+            for e in &answer.escalations {
+                println!("  escalation: {} is allowed, and {who} may {}:", e.via, e.how);
+                for g in &e.grants {
+                    println!("    {g}");
+                }
+            }
+        }
+    }
+    if allowed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}

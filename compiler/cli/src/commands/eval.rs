@@ -1,0 +1,148 @@
+//! `khc eval FILE|DIR|-`: application manifests judged against the intent of the
+//! namespace they target.
+
+use super::diagnostics::DiagFormat;
+use super::sarif::{self, split_location, SarifResult};
+use super::{load, usage, ProjectArg};
+use khc_analysis::eval::{evaluate_all, Finding, Severity};
+use khc_analysis::manifest::{parse, Manifest};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// Arguments of `khc eval`.
+#[derive(clap::Args, Debug)]
+#[command(
+    about = "Judge application manifests against the intent of their namespace (exit 1 on any deny)",
+    long_about = "Evaluate application manifests (multi-document YAML: Pods, Deployments, StatefulSets, \
+DaemonSets, Jobs, CronJobs, ReplicaSets, Services) against the intent of the namespace each targets:\n  \
+* Pod Security: the tenant's enforced level (deny) and its audit/warn levels (warning), with the \
+Pod Security Standards checks;\n  \
+* admission: every admission rule whose binding selects the namespace — the same CEL the API server \
+runs, evaluated — with the binding's actions (Deny → deny, Warn → warning, Audit → info);\n  \
+* network intent: pods whose labels match no declared workload of the tenant (no workload `allow` \
+reaches them), ServiceAccounts and Service selectors that name no workload.\n\n\
+Each finding names the rule and the FILE:LINE of the intent that states it, and the FILE:LINE of \
+the object. A directory is searched recursively for *.yaml, *.yml and *.json; `-` reads stdin.\n\n\
+Exit codes: 0 nothing denied, 1 some object would be denied, 2 usage or unreadable manifests.",
+    after_help = "Examples:\n  khc eval deploy/ -p examples/multi-tenant\n  \
+kubectl kustomize overlays/prod | khc eval - -p platform/ -n payments\n  \
+khc eval app.yaml -p examples/multi-tenant --format sarif > khc.sarif"
+)]
+pub struct Args {
+    /// Manifest files or directories; `-` for stdin.
+    #[arg(required = true)]
+    pub manifests: Vec<PathBuf>,
+    /// Namespace of objects that name none.
+    #[arg(short, long, default_value = "default")]
+    pub namespace: String,
+    #[command(flatten)]
+    pub project: ProjectArg,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = DiagFormat::Text)]
+    pub format: DiagFormat,
+}
+
+fn collect(path: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    if path.is_dir() {
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(path)?.filter_map(|e| e.ok().map(|e| e.path())).collect();
+        entries.sort();
+        for e in entries {
+            if e.is_dir() || e.extension().is_some_and(|x| x == "yaml" || x == "yml" || x == "json") {
+                collect(&e, out)?;
+            }
+        }
+    } else {
+        out.push(path.to_path_buf());
+    }
+    Ok(())
+}
+
+/// Reads every manifest named on the command line.
+pub fn read_manifests(paths: &[PathBuf]) -> Result<Vec<Manifest>, String> {
+    let mut manifests = Vec::new();
+    for p in paths {
+        if p.as_os_str() == "-" {
+            let mut text = String::new();
+            std::io::stdin().read_to_string(&mut text).map_err(|e| format!("cannot read stdin: {e}"))?;
+            manifests.extend(parse("-", &text)?);
+            continue;
+        }
+        let mut files = Vec::new();
+        collect(p, &mut files).map_err(|e| format!("cannot read {}: {e}", p.display()))?;
+        for f in files {
+            let text = std::fs::read_to_string(&f).map_err(|e| format!("cannot read {}: {e}", f.display()))?;
+            manifests.extend(parse(&f.display().to_string(), &text)?);
+        }
+    }
+    Ok(manifests)
+}
+
+/// Findings as SARIF: located at the object, related to the intent's source.
+pub fn findings_sarif(findings: &[Finding]) -> serde_json::Value {
+    let results: Vec<SarifResult> = findings
+        .iter()
+        .map(|f| {
+            let (file, line) = split_location(&f.location);
+            let related = if f.rule_source.contains(':') {
+                let (rf, rl) = split_location(&f.rule_source);
+                vec![(rf, rl, format!("khc intent: {}", f.rule))]
+            } else {
+                Vec::new()
+            };
+            SarifResult {
+                rule_id: format!("{}/{}", f.check, f.rule.split(':').next().unwrap_or(&f.rule).trim()),
+                level: match f.severity {
+                    Severity::Deny => "error",
+                    Severity::Warn => "warning",
+                    Severity::Info => "note",
+                },
+                message: format!("{} in {}: {} [{} at {}]", f.object, f.namespace, f.message, f.rule, f.rule_source),
+                file,
+                line,
+                related,
+            }
+        })
+        .collect();
+    sarif::log(&results)
+}
+
+/// Runs `khc eval`.
+pub fn run(args: Args) -> ExitCode {
+    let ws = match load(&args.project.project) {
+        Ok(w) => w,
+        Err(code) => return code,
+    };
+    let manifests = match read_manifests(&args.manifests) {
+        Ok(m) => m,
+        Err(e) => return usage(&e),
+    };
+    let findings = evaluate_all(&ws, &manifests, &args.namespace);
+    let denied = findings.iter().filter(|f| f.severity == Severity::Deny).map(|f| &f.location).collect::<std::collections::BTreeSet<_>>().len();
+    match args.format {
+        DiagFormat::Json => super::print_json(&serde_json::json!({"objects": manifests.len(), "denied": denied, "findings": findings})),
+        DiagFormat::Sarif => super::print_json(&findings_sarif(&findings)),
+        DiagFormat::Text => {
+            let mut last = String::new();
+            for f in &findings {
+                if f.location != last {
+                    println!("{} {} in namespace {}", f.location, f.object, f.namespace);
+                    last = f.location.clone();
+                }
+                println!("  {:<4} {} {} ({}): {}", f.severity.as_str(), f.check, f.rule, f.rule_source, f.message);
+            }
+            let warnings = findings.iter().filter(|f| f.severity == Severity::Warn).count();
+            eprintln!(
+                "khc eval: {} object{}, {denied} denied, {warnings} warning{}",
+                manifests.len(),
+                if manifests.len() == 1 { "" } else { "s" },
+                if warnings == 1 { "" } else { "s" }
+            );
+        }
+    }
+    if denied > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}

@@ -1,0 +1,83 @@
+//! The query and reporting commands, one module each. Every command answers
+//! with the `FILE:LINE` of each reason; `--format json` gives the same answer as
+//! JSON on stdout.
+
+pub mod blast_radius;
+pub mod can;
+pub mod diagnostics;
+pub mod diff;
+pub mod eval;
+pub mod fmt;
+pub mod graph;
+pub mod reach;
+pub mod report;
+pub mod sarif;
+pub mod who_can;
+
+use clap::ValueEnum;
+use khc_analysis::{LoadError, Workspace};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// The project a query is about.
+#[derive(clap::Args, Clone, Debug)]
+pub struct ProjectArg {
+    /// The khc project: an entry file or a directory.
+    #[arg(short = 'p', long = "project", default_value = ".", value_name = "PATH")]
+    pub project: PathBuf,
+}
+
+/// The options every query command shares: the project and the output format.
+#[derive(clap::Args, Clone, Debug)]
+pub struct QueryOpts {
+    #[command(flatten)]
+    pub project: ProjectArg,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = QueryFormat::Text)]
+    pub format: QueryFormat,
+}
+
+/// Output of the query commands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum QueryFormat {
+    /// For people.
+    Text,
+    /// JSON on stdout.
+    Json,
+}
+
+/// Compiles the project; on failure prints why and returns the exit code (1:
+/// the sources have errors, 2: IO or usage).
+pub fn load(path: &Path) -> Result<Workspace, ExitCode> {
+    Workspace::load(path).map_err(|e| {
+        eprintln!("error: {e}");
+        match e {
+            LoadError::Io(_) => ExitCode::from(2),
+            LoadError::Errors(_) => ExitCode::from(1),
+        }
+    })
+}
+
+/// Prints a value as pretty JSON on stdout.
+pub fn print_json<T: serde::Serialize>(v: &T) {
+    println!("{}", serde_json::to_string_pretty(v).expect("answers serialize"));
+}
+
+/// A usage error (exit 2).
+pub fn usage(msg: &str) -> ExitCode {
+    eprintln!("error: {msg}");
+    ExitCode::from(2)
+}
+
+/// Writes `text` to `out`, or prints it.
+pub fn write_out(text: &str, out: Option<&Path>) -> ExitCode {
+    match out {
+        None => print!("{text}"),
+        Some(p) => {
+            if let Err(e) = std::fs::write(p, text) {
+                return usage(&format!("cannot write {}: {e}", p.display()));
+            }
+        }
+    }
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,116 @@
+//! `khc who-can VERB RESOURCE`: every subject the RBAC objects allow, with the
+//! binding, role and source line responsible, and effective escalations.
+
+use super::{load, print_json, QueryFormat, QueryOpts};
+use khc_analysis::rbac::{Answer, Request};
+use std::process::ExitCode;
+
+/// Arguments of `khc who-can`.
+#[derive(clap::Args, Debug)]
+#[command(
+    about = "Who may do VERB on RESOURCE (RBAC, built-in roles expanded, escalations included)",
+    long_about = "List every user, group and ServiceAccount that the compiled RBAC allows to do VERB on \
+RESOURCE, with the binding, role and rule responsible and their FILE:LINE. The built-in ClusterRoles \
+(view, edit, admin, cluster-admin) are expanded as Kubernetes defines them.\n\n\
+RESOURCE is RESOURCE[.GROUP][/SUBRESOURCE]: pods, pods/log, deployments.apps, deployments.apps/scale.\n\
+Without --namespace the question is about a cluster-wide request (only ClusterRoleBindings apply); \
+with --all-namespaces every namespace khc manages is asked.\n\n\
+Escalations: a subject that may create pods (or Deployments, Jobs, …) in a namespace may run them as \
+any ServiceAccount there, and so borrows the permissions of the ServiceAccounts that are allowed; \
+such subjects are listed as escalations with the ServiceAccount and the grants that make it possible.",
+    after_help = "Examples:\n  khc who-can get secrets -n payments -p examples/multi-tenant\n  \
+khc who-can get secrets -n payments --name ledger-db-credentials -p examples/multi-tenant\n  \
+khc who-can create pods/exec -A -p examples/multi-tenant --format json"
+)]
+pub struct Args {
+    /// The verb (get, list, watch, create, update, patch, delete, …).
+    pub verb: String,
+    /// RESOURCE[.GROUP][/SUBRESOURCE].
+    pub resource: String,
+    /// The namespace of the request.
+    #[arg(short, long)]
+    pub namespace: Option<String>,
+    /// Ask for every namespace khc manages.
+    #[arg(short = 'A', long, conflicts_with = "namespace")]
+    pub all_namespaces: bool,
+    /// The resource name (for rules restricted by resourceNames).
+    #[arg(long)]
+    pub name: Option<String>,
+    #[command(flatten)]
+    pub opts: QueryOpts,
+}
+
+/// One namespace's answer.
+#[derive(serde::Serialize)]
+struct Scoped {
+    request: Request,
+    answers: Vec<Answer>,
+    /// Allowed only for some names (rules with resourceNames).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    only_named: Vec<Answer>,
+}
+
+/// Prints the answers to a request as text.
+fn print_answers(req: &Request, answers: &[Answer], only_named: &[Answer]) {
+    println!("who can {}:", req.describe());
+    if answers.is_empty() {
+        println!("  nobody (no binding grants it)");
+    }
+    for a in answers {
+        if a.grants.is_empty() {
+            println!("  {} (escalation)", a.subject);
+        } else {
+            println!("  {}", a.subject);
+        }
+        for g in &a.grants {
+            println!("    {g}");
+        }
+        for e in &a.escalations {
+            println!("    via {}: may {}", e.via, e.how);
+            for g in &e.grants {
+                println!("      {g}");
+            }
+        }
+    }
+    if !only_named.is_empty() {
+        println!("  only for named objects (pass --name):");
+        for a in only_named {
+            println!("    {}", a.subject);
+            for g in &a.grants {
+                println!("      {g}");
+            }
+        }
+    }
+}
+
+/// Runs `khc who-can`.
+pub fn run(args: Args) -> ExitCode {
+    let ws = match load(&args.opts.project.project) {
+        Ok(w) => w,
+        Err(code) => return code,
+    };
+    let namespaces: Vec<Option<String>> =
+        if args.all_namespaces { ws.tenants().flat_map(|t| t.namespaces.iter().cloned().map(Some)).collect() } else { vec![args.namespace.clone()] };
+    let mut out = Vec::new();
+    for ns in namespaces {
+        let req = Request::new(&args.verb, &args.resource, ns.as_deref(), args.name.as_deref());
+        let answers = ws.rbac.who_can(&req);
+        let only_named = ws.rbac.who_can_for_names(&req);
+        out.push(Scoped { request: req, answers, only_named });
+    }
+    match args.opts.format {
+        QueryFormat::Json => print_json(&out),
+        QueryFormat::Text => {
+            if args.all_namespaces && out.iter().all(|s| s.answers.is_empty() && s.only_named.is_empty()) {
+                println!("who can {} {} in any namespace khc manages: nobody", args.verb, args.resource);
+            }
+            for s in &out {
+                // With -A, namespaces where nobody may are left out.
+                if !args.all_namespaces || !s.answers.is_empty() || !s.only_named.is_empty() {
+                    print_answers(&s.request, &s.answers, &s.only_named);
+                }
+            }
+        }
+    }
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,477 @@
+//! The output writer's guarantees (README, "How khc writes OUT"): never follows
+//! links below OUT, never overwrites or deletes what it did not write (bytes
+//! compared), atomic per file with interrupted builds completed by the next one,
+//! one build at a time, names too long refused before any write, source names
+//! never injected into generated files, closed pipes never crash khc, and a no-op
+//! build writes nothing.
+//!
+//! `KHC_BIN=/path/to/khc` runs these tests against another binary (used to show
+//! they fail on the writer before these fixes).
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+
+fn bin() -> PathBuf {
+    std::env::var_os("KHC_BIN").map_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_khc")), PathBuf::from)
+}
+
+fn khc(args: &[&str], cwd: &Path) -> Output {
+    Command::new(bin()).args(args).current_dir(cwd).env("NO_COLOR", "1").output().expect("run khc")
+}
+
+fn temp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("khc-writer-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+const CLUSTER: &str = "cluster c {\n  kubernetes 1.31\n  encryption { provider secretbox { key k env \"K\" } }\n}\n";
+
+/// A cluster with the given tenants (each with a workload, a role and a grant).
+fn program(tenants: &[&str], variant: usize) -> String {
+    let mut s = String::from(CLUSTER);
+    for t in tenants {
+        s.push_str(&format!(
+            "tenant {t} {{\n  namespaces {t} {t}-jobs\n  workload api {{ selector {{ app \"api-{variant}\" }} }}\n  role deployer {{ can get list on deployments.apps }}\n  grant deployer to group \"{t}-devs\"\n  quota {{ cpu {cpu}; memory 8Gi }}\n  limits {{ default cpu 500m memory 512Mi; request cpu 100m memory 128Mi }}\n}}\n",
+            cpu = 4 + variant
+        ));
+    }
+    s
+}
+
+/// Every regular file below `dir` (relative path → bytes), skipping khc's lock file.
+fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
+        for e in std::fs::read_dir(dir).unwrap().flatten() {
+            let t = e.file_type().unwrap();
+            let p = e.path();
+            if t.is_dir() {
+                walk(root, &p, out);
+            } else {
+                let rel = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+                if rel != ".khc-lock" {
+                    out.insert(rel, std::fs::read(&p).unwrap_or_default());
+                }
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    if dir.exists() {
+        walk(dir, dir, &mut out);
+    }
+    out
+}
+
+#[cfg(unix)]
+#[test]
+fn links_below_out_are_never_followed() {
+    use std::os::unix::fs::{symlink, PermissionsExt};
+    let dir = temp("links");
+    std::fs::write(dir.join("c.khc"), program(&["a"], 0)).unwrap();
+    let elsewhere = dir.join("elsewhere");
+    std::fs::create_dir_all(elsewhere.join("sub")).unwrap();
+
+    // A linked directory below OUT: nothing is written through it.
+    std::fs::create_dir_all(dir.join("o1")).unwrap();
+    symlink(&elsewhere, dir.join("o1/clusters")).unwrap();
+    let o = khc(&["build", "c.khc", "-o", "o1"], &dir);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("o1/clusters is a symbolic link"), "{}", stderr(&o));
+    assert!(!elsewhere.join("c").exists(), "nothing written outside OUT");
+
+    // A linked file: not written through, and the install script's chmod does not
+    // reach the target.
+    assert_eq!(khc(&["build", "c.khc", "-o", "o2"], &dir).status.code(), Some(0));
+    let victim = elsewhere.join("victim");
+    std::fs::write(&victim, "precious").unwrap();
+    std::fs::set_permissions(&victim, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let script = dir.join("o2/clusters/c/control-plane/install-encryption-config.sh");
+    std::fs::remove_file(&script).unwrap();
+    symlink(&victim, &script).unwrap();
+    let o = khc(&["build", "c.khc", "-o", "o2"], &dir);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("install-encryption-config.sh is a symbolic link"), "{}", stderr(&o));
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+    assert_eq!(std::fs::metadata(&victim).unwrap().permissions().mode() & 0o777, 0o644);
+
+    // A manifest line below a linked directory: the target is not deleted.
+    assert_eq!(khc(&["build", "c.khc", "-o", "o3"], &dir).status.code(), Some(0));
+    std::fs::write(elsewhere.join("sub/f"), "keep me").unwrap();
+    symlink(&elsewhere, dir.join("o3/link")).unwrap();
+    let manifest = dir.join("o3/.khc-manifest");
+    let mut text = std::fs::read_to_string(&manifest).unwrap();
+    text.push_str("link/sub/f\n");
+    std::fs::write(&manifest, text).unwrap();
+    let o = khc(&["build", "c.khc", "-o", "o3"], &dir);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("o3/link is a symbolic link"), "{}", stderr(&o));
+    assert_eq!(std::fs::read_to_string(elsewhere.join("sub/f")).unwrap(), "keep me");
+
+    // OUT itself may be a link: the user chose it.
+    std::fs::create_dir_all(dir.join("real")).unwrap();
+    symlink(dir.join("real"), dir.join("o4")).unwrap();
+    let o = khc(&["build", "c.khc", "-o", "o4"], &dir);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(dir.join("real/clusters/c/Kustomization").exists());
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn manifest_entries_are_untrusted() {
+    let dir = temp("manifest");
+    std::fs::write(dir.join("c.khc"), program(&["a"], 0)).unwrap();
+    assert_eq!(khc(&["build", "c.khc", "-o", "out"], &dir).status.code(), Some(0));
+    let outside = dir.join("outside.txt");
+    let manifest = dir.join("out/.khc-manifest");
+    let good = std::fs::read_to_string(&manifest).unwrap();
+    for bad in [outside.display().to_string(), "../outside.txt".into(), "clusters//x".into(), "clusters/./x".into(), "a\u{1b}b".into()] {
+        std::fs::write(&outside, "keep me").unwrap();
+        std::fs::write(&manifest, format!("{good}{bad}\n")).unwrap();
+        let o = khc(&["build", "c.khc", "-o", "out"], &dir);
+        assert_eq!(o.status.code(), Some(2), "{bad:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(".khc-manifest:") && stderr(&o).contains("Fix or delete the line"), "{}", stderr(&o));
+        assert_eq!(std::fs::read_to_string(&outside).unwrap(), "keep me", "{bad:?}");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn foreign_files_are_compared_as_bytes() {
+    let dir = temp("bytes");
+    std::fs::write(dir.join("c.khc"), program(&["a"], 0)).unwrap();
+    let target = dir.join("out/clusters/c/Kustomization");
+    std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+    let foreign = b"\xff\xfe not UTF-8, not khc's".to_vec();
+    std::fs::write(&target, &foreign).unwrap();
+    let o = khc(&["build", "c.khc", "-o", "out"], &dir);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("was not written by khc") && stderr(&o).contains("--force"), "{}", stderr(&o));
+    assert_eq!(std::fs::read(&target).unwrap(), foreign);
+    assert!(!dir.join("out/clusters/c/tenants").exists(), "nothing written");
+    assert_eq!(khc(&["build", "c.khc", "-o", "out", "--force"], &dir).status.code(), Some(0));
+    assert_ne!(std::fs::read(&target).unwrap(), foreign);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Reads the child's stderr until the test hook's pause line; false at EOF.
+fn wait_for_pause(child: &mut Child) -> bool {
+    let mut reader = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if reader.read_line(&mut line).unwrap() == 0 {
+            return false;
+        }
+        if line.starts_with("khc-test: paused") {
+            return true;
+        }
+    }
+}
+
+fn spawn_build(dir: &Path, out: &str, pause_after: Option<usize>) -> Child {
+    let mut c = Command::new(bin());
+    c.args(["build", "c.khc", "-o", out]).current_dir(dir).env("NO_COLOR", "1").stdout(Stdio::null());
+    c.stderr(if pause_after.is_some() { Stdio::piped() } else { Stdio::null() });
+    if let Some(n) = pause_after {
+        c.env("KHC_TEST_PAUSE_AFTER", n.to_string());
+    }
+    c.spawn().unwrap()
+}
+
+/// After an interrupted build: every file is the old or the new version (temporary
+/// files aside), and the manifest knows every generated file that exists.
+fn assert_old_or_new(out: &Path, old: &BTreeMap<String, Vec<u8>>, new: &BTreeMap<String, Vec<u8>>, when: &str) {
+    let now = files(out);
+    let manifest = String::from_utf8(now.get(".khc-manifest").cloned().unwrap_or_default()).unwrap();
+    for (path, bytes) in &now {
+        let name = path.rsplit('/').next().unwrap();
+        if path == ".khc-manifest" || name.starts_with(".khc-tmp-") {
+            continue;
+        }
+        assert!(old.get(path) == Some(bytes) || new.get(path) == Some(bytes), "{when}: {path} is neither the old nor the new version");
+        assert!(manifest.lines().any(|l| l == path), "{when}: {path} exists but the manifest does not list it");
+    }
+}
+
+/// Kills a build (SIGKILL) after each step in turn — the journal, every file
+/// written, every stale file removed — and checks that the tree is old-or-new per
+/// file and that the next build completes it without `--force`.
+#[test]
+fn a_build_killed_at_any_step_is_completed_by_the_next() {
+    let dir = temp("kill");
+    let old_src = program(&["a", "b", "c"], 0);
+    let new_src = program(&["a", "c", "d"], 1);
+    std::fs::write(dir.join("c.khc"), &old_src).unwrap();
+    assert_eq!(khc(&["build", "c.khc", "-o", "ref-old"], &dir).status.code(), Some(0));
+    std::fs::write(dir.join("c.khc"), &new_src).unwrap();
+    assert_eq!(khc(&["build", "c.khc", "-o", "ref-new"], &dir).status.code(), Some(0));
+    let old = files(&dir.join("ref-old"));
+    let new = files(&dir.join("ref-new"));
+    let mut step = 1;
+    loop {
+        let _ = std::fs::remove_dir_all(dir.join("out"));
+        std::fs::write(dir.join("c.khc"), &old_src).unwrap();
+        assert_eq!(khc(&["build", "c.khc", "-o", "out"], &dir).status.code(), Some(0));
+        std::fs::write(dir.join("c.khc"), &new_src).unwrap();
+        let mut child = spawn_build(&dir, "out", Some(step));
+        if !wait_for_pause(&mut child) {
+            let status = child.wait().unwrap();
+            assert!(status.success());
+            assert!(step > 10, "the build must pause at step {step} when KHC_TEST_PAUSE_AFTER is set (test hook)");
+            eprintln!("killed after each of {} steps", step - 1);
+            break;
+        }
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        let when = format!("killed after step {step}");
+        assert_old_or_new(&dir.join("out"), &old, &new, &when);
+        let o = khc(&["build", "c.khc", "-o", "out"], &dir);
+        assert_eq!(o.status.code(), Some(0), "{when}: the next build must complete without --force: {}", stderr(&o));
+        assert_eq!(files(&dir.join("out")), new, "{when}: the next build leaves exactly the new tree");
+        step += 1;
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// The same with a real `kill -9` at moments spread over the writing of a large
+/// tree (no test hook: the test watches OUT until the build starts changing it,
+/// then waits 0–30 ms).
+#[cfg(unix)]
+#[test]
+fn a_large_build_killed_at_random_moments_is_completed_by_the_next() {
+    let dir = temp("kill9");
+    // 15 tenants go, 15 come (sorting first, so they are written early), 30 change.
+    let names: Vec<String> = (0..15).map(|i| format!("a{i}")).chain((0..45).map(|i| format!("m{i}"))).collect();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let old_src = program(&refs[15..], 0);
+    let new_src = program(&refs[..45], 1);
+    std::fs::write(dir.join("c.khc"), &old_src).unwrap();
+    assert_eq!(khc(&["build", "c.khc", "-o", "ref-old"], &dir).status.code(), Some(0));
+    std::fs::write(dir.join("c.khc"), &new_src).unwrap();
+    assert_eq!(khc(&["build", "c.khc", "-o", "ref-new"], &dir).status.code(), Some(0));
+    let old = files(&dir.join("ref-old"));
+    let new = files(&dir.join("ref-new"));
+    let manifest = dir.join("out/.khc-manifest");
+    let gone = dir.join("out/clusters/c/tenants/m44/Kustomization"); // only in the old tree
+    let mut interrupted = 0;
+    for delay_ms in [0, 1, 3, 10, 30] {
+        let _ = std::fs::remove_dir_all(dir.join("out"));
+        std::fs::write(dir.join("c.khc"), &old_src).unwrap();
+        assert_eq!(khc(&["build", "c.khc", "-o", "out"], &dir).status.code(), Some(0));
+        let before = std::fs::read(&manifest).unwrap();
+        std::fs::write(dir.join("c.khc"), &new_src).unwrap();
+        let mut child = spawn_build(&dir, "out", None);
+        // Wait until the build starts changing OUT (the manifest changes or an old
+        // file goes), or ends.
+        while child.try_wait().unwrap().is_none() && std::fs::read(&manifest).is_ok_and(|m| m == before) && gone.exists() {
+            std::thread::sleep(std::time::Duration::from_micros(100));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        let _ = child.kill(); // SIGKILL (may come after the build finished)
+        if !child.wait().unwrap().success() {
+            interrupted += 1;
+        }
+        let when = format!("killed {delay_ms} ms after the build started changing OUT");
+        assert_old_or_new(&dir.join("out"), &old, &new, &when);
+        let o = khc(&["build", "c.khc", "-o", "out"], &dir);
+        assert_eq!(o.status.code(), Some(0), "{when}: the next build must complete without --force: {}", stderr(&o));
+        assert_eq!(files(&dir.join("out")), new, "{when}");
+    }
+    eprintln!("{interrupted} of 5 builds were killed before they finished");
+    assert!(interrupted > 0, "no build was interrupted");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn a_second_concurrent_build_is_refused() {
+    let dir = temp("lock");
+    std::fs::write(dir.join("c.khc"), program(&["a", "b"], 0)).unwrap();
+    let mut first = spawn_build(&dir, "out", Some(3));
+    assert!(wait_for_pause(&mut first), "the first build pauses mid-write (test hook KHC_TEST_PAUSE_AFTER)");
+    let o = khc(&["build", "c.khc", "-o", "out"], &dir);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("another khc build is writing to out"), "{}", stderr(&o));
+    first.kill().unwrap();
+    first.wait().unwrap();
+    // The lock dies with its holder.
+    let o = khc(&["build", "c.khc", "-o", "out"], &dir);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn names_too_long_are_refused_before_anything_is_written() {
+    let dir = temp("long");
+    // A cluster role of 250 characters: `clusterrole-NAME.yaml` is 267 bytes.
+    let long = ["a".repeat(62), "b".repeat(62), "c".repeat(62), "d".repeat(61)].join(".");
+    assert_eq!(long.len(), 250);
+    let src = CLUSTER.replace("kubernetes 1.31\n", &format!("kubernetes 1.31\n  role {long} {{ can get on pods }}\n  grant {long} to group \"g\"\n"));
+    std::fs::write(dir.join("c.khc"), format!("{src}tenant a {{}}\n")).unwrap();
+    // The compiler already refuses it (a source error, exit 1), before any write.
+    let o = khc(&["build", "c.khc", "-o", "out"], &dir);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("the limit is 231"), "{}", stderr(&o));
+    assert!(files(&dir.join("out")).is_empty(), "nothing written: {:?}", files(&dir.join("out")).keys().collect::<Vec<_>>());
+
+    // A path over 4096 bytes: a deep OUT whose short files fit but whose long ones do not.
+    std::fs::write(dir.join("c.khc"), format!("{CLUSTER}tenant a {{}}\n")).unwrap();
+    let mut deep = dir.clone();
+    while deep.as_os_str().len() < 4096 - 45 {
+        deep.push("d".repeat(200.min(4096 - 46 - deep.as_os_str().len()).max(1)));
+    }
+    std::fs::create_dir_all(deep.parent().unwrap()).unwrap();
+    let o = khc(&["build", "c.khc", "-o", deep.to_str().unwrap()], &dir);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("the system allows at most 4095"), "{}", stderr(&o));
+    assert!(files(&deep).is_empty(), "nothing written");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Source names with a newline and shell or kustomize syntax cannot inject
+/// anything: the install script runs without executing it, and `kubectl
+/// kustomize` renders the same objects as for plain names.
+#[cfg(unix)]
+#[test]
+fn source_names_cannot_inject_commands_or_kustomize_fields() {
+    let dir = temp("inject");
+    // An entry file whose name carries a command.
+    let entry = "c\ntouch PWNED\n#.khc";
+    std::fs::write(dir.join(entry), CLUSTER).unwrap();
+    let o = khc(&["build", entry, "-o", "out"], &dir);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let script = dir.join("out/clusters/c/control-plane/install-encryption-config.sh");
+    let run =
+        Command::new("sh").arg(&script).arg(dir.join("enc.yaml")).current_dir(&dir).env("K", "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=").output().unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    assert!(!dir.join("PWNED").exists(), "the file name was executed by the install script");
+    let text = std::fs::read_to_string(&script).unwrap();
+    assert!(text.contains("# Generated by khc from \"c\\ntouch PWNED\\n#.khc:3\". Do not edit.\n"), "{text}");
+
+    // A tenant in a directory whose name adds a kustomize patch turning the
+    // admission policy binding from Deny into Audit.
+    let sub = concat!(
+        "x\n",
+        r#"patches: [{patch: "[{\"op\": \"replace\", \"path\": \"\x2fspec\x2fvalidationActions\", \"value\": [\"Audit\"]}]", target: {kind: ValidatingAdmissionPolicyBinding}}]"#,
+        "\n#"
+    );
+    std::fs::create_dir_all(dir.join(sub)).unwrap();
+    std::fs::write(dir.join(sub).join("t.khc"), "tenant shop {\n  admission { use restricted }\n}\n").unwrap();
+    let import = sub.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n");
+    std::fs::write(dir.join("k.khc"), format!("import \"std/restricted\"\nimport \"{import}/t.khc\"\n{CLUSTER}")).unwrap();
+    let o = khc(&["build", "k.khc", "-o", "out2"], &dir);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let has_kubectl = Command::new("kubectl").arg("version").arg("--client").output().is_ok_and(|o| o.status.success());
+    if has_kubectl {
+        let k = Command::new("kubectl").args(["kustomize", "out2/clusters/c/tenants/shop"]).current_dir(&dir).output().unwrap();
+        assert!(k.status.success(), "{}", String::from_utf8_lossy(&k.stderr));
+        let yaml = String::from_utf8_lossy(&k.stdout);
+        assert!(yaml.contains("kind: ValidatingAdmissionPolicyBinding"), "{yaml}");
+        let actions: Vec<&str> = yaml.lines().filter(|l| l.trim() == "- Audit" || l.trim() == "- Deny").collect();
+        assert_eq!(actions, ["  - Deny"], "the directory name patched the binding:\n{yaml}");
+    } else {
+        eprintln!("kubectl not found: skipping the kustomize check");
+    }
+    for (path, bytes) in files(&dir.join("out2")) {
+        for line in String::from_utf8(bytes).unwrap().lines() {
+            assert!(!line.starts_with("patches"), "{path}: injected line {line:?}");
+        }
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// A closed stderr or stdout never makes khc panic: it exits with the code of the
+/// run.
+#[test]
+fn closed_pipes_do_not_crash_khc() {
+    let dir = temp("pipe");
+    std::fs::write(dir.join("bad.khc"), "cluster c {\n  kubernetes 1.2\n}\n").unwrap();
+    std::fs::write(dir.join("c.khc"), program(&["a"], 0)).unwrap();
+    let closed = || {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        writer
+    };
+    let run = |args: &[&str], stdout_closed: bool| {
+        let mut c = Command::new(bin());
+        c.args(args).current_dir(&dir).env("NO_COLOR", "1");
+        if stdout_closed {
+            c.stdout(closed()).stderr(Stdio::null());
+        } else {
+            c.stderr(closed()).stdout(Stdio::null());
+        }
+        c.status().unwrap().code()
+    };
+    assert_eq!(run(&["check", "bad.khc"], false), Some(1), "errors, stderr closed");
+    assert_eq!(run(&["build", "c.khc", "-o", "out"], false), Some(0), "build, stderr closed");
+    assert!(dir.join("out/clusters/c/Kustomization").exists());
+    assert_eq!(run(&["check", "missing.khc"], false), Some(2), "usage error, stderr closed");
+    assert_eq!(run(&["--help"], true), Some(0), "help, stdout closed");
+    assert_eq!(run(&["--no-such-flag"], false), Some(2), "clap error, stderr closed");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// A rebuild with nothing changed writes nothing, not even the manifest.
+#[cfg(unix)]
+#[test]
+fn a_no_op_rebuild_writes_nothing() {
+    use std::os::unix::fs::MetadataExt;
+    let dir = temp("noop");
+    std::fs::write(dir.join("c.khc"), program(&["a", "b"], 0)).unwrap();
+    assert_eq!(khc(&["build", "c.khc", "-o", "out", "--fsync"], &dir).status.code(), Some(0));
+    let stamp = |p: &Path| {
+        let m = std::fs::symlink_metadata(p).unwrap();
+        (m.ino(), m.mtime(), m.mtime_nsec())
+    };
+    let manifest = dir.join("out/.khc-manifest");
+    let before = stamp(&manifest);
+    let all_before: Vec<_> = files(&dir.join("out")).keys().map(|k| (k.clone(), stamp(&dir.join("out").join(k)))).collect();
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let o = khc(&["build", "c.khc", "-o", "out"], &dir);
+    assert!(stderr(&o).contains("(0 changed, 0 removed)"), "{}", stderr(&o));
+    assert_eq!(stamp(&manifest), before, "the manifest was rewritten");
+    let all_after: Vec<_> = files(&dir.join("out")).keys().map(|k| (k.clone(), stamp(&dir.join("out").join(k)))).collect();
+    assert_eq!(all_before, all_after);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Stale files that cannot be removed stay in the manifest, and a later build
+/// removes them. (Uses `chattr +i`, which works for root on ext4; skipped when the
+/// file system or user does not allow it.)
+#[cfg(target_os = "linux")]
+#[test]
+fn stale_files_that_cannot_be_removed_stay_in_the_manifest() {
+    let dir = temp("kept");
+    std::fs::write(dir.join("c.khc"), program(&["a", "b"], 0)).unwrap();
+    assert_eq!(khc(&["build", "c.khc", "-o", "out"], &dir).status.code(), Some(0));
+    let locked = dir.join("out/clusters/c/tenants/b/b");
+    let chattr = |flag: &str| Command::new("chattr").arg(flag).arg(&locked).output().is_ok_and(|o| o.status.success());
+    if !chattr("+i") {
+        eprintln!("chattr +i not permitted here: skipping");
+        std::fs::remove_dir_all(&dir).ok();
+        return;
+    }
+    std::fs::write(dir.join("c.khc"), program(&["a"], 0)).unwrap();
+    let o = khc(&["build", "c.khc", "-o", "out"], &dir);
+    let manifest = std::fs::read_to_string(dir.join("out/.khc-manifest")).unwrap();
+    chattr("-i");
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stderr(&o).contains("warning: cannot remove stale file") && stderr(&o).contains("stays in .khc-manifest"), "{}", stderr(&o));
+    let quota = "clusters/c/tenants/b/b/resourcequota-b-quota.yaml";
+    assert!(dir.join("out").join(quota).exists());
+    assert!(manifest.lines().any(|l| l == quota), "a stale file that could not be removed left the manifest:\n{manifest}");
+    assert!(!manifest.lines().any(|l| l == "clusters/c/tenants/b/Kustomization"), "removed files leave the manifest");
+    assert!(!manifest.contains("# incomplete"));
+    // Next time it can be removed, and is.
+    let o = khc(&["build", "c.khc", "-o", "out"], &dir);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(!dir.join("out/clusters/c/tenants/b").exists(), "{}", stderr(&o));
+    assert!(!std::fs::read_to_string(dir.join("out/.khc-manifest")).unwrap().contains("tenants/b/"));
+    std::fs::remove_dir_all(&dir).ok();
+}

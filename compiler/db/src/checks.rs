@@ -1,0 +1,257 @@
+//! Checking queries, at the grain of one declaration: the profiles, the cluster,
+//! each tenant on its own (against an [`Env`] backed by queries, so it depends
+//! only on the facts it reads), the cross-tenant lints, and the program's
+//! diagnostics and model.
+
+use crate::programs::{program, scope, ItemRef};
+use crate::syntax::{file_diagnostics, file_imports, item_spans, line_starts, parse};
+use crate::{Db, FileContents, ItemId, SourceFile};
+use khc_semantics::env::{ClusterFacts, Env, LintEnv, TenantFacts};
+use khc_semantics::model::{Cluster, Model, Tenant};
+use khc_semantics::program::{self as sp, Source};
+use khc_semantics::ProfileTable;
+use khc_syntax::{Diagnostic, FileKey, Span, Statement};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// Runs `f` on the statement of a declaration.
+fn with_source<R>(db: &dyn Db, file: SourceFile, index: u32, f: impl FnOnce(Source<'_>) -> R) -> Option<R> {
+    let tree = parse(db, file).tree();
+    let span = *item_spans(db, file).get(index as usize)?;
+    let statement: Statement = sp::statement_in(&tree, span)?;
+    Some(f(Source { file: file.key(db), line_starts: line_starts(db, file), statement: &statement }))
+}
+
+/// Every profile of the program, and the diagnostics of their bodies.
+#[salsa::tracked(returns(ref))]
+pub fn profiles(db: &dyn Db, entry: SourceFile) -> (Arc<ProfileTable>, Vec<Diagnostic>) {
+    let refs = &scope(db, entry).profiles;
+    let trees: Vec<_> = refs.iter().map(|r| (r.file, parse(db, r.file).tree())).collect();
+    let statements: Vec<(SourceFile, Statement)> = refs.iter().zip(&trees).filter_map(|(r, (f, t))| Some((*f, sp::statement_at(t, r.index)?))).collect();
+    let sources: Vec<Source<'_>> = statements.iter().map(|(f, s)| Source { file: f.key(db), line_starts: line_starts(db, *f), statement: s }).collect();
+    let (table, diags) = sp::profile_table(&sources);
+    (Arc::new(table), diags)
+}
+
+/// The checked cluster (the first `cluster` of the program) and its diagnostics.
+#[salsa::tracked(returns(ref))]
+pub fn cluster_check(db: &dyn Db, entry: SourceFile) -> Option<(Arc<Cluster>, Vec<Diagnostic>)> {
+    let r = *scope(db, entry).clusters.first()?;
+    let table = profiles(db, entry).0.clone();
+    with_source(db, r.file, r.index, |src| {
+        let (c, d) = sp::check_cluster(src, &table);
+        (Arc::new(c), d)
+    })
+}
+
+/// The cluster settings tenants read (defaults without a cluster).
+#[salsa::tracked]
+pub fn cluster_facts(db: &dyn Db, entry: SourceFile) -> Arc<ClusterFacts> {
+    Arc::new(match cluster_check(db, entry) {
+        Some((c, _)) => sp::cluster_facts(c),
+        None => sp::default_cluster_facts(),
+    })
+}
+
+/// The position-free facts of a tenant, as other tenants see it.
+#[salsa::tracked]
+pub fn tenant_facts<'db>(db: &'db dyn Db, t: ItemId<'db>) -> Option<Arc<TenantFacts>> {
+    with_source(db, *t.file(db), *t.index(db), sp::tenant_facts).flatten().map(Arc::new)
+}
+
+/// Namespace → the tenants that list it (sorted by tenant name).
+#[salsa::tracked(returns(ref))]
+pub fn namespace_owners(db: &dyn Db, entry: SourceFile) -> BTreeMap<String, Vec<String>> {
+    let mut owners: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for t in scope(db, entry).live_tenants(db, entry) {
+        if let Some(f) = tenant_facts(db, t) {
+            for ns in &f.namespaces {
+                owners.entry(ns.clone()).or_default().push(f.name.clone());
+            }
+        }
+    }
+    for v in owners.values_mut() {
+        v.sort();
+        v.dedup();
+    }
+    owners
+}
+
+/// The rest of the program as one tenant's check sees it, backed by queries.
+struct QueryEnv<'db> {
+    db: &'db dyn Db,
+    entry: SourceFile,
+}
+
+impl Env for QueryEnv<'_> {
+    fn cluster(&self) -> Arc<ClusterFacts> {
+        cluster_facts(self.db, self.entry).clone()
+    }
+
+    fn profiles(&self) -> Arc<ProfileTable> {
+        profiles(self.db, self.entry).0.clone()
+    }
+
+    fn tenant(&self, name: &str) -> Option<Arc<TenantFacts>> {
+        tenant_facts(self.db, scope(self.db, self.entry).tenant(self.db, self.entry, name)?).clone()
+    }
+
+    fn tenant_names(&self) -> Vec<String> {
+        scope(self.db, self.entry).tenants.keys().cloned().collect()
+    }
+
+    fn namespace_owners(&self, ns: &str) -> Vec<String> {
+        namespace_owners(self.db, self.entry).get(ns).cloned().unwrap_or_default()
+    }
+
+    fn namespace_declaration(&self, tenant: &str, ns: &str) -> Option<(FileKey, Span)> {
+        let t = scope(self.db, self.entry).tenant(self.db, self.entry, tenant)?;
+        let file = *t.file(self.db);
+        let span = with_source(self.db, file, *t.index(self.db), |src| sp::namespace_span(src, ns)).flatten()?;
+        Some((file.key(self.db).clone(), span))
+    }
+}
+
+impl LintEnv for QueryEnv<'_> {
+    fn checked_tenant(&self, name: &str) -> Option<Arc<Tenant>> {
+        tenant_check(self.db, scope(self.db, self.entry).tenant(self.db, self.entry, name)?).0.clone()
+    }
+}
+
+/// One tenant checked on its own: its model (when it could be read) and its
+/// diagnostics.
+#[salsa::tracked(returns(ref))]
+pub fn tenant_check<'db>(db: &'db dyn Db, t: ItemId<'db>) -> (Option<Arc<Tenant>>, Vec<Diagnostic>) {
+    let env = QueryEnv { db, entry: *t.entry(db) };
+    match with_source(db, *t.file(db), *t.index(db), |src| sp::check_tenant(src, &env)) {
+        Some((tenant, diags)) => (tenant.map(Arc::new), diags),
+        None => (None, Vec::new()),
+    }
+}
+
+/// The lints of one tenant that read other tenants (traffic allowed on one
+/// side only): re-run when this tenant or a tenant it names changes.
+#[salsa::tracked(returns(ref))]
+pub fn tenant_lints<'db>(db: &'db dyn Db, t: ItemId<'db>) -> Vec<Diagnostic> {
+    let env = QueryEnv { db, entry: *t.entry(db) };
+    match &tenant_check(db, t).0 {
+        Some(tenant) => sp::tenant_lints(tenant, &env),
+        None => Vec::new(),
+    }
+}
+
+/// The cluster's lints over every tenant (token-mounting workloads without a
+/// declared API server).
+#[salsa::tracked(returns(ref))]
+pub fn cluster_lints(db: &dyn Db, entry: SourceFile) -> Vec<Diagnostic> {
+    let Some((cluster, _)) = cluster_check(db, entry) else { return Vec::new() };
+    let Some(r) = scope(db, entry).clusters.first().copied() else { return Vec::new() };
+    let tenants: Vec<Arc<TenantFacts>> = scope(db, entry).live_tenants(db, entry).into_iter().filter_map(|t| tenant_facts(db, t).clone()).collect();
+    with_source(db, r.file, r.index, |src| sp::cluster_lints(src, cluster, &tenants)).unwrap_or_default()
+}
+
+/// The program's cluster name and where it is declared (file, span of `cluster NAME`).
+pub fn cluster_declaration(db: &dyn Db, entry: SourceFile) -> Option<(String, FileKey, Span)> {
+    let r = *scope(db, entry).clusters.first()?;
+    let name = cluster_facts(db, entry).name.clone();
+    with_source(db, r.file, r.index, |src| (name, src.file.clone(), src.statement.name().span.to(sp::name_span(src.statement))))
+}
+
+/// Diagnostics about the program's declarations: a missing or second cluster,
+/// tenants declared twice.
+#[salsa::tracked(returns(ref))]
+pub fn scope_diagnostics(db: &dyn Db, entry: SourceFile) -> Vec<Diagnostic> {
+    let scope = scope(db, entry);
+    let mut out = Vec::new();
+    let decl = |r: &ItemRef, keyword_only: bool| -> Option<(FileKey, Span, Span)> {
+        with_source(db, r.file, r.index, |src| {
+            let s = src.statement;
+            let name_span = if keyword_only { s.name().span } else { sp::name_span(s) };
+            let first_span = if keyword_only { s.name().span } else { s.span() };
+            (src.file.clone(), name_span, first_span)
+        })
+    };
+    if scope.clusters.is_empty() {
+        out.push(sp::missing_cluster(entry.key(db)));
+    } else {
+        let decls: Vec<_> = scope.clusters.iter().filter_map(|r| decl(r, true)).collect();
+        out.extend(sp::duplicate_declarations("a cluster", &decls));
+    }
+    for (name, refs) in scope.tenants.iter().filter(|(_, v)| v.len() > 1) {
+        let decls: Vec<_> = refs.iter().filter_map(|r| decl(r, false)).collect();
+        out.extend(sp::duplicate_declarations(&format!("tenant `{name}`"), &decls));
+    }
+    out
+}
+
+/// Syntax, import and file-reading diagnostics of every file of the program.
+#[salsa::tracked(returns(ref))]
+pub fn file_level_diagnostics(db: &dyn Db, entry: SourceFile) -> Vec<Diagnostic> {
+    let known = db.workspace().files(db).clone();
+    let mut out = Vec::new();
+    for &f in &program(db, entry).files {
+        out.extend(parse(db, f).errors.iter().cloned());
+        let (refs, import_diags) = file_imports(db, f);
+        out.extend(import_diags.iter().cloned());
+        for r in refs {
+            let why = match known.get(&r.target).map(|t| t.contents(db)) {
+                Some(FileContents::Missing(why)) => why.clone(),
+                Some(FileContents::Text(_)) => continue,
+                None => "not loaded".to_string(),
+            };
+            out.push(Diagnostic::error("import", f.key(db), r.span, format!("cannot read `{}`", r.target)).with_note(why));
+        }
+        out.extend(file_diagnostics(db, f).iter().cloned());
+    }
+    out
+}
+
+/// Every diagnostic of the program rooted at `entry`, sorted by file and position.
+#[salsa::tracked(returns(ref))]
+pub fn diagnostics(db: &dyn Db, entry: SourceFile) -> Vec<Diagnostic> {
+    let mut out = file_level_diagnostics(db, entry).clone();
+    out.extend(scope_diagnostics(db, entry).iter().cloned());
+    out.extend(profiles(db, entry).1.iter().cloned());
+    if let Some((_, d)) = cluster_check(db, entry) {
+        out.extend(d.iter().cloned());
+    }
+    out.extend(cluster_lints(db, entry).iter().cloned());
+    for t in scope(db, entry).live_tenants(db, entry) {
+        out.extend(tenant_check(db, t).1.iter().cloned());
+        out.extend(tenant_lints(db, t).iter().cloned());
+    }
+    crate::sort_diagnostics(&mut out);
+    crate::cap_per_file(out, crate::MAX_DIAGNOSTICS_PER_FILE)
+}
+
+/// The result of checking a program.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Checked {
+    /// The model, when there are no errors.
+    pub model: Option<Model>,
+    /// Every diagnostic of the program, sorted by file and position.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// The checked model of the program rooted at `entry`, when it has no errors:
+/// the cluster and the tenants sorted by name.
+#[salsa::tracked(returns(ref))]
+pub fn model(db: &dyn Db, entry: SourceFile) -> Option<Model> {
+    if diagnostics(db, entry).iter().any(Diagnostic::is_error) {
+        return None;
+    }
+    let (cluster, _) = cluster_check(db, entry).as_ref()?;
+    let mut tenants = Vec::new();
+    for t in scope(db, entry).live_tenants(db, entry) {
+        tenants.push(tenant_check(db, t).0.as_deref()?.clone());
+    }
+    tenants.sort_by(|a, b| a.name.cmp(&b.name));
+    Some(Model { cluster: (**cluster).clone(), tenants })
+}
+
+/// Checks the program rooted at `entry`: its diagnostics and, without errors,
+/// its model.
+#[salsa::tracked(returns(ref))]
+pub fn check(db: &dyn Db, entry: SourceFile) -> Checked {
+    Checked { model: model(db, entry).clone(), diagnostics: diagnostics(db, entry).clone() }
+}

@@ -1,0 +1,1024 @@
+//! A small YAML writer: a serde [`Serializer`](serde::Serializer) that writes block-style
+//! YAML directly into a `String`.
+//!
+//! It replaces `serde_yaml_ng::to_string` for khc's output, which spent most of a build's
+//! instructions in libyaml's emitter and in a trial parse of every string. It writes the
+//! same text as serde_yaml_ng 0.10 (libyaml with unlimited width, unicode on, indent 2)
+//! for everything khc emits — the golden tree is byte-identical — and is tested against
+//! it: every object of the test corpus is parsed back from both outputs and compared
+//! (tests/yaml_equivalence.rs), and arbitrary strings round-trip through
+//! serde_yaml_ng's parser (unit tests below).
+//!
+//! Style rules, as libyaml applies them:
+//! * mappings in block style (`key: value`, nested mappings indented by 2), sequences
+//!   in block style with the `- ` at the indentation of their key; empty ones as `{}`/`[]`;
+//! * a string is written plain unless it would read back as something else (null, bool,
+//!   int, float — then single-quoted) or plain style cannot hold it (indicators, leading
+//!   or trailing spaces, `: `, ` #` … — then single-quoted); strings that single quotes
+//!   cannot hold (control characters) are double-quoted with escapes; strings with line
+//!   breaks are written as literal blocks (`|-`) when libyaml would, double-quoted otherwise.
+//!
+//! One deliberate difference: a string containing a line break that libyaml would write
+//! single-quoted across several lines (a break next to a space, or a `\r`/U+2028 break)
+//! is written double-quoted with escapes here. Both read back as the same string.
+
+use serde::ser::{self, Serialize};
+use std::borrow::Cow;
+use std::fmt::{self, Display};
+
+/// Serializes `value` as a YAML document (no `---`), like `serde_yaml_ng::to_string`.
+pub fn to_string<T: Serialize + ?Sized>(value: &T) -> Result<String, Error> {
+    let mut w = Writer { out: String::with_capacity(1024), stack: Vec::new(), pending_key: None };
+    value.serialize(&mut w)?;
+    Ok(w.out)
+}
+
+/// A serialization error (only for values YAML cannot represent here, e.g. bytes or
+/// non-string map keys).
+#[derive(Debug)]
+pub struct Error(String);
+
+impl Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl ser::Error for Error {
+    fn custom<T: Display>(msg: T) -> Self {
+        Error(msg.to_string())
+    }
+}
+
+/// Where a value is written.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Ctx {
+    /// The document root.
+    Top,
+    /// After `key:` of a block mapping whose entries are at `indent`.
+    AfterKey,
+    /// After `- ` of a block sequence whose items are at `indent`.
+    AfterDash,
+}
+
+struct Frame {
+    is_map: bool,
+    /// Column of this collection's entries.
+    indent: usize,
+    /// No entry written yet.
+    first: bool,
+    /// Where the collection itself sits.
+    ctx: Ctx,
+}
+
+/// The serializer state.
+pub struct Writer {
+    out: String,
+    stack: Vec<Frame>,
+    /// A map key given to `serialize_key`, written when its value starts.
+    pending_key: Option<Cow<'static, str>>,
+}
+
+impl Writer {
+    /// Where the next value goes and the column its children's content starts at
+    /// (for literal blocks: the parent's entry column + 2).
+    fn ctx(&self) -> (Ctx, usize) {
+        match self.stack.last() {
+            None => (Ctx::Top, 0),
+            Some(f) if f.is_map => (Ctx::AfterKey, f.indent),
+            Some(f) => (Ctx::AfterDash, f.indent),
+        }
+    }
+
+    fn spaces(&mut self, n: usize) {
+        for _ in 0..n {
+            self.out.push(' ');
+        }
+    }
+
+    /// Starts an entry of the innermost collection: the indentation (or nothing, when
+    /// the entry continues the line of a `- ` or follows `key:` of the first entry),
+    /// then `key:` or `-`.
+    fn begin_entry(&mut self, key: Option<&str>) {
+        let f = self.stack.last_mut().expect("inside a collection");
+        let (first, ctx, indent) = (f.first, f.ctx, f.indent);
+        f.first = false;
+        if first {
+            match ctx {
+                Ctx::AfterKey => {
+                    self.out.push('\n');
+                    self.spaces(indent);
+                }
+                Ctx::AfterDash | Ctx::Top => {}
+            }
+        } else {
+            self.spaces(indent);
+        }
+        match key {
+            Some(k) => {
+                write_scalar(&mut self.out, k, Requested::Any, true, indent + 2);
+                self.out.push(':');
+            }
+            None => self.out.push_str("- "),
+        }
+    }
+
+    /// Before a value: writes the pending key (map) or the dash (sequence).
+    fn value_start(&mut self) {
+        match self.stack.last() {
+            None => {}
+            Some(f) if f.is_map => {
+                let key = self.pending_key.take().expect("map value after a key");
+                self.begin_entry(Some(key.as_ref()));
+            }
+            Some(_) => self.begin_entry(None),
+        }
+    }
+
+    fn scalar(&mut self, text: &str, requested: Requested) {
+        self.value_start();
+        let (ctx, indent) = self.ctx();
+        if ctx == Ctx::AfterKey {
+            self.out.push(' ');
+        }
+        write_scalar(&mut self.out, text, requested, false, indent + 2);
+        self.out.push('\n');
+    }
+
+    /// A plain scalar known to need no quoting (numbers, bools, null).
+    fn plain(&mut self, text: &str) {
+        self.value_start();
+        if self.ctx().0 == Ctx::AfterKey {
+            self.out.push(' ');
+        }
+        self.out.push_str(text);
+        self.out.push('\n');
+    }
+
+    fn begin_collection(&mut self, is_map: bool) {
+        self.value_start();
+        let (ctx, parent) = self.ctx();
+        let indent = match ctx {
+            Ctx::Top => 0,
+            // Block mappings under a key are indented; sequences are not ("indentless").
+            Ctx::AfterKey if is_map => parent + 2,
+            Ctx::AfterKey => parent,
+            Ctx::AfterDash => parent + 2,
+        };
+        self.stack.push(Frame { is_map, indent, first: true, ctx });
+    }
+
+    fn end_collection(&mut self) {
+        let f = self.stack.pop().expect("balanced collections");
+        if f.first {
+            let empty = if f.is_map { "{}" } else { "[]" };
+            if f.ctx == Ctx::AfterKey {
+                self.out.push(' ');
+            }
+            self.out.push_str(empty);
+            self.out.push('\n');
+        }
+    }
+}
+
+/// The style serde_yaml_ng asks libyaml for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Requested {
+    /// Plain if possible.
+    Any,
+    /// The string would read back as another type.
+    SingleQuoted,
+    /// The string has a `\n`.
+    Literal,
+}
+
+/// The style serde_yaml_ng requests for a string value: literal for line breaks,
+/// single quotes for strings that would parse as null, bool, int or float.
+fn requested_style(v: &str) -> Requested {
+    if v.contains('\n') {
+        Requested::Literal
+    } else if resolves_to_non_string(v) {
+        Requested::SingleQuoted
+    } else {
+        Requested::Any
+    }
+}
+
+/// serde_yaml_ng's resolution of an untagged plain scalar: true when `v` would not be
+/// read back as a string.
+fn resolves_to_non_string(v: &str) -> bool {
+    if v.is_empty() || matches!(v, "null" | "Null" | "NULL" | "~") {
+        return true;
+    }
+    if matches!(v, "true" | "True" | "TRUE" | "false" | "False" | "FALSE") {
+        return true;
+    }
+    // Fast path: most strings start with a letter other than those that begin
+    // special floats, and cannot be numbers.
+    let first = v.as_bytes()[0];
+    if first.is_ascii_alphabetic() {
+        return false;
+    }
+    if digits_but_not_number(v) {
+        // Leading zeros: a string in YAML 1.2, but serde_yaml_ng quotes it.
+        return true;
+    }
+    is_int(v) || is_float(v)
+}
+
+fn digits_but_not_number(v: &str) -> bool {
+    let s = v.strip_prefix(['-', '+']).unwrap_or(v);
+    s.len() > 1 && s.starts_with('0') && s[1..].bytes().all(|b| b.is_ascii_digit())
+}
+
+fn radix_int(s: &str) -> bool {
+    for (prefix, radix) in [("0x", 16), ("0o", 8), ("0b", 2)] {
+        if let Some(rest) = s.strip_prefix(prefix) {
+            if rest.starts_with(['+', '-']) {
+                return false;
+            }
+            if u128::from_str_radix(rest, radix).is_ok() {
+                return true;
+            }
+        }
+    }
+    false
+}
+
+/// serde_yaml_ng's integer forms: decimal, `0x`/`0o`/`0b`, optional sign.
+fn is_int(v: &str) -> bool {
+    // Unsigned: optional '+', radix prefixes or decimal.
+    let unpositive = v.strip_prefix('+').unwrap_or(v);
+    if radix_int(unpositive) {
+        return true;
+    }
+    if !digits_but_not_number(v) && unpositive.parse::<u128>().is_ok() && !unpositive.starts_with(['+', '-']) {
+        return true;
+    }
+    // Negative.
+    if let Some(rest) = v.strip_prefix('-') {
+        for (prefix, radix) in [("0x", 16), ("0o", 8), ("0b", 2)] {
+            if let Some(digits) = rest.strip_prefix(prefix) {
+                if i128::from_str_radix(&format!("-{digits}"), radix).is_ok() {
+                    return true;
+                }
+            }
+        }
+        if !digits_but_not_number(v) && v.parse::<i128>().is_ok() {
+            return true;
+        }
+    }
+    false
+}
+
+/// serde_yaml_ng's float forms (Rust's `f64` syntax, finite, plus `.inf`/`.nan`).
+fn is_float(v: &str) -> bool {
+    let unpositive = match v.strip_prefix('+') {
+        Some(u) if u.starts_with(['+', '-']) => return false,
+        Some(u) => u,
+        None => v,
+    };
+    if matches!(unpositive, ".inf" | ".Inf" | ".INF") || matches!(v, "-.inf" | "-.Inf" | "-.INF" | ".nan" | ".NaN" | ".NAN") {
+        return true;
+    }
+    unpositive.parse::<f64>().is_ok_and(f64::is_finite)
+}
+
+fn is_printable(c: char) -> bool {
+    matches!(c, '\n' | '\u{20}'..='\u{7E}' | '\u{85}' | '\u{A0}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..='\u{10FFFF}') && c != '\u{FEFF}'
+}
+
+fn is_break(c: char) -> bool {
+    matches!(c, '\r' | '\n' | '\u{85}' | '\u{2028}' | '\u{2029}')
+}
+
+fn is_blank_or_end(c: Option<char>) -> bool {
+    matches!(c, None | Some(' ' | '\t')) || c.is_some_and(is_break)
+}
+
+/// What libyaml's scalar analysis allows for a string.
+#[derive(Debug, PartialEq, Eq)]
+struct Analysis {
+    block_plain: bool,
+    single_quoted: bool,
+    block: bool,
+    /// Any line break other than `\n`, or a break next to a space: written
+    /// double-quoted here (see the module docs).
+    awkward_breaks: bool,
+}
+
+/// libyaml's analysis for the common case, a non-empty string of printable ASCII
+/// (no line breaks, tabs or control characters); `None` for any other string.
+fn analyze_printable_ascii(v: &str) -> Option<Analysis> {
+    let b = v.as_bytes();
+    if b.is_empty() || !b.iter().all(|c| (0x20..=0x7E).contains(c)) {
+        return None;
+    }
+    let n = b.len();
+    let blank_at = |i: usize| i >= n || b[i] == b' ';
+    let mut block_indicators = b.starts_with(b"---") || b.starts_with(b"...");
+    match b[0] {
+        b'#' | b',' | b'[' | b']' | b'{' | b'}' | b'&' | b'*' | b'!' | b'|' | b'>' | b'\'' | b'"' | b'%' | b'@' | b'`' => block_indicators = true,
+        b'?' | b':' | b'-' if blank_at(1) => block_indicators = true,
+        _ => {}
+    }
+    if !block_indicators {
+        block_indicators = (1..n).any(|i| (b[i] == b':' && blank_at(i + 1)) || (b[i] == b'#' && b[i - 1] == b' '));
+    }
+    let (leading_space, trailing_space) = (b[0] == b' ', b[n - 1] == b' ');
+    Some(Analysis { block_plain: !(leading_space || trailing_space || block_indicators), single_quoted: true, block: !trailing_space, awkward_breaks: false })
+}
+
+/// libyaml's `yaml_emitter_analyze_scalar`.
+fn analyze(v: &str) -> Analysis {
+    analyze_printable_ascii(v).unwrap_or_else(|| analyze_chars(v))
+}
+
+/// libyaml's `yaml_emitter_analyze_scalar`, character by character.
+fn analyze_chars(v: &str) -> Analysis {
+    if v.is_empty() {
+        return Analysis { block_plain: true, single_quoted: true, block: false, awkward_breaks: false };
+    }
+    let mut block_indicators = v.starts_with("---") || v.starts_with("...");
+    let (mut line_breaks, mut special) = (false, false);
+    let (mut leading_space, mut leading_break, mut trailing_space, mut trailing_break) = (false, false, false, false);
+    let (mut break_space, mut space_break, mut previous_space, mut previous_break) = (false, false, false, false);
+    let mut other_breaks = false;
+    let mut preceded_by_whitespace = true;
+    let mut chars = v.chars().peekable();
+    let mut first = true;
+    while let Some(c) = chars.next() {
+        let next = chars.peek().copied();
+        let followed_by_whitespace = is_blank_or_end(next);
+        let last = next.is_none();
+        if first {
+            match c {
+                '#' | ',' | '[' | ']' | '{' | '}' | '&' | '*' | '!' | '|' | '>' | '\'' | '"' | '%' | '@' | '`' => {
+                    block_indicators = true;
+                }
+                '?' | ':' if followed_by_whitespace => block_indicators = true,
+                '-' if followed_by_whitespace => {
+                    block_indicators = true;
+                }
+                _ => {}
+            }
+        } else {
+            match c {
+                ':' if followed_by_whitespace => block_indicators = true,
+                '#' if preceded_by_whitespace => {
+                    block_indicators = true;
+                }
+                _ => {}
+            }
+        }
+        if !is_printable(c) {
+            special = true;
+        }
+        if is_break(c) {
+            line_breaks = true;
+            if c != '\n' {
+                other_breaks = true;
+            }
+        }
+        if c == ' ' {
+            if first {
+                leading_space = true;
+            }
+            if last {
+                trailing_space = true;
+            }
+            if previous_break {
+                break_space = true;
+            }
+            previous_space = true;
+            previous_break = false;
+        } else if is_break(c) {
+            if first {
+                leading_break = true;
+            }
+            if last {
+                trailing_break = true;
+            }
+            if previous_space {
+                space_break = true;
+            }
+            previous_break = true;
+            previous_space = false;
+        } else {
+            previous_space = false;
+            previous_break = false;
+        }
+        preceded_by_whitespace = c == ' ' || c == '\t' || is_break(c);
+        first = false;
+    }
+    let mut a = Analysis { block_plain: true, single_quoted: true, block: true, awkward_breaks: false };
+    if leading_space || leading_break || trailing_space || trailing_break {
+        a.block_plain = false;
+    }
+    if trailing_space {
+        a.block = false;
+    }
+    if break_space {
+        a.block_plain = false;
+        a.single_quoted = false;
+    }
+    if space_break || special {
+        a = Analysis { block_plain: false, single_quoted: false, block: false, awkward_breaks: false };
+    }
+    if line_breaks {
+        a.block_plain = false;
+    }
+    if block_indicators {
+        a.block_plain = false;
+    }
+    a.awkward_breaks = other_breaks || leading_break;
+    a
+}
+
+/// Writes a string scalar in the style libyaml would choose. `key`: a simple mapping
+/// key (flow rules apply); `block_indent`: the column of a literal block's lines.
+fn write_scalar(out: &mut String, v: &str, requested: Requested, key: bool, block_indent: usize) {
+    // Fast path: ordinary names and words are plain unless they read as null or bool.
+    if requested == Requested::Any
+        && v.as_bytes().first().is_some_and(u8::is_ascii_alphabetic)
+        && v.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'/' | b'_' | b'-'))
+        && !resolves_to_non_string(v)
+    {
+        out.push_str(v);
+        return;
+    }
+    let requested = if requested == Requested::Any { requested_style(v) } else { requested };
+    let a = analyze(v);
+    let line_breaks = !v.is_ascii() && v.chars().any(is_break) || v.bytes().any(|b| b == b'\n' || b == b'\r');
+    enum Style {
+        Plain,
+        Single,
+        Double,
+        Literal,
+    }
+    let mut style = match requested {
+        Requested::Any => Style::Plain,
+        Requested::SingleQuoted => Style::Single,
+        Requested::Literal => Style::Literal,
+    };
+    if let Style::Plain = style {
+        // Block context: libyaml applies the block rules to simple keys too.
+        if !a.block_plain || (v.is_empty() && key) {
+            style = Style::Single;
+        }
+    }
+    if let Style::Single = style {
+        if !a.single_quoted || line_breaks {
+            style = Style::Double;
+        }
+    }
+    if let Style::Literal = style {
+        if !a.block || key || a.awkward_breaks {
+            style = Style::Double;
+        }
+    }
+    match style {
+        Style::Plain => out.push_str(v),
+        Style::Single => {
+            out.push('\'');
+            let mut parts = v.split('\'');
+            out.push_str(parts.next().unwrap_or_default());
+            for part in parts {
+                out.push_str("''");
+                out.push_str(part);
+            }
+            out.push('\'');
+        }
+        Style::Double => write_double_quoted(out, v),
+        Style::Literal => write_literal(out, v, block_indent),
+    }
+}
+
+/// libyaml's literal block: `|` plus chomping indicator, then the lines at `indent`
+/// (empty lines unindented).
+fn write_literal(out: &mut String, v: &str, indent: usize) {
+    out.push('|');
+    if v.starts_with(' ') {
+        out.push('2');
+    }
+    if !v.ends_with('\n') {
+        out.push('-');
+    } else if v == "\n" || v.ends_with("\n\n") {
+        out.push('+');
+    }
+    out.push('\n');
+    let body = v.strip_suffix('\n').unwrap_or(v);
+    for (i, line) in body.split('\n').enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        if !line.is_empty() {
+            for _ in 0..indent {
+                out.push(' ');
+            }
+            out.push_str(line);
+        }
+    }
+    // The caller writes the final newline; a trailing '\n' in the value is the
+    // line break already implied by the block ("keep" adds the rest).
+    if v.ends_with("\n\n") {
+        let extra = v.len() - v.trim_end_matches('\n').len() - 1;
+        for _ in 0..extra {
+            out.push('\n');
+        }
+        // The last of these is the caller's newline.
+        out.pop();
+    }
+}
+
+/// libyaml's double-quoted style with its escapes (unicode on, no line folding).
+fn write_double_quoted(out: &mut String, v: &str) {
+    out.push('"');
+    for c in v.chars() {
+        match c {
+            '\0' => out.push_str("\\0"),
+            '\u{7}' => out.push_str("\\a"),
+            '\u{8}' => out.push_str("\\b"),
+            '\t' => out.push_str("\\t"),
+            '\n' => out.push_str("\\n"),
+            '\u{B}' => out.push_str("\\v"),
+            '\u{C}' => out.push_str("\\f"),
+            '\r' => out.push_str("\\r"),
+            '\u{1B}' => out.push_str("\\e"),
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\u{85}' => out.push_str("\\N"),
+            '\u{A0}' => out.push_str("\\_"),
+            '\u{2028}' => out.push_str("\\L"),
+            '\u{2029}' => out.push_str("\\P"),
+            c if !is_printable(c) || c == '\u{FEFF}' => {
+                let n = c as u32;
+                if n <= 0xFF {
+                    out.push_str(&format!("\\x{n:02X}"));
+                } else if n <= 0xFFFF {
+                    out.push_str(&format!("\\u{n:04X}"));
+                } else {
+                    out.push_str(&format!("\\U{n:08X}"));
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+type Res = Result<(), Error>;
+
+impl ser::Serializer for &mut Writer {
+    type Ok = ();
+    type Error = Error;
+    type SerializeSeq = Self;
+    type SerializeTuple = Self;
+    type SerializeTupleStruct = Self;
+    type SerializeTupleVariant = Self;
+    type SerializeMap = Self;
+    type SerializeStruct = Self;
+    type SerializeStructVariant = Self;
+
+    fn serialize_bool(self, v: bool) -> Res {
+        self.plain(if v { "true" } else { "false" });
+        Ok(())
+    }
+    fn serialize_i8(self, v: i8) -> Res {
+        self.serialize_i64(v.into())
+    }
+    fn serialize_i16(self, v: i16) -> Res {
+        self.serialize_i64(v.into())
+    }
+    fn serialize_i32(self, v: i32) -> Res {
+        self.serialize_i64(v.into())
+    }
+    fn serialize_i64(self, v: i64) -> Res {
+        self.plain(itoa::Buffer::new().format(v));
+        Ok(())
+    }
+    fn serialize_i128(self, v: i128) -> Res {
+        self.plain(itoa::Buffer::new().format(v));
+        Ok(())
+    }
+    fn serialize_u8(self, v: u8) -> Res {
+        self.serialize_u64(v.into())
+    }
+    fn serialize_u16(self, v: u16) -> Res {
+        self.serialize_u64(v.into())
+    }
+    fn serialize_u32(self, v: u32) -> Res {
+        self.serialize_u64(v.into())
+    }
+    fn serialize_u64(self, v: u64) -> Res {
+        self.plain(itoa::Buffer::new().format(v));
+        Ok(())
+    }
+    fn serialize_u128(self, v: u128) -> Res {
+        self.plain(itoa::Buffer::new().format(v));
+        Ok(())
+    }
+    fn serialize_f32(self, v: f32) -> Res {
+        let text = match v.classify() {
+            std::num::FpCategory::Infinite if v.is_sign_positive() => ".inf".to_string(),
+            std::num::FpCategory::Infinite => "-.inf".to_string(),
+            std::num::FpCategory::Nan => ".nan".to_string(),
+            _ => ryu::Buffer::new().format_finite(v).to_string(),
+        };
+        self.plain(&text);
+        Ok(())
+    }
+    fn serialize_f64(self, v: f64) -> Res {
+        let text = match v.classify() {
+            std::num::FpCategory::Infinite if v.is_sign_positive() => ".inf".to_string(),
+            std::num::FpCategory::Infinite => "-.inf".to_string(),
+            std::num::FpCategory::Nan => ".nan".to_string(),
+            _ => ryu::Buffer::new().format_finite(v).to_string(),
+        };
+        self.plain(&text);
+        Ok(())
+    }
+    fn serialize_char(self, v: char) -> Res {
+        // serde_yaml_ng asks for single quotes for chars.
+        self.scalar(v.encode_utf8(&mut [0u8; 4]), Requested::SingleQuoted);
+        Ok(())
+    }
+    fn serialize_str(self, v: &str) -> Res {
+        self.scalar(v, Requested::Any);
+        Ok(())
+    }
+    fn serialize_bytes(self, _v: &[u8]) -> Res {
+        Err(Error("serialization of bytes is not supported".into()))
+    }
+    fn serialize_none(self) -> Res {
+        self.plain("null");
+        Ok(())
+    }
+    fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Res {
+        value.serialize(self)
+    }
+    fn serialize_unit(self) -> Res {
+        self.plain("null");
+        Ok(())
+    }
+    fn serialize_unit_struct(self, _name: &'static str) -> Res {
+        self.serialize_unit()
+    }
+    fn serialize_unit_variant(self, _name: &'static str, _index: u32, variant: &'static str) -> Res {
+        self.serialize_str(variant)
+    }
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(self, _name: &'static str, value: &T) -> Res {
+        value.serialize(self)
+    }
+    fn serialize_newtype_variant<T: Serialize + ?Sized>(self, _name: &'static str, _index: u32, variant: &'static str, value: &T) -> Res {
+        self.begin_collection(true);
+        self.pending_key = Some(Cow::Borrowed(variant));
+        value.serialize(&mut *self)?;
+        self.end_collection();
+        Ok(())
+    }
+    fn serialize_seq(self, _len: Option<usize>) -> Result<Self, Error> {
+        self.begin_collection(false);
+        Ok(self)
+    }
+    fn serialize_tuple(self, len: usize) -> Result<Self, Error> {
+        self.serialize_seq(Some(len))
+    }
+    fn serialize_tuple_struct(self, _name: &'static str, len: usize) -> Result<Self, Error> {
+        self.serialize_seq(Some(len))
+    }
+    fn serialize_tuple_variant(self, _name: &'static str, _index: u32, variant: &'static str, _len: usize) -> Result<Self, Error> {
+        self.begin_collection(true);
+        self.pending_key = Some(Cow::Borrowed(variant));
+        self.begin_collection(false);
+        Ok(self)
+    }
+    fn serialize_map(self, _len: Option<usize>) -> Result<Self, Error> {
+        self.begin_collection(true);
+        Ok(self)
+    }
+    fn serialize_struct(self, _name: &'static str, _len: usize) -> Result<Self, Error> {
+        self.begin_collection(true);
+        Ok(self)
+    }
+    fn serialize_struct_variant(self, _name: &'static str, _index: u32, variant: &'static str, _len: usize) -> Result<Self, Error> {
+        self.begin_collection(true);
+        self.pending_key = Some(Cow::Borrowed(variant));
+        self.begin_collection(true);
+        Ok(self)
+    }
+}
+
+impl ser::SerializeSeq for &mut Writer {
+    type Ok = ();
+    type Error = Error;
+    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Res {
+        value.serialize(&mut **self)
+    }
+    fn end(self) -> Res {
+        self.end_collection();
+        Ok(())
+    }
+}
+
+impl ser::SerializeTuple for &mut Writer {
+    type Ok = ();
+    type Error = Error;
+    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Res {
+        value.serialize(&mut **self)
+    }
+    fn end(self) -> Res {
+        self.end_collection();
+        Ok(())
+    }
+}
+
+impl ser::SerializeTupleStruct for &mut Writer {
+    type Ok = ();
+    type Error = Error;
+    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Res {
+        value.serialize(&mut **self)
+    }
+    fn end(self) -> Res {
+        self.end_collection();
+        Ok(())
+    }
+}
+
+impl ser::SerializeTupleVariant for &mut Writer {
+    type Ok = ();
+    type Error = Error;
+    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Res {
+        value.serialize(&mut **self)
+    }
+    fn end(self) -> Res {
+        self.end_collection();
+        self.end_collection();
+        Ok(())
+    }
+}
+
+impl ser::SerializeMap for &mut Writer {
+    type Ok = ();
+    type Error = Error;
+    fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Res {
+        self.pending_key = Some(Cow::Owned(key.serialize(KeySerializer)?));
+        Ok(())
+    }
+    fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Res {
+        value.serialize(&mut **self)
+    }
+    fn end(self) -> Res {
+        self.end_collection();
+        Ok(())
+    }
+}
+
+impl ser::SerializeStruct for &mut Writer {
+    type Ok = ();
+    type Error = Error;
+    fn serialize_field<T: Serialize + ?Sized>(&mut self, key: &'static str, value: &T) -> Res {
+        self.pending_key = Some(Cow::Borrowed(key));
+        value.serialize(&mut **self)
+    }
+    fn end(self) -> Res {
+        self.end_collection();
+        Ok(())
+    }
+}
+
+impl ser::SerializeStructVariant for &mut Writer {
+    type Ok = ();
+    type Error = Error;
+    fn serialize_field<T: Serialize + ?Sized>(&mut self, key: &'static str, value: &T) -> Res {
+        self.pending_key = Some(Cow::Borrowed(key));
+        value.serialize(&mut **self)
+    }
+    fn end(self) -> Res {
+        self.end_collection();
+        self.end_collection();
+        Ok(())
+    }
+}
+
+/// Map keys: strings (and numbers or bools, written as their text).
+struct KeySerializer;
+
+fn key_error() -> Error {
+    Error("map keys must be strings, numbers or bools".into())
+}
+
+impl ser::Serializer for KeySerializer {
+    type Ok = String;
+    type Error = Error;
+    type SerializeSeq = ser::Impossible<String, Error>;
+    type SerializeTuple = ser::Impossible<String, Error>;
+    type SerializeTupleStruct = ser::Impossible<String, Error>;
+    type SerializeTupleVariant = ser::Impossible<String, Error>;
+    type SerializeMap = ser::Impossible<String, Error>;
+    type SerializeStruct = ser::Impossible<String, Error>;
+    type SerializeStructVariant = ser::Impossible<String, Error>;
+
+    fn serialize_bool(self, v: bool) -> Result<String, Error> {
+        Ok(v.to_string())
+    }
+    fn serialize_i8(self, v: i8) -> Result<String, Error> {
+        Ok(v.to_string())
+    }
+    fn serialize_i16(self, v: i16) -> Result<String, Error> {
+        Ok(v.to_string())
+    }
+    fn serialize_i32(self, v: i32) -> Result<String, Error> {
+        Ok(v.to_string())
+    }
+    fn serialize_i64(self, v: i64) -> Result<String, Error> {
+        Ok(v.to_string())
+    }
+    fn serialize_u8(self, v: u8) -> Result<String, Error> {
+        Ok(v.to_string())
+    }
+    fn serialize_u16(self, v: u16) -> Result<String, Error> {
+        Ok(v.to_string())
+    }
+    fn serialize_u32(self, v: u32) -> Result<String, Error> {
+        Ok(v.to_string())
+    }
+    fn serialize_u64(self, v: u64) -> Result<String, Error> {
+        Ok(v.to_string())
+    }
+    fn serialize_f32(self, _v: f32) -> Result<String, Error> {
+        Err(key_error())
+    }
+    fn serialize_f64(self, _v: f64) -> Result<String, Error> {
+        Err(key_error())
+    }
+    fn serialize_char(self, v: char) -> Result<String, Error> {
+        Ok(v.to_string())
+    }
+    fn serialize_str(self, v: &str) -> Result<String, Error> {
+        Ok(v.to_string())
+    }
+    fn serialize_bytes(self, _v: &[u8]) -> Result<String, Error> {
+        Err(key_error())
+    }
+    fn serialize_none(self) -> Result<String, Error> {
+        Err(key_error())
+    }
+    fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<String, Error> {
+        value.serialize(self)
+    }
+    fn serialize_unit(self) -> Result<String, Error> {
+        Err(key_error())
+    }
+    fn serialize_unit_struct(self, _name: &'static str) -> Result<String, Error> {
+        Err(key_error())
+    }
+    fn serialize_unit_variant(self, _name: &'static str, _index: u32, variant: &'static str) -> Result<String, Error> {
+        Ok(variant.to_string())
+    }
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(self, _name: &'static str, value: &T) -> Result<String, Error> {
+        value.serialize(self)
+    }
+    fn serialize_newtype_variant<T: Serialize + ?Sized>(self, _n: &'static str, _i: u32, _v: &'static str, _value: &T) -> Result<String, Error> {
+        Err(key_error())
+    }
+    fn serialize_seq(self, _len: Option<usize>) -> Result<Self::SerializeSeq, Error> {
+        Err(key_error())
+    }
+    fn serialize_tuple(self, _len: usize) -> Result<Self::SerializeTuple, Error> {
+        Err(key_error())
+    }
+    fn serialize_tuple_struct(self, _n: &'static str, _len: usize) -> Result<Self::SerializeTupleStruct, Error> {
+        Err(key_error())
+    }
+    fn serialize_tuple_variant(self, _n: &'static str, _i: u32, _v: &'static str, _len: usize) -> Result<Self::SerializeTupleVariant, Error> {
+        Err(key_error())
+    }
+    fn serialize_map(self, _len: Option<usize>) -> Result<Self::SerializeMap, Error> {
+        Err(key_error())
+    }
+    fn serialize_struct(self, _n: &'static str, _len: usize) -> Result<Self::SerializeStruct, Error> {
+        Err(key_error())
+    }
+    fn serialize_struct_variant(self, _n: &'static str, _i: u32, _v: &'static str, _len: usize) -> Result<Self::SerializeStructVariant, Error> {
+        Err(key_error())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn same_as_serde_yaml_ng<T: Serialize>(v: &T) {
+        let ours = to_string(v).unwrap();
+        let theirs = serde_yaml_ng::to_string(v).unwrap();
+        assert_eq!(ours, theirs);
+    }
+
+    #[test]
+    fn shapes_match_serde_yaml_ng() {
+        let mut m: BTreeMap<String, serde_json::Value> = BTreeMap::new();
+        m.insert("a".into(), serde_json::json!({"b": [1, "two", {"c": [], "d": {}}, [3, [4]], [], {}], "e": null, "f": true, "g": 1.5}));
+        m.insert("list".into(), serde_json::json!([{"x": 1, "y": [{"z": "w"}]}, "v"]));
+        m.insert("empty".into(), serde_json::json!({}));
+        m.insert(
+            "nums".into(),
+            serde_json::json!([
+                "1", "0x1f", "1e3", "1.", ".5", "0755", "-0", "+1", "12abc", "1_000", ".inf", "-.inf", ".nan", "NaN", "inf", "infinity", "-1", "+-1"
+            ]),
+        );
+        m.insert(
+            "words".into(),
+            serde_json::json!([
+                "true",
+                "yes",
+                "no",
+                "on",
+                "null",
+                "~",
+                "",
+                " lead",
+                "trail ",
+                "a: b",
+                "a:b",
+                "a #b",
+                "a#b",
+                "#c",
+                "- x",
+                "-x",
+                "--- x",
+                "...",
+                "? x",
+                "x?",
+                "[x]",
+                "x,y",
+                "it's",
+                "\"q\"",
+                "tab\there",
+                "é ü 日本",
+                "\u{7f}",
+                "\u{feff}x",
+                "back\\slash",
+                "@x",
+                "`x",
+                "%x",
+                "!x",
+                "&x",
+                "*x",
+                "|x",
+                ">x",
+                "x|",
+                "{x"
+            ]),
+        );
+        m.insert(
+            "lines".into(),
+            serde_json::json!(["a\nb", "a\nb\n", "a\n\nb", "a\n\n", "\n", " a\nb", "a \nb", "a\n b", "a\r\nb", "a\tb\nc", "trail\n ", "x\u{2028}y"]),
+        );
+        m.insert("weird: key".into(), serde_json::json!({"": 1, "true": 2, "1": 3, "a b": 4, "[k]": 5, "k,": 6, "-": 7, "- k": 8, "#": 9}));
+        for (k, v) in &m {
+            let one = BTreeMap::from([(k.clone(), v.clone())]);
+            let ours = to_string(&one).unwrap();
+            let back: serde_json::Value = serde_yaml_ng::from_str(&ours).unwrap_or_else(|e| panic!("{ours}: {e}"));
+            assert_eq!(back, serde_json::to_value(&one).unwrap(), "{ours}");
+        }
+        // Byte-identical except the documented multi-line cases.
+        for k in ["a", "list", "empty", "nums", "words", "weird: key"] {
+            same_as_serde_yaml_ng(&BTreeMap::from([(k, &m[k])]));
+        }
+        let plain_lines: Vec<&str> = vec!["a\nb", "a\nb\n", "a\n\nb", "a\n\n", " a\nb", "a\n b", "a\tb\nc", "a \nb", "trail\n "];
+        same_as_serde_yaml_ng(&BTreeMap::from([("lines", plain_lines.clone())]));
+        same_as_serde_yaml_ng(&BTreeMap::from([("lines", BTreeMap::from([("k", plain_lines)]))]));
+    }
+
+    #[test]
+    fn arbitrary_strings_read_back() {
+        // A deterministic sweep of short strings over an alphabet of YAML-significant
+        // characters: each must read back unchanged, as a value and as a key.
+        let alphabet = [' ', 'a', '0', '1', '.', '-', ':', '#', '\'', '"', '\n', '\t', ',', '[', '{', '?', '!', '*', '&', '\\', 'e', '+', '~', 'x', '|', '>'];
+        let n = alphabet.len();
+        let mut count = 0;
+        for len in 1..=3 {
+            let total = n.pow(len);
+            for mut i in 0..total {
+                let mut s = String::new();
+                for _ in 0..len {
+                    s.push(alphabet[i % n]);
+                    i /= n;
+                }
+                if let Some(fast) = analyze_printable_ascii(&s) {
+                    assert_eq!(fast, analyze_chars(&s), "{s:?}");
+                }
+                let doc = BTreeMap::from([(s.clone(), vec![s.clone()])]);
+                let text = to_string(&doc).unwrap();
+                let back: BTreeMap<String, Vec<String>> = serde_yaml_ng::from_str(&text).unwrap_or_else(|e| panic!("{s:?} -> {text}: {e}"));
+                assert_eq!(back, doc, "{s:?} -> {text}");
+                count += 1;
+            }
+        }
+        assert!(count > 10_000);
+    }
+}

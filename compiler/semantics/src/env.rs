@@ -1,0 +1,73 @@
+//! What one part of a program may ask about the rest of it. A tenant is checked
+//! on its own against an [`Env`]; the salsa database implements it with queries,
+//! so a tenant's check depends only on what it actually reads — the facts of the
+//! tenants its `allow` rules name, not the whole program.
+//!
+//! Facts carry no positions (spans, lines): an edit that moves text without
+//! changing meaning leaves them equal, and nothing that reads them is re-checked.
+
+use crate::admission::ProfileTable;
+use crate::model::{Isolation, Selector, Tenant};
+use khc_syntax::{FileKey, Span};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// The cluster settings tenants depend on.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct ClusterFacts {
+    /// Cluster name.
+    pub name: String,
+    /// Target Kubernetes minor version.
+    pub minor_version: u32,
+    /// CIDRs of the API server endpoints.
+    pub api_server: Vec<String>,
+    /// Names of the cluster's ClusterRoles.
+    pub roles: Vec<String>,
+}
+
+/// A workload as other tenants see it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct WorkloadFacts {
+    /// Its namespace.
+    pub namespace: String,
+    /// Pod labels identifying it.
+    pub selector: Selector,
+    /// Whether it mounts its API token.
+    pub automount_token: bool,
+}
+
+/// A tenant as other tenants see it: what `allow … tenant NAME [workload W]` and
+/// `namespace NAME` peers resolve against.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TenantFacts {
+    /// Tenant name.
+    pub name: String,
+    /// Its namespaces.
+    pub namespaces: Vec<String>,
+    /// Its workloads by name.
+    pub workloads: BTreeMap<String, WorkloadFacts>,
+    /// Its network isolation.
+    pub isolation: Isolation,
+}
+
+/// The rest of the program, as a tenant's check sees it.
+pub trait Env {
+    /// The cluster's settings (defaults when the program has no cluster).
+    fn cluster(&self) -> Arc<ClusterFacts>;
+    /// Every profile of the program.
+    fn profiles(&self) -> Arc<ProfileTable>;
+    /// The facts of tenant `name`, if the program declares it.
+    fn tenant(&self, name: &str) -> Option<Arc<TenantFacts>>;
+    /// Every tenant name, for "did you mean" suggestions.
+    fn tenant_names(&self) -> Vec<String>;
+    /// The tenants that list namespace `ns`, sorted by name.
+    fn namespace_owners(&self, ns: &str) -> Vec<String>;
+    /// Where tenant `tenant` lists namespace `ns` (for a related location).
+    fn namespace_declaration(&self, tenant: &str, ns: &str) -> Option<(FileKey, Span)>;
+}
+
+/// The checked tenants, as cross-tenant lints see them.
+pub trait LintEnv {
+    /// The checked model of tenant `name` (`None` when it does not check).
+    fn checked_tenant(&self, name: &str) -> Option<Arc<Tenant>>;
+}

@@ -1,0 +1,352 @@
+//! Name resolution apart from validation: every definition (cluster, tenant,
+//! profile, workload, namespace, role, cluster role) and every reference to one,
+//! with byte spans. [`index_file`] reads one file syntactically (broken statements
+//! included, so the IDE sees what is being typed); [`ProgramIndex`] joins a
+//! program's files and answers "what is at offset N", "where is X defined" and
+//! "all references of X".
+
+use khc_syntax::{FileKey, SourceTree, Span, Statement, Value, ValueKind};
+
+/// What a name denotes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum SymbolKind {
+    /// `cluster NAME`.
+    Cluster,
+    /// `tenant NAME`.
+    Tenant,
+    /// `profile NAME`.
+    Profile,
+    /// `workload NAME` (scoped to its tenant).
+    Workload,
+    /// A namespace listed by a tenant (scoped to its tenant).
+    Namespace,
+    /// `role NAME` in a tenant (scoped to its tenant).
+    Role,
+    /// `role NAME` in the cluster.
+    ClusterRole,
+}
+
+impl SymbolKind {
+    /// How messages and hovers name the kind.
+    pub fn describe(self) -> &'static str {
+        match self {
+            SymbolKind::Cluster => "cluster",
+            SymbolKind::Tenant => "tenant",
+            SymbolKind::Profile => "profile",
+            SymbolKind::Workload => "workload",
+            SymbolKind::Namespace => "namespace",
+            SymbolKind::Role => "role",
+            SymbolKind::ClusterRole => "cluster role",
+        }
+    }
+}
+
+/// The identity of a definition: kind, name and the tenant it belongs to.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SymbolId {
+    /// What it is.
+    pub kind: SymbolKind,
+    /// Its name.
+    pub name: String,
+    /// The owning tenant, for workloads, namespaces and tenant roles.
+    pub tenant: Option<String>,
+}
+
+/// A definition.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Definition {
+    /// What is defined.
+    pub id: SymbolId,
+    /// The file it is in.
+    pub file: FileKey,
+    /// The span of the name.
+    pub span: Span,
+    /// The span of the whole defining statement.
+    pub full_span: Span,
+}
+
+/// A reference to a definition.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Reference {
+    /// What it refers to. For a `grant` role, [`SymbolKind::Role`] (which also
+    /// resolves to a cluster role of that name).
+    pub target: SymbolId,
+    /// The file it is in.
+    pub file: FileKey,
+    /// The span of the name.
+    pub span: Span,
+}
+
+/// The definitions and references of one file.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct FileIndex {
+    /// Definitions in source order.
+    pub definitions: Vec<Definition>,
+    /// References in source order.
+    pub references: Vec<Reference>,
+}
+
+fn word(v: &Value) -> Option<&str> {
+    match &v.kind {
+        ValueKind::Name(s) | ValueKind::Str(s) => Some(s),
+        _ => None,
+    }
+}
+
+struct Indexer<'a> {
+    file: &'a FileKey,
+    out: FileIndex,
+}
+
+impl Indexer<'_> {
+    fn def(&mut self, kind: SymbolKind, v: &Value, tenant: Option<&str>, full: Span) {
+        if let Some(name) = word(v) {
+            let id = SymbolId { kind, name: name.to_string(), tenant: tenant.map(str::to_string) };
+            self.out.definitions.push(Definition { id, file: self.file.clone(), span: v.span, full_span: full });
+        }
+    }
+
+    fn reference(&mut self, kind: SymbolKind, v: &Value, tenant: Option<&str>) {
+        if let Some(name) = word(v) {
+            let target = SymbolId { kind, name: name.to_string(), tenant: tenant.map(str::to_string) };
+            self.out.references.push(Reference { target, file: self.file.clone(), span: v.span });
+        }
+    }
+
+    /// Indexes the statements of a block; `tenant` is the enclosing tenant.
+    fn block(&mut self, stmts: impl Iterator<Item = Statement>, tenant: Option<&str>, in_cluster: bool) {
+        for s in stmts {
+            let args = s.flat_args();
+            let first = args.first();
+            let name = s.name();
+            if name.quoted {
+                continue;
+            }
+            match name.text.as_str() {
+                "workload" if tenant.is_some() => {
+                    if let Some(v) = first {
+                        self.def(SymbolKind::Workload, v, tenant, s.span());
+                    }
+                    for c in s.children() {
+                        if c.is("namespace") {
+                            if let Some(v) = c.flat_args().first() {
+                                self.reference(SymbolKind::Namespace, v, tenant);
+                            }
+                        }
+                    }
+                }
+                "namespaces" if tenant.is_some() => {
+                    for v in &args {
+                        self.def(SymbolKind::Namespace, v, tenant, s.span());
+                    }
+                }
+                "role" => {
+                    if let Some(v) = first {
+                        let kind = if in_cluster { SymbolKind::ClusterRole } else { SymbolKind::Role };
+                        self.def(kind, v, tenant, s.span());
+                    }
+                }
+                "grant" => self.grant(&args, tenant, in_cluster),
+                "allow" if tenant.is_some() => self.allow(&args, tenant),
+                "use" => {
+                    if let Some(v) = first {
+                        self.reference(SymbolKind::Profile, v, None);
+                    }
+                }
+                "admission" => self.block(s.children().into_iter(), tenant, in_cluster),
+                _ => {}
+            }
+        }
+    }
+
+    fn grant(&mut self, args: &[Value], tenant: Option<&str>, in_cluster: bool) {
+        let Some(role) = args.first() else { return };
+        let kind = if in_cluster { SymbolKind::ClusterRole } else { SymbolKind::Role };
+        self.reference(kind, role, tenant);
+        let mut i = 1;
+        while i + 1 < args.len() {
+            if word(&args[i]) == Some("workload") {
+                self.reference(SymbolKind::Workload, &args[i + 1], tenant);
+                i += 2;
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    fn allow(&mut self, args: &[Value], tenant: Option<&str>) {
+        let mut i = 0;
+        while i < args.len() {
+            match word(&args[i]) {
+                Some("tenant") if i + 1 < args.len() => {
+                    let other = word(&args[i + 1]).map(str::to_string);
+                    self.reference(SymbolKind::Tenant, &args[i + 1], None);
+                    if args.get(i + 2).and_then(word) == Some("workload") {
+                        if let Some(w) = args.get(i + 3) {
+                            self.reference(SymbolKind::Workload, w, other.as_deref());
+                        }
+                        i += 4;
+                    } else {
+                        i += 2;
+                    }
+                }
+                Some("workload") if i + 1 < args.len() => {
+                    self.reference(SymbolKind::Workload, &args[i + 1], tenant);
+                    i += 2;
+                }
+                Some("namespace") if i + 1 < args.len() => {
+                    self.reference(SymbolKind::Namespace, &args[i + 1], None);
+                    i += 2;
+                }
+                _ => i += 1,
+            }
+        }
+    }
+}
+
+/// Indexes one file syntactically (statements with syntax errors included).
+pub fn index_file(file: &FileKey, tree: &SourceTree) -> FileIndex {
+    let mut ix = Indexer { file, out: FileIndex::default() };
+    for s in tree.statements() {
+        let args = s.flat_args();
+        let name = s.name();
+        if name.quoted {
+            continue;
+        }
+        let first = args.first();
+        match name.text.as_str() {
+            "cluster" => {
+                if let Some(v) = first {
+                    ix.def(SymbolKind::Cluster, v, None, s.span());
+                }
+                ix.block(s.children().into_iter(), None, true);
+            }
+            "tenant" => {
+                let tenant = first.and_then(word).map(str::to_string);
+                if let Some(v) = first {
+                    ix.def(SymbolKind::Tenant, v, None, s.span());
+                    // A tenant without `namespaces` owns one namespace named after it.
+                    if !s.children().iter().any(|c| c.is("namespaces")) {
+                        ix.def(SymbolKind::Namespace, v, tenant.as_deref(), s.span());
+                    }
+                }
+                ix.block(s.children().into_iter(), tenant.as_deref().or(Some("")), false);
+            }
+            "profile" => {
+                if let Some(v) = first {
+                    ix.def(SymbolKind::Profile, v, None, s.span());
+                }
+                ix.block(s.children().into_iter(), None, false);
+            }
+            _ => {}
+        }
+    }
+    ix.out
+}
+
+/// What is at an offset: a definition or a reference.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Occurrence<'a> {
+    /// The name of a definition.
+    Definition(&'a Definition),
+    /// A reference.
+    Reference(&'a Reference),
+}
+
+impl Occurrence<'_> {
+    /// The symbol it names.
+    pub fn symbol(&self) -> &SymbolId {
+        match self {
+            Occurrence::Definition(d) => &d.id,
+            Occurrence::Reference(r) => &r.target,
+        }
+    }
+
+    /// The span of the name.
+    pub fn span(&self) -> Span {
+        match self {
+            Occurrence::Definition(d) => d.span,
+            Occurrence::Reference(r) => r.span,
+        }
+    }
+}
+
+/// The joined index of a program's files.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ProgramIndex {
+    /// Every file's index.
+    pub files: Vec<FileIndex>,
+}
+
+impl ProgramIndex {
+    /// Every definition.
+    pub fn definitions(&self) -> impl Iterator<Item = &Definition> {
+        self.files.iter().flat_map(|f| f.definitions.iter())
+    }
+
+    /// Every reference.
+    pub fn references(&self) -> impl Iterator<Item = &Reference> {
+        self.files.iter().flat_map(|f| f.references.iter())
+    }
+
+    /// The definition or reference whose name touches `offset` in `file`.
+    pub fn at(&self, file: &str, offset: u32) -> Option<Occurrence<'_>> {
+        let def = self.definitions().find(|d| &*d.file == file && d.span.touches(offset)).map(Occurrence::Definition);
+        def.or_else(|| self.references().find(|r| &*r.file == file && r.span.touches(offset)).map(Occurrence::Reference))
+    }
+
+    /// Where `symbol` is defined (the first definition). A role reference also
+    /// finds a cluster role of that name.
+    pub fn definition(&self, symbol: &SymbolId) -> Option<&Definition> {
+        self.definitions().find(|d| d.id == *symbol).or_else(|| {
+            (symbol.kind == SymbolKind::Role).then(|| self.definitions().find(|d| d.id.kind == SymbolKind::ClusterRole && d.id.name == symbol.name)).flatten()
+        })
+    }
+
+    /// Every reference that resolves to `def`.
+    pub fn references_of<'a>(&'a self, def: &'a Definition) -> impl Iterator<Item = &'a Reference> + 'a {
+        self.references().filter(move |r| self.definition(&r.target).is_some_and(|d| d == def))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn index(text: &str) -> ProgramIndex {
+        let key = FileKey::from("a.khc");
+        let parse = khc_syntax::parse(&key, text);
+        ProgramIndex { files: vec![index_file(&key, &parse.tree())] }
+    }
+
+    #[test]
+    fn resolves_definitions_and_references() {
+        let text = "cluster c {\n  role reader { can get on pods }\n  admission { use strict }\n}\nprofile strict { no-privileged }\n\
+tenant a {\n  namespaces a a-jobs\n  workload api { namespace a-jobs }\n  role dev { can get on pods }\n  grant dev to workload api\n  grant reader to group \"g\"\n}\n\
+tenant b {\n  workload web {}\n  allow egress from workload web to tenant a workload api ports 80\n}\n";
+        let ix = index(text);
+        let offset = |needle: &str, nth: usize| text.match_indices(needle).nth(nth).unwrap().0 as u32 + 1;
+        // `api` in b's allow → a's workload api.
+        let occ = ix.at("a.khc", offset("api ports", 0)).unwrap();
+        let def = ix.definition(occ.symbol()).unwrap();
+        assert_eq!(&text[def.span.range()], "api");
+        assert_eq!(def.id.tenant.as_deref(), Some("a"));
+        assert_eq!(ix.references_of(def).count(), 2, "grant … workload api and the allow");
+        // `strict` in `use` → the profile; `reader` in a tenant grant → the cluster role.
+        let strict = ix.definition(ix.at("a.khc", offset("use strict", 0) + 4).unwrap().symbol()).unwrap();
+        assert_eq!(strict.id.kind, SymbolKind::Profile);
+        let reader = ix.definition(ix.at("a.khc", offset("reader to", 0)).unwrap().symbol()).unwrap();
+        assert_eq!(reader.id.kind, SymbolKind::ClusterRole);
+        // `a-jobs` in the workload → a's namespace.
+        let ns = ix.definition(ix.at("a.khc", offset("a-jobs }", 0)).unwrap().symbol()).unwrap();
+        assert_eq!(ns.id.kind, SymbolKind::Namespace);
+        // b owns a namespace named after it.
+        assert!(ix.definitions().any(|d| d.id.kind == SymbolKind::Namespace && d.id.name == "b"));
+    }
+
+    #[test]
+    fn broken_statements_are_indexed() {
+        let ix = index("tenant a {\n  workload api {}\n  grant dev to workload api $oops\n}\n");
+        assert!(ix.references().any(|r| r.target.kind == SymbolKind::Workload && r.target.name == "api"));
+    }
+}

@@ -1,0 +1,82 @@
+//! Cross-tenant lints: checks that read more than one tenant, run after each
+//! tenant is checked on its own (SPEC.md section 6).
+
+use crate::context::{At, Ctx};
+use crate::env::{LintEnv, TenantFacts};
+use crate::model::*;
+use crate::tenant::network::compatible;
+use khc_syntax::Diagnostic;
+
+/// Warns when a workload mounts its API token in an isolated tenant but the cluster
+/// declares no `api-server`: default deny would block its calls to the API.
+pub(crate) fn check_api_access(cx: &mut Ctx, cluster: &At<'_>, api_server: &[String], tenants: &[std::sync::Arc<TenantFacts>]) {
+    if !api_server.is_empty() {
+        return;
+    }
+    let needy: Vec<String> = tenants
+        .iter()
+        .filter(|t| t.isolation != Isolation::None)
+        .flat_map(|t| t.workloads.iter().filter(|(_, w)| w.automount_token).map(move |(name, _)| format!("{}/{name}", t.name)))
+        .collect();
+    if let Some(first) = needy.first() {
+        let more = if needy.len() > 1 { format!(" (and {} more)", needy.len() - 1) } else { String::new() };
+        cx.warning(cluster, cluster.s.name.span, "unreachable", format!("workload {first}{more} mounts its API token, but network isolation blocks its egress to the API server"))
+            .notes
+            .push("help: declare the API server endpoints in the cluster, e.g. `api-server 10.0.0.10/32`; khc then allows egress to them on ports 443 and 6443 for workloads that mount their token".into());
+    }
+}
+
+/// Warns when traffic between tenant `t` and another isolated tenant is allowed
+/// on one side only. Reads only the tenants `t`'s rules name.
+pub(crate) fn check_reachability(cx: &mut Ctx, t: &Tenant, env: &dyn LintEnv) {
+    {
+        for r in &t.allows {
+            let Peer::Tenant { tenant: other_name, .. } = &r.peer else { continue };
+            if *other_name == t.name {
+                continue;
+            }
+            let Some(other) = env.checked_tenant(other_name) else { continue };
+            if other.isolation == Isolation::None {
+                continue;
+            }
+            let wanted = match r.direction {
+                Direction::Ingress => Direction::Egress,
+                Direction::Egress => Direction::Ingress,
+            };
+            let from_us: Vec<&NetRule> =
+                other.allows.iter().filter(|o| o.direction == wanted && matches!(&o.peer, Peer::Tenant { tenant, .. } if *tenant == t.name)).collect();
+            if !from_us.is_empty() && !from_us.iter().any(|o| compatible(r, o)) {
+                let (verb, other_side) = match r.direction {
+                    Direction::Ingress => ("send", "egress"),
+                    Direction::Egress => ("accept", "ingress"),
+                };
+                let d = Diagnostic::warning(
+                    "unreachable",
+                    &r.origin.file,
+                    r.span,
+                    format!("tenant `{other_name}` does {verb} this traffic, but for other workloads, ports or protocols"),
+                )
+                .with_label("no matching rule on the other side")
+                .with_secondary(&from_us[0].origin.file, from_us[0].span, format!("tenant `{other_name}`'s {other_side} rule"));
+                cx.push(d);
+                continue;
+            }
+            if from_us.is_empty() {
+                let (verb, other_side) = match r.direction {
+                    Direction::Ingress => ("send to", "allow egress to"),
+                    Direction::Egress => ("accept from", "allow ingress from"),
+                };
+                let mut d = Diagnostic::warning(
+                    "unreachable",
+                    &r.origin.file,
+                    r.span,
+                    format!("tenant `{other_name}` does not {verb} tenant `{}`: this traffic will be dropped", t.name),
+                )
+                .with_label("allowed on this side only")
+                .with_help(format!("add `{other_side} tenant {}` to tenant `{other_name}`", t.name));
+                d = d.with_secondary(&other.origin.file, other.span, format!("tenant `{other_name}` is isolated"));
+                cx.push(d);
+            }
+        }
+    }
+}

@@ -1,0 +1,462 @@
+//! The language schema: one table describing every block, the statements it
+//! accepts, their argument shapes and one-line documentation, and the sets of
+//! keyword values (verbs, levels, modes…). The checker's "unknown statement"
+//! messages, the SPEC coverage test, and the IDE's completion, hover and semantic
+//! tokens all read it, so no keyword list is written twice.
+
+/// The kinds of blocks (and the file's top level).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum BlockKind {
+    /// The top level of a file.
+    File,
+    /// `cluster NAME { … }`.
+    Cluster,
+    /// `tenant NAME { … }`.
+    Tenant,
+    /// `workload NAME { … }`.
+    Workload,
+    /// `selector { KEY "VALUE" … }` (free label keys).
+    Selector,
+    /// `pod-security [LEVEL] { … }`.
+    PodSecurity,
+    /// `quota { … }`.
+    Quota,
+    /// `limits { … }`.
+    Limits,
+    /// `role NAME { … }`.
+    Role,
+    /// `encryption { … }`.
+    Encryption,
+    /// `provider aesgcm|aescbc|secretbox { … }`.
+    KeyProvider,
+    /// `provider kms { … }`.
+    KmsProvider,
+    /// `admission { … }`.
+    Admission,
+    /// `profile NAME { … }`.
+    Profile,
+}
+
+/// One statement a block accepts.
+#[derive(Clone, Copy, Debug)]
+pub struct StatementSchema {
+    /// The statement's name.
+    pub name: &'static str,
+    /// The argument shape, as SPEC writes it (`NAME…`, `LEVEL [{ … }]`).
+    pub shape: &'static str,
+    /// One line of documentation.
+    pub doc: &'static str,
+    /// The block the statement opens, if any.
+    pub block: Option<BlockKind>,
+    /// True when the statement may appear at most once in its block.
+    pub once: bool,
+}
+
+/// A block: what it is called in messages and what it accepts.
+#[derive(Clone, Copy, Debug)]
+pub struct BlockSchema {
+    /// The kind.
+    pub kind: BlockKind,
+    /// How messages name it: "a tenant", "a quota".
+    pub context: &'static str,
+    /// The statements it accepts.
+    pub statements: &'static [StatementSchema],
+}
+
+const fn s(name: &'static str, shape: &'static str, doc: &'static str) -> StatementSchema {
+    StatementSchema { name, shape, doc, block: None, once: false }
+}
+
+const fn once(name: &'static str, shape: &'static str, doc: &'static str) -> StatementSchema {
+    StatementSchema { name, shape, doc, block: None, once: true }
+}
+
+const fn opens(name: &'static str, shape: &'static str, doc: &'static str, block: BlockKind, once: bool) -> StatementSchema {
+    StatementSchema { name, shape, doc, block: Some(block), once }
+}
+
+const FILE: &[StatementSchema] = &[
+    s("import", "\"PATH\"", "Includes another file (relative to this one) or a standard-library module (`std/NAME`)."),
+    opens("cluster", "NAME { … }", "The cluster this program describes: version, encryption, cluster-wide admission and RBAC.", BlockKind::Cluster, false),
+    opens("tenant", "NAME { … }", "A tenant: its namespaces, isolation, workloads, RBAC, quotas and admission rules.", BlockKind::Tenant, false),
+    opens("profile", "NAME { … }", "A named, reusable bundle of admission rules (`use NAME`).", BlockKind::Profile, false),
+];
+
+const CLUSTER: &[StatementSchema] = &[
+    once("kubernetes", "VERSION", "Target Kubernetes minor version (1.30 or later); sets the Pod Security Standards version."),
+    once("exempt-namespaces", "NAME…", "Namespaces the cluster-wide admission rules do not apply to."),
+    once("api-server", "CIDR…", "The API server endpoints; token-mounting workloads in isolated tenants may reach them on TCP 443 and 6443."),
+    opens("encryption", "{ … }", "Encryption at rest of Secrets (and other resources) in etcd.", BlockKind::Encryption, true),
+    opens("admission", "{ … }", "Admission rules for every non-exempt namespace.", BlockKind::Admission, true),
+    opens("role", "NAME { … }", "A ClusterRole.", BlockKind::Role, false),
+    s("grant", "ROLE to SUBJECT…", "Binds a role to users, groups or ServiceAccounts (a ClusterRoleBinding)."),
+];
+
+const TENANT: &[StatementSchema] = &[
+    once("namespaces", "NAME…", "The tenant's namespaces (default: one named after the tenant)."),
+    opens(
+        "pod-security",
+        "LEVEL [{ … }]",
+        "Pod Security Admission level: privileged, baseline or restricted (default restricted).",
+        BlockKind::PodSecurity,
+        true,
+    ),
+    once("isolation", "MODE", "Network isolation: strict (default), tenant or none."),
+    s(
+        "allow",
+        "ingress|egress …",
+        "Declared network traffic: `allow ingress from PEER [to workload W] [ports …]` or `allow egress [from workload W] to PEER [ports …]`.",
+    ),
+    opens("quota", "{ … }", "A ResourceQuota in each of the tenant's namespaces.", BlockKind::Quota, true),
+    opens("limits", "{ … }", "A LimitRange (container defaults and bounds) in each namespace.", BlockKind::Limits, true),
+    opens("role", "NAME { … }", "A Role in each of the tenant's namespaces.", BlockKind::Role, false),
+    s("grant", "ROLE to SUBJECT…", "Binds a role to users, groups or workloads (a RoleBinding per namespace)."),
+    opens("workload", "NAME { … }", "A workload: its pod selector and its own ServiceAccount.", BlockKind::Workload, false),
+    opens("admission", "{ … }", "Admission rules for this tenant's namespaces.", BlockKind::Admission, true),
+];
+
+const WORKLOAD: &[StatementSchema] = &[
+    once("namespace", "NAME", "One of the tenant's namespaces (default: the first)."),
+    opens("selector", "{ KEY \"VALUE\" … }", "The pod labels that identify the workload (default `app.kubernetes.io/name: NAME`).", BlockKind::Selector, true),
+    once("automount-token", "BOOL", "Mount the API token into the workload's pods (default false)."),
+];
+
+const POD_SECURITY: &[StatementSchema] = &[
+    s("enforce", "LEVEL", "The level whose violations are rejected."),
+    s("audit", "LEVEL", "The level whose violations are recorded in the audit log."),
+    s("warn", "LEVEL", "The level whose violations are returned as warnings."),
+    s("version", "VERSION|latest", "The Pod Security Standards version (default: the cluster's Kubernetes version)."),
+];
+
+const QUOTA: &[StatementSchema] = &[
+    s("cpu", "QUANTITY", "requests.cpu: total CPU requested by the namespace's pods."),
+    s("memory", "QUANTITY", "requests.memory: total memory requested."),
+    s("limit-cpu", "QUANTITY", "limits.cpu: total CPU limits."),
+    s("limit-memory", "QUANTITY", "limits.memory: total memory limits."),
+    s("ephemeral-storage", "QUANTITY", "requests.ephemeral-storage: total local ephemeral storage requested."),
+    s("storage", "QUANTITY", "requests.storage: total storage requested by PersistentVolumeClaims."),
+    s("pods", "COUNT", "pods: number of pods."),
+    s("services", "COUNT", "services: number of Services."),
+    s("secrets", "COUNT", "secrets: number of Secrets."),
+    s("configmaps", "COUNT", "configmaps: number of ConfigMaps."),
+    s("pvcs", "COUNT", "persistentvolumeclaims: number of PersistentVolumeClaims."),
+    s("load-balancers", "COUNT", "services.loadbalancers: number of LoadBalancer Services."),
+    s("node-ports", "COUNT", "services.nodeports: number of NodePort Services."),
+];
+
+/// Quota statements and the ResourceQuota keys they set; `true` for quantities.
+pub const QUOTA_KEYS: &[(&str, &str, bool)] = &[
+    ("cpu", "requests.cpu", true),
+    ("memory", "requests.memory", true),
+    ("limit-cpu", "limits.cpu", true),
+    ("limit-memory", "limits.memory", true),
+    ("ephemeral-storage", "requests.ephemeral-storage", true),
+    ("storage", "requests.storage", true),
+    ("pods", "pods", false),
+    ("services", "services", false),
+    ("secrets", "secrets", false),
+    ("configmaps", "configmaps", false),
+    ("pvcs", "persistentvolumeclaims", false),
+    ("load-balancers", "services.loadbalancers", false),
+    ("node-ports", "services.nodeports", false),
+];
+
+const LIMITS: &[StatementSchema] = &[
+    s("default", "cpu Q memory Q …", "Default limits per container."),
+    s("request", "cpu Q memory Q …", "Default requests per container."),
+    s("max", "cpu Q memory Q …", "Maximum per container."),
+    s("min", "cpu Q memory Q …", "Minimum per container."),
+];
+
+const ROLE: &[StatementSchema] =
+    &[s("can", "VERB… on RESOURCE… [names \"NAME\"…]", "One RBAC rule: these verbs on these resources (optionally only the named objects).")];
+
+const ENCRYPTION: &[StatementSchema] = &[
+    once("resources", "NAME…", "Resources to encrypt (default secrets): secrets, configmaps, RESOURCE.GROUP, *.GROUP or *."),
+    opens(
+        "provider",
+        "KIND [{ … }]",
+        "An encryption provider, in order of preference: aesgcm, aescbc, secretbox, kms or identity.",
+        BlockKind::KeyProvider,
+        false,
+    ),
+];
+
+const KEY_PROVIDER: &[StatementSchema] = &[s(
+    "key",
+    "NAME env \"VAR\" | NAME file \"PATH\"",
+    "A key whose material is read at install time from an environment variable or a file (never written in source).",
+)];
+
+const KMS_PROVIDER: &[StatementSchema] = &[
+    s("name", "NAME", "The KMS v2 plugin's name (unique)."),
+    s("endpoint", "\"unix:///PATH\"", "The plugin's unix socket."),
+    s("timeout", "DURATION", "How long the API server waits for the plugin (e.g. 3s)."),
+];
+
+/// The admission rules, shared by `admission` blocks and profiles.
+pub const RULES: &[StatementSchema] = &[
+    s("require-limits", "[cpu] [memory]", "Every container sets resource limits (default: cpu and memory)."),
+    s("require-requests", "[cpu] [memory]", "Every container sets resource requests (default: cpu and memory)."),
+    s("no-latest-tag", "", "Images are pinned by a tag other than `latest`, or by digest."),
+    s("allowed-registries", "\"PREFIX\"…", "Images start with one of these registry prefixes."),
+    s("read-only-root-fs", "", "Containers set `readOnlyRootFilesystem: true`."),
+    s("seccomp-runtime-default", "", "The effective seccomp profile is RuntimeDefault or Localhost."),
+    s("no-host-namespaces", "", "No hostNetwork, hostPID or hostIPC."),
+    s("no-host-ports", "", "No hostPort."),
+    s("no-host-path", "", "No hostPath volumes."),
+    s("no-docker-socket", "", "No hostPath volume exposing a container runtime socket."),
+    s("no-privileged", "", "No privileged containers."),
+    s("no-privilege-escalation", "", "Containers set `allowPrivilegeEscalation: false`."),
+    s("allowed-capabilities", "NAME…", "Capabilities may be added only from this list (none when empty)."),
+    s("run-as-non-root", "", "The effective `runAsNonRoot` is true."),
+    s("min-uid", "N", "The effective `runAsUser` is set and at least N."),
+];
+
+const USE: StatementSchema = s("use", "PROFILE", "Includes every rule of a profile.");
+const MODE: StatementSchema = once("mode", "deny|warn|audit …", "What a violation does (default deny).");
+
+/// Every block with its statements. Admission and profile blocks list their
+/// special statements here; their rules come from [`RULES`].
+pub const BLOCKS: &[BlockSchema] = &[
+    BlockSchema { kind: BlockKind::File, context: "a file", statements: FILE },
+    BlockSchema { kind: BlockKind::Cluster, context: "a cluster", statements: CLUSTER },
+    BlockSchema { kind: BlockKind::Tenant, context: "a tenant", statements: TENANT },
+    BlockSchema { kind: BlockKind::Workload, context: "a workload", statements: WORKLOAD },
+    BlockSchema { kind: BlockKind::Selector, context: "a selector", statements: &[] },
+    BlockSchema { kind: BlockKind::PodSecurity, context: "a pod-security block", statements: POD_SECURITY },
+    BlockSchema { kind: BlockKind::Quota, context: "a quota", statements: QUOTA },
+    BlockSchema { kind: BlockKind::Limits, context: "a limits block", statements: LIMITS },
+    BlockSchema { kind: BlockKind::Role, context: "a role", statements: ROLE },
+    BlockSchema { kind: BlockKind::Encryption, context: "an encryption block", statements: ENCRYPTION },
+    BlockSchema { kind: BlockKind::KeyProvider, context: "a key provider", statements: KEY_PROVIDER },
+    BlockSchema { kind: BlockKind::KmsProvider, context: "provider `kms`", statements: KMS_PROVIDER },
+    BlockSchema { kind: BlockKind::Admission, context: "an admission block", statements: &[MODE, USE] },
+    BlockSchema { kind: BlockKind::Profile, context: "a profile", statements: &[USE] },
+];
+
+/// The schema of a block.
+pub fn block(kind: BlockKind) -> &'static BlockSchema {
+    BLOCKS.iter().find(|b| b.kind == kind).expect("every block kind has a schema")
+}
+
+/// Every statement a block accepts (admission rules included for admission
+/// blocks and profiles).
+pub fn statements(kind: BlockKind) -> impl Iterator<Item = &'static StatementSchema> {
+    let rules: &'static [StatementSchema] = if matches!(kind, BlockKind::Admission | BlockKind::Profile) { RULES } else { &[] };
+    block(kind).statements.iter().chain(rules.iter())
+}
+
+/// The names of the statements a block accepts, for messages and completion.
+pub fn statement_names(kind: BlockKind) -> Vec<&'static str> {
+    statements(kind).map(|s| s.name).collect()
+}
+
+/// The schema of statement `name` in a block.
+pub fn statement(kind: BlockKind, name: &str) -> Option<&'static StatementSchema> {
+    statements(kind).find(|s| s.name == name)
+}
+
+/// The block a statement opens, given its first value (a provider's kind decides
+/// which statements its block accepts).
+pub fn child_block(parent: BlockKind, name: &str, first_value: Option<&str>) -> Option<BlockKind> {
+    let stmt = statement(parent, name)?;
+    match (stmt.block?, first_value) {
+        (BlockKind::KeyProvider, Some("kms")) => Some(BlockKind::KmsProvider),
+        (kind, _) => Some(kind),
+    }
+}
+
+/// A set of keyword values with documentation, e.g. the RBAC verbs.
+#[derive(Clone, Copy, Debug)]
+pub struct ValueSet {
+    /// What the values are (for messages and completion).
+    pub what: &'static str,
+    /// The values and their one-line documentation.
+    pub values: &'static [(&'static str, &'static str)],
+}
+
+impl ValueSet {
+    /// The values alone.
+    pub fn names(&self) -> Vec<&'static str> {
+        self.values.iter().map(|v| v.0).collect()
+    }
+
+    /// True when `v` is one of the values.
+    pub fn contains(&self, v: &str) -> bool {
+        self.values.iter().any(|x| x.0 == v)
+    }
+
+    /// The documentation of a value.
+    pub fn doc(&self, v: &str) -> Option<&'static str> {
+        self.values.iter().find(|x| x.0 == v).map(|x| x.1)
+    }
+}
+
+/// Pod Security Standards levels.
+pub const LEVELS: ValueSet = ValueSet {
+    what: "Pod Security level",
+    values: &[
+        ("privileged", "Unrestricted: allows known privilege escalations."),
+        ("baseline", "Prevents known privilege escalations (host namespaces, privileged, hostPath…)."),
+        ("restricted", "Hardened best practice: non-root, no capabilities, seccomp, no escalation."),
+    ],
+};
+
+/// Network isolation modes.
+pub const ISOLATION_MODES: ValueSet = ValueSet {
+    what: "isolation mode",
+    values: &[
+        ("strict", "Default deny in and out; only DNS and declared `allow` traffic flows."),
+        ("tenant", "As strict, plus traffic within the tenant's own namespaces."),
+        ("none", "No NetworkPolicies: every pod in the cluster can reach the tenant."),
+    ],
+};
+
+/// Encryption provider kinds.
+pub const PROVIDERS: ValueSet = ValueSet {
+    what: "encryption provider",
+    values: &[
+        ("aesgcm", "AES-GCM with keys read at install time (rotate keys often)."),
+        ("aescbc", "AES-CBC (not recommended: padding-oracle attacks)."),
+        ("secretbox", "XSalsa20 and Poly1305 with keys read at install time."),
+        ("kms", "A KMS v2 plugin (envelope encryption; the recommended provider)."),
+        ("identity", "No encryption: reads data written before encryption was enabled."),
+    ],
+};
+
+/// Admission binding actions (`mode`).
+pub const MODES: ValueSet = ValueSet {
+    what: "mode",
+    values: &[("deny", "Reject the request."), ("warn", "Return a warning to the client."), ("audit", "Record the violation in the audit log.")],
+};
+
+/// RBAC verbs.
+pub const VERBS: ValueSet = ValueSet {
+    what: "verb",
+    values: &[
+        ("get", "Read one object."),
+        ("list", "List objects (includes their contents)."),
+        ("watch", "Watch objects for changes."),
+        ("create", "Create objects."),
+        ("update", "Replace objects."),
+        ("patch", "Modify objects."),
+        ("delete", "Delete one object."),
+        ("deletecollection", "Delete many objects at once."),
+        ("use", "Use a policy object (e.g. a PodSecurityPolicy)."),
+        ("bind", "Bind a role without holding its permissions (escalation)."),
+        ("escalate", "Edit a role beyond one's own permissions (escalation)."),
+        ("impersonate", "Act as another user, group or ServiceAccount."),
+        ("approve", "Approve certificate signing requests."),
+        ("sign", "Sign certificate signing requests."),
+        ("*", "Every verb."),
+    ],
+};
+
+/// Subject kinds in `grant`.
+pub const SUBJECT_KINDS: ValueSet = ValueSet {
+    what: "subject kind",
+    values: &[
+        ("user", "A user name, as authentication reports it: `user \"alice@example.com\"`."),
+        ("group", "A group name: `group \"payments-devs\"`."),
+        ("workload", "A workload of this tenant (its ServiceAccount): `workload api`."),
+        ("serviceaccount", "Any ServiceAccount: `serviceaccount \"NAMESPACE/NAME\"`."),
+    ],
+};
+
+/// The built-in cluster roles a `grant` may name.
+pub const BUILTIN_ROLES: ValueSet = ValueSet {
+    what: "built-in role",
+    values: &[
+        ("view", "Read most objects of a namespace, but not Secrets."),
+        ("edit", "Read and write most objects of a namespace, Secrets included."),
+        ("admin", "Everything in a namespace, including its RBAC."),
+        ("cluster-admin", "Everything in the cluster (cluster grants only)."),
+    ],
+};
+
+/// Network peer kinds in `allow`.
+pub const PEER_KINDS: ValueSet = ValueSet {
+    what: "peer",
+    values: &[
+        ("tenant", "Pods of a tenant: `tenant NAME [workload NAME]`."),
+        ("workload", "A workload of this tenant: `workload NAME`."),
+        ("namespace", "A namespace not managed by khc: `namespace ingress-nginx`."),
+        ("cidr", "IP blocks: `cidr 10.0.0.0/8 [except 10.1.0.0/16]`."),
+    ],
+};
+
+/// The other keywords that appear inside statements.
+pub const KEYWORDS: ValueSet = ValueSet {
+    what: "keyword",
+    values: &[
+        ("ingress", "Traffic into the tenant's pods."),
+        ("egress", "Traffic out of the tenant's pods."),
+        ("from", "The sending side."),
+        ("to", "The receiving side; in `grant`, the subjects."),
+        ("ports", "Allowed ports or ranges (default: all)."),
+        ("protocol", "TCP (default), UDP or SCTP."),
+        ("except", "CIDRs inside the block that are excluded."),
+        ("on", "The resources of a `can` rule."),
+        ("names", "Restricts a `can` rule to the named objects."),
+        ("env", "Key material from an environment variable at install time."),
+        ("file", "Key material from a file at install time."),
+        ("true", "Yes."),
+        ("false", "No."),
+        ("latest", "The newest Pod Security Standards version."),
+    ],
+};
+
+/// Network protocols.
+pub const PROTOCOLS: ValueSet = ValueSet { what: "protocol", values: &[("TCP", "TCP (default)."), ("UDP", "UDP."), ("SCTP", "SCTP.")] };
+
+/// Every value set, for the SPEC coverage test and the IDE.
+pub const VALUE_SETS: &[&ValueSet] =
+    &[&LEVELS, &ISOLATION_MODES, &PROVIDERS, &MODES, &VERBS, &SUBJECT_KINDS, &BUILTIN_ROLES, &PEER_KINDS, &KEYWORDS, &PROTOCOLS];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every statement and keyword value in the schema is named in SPEC.md, so the
+    /// reference cannot silently fall behind the language.
+    #[test]
+    fn spec_documents_every_keyword() {
+        let spec = include_str!("../../../SPEC.md");
+        let mut words: Vec<&str> = Vec::new();
+        for b in BLOCKS {
+            words.extend(statements(b.kind).map(|s| s.name));
+        }
+        for set in VALUE_SETS {
+            words.extend(set.names());
+        }
+        let missing: Vec<&str> = words.into_iter().filter(|w| !spec.contains(&format!("`{w}")) && !spec.contains(&format!(" {w} "))).collect();
+        assert!(missing.is_empty(), "SPEC.md does not mention: {missing:?}");
+    }
+
+    /// SPEC section 12 lists every diagnostic code of the registry.
+    #[test]
+    fn spec_lists_every_diagnostic_code() {
+        let spec = include_str!("../../../SPEC.md");
+        let section = &spec[spec.find("## 12. Diagnostics").expect("SPEC has a diagnostics section")..];
+        for (code, _) in khc_syntax::CODES {
+            assert!(section.contains(&format!("| `{code}`")), "SPEC section 12 does not list `{code}`");
+        }
+    }
+
+    #[test]
+    fn every_block_kind_has_one_schema_and_docs() {
+        for b in BLOCKS {
+            assert_eq!(BLOCKS.iter().filter(|o| o.kind == b.kind).count(), 1);
+            for st in statements(b.kind) {
+                assert!(!st.doc.is_empty() && st.doc.ends_with('.'), "{}: {}", st.name, st.doc);
+                if let Some(child) = st.block {
+                    let _ = block(child);
+                }
+            }
+        }
+        assert_eq!(child_block(BlockKind::Encryption, "provider", Some("kms")), Some(BlockKind::KmsProvider));
+        assert_eq!(child_block(BlockKind::Encryption, "provider", Some("aesgcm")), Some(BlockKind::KeyProvider));
+        assert_eq!(QUOTA_KEYS.len(), QUOTA.len());
+    }
+}

@@ -1,0 +1,331 @@
+//! `allow ingress …` / `allow egress …`: declared network traffic, its peers and
+//! the NetworkPolicy names it gets (SPEC.md section 6).
+
+use crate::context::{word, At, Ctx};
+use crate::env::{Env, TenantFacts};
+use crate::model::*;
+use crate::tenant::header::TenantHeader;
+use crate::values;
+use khc_syntax::{Span, Value, ValueKind};
+
+/// A cursor over the words of an `allow` statement.
+struct Cursor<'v> {
+    args: Vec<&'v Value>,
+    pos: usize,
+}
+
+impl<'v> Cursor<'v> {
+    fn peek_word(&self) -> Option<&'v str> {
+        self.args.get(self.pos).and_then(|v| match &v.kind {
+            ValueKind::Name(n) => Some(n.as_str()),
+            _ => None,
+        })
+    }
+    fn next(&mut self) -> Option<&'v Value> {
+        let v = self.args.get(self.pos).copied();
+        self.pos += 1;
+        v
+    }
+    fn eat(&mut self, kw: &str) -> bool {
+        if self.peek_word() == Some(kw) {
+            self.pos += 1;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+const ALLOW_SHAPE: &str =
+    "`allow ingress from PEER [to workload NAME] [ports …] [protocol …]` or `allow egress [from workload NAME] to PEER [ports …] [protocol …]`";
+
+pub(crate) fn allow(cx: &mut Ctx, at: &At<'_>, h: &TenantHeader, env: &dyn Env) -> Option<NetRule> {
+    cx.no_block(at);
+    let mut c = Cursor { args: at.s.flat_args(), pos: 0 };
+    let fail = |cx: &mut Ctx, span: Span, msg: String| {
+        cx.error(at, span, "bad-argument", msg).notes.push(format!("help: write {ALLOW_SHAPE}"));
+        None
+    };
+    let direction = match c.peek_word() {
+        Some("ingress") => Direction::Ingress,
+        Some("egress") => Direction::Egress,
+        _ => {
+            let span = c.args.first().map_or(at.s.name.span, |v| v.span);
+            return fail(cx, span, "`allow` starts with `ingress` or `egress`".into());
+        }
+    };
+    c.pos += 1;
+    let mut local = None;
+    let peer;
+    if direction == Direction::Ingress {
+        if !c.eat("from") {
+            let span = c.args.get(c.pos).map_or(at.s.span, |v| v.span);
+            return fail(cx, span, "expected `from` after `allow ingress`".into());
+        }
+        peer = parse_peer(cx, at, &mut c, h, env)?;
+        if c.eat("to") {
+            local = Some(local_workload(cx, at, &mut c, h)?);
+        }
+    } else {
+        if c.eat("from") {
+            local = Some(local_workload(cx, at, &mut c, h)?);
+        }
+        if !c.eat("to") {
+            let span = c.args.get(c.pos).map_or(at.s.span, |v| v.span);
+            return fail(cx, span, "expected `to` in `allow egress`".into());
+        }
+        peer = parse_peer(cx, at, &mut c, h, env)?;
+    }
+    let mut ports = Vec::new();
+    let mut protocol = None;
+    while let Some(v) = c.next() {
+        match word(v) {
+            Some("ports") if ports.is_empty() => {
+                while c.pos < c.args.len() && c.peek_word().is_none() {
+                    let pv = c.next().expect("checked bound");
+                    if let Some(p) = port(cx, at, pv) {
+                        ports.push(p);
+                    }
+                }
+                if ports.is_empty() {
+                    cx.error(at, v.span, "bad-argument", "`ports` needs at least one port or range");
+                }
+            }
+            Some("protocol") if protocol.is_none() => {
+                let Some(pv) = c.next() else {
+                    cx.error(at, v.span, "bad-argument", "`protocol` needs `TCP`, `UDP` or `SCTP`");
+                    break;
+                };
+                let p = word(pv).unwrap_or("").to_ascii_uppercase();
+                if !matches!(p.as_str(), "TCP" | "UDP" | "SCTP") {
+                    cx.error(at, pv.span, "invalid-value", "protocols are `TCP`, `UDP` and `SCTP`");
+                }
+                protocol = Some(p);
+            }
+            _ => {
+                let text = v.as_text().unwrap_or_else(|| "[…]".into());
+                return fail(cx, v.span, format!("unexpected `{text}` in `allow`"));
+            }
+        }
+    }
+    Some(NetRule {
+        origin: at.origin(),
+        span: at.s.span,
+        name: String::new(),
+        direction,
+        local,
+        peer,
+        ports,
+        protocol_only: protocol.is_some(),
+        protocol: protocol.unwrap_or_else(|| "TCP".into()),
+    })
+}
+
+fn local_workload(cx: &mut Ctx, at: &At<'_>, c: &mut Cursor<'_>, h: &TenantHeader) -> Option<(String, String, Selector)> {
+    if !c.eat("workload") {
+        let span = c.args.get(c.pos).map_or(at.s.span, |v| v.span);
+        cx.error(at, span, "bad-argument", "expected `workload NAME`");
+        return None;
+    }
+    let (name, w) = workload_ref(cx, at, c, &h.facts)?;
+    Some((name, w.namespace.clone(), w.selector.clone()))
+}
+
+fn workload_ref<'h>(cx: &mut Ctx, at: &At<'_>, c: &mut Cursor<'_>, h: &'h TenantFacts) -> Option<(String, &'h crate::env::WorkloadFacts)> {
+    let Some(v) = c.next() else {
+        cx.error(at, at.s.span, "bad-argument", "expected a workload name");
+        return None;
+    };
+    let name = word(v).unwrap_or("");
+    match h.workloads.get(name) {
+        Some(w) => Some((name.to_string(), w)),
+        None => {
+            let s = values::suggest(name, h.workloads.keys().map(String::as_str));
+            let tenant = &h.name;
+            let d = cx.error(at, v.span, "unknown-name", format!("tenant `{tenant}` has no workload `{name}`"));
+            match s {
+                Some(s) => d.suggest(s),
+                None => d.notes.push(format!("help: declare it with `workload {name} {{ … }}` in tenant `{tenant}`")),
+            }
+            None
+        }
+    }
+}
+
+fn parse_peer(cx: &mut Ctx, at: &At<'_>, c: &mut Cursor<'_>, h: &TenantHeader, env: &dyn Env) -> Option<Peer> {
+    let Some(kind_v) = c.next() else {
+        cx.error(at, at.s.span, "bad-argument", "expected a peer: `tenant NAME`, `workload NAME`, `namespace NAME` or `cidr ADDRESS`");
+        return None;
+    };
+    match word(kind_v).unwrap_or("") {
+        "tenant" => {
+            let v = c.next()?;
+            let name = word(v).unwrap_or("");
+            let Some(other) = env.tenant(name) else {
+                let names = env.tenant_names();
+                let s = values::suggest(name, names.iter().map(String::as_str));
+                let d = cx.error(at, v.span, "unknown-name", format!("unknown tenant `{name}`"));
+                if let Some(s) = s {
+                    d.suggest(s);
+                }
+                return None;
+            };
+            let workload = if c.eat("workload") {
+                let (w, facts) = workload_ref(cx, at, c, &other)?;
+                Some((w, facts.selector.clone()))
+            } else {
+                None
+            };
+            Some(Peer::Tenant { tenant: name.to_string(), namespaces: other.namespaces.clone(), workload })
+        }
+        "workload" => {
+            let (w, facts) = workload_ref(cx, at, c, &h.facts)?;
+            Some(Peer::Tenant { tenant: h.facts.name.clone(), namespaces: h.facts.namespaces.clone(), workload: Some((w, facts.selector.clone())) })
+        }
+        "namespace" => {
+            let v = c.next()?;
+            let name = word(v).unwrap_or("");
+            if !cx.check_label(at, name, v.span, "namespace") {
+                return None;
+            }
+            if let Some(tenant) = env.namespace_owners(name).first() {
+                cx.error(at, v.span, "conflict", format!("namespace `{name}` belongs to tenant `{tenant}`"))
+                    .notes
+                    .push(format!("help: write `tenant {tenant}`"));
+                return None;
+            }
+            Some(Peer::Namespace(name.to_string()))
+        }
+        "cidr" => {
+            let mut blocks: Vec<(values::Cidr, IpBlock)> = Vec::new();
+            let mut in_except = false;
+            let mut invalid = false;
+            while let Some(v) = c.args.get(c.pos).copied() {
+                let text = match &v.kind {
+                    ValueKind::Address(a) | ValueKind::Str(a) => a.clone(),
+                    ValueKind::Name(n) if n == "except" && !in_except && !blocks.is_empty() => {
+                        c.pos += 1;
+                        in_except = true;
+                        continue;
+                    }
+                    _ => break,
+                };
+                c.pos += 1;
+                let cidr = match values::parse_cidr(&text) {
+                    Ok(cidr) => cidr,
+                    Err(why) => {
+                        cx.error(at, v.span, "invalid-value", format!("`{text}` is not a valid CIDR: {why}"));
+                        invalid = true;
+                        continue;
+                    }
+                };
+                let canonical = values::cidr_text(&cidr);
+                if !in_except {
+                    blocks.push((cidr, IpBlock { cidr: canonical, except: Vec::new() }));
+                    continue;
+                }
+                match blocks.iter_mut().find(|(b, _)| b.contains(&cidr) && b.prefix < cidr.prefix) {
+                    Some((_, block)) => block.except.push(canonical),
+                    None => {
+                        cx.error(at, v.span, "invalid-value", format!("`{text}` is not strictly inside any of the allowed blocks"))
+                            .notes
+                            .push("note: an `except` range must lie inside a `cidr` block and be smaller than it".into());
+                    }
+                }
+            }
+            if blocks.is_empty() {
+                if invalid {
+                    return None;
+                }
+                cx.error(at, kind_v.span, "bad-argument", "`cidr` needs at least one address block, e.g. `cidr 10.0.0.0/8`");
+                return None;
+            }
+            Some(Peer::Cidr(blocks.into_iter().map(|(_, b)| b).collect()))
+        }
+        other => {
+            cx.error(at, kind_v.span, "bad-argument", format!("unknown peer `{other}`"))
+                .notes
+                .push("help: peers are `tenant NAME [workload NAME]`, `workload NAME`, `namespace NAME` and `cidr ADDRESS… [except ADDRESS…]`".into());
+            None
+        }
+    }
+}
+
+fn port(cx: &mut Ctx, at: &At<'_>, v: &Value) -> Option<PortRange> {
+    let parse = |s: &str| s.parse::<u32>().ok().filter(|p| (1..=65535).contains(p)).map(|p| p as u16);
+    let bad = |cx: &mut Ctx| {
+        cx.error(at, v.span, "invalid-value", format!("`{}` is not a port (1–65535) or range (`8000-8100`)", v.as_text().unwrap_or_default()));
+        None
+    };
+    match &v.kind {
+        ValueKind::Number { digits, unit } if unit.is_empty() => match parse(digits) {
+            Some(p) => Some(PortRange { port: p, end: None }),
+            None => bad(cx),
+        },
+        ValueKind::Range { lo, hi } => match (parse(lo), parse(hi)) {
+            (Some(a), Some(b)) if a < b => Some(PortRange { port: a, end: Some(b) }),
+            (Some(_), Some(_)) => {
+                cx.error(at, v.span, "invalid-value", "a port range goes from low to high, e.g. `8000-8100`");
+                None
+            }
+            _ => bad(cx),
+        },
+        _ => bad(cx),
+    }
+}
+
+/// Gives each rule a readable, unique NetworkPolicy name.
+/// NetworkPolicy names khc gives every isolated namespace (and the API-server
+/// egress policies, `allow-egress-from-W-to-api-server`, which never collide with
+/// rule names: rule peers are prefixed by their kind).
+pub(crate) const FIXED_POLICY_NAMES: &[&str] = &["default-deny", "allow-dns", "allow-same-tenant"];
+
+pub(crate) fn name_rules(rules: &mut [NetRule]) {
+    let mut used: std::collections::BTreeSet<String> = FIXED_POLICY_NAMES.iter().map(|s| s.to_string()).collect();
+    for r in rules.iter_mut() {
+        let peer = match &r.peer {
+            Peer::Tenant { tenant, workload: Some((w, _)), .. } => format!("tenant-{tenant}-{w}"),
+            Peer::Tenant { tenant, workload: None, .. } => format!("tenant-{tenant}"),
+            Peer::Namespace(n) => format!("namespace-{n}"),
+            Peer::Cidr(blocks) => format!("cidr-{}", blocks[0].cidr.replace(['.', '/', ':'], "-").trim_matches('-')),
+        };
+        let base = match (r.direction, &r.local) {
+            (Direction::Ingress, Some((w, _, _))) => format!("allow-ingress-to-{w}-from-{peer}"),
+            (Direction::Ingress, None) => format!("allow-ingress-from-{peer}"),
+            (Direction::Egress, Some((w, _, _))) => format!("allow-egress-from-{w}-to-{peer}"),
+            (Direction::Egress, None) => format!("allow-egress-to-{peer}"),
+        };
+        let base: String = base.chars().take(220).collect::<String>().trim_end_matches('-').replace("--", "-");
+        // The first free name of `base`, `base-2`, `base-3`…: a rule for tenant `x`
+        // stated twice and one for tenant `x-2` never share a name.
+        let mut name = base.clone();
+        let mut n = 1;
+        while used.contains(&name) {
+            n += 1;
+            name = format!("{base}-{n}");
+        }
+        used.insert(name.clone());
+        r.name = name;
+    }
+}
+
+/// True when rule `r` of one tenant and rule `o` of the peer tenant (opposite
+/// directions, naming each other) can allow the same connection: compatible
+/// workloads on both sides and overlapping ports with the same protocol.
+pub(crate) fn compatible(r: &NetRule, o: &NetRule) -> bool {
+    let peer_workload = |rule: &NetRule| match &rule.peer {
+        Peer::Tenant { workload: Some((w, _)), .. } => Some(w.clone()),
+        _ => None,
+    };
+    let local_workload = |rule: &NetRule| rule.local.as_ref().map(|(w, _, _)| w.clone());
+    let same = |a: Option<String>, b: Option<String>| a.is_none() || b.is_none() || a == b;
+    let every_port = |x: &NetRule| x.ports.is_empty() && !x.protocol_only;
+    let ports_overlap = every_port(r)
+        || every_port(o)
+        || (r.protocol == o.protocol
+            && (r.ports.is_empty()
+                || o.ports.is_empty()
+                || r.ports.iter().any(|a| o.ports.iter().any(|b| a.port <= b.end.unwrap_or(b.port) && b.port <= a.end.unwrap_or(a.port)))))
+        || (r.protocol == o.protocol && r.ports.iter().any(|a| o.ports.iter().any(|b| a.port <= b.end.unwrap_or(b.port) && b.port <= a.end.unwrap_or(a.port))));
+    same(local_workload(r), peer_workload(o)) && same(peer_workload(r), local_workload(o)) && ports_overlap
+}

@@ -1,0 +1,2 @@
+" khc source files.
+autocmd BufRead,BufNewFile *.khc setfiletype khc

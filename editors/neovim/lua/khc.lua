@@ -1,0 +1,105 @@
+-- The khc language server for Neovim's built-in LSP client (Neovim 0.7 or newer).
+--
+--   vim.opt.runtimepath:append("/path/to/khc/editors/neovim")
+--   require("khc").setup()                      -- `khc` on PATH
+--   require("khc").setup({ cmd = { "/path/to/khc", "lsp" } })
+--
+-- Every buffer of filetype `khc` (the `*.khc` files, see ftdetect/) is attached to
+-- one `khc lsp` per project root: the nearest folder above the file holding `.git`,
+-- else the file's folder.
+local M = {}
+
+M.config = {
+  cmd = { "khc", "lsp" },
+  root_markers = { ".git" },
+  on_attach = nil,
+  capabilities = nil,
+}
+
+local clients = {} -- root dir -> client id (Neovim 0.7, which has no vim.lsp.start)
+
+local function root_dir(path)
+  local dir = vim.fn.fnamemodify(path, ":p:h")
+  for _, marker in ipairs(M.config.root_markers) do
+    local found = vim.fn.finddir(marker, dir .. ";")
+    if found == "" then
+      found = vim.fn.findfile(marker, dir .. ";")
+    end
+    if found ~= "" then
+      return vim.fn.fnamemodify(found, ":p:h:h")
+    end
+  end
+  return dir
+end
+
+--- Attaches buffer `buf` to the khc server of its project, starting it if needed.
+function M.attach(buf)
+  buf = (buf == nil or buf == 0) and vim.api.nvim_get_current_buf() or buf
+  local name = vim.api.nvim_buf_get_name(buf)
+  if name == "" then
+    return nil
+  end
+  if vim.fn.executable(M.config.cmd[1]) ~= 1 then
+    vim.notify_once(
+      ("khc: %q is not executable; install khc or pass cmd = { '/path/to/khc', 'lsp' } to require('khc').setup()"):format(M.config.cmd[1]),
+      vim.log.levels.ERROR
+    )
+    return nil
+  end
+  local root = root_dir(name)
+  local config = {
+    name = "khc",
+    cmd = M.config.cmd,
+    root_dir = root,
+    workspace_folders = { { uri = vim.uri_from_fname(root), name = root } },
+    on_attach = M.config.on_attach,
+    capabilities = M.config.capabilities,
+  }
+  if vim.lsp.start then -- Neovim 0.8+: reuses a client with the same name and root
+    return vim.lsp.start(config, { bufnr = buf })
+  end
+  local id = clients[root]
+  if id == nil or vim.lsp.get_client_by_id(id) == nil or vim.lsp.client_is_stopped(id) then
+    id = vim.lsp.start_client(config)
+    clients[root] = id
+  end
+  if id then
+    vim.lsp.buf_attach_client(buf, id)
+  end
+  return id
+end
+
+--- Sets the options (see M.config) and attaches every `khc` buffer, present and future.
+--- Also detects the filetype itself, in case ftdetect/ was not loaded (the
+--- runtimepath changed after startup).
+function M.setup(opts)
+  M.config = vim.tbl_extend("force", M.config, opts or {})
+  local group = vim.api.nvim_create_augroup("khc_lsp", { clear = true })
+  vim.api.nvim_create_autocmd({ "BufRead", "BufNewFile" }, {
+    group = group,
+    pattern = "*.khc",
+    callback = function(args)
+      if vim.bo[args.buf].filetype ~= "khc" then
+        vim.bo[args.buf].filetype = "khc"
+      end
+    end,
+  })
+  vim.api.nvim_create_autocmd("FileType", {
+    group = group,
+    pattern = "khc",
+    callback = function(args)
+      M.attach(args.buf)
+    end,
+  })
+  for _, buf in ipairs(vim.api.nvim_list_bufs()) do
+    if vim.api.nvim_buf_is_loaded(buf) and vim.api.nvim_buf_get_name(buf):match("%.khc$") then
+      if vim.bo[buf].filetype ~= "khc" then
+        vim.bo[buf].filetype = "khc" -- fires FileType, which attaches
+      else
+        M.attach(buf)
+      end
+    end
+  end
+end
+
+return M

@@ -1,0 +1,105 @@
+// PENDING — not run by scripts/test-editors yet (run it with KHC_EDITOR_PENDING=1).
+// These steps need language-server features `khc lsp` does not have yet (issue 6):
+//   * diagnostics for files outside the entry file's folder (tenants/payments.khc:
+//     the server only looks for entry files in the edited file's own folder);
+//   * hover, completion and go to definition (today: "method not found").
+// When the server has them, move the steps into cluster.e2e.mjs (or add this file
+// to `specs` in scripts/test-editors) and delete this header.
+import assert from "node:assert/strict";
+import { startVSCode, steps, until } from "./harness.mjs";
+
+const MESSAGE = "tenant `monitoring` has no workload `prometheu`";
+
+// Word-based suggestions off: completion items must come from the server.
+const vs = await startVSCode({ settings: { "editor.wordBasedSuggestions": "off" } });
+const page = vs.page;
+try {
+  await steps(vs, [
+    ["open tenants/payments.khc", () => vs.open("tenants/payments.khc")],
+    [
+      "a cross-file error typed into tenants/payments.khc: squiggle and Problems entry",
+      async () => {
+        // line 26: `  allow ingress from tenant monitoring workload prometheus to workload api ports 9090`
+        await vs.goto(26, 59); // just after `prometheus`
+        await page.keyboard.press("Backspace");
+        await until("an error squiggle", () => vs.squiggles("error"), 20000);
+        const rows = await until("the Problems entry", async () => (await vs.problems()).filter((r) => r.includes(MESSAGE)), 20000);
+        assert.equal(rows.length, 1, rows.join("\n"));
+        assert.match(rows[0], /unknown-name/);
+        assert.match(rows[0], /Ln 26, Col 49/);
+        await vs.shot("payments-error");
+      },
+    ],
+    [
+      "hover on the error shows the diagnostic and the statement's documentation",
+      async () => {
+        await vs.focusEditor();
+        await page.locator(".editor-instance .squiggly-error").first().hover();
+        const hover = page.locator(".monaco-hover:not(.hidden)").first();
+        await hover.waitFor({ timeout: 10000 });
+        await until("the hover text", async () => (await hover.textContent()).includes("prometheu"), 10000);
+        // Hover on the `allow` statement: its documentation from the schema.
+        await page.mouse.move(0, 0);
+        await page.locator(".editor-instance .view-line span", { hasText: /^allow$/ }).first().hover();
+        await until("statement documentation", async () => /ingress|egress|traffic/i.test((await page.locator(".monaco-hover:not(.hidden)").first().textContent().catch(() => "")) ?? ""), 10000);
+        await vs.shot("hover");
+      },
+    ],
+    [
+      "fixing the error clears it",
+      async () => {
+        await vs.focusEditor();
+        await vs.goto(26, 58);
+        await page.keyboard.type("s");
+        await until("the squiggle to clear", async () => (await vs.squiggles("error")) === 0, 20000);
+        await until("the Problems entry to clear", async () => (await vs.problems()).every((r) => !r.includes(MESSAGE)), 20000);
+      },
+    ],
+    [
+      "completion lists the statements valid in a tenant block",
+      async () => {
+        await vs.focusEditor();
+        await vs.goto(5, "end"); // `  isolation strict`
+        await page.keyboard.press("Enter");
+        await page.keyboard.press("Control+Space");
+        const suggest = page.locator(".editor-widget.suggest-widget.visible");
+        await suggest.waitFor({ timeout: 10000 });
+        const labels = await until(
+          "completion items",
+          async () => {
+            const l = await suggest.locator(".monaco-list-row .label-name").allTextContents();
+            return l.length ? l : null;
+          },
+          10000,
+        );
+        for (const s of ["namespaces", "pod-security", "isolation", "allow", "workload", "quota", "limits", "role", "grant", "admission"]) {
+          // The list is virtualised: type to filter when an item is not rendered.
+          if (!labels.includes(s)) {
+            await page.keyboard.type(s.slice(0, 3));
+            const filtered = await suggest.locator(".monaco-list-row .label-name").allTextContents();
+            assert.ok(filtered.includes(s), `completion offers ${s}: ${filtered}`);
+            for (let i = 0; i < 3; i++) await page.keyboard.press("Backspace");
+          }
+        }
+        assert.ok(!labels.includes("kubernetes"), "cluster-only statements are not offered in a tenant");
+        await vs.shot("completion");
+        await page.keyboard.press("Escape");
+        await page.keyboard.press("Control+Z");
+      },
+    ],
+    [
+      "go to definition on a tenant name lands in its file",
+      async () => {
+        await vs.focusEditor();
+        await vs.goto(26, 33); // `monitoring` in `from tenant monitoring`
+        await page.keyboard.press("F12");
+        await page.locator('.tabs-container .tab.active[aria-label^="monitoring.khc"]').waitFor({ timeout: 10000 });
+        const status = await page.locator(".statusbar-item", { hasText: /^Ln \d+, Col \d+/ }).first().textContent();
+        assert.match(status, /^Ln 2,/, "the cursor is on `tenant monitoring {`");
+        await vs.shot("definition");
+      },
+    ],
+  ]);
+} finally {
+  await vs.stop();
+}

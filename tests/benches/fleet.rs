@@ -1,0 +1,195 @@
+//! Whole-process fleet benchmark: `cargo bench -p khc-tests --bench fleet`.
+//!
+//! Generates workspaces of N tenants (default 100, 300 and 1,000; one file each, the
+//! same generator as the corpus tests) on tmpfs (`/dev/shm`, or `KHC_BENCH_DIR`) and
+//! measures, with the release `khc` binary (built if missing; or `KHC_BIN`):
+//!
+//! * **build cost**: cold `khc build` into an empty folder versus `tar -x` of the same
+//!   tree into an empty folder, interleaved in the same run (issue 12: khc ≤ 1.5× tar);
+//! * **kustomize**: `kubectl kustomize` of the cluster entry point (plain and with
+//!   `--gitops argocd`) and of every tenant unit (issue 12: entry point ≤ 30 s and each
+//!   unit ≤ 0.5 s at 1,000 tenants; the sum over units linear in tenants).
+//!
+//! Options (after `--`): `--sizes 100,300,1000`, `--runs 7` (build cost runs per
+//! size), `--no-kustomize`. Prints medians and ratios.
+
+use khc_tests::{fleet_entry, fleet_tenant};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn run(cmd: &mut Command) -> Duration {
+    run_cpu(cmd).0
+}
+
+/// CPU time (user + system) used by finished child processes so far.
+#[cfg(unix)]
+fn children_cpu() -> Duration {
+    // SAFETY: getrusage only writes into the struct we pass.
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut u) };
+    let tv = |t: libc::timeval| Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64);
+    tv(u.ru_utime) + tv(u.ru_stime)
+}
+
+#[cfg(not(unix))]
+fn children_cpu() -> Duration {
+    Duration::ZERO
+}
+
+/// Wall time and CPU time (user + system) of a command. On a shared, loaded machine
+/// the CPU time is the steadier figure; both are reported.
+fn run_cpu(cmd: &mut Command) -> (Duration, Duration) {
+    let cpu = children_cpu();
+    let t = Instant::now();
+    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    let d = t.elapsed();
+    assert!(out.status.success(), "{cmd:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    (d, children_cpu().saturating_sub(cpu))
+}
+
+fn khc_binary() -> PathBuf {
+    if let Some(b) = std::env::var_os("KHC_BIN") {
+        return b.into();
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
+    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"));
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    run(Command::new(cargo).args(["build", "--release", "-q", "-p", "khc"]).current_dir(&root));
+    target.join("release/khc")
+}
+
+fn write_workspace(dir: &Path, n: usize) {
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(dir.join("main.khc"), fleet_entry(n)).unwrap();
+    for i in 0..n {
+        std::fs::write(dir.join(format!("t{i}.khc")), fleet_tenant(i, n, 0)).unwrap();
+    }
+}
+
+fn fresh(dir: &Path) {
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut sizes = vec![100, 300, 1000];
+    let mut runs = 7;
+    let mut kustomize = Command::new("kubectl").args(["version", "--client"]).output().is_ok_and(|o| o.status.success());
+    let mut i = 0;
+    while i < args.len() {
+        match args[i].as_str() {
+            "--sizes" => {
+                sizes = args[i + 1].split(',').map(|s| s.parse().expect("size")).collect();
+                i += 1;
+            }
+            "--runs" => {
+                runs = args[i + 1].parse().expect("runs");
+                i += 1;
+            }
+            "--no-kustomize" => kustomize = false,
+            _ => {} // cargo bench passes --bench
+        }
+        i += 1;
+    }
+    let khc = khc_binary();
+    let base =
+        std::env::var_os("KHC_BENCH_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/dev/shm")).join(format!("khc-fleet-{}", std::process::id()));
+    fresh(&base);
+    println!("khc {}; outputs under {}", khc.display(), base.display());
+
+    println!("\nbuild cost (cold `khc build` vs `tar -x` of the same tree, medians of {runs} interleaved runs)");
+    println!(
+        "{:>8} {:>8} {:>10} {:>12} {:>12} {:>10} {:>12} {:>12} {:>10}",
+        "tenants", "files", "MB", "khc build", "tar -x", "khc/tar", "khc cpu", "tar cpu", "cpu ratio"
+    );
+    let mut kustomize_rows = Vec::new();
+    for &n in &sizes {
+        let ws = base.join(format!("ws-{n}"));
+        write_workspace(&ws, n);
+        let out = base.join(format!("out-{n}"));
+        let tar = base.join(format!("tree-{n}.tar"));
+        let untar = base.join(format!("untar-{n}"));
+        // One build to make the tarball (and warm the page cache for the binary).
+        fresh(&out);
+        run(Command::new(&khc).arg("build").arg(&ws).arg("-o").arg(&out));
+        run(Command::new("tar").arg("-cf").arg(&tar).arg("-C").arg(&out).arg("."));
+        let (mut khc_t, mut tar_t, mut khc_c, mut tar_c) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..runs {
+            fresh(&out);
+            let (wall, cpu) = run_cpu(Command::new(&khc).arg("build").arg(&ws).arg("-o").arg(&out));
+            khc_t.push(wall);
+            khc_c.push(cpu);
+            fresh(&untar);
+            std::fs::create_dir_all(&untar).unwrap();
+            let (wall, cpu) = run_cpu(Command::new("tar").arg("-xf").arg(&tar).arg("-C").arg(&untar));
+            tar_t.push(wall);
+            tar_c.push(cpu);
+        }
+        let files = walk_count(&out);
+        let mb = std::fs::metadata(&tar).unwrap().len() as f64 / 1e6;
+        let (k, t, kc, tc) = (median(khc_t), median(tar_t), median(khc_c), median(tar_c));
+        println!(
+            "{n:>8} {files:>8} {mb:>10.1} {k:>12.2?} {t:>12.2?} {:>10.2} {kc:>12.2?} {tc:>12.2?} {:>10.2}",
+            k.as_secs_f64() / t.as_secs_f64(),
+            kc.as_secs_f64() / tc.as_secs_f64().max(1e-9)
+        );
+        fresh(&untar);
+
+        if kustomize {
+            let cluster = out.join("clusters/bench");
+            let entry = run(Command::new("kubectl").arg("kustomize").arg(&cluster));
+            let gitops_out = base.join(format!("gitops-{n}"));
+            fresh(&gitops_out);
+            run(Command::new(&khc).arg("build").arg(&ws).arg("-o").arg(&gitops_out).args([
+                "--gitops",
+                "argocd",
+                "--gitops-repo",
+                "https://git.example.com/fleet.git",
+            ]));
+            let gitops_entry = run(Command::new("kubectl").arg("kustomize").arg(gitops_out.join("clusters/bench")));
+            fresh(&gitops_out);
+            let mut units = Vec::new();
+            for i in 0..n {
+                units.push(run(Command::new("kubectl").arg("kustomize").arg(cluster.join(format!("tenants/t{i}")))));
+            }
+            let sum: Duration = units.iter().sum();
+            let max = *units.iter().max().unwrap();
+            units.sort();
+            let p95 = units[units.len() * 95 / 100];
+            kustomize_rows.push((n, entry, gitops_entry, median(units), p95, max, sum));
+        }
+        fresh(&out);
+        fresh(&tar);
+        fresh(&ws);
+    }
+    if kustomize {
+        println!("\n`kubectl kustomize` (entry point: cluster unit; gitops entry: --gitops argocd; units: every tenant)");
+        println!(
+            "{:>8} {:>12} {:>12} {:>12} {:>12} {:>12} {:>12} {:>14}",
+            "tenants", "entry", "gitops entry", "unit median", "unit p95", "unit max", "sum units", "sum/tenant"
+        );
+        for (n, entry, g, med, p95, max, sum) in kustomize_rows {
+            println!("{n:>8} {entry:>12.2?} {g:>12.2?} {med:>12.2?} {p95:>12.2?} {max:>12.2?} {sum:>12.2?} {:>14.2?}", sum / n as u32);
+        }
+    }
+    fresh(&base);
+}
+
+fn walk_count(dir: &Path) -> usize {
+    let mut n = 0;
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            n += walk_count(&p);
+        } else {
+            n += 1;
+        }
+    }
+    n
+}

@@ -1,0 +1,90 @@
+//! Every ```-fenced code block of SPEC.md is khc source that the compiler accepts:
+//! blocks that are whole programs compile as they are; fragments (a statement that
+//! lives inside a `tenant` or `cluster`) compile inside a minimal program around them.
+//! Only the grammar (EBNF) and the templates that show a statement's shape with
+//! placeholders (`…`, `NAME`, `PEER`, `[ports PORT…]`) are skipped, and they are listed.
+
+use khc_tests::*;
+
+/// The fenced blocks of a Markdown text, with the line each starts at.
+fn fenced_blocks(text: &str) -> Vec<(usize, String)> {
+    let mut blocks = Vec::new();
+    let mut current: Option<(usize, String)> = None;
+    for (i, line) in text.lines().enumerate() {
+        if line.trim_start().starts_with("```") {
+            match current.take() {
+                Some(b) => blocks.push(b),
+                None => current = Some((i + 2, String::new())),
+            }
+        } else if let Some((_, body)) = current.as_mut() {
+            body.push_str(line);
+            body.push('\n');
+        }
+    }
+    blocks
+}
+
+/// A template rather than source: an ellipsis, or a placeholder word in capitals
+/// outside a string (NAME, PEER, PORT…).
+fn is_template(block: &str) -> bool {
+    block.contains('…')
+        || block.lines().any(|l| {
+            let code = l.split('#').next().unwrap_or("");
+            let unquoted: String = code.split('"').step_by(2).collect();
+            unquoted.split(|c: char| !c.is_ascii_alphanumeric()).any(|w| w.len() >= 2 && w.bytes().all(|b| b.is_ascii_uppercase()))
+        })
+}
+
+fn is_grammar(block: &str) -> bool {
+    block.lines().next().is_some_and(|l| l.split_whitespace().nth(1) == Some("="))
+}
+
+const CLUSTER: &str = "cluster spec {\n  encryption { provider secretbox { key k env \"K\" } }\n}\n";
+
+/// The program a block is compiled as: itself when it declares top-level
+/// statements, else inside a cluster (cluster statements) or a tenant.
+fn program(block: &str) -> (String, Vec<(&'static str, &'static str)>) {
+    let first = block.lines().map(str::trim).find(|l| !l.is_empty() && !l.starts_with('#')).unwrap_or("");
+    let head = first.split_whitespace().next().unwrap_or("");
+    match head {
+        "cluster" => (block.to_string(), vec![]),
+        "tenant" | "profile" => (format!("{CLUSTER}{block}"), vec![]),
+        "import" => (format!("{block}{CLUSTER}"), vec![("tenants/payments.khc", "tenant payments {}\n")]),
+        "encryption" | "exempt-namespaces" | "kubernetes" | "api-server" => (format!("cluster spec {{\n{block}}}\n"), vec![]),
+        _ => (format!("{CLUSTER}tenant payments {{\n  namespaces payments payments-jobs\n  workload ci {{}}\n{block}}}\n"), vec![]),
+    }
+}
+
+#[test]
+fn every_code_block_in_spec_compiles() {
+    let spec = std::fs::read_to_string(repo_root().join("SPEC.md")).expect("SPEC.md");
+    let blocks = fenced_blocks(&spec);
+    assert!(blocks.len() >= 10, "found only {} code blocks", blocks.len());
+    let mut compiled = 0;
+    let mut skipped = Vec::new();
+    let mut failures = Vec::new();
+    for (line, block) in &blocks {
+        if is_grammar(block) || is_template(block) {
+            skipped.push(*line);
+            continue;
+        }
+        let (text, extra) = program(block);
+        let mut files = vec![("spec.khc", text.as_str())];
+        files.extend(extra);
+        let (_, diags, rendered) = compile_sources(&files);
+        if diags.iter().any(|d| d.is_error()) {
+            failures.push(format!("SPEC.md:{line}:\n{block}\ncompiled as\n{text}\n{rendered}"));
+        }
+        compiled += 1;
+    }
+    eprintln!("compiled {compiled} blocks; skipped grammar and templates at SPEC.md lines {skipped:?}");
+    assert!(failures.is_empty(), "SPEC code blocks that do not compile:\n\n{}", failures.join("\n\n"));
+    assert!(compiled >= 6, "only {compiled} blocks compiled");
+}
+
+#[test]
+fn the_selector_example_of_section_11_is_checked() {
+    let spec = std::fs::read_to_string(repo_root().join("SPEC.md")).unwrap();
+    let block = fenced_blocks(&spec).into_iter().map(|(_, b)| b).find(|b| b.contains("\"app.kubernetes.io/part-of\"")).expect("section 11 example");
+    assert!(!is_template(&block) && !is_grammar(&block), "the selector example must be compiled, not skipped");
+}
