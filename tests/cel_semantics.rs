@@ -154,3 +154,49 @@ fn pod_templates_of_controllers_are_judged() {
     bad["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["image"] = json!("busybox:latest");
     assert_eq!(violations(&bad), set_of(&["no-latest-tag", "allowed-registries"]));
 }
+
+/// An ephemeral container (`kubectl debug`) is judged like any other: a debug
+/// image from outside the allowed registries, tagged `latest`, run as root with a
+/// writable root filesystem, is rejected — once passed by every rule.
+#[test]
+fn ephemeral_containers_are_judged() {
+    let mut spec = good_spec();
+    spec["ephemeralContainers"] = json!([{"name": "debug", "image": "docker.io/busybox:latest", "securityContext": {"runAsUser": 0}}]);
+    let found = violations(&pod(spec));
+    for rule in ["allowed-registries", "no-latest-tag", "read-only-root-fs", "no-privilege-escalation", "min-uid"] {
+        assert!(found.contains(rule), "{rule} not applied to the ephemeral container: {found:?}");
+    }
+    assert!(!found.contains("require-limits"), "ephemeral containers cannot declare resources: {found:?}");
+}
+
+/// A pod cannot override its ServiceAccount's `automount-token false`.
+#[test]
+fn pod_level_token_mounting_is_denied_for_undeclared_workloads() {
+    let mut spec = good_spec();
+    spec["automountServiceAccountToken"] = json!(true);
+    assert!(violations(&pod(spec.clone())).contains("automount-token"));
+    spec["automountServiceAccountToken"] = json!(false);
+    assert!(!violations(&pod(spec)).contains("automount-token"));
+}
+
+/// ReplicationControllers and PodTemplates are matched and their templates judged.
+#[test]
+fn replication_controllers_and_pod_templates_are_judged() {
+    let mut bad = good_spec();
+    bad["containers"][0]["image"] = json!("registry.example.com/shop/api:latest");
+    let rc = json!({"apiVersion": "v1", "kind": "ReplicationController", "metadata": {"name": "rc"}, "spec": {"template": {"spec": bad.clone()}}});
+    let pt = json!({"apiVersion": "v1", "kind": "PodTemplate", "metadata": {"name": "pt"}, "template": {"spec": bad}});
+    assert!(violations(&rc).contains("no-latest-tag"));
+    assert!(violations(&pt).contains("no-latest-tag"));
+    let (out, _, _) = compile_sources(&[("main.khc", SOURCE)]);
+    let policy = out.unwrap().files.into_iter().find(|f| f.path.ends_with("validatingadmissionpolicy-khc-tenant-shop.yaml")).unwrap().contents;
+    for r in ["pods/ephemeralcontainers", "replicationcontrollers", "podtemplates"] {
+        assert!(policy.contains(&format!("- {r}")), "{r} is not matched:\n{policy}");
+    }
+    let doc: Value = serde_yaml_ng::from_str(&policy).unwrap();
+    let condition = doc["spec"]["matchConditions"][0]["expression"].as_str().unwrap_or_default();
+    assert!(
+        condition.contains("request.operation != 'UPDATE'") && condition.contains("oldObject"),
+        "UPDATEs are judged only when the pod spec changes: {condition}"
+    );
+}

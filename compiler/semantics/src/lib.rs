@@ -30,6 +30,7 @@ pub mod values;
 
 pub use admission::ProfileTable;
 pub use cluster::MIN_MINOR;
+pub use rbac::builtin_resources;
 
 use khc_syntax::{Diagnostic, FileKey, SourceTree, Span, ValueKind};
 

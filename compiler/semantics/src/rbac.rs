@@ -89,6 +89,11 @@ const BUILTIN: &[(&str, &[&str])] = &[
     ("authorization.k8s.io", &["localsubjectaccessreviews", "selfsubjectaccessreviews", "selfsubjectrulesreviews", "subjectaccessreviews"]),
 ];
 
+/// Every built-in resource with its API group ("" for core), for completion.
+pub fn builtin_resources() -> impl Iterator<Item = (&'static str, &'static str)> {
+    BUILTIN.iter().flat_map(|(group, rs)| rs.iter().map(move |r| (*group, *r)))
+}
+
 /// Built-in ClusterRoles a tenant may grant in its namespaces.
 pub(crate) const BUILTIN_TENANT_ROLES: &[&str] = &["view", "edit", "admin"];
 

@@ -166,7 +166,7 @@ try {
           async () => /wrote \d+ files .* to out for cluster prod-eu/.test((await output.textContent().catch(() => "")).replace(/\u00a0/g, " ")),
           30000,
         );
-        const kustomization = path.join(vs.workspace, "out", "clusters", "prod-eu", "kustomization.yaml");
+        const kustomization = path.join(vs.workspace, "out", "clusters", "prod-eu", "Kustomization");
         assert.ok(fs.existsSync(kustomization), `${kustomization} exists`);
       },
     ],

@@ -34,13 +34,13 @@ try {
       "hover on the error shows the diagnostic and the statement's documentation",
       async () => {
         await vs.focusEditor();
-        await page.locator(".editor-instance .squiggly-error").first().hover();
+        await page.locator(".editor-instance .squiggly-error").first().hover({ force: true });
         const hover = page.locator(".monaco-hover:not(.hidden)").first();
         await hover.waitFor({ timeout: 10000 });
         await until("the hover text", async () => (await hover.textContent()).includes("prometheu"), 10000);
         // Hover on the `allow` statement: its documentation from the schema.
         await page.mouse.move(0, 0);
-        await page.locator(".editor-instance .view-line span", { hasText: /^allow$/ }).first().hover();
+        await page.locator(".editor-instance .view-line span", { hasText: /^allow$/ }).first().hover({ force: true });
         await until("statement documentation", async () => /ingress|egress|traffic/i.test((await page.locator(".monaco-hover:not(.hidden)").first().textContent().catch(() => "")) ?? ""), 10000);
         await vs.shot("hover");
       },

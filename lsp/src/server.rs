@@ -1,0 +1,575 @@
+//! Server state and dispatch: the project model, open documents, coalesced and
+//! change-only diagnostics, and the requests.
+
+use crate::ide::{self, Analysis};
+use crate::text::{self, apply_change, path_to_uri, uri_to_path, LineIndex};
+use crate::transport::Incoming;
+use khc_db::{parse, program, read_source, FileContents, KhcDatabase, SourceFile};
+use khc_syntax::{Diagnostic, FileKey, Severity};
+use lsp_types::{DiagnosticRelatedInformation, DiagnosticSeverity, Location, NumberOrString, PublishDiagnosticsParams, Uri};
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::str::FromStr;
+
+/// At most this many diagnostics are published per file (then one "N more").
+pub const MAX_DIAGNOSTICS_PER_FILE: usize = 200;
+
+/// An open document.
+struct Doc {
+    version: i32,
+    text: String,
+}
+
+/// The server: database, project model, documents and what was published.
+pub struct Server {
+    db: KhcDatabase,
+    /// Workspace folders (absolute paths) and the URI each was given as.
+    folders: Vec<(String, String)>,
+    /// Entry files (those declaring a `cluster`) under the folders or opened.
+    entries: BTreeSet<FileKey>,
+    /// Open documents.
+    docs: BTreeMap<FileKey, Doc>,
+    /// The URI the client used for a file, echoed back exactly.
+    uris: BTreeMap<FileKey, String>,
+    /// Each entry's diagnostics by file, from the last computation.
+    by_entry: BTreeMap<FileKey, BTreeMap<FileKey, Vec<Diagnostic>>>,
+    /// Diagnostics of files no program includes (syntax only).
+    standalone: BTreeMap<FileKey, Vec<Diagnostic>>,
+    /// What was last published per file.
+    published: BTreeMap<FileKey, Vec<Diagnostic>>,
+    /// Files changed since the last computation.
+    dirty: BTreeSet<FileKey>,
+    /// Documents edited since the last computation: always published.
+    edited: BTreeSet<FileKey>,
+    shutdown: bool,
+    initialized: bool,
+    next_id: i64,
+}
+
+impl Default for Server {
+    fn default() -> Self {
+        Server {
+            db: KhcDatabase::new(""),
+            folders: Vec::new(),
+            entries: BTreeSet::new(),
+            docs: BTreeMap::new(),
+            uris: BTreeMap::new(),
+            by_entry: BTreeMap::new(),
+            standalone: BTreeMap::new(),
+            published: BTreeMap::new(),
+            dirty: BTreeSet::new(),
+            edited: BTreeSet::new(),
+            shutdown: false,
+            initialized: false,
+            next_id: 1,
+        }
+    }
+}
+
+fn response(id: &Value, result: Value) -> Value {
+    json!({"jsonrpc": "2.0", "id": id, "result": result})
+}
+
+fn error(id: &Value, code: i32, message: impl Into<String>) -> Value {
+    json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message.into()}})
+}
+
+fn notification(method: &str, params: impl serde::Serialize) -> Value {
+    json!({"jsonrpc": "2.0", "method": method, "params": params})
+}
+
+/// Skips dot-directories, `target/` and `node_modules/` when looking for files.
+fn skipped_dir(name: &str) -> bool {
+    name.starts_with('.') || name == "target" || name == "node_modules"
+}
+
+/// At most this many `*.khc` files are read from the workspace folders.
+pub const MAX_WORKSPACE_FILES: usize = 20_000;
+
+fn walk(dir: &Path, out: &mut Vec<String>, depth: usize) {
+    if depth > 32 || out.len() >= MAX_WORKSPACE_FILES {
+        return;
+    }
+    let Ok(read) = std::fs::read_dir(dir) else { return };
+    for e in read.flatten() {
+        let Ok(ft) = e.file_type() else { continue };
+        let name = e.file_name().to_string_lossy().to_string();
+        let path = e.path();
+        if ft.is_dir() {
+            if !skipped_dir(&name) {
+                walk(&path, out, depth + 1);
+            }
+        } else if name.ends_with(".khc") {
+            if let Some(p) = path.to_str() {
+                out.push(p.to_string());
+            }
+        }
+    }
+}
+
+impl Server {
+    /// The database (for tests).
+    pub fn db(&self) -> &KhcDatabase {
+        &self.db
+    }
+
+    /// Handles queued messages in order: notifications update the inputs;
+    /// diagnostics are computed once, before the first request that follows an
+    /// edit and at the end. Returns the messages to send and, after `exit`, the
+    /// process exit code.
+    pub fn handle_batch(&mut self, batch: Vec<Incoming>) -> (Vec<Value>, Option<i32>) {
+        let mut out = Vec::new();
+        for item in batch {
+            let msg = match item {
+                Incoming::Malformed(code, why) => {
+                    out.push(error(&Value::Null, code, why));
+                    continue;
+                }
+                Incoming::Message(m) => m,
+            };
+            let method = msg.get("method").and_then(Value::as_str).map(str::to_string);
+            let id = msg.get("id").cloned();
+            let params = msg.get("params").cloned().unwrap_or(Value::Null);
+            match (method, id) {
+                (Some(method), Some(id)) => {
+                    if !self.dirty.is_empty() && method != "initialize" {
+                        self.flush(&mut out);
+                    }
+                    out.extend(self.request(&method, &id, params));
+                }
+                (Some(method), None) => {
+                    if method == "exit" {
+                        self.flush(&mut out);
+                        return (out, Some(if self.shutdown { 0 } else { 1 }));
+                    }
+                    out.extend(self.notification(&method, params));
+                }
+                (None, Some(_)) if msg.get("result").is_some() || msg.get("error").is_some() => {} // a response to us
+                (None, id) => out.push(error(&id.unwrap_or(Value::Null), -32600, "not a JSON-RPC request or notification")),
+            }
+        }
+        self.flush(&mut out);
+        (out, None)
+    }
+
+    fn request(&mut self, method: &str, id: &Value, params: Value) -> Vec<Value> {
+        if self.shutdown {
+            return vec![error(id, -32600, format!("`{method}` after shutdown"))];
+        }
+        if method == "initialize" {
+            return self.initialize(id, &params);
+        }
+        if !self.initialized {
+            return vec![error(id, -32002, "the server is not initialized")];
+        }
+        if method == "shutdown" {
+            self.shutdown = true;
+            return vec![response(id, Value::Null)];
+        }
+        match self.feature(method, &params) {
+            Ok(Some(v)) => vec![response(id, v)],
+            Ok(None) => vec![error(id, -32601, format!("khc does not handle {method}"))],
+            Err(why) => vec![error(id, -32602, why)],
+        }
+    }
+
+    fn initialize(&mut self, id: &Value, params: &Value) -> Vec<Value> {
+        let mut folders: Vec<String> = Vec::new();
+        if let Some(fs) = params.get("workspaceFolders").and_then(Value::as_array) {
+            folders.extend(fs.iter().filter_map(|f| f.get("uri")?.as_str().map(str::to_string)));
+        }
+        if folders.is_empty() {
+            if let Some(u) = params.get("rootUri").and_then(Value::as_str) {
+                folders.push(u.to_string());
+            } else if let Some(p) = params.get("rootPath").and_then(Value::as_str) {
+                folders.push(format!("file://{}", text::encode_path(p)));
+            }
+        }
+        for uri in folders {
+            if let Some(path) = uri_to_path(&uri) {
+                self.folders.push((path, uri.trim_end_matches('/').to_string()));
+            }
+        }
+        self.scan_folders();
+        self.initialized = true;
+        let watch = params.pointer("/capabilities/workspace/didChangeWatchedFiles/dynamicRegistration").and_then(Value::as_bool) == Some(true);
+        let result = json!({
+            "capabilities": ide::capabilities(),
+            "serverInfo": {"name": "khc", "version": env!("CARGO_PKG_VERSION")},
+        });
+        let mut out = vec![response(id, result)];
+        if watch {
+            let id = self.next_id;
+            self.next_id += 1;
+            out.push(json!({"jsonrpc": "2.0", "id": format!("khc-watch-{id}"), "method": "client/registerCapability", "params": {"registrations": [{
+                "id": "khc-watch", "method": "workspace/didChangeWatchedFiles",
+                "registerOptions": {"watchers": [{"globPattern": "**/*.khc"}]}
+            }]}}));
+        }
+        out
+    }
+
+    /// Reads every `*.khc` file under the workspace folders and finds the entries.
+    fn scan_folders(&mut self) {
+        let mut paths = Vec::new();
+        for (folder, _) in &self.folders {
+            walk(Path::new(folder), &mut paths, 0);
+        }
+        paths.sort();
+        paths.dedup();
+        let loaded: Vec<(FileKey, FileContents)> =
+            paths.iter().filter(|p| !self.docs.contains_key(p.as_str())).map(|p| (FileKey::from(p.as_str()), read_source(Path::new(p)))).collect();
+        let files = self.db.set_contents_many(loaded);
+        for f in files {
+            self.dirty.insert(f.key(&self.db).clone());
+        }
+    }
+
+    /// The URI to publish for a file: the client's own, else one built under the
+    /// workspace folder's URI (as the client spelled it).
+    fn uri_of(&self, key: &str) -> Option<String> {
+        if let Some(u) = self.uris.get(key) {
+            return Some(u.clone());
+        }
+        for (folder, uri) in &self.folders {
+            if let Some(rest) = key.strip_prefix(folder.as_str()) {
+                if rest.starts_with('/') {
+                    return Some(format!("{uri}{}", text::encode_path(rest)));
+                }
+            }
+        }
+        path_to_uri(key).map(|u| u.as_str().to_string())
+    }
+
+    fn key_of(&mut self, uri: &str) -> Option<FileKey> {
+        let path = uri_to_path(uri)?;
+        let key = FileKey::from(path.as_str());
+        self.uris.entry(key.clone()).or_insert_with(|| uri.to_string());
+        Some(key)
+    }
+
+    fn notification(&mut self, method: &str, params: Value) -> Vec<Value> {
+        let uri = params.pointer("/textDocument/uri").and_then(Value::as_str).map(str::to_string);
+        match method {
+            "initialized" => {}
+            "textDocument/didOpen" => {
+                let (Some(uri), Some(text)) = (uri, params.pointer("/textDocument/text").and_then(Value::as_str)) else { return Vec::new() };
+                let Some(key) = self.key_of(&uri) else { return Vec::new() };
+                self.uris.insert(key.clone(), uri.clone());
+                let version = params.pointer("/textDocument/version").and_then(Value::as_i64).unwrap_or(0) as i32;
+                self.docs.insert(key.clone(), Doc { version, text: text.to_string() });
+                if !self.in_folders(&key) {
+                    self.adopt_folder_of(&key, &uri);
+                }
+                self.db.set_text(&key, text.to_string());
+                self.dirty.insert(key.clone());
+                self.edited.insert(key);
+            }
+            "textDocument/didChange" => {
+                let Some(key) = uri.and_then(|u| self.key_of(&u)) else { return Vec::new() };
+                let Some(doc) = self.docs.get_mut(&key) else { return Vec::new() };
+                if let Some(v) = params.pointer("/textDocument/version").and_then(Value::as_i64) {
+                    doc.version = v as i32;
+                }
+                for c in params.get("contentChanges").and_then(Value::as_array).into_iter().flatten() {
+                    let range = c.get("range").and_then(|r| serde_json::from_value(r.clone()).ok());
+                    if let Some(t) = c.get("text").and_then(Value::as_str) {
+                        apply_change(&mut doc.text, range, t);
+                    }
+                }
+                let text = doc.text.clone();
+                self.db.set_text(&key, text);
+                self.dirty.insert(key.clone());
+                self.edited.insert(key);
+            }
+            "textDocument/didClose" => {
+                let Some(key) = uri.and_then(|u| self.key_of(&u)) else { return Vec::new() };
+                if self.docs.remove(&key).is_some() {
+                    self.db.set_contents(&key, read_source(Path::new(&*key)));
+                    self.dirty.insert(key);
+                }
+            }
+            "textDocument/didSave" => {
+                // The buffer is the truth while open; a save changes nothing else.
+                if let (Some(key), Some(t)) = (uri.and_then(|u| self.key_of(&u)), params.get("text").and_then(Value::as_str)) {
+                    if let Some(doc) = self.docs.get_mut(&key) {
+                        doc.text = t.to_string();
+                        self.db.set_text(&key, t.to_string());
+                        self.dirty.insert(key);
+                    }
+                }
+            }
+            "workspace/didChangeWatchedFiles" => {
+                for ch in params.get("changes").and_then(Value::as_array).into_iter().flatten() {
+                    let Some(key) = ch.get("uri").and_then(Value::as_str).and_then(|u| self.key_of(u)) else { continue };
+                    if !key.ends_with(".khc") || self.docs.contains_key(&key) {
+                        continue;
+                    }
+                    let contents = match ch.get("type").and_then(Value::as_i64) {
+                        Some(3) => FileContents::Missing(format!("{key}: deleted")),
+                        _ => read_source(Path::new(&*key)),
+                    };
+                    self.db.set_contents(&key, contents);
+                    self.dirty.insert(key);
+                }
+            }
+            "workspace/didChangeWorkspaceFolders" => {
+                let ev = params.get("event").cloned().unwrap_or(Value::Null);
+                for f in ev.get("removed").and_then(Value::as_array).into_iter().flatten() {
+                    if let Some(u) = f.get("uri").and_then(Value::as_str) {
+                        let u = u.trim_end_matches('/');
+                        self.folders.retain(|(_, fu)| fu != u);
+                    }
+                }
+                for f in ev.get("added").and_then(Value::as_array).into_iter().flatten() {
+                    if let Some(u) = f.get("uri").and_then(Value::as_str) {
+                        if let Some(p) = uri_to_path(u) {
+                            self.folders.push((p, u.trim_end_matches('/').to_string()));
+                        }
+                    }
+                }
+                self.scan_folders();
+            }
+            "$/cancelRequest" | "$/setTrace" => {}
+            _ => {}
+        }
+        Vec::new()
+    }
+
+    /// A file opened outside every workspace folder (a client that sent none):
+    /// the nearest enclosing directory, up to three levels up, with an entry file
+    /// directly inside becomes a folder, so `tenants/x.khc` finds `../cluster.khc`.
+    fn adopt_folder_of(&mut self, key: &str, uri: &str) {
+        let mut dir = Path::new(key).parent();
+        let mut uri_dir = uri.rsplit_once('/').map(|(d, _)| d.to_string());
+        for _ in 0..3 {
+            let (Some(d), Some(u)) = (dir, uri_dir.clone()) else { return };
+            let has_entry = std::fs::read_dir(d).into_iter().flatten().flatten().any(|e| {
+                let p = e.path();
+                p.extension().is_some_and(|x| x == "khc")
+                    && matches!(read_source(&p), FileContents::Text(t) if khc_semantics::is_entry(&khc_syntax::parse(&FileKey::from(""), &t).tree()))
+            });
+            if has_entry {
+                if let Some(ds) = d.to_str() {
+                    self.folders.push((ds.to_string(), u));
+                    self.scan_folders();
+                }
+                return;
+            }
+            dir = d.parent();
+            uri_dir = uri_dir.and_then(|u| u.rsplit_once('/').map(|(d, _)| d.to_string())).filter(|u| u.len() > "file://".len());
+        }
+    }
+
+    fn in_folders(&self, key: &str) -> bool {
+        self.folders.iter().any(|(f, _)| key.strip_prefix(f.as_str()).is_some_and(|r| r.starts_with('/')))
+    }
+
+    /// Recomputes diagnostics after edits and publishes what changed (and, always,
+    /// the edited documents).
+    fn flush(&mut self, out: &mut Vec<Value>) {
+        if self.dirty.is_empty() {
+            return;
+        }
+        let dirty = std::mem::take(&mut self.dirty);
+        let edited = std::mem::take(&mut self.edited);
+        // Entries may appear or disappear with an edit.
+        let mut removed: Vec<FileKey> = Vec::new();
+        for key in &dirty {
+            let Some(f) = self.db.file(key) else { continue };
+            let is_entry = matches!(f.contents(&self.db), FileContents::Text(_)) && khc_semantics::is_entry(&parse(&self.db, f).tree());
+            if is_entry && (self.in_folders(key) || self.docs.contains_key(key)) {
+                self.entries.insert(key.clone());
+            } else if self.entries.remove(key) {
+                if let Some(old) = self.by_entry.remove(key) {
+                    removed.extend(old.into_keys());
+                }
+            }
+        }
+        // The entries whose programs include a changed file (or that are new).
+        let mut affected = Vec::new();
+        for e in self.entries.clone() {
+            let Some(ef) = self.db.file(&e) else { continue };
+            self.db.load_program(ef);
+            let files = &program(&self.db, ef).files;
+            if !self.by_entry.contains_key(&e) || files.iter().any(|f| dirty.contains(f.key(&self.db))) {
+                affected.push(e);
+            }
+        }
+        let mut touched: BTreeSet<FileKey> = dirty.clone();
+        touched.extend(edited.iter().cloned());
+        touched.extend(removed);
+        for e in affected {
+            let ef = self.db.file(&e).expect("entries are known files");
+            let mut by_file: BTreeMap<FileKey, Vec<Diagnostic>> = BTreeMap::new();
+            for f in &program(&self.db, ef).files {
+                by_file.entry(f.key(&self.db).clone()).or_default();
+            }
+            for d in khc_db::diagnostics(&self.db, ef) {
+                by_file.entry(d.primary.file.clone()).or_default().push(d.clone());
+            }
+            touched.extend(by_file.keys().cloned());
+            if let Some(old) = self.by_entry.insert(e, by_file) {
+                touched.extend(old.into_keys());
+            }
+        }
+        let mut candidates = touched;
+        // Files no program includes: their own syntax and top-level diagnostics.
+        let included: BTreeSet<&FileKey> = self.by_entry.values().flat_map(|m| m.keys()).collect();
+        let mut standalone = BTreeMap::new();
+        for k in dirty.iter().chain(self.standalone.keys()).chain(candidates.iter()) {
+            if included.contains(k) || k.starts_with(khc_semantics::STD_PREFIX) {
+                continue;
+            }
+            if let Some(f) = self.db.file(k) {
+                if !(self.docs.contains_key(k) || self.in_folders(k)) {
+                    continue;
+                }
+                let mut d = parse(&self.db, f).errors.clone();
+                d.extend(khc_db::syntax::file_diagnostics(&self.db, f).iter().cloned());
+                if let FileContents::Missing(_) = f.contents(&self.db) {
+                    d.clear();
+                }
+                khc_db::sort_diagnostics(&mut d);
+                standalone.insert(k.clone(), d);
+            }
+        }
+        candidates.extend(self.standalone.keys().cloned());
+        candidates.extend(standalone.keys().cloned());
+        self.standalone = standalone;
+        for k in candidates {
+            if k.starts_with(khc_semantics::STD_PREFIX) {
+                continue;
+            }
+            let mut diags: Vec<Diagnostic> = Vec::new();
+            let mut n_programs = 0;
+            for m in self.by_entry.values() {
+                if let Some(ds) = m.get(&k) {
+                    n_programs += 1;
+                    diags.extend(ds.iter().cloned());
+                }
+            }
+            if let Some(ds) = self.standalone.get(&k) {
+                diags.extend(ds.iter().cloned());
+            }
+            if n_programs > 1 {
+                khc_db::sort_diagnostics(&mut diags);
+            }
+            let changed = self.published.get(&k).map_or(!diags.is_empty(), |old| *old != diags);
+            if changed || edited.contains(&k) {
+                if let Some(n) = self.publish(&k, &diags) {
+                    out.push(n);
+                }
+                if diags.is_empty() {
+                    self.published.remove(&k);
+                } else {
+                    self.published.insert(k.clone(), diags);
+                }
+            }
+        }
+    }
+
+    fn publish(&self, key: &FileKey, diags: &[Diagnostic]) -> Option<Value> {
+        let uri = Uri::from_str(&self.uri_of(key)?).ok()?;
+        let text = self.db.file(key).map(|f| f.text(&self.db)).unwrap_or("");
+        let ix = LineIndex::new(text);
+        let mut diagnostics: Vec<lsp_types::Diagnostic> = diags.iter().take(MAX_DIAGNOSTICS_PER_FILE).map(|d| self.to_lsp(d, &ix)).collect();
+        if diags.len() > MAX_DIAGNOSTICS_PER_FILE {
+            let last = &diags[MAX_DIAGNOSTICS_PER_FILE];
+            diagnostics.push(lsp_types::Diagnostic {
+                range: ix.range(last.primary.span),
+                severity: Some(DiagnosticSeverity::INFORMATION),
+                source: Some("khc".into()),
+                message: format!("{} more diagnostics in this file (run `khc check` to see them all)", diags.len() - MAX_DIAGNOSTICS_PER_FILE),
+                ..Default::default()
+            });
+        }
+        let version = self.docs.get(key).map(|d| d.version);
+        Some(notification("textDocument/publishDiagnostics", PublishDiagnosticsParams { uri, diagnostics, version }))
+    }
+
+    fn to_lsp(&self, d: &Diagnostic, ix: &LineIndex<'_>) -> lsp_types::Diagnostic {
+        let mut message = d.message.clone();
+        if !d.primary.message.is_empty() {
+            message.push_str(&format!(" ({})", d.primary.message));
+        }
+        for n in &d.notes {
+            message.push('\n');
+            message.push_str(n);
+        }
+        let related: Vec<DiagnosticRelatedInformation> = d
+            .secondary
+            .iter()
+            .filter_map(|s| {
+                let other = self.db.file(&s.file)?.text(&self.db);
+                let uri = Uri::from_str(&self.uri_of(&s.file)?).ok()?;
+                Some(DiagnosticRelatedInformation { location: Location { uri, range: LineIndex::new(other).range(s.span) }, message: s.message.clone() })
+            })
+            .collect();
+        lsp_types::Diagnostic {
+            range: ix.range(d.primary.span),
+            severity: Some(match d.severity {
+                Severity::Error => DiagnosticSeverity::ERROR,
+                Severity::Warning => DiagnosticSeverity::WARNING,
+            }),
+            code: Some(NumberOrString::String(d.code.to_string())),
+            source: Some("khc".into()),
+            message,
+            related_information: (!related.is_empty()).then_some(related),
+            ..Default::default()
+        }
+    }
+
+    /// The entries whose programs include `file`.
+    fn entries_of(&self, file: SourceFile) -> Vec<SourceFile> {
+        let key = file.key(&self.db);
+        self.entries.iter().filter(|e| self.by_entry.get(*e).is_some_and(|m| m.contains_key(key))).filter_map(|e| self.db.file(e)).collect()
+    }
+
+    fn feature(&mut self, method: &str, params: &Value) -> Result<Option<Value>, String> {
+        if method == "workspace/symbol" {
+            let query = params.get("query").and_then(Value::as_str).unwrap_or("");
+            let entries: Vec<SourceFile> = self.entries.iter().filter_map(|e| self.db.file(e)).collect();
+            let syms = ide::workspace_symbols(&self.db, &entries, query, &|k| self.uri_of(k));
+            return Ok(Some(serde_json::to_value(syms).unwrap_or(Value::Null)));
+        }
+        let Some(uri) = params.pointer("/textDocument/uri").and_then(Value::as_str).map(str::to_string) else {
+            return if method.starts_with("textDocument/") { Err("missing textDocument.uri".into()) } else { Ok(None) };
+        };
+        let key = self.key_of(&uri).ok_or_else(|| format!("not a file URI: {uri}"))?;
+        let file = match self.db.file(&key) {
+            Some(f) => f,
+            None => self.db.set_contents(&key, read_source(Path::new(&*key))),
+        };
+        let entries = self.entries_of(file);
+        let a = Analysis::new(&self.db, file, entries);
+        let pos = params.get("position").and_then(|p| serde_json::from_value::<lsp_types::Position>(p.clone()).ok());
+        let offset = pos.map(|p| a.line_index().offset(p) as u32);
+        let uri_of = |k: &str| self.uri_of(k);
+        let v = match method {
+            "textDocument/hover" => serde_json::to_value(a.hover(offset.ok_or("missing position")?)),
+            "textDocument/completion" => serde_json::to_value(a.completion(offset.ok_or("missing position")?)),
+            "textDocument/definition" => serde_json::to_value(a.definition(offset.ok_or("missing position")?, &uri_of)),
+            "textDocument/references" => {
+                let decl = params.pointer("/context/includeDeclaration").and_then(Value::as_bool).unwrap_or(true);
+                serde_json::to_value(a.references(offset.ok_or("missing position")?, decl, &uri_of))
+            }
+            "textDocument/prepareRename" => serde_json::to_value(a.prepare_rename(offset.ok_or("missing position")?)),
+            "textDocument/rename" => {
+                let new = params.get("newName").and_then(Value::as_str).ok_or("missing newName")?;
+                serde_json::to_value(a.rename(offset.ok_or("missing position")?, new, &uri_of)?)
+            }
+            "textDocument/documentSymbol" => serde_json::to_value(a.document_symbols()),
+            "textDocument/semanticTokens/full" => serde_json::to_value(a.semantic_tokens()),
+            "textDocument/foldingRange" => serde_json::to_value(a.folding_ranges()),
+            "textDocument/formatting" => serde_json::to_value(a.formatting()),
+            "textDocument/codeAction" => {
+                let p: lsp_types::CodeActionParams = serde_json::from_value(params.clone()).map_err(|e| e.to_string())?;
+                serde_json::to_value(a.code_actions(&p, &uri_of))
+            }
+            _ => return Ok(None),
+        };
+        v.map(Some).map_err(|e| e.to_string())
+    }
+}

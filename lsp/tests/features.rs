@@ -1,0 +1,369 @@
+//! The language server driven in process with JSON-RPC messages (the same
+//! `handle_batch` the stdio loop calls), on a copy of `examples/multi-tenant` and
+//! small fixtures whose cursor is marked `$0`.
+
+use khc_lsp::transport::Incoming;
+use khc_lsp::Server;
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+
+struct Client {
+    server: Server,
+    dir: PathBuf,
+    id: i64,
+    version: i64,
+}
+
+fn temp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("khc-lsp-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A copy of the example's sources.
+fn example(name: &str) -> PathBuf {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/multi-tenant");
+    let dir = temp(name);
+    std::fs::create_dir_all(dir.join("tenants")).unwrap();
+    for f in ["cluster.khc", "tenants/payments.khc", "tenants/monitoring.khc", "tenants/legacy.khc"] {
+        std::fs::copy(src.join(f), dir.join(f)).unwrap();
+    }
+    dir
+}
+
+/// Removes the `$0` marker: the text and the marker's (line, UTF-16 column).
+fn marked(text: &str) -> (String, Value) {
+    let at = text.find("$0").expect("a $0 marker");
+    let before = &text[..at];
+    let line = before.matches('\n').count();
+    let col = before[before.rfind('\n').map_or(0, |i| i + 1)..].encode_utf16().count();
+    (text.replacen("$0", "", 1), json!({"line": line, "character": col}))
+}
+
+impl Client {
+    fn start(dir: &Path) -> (Client, Vec<Value>) {
+        let mut c = Client { server: Server::default(), dir: dir.to_path_buf(), id: 0, version: 1 };
+        let uri = format!("file://{}", dir.display());
+        let init = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+            "rootUri": uri, "workspaceFolders": [{"uri": uri, "name": "ws"}],
+            "capabilities": {"workspace": {"didChangeWatchedFiles": {"dynamicRegistration": true}}}}});
+        let mut out = c.send(vec![init]);
+        out.extend(c.send(vec![json!({"jsonrpc": "2.0", "method": "initialized", "params": {}})]));
+        (c, out)
+    }
+
+    fn send(&mut self, msgs: Vec<Value>) -> Vec<Value> {
+        self.server.handle_batch(msgs.into_iter().map(Incoming::Message).collect()).0
+    }
+
+    fn uri(&self, rel: &str) -> String {
+        format!("file://{}/{rel}", self.dir.display())
+    }
+
+    fn notify(&mut self, method: &str, params: Value) -> Vec<Value> {
+        self.send(vec![json!({"jsonrpc": "2.0", "method": method, "params": params})])
+    }
+
+    fn request(&mut self, method: &str, params: Value) -> Value {
+        self.id += 1;
+        let out = self.send(vec![json!({"jsonrpc": "2.0", "id": self.id, "method": method, "params": params})]);
+        out.into_iter().find(|m| m["id"] == json!(self.id)).expect("an answer")
+    }
+
+    fn open(&mut self, rel: &str, text: &str) -> Vec<Value> {
+        let uri = self.uri(rel);
+        self.notify("textDocument/didOpen", json!({"textDocument": {"uri": uri, "languageId": "khc", "version": self.version, "text": text}}))
+    }
+
+    fn change(&mut self, rel: &str, text: &str) -> Vec<Value> {
+        self.version += 1;
+        let uri = self.uri(rel);
+        self.notify("textDocument/didChange", json!({"textDocument": {"uri": uri, "version": self.version}, "contentChanges": [{"text": text}]}))
+    }
+
+    /// A request at the `$0` of `text`, after opening it as `rel`.
+    fn at(&mut self, rel: &str, text: &str, method: &str, extra: Value) -> Value {
+        let (text, pos) = marked(text);
+        self.open(rel, &text);
+        let mut params = json!({"textDocument": {"uri": self.uri(rel)}, "position": pos});
+        if let (Some(p), Some(e)) = (params.as_object_mut(), extra.as_object()) {
+            p.extend(e.clone());
+        }
+        self.request(method, params)
+    }
+}
+
+fn publications<'a>(out: &'a [Value], uri: &str) -> Vec<&'a Value> {
+    out.iter().filter(|m| m["method"] == "textDocument/publishDiagnostics" && m["params"]["uri"] == uri).collect()
+}
+
+fn messages(p: &Value) -> Vec<String> {
+    p["params"]["diagnostics"].as_array().unwrap().iter().map(|d| d["message"].as_str().unwrap().to_string()).collect()
+}
+
+#[test]
+fn tenant_file_gets_semantic_diagnostics_quick_fix_and_close_reverts() {
+    let dir = example("payments");
+    let (mut c, out) = Client::start(&dir);
+    assert!(out.iter().any(|m| m["method"] == "client/registerCapability"), "watchers registered: {out:?}");
+    assert!(publications(&out, &c.uri("tenants/payments.khc")).is_empty(), "the example is clean");
+    let path = dir.join("tenants/payments.khc");
+    let good = std::fs::read_to_string(&path).unwrap();
+    let bad = good.replace("to workload api ports 8443", "to workload apx ports 8443");
+    let uri = c.uri("tenants/payments.khc");
+    c.open("tenants/payments.khc", &good);
+    let out = c.change("tenants/payments.khc", &bad);
+    let p = publications(&out, &uri);
+    assert_eq!(p.len(), 1, "{out:?}");
+    assert_eq!(p[0]["params"]["version"], json!(c.version));
+    let msgs = messages(p[0]);
+    assert!(msgs.iter().any(|m| m.contains("has no workload `apx`") && m.contains("did you mean `api`")), "{msgs:?}");
+    let d = p[0]["params"]["diagnostics"][0].clone();
+    assert_eq!(d["code"], "unknown-name");
+    // Only the edited file is published: the others did not change.
+    assert_eq!(out.iter().filter(|m| m["method"] == "textDocument/publishDiagnostics").count(), 1, "{out:?}");
+    // The quick fix replaces the name.
+    let actions = c.request("textDocument/codeAction", json!({"textDocument": {"uri": uri}, "range": d["range"], "context": {"diagnostics": [d]}}));
+    let action = &actions["result"][0];
+    assert_eq!(action["title"], "Replace with `api`");
+    assert_eq!(action["edit"]["changes"][&uri][0]["newText"], "api");
+    // An unchanged edit still publishes the edited document (with its version).
+    let out = c.change("tenants/payments.khc", &bad);
+    assert_eq!(publications(&out, &uri).len(), 1);
+    // Closing the unsaved buffer reverts to the disk contents: no phantom error.
+    let out = c.notify("textDocument/didClose", json!({"textDocument": {"uri": uri}}));
+    let p = publications(&out, &uri);
+    assert_eq!(p.len(), 1, "{out:?}");
+    assert!(messages(p[0]).is_empty());
+    assert_eq!(p[0]["params"]["version"], Value::Null);
+}
+
+#[test]
+fn edits_are_coalesced_and_requests_see_them() {
+    let dir = example("coalesce");
+    let (mut c, _) = Client::start(&dir);
+    let path = dir.join("tenants/legacy.khc");
+    let text = std::fs::read_to_string(&path).unwrap();
+    c.open("tenants/legacy.khc", &text);
+    let uri = c.uri("tenants/legacy.khc");
+    let mut batch = Vec::new();
+    for i in 2..12 {
+        batch.push(json!({"jsonrpc": "2.0", "method": "textDocument/didChange", "params": {"textDocument": {"uri": uri, "version": i}, "contentChanges": [{"range": {"start": {"line": 0, "character": 0}, "end": {"line": 0, "character": 0}}, "text": "#"}]}}));
+    }
+    batch.push(json!({"jsonrpc": "2.0", "id": 99, "method": "khc-bench/barrier", "params": null}));
+    let out = c.send(batch);
+    let p = publications(&out, &uri);
+    assert_eq!(p.len(), 1, "ten edits, one computation: {out:?}");
+    assert_eq!(p[0]["params"]["version"], 11);
+    // The unknown request is answered with an error, after the publication.
+    let last = out.last().unwrap();
+    assert_eq!(last["id"], 99);
+    assert_eq!(last["error"]["code"], -32601);
+}
+
+#[test]
+fn robustness_errors_keep_the_server_running() {
+    let dir = temp("robust");
+    let (mut c, _) = Client::start(&dir);
+    let (out, exit) = c.server.handle_batch(vec![
+        Incoming::Malformed(-32700, "invalid JSON".into()),
+        Incoming::Message(json!({"jsonrpc": "2.0", "id": 1, "method": "no/such", "params": {}})),
+        Incoming::Message(json!({"jsonrpc": "2.0", "id": 2})),
+        Incoming::Message(json!({"jsonrpc": "2.0", "id": 3, "method": "shutdown"})),
+        Incoming::Message(json!({"jsonrpc": "2.0", "id": 4, "method": "textDocument/hover", "params": {}})),
+    ]);
+    assert_eq!(exit, None);
+    assert_eq!(out[0]["error"]["code"], -32700);
+    assert_eq!(out[1]["error"]["code"], -32601);
+    assert_eq!(out[2]["error"]["code"], -32600);
+    assert_eq!(out[3]["result"], Value::Null);
+    assert_eq!(out[4]["error"]["code"], -32600, "requests after shutdown are refused");
+    let (_, exit) = c.server.handle_batch(vec![Incoming::Message(json!({"jsonrpc": "2.0", "method": "exit"}))]);
+    assert_eq!(exit, Some(0));
+}
+
+#[test]
+fn watched_files_create_and_delete() {
+    let dir = example("watch");
+    let (mut c, _) = Client::start(&dir);
+    // A new tenant file that the cluster does not import: syntax diagnostics only.
+    std::fs::write(dir.join("tenants/new.khc"), "tenant fresh {\n  isolation bogus\n  $oops\n}\n").unwrap();
+    let uri = c.uri("tenants/new.khc");
+    let out = c.notify("workspace/didChangeWatchedFiles", json!({"changes": [{"uri": uri, "type": 1}]}));
+    let p = publications(&out, &uri);
+    assert_eq!(p.len(), 1, "{out:?}");
+    assert!(!messages(p[0]).is_empty());
+    // Deleting a file the cluster imports reports the missing import.
+    std::fs::remove_file(dir.join("tenants/legacy.khc")).unwrap();
+    let out = c.notify("workspace/didChangeWatchedFiles", json!({"changes": [{"uri": c.uri("tenants/legacy.khc"), "type": 3}]}));
+    let p = publications(&out, &c.uri("cluster.khc"));
+    assert!(p.iter().any(|p| messages(p).iter().any(|m| m.contains("cannot read"))), "{out:?}");
+}
+
+#[test]
+fn hover() {
+    let dir = example("hover");
+    let (mut c, _) = Client::start(&dir);
+    let payments = std::fs::read_to_string(dir.join("tenants/payments.khc")).unwrap();
+    // A statement: its shape and doc from the schema.
+    let h = c.at("tenants/payments.khc", &payments.replacen("isolation strict", "isol$0ation strict", 1), "textDocument/hover", json!({}));
+    let v = h["result"]["contents"]["value"].as_str().unwrap();
+    assert!(v.contains("isolation MODE") && v.contains("Network isolation"), "{v}");
+    // A value: its doc.
+    let h = c.at("tenants/payments.khc", &payments.replacen("isolation strict", "isolation str$0ict", 1), "textDocument/hover", json!({}));
+    assert!(h["result"]["contents"]["value"].as_str().unwrap().contains("isolation mode"), "{h}");
+    // A tenant name: where it is defined and the objects it produces.
+    let h = c.at("tenants/payments.khc", &payments.replacen("from tenant monitoring", "from tenant moni$0toring", 1), "textDocument/hover", json!({}));
+    let v = h["result"]["contents"]["value"].as_str().unwrap();
+    assert!(v.contains("tenant `monitoring`") && v.contains("monitoring.khc") && v.contains("NetworkPolicy"), "{v}");
+    // An admission rule: the CEL it compiles to.
+    let cluster = std::fs::read_to_string(dir.join("cluster.khc")).unwrap();
+    let h = c.at("cluster.khc", &cluster.replacen("    no-latest-tag", "    no-lat$0est-tag", 1), "textDocument/hover", json!({}));
+    let v = h["result"]["contents"]["value"].as_str().unwrap();
+    assert!(v.contains("```cel") && v.contains("variables.containers"), "{v}");
+}
+
+fn labels(v: &Value) -> Vec<String> {
+    v["result"].as_array().unwrap().iter().map(|i| i["label"].as_str().unwrap().to_string()).collect()
+}
+
+#[test]
+fn completion() {
+    let dir = example("complete");
+    let (mut c, _) = Client::start(&dir);
+    let payments = std::fs::read_to_string(dir.join("tenants/payments.khc")).unwrap();
+    // Statements of the tenant block.
+    let l = labels(&c.at("tenants/payments.khc", &payments.replacen("  isolation strict", "  iso$0", 1), "textDocument/completion", json!({})));
+    assert!(l.contains(&"isolation".to_string()) && l.contains(&"workload".to_string()) && !l.contains(&"kubernetes".to_string()), "{l:?}");
+    // Statements of a nested block (quota).
+    let l = labels(&c.at("tenants/payments.khc", &payments.replacen("    pods 200", "    $0", 1), "textDocument/completion", json!({})));
+    assert!(l.contains(&"limit-cpu".to_string()) && !l.contains(&"isolation".to_string()), "{l:?}");
+    // Values: levels, isolation modes, verbs, tenants, workloads.
+    let l = labels(&c.at("tenants/payments.khc", &payments.replacen("pod-security restricted", "pod-security $0", 1), "textDocument/completion", json!({})));
+    assert_eq!(l, vec!["privileged", "baseline", "restricted"]);
+    let l = labels(&c.at("tenants/payments.khc", &payments.replacen("isolation strict", "isolation $0", 1), "textDocument/completion", json!({})));
+    assert!(l.contains(&"strict".to_string()), "{l:?}");
+    let l = labels(&c.at("tenants/payments.khc", &payments.replacen("from tenant monitoring", "from tenant $0", 1), "textDocument/completion", json!({})));
+    assert!(l.contains(&"monitoring".to_string()) && l.contains(&"legacy".to_string()), "{l:?}");
+    let l = labels(&c.at("tenants/payments.khc", &payments.replacen("to workload api ports 8443", "to workload $0", 1), "textDocument/completion", json!({})));
+    assert!(l.contains(&"ledger-db".to_string()) && l.contains(&"worker".to_string()), "{l:?}");
+    let l = labels(&c.at("tenants/payments.khc", &payments.replacen("can get on secrets", "can $0", 1), "textDocument/completion", json!({})));
+    assert!(l.contains(&"list".to_string()), "{l:?}");
+    let l = labels(&c.at("tenants/payments.khc", &payments.replacen("can get on secrets", "can get on $0", 1), "textDocument/completion", json!({})));
+    assert!(l.contains(&"secrets".to_string()) && l.contains(&"deployments".to_string()), "{l:?}");
+    // Stdlib modules in an import.
+    let cluster = std::fs::read_to_string(dir.join("cluster.khc")).unwrap();
+    let l = labels(&c.at("cluster.khc", &cluster.replacen("import \"std/restricted\"", "import \"std/$0\"", 1), "textDocument/completion", json!({})));
+    assert!(l.contains(&"std/baseline".to_string()), "{l:?}");
+}
+
+#[test]
+fn definition_references_rename() {
+    let dir = example("nav");
+    let (mut c, _) = Client::start(&dir);
+    let payments = std::fs::read_to_string(dir.join("tenants/payments.khc")).unwrap();
+    let text = payments.replacen("from tenant monitoring", "from tenant monit$0oring", 1);
+    let d = c.at("tenants/payments.khc", &text, "textDocument/definition", json!({}));
+    assert_eq!(d["result"]["uri"], c.uri("tenants/monitoring.khc"), "{d}");
+    assert_eq!(d["result"]["range"]["start"]["line"], 1);
+    // References of workload `api` (declaration included).
+    let text = payments.replacen("workload api {", "workload a$0pi {", 1);
+    let r = c.at("tenants/payments.khc", &text, "textDocument/references", json!({"context": {"includeDeclaration": true}}));
+    let refs = r["result"].as_array().unwrap();
+    assert!(refs.len() >= 5, "{r}");
+    assert!(refs.iter().any(|l| l["uri"] == c.uri("tenants/monitoring.khc")), "monitoring reaches payments' api: {r}");
+    // Rename across files.
+    let e = c.at("tenants/payments.khc", &text, "textDocument/rename", json!({"newName": "gateway"}));
+    let changes = e["result"]["changes"].as_object().unwrap();
+    assert!(changes.contains_key(&c.uri("tenants/monitoring.khc")) && changes.contains_key(&c.uri("tenants/payments.khc")), "{e}");
+    assert!(changes.values().flat_map(|v| v.as_array().unwrap()).all(|e| e["newText"] == "gateway"));
+    // Invalid and colliding names are refused.
+    let e = c.at("tenants/payments.khc", &text, "textDocument/rename", json!({"newName": "Bad_Name"}));
+    assert!(e["error"]["message"].as_str().unwrap().contains("not a valid name"), "{e}");
+    let e = c.at("tenants/payments.khc", &text, "textDocument/rename", json!({"newName": "worker"}));
+    assert!(e["error"]["message"].as_str().unwrap().contains("already exists"), "{e}");
+}
+
+#[test]
+fn symbols_tokens_folding_formatting() {
+    let dir = example("symbols");
+    let (mut c, _) = Client::start(&dir);
+    let payments = std::fs::read_to_string(dir.join("tenants/payments.khc")).unwrap();
+    c.open("tenants/payments.khc", &payments);
+    let doc = json!({"textDocument": {"uri": c.uri("tenants/payments.khc")}});
+    let s = c.request("textDocument/documentSymbol", doc.clone());
+    let top = &s["result"][0];
+    assert_eq!(top["name"], "payments");
+    let children: Vec<&str> = top["children"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
+    assert!(children.contains(&"api") && children.contains(&"deployer") && children.contains(&"payments-jobs"), "{children:?}");
+    let w = c.request("workspace/symbol", json!({"query": "prom"}));
+    assert!(w["result"].as_array().unwrap().iter().any(|s| s["name"] == "prometheus"), "{w}");
+    let t = c.request("textDocument/semanticTokens/full", doc.clone());
+    let data = t["result"]["data"].as_array().unwrap();
+    assert!(data.len() > 100 && data.len() % 5 == 0);
+    // The first token is the comment on line 0.
+    assert_eq!(&data[..5], &[json!(0), json!(0), json!(payments.lines().next().unwrap().len()), json!(1), json!(0)]);
+    let f = c.request("textDocument/foldingRange", doc.clone());
+    let f = f["result"].as_array().unwrap();
+    assert!(f.iter().any(|r| r["startLine"] == 1), "the tenant block folds: {f:?}");
+    assert!(f.iter().any(|r| r["kind"] == "comment"), "{f:?}");
+    // Formatting: the example is formatted; a messy copy gets one edit.
+    let fm =
+        c.request("textDocument/formatting", json!({"textDocument": {"uri": c.uri("tenants/payments.khc")}, "options": {"tabSize": 2, "insertSpaces": true}}));
+    assert_eq!(fm["result"], json!([]));
+    c.change("tenants/payments.khc", &payments.replacen("  isolation strict", "isolation    strict", 1));
+    let fm =
+        c.request("textDocument/formatting", json!({"textDocument": {"uri": c.uri("tenants/payments.khc")}, "options": {"tabSize": 2, "insertSpaces": true}}));
+    assert_eq!(fm["result"][0]["newText"], payments);
+}
+
+#[test]
+fn diagnostics_are_capped_per_file() {
+    let dir = temp("cap");
+    let (mut c, _) = Client::start(&dir);
+    let mut text = String::from("cluster c {\n  kubernetes 1.31\n  encryption { provider secretbox { key k env \"K\" } }\n}\ntenant t {\n");
+    for i in 0..300 {
+        text.push_str(&format!("  bogus{i} x\n"));
+    }
+    text.push_str("}\n");
+    let out = c.open("main.khc", &text);
+    let p = publications(&out, &c.uri("main.khc"));
+    let d = p[0]["params"]["diagnostics"].as_array().unwrap();
+    assert_eq!(d.len(), 201);
+    assert!(d[200]["message"].as_str().unwrap().starts_with("100 more"), "{}", d[200]);
+}
+
+#[test]
+fn quick_fixes_for_unreachable_and_wildcards() {
+    let dir = temp("fixes");
+    let (mut c, _) = Client::start(&dir);
+    let text = "cluster c {\n  encryption { provider secretbox { key k env \"K\" } }\n}\ntenant a {\n  allow ingress from tenant b\n  role r { can * on pods }\n}\ntenant b {\n  isolation strict\n}\n";
+    let out = c.open("main.khc", text);
+    let uri = c.uri("main.khc");
+    let p = publications(&out, &uri);
+    let diags = p[0]["params"]["diagnostics"].as_array().unwrap().clone();
+    let unreachable = diags.iter().find(|d| d["code"] == "unreachable").unwrap_or_else(|| panic!("{diags:?}"));
+    let actions =
+        c.request("textDocument/codeAction", json!({"textDocument": {"uri": uri}, "range": unreachable["range"], "context": {"diagnostics": [unreachable]}}));
+    let a = &actions["result"][0];
+    assert_eq!(a["title"], "Add `allow egress to tenant a` to tenant `b`", "{actions}");
+    let edit = &a["edit"]["changes"][&uri][0];
+    assert_eq!(edit["newText"], "  allow egress to tenant a\n");
+    assert_eq!(edit["range"]["start"]["line"], 9, "before tenant b's `}}`");
+    let wildcard = diags.iter().find(|d| d["message"].as_str().unwrap().starts_with("wildcard verb")).unwrap();
+    let actions =
+        c.request("textDocument/codeAction", json!({"textDocument": {"uri": uri}, "range": wildcard["range"], "context": {"diagnostics": [wildcard]}}));
+    assert_eq!(actions["result"][0]["edit"]["changes"][&uri][0]["newText"], "get list watch");
+}
+
+#[test]
+fn without_workspace_folders_the_entry_is_found_upwards() {
+    let dir = example("nofolders");
+    let mut c = Client { server: Server::default(), dir: dir.clone(), id: 0, version: 1 };
+    c.send(vec![json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {"capabilities": {}}})]);
+    let text = std::fs::read_to_string(dir.join("tenants/payments.khc")).unwrap().replace("from tenant monitoring", "from tenant monitorin");
+    let out = c.open("tenants/payments.khc", &text);
+    let p = publications(&out, &c.uri("tenants/payments.khc"));
+    assert!(messages(p[0]).iter().any(|m| m.contains("unknown tenant `monitorin`")), "{out:?}");
+}
