@@ -3,6 +3,8 @@
 
 #![warn(missing_docs)]
 
+#[path = "support/kube.rs"]
+pub mod kube;
 pub mod workspace_gen;
 
 use khc_db::{build, check, render, ColorChoice, KhcDatabase, Project};

@@ -105,6 +105,17 @@ pub fn resource_of(api_version: &str, kind: &str) -> Option<(String, String)> {
     Some((group, plural.to_string()))
 }
 
+/// The khc rule and its `FILE:LINE` named by a validation message's tag
+/// (`… [khc rule NAME at FILE:LINE]`), also inside the API server's denial
+/// (`ValidatingAdmissionPolicy '…' with binding '…' denied request: MESSAGE`).
+/// `None` when the message carries no tag; the source is `?` when the tag has no
+/// ` at FILE:LINE`.
+pub fn rule_of_message(message: &str) -> Option<(&str, &str)> {
+    let (_, tag) = message.rsplit_once("[khc rule ")?;
+    let tag = tag.split_once(']').map_or(tag, |(t, _)| t);
+    Some(tag.split_once(" at ").unwrap_or((tag, "?")))
+}
+
 impl Admission {
     /// The policies and bindings among `objects` (expressions compiled once).
     pub fn new(objects: &[Object]) -> Admission {
@@ -132,9 +143,7 @@ impl Admission {
                 .flatten()
                 .map(|v| {
                     let message = v["message"].as_str().unwrap_or("").to_string();
-                    // `… [khc rule NAME at FILE:LINE]`
-                    let tag = message.rsplit_once("[khc rule ").map(|(_, t)| t.trim_end_matches(']')).unwrap_or("");
-                    let (rule, rule_source) = tag.split_once(" at ").unwrap_or((tag, "?"));
+                    let (rule, rule_source) = rule_of_message(&message).unwrap_or(("", "?"));
                     let expression = v["expression"].as_str().unwrap_or("").to_string();
                     Check { rule: rule.into(), rule_source: rule_source.into(), message, program: compile(&mut cache, &expression), expression }
                 })
@@ -238,5 +247,19 @@ impl Policy {
             actions: actions.to_vec(),
             error: Some(error.into()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rule_of_message;
+
+    #[test]
+    fn rule_of_message_reads_the_tag() {
+        assert_eq!(rule_of_message("images must be pinned [khc rule no-latest-tag at tenants/a.khc:3]"), Some(("no-latest-tag", "tenants/a.khc:3")));
+        let server = "ValidatingAdmissionPolicy 'khc-tenant-a' with binding 'khc-tenant-a' denied request: no [khc rule automount-token at a.khc:2]";
+        assert_eq!(rule_of_message(server), Some(("automount-token", "a.khc:2")));
+        assert_eq!(rule_of_message("[khc rule r]"), Some(("r", "?")));
+        assert_eq!(rule_of_message("no tag"), None);
     }
 }

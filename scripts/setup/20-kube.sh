@@ -1,0 +1,45 @@
+# A real control plane for tests/kube_server.rs: etcd, kube-apiserver,
+# kube-controller-manager, a test KMS v2 plugin, etcdget and netpol (cyclonus), built with the machine's
+# Go from the pinned module tests/kube (go.mod/go.sum) into target/kube/VERSION/,
+# and kube-apiserver + kube-controller-manager 1.30.14 from tests/kube/v1.30.
+# A stamp of the module's sources skips the build when nothing changed, so warm
+# runs take a second; Go's own caches (GOCACHE, GOMODCACHE) live in the user cache.
+# Exports KHC_KUBE_BIN_DIRS (space-separated, newest Kubernetes first).
+kube_build() { # MODULE_DIR VERSION full|server [extra go build flags...]
+  local mod="$KHC_REPO/$1" out="$KHC_REPO/target/kube/$2" what="$3"; shift 3
+  local stamp
+  stamp=$(cd "$mod" && cat go.mod go.sum $(find . -name '*.go' | sort) | sha256sum | cut -d' ' -f1)-$(go env GOVERSION)
+  if [ -f "$out/.stamp" ] && [ "$(cat "$out/.stamp")" = "$stamp" ]; then
+    echo "kube: $out is up to date"
+    return 0
+  fi
+  echo "kube: building $out (a cold build takes a long while)"
+  mkdir -p "$out" "$KHC_REPO/target/kube/gotmp"
+  # Go's work folder under target/: a /tmp cleaner elsewhere cannot break the build.
+  local GOTMPDIR="$KHC_REPO/target/kube/gotmp"; export GOTMPDIR
+  if [ "$what" = full ]; then
+    (cd "$mod" && go build -trimpath -buildvcs=false -mod=readonly "$@" -o "$out/" \
+        k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
+        ./cmd/etcd ./cmd/etcdget ./cmd/kmsplugin) || return 1
+    # The upstream NetworkPolicy evaluator (cyclonus's matcher): its own module, as it
+    # pins older k8s.io modules.
+    (cd "$mod/netpol" && go build -trimpath -buildvcs=false -mod=readonly -o "$out/netpol" .) || return 1
+  else
+    # An older control plane: its own kube-apiserver and kube-controller-manager, the
+    # newest build's etcd and helpers.
+    (cd "$mod" && go build -trimpath -buildvcs=false -mod=readonly "$@" -o "$out/" \
+        k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager) || return 1
+    for b in etcd etcdget kmsplugin netpol; do ln -sf "../$KHC_KUBE_NEWEST/$b" "$out/$b"; done
+  fi
+  echo "$stamp" > "$out/.stamp"
+}
+if ! command -v go >/dev/null; then
+  echo "kube: go is not installed; tests/kube_server.rs will be skipped (fail with CI=true)"
+else
+  KHC_KUBE_NEWEST=v1.37.2
+  kube_build tests/kube v1.37.2 full
+  # Kubernetes 1.30 (the oldest minor khc targets) builds with Go 1.26 only with
+  # -checklinkname=0 (its dependencies pull runtime internals by go:linkname).
+  kube_build tests/kube/v1.30 v1.30.14 server -ldflags=-checklinkname=0
+  export KHC_KUBE_BIN_DIRS="$KHC_REPO/target/kube/v1.37.2 $KHC_REPO/target/kube/v1.30.14"
+fi

@@ -1,0 +1,11 @@
+//go:build tools
+
+// Package tools pins the upstream commands this module builds (Kubernetes 1.30): kube-apiserver, and
+// kube-controller-manager (run with only the controller that type-checks
+// ValidatingAdmissionPolicies and writes their status).
+package tools
+
+import (
+	_ "k8s.io/kubernetes/cmd/kube-apiserver"
+	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
+)

@@ -1,0 +1,453 @@
+//! A real Kubernetes control plane for tests: etcd, kube-apiserver and (optionally)
+//! kube-controller-manager and a test KMS v2 plugin, built from the pinned Go module
+//! in `tests/kube/` by `scripts/setup/20-kube.sh` into `target/kube/VERSION/`.
+//!
+//! Everything listens on loopback with certificates generated for the run (openssl),
+//! RBAC authorization and a token file with one admin user (group `system:masters`);
+//! test subjects are impersonated by the admin (`kubectl --as/--as-group`). Dropping
+//! a [`Cluster`] stops every process and removes its temporary folder
+//! (`KHC_KEEP_KUBE=1` keeps the folder, with the processes' logs).
+
+use khc_emit::Output;
+use serde_json::Value;
+use std::io::Write;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output as ProcOutput, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// The admin's bearer token (group `system:masters`).
+const ADMIN_TOKEN: &str = "khc-admin-token";
+
+/// The folders that hold a built control plane, from `KHC_KUBE_BIN_DIRS` (space
+/// separated, newest Kubernetes first). Without it: with `CI=true` the test fails,
+/// otherwise it prints SKIPPED and gets an empty list.
+pub fn bin_dirs(test: &str) -> Vec<PathBuf> {
+    let dirs: Vec<PathBuf> = std::env::var("KHC_KUBE_BIN_DIRS").unwrap_or_default().split_whitespace().map(PathBuf::from).collect();
+    let missing: Vec<String> = dirs
+        .iter()
+        .flat_map(|d| ["etcd", "kube-apiserver", "kube-controller-manager", "kmsplugin", "etcdget", "netpol"].map(|b| d.join(b)))
+        .filter(|p| !p.is_file())
+        .map(|p| p.display().to_string())
+        .collect();
+    let kubectl = Command::new("kubectl").arg("version").arg("--client").output().is_ok_and(|o| o.status.success());
+    if dirs.is_empty() || !missing.is_empty() || !kubectl {
+        let why = if dirs.is_empty() {
+            "KHC_KUBE_BIN_DIRS is not set (source scripts/setup/20-kube.sh)".to_string()
+        } else if !kubectl {
+            "kubectl is not installed".to_string()
+        } else {
+            format!("missing {}", missing.join(", "))
+        };
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("{test}: the real API server is required in CI: {why}");
+        }
+        eprintln!("SKIPPED {test}: {why}");
+        return Vec::new();
+    }
+    dirs
+}
+
+/// The Kubernetes version of a bin folder (its name, e.g. `v1.37.2`).
+pub fn version_of(bin: &Path) -> String {
+    bin.file_name().unwrap().to_string_lossy().into_owned()
+}
+
+/// An API response: HTTP status, body, `Warning` headers.
+pub struct Response {
+    /// The HTTP status code.
+    pub status: u16,
+    /// The JSON body (`Null` when it is not JSON).
+    pub body: Value,
+    /// The `Warning` headers' texts.
+    pub warnings: Vec<String>,
+}
+
+/// How to start a [`Cluster`].
+#[derive(Default, Clone)]
+pub struct Options {
+    /// `--encryption-provider-config` (a filled-in EncryptionConfiguration).
+    pub encryption_config: Option<PathBuf>,
+    /// Start the test KMS v2 plugin on this socket path first.
+    pub kms_socket: Option<PathBuf>,
+    /// Start kube-controller-manager with the ValidatingAdmissionPolicy status
+    /// (type-checking) and ClusterRole aggregation controllers.
+    pub controller_manager: bool,
+}
+
+struct Proc {
+    name: &'static str,
+    child: Child,
+}
+
+/// A running etcd + kube-apiserver (+ controllers) on loopback.
+pub struct Cluster {
+    /// The temporary folder (certificates, data, logs, kubeconfig).
+    pub dir: PathBuf,
+    bin: PathBuf,
+    /// The admin kubeconfig.
+    pub kubeconfig: PathBuf,
+    /// etcd's client URL.
+    pub etcd: String,
+    api_port: u16,
+    opts: Options,
+    procs: Vec<Proc>,
+}
+
+/// A free loopback port below Linux's ephemeral range (32768–60999), so that no
+/// outgoing connection (kubectl, the API server's to etcd) can take it before the
+/// server binds it; never the same one twice in a process.
+fn free_port() -> u16 {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let start =
+        (std::process::id() as usize * 7919 + std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos() as usize) % 10_000;
+    loop {
+        let port = 20_000 + (start + NEXT.fetch_add(1, Ordering::SeqCst) * 37) % 12_000;
+        if TcpListener::bind(("127.0.0.1", port as u16)).is_ok() {
+            return port as u16;
+        }
+    }
+}
+
+fn run_ok(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    assert!(out.status.success(), "{cmd:?} failed: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn openssl(dir: &Path, args: &[&str]) {
+    run_ok(Command::new("openssl").args(args).current_dir(dir));
+}
+
+static SEQ: AtomicUsize = AtomicUsize::new(0);
+
+impl Cluster {
+    /// Starts the control plane from `bin` and waits until `/readyz` answers ok.
+    pub fn start(bin: &Path, opts: Options) -> Cluster {
+        let dir = std::env::temp_dir().join(format!("khc-kube-{}-{}", std::process::id(), SEQ.fetch_add(1, Ordering::SeqCst)));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        // Certificates: a CA, the serving certificate, the service-account signing key.
+        openssl(&dir, &["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt", "-days", "2", "-subj", "/CN=khc-test-ca"]);
+        openssl(&dir, &["req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=kube-apiserver"]);
+        std::fs::write(dir.join("san.ext"), "subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes.default.svc\n").unwrap();
+        openssl(
+            &dir,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                "server.csr",
+                "-CA",
+                "ca.crt",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-out",
+                "server.crt",
+                "-days",
+                "2",
+                "-extfile",
+                "san.ext",
+            ],
+        );
+        openssl(&dir, &["genrsa", "-out", "sa.key", "2048"]);
+        openssl(&dir, &["rsa", "-in", "sa.key", "-pubout", "-out", "sa.pub"]);
+        std::fs::write(dir.join("tokens.csv"), format!("{ADMIN_TOKEN},khc-admin,khc-admin-uid,\"system:masters\"\n")).unwrap();
+        let api_port = free_port();
+        let kubeconfig = dir.join("kubeconfig");
+        std::fs::write(
+            &kubeconfig,
+            format!(
+                "apiVersion: v1\nkind: Config\nclusters:\n- name: test\n  cluster:\n    server: https://127.0.0.1:{api_port}\n    certificate-authority: {ca}\nusers:\n- name: admin\n  user:\n    token: {ADMIN_TOKEN}\ncontexts:\n- name: test\n  context: {{cluster: test, user: admin}}\ncurrent-context: test\n",
+                ca = dir.join("ca.crt").display()
+            ),
+        )
+        .unwrap();
+        let (etcd_port, peer_port) = (free_port(), free_port());
+        let mut c = Cluster { dir, bin: bin.to_path_buf(), kubeconfig, etcd: format!("http://127.0.0.1:{etcd_port}"), api_port, opts, procs: Vec::new() };
+        let d = c.dir.clone();
+        let peer = format!("http://127.0.0.1:{peer_port}");
+        c.spawn(
+            "etcd",
+            "etcd",
+            &[
+                "--name=default".into(),
+                format!("--data-dir={}", d.join("etcd").display()),
+                format!("--listen-client-urls={}", c.etcd),
+                format!("--advertise-client-urls={}", c.etcd),
+                format!("--listen-peer-urls={peer}"),
+                format!("--initial-advertise-peer-urls={peer}"),
+                format!("--initial-cluster=default={peer}"),
+                format!("--listen-metrics-urls=http://127.0.0.1:{}", free_port()),
+                "--unsafe-no-fsync=true".into(),
+                "--log-level=warn".into(),
+            ],
+        );
+        if let Some(sock) = c.opts.kms_socket.clone() {
+            c.spawn("kmsplugin", "kmsplugin", &[sock.display().to_string()]);
+            let t0 = Instant::now();
+            while !sock.exists() {
+                assert!(t0.elapsed() < Duration::from_secs(30), "the KMS plugin did not create {}", sock.display());
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+        c.start_apiserver();
+        if c.opts.controller_manager {
+            let kc = c.kubeconfig.display().to_string();
+            c.spawn(
+                "kube-controller-manager",
+                "kube-controller-manager",
+                &[
+                    format!("--kubeconfig={kc}"),
+                    format!("--authentication-kubeconfig={kc}"),
+                    format!("--authorization-kubeconfig={kc}"),
+                    "--controllers=validatingadmissionpolicy-status-controller,clusterrole-aggregation".into(),
+                    "--leader-elect=false".into(),
+                    "--bind-address=127.0.0.1".into(),
+                    format!("--secure-port={}", free_port()),
+                    format!("--cert-dir={}", d.join("kcm-certs").display()),
+                ],
+            );
+        }
+        c
+    }
+
+    fn spawn(&mut self, name: &'static str, exe: &str, args: &[String]) {
+        let log = std::fs::File::create(self.dir.join(format!("{name}.log"))).unwrap();
+        let child = Command::new(self.bin.join(exe))
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {exe}: {e}"));
+        self.procs.push(Proc { name, child });
+    }
+
+    fn log_tail(&self, name: &str) -> String {
+        let text = std::fs::read_to_string(self.dir.join(format!("{name}.log"))).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(40)..].join("\n")
+    }
+
+    /// Starts kube-apiserver (again) with the current options and waits for `/readyz`.
+    fn start_apiserver(&mut self) {
+        let d = self.dir.clone();
+        let p = |f: &str| d.join(f).display().to_string();
+        let mut args = vec![
+            format!("--etcd-servers={}", self.etcd),
+            "--bind-address=127.0.0.1".into(),
+            "--advertise-address=127.0.0.1".into(),
+            format!("--secure-port={}", self.api_port),
+            format!("--cert-dir={}", p("apiserver-certs")),
+            format!("--tls-cert-file={}", p("server.crt")),
+            format!("--tls-private-key-file={}", p("server.key")),
+            format!("--client-ca-file={}", p("ca.crt")),
+            format!("--token-auth-file={}", p("tokens.csv")),
+            "--authorization-mode=RBAC".into(),
+            "--anonymous-auth=false".into(),
+            format!("--service-account-key-file={}", p("sa.pub")),
+            format!("--service-account-signing-key-file={}", p("sa.key")),
+            "--service-account-issuer=https://kubernetes.default.svc".into(),
+            "--service-cluster-ip-range=10.96.0.0/16".into(),
+            "--allow-privileged=true".into(),
+            "--profiling=false".into(),
+            // No Endpoints for the `kubernetes` Service: loopback addresses are refused there.
+            "--endpoint-reconciler-type=none".into(),
+        ];
+        if let Some(enc) = &self.opts.encryption_config {
+            args.push(format!("--encryption-provider-config={}", enc.display()));
+        }
+        self.spawn("kube-apiserver", "kube-apiserver", &args);
+        let t0 = Instant::now();
+        loop {
+            let out = self.kubectl(&["get", "--raw", "/readyz"]);
+            if out.status.success() && String::from_utf8_lossy(&out.stdout).trim() == "ok" {
+                break;
+            }
+            let exited = self.procs.iter_mut().find_map(|p| p.child.try_wait().ok().flatten().map(|s| (p.name, s)));
+            if let Some((name, status)) = exited {
+                panic!("{name} exited ({status}) before the API server was ready:\n{}", self.log_tail(name));
+            }
+            if t0.elapsed() > Duration::from_secs(240) {
+                panic!("kube-apiserver not ready after 240 s:\n{}\n{}", String::from_utf8_lossy(&out.stderr), self.log_tail("kube-apiserver"));
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        eprintln!("kube-apiserver {} ready in {:.1}s", version_of(&self.bin), t0.elapsed().as_secs_f64());
+    }
+
+    /// Stops kube-apiserver and starts it again with another encryption configuration
+    /// (etcd and its data stay).
+    pub fn restart_apiserver(&mut self, encryption_config: Option<PathBuf>) {
+        if let Some(i) = self.procs.iter().position(|p| p.name == "kube-apiserver") {
+            let mut p = self.procs.remove(i);
+            stop(&mut p.child);
+        }
+        self.opts.encryption_config = encryption_config;
+        self.start_apiserver();
+    }
+
+    /// Runs kubectl as the admin.
+    pub fn kubectl(&self, args: &[&str]) -> ProcOutput {
+        Command::new("kubectl").arg("--kubeconfig").arg(&self.kubeconfig).args(args).output().expect("run kubectl")
+    }
+
+    /// Runs kubectl as the admin with `stdin` as standard input.
+    pub fn kubectl_stdin(&self, args: &[&str], stdin: &str) -> ProcOutput {
+        let mut child = Command::new("kubectl")
+            .arg("--kubeconfig")
+            .arg(&self.kubeconfig)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run kubectl");
+        child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+        child.wait_with_output().unwrap()
+    }
+
+    /// Runs kubectl as the admin and returns its standard output; panics on failure.
+    pub fn kubectl_ok(&self, args: &[&str]) -> String {
+        let out = self.kubectl(args);
+        assert!(out.status.success(), "kubectl {} failed:\n{}{}", args.join(" "), String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// One API request as the admin (curl: far cheaper than a kubectl process per
+    /// object): the HTTP status, the response body and the `Warning` headers.
+    pub fn request(&self, method: &str, path: &str, body: &Value) -> Response {
+        let headers = self.dir.join(format!("headers-{}", SEQ.fetch_add(1, Ordering::SeqCst)));
+        let out = Command::new("curl")
+            .args(["-sS", "--cacert"])
+            .arg(self.dir.join("ca.crt"))
+            .args(["-H", &format!("Authorization: Bearer {ADMIN_TOKEN}"), "-H", "Content-Type: application/json", "-X", method, "--data-binary", "@-", "-D"])
+            .arg(&headers)
+            .arg(format!("https://127.0.0.1:{}{path}", self.api_port))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .and_then(|mut child| {
+                child.stdin.take().unwrap().write_all(body.to_string().as_bytes())?;
+                child.wait_with_output()
+            })
+            .expect("run curl");
+        assert!(out.status.success(), "curl {method} {path}: {}", String::from_utf8_lossy(&out.stderr));
+        let head = std::fs::read_to_string(&headers).unwrap_or_default();
+        let _ = std::fs::remove_file(&headers);
+        let status = head.lines().next().and_then(|l| l.split_whitespace().nth(1)).and_then(|s| s.parse().ok()).unwrap_or(0);
+        let warnings = head
+            .lines()
+            .filter_map(|l| l.strip_prefix("warning: ").or_else(|| l.strip_prefix("Warning: ")))
+            .map(|w| w.trim().trim_start_matches("299 - ").trim_matches('"').to_string())
+            .collect();
+        Response { status, body: serde_json::from_slice(&out.stdout).unwrap_or(Value::Null), warnings }
+    }
+
+    /// The raw bytes etcd holds at `key` (as the API server wrote them).
+    pub fn etcd_raw(&self, key: &str) -> Vec<u8> {
+        let out = Command::new(self.bin.join("etcdget")).arg(&self.etcd).arg(key).output().expect("run etcdget");
+        assert!(out.status.success(), "etcdget {key}: {}", String::from_utf8_lossy(&out.stderr));
+        out.stdout
+    }
+
+    /// The Kubernetes version of this control plane.
+    pub fn version(&self) -> String {
+        version_of(&self.bin)
+    }
+}
+
+/// Stops a process: SIGTERM (a graceful shutdown releases the API server's leases,
+/// so the next one is ready in seconds, not after their expiry), then SIGKILL after 20 s.
+fn stop(child: &mut Child) {
+    if child.try_wait().ok().flatten().is_some() {
+        return;
+    }
+    let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+    let t0 = Instant::now();
+    while t0.elapsed() < Duration::from_secs(20) {
+        if child.try_wait().ok().flatten().is_some() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for p in self.procs.iter_mut().rev() {
+            stop(&mut p.child);
+        }
+        if std::env::var_os("KHC_KEEP_KUBE").is_none() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        } else {
+            eprintln!("kept {}", self.dir.display());
+        }
+    }
+}
+
+/// Writes an output tree under `dir` (as `khc build -o dir` would) and returns the
+/// folder of its (single) cluster.
+pub fn write_output(out: &Output, dir: &Path) -> PathBuf {
+    let mut cluster = None;
+    for f in &out.files {
+        let path = dir.join(&f.path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, &f.contents).unwrap();
+        if let Some(rest) = f.path.strip_prefix("clusters/") {
+            cluster.get_or_insert_with(|| dir.join("clusters").join(rest.split('/').next().unwrap()));
+        }
+    }
+    cluster.expect("the output has a cluster folder")
+}
+
+/// Runs a control-plane's generated install script with `env` and returns the
+/// filled-in EncryptionConfiguration it wrote to `dest`.
+pub fn install_encryption_config(control_plane: &Path, dest: &Path, env: &[(&str, &str)]) -> PathBuf {
+    let mut cmd = Command::new("sh");
+    cmd.arg(control_plane.join("install-encryption-config.sh")).arg(dest);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    run_ok(&mut cmd);
+    dest.to_path_buf()
+}
+
+/// The upstream Pod Security Standards fixtures (`LEVEL/vVERSION/{pass,fail}/*.yaml`):
+/// `KHC_PSS_FIXTURES`, else `shared/fixtures/pod-security-admission` beside the
+/// repository (`$KHC_REPO/../shared`, as CI clones it).
+pub fn pss_fixtures_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("KHC_PSS_FIXTURES") {
+        return PathBuf::from(d);
+    }
+    let repo = std::env::var_os("KHC_REPO").map(PathBuf::from).unwrap_or_else(crate::repo_root);
+    repo.join("../shared/fixtures/pod-security-admission")
+}
+
+/// A fresh temporary folder, removed when dropped (also when a test panics) unless
+/// `KHC_KEEP_KUBE` is set.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    /// `$TMPDIR/khc-kube-NAME-PID`, emptied.
+    pub fn new(name: &str) -> TempDir {
+        let dir = std::env::temp_dir().join(format!("khc-kube-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        if std::env::var_os("KHC_KEEP_KUBE").is_none() {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
