@@ -89,8 +89,9 @@ try {
         await vs.goto(26, 33); // `monitoring` in `from tenant monitoring`
         await page.keyboard.press("F12");
         await page.locator('.tabs-container .tab.active[aria-label^="monitoring.khc"]').waitFor({ timeout: 10000 });
-        const status = await page.locator(".statusbar-item", { hasText: /^Ln \d+, Col \d+/ }).first().textContent();
-        assert.match(status, /^Ln 2,/, "the cursor is on `tenant monitoring {`");
+        // The tab opens before the cursor and the status bar settle: wait for both.
+        const cursor = page.locator(".statusbar-item", { hasText: /^Ln \d+, Col \d+/ }).first();
+        await until("the cursor on `tenant monitoring {` (line 2)", async () => /^Ln 2,/.test((await cursor.textContent().catch(() => "")) ?? ""), 10000);
         await vs.shot("definition");
       },
     ],
