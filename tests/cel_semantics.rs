@@ -62,22 +62,6 @@ fn with(pointer: &str, value: Value) -> Value {
     pod(spec)
 }
 
-fn set(v: &mut Value, pointer: &str, value: Value) {
-    let (parent, key) = pointer.rsplit_once('/').unwrap();
-    let target = if parent.is_empty() { v } else { v.pointer_mut(parent).unwrap_or_else(|| panic!("no {parent}")) };
-    match target {
-        Value::Object(m) => {
-            if value.is_null() {
-                m.remove(key);
-            } else {
-                m.insert(key.to_string(), value);
-            }
-        }
-        Value::Array(a) => a[key.parse::<usize>().unwrap()] = value,
-        _ => panic!("cannot set {pointer}"),
-    }
-}
-
 fn set_of(rules: &[&str]) -> BTreeSet<String> {
     rules.iter().map(|s| s.to_string()).collect()
 }

@@ -532,22 +532,6 @@ fn good_spec() -> Value {
     })
 }
 
-fn set(v: &mut Value, pointer: &str, value: Value) {
-    let (parent, key) = pointer.rsplit_once('/').unwrap();
-    let target = if parent.is_empty() { v } else { v.pointer_mut(parent).unwrap_or_else(|| panic!("no {parent}")) };
-    match target {
-        Value::Object(m) => {
-            if value.is_null() {
-                m.remove(key);
-            } else {
-                m.insert(key.to_string(), value);
-            }
-        }
-        Value::Array(a) => a[key.parse::<usize>().unwrap()] = value,
-        _ => panic!("cannot set {pointer}"),
-    }
-}
-
 /// A compliant pod spec and one violation at a time: `(name, spec, PSS level violated)`.
 fn cases() -> Vec<(&'static str, Value, Pss)> {
     let with = |changes: &[(&str, Value)]| {

@@ -97,19 +97,21 @@ pub fn assert_golden(path: &Path, actual: &str) {
     }
 }
 
-/// One generated tenant for benchmarks and corpus tests: workloads, allow rules to
-/// its neighbour, RBAC, quota, limits and admission. `variant` changes a port and
-/// the quota, for edit benchmarks.
+/// The source of tenant `i` of a generated `n`-tenant fleet (benchmarks, corpus
+/// and CLI tests):
+/// two namespaces, two workloads, allows to and from the neighbouring tenants'
+/// APIs (tenant `i`'s api sends to `i+1`'s, which accepts it), a CIDR egress,
+/// quota, limits, RBAC and admission. `variant` changes a port and the quota.
 pub fn fleet_tenant(i: usize, n: usize, variant: usize) -> String {
-    let peer = (i + 1) % n;
+    let (next, prev) = ((i + 1) % n, (i + n - 1) % n);
     format!(
         "tenant t{i} {{
   namespaces t{i} t{i}-jobs
   isolation strict
   workload api {{ selector {{ app \"api-{i}\" }} }}
   workload worker {{ namespace t{i}-jobs }}
-  allow ingress from tenant t{peer} workload api to workload api ports 8080
-  allow egress from workload api to tenant t{peer} workload api ports 8080
+  allow ingress from tenant t{prev} workload api to workload api ports 8080
+  allow egress from workload api to tenant t{next} workload api ports 8080
   allow egress from workload worker to cidr 10.{b}.0.0/16 except 10.{b}.1.0/24 ports {port}
   quota {{ cpu {cpu}; memory 8Gi; pods 50 }}
   limits {{ default cpu 500m memory 512Mi; request cpu 100m memory 128Mi }}
@@ -174,40 +176,20 @@ pub fn kustomize_kinds(dir: &Path) -> Vec<String> {
     String::from_utf8(run.stdout).expect("utf-8").lines().filter_map(|l| l.strip_prefix("kind: ").map(str::to_string)).collect()
 }
 
-/// The source of tenant `i` of a generated `n`-tenant program (benchmarks):
-/// two namespaces, two workloads, allows to and from the neighbouring tenants'
-/// APIs (tenant `i`'s api sends to `i+1`'s, which accepts it), a CIDR egress,
-/// quota, limits, RBAC and admission. `variant` changes a port and the quota.
-pub fn bench_tenant(i: usize, n: usize, variant: usize) -> String {
-    let (next, prev) = ((i + 1) % n, (i + n - 1) % n);
-    format!(
-        "tenant t{i} {{
-  namespaces t{i} t{i}-jobs
-  isolation strict
-  workload api {{ selector {{ app \"api-{i}\" }} }}
-  workload worker {{ namespace t{i}-jobs }}
-  allow ingress from tenant t{prev} workload api to workload api ports 8080
-  allow egress from workload api to tenant t{next} workload api ports 8080
-  allow egress from workload worker to cidr 10.{b}.0.0/16 except 10.{b}.1.0/24 ports {port}
-  quota {{ cpu {cpu}; memory 8Gi; pods 50 }}
-  limits {{ default cpu 500m memory 512Mi; request cpu 100m memory 128Mi }}
-  role deployer {{ can get list watch create update patch on deployments.apps jobs.batch }}
-  grant deployer to group \"t{i}-devs\" workload worker
-  admission {{ use restricted; allowed-registries \"registry.example.com/t{i}/\" }}
-}}
-",
-        b = i % 250,
-        port = 5432 + variant,
-        cpu = 4 + variant,
-    )
-}
-
-/// The entry file of a generated `n`-tenant program (imports `t0.khc` …).
-pub fn bench_entry(n: usize) -> String {
-    let mut entry = String::from("import \"std/restricted\"\n");
-    for i in 0..n {
-        entry.push_str(&format!("import \"t{i}.khc\"\n"));
+/// Sets the value at a JSON pointer (its parent must exist); `null` removes an
+/// object key. For building test objects one change at a time.
+pub fn set(v: &mut serde_json::Value, pointer: &str, value: serde_json::Value) {
+    let (parent, key) = pointer.rsplit_once('/').unwrap();
+    let target = if parent.is_empty() { v } else { v.pointer_mut(parent).unwrap_or_else(|| panic!("no {parent}")) };
+    match target {
+        serde_json::Value::Object(m) => {
+            if value.is_null() {
+                m.remove(key);
+            } else {
+                m.insert(key.to_string(), value);
+            }
+        }
+        serde_json::Value::Array(a) => a[key.parse::<usize>().unwrap()] = value,
+        _ => panic!("cannot set {pointer}"),
     }
-    entry.push_str("cluster bench {\n  kubernetes 1.31\n  encryption { provider secretbox { key k env \"K\" } }\n  admission { use host-isolation }\n}\n");
-    entry
 }

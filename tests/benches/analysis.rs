@@ -1,7 +1,7 @@
 //! Query benchmark: `cargo bench -p khc-tests --bench analysis [-- TENANTS]`.
 //!
 //! Compiles a generated program (1,000 tenants by default; see
-//! `khc_tests::bench_tenant`), builds the evaluators of `khc-analysis`, and
+//! `khc_tests::fleet_tenant`), builds the evaluators of `khc-analysis`, and
 //! measures what `khc who-can`, `khc can`, `khc reach`, `khc reach --matrix` and
 //! `khc eval` (1,000 manifests) spend after compilation. Targets: who-can and
 //! reach ≤ 50 ms; the matrix and eval of 1,000 manifests ≤ 2 s each.
@@ -75,9 +75,9 @@ fn manifest(i: usize, n: usize) -> Manifest {
 fn main() {
     let n: usize = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(1000);
     let mut db = KhcDatabase::new("");
-    let entry = db.set_text(&FileKey::from("main.khc"), khc_tests::bench_entry(n));
+    let entry = db.set_text(&FileKey::from("main.khc"), khc_tests::fleet_entry(n));
     for i in 0..n {
-        db.set_text(&FileKey::from(format!("t{i}.khc").as_str()), khc_tests::bench_tenant(i, n, 0));
+        db.set_text(&FileKey::from(format!("t{i}.khc").as_str()), khc_tests::fleet_tenant(i, n, 0));
     }
     let (compile, (out, model)) = time(1, || (build(&db, entry).clone().expect("benchmark program compiles"), check(&db, entry).model.clone().expect("model")));
     let (index, ws) = time(1, || Workspace::new(vec![model.clone()], &out));
@@ -148,9 +148,9 @@ fn whole_process(n: usize, manifests: &[Manifest]) {
     }
     let dir = std::env::temp_dir().join(format!("khc-bench-analysis-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
-    std::fs::write(dir.join("main.khc"), khc_tests::bench_entry(n)).expect("write");
+    std::fs::write(dir.join("main.khc"), khc_tests::fleet_entry(n)).expect("write");
     for i in 0..n {
-        std::fs::write(dir.join(format!("t{i}.khc")), khc_tests::bench_tenant(i, n, 0)).expect("write");
+        std::fs::write(dir.join(format!("t{i}.khc")), khc_tests::fleet_tenant(i, n, 0)).expect("write");
     }
     let docs: Vec<String> = manifests.iter().map(|m| serde_yaml_ng::to_string(&m.value).expect("yaml")).collect();
     std::fs::write(dir.join("apps.yaml"), docs.join("---\n")).expect("write");

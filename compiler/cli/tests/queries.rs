@@ -56,14 +56,14 @@ fn temp(name: &str) -> PathBuf {
     d
 }
 
-/// The benchmark's generated program of `n` tenants (`khc_tests::bench_tenant`:
+/// The benchmark's generated program of `n` tenants (`khc_tests::fleet_tenant`:
 /// each tenant's api sends to the next tenant's api, which accepts it), written to a folder.
 fn generated(n: usize) -> PathBuf {
     let dir = temp(&format!("gen{n}"));
     for i in 0..n {
-        std::fs::write(dir.join(format!("t{i}.khc")), khc_tests::bench_tenant(i, n, 0)).unwrap();
+        std::fs::write(dir.join(format!("t{i}.khc")), khc_tests::fleet_tenant(i, n, 0)).unwrap();
     }
-    std::fs::write(dir.join("main.khc"), khc_tests::bench_entry(n)).unwrap();
+    std::fs::write(dir.join("main.khc"), khc_tests::fleet_entry(n)).unwrap();
     dir
 }
 

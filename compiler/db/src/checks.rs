@@ -27,7 +27,8 @@ fn with_source<R>(db: &dyn Db, file: SourceFile, index: u32, f: impl FnOnce(Sour
 pub fn profiles(db: &dyn Db, entry: SourceFile) -> (Arc<ProfileTable>, Vec<Diagnostic>) {
     let refs = &scope(db, entry).profiles;
     let trees: Vec<_> = refs.iter().map(|r| (r.file, parse(db, r.file).tree())).collect();
-    let statements: Vec<(SourceFile, Statement)> = refs.iter().zip(&trees).filter_map(|(r, (f, t))| Some((*f, sp::statement_at(t, r.index)?))).collect();
+    let statements: Vec<(SourceFile, Statement)> =
+        refs.iter().zip(&trees).filter_map(|(r, (f, t))| Some((*f, sp::statement_in(t, *item_spans(db, *f).get(r.index as usize)?)?))).collect();
     let sources: Vec<Source<'_>> = statements.iter().map(|(f, s)| Source { file: f.key(db), line_starts: line_starts(db, *f), statement: s }).collect();
     let (table, diags) = sp::profile_table(&sources);
     (Arc::new(table), diags)

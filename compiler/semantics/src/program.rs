@@ -34,7 +34,7 @@ pub struct Item {
     pub kind: ItemKind,
     /// The declared name (`payments`); empty when missing or malformed.
     pub name: String,
-    /// Index among the file's top-level statements ([`statement_at`]).
+    /// Index among the file's top-level statements ([`statement_spans`]).
     pub index: u32,
 }
 
@@ -67,11 +67,6 @@ pub fn file_items(tree: &SourceTree) -> Vec<Item> {
             Some(Item { kind, name, index: index as u32 })
         })
         .collect()
-}
-
-/// The top-level statement at `index` (as [`Item::index`] counts).
-pub fn statement_at(tree: &SourceTree, index: u32) -> Option<Statement> {
-    top_statements(tree).nth(index as usize)
 }
 
 /// The spans of the top-level statements [`Item::index`] counts, so a
