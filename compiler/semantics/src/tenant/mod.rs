@@ -66,7 +66,7 @@ pub(crate) fn check_tenant(cx: &mut Ctx, at: &At<'_>, env: &dyn Env) -> Option<T
             "limits" => t.limits = resources::limits(cx, &c),
             "role" => add_role(cx, c, "role", &mut t.roles, &mut role_firsts),
             "grant" => grants.push(c),
-            _ => t.admission = Some(check_admission(cx, &c, &profiles)),
+            _ => t.admission = Some(Admission { minor_version: minor, ..check_admission(cx, &c, &profiles) }),
         }
     }
     if t.isolation == Isolation::None {
