@@ -113,6 +113,8 @@ pub fn resource_of(api_version: &str, kind: &str) -> Option<(String, String)> {
         "Job" => "jobs",
         "CronJob" => "cronjobs",
         "Service" => "services",
+        "PersistentVolumeClaim" => "persistentvolumeclaims",
+        "PodTemplate" => "podtemplates",
         "ReplicationController" => "replicationcontrollers",
         _ => return None,
     };

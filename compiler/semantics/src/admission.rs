@@ -434,11 +434,12 @@ fn from_set(cx: &mut Ctx, at: &At<'_>, what: &str, set: &[&str]) -> Option<Vec<S
             continue;
         }
         ok = false;
-        let mut d = Diagnostic::error("invalid-value", at.file(), span, format!("`{w}` is not {what}")).with_help(format!("one of: {}", set.join(", ")));
+        let d = Diagnostic::error("invalid-value", at.file(), span, format!("`{w}` is not {what}"));
         let near = set.iter().find(|c| c.eq_ignore_ascii_case(&w)).copied().or_else(|| crate::values::suggest(&w, set.iter().copied()));
-        if let Some(s) = near {
-            d = d.with_suggestion(s);
-        }
+        let d = match near {
+            Some(s) => d.with_suggestion(s),
+            None => d.with_help(format!("one of: {}", set.join(", "))),
+        };
         cx.push(d);
     }
     out.sort();
