@@ -469,3 +469,50 @@ fn service_rules_get_their_own_policy() {
     let a = admission("no-privileged", 37);
     assert!(a.policies.iter().all(|p| !p.name.ends_with("-resources")));
 }
+
+/// `nodes { … }`: the tenant's pods carry the nodeSelector pairs and tolerate
+/// only the listed taints and the two NoExecute ones Kubernetes adds itself.
+#[test]
+fn node_isolation_pins_pods_and_limits_tolerations() {
+    let source = "cluster c {\n  kubernetes 1.37\n}\ntenant t {\n  nodes {\n    selector pool \"payments\"\n    selector \"topology.kubernetes.io/zone\" \"eu-1a\"\n    toleration dedicated \"payments\"\n    toleration gpu\n  }\n}\n";
+    let (out, diags, rendered) = compile_sources(&[("main.khc", source)]);
+    let out = out.unwrap_or_else(|| panic!("does not compile: {diags:?}\n{rendered}"));
+    let a = Admission::new(&khc_analysis::objects(&out));
+    let pinned = [("/spec/nodeSelector", json!({"pool": "payments", "topology.kubernetes.io/zone": "eu-1a", "disk": "ssd"}))];
+    let with_tolerations = |t: Value| {
+        let mut p = pod(&pinned);
+        p["spec"]["tolerations"] = t;
+        p
+    };
+    let default_tolerations = json!([
+        {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300},
+        {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}
+    ]);
+    let cases: Vec<(&str, Value, bool)> = vec![
+        ("pinned", pod(&pinned), false),
+        ("pinned with the default tolerations", with_tolerations(default_tolerations), false),
+        ("listed toleration", with_tolerations(json!([{"key": "dedicated", "operator": "Equal", "value": "payments", "effect": "NoSchedule"}])), false),
+        ("listed key, any value", with_tolerations(json!([{"key": "gpu", "operator": "Exists"}])), false),
+        ("no nodeSelector", pod(&[]), true),
+        ("one pair missing", pod(&[("/spec/nodeSelector", json!({"pool": "payments"}))]), true),
+        ("other pool", pod(&[("/spec/nodeSelector", json!({"pool": "shop", "topology.kubernetes.io/zone": "eu-1a"}))]), true),
+        ("other tenant's taint value", with_tolerations(json!([{"key": "dedicated", "value": "shop"}])), true),
+        ("Exists on a key listed with a value", with_tolerations(json!([{"key": "dedicated", "operator": "Exists"}])), true),
+        ("tolerate everything", with_tolerations(json!([{"operator": "Exists"}])), true),
+        (
+            "not-ready NoSchedule is not a default",
+            with_tolerations(json!([{"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoSchedule"}])),
+            true,
+        ),
+        ("control-plane taint", with_tolerations(json!([{"key": "node-role.kubernetes.io/control-plane", "operator": "Exists"}])), true),
+    ];
+    let mut problems = Vec::new();
+    for (name, object, denied) in cases {
+        let found = denied_by(&a, &object);
+        let expected: Vec<String> = if denied { vec!["nodes".to_string()] } else { Vec::new() };
+        if found != expected {
+            problems.push(format!("{name}: denied by {found:?}, expected {expected:?}"));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}

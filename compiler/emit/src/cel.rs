@@ -48,6 +48,51 @@ pub fn token_validation(mounting: &[String]) -> (String, String) {
     )
 }
 
+/// The taints Kubernetes itself tolerates on every pod: the DefaultTolerationSeconds
+/// admission plugin adds `node.kubernetes.io/not-ready` and
+/// `node.kubernetes.io/unreachable` with effect NoExecute.
+pub const DEFAULT_TOLERATIONS: &[&str] = &["node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"];
+
+/// The tenant's node isolation: every nodeSelector pair of `selector` present,
+/// and every toleration one of `tolerations` (key and value; `None` = any value)
+/// or a default NoExecute toleration.
+pub fn nodes_validation(selector: &std::collections::BTreeMap<String, String>, tolerations: &[(String, Option<String>)]) -> (String, String) {
+    let mut checks: Vec<String> = selector
+        .iter()
+        .map(|(k, v)| {
+            format!(
+                "(has(variables.podSpec.nodeSelector) && {k} in variables.podSpec.nodeSelector && variables.podSpec.nodeSelector[{k}] == {v})",
+                k = lit(k),
+                v = lit(v)
+            )
+        })
+        .collect();
+    let mut allowed: Vec<String> = vec![format!(
+        "(has(t.key) && t.key in {} && has(t.effect) && t.effect == 'NoExecute')",
+        list(&DEFAULT_TOLERATIONS.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+    )];
+    for (k, v) in tolerations {
+        allowed.push(match v {
+            None => format!("(has(t.key) && t.key == {})", lit(k)),
+            Some(v) => format!("(has(t.key) && t.key == {} && (!has(t.operator) || t.operator == 'Equal') && has(t.value) && t.value == {})", lit(k), lit(v)),
+        });
+    }
+    checks.push(format!("(!has(variables.podSpec.tolerations) || variables.podSpec.tolerations.all(t, {}))", allowed.join(" || ")));
+    let pairs: Vec<String> = selector.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let taints: Vec<String> = tolerations.iter().map(|(k, v)| v.as_ref().map_or(k.clone(), |v| format!("{k}={v}"))).collect();
+    let mut message = String::from("pods of this tenant");
+    if !pairs.is_empty() {
+        message.push_str(&format!(" must set nodeSelector {}", pairs.join(", ")));
+        message.push_str(" and");
+    }
+    if taints.is_empty() {
+        message.push_str(" may tolerate no taints");
+    } else {
+        message.push_str(&format!(" may tolerate only {}", taints.join(", ")));
+    }
+    (checks.join(" && "), message)
+}
+
 /// The resources a policy matches: `(API group, resources)`.
 pub const MATCHED_RESOURCES: &[(&str, &[&str])] = &[
     ("", &["pods", "pods/ephemeralcontainers", "replicationcontrollers", "podtemplates"]),

@@ -160,7 +160,17 @@ pub fn tenant_objects(t: &Tenant) -> Vec<Built> {
     if admission.actions.is_empty() {
         admission.actions.push(Action::Deny);
     }
-    out.extend(admission_policy_with(&format!("khc-tenant-{}", t.name), &admission, namespaces_by_name(&t.namespaces), tn, vec![token]));
+    let mut extra = vec![token];
+    if let Some(n) = &t.nodes {
+        let (expression, message) = cel::nodes_validation(&n.selector, &n.tolerations);
+        extra.push(Validation {
+            expression,
+            message: Some(format!("{message} [khc rule nodes at {}]", n.origin)),
+            reason: Some("Forbidden".into()),
+            ..Default::default()
+        });
+    }
+    out.extend(admission_policy_with(&format!("khc-tenant-{}", t.name), &admission, namespaces_by_name(&t.namespaces), tn, extra));
     out
 }
 

@@ -542,4 +542,17 @@ pub struct Tenant {
     pub api_server: Vec<String>,
     /// Tenant admission rules, if any.
     pub admission: Option<Admission>,
+    /// Node isolation (`nodes { … }`), if any.
+    pub nodes: Option<NodeIsolation>,
+}
+
+/// `nodes { … }`: where a tenant's pods may run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeIsolation {
+    /// Declaration site.
+    pub origin: Origin,
+    /// nodeSelector pairs every pod must carry.
+    pub selector: BTreeMap<String, String>,
+    /// Taints the pods may tolerate: key and value (`None`: any value).
+    pub tolerations: Vec<(String, Option<String>)>,
 }

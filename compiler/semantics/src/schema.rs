@@ -31,6 +31,8 @@ pub enum BlockKind {
     KeyProvider,
     /// `provider kms { … }`.
     KmsProvider,
+    /// `nodes { … }` (tenant node isolation).
+    Nodes,
     /// `admission { … }`.
     Admission,
     /// `profile NAME { … }`.
@@ -113,6 +115,12 @@ const TENANT: &[StatementSchema] = &[
     s("grant", "ROLE to SUBJECT…", "Binds a role to users, groups or workloads (a RoleBinding per namespace)."),
     opens("workload", "NAME { … }", "A workload: its pod selector and its own ServiceAccount.", BlockKind::Workload, false),
     opens("admission", "{ … }", "Admission rules for this tenant's namespaces.", BlockKind::Admission, true),
+    opens("nodes", "{ … }", "Node isolation: the node labels the tenant's pods must select and the only taints they may tolerate.", BlockKind::Nodes, true),
+];
+
+const NODES: &[StatementSchema] = &[
+    s("selector", "KEY \"VALUE\"", "The tenant's pods must carry this nodeSelector pair."),
+    s("toleration", "KEY [\"VALUE\"]", "The tenant's pods may tolerate this taint (any value when none is given)."),
 ];
 
 const WORKLOAD: &[StatementSchema] = &[
@@ -251,6 +259,7 @@ pub const BLOCKS: &[BlockSchema] = &[
     BlockSchema { kind: BlockKind::Encryption, context: "an encryption block", statements: ENCRYPTION },
     BlockSchema { kind: BlockKind::KeyProvider, context: "a key provider", statements: KEY_PROVIDER },
     BlockSchema { kind: BlockKind::KmsProvider, context: "provider `kms`", statements: KMS_PROVIDER },
+    BlockSchema { kind: BlockKind::Nodes, context: "a nodes block", statements: NODES },
     BlockSchema { kind: BlockKind::Admission, context: "an admission block", statements: &[MODE, USE] },
     BlockSchema { kind: BlockKind::Profile, context: "a profile", statements: &[USE] },
 ];
