@@ -2,7 +2,7 @@
 //! CEL (evaluated by khc-analysis as the API server would) admits the compliant
 //! objects and denies the violating ones, including the tricky spellings. Pod
 //! rules live in the tenant's policy; Service and PersistentVolumeClaim rules in
-//! its `-resources` policy.
+//! its `.resources` policy.
 
 use khc_analysis::admission::{resource_of, Admission};
 use khc_tests::*;
@@ -462,12 +462,12 @@ fn service_rules_get_their_own_policy() {
     let a = admission("no-external-ips\n    no-privileged", 37);
     let names: Vec<&str> = a.policies.iter().map(|p| p.name.as_str()).collect();
     assert_eq!(names.len(), 2, "{names:?}");
-    assert!(names.contains(&"khc-tenant-t-resources"), "{names:?}");
-    let second = a.policies.iter().find(|p| p.name == "khc-tenant-t-resources").unwrap();
+    assert!(names.contains(&"khc-tenant-t.resources"), "{names:?}");
+    let second = a.policies.iter().find(|p| p.name == "khc-tenant-t.resources").unwrap();
     assert_eq!(second.bindings.len(), 1);
     assert!(second.resources.contains(&(String::new(), "services".to_string())));
     let a = admission("no-privileged", 37);
-    assert!(a.policies.iter().all(|p| !p.name.ends_with("-resources")));
+    assert!(a.policies.iter().all(|p| !p.name.ends_with(".resources")));
 }
 
 /// `nodes { … }`: the tenant's pods carry the nodeSelector pairs and tolerate

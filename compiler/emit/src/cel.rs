@@ -100,7 +100,7 @@ pub const MATCHED_RESOURCES: &[(&str, &[&str])] = &[
     ("batch", &["jobs", "cronjobs"]),
 ];
 
-/// The resources of a scope's second policy (`…-resources`), for the rules that
+/// The resources of a scope's second policy (`….resources`), for the rules that
 /// judge Services and PersistentVolumeClaims rather than pods.
 pub const RESOURCE_MATCHED: &[(&str, &[&str])] = &[("", &["services", "persistentvolumeclaims"])];
 
@@ -352,7 +352,7 @@ pub fn validation(rule: &RuleKind, minor: u32) -> Option<(String, String)> {
         ),
         RuleKind::AllowedStorageClasses(names) => (
             format!(
-                "(!has(variables.podSpec.volumes) || variables.podSpec.volumes.all(v, !has(v.ephemeral) || (has(v.ephemeral.volumeClaimTemplate) && has(v.ephemeral.volumeClaimTemplate.spec.storageClassName) && v.ephemeral.volumeClaimTemplate.spec.storageClassName in {l}))) && (object.kind != 'StatefulSet' || !has(object.spec.volumeClaimTemplates) || object.spec.volumeClaimTemplates.all(t, has(t.spec.storageClassName) && t.spec.storageClassName in {l}))",
+                "(!has(variables.podSpec.volumes) || variables.podSpec.volumes.all(v, !has(v.ephemeral) || (has(v.ephemeral.volumeClaimTemplate) && has(v.ephemeral.volumeClaimTemplate.spec.storageClassName) && v.ephemeral.volumeClaimTemplate.spec.storageClassName in {l}))) && (object.kind != 'StatefulSet' || !has(dyn(object).spec.volumeClaimTemplates) || dyn(object).spec.volumeClaimTemplates.all(t, has(t.spec.storageClassName) && t.spec.storageClassName in {l}))",
                 l = list(names)
             ),
             format!("volume claims must name a storage class: {}", names.join(", ")),
@@ -434,19 +434,24 @@ pub fn validation(rule: &RuleKind, minor: u32) -> Option<(String, String)> {
 }
 
 /// The rules' CEL for the scope's second policy (Services and
-/// PersistentVolumeClaims), `None` for rules that judge only pods.
+/// PersistentVolumeClaims), `None` for rules that judge only pods. The policy
+/// matches both kinds and the API server type-checks every expression against
+/// each, so a field of one kind is read through `dyn(…)` behind its kind guard.
 pub fn resource_validation(rule: &RuleKind) -> Option<(String, String)> {
     Some(match rule {
         RuleKind::NoExternalIps => (
-            "object.kind != 'Service' || !has(object.spec.externalIPs) || size(object.spec.externalIPs) == 0".into(),
+            "object.kind != 'Service' || !has(dyn(object.spec).externalIPs) || size(dyn(object.spec).externalIPs) == 0".into(),
             "Services must not set externalIPs (CVE-2020-8554)".into(),
         ),
         RuleKind::AllowedServiceTypes(types) => (
-            format!("object.kind != 'Service' || (has(object.spec.type) ? object.spec.type : 'ClusterIP') in {}", list(types)),
+            format!("object.kind != 'Service' || (has(dyn(object.spec).type) ? dyn(object.spec).type : 'ClusterIP') in {}", list(types)),
             format!("Service type must be one of: {}", types.join(", ")),
         ),
         RuleKind::AllowedStorageClasses(names) => (
-            format!("object.kind != 'PersistentVolumeClaim' || (has(object.spec.storageClassName) && object.spec.storageClassName in {})", list(names)),
+            format!(
+                "object.kind != 'PersistentVolumeClaim' || (has(dyn(object.spec).storageClassName) && dyn(object.spec).storageClassName in {})",
+                list(names)
+            ),
             format!("PersistentVolumeClaims must name a storage class: {}", names.join(", ")),
         ),
         _ => return None,

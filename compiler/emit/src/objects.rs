@@ -375,7 +375,7 @@ fn admission_policy_with(name: &str, a: &Admission, namespace_selector: LabelSel
     let resource_validations: Vec<Validation> = a.rules.iter().filter_map(|r| cel::resource_validation(&r.kind).map(|v| validation(r, v))).collect();
     let mut out = policy_and_binding(name, a, namespace_selector.clone(), tenant, validations, cel::MATCHED_RESOURCES, cel::SPEC_CHANGED, true);
     if !resource_validations.is_empty() {
-        let name = format!("{name}-resources");
+        let name = format!("{name}.resources");
         out.extend(policy_and_binding(&name, a, namespace_selector, tenant, resource_validations, cel::RESOURCE_MATCHED, cel::RESOURCE_SPEC_CHANGED, false));
     }
     out

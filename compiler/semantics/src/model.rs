@@ -505,7 +505,7 @@ impl RuleKind {
     }
 
     /// True for rules that judge Services or PersistentVolumeClaims (emitted in
-    /// the scope's second policy, `…-resources`), not pods.
+    /// the scope's second policy, `….resources`), not pods.
     pub fn judges_resources(&self) -> bool {
         matches!(self, RuleKind::NoExternalIps | RuleKind::AllowedServiceTypes(_) | RuleKind::AllowedStorageClasses(_))
     }
