@@ -53,9 +53,20 @@ pub fn token_validation(mounting: &[String]) -> (String, String) {
 /// `node.kubernetes.io/unreachable` with effect NoExecute.
 pub const DEFAULT_TOLERATIONS: &[&str] = &["node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"];
 
+/// The node-condition taints the DaemonSet controller tolerates (effect
+/// NoSchedule) on the pods it creates (`AddOrUpdateDaemonPodTolerations`): they
+/// say nothing about which tenant a node belongs to.
+pub const DAEMONSET_TOLERATIONS: &[&str] = &[
+    "node.kubernetes.io/disk-pressure",
+    "node.kubernetes.io/memory-pressure",
+    "node.kubernetes.io/network-unavailable",
+    "node.kubernetes.io/pid-pressure",
+    "node.kubernetes.io/unschedulable",
+];
+
 /// The tenant's node isolation: every nodeSelector pair of `selector` present,
-/// and every toleration one of `tolerations` (key and value; `None` = any value)
-/// or a default NoExecute toleration.
+/// and every toleration one of `tolerations` (key and value; `None` = any value),
+/// a default NoExecute toleration or a DaemonSet pod's NoSchedule one.
 pub fn nodes_validation(selector: &std::collections::BTreeMap<String, String>, tolerations: &[(String, Option<String>)]) -> (String, String) {
     let mut checks: Vec<String> = selector
         .iter()
@@ -67,10 +78,11 @@ pub fn nodes_validation(selector: &std::collections::BTreeMap<String, String>, t
             )
         })
         .collect();
-    let mut allowed: Vec<String> = vec![format!(
-        "(has(t.key) && t.key in {} && has(t.effect) && t.effect == 'NoExecute')",
-        list(&DEFAULT_TOLERATIONS.iter().map(|s| s.to_string()).collect::<Vec<_>>())
-    )];
+    let strings = |keys: &[&str]| list(&keys.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+    let mut allowed: Vec<String> = vec![
+        format!("(has(t.key) && t.key in {} && has(t.effect) && t.effect == 'NoExecute')", strings(DEFAULT_TOLERATIONS)),
+        format!("(has(t.key) && t.key in {} && has(t.effect) && t.effect == 'NoSchedule')", strings(DAEMONSET_TOLERATIONS)),
+    ];
     for (k, v) in tolerations {
         allowed.push(match v {
             None => format!("(has(t.key) && t.key == {})", lit(k)),
