@@ -942,6 +942,19 @@ fn seeds_cases(minor: u32) -> Vec<(&'static str, Value)> {
         ("slow-ephemeral", with(&[("/volumes/1/ephemeral/volumeClaimTemplate/spec/storageClassName", json!("slow"))])),
         ("not-pinned", with(&[("/nodeSelector", Value::Null)])),
         ("tolerates-all", with(&[("/tolerations", json!([{"operator": "Exists"}]))])),
+        (
+            "daemonset-tolerations",
+            with(&[(
+                "/tolerations",
+                json!([
+                    {"key": "dedicated", "operator": "Equal", "value": "seeds", "effect": "NoSchedule"},
+                    {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute"},
+                    {"key": "node.kubernetes.io/disk-pressure", "operator": "Exists", "effect": "NoSchedule"},
+                    {"key": "node.kubernetes.io/unschedulable", "operator": "Exists", "effect": "NoSchedule"}
+                ]),
+            )]),
+        ),
+        ("foreign-taint", with(&[("/tolerations", json!([{"key": "dedicated", "operator": "Equal", "value": "payments", "effect": "NoSchedule"}]))])),
         ("host-process", with(&[("/securityContext/windowsOptions", json!({"hostProcess": true})), ("/hostNetwork", json!(true))])),
     ];
     // Kubernetes 1.30 drops `procMount` before admission (ProcMountType is off).
