@@ -800,7 +800,10 @@ fn admission_matches(c: &Cluster, out: &khc_emit::Output) {
 
     // A metadata-only update of an existing (compliant) pod is allowed.
     let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "existing"}, "spec": good_spec()});
-    let r = c.request("POST", "/api/v1/namespaces/payments/pods", &pod);
+    // Payments' pods run as one of its workloads (`no-default-service-account`).
+    let mut as_api = pod.clone();
+    as_api["spec"]["serviceAccountName"] = json!("api");
+    let r = c.request("POST", "/api/v1/namespaces/payments/pods", &as_api);
     assert_eq!(r.status, 201, "{}", r.body);
     c.kubectl_ok(&["label", "pod", "existing", "-n", "payments", "khc.dev/touched=yes"]);
     c.kubectl_ok(&["annotate", "pod", "existing", "-n", "payments", "note=metadata-only"]);

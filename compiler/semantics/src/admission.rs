@@ -201,7 +201,34 @@ pub(crate) fn check_admission(cx: &mut Ctx, at: &At<'_>, profiles: &ProfileTable
         actions.push(Action::Deny);
     }
     actions.sort();
-    Admission { origin: at.origin(), actions, rules: dedupe(cx, rules), minor_version: crate::cluster::MIN_MINOR }
+    let rules = dedupe(cx, rules);
+    useless_host_paths(cx, &rules);
+    Admission { origin: at.origin(), actions, rules, minor_version: crate::cluster::MIN_MINOR }
+}
+
+/// `allowed-host-paths` next to a rule that denies every hostPath volume
+/// (`no-host-path`, or `allowed-volume-types` without `hostPath`) admits nothing.
+fn useless_host_paths(cx: &mut Ctx, rules: &[AdmissionRule]) {
+    let Some(paths) = rules.iter().find(|r| matches!(r.kind, RuleKind::AllowedHostPaths { .. })) else { return };
+    let blocker = rules.iter().find(|r| match &r.kind {
+        RuleKind::NoHostPath => true,
+        RuleKind::AllowedVolumeTypes(types) => !types.as_ref().is_some_and(|t| t.iter().any(|t| t == "hostPath")),
+        _ => false,
+    });
+    if let Some(b) = blocker {
+        let kw = b.kind.keyword();
+        cx.push(
+            Diagnostic::warning(
+                "conflict",
+                &paths.origin.file,
+                paths.span,
+                format!("`allowed-host-paths` admits nothing here: `{kw}` denies every hostPath volume"),
+            )
+            .with_label("no hostPath volume can pass")
+            .with_secondary(&b.origin.file, b.span, format!("`{kw}` stated here"))
+            .with_help("drop `no-host-path`, or name `hostPath` in `allowed-volume-types`"),
+        );
+    }
 }
 
 /// Removes rules stated twice with the same values; reports ones stated with
