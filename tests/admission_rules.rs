@@ -328,6 +328,8 @@ fn cases() -> Cases {
                 ("through /proc/1/root", host_path("/proc/1/root/run/containerd/containerd.sock"), true),
                 ("/proc/1/root itself", host_path("/proc/1/root"), true),
                 ("/proc", host_path("/proc"), true),
+                ("through /proc/1/cwd", host_path("/proc/1/cwd/run"), true),
+                ("/proc/self/root/var/run", host_path("/proc/self/root/var/run"), true),
                 ("podman socket", host_path("/run/podman/podman.sock"), true),
                 ("/var/run/podman", host_path("/var/run/podman"), true),
                 ("containerd socket", host_path("/run/containerd/containerd.sock"), true),

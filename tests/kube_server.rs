@@ -983,6 +983,7 @@ fn hosts_cases() -> Vec<(&'static str, Value)> {
         ("cri-dockerd", pod("/var/run/cri-dockerd.sock", true)),
         ("proc-root-containerd", pod("/proc/1/root/run/containerd/containerd.sock", true)),
         ("run-dot", pod("/run/.", true)),
+        ("proc-cwd", pod("/proc/1/cwd/run", true)),
     ]
 }
 

@@ -177,9 +177,9 @@ const NORMALISED_PATH: &str = "('/' + v.hostPath.path.split('/').filter(s, s != 
 const NO_BACKSTEPS: &str = "!v.hostPath.path.split('/').exists(s, s == '..')";
 
 /// Normalised paths that are a parent of every runtime socket: `/`, `/var`,
-/// `/run`, `/var/run`, `/run/user[/UID]`, `/proc` and `/proc/PID` — also
-/// reached through `/proc/PID/root` (the host's root seen through a process).
-const RUNTIME_ANCESTORS: &str = "^(/proc/[^/]+/root)*(/|/var|/run|/var/run|/proc|/proc/[^/]+|(/var)?/run/user(/[^/]+)?)?$";
+/// `/run`, `/var/run`, `/run/user[/UID]` — and anything under `/proc`, whose
+/// `/proc/PID/root` and `/proc/PID/cwd` reach the host's root from any depth.
+const RUNTIME_ANCESTORS: &str = "^(/|/var|/run|/var/run|(/var)?/run/user(/[^/]+)?|/proc(/.*)?)$";
 
 /// Normalised paths naming a container runtime's socket or directory anywhere.
 const RUNTIME_PATHS: &str = "(^|/)(docker|dockerd|cri-dockerd|dockershim|containerd|crio|cri-o|podman|k3s)(\\\\.sock)?(/|$)";
