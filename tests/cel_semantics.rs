@@ -39,7 +39,7 @@ fn violations(object: &Value) -> BTreeSet<String> {
 
 fn good_spec() -> Value {
     json!({
-        "securityContext": {"runAsNonRoot": true, "runAsUser": 10001, "seccompProfile": {"type": "RuntimeDefault"}},
+        "securityContext": {"runAsNonRoot": true, "runAsUser": 10001, "seccompProfile": {"type": "RuntimeDefault"}, "appArmorProfile": {"type": "RuntimeDefault"}},
         "containers": [{
             "name": "app",
             "image": "registry.example.com/shop/api:1.4.2",
@@ -77,6 +77,7 @@ fn compliant_objects_pass_every_rule() {
     set(&mut spec, "/containers/0/securityContext/runAsNonRoot", json!(true));
     set(&mut spec, "/containers/0/securityContext/runAsUser", json!(20000));
     set(&mut spec, "/containers/0/securityContext/seccompProfile", json!({"type": "Localhost", "localhostProfile": "p.json"}));
+    set(&mut spec, "/containers/0/securityContext/appArmorProfile", json!({"type": "Localhost", "localhostProfile": "k8s-app"}));
     assert_eq!(violations(&pod(spec)), set_of(&[]));
 }
 
@@ -92,14 +93,22 @@ fn each_violation_is_caught_by_its_rule() {
         ("host network", with("/hostNetwork", json!(true)), &["no-host-namespaces"]),
         ("host PID", with("/hostPID", json!(true)), &["no-host-namespaces"]),
         ("host port", with("/containers/0/ports/0/hostPort", json!(8443)), &["no-host-ports"]),
-        ("hostPath data", with("/volumes/0", json!({"name": "d", "hostPath": {"path": "/data"}})), &["no-host-path"]),
-        ("docker socket", with("/volumes/0", json!({"name": "d", "hostPath": {"path": "/var/run/docker.sock"}})), &["no-host-path", "no-docker-socket"]),
+        ("hostPath data", with("/volumes/0", json!({"name": "d", "hostPath": {"path": "/data"}})), &["no-host-path", "allowed-volume-types"]),
+        (
+            "docker socket",
+            with("/volumes/0", json!({"name": "d", "hostPath": {"path": "/var/run/docker.sock"}})),
+            &["no-host-path", "no-docker-socket", "allowed-volume-types"],
+        ),
         (
             "containerd socket",
             with("/volumes/0", json!({"name": "d", "hostPath": {"path": "/run/containerd/containerd.sock"}})),
-            &["no-host-path", "no-docker-socket"],
+            &["no-host-path", "no-docker-socket", "allowed-volume-types"],
         ),
-        ("all of /var/run", with("/volumes/0", json!({"name": "d", "hostPath": {"path": "/var/run/"}})), &["no-host-path", "no-docker-socket"]),
+        (
+            "all of /var/run",
+            with("/volumes/0", json!({"name": "d", "hostPath": {"path": "/var/run/"}})),
+            &["no-host-path", "no-docker-socket", "allowed-volume-types"],
+        ),
         ("privileged", with("/containers/0/securityContext/privileged", json!(true)), &["no-privileged"]),
         ("escalation unset", with("/containers/0/securityContext/allowPrivilegeEscalation", Value::Null), &["no-privilege-escalation"]),
         ("SYS_ADMIN", with("/containers/0/securityContext/capabilities/add", json!(["SYS_ADMIN"])), &["allowed-capabilities"]),

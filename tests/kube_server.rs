@@ -520,7 +520,7 @@ fn level(l: &str) -> Pss {
 
 fn good_spec() -> Value {
     json!({
-        "securityContext": {"runAsNonRoot": true, "runAsUser": 10001, "seccompProfile": {"type": "RuntimeDefault"}},
+        "securityContext": {"runAsNonRoot": true, "runAsUser": 10001, "seccompProfile": {"type": "RuntimeDefault"}, "appArmorProfile": {"type": "RuntimeDefault"}},
         "containers": [{
             "name": "app",
             "image": "registry.example.com/payments/api:1.4.2",
@@ -569,6 +569,13 @@ fn cases() -> Vec<(&'static str, Value, Pss)> {
         ("low-uid", with(&[("/securityContext/runAsUser", json!(1000))]), 0),
         ("unconfined-seccomp", with(&[("/containers/0/securityContext/seccompProfile", json!({"type": "Unconfined"}))]), 2),
         ("writable-root", with(&[("/containers/0/securityContext/readOnlyRootFilesystem", json!(false))]), 0),
+        // The seeds' rules that std/baseline and std/restricted now hold.
+        ("apparmor-unconfined", with(&[("/securityContext/appArmorProfile", json!({"type": "Unconfined"}))]), 2),
+        ("keeps-capabilities", with(&[("/containers/0/securityContext/capabilities/drop", Value::Null)]), 1),
+        ("unsafe-sysctl", with(&[("/securityContext/sysctls", json!([{"name": "kernel.msgmax", "value": "65536"}]))]), 2),
+        ("selinux-spc", with(&[("/containers/0/securityContext/seLinuxOptions", json!({"type": "spc_t"}))]), 2),
+        ("probe-host", with(&[("/containers/0/readinessProbe", json!({"httpGet": {"port": 8443, "host": "169.254.169.254"}}))]), 0),
+        ("nfs-volume", with(&[("/volumes/0", json!({"name": "tmp", "nfs": {"server": "nfs.example.com", "path": "/export"}}))]), 1),
         // Pod-level token mounting with a ServiceAccount (`default`) that is no
         // workload declared `automount-token true`.
         ("automount-token", with(&[("/automountServiceAccountToken", json!(true))]), 0),
@@ -793,7 +800,10 @@ fn admission_matches(c: &Cluster, out: &khc_emit::Output) {
 
     // A metadata-only update of an existing (compliant) pod is allowed.
     let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "existing"}, "spec": good_spec()});
-    let r = c.request("POST", "/api/v1/namespaces/payments/pods", &pod);
+    // Payments' pods run as one of its workloads (`no-default-service-account`).
+    let mut as_api = pod.clone();
+    as_api["spec"]["serviceAccountName"] = json!("api");
+    let r = c.request("POST", "/api/v1/namespaces/payments/pods", &as_api);
     assert_eq!(r.status, 201, "{}", r.body);
     c.kubectl_ok(&["label", "pod", "existing", "-n", "payments", "khc.dev/touched=yes"]);
     c.kubectl_ok(&["annotate", "pod", "existing", "-n", "payments", "note=metadata-only"]);
@@ -822,6 +832,264 @@ fn admission_matches(c: &Cluster, out: &khc_emit::Output) {
     assert_eq!(r.status, 403, "a `latest` debug container is denied: {}", r.body);
     assert_eq!(rule_of_message(msg).map(|(rule, _)| rule), Some("no-latest-tag"), "{msg}");
     assert!(msg.contains(".khc:"), "the denial says where the rule was written: {msg}");
+}
+
+// ---------------------------------------------------------------------------------
+// (2b) the seeds' admission rules, each on the real server.
+
+/// A program whose tenants use every rule the example does not (and `nodes`), for
+/// Kubernetes 1.`minor`: `seeds` holds the pod, Service and claim rules, `hosts`
+/// the hostPath ones. Both enforce Pod Security `privileged`, so only khc judges.
+fn seed_rules_program(minor: u32) -> String {
+    format!(
+        r#"cluster seeds {{
+  kubernetes 1.{minor}
+  encryption {{ provider secretbox {{ key k1 env "KHC_KEY" }} }}
+}}
+tenant seeds {{
+  pod-security privileged
+  isolation none
+  workload api {{}}
+  nodes {{
+    selector pool "seeds"
+    toleration dedicated "seeds"
+  }}
+  admission {{
+    drop-all-capabilities
+    allowed-capabilities CAP_CHOWN
+    apparmor-runtime-default
+    allowed-sysctls
+    no-unmasked-proc-mount
+    allowed-selinux-types
+    no-selinux-overrides
+    no-host-process
+    no-host-probes
+    allowed-volume-types
+    run-as-group
+    min-gid 1000
+    require-fs-group
+    min-fs-group 1000
+    no-root-groups
+    no-default-service-account
+    allowed-runtime-classes gvisor
+    allowed-storage-classes fast
+    no-external-ips
+    allowed-service-types ClusterIP NodePort
+  }}
+}}
+tenant hosts {{
+  pod-security privileged
+  isolation none
+  admission {{
+    no-docker-socket
+    allowed-host-paths "/var/log" readonly
+  }}
+}}
+"#
+    )
+}
+
+/// The compliant pod spec of tenant `seeds`.
+fn seeds_spec() -> Value {
+    json!({
+        "serviceAccountName": "api",
+        "runtimeClassName": "gvisor",
+        "nodeSelector": {"pool": "seeds"},
+        "tolerations": [{"key": "dedicated", "operator": "Equal", "value": "seeds", "effect": "NoSchedule"}],
+        "securityContext": {"runAsGroup": 2000, "fsGroup": 2000, "supplementalGroups": [3000], "appArmorProfile": {"type": "RuntimeDefault"}},
+        "containers": [{
+            "name": "app",
+            "image": "registry.example.com/seeds/app:1",
+            "securityContext": {"capabilities": {"drop": ["ALL"], "add": ["CHOWN"]}},
+            "readinessProbe": {"httpGet": {"port": 8080}}
+        }],
+        "volumes": [
+            {"name": "tmp", "emptyDir": {}},
+            {"name": "data", "ephemeral": {"volumeClaimTemplate": {"spec": {"storageClassName": "fast", "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}}}
+        ]
+    })
+}
+
+/// `(case, spec)`: the compliant spec and one change at a time.
+fn seeds_cases(minor: u32) -> Vec<(&'static str, Value)> {
+    let with = |changes: &[(&str, Value)]| {
+        let mut s = seeds_spec();
+        for (p, v) in changes {
+            set(&mut s, p, v.clone());
+        }
+        s
+    };
+    let mut out = vec![
+        ("compliant", seeds_spec()),
+        ("cap-prefix-listed", with(&[("/containers/0/securityContext/capabilities/add", json!(["CAP_CHOWN"]))])),
+        ("keeps-capabilities", with(&[("/containers/0/securityContext/capabilities/drop", Value::Null)])),
+        ("cap-sys-admin", with(&[("/containers/0/securityContext/capabilities/add", json!(["CAP_SYS_ADMIN"]))])),
+        ("apparmor-unconfined", with(&[("/securityContext/appArmorProfile", json!({"type": "Unconfined"}))])),
+        ("apparmor-unset", with(&[("/securityContext/appArmorProfile", Value::Null)])),
+        ("unsafe-sysctl", with(&[("/securityContext/sysctls", json!([{"name": "kernel.msgmax", "value": "65536"}]))])),
+        ("safe-sysctl", with(&[("/securityContext/sysctls", json!([{"name": "net.ipv4.tcp_syncookies", "value": "1"}]))])),
+        ("selinux-spc", with(&[("/containers/0/securityContext/seLinuxOptions", json!({"type": "spc_t"}))])),
+        ("selinux-user", with(&[("/containers/0/securityContext/seLinuxOptions", json!({"user": "system_u"}))])),
+        ("probe-host", with(&[("/containers/0/readinessProbe/httpGet/host", json!("169.254.169.254"))])),
+        ("lifecycle-host", with(&[("/containers/0/lifecycle", json!({"postStart": {"httpGet": {"port": 80, "host": "10.0.0.1"}}}))])),
+        ("nfs-volume", with(&[("/volumes/0", json!({"name": "tmp", "nfs": {"server": "nfs.example.com", "path": "/export"}}))])),
+        ("root-group", with(&[("/securityContext/runAsGroup", json!(0))])),
+        ("no-group", with(&[("/securityContext/runAsGroup", Value::Null)])),
+        ("low-gid", with(&[("/securityContext/runAsGroup", json!(500))])),
+        ("no-fs-group", with(&[("/securityContext/fsGroup", Value::Null)])),
+        ("low-fs-group", with(&[("/securityContext/fsGroup", json!(999))])),
+        ("root-supplemental", with(&[("/securityContext/supplementalGroups", json!([0]))])),
+        ("default-sa", with(&[("/serviceAccountName", json!("default"))])),
+        ("no-sa", with(&[("/serviceAccountName", Value::Null)])),
+        ("no-runtime-class", with(&[("/runtimeClassName", Value::Null)])),
+        ("slow-ephemeral", with(&[("/volumes/1/ephemeral/volumeClaimTemplate/spec/storageClassName", json!("slow"))])),
+        ("not-pinned", with(&[("/nodeSelector", Value::Null)])),
+        ("tolerates-all", with(&[("/tolerations", json!([{"operator": "Exists"}]))])),
+        (
+            "daemonset-tolerations",
+            with(&[(
+                "/tolerations",
+                json!([
+                    {"key": "dedicated", "operator": "Equal", "value": "seeds", "effect": "NoSchedule"},
+                    {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute"},
+                    {"key": "node.kubernetes.io/disk-pressure", "operator": "Exists", "effect": "NoSchedule"},
+                    {"key": "node.kubernetes.io/unschedulable", "operator": "Exists", "effect": "NoSchedule"}
+                ]),
+            )]),
+        ),
+        ("foreign-taint", with(&[("/tolerations", json!([{"key": "dedicated", "operator": "Equal", "value": "payments", "effect": "NoSchedule"}]))])),
+        ("host-process", with(&[("/securityContext/windowsOptions", json!({"hostProcess": true})), ("/hostNetwork", json!(true))])),
+    ];
+    // Kubernetes 1.30 drops `procMount` before admission (ProcMountType is off).
+    if minor >= 31 {
+        out.push(("unmasked-proc", with(&[("/containers/0/securityContext/procMount", json!("Unmasked")), ("/hostUsers", json!(false))])));
+    }
+    out
+}
+
+/// `(case, spec)` of tenant `hosts`.
+fn hosts_cases() -> Vec<(&'static str, Value)> {
+    let pod = |path: &str, read_only: bool| {
+        json!({
+            "containers": [{"name": "app", "image": "registry.example.com/hosts/app:1", "volumeMounts": [{"name": "h", "mountPath": "/h", "readOnly": read_only}]}],
+            "volumes": [{"name": "h", "hostPath": {"path": path}}]
+        })
+    };
+    vec![
+        ("logs-read-only", pod("/var/log", true)),
+        ("logs-below-normalised", pod("//var/./log/pods/", true)),
+        ("logs-writable", pod("/var/log", false)),
+        ("look-alike", pod("/var/logs", true)),
+        ("cri-dockerd", pod("/var/run/cri-dockerd.sock", true)),
+        ("proc-root-containerd", pod("/proc/1/root/run/containerd/containerd.sock", true)),
+        ("run-dot", pod("/run/.", true)),
+        ("proc-cwd", pod("/proc/1/cwd/run", true)),
+    ]
+}
+
+#[test]
+fn seed_rules_on_a_real_api_server() {
+    for bin in bin_dirs("seed_rules_on_a_real_api_server") {
+        let tmp = TempDir::new(&format!("seeds-{}", khc_tests::kube::version_of(&bin)));
+        let c = Cluster::start(&bin, Options { encryption_config: None, kms_socket: None, controller_manager: true });
+        let minor: u32 = c.version().trim_start_matches("v1.").split('.').next().unwrap().parse().unwrap();
+        let (out, diags, rendered) = compile_sources(&[("seeds.khc", &seed_rules_program(minor))]);
+        let out = out.unwrap_or_else(|| panic!("{diags:?}\n{rendered}"));
+        let cluster_dir = write_output(&out, &tmp.0.join("out"));
+        apply_twice(&c, &cluster_dir);
+        let names = vap_names(&out);
+        assert!(names.contains("khc-tenant-seeds.resources"), "{names:?}");
+        let warnings = type_check_warnings(&c, &names);
+        assert!(warnings.is_empty(), "type-checking warnings: {warnings:#?}");
+        // The RuntimeClass the pods name (the RuntimeClass admission plugin needs it).
+        let rc = json!({"apiVersion": "node.k8s.io/v1", "kind": "RuntimeClass", "metadata": {"name": "gvisor"}, "handler": "runsc"});
+        let r = c.request("POST", "/apis/node.k8s.io/v1/runtimeclasses", &rc);
+        assert_eq!(r.status, 201, "{}", r.body);
+
+        let objs = objects(&out);
+        let namespaces: Vec<Value> = of_kind(&objs, "Namespace").into_iter().cloned().collect();
+        let ns = |n: &str| namespaces.iter().find(|v| v["metadata"]["name"] == n).unwrap_or_else(|| panic!("namespace {n}")).clone();
+        let (seeds, hosts) = (ns("seeds"), ns("hosts"));
+        let admission = Admission::new(&khc_analysis::objects(&out));
+        let mut judge = Judge { c: &c, objs: &objs, admission: &admission, asked: 0, wrong: Vec::new(), denied_by: BTreeMap::new() };
+        let t0 = Instant::now();
+        let probe = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "probe"}, "spec": seeds_cases(minor)[2].1});
+        for n in ["seeds", "hosts"] {
+            let p = if n == "seeds" {
+                probe.clone()
+            } else {
+                json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "probe"}, "spec": hosts_cases()[2].1})
+            };
+            while c.request("POST", &format!("/api/v1/namespaces/{n}/pods?dryRun=All"), &p).status != 403 {
+                assert!(t0.elapsed() < Duration::from_secs(60), "the admission policies are not enforced in {n}");
+                std::thread::sleep(Duration::from_millis(500));
+            }
+        }
+        for (name, spec) in seeds_cases(minor) {
+            // Every kind for a few cases, Pods for the rest.
+            let kinds = as_kinds(name, &spec);
+            let take = if matches!(name, "compliant" | "keeps-capabilities" | "apparmor-unset" | "slow-ephemeral" | "not-pinned") { kinds.len() } else { 1 };
+            for (path, obj) in kinds.into_iter().take(take) {
+                let what = format!("{} {name}", obj["kind"].as_str().unwrap());
+                judge.ask(&seeds, path, &obj, 0, &what, false);
+            }
+        }
+        for (name, spec) in hosts_cases() {
+            let obj = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name}, "spec": spec});
+            judge.ask(&hosts, "api/v1/namespaces/NS/pods", &obj, 0, &format!("Pod {name}"), false);
+        }
+        let svc = |name: &str, spec: Value| json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": name}, "spec": spec});
+        for (name, obj) in [
+            ("cluster-ip", svc("cluster-ip", json!({"ports": [{"port": 80}]}))),
+            ("node-port", svc("node-port", json!({"type": "NodePort", "ports": [{"port": 80}]}))),
+            ("load-balancer", svc("load-balancer", json!({"type": "LoadBalancer", "ports": [{"port": 80}]}))),
+            ("external-ips", svc("external-ips", json!({"ports": [{"port": 80}], "externalIPs": ["203.0.113.7"]}))),
+        ] {
+            judge.ask(&seeds, "api/v1/namespaces/NS/services", &obj, 0, &format!("Service {name}"), false);
+        }
+        let pvc = |name: &str, class: Option<&str>| {
+            let mut spec = json!({"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}});
+            if let Some(c) = class {
+                spec["storageClassName"] = json!(c);
+            }
+            json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": name}, "spec": spec})
+        };
+        for (name, obj) in [("fast", pvc("fast", Some("fast"))), ("slow", pvc("slow", Some("slow"))), ("default-class", pvc("default-class", None))] {
+            judge.ask(&seeds, "api/v1/namespaces/NS/persistentvolumeclaims", &obj, 0, &format!("PersistentVolumeClaim {name}"), false);
+        }
+        eprintln!("seed rules on {}: {} questions in {:.1}s; denials by {:?}", c.version(), judge.asked, t0.elapsed().as_secs_f64(), judge.denied_by);
+        assert!(judge.wrong.is_empty(), "{} of {} admission answers differ:\n{}", judge.wrong.len(), judge.asked, judge.wrong.join("\n"));
+        let mut expected = vec![
+            "drop-all-capabilities",
+            "allowed-capabilities",
+            "apparmor-runtime-default",
+            "allowed-sysctls",
+            "allowed-selinux-types",
+            "no-selinux-overrides",
+            "no-host-probes",
+            "allowed-volume-types",
+            "no-root-groups",
+            "run-as-group",
+            "min-gid",
+            "require-fs-group",
+            "min-fs-group",
+            "no-default-service-account",
+            "allowed-runtime-classes",
+            "allowed-storage-classes",
+            "nodes",
+            "allowed-service-types",
+            "no-external-ips",
+            "allowed-host-paths",
+            "no-docker-socket",
+            "no-host-process",
+        ];
+        if minor >= 31 {
+            expected.push("no-unmasked-proc-mount");
+        }
+        let missing: Vec<&&str> = expected.iter().filter(|r| !judge.denied_by.contains_key(**r)).collect();
+        assert!(missing.is_empty(), "no case was denied by {missing:?} on the server: {:?}", judge.denied_by);
+        drop(c);
+    }
 }
 
 // ---------------------------------------------------------------------------------

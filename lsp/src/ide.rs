@@ -198,8 +198,9 @@ impl<'a> Analysis<'a> {
             for a in admissions {
                 for r in a.rules {
                     if r.origin.file == self.key && r.span == span {
-                        let (expr, message) = khc_emit::cel::validation(&r.kind);
-                        return Some(format!("{expr}\n// message: {message}"));
+                        let parts = [khc_emit::cel::validation(&r.kind, a.minor_version), khc_emit::cel::resource_validation(&r.kind)];
+                        let text: Vec<String> = parts.into_iter().flatten().map(|(expr, message)| format!("{expr}\n// message: {message}")).collect();
+                        return Some(text.join("\n"));
                     }
                 }
             }

@@ -81,9 +81,23 @@ pub struct Admission {
 
 type Compiled = Result<Arc<cel::Program>, String>;
 
+/// The CEL environment of the API server's admission policies, as far as khc's
+/// expressions use it: the standard library plus the strings extension
+/// (`split`, `join`, `substring`…), which Kubernetes enables for every policy.
+fn env() -> Arc<cel::Env> {
+    static ENV: std::sync::OnceLock<Arc<cel::Env>> = std::sync::OnceLock::new();
+    ENV.get_or_init(|| {
+        let mut env = cel::Env::stdlib();
+        // Registering a fresh extension on a fresh environment cannot clash.
+        let _ = env.add_extension(cel::extensions::strings);
+        Arc::new(env)
+    })
+    .clone()
+}
+
 /// Compiles each distinct expression once (tenants share most of theirs).
 fn compile(cache: &mut std::collections::HashMap<String, Compiled>, expr: &str) -> Compiled {
-    cache.entry(expr.to_string()).or_insert_with(|| cel::Program::compile(expr).map(Arc::new).map_err(|e| format!("{e}"))).clone()
+    cache.entry(expr.to_string()).or_insert_with(|| env().compile(expr).map(Arc::new).map_err(|e| format!("{e}"))).clone()
 }
 
 /// The `(group, resource)` of a kind that carries a pod template (or is a pod or
@@ -99,6 +113,8 @@ pub fn resource_of(api_version: &str, kind: &str) -> Option<(String, String)> {
         "Job" => "jobs",
         "CronJob" => "cronjobs",
         "Service" => "services",
+        "PersistentVolumeClaim" => "persistentvolumeclaims",
+        "PodTemplate" => "podtemplates",
         "ReplicationController" => "replicationcontrollers",
         _ => return None,
     };
@@ -192,7 +208,7 @@ impl Admission {
 impl Policy {
     /// Evaluates every validation against `object`: the failing ones.
     pub fn evaluate(&self, object: &Value, actions: &[String]) -> Vec<Violation> {
-        let mut ctx = cel::Context::default();
+        let mut ctx = cel::Context::with_env(env());
         let object_value = match cel::to_value(object) {
             Ok(v) => v,
             Err(e) => return vec![self.violation_error("object", &format!("object does not convert to CEL: {e}"), actions)],

@@ -20,23 +20,23 @@ pub struct Control {
 
 /// Every control, baseline first.
 pub const CONTROLS: &[Control] = &[
-    Control { id: "host-process", title: "HostProcess", level: Level::Baseline, khc_rules: &[] },
+    Control { id: "host-process", title: "HostProcess", level: Level::Baseline, khc_rules: &["no-host-process"] },
     Control { id: "host-namespaces", title: "Host Namespaces", level: Level::Baseline, khc_rules: &["no-host-namespaces"] },
     Control { id: "privileged", title: "Privileged Containers", level: Level::Baseline, khc_rules: &["no-privileged"] },
     Control { id: "capabilities-baseline", title: "Capabilities", level: Level::Baseline, khc_rules: &["allowed-capabilities"] },
     Control { id: "host-path", title: "HostPath Volumes", level: Level::Baseline, khc_rules: &["no-host-path"] },
     Control { id: "host-ports", title: "Host Ports", level: Level::Baseline, khc_rules: &["no-host-ports"] },
-    Control { id: "apparmor", title: "AppArmor", level: Level::Baseline, khc_rules: &[] },
+    Control { id: "apparmor", title: "AppArmor", level: Level::Baseline, khc_rules: &["apparmor-runtime-default"] },
     Control { id: "selinux", title: "SELinux", level: Level::Baseline, khc_rules: &[] },
-    Control { id: "proc-mount", title: "/proc Mount Type", level: Level::Baseline, khc_rules: &[] },
+    Control { id: "proc-mount", title: "/proc Mount Type", level: Level::Baseline, khc_rules: &["no-unmasked-proc-mount"] },
     Control { id: "seccomp-baseline", title: "Seccomp", level: Level::Baseline, khc_rules: &["seccomp-runtime-default"] },
-    Control { id: "sysctls", title: "Sysctls", level: Level::Baseline, khc_rules: &[] },
-    Control { id: "volume-types", title: "Volume Types", level: Level::Restricted, khc_rules: &[] },
+    Control { id: "sysctls", title: "Sysctls", level: Level::Baseline, khc_rules: &["allowed-sysctls"] },
+    Control { id: "volume-types", title: "Volume Types", level: Level::Restricted, khc_rules: &["allowed-volume-types"] },
     Control { id: "privilege-escalation", title: "Privilege Escalation", level: Level::Restricted, khc_rules: &["no-privilege-escalation"] },
     Control { id: "run-as-non-root", title: "Running as Non-root", level: Level::Restricted, khc_rules: &["run-as-non-root"] },
     Control { id: "run-as-user", title: "Running as Non-root user", level: Level::Restricted, khc_rules: &["min-uid", "run-as-non-root"] },
     Control { id: "seccomp-restricted", title: "Seccomp", level: Level::Restricted, khc_rules: &["seccomp-runtime-default"] },
-    Control { id: "capabilities-restricted", title: "Capabilities", level: Level::Restricted, khc_rules: &[] },
+    Control { id: "capabilities-restricted", title: "Capabilities", level: Level::Restricted, khc_rules: &["drop-all-capabilities"] },
 ];
 
 const BASELINE_CAPS: &[&str] =

@@ -242,7 +242,7 @@ spec:
     metadata: {labels: {app: payments-api}}
     spec:
       serviceAccountName: api
-      securityContext: {runAsNonRoot: true, runAsUser: 10001, seccompProfile: {type: RuntimeDefault}}
+      securityContext: {runAsNonRoot: true, runAsUser: 10001, seccompProfile: {type: RuntimeDefault}, appArmorProfile: {type: RuntimeDefault}}
       containers:
       - name: api
         image: registry.example.com/payments/api:1.2.3
@@ -291,7 +291,7 @@ fn eval_denies_with_rule_and_lines() {
     assert!(text.contains(&bad), "{text}");
     for want in [
         "deny pod-security host-namespaces (tenants/payments.khc:2)",
-        "deny admission no-privileged (std/restricted.khc:17)",
+        "deny admission no-privileged (std/restricted.khc:18)",
         "deny admission no-latest-tag (cluster.khc:36)",
         "deny admission allowed-registries (tenants/payments.khc:53)",
         "warn network undeclared-workload",
@@ -493,7 +493,7 @@ fn report_is_a_compliance_matrix() {
     let v = json(&khc(&["report", "-p", EX, "--format", "json"]));
     let row = v.as_array().unwrap().iter().find(|r| r["id"] == "pss/run-as-non-root").unwrap();
     assert_eq!(row["tenants"]["payments"]["enforcer"], "both");
-    assert!(row["tenants"]["payments"]["sources"].as_array().unwrap().iter().any(|s| s == "std/restricted.khc:26"), "{row}");
+    assert!(row["tenants"]["payments"]["sources"].as_array().unwrap().iter().any(|s| s == "std/restricted.khc:39"), "{row}");
     let html = stdout(&khc(&["report", "-p", EX, "--format", "html"]));
     assert!(html.contains("<td class=\"neither\""));
 }

@@ -147,7 +147,8 @@ pub fn tenant_objects(t: &Tenant) -> Vec<Built> {
     // pod may mount its API token only as a workload declared with
     // `automount-token true` (a pod-level `automountServiceAccountToken: true`
     // would otherwise override the ServiceAccount's setting).
-    let mut admission = t.admission.clone().unwrap_or(Admission { origin: t.origin.clone(), actions: vec![Action::Deny], rules: Vec::new() });
+    let mut admission =
+        t.admission.clone().unwrap_or(Admission { origin: t.origin.clone(), actions: vec![Action::Deny], rules: Vec::new(), minor_version: 30 });
     let mounting: Vec<String> = t.workloads.iter().filter(|w| w.automount_token).map(|w| w.name.clone()).collect();
     let (expression, message) = cel::token_validation(&mounting);
     let token = Validation {
@@ -159,7 +160,17 @@ pub fn tenant_objects(t: &Tenant) -> Vec<Built> {
     if admission.actions.is_empty() {
         admission.actions.push(Action::Deny);
     }
-    out.extend(admission_policy_with(&format!("khc-tenant-{}", t.name), &admission, namespaces_by_name(&t.namespaces), tn, vec![token]));
+    let mut extra = vec![token];
+    if let Some(n) = &t.nodes {
+        let (expression, message) = cel::nodes_validation(&n.selector, &n.tolerations);
+        extra.push(Validation {
+            expression,
+            message: Some(format!("{message} [khc rule nodes at {}]", n.origin)),
+            reason: Some("Forbidden".into()),
+            ..Default::default()
+        });
+    }
+    out.extend(admission_policy_with(&format!("khc-tenant-{}", t.name), &admission, namespaces_by_name(&t.namespaces), tn, extra));
     out
 }
 
@@ -353,21 +364,37 @@ pub fn cluster_objects(c: &model::Cluster) -> Vec<Built> {
 /// Security Admission does), so tightening a rule never blocks scaling down or
 /// removing finalizers of an old object.
 fn admission_policy_with(name: &str, a: &Admission, namespace_selector: LabelSelector, tenant: Option<&str>, extra: Vec<Validation>) -> Vec<Built> {
-    let mut validations: Vec<Validation> = a
-        .rules
-        .iter()
-        .map(|r| {
-            let (expression, message) = cel::validation(&r.kind);
-            Validation {
-                expression,
-                message: Some(format!("{message} [khc rule {} at {}]", r.kind.keyword(), r.origin)),
-                reason: Some("Forbidden".into()),
-                ..Default::default()
-            }
-        })
-        .collect();
+    let validation = |r: &model::AdmissionRule, (expression, message): (String, String)| Validation {
+        expression,
+        message: Some(format!("{message} [khc rule {} at {}]", r.kind.keyword(), r.origin)),
+        reason: Some("Forbidden".into()),
+        ..Default::default()
+    };
+    let mut validations: Vec<Validation> = a.rules.iter().filter_map(|r| cel::validation(&r.kind, a.minor_version).map(|v| validation(r, v))).collect();
     validations.extend(extra);
-    let resource_rules = cel::MATCHED_RESOURCES
+    let resource_validations: Vec<Validation> = a.rules.iter().filter_map(|r| cel::resource_validation(&r.kind).map(|v| validation(r, v))).collect();
+    let mut out = policy_and_binding(name, a, namespace_selector.clone(), tenant, validations, cel::MATCHED_RESOURCES, cel::SPEC_CHANGED, true);
+    if !resource_validations.is_empty() {
+        let name = format!("{name}.resources");
+        out.extend(policy_and_binding(&name, a, namespace_selector, tenant, resource_validations, cel::RESOURCE_MATCHED, cel::RESOURCE_SPEC_CHANGED, false));
+    }
+    out
+}
+
+/// One ValidatingAdmissionPolicy (matching `matched`, judging UPDATEs only when
+/// `changed` holds, with the pod variables when `pods`) and its binding.
+#[allow(clippy::too_many_arguments)]
+fn policy_and_binding(
+    name: &str,
+    a: &Admission,
+    namespace_selector: LabelSelector,
+    tenant: Option<&str>,
+    validations: Vec<Validation>,
+    matched: &[(&str, &[&str])],
+    changed: &str,
+    pods: bool,
+) -> Vec<Built> {
+    let resource_rules = matched
         .iter()
         .map(|(group, resources)| NamedRuleWithOperations {
             api_groups: Some(vec![group.to_string()]),
@@ -377,14 +404,17 @@ fn admission_policy_with(name: &str, a: &Admission, namespace_selector: LabelSel
             ..Default::default()
         })
         .collect();
-    let variables = cel::VARIABLES.iter().map(|(n, e)| Variable { name: n.to_string(), expression: e.to_string() }).collect();
+    let variables = pods.then(|| cel::VARIABLES.iter().map(|(n, e)| Variable { name: n.to_string(), expression: e.to_string() }).collect());
     let policy = ValidatingAdmissionPolicy {
         metadata: meta(name, None, tenant, &a.origin),
         spec: Some(ValidatingAdmissionPolicySpec {
             failure_policy: Some("Fail".into()),
             match_constraints: Some(MatchResources { resource_rules: Some(resource_rules), ..Default::default() }),
-            match_conditions: Some(vec![MatchCondition { name: "pod-spec-changed".into(), expression: cel::SPEC_CHANGED.to_string() }]),
-            variables: Some(variables),
+            match_conditions: Some(vec![MatchCondition {
+                name: if pods { "pod-spec-changed" } else { "spec-changed" }.into(),
+                expression: changed.to_string(),
+            }]),
+            variables,
             validations: Some(validations),
             ..Default::default()
         }),

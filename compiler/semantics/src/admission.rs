@@ -10,6 +10,93 @@ use std::collections::BTreeMap;
 /// Capabilities that effectively give up container isolation.
 const RISKY_CAPABILITIES: &[&str] = &["ALL", "SYS_ADMIN", "NET_ADMIN", "SYS_PTRACE", "SYS_MODULE", "DAC_READ_SEARCH", "BPF", "SYS_RAWIO"];
 
+/// Every Linux capability (without `CAP_`), and `ALL`.
+pub const LINUX_CAPABILITIES: &[&str] = &[
+    "ALL",
+    "AUDIT_CONTROL",
+    "AUDIT_READ",
+    "AUDIT_WRITE",
+    "BLOCK_SUSPEND",
+    "BPF",
+    "CHECKPOINT_RESTORE",
+    "CHOWN",
+    "DAC_OVERRIDE",
+    "DAC_READ_SEARCH",
+    "FOWNER",
+    "FSETID",
+    "IPC_LOCK",
+    "IPC_OWNER",
+    "KILL",
+    "LEASE",
+    "LINUX_IMMUTABLE",
+    "MAC_ADMIN",
+    "MAC_OVERRIDE",
+    "MKNOD",
+    "NET_ADMIN",
+    "NET_BIND_SERVICE",
+    "NET_BROADCAST",
+    "NET_RAW",
+    "PERFMON",
+    "SETFCAP",
+    "SETGID",
+    "SETPCAP",
+    "SETUID",
+    "SYSLOG",
+    "SYS_ADMIN",
+    "SYS_BOOT",
+    "SYS_CHROOT",
+    "SYS_MODULE",
+    "SYS_NICE",
+    "SYS_PACCT",
+    "SYS_PTRACE",
+    "SYS_RAWIO",
+    "SYS_RESOURCE",
+    "SYS_TIME",
+    "SYS_TTY_CONFIG",
+    "WAKE_ALARM",
+];
+
+/// Every volume type of the Pod API (the fields of `Volume` besides `name`).
+pub const VOLUME_TYPES: &[&str] = &[
+    "awsElasticBlockStore",
+    "azureDisk",
+    "azureFile",
+    "cephfs",
+    "cinder",
+    "configMap",
+    "csi",
+    "downwardAPI",
+    "emptyDir",
+    "ephemeral",
+    "fc",
+    "flexVolume",
+    "flocker",
+    "gcePersistentDisk",
+    "gitRepo",
+    "glusterfs",
+    "hostPath",
+    "image",
+    "iscsi",
+    "nfs",
+    "persistentVolumeClaim",
+    "photonPersistentDisk",
+    "portworxVolume",
+    "projected",
+    "quobyte",
+    "rbd",
+    "scaleIO",
+    "secret",
+    "storageos",
+    "vsphereVolume",
+];
+
+/// Volume types with known node-compromising flaws: `gitRepo` (CVE-2024-10220)
+/// and the in-tree plugins of CVE-2020-8555; naming one is a warning.
+const RISKY_VOLUME_TYPES: &[&str] = &["gitRepo", "glusterfs", "quobyte", "scaleIO", "storageos", "hostPath"];
+
+/// Service types.
+pub const SERVICE_TYPES: &[&str] = &["ClusterIP", "ExternalName", "LoadBalancer", "NodePort"];
+
 /// A parsed statement of a profile or admission block.
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Item {
@@ -114,7 +201,34 @@ pub(crate) fn check_admission(cx: &mut Ctx, at: &At<'_>, profiles: &ProfileTable
         actions.push(Action::Deny);
     }
     actions.sort();
-    Admission { origin: at.origin(), actions, rules: dedupe(cx, rules) }
+    let rules = dedupe(cx, rules);
+    useless_host_paths(cx, &rules);
+    Admission { origin: at.origin(), actions, rules, minor_version: crate::cluster::MIN_MINOR }
+}
+
+/// `allowed-host-paths` next to a rule that denies every hostPath volume
+/// (`no-host-path`, or `allowed-volume-types` without `hostPath`) admits nothing.
+fn useless_host_paths(cx: &mut Ctx, rules: &[AdmissionRule]) {
+    let Some(paths) = rules.iter().find(|r| matches!(r.kind, RuleKind::AllowedHostPaths { .. })) else { return };
+    let blocker = rules.iter().find(|r| match &r.kind {
+        RuleKind::NoHostPath => true,
+        RuleKind::AllowedVolumeTypes(types) => !types.as_ref().is_some_and(|t| t.iter().any(|t| t == "hostPath")),
+        _ => false,
+    });
+    if let Some(b) = blocker {
+        let kw = b.kind.keyword();
+        cx.push(
+            Diagnostic::warning(
+                "conflict",
+                &paths.origin.file,
+                paths.span,
+                format!("`allowed-host-paths` admits nothing here: `{kw}` denies every hostPath volume"),
+            )
+            .with_label("no hostPath volume can pass")
+            .with_secondary(&b.origin.file, b.span, format!("`{kw}` stated here"))
+            .with_help("drop `no-host-path`, or name `hostPath` in `allowed-volume-types`"),
+        );
+    }
 }
 
 /// Removes rules stated twice with the same values; reports ones stated with
@@ -156,7 +270,16 @@ fn parse_item(cx: &mut Ctx, at: &At<'_>, context: BlockKind) -> Option<Item> {
         "require-requests" => RuleKind::RequireRequests(resources(cx, at)?),
         "allowed-registries" => RuleKind::AllowedRegistries(registries(cx, at)?),
         "allowed-capabilities" => RuleKind::AllowedCapabilities(capabilities(cx, at)?),
-        "min-uid" => RuleKind::MinUid(min_uid(cx, at)?),
+        "min-uid" => RuleKind::MinUid(min_id(cx, at)?),
+        "min-gid" => RuleKind::MinGid(min_id(cx, at)?),
+        "min-fs-group" => RuleKind::MinFsGroup(min_id(cx, at)?),
+        "allowed-sysctls" => RuleKind::AllowedSysctls(optional_names(cx, at, "a sysctl name such as net.ipv4.tcp_syncookies", is_sysctl)?),
+        "allowed-selinux-types" => RuleKind::AllowedSelinuxTypes(optional_names(cx, at, "an SELinux type such as container_t", is_selinux_type)?),
+        "allowed-volume-types" => RuleKind::AllowedVolumeTypes(volume_types(cx, at)?),
+        "allowed-host-paths" => host_paths(cx, at)?,
+        "allowed-service-types" => RuleKind::AllowedServiceTypes(from_set(cx, at, "a Service type", SERVICE_TYPES)?),
+        "allowed-runtime-classes" => RuleKind::AllowedRuntimeClasses(object_names(cx, at, "a RuntimeClass name")?),
+        "allowed-storage-classes" => RuleKind::AllowedStorageClasses(object_names(cx, at, "a StorageClass name")?),
         "no-latest-tag"
         | "read-only-root-fs"
         | "seccomp-runtime-default"
@@ -166,7 +289,18 @@ fn parse_item(cx: &mut Ctx, at: &At<'_>, context: BlockKind) -> Option<Item> {
         | "no-docker-socket"
         | "no-privileged"
         | "no-privilege-escalation"
-        | "run-as-non-root" => {
+        | "run-as-non-root"
+        | "drop-all-capabilities"
+        | "apparmor-runtime-default"
+        | "no-unmasked-proc-mount"
+        | "no-selinux-overrides"
+        | "no-host-process"
+        | "no-host-probes"
+        | "run-as-group"
+        | "require-fs-group"
+        | "no-root-groups"
+        | "no-external-ips"
+        | "no-default-service-account" => {
             cx.no_args(at);
             match name {
                 "no-latest-tag" => RuleKind::NoLatestTag,
@@ -178,6 +312,17 @@ fn parse_item(cx: &mut Ctx, at: &At<'_>, context: BlockKind) -> Option<Item> {
                 "no-docker-socket" => RuleKind::NoDockerSocket,
                 "no-privileged" => RuleKind::NoPrivileged,
                 "no-privilege-escalation" => RuleKind::NoPrivilegeEscalation,
+                "drop-all-capabilities" => RuleKind::DropAllCapabilities,
+                "apparmor-runtime-default" => RuleKind::AppArmorRuntimeDefault,
+                "no-unmasked-proc-mount" => RuleKind::NoUnmaskedProcMount,
+                "no-selinux-overrides" => RuleKind::NoSelinuxOverrides,
+                "no-host-process" => RuleKind::NoHostProcess,
+                "no-host-probes" => RuleKind::NoHostProbes,
+                "run-as-group" => RuleKind::RunAsGroup,
+                "require-fs-group" => RuleKind::RequireFsGroup,
+                "no-root-groups" => RuleKind::NoRootGroups,
+                "no-external-ips" => RuleKind::NoExternalIps,
+                "no-default-service-account" => RuleKind::NoDefaultServiceAccount,
                 _ => RuleKind::RunAsNonRoot,
             }
         }
@@ -234,14 +379,14 @@ fn capabilities(cx: &mut Ctx, at: &At<'_>) -> Option<Vec<String>> {
             cx.error(at, v.span, "bad-argument", format!("expected a capability name, found {d}"));
             return None;
         };
-        if let Some(rest) = w.strip_prefix("CAP_") {
-            cx.error(at, v.span, "invalid-value", format!("write `{rest}`, without `CAP_`"))
-                .notes
-                .push("note: Kubernetes names capabilities without the CAP_ prefix".into());
-            return None;
-        }
-        if w.is_empty() || !w.chars().all(|c| c.is_ascii_uppercase() || c == '_' || c.is_ascii_digit()) {
-            cx.error(at, v.span, "invalid-value", format!("`{w}` is not a capability name (e.g. NET_BIND_SERVICE)"));
+        // `CAP_CHOWN` and `CHOWN` are the same capability to every runtime.
+        let w = w.strip_prefix("CAP_").unwrap_or(w);
+        if !LINUX_CAPABILITIES.contains(&w) {
+            let mut d = Diagnostic::error("invalid-value", at.file(), v.span, format!("`{w}` is not a Linux capability (e.g. NET_BIND_SERVICE)"));
+            if let Some(s) = crate::values::suggest(&w.to_ascii_uppercase(), LINUX_CAPABILITIES.iter().copied()) {
+                d = d.with_suggestion(s);
+            }
+            cx.push(d);
             return None;
         }
         if RISKY_CAPABILITIES.contains(&w) {
@@ -254,12 +399,14 @@ fn capabilities(cx: &mut Ctx, at: &At<'_>) -> Option<Vec<String>> {
     Some(out)
 }
 
-fn min_uid(cx: &mut Ctx, at: &At<'_>) -> Option<u64> {
+/// One whole number from 1 to 2147483647 (`min-uid`, `min-gid`, `min-fs-group`).
+fn min_id(cx: &mut Ctx, at: &At<'_>) -> Option<u64> {
+    let name = at.name();
     let args = at.s.flat_args();
     let v = match args.as_slice() {
         [v] => *v,
         _ => {
-            cx.error(at, at.s.span, "bad-argument", "`min-uid` takes one number, e.g. `min-uid 10000`");
+            cx.error(at, at.s.span, "bad-argument", format!("`{name}` takes one number, e.g. `{name} 10000`"));
             return None;
         }
     };
@@ -270,8 +417,131 @@ fn min_uid(cx: &mut Ctx, at: &At<'_>) -> Option<u64> {
     match n {
         Some(n) if (1..=2_147_483_647).contains(&n) => Some(n),
         _ => {
-            cx.error(at, v.span, "invalid-value", "`min-uid` needs a whole number from 1 to 2147483647");
+            cx.error(at, v.span, "invalid-value", format!("`{name}` needs a whole number from 1 to 2147483647"));
             None
         }
     }
+}
+
+/// A sysctl name: lowercase letters, digits, `_`, `-`, separated by `.` or `/`.
+fn is_sysctl(w: &str) -> bool {
+    !w.is_empty() && w.split(['.', '/']).all(|seg| !seg.is_empty() && seg.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-'))
+}
+
+/// An SELinux type: letters, digits and `_`.
+fn is_selinux_type(w: &str) -> bool {
+    !w.is_empty() && w.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// Names checked by `valid`; none means the rule's default (`None`).
+fn optional_names(cx: &mut Ctx, at: &At<'_>, what: &str, valid: fn(&str) -> bool) -> Option<Option<Vec<String>>> {
+    if at.s.args.is_empty() {
+        return Some(None);
+    }
+    let mut out = Vec::new();
+    for (w, span) in cx.words(at, what) {
+        if !valid(&w) {
+            cx.error(at, span, "invalid-value", format!("`{w}` is not {what}"));
+            return None;
+        }
+        out.push(w);
+    }
+    out.sort();
+    out.dedup();
+    Some(Some(out))
+}
+
+/// One or more names from `set`, with "did you mean" for near misses.
+fn from_set(cx: &mut Ctx, at: &At<'_>, what: &str, set: &[&str]) -> Option<Vec<String>> {
+    let mut out = Vec::new();
+    let mut ok = true;
+    for (w, span) in cx.words(at, &format!("{what} ({})", set.join(", "))) {
+        if set.contains(&w.as_str()) {
+            out.push(w);
+            continue;
+        }
+        ok = false;
+        let d = Diagnostic::error("invalid-value", at.file(), span, format!("`{w}` is not {what}"));
+        let near = set.iter().find(|c| c.eq_ignore_ascii_case(&w)).copied().or_else(|| crate::values::suggest(&w, set.iter().copied()));
+        let d = match near {
+            Some(s) => d.with_suggestion(s),
+            None => d.with_help(format!("one of: {}", set.join(", "))),
+        };
+        cx.push(d);
+    }
+    out.sort();
+    out.dedup();
+    (ok && !out.is_empty()).then_some(out)
+}
+
+/// `allowed-volume-types`: none means the Pod Security Standards restricted set.
+fn volume_types(cx: &mut Ctx, at: &At<'_>) -> Option<Option<Vec<String>>> {
+    if at.s.args.is_empty() {
+        return Some(None);
+    }
+    let types = from_set(cx, at, "a volume type", VOLUME_TYPES)?;
+    for v in at.s.flat_args() {
+        if let Some(w) = word(v).filter(|w| RISKY_VOLUME_TYPES.contains(w)) {
+            let why = match w {
+                "gitRepo" => "gitRepo volumes run git on the node and let pods execute code there (CVE-2024-10220); clone in an init container instead",
+                "hostPath" => "hostPath volumes expose the node's files; prefer `allowed-host-paths`",
+                _ => "this in-tree volume plugin lets pods make the node reach arbitrary addresses (CVE-2020-8555); use its CSI driver",
+            };
+            cx.warning(at, v.span, "risky", format!("allowing `{w}` volumes is risky")).notes.push(format!("note: {why}"));
+        }
+    }
+    Some(Some(types))
+}
+
+/// `allowed-host-paths "PATH"… [readonly]`.
+fn host_paths(cx: &mut Ctx, at: &At<'_>) -> Option<RuleKind> {
+    let mut args = at.s.flat_args();
+    let readonly = args.last().is_some_and(|v| matches!(&v.kind, ValueKind::Name(n) if n == "readonly"));
+    if readonly {
+        args.pop();
+    }
+    if args.is_empty() {
+        cx.error(at, at.s.span, "bad-argument", "`allowed-host-paths` needs one or more absolute paths, e.g. `allowed-host-paths \"/var/log\" readonly`");
+        return None;
+    }
+    let mut prefixes = Vec::new();
+    for v in args {
+        let Some(w) = word(v) else {
+            let d = v.describe();
+            cx.error(at, v.span, "bad-argument", format!("expected a path such as \"/var/log\", found {d}"));
+            return None;
+        };
+        if !w.starts_with('/') {
+            cx.error(at, v.span, "invalid-value", format!("`{w}` is not an absolute path")).notes.push("help: write the path as a string: \"/var/log\"".into());
+            return None;
+        }
+        let segments: Vec<&str> = w.split('/').filter(|s| !s.is_empty() && *s != ".").collect();
+        if segments.contains(&"..") {
+            cx.error(at, v.span, "invalid-value", format!("`{w}` contains `..`"));
+            return None;
+        }
+        let normal = format!("/{}", segments.join("/"));
+        if normal == "/" {
+            cx.warning(at, v.span, "risky", "`/` allows every hostPath: the node's whole filesystem");
+        }
+        prefixes.push(normal);
+    }
+    prefixes.sort();
+    prefixes.dedup();
+    Some(RuleKind::AllowedHostPaths { prefixes, readonly })
+}
+
+/// One or more Kubernetes object names (DNS-1123 subdomains).
+fn object_names(cx: &mut Ctx, at: &At<'_>, what: &str) -> Option<Vec<String>> {
+    let mut out = Vec::new();
+    for (w, span) in cx.words(at, what) {
+        if !crate::values::is_dns_subdomain(&w) {
+            cx.error(at, span, "invalid-name", format!("`{w}` is not {what} (a DNS-1123 subdomain)"));
+            return None;
+        }
+        out.push(w);
+    }
+    out.sort();
+    out.dedup();
+    (!out.is_empty()).then_some(out)
 }

@@ -111,6 +111,9 @@ pub(crate) fn check_cluster(cx: &mut Ctx, at: &At<'_>, profiles: &ProfileTable) 
     }
     let role_names: Vec<String> = cluster.roles.iter().map(|r| r.name.clone()).collect();
     cluster.bindings = check_grants(cx, &grants, &GrantScope::Cluster { cluster_roles: &role_names });
+    if let Some(a) = &mut cluster.admission {
+        a.minor_version = cluster.minor_version;
+    }
     cluster
 }
 

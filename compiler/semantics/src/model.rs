@@ -365,6 +365,10 @@ pub struct Admission {
     pub actions: Vec<Action>,
     /// Rules, in declaration order (profiles expanded in place).
     pub rules: Vec<AdmissionRule>,
+    /// The cluster's Kubernetes minor version: the defaults of version-dependent
+    /// rules (`allowed-sysctls`, `allowed-volume-types`, `allowed-selinux-types`)
+    /// follow the Pod Security Standards of that version.
+    pub minor_version: u32,
 }
 
 /// One admission rule and where it was stated.
@@ -411,6 +415,51 @@ pub enum RuleKind {
     RunAsNonRoot,
     /// Effective `runAsUser >= N`.
     MinUid(u64),
+    /// `capabilities.drop` contains `ALL`.
+    DropAllCapabilities,
+    /// Effective AppArmor profile `RuntimeDefault` or `Localhost`.
+    AppArmorRuntimeDefault,
+    /// Sysctls only from the list (`None`: the PSS baseline safe set).
+    AllowedSysctls(Option<Vec<String>>),
+    /// `procMount` unset or `Default`.
+    NoUnmaskedProcMount,
+    /// SELinux types only from the list (`None`: the PSS baseline set).
+    AllowedSelinuxTypes(Option<Vec<String>>),
+    /// SELinux `user` and `role` unset.
+    NoSelinuxOverrides,
+    /// No Windows `hostProcess`.
+    NoHostProcess,
+    /// No `host` in probes and lifecycle handlers.
+    NoHostProbes,
+    /// Volumes only of these types (`None`: the PSS restricted set).
+    AllowedVolumeTypes(Option<Vec<String>>),
+    /// hostPath volumes only under these prefixes; `readonly`: mounted read-only.
+    AllowedHostPaths {
+        /// Normalised path prefixes.
+        prefixes: Vec<String>,
+        /// Every mount of such a volume is `readOnly: true`.
+        readonly: bool,
+    },
+    /// Effective `runAsGroup` set and non-zero.
+    RunAsGroup,
+    /// Effective `runAsGroup` set and at least N.
+    MinGid(u64),
+    /// Pod `fsGroup` set.
+    RequireFsGroup,
+    /// Pod `fsGroup` set and at least N.
+    MinFsGroup(u64),
+    /// `runAsGroup`, `fsGroup`, `supplementalGroups` never 0.
+    NoRootGroups,
+    /// Services without `externalIPs`.
+    NoExternalIps,
+    /// Service types allowed.
+    AllowedServiceTypes(Vec<String>),
+    /// Pods name a ServiceAccount other than `default`.
+    NoDefaultServiceAccount,
+    /// `runtimeClassName` from the list.
+    AllowedRuntimeClasses(Vec<String>),
+    /// PVCs' (and ephemeral volume templates') `storageClassName` from the list.
+    AllowedStorageClasses(Vec<String>),
 }
 
 impl RuleKind {
@@ -432,7 +481,33 @@ impl RuleKind {
             RuleKind::AllowedCapabilities(_) => "allowed-capabilities",
             RuleKind::RunAsNonRoot => "run-as-non-root",
             RuleKind::MinUid(_) => "min-uid",
+            RuleKind::DropAllCapabilities => "drop-all-capabilities",
+            RuleKind::AppArmorRuntimeDefault => "apparmor-runtime-default",
+            RuleKind::AllowedSysctls(_) => "allowed-sysctls",
+            RuleKind::NoUnmaskedProcMount => "no-unmasked-proc-mount",
+            RuleKind::AllowedSelinuxTypes(_) => "allowed-selinux-types",
+            RuleKind::NoSelinuxOverrides => "no-selinux-overrides",
+            RuleKind::NoHostProcess => "no-host-process",
+            RuleKind::NoHostProbes => "no-host-probes",
+            RuleKind::AllowedVolumeTypes(_) => "allowed-volume-types",
+            RuleKind::AllowedHostPaths { .. } => "allowed-host-paths",
+            RuleKind::RunAsGroup => "run-as-group",
+            RuleKind::MinGid(_) => "min-gid",
+            RuleKind::RequireFsGroup => "require-fs-group",
+            RuleKind::MinFsGroup(_) => "min-fs-group",
+            RuleKind::NoRootGroups => "no-root-groups",
+            RuleKind::NoExternalIps => "no-external-ips",
+            RuleKind::AllowedServiceTypes(_) => "allowed-service-types",
+            RuleKind::NoDefaultServiceAccount => "no-default-service-account",
+            RuleKind::AllowedRuntimeClasses(_) => "allowed-runtime-classes",
+            RuleKind::AllowedStorageClasses(_) => "allowed-storage-classes",
         }
+    }
+
+    /// True for rules that judge Services or PersistentVolumeClaims (emitted in
+    /// the scope's second policy, `….resources`), not pods.
+    pub fn judges_resources(&self) -> bool {
+        matches!(self, RuleKind::NoExternalIps | RuleKind::AllowedServiceTypes(_) | RuleKind::AllowedStorageClasses(_))
     }
 }
 
@@ -467,4 +542,17 @@ pub struct Tenant {
     pub api_server: Vec<String>,
     /// Tenant admission rules, if any.
     pub admission: Option<Admission>,
+    /// Node isolation (`nodes { … }`), if any.
+    pub nodes: Option<NodeIsolation>,
+}
+
+/// `nodes { … }`: where a tenant's pods may run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeIsolation {
+    /// Declaration site.
+    pub origin: Origin,
+    /// nodeSelector pairs every pod must carry.
+    pub selector: BTreeMap<String, String>,
+    /// Taints the pods may tolerate: key and value (`None`: any value).
+    pub tolerations: Vec<(String, Option<String>)>,
 }

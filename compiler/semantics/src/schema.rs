@@ -31,6 +31,8 @@ pub enum BlockKind {
     KeyProvider,
     /// `provider kms { … }`.
     KmsProvider,
+    /// `nodes { … }` (tenant node isolation).
+    Nodes,
     /// `admission { … }`.
     Admission,
     /// `profile NAME { … }`.
@@ -113,6 +115,12 @@ const TENANT: &[StatementSchema] = &[
     s("grant", "ROLE to SUBJECT…", "Binds a role to users, groups or workloads (a RoleBinding per namespace)."),
     opens("workload", "NAME { … }", "A workload: its pod selector and its own ServiceAccount.", BlockKind::Workload, false),
     opens("admission", "{ … }", "Admission rules for this tenant's namespaces.", BlockKind::Admission, true),
+    opens("nodes", "{ … }", "Node isolation: the node labels the tenant's pods must select and the only taints they may tolerate.", BlockKind::Nodes, true),
+];
+
+const NODES: &[StatementSchema] = &[
+    s("selector", "KEY \"VALUE\"", "The tenant's pods must carry this nodeSelector pair."),
+    s("toleration", "KEY [\"VALUE\"]", "The tenant's pods may tolerate this taint (any value when none is given)."),
 ];
 
 const WORKLOAD: &[StatementSchema] = &[
@@ -211,6 +219,26 @@ pub const RULES: &[StatementSchema] = &[
     s("allowed-capabilities", "NAME…", "Capabilities may be added only from this list (none when empty)."),
     s("run-as-non-root", "", "The effective `runAsNonRoot` is true."),
     s("min-uid", "N", "The effective `runAsUser` is set and at least N."),
+    s("drop-all-capabilities", "", "Every container drops all capabilities (`capabilities.drop` contains ALL)."),
+    s("apparmor-runtime-default", "", "The effective AppArmor profile is RuntimeDefault or Localhost."),
+    s("allowed-sysctls", "NAME…", "Sysctls only from this list (default: the Pod Security Standards baseline safe set)."),
+    s("no-unmasked-proc-mount", "", "`procMount` is unset or Default."),
+    s("allowed-selinux-types", "TYPE…", "SELinux types only from this list (default: the Pod Security Standards baseline types)."),
+    s("no-selinux-overrides", "", "SELinux `user` and `role` are not set."),
+    s("no-host-process", "", "No Windows `hostProcess` containers."),
+    s("no-host-probes", "", "Probes and lifecycle handlers set no `host`."),
+    s("allowed-volume-types", "TYPE…", "Volumes only of these types (default: the Pod Security Standards restricted set)."),
+    s("allowed-host-paths", "\"PATH\"… [readonly]", "hostPath volumes only under these paths (optionally mounted read-only)."),
+    s("run-as-group", "", "The effective `runAsGroup` is set and not 0."),
+    s("min-gid", "N", "The effective `runAsGroup` is set and at least N."),
+    s("require-fs-group", "", "The pod sets `fsGroup`."),
+    s("min-fs-group", "N", "The pod sets `fsGroup` to at least N."),
+    s("no-root-groups", "", "`runAsGroup`, `fsGroup` and `supplementalGroups` are never 0."),
+    s("no-external-ips", "", "Services set no `externalIPs` (CVE-2020-8554)."),
+    s("allowed-service-types", "TYPE…", "Services only of these types (ClusterIP, NodePort, LoadBalancer, ExternalName)."),
+    s("no-default-service-account", "", "Pods name a ServiceAccount other than `default`."),
+    s("allowed-runtime-classes", "NAME…", "Pods name one of these RuntimeClasses."),
+    s("allowed-storage-classes", "NAME…", "Volume claims (PVCs, ephemeral and StatefulSet templates) name one of these StorageClasses."),
 ];
 
 const USE: StatementSchema = s("use", "PROFILE", "Includes every rule of a profile.");
@@ -231,6 +259,7 @@ pub const BLOCKS: &[BlockSchema] = &[
     BlockSchema { kind: BlockKind::Encryption, context: "an encryption block", statements: ENCRYPTION },
     BlockSchema { kind: BlockKind::KeyProvider, context: "a key provider", statements: KEY_PROVIDER },
     BlockSchema { kind: BlockKind::KmsProvider, context: "provider `kms`", statements: KMS_PROVIDER },
+    BlockSchema { kind: BlockKind::Nodes, context: "a nodes block", statements: NODES },
     BlockSchema { kind: BlockKind::Admission, context: "an admission block", statements: &[MODE, USE] },
     BlockSchema { kind: BlockKind::Profile, context: "a profile", statements: &[USE] },
 ];
@@ -404,6 +433,7 @@ pub const KEYWORDS: ValueSet = ValueSet {
         ("true", "Yes."),
         ("false", "No."),
         ("latest", "The newest Pod Security Standards version."),
+        ("readonly", "In `allowed-host-paths`: every mount of such a volume is read-only."),
     ],
 };
 

@@ -11,8 +11,12 @@ syntax keyword khcStatement import kubernetes exempt-namespaces api-server encry
       \ no-host-path no-docker-socket no-privileged no-privilege-escalation allowed-capabilities
       \ run-as-non-root min-uid can cpu memory limit-cpu limit-memory pods services secrets configmaps
       \ pvcs storage ephemeral-storage load-balancers node-ports default request max min namespace
-      \ selector automount-token
-syntax keyword khcKeyword ingress egress from to ports protocol except on names cidr env file user group serviceaccount
+      \ selector automount-token drop-all-capabilities apparmor-runtime-default allowed-sysctls
+      \ no-unmasked-proc-mount allowed-selinux-types no-selinux-overrides no-host-process no-host-probes
+      \ allowed-volume-types allowed-host-paths run-as-group min-gid require-fs-group min-fs-group
+      \ no-root-groups no-external-ips allowed-service-types no-default-service-account
+      \ allowed-runtime-classes allowed-storage-classes nodes toleration
+syntax keyword khcKeyword ingress egress from to ports protocol except on names cidr env file user group serviceaccount readonly
 syntax keyword khcBoolean true false
 syntax match khcNumber "\<\d\+\(\.\d\+\)\?[A-Za-z]*\>"
 syntax match khcRange "\<\d\+-\d\+\>"

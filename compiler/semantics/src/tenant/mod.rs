@@ -38,6 +38,7 @@ pub(crate) fn check_tenant(cx: &mut Ctx, at: &At<'_>, env: &dyn Env) -> Option<T
         workloads: h.workloads.values().cloned().collect(),
         api_server: cluster.api_server.clone(),
         admission: None,
+        nodes: None,
     };
     t.workloads.sort_by(|a, b| a.name.cmp(&b.name));
     let profiles = env.profiles();
@@ -66,7 +67,8 @@ pub(crate) fn check_tenant(cx: &mut Ctx, at: &At<'_>, env: &dyn Env) -> Option<T
             "limits" => t.limits = resources::limits(cx, &c),
             "role" => add_role(cx, c, "role", &mut t.roles, &mut role_firsts),
             "grant" => grants.push(c),
-            _ => t.admission = Some(check_admission(cx, &c, &profiles)),
+            "nodes" => t.nodes = nodes(cx, &c),
+            _ => t.admission = Some(Admission { minor_version: minor, ..check_admission(cx, &c, &profiles) }),
         }
     }
     if t.isolation == Isolation::None {
@@ -92,6 +94,57 @@ pub(crate) fn check_tenant(cx: &mut Ctx, at: &At<'_>, env: &dyn Env) -> Option<T
         }
     }
     Some(t)
+}
+
+/// `nodes { selector KEY "VALUE"; toleration KEY ["VALUE"] }`.
+fn nodes(cx: &mut Ctx, at: &At<'_>) -> Option<NodeIsolation> {
+    cx.no_args(at);
+    let mut n = NodeIsolation { origin: at.origin(), selector: BTreeMap::new(), tolerations: Vec::new() };
+    for c in at.children() {
+        if c.s.name.quoted || schema::statement(BlockKind::Nodes, c.name()).is_none() {
+            cx.unknown_statement(&c, BlockKind::Nodes);
+            continue;
+        }
+        cx.no_block(&c);
+        let args = c.s.flat_args();
+        let words: Vec<(String, khc_syntax::Span)> = args.iter().filter_map(|v| crate::context::word(v).map(|w| (w.to_string(), v.span))).collect();
+        if words.len() != args.len() || words.is_empty() || words.len() > 2 || (c.name() == "selector" && words.len() != 2) {
+            let shape = if c.name() == "selector" {
+                "a label key and a value, e.g. `selector pool \"payments\"`"
+            } else {
+                "a taint key and optionally a value, e.g. `toleration dedicated \"payments\"`"
+            };
+            cx.error(&c, c.s.span, "bad-argument", format!("`{}` takes {shape}", c.name()));
+            continue;
+        }
+        let (key, kspan) = &words[0];
+        if !crate::values::is_label_key(key) {
+            cx.error(&c, *kspan, "invalid-name", format!("`{key}` is not a valid label or taint key"));
+            continue;
+        }
+        let value = words.get(1).map(|(v, _)| v.clone());
+        if let Some((v, vspan)) = words.get(1) {
+            if !crate::values::is_label_value(v) {
+                cx.error(&c, *vspan, "invalid-value", format!("`{v}` is not a valid label or taint value"));
+                continue;
+            }
+        }
+        if c.name() == "selector" {
+            if n.selector.insert(key.clone(), value.unwrap_or_default()).is_some() {
+                cx.error(&c, *kspan, "duplicate", format!("node label `{key}` is selected twice"));
+            }
+        } else if n.tolerations.iter().any(|(k, v)| k == key && *v == value) {
+            cx.error(&c, *kspan, "duplicate", format!("toleration `{key}` is stated twice"));
+        } else {
+            n.tolerations.push((key.clone(), value));
+        }
+    }
+    if at.children().next().is_none() {
+        cx.warning(at, at.s.span, "conflict", "an empty `nodes` block only forbids tolerations")
+            .notes
+            .push("help: add `selector KEY \"VALUE\"` to pin the tenant's pods to its nodes".into());
+    }
+    Some(n)
 }
 
 /// Reports namespaces another tenant lists too (the first tenant by name keeps
