@@ -22,6 +22,7 @@ pub mod env;
 pub mod index;
 mod lints;
 pub mod model;
+pub mod overrides;
 pub mod program;
 mod rbac;
 pub mod schema;

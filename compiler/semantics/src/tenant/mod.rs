@@ -78,6 +78,16 @@ pub(crate) fn check_tenant(cx: &mut Ctx, at: &At<'_>, env: &dyn Env) -> Option<T
             );
         }
     }
+    // Per-cluster overrides (SPEC.md section 4).
+    if let (Some(q), Some(milli)) = (&mut t.quota, cluster.quota_scale) {
+        crate::overrides::scale_quota(q, milli);
+    }
+    if let Some(mode) = &cluster.admission_mode {
+        // A tenant without an `admission` block still has a policy (the
+        // automount-token rule): it follows the cluster's mode too.
+        let a = t.admission.get_or_insert_with(|| Admission { origin: t.origin.clone(), actions: Vec::new(), rules: Vec::new() });
+        a.actions.clone_from(mode);
+    }
     network::name_rules(&mut t.allows);
     let role_names: Vec<String> = t.roles.iter().map(|r| r.name.clone()).collect();
     let scope = GrantScope::Tenant { roles: &role_names, cluster_roles: &cluster.roles, workloads: &h.workloads, namespaces: &h.facts.namespaces };
