@@ -339,6 +339,20 @@ fn run_project(
         }
     }
     let files: Vec<&khc_emit::OutputFile> = borrowed.into_iter().chain(owned.iter().flatten()).collect();
+    // The last check: no two files share a path, no two objects an identity.
+    let collisions = khc_emit::collisions::find(&files);
+    if !collisions.is_empty() {
+        let fallback = project.entries.first().map(|e| e.key(db).clone()).unwrap_or_default();
+        let diags = khc_db::collision_diagnostics(db, &collisions, &fallback);
+        if format == DiagFormat::Text {
+            use std::io::Write as _;
+            let _ = std::io::stderr().lock().write_all(render(db, &diags, color).as_bytes());
+        } else {
+            commands::diagnostics::print(db, &diags, format);
+        }
+        say!("khc: {} error{} (generated objects collide); nothing written", diags.len(), if diags.len() == 1 { "" } else { "s" });
+        return ExitCode::from(1);
+    }
     let count = files.len();
     match write::write_tree(out, &files, &opts) {
         Ok(stats) => {
