@@ -15,6 +15,8 @@ macro_rules! say {
     }};
 }
 
+mod watch;
+
 use clap::{Parser, Subcommand, ValueEnum};
 use commands::diagnostics::DiagFormat;
 use khc_db::{build, check, render, ColorChoice, Project};
@@ -93,7 +95,7 @@ symbolic links below OUT are refused, and OUT/.khc-lock keeps a second build out
 that was interrupted is completed by the next one.",
         after_help = "Examples:\n  khc build examples/multi-tenant -o out\n  khc build prod.khc -o ../gitops --deny-warnings\n  \
 khc build . -o out --gitops argocd --gitops-repo https://git.example.com/platform/gitops.git --gitops-path out\n  \
-khc build . -o out --gitops flux --gitops-path out\n  khc build . -o out --format sarif > khc.sarif"
+khc build . -o out --gitops flux --gitops-path out\n  khc build . -o out --format sarif > khc.sarif\n  khc build --watch examples/multi-cluster -o out"
     )]
     Build {
         /// Entry file or directory.
@@ -129,6 +131,11 @@ khc build . -o out --gitops flux --gitops-path out\n  khc build . -o out --forma
         /// How to report diagnostics (json and sarif go to stdout).
         #[arg(long, value_enum, default_value_t = DiagFormat::Text)]
         format: DiagFormat,
+        /// Keep running: rebuild when a source changes (only what changed is
+        /// re-checked and rewritten; a build with errors leaves OUT untouched).
+        /// Ctrl-C stops.
+        #[arg(long)]
+        watch: bool,
     },
     /// Report diagnostics without writing anything.
     #[command(after_help = "Examples:\n  khc check examples/multi-tenant\n  khc check tenant.khc --deny-warnings\n  khc check . --format sarif > khc.sarif")]
@@ -191,7 +198,7 @@ fn main() -> ExitCode {
         }
     };
     match cli.command {
-        Command::Build { path, out, deny_warnings, force, fsync, gitops, gitops_repo, gitops_revision, gitops_path, format } => {
+        Command::Build { path, out, deny_warnings, force, fsync, gitops, gitops_repo, gitops_revision, gitops_path, format, watch } => {
             let gitops = gitops.map(|engine| GitOps {
                 engine: match engine {
                     GitOpsEngine::Argocd => Engine::ArgoCd,
@@ -204,7 +211,17 @@ fn main() -> ExitCode {
             if let Some(Err(e)) = gitops.as_ref().map(GitOps::validate) {
                 return usage_error(&e);
             }
-            run(&path, Some((&out, write::Options { force, fsync }, gitops.as_ref())), deny_warnings, color, format)
+            let opts = write::Options { force, fsync };
+            if watch {
+                let built = watch::run(&path, |project, started, note| {
+                    let _ = run_project(project, Some((&out, opts, gitops.as_ref())), deny_warnings, color, format, Some((started, note)));
+                });
+                return match built {
+                    Ok(()) => ExitCode::SUCCESS,
+                    Err(e) => usage_error(&e),
+                };
+            }
+            run(&path, Some((&out, opts, gitops.as_ref())), deny_warnings, color, format)
         }
         Command::Check { path, deny_warnings, format } => run(&path, None, deny_warnings, color, format),
         Command::Fmt { paths, check } => commands::fmt::run(&paths, check),
@@ -243,19 +260,28 @@ fn run(
         Ok(p) => p,
         Err(e) => return usage_error(&e),
     };
-    let code = run_project(&project, out, deny_warnings, color, format);
+    let code = run_project(&project, out, deny_warnings, color, format, None);
     // The process ends here: skip tearing down the database (all its memos).
     std::mem::forget(project);
     code
 }
 
+/// Checks (and with `out`, writes) an opened project: diagnostics, then one
+/// summary line. `watching` (`--watch`): when the build started and what
+/// triggered it, appended to the summary line.
 fn run_project(
     project: &Project,
     out: Option<(&PathBuf, write::Options, Option<&GitOps>)>,
     deny_warnings: bool,
     color: ColorChoice,
     format: DiagFormat,
+    watching: Option<(std::time::Instant, &str)>,
 ) -> ExitCode {
+    // `--watch`: " [12 ms after changes to FILE]" at the end of the summary line.
+    let note = || match watching {
+        Some((started, trigger)) => format!(" [{} ms{}{trigger}]", started.elapsed().as_millis(), if trigger.is_empty() { "" } else { " " }),
+        None => String::new(),
+    };
     let db = &project.db;
     let mut summary = Summary::default();
     let mut all_diags = Vec::new();
@@ -305,11 +331,11 @@ fn run_project(
     );
     if failed {
         let why = if summary.errors == 0 { " (warnings denied)" } else { "" };
-        say!("khc: {verdict}{why}; nothing written");
+        say!("khc: {verdict}{why}; nothing written{}", note());
         return ExitCode::from(1);
     }
     let Some((out, opts, gitops)) = out else {
-        say!("khc: {verdict}");
+        say!("khc: {verdict}{}", note());
         return ExitCode::SUCCESS;
     };
     // Files are borrowed from the database; only entries that get engine objects
@@ -350,7 +376,7 @@ fn run_project(
         } else {
             commands::diagnostics::print(db, &diags, format);
         }
-        say!("khc: {} error{} (generated objects collide); nothing written", diags.len(), if diags.len() == 1 { "" } else { "s" });
+        say!("khc: {} error{} (generated objects collide); nothing written{}", diags.len(), if diags.len() == 1 { "" } else { "s" }, note());
         return ExitCode::from(1);
     }
     let count = files.len();
@@ -361,13 +387,14 @@ fn run_project(
             }
             let names: Vec<&str> = clusters.iter().map(|(n, _)| n.as_str()).collect();
             say!(
-                "khc: {verdict}; wrote {} files ({} changed, {} removed) to {} for cluster{} {}",
+                "khc: {verdict}; wrote {} files ({} changed, {} removed) to {} for cluster{} {}{}",
                 count,
                 stats.changed,
                 stats.removed,
                 out.display(),
                 if names.len() == 1 { "" } else { "s" },
-                names.join(", ")
+                names.join(", "),
+                note()
             );
             ExitCode::SUCCESS
         }

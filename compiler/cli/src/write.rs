@@ -58,6 +58,7 @@ pub struct Stats {
 }
 
 /// Options for [`write_tree`].
+#[derive(Clone, Copy)]
 pub struct Options {
     /// Overwrite foreign files.
     pub force: bool,
