@@ -19,7 +19,7 @@ mod watch;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use commands::diagnostics::DiagFormat;
-use khc_db::{build, check, render, ColorChoice, Project};
+use khc_db::{build_files, render, ColorChoice, Project};
 use khc_emit::gitops::{Engine, GitOps};
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -286,7 +286,7 @@ fn run_project(
     let mut summary = Summary::default();
     let mut all_diags = Vec::new();
     for &entry in &project.entries {
-        all_diags.extend(check(db, entry).diagnostics.iter().cloned());
+        all_diags.extend(khc_db::diagnostics(db, entry).iter().cloned());
     }
     // `*.khc` files of the directory that could not be read: reported, the
     // others still checked.
@@ -338,33 +338,31 @@ fn run_project(
         say!("khc: {verdict}{}", note());
         return ExitCode::SUCCESS;
     };
-    // Files are borrowed from the database; only entries that get engine objects
-    // (`--gitops`) are copied.
+    // Files are borrowed from the database (never copied); `--gitops` adds the
+    // engine objects and replaces each cluster's entry point.
     let mut borrowed: Vec<&khc_emit::OutputFile> = Vec::new();
-    let mut owned: Vec<Vec<khc_emit::OutputFile>> = Vec::new();
+    let mut owned: Vec<khc_emit::OutputFile> = Vec::new();
     let mut clusters: Vec<(String, String)> = Vec::new();
     for &entry in &project.entries {
-        let Some(output) = build(db, entry) else { continue };
+        let Some(files) = build_files(db, entry) else { continue };
         let key = entry.key(db).to_string();
-        let model = check(db, entry).model.as_ref();
-        if let Some(model) = model {
-            let name = model.cluster.name.clone();
-            if let Some((_, other)) = clusters.iter().find(|(n, _)| *n == name) {
-                say!("error: cluster `{name}` is declared by both {other} and {key}; each entry needs its own cluster name");
-                return ExitCode::from(1);
-            }
-            clusters.push((name, key));
+        let name = khc_db::checks::cluster_facts(db, entry).name.clone();
+        if let Some((_, other)) = clusters.iter().find(|(n, _)| *n == name) {
+            say!("error: cluster `{name}` is declared by both {other} and {key}; each entry needs its own cluster name");
+            return ExitCode::from(1);
         }
-        match (gitops, model) {
+        clusters.push((name, key));
+        match (gitops, khc_db::checks::model(db, entry).as_ref().filter(|_| gitops.is_some())) {
             (Some(g), Some(model)) => {
-                let mut files = output.files.clone();
-                khc_emit::gitops::apply(&mut files, model, g);
-                owned.push(files);
+                let entry_point = khc_emit::gitops::entry_point(model);
+                borrowed.extend(files.into_iter().filter(|f| f.path != entry_point.path));
+                owned.push(entry_point);
+                owned.extend(khc_emit::gitops::engine_files(model, g));
             }
-            _ => borrowed.extend(output.files.iter()),
+            _ => borrowed.extend(files),
         }
     }
-    let files: Vec<&khc_emit::OutputFile> = borrowed.into_iter().chain(owned.iter().flatten()).collect();
+    let files: Vec<&khc_emit::OutputFile> = borrowed.into_iter().chain(owned.iter()).collect();
     // The last check: no two files share a path, no two objects an identity.
     let collisions = khc_emit::collisions::find(&files);
     if !collisions.is_empty() {

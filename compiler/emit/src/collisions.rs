@@ -10,6 +10,7 @@
 //! FILE:LINE` header, so the check sees exactly what would be applied.
 
 use crate::OutputFile;
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 /// The identity of one Kubernetes object.
@@ -59,6 +60,20 @@ pub struct Collision {
 /// The object a generated YAML file holds, if it holds one (not a kustomization,
 /// script or README).
 pub fn object_id(file: &OutputFile) -> Option<ObjectId> {
+    let k = key(file)?;
+    Some(ObjectId { group: k.group.to_string(), kind: k.kind.into_owned(), namespace: k.namespace.map(Cow::into_owned), name: k.name.into_owned() })
+}
+
+/// An object's identity borrowed from its file (no copies for plain scalars).
+#[derive(PartialEq, Eq, Hash)]
+struct Key<'a> {
+    group: &'a str,
+    kind: Cow<'a, str>,
+    namespace: Option<Cow<'a, str>>,
+    name: Cow<'a, str>,
+}
+
+fn key(file: &OutputFile) -> Option<Key<'_>> {
     if !file.path.ends_with(".yaml") {
         return None;
     }
@@ -71,7 +86,7 @@ pub fn object_id(file: &OutputFile) -> Option<ObjectId> {
         if !line.starts_with(' ') {
             in_metadata = line == "metadata:";
             if let Some(v) = line.strip_prefix("apiVersion: ") {
-                api_version = Some(unquote(v));
+                api_version = Some(v);
             } else if let Some(v) = line.strip_prefix("kind: ") {
                 kind = Some(unquote(v));
             }
@@ -85,16 +100,17 @@ pub fn object_id(file: &OutputFile) -> Option<ObjectId> {
         }
     }
     let api_version = api_version?;
-    let group = api_version.rsplit_once('/').map_or(String::new(), |(g, _)| g.to_string());
+    let group = api_version.rsplit_once('/').map_or("", |(g, _)| g);
     // EncryptionConfiguration and other API server configuration has no name.
-    Some(ObjectId { group, kind: kind?, namespace, name: name? })
+    Some(Key { group, kind: kind?, namespace, name: name? })
 }
 
 /// A scalar as khc's YAML writer writes it: plain, or single-quoted (`''` for a quote).
-fn unquote(v: &str) -> String {
+fn unquote(v: &str) -> Cow<'_, str> {
     match v.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')) {
-        Some(inner) => inner.replace("''", "'"),
-        None => v.trim_matches('"').to_string(),
+        Some(inner) if inner.contains("''") => Cow::Owned(inner.replace("''", "'")),
+        Some(inner) => Cow::Borrowed(inner),
+        None => Cow::Borrowed(v.trim_matches('"')),
     }
 }
 
@@ -130,20 +146,20 @@ pub fn find(files: &[&OutputFile]) -> Vec<Collision> {
     let mut paths: HashMap<&str, &OutputFile> = HashMap::with_capacity(files.len());
     // Identities are per cluster: `clusters/staging/…` and `clusters/prod/…` are
     // applied to different API servers and may (and do) hold the same objects.
-    let mut ids: HashMap<(&str, ObjectId), &OutputFile> = HashMap::with_capacity(files.len());
+    let mut ids: HashMap<(&str, Key<'_>), &OutputFile> = HashMap::with_capacity(files.len());
     for &f in files {
         if let Some(first) = paths.insert(f.path.as_str(), f) {
             paths.insert(first.path.as_str(), first);
             out.push(Collision { what: format!("the path `{}`", f.path), first: producer(first), second: producer(f) });
             continue;
         }
-        if let Some(id) = object_id(f) {
-            let what = id.to_string();
-            let key = (cluster_of(&f.path), id);
-            if let Some(first) = ids.get(&key) {
+        if let Some(k) = key(f) {
+            let k = (cluster_of(&f.path), k);
+            if let Some(first) = ids.get(&k) {
+                let what = object_id(f).map(|id| id.to_string()).unwrap_or_default();
                 out.push(Collision { what, first: producer(first), second: producer(f) });
             } else {
-                ids.insert(key, f);
+                ids.insert(k, f);
             }
         }
     }
