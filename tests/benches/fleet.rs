@@ -52,6 +52,7 @@ fn children_cpu() -> Duration {
 /// Wall time, CPU time (user + system) and peak resident memory (bytes) of a
 /// command, from `wait4`.
 #[cfg(unix)]
+#[allow(clippy::zombie_processes)] // reaped by wait4 below, which also reports its rusage
 fn run_rss(cmd: &mut Command) -> (Duration, Duration, u64) {
     use std::os::unix::process::ExitStatusExt;
     let t = Instant::now();
