@@ -352,7 +352,8 @@ fn run_project(
             return ExitCode::from(1);
         }
         clusters.push((name, key));
-        match (gitops, khc_db::checks::model(db, entry).as_ref().filter(|_| gitops.is_some())) {
+        // The model (a copy of every tenant's) only when engine objects need it.
+        match (gitops, gitops.and_then(|_| khc_db::checks::model(db, entry).as_ref())) {
             (Some(g), Some(model)) => {
                 let entry_point = khc_emit::gitops::entry_point(model);
                 borrowed.extend(files.into_iter().filter(|f| f.path != entry_point.path));
