@@ -1,15 +1,16 @@
-//! Golden tests: the example's whole output tree is checked in under
-//! `examples/multi-tenant/generated/` and must match byte for byte; error cases in
+//! Golden tests: the examples' whole output trees are checked in under
+//! `examples/multi-tenant/generated/` and `examples/multi-cluster/generated/` and
+//! must match byte for byte; error cases in
 //! `tests/errors/*.khc` must render exactly the diagnostics in `*.stderr`.
 //! Regenerate with `KHC_BLESS=1 cargo test -p khc-tests --test golden`.
 
 use khc_tests::*;
 use std::collections::BTreeSet;
 
-#[test]
-fn example_output_matches_checked_in_tree() {
-    let out = example_output();
-    let dir = repo_root().join("examples/multi-tenant/generated");
+/// Compares an example's build output with its checked-in `generated/` tree
+/// (byte for byte, no extra or missing files); `KHC_BLESS=1` rewrites the tree.
+fn assert_example_tree(example: &str, out: &khc_emit::Output) {
+    let dir = repo_root().join("examples").join(example).join("generated");
     let mut expected_files = BTreeSet::new();
     if dir.exists() && std::env::var_os("KHC_BLESS").is_some() {
         std::fs::remove_dir_all(&dir).expect("clear generated tree");
@@ -31,7 +32,23 @@ fn example_output_matches_checked_in_tree() {
             }
         }
     }
-    assert_eq!(on_disk, expected_files, "the checked-in tree has extra or missing files");
+    assert_eq!(on_disk, expected_files, "{example}: the checked-in tree has extra or missing files");
+}
+
+#[test]
+fn example_output_matches_checked_in_tree() {
+    assert_example_tree("multi-tenant", &example_output());
+}
+
+/// The multi-cluster example: two entries (`staging.khc`, `prod.khc`) sharing the
+/// tenant modules, each in its own `clusters/NAME/`, with 0 diagnostics.
+#[test]
+fn multi_cluster_example_matches_checked_in_tree() {
+    let (out, diags) = compile(&repo_root().join("examples/multi-cluster"));
+    assert!(diags.is_empty(), "the multi-cluster example has diagnostics: {diags:?}");
+    let clusters: BTreeSet<&str> = out.files.iter().filter_map(|f| f.path.strip_prefix("clusters/")?.split('/').next()).collect();
+    assert_eq!(clusters.into_iter().collect::<Vec<_>>(), ["prod", "staging"]);
+    assert_example_tree("multi-cluster", &out);
 }
 
 #[test]

@@ -12,6 +12,7 @@ use khc_analysis::admission::{rule_of_message, Admission};
 use khc_analysis::network::{Endpoint, Network};
 use khc_analysis::rbac::{Rbac, Request, Subject};
 use khc_analysis::selector::{labels, Labels};
+use khc_emit::Output;
 use khc_tests::kube::{bin_dirs, install_encryption_config, write_output, Cluster, Options, TempDir};
 use khc_tests::*;
 use serde_json::{json, Value};
@@ -204,6 +205,63 @@ fn example_on_a_real_api_server() {
         eprintln!("== {}: admission", c.version());
         admission_matches(&c, &ex.out);
         drop(c);
+    }
+}
+
+/// `examples/multi-cluster` on real API servers: each cluster's tree applies
+/// cleanly (twice, unchanged) and type-checks; a pod from a registry the `shop`
+/// tenant does not allow (otherwise compliant) is denied in `prod` and admitted
+/// with a warning in `staging` (`admission-mode warn audit`); staging's scaled
+/// quota is what the server holds.
+#[test]
+fn multi_cluster_example_on_a_real_api_server() {
+    let (out, diags) = compile(&repo_root().join("examples/multi-cluster"));
+    assert!(diags.is_empty(), "{diags:?}");
+    let pod = json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": { "name": "probe", "namespace": "shop", "labels": { "app": "storefront" } },
+        "spec": {
+            "securityContext": { "runAsNonRoot": true, "runAsUser": 10001, "seccompProfile": { "type": "RuntimeDefault" } },
+            "containers": [{
+                "name": "c", "image": "docker.io/library/nginx:1.27",
+                "securityContext": { "allowPrivilegeEscalation": false, "readOnlyRootFilesystem": true, "capabilities": { "drop": ["ALL"] } },
+                "resources": { "requests": { "cpu": "100m", "memory": "128Mi" }, "limits": { "cpu": "200m", "memory": "256Mi" } }
+            }]
+        }
+    });
+    for bin in bin_dirs("multi_cluster_example_on_a_real_api_server") {
+        let tmp = TempDir::new(&format!("multi-cluster-{}", khc_tests::kube::version_of(&bin)));
+        write_output(&out, &tmp.0);
+        for cluster in ["prod", "staging"] {
+            let dir = tmp.0.join("clusters").join(cluster);
+            let c = Cluster::start(&bin, Options { encryption_config: None, kms_socket: None, controller_manager: true });
+            eprintln!("== {} {cluster}: apply", c.version());
+            let applied = apply_twice(&c, &dir);
+            let prefix = format!("clusters/{cluster}/");
+            let mine = Output { files: out.files.iter().filter(|f| f.path.starts_with(&prefix)).cloned().collect() };
+            assert_eq!(applied.len(), objects(&mine).len(), "every object of {cluster} is on the server");
+            let warnings = type_check_warnings(&c, &vap_names(&mine));
+            assert!(warnings.is_empty(), "{cluster}: type-checking warnings: {warnings:#?}");
+            let quota: Value = serde_json::from_str(&c.kubectl_ok(&["get", "resourcequota", "shop-quota", "-n", "shop", "-o", "json"])).unwrap();
+            assert_eq!(quota["spec"]["hard"]["requests.cpu"], if cluster == "prod" { "16" } else { "4" }, "{cluster}");
+            // Policies take effect once the server has loaded them: ask until it judges.
+            let deadline = Instant::now() + Duration::from_secs(60);
+            loop {
+                let r = c.request("POST", "/api/v1/namespaces/shop/pods?dryRun=All&fieldManager=khc-test", &pod);
+                let msg = r.body["message"].as_str().unwrap_or("").to_string();
+                let warned = r.warnings.iter().any(|w| w.contains("allowed-registries"));
+                let judged = match cluster {
+                    "prod" => r.status == 403 && msg.contains("allowed-registries"),
+                    _ => (r.status == 201 || r.status == 200) && warned,
+                };
+                if judged {
+                    break;
+                }
+                assert!(Instant::now() < deadline, "{cluster}: the registry rule was not applied as expected: HTTP {} {msg} {:?}", r.status, r.warnings);
+                std::thread::sleep(Duration::from_millis(500));
+            }
+            drop(c);
+        }
     }
 }
 

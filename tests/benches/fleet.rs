@@ -10,8 +10,15 @@
 //!   `--gitops argocd`) and of every tenant unit (issue 12: entry point ≤ 30 s and each
 //!   unit ≤ 0.5 s at 1,000 tenants; the sum over units linear in tenants).
 //!
+//! * **peak memory**: the peak RSS of each cold `khc build` (from `wait4`), against
+//!   the bytes of the tree it wrote (issue 12: ≤ 2×);
+//! * **check scaling**: `khc check` of `--check-sizes` (default 1,000 and 5,000)
+//!   tenants, interleaved, as time per tenant (issue 12: the larger within 1.1× of
+//!   the smaller).
+//!
 //! Options (after `--`): `--sizes 100,300,1000`, `--runs 7` (build cost runs per
-//! size), `--no-kustomize`. Prints medians and ratios.
+//! size), `--no-kustomize`, `--check-sizes 1000,5000` (`--check-sizes none` skips
+//! it). Prints medians and ratios.
 
 use khc_tests::{fleet_entry, fleet_tenant};
 use std::path::{Path, PathBuf};
@@ -40,6 +47,30 @@ fn children_cpu() -> Duration {
 #[cfg(not(unix))]
 fn children_cpu() -> Duration {
     Duration::ZERO
+}
+
+/// Wall time, CPU time (user + system) and peak resident memory (bytes) of a
+/// command, from `wait4`.
+#[cfg(unix)]
+#[allow(clippy::zombie_processes)] // reaped by wait4 below, which also reports its rusage
+fn run_rss(cmd: &mut Command) -> (Duration, Duration, u64) {
+    use std::os::unix::process::ExitStatusExt;
+    let t = Instant::now();
+    let child = cmd.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    let mut status = 0;
+    // SAFETY: wait4 on our own child; it writes only into `status` and `u`.
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    let pid = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut u) };
+    let d = t.elapsed();
+    assert!(pid > 0 && std::process::ExitStatus::from_raw(status).success(), "{cmd:?} failed");
+    let tv = |t: libc::timeval| Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64);
+    (d, tv(u.ru_utime) + tv(u.ru_stime), u.ru_maxrss as u64 * 1024)
+}
+
+#[cfg(not(unix))]
+fn run_rss(cmd: &mut Command) -> (Duration, Duration, u64) {
+    let (d, c) = run_cpu(cmd);
+    (d, c, 0)
 }
 
 /// Wall time and CPU time (user + system) of a command. On a shared, loaded machine
@@ -79,6 +110,7 @@ fn fresh(dir: &Path) {
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut sizes = vec![100, 300, 1000];
+    let mut check_sizes = vec![1000, 5000];
     let mut runs = 7;
     let mut kustomize = Command::new("kubectl").args(["version", "--client"]).output().is_ok_and(|o| o.status.success());
     let mut i = 0;
@@ -93,6 +125,10 @@ fn main() {
                 i += 1;
             }
             "--no-kustomize" => kustomize = false,
+            "--check-sizes" => {
+                check_sizes = if args[i + 1] == "none" { Vec::new() } else { args[i + 1].split(',').map(|s| s.parse().expect("size")).collect() };
+                i += 1;
+            }
             _ => {} // cargo bench passes --bench
         }
         i += 1;
@@ -105,8 +141,8 @@ fn main() {
 
     println!("\nbuild cost (cold `khc build` vs `tar -x` of the same tree, medians of {runs} interleaved runs)");
     println!(
-        "{:>8} {:>8} {:>10} {:>12} {:>12} {:>10} {:>12} {:>12} {:>10}",
-        "tenants", "files", "MB", "khc build", "tar -x", "khc/tar", "khc cpu", "tar cpu", "cpu ratio"
+        "{:>8} {:>8} {:>10} {:>12} {:>12} {:>10} {:>12} {:>12} {:>10} {:>10} {:>10}",
+        "tenants", "files", "MB", "khc build", "tar -x", "khc/tar", "khc cpu", "tar cpu", "cpu ratio", "peak RSS", "RSS/bytes"
     );
     let mut kustomize_rows = Vec::new();
     for &n in &sizes {
@@ -119,12 +155,13 @@ fn main() {
         fresh(&out);
         run(Command::new(&khc).arg("build").arg(&ws).arg("-o").arg(&out));
         run(Command::new("tar").arg("-cf").arg(&tar).arg("-C").arg(&out).arg("."));
-        let (mut khc_t, mut tar_t, mut khc_c, mut tar_c) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let (mut khc_t, mut tar_t, mut khc_c, mut tar_c, mut rss) = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for _ in 0..runs {
             fresh(&out);
-            let (wall, cpu) = run_cpu(Command::new(&khc).arg("build").arg(&ws).arg("-o").arg(&out));
+            let (wall, cpu, peak) = run_rss(Command::new(&khc).arg("build").arg(&ws).arg("-o").arg(&out));
             khc_t.push(wall);
             khc_c.push(cpu);
+            rss.push(peak);
             fresh(&untar);
             std::fs::create_dir_all(&untar).unwrap();
             let (wall, cpu) = run_cpu(Command::new("tar").arg("-xf").arg(&tar).arg("-C").arg(&untar));
@@ -132,12 +169,17 @@ fn main() {
             tar_c.push(cpu);
         }
         let files = walk_count(&out);
-        let mb = std::fs::metadata(&tar).unwrap().len() as f64 / 1e6;
+        let bytes = walk_bytes(&out);
+        let mb = bytes as f64 / 1e6;
         let (k, t, kc, tc) = (median(khc_t), median(tar_t), median(khc_c), median(tar_c));
+        rss.sort();
+        let peak = rss[rss.len() / 2];
         println!(
-            "{n:>8} {files:>8} {mb:>10.1} {k:>12.2?} {t:>12.2?} {:>10.2} {kc:>12.2?} {tc:>12.2?} {:>10.2}",
+            "{n:>8} {files:>8} {mb:>10.1} {k:>12.2?} {t:>12.2?} {:>10.2} {kc:>12.2?} {tc:>12.2?} {:>10.2} {:>9.1}M {:>10.2}",
             k.as_secs_f64() / t.as_secs_f64(),
-            kc.as_secs_f64() / tc.as_secs_f64().max(1e-9)
+            kc.as_secs_f64() / tc.as_secs_f64().max(1e-9),
+            peak as f64 / 1e6,
+            peak as f64 / bytes as f64
         );
         fresh(&untar);
 
@@ -168,6 +210,9 @@ fn main() {
         fresh(&tar);
         fresh(&ws);
     }
+    if !check_sizes.is_empty() {
+        check_scaling(&khc, &base, &check_sizes, runs);
+    }
     if kustomize {
         println!("\n`kubectl kustomize` (entry point: cluster unit; gitops entry: --gitops argocd; units: every tenant)");
         println!(
@@ -179,6 +224,47 @@ fn main() {
         }
     }
     fresh(&base);
+}
+
+/// `khc check` of each size, interleaved: median wall and CPU time per tenant,
+/// and each size's per-tenant CPU time relative to the smallest.
+fn check_scaling(khc: &Path, base: &Path, sizes: &[usize], runs: usize) {
+    println!("\n`khc check` scaling (medians of {runs} interleaved runs)");
+    println!("{:>8} {:>12} {:>12} {:>14} {:>14} {:>12}", "tenants", "wall", "cpu", "wall/tenant", "cpu/tenant", "cpu/t ratio");
+    let dirs: Vec<PathBuf> = sizes
+        .iter()
+        .map(|&n| {
+            let ws = base.join(format!("check-{n}"));
+            write_workspace(&ws, n);
+            ws
+        })
+        .collect();
+    let mut times: Vec<(Vec<Duration>, Vec<Duration>)> = vec![(Vec::new(), Vec::new()); sizes.len()];
+    for _ in 0..runs {
+        for (i, ws) in dirs.iter().enumerate() {
+            let (wall, cpu) = run_cpu(Command::new(khc).arg("check").arg(ws));
+            times[i].0.push(wall);
+            times[i].1.push(cpu);
+        }
+    }
+    let mut first = None;
+    for ((n, (wall, cpu)), ws) in sizes.iter().zip(times).zip(&dirs) {
+        let (w, c) = (median(wall), median(cpu));
+        let per = c.as_secs_f64() / *n as f64;
+        let base_per = *first.get_or_insert(per);
+        println!("{n:>8} {w:>12.2?} {c:>12.2?} {:>12.1}µs {:>12.1}µs {:>12.2}", w.as_secs_f64() / *n as f64 * 1e6, per * 1e6, per / base_per);
+        fresh(ws);
+    }
+}
+
+fn walk_bytes(dir: &Path) -> u64 {
+    let mut n = 0;
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        let m = std::fs::symlink_metadata(&p).unwrap();
+        n += if m.is_dir() { walk_bytes(&p) } else { m.len() };
+    }
+    n
 }
 
 fn walk_count(dir: &Path) -> usize {

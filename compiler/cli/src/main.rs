@@ -15,9 +15,11 @@ macro_rules! say {
     }};
 }
 
+mod watch;
+
 use clap::{Parser, Subcommand, ValueEnum};
 use commands::diagnostics::DiagFormat;
-use khc_db::{build, check, render, ColorChoice, Project};
+use khc_db::{build_files, render, ColorChoice, Project};
 use khc_emit::gitops::{Engine, GitOps};
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -93,7 +95,7 @@ symbolic links below OUT are refused, and OUT/.khc-lock keeps a second build out
 that was interrupted is completed by the next one.",
         after_help = "Examples:\n  khc build examples/multi-tenant -o out\n  khc build prod.khc -o ../gitops --deny-warnings\n  \
 khc build . -o out --gitops argocd --gitops-repo https://git.example.com/platform/gitops.git --gitops-path out\n  \
-khc build . -o out --gitops flux --gitops-path out\n  khc build . -o out --format sarif > khc.sarif"
+khc build . -o out --gitops flux --gitops-path out\n  khc build . -o out --format sarif > khc.sarif\n  khc build --watch examples/multi-cluster -o out"
     )]
     Build {
         /// Entry file or directory.
@@ -129,6 +131,11 @@ khc build . -o out --gitops flux --gitops-path out\n  khc build . -o out --forma
         /// How to report diagnostics (json and sarif go to stdout).
         #[arg(long, value_enum, default_value_t = DiagFormat::Text)]
         format: DiagFormat,
+        /// Keep running: rebuild when a source changes (only what changed is
+        /// re-checked and rewritten; a build with errors leaves OUT untouched).
+        /// Ctrl-C stops.
+        #[arg(long)]
+        watch: bool,
     },
     /// Report diagnostics without writing anything.
     #[command(after_help = "Examples:\n  khc check examples/multi-tenant\n  khc check tenant.khc --deny-warnings\n  khc check . --format sarif > khc.sarif")]
@@ -191,7 +198,7 @@ fn main() -> ExitCode {
         }
     };
     match cli.command {
-        Command::Build { path, out, deny_warnings, force, fsync, gitops, gitops_repo, gitops_revision, gitops_path, format } => {
+        Command::Build { path, out, deny_warnings, force, fsync, gitops, gitops_repo, gitops_revision, gitops_path, format, watch } => {
             let gitops = gitops.map(|engine| GitOps {
                 engine: match engine {
                     GitOpsEngine::Argocd => Engine::ArgoCd,
@@ -204,7 +211,17 @@ fn main() -> ExitCode {
             if let Some(Err(e)) = gitops.as_ref().map(GitOps::validate) {
                 return usage_error(&e);
             }
-            run(&path, Some((&out, write::Options { force, fsync }, gitops.as_ref())), deny_warnings, color, format)
+            let opts = write::Options { force, fsync };
+            if watch {
+                let built = watch::run(&path, |project, started, note| {
+                    let _ = run_project(project, Some((&out, opts, gitops.as_ref())), deny_warnings, color, format, Some((started, note)));
+                });
+                return match built {
+                    Ok(()) => ExitCode::SUCCESS,
+                    Err(e) => usage_error(&e),
+                };
+            }
+            run(&path, Some((&out, opts, gitops.as_ref())), deny_warnings, color, format)
         }
         Command::Check { path, deny_warnings, format } => run(&path, None, deny_warnings, color, format),
         Command::Fmt { paths, check } => commands::fmt::run(&paths, check),
@@ -243,24 +260,33 @@ fn run(
         Ok(p) => p,
         Err(e) => return usage_error(&e),
     };
-    let code = run_project(&project, out, deny_warnings, color, format);
+    let code = run_project(&project, out, deny_warnings, color, format, None);
     // The process ends here: skip tearing down the database (all its memos).
     std::mem::forget(project);
     code
 }
 
+/// Checks (and with `out`, writes) an opened project: diagnostics, then one
+/// summary line. `watching` (`--watch`): when the build started and what
+/// triggered it, appended to the summary line.
 fn run_project(
     project: &Project,
     out: Option<(&PathBuf, write::Options, Option<&GitOps>)>,
     deny_warnings: bool,
     color: ColorChoice,
     format: DiagFormat,
+    watching: Option<(std::time::Instant, &str)>,
 ) -> ExitCode {
+    // `--watch`: " [12 ms after changes to FILE]" at the end of the summary line.
+    let note = || match watching {
+        Some((started, trigger)) => format!(" [{} ms{}{trigger}]", started.elapsed().as_millis(), if trigger.is_empty() { "" } else { " " }),
+        None => String::new(),
+    };
     let db = &project.db;
     let mut summary = Summary::default();
     let mut all_diags = Vec::new();
     for &entry in &project.entries {
-        all_diags.extend(check(db, entry).diagnostics.iter().cloned());
+        all_diags.extend(khc_db::diagnostics(db, entry).iter().cloned());
     }
     // `*.khc` files of the directory that could not be read: reported, the
     // others still checked.
@@ -305,40 +331,53 @@ fn run_project(
     );
     if failed {
         let why = if summary.errors == 0 { " (warnings denied)" } else { "" };
-        say!("khc: {verdict}{why}; nothing written");
+        say!("khc: {verdict}{why}; nothing written{}", note());
         return ExitCode::from(1);
     }
     let Some((out, opts, gitops)) = out else {
-        say!("khc: {verdict}");
+        say!("khc: {verdict}{}", note());
         return ExitCode::SUCCESS;
     };
-    // Files are borrowed from the database; only entries that get engine objects
-    // (`--gitops`) are copied.
+    // Files are borrowed from the database (never copied); `--gitops` adds the
+    // engine objects and replaces each cluster's entry point.
     let mut borrowed: Vec<&khc_emit::OutputFile> = Vec::new();
-    let mut owned: Vec<Vec<khc_emit::OutputFile>> = Vec::new();
+    let mut owned: Vec<khc_emit::OutputFile> = Vec::new();
     let mut clusters: Vec<(String, String)> = Vec::new();
     for &entry in &project.entries {
-        let Some(output) = build(db, entry) else { continue };
+        let Some(files) = build_files(db, entry) else { continue };
         let key = entry.key(db).to_string();
-        let model = check(db, entry).model.as_ref();
-        if let Some(model) = model {
-            let name = model.cluster.name.clone();
-            if let Some((_, other)) = clusters.iter().find(|(n, _)| *n == name) {
-                say!("error: cluster `{name}` is declared by both {other} and {key}; each entry needs its own cluster name");
-                return ExitCode::from(1);
-            }
-            clusters.push((name, key));
+        let name = khc_db::checks::cluster_facts(db, entry).name.clone();
+        if let Some((_, other)) = clusters.iter().find(|(n, _)| *n == name) {
+            say!("error: cluster `{name}` is declared by both {other} and {key}; each entry needs its own cluster name");
+            return ExitCode::from(1);
         }
-        match (gitops, model) {
+        clusters.push((name, key));
+        // The model (a copy of every tenant's) only when engine objects need it.
+        match (gitops, gitops.and_then(|_| khc_db::checks::model(db, entry).as_ref())) {
             (Some(g), Some(model)) => {
-                let mut files = output.files.clone();
-                khc_emit::gitops::apply(&mut files, model, g);
-                owned.push(files);
+                let entry_point = khc_emit::gitops::entry_point(model);
+                borrowed.extend(files.into_iter().filter(|f| f.path != entry_point.path));
+                owned.push(entry_point);
+                owned.extend(khc_emit::gitops::engine_files(model, g));
             }
-            _ => borrowed.extend(output.files.iter()),
+            _ => borrowed.extend(files),
         }
     }
-    let files: Vec<&khc_emit::OutputFile> = borrowed.into_iter().chain(owned.iter().flatten()).collect();
+    let files: Vec<&khc_emit::OutputFile> = borrowed.into_iter().chain(owned.iter()).collect();
+    // The last check: no two files share a path, no two objects an identity.
+    let collisions = khc_emit::collisions::find(&files);
+    if !collisions.is_empty() {
+        let fallback = project.entries.first().map(|e| e.key(db).clone()).unwrap_or_default();
+        let diags = khc_db::collision_diagnostics(db, &collisions, &fallback);
+        if format == DiagFormat::Text {
+            use std::io::Write as _;
+            let _ = std::io::stderr().lock().write_all(render(db, &diags, color).as_bytes());
+        } else {
+            commands::diagnostics::print(db, &diags, format);
+        }
+        say!("khc: {} error{} (generated objects collide); nothing written{}", diags.len(), if diags.len() == 1 { "" } else { "s" }, note());
+        return ExitCode::from(1);
+    }
     let count = files.len();
     match write::write_tree(out, &files, &opts) {
         Ok(stats) => {
@@ -347,13 +386,14 @@ fn run_project(
             }
             let names: Vec<&str> = clusters.iter().map(|(n, _)| n.as_str()).collect();
             say!(
-                "khc: {verdict}; wrote {} files ({} changed, {} removed) to {} for cluster{} {}",
+                "khc: {verdict}; wrote {} files ({} changed, {} removed) to {} for cluster{} {}{}",
                 count,
                 stats.changed,
                 stats.removed,
                 out.display(),
                 if names.len() == 1 { "" } else { "s" },
-                names.join(", ")
+                names.join(", "),
+                note()
             );
             ExitCode::SUCCESS
         }

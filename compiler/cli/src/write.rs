@@ -42,6 +42,10 @@ const TMP_PREFIX: &str = ".khc-tmp-";
 /// The manifest line that marks a journal: a build that did not finish.
 const INCOMPLETE: &str = "# incomplete: a khc build was interrupted; the next build completes it";
 const HEADER: &str = "# Files written by khc build. khc removes these when it no longer generates them.";
+/// Writes of at least this many files use several threads.
+const PARALLEL_WRITE_MIN: usize = 512;
+/// At most this many writer threads.
+const MAX_WRITE_THREADS: usize = 4;
 /// Longest file name component (bytes) on the file systems khc targets.
 const NAME_MAX: usize = 255;
 /// Longest path (bytes, including the terminating NUL) the kernel accepts.
@@ -58,6 +62,7 @@ pub struct Stats {
 }
 
 /// Options for [`write_tree`].
+#[derive(Clone, Copy)]
 pub struct Options {
     /// Overwrite foreign files.
     pub force: bool,
@@ -466,16 +471,33 @@ pub fn write_tree(out: &Path, files: &[&OutputFile], opts: &Options) -> Result<S
     let union: BTreeSet<&str> = current.iter().copied().chain(previous.iter().map(String::as_str)).collect();
     write_manifest(&tree, &union, true, opts.fsync)?;
 
-    // 5. The new files, each atomically.
+    // 5. The new files, each atomically: first their directories, then the files,
+    //    on several threads for a large write (creating files is kernel work that
+    //    runs in parallel; each file has its own temporary name).
     let mut synced_dirs: BTreeSet<&str> = BTreeSet::new();
-    for (n, &i) in changed_files.iter().enumerate() {
-        let f = files[i];
-        let dir = f.path.rsplit_once('/').map_or("", |(p, _)| p);
+    for &i in &changed_files {
+        let dir = files[i].path.rsplit_once('/').map_or("", |(p, _)| p);
         tree.make_dir(dir)?;
-        tree.write_atomic(&f.path, &format!("{TMP_PREFIX}{n}"), f.contents.as_bytes(), f.path.ends_with(".sh"), opts.fsync)?;
         if opts.fsync {
             synced_dirs.insert(dir);
         }
+    }
+    let count = changed_files.len();
+    let (changed_ref, tree_ref) = (&changed_files, &tree);
+    let write_one = move |n: usize| -> Result<(), String> {
+        let (changed_files, tree) = (changed_ref, tree_ref);
+        let f = files[changed_files[n]];
+        tree.write_atomic(&f.path, &format!("{TMP_PREFIX}{n}"), f.contents.as_bytes(), f.path.ends_with(".sh"), opts.fsync)
+    };
+    let threads = if count < PARALLEL_WRITE_MIN { 1 } else { std::thread::available_parallelism().map_or(1, |n| n.get()).min(MAX_WRITE_THREADS) };
+    if threads <= 1 {
+        (0..count).try_for_each(write_one)?;
+    } else {
+        let results: Vec<Result<(), String>> = std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..threads).map(|t| scope.spawn(move || (t..count).step_by(threads).try_for_each(write_one))).collect();
+            workers.into_iter().map(|w| w.join().unwrap_or_else(|_| Err("internal error: a writer thread panicked".into()))).collect()
+        });
+        results.into_iter().collect::<Result<Vec<()>, String>>()?;
     }
     for d in synced_dirs {
         let _ = File::open(tree.path(d)).and_then(|f| f.sync_all());

@@ -27,7 +27,7 @@ pub mod syntax;
 
 pub use checks::{check, diagnostics, tenant_check, Checked};
 
-pub use emit::{build, tenant_files};
+pub use emit::{build, build_files, collision_diagnostics, tenant_files};
 pub use inputs::{FileContents, ItemId, SourceFile, Workspace};
 pub use programs::{program, program_index, scope, Program, Scope};
 pub use project::{discover_entries, read_source, Project, MAX_SOURCE_BYTES};

@@ -228,13 +228,18 @@ pub fn engine_files(model: &Model, opts: &GitOps) -> Vec<OutputFile> {
 /// `clusters/CLUSTER/gitops` the cluster's entry point (instead of the cluster unit,
 /// which its engine object now applies). Keeps `files` sorted by path.
 pub fn apply(files: &mut Vec<OutputFile>, model: &Model, opts: &GitOps) {
-    let root = cluster_root(&model.cluster.name);
-    let entry = format!("{root}/{KUSTOMIZATION_FILE}");
-    let contents = kustomization(&model.cluster.origin.to_string(), &["gitops".to_string()]);
-    match files.iter_mut().find(|f| f.path == entry) {
-        Some(f) => f.contents = contents,
-        None => files.push(OutputFile { path: entry, contents }),
+    let entry = entry_point(model);
+    match files.iter_mut().find(|f| f.path == entry.path) {
+        Some(f) => f.contents = entry.contents,
+        None => files.push(entry),
     }
     files.extend(engine_files(model, opts));
     files.sort_by(|a, b| a.path.cmp(&b.path));
+}
+
+/// The cluster's entry point with GitOps engine objects: a kustomization listing
+/// `gitops/` only. It replaces the file of the same path [`crate::emit_cluster`] writes.
+pub fn entry_point(model: &Model) -> OutputFile {
+    let root = cluster_root(&model.cluster.name);
+    OutputFile { path: format!("{root}/{KUSTOMIZATION_FILE}"), contents: kustomization(&model.cluster.origin.to_string(), &["gitops".to_string()]) }
 }

@@ -22,6 +22,7 @@
 #![warn(missing_docs)]
 
 pub mod cel;
+pub mod collisions;
 pub mod encryption;
 pub mod gitops;
 pub mod objects;

@@ -223,7 +223,7 @@ fn network_policies(t: &Tenant, ns: &str) -> Vec<Built> {
     for w in t.workloads.iter().filter(|w| w.automount_token && w.namespace == ns && !t.api_server.is_empty()) {
         let to = t.api_server.iter().map(|c| NetworkPolicyPeer { ip_block: Some(IPBlock { cidr: c.clone(), except: None }), ..Default::default() }).collect();
         let ports = [443, 6443].iter().map(|p| NetworkPolicyPort { protocol: Some("TCP".into()), port: Some(IntOrString::Int(*p)), end_port: None }).collect();
-        let name = format!("allow-egress-from-{}-to-api-server", w.name);
+        let name = khc_semantics::api_server_policy_name(&w.name);
         out.push(policy(
             &name,
             &w.origin,

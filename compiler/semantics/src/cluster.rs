@@ -32,6 +32,8 @@ pub(crate) fn check_cluster(cx: &mut Ctx, at: &At<'_>, profiles: &ProfileTable) 
         admission: None,
         roles: Vec::new(),
         bindings: Vec::new(),
+        quota_scale: None,
+        admission_mode: None,
     };
     let mut seen = Vec::new();
     let mut grants = Vec::new();
@@ -100,6 +102,8 @@ pub(crate) fn check_cluster(cx: &mut Ctx, at: &At<'_>, profiles: &ProfileTable) 
                 cluster.encryption = check_encryption(cx, &c);
             }
             "admission" => cluster.admission = Some(check_admission(cx, &c, profiles)),
+            "quota-scale" => cluster.quota_scale = crate::overrides::quota_scale(cx, &c),
+            "admission-mode" => cluster.admission_mode = crate::overrides::admission_mode(cx, &c),
             "role" => add_role(cx, c, "cluster role", &mut cluster.roles, &mut role_firsts),
             _ => grants.push(c),
         }
@@ -108,6 +112,9 @@ pub(crate) fn check_cluster(cx: &mut Ctx, at: &At<'_>, profiles: &ProfileTable) 
         cx.warning(at, at.s.name.span, "risky", "no `encryption` block: Secrets are stored unencrypted in etcd")
             .notes
             .push("help: add `encryption { provider aesgcm { key k1 env \"KHC_ENCRYPTION_KEY\" } }`".into());
+    }
+    if let (Some(a), Some(mode)) = (&mut cluster.admission, &cluster.admission_mode) {
+        a.actions.clone_from(mode);
     }
     let role_names: Vec<String> = cluster.roles.iter().map(|r| r.name.clone()).collect();
     cluster.bindings = check_grants(cx, &grants, &GrantScope::Cluster { cluster_roles: &role_names });

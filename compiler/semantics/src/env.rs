@@ -23,6 +23,10 @@ pub struct ClusterFacts {
     pub api_server: Vec<String>,
     /// Names of the cluster's ClusterRoles.
     pub roles: Vec<String>,
+    /// `quota-scale` in thousandths, if set.
+    pub quota_scale: Option<u32>,
+    /// `admission-mode`, if set.
+    pub admission_mode: Option<Vec<crate::model::Action>>,
 }
 
 /// A workload as other tenants see it.

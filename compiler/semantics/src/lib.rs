@@ -22,6 +22,7 @@ pub mod env;
 pub mod index;
 mod lints;
 pub mod model;
+pub mod overrides;
 pub mod program;
 mod rbac;
 pub mod schema;
@@ -31,6 +32,7 @@ pub mod values;
 pub use admission::ProfileTable;
 pub use cluster::MIN_MINOR;
 pub use rbac::builtin_resources;
+pub use tenant::network::api_server_policy_name;
 
 use khc_syntax::{Diagnostic, FileKey, SourceTree, Span, ValueKind};
 

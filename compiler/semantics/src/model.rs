@@ -50,6 +50,10 @@ pub struct Cluster {
     pub roles: Vec<Role>,
     /// ClusterRoleBindings.
     pub bindings: Vec<Binding>,
+    /// `quota-scale`: every tenant quota amount is scaled by this many thousandths.
+    pub quota_scale: Option<u32>,
+    /// `admission-mode`: replaces the actions of every admission policy of the cluster.
+    pub admission_mode: Option<Vec<Action>>,
 }
 
 /// `encryption { … }`.
@@ -346,7 +350,7 @@ pub struct Workload {
 }
 
 /// What a violated admission rule does.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Action {
     /// Reject the request.
     Deny,

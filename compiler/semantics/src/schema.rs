@@ -88,6 +88,12 @@ const CLUSTER: &[StatementSchema] = &[
     once("kubernetes", "VERSION", "Target Kubernetes minor version (1.30 or later); sets the Pod Security Standards version."),
     once("exempt-namespaces", "NAME…", "Namespaces the cluster-wide admission rules do not apply to."),
     once("api-server", "CIDR…", "The API server endpoints; token-mounting workloads in isolated tenants may reach them on TCP 443 and 6443."),
+    once("quota-scale", "FACTOR", "Scales every tenant's quota amounts (cpu, memory, storage, pods) in this cluster, rounding up, e.g. `quota-scale 0.25`."),
+    once(
+        "admission-mode",
+        "deny|warn|audit…",
+        "Replaces the `mode` of every admission policy in this cluster (cluster and tenants), e.g. `admission-mode warn audit`.",
+    ),
     opens("encryption", "{ … }", "Encryption at rest of Secrets (and other resources) in etcd.", BlockKind::Encryption, true),
     opens("admission", "{ … }", "Admission rules for every non-exempt namespace.", BlockKind::Admission, true),
     opens("role", "NAME { … }", "A ClusterRole.", BlockKind::Role, false),

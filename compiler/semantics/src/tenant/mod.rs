@@ -80,7 +80,23 @@ pub(crate) fn check_tenant(cx: &mut Ctx, at: &At<'_>, env: &dyn Env) -> Option<T
             );
         }
     }
-    network::name_rules(&mut t.allows);
+    // Per-cluster overrides (SPEC.md section 4).
+    if let (Some(q), Some(milli)) = (&mut t.quota, cluster.quota_scale) {
+        crate::overrides::scale_quota(q, milli);
+    }
+    if let Some(mode) = &cluster.admission_mode {
+        // A tenant without an `admission` block still has a policy (the
+        // automount-token rule): it follows the cluster's mode too.
+        let a = t.admission.get_or_insert_with(|| Admission { origin: t.origin.clone(), actions: Vec::new(), rules: Vec::new() });
+        a.actions.clone_from(mode);
+    }
+    // The policies khc adds itself are named first: `allow-egress-from-W-to-api-server`
+    // for token-mounting workloads (emitted when the cluster declares `api-server`);
+    // a declared rule never takes their names (workload `x-to-tenant-b` and a rule
+    // from workload `x` to tenant `b-to-api-server` would otherwise share one).
+    let api_policies: Vec<String> =
+        t.workloads.iter().filter(|w| w.automount_token && !t.api_server.is_empty()).map(|w| network::api_server_policy_name(&w.name)).collect();
+    network::name_rules(&mut t.allows, api_policies);
     let role_names: Vec<String> = t.roles.iter().map(|r| r.name.clone()).collect();
     let scope = GrantScope::Tenant { roles: &role_names, cluster_roles: &cluster.roles, workloads: &h.workloads, namespaces: &h.facts.namespaces };
     t.bindings = check_grants(cx, &grants, &scope);

@@ -280,8 +280,14 @@ fn port(cx: &mut Ctx, at: &At<'_>, v: &Value) -> Option<PortRange> {
 /// rule names: rule peers are prefixed by their kind).
 pub(crate) const FIXED_POLICY_NAMES: &[&str] = &["default-deny", "allow-dns", "allow-same-tenant"];
 
-pub(crate) fn name_rules(rules: &mut [NetRule]) {
-    let mut used: std::collections::BTreeSet<String> = FIXED_POLICY_NAMES.iter().map(|s| s.to_string()).collect();
+/// The name of the NetworkPolicy that lets token-mounting workload `workload`
+/// reach the API server.
+pub fn api_server_policy_name(workload: &str) -> String {
+    format!("allow-egress-from-{workload}-to-api-server")
+}
+
+pub(crate) fn name_rules(rules: &mut [NetRule], reserved: impl IntoIterator<Item = String>) {
+    let mut used: std::collections::BTreeSet<String> = FIXED_POLICY_NAMES.iter().map(|s| s.to_string()).chain(reserved).collect();
     for r in rules.iter_mut() {
         let peer = match &r.peer {
             Peer::Tenant { tenant, workload: Some((w, _)), .. } => format!("tenant-{tenant}-{w}"),

@@ -1,0 +1,170 @@
+//! `khc build --watch` as a whole process: it rebuilds after an edit, rewrites
+//! only the files whose bytes changed, keeps the previous output when the sources
+//! have errors, and stops cleanly on SIGINT (exit 0, lock released).
+
+#![cfg(unix)]
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{channel, Receiver};
+use std::time::{Duration, Instant};
+
+fn temp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("khc-watch-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(d.join("tenants")).unwrap();
+    d
+}
+
+/// Every file below `dir` with (inode, mtime seconds, mtime nanoseconds, contents).
+fn tree(dir: &Path) -> BTreeMap<String, (u64, i64, i64, Vec<u8>)> {
+    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, (u64, i64, i64, Vec<u8>)>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            let m = std::fs::symlink_metadata(&p).unwrap();
+            if m.is_dir() {
+                walk(root, &p, out);
+            } else {
+                let rel = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+                out.insert(rel, (m.ino(), m.mtime(), m.mtime_nsec(), std::fs::read(&p).unwrap()));
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(dir, dir, &mut out);
+    out
+}
+
+/// Kills the watching process if the test fails half-way.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Lines of the child's stderr, read on a thread.
+fn lines(child: &mut Child) -> Receiver<String> {
+    let (tx, rx) = channel();
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            if tx.send(line.unwrap_or_default()).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// Waits for a summary line (`khc: N errors…`), returning it and the lines before it.
+fn summary(rx: &Receiver<String>) -> (String, Vec<String>) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut before = Vec::new();
+    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+        match rx.recv_timeout(left) {
+            Ok(l) if l.starts_with("khc: ") && l.contains(" error") => return (l, before),
+            Ok(l) => before.push(l),
+            Err(_) => break,
+        }
+    }
+    panic!("no summary line within 30 s; saw {before:?}");
+}
+
+const ENTRY: &str =
+    "import \"tenants/a.khc\"\nimport \"tenants/b.khc\"\ncluster c {\n  kubernetes 1.31\n  encryption { provider secretbox { key k env \"K\" } }\n}\n";
+const A: &str = "tenant a {\n  workload api {}\n  quota { pods 10 }\n}\n";
+const B: &str = "tenant b {\n  workload web {}\n}\n";
+
+#[test]
+fn watch_rebuilds_only_what_changed_keeps_output_on_errors_and_stops_on_sigint() {
+    let dir = temp("e2e");
+    std::fs::write(dir.join("main.khc"), ENTRY).unwrap();
+    std::fs::write(dir.join("tenants/a.khc"), A).unwrap();
+    std::fs::write(dir.join("tenants/b.khc"), B).unwrap();
+    let out = dir.join("out");
+    let child = Command::new(env!("CARGO_BIN_EXE_khc"))
+        .args(["build", "--watch", ".", "-o", "out"])
+        .current_dir(&dir)
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start khc build --watch");
+    let mut child = KillOnDrop(child);
+    let rx = lines(&mut child.0);
+
+    // 1. The first build writes everything.
+    let (line, _) = summary(&rx);
+    assert!(line.contains("0 errors") && line.contains("changed, 0 removed"), "{line}");
+    let first = tree(&out);
+    assert!(first.contains_key("clusters/c/tenants/a/namespaces/a/serviceaccount-api.yaml"));
+
+    // 2. Edit tenant a: its new object appears, its changed files are rewritten,
+    //    and nothing else is touched (same inode and mtime).
+    std::thread::sleep(Duration::from_millis(50));
+    std::fs::write(dir.join("tenants/a.khc"), A.replace("quota { pods 10 }", "quota { pods 10 }\n  workload worker {}")).unwrap();
+    let (line, _) = summary(&rx);
+    assert!(line.contains("0 errors") && line.contains("after changes to tenants/a.khc"), "{line}");
+    let second = tree(&out);
+    let new_sa = "clusters/c/tenants/a/namespaces/a/serviceaccount-worker.yaml";
+    assert!(second.contains_key(new_sa), "{line}");
+    let rewritten: Vec<&String> =
+        second.keys().filter(|k| first.get(*k).is_none_or(|f| (f.0, f.1, f.2) != (second[*k].0, second[*k].1, second[*k].2))).collect();
+    let want = [".khc-manifest", "clusters/c/tenants/a/namespaces/a/Kustomization", new_sa];
+    assert_eq!(rewritten, want.map(String::from).iter().collect::<Vec<_>>(), "only the new file, the listing that names it and the manifest");
+    for (k, v) in &first {
+        if k.contains("tenants/b/") || k.contains("/cluster/") {
+            assert_eq!((v.0, v.1, v.2), (second[k].0, second[k].1, second[k].2), "{k} was rewritten");
+        }
+    }
+    assert!(line.contains("(2 changed, 0 removed)"), "{line}");
+
+    // 3. An error: diagnostics, and the output stays exactly as it was.
+    std::thread::sleep(Duration::from_millis(50));
+    std::fs::write(dir.join("tenants/b.khc"), "tenant b {\n  isolation sometimes\n}\n").unwrap();
+    let (line, before) = summary(&rx);
+    assert!(line.contains("1 error") && line.contains("nothing written") && line.contains("tenants/b.khc"), "{line}");
+    assert!(before.iter().any(|l| l.contains("unknown isolation mode")), "{before:?}");
+    assert_eq!(tree(&out), second, "an erroneous build changed the output");
+
+    // 4. Fixed (without the workload): built again; the workload's ServiceAccount is
+    //    removed and the listing that named it rewritten.
+    std::thread::sleep(Duration::from_millis(50));
+    std::fs::write(dir.join("tenants/b.khc"), "tenant b {}\n").unwrap();
+    let (line, _) = summary(&rx);
+    assert!(line.contains("0 errors") && line.contains("(1 changed, 1 removed)"), "{line}");
+    assert!(!out.join("clusters/c/tenants/b/namespaces/b/serviceaccount-web.yaml").exists());
+
+    // 5. A new entry file in the directory is picked up (a second cluster).
+    std::thread::sleep(Duration::from_millis(50));
+    std::fs::write(dir.join("staging.khc"), ENTRY.replace("cluster c", "cluster staging").replace("1.31", "1.32")).unwrap();
+    let (line, _) = summary(&rx);
+    assert!(line.contains("for clusters c, staging"), "{line}");
+    assert!(out.join("clusters/staging/tenants/a/namespaces/a/serviceaccount-worker.yaml").exists());
+
+    // 6. SIGINT: a clean exit, with the lock released (another build runs at once).
+    // SAFETY: sends a signal to our own child process.
+    assert_eq!(unsafe { libc::kill(child.0.id() as libc::pid_t, libc::SIGINT) }, 0);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(s) = child.0.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "khc --watch did not stop on SIGINT");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(0), "exit status {status:?}");
+    let rest: Vec<String> = rx.try_iter().collect();
+    assert!(rest.iter().any(|l| l == "khc: stopped watching"), "{rest:?}");
+    let o = Command::new(env!("CARGO_BIN_EXE_khc")).args(["build", ".", "-o", "out"]).current_dir(&dir).output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("(0 changed, 0 removed)"));
+    std::fs::remove_dir_all(&dir).ok();
+}
