@@ -23,6 +23,8 @@ pub struct ClusterFacts {
     pub api_server: Vec<String>,
     /// Names of the cluster's ClusterRoles.
     pub roles: Vec<String>,
+    /// The cluster's `managed-by` subjects.
+    pub managed_by: Vec<crate::model::Subject>,
 }
 
 /// A workload as other tenants see it.

@@ -157,12 +157,13 @@ pub fn cluster_facts(c: &Cluster) -> ClusterFacts {
         minor_version: c.minor_version,
         api_server: c.api_server.clone(),
         roles: c.roles.iter().map(|r| r.name.clone()).collect(),
+        managed_by: c.managed_by.clone(),
     }
 }
 
 /// The facts of a program without a cluster (defaults).
 pub fn default_cluster_facts() -> ClusterFacts {
-    ClusterFacts { name: "cluster".into(), minor_version: crate::cluster::MIN_MINOR, api_server: Vec::new(), roles: Vec::new() }
+    ClusterFacts { name: "cluster".into(), minor_version: crate::cluster::MIN_MINOR, api_server: Vec::new(), roles: Vec::new(), managed_by: Vec::new() }
 }
 
 /// Checks one tenant against the rest of the program.
