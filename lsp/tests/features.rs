@@ -322,7 +322,9 @@ fn symbols_tokens_folding_formatting() {
 fn diagnostics_are_capped_per_file() {
     let dir = temp("cap");
     let (mut c, _) = Client::start(&dir);
-    let mut text = String::from("cluster c {\n  kubernetes 1.35\n  managed-by group \"khc-appliers\"\n  encryption { provider secretbox { key k env \"K\" } }\n}\ntenant t {\n");
+    let mut text = String::from(
+        "cluster c {\n  kubernetes 1.35\n  managed-by group \"khc-appliers\"\n  encryption { provider secretbox { key k env \"K\" } }\n}\ntenant t {\n",
+    );
     for i in 0..300 {
         text.push_str(&format!("  bogus{i} x\n"));
     }

@@ -364,6 +364,17 @@ impl Cluster {
         Response { status, body: serde_json::from_slice(&out.stdout).unwrap_or(Value::Null), warnings }
     }
 
+    /// The HTTP status of an anonymous (no credentials) GET of `path`.
+    pub fn anonymous_get(&self, path: &str) -> u16 {
+        let out = Command::new("curl")
+            .args(["-sS", "-o", "/dev/null", "-w", "%{http_code}", "--cacert"])
+            .arg(self.dir.join("ca.crt"))
+            .arg(format!("https://127.0.0.1:{}{path}", self.api_port))
+            .output()
+            .expect("run curl");
+        String::from_utf8_lossy(&out.stdout).trim().parse().unwrap_or(0)
+    }
+
     /// The raw bytes etcd holds at `key` (as the API server wrote them).
     pub fn etcd_raw(&self, key: &str) -> Vec<u8> {
         let out = Command::new(self.bin.join("etcdget")).arg(&self.etcd).arg(key).output().expect("run etcdget");

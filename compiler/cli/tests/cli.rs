@@ -114,8 +114,9 @@ fn directory_without_entry_is_a_usage_error() {
 #[test]
 fn a_directory_with_two_entries_builds_two_clusters() {
     let dir = temp("multi");
-    let cluster =
-        |name: &str| format!("import \"shared.khc\"\ncluster {name} {{\n  kubernetes 1.35\n  managed-by group \"khc-appliers\"\n  encryption {{ provider secretbox {{ key k env \"K\" }} }}\n}}\n");
+    let cluster = |name: &str| {
+        format!("import \"shared.khc\"\ncluster {name} {{\n  kubernetes 1.35\n  managed-by group \"khc-appliers\"\n  encryption {{ provider secretbox {{ key k env \"K\" }} }}\n}}\n")
+    };
     std::fs::write(dir.join("eu.khc"), cluster("eu")).unwrap();
     std::fs::write(dir.join("us.khc"), cluster("us")).unwrap();
     std::fs::write(dir.join("shared.khc"), "tenant shop {}\n").unwrap();

@@ -154,8 +154,14 @@ fn flags(c: &Cluster) -> Vec<Flag> {
     let a = &cp.audit;
     let path = |f: &str| format!("{INSTALL_DIR}/{f}");
     let mut out = vec![
-        Flag { comment: format!("khc's audit policy ({AUDIT_POLICY}): no Secret or token in the log, full bodies for RBAC and admission changes and exec/attach"), flag: format!("--audit-policy-file={}", path(AUDIT_POLICY)) },
-        Flag { comment: "where audit events are written (`audit { log-path }`); mount its folder into the API server's pod".into(), flag: format!("--audit-log-path={}", a.log_path) },
+        Flag {
+            comment: format!("khc's audit policy ({AUDIT_POLICY}): no Secret or token in the log, full bodies for RBAC and admission changes and exec/attach"),
+            flag: format!("--audit-policy-file={}", path(AUDIT_POLICY)),
+        },
+        Flag {
+            comment: "where audit events are written (`audit { log-path }`); mount its folder into the API server's pod".into(),
+            flag: format!("--audit-log-path={}", a.log_path),
+        },
         Flag { comment: "days to keep rotated audit logs (`max-age`)".into(), flag: format!("--audit-log-maxage={}", a.max_age) },
         Flag { comment: "rotated audit logs to keep (`max-backups`)".into(), flag: format!("--audit-log-maxbackup={}", a.max_backups) },
         Flag { comment: "megabytes at which the audit log is rotated (`max-size`)".into(), flag: format!("--audit-log-maxsize={}", a.max_size) },
@@ -176,7 +182,10 @@ fn flags(c: &Cluster) -> Vec<Flag> {
     }
     if cp.authentication.anonymous == Anonymous::Off && !anonymous_in_config(cp) {
         out.push(Flag {
-            comment: format!("no anonymous requests at all (Kubernetes 1.{} cannot allow only the health endpoints); health probes must authenticate", cp.minor_version),
+            comment: format!(
+                "no anonymous requests at all (Kubernetes 1.{} cannot allow only the health endpoints); health probes must authenticate",
+                cp.minor_version
+            ),
             flag: "--anonymous-auth=false".into(),
         });
     }

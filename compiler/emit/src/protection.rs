@@ -29,8 +29,11 @@ use std::collections::BTreeMap;
 /// Users that may always change khc's objects besides the applier: the
 /// controllers that delete a namespace's contents when the applier deletes the
 /// namespace, and create its `default` ServiceAccount.
-pub const CONTROLLERS: &[&str] =
-    &["system:kube-controller-manager", "system:serviceaccount:kube-system:namespace-controller", "system:serviceaccount:kube-system:service-account-controller"];
+pub const CONTROLLERS: &[&str] = &[
+    "system:kube-controller-manager",
+    "system:serviceaccount:kube-system:namespace-controller",
+    "system:serviceaccount:kube-system:service-account-controller",
+];
 
 /// The group that is always allowed (break-glass; admission policies apply to it, RBAC does not).
 pub const BREAK_GLASS_GROUP: &str = "system:masters";
@@ -110,11 +113,7 @@ fn applier_text(subjects: &[Subject]) -> String {
 /// The match condition: the request is not the applier's (nor break-glass, nor a controller's).
 pub fn not_applier_expression(subjects: &[Subject]) -> String {
     let (users, groups) = applier(subjects);
-    format!(
-        "!(request.userInfo.username in {} || (has(request.userInfo.groups) && request.userInfo.groups.exists(g, g in {})))",
-        list(&users),
-        list(&groups)
-    )
+    format!("!(request.userInfo.username in {} || (has(request.userInfo.groups) && request.userInfo.groups.exists(g, g in {})))", list(&users), list(&groups))
 }
 
 /// True (in CEL) when `o` carries `app.kubernetes.io/managed-by: khc`.
@@ -179,7 +178,6 @@ fn rule(group: &str, resources: &[&str]) -> NamedRuleWithOperations {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 fn policy(
     name: &str,
     tenant: Option<&str>,
@@ -213,10 +211,8 @@ fn policy(
 }
 
 fn keys(objects: &[Built]) -> Vec<String> {
-    let mut keys: Vec<String> = objects
-        .iter()
-        .filter_map(|b| resource_of(b.kind).map(|(_, r)| format!("{r}/{}/{}", b.namespace.as_deref().unwrap_or(""), b.name)))
-        .collect();
+    let mut keys: Vec<String> =
+        objects.iter().filter_map(|b| resource_of(b.kind).map(|(_, r)| format!("{r}/{}/{}", b.namespace.as_deref().unwrap_or(""), b.name))).collect();
     keys.sort();
     keys.dedup();
     keys

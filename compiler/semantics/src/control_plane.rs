@@ -71,7 +71,12 @@ pub(crate) fn check_managed_by(cx: &mut Ctx, at: &At<'_>) -> Vec<Subject> {
     cx.no_block(at);
     let args = at.s.flat_args();
     if args.is_empty() {
-        cx.error(at, at.s.name.span, "bad-argument", "`managed-by` needs the GitOps applier, e.g. `managed-by serviceaccount \"argocd/argocd-application-controller\"`");
+        cx.error(
+            at,
+            at.s.name.span,
+            "bad-argument",
+            "`managed-by` needs the GitOps applier, e.g. `managed-by serviceaccount \"argocd/argocd-application-controller\"`",
+        );
         return Vec::new();
     }
     subjects(cx, at, &args, &GrantScope::Cluster { cluster_roles: &[] })
@@ -189,7 +194,9 @@ fn level(cx: &mut Ctx, at: &At<'_>) -> Option<Level> {
         "baseline" => Some(Level::Baseline),
         "restricted" => Some(Level::Restricted),
         _ => {
-            cx.error(at, span, "invalid-value", format!("unknown Pod Security level `{v}`")).notes.push("help: levels are `privileged`, `baseline` and `restricted`".into());
+            cx.error(at, span, "invalid-value", format!("unknown Pod Security level `{v}`"))
+                .notes
+                .push("help: levels are `privileged`, `baseline` and `restricted`".into());
             None
         }
     }
@@ -309,7 +316,9 @@ pub(crate) fn check_authentication(cx: &mut Ctx, at: &At<'_>, minor: u32, auth: 
                             &c,
                             span,
                             "conflict",
-                            format!("Kubernetes 1.{minor} cannot limit anonymous requests to the health endpoints: khc turns them off (`--anonymous-auth=false`)"),
+                            format!(
+                                "Kubernetes 1.{minor} cannot limit anonymous requests to the health endpoints: khc turns them off (`--anonymous-auth=false`)"
+                            ),
                         );
                         d.notes.push(format!(
                             "note: anonymous access per endpoint (AuthenticationConfiguration `anonymous`) needs 1.{ANONYMOUS_CONFIG_MINOR} or later"
