@@ -256,6 +256,13 @@ fn completion() {
     let cluster = std::fs::read_to_string(dir.join("cluster.khc")).unwrap();
     let l = labels(&c.at("cluster.khc", &cluster.replacen("import \"std/restricted\"", "import \"std/$0\"", 1), "textDocument/completion", json!({})));
     assert!(l.contains(&"std/baseline".to_string()), "{l:?}");
+    // The cluster's control-plane statements: `anonymous` modes, `managed-by` subject kinds, the audit block.
+    let l = labels(&c.at("cluster.khc", &cluster.replacen("anonymous health-only", "anonymous $0", 1), "textDocument/completion", json!({})));
+    assert_eq!(l, ["health-only", "off"], "{l:?}");
+    let l = labels(&c.at("cluster.khc", &cluster.replacen("managed-by serviceaccount", "managed-by $0", 1), "textDocument/completion", json!({})));
+    assert!(l.contains(&"serviceaccount".to_string()) && l.contains(&"group".to_string()), "{l:?}");
+    let l = labels(&c.at("cluster.khc", &cluster.replacen("    max-age 30", "    $0", 1), "textDocument/completion", json!({})));
+    assert!(l.contains(&"max-backups".to_string()) && l.contains(&"log-path".to_string()) && !l.contains(&"kubernetes".to_string()), "{l:?}");
 }
 
 #[test]
