@@ -310,6 +310,13 @@ fn install_control_plane_installs_every_file_safely() {
     let o = run(&dest);
     assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("is a symbolic link"), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep");
+    // The EncryptionConfiguration too (installed by install-encryption-config.sh).
+    std::fs::remove_file(dest.join("audit-policy.yaml")).unwrap();
+    std::fs::remove_file(dest.join("encryption-config.yaml")).unwrap();
+    std::os::unix::fs::symlink(&victim, dest.join("encryption-config.yaml")).unwrap();
+    let o = run(&dest);
+    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("is a symbolic link"), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep");
     // So is a DIR that is a link.
     std::os::unix::fs::symlink(&dest, dir.join("linked")).unwrap();
     assert!(!run(&dir.join("linked")).status.success());
