@@ -12,7 +12,8 @@ use std::collections::BTreeSet;
 const SOURCE: &str = r#"
 import "std/restricted"
 cluster test {
-  kubernetes 1.31
+  kubernetes 1.35
+  managed-by group "khc-appliers"
   encryption { provider secretbox { key k1 env "KHC_KEY" } }
 }
 tenant shop {

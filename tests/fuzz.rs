@@ -96,7 +96,9 @@ fn program() -> impl Strategy<Value = String> {
         1 => "[\\[\\],#$]",
     ];
     prop::collection::vec(token, 0..120).prop_map(|t| {
-        let mut text = String::from("cluster fuzz {\n  kubernetes 1.31\n  encryption { provider secretbox { key k env \"K\" } }\n}\ntenant a {\n");
+        let mut text = String::from(
+            "cluster fuzz {\n  kubernetes 1.35\n  managed-by group \"khc-appliers\"\n  encryption { provider secretbox { key k env \"K\" } }\n}\ntenant a {\n",
+        );
         text.push_str(&t.join(" "));
         text.push_str("\n}\n");
         text

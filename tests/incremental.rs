@@ -3,7 +3,7 @@
 use khc_db::{build, check, KhcDatabase};
 use khc_syntax::FileKey;
 
-const ENTRY: &str = "import \"shop.khc\"\nimport \"blog.khc\"\ncluster c {\n  kubernetes 1.31\n  encryption { provider secretbox { key k env \"K\" } }\n}\n";
+const ENTRY: &str = "import \"shop.khc\"\nimport \"blog.khc\"\ncluster c {\n  kubernetes 1.35\n  managed-by group \"khc-appliers\"\n  encryption { provider secretbox { key k env \"K\" } }\n}\n";
 
 fn parses(log: &[String]) -> usize {
     log.iter().filter(|l| l.starts_with("parse(")).count()
@@ -45,7 +45,7 @@ fn editing_one_file_reparses_only_that_file() {
 }
 
 const PROGRAM: &str =
-    "import \"a.khc\"\nimport \"b.khc\"\nimport \"c.khc\"\ncluster c {\n  kubernetes 1.31\n  encryption { provider secretbox { key k env \"K\" } }\n}\n";
+    "import \"a.khc\"\nimport \"b.khc\"\nimport \"c.khc\"\ncluster c {\n  kubernetes 1.35\n  managed-by group \"khc-appliers\"\n  encryption { provider secretbox { key k env \"K\" } }\n}\n";
 const A: &str = "tenant a {\n  workload api {}\n  allow ingress from tenant b to workload api ports 80\n  quota { pods 10 }\n}\n";
 const B: &str = "tenant b {\n  workload web {}\n  allow egress from workload web to tenant a workload api ports 80\n}\n";
 const C: &str = "tenant c {\n  quota { pods 10 }\n}\n";

@@ -10,7 +10,7 @@ fn setup(dir: &Path) -> std::path::PathBuf {
     let keyfile = dir.join("old.key");
     std::fs::write(&keyfile, "MDEyMzQ1Njc4OWFiY2RlZg==\n").unwrap(); // 16 bytes
     let src = format!(
-        "cluster c {{\n  kubernetes 1.31\n  encryption {{\n    provider aesgcm {{\n      key new env \"KHC_TEST_NEW_KEY\"\n      key old file \"{}\"\n    }}\n    provider secretbox {{ key sb env \"KHC_TEST_SB_KEY\" }}\n    provider identity\n  }}\n}}\n",
+        "cluster c {{\n  kubernetes 1.35\n  managed-by group \"khc-appliers\"\n  encryption {{\n    provider aesgcm {{\n      key new env \"KHC_TEST_NEW_KEY\"\n      key old file \"{}\"\n    }}\n    provider secretbox {{ key sb env \"KHC_TEST_SB_KEY\" }}\n    provider identity\n  }}\n}}\n",
         keyfile.display()
     );
     let (out, diags, rendered) = compile_sources(&[("c.khc", &src)]);

@@ -83,7 +83,8 @@ fn builtin_roles_are_expanded_with_aggregation() {
 fn creating_pods_borrows_a_service_accounts_permissions() {
     let src = r#"
 cluster c {
-  kubernetes 1.31
+  kubernetes 1.35
+  managed-by group "khc-appliers"
   encryption { provider secretbox { key k env "K" } }
 }
 tenant shop {

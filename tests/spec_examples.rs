@@ -50,7 +50,11 @@ fn program(block: &str) -> (String, Vec<(&'static str, &'static str)>) {
         "cluster" => (block.to_string(), vec![]),
         "tenant" | "profile" => (format!("{CLUSTER}{block}"), vec![]),
         "import" => (format!("{block}{CLUSTER}"), vec![("tenants/payments.khc", "tenant payments {}\n")]),
-        "encryption" | "exempt-namespaces" | "kubernetes" | "api-server" => (format!("cluster spec {{\n{block}}}\n"), vec![]),
+        "encryption" | "exempt-namespaces" | "kubernetes" | "api-server" | "audit" | "authentication" | "managed-by" => {
+            (format!("cluster spec {{\n{block}}}\n"), vec![])
+        }
+        // `pod-security` without a level in a fenced block is the cluster's default (SPEC section 7).
+        "pod-security" if first.starts_with("pod-security {") => (format!("cluster spec {{\n{block}}}\n"), vec![]),
         _ => (format!("{CLUSTER}tenant payments {{\n  namespaces payments payments-jobs\n  workload ci {{}}\n{block}}}\n"), vec![]),
     }
 }

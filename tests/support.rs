@@ -132,7 +132,7 @@ pub fn fleet_entry(n: usize) -> String {
     for i in 0..n {
         entry.push_str(&format!("import \"t{i}.khc\"\n"));
     }
-    entry.push_str("cluster bench {\n  kubernetes 1.31\n  encryption { provider secretbox { key k env \"K\" } }\n  admission { use host-isolation }\n}\n");
+    entry.push_str("cluster bench {\n  kubernetes 1.35\n  managed-by group \"khc-appliers\"\n  encryption { provider secretbox { key k env \"K\" } }\n  admission { use host-isolation }\n}\n");
     entry
 }
 

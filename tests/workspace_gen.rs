@@ -99,7 +99,8 @@ profile batch-jobs {
 }
 
 cluster bench {
-  kubernetes 1.31
+  kubernetes 1.35
+  managed-by group "khc-appliers"
   api-server 10.0.0.10/32 10.0.0.11/32
 
   encryption {

@@ -591,7 +591,8 @@ impl<'a> Analysis<'a> {
                 v.extend(set(&schema::BUILTIN_ROLES));
                 v
             }
-            ("grant", "to") => set(&schema::SUBJECT_KINDS),
+            ("grant", "to") | ("managed-by", "managed-by") => set(&schema::SUBJECT_KINDS),
+            ("anonymous", _) => set(&schema::ANONYMOUS_MODES),
             ("pod-security" | "enforce" | "audit" | "warn", _) => set(&schema::LEVELS),
             ("isolation", _) => set(&schema::ISOLATION_MODES),
             ("mode", _) => set(&schema::MODES),

@@ -256,6 +256,13 @@ fn completion() {
     let cluster = std::fs::read_to_string(dir.join("cluster.khc")).unwrap();
     let l = labels(&c.at("cluster.khc", &cluster.replacen("import \"std/restricted\"", "import \"std/$0\"", 1), "textDocument/completion", json!({})));
     assert!(l.contains(&"std/baseline".to_string()), "{l:?}");
+    // The cluster's control-plane statements: `anonymous` modes, `managed-by` subject kinds, the audit block.
+    let l = labels(&c.at("cluster.khc", &cluster.replacen("anonymous health-only", "anonymous $0", 1), "textDocument/completion", json!({})));
+    assert_eq!(l, ["health-only", "off"], "{l:?}");
+    let l = labels(&c.at("cluster.khc", &cluster.replacen("managed-by serviceaccount", "managed-by $0", 1), "textDocument/completion", json!({})));
+    assert!(l.contains(&"serviceaccount".to_string()) && l.contains(&"group".to_string()), "{l:?}");
+    let l = labels(&c.at("cluster.khc", &cluster.replacen("    max-age 30", "    $0", 1), "textDocument/completion", json!({})));
+    assert!(l.contains(&"max-backups".to_string()) && l.contains(&"log-path".to_string()) && !l.contains(&"kubernetes".to_string()), "{l:?}");
 }
 
 #[test]
@@ -322,7 +329,9 @@ fn symbols_tokens_folding_formatting() {
 fn diagnostics_are_capped_per_file() {
     let dir = temp("cap");
     let (mut c, _) = Client::start(&dir);
-    let mut text = String::from("cluster c {\n  kubernetes 1.31\n  encryption { provider secretbox { key k env \"K\" } }\n}\ntenant t {\n");
+    let mut text = String::from(
+        "cluster c {\n  kubernetes 1.35\n  managed-by group \"khc-appliers\"\n  encryption { provider secretbox { key k env \"K\" } }\n}\ntenant t {\n",
+    );
     for i in 0..300 {
         text.push_str(&format!("  bogus{i} x\n"));
     }

@@ -74,6 +74,12 @@ pub struct Options {
     /// Start kube-controller-manager with the ValidatingAdmissionPolicy status
     /// (type-checking) and ClusterRole aggregation controllers.
     pub controller_manager: bool,
+    /// More kube-apiserver flags (`--name=value`, e.g. from a generated
+    /// `kube-apiserver-flags`, see [`control_plane_flags`]); a flag the test sets
+    /// too is replaced. With `--authentication-config`, the test's own
+    /// `--anonymous-auth=false` is dropped (the file may configure anonymous access,
+    /// and the server refuses both); the flags may state it again.
+    pub apiserver_flags: Vec<String>,
 }
 
 struct Proc {
@@ -260,6 +266,16 @@ impl Cluster {
         if let Some(enc) = &self.opts.encryption_config {
             args.push(format!("--encryption-provider-config={}", enc.display()));
         }
+        let key = |f: &str| f.split_once('=').map_or(f, |(k, _)| k).to_string();
+        if self.opts.apiserver_flags.iter().any(|f| key(f) == "--authentication-config") {
+            args.retain(|a| key(a) != "--anonymous-auth");
+        }
+        for extra in &self.opts.apiserver_flags {
+            match args.iter().position(|a| key(a) == key(extra)) {
+                Some(i) => args[i] = extra.clone(),
+                None => args.push(extra.clone()),
+            }
+        }
         self.spawn("kube-apiserver", "kube-apiserver", &args);
         let t0 = Instant::now();
         loop {
@@ -348,6 +364,17 @@ impl Cluster {
         Response { status, body: serde_json::from_slice(&out.stdout).unwrap_or(Value::Null), warnings }
     }
 
+    /// The HTTP status of an anonymous (no credentials) GET of `path`.
+    pub fn anonymous_get(&self, path: &str) -> u16 {
+        let out = Command::new("curl")
+            .args(["-sS", "-o", "/dev/null", "-w", "%{http_code}", "--cacert"])
+            .arg(self.dir.join("ca.crt"))
+            .arg(format!("https://127.0.0.1:{}{path}", self.api_port))
+            .output()
+            .expect("run curl");
+        String::from_utf8_lossy(&out.stdout).trim().parse().unwrap_or(0)
+    }
+
     /// The raw bytes etcd holds at `key` (as the API server wrote them).
     pub fn etcd_raw(&self, key: &str) -> Vec<u8> {
         let out = Command::new(self.bin.join("etcdget")).arg(&self.etcd).arg(key).output().expect("run etcdget");
@@ -417,6 +444,32 @@ pub fn install_encryption_config(control_plane: &Path, dest: &Path, env: &[(&str
     }
     run_ok(&mut cmd);
     dest.to_path_buf()
+}
+
+/// Runs a control-plane's generated `install-control-plane.sh DIR` with `env` (the
+/// encryption keys) and returns the flags of its `kube-apiserver-flags`, with the
+/// install folder (`/etc/kubernetes/khc`) rewritten to `dir`.
+pub fn install_control_plane(control_plane: &Path, dir: &Path, env: &[(&str, &str)]) -> Vec<String> {
+    let mut cmd = Command::new("sh");
+    cmd.arg(control_plane.join("install-control-plane.sh")).arg(dir);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    run_ok(&mut cmd);
+    control_plane_flags(&std::fs::read_to_string(control_plane.join("kube-apiserver-flags")).unwrap(), dir)
+}
+
+/// The flags of a `kube-apiserver-flags` file (one a line, `#` comments), with
+/// `/etc/kubernetes/khc/` rewritten to `dir`.
+pub fn control_plane_flags(text: &str, dir: &Path) -> Vec<String> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(|l| {
+            assert!(l.starts_with("--") && l.contains('='), "not a flag: {l}");
+            l.replace("/etc/kubernetes/khc/", &format!("{}/", dir.display()))
+        })
+        .collect()
 }
 
 /// The upstream Pod Security Standards fixtures (`LEVEL/vVERSION/{pass,fail}/*.yaml`):

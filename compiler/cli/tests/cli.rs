@@ -27,7 +27,7 @@ fn build_writes_the_example_tree_and_is_deterministic() {
     let out = temp("build");
     let o = khc(&["build", "examples/multi-tenant", "-o", out.to_str().unwrap()], &repo());
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    assert!(stderr(&o).contains("wrote 79 files (79 changed, 0 removed)"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("wrote 92 files (92 changed, 0 removed)"), "{}", stderr(&o));
     assert!(out.join("clusters/prod-eu/Kustomization").exists());
     let script = out.join("clusters/prod-eu/control-plane/install-encryption-config.sh");
     #[cfg(unix)]
@@ -49,7 +49,7 @@ fn rebuild_removes_stale_files_but_never_foreign_ones() {
     let dir = temp("stale");
     let src = dir.join("c.khc");
     let out = dir.join("out");
-    let two = "cluster c {\n  kubernetes 1.31\n  encryption { provider secretbox { key k env \"K\" } }\n}\ntenant a {}\ntenant b {}\n";
+    let two = "cluster c {\n  kubernetes 1.35\n  managed-by group \"khc-appliers\"\n  encryption { provider secretbox { key k env \"K\" } }\n}\ntenant a {}\ntenant b {}\n";
     std::fs::write(&src, two).unwrap();
     assert_eq!(khc(&["build", "c.khc", "-o", "out"], &dir).status.code(), Some(0));
     assert!(out.join("clusters/c/tenants/b/namespace-b.yaml").exists());
@@ -114,8 +114,9 @@ fn directory_without_entry_is_a_usage_error() {
 #[test]
 fn a_directory_with_two_entries_builds_two_clusters() {
     let dir = temp("multi");
-    let cluster =
-        |name: &str| format!("import \"shared.khc\"\ncluster {name} {{\n  kubernetes 1.31\n  encryption {{ provider secretbox {{ key k env \"K\" }} }}\n}}\n");
+    let cluster = |name: &str| {
+        format!("import \"shared.khc\"\ncluster {name} {{\n  kubernetes 1.35\n  managed-by group \"khc-appliers\"\n  encryption {{ provider secretbox {{ key k env \"K\" }} }}\n}}\n")
+    };
     std::fs::write(dir.join("eu.khc"), cluster("eu")).unwrap();
     std::fs::write(dir.join("us.khc"), cluster("us")).unwrap();
     std::fs::write(dir.join("shared.khc"), "tenant shop {}\n").unwrap();

@@ -42,7 +42,7 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
-const CLUSTER: &str = "cluster c {\n  kubernetes 1.31\n  encryption { provider secretbox { key k env \"K\" } }\n}\n";
+const CLUSTER: &str = "cluster c {\n  kubernetes 1.35\n  managed-by group \"khc-appliers\"\n  encryption { provider secretbox { key k env \"K\" } }\n}\n";
 
 #[test]
 fn deep_nesting_is_a_syntax_error_not_a_crash() {
@@ -89,7 +89,7 @@ fn an_unreadable_file_in_a_directory_is_reported_and_the_others_checked() {
 fn symlinked_entry_bom_and_lone_cr_line_endings() {
     let dir = temp("bom");
     std::fs::create_dir_all(dir.join("real")).unwrap();
-    std::fs::write(dir.join("real/c.khc"), format!("\u{feff}{}", CLUSTER.replace('\n', "\r")).replace("kubernetes 1.31", "kubernetes 1.2")).unwrap();
+    std::fs::write(dir.join("real/c.khc"), format!("\u{feff}{}", CLUSTER.replace('\n', "\r")).replace("kubernetes 1.35", "kubernetes 1.2")).unwrap();
     std::os::unix::fs::symlink(dir.join("real/c.khc"), dir.join("c.khc")).unwrap();
     let o = khc(&["check", "."], &dir);
     let err = stderr(&o);

@@ -28,7 +28,11 @@ fn stdio_session_survives_bad_frames() {
     let dir = std::env::temp_dir().join(format!("khc-lsp-stdio-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(dir.join("tenants")).unwrap();
-    std::fs::write(dir.join("main.khc"), "import \"tenants/a.khc\"\ncluster c {\n  encryption { provider secretbox { key k env \"K\" } }\n}\n").unwrap();
+    std::fs::write(
+        dir.join("main.khc"),
+        "import \"tenants/a.khc\"\ncluster c {\n  managed-by group \"khc-appliers\"\n  encryption { provider secretbox { key k env \"K\" } }\n}\n",
+    )
+    .unwrap();
     std::fs::write(dir.join("tenants/a.khc"), "tenant a {\n  workload api {}\n}\n").unwrap();
     let mut child =
         Command::new(env!("CARGO_BIN_EXE_khc")).args(["lsp", "--stdio"]).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().expect("start khc lsp");

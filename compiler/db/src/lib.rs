@@ -304,7 +304,7 @@ mod tests {
             assert_eq!(std::fs::read_to_string(dir.join(&key[4..])).unwrap(), *text);
             let mut db = KhcDatabase::new("");
             let entry = format!(
-                "import \"{}\"\ncluster c {{\n  kubernetes 1.31\n  encryption {{ provider secretbox {{ key k env \"K\" }} }}\n}}\n",
+                "import \"{}\"\ncluster c {{\n  kubernetes 1.35\n  managed-by group \"khc-appliers\"\n  encryption {{ provider secretbox {{ key k env \"K\" }} }}\n}}\n",
                 key.trim_end_matches(".khc")
             );
             let f = db.set_text(&FileKey::from("main.khc"), entry);
@@ -318,8 +318,10 @@ mod tests {
     #[test]
     fn creating_a_missing_import_is_seen() {
         let mut db = KhcDatabase::new("");
-        let entry =
-            db.set_text(&FileKey::from("main.khc"), "import \"t.khc\"\ncluster c {\n  encryption { provider secretbox { key k env \"K\" } }\n}\n".into());
+        let entry = db.set_text(
+            &FileKey::from("main.khc"),
+            "import \"t.khc\"\ncluster c {\n  managed-by group \"khc-appliers\"\n  encryption { provider secretbox { key k env \"K\" } }\n}\n".into(),
+        );
         assert_eq!(program(&db, entry).missing, vec![FileKey::from("t.khc")]);
         db.set_contents(&FileKey::from("t.khc"), FileContents::Missing("no such file".into()));
         assert!(check(&db, entry).diagnostics.iter().any(|d| d.message.contains("cannot read `t.khc`")));

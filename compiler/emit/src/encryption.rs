@@ -169,14 +169,17 @@ pub fn install_script(e: &Encryption, source: &str) -> String {
         sed.push(format!("-e \"s|\\${{KHC_KEY_{index}}}|${var}|\""));
     }
     s.push_str("umask 077\n");
+    s.push_str("[ -L \"$dest\" ] && fail \"$dest is a symbolic link\"\n");
     s.push_str("mkdir -p \"$(dirname \"$dest\")\"\n");
+    s.push_str("tmp=$(mktemp \"$(dirname \"$dest\")/.encryption-config.XXXXXX\") || fail 'cannot create a temporary file'\n");
     if sed.is_empty() {
-        s.push_str("cp \"$src\" \"$dest.tmp\"\n");
+        s.push_str("cp \"$src\" \"$tmp\"\n");
     } else {
-        s.push_str(&format!("sed {} \"$src\" > \"$dest.tmp\"\n", sed.join(" ")));
+        s.push_str(&format!("sed {} \"$src\" > \"$tmp\"\n", sed.join(" ")));
     }
-    s.push_str("grep -q 'KHC_KEY_' \"$dest.tmp\" && { rm -f \"$dest.tmp\"; fail 'a key placeholder was left unfilled'; }\n");
-    s.push_str("mv \"$dest.tmp\" \"$dest\"\n");
+    s.push_str("grep -q 'KHC_KEY_' \"$tmp\" && { rm -f \"$tmp\"; fail 'a key placeholder was left unfilled'; }\n");
+    s.push_str("chmod 600 \"$tmp\"\n");
+    s.push_str("mv -f \"$tmp\" \"$dest\"\n");
     s.push_str("echo \"khc: wrote $dest\"\n");
     s
 }

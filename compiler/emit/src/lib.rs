@@ -8,7 +8,9 @@
 //! clusters/CLUSTER/cluster/…                       unit: ClusterRoles, bindings, cluster admission policy
 //! clusters/CLUSTER/tenants/TENANT/…                unit: Namespaces, tenant admission policy, and
 //! clusters/CLUSTER/tenants/TENANT/namespaces/NS/…    the objects of each namespace
-//! clusters/CLUSTER/control-plane/…                 EncryptionConfiguration + install script + README
+//! clusters/CLUSTER/control-plane/…                 API server configuration (audit policy, admission and
+//!                                                  authentication configuration, EncryptionConfiguration),
+//!                                                  kube-apiserver-flags, install scripts, README
 //! ```
 //!
 //! Kustomization files are named `Kustomization` (a name kustomize, Argo CD and Flux
@@ -23,9 +25,11 @@
 
 pub mod cel;
 pub mod collisions;
+pub mod control_plane;
 pub mod encryption;
 pub mod gitops;
 pub mod objects;
+pub mod protection;
 mod safe;
 pub mod yaml;
 
@@ -138,7 +142,9 @@ pub fn emit_tenant(cluster: &str, t: &Tenant) -> Vec<OutputFile> {
     // namespace, each folder with its own kustomization.
     let mut resources: Vec<String> = Vec::new();
     let mut per_namespace: std::collections::BTreeMap<String, Vec<String>> = std::collections::BTreeMap::new();
-    for b in objects::tenant_objects(t) {
+    let mut objs = objects::tenant_objects(t);
+    objs.extend(protection::tenant_policy(t, &objs));
+    for b in objs {
         let name = file_name(&b);
         let rel = match &b.namespace {
             Some(ns) => {
@@ -166,13 +172,14 @@ pub fn emit_tenant(cluster: &str, t: &Tenant) -> Vec<OutputFile> {
 /// the cluster's entry point (which lists only that unit: tenant units are applied
 /// on their own, or by the GitOps engine objects of [`gitops`]) and the control plane.
 pub fn emit_cluster(model: &Model) -> Vec<OutputFile> {
-    let hb = templates();
     let c = &model.cluster;
     let root = cluster_root(&c.name);
     let mut files = Vec::new();
 
     let mut cluster_resources = Vec::new();
-    for b in objects::cluster_objects(c) {
+    let mut objs = objects::cluster_objects(c);
+    objs.extend(protection::cluster_policy(c, &objs));
+    for b in objs {
         let name = file_name(&b);
         files.push(OutputFile { path: format!("{root}/cluster/{name}"), contents: document(&b) });
         cluster_resources.push(name);
@@ -182,21 +189,56 @@ pub fn emit_cluster(model: &Model) -> Vec<OutputFile> {
     let top = vec!["cluster".to_string()];
     files.push(OutputFile { path: format!("{root}/{KUSTOMIZATION_FILE}"), contents: kustomization(&c.origin.to_string(), &top) });
 
-    // Control plane.
+    files.extend(emit_control_plane(model));
+    files
+}
+
+/// The files of `clusters/CLUSTER/control-plane/`: API server configuration
+/// (audit policy, admission configuration, authentication configuration,
+/// EncryptionConfiguration), `kube-apiserver-flags`, the install scripts and the
+/// README. Every cluster has them: each setting has a safe default.
+pub fn emit_control_plane(model: &Model) -> Vec<OutputFile> {
+    let hb = templates();
+    let c = &model.cluster;
+    let cp = &c.control_plane;
+    let dir = format!("{}/control-plane", cluster_root(&c.name));
+    let mut files = Vec::new();
+    let doc = control_plane::to_yaml;
+    let audit_origin = cp.audit.origin.to_string();
+    files.push(OutputFile {
+        path: format!("{dir}/{}", control_plane::AUDIT_POLICY),
+        contents: format!("{}{}", control_plane::header(&audit_origin, "kube-apiserver --audit-policy-file"), doc(&control_plane::audit_policy())),
+    });
+    files.push(OutputFile {
+        path: format!("{dir}/{}", control_plane::ADMISSION_CONFIG),
+        contents: format!(
+            "{}{}",
+            control_plane::header(&cp.pod_security.origin.to_string(), "kube-apiserver --admission-control-config-file"),
+            doc(&control_plane::admission_config(cp))
+        ),
+    });
+    let authentication = control_plane::authentication_config(cp);
+    if let Some(a) = &authentication {
+        files.push(OutputFile {
+            path: format!("{dir}/{}", control_plane::AUTHENTICATION_CONFIG),
+            contents: format!("{}{}", control_plane::header(&cp.authentication.origin.to_string(), "kube-apiserver --authentication-config"), doc(a)),
+        });
+    }
+    files.push(OutputFile { path: format!("{dir}/{}", control_plane::FLAGS), contents: control_plane::flags_file(c) });
+    files.push(OutputFile { path: format!("{dir}/{}", control_plane::INSTALL_SCRIPT), contents: control_plane::install_script(c) });
+    let mut keys = Vec::new();
+    let (mut secretbox, mut resources, mut first_provider) = (false, String::new(), "none");
     if let Some(e) = &c.encryption {
         let config = encryption::configuration(e);
         let yaml = yaml::to_string(&config).expect("encryption configuration serializes");
         let header = format!(
-            "# Generated by khc from {}. Do not edit.\n# Not for kubectl: install on control-plane nodes with install-encryption-config.sh (see README.md).\n",
+            "# Generated by khc from {}. Do not edit.\n# Not for kubectl: install on control-plane nodes with install-control-plane.sh (see README.md).\n",
             safe_comment(&e.origin.to_string())
         );
-        files.push(OutputFile { path: format!("{root}/control-plane/encryption-config.yaml"), contents: format!("{header}{yaml}") });
-        files.push(OutputFile {
-            path: format!("{root}/control-plane/install-encryption-config.sh"),
-            contents: encryption::install_script(e, &e.origin.to_string()),
-        });
+        files.push(OutputFile { path: format!("{dir}/{}", control_plane::ENCRYPTION_CONFIG), contents: format!("{header}{yaml}") });
+        files.push(OutputFile { path: format!("{dir}/install-encryption-config.sh"), contents: encryption::install_script(e, &e.origin.to_string()) });
         let all_keys = encryption::keys(e);
-        let keys: Vec<_> = all_keys
+        keys = all_keys
             .iter()
             .map(|(provider, k)| {
                 let source = match &k.source {
@@ -206,21 +248,48 @@ pub fn emit_cluster(model: &Model) -> Vec<OutputFile> {
                 json!({ "name": k.name, "provider": provider, "source": source })
             })
             .collect();
-        let first_provider = e.providers.first().map_or("none", |p| p.kind());
-        let readme = hb
-            .render(
-                "control-plane-readme",
-                &json!({
-                    "cluster": c.name,
-                    "source": safe_comment(&e.origin.to_string()),
-                    "keys": keys,
-                    "secretbox": !all_keys.is_empty() && all_keys.iter().all(|(p, _)| *p == "secretbox"),
-                    "resources": e.resources.join(","),
-                    "first_provider": first_provider,
-                }),
-            )
-            .expect("template renders");
-        files.push(OutputFile { path: format!("{root}/control-plane/README.md"), contents: readme });
+        secretbox = !all_keys.is_empty() && all_keys.iter().all(|(p, _)| *p == "secretbox");
+        resources = e.resources.join(",");
+        first_provider = e.providers.first().map_or("none", |p| p.kind());
     }
+    let audit_dir = cp.audit.log_path.rsplit_once('/').map_or("/", |(d, _)| if d.is_empty() { "/" } else { d }).to_string();
+    let describe = authentication.as_ref().map(|_| {
+        let mut parts = Vec::new();
+        for o in &cp.authentication.oidc {
+            parts.push(format!("ID tokens of `{}`", safe_comment(&o.issuer)));
+        }
+        if cp.minor_version >= khc_semantics::control_plane::ANONYMOUS_CONFIG_MINOR {
+            match cp.authentication.anonymous {
+                khc_semantics::model::Anonymous::HealthOnly => parts.push("anonymous requests only to `/healthz`, `/livez`, `/readyz`".into()),
+                khc_semantics::model::Anonymous::Off => parts.push("no anonymous requests".into()),
+                khc_semantics::model::Anonymous::Unchanged => {}
+            }
+        }
+        parts.join("; ")
+    });
+    let readme = hb
+        .render(
+            "control-plane-readme",
+            &json!({
+                "cluster": c.name,
+                "source": safe_comment(&c.origin.to_string()),
+                "install_dir": control_plane::INSTALL_DIR,
+                "audit_log": cp.audit.log_path,
+                "audit_dir": audit_dir,
+                "ps_enforce": cp.pod_security.enforce.as_str(),
+                "ps_audit": cp.pod_security.audit.as_str(),
+                "ps_warn": cp.pod_security.warn.as_str(),
+                "ps_version": cp.pod_security.version,
+                "authentication": describe.unwrap_or_default(),
+                "authentication_api": control_plane::authentication_api_version(cp.minor_version),
+                "encryption": c.encryption.is_some(),
+                "keys": keys,
+                "secretbox": secretbox,
+                "resources": resources,
+                "first_provider": first_provider,
+            }),
+        )
+        .expect("template renders");
+    files.push(OutputFile { path: format!("{dir}/README.md"), contents: readme });
     files
 }

@@ -3,6 +3,7 @@
 
 use crate::admission::{check_admission, ProfileTable};
 use crate::context::{word, At, Ctx};
+use crate::control_plane;
 use crate::model::*;
 use crate::rbac::{add_role, check_grants, GrantScope};
 use crate::schema::{self, BlockKind};
@@ -34,7 +35,13 @@ pub(crate) fn check_cluster(cx: &mut Ctx, at: &At<'_>, profiles: &ProfileTable) 
         bindings: Vec::new(),
         quota_scale: None,
         admission_mode: None,
+        control_plane: control_plane::defaults(&at.origin(), MIN_MINOR, &[]),
+        managed_by: Vec::new(),
     };
+    // Control-plane blocks are read after the loop: they depend on `kubernetes`
+    // and `exempt-namespaces`, wherever those stand.
+    let mut control: Vec<At<'_>> = Vec::new();
+    let mut version_span = None;
     let mut seen = Vec::new();
     let mut grants = Vec::new();
     let mut role_firsts = BTreeMap::new();
@@ -53,6 +60,7 @@ pub(crate) fn check_cluster(cx: &mut Ctx, at: &At<'_>, profiles: &ProfileTable) 
                 cx.no_block(&c);
                 if let Some(minor) = version(cx, &c) {
                     cluster.minor_version = minor;
+                    version_span = c.s.flat_args().first().map(|v| v.span);
                 }
             }
             "exempt-namespaces" => {
@@ -104,6 +112,7 @@ pub(crate) fn check_cluster(cx: &mut Ctx, at: &At<'_>, profiles: &ProfileTable) 
             "admission" => cluster.admission = Some(check_admission(cx, &c, profiles)),
             "quota-scale" => cluster.quota_scale = crate::overrides::quota_scale(cx, &c),
             "admission-mode" => cluster.admission_mode = crate::overrides::admission_mode(cx, &c),
+            "managed-by" | "audit" | "pod-security" | "authentication" => control.push(c),
             "role" => add_role(cx, c, "cluster role", &mut cluster.roles, &mut role_firsts),
             _ => grants.push(c),
         }
@@ -115,6 +124,26 @@ pub(crate) fn check_cluster(cx: &mut Ctx, at: &At<'_>, profiles: &ProfileTable) 
     }
     if let (Some(a), Some(mode)) = (&mut cluster.admission, &cluster.admission_mode) {
         a.actions.clone_from(mode);
+    }
+    if let Some(span) = version_span {
+        control_plane::check_end_of_life(cx, at, cluster.minor_version, span);
+    }
+    cluster.control_plane = control_plane::defaults(&at.origin(), cluster.minor_version, &cluster.exempt_namespaces);
+    let mut has_managed_by = false;
+    for c in &control {
+        let cp = &mut cluster.control_plane;
+        match c.name() {
+            "managed-by" => {
+                has_managed_by = true;
+                cluster.managed_by = control_plane::check_managed_by(cx, c);
+            }
+            "audit" => control_plane::check_audit(cx, c, &mut cp.audit),
+            "pod-security" => control_plane::check_pod_security(cx, c, &mut cp.pod_security),
+            _ => control_plane::check_authentication(cx, c, cluster.minor_version, &mut cp.authentication),
+        }
+    }
+    if !has_managed_by {
+        control_plane::missing_managed_by(cx, at);
     }
     let role_names: Vec<String> = cluster.roles.iter().map(|r| r.name.clone()).collect();
     cluster.bindings = check_grants(cx, &grants, &GrantScope::Cluster { cluster_roles: &role_names });

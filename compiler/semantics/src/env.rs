@@ -27,6 +27,8 @@ pub struct ClusterFacts {
     pub quota_scale: Option<u32>,
     /// `admission-mode`, if set.
     pub admission_mode: Option<Vec<crate::model::Action>>,
+    /// The cluster's `managed-by` subjects.
+    pub managed_by: Vec<crate::model::Subject>,
 }
 
 /// A workload as other tenants see it.

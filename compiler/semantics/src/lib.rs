@@ -18,6 +18,7 @@
 mod admission;
 mod cluster;
 mod context;
+pub mod control_plane;
 pub mod env;
 pub mod index;
 mod lints;

@@ -54,6 +54,10 @@ pub struct Cluster {
     pub quota_scale: Option<u32>,
     /// `admission-mode`: replaces the actions of every admission policy of the cluster.
     pub admission_mode: Option<Vec<Action>>,
+    /// The API server's control-plane settings: audit, Pod Security default, authentication.
+    pub control_plane: ControlPlane,
+    /// The GitOps applier (`managed-by`): the only subjects allowed to change what khc manages.
+    pub managed_by: Vec<Subject>,
 }
 
 /// `encryption { … }`.
@@ -306,7 +310,7 @@ pub enum RoleRef {
 }
 
 /// Who a binding grants to.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Subject {
     /// A user name.
     User(String),
@@ -544,6 +548,9 @@ pub struct Tenant {
     pub workloads: Vec<Workload>,
     /// The cluster's API server CIDRs: workloads that mount their token may reach them.
     pub api_server: Vec<String>,
+    /// The cluster's `managed-by` subjects: with any, the tenant's objects are protected
+    /// from everyone else by an admission policy.
+    pub managed_by: Vec<Subject>,
     /// Tenant admission rules, if any.
     pub admission: Option<Admission>,
     /// Node isolation (`nodes { … }`), if any.
@@ -559,4 +566,96 @@ pub struct NodeIsolation {
     pub selector: BTreeMap<String, String>,
     /// Taints the pods may tolerate: key and value (`None`: any value).
     pub tolerations: Vec<(String, Option<String>)>,
+}
+
+/// The API server's control-plane settings of a cluster (SPEC.md section 7):
+/// every field has a safe default, so every cluster gets its control-plane files.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ControlPlane {
+    /// Target Kubernetes minor version (decides which API versions and fields are emitted).
+    pub minor_version: u32,
+    /// Audit policy and log settings.
+    pub audit: Audit,
+    /// The Pod Security default for namespaces without labels.
+    pub pod_security: ClusterPodSecurity,
+    /// Authentication settings.
+    pub authentication: Authentication,
+}
+
+/// `audit { … }`: the log settings (the policy itself is khc's, see the emitter).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Audit {
+    /// Declaration site (the cluster's when defaulted).
+    pub origin: Origin,
+    /// `--audit-log-path`.
+    pub log_path: String,
+    /// `--audit-log-maxage` (days).
+    pub max_age: u32,
+    /// `--audit-log-maxbackup`.
+    pub max_backups: u32,
+    /// `--audit-log-maxsize` (megabytes).
+    pub max_size: u32,
+}
+
+/// `pod-security { … }` in `cluster`: the PodSecurity admission plugin's defaults and exemptions.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClusterPodSecurity {
+    /// Declaration site (the cluster's when defaulted).
+    pub origin: Origin,
+    /// Enforced level.
+    pub enforce: Level,
+    /// Audited level.
+    pub audit: Level,
+    /// Warned level.
+    pub warn: Level,
+    /// `v1.N` or `latest`.
+    pub version: String,
+    /// Exempt user names.
+    pub exempt_usernames: Vec<String>,
+    /// Exempt RuntimeClass names.
+    pub exempt_runtime_classes: Vec<String>,
+    /// Exempt namespaces.
+    pub exempt_namespaces: Vec<String>,
+}
+
+/// Anonymous access to the API server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Anonymous {
+    /// Not stated and not expressible for the target version: the server's default.
+    Unchanged,
+    /// Only the health endpoints.
+    HealthOnly,
+    /// None at all.
+    Off,
+}
+
+/// `authentication { … }`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Authentication {
+    /// Declaration site (the cluster's when defaulted).
+    pub origin: Origin,
+    /// Anonymous access (after the version fallback: `HealthOnly` only where the
+    /// target supports it structurally).
+    pub anonymous: Anonymous,
+    /// OIDC issuers.
+    pub oidc: Vec<Oidc>,
+}
+
+/// `oidc "ISSUER-URL" { … }`: a JWT authenticator.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Oidc {
+    /// Declaration site.
+    pub origin: Origin,
+    /// The issuer URL (https).
+    pub issuer: String,
+    /// Accepted audiences.
+    pub audiences: Vec<String>,
+    /// The user-name claim.
+    pub username_claim: String,
+    /// The user-name prefix.
+    pub username_prefix: String,
+    /// The groups claim, if any.
+    pub groups_claim: Option<String>,
+    /// The groups prefix.
+    pub groups_prefix: String,
 }

@@ -159,6 +159,7 @@ pub fn cluster_facts(c: &Cluster) -> ClusterFacts {
         roles: c.roles.iter().map(|r| r.name.clone()).collect(),
         quota_scale: c.quota_scale,
         admission_mode: c.admission_mode.clone(),
+        managed_by: c.managed_by.clone(),
     }
 }
 

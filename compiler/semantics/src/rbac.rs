@@ -410,7 +410,7 @@ fn resolve_role(cx: &mut Ctx, at: &At<'_>, name: &str, span: Span, scope: &Grant
     None
 }
 
-fn subjects(cx: &mut Ctx, at: &At<'_>, vals: &[&Value], scope: &GrantScope<'_>) -> Vec<Subject> {
+pub(crate) fn subjects(cx: &mut Ctx, at: &At<'_>, vals: &[&Value], scope: &GrantScope<'_>) -> Vec<Subject> {
     let mut out = Vec::new();
     let mut i = 0;
     while i < vals.len() {

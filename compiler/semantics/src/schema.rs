@@ -37,6 +37,14 @@ pub enum BlockKind {
     Admission,
     /// `profile NAME { … }`.
     Profile,
+    /// `audit { … }` in `cluster`.
+    Audit,
+    /// `pod-security { … }` in `cluster` (the API server's default).
+    ClusterPodSecurity,
+    /// `authentication { … }` in `cluster`.
+    Authentication,
+    /// `oidc "ISSUER-URL" { … }` in `authentication`.
+    Oidc,
 }
 
 /// One statement a block accepts.
@@ -98,6 +106,46 @@ const CLUSTER: &[StatementSchema] = &[
     opens("admission", "{ … }", "Admission rules for every non-exempt namespace.", BlockKind::Admission, true),
     opens("role", "NAME { … }", "A ClusterRole.", BlockKind::Role, false),
     s("grant", "ROLE to SUBJECT…", "Binds a role to users, groups or ServiceAccounts (a ClusterRoleBinding)."),
+    once("managed-by", "SUBJECT…", "The GitOps applier: only it (and `system:masters`) may change what khc manages."),
+    opens("audit", "{ … }", "The API server's audit policy and log settings (default: khc's safe policy).", BlockKind::Audit, true),
+    opens(
+        "pod-security",
+        "{ … }",
+        "The Pod Security default for namespaces khc does not manage (default enforce baseline, audit and warn restricted).",
+        BlockKind::ClusterPodSecurity,
+        true,
+    ),
+    opens("authentication", "{ … }", "API server authentication: anonymous access and OIDC issuers.", BlockKind::Authentication, true),
+];
+
+const AUDIT: &[StatementSchema] = &[
+    once("log-path", "\"PATH\"", "Where the API server writes the audit log (default /var/log/kubernetes/audit/audit.log)."),
+    once("max-age", "DAYS", "Days to keep rotated audit logs (default 30)."),
+    once("max-backups", "N", "Rotated audit logs to keep (default 10)."),
+    once("max-size", "MEGABYTES", "Size at which the audit log is rotated (default 100)."),
+];
+
+const CLUSTER_POD_SECURITY: &[StatementSchema] = &[
+    once("enforce", "LEVEL", "The level enforced in namespaces without Pod Security labels (default baseline)."),
+    once("audit", "LEVEL", "The level audited in namespaces without Pod Security labels (default restricted)."),
+    once("warn", "LEVEL", "The level warned about in namespaces without Pod Security labels (default restricted)."),
+    once("version", "VERSION|latest", "The Pod Security Standards version (default: the cluster's Kubernetes version)."),
+    once("exempt-usernames", "\"NAME\"…", "Users whose requests Pod Security does not judge."),
+    once("exempt-runtime-classes", "NAME…", "RuntimeClasses whose pods Pod Security does not judge."),
+    once("exempt-namespaces", "NAME…", "Namespaces Pod Security does not judge (default: the cluster's `exempt-namespaces`)."),
+];
+
+const AUTHENTICATION: &[StatementSchema] = &[
+    once("anonymous", "health-only|off", "Anonymous requests: only to /healthz, /livez and /readyz, or none."),
+    opens("oidc", "\"ISSUER-URL\" { … }", "An OIDC issuer whose ID tokens the API server accepts (a JWT authenticator).", BlockKind::Oidc, false),
+];
+
+const OIDC: &[StatementSchema] = &[
+    once("audience", "\"AUDIENCE\"…", "The client IDs a token must be issued for (required)."),
+    once("username-claim", "\"CLAIM\"", "The claim that names the user (default sub)."),
+    once("username-prefix", "\"PREFIX\"", "Prefixed to every user name, so issuers cannot mint `system:` users (default `oidc:`)."),
+    once("groups-claim", "\"CLAIM\"", "The claim that lists the user's groups (default: no groups)."),
+    once("groups-prefix", "\"PREFIX\"", "Prefixed to every group name (default `oidc:`)."),
 ];
 
 const TENANT: &[StatementSchema] = &[
@@ -268,6 +316,10 @@ pub const BLOCKS: &[BlockSchema] = &[
     BlockSchema { kind: BlockKind::Nodes, context: "a nodes block", statements: NODES },
     BlockSchema { kind: BlockKind::Admission, context: "an admission block", statements: &[MODE, USE] },
     BlockSchema { kind: BlockKind::Profile, context: "a profile", statements: &[USE] },
+    BlockSchema { kind: BlockKind::Audit, context: "an audit block", statements: AUDIT },
+    BlockSchema { kind: BlockKind::ClusterPodSecurity, context: "the cluster's pod-security block", statements: CLUSTER_POD_SECURITY },
+    BlockSchema { kind: BlockKind::Authentication, context: "an authentication block", statements: AUTHENTICATION },
+    BlockSchema { kind: BlockKind::Oidc, context: "an oidc block", statements: OIDC },
 ];
 
 /// The schema of a block.
@@ -446,9 +498,18 @@ pub const KEYWORDS: ValueSet = ValueSet {
 /// Network protocols.
 pub const PROTOCOLS: ValueSet = ValueSet { what: "protocol", values: &[("TCP", "TCP (default)."), ("UDP", "UDP."), ("SCTP", "SCTP.")] };
 
+/// Anonymous access modes (`anonymous` in `authentication`).
+pub const ANONYMOUS_MODES: ValueSet = ValueSet {
+    what: "anonymous mode",
+    values: &[
+        ("health-only", "Anonymous requests reach only /healthz, /livez and /readyz (Kubernetes 1.32 or later; else as `off`)."),
+        ("off", "No anonymous requests (`--anonymous-auth=false`): health probes must authenticate."),
+    ],
+};
+
 /// Every value set, for the SPEC coverage test and the IDE.
 pub const VALUE_SETS: &[&ValueSet] =
-    &[&LEVELS, &ISOLATION_MODES, &PROVIDERS, &MODES, &VERBS, &SUBJECT_KINDS, &BUILTIN_ROLES, &PEER_KINDS, &KEYWORDS, &PROTOCOLS];
+    &[&LEVELS, &ISOLATION_MODES, &PROVIDERS, &MODES, &VERBS, &SUBJECT_KINDS, &BUILTIN_ROLES, &PEER_KINDS, &KEYWORDS, &PROTOCOLS, &ANONYMOUS_MODES];
 
 #[cfg(test)]
 mod tests {

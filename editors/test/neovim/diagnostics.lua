@@ -26,7 +26,7 @@ end)
 if ok then
   H.step("an error typed into cluster.khc is a diagnostic", function()
     local line = vim.api.nvim_buf_get_lines(buf, 9, 10, true)[1]
-    assert(line == "  kubernetes 1.31", line)
+    assert(line == "  kubernetes 1.35", line)
     vim.api.nvim_buf_set_lines(buf, 9, 10, true, { "  kubernetes 1.2" })
     local d = H.wait("a diagnostic", 10000, function()
       return vim.diagnostic.get(buf, { severity = vim.diagnostic.severity.ERROR })[1]
@@ -38,7 +38,7 @@ if ok then
   end)
 
   H.step("fixing the error clears the diagnostic", function()
-    vim.api.nvim_buf_set_lines(buf, 9, 10, true, { "  kubernetes 1.31" })
+    vim.api.nvim_buf_set_lines(buf, 9, 10, true, { "  kubernetes 1.35" })
     H.wait("the diagnostic to clear", 10000, function()
       return #vim.diagnostic.get(buf) == 0
     end)

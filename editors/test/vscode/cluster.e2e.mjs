@@ -51,8 +51,8 @@ try {
           assert.ok(keyword && name && plain, JSON.stringify(decl));
           assert.notEqual(keyword.color, plain.color, "`cluster` is coloured as a keyword");
           assert.notEqual(name.color, plain.color, "`prod-eu` is coloured as a declared name");
-          const version = await vs.tokens("kubernetes 1.31");
-          const number = version.find((t) => t.text === "1.31");
+          const version = await vs.tokens("kubernetes 1.35");
+          const number = version.find((t) => t.text === "1.35");
           const stmt = version.find((t) => t.text === "kubernetes");
           assert.ok(number && stmt, JSON.stringify(version));
           assert.notEqual(number.color, stmt.color, "numbers and statement names differ");
@@ -74,7 +74,7 @@ try {
     [
       "an error typed into cluster.khc: squiggle and Problems entry",
       async () => {
-        await vs.goto(10, "end"); //   kubernetes 1.31
+        await vs.goto(10, "end"); //   kubernetes 1.35
         await vs.page.keyboard.press("Backspace");
         await vs.page.keyboard.press("Backspace");
         await vs.page.keyboard.type("2"); //   kubernetes 1.2
@@ -94,8 +94,8 @@ try {
         await vs.focusEditor();
         await vs.goto(10, "end");
         await vs.page.keyboard.press("Backspace");
-        await vs.page.keyboard.type("31");
-        await until("the edited line to render", async () => lineText(await vs.tokens("kubernetes 1.")) === "kubernetes 1.31", 10000);
+        await vs.page.keyboard.type("35");
+        await until("the edited line to render", async () => lineText(await vs.tokens("kubernetes 1.")) === "kubernetes 1.35", 10000);
         await until("the squiggle to clear", async () => (await vs.squiggles("error")) === 0, 20000);
         await until("the Problems entry to clear", async () => (await vs.problems()).every((r) => !r.includes(MESSAGE)), 20000);
         await vs.shot("fixed");
@@ -112,12 +112,12 @@ try {
           "the line to be commented and coloured as a comment",
           async () => {
             const t = await vs.tokens("# kubernetes");
-            return lineText(t) === "# kubernetes 1.31" && t.every((x) => !x.text.trim() || x.color === COMMENT);
+            return lineText(t) === "# kubernetes 1.35" && t.every((x) => !x.text.trim() || x.color === COMMENT);
           },
           10000,
         );
         await vs.page.keyboard.press("Control+/");
-        await until("the comment to be removed", async () => lineText(await vs.tokens("kubernetes 1.")) === "kubernetes 1.31", 10000);
+        await until("the comment to be removed", async () => lineText(await vs.tokens("kubernetes 1.")) === "kubernetes 1.35", 10000);
         // A new block: Enter after `{` indents by one level.
         await vs.goto(10, "end");
         await vs.page.keyboard.press("Enter");
@@ -138,7 +138,7 @@ try {
         for (let i = 0; i < 3; i++) await vs.page.keyboard.press("Shift+ArrowDown");
         await vs.page.keyboard.press("Delete");
         await until("the new block to be removed", async () => (await vs.tokens("quota-test")) === null, 10000);
-        assert.equal(lineText(await vs.tokens("kubernetes 1.")), "kubernetes 1.31");
+        assert.equal(lineText(await vs.tokens("kubernetes 1.")), "kubernetes 1.35");
         // Undo leaves the buffer as on disk: no diagnostics.
         await until("no squiggle", async () => (await vs.squiggles("error")) === 0, 10000);
       },

@@ -37,6 +37,7 @@ pub(crate) fn check_tenant(cx: &mut Ctx, at: &At<'_>, env: &dyn Env) -> Option<T
         bindings: Vec::new(),
         workloads: h.workloads.values().cloned().collect(),
         api_server: cluster.api_server.clone(),
+        managed_by: cluster.managed_by.clone(),
         admission: None,
         nodes: None,
     };

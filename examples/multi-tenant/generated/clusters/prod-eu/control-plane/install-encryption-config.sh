@@ -16,8 +16,11 @@ check_key 'k2026' "$key_1" '16 24 32'
 key_2=$(tr -d ' \n\r' < '/etc/khc/keys/etcd-2025') || fail 'cannot read /etc/khc/keys/etcd-2025 (key k2025)'
 check_key 'k2025' "$key_2" '16 24 32'
 umask 077
+[ -L "$dest" ] && fail "$dest is a symbolic link"
 mkdir -p "$(dirname "$dest")"
-sed -e "s|\${KHC_KEY_1}|$key_1|" -e "s|\${KHC_KEY_2}|$key_2|" "$src" > "$dest.tmp"
-grep -q 'KHC_KEY_' "$dest.tmp" && { rm -f "$dest.tmp"; fail 'a key placeholder was left unfilled'; }
-mv "$dest.tmp" "$dest"
+tmp=$(mktemp "$(dirname "$dest")/.encryption-config.XXXXXX") || fail 'cannot create a temporary file'
+sed -e "s|\${KHC_KEY_1}|$key_1|" -e "s|\${KHC_KEY_2}|$key_2|" "$src" > "$tmp"
+grep -q 'KHC_KEY_' "$tmp" && { rm -f "$tmp"; fail 'a key placeholder was left unfilled'; }
+chmod 600 "$tmp"
+mv -f "$tmp" "$dest"
 echo "khc: wrote $dest"

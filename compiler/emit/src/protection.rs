@@ -1,0 +1,271 @@
+//! Protection of what khc manages (`managed-by SUBJECT…`, SPEC.md section 4): a
+//! ValidatingAdmissionPolicy per tenant, `khc-managed-TENANT`, bound to the
+//! tenant's namespaces by their immutable names, lets only the applier (and
+//! `system:masters`, and the controllers that must clean up a deleted namespace)
+//!
+//! * create or delete the tenant's namespaces, or change their `khc.dev/*` and
+//!   `pod-security.kubernetes.io/*` labels;
+//! * create, update or delete the ServiceAccounts, NetworkPolicies, ResourceQuotas,
+//!   LimitRanges, Roles and RoleBindings khc emits there — known by name (a name
+//!   cannot be forged on create), and any object of those kinds carrying
+//!   `app.kubernetes.io/managed-by: khc`;
+//!
+//! and one cluster policy, `khc-managed-by`, does the same for the ClusterRoles and
+//! ClusterRoleBindings of the cluster. ValidatingAdmissionPolicies and their
+//! bindings cannot be protected this way: the API server never runs admission
+//! policies on them (a policy could otherwise lock itself in); RBAC must keep them
+//! to cluster administrators.
+
+use crate::objects::{namespaces_by_name, Built, MANAGED_BY, SOURCE_ANNOTATION, TENANT_LABEL};
+use k8s_openapi::api::admissionregistration::v1::{
+    MatchCondition, MatchResources, NamedRuleWithOperations, ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding, ValidatingAdmissionPolicyBindingSpec,
+    ValidatingAdmissionPolicySpec, Validation,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use k8s_openapi::Resource;
+use khc_semantics::model::{Cluster, Origin, Subject, Tenant};
+use std::collections::BTreeMap;
+
+/// Users that may always change khc's objects besides the applier: the
+/// controllers that delete a namespace's contents when the applier deletes the
+/// namespace, and create its `default` ServiceAccount.
+pub const CONTROLLERS: &[&str] = &[
+    "system:kube-controller-manager",
+    "system:serviceaccount:kube-system:namespace-controller",
+    "system:serviceaccount:kube-system:service-account-controller",
+];
+
+/// The group that is always allowed (break-glass; admission policies apply to it, RBAC does not).
+pub const BREAK_GLASS_GROUP: &str = "system:masters";
+
+/// The label prefixes of a namespace that only the applier may change.
+pub const PROTECTED_LABEL_PREFIXES: &[&str] = &["khc.dev/", "pod-security.kubernetes.io/"];
+
+/// The resource (plural) of a kind khc emits in a tenant namespace, and its group.
+fn resource_of(kind: &str) -> Option<(&'static str, &'static str)> {
+    Some(match kind {
+        "ServiceAccount" => ("", "serviceaccounts"),
+        "NetworkPolicy" => ("networking.k8s.io", "networkpolicies"),
+        "ResourceQuota" => ("", "resourcequotas"),
+        "LimitRange" => ("", "limitranges"),
+        "Role" => ("rbac.authorization.k8s.io", "roles"),
+        "RoleBinding" => ("rbac.authorization.k8s.io", "rolebindings"),
+        "ClusterRole" => ("rbac.authorization.k8s.io", "clusterroles"),
+        "ClusterRoleBinding" => ("rbac.authorization.k8s.io", "clusterrolebindings"),
+        _ => return None,
+    })
+}
+
+/// A CEL string literal (single-quoted; names and subjects are validated, but
+/// quotes and backslashes are escaped anyway).
+fn lit(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('\'');
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\'' => out.push_str("\\'"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            c if c.is_control() => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('\'');
+    out
+}
+
+fn list(items: &[String]) -> String {
+    format!("[{}]", items.iter().map(|s| lit(s)).collect::<Vec<_>>().join(", "))
+}
+
+/// The user names and groups of the applier.
+fn applier(subjects: &[Subject]) -> (Vec<String>, Vec<String>) {
+    let mut users: Vec<String> = CONTROLLERS.iter().map(|s| s.to_string()).collect();
+    let mut groups = vec![BREAK_GLASS_GROUP.to_string()];
+    for s in subjects {
+        match s {
+            Subject::User(u) => users.push(u.clone()),
+            Subject::Group(g) => groups.push(g.clone()),
+            Subject::ServiceAccount { namespace, name } => users.push(format!("system:serviceaccount:{namespace}:{name}")),
+        }
+    }
+    users.sort();
+    users.dedup();
+    groups.sort();
+    groups.dedup();
+    (users, groups)
+}
+
+/// How the applier is named in messages.
+fn applier_text(subjects: &[Subject]) -> String {
+    subjects
+        .iter()
+        .map(|s| match s {
+            Subject::User(u) => format!("user {u}"),
+            Subject::Group(g) => format!("group {g}"),
+            Subject::ServiceAccount { namespace, name } => format!("serviceaccount {namespace}/{name}"),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The match condition: the request is not the applier's (nor break-glass, nor a controller's).
+pub fn not_applier_expression(subjects: &[Subject]) -> String {
+    let (users, groups) = applier(subjects);
+    format!("!(request.userInfo.username in {} || (has(request.userInfo.groups) && request.userInfo.groups.exists(g, g in {})))", list(&users), list(&groups))
+}
+
+/// True (in CEL) when `o` carries `app.kubernetes.io/managed-by: khc`.
+fn labelled(o: &str) -> String {
+    format!("(has({o}.metadata.labels) && '{k}' in {o}.metadata.labels && {o}.metadata.labels['{k}'] == '{v}')", k = MANAGED_BY.0, v = MANAGED_BY.1)
+}
+
+/// The CEL that allows a request on an object of the listed kinds unless it is one
+/// of khc's: named in `keys` (`RESOURCE/NAMESPACE/NAME`, namespace empty for
+/// cluster-scoped objects) or labelled as khc's before or after the request.
+pub fn objects_expression(keys: &[String]) -> String {
+    format!(
+        "request.resource.resource == 'namespaces' || !((request.resource.resource + '/' + request.namespace + '/' + request.name) in {} || (request.operation != 'DELETE' && {}) || (request.operation != 'CREATE' && {}))",
+        list(keys),
+        labelled("object"),
+        labelled("oldObject")
+    )
+}
+
+/// The CEL that allows a request on a Namespace unless it creates or deletes one of
+/// `namespaces`, or changes one of their protected labels.
+pub fn namespaces_expression(namespaces: &[String]) -> String {
+    let prefixes = list(&PROTECTED_LABEL_PREFIXES.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+    format!(
+        "request.resource.resource != 'namespaces' || !(request.name in {ns}) || (request.operation == 'UPDATE' && !{prefixes}.exists(p, \
+(has(object.metadata.labels) && object.metadata.labels.exists(k, k.startsWith(p) && (!has(oldObject.metadata.labels) || !(k in oldObject.metadata.labels) || oldObject.metadata.labels[k] != object.metadata.labels[k]))) || \
+(has(oldObject.metadata.labels) && oldObject.metadata.labels.exists(k, k.startsWith(p) && (!has(object.metadata.labels) || !(k in object.metadata.labels))))))",
+        ns = list(namespaces)
+    )
+}
+
+fn meta(name: &str, tenant: Option<&str>, origin: &Origin) -> ObjectMeta {
+    let mut labels = BTreeMap::from([(MANAGED_BY.0.to_string(), MANAGED_BY.1.to_string())]);
+    if let Some(t) = tenant {
+        labels.insert(TENANT_LABEL.to_string(), t.to_string());
+    }
+    ObjectMeta {
+        name: Some(name.to_string()),
+        labels: Some(labels),
+        annotations: Some(BTreeMap::from([(SOURCE_ANNOTATION.to_string(), origin.to_string())])),
+        ..Default::default()
+    }
+}
+
+fn built<T: serde::Serialize + Resource>(obj: &T, name: &str, origin: &Origin) -> Built {
+    Built {
+        kind: T::KIND,
+        name: name.to_string(),
+        namespace: None,
+        origin: origin.clone(),
+        yaml: crate::yaml::to_string(obj).expect("k8s-openapi objects always serialize"),
+    }
+}
+
+fn rule(group: &str, resources: &[&str]) -> NamedRuleWithOperations {
+    NamedRuleWithOperations {
+        api_groups: Some(vec![group.to_string()]),
+        api_versions: Some(vec!["v1".into()]),
+        operations: Some(vec!["CREATE".into(), "UPDATE".into(), "DELETE".into()]),
+        resources: Some(resources.iter().map(|r| r.to_string()).collect()),
+        ..Default::default()
+    }
+}
+
+fn policy(
+    name: &str,
+    tenant: Option<&str>,
+    origin: &Origin,
+    subjects: &[Subject],
+    rules: Vec<NamedRuleWithOperations>,
+    validations: Vec<Validation>,
+    selector: Option<LabelSelector>,
+) -> Vec<Built> {
+    let vap = ValidatingAdmissionPolicy {
+        metadata: meta(name, tenant, origin),
+        spec: Some(ValidatingAdmissionPolicySpec {
+            failure_policy: Some("Fail".into()),
+            match_constraints: Some(MatchResources { resource_rules: Some(rules), ..Default::default() }),
+            match_conditions: Some(vec![MatchCondition { name: "not-the-applier".into(), expression: not_applier_expression(subjects) }]),
+            validations: Some(validations),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let binding = ValidatingAdmissionPolicyBinding {
+        metadata: meta(name, tenant, origin),
+        spec: Some(ValidatingAdmissionPolicyBindingSpec {
+            policy_name: Some(name.to_string()),
+            validation_actions: Some(vec!["Deny".into()]),
+            match_resources: selector.map(|s| MatchResources { namespace_selector: Some(s), ..Default::default() }),
+            ..Default::default()
+        }),
+    };
+    vec![built(&vap, name, origin), built(&binding, name, origin)]
+}
+
+fn keys(objects: &[Built]) -> Vec<String> {
+    let mut keys: Vec<String> =
+        objects.iter().filter_map(|b| resource_of(b.kind).map(|(_, r)| format!("{r}/{}/{}", b.namespace.as_deref().unwrap_or(""), b.name))).collect();
+    keys.sort();
+    keys.dedup();
+    keys
+}
+
+/// The protection policy and binding of a tenant (none without `managed-by`),
+/// given the tenant's other objects.
+pub fn tenant_policy(t: &Tenant, objects: &[Built]) -> Vec<Built> {
+    if t.managed_by.is_empty() {
+        return Vec::new();
+    }
+    let who = applier_text(&t.managed_by);
+    let mut namespaces = t.namespaces.clone();
+    namespaces.sort();
+    let source = format!("[khc managed-by, tenant {} at {}]", t.name, t.origin);
+    let validations = vec![
+        Validation {
+            expression: namespaces_expression(&namespaces),
+            message: Some(format!(
+                "namespace is managed by khc: only {who} may create or delete it or change its khc.dev/ and pod-security.kubernetes.io/ labels {source}"
+            )),
+            reason: Some("Forbidden".into()),
+            ..Default::default()
+        },
+        Validation {
+            expression: objects_expression(&keys(objects)),
+            message: Some(format!("object is managed by khc: only {who} may create, change or delete it {source}")),
+            reason: Some("Forbidden".into()),
+            ..Default::default()
+        },
+    ];
+    let rules = vec![
+        rule("", &["namespaces", "serviceaccounts", "resourcequotas", "limitranges"]),
+        rule("networking.k8s.io", &["networkpolicies"]),
+        rule("rbac.authorization.k8s.io", &["roles", "rolebindings"]),
+    ];
+    policy(&format!("khc-managed-{}", t.name), Some(&t.name), &t.origin, &t.managed_by, rules, validations, Some(namespaces_by_name(&namespaces)))
+}
+
+/// The cluster's protection policy for its ClusterRoles and ClusterRoleBindings
+/// (none without `managed-by` or without cluster RBAC), given the cluster objects.
+pub fn cluster_policy(c: &Cluster, objects: &[Built]) -> Vec<Built> {
+    let keys = keys(objects);
+    if c.managed_by.is_empty() || keys.is_empty() {
+        return Vec::new();
+    }
+    let who = applier_text(&c.managed_by);
+    let validations = vec![Validation {
+        expression: objects_expression(&keys),
+        message: Some(format!("object is managed by khc: only {who} may create, change or delete it [khc managed-by at {}]", c.origin)),
+        reason: Some("Forbidden".into()),
+        ..Default::default()
+    }];
+    let rules = vec![rule("rbac.authorization.k8s.io", &["clusterroles", "clusterrolebindings"])];
+    policy("khc-managed-by", None, &c.origin, &c.managed_by, rules, validations, None)
+}
