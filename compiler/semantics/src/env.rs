@@ -7,7 +7,7 @@
 //! changing meaning leaves them equal, and nothing that reads them is re-checked.
 
 use crate::admission::ProfileTable;
-use crate::model::{Isolation, Selector, Tenant};
+use crate::model::{Isolation, NetRule, Origin, Selector, Tenant};
 use khc_syntax::{FileKey, Span};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -66,8 +66,32 @@ pub trait Env {
     fn namespace_declaration(&self, tenant: &str, ns: &str) -> Option<(FileKey, Span)>;
 }
 
+/// What the cross-tenant lints read of a checked tenant: its isolation and its
+/// traffic rules. A tenant's quota, roles, admission or workload bodies are not
+/// part of it, so editing those leaves it equal and no other tenant is re-linted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TenantLintFacts {
+    /// Tenant name.
+    pub name: String,
+    /// Declaration site.
+    pub origin: Origin,
+    /// The span of `tenant NAME` in `origin.file`.
+    pub span: Span,
+    /// Network isolation mode.
+    pub isolation: Isolation,
+    /// Declared traffic.
+    pub allows: Vec<NetRule>,
+}
+
+impl TenantLintFacts {
+    /// The lint facts of a checked tenant.
+    pub fn of(t: &Tenant) -> Self {
+        TenantLintFacts { name: t.name.clone(), origin: t.origin.clone(), span: t.span, isolation: t.isolation, allows: t.allows.clone() }
+    }
+}
+
 /// The checked tenants, as cross-tenant lints see them.
 pub trait LintEnv {
-    /// The checked model of tenant `name` (`None` when it does not check).
-    fn checked_tenant(&self, name: &str) -> Option<Arc<Tenant>>;
+    /// What the lints read of tenant `name` (`None` when it does not check).
+    fn lint_facts(&self, name: &str) -> Option<Arc<TenantLintFacts>>;
 }

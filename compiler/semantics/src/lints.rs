@@ -35,7 +35,7 @@ pub(crate) fn check_reachability(cx: &mut Ctx, t: &Tenant, env: &dyn LintEnv) {
             if *other_name == t.name {
                 continue;
             }
-            let Some(other) = env.checked_tenant(other_name) else { continue };
+            let Some(other) = env.lint_facts(other_name) else { continue };
             if other.isolation == Isolation::None {
                 continue;
             }
