@@ -221,3 +221,39 @@ fn live_diagnostics_agree_with_the_whole_program() {
     }
     assert!(live.all().is_empty(), "{:?}", live.all());
 }
+
+/// Opening files in an editor lowers their durability (disk files are medium,
+/// buffers low). Salsa cannot backdate a value whose durability dropped, so the
+/// whole-program queries are low from the start: after the cluster file and a
+/// tenant file are opened, an edit that changes what other files read re-runs
+/// the edited tenant's check only, not every tenant's — also after many edits.
+#[test]
+fn opening_files_does_not_recheck_every_tenant_later() {
+    let ws = Workspace::new(12);
+    let files = ws.files();
+    let mut db = KhcDatabase::with_log("");
+    let refs: Vec<(&str, &str)> = files.iter().map(|(k, t)| (k.as_str(), t.as_str())).collect();
+    let entry = load(&mut db, &refs, &[]);
+    let mut live = LiveDiagnostics::new(entry);
+    live.update(&db, &[]);
+    let opened: Vec<SourceFile> =
+        [0, 3].iter().map(|&i| db.set_contents_durable(&FileKey::from(files[i].0.as_str()), FileContents::Text(files[i].1.clone()), Durability::LOW)).collect();
+    live.update(&db, &opened);
+    // Edits for a while (the item keys of the other files are not read meanwhile
+    // and must not be collected, or their checks would be lost).
+    let t2 = &files[3].1;
+    let comment = digit_after(t2, COMMENT_MARKER).unwrap();
+    for k in 0..10 {
+        let f = db.set_text(&FileKey::from(files[3].0.as_str()), format!("{}{}{}", &t2[..comment], k % 2, &t2[comment + 1..]));
+        live.update(&db, &[f]);
+    }
+    db.take_log();
+    let at = t2.find("to tenant ").unwrap() + "to tenant ".len();
+    let f = db.set_text(&FileKey::from(files[3].0.as_str()), format!("{}q{}", &t2[..at], &t2[at + 1..]));
+    live.update(&db, &[f]);
+    let log = db.take_log();
+    assert!(live.last_update_was_full(), "an unknown tenant changes what the lints read");
+    assert_eq!(count(&log, "tenant_check"), 1, "{log:?}");
+    assert!(live.get(files[3].0.as_str()).iter().any(|d| d.is_error()));
+    assert_eq!(live.all(), *diagnostics(&db, entry));
+}

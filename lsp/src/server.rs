@@ -42,6 +42,9 @@ pub struct Server {
     dirty: BTreeSet<FileKey>,
     /// Documents edited since the last computation: always published.
     edited: BTreeSet<FileKey>,
+    /// `KHC_LSP_TIMING` is set: each diagnostics computation prints a timing
+    /// breakdown and how many times each query executed on stderr.
+    timing: bool,
     shutdown: bool,
     initialized: bool,
     next_id: i64,
@@ -49,8 +52,9 @@ pub struct Server {
 
 impl Default for Server {
     fn default() -> Self {
+        let timing = std::env::var_os("KHC_LSP_TIMING").is_some();
         Server {
-            db: KhcDatabase::new(""),
+            db: if timing { KhcDatabase::with_log("") } else { KhcDatabase::new("") },
             folders: Vec::new(),
             entries: BTreeSet::new(),
             docs: BTreeMap::new(),
@@ -60,6 +64,7 @@ impl Default for Server {
             published: BTreeMap::new(),
             dirty: BTreeSet::new(),
             edited: BTreeSet::new(),
+            timing,
             shutdown: false,
             initialized: false,
             next_id: 1,
@@ -374,6 +379,8 @@ impl Server {
         if self.dirty.is_empty() {
             return;
         }
+        let t0 = std::time::Instant::now();
+        let mut phases: Vec<(&str, std::time::Instant)> = Vec::new();
         let dirty = std::mem::take(&mut self.dirty);
         let edited = std::mem::take(&mut self.edited);
         // Entries may appear or disappear with an edit.
@@ -391,6 +398,7 @@ impl Server {
         }
         // Each entry's diagnostics follow the changed files of its program (at the
         // cost of those files, unless what other files read of them changed).
+        phases.push(("entries", std::time::Instant::now()));
         let dirty_files: Vec<SourceFile> = dirty.iter().filter_map(|k| self.db.file(k)).collect();
         let mut touched: BTreeSet<FileKey> = dirty.clone();
         touched.extend(edited.iter().cloned());
@@ -398,11 +406,13 @@ impl Server {
         for e in self.entries.clone() {
             let Some(ef) = self.db.file(&e) else { continue };
             self.db.load_program(ef);
+            phases.push(("load", std::time::Instant::now()));
             let live = self.by_entry.entry(e).or_insert_with(|| LiveDiagnostics::new(ef));
             if live.entry() != ef {
                 *live = LiveDiagnostics::new(ef);
             }
             let changed = live.update(&self.db, &dirty_files);
+            phases.push(("update", std::time::Instant::now()));
             touched.extend(changed);
         }
         let mut candidates = touched;
@@ -429,6 +439,8 @@ impl Server {
         candidates.extend(self.standalone.keys().cloned());
         candidates.extend(standalone.keys().cloned());
         self.standalone = standalone;
+        phases.push(("standalone", std::time::Instant::now()));
+        let n_candidates = candidates.len();
         for k in candidates {
             if k.starts_with(khc_semantics::STD_PREFIX) {
                 continue;
@@ -459,6 +471,20 @@ impl Server {
                     self.published.insert(k.clone(), diags);
                 }
             }
+        }
+        if self.timing {
+            phases.push(("publish", std::time::Instant::now()));
+            let mut line = format!("khc lsp: {} changed, {n_candidates} candidates:", dirty.len());
+            let mut last = t0;
+            for (name, at) in phases {
+                line.push_str(&format!(" {name} {:.3}ms", (at - last).as_secs_f64() * 1e3));
+                last = at;
+            }
+            let mut runs: BTreeMap<String, usize> = BTreeMap::new();
+            for q in self.db.take_log() {
+                *runs.entry(q.split('(').next().unwrap_or("").to_string()).or_default() += 1;
+            }
+            eprintln!("{line}; total {:.3}ms; executed {runs:?}", t0.elapsed().as_secs_f64() * 1e3);
         }
     }
 

@@ -5,7 +5,7 @@
 
 use crate::programs::{program, scope, ItemRef};
 use crate::syntax::{file_diagnostics, file_imports, file_items, import_targets, item_spans, line_starts, parse};
-use crate::{Db, FileContents, ItemId, SourceFile};
+use crate::{Db, FileContents, ItemId, ProgramFile, SourceFile};
 use khc_semantics::env::{ClusterFacts, Env, LintEnv, TenantFacts, TenantLintFacts};
 use khc_semantics::model::{Cluster, Model, Tenant};
 use khc_semantics::program::{self as sp, ItemKind, Source};
@@ -231,7 +231,8 @@ fn live_tenants_in<'db>(db: &'db dyn Db, entry: SourceFile, file: SourceFile) ->
 /// own unit, and another file's only when what it reads changed
 /// ([`file_exports`]).
 #[salsa::tracked]
-pub fn unit_diagnostics(db: &dyn Db, entry: SourceFile, file: SourceFile) -> Arc<Vec<Diagnostic>> {
+pub fn unit_diagnostics<'db>(db: &'db dyn Db, pf: ProgramFile<'db>) -> Arc<Vec<Diagnostic>> {
+    let (entry, file) = (*pf.entry(db), *pf.file(db));
     let mut out = file_level_diagnostics(db, file).clone();
     if scope(db, entry).clusters.first().is_some_and(|r| r.file == file) {
         if let Some((_, d)) = cluster_check(db, entry) {
@@ -284,7 +285,8 @@ struct TenantExports {
 /// What other files of the program rooted at `entry` read of `file`
 /// ([`FileExports`]).
 #[salsa::tracked]
-pub fn file_exports(db: &dyn Db, entry: SourceFile, file: SourceFile) -> Arc<FileExports> {
+pub fn file_exports<'db>(db: &'db dyn Db, pf: ProgramFile<'db>) -> Arc<FileExports> {
+    let (entry, file) = (*pf.entry(db), *pf.file(db));
     let items = file_items(db, file).clone();
     let owners = namespace_owners(db, entry);
     let tenants = live_tenants_in(db, entry, file)
@@ -315,7 +317,7 @@ pub fn file_exports(db: &dyn Db, entry: SourceFile, file: SourceFile) -> Arc<Fil
 pub fn diagnostics(db: &dyn Db, entry: SourceFile) -> Vec<Diagnostic> {
     let mut out = program_diagnostics(db, entry).to_vec();
     for &f in &program(db, entry).files {
-        out.extend(unit_diagnostics(db, entry, f).iter().cloned());
+        out.extend(unit_diagnostics(db, ProgramFile::new(db, entry, f)).iter().cloned());
     }
     crate::sort_diagnostics(&mut out);
     crate::cap_per_file(out, crate::MAX_DIAGNOSTICS_PER_FILE)

@@ -29,7 +29,7 @@ pub mod syntax;
 pub use checks::{check, diagnostics, tenant_check, Checked};
 
 pub use emit::{build, tenant_files};
-pub use inputs::{FileContents, ItemId, SourceFile, Workspace};
+pub use inputs::{FileContents, ItemId, ProgramFile, SourceFile, Workspace};
 pub use live::LiveDiagnostics;
 pub use programs::{program, program_index, scope, Program, Scope};
 pub use project::{discover_entries, read_source, Project, MAX_SOURCE_BYTES};
@@ -97,7 +97,13 @@ impl KhcDatabase {
 
     fn with_storage(storage: salsa::Storage<Self>, root: PathBuf, log: Option<Arc<Mutex<Vec<String>>>>) -> Self {
         let mut db = KhcDatabase { storage, root, workspace: None, files: BTreeMap::new(), durability: HashMap::new(), log };
-        db.workspace = Some(Workspace::builder(Arc::new(BTreeMap::new())).durability(salsa::Durability::MEDIUM).new(&db));
+        // The file set is a low-durability input, so the queries over a whole
+        // program (files, scope, profiles, cluster) are low-durability from the
+        // start: when a file read from disk (medium) is opened in an editor and
+        // becomes low, they re-run once with equal values and are backdated, and
+        // nothing that reads them (every tenant's check) re-runs. Salsa cannot
+        // backdate a value whose durability dropped.
+        db.workspace = Some(Workspace::builder(Arc::new(BTreeMap::new())).durability(Durability::LOW).new(&db));
         for (key, text) in STDLIB {
             let key = FileKey::from(*key);
             let f = SourceFile::builder(key.clone(), FileContents::Text(text.to_string())).durability(Durability::HIGH).new(&db);

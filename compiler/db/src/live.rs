@@ -11,7 +11,7 @@
 //! so both always agree (`tests/incremental.rs` compares them edit by edit).
 
 use crate::checks::{file_exports, program_diagnostics, unit_diagnostics, FileExports};
-use crate::{program, Db, SourceFile};
+use crate::{program, Db, ProgramFile, SourceFile};
 use khc_syntax::{Diagnostic, FileKey};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
@@ -116,7 +116,7 @@ impl LiveDiagnostics {
         // What other files can see of the edited ones: when it changed, every unit
         // is read again (salsa re-runs only those that read what changed).
         for &f in &edited {
-            let new = file_exports(db, entry, f).clone();
+            let new = file_exports(db, ProgramFile::new(db, entry, f)).clone();
             if self.exports.get(&f).is_none_or(|old| !Arc::ptr_eq(old, &new) && **old != *new) {
                 full |= self.exports.contains_key(&f);
                 self.exports.insert(f, new);
@@ -127,7 +127,7 @@ impl LiveDiagnostics {
             // Other files' exports may have changed too (a tenant's lint facts
             // follow what it read of the edited file): read them all again.
             let files = self.files.clone();
-            self.exports = files.iter().map(|&f| (f, file_exports(db, entry, f).clone())).collect();
+            self.exports = files.iter().map(|&f| (f, file_exports(db, ProgramFile::new(db, entry, f)).clone())).collect();
             std::iter::once(Unit::Program).chain(files.into_iter().map(Unit::File)).collect()
         } else {
             std::iter::once(Unit::Program).chain(edited.into_iter().map(Unit::File)).collect()
@@ -145,7 +145,7 @@ impl LiveDiagnostics {
         for u in units {
             let new = match u {
                 Unit::Program => program_diagnostics(db, entry).clone(),
-                Unit::File(f) => unit_diagnostics(db, entry, f).clone(),
+                Unit::File(f) => unit_diagnostics(db, ProgramFile::new(db, entry, f)).clone(),
             };
             match self.units.get(&u) {
                 Some(old) if Arc::ptr_eq(old, &new) || **old == *new => continue,
