@@ -123,7 +123,7 @@ impl LintEnv for QueryEnv<'_> {
 /// its quota, roles or admission, so other tenants' lints are not re-run.
 #[salsa::tracked]
 pub fn tenant_lint_facts<'db>(db: &'db dyn Db, t: ItemId<'db>) -> Option<Arc<TenantLintFacts>> {
-    tenant_check(db, t).0.as_deref().map(|t| Arc::new(TenantLintFacts::of(t)))
+    tenant_check(db, t).0.clone().map(|t| Arc::new(TenantLintFacts::of(t)))
 }
 
 /// One tenant checked on its own: its model (when it could be read) and its
@@ -193,8 +193,7 @@ pub fn scope_diagnostics(db: &dyn Db, entry: SourceFile) -> Vec<Diagnostic> {
 }
 
 /// Syntax, import and file-reading diagnostics of one file.
-#[salsa::tracked(returns(ref))]
-pub fn file_level_diagnostics(db: &dyn Db, f: SourceFile) -> Vec<Diagnostic> {
+fn file_level(db: &dyn Db, f: SourceFile) -> Vec<Diagnostic> {
     let known = db.workspace().files(db);
     let mut out = parse(db, f).errors.clone();
     let (refs, import_diags) = file_imports(db, f);
@@ -209,6 +208,12 @@ pub fn file_level_diagnostics(db: &dyn Db, f: SourceFile) -> Vec<Diagnostic> {
     }
     out.extend(file_diagnostics(db, f).iter().cloned());
     out
+}
+
+/// Syntax, import and file-reading diagnostics of every file of the program.
+#[salsa::tracked(returns(ref))]
+pub fn file_level_diagnostics(db: &dyn Db, entry: SourceFile) -> Vec<Diagnostic> {
+    program(db, entry).files.iter().flat_map(|&f| file_level(db, f)).collect()
 }
 
 /// The tenants of `file` that count in the program rooted at `entry` (the first
@@ -233,7 +238,7 @@ fn live_tenants_in<'db>(db: &'db dyn Db, entry: SourceFile, file: SourceFile) ->
 #[salsa::tracked]
 pub fn unit_diagnostics<'db>(db: &'db dyn Db, pf: ProgramFile<'db>) -> Arc<Vec<Diagnostic>> {
     let (entry, file) = (*pf.entry(db), *pf.file(db));
-    let mut out = file_level_diagnostics(db, file).clone();
+    let mut out = file_level(db, file);
     if scope(db, entry).clusters.first().is_some_and(|r| r.file == file) {
         if let Some((_, d)) = cluster_check(db, entry) {
             out.extend(d.iter().cloned());
@@ -313,11 +318,21 @@ pub fn file_exports<'db>(db: &'db dyn Db, pf: ProgramFile<'db>) -> Arc<FileExpor
 }
 
 /// Every diagnostic of the program rooted at `entry`, sorted by file and position.
+/// (The same as [`program_diagnostics`] and every file's [`unit_diagnostics`],
+/// which the language server reads; gathered here without a memo per file, so a
+/// cold `khc check` pays for no more than it needs.)
 #[salsa::tracked(returns(ref))]
 pub fn diagnostics(db: &dyn Db, entry: SourceFile) -> Vec<Diagnostic> {
-    let mut out = program_diagnostics(db, entry).to_vec();
-    for &f in &program(db, entry).files {
-        out.extend(unit_diagnostics(db, ProgramFile::new(db, entry, f)).iter().cloned());
+    let mut out = file_level_diagnostics(db, entry).clone();
+    out.extend(scope_diagnostics(db, entry).iter().cloned());
+    out.extend(profiles(db, entry).1.iter().cloned());
+    if let Some((_, d)) = cluster_check(db, entry) {
+        out.extend(d.iter().cloned());
+    }
+    out.extend(cluster_lints(db, entry).iter().cloned());
+    for t in scope(db, entry).live_tenants(db, entry) {
+        out.extend(tenant_check(db, t).1.iter().cloned());
+        out.extend(tenant_lints(db, t).iter().cloned());
     }
     crate::sort_diagnostics(&mut out);
     crate::cap_per_file(out, crate::MAX_DIAGNOSTICS_PER_FILE)

@@ -67,28 +67,56 @@ pub trait Env {
 }
 
 /// What the cross-tenant lints read of a checked tenant: its isolation and its
-/// traffic rules. A tenant's quota, roles, admission or workload bodies are not
-/// part of it, so editing those leaves it equal and no other tenant is re-linted.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TenantLintFacts {
-    /// Tenant name.
-    pub name: String,
-    /// Declaration site.
-    pub origin: Origin,
-    /// The span of `tenant NAME` in `origin.file`.
-    pub span: Span,
-    /// Network isolation mode.
-    pub isolation: Isolation,
-    /// Declared traffic.
-    pub allows: Vec<NetRule>,
-}
+/// traffic rules (and where it is declared). Equality looks at those only, so
+/// editing a tenant's quota, roles, admission or workload bodies leaves it equal
+/// and no other tenant is re-linted; the lints can read nothing else of it.
+#[derive(Clone, Debug)]
+pub struct TenantLintFacts(Arc<Tenant>);
 
 impl TenantLintFacts {
     /// The lint facts of a checked tenant.
-    pub fn of(t: &Tenant) -> Self {
-        TenantLintFacts { name: t.name.clone(), origin: t.origin.clone(), span: t.span, isolation: t.isolation, allows: t.allows.clone() }
+    pub fn of(t: Arc<Tenant>) -> Self {
+        TenantLintFacts(t)
+    }
+
+    /// Tenant name.
+    pub fn name(&self) -> &str {
+        &self.0.name
+    }
+
+    /// Declaration site.
+    pub fn origin(&self) -> &Origin {
+        &self.0.origin
+    }
+
+    /// The span of `tenant NAME` in `origin().file`.
+    pub fn span(&self) -> Span {
+        self.0.span
+    }
+
+    /// Network isolation mode.
+    pub fn isolation(&self) -> Isolation {
+        self.0.isolation
+    }
+
+    /// Declared traffic.
+    pub fn allows(&self) -> &[NetRule] {
+        &self.0.allows
     }
 }
+
+impl PartialEq for TenantLintFacts {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+            || (self.name() == other.name()
+                && self.origin() == other.origin()
+                && self.span() == other.span()
+                && self.isolation() == other.isolation()
+                && self.allows() == other.allows())
+    }
+}
+
+impl Eq for TenantLintFacts {}
 
 /// The checked tenants, as cross-tenant lints see them.
 pub trait LintEnv {
