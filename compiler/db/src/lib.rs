@@ -13,7 +13,9 @@
 //!   other tenants read carry no positions, so they stay equal and salsa backdates
 //!   them.
 //!
-//! [`render`] prints diagnostics with codespan-reporting.
+//! [`live`] keeps a program's diagnostics up to date for the language server at
+//! the cost of the edited files ([`LiveDiagnostics`]). [`render`] prints
+//! diagnostics with codespan-reporting.
 
 #![warn(missing_docs)]
 
