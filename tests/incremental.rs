@@ -174,7 +174,9 @@ fn live_diagnostics_rerun_only_the_edited_file() {
 }
 
 /// Edit after edit on a generated workspace — comment and value edits, broken
-/// text, renamed and removed tenants, changed traffic and namespaces, another
+/// text, renamed and removed tenants, changed traffic and namespaces, a
+/// namespace shared with another tenant and then moved along its line (the other
+/// tenant's error points at it; nothing else moves), another
 /// file edited, an import dropped — the language server's diagnostics equal the
 /// whole program's.
 #[test]
@@ -201,6 +203,8 @@ fn live_diagnostics_agree_with_the_whole_program() {
         (3, t2.replace("isolation strict", "isolation none").replace("isolation tenant", "isolation none")),
         (3, t2.replace("workload api {", "workload app {")),
         (3, t2.replace("namespaces ", &format!("namespaces {name3} "))),
+        (3, t2.replacen("namespaces ", &format!("namespaces {}  ", Workspace::tenant_name(5)), 1)),
+        (3, t2.replacen("namespaces ", &format!("namespaces  {} ", Workspace::tenant_name(5)), 1)),
         (3, t2[..t2.len() / 2].to_string()),
         (3, String::new()),
         (3, t2.clone()),
@@ -256,4 +260,68 @@ fn opening_files_does_not_recheck_every_tenant_later() {
     assert_eq!(count(&log, "tenant_check"), 1, "{log:?}");
     assert!(live.get(files[3].0.as_str()).iter().any(|d| d.is_error()));
     assert_eq!(live.all(), *diagnostics(&db, entry));
+}
+
+/// Random edits (deterministic generator): lines deleted, duplicated or swapped
+/// between files, tenant names exchanged, namespaces shared with another tenant,
+/// text shifted down a line, files restored, in any file including
+/// the entry — after every edit the language server's diagnostics equal the
+/// whole program's.
+#[test]
+fn live_diagnostics_agree_under_random_edits() {
+    let ws = Workspace::new(12);
+    let files = ws.files();
+    let mut db = KhcDatabase::new("");
+    let refs: Vec<(&str, &str)> = files.iter().map(|(k, t)| (k.as_str(), t.as_str())).collect();
+    let entry = load(&mut db, &refs, &[files[1].0.as_str(), files[2].0.as_str()]);
+    let mut live = LiveDiagnostics::new(entry);
+    live.update(&db, &[]);
+    let mut texts: Vec<String> = files.iter().map(|(_, t)| t.clone()).collect();
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = |n: usize| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        (seed % n as u64) as usize
+    };
+    let mut nonempty = 0;
+    for step in 0..300 {
+        let i = if next(4) == 0 { next(texts.len()) } else { 1 + next(3) };
+        let lines: Vec<String> = texts[i].lines().map(str::to_string).collect();
+        let text = match next(7) {
+            0 if !lines.is_empty() => {
+                let k = next(lines.len());
+                lines.iter().enumerate().filter(|(j, _)| *j != k).map(|(_, l)| format!("{l}\n")).collect()
+            }
+            1 if !lines.is_empty() => {
+                let k = next(lines.len());
+                let mut v = lines.clone();
+                v.insert(k, lines[k].clone());
+                v.join("\n") + "\n"
+            }
+            2 => {
+                let other = &texts[next(texts.len())];
+                let ol: Vec<&str> = other.lines().collect();
+                let mut v = lines.clone();
+                if !ol.is_empty() {
+                    v.insert(next(v.len() + 1), ol[next(ol.len())].to_string());
+                }
+                v.join("\n") + "\n"
+            }
+            3 => {
+                let (a, b) = (Workspace::tenant_name(next(12)), Workspace::tenant_name(next(12)));
+                texts[i].replace(&a, &b)
+            }
+            4 => texts[i].replacen("namespaces ", &format!("namespaces {} ", Workspace::tenant_name(next(12))), 1),
+            5 if next(2) == 0 => format!("\n{}", texts[i]),
+            _ => files[i].1.clone(),
+        };
+        texts[i] = text.clone();
+        let f = db.set_text(&FileKey::from(files[i].0.as_str()), text);
+        live.update(&db, &[f]);
+        let whole = diagnostics(&db, entry).clone();
+        nonempty += usize::from(!whole.is_empty());
+        assert_eq!(live.all(), whole, "step {step}, file {}", files[i].0);
+    }
+    assert!(nonempty > 100, "the edits produce diagnostics: {nonempty}");
 }
