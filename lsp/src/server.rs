@@ -4,7 +4,7 @@
 use crate::ide::{self, Analysis};
 use crate::text::{self, apply_change, path_to_uri, uri_to_path, LineIndex};
 use crate::transport::Incoming;
-use khc_db::{parse, program, read_source, FileContents, KhcDatabase, SourceFile};
+use khc_db::{parse, read_source, Durability, FileContents, KhcDatabase, LiveDiagnostics, SourceFile};
 use khc_syntax::{Diagnostic, FileKey, Severity};
 use lsp_types::{DiagnosticRelatedInformation, DiagnosticSeverity, Location, NumberOrString, PublishDiagnosticsParams, Uri};
 use serde_json::{json, Value};
@@ -32,8 +32,8 @@ pub struct Server {
     docs: BTreeMap<FileKey, Doc>,
     /// The URI the client used for a file, echoed back exactly.
     uris: BTreeMap<FileKey, String>,
-    /// Each entry's diagnostics by file, from the last computation.
-    by_entry: BTreeMap<FileKey, BTreeMap<FileKey, Vec<Diagnostic>>>,
+    /// Each entry's diagnostics by file, kept up to date edit by edit.
+    by_entry: BTreeMap<FileKey, LiveDiagnostics>,
     /// Diagnostics of files no program includes (syntax only).
     standalone: BTreeMap<FileKey, Vec<Diagnostic>>,
     /// What was last published per file.
@@ -42,6 +42,9 @@ pub struct Server {
     dirty: BTreeSet<FileKey>,
     /// Documents edited since the last computation: always published.
     edited: BTreeSet<FileKey>,
+    /// `KHC_LSP_TIMING` is set: each diagnostics computation prints a timing
+    /// breakdown and how many times each query executed on stderr.
+    timing: bool,
     shutdown: bool,
     initialized: bool,
     next_id: i64,
@@ -49,8 +52,9 @@ pub struct Server {
 
 impl Default for Server {
     fn default() -> Self {
+        let timing = std::env::var_os("KHC_LSP_TIMING").is_some();
         Server {
-            db: KhcDatabase::new(""),
+            db: if timing { KhcDatabase::with_log("") } else { KhcDatabase::new("") },
             folders: Vec::new(),
             entries: BTreeSet::new(),
             docs: BTreeMap::new(),
@@ -60,6 +64,7 @@ impl Default for Server {
             published: BTreeMap::new(),
             dirty: BTreeSet::new(),
             edited: BTreeSet::new(),
+            timing,
             shutdown: false,
             initialized: false,
             next_id: 1,
@@ -220,7 +225,7 @@ impl Server {
         paths.dedup();
         let loaded: Vec<(FileKey, FileContents)> =
             paths.iter().filter(|p| !self.docs.contains_key(p.as_str())).map(|p| (FileKey::from(p.as_str()), read_source(Path::new(p)))).collect();
-        let files = self.db.set_contents_many(loaded);
+        let files = self.db.set_contents_many_durable(loaded, Durability::MEDIUM);
         for f in files {
             self.dirty.insert(f.key(&self.db).clone());
         }
@@ -262,7 +267,9 @@ impl Server {
                 if !self.in_folders(&key) {
                     self.adopt_folder_of(&key, &uri);
                 }
-                self.db.set_text(&key, text.to_string());
+                // Open buffers are what changes: low durability, so queries over
+                // the other (medium) files are verified without walking them.
+                self.db.set_contents_durable(&key, FileContents::Text(text.to_string()), Durability::LOW);
                 self.dirty.insert(key.clone());
                 self.edited.insert(key);
             }
@@ -286,7 +293,7 @@ impl Server {
             "textDocument/didClose" => {
                 let Some(key) = uri.and_then(|u| self.key_of(&u)) else { return Vec::new() };
                 if self.docs.remove(&key).is_some() {
-                    self.db.set_contents(&key, read_source(Path::new(&*key)));
+                    self.db.set_contents_durable(&key, read_source(Path::new(&*key)), Durability::MEDIUM);
                     self.dirty.insert(key);
                 }
             }
@@ -310,7 +317,7 @@ impl Server {
                         Some(3) => FileContents::Missing(format!("{key}: deleted")),
                         _ => read_source(Path::new(&*key)),
                     };
-                    self.db.set_contents(&key, contents);
+                    self.db.set_contents_durable(&key, contents, Durability::MEDIUM);
                     self.dirty.insert(key);
                 }
             }
@@ -372,6 +379,8 @@ impl Server {
         if self.dirty.is_empty() {
             return;
         }
+        let t0 = std::time::Instant::now();
+        let mut phases: Vec<(&str, std::time::Instant)> = Vec::new();
         let dirty = std::mem::take(&mut self.dirty);
         let edited = std::mem::take(&mut self.edited);
         // Entries may appear or disappear with an edit.
@@ -383,43 +392,35 @@ impl Server {
                 self.entries.insert(key.clone());
             } else if self.entries.remove(key) {
                 if let Some(old) = self.by_entry.remove(key) {
-                    removed.extend(old.into_keys());
+                    removed.extend(old.file_keys().cloned());
                 }
             }
         }
-        // The entries whose programs include a changed file (or that are new).
-        let mut affected = Vec::new();
-        for e in self.entries.clone() {
-            let Some(ef) = self.db.file(&e) else { continue };
-            self.db.load_program(ef);
-            let files = &program(&self.db, ef).files;
-            if !self.by_entry.contains_key(&e) || files.iter().any(|f| dirty.contains(f.key(&self.db))) {
-                affected.push(e);
-            }
-        }
+        // Each entry's diagnostics follow the changed files of its program (at the
+        // cost of those files, unless what other files read of them changed).
+        phases.push(("entries", std::time::Instant::now()));
+        let dirty_files: Vec<SourceFile> = dirty.iter().filter_map(|k| self.db.file(k)).collect();
         let mut touched: BTreeSet<FileKey> = dirty.clone();
         touched.extend(edited.iter().cloned());
         touched.extend(removed);
-        for e in affected {
-            let ef = self.db.file(&e).expect("entries are known files");
-            let mut by_file: BTreeMap<FileKey, Vec<Diagnostic>> = BTreeMap::new();
-            for f in &program(&self.db, ef).files {
-                by_file.entry(f.key(&self.db).clone()).or_default();
+        for e in self.entries.clone() {
+            let Some(ef) = self.db.file(&e) else { continue };
+            self.db.load_program(ef);
+            phases.push(("load", std::time::Instant::now()));
+            let live = self.by_entry.entry(e).or_insert_with(|| LiveDiagnostics::new(ef));
+            if live.entry() != ef {
+                *live = LiveDiagnostics::new(ef);
             }
-            for d in khc_db::diagnostics(&self.db, ef) {
-                by_file.entry(d.primary.file.clone()).or_default().push(d.clone());
-            }
-            touched.extend(by_file.keys().cloned());
-            if let Some(old) = self.by_entry.insert(e, by_file) {
-                touched.extend(old.into_keys());
-            }
+            let changed = live.update(&self.db, &dirty_files);
+            phases.push(("update", std::time::Instant::now()));
+            touched.extend(changed);
         }
         let mut candidates = touched;
         // Files no program includes: their own syntax and top-level diagnostics.
-        let included: BTreeSet<&FileKey> = self.by_entry.values().flat_map(|m| m.keys()).collect();
+        let included = |k: &str| self.by_entry.values().any(|m| m.contains_key(k));
         let mut standalone = BTreeMap::new();
         for k in dirty.iter().chain(self.standalone.keys()).chain(candidates.iter()) {
-            if included.contains(k) || k.starts_with(khc_semantics::STD_PREFIX) {
+            if included(k) || k.starts_with(khc_semantics::STD_PREFIX) {
                 continue;
             }
             if let Some(f) = self.db.file(k) {
@@ -438,6 +439,8 @@ impl Server {
         candidates.extend(self.standalone.keys().cloned());
         candidates.extend(standalone.keys().cloned());
         self.standalone = standalone;
+        phases.push(("standalone", std::time::Instant::now()));
+        let n_candidates = candidates.len();
         for k in candidates {
             if k.starts_with(khc_semantics::STD_PREFIX) {
                 continue;
@@ -445,7 +448,8 @@ impl Server {
             let mut diags: Vec<Diagnostic> = Vec::new();
             let mut n_programs = 0;
             for m in self.by_entry.values() {
-                if let Some(ds) = m.get(&k) {
+                let ds = m.get(&k);
+                if !ds.is_empty() {
                     n_programs += 1;
                     diags.extend(ds.iter().cloned());
                 }
@@ -467,6 +471,20 @@ impl Server {
                     self.published.insert(k.clone(), diags);
                 }
             }
+        }
+        if self.timing {
+            phases.push(("publish", std::time::Instant::now()));
+            let mut line = format!("khc lsp: {} changed, {n_candidates} candidates:", dirty.len());
+            let mut last = t0;
+            for (name, at) in phases {
+                line.push_str(&format!(" {name} {:.3}ms", (at - last).as_secs_f64() * 1e3));
+                last = at;
+            }
+            let mut runs: BTreeMap<String, usize> = BTreeMap::new();
+            for q in self.db.take_log() {
+                *runs.entry(q.split('(').next().unwrap_or("").to_string()).or_default() += 1;
+            }
+            eprintln!("{line}; total {:.3}ms; executed {runs:?}", t0.elapsed().as_secs_f64() * 1e3);
         }
     }
 
@@ -540,7 +558,7 @@ impl Server {
         let key = self.key_of(&uri).ok_or_else(|| format!("not a file URI: {uri}"))?;
         let file = match self.db.file(&key) {
             Some(f) => f,
-            None => self.db.set_contents(&key, read_source(Path::new(&*key))),
+            None => self.db.set_contents_durable(&key, read_source(Path::new(&*key)), Durability::MEDIUM),
         };
         let entries = self.entries_of(file);
         let a = Analysis::new(&self.db, file, entries);

@@ -376,3 +376,33 @@ fn without_workspace_folders_the_entry_is_found_upwards() {
     let p = publications(&out, &c.uri("tenants/payments.khc"));
     assert!(messages(p[0]).iter().any(|m| m.contains("unknown tenant `monitorin`")), "{out:?}");
 }
+
+/// Diagnostics are recomputed at the grain of the edited file, yet a problem in
+/// another file follows the edit: renaming tenant `monitoring` (which `legacy`
+/// and `payments` accept traffic from) reports the unknown tenant in both other
+/// files, and renaming it back clears them; changing the port of its egress
+/// rule warns in `payments`, whose ingress rule no longer matches.
+#[test]
+fn cross_file_diagnostics_follow_an_edit() {
+    let dir = example("crossfile");
+    let (mut c, _) = Client::start(&dir);
+    let text = std::fs::read_to_string(dir.join("tenants/monitoring.khc")).unwrap();
+    let (legacy, payments) = (c.uri("tenants/legacy.khc"), c.uri("tenants/payments.khc"));
+    c.open("tenants/monitoring.khc", &text);
+    let out = c.change("tenants/monitoring.khc", &text.replace("tenant monitoring {", "tenant monitor {"));
+    for uri in [&legacy, &payments] {
+        let p = publications(&out, uri);
+        assert_eq!(p.len(), 1, "{uri}: {out:?}");
+        assert!(messages(p[0]).iter().any(|m| m.contains("`monitoring`")), "{:?}", messages(p[0]));
+    }
+    let out = c.change("tenants/monitoring.khc", &text);
+    for uri in [&legacy, &payments] {
+        let p = publications(&out, uri);
+        assert_eq!(p.len(), 1, "{uri}: {out:?}");
+        assert!(messages(p[0]).is_empty(), "{:?}", messages(p[0]));
+    }
+    let out = c.change("tenants/monitoring.khc", &text.replacen("ports 9090", "ports 9091", 1));
+    let pubs: Vec<&Value> = out.iter().filter(|m| m["method"] == "textDocument/publishDiagnostics").collect();
+    assert_eq!(pubs.len(), 2, "the edited file and payments, whose rule no longer matches: {out:?}");
+    assert!(messages(publications(&out, &payments)[0]).iter().any(|m| m.contains("other workloads, ports or protocols")), "{out:?}");
+}

@@ -4,11 +4,11 @@
 //! diagnostics and model.
 
 use crate::programs::{program, scope, ItemRef};
-use crate::syntax::{file_diagnostics, file_imports, item_spans, line_starts, parse};
-use crate::{Db, FileContents, ItemId, SourceFile};
-use khc_semantics::env::{ClusterFacts, Env, LintEnv, TenantFacts};
+use crate::syntax::{file_diagnostics, file_imports, file_items, import_targets, item_spans, line_starts, parse};
+use crate::{Db, FileContents, ItemId, ProgramFile, SourceFile};
+use khc_semantics::env::{ClusterFacts, Env, LintEnv, TenantFacts, TenantLintFacts};
 use khc_semantics::model::{Cluster, Model, Tenant};
-use khc_semantics::program::{self as sp, Source};
+use khc_semantics::program::{self as sp, ItemKind, Source};
 use khc_semantics::ProfileTable;
 use khc_syntax::{Diagnostic, FileKey, Span, Statement};
 use std::collections::BTreeMap;
@@ -114,9 +114,16 @@ impl Env for QueryEnv<'_> {
 }
 
 impl LintEnv for QueryEnv<'_> {
-    fn checked_tenant(&self, name: &str) -> Option<Arc<Tenant>> {
-        tenant_check(self.db, scope(self.db, self.entry).tenant(self.db, self.entry, name)?).0.clone()
+    fn lint_facts(&self, name: &str) -> Option<Arc<TenantLintFacts>> {
+        tenant_lint_facts(self.db, scope(self.db, self.entry).tenant(self.db, self.entry, name)?).clone()
     }
+}
+
+/// What the cross-tenant lints read of a checked tenant: equal across edits of
+/// its quota, roles or admission, so other tenants' lints are not re-run.
+#[salsa::tracked]
+pub fn tenant_lint_facts<'db>(db: &'db dyn Db, t: ItemId<'db>) -> Option<Arc<TenantLintFacts>> {
+    tenant_check(db, t).0.clone().map(|t| Arc::new(TenantLintFacts::of(t)))
 }
 
 /// One tenant checked on its own: its model (when it could be read) and its
@@ -185,29 +192,135 @@ pub fn scope_diagnostics(db: &dyn Db, entry: SourceFile) -> Vec<Diagnostic> {
     out
 }
 
-/// Syntax, import and file-reading diagnostics of every file of the program.
-#[salsa::tracked(returns(ref))]
-pub fn file_level_diagnostics(db: &dyn Db, entry: SourceFile) -> Vec<Diagnostic> {
-    let known = db.workspace().files(db).clone();
-    let mut out = Vec::new();
-    for &f in &program(db, entry).files {
-        out.extend(parse(db, f).errors.iter().cloned());
-        let (refs, import_diags) = file_imports(db, f);
-        out.extend(import_diags.iter().cloned());
-        for r in refs {
-            let why = match known.get(&r.target).map(|t| t.contents(db)) {
-                Some(FileContents::Missing(why)) => why.clone(),
-                Some(FileContents::Text(_)) => continue,
-                None => "not loaded".to_string(),
-            };
-            out.push(Diagnostic::error("import", f.key(db), r.span, format!("cannot read `{}`", r.target)).with_note(why));
-        }
-        out.extend(file_diagnostics(db, f).iter().cloned());
+/// Syntax, import and file-reading diagnostics of one file.
+fn file_level(db: &dyn Db, f: SourceFile) -> Vec<Diagnostic> {
+    let known = db.workspace().files(db);
+    let mut out = parse(db, f).errors.clone();
+    let (refs, import_diags) = file_imports(db, f);
+    out.extend(import_diags.iter().cloned());
+    for r in refs {
+        let why = match known.get(&r.target).map(|t| t.contents(db)) {
+            Some(FileContents::Missing(why)) => why.clone(),
+            Some(FileContents::Text(_)) => continue,
+            None => "not loaded".to_string(),
+        };
+        out.push(Diagnostic::error("import", f.key(db), r.span, format!("cannot read `{}`", r.target)).with_note(why));
     }
+    out.extend(file_diagnostics(db, f).iter().cloned());
     out
 }
 
+/// Syntax, import and file-reading diagnostics of every file of the program.
+#[salsa::tracked(returns(ref))]
+pub fn file_level_diagnostics(db: &dyn Db, entry: SourceFile) -> Vec<Diagnostic> {
+    program(db, entry).files.iter().flat_map(|&f| file_level(db, f)).collect()
+}
+
+/// The tenants of `file` that count in the program rooted at `entry` (the first
+/// declaration of each name, and unnamed ones).
+fn live_tenants_in<'db>(db: &'db dyn Db, entry: SourceFile, file: SourceFile) -> Vec<ItemId<'db>> {
+    let scope = scope(db, entry);
+    file_items(db, file)
+        .iter()
+        .filter(|item| item.kind == ItemKind::Tenant)
+        .filter(|item| item.name.is_empty() || scope.tenants.get(&item.name).and_then(|v| v.first()) == Some(&ItemRef { file, index: item.index }))
+        .map(|item| ItemId::new(db, entry, file, item.index))
+        .collect()
+}
+
+/// The diagnostics that checking the declarations of one file of the program
+/// rooted at `entry` produces (the file's syntax and imports, its tenants'
+/// checks and lints, and the cluster's when it declares the program's cluster).
+/// They are almost always in `file` itself; [`diagnostics`] and the language
+/// server sort them by the file they point at. An edit of one file re-runs its
+/// own unit, and another file's only when what it reads changed
+/// ([`file_exports`]).
+#[salsa::tracked]
+pub fn unit_diagnostics<'db>(db: &'db dyn Db, pf: ProgramFile<'db>) -> Arc<Vec<Diagnostic>> {
+    let (entry, file) = (*pf.entry(db), *pf.file(db));
+    let mut out = file_level(db, file);
+    if scope(db, entry).clusters.first().is_some_and(|r| r.file == file) {
+        if let Some((_, d)) = cluster_check(db, entry) {
+            out.extend(d.iter().cloned());
+        }
+        out.extend(cluster_lints(db, entry).iter().cloned());
+    }
+    for t in live_tenants_in(db, entry, file) {
+        out.extend(tenant_check(db, t).1.iter().cloned());
+        out.extend(tenant_lints(db, t).iter().cloned());
+    }
+    Arc::new(out)
+}
+
+/// The diagnostics of the program as a whole: a missing or second cluster,
+/// tenants declared twice, and the profiles' bodies.
+#[salsa::tracked]
+pub fn program_diagnostics(db: &dyn Db, entry: SourceFile) -> Arc<Vec<Diagnostic>> {
+    let mut out = scope_diagnostics(db, entry).clone();
+    out.extend(profiles(db, entry).1.iter().cloned());
+    Arc::new(out)
+}
+
+/// Everything the checks of *other* files can read of one file: its
+/// declarations and imports, whether it exists, the facts and lint facts of its
+/// tenants, where its tenants list a namespace that another tenant lists too,
+/// and the cluster settings or profiles it declares. When an edit leaves this
+/// equal, no other file's [`unit_diagnostics`] can change, and the language
+/// server re-checks the edited file only.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileExports {
+    items: Vec<sp::Item>,
+    imports: Vec<FileKey>,
+    missing: Option<String>,
+    tenants: Vec<TenantExports>,
+    cluster: Option<Arc<ClusterFacts>>,
+    profiles: Option<Arc<ProfileTable>>,
+}
+
+/// What other files read of one tenant: its facts, its lint facts, and where it
+/// lists each namespace that another tenant lists too (a conflict's related
+/// location).
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct TenantExports {
+    facts: Option<Arc<TenantFacts>>,
+    lint_facts: Option<Arc<TenantLintFacts>>,
+    shared_namespaces: Vec<(String, Option<Span>)>,
+}
+
+/// What other files of the program rooted at `entry` read of `file`
+/// ([`FileExports`]).
+#[salsa::tracked]
+pub fn file_exports<'db>(db: &'db dyn Db, pf: ProgramFile<'db>) -> Arc<FileExports> {
+    let (entry, file) = (*pf.entry(db), *pf.file(db));
+    let items = file_items(db, file).clone();
+    let owners = namespace_owners(db, entry);
+    let tenants = live_tenants_in(db, entry, file)
+        .into_iter()
+        .map(|t| {
+            let facts = tenant_facts(db, t);
+            let shared: Vec<(String, Option<Span>)> = facts
+                .iter()
+                .flat_map(|f| f.namespaces.iter())
+                .filter(|ns| owners.get(*ns).is_some_and(|o| o.len() > 1))
+                .map(|ns| (ns.clone(), with_source(db, file, *t.index(db), |src| sp::namespace_span(src, ns)).flatten()))
+                .collect();
+            TenantExports { facts: facts.clone(), lint_facts: tenant_lint_facts(db, t).clone(), shared_namespaces: shared }
+        })
+        .collect();
+    let scope = scope(db, entry);
+    let cluster = scope.clusters.first().is_some_and(|r| r.file == file).then(|| cluster_facts(db, entry).clone());
+    let profiles = scope.profiles.iter().any(|r| r.file == file).then(|| profiles(db, entry).0.clone());
+    let missing = match file.contents(db) {
+        FileContents::Missing(why) => Some(why.clone()),
+        FileContents::Text(_) => None,
+    };
+    Arc::new(FileExports { items, imports: import_targets(db, file).clone(), missing, tenants, cluster, profiles })
+}
+
 /// Every diagnostic of the program rooted at `entry`, sorted by file and position.
+/// (The same as [`program_diagnostics`] and every file's [`unit_diagnostics`],
+/// which the language server reads; gathered here without a memo per file, so a
+/// cold `khc check` pays for no more than it needs.)
 #[salsa::tracked(returns(ref))]
 pub fn diagnostics(db: &dyn Db, entry: SourceFile) -> Vec<Diagnostic> {
     let mut out = file_level_diagnostics(db, entry).clone();

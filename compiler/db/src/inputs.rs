@@ -50,8 +50,10 @@ pub struct Workspace {
 }
 
 /// One top-level declaration of the program rooted at `entry`: the statement at
-/// `index` among `file`'s top-level statements.
-#[salsa::interned(debug)]
+/// `index` among `file`'s top-level statements. Never collected (salsa otherwise
+/// reuses interned values not read for a few revisions, and the memos keyed by
+/// them would be lost while the language server re-checks only edited files).
+#[salsa::interned(debug, revisions = usize::MAX)]
 pub struct ItemId<'db> {
     /// The entry file of the program.
     pub entry: SourceFile,
@@ -59,4 +61,14 @@ pub struct ItemId<'db> {
     pub file: SourceFile,
     /// Its index among the file's top-level statements.
     pub index: u32,
+}
+
+/// One file of the program rooted at `entry`: the key of the per-file diagnostic
+/// queries ([`crate::checks::unit_diagnostics`]). Never collected, like [`ItemId`].
+#[salsa::interned(debug, revisions = usize::MAX)]
+pub struct ProgramFile<'db> {
+    /// The entry file of the program.
+    pub entry: SourceFile,
+    /// The file.
+    pub file: SourceFile,
 }

@@ -13,13 +13,16 @@
 //!   other tenants read carry no positions, so they stay equal and salsa backdates
 //!   them.
 //!
-//! [`render`] prints diagnostics with codespan-reporting.
+//! [`live`] keeps a program's diagnostics up to date for the language server at
+//! the cost of the edited files ([`LiveDiagnostics`]). [`render`] prints
+//! diagnostics with codespan-reporting.
 
 #![warn(missing_docs)]
 
 pub mod checks;
 pub mod emit;
 pub mod inputs;
+pub mod live;
 pub mod programs;
 mod project;
 mod render;
@@ -28,14 +31,16 @@ pub mod syntax;
 pub use checks::{check, diagnostics, tenant_check, Checked};
 
 pub use emit::{build, build_files, collision_diagnostics, tenant_files};
-pub use inputs::{FileContents, ItemId, SourceFile, Workspace};
+pub use inputs::{FileContents, ItemId, ProgramFile, SourceFile, Workspace};
+pub use live::LiveDiagnostics;
 pub use programs::{program, program_index, scope, Program, Scope};
 pub use project::{discover_entries, read_source, Project, MAX_SOURCE_BYTES};
 pub use render::{render, ColorChoice};
 pub use syntax::{file_items, line_starts, parse};
 
 use khc_syntax::{Diagnostic, FileKey};
-use std::collections::BTreeMap;
+pub use salsa::Durability;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -58,6 +63,8 @@ pub struct KhcDatabase {
     root: PathBuf,
     workspace: Option<Workspace>,
     files: BTreeMap<FileKey, SourceFile>,
+    /// The durability each file's contents were last set with.
+    durability: HashMap<SourceFile, Durability>,
     log: Option<Arc<Mutex<Vec<String>>>>,
 }
 
@@ -91,12 +98,19 @@ impl KhcDatabase {
     }
 
     fn with_storage(storage: salsa::Storage<Self>, root: PathBuf, log: Option<Arc<Mutex<Vec<String>>>>) -> Self {
-        let mut db = KhcDatabase { storage, root, workspace: None, files: BTreeMap::new(), log };
-        db.workspace = Some(Workspace::builder(Arc::new(BTreeMap::new())).durability(salsa::Durability::MEDIUM).new(&db));
+        let mut db = KhcDatabase { storage, root, workspace: None, files: BTreeMap::new(), durability: HashMap::new(), log };
+        // The file set is a low-durability input, so the queries over a whole
+        // program (files, scope, profiles, cluster) are low-durability from the
+        // start: when a file read from disk (medium) is opened in an editor and
+        // becomes low, they re-run once with equal values and are backdated, and
+        // nothing that reads them (every tenant's check) re-runs. Salsa cannot
+        // backdate a value whose durability dropped.
+        db.workspace = Some(Workspace::builder(Arc::new(BTreeMap::new())).durability(Durability::LOW).new(&db));
         for (key, text) in STDLIB {
             let key = FileKey::from(*key);
-            let f = SourceFile::builder(key.clone(), FileContents::Text(text.to_string())).durability(salsa::Durability::HIGH).new(&db);
+            let f = SourceFile::builder(key.clone(), FileContents::Text(text.to_string())).durability(Durability::HIGH).new(&db);
             db.files.insert(key, f);
+            db.durability.insert(f, Durability::HIGH);
         }
         db.publish_files();
         db
@@ -122,7 +136,16 @@ impl KhcDatabase {
     /// Sets (or creates) a file's contents. New files are announced to the
     /// workspace once per call; use [`KhcDatabase::set_contents_many`] for many.
     pub fn set_contents(&mut self, key: &FileKey, contents: FileContents) -> SourceFile {
-        let (f, new) = self.set_one(key, contents);
+        self.set_contents_durable(key, contents, Durability::LOW)
+    }
+
+    /// Sets (or creates) a file's contents with a salsa durability: `LOW` for
+    /// buffers being edited, `MEDIUM` for files read from disk. Queries that read
+    /// only files of higher durability than an edited one are verified without
+    /// walking their dependencies, so an edit costs little however many files the
+    /// program has. Setting another durability with equal contents is a change.
+    pub fn set_contents_durable(&mut self, key: &FileKey, contents: FileContents, durability: Durability) -> SourceFile {
+        let (f, new) = self.set_one(key, contents, durability);
         if new {
             self.publish_files();
         }
@@ -131,11 +154,17 @@ impl KhcDatabase {
 
     /// Sets several files at once (one workspace update for all new ones).
     pub fn set_contents_many(&mut self, files: Vec<(FileKey, FileContents)>) -> Vec<SourceFile> {
+        self.set_contents_many_durable(files, Durability::LOW)
+    }
+
+    /// Sets several files at once with one durability (see
+    /// [`KhcDatabase::set_contents_durable`]).
+    pub fn set_contents_many_durable(&mut self, files: Vec<(FileKey, FileContents)>, durability: Durability) -> Vec<SourceFile> {
         let mut any_new = false;
         let out = files
             .into_iter()
             .map(|(k, c)| {
-                let (f, new) = self.set_one(&k, c);
+                let (f, new) = self.set_one(&k, c, durability);
                 any_new |= new;
                 f
             })
@@ -146,18 +175,21 @@ impl KhcDatabase {
         out
     }
 
-    fn set_one(&mut self, key: &FileKey, contents: FileContents) -> (SourceFile, bool) {
+    fn set_one(&mut self, key: &FileKey, contents: FileContents, durability: Durability) -> (SourceFile, bool) {
         use salsa::Setter;
         match self.files.get(key).copied() {
             Some(f) => {
-                if f.contents(self) != &contents {
-                    f.set_contents(self).to(contents);
+                let was = self.durability.get(&f).copied().unwrap_or(Durability::LOW);
+                if f.contents(self) != &contents || was != durability {
+                    f.set_contents(self).with_durability(durability).to(contents);
+                    self.durability.insert(f, durability);
                 }
                 (f, false)
             }
             None => {
-                let f = SourceFile::new(self, key.clone(), contents);
+                let f = SourceFile::builder(key.clone(), contents).durability(durability).new(self);
                 self.files.insert(key.clone(), f);
+                self.durability.insert(f, durability);
                 (f, true)
             }
         }
@@ -204,7 +236,7 @@ impl KhcDatabase {
                     }
                 }
             }
-            self.set_contents_many(loaded);
+            self.set_contents_many_durable(loaded, Durability::MEDIUM);
             if !aliases.is_empty() {
                 for (alias, canonical) in aliases {
                     let f = self.files[&canonical];

@@ -3,7 +3,7 @@
 //! each tenant, profile and cluster name means.
 
 use crate::syntax::{file_index, file_items, import_targets};
-use crate::{Db, FileContents, ItemId, SourceFile};
+use crate::{Db, ItemId, SourceFile};
 use khc_semantics::index::ProgramIndex;
 use khc_semantics::program::ItemKind;
 use khc_syntax::FileKey;
@@ -30,9 +30,8 @@ pub fn program(db: &dyn Db, entry: SourceFile) -> Program {
     while i < files.len() {
         let f = files[i];
         i += 1;
-        if matches!(f.contents(db), FileContents::Missing(_)) {
-            continue;
-        }
+        // A missing file has no text, hence no imports: the contents are not read
+        // here, so an edit that keeps every file's imports does not re-run this.
         for target in import_targets(db, f) {
             match known.get(target) {
                 Some(t) if !files.contains(t) => files.push(*t),

@@ -7,7 +7,7 @@
 //! changing meaning leaves them equal, and nothing that reads them is re-checked.
 
 use crate::admission::ProfileTable;
-use crate::model::{Isolation, Selector, Tenant};
+use crate::model::{Isolation, NetRule, Origin, Selector, Tenant};
 use khc_syntax::{FileKey, Span};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -72,8 +72,60 @@ pub trait Env {
     fn namespace_declaration(&self, tenant: &str, ns: &str) -> Option<(FileKey, Span)>;
 }
 
+/// What the cross-tenant lints read of a checked tenant: its isolation and its
+/// traffic rules (and where it is declared). Equality looks at those only, so
+/// editing a tenant's quota, roles, admission or workload bodies leaves it equal
+/// and no other tenant is re-linted; the lints can read nothing else of it.
+#[derive(Clone, Debug)]
+pub struct TenantLintFacts(Arc<Tenant>);
+
+impl TenantLintFacts {
+    /// The lint facts of a checked tenant.
+    pub fn of(t: Arc<Tenant>) -> Self {
+        TenantLintFacts(t)
+    }
+
+    /// Tenant name.
+    pub fn name(&self) -> &str {
+        &self.0.name
+    }
+
+    /// Declaration site.
+    pub fn origin(&self) -> &Origin {
+        &self.0.origin
+    }
+
+    /// The span of `tenant NAME` in `origin().file`.
+    pub fn span(&self) -> Span {
+        self.0.span
+    }
+
+    /// Network isolation mode.
+    pub fn isolation(&self) -> Isolation {
+        self.0.isolation
+    }
+
+    /// Declared traffic.
+    pub fn allows(&self) -> &[NetRule] {
+        &self.0.allows
+    }
+}
+
+impl PartialEq for TenantLintFacts {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+            || (self.name() == other.name()
+                && self.origin() == other.origin()
+                && self.span() == other.span()
+                && self.isolation() == other.isolation()
+                && self.allows() == other.allows())
+    }
+}
+
+impl Eq for TenantLintFacts {}
+
 /// The checked tenants, as cross-tenant lints see them.
 pub trait LintEnv {
-    /// The checked model of tenant `name` (`None` when it does not check).
-    fn checked_tenant(&self, name: &str) -> Option<Arc<Tenant>>;
+    /// What the lints read of tenant `name` (`None` when it does not check).
+    fn lint_facts(&self, name: &str) -> Option<Arc<TenantLintFacts>>;
 }

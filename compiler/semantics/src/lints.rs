@@ -35,8 +35,8 @@ pub(crate) fn check_reachability(cx: &mut Ctx, t: &Tenant, env: &dyn LintEnv) {
             if *other_name == t.name {
                 continue;
             }
-            let Some(other) = env.checked_tenant(other_name) else { continue };
-            if other.isolation == Isolation::None {
+            let Some(other) = env.lint_facts(other_name) else { continue };
+            if other.isolation() == Isolation::None {
                 continue;
             }
             let wanted = match r.direction {
@@ -44,7 +44,7 @@ pub(crate) fn check_reachability(cx: &mut Ctx, t: &Tenant, env: &dyn LintEnv) {
                 Direction::Egress => Direction::Ingress,
             };
             let from_us: Vec<&NetRule> =
-                other.allows.iter().filter(|o| o.direction == wanted && matches!(&o.peer, Peer::Tenant { tenant, .. } if *tenant == t.name)).collect();
+                other.allows().iter().filter(|o| o.direction == wanted && matches!(&o.peer, Peer::Tenant { tenant, .. } if *tenant == t.name)).collect();
             if !from_us.is_empty() && !from_us.iter().any(|o| compatible(r, o)) {
                 let (verb, other_side) = match r.direction {
                     Direction::Ingress => ("send", "egress"),
@@ -74,7 +74,7 @@ pub(crate) fn check_reachability(cx: &mut Ctx, t: &Tenant, env: &dyn LintEnv) {
                 )
                 .with_label("allowed on this side only")
                 .with_help(format!("add `{other_side} tenant {}` to tenant `{other_name}`", t.name));
-                d = d.with_secondary(&other.origin.file, other.span, format!("tenant `{other_name}` is isolated"));
+                d = d.with_secondary(&other.origin().file, other.span(), format!("tenant `{other_name}` is isolated"));
                 cx.push(d);
             }
         }

@@ -1,0 +1,208 @@
+//! Diagnostics of one program kept up to date across edits, at the cost of the
+//! edited files only: the language server's view of [`crate::diagnostics`].
+//!
+//! The program's diagnostics are the union of one unit per file
+//! ([`unit_diagnostics`]: what checking that file's declarations reports) and the
+//! program-wide ones ([`program_diagnostics`]). After an edit, the units of the
+//! edited files are re-read; the other files' units are re-read only when what
+//! they can see of an edited file ([`file_exports`]) changed, or when the
+//! program's file set changed. Each file's list is then rebuilt from the units
+//! that report into it, sorted and capped exactly as [`crate::diagnostics`] does,
+//! so both always agree (`tests/incremental.rs` compares them edit by edit).
+
+use crate::checks::{file_exports, program_diagnostics, unit_diagnostics, FileExports};
+use crate::{program, Db, ProgramFile, SourceFile};
+use khc_syntax::{Diagnostic, FileKey};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
+
+/// Where a diagnostic comes from: a file's unit, or the program as a whole.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Unit {
+    Program,
+    File(SourceFile),
+}
+
+/// The diagnostics of the program rooted at one entry, by file, maintained
+/// incrementally.
+#[derive(Debug)]
+pub struct LiveDiagnostics {
+    entry: SourceFile,
+    /// The program's files, as last computed (empty before the first update).
+    files: Vec<SourceFile>,
+    /// The same files with their positions in the program, and their keys.
+    members: HashMap<SourceFile, usize>,
+    member_keys: HashSet<FileKey>,
+    /// What each unit reported, as last read.
+    units: HashMap<Unit, Arc<Vec<Diagnostic>>>,
+    /// What each file exported, as last read.
+    exports: HashMap<SourceFile, Arc<FileExports>>,
+    /// The units that report into each file.
+    contributors: HashMap<FileKey, HashSet<Unit>>,
+    /// Each file's diagnostics (files without any are absent), sorted and capped.
+    by_file: BTreeMap<FileKey, Vec<Diagnostic>>,
+    /// Whether the last update re-read every unit (for tests).
+    last_full: bool,
+}
+
+impl LiveDiagnostics {
+    /// Diagnostics for the program rooted at `entry`, empty until the first
+    /// [`LiveDiagnostics::update`].
+    pub fn new(entry: SourceFile) -> Self {
+        LiveDiagnostics {
+            entry,
+            files: Vec::new(),
+            members: HashMap::new(),
+            member_keys: HashSet::new(),
+            units: HashMap::new(),
+            exports: HashMap::new(),
+            contributors: HashMap::new(),
+            by_file: BTreeMap::new(),
+            last_full: false,
+        }
+    }
+
+    /// The entry file.
+    pub fn entry(&self) -> SourceFile {
+        self.entry
+    }
+
+    /// Whether the program includes the file with this key.
+    pub fn contains_key(&self, key: &str) -> bool {
+        self.member_keys.contains(key)
+    }
+
+    /// The keys of the program's files.
+    pub fn file_keys(&self) -> impl Iterator<Item = &FileKey> {
+        self.member_keys.iter()
+    }
+
+    /// The diagnostics of one file (empty when it has none or is not in the program).
+    pub fn get(&self, key: &str) -> &[Diagnostic] {
+        self.by_file.get(key).map_or(&[], Vec::as_slice)
+    }
+
+    /// Every file with diagnostics, and its diagnostics, by key.
+    pub fn by_file(&self) -> &BTreeMap<FileKey, Vec<Diagnostic>> {
+        &self.by_file
+    }
+
+    /// Whether the last update re-read the units of every file.
+    pub fn last_update_was_full(&self) -> bool {
+        self.last_full
+    }
+
+    /// Brings the diagnostics up to date after the files in `changed` changed
+    /// (all files on the first call). Returns the keys of the files whose
+    /// diagnostics changed, and of those that joined or left the program.
+    pub fn update(&mut self, db: &dyn Db, changed: &[SourceFile]) -> BTreeSet<FileKey> {
+        let entry = self.entry;
+        let files = &program(db, entry).files;
+        let mut out = BTreeSet::new();
+        let mut full = self.units.is_empty() || *files != self.files;
+        if full {
+            self.files = files.clone();
+            self.members = files.iter().enumerate().map(|(i, f)| (*f, i)).collect();
+            let keys: HashSet<FileKey> = files.iter().map(|f| f.key(db).clone()).collect();
+            // Files that joined or left the program change, if only in who owns them.
+            out.extend(keys.symmetric_difference(&self.member_keys).cloned());
+            self.member_keys = keys;
+        }
+        let edited: Vec<SourceFile> = changed.iter().copied().filter(|f| self.members.contains_key(f)).collect();
+        if !full && edited.is_empty() {
+            self.last_full = false;
+            return out;
+        }
+        // What other files can see of the edited ones: when it changed, every unit
+        // is read again (salsa re-runs only those that read what changed).
+        for &f in &edited {
+            let new = file_exports(db, ProgramFile::new(db, entry, f)).clone();
+            if self.exports.get(&f).is_none_or(|old| !Arc::ptr_eq(old, &new) && **old != *new) {
+                full |= self.exports.contains_key(&f);
+                self.exports.insert(f, new);
+            }
+        }
+        self.last_full = full;
+        let units: Vec<Unit> = if full {
+            // Other files' exports may have changed too (a tenant's lint facts
+            // follow what it read of the edited file): read them all again.
+            let files = self.files.clone();
+            self.exports = files.iter().map(|&f| (f, file_exports(db, ProgramFile::new(db, entry, f)).clone())).collect();
+            std::iter::once(Unit::Program).chain(files.into_iter().map(Unit::File)).collect()
+        } else {
+            std::iter::once(Unit::Program).chain(edited.into_iter().map(Unit::File)).collect()
+        };
+        let mut touched: BTreeSet<FileKey> = BTreeSet::new();
+        if full {
+            // Units of files no longer in the program report nothing.
+            let gone: Vec<Unit> = self.units.keys().filter(|u| matches!(u, Unit::File(f) if !self.members.contains_key(f))).copied().collect();
+            for u in gone {
+                if let Some(old) = self.units.remove(&u) {
+                    self.retract(u, &old, &mut touched);
+                }
+            }
+        }
+        for u in units {
+            let new = match u {
+                Unit::Program => program_diagnostics(db, entry).clone(),
+                Unit::File(f) => unit_diagnostics(db, ProgramFile::new(db, entry, f)).clone(),
+            };
+            match self.units.get(&u) {
+                Some(old) if Arc::ptr_eq(old, &new) || **old == *new => continue,
+                Some(old) => {
+                    let old = old.clone();
+                    self.retract(u, &old, &mut touched);
+                }
+                None => {}
+            }
+            for d in new.iter() {
+                self.contributors.entry(d.primary.file.clone()).or_default().insert(u);
+                touched.insert(d.primary.file.clone());
+            }
+            self.units.insert(u, new);
+        }
+        for key in touched {
+            let mut diags: Vec<Diagnostic> = Vec::new();
+            // In the order `diagnostics` reads them, so equal-ranked ones sort alike.
+            let mut units: Vec<Unit> = self.contributors.get(&key).into_iter().flatten().copied().collect();
+            units.sort_by_key(|u| match u {
+                Unit::Program => 0,
+                Unit::File(f) => self.members.get(f).map_or(usize::MAX, |i| i + 1),
+            });
+            for u in &units {
+                if let Some(ds) = self.units.get(u) {
+                    diags.extend(ds.iter().filter(|d| d.primary.file == key).cloned());
+                }
+            }
+            crate::sort_diagnostics(&mut diags);
+            let diags = crate::cap_per_file(diags, crate::MAX_DIAGNOSTICS_PER_FILE);
+            let old = self.by_file.get(&key).map_or(&[][..], Vec::as_slice);
+            if old != diags.as_slice() {
+                out.insert(key.clone());
+            }
+            if diags.is_empty() {
+                self.by_file.remove(&key);
+                self.contributors.remove(&key);
+            } else {
+                self.by_file.insert(key, diags);
+            }
+        }
+        out
+    }
+
+    /// Forgets that `u` reported `old`, noting the files it reported into.
+    fn retract(&mut self, u: Unit, old: &[Diagnostic], touched: &mut BTreeSet<FileKey>) {
+        for d in old {
+            if let Some(set) = self.contributors.get_mut(&d.primary.file) {
+                set.remove(&u);
+            }
+            touched.insert(d.primary.file.clone());
+        }
+    }
+
+    /// Every diagnostic, sorted by file and position (what [`crate::diagnostics`]
+    /// returns for the same program).
+    pub fn all(&self) -> Vec<Diagnostic> {
+        self.by_file.values().flatten().cloned().collect()
+    }
+}
