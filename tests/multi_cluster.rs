@@ -85,15 +85,15 @@ fn quota_scale_and_admission_mode_apply_to_the_including_cluster_only() {
     let ns = |c: &str| {
         yaml(file(&out, &format!("clusters/{c}/tenants/shop/namespace-shop.yaml")))["metadata"]["labels"]["pod-security.kubernetes.io/enforce-version"].clone()
     };
-    assert_eq!(ns("prod"), "v1.31");
-    assert_eq!(ns("staging"), "v1.32");
+    assert_eq!(ns("prod"), "v1.35");
+    assert_eq!(ns("staging"), "v1.36");
 }
 
 /// A tenant without an `admission` block still has its automount-token policy: it
 /// follows `admission-mode` too; without the override it denies.
 #[test]
 fn admission_mode_covers_tenants_without_admission_blocks() {
-    let entry = |extra: &str| format!("import \"t.khc\"\ncluster c {{\n  {extra}\n  encryption {{ provider secretbox {{ key k env \"K\" }} }}\n}}\n");
+    let entry = |extra: &str| format!("import \"t.khc\"\ncluster c {{\n  managed-by group \"khc-appliers\"\n  {extra}\n  encryption {{ provider secretbox {{ key k env \"K\" }} }}\n}}\n");
     for (extra, want) in [
         ("", serde_json::json!(["Deny"])),
         ("admission-mode audit", serde_json::json!(["Audit"])),
@@ -121,14 +121,14 @@ fn bad_overrides_are_errors() {
         ("admission-mode deny warn", "`deny` and `warn` cannot be combined"),
         ("quota-scale 1\n  quota-scale 2", "twice"),
     ] {
-        let text = format!("cluster c {{\n  {stmt}\n  encryption {{ provider secretbox {{ key k env \"K\" }} }}\n}}\n");
+        let text = format!("cluster c {{\n  managed-by group \"khc-appliers\"\n  {stmt}\n  encryption {{ provider secretbox {{ key k env \"K\" }} }}\n}}\n");
         let (out, diags, rendered) = compile_sources(&[("main.khc", &text)]);
         assert!(out.is_none(), "{stmt}: built");
         assert!(diags.iter().any(|d| d.is_error() && d.message.contains(message)), "{stmt}: {rendered}");
     }
     // Scale 1 is the identity; fractional factors round up.
     let with = |stmt: &str| {
-        let text = format!("import \"t.khc\"\ncluster c {{\n  {stmt}\n  encryption {{ provider secretbox {{ key k env \"K\" }} }}\n}}\n");
+        let text = format!("import \"t.khc\"\ncluster c {{\n  managed-by group \"khc-appliers\"\n  {stmt}\n  encryption {{ provider secretbox {{ key k env \"K\" }} }}\n}}\n");
         let t = "tenant t {\n  quota { cpu 1500m; memory 1Gi; pods 7; secrets 9 }\n  limits { request cpu 100m memory 64Mi }\n}\n";
         let (out, diags, _) = compile_sources(&[("main.khc", &text), ("t.khc", t)]);
         assert!(diags.is_empty(), "{stmt}: {diags:?}");
