@@ -140,7 +140,9 @@ fn program() -> impl Strategy<Value = Gen> {
 }
 
 fn render(g: &Gen) -> String {
-    let mut text = String::from("cluster c {\n  managed-by group \"khc-appliers\"\n  api-server 10.0.0.1/32\n  encryption { provider secretbox { key k env \"K\" } }\n}\n");
+    let mut text = String::from(
+        "cluster c {\n  managed-by group \"khc-appliers\"\n  api-server 10.0.0.1/32\n  encryption { provider secretbox { key k env \"K\" } }\n}\n",
+    );
     for (i, (t, workloads)) in g.tenants.iter().enumerate() {
         text.push_str(&format!("tenant {t} {{\n  namespaces {t} {t}-{i}\n"));
         for (w, token) in workloads {

@@ -93,7 +93,11 @@ fn quota_scale_and_admission_mode_apply_to_the_including_cluster_only() {
 /// follows `admission-mode` too; without the override it denies.
 #[test]
 fn admission_mode_covers_tenants_without_admission_blocks() {
-    let entry = |extra: &str| format!("import \"t.khc\"\ncluster c {{\n  managed-by group \"khc-appliers\"\n  {extra}\n  encryption {{ provider secretbox {{ key k env \"K\" }} }}\n}}\n");
+    let entry = |extra: &str| {
+        format!(
+            "import \"t.khc\"\ncluster c {{\n  managed-by group \"khc-appliers\"\n  {extra}\n  encryption {{ provider secretbox {{ key k env \"K\" }} }}\n}}\n"
+        )
+    };
     for (extra, want) in [
         ("", serde_json::json!(["Deny"])),
         ("admission-mode audit", serde_json::json!(["Audit"])),
@@ -128,7 +132,9 @@ fn bad_overrides_are_errors() {
     }
     // Scale 1 is the identity; fractional factors round up.
     let with = |stmt: &str| {
-        let text = format!("import \"t.khc\"\ncluster c {{\n  managed-by group \"khc-appliers\"\n  {stmt}\n  encryption {{ provider secretbox {{ key k env \"K\" }} }}\n}}\n");
+        let text = format!(
+            "import \"t.khc\"\ncluster c {{\n  managed-by group \"khc-appliers\"\n  {stmt}\n  encryption {{ provider secretbox {{ key k env \"K\" }} }}\n}}\n"
+        );
         let t = "tenant t {\n  quota { cpu 1500m; memory 1Gi; pods 7; secrets 9 }\n  limits { request cpu 100m memory 64Mi }\n}\n";
         let (out, diags, _) = compile_sources(&[("main.khc", &text), ("t.khc", t)]);
         assert!(diags.is_empty(), "{stmt}: {diags:?}");

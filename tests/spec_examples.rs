@@ -92,3 +92,47 @@ fn the_selector_example_of_section_11_is_checked() {
     let block = fenced_blocks(&spec).into_iter().map(|(_, b)| b).find(|b| b.contains("\"app.kubernetes.io/part-of\"")).expect("section 11 example");
     assert!(!is_template(&block) && !is_grammar(&block), "the selector example must be compiled, not skipped");
 }
+
+/// The rows of SPEC's Appendix A (the seeds' recommendations): `(number, construct column)`.
+fn seed_rows(spec: &str) -> Vec<(String, String)> {
+    let start = spec.find("## Appendix A").expect("SPEC.md has an Appendix A (the seeds coverage table)");
+    let section = &spec[start..];
+    let end = section[3..].find("\n## ").map_or(section.len(), |i| i + 3);
+    section[..end]
+        .lines()
+        .filter_map(|l| {
+            let cells: Vec<&str> = l.trim().trim_matches('|').split(" | ").map(str::trim).collect();
+            (cells.len() == 4 && cells[0].bytes().all(|b| b.is_ascii_digit())).then(|| (cells[0].to_string(), cells[3].to_string()))
+        })
+        .collect()
+}
+
+/// Words in backticks that are not statements (besides diagnostic codes): object names and files.
+const NOT_STATEMENTS: &[&str] = &["default-deny", "allow-dns", "kube-apiserver-flags", "default"];
+
+#[test]
+fn every_seed_recommendation_maps_to_a_construct_or_says_why_not() {
+    let spec = std::fs::read_to_string(repo_root().join("SPEC.md")).expect("SPEC.md");
+    let rows = seed_rows(&spec);
+    assert!(rows.len() >= 60, "Appendix A lists only {} recommendations", rows.len());
+    let mut statements = std::collections::BTreeSet::new();
+    for b in khc_semantics::schema::BLOCKS {
+        statements.extend(khc_semantics::schema::statements(b.kind).map(|s| s.name));
+    }
+    let mut problems = Vec::new();
+    for (n, construct) in &rows {
+        let named: Vec<&str> = construct.split('`').skip(1).step_by(2).collect();
+        if named.is_empty() && !construct.starts_with("out of scope:") {
+            problems.push(format!("row {n}: neither a construct in backticks nor `out of scope: why`"));
+        }
+        for code in named {
+            let word = code.split_whitespace().next().unwrap_or("");
+            let looks_like_statement = word.starts_with(|c: char| c.is_ascii_lowercase()) && word.bytes().all(|b| b.is_ascii_lowercase() || b == b'-');
+            let is_code = khc_syntax::CODES.iter().any(|(c, _)| *c == word);
+            if looks_like_statement && !is_code && !NOT_STATEMENTS.contains(&word) && !statements.contains(word) {
+                problems.push(format!("row {n}: `{code}` names no statement of the language"));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "SPEC.md Appendix A:\n{}", problems.join("\n"));
+}
