@@ -75,7 +75,8 @@ pub fn evaluate(ws: &Workspace, m: &Manifest, default_namespace: &str) -> Vec<Fi
     // Pod Security Admission.
     if let (Some(t), Some((meta, spec))) = (tenant, pod_template(v)) {
         let ps = &t.pod_security;
-        let enforced = pss::check(ps.enforce, meta, spec);
+        let minor = pss::minor_of(&ps.version);
+        let enforced = pss::check(ps.enforce, minor, meta, spec);
         for x in &enforced {
             push(
                 Severity::Deny,
@@ -89,7 +90,7 @@ pub fn evaluate(ws: &Workspace, m: &Manifest, default_namespace: &str) -> Vec<Fi
             if level <= ps.enforce {
                 continue;
             }
-            for x in pss::check(level, meta, spec).into_iter().filter(|x| !enforced.contains(x)) {
+            for x in pss::check(level, minor, meta, spec).into_iter().filter(|x| !enforced.contains(x)) {
                 push(
                     Severity::Warn,
                     "pod-security",

@@ -1,6 +1,8 @@
 //! The Pod Security Standards (Kubernetes 1.30+): the baseline and restricted
-//! controls, checked on a pod spec (and its metadata) as Pod Security Admission
-//! does. Containers include init and ephemeral containers.
+//! controls of a given version, checked on a pod spec (and its metadata) as Pod
+//! Security Admission does. Containers include init and ephemeral containers. The
+//! version-dependent sets (sysctls, SELinux types, volume types) are the ones khc's
+//! own CEL uses (`khc_emit::cel::pss_*`).
 
 use khc_semantics::model::Level;
 use serde_json::Value;
@@ -31,6 +33,7 @@ pub const CONTROLS: &[Control] = &[
     Control { id: "proc-mount", title: "/proc Mount Type", level: Level::Baseline, khc_rules: &["no-unmasked-proc-mount"] },
     Control { id: "seccomp-baseline", title: "Seccomp", level: Level::Baseline, khc_rules: &["seccomp-runtime-default"] },
     Control { id: "sysctls", title: "Sysctls", level: Level::Baseline, khc_rules: &["allowed-sysctls"] },
+    Control { id: "probe-host", title: "Probe or Lifecycle Host (1.34+)", level: Level::Baseline, khc_rules: &["no-host-probes"] },
     Control { id: "volume-types", title: "Volume Types", level: Level::Restricted, khc_rules: &["allowed-volume-types"] },
     Control { id: "privilege-escalation", title: "Privilege Escalation", level: Level::Restricted, khc_rules: &["no-privilege-escalation"] },
     Control { id: "run-as-non-root", title: "Running as Non-root", level: Level::Restricted, khc_rules: &["run-as-non-root"] },
@@ -41,20 +44,6 @@ pub const CONTROLS: &[Control] = &[
 
 const BASELINE_CAPS: &[&str] =
     &["AUDIT_WRITE", "CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "MKNOD", "NET_BIND_SERVICE", "SETFCAP", "SETGID", "SETPCAP", "SETUID", "SYS_CHROOT"];
-const SAFE_SYSCTLS: &[&str] = &[
-    "kernel.shm_rmid_forced",
-    "net.ipv4.ip_local_port_range",
-    "net.ipv4.ip_unprivileged_port_start",
-    "net.ipv4.tcp_syncookies",
-    "net.ipv4.ping_group_range",
-    "net.ipv4.ip_local_reserved_ports",
-    "net.ipv4.tcp_keepalive_time",
-    "net.ipv4.tcp_fin_timeout",
-    "net.ipv4.tcp_keepalive_intvl",
-    "net.ipv4.tcp_keepalive_probes",
-];
-const SELINUX_TYPES: &[&str] = &["", "container_t", "container_init_t", "container_kvm_t", "container_engine_t"];
-const RESTRICTED_VOLUMES: &[&str] = &["configMap", "csi", "downwardAPI", "emptyDir", "ephemeral", "persistentVolumeClaim", "projected", "secret"];
 
 /// A violated control.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -75,9 +64,15 @@ fn name(c: &Value) -> &str {
     c["name"].as_str().unwrap_or("?")
 }
 
-/// The controls of `level` (and below) that the pod spec `spec` (with pod
-/// `metadata`) violates.
-pub fn check(level: Level, metadata: &Value, spec: &Value) -> Vec<PssViolation> {
+/// The Kubernetes minor version of a Pod Security version label value (`v1.35`,
+/// `1.35` or `latest`, which is the newest release khc knows).
+pub fn minor_of(version: &str) -> u32 {
+    version.trim_start_matches('v').strip_prefix("1.").and_then(|m| m.parse().ok()).unwrap_or(khc_semantics::control_plane::NEWEST_MINOR)
+}
+
+/// The controls of `level` (and below), as of Kubernetes `1.minor`, that the pod
+/// spec `spec` (with pod `metadata`) violates.
+pub fn check(level: Level, minor: u32, metadata: &Value, spec: &Value) -> Vec<PssViolation> {
     if level == Level::Privileged {
         return Vec::new();
     }
@@ -91,6 +86,9 @@ pub fn check(level: Level, metadata: &Value, spec: &Value) -> Vec<PssViolation> 
     let cs = containers(spec);
     let psc = &spec["securityContext"];
     let truthy = |v: &Value| v.as_bool() == Some(true);
+    let safe_sysctls = khc_emit::cel::pss_sysctls(minor);
+    let selinux_types = khc_emit::cel::pss_selinux_types(minor);
+    let restricted_volumes = khc_emit::cel::pss_volume_types(minor);
 
     // Baseline.
     if truthy(&psc["windowsOptions"]["hostProcess"]) || cs.iter().any(|c| truthy(&c["securityContext"]["windowsOptions"]["hostProcess"])) {
@@ -149,7 +147,8 @@ pub fn check(level: Level, metadata: &Value, spec: &Value) -> Vec<PssViolation> 
     for sc in std::iter::once(psc).chain(cs.iter().map(|c| &c["securityContext"])) {
         let se = &sc["seLinuxOptions"];
         if se.is_object() {
-            if !SELINUX_TYPES.contains(&se["type"].as_str().unwrap_or("")) {
+            let t = se["type"].as_str().unwrap_or("");
+            if !t.is_empty() && !selinux_types.iter().any(|s| s == t) {
                 fail("selinux", format!("SELinux type {} is not allowed", se["type"]));
             }
             if se.get("user").is_some() || se.get("role").is_some() {
@@ -162,14 +161,36 @@ pub fn check(level: Level, metadata: &Value, spec: &Value) -> Vec<PssViolation> 
     }
     for s in psc["sysctls"].as_array().into_iter().flatten() {
         let n = s["name"].as_str().unwrap_or("");
-        if !SAFE_SYSCTLS.contains(&n) {
+        if !safe_sysctls.iter().any(|s| s == n) {
             fail("sysctls", format!("sysctl {n} is not in the safe set"));
+        }
+    }
+
+    if minor >= 34 {
+        let handlers = |c: &'_ Value| -> Vec<String> {
+            let mut hosts = Vec::new();
+            for probe in
+                ["livenessProbe", "readinessProbe", "startupProbe"].map(|p| &c[p]).into_iter().chain(["postStart", "preStop"].map(|h| &c["lifecycle"][h]))
+            {
+                for kind in ["httpGet", "tcpSocket"] {
+                    if let Some(h) = probe[kind]["host"].as_str().filter(|h| !h.is_empty()) {
+                        hosts.push(h.to_string());
+                    }
+                }
+            }
+            hosts
+        };
+        for c in &cs {
+            let hosts = handlers(c);
+            if !hosts.is_empty() {
+                fail("probe-host", format!("container {} uses probe or lifecycle host {}", name(c), hosts.join(", ")));
+            }
         }
     }
 
     // Restricted.
     for v in spec["volumes"].as_array().into_iter().flatten() {
-        let ok = v.as_object().is_some_and(|m| m.keys().all(|k| k == "name" || RESTRICTED_VOLUMES.contains(&k.as_str())));
+        let ok = v.as_object().is_some_and(|m| m.keys().all(|k| k == "name" || restricted_volumes.iter().any(|t| t == k)));
         if !ok {
             fail("volume-types", format!("volume {} has a type restricted does not allow", name(v)));
         }
