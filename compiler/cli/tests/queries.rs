@@ -49,8 +49,12 @@ fn example() -> Workspace {
     Workspace::load(&repo().join(EX)).unwrap()
 }
 
+/// A fresh folder of its own: tests run in parallel threads of one process, so the
+/// name carries a per-call counter besides the process id.
 fn temp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("khc-q-{name}-{}", std::process::id()));
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let d = std::env::temp_dir().join(format!("khc-q-{name}-{}-{n}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
     d
