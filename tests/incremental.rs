@@ -325,3 +325,59 @@ fn live_diagnostics_agree_under_random_edits() {
     }
     assert!(nonempty > 100, "the edits produce diagnostics: {nonempty}");
 }
+
+fn executed(log: &[String], query: &str) -> usize {
+    log.iter().filter(|l| l.starts_with(&format!("{query}("))).count()
+}
+
+/// A fleet of `n` tenants loaded into `db`: its entry and its files.
+fn load_fleet(db: &mut KhcDatabase, n: usize) -> (SourceFile, Vec<SourceFile>) {
+    let files: Vec<SourceFile> = khc_tests::fleet_sources(n).into_iter().map(|(k, text)| db.set_text(&FileKey::from(k.as_str()), text)).collect();
+    (files[0], files)
+}
+
+#[test]
+fn a_batch_build_drops_trees_and_checked_tenants_without_computing_anything_twice() {
+    // 200 tenants: emitted in several chunks (at least 64 tenants each).
+    let n = 200;
+    let mut plain = KhcDatabase::new("");
+    let (entry, _) = load_fleet(&mut plain, n);
+    let expected = build(&plain, entry).clone().expect("the fleet builds");
+
+    let mut db = KhcDatabase::with_log("");
+    let (entry, files) = load_fleet(&mut db, n);
+    db.bound_memos();
+    assert!(!diagnostics(&db, entry).iter().any(khc_syntax::Diagnostic::is_error));
+    db.take_log();
+    khc_db::emit_releasing(&mut db, &[entry]);
+    let log = db.take_log();
+    assert_eq!(emissions(&log), n, "{log:?}");
+    for query in ["parse", "tenant_check", "tenant_facts", "tenant_lint_facts", "diagnostics"] {
+        assert_eq!(executed(&log, query), 0, "emission must not recompute {query}: {log:?}");
+    }
+    let mut got: Vec<khc_emit::OutputFile> = khc_db::build_files(&db, entry).expect("builds").into_iter().cloned().collect();
+    got.sort_by(|a, b| a.path.cmp(&b.path));
+    assert!(db.take_log().is_empty(), "the files are borrowed from the memos");
+    assert_eq!(got, expected.files);
+
+    // The trees and the checked tenants were dropped: asking again recomputes them
+    // (checking a tenant again also reads its peers' facts, hence their trees).
+    let _ = khc_db::parse(&db, files[1]);
+    assert_eq!(parses(&db.take_log()), 1);
+    let first = khc_db::emit::tenant_ids(&db, entry)[0];
+    let _ = khc_db::tenant_check(&db, first);
+    assert_eq!(executed(&db.take_log(), "tenant_check"), 1);
+}
+
+#[test]
+fn an_unbounded_database_keeps_every_memo_through_emission() {
+    let mut db = KhcDatabase::with_log("");
+    let (entry, files) = load_fleet(&mut db, 80);
+    assert!(!diagnostics(&db, entry).iter().any(khc_syntax::Diagnostic::is_error));
+    khc_db::emit_releasing(&mut db, &[entry]);
+    db.take_log();
+    let _ = khc_db::parse(&db, files[1]);
+    let first = khc_db::emit::tenant_ids(&db, entry)[0];
+    let _ = khc_db::tenant_check(&db, first);
+    assert!(db.take_log().is_empty());
+}

@@ -18,7 +18,8 @@
 //!
 //! Options (after `--`): `--sizes 100,300,1000`, `--runs 7` (build cost runs per
 //! size), `--no-kustomize`, `--check-sizes 1000,5000` (`--check-sizes none` skips
-//! it). Prints medians and ratios.
+//! it). Prints medians and ratios. `--write-workspaces DIR` only writes the
+//! workspace of each size to `DIR/ws-N` (for profiling, e.g. with massif) and exits.
 
 use khc_tests::{fleet_entry, fleet_tenant};
 use std::path::{Path, PathBuf};
@@ -125,6 +126,14 @@ fn main() {
                 i += 1;
             }
             "--no-kustomize" => kustomize = false,
+            "--write-workspaces" => {
+                let dir = PathBuf::from(&args[i + 1]);
+                for &n in &sizes {
+                    write_workspace(&dir.join(format!("ws-{n}")), n);
+                }
+                println!("wrote workspaces of {sizes:?} tenants under {}", dir.display());
+                return;
+            }
             "--check-sizes" => {
                 check_sizes = if args[i + 1] == "none" { Vec::new() } else { args[i + 1].split(',').map(|s| s.parse().expect("size")).collect() };
                 i += 1;

@@ -256,11 +256,16 @@ fn run(
     color: ColorChoice,
     format: DiagFormat,
 ) -> ExitCode {
-    let project = match Project::open(path) {
+    let mut project = match Project::open(path) {
         Ok(p) => p,
         Err(e) => return usage_error(&e),
     };
-    let code = run_project(&project, out, deny_warnings, color, format, None);
+    if out.is_some() {
+        // One build, then exit: syntax trees and checked tenants are dropped
+        // once what they are needed for exists (see `khc_db::emit_releasing`).
+        project.db.bound_memos();
+    }
+    let code = run_project(&mut project, out, deny_warnings, color, format, None);
     // The process ends here: skip tearing down the database (all its memos).
     std::mem::forget(project);
     code
@@ -270,7 +275,7 @@ fn run(
 /// summary line. `watching` (`--watch`): when the build started and what
 /// triggered it, appended to the summary line.
 fn run_project(
-    project: &Project,
+    project: &mut Project,
     out: Option<(&PathBuf, write::Options, Option<&GitOps>)>,
     deny_warnings: bool,
     color: ColorChoice,
@@ -338,6 +343,16 @@ fn run_project(
         say!("khc: {verdict}{}", note());
         return ExitCode::SUCCESS;
     };
+    // Emit each entry's files, dropping what a bounded database (a one-shot
+    // build) no longer needs; engine objects read the whole model, taken first.
+    if gitops.is_some() {
+        for &entry in &project.entries {
+            let _ = khc_db::checks::model(&project.db, entry);
+        }
+    }
+    let entries = project.entries.clone();
+    khc_db::emit_releasing(&mut project.db, &entries);
+    let db = &project.db;
     // Files are borrowed from the database (never copied); `--gitops` adds the
     // engine objects and replaces each cluster's entry point.
     let mut borrowed: Vec<&khc_emit::OutputFile> = Vec::new();

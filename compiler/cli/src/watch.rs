@@ -157,7 +157,7 @@ fn refresh(project: &mut Project, dir_mode: bool, changed: &[FileKey]) -> Result
 /// Builds once, then again after every change until SIGINT/SIGTERM. `build`
 /// checks and writes, printing diagnostics and one summary line, which ends with
 /// the given note (what changed, and the time since the given start).
-pub fn run(path: &Path, mut build: impl FnMut(&Project, Instant, &str)) -> Result<(), String> {
+pub fn run(path: &Path, mut build: impl FnMut(&mut Project, Instant, &str)) -> Result<(), String> {
     install_signal_handlers();
     let dir_mode = std::fs::metadata(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?.is_dir();
     let started = Instant::now();
@@ -165,7 +165,7 @@ pub fn run(path: &Path, mut build: impl FnMut(&Project, Instant, &str)) -> Resul
     let root: PathBuf = project.db.root().to_path_buf();
     let mut keys = watched(&project, dir_mode);
     let mut baseline = snapshot(&root, &keys);
-    build(&project, started, "");
+    build(&mut project, started, "");
     say!("khc: watching {} source file{} for changes (Ctrl-C to stop)", keys.len(), if keys.len() == 1 { "" } else { "s" });
     while let Some((changed, now)) = wait_for_change(&project, dir_mode, &baseline) {
         let started = Instant::now();
@@ -175,7 +175,7 @@ pub fn run(path: &Path, mut build: impl FnMut(&Project, Instant, &str)) -> Resul
         if let Err(e) = refresh(&mut project, dir_mode, &changed) {
             say!("error: {e}");
         } else {
-            build(&project, started, &trigger);
+            build(&mut project, started, &trigger);
         }
         // The state just read is the new baseline; files that appeared with this
         // build (new imports, new entries) start from their current state.

@@ -227,6 +227,18 @@ impl<'a> Tree<'a> {
     /// Writes `contents` to `rel` atomically: a temporary file in the same directory,
     /// renamed over the target. The directory must exist.
     fn write_atomic(&self, rel: &str, tmp_name: &str, contents: &[u8], executable: bool, fsync: bool) -> Result<(), String> {
+        self.write_atomic_with(rel, tmp_name, executable, fsync, |file| file.write_all(contents))
+    }
+
+    /// [`Self::write_atomic`] with contents that `fill` writes into the temporary file.
+    fn write_atomic_with(
+        &self,
+        rel: &str,
+        tmp_name: &str,
+        executable: bool,
+        fsync: bool,
+        fill: impl FnOnce(&mut File) -> std::io::Result<()>,
+    ) -> Result<(), String> {
         let path = self.path(rel);
         let tmp = path.with_file_name(tmp_name);
         let err = |e: std::io::Error| format!("cannot write {}: {e}", path.display());
@@ -240,7 +252,7 @@ impl<'a> Tree<'a> {
             r => r.map_err(err)?,
         };
         let done = (|| {
-            file.write_all(contents)?;
+            fill(&mut file)?;
             #[cfg(unix)]
             if executable {
                 use std::os::unix::fs::PermissionsExt;
@@ -369,18 +381,22 @@ fn read_manifest(tree: &mut Tree<'_>) -> Result<(BTreeSet<String>, bool), String
 
 /// Writes the manifest atomically.
 fn write_manifest(tree: &Tree<'_>, entries: &BTreeSet<&str>, incomplete: bool, fsync: bool) -> Result<(), String> {
-    let mut text = String::with_capacity(entries.iter().map(|e| e.len() + 1).sum::<usize>() + 200);
-    text.push_str(HEADER);
-    text.push('\n');
-    if incomplete {
-        text.push_str(INCOMPLETE);
-        text.push('\n');
-    }
-    for e in entries {
-        text.push_str(e);
-        text.push('\n');
-    }
-    tree.write_atomic(MANIFEST, &format!("{TMP_PREFIX}manifest"), text.as_bytes(), false, fsync)
+    // Streamed: at 1,000 tenants the list is megabytes, written when every
+    // generated file is still held (a build's peak memory).
+    tree.write_atomic_with(MANIFEST, &format!("{TMP_PREFIX}manifest"), false, fsync, |file| {
+        let mut w = std::io::BufWriter::with_capacity(64 * 1024, file);
+        w.write_all(HEADER.as_bytes())?;
+        w.write_all(b"\n")?;
+        if incomplete {
+            w.write_all(INCOMPLETE.as_bytes())?;
+            w.write_all(b"\n")?;
+        }
+        for e in entries {
+            w.write_all(e.as_bytes())?;
+            w.write_all(b"\n")?;
+        }
+        w.flush()
+    })
 }
 
 /// Removes leftover temporary files of an interrupted build from the directories
@@ -470,6 +486,7 @@ pub fn write_tree(out: &Path, files: &[&OutputFile], opts: &Options) -> Result<S
     }
     let union: BTreeSet<&str> = current.iter().copied().chain(previous.iter().map(String::as_str)).collect();
     write_manifest(&tree, &union, true, opts.fsync)?;
+    drop(union);
 
     // 5. The new files, each atomically: first their directories, then the files,
     //    on several threads for a large write (creating files is kernel work that

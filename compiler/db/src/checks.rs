@@ -54,8 +54,9 @@ pub fn cluster_facts(db: &dyn Db, entry: SourceFile) -> Arc<ClusterFacts> {
     })
 }
 
-/// The position-free facts of a tenant, as other tenants see it.
-#[salsa::tracked]
+/// The position-free facts of a tenant, as other tenants see it. (A batch build
+/// drops them once every tenant is checked: [`crate::KhcDatabase::bound_memos`].)
+#[salsa::tracked(lru = 0)]
 pub fn tenant_facts<'db>(db: &'db dyn Db, t: ItemId<'db>) -> Option<Arc<TenantFacts>> {
     with_source(db, *t.file(db), *t.index(db), sp::tenant_facts).flatten().map(Arc::new)
 }
@@ -121,20 +122,34 @@ impl LintEnv for QueryEnv<'_> {
 
 /// What the cross-tenant lints read of a checked tenant: equal across edits of
 /// its quota, roles or admission, so other tenants' lints are not re-run.
-#[salsa::tracked]
+#[salsa::tracked(lru = 0)]
 pub fn tenant_lint_facts<'db>(db: &'db dyn Db, t: ItemId<'db>) -> Option<Arc<TenantLintFacts>> {
     tenant_check(db, t).0.clone().map(|t| Arc::new(TenantLintFacts::of(t)))
 }
 
 /// One tenant checked on its own: its model (when it could be read) and its
-/// diagnostics.
-#[salsa::tracked(returns(ref))]
+/// diagnostics. Kept for as long as the database lives, unless a batch build
+/// bounds it ([`crate::KhcDatabase::bound_memos`]): it is then dropped once the
+/// tenant's files are emitted ([`crate::emit_releasing`]).
+#[salsa::tracked(returns(ref), lru = 0)]
 pub fn tenant_check<'db>(db: &'db dyn Db, t: ItemId<'db>) -> (Option<Arc<Tenant>>, Vec<Diagnostic>) {
     let env = QueryEnv { db, entry: *t.entry(db) };
     match with_source(db, *t.file(db), *t.index(db), |src| sp::check_tenant(src, &env)) {
         Some((tenant, diags)) => (tenant.map(Arc::new), diags),
         None => (None, Vec::new()),
     }
+}
+
+/// Keeps at most `n` of the tenants' facts past [`crate::KhcDatabase::release_memos`] (0: all).
+pub(crate) fn keep_tenant_facts(db: &mut dyn Db, n: usize) {
+    tenant_facts::set_lru_capacity(db, n);
+    tenant_lint_facts::set_lru_capacity(db, n);
+}
+
+/// Keeps at most `n` checked tenants, the most recently used, past
+/// [`crate::KhcDatabase::release_memos`] (0: all).
+pub(crate) fn keep_checked_tenants(db: &mut dyn Db, n: usize) {
+    tenant_check::set_lru_capacity(db, n);
 }
 
 /// The lints of one tenant that read other tenants (traffic allowed on one

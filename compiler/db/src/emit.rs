@@ -2,8 +2,8 @@
 //! checked model changes; the build joins them with the cluster's files.
 
 use crate::checks::{cluster_check, cluster_facts, diagnostics, tenant_check};
-use crate::programs::scope;
-use crate::{Db, ItemId, SourceFile};
+use crate::programs::{scope, ItemRef};
+use crate::{Db, ItemId, KhcDatabase, SourceFile};
 use khc_emit::{Output, OutputFile};
 
 /// The emitted files of one tenant.
@@ -42,10 +42,65 @@ pub fn cluster_files(db: &dyn Db, entry: SourceFile) -> Option<Vec<OutputFile>> 
 pub fn build_files(db: &dyn Db, entry: SourceFile) -> Option<Vec<&OutputFile>> {
     let mut files: Vec<&OutputFile> = cluster_files(db, entry).as_ref()?.iter().collect();
     for t in scope(db, entry).live_tenants(db, entry) {
-        tenant_check(db, t).0.as_ref()?;
+        if !*tenant_checks(db, t) {
+            return None;
+        }
         files.extend(tenant_files(db, t).iter());
     }
     Some(files)
+}
+
+/// Whether tenant `t` could be read into a model (what [`build_files`] needs to
+/// know of it, kept when its checked model is dropped).
+#[salsa::tracked]
+pub fn tenant_checks<'db>(db: &'db dyn Db, t: ItemId<'db>) -> bool {
+    tenant_check(db, t).0.is_some()
+}
+
+/// Emits the files of the programs rooted at `entries` (what [`build_files`] then
+/// borrows). In a database whose memos are bounded ([`KhcDatabase::bound_memos`]),
+/// it first drops the syntax trees and the tenants' facts, then emits the tenants
+/// in chunks and drops each chunk's checked models once its files exist: a cold
+/// build then holds its output and little else. The diagnostics must have been
+/// computed (they read every tree and fact); nothing is emitted for an entry with
+/// errors, and nothing is dropped that emission reads again.
+pub fn emit_releasing(db: &mut KhcDatabase, entries: &[SourceFile]) {
+    db.release_memos();
+    let mut todo: Vec<(SourceFile, ItemRef)> = Vec::new();
+    for &entry in entries {
+        if cluster_files(db, entry).is_some() {
+            todo.extend(scope(db, entry).live_tenant_refs().map(|r| (entry, r)));
+        }
+    }
+    if !db.bounded {
+        for &(entry, r) in &todo {
+            let t = ItemId::new(db, entry, r.file, r.index);
+            if *tenant_checks(db, t) {
+                tenant_files(db, t);
+            }
+        }
+        return;
+    }
+    // Checked models are kept least-recently-used first: after each chunk, those
+    // still to emit are used again, so that keeping as many as remain drops the
+    // emitted ones (a chunk of N/16 bounds those uses to 16 N).
+    let every = (todo.len() / 16).max(64);
+    let mut done = 0;
+    while done < todo.len() {
+        let end = (done + every).min(todo.len());
+        for &(entry, r) in &todo[done..end] {
+            let t = ItemId::new(db, entry, r.file, r.index);
+            if *tenant_checks(db, t) {
+                tenant_files(db, t);
+            }
+        }
+        done = end;
+        for &(entry, r) in &todo[done..] {
+            let _ = tenant_check(db, ItemId::new(db, entry, r.file, r.index));
+        }
+        crate::checks::keep_checked_tenants(db, (todo.len() - done).max(1));
+        db.release_memos();
+    }
 }
 
 /// The ids of the program's tenants, for tests and tools that look at one tenant.

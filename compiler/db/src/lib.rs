@@ -30,7 +30,7 @@ pub mod syntax;
 
 pub use checks::{check, diagnostics, tenant_check, Checked};
 
-pub use emit::{build, build_files, collision_diagnostics, tenant_files};
+pub use emit::{build, build_files, collision_diagnostics, emit_releasing, tenant_files};
 pub use inputs::{FileContents, ItemId, ProgramFile, SourceFile, Workspace};
 pub use live::LiveDiagnostics;
 pub use programs::{program, program_index, scope, Program, Scope};
@@ -66,6 +66,8 @@ pub struct KhcDatabase {
     /// The durability each file's contents were last set with.
     durability: HashMap<SourceFile, Durability>,
     log: Option<Arc<Mutex<Vec<String>>>>,
+    /// Whether [`Self::bound_memos`] was called.
+    bounded: bool,
 }
 
 #[salsa::db]
@@ -98,7 +100,7 @@ impl KhcDatabase {
     }
 
     fn with_storage(storage: salsa::Storage<Self>, root: PathBuf, log: Option<Arc<Mutex<Vec<String>>>>) -> Self {
-        let mut db = KhcDatabase { storage, root, workspace: None, files: BTreeMap::new(), durability: HashMap::new(), log };
+        let mut db = KhcDatabase { storage, root, workspace: None, files: BTreeMap::new(), durability: HashMap::new(), log, bounded: false };
         // The file set is a low-durability input, so the queries over a whole
         // program (files, scope, profiles, cluster) are low-durability from the
         // start: when a file read from disk (medium) is opened in an editor and
@@ -114,6 +116,26 @@ impl KhcDatabase {
         }
         db.publish_files();
         db
+    }
+
+    /// Batch mode (a one-shot `khc build`): from now on [`Self::release_memos`]
+    /// drops the syntax trees and the tenants' facts, and [`emit_releasing`]
+    /// each tenant's checked model once its files exist. Results stay correct — a
+    /// dropped value is recomputed if it is asked for again — but a long-lived
+    /// database (the language server, `--watch`) keeps them all, so edits re-check
+    /// only what changed.
+    pub fn bound_memos(&mut self) {
+        syntax::keep_trees(self, 1);
+        checks::keep_tenant_facts(self, 1);
+        // Bounded (so uses are recorded) but not released until emission.
+        checks::keep_checked_tenants(self, usize::MAX);
+        self.bounded = true;
+    }
+
+    /// Drops the memos [`Self::bound_memos`] bounds (nothing without it).
+    pub fn release_memos(&mut self) {
+        use salsa::Database as _;
+        self.trigger_lru_eviction();
     }
 
     /// Takes the names of the queries executed since the last call.

@@ -73,7 +73,12 @@ impl Scope {
     /// The tenants that count: the first declaration of each name, and unnamed
     /// ones, as item ids of the program rooted at `entry`.
     pub fn live_tenants<'db>(&self, db: &'db dyn Db, entry: SourceFile) -> Vec<ItemId<'db>> {
-        self.tenants.values().filter_map(|v| v.first()).chain(&self.unnamed_tenants).map(|r| ItemId::new(db, entry, r.file, r.index)).collect()
+        self.live_tenant_refs().map(|r| ItemId::new(db, entry, r.file, r.index)).collect()
+    }
+
+    /// The declarations of the tenants that count, as in [`Self::live_tenants`].
+    pub fn live_tenant_refs(&self) -> impl Iterator<Item = ItemRef> + '_ {
+        self.tenants.values().filter_map(|v| v.first()).chain(&self.unnamed_tenants).copied()
     }
 
     /// The declaration of tenant `name`.

@@ -7,10 +7,17 @@ use khc_semantics::program::Item;
 use khc_semantics::ImportRef;
 use khc_syntax::{Diagnostic, FileKey, Parse};
 
-/// Parses a file into its lossless tree and syntax errors.
-#[salsa::tracked(returns(ref))]
+/// Parses a file into its lossless tree and syntax errors. Kept for as long as
+/// the database lives, unless a batch build bounds it ([`crate::KhcDatabase::bound_memos`]):
+/// the tree is then dropped once the declarations derived from it are known.
+#[salsa::tracked(returns(ref), lru = 0)]
 pub fn parse(db: &dyn Db, file: SourceFile) -> Parse {
     khc_syntax::parse(file.key(db), file.text(db))
+}
+
+/// Keeps at most `n` syntax trees past [`crate::KhcDatabase::release_memos`] (0: all).
+pub(crate) fn keep_trees(db: &mut dyn Db, n: usize) {
+    parse::set_lru_capacity(db, n);
 }
 
 /// The byte offsets at which the file's lines start.
