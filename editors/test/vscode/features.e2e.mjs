@@ -56,9 +56,21 @@ try {
         await vs.focusEditor();
         await vs.goto(5, "end"); // `  isolation strict`
         await page.keyboard.press("Enter");
-        await page.keyboard.press("Control+Space");
+        // The widget opens once the server answers; on a cold start (first run of a
+        // fresh checkout) the request can come before the server is ready: ask again.
         const suggest = page.locator(".editor-widget.suggest-widget.visible");
-        await suggest.waitFor({ timeout: 10000 });
+        await until(
+          "the suggest widget",
+          async () => {
+            if (await suggest.isVisible()) return true;
+            await page.keyboard.press("Control+Space");
+            return suggest.waitFor({ timeout: 3000 }).then(
+              () => true,
+              () => false,
+            );
+          },
+          45000,
+        );
         const labels = await until(
           "completion items",
           async () => {
