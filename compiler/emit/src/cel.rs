@@ -184,13 +184,18 @@ const RUNTIME_ANCESTORS: &str = "^(/|/var|/run|/var/run|(/var)?/run/user(/[^/]+)
 /// Normalised paths naming a container runtime's socket or directory anywhere.
 const RUNTIME_PATHS: &str = "(^|/)(docker|dockerd|cri-dockerd|dockershim|containerd|crio|cri-o|podman|k3s)(\\\\.sock)?(/|$)";
 
-/// Quotes a string as a CEL single-quoted literal.
-fn lit(s: &str) -> String {
-    let mut out = String::from("'");
+/// Quotes a string as a CEL single-quoted literal (quotes, backslashes and
+/// control characters escaped; the value is unchanged).
+pub(crate) fn lit(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('\'');
     for c in s.chars() {
         match c {
             '\\' => out.push_str("\\\\"),
             '\'' => out.push_str("\\'"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            c if c.is_control() => out.push_str(&format!("\\u{:04x}", c as u32)),
             c => out.push(c),
         }
     }
@@ -198,9 +203,9 @@ fn lit(s: &str) -> String {
     out
 }
 
-fn list(items: &[String]) -> String {
-    let inner: Vec<String> = items.iter().map(|s| lit(s)).collect();
-    format!("[{}]", inner.join(", "))
+/// A CEL list of string literals.
+pub(crate) fn list(items: &[String]) -> String {
+    format!("[{}]", items.iter().map(|s| lit(s)).collect::<Vec<_>>().join(", "))
 }
 
 /// Each capability in both spellings the runtimes accept (`CHOWN`, `CAP_CHOWN`).

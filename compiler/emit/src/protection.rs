@@ -16,6 +16,7 @@
 //! policies on them (a policy could otherwise lock itself in); RBAC must keep them
 //! to cluster administrators.
 
+use crate::cel::list;
 use crate::objects::{namespaces_by_name, Built, MANAGED_BY, SOURCE_ANNOTATION, TENANT_LABEL};
 use k8s_openapi::api::admissionregistration::v1::{
     MatchCondition, MatchResources, NamedRuleWithOperations, ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding, ValidatingAdmissionPolicyBindingSpec,
@@ -54,29 +55,6 @@ fn resource_of(kind: &str) -> Option<(&'static str, &'static str)> {
         "ClusterRoleBinding" => ("rbac.authorization.k8s.io", "clusterrolebindings"),
         _ => return None,
     })
-}
-
-/// A CEL string literal (single-quoted; names and subjects are validated, but
-/// quotes and backslashes are escaped anyway).
-fn lit(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('\'');
-    for c in s.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\'' => out.push_str("\\'"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            c if c.is_control() => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('\'');
-    out
-}
-
-fn list(items: &[String]) -> String {
-    format!("[{}]", items.iter().map(|s| lit(s)).collect::<Vec<_>>().join(", "))
 }
 
 /// The user names and groups of the applier.

@@ -162,6 +162,32 @@ impl ProfileTable {
     }
 }
 
+/// One word of `mode` (or the cluster's `admission-mode`): `deny`, `warn` or
+/// `audit`, or an error at `span`.
+pub(crate) fn action(cx: &mut Ctx, at: &At<'_>, w: &str, span: Span) -> Option<Action> {
+    match w {
+        "deny" => Some(Action::Deny),
+        "warn" => Some(Action::Warn),
+        "audit" => Some(Action::Audit),
+        _ => {
+            cx.error(at, span, "invalid-value", format!("unknown mode `{w}`")).notes.push("help: modes are `deny`, `warn` and `audit`".into());
+            None
+        }
+    }
+}
+
+/// `deny` and `warn` together are an error (the API server rejects such a
+/// binding); true when they are apart.
+pub(crate) fn deny_and_warn_apart(cx: &mut Ctx, at: &At<'_>, actions: &[Action]) -> bool {
+    if actions.contains(&Action::Deny) && actions.contains(&Action::Warn) {
+        cx.error(at, at.s.span, "conflict", "`deny` and `warn` cannot be combined")
+            .notes
+            .push("note: the API server rejects a binding with both Deny and Warn; use `deny audit` or `warn audit`".into());
+        return false;
+    }
+    true
+}
+
 /// Checks an `admission { … }` block.
 pub(crate) fn check_admission(cx: &mut Ctx, at: &At<'_>, profiles: &ProfileTable) -> Admission {
     cx.no_args(at);
@@ -171,24 +197,13 @@ pub(crate) fn check_admission(cx: &mut Ctx, at: &At<'_>, profiles: &ProfileTable
         if c.name() == "mode" && !c.s.name.quoted {
             cx.no_block(&c);
             for (w, span) in cx.words(&c, "`deny`, `warn` or `audit`") {
-                let a = match w.as_str() {
-                    "deny" => Action::Deny,
-                    "warn" => Action::Warn,
-                    "audit" => Action::Audit,
-                    _ => {
-                        cx.error(&c, span, "invalid-value", format!("unknown mode `{w}`")).notes.push("help: modes are `deny`, `warn` and `audit`".into());
-                        continue;
+                if let Some(a) = action(cx, &c, &w, span) {
+                    if !actions.contains(&a) {
+                        actions.push(a);
                     }
-                };
-                if !actions.contains(&a) {
-                    actions.push(a);
                 }
             }
-            if actions.contains(&Action::Deny) && actions.contains(&Action::Warn) {
-                cx.error(&c, c.s.span, "conflict", "`deny` and `warn` cannot be combined")
-                    .notes
-                    .push("note: the API server rejects a binding with both Deny and Warn; use `deny audit` or `warn audit`".into());
-            }
+            deny_and_warn_apart(cx, &c, &actions);
             continue;
         }
         match parse_item(cx, &c, BlockKind::Admission) {

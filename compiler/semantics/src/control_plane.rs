@@ -7,6 +7,7 @@ use crate::context::{At, Ctx};
 use crate::model::*;
 use crate::rbac::{subjects, GrantScope};
 use crate::schema::BlockKind;
+use crate::tenant::pod_security;
 use crate::values;
 use khc_syntax::{Span, ValueKind};
 
@@ -189,17 +190,7 @@ pub(crate) fn check_audit(cx: &mut Ctx, at: &At<'_>, audit: &mut Audit) {
 fn level(cx: &mut Ctx, at: &At<'_>) -> Option<Level> {
     cx.no_block(at);
     let (v, span) = cx.one_word(at, "a level (`privileged`, `baseline` or `restricted`)")?;
-    match v.as_str() {
-        "privileged" => Some(Level::Privileged),
-        "baseline" => Some(Level::Baseline),
-        "restricted" => Some(Level::Restricted),
-        _ => {
-            cx.error(at, span, "invalid-value", format!("unknown Pod Security level `{v}`"))
-                .notes
-                .push("help: levels are `privileged`, `baseline` and `restricted`".into());
-            None
-        }
-    }
+    pod_security::level(cx, at, &v, span)
 }
 
 /// `pod-security { enforce …; audit …; warn …; version …; exempt-… }` in `cluster`.
@@ -227,26 +218,7 @@ pub(crate) fn check_pod_security(cx: &mut Ctx, at: &At<'_>, ps: &mut ClusterPodS
             "warn" => ps.warn = level(cx, &c).unwrap_or(ps.warn),
             "version" => {
                 cx.no_block(&c);
-                let text = match c.s.flat_args().as_slice() {
-                    [v] => match &v.kind {
-                        ValueKind::Number { digits, unit } if unit.is_empty() => Some((digits.clone(), v.span)),
-                        ValueKind::Name(s) | ValueKind::Str(s) => Some((s.clone(), v.span)),
-                        _ => None,
-                    },
-                    _ => None,
-                };
-                match text {
-                    Some((s, _)) if s == "latest" => ps.version = s,
-                    Some((s, span)) => match values::parse_version(&s) {
-                        Some(m) => ps.version = format!("v1.{m}"),
-                        None => {
-                            cx.error(&c, span, "invalid-value", format!("`{s}` is not a version")).notes.push("help: write `1.31` or `latest`".into());
-                        }
-                    },
-                    None => {
-                        cx.error(&c, c.s.span, "bad-argument", "`version` takes one version, e.g. `version 1.31` or `version latest`");
-                    }
-                }
+                ps.version = pod_security::version(cx, &c).unwrap_or(std::mem::take(&mut ps.version));
             }
             "exempt-usernames" => ps.exempt_usernames = strings(cx, &c, "user names"),
             "exempt-runtime-classes" => {
@@ -283,11 +255,7 @@ pub(crate) fn check_pod_security(cx: &mut Ctx, at: &At<'_>, ps: &mut ClusterPodS
             .notes
             .push("help: enforce `baseline` at least, and exempt the namespaces that need more".into());
     }
-    for (mode, l) in [("audit", ps.audit), ("warn", ps.warn)] {
-        if l < ps.enforce {
-            cx.warning(at, at.s.span, "conflict", format!("`{mode} {}` is weaker than `enforce {}` and will never fire", l.as_str(), ps.enforce.as_str()));
-        }
-    }
+    pod_security::warn_weaker_modes(cx, at, ps.enforce, ps.audit, ps.warn);
 }
 
 /// `authentication { anonymous …; oidc "URL" { … } }`.

@@ -72,27 +72,14 @@ pub(crate) fn admission_mode(cx: &mut Ctx, at: &At<'_>) -> Option<Vec<Action>> {
     }
     let mut ok = true;
     for v in at.s.flat_args() {
-        let a = match word(v) {
-            Some("deny") => Action::Deny,
-            Some("warn") => Action::Warn,
-            Some("audit") => Action::Audit,
-            _ => {
-                let text = v.as_text().unwrap_or_default();
-                cx.error(at, v.span, "invalid-value", format!("unknown mode `{text}`")).notes.push("help: modes are `deny`, `warn` and `audit`".into());
-                ok = false;
-                continue;
-            }
-        };
-        if !actions.contains(&a) {
-            actions.push(a);
+        let text = word(v).map(str::to_string).or_else(|| v.as_text()).unwrap_or_default();
+        match crate::admission::action(cx, at, &text, v.span) {
+            Some(a) if !actions.contains(&a) => actions.push(a),
+            Some(_) => {}
+            None => ok = false,
         }
     }
-    if actions.contains(&Action::Deny) && actions.contains(&Action::Warn) {
-        cx.error(at, at.s.span, "conflict", "`deny` and `warn` cannot be combined")
-            .notes
-            .push("note: the API server rejects a binding with both Deny and Warn; use `deny audit` or `warn audit`".into());
-        ok = false;
-    }
+    ok &= crate::admission::deny_and_warn_apart(cx, at, &actions);
     actions.sort();
     (ok && !actions.is_empty()).then_some(actions)
 }

@@ -7,7 +7,8 @@ use crate::schema::BlockKind;
 use crate::values;
 use khc_syntax::{Span, ValueKind};
 
-fn level(cx: &mut Ctx, at: &At<'_>, v: &str, span: Span) -> Option<Level> {
+/// A Pod Security level word (`privileged`, `baseline`, `restricted`), or an error.
+pub(crate) fn level(cx: &mut Ctx, at: &At<'_>, v: &str, span: Span) -> Option<Level> {
     match v {
         "privileged" => Some(Level::Privileged),
         "baseline" => Some(Level::Baseline),
@@ -48,29 +49,7 @@ pub(crate) fn pod_security(cx: &mut Ctx, at: &At<'_>, minor: u32) -> PodSecurity
                     _ => ps.warn = l,
                 }
             }
-            ("version", false) => {
-                let args = c.s.flat_args();
-                let text = match args.as_slice() {
-                    [v] => match &v.kind {
-                        ValueKind::Number { digits, unit } if unit.is_empty() => Some((digits.clone(), v.span)),
-                        ValueKind::Name(s) | ValueKind::Str(s) => Some((s.clone(), v.span)),
-                        _ => None,
-                    },
-                    _ => None,
-                };
-                match text {
-                    Some((s, _)) if s == "latest" => ps.version = s,
-                    Some((s, span)) => match values::parse_version(&s) {
-                        Some(m) => ps.version = format!("v1.{m}"),
-                        None => {
-                            cx.error(&c, span, "invalid-value", format!("`{s}` is not a version")).notes.push("help: write `1.31` or `latest`".into());
-                        }
-                    },
-                    None => {
-                        cx.error(&c, c.s.span, "bad-argument", "`version` takes one version, e.g. `version 1.31` or `version latest`");
-                    }
-                }
-            }
+            ("version", false) => ps.version = version(cx, &c).unwrap_or(ps.version),
             _ => cx.unknown_statement(&c, BlockKind::PodSecurity),
         }
     }
@@ -79,11 +58,43 @@ pub(crate) fn pod_security(cx: &mut Ctx, at: &At<'_>, minor: u32) -> PodSecurity
             .notes
             .push("help: enforce `baseline` at least, and audit/warn `restricted`".into());
     }
-    for (mode, l) in [("audit", ps.audit), ("warn", ps.warn)] {
-        if l < ps.enforce {
-            let msg = format!("`{mode} {}` is weaker than `enforce {}` and will never fire", l.as_str(), ps.enforce.as_str());
+    warn_weaker_modes(cx, at, ps.enforce, ps.audit, ps.warn);
+    ps
+}
+
+/// `version 1.31` or `version latest` in a `pod-security` block: the label value
+/// (`v1.31`, `latest`), or an error.
+pub(crate) fn version(cx: &mut Ctx, c: &At<'_>) -> Option<String> {
+    let text = match c.s.flat_args().as_slice() {
+        [v] => match &v.kind {
+            ValueKind::Number { digits, unit } if unit.is_empty() => Some((digits.clone(), v.span)),
+            ValueKind::Name(s) | ValueKind::Str(s) => Some((s.clone(), v.span)),
+            _ => None,
+        },
+        _ => None,
+    };
+    match text {
+        Some((s, _)) if s == "latest" => Some(s),
+        Some((s, span)) => match values::parse_version(&s) {
+            Some(m) => Some(format!("v1.{m}")),
+            None => {
+                cx.error(c, span, "invalid-value", format!("`{s}` is not a version")).notes.push("help: write `1.31` or `latest`".into());
+                None
+            }
+        },
+        None => {
+            cx.error(c, c.s.span, "bad-argument", "`version` takes one version, e.g. `version 1.31` or `version latest`");
+            None
+        }
+    }
+}
+
+/// Auditing or warning at a level weaker than the enforced one can never fire: a warning.
+pub(crate) fn warn_weaker_modes(cx: &mut Ctx, at: &At<'_>, enforce: Level, audit: Level, warn: Level) {
+    for (mode, l) in [("audit", audit), ("warn", warn)] {
+        if l < enforce {
+            let msg = format!("`{mode} {}` is weaker than `enforce {}` and will never fire", l.as_str(), enforce.as_str());
             cx.warning(at, at.s.span, "conflict", msg);
         }
     }
-    ps
 }
