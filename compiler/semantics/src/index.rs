@@ -5,7 +5,8 @@
 //! program's files and answers "what is at offset N", "where is X defined" and
 //! "all references of X".
 
-use khc_syntax::{FileKey, SourceTree, Span, Statement, Value, ValueKind};
+use crate::context::word;
+use khc_syntax::{FileKey, SourceTree, Span, Statement, Value};
 
 /// What a name denotes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -84,13 +85,6 @@ pub struct FileIndex {
     pub definitions: Vec<Definition>,
     /// References in source order.
     pub references: Vec<Reference>,
-}
-
-fn word(v: &Value) -> Option<&str> {
-    match &v.kind {
-        ValueKind::Name(s) | ValueKind::Str(s) => Some(s),
-        _ => None,
-    }
 }
 
 struct Indexer<'a> {
