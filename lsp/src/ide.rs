@@ -601,6 +601,10 @@ impl<'a> Analysis<'a> {
                 khc_semantics::builtin_resources().map(|(g, r)| item(r, CompletionItemKind::VALUE, Some(if g.is_empty() { "core" } else { g }))).collect()
             }
             ("can", _) => set(&schema::VERBS),
+            (rule, _) if matches!(kind, BlockKind::Admission | BlockKind::Profile) && khc_rules::RuleId::from_name(rule).is_some() => {
+                let def = khc_rules::RuleId::from_name(rule).expect("checked").def();
+                def.args.values().iter().map(|v| item(v, CompletionItemKind::ENUM_MEMBER, Some(def.name))).collect()
+            }
             (_, "protocol") => set(&schema::PROTOCOLS),
             ("allow", "allow") => ["ingress", "egress"].iter().map(|k| item(k, CompletionItemKind::KEYWORD, schema::KEYWORDS.doc(k))).collect(),
             ("allow", "from" | "to") => set(&schema::PEER_KINDS),

@@ -101,23 +101,11 @@ fn compile(cache: &mut std::collections::HashMap<String, Compiled>, expr: &str) 
 }
 
 /// The `(group, resource)` of a kind that carries a pod template (or is a pod or
-/// Service), as admission matches it.
+/// Service or PersistentVolumeClaim), as admission matches it
+/// (`khc_rules::facts::judged_resource`); the group is the manifest's.
 pub fn resource_of(api_version: &str, kind: &str) -> Option<(String, String)> {
     let group = api_version.rsplit_once('/').map_or("", |(g, _)| g).to_string();
-    let plural = match kind {
-        "Pod" => "pods",
-        "Deployment" => "deployments",
-        "ReplicaSet" => "replicasets",
-        "StatefulSet" => "statefulsets",
-        "DaemonSet" => "daemonsets",
-        "Job" => "jobs",
-        "CronJob" => "cronjobs",
-        "Service" => "services",
-        "PersistentVolumeClaim" => "persistentvolumeclaims",
-        "PodTemplate" => "podtemplates",
-        "ReplicationController" => "replicationcontrollers",
-        _ => return None,
-    };
+    let (_, plural) = khc_rules::facts::judged_resource(kind)?;
     Some((group, plural.to_string()))
 }
 

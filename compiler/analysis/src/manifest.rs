@@ -58,12 +58,8 @@ pub fn parse(file: &str, text: &str) -> Result<Vec<Manifest>, String> {
 }
 
 /// The pod `(metadata, spec)` of a Pod or of a controller's pod template.
+/// The kinds are `khc_rules::facts::POD_KINDS`.
 pub fn pod_template(obj: &Value) -> Option<(&Value, &Value)> {
-    let t = match obj["kind"].as_str()? {
-        "Pod" => return Some((&obj["metadata"], &obj["spec"])),
-        "CronJob" => &obj["spec"]["jobTemplate"]["spec"]["template"],
-        "Deployment" | "StatefulSet" | "DaemonSet" | "Job" | "ReplicaSet" | "ReplicationController" => &obj["spec"]["template"],
-        _ => return None,
-    };
-    Some((&t["metadata"], &t["spec"]))
+    let kind = khc_rules::facts::pod_kind_of(obj["kind"].as_str()?)?;
+    Some(khc_rules::facts::pod_of(kind, obj, |v, f| &v[f]))
 }

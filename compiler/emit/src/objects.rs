@@ -373,10 +373,10 @@ fn admission_policy_with(name: &str, a: &Admission, namespace_selector: LabelSel
     let mut validations: Vec<Validation> = a.rules.iter().filter_map(|r| cel::validation(&r.kind, a.minor_version).map(|v| validation(r, v))).collect();
     validations.extend(extra);
     let resource_validations: Vec<Validation> = a.rules.iter().filter_map(|r| cel::resource_validation(&r.kind).map(|v| validation(r, v))).collect();
-    let mut out = policy_and_binding(name, a, namespace_selector.clone(), tenant, validations, cel::MATCHED_RESOURCES, cel::SPEC_CHANGED, true);
+    let mut out = policy_and_binding(name, a, namespace_selector.clone(), tenant, validations, &cel::MATCHED_RESOURCES, &cel::SPEC_CHANGED, true);
     if !resource_validations.is_empty() {
         let name = format!("{name}.resources");
-        out.extend(policy_and_binding(&name, a, namespace_selector, tenant, resource_validations, cel::RESOURCE_MATCHED, cel::RESOURCE_SPEC_CHANGED, false));
+        out.extend(policy_and_binding(&name, a, namespace_selector, tenant, resource_validations, &cel::RESOURCE_MATCHED, cel::RESOURCE_SPEC_CHANGED, false));
     }
     out
 }
@@ -390,7 +390,7 @@ fn policy_and_binding(
     namespace_selector: LabelSelector,
     tenant: Option<&str>,
     validations: Vec<Validation>,
-    matched: &[(&str, &[&str])],
+    matched: &[(&str, Vec<String>)],
     changed: &str,
     pods: bool,
 ) -> Vec<Built> {
@@ -400,11 +400,11 @@ fn policy_and_binding(
             api_groups: Some(vec![group.to_string()]),
             api_versions: Some(vec!["v1".into()]),
             operations: Some(vec!["CREATE".into(), "UPDATE".into()]),
-            resources: Some(resources.iter().map(|r| r.to_string()).collect()),
+            resources: Some(resources.clone()),
             ..Default::default()
         })
         .collect();
-    let variables = pods.then(|| cel::VARIABLES.iter().map(|(n, e)| Variable { name: n.to_string(), expression: e.to_string() }).collect());
+    let variables = pods.then(|| cel::VARIABLES.iter().map(|(n, e)| Variable { name: n.to_string(), expression: e.clone() }).collect());
     let policy = ValidatingAdmissionPolicy {
         metadata: meta(name, None, tenant, &a.origin),
         spec: Some(ValidatingAdmissionPolicySpec {

@@ -42,19 +42,11 @@ pub const BREAK_GLASS_GROUP: &str = "system:masters";
 /// The label prefixes of a namespace that only the applier may change.
 pub const PROTECTED_LABEL_PREFIXES: &[&str] = &["khc.dev/", "pod-security.kubernetes.io/"];
 
-/// The resource (plural) of a kind khc emits in a tenant namespace, and its group.
+/// The resource (plural) and group of a kind khc emits, when the protection
+/// policies match it by name (`khc_rules::facts::EMITTED_KINDS`; a kind missing
+/// there fails `tests/registry.rs`).
 fn resource_of(kind: &str) -> Option<(&'static str, &'static str)> {
-    Some(match kind {
-        "ServiceAccount" => ("", "serviceaccounts"),
-        "NetworkPolicy" => ("networking.k8s.io", "networkpolicies"),
-        "ResourceQuota" => ("", "resourcequotas"),
-        "LimitRange" => ("", "limitranges"),
-        "Role" => ("rbac.authorization.k8s.io", "roles"),
-        "RoleBinding" => ("rbac.authorization.k8s.io", "rolebindings"),
-        "ClusterRole" => ("rbac.authorization.k8s.io", "clusterroles"),
-        "ClusterRoleBinding" => ("rbac.authorization.k8s.io", "clusterrolebindings"),
-        _ => return None,
-    })
+    khc_rules::facts::emitted_kind(kind).filter(|k| k.protection == khc_rules::facts::Protection::ByName).map(|k| (k.group, k.plural))
 }
 
 /// The user names and groups of the applier.

@@ -7,95 +7,10 @@ use crate::schema::BlockKind;
 use khc_syntax::{Diagnostic, FileKey, Span, ValueKind};
 use std::collections::BTreeMap;
 
-/// Capabilities that effectively give up container isolation.
-const RISKY_CAPABILITIES: &[&str] = &["ALL", "SYS_ADMIN", "NET_ADMIN", "SYS_PTRACE", "SYS_MODULE", "DAC_READ_SEARCH", "BPF", "SYS_RAWIO"];
+use khc_rules::facts::RISKY_CAPABILITIES;
+use khc_rules::{ArgSpec, Args as RuleArgs};
 
-/// Every Linux capability (without `CAP_`), and `ALL`.
-pub const LINUX_CAPABILITIES: &[&str] = &[
-    "ALL",
-    "AUDIT_CONTROL",
-    "AUDIT_READ",
-    "AUDIT_WRITE",
-    "BLOCK_SUSPEND",
-    "BPF",
-    "CHECKPOINT_RESTORE",
-    "CHOWN",
-    "DAC_OVERRIDE",
-    "DAC_READ_SEARCH",
-    "FOWNER",
-    "FSETID",
-    "IPC_LOCK",
-    "IPC_OWNER",
-    "KILL",
-    "LEASE",
-    "LINUX_IMMUTABLE",
-    "MAC_ADMIN",
-    "MAC_OVERRIDE",
-    "MKNOD",
-    "NET_ADMIN",
-    "NET_BIND_SERVICE",
-    "NET_BROADCAST",
-    "NET_RAW",
-    "PERFMON",
-    "SETFCAP",
-    "SETGID",
-    "SETPCAP",
-    "SETUID",
-    "SYSLOG",
-    "SYS_ADMIN",
-    "SYS_BOOT",
-    "SYS_CHROOT",
-    "SYS_MODULE",
-    "SYS_NICE",
-    "SYS_PACCT",
-    "SYS_PTRACE",
-    "SYS_RAWIO",
-    "SYS_RESOURCE",
-    "SYS_TIME",
-    "SYS_TTY_CONFIG",
-    "WAKE_ALARM",
-];
-
-/// Every volume type of the Pod API (the fields of `Volume` besides `name`).
-pub const VOLUME_TYPES: &[&str] = &[
-    "awsElasticBlockStore",
-    "azureDisk",
-    "azureFile",
-    "cephfs",
-    "cinder",
-    "configMap",
-    "csi",
-    "downwardAPI",
-    "emptyDir",
-    "ephemeral",
-    "fc",
-    "flexVolume",
-    "flocker",
-    "gcePersistentDisk",
-    "gitRepo",
-    "glusterfs",
-    "hostPath",
-    "image",
-    "iscsi",
-    "nfs",
-    "persistentVolumeClaim",
-    "photonPersistentDisk",
-    "portworxVolume",
-    "projected",
-    "quobyte",
-    "rbd",
-    "scaleIO",
-    "secret",
-    "storageos",
-    "vsphereVolume",
-];
-
-/// Volume types with known node-compromising flaws: `gitRepo` (CVE-2024-10220)
-/// and the in-tree plugins of CVE-2020-8555; naming one is a warning.
-const RISKY_VOLUME_TYPES: &[&str] = &["gitRepo", "glusterfs", "quobyte", "scaleIO", "storageos", "hostPath"];
-
-/// Service types.
-pub const SERVICE_TYPES: &[&str] = &["ClusterIP", "ExternalName", "LoadBalancer", "NodePort"];
+use khc_rules::facts::LINUX_CAPABILITIES;
 
 /// A parsed statement of a profile or admission block.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -224,10 +139,10 @@ pub(crate) fn check_admission(cx: &mut Ctx, at: &At<'_>, profiles: &ProfileTable
 /// `allowed-host-paths` next to a rule that denies every hostPath volume
 /// (`no-host-path`, or `allowed-volume-types` without `hostPath`) admits nothing.
 fn useless_host_paths(cx: &mut Ctx, rules: &[AdmissionRule]) {
-    let Some(paths) = rules.iter().find(|r| matches!(r.kind, RuleKind::AllowedHostPaths { .. })) else { return };
-    let blocker = rules.iter().find(|r| match &r.kind {
-        RuleKind::NoHostPath => true,
-        RuleKind::AllowedVolumeTypes(types) => !types.as_ref().is_some_and(|t| t.iter().any(|t| t == "hostPath")),
+    let Some(paths) = rules.iter().find(|r| r.kind.id == RuleId::AllowedHostPaths) else { return };
+    let blocker = rules.iter().find(|r| match r.kind.id {
+        RuleId::NoHostPath => true,
+        RuleId::AllowedVolumeTypes => !matches!(&r.kind.args, RuleArgs::NamesOrDefault(Some(t)) if t.iter().any(|t| t == "hostPath")),
         _ => false,
     });
     if let Some(b) = blocker {
@@ -280,83 +195,46 @@ fn parse_item(cx: &mut Ctx, at: &At<'_>, context: BlockKind) -> Option<Item> {
         let (p, span) = cx.one_word(at, "a profile name")?;
         return Some(Item::Use { name: p, span, file: at.file().clone() });
     }
-    let kind = match name {
-        "require-limits" => RuleKind::RequireLimits(resources(cx, at)?),
-        "require-requests" => RuleKind::RequireRequests(resources(cx, at)?),
-        "allowed-registries" => RuleKind::AllowedRegistries(registries(cx, at)?),
-        "allowed-capabilities" => RuleKind::AllowedCapabilities(capabilities(cx, at)?),
-        "min-uid" => RuleKind::MinUid(min_id(cx, at)?),
-        "min-gid" => RuleKind::MinGid(min_id(cx, at)?),
-        "min-fs-group" => RuleKind::MinFsGroup(min_id(cx, at)?),
-        "allowed-sysctls" => RuleKind::AllowedSysctls(optional_names(cx, at, "a sysctl name such as net.ipv4.tcp_syncookies", is_sysctl)?),
-        "allowed-selinux-types" => RuleKind::AllowedSelinuxTypes(optional_names(cx, at, "an SELinux type such as container_t", is_selinux_type)?),
-        "allowed-volume-types" => RuleKind::AllowedVolumeTypes(volume_types(cx, at)?),
-        "allowed-host-paths" => host_paths(cx, at)?,
-        "allowed-service-types" => RuleKind::AllowedServiceTypes(from_set(cx, at, "a Service type", SERVICE_TYPES)?),
-        "allowed-runtime-classes" => RuleKind::AllowedRuntimeClasses(object_names(cx, at, "a RuntimeClass name")?),
-        "allowed-storage-classes" => RuleKind::AllowedStorageClasses(object_names(cx, at, "a StorageClass name")?),
-        "no-latest-tag"
-        | "read-only-root-fs"
-        | "seccomp-runtime-default"
-        | "no-host-namespaces"
-        | "no-host-ports"
-        | "no-host-path"
-        | "no-docker-socket"
-        | "no-privileged"
-        | "no-privilege-escalation"
-        | "run-as-non-root"
-        | "drop-all-capabilities"
-        | "apparmor-runtime-default"
-        | "no-unmasked-proc-mount"
-        | "no-selinux-overrides"
-        | "no-host-process"
-        | "no-host-probes"
-        | "run-as-group"
-        | "require-fs-group"
-        | "no-root-groups"
-        | "no-external-ips"
-        | "no-default-service-account" => {
-            cx.no_args(at);
-            match name {
-                "no-latest-tag" => RuleKind::NoLatestTag,
-                "read-only-root-fs" => RuleKind::ReadOnlyRootFs,
-                "seccomp-runtime-default" => RuleKind::SeccompRuntimeDefault,
-                "no-host-namespaces" => RuleKind::NoHostNamespaces,
-                "no-host-ports" => RuleKind::NoHostPorts,
-                "no-host-path" => RuleKind::NoHostPath,
-                "no-docker-socket" => RuleKind::NoDockerSocket,
-                "no-privileged" => RuleKind::NoPrivileged,
-                "no-privilege-escalation" => RuleKind::NoPrivilegeEscalation,
-                "drop-all-capabilities" => RuleKind::DropAllCapabilities,
-                "apparmor-runtime-default" => RuleKind::AppArmorRuntimeDefault,
-                "no-unmasked-proc-mount" => RuleKind::NoUnmaskedProcMount,
-                "no-selinux-overrides" => RuleKind::NoSelinuxOverrides,
-                "no-host-process" => RuleKind::NoHostProcess,
-                "no-host-probes" => RuleKind::NoHostProbes,
-                "run-as-group" => RuleKind::RunAsGroup,
-                "require-fs-group" => RuleKind::RequireFsGroup,
-                "no-root-groups" => RuleKind::NoRootGroups,
-                "no-external-ips" => RuleKind::NoExternalIps,
-                "no-default-service-account" => RuleKind::NoDefaultServiceAccount,
-                _ => RuleKind::RunAsNonRoot,
-            }
-        }
-        _ => {
-            cx.unknown_statement(at, context);
-            return None;
-        }
+    let Some(id) = RuleId::from_name(name) else {
+        cx.unknown_statement(at, context);
+        return None;
     };
+    let kind = RuleKind { id, args: parse_args(cx, at, &id.def().args)? };
     Some(Item::Rule(AdmissionRule { kind, origin: at.origin(), span: at.s.span }))
 }
 
-fn resources(cx: &mut Ctx, at: &At<'_>) -> Option<Vec<String>> {
+/// A rule's arguments, parsed by their shape (the same code for every rule of a
+/// shape).
+fn parse_args(cx: &mut Ctx, at: &At<'_>, spec: &ArgSpec) -> Option<RuleArgs> {
+    Some(match *spec {
+        ArgSpec::None => {
+            cx.no_args(at);
+            RuleArgs::None
+        }
+        ArgSpec::SubsetOrAll { set } => RuleArgs::Names(subset_or_all(cx, at, set)?),
+        ArgSpec::RegistryPrefixes => RuleArgs::Names(registries(cx, at)?),
+        ArgSpec::Capabilities => RuleArgs::Names(capabilities(cx, at)?),
+        ArgSpec::Id => RuleArgs::Number(min_id(cx, at)?),
+        ArgSpec::NamesOrDefault { what, valid } => RuleArgs::NamesOrDefault(optional_names(cx, at, what, valid)?),
+        ArgSpec::ValuesOrDefault { what, set, risky, plural } => RuleArgs::NamesOrDefault(values_or_default(cx, at, what, set, risky, plural)?),
+        ArgSpec::Values { what, set } => RuleArgs::Names(from_set(cx, at, what, set)?),
+        ArgSpec::HostPaths => host_paths(cx, at)?,
+        ArgSpec::ObjectNames { what } => RuleArgs::Names(object_names(cx, at, what)?),
+    })
+}
+
+/// Words from `set` (`cpu`, `memory`); none means all of them.
+fn subset_or_all(cx: &mut Ctx, at: &At<'_>, set: &[&str]) -> Option<Vec<String>> {
     if at.s.args.is_empty() {
-        return Some(vec!["cpu".into(), "memory".into()]);
+        let mut all: Vec<String> = set.iter().map(|w| w.to_string()).collect();
+        all.sort();
+        return Some(all);
     }
+    let what = set.iter().map(|w| format!("`{w}`")).collect::<Vec<_>>().join(" or ");
     let mut out = Vec::new();
-    for (w, span) in cx.words(at, "`cpu` or `memory`") {
-        if w != "cpu" && w != "memory" {
-            cx.error(at, span, "invalid-value", format!("`{w}` is not `cpu` or `memory`"));
+    for (w, span) in cx.words(at, &what) {
+        if !set.contains(&w.as_str()) {
+            cx.error(at, span, "invalid-value", format!("`{w}` is not {what}"));
             return None;
         }
         if !out.contains(&w) {
@@ -438,16 +316,6 @@ fn min_id(cx: &mut Ctx, at: &At<'_>) -> Option<u64> {
     }
 }
 
-/// A sysctl name: lowercase letters, digits, `_`, `-`, separated by `.` or `/`.
-fn is_sysctl(w: &str) -> bool {
-    !w.is_empty() && w.split(['.', '/']).all(|seg| !seg.is_empty() && seg.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-'))
-}
-
-/// An SELinux type: letters, digits and `_`.
-fn is_selinux_type(w: &str) -> bool {
-    !w.is_empty() && w.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-}
-
 /// Names checked by `valid`; none means the rule's default (`None`).
 fn optional_names(cx: &mut Ctx, at: &At<'_>, what: &str, valid: fn(&str) -> bool) -> Option<Option<Vec<String>>> {
     if at.s.args.is_empty() {
@@ -489,27 +357,23 @@ fn from_set(cx: &mut Ctx, at: &At<'_>, what: &str, set: &[&str]) -> Option<Vec<S
     (ok && !out.is_empty()).then_some(out)
 }
 
-/// `allowed-volume-types`: none means the Pod Security Standards restricted set.
-fn volume_types(cx: &mut Ctx, at: &At<'_>) -> Option<Option<Vec<String>>> {
+/// Values from `set`, none meaning the rule's default (`allowed-volume-types`:
+/// the Pod Security Standards restricted set); a `risky` value is a warning.
+fn values_or_default(cx: &mut Ctx, at: &At<'_>, what: &str, set: &[&str], risky: &[(&str, &str)], plural: &str) -> Option<Option<Vec<String>>> {
     if at.s.args.is_empty() {
         return Some(None);
     }
-    let types = from_set(cx, at, "a volume type", VOLUME_TYPES)?;
+    let values = from_set(cx, at, what, set)?;
     for v in at.s.flat_args() {
-        if let Some(w) = word(v).filter(|w| RISKY_VOLUME_TYPES.contains(w)) {
-            let why = match w {
-                "gitRepo" => "gitRepo volumes run git on the node and let pods execute code there (CVE-2024-10220); clone in an init container instead",
-                "hostPath" => "hostPath volumes expose the node's files; prefer `allowed-host-paths`",
-                _ => "this in-tree volume plugin lets pods make the node reach arbitrary addresses (CVE-2020-8555); use its CSI driver",
-            };
-            cx.warning(at, v.span, "risky", format!("allowing `{w}` volumes is risky")).notes.push(format!("note: {why}"));
+        if let Some((w, why)) = word(v).and_then(|w| risky.iter().find(|(r, _)| *r == w)) {
+            cx.warning(at, v.span, "risky", format!("allowing `{w}` {plural} is risky")).notes.push(format!("note: {why}"));
         }
     }
-    Some(Some(types))
+    Some(Some(values))
 }
 
 /// `allowed-host-paths "PATH"… [readonly]`.
-fn host_paths(cx: &mut Ctx, at: &At<'_>) -> Option<RuleKind> {
+fn host_paths(cx: &mut Ctx, at: &At<'_>) -> Option<RuleArgs> {
     let mut args = at.s.flat_args();
     let readonly = args.last().is_some_and(|v| matches!(&v.kind, ValueKind::Name(n) if n == "readonly"));
     if readonly {
@@ -543,7 +407,7 @@ fn host_paths(cx: &mut Ctx, at: &At<'_>) -> Option<RuleKind> {
     }
     prefixes.sort();
     prefixes.dedup();
-    Some(RuleKind::AllowedHostPaths { prefixes, readonly })
+    Some(RuleArgs::HostPaths { prefixes, readonly })
 }
 
 /// One or more Kubernetes object names (DNS-1123 subdomains).

@@ -256,44 +256,17 @@ const KMS_PROVIDER: &[StatementSchema] = &[
     s("timeout", "DURATION", "How long the API server waits for the plugin (e.g. 3s)."),
 ];
 
-/// The admission rules, shared by `admission` blocks and profiles.
-pub const RULES: &[StatementSchema] = &[
-    s("require-limits", "[cpu] [memory]", "Every container sets resource limits (default: cpu and memory)."),
-    s("require-requests", "[cpu] [memory]", "Every container sets resource requests (default: cpu and memory)."),
-    s("no-latest-tag", "", "Images are pinned by a tag other than `latest`, or by digest."),
-    s("allowed-registries", "\"PREFIX\"…", "Images start with one of these registry prefixes."),
-    s("read-only-root-fs", "", "Containers set `readOnlyRootFilesystem: true`."),
-    s("seccomp-runtime-default", "", "The effective seccomp profile is RuntimeDefault or Localhost."),
-    s("no-host-namespaces", "", "No hostNetwork, hostPID or hostIPC."),
-    s("no-host-ports", "", "No hostPort."),
-    s("no-host-path", "", "No hostPath volumes."),
-    s("no-docker-socket", "", "No hostPath volume exposing a container runtime socket."),
-    s("no-privileged", "", "No privileged containers."),
-    s("no-privilege-escalation", "", "Containers set `allowPrivilegeEscalation: false`."),
-    s("allowed-capabilities", "NAME…", "Capabilities may be added only from this list (none when empty)."),
-    s("run-as-non-root", "", "The effective `runAsNonRoot` is true."),
-    s("min-uid", "N", "The effective `runAsUser` is set and at least N."),
-    s("drop-all-capabilities", "", "Every container drops all capabilities (`capabilities.drop` contains ALL)."),
-    s("apparmor-runtime-default", "", "The effective AppArmor profile is RuntimeDefault or Localhost."),
-    s("allowed-sysctls", "NAME…", "Sysctls only from this list (default: the Pod Security Standards baseline safe set)."),
-    s("no-unmasked-proc-mount", "", "`procMount` is unset or Default."),
-    s("allowed-selinux-types", "TYPE…", "SELinux types only from this list (default: the Pod Security Standards baseline types)."),
-    s("no-selinux-overrides", "", "SELinux `user` and `role` are not set."),
-    s("no-host-process", "", "No Windows `hostProcess` containers."),
-    s("no-host-probes", "", "Probes and lifecycle handlers set no `host`."),
-    s("allowed-volume-types", "TYPE…", "Volumes only of these types (default: the Pod Security Standards restricted set)."),
-    s("allowed-host-paths", "\"PATH\"… [readonly]", "hostPath volumes only under these paths (optionally mounted read-only)."),
-    s("run-as-group", "", "The effective `runAsGroup` is set and not 0."),
-    s("min-gid", "N", "The effective `runAsGroup` is set and at least N."),
-    s("require-fs-group", "", "The pod sets `fsGroup`."),
-    s("min-fs-group", "N", "The pod sets `fsGroup` to at least N."),
-    s("no-root-groups", "", "`runAsGroup`, `fsGroup` and `supplementalGroups` are never 0."),
-    s("no-external-ips", "", "Services set no `externalIPs` (CVE-2020-8554)."),
-    s("allowed-service-types", "TYPE…", "Services only of these types (ClusterIP, NodePort, LoadBalancer, ExternalName)."),
-    s("no-default-service-account", "", "Pods name a ServiceAccount other than `default`."),
-    s("allowed-runtime-classes", "NAME…", "Pods name one of these RuntimeClasses."),
-    s("allowed-storage-classes", "NAME…", "Volume claims (PVCs, ephemeral and StatefulSet templates) name one of these StorageClasses."),
-];
+/// The admission rules, shared by `admission` blocks and profiles: one row per
+/// rule of the registry (`khc_rules::ALL`), in its order.
+pub static RULES: std::sync::LazyLock<Vec<StatementSchema>> = std::sync::LazyLock::new(|| {
+    khc_rules::ALL
+        .iter()
+        .map(|r| {
+            let d = r.def();
+            s(d.name, d.shape, d.doc)
+        })
+        .collect()
+});
 
 const USE: StatementSchema = s("use", "PROFILE", "Includes every rule of a profile.");
 const MODE: StatementSchema = once("mode", "deny|warn|audit …", "What a violation does (default deny).");
@@ -330,7 +303,7 @@ pub fn block(kind: BlockKind) -> &'static BlockSchema {
 /// Every statement a block accepts (admission rules included for admission
 /// blocks and profiles).
 pub fn statements(kind: BlockKind) -> impl Iterator<Item = &'static StatementSchema> {
-    let rules: &'static [StatementSchema] = if matches!(kind, BlockKind::Admission | BlockKind::Profile) { RULES } else { &[] };
+    let rules: &'static [StatementSchema] = if matches!(kind, BlockKind::Admission | BlockKind::Profile) { RULES.as_slice() } else { &[] };
     block(kind).statements.iter().chain(rules.iter())
 }
 

@@ -1,0 +1,34 @@
+//! `allowed-storage-classes NAME…`: volume claims (PVCs, pods' ephemeral claim
+//! templates, StatefulSets' `volumeClaimTemplates`) name one of these classes.
+
+use crate::prelude::*;
+
+pub(crate) static RULE: Rule = Rule {
+    name: "allowed-storage-classes",
+    shape: "NAME…",
+    doc: "Volume claims (PVCs, ephemeral and StatefulSet templates) name one of these StorageClasses.",
+    args: ArgSpec::ObjectNames { what: "a StorageClass name" },
+    judges: Judges::PodsAndClaims,
+    report: None,
+    pss: no_pss,
+    pods: Some(|args, _| {
+        let names = args.names();
+        (
+            format!(
+                "(!has(variables.podSpec.volumes) || variables.podSpec.volumes.all(v, !has(v.ephemeral) || (has(v.ephemeral.volumeClaimTemplate) && has(v.ephemeral.volumeClaimTemplate.spec.storageClassName) && v.ephemeral.volumeClaimTemplate.spec.storageClassName in {l}))) && (object.kind != 'StatefulSet' || !has(dyn(object).spec.volumeClaimTemplates) || dyn(object).spec.volumeClaimTemplates.all(t, has(t.spec.storageClassName) && t.spec.storageClassName in {l}))",
+                l = list(names)
+            ),
+            format!("volume claims must name a storage class: {}", names.join(", ")),
+        )
+    }),
+    resources: Some(|args| {
+        let names = args.names();
+        (
+            format!(
+                "object.kind != 'PersistentVolumeClaim' || (has(dyn(object.spec).storageClassName) && dyn(object.spec).storageClassName in {})",
+                list(names)
+            ),
+            format!("PersistentVolumeClaims must name a storage class: {}", names.join(", ")),
+        )
+    }),
+};
