@@ -145,3 +145,37 @@ fn spec_lists_the_extra_strictness() {
     let expected: BTreeSet<(String, String)> = EXTRA_STRICTNESS.iter().map(|(l, w)| (l.to_string(), w.to_string())).collect();
     assert_eq!(listed, expected, "SPEC's extra-strictness table and the test's list differ");
 }
+
+/// `khc eval`'s own Pod Security evaluator (`khc_analysis::pss`) gives every
+/// upstream fixture the API server's verdict: each `fail` fixture of a level
+/// violates a control of that level, each `pass` fixture none (1,100 cases).
+#[test]
+fn eval_pod_security_agrees_with_every_fixture() {
+    use khc_semantics::model::Level;
+    let root = fixtures_root();
+    if !root.is_dir() {
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "PSS fixtures missing at {} (required in CI)", root.display());
+        eprintln!("SKIPPED: no PSS fixtures at {}", root.display());
+        return;
+    }
+    let mut problems = Vec::new();
+    let mut evaluated = 0;
+    for (name, level) in [("baseline", Level::Baseline), ("restricted", Level::Restricted)] {
+        for minor in VERSIONS {
+            let dir = root.join(name).join(format!("v1.{minor}"));
+            for (expect_fail, sub) in [(true, "fail"), (false, "pass")] {
+                for path in yaml_files(&dir.join(sub)) {
+                    evaluated += 1;
+                    let pod = read_pod(&path);
+                    let found = khc_analysis::pss::check(level, minor, &pod["metadata"], &pod["spec"]);
+                    if found.is_empty() == expect_fail {
+                        problems.push(format!("{name} v1.{minor}: {sub} fixture {} judged {:?}", path.display(), found));
+                    }
+                }
+            }
+        }
+    }
+    eprintln!("khc eval Pod Security: {evaluated} fixture cases, {} disagreements", problems.len());
+    assert!(problems.is_empty(), "{} disagreements with the API server's fixtures:\n{}", problems.len(), problems.join("\n"));
+    assert!(evaluated >= 1100, "too few fixtures evaluated: {evaluated}");
+}

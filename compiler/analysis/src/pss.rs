@@ -7,7 +7,8 @@
 use khc_semantics::model::Level;
 use serde_json::Value;
 
-/// One control of the Pod Security Standards.
+/// One control of the Pod Security Standards (`khc_rules::facts::PSS_CONTROLS`;
+/// which khc rules cover it is each rule's `pss` in the registry).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Control {
     /// Short identifier (`host-namespaces`).
@@ -16,34 +17,27 @@ pub struct Control {
     pub title: &'static str,
     /// The level that introduces it.
     pub level: Level,
-    /// The khc admission rules that enforce the same thing (any one suffices).
-    pub khc_rules: &'static [&'static str],
+    /// The registry's control (its parts and first version).
+    pub facts: &'static khc_rules::facts::PssControl,
 }
 
 /// Every control, baseline first.
-pub const CONTROLS: &[Control] = &[
-    Control { id: "host-process", title: "HostProcess", level: Level::Baseline, khc_rules: &["no-host-process"] },
-    Control { id: "host-namespaces", title: "Host Namespaces", level: Level::Baseline, khc_rules: &["no-host-namespaces"] },
-    Control { id: "privileged", title: "Privileged Containers", level: Level::Baseline, khc_rules: &["no-privileged"] },
-    Control { id: "capabilities-baseline", title: "Capabilities", level: Level::Baseline, khc_rules: &["allowed-capabilities"] },
-    Control { id: "host-path", title: "HostPath Volumes", level: Level::Baseline, khc_rules: &["no-host-path"] },
-    Control { id: "host-ports", title: "Host Ports", level: Level::Baseline, khc_rules: &["no-host-ports"] },
-    Control { id: "apparmor", title: "AppArmor", level: Level::Baseline, khc_rules: &["apparmor-runtime-default"] },
-    Control { id: "selinux", title: "SELinux", level: Level::Baseline, khc_rules: &[] },
-    Control { id: "proc-mount", title: "/proc Mount Type", level: Level::Baseline, khc_rules: &["no-unmasked-proc-mount"] },
-    Control { id: "seccomp-baseline", title: "Seccomp", level: Level::Baseline, khc_rules: &["seccomp-runtime-default"] },
-    Control { id: "sysctls", title: "Sysctls", level: Level::Baseline, khc_rules: &["allowed-sysctls"] },
-    Control { id: "probe-host", title: "Probe or Lifecycle Host (1.34+)", level: Level::Baseline, khc_rules: &["no-host-probes"] },
-    Control { id: "volume-types", title: "Volume Types", level: Level::Restricted, khc_rules: &["allowed-volume-types"] },
-    Control { id: "privilege-escalation", title: "Privilege Escalation", level: Level::Restricted, khc_rules: &["no-privilege-escalation"] },
-    Control { id: "run-as-non-root", title: "Running as Non-root", level: Level::Restricted, khc_rules: &["run-as-non-root"] },
-    Control { id: "run-as-user", title: "Running as Non-root user", level: Level::Restricted, khc_rules: &["min-uid", "run-as-non-root"] },
-    Control { id: "seccomp-restricted", title: "Seccomp", level: Level::Restricted, khc_rules: &["seccomp-runtime-default"] },
-    Control { id: "capabilities-restricted", title: "Capabilities", level: Level::Restricted, khc_rules: &["drop-all-capabilities"] },
-];
+pub static CONTROLS: std::sync::LazyLock<Vec<Control>> = std::sync::LazyLock::new(|| {
+    khc_rules::facts::PSS_CONTROLS
+        .iter()
+        .map(|c| Control {
+            id: c.id,
+            title: c.title,
+            level: match c.level {
+                khc_rules::facts::PssLevel::Baseline => Level::Baseline,
+                khc_rules::facts::PssLevel::Restricted => Level::Restricted,
+            },
+            facts: c,
+        })
+        .collect()
+});
 
-const BASELINE_CAPS: &[&str] =
-    &["AUDIT_WRITE", "CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "MKNOD", "NET_BIND_SERVICE", "SETFCAP", "SETGID", "SETPCAP", "SETUID", "SYS_CHROOT"];
+const BASELINE_CAPS: &[&str] = khc_rules::facts::PSS_BASELINE_CAPABILITIES;
 
 /// A violated control.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -86,9 +80,16 @@ pub fn check(level: Level, minor: u32, metadata: &Value, spec: &Value) -> Vec<Ps
     let cs = containers(spec);
     let psc = &spec["securityContext"];
     let truthy = |v: &Value| v.as_bool() == Some(true);
-    let safe_sysctls = khc_emit::cel::pss_sysctls(minor);
-    let selinux_types = khc_emit::cel::pss_selinux_types(minor);
-    let restricted_volumes = khc_emit::cel::pss_volume_types(minor);
+    let safe_sysctls = khc_rules::facts::pss_sysctls(minor);
+    let selinux_types = khc_rules::facts::pss_selinux_types(minor);
+    let restricted_volumes = khc_rules::facts::pss_volume_types(minor);
+    // Windows pods skip the Linux-only restricted checks (privilege escalation,
+    // seccomp, capabilities), as Pod Security does from 1.25.
+    let windows = spec["os"]["name"] == "windows";
+    // From 1.35, baseline allows an unmasked /proc in a user namespace
+    // (restricted still does not: `check_procMount.go`'s restricted variant).
+    let user_namespace =
+        level == Level::Baseline && minor >= khc_rules::facts::PSS_PROC_MOUNT_USER_NAMESPACE_MINOR && spec["hostUsers"].as_bool() == Some(false);
 
     // Baseline.
     if truthy(&psc["windowsOptions"]["hostProcess"]) || cs.iter().any(|c| truthy(&c["securityContext"]["windowsOptions"]["hostProcess"])) {
@@ -119,7 +120,7 @@ pub fn check(level: Level, minor: u32, metadata: &Value, spec: &Value) -> Vec<Ps
                 fail("apparmor", format!("container {} has AppArmor profile {t}", name(c)));
             }
         }
-        if sc["procMount"].as_str().is_some_and(|m| m != "Default") {
+        if sc["procMount"].as_str().is_some_and(|m| m != "Default") && !user_namespace {
             fail("proc-mount", format!("container {} must use the Default /proc mount", name(c)));
         }
         if sc["seccompProfile"]["type"] == "Unconfined" {
@@ -166,7 +167,7 @@ pub fn check(level: Level, minor: u32, metadata: &Value, spec: &Value) -> Vec<Ps
         }
     }
 
-    if minor >= 34 {
+    if minor >= khc_rules::facts::PSS_PROBE_HOST_MINOR {
         let handlers = |c: &'_ Value| -> Vec<String> {
             let mut hosts = Vec::new();
             for probe in
@@ -199,7 +200,7 @@ pub fn check(level: Level, minor: u32, metadata: &Value, spec: &Value) -> Vec<Ps
     let pod_seccomp = psc["seccompProfile"]["type"].as_str();
     for c in &cs {
         let sc = &c["securityContext"];
-        if sc["allowPrivilegeEscalation"].as_bool() != Some(false) {
+        if sc["allowPrivilegeEscalation"].as_bool() != Some(false) && !windows {
             fail("privilege-escalation", format!("container {} must set allowPrivilegeEscalation: false", name(c)));
         }
         let non_root = match sc["runAsNonRoot"].as_bool() {
@@ -213,12 +214,12 @@ pub fn check(level: Level, minor: u32, metadata: &Value, spec: &Value) -> Vec<Ps
             fail("run-as-user", format!("container {} must not set runAsUser: 0", name(c)));
         }
         let seccomp = sc["seccompProfile"]["type"].as_str().or(pod_seccomp);
-        if !matches!(seccomp, Some("RuntimeDefault") | Some("Localhost")) {
+        if !matches!(seccomp, Some("RuntimeDefault") | Some("Localhost")) && !windows {
             fail("seccomp-restricted", format!("container {} must use seccomp RuntimeDefault or Localhost (pod or container)", name(c)));
         }
         let drops: Vec<&str> = sc["capabilities"]["drop"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
         let adds: Vec<&str> = sc["capabilities"]["add"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
-        if !drops.contains(&"ALL") || adds.iter().any(|a| *a != "NET_BIND_SERVICE") {
+        if (!drops.contains(&"ALL") || adds.iter().any(|a| !khc_rules::facts::PSS_RESTRICTED_CAPABILITIES.contains(a))) && !windows {
             fail("capabilities-restricted", format!("container {} must drop ALL capabilities and add only NET_BIND_SERVICE", name(c)));
         }
     }

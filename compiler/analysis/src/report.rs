@@ -4,7 +4,8 @@
 
 use crate::pss::CONTROLS;
 use crate::Workspace;
-use khc_semantics::model::{Isolation, Tenant};
+use khc_rules::Covers;
+use khc_semantics::model::{Isolation, RuleKind, Tenant};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -18,17 +19,22 @@ pub enum Enforcer {
     Psa,
     /// khc only (admission policy or emitted objects).
     Khc,
+    /// khc's admission policy covers part of the control (for example
+    /// `drop-all-capabilities` without `allowed-capabilities NET_BIND_SERVICE`),
+    /// Pod Security Admission does not enforce it.
+    Partial,
     /// Nothing.
     Neither,
 }
 
 impl Enforcer {
-    /// `both`, `PSA`, `khc`, `neither`.
+    /// `both`, `PSA`, `khc`, `partial`, `neither`.
     pub fn label(self) -> &'static str {
         match self {
             Enforcer::Both => "both",
             Enforcer::Psa => "PSA",
             Enforcer::Khc => "khc",
+            Enforcer::Partial => "partial",
             Enforcer::Neither => "neither",
         }
     }
@@ -54,16 +60,6 @@ pub struct Row {
     pub tenants: BTreeMap<String, Cell>,
 }
 
-/// The recommendations that are not Pod Security controls: khc admission rules.
-const RECOMMENDED_RULES: &[(&str, &str)] = &[
-    ("require-limits", "Resource limits set"),
-    ("require-requests", "Resource requests set"),
-    ("no-latest-tag", "Images pinned (no :latest)"),
-    ("allowed-registries", "Images from allowed registries"),
-    ("read-only-root-fs", "Read-only root filesystem"),
-    ("no-docker-socket", "No container runtime socket"),
-];
-
 /// The khc admission rules that deny for a tenant's pods, with their sources.
 fn denying_rules(ws: &Workspace, t: &Tenant) -> BTreeMap<String, Vec<String>> {
     let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
@@ -84,21 +80,68 @@ fn denying_rules(ws: &Workspace, t: &Tenant) -> BTreeMap<String, Vec<String>> {
     out
 }
 
+/// Every stated rule of the workspace's models with its arguments and the
+/// Kubernetes version it was compiled for, by `(name, FILE:LINE)`.
+fn stated_rules(ws: &Workspace) -> BTreeMap<(String, String), (&RuleKind, u32)> {
+    let mut out = BTreeMap::new();
+    for m in &ws.models {
+        for a in m.cluster.admission.iter().chain(m.tenants.iter().filter_map(|t| t.admission.as_ref())) {
+            for r in &a.rules {
+                out.insert((r.kind.keyword().to_string(), r.origin.to_string()), (&r.kind, a.minor_version));
+            }
+        }
+    }
+    out
+}
+
+/// The Pod Security control parts the denying `rules` cover (the registry's
+/// `pss` of each rule, with its arguments), with the sources of each control.
+fn covered(stated: &BTreeMap<(String, String), (&RuleKind, u32)>, rules: &BTreeMap<String, Vec<String>>) -> BTreeMap<Covers, Vec<String>> {
+    let mut out: BTreeMap<Covers, Vec<String>> = BTreeMap::new();
+    for (name, sources) in rules {
+        for source in sources {
+            let covers = match stated.get(&(name.clone(), source.clone())) {
+                Some((kind, minor)) => kind.pss(*minor),
+                None => Vec::new(),
+            };
+            for c in covers {
+                let v = out.entry(c).or_default();
+                if !v.contains(source) {
+                    v.push(source.clone());
+                }
+            }
+        }
+    }
+    out
+}
+
 /// The matrix for every tenant.
 pub fn compliance(ws: &Workspace) -> Vec<Row> {
     let tenants: Vec<&Tenant> = ws.tenants().collect();
     let rules: Vec<BTreeMap<String, Vec<String>>> = tenants.iter().map(|t| denying_rules(ws, t)).collect();
+    let stated = stated_rules(ws);
+    let covers: Vec<BTreeMap<Covers, Vec<String>>> = rules.iter().map(|r| covered(&stated, r)).collect();
     let mut rows = Vec::new();
-    for c in CONTROLS {
+    for c in CONTROLS.iter() {
         let mut cells = BTreeMap::new();
-        for (t, r) in tenants.iter().zip(&rules) {
+        for (t, cov) in tenants.iter().zip(&covers) {
             let psa = t.pod_security.enforce >= c.level;
-            let khc: Vec<String> = c.khc_rules.iter().filter_map(|k| r.get(*k)).flatten().cloned().collect();
-            let enforcer = match (psa, !khc.is_empty()) {
-                (true, true) => Enforcer::Both,
-                (true, false) => Enforcer::Psa,
-                (false, true) => Enforcer::Khc,
-                (false, false) => Enforcer::Neither,
+            let parts: Vec<&Covers> = cov.keys().filter(|k| k.control == c.id).collect();
+            let all = c.facts.parts.iter().all(|p| parts.iter().any(|k| k.part == *p));
+            let mut khc: Vec<String> = Vec::new();
+            for k in &parts {
+                for s in &cov[*k] {
+                    if !khc.contains(s) {
+                        khc.push(s.clone());
+                    }
+                }
+            }
+            let enforcer = match (psa, parts.is_empty(), all) {
+                (true, false, true) => Enforcer::Both,
+                (true, _, _) => Enforcer::Psa,
+                (false, false, true) => Enforcer::Khc,
+                (false, false, false) => Enforcer::Partial,
+                (false, true, _) => Enforcer::Neither,
             };
             let mut sources = khc;
             if psa {
@@ -108,10 +151,12 @@ pub fn compliance(ws: &Workspace) -> Vec<Row> {
         }
         rows.push(Row { id: format!("pss/{}", c.id), title: format!("{} ({})", c.title, c.level.as_str()), tenants: cells });
     }
-    for (rule, title) in RECOMMENDED_RULES {
+    // The recommendations that are not Pod Security controls: the registry's
+    // rules with a report title.
+    for (rule, title) in khc_rules::ALL.iter().filter_map(|r| r.def().report.map(|t| (r.keyword(), t))) {
         let mut cells = BTreeMap::new();
         for (t, r) in tenants.iter().zip(&rules) {
-            let sources = r.get(*rule).cloned().unwrap_or_default();
+            let sources = r.get(rule).cloned().unwrap_or_default();
             let enforcer = if sources.is_empty() { Enforcer::Neither } else { Enforcer::Khc };
             cells.insert(t.name.clone(), Cell { enforcer, sources });
         }
@@ -169,7 +214,7 @@ pub fn html(ws: &Workspace, rows: &[Row]) -> String {
     let mut s = String::from(
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>khc compliance report</title><style>\
 body{font-family:sans-serif;margin:24px} table{border-collapse:collapse;font-size:13px} td,th{border:1px solid #ccc;padding:4px 8px} \
-.both{background:#c8e6c9} .PSA{background:#e3f2fd} .khc{background:#fff9c4} .neither{background:#ffcdd2;font-weight:bold}\
+.both{background:#c8e6c9} .PSA{background:#e3f2fd} .khc{background:#fff9c4} .partial{background:#ffe0b2} .neither{background:#ffcdd2;font-weight:bold}\
 </style></head><body><h1>khc compliance report</h1><table><tr><th>control</th>",
     );
     for n in &names {
