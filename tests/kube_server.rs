@@ -1370,6 +1370,132 @@ fn seed_rules_on_a_real_api_server() {
 }
 
 // ---------------------------------------------------------------------------------
+// (2c) every rule's data fixtures (`tests/rules/NAME.yaml`), replayed.
+
+/// The `serviceAccountName`s and `runtimeClassName`s an object's pod names.
+fn pod_names(object: &Value) -> (Vec<String>, Vec<String>) {
+    let spec = match khc_rules::facts::pod_kind_of(object["kind"].as_str().unwrap_or("")) {
+        Some(k) => khc_rules::facts::pod_of(k, object, |v, f| &v[f]).1.clone(),
+        None => Value::Null,
+    };
+    let name = |k: &str| spec[k].as_str().filter(|n| !n.is_empty() && *n != "default").map(str::to_string).into_iter().collect();
+    (name("serviceAccountName"), name("runtimeClassName"))
+}
+
+/// Every object of every rule's fixture, sent (dry run) to both API servers in
+/// a tenant whose `admission` block is the fixture's source: the server admits
+/// or denies it exactly as the fixture states (0 disagreements), and a denial
+/// names the fixture's rule.
+#[test]
+fn rule_fixtures_on_a_real_api_server() {
+    let fixtures = khc_tests::rule_fixtures::load_all();
+    for bin in bin_dirs("rule_fixtures_on_a_real_api_server") {
+        let tmp = TempDir::new(&format!("fixtures-{}", khc_tests::kube::version_of(&bin)));
+        let c = Cluster::start(&bin, Options { controller_manager: true, ..Options::default() });
+        let server_minor: u32 = c.version().trim_start_matches("v1.").split('.').next().unwrap().parse().unwrap();
+        // One program per Kubernetes version the fixtures name; one tenant per group.
+        let mut by_version: BTreeMap<u32, Vec<(String, &str, &khc_tests::rule_fixtures::Group)>> = BTreeMap::new();
+        let mut n = 0;
+        for (rule, groups) in &fixtures {
+            for g in groups {
+                n += 1;
+                by_version.entry(g.minor()).or_default().push((format!("f{n}"), rule.as_str(), g));
+            }
+        }
+        let mut runtime_classes: BTreeSet<String> = BTreeSet::new();
+        for (minor, tenants) in &by_version {
+            let mut program =
+                format!("cluster fixtures-{minor} {{\n  kubernetes 1.{minor}\n  encryption {{ provider secretbox {{ key k1 env \"KHC_KEY\" }} }}\n}}\n");
+            for (t, _, g) in tenants {
+                let mut accounts: BTreeSet<String> = BTreeSet::new();
+                for o in &g.objects {
+                    let (sa, rc) = pod_names(&o.object);
+                    accounts.extend(sa);
+                    runtime_classes.extend(rc);
+                }
+                let workloads: String = accounts.iter().map(|a| format!("  workload {a} {{}}\n")).collect();
+                program
+                    .push_str(&format!("tenant {t} {{\n  pod-security privileged\n  isolation none\n{workloads}  admission {{\n    {}\n  }}\n}}\n", g.source));
+            }
+            let (out, diags, rendered) = compile_sources(&[("fixtures.khc", &program)]);
+            let out = out.unwrap_or_else(|| panic!("{diags:?}\n{rendered}"));
+            let dir = write_output(&out, &tmp.0.join(format!("out-{minor}")));
+            apply_twice(&c, &dir);
+        }
+        for rc in &runtime_classes {
+            let obj = json!({"apiVersion": "node.k8s.io/v1", "kind": "RuntimeClass", "metadata": {"name": rc}, "handler": "runsc"});
+            let r = c.request("POST", "/apis/node.k8s.io/v1/runtimeclasses", &obj);
+            assert!(r.status == 201 || r.status == 409, "{}", r.body);
+        }
+        let path = |ns: &str, object: &Value| {
+            let api_version = object["apiVersion"].as_str().unwrap_or("v1");
+            let (_, plural) = khc_rules::facts::judged_resource(object["kind"].as_str().unwrap_or("")).expect("a judged kind");
+            let base = if api_version.contains('/') { format!("/apis/{api_version}") } else { format!("/api/{api_version}") };
+            format!("{base}/namespaces/{ns}/{plural}?dryRun=All")
+        };
+        // Wait until every tenant's policy is enforced: one denied object each.
+        let t0 = Instant::now();
+        for tenants in by_version.values() {
+            for (t, _, g) in tenants {
+                let Some(o) = g
+                    .objects
+                    .iter()
+                    .find(|o| o.verdict == khc_tests::rule_fixtures::Verdict::Deny && o.server_minor_at_least.is_none_or(|m| server_minor >= m))
+                else {
+                    continue;
+                };
+                let mut obj = o.object.clone();
+                obj["metadata"] = json!({"name": "probe"});
+                while c.request("POST", &path(t, &obj), &obj).status != 403 {
+                    assert!(t0.elapsed() < Duration::from_secs(120), "the admission policy of {t} (`{}`) is not enforced", g.source);
+                    std::thread::sleep(Duration::from_millis(300));
+                }
+            }
+        }
+        let mut asked = 0;
+        let mut skipped = 0;
+        let mut wrong = Vec::new();
+        for tenants in by_version.values() {
+            for (t, rule, g) in tenants {
+                for (i, o) in g.objects.iter().enumerate() {
+                    if o.server_minor_at_least.is_some_and(|m| server_minor < m) {
+                        skipped += 1;
+                        continue;
+                    }
+                    asked += 1;
+                    let mut obj = o.object.clone();
+                    obj["metadata"]["name"] = json!(format!("o{i}"));
+                    let r = c.request("POST", &path(t, &obj), &obj);
+                    let message = r.body["message"].as_str().unwrap_or("").to_string();
+                    let verdict = match r.status {
+                        200 | 201 => "admit",
+                        403 if message.contains("ValidatingAdmissionPolicy") => "deny",
+                        _ => "error",
+                    };
+                    let expected = match o.verdict {
+                        khc_tests::rule_fixtures::Verdict::Admit => "admit",
+                        khc_tests::rule_fixtures::Verdict::Deny => "deny",
+                    };
+                    let by = rule_of_message(&message).map(|(r, _)| r.to_string());
+                    if verdict != expected || (verdict == "deny" && by.as_deref() != Some(*rule)) {
+                        wrong.push(format!(
+                            "{rule}: `{}` (1.{}), {}: server {verdict} ({} {message}), fixture {expected}",
+                            g.source,
+                            g.minor(),
+                            o.name,
+                            r.status
+                        ));
+                    }
+                }
+            }
+        }
+        eprintln!("rule fixtures on {}: {asked} objects ({skipped} skipped for this version) in {:.1}s", c.version(), t0.elapsed().as_secs_f64());
+        assert!(wrong.is_empty(), "{} of {asked} fixture objects disagree with the server:\n{}", wrong.len(), wrong.join("\n"));
+        drop(c);
+    }
+}
+
+// ---------------------------------------------------------------------------------
 // (4) key rotation, as the generated control-plane README says.
 
 const KEY_SB: &str = "a2hjLXNlY3JldGJveC10ZXN0LWtleS0zMi1ieXRlcyE="; // 32 bytes

@@ -5,6 +5,8 @@
 
 #[path = "support/kube.rs"]
 pub mod kube;
+#[path = "support/rule_fixtures.rs"]
+pub mod rule_fixtures;
 pub mod workspace_gen;
 
 use khc_db::{build, check, render, ColorChoice, KhcDatabase, Project};

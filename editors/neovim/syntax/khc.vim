@@ -4,18 +4,21 @@ if exists('b:current_syntax')
 endif
 syntax iskeyword @,48-57,_,-,.
 syntax keyword khcDeclaration cluster tenant profile workload role
-syntax keyword khcStatement import kubernetes exempt-namespaces api-server encryption admission grant
-      \ namespaces pod-security isolation allow quota limits enforce audit warn version resources
-      \ provider name endpoint timeout key use mode require-limits require-requests no-latest-tag
-      \ allowed-registries read-only-root-fs seccomp-runtime-default no-host-namespaces no-host-ports
-      \ no-host-path no-docker-socket no-privileged no-privilege-escalation allowed-capabilities
-      \ run-as-non-root min-uid can cpu memory limit-cpu limit-memory pods services secrets configmaps
-      \ pvcs storage ephemeral-storage load-balancers node-ports default request max min namespace
-      \ selector automount-token drop-all-capabilities apparmor-runtime-default allowed-sysctls
-      \ no-unmasked-proc-mount allowed-selinux-types no-selinux-overrides no-host-process no-host-probes
-      \ allowed-volume-types allowed-host-paths run-as-group min-gid require-fs-group min-fs-group
-      \ no-root-groups no-external-ips allowed-service-types no-default-service-account
-      \ allowed-runtime-classes allowed-storage-classes nodes toleration
+syntax keyword khcStatement admission admission-mode allow allowed-capabilities allowed-host-paths allowed-registries
+      \ allowed-runtime-classes allowed-selinux-types allowed-service-types allowed-storage-classes
+      \ allowed-sysctls allowed-volume-types anonymous api-server apparmor-runtime-default audience
+      \ audit authentication automount-token can configmaps cpu default drop-all-capabilities
+      \ encryption endpoint enforce ephemeral-storage exempt-namespaces exempt-runtime-classes
+      \ exempt-usernames grant groups-claim groups-prefix import isolation key kubernetes limit-cpu
+      \ limit-memory limits load-balancers log-path managed-by max max-age max-backups max-size
+      \ memory min min-fs-group min-gid min-uid mode name namespace namespaces
+      \ no-default-service-account no-docker-socket no-external-ips no-host-namespaces no-host-path
+      \ no-host-ports no-host-probes no-host-process no-latest-tag no-privilege-escalation
+      \ no-privileged no-root-groups no-selinux-overrides no-unmasked-proc-mount node-ports nodes
+      \ oidc pod-security pods provider pvcs quota quota-scale read-only-root-fs request
+      \ require-fs-group require-limits require-requests resources run-as-group run-as-non-root
+      \ seccomp-runtime-default secrets selector services storage timeout toleration use
+      \ username-claim username-prefix version warn
 syntax keyword khcKeyword ingress egress from to ports protocol except on names cidr env file user group serviceaccount readonly
 syntax keyword khcBoolean true false
 syntax match khcNumber "\<\d\+\(\.\d\+\)\?[A-Za-z]*\>"
