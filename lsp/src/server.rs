@@ -34,6 +34,9 @@ pub struct Server {
     uris: BTreeMap<FileKey, String>,
     /// Each entry's diagnostics by file, kept up to date edit by edit.
     by_entry: BTreeMap<FileKey, LiveDiagnostics>,
+    /// Diagnostics of the checks across the entries of one directory
+    /// (`khc_db::checks::duplicate_clusters`), by file.
+    across_entries: BTreeMap<FileKey, Vec<Diagnostic>>,
     /// Diagnostics of files no program includes (syntax only).
     standalone: BTreeMap<FileKey, Vec<Diagnostic>>,
     /// What was last published per file.
@@ -60,6 +63,7 @@ impl Default for Server {
             docs: BTreeMap::new(),
             uris: BTreeMap::new(),
             by_entry: BTreeMap::new(),
+            across_entries: BTreeMap::new(),
             standalone: BTreeMap::new(),
             published: BTreeMap::new(),
             dirty: BTreeSet::new(),
@@ -416,6 +420,23 @@ impl Server {
             touched.extend(changed);
         }
         let mut candidates = touched;
+        // Checks across the entries of one directory (two entry files declaring
+        // one cluster): the same function `khc check` runs.
+        let mut by_dir: BTreeMap<String, Vec<SourceFile>> = BTreeMap::new();
+        for e in &self.entries {
+            if let Some(f) = self.db.file(e) {
+                by_dir.entry(e.rsplit_once('/').map_or(String::new(), |(d, _)| d.to_string())).or_default().push(f);
+            }
+        }
+        let mut across: BTreeMap<FileKey, Vec<Diagnostic>> = BTreeMap::new();
+        for entries in by_dir.values().filter(|e| e.len() > 1) {
+            for d in khc_db::checks::duplicate_clusters(&self.db, entries) {
+                across.entry(d.primary.file.clone()).or_default().push(d);
+            }
+        }
+        candidates.extend(self.across_entries.keys().cloned());
+        candidates.extend(across.keys().cloned());
+        self.across_entries = across;
         // Files no program includes: their own syntax and top-level diagnostics.
         let included = |k: &str| self.by_entry.values().any(|m| m.contains_key(k));
         let mut standalone = BTreeMap::new();
@@ -455,6 +476,10 @@ impl Server {
                 }
             }
             if let Some(ds) = self.standalone.get(&k) {
+                diags.extend(ds.iter().cloned());
+            }
+            if let Some(ds) = self.across_entries.get(&k) {
+                n_programs += 1;
                 diags.extend(ds.iter().cloned());
             }
             if n_programs > 1 {

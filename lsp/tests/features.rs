@@ -406,3 +406,39 @@ fn cross_file_diagnostics_follow_an_edit() {
     assert_eq!(pubs.len(), 2, "the edited file and payments, whose rule no longer matches: {out:?}");
     assert!(messages(publications(&out, &payments)[0]).iter().any(|m| m.contains("other workloads, ports or protocols")), "{out:?}");
 }
+
+/// Every front end runs every program check: two entry files of one directory
+/// declaring the same cluster fail `khc check`, and the language server reports
+/// it too (`khc_db::checks::duplicate_clusters`), and clears it once renamed.
+#[test]
+fn two_entries_declaring_one_cluster_are_reported() {
+    let dir = temp("dup-clusters");
+    std::fs::write(dir.join("eu.khc"), "cluster prod {\n  kubernetes 1.35\n}\n").unwrap();
+    std::fs::write(dir.join("us.khc"), "cluster prod {\n  kubernetes 1.35\n}\n").unwrap();
+    let (mut c, out) = Client::start(&dir);
+    let dup = |out: &[Value], c: &Client| -> Vec<String> {
+        ["eu.khc", "us.khc"]
+            .iter()
+            .flat_map(|f| publications(out, &c.uri(f)).into_iter().flat_map(messages).collect::<Vec<_>>())
+            .filter(|m| m.contains("is declared by both"))
+            .collect()
+    };
+    let found = dup(&out, &c);
+    assert_eq!(found.len(), 1, "{out:?}");
+    assert!(found[0].starts_with("cluster `prod` is declared by both") && found[0].contains("eu.khc and") && found[0].contains("us.khc"), "{found:?}");
+    let out = c.open("us.khc", "cluster prod-us {\n  kubernetes 1.35\n}\n");
+    assert!(!publications(&out, &c.uri("us.khc")).is_empty(), "{out:?}");
+    assert!(dup(&out, &c).is_empty(), "{out:?}");
+}
+
+/// Completion offers a rule's argument values from the registry.
+#[test]
+fn rule_argument_completion_comes_from_the_registry() {
+    let dir = example("rule-values");
+    let (mut c, _) = Client::start(&dir);
+    let cluster = std::fs::read_to_string(dir.join("cluster.khc")).unwrap();
+    let l = labels(&c.at("cluster.khc", &cluster.replacen("    no-latest-tag", "    allowed-service-types $0", 1), "textDocument/completion", json!({})));
+    assert_eq!(l, ["ClusterIP", "ExternalName", "LoadBalancer", "NodePort"], "{l:?}");
+    let l = labels(&c.at("cluster.khc", &cluster.replacen("    no-latest-tag", "    allowed-capabilities $0", 1), "textDocument/completion", json!({})));
+    assert!(l.contains(&"NET_BIND_SERVICE".to_string()), "{l:?}");
+}

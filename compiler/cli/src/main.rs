@@ -301,17 +301,7 @@ fn run_project(
         }
     }
     // Each entry writes clusters/NAME: two entries may not declare one name.
-    let mut names: Vec<(String, String)> = Vec::new();
-    for &entry in &project.entries {
-        let Some((name, file, span)) = khc_db::checks::cluster_declaration(db, entry) else { continue };
-        if let Some((_, first)) = names.iter().find(|(n, _)| *n == name) {
-            let d = khc_syntax::Diagnostic::error("duplicate", &file, span, format!("cluster `{name}` is declared by both {first} and {file}"))
-                .with_help("each entry file compiles into clusters/NAME: give each cluster its own name");
-            all_diags.push(d);
-        } else {
-            names.push((name, file.to_string()));
-        }
-    }
+    all_diags.extend(khc_db::checks::duplicate_clusters(db, &project.entries));
     khc_db::sort_diagnostics(&mut all_diags);
     for d in &all_diags {
         if d.is_error() {

@@ -180,6 +180,27 @@ pub fn cluster_declaration(db: &dyn Db, entry: SourceFile) -> Option<(String, Fi
     with_source(db, r.file, r.index, |src| (name, src.file.clone(), src.statement.name().span.to(sp::name_span(src.statement))))
 }
 
+/// Program checks across entry files: each entry file of one directory compiles
+/// into `clusters/NAME`, so two of them may not declare the same cluster. Every
+/// front end (`khc check`/`build`, `khc lsp`) runs it over the entries of one
+/// directory.
+pub fn duplicate_clusters(db: &dyn Db, entries: &[SourceFile]) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    let mut names: Vec<(String, String)> = Vec::new();
+    for &entry in entries {
+        let Some((name, file, span)) = cluster_declaration(db, entry) else { continue };
+        if let Some((_, first)) = names.iter().find(|(n, _)| *n == name) {
+            out.push(
+                Diagnostic::error("duplicate", &file, span, format!("cluster `{name}` is declared by both {first} and {file}"))
+                    .with_help("each entry file compiles into clusters/NAME: give each cluster its own name"),
+            );
+        } else {
+            names.push((name, file.to_string()));
+        }
+    }
+    out
+}
+
 /// Diagnostics about the program's declarations: a missing or second cluster,
 /// tenants declared twice.
 #[salsa::tracked(returns(ref))]
