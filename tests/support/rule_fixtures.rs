@@ -26,6 +26,11 @@ pub struct Case {
     /// (an older one drops a field before admission); `None`: every version.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server_minor_at_least: Option<u32>,
+    /// The API server rejects the object as invalid before admission (a `..`
+    /// path, say): khc still judges it as stated in process, and the replay
+    /// checks that the server answers 422.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub server_rejects_as_invalid: bool,
     /// The Kubernetes object.
     pub object: serde_json::Value,
 }
