@@ -6,7 +6,7 @@ use crate::context::{word, At, Ctx};
 use crate::control_plane;
 use crate::model::*;
 use crate::rbac::{add_role, check_grants, GrantScope};
-use crate::schema::{self, BlockKind};
+use crate::schema::{self, BlockKind, ClusterStatement};
 use crate::values;
 use khc_syntax::{Diagnostic, ValueKind};
 use std::collections::BTreeMap;
@@ -40,30 +40,31 @@ pub(crate) fn check_cluster(cx: &mut Ctx, at: &At<'_>, profiles: &ProfileTable) 
     };
     // Control-plane blocks are read after the loop: they depend on `kubernetes`
     // and `exempt-namespaces`, wherever those stand.
-    let mut control: Vec<At<'_>> = Vec::new();
+    let (mut managed_by, mut audit, mut pod_security, mut authentication): (Option<At<'_>>, Option<At<'_>>, Option<At<'_>>, Option<At<'_>>) =
+        (None, None, None, None);
     let mut version_span = None;
     let mut seen = Vec::new();
     let mut grants = Vec::new();
     let mut role_firsts = BTreeMap::new();
     let mut has_encryption = false;
     for c in at.children() {
-        if c.s.name.quoted || schema::statement(BlockKind::Cluster, c.name()).is_none() {
+        let Some(stmt) = ClusterStatement::of(c.name()).filter(|_| !c.s.name.quoted) else {
             cx.unknown_statement(&c, BlockKind::Cluster);
             continue;
-        }
+        };
         let singleton = schema::statement(BlockKind::Cluster, c.name()).is_some_and(|s| s.once);
         if singleton && !cx.once(&mut seen, c) {
             continue;
         }
-        match c.name() {
-            "kubernetes" => {
+        match stmt {
+            ClusterStatement::Kubernetes => {
                 cx.no_block(&c);
                 if let Some(minor) = version(cx, &c) {
                     cluster.minor_version = minor;
                     version_span = c.s.flat_args().first().map(|v| v.span);
                 }
             }
-            "exempt-namespaces" => {
+            ClusterStatement::ExemptNamespaces => {
                 cx.no_block(&c);
                 let mut list = Vec::new();
                 for (n, span) in cx.words(&c, "namespace names") {
@@ -79,7 +80,7 @@ pub(crate) fn check_cluster(cx: &mut Ctx, at: &At<'_>, profiles: &ProfileTable) 
                 list.sort();
                 cluster.exempt_namespaces = list;
             }
-            "api-server" => {
+            ClusterStatement::ApiServer => {
                 cx.no_block(&c);
                 if c.s.args.is_empty() {
                     cx.error(&c, c.s.name.span, "bad-argument", "`api-server` needs the CIDRs of the API server endpoints, e.g. `api-server 10.0.0.10/32`");
@@ -105,16 +106,20 @@ pub(crate) fn check_cluster(cx: &mut Ctx, at: &At<'_>, profiles: &ProfileTable) 
                     }
                 }
             }
-            "encryption" => {
+            ClusterStatement::Encryption => {
                 has_encryption = true;
                 cluster.encryption = check_encryption(cx, &c);
             }
-            "admission" => cluster.admission = Some(check_admission(cx, &c, profiles)),
-            "quota-scale" => cluster.quota_scale = crate::overrides::quota_scale(cx, &c),
-            "admission-mode" => cluster.admission_mode = crate::overrides::admission_mode(cx, &c),
-            "managed-by" | "audit" | "pod-security" | "authentication" => control.push(c),
-            "role" => add_role(cx, c, "cluster role", &mut cluster.roles, &mut role_firsts),
-            _ => grants.push(c),
+            ClusterStatement::Admission => cluster.admission = Some(check_admission(cx, &c, profiles)),
+            ClusterStatement::QuotaScale => cluster.quota_scale = crate::overrides::quota_scale(cx, &c),
+            ClusterStatement::AdmissionMode => cluster.admission_mode = crate::overrides::admission_mode(cx, &c),
+            // Read after the loop (each at most once, `once` above).
+            ClusterStatement::ManagedBy => managed_by = Some(c),
+            ClusterStatement::Audit => audit = Some(c),
+            ClusterStatement::PodSecurity => pod_security = Some(c),
+            ClusterStatement::Authentication => authentication = Some(c),
+            ClusterStatement::Role => add_role(cx, c, "cluster role", &mut cluster.roles, &mut role_firsts),
+            ClusterStatement::Grant => grants.push(c),
         }
     }
     if !has_encryption {
@@ -129,21 +134,19 @@ pub(crate) fn check_cluster(cx: &mut Ctx, at: &At<'_>, profiles: &ProfileTable) 
         control_plane::check_end_of_life(cx, at, cluster.minor_version, span);
     }
     cluster.control_plane = control_plane::defaults(&at.origin(), cluster.minor_version, &cluster.exempt_namespaces);
-    let mut has_managed_by = false;
-    for c in &control {
-        let cp = &mut cluster.control_plane;
-        match c.name() {
-            "managed-by" => {
-                has_managed_by = true;
-                cluster.managed_by = control_plane::check_managed_by(cx, c);
-            }
-            "audit" => control_plane::check_audit(cx, c, &mut cp.audit),
-            "pod-security" => control_plane::check_pod_security(cx, c, &mut cp.pod_security),
-            _ => control_plane::check_authentication(cx, c, cluster.minor_version, &mut cp.authentication),
-        }
+    let cp = &mut cluster.control_plane;
+    if let Some(c) = &audit {
+        control_plane::check_audit(cx, c, &mut cp.audit);
     }
-    if !has_managed_by {
-        control_plane::missing_managed_by(cx, at);
+    if let Some(c) = &pod_security {
+        control_plane::check_pod_security(cx, c, &mut cp.pod_security);
+    }
+    if let Some(c) = &authentication {
+        control_plane::check_authentication(cx, c, cluster.minor_version, &mut cp.authentication);
+    }
+    match &managed_by {
+        Some(c) => cluster.managed_by = control_plane::check_managed_by(cx, c),
+        None => control_plane::missing_managed_by(cx, at),
     }
     let role_names: Vec<String> = cluster.roles.iter().map(|r| r.name.clone()).collect();
     cluster.bindings = check_grants(cx, &grants, &GrantScope::Cluster { cluster_roles: &role_names });

@@ -6,7 +6,7 @@
 use crate::context::{At, Ctx};
 use crate::model::*;
 use crate::rbac::{subjects, GrantScope};
-use crate::schema::BlockKind;
+use crate::schema::{AuditStatement, AuthenticationStatement, BlockKind, ClusterPodSecurityStatement, OidcStatement};
 use crate::tenant::pod_security;
 use crate::values;
 use khc_syntax::{Span, ValueKind};
@@ -162,15 +162,15 @@ pub(crate) fn check_audit(cx: &mut Ctx, at: &At<'_>, audit: &mut Audit) {
     audit.origin = at.origin();
     let mut seen = Vec::new();
     for c in at.children() {
-        if c.s.name.quoted || crate::schema::statement(BlockKind::Audit, c.name()).is_none() {
+        let Some(stmt) = AuditStatement::of(c.name()).filter(|_| !c.s.name.quoted) else {
             cx.unknown_statement(&c, BlockKind::Audit);
             continue;
-        }
+        };
         if !cx.once(&mut seen, c) {
             continue;
         }
-        match c.name() {
-            "log-path" => {
+        match stmt {
+            AuditStatement::LogPath => {
                 if let Some((p, span)) = string(cx, &c, "an absolute path on the control-plane node") {
                     let plain = p.chars().all(|c| c.is_ascii_alphanumeric() || "._-/".contains(c));
                     if p.starts_with('/') && !p.ends_with('/') && plain && !p.split('/').any(|seg| seg == "..") {
@@ -180,9 +180,9 @@ pub(crate) fn check_audit(cx: &mut Ctx, at: &At<'_>, audit: &mut Audit) {
                     }
                 }
             }
-            "max-age" => audit.max_age = number(cx, &c, "days").unwrap_or(audit.max_age),
-            "max-backups" => audit.max_backups = number(cx, &c, "files").unwrap_or(audit.max_backups),
-            _ => audit.max_size = number(cx, &c, "megabytes").unwrap_or(audit.max_size),
+            AuditStatement::MaxAge => audit.max_age = number(cx, &c, "days").unwrap_or(audit.max_age),
+            AuditStatement::MaxBackups => audit.max_backups = number(cx, &c, "files").unwrap_or(audit.max_backups),
+            AuditStatement::MaxSize => audit.max_size = number(cx, &c, "megabytes").unwrap_or(audit.max_size),
         }
     }
 }
@@ -200,28 +200,28 @@ pub(crate) fn check_pod_security(cx: &mut Ctx, at: &At<'_>, ps: &mut ClusterPodS
     let mut seen = Vec::new();
     let mut enforce_span = at.s.name.span;
     for c in at.children() {
-        if c.s.name.quoted || crate::schema::statement(BlockKind::ClusterPodSecurity, c.name()).is_none() {
+        let Some(stmt) = ClusterPodSecurityStatement::of(c.name()).filter(|_| !c.s.name.quoted) else {
             cx.unknown_statement(&c, BlockKind::ClusterPodSecurity);
             continue;
-        }
+        };
         if !cx.once(&mut seen, c) {
             continue;
         }
-        match c.name() {
-            "enforce" => {
+        match stmt {
+            ClusterPodSecurityStatement::Enforce => {
                 if let Some(l) = level(cx, &c) {
                     ps.enforce = l;
                     enforce_span = c.s.span;
                 }
             }
-            "audit" => ps.audit = level(cx, &c).unwrap_or(ps.audit),
-            "warn" => ps.warn = level(cx, &c).unwrap_or(ps.warn),
-            "version" => {
+            ClusterPodSecurityStatement::Audit => ps.audit = level(cx, &c).unwrap_or(ps.audit),
+            ClusterPodSecurityStatement::Warn => ps.warn = level(cx, &c).unwrap_or(ps.warn),
+            ClusterPodSecurityStatement::Version => {
                 cx.no_block(&c);
                 ps.version = pod_security::version(cx, &c).unwrap_or(std::mem::take(&mut ps.version));
             }
-            "exempt-usernames" => ps.exempt_usernames = strings(cx, &c, "user names"),
-            "exempt-runtime-classes" => {
+            ClusterPodSecurityStatement::ExemptUsernames => ps.exempt_usernames = strings(cx, &c, "user names"),
+            ClusterPodSecurityStatement::ExemptRuntimeClasses => {
                 cx.no_block(&c);
                 let mut list = Vec::new();
                 for (n, span) in cx.words(&c, "RuntimeClass names") {
@@ -236,7 +236,7 @@ pub(crate) fn check_pod_security(cx: &mut Ctx, at: &At<'_>, ps: &mut ClusterPodS
                 list.sort();
                 ps.exempt_runtime_classes = list;
             }
-            _ => {
+            ClusterPodSecurityStatement::ExemptNamespaces => {
                 cx.no_block(&c);
                 let mut list = Vec::new();
                 for (n, span) in cx.words(&c, "namespace names") {
@@ -264,12 +264,12 @@ pub(crate) fn check_authentication(cx: &mut Ctx, at: &At<'_>, minor: u32, auth: 
     auth.origin = at.origin();
     let mut seen = Vec::new();
     for c in at.children() {
-        if c.s.name.quoted || crate::schema::statement(BlockKind::Authentication, c.name()).is_none() {
+        let Some(stmt) = AuthenticationStatement::of(c.name()).filter(|_| !c.s.name.quoted) else {
             cx.unknown_statement(&c, BlockKind::Authentication);
             continue;
-        }
-        match c.name() {
-            "anonymous" => {
+        };
+        match stmt {
+            AuthenticationStatement::Anonymous => {
                 if !cx.once(&mut seen, c) {
                     continue;
                 }
@@ -298,7 +298,7 @@ pub(crate) fn check_authentication(cx: &mut Ctx, at: &At<'_>, minor: u32, auth: 
                     }
                 }
             }
-            _ => {
+            AuthenticationStatement::Oidc => {
                 if let Some(o) = check_oidc(cx, &c) {
                     if auth.oidc.iter().any(|x| x.issuer == o.issuer) {
                         cx.error(&c, c.s.span, "duplicate", format!("issuer `{}` is declared twice", o.issuer));
@@ -362,26 +362,26 @@ fn check_oidc(cx: &mut Ctx, at: &At<'_>) -> Option<Oidc> {
     };
     let mut seen = Vec::new();
     for c in at.children() {
-        if c.s.name.quoted || crate::schema::statement(BlockKind::Oidc, c.name()).is_none() {
+        let Some(stmt) = OidcStatement::of(c.name()).filter(|_| !c.s.name.quoted) else {
             cx.unknown_statement(&c, BlockKind::Oidc);
             continue;
-        }
+        };
         if !cx.once(&mut seen, c) {
             continue;
         }
-        match c.name() {
-            "audience" => o.audiences = strings(cx, &c, "audiences"),
-            "username-claim" | "groups-claim" => {
+        match stmt {
+            OidcStatement::Audience => o.audiences = strings(cx, &c, "audiences"),
+            OidcStatement::UsernameClaim | OidcStatement::GroupsClaim => {
                 let Some((claim, span)) = string(cx, &c, "a claim name") else { continue };
                 if claim.is_empty() || claim.contains(char::is_whitespace) {
                     cx.error(&c, span, "invalid-value", "a claim name is non-empty and without spaces");
-                } else if c.name() == "username-claim" {
+                } else if stmt == OidcStatement::UsernameClaim {
                     o.username_claim = claim;
                 } else {
                     o.groups_claim = Some(claim);
                 }
             }
-            name => {
+            OidcStatement::UsernamePrefix | OidcStatement::GroupsPrefix => {
                 let Some((prefix, span)) = string(cx, &c, "a prefix") else { continue };
                 if prefix.starts_with("system:") {
                     cx.error(&c, span, "invalid-value", "a prefix starting with `system:` would let the issuer mint Kubernetes' own identities");
@@ -391,7 +391,7 @@ fn check_oidc(cx: &mut Ctx, at: &At<'_>) -> Option<Oidc> {
                             .notes
                             .push("help: keep a prefix such as `oidc:`".into());
                     }
-                    if name == "username-prefix" {
+                    if stmt == OidcStatement::UsernamePrefix {
                         o.username_prefix = prefix;
                     } else {
                         o.groups_prefix = prefix;

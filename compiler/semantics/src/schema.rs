@@ -327,6 +327,123 @@ pub fn child_block(parent: BlockKind, name: &str, first_value: Option<&str>) -> 
     }
 }
 
+/// Declares the statements of one block as an enum, so that a checker matches
+/// them exhaustively: a statement added to the block's schema (and here — a
+/// test requires the enum to list exactly the schema's statements) without a
+/// checker arm is a compile error, not a silent fall into a `_ =>` arm.
+macro_rules! statement_enum {
+    ($(#[$meta:meta])* $name:ident for $block:path { $($variant:ident = $text:literal,)* }) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub enum $name {
+            $(
+                #[doc = concat!("`", $text, "`.")]
+                $variant,
+            )*
+        }
+
+        impl $name {
+            /// Every statement, in the schema's order.
+            pub const ALL: &'static [$name] = &[$($name::$variant,)*];
+            /// The block whose statements these are.
+            pub const BLOCK: BlockKind = $block;
+
+            /// The statement's name.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text,)*
+                }
+            }
+
+            /// The statement called `name`, if the block has one.
+            pub fn of(name: &str) -> Option<$name> {
+                match name {
+                    $($text => Some($name::$variant),)*
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+
+statement_enum! {
+    /// The statements of `cluster NAME { … }`.
+    ClusterStatement for BlockKind::Cluster {
+        Kubernetes = "kubernetes",
+        ExemptNamespaces = "exempt-namespaces",
+        ApiServer = "api-server",
+        QuotaScale = "quota-scale",
+        AdmissionMode = "admission-mode",
+        Encryption = "encryption",
+        Admission = "admission",
+        Role = "role",
+        Grant = "grant",
+        ManagedBy = "managed-by",
+        Audit = "audit",
+        PodSecurity = "pod-security",
+        Authentication = "authentication",
+    }
+}
+
+statement_enum! {
+    /// The statements of `tenant NAME { … }`.
+    TenantStatement for BlockKind::Tenant {
+        Namespaces = "namespaces",
+        PodSecurity = "pod-security",
+        Isolation = "isolation",
+        Allow = "allow",
+        Quota = "quota",
+        Limits = "limits",
+        Role = "role",
+        Grant = "grant",
+        Workload = "workload",
+        Admission = "admission",
+        Nodes = "nodes",
+    }
+}
+
+statement_enum! {
+    /// The statements of `audit { … }` in `cluster`.
+    AuditStatement for BlockKind::Audit {
+        LogPath = "log-path",
+        MaxAge = "max-age",
+        MaxBackups = "max-backups",
+        MaxSize = "max-size",
+    }
+}
+
+statement_enum! {
+    /// The statements of the cluster's `pod-security { … }`.
+    ClusterPodSecurityStatement for BlockKind::ClusterPodSecurity {
+        Enforce = "enforce",
+        Audit = "audit",
+        Warn = "warn",
+        Version = "version",
+        ExemptUsernames = "exempt-usernames",
+        ExemptRuntimeClasses = "exempt-runtime-classes",
+        ExemptNamespaces = "exempt-namespaces",
+    }
+}
+
+statement_enum! {
+    /// The statements of `authentication { … }`.
+    AuthenticationStatement for BlockKind::Authentication {
+        Anonymous = "anonymous",
+        Oidc = "oidc",
+    }
+}
+
+statement_enum! {
+    /// The statements of `oidc "URL" { … }`.
+    OidcStatement for BlockKind::Oidc {
+        Audience = "audience",
+        UsernameClaim = "username-claim",
+        UsernamePrefix = "username-prefix",
+        GroupsClaim = "groups-claim",
+        GroupsPrefix = "groups-prefix",
+    }
+}
+
 /// A set of keyword values with documentation, e.g. the RBAC verbs.
 #[derive(Clone, Copy, Debug)]
 pub struct ValueSet {
@@ -512,6 +629,20 @@ mod tests {
         for (code, _) in khc_syntax::CODES {
             assert!(section.contains(&format!("| `{code}`")), "SPEC section 12 does not list `{code}`");
         }
+    }
+
+    /// Each statement enum lists exactly its block's statements, in order.
+    #[test]
+    fn statement_enums_match_the_schema() {
+        fn check(block: BlockKind, names: Vec<&'static str>) {
+            assert_eq!(names, statement_names(block), "the statement enum of {block:?} differs from the schema");
+        }
+        check(ClusterStatement::BLOCK, ClusterStatement::ALL.iter().map(|s| s.name()).collect());
+        check(TenantStatement::BLOCK, TenantStatement::ALL.iter().map(|s| s.name()).collect());
+        check(AuditStatement::BLOCK, AuditStatement::ALL.iter().map(|s| s.name()).collect());
+        check(ClusterPodSecurityStatement::BLOCK, ClusterPodSecurityStatement::ALL.iter().map(|s| s.name()).collect());
+        check(AuthenticationStatement::BLOCK, AuthenticationStatement::ALL.iter().map(|s| s.name()).collect());
+        check(OidcStatement::BLOCK, OidcStatement::ALL.iter().map(|s| s.name()).collect());
     }
 
     #[test]

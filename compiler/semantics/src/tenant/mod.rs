@@ -12,7 +12,7 @@ use crate::context::{At, Ctx};
 use crate::env::Env;
 use crate::model::*;
 use crate::rbac::{add_role, check_grants, GrantScope};
-use crate::schema::{self, BlockKind};
+use crate::schema::{self, BlockKind, TenantStatement};
 use khc_syntax::Diagnostic;
 use std::collections::BTreeMap;
 
@@ -47,29 +47,29 @@ pub(crate) fn check_tenant(cx: &mut Ctx, at: &At<'_>, env: &dyn Env) -> Option<T
     let mut grants = Vec::new();
     let mut role_firsts = BTreeMap::new();
     for c in at.children() {
-        if c.s.name.quoted || schema::statement(BlockKind::Tenant, c.name()).is_none() {
+        let Some(stmt) = TenantStatement::of(c.name()).filter(|_| !c.s.name.quoted) else {
             cx.unknown_statement(&c, BlockKind::Tenant);
             continue;
-        }
+        };
         // `namespaces` and `isolation` are checked once in the header.
         let once = schema::statement(BlockKind::Tenant, c.name()).is_some_and(|s| s.once) && !matches!(c.name(), "namespaces" | "isolation");
         if once && !cx.once(&mut seen, c) {
             continue;
         }
-        match c.name() {
-            "namespaces" | "isolation" | "workload" => {} // read with the header
-            "pod-security" => t.pod_security = pod_security::pod_security(cx, &c, minor),
-            "allow" => {
+        match stmt {
+            TenantStatement::Namespaces | TenantStatement::Isolation | TenantStatement::Workload => {} // read with the header
+            TenantStatement::PodSecurity => t.pod_security = pod_security::pod_security(cx, &c, minor),
+            TenantStatement::Allow => {
                 if let Some(rule) = network::allow(cx, &c, &h, env) {
                     t.allows.push(rule);
                 }
             }
-            "quota" => t.quota = resources::quota(cx, &c),
-            "limits" => t.limits = resources::limits(cx, &c),
-            "role" => add_role(cx, c, "role", &mut t.roles, &mut role_firsts),
-            "grant" => grants.push(c),
-            "nodes" => t.nodes = nodes(cx, &c),
-            _ => t.admission = Some(Admission { minor_version: minor, ..check_admission(cx, &c, &profiles) }),
+            TenantStatement::Quota => t.quota = resources::quota(cx, &c),
+            TenantStatement::Limits => t.limits = resources::limits(cx, &c),
+            TenantStatement::Role => add_role(cx, c, "role", &mut t.roles, &mut role_firsts),
+            TenantStatement::Grant => grants.push(c),
+            TenantStatement::Nodes => t.nodes = nodes(cx, &c),
+            TenantStatement::Admission => t.admission = Some(Admission { minor_version: minor, ..check_admission(cx, &c, &profiles) }),
         }
     }
     if t.isolation == Isolation::None {
