@@ -278,6 +278,7 @@ registry! {
     NoDefaultServiceAccount => no_default_service_account,
     AllowedRuntimeClasses => allowed_runtime_classes,
     AllowedStorageClasses => allowed_storage_classes,
+    NoSecretEnv => no_secret_env,
 }
 
 impl RuleId {

@@ -14,11 +14,11 @@ syntax keyword khcStatement admission admission-mode allow allowed-capabilities 
       \ memory min min-fs-group min-gid min-uid mode name namespace namespaces
       \ no-default-service-account no-docker-socket no-external-ips no-host-namespaces no-host-path
       \ no-host-ports no-host-probes no-host-process no-latest-tag no-privilege-escalation
-      \ no-privileged no-root-groups no-selinux-overrides no-unmasked-proc-mount node-ports nodes
-      \ oidc pod-security pods provider pvcs quota quota-scale read-only-root-fs request
-      \ require-fs-group require-limits require-requests resources run-as-group run-as-non-root
-      \ seccomp-runtime-default secrets selector services storage timeout toleration use
-      \ username-claim username-prefix version warn
+      \ no-privileged no-root-groups no-secret-env no-selinux-overrides no-unmasked-proc-mount
+      \ node-ports nodes oidc pod-security pods provider pvcs quota quota-scale read-only-root-fs
+      \ request require-fs-group require-limits require-requests resources run-as-group
+      \ run-as-non-root seccomp-runtime-default secrets selector services storage timeout toleration
+      \ use username-claim username-prefix version warn
 syntax keyword khcKeyword ingress egress from to ports protocol except on names cidr env file user group serviceaccount readonly
 syntax keyword khcBoolean true false
 syntax match khcNumber "\<\d\+\(\.\d\+\)\?[A-Za-z]*\>"
