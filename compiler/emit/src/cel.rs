@@ -41,10 +41,10 @@ pub fn token_validation(mounting: &[String]) -> (String, String) {
     let who = if mounting.is_empty() { "no workload of this tenant may".to_string() } else { format!("only workloads {} may", mounting.join(", ")) };
     (
         format!(
-            "!has(variables.podSpec.automountServiceAccountToken) || variables.podSpec.automountServiceAccountToken == false || (has(variables.podSpec.serviceAccountName) && variables.podSpec.serviceAccountName in {})",
+            "(has(variables.podSpec.serviceAccountName) && variables.podSpec.serviceAccountName in {}) || ((!has(variables.podSpec.automountServiceAccountToken) || variables.podSpec.automountServiceAccountToken == false) && (!has(variables.podSpec.volumes) || variables.podSpec.volumes.all(v, !has(v.projected) || !has(v.projected.sources) || v.projected.sources.all(p, !has(p.serviceAccountToken)))))",
             list(mounting)
         ),
-        format!("automountServiceAccountToken: true is not allowed here: {who} mount the API token (declare `automount-token true` on the workload)"),
+        format!("automountServiceAccountToken: true and projected serviceAccountToken volumes are not allowed here: {who} mount the API token (declare `automount-token true` on the workload)"),
     )
 }
 
@@ -103,6 +103,64 @@ pub fn nodes_validation(selector: &std::collections::BTreeMap<String, String>, t
         message.push_str(&format!(" may tolerate only {}", taints.join(", ")));
     }
     (checks.join(" && "), message)
+}
+
+/// Whether a node label key is one every node carries (`kubernetes.io/…`,
+/// `topology.kubernetes.io/zone`, …): selecting it says nothing about a tenant's nodes.
+pub fn shared_node_label(key: &str) -> bool {
+    let domain = key.split_once('/').map_or("", |(d, _)| d);
+    domain == "kubernetes.io" || domain.ends_with(".kubernetes.io") || domain == "k8s.io" || domain.ends_with(".k8s.io")
+}
+
+/// What every other namespace (other tenants', unmanaged ones; not the system
+/// namespaces) is refused once a tenant declares `nodes` (`khc-nodes-TENANT`):
+/// `(expression, message)` pairs — tolerating the tenant's taints or every taint
+/// (a keyless `Exists`), selecting its node labels (nodeSelector or a required
+/// node affinity term), and naming a node (`nodeName`, which skips the scheduler;
+/// the kubelet then checks only NoExecute taints) except on pods the kubelets
+/// create (mirror pods) and on UPDATEs of a pod (the scheduler binds through
+/// `pods/binding`).
+pub fn nodes_outside_validations(tenant: &str, selector: &std::collections::BTreeMap<String, String>, tolerations: &[(String, Option<String>)]) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut tolerated = vec!["((!has(t.key) || t.key == '') && has(t.operator) && t.operator == 'Exists')".to_string()];
+    for (k, v) in tolerations {
+        tolerated.push(match v {
+            None => format!("(has(t.key) && t.key == {})", lit(k)),
+            Some(v) => format!("(has(t.key) && t.key == {} && ((has(t.operator) && t.operator == 'Exists') || (has(t.value) && t.value == {})))", lit(k), lit(v)),
+        });
+    }
+    let taints: Vec<String> = tolerations.iter().map(|(k, v)| v.as_ref().map_or(k.clone(), |v| format!("{k}={v}"))).collect();
+    out.push((
+        format!("!has(variables.podSpec.tolerations) || variables.podSpec.tolerations.all(t, !({}))", tolerated.join(" || ")),
+        if taints.is_empty() {
+            "a toleration without a key tolerates every taint, tenants' dedicated nodes included".to_string()
+        } else {
+            format!("tolerating tenant {tenant}'s taints ({}) or every taint (a toleration without a key) is not allowed outside the tenant", taints.join(", "))
+        },
+    ));
+    let own: Vec<(&String, &String)> = selector.iter().filter(|(k, _)| !shared_node_label(k)).collect();
+    if !own.is_empty() {
+        let in_selector: Vec<String> = own
+            .iter()
+            .map(|(k, v)| format!("({k} in variables.podSpec.nodeSelector && variables.podSpec.nodeSelector[{k}] == {v})", k = lit(k), v = lit(v)))
+            .collect();
+        let in_term: Vec<String> =
+            own.iter().map(|(k, v)| format!("(e.key == {} && e.operator == 'In' && has(e.values) && {} in e.values)", lit(k), lit(v))).collect();
+        let pairs: Vec<String> = own.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        out.push((
+            format!(
+                "!(has(variables.podSpec.nodeSelector) && ({})) && !(has(variables.podSpec.affinity) && has(variables.podSpec.affinity.nodeAffinity) && has(variables.podSpec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution) && variables.podSpec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms.exists(term, has(term.matchExpressions) && term.matchExpressions.exists(e, {})))",
+                in_selector.join(" || "),
+                in_term.join(" || ")
+            ),
+            format!("selecting tenant {tenant}'s nodes ({}) is not allowed outside the tenant", pairs.join(", ")),
+        ));
+    }
+    out.push((
+        "!has(variables.podSpec.nodeName) || variables.podSpec.nodeName == '' || (object.kind == 'Pod' && request.operation != 'CREATE') || (has(request.userInfo.groups) && 'system:nodes' in request.userInfo.groups)".to_string(),
+        "pods may not name their node (nodeName): it skips the scheduler and, on a tenant's dedicated node, every taint but NoExecute".to_string(),
+    ));
+    out
 }
 
 /// The resources a policy matches: `(API group, resources)`.
@@ -179,10 +237,40 @@ const NO_BACKSTEPS: &str = "!v.hostPath.path.split('/').exists(s, s == '..')";
 /// Normalised paths that are a parent of every runtime socket: `/`, `/var`,
 /// `/run`, `/var/run`, `/run/user[/UID]` — and anything under `/proc`, whose
 /// `/proc/PID/root` and `/proc/PID/cwd` reach the host's root from any depth.
-const RUNTIME_ANCESTORS: &str = "^(/|/var|/run|/var/run|(/var)?/run/user(/[^/]+)?|/proc(/.*)?)$";
+/// Also the runtime directories of distributions whose socket files need no
+/// runtime name in their path's parents: MicroK8s (`/var/snap/microk8s/common/run`),
+/// k0s (`/run/k0s`), and the image and container storage of CRI-O and Podman
+/// (`/var/lib/containers`, and below it).
+const RUNTIME_ANCESTORS: &str = "^(/|/var|/run|/var/run|(/var)?/run/user(/[^/]+)?|/proc(/.*)?|/var/snap(/microk8s(/common(/run)?)?)?|/run/k0s(/.*)?|/var/lib/containers(/.*)?)$";
+
+/// The named pipes of the Windows runtimes (`\\.\pipe\docker_engine`,
+/// `\\.\pipe\containerd-containerd`), in either separator, any case.
+const WINDOWS_PIPES: &str = "(?i)^[/\\\\\\\\]{2}[.?][/\\\\\\\\]pipe[/\\\\\\\\](docker_engine|containerd-containerd)$";
 
 /// Normalised paths naming a container runtime's socket or directory anywhere.
 const RUNTIME_PATHS: &str = "(^|/)(docker|dockerd|cri-dockerd|dockershim|containerd|crio|cri-o|podman|k3s)(\\\\.sock)?(/|$)";
+
+/// The annotation Kubernetes reads before `storageClassName` (the PersistentVolume
+/// controller's `GetPersistentVolumeClaimClass`).
+pub const BETA_STORAGE_CLASS: &str = "volume.beta.kubernetes.io/storage-class";
+
+/// The storage class of the claim (or claim template) `c` is in the CEL list `l`:
+/// the beta annotation when present, else `spec.storageClassName` (unset is
+/// denied). `template`: the claim's `metadata` may be absent.
+fn claim_class_in(c: &str, template: bool, l: &str) -> String {
+    let meta = if template { format!("has({c}.metadata) && has({c}.metadata.annotations)") } else { format!("has({c}.metadata.annotations)") };
+    format!(
+        "(({meta} && '{BETA_STORAGE_CLASS}' in {c}.metadata.annotations) ? {c}.metadata.annotations['{BETA_STORAGE_CLASS}'] in {l} : (has({c}.spec.storageClassName) && {c}.spec.storageClassName in {l}))"
+    )
+}
+
+/// Every image volume (`volumes[].image.reference`, Kubernetes 1.31+) satisfies
+/// `test` (written against `@REF@`, the reference); read through `dyn` so that the
+/// expression type-checks on servers whose schema has no image volumes.
+fn image_volumes(test: &str) -> String {
+    let test = test.replace("@REF@", "dyn(v).image.reference");
+    format!("(!has(variables.podSpec.volumes) || variables.podSpec.volumes.all(v, !has(dyn(v).image) || !has(dyn(v).image.reference) || ({test})))")
+}
 
 /// Quotes a string as a CEL single-quoted literal (quotes, backslashes and
 /// control characters escaped; the value is unchanged).
@@ -369,8 +457,9 @@ pub fn validation(rule: &RuleKind, minor: u32) -> Option<(String, String)> {
         ),
         RuleKind::AllowedStorageClasses(names) => (
             format!(
-                "(!has(variables.podSpec.volumes) || variables.podSpec.volumes.all(v, !has(v.ephemeral) || (has(v.ephemeral.volumeClaimTemplate) && has(v.ephemeral.volumeClaimTemplate.spec.storageClassName) && v.ephemeral.volumeClaimTemplate.spec.storageClassName in {l}))) && (object.kind != 'StatefulSet' || !has(dyn(object).spec.volumeClaimTemplates) || dyn(object).spec.volumeClaimTemplates.all(t, has(t.spec.storageClassName) && t.spec.storageClassName in {l}))",
-                l = list(names)
+                "(!has(variables.podSpec.volumes) || variables.podSpec.volumes.all(v, !has(v.ephemeral) || (has(v.ephemeral.volumeClaimTemplate) && {e}))) && (object.kind != 'StatefulSet' || !has(dyn(object).spec.volumeClaimTemplates) || dyn(object).spec.volumeClaimTemplates.all(t, {t}))",
+                e = claim_class_in("v.ephemeral.volumeClaimTemplate", true, &list(names)),
+                t = claim_class_in("t", true, &list(names)),
             ),
             format!("volume claims must name a storage class: {}", names.join(", ")),
         ),
@@ -383,12 +472,19 @@ pub fn validation(rule: &RuleKind, minor: u32) -> Option<(String, String)> {
             )
         }
         RuleKind::NoLatestTag => (
-            "variables.containers.all(c, c.image.matches('@sha256:[a-f0-9]{64}$') || (c.image.matches(':[^:/]+$') && !c.image.endsWith(':latest')))".into(),
-            "images must be pinned to a tag other than 'latest' or to a digest".into(),
+            format!(
+                "variables.containers.all(c, c.image.matches('@sha256:[a-f0-9]{{64}}$') || (c.image.matches(':[^:/]+$') && !c.image.endsWith(':latest'))) && {}",
+                image_volumes("@REF@.matches('@sha256:[a-f0-9]{64}$') || (@REF@.matches(':[^:/]+$') && !@REF@.endsWith(':latest'))")
+            ),
+            "images (of containers and image volumes) must be pinned to a tag other than 'latest' or to a digest".into(),
         ),
         RuleKind::AllowedRegistries(prefixes) => (
-            format!("variables.containers.all(c, {}.exists(r, c.image.startsWith(r)))", list(prefixes)),
-            format!("images must come from: {}", prefixes.join(", ")),
+            format!(
+                "variables.containers.all(c, {l}.exists(r, c.image.startsWith(r))) && {}",
+                image_volumes(&format!("{l}.exists(p, @REF@.startsWith(p))", l = list(prefixes))),
+                l = list(prefixes)
+            ),
+            format!("images (of containers and image volumes) must come from: {}", prefixes.join(", ")),
         ),
         RuleKind::ReadOnlyRootFs => (
             format!("variables.containers.all(c, {} && c.securityContext.readOnlyRootFilesystem == true)", sets("readOnlyRootFilesystem")),
@@ -412,7 +508,7 @@ pub fn validation(rule: &RuleKind, minor: u32) -> Option<(String, String)> {
         ),
         RuleKind::NoDockerSocket => (
             format!(
-                "!has(variables.podSpec.volumes) || variables.podSpec.volumes.all(v, !has(v.hostPath) || ({NO_BACKSTEPS} && !{NORMALISED_PATH}.matches('{RUNTIME_ANCESTORS}') && !{NORMALISED_PATH}.matches('{RUNTIME_PATHS}')))"
+                "!has(variables.podSpec.volumes) || variables.podSpec.volumes.all(v, !has(v.hostPath) || ({NO_BACKSTEPS} && !{NORMALISED_PATH}.matches('{RUNTIME_ANCESTORS}') && !{NORMALISED_PATH}.matches('{RUNTIME_PATHS}') && !v.hostPath.path.matches('{WINDOWS_PIPES}')))"
             ),
             "mounting a container runtime socket or directory (docker, cri-dockerd, containerd, CRI-O, Podman, /run, /var/run) or a parent of one is not allowed".into(),
         ),
@@ -466,8 +562,8 @@ pub fn resource_validation(rule: &RuleKind) -> Option<(String, String)> {
         ),
         RuleKind::AllowedStorageClasses(names) => (
             format!(
-                "object.kind != 'PersistentVolumeClaim' || (has(dyn(object.spec).storageClassName) && dyn(object.spec).storageClassName in {})",
-                list(names)
+                "object.kind != 'PersistentVolumeClaim' || {}",
+                claim_class_in("dyn(object)", false, &list(names))
             ),
             format!("PersistentVolumeClaims must name a storage class: {}", names.join(", ")),
         ),
