@@ -35,7 +35,7 @@ fn grants_that_become_the_applier_name_it() {
         assert!(found.iter().all(|m| m.contains("serviceaccount platform/gitops")), "the warning does not name the applier: {found:?}");
     }
     // `team` does not own the applier's namespace: its pod runner does not become it.
-    let team: Vec<&Diagnostic> = d.iter().filter(|x| x.code == "applier" && x.primary.file.to_string().contains("c.khc") && x.message.contains("pods")).collect();
+    let team: Vec<&Diagnostic> = d.iter().filter(|x| x.code == "applier" && x.message.contains("`create` on `pods`")).collect();
     assert_eq!(team.len(), 1, "only platform's runner becomes the applier: {team:#?}");
 }
 
