@@ -33,7 +33,7 @@ fn program(minor: u32) -> String {
   grant deployer to user "deployer"
   role rbac-writer {{
     can create on clusterroles.rbac.authorization.k8s.io
-    can get list update patch delete on clusterroles.rbac.authorization.k8s.io
+    can get list update patch delete escalate on clusterroles.rbac.authorization.k8s.io
   }}
   grant rbac-writer to user "rbac-admin"
 }}
@@ -184,6 +184,8 @@ fn attacks_with_tenant_and_cluster_roles_are_refused_on_real_api_servers() {
         c.kubectl_ok(&["create", "serviceaccount", "gitops", "-n", "platform"]);
         c.kubectl_ok(&["create", "serviceaccount", "other", "-n", "platform"]);
         c.kubectl_ok(&["create", "namespace", "ingress"]);
+        // (No ServiceAccount controller runs: the unmanaged namespace gets its `default` by hand.)
+        c.kubectl_ok(&["create", "serviceaccount", "default", "-n", "ingress"]);
         c.kubectl_ok(&["create", "rolebinding", "ingressdev-edit", "--clusterrole=edit", "--user=ingressdev", "-n", "ingress"]);
         let mut run = Run { c: &c, problems: Vec::new(), refused: 0, allowed: 0 };
 
