@@ -625,7 +625,10 @@ fn node_isolation_keeps_everyone_else_off_the_nodes() {
     };
     let attack: Vec<(&str, Value)> = vec![
         ("payments' nodeSelector", pod(&[("/spec/nodeSelector", json!({"pool": "payments"}))])),
-        ("payments' toleration", pod(&[("/spec/tolerations", json!([{"key": "dedicated", "operator": "Equal", "value": "payments", "effect": "NoSchedule"}]))])),
+        (
+            "payments' toleration",
+            pod(&[("/spec/tolerations", json!([{"key": "dedicated", "operator": "Equal", "value": "payments", "effect": "NoSchedule"}]))]),
+        ),
         ("Exists on payments' key", pod(&[("/spec/tolerations", json!([{"key": "dedicated", "operator": "Exists"}]))])),
         ("tolerate everything", pod(&[("/spec/tolerations", json!([{"operator": "Exists"}]))])),
         ("tolerate every NoExecute taint", pod(&[("/spec/tolerations", json!([{"operator": "Exists", "effect": "NoExecute"}]))])),
@@ -649,7 +652,10 @@ fn node_isolation_keeps_everyone_else_off_the_nodes() {
         ("another tenant's taint", pod(&[("/spec/tolerations", json!([{"key": "dedicated", "operator": "Equal", "value": "shop"}]))])),
         (
             "the default NoExecute tolerations",
-            pod(&[("/spec/tolerations", json!([{"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}]))]),
+            pod(&[(
+                "/spec/tolerations",
+                json!([{"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}]),
+            )]),
         ),
     ];
     let mut problems = Vec::new();
@@ -726,6 +732,9 @@ fn pods_may_not_run_as_the_applier() {
     assert!(denied(&in_argocd(Some("argocd-application-controller"), true)), "a pod as the applier (deprecated serviceAccount) is admitted");
     assert!(!denied(&in_argocd(Some("argocd-server"), false)), "another ServiceAccount is denied");
     assert!(!denied(&in_argocd(None, false)), "default is denied");
-    assert!(a.applicable("", "pods", &khc_analysis::selector::labels(&json!({"kubernetes.io/metadata.name": "t"}))).iter().all(|(p, _)| p.name != "khc-managed-by.applier"));
+    assert!(a
+        .applicable("", "pods", &khc_analysis::selector::labels(&json!({"kubernetes.io/metadata.name": "t"})))
+        .iter()
+        .all(|(p, _)| p.name != "khc-managed-by.applier"));
     assert!(a.policies.iter().any(|p| p.name == "khc-managed-by.tokens" && p.resources.contains(&(String::new(), "serviceaccounts/token".to_string()))));
 }

@@ -29,7 +29,13 @@ fn grants_that_become_the_applier_name_it() {
         "  role deployer { can create on deployments.apps }\n  role imp { can impersonate on serviceaccounts }\n",
         "tenant platform {\n  role runner { can create on pods }\n  role minter { can create on \"serviceaccounts/token\" }\n  role peeker { can get on secrets }\n}\ntenant team {\n  role runner { can create on pods }\n}\n",
     );
-    for needle in ["`create` on `pods`", "`create` on `serviceaccounts/token`", "`get` on `secrets`", "`create` on `deployments.apps`", "`impersonate` on `serviceaccounts`"] {
+    for needle in [
+        "`create` on `pods`",
+        "`create` on `serviceaccounts/token`",
+        "`get` on `secrets`",
+        "`create` on `deployments.apps`",
+        "`impersonate` on `serviceaccounts`",
+    ] {
         let found = with(&d, "applier", needle);
         assert!(!found.is_empty(), "no `applier` warning for {needle}: {d:#?}");
         assert!(found.iter().all(|m| m.contains("serviceaccount platform/gitops")), "the warning does not name the applier: {found:?}");
@@ -64,7 +70,9 @@ fn cluster_roles_and_cve_paths_are_warned() {
     ] {
         assert!(!with(&d, "risky", needle).is_empty(), "no cluster-role warning for {needle}: {d:#?}");
     }
-    for needle in ["namespaces/finalize", "namespaces/status", "`endpoints`", "CVE-2021-25740", "CVE-2020-8554", "pods/status", "pods/binding", "resourcequotas/status"] {
+    for needle in
+        ["namespaces/finalize", "namespaces/status", "`endpoints`", "CVE-2021-25740", "CVE-2020-8554", "pods/status", "pods/binding", "resourcequotas/status"]
+    {
         assert!(!with(&d, "risky", needle).is_empty(), "no warning for {needle}: {d:#?}");
     }
 }
@@ -90,7 +98,10 @@ fn grants_that_silently_do_nothing_are_diagnosed() {
 fn external_name_confused_deputy_is_warned() {
     let open = diagnostics("", "tenant t {\n  role svc { can create on services }\n  grant svc to group \"oidc:t\"\n}\n");
     assert_eq!(with(&open, "risky", "ExternalName").len(), 1, "{open:#?}");
-    let restricted = diagnostics("", "tenant t {\n  role svc { can create on services }\n  grant svc to group \"oidc:t\"\n  admission { allowed-service-types ClusterIP }\n}\n");
+    let restricted = diagnostics(
+        "",
+        "tenant t {\n  role svc { can create on services }\n  grant svc to group \"oidc:t\"\n  admission { allowed-service-types ClusterIP }\n}\n",
+    );
     assert!(with(&restricted, "risky", "ExternalName").is_empty(), "{restricted:#?}");
     let cluster = diagnostics("  admission { allowed-service-types ClusterIP LoadBalancer }\n", "tenant t {\n  grant edit to group \"oidc:t\"\n}\n");
     assert!(with(&cluster, "risky", "ExternalName").is_empty(), "{cluster:#?}");

@@ -264,9 +264,19 @@ tenant t { isolation strict }
         n
     };
     let collection_delete = json!({"operation": "DELETE", "namespace": "t", "resource": {"group": "networking.k8s.io", "version": "v1", "resource": "networkpolicies"}, "userInfo": user("dev")});
-    assert_eq!(judged(tenant, &collection_delete, &Value::Null, &netpol("mine", false)), Some(vec![]), "a tenant's own NetworkPolicy cannot be deleted by label");
-    assert!(judged(tenant, &collection_delete, &Value::Null, &netpol("default-deny", false)).is_some_and(|v| v.len() == 1), "khc's default-deny deleted by collection");
-    assert!(judged(tenant, &collection_delete, &Value::Null, &netpol("sneaky", true)).is_some_and(|v| v.len() == 1), "a khc-labelled object deleted by collection");
+    assert_eq!(
+        judged(tenant, &collection_delete, &Value::Null, &netpol("mine", false)),
+        Some(vec![]),
+        "a tenant's own NetworkPolicy cannot be deleted by label"
+    );
+    assert!(
+        judged(tenant, &collection_delete, &Value::Null, &netpol("default-deny", false)).is_some_and(|v| v.len() == 1),
+        "khc's default-deny deleted by collection"
+    );
+    assert!(
+        judged(tenant, &collection_delete, &Value::Null, &netpol("sneaky", true)).is_some_and(|v| v.len() == 1),
+        "a khc-labelled object deleted by collection"
+    );
 
     // Pod Security labels through the status and finalize subresources.
     let ns = |level: &str| json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "t", "labels": {"kubernetes.io/metadata.name": "t", "khc.dev/tenant": "t", "pod-security.kubernetes.io/enforce": level}}});

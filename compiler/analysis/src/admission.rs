@@ -243,7 +243,9 @@ impl Policy {
         let convert = |v: &Value| if v.is_null() { Ok(cel::Value::Null) } else { cel::to_value(v) };
         let (object_value, old_value, request_value) = match (convert(object), convert(old_object), cel::to_value(request)) {
             (Ok(o), Ok(old), Ok(r)) => (o, old, r),
-            (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return Some(vec![self.violation_error("object", &format!("object does not convert to CEL: {e}"), actions)]),
+            (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
+                return Some(vec![self.violation_error("object", &format!("object does not convert to CEL: {e}"), actions)])
+            }
         };
         ctx.add_variable_from_value("object", object_value);
         ctx.add_variable_from_value("oldObject", old_value);

@@ -593,12 +593,23 @@ impl Rbac {
         for applier in &self.appliers {
             let ways = match applier {
                 Subject::ServiceAccount { .. } => self.borrowers(applier),
-                Subject::User { name } => self.who_can_directly(&Request::new("impersonate", "users", None, Some(name.as_str()))).into_iter().map(|a| (a.subject, format!("impersonate {applier}"), a.grants)).collect(),
-                Subject::Group { name } => self.who_can_directly(&Request::new("impersonate", "groups", None, Some(name.as_str()))).into_iter().map(|a| (a.subject, format!("impersonate {applier}"), a.grants)).collect(),
+                Subject::User { name } => self
+                    .who_can_directly(&Request::new("impersonate", "users", None, Some(name.as_str())))
+                    .into_iter()
+                    .map(|a| (a.subject, format!("impersonate {applier}"), a.grants))
+                    .collect(),
+                Subject::Group { name } => self
+                    .who_can_directly(&Request::new("impersonate", "groups", None, Some(name.as_str())))
+                    .into_iter()
+                    .map(|a| (a.subject, format!("impersonate {applier}"), a.grants))
+                    .collect(),
             };
             for (who, how, grants) in ways {
                 if &who != applier {
-                    out.push((who, Escalation { via: applier.clone(), how: format!("{how}: becomes the applier (managed-by), which khc's protection exempts"), grants }));
+                    out.push((
+                        who,
+                        Escalation { via: applier.clone(), how: format!("{how}: becomes the applier (managed-by), which khc's protection exempts"), grants },
+                    ));
                 }
             }
         }

@@ -120,13 +120,19 @@ pub fn shared_node_label(key: &str) -> bool {
 /// the kubelet then checks only NoExecute taints) except on pods the kubelets
 /// create (mirror pods) and on UPDATEs of a pod (the scheduler binds through
 /// `pods/binding`).
-pub fn nodes_outside_validations(tenant: &str, selector: &std::collections::BTreeMap<String, String>, tolerations: &[(String, Option<String>)]) -> Vec<(String, String)> {
+pub fn nodes_outside_validations(
+    tenant: &str,
+    selector: &std::collections::BTreeMap<String, String>,
+    tolerations: &[(String, Option<String>)],
+) -> Vec<(String, String)> {
     let mut out = Vec::new();
     let mut tolerated = vec!["((!has(t.key) || t.key == '') && has(t.operator) && t.operator == 'Exists')".to_string()];
     for (k, v) in tolerations {
         tolerated.push(match v {
             None => format!("(has(t.key) && t.key == {})", lit(k)),
-            Some(v) => format!("(has(t.key) && t.key == {} && ((has(t.operator) && t.operator == 'Exists') || (has(t.value) && t.value == {})))", lit(k), lit(v)),
+            Some(v) => {
+                format!("(has(t.key) && t.key == {} && ((has(t.operator) && t.operator == 'Exists') || (has(t.value) && t.value == {})))", lit(k), lit(v))
+            }
         });
     }
     let taints: Vec<String> = tolerations.iter().map(|(k, v)| v.as_ref().map_or(k.clone(), |v| format!("{k}={v}"))).collect();
@@ -241,7 +247,8 @@ const NO_BACKSTEPS: &str = "!v.hostPath.path.split('/').exists(s, s == '..')";
 /// runtime name in their path's parents: MicroK8s (`/var/snap/microk8s/common/run`),
 /// k0s (`/run/k0s`), and the image and container storage of CRI-O and Podman
 /// (`/var/lib/containers`, and below it).
-const RUNTIME_ANCESTORS: &str = "^(/|/var|/run|/var/run|(/var)?/run/user(/[^/]+)?|/proc(/.*)?|/var/snap(/microk8s(/common(/run)?)?)?|/run/k0s(/.*)?|/var/lib/containers(/.*)?)$";
+const RUNTIME_ANCESTORS: &str =
+    "^(/|/var|/run|/var/run|(/var)?/run/user(/[^/]+)?|/proc(/.*)?|/var/snap(/microk8s(/common(/run)?)?)?|/run/k0s(/.*)?|/var/lib/containers(/.*)?)$";
 
 /// The named pipes of the Windows runtimes (`\\.\pipe\docker_engine`,
 /// `\\.\pipe\containerd-containerd`), in either separator, any case.
@@ -561,10 +568,7 @@ pub fn resource_validation(rule: &RuleKind) -> Option<(String, String)> {
             format!("Service type must be one of: {}", types.join(", ")),
         ),
         RuleKind::AllowedStorageClasses(names) => (
-            format!(
-                "object.kind != 'PersistentVolumeClaim' || {}",
-                claim_class_in("dyn(object)", false, &list(names))
-            ),
+            format!("object.kind != 'PersistentVolumeClaim' || {}", claim_class_in("dyn(object)", false, &list(names))),
             format!("PersistentVolumeClaims must name a storage class: {}", names.join(", ")),
         ),
         _ => return None,

@@ -190,7 +190,16 @@ pub fn tenant_objects(t: &Tenant) -> Vec<Built> {
             match_expressions: Some(vec![LabelSelectorRequirement { key: NAMESPACE_NAME_LABEL.into(), operator: "NotIn".into(), values: Some(others) }]),
             ..Default::default()
         };
-        out.extend(policy_and_binding(&format!("khc-nodes-{}", t.name), &admission, selector, tn, validations, cel::MATCHED_RESOURCES, cel::SPEC_CHANGED, true));
+        out.extend(policy_and_binding(
+            &format!("khc-nodes-{}", t.name),
+            &admission,
+            selector,
+            tn,
+            validations,
+            cel::MATCHED_RESOURCES,
+            cel::SPEC_CHANGED,
+            true,
+        ));
     }
     out
 }

@@ -4,8 +4,8 @@
 use crate::admission::{check_admission, ProfileTable};
 use crate::context::{word, At, Ctx};
 use crate::control_plane;
-use crate::model::*;
 use crate::env::OidcPrefixes;
+use crate::model::*;
 use crate::rbac::{add_role, check_grants, GrantScope, RoleScope};
 use crate::schema::{self, BlockKind};
 use crate::values;

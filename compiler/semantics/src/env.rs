@@ -47,7 +47,6 @@ pub struct OidcPrefixes {
     pub groups: Vec<String>,
 }
 
-
 /// A workload as other tenants see it.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct WorkloadFacts {

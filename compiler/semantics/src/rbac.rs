@@ -230,7 +230,11 @@ impl RoleScope {
                     _ => None,
                 })
                 .collect(),
-            applier: managed_by.iter().filter(|s| matches!(s, Subject::ServiceAccount { namespace, .. } if namespaces.contains(namespace))).map(subject_text).collect(),
+            applier: managed_by
+                .iter()
+                .filter(|s| matches!(s, Subject::ServiceAccount { namespace, .. } if namespaces.contains(namespace)))
+                .map(subject_text)
+                .collect(),
         }
     }
 
@@ -258,7 +262,6 @@ pub(crate) fn subject_text(s: &Subject) -> String {
         Subject::ServiceAccount { namespace, name } => format!("serviceaccount {namespace}/{name}"),
     }
 }
-
 
 /// Checks `role NAME { can … }`; `tenant` for a tenant's Role.
 pub(crate) fn check_role(cx: &mut Ctx, at: &At<'_>, scope: &RoleScope) -> Option<Role> {
@@ -427,7 +430,11 @@ fn check_can(cx: &mut Ctx, at: &At<'_>, scope: &RoleScope) -> Vec<RoleRule> {
             Some(format!("can run pods as {}", scope.applier_accounts.join(", ")))
         } else if !scope.applier_accounts.is_empty() && (any || (group.is_empty() && resource == "serviceaccounts/token")) && has(CREATE) {
             Some(format!("can mint tokens for {}", scope.applier_accounts.join(", ")))
-        } else if !scope.applier_accounts.is_empty() && (any || (group.is_empty() && resource == "secrets")) && has(&["get", "list", "watch", "*"]) && names.is_empty() {
+        } else if !scope.applier_accounts.is_empty()
+            && (any || (group.is_empty() && resource == "secrets"))
+            && has(&["get", "list", "watch", "*"])
+            && names.is_empty()
+        {
             Some(format!("can read the Secrets of the namespace of {}", scope.applier_accounts.join(", ")))
         } else if !scope.applier.is_empty()
             && has(&["impersonate", "*"])
@@ -442,7 +449,11 @@ fn check_can(cx: &mut Ctx, at: &At<'_>, scope: &RoleScope) -> Vec<RoleRule> {
                 at,
                 v.span,
                 "applier",
-                format!("`{}` on `{text}` becomes the applier ({}): it {how}, and khc's `managed-by` protection exempts the applier from everything", verbs.join(" "), scope.applier.join(", ")),
+                format!(
+                    "`{}` on `{text}` becomes the applier ({}): it {how}, and khc's `managed-by` protection exempts the applier from everything",
+                    verbs.join(" "),
+                    scope.applier.join(", ")
+                ),
             );
             d.notes.push("note: the applier may change or delete every namespace, NetworkPolicy, quota and role khc manages; keep its namespace to the applier and cluster administrators".into());
         }

@@ -101,7 +101,13 @@ pub(crate) fn check_tenant(cx: &mut Ctx, at: &At<'_>, env: &dyn Env) -> Option<T
         t.workloads.iter().filter(|w| w.automount_token && !t.api_server.is_empty()).map(|w| network::api_server_policy_name(&w.name)).collect();
     network::name_rules(&mut t.allows, api_policies);
     let role_names: Vec<String> = t.roles.iter().map(|r| r.name.clone()).collect();
-    let scope = GrantScope::Tenant { roles: &role_names, cluster_roles: &cluster.roles, workloads: &h.workloads, namespaces: &h.facts.namespaces, oidc: cluster.oidc.as_ref() };
+    let scope = GrantScope::Tenant {
+        roles: &role_names,
+        cluster_roles: &cluster.roles,
+        workloads: &h.workloads,
+        namespaces: &h.facts.namespaces,
+        oidc: cluster.oidc.as_ref(),
+    };
     t.bindings = check_grants(cx, &grants, &scope);
     check_external_name(cx, at, &t, cluster.external_name_restricted);
     if let Some(q) = &t.quota {
@@ -123,9 +129,10 @@ pub(crate) fn check_tenant(cx: &mut Ctx, at: &At<'_>, env: &dyn Env) -> Option<T
 /// when a binding of the tenant grants `create` on Services and neither the
 /// tenant's nor the cluster's `allowed-service-types` leaves `ExternalName` out.
 fn check_external_name(cx: &mut Ctx, at: &At<'_>, t: &Tenant, cluster_restricted: bool) {
-    let restricted = t.admission.as_ref().is_some_and(|a| {
-        a.rules.iter().any(|r| matches!(&r.kind, RuleKind::AllowedServiceTypes(types) if !types.iter().any(|x| x == "ExternalName")))
-    });
+    let restricted = t
+        .admission
+        .as_ref()
+        .is_some_and(|a| a.rules.iter().any(|r| matches!(&r.kind, RuleKind::AllowedServiceTypes(types) if !types.iter().any(|x| x == "ExternalName"))));
     if restricted || cluster_restricted {
         return;
     }
