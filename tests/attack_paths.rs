@@ -128,3 +128,22 @@ fn who_can_reports_becoming_the_applier() {
     let read = Request::new("get", "pods", Some("team"), None);
     assert!(rbac.who_can(&read).iter().all(|a| a.escalations.iter().all(|e| !e.how.contains("applier"))));
 }
+
+/// Item 2, `blast-radius`: a workload whose token can run pods in the applier's
+/// namespace becomes the applier; one that cannot does not.
+#[test]
+fn blast_radius_reports_a_token_that_becomes_the_applier() {
+    let dir = std::env::temp_dir().join(format!("khc-attack-paths-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let src = format!(
+        "{HEAD}}}\ntenant platform {{\n  workload ci {{ automount-token true }}\n  workload web {{ automount-token true }}\n  role runner {{ can create on pods }}\n  grant runner to workload ci\n}}\n"
+    );
+    std::fs::write(dir.join("c.khc"), src).unwrap();
+    let ws = khc_analysis::Workspace::load(&dir).unwrap_or_else(|e| panic!("{e:?}"));
+    let (t, w) = ws.workload("platform/ci").unwrap();
+    let b = khc_analysis::posture::blast_radius(&ws, t, w);
+    assert!(b.becomes_applier.iter().any(|h| h.contains("create pods in platform") && h.contains("becomes the applier")), "{:?}", b.becomes_applier);
+    let (t, w) = ws.workload("platform/web").unwrap();
+    assert!(khc_analysis::posture::blast_radius(&ws, t, w).becomes_applier.is_empty());
+    let _ = std::fs::remove_dir_all(&dir);
+}

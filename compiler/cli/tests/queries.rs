@@ -401,7 +401,10 @@ fn loosen(dir: &Path) {
         .replace("  pod-security restricted\n", "  pod-security baseline\n")
         .replace("    allowed-registries \"registry.example.com/payments/\" \"registry.example.com/base/\"\n", "")
         .replace("  allow egress from workload api to cidr 203.0.113.0/24 ports 443\n", "  allow egress from workload api to cidr 0.0.0.0/0 ports 443\n")
-        .replace("  grant view to group \"oidc:payments-auditors\"\n", "  grant view to group \"oidc:payments-auditors\"\n  grant edit to group \"contractors\"\n");
+        .replace(
+            "  grant view to group \"oidc:payments-auditors\"\n",
+            "  grant view to group \"oidc:payments-auditors\"\n  grant edit to group \"contractors\"\n",
+        );
     std::fs::write(&f, src).unwrap();
 }
 
