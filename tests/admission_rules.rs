@@ -19,7 +19,9 @@ fn admission(rules: &str, minor: u32) -> Admission {
 fn denied_by(a: &Admission, object: &Value) -> Vec<String> {
     let (group, resource) = resource_of(object["apiVersion"].as_str().unwrap_or("v1"), object["kind"].as_str().unwrap_or("")).expect("a matched kind");
     let mut out = Vec::new();
-    for p in a.policies.iter().filter(|p| p.resources.iter().any(|(g, r)| *g == group && *r == resource)) {
+    // `khc-nodes-*` binds the namespaces of everyone but the tenant (see
+    // `node_isolation_keeps_everyone_else_off_the_nodes`).
+    for p in a.policies.iter().filter(|p| !p.name.starts_with("khc-nodes-") && p.resources.iter().any(|(g, r)| *g == group && *r == resource)) {
         for v in p.evaluate(object, &["Deny".to_string()]) {
             assert!(v.error.is_none(), "{}: CEL fails to evaluate: {:?}", v.rule, v.error);
             out.push(v.rule);
@@ -122,4 +124,145 @@ fn node_isolation_pins_pods_and_limits_tolerations() {
         }
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// `nodes { … }` keeps everyone else off the tenant's nodes (issue 17, item 3):
+/// in another tenant's namespace and in an unmanaged one, `khc-nodes-T` refuses
+/// pods that tolerate the tenant's taints or every taint, select its node labels
+/// (nodeSelector or a required node affinity term) or name a node; the system
+/// namespaces and the tenant's own are not bound.
+#[test]
+fn node_isolation_keeps_everyone_else_off_the_nodes() {
+    let source = "cluster c {\n  kubernetes 1.37\n}\ntenant payments {\n  nodes {\n    selector pool \"payments\"\n    selector \"topology.kubernetes.io/zone\" \"eu-1a\"\n    toleration dedicated \"payments\"\n  }\n}\ntenant shop {}\n";
+    let (out, diags, rendered) = compile_sources(&[("main.khc", source)]);
+    let out = out.unwrap_or_else(|| panic!("does not compile: {diags:?}\n{rendered}"));
+    let a = Admission::new(&khc_analysis::objects(&out));
+    let ns = |n: &str| khc_analysis::selector::labels(&json!({"kubernetes.io/metadata.name": n}));
+    let rules_denying = |namespace: &str, object: &Value| -> Vec<String> {
+        let mut out = Vec::new();
+        for (p, b) in a.applicable("", "pods", &ns(namespace)) {
+            if p.name != "khc-nodes-payments" {
+                continue;
+            }
+            for v in p.evaluate(object, &b.actions) {
+                assert!(v.error.is_none(), "{}: {:?}", v.rule, v.error);
+                out.push(v.message);
+            }
+        }
+        out
+    };
+    let attack: Vec<(&str, Value)> = vec![
+        ("payments' nodeSelector", pod(&[("/spec/nodeSelector", json!({"pool": "payments"}))])),
+        (
+            "payments' toleration",
+            pod(&[("/spec/tolerations", json!([{"key": "dedicated", "operator": "Equal", "value": "payments", "effect": "NoSchedule"}]))]),
+        ),
+        ("Exists on payments' key", pod(&[("/spec/tolerations", json!([{"key": "dedicated", "operator": "Exists"}]))])),
+        ("tolerate everything", pod(&[("/spec/tolerations", json!([{"operator": "Exists"}]))])),
+        ("tolerate every NoExecute taint", pod(&[("/spec/tolerations", json!([{"operator": "Exists", "effect": "NoExecute"}]))])),
+        ("nodeName", pod(&[("/spec/nodeName", json!("payments-node-1"))])),
+        (
+            "required node affinity for payments' pool",
+            pod(&[(
+                "/spec/affinity",
+                json!({"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [{"matchExpressions": [{"key": "pool", "operator": "In", "values": ["shop", "payments"]}]}]}}}),
+            )]),
+        ),
+        (
+            "DaemonSet tolerating everything",
+            json!({"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": "d"}, "spec": {"template": {"spec": {"containers": [{"name": "a", "image": "r/a:1"}], "tolerations": [{"operator": "Exists"}]}}}}),
+        ),
+    ];
+    let fine: Vec<(&str, Value)> = vec![
+        ("plain pod", pod(&[])),
+        ("another pool", pod(&[("/spec/nodeSelector", json!({"pool": "shop"}))])),
+        ("only the shared zone label", pod(&[("/spec/nodeSelector", json!({"topology.kubernetes.io/zone": "eu-1a"}))])),
+        ("another tenant's taint", pod(&[("/spec/tolerations", json!([{"key": "dedicated", "operator": "Equal", "value": "shop"}]))])),
+        (
+            "the default NoExecute tolerations",
+            pod(&[(
+                "/spec/tolerations",
+                json!([{"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}]),
+            )]),
+        ),
+    ];
+    let mut problems = Vec::new();
+    for namespace in ["shop", "ingress-nginx"] {
+        for (name, object) in &attack {
+            if rules_denying(namespace, object).is_empty() {
+                problems.push(format!("{namespace}: {name} admitted"));
+            }
+        }
+        for (name, object) in &fine {
+            let d = rules_denying(namespace, object);
+            if !d.is_empty() {
+                problems.push(format!("{namespace}: {name} denied: {d:?}"));
+            }
+        }
+    }
+    // Not bound in the tenant's own namespace nor in the system namespaces.
+    for namespace in ["payments", "kube-system"] {
+        assert!(a.applicable("", "pods", &ns(namespace)).iter().all(|(p, _)| p.name != "khc-nodes-payments"), "bound in {namespace}");
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// A projected `serviceAccountToken` volume mounts the token as surely as
+/// `automountServiceAccountToken: true` (issue 17, item 7): only workloads
+/// declared `automount-token true` may have one.
+#[test]
+fn projected_token_volumes_need_automount_token() {
+    let source = "cluster c {\n  kubernetes 1.37\n}\ntenant t {\n  workload reader { automount-token true }\n  workload app {}\n}\n";
+    let (out, diags, rendered) = compile_sources(&[("main.khc", source)]);
+    let out = out.unwrap_or_else(|| panic!("does not compile: {diags:?}\n{rendered}"));
+    let a = Admission::new(&khc_analysis::objects(&out));
+    let token_rule = |object: &Value| -> bool {
+        a.policies.iter().filter(|p| p.name == "khc-tenant-t").flat_map(|p| p.evaluate(object, &["Deny".to_string()])).any(|v| v.rule == "automount-token")
+    };
+    let projected = json!([{"name": "tok", "projected": {"sources": [{"configMap": {"name": "c"}}, {"serviceAccountToken": {"path": "token", "expirationSeconds": 3600}}]}}]);
+    let as_sa = |sa: &str, volumes: Option<&Value>| {
+        let mut p = pod(&[("/spec/serviceAccountName", json!(sa))]);
+        if let Some(v) = volumes {
+            p["spec"]["volumes"] = v.clone();
+        }
+        p
+    };
+    assert!(token_rule(&as_sa("app", Some(&projected))), "a projected token volume for a workload without automount-token true is admitted");
+    assert!(token_rule(&as_sa("default", Some(&projected))), "a projected token volume for `default` is admitted");
+    assert!(!token_rule(&as_sa("reader", Some(&projected))), "the automount-token true workload may project its token");
+    assert!(!token_rule(&as_sa("app", None)), "a pod without a token is denied");
+    let other = json!([{"name": "cm", "projected": {"sources": [{"configMap": {"name": "c"}}, {"downwardAPI": {"items": []}}]}}]);
+    assert!(!token_rule(&as_sa("app", Some(&other))), "projected volumes without a token are denied");
+    let deployment = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"}, "spec": {"template": {"spec": {"serviceAccountName": "app", "containers": [{"name": "a", "image": "r/a:1"}], "volumes": projected}}}});
+    assert!(token_rule(&deployment), "a Deployment's template with a projected token is admitted");
+}
+
+/// `managed-by serviceaccount "argocd/…"` (issue 17, item 2): pods and pod
+/// templates in the applier's namespace may not run as the applier.
+#[test]
+fn pods_may_not_run_as_the_applier() {
+    let source = "cluster c {\n  kubernetes 1.37\n  managed-by serviceaccount \"argocd/argocd-application-controller\"\n}\ntenant t {}\n";
+    let (out, diags, rendered) = compile_sources(&[("main.khc", source)]);
+    let out = out.unwrap_or_else(|| panic!("does not compile: {diags:?}\n{rendered}"));
+    let a = Admission::new(&khc_analysis::objects(&out));
+    let ns = khc_analysis::selector::labels(&json!({"kubernetes.io/metadata.name": "argocd"}));
+    let denied = |object: &Value| -> bool {
+        a.applicable("", "pods", &ns).iter().filter(|(p, _)| p.name == "khc-managed-by.applier").any(|(p, b)| !p.evaluate(object, &b.actions).is_empty())
+    };
+    let in_argocd = |sa: Option<&str>, old_field: bool| {
+        let mut p = pod(&[("/metadata/namespace", json!("argocd"))]);
+        if let Some(sa) = sa {
+            p["spec"][if old_field { "serviceAccount" } else { "serviceAccountName" }] = json!(sa);
+        }
+        p
+    };
+    assert!(denied(&in_argocd(Some("argocd-application-controller"), false)), "a pod as the applier is admitted");
+    assert!(denied(&in_argocd(Some("argocd-application-controller"), true)), "a pod as the applier (deprecated serviceAccount) is admitted");
+    assert!(!denied(&in_argocd(Some("argocd-server"), false)), "another ServiceAccount is denied");
+    assert!(!denied(&in_argocd(None, false)), "default is denied");
+    assert!(a
+        .applicable("", "pods", &khc_analysis::selector::labels(&json!({"kubernetes.io/metadata.name": "t"})))
+        .iter()
+        .all(|(p, _)| p.name != "khc-managed-by.applier"));
+    assert!(a.policies.iter().any(|p| p.name == "khc-managed-by.tokens" && p.resources.contains(&(String::new(), "serviceaccounts/token".to_string()))));
 }

@@ -153,3 +153,95 @@ fn replication_controllers_and_pod_templates_are_judged() {
         "UPDATEs are judged only when the pod spec changes: {condition}"
     );
 }
+
+/// `managed-by` keyed on the object (issue 17, items 1, 4 and 6), evaluated as the
+/// API server presents each request: a cluster-scoped request has no
+/// `request.namespace`, a label-selected `deletecollection` reaches admission
+/// once per object with no `request.name` and the object in `oldObject`, and the
+/// status and finalize subresources of a namespace carry its labels.
+#[test]
+fn protection_is_keyed_on_the_object_and_guards_absent_fields() {
+    let source = r#"
+cluster c {
+  kubernetes 1.37
+  managed-by serviceaccount "argocd/argocd-application-controller"
+  role reader { can get list on pods }
+  grant reader to group "readers"
+}
+tenant t { isolation strict }
+"#;
+    let (out, diags, rendered) = compile_sources(&[("main.khc", source)]);
+    let out = out.unwrap_or_else(|| panic!("does not compile: {diags:?}\n{rendered}"));
+    let admission = Admission::new(&khc_analysis::objects(&out));
+    let cluster = admission.policies.iter().find(|p| p.name == "khc-managed-by").expect("cluster protection");
+    let tenant = admission.policies.iter().find(|p| p.name == "khc-managed-t").expect("tenant protection");
+    for sub in ["namespaces/status", "namespaces/finalize", "resourcequotas/status"] {
+        assert!(tenant.resources.contains(&(String::new(), sub.to_string())), "khc-managed-t does not match {sub}");
+    }
+    let deny = ["Deny".to_string()];
+    let user = |name: &str| json!({"username": name, "groups": ["system:authenticated"]});
+    let cluster_request = |op: &str, resource: &str, name: Option<&str>, who: Value| {
+        let mut r = json!({"operation": op, "resource": {"group": "rbac.authorization.k8s.io", "version": "v1", "resource": resource}, "userInfo": who});
+        if let Some(n) = name {
+            r["name"] = json!(n);
+        }
+        r
+    };
+    let role = |name: &str, khc: bool| {
+        let mut r = json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": name}, "rules": []});
+        if khc {
+            r["metadata"]["labels"] = json!({"app.kubernetes.io/managed-by": "khc"});
+        }
+        r
+    };
+    let judged = |p: &khc_analysis::admission::Policy, req: &Value, obj: &Value, old: &Value| -> Option<Vec<String>> {
+        p.evaluate_request(req, obj, old, &deny).map(|v| v.into_iter().map(|v| format!("{}: {}", v.message, v.error.unwrap_or_default())).collect())
+    };
+    // A foreign ClusterRole created by a permitted user: no `request.namespace`.
+    let r = judged(cluster, &cluster_request("CREATE", "clusterroles", Some("foreign"), user("alice")), &role("foreign", false), &Value::Null);
+    assert_eq!(r, Some(vec![]), "a foreign ClusterRole is refused");
+    // The aggregation controller updating `edit` (as its own ServiceAccount).
+    let aggregator = user("system:serviceaccount:kube-system:clusterrole-aggregation-controller");
+    let r = judged(cluster, &cluster_request("UPDATE", "clusterroles", Some("edit"), aggregator), &role("edit", false), &role("edit", false));
+    assert_eq!(r, Some(vec![]), "the aggregation controller is refused");
+    // khc's ClusterRole stays protected: by name, and by label.
+    let r = judged(cluster, &cluster_request("UPDATE", "clusterroles", Some("reader"), user("alice")), &role("reader", false), &role("reader", true));
+    assert!(r.is_some_and(|v| v.len() == 1), "khc's ClusterRole is not protected");
+    let r = judged(cluster, &cluster_request("DELETE", "clusterrolebindings", Some("reader"), user("alice")), &Value::Null, &role("reader", false));
+    assert!(r.is_some_and(|v| v.len() == 1), "khc's ClusterRoleBinding may be deleted");
+    // The applier is not judged.
+    let applier = user("system:serviceaccount:argocd:argocd-application-controller");
+    assert_eq!(judged(cluster, &cluster_request("DELETE", "clusterroles", Some("reader"), applier), &Value::Null, &role("reader", true)), None);
+
+    // A tenant's label-selected deletecollection of NetworkPolicies: one DELETE per
+    // object, no name in the request.
+    let netpol = |name: &str, khc: bool| {
+        let mut n = json!({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": {"name": name, "namespace": "t", "labels": {"team": "a"}}, "spec": {"podSelector": {}}});
+        if khc {
+            n["metadata"]["labels"]["app.kubernetes.io/managed-by"] = json!("khc");
+        }
+        n
+    };
+    let collection_delete = json!({"operation": "DELETE", "namespace": "t", "resource": {"group": "networking.k8s.io", "version": "v1", "resource": "networkpolicies"}, "userInfo": user("dev")});
+    assert_eq!(
+        judged(tenant, &collection_delete, &Value::Null, &netpol("mine", false)),
+        Some(vec![]),
+        "a tenant's own NetworkPolicy cannot be deleted by label"
+    );
+    assert!(
+        judged(tenant, &collection_delete, &Value::Null, &netpol("default-deny", false)).is_some_and(|v| v.len() == 1),
+        "khc's default-deny deleted by collection"
+    );
+    assert!(
+        judged(tenant, &collection_delete, &Value::Null, &netpol("sneaky", true)).is_some_and(|v| v.len() == 1),
+        "a khc-labelled object deleted by collection"
+    );
+
+    // Pod Security labels through the status and finalize subresources.
+    let ns = |level: &str| json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "t", "labels": {"kubernetes.io/metadata.name": "t", "khc.dev/tenant": "t", "pod-security.kubernetes.io/enforce": level}}});
+    for sub in ["status", "finalize"] {
+        let req = json!({"operation": "UPDATE", "name": "t", "namespace": "t", "subResource": sub, "resource": {"group": "", "version": "v1", "resource": "namespaces"}, "userInfo": user("dev")});
+        assert!(judged(tenant, &req, &ns("privileged"), &ns("restricted")).is_some_and(|v| v.len() == 1), "namespaces/{sub} relabels");
+        assert_eq!(judged(tenant, &req, &ns("restricted"), &ns("restricted")), Some(vec![]), "namespaces/{sub} without a label change is refused");
+    }
+}

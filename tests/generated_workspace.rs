@@ -35,17 +35,21 @@ fn small_workspaces_compile_without_errors_or_warnings() {
     }
 }
 
+/// The injected warning is a `grant admin`: the built-in role's warning, and
+/// (since `admin` creates Services and the tenant does not restrict their type)
+/// the ExternalName one.
 #[test]
-fn with_warnings_every_tenant_file_has_one_risky_warning() {
+fn with_warnings_every_tenant_file_has_one_risky_grant() {
     let files = Workspace::new(12).with_warnings(true).files();
     let refs: Vec<(&str, &str)> = files.iter().map(|(p, t)| (p.as_str(), t.as_str())).collect();
     let (out, diags, rendered) = compile_sources(&refs);
     assert!(out.is_some(), "{rendered}");
-    assert_eq!(diags.len(), 12, "{rendered}");
+    assert_eq!(diags.len(), 24, "{rendered}");
     for (i, (path, _)) in files.iter().skip(1).enumerate() {
         let here: Vec<_> = diags.iter().filter(|d| *d.primary.file == **path).collect();
-        assert_eq!(here.len(), 1, "tenant {i}: {rendered}");
-        assert!(!here[0].is_error() && here[0].code == "risky", "{rendered}");
+        assert_eq!(here.len(), 2, "tenant {i}: {rendered}");
+        assert!(here.iter().all(|d| !d.is_error() && d.code == "risky"), "{rendered}");
+        assert!(here.iter().any(|d| d.message.contains("built-in role `admin`")) && here.iter().any(|d| d.message.contains("ExternalName")), "{rendered}");
     }
 }
 

@@ -674,14 +674,14 @@ fn rbac_matches(c: &Cluster, out: &khc_emit::Output) {
 
     // The same through impersonation, as an operator would ask (`kubectl auth can-i`).
     let can_i = |args: &[&str]| c.kubectl(&[&["auth", "can-i"], args].concat()).status.success();
-    assert!(can_i(&["create", "deployments.apps", "-n", "payments", "--as", "someone", "--as-group", "payments-devs"]));
-    assert!(!can_i(&["create", "pods/exec", "-n", "payments", "--as", "someone", "--as-group", "payments-devs"]));
-    assert!(can_i(&["get", "secrets/ledger-db-credentials", "-n", "payments", "--as", "someone", "--as-group", "payments-devs"]));
-    assert!(!can_i(&["list", "secrets", "-n", "payments", "--as", "someone", "--as-group", "payments-devs"]));
+    assert!(can_i(&["create", "deployments.apps", "-n", "payments", "--as", "someone", "--as-group", "oidc:payments-devs"]));
+    assert!(!can_i(&["create", "pods/exec", "-n", "payments", "--as", "someone", "--as-group", "oidc:payments-devs"]));
+    assert!(can_i(&["get", "secrets/ledger-db-credentials", "-n", "payments", "--as", "someone", "--as-group", "oidc:payments-devs"]));
+    assert!(!can_i(&["list", "secrets", "-n", "payments", "--as", "someone", "--as-group", "oidc:payments-devs"]));
     assert!(can_i(&["create", "jobs.batch", "-n", "payments-jobs", "--as", "system:serviceaccount:payments-jobs:worker"]));
     assert!(!can_i(&["get", "pods", "-n", "payments", "--as", "system:serviceaccount:payments:api"]));
-    assert!(can_i(&["list", "pods", "-n", "legacy-billing", "--as", "someone", "--as-group", "platform-oncall"]));
-    assert!(!can_i(&["get", "secrets", "-n", "legacy-billing", "--as", "someone", "--as-group", "platform-oncall"]));
+    assert!(can_i(&["list", "pods", "-n", "legacy-billing", "--as", "someone", "--as-group", "oidc:platform-oncall"]));
+    assert!(!can_i(&["get", "secrets", "-n", "legacy-billing", "--as", "someone", "--as-group", "oidc:platform-oncall"]));
 }
 
 // ---------------------------------------------------------------------------------

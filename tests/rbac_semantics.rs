@@ -21,13 +21,13 @@ fn can(rbac: &Rbac, who: &Subject, verb: &str, group: &str, resource: &str, name
 #[test]
 fn rbac_answers_match_the_declared_intent() {
     let rbac = Rbac::new(&khc_analysis::objects(&example_output()));
-    let devs = Subject::group("payments-devs");
+    let devs = Subject::group("oidc:payments-devs");
     let worker = Subject::sa("payments-jobs", "worker");
     let api = Subject::sa("payments", "api");
     let prometheus = Subject::sa("monitoring", "prometheus");
-    let oncall = Subject::group("platform-oncall");
-    let ops = Subject::group("billing-ops");
-    let auditors = Subject::group("payments-auditors");
+    let oncall = Subject::group("oidc:platform-oncall");
+    let ops = Subject::group("oidc:billing-ops");
+    let auditors = Subject::group("oidc:payments-auditors");
     let cases: Vec<(&str, bool, bool)> = vec![
         ("devs deploy in payments", can(&rbac, &devs, "create", "apps", "deployments", Some("payments"), None), true),
         ("devs deploy in payments-jobs", can(&rbac, &devs, "patch", "apps", "deployments", Some("payments-jobs"), None), true),
@@ -61,9 +61,9 @@ fn rbac_answers_match_the_declared_intent() {
     let wrong: Vec<String> = cases.iter().filter(|(_, got, want)| got != want).map(|(n, got, _)| format!("{n}: got {got}")).collect();
     assert!(wrong.is_empty(), "RBAC differs from intent:\n{}", wrong.join("\n"));
     for ns in ["payments", "payments-jobs"] {
-        assert!(rbac.bound_to(&Subject::group("payments-auditors"), "view", ns), "auditors get the built-in view role in {ns}");
+        assert!(rbac.bound_to(&Subject::group("oidc:payments-auditors"), "view", ns), "auditors get the built-in view role in {ns}");
     }
-    assert!(!rbac.bound_to(&Subject::group("payments-auditors"), "view", "legacy-billing"));
+    assert!(!rbac.bound_to(&Subject::group("oidc:payments-auditors"), "view", "legacy-billing"));
 }
 
 #[test]

@@ -74,6 +74,10 @@ pub struct Options {
     /// Start kube-controller-manager with the ValidatingAdmissionPolicy status
     /// (type-checking) and ClusterRole aggregation controllers.
     pub controller_manager: bool,
+    /// Run each controller as its own ServiceAccount of `kube-system`
+    /// (`--use-service-account-credentials`, as kubeadm does) instead of as the
+    /// test's admin (`system:masters`, which admission policies may exempt).
+    pub controller_credentials: bool,
     /// More kube-apiserver flags (`--name=value`, e.g. from a generated
     /// `kube-apiserver-flags`, see [`control_plane_flags`]); a flag the test sets
     /// too is replaced. With `--authentication-config`, the test's own
@@ -210,6 +214,7 @@ impl Cluster {
                     format!("--authentication-kubeconfig={kc}"),
                     format!("--authorization-kubeconfig={kc}"),
                     "--controllers=validatingadmissionpolicy-status-controller,clusterrole-aggregation".into(),
+                    format!("--use-service-account-credentials={}", c.opts.controller_credentials),
                     "--leader-elect=false".into(),
                     "--bind-address=127.0.0.1".into(),
                     format!("--secure-port={}", free_port()),

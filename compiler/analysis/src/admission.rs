@@ -48,6 +48,8 @@ pub struct Policy {
     /// `(apiGroup, resource)` pairs the policy matches.
     pub resources: Vec<(String, String)>,
     variables: Vec<(String, Compiled)>,
+    /// The match conditions (all must hold for the policy to judge a request).
+    match_conditions: Vec<Compiled>,
     /// The validations.
     pub checks: Vec<Check>,
     /// Its bindings.
@@ -152,12 +154,15 @@ impl Admission {
                     Check { rule: rule.into(), rule_source: rule_source.into(), message, program: compile(&mut cache, &expression), expression }
                 })
                 .collect();
+            let match_conditions =
+                spec["matchConditions"].as_array().into_iter().flatten().map(|c| compile(&mut cache, c["expression"].as_str().unwrap_or(""))).collect();
             policies.push(Policy {
                 name: o.name().into(),
                 source: source_of(&o.value),
                 fail_closed: spec["failurePolicy"].as_str() != Some("Ignore"),
                 resources,
                 variables,
+                match_conditions,
                 checks,
                 bindings: Vec::new(),
             });
@@ -194,14 +199,57 @@ impl Admission {
 }
 
 impl Policy {
-    /// Evaluates every validation against `object`: the failing ones.
+    /// Evaluates every validation against `object`, as a CREATE of it by a user
+    /// who is neither the applier nor a controller (match conditions, which
+    /// exempt those or skip unchanged UPDATEs, are not evaluated): the failing ones.
     pub fn evaluate(&self, object: &Value, actions: &[String]) -> Vec<Violation> {
+        let mut request = serde_json::json!({
+            "operation": "CREATE",
+            "kind": { "kind": object["kind"].as_str().unwrap_or("") },
+            "userInfo": { "username": "khc-eval", "groups": ["system:authenticated"] },
+        });
+        for key in ["namespace", "name"] {
+            if let Some(v) = object["metadata"][key].as_str() {
+                request[key] = Value::from(v);
+            }
+        }
+        self.judge(&request, object, &Value::Null, actions, false).unwrap_or_default()
+    }
+
+    /// Judges a request as the API server does: `None` when a match condition
+    /// is false (the policy does not apply), else the failing validations.
+    /// `request` is the AdmissionRequest as CEL sees it (`operation`,
+    /// `namespace` and `name` only when the API server sets them, `userInfo`,
+    /// `resource`, `subResource`); `object` and `old_object` are `null` where
+    /// the operation has none (DELETE, CREATE).
+    pub fn evaluate_request(&self, request: &Value, object: &Value, old_object: &Value, actions: &[String]) -> Option<Vec<Violation>> {
+        self.judge(request, object, old_object, actions, true)
+    }
+
+    fn judge(&self, request: &Value, object: &Value, old_object: &Value, actions: &[String], conditions: bool) -> Option<Vec<Violation>> {
         let mut ctx = cel::Context::with_env(env());
-        let object_value = match cel::to_value(object) {
-            Ok(v) => v,
-            Err(e) => return vec![self.violation_error("object", &format!("object does not convert to CEL: {e}"), actions)],
+        let convert = |v: &Value| if v.is_null() { Ok(cel::Value::Null) } else { cel::to_value(v) };
+        let (object_value, old_value, request_value) = match (convert(object), convert(old_object), cel::to_value(request)) {
+            (Ok(o), Ok(old), Ok(r)) => (o, old, r),
+            (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
+                return Some(vec![self.violation_error("object", &format!("object does not convert to CEL: {e}"), actions)])
+            }
         };
         ctx.add_variable_from_value("object", object_value);
+        ctx.add_variable_from_value("oldObject", old_value);
+        ctx.add_variable_from_value("request", request_value);
+        if conditions {
+            for c in &self.match_conditions {
+                match c.as_ref().map(|p| p.execute(&ctx)) {
+                    Ok(Ok(cel::Value::Bool(true))) => {}
+                    Ok(Ok(cel::Value::Bool(false))) => return None,
+                    // An error in a match condition rejects with failurePolicy Fail.
+                    Ok(Ok(other)) => return Some(vec![self.violation_error("match-condition", &format!("match condition gave {other:?}"), actions)]),
+                    Ok(Err(e)) => return Some(vec![self.violation_error("match-condition", &format!("{e}"), actions)]),
+                    Err(e) => return Some(vec![self.violation_error("match-condition", e, actions)]),
+                }
+            }
+        }
         let mut variables = serde_json::Map::new();
         ctx.add_variable_from_value("variables", cel::to_value(Value::Object(variables.clone())).expect("an empty map converts"));
         for (name, program) in &self.variables {
@@ -239,7 +287,7 @@ impl Policy {
                 });
             }
         }
-        out
+        Some(out)
     }
 
     fn violation_error(&self, rule: &str, error: &str, actions: &[String]) -> Violation {

@@ -122,6 +122,10 @@ pub struct BlastRadius {
     pub secrets: Vec<Permission>,
     /// Admission rules that bind its pods.
     pub admission_rules: Vec<AdmissionRuleRef>,
+    /// How its token becomes the `managed-by` applier (which khc's protection
+    /// exempts), if it can: `how (binding → role)`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub becomes_applier: Vec<String>,
 }
 
 /// A reachable endpoint with the deciding policies.
@@ -235,7 +239,20 @@ pub fn blast_radius(ws: &Workspace, t: &Tenant, w: &Workload) -> BlastRadius {
             admission_rules.push(AdmissionRuleRef { policy: p.name.clone(), rule: c.rule.clone(), source: c.rule_source.clone(), actions: b.actions.clone() });
         }
     }
+    // One write khc manages stands for all of them: becoming the applier is the same.
+    let mut becomes_applier = Vec::new();
+    if w.automount_token {
+        let probe = Request::new("delete", "networkpolicies.networking.k8s.io", Some(&w.namespace), None);
+        for (who, e) in ws.rbac.applier_escalations(&probe) {
+            if who.covers(&sa) {
+                for g in &e.grants {
+                    becomes_applier.push(format!("{} ({} → {})", e.how, g.binding, g.role));
+                }
+            }
+        }
+    }
     BlastRadius {
+        becomes_applier,
         workload: me.name,
         source: w.origin.to_string(),
         token_mounted: w.automount_token,

@@ -314,6 +314,28 @@ pub struct Rbac {
     /// Indexes into `bindings` by the namespace of a RoleBinding (`None`:
     /// ClusterRoleBindings).
     by_namespace: std::collections::HashMap<Option<String>, Vec<usize>>,
+    /// The `managed-by` applier (from the protection policies' `khc.dev/applier`
+    /// annotation): exempt from khc's protection, so whoever becomes it may change
+    /// everything khc manages.
+    pub appliers: Vec<Subject>,
+}
+
+/// The annotation of khc's protection policies naming the applier
+/// (`serviceaccount:NS/NAME`, `user:NAME`, `group:NAME`, comma-separated).
+pub const APPLIER_ANNOTATION: &str = "khc.dev/applier";
+
+/// Whether a request writes something khc manages (and protects under `managed-by`).
+pub fn writes_managed(req: &Request) -> bool {
+    let managed = match req.group.as_str() {
+        "" => matches!(
+            req.resource.as_str(),
+            "namespaces" | "namespaces/status" | "namespaces/finalize" | "serviceaccounts" | "resourcequotas" | "resourcequotas/status" | "limitranges"
+        ),
+        "networking.k8s.io" => req.resource == "networkpolicies",
+        "rbac.authorization.k8s.io" => matches!(req.resource.as_str(), "roles" | "rolebindings" | "clusterroles" | "clusterrolebindings"),
+        _ => false,
+    };
+    managed && matches!(req.verb.as_str(), "create" | "update" | "patch" | "delete" | "deletecollection")
 }
 
 fn role_def(v: &Value, source: String) -> RoleDef {
@@ -376,6 +398,13 @@ impl Rbac {
                 "Role" | "ClusterRole" => {
                     let r = role_def(&o.value, source_of(&o.value));
                     rbac.roles.insert((r.kind.clone(), r.namespace.clone(), r.name.clone()), r);
+                }
+                "ValidatingAdmissionPolicy" => {
+                    for a in o.value["metadata"]["annotations"][APPLIER_ANNOTATION].as_str().unwrap_or("").split(',').filter_map(|s| Subject::parse(s.trim())) {
+                        if !rbac.appliers.contains(&a) {
+                            rbac.appliers.push(a);
+                        }
+                    }
                 }
                 "RoleBinding" | "ClusterRoleBinding" => {
                     let v = &o.value;
@@ -542,9 +571,49 @@ impl Rbac {
                 }
             }
         }
+        for (who, e) in self.applier_escalations(req) {
+            if !direct.contains(&who) {
+                extra.entry(who).or_default().push(e);
+            }
+        }
         answers.extend(extra.into_iter().map(|(subject, escalations)| Answer { subject, grants: Vec::new(), escalations }));
         answers.sort_by(|a, b| a.subject.cmp(&b.subject));
         answers
+    }
+
+    /// For a write to something khc manages: every subject that becomes the
+    /// applier (by running a pod as its ServiceAccount, minting its token or
+    /// impersonating it), which khc's protection exempts — whatever RBAC the
+    /// applier holds outside khc's output, it can write what khc manages.
+    pub fn applier_escalations(&self, req: &Request) -> Vec<(Subject, Escalation)> {
+        if !writes_managed(req) {
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        for applier in &self.appliers {
+            let ways = match applier {
+                Subject::ServiceAccount { .. } => self.borrowers(applier),
+                Subject::User { name } => self
+                    .who_can_directly(&Request::new("impersonate", "users", None, Some(name.as_str())))
+                    .into_iter()
+                    .map(|a| (a.subject, format!("impersonate {applier}"), a.grants))
+                    .collect(),
+                Subject::Group { name } => self
+                    .who_can_directly(&Request::new("impersonate", "groups", None, Some(name.as_str())))
+                    .into_iter()
+                    .map(|a| (a.subject, format!("impersonate {applier}"), a.grants))
+                    .collect(),
+            };
+            for (who, how, grants) in ways {
+                if &who != applier {
+                    out.push((
+                        who,
+                        Escalation { via: applier.clone(), how: format!("{how}: becomes the applier (managed-by), which khc's protection exempts"), grants },
+                    ));
+                }
+            }
+        }
+        out
     }
 
     /// Whether and why `who` may make `req`: direct grants, or escalations
@@ -561,6 +630,11 @@ impl Rbac {
                     if borrower.covers(who) {
                         escalations.push(Escalation { via: a.subject.clone(), how, grants: g });
                     }
+                }
+            }
+            for (borrower, e) in self.applier_escalations(req) {
+                if borrower.covers(who) {
+                    escalations.push(e);
                 }
             }
         }

@@ -44,7 +44,7 @@ EncryptionConfiguration, laid out as a GitOps repository with kustomization file
 The language is described in SPEC.md.",
     after_help = "Examples:\n  khc check examples/multi-tenant\n  khc build examples/multi-tenant -o out\n  khc build cluster.khc -o gitops/ --deny-warnings\n\n\
 Asking questions (see each command's --help):\n  khc who-can get secrets -n payments -p examples/multi-tenant\n  \
-khc can group:payments-devs create deployments.apps -n payments -p examples/multi-tenant\n  \
+khc can group:oidc:payments-devs create deployments.apps -n payments -p examples/multi-tenant\n  \
 khc reach monitoring/prometheus payments/api --port 9090 -p examples/multi-tenant\n  \
 khc blast-radius monitoring/prometheus -p examples/multi-tenant\n  khc eval manifests/ -p examples/multi-tenant\n  \
 khc diff --against origin/main examples/multi-tenant --format markdown\n  khc graph -p examples/multi-tenant --format html -o posture.html\n  \

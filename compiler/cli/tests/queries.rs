@@ -85,14 +85,14 @@ fn who_can_names_bindings_roles_and_lines() {
     let o = khc(&["who-can", "get", "secrets", "-n", "payments", "--name", "ledger-db-credentials", "-p", EX]);
     assert_eq!(o.status.code(), Some(0));
     let text = stdout(&o);
-    assert!(text.contains("group:payments-devs"), "{text}");
+    assert!(text.contains("group:oidc:payments-devs"), "{text}");
     assert!(text.contains("RoleBinding payments/deployer (tenants/payments.khc:48) → Role payments/deployer (tenants/payments.khc:43)"), "{text}");
     // Without a name, the resourceNames rule does not apply, but is shown.
     let text = stdout(&khc(&["who-can", "get", "secrets", "-n", "payments", "-p", EX]));
     assert!(text.contains("nobody") && text.contains("only for named objects"), "{text}");
     // Built-in roles are expanded: view grants pods/log.
     let text = stdout(&khc(&["who-can", "get", "pods/log", "-n", "payments", "-p", EX]));
-    assert!(text.contains("group:payments-auditors") && text.contains("ClusterRole view (<kubernetes bootstrap policy>)"), "{text}");
+    assert!(text.contains("group:oidc:payments-auditors") && text.contains("ClusterRole view (<kubernetes bootstrap policy>)"), "{text}");
     // -A asks every namespace khc manages and leaves out those where nobody may.
     let text = stdout(&khc(&["who-can", "get", "pods/log", "-A", "-p", EX]));
     assert!(
@@ -132,7 +132,7 @@ fn who_can_json_matches_the_authorizer() {
 
 #[test]
 fn can_answers_yes_and_no_with_exit_codes() {
-    let o = khc(&["can", "group:payments-devs", "create", "deployments.apps", "-n", "payments", "-p", EX]);
+    let o = khc(&["can", "group:oidc:payments-devs", "create", "deployments.apps", "-n", "payments", "-p", EX]);
     assert_eq!(o.status.code(), Some(0));
     assert!(stdout(&o).starts_with("yes:") && stdout(&o).contains("tenants/payments.khc:48"), "{}", stdout(&o));
     let o = khc(&["can", "payments/api", "get", "pods", "-n", "payments", "-p", EX]);
@@ -143,7 +143,7 @@ fn can_answers_yes_and_no_with_exit_codes() {
     assert_eq!(json(&o)["allowed"], true);
     assert_eq!(khc(&["can", "nobody-at-all", "get", "pods", "-p", EX]).status.code(), Some(2));
     // Every direct answer of the authorizer agrees with `can`.
-    let o = khc(&["can", "group:platform-oncall", "get", "nodes", "-p", EX]);
+    let o = khc(&["can", "group:oidc:platform-oncall", "get", "nodes", "-p", EX]);
     assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
 }
 
@@ -401,7 +401,10 @@ fn loosen(dir: &Path) {
         .replace("  pod-security restricted\n", "  pod-security baseline\n")
         .replace("    allowed-registries \"registry.example.com/payments/\" \"registry.example.com/base/\"\n", "")
         .replace("  allow egress from workload api to cidr 203.0.113.0/24 ports 443\n", "  allow egress from workload api to cidr 0.0.0.0/0 ports 443\n")
-        .replace("  grant view to group \"payments-auditors\"\n", "  grant view to group \"payments-auditors\"\n  grant edit to group \"contractors\"\n");
+        .replace(
+            "  grant view to group \"oidc:payments-auditors\"\n",
+            "  grant view to group \"oidc:payments-auditors\"\n  grant edit to group \"contractors\"\n",
+        );
     std::fs::write(&f, src).unwrap();
 }
 
@@ -466,7 +469,7 @@ fn graph_draws_dot_svg_and_html() {
     let page = dir.join("posture.html");
     assert_eq!(khc(&["graph", "-p", EX, "--format", "html", "-o", page.to_str().unwrap()]).status.code(), Some(0));
     let html = std::fs::read_to_string(&page).unwrap();
-    assert!(html.contains("<svg") && html.contains("group:payments-devs") && html.contains("tenants/payments.khc:48"));
+    assert!(html.contains("<svg") && html.contains("group:oidc:payments-devs") && html.contains("tenants/payments.khc:48"));
     assert!(!html.contains("http://") || !html.contains("<script src"), "self-contained");
     // Render it with headless Chromium, when there is one, to prove it opens.
     let chromium = ["chromium", "chromium-browser"].into_iter().find(|c| Command::new(c).arg("--version").output().is_ok_and(|o| o.status.success()));

@@ -56,10 +56,10 @@ pub fn token_validation(mounting: &[String]) -> (String, String) {
     let who = if mounting.is_empty() { "no workload of this tenant may".to_string() } else { format!("only workloads {} may", mounting.join(", ")) };
     (
         format!(
-            "!has(variables.podSpec.automountServiceAccountToken) || variables.podSpec.automountServiceAccountToken == false || (has(variables.podSpec.serviceAccountName) && variables.podSpec.serviceAccountName in {})",
+            "(has(variables.podSpec.serviceAccountName) && variables.podSpec.serviceAccountName in {}) || ((!has(variables.podSpec.automountServiceAccountToken) || variables.podSpec.automountServiceAccountToken == false) && (!has(variables.podSpec.volumes) || variables.podSpec.volumes.all(v, !has(v.projected) || !has(v.projected.sources) || v.projected.sources.all(p, !has(p.serviceAccountToken)))))",
             list(mounting)
         ),
-        format!("automountServiceAccountToken: true is not allowed here: {who} mount the API token (declare `automount-token true` on the workload)"),
+        format!("automountServiceAccountToken: true and projected serviceAccountToken volumes are not allowed here: {who} mount the API token (declare `automount-token true` on the workload)"),
     )
 }
 
@@ -118,6 +118,70 @@ pub fn nodes_validation(selector: &std::collections::BTreeMap<String, String>, t
         message.push_str(&format!(" may tolerate only {}", taints.join(", ")));
     }
     (checks.join(" && "), message)
+}
+
+/// Whether a node label key is one every node carries (`kubernetes.io/…`,
+/// `topology.kubernetes.io/zone`, …): selecting it says nothing about a tenant's nodes.
+pub fn shared_node_label(key: &str) -> bool {
+    let domain = key.split_once('/').map_or("", |(d, _)| d);
+    domain == "kubernetes.io" || domain.ends_with(".kubernetes.io") || domain == "k8s.io" || domain.ends_with(".k8s.io")
+}
+
+/// What every other namespace (other tenants', unmanaged ones; not the system
+/// namespaces) is refused once a tenant declares `nodes` (`khc-nodes-TENANT`):
+/// `(expression, message)` pairs — tolerating the tenant's taints or every taint
+/// (a keyless `Exists`), selecting its node labels (nodeSelector or a required
+/// node affinity term), and naming a node (`nodeName`, which skips the scheduler;
+/// the kubelet then checks only NoExecute taints) except on pods the kubelets
+/// create (mirror pods) and on UPDATEs of a pod (the scheduler binds through
+/// `pods/binding`).
+pub fn nodes_outside_validations(
+    tenant: &str,
+    selector: &std::collections::BTreeMap<String, String>,
+    tolerations: &[(String, Option<String>)],
+) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut tolerated = vec!["((!has(t.key) || t.key == '') && has(t.operator) && t.operator == 'Exists')".to_string()];
+    for (k, v) in tolerations {
+        tolerated.push(match v {
+            None => format!("(has(t.key) && t.key == {})", lit(k)),
+            Some(v) => {
+                format!("(has(t.key) && t.key == {} && ((has(t.operator) && t.operator == 'Exists') || (has(t.value) && t.value == {})))", lit(k), lit(v))
+            }
+        });
+    }
+    let taints: Vec<String> = tolerations.iter().map(|(k, v)| v.as_ref().map_or(k.clone(), |v| format!("{k}={v}"))).collect();
+    out.push((
+        format!("!has(variables.podSpec.tolerations) || variables.podSpec.tolerations.all(t, !({}))", tolerated.join(" || ")),
+        if taints.is_empty() {
+            "a toleration without a key tolerates every taint, tenants' dedicated nodes included".to_string()
+        } else {
+            format!("tolerating tenant {tenant}'s taints ({}) or every taint (a toleration without a key) is not allowed outside the tenant", taints.join(", "))
+        },
+    ));
+    let own: Vec<(&String, &String)> = selector.iter().filter(|(k, _)| !shared_node_label(k)).collect();
+    if !own.is_empty() {
+        let in_selector: Vec<String> = own
+            .iter()
+            .map(|(k, v)| format!("({k} in variables.podSpec.nodeSelector && variables.podSpec.nodeSelector[{k}] == {v})", k = lit(k), v = lit(v)))
+            .collect();
+        let in_term: Vec<String> =
+            own.iter().map(|(k, v)| format!("(e.key == {} && e.operator == 'In' && has(e.values) && {} in e.values)", lit(k), lit(v))).collect();
+        let pairs: Vec<String> = own.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        out.push((
+            format!(
+                "!(has(variables.podSpec.nodeSelector) && ({})) && !(has(variables.podSpec.affinity) && has(variables.podSpec.affinity.nodeAffinity) && has(variables.podSpec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution) && variables.podSpec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms.exists(term, has(term.matchExpressions) && term.matchExpressions.exists(e, {})))",
+                in_selector.join(" || "),
+                in_term.join(" || ")
+            ),
+            format!("selecting tenant {tenant}'s nodes ({}) is not allowed outside the tenant", pairs.join(", ")),
+        ));
+    }
+    out.push((
+        "!has(variables.podSpec.nodeName) || variables.podSpec.nodeName == '' || (object.kind == 'Pod' && request.operation != 'CREATE') || (has(request.userInfo.groups) && 'system:nodes' in request.userInfo.groups)".to_string(),
+        "pods may not name their node (nodeName): it skips the scheduler and, on a tenant's dedicated node, every taint but NoExecute".to_string(),
+    ));
+    out
 }
 
 /// The resources a policy matches: `(API group, resources)`, from

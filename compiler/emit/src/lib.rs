@@ -182,6 +182,7 @@ pub fn emit_cluster(model: &Model) -> Vec<OutputFile> {
     let mut cluster_resources = Vec::new();
     let mut objs = objects::cluster_objects(c);
     objs.extend(protection::cluster_policy(c, &objs));
+    objs.extend(protection::applier_policies(c));
     for b in objs {
         let name = file_name(&b);
         files.push(OutputFile { path: format!("{root}/cluster/{name}"), contents: document(&b) });

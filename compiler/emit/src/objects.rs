@@ -171,6 +171,36 @@ pub fn tenant_objects(t: &Tenant) -> Vec<Built> {
         });
     }
     out.extend(admission_policy_with(&format!("khc-tenant-{}", t.name), &admission, namespaces_by_name(&t.namespaces), tn, extra));
+    if let Some(n) = &t.nodes {
+        // The tenant's nodes are kept from everyone else: every namespace but the
+        // tenant's own and the system ones (`exempt-namespaces`).
+        let validations = cel::nodes_outside_validations(&t.name, &n.selector, &n.tolerations)
+            .into_iter()
+            .map(|(expression, message)| Validation {
+                expression,
+                message: Some(format!("{message} [khc rule nodes at {}]", n.origin)),
+                reason: Some("Forbidden".into()),
+                ..Default::default()
+            })
+            .collect();
+        let mut others: Vec<String> = t.namespaces.iter().chain(&t.exempt_namespaces).cloned().collect();
+        others.sort();
+        others.dedup();
+        let selector = LabelSelector {
+            match_expressions: Some(vec![LabelSelectorRequirement { key: NAMESPACE_NAME_LABEL.into(), operator: "NotIn".into(), values: Some(others) }]),
+            ..Default::default()
+        };
+        out.extend(policy_and_binding(
+            &format!("khc-nodes-{}", t.name),
+            &admission,
+            selector,
+            tn,
+            validations,
+            cel::MATCHED_RESOURCES,
+            cel::SPEC_CHANGED,
+            true,
+        ));
+    }
     out
 }
 

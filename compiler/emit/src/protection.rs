@@ -20,7 +20,7 @@ use crate::cel::list;
 use crate::objects::{namespaces_by_name, Built, MANAGED_BY, SOURCE_ANNOTATION, TENANT_LABEL};
 use k8s_openapi::api::admissionregistration::v1::{
     MatchCondition, MatchResources, NamedRuleWithOperations, ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding, ValidatingAdmissionPolicyBindingSpec,
-    ValidatingAdmissionPolicySpec, Validation,
+    ValidatingAdmissionPolicySpec, Validation, Variable,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::Resource;
@@ -35,6 +35,24 @@ pub const CONTROLLERS: &[&str] = &[
     "system:serviceaccount:kube-system:namespace-controller",
     "system:serviceaccount:kube-system:service-account-controller",
 ];
+
+/// The controllers that create pods or pod-making objects from their owners (as
+/// their own ServiceAccounts, with kube-controller-manager's
+/// `--use-service-account-credentials`): a pod of the applier's own workload is
+/// created by one of them.
+pub const POD_CONTROLLERS: &[&str] = &[
+    "system:serviceaccount:kube-system:cronjob-controller",
+    "system:serviceaccount:kube-system:daemon-set-controller",
+    "system:serviceaccount:kube-system:deployment-controller",
+    "system:serviceaccount:kube-system:job-controller",
+    "system:serviceaccount:kube-system:replicaset-controller",
+    "system:serviceaccount:kube-system:replication-controller",
+    "system:serviceaccount:kube-system:statefulset-controller",
+];
+
+/// The group of the kubelets, which request the tokens of the pods bound to their
+/// node (the NodeRestriction admission plugin limits them to those).
+pub const NODES_GROUP: &str = "system:nodes";
 
 /// The group that is always allowed (break-glass; admission policies apply to it, RBAC does not).
 pub const BREAK_GLASS_GROUP: &str = "system:masters";
@@ -82,9 +100,30 @@ fn applier_text(subjects: &[Subject]) -> String {
 
 /// The match condition: the request is not the applier's (nor break-glass, nor a controller's).
 pub fn not_applier_expression(subjects: &[Subject]) -> String {
-    let (users, groups) = applier(subjects);
+    not_applier_or(subjects, &[], &[])
+}
+
+/// [`not_applier_expression`], also allowing `users` and `groups`.
+fn not_applier_or(subjects: &[Subject], more_users: &[&str], more_groups: &[&str]) -> String {
+    let (mut users, mut groups) = applier(subjects);
+    users.extend(more_users.iter().map(|s| s.to_string()));
+    groups.extend(more_groups.iter().map(|s| s.to_string()));
+    users.sort();
+    users.dedup();
+    groups.sort();
+    groups.dedup();
     format!("!(request.userInfo.username in {} || (has(request.userInfo.groups) && request.userInfo.groups.exists(g, g in {})))", list(&users), list(&groups))
 }
+
+/// The name of the object a request is about, keyed on the object itself: a
+/// DELETE's `oldObject` (a label-selected `deletecollection` reaches admission once
+/// per object, without `request.name`), otherwise `object` (`''` when a CREATE
+/// has only `generateName`).
+pub const OBJECT_NAME: &str = "(request.operation == 'DELETE' ? (oldObject != null && has(oldObject.metadata.name) ? oldObject.metadata.name : '') : (object != null && has(object.metadata.name) ? object.metadata.name : ''))";
+
+/// The request's namespace, `''` for cluster-scoped requests (where the API server
+/// leaves `request.namespace` out, and reading it fails).
+pub const REQUEST_NAMESPACE: &str = "(has(request.namespace) ? request.namespace : '')";
 
 /// True (in CEL) when `o` carries `app.kubernetes.io/managed-by: khc`.
 fn labelled(o: &str) -> String {
@@ -96,7 +135,7 @@ fn labelled(o: &str) -> String {
 /// cluster-scoped objects) or labelled as khc's before or after the request.
 pub fn objects_expression(keys: &[String]) -> String {
     format!(
-        "request.resource.resource == 'namespaces' || !((request.resource.resource + '/' + request.namespace + '/' + request.name) in {} || (request.operation != 'DELETE' && {}) || (request.operation != 'CREATE' && {}))",
+        "request.resource.resource == 'namespaces' || !((request.resource.resource + '/' + {REQUEST_NAMESPACE} + '/' + {OBJECT_NAME}) in {} || (request.operation != 'DELETE' && {}) || (request.operation != 'CREATE' && {}))",
         list(keys),
         labelled("object"),
         labelled("oldObject")
@@ -108,22 +147,35 @@ pub fn objects_expression(keys: &[String]) -> String {
 pub fn namespaces_expression(namespaces: &[String]) -> String {
     let prefixes = list(&PROTECTED_LABEL_PREFIXES.iter().map(|s| s.to_string()).collect::<Vec<_>>());
     format!(
-        "request.resource.resource != 'namespaces' || !(request.name in {ns}) || (request.operation == 'UPDATE' && !{prefixes}.exists(p, \
+        "request.resource.resource != 'namespaces' || !({OBJECT_NAME} in {ns}) || (request.operation == 'UPDATE' && !{prefixes}.exists(p, \
 (has(object.metadata.labels) && object.metadata.labels.exists(k, k.startsWith(p) && (!has(oldObject.metadata.labels) || !(k in oldObject.metadata.labels) || oldObject.metadata.labels[k] != object.metadata.labels[k]))) || \
 (has(oldObject.metadata.labels) && oldObject.metadata.labels.exists(k, k.startsWith(p) && (!has(object.metadata.labels) || !(k in object.metadata.labels))))))",
         ns = list(namespaces)
     )
 }
 
-fn meta(name: &str, tenant: Option<&str>, origin: &Origin) -> ObjectMeta {
+/// The annotation naming the applier on every protection policy
+/// (`serviceaccount:NS/NAME`, `user:NAME`, `group:NAME`, comma-separated), for
+/// the questions khc answers (`who-can` reports who becomes the applier).
+pub const APPLIER_ANNOTATION: &str = "khc.dev/applier";
+
+fn meta(name: &str, tenant: Option<&str>, origin: &Origin, subjects: &[Subject]) -> ObjectMeta {
     let mut labels = BTreeMap::from([(MANAGED_BY.0.to_string(), MANAGED_BY.1.to_string())]);
     if let Some(t) = tenant {
         labels.insert(TENANT_LABEL.to_string(), t.to_string());
     }
+    let applier: Vec<String> = subjects
+        .iter()
+        .map(|s| match s {
+            Subject::User(u) => format!("user:{u}"),
+            Subject::Group(g) => format!("group:{g}"),
+            Subject::ServiceAccount { namespace, name } => format!("serviceaccount:{namespace}/{name}"),
+        })
+        .collect();
     ObjectMeta {
         name: Some(name.to_string()),
         labels: Some(labels),
-        annotations: Some(BTreeMap::from([(SOURCE_ANNOTATION.to_string(), origin.to_string())])),
+        annotations: Some(BTreeMap::from([(SOURCE_ANNOTATION.to_string(), origin.to_string()), (APPLIER_ANNOTATION.to_string(), applier.join(","))])),
         ..Default::default()
     }
 }
@@ -157,19 +209,34 @@ fn policy(
     validations: Vec<Validation>,
     selector: Option<LabelSelector>,
 ) -> Vec<Built> {
+    policy_with(name, tenant, origin, (subjects, &[], &[]), rules, None, validations, selector)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn policy_with(
+    name: &str,
+    tenant: Option<&str>,
+    origin: &Origin,
+    (subjects, more_users, more_groups): (&[Subject], &[&str], &[&str]),
+    rules: Vec<NamedRuleWithOperations>,
+    variables: Option<Vec<Variable>>,
+    validations: Vec<Validation>,
+    selector: Option<LabelSelector>,
+) -> Vec<Built> {
     let vap = ValidatingAdmissionPolicy {
-        metadata: meta(name, tenant, origin),
+        metadata: meta(name, tenant, origin, subjects),
         spec: Some(ValidatingAdmissionPolicySpec {
             failure_policy: Some("Fail".into()),
             match_constraints: Some(MatchResources { resource_rules: Some(rules), ..Default::default() }),
-            match_conditions: Some(vec![MatchCondition { name: "not-the-applier".into(), expression: not_applier_expression(subjects) }]),
+            match_conditions: Some(vec![MatchCondition { name: "not-the-applier".into(), expression: not_applier_or(subjects, more_users, more_groups) }]),
+            variables,
             validations: Some(validations),
             ..Default::default()
         }),
         ..Default::default()
     };
     let binding = ValidatingAdmissionPolicyBinding {
-        metadata: meta(name, tenant, origin),
+        metadata: meta(name, tenant, origin, subjects),
         spec: Some(ValidatingAdmissionPolicyBindingSpec {
             policy_name: Some(name.to_string()),
             validation_actions: Some(vec!["Deny".into()]),
@@ -214,12 +281,101 @@ pub fn tenant_policy(t: &Tenant, objects: &[Built]) -> Vec<Built> {
             ..Default::default()
         },
     ];
+    // The status and finalize subresources of a namespace carry its labels too
+    // (Pod Security Admission judges neither), and a quota's status holds its usage.
     let rules = vec![
-        rule("", &["namespaces", "serviceaccounts", "resourcequotas", "limitranges"]),
+        rule("", &["namespaces", "namespaces/status", "namespaces/finalize", "serviceaccounts", "resourcequotas", "resourcequotas/status", "limitranges"]),
         rule("networking.k8s.io", &["networkpolicies"]),
         rule("rbac.authorization.k8s.io", &["roles", "rolebindings"]),
     ];
     policy(&format!("khc-managed-{}", t.name), Some(&t.name), &t.origin, &t.managed_by, rules, validations, Some(namespaces_by_name(&namespaces)))
+}
+
+/// The ServiceAccounts among the applier's subjects, as `NAMESPACE/NAME`.
+pub fn applier_accounts(subjects: &[Subject]) -> Vec<String> {
+    let mut out: Vec<String> = subjects
+        .iter()
+        .filter_map(|s| match s {
+            Subject::ServiceAccount { namespace, name } => Some(format!("{namespace}/{name}")),
+            _ => None,
+        })
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// The ServiceAccount a pod (or template) runs as, in CEL: `serviceAccountName`,
+/// else the deprecated `serviceAccount`, else `default`.
+const POD_ACCOUNT: &str = "(has(variables.podSpec.serviceAccountName) && variables.podSpec.serviceAccountName != '' ? variables.podSpec.serviceAccountName : (has(variables.podSpec.serviceAccount) && variables.podSpec.serviceAccount != '' ? variables.podSpec.serviceAccount : 'default'))";
+
+/// Whoever runs a pod as the applier's ServiceAccount, or mints its token, is the
+/// applier: `khc-managed-by.applier` refuses pods and pod templates that run as
+/// it, and `khc-managed-by.tokens` token requests for it, in the applier's
+/// namespaces, except from the applier itself, break-glass and the controllers
+/// (the pod-making controllers; the kubelets for tokens). None without a
+/// ServiceAccount applier.
+pub fn applier_policies(c: &Cluster) -> Vec<Built> {
+    let accounts = applier_accounts(&c.managed_by);
+    if accounts.is_empty() {
+        return Vec::new();
+    }
+    let mut namespaces: Vec<String> = accounts.iter().filter_map(|a| a.split_once('/').map(|(ns, _)| ns.to_string())).collect();
+    namespaces.dedup();
+    let who = applier_text(&c.managed_by);
+    let source = format!("[khc managed-by at {}]", c.origin);
+    let pods = Validation {
+        expression: format!("!(({REQUEST_NAMESPACE} + '/' + {POD_ACCOUNT}) in {})", list(&accounts)),
+        message: Some(format!("pods may not run as the applier {who}: whoever does becomes the applier, which khc's protection exempts {source}")),
+        reason: Some("Forbidden".into()),
+        ..Default::default()
+    };
+    let pod_rules = crate::cel::MATCHED_RESOURCES
+        .iter()
+        .map(|(group, resources)| NamedRuleWithOperations {
+            api_groups: Some(vec![group.to_string()]),
+            api_versions: Some(vec!["v1".into()]),
+            operations: Some(vec!["CREATE".into(), "UPDATE".into()]),
+            resources: Some(resources.iter().map(|r| r.to_string()).collect()),
+            ..Default::default()
+        })
+        .collect();
+    let pod_spec = crate::cel::VARIABLES.iter().find(|(n, _)| *n == "podSpec").map(|(_, e)| e.to_string()).expect("the pod variables define podSpec");
+    let variables = Some(vec![Variable { name: "podSpec".into(), expression: pod_spec }]);
+    let mut out = policy_with(
+        "khc-managed-by.applier",
+        None,
+        &c.origin,
+        (&c.managed_by, POD_CONTROLLERS, &[]),
+        pod_rules,
+        variables,
+        vec![pods],
+        Some(namespaces_by_name(&namespaces)),
+    );
+    let tokens = Validation {
+        expression: format!("!(({REQUEST_NAMESPACE} + '/' + (has(request.name) ? request.name : '')) in {})", list(&accounts)),
+        message: Some(format!("only the applier {who} and the kubelets may request its tokens: whoever holds one becomes the applier {source}")),
+        reason: Some("Forbidden".into()),
+        ..Default::default()
+    };
+    let token_rules = vec![NamedRuleWithOperations {
+        api_groups: Some(vec!["".into()]),
+        api_versions: Some(vec!["v1".into()]),
+        operations: Some(vec!["CREATE".into()]),
+        resources: Some(vec!["serviceaccounts/token".into()]),
+        ..Default::default()
+    }];
+    out.extend(policy_with(
+        "khc-managed-by.tokens",
+        None,
+        &c.origin,
+        (&c.managed_by, &[], &[NODES_GROUP]),
+        token_rules,
+        None,
+        vec![tokens],
+        Some(namespaces_by_name(&namespaces)),
+    ));
+    out
 }
 
 /// The cluster's protection policy for its ClusterRoles and ClusterRoleBindings

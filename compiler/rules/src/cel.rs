@@ -39,6 +39,28 @@ pub fn strs(items: &[&str]) -> String {
     list(&items.iter().map(|s| s.to_string()).collect::<Vec<_>>())
 }
 
+/// The annotation Kubernetes reads before `storageClassName` (the PersistentVolume
+/// controller's `GetPersistentVolumeClaimClass`).
+pub const BETA_STORAGE_CLASS: &str = "volume.beta.kubernetes.io/storage-class";
+
+/// The storage class of the claim (or claim template) `c` is in the CEL list `l`:
+/// the beta annotation when present, else `spec.storageClassName` (unset is
+/// denied). `template`: the claim's `metadata` may be absent.
+pub fn claim_class_in(c: &str, template: bool, l: &str) -> String {
+    let meta = if template { format!("has({c}.metadata) && has({c}.metadata.annotations)") } else { format!("has({c}.metadata.annotations)") };
+    format!(
+        "(({meta} && '{BETA_STORAGE_CLASS}' in {c}.metadata.annotations) ? {c}.metadata.annotations['{BETA_STORAGE_CLASS}'] in {l} : (has({c}.spec.storageClassName) && {c}.spec.storageClassName in {l}))"
+    )
+}
+
+/// Every image volume (`volumes[].image.reference`, Kubernetes 1.31+) satisfies
+/// `test` (written against `@REF@`, the reference); read through `dyn` so that the
+/// expression type-checks on servers whose schema has no image volumes.
+pub fn image_volumes(test: &str) -> String {
+    let test = test.replace("@REF@", "dyn(v).image.reference");
+    format!("(!has(variables.podSpec.volumes) || variables.podSpec.volumes.all(v, !has(dyn(v).image) || !has(dyn(v).image.reference) || ({test})))")
+}
+
 /// `variables.containers.all(c, BODY)`: every container that runs satisfies BODY.
 pub fn containers_all(body: &str) -> String {
     format!("variables.containers.all(c, {body})")

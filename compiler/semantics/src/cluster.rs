@@ -4,8 +4,9 @@
 use crate::admission::{check_admission, ProfileTable};
 use crate::context::{word, At, Ctx};
 use crate::control_plane;
+use crate::env::OidcPrefixes;
 use crate::model::*;
-use crate::rbac::{add_role, check_grants, GrantScope};
+use crate::rbac::{add_role, check_grants, GrantScope, RoleScope};
 use crate::schema::{self, BlockKind, ClusterStatement};
 use crate::values;
 use khc_syntax::{Diagnostic, ValueKind};
@@ -13,6 +14,15 @@ use std::collections::BTreeMap;
 
 /// The oldest Kubernetes minor version khc targets (ValidatingAdmissionPolicy v1).
 pub const MIN_MINOR: u32 = 30;
+
+/// The prefixes of the names the cluster's OIDC issuers produce, `None` without an issuer.
+pub(crate) fn oidc_prefixes(c: &Cluster) -> Option<OidcPrefixes> {
+    let oidc = &c.control_plane.authentication.oidc;
+    (!oidc.is_empty()).then(|| OidcPrefixes {
+        users: oidc.iter().map(|o| o.username_prefix.clone()).collect(),
+        groups: oidc.iter().filter(|o| o.groups_claim.is_some()).map(|o| o.groups_prefix.clone()).collect(),
+    })
+}
 
 /// Checks the cluster statement.
 pub(crate) fn check_cluster(cx: &mut Ctx, at: &At<'_>, profiles: &ProfileTable) -> Cluster {
@@ -45,6 +55,7 @@ pub(crate) fn check_cluster(cx: &mut Ctx, at: &At<'_>, profiles: &ProfileTable) 
     let mut version_span = None;
     let mut seen = Vec::new();
     let mut grants = Vec::new();
+    let mut roles = Vec::new();
     let mut role_firsts = BTreeMap::new();
     let mut has_encryption = false;
     for c in at.children() {
@@ -118,7 +129,8 @@ pub(crate) fn check_cluster(cx: &mut Ctx, at: &At<'_>, profiles: &ProfileTable) 
             ClusterStatement::Audit => audit = Some(c),
             ClusterStatement::PodSecurity => pod_security = Some(c),
             ClusterStatement::Authentication => authentication = Some(c),
-            ClusterStatement::Role => add_role(cx, c, "cluster role", &mut cluster.roles, &mut role_firsts),
+            // Read after `managed-by`, wherever it stands: grants that become the applier are diagnosed.
+            ClusterStatement::Role => roles.push(c),
             ClusterStatement::Grant => grants.push(c),
         }
     }
@@ -148,8 +160,13 @@ pub(crate) fn check_cluster(cx: &mut Ctx, at: &At<'_>, profiles: &ProfileTable) 
         Some(c) => cluster.managed_by = control_plane::check_managed_by(cx, c),
         None => control_plane::missing_managed_by(cx, at),
     }
+    let role_scope = RoleScope::cluster(&cluster.managed_by);
+    for c in roles {
+        add_role(cx, c, "cluster role", &mut cluster.roles, &mut role_firsts, &role_scope);
+    }
     let role_names: Vec<String> = cluster.roles.iter().map(|r| r.name.clone()).collect();
-    cluster.bindings = check_grants(cx, &grants, &GrantScope::Cluster { cluster_roles: &role_names });
+    let oidc = oidc_prefixes(&cluster);
+    cluster.bindings = check_grants(cx, &grants, &GrantScope::Cluster { cluster_roles: &role_names, oidc: oidc.as_ref() });
     if let Some(a) = &mut cluster.admission {
         a.minor_version = cluster.minor_version;
     }

@@ -80,7 +80,7 @@ pub(crate) fn check_managed_by(cx: &mut Ctx, at: &At<'_>) -> Vec<Subject> {
         );
         return Vec::new();
     }
-    subjects(cx, at, &args, &GrantScope::Cluster { cluster_roles: &[] })
+    subjects(cx, at, &args, &GrantScope::Cluster { cluster_roles: &[], oidc: None })
 }
 
 /// Warns when a cluster names no applier.

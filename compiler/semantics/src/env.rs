@@ -29,6 +29,22 @@ pub struct ClusterFacts {
     pub admission_mode: Option<Vec<crate::model::Action>>,
     /// The cluster's `managed-by` subjects.
     pub managed_by: Vec<crate::model::Subject>,
+    /// Namespaces the cluster-wide admission rules skip (`exempt-namespaces`).
+    pub exempt_namespaces: Vec<String>,
+    /// The prefixes of the names the cluster's OIDC issuers produce (`None` without one).
+    pub oidc: Option<OidcPrefixes>,
+    /// The cluster's `admission` has `allowed-service-types` without `ExternalName`.
+    pub external_name_restricted: bool,
+}
+
+/// The user and group prefixes the cluster's OIDC issuers give their names
+/// (`None` without an issuer), for grants whose subject no issuer can produce.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct OidcPrefixes {
+    /// Each issuer's username prefix.
+    pub users: Vec<String>,
+    /// Each issuer's groups prefix (issuers with a groups claim only).
+    pub groups: Vec<String>,
 }
 
 /// A workload as other tenants see it.

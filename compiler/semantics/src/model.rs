@@ -426,6 +426,8 @@ pub struct Tenant {
     /// The cluster's `managed-by` subjects: with any, the tenant's objects are protected
     /// from everyone else by an admission policy.
     pub managed_by: Vec<Subject>,
+    /// The cluster's `exempt-namespaces` (system namespaces), which node isolation leaves alone.
+    pub exempt_namespaces: Vec<String>,
     /// Tenant admission rules, if any.
     pub admission: Option<Admission>,
     /// Node isolation (`nodes { … }`), if any.

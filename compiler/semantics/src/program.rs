@@ -160,6 +160,11 @@ pub fn cluster_facts(c: &Cluster) -> ClusterFacts {
         quota_scale: c.quota_scale,
         admission_mode: c.admission_mode.clone(),
         managed_by: c.managed_by.clone(),
+        exempt_namespaces: c.exempt_namespaces.clone(),
+        oidc: crate::cluster::oidc_prefixes(c),
+        external_name_restricted: c.admission.as_ref().is_some_and(|a| {
+            a.rules.iter().any(|r| matches!(&r.kind, crate::model::RuleKind::AllowedServiceTypes(types) if !types.iter().any(|x| x == "ExternalName")))
+        }),
     }
 }
 

@@ -1,6 +1,7 @@
 //! RBAC: `role NAME { can … on … }` and `grant ROLE to …` (SPEC.md section 9).
 
 use crate::context::{word, At, Ctx};
+use crate::env::OidcPrefixes;
 use crate::model::*;
 use crate::schema::{self, BlockKind};
 use crate::values;
@@ -136,10 +137,134 @@ const TENANT_GUARDRAILS: &[(&str, &str, &str)] = &[
     ("", "serviceaccounts/token", "can mint tokens for any ServiceAccount of the namespace"),
 ];
 
+/// Cluster-wide writes that undo what khc set up, or are CIS 5.1 powers, in a
+/// cluster role: `(group, resource, verbs that count, what the holder can do)`.
+const CLUSTER_GUARDRAILS: &[(&str, &str, &[&str], &str)] = &[
+    ("networking.k8s.io", "networkpolicies", WRITE_VERBS, "can delete or rewrite every tenant's network isolation, cluster-wide"),
+    ("", "resourcequotas", WRITE_VERBS, "can lift every tenant's quota, cluster-wide"),
+    ("", "limitranges", WRITE_VERBS, "can lift every tenant's container limits, cluster-wide"),
+    ("rbac.authorization.k8s.io", "roles", WRITE_VERBS, "can write Roles in every namespace (privilege escalation, cluster-wide)"),
+    ("rbac.authorization.k8s.io", "rolebindings", WRITE_VERBS, "can bind roles to anyone in every namespace (privilege escalation, cluster-wide)"),
+    ("", "serviceaccounts/token", CREATE, "can mint tokens for every ServiceAccount of the cluster"),
+    ("", "pods", CREATE, "can run pods in every namespace, as any ServiceAccount of it"),
+    ("", "replicationcontrollers", CREATE, "can run pods in every namespace, as any ServiceAccount of it"),
+    ("apps", "deployments", CREATE, "can run pods in every namespace, as any ServiceAccount of it"),
+    ("apps", "replicasets", CREATE, "can run pods in every namespace, as any ServiceAccount of it"),
+    ("apps", "statefulsets", CREATE, "can run pods in every namespace, as any ServiceAccount of it"),
+    ("apps", "daemonsets", CREATE, "can run pods in every namespace, as any ServiceAccount of it"),
+    ("batch", "jobs", CREATE, "can run pods in every namespace, as any ServiceAccount of it"),
+    ("batch", "cronjobs", CREATE, "can run pods in every namespace, as any ServiceAccount of it"),
+    (
+        "admissionregistration.k8s.io",
+        "validatingadmissionpolicies",
+        WRITE_VERBS,
+        "can remove every khc admission rule and the `managed-by` protection itself, cluster-wide",
+    ),
+    (
+        "admissionregistration.k8s.io",
+        "validatingadmissionpolicybindings",
+        WRITE_VERBS,
+        "can unbind every khc admission rule and the `managed-by` protection itself, cluster-wide",
+    ),
+    ("admissionregistration.k8s.io", "mutatingwebhookconfigurations", WRITE_VERBS, "can intercept and rewrite every API request (CIS 5.1.8)"),
+    ("admissionregistration.k8s.io", "validatingwebhookconfigurations", WRITE_VERBS, "can intercept every API request or refuse them all (CIS 5.1.8)"),
+    ("", "persistentvolumes", CREATE, "can create hostPath PersistentVolumes and so mount any node directory (CIS 5.1.9)"),
+    (
+        "certificates.k8s.io",
+        "certificatesigningrequests/approval",
+        &["update", "patch", "*"],
+        "can approve certificate requests; with `approve` on `signers`, issue client certificates for any user or group (CIS 5.1.11)",
+    ),
+    ("certificates.k8s.io", "signers", &["approve", "*"], "can approve certificates for the signer, naming any user or group (CIS 5.1.11)"),
+];
+
+/// Writes that recreate a known attack path, in any role: `(group, resource, what the holder can do)`.
+const CVE_GRANTS: &[(&str, &str, &str)] = &[
+    ("", "endpoints", "can point a Service at any address, e.g. the API server or another tenant's pods (CVE-2021-25740)"),
+    ("discovery.k8s.io", "endpointslices", "can point a Service at any address, e.g. the API server or another tenant's pods (CVE-2021-25740)"),
+    ("", "services/status", "can set a LoadBalancer's ingress IP and intercept the cluster's traffic to it (CVE-2020-8554)"),
+    ("", "pods/binding", "can place pods on any node, the scheduler's power (e.g. on another tenant's nodes)"),
+    ("", "pods/status", "can rewrite pods' status (readiness, IPs) that Services and controllers trust"),
+    ("", "resourcequotas/status", "can reset a quota's recorded usage and so exceed it"),
+    ("", "namespaces/status", "can change a namespace's labels, its Pod Security level included, through the status subresource"),
+    ("", "namespaces/finalize", "can change a namespace's labels, its Pod Security level included, through the finalize subresource"),
+];
+
+/// Resources whose `create` runs a pod as any ServiceAccount of its namespace.
+const POD_MAKERS: &[(&str, &str)] = &[
+    ("", "pods"),
+    ("", "replicationcontrollers"),
+    ("apps", "deployments"),
+    ("apps", "replicasets"),
+    ("apps", "statefulsets"),
+    ("apps", "daemonsets"),
+    ("batch", "jobs"),
+    ("batch", "cronjobs"),
+];
+
 const WRITE_VERBS: &[&str] = &["create", "update", "patch", "delete", "deletecollection", "*"];
+const CREATE: &[&str] = &["create", "*"];
+
+/// What a role's rules are judged against besides their own text.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct RoleScope {
+    /// A tenant's Role (in each tenant namespace) rather than a ClusterRole.
+    pub tenant: bool,
+    /// The `managed-by` ServiceAccounts this role's grants reach (a cluster role:
+    /// all; a tenant role: those in the tenant's namespaces), as `NS/NAME`: whoever
+    /// runs a pod as one, mints its token or reads its Secrets becomes the applier.
+    pub applier_accounts: Vec<String>,
+    /// Every `managed-by` subject, as text (impersonating any of them becomes the applier).
+    pub applier: Vec<String>,
+}
+
+impl RoleScope {
+    /// The scope of a tenant's Role: the applier's ServiceAccounts in `namespaces`.
+    pub(crate) fn tenant(managed_by: &[Subject], namespaces: &[String]) -> RoleScope {
+        RoleScope {
+            tenant: true,
+            applier_accounts: managed_by
+                .iter()
+                .filter_map(|s| match s {
+                    Subject::ServiceAccount { namespace, name } if namespaces.contains(namespace) => Some(format!("{namespace}/{name}")),
+                    _ => None,
+                })
+                .collect(),
+            applier: managed_by
+                .iter()
+                .filter(|s| matches!(s, Subject::ServiceAccount { namespace, .. } if namespaces.contains(namespace)))
+                .map(subject_text)
+                .collect(),
+        }
+    }
+
+    /// The scope of a cluster role: every applier is in reach.
+    pub(crate) fn cluster(managed_by: &[Subject]) -> RoleScope {
+        RoleScope {
+            tenant: false,
+            applier_accounts: managed_by
+                .iter()
+                .filter_map(|s| match s {
+                    Subject::ServiceAccount { namespace, name } => Some(format!("{namespace}/{name}")),
+                    _ => None,
+                })
+                .collect(),
+            applier: managed_by.iter().map(subject_text).collect(),
+        }
+    }
+}
+
+/// A subject as written in source (`serviceaccount argocd/x`).
+pub(crate) fn subject_text(s: &Subject) -> String {
+    match s {
+        Subject::User(u) => format!("user {u}"),
+        Subject::Group(g) => format!("group {g}"),
+        Subject::ServiceAccount { namespace, name } => format!("serviceaccount {namespace}/{name}"),
+    }
+}
 
 /// Checks `role NAME { can … }`; `tenant` for a tenant's Role.
-pub(crate) fn check_role(cx: &mut Ctx, at: &At<'_>, tenant: bool) -> Option<Role> {
+pub(crate) fn check_role(cx: &mut Ctx, at: &At<'_>, scope: &RoleScope) -> Option<Role> {
     let (name, span) = cx.one_word(at, "a role name")?;
     if BUILTIN_ROLE_NAMES.contains(&name.as_str()) || name.starts_with("system:") {
         let d = cx.error(at, span, "conflict", format!("`{name}` is a built-in role: a role of that name would replace or shadow it"));
@@ -166,7 +291,7 @@ pub(crate) fn check_role(cx: &mut Ctx, at: &At<'_>, tenant: bool) -> Option<Role
             continue;
         }
         cx.no_block(&c);
-        rules.extend(check_can(cx, &c, tenant));
+        rules.extend(check_can(cx, &c, scope));
     }
     Some(Role { name, origin: at.origin(), rules })
 }
@@ -174,8 +299,8 @@ pub(crate) fn check_role(cx: &mut Ctx, at: &At<'_>, tenant: bool) -> Option<Role
 /// Checks a `role` statement and appends the role to `roles`, reporting a role
 /// whose name was already declared in the same scope (`firsts` maps names to
 /// their first declaration). `what` is `role` or `cluster role`.
-pub(crate) fn add_role<'a>(cx: &mut Ctx, at: At<'a>, what: &str, roles: &mut Vec<Role>, firsts: &mut BTreeMap<String, At<'a>>) {
-    let Some(r) = check_role(cx, &at, what == "role") else { return };
+pub(crate) fn add_role<'a>(cx: &mut Ctx, at: At<'a>, what: &str, roles: &mut Vec<Role>, firsts: &mut BTreeMap<String, At<'a>>, scope: &RoleScope) {
+    let Some(r) = check_role(cx, &at, scope) else { return };
     if let Some(first) = firsts.get(&r.name) {
         let first = (first.file(), first.s.span);
         cx.duplicate(&at, at.s.span, &format!("{what} `{}`", r.name), first);
@@ -197,7 +322,8 @@ fn split_can<'v>(args: &[&'v Value]) -> (Vec<&'v Value>, Option<Vec<&'v Value>>,
     (verbs, resources, names)
 }
 
-fn check_can(cx: &mut Ctx, at: &At<'_>, tenant: bool) -> Vec<RoleRule> {
+fn check_can(cx: &mut Ctx, at: &At<'_>, scope: &RoleScope) -> Vec<RoleRule> {
+    let tenant = scope.tenant;
     let args = at.s.flat_args();
     let (verb_vals, resource_vals, name_vals) = split_can(&args);
     let Some(resource_vals) = resource_vals.filter(|r| !r.is_empty()) else {
@@ -241,6 +367,11 @@ fn check_can(cx: &mut Ctx, at: &At<'_>, tenant: bool) -> Vec<RoleRule> {
                 .notes
                 .push("note: Kubernetes does not know an object's name before it is created, nor names in a collection request; grant this verb without `names`, in its own `can`".into());
         }
+        if let Some(v) = verb_vals.iter().find(|v| v.as_text().as_deref() == Some("*")) {
+            cx.warning(at, v.span, "no-effect", "`*` with `names` never authorizes `create`, `deletecollection`, `list` or `watch`: those parts of the grant silently do nothing")
+                .notes
+                .push("note: Kubernetes does not know an object's name before it is created, nor names in a collection request; list the verbs the named objects need".into());
+        }
         for v in nv {
             match word(v) {
                 Some(n) if !n.is_empty() => names.push(n.to_string()),
@@ -276,6 +407,55 @@ fn check_can(cx: &mut Ctx, at: &At<'_>, tenant: bool) -> Vec<RoleRule> {
             if let Some((_, _, what)) = TENANT_GUARDRAILS.iter().find(|(g, r, _)| *g == group && *r == resource) {
                 cx.warning(at, v.span, "risky", format!("write access to `{text}` {what}"));
             }
+        }
+        let has = |allowed: &[&str]| verbs.iter().any(|v| allowed.contains(&v.as_str()));
+        if !tenant {
+            if let Some((_, _, which, what)) = CLUSTER_GUARDRAILS.iter().find(|(g, r, _, _)| *g == group && *r == resource) {
+                if has(which) {
+                    cx.warning(at, v.span, "risky", format!("`{}` on `{text}` in a cluster role {what}", verbs.join(" ")));
+                }
+            }
+        }
+        if writes {
+            if let Some((_, _, what)) = CVE_GRANTS.iter().find(|(g, r, _)| *g == group && *r == resource) {
+                cx.warning(at, v.span, "risky", format!("write access to `{text}` {what}"));
+            }
+        }
+        // Becoming the applier: whoever runs a pod as the applier's ServiceAccount,
+        // mints its token, reads its Secrets or impersonates it is the applier, which
+        // khc's protection exempts from everything.
+        let any = group == "*" && resource == "*";
+        let pods = any || POD_MAKERS.iter().any(|(g, r)| *g == group && *r == resource);
+        let how = if !scope.applier_accounts.is_empty() && pods && has(CREATE) {
+            Some(format!("can run pods as {}", scope.applier_accounts.join(", ")))
+        } else if !scope.applier_accounts.is_empty() && (any || (group.is_empty() && resource == "serviceaccounts/token")) && has(CREATE) {
+            Some(format!("can mint tokens for {}", scope.applier_accounts.join(", ")))
+        } else if !scope.applier_accounts.is_empty()
+            && (any || (group.is_empty() && resource == "secrets"))
+            && has(&["get", "list", "watch", "*"])
+            && names.is_empty()
+        {
+            Some(format!("can read the Secrets of the namespace of {}", scope.applier_accounts.join(", ")))
+        } else if !scope.applier.is_empty()
+            && has(&["impersonate", "*"])
+            && (any || (group.is_empty() && matches!(resource.as_str(), "users" | "groups" | "serviceaccounts" | "*")))
+        {
+            Some("can impersonate anyone, the applier included".to_string())
+        } else {
+            None
+        };
+        if let Some(how) = how {
+            let d = cx.warning(
+                at,
+                v.span,
+                "applier",
+                format!(
+                    "`{}` on `{text}` becomes the applier ({}): it {how}, and khc's `managed-by` protection exempts the applier from everything",
+                    verbs.join(" "),
+                    scope.applier.join(", ")
+                ),
+            );
+            d.notes.push("note: the applier may change or delete every namespace, NetworkPolicy, quota and role khc manages; keep its namespace to the applier and cluster administrators".into());
         }
         if resource == "namespaces" && group.is_empty() && verbs.iter().any(|v| matches!(v.as_str(), "update" | "patch" | "*")) {
             cx.warning(at, v.span, "risky", "write access to `namespaces` can relabel a namespace (its Pod Security level)");
@@ -332,9 +512,45 @@ fn check_resource(cx: &mut Ctx, at: &At<'_>, text: &str, span: Span) -> Option<(
 /// Where grants are resolved.
 pub(crate) enum GrantScope<'h> {
     /// Cluster grants: ClusterRoleBindings.
-    Cluster { cluster_roles: &'h [String] },
+    Cluster { cluster_roles: &'h [String], oidc: Option<&'h OidcPrefixes> },
     /// Tenant grants: RoleBindings.
-    Tenant { roles: &'h [String], cluster_roles: &'h [String], workloads: &'h BTreeMap<String, Workload>, namespaces: &'h [String] },
+    Tenant {
+        roles: &'h [String],
+        cluster_roles: &'h [String],
+        workloads: &'h BTreeMap<String, Workload>,
+        namespaces: &'h [String],
+        oidc: Option<&'h OidcPrefixes>,
+    },
+}
+
+impl GrantScope<'_> {
+    fn oidc(&self) -> Option<&OidcPrefixes> {
+        match self {
+            GrantScope::Cluster { oidc, .. } | GrantScope::Tenant { oidc, .. } => *oidc,
+        }
+    }
+}
+
+/// Warns when no OIDC issuer can produce the name of a user or group subject
+/// (`kind` is `user` or `group`): the grant then does nothing for OIDC sign-ins.
+fn check_oidc_subject(cx: &mut Ctx, at: &At<'_>, span: Span, kind: &str, name: &str, oidc: &OidcPrefixes) {
+    if name.starts_with("system:") {
+        return;
+    }
+    let prefixes = if kind == "user" { &oidc.users } else { &oidc.groups };
+    if prefixes.iter().any(|p| name.starts_with(p.as_str())) {
+        return;
+    }
+    let why = if prefixes.is_empty() {
+        format!("no OIDC issuer of `authentication` has a groups claim, so no sign-in carries group `{name}`")
+    } else {
+        let shown: Vec<String> = prefixes.iter().map(|p| format!("`{p}`")).collect();
+        format!("no OIDC issuer of `authentication` can produce {kind} `{name}`: their {kind} names start with {}", shown.join(" or "))
+    };
+    let d = cx.warning(at, span, "no-effect", format!("{why}; the grant silently does nothing for OIDC sign-ins"));
+    if let Some(p) = prefixes.first() {
+        d.notes.push(format!("help: write `{kind} \"{p}{name}\"`; only a client certificate or another authenticator could name `{name}`"));
+    }
 }
 
 /// Checks every `grant` of a scope, merging grants of one role into one binding.
@@ -378,7 +594,7 @@ pub(crate) fn check_grants(cx: &mut Ctx, grants: &[At<'_>], scope: &GrantScope<'
 
 fn resolve_role(cx: &mut Ctx, at: &At<'_>, name: &str, span: Span, scope: &GrantScope<'_>) -> Option<RoleRef> {
     let (own, cluster, builtin): (&[String], &[String], &[&str]) = match scope {
-        GrantScope::Cluster { cluster_roles } => (&[], cluster_roles, &["view", "edit", "admin", "cluster-admin"]),
+        GrantScope::Cluster { cluster_roles, .. } => (&[], cluster_roles, &["view", "edit", "admin", "cluster-admin"]),
         GrantScope::Tenant { roles, cluster_roles, .. } => (roles, cluster_roles, BUILTIN_TENANT_ROLES),
     };
     if own.iter().any(|r| r == name) {
@@ -513,6 +729,13 @@ pub(crate) fn subjects(cx: &mut Ctx, at: &At<'_>, vals: &[&Value], scope: &Grant
                 continue;
             }
         };
+        if let Some(oidc) = scope.oidc() {
+            match &subject {
+                Subject::User(n) => check_oidc_subject(cx, at, arg.span, "user", n, oidc),
+                Subject::Group(n) => check_oidc_subject(cx, at, arg.span, "group", n, oidc),
+                Subject::ServiceAccount { .. } => {}
+            }
+        }
         if !out.contains(&subject) {
             out.push(subject);
         }

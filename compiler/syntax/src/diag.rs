@@ -42,6 +42,8 @@ pub const CODES: &[(&str, &str)] = &[
     ("import", "an import or source file that cannot be read"),
     ("risky", "intent that weakens security; review it"),
     ("unreachable", "traffic allowed on one side only"),
+    ("applier", "a grant whose holder can become the `managed-by` applier, which khc's protection exempts"),
+    ("no-effect", "a grant or part of one that can never apply"),
 ];
 
 /// A suggested edit that fixes a diagnostic: replace `span` (in the primary

@@ -59,6 +59,9 @@ pub fn run(args: Args) -> ExitCode {
         for p in &b.permissions {
             println!("  {} in {}\n    {}", p.rule, p.scope, p.because);
         }
+        for how in &b.becomes_applier {
+            println!("\nbecomes the applier: it may {how}");
+        }
         println!("\nSecrets it can read ({}):", b.secrets.len());
         for p in &b.secrets {
             println!("  {} in {}", p.rule, p.scope);

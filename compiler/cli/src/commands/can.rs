@@ -15,9 +15,9 @@ rule that allow it and their FILE:LINE, or the ServiceAccount it can be borrowed
 SUBJECT is user:NAME, group:NAME, sa:NAMESPACE/NAME, system:serviceaccount:NAMESPACE:NAME or \
 TENANT/WORKLOAD (the workload's ServiceAccount). RESOURCE is RESOURCE[.GROUP][/SUBRESOURCE].\n\n\
 Exit codes: 0 allowed (directly), 1 not allowed directly (escalations are still shown), 2 usage.",
-    after_help = "Examples:\n  khc can group:payments-devs get secrets -n payments --name ledger-db-credentials -p examples/multi-tenant\n  \
+    after_help = "Examples:\n  khc can group:oidc:payments-devs get secrets -n payments --name ledger-db-credentials -p examples/multi-tenant\n  \
 khc can payments/worker create jobs.batch -n payments-jobs -p examples/multi-tenant\n  \
-khc can group:platform-oncall get nodes -p examples/multi-tenant --format json"
+khc can group:oidc:platform-oncall get nodes -p examples/multi-tenant --format json"
 )]
 pub struct Args {
     /// Who asks.

@@ -12,7 +12,14 @@ pub(crate) static RULE: Rule = Rule {
     pss: no_pss,
     pods: Some(|args, _| {
         let prefixes = args.names();
-        (containers_all(&format!("{}.exists(r, c.image.startsWith(r))", list(prefixes))), format!("images must come from: {}", prefixes.join(", ")))
+        (
+            format!(
+                "{} && {}",
+                containers_all(&format!("{}.exists(r, c.image.startsWith(r))", list(prefixes))),
+                image_volumes(&format!("{}.exists(p, @REF@.startsWith(p))", list(prefixes)))
+            ),
+            format!("images (of containers and image volumes) must come from: {}", prefixes.join(", ")),
+        )
     }),
     resources: None,
 };

@@ -15,8 +15,9 @@ pub(crate) static RULE: Rule = Rule {
         let names = args.names();
         (
             format!(
-                "(!has(variables.podSpec.volumes) || variables.podSpec.volumes.all(v, !has(v.ephemeral) || (has(v.ephemeral.volumeClaimTemplate) && has(v.ephemeral.volumeClaimTemplate.spec.storageClassName) && v.ephemeral.volumeClaimTemplate.spec.storageClassName in {l}))) && (object.kind != 'StatefulSet' || !has(dyn(object).spec.volumeClaimTemplates) || dyn(object).spec.volumeClaimTemplates.all(t, has(t.spec.storageClassName) && t.spec.storageClassName in {l}))",
-                l = list(names)
+                "(!has(variables.podSpec.volumes) || variables.podSpec.volumes.all(v, !has(v.ephemeral) || (has(v.ephemeral.volumeClaimTemplate) && {e}))) && (object.kind != 'StatefulSet' || !has(dyn(object).spec.volumeClaimTemplates) || dyn(object).spec.volumeClaimTemplates.all(t, {t}))",
+                e = claim_class_in("v.ephemeral.volumeClaimTemplate", true, &list(names)),
+                t = claim_class_in("t", true, &list(names)),
             ),
             format!("volume claims must name a storage class: {}", names.join(", ")),
         )
@@ -24,10 +25,7 @@ pub(crate) static RULE: Rule = Rule {
     resources: Some(|args| {
         let names = args.names();
         (
-            format!(
-                "object.kind != 'PersistentVolumeClaim' || (has(dyn(object.spec).storageClassName) && dyn(object.spec).storageClassName in {})",
-                list(names)
-            ),
+            format!("object.kind != 'PersistentVolumeClaim' || {}", claim_class_in("dyn(object)", false, &list(names))),
             format!("PersistentVolumeClaims must name a storage class: {}", names.join(", ")),
         )
     }),

@@ -12,8 +12,12 @@ pub(crate) static RULE: Rule = Rule {
     pss: no_pss,
     pods: Some(|_, _| {
         (
-            containers_all("c.image.matches('@sha256:[a-f0-9]{64}$') || (c.image.matches(':[^:/]+$') && !c.image.endsWith(':latest'))"),
-            "images must be pinned to a tag other than 'latest' or to a digest".into(),
+            format!(
+                "{} && {}",
+                containers_all("c.image.matches('@sha256:[a-f0-9]{64}$') || (c.image.matches(':[^:/]+$') && !c.image.endsWith(':latest'))"),
+                image_volumes("@REF@.matches('@sha256:[a-f0-9]{64}$') || (@REF@.matches(':[^:/]+$') && !@REF@.endsWith(':latest'))")
+            ),
+            "images (of containers and image volumes) must be pinned to a tag other than 'latest' or to a digest".into(),
         )
     }),
     resources: None,

@@ -11,7 +11,7 @@ use crate::admission::check_admission;
 use crate::context::{At, Ctx};
 use crate::env::Env;
 use crate::model::*;
-use crate::rbac::{add_role, check_grants, GrantScope};
+use crate::rbac::{add_role, check_grants, GrantScope, RoleScope};
 use crate::schema::{self, BlockKind, TenantStatement};
 use khc_syntax::Diagnostic;
 use std::collections::BTreeMap;
@@ -38,6 +38,7 @@ pub(crate) fn check_tenant(cx: &mut Ctx, at: &At<'_>, env: &dyn Env) -> Option<T
         workloads: h.workloads.values().cloned().collect(),
         api_server: cluster.api_server.clone(),
         managed_by: cluster.managed_by.clone(),
+        exempt_namespaces: cluster.exempt_namespaces.clone(),
         admission: None,
         nodes: None,
     };
@@ -46,6 +47,7 @@ pub(crate) fn check_tenant(cx: &mut Ctx, at: &At<'_>, env: &dyn Env) -> Option<T
     let mut seen = Vec::new();
     let mut grants = Vec::new();
     let mut role_firsts = BTreeMap::new();
+    let role_scope = RoleScope::tenant(&cluster.managed_by, &h.facts.namespaces);
     for c in at.children() {
         let Some(stmt) = TenantStatement::of(c.name()).filter(|_| !c.s.name.quoted) else {
             cx.unknown_statement(&c, BlockKind::Tenant);
@@ -66,7 +68,7 @@ pub(crate) fn check_tenant(cx: &mut Ctx, at: &At<'_>, env: &dyn Env) -> Option<T
             }
             TenantStatement::Quota => t.quota = resources::quota(cx, &c),
             TenantStatement::Limits => t.limits = resources::limits(cx, &c),
-            TenantStatement::Role => add_role(cx, c, "role", &mut t.roles, &mut role_firsts),
+            TenantStatement::Role => add_role(cx, c, "role", &mut t.roles, &mut role_firsts, &role_scope),
             TenantStatement::Grant => grants.push(c),
             TenantStatement::Nodes => t.nodes = nodes(cx, &c),
             TenantStatement::Admission => t.admission = Some(Admission { minor_version: minor, ..check_admission(cx, &c, &profiles) }),
@@ -99,8 +101,15 @@ pub(crate) fn check_tenant(cx: &mut Ctx, at: &At<'_>, env: &dyn Env) -> Option<T
         t.workloads.iter().filter(|w| w.automount_token && !t.api_server.is_empty()).map(|w| network::api_server_policy_name(&w.name)).collect();
     network::name_rules(&mut t.allows, api_policies);
     let role_names: Vec<String> = t.roles.iter().map(|r| r.name.clone()).collect();
-    let scope = GrantScope::Tenant { roles: &role_names, cluster_roles: &cluster.roles, workloads: &h.workloads, namespaces: &h.facts.namespaces };
+    let scope = GrantScope::Tenant {
+        roles: &role_names,
+        cluster_roles: &cluster.roles,
+        workloads: &h.workloads,
+        namespaces: &h.facts.namespaces,
+        oidc: cluster.oidc.as_ref(),
+    };
     t.bindings = check_grants(cx, &grants, &scope);
+    check_external_name(cx, at, &t, cluster.external_name_restricted);
     if let Some(q) = &t.quota {
         let has_default_request = |r: &str| t.limits.as_ref().is_some_and(|l| l.request.contains_key(r) || l.default.contains_key(r));
         for r in ["cpu", "memory"] {
@@ -111,6 +120,48 @@ pub(crate) fn check_tenant(cx: &mut Ctx, at: &At<'_>, env: &dyn Env) -> Option<T
         }
     }
     Some(t)
+}
+
+/// ExternalName as a confused deputy (SPEC.md section 9): a tenant that may
+/// create Services of type `ExternalName` can name another tenant's Service
+/// (`api.payments.svc.cluster.local`), and a shared proxy that the other tenant
+/// admits (an ingress controller) then serves it on the attacker's host. Warns
+/// when a binding of the tenant grants `create` on Services and neither the
+/// tenant's nor the cluster's `allowed-service-types` leaves `ExternalName` out.
+fn check_external_name(cx: &mut Ctx, at: &At<'_>, t: &Tenant, cluster_restricted: bool) {
+    let restricted = t
+        .admission
+        .as_ref()
+        .is_some_and(|a| a.rules.iter().any(|r| matches!(&r.kind, RuleKind::AllowedServiceTypes(types) if !types.iter().any(|x| x == "ExternalName"))));
+    if restricted || cluster_restricted {
+        return;
+    }
+    let creates_services = |rules: &[RoleRule]| {
+        rules.iter().any(|r| {
+            r.api_groups.iter().any(|g| g.is_empty() || g == "*")
+                && r.resources.iter().any(|x| x == "services" || x == "*")
+                && r.verbs.iter().any(|v| v == "create" || v == "*")
+        })
+    };
+    let Some(b) = t.bindings.iter().find(|b| match &b.role {
+        RoleRef::Role(n) => t.roles.iter().any(|r| &r.name == n && creates_services(&r.rules)),
+        RoleRef::ClusterRole(n) => n == "edit" || n == "admin",
+    }) else {
+        return;
+    };
+    let name = match &b.role {
+        RoleRef::Role(n) | RoleRef::ClusterRole(n) => n,
+    };
+    let d = cx.warning(
+        at,
+        t.span,
+        "risky",
+        format!(
+            "`grant {name}` (at {}) lets this tenant create Services of type ExternalName: naming another tenant's Service, it can make a shared proxy that tenant admits (an ingress controller) serve that Service on its own host",
+            b.origin
+        ),
+    );
+    d.notes.push("help: add `allowed-service-types ClusterIP` (or any list without ExternalName) to the tenant's or the cluster's `admission`".into());
 }
 
 /// `nodes { selector KEY "VALUE"; toleration KEY ["VALUE"] }`.

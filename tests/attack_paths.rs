@@ -1,0 +1,149 @@
+//! Issue 17's attack paths a tenant role or a cluster role still opened, as the
+//! checker sees them: each grant is diagnosed (`risky`, `applier`, `no-effect`)
+//! and `who-can` reports whoever becomes the `managed-by` applier. The same
+//! steps run as the attacker on real API servers in `tests/kube_attacks.rs`.
+
+use khc_analysis::rbac::{Rbac, Request, Subject};
+use khc_syntax::Diagnostic;
+use khc_tests::*;
+
+const HEAD: &str = "cluster c {\n  kubernetes 1.37\n  encryption { provider secretbox { key k env \"K\" } }\n  managed-by serviceaccount \"platform/gitops\"\n";
+
+fn diagnostics(cluster_body: &str, tenants: &str) -> Vec<Diagnostic> {
+    let src = format!("{HEAD}{cluster_body}}}\n{tenants}");
+    let (_, diags, rendered) = compile_sources(&[("c.khc", &src)]);
+    assert!(diags.iter().all(|d| !d.is_error()), "{rendered}");
+    diags
+}
+
+/// The messages of `code` that mention `needle`.
+fn with<'a>(diags: &'a [Diagnostic], code: &str, needle: &str) -> Vec<&'a str> {
+    diags.iter().filter(|d| d.code == code && d.message.contains(needle)).map(|d| d.message.as_str()).collect()
+}
+
+/// Item 2: pods, workloads, tokens, Secrets or impersonation in the applier's
+/// namespace (tenant roles of the tenant that owns it) or cluster-wide.
+#[test]
+fn grants_that_become_the_applier_name_it() {
+    let d = diagnostics(
+        "  role deployer { can create on deployments.apps }\n  role imp { can impersonate on serviceaccounts }\n",
+        "tenant platform {\n  role runner { can create on pods }\n  role minter { can create on \"serviceaccounts/token\" }\n  role peeker { can get on secrets }\n}\ntenant team {\n  role runner { can create on pods }\n}\n",
+    );
+    for needle in [
+        "`create` on `pods`",
+        "`create` on `serviceaccounts/token`",
+        "`get` on `secrets`",
+        "`create` on `deployments.apps`",
+        "`impersonate` on `serviceaccounts`",
+    ] {
+        let found = with(&d, "applier", needle);
+        assert!(!found.is_empty(), "no `applier` warning for {needle}: {d:#?}");
+        assert!(found.iter().all(|m| m.contains("serviceaccount platform/gitops")), "the warning does not name the applier: {found:?}");
+    }
+    // `team` does not own the applier's namespace: its pod runner does not become it.
+    let team: Vec<&Diagnostic> = d.iter().filter(|x| x.code == "applier" && x.message.contains("`create` on `pods`")).collect();
+    assert_eq!(team.len(), 1, "only platform's runner becomes the applier: {team:#?}");
+}
+
+/// Items 5 and 6: a cluster role gets the guardrail warnings (cluster-wide
+/// wording) and the CIS 5.1 powers; CVE paths are warned in any role; items 1:
+/// namespaces/status and namespaces/finalize.
+#[test]
+fn cluster_roles_and_cve_paths_are_warned() {
+    let d = diagnostics(
+        "  role r {\n    can create update on validatingadmissionpolicies.admissionregistration.k8s.io validatingadmissionpolicybindings.admissionregistration.k8s.io\n    can patch on mutatingwebhookconfigurations.admissionregistration.k8s.io validatingwebhookconfigurations.admissionregistration.k8s.io\n    can create on \"serviceaccounts/token\" pods jobs.batch persistentvolumes\n    can delete on networkpolicies.networking.k8s.io rolebindings.rbac.authorization.k8s.io\n    can update on \"certificatesigningrequests.certificates.k8s.io/approval\"\n    can approve on signers.certificates.k8s.io\n    can update on \"namespaces/finalize\"\n  }\n",
+        "tenant t {\n  role s { can update patch on \"namespaces/status\" endpoints \"services/status\" \"pods/status\" \"pods/binding\" \"resourcequotas/status\" endpointslices.discovery.k8s.io }\n}\n",
+    );
+    for needle in [
+        "validatingadmissionpolicies",
+        "validatingadmissionpolicybindings",
+        "mutatingwebhookconfigurations",
+        "validatingwebhookconfigurations",
+        "`serviceaccounts/token` in a cluster role can mint tokens for every ServiceAccount of the cluster",
+        "`pods` in a cluster role can run pods in every namespace",
+        "jobs.batch",
+        "persistentvolumes",
+        "networkpolicies.networking.k8s.io` in a cluster role can delete or rewrite every tenant's network isolation, cluster-wide",
+        "rolebindings",
+        "approval",
+        "signers",
+    ] {
+        assert!(!with(&d, "risky", needle).is_empty(), "no cluster-role warning for {needle}: {d:#?}");
+    }
+    for needle in
+        ["namespaces/finalize", "namespaces/status", "`endpoints`", "CVE-2021-25740", "CVE-2020-8554", "pods/status", "pods/binding", "resourcequotas/status"]
+    {
+        assert!(!with(&d, "risky", needle).is_empty(), "no warning for {needle}: {d:#?}");
+    }
+}
+
+/// Item 10: `*` with `names`, and subjects no OIDC issuer can produce.
+#[test]
+fn grants_that_silently_do_nothing_are_diagnosed() {
+    let d = diagnostics(
+        "  authentication {\n    oidc \"https://login.example.com\" {\n      audience \"kubernetes\"\n      groups-claim \"groups\"\n    }\n  }\n  role r { can get on pods }\n  grant r to user \"alice@example.com\" user \"oidc:bob@example.com\" group \"system:masters\"\n",
+        "tenant t {\n  role r { can * on configmaps names \"c\" }\n  grant r to group \"devs\" group \"oidc:ops\"\n}\n",
+    );
+    assert_eq!(with(&d, "no-effect", "`*` with `names`").len(), 1, "{d:#?}");
+    assert_eq!(with(&d, "no-effect", "alice@example.com").len(), 1, "{d:#?}");
+    assert_eq!(with(&d, "no-effect", "group `devs`").len(), 1, "{d:#?}");
+    for fine in ["oidc:bob@example.com", "oidc:ops", "system:masters"] {
+        assert!(with(&d, "no-effect", fine).is_empty(), "{fine} is diagnosed: {d:#?}");
+    }
+}
+
+/// Item 9: a tenant that may create Services, without `allowed-service-types`
+/// leaving ExternalName out, is warned; restricting the type silences it.
+#[test]
+fn external_name_confused_deputy_is_warned() {
+    let open = diagnostics("", "tenant t {\n  role svc { can create on services }\n  grant svc to group \"oidc:t\"\n}\n");
+    assert_eq!(with(&open, "risky", "ExternalName").len(), 1, "{open:#?}");
+    let restricted = diagnostics(
+        "",
+        "tenant t {\n  role svc { can create on services }\n  grant svc to group \"oidc:t\"\n  admission { allowed-service-types ClusterIP }\n}\n",
+    );
+    assert!(with(&restricted, "risky", "ExternalName").is_empty(), "{restricted:#?}");
+    let cluster = diagnostics("  admission { allowed-service-types ClusterIP LoadBalancer }\n", "tenant t {\n  grant edit to group \"oidc:t\"\n}\n");
+    assert!(with(&cluster, "risky", "ExternalName").is_empty(), "{cluster:#?}");
+}
+
+/// Item 2, the questions: `who-can delete networkpolicies -n team` names whoever
+/// becomes the applier, and `can` explains how.
+#[test]
+fn who_can_reports_becoming_the_applier() {
+    let src = format!("{HEAD}  role deployer {{ can create on deployments.apps }}\n  grant deployer to serviceaccount \"team/ci\"\n}}\ntenant team {{}}\ntenant platform {{\n  role minter {{ can create on \"serviceaccounts/token\" }}\n  grant minter to group \"oidc:platform-devs\"\n}}\n");
+    let (out, _, rendered) = compile_sources(&[("c.khc", &src)]);
+    let out = out.unwrap_or_else(|| panic!("{rendered}"));
+    let rbac = Rbac::new(&khc_analysis::objects(&out));
+    assert_eq!(rbac.appliers, vec![Subject::sa("platform", "gitops")]);
+    let req = Request::new("delete", "networkpolicies.networking.k8s.io", Some("team"), None);
+    let answers = rbac.who_can(&req);
+    for who in [Subject::sa("team", "ci"), Subject::group("oidc:platform-devs")] {
+        let a = answers.iter().find(|a| a.subject == who).unwrap_or_else(|| panic!("{who} missing from {answers:#?}"));
+        assert!(a.escalations.iter().any(|e| e.how.contains("becomes the applier") && e.via == Subject::sa("platform", "gitops")), "{a:#?}");
+    }
+    let why = rbac.explain(&Subject::sa("team", "ci"), &req);
+    assert!(why.escalations.iter().any(|e| e.how.contains("becomes the applier")), "{why:#?}");
+    // Reading pods is not something the applier's exemption changes.
+    let read = Request::new("get", "pods", Some("team"), None);
+    assert!(rbac.who_can(&read).iter().all(|a| a.escalations.iter().all(|e| !e.how.contains("applier"))));
+}
+
+/// Item 2, `blast-radius`: a workload whose token can run pods in the applier's
+/// namespace becomes the applier; one that cannot does not.
+#[test]
+fn blast_radius_reports_a_token_that_becomes_the_applier() {
+    let dir = std::env::temp_dir().join(format!("khc-attack-paths-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let src = format!(
+        "{HEAD}}}\ntenant platform {{\n  workload ci {{ automount-token true }}\n  workload web {{ automount-token true }}\n  role runner {{ can create on pods }}\n  grant runner to workload ci\n}}\n"
+    );
+    std::fs::write(dir.join("c.khc"), src).unwrap();
+    let ws = khc_analysis::Workspace::load(&dir).unwrap_or_else(|e| panic!("{e:?}"));
+    let (t, w) = ws.workload("platform/ci").unwrap();
+    let b = khc_analysis::posture::blast_radius(&ws, t, w);
+    assert!(b.becomes_applier.iter().any(|h| h.contains("create pods in platform") && h.contains("becomes the applier")), "{:?}", b.becomes_applier);
+    let (t, w) = ws.workload("platform/web").unwrap();
+    assert!(khc_analysis::posture::blast_radius(&ws, t, w).becomes_applier.is_empty());
+    let _ = std::fs::remove_dir_all(&dir);
+}
