@@ -196,8 +196,8 @@ pub fn tenant_objects(t: &Tenant) -> Vec<Built> {
             selector,
             tn,
             validations,
-            cel::MATCHED_RESOURCES,
-            cel::SPEC_CHANGED,
+            &cel::MATCHED_RESOURCES,
+            &cel::SPEC_CHANGED,
             true,
         ));
     }

@@ -163,7 +163,7 @@ pub fn cluster_facts(c: &Cluster) -> ClusterFacts {
         exempt_namespaces: c.exempt_namespaces.clone(),
         oidc: crate::cluster::oidc_prefixes(c),
         external_name_restricted: c.admission.as_ref().is_some_and(|a| {
-            a.rules.iter().any(|r| matches!(&r.kind, crate::model::RuleKind::AllowedServiceTypes(types) if !types.iter().any(|x| x == "ExternalName")))
+            a.rules.iter().any(|r| r.kind.id == khc_rules::RuleId::AllowedServiceTypes && !r.kind.args.names().iter().any(|x| x == "ExternalName"))
         }),
     }
 }

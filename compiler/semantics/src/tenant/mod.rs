@@ -132,7 +132,7 @@ fn check_external_name(cx: &mut Ctx, at: &At<'_>, t: &Tenant, cluster_restricted
     let restricted = t
         .admission
         .as_ref()
-        .is_some_and(|a| a.rules.iter().any(|r| matches!(&r.kind, RuleKind::AllowedServiceTypes(types) if !types.iter().any(|x| x == "ExternalName"))));
+        .is_some_and(|a| a.rules.iter().any(|r| r.kind.id == khc_rules::RuleId::AllowedServiceTypes && !r.kind.args.names().iter().any(|x| x == "ExternalName")));
     if restricted || cluster_restricted {
         return;
     }
