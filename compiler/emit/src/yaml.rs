@@ -241,6 +241,10 @@ fn resolves_to_non_string(v: &str) -> bool {
 /// `2001-12-14t21:59:43.10-05:00`) use. Deliberately wider than the exact
 /// grammar: quoting a string that did not need it changes no value.
 fn yaml11_typed(v: &str) -> bool {
+    #[cfg(test)]
+    if tests::SERDE_YAML_NG_ONLY.with(std::cell::Cell::get) {
+        return false;
+    }
     const WORDS: [&str; 13] = ["y", "n", "yes", "no", "on", "off", "true", "false", "null", "~", "", "=", "<<"];
     if v.len() <= 5 && WORDS.iter().any(|w| w.eq_ignore_ascii_case(v)) {
         return true;
@@ -938,10 +942,23 @@ mod tests {
     use super::*;
     use std::collections::BTreeMap;
 
+    thread_local! {
+        /// Test-only: leave out the YAML 1.1 quoting, to compare the style rules
+        /// byte for byte with serde_yaml_ng (which does not quote `yes`, `on`, `y`…).
+        pub(super) static SERDE_YAML_NG_ONLY: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    }
+
+    /// Byte-identical to serde_yaml_ng without the YAML 1.1 quoting; with it, the
+    /// same value when read back.
     fn same_as_serde_yaml_ng<T: Serialize>(v: &T) {
-        let ours = to_string(v).unwrap();
+        SERDE_YAML_NG_ONLY.with(|c| c.set(true));
+        let ours = to_string(v);
+        SERDE_YAML_NG_ONLY.with(|c| c.set(false));
         let theirs = serde_yaml_ng::to_string(v).unwrap();
-        assert_eq!(ours, theirs);
+        assert_eq!(ours.unwrap(), theirs);
+        let quoted = to_string(v).unwrap();
+        let (a, b): (serde_json::Value, serde_json::Value) = (serde_yaml_ng::from_str(&quoted).unwrap(), serde_yaml_ng::from_str(&theirs).unwrap());
+        assert_eq!(a, b, "{quoted}");
     }
 
     #[test]
