@@ -121,14 +121,18 @@ impl Project {
 
 /// The entry files directly inside the database root, and the `*.khc` files
 /// there that could not be read. Listed by the one walker's policy
-/// ([`khc_syntax::walk`]): a symbolic link or a FIFO there is not read (an import
-/// names a file explicitly and may still follow a link).
+/// ([`khc_syntax::walk`]): a symbolic link or a FIFO there is not read but listed
+/// as unreadable with the reason, so it is reported (an import names a file
+/// explicitly and may still follow a link).
 pub fn discover_entries(db: &mut KhcDatabase) -> Result<(Vec<SourceFile>, Vec<SourceFile>), String> {
     let dir = db.root().to_path_buf();
     let walked = khc_syntax::walk::walk(&dir, khc_syntax::walk::Depth::One, &["khc"]).map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
-    let mut names: Vec<String> = walked.files.iter().filter_map(|p| p.file_name()?.to_str().map(str::to_string)).collect();
-    names.sort();
-    let loaded: Vec<(FileKey, FileContents)> = names.iter().map(|n| (FileKey::from(n.as_str()), read_source(&dir.join(n)))).collect();
+    let name = |p: &Path| p.file_name()?.to_str().map(str::to_string);
+    let mut loaded: Vec<(FileKey, FileContents)> =
+        walked.files.iter().filter_map(|p| name(p)).map(|n| (FileKey::from(n.as_str()), read_source(&dir.join(&n)))).collect();
+    // A linked or special `*.khc` there is not read, but reported (it may be meant as an entry).
+    loaded.extend(walked.skipped.iter().filter_map(|(p, why)| Some((FileKey::from(name(p)?.as_str()), FileContents::Missing(format!("{}: {why}", p.display()))))));
+    loaded.sort_by(|a, b| a.0.cmp(&b.0));
     let files = db.set_contents_many(loaded);
     let mut entries = Vec::new();
     let mut unreadable = Vec::new();
