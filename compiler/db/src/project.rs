@@ -131,7 +131,9 @@ pub fn discover_entries(db: &mut KhcDatabase) -> Result<(Vec<SourceFile>, Vec<So
     let mut loaded: Vec<(FileKey, FileContents)> =
         walked.files.iter().filter_map(|p| name(p)).map(|n| (FileKey::from(n.as_str()), read_source(&dir.join(&n)))).collect();
     // A linked or special `*.khc` there is not read, but reported (it may be meant as an entry).
-    loaded.extend(walked.skipped.iter().filter_map(|(p, why)| Some((FileKey::from(name(p)?.as_str()), FileContents::Missing(format!("{}: {why}", p.display()))))));
+    loaded.extend(
+        walked.skipped.iter().filter_map(|(p, why)| Some((FileKey::from(name(p)?.as_str()), FileContents::Missing(format!("{}: {why}", p.display()))))),
+    );
     loaded.sort_by(|a, b| a.0.cmp(&b.0));
     let files = db.set_contents_many(loaded);
     let mut entries = Vec::new();
