@@ -259,8 +259,8 @@ fn every_emitted_document_reads_the_same_in_a_yaml11_reader() {
         out.files.iter().filter(|f| f.path.ends_with(".yaml") || f.path.ends_with("Kustomization")).map(|f| f.contents.clone()).collect();
     let ex = example_output();
     texts.extend(ex.files.iter().filter(|f| f.path.ends_with(".yaml") || f.path.ends_with("Kustomization")).map(|f| f.contents.clone()));
-    for dir in ["examples/multi-cluster"] {
-        let (multi, _) = compile(&repo_root().join(dir).join("prod.khc"));
+    for entry in ["prod.khc", "staging.khc"] {
+        let (multi, _) = compile(&repo_root().join("examples/multi-cluster").join(entry));
         texts.extend(multi.files.iter().filter(|f| f.path.ends_with(".yaml") || f.path.ends_with("Kustomization")).map(|f| f.contents.clone()));
     }
     // The namespaces are there, as strings.
