@@ -242,6 +242,18 @@ fn options_are_checked() {
     o.path = "../x".into();
     assert!(o.validate().is_err());
     assert!(flux(false).validate().is_ok() && flux(true).validate().is_ok() && argocd().validate().is_ok());
+    // #25 item 16: control characters in --gitops-path / --gitops-revision.
+    for bad in ["deploy\nout", "deploy/\u{1b}[2Jout", "a\rb", "x\u{7f}"] {
+        let mut o = argocd();
+        o.path = bad.into();
+        assert!(o.validate().unwrap_err().contains("--gitops-path"), "{bad:?}");
+        let mut o = argocd();
+        o.revision = Some(bad.into());
+        assert!(o.validate().unwrap_err().contains("--gitops-revision"), "{bad:?}");
+        let mut o = flux(true);
+        o.revision = Some(bad.into());
+        assert!(o.validate().is_err(), "{bad:?}");
+    }
 }
 
 // ---------------------------------------------------------------------------

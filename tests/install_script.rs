@@ -69,3 +69,52 @@ fn install_script_fills_keys_and_validates_them() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("KHC_TEST_NEW_KEY"));
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// #25 item 14: an unpadded key (GNU `base64 -d` decodes it, kube-apiserver's
+/// `base64.StdEncoding` refuses it) and misplaced padding are refused.
+#[test]
+fn install_script_validates_base64_as_the_api_server_does() {
+    let dir = std::env::temp_dir().join(format!("khc-install-b64-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let cp = setup(&dir);
+    let dest = dir.join("etc/enc/config.yaml");
+    // 32 bytes each; only the first is what Go's StdEncoding decodes.
+    for (key, ok) in [
+        ("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=", true),
+        ("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY", false),
+        ("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY==", false),
+        ("MDEyMzQ1Njc4OWFiY2RlZjAx=MjM0NTY3ODlhYmNkZWY", false),
+        ("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY===", false),
+    ] {
+        let _ = std::fs::remove_file(&dest);
+        let out = run(&cp, &dest, key);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.success(), ok, "{key}: {stderr}");
+        if !ok {
+            assert!(stderr.contains("not padded base64") || stderr.contains("not base64"), "{key}: {stderr}");
+            assert!(!dest.exists());
+        }
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// #25 items 1 and 16: a key or KMS plugin name is never a place for key material:
+/// `${KHC_KEY_N}` (the install script substitutes the secret into it, and the API
+/// server stores names in clear), `$`, `{`, `}` and `KHC_KEY_` are refused.
+#[test]
+fn key_and_kms_names_cannot_hold_placeholders() {
+    for name in ["rotation-2026-${KHC_KEY_1}", "a$b", "a{b", "a}b", "KHC_KEY_1", "xKHC_KEY_y"] {
+        let key = format!(
+            "cluster c {{\n  kubernetes 1.35\n  encryption {{\n    provider aesgcm {{ key \"{name}\" env \"ETCD_KEY\" }}\n    provider identity\n  }}\n}}\n"
+        );
+        let kms = format!(
+            "cluster c {{\n  kubernetes 1.35\n  encryption {{\n    provider kms {{\n      name \"{name}\"\n      endpoint \"unix:///run/kms.sock\"\n    }}\n    provider identity\n  }}\n}}\n"
+        );
+        for src in [key, kms] {
+            let (out, diags, rendered) = compile_sources(&[("c.khc", &src)]);
+            assert!(out.is_none(), "{name}: compiled:\n{src}");
+            assert!(diags.iter().any(|d| d.is_error() && d.message.contains(name)), "{name}: {rendered}");
+        }
+    }
+}

@@ -4,7 +4,7 @@
 use crate::ide::{self, Analysis};
 use crate::text::{self, apply_change, path_to_uri, uri_to_path, LineIndex};
 use crate::transport::Incoming;
-use khc_db::{parse, read_source, Durability, FileContents, KhcDatabase, LiveDiagnostics, SourceFile};
+use khc_db::{parse, read_source_capped, Durability, FileContents, KhcDatabase, LiveDiagnostics, SourceFile};
 use khc_syntax::{Diagnostic, FileKey, Severity};
 use lsp_types::{DiagnosticRelatedInformation, DiagnosticSeverity, Location, NumberOrString, PublishDiagnosticsParams, Uri};
 use serde_json::{json, Value};
@@ -95,6 +95,19 @@ fn skipped_dir(name: &str) -> bool {
 
 /// At most this many `*.khc` files are read from the workspace folders.
 pub const MAX_WORKSPACE_FILES: usize = 20_000;
+
+/// The largest `*.khc` file read from disk while no editor has it open (the
+/// workspace scan, watched-file changes, a closed file): a larger one is not read,
+/// parsed or checked — one 60 MB file somewhere in the workspace stalled
+/// `initialize` for 25 s at 3.7 GB — and is reported instead (a warning message
+/// at `initialize`, and a "cannot read" diagnostic where it is imported). Opening
+/// it in the editor checks it (the client sends its text).
+pub const MAX_UNOPENED_SOURCE_BYTES: u64 = 4 * 1024 * 1024;
+
+/// Reads a file no editor has open, within [`MAX_UNOPENED_SOURCE_BYTES`].
+fn read_source(path: &Path) -> FileContents {
+    read_source_capped(path, MAX_UNOPENED_SOURCE_BYTES)
+}
 
 fn walk(dir: &Path, out: &mut Vec<String>, depth: usize) {
     if depth > 32 || out.len() >= MAX_WORKSPACE_FILES {
@@ -200,7 +213,7 @@ impl Server {
                 self.folders.push((path, uri.trim_end_matches('/').to_string()));
             }
         }
-        self.scan_folders();
+        let too_large = self.scan_folders();
         self.initialized = true;
         let watch = params.pointer("/capabilities/workspace/didChangeWatchedFiles/dynamicRegistration").and_then(Value::as_bool) == Some(true);
         let result = json!({
@@ -208,6 +221,19 @@ impl Server {
             "serverInfo": {"name": "khc", "version": env!("CARGO_PKG_VERSION")},
         });
         let mut out = vec![response(id, result)];
+        // Files skipped by the scan are named (a few, then a count).
+        if !too_large.is_empty() {
+            let mut text = format!(
+                "khc: not checking {} file{} too large to read while closed (open to check): ",
+                too_large.len(),
+                if too_large.len() == 1 { "" } else { "s" }
+            );
+            text.push_str(&too_large.iter().take(3).cloned().collect::<Vec<_>>().join("; "));
+            if too_large.len() > 3 {
+                text.push_str(&format!("; and {} more", too_large.len() - 3));
+            }
+            out.push(json!({"jsonrpc": "2.0", "method": "window/showMessage", "params": {"type": 2, "message": text}}));
+        }
         if watch {
             let id = self.next_id;
             self.next_id += 1;
@@ -220,7 +246,8 @@ impl Server {
     }
 
     /// Reads every `*.khc` file under the workspace folders and finds the entries.
-    fn scan_folders(&mut self) {
+    /// Returns the files that were too large to read (see [`MAX_UNOPENED_SOURCE_BYTES`]).
+    fn scan_folders(&mut self) -> Vec<String> {
         let mut paths = Vec::new();
         for (folder, _) in &self.folders {
             walk(Path::new(folder), &mut paths, 0);
@@ -229,10 +256,18 @@ impl Server {
         paths.dedup();
         let loaded: Vec<(FileKey, FileContents)> =
             paths.iter().filter(|p| !self.docs.contains_key(p.as_str())).map(|p| (FileKey::from(p.as_str()), read_source(Path::new(p)))).collect();
+        let too_large: Vec<String> = loaded
+            .iter()
+            .filter_map(|(_, c)| match c {
+                FileContents::Missing(why) if why.contains("larger than the") => Some(why.clone()),
+                _ => None,
+            })
+            .collect();
         let files = self.db.set_contents_many_durable(loaded, Durability::MEDIUM);
         for f in files {
             self.dirty.insert(f.key(&self.db).clone());
         }
+        too_large
     }
 
     /// The URI to publish for a file: the client's own, else one built under the

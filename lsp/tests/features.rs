@@ -442,3 +442,31 @@ fn rule_argument_completion_comes_from_the_registry() {
     let l = labels(&c.at("cluster.khc", &cluster.replacen("    no-latest-tag", "    allowed-capabilities $0", 1), "textDocument/completion", json!({})));
     assert!(l.contains(&"NET_BIND_SERVICE".to_string()), "{l:?}");
 }
+
+/// #25 item 11: one huge `*.khc` somewhere in the workspace (never opened) is not
+/// read, parsed or checked at `initialize` (it stalled it for 25 s at 3.7 GB): the
+/// server answers at once, names the file in a warning, and checks it when the
+/// editor opens it.
+#[test]
+fn a_huge_unopened_file_does_not_block_initialize() {
+    let dir = example("huge");
+    std::fs::create_dir_all(dir.join("junk")).unwrap();
+    let mut big = String::with_capacity(24 << 20);
+    let mut i = 0;
+    while big.len() < 24 << 20 {
+        big.push_str(&format!("tenant t{i} {{\n  namespaces t{i}\n  quota {{ pods 10 }}\n}}\n"));
+        i += 1;
+    }
+    std::fs::write(dir.join("junk/huge.khc"), &big).unwrap();
+    let t = std::time::Instant::now();
+    let (mut c, out) = Client::start(&dir);
+    let took = t.elapsed();
+    let warning = out.iter().find(|m| m["method"] == "window/showMessage").unwrap_or_else(|| panic!("no message naming the file: {out:?}"));
+    let text = warning["params"]["message"].as_str().unwrap();
+    assert!(text.contains("junk/huge.khc") && text.contains("larger than the 4 MiB limit"), "{text}");
+    assert!(took < std::time::Duration::from_secs(20), "initialize took {took:?}");
+    // The rest of the workspace is served as usual.
+    let hover = c.request("textDocument/hover", json!({"textDocument": {"uri": c.uri("cluster.khc")}, "position": {"line": 0, "character": 0}}));
+    assert!(hover.get("error").is_none(), "{hover}");
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -4,16 +4,50 @@
 //! A closed or failing stderr/stdout never changes the exit code: messages that
 //! cannot be written are dropped (no panic).
 
-mod commands;
-mod write;
+// The one output helper. These shadow std's `print!`, `println!` and `eprintln!`
+// in the whole crate (macros are scoped textually, so every module declared below
+// sees them): std's versions panic when stdout or stderr is a closed pipe
+// (`khc who-can … | true`); these drop what cannot be written, and the exit code
+// stays that of the run. A command never needs to think about it.
 
-/// Like `eprintln!`, but a closed or failing stderr is ignored instead of panicking.
-macro_rules! say {
+/// `print!` that drops output a closed or failing stdout cannot take (never panics).
+macro_rules! print {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
+/// `println!` that drops output a closed or failing stdout cannot take (never panics).
+macro_rules! println {
+    () => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock());
+    }};
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
+/// `eprintln!` that drops messages a closed or failing stderr cannot take (never panics).
+macro_rules! eprintln {
     ($($arg:tt)*) => {{
         use std::io::Write as _;
         let _ = writeln!(std::io::stderr().lock(), $($arg)*);
     }};
 }
+
+/// A message on stderr (as [`eprintln!`]): a closed or failing stderr is ignored.
+macro_rules! say {
+    ($($arg:tt)*) => {
+        eprintln!($($arg)*)
+    };
+}
+
+mod commands;
+mod dirfd;
+mod write;
 
 mod watch;
 
@@ -211,10 +245,12 @@ fn main() -> ExitCode {
             if let Some(Err(e)) = gitops.as_ref().map(GitOps::validate) {
                 return usage_error(&e);
             }
-            let opts = write::Options { force, fsync };
+            let opts = write::Options { force, fsync, stop: None };
             if watch {
+                let opts = write::Options { stop: Some(&watch::STOP), ..opts };
                 let built = watch::run(&path, |project, started, note| {
-                    let _ = run_project(project, Some((&out, opts, gitops.as_ref())), deny_warnings, color, format, Some((started, note)));
+                    // Exit code 2 here is a failed write (the sources were fine): retried.
+                    run_project(project, Some((&out, opts, gitops.as_ref())), deny_warnings, color, format, Some((started, note))) == ExitCode::from(2)
                 });
                 return match built {
                     Ok(()) => ExitCode::SUCCESS,

@@ -7,8 +7,17 @@
 //! not one per file). Only changed files are read again; salsa re-checks and
 //! re-emits only what depends on them, and the writer rewrites only files whose
 //! bytes changed. A build with errors writes nothing, so the previous output stays
-//! as it was. SIGINT/SIGTERM (Ctrl-C) stop the loop between builds: a write in
-//! progress completes, the lock on OUT is released, and khc exits with code 0.
+//! as it was. A build whose write failed (OUT locked by another build, a foreign
+//! file, an I/O error) is tried again after [`RETRY`]. SIGINT/SIGTERM (Ctrl-C)
+//! stop the loop: between builds khc exits at once with code 0; during a build the
+//! writer stops between files, and after [`STOP_GRACE`] khc exits (code 130) even
+//! if the compile is still running; a second Ctrl-C exits at once (130). Either
+//! way the lock on OUT is released and the writer's journal lets the next build
+//! complete an interrupted write.
+//!
+//! A file is changed when its length, modification time or inode changed, or,
+//! while it was modified less than [`RECENT`] ago, its contents hash: a save of the
+//! same length within the file system's timestamp granularity is not missed.
 //!
 //! Polling instead of inotify (the `notify` crate): no new dependency, and it
 //! works the same on every file system — network and container bind mounts, where
@@ -27,13 +36,41 @@ pub const POLL: Duration = Duration::from_millis(100);
 /// How long sources must be unchanged before a rebuild starts.
 pub const QUIET: Duration = Duration::from_millis(150);
 
+/// How long a stop asked for by the first Ctrl-C may wait for the running build
+/// before khc exits anyway (the writer's journal lets the next build complete OUT).
+pub const STOP_GRACE: Duration = Duration::from_secs(2);
+/// How soon a build whose write failed (OUT locked by another build, a foreign
+/// file, an I/O error) is tried again when no source changes.
+pub const RETRY: Duration = Duration::from_secs(2);
+/// Files modified this recently are also compared by contents: a save of the same
+/// length within the file system's timestamp granularity leaves length, mtime and
+/// inode unchanged.
+const RECENT: Duration = Duration::from_secs(3);
+
 /// Set by SIGINT/SIGTERM.
-static STOP: AtomicBool = AtomicBool::new(false);
+pub static STOP: AtomicBool = AtomicBool::new(false);
 
 #[cfg(unix)]
 extern "C" fn on_signal(_: libc::c_int) {
-    // Only an atomic store: async-signal-safe.
-    STOP.store(true, Ordering::SeqCst);
+    // Only an atomic swap and `_exit`: async-signal-safe. A second Ctrl-C exits at
+    // once (an interrupted write is completed by the next build).
+    if STOP.swap(true, Ordering::SeqCst) {
+        // SAFETY: `_exit` is async-signal-safe.
+        unsafe { libc::_exit(130) };
+    }
+}
+
+/// After the first Ctrl-C, gives the running build [`STOP_GRACE`] to finish (the
+/// writer stops between files), then exits: the stop is bounded.
+fn start_stop_watchdog() {
+    std::thread::spawn(|| {
+        while !STOP.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        std::thread::sleep(STOP_GRACE);
+        say!("khc: stopped watching (the interrupted build is completed by the next one)");
+        std::process::exit(130);
+    });
 }
 
 /// Routes SIGINT and SIGTERM to [`STOP`] (the default would kill khc mid-write;
@@ -48,21 +85,56 @@ fn install_signal_handlers() {
     }
 }
 
-/// A file's identity and version as far as metadata tells: `None` when absent.
-type Stamp = Option<(u64, i64, i64, u64)>;
+/// A file's identity and version: length, modification time, inode and, for a
+/// recently modified file, a hash of its contents (`None` when absent).
+#[derive(Clone, Copy, Debug)]
+struct Meta {
+    len: u64,
+    secs: i64,
+    nanos: i64,
+    ino: u64,
+    hash: Option<u64>,
+}
+
+impl PartialEq for Meta {
+    /// Same metadata, and the same contents when both sides hashed them (a file
+    /// that aged out of [`RECENT`] is not a change).
+    fn eq(&self, o: &Self) -> bool {
+        (self.len, self.secs, self.nanos, self.ino) == (o.len, o.secs, o.nanos, o.ino) && (self.hash.is_none() || o.hash.is_none() || self.hash == o.hash)
+    }
+}
+
+type Stamp = Option<Meta>;
 
 fn stamp(path: &Path) -> Stamp {
     let m = std::fs::metadata(path).ok()?;
+    let modified = m.modified().ok();
     #[cfg(unix)]
-    {
+    let (secs, nanos, ino) = {
         use std::os::unix::fs::MetadataExt;
-        Some((m.len(), m.mtime(), m.mtime_nsec(), m.ino()))
-    }
+        (m.mtime(), m.mtime_nsec(), m.ino())
+    };
     #[cfg(not(unix))]
-    {
-        let t = m.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).unwrap_or_default();
-        Some((m.len(), t.as_secs() as i64, i64::from(t.subsec_nanos()), 0))
+    let (secs, nanos, ino) = {
+        let t = modified.and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).unwrap_or_default();
+        (t.as_secs() as i64, i64::from(t.subsec_nanos()), 0)
+    };
+    // Recent (or in the future): the timestamp may not tell two saves apart.
+    let recent = modified.is_none_or(|t| t.elapsed().map_or(true, |age| age < RECENT));
+    let hash = (recent && m.is_file()).then(|| content_hash(path)).flatten();
+    Some(Meta { len: m.len(), secs, nanos, ino, hash })
+}
+
+/// A hash of a regular file's contents (read through [`khc_db::read_source`]: never
+/// blocks on a FIFO, capped in size).
+fn content_hash(path: &Path) -> Option<u64> {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    match khc_db::read_source(path) {
+        FileContents::Text(t) => t.hash(&mut h),
+        FileContents::Missing(why) => why.hash(&mut h),
     }
+    Some(h.finish())
 }
 
 /// The files to watch: every source the database knows (not the standard
@@ -90,8 +162,15 @@ fn snapshot(root: &Path, keys: &[FileKey]) -> BTreeMap<FileKey, Stamp> {
 }
 
 /// Waits until a watched file changed (or, for a directory project, a `*.khc`
-/// file appeared in it) and then stayed quiet; `None` when asked to stop.
-fn wait_for_change(project: &Project, dir_mode: bool, baseline: &BTreeMap<FileKey, Stamp>) -> Option<(Vec<FileKey>, BTreeMap<FileKey, Stamp>)> {
+/// file appeared in it) and then stayed quiet; `None` when asked to stop. With
+/// `retry_at`, returns no changed files at that moment if nothing changed before
+/// (a failed write is tried again).
+fn wait_for_change(
+    project: &Project,
+    dir_mode: bool,
+    baseline: &BTreeMap<FileKey, Stamp>,
+    retry_at: Option<Instant>,
+) -> Option<(Vec<FileKey>, BTreeMap<FileKey, Stamp>)> {
     let root = project.db.root();
     let sources = watched(project, false);
     let keys = || {
@@ -113,6 +192,9 @@ fn wait_for_change(project: &Project, dir_mode: bool, baseline: &BTreeMap<FileKe
         std::thread::sleep(POLL);
         let mut now = snapshot(root, &keys());
         if changed(&now).is_empty() {
+            if retry_at.is_some_and(|t| Instant::now() >= t) {
+                return Some((Vec::new(), baseline.clone()));
+            }
             continue;
         }
         // Debounce: wait until nothing moved for QUIET.
@@ -156,26 +238,31 @@ fn refresh(project: &mut Project, dir_mode: bool, changed: &[FileKey]) -> Result
 
 /// Builds once, then again after every change until SIGINT/SIGTERM. `build`
 /// checks and writes, printing diagnostics and one summary line, which ends with
-/// the given note (what changed, and the time since the given start).
-pub fn run(path: &Path, mut build: impl FnMut(&mut Project, Instant, &str)) -> Result<(), String> {
+/// the given note (what changed, and the time since the given start); it returns
+/// whether the write failed (tried again after [`RETRY`] if no source changes).
+pub fn run(path: &Path, mut build: impl FnMut(&mut Project, Instant, &str) -> bool) -> Result<(), String> {
     install_signal_handlers();
+    start_stop_watchdog();
     let dir_mode = std::fs::metadata(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?.is_dir();
     let started = Instant::now();
     let mut project = Project::open(path)?;
     let root: PathBuf = project.db.root().to_path_buf();
     let mut keys = watched(&project, dir_mode);
     let mut baseline = snapshot(&root, &keys);
-    build(&mut project, started, "");
+    let mut failed = build(&mut project, started, "");
     say!("khc: watching {} source file{} for changes (Ctrl-C to stop)", keys.len(), if keys.len() == 1 { "" } else { "s" });
-    while let Some((changed, now)) = wait_for_change(&project, dir_mode, &baseline) {
+    loop {
+        let retry_at = failed.then(|| Instant::now() + RETRY);
+        let Some((changed, now)) = wait_for_change(&project, dir_mode, &baseline, retry_at) else { break };
         let started = Instant::now();
         let names: Vec<&str> = changed.iter().take(3).map(|k| &**k).collect();
         let more = if changed.len() > 3 { format!(" and {} more", changed.len() - 3) } else { String::new() };
-        let trigger = format!("after changes to {}{more}", names.join(", "));
+        let trigger = if changed.is_empty() { "retrying the failed write".to_string() } else { format!("after changes to {}{more}", names.join(", ")) };
         if let Err(e) = refresh(&mut project, dir_mode, &changed) {
             say!("error: {e}");
+            failed = true;
         } else {
-            build(&mut project, started, &trigger);
+            failed = build(&mut project, started, &trigger);
         }
         // The state just read is the new baseline; files that appeared with this
         // build (new imports, new entries) start from their current state.

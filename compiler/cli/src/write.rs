@@ -3,9 +3,15 @@
 //!
 //! * **Never leaves OUT.** No symbolic link below OUT is followed: every path
 //!   component under OUT is checked with `symlink_metadata` before khc writes,
-//!   chmods or deletes there, and a link is refused with an error naming it. OUT
+//!   chmods or deletes there, and a link is refused with an error naming it. The
+//!   changes themselves go through directory descriptors ([`crate::dirfd`]: each
+//!   directory opened `O_DIRECTORY | O_NOFOLLOW` from its parent's, files created,
+//!   renamed and removed relative to it), so a directory swapped for a link after
+//!   the check cannot redirect a write, chmod or delete. OUT
 //!   itself is the user's choice and may be a link. Manifest entries are untrusted:
-//!   an absolute path, `..`, `.`, an empty segment or a control character is an error.
+//!   an absolute path, `..`, `.`, an empty segment or a control character is an error,
+//!   and so is any path khc could not have generated (outside `clusters/`, a hidden
+//!   segment, a file name khc never writes): only khc-shaped paths are ever deleted.
 //! * **Never overwrites or deletes what it did not write.** A file that is not in
 //!   the manifest and differs from the new contents (compared as bytes; an
 //!   unreadable file differs) is foreign: the build stops before writing anything
@@ -28,7 +34,7 @@
 
 use khc_emit::OutputFile;
 use std::collections::{BTreeSet, HashMap};
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{ErrorKind, Read, Write};
 use std::path::{Path, PathBuf};
 
@@ -68,6 +74,9 @@ pub struct Options {
     pub force: bool,
     /// `fsync` each file before renaming it into place, and its directory after.
     pub fsync: bool,
+    /// When set (Ctrl-C in `--watch`), the write stops between files with an error;
+    /// the journal lets the next build complete it.
+    pub stop: Option<&'static std::sync::atomic::AtomicBool>,
 }
 
 /// Checks a relative path (a generated path or a manifest entry): `/`-separated,
@@ -90,6 +99,35 @@ fn validate(rel: &str) -> Result<(), &'static str> {
             _ if seg.starts_with(TMP_PREFIX) || seg == LOCK || seg == MANIFEST => return Err("a name reserved for khc's own files"),
             _ => {}
         }
+    }
+    Ok(())
+}
+
+/// The folder every generated path lies in.
+const GENERATED_ROOT: &str = "clusters/";
+/// File names khc generates that are not `*.yaml`, `*.md` or `*.sh`.
+const GENERATED_NAMES: [&str; 2] = ["Kustomization", "kube-apiserver-flags"];
+
+/// Checks that `rel` (already [`validate`]d) is a path khc could have generated:
+/// under `clusters/`, no hidden segment, and one of khc's file names (`*.yaml`,
+/// `*.md`, `*.sh`, `Kustomization`, `kube-apiserver-flags`). The manifest is a large
+/// generated file nobody reviews: only such paths are ever deleted, so a planted
+/// line cannot make a build remove `.git/config` or `.github/workflows/*`.
+fn khc_shaped(rel: &str) -> Result<(), &'static str> {
+    let Some(below) = rel.strip_prefix(GENERATED_ROOT) else {
+        return Err("outside `clusters/`, where khc writes everything it generates");
+    };
+    let segments: Vec<&str> = below.split('/').collect();
+    if segments.len() < 2 {
+        return Err("not below a cluster's folder `clusters/CLUSTER/`");
+    }
+    if segments.iter().any(|s| s.starts_with('.')) {
+        return Err("a hidden name (starting with `.`), which khc never generates");
+    }
+    let name = segments[segments.len() - 1];
+    let ours = GENERATED_NAMES.contains(&name) || [".yaml", ".md", ".sh"].iter().any(|ext| name.len() > ext.len() && name.ends_with(ext));
+    if !ours {
+        return Err("not a name khc generates (`*.yaml`, `*.md`, `*.sh`, `Kustomization`, `kube-apiserver-flags`)");
     }
     Ok(())
 }
@@ -129,16 +167,33 @@ enum FileState {
     File(u64),
 }
 
+/// Error text for a failed operation on `rel` below OUT: a link (or a file) where
+/// a directory should be is named as such.
+fn fd_error(path: &Path, e: &std::io::Error) -> String {
+    if crate::dirfd::is_link_or_not_dir(e) {
+        format!(
+            "{} (or a folder on its way below the output directory) is a symbolic link or not a folder; khc never follows links inside the output directory: remove the link or choose another --out",
+            path.display()
+        )
+    } else {
+        format!("cannot write {}: {e}", path.display())
+    }
+}
+
 /// The output directory, with what is known about its subdirectories. Every
-/// question about a path checks each component below OUT once (no link followed).
+/// question about a path checks each component below OUT once (no link followed);
+/// every change goes through `root` (directory descriptors opened with
+/// `O_NOFOLLOW`), so a directory swapped for a link after the checks cannot
+/// redirect it.
 struct Tree<'a> {
     out: &'a Path,
+    root: crate::dirfd::Root,
     dirs: HashMap<String, DirState>,
 }
 
 impl<'a> Tree<'a> {
-    fn new(out: &'a Path) -> Self {
-        Tree { out, dirs: HashMap::from([(String::new(), DirState::Dir)]) }
+    fn new(out: &'a Path, root: crate::dirfd::Root) -> Self {
+        Tree { out, root, dirs: HashMap::from([(String::new(), DirState::Dir)]) }
     }
 
     fn path(&self, rel: &str) -> PathBuf {
@@ -195,7 +250,7 @@ impl<'a> Tree<'a> {
         let parent = rel.rsplit_once('/').map_or("", |(p, _)| p);
         self.make_dir(parent)?;
         let path = self.path(rel);
-        match std::fs::create_dir(&path) {
+        match self.root.mkdir(rel) {
             Ok(()) => {}
             Err(e) if e.kind() == ErrorKind::AlreadyExists => {
                 let m = std::fs::symlink_metadata(&path).map_err(|e| format!("cannot inspect {}: {e}", path.display()))?;
@@ -206,7 +261,7 @@ impl<'a> Tree<'a> {
                     return Err(format!("{} is in the way: khc needs a directory there", path.display()));
                 }
             }
-            Err(e) => return Err(format!("cannot create {}: {e}", path.display())),
+            Err(e) => return Err(fd_error(&path, &e)),
         }
         self.dirs.insert(rel.to_string(), DirState::Dir);
         Ok(())
@@ -221,7 +276,7 @@ impl<'a> Tree<'a> {
         // The length is known: no `fstat` for a size hint, and never more than one
         // byte past it (a file that grew since differs anyway).
         let mut buf = Vec::with_capacity(contents.len() + 1);
-        open_nofollow(&self.path(rel)).and_then(|f| f.take(len + 1).read_to_end(&mut buf)).is_ok() && buf == contents
+        self.root.open_read(rel).and_then(|f| f.take(len + 1).read_to_end(&mut buf)).is_ok() && buf == contents
     }
 
     /// Writes `contents` to `rel` atomically: a temporary file in the same directory,
@@ -240,14 +295,15 @@ impl<'a> Tree<'a> {
         fill: impl FnOnce(&mut File) -> std::io::Result<()>,
     ) -> Result<(), String> {
         let path = self.path(rel);
-        let tmp = path.with_file_name(tmp_name);
-        let err = |e: std::io::Error| format!("cannot write {}: {e}", path.display());
-        // `create_new` (O_EXCL) never follows a link; a leftover from a killed build
-        // is removed first (the name is reserved for khc).
-        let mut file = match OpenOptions::new().write(true).create_new(true).open(&tmp) {
+        let (dir, name) = rel.rsplit_once('/').unwrap_or(("", rel));
+        let tmp = if dir.is_empty() { tmp_name.to_string() } else { format!("{dir}/{tmp_name}") };
+        let err = |e: std::io::Error| fd_error(&path, &e);
+        // Created relative to the directory's descriptor with O_EXCL|O_NOFOLLOW; a
+        // leftover from a killed build is removed first (the name is reserved for khc).
+        let mut file = match self.root.create_new(&tmp) {
             Err(e) if e.kind() == ErrorKind::AlreadyExists => {
-                std::fs::remove_file(&tmp).map_err(err)?;
-                OpenOptions::new().write(true).create_new(true).open(&tmp).map_err(err)?
+                self.root.unlink(&tmp).map_err(err)?;
+                self.root.create_new(&tmp).map_err(err)?
             }
             r => r.map_err(err)?,
         };
@@ -265,27 +321,15 @@ impl<'a> Tree<'a> {
                 file.sync_all()?;
             }
             drop(file);
-            std::fs::rename(&tmp, &path)
+            self.root.rename(dir, tmp_name, name)
         })();
         if let Err(e) = done {
-            let _ = std::fs::remove_file(&tmp);
+            let _ = self.root.unlink(&tmp);
             return Err(err(e));
         }
         test_hook_step();
         Ok(())
     }
-}
-
-/// Opens a file for reading without following a final symbolic link.
-fn open_nofollow(path: &Path) -> std::io::Result<File> {
-    let mut o = OpenOptions::new();
-    o.read(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        o.custom_flags(libc::O_NOFOLLOW);
-    }
-    o.open(path)
 }
 
 /// Test-only hook: with `KHC_TEST_PAUSE_AFTER=N`, the build announces
@@ -301,6 +345,13 @@ fn test_hook_step() {
     };
     if STEPS.fetch_add(1, Ordering::SeqCst) + 1 == limit {
         let _ = writeln!(std::io::stderr(), "khc-test: paused");
+        // `KHC_TEST_RESUME_ON_STDIN=1`: resume after a line on stdin (the race test
+        // swaps a directory for a link at this point).
+        if std::env::var_os("KHC_TEST_RESUME_ON_STDIN").is_some() {
+            let mut line = String::new();
+            let _ = std::io::stdin().read_line(&mut line);
+            return;
+        }
         loop {
             std::thread::sleep(std::time::Duration::from_secs(3600));
         }
@@ -312,22 +363,17 @@ pub struct Lock {
     _file: File,
 }
 
-/// Takes the exclusive lock on `out` (which must exist), failing at once if
-/// another build holds it.
-fn lock(out: &Path) -> Result<Lock, String> {
+/// Takes the exclusive lock on OUT (opened as `root`), failing at once if another
+/// build holds it.
+fn lock(out: &Path, root: &crate::dirfd::Root) -> Result<Lock, String> {
     let path = out.join(LOCK);
-    match std::fs::symlink_metadata(&path) {
-        Ok(m) if m.file_type().is_symlink() => return Err(link_error(&path)),
-        _ => {}
-    }
-    let mut o = OpenOptions::new();
-    o.read(true).write(true).create(true).truncate(false);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        o.custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC);
-    }
-    let file = o.open(&path).map_err(|e| format!("cannot open the lock file {}: {e}", path.display()))?;
+    let file = root.open_or_create(LOCK).map_err(|e| {
+        if e.raw_os_error() == Some(libc::ELOOP) {
+            link_error(&path)
+        } else {
+            format!("cannot open the lock file {}: {e}", path.display())
+        }
+    })?;
     #[cfg(unix)]
     {
         use std::os::unix::io::AsRawFd;
@@ -356,7 +402,7 @@ fn read_manifest(tree: &mut Tree<'_>) -> Result<(BTreeSet<String>, bool), String
         FileState::File(len) => len,
     };
     let mut bytes = Vec::with_capacity(len as usize);
-    open_nofollow(&path).and_then(|mut f| f.read_to_end(&mut bytes)).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    tree.root.open_read(MANIFEST).and_then(|mut f| f.read_to_end(&mut bytes)).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let text = String::from_utf8(bytes).map_err(|_| format!("{} is not UTF-8; delete it only if OUT holds nothing but khc's output", path.display()))?;
     let mut entries = BTreeSet::new();
     let mut incomplete = false;
@@ -367,9 +413,9 @@ fn read_manifest(tree: &mut Tree<'_>) -> Result<(BTreeSet<String>, bool), String
         if line.starts_with('#') || line.is_empty() {
             continue;
         }
-        if let Err(why) = validate(line) {
+        if let Err(why) = validate(line).and_then(|()| khc_shaped(line)) {
             return Err(format!(
-                "{}:{}: the entry {line:?} is {why}; khc only removes files inside the output directory. Fix or delete the line",
+                "{}:{}: the entry {line:?} is {why}; khc only removes files it could have generated inside the output directory. Fix or delete the line",
                 path.display(),
                 i + 1
             ));
@@ -407,14 +453,10 @@ fn remove_leftovers(tree: &mut Tree<'_>, entries: &BTreeSet<String>) -> Result<(
         if tree.dir(d)? == DirState::Absent {
             continue;
         }
-        let path = tree.path(d);
-        let Ok(list) = std::fs::read_dir(&path) else { continue };
-        for e in list.flatten() {
-            let is_tmp = e.file_name().to_str().is_some_and(|n| n.starts_with(TMP_PREFIX));
-            // DirEntry::file_type does not follow links; only regular files are removed.
-            if is_tmp && e.file_type().is_ok_and(|t| t.is_file()) {
-                let _ = std::fs::remove_file(e.path());
-            }
+        // Listed and removed through the directory's descriptor; only regular files.
+        let Ok(list) = tree.root.regular_files(d) else { continue };
+        for name in list.iter().filter(|n| n.starts_with(TMP_PREFIX)) {
+            let _ = tree.root.unlink(&if d.is_empty() { name.clone() } else { format!("{d}/{name}") });
         }
     }
     Ok(())
@@ -427,7 +469,7 @@ pub fn write_tree(out: &Path, files: &[&OutputFile], opts: &Options) -> Result<S
     // 1. Every generated path is valid and fits the file system, before any write.
     let mut current: BTreeSet<&str> = BTreeSet::new();
     for f in files {
-        validate(&f.path).map_err(|why| format!("internal error: khc generated the path {:?}, which is {why}", f.path))?;
+        validate(&f.path).and_then(|()| khc_shaped(&f.path)).map_err(|why| format!("internal error: khc generated the path {:?}, which is {why}", f.path))?;
         check_length(out, &f.path)?;
         if !current.insert(&f.path) {
             return Err(format!("internal error: khc generated {} twice", f.path));
@@ -436,8 +478,9 @@ pub fn write_tree(out: &Path, files: &[&OutputFile], opts: &Options) -> Result<S
 
     // 2. OUT exists (it may be a link the user chose) and is ours alone.
     std::fs::create_dir_all(out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
-    let _lock = lock(out)?;
-    let mut tree = Tree::new(out);
+    let root = crate::dirfd::Root::open(out).map_err(|e| format!("cannot open {}: {e}", out.display()))?;
+    let _lock = lock(out, &root)?;
+    let mut tree = Tree::new(out, root);
     let (previous, incomplete) = read_manifest(&mut tree)?;
 
     // 3. Inspect every target (no link anywhere below OUT) and find what changes.
@@ -503,6 +546,9 @@ pub fn write_tree(out: &Path, files: &[&OutputFile], opts: &Options) -> Result<S
     let (changed_ref, tree_ref) = (&changed_files, &tree);
     let write_one = move |n: usize| -> Result<(), String> {
         let (changed_files, tree) = (changed_ref, tree_ref);
+        if opts.stop.is_some_and(|s| s.load(std::sync::atomic::Ordering::SeqCst)) {
+            return Err("interrupted; the next build completes the output".into());
+        }
         let f = files[changed_files[n]];
         tree.write_atomic(&f.path, &format!("{TMP_PREFIX}{n}"), f.contents.as_bytes(), f.path.ends_with(".sh"), opts.fsync)
     };
@@ -517,7 +563,7 @@ pub fn write_tree(out: &Path, files: &[&OutputFile], opts: &Options) -> Result<S
         results.into_iter().collect::<Result<Vec<()>, String>>()?;
     }
     for d in synced_dirs {
-        let _ = File::open(tree.path(d)).and_then(|f| f.sync_all());
+        let _ = tree.root.sync_dir(d);
     }
 
     // 6. Stale files; those that cannot be removed stay in the manifest.
@@ -525,14 +571,14 @@ pub fn write_tree(out: &Path, files: &[&OutputFile], opts: &Options) -> Result<S
     let mut kept = Vec::new();
     for p in stale_present {
         let path = tree.path(p);
-        match std::fs::remove_file(&path) {
+        match tree.root.unlink(p) {
             Ok(()) => {
                 removed += 1;
                 test_hook_step();
                 // Remove now-empty parents (rmdir never follows a link and fails on a non-empty directory).
                 let mut dir = p.rsplit_once('/').map(|(d, _)| d);
                 while let Some(d) = dir {
-                    if std::fs::remove_dir(tree.path(d)).is_err() {
+                    if tree.root.rmdir(d).is_err() {
                         break;
                     }
                     dir = d.rsplit_once('/').map(|(d, _)| d);
@@ -548,7 +594,7 @@ pub fn write_tree(out: &Path, files: &[&OutputFile], opts: &Options) -> Result<S
     final_entries.extend(kept.iter().map(|(p, _)| *p));
     write_manifest(&tree, &final_entries, false, opts.fsync)?;
     if opts.fsync {
-        let _ = File::open(out).and_then(|f| f.sync_all());
+        let _ = tree.root.sync_dir("");
     }
     let kept = kept.into_iter().map(|(_, why)| why).collect();
     Ok(Stats { changed: changed_files.len(), removed, kept })

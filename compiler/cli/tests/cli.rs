@@ -225,3 +225,51 @@ fn build_gitops_flags_emit_engine_objects_or_explain_what_is_missing() {
     assert!(out.join("clusters/prod-eu/gitops/kustomization-prod-eu-payments.yaml").exists());
     std::fs::remove_dir_all(out.parent().unwrap()).ok();
 }
+
+/// #25 item 8: one directory walker for every command. `khc fmt --check DIR`
+/// follows no link below DIR (a link loop listed one file 41 times) and reads no
+/// FIFO (it hung); entry discovery does not read a FIFO or a linked `*.khc`.
+#[cfg(unix)]
+#[test]
+fn fmt_and_entry_discovery_follow_no_links_and_read_no_fifos() {
+    let dir = temp("walker");
+    std::fs::create_dir_all(dir.join("src/sub")).unwrap();
+    std::fs::write(dir.join("src/sub/t.khc"), "tenant  a {\n}\n").unwrap();
+    std::os::unix::fs::symlink(dir.join("src"), dir.join("src/sub/loop")).unwrap();
+    let outside = temp("walker-outside");
+    std::fs::write(outside.join("o.khc"), "tenant  o {\n}\n").unwrap();
+    std::os::unix::fs::symlink(outside.join("o.khc"), dir.join("src/linked.khc")).unwrap();
+    let fifo = std::ffi::CString::new(dir.join("src/fifo.khc").to_str().unwrap()).unwrap();
+    // SAFETY: mkfifo with a valid C string.
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let d = dir.clone();
+    std::thread::spawn(move || {
+        let _ = tx.send(khc(&["fmt", "--check", "src"], &d));
+    });
+    let o = rx.recv_timeout(std::time::Duration::from_secs(60)).expect("khc fmt hung (a FIFO read, or a link loop followed)");
+    let listed: Vec<String> = String::from_utf8_lossy(&o.stdout).lines().map(str::to_string).collect();
+    assert_eq!(listed, ["src/sub/t.khc"], "{}", stderr(&o));
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert_eq!(std::fs::read_to_string(outside.join("o.khc")).unwrap(), "tenant  o {\n}\n");
+
+    // Entry discovery: a FIFO and a linked entry next to the real one.
+    std::fs::write(dir.join("cluster.khc"), "cluster c {\n  kubernetes 1.35\n}\n").unwrap();
+    std::fs::write(outside.join("other.khc"), "cluster other {\n  kubernetes 1.35\n}\n").unwrap();
+    std::os::unix::fs::symlink(outside.join("other.khc"), dir.join("other.khc")).unwrap();
+    let fifo = std::ffi::CString::new(dir.join("z.khc").to_str().unwrap()).unwrap();
+    // SAFETY: as above.
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let d = dir.clone();
+    std::thread::spawn(move || {
+        let _ = tx.send(khc(&["check", "."], &d));
+    });
+    let o = rx.recv_timeout(std::time::Duration::from_secs(60)).expect("khc check hung");
+    // Neither is read; both are reported, so an intended entry is not silently ignored.
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("a symbolic link (not followed inside a directory)") && stderr(&o).contains("not a regular file"), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("cluster `other`"), "{}", stderr(&o));
+    std::fs::remove_dir_all(&dir).ok();
+    std::fs::remove_dir_all(&outside).ok();
+}

@@ -453,6 +453,73 @@ fn diff_against_a_git_revision() {
     assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(stdout(&o).contains("tenant payments enforce: restricted → baseline"), "{}", stdout(&o));
     assert_eq!(khc_in(&["diff", "--against", "no-such-rev", "platform"], &dir, None).status.code(), Some(2));
+
+    // #25 item 2: a revision is never an option (`git archive --output=FILE` truncated FILE).
+    let victim = dir.join("victim.txt");
+    std::fs::write(&victim, "precious").unwrap();
+    for rev in [format!("--output={}", victim.display()), format!("--output={}^{{tree}}", victim.display()), "-o".into(), "HEAD\n--output=x".into()] {
+        let o = khc_in(&["diff", &format!("--against={rev}"), "platform"], &dir, None);
+        assert_eq!(o.status.code(), Some(2), "{rev}: {}", String::from_utf8_lossy(&o.stderr));
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious", "{rev}");
+    }
+
+    // #25 item 3: the temporary folder is fresh and private: the old predictable
+    // name, planted with a link to another file, is neither followed nor reused.
+    let tmpdir = temp("diff-tmp");
+    let planted = tmpdir.join("planted.txt");
+    std::fs::write(&planted, "someone else's").unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_khc"))
+        .args(["diff", "--against", "HEAD", "platform"])
+        .current_dir(&dir)
+        .env("TMPDIR", &tmpdir)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(std::fs::read_to_string(&planted).unwrap(), "someone else's");
+    // Nothing is left behind, and nothing named after the process or the revision was used.
+    let left: Vec<_> = std::fs::read_dir(&tmpdir).unwrap().flatten().map(|e| e.file_name()).collect();
+    assert_eq!(left, vec![std::ffi::OsString::from("planted.txt")], "{left:?}");
+    std::fs::remove_dir_all(&tmpdir).ok();
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// #25 item 3: the old scheme's folder `khc-diff-PID-REV` with `old.tar` planted as a
+/// link: khc must not write through it. The pid is that of the spawned process, so
+/// the test plants the link for a range of likely pids before starting khc.
+#[test]
+fn diff_against_never_writes_through_a_planted_link() {
+    let dir = temp("diff-plant");
+    copy_dir(&repo().join(EX), &dir.join("platform"));
+    let git = |args: &[&str]| {
+        let o = Command::new("git").args(["-c", "user.name=khc", "-c", "user.email=khc@example.com"]).args(args).current_dir(&dir).output().unwrap();
+        assert!(o.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+    };
+    git(&["init", "-q"]);
+    git(&["add", "."]);
+    git(&["commit", "-qm", "base"]);
+    let tmpdir = temp("diff-plant-tmp");
+    let victim = tmpdir.join("victim.txt");
+    std::fs::write(&victim, "someone else's").unwrap();
+    // The next pids: this process forks khc soon; plant for a window of them.
+    let next = std::fs::read_to_string("/proc/sys/kernel/ns_last_pid").ok().and_then(|s| s.trim().parse::<u32>().ok());
+    if let Some(last) = next {
+        for pid in last + 1..last + 200 {
+            let d = tmpdir.join(format!("khc-diff-{pid}-HEAD"));
+            std::fs::create_dir_all(&d).unwrap();
+            std::os::unix::fs::symlink(&victim, d.join("old.tar")).unwrap();
+        }
+    }
+    let o = Command::new(env!("CARGO_BIN_EXE_khc"))
+        .args(["diff", "--against", "HEAD", "platform"])
+        .current_dir(&dir)
+        .env("TMPDIR", &tmpdir)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "someone else's");
+    std::fs::remove_dir_all(&tmpdir).ok();
     std::fs::remove_dir_all(&dir).ok();
 }
 
@@ -502,4 +569,140 @@ fn report_is_a_compliance_matrix() {
     assert!(row["tenants"]["payments"]["sources"].as_array().unwrap().iter().any(|s| s == "std/restricted.khc:39"), "{row}");
     let html = stdout(&khc(&["report", "-p", EX, "--format", "html"]));
     assert!(html.contains("<td class=\"neither\""));
+}
+
+/// #16 item 7 / #25 item 6: no command panics when stdout or stderr is a closed
+/// pipe (`khc who-can … | true`): every command, in every output format, with the
+/// read end of its stdout (then of its stderr) dropped before it writes. The exit
+/// code is the run's own (never 101) and nothing says "panicked".
+#[test]
+fn no_command_panics_on_a_closed_stdout_or_stderr() {
+    let dir = temp("closed");
+    std::fs::write(dir.join("bad.yaml"), BAD).unwrap();
+    std::fs::write(dir.join("broken.khc"), "cluster c {\n  kubernetes 1.2\n}\n").unwrap();
+    std::fs::write(dir.join("t.khc"), "tenant  a {\n}\n").unwrap();
+    let out = dir.join("out");
+    let (bad, broken, fmt_file, out) = (
+        dir.join("bad.yaml").display().to_string(),
+        dir.join("broken.khc").display().to_string(),
+        dir.join("t.khc").display().to_string(),
+        out.display().to_string(),
+    );
+    let mut runs: Vec<Vec<&str>> = vec![
+        vec!["who-can", "get", "secrets", "-A", "-p", EX],
+        vec!["who-can", "get", "secrets", "-A", "-p", EX, "--format", "json"],
+        vec!["can", "group:payments-devs", "create", "deployments.apps", "-n", "payments", "-p", EX],
+        vec!["can", "group:payments-devs", "create", "deployments.apps", "-n", "payments", "-p", EX, "--format", "json"],
+        vec!["reach", "monitoring/prometheus", "payments/api", "--port", "9090", "-p", EX],
+        vec!["reach", "--matrix", "-p", EX],
+        vec!["reach", "--matrix", "-p", EX, "--format", "json"],
+        vec!["blast-radius", "monitoring/prometheus", "-p", EX],
+        vec!["blast-radius", "monitoring/prometheus", "-p", EX, "--format", "json"],
+        vec!["eval", &bad, "-p", EX],
+        vec!["eval", &bad, "-p", EX, "--format", "json"],
+        vec!["eval", &bad, "-p", EX, "--format", "sarif"],
+        vec!["diff", EX, EX],
+        vec!["diff", EX, EX, "--format", "json"],
+        vec!["diff", EX, EX, "--format", "markdown"],
+        vec!["graph", "-p", EX],
+        vec!["graph", "-p", EX, "--format", "html"],
+        vec!["report", "-p", EX],
+        vec!["report", "-p", EX, "--format", "json"],
+        vec!["fmt", "--check", &fmt_file],
+        vec!["fmt", "-"],
+        vec!["check", EX],
+        vec!["check", &broken],
+        vec!["--help"],
+        vec!["--version"],
+        vec!["who-can", "--help"],
+        vec!["check", "no-such-path"],
+        vec!["who-can", "get", "secrets", "-A", "-p", "no-such-path"],
+    ];
+    for format in ["json", "sarif"] {
+        runs.push(vec!["check", EX, "--format", format]);
+        runs.push(vec!["check", &broken, "--format", format]);
+        runs.push(vec!["build", EX, "-o", &out, "--format", format]);
+    }
+    runs.push(vec!["build", EX, "-o", &out]);
+    let closed = || {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        writer
+    };
+    for args in &runs {
+        for stdout_closed in [true, false] {
+            // The other stream is captured: it must not mention a panic.
+            let mut c = Command::new(env!("CARGO_BIN_EXE_khc"));
+            c.args(args).current_dir(repo()).env("NO_COLOR", "1").env("RUST_BACKTRACE", "0").stdin(Stdio::piped());
+            if stdout_closed {
+                c.stdout(closed()).stderr(Stdio::piped());
+            } else {
+                c.stderr(closed()).stdout(Stdio::piped());
+            }
+            let mut child = c.spawn().unwrap();
+            if let Some(mut stdin) = child.stdin.take() {
+                let _ = stdin.write_all(b"tenant  a {\n}\n");
+            }
+            let o = child.wait_with_output().unwrap();
+            let other = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+            let which = if stdout_closed { "stdout" } else { "stderr" };
+            assert_ne!(o.status.code(), Some(101), "khc {args:?} with a closed {which}: {other}");
+            assert!(o.status.code().is_some(), "khc {args:?} with a closed {which} died of a signal");
+            assert!(!other.contains("panicked"), "khc {args:?} with a closed {which}: {other}");
+        }
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// #25 items 8, 9 and 16: `khc eval` on hostile input. Flow collections nested
+/// 50,000 deep are refused at once with a clear error (the parser was quadratic
+/// before its recursion limit); a directory's symbolic links are not followed; a
+/// stream larger than the cap is refused without reading it all.
+#[test]
+fn eval_refuses_deep_nesting_huge_input_and_links() {
+    let deep = format!("apiVersion: v1\nkind: Pod\nmetadata: {{name: x}}\nspec: {}\n", "[".repeat(50_000));
+    let t = std::time::Instant::now();
+    let o = khc_in(&["eval", "-", "-p", EX], &repo(), Some(&deep));
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("nested more than 64 deep"), "{err}");
+    assert!(t.elapsed() < std::time::Duration::from_secs(20), "took {:?}", t.elapsed());
+
+    // A link inside the directory (to a file and to a directory) is not followed.
+    let dir = temp("eval-links");
+    let elsewhere = temp("eval-elsewhere");
+    std::fs::write(elsewhere.join("bad.yaml"), BAD).unwrap();
+    std::fs::create_dir_all(dir.join("m")).unwrap();
+    std::fs::write(dir.join("m/good.yaml"), GOOD).unwrap();
+    std::os::unix::fs::symlink(elsewhere.join("bad.yaml"), dir.join("m/link.yaml")).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, dir.join("m/linked-dir")).unwrap();
+    let o = khc(&["eval", dir.join("m").to_str().unwrap(), "-p", EX]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), String::from_utf8_lossy(&o.stderr));
+    assert!(stdout(&o).is_empty(), "{}", stdout(&o));
+
+    // More than 64 MiB on stdin: refused, exit 2.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_khc"))
+        .args(["eval", "-", "-p", EX])
+        .current_dir(repo())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || {
+        let chunk = vec![b'#'; 1 << 20];
+        for _ in 0..80 {
+            if stdin.write_all(&chunk).is_err() {
+                break;
+            }
+        }
+    });
+    let o = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("larger than the 64 MiB limit"), "{err}");
+    std::fs::remove_dir_all(&dir).ok();
+    std::fs::remove_dir_all(&elsewhere).ok();
 }

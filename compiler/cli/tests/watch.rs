@@ -168,3 +168,124 @@ fn watch_rebuilds_only_what_changed_keeps_output_on_errors_and_stops_on_sigint()
     assert!(String::from_utf8_lossy(&o.stderr).contains("(0 changed, 0 removed)"));
     std::fs::remove_dir_all(&dir).ok();
 }
+
+fn start_watch(dir: &Path, args: &[&str]) -> (KillOnDrop, Receiver<String>) {
+    let child = Command::new(env!("CARGO_BIN_EXE_khc"))
+        .args(["build", "--watch"])
+        .args(args)
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start khc build --watch");
+    let mut child = KillOnDrop(child);
+    let rx = lines(&mut child.0);
+    (child, rx)
+}
+
+/// Waits for a line satisfying `want` within `secs`.
+fn wait_line(rx: &Receiver<String>, secs: u64, want: impl Fn(&str) -> bool) -> Option<String> {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+        match rx.recv_timeout(left) {
+            Ok(l) if want(&l) => return Some(l),
+            Ok(_) => {}
+            Err(_) => return None,
+        }
+    }
+    None
+}
+
+/// #25 item 13: a save of the same length that leaves the modification time as it
+/// was (a coarse timestamp: both saves in one tick) and the inode (written in
+/// place) is still seen: recently modified files are compared by contents.
+#[test]
+fn watch_sees_a_same_length_save_within_one_timestamp_tick() {
+    let dir = temp("tick");
+    std::fs::write(dir.join("main.khc"), ENTRY).unwrap();
+    std::fs::write(dir.join("tenants/a.khc"), A).unwrap();
+    std::fs::write(dir.join("tenants/b.khc"), B).unwrap();
+    let a = dir.join("tenants/a.khc");
+    // A fixed timestamp a little in the future: "recent" whatever the machine's load.
+    let when = std::time::SystemTime::now() + Duration::from_secs(30);
+    std::fs::File::options().write(true).open(&a).unwrap().set_modified(when).unwrap();
+    let (_child, rx) = start_watch(&dir, &[".", "-o", "out"]);
+    let (line, _) = summary(&rx);
+    assert!(line.contains("0 errors"), "{line}");
+    wait_line(&rx, 30, |l| l.starts_with("khc: watching")).expect("watching");
+    // Same length (pods 10 → pods 20), in place (same inode), same mtime.
+    let ino = std::fs::metadata(&a).unwrap().ino();
+    {
+        use std::io::{Seek, Write};
+        let mut f = std::fs::File::options().write(true).open(&a).unwrap();
+        f.seek(std::io::SeekFrom::Start(0)).unwrap();
+        f.write_all(A.replace("pods 10", "pods 20").as_bytes()).unwrap();
+        f.set_modified(when).unwrap();
+    }
+    let m = std::fs::metadata(&a).unwrap();
+    assert_eq!((m.ino(), m.len()), (ino, A.len() as u64));
+    let line = wait_line(&rx, 30, |l| l.starts_with("khc: ") && l.contains(" error")).expect("the same-length save was missed: no rebuild within 30 s");
+    assert!(line.contains("after changes to tenants/a.khc") && line.contains("(1 changed"), "{line}");
+    let written: Vec<String> = tree(&dir.join("out")).into_values().map(|v| String::from_utf8_lossy(&v.3).into_owned()).collect();
+    assert!(written.iter().any(|t| t.contains("pods: '20'")), "the new quota was not written");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// #25 item 13: a rebuild whose write fails (another process holds OUT's lock) is
+/// tried again without any further edit, and succeeds once the lock is free.
+#[test]
+fn watch_retries_a_failed_write() {
+    use std::os::unix::io::AsRawFd;
+    let dir = temp("retry");
+    std::fs::write(dir.join("main.khc"), ENTRY).unwrap();
+    std::fs::write(dir.join("tenants/a.khc"), A).unwrap();
+    std::fs::write(dir.join("tenants/b.khc"), B).unwrap();
+    std::fs::create_dir_all(dir.join("out")).unwrap();
+    let lock = std::fs::File::create(dir.join("out/.khc-lock")).unwrap();
+    // SAFETY: flock on a descriptor we own.
+    assert_eq!(unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) }, 0);
+    let (_child, rx) = start_watch(&dir, &[".", "-o", "out"]);
+    wait_line(&rx, 30, |l| l.contains("another khc build is writing")).expect("the first write fails on the held lock");
+    drop(lock);
+    let line = wait_line(&rx, 30, |l| l.starts_with("khc: ") && l.contains("wrote")).expect("the failed write was never retried");
+    assert!(line.contains("retrying the failed write"), "{line}");
+    assert!(dir.join("out/clusters/c/Kustomization").exists());
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// #25 item 13: Ctrl-C during a long build stops khc within a bounded time (the
+/// build is not waited for beyond a grace period), and a second Ctrl-C exits at
+/// once; the next build completes OUT.
+#[test]
+fn watch_stops_within_bounded_time_and_a_second_ctrl_c_exits_at_once() {
+    let dir = temp("ctrlc");
+    // Large enough that a debug build takes several seconds.
+    for (name, text) in khc_tests::fleet_sources(400) {
+        std::fs::write(dir.join(name), text).unwrap();
+    }
+    for signals in [2, 1] {
+        let (mut child, _rx) = start_watch(&dir, &["main.khc", "-o", "out"]);
+        std::thread::sleep(Duration::from_millis(300));
+        let sent = Instant::now();
+        for _ in 0..signals {
+            // SAFETY: sends a signal to our own child process.
+            assert_eq!(unsafe { libc::kill(child.0.id() as libc::pid_t, libc::SIGINT) }, 0);
+            std::thread::sleep(Duration::from_millis(30));
+        }
+        let bound = if signals == 2 { Duration::from_secs(1) } else { Duration::from_secs(6) };
+        let status = loop {
+            if let Some(s) = child.0.try_wait().unwrap() {
+                break s;
+            }
+            assert!(sent.elapsed() < bound + Duration::from_secs(10), "khc --watch still running {:?} after {signals} SIGINT", sent.elapsed());
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        assert!(sent.elapsed() < bound, "{signals} SIGINT: exited after {:?} (bound {bound:?}), {status:?}", sent.elapsed());
+        assert!(matches!(status.code(), Some(0 | 130)), "{status:?}");
+    }
+    let o = Command::new(env!("CARGO_BIN_EXE_khc")).args(["build", "main.khc", "-o", "out"]).current_dir(&dir).output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -103,16 +103,16 @@ fn links_below_out_are_never_followed() {
 
     // A manifest line below a linked directory: the target is not deleted.
     assert_eq!(khc(&["build", "c.khc", "-o", "o3"], &dir).status.code(), Some(0));
-    std::fs::write(elsewhere.join("sub/f"), "keep me").unwrap();
-    symlink(&elsewhere, dir.join("o3/link")).unwrap();
+    std::fs::write(elsewhere.join("sub/f.yaml"), "keep me").unwrap();
+    symlink(&elsewhere, dir.join("o3/clusters/link")).unwrap();
     let manifest = dir.join("o3/.khc-manifest");
     let mut text = std::fs::read_to_string(&manifest).unwrap();
-    text.push_str("link/sub/f\n");
+    text.push_str("clusters/link/sub/f.yaml\n");
     std::fs::write(&manifest, text).unwrap();
     let o = khc(&["build", "c.khc", "-o", "o3"], &dir);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
-    assert!(stderr(&o).contains("o3/link is a symbolic link"), "{}", stderr(&o));
-    assert_eq!(std::fs::read_to_string(elsewhere.join("sub/f")).unwrap(), "keep me");
+    assert!(stderr(&o).contains("o3/clusters/link is a symbolic link"), "{}", stderr(&o));
+    assert_eq!(std::fs::read_to_string(elsewhere.join("sub/f.yaml")).unwrap(), "keep me");
 
     // OUT itself may be a link: the user chose it.
     std::fs::create_dir_all(dir.join("real")).unwrap();
@@ -139,6 +139,38 @@ fn manifest_entries_are_untrusted() {
         assert!(stderr(&o).contains(".khc-manifest:") && stderr(&o).contains("Fix or delete the line"), "{}", stderr(&o));
         assert_eq!(std::fs::read_to_string(&outside).unwrap(), "keep me", "{bad:?}");
     }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// #25 item 12: the manifest does not decide what is deleted. Lines naming files
+/// inside OUT that khc never generates (`.git/config`, CI workflows, `CODEOWNERS`,
+/// hidden or foreign names under `clusters/`) stop the build with an error naming
+/// the line, and the files stay.
+#[test]
+fn manifest_lines_khc_could_not_have_written_are_refused() {
+    let dir = temp("manifest-shape");
+    std::fs::write(dir.join("c.khc"), program(&["a"], 0)).unwrap();
+    assert_eq!(khc(&["build", "c.khc", "-o", "out"], &dir).status.code(), Some(0));
+    let manifest = dir.join("out/.khc-manifest");
+    let good = std::fs::read_to_string(&manifest).unwrap();
+    for bad in [".git/config", ".github/workflows/ci.yaml", "CODEOWNERS", "clusters/c/.git/config", "clusters/c/notes.txt", "clusters/README.md", "docs/x.yaml"]
+    {
+        let victim = dir.join("out").join(bad);
+        std::fs::create_dir_all(victim.parent().unwrap()).unwrap();
+        std::fs::write(&victim, "keep me").unwrap();
+        std::fs::write(&manifest, format!("{good}{bad}\n")).unwrap();
+        let o = khc(&["build", "c.khc", "-o", "out"], &dir);
+        assert_eq!(o.status.code(), Some(2), "{bad:?}: {}", stderr(&o));
+        let line = good.lines().count() + 1;
+        assert!(stderr(&o).contains(&format!(".khc-manifest:{line}:")) && stderr(&o).contains("Fix or delete the line"), "{bad}: {}", stderr(&o));
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep me", "{bad:?}");
+        std::fs::remove_file(&victim).unwrap();
+    }
+    // A khc-shaped stale line is still removed.
+    std::fs::write(dir.join("out/clusters/c/old.yaml"), "x").unwrap();
+    std::fs::write(&manifest, format!("{good}clusters/c/old.yaml\n")).unwrap();
+    assert_eq!(khc(&["build", "c.khc", "-o", "out"], &dir).status.code(), Some(0));
+    assert!(!dir.join("out/clusters/c/old.yaml").exists());
     std::fs::remove_dir_all(&dir).ok();
 }
 
@@ -474,5 +506,94 @@ fn stale_files_that_cannot_be_removed_stay_in_the_manifest() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(!dir.join("out/clusters/c/tenants/b").exists(), "{}", stderr(&o));
     assert!(!std::fs::read_to_string(dir.join("out/.khc-manifest")).unwrap().contains("tenants/b/"));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// #25 item 4: a directory below OUT swapped for a symbolic link *after* khc
+/// checked it (a racing process) cannot redirect a write: every change goes
+/// through directory descriptors opened `O_NOFOLLOW`. Deterministic part: the
+/// build is paused right after its checks and journal (`KHC_TEST_PAUSE_AFTER=1`,
+/// resumed through stdin), the tenant's folder is moved away and replaced by a
+/// link to another folder, and the build resumes: nothing may appear in that
+/// folder. Bounded part: 3 seconds of rebuilds while another thread keeps swapping
+/// the folder and the link.
+#[test]
+fn a_directory_swapped_for_a_link_during_a_build_cannot_redirect_writes() {
+    use std::io::Write as _;
+    use std::os::unix::fs::symlink;
+    let dir = temp("race");
+    let elsewhere = dir.join("elsewhere");
+    // The same folders as the tenant's, so that a path-based writer following the
+    // link would succeed there.
+    for ns in ["a", "a-jobs"] {
+        std::fs::create_dir_all(elsewhere.join("namespaces").join(ns)).unwrap();
+    }
+    let files_in = |d: &Path| files(d).into_keys().collect::<Vec<_>>();
+    std::fs::write(dir.join("c.khc"), program(&["a", "b"], 0)).unwrap();
+    assert_eq!(khc(&["build", "c.khc", "-o", "out"], &dir).status.code(), Some(0));
+    let tenant = dir.join("out/clusters/c/tenants/a");
+    let moved = dir.join("moved-a");
+
+    // 1. Paused after the journal: swap, then resume.
+    std::fs::write(dir.join("c.khc"), program(&["a", "b"], 1)).unwrap();
+    let mut child = Command::new(bin())
+        .args(["build", "c.khc", "-o", "out"])
+        .current_dir(&dir)
+        .env("NO_COLOR", "1")
+        .env("KHC_TEST_PAUSE_AFTER", "1")
+        .env("KHC_TEST_RESUME_ON_STDIN", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert!(wait_for_pause(&mut child), "the build did not pause");
+    std::fs::rename(&tenant, &moved).unwrap();
+    symlink(&elsewhere, &tenant).unwrap();
+    child.stdin.take().unwrap().write_all(b"go\n").unwrap();
+    let status = child.wait().unwrap();
+    let written = files_in(&elsewhere);
+    assert!(written.is_empty(), "khc wrote through the swapped link: {written:?} (exit {status:?})");
+    // Either the build stops at the link (a folder not opened yet) or it wrote into
+    // the folder it had checked and opened (now moved away); never through the link.
+    assert_ne!(status.code(), Some(101), "{status:?}");
+    // Put the folder back: the next build completes the tree.
+    std::fs::remove_file(&tenant).unwrap();
+    std::fs::rename(&moved, &tenant).unwrap();
+    let o = khc(&["build", "c.khc", "-o", "out"], &dir);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+
+    // 2. Bounded race: rebuilds (alternating variants) against a swapping thread.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let swapper = {
+        let (stop, tenant, moved, elsewhere) = (stop.clone(), tenant.clone(), moved.clone(), elsewhere.clone());
+        std::thread::spawn(move || {
+            let mut swaps = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                if std::fs::rename(&tenant, &moved).is_ok() {
+                    let _ = symlink(&elsewhere, &tenant);
+                    std::thread::sleep(std::time::Duration::from_micros(200));
+                    let _ = std::fs::remove_file(&tenant);
+                    let _ = std::fs::rename(&moved, &tenant);
+                    swaps += 1;
+                }
+                std::thread::sleep(std::time::Duration::from_micros(300));
+            }
+            swaps
+        })
+    };
+    let start = std::time::Instant::now();
+    let mut builds = 0;
+    while start.elapsed() < std::time::Duration::from_secs(3) {
+        std::fs::write(dir.join("c.khc"), program(&["a", "b"], builds % 2)).unwrap();
+        let o = khc(&["build", "c.khc", "-o", "out"], &dir);
+        assert_ne!(o.status.code(), Some(101), "{}", stderr(&o));
+        builds += 1;
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let swaps = swapper.join().unwrap();
+    let written = files_in(&elsewhere);
+    assert!(written.is_empty(), "after {builds} builds and {swaps} swaps, khc wrote outside OUT: {written:?}");
+    eprintln!("race: {builds} builds, {swaps} swaps, nothing written outside OUT");
     std::fs::remove_dir_all(&dir).ok();
 }

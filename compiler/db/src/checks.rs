@@ -79,6 +79,13 @@ pub fn namespace_owners(db: &dyn Db, entry: SourceFile) -> BTreeMap<String, Vec<
     owners
 }
 
+/// Every tenant name of the program, indexed once for "did you mean" (not once
+/// per unknown reference).
+#[salsa::tracked(returns(ref))]
+pub fn tenant_name_index(db: &dyn Db, entry: SourceFile) -> khc_semantics::values::NameIndex {
+    khc_semantics::values::NameIndex::new(scope(db, entry).tenants.keys().map(String::as_str))
+}
+
 /// The rest of the program as one tenant's check sees it, backed by queries.
 struct QueryEnv<'db> {
     db: &'db dyn Db,
@@ -98,8 +105,8 @@ impl Env for QueryEnv<'_> {
         tenant_facts(self.db, scope(self.db, self.entry).tenant(self.db, self.entry, name)?).clone()
     }
 
-    fn tenant_names(&self) -> Vec<String> {
-        scope(self.db, self.entry).tenants.keys().cloned().collect()
+    fn suggest_tenant(&self, name: &str) -> Option<String> {
+        tenant_name_index(self.db, self.entry).suggest(name).map(str::to_string)
     }
 
     fn namespace_owners(&self, ns: &str) -> Vec<String> {

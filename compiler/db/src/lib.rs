@@ -34,7 +34,7 @@ pub use emit::{build, build_files, collision_diagnostics, emit_releasing, tenant
 pub use inputs::{FileContents, ItemId, ProgramFile, SourceFile, Workspace};
 pub use live::LiveDiagnostics;
 pub use programs::{program, program_index, scope, Program, Scope};
-pub use project::{discover_entries, read_source, Project, MAX_SOURCE_BYTES};
+pub use project::{discover_entries, read_source, read_source_capped, Project, MAX_SOURCE_BYTES};
 pub use render::{render, ColorChoice};
 pub use syntax::{file_items, line_starts, parse};
 

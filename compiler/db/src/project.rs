@@ -12,27 +12,57 @@ use std::path::Path;
 pub const MAX_SOURCE_BYTES: u64 = 64 * 1024 * 1024;
 
 /// Reads a source file: its text, or why it cannot be used. Follows symlinks;
-/// refuses directories, FIFOs, devices and sockets without opening them, files
-/// larger than [`MAX_SOURCE_BYTES`], and text that is not UTF-8.
+/// refuses directories, FIFOs, devices and sockets, files larger than
+/// [`MAX_SOURCE_BYTES`], and text that is not UTF-8. The file is opened first
+/// (non-blocking, so opening a FIFO never waits for a writer) and its type and size
+/// are taken from the open descriptor (`fstat`): a path swapped for a FIFO between a
+/// check and the open cannot hang khc (the CLI, `--watch` and the language server
+/// all read through here).
 pub fn read_source(path: &Path) -> FileContents {
+    read_source_capped(path, MAX_SOURCE_BYTES)
+}
+
+/// [`read_source`] with a smaller size limit `cap` (at most [`MAX_SOURCE_BYTES`]):
+/// the language server reads files no editor has open with a lower one, so one
+/// huge `*.khc` somewhere in the workspace cannot stall `initialize`.
+pub fn read_source_capped(path: &Path, cap: u64) -> FileContents {
+    let cap = cap.min(MAX_SOURCE_BYTES);
+    let limit = || {
+        if cap >= 1024 * 1024 {
+            format!("{} MiB", cap / (1024 * 1024))
+        } else {
+            format!("{cap} bytes")
+        }
+    };
     let missing = |why: String| FileContents::Missing(format!("{}: {why}", path.display()));
-    let meta = match std::fs::metadata(path) {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC | libc::O_NOCTTY);
+    }
+    let file = match options.open(path) {
+        Ok(f) => f,
+        Err(e) => return missing(e.to_string()),
+    };
+    let meta = match file.metadata() {
         Ok(m) => m,
         Err(e) => return missing(e.to_string()),
     };
     if !meta.is_file() {
         return missing("not a regular file".into());
     }
-    if meta.len() > MAX_SOURCE_BYTES {
-        return missing(format!("{} bytes is larger than the {} MiB limit for sources", meta.len(), MAX_SOURCE_BYTES / (1024 * 1024)));
+    if meta.len() > cap {
+        return missing(format!("{} bytes is larger than the {} limit for sources", meta.len(), limit()));
     }
     let mut bytes = Vec::with_capacity(meta.len() as usize);
-    let read = std::fs::File::open(path).and_then(|f| f.take(MAX_SOURCE_BYTES + 1).read_to_end(&mut bytes));
-    if let Err(e) = read {
+    // A regular file ignores O_NONBLOCK; the cap holds if it grows meanwhile.
+    if let Err(e) = file.take(cap + 1).read_to_end(&mut bytes) {
         return missing(e.to_string());
     }
-    if bytes.len() as u64 > MAX_SOURCE_BYTES {
-        return missing(format!("larger than the {} MiB limit for sources", MAX_SOURCE_BYTES / (1024 * 1024)));
+    if bytes.len() as u64 > cap {
+        return missing(format!("larger than the {} limit for sources", limit()));
     }
     match String::from_utf8(bytes) {
         Ok(text) => FileContents::Text(text),
@@ -89,18 +119,22 @@ impl Project {
     }
 }
 
-/// The entry files directly inside the database root (symlinks to files
-/// included), and the `*.khc` files there that could not be read.
+/// The entry files directly inside the database root, and the `*.khc` files
+/// there that could not be read. Listed by the one walker's policy
+/// ([`khc_syntax::walk`]): a symbolic link or a FIFO there is not read but listed
+/// as unreadable with the reason, so it is reported (an import names a file
+/// explicitly and may still follow a link).
 pub fn discover_entries(db: &mut KhcDatabase) -> Result<(Vec<SourceFile>, Vec<SourceFile>), String> {
     let dir = db.root().to_path_buf();
-    let mut names: Vec<String> = std::fs::read_dir(&dir)
-        .map_err(|e| format!("cannot read {}: {e}", dir.display()))?
-        .filter_map(|e| e.ok())
-        .filter_map(|e| e.file_name().to_str().map(str::to_string))
-        .filter(|n| n.ends_with(".khc") && !dir.join(n).is_dir())
-        .collect();
-    names.sort();
-    let loaded: Vec<(FileKey, FileContents)> = names.iter().map(|n| (FileKey::from(n.as_str()), read_source(&dir.join(n)))).collect();
+    let walked = khc_syntax::walk::walk(&dir, khc_syntax::walk::Depth::One, &["khc"]).map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
+    let name = |p: &Path| p.file_name()?.to_str().map(str::to_string);
+    let mut loaded: Vec<(FileKey, FileContents)> =
+        walked.files.iter().filter_map(|p| name(p)).map(|n| (FileKey::from(n.as_str()), read_source(&dir.join(&n)))).collect();
+    // A linked or special `*.khc` there is not read, but reported (it may be meant as an entry).
+    loaded.extend(
+        walked.skipped.iter().filter_map(|(p, why)| Some((FileKey::from(name(p)?.as_str()), FileContents::Missing(format!("{}: {why}", p.display()))))),
+    );
+    loaded.sort_by(|a, b| a.0.cmp(&b.0));
     let files = db.set_contents_many(loaded);
     let mut entries = Vec::new();
     let mut unreadable = Vec::new();

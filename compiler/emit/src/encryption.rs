@@ -151,6 +151,11 @@ pub fn install_script(e: &Encryption, source: &str) -> String {
     s.push_str("fail() { echo \"khc: $*\" >&2; exit 1; }\n");
     s.push_str("check_key() {\n");
     s.push_str("  case \"$2\" in *[!A-Za-z0-9+/=]*|'') fail \"key $1 is not base64\";; esac\n");
+    // Exactly what kube-apiserver accepts (Go's `base64.StdEncoding`): padded to a
+    // multiple of 4 characters, `=` only at the end and at most two of them. GNU
+    // `base64 -d` decodes unpadded input (and only complains on stderr).
+    s.push_str("  case \"$2\" in *=*=*=*|*=[!=]*) fail \"key $1 is not padded base64: '=' may only end it, at most twice\";; esac\n");
+    s.push_str("  [ $(( ${#2} % 4 )) -eq 0 ] || fail \"key $1 is not padded base64: its length (${#2}) is not a multiple of 4\"\n");
     s.push_str("  n=$(printf '%s' \"$2\" | base64 -d 2>/dev/null | wc -c) || fail \"key $1 is not valid base64\"\n");
     s.push_str("  case \" $3 \" in *\" $n \"*) ;; *) fail \"key $1 decodes to $n bytes; expected one of: $3\";; esac\n");
     s.push_str("}\n");

@@ -71,6 +71,14 @@ impl GitOps {
                 return Err(format!("--gitops-repo `{repo}`: Flux needs an http://, https:// or ssh:// URL (e.g. ssh://git@host/org/repo.git)"));
             }
         }
+        // Written into YAML and shown in messages: a control character (a newline, an
+        // escape sequence) has no place in a path or a revision.
+        if let Some(rev) = self.revision.as_ref().filter(|r| r.is_empty() || r.chars().any(|c| c.is_control() || c.is_whitespace())) {
+            return Err(format!("--gitops-revision {rev:?} is not a branch, tag or commit (empty, or holds spaces or control characters)"));
+        }
+        if self.path.chars().any(char::is_control) {
+            return Err(format!("--gitops-path {:?} holds a control character", self.path));
+        }
         if self.path.split('/').any(|seg| seg == "..") {
             return Err(format!("--gitops-path `{}` must not contain `..`", self.path));
         }

@@ -206,9 +206,13 @@ fn requested_style(v: &str) -> Requested {
     }
 }
 
-/// serde_yaml_ng's resolution of an untagged plain scalar: true when `v` would not be
-/// read back as a string.
+/// serde_yaml_ng's resolution of an untagged plain scalar, widened to YAML 1.1:
+/// true when `v` would not be read back as a string by serde_yaml_ng or by a YAML
+/// 1.1 reader (kubectl's `sigs.k8s.io/yaml`, the API server's config loaders).
 fn resolves_to_non_string(v: &str) -> bool {
+    if yaml11_typed(v) {
+        return true;
+    }
     if v.is_empty() || matches!(v, "null" | "Null" | "NULL" | "~") {
         return true;
     }
@@ -226,6 +230,32 @@ fn resolves_to_non_string(v: &str) -> bool {
         return true;
     }
     is_int(v) || is_float(v)
+}
+
+/// Whether a YAML 1.1 reader could type the plain scalar `v` as something other
+/// than a string (<https://yaml.org/type/>): the booleans `y|n|yes|no|on|off|true|false`
+/// (in any case), null (`~`, `null`, empty), the merge key `<<` and value `=`,
+/// `.inf`/`.nan`, and anything that starts like a number (after an optional sign,
+/// a digit or `.`) made only of characters that YAML 1.1 integers (any base,
+/// `_` separators, sexagesimal `1:30`), floats and timestamps (`2001-12-14`,
+/// `2001-12-14t21:59:43.10-05:00`) use. Deliberately wider than the exact
+/// grammar: quoting a string that did not need it changes no value.
+fn yaml11_typed(v: &str) -> bool {
+    #[cfg(test)]
+    if tests::SERDE_YAML_NG_ONLY.with(std::cell::Cell::get) {
+        return false;
+    }
+    const WORDS: [&str; 13] = ["y", "n", "yes", "no", "on", "off", "true", "false", "null", "~", "", "=", "<<"];
+    if v.len() <= 5 && WORDS.iter().any(|w| w.eq_ignore_ascii_case(v)) {
+        return true;
+    }
+    let s = v.strip_prefix(['-', '+']).unwrap_or(v);
+    if s.eq_ignore_ascii_case(".inf") || s.eq_ignore_ascii_case(".nan") {
+        return true;
+    }
+    s.as_bytes().first().is_some_and(|b| b.is_ascii_digit() || *b == b'.')
+        && s.bytes()
+            .all(|b| b.is_ascii_hexdigit() || matches!(b, b'_' | b'.' | b':' | b'-' | b'+' | b'x' | b'X' | b'o' | b'O' | b' ' | b't' | b'T' | b'z' | b'Z'))
 }
 
 fn digits_but_not_number(v: &str) -> bool {
@@ -912,10 +942,23 @@ mod tests {
     use super::*;
     use std::collections::BTreeMap;
 
+    thread_local! {
+        /// Test-only: leave out the YAML 1.1 quoting, to compare the style rules
+        /// byte for byte with serde_yaml_ng (which does not quote `yes`, `on`, `y`…).
+        pub(super) static SERDE_YAML_NG_ONLY: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    }
+
+    /// Byte-identical to serde_yaml_ng without the YAML 1.1 quoting; with it, the
+    /// same value when read back.
     fn same_as_serde_yaml_ng<T: Serialize>(v: &T) {
-        let ours = to_string(v).unwrap();
+        SERDE_YAML_NG_ONLY.with(|c| c.set(true));
+        let ours = to_string(v);
+        SERDE_YAML_NG_ONLY.with(|c| c.set(false));
         let theirs = serde_yaml_ng::to_string(v).unwrap();
-        assert_eq!(ours, theirs);
+        assert_eq!(ours.unwrap(), theirs);
+        let quoted = to_string(v).unwrap();
+        let (a, b): (serde_json::Value, serde_json::Value) = (serde_yaml_ng::from_str(&quoted).unwrap(), serde_yaml_ng::from_str(&theirs).unwrap());
+        assert_eq!(a, b, "{quoted}");
     }
 
     #[test]

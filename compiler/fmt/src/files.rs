@@ -83,34 +83,15 @@ pub fn run(paths: &[PathBuf], check: bool, stdin: &mut dyn Read, stdout: &mut dy
     }
 }
 
-/// The files `path` stands for: itself, or the `*.khc` files below a directory.
+/// The files `path` stands for: itself, or the `*.khc` files below a directory,
+/// by the one walker's policy ([`khc_syntax::walk`]: no link below `path` followed,
+/// only regular files, hidden directories skipped).
 fn collect(path: &Path, out: &mut Vec<PathBuf>) -> io::Result<()> {
     if !fs::metadata(path)?.is_dir() {
         out.push(path.to_path_buf());
         return Ok(());
     }
-    // Iterative walk: deep directory trees cannot exhaust the stack.
-    let mut dirs = vec![path.to_path_buf()];
-    let mut found = Vec::new();
-    while let Some(dir) = dirs.pop() {
-        let mut entries: Vec<_> = fs::read_dir(&dir)?.collect::<Result<_, _>>()?;
-        entries.sort_by_key(|e| e.file_name());
-        for entry in entries {
-            let name = entry.file_name();
-            let p = entry.path();
-            let ty = entry.file_type()?;
-            let is_dir = ty.is_dir() || (ty.is_symlink() && p.is_dir());
-            if is_dir {
-                if !name.to_string_lossy().starts_with('.') {
-                    dirs.push(p);
-                }
-            } else if p.extension().is_some_and(|e| e == "khc") {
-                found.push(p);
-            }
-        }
-    }
-    found.sort();
-    out.extend(found);
+    out.extend(khc_syntax::walk::walk(path, khc_syntax::walk::Depth::All, &["khc"])?.files);
     Ok(())
 }
 

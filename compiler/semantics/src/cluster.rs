@@ -331,6 +331,23 @@ fn check_provider(cx: &mut Ctx, at: &At<'_>, key_names: &mut Vec<String>) -> Opt
     }
 }
 
+/// Why a key or KMS plugin name could interact with the install script's key
+/// placeholders (`${KHC_KEY_N}`, substituted by `install-encryption-config.sh`):
+/// a name holding `$`, `{` or `}` could receive key material (which the API server
+/// then stores in clear in every encrypted value's prefix), and one holding
+/// `KHC_KEY_` makes the script's "placeholder left unfilled" check always fail.
+fn placeholder_hazard(name: &str) -> Option<&'static str> {
+    if name.contains(['$', '{', '}']) {
+        Some("names may not contain `$`, `{` or `}` (the install script substitutes key material into `${…}` placeholders)")
+    } else if name.contains("KHC_KEY_") {
+        Some("names may not contain `KHC_KEY_` (the install script's key placeholders)")
+    } else if name.chars().any(char::is_control) {
+        Some("names may not contain control characters")
+    } else {
+        None
+    }
+}
+
 /// `key NAME env "VAR"` / `key NAME file "PATH"`.
 fn check_key(cx: &mut Ctx, at: &At<'_>) -> Option<Key> {
     let args = at.s.flat_args();
@@ -351,6 +368,12 @@ fn check_key(cx: &mut Ctx, at: &At<'_>) -> Option<Key> {
     };
     if name_text.is_empty() || name_text.contains(char::is_whitespace) {
         cx.error(at, name.span, "invalid-name", "key names must be non-empty and without spaces");
+        return None;
+    }
+    if let Some(why) = placeholder_hazard(name_text) {
+        cx.error(at, name.span, "invalid-name", format!("`{name_text}` is not a key name: {why}"))
+            .notes
+            .push("note: the API server stores key names in clear in the prefix of every encrypted value".into());
         return None;
     }
     let source = match how_text {
@@ -388,7 +411,12 @@ fn check_kms(cx: &mut Ctx, at: &At<'_>) -> Option<Provider> {
             ("name", false) => {
                 name = cx.one_word(&c, "a KMS plugin name").and_then(|(n, span)| {
                     // The API server rejects empty names and names with `:` (they key its cache).
-                    if n.is_empty() || n.contains(':') || n.chars().any(|c| c.is_control() || c.is_whitespace()) {
+                    if let Some(why) = placeholder_hazard(&n) {
+                        cx.error(&c, span, "invalid-value", format!("`{n}` is not a KMS plugin name: {why}"))
+                            .notes
+                            .push("note: the API server stores the plugin name in clear in the prefix of every encrypted value".into());
+                        None
+                    } else if n.is_empty() || n.contains(':') || n.chars().any(|c| c.is_control() || c.is_whitespace()) {
                         cx.error(
                             &c,
                             span,

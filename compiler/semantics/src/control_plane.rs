@@ -11,6 +11,9 @@ use crate::tenant::pod_security;
 use crate::values;
 use khc_syntax::{Span, ValueKind};
 
+/// Characters that end a username or groups prefix cleanly (`oidc:`, `corp/`, `corp-`).
+const PREFIX_SEPARATORS: [char; 6] = [':', '/', '-', '_', '.', '#'];
+
 /// The newest Kubernetes minor version this build of khc knows (1.37). Together
 /// with [`EOL`] it decides the end-of-life warning without reading the clock, so
 /// the same sources always give the same diagnostics.
@@ -390,6 +393,28 @@ fn check_oidc(cx: &mut Ctx, at: &At<'_>) -> Option<Oidc> {
                         cx.warning(&c, span, "risky", "an empty prefix lets the issuer mint any user or group name, `system:masters` included")
                             .notes
                             .push("help: keep a prefix such as `oidc:`".into());
+                    } else if "system:".starts_with(prefix.as_str()) {
+                        // `system` + a claim `:masters` is `system:masters`.
+                        cx.warning(
+                            &c,
+                            span,
+                            "risky",
+                            format!(
+                                "the prefix `{prefix}` lets a claim complete it into `system:` (a claim `{}masters` becomes `system:masters`)",
+                                &"system:"[prefix.len()..]
+                            ),
+                        )
+                        .notes
+                        .push("help: use a prefix that ends in a separator and is not the start of `system:`, such as `oidc:`".into());
+                    } else if !prefix.ends_with(PREFIX_SEPARATORS) {
+                        cx.warning(
+                            &c,
+                            span,
+                            "risky",
+                            format!("the prefix `{prefix}` does not end in a separator: a claim value runs into it (`{prefix}admins`)"),
+                        )
+                        .notes
+                        .push(format!("help: end it with `:`, e.g. `{prefix}:`"));
                     }
                     if stmt == OidcStatement::UsernamePrefix {
                         o.username_prefix = prefix;

@@ -80,8 +80,9 @@ pub trait Env {
     fn profiles(&self) -> Arc<ProfileTable>;
     /// The facts of tenant `name`, if the program declares it.
     fn tenant(&self, name: &str) -> Option<Arc<TenantFacts>>;
-    /// Every tenant name, for "did you mean" suggestions.
-    fn tenant_names(&self) -> Vec<String>;
+    /// The tenant name closest to `name`, for "did you mean" (from names indexed
+    /// once per program: see [`crate::values::NameIndex`]).
+    fn suggest_tenant(&self, name: &str) -> Option<String>;
     /// The tenants that list namespace `ns`, sorted by name.
     fn namespace_owners(&self, ns: &str) -> Vec<String>;
     /// Where tenant `tenant` lists namespace `ns` (for a related location).

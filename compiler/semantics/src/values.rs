@@ -1,6 +1,7 @@
 //! Validators for Kubernetes value formats: DNS-1123 names, label keys and values,
 //! quantities, CIDRs, durations and versions.
 
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 /// A DNS-1123 label: 1–63 lowercase alphanumerics or `-`, alphanumeric at both ends.
@@ -197,9 +198,127 @@ pub fn suggest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) ->
     candidates.into_iter().map(|c| (edit_distance(word, c), c)).filter(|(d, _)| *d <= limit).min().map(|(_, c)| c)
 }
 
+/// Names indexed once for "did you mean" suggestions: bucketed by length in
+/// characters (an edit distance is at least the difference of the lengths), each
+/// kept as characters, and compared with a banded edit distance that stops as
+/// soon as the limit is exceeded. With one unknown reference per tenant, a full
+/// edit distance to every tenant name per error made `check` quadratic (2,000
+/// tenants: 255 s); this gives exactly what [`suggest`] gives over the same names.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NameIndex {
+    by_len: BTreeMap<usize, Vec<(String, Vec<char>)>>,
+}
+
+/// The edit distance of `a` and `b` if it is at most `k` (rows computed only
+/// within the band `|i - j| <= k`, stopping once a row exceeds `k`).
+fn bounded_distance(a: &[char], b: &[char], k: usize, prev: &mut Vec<usize>, cur: &mut Vec<usize>) -> Option<usize> {
+    const FAR: usize = usize::MAX / 2;
+    let (n, m) = (a.len(), b.len());
+    if n.abs_diff(m) > k {
+        return None;
+    }
+    prev.clear();
+    prev.extend((0..=m).map(|j| if j <= k { j } else { FAR }));
+    for i in 1..=n {
+        cur.clear();
+        cur.resize(m + 1, FAR);
+        if i <= k {
+            cur[0] = i;
+        }
+        let mut row_min = cur[0];
+        for j in i.saturating_sub(k).max(1)..=(i + k).min(m) {
+            let v = (prev[j - 1] + usize::from(a[i - 1] != b[j - 1])).min(prev[j] + 1).min(cur[j - 1] + 1);
+            cur[j] = v;
+            row_min = row_min.min(v);
+        }
+        if row_min > k {
+            return None;
+        }
+        std::mem::swap(prev, cur);
+    }
+    (prev[m] <= k).then_some(prev[m])
+}
+
+impl NameIndex {
+    /// Indexes `names`.
+    pub fn new<'a>(names: impl IntoIterator<Item = &'a str>) -> Self {
+        let mut by_len: BTreeMap<usize, Vec<(String, Vec<char>)>> = BTreeMap::new();
+        for n in names {
+            let chars: Vec<char> = n.chars().collect();
+            by_len.entry(chars.len()).or_default().push((n.to_string(), chars));
+        }
+        for v in by_len.values_mut() {
+            v.sort();
+            v.dedup();
+        }
+        NameIndex { by_len }
+    }
+
+    /// The closest name to `word`, if close enough to be a likely typo (as [`suggest`]).
+    pub fn suggest(&self, word: &str) -> Option<&str> {
+        let limit = (word.len() / 3).max(1);
+        let w: Vec<char> = word.chars().collect();
+        let (mut prev, mut cur) = (Vec::new(), Vec::new());
+        let mut best: Option<(usize, &str)> = None;
+        for (_, names) in self.by_len.range(w.len().saturating_sub(limit)..=w.len() + limit) {
+            for (name, chars) in names {
+                if let Some(d) = bounded_distance(&w, chars, limit, &mut prev, &mut cur) {
+                    if best.is_none_or(|b| (d, name.as_str()) < b) {
+                        best = Some((d, name));
+                    }
+                }
+            }
+        }
+        best.map(|(_, n)| n)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn name_index_suggests_as_suggest_does() {
+        let mut names: Vec<String> =
+            ["payments", "payment", "monitoring", "legacy", "a", "ab", "tenant-1", "tenant-2", "ténant", "xyz", "abcdefghijkl"].map(String::from).to_vec();
+        names.extend((0..300).map(|i| format!("t{i}")));
+        let index = NameIndex::new(names.iter().map(String::as_str));
+        let words = [
+            "paymnts",
+            "payments",
+            "monitorin",
+            "x",
+            "tenant-3",
+            "tenant",
+            "b",
+            "",
+            "lgacy",
+            "ténan",
+            "xt12",
+            "t1",
+            "t1000",
+            "abcdefghij",
+            "bacdefghijkl",
+            "zyx",
+        ];
+        for w in words {
+            assert_eq!(index.suggest(w), suggest(w, names.iter().map(String::as_str)), "{w}");
+        }
+        // Every pair of short strings over a small alphabet: the banded distance is exact within its limit.
+        let all: Vec<String> = (0..4usize)
+            .flat_map(|len| (0..3usize.pow(len as u32)).map(move |n| (0..len).map(|i| ['a', 'b', 'é'][n / 3usize.pow(i as u32) % 3]).collect()))
+            .collect();
+        let (mut p, mut c) = (Vec::new(), Vec::new());
+        for a in &all {
+            for b in &all {
+                let (ac, bc): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+                for k in 0..4 {
+                    let d = edit_distance(a, b);
+                    assert_eq!(bounded_distance(&ac, &bc, k, &mut p, &mut c), (d <= k).then_some(d), "{a:?} {b:?} {k}");
+                }
+            }
+        }
+    }
 
     #[test]
     fn quantities() {

@@ -16,6 +16,7 @@ pub mod kind;
 pub mod lexer;
 mod parser;
 pub mod print;
+pub mod walk;
 
 pub use ast::{Block, Ident, SourceTree, Span, Statement, Value, ValueKind};
 pub use diag::{Diagnostic, FileKey, Fix, Label, Severity, CODES};

@@ -5,7 +5,7 @@ use super::sarif::{self, split_location, SarifResult};
 use super::{load, usage};
 use khc_analysis::diff::{compare, markdown, text, Change, Effect};
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode};
+use std::process::{Command, ExitCode, Stdio};
 
 /// How `khc diff` reports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -50,15 +50,6 @@ pub struct Args {
     pub format: DiffFormat,
 }
 
-/// A temporary folder removed on drop.
-struct TempDir(PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 fn git(dir: &Path, args: &[&str]) -> Result<String, String> {
     let o = Command::new("git").arg("-C").arg(dir).args(args).output().map_err(|e| format!("cannot run git: {e}"))?;
     if !o.status.success() {
@@ -67,21 +58,49 @@ fn git(dir: &Path, args: &[&str]) -> Result<String, String> {
     Ok(String::from_utf8_lossy(&o.stdout).trim().to_string())
 }
 
-/// Extracts `path` at `rev` into a temporary folder: the folder and the path in it.
-fn checkout(path: &Path, rev: &str) -> Result<(TempDir, PathBuf), String> {
+/// The tree object `rev` names, as a hexadecimal object id. A revision is data,
+/// never an option: one starting with `-` or holding a control character is
+/// refused, and git reads it after `--end-of-options`.
+fn tree_of(top: &Path, rev: &str) -> Result<String, String> {
+    if rev.is_empty() || rev.starts_with('-') || rev.chars().any(char::is_control) {
+        return Err(format!("{rev:?} is not a git revision (a revision may not be empty, start with `-` or hold control characters)"));
+    }
+    let tree = git(top, &["rev-parse", "--verify", "--quiet", "--end-of-options", &format!("{rev}^{{tree}}")])
+        .map_err(|_| format!("{rev:?} does not name a commit or tree of {}", top.display()))?;
+    if tree.is_empty() || !tree.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err(format!("{rev:?} does not name a commit or tree of {}", top.display()));
+    }
+    Ok(tree)
+}
+
+/// Extracts `path` at `rev` into a fresh private temporary folder (random name,
+/// created exclusively, mode 0700; removed on drop): the folder and the path in it.
+/// `git archive` streams into `tar` (no archive file to plant a link at).
+fn checkout(path: &Path, rev: &str) -> Result<(tempfile::TempDir, PathBuf), String> {
     let abs = path.canonicalize().map_err(|e| format!("cannot open {}: {e}", path.display()))?;
     let dir = if abs.is_dir() { abs.clone() } else { abs.parent().unwrap_or(Path::new("/")).to_path_buf() };
     let top = PathBuf::from(git(&dir, &["rev-parse", "--show-toplevel"])?);
     let rel = abs.strip_prefix(&top).map_err(|_| format!("{} is not inside the git work tree {}", abs.display(), top.display()))?.to_path_buf();
-    let tmp = TempDir(std::env::temp_dir().join(format!("khc-diff-{}-{}", std::process::id(), rev.replace(['/', '~', '^', ':'], "_"))));
-    std::fs::create_dir_all(&tmp.0).map_err(|e| format!("cannot create {}: {e}", tmp.0.display()))?;
-    let archive = tmp.0.join("old.tar");
-    git(&top, &["archive", "--format=tar", "-o", &archive.display().to_string(), rev])?;
-    let o = Command::new("tar").arg("-xf").arg(&archive).arg("-C").arg(&tmp.0).output().map_err(|e| format!("cannot run tar: {e}"))?;
-    if !o.status.success() {
-        return Err(format!("tar: {}", String::from_utf8_lossy(&o.stderr)));
+    let tree = tree_of(&top, rev)?;
+    let tmp = tempfile::Builder::new().prefix("khc-diff-").tempdir().map_err(|e| format!("cannot create a temporary folder: {e}"))?;
+    let mut archive = Command::new("git")
+        .arg("-C")
+        .arg(&top)
+        .args(["archive", "--format=tar", "--end-of-options", &tree])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run git: {e}"))?;
+    let stdout = archive.stdout.take().ok_or("cannot read git archive's output")?;
+    let untar = Command::new("tar").arg("-xf").arg("-").arg("-C").arg(tmp.path()).stdin(stdout).output().map_err(|e| format!("cannot run tar: {e}"))?;
+    let archived = archive.wait_with_output().map_err(|e| format!("git archive: {e}"))?;
+    if !archived.status.success() {
+        return Err(format!("git archive {tree}: {}", String::from_utf8_lossy(&archived.stderr).trim()));
     }
-    let old = tmp.0.join(rel);
+    if !untar.status.success() {
+        return Err(format!("tar: {}", String::from_utf8_lossy(&untar.stderr).trim()));
+    }
+    let old = tmp.path().join(rel);
     Ok((tmp, old))
 }
 

@@ -43,17 +43,78 @@ pub struct Args {
     pub format: DiagFormat,
 }
 
+/// The most manifest bytes `khc eval` reads from one file or stdin (a stream of
+/// hundreds of megabytes took gigabytes of memory to parse).
+pub const MAX_MANIFEST_BYTES: u64 = 64 * 1024 * 1024;
+/// The deepest flow nesting (`[`/`{`) a manifest may have: the YAML parser scans
+/// the whole depth before its own recursion limit, quadratically.
+pub const MAX_NESTING: usize = 64;
+
+/// The manifest files below `path`: itself, or the `*.yaml`, `*.yml` and `*.json`
+/// files below a directory, by the one walker's policy ([`khc_syntax::walk`]:
+/// symbolic links inside the directory are not followed — a checkout can carry
+/// links that point anywhere —, only regular files, hidden folders skipped).
 fn collect(path: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    if path.is_dir() {
-        let mut entries: Vec<PathBuf> = std::fs::read_dir(path)?.filter_map(|e| e.ok().map(|e| e.path())).collect();
-        entries.sort();
-        for e in entries {
-            if e.is_dir() || e.extension().is_some_and(|x| x == "yaml" || x == "yml" || x == "json") {
-                collect(&e, out)?;
-            }
-        }
-    } else {
+    if !path.is_dir() {
         out.push(path.to_path_buf());
+        return Ok(());
+    }
+    out.extend(khc_syntax::walk::walk(path, khc_syntax::walk::Depth::All, &["yaml", "yml", "json"])?.files);
+    Ok(())
+}
+
+/// Reads at most [`MAX_MANIFEST_BYTES`] from `r`; more is an error.
+fn read_capped(r: impl Read, name: &str) -> Result<String, String> {
+    let mut bytes = Vec::new();
+    r.take(MAX_MANIFEST_BYTES + 1).read_to_end(&mut bytes).map_err(|e| format!("cannot read {name}: {e}"))?;
+    if bytes.len() as u64 > MAX_MANIFEST_BYTES {
+        return Err(format!("{name} is larger than the {} MiB limit for manifests", MAX_MANIFEST_BYTES / (1024 * 1024)));
+    }
+    String::from_utf8(bytes).map_err(|e| format!("{name} is not UTF-8 (invalid byte at offset {})", e.utf8_error().valid_up_to()))
+}
+
+/// Refuses flow collections nested deeper than [`MAX_NESTING`], before parsing:
+/// one linear scan (quoted scalars and comments skipped).
+fn check_nesting(name: &str, text: &str) -> Result<(), String> {
+    let (mut depth, mut line) = (0usize, 1usize);
+    let mut chars = text.chars().peekable();
+    let mut prev = '\n';
+    while let Some(c) = chars.next() {
+        match c {
+            '\n' => line += 1,
+            '[' | '{' => {
+                depth += 1;
+                if depth > MAX_NESTING {
+                    return Err(format!("{name}:{line}: collections nested more than {MAX_NESTING} deep; khc eval refuses them"));
+                }
+            }
+            ']' | '}' => depth = depth.saturating_sub(1),
+            '#' if prev.is_whitespace() => {
+                for c in chars.by_ref() {
+                    if c == '\n' {
+                        line += 1;
+                        break;
+                    }
+                }
+            }
+            '"' | '\'' if depth > 0 || prev.is_whitespace() || prev == ':' || prev == ',' => {
+                let mut escaped = false;
+                for q in chars.by_ref() {
+                    match q {
+                        '\n' => line += 1,
+                        '\\' if c == '"' && !escaped => {
+                            escaped = true;
+                            continue;
+                        }
+                        _ if q == c && !escaped => break,
+                        _ => {}
+                    }
+                    escaped = false;
+                }
+            }
+            _ => {}
+        }
+        prev = c;
     }
     Ok(())
 }
@@ -63,16 +124,19 @@ pub fn read_manifests(paths: &[PathBuf]) -> Result<Vec<Manifest>, String> {
     let mut manifests = Vec::new();
     for p in paths {
         if p.as_os_str() == "-" {
-            let mut text = String::new();
-            std::io::stdin().read_to_string(&mut text).map_err(|e| format!("cannot read stdin: {e}"))?;
+            let text = read_capped(std::io::stdin().lock(), "stdin")?;
+            check_nesting("-", &text)?;
             manifests.extend(parse("-", &text)?);
             continue;
         }
         let mut files = Vec::new();
         collect(p, &mut files).map_err(|e| format!("cannot read {}: {e}", p.display()))?;
         for f in files {
-            let text = std::fs::read_to_string(&f).map_err(|e| format!("cannot read {}: {e}", f.display()))?;
-            manifests.extend(parse(&f.display().to_string(), &text)?);
+            let name = f.display().to_string();
+            let file = std::fs::File::open(&f).map_err(|e| format!("cannot read {name}: {e}"))?;
+            let text = read_capped(file, &name)?;
+            check_nesting(&name, &text)?;
+            manifests.extend(parse(&name, &text)?);
         }
     }
     Ok(manifests)

@@ -162,11 +162,10 @@ fn parse_peer(cx: &mut Ctx, at: &At<'_>, c: &mut Cursor<'_>, h: &TenantHeader, e
             let v = c.next()?;
             let name = word(v).unwrap_or("");
             let Some(other) = env.tenant(name) else {
-                let names = env.tenant_names();
-                let s = values::suggest(name, names.iter().map(String::as_str));
+                let s = env.suggest_tenant(name);
                 let d = cx.error(at, v.span, "unknown-name", format!("unknown tenant `{name}`"));
                 if let Some(s) = s {
-                    d.suggest(s);
+                    d.suggest(&s);
                 }
                 return None;
             };

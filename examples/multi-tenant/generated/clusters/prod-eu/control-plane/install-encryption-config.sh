@@ -8,6 +8,8 @@ dest="${1:-/etc/kubernetes/khc/encryption-config.yaml}"
 fail() { echo "khc: $*" >&2; exit 1; }
 check_key() {
   case "$2" in *[!A-Za-z0-9+/=]*|'') fail "key $1 is not base64";; esac
+  case "$2" in *=*=*=*|*=[!=]*) fail "key $1 is not padded base64: '=' may only end it, at most twice";; esac
+  [ $(( ${#2} % 4 )) -eq 0 ] || fail "key $1 is not padded base64: its length (${#2}) is not a multiple of 4"
   n=$(printf '%s' "$2" | base64 -d 2>/dev/null | wc -c) || fail "key $1 is not valid base64"
   case " $3 " in *" $n "*) ;; *) fail "key $1 decodes to $n bytes; expected one of: $3";; esac
 }

@@ -1,0 +1,209 @@
+//! The writer's file-system access below OUT, resolved relative to directory
+//! file descriptors: every directory below OUT is opened with
+//! `O_DIRECTORY | O_NOFOLLOW` from its parent's descriptor (`openat`), and every
+//! file is created, read, renamed or removed relative to its directory's
+//! descriptor (`openat`, `renameat`, `unlinkat`, `mkdirat`). A directory swapped
+//! for a symbolic link after khc checked it (a racing process) therefore cannot
+//! redirect a write, chmod or delete outside OUT: opening the link fails (`ELOOP`
+//! or `ENOTDIR`), and a directory already opened stays the directory that was
+//! checked. OUT itself is opened once, following a link (it is the user's choice).
+//!
+//! Plain `libc` calls (already a dependency, for `flock`): `rustix` and `cap-std`
+//! wrap the same calls and would add crates.
+
+use std::collections::HashMap;
+use std::ffi::CString;
+use std::fs::File;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+/// At most this many directory descriptors are kept open (then the cache starts over).
+const CACHE: usize = 256;
+
+/// OUT, opened, and the directories below it opened so far.
+pub struct Root {
+    fd: Arc<OwnedFd>,
+    dirs: Mutex<HashMap<String, Arc<OwnedFd>>>,
+}
+
+fn cstr(name: &str) -> io::Result<CString> {
+    CString::new(name).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "a NUL byte in a name"))
+}
+
+fn check(r: libc::c_int) -> io::Result<libc::c_int> {
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(r)
+    }
+}
+
+/// `(parent, name)` of a `/`-separated relative path.
+fn split(rel: &str) -> (&str, &str) {
+    rel.rsplit_once('/').unwrap_or(("", rel))
+}
+
+/// Whether an error from opening a directory with `O_NOFOLLOW` means a link (or
+/// something else that is not a directory) is in the way.
+pub fn is_link_or_not_dir(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::ELOOP | libc::ENOTDIR))
+}
+
+impl Root {
+    /// Opens OUT (following a link: OUT is the directory the user chose).
+    pub fn open(out: &Path) -> io::Result<Root> {
+        use std::os::unix::ffi::OsStrExt;
+        let path = CString::new(out.as_os_str().as_bytes()).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "a NUL byte in the path"))?;
+        // SAFETY: a valid C string; the descriptor is owned below.
+        let fd = check(unsafe { libc::open(path.as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC) })?;
+        // SAFETY: `fd` was just opened and is owned by nobody else.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        Ok(Root { fd: Arc::new(fd), dirs: Mutex::new(HashMap::new()) })
+    }
+
+    /// The descriptor of directory `rel` ("" is OUT), each component opened with
+    /// `O_NOFOLLOW` from its parent's descriptor.
+    pub fn dir(&self, rel: &str) -> io::Result<Arc<OwnedFd>> {
+        if rel.is_empty() {
+            return Ok(self.fd.clone());
+        }
+        if let Some(fd) = self.dirs.lock().unwrap_or_else(|e| e.into_inner()).get(rel) {
+            return Ok(fd.clone());
+        }
+        let (parent, name) = split(rel);
+        let parent = self.dir(parent)?;
+        let c = cstr(name)?;
+        // SAFETY: a valid descriptor and C string; the result is owned below.
+        let fd = check(unsafe { libc::openat(parent.as_raw_fd(), c.as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC) })?;
+        // SAFETY: just opened, owned by nobody else.
+        let fd = Arc::new(unsafe { OwnedFd::from_raw_fd(fd) });
+        let mut dirs = self.dirs.lock().unwrap_or_else(|e| e.into_inner());
+        if dirs.len() >= CACHE {
+            dirs.clear();
+        }
+        dirs.insert(rel.to_string(), fd.clone());
+        Ok(fd)
+    }
+
+    /// Creates directory `rel` (its parent must exist); `AlreadyExists` if it does.
+    pub fn mkdir(&self, rel: &str) -> io::Result<()> {
+        let (parent, name) = split(rel);
+        let dir = self.dir(parent)?;
+        let c = cstr(name)?;
+        // SAFETY: a valid descriptor and C string.
+        check(unsafe { libc::mkdirat(dir.as_raw_fd(), c.as_ptr(), 0o777) }).map(drop)
+    }
+
+    fn open_at(&self, rel: &str, flags: libc::c_int, mode: libc::c_uint) -> io::Result<File> {
+        let (parent, name) = split(rel);
+        let dir = self.dir(parent)?;
+        let c = cstr(name)?;
+        // SAFETY: a valid descriptor and C string; the result is owned below.
+        let fd = check(unsafe { libc::openat(dir.as_raw_fd(), c.as_ptr(), flags | libc::O_NOFOLLOW | libc::O_CLOEXEC, mode) })?;
+        // SAFETY: just opened, owned by nobody else.
+        Ok(unsafe { File::from_raw_fd(fd as RawFd) })
+    }
+
+    /// Opens file `rel` for reading (never through a link, never blocking on a FIFO).
+    pub fn open_read(&self, rel: &str) -> io::Result<File> {
+        self.open_at(rel, libc::O_RDONLY | libc::O_NONBLOCK, 0)
+    }
+
+    /// Creates file `rel`, which must not exist (`O_EXCL`: never through a link).
+    pub fn create_new(&self, rel: &str) -> io::Result<File> {
+        self.open_at(rel, libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL, 0o666)
+    }
+
+    /// Opens (creating it if needed) file `rel` for reading and writing, not through a link.
+    pub fn open_or_create(&self, rel: &str) -> io::Result<File> {
+        self.open_at(rel, libc::O_RDWR | libc::O_CREAT, 0o666)
+    }
+
+    /// Renames `from` to `to`, both in directory `dir`.
+    pub fn rename(&self, dir: &str, from: &str, to: &str) -> io::Result<()> {
+        let d = self.dir(dir)?;
+        let (f, t) = (cstr(from)?, cstr(to)?);
+        // SAFETY: valid descriptors and C strings.
+        check(unsafe { libc::renameat(d.as_raw_fd(), f.as_ptr(), d.as_raw_fd(), t.as_ptr()) }).map(drop)
+    }
+
+    /// Removes file `rel` (a link is removed itself, never followed).
+    pub fn unlink(&self, rel: &str) -> io::Result<()> {
+        let (parent, name) = split(rel);
+        let dir = self.dir(parent)?;
+        let c = cstr(name)?;
+        // SAFETY: a valid descriptor and C string.
+        check(unsafe { libc::unlinkat(dir.as_raw_fd(), c.as_ptr(), 0) }).map(drop)
+    }
+
+    /// Removes the empty directory `rel`.
+    pub fn rmdir(&self, rel: &str) -> io::Result<()> {
+        let (parent, name) = split(rel);
+        let dir = self.dir(parent)?;
+        let c = cstr(name)?;
+        // SAFETY: a valid descriptor and C string.
+        check(unsafe { libc::unlinkat(dir.as_raw_fd(), c.as_ptr(), libc::AT_REMOVEDIR) })?;
+        self.dirs.lock().unwrap_or_else(|e| e.into_inner()).retain(|k, _| k != rel && !k.starts_with(&format!("{rel}/")));
+        Ok(())
+    }
+
+    /// The regular files directly in directory `rel` (no link followed).
+    pub fn regular_files(&self, rel: &str) -> io::Result<Vec<String>> {
+        let dir = self.dir(rel)?;
+        // fdopendir takes ownership of its descriptor: give it a duplicate.
+        // SAFETY: a valid descriptor.
+        let dup = check(unsafe { libc::fcntl(dir.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 0) })?;
+        // SAFETY: `dup` is ours; on success the stream owns it.
+        let stream = unsafe { libc::fdopendir(dup) };
+        if stream.is_null() {
+            let e = io::Error::last_os_error();
+            // SAFETY: `dup` is still ours.
+            unsafe { libc::close(dup) };
+            return Err(e);
+        }
+        // The stream starts where the descriptor is: at the beginning.
+        // SAFETY: a valid stream.
+        unsafe { libc::rewinddir(stream) };
+        let mut names = Vec::new();
+        loop {
+            // SAFETY: a valid stream; the entry is read before the next call.
+            let entry = unsafe { libc::readdir(stream) };
+            if entry.is_null() {
+                break;
+            }
+            // SAFETY: readdir returned a valid entry with a NUL-terminated name.
+            let (name, ty) = unsafe { (std::ffi::CStr::from_ptr((*entry).d_name.as_ptr()), (*entry).d_type) };
+            let Ok(name) = name.to_str() else { continue };
+            if name == "." || name == ".." {
+                continue;
+            }
+            let regular = match ty {
+                libc::DT_REG => true,
+                libc::DT_UNKNOWN => {
+                    let c = cstr(name)?;
+                    // SAFETY: zeroed plain data, filled by fstatat.
+                    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+                    // SAFETY: valid descriptor, C string and buffer.
+                    let ok = unsafe { libc::fstatat(dir.as_raw_fd(), c.as_ptr(), &mut st, libc::AT_SYMLINK_NOFOLLOW) } == 0;
+                    ok && (st.st_mode & libc::S_IFMT) == libc::S_IFREG
+                }
+                _ => false,
+            };
+            if regular {
+                names.push(name.to_string());
+            }
+        }
+        // SAFETY: closes the stream and its descriptor once.
+        unsafe { libc::closedir(stream) };
+        Ok(names)
+    }
+
+    /// Flushes directory `rel` (its entries) to disk.
+    pub fn sync_dir(&self, rel: &str) -> io::Result<()> {
+        let dir = self.dir(rel)?;
+        // SAFETY: a valid descriptor.
+        check(unsafe { libc::fsync(dir.as_raw_fd()) }).map(drop)
+    }
+}
