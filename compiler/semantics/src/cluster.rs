@@ -112,7 +112,7 @@ pub(crate) fn check_cluster(cx: &mut Ctx, at: &At<'_>, profiles: &ProfileTable) 
             "admission" => cluster.admission = Some(check_admission(cx, &c, profiles)),
             "quota-scale" => cluster.quota_scale = crate::overrides::quota_scale(cx, &c),
             "admission-mode" => cluster.admission_mode = crate::overrides::admission_mode(cx, &c),
-            "managed-by" | "audit" | "pod-security" | "authentication" => control.push(c),
+            "managed-by" | "audit" | "pod-security" | "authentication" | "kubelet-certificate-authority" => control.push(c),
             "role" => add_role(cx, c, "cluster role", &mut cluster.roles, &mut role_firsts),
             _ => grants.push(c),
         }
@@ -120,7 +120,7 @@ pub(crate) fn check_cluster(cx: &mut Ctx, at: &At<'_>, profiles: &ProfileTable) 
     if !has_encryption {
         cx.warning(at, at.s.name.span, "risky", "no `encryption` block: Secrets are stored unencrypted in etcd")
             .notes
-            .push("help: add `encryption { provider aesgcm { key k1 env \"KHC_ENCRYPTION_KEY\" } }`".into());
+            .push("help: add `encryption { provider secretbox { key k1 env \"KHC_ENCRYPTION_KEY\" } }` (or a `kms` provider, KMS v2)".into());
     }
     if let (Some(a), Some(mode)) = (&mut cluster.admission, &cluster.admission_mode) {
         a.actions.clone_from(mode);
@@ -139,6 +139,7 @@ pub(crate) fn check_cluster(cx: &mut Ctx, at: &At<'_>, profiles: &ProfileTable) 
             }
             "audit" => control_plane::check_audit(cx, c, &mut cp.audit),
             "pod-security" => control_plane::check_pod_security(cx, c, &mut cp.pod_security),
+            "kubelet-certificate-authority" => cp.kubelet_ca = control_plane::check_file_setting(cx, c, "the kubelets' CA bundle"),
             _ => control_plane::check_authentication(cx, c, cluster.minor_version, &mut cp.authentication),
         }
     }
@@ -238,6 +239,11 @@ fn check_encryption(cx: &mut Ctx, at: &At<'_>) -> Option<Encryption> {
                 .push("note: list `identity` last, to read data written before encryption was enabled".into());
         }
         _ => {}
+    }
+    if let (Some(Provider::AesGcm(_)), Some(pat)) = (providers.first(), provider_ats.first()) {
+        let d = cx.warning(pat, pat.s.span, "risky", "`aesgcm` writes new data with static keys: upstream advises against it without automated key rotation");
+        d.notes.push("note: AES-GCM's random nonces make a key unsafe after about 2^32 writes; CIS 1.2.28 rates it WARN (kms, secretbox, aescbc pass)".into());
+        d.notes.push("help: write with `secretbox` or `kms` (KMS v2) first; keep `aesgcm` after it to read older data".into());
     }
     for (p, pat) in providers.iter().zip(&provider_ats) {
         if matches!(p, Provider::AesCbc(_)) {
