@@ -363,7 +363,8 @@ fn control_plane_by_kube_bench() {
         let (mut agree, mut scored_fails, mut disagree) = (0, Vec::new(), Vec::new());
         for check in &ours {
             let Some((status, scored)) = theirs.get(check.id) else {
-                eprintln!("  {} {:<9} (kube-bench's node target: no kubelet runs here) {}", check.id, check.verdict.label(), check.evidence);
+                let why = if check.id.starts_with("4.") { "kube-bench's node target: no kubelet runs here" } else { "kube-bench reports each file" };
+                eprintln!("  {} {:<9} ({why}) {}", check.id, check.verdict.label(), check.evidence);
                 continue;
             };
             if check.verdict == Verdict::NotKhcs {
@@ -383,7 +384,7 @@ fn control_plane_by_kube_bench() {
         eprintln!("== {version}: khc report agrees with kube-bench on all {agree} checks khc owns");
         assert!(scored_fails.is_empty(), "{version}: scored FAIL among the checks khc owns: {scored_fails:?}");
         assert!(disagree.is_empty(), "{version}: khc report --benchmark and kube-bench disagree:\n{}", disagree.join("\n"));
-        assert!(agree >= 25, "{version}: only {agree} checks compared");
+        assert!(agree >= 20, "{version}: only {agree} checks compared");
         // The checks the issue found failing or warning now pass.
         for id in ["1.2.3", "1.2.5", "1.2.9", "1.2.29", "1.2.30", "1.3.2", "1.4.1"] {
             assert_eq!(theirs[id].0, "PASS", "{version}: {id}");
