@@ -510,8 +510,10 @@ fn with_flags(mut args: Vec<String>, extra: &[String]) -> Vec<String> {
 
 /// A new PID namespace (with its own `/proc`) whose init sleeps: `unshare`'s
 /// process, and the host PID of the init (the target of `nsenter`).
+// The child is returned to the caller, whose `Drop` kills the namespace and waits for it.
+#[allow(clippy::zombie_processes)]
 fn pid_namespace() -> (Child, u32) {
-    let child = Command::new("unshare")
+    let mut child = Command::new("unshare")
         .args(["--pid", "--fork", "--mount-proc", "sleep", "infinity"])
         .stdin(Stdio::null())
         .spawn()
@@ -527,7 +529,11 @@ fn pid_namespace() -> (Child, u32) {
                 return (child, pid);
             }
         }
-        assert!(t0.elapsed() < Duration::from_secs(10), "unshare --pid did not start its init");
+        if t0.elapsed() > Duration::from_secs(10) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("unshare --pid did not start its init");
+        }
         std::thread::sleep(Duration::from_millis(20));
     }
 }
