@@ -395,8 +395,9 @@ fn control_plane_by_kube_bench() {
 // ---------------------------------------------------------------------------------
 // (6) Fair API access per tenant (`api-share`).
 
-/// Two tenants with `api-share` on a real server whose concurrency is small
-/// (`--max-requests-inflight=10 --max-mutating-requests-inflight=5`, so that tenant
+/// Two tenants with `api-share` on a real server started with the program's
+/// generated `kube-apiserver-flags` (`anonymous off` beside an OIDC issuer) and a
+/// small concurrency (`--max-requests-inflight=10 --max-mutating-requests-inflight=5`, so that tenant
 /// `flood`'s one share is one seat): `flood`'s ServiceAccount sends 600 LISTs of 300
 /// ConfigMaps, 300 at a time, while `calm`'s ServiceAccount sends 20 LISTs one after
 /// another. Every `flood` request is handled by `flood`'s own priority level (the
@@ -411,16 +412,24 @@ fn api_fairness_per_tenant_on_a_real_api_server() {
         let tenant = |name: &str, share: u32, sa: &str| {
             format!("tenant {name} {{\n  api-share {share}\n  workload {sa} {{}}\n  role reader {{ can list on configmaps }}\n  grant reader to workload {sa}\n}}\n")
         };
-        let src =
-            format!("cluster c {{\n  kubernetes 1.{minor}\n  managed-by user \"ci\"\n}}\n{}{}", tenant("flood", 1, "hammer"), tenant("calm", 10, "steady"));
+        let tmp = TempDir::new(&format!("apf-{version}"));
+        // The server also runs with this program's generated kube-apiserver-flags:
+        // `anonymous off` is `--anonymous-auth=false` beside an AuthenticationConfiguration
+        // (an OIDC issuer, no `anonymous`), which both servers must accept.
+        let src = format!(
+            "cluster c {{\n  kubernetes 1.{minor}\n  managed-by user \"ci\"\n  audit {{ log-path \"{}\" }}\n  authentication {{\n    anonymous off\n    oidc \"https://login.example.com\" {{ audience \"kubernetes\" }}\n  }}\n}}\n{}{}",
+            tmp.0.join("audit/audit.log").display(),
+            tenant("flood", 1, "hammer"),
+            tenant("calm", 10, "steady")
+        );
         let (out, diags, rendered) = compile_sources(&[("c.khc", &src)]);
         let out = out.unwrap_or_else(|| panic!("{diags:?}\n{rendered}"));
-        let tmp = TempDir::new(&format!("apf-{version}"));
         let cluster_dir = write_output(&out, &tmp.0.join("out"));
-        let c = Cluster::start(
-            &bin,
-            Options { apiserver_flags: vec!["--max-requests-inflight=10".into(), "--max-mutating-requests-inflight=5".into()], ..Options::default() },
-        );
+        let mut flags = install_control_plane(&cluster_dir.join("control-plane"), &tmp.0.join("control-plane"), &[]);
+        assert!(flags.contains(&"--anonymous-auth=false".to_string()) && flags.iter().any(|f| f.starts_with("--authentication-config=")), "{flags:?}");
+        flags.extend(["--max-requests-inflight=10".to_string(), "--max-mutating-requests-inflight=5".to_string()]);
+        let c = Cluster::start(&bin, Options { apiserver_flags: flags, ..Options::default() });
+        assert_eq!(c.anonymous_get("/readyz"), 401, "{version}: anonymous off");
         apply_twice(&c, &cluster_dir);
         // 300 ConfigMaps of 8 KiB: each LIST takes a while to serve.
         let items: Vec<Value> = (0..300)
