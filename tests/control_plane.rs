@@ -418,6 +418,18 @@ fn control_plane_diagnostics() {
         let (_, _, rendered) = compile_sources(&[("c.khc", &src)]);
         assert!(rendered.contains(expected), "{body}: expected {expected:?} in\n{rendered}");
     }
+    // `api-share`: a whole number of shares from 1 to 100, once per tenant.
+    for (tenant, expected) in [
+        ("tenant t {\n  api-share 0\n}\n", "`api-share` is a whole number from 1 to 100"),
+        ("tenant t {\n  api-share 101\n}\n", "`api-share` is a whole number from 1 to 100"),
+        ("tenant t {\n  api-share 1.5\n}\n", "`api-share` is a whole number from 1 to 100"),
+        ("tenant t {\n  api-share \"ten\"\n}\n", "expected a whole number of shares"),
+        ("tenant t {\n  api-share 1 2\n}\n", "`api-share` takes one number"),
+        ("tenant t {\n  api-share 1\n  api-share 2\n}\n", "duplicate"),
+    ] {
+        let (_, _, rendered) = compile_sources(&[("c.khc", &program("  managed-by user \"ci\"\n", tenant))]);
+        assert!(rendered.contains(expected), "{tenant}: expected {expected:?} in\n{rendered}");
+    }
     // Without managed-by: a warning with the statement to write, and no protection policy.
     let (out, rendered) = build("cluster c {\n  kubernetes 1.35\n}\ntenant t {}\n");
     assert!(rendered.contains("no `managed-by`") && rendered.contains("managed-by serviceaccount \"argocd/argocd-application-controller\""), "{rendered}");

@@ -208,8 +208,8 @@ fn api_share(cx: &mut Ctx, at: &At<'_>) -> Option<ApiShare> {
         return None;
     };
     match &v.kind {
-        ValueKind::Number { digits, unit } if unit.is_empty() && !digits.contains('.') => match digits.parse::<u32>() {
-            Ok(n) if (1..=MAX_API_SHARE).contains(&n) => Some(ApiShare { origin: at.origin(), shares: n }),
+        ValueKind::Number { digits, unit } => match digits.parse::<u32>() {
+            Ok(n) if unit.is_empty() && (1..=MAX_API_SHARE).contains(&n) => Some(ApiShare { origin: at.origin(), shares: n }),
             _ => {
                 cx.error(at, v.span, "invalid-value", format!("`api-share` is a whole number from 1 to {MAX_API_SHARE}"))
                     .notes
