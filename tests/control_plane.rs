@@ -97,7 +97,9 @@ fn every_key_is_a_field_of_the_go_types() {
         let admission = yaml(file(&out, "admission-config.yaml").unwrap());
         let mut plugin_config = admission["plugins"][0]["configuration"].clone();
         let mut outer = admission.clone();
-        outer["plugins"][0].as_object_mut().unwrap().remove("configuration");
+        for plugin in outer["plugins"].as_array_mut().unwrap() {
+            plugin.as_object_mut().unwrap().remove("configuration");
+        }
         assert_fields(&outer, &[apiserver(go, "pkg/apis/apiserver/v1/types.go")], "AdmissionConfiguration");
         assert_eq!(plugin_config["apiVersion"], "pod-security.admission.config.k8s.io/v1");
         plugin_config.as_object_mut().unwrap().remove("apiVersion");
@@ -107,6 +109,27 @@ fn every_key_is_a_field_of_the_go_types() {
         let authn_go = apiserver(go, &format!("pkg/apis/apiserver/{version}/types.go"));
         assert!(authn_go.is_file(), "{version} AuthenticationConfiguration is not a type of Kubernetes {go}");
         assert_fields(&authn, &[authn_go], "AuthenticationConfiguration");
+        // EventRateLimit's configuration, inside the AdmissionConfiguration.
+        let erl = &admission["plugins"][1];
+        assert_eq!(erl["name"], "EventRateLimit");
+        assert_eq!(erl["configuration"]["apiVersion"], "eventratelimit.admission.k8s.io/v1alpha1");
+        let erl_go = m.join(format!("k8s.io/kubernetes@v1.{go}/plugin/pkg/admission/eventratelimit/apis/eventratelimit/v1alpha1/types.go"));
+        if erl_go.is_file() {
+            assert_fields(&erl["configuration"], &[erl_go], "EventRateLimit Configuration");
+        } else {
+            eprintln!("SKIPPED EventRateLimit keys for 1.{go}: k8s.io/kubernetes@v1.{go} is not in the module cache");
+        }
+        // The kubelet drop-in against KubeletConfiguration (k8s.io/kubelet config/v1beta1).
+        let kubelet = yaml(file(&out, "kubelet-config.conf").unwrap());
+        assert_eq!(kubelet["apiVersion"], "kubelet.config.k8s.io/v1beta1");
+        let kubelet_go = m.join(format!("k8s.io/kubelet@v0.{go}/config/v1beta1/types.go"));
+        if kubelet_go.is_file() {
+            assert_fields(&kubelet, &[kubelet_go], "KubeletConfiguration");
+        } else if go.starts_with("37") {
+            panic!("{} is missing", kubelet_go.display());
+        } else {
+            eprintln!("SKIPPED KubeletConfiguration keys for 1.{go}: k8s.io/kubelet@v0.{go} is not in the module cache");
+        }
         eprintln!("Kubernetes 1.{go}: target 1.{minor}: every key is a Go field ({version} AuthenticationConfiguration)");
     }
 }
@@ -179,6 +202,138 @@ fn authentication_follows_the_target_version() {
     assert!(file(&out, "authentication-config.yaml").is_none());
     assert!(!flags(&out).iter().any(|x| x.starts_with("--anonymous-auth") || x.starts_with("--authentication-config") || x.starts_with("--encryption")));
     assert!(file(&out, "encryption-config.yaml").is_none() && file(&out, "kube-apiserver-flags").is_some());
+}
+
+/// The flags of a generated flags file.
+fn flag_lines(out: &khc_emit::Output, name: &str) -> Vec<String> {
+    file(out, name).unwrap().lines().filter(|l| l.starts_with("--")).map(str::to_string).collect()
+}
+
+/// Every flag line of a flags file follows its one-line reason.
+fn assert_commented(out: &khc_emit::Output, name: &str) {
+    let text = file(out, name).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    for (i, l) in lines.iter().enumerate().filter(|(_, l)| l.starts_with("--")) {
+        assert!(lines[i - 1].starts_with("# ") && lines[i - 1].len() > 10, "{name}: {l} has no reason");
+    }
+}
+
+#[test]
+fn hardening_flags_of_every_component() {
+    let ciphers = "--tls-cipher-suites=TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256";
+    let src = FULL.to_string() + "  kubelet-certificate-authority \"/etc/kubernetes/pki/ca.crt\"\n";
+    let (out, _) = build(&program(&src, ""));
+    let api = flag_lines(&out, "kube-apiserver-flags");
+    for expected in [
+        "--service-account-extend-token-expiration=false",
+        "--kubelet-certificate-authority=/etc/kubernetes/pki/ca.crt",
+        "--tls-min-version=VersionTLS12",
+        ciphers,
+        "--enable-admission-plugins=NodeRestriction,DenyServiceExternalIPs,EventRateLimit",
+    ] {
+        assert!(api.contains(&expected.to_string()), "{expected} not in {api:?}");
+    }
+    let kcm = flag_lines(&out, "kube-controller-manager-flags");
+    assert_eq!(
+        kcm,
+        [
+            "--profiling=false",
+            "--bind-address=127.0.0.1",
+            "--use-service-account-credentials=true",
+            "--terminated-pod-gc-threshold=1000",
+            "--tls-min-version=VersionTLS12",
+            ciphers
+        ]
+    );
+    let sched = flag_lines(&out, "kube-scheduler-flags");
+    assert_eq!(sched, ["--profiling=false", "--bind-address=127.0.0.1", "--tls-min-version=VersionTLS12", ciphers]);
+    for f in ["kube-apiserver-flags", "kube-controller-manager-flags", "kube-scheduler-flags"] {
+        assert_commented(&out, f);
+    }
+    // The kubelet drop-in, and from 1.35 the cached-image credential check instead of AlwaysPullImages.
+    let k = yaml(file(&out, "kubelet-config.conf").unwrap());
+    assert_eq!(k["authentication"], json!({"anonymous": {"enabled": false}, "webhook": {"enabled": true}}));
+    assert_eq!(k["authorization"], json!({"mode": "Webhook"}));
+    assert_eq!((k["readOnlyPort"].clone(), k["rotateCertificates"].clone(), k["seccompDefault"].clone()), (json!(0), json!(true), json!(true)));
+    assert_eq!((k["podPidsLimit"].clone(), k["protectKernelDefaults"].clone()), (json!(4096), json!(true)));
+    assert_eq!(k["imagePullCredentialsVerificationPolicy"], "NeverVerifyPreloadedImages");
+    let readme = file(&out, "README.md").unwrap();
+    for f in api.iter().chain(&kcm).chain(&sched) {
+        assert!(readme.contains(&format!("| `{f}` |")), "README documents {f}");
+    }
+    for key in ["readOnlyPort", "seccompDefault", "podPidsLimit", "protectKernelDefaults", "imagePullCredentialsVerificationPolicy"] {
+        assert!(readme.contains(&format!("| `{key}` |")), "README documents {key}");
+    }
+    // The installer installs the drop-in.
+    assert!(file(&out, "install-control-plane.sh").unwrap().contains("install_file kubelet-config.conf"));
+
+    let (out, _) = build(&program(&FULL.replace("kubernetes 1.35", "kubernetes 1.34"), ""));
+    let api = flag_lines(&out, "kube-apiserver-flags");
+    assert!(api.contains(&"--enable-admission-plugins=NodeRestriction,DenyServiceExternalIPs,EventRateLimit,AlwaysPullImages".to_string()), "{api:?}");
+    assert!(!api.iter().any(|f| f.starts_with("--kubelet-certificate-authority")), "only when the source names it");
+    assert!(yaml(file(&out, "kubelet-config.conf").unwrap()).get("imagePullCredentialsVerificationPolicy").is_none());
+    assert!(file(&out, "README.md").unwrap().contains("`AlwaysPullImages` is enabled because"));
+
+    // `anonymous off`: the flag on every version, never the file's `anonymous` (the server refuses both).
+    for v in ["1.31", "1.35"] {
+        let (out, _) = build(&program(&FULL.replace("kubernetes 1.35", &format!("kubernetes {v}")).replace("anonymous health-only", "anonymous off"), ""));
+        assert!(flag_lines(&out, "kube-apiserver-flags").contains(&"--anonymous-auth=false".to_string()), "{v}");
+        assert!(yaml(file(&out, "authentication-config.yaml").unwrap()).get("anonymous").is_none(), "{v}");
+    }
+    let (_, _, rendered) = compile_sources(&[("c.khc", &program("  managed-by user \"ci\"\n  kubelet-certificate-authority \"ca.crt\"\n", ""))]);
+    assert!(rendered.contains("must be an absolute file path"), "{rendered}");
+}
+
+#[test]
+fn encryption_advice_follows_upstream_and_cis() {
+    let with = |p: &str| compile_sources(&[("c.khc", &program(&format!("  managed-by user \"ci\"\n  encryption {{ {p} }}\n"), ""))]).2;
+    let r = with("provider aesgcm { key k env \"K\" }");
+    assert!(r.contains("`aesgcm` writes new data with static keys") && r.contains("CIS 1.2.28 rates it WARN"), "{r}");
+    let r = with("provider secretbox { key k env \"K\" }; provider aesgcm { key o env \"O\" }");
+    assert!(!r.contains("warning"), "aesgcm only reading old data is fine: {r}");
+    assert!(!with("provider kms { name v; endpoint \"unix:///k.sock\" }").contains("warning"));
+    let r = compile_sources(&[("c.khc", &program("  managed-by user \"ci\"\n", ""))]).2;
+    assert!(r.contains("provider secretbox") && !r.contains("provider aesgcm"), "the help suggests secretbox: {r}");
+}
+
+#[test]
+fn benchmark_report_judges_the_generated_files() {
+    use khc_analysis::benchmark::{first_provider, Verdict};
+    let dir = std::env::temp_dir().join(format!("khc-bench-report-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let src = FULL.to_string() + "  kubelet-certificate-authority \"/etc/kubernetes/pki/ca.crt\"\n";
+    let text = program(&src, "");
+    std::fs::write(dir.join("c.khc"), &text).unwrap();
+    let line_of = |needle: &str| format!("c.khc:{}", text.lines().position(|l| l.contains(needle)).unwrap() + 1);
+    let ws = khc_analysis::Workspace::load(&dir).unwrap_or_else(|_| panic!("compiles"));
+    let checks = khc_analysis::benchmark::cis_1_12(&ws.models);
+    let verdict = |id: &str| checks.iter().find(|c| c.id == id).unwrap_or_else(|| panic!("{id}")).verdict;
+    for id in [
+        "1.2.3", "1.2.5", "1.2.9", "1.2.10", "1.2.14", "1.2.15", "1.2.27", "1.2.28", "1.2.29", "1.2.30", "1.3.1", "1.3.2", "1.3.3", "1.3.7", "1.4.1", "1.4.2",
+        "3.2.1", "4.2.1", "4.2.14",
+    ] {
+        assert_eq!(verdict(id), Verdict::Pass, "{id}");
+    }
+    // The audit retention of FULL is below the benchmark's minimum: scored FAIL, with what to do.
+    assert_eq!(verdict("1.2.17"), Verdict::Fail);
+    // health-only cannot be a flag: WARN, and the report says why.
+    let c121 = checks.iter().find(|c| c.id == "1.2.1").unwrap();
+    assert_eq!(c121.verdict, Verdict::Warn);
+    assert!(c121.note.as_deref().unwrap().contains("the scanner reads only the flag"), "{c121:?}");
+    assert_eq!(c121.source, Some(line_of("authentication {")));
+    assert_eq!(verdict("1.2.11"), Verdict::Warn, "by design from 1.35");
+    assert_eq!(verdict("1.2.7"), Verdict::NotKhcs);
+    assert_eq!(verdict("1.1"), Verdict::NotKhcs);
+    let c125 = checks.iter().find(|c| c.id == "1.2.5").unwrap();
+    assert_eq!(c125.source, Some(line_of("kubelet-certificate-authority")), "{c125:?}");
+    // Markdown names every check once.
+    let md = khc_analysis::benchmark::markdown(&checks);
+    assert!(md.contains("| 1.2.30 Ensure that the --service-account-extend-token-expiration parameter is set to false (Automated) | PASS | yes |"), "{md}");
+    // kube-bench's 1.2.28 reading: the letters of the line after `providers:`.
+    assert_eq!(first_provider("resources:\n- providers:\n  - kms:\n      name: x\n").as_deref(), Some("kms"));
+    assert_eq!(first_provider("x: 1\n").as_deref(), None);
+    std::fs::remove_dir_all(&dir).ok();
 }
 
 #[test]
@@ -262,6 +417,18 @@ fn control_plane_diagnostics() {
         let src = program(&format!("{applier}{body}"), "");
         let (_, _, rendered) = compile_sources(&[("c.khc", &src)]);
         assert!(rendered.contains(expected), "{body}: expected {expected:?} in\n{rendered}");
+    }
+    // `api-share`: a whole number of shares from 1 to 100, once per tenant.
+    for (tenant, expected) in [
+        ("tenant t {\n  api-share 0\n}\n", "`api-share` is a whole number from 1 to 100"),
+        ("tenant t {\n  api-share 101\n}\n", "`api-share` is a whole number from 1 to 100"),
+        ("tenant t {\n  api-share 1.5\n}\n", "`api-share` is a whole number from 1 to 100"),
+        ("tenant t {\n  api-share \"ten\"\n}\n", "expected a whole number of shares"),
+        ("tenant t {\n  api-share 1 2\n}\n", "`api-share` takes one number"),
+        ("tenant t {\n  api-share 1\n  api-share 2\n}\n", "duplicate"),
+    ] {
+        let (_, _, rendered) = compile_sources(&[("c.khc", &program("  managed-by user \"ci\"\n", tenant))]);
+        assert!(rendered.contains(expected), "{tenant}: expected {expected:?} in\n{rendered}");
     }
     // Without managed-by: a warning with the statement to write, and no protection policy.
     let (out, rendered) = build("cluster c {\n  kubernetes 1.35\n}\ntenant t {}\n");

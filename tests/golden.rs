@@ -67,6 +67,8 @@ fn golden_tree_covers_every_emitted_kind() {
         "LimitRange",
         "ValidatingAdmissionPolicy",
         "ValidatingAdmissionPolicyBinding",
+        "FlowSchema",
+        "PriorityLevelConfiguration",
     ] {
         assert!(kinds.contains(kind), "the example emits no {kind}");
     }

@@ -4,6 +4,7 @@
 
 use k8s_openapi::api::admissionregistration::v1::{ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding};
 use k8s_openapi::api::core::v1::{LimitRange, Namespace, ResourceQuota, ServiceAccount};
+use k8s_openapi::api::flowcontrol::v1::{FlowSchema, PriorityLevelConfiguration};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 use khc_emit::encryption::EncryptionConfiguration;
@@ -36,6 +37,8 @@ fn every_object_round_trips_through_k8s_openapi() {
             "LimitRange" => round_trip::<LimitRange>(path, v),
             "ValidatingAdmissionPolicy" => round_trip::<ValidatingAdmissionPolicy>(path, v),
             "ValidatingAdmissionPolicyBinding" => round_trip::<ValidatingAdmissionPolicyBinding>(path, v),
+            "FlowSchema" => round_trip::<FlowSchema>(path, v),
+            "PriorityLevelConfiguration" => round_trip::<PriorityLevelConfiguration>(path, v),
             other => panic!("{path}: unexpected kind {other}"),
         }
     }

@@ -32,10 +32,12 @@ fn serde_yaml_ng_text(kind: &str, body: &str) -> String {
         "LimitRange" => reserialize::<LimitRange>(body),
         "ValidatingAdmissionPolicy" => reserialize::<ValidatingAdmissionPolicy>(body),
         "ValidatingAdmissionPolicyBinding" => reserialize::<ValidatingAdmissionPolicyBinding>(body),
+        "FlowSchema" => reserialize::<k8s_openapi::api::flowcontrol::v1::FlowSchema>(body),
+        "PriorityLevelConfiguration" => reserialize::<k8s_openapi::api::flowcontrol::v1::PriorityLevelConfiguration>(body),
         "EncryptionConfiguration" => reserialize::<EncryptionConfiguration>(body),
         // API server configuration without a typed Rust model: compared through
         // serde_yaml_ng's own order-preserving value.
-        "Policy" | "AdmissionConfiguration" | "AuthenticationConfiguration" => reserialize::<serde_yaml_ng::Value>(body),
+        "Policy" | "AdmissionConfiguration" | "AuthenticationConfiguration" | "KubeletConfiguration" => reserialize::<serde_yaml_ng::Value>(body),
         other => panic!("unexpected kind {other}"),
     }
 }

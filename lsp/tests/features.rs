@@ -222,6 +222,13 @@ fn hover() {
     let h = c.at("cluster.khc", &cluster.replacen("    no-latest-tag", "    no-lat$0est-tag", 1), "textDocument/hover", json!({}));
     let v = h["result"]["contents"]["value"].as_str().unwrap();
     assert!(v.contains("```cel") && v.contains("variables.containers"), "{v}");
+    // The control-plane and fairness statements: shape and doc from the schema.
+    let h = c.at("tenants/payments.khc", &payments.replacen("api-share 20", "api-sh$0are 20", 1), "textDocument/hover", json!({}));
+    let v = h["result"]["contents"]["value"].as_str().unwrap();
+    assert!(v.contains("api-share SHARES") && v.contains("API Priority and Fairness"), "{v}");
+    let h = c.at("cluster.khc", &cluster.replacen("kubelet-certificate-authority", "kubelet-cert$0ificate-authority", 1), "textDocument/hover", json!({}));
+    let v = h["result"]["contents"]["value"].as_str().unwrap();
+    assert!(v.contains("kubelet-certificate-authority \"PATH\"") && v.contains("--kubelet-certificate-authority"), "{v}");
 }
 
 fn labels(v: &Value) -> Vec<String> {
@@ -236,6 +243,7 @@ fn completion() {
     // Statements of the tenant block.
     let l = labels(&c.at("tenants/payments.khc", &payments.replacen("  isolation strict", "  iso$0", 1), "textDocument/completion", json!({})));
     assert!(l.contains(&"isolation".to_string()) && l.contains(&"workload".to_string()) && !l.contains(&"kubernetes".to_string()), "{l:?}");
+    assert!(l.contains(&"api-share".to_string()), "{l:?}");
     // Statements of a nested block (quota).
     let l = labels(&c.at("tenants/payments.khc", &payments.replacen("    pods 200", "    $0", 1), "textDocument/completion", json!({})));
     assert!(l.contains(&"limit-cpu".to_string()) && !l.contains(&"isolation".to_string()), "{l:?}");
@@ -263,6 +271,8 @@ fn completion() {
     assert!(l.contains(&"serviceaccount".to_string()) && l.contains(&"group".to_string()), "{l:?}");
     let l = labels(&c.at("cluster.khc", &cluster.replacen("    max-age 30", "    $0", 1), "textDocument/completion", json!({})));
     assert!(l.contains(&"max-backups".to_string()) && l.contains(&"log-path".to_string()) && !l.contains(&"kubernetes".to_string()), "{l:?}");
+    let l = labels(&c.at("cluster.khc", &cluster.replacen("  kubernetes 1.35", "  $0", 1), "textDocument/completion", json!({})));
+    assert!(l.contains(&"kubelet-certificate-authority".to_string()) && !l.contains(&"api-share".to_string()), "{l:?}");
 }
 
 #[test]

@@ -1,10 +1,13 @@
 # A real control plane for tests/kube_server.rs: etcd, kube-apiserver,
-# kube-controller-manager, a test KMS v2 plugin, etcdget and netpol (cyclonus), built with the machine's
+# kube-controller-manager, kube-scheduler, a test KMS v2 plugin, etcdget and netpol (cyclonus), built with the machine's
 # Go from the pinned module tests/kube (go.mod/go.sum) into target/kube/VERSION/,
-# and kube-apiserver + kube-controller-manager 1.30.14 from tests/kube/v1.30.
+# and kube-apiserver + kube-controller-manager + kube-scheduler 1.30.14 from
+# tests/kube/v1.30; kube-bench (the CIS benchmark runner, tests/kube/kube-bench) into
+# target/kube/kube-bench/, its cfg/ read from the module cache.
 # A stamp of the module's sources skips the build when nothing changed, so warm
 # runs take a second; Go's own caches (GOCACHE, GOMODCACHE) live in the user cache.
-# Exports KHC_KUBE_BIN_DIRS (space-separated, newest Kubernetes first).
+# Exports KHC_KUBE_BIN_DIRS (space-separated, newest Kubernetes first), KHC_KUBE_BENCH
+# (the kube-bench binary) and KHC_KUBE_BENCH_CFG (its cfg/ folder).
 kube_build() { # MODULE_DIR VERSION full|server [extra go build flags...]
   local mod="$KHC_REPO/$1" out="$KHC_REPO/target/kube/$2" what="$3"; shift 3
   local stamp
@@ -20,15 +23,21 @@ kube_build() { # MODULE_DIR VERSION full|server [extra go build flags...]
   if [ "$what" = full ]; then
     (cd "$mod" && go build -trimpath -buildvcs=false -mod=readonly "$@" -o "$out/" \
         k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
-        ./cmd/etcd ./cmd/etcdget ./cmd/kmsplugin) || return 1
+        k8s.io/kubernetes/cmd/kube-scheduler ./cmd/etcd ./cmd/etcdget ./cmd/kmsplugin) || return 1
     # The upstream NetworkPolicy evaluator (cyclonus's matcher): its own module, as it
     # pins older k8s.io modules.
     (cd "$mod/netpol" && go build -trimpath -buildvcs=false -mod=readonly -o "$out/netpol" .) || return 1
+  elif [ "$what" = kube-bench ]; then
+    # kube-bench v0.16.0 (the first release the Go module proxy serves with cfg/cis-1.12;
+    # v0.15.0 was refused: "403 Forbidden / This module version is not available.").
+    (cd "$mod" && go build -trimpath -buildvcs=false -mod=readonly "$@" -o "$out/kube-bench" \
+        github.com/aquasecurity/kube-bench) || return 1
   else
-    # An older control plane: its own kube-apiserver and kube-controller-manager, the
-    # newest build's etcd and helpers.
+    # An older control plane: its own kube-apiserver, kube-controller-manager and
+    # kube-scheduler, the newest build's etcd and helpers.
     (cd "$mod" && go build -trimpath -buildvcs=false -mod=readonly "$@" -o "$out/" \
-        k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager) || return 1
+        k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
+        k8s.io/kubernetes/cmd/kube-scheduler) || return 1
     for b in etcd etcdget kmsplugin netpol; do ln -sf "../$KHC_KUBE_NEWEST/$b" "$out/$b"; done
   fi
   echo "$stamp" > "$out/.stamp"
@@ -42,4 +51,10 @@ else
   # -checklinkname=0 (its dependencies pull runtime internals by go:linkname).
   kube_build tests/kube/v1.30 v1.30.14 server -ldflags=-checklinkname=0
   export KHC_KUBE_BIN_DIRS="$KHC_REPO/target/kube/v1.37.2 $KHC_REPO/target/kube/v1.30.14"
+  # kube-bench runs its checks from its own cfg/ (the module's, in Go's module cache).
+  if kube_build tests/kube/kube-bench kube-bench kube-bench; then
+    export KHC_KUBE_BENCH="$KHC_REPO/target/kube/kube-bench/kube-bench"
+    KHC_KUBE_BENCH_CFG="$(cd "$KHC_REPO/tests/kube/kube-bench" && go list -mod=readonly -m -f '{{.Dir}}' github.com/aquasecurity/kube-bench)/cfg"
+    export KHC_KUBE_BENCH_CFG
+  fi
 fi

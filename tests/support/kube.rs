@@ -1,5 +1,5 @@
 //! A real Kubernetes control plane for tests: etcd, kube-apiserver and (optionally)
-//! kube-controller-manager and a test KMS v2 plugin, built from the pinned Go module
+//! kube-controller-manager, kube-scheduler and a test KMS v2 plugin, built from the pinned Go module
 //! in `tests/kube/` by `scripts/setup/20-kube.sh` into `target/kube/VERSION/`.
 //!
 //! Everything listens on loopback with certificates generated for the run (openssl),
@@ -27,7 +27,7 @@ pub fn bin_dirs(test: &str) -> Vec<PathBuf> {
     let dirs: Vec<PathBuf> = std::env::var("KHC_KUBE_BIN_DIRS").unwrap_or_default().split_whitespace().map(PathBuf::from).collect();
     let missing: Vec<String> = dirs
         .iter()
-        .flat_map(|d| ["etcd", "kube-apiserver", "kube-controller-manager", "kmsplugin", "etcdget", "netpol"].map(|b| d.join(b)))
+        .flat_map(|d| ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kmsplugin", "etcdget", "netpol"].map(|b| d.join(b)))
         .filter(|p| !p.is_file())
         .map(|p| p.display().to_string())
         .collect();
@@ -84,6 +84,16 @@ pub struct Options {
     /// `--anonymous-auth=false` is dropped (the file may configure anonymous access,
     /// and the server refuses both); the flags may state it again.
     pub apiserver_flags: Vec<String>,
+    /// More kube-controller-manager flags (e.g. a generated
+    /// `kube-controller-manager-flags`); a flag the test sets too is replaced.
+    pub controller_manager_flags: Vec<String>,
+    /// Start kube-scheduler with these flags (e.g. a generated `kube-scheduler-flags`).
+    pub scheduler_flags: Option<Vec<String>>,
+    /// Run every process in a PID namespace of its own (`unshare`, `nsenter`), so
+    /// that a tool reading the process table (kube-bench's `ps -ef | grep
+    /// kube-apiserver`) sees this control plane only, not others on the machine;
+    /// see [`Cluster::run_inside`].
+    pub own_pid_namespace: bool,
 }
 
 struct Proc {
@@ -103,6 +113,9 @@ pub struct Cluster {
     api_port: u16,
     opts: Options,
     procs: Vec<Proc>,
+    /// The PID namespace: `unshare`'s process and the host PID of the namespace's
+    /// first process (its init: killing it ends every process inside).
+    pid_namespace: Option<(Child, u32)>,
 }
 
 /// A free loopback port below Linux's ephemeral range (32768–60999), so that no
@@ -176,7 +189,19 @@ impl Cluster {
         )
         .unwrap();
         let (etcd_port, peer_port) = (free_port(), free_port());
-        let mut c = Cluster { dir, bin: bin.to_path_buf(), kubeconfig, etcd: format!("http://127.0.0.1:{etcd_port}"), api_port, opts, procs: Vec::new() };
+        let mut c = Cluster {
+            dir,
+            bin: bin.to_path_buf(),
+            kubeconfig,
+            etcd: format!("http://127.0.0.1:{etcd_port}"),
+            api_port,
+            opts,
+            procs: Vec::new(),
+            pid_namespace: None,
+        };
+        if c.opts.own_pid_namespace {
+            c.pid_namespace = Some(pid_namespace());
+        }
         let d = c.dir.clone();
         let peer = format!("http://127.0.0.1:{peer_port}");
         c.spawn(
@@ -204,12 +229,10 @@ impl Cluster {
             }
         }
         c.start_apiserver();
+        let kc = c.kubeconfig.display().to_string();
         if c.opts.controller_manager {
-            let kc = c.kubeconfig.display().to_string();
-            c.spawn(
-                "kube-controller-manager",
-                "kube-controller-manager",
-                &[
+            let args = with_flags(
+                vec![
                     format!("--kubeconfig={kc}"),
                     format!("--authentication-kubeconfig={kc}"),
                     format!("--authorization-kubeconfig={kc}"),
@@ -220,14 +243,95 @@ impl Cluster {
                     format!("--secure-port={}", free_port()),
                     format!("--cert-dir={}", d.join("kcm-certs").display()),
                 ],
+                &c.opts.controller_manager_flags,
             );
+            c.spawn("kube-controller-manager", "kube-controller-manager", &args);
+        }
+        if let Some(flags) = c.opts.scheduler_flags.clone() {
+            let args = with_flags(
+                vec![
+                    format!("--kubeconfig={kc}"),
+                    format!("--authentication-kubeconfig={kc}"),
+                    format!("--authorization-kubeconfig={kc}"),
+                    "--leader-elect=false".into(),
+                    "--bind-address=127.0.0.1".into(),
+                    format!("--secure-port={}", free_port()),
+                    format!("--cert-dir={}", d.join("scheduler-certs").display()),
+                ],
+                &flags,
+            );
+            c.spawn("kube-scheduler", "kube-scheduler", &args);
         }
         c
     }
 
+    /// GETs `paths` as `user` (impersonated by the admin, with `groups`), up to
+    /// `parallel` at once over one curl process (`--parallel`): per request, in the
+    /// order the answers came, the HTTP status, the API Priority and Fairness level
+    /// that handled it (`X-Kubernetes-PF-PriorityLevel-UID`) and the seconds it took.
+    pub fn get_as(&self, user: &str, groups: &[&str], paths: &[String], parallel: usize) -> Vec<(u16, String, f64)> {
+        let config = self.dir.join(format!("curl-{}.conf", SEQ.fetch_add(1, Ordering::SeqCst)));
+        let mut text = String::new();
+        for p in paths {
+            text.push_str(&format!("url = \"https://127.0.0.1:{}{p}\"\noutput = \"/dev/null\"\n", self.api_port));
+        }
+        std::fs::write(&config, text).unwrap();
+        let mut cmd = Command::new("curl");
+        cmd.args(["-sS", "--cacert"]).arg(self.dir.join("ca.crt"));
+        cmd.args(["-H", &format!("Authorization: Bearer {ADMIN_TOKEN}"), "-H", &format!("Impersonate-User: {user}")]);
+        for g in groups {
+            cmd.args(["-H", &format!("Impersonate-Group: {g}")]);
+        }
+        if parallel > 1 {
+            cmd.args(["--parallel", "--parallel-immediate", "--parallel-max", &parallel.to_string()]);
+        }
+        cmd.args(["-w", "%{http_code} %header{x-kubernetes-pf-prioritylevel-uid} %{time_total}\\n", "-K"]).arg(&config);
+        let out = cmd.output().expect("run curl");
+        let _ = std::fs::remove_file(&config);
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                match f.as_slice() {
+                    [code, uid, t] => Some((code.parse().ok()?, uid.to_string(), t.parse().ok()?)),
+                    [code, t] => Some((code.parse().ok()?, String::new(), t.parse().ok()?)),
+                    _ => None,
+                }
+            })
+            .collect()
+    }
+
+    /// Runs a command inside the control plane's PID namespace (see
+    /// [`Options::own_pid_namespace`]; outside it without one) and returns its output.
+    pub fn run_inside(&self, exe: &Path, args: &[String]) -> ProcOutput {
+        let mut cmd = self.command(exe);
+        cmd.args(args).stdin(Stdio::null()).output().unwrap_or_else(|e| panic!("cannot run {}: {e}", exe.display()))
+    }
+
+    /// True while every process started is still running.
+    pub fn all_running(&mut self) -> Result<(), String> {
+        let exited = self.procs.iter_mut().find_map(|p| p.child.try_wait().ok().flatten().map(|s| (p.name, s)));
+        match exited {
+            Some((name, status)) => Err(format!("{name} exited ({status}):\n{}", self.log_tail(name))),
+            None => Ok(()),
+        }
+    }
+
+    fn command(&self, exe: &Path) -> Command {
+        match &self.pid_namespace {
+            Some((_, pid)) => {
+                let mut c = Command::new("nsenter");
+                c.args(["-t", &pid.to_string(), "-p", "-m", "--"]).arg(exe);
+                c
+            }
+            None => Command::new(exe),
+        }
+    }
+
     fn spawn(&mut self, name: &'static str, exe: &str, args: &[String]) {
         let log = std::fs::File::create(self.dir.join(format!("{name}.log"))).unwrap();
-        let child = Command::new(self.bin.join(exe))
+        let child = self
+            .command(&self.bin.join(exe))
             .args(args)
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
@@ -275,12 +379,7 @@ impl Cluster {
         if self.opts.apiserver_flags.iter().any(|f| key(f) == "--authentication-config") {
             args.retain(|a| key(a) != "--anonymous-auth");
         }
-        for extra in &self.opts.apiserver_flags {
-            match args.iter().position(|a| key(a) == key(extra)) {
-                Some(i) => args[i] = extra.clone(),
-                None => args.push(extra.clone()),
-            }
-        }
+        let args = with_flags(args, &self.opts.apiserver_flags);
         self.spawn("kube-apiserver", "kube-apiserver", &args);
         let t0 = Instant::now();
         loop {
@@ -402,6 +501,48 @@ impl Cluster {
     }
 }
 
+/// `args` with `extra` flags added; an extra flag the args set too replaces it.
+fn with_flags(mut args: Vec<String>, extra: &[String]) -> Vec<String> {
+    let key = |f: &str| f.split_once('=').map_or(f, |(k, _)| k).to_string();
+    for x in extra {
+        match args.iter().position(|a| key(a) == key(x)) {
+            Some(i) => args[i] = x.clone(),
+            None => args.push(x.clone()),
+        }
+    }
+    args
+}
+
+/// A new PID namespace (with its own `/proc`) whose init sleeps: `unshare`'s
+/// process, and the host PID of the init (the target of `nsenter`).
+// The child is returned to the caller, whose `Drop` kills the namespace and waits for it.
+#[allow(clippy::zombie_processes)]
+fn pid_namespace() -> (Child, u32) {
+    let mut child = Command::new("unshare")
+        .args(["--pid", "--fork", "--mount-proc", "sleep", "infinity"])
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run unshare: {e}"));
+    let children = format!("/proc/{0}/task/{0}/children", child.id());
+    let t0 = Instant::now();
+    loop {
+        let text = std::fs::read_to_string(&children).unwrap_or_default();
+        if let Some(pid) = text.split_whitespace().next().and_then(|p| p.parse().ok()) {
+            // Wait until the init has its own /proc mounted (it then runs `sleep`).
+            let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+            if comm.trim() == "sleep" {
+                return (child, pid);
+            }
+        }
+        if t0.elapsed() > Duration::from_secs(10) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("unshare --pid did not start its init");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// Stops a process: SIGTERM (a graceful shutdown releases the API server's leases,
 /// so the next one is ready in seconds, not after their expiry), then SIGKILL after 20 s.
 fn stop(child: &mut Child) {
@@ -422,6 +563,15 @@ fn stop(child: &mut Child) {
 
 impl Drop for Cluster {
     fn drop(&mut self) {
+        if let Some((mut holder, init)) = self.pid_namespace.take() {
+            // Killing the namespace's init ends every process inside it at once.
+            let _ = Command::new("kill").arg("-KILL").arg(init.to_string()).status();
+            let _ = holder.wait();
+            for p in &mut self.procs {
+                let _ = p.child.kill();
+                let _ = p.child.wait();
+            }
+        }
         for p in self.procs.iter_mut().rev() {
             stop(&mut p.child);
         }
@@ -458,6 +608,13 @@ pub fn install_encryption_config(control_plane: &Path, dest: &Path, env: &[(&str
     }
     run_ok(&mut cmd);
     dest.to_path_buf()
+}
+
+/// The flags of a generated flags file of a control-plane folder
+/// (`kube-controller-manager-flags`, `kube-scheduler-flags`), with `/etc/kubernetes/khc/`
+/// rewritten to `dir`.
+pub fn component_flags(control_plane: &Path, file: &str, dir: &Path) -> Vec<String> {
+    control_plane_flags(&std::fs::read_to_string(control_plane.join(file)).unwrap(), dir)
 }
 
 /// Runs a control-plane's generated `install-control-plane.sh DIR` with `env` (the

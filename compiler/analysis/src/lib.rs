@@ -15,6 +15,8 @@
 //! * [`pss`]: the Pod Security Standards checks (baseline and restricted).
 //! * [`eval`]: application manifests judged against the intent of their
 //!   namespace (Pod Security, admission rules, network intent).
+//! * [`benchmark`]: the CIS Kubernetes Benchmark checks of the control plane,
+//!   judged from the generated control-plane files (`khc report --benchmark`).
 //!
 //! The evaluators read the emitted objects (parsed YAML), which carry a
 //! `khc.dev/source: FILE:LINE` annotation; [`Workspace`] adds the checked model
@@ -23,6 +25,7 @@
 #![warn(missing_docs)]
 
 pub mod admission;
+pub mod benchmark;
 pub mod diff;
 pub mod eval;
 pub mod manifest;

@@ -706,3 +706,27 @@ fn eval_refuses_deep_nesting_huge_input_and_links() {
     std::fs::remove_dir_all(&dir).ok();
     std::fs::remove_dir_all(&elsewhere).ok();
 }
+
+#[test]
+fn report_benchmark_judges_the_control_plane() {
+    let out = khc(&["report", "-p", EX, "--benchmark", "cis-1.12"]);
+    assert_eq!(out.status.code(), Some(0), "no check khc owns fails for the example");
+    let md = stdout(&out);
+    assert!(md.contains("# CIS Kubernetes Benchmark 1.12: cluster `prod-eu`"), "{md}");
+    assert!(md.contains("| 1.2.5 Ensure that the --kubelet-certificate-authority argument is set as appropriate (Automated) | PASS | yes | kube-apiserver-flags: --kubelet-certificate-authority=/etc/kubernetes/pki/ca.crt | cluster.khc:73 |"), "{md}");
+    assert!(md.contains("| 1.2.7 Ensure that the --authorization-mode argument includes Node (Automated) | not khc's |"), "{md}");
+    let v = json(&khc(&["report", "-p", EX, "--benchmark", "cis-1.12", "--format", "json"]));
+    let c = v.as_array().unwrap().iter().find(|c| c["id"] == "1.2.1").unwrap();
+    assert_eq!(c["verdict"], "WARN");
+    assert!(c["note"].as_str().unwrap().contains("the scanner reads only the flag"), "{c}");
+    assert!(v.as_array().unwrap().iter().all(|c| c["verdict"] != "FAIL"), "{v}");
+    // A cluster whose audit retention is below the benchmark's: FAIL, exit 1.
+    let dir = std::env::temp_dir().join(format!("khc-bench-cli-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("c.khc"), "cluster c {\n  kubernetes 1.35\n  audit { max-age 7 }\n}\n").unwrap();
+    let out = khc(&["report", "-p", dir.to_str().unwrap(), "--benchmark", "cis-1.12"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(stdout(&out).contains("| 1.2.17 Ensure that the --audit-log-maxage argument is set to 30 or as appropriate (Automated) | FAIL | yes | kube-apiserver-flags: --audit-log-maxage=7 | c.khc:3 |"));
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -27,6 +27,7 @@ pub mod cel;
 pub mod collisions;
 pub mod control_plane;
 pub mod encryption;
+pub mod fairness;
 pub mod gitops;
 pub mod objects;
 pub mod protection;
@@ -146,6 +147,7 @@ pub fn emit_tenant(cluster: &str, t: &Tenant) -> Vec<OutputFile> {
     let mut resources: Vec<String> = Vec::new();
     let mut per_namespace: std::collections::BTreeMap<String, Vec<String>> = std::collections::BTreeMap::new();
     let mut objs = objects::tenant_objects(t);
+    objs.extend(fairness::tenant_objects(t));
     objs.extend(protection::tenant_policy(t, &objs));
     for b in objs {
         let name = file_name(&b);
@@ -197,6 +199,19 @@ pub fn emit_cluster(model: &Model) -> Vec<OutputFile> {
     files
 }
 
+/// The README's rows for a list of flags: the flag and its reason, table-safe.
+fn flag_rows(flags: &[control_plane::Flag]) -> Vec<serde_json::Value> {
+    // khc's own text; the only source values in it (issuer URLs, paths) hold no
+    // control characters, which are dropped anyway.
+    let cell = |t: &str| t.chars().filter(|c| !c.is_control()).collect::<String>().replace('|', "\\|");
+    flags.iter().map(|f| json!({ "flag": cell(&f.flag), "why": cell(&f.comment) })).collect()
+}
+
+/// The README's rows for the kubelet drop-in: each top-level key and its value.
+fn kubelet_rows(v: &serde_json::Value) -> Vec<serde_json::Value> {
+    v.as_object().into_iter().flatten().filter(|(k, _)| *k != "apiVersion" && *k != "kind").map(|(k, x)| json!({ "key": k, "value": x.to_string() })).collect()
+}
+
 /// The files of `clusters/CLUSTER/control-plane/`: API server configuration
 /// (audit policy, admission configuration, authentication configuration,
 /// EncryptionConfiguration), `kube-apiserver-flags`, the install scripts and the
@@ -228,7 +243,13 @@ pub fn emit_control_plane(model: &Model) -> Vec<OutputFile> {
             contents: format!("{}{}", control_plane::header(&cp.authentication.origin.to_string(), "kube-apiserver --authentication-config"), doc(a)),
         });
     }
+    files.push(OutputFile {
+        path: format!("{dir}/{}", control_plane::KUBELET_CONFIG),
+        contents: format!("{}{}", control_plane::header(&c.origin.to_string(), "a kubelet --config-dir drop-in"), doc(&control_plane::kubelet_config(c))),
+    });
     files.push(OutputFile { path: format!("{dir}/{}", control_plane::FLAGS), contents: control_plane::flags_file(c) });
+    files.push(OutputFile { path: format!("{dir}/{}", control_plane::CONTROLLER_MANAGER_FLAGS), contents: control_plane::controller_manager_flags_file(c) });
+    files.push(OutputFile { path: format!("{dir}/{}", control_plane::SCHEDULER_FLAGS), contents: control_plane::scheduler_flags_file(c) });
     files.push(OutputFile { path: format!("{dir}/{}", control_plane::INSTALL_SCRIPT), contents: control_plane::install_script(c) });
     let mut keys = Vec::new();
     let (mut secretbox, mut resources, mut first_provider) = (false, String::new(), "none");
@@ -256,6 +277,10 @@ pub fn emit_control_plane(model: &Model) -> Vec<OutputFile> {
         resources = e.resources.join(",");
         first_provider = e.providers.first().map_or("none", |p| p.kind());
     }
+    let first_provider_cis = match first_provider {
+        "aesgcm" | "identity" => "WARN",
+        _ => "PASS",
+    };
     let audit_dir = cp.audit.log_path.rsplit_once('/').map_or("/", |(d, _)| if d.is_empty() { "/" } else { d }).to_string();
     let describe = authentication.as_ref().map(|_| {
         let mut parts = Vec::new();
@@ -291,6 +316,13 @@ pub fn emit_control_plane(model: &Model) -> Vec<OutputFile> {
                 "secretbox": secretbox,
                 "resources": resources,
                 "first_provider": first_provider,
+                "first_provider_cis": first_provider_cis,
+                "apiserver_flags": flag_rows(&control_plane::apiserver_flags(c)),
+                "controller_manager_flags": flag_rows(&control_plane::controller_manager_flags(c)),
+                "scheduler_flags": flag_rows(&control_plane::scheduler_flags(c)),
+                "kubelet_keys": kubelet_rows(&control_plane::kubelet_config(c)),
+                "always_pull_images": control_plane::admission_plugins(cp.minor_version).contains(&"AlwaysPullImages"),
+                "minor": cp.minor_version,
             }),
         )
         .expect("template renders");

@@ -41,12 +41,12 @@ fn yaml<T: serde::Serialize>(obj: &T) -> String {
     crate::yaml::to_string(obj).expect("k8s-openapi objects always serialize")
 }
 
-fn built<T: serde::Serialize + k8s_openapi::Resource>(obj: T, name: &str, namespace: Option<&str>, origin: &Origin) -> Built {
+pub(crate) fn built<T: serde::Serialize + k8s_openapi::Resource>(obj: T, name: &str, namespace: Option<&str>, origin: &Origin) -> Built {
     Built { kind: T::KIND, name: name.to_string(), namespace: namespace.map(str::to_string), origin: origin.clone(), yaml: yaml(&obj) }
 }
 
 /// Standard metadata: name, namespace, managed-by and tenant labels, source annotation.
-fn meta(name: &str, namespace: Option<&str>, tenant: Option<&str>, origin: &Origin) -> ObjectMeta {
+pub(crate) fn meta(name: &str, namespace: Option<&str>, tenant: Option<&str>, origin: &Origin) -> ObjectMeta {
     let mut labels = BTreeMap::from([(MANAGED_BY.0.to_string(), MANAGED_BY.1.to_string())]);
     if let Some(t) = tenant {
         labels.insert(TENANT_LABEL.to_string(), t.to_string());

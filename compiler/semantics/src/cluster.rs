@@ -50,8 +50,13 @@ pub(crate) fn check_cluster(cx: &mut Ctx, at: &At<'_>, profiles: &ProfileTable) 
     };
     // Control-plane blocks are read after the loop: they depend on `kubernetes`
     // and `exempt-namespaces`, wherever those stand.
-    let (mut managed_by, mut audit, mut pod_security, mut authentication): (Option<At<'_>>, Option<At<'_>>, Option<At<'_>>, Option<At<'_>>) =
-        (None, None, None, None);
+    let (mut managed_by, mut audit, mut pod_security, mut authentication, mut kubelet_ca): (
+        Option<At<'_>>,
+        Option<At<'_>>,
+        Option<At<'_>>,
+        Option<At<'_>>,
+        Option<At<'_>>,
+    ) = (None, None, None, None, None);
     let mut version_span = None;
     let mut seen = Vec::new();
     let mut grants = Vec::new();
@@ -129,6 +134,7 @@ pub(crate) fn check_cluster(cx: &mut Ctx, at: &At<'_>, profiles: &ProfileTable) 
             ClusterStatement::Audit => audit = Some(c),
             ClusterStatement::PodSecurity => pod_security = Some(c),
             ClusterStatement::Authentication => authentication = Some(c),
+            ClusterStatement::KubeletCertificateAuthority => kubelet_ca = Some(c),
             // Read after `managed-by`, wherever it stands: grants that become the applier are diagnosed.
             ClusterStatement::Role => roles.push(c),
             ClusterStatement::Grant => grants.push(c),
@@ -137,7 +143,7 @@ pub(crate) fn check_cluster(cx: &mut Ctx, at: &At<'_>, profiles: &ProfileTable) 
     if !has_encryption {
         cx.warning(at, at.s.name.span, "risky", "no `encryption` block: Secrets are stored unencrypted in etcd")
             .notes
-            .push("help: add `encryption { provider aesgcm { key k1 env \"KHC_ENCRYPTION_KEY\" } }`".into());
+            .push("help: add `encryption { provider secretbox { key k1 env \"KHC_ENCRYPTION_KEY\" } }` (or a `kms` provider, KMS v2)".into());
     }
     if let (Some(a), Some(mode)) = (&mut cluster.admission, &cluster.admission_mode) {
         a.actions.clone_from(mode);
@@ -155,6 +161,9 @@ pub(crate) fn check_cluster(cx: &mut Ctx, at: &At<'_>, profiles: &ProfileTable) 
     }
     if let Some(c) = &authentication {
         control_plane::check_authentication(cx, c, cluster.minor_version, &mut cp.authentication);
+    }
+    if let Some(c) = &kubelet_ca {
+        cp.kubelet_ca = control_plane::check_file_setting(cx, c, "the kubelets' CA bundle");
     }
     match &managed_by {
         Some(c) => cluster.managed_by = control_plane::check_managed_by(cx, c),
@@ -258,6 +267,11 @@ fn check_encryption(cx: &mut Ctx, at: &At<'_>) -> Option<Encryption> {
                 .push("note: list `identity` last, to read data written before encryption was enabled".into());
         }
         _ => {}
+    }
+    if let (Some(Provider::AesGcm(_)), Some(pat)) = (providers.first(), provider_ats.first()) {
+        let d = cx.warning(pat, pat.s.span, "risky", "`aesgcm` writes new data with static keys: upstream advises against it without automated key rotation");
+        d.notes.push("note: AES-GCM's random nonces make a key unsafe after about 2^32 writes; CIS 1.2.28 rates it WARN (kms, secretbox, aescbc pass)".into());
+        d.notes.push("help: write with `secretbox` or `kms` (KMS v2) first; keep `aesgcm` after it to read older data".into());
     }
     for (p, pat) in providers.iter().zip(&provider_ats) {
         if matches!(p, Provider::AesCbc(_)) {

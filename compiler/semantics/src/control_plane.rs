@@ -67,6 +67,7 @@ pub(crate) fn defaults(origin: &Origin, minor: u32, exempt_namespaces: &[String]
             anonymous: if minor >= ANONYMOUS_CONFIG_MINOR { Anonymous::HealthOnly } else { Anonymous::Unchanged },
             oidc: Vec::new(),
         },
+        kubelet_ca: None,
     }
 }
 
@@ -159,6 +160,25 @@ fn strings(cx: &mut Ctx, at: &At<'_>, what: &str) -> Vec<String> {
     out
 }
 
+/// True for an absolute file path of letters, digits, `.`, `_`, `-` and `/`
+/// without `..`: safe unquoted in a flag and in the install script.
+fn plain_absolute_path(p: &str) -> bool {
+    let plain = p.chars().all(|c| c.is_ascii_alphanumeric() || "._-/".contains(c));
+    p.starts_with('/') && !p.ends_with('/') && plain && !p.split('/').any(|seg| seg == "..")
+}
+
+/// A statement naming one file on the control-plane nodes
+/// (`kubelet-certificate-authority "PATH"`).
+pub(crate) fn check_file_setting(cx: &mut Ctx, at: &At<'_>, what: &str) -> Option<FileSetting> {
+    let (p, span) = string(cx, at, &format!("the absolute path of {what}"))?;
+    if plain_absolute_path(&p) {
+        Some(FileSetting { origin: at.origin(), path: p })
+    } else {
+        cx.error(at, span, "invalid-value", format!("the path of {what} must be an absolute file path of letters, digits, `.`, `_`, `-` and `/`"));
+        None
+    }
+}
+
 /// `audit { log-path …; max-age …; max-backups …; max-size … }`.
 pub(crate) fn check_audit(cx: &mut Ctx, at: &At<'_>, audit: &mut Audit) {
     cx.no_args(at);
@@ -175,8 +195,7 @@ pub(crate) fn check_audit(cx: &mut Ctx, at: &At<'_>, audit: &mut Audit) {
         match stmt {
             AuditStatement::LogPath => {
                 if let Some((p, span)) = string(cx, &c, "an absolute path on the control-plane node") {
-                    let plain = p.chars().all(|c| c.is_ascii_alphanumeric() || "._-/".contains(c));
-                    if p.starts_with('/') && !p.ends_with('/') && plain && !p.split('/').any(|seg| seg == "..") {
+                    if plain_absolute_path(&p) {
                         audit.log_path = p;
                     } else {
                         cx.error(&c, span, "invalid-value", "the audit log path must be an absolute file path of letters, digits, `.`, `_`, `-` and `/`");

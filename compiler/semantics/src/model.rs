@@ -432,6 +432,17 @@ pub struct Tenant {
     pub admission: Option<Admission>,
     /// Node isolation (`nodes { … }`), if any.
     pub nodes: Option<NodeIsolation>,
+    /// API Priority and Fairness (`api-share N`), if any.
+    pub api_share: Option<ApiShare>,
+}
+
+/// `api-share N`: the tenant's own API Priority and Fairness level.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApiShare {
+    /// Declaration site.
+    pub origin: Origin,
+    /// Nominal concurrency shares of the tenant's PriorityLevelConfiguration (1–100).
+    pub shares: u32,
 }
 
 /// `nodes { … }`: where a tenant's pods may run.
@@ -457,6 +468,18 @@ pub struct ControlPlane {
     pub pod_security: ClusterPodSecurity,
     /// Authentication settings.
     pub authentication: Authentication,
+    /// `kubelet-certificate-authority "PATH"`: the CA bundle the API server checks
+    /// the kubelets' serving certificates against (`--kubelet-certificate-authority`).
+    pub kubelet_ca: Option<FileSetting>,
+}
+
+/// A control-plane setting naming a file on the control-plane nodes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileSetting {
+    /// Declaration site.
+    pub origin: Origin,
+    /// The absolute path (letters, digits, `.`, `_`, `-`, `/`).
+    pub path: String,
 }
 
 /// `audit { … }`: the log settings (the policy itself is khc's, see the emitter).

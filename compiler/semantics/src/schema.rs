@@ -116,6 +116,11 @@ const CLUSTER: &[StatementSchema] = &[
         true,
     ),
     opens("authentication", "{ … }", "API server authentication: anonymous access and OIDC issuers.", BlockKind::Authentication, true),
+    once(
+        "kubelet-certificate-authority",
+        "\"PATH\"",
+        "The CA bundle (on the control-plane nodes) that signs the kubelets' serving certificates: the API server verifies kubelets with it (`--kubelet-certificate-authority`).",
+    ),
 ];
 
 const AUDIT: &[StatementSchema] = &[
@@ -170,6 +175,11 @@ const TENANT: &[StatementSchema] = &[
     opens("workload", "NAME { … }", "A workload: its pod selector and its own ServiceAccount.", BlockKind::Workload, false),
     opens("admission", "{ … }", "Admission rules for this tenant's namespaces.", BlockKind::Admission, true),
     opens("nodes", "{ … }", "Node isolation: the node labels the tenant's pods must select and the only taints they may tolerate.", BlockKind::Nodes, true),
+    once(
+        "api-share",
+        "SHARES",
+        "API Priority and Fairness: the tenant's ServiceAccounts and granted users and groups get their own priority level with SHARES (1–100) nominal concurrency shares; a flood from the tenant queues, then gets 429, in its own level.",
+    ),
 ];
 
 const NODES: &[StatementSchema] = &[
@@ -382,6 +392,7 @@ statement_enum! {
         Audit = "audit",
         PodSecurity = "pod-security",
         Authentication = "authentication",
+        KubeletCertificateAuthority = "kubelet-certificate-authority",
     }
 }
 
@@ -399,6 +410,7 @@ statement_enum! {
         Workload = "workload",
         Admission = "admission",
         Nodes = "nodes",
+        ApiShare = "api-share",
     }
 }
 
@@ -494,11 +506,14 @@ pub const ISOLATION_MODES: ValueSet = ValueSet {
 pub const PROVIDERS: ValueSet = ValueSet {
     what: "encryption provider",
     values: &[
-        ("aesgcm", "AES-GCM with keys read at install time (rotate keys often)."),
-        ("aescbc", "AES-CBC (not recommended: padding-oracle attacks)."),
-        ("secretbox", "XSalsa20 and Poly1305 with keys read at install time."),
-        ("kms", "A KMS v2 plugin (envelope encryption; the recommended provider)."),
-        ("identity", "No encryption: reads data written before encryption was enabled."),
+        (
+            "aesgcm",
+            "AES-GCM with static keys read at install time: not advised upstream without automated key rotation (a warning when it writes; CIS 1.2.28: WARN).",
+        ),
+        ("aescbc", "AES-CBC (not recommended: padding-oracle attacks; CIS 1.2.28: PASS)."),
+        ("secretbox", "XSalsa20 and Poly1305 with keys read at install time (the recommended static-key provider; CIS 1.2.28: PASS)."),
+        ("kms", "A KMS v2 plugin (envelope encryption; the recommended provider; CIS 1.2.28: PASS)."),
+        ("identity", "No encryption: reads data written before encryption was enabled (CIS 1.2.28: WARN when first)."),
     ],
 };
 

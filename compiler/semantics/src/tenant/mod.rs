@@ -13,7 +13,7 @@ use crate::env::Env;
 use crate::model::*;
 use crate::rbac::{add_role, check_grants, GrantScope, RoleScope};
 use crate::schema::{self, BlockKind, TenantStatement};
-use khc_syntax::Diagnostic;
+use khc_syntax::{Diagnostic, ValueKind};
 use std::collections::BTreeMap;
 
 /// Checks a whole tenant against the rest of the program (`env`): its header,
@@ -41,6 +41,7 @@ pub(crate) fn check_tenant(cx: &mut Ctx, at: &At<'_>, env: &dyn Env) -> Option<T
         exempt_namespaces: cluster.exempt_namespaces.clone(),
         admission: None,
         nodes: None,
+        api_share: None,
     };
     t.workloads.sort_by(|a, b| a.name.cmp(&b.name));
     let profiles = env.profiles();
@@ -72,6 +73,7 @@ pub(crate) fn check_tenant(cx: &mut Ctx, at: &At<'_>, env: &dyn Env) -> Option<T
             TenantStatement::Grant => grants.push(c),
             TenantStatement::Nodes => t.nodes = nodes(cx, &c),
             TenantStatement::Admission => t.admission = Some(Admission { minor_version: minor, ..check_admission(cx, &c, &profiles) }),
+            TenantStatement::ApiShare => t.api_share = api_share(cx, &c),
         }
     }
     if t.isolation == Isolation::None {
@@ -242,4 +244,33 @@ pub(crate) fn tenant_facts(at: &At<'_>) -> Option<crate::env::TenantFacts> {
 pub(crate) fn namespace_span(at: &At<'_>, ns: &str) -> Option<khc_syntax::Span> {
     let h = header::read_header(&mut Ctx::default(), at)?;
     h.namespace_spans.iter().find(|(n, _)| n == ns).map(|(_, s)| *s)
+}
+
+/// The most nominal concurrency shares `api-share` accepts: Kubernetes' own
+/// `workload-low` level has 100, `global-default` 20.
+pub const MAX_API_SHARE: u32 = 100;
+
+/// `api-share N`: the tenant's API Priority and Fairness level (SPEC.md section 5).
+fn api_share(cx: &mut Ctx, at: &At<'_>) -> Option<ApiShare> {
+    cx.no_block(at);
+    let args = at.s.flat_args();
+    let [v] = args.as_slice() else {
+        cx.error(at, at.s.span, "bad-argument", "`api-share` takes one number: the tenant's nominal concurrency shares, e.g. `api-share 10`");
+        return None;
+    };
+    match &v.kind {
+        ValueKind::Number { digits, unit } => match digits.parse::<u32>() {
+            Ok(n) if unit.is_empty() && (1..=MAX_API_SHARE).contains(&n) => Some(ApiShare { origin: at.origin(), shares: n }),
+            _ => {
+                cx.error(at, v.span, "invalid-value", format!("`api-share` is a whole number from 1 to {MAX_API_SHARE}"))
+                    .notes
+                    .push("note: Kubernetes' own levels: workload-low 100, global-default 20, catch-all 5".into());
+                None
+            }
+        },
+        _ => {
+            cx.error(at, v.span, "invalid-value", format!("expected a whole number of shares, found {}", v.describe()));
+            None
+        }
+    }
 }

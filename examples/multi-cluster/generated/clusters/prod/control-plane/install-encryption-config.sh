@@ -14,7 +14,7 @@ check_key() {
   case " $3 " in *" $n "*) ;; *) fail "key $1 decodes to $n bytes; expected one of: $3";; esac
 }
 key_1=$(printenv KHC_PROD_ETCD_KEY_2026) || fail 'environment variable KHC_PROD_ETCD_KEY_2026 (key prod2026) is not set'
-check_key 'prod2026' "$key_1" '16 24 32'
+check_key 'prod2026' "$key_1" '32'
 umask 077
 [ -L "$dest" ] && fail "$dest is a symbolic link"
 mkdir -p "$(dirname "$dest")"
