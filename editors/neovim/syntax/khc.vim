@@ -15,7 +15,8 @@ syntax keyword khcStatement import kubernetes exempt-namespaces api-server encry
       \ no-unmasked-proc-mount allowed-selinux-types no-selinux-overrides no-host-process no-host-probes
       \ allowed-volume-types allowed-host-paths run-as-group min-gid require-fs-group min-fs-group
       \ no-root-groups no-external-ips allowed-service-types no-default-service-account
-      \ allowed-runtime-classes allowed-storage-classes nodes toleration
+      \ allowed-runtime-classes allowed-storage-classes nodes toleration network-policies pod-cidr
+      \ service-cidr
 syntax keyword khcKeyword ingress egress from to ports protocol except on names cidr env file user group serviceaccount readonly
 syntax keyword khcBoolean true false
 syntax match khcNumber "\<\d\+\(\.\d\+\)\?[A-Za-z]*\>"

@@ -40,6 +40,7 @@ pub(crate) fn check_tenant(cx: &mut Ctx, at: &At<'_>, env: &dyn Env) -> Option<T
         managed_by: cluster.managed_by.clone(),
         admission: None,
         nodes: None,
+        self_managed_network_policies: false,
     };
     t.workloads.sort_by(|a, b| a.name.cmp(&b.name));
     let profiles = env.profiles();
@@ -69,6 +70,7 @@ pub(crate) fn check_tenant(cx: &mut Ctx, at: &At<'_>, env: &dyn Env) -> Option<T
             "role" => add_role(cx, c, "role", &mut t.roles, &mut role_firsts),
             "grant" => grants.push(c),
             "nodes" => t.nodes = nodes(cx, &c),
+            "network-policies" => t.self_managed_network_policies = network::network_policies(cx, &c, h.facts.isolation, !cluster.managed_by.is_empty()),
             _ => t.admission = Some(Admission { minor_version: minor, ..check_admission(cx, &c, &profiles) }),
         }
     }
