@@ -177,7 +177,8 @@ impl Dataplane {
                 eprintln!("note: cannot set {k} in the node's namespace (denials may time out instead of being refused)");
             }
         }
-        let c = Cluster::start(bin, Options::default());
+        // The controller manager aggregates the built-in `admin` role (tenant admins are bound to it).
+        let c = Cluster::start(bin, Options { controller_manager: true, ..Options::default() });
         let node = json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": NODE}});
         let r = c.request("POST", "/api/v1/nodes", &node);
         assert_eq!(r.status, 201, "create the node: {}", r.body);
@@ -432,7 +433,8 @@ fn plan(objects: &[Object]) -> Plan {
                         let Some(lo) = port["port"].as_u64() else { continue };
                         let hi = port["endPort"].as_u64().unwrap_or(lo);
                         let set = if proto == "UDP" { &mut p.udp } else { &mut p.tcp };
-                        for q in [lo, hi, lo.saturating_sub(1).max(1), (hi + 1).min(65535)] {
+                        // Both ends of a range and the port just above it (off by one).
+                        for q in [lo, hi, (hi + 1).min(65535)] {
                             set.insert(q as u16);
                         }
                     }
@@ -547,6 +549,10 @@ fn deploy(bin: &Path, out: &Output, cluster_dir: &Path, src: &Path) -> (Dataplan
             let r = dp.c.request("POST", "/api/v1/namespaces", &json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}));
             assert_eq!(r.status, 201, "namespace {ns}: {}", r.body);
         }
+        // No controller manager creates `default`; the ServiceAccount admission plugin needs it.
+        let sa = json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default", "namespace": ns}});
+        let r = dp.c.request("POST", &format!("/api/v1/namespaces/{ns}/serviceaccounts"), &sa);
+        assert!(r.status == 201 || r.status == 409, "the default ServiceAccount of {ns}: {}", r.body);
     }
     for (ns, name, labels) in &plan.pods {
         dp.add_pod(ns, name, labels);
@@ -578,7 +584,13 @@ fn cluster_name(cluster_dir: &Path) -> String {
 fn list_policies(c: &Cluster) -> Vec<Value> {
     let r = c.request("GET", "/apis/networking.k8s.io/v1/networkpolicies", &Value::Null);
     assert_eq!(r.status, 200);
-    r.body["items"].as_array().cloned().unwrap_or_default()
+    // A list's items carry no `kind`.
+    let mut items = r.body["items"].as_array().cloned().unwrap_or_default();
+    for i in &mut items {
+        i["kind"] = json!("NetworkPolicy");
+        i["apiVersion"] = json!("networking.k8s.io/v1");
+    }
+    items
 }
 
 /// The evaluator over the server's NetworkPolicies and khc's Namespaces: what the
@@ -609,24 +621,45 @@ fn matrix_agrees(bin: &Path, out: &Output, cluster_dir: &Path, src: &Path) {
     assert!(bad.is_empty(), "khc reach and the real dataplane disagree on {} probes:\n{}", bad.len(), bad.join("\n"));
     assert!(allowed > 0 && allowed < probes.len(), "a matrix that is all one answer proves nothing");
 
-    // Negative control: delete one of khc's default-deny policies. The dataplane
-    // must now disagree with the intent — exactly where the evaluator over the
-    // server's (mutated) policies says it should.
-    let victim = objects.iter().find(|o| o.kind() == "NetworkPolicy" && o.name() == "default-deny").expect("an isolated namespace");
-    let ns = victim.namespace().unwrap().to_string();
+    // Negative control: delete the one of khc's NetworkPolicies whose loss opens the
+    // most probes (an engine failing open), as the evaluator predicts. The
+    // dataplane must now disagree with the intent — exactly where the evaluator
+    // over the server's (mutated) policies says it should. Only probes to or from
+    // the policy's namespace can change; those are probed again.
+    let policies: Vec<&Object> = objects.iter().filter(|o| o.kind() == "NetworkPolicy").collect();
+    let others = |skip: &Object| -> Vec<Object> { objects.iter().filter(|o| !std::ptr::eq(*o, skip)).cloned().collect() };
+    let (victim, opened) = policies
+        .iter()
+        .map(|p| {
+            let without = Network::new(&others(p));
+            let opened = probes
+                .iter()
+                .filter(|&&(s, d, proto, port)| {
+                    let (a, b) = (dp.eps[s].endpoint(), dp.eps[d].endpoint());
+                    without.allowed(&a, &b, port, proto) && !intent.allowed(&a, &b, port, proto)
+                })
+                .count();
+            (*p, opened)
+        })
+        .max_by_key(|(_, n)| *n)
+        .expect("the program has NetworkPolicies");
+    assert!(opened > 0, "no single NetworkPolicy of khc's guards anything");
+    let (ns, name) = (victim.namespace().unwrap().to_string(), victim.name().to_string());
+    let touched: Vec<Probe> = probes.iter().copied().filter(|&(s, d, _, _)| [s, d].iter().any(|&e| dp.eps[e].pod.as_ref().is_some_and(|(n, _, _)| *n == ns))).collect();
     let from = dp.log_len();
-    dp.c.kubectl_ok(&["delete", "networkpolicy", "default-deny", "-n", &ns]);
-    dp.synced(from, &[format!("Received network policy: {ns}/default-deny delete event")]);
-    let answers = dp.probe(&probes);
-    let against_intent = mismatches(&dp, &probes, &answers, &intent);
-    let against_server = mismatches(&dp, &probes, &answers, &network_of(&objects, &list_policies(&dp.c)));
+    dp.c.kubectl_ok(&["delete", "networkpolicy", &name, "-n", &ns]);
+    dp.synced(from, &[format!("Received network policy: {ns}/{name} delete event")]);
+    let answers = dp.probe(&touched);
+    let against_intent = mismatches(&dp, &touched, &answers, &intent);
+    let against_server = mismatches(&dp, &touched, &answers, &network_of(&objects, &list_policies(&dp.c)));
     eprintln!(
-        "{}: negative control (default-deny of {ns} deleted): {} probes differ from the intent, {} from the evaluator over the server's policies",
+        "{}: negative control ({ns}/{name} deleted, {opened} probes predicted to open): of {} probes touching {ns}, {} differ from the intent, {} from the evaluator over the server's policies",
         cluster_name(cluster_dir),
+        touched.len(),
         against_intent.len(),
         against_server.len()
     );
-    assert!(!against_intent.is_empty(), "deleting {ns}/default-deny changed no probe: the suite would not notice an engine failing open");
+    assert_eq!(against_intent.len(), opened, "deleting {ns}/{name} must open exactly the probes the evaluator predicts");
     assert!(against_server.is_empty(), "the dataplane disagrees with the evaluator over the server's policies:\n{}", against_server.join("\n"));
 }
 
