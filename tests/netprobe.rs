@@ -6,8 +6,8 @@
 //!   port with `NAME\n` — from one socket per local address (ADDR…), so a reply
 //!   leaves from the address the request was sent to. Prints `ready` once every
 //!   socket is bound, then serves until killed.
-//! * `khc-netprobe probe`: reads `ID PROTO IP PORT` lines on stdin, tries each one
-//!   (concurrently, fresh sockets, 2 s timeout) and prints `ID ok NAME`,
+//! * `khc-netprobe probe [THREADS]`: reads `ID PROTO IP PORT` lines on stdin, tries
+//!   each one (THREADS at a time, default 32; fresh sockets, 2 s timeout) and prints `ID ok NAME`,
 //!   `ID refused` or `ID timeout` (and `ID error WHY`) per line.
 
 use std::io::{BufRead, Read, Write};
@@ -21,9 +21,9 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("serve") => serve(&args[1..]),
-        Some("probe") => probe(),
+        Some("probe") => probe(args.get(1).and_then(|n| n.parse().ok()).unwrap_or(32)),
         _ => {
-            eprintln!("usage: khc-netprobe serve NAME ADDR… -- TCP_PORT… -- UDP_PORT… | khc-netprobe probe");
+            eprintln!("usage: khc-netprobe serve NAME ADDR… -- TCP_PORT… -- UDP_PORT… | khc-netprobe probe [THREADS]");
             std::process::exit(2);
         }
     }
@@ -113,7 +113,7 @@ fn try_one(proto: &str, ip: IpAddr, port: u16) -> String {
     }
 }
 
-fn probe() {
+fn probe(threads: usize) {
     let lines: Vec<String> = std::io::stdin().lock().lines().map_while(Result::ok).filter(|l| !l.trim().is_empty()).collect();
     let jobs: Vec<(String, String, IpAddr, u16)> = lines
         .iter()
@@ -125,7 +125,7 @@ fn probe() {
         .collect();
     let (tx, rx) = mpsc::channel();
     let queue = std::sync::Arc::new(std::sync::Mutex::new(jobs.into_iter()));
-    let workers: Vec<_> = (0..48)
+    let workers: Vec<_> = (0..threads.max(1))
         .map(|_| {
             let (tx, queue) = (tx.clone(), queue.clone());
             std::thread::spawn(move || loop {
