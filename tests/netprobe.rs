@@ -6,8 +6,8 @@
 //!   port with `NAME\n` — from one socket per local address (ADDR…), so a reply
 //!   leaves from the address the request was sent to. Prints `ready` once every
 //!   socket is bound, then serves until killed.
-//! * `khc-netprobe probe [THREADS]`: reads `ID PROTO IP PORT` lines on stdin, tries
-//!   each one (THREADS at a time, default 32; fresh sockets, 2 s timeout) and prints `ID ok NAME`,
+//! * `khc-netprobe probe [THREADS [SECONDS]]`: reads `ID PROTO IP PORT` lines on stdin, tries
+//!   each one (THREADS at a time, default 32; fresh sockets, SECONDS to wait, default 2) and prints `ID ok NAME`,
 //!   `ID refused` or `ID timeout` (and `ID error WHY`) per line.
 
 use std::io::{BufRead, Read, Write};
@@ -15,15 +15,18 @@ use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::sync::mpsc;
 use std::time::Duration;
 
-const TIMEOUT: Duration = Duration::from_secs(2);
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("serve") => serve(&args[1..]),
-        Some("probe") => probe(args.get(1).and_then(|n| n.parse().ok()).unwrap_or(32)),
+        Some("probe") => {
+            let threads = args.get(1).and_then(|n| n.parse().ok()).unwrap_or(32);
+            let timeout = Duration::from_secs(args.get(2).and_then(|n| n.parse().ok()).unwrap_or(2));
+            probe(threads, timeout)
+        }
         _ => {
-            eprintln!("usage: khc-netprobe serve NAME ADDR… -- TCP_PORT… -- UDP_PORT… | khc-netprobe probe [THREADS]");
+            eprintln!("usage: khc-netprobe serve NAME ADDR… -- TCP_PORT… -- UDP_PORT… | khc-netprobe probe [THREADS [SECONDS]]");
             std::process::exit(2);
         }
     }
@@ -68,7 +71,7 @@ fn serve(args: &[String]) {
 }
 
 /// The outcome of one probe.
-fn try_one(proto: &str, ip: IpAddr, port: u16) -> String {
+fn try_one(proto: &str, ip: IpAddr, port: u16, timeout: Duration) -> String {
     let to = SocketAddr::new(ip, port);
     let classify = |e: std::io::Error| match e.kind() {
         std::io::ErrorKind::ConnectionRefused => "refused".to_string(),
@@ -77,9 +80,9 @@ fn try_one(proto: &str, ip: IpAddr, port: u16) -> String {
         _ => format!("error {e}"),
     };
     match proto {
-        "TCP" => match TcpStream::connect_timeout(&to, TIMEOUT) {
+        "TCP" => match TcpStream::connect_timeout(&to, timeout) {
             Ok(mut s) => {
-                let _ = s.set_read_timeout(Some(TIMEOUT));
+                let _ = s.set_read_timeout(Some(timeout));
                 let mut got = String::new();
                 match s.read_to_string(&mut got) {
                     Ok(_) => format!("ok {}", got.trim()),
@@ -99,7 +102,7 @@ fn try_one(proto: &str, ip: IpAddr, port: u16) -> String {
             if let Err(e) = s.connect(to) {
                 return classify(e);
             }
-            let _ = s.set_read_timeout(Some(TIMEOUT));
+            let _ = s.set_read_timeout(Some(timeout));
             if let Err(e) = s.send(b"?") {
                 return classify(e);
             }
@@ -113,7 +116,7 @@ fn try_one(proto: &str, ip: IpAddr, port: u16) -> String {
     }
 }
 
-fn probe(threads: usize) {
+fn probe(threads: usize, timeout: Duration) {
     let lines: Vec<String> = std::io::stdin().lock().lines().map_while(Result::ok).filter(|l| !l.trim().is_empty()).collect();
     let jobs: Vec<(String, String, IpAddr, u16)> = lines
         .iter()
@@ -131,7 +134,7 @@ fn probe(threads: usize) {
             std::thread::spawn(move || loop {
                 let job = queue.lock().expect("queue").next();
                 let Some((id, proto, ip, port)) = job else { break };
-                let _ = tx.send(format!("{id} {}", try_one(&proto, ip, port)));
+                let _ = tx.send(format!("{id} {}", try_one(&proto, ip, port, timeout)));
             })
         })
         .collect();
