@@ -559,9 +559,8 @@ fn mismatches(dp: &Dataplane, probes: &[Probe], answers: &[bool], net: &Network)
         .zip(answers)
         .filter_map(|(&(s, d, proto, port), &got)| {
             let want = net.allowed(&dp.eps[s].endpoint(), &dp.eps[d].endpoint(), port, proto);
-            (want != got).then(|| {
-                format!("{} → {} {port}/{proto}: khc reach says {}, the dataplane {}", dp.eps[s].name, dp.eps[d].name, verdict(want), verdict(got))
-            })
+            (want != got)
+                .then(|| format!("{} → {} {port}/{proto}: khc reach says {}, the dataplane {}", dp.eps[s].name, dp.eps[d].name, verdict(want), verdict(got)))
         })
         .collect()
 }
@@ -580,7 +579,8 @@ fn verdict(allowed: bool) -> &'static str {
 /// and the output's objects.
 fn deploy(bin: &Path, out: &Output, cluster_dir: &Path, src: &Path) -> (Dataplane, Vec<Object>) {
     let t0 = Instant::now();
-    let objects: Vec<Object> = khc_analysis::objects(out).into_iter().filter(|o| o.path.starts_with(&format!("clusters/{}/", cluster_name(cluster_dir)))).collect();
+    let objects: Vec<Object> =
+        khc_analysis::objects(out).into_iter().filter(|o| o.path.starts_with(&format!("clusters/{}/", cluster_name(cluster_dir)))).collect();
     let mut plan = plan(&objects);
     plan.pods.extend(workload_pods(out, src).into_iter().filter(|(ns, _, _)| plan.namespaces.iter().any(|(n, _)| n == ns)));
     let mut dp = Dataplane::start(bin);
@@ -604,7 +604,10 @@ fn deploy(bin: &Path, out: &Output, cluster_dir: &Path, src: &Path) -> (Dataplan
         dp.add_host(*h);
     }
     apply_units(&dp.c, cluster_dir);
-    let on_server: BTreeSet<String> = list_policies(&dp.c).into_iter().map(|p| format!("{}/{}", p["metadata"]["namespace"].as_str().unwrap(), p["metadata"]["name"].as_str().unwrap())).collect();
+    let on_server: BTreeSet<String> = list_policies(&dp.c)
+        .into_iter()
+        .map(|p| format!("{}/{}", p["metadata"]["namespace"].as_str().unwrap(), p["metadata"]["name"].as_str().unwrap()))
+        .collect();
     assert_eq!(on_server, plan.policies, "the server holds exactly khc's NetworkPolicies");
     dp.start_router(&plan.policies);
     eprintln!(
@@ -695,7 +698,8 @@ fn matrix_agrees(bin: &Path, out: &Output, cluster_dir: &Path, src: &Path) {
         .expect("the program has NetworkPolicies");
     assert!(opened > 0, "no altered NetworkPolicy opens anything: the program isolates nothing");
     let (ns, name) = (victim.namespace().unwrap().to_string(), victim.name().to_string());
-    let touched: Vec<Probe> = probes.iter().copied().filter(|&(s, d, _, _)| [s, d].iter().any(|&e| dp.eps[e].pod.as_ref().is_some_and(|(n, _, _)| *n == ns))).collect();
+    let touched: Vec<Probe> =
+        probes.iter().copied().filter(|&(s, d, _, _)| [s, d].iter().any(|&e| dp.eps[e].pod.as_ref().is_some_and(|(n, _, _)| *n == ns))).collect();
     let from = dp.log_len();
     let patch = json!({"spec": {"ingress": [{}], "egress": [{}]}}).to_string();
     dp.c.kubectl_ok(&["patch", "networkpolicy", &name, "-n", &ns, "--type=merge", "-p", &patch]);

@@ -427,6 +427,7 @@ fn audit_log_of_example(c: &Cluster, log: &Path) {
 /// RBAC allows everything on namespaces, NetworkPolicies and RoleBindings is still
 /// denied relabelling, deleting or recreating khc's objects; the applier is allowed
 /// and its re-apply restores them; `system:masters` (the test's admin) is break-glass.
+/// The NetworkPolicy guard (`khc-network-payments`) refuses her own allow-all.
 fn protection_of_example(c: &Cluster, cluster_dir: &Path) {
     let applier = "system:serviceaccount:argocd:argocd-application-controller";
     let rbac = json!({
@@ -473,7 +474,16 @@ fn protection_of_example(c: &Cluster, cluster_dir: &Path) {
     let planted = json!({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": {"name": "allow-dns", "namespace": "payments"},
         "spec": {"podSelector": {}, "ingress": [{}], "policyTypes": ["Ingress"]}});
     let r = c.kubectl_stdin(&["--as", "mallory", "create", "-f", "-"], &planted.to_string());
-    assert!(!r.status.success() && String::from_utf8_lossy(&r.stderr).contains("managed by khc"), "mallory planted allow-dns");
+    let err = String::from_utf8_lossy(&r.stderr);
+    // Refused by the protection policy or, first, by the NetworkPolicy guard.
+    assert!(!r.status.success() && (err.contains("managed by khc") || err.contains("written by khc")), "mallory planted allow-dns: {err}");
+    // The guard (`khc-network-payments`) refuses any other NetworkPolicy of hers too:
+    // an allow-all under a name khc never uses, whatever RBAC allows her.
+    let allow_all = json!({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": {"name": "mallory-allow-all", "namespace": "payments"},
+        "spec": {"podSelector": {}, "ingress": [{}], "egress": [{}], "policyTypes": ["Ingress", "Egress"]}});
+    let r = c.kubectl_stdin(&["--as", "mallory", "create", "-f", "-"], &allow_all.to_string());
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(!r.status.success() && err.contains("khc-network-payments") && err.contains("written by khc"), "the guard refuses mallory's allow-all: {err}");
     // The applier may relabel and delete; its re-apply restores everything.
     allowed(applier, &["label", "namespace", "payments", "pod-security.kubernetes.io/enforce=privileged", "--overwrite"]);
     allowed(applier, &["delete", "networkpolicy", "default-deny", "-n", "payments"]);

@@ -161,8 +161,12 @@ fn no_unit_is_empty() {
         let opts = khc_emit::gitops::GitOps { engine, repo: Some("https://git.example.com/x.git".into()), revision: None, path: String::new() };
         let mut f = out.files.clone();
         khc_emit::gitops::apply(&mut f, &model, &opts);
-        let units: Vec<&str> = f.iter().filter(|f| f.path.starts_with("clusters/c/gitops/") && !f.path.ends_with("Kustomization")).map(|f| f.path.as_str()).collect();
-        assert!(units.iter().all(|p| !p.ends_with("/kustomization-c.yaml") && !p.ends_with("/application-c.yaml")), "no engine object for the absent cluster unit: {units:?}");
+        let units: Vec<&str> =
+            f.iter().filter(|f| f.path.starts_with("clusters/c/gitops/") && !f.path.ends_with("Kustomization")).map(|f| f.path.as_str()).collect();
+        assert!(
+            units.iter().all(|p| !p.ends_with("/kustomization-c.yaml") && !p.ends_with("/application-c.yaml")),
+            "no engine object for the absent cluster unit: {units:?}"
+        );
         assert!(units.iter().any(|p| p.ends_with("-c-a.yaml")), "the tenant unit's engine object: {units:?}");
         assert!(f.iter().all(|f| !f.contents.contains("dependsOn")), "no dependsOn an absent unit");
         assert!(f.iter().any(|f| f.path == "clusters/c/Kustomization"), "the GitOps entry point exists");

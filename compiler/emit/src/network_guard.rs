@@ -70,7 +70,13 @@ fn meta(name: &str, t: &Tenant) -> ObjectMeta {
 }
 
 fn built<T: serde::Serialize + Resource>(obj: &T, name: &str, t: &Tenant) -> Built {
-    Built { kind: T::KIND, name: name.to_string(), namespace: None, origin: t.origin.clone(), yaml: crate::yaml::to_string(obj).expect("k8s-openapi objects always serialize") }
+    Built {
+        kind: T::KIND,
+        name: name.to_string(),
+        namespace: None,
+        origin: t.origin.clone(),
+        yaml: crate::yaml::to_string(obj).expect("k8s-openapi objects always serialize"),
+    }
 }
 
 /// The guard policy and binding of a tenant (none when [`guarded`] is false).

@@ -96,7 +96,11 @@ const CLUSTER: &[StatementSchema] = &[
     once("kubernetes", "VERSION", "Target Kubernetes minor version (1.30 or later); sets the Pod Security Standards version."),
     once("exempt-namespaces", "NAME…", "Namespaces the cluster-wide admission rules do not apply to."),
     once("api-server", "CIDR…", "The API server endpoints; token-mounting workloads in isolated tenants may reach them on TCP 443 and 6443."),
-    once("pod-cidr", "CIDR…", "The cluster's pod address ranges; a `cidr` peer that covers them is a warning (whether an ipBlock matches pods is CNI-defined)."),
+    once(
+        "pod-cidr",
+        "CIDR…",
+        "The cluster's pod address ranges; a `cidr` peer that covers them is a warning (whether an ipBlock matches pods is CNI-defined).",
+    ),
     once(
         "service-cidr",
         "CIDR…",
@@ -528,8 +532,20 @@ pub const ANONYMOUS_MODES: ValueSet = ValueSet {
 };
 
 /// Every value set, for the SPEC coverage test and the IDE.
-pub const VALUE_SETS: &[&ValueSet] =
-    &[&LEVELS, &ISOLATION_MODES, &PROVIDERS, &MODES, &VERBS, &SUBJECT_KINDS, &BUILTIN_ROLES, &PEER_KINDS, &KEYWORDS, &PROTOCOLS, &ANONYMOUS_MODES, &NETWORK_POLICY_OWNERS];
+pub const VALUE_SETS: &[&ValueSet] = &[
+    &LEVELS,
+    &ISOLATION_MODES,
+    &PROVIDERS,
+    &MODES,
+    &VERBS,
+    &SUBJECT_KINDS,
+    &BUILTIN_ROLES,
+    &PEER_KINDS,
+    &KEYWORDS,
+    &PROTOCOLS,
+    &ANONYMOUS_MODES,
+    &NETWORK_POLICY_OWNERS,
+];
 
 #[cfg(test)]
 mod tests {

@@ -4,8 +4,8 @@
 use crate::context::{word, At, Ctx};
 use crate::env::{Env, TenantFacts};
 use crate::model::*;
-use crate::tenant::header::TenantHeader;
 use crate::schema;
+use crate::tenant::header::TenantHeader;
 use crate::values;
 use khc_syntax::{Span, Value, ValueKind};
 
@@ -266,9 +266,14 @@ pub(crate) fn network_policies(cx: &mut Ctx, at: &At<'_>, isolation: Isolation, 
     match owner.as_str() {
         "khc-only" => {
             if !managed {
-                cx.warning(at, span, "conflict", "`network-policies khc-only` needs the cluster's `managed-by`: without an applier to exempt, khc emits no guard")
-                    .notes
-                    .push("help: add `managed-by SUBJECT` to the cluster".into());
+                cx.warning(
+                    at,
+                    span,
+                    "conflict",
+                    "`network-policies khc-only` needs the cluster's `managed-by`: without an applier to exempt, khc emits no guard",
+                )
+                .notes
+                .push("help: add `managed-by SUBJECT` to the cluster".into());
             }
             false
         }
@@ -340,7 +345,10 @@ fn warn_cluster_ranges(cx: &mut Ctx, at: &At<'_>, blocks: &[(values::Cidr, IpBlo
                     format!("name pods with `tenant`, `workload` or `namespace` peers, and add `except {r}`"),
                 )
             } else {
-                ("CNIs differ on ipBlocks and Service IPs (most match the translated pod address, some the Service address)", format!("name the backing pods instead, and add `except {r}`"))
+                (
+                    "CNIs differ on ipBlocks and Service IPs (most match the translated pod address, some the Service address)",
+                    format!("name the backing pods instead, and add `except {r}`"),
+                )
             };
             cx.warning(at, *span, "risky", format!("`{}` covers {what} addresses (`{what}-cidr {r}`): {why}", block.cidr)).notes.push(format!("help: {help}"));
         }
