@@ -836,7 +836,10 @@ fn guardrails_on_a_real_dataplane() {
             }
         }
         assert!(opened > 0, "the allow-all opened nothing: the self-managed check proves nothing");
-        eprintln!("guardrails: allow-all refused for `closed`; for `open` it changed {opened} probes, none into or out of another tenant");
+        eprintln!(
+            "guardrails: {} probes twice; allow-all refused for `closed`; for `open` it changed {opened} probes, none into or out of another tenant",
+            probes.len()
+        );
     });
 }
 
