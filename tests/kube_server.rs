@@ -99,12 +99,29 @@ fn example_in(dir: &Path, version: &str) -> Example {
     Example { out, cluster_dir, kms_socket, flags, audit_log, src }
 }
 
-/// The `-R -f` arguments naming every object of a cluster folder in the output
-/// layout: the cluster unit (`cluster/`) and every tenant unit (`tenants/`); the
-/// `Kustomization` files and `control-plane/` are not objects of the cluster. A
-/// unit without objects (a cluster unit of a program with no cluster-wide
-/// statement holds only its `Kustomization`) is left out: kubectl refuses a
-/// folder with no `.yaml` file.
+/// The units of a cluster folder in the output layout, as the README tells users to
+/// apply them: the entry point (`clusters/CLUSTER/Kustomization`, which lists the
+/// cluster unit; absent when the program has no cluster-scoped object) and every
+/// tenant unit (`tenants/T/`). Each is one `kubectl apply -k`.
+fn units(dir: &Path) -> Vec<PathBuf> {
+    let mut units = Vec::new();
+    if dir.join("Kustomization").is_file() {
+        units.push(dir.to_path_buf());
+    } else {
+        assert!(!dir.join("cluster").exists(), "{}: a cluster unit without the entry point that lists it", dir.display());
+    }
+    let mut tenants: Vec<PathBuf> = std::fs::read_dir(dir.join("tenants")).into_iter().flatten().flatten().map(|e| e.path()).filter(|p| p.is_dir()).collect();
+    tenants.sort();
+    units.extend(tenants);
+    for u in &units {
+        assert!(u.join("Kustomization").is_file(), "{}: a unit without its Kustomization", u.display());
+    }
+    units
+}
+
+/// The `-R -f` arguments naming every object file of a cluster folder (used to
+/// compare what `kubectl apply -k` applied with the files: both must name the same
+/// objects).
 fn object_args(dir: &Path) -> Vec<String> {
     fn has_yaml(d: &Path) -> bool {
         std::fs::read_dir(d).into_iter().flatten().flatten().any(|e| {
@@ -160,17 +177,30 @@ fn resource_versions(c: &Cluster, dir: &Path) -> BTreeMap<String, String> {
         .collect()
 }
 
-/// Server-side applies a cluster folder twice (`-R -f cluster -R -f tenants`, as
-/// the README's output layout says): both succeed, the second changes no object
-/// (every resourceVersion stays).
+/// `kubectl apply --server-side -k UNIT` for every unit of a cluster folder, in the
+/// README's order (entry point, then tenants), with `extra` arguments
+/// (`--as`, `--force-conflicts`) after them. Every unit must apply: an empty one would fail
+/// with "no objects passed to apply".
+fn apply_units(c: &Cluster, dir: &Path, extra: &[&str]) -> usize {
+    let units = units(dir);
+    for u in &units {
+        let u = u.display().to_string();
+        let mut apply: Vec<&str> = vec!["apply", "--server-side", "--field-manager=khc", "-k", &u];
+        apply.extend(extra);
+        c.kubectl_ok(&apply);
+    }
+    units.len()
+}
+
+/// Server-side applies a cluster folder twice, unit by unit (`kubectl apply
+/// --server-side -k`, as the README says): every unit applies, the objects on the
+/// server are exactly the object files of the folder, and the second apply changes
+/// no object (every resourceVersion stays).
 fn apply_twice(c: &Cluster, dir: &Path) -> BTreeMap<String, String> {
     let d = dir.display().to_string();
-    let args = object_args(dir);
-    let mut apply: Vec<&str> = vec!["apply", "--server-side", "--field-manager=khc"];
-    apply.extend(args.iter().map(String::as_str));
-    c.kubectl_ok(&apply);
+    apply_units(c, dir, &[]);
     let first = resource_versions(c, dir);
-    c.kubectl_ok(&apply);
+    apply_units(c, dir, &[]);
     let second = resource_versions(c, dir);
     assert_eq!(first, second, "a second apply of {d} changed objects");
     first
@@ -631,6 +661,7 @@ fn audit_log_of_example(c: &Cluster, log: &Path) {
 /// RBAC allows everything on namespaces, NetworkPolicies and RoleBindings is still
 /// denied relabelling, deleting or recreating khc's objects; the applier is allowed
 /// and its re-apply restores them; `system:masters` (the test's admin) is break-glass.
+/// The NetworkPolicy guard (`khc-network-payments`) refuses her own allow-all.
 fn protection_of_example(c: &Cluster, cluster_dir: &Path) {
     let applier = "system:serviceaccount:argocd:argocd-application-controller";
     let rbac = json!({
@@ -677,14 +708,20 @@ fn protection_of_example(c: &Cluster, cluster_dir: &Path) {
     let planted = json!({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": {"name": "allow-dns", "namespace": "payments"},
         "spec": {"podSelector": {}, "ingress": [{}], "policyTypes": ["Ingress"]}});
     let r = c.kubectl_stdin(&["--as", "mallory", "create", "-f", "-"], &planted.to_string());
-    assert!(!r.status.success() && String::from_utf8_lossy(&r.stderr).contains("managed by khc"), "mallory planted allow-dns");
+    let err = String::from_utf8_lossy(&r.stderr);
+    // Refused by the protection policy or, first, by the NetworkPolicy guard.
+    assert!(!r.status.success() && (err.contains("managed by khc") || err.contains("written by khc")), "mallory planted allow-dns: {err}");
+    // The guard (`khc-network-payments`) refuses any other NetworkPolicy of hers too:
+    // an allow-all under a name khc never uses, whatever RBAC allows her.
+    let allow_all = json!({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": {"name": "mallory-allow-all", "namespace": "payments"},
+        "spec": {"podSelector": {}, "ingress": [{}], "egress": [{}], "policyTypes": ["Ingress", "Egress"]}});
+    let r = c.kubectl_stdin(&["--as", "mallory", "create", "-f", "-"], &allow_all.to_string());
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(!r.status.success() && err.contains("khc-network-payments") && err.contains("written by khc"), "the guard refuses mallory's allow-all: {err}");
     // The applier may relabel and delete; its re-apply restores everything.
     allowed(applier, &["label", "namespace", "payments", "pod-security.kubernetes.io/enforce=privileged", "--overwrite"]);
     allowed(applier, &["delete", "networkpolicy", "default-deny", "-n", "payments"]);
-    let args = object_args(cluster_dir);
-    let mut apply: Vec<&str> = vec!["--as", applier, "apply", "--server-side", "--field-manager=khc", "--force-conflicts"];
-    apply.extend(args.iter().map(String::as_str));
-    c.kubectl_ok(&apply);
+    apply_units(c, cluster_dir, &["--as", applier, "--force-conflicts"]);
     let ns: Value = serde_json::from_str(&c.kubectl_ok(&["get", "namespace", "payments", "-o", "json"])).unwrap();
     assert_eq!(ns["metadata"]["labels"]["pod-security.kubernetes.io/enforce"], "restricted", "the applier's re-apply restores the label");
     c.kubectl_ok(&["get", "networkpolicy", "default-deny", "-n", "payments"]);

@@ -74,7 +74,7 @@ test("declarations and statement keywords", () => {
   expectScope("cluster prod-eu {", "prod-eu", "entity.name.type.khc");
   expectScope("  workload ledger-db {", "ledger-db", "entity.name.type.khc");
   expectScope('import "std/restricted"', "import", "keyword.other.statement.khc");
-  for (const kw of ["namespaces", "pod-security", "isolation", "allow", "quota", "limits", "admission", "allowed-registries", "no-latest-tag", "automount-token", "exempt-namespaces", "drop-all-capabilities", "no-default-service-account", "allowed-host-paths", "min-gid", "nodes", "toleration"]) {
+  for (const kw of ["namespaces", "pod-security", "isolation", "allow", "quota", "limits", "admission", "allowed-registries", "no-latest-tag", "automount-token", "exempt-namespaces", "drop-all-capabilities", "no-default-service-account", "allowed-host-paths", "min-gid", "nodes", "toleration", "network-policies", "pod-cidr", "service-cidr"]) {
     expectScope(`  ${kw} x`, kw, "keyword.other.statement.khc");
   }
   expectScope("  quota { cpu 2; memory 4Gi }", "memory", "keyword.other.statement.khc"); // after `;`

@@ -252,6 +252,20 @@ fn completion() {
     assert_eq!(l, vec!["privileged", "baseline", "restricted"]);
     let l = labels(&c.at("tenants/payments.khc", &payments.replacen("isolation strict", "isolation $0", 1), "textDocument/completion", json!({})));
     assert!(l.contains(&"strict".to_string()), "{l:?}");
+    let l = labels(&c.at(
+        "tenants/payments.khc",
+        &payments.replacen("  isolation strict", "  isolation strict\n  network-policies $0", 1),
+        "textDocument/completion",
+        json!({}),
+    ));
+    assert_eq!(l, vec!["khc-only", "self-managed"]);
+    let h = c.at(
+        "tenants/payments.khc",
+        &payments.replacen("  isolation strict", "  isolation strict\n  network-poli$0cies self-managed", 1),
+        "textDocument/hover",
+        json!({}),
+    );
+    assert!(h["result"]["contents"]["value"].as_str().unwrap().contains("Who may write NetworkPolicies"), "{h}");
     let l = labels(&c.at("tenants/payments.khc", &payments.replacen("from tenant monitoring", "from tenant $0", 1), "textDocument/completion", json!({})));
     assert!(l.contains(&"monitoring".to_string()) && l.contains(&"legacy".to_string()), "{l:?}");
     let l = labels(&c.at("tenants/payments.khc", &payments.replacen("to workload api ports 8443", "to workload $0", 1), "textDocument/completion", json!({})));

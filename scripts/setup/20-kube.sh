@@ -3,7 +3,8 @@
 # Go from the pinned module tests/kube (go.mod/go.sum) into target/kube/VERSION/,
 # and kube-apiserver + kube-controller-manager + kube-scheduler 1.30.14 from
 # tests/kube/v1.30; kube-bench (the CIS benchmark runner, tests/kube/kube-bench) into
-# target/kube/kube-bench/, its cfg/ read from the module cache.
+# target/kube/kube-bench/, its cfg/ read from the module cache; kube-router
+# (tests/kube/kube-router) for the real-dataplane tests.
 # A stamp of the module's sources skips the build when nothing changed, so warm
 # runs take a second; Go's own caches (GOCACHE, GOMODCACHE) live in the user cache.
 # Exports KHC_KUBE_BIN_DIRS (space-separated, newest Kubernetes first), KHC_KUBE_BENCH
@@ -56,5 +57,32 @@ else
     export KHC_KUBE_BENCH="$KHC_REPO/target/kube/kube-bench/kube-bench"
     KHC_KUBE_BENCH_CFG="$(cd "$KHC_REPO/tests/kube/kube-bench" && go list -mod=readonly -m -f '{{.Dir}}' github.com/aquasecurity/kube-bench)/cfg"
     export KHC_KUBE_BENCH_CFG
+  fi
+  # The real NetworkPolicy engine of tests/dataplane.rs: kube-router v2.1.0's
+  # network policy controller (upstream code, pinned in tests/kube/kube-router; the
+  # module proxy refuses newer versions). A cold build took 4 min 43 s of wall time
+  # (2.5 CPU-minutes) on the shared 2-core machine under load 12.
+  kube_router_build() {
+    local mod="$KHC_REPO/tests/kube/kube-router" out="$KHC_REPO/target/kube/kube-router" stamp
+    stamp=$(cd "$mod" && cat go.mod go.sum tools.go | sha256sum | cut -d' ' -f1)-$(go env GOVERSION)
+    if [ -f "$out/.stamp" ] && [ "$(cat "$out/.stamp")" = "$stamp" ]; then
+      echo "kube: $out is up to date"
+      return 0
+    fi
+    echo "kube: building $out (kube-router v2.1.0)"
+    mkdir -p "$out" "$KHC_REPO/target/kube/gotmp"
+    (cd "$mod" && GOTMPDIR="$KHC_REPO/target/kube/gotmp" go build -trimpath -buildvcs=false -mod=readonly \
+        -o "$out/kube-router" github.com/cloudnativelabs/kube-router/v2/cmd/kube-router) || return 1
+    echo "$stamp" > "$out/.stamp"
+  }
+  kube_router_build && export KHC_KUBE_ROUTER="$KHC_REPO/target/kube/kube-router/kube-router"
+  # kube-router programs the firewall with iptables and ipset (Debian's iptables is
+  # the nf_tables back end, which this kernel has).
+  if ! command -v iptables >/dev/null || ! command -v ipset >/dev/null; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+      { apt-get update -q >/dev/null; DEBIAN_FRONTEND=noninteractive apt-get install -y -q iptables ipset >/dev/null; } || echo "kube: could not install iptables and ipset"
+    else
+      echo "kube: iptables and ipset are missing; tests/dataplane.rs will be skipped (fail with CI=true)"
+    fi
   fi
 fi

@@ -27,7 +27,7 @@ fn build_writes_the_example_tree_and_is_deterministic() {
     let out = temp("build");
     let o = khc(&["build", "examples/multi-tenant", "-o", out.to_str().unwrap()], &repo());
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    assert!(stderr(&o).contains("wrote 97 files (97 changed, 0 removed)"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("wrote 98 files (98 changed, 0 removed)"), "{}", stderr(&o));
     assert!(out.join("clusters/prod-eu/Kustomization").exists());
     let script = out.join("clusters/prod-eu/control-plane/install-encryption-config.sh");
     #[cfg(unix)]
@@ -62,12 +62,14 @@ fn rebuild_removes_stale_files_but_never_foreign_ones() {
 
     // A file khc did not write is not overwritten without --force.
     let other = dir.join("other");
-    std::fs::create_dir_all(other.join("clusters/c")).unwrap();
-    std::fs::write(other.join("clusters/c/Kustomization"), "hand-written").unwrap();
+    // (The tenant unit's kustomization: this cluster has no cluster-scoped object,
+    // so no cluster unit and no entry point.)
+    std::fs::create_dir_all(other.join("clusters/c/tenants/a")).unwrap();
+    std::fs::write(other.join("clusters/c/tenants/a/Kustomization"), "hand-written").unwrap();
     let o = khc(&["build", "c.khc", "-o", "other"], &dir);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("--force"), "{}", stderr(&o));
-    assert_eq!(std::fs::read_to_string(other.join("clusters/c/Kustomization")).unwrap(), "hand-written");
+    assert_eq!(std::fs::read_to_string(other.join("clusters/c/tenants/a/Kustomization")).unwrap(), "hand-written");
     assert_eq!(khc(&["build", "c.khc", "-o", "other", "--force"], &dir).status.code(), Some(0));
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -419,7 +419,7 @@ fn diff_reports_loosening_with_sources() {
     let text = stdout(&o);
     for want in [
         "[pod-security] ~ tenant payments enforce: restricted → baseline  (tenants/payments.khc:",
-        "[reachability] + payments/api → cidr 0.0.0.0/0: 443/TCP",
+        "[reachability] + payments/api → cidr 0.0.0.0/0 except 169.254.169.254/32: 443/TCP",
         "[rbac] + group:contractors may",
         "[admission] - khc-tenant-payments: allowed-registries",
     ] {

@@ -106,13 +106,23 @@ struct Unit<'a> {
     origin: &'a Origin,
 }
 
+/// The units of a model: the cluster unit (only when it has objects, see
+/// [`crate::emit_cluster`]) and every tenant's.
 fn units(model: &Model) -> Vec<Unit<'_>> {
     let c = &model.cluster;
-    let mut units = vec![Unit { name: c.name.clone(), dir: cluster_unit_dir(&c.name), tenant: None, origin: &c.origin }];
+    let mut units = Vec::new();
+    if has_cluster_unit(model) {
+        units.push(Unit { name: c.name.clone(), dir: cluster_unit_dir(&c.name), tenant: None, origin: &c.origin });
+    }
     for t in &model.tenants {
         units.push(Unit { name: format!("{}-{}", c.name, t.name), dir: tenant_dir(&c.name, &t.name), tenant: Some(&t.name), origin: &t.origin });
     }
     units
+}
+
+/// Whether the cluster has a unit of cluster-scoped objects.
+fn has_cluster_unit(model: &Model) -> bool {
+    !crate::cluster_unit_objects(&model.cluster).is_empty()
 }
 
 fn metadata(name: &str, namespace: &str, tenant: Option<&str>, origin: &Origin, extra_annotations: &[(&str, &str)]) -> Value {
@@ -170,7 +180,9 @@ fn flux_kustomization(model: &Model, opts: &GitOps, u: &Unit<'_>) -> Value {
         "sourceRef": { "kind": "GitRepository", "name": flux_source_name(model, opts) },
     });
     if u.tenant.is_some() {
-        spec["dependsOn"] = json!([{ "name": model.cluster.name }]);
+        if has_cluster_unit(model) {
+            spec["dependsOn"] = json!([{ "name": model.cluster.name }]);
+        }
     } else {
         // Tenant units wait until every cluster-scoped object is applied and ready.
         spec["wait"] = json!(true);

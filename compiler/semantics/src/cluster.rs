@@ -39,6 +39,8 @@ pub(crate) fn check_cluster(cx: &mut Ctx, at: &At<'_>, profiles: &ProfileTable) 
         minor_version: MIN_MINOR,
         exempt_namespaces: vec!["kube-node-lease".into(), "kube-public".into(), "kube-system".into()],
         api_server: Vec::new(),
+        pod_cidr: Vec::new(),
+        service_cidr: Vec::new(),
         encryption: None,
         admission: None,
         roles: Vec::new(),
@@ -96,32 +98,9 @@ pub(crate) fn check_cluster(cx: &mut Ctx, at: &At<'_>, profiles: &ProfileTable) 
                 list.sort();
                 cluster.exempt_namespaces = list;
             }
-            ClusterStatement::ApiServer => {
-                cx.no_block(&c);
-                if c.s.args.is_empty() {
-                    cx.error(&c, c.s.name.span, "bad-argument", "`api-server` needs the CIDRs of the API server endpoints, e.g. `api-server 10.0.0.10/32`");
-                }
-                for v in c.s.flat_args() {
-                    let text = match &v.kind {
-                        ValueKind::Address(a) | ValueKind::Str(a) => a.clone(),
-                        _ => {
-                            cx.error(&c, v.span, "bad-argument", format!("expected a CIDR, found {}", v.describe()));
-                            continue;
-                        }
-                    };
-                    match values::parse_cidr(&text) {
-                        Ok(cidr) => {
-                            let canonical = values::cidr_text(&cidr);
-                            if !cluster.api_server.contains(&canonical) {
-                                cluster.api_server.push(canonical);
-                            }
-                        }
-                        Err(why) => {
-                            cx.error(&c, v.span, "invalid-value", format!("`{text}` is not a valid CIDR: {why}"));
-                        }
-                    }
-                }
-            }
+            ClusterStatement::ApiServer => cluster.api_server = cidr_list(cx, &c, "the CIDRs of the API server endpoints, e.g. `api-server 10.0.0.10/32`"),
+            ClusterStatement::PodCidr => cluster.pod_cidr = cidr_list(cx, &c, "the cluster's pod address ranges, e.g. `pod-cidr 10.244.0.0/16`"),
+            ClusterStatement::ServiceCidr => cluster.service_cidr = cidr_list(cx, &c, "the cluster's Service address ranges, e.g. `service-cidr 10.96.0.0/12`"),
             ClusterStatement::Encryption => {
                 has_encryption = true;
                 cluster.encryption = check_encryption(cx, &c);
@@ -476,4 +455,35 @@ fn check_kms(cx: &mut Ctx, at: &At<'_>) -> Option<Provider> {
             None
         }
     }
+}
+
+/// The CIDRs of `api-server`, `pod-cidr` or `service-cidr`, canonical and without
+/// repeats; `needs` says what the statement takes when it has no value.
+fn cidr_list(cx: &mut Ctx, c: &At<'_>, needs: &str) -> Vec<String> {
+    cx.no_block(c);
+    let mut list: Vec<String> = Vec::new();
+    if c.s.args.is_empty() {
+        cx.error(c, c.s.name.span, "bad-argument", format!("`{}` needs {needs}", c.name()));
+    }
+    for v in c.s.flat_args() {
+        let text = match &v.kind {
+            ValueKind::Address(a) | ValueKind::Str(a) => a.clone(),
+            _ => {
+                cx.error(c, v.span, "bad-argument", format!("expected a CIDR, found {}", v.describe()));
+                continue;
+            }
+        };
+        match values::parse_cidr(&text) {
+            Ok(cidr) => {
+                let canonical = values::cidr_text(&cidr);
+                if !list.contains(&canonical) {
+                    list.push(canonical);
+                }
+            }
+            Err(why) => {
+                cx.error(c, v.span, "invalid-value", format!("`{text}` is not a valid CIDR: {why}"));
+            }
+        }
+    }
+    list
 }

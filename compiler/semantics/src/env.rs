@@ -21,6 +21,10 @@ pub struct ClusterFacts {
     pub minor_version: u32,
     /// CIDRs of the API server endpoints.
     pub api_server: Vec<String>,
+    /// The pod address ranges (`pod-cidr`).
+    pub pod_cidr: Vec<String>,
+    /// The Service address ranges (`service-cidr`).
+    pub service_cidr: Vec<String>,
     /// Names of the cluster's ClusterRoles.
     pub roles: Vec<String>,
     /// `quota-scale` in thousandths, if set.

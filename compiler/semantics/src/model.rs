@@ -42,6 +42,10 @@ pub struct Cluster {
     pub exempt_namespaces: Vec<String>,
     /// CIDRs of the API server endpoints (`api-server`), for token-mounting workloads.
     pub api_server: Vec<String>,
+    /// The pod address ranges (`pod-cidr`): a `cidr` peer that covers them is a warning.
+    pub pod_cidr: Vec<String>,
+    /// The Service address ranges (`service-cidr`): a `cidr` peer that covers them is a warning.
+    pub service_cidr: Vec<String>,
     /// Encryption at rest, if declared.
     pub encryption: Option<Encryption>,
     /// Cluster-wide admission rules, if any.
@@ -432,6 +436,9 @@ pub struct Tenant {
     pub admission: Option<Admission>,
     /// Node isolation (`nodes { … }`), if any.
     pub nodes: Option<NodeIsolation>,
+    /// `network-policies self-managed`: the tenant's own admins may write
+    /// NetworkPolicies; otherwise only the `managed-by` applier may (SPEC section 6).
+    pub self_managed_network_policies: bool,
     /// API Priority and Fairness (`api-share N`), if any.
     pub api_share: Option<ApiShare>,
 }

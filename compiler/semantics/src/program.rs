@@ -156,6 +156,8 @@ pub fn cluster_facts(c: &Cluster) -> ClusterFacts {
         name: c.name.clone(),
         minor_version: c.minor_version,
         api_server: c.api_server.clone(),
+        pod_cidr: c.pod_cidr.clone(),
+        service_cidr: c.service_cidr.clone(),
         roles: c.roles.iter().map(|r| r.name.clone()).collect(),
         quota_scale: c.quota_scale,
         admission_mode: c.admission_mode.clone(),

@@ -96,6 +96,16 @@ const CLUSTER: &[StatementSchema] = &[
     once("kubernetes", "VERSION", "Target Kubernetes minor version (1.30 or later); sets the Pod Security Standards version."),
     once("exempt-namespaces", "NAME…", "Namespaces the cluster-wide admission rules do not apply to."),
     once("api-server", "CIDR…", "The API server endpoints; token-mounting workloads in isolated tenants may reach them on TCP 443 and 6443."),
+    once(
+        "pod-cidr",
+        "CIDR…",
+        "The cluster's pod address ranges; a `cidr` peer that covers them is a warning (whether an ipBlock matches pods is CNI-defined).",
+    ),
+    once(
+        "service-cidr",
+        "CIDR…",
+        "The cluster's Service address ranges; a `cidr` peer that covers them is a warning (CNIs differ on ipBlocks and Service IPs).",
+    ),
     once("quota-scale", "FACTOR", "Scales every tenant's quota amounts (cpu, memory, storage, pods) in this cluster, rounding up, e.g. `quota-scale 0.25`."),
     once(
         "admission-mode",
@@ -167,6 +177,11 @@ const TENANT: &[StatementSchema] = &[
         "allow",
         "ingress|egress …",
         "Declared network traffic: `allow ingress from PEER [to workload W] [ports …]` or `allow egress [from workload W] to PEER [ports …]`.",
+    ),
+    once(
+        "network-policies",
+        "khc-only|self-managed",
+        "Who may write NetworkPolicies in the tenant's namespaces: only the `managed-by` applier (default), or also the tenant's own admins.",
     ),
     opens("quota", "{ … }", "A ResourceQuota in each of the tenant's namespaces.", BlockKind::Quota, true),
     opens("limits", "{ … }", "A LimitRange (container defaults and bounds) in each namespace.", BlockKind::Limits, true),
@@ -382,6 +397,8 @@ statement_enum! {
         Kubernetes = "kubernetes",
         ExemptNamespaces = "exempt-namespaces",
         ApiServer = "api-server",
+        PodCidr = "pod-cidr",
+        ServiceCidr = "service-cidr",
         QuotaScale = "quota-scale",
         AdmissionMode = "admission-mode",
         Encryption = "encryption",
@@ -403,6 +420,7 @@ statement_enum! {
         PodSecurity = "pod-security",
         Isolation = "isolation",
         Allow = "allow",
+        NetworkPolicies = "network-policies",
         Quota = "quota",
         Limits = "limits",
         Role = "role",
@@ -499,6 +517,15 @@ pub const ISOLATION_MODES: ValueSet = ValueSet {
         ("strict", "Default deny in and out; only DNS and declared `allow` traffic flows."),
         ("tenant", "As strict, plus traffic within the tenant's own namespaces."),
         ("none", "No NetworkPolicies: every pod in the cluster can reach the tenant."),
+    ],
+};
+
+/// Who may write NetworkPolicies in a tenant's namespaces (`network-policies`).
+pub const NETWORK_POLICY_OWNERS: ValueSet = ValueSet {
+    what: "NetworkPolicy owner",
+    values: &[
+        ("khc-only", "Only the `managed-by` applier: an admission policy refuses everyone else's NetworkPolicies (default)."),
+        ("self-managed", "The tenant's admins may add NetworkPolicies too (they can reopen egress; other tenants stay isolated)."),
     ],
 };
 
@@ -613,8 +640,20 @@ pub const ANONYMOUS_MODES: ValueSet = ValueSet {
 };
 
 /// Every value set, for the SPEC coverage test and the IDE.
-pub const VALUE_SETS: &[&ValueSet] =
-    &[&LEVELS, &ISOLATION_MODES, &PROVIDERS, &MODES, &VERBS, &SUBJECT_KINDS, &BUILTIN_ROLES, &PEER_KINDS, &KEYWORDS, &PROTOCOLS, &ANONYMOUS_MODES];
+pub const VALUE_SETS: &[&ValueSet] = &[
+    &LEVELS,
+    &ISOLATION_MODES,
+    &PROVIDERS,
+    &MODES,
+    &VERBS,
+    &SUBJECT_KINDS,
+    &BUILTIN_ROLES,
+    &PEER_KINDS,
+    &KEYWORDS,
+    &PROTOCOLS,
+    &ANONYMOUS_MODES,
+    &NETWORK_POLICY_OWNERS,
+];
 
 #[cfg(test)]
 mod tests {

@@ -42,6 +42,7 @@ pub(crate) fn check_tenant(cx: &mut Ctx, at: &At<'_>, env: &dyn Env) -> Option<T
         admission: None,
         nodes: None,
         api_share: None,
+        self_managed_network_policies: false,
     };
     t.workloads.sort_by(|a, b| a.name.cmp(&b.name));
     let profiles = env.profiles();
@@ -74,6 +75,9 @@ pub(crate) fn check_tenant(cx: &mut Ctx, at: &At<'_>, env: &dyn Env) -> Option<T
             TenantStatement::Nodes => t.nodes = nodes(cx, &c),
             TenantStatement::Admission => t.admission = Some(Admission { minor_version: minor, ..check_admission(cx, &c, &profiles) }),
             TenantStatement::ApiShare => t.api_share = api_share(cx, &c),
+            TenantStatement::NetworkPolicies => {
+                t.self_managed_network_policies = network::network_policies(cx, &c, h.facts.isolation, !cluster.managed_by.is_empty())
+            }
         }
     }
     if t.isolation == Isolation::None {

@@ -4,6 +4,7 @@
 use crate::context::{word, At, Ctx};
 use crate::env::{Env, TenantFacts};
 use crate::model::*;
+use crate::schema;
 use crate::tenant::header::TenantHeader;
 use crate::values;
 use khc_syntax::{Span, Value, ValueKind};
@@ -62,7 +63,7 @@ pub(crate) fn allow(cx: &mut Ctx, at: &At<'_>, h: &TenantHeader, env: &dyn Env) 
             let span = c.args.get(c.pos).map_or(at.s.span, |v| v.span);
             return fail(cx, span, "expected `from` after `allow ingress`".into());
         }
-        peer = parse_peer(cx, at, &mut c, h, env)?;
+        peer = parse_peer(cx, at, &mut c, h, env, direction)?;
         if c.eat("to") {
             local = Some(local_workload(cx, at, &mut c, h)?);
         }
@@ -74,7 +75,7 @@ pub(crate) fn allow(cx: &mut Ctx, at: &At<'_>, h: &TenantHeader, env: &dyn Env) 
             let span = c.args.get(c.pos).map_or(at.s.span, |v| v.span);
             return fail(cx, span, "expected `to` in `allow egress`".into());
         }
-        peer = parse_peer(cx, at, &mut c, h, env)?;
+        peer = parse_peer(cx, at, &mut c, h, env, direction)?;
     }
     let mut ports = Vec::new();
     let mut protocol = None;
@@ -152,7 +153,7 @@ fn workload_ref<'h>(cx: &mut Ctx, at: &At<'_>, c: &mut Cursor<'_>, h: &'h Tenant
     }
 }
 
-fn parse_peer(cx: &mut Ctx, at: &At<'_>, c: &mut Cursor<'_>, h: &TenantHeader, env: &dyn Env) -> Option<Peer> {
+fn parse_peer(cx: &mut Ctx, at: &At<'_>, c: &mut Cursor<'_>, h: &TenantHeader, env: &dyn Env, direction: Direction) -> Option<Peer> {
     let Some(kind_v) = c.next() else {
         cx.error(at, at.s.span, "bad-argument", "expected a peer: `tenant NAME`, `workload NAME`, `namespace NAME` or `cidr ADDRESS`");
         return None;
@@ -196,7 +197,7 @@ fn parse_peer(cx: &mut Ctx, at: &At<'_>, c: &mut Cursor<'_>, h: &TenantHeader, e
             Some(Peer::Namespace(name.to_string()))
         }
         "cidr" => {
-            let mut blocks: Vec<(values::Cidr, IpBlock)> = Vec::new();
+            let mut blocks: Vec<(values::Cidr, IpBlock, Span)> = Vec::new();
             let mut in_except = false;
             let mut invalid = false;
             while let Some(v) = c.args.get(c.pos).copied() {
@@ -220,11 +221,11 @@ fn parse_peer(cx: &mut Ctx, at: &At<'_>, c: &mut Cursor<'_>, h: &TenantHeader, e
                 };
                 let canonical = values::cidr_text(&cidr);
                 if !in_except {
-                    blocks.push((cidr, IpBlock { cidr: canonical, except: Vec::new() }));
+                    blocks.push((cidr, IpBlock { cidr: canonical, except: Vec::new() }, v.span));
                     continue;
                 }
-                match blocks.iter_mut().find(|(b, _)| b.contains(&cidr) && b.prefix < cidr.prefix) {
-                    Some((_, block)) => block.except.push(canonical),
+                match blocks.iter_mut().find(|(b, _, _)| b.contains(&cidr) && b.prefix < cidr.prefix) {
+                    Some((_, block, _)) => block.except.push(canonical),
                     None => {
                         cx.error(at, v.span, "invalid-value", format!("`{text}` is not strictly inside any of the allowed blocks"))
                             .notes
@@ -239,13 +240,116 @@ fn parse_peer(cx: &mut Ctx, at: &At<'_>, c: &mut Cursor<'_>, h: &TenantHeader, e
                 cx.error(at, kind_v.span, "bad-argument", "`cidr` needs at least one address block, e.g. `cidr 10.0.0.0/8`");
                 return None;
             }
-            Some(Peer::Cidr(blocks.into_iter().map(|(_, b)| b).collect()))
+            if direction == Direction::Egress {
+                exclude_metadata(cx, at, &mut blocks);
+            }
+            let cluster = env.cluster();
+            warn_cluster_ranges(cx, at, &blocks, "pod", &cluster.pod_cidr);
+            warn_cluster_ranges(cx, at, &blocks, "service", &cluster.service_cidr);
+            Some(Peer::Cidr(blocks.into_iter().map(|(_, b, _)| b).collect()))
         }
         other => {
             cx.error(at, kind_v.span, "bad-argument", format!("unknown peer `{other}`"))
                 .notes
                 .push("help: peers are `tenant NAME [workload NAME]`, `workload NAME`, `namespace NAME` and `cidr ADDRESS… [except ADDRESS…]`".into());
             None
+        }
+    }
+}
+
+/// `network-policies khc-only|self-managed`: true for `self-managed` (a `risky`
+/// warning: the tenant's admins can then reopen what its intent closes).
+pub(crate) fn network_policies(cx: &mut Ctx, at: &At<'_>, isolation: Isolation, managed: bool) -> bool {
+    cx.no_block(at);
+    let Some((owner, span)) = cx.one_word(at, "`khc-only` or `self-managed`") else { return false };
+    match owner.as_str() {
+        "khc-only" => {
+            if !managed {
+                cx.warning(
+                    at,
+                    span,
+                    "conflict",
+                    "`network-policies khc-only` needs the cluster's `managed-by`: without an applier to exempt, khc emits no guard",
+                )
+                .notes
+                .push("help: add `managed-by SUBJECT` to the cluster".into());
+            }
+            false
+        }
+        "self-managed" => {
+            if isolation == Isolation::None {
+                cx.warning(at, span, "conflict", "`network-policies self-managed` does nothing with `isolation none` (khc writes no NetworkPolicy there)");
+            } else {
+                cx.warning(at, span, "risky", "the tenant's admins may add NetworkPolicies: they can reopen egress this tenant's intent closes (the metadata endpoint, kube-system, the API server)")
+                    .notes
+                    .push("note: other tenants stay isolated: their own default-deny still refuses what they do not allow".into());
+            }
+            true
+        }
+        _ => {
+            let s = crate::values::suggest(&owner, schema::NETWORK_POLICY_OWNERS.names().iter().copied());
+            let d = cx.error(at, span, "invalid-value", format!("unknown NetworkPolicy owner `{owner}`"));
+            match s {
+                Some(s) => d.suggest(s),
+                None => d.notes.push("help: write `khc-only` or `self-managed`".into()),
+            }
+            false
+        }
+    }
+}
+
+/// The cloud metadata endpoints (AWS, GCP, Azure, OpenStack… on IPv4; AWS's IPv6
+/// address): a pod that reaches them can read the node's cloud credentials.
+pub const METADATA_ENDPOINTS: &[&str] = &["169.254.169.254/32", "fd00:ec2::254/128"];
+
+/// A broad egress block that covers a metadata endpoint gets it as an `except`,
+/// with a warning that says so — unless the statement names the endpoint itself
+/// (one of its blocks is exactly that address), or an `except` already covers it.
+fn exclude_metadata(cx: &mut Ctx, at: &At<'_>, blocks: &mut [(values::Cidr, IpBlock, Span)]) {
+    for m in METADATA_ENDPOINTS {
+        let host = values::parse_cidr(m).expect("a valid built-in CIDR");
+        if blocks.iter().any(|(b, _, _)| *b == host) {
+            continue;
+        }
+        for (cidr, block, span) in blocks.iter_mut() {
+            let excepted = block.except.iter().any(|e| values::parse_cidr(e).is_ok_and(|e| e.contains(&host)));
+            if !cidr.contains(&host) || excepted {
+                continue;
+            }
+            block.except.push((*m).to_string());
+            let ip = m.split('/').next().unwrap_or(m);
+            cx.warning(at, *span, "risky", format!("`{}` covers the cloud metadata endpoint {ip}: khc excludes it (`except {m}`)", block.cidr))
+                .notes
+                .push(format!("help: a pod that reaches {ip} can read the node's cloud credentials; to allow it anyway, name it: `cidr {m}`"));
+        }
+    }
+}
+
+/// A warning for each block that overlaps one of the cluster's `pod-cidr` (`what`
+/// = "pod") or `service-cidr` ranges outside its exceptions: whether an ipBlock
+/// matches pod (or Service) addresses is up to the CNI, so such a rule may reach
+/// pods of any tenant on one CNI and none on another.
+fn warn_cluster_ranges(cx: &mut Ctx, at: &At<'_>, blocks: &[(values::Cidr, IpBlock, Span)], what: &str, ranges: &[String]) {
+    for (cidr, block, span) in blocks {
+        for r in ranges {
+            let Ok(range) = values::parse_cidr(r) else { continue };
+            let overlaps = cidr.contains(&range) || range.contains(cidr);
+            let excepted = block.except.iter().any(|e| values::parse_cidr(e).is_ok_and(|e| e.contains(&range) || e.contains(cidr)));
+            if !overlaps || excepted {
+                continue;
+            }
+            let (why, help) = if what == "pod" {
+                (
+                    "whether an ipBlock matches pods is CNI-defined: on some CNIs this rule reaches the pods of every tenant",
+                    format!("name pods with `tenant`, `workload` or `namespace` peers, and add `except {r}`"),
+                )
+            } else {
+                (
+                    "CNIs differ on ipBlocks and Service IPs (most match the translated pod address, some the Service address)",
+                    format!("name the backing pods instead, and add `except {r}`"),
+                )
+            };
+            cx.warning(at, *span, "risky", format!("`{}` covers {what} addresses (`{what}-cidr {r}`): {why}", block.cidr)).notes.push(format!("help: {help}"));
         }
     }
 }

@@ -1,0 +1,130 @@
+//! The NetworkPolicy guard of a tenant (SPEC.md section 6, "Guardrails a tenant
+//! cannot undo"): a ValidatingAdmissionPolicy `khc-network-TENANT`, bound to the
+//! tenant's namespaces by their immutable names, that refuses every NetworkPolicy
+//! created — or whose `spec` is changed — by anyone but the `managed-by` applier
+//! (and the break-glass group `system:masters`).
+//!
+//! Why all foreign NetworkPolicies and not only those whose peers leave the
+//! tenant's declared intent: NetworkPolicies are additive, and khc's `default-deny`
+//! already selects every pod of an isolated tenant in both directions, so a
+//! foreign policy can never take traffic away — it either allows nothing beyond
+//! khc's own policies (and is redundant) or it loosens the tenant's intent. A
+//! precise "does this policy stay inside the intent" check in CEL would have to
+//! re-implement selector, namespace, ipBlock (with `except`), named-port and
+//! port-range containment against every `allow` of the tenant, and any gap in it
+//! would fail open; refusing them all is exact and CNI-independent. A tenant whose
+//! admins must manage their own NetworkPolicies opts out with
+//! `network-policies self-managed`: other tenants stay isolated, because each of
+//! them refuses by its own `default-deny` what it does not allow.
+//!
+//! Deleting a foreign NetworkPolicy is always allowed (it can only tighten), and
+//! so is an update that leaves `spec` unchanged (labels, finalizers). khc's own
+//! NetworkPolicies are protected, with everything else khc manages, by the
+//! `khc-managed-TENANT` policy of [`crate::protection`].
+
+use crate::objects::{namespaces_by_name, Built, MANAGED_BY, SOURCE_ANNOTATION, TENANT_LABEL};
+use crate::protection::not_applier_expression;
+use k8s_openapi::api::admissionregistration::v1::{
+    MatchCondition, MatchResources, NamedRuleWithOperations, ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding, ValidatingAdmissionPolicyBindingSpec,
+    ValidatingAdmissionPolicySpec, Validation,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::Resource;
+use khc_semantics::model::{Isolation, Subject, Tenant};
+use std::collections::BTreeMap;
+
+/// The name of a tenant's guard policy and binding.
+pub fn policy_name(tenant: &str) -> String {
+    format!("khc-network-{tenant}")
+}
+
+/// The match condition that lets an update through when it leaves `spec` as it was.
+pub const CHANGES_SPEC: &str = "request.operation == 'CREATE' || !has(oldObject.spec) || !has(object.spec) || object.spec != oldObject.spec";
+
+/// Whether tenant `t` gets a guard: an isolated tenant (khc writes its
+/// NetworkPolicies), with an applier to exempt (`managed-by`), that did not opt
+/// out with `network-policies self-managed`.
+pub fn guarded(t: &Tenant) -> bool {
+    t.isolation != Isolation::None && !t.managed_by.is_empty() && !t.self_managed_network_policies
+}
+
+fn who(subjects: &[Subject]) -> String {
+    subjects
+        .iter()
+        .map(|s| match s {
+            Subject::User(u) => format!("user {u}"),
+            Subject::Group(g) => format!("group {g}"),
+            Subject::ServiceAccount { namespace, name } => format!("serviceaccount {namespace}/{name}"),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn meta(name: &str, t: &Tenant) -> ObjectMeta {
+    ObjectMeta {
+        name: Some(name.to_string()),
+        labels: Some(BTreeMap::from([(MANAGED_BY.0.to_string(), MANAGED_BY.1.to_string()), (TENANT_LABEL.to_string(), t.name.clone())])),
+        annotations: Some(BTreeMap::from([(SOURCE_ANNOTATION.to_string(), t.origin.to_string())])),
+        ..Default::default()
+    }
+}
+
+fn built<T: serde::Serialize + Resource>(obj: &T, name: &str, t: &Tenant) -> Built {
+    Built {
+        kind: T::KIND,
+        name: name.to_string(),
+        namespace: None,
+        origin: t.origin.clone(),
+        yaml: crate::yaml::to_string(obj).expect("k8s-openapi objects always serialize"),
+    }
+}
+
+/// The guard policy and binding of a tenant (none when [`guarded`] is false).
+pub fn tenant_guard(t: &Tenant) -> Vec<Built> {
+    if !guarded(t) {
+        return Vec::new();
+    }
+    let name = policy_name(&t.name);
+    let mut namespaces = t.namespaces.clone();
+    namespaces.sort();
+    let message = format!(
+        "NetworkPolicies in the namespaces of tenant {} are written by khc: only {} may create or change them; declare the traffic with `allow`, or let the tenant manage its own with `network-policies self-managed` [khc rule network-policies at {}]",
+        t.name,
+        who(&t.managed_by),
+        t.origin
+    );
+    let vap = ValidatingAdmissionPolicy {
+        metadata: meta(&name, t),
+        spec: Some(ValidatingAdmissionPolicySpec {
+            failure_policy: Some("Fail".into()),
+            match_constraints: Some(MatchResources {
+                resource_rules: Some(vec![NamedRuleWithOperations {
+                    api_groups: Some(vec!["networking.k8s.io".into()]),
+                    api_versions: Some(vec!["*".into()]),
+                    operations: Some(vec!["CREATE".into(), "UPDATE".into()]),
+                    resources: Some(vec!["networkpolicies".into()]),
+                    ..Default::default()
+                }]),
+                ..Default::default()
+            }),
+            match_conditions: Some(vec![
+                MatchCondition { name: "not-the-applier".into(), expression: not_applier_expression(&t.managed_by) },
+                MatchCondition { name: "changes-the-spec".into(), expression: CHANGES_SPEC.into() },
+            ]),
+            // Every request that gets here is refused: see the module documentation.
+            validations: Some(vec![Validation { expression: "false".into(), message: Some(message), reason: Some("Forbidden".into()), ..Default::default() }]),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let binding = ValidatingAdmissionPolicyBinding {
+        metadata: meta(&name, t),
+        spec: Some(ValidatingAdmissionPolicyBindingSpec {
+            policy_name: Some(name.clone()),
+            validation_actions: Some(vec!["Deny".into()]),
+            match_resources: Some(MatchResources { namespace_selector: Some(namespaces_by_name(&namespaces)), ..Default::default() }),
+            ..Default::default()
+        }),
+    };
+    vec![built(&vap, &name, t), built(&binding, &name, t)]
+}
