@@ -24,7 +24,10 @@
 
 pub mod admission;
 pub mod diff;
+pub mod effects;
+pub mod escalation;
 pub mod eval;
+pub mod live;
 pub mod manifest;
 pub mod network;
 pub mod posture;
@@ -91,6 +94,7 @@ pub const ANALYSED_KINDS: &[&str] = &[
     "NetworkPolicy",
     "ValidatingAdmissionPolicy",
     "ValidatingAdmissionPolicyBinding",
+    "ServiceAccount",
 ];
 
 /// The top-level `kind:` of a YAML document, found without parsing it.
@@ -199,6 +203,12 @@ impl Workspace {
         let (t, w) = spec.split_once('/')?;
         let tenant = self.tenants().find(|x| x.name == t)?;
         Some((tenant, tenant.workloads.iter().find(|x| x.name == w)?))
+    }
+
+    /// The emitted object of `kind` (among the [`ANALYSED_KINDS`]) with that
+    /// namespace and name, if khc emits one.
+    pub fn emitted(&self, kind: &str, namespace: Option<&str>, name: &str) -> Option<&Object> {
+        self.objects.iter().find(|o| o.kind() == kind && o.name() == name && o.namespace() == namespace && !o.path.starts_with("live:"))
     }
 
     /// Every `(tenant, workload)`, in tenant order.

@@ -17,6 +17,7 @@ const BUILTIN: &[(&str, &[&str])] = &[
             "configmaps",
             "endpoints",
             "events",
+            "groups",
             "limitranges",
             "namespaces",
             "namespaces/finalize",
@@ -49,6 +50,7 @@ const BUILTIN: &[(&str, &[&str])] = &[
             "services",
             "services/proxy",
             "services/status",
+            "users",
         ],
     ),
     (
@@ -85,7 +87,7 @@ const BUILTIN: &[(&str, &[&str])] = &[
         &["mutatingwebhookconfigurations", "validatingadmissionpolicies", "validatingadmissionpolicybindings", "validatingwebhookconfigurations"],
     ),
     ("certificates.k8s.io", &["certificatesigningrequests", "certificatesigningrequests/approval", "certificatesigningrequests/status", "signers"]),
-    ("authentication.k8s.io", &["tokenreviews"]),
+    ("authentication.k8s.io", &["tokenreviews", "uids", "userextras/scopes"]),
     ("authorization.k8s.io", &["localsubjectaccessreviews", "selfsubjectaccessreviews", "selfsubjectrulesreviews", "subjectaccessreviews"]),
 ];
 
@@ -303,6 +305,9 @@ fn check_resource(cx: &mut Ctx, at: &At<'_>, text: &str, span: Span) -> Option<(
     };
     let (res, group) = match base.split_once('.') {
         Some((r, g)) => (r, g),
+        // Impersonating a uid is authorized on `uids` of authentication.k8s.io
+        // (users, groups and serviceaccounts are core resources).
+        None if base == "uids" => (base, "authentication.k8s.io"),
         None => (base, ""),
     };
     let resource = match sub {

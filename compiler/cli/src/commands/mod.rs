@@ -2,6 +2,7 @@
 //! with the `FILE:LINE` of each reason; `--format json` gives the same answer as
 //! JSON on stdout.
 
+pub mod audit_live;
 pub mod blast_radius;
 pub mod can;
 pub mod diagnostics;
@@ -25,6 +26,11 @@ pub struct ProjectArg {
     /// The khc project: an entry file or a directory.
     #[arg(short = 'p', long = "project", default_value = ".", value_name = "PATH")]
     pub project: PathBuf,
+    /// The cluster's live objects (`kubectl get … -A -o yaml`, `kind: List` included;
+    /// `-` for stdin): answers are then over khc's intent and what is live, each
+    /// reason naming its side (FILE:LINE, or `live KIND NS/NAME`).
+    #[arg(long, value_name = "FILE|-")]
+    pub live: Option<PathBuf>,
 }
 
 /// The options every query command shares: the project and the output format.
@@ -56,6 +62,18 @@ pub fn load(path: &Path) -> Result<Workspace, ExitCode> {
             LoadError::Errors(_) => ExitCode::from(1),
         }
     })
+}
+
+/// Compiles the project and merges the live objects of `--live`, if given.
+pub fn load_project(arg: &ProjectArg) -> Result<Workspace, ExitCode> {
+    let ws = load(&arg.project)?;
+    match &arg.live {
+        None => Ok(ws),
+        Some(p) => match eval::read_manifests(std::slice::from_ref(p)) {
+            Ok(live) => Ok(ws.with_live(&live)),
+            Err(e) => Err(usage(&format!("--live: {e}"))),
+        },
+    }
 }
 
 /// Prints a value as pretty JSON on stdout.

@@ -2,7 +2,7 @@
 //! and which policies (and `allow` statements) decide it; `--matrix` for every
 //! workload pair.
 
-use super::{load, print_json, usage, QueryFormat, QueryOpts};
+use super::{load_project, print_json, usage, QueryFormat, QueryOpts};
 use khc_analysis::network::{Decision, Side};
 use khc_analysis::posture::matrix;
 use std::process::ExitCode;
@@ -70,7 +70,7 @@ fn print_side(name: &str, side: &Side, port: Option<(u16, &str)>) {
 
 /// Runs `khc reach`.
 pub fn run(args: Args) -> ExitCode {
-    let ws = match load(&args.opts.project.project) {
+    let ws = match load_project(&args.opts.project) {
         Ok(w) => w,
         Err(code) => return code,
     };
