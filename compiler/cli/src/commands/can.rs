@@ -44,6 +44,9 @@ pub struct Args {
     pub opts: QueryOpts,
 }
 
+/// The most escalation paths printed as text (shortest and followable first).
+const MAX_PATHS_SHOWN: usize = 6;
+
 /// Parses a subject, `TENANT/WORKLOAD` included.
 pub fn subject(ws: &Workspace, s: &str) -> Result<Subject, String> {
     if let Some(x) = Subject::parse(s) {
@@ -92,7 +95,11 @@ pub fn run(args: Args) -> ExitCode {
                     println!("    {g}");
                 }
             }
-            super::who_can::print_paths(&closure.paths, "  ");
+            let shown = closure.paths.len().min(MAX_PATHS_SHOWN);
+            super::who_can::print_paths(&closure.paths[..shown], "  ");
+            if closure.paths.len() > shown {
+                println!("  … {} more path{} (--format json lists every one)", closure.paths.len() - shown, if closure.paths.len() - shown == 1 { "" } else { "s" });
+            }
             if let Some(b) = &closure.bound {
                 println!("  (search bounded: {b})");
             }

@@ -57,6 +57,9 @@ struct Scoped {
     bound: Option<String>,
 }
 
+/// The most escalation paths `who-can` lists per subject (shortest first).
+pub const MAX_PATHS_SHOWN: usize = 3;
+
 /// Prints escalation paths, one step per line with its grants.
 pub fn print_paths(paths: &[khc_analysis::escalation::Path], indent: &str) {
     for p in paths {
@@ -124,7 +127,8 @@ pub fn run(args: Args) -> ExitCode {
         let mut bound = None;
         for (subject, c) in khc_analysis::escalation::who_can_by_escalation(&ws, &req) {
             bound = bound.or(c.bound.clone());
-            let paths: Vec<_> = c.paths.into_iter().filter(|p| p.pruned.is_none()).collect();
+            // The shortest few: one subject may bind many roles that all allow the request.
+            let paths: Vec<_> = c.paths.into_iter().filter(|p| p.pruned.is_none()).take(MAX_PATHS_SHOWN).collect();
             match answers.iter_mut().find(|a| a.subject == subject) {
                 Some(a) if a.escalations.is_empty() => a.paths = paths,
                 Some(_) => {}
