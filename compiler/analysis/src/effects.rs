@@ -58,7 +58,8 @@ const RISKS: &[(&str, &str, &str)] = &[
 pub fn risks(rule: &Rule) -> Vec<&'static str> {
     let mut out = Vec::new();
     if rule.verbs.iter().any(|v| v == "*") && rule.resources.iter().any(|r| r == "*") && rule.api_groups.iter().any(|g| g == "*") {
-        out.push("every verb on every resource");
+        // Everything below is implied.
+        return vec!["every verb on every resource"];
     }
     for (verb, res, what) in RISKS {
         let req = Request::new(verb, res, None, rule.resource_names.first().map(String::as_str));

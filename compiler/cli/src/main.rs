@@ -5,6 +5,7 @@
 //! cannot be written are dropped (no panic).
 
 mod commands;
+mod kube_client;
 mod write;
 
 /// Like `eprintln!`, but a closed or failing stderr is ignored instead of panicking.

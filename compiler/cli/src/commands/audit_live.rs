@@ -25,7 +25,7 @@ pub enum AuditFormat {
 #[command(
     about = "What is live but not khc's, and what of khc's is missing or changed (exit 1 on any)",
     long_about = "Compare the cluster as it is (a `kubectl get … -A -o yaml` dump given with --live, \
-`kind: List` included) with khc's intent. Reported:\n  \
+`kind: List` included, or read from the API server of --kubeconfig [--context]) with khc's intent. Reported:\n  \
 * extra: objects in khc-managed namespaces and at cluster scope that khc does not emit and that \
 change the posture, each with its effect (a NetworkPolicy and the traffic it opens, a binding and \
 what it gives to whom, a webhook configuration and the requests it sees, a foreign admission \
@@ -42,6 +42,7 @@ mutatingwebhookconfigurations -A -o yaml\n\n\
 Exit codes: 0 the cluster is khc's intent, 1 some posture-changing difference, 2 usage.",
     after_help = "Examples:\n  kubectl get roles,rolebindings,clusterroles,clusterrolebindings,networkpolicies,namespaces -A -o yaml | khc audit-live --live - -p examples/multi-tenant\n  \
 khc audit-live --live cluster-dump.yaml -p platform/ --format markdown > audit.md\n  \
+khc audit-live --kubeconfig ~/.kube/config --context prod -p platform/ --format json\n  \
 khc audit-live --live cluster-dump.yaml -p platform/ --format sarif > audit.sarif"
 )]
 pub struct Args {
@@ -73,16 +74,16 @@ fn sarif_log(items: &[AuditItem]) -> serde_json::Value {
 
 /// Runs `khc audit-live`.
 pub fn run(args: Args) -> ExitCode {
-    let Some(live_path) = args.project.live.clone() else {
-        return usage("khc audit-live needs --live FILE|- (a `kubectl get … -A -o yaml` dump)");
-    };
+    if args.project.live.is_none() && args.project.kubeconfig.is_none() {
+        return usage("khc audit-live needs --live FILE|- (a `kubectl get … -A -o yaml` dump) or --kubeconfig PATH");
+    }
     let ws = match load(&args.project.project) {
         Ok(w) => w,
         Err(code) => return code,
     };
-    let live = match super::eval::read_manifests(&[live_path]) {
-        Ok(l) => l,
-        Err(e) => return usage(&format!("--live: {e}")),
+    let live = match args.project.live_objects() {
+        Ok(l) => l.unwrap_or_default(),
+        Err(e) => return usage(&e),
     };
     let items = audit(&ws, &live);
     match args.format {
