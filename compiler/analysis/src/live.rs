@@ -41,7 +41,7 @@ fn pod_security_labels(v: &Value) -> Vec<(String, String)> {
 pub fn differences(emitted: &Value, live: &Value) -> Vec<String> {
     let mut out = Vec::new();
     let mut cmp = |what: &str, a: &Value, b: &Value| {
-        if a != b {
+        if !same(a, b) {
             out.push(what.to_string());
         }
     };
@@ -56,8 +56,7 @@ pub fn differences(emitted: &Value, live: &Value) -> Vec<String> {
         }
         "NetworkPolicy" => {
             for k in ["podSelector", "ingress", "egress"] {
-                let norm = |v: &Value| if v.is_null() || v == &serde_json::json!({}) || v == &serde_json::json!([]) { Value::Null } else { v.clone() };
-                cmp(k, &norm(&emitted["spec"][k]), &norm(&live["spec"][k]));
+                cmp(k, &emitted["spec"][k], &live["spec"][k]);
             }
         }
         "Namespace" => {
@@ -68,15 +67,38 @@ pub fn differences(emitted: &Value, live: &Value) -> Vec<String> {
         "ServiceAccount" => cmp("automountServiceAccountToken", &emitted["automountServiceAccountToken"], &live["automountServiceAccountToken"]),
         "ValidatingAdmissionPolicy" => {
             cmp("validations", &emitted["spec"]["validations"], &live["spec"]["validations"]);
-            cmp("matchConstraints.resourceRules", &emitted["spec"]["matchConstraints"]["resourceRules"], &live["spec"]["matchConstraints"]["resourceRules"]);
+            cmp("matchConditions", &emitted["spec"]["matchConditions"], &live["spec"]["matchConditions"]);
+            cmp("matchConstraints", &emitted["spec"]["matchConstraints"], &live["spec"]["matchConstraints"]);
         }
         "ValidatingAdmissionPolicyBinding" => {
             cmp("policyName", &emitted["spec"]["policyName"], &live["spec"]["policyName"]);
             cmp("validationActions", &emitted["spec"]["validationActions"], &live["spec"]["validationActions"]);
+            cmp("matchResources", &emitted["spec"]["matchResources"], &live["spec"]["matchResources"]);
         }
         _ => {}
     }
     out
+}
+
+/// Whether a value is absent: null, `""`, `{}` or `[]` (the API server omits
+/// empty fields: a ServiceAccount subject's `apiGroup: ""` comes back without it).
+fn empty(v: &Value) -> bool {
+    v.is_null() || v.as_str() == Some("") || v.as_object().is_some_and(|o| o.is_empty()) || v.as_array().is_some_and(|a| a.is_empty())
+}
+
+/// Whether `live` is `emitted` plus what the API server fills in: every field
+/// khc wrote has the same value live (lists element by element, same length),
+/// and a field khc left empty is empty live. Defaults the server adds (`scope`,
+/// `protocol`, `policyTypes`, `failurePolicy`…) are not differences.
+fn same(emitted: &Value, live: &Value) -> bool {
+    if empty(emitted) {
+        return empty(live);
+    }
+    match (emitted, live) {
+        (Value::Object(a), Value::Object(b)) => a.iter().all(|(k, v)| same(v, b.get(k).unwrap_or(&Value::Null))),
+        (Value::Array(a), Value::Array(b)) => a.len() == b.len() && a.iter().zip(b).all(|(x, y)| same(x, y)),
+        _ => emitted == live,
+    }
 }
 
 /// Rules with empty lists dropped (the API server omits them).
