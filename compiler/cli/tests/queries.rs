@@ -535,6 +535,16 @@ cluster esc {
   grant masters to user "mallory"
   role pods-only { can get on pods }
   grant pods-only to user "erin"
+  role csr {
+    can create on certificatesigningrequests.certificates.k8s.io
+    can update on "certificatesigningrequests.certificates.k8s.io/approval"
+    can approve on signers.certificates.k8s.io names "kubernetes.io/kube-apiserver-client"
+  }
+  grant csr to user "cert-clerk"
+  role hooks { can create on mutatingwebhookconfigurations.admissionregistration.k8s.io }
+  grant hooks to user "hooker"
+  role kubelet-proxy { can get on "nodes/proxy" }
+  grant kubelet-proxy to user "prober"
 }
 "#;
 
@@ -568,6 +578,16 @@ fn can_follows_multi_step_escalations() {
     // A ServiceAccount token: dave → sa:a/ci → get secrets.
     let text = stdout(&khc(&["can", "user:dave", "list", "secrets", "-n", "a", "-p", p]));
     assert!(text.contains("create a token for sa:a/ci") && text.contains("as sa:a/ci: list secrets in namespace a"), "{text}");
+    // A client certificate for system:masters, a mutating webhook, the kubelet API.
+    let text = stdout(&khc(&["can", "user:cert-clerk", "delete", "nodes", "-p", p]));
+    assert!(text.starts_with("yes, by escalation") && text.contains("create and approve a CertificateSigningRequest"), "{text}");
+    let text = stdout(&khc(&["can", "user:hooker", "delete", "nodes", "-p", p]));
+    assert!(text.starts_with("yes, by escalation") && text.contains("MutatingWebhookConfiguration"), "{text}");
+    let text = stdout(&khc(&["can", "user:prober", "list", "secrets", "-n", "a", "-p", p]));
+    assert!(text.contains("get nodes/proxy: exec in any pod") && text.contains("as a ServiceAccount that may: list secrets in namespace a"), "{text}");
+    // blast-radius lists what a token can take in more steps (none for a pod of b).
+    let v = json(&khc(&["blast-radius", "a/ci", "-p", p, "--format", "json"]));
+    assert!(v["escalations"].is_object(), "{v}");
     // No: erin only reads pods.
     let o = khc(&["can", "user:erin", "get", "secrets", "-n", "a", "-p", p]);
     assert_eq!(o.status.code(), Some(1));
