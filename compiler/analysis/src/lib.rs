@@ -157,6 +157,10 @@ pub struct Workspace {
     pub network: network::Network,
     /// The admission policies.
     pub admission: admission::Admission,
+    /// Live pods (and pod templates of live controllers) that use the host's
+    /// network: `(namespace, pod labels, live KIND NS/NAME)`. NetworkPolicies never
+    /// select them.
+    pub host_network_pods: Vec<(String, selector::Labels, String)>,
 }
 
 impl Workspace {
@@ -185,7 +189,18 @@ impl Workspace {
         let rbac = rbac::Rbac::new(&objects);
         let network = network::Network::new(&objects);
         let admission = admission::Admission::new(&objects);
-        Workspace { models, objects, rbac, network, admission }
+        Workspace { models, objects, rbac, network, admission, host_network_pods: Vec::new() }
+    }
+
+    /// The live hostNetwork pods whose labels a pod endpoint's labels select
+    /// (their `live KIND NS/NAME`).
+    pub fn host_network_of(&self, e: &network::Endpoint) -> Vec<&str> {
+        let network::Endpoint::Pod { namespace, labels } = e else { return Vec::new() };
+        self.host_network_pods
+            .iter()
+            .filter(|(ns, l, _)| ns == namespace && labels.iter().all(|(k, v)| l.get(k) == Some(v)))
+            .map(|(_, _, s)| s.as_str())
+            .collect()
     }
 
     /// Every tenant of every cluster.

@@ -125,7 +125,13 @@ impl Workspace {
     /// the [`ANALYSED_KINDS`] that khc does not emit unchanged joins it, with the
     /// source `live KIND NS/NAME`; the evaluators are rebuilt.
     pub fn with_live(self, live: &[Manifest]) -> Workspace {
-        let Workspace { models, mut objects, .. } = self;
+        let Workspace { models, mut objects, mut host_network_pods, .. } = self;
+        for m in live {
+            if let Some((meta, spec)) = crate::manifest::pod_template(&m.value).filter(|(_, s)| s["hostNetwork"] == true) {
+                let ns = m.value["metadata"]["namespace"].as_str().unwrap_or("default").to_string();
+                host_network_pods.push((ns, crate::selector::labels(&meta["labels"]), live_source(&m.value)));
+            }
+        }
         let emitted = objects.len();
         for m in live {
             let kind = m.value["kind"].as_str().unwrap_or("");
@@ -152,7 +158,7 @@ impl Workspace {
         let rbac = crate::rbac::Rbac::new(&objects);
         let network = crate::network::Network::new(&objects);
         let admission = crate::admission::Admission::new(&objects);
-        Workspace { models, objects, rbac, network, admission }
+        Workspace { models, objects, rbac, network, admission, host_network_pods }
     }
 }
 

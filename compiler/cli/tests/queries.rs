@@ -832,6 +832,11 @@ fn questions_answer_over_intent_and_live_objects() {
     let text = stdout(&khc(&["who-can", "create", "deployments.apps", "-n", "payments", "-p", EX, "--live", l]));
     assert!(text.contains("group:devs") && text.contains("RoleBinding payments/legacy-edit (live RoleBinding payments/legacy-edit)"), "{text}");
     assert!(text.contains("group:payments-devs") && text.contains("(tenants/payments.khc:48)"), "the intent's answers stay: {text}");
+    // A live hostNetwork pod of payments/api: reach says the answer does not hold for it.
+    let pod = "---\napiVersion: v1\nkind: Pod\nmetadata: {name: api-host, namespace: payments, labels: {app: payments-api}}\nspec: {hostNetwork: true, containers: [{name: c, image: x}]}\n";
+    std::fs::write(&live, format!("{LIVE}{pod}")).unwrap();
+    let text = stdout(&khc(&["reach", "monitoring/prometheus", "payments/api", "--port", "9090", "-p", EX, "--live", l]));
+    assert!(text.contains("note: live Pod payments/api-host (receiver payments/api) uses hostNetwork: no NetworkPolicy selects it"), "{text}");
     // From stdin too.
     let o = khc_in(&["can", "group:devs", "create", "deployments.apps", "-n", "payments", "-p", EX, "--live", "-"], &repo(), Some(LIVE));
     assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
