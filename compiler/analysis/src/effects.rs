@@ -147,9 +147,16 @@ pub fn binding_escalation_check(ws: &Workspace, who: &Subject, v: &Value, ns: Op
         for verb in &r.verbs {
             for g in &r.api_groups {
                 for res in &r.resources {
-                    let names: Vec<Option<&str>> = if r.resource_names.is_empty() { vec![None] } else { r.resource_names.iter().map(|n| Some(n.as_str())).collect() };
+                    let names: Vec<Option<&str>> =
+                        if r.resource_names.is_empty() { vec![None] } else { r.resource_names.iter().map(|n| Some(n.as_str())).collect() };
                     for name in names {
-                        let req = Request { verb: verb.clone(), group: g.clone(), resource: res.clone(), namespace: scope.map(str::to_string), name: name.map(str::to_string) };
+                        let req = Request {
+                            verb: verb.clone(),
+                            group: g.clone(),
+                            resource: res.clone(),
+                            namespace: scope.map(str::to_string),
+                            name: name.map(str::to_string),
+                        };
                         if !ws.rbac.can(who, &req) {
                             return Some(req.describe());
                         }
@@ -159,7 +166,10 @@ pub fn binding_escalation_check(ws: &Workspace, who: &Subject, v: &Value, ns: Op
         }
         None
     })?;
-    Some(format!("{who} may not create {kind} {}: it has no `{verb}` on {what} and lacks a permission it grants ({missing})", v["metadata"]["name"].as_str().unwrap_or("?")))
+    Some(format!(
+        "{who} may not create {kind} {}: it has no `{verb}` on {what} and lacks a permission it grants ({missing})",
+        v["metadata"]["name"].as_str().unwrap_or("?")
+    ))
 }
 
 fn describe_labels(v: &Value) -> String {
@@ -275,9 +285,19 @@ pub fn of_object(ws: &Workspace, v: &Value, namespace: &str, all: &[Manifest]) -
                     r.retain(|x| seen.insert(*x));
                     let severity = if r.is_empty() { Severity::Info } else { Severity::Warn };
                     let what = if r.is_empty() { String::new() } else { format!(": {}", r.join("; ")) };
-                    push(severity, "rbac", if r.is_empty() { "grant" } else { "risky-grant" }, format!("gives {} the permissions of {role} ({role_source}) {scope}{what}", who.join(", ")));
+                    push(
+                        severity,
+                        "rbac",
+                        if r.is_empty() { "grant" } else { "risky-grant" },
+                        format!("gives {} the permissions of {role} ({role_source}) {scope}{what}", who.join(", ")),
+                    );
                 }
-                None => push(Severity::Warn, "rbac", "unknown-role", format!("gives {} {role} {scope}, which is neither in the input nor khc's nor built in", who.join(", "))),
+                None => push(
+                    Severity::Warn,
+                    "rbac",
+                    "unknown-role",
+                    format!("gives {} {role} {scope}, which is neither in the input nor khc's nor built in", who.join(", ")),
+                ),
             }
         }
         "Role" | "ClusterRole" => {
@@ -289,7 +309,12 @@ pub fn of_object(ws: &Workspace, v: &Value, namespace: &str, all: &[Manifest]) -
                 }
             }
             if v["aggregationRule"].is_object() {
-                push(Severity::Warn, "rbac", "aggregated-role", format!("{kind} {name} aggregates the rules of every ClusterRole its selectors match, now and later"));
+                push(
+                    Severity::Warn,
+                    "rbac",
+                    "aggregated-role",
+                    format!("{kind} {name} aggregates the rules of every ClusterRole its selectors match, now and later"),
+                );
             }
         }
         "NetworkPolicy" => {
@@ -300,7 +325,12 @@ pub fn of_object(ws: &Workspace, v: &Value, namespace: &str, all: &[Manifest]) -
             push(severity, "network", if open { "opens-wide" } else { "extra-policy" }, format!("NetworkPolicy {namespace}/{name} {}{why}", lines.join("; ")));
         }
         "ServiceAccount" if v["automountServiceAccountToken"] != false => {
-            push(Severity::Warn, "service-account", "token-automount", format!("pods of ServiceAccount {namespace}/{name} mount its API token unless they opt out (set automountServiceAccountToken: false)"));
+            push(
+                Severity::Warn,
+                "service-account",
+                "token-automount",
+                format!("pods of ServiceAccount {namespace}/{name} mount its API token unless they opt out (set automountServiceAccountToken: false)"),
+            );
         }
         "Service" => {
             let ty = v["spec"]["type"].as_str().unwrap_or("ClusterIP");
@@ -323,9 +353,17 @@ pub fn of_object(ws: &Workspace, v: &Value, namespace: &str, all: &[Manifest]) -
                 ops.dedup();
                 let secrets = res.iter().any(|r| r == "*" || r == "secrets");
                 let target = w["clientConfig"]["url"].as_str().map(str::to_string).unwrap_or_else(|| {
-                    format!("service {}/{}", w["clientConfig"]["service"]["namespace"].as_str().unwrap_or("?"), w["clientConfig"]["service"]["name"].as_str().unwrap_or("?"))
+                    format!(
+                        "service {}/{}",
+                        w["clientConfig"]["service"]["namespace"].as_str().unwrap_or("?"),
+                        w["clientConfig"]["service"]["name"].as_str().unwrap_or("?")
+                    )
                 });
-                let scope = if w["namespaceSelector"].is_object() && describe_labels(&w["namespaceSelector"]) != "*" { "selected namespaces" } else { "every namespace" };
+                let scope = if w["namespaceSelector"].is_object() && describe_labels(&w["namespaceSelector"]) != "*" {
+                    "selected namespaces"
+                } else {
+                    "every namespace"
+                };
                 push(
                     Severity::Warn,
                     "webhook",

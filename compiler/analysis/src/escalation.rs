@@ -132,7 +132,11 @@ impl<'a> Search<'a> {
                 if !ps.exempt_namespaces.iter().any(|e| e == ns)
                     && pss::check(ps.enforce, pss::minor_of(&ps.version), &pod["metadata"], &pod["spec"]).iter().any(|v| v.control == "host-path")
                 {
-                    return Some(format!("the cluster's Pod Security default (enforce {}) refuses hostPath volumes in {ns} ({})", ps.enforce.as_str(), ps.origin));
+                    return Some(format!(
+                        "the cluster's Pod Security default (enforce {}) refuses hostPath volumes in {ns} ({})",
+                        ps.enforce.as_str(),
+                        ps.origin
+                    ));
                 }
             }
         }
@@ -196,7 +200,10 @@ impl<'a> Search<'a> {
                 if !g.is_empty() {
                     out.push((
                         s.clone(),
-                        Step { how: format!("read the token of {s} from a kubernetes.io/service-account-token Secret in {namespace} (where one exists)"), grants: g },
+                        Step {
+                            how: format!("read the token of {s} from a kubernetes.io/service-account-token Secret in {namespace} (where one exists)"),
+                            grants: g,
+                        },
                     ));
                 }
             }
@@ -220,13 +227,20 @@ impl<'a> Search<'a> {
             .find(|g| !g.is_empty());
         if let (false, false, Some(signer)) = (csr.is_empty(), approval.is_empty(), signer) {
             let grants = [csr, approval, signer].concat();
-            out.push((Power::Everything, Step { how: "create and approve a CertificateSigningRequest for a kube-apiserver-client certificate of group system:masters".into(), grants }, None));
+            out.push((
+                Power::Everything,
+                Step { how: "create and approve a CertificateSigningRequest for a kube-apiserver-client certificate of group system:masters".into(), grants },
+                None,
+            ));
         }
         for kind in ["mutatingwebhookconfigurations", "validatingwebhookconfigurations"] {
             let g = self.grants(who, "create", &format!("{kind}.admissionregistration.k8s.io"), None, None);
             if !g.is_empty() {
                 let (p, how) = if kind.starts_with("mutating") {
-                    (Power::Everything, "create a MutatingWebhookConfiguration that rewrites every request (pods to run as any ServiceAccount, with host access)")
+                    (
+                        Power::Everything,
+                        "create a MutatingWebhookConfiguration that rewrites every request (pods to run as any ServiceAccount, with host access)",
+                    )
                 } else {
                     (Power::SeesRequests, "create a ValidatingWebhookConfiguration that is sent every request's object (Secret values included)")
                 };
@@ -237,7 +251,11 @@ impl<'a> Search<'a> {
         for verb in ["get", "create"] {
             let g = self.grants(who, verb, "nodes/proxy", None, None);
             if !g.is_empty() {
-                out.push((Power::AnyServiceAccount, Step { how: format!("{verb} nodes/proxy: exec in any pod through the kubelet, as its ServiceAccount"), grants: g }, None));
+                out.push((
+                    Power::AnyServiceAccount,
+                    Step { how: format!("{verb} nodes/proxy: exec in any pod through the kubelet, as its ServiceAccount"), grants: g },
+                    None,
+                ));
                 break;
             }
         }
@@ -251,7 +269,10 @@ impl<'a> Search<'a> {
                 let g = [pv.clone(), pods.clone()].concat();
                 out.push((
                     Power::AnyServiceAccount,
-                    Step { how: format!("create a hostPath PersistentVolume and a pod in {ns} that mounts it: the node's root, and the tokens of every pod there"), grants: g },
+                    Step {
+                        how: format!("create a hostPath PersistentVolume and a pod in {ns} that mounts it: the node's root, and the tokens of every pod there"),
+                        grants: g,
+                    },
                     None,
                 ));
             }
@@ -298,7 +319,10 @@ impl<'a> Search<'a> {
                 let where_ = scope.map_or("cluster-wide".to_string(), |n| format!("in namespace {n}"));
                 out.push((
                     Power::AnyIn(scope.map(str::to_string)),
-                    Step { how: format!("create a role with any permission (`escalate`) and bind it to itself {where_}"), grants: [esc, create_role, bind_any, create.clone()].concat() },
+                    Step {
+                        how: format!("create a role with any permission (`escalate`) and bind it to itself {where_}"),
+                        grants: [esc, create_role, bind_any, create.clone()].concat(),
+                    },
                     None,
                 ));
             }
@@ -316,7 +340,10 @@ impl<'a> Search<'a> {
             let where_ = ns.as_deref().map_or("cluster-wide".to_string(), |n| format!("in namespace {n}"));
             out.push((
                 Power::AnyIn(ns.clone()),
-                Step { how: format!("add any rule to {} {} (`escalate`), bound to it by {} {}", role.kind, role.name, b.kind, b.name) + &format!(" {where_}"), grants: [esc, upd].concat() },
+                Step {
+                    how: format!("add any rule to {} {} (`escalate`), bound to it by {} {}", role.kind, role.name, b.kind, b.name) + &format!(" {where_}"),
+                    grants: [esc, upd].concat(),
+                },
                 pruned,
             ));
         }

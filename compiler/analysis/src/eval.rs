@@ -186,11 +186,7 @@ fn evaluate_one(ws: &Workspace, m: &Manifest, index: usize, all: &[Manifest], op
     let kind = v["kind"].as_str().unwrap_or("");
     let cluster_scoped = CLUSTER_SCOPED_KINDS.contains(&kind);
     let named = v["metadata"]["namespace"].as_str().filter(|n| !n.is_empty());
-    let namespace = if cluster_scoped {
-        String::new()
-    } else {
-        named.or(opts.namespace.as_deref()).unwrap_or("default").to_string()
-    };
+    let namespace = if cluster_scoped { String::new() } else { named.or(opts.namespace.as_deref()).unwrap_or("default").to_string() };
     let tenant = if cluster_scoped { None } else { ws.tenant_of(&namespace) };
     let mut out = Vec::new();
     let mut push = |severity, check, rule: String, rule_source: String, message: String| {
@@ -424,8 +420,7 @@ fn isolation_word(i: Isolation) -> &'static str {
 
 /// Whether an `allow` of tenant `tenant` applies to, or names, workload `w`.
 fn allow_mentions(a: &khc_semantics::model::NetRule, tenant: &str, w: &str) -> bool {
-    a.local.as_ref().is_some_and(|(n, _, _)| n == w)
-        || matches!(&a.peer, Peer::Tenant { tenant: t, workload: Some((n, _)), .. } if t == tenant && n == w)
+    a.local.as_ref().is_some_and(|(n, _, _)| n == w) || matches!(&a.peer, Peer::Tenant { tenant: t, workload: Some((n, _)), .. } if t == tenant && n == w)
 }
 
 fn check_service(t: &Tenant, v: &serde_json::Value, namespace: &str, push: &mut impl FnMut(Severity, &'static str, String, String, String)) {

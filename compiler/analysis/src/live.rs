@@ -242,7 +242,13 @@ pub fn audit(ws: &Workspace, live: &[Manifest]) -> Vec<AuditItem> {
             }
             let category = if kind == "Namespace" { "pod-security-drift" } else { "modified" };
             let effect = if kind == "Namespace" {
-                let show = |x: &Value| pod_security_labels(x).iter().map(|(k, l)| format!("{}={l}", k.trim_start_matches("pod-security.kubernetes.io/"))).collect::<Vec<_>>().join(",");
+                let show = |x: &Value| {
+                    pod_security_labels(x)
+                        .iter()
+                        .map(|(k, l)| format!("{}={l}", k.trim_start_matches("pod-security.kubernetes.io/")))
+                        .collect::<Vec<_>>()
+                        .join(",")
+                };
                 format!("Pod Security labels are {} (khc: {})", show(v), show(&e.value))
             } else {
                 format!("differs from khc's in {}", diffs.join(", "))

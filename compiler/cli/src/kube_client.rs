@@ -34,12 +34,7 @@ struct Target {
 }
 
 fn named<'a>(list: &'a Value, name: &str, what: &str) -> Result<&'a Value, String> {
-    list.as_array()
-        .into_iter()
-        .flatten()
-        .find(|x| x["name"] == name)
-        .map(|x| &x[what])
-        .ok_or_else(|| format!("the kubeconfig has no {what} named `{name}`"))
+    list.as_array().into_iter().flatten().find(|x| x["name"] == name).map(|x| &x[what]).ok_or_else(|| format!("the kubeconfig has no {what} named `{name}`"))
 }
 
 /// Inline `KEY-data` (base64) or the file `KEY` (relative to the kubeconfig's folder).
@@ -60,7 +55,10 @@ fn target(kubeconfig: &Path, context: Option<&str>) -> Result<Target, String> {
     let text = std::fs::read_to_string(kubeconfig).map_err(|e| format!("cannot read {}: {e}", kubeconfig.display()))?;
     let kc: Value = serde_yaml_ng::from_str(&text).map_err(|e| format!("{} is not a kubeconfig: {e}", kubeconfig.display()))?;
     let dir = kubeconfig.parent().unwrap_or(Path::new("."));
-    let ctx_name = context.map(str::to_string).or_else(|| kc["current-context"].as_str().map(str::to_string)).ok_or("the kubeconfig has no current-context; pass --context")?;
+    let ctx_name = context
+        .map(str::to_string)
+        .or_else(|| kc["current-context"].as_str().map(str::to_string))
+        .ok_or("the kubeconfig has no current-context; pass --context")?;
     let ctx = named(&kc["contexts"], &ctx_name, "context")?;
     let cluster = named(&kc["clusters"], ctx["cluster"].as_str().unwrap_or(""), "cluster")?;
     let user = match ctx["user"].as_str() {
@@ -122,7 +120,8 @@ pub fn fetch(kubeconfig: &Path, context: Option<&str>) -> Result<Vec<Manifest>, 
         loop {
             let mut url = format!("{}{path}?limit=500", t.server);
             if let Some(c) = &cont {
-                let enc: String = c.bytes().map(|b| if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") }).collect();
+                let enc: String =
+                    c.bytes().map(|b| if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") }).collect();
                 url.push_str(&format!("&continue={enc}"));
             }
             let mut req = agent.get(&url).header("Accept", "application/json");

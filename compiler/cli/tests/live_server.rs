@@ -109,7 +109,17 @@ fn live_answers_on_a_real_api_server() {
     assert_eq!(code, 0, "{err}");
     let c = Cluster::start(&bin, Options { controller_manager: true, ..Default::default() });
     let tree = out.join("clusters/prod-eu");
-    let o = c.kubectl(&["apply", "--server-side", "--field-manager=khc", "-R", "-f", tree.join("cluster").to_str().unwrap(), "-R", "-f", tree.join("tenants").to_str().unwrap()]);
+    let o = c.kubectl(&[
+        "apply",
+        "--server-side",
+        "--field-manager=khc",
+        "-R",
+        "-f",
+        tree.join("cluster").to_str().unwrap(),
+        "-R",
+        "-f",
+        tree.join("tenants").to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let kubeconfig = c.kubeconfig.to_str().unwrap().to_string();
 
@@ -121,12 +131,23 @@ fn live_answers_on_a_real_api_server() {
         apply_as(&c, who, &obj);
     }
     // A Pod Security label changed by the break-glass group (the protection lets it through).
-    c.kubectl_ok(&["--as", "oncall", "--as-group", "system:masters", "label", "namespace", "legacy-billing", "pod-security.kubernetes.io/warn=baseline", "--overwrite"]);
+    c.kubectl_ok(&[
+        "--as",
+        "oncall",
+        "--as-group",
+        "system:masters",
+        "label",
+        "namespace",
+        "legacy-billing",
+        "pod-security.kubernetes.io/warn=baseline",
+        "--overwrite",
+    ]);
 
     let (code, text, err) = khc(&["audit-live", "--kubeconfig", &kubeconfig, "-p", EX, "--format", "json"], None);
     assert_eq!(code, 1, "{text}{err}");
     let v: Value = serde_json::from_str(&text).unwrap();
-    let mut got: Vec<String> = v["differences"].as_array().unwrap().iter().map(|d| format!("{} {}", d["category"].as_str().unwrap(), d["object"].as_str().unwrap())).collect();
+    let mut got: Vec<String> =
+        v["differences"].as_array().unwrap().iter().map(|d| format!("{} {}", d["category"].as_str().unwrap(), d["object"].as_str().unwrap())).collect();
     got.sort();
     let mut want = vec![
         "extra RoleBinding payments/legacy-edit",

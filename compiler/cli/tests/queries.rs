@@ -675,7 +675,12 @@ fn eval_applies_the_cluster_pod_security_default_to_unmanaged_namespaces() {
     let o = khc_in(&["eval", "-", "-p", EX], &repo(), Some(&pod("ingress-nginx")));
     let text = stdout(&o);
     assert_eq!(o.status.code(), Some(1), "{text}");
-    for want in ["deny pod-security host-ports (cluster.khc:", "deny pod-security capabilities-baseline", "deny pod-security host-path", "default pod-security enforce baseline"] {
+    for want in [
+        "deny pod-security host-ports (cluster.khc:",
+        "deny pod-security capabilities-baseline",
+        "deny pod-security host-path",
+        "default pod-security enforce baseline",
+    ] {
         assert!(text.contains(want), "missing {want}:\n{text}");
     }
     // Exempt namespaces get no Pod Security findings.
@@ -762,7 +767,10 @@ fn eval_as_checks_that_the_applier_may_create_every_object() {
     // …but not RoleBindings, and a stranger may create nothing.
     let o = khc_in(&["eval", "-", "-p", EX, "-n", "payments", "--as", "user:stranger"], &repo(), Some(CHART));
     let text = stdout(&o);
-    assert!(text.contains("deny rbac as (-): user:stranger may not create rolebindings.rbac.authorization.k8s.io named chart-admin in namespace payments"), "{text}");
+    assert!(
+        text.contains("deny rbac as (-): user:stranger may not create rolebindings.rbac.authorization.k8s.io named chart-admin in namespace payments"),
+        "{text}"
+    );
     assert!(text.contains("may not create mutatingwebhookconfigurations.admissionregistration.k8s.io named chart-injector cluster-wide"), "{text}");
     assert_eq!(khc_in(&["eval", "-", "-p", EX, "--as", "nonsense"], &repo(), Some(deploy)).status.code(), Some(2));
 }

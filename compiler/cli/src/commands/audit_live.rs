@@ -113,7 +113,13 @@ pub fn run(args: Args) -> ExitCode {
                     println!("  khc intent at {k}");
                 }
             }
-            eprintln!("khc audit-live: {} live object{}, {} difference{}", live.len(), if live.len() == 1 { "" } else { "s" }, items.len(), if items.len() == 1 { "" } else { "s" });
+            eprintln!(
+                "khc audit-live: {} live object{}, {} difference{}",
+                live.len(),
+                if live.len() == 1 { "" } else { "s" },
+                items.len(),
+                if items.len() == 1 { "" } else { "s" }
+            );
         }
     }
     if items.is_empty() {

@@ -98,7 +98,11 @@ pub fn run(args: Args) -> ExitCode {
             let shown = closure.paths.len().min(MAX_PATHS_SHOWN);
             super::who_can::print_paths(&closure.paths[..shown], "  ");
             if closure.paths.len() > shown {
-                println!("  … {} more path{} (--format json lists every one)", closure.paths.len() - shown, if closure.paths.len() - shown == 1 { "" } else { "s" });
+                println!(
+                    "  … {} more path{} (--format json lists every one)",
+                    closure.paths.len() - shown,
+                    if closure.paths.len() - shown == 1 { "" } else { "s" }
+                );
             }
             if let Some(b) = &closure.bound {
                 println!("  (search bounded: {b})");

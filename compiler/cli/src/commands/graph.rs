@@ -48,7 +48,9 @@ fn graph(ws: &Workspace) -> (Vec<(String, String)>, Vec<Reach>) {
     let mut edges = matrix(ws);
     for (t, w) in ws.workloads() {
         let me = khc_analysis::posture::blast_radius(ws, t, w);
-        for r in me.reaches.iter().filter(|r| !r.endpoint.contains('/') || r.endpoint.starts_with("cidr") || r.endpoint.starts_with("api-server") || r.endpoint == khc_analysis::posture::INTERNET) {
+        for r in me.reaches.iter().filter(|r| {
+            !r.endpoint.contains('/') || r.endpoint.starts_with("cidr") || r.endpoint.starts_with("api-server") || r.endpoint == khc_analysis::posture::INTERNET
+        }) {
             if !nodes.iter().any(|(n, _)| *n == r.endpoint) {
                 nodes.push((r.endpoint.clone(), String::new()));
             }
