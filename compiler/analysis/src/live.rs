@@ -59,11 +59,7 @@ pub fn differences(emitted: &Value, live: &Value) -> Vec<String> {
                 cmp(k, &emitted["spec"][k], &live["spec"][k]);
             }
         }
-        "Namespace" => {
-            if pod_security_labels(emitted) != pod_security_labels(live) {
-                out.push("Pod Security labels".into());
-            }
-        }
+        "Namespace" if pod_security_labels(emitted) != pod_security_labels(live) => out.push("Pod Security labels".into()),
         "ServiceAccount" => cmp("automountServiceAccountToken", &emitted["automountServiceAccountToken"], &live["automountServiceAccountToken"]),
         "ValidatingAdmissionPolicy" => {
             cmp("validations", &emitted["spec"]["validations"], &live["spec"]["validations"]);
@@ -127,7 +123,7 @@ impl Workspace {
     pub fn with_live(self, live: &[Manifest]) -> Workspace {
         let Workspace { models, mut objects, mut host_network_pods, .. } = self;
         for m in live {
-            if let Some((meta, spec)) = crate::manifest::pod_template(&m.value).filter(|(_, s)| s["hostNetwork"] == true) {
+            if let Some((meta, _)) = crate::manifest::pod_template(&m.value).filter(|(_, s)| s["hostNetwork"] == true) {
                 let ns = m.value["metadata"]["namespace"].as_str().unwrap_or("default").to_string();
                 host_network_pods.push((ns, crate::selector::labels(&meta["labels"]), live_source(&m.value)));
             }
