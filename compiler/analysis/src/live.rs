@@ -284,3 +284,37 @@ pub fn audit(ws: &Workspace, live: &[Manifest]) -> Vec<AuditItem> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::differences;
+    use serde_json::json;
+
+    #[test]
+    fn server_defaults_are_not_drift_but_changes_are() {
+        let khc = json!({"kind": "NetworkPolicy", "spec": {"podSelector": {}, "ingress": [{"from": [{"podSelector": {"matchLabels": {"app": "a"}}}], "ports": [{"port": 80}]}]}});
+        // The server adds protocol and policyTypes.
+        let live = json!({"kind": "NetworkPolicy", "spec": {"podSelector": {}, "policyTypes": ["Ingress"], "ingress": [{"from": [{"podSelector": {"matchLabels": {"app": "a"}}}], "ports": [{"port": 80, "protocol": "TCP"}]}]}});
+        assert!(differences(&khc, &live).is_empty());
+        // An added rule, an added egress section or a changed port is drift.
+        let mut more = live.clone();
+        more["spec"]["ingress"].as_array_mut().unwrap().push(json!({}));
+        assert_eq!(differences(&khc, &more), ["ingress"]);
+        let mut egress = live.clone();
+        egress["spec"]["egress"] = json!([{}]);
+        assert_eq!(differences(&khc, &egress), ["egress"]);
+        let mut port = live.clone();
+        port["spec"]["ingress"][0]["ports"][0]["port"] = json!(81);
+        assert_eq!(differences(&khc, &port), ["ingress"]);
+        // A ServiceAccount subject's empty apiGroup is omitted by the server.
+        let b = json!({"kind": "RoleBinding", "roleRef": {"kind": "Role", "name": "r"}, "subjects": [{"kind": "ServiceAccount", "name": "x", "namespace": "n", "apiGroup": ""}]});
+        let l =
+            json!({"kind": "RoleBinding", "roleRef": {"kind": "Role", "name": "r"}, "subjects": [{"kind": "ServiceAccount", "name": "x", "namespace": "n"}]});
+        assert!(differences(&b, &l).is_empty());
+        // Pod Security labels.
+        let ns = json!({"kind": "Namespace", "metadata": {"labels": {"pod-security.kubernetes.io/enforce": "restricted"}}});
+        let relabelled =
+            json!({"kind": "Namespace", "metadata": {"labels": {"pod-security.kubernetes.io/enforce": "privileged", "kubernetes.io/metadata.name": "x"}}});
+        assert_eq!(differences(&ns, &relabelled), ["Pod Security labels"]);
+    }
+}

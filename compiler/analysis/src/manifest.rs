@@ -140,3 +140,26 @@ pub fn pod_template(obj: &Value) -> Option<(&Value, &Value)> {
     };
     Some((&t["metadata"], &t["spec"]))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::parse;
+
+    #[test]
+    fn list_items_get_their_own_lines_at_any_indentation() {
+        // `kubectl get -o yaml` indents items at column 0; other tools at 2.
+        for indent in ["", "  "] {
+            let text = format!(
+                "apiVersion: v1\nitems:\n{indent}- apiVersion: v1\n{indent}  kind: Pod\n{indent}  metadata: {{name: a}}\n{indent}  spec:\n{indent}    containers:\n{indent}    - name: c\n{indent}- apiVersion: v1\n{indent}  kind: Pod\n{indent}  metadata: {{name: b}}\nkind: List\n---\nkind: Pod\nmetadata: {{name: c}}\n"
+            );
+            let m = parse("f.yaml", &text).unwrap();
+            let got: Vec<(u32, u32, Option<u32>, Option<u32>)> = m.iter().map(|x| (x.line, x.document, x.item, x.end_line)).collect();
+            assert_eq!(got, [(3, 1, Some(1), Some(9)), (9, 1, Some(2), Some(14)), (14, 2, None, None)], "indent {indent:?}");
+            assert_eq!(m[0].field_line(&text, "containers", m[0].end_line), Some(7));
+            assert_eq!(m[1].field_line(&text, "containers", m[1].end_line), None, "not past the item's end");
+        }
+        // A flow-style list keeps the list's line for every item.
+        let m = parse("f.yaml", "kind: List\nitems: [{kind: Pod, metadata: {name: a}}, {kind: Pod, metadata: {name: b}}]\n").unwrap();
+        assert_eq!(m.iter().map(|x| (x.line, x.item)).collect::<Vec<_>>(), [(1, Some(1)), (1, Some(2))]);
+    }
+}
