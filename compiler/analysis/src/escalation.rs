@@ -432,8 +432,9 @@ pub fn paths_to(ws: &Workspace, who: &Subject, req: &Request) -> Closure {
 }
 
 /// Every subject (named by a binding) with a multi-step path to `req` and no
-/// direct grant, with its paths. Only subjects that hold a risky rule (an
-/// escalation step) are searched from.
+/// direct grant, with its paths. Only subjects that hold an escalation step
+/// beyond pod creation and Secret reads (impersonate, bind, escalate, tokens,
+/// CSRs, webhooks, PersistentVolumes, nodes/proxy) are searched from.
 pub fn who_can_by_escalation(ws: &Workspace, req: &Request) -> Vec<(Subject, Closure)> {
     let direct: BTreeSet<Subject> = ws.rbac.who_can_directly(req).into_iter().map(|a| a.subject).collect();
     let mut out = Vec::new();
@@ -441,7 +442,14 @@ pub fn who_can_by_escalation(ws: &Workspace, req: &Request) -> Vec<(Subject, Clo
         if direct.contains(&s) {
             continue;
         }
-        let risky = ws.rbac.permissions_of(&s).iter().any(|(_, _, r)| r.rules.iter().any(|r| !crate::effects::risks(r).is_empty()));
+        // Pod creation and Secret reads alone are the one-step escalations
+        // `Rbac::who_can` already follows; searching from every subject that may
+        // create a Deployment would cost a search per tenant developer.
+        let risky = ws.rbac.permissions_of(&s).iter().any(|(_, _, r)| {
+            r.rules.iter().any(|r| {
+                crate::effects::risks(r).iter().any(|x| !x.starts_with("creates pods") && !x.starts_with("reads Secrets") && !x.starts_with("lists Secrets"))
+            })
+        });
         if !risky {
             continue;
         }

@@ -21,7 +21,8 @@ such subjects are listed as escalations with the ServiceAccount and the grants t
 Subjects holding an escalation step (impersonate, bind, escalate, serviceaccounts/token, pod \
 creation, Secret reads, CSR approval, webhook configurations, PersistentVolumes, nodes/proxy) are \
 searched for multi-step paths (at most 4 steps); each path lists its steps with their grants, and \
-paths khc's own admission refuses are shown as pruned.",
+paths khc's own admission refuses are shown as pruned. With --all-namespaces only the one-step \
+escalations are listed (the multi-step search is per namespace).",
     after_help = "Examples:\n  khc who-can get secrets -n payments -p examples/multi-tenant\n  \
 khc who-can get secrets -n payments --name ledger-db-credentials -p examples/multi-tenant\n  \
 khc who-can create pods/exec -A -p examples/multi-tenant --format json"
@@ -125,7 +126,10 @@ pub fn run(args: Args) -> ExitCode {
         let req = Request::new(&args.verb, &args.resource, ns.as_deref(), args.name.as_deref());
         let mut answers = ws.rbac.who_can(&req);
         let mut bound = None;
-        for (subject, c) in khc_analysis::escalation::who_can_by_escalation(&ws, &req) {
+        // Multi-step paths are searched for one namespace (or cluster-wide) at a
+        // time: across every namespace of a large fleet the search is too slow.
+        let searched = if args.all_namespaces { Vec::new() } else { khc_analysis::escalation::who_can_by_escalation(&ws, &req) };
+        for (subject, c) in searched {
             bound = bound.or(c.bound.clone());
             // The shortest few: one subject may bind many roles that all allow the request.
             let paths: Vec<_> = c.paths.into_iter().filter(|p| p.pruned.is_none()).take(MAX_PATHS_SHOWN).collect();
