@@ -69,7 +69,7 @@ fn manifest(i: usize, n: usize) -> Manifest {
             }
         }}
     });
-    Manifest { file: "bench.yaml".into(), line: 1 + i as u32 * 20, value }
+    Manifest { file: "bench.yaml".into(), line: 1 + i as u32 * 20, value, document: i as u32 + 1, item: None, text: None, end_line: None }
 }
 
 fn main() {

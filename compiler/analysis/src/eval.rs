@@ -2,12 +2,20 @@
 //! the tenant's Pod Security levels (enforce → deny; audit and warn → warning),
 //! every admission policy whose binding selects the namespace (the same CEL,
 //! evaluated), and network intent (pods whose labels match no declared workload
-//! of the tenant are reached by no workload-specific `allow`).
+//! of the tenant are reached by no workload-specific `allow`; hostNetwork pods,
+//! which no NetworkPolicy selects). Namespaces no tenant owns get the cluster's
+//! Pod Security default (the generated AdmissionConfiguration). RBAC objects,
+//! NetworkPolicies, ServiceAccounts, Services and webhook configurations are
+//! judged by their effect on the posture ([`crate::effects`]), and objects that
+//! would replace one khc manages are reported as `managed-by` collisions. With
+//! [`Options::as_subject`], each object is also checked against what that
+//! identity may create.
 
 use crate::manifest::{pod_template, Manifest};
+use crate::rbac::{Request, Subject};
 use crate::selector::labels;
-use crate::{admission, pss, Workspace};
-use khc_semantics::model::{Isolation, Tenant};
+use crate::{admission, effects, pss, Workspace};
+use khc_semantics::model::{Isolation, Peer, Tenant};
 use serde::Serialize;
 
 /// How bad a finding is.
@@ -52,25 +60,213 @@ pub struct Finding {
     pub namespace: String,
     /// `FILE:LINE` of the object in the manifest.
     pub location: String,
+    /// `FILE:LINE` of the field that causes the finding, when it can be found.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field_location: Option<String>,
+    /// `document D` or `document D, item I` (an item of a `kind: List`).
+    pub position: String,
+    /// 0-based index of the object among the evaluated manifests (items of a
+    /// `List` are objects of their own).
+    pub index: usize,
+}
+
+/// How `eval` reads the manifests.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// The namespace of namespaced objects that name none (`-n`); without it
+    /// such objects are evaluated in `default` with a warning (`kubectl apply`
+    /// would use the current context's namespace).
+    pub namespace: Option<String>,
+    /// The identity that applies the manifests (`--as`): each object it may not
+    /// create is denied.
+    pub as_subject: Option<Subject>,
+}
+
+/// Kinds that have no namespace.
+pub const CLUSTER_SCOPED_KINDS: &[&str] = &[
+    "Namespace",
+    "Node",
+    "PersistentVolume",
+    "ClusterRole",
+    "ClusterRoleBinding",
+    "CustomResourceDefinition",
+    "StorageClass",
+    "PriorityClass",
+    "RuntimeClass",
+    "IngressClass",
+    "ValidatingWebhookConfiguration",
+    "MutatingWebhookConfiguration",
+    "ValidatingAdmissionPolicy",
+    "ValidatingAdmissionPolicyBinding",
+    "MutatingAdmissionPolicy",
+    "MutatingAdmissionPolicyBinding",
+    "APIService",
+    "CertificateSigningRequest",
+    "VolumeAttachment",
+    "CSIDriver",
+    "FlowSchema",
+    "PriorityLevelConfiguration",
+];
+
+/// The field (YAML key) a finding is about, to point at its line.
+fn field_of(check: &str, rule: &str) -> &'static [&'static str] {
+    let has = |w: &str| rule.contains(w);
+    match check {
+        "pod-security" | "admission" => {
+            if has("host-process") {
+                &["hostProcess"]
+            } else if has("host-namespaces") || has("host-network") {
+                &["hostNetwork", "hostPID", "hostIPC"]
+            } else if has("privileged") {
+                &["privileged"]
+            } else if has("capabilit") {
+                &["capabilities"]
+            } else if has("host-path") {
+                &["hostPath"]
+            } else if has("host-port") {
+                &["hostPort"]
+            } else if has("apparmor") {
+                &["appArmorProfile"]
+            } else if has("selinux") {
+                &["seLinuxOptions"]
+            } else if has("proc-mount") {
+                &["procMount"]
+            } else if has("seccomp") {
+                &["seccompProfile"]
+            } else if has("sysctl") {
+                &["sysctls"]
+            } else if has("volume") {
+                &["volumes"]
+            } else if has("privilege-escalation") {
+                &["allowPrivilegeEscalation"]
+            } else if has("non-root") || has("uid") || has("run-as-user") {
+                &["runAsNonRoot", "runAsUser"]
+            } else if has("tag") || has("registr") || has("image") || has("digest") {
+                &["image"]
+            } else if has("read-only") {
+                &["readOnlyRootFilesystem"]
+            } else if has("external-ip") {
+                &["externalIPs"]
+            } else {
+                &[]
+            }
+        }
+        "network" if has("host-network") => &["hostNetwork"],
+        "network" if has("service-account") => &["serviceAccountName"],
+        "rbac" => &["roleRef"],
+        "service-account" => &["automountServiceAccountToken"],
+        _ => &[],
+    }
+}
+
+/// The kind's resource (plural) and group, as RBAC names it.
+pub fn resource_of_kind(api_version: &str, kind: &str) -> (String, String) {
+    let group = api_version.rsplit_once('/').map_or("", |(g, _)| g).to_string();
+    let lower = kind.to_ascii_lowercase();
+    let plural = if lower.ends_with('y') && !lower.ends_with("ey") {
+        format!("{}ies", &lower[..lower.len() - 1])
+    } else if lower.ends_with("ss") || lower.ends_with('x') || lower.ends_with("ch") {
+        format!("{lower}es")
+    } else {
+        format!("{lower}s")
+    };
+    (group, plural)
 }
 
 /// Evaluates one manifest object; `default_namespace` applies when it names none.
 pub fn evaluate(ws: &Workspace, m: &Manifest, default_namespace: &str) -> Vec<Finding> {
+    let opts = Options { namespace: Some(default_namespace.to_string()), as_subject: None };
+    evaluate_one(ws, m, 0, &[], &opts)
+}
+
+/// Evaluates object `index` of `all` (the other objects of the same input: a
+/// RoleBinding's Role may be among them).
+fn evaluate_one(ws: &Workspace, m: &Manifest, index: usize, all: &[Manifest], opts: &Options) -> Vec<Finding> {
     let v = &m.value;
-    let namespace = v["metadata"]["namespace"].as_str().unwrap_or(default_namespace).to_string();
-    let tenant = ws.tenant_of(&namespace);
+    let kind = v["kind"].as_str().unwrap_or("");
+    let cluster_scoped = CLUSTER_SCOPED_KINDS.contains(&kind);
+    let named = v["metadata"]["namespace"].as_str().filter(|n| !n.is_empty());
+    let namespace = if cluster_scoped { String::new() } else { named.or(opts.namespace.as_deref()).unwrap_or("default").to_string() };
+    let tenant = if cluster_scoped { None } else { ws.tenant_of(&namespace) };
     let mut out = Vec::new();
     let mut push = |severity, check, rule: String, rule_source: String, message: String| {
-        out.push(Finding { severity, check, rule, rule_source, message, object: m.describe(), namespace: namespace.clone(), location: m.location() });
+        out.push(Finding {
+            severity,
+            check,
+            rule,
+            rule_source,
+            message,
+            object: m.describe(),
+            namespace: namespace.clone(),
+            location: m.location(),
+            field_location: None,
+            position: m.position(),
+            index,
+        });
     };
-    if tenant.is_none() && pod_template(v).is_some() {
+    if !cluster_scoped && named.is_none() && opts.namespace.is_none() {
+        push(
+            Severity::Warn,
+            "namespace",
+            "namespace-missing".into(),
+            "-".into(),
+            "the object names no namespace: evaluated in `default`, but `kubectl apply` puts it in the current context's namespace and Helm in its release namespace; pass -n NS".into(),
+        );
+    }
+    if tenant.is_none() && !cluster_scoped && pod_template(v).is_some() {
+        let exempt = ws.models.iter().all(|md| md.cluster.control_plane.pod_security.exempt_namespaces.contains(&namespace));
         push(
             Severity::Info,
             "namespace",
             "unmanaged-namespace".into(),
             "-".into(),
-            format!("namespace {namespace} belongs to no tenant; only cluster-wide intent applies"),
+            if exempt && !ws.models.is_empty() {
+                format!("namespace {namespace} belongs to no tenant and is exempt from Pod Security; only cluster-wide admission rules apply")
+            } else {
+                format!("namespace {namespace} belongs to no tenant; the cluster's Pod Security default and cluster-wide admission rules apply")
+            },
         );
+    }
+    // The cluster-wide Pod Security default (AdmissionConfiguration) for
+    // namespaces no tenant labels.
+    if let (None, false, Some((meta, spec))) = (tenant, cluster_scoped, pod_template(v)) {
+        let mut seen = std::collections::BTreeSet::new();
+        for md in &ws.models {
+            let ps = &md.cluster.control_plane.pod_security;
+            if ps.exempt_namespaces.contains(&namespace) {
+                continue;
+            }
+            let minor = pss::minor_of(&ps.version);
+            let enforced = pss::check(ps.enforce, minor, meta, spec);
+            let cluster = if ws.models.len() > 1 { format!("cluster {} ", md.cluster.name) } else { String::new() };
+            for x in &enforced {
+                if seen.insert((Severity::Deny, x.control, x.message.clone())) {
+                    push(
+                        Severity::Deny,
+                        "pod-security",
+                        x.control.to_string(),
+                        ps.origin.to_string(),
+                        format!("{} ({cluster}default pod-security enforce {} for namespaces without Pod Security labels)", x.message, ps.enforce.as_str()),
+                    );
+                }
+            }
+            for (mode, level) in [("warn", ps.warn), ("audit", ps.audit)] {
+                if level <= ps.enforce {
+                    continue;
+                }
+                for x in pss::check(level, minor, meta, spec).into_iter().filter(|x| !enforced.contains(x)) {
+                    if seen.insert((Severity::Warn, x.control, x.message.clone())) {
+                        push(
+                            Severity::Warn,
+                            "pod-security",
+                            x.control.to_string(),
+                            ps.origin.to_string(),
+                            format!("{} ({cluster}default pod-security {mode} {} for namespaces without Pod Security labels)", x.message, level.as_str()),
+                        );
+                    }
+                }
+            }
+        }
     }
     // Pod Security Admission.
     if let (Some(t), Some((meta, spec))) = (tenant, pod_template(v)) {
@@ -145,6 +341,21 @@ pub fn evaluate(ws: &Workspace, m: &Manifest, default_namespace: &str) -> Vec<Fi
                     ),
                 );
             }
+            if spec["hostNetwork"] == true {
+                let with_allows: Vec<&str> = matching.iter().copied().filter(|w| t.allows.iter().any(|a| allow_mentions(a, &t.name, w))).collect();
+                let what = if with_allows.is_empty() {
+                    format!("the tenant's default deny (isolation {}) does not apply to them", isolation_word(t.isolation))
+                } else {
+                    format!("the `allow` rules of workload {} and the default deny do not apply to them", with_allows.join(", "))
+                };
+                push(
+                    Severity::Warn,
+                    "network",
+                    "host-network".into(),
+                    t.origin.to_string(),
+                    format!("pods use hostNetwork: NetworkPolicies never select hostNetwork pods, so {what}; they reach and are reached as their node"),
+                );
+            }
             if let Some(sa) = spec["serviceAccountName"].as_str().filter(|sa| *sa != "default") {
                 if !t.workloads.iter().any(|w| w.namespace == namespace && w.name == sa) {
                     push(
@@ -160,7 +371,56 @@ pub fn evaluate(ws: &Workspace, m: &Manifest, default_namespace: &str) -> Vec<Fi
             check_service(t, v, &namespace, &mut push);
         }
     }
+    // Posture effect of RBAC, NetworkPolicies, ServiceAccounts, Services,
+    // webhook configurations and admission policies.
+    for e in effects::of_object(ws, v, &namespace, all) {
+        push(e.severity, e.check, e.rule, e.rule_source, e.message);
+    }
+    // Objects that would replace one khc manages.
+    if let Some(theirs) = ws.emitted(kind, if cluster_scoped { None } else { Some(&namespace) }, v["metadata"]["name"].as_str().unwrap_or("")) {
+        let appliers: Vec<&khc_semantics::model::Subject> = ws.models.iter().flat_map(|md| md.cluster.managed_by.iter()).collect();
+        let is_applier = opts.as_subject.as_ref().is_some_and(|s| appliers.iter().any(|a| effects::model_subject(a) == *s));
+        let (severity, why) = if appliers.is_empty() {
+            (Severity::Warn, "the next khc sync overwrites it (or it overwrites khc's)".to_string())
+        } else if is_applier {
+            (Severity::Warn, "the applier may change it, and the next khc sync reverts it".to_string())
+        } else {
+            (Severity::Deny, "khc's protection policy (managed-by) refuses changes by anyone but the applier".to_string())
+        };
+        push(severity, "managed-by", "collision".into(), theirs.source(), format!("{} is khc's object ({}); {why}", m.describe(), theirs.path));
+    }
+    // What the applying identity may do.
+    if let Some(who) = &opts.as_subject {
+        let (group, resource) = resource_of_kind(v["apiVersion"].as_str().unwrap_or(""), kind);
+        let res = if group.is_empty() { resource.clone() } else { format!("{resource}.{group}") };
+        let ns = (!cluster_scoped).then_some(namespace.as_str());
+        let req = Request::new("create", &res, ns, v["metadata"]["name"].as_str());
+        if !ws.rbac.can(who, &req) {
+            push(Severity::Deny, "rbac", "as".into(), "-".into(), format!("{who} may not {}", req.describe()));
+        } else if let Some(msg) = effects::binding_escalation_check(ws, who, v, ns, all) {
+            push(Severity::Deny, "rbac", "as".into(), "-".into(), msg);
+        }
+    }
+    // Point each finding at its field where the object's text is at hand.
+    if let Some(text) = &m.text {
+        for f in &mut out {
+            f.field_location = field_of(f.check, &f.rule).iter().find_map(|k| m.field_line(text, k, m.end_line)).map(|l| format!("{}:{l}", m.file));
+        }
+    }
     out
+}
+
+fn isolation_word(i: Isolation) -> &'static str {
+    match i {
+        Isolation::Strict => "strict",
+        Isolation::Tenant => "tenant",
+        Isolation::None => "none",
+    }
+}
+
+/// Whether an `allow` of tenant `tenant` applies to, or names, workload `w`.
+fn allow_mentions(a: &khc_semantics::model::NetRule, tenant: &str, w: &str) -> bool {
+    a.local.as_ref().is_some_and(|(n, _, _)| n == w) || matches!(&a.peer, Peer::Tenant { tenant: t, workload: Some((n, _)), .. } if t == tenant && n == w)
 }
 
 fn check_service(t: &Tenant, v: &serde_json::Value, namespace: &str, push: &mut impl FnMut(Severity, &'static str, String, String, String)) {
@@ -189,7 +449,13 @@ fn describe(l: &crate::selector::Labels) -> String {
     l.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",")
 }
 
-/// Every finding of every manifest, in manifest order.
+/// Every finding of every manifest, in manifest order; `default_namespace`
+/// applies to objects that name none.
 pub fn evaluate_all(ws: &Workspace, manifests: &[Manifest], default_namespace: &str) -> Vec<Finding> {
-    manifests.iter().flat_map(|m| evaluate(ws, m, default_namespace)).collect()
+    evaluate_with(ws, manifests, &Options { namespace: Some(default_namespace.to_string()), as_subject: None })
+}
+
+/// Every finding of every manifest, in manifest order.
+pub fn evaluate_with(ws: &Workspace, manifests: &[Manifest], opts: &Options) -> Vec<Finding> {
+    manifests.iter().enumerate().flat_map(|(i, m)| evaluate_one(ws, m, i, manifests, opts)).collect()
 }

@@ -27,7 +27,10 @@
 pub mod admission;
 pub mod benchmark;
 pub mod diff;
+pub mod effects;
+pub mod escalation;
 pub mod eval;
+pub mod live;
 pub mod manifest;
 pub mod network;
 pub mod posture;
@@ -94,6 +97,7 @@ pub const ANALYSED_KINDS: &[&str] = &[
     "NetworkPolicy",
     "ValidatingAdmissionPolicy",
     "ValidatingAdmissionPolicyBinding",
+    "ServiceAccount",
 ];
 
 /// The top-level `kind:` of a YAML document, found without parsing it.
@@ -156,6 +160,10 @@ pub struct Workspace {
     pub network: network::Network,
     /// The admission policies.
     pub admission: admission::Admission,
+    /// Live pods (and pod templates of live controllers) that use the host's
+    /// network: `(namespace, pod labels, live KIND NS/NAME)`. NetworkPolicies never
+    /// select them.
+    pub host_network_pods: Vec<(String, selector::Labels, String)>,
 }
 
 impl Workspace {
@@ -184,7 +192,18 @@ impl Workspace {
         let rbac = rbac::Rbac::new(&objects);
         let network = network::Network::new(&objects);
         let admission = admission::Admission::new(&objects);
-        Workspace { models, objects, rbac, network, admission }
+        Workspace { models, objects, rbac, network, admission, host_network_pods: Vec::new() }
+    }
+
+    /// The live hostNetwork pods whose labels a pod endpoint's labels select
+    /// (their `live KIND NS/NAME`).
+    pub fn host_network_of(&self, e: &network::Endpoint) -> Vec<&str> {
+        let network::Endpoint::Pod { namespace, labels } = e else { return Vec::new() };
+        self.host_network_pods
+            .iter()
+            .filter(|(ns, l, _)| ns == namespace && labels.iter().all(|(k, v)| l.get(k) == Some(v)))
+            .map(|(_, _, s)| s.as_str())
+            .collect()
     }
 
     /// Every tenant of every cluster.
@@ -202,6 +221,12 @@ impl Workspace {
         let (t, w) = spec.split_once('/')?;
         let tenant = self.tenants().find(|x| x.name == t)?;
         Some((tenant, tenant.workloads.iter().find(|x| x.name == w)?))
+    }
+
+    /// The emitted object of `kind` (among the [`ANALYSED_KINDS`]) with that
+    /// namespace and name, if khc emits one.
+    pub fn emitted(&self, kind: &str, namespace: Option<&str>, name: &str) -> Option<&Object> {
+        self.objects.iter().find(|o| o.kind() == kind && o.name() == name && o.namespace() == namespace && !o.path.starts_with("live:"))
     }
 
     /// Every `(tenant, workload)`, in tenant order.

@@ -12,12 +12,39 @@ pub struct Manifest {
     pub line: u32,
     /// The object.
     pub value: Value,
+    /// 1-based index of the YAML document in its file.
+    pub document: u32,
+    /// 1-based index of the item, for an object that is an item of a `kind: List`.
+    pub item: Option<u32>,
+    /// The whole text of the file, to find a field's line ([`Manifest::field_line`]).
+    pub text: Option<std::sync::Arc<str>>,
+    /// The line where the next object of the file starts, if any.
+    pub end_line: Option<u32>,
 }
 
 impl Manifest {
     /// `FILE:LINE`.
     pub fn location(&self) -> String {
         format!("{}:{}", self.file, self.line)
+    }
+    /// `document D` or `document D, item I` (for the items of a `kind: List`).
+    pub fn position(&self) -> String {
+        match self.item {
+            Some(i) => format!("document {}, item {i}", self.document),
+            None => format!("document {}", self.document),
+        }
+    }
+    /// The 1-based line of the first occurrence of `key:` (a YAML mapping key,
+    /// e.g. `hostNetwork`) within this object's text in `text` (the whole file),
+    /// searched from the object's first line to `end` (exclusive; the next object's
+    /// line), so a finding can point at the field that causes it.
+    pub fn field_line(&self, text: &str, key: &str, end: Option<u32>) -> Option<u32> {
+        let start = self.line as usize;
+        let pat = format!("{key}:");
+        text.lines().enumerate().skip(start.saturating_sub(1)).take_while(|(i, _)| end.is_none_or(|e| (*i as u32 + 1) < e)).find_map(|(i, l)| {
+            let t = l.trim_start().trim_start_matches("- ").trim_start();
+            (t.starts_with(&pat) || t.starts_with(&format!("\"{key}\":"))).then_some(i as u32 + 1)
+        })
     }
     /// `Kind/name`.
     pub fn describe(&self) -> String {
@@ -40,21 +67,67 @@ pub fn parse(file: &str, text: &str) -> Result<Vec<Manifest>, String> {
         doc.1.push('\n');
     }
     let mut out = Vec::new();
+    let mut document = 0;
     for (start, doc) in docs {
         let skip = doc.lines().take_while(|l| l.trim().is_empty() || l.trim_start().starts_with('#')).count() as u32;
         let value: Value = serde_yaml_ng::from_str(&doc).map_err(|e| format!("{file}:{start}: not YAML: {e}"))?;
+        if !value.is_null() {
+            document += 1;
+        }
         match value {
             Value::Null => {}
-            Value::Object(_) if value["kind"] == "List" => {
-                for item in value["items"].as_array().into_iter().flatten() {
-                    out.push(Manifest { file: file.into(), line: start + skip, value: item.clone() });
+            Value::Object(_) if value["kind"].as_str().is_some_and(|k| k == "List" || k.ends_with("List")) && value["items"].is_array() => {
+                let items = value["items"].as_array().expect("checked");
+                let lines = item_lines(&doc);
+                let exact = lines.len() == items.len();
+                for (i, item) in items.iter().enumerate() {
+                    let line = if exact { start + lines[i] - 1 } else { start + skip };
+                    out.push(Manifest { file: file.into(), line, value: item.clone(), document, item: Some(i as u32 + 1), text: None, end_line: None });
                 }
             }
-            Value::Object(_) => out.push(Manifest { file: file.into(), line: start + skip, value }),
+            Value::Object(_) => out.push(Manifest { file: file.into(), line: start + skip, value, document, item: None, text: None, end_line: None }),
             _ => return Err(format!("{file}:{start}: not a Kubernetes object")),
         }
     }
+    let shared: std::sync::Arc<str> = text.into();
+    for i in 0..out.len() {
+        out[i].end_line = out.get(i + 1).map(|n| n.line).filter(|&l| l > out[i].line);
+        out[i].text = Some(shared.clone());
+    }
     Ok(out)
+}
+
+/// The 1-based lines (within `doc`) where the entries of the top-level `items:`
+/// sequence of a block-style YAML list start (`kubectl get -o yaml` prints
+/// `items:` then `- apiVersion: …` at the same or a deeper indentation). Empty
+/// when the list is written in flow style or cannot be followed line by line.
+fn item_lines(doc: &str) -> Vec<u32> {
+    let mut lines = doc.lines().enumerate();
+    if !lines.any(|(_, l)| l.starts_with("items:")) {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    let mut indent: Option<usize> = None;
+    for (i, l) in lines {
+        let t = l.trim_start();
+        if t.is_empty() || t.starts_with('#') {
+            continue;
+        }
+        let n = l.len() - t.len();
+        match indent {
+            None if t.starts_with("- ") || t == "-" => indent = Some(n),
+            None => return Vec::new(),
+            Some(_) => {}
+        }
+        let ind = indent.expect("set");
+        if n == ind && (t.starts_with("- ") || t == "-") {
+            out.push(i as u32 + 1);
+        } else if n == 0 {
+            // A sibling key of `items:` (e.g. `kind: List`, `metadata:`) ends the sequence.
+            break;
+        }
+    }
+    out
 }
 
 /// The pod `(metadata, spec)` of a Pod or of a controller's pod template.
@@ -62,4 +135,27 @@ pub fn parse(file: &str, text: &str) -> Result<Vec<Manifest>, String> {
 pub fn pod_template(obj: &Value) -> Option<(&Value, &Value)> {
     let kind = khc_rules::facts::pod_kind_of(obj["kind"].as_str()?)?;
     Some(khc_rules::facts::pod_of(kind, obj, |v, f| &v[f]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse;
+
+    #[test]
+    fn list_items_get_their_own_lines_at_any_indentation() {
+        // `kubectl get -o yaml` indents items at column 0; other tools at 2.
+        for indent in ["", "  "] {
+            let text = format!(
+                "apiVersion: v1\nitems:\n{indent}- apiVersion: v1\n{indent}  kind: Pod\n{indent}  metadata: {{name: a}}\n{indent}  spec:\n{indent}    containers:\n{indent}    - name: c\n{indent}- apiVersion: v1\n{indent}  kind: Pod\n{indent}  metadata: {{name: b}}\nkind: List\n---\nkind: Pod\nmetadata: {{name: c}}\n"
+            );
+            let m = parse("f.yaml", &text).unwrap();
+            let got: Vec<(u32, u32, Option<u32>, Option<u32>)> = m.iter().map(|x| (x.line, x.document, x.item, x.end_line)).collect();
+            assert_eq!(got, [(3, 1, Some(1), Some(9)), (9, 1, Some(2), Some(14)), (14, 2, None, None)], "indent {indent:?}");
+            assert_eq!(m[0].field_line(&text, "containers", m[0].end_line), Some(7));
+            assert_eq!(m[1].field_line(&text, "containers", m[1].end_line), None, "not past the item's end");
+        }
+        // A flow-style list keeps the list's line for every item.
+        let m = parse("f.yaml", "kind: List\nitems: [{kind: Pod, metadata: {name: a}}, {kind: Pod, metadata: {name: b}}]\n").unwrap();
+        assert_eq!(m.iter().map(|x| (x.line, x.item)).collect::<Vec<_>>(), [(1, Some(1)), (1, Some(2))]);
+    }
 }

@@ -73,7 +73,13 @@ pub fn external_endpoints(ws: &Workspace) -> Vec<(String, Endpoint)> {
             if let khc_semantics::model::Peer::Cidr(blocks) = &a.peer {
                 for b in blocks {
                     if let Some(e) = crate::network::block_endpoint(&b.cidr, &b.except) {
-                        let name = if b.except.is_empty() { format!("cidr {}", b.cidr) } else { format!("cidr {} except {}", b.cidr, b.except.join(" ")) };
+                        let name = if b.except.is_empty() && b.cidr == "0.0.0.0/0" {
+                            INTERNET.to_string()
+                        } else if b.except.is_empty() {
+                            format!("cidr {}", b.cidr)
+                        } else {
+                            format!("cidr {} except {}", b.cidr, b.except.join(" "))
+                        };
                         out.push((name, e));
                     }
                 }
@@ -126,6 +132,9 @@ pub struct BlastRadius {
     /// exempts), if it can: `how (binding → role)`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub becomes_applier: Vec<String>,
+    /// What its token can become or take in more steps (empty without a token;
+    /// filled by [`crate::escalation::reachable`] where asked, as `khc blast-radius` does).
+    pub escalations: crate::escalation::Closure,
 }
 
 /// A reachable endpoint with the deciding policies.
@@ -201,12 +210,19 @@ pub fn blast_radius(ws: &Workspace, t: &Tenant, w: &Workload) -> BlastRadius {
             externals.push((format!("api-server {c}"), e));
         }
     }
+    externals.push((INTERNET.into(), Endpoint::Net { lo: 0, hi: u32::MAX }));
     externals.dedup_by(|a, b| a.0 == b.0);
     for (name, e) in externals {
         let d = ws.network.decide(&me.endpoint, &e);
         let ports = d.ports();
         if !ports.is_empty() && !reaches.iter().any(|r: &Reached| r.endpoint == name) {
-            reaches.push(Reached { endpoint: name, ports, because: reasons(&d) });
+            reaches.push(Reached { endpoint: name.clone(), ports, because: reasons(&d) });
+        }
+        // Inbound from outside the tenants: CIDRs (the internet included) and namespaces.
+        let d = ws.network.decide(&e, &me.endpoint);
+        let ports = d.ports();
+        if !ports.is_empty() && !reached_by.iter().any(|r: &Reached| r.endpoint == name) {
+            reached_by.push(Reached { endpoint: name, ports, because: reasons(&d) });
         }
     }
     let sa = Subject::sa(&w.namespace, &w.name);
@@ -261,5 +277,10 @@ pub fn blast_radius(ws: &Workspace, t: &Tenant, w: &Workload) -> BlastRadius {
         permissions,
         secrets,
         admission_rules,
+        escalations: Default::default(),
     }
 }
+
+/// The name of the node standing for every address outside the cluster (the
+/// whole IPv4 range): reachable only through `cidr 0.0.0.0/0` or a rule as wide.
+pub const INTERNET: &str = "the internet (0.0.0.0/0)";

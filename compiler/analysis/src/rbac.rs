@@ -136,6 +136,11 @@ fn strings(v: &Value) -> Vec<String> {
 }
 
 impl Rule {
+    /// A rule from its JSON form (`apiGroups`, `resources`, `verbs`, `resourceNames`).
+    pub fn from_json(v: &Value) -> Rule {
+        Rule::parse(v)
+    }
+
     fn parse(v: &Value) -> Rule {
         Rule {
             api_groups: strings(&v["apiGroups"]),
@@ -302,6 +307,10 @@ pub struct Answer {
     /// Indirect ways, when the subject has no direct grant.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub escalations: Vec<Escalation>,
+    /// Multi-step escalation paths ([`crate::escalation`]), filled by the callers
+    /// that search them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub paths: Vec<crate::escalation::Path>,
 }
 
 /// The authorizer.
@@ -507,7 +516,7 @@ impl Rbac {
                 by_subject.entry(s.clone()).or_default().extend(g.iter().cloned());
             }
         }
-        by_subject.into_iter().map(|(subject, grants)| Answer { subject, grants, escalations: Vec::new() }).collect()
+        by_subject.into_iter().map(|(subject, grants)| Answer { subject, grants, escalations: Vec::new(), paths: Vec::new() }).collect()
     }
 
     /// For a request without a name: the subjects allowed only for some named
@@ -531,7 +540,7 @@ impl Rbac {
                 }
             }
         }
-        by_subject.into_iter().map(|(subject, grants)| Answer { subject, grants, escalations: Vec::new() }).collect()
+        by_subject.into_iter().map(|(subject, grants)| Answer { subject, grants, escalations: Vec::new(), paths: Vec::new() }).collect()
     }
 
     /// Ways to act as ServiceAccount `sa`: create pods in its namespace (a pod may
@@ -576,7 +585,7 @@ impl Rbac {
                 extra.entry(who).or_default().push(e);
             }
         }
-        answers.extend(extra.into_iter().map(|(subject, escalations)| Answer { subject, grants: Vec::new(), escalations }));
+        answers.extend(extra.into_iter().map(|(subject, escalations)| Answer { subject, grants: Vec::new(), escalations, paths: Vec::new() }));
         answers.sort_by(|a, b| a.subject.cmp(&b.subject));
         answers
     }
@@ -638,7 +647,7 @@ impl Rbac {
                 }
             }
         }
-        Answer { subject: who.clone(), grants, escalations }
+        Answer { subject: who.clone(), grants, escalations, paths: Vec::new() }
     }
 
     /// Every `(binding, role)` pair naming a subject covering `who`, with the

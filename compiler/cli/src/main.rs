@@ -47,6 +47,7 @@ macro_rules! say {
 
 mod commands;
 mod dirfd;
+mod kube_client;
 mod write;
 
 mod watch;
@@ -82,7 +83,8 @@ khc can group:oidc:payments-devs create deployments.apps -n payments -p examples
 khc reach monitoring/prometheus payments/api --port 9090 -p examples/multi-tenant\n  \
 khc blast-radius monitoring/prometheus -p examples/multi-tenant\n  khc eval manifests/ -p examples/multi-tenant\n  \
 khc diff --against origin/main examples/multi-tenant --format markdown\n  khc graph -p examples/multi-tenant --format html -o posture.html\n  \
-khc report -p examples/multi-tenant\n\n\
+khc report -p examples/multi-tenant\n  \
+kubectl get roles,rolebindings,networkpolicies,namespaces -A -o yaml | khc audit-live --live - -p examples/multi-tenant\n\n\
 Exit codes: 0 success, 1 the sources have errors, 2 usage or IO problems."
 )]
 struct Cli {
@@ -216,6 +218,7 @@ Exit codes: 0 success, 1 `--check` found files that would change, 2 usage or IO 
     Diff(commands::diff::Args),
     Graph(commands::graph::Args),
     Report(commands::report::Args),
+    AuditLive(commands::audit_live::Args),
 }
 
 fn main() -> ExitCode {
@@ -269,6 +272,7 @@ fn main() -> ExitCode {
         Command::Diff(a) => commands::diff::run(a),
         Command::Graph(a) => commands::graph::run(a),
         Command::Report(a) => commands::report::run(a),
+        Command::AuditLive(a) => commands::audit_live::run(a),
         Command::Lsp { .. } => match khc_lsp::run_stdio() {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {

@@ -73,7 +73,7 @@ fn generated(n: usize) -> PathBuf {
 
 #[test]
 fn every_command_has_help_with_examples() {
-    for cmd in ["who-can", "can", "reach", "blast-radius", "eval", "diff", "graph", "report", "check", "build"] {
+    for cmd in ["who-can", "can", "reach", "blast-radius", "eval", "diff", "graph", "report", "audit-live", "check", "build"] {
         let o = khc(&[cmd, "--help"]);
         assert_eq!(o.status.code(), Some(0), "{cmd}");
         assert!(stdout(&o).contains("Examples:"), "{cmd} --help has examples:\n{}", stdout(&o));
@@ -233,7 +233,8 @@ fn blast_radius_lists_reach_permissions_secrets_and_rules() {
     assert_eq!(v["token_mounted"], false);
     assert!(v["permissions"].as_array().unwrap().is_empty());
     let reached_by: Vec<&str> = v["reached_by"].as_array().unwrap().iter().map(|r| r["endpoint"].as_str().unwrap()).collect();
-    assert_eq!(reached_by, ["monitoring/prometheus"]);
+    // Inbound from outside the tenants too: the ingress controller's namespace (payments.khc:20).
+    assert_eq!(reached_by, ["monitoring/prometheus", "namespace ingress-nginx"]);
 }
 
 const GOOD: &str = r#"
@@ -729,4 +730,412 @@ fn report_benchmark_judges_the_control_plane() {
     assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
     assert!(stdout(&out).contains("| 1.2.17 Ensure that the --audit-log-maxage argument is set to 30 or as appropriate (Automated) | FAIL | yes | kube-apiserver-flags: --audit-log-maxage=7 | c.khc:3 |"));
     std::fs::remove_dir_all(&dir).ok();
+}
+
+/// A program for the escalation tests: bob may bind any ClusterRole, carol may
+/// impersonate bob, mallory any group, dave may mint the token of `a/ci` (which
+/// reads Secrets), frank may create pods in restricted `b` (hostPath refused),
+/// erin only reads pods.
+const ESCALATION: &str = r#"
+tenant a {
+  pod-security restricted
+  isolation strict
+  workload ci { selector { app "ci" } }
+  role reader { can get list on secrets }
+  grant reader to workload ci
+  role minter { can create on "serviceaccounts/token" }
+  grant minter to user "dave"
+}
+tenant b {
+  pod-security restricted
+  isolation strict
+  role podmaker { can create on pods }
+  grant podmaker to user "frank"
+}
+cluster esc {
+  kubernetes 1.35
+  role binder {
+    can bind on clusterroles.rbac.authorization.k8s.io
+    can create on rolebindings.rbac.authorization.k8s.io
+  }
+  grant binder to user "bob"
+  role imp { can impersonate on users names "bob" }
+  grant imp to user "carol"
+  role masters { can impersonate on groups uids }
+  grant masters to user "mallory"
+  role pods-only { can get on pods }
+  grant pods-only to user "erin"
+  role csr {
+    can create on certificatesigningrequests.certificates.k8s.io
+    can update on "certificatesigningrequests.certificates.k8s.io/approval"
+    can approve on signers.certificates.k8s.io names "kubernetes.io/kube-apiserver-client"
+  }
+  grant csr to user "cert-clerk"
+  role hooks { can create on mutatingwebhookconfigurations.admissionregistration.k8s.io }
+  grant hooks to user "hooker"
+  role kubelet-proxy { can get on "nodes/proxy" }
+  grant kubelet-proxy to user "prober"
+}
+"#;
+
+fn escalation_project() -> PathBuf {
+    let dir = temp("esc");
+    std::fs::write(dir.join("main.khc"), ESCALATION).unwrap();
+    dir
+}
+
+#[test]
+fn can_follows_multi_step_escalations() {
+    let dir = escalation_project();
+    let p = dir.to_str().unwrap();
+    // bind: bob binds ClusterRole admin to himself in a.
+    let o = khc(&["can", "user:bob", "get", "secrets", "-n", "a", "-p", p]);
+    let text = stdout(&o);
+    assert_eq!(o.status.code(), Some(0), "{text}");
+    assert!(text.starts_with("yes, by escalation:"), "{text}");
+    assert!(text.contains("bind ClusterRole admin to itself in namespace a"), "{text}");
+    assert!(text.contains("ClusterRoleBinding binder (main.khc:"), "each step names its grants: {text}");
+    // Two steps: carol impersonates bob, who binds.
+    let v = json(&khc(&["can", "user:carol", "get", "secrets", "-n", "a", "-p", p, "--format", "json"]));
+    assert_eq!(v["allowed"], false);
+    assert_eq!(v["allowed_by_escalation"], true);
+    let first = &v["paths"][0]["steps"];
+    assert_eq!(first[0]["how"], "impersonate user:bob", "{v}");
+    assert!(first[1]["how"].as_str().unwrap().starts_with("bind ClusterRole"), "{v}");
+    // Impersonating system:masters is every permission.
+    let text = stdout(&khc(&["can", "user:mallory", "delete", "nodes", "-p", p]));
+    assert!(text.starts_with("yes, by escalation") && text.contains("impersonate group:system:masters"), "{text}");
+    // A ServiceAccount token: dave → sa:a/ci → get secrets.
+    let text = stdout(&khc(&["can", "user:dave", "list", "secrets", "-n", "a", "-p", p]));
+    assert!(text.contains("create a token for sa:a/ci") && text.contains("as sa:a/ci: list secrets in namespace a"), "{text}");
+    // A client certificate for system:masters, a mutating webhook, the kubelet API.
+    let text = stdout(&khc(&["can", "user:cert-clerk", "delete", "nodes", "-p", p]));
+    assert!(text.starts_with("yes, by escalation") && text.contains("create and approve a CertificateSigningRequest"), "{text}");
+    let text = stdout(&khc(&["can", "user:hooker", "delete", "nodes", "-p", p]));
+    assert!(text.starts_with("yes, by escalation") && text.contains("MutatingWebhookConfiguration"), "{text}");
+    let text = stdout(&khc(&["can", "user:prober", "list", "secrets", "-n", "a", "-p", p]));
+    assert!(text.contains("get nodes/proxy: exec in any pod") && text.contains("as a ServiceAccount that may: list secrets in namespace a"), "{text}");
+    // blast-radius lists what a token can take in more steps (none for a pod of b).
+    let v = json(&khc(&["blast-radius", "a/ci", "-p", p, "--format", "json"]));
+    assert!(v["escalations"].is_object(), "{v}");
+    // No: erin only reads pods.
+    let o = khc(&["can", "user:erin", "get", "secrets", "-n", "a", "-p", p]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stdout(&o).starts_with("no:"), "{}", stdout(&o));
+    // Pruned: frank's hostPath pod in b is refused by Pod Security restricted there.
+    let o = khc(&["can", "user:frank", "get", "secrets", "-n", "a", "-p", p]);
+    let text = stdout(&o);
+    assert_eq!(o.status.code(), Some(1), "{text}");
+    assert!(text.contains("pruned path (refused: Pod Security enforce restricted in b refuses hostPath volumes"), "{text}");
+    // who-can lists the multi-step subjects with their paths.
+    let text = stdout(&khc(&["who-can", "get", "secrets", "-n", "a", "-p", p]));
+    // dave's token step is the one-step escalation who-can always showed.
+    for want in ["user:bob (multi-step escalation)", "user:carol (multi-step escalation)", "user:mallory (multi-step escalation)", "user:dave (escalation)"] {
+        assert!(text.contains(want), "missing {want}:\n{text}");
+    }
+    assert!(!text.contains("user:erin") && !text.contains("user:frank"), "{text}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn impersonate_on_users_groups_uids_serviceaccounts_compiles() {
+    let dir = escalation_project();
+    let out = dir.join("out");
+    let o = khc(&["build", dir.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let role = std::fs::read_to_string(out.join("clusters/esc/cluster/clusterrole-masters.yaml")).unwrap();
+    // uids are authorized in authentication.k8s.io, groups in the core group.
+    assert!(role.contains("authentication.k8s.io") && role.contains("uids") && role.contains("groups"), "{role}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Items of a `kind: List`, as `kubectl get -o yaml` prints them.
+const LIST: &str = r#"apiVersion: v1
+items:
+- apiVersion: v1
+  kind: Pod
+  metadata:
+    name: one
+    namespace: payments
+    labels: {app: payments-api}
+  spec:
+    serviceAccountName: api
+    containers:
+    - name: c
+      image: registry.example.com/payments/api:1
+- apiVersion: v1
+  kind: Pod
+  metadata:
+    name: two
+    namespace: payments
+  spec:
+    containers:
+    - name: c
+      image: registry.example.com/payments/api:1
+      securityContext:
+        privileged: true
+kind: List
+metadata: {resourceVersion: ""}
+"#;
+
+#[test]
+fn eval_judges_list_items_one_by_one() {
+    let o = khc_in(&["eval", "-", "-p", EX], &repo(), Some(LIST));
+    let text = stdout(&o);
+    assert!(text.contains("-:3 Pod/one in namespace payments (document 1, item 1)"), "{text}");
+    assert!(text.contains("-:14 Pod/two in namespace payments (document 1, item 2)"), "{text}");
+    // The privileged finding points at the field's line.
+    assert!(text.contains("deny pod-security privileged") && text.contains("[at -:24]"), "{text}");
+    let v = json(&khc_in(&["eval", "-", "-p", EX, "--format", "json"], &repo(), Some(LIST)));
+    assert_eq!(v["objects"], 2);
+    assert_eq!(v["denied"], 2, "both items are denied on their own: {v}");
+    for f in v["findings"].as_array().unwrap() {
+        let want = if f["object"] == "Pod/one" { "-:3" } else { "-:14" };
+        assert_eq!(f["location"], want, "{f}");
+    }
+}
+
+#[test]
+fn eval_applies_the_cluster_pod_security_default_to_unmanaged_namespaces() {
+    let pod = |ns: &str| {
+        format!(
+            "apiVersion: v1\nkind: Pod\nmetadata: {{name: edge, namespace: {ns}}}\nspec:\n  containers:\n  - name: c\n    image: registry.example.com/x:1\n    ports: [{{containerPort: 80, hostPort: 80}}]\n    securityContext: {{capabilities: {{add: [SYS_ADMIN]}}}}\n  volumes:\n  - name: h\n    hostPath: {{path: /}}\n"
+        )
+    };
+    let o = khc_in(&["eval", "-", "-p", EX], &repo(), Some(&pod("ingress-nginx")));
+    let text = stdout(&o);
+    assert_eq!(o.status.code(), Some(1), "{text}");
+    for want in [
+        "deny pod-security host-ports (cluster.khc:",
+        "deny pod-security capabilities-baseline",
+        "deny pod-security host-path",
+        "default pod-security enforce baseline",
+    ] {
+        assert!(text.contains(want), "missing {want}:\n{text}");
+    }
+    // Exempt namespaces get no Pod Security findings.
+    let text = stdout(&khc_in(&["eval", "-", "-p", EX], &repo(), Some(&pod("kube-system"))));
+    assert!(!text.contains("pod-security") && text.contains("exempt from Pod Security"), "{text}");
+}
+
+/// A chart's output: no namespaces, a cluster-admin RoleBinding, a wide-open
+/// NetworkPolicy, a ServiceAccount, a LoadBalancer Service, a webhook.
+const CHART: &str = r#"apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: chart-admin}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: cluster-admin}
+subjects: [{kind: ServiceAccount, name: chart}]
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: allow-same-namespace}
+spec:
+  podSelector: {}
+  ingress:
+  - from: [{podSelector: {}}]
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: chart}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: chart}
+spec: {type: LoadBalancer, selector: {app: payments-api}, ports: [{port: 443}]}
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: MutatingWebhookConfiguration
+metadata: {name: chart-injector}
+webhooks:
+- name: inject.chart.example.com
+  clientConfig: {service: {namespace: chart, name: injector}}
+  rules: [{apiGroups: [""], apiVersions: [v1], operations: [CREATE], resources: [pods]}]
+  sideEffects: None
+  admissionReviewVersions: [v1]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: deployer, namespace: payments}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: edit}
+subjects: [{kind: Group, name: devs}]
+"#;
+
+#[test]
+fn eval_judges_rbac_network_policies_service_accounts_services_and_webhooks() {
+    let o = khc_in(&["eval", "-", "-p", EX], &repo(), Some(CHART));
+    let text = stdout(&o);
+    // Without -n: a warning for each namespaced object that names none.
+    assert_eq!(text.matches("warn namespace namespace-missing").count(), 4, "{text}");
+    let o = khc_in(&["eval", "-", "-p", EX, "-n", "payments"], &repo(), Some(CHART));
+    let text = stdout(&o);
+    assert!(!text.contains("namespace-missing"), "{text}");
+    for want in [
+        "warn rbac risky-grant",
+        "gives sa:payments/chart the permissions of ClusterRole cluster-admin",
+        "every verb on every resource",
+        "NetworkPolicy payments/allow-same-namespace opens payments/* ← payments/* on every port",
+        "warn service-account token-automount",
+        "warn service exposed (tenants/payments.khc:2): type LoadBalancer",
+        "warn webhook mutating-webhook",
+        "sees and may change CREATE on pods in every namespace",
+        // khc's own RoleBinding payments/deployer: its protection refuses the replacement.
+        "deny managed-by collision",
+    ] {
+        assert!(text.contains(want), "missing {want}:\n{text}");
+    }
+    // The webhook configuration is cluster-scoped: no namespace warning even without -n.
+    assert!(text.contains("MutatingWebhookConfiguration/chart-injector cluster-scoped"), "{text}");
+    assert_eq!(o.status.code(), Some(1));
+}
+
+#[test]
+fn eval_as_checks_that_the_applier_may_create_every_object() {
+    let deploy = GOOD.split("---").next().unwrap();
+    // payments-devs may create Deployments in payments.
+    let o = khc_in(&["eval", "-", "-p", EX, "--as", "group:payments-devs"], &repo(), Some(deploy));
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    // …but not RoleBindings, and a stranger may create nothing.
+    let o = khc_in(&["eval", "-", "-p", EX, "-n", "payments", "--as", "user:stranger"], &repo(), Some(CHART));
+    let text = stdout(&o);
+    assert!(
+        text.contains("deny rbac as (-): user:stranger may not create rolebindings.rbac.authorization.k8s.io named chart-admin in namespace payments"),
+        "{text}"
+    );
+    assert!(text.contains("may not create mutatingwebhookconfigurations.admissionregistration.k8s.io named chart-injector cluster-wide"), "{text}");
+    assert_eq!(khc_in(&["eval", "-", "-p", EX, "--as", "nonsense"], &repo(), Some(deploy)).status.code(), Some(2));
+}
+
+#[test]
+fn eval_warns_about_host_network_pods_of_workloads_with_allows() {
+    let pod = GOOD.split("---").next().unwrap().replace("      serviceAccountName: api\n", "      serviceAccountName: api\n      hostNetwork: true\n");
+    let o = khc_in(&["eval", "-", "-p", EX], &repo(), Some(&pod));
+    let text = stdout(&o);
+    assert!(text.contains("warn network host-network") && text.contains("the `allow` rules of workload api"), "{text}");
+}
+
+#[test]
+fn blast_radius_and_graph_show_internet_exposure() {
+    let dir = temp("internet");
+    std::fs::write(
+        dir.join("main.khc"),
+        "tenant web {\n  pod-security restricted\n  isolation strict\n  workload front { selector { app \"front\" } }\n  allow ingress from cidr 0.0.0.0/0 to workload front ports 443\n}\ncluster c {\n  kubernetes 1.35\n}\n",
+    )
+    .unwrap();
+    let p = dir.to_str().unwrap();
+    let text = stdout(&khc(&["blast-radius", "web/front", "-p", p]));
+    let reached = text.split("can be reached from").nth(1).unwrap_or_default();
+    assert!(reached.contains("the internet (0.0.0.0/0): 443/TCP"), "{text}");
+    let v = json(&khc(&["blast-radius", "web/front", "-p", p, "--format", "json"]));
+    assert!(v["reached_by"].as_array().unwrap().iter().any(|r| r["endpoint"] == "the internet (0.0.0.0/0)"), "{v}");
+    let dot = stdout(&khc(&["graph", "-p", p]));
+    assert!(dot.contains("\"the internet (0.0.0.0/0)\" -> \"web/front\""), "{dot}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// What `kubectl get networkpolicies,rolebindings -A -o yaml` prints for a cluster
+/// with a legacy allow-all-in-namespace policy and a Helm-era `edit` binding.
+const LIVE: &str = r#"apiVersion: v1
+items:
+- apiVersion: networking.k8s.io/v1
+  kind: NetworkPolicy
+  metadata: {name: allow-same-namespace, namespace: payments, resourceVersion: "12"}
+  spec:
+    podSelector: {}
+    policyTypes: [Ingress, Egress]
+    ingress: [{from: [{podSelector: {}}]}]
+    egress: [{to: [{podSelector: {}}]}]
+- apiVersion: rbac.authorization.k8s.io/v1
+  kind: RoleBinding
+  metadata: {name: legacy-edit, namespace: payments}
+  roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: edit}
+  subjects: [{apiGroup: rbac.authorization.k8s.io, kind: Group, name: devs}]
+kind: List
+metadata: {resourceVersion: ""}
+"#;
+
+#[test]
+fn questions_answer_over_intent_and_live_objects() {
+    let dir = temp("live");
+    let live = dir.join("live.yaml");
+    std::fs::write(&live, LIVE).unwrap();
+    let l = live.to_str().unwrap();
+    // Intent alone: denied; with the live policy: allowed, the reason on the live side.
+    let o = khc(&["reach", "payments/ledger-db", "payments/api", "--port", "8080", "-p", EX]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    let o = khc(&["reach", "payments/ledger-db", "payments/api", "--port", "8080", "-p", EX, "--live", l]);
+    let text = stdout(&o);
+    assert_eq!(o.status.code(), Some(0), "{text}");
+    assert!(text.contains("NetworkPolicy payments/allow-same-namespace (live NetworkPolicy payments/allow-same-namespace)"), "{text}");
+    // who-can: the Helm-era binding counts, named as live.
+    let text = stdout(&khc(&["who-can", "create", "deployments.apps", "-n", "payments", "-p", EX, "--live", l]));
+    assert!(text.contains("group:devs") && text.contains("RoleBinding payments/legacy-edit (live RoleBinding payments/legacy-edit)"), "{text}");
+    assert!(text.contains("group:payments-devs") && text.contains("(tenants/payments.khc:48)"), "the intent's answers stay: {text}");
+    // A live hostNetwork pod of payments/api: reach says the answer does not hold for it.
+    let pod = "---\napiVersion: v1\nkind: Pod\nmetadata: {name: api-host, namespace: payments, labels: {app: payments-api}}\nspec: {hostNetwork: true, containers: [{name: c, image: x}]}\n";
+    std::fs::write(&live, format!("{LIVE}{pod}")).unwrap();
+    let text = stdout(&khc(&["reach", "monitoring/prometheus", "payments/api", "--port", "9090", "-p", EX, "--live", l]));
+    assert!(text.contains("note: live Pod payments/api-host (receiver payments/api) uses hostNetwork: no NetworkPolicy selects it"), "{text}");
+    // From stdin too.
+    let o = khc_in(&["can", "group:devs", "create", "deployments.apps", "-n", "payments", "-p", EX, "--live", "-"], &repo(), Some(LIVE));
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn audit_live_reports_extras_with_their_effect_and_drift() {
+    let gen = repo().join(EX).join("generated/clusters/prod-eu/tenants/payments");
+    let read = |p: &str| std::fs::read_to_string(gen.join(p)).unwrap();
+    // khc's own objects as the server returns them: the deployer binding unchanged,
+    // the payments Namespace relabelled privileged.
+    let ns = read("namespace-payments.yaml").replace("pod-security.kubernetes.io/enforce: restricted", "pod-security.kubernetes.io/enforce: privileged");
+    let binding = read("namespaces/payments/rolebinding-deployer.yaml");
+    let extras = r#"apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: legacy-edit}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: edit}
+subjects: [{apiGroup: rbac.authorization.k8s.io, kind: Group, name: devs}]
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingWebhookConfiguration
+metadata: {name: spy}
+webhooks:
+- name: spy.example.com
+  clientConfig: {url: "https://spy.example.com/"}
+  rules: [{apiGroups: ["*"], apiVersions: ["*"], operations: [CREATE, UPDATE], resources: ["*"]}]
+  failurePolicy: Ignore
+  sideEffects: None
+  admissionReviewVersions: [v1]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: system:basic-user}
+rules: [{apiGroups: [authorization.k8s.io], resources: [selfsubjectaccessreviews], verbs: [create]}]
+"#;
+    let dump = format!("{LIVE}---\n{ns}---\n{binding}---\n{extras}");
+    let o = khc_in(&["audit-live", "--live", "-", "-p", EX], &repo(), Some(&dump));
+    let text = stdout(&o);
+    assert_eq!(o.status.code(), Some(1), "{text}");
+    for want in [
+        "extra: NetworkPolicy payments/allow-same-namespace opens payments/* ← payments/* on every port",
+        "extra RoleBinding payments/legacy-edit: gives group:devs the permissions of ClusterRole edit",
+        "extra ClusterRoleBinding legacy-edit: gives group:devs the permissions of ClusterRole edit (<kubernetes bootstrap policy>) in every namespace",
+        "extra ValidatingWebhookConfiguration spy: webhook spy.example.com (https://spy.example.com/) sees CREATE UPDATE on * in every namespace; failurePolicy Ignore; it receives Secret values",
+        "pod-security-drift Namespace payments: Pod Security labels are audit=restricted",
+        "enforce=privileged",
+        "missing Namespace payments-jobs",
+        "missing RoleBinding payments/view",
+    ] {
+        assert!(text.contains(want), "missing {want}:\n{text}");
+    }
+    // khc's unchanged binding and Kubernetes' own objects are not differences.
+    assert!(!text.contains("RoleBinding payments/deployer") && !text.contains("system:basic-user"), "{text}");
+    let v = json(&khc_in(&["audit-live", "--live", "-", "-p", EX, "--format", "json"], &repo(), Some(&dump)));
+    assert!(v["differences"].as_array().unwrap().iter().all(|d| d["effect"].as_str().is_some_and(|e| !e.is_empty())), "{v}");
+    let md = stdout(&khc_in(&["audit-live", "--live", "-", "-p", EX, "--format", "markdown"], &repo(), Some(&dump)));
+    assert!(md.contains("| extra | `ClusterRoleBinding legacy-edit` |"), "{md}");
+    let sarif = json(&khc_in(&["audit-live", "--live", "-", "-p", EX, "--format", "sarif"], &repo(), Some(&dump)));
+    validate_sarif(&sarif);
+    // Nothing live but khc's own binding: nothing to report for the kinds dumped… except khc's other RoleBindings.
+    let o = khc(&["audit-live", "-p", EX]);
+    assert_eq!(o.status.code(), Some(2), "--live is required");
 }

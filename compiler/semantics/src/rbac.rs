@@ -18,6 +18,7 @@ const BUILTIN: &[(&str, &[&str])] = &[
             "configmaps",
             "endpoints",
             "events",
+            "groups",
             "limitranges",
             "namespaces",
             "namespaces/finalize",
@@ -50,6 +51,7 @@ const BUILTIN: &[(&str, &[&str])] = &[
             "services",
             "services/proxy",
             "services/status",
+            "users",
         ],
     ),
     (
@@ -86,7 +88,7 @@ const BUILTIN: &[(&str, &[&str])] = &[
         &["mutatingwebhookconfigurations", "validatingadmissionpolicies", "validatingadmissionpolicybindings", "validatingwebhookconfigurations"],
     ),
     ("certificates.k8s.io", &["certificatesigningrequests", "certificatesigningrequests/approval", "certificatesigningrequests/status", "signers"]),
-    ("authentication.k8s.io", &["tokenreviews"]),
+    ("authentication.k8s.io", &["tokenreviews", "uids", "userextras/scopes"]),
     ("authorization.k8s.io", &["localsubjectaccessreviews", "selfsubjectaccessreviews", "selfsubjectrulesreviews", "subjectaccessreviews"]),
 ];
 
@@ -483,6 +485,9 @@ fn check_resource(cx: &mut Ctx, at: &At<'_>, text: &str, span: Span) -> Option<(
     };
     let (res, group) = match base.split_once('.') {
         Some((r, g)) => (r, g),
+        // Impersonating a uid is authorized on `uids` of authentication.k8s.io
+        // (users, groups and serviceaccounts are core resources).
+        None if base == "uids" => (base, "authentication.k8s.io"),
         None => (base, ""),
     };
     let resource = match sub {

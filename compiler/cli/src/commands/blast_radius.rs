@@ -2,7 +2,7 @@
 //! reach, what its token can do, which Secrets it can read, which admission
 //! rules bind it.
 
-use super::{load, print_json, usage, QueryFormat, QueryOpts};
+use super::{load_project, print_json, usage, QueryFormat, QueryOpts};
 use khc_analysis::posture::blast_radius;
 use std::process::ExitCode;
 
@@ -13,8 +13,12 @@ use std::process::ExitCode;
     long_about = "Summarise what an attacker holding one pod of a workload gets: the workloads and external \
 endpoints (namespaces, CIDRs, the API server) its pods can connect to and who can connect to them, \
 with the deciding NetworkPolicies; the RBAC permissions of its ServiceAccount when its token is \
-mounted, and the Secrets among them; the admission rules that bind its pods. Every reason has its \
-FILE:LINE.",
+mounted, and the Secrets among them, and what the token can become or take in more steps \
+(impersonation, tokens, pods as other ServiceAccounts, bind/escalate, CSRs, webhooks, hostPath, \
+nodes/proxy; pruned where khc's admission refuses a step); the admission rules that bind its pods. \
+Endpoints outside the tenants include CIDRs and the internet (0.0.0.0/0) in both directions: an \
+`allow ingress from cidr 0.0.0.0/0` shows the internet under \"can be reached from\". Every reason \
+has its FILE:LINE.",
     after_help = "Examples:\n  khc blast-radius monitoring/prometheus -p examples/multi-tenant\n  \
 khc blast-radius payments/api -p examples/multi-tenant --format json"
 )]
@@ -27,14 +31,17 @@ pub struct Args {
 
 /// Runs `khc blast-radius`.
 pub fn run(args: Args) -> ExitCode {
-    let ws = match load(&args.opts.project.project) {
+    let ws = match load_project(&args.opts.project) {
         Ok(w) => w,
         Err(code) => return code,
     };
     let Some((t, w)) = ws.workload(&args.workload) else {
         return usage(&format!("no workload `{}` (write TENANT/WORKLOAD)", args.workload));
     };
-    let b = blast_radius(&ws, t, w);
+    let mut b = blast_radius(&ws, t, w);
+    if b.token_mounted {
+        b.escalations = khc_analysis::escalation::reachable(&ws, &khc_analysis::rbac::Subject::sa(&w.namespace, &w.name));
+    }
     if args.opts.format == QueryFormat::Json {
         print_json(&b);
         return ExitCode::SUCCESS;
@@ -65,6 +72,12 @@ pub fn run(args: Args) -> ExitCode {
         println!("\nSecrets it can read ({}):", b.secrets.len());
         for p in &b.secrets {
             println!("  {} in {}", p.rule, p.scope);
+        }
+        let paths = &b.escalations.paths;
+        println!("\nescalations of its token ({} path{}):", paths.len(), if paths.len() == 1 { "" } else { "s" });
+        super::who_can::print_paths(paths, "  ");
+        if let Some(bound) = &b.escalations.bound {
+            println!("  (search bounded: {bound})");
         }
     } else {
         println!("\nits API token is not mounted: no API access, no Secrets (automount-token false)");

@@ -1,7 +1,7 @@
 //! `khc can SUBJECT VERB RESOURCE`: whether the RBAC objects allow one request,
 //! and why.
 
-use super::{load, print_json, usage, QueryFormat, QueryOpts};
+use super::{load_project, print_json, usage, QueryFormat, QueryOpts};
 use khc_analysis::rbac::{Request, Subject};
 use khc_analysis::Workspace;
 use std::process::ExitCode;
@@ -12,12 +12,20 @@ use std::process::ExitCode;
     about = "Whether SUBJECT may do VERB on RESOURCE, and why (exit 0 yes, 1 no)",
     long_about = "Answer one RBAC question as the API server's authorizer would, with the binding, role and \
 rule that allow it and their FILE:LINE, or the ServiceAccount it can be borrowed from (escalation).\n\n\
+Without a direct grant, multi-step escalation paths are searched: impersonation (users, groups, \
+ServiceAccounts), ServiceAccount tokens, pods or pod-creating controllers run as a ServiceAccount, \
+Secrets that hold tokens, `bind` and `escalate` on roles, certificate signing requests approved for \
+system:masters, webhook configurations, hostPath pods and PersistentVolumes, nodes/proxy. Each step \
+names the grants that allow it; paths khc's own admission refuses are shown as pruned. The search is \
+bounded (4 steps, 400 identities) and says so when a bound is hit.\n\n\
 SUBJECT is user:NAME, group:NAME, sa:NAMESPACE/NAME, system:serviceaccount:NAMESPACE:NAME or \
 TENANT/WORKLOAD (the workload's ServiceAccount). RESOURCE is RESOURCE[.GROUP][/SUBRESOURCE].\n\n\
-Exit codes: 0 allowed (directly), 1 not allowed directly (escalations are still shown), 2 usage.",
+Exit codes: 0 allowed (directly, or by an escalation khc's admission does not refuse), 1 not allowed \
+(pruned paths are still shown), 2 usage.",
     after_help = "Examples:\n  khc can group:oidc:payments-devs get secrets -n payments --name ledger-db-credentials -p examples/multi-tenant\n  \
 khc can payments/worker create jobs.batch -n payments-jobs -p examples/multi-tenant\n  \
-khc can group:oidc:platform-oncall get nodes -p examples/multi-tenant --format json"
+khc can group:oidc:platform-oncall get nodes -p examples/multi-tenant --format json\n  \
+khc can user:bob get secrets -n payments -p platform/   # shows each escalation step"
 )]
 pub struct Args {
     /// Who asks.
@@ -36,6 +44,9 @@ pub struct Args {
     pub opts: QueryOpts,
 }
 
+/// The most escalation paths printed as text (shortest and followable first).
+const MAX_PATHS_SHOWN: usize = 6;
+
 /// Parses a subject, `TENANT/WORKLOAD` included.
 pub fn subject(ws: &Workspace, s: &str) -> Result<Subject, String> {
     if let Some(x) = Subject::parse(s) {
@@ -49,7 +60,7 @@ pub fn subject(ws: &Workspace, s: &str) -> Result<Subject, String> {
 
 /// Runs `khc can`.
 pub fn run(args: Args) -> ExitCode {
-    let ws = match load(&args.opts.project.project) {
+    let ws = match load_project(&args.opts.project) {
         Ok(w) => w,
         Err(code) => return code,
     };
@@ -60,16 +71,21 @@ pub fn run(args: Args) -> ExitCode {
     let req = Request::new(&args.verb, &args.resource, args.namespace.as_deref(), args.name.as_deref());
     let answer = ws.rbac.explain(&who, &req);
     let allowed = !answer.grants.is_empty();
+    let closure = if allowed { Default::default() } else { khc_analysis::escalation::paths_to(&ws, &who, &req) };
+    let by_escalation = !allowed && (!answer.escalations.is_empty() || closure.paths.iter().any(|p| p.pruned.is_none()));
     match args.opts.format {
-        QueryFormat::Json => {
-            print_json(&serde_json::json!({"subject": who, "request": req, "allowed": allowed, "grants": answer.grants, "escalations": answer.escalations}))
-        }
+        QueryFormat::Json => print_json(&serde_json::json!({
+            "subject": who, "request": req, "allowed": allowed, "allowed_by_escalation": by_escalation,
+            "grants": answer.grants, "escalations": answer.escalations, "paths": closure.paths, "bound": closure.bound
+        })),
         QueryFormat::Text => {
             if allowed {
                 println!("yes: {who} may {}", req.describe());
                 for g in &answer.grants {
                     println!("  {g}");
                 }
+            } else if by_escalation {
+                println!("yes, by escalation: no binding lets {who} {}, but it can obtain it", req.describe());
             } else {
                 println!("no: no binding lets {who} {}", req.describe());
             }
@@ -79,9 +95,21 @@ pub fn run(args: Args) -> ExitCode {
                     println!("    {g}");
                 }
             }
+            let shown = closure.paths.len().min(MAX_PATHS_SHOWN);
+            super::who_can::print_paths(&closure.paths[..shown], "  ");
+            if closure.paths.len() > shown {
+                println!(
+                    "  … {} more path{} (--format json lists every one)",
+                    closure.paths.len() - shown,
+                    if closure.paths.len() - shown == 1 { "" } else { "s" }
+                );
+            }
+            if let Some(b) = &closure.bound {
+                println!("  (search bounded: {b})");
+            }
         }
     }
-    if allowed {
+    if allowed || by_escalation {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)

@@ -3,9 +3,10 @@
 
 use super::diagnostics::DiagFormat;
 use super::sarif::{self, split_location, SarifResult};
-use super::{load, usage, ProjectArg};
-use khc_analysis::eval::{evaluate_all, Finding, Severity};
+use super::{load_project, usage, ProjectArg};
+use khc_analysis::eval::{evaluate_with, Finding, Options, Severity};
 use khc_analysis::manifest::{parse, Manifest};
+use khc_analysis::rbac::Subject;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -21,21 +22,39 @@ Pod Security Standards checks;\n  \
 * admission: every admission rule whose binding selects the namespace — the same CEL the API server \
 runs, evaluated — with the binding's actions (Deny → deny, Warn → warning, Audit → info);\n  \
 * network intent: pods whose labels match no declared workload of the tenant (no workload `allow` \
-reaches them), ServiceAccounts and Service selectors that name no workload.\n\n\
+reaches them), ServiceAccounts and Service selectors that name no workload, hostNetwork pods (no \
+NetworkPolicy selects them);\n  \
+* namespaces no tenant owns: the cluster's Pod Security default (the generated AdmissionConfiguration), \
+unless the namespace is exempt;\n  \
+* RBAC objects, NetworkPolicies, ServiceAccounts, Services, webhook configurations and foreign \
+admission policies: their effect on the posture (a binding of `cluster-admin`, traffic a policy opens, \
+tokens mounted, exposure outside the cluster, requests a webhook sees);\n  \
+* `managed-by` collisions: an object that would replace one khc manages;\n  \
+* with --as SUBJECT: whether that identity may create every object (RBAC, including the bind/escalate \
+check on roles and bindings).\n\n\
+Objects of a `kind: List` (what `kubectl get -o yaml` prints) are judged one by one, each with its \
+document and item index and its own line; a finding also names the line of the field that causes it. \
+An object without a namespace is evaluated in `default` with a warning, unless -n gives one.\n\n\
 Each finding names the rule and the FILE:LINE of the intent that states it, and the FILE:LINE of \
 the object. A directory is searched recursively for *.yaml, *.yml and *.json; `-` reads stdin.\n\n\
 Exit codes: 0 nothing denied, 1 some object would be denied, 2 usage or unreadable manifests.",
     after_help = "Examples:\n  khc eval deploy/ -p examples/multi-tenant\n  \
 kubectl kustomize overlays/prod | khc eval - -p platform/ -n payments\n  \
+helm template shop ./chart | khc eval - -p examples/multi-tenant -n payments --as sa:ci/deployer\n  \
+kubectl get pods,deploy -A -o yaml | khc eval - -p examples/multi-tenant\n  \
 khc eval app.yaml -p examples/multi-tenant --format sarif > khc.sarif"
 )]
 pub struct Args {
     /// Manifest files or directories; `-` for stdin.
     #[arg(required = true)]
     pub manifests: Vec<PathBuf>,
-    /// Namespace of objects that name none.
-    #[arg(short, long, default_value = "default")]
-    pub namespace: String,
+    /// Namespace of objects that name none (without it: `default`, with a warning).
+    #[arg(short, long)]
+    pub namespace: Option<String>,
+    /// The identity that applies the manifests (`user:X`, `group:X`, `sa:NS/NAME`):
+    /// each object it may not create is denied.
+    #[arg(long = "as", value_name = "SUBJECT")]
+    pub as_subject: Option<String>,
     #[command(flatten)]
     pub project: ProjectArg,
     /// Output format.
@@ -147,7 +166,7 @@ pub fn findings_sarif(findings: &[Finding]) -> serde_json::Value {
     let results: Vec<SarifResult> = findings
         .iter()
         .map(|f| {
-            let (file, line) = split_location(&f.location);
+            let (file, line) = split_location(f.field_location.as_ref().unwrap_or(&f.location));
             let related = if f.rule_source.contains(':') {
                 let (rf, rl) = split_location(&f.rule_source);
                 vec![(rf, rl, format!("khc intent: {}", f.rule))]
@@ -173,7 +192,10 @@ pub fn findings_sarif(findings: &[Finding]) -> serde_json::Value {
 
 /// Runs `khc eval`.
 pub fn run(args: Args) -> ExitCode {
-    let ws = match load(&args.project.project) {
+    if args.project.live.as_ref().is_some_and(|l| l.as_os_str() == "-") && args.manifests.iter().any(|m| m.as_os_str() == "-") {
+        return usage("--live - and the manifests - cannot both read stdin");
+    }
+    let ws = match load_project(&args.project) {
         Ok(w) => w,
         Err(code) => return code,
     };
@@ -181,19 +203,26 @@ pub fn run(args: Args) -> ExitCode {
         Ok(m) => m,
         Err(e) => return usage(&e),
     };
-    let findings = evaluate_all(&ws, &manifests, &args.namespace);
-    let denied = findings.iter().filter(|f| f.severity == Severity::Deny).map(|f| &f.location).collect::<std::collections::BTreeSet<_>>().len();
+    let as_subject = match args.as_subject.as_deref().map(|s| (s, Subject::parse(s))) {
+        None => None,
+        Some((_, Some(s))) => Some(s),
+        Some((s, None)) => return usage(&format!("--as {s}: expected user:NAME, group:NAME or sa:NS/NAME")),
+    };
+    let findings = evaluate_with(&ws, &manifests, &Options { namespace: args.namespace.clone(), as_subject });
+    let denied = findings.iter().filter(|f| f.severity == Severity::Deny).map(|f| f.index).collect::<std::collections::BTreeSet<_>>().len();
     match args.format {
         DiagFormat::Json => super::print_json(&serde_json::json!({"objects": manifests.len(), "denied": denied, "findings": findings})),
         DiagFormat::Sarif => super::print_json(&findings_sarif(&findings)),
         DiagFormat::Text => {
-            let mut last = String::new();
+            let mut last = None;
             for f in &findings {
-                if f.location != last {
-                    println!("{} {} in namespace {}", f.location, f.object, f.namespace);
-                    last = f.location.clone();
+                if last != Some(f.index) {
+                    let scope = if f.namespace.is_empty() { "cluster-scoped".to_string() } else { format!("in namespace {}", f.namespace) };
+                    println!("{} {} {scope} ({})", f.location, f.object, f.position);
+                    last = Some(f.index);
                 }
-                println!("  {:<4} {} {} ({}): {}", f.severity.as_str(), f.check, f.rule, f.rule_source, f.message);
+                let at = f.field_location.as_ref().filter(|l| **l != f.location).map(|l| format!(" [at {l}]")).unwrap_or_default();
+                println!("  {:<4} {} {} ({}): {}{at}", f.severity.as_str(), f.check, f.rule, f.rule_source, f.message);
             }
             let warnings = findings.iter().filter(|f| f.severity == Severity::Warn).count();
             eprintln!(

@@ -1,7 +1,7 @@
 //! `khc graph`: the tenant/workload reachability graph as DOT, SVG or a
 //! self-contained HTML page (graph + RBAC subject → permission summary).
 
-use super::{load, write_out, ProjectArg};
+use super::{load_project, write_out, ProjectArg};
 use khc_analysis::posture::{matrix, Reach};
 use khc_analysis::{html_escape, Workspace};
 use std::fmt::Write as _;
@@ -25,7 +25,8 @@ pub enum GraphFormat {
     about = "The reachability graph (DOT, SVG or an HTML page with the RBAC summary)",
     long_about = "Draw the tenant/workload reachability graph: one node per workload (grouped by tenant), one \
 edge per pair that can connect (labelled with the ports), and the external namespaces and CIDRs the \
-intent names. DOT is for Graphviz; svg and html need nothing else (html adds the RBAC subject → \
+intent names, in both directions, with the internet (0.0.0.0/0) as a node of its own when a rule is that \
+wide. DOT is for Graphviz; svg and html need nothing else (html adds the RBAC subject → \
 permission summary, each with its FILE:LINE).",
     after_help = "Examples:\n  khc graph -p examples/multi-tenant > reach.dot\n  khc graph -p examples/multi-tenant --format html -o posture.html\n  \
 khc graph -p examples/multi-tenant | dot -Tpng > reach.png"
@@ -47,11 +48,20 @@ fn graph(ws: &Workspace) -> (Vec<(String, String)>, Vec<Reach>) {
     let mut edges = matrix(ws);
     for (t, w) in ws.workloads() {
         let me = khc_analysis::posture::blast_radius(ws, t, w);
-        for r in me.reaches.iter().filter(|r| !r.endpoint.contains('/') || r.endpoint.starts_with("cidr") || r.endpoint.starts_with("api-server")) {
+        for r in me.reaches.iter().filter(|r| {
+            !r.endpoint.contains('/') || r.endpoint.starts_with("cidr") || r.endpoint.starts_with("api-server") || r.endpoint == khc_analysis::posture::INTERNET
+        }) {
             if !nodes.iter().any(|(n, _)| *n == r.endpoint) {
                 nodes.push((r.endpoint.clone(), String::new()));
             }
             edges.push(Reach { from: me.workload.clone(), to: r.endpoint.clone(), ports: r.ports.clone() });
+        }
+        // Inbound exposure: CIDRs and the internet that may open connections to the workload.
+        for r in me.reached_by.iter().filter(|r| r.endpoint.starts_with("cidr") || r.endpoint == khc_analysis::posture::INTERNET) {
+            if !nodes.iter().any(|(n, _)| *n == r.endpoint) {
+                nodes.push((r.endpoint.clone(), String::new()));
+            }
+            edges.push(Reach { from: r.endpoint.clone(), to: me.workload.clone(), ports: r.ports.clone() });
         }
     }
     for ns in ws.external_namespaces() {
@@ -208,7 +218,7 @@ td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left}} th{{background:#f
 
 /// Runs `khc graph`.
 pub fn run(args: Args) -> ExitCode {
-    let ws = match load(&args.project.project) {
+    let ws = match load_project(&args.project) {
         Ok(w) => w,
         Err(code) => return code,
     };

@@ -2,6 +2,7 @@
 //! with the `FILE:LINE` of each reason; `--format json` gives the same answer as
 //! JSON on stdout.
 
+pub mod audit_live;
 pub mod blast_radius;
 pub mod can;
 pub mod diagnostics;
@@ -25,6 +26,31 @@ pub struct ProjectArg {
     /// The khc project: an entry file or a directory.
     #[arg(short = 'p', long = "project", default_value = ".", value_name = "PATH")]
     pub project: PathBuf,
+    /// The cluster's live objects (`kubectl get … -A -o yaml`, `kind: List` included;
+    /// `-` for stdin): answers are then over khc's intent and what is live, each
+    /// reason naming its side (FILE:LINE, or `live KIND NS/NAME`).
+    #[arg(long, value_name = "FILE|-", conflicts_with = "kubeconfig")]
+    pub live: Option<PathBuf>,
+    /// Read the live objects straight from the API server of this kubeconfig
+    /// (client certificate, bearer token or token file; the cluster's CA).
+    #[arg(long, value_name = "PATH")]
+    pub kubeconfig: Option<PathBuf>,
+    /// The kubeconfig context (default: its current-context).
+    #[arg(long, value_name = "NAME", requires = "kubeconfig")]
+    pub context: Option<String>,
+}
+
+impl ProjectArg {
+    /// The live objects of `--live` or `--kubeconfig`, if either is given.
+    pub fn live_objects(&self) -> Result<Option<Vec<khc_analysis::manifest::Manifest>>, String> {
+        if let Some(p) = &self.live {
+            return eval::read_manifests(std::slice::from_ref(p)).map(Some).map_err(|e| format!("--live: {e}"));
+        }
+        if let Some(k) = &self.kubeconfig {
+            return crate::kube_client::fetch(k, self.context.as_deref()).map(Some).map_err(|e| format!("--kubeconfig: {e}"));
+        }
+        Ok(None)
+    }
 }
 
 /// The options every query command shares: the project and the output format.
@@ -56,6 +82,17 @@ pub fn load(path: &Path) -> Result<Workspace, ExitCode> {
             LoadError::Errors(_) => ExitCode::from(1),
         }
     })
+}
+
+/// Compiles the project and merges the live objects of `--live` or
+/// `--kubeconfig`, if given.
+pub fn load_project(arg: &ProjectArg) -> Result<Workspace, ExitCode> {
+    let ws = load(&arg.project)?;
+    match arg.live_objects() {
+        Ok(None) => Ok(ws),
+        Ok(Some(live)) => Ok(ws.with_live(&live)),
+        Err(e) => Err(usage(&e)),
+    }
 }
 
 /// Prints a value as pretty JSON on stdout.

@@ -2,7 +2,7 @@
 //! and which policies (and `allow` statements) decide it; `--matrix` for every
 //! workload pair.
 
-use super::{load, print_json, usage, QueryFormat, QueryOpts};
+use super::{load_project, print_json, usage, QueryFormat, QueryOpts};
 use khc_analysis::network::{Decision, Side};
 use khc_analysis::posture::matrix;
 use std::process::ExitCode;
@@ -18,6 +18,9 @@ workload), NAMESPACE (a pod without labels in that namespace), an IPv4 address o
 Without --port the answer lists every allowed port. Each policy is named with the FILE:LINE of the \
 allow statement (or tenant) it implements.\n\n\
 --matrix lists every pair of workloads that can connect, with the ports.\n\n\
+With --live (or --kubeconfig) the live NetworkPolicies count too, and live pods (or controllers' pod \
+templates) of FROM or TO that use hostNetwork are named: no NetworkPolicy selects them, so the \
+answer does not hold for them.\n\n\
 Exit codes: 0 allowed (matrix: always), 1 denied, 2 usage.",
     after_help = "Examples:\n  khc reach monitoring/prometheus payments/api --port 9090 -p examples/multi-tenant\n  \
 khc reach ingress-nginx payments/api -p examples/multi-tenant\n  \
@@ -70,7 +73,7 @@ fn print_side(name: &str, side: &Side, port: Option<(u16, &str)>) {
 
 /// Runs `khc reach`.
 pub fn run(args: Args) -> ExitCode {
-    let ws = match load(&args.opts.project.project) {
+    let ws = match load_project(&args.opts.project) {
         Ok(w) => w,
         Err(code) => return code,
     };
@@ -103,10 +106,16 @@ pub fn run(args: Args) -> ExitCode {
         Some((p, proto)) => d.allows(p, proto),
         None => !d.ports().is_empty(),
     };
+    // NetworkPolicies never select hostNetwork pods: their traffic is the node's.
+    let host_network: Vec<String> = [(&src, "sender"), (&dst, "receiver")]
+        .iter()
+        .flat_map(|(e, side)| ws.host_network_of(&e.endpoint).into_iter().map(move |s| format!("{s} ({side} {})", e.name)))
+        .collect();
     match args.opts.format {
         QueryFormat::Json => print_json(&serde_json::json!({
             "from": src.name, "to": dst.name, "port": args.port, "protocol": proto,
             "allowed": allowed, "ports": d.ports(), "egress": d.egress, "ingress": d.ingress,
+            "host_network": host_network,
         })),
         QueryFormat::Text => {
             let what = match args.port {
@@ -116,6 +125,9 @@ pub fn run(args: Args) -> ExitCode {
             println!("{}: {} → {} {what}", if allowed { "allowed" } else { "denied" }, src.name, dst.name);
             print_side(&format!("egress of {}", src.name), &d.egress, port);
             print_side(&format!("ingress of {}", dst.name), &d.ingress, port);
+            for h in &host_network {
+                println!("  note: {h} uses hostNetwork: no NetworkPolicy selects it, so this answer does not hold for it (its traffic is the node's)");
+            }
         }
     }
     if allowed {

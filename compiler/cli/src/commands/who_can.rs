@@ -1,7 +1,7 @@
 //! `khc who-can VERB RESOURCE`: every subject the RBAC objects allow, with the
 //! binding, role and source line responsible, and effective escalations.
 
-use super::{load, print_json, QueryFormat, QueryOpts};
+use super::{load_project, print_json, QueryFormat, QueryOpts};
 use khc_analysis::rbac::{Answer, Request};
 use std::process::ExitCode;
 
@@ -17,7 +17,12 @@ Without --namespace the question is about a cluster-wide request (only ClusterRo
 with --all-namespaces every namespace khc manages is asked.\n\n\
 Escalations: a subject that may create pods (or Deployments, Jobs, …) in a namespace may run them as \
 any ServiceAccount there, and so borrows the permissions of the ServiceAccounts that are allowed; \
-such subjects are listed as escalations with the ServiceAccount and the grants that make it possible.",
+such subjects are listed as escalations with the ServiceAccount and the grants that make it possible. \
+Subjects holding an escalation step (impersonate, bind, escalate, serviceaccounts/token, pod \
+creation, Secret reads, CSR approval, webhook configurations, PersistentVolumes, nodes/proxy) are \
+searched for multi-step paths (at most 4 steps); each path lists its steps with their grants, and \
+paths khc's own admission refuses are shown as pruned. With --all-namespaces only the one-step \
+escalations are listed (the multi-step search is per namespace).",
     after_help = "Examples:\n  khc who-can get secrets -n payments -p examples/multi-tenant\n  \
 khc who-can get secrets -n payments --name ledger-db-credentials -p examples/multi-tenant\n  \
 khc who-can create pods/exec -A -p examples/multi-tenant --format json"
@@ -48,6 +53,28 @@ struct Scoped {
     /// Allowed only for some names (rules with resourceNames).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     only_named: Vec<Answer>,
+    /// The bound the escalation search hit, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bound: Option<String>,
+}
+
+/// The most escalation paths `who-can` lists per subject (shortest first).
+pub const MAX_PATHS_SHOWN: usize = 3;
+
+/// Prints escalation paths, one step per line with its grants.
+pub fn print_paths(paths: &[khc_analysis::escalation::Path], indent: &str) {
+    for p in paths {
+        match &p.pruned {
+            None => println!("{indent}path ({} step{}):", p.steps.len(), if p.steps.len() == 1 { "" } else { "s" }),
+            Some(why) => println!("{indent}pruned path (refused: {why}):"),
+        }
+        for (i, s) in p.steps.iter().enumerate() {
+            println!("{indent}  {}. {}", i + 1, s.how);
+            for g in &s.grants {
+                println!("{indent}     {g}");
+            }
+        }
+    }
 }
 
 /// Prints the answers to a request as text.
@@ -57,7 +84,9 @@ fn print_answers(req: &Request, answers: &[Answer], only_named: &[Answer]) {
         println!("  nobody (no binding grants it)");
     }
     for a in answers {
-        if a.grants.is_empty() {
+        if a.grants.is_empty() && a.escalations.is_empty() {
+            println!("  {} (multi-step escalation)", a.subject);
+        } else if a.grants.is_empty() {
             println!("  {} (escalation)", a.subject);
         } else {
             println!("  {}", a.subject);
@@ -71,6 +100,7 @@ fn print_answers(req: &Request, answers: &[Answer], only_named: &[Answer]) {
                 println!("      {g}");
             }
         }
+        print_paths(&a.paths, "    ");
     }
     if !only_named.is_empty() {
         println!("  only for named objects (pass --name):");
@@ -85,7 +115,7 @@ fn print_answers(req: &Request, answers: &[Answer], only_named: &[Answer]) {
 
 /// Runs `khc who-can`.
 pub fn run(args: Args) -> ExitCode {
-    let ws = match load(&args.opts.project.project) {
+    let ws = match load_project(&args.opts.project) {
         Ok(w) => w,
         Err(code) => return code,
     };
@@ -94,9 +124,24 @@ pub fn run(args: Args) -> ExitCode {
     let mut out = Vec::new();
     for ns in namespaces {
         let req = Request::new(&args.verb, &args.resource, ns.as_deref(), args.name.as_deref());
-        let answers = ws.rbac.who_can(&req);
+        let mut answers = ws.rbac.who_can(&req);
+        let mut bound = None;
+        // Multi-step paths are searched for one namespace (or cluster-wide) at a
+        // time: across every namespace of a large fleet the search is too slow.
+        let searched = if args.all_namespaces { Vec::new() } else { khc_analysis::escalation::who_can_by_escalation(&ws, &req) };
+        for (subject, c) in searched {
+            bound = bound.or(c.bound.clone());
+            // The shortest few: one subject may bind many roles that all allow the request.
+            let paths: Vec<_> = c.paths.into_iter().filter(|p| p.pruned.is_none()).take(MAX_PATHS_SHOWN).collect();
+            match answers.iter_mut().find(|a| a.subject == subject) {
+                Some(a) if a.escalations.is_empty() => a.paths = paths,
+                Some(_) => {}
+                None => answers.push(Answer { subject, grants: Vec::new(), escalations: Vec::new(), paths }),
+            }
+        }
+        answers.sort_by(|a, b| a.subject.cmp(&b.subject));
         let only_named = ws.rbac.who_can_for_names(&req);
-        out.push(Scoped { request: req, answers, only_named });
+        out.push(Scoped { request: req, answers, only_named, bound });
     }
     match args.opts.format {
         QueryFormat::Json => print_json(&out),
@@ -108,6 +153,9 @@ pub fn run(args: Args) -> ExitCode {
                 // With -A, namespaces where nobody may are left out.
                 if !args.all_namespaces || !s.answers.is_empty() || !s.only_named.is_empty() {
                     print_answers(&s.request, &s.answers, &s.only_named);
+                    if let Some(b) = &s.bound {
+                        println!("  (escalation search bounded: {b})");
+                    }
                 }
             }
         }
