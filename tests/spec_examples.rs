@@ -136,3 +136,33 @@ fn every_seed_recommendation_maps_to_a_construct_or_says_why_not() {
     }
     assert!(problems.is_empty(), "SPEC.md Appendix A:\n{}", problems.join("\n"));
 }
+
+/// The rows of SPEC's standard-library table as the stdlib's sources give them:
+/// `| \`PROFILE\` | \`std/MODULE\` | \`stmt\`, \`stmt\`, … |`, in source order.
+fn stdlib_profile_rows() -> Vec<String> {
+    let mut rows = Vec::new();
+    for (key, text) in khc_db::STDLIB {
+        let module = key.trim_end_matches(".khc").to_string();
+        let parse = khc_syntax::parse(&khc_syntax::FileKey::from(*key), text);
+        for profile in parse.tree().statements().filter(|s| s.is("profile")) {
+            let name = profile.flat_args().first().map(|v| text[v.span.range()].to_string()).unwrap_or_default();
+            let rules: Vec<String> = profile
+                .children()
+                .iter()
+                .map(|r| format!("`{}`", text[r.span().range()].split('#').next().unwrap_or("").split_whitespace().collect::<Vec<_>>().join(" ")))
+                .collect();
+            rows.push(format!("| `{name}` | `{module}` | {} |", rules.join(", ")));
+        }
+    }
+    rows
+}
+
+#[test]
+fn spec_lists_every_standard_library_profile_with_its_rules() {
+    let spec = std::fs::read_to_string(repo_root().join("SPEC.md")).expect("SPEC.md");
+    let start = spec.find("### The standard library's profiles").expect("SPEC.md has a section `### The standard library's profiles`");
+    let table: Vec<&str> = spec[start..].lines().skip_while(|l| !l.starts_with("| `")).take_while(|l| l.starts_with('|')).collect();
+    let expected = stdlib_profile_rows();
+    assert!(expected.len() >= 6, "{expected:?}");
+    assert_eq!(table, expected, "SPEC.md's table of standard-library profiles is stale; it should read:\n{}", expected.join("\n"));
+}

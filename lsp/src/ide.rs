@@ -174,6 +174,11 @@ impl<'a> Analysis<'a> {
             return Some(h);
         }
         let tok = ast::token_at(&self.root, offset)?;
+        if let Some(md) = self.resource_hover(&tok) {
+            let mut h = markdown(md);
+            h.range = Some(self.ix.range(tok.text_range().into()));
+            return Some(h);
+        }
         if tok.kind() == SyntaxKind::NAME {
             let (set, doc) = value_set_of(tok.text())?;
             let mut h = markdown(format!("`{}` — {}: {doc}", tok.text(), set.what));
@@ -181,6 +186,66 @@ impl<'a> Analysis<'a> {
             return Some(h);
         }
         None
+    }
+
+    /// Hover on a resource of a `can … on` statement: its API group, whether it
+    /// is namespaced (a tenant role may grant it) and its subresources, spelled as
+    /// the language writes them.
+    fn resource_hover(&self, tok: &SyntaxToken) -> Option<String> {
+        let stmt = tok.parent_ancestors().find_map(ast::Statement::cast)?;
+        if !stmt.is("can") {
+            return None;
+        }
+        let on = stmt.syntax().children_with_tokens().filter_map(|e| e.into_token()).position(|t| t.kind() == SyntaxKind::NAME && t.text() == "on")?;
+        let at = stmt.syntax().children_with_tokens().filter_map(|e| e.into_token()).position(|t| &t == tok)?;
+        if at <= on {
+            return None;
+        }
+        match tok.kind() {
+            SyntaxKind::NAME => resource_doc(tok.text()),
+            SyntaxKind::STRING => resource_doc(tok.text().trim_matches('"')),
+            _ => None,
+        }
+    }
+
+    /// The statements of a profile, each with its line, for hover on a profile
+    /// name (`use restricted`): what the profile brings, the rules of profiles it
+    /// `use`s listed under them.
+    fn profile_rules(&self, def: &Definition) -> Option<String> {
+        let mut out = Vec::new();
+        let mut seen = vec![def.id.clone()];
+        self.profile_lines(def, 0, &mut seen, &mut out)?;
+        let rules = out.iter().filter(|l| !l.trim_start().starts_with("- `use ")).count();
+        Some(if out.is_empty() { "It brings no rules.".to_string() } else { format!("It brings {rules} rule(s):\n{}", out.join("\n")) })
+    }
+
+    fn profile_lines(&self, def: &Definition, depth: usize, seen: &mut Vec<SymbolId>, out: &mut Vec<String>) -> Option<()> {
+        let file = self.db.file(&def.file)?;
+        let text = file.text(self.db);
+        let lines = LineIndex::new(text);
+        let tree = parse(self.db, file).tree();
+        let profile = tree.statements().find(|s| s.span() == def.full_span)?;
+        let short = def.file.rsplit('/').next().unwrap_or(&def.file).to_string();
+        for r in profile.children() {
+            let span = r.span();
+            let src = text[span.range()].lines().next().unwrap_or("").trim();
+            out.push(format!("{}- `{src}` ({short}:{})", "  ".repeat(depth), lines.position(span.start as usize).line + 1));
+            if r.is("use") && depth < 8 {
+                for v in r.flat_args() {
+                    let khc_syntax::ast::ValueKind::Name(name) = v.kind else { continue };
+                    let id = SymbolId { kind: SymbolKind::Profile, name, tenant: None };
+                    if seen.contains(&id) {
+                        continue;
+                    }
+                    seen.push(id.clone());
+                    if let Some(d) = self.definition_of(&id) {
+                        let d = d.clone();
+                        self.profile_lines(&d, depth + 1, seen, out);
+                    }
+                }
+            }
+        }
+        Some(())
     }
 
     fn cel_of(&self, span: Span) -> Option<String> {
@@ -234,6 +299,12 @@ impl<'a> Analysis<'a> {
         if let Some(p) = produces {
             md.push_str("\n\n");
             md.push_str(&p);
+        }
+        if id.kind == SymbolKind::Profile {
+            if let Some(rules) = self.definition_of(id).and_then(|d| self.profile_rules(d)) {
+                md.push_str("\n\n");
+                md.push_str(&rules);
+            }
         }
         md
     }
@@ -598,9 +669,18 @@ impl<'a> Analysis<'a> {
             ("network-policies", _) => set(&schema::NETWORK_POLICY_OWNERS),
             ("mode", _) => set(&schema::MODES),
             ("provider", _) => set(&schema::PROVIDERS),
-            ("can", "on") | (_, "on") => {
-                khc_semantics::builtin_resources().map(|(g, r)| item(r, CompletionItemKind::VALUE, Some(if g.is_empty() { "core" } else { g }))).collect()
-            }
+            ("can", "on") | (_, "on") => khc_semantics::builtin_resources()
+                .map(|(g, r)| {
+                    let mut it = item(&resource_spelling(g, r), CompletionItemKind::VALUE, Some(if g.is_empty() { "core" } else { g }));
+                    // `/` is not a name character: a subresource is written as a string.
+                    if r.contains('/') {
+                        it.insert_text = Some(format!("\"{}\"", resource_spelling(g, r)));
+                    }
+                    it.documentation =
+                        resource_doc(&resource_spelling(g, r)).map(|d| Documentation::MarkupContent(MarkupContent { kind: MarkupKind::Markdown, value: d }));
+                    it
+                })
+                .collect(),
             ("can", _) => set(&schema::VERBS),
             (rule, _) if matches!(kind, BlockKind::Admission | BlockKind::Profile) && khc_rules::RuleId::from_name(rule).is_some() => {
                 let def = khc_rules::RuleId::from_name(rule).expect("checked").def();
@@ -612,6 +692,7 @@ impl<'a> Analysis<'a> {
             ("namespace", "namespace") | (_, "namespace") if tenant_here.is_some() && stmt == "namespace" => {
                 defs(SymbolKind::Namespace, tenant_here.as_deref())
             }
+            ("allow", _) => after_peer(complete),
             _ => Vec::new(),
         }
     }
@@ -620,6 +701,91 @@ impl<'a> Analysis<'a> {
         let fi = khc_db::syntax::file_index(self.db, self.file);
         fi.definitions.iter().find(|d| d.id.kind == SymbolKind::Tenant && d.full_span.start <= offset && offset <= d.full_span.end).map(|d| d.id.name.clone())
     }
+}
+
+/// How the language writes a built-in resource: `pods`, `deployments.apps`,
+/// `deployments.apps/scale` (the group between the resource and its subresource).
+pub fn resource_spelling(group: &str, resource: &str) -> String {
+    match (group, resource.split_once('/')) {
+        ("", _) => resource.to_string(),
+        (g, Some((base, sub))) => format!("{base}.{g}/{sub}"),
+        (g, None) => format!("{resource}.{g}"),
+    }
+}
+
+/// Hover text of a resource as the language writes it (`deployments.apps`,
+/// `pods/exec`), or `None` when it is not a built-in resource.
+pub fn resource_doc(word: &str) -> Option<String> {
+    let (group, resource) = khc_semantics::builtin_resources().find(|(g, r)| resource_spelling(g, r) == word)?;
+    let (base, sub) = match resource.split_once('/') {
+        Some((b, s)) => (b, Some(s)),
+        None => (resource, None),
+    };
+    let group_text = if group.is_empty() { "the core API group".to_string() } else { format!("API group `{group}`") };
+    let mut md = match sub {
+        Some(sub) => format!("**`{word}`** — subresource `{sub}` of `{base}`, {group_text}."),
+        None => format!("**`{word}`** — resource `{base}`, {group_text}."),
+    };
+    if khc_semantics::is_cluster_scoped(group, base) {
+        md.push_str("\n\nCluster-scoped: only a cluster `role` may grant it (a tenant role's RoleBinding cannot).");
+    } else {
+        md.push_str("\n\nNamespaced: a tenant `role` grants it in each of the tenant's namespaces.");
+    }
+    if sub.is_none() {
+        let subs: Vec<String> = khc_semantics::builtin_resources()
+            .filter(|(g, r)| *g == group && r.split_once('/').is_some_and(|(b, _)| b == base))
+            .map(|(g, r)| format!("`{}`", resource_spelling(g, r)))
+            .collect();
+        if !subs.is_empty() {
+            md.push_str(&format!("\n\nSubresources (granted separately): {}.", subs.join(", ")));
+        }
+    }
+    Some(md)
+}
+
+/// The keywords that may come next in an `allow` statement whose last word is a
+/// complete value or a direction (`allow ingress from tenant billing workload
+/// api ▮` → `to`, `ports`, `protocol`), following SPEC section 6:
+/// `allow ingress from PEER [to workload NAME] [ports PORT…] [protocol PROTO]` and
+/// `allow egress [from workload NAME] to PEER [ports PORT…] [protocol PROTO]`.
+fn after_peer(words: &[&str]) -> Vec<CompletionItem> {
+    let prev = *words.last().expect("not empty");
+    let direction = words.get(1).copied().unwrap_or("");
+    let has = |w: &str| words.contains(&w);
+    let mut next: Vec<&str> = Vec::new();
+    if words.len() == 2 {
+        next = if direction == "egress" {
+            vec!["from", "to"]
+        } else if direction == "ingress" {
+            vec!["from"]
+        } else {
+            vec![]
+        };
+    } else if words.len() >= 4 && !schema::KEYWORDS.values.iter().chain(schema::PEER_KINDS.values).any(|(k, _)| *k == prev) {
+        let before = words[words.len() - 2];
+        if has("protocol") {
+            return Vec::new();
+        }
+        if !has("ports") {
+            if before == "tenant" {
+                next.push("workload");
+            }
+            let peer_written = if direction == "ingress" { has("from") } else { has("to") };
+            if direction == "ingress" && !has("to") {
+                next.push("to");
+            }
+            if direction == "egress" && !has("to") && before == "workload" {
+                next.push("to");
+            }
+            if peer_written {
+                next.push("ports");
+            }
+        }
+        if (direction == "ingress" && has("from")) || has("to") {
+            next.push("protocol");
+        }
+    }
+    next.into_iter().map(|k| item(k, CompletionItemKind::KEYWORD, schema::KEYWORDS.doc(k))).collect()
 }
 
 fn item(label: &str, kind: CompletionItemKind, detail: Option<&str>) -> CompletionItem {

@@ -229,6 +229,22 @@ fn hover() {
     let h = c.at("cluster.khc", &cluster.replacen("kubelet-certificate-authority", "kubelet-cert$0ificate-authority", 1), "textDocument/hover", json!({}));
     let v = h["result"]["contents"]["value"].as_str().unwrap();
     assert!(v.contains("kubelet-certificate-authority \"PATH\"") && v.contains("--kubelet-certificate-authority"), "{v}");
+    // A resource: its group, scope and subresources, as the language spells them.
+    let h = c.at("tenants/payments.khc", &payments.replacen("on deployments.apps", "on deploy$0ments.apps", 1), "textDocument/hover", json!({}));
+    let v = h["result"]["contents"]["value"].as_str().unwrap();
+    assert!(v.contains("API group `apps`") && v.contains("Namespaced") && v.contains("`deployments.apps/scale`"), "{v}");
+    let h = c.at("tenants/payments.khc", &payments.replacen("\"pods/log\"", "\"pods/l$0og\"", 1), "textDocument/hover", json!({}));
+    let v = h["result"]["contents"]["value"].as_str().unwrap();
+    assert!(v.contains("subresource `log` of `pods`") && v.contains("core API group"), "{v}");
+    let h = c.at("cluster.khc", &cluster.replacen("namespaces nodes events", "namespaces no$0des events", 1), "textDocument/hover", json!({}));
+    assert!(h["result"]["contents"]["value"].as_str().unwrap().contains("Cluster-scoped"), "{h}");
+    // `use PROFILE`: the rules the profile brings, each with its line.
+    let h = c.at("tenants/payments.khc", &payments.replacen("    use restricted", "    use restr$0icted", 1), "textDocument/hover", json!({}));
+    let v = h["result"]["contents"]["value"].as_str().unwrap();
+    assert!(
+        v.contains("rule(s)") && v.contains("`no-privileged`") && v.contains("`use least-privilege` (restricted.khc:") && v.contains("  - `no-host-ports`"),
+        "{v}"
+    );
 }
 
 fn labels(v: &Value) -> Vec<String> {
@@ -273,7 +289,33 @@ fn completion() {
     let l = labels(&c.at("tenants/payments.khc", &payments.replacen("can get on secrets", "can $0", 1), "textDocument/completion", json!({})));
     assert!(l.contains(&"list".to_string()), "{l:?}");
     let l = labels(&c.at("tenants/payments.khc", &payments.replacen("can get on secrets", "can get on $0", 1), "textDocument/completion", json!({})));
-    assert!(l.contains(&"secrets".to_string()) && l.contains(&"deployments".to_string()), "{l:?}");
+    assert!(l.contains(&"secrets".to_string()) && l.contains(&"deployments.apps".to_string()) && !l.contains(&"deployments".to_string()), "{l:?}");
+    // Accepting a resource inserts what the language accepts: the group, and a subresource quoted.
+    let items = c.at("tenants/payments.khc", &payments.replacen("can get on secrets", "can get on $0", 1), "textDocument/completion", json!({}));
+    let scale = items["result"].as_array().unwrap().iter().find(|i| i["label"] == "deployments.apps/scale").expect("deployments.apps/scale");
+    assert_eq!(scale["insertText"], "\"deployments.apps/scale\"");
+    // After a complete peer: what may follow.
+    let l = labels(&c.at(
+        "tenants/payments.khc",
+        &payments.replacen("from tenant monitoring workload prometheus to workload api ports 9090", "from tenant monitoring workload prometheus $0", 1),
+        "textDocument/completion",
+        json!({}),
+    ));
+    assert_eq!(l, ["to", "ports", "protocol"], "{l:?}");
+    let l = labels(&c.at(
+        "tenants/payments.khc",
+        &payments.replacen("to cidr 203.0.113.0/24 ports 443", "to cidr 203.0.113.0/24 ports 443 $0", 1),
+        "textDocument/completion",
+        json!({}),
+    ));
+    assert_eq!(l, ["protocol"], "{l:?}");
+    let l = labels(&c.at(
+        "tenants/payments.khc",
+        &payments.replacen("allow egress from workload api to cidr", "allow egress $0", 1),
+        "textDocument/completion",
+        json!({}),
+    ));
+    assert_eq!(l, ["from", "to"], "{l:?}");
     // Stdlib modules in an import.
     let cluster = std::fs::read_to_string(dir.join("cluster.khc")).unwrap();
     let l = labels(&c.at("cluster.khc", &cluster.replacen("import \"std/restricted\"", "import \"std/$0\"", 1), "textDocument/completion", json!({})));

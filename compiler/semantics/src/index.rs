@@ -298,8 +298,21 @@ impl ProgramIndex {
     }
 
     /// Every reference that resolves to `def`.
+    ///
+    /// Linear in the program's definitions and references (rename and find
+    /// references ran a scan of every definition per reference before): `def` is
+    /// what its own symbol resolves to or not, decided once; a role reference falls
+    /// back to a cluster role of its name only when no role with its identity
+    /// exists, decided with one set of every defined symbol.
     pub fn references_of<'a>(&'a self, def: &'a Definition) -> impl Iterator<Item = &'a Reference> + 'a {
-        self.references().filter(move |r| self.definition(&r.target).is_some_and(|d| d == def))
+        let is_own_target = self.definition(&def.id).is_some_and(|d| d == def);
+        let fallback = def.id.kind == SymbolKind::ClusterRole
+            && self.definitions().find(|d| d.id.kind == SymbolKind::ClusterRole && d.id.name == def.id.name).is_some_and(|d| d == def);
+        let defined: std::collections::HashSet<&SymbolId> = if fallback { self.definitions().map(|d| &d.id).collect() } else { Default::default() };
+        self.references().filter(move |r| {
+            (is_own_target && r.target == def.id)
+                || (fallback && r.target.kind == SymbolKind::Role && r.target.name == def.id.name && !defined.contains(&r.target))
+        })
     }
 }
 
@@ -336,6 +349,25 @@ tenant b {\n  workload web {}\n  allow egress from workload web to tenant a work
         assert_eq!(ns.id.kind, SymbolKind::Namespace);
         // b owns a namespace named after it.
         assert!(ix.definitions().any(|d| d.id.kind == SymbolKind::Namespace && d.id.name == "b"));
+    }
+
+    #[test]
+    fn role_references_fall_back_to_cluster_roles_only_when_no_role_shadows_them() {
+        let text = "cluster c {\n  role reader { can get on pods }\n}\n\
+tenant a {\n  grant reader to group \"g\"\n}\n\
+tenant b {\n  role reader { can list on pods }\n  grant reader to group \"h\"\n}\n\
+tenant d {\n  grant reader to group \"i\"\n}\n";
+        let ix = index(text);
+        let cluster_role = ix.definitions().find(|d| d.id.kind == SymbolKind::ClusterRole).unwrap();
+        let tenants: Vec<_> = ix.references_of(cluster_role).map(|r| r.target.tenant.clone()).collect();
+        assert_eq!(tenants, [Some("a".to_string()), Some("d".to_string())], "b's grant names b's own role");
+        let b_role = ix.definitions().find(|d| d.id.kind == SymbolKind::Role).unwrap();
+        assert_eq!(ix.references_of(b_role).count(), 1);
+        // The same answers as resolving every reference.
+        for def in ix.definitions() {
+            let slow: Vec<_> = ix.references().filter(|r| ix.definition(&r.target).is_some_and(|d| d == def)).collect();
+            assert_eq!(ix.references_of(def).collect::<Vec<_>>(), slow, "{def:?}");
+        }
     }
 
     #[test]

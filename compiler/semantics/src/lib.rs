@@ -32,7 +32,7 @@ pub mod values;
 
 pub use admission::ProfileTable;
 pub use cluster::MIN_MINOR;
-pub use rbac::builtin_resources;
+pub use rbac::{builtin_resources, is_cluster_scoped};
 pub use tenant::network::api_server_policy_name;
 
 use khc_syntax::{Diagnostic, FileKey, SourceTree, Span, ValueKind};

@@ -97,6 +97,12 @@ pub fn builtin_resources() -> impl Iterator<Item = (&'static str, &'static str)>
     BUILTIN.iter().flat_map(|(group, rs)| rs.iter().map(move |r| (*group, *r)))
 }
 
+/// Whether a built-in resource (group, plural without subresource) is
+/// cluster-scoped, so that only a cluster role may grant it.
+pub fn is_cluster_scoped(group: &str, resource: &str) -> bool {
+    CLUSTER_SCOPED.iter().any(|(g, r)| *g == group && *r == resource)
+}
+
 /// Built-in ClusterRoles a tenant may grant in its namespaces.
 pub(crate) const BUILTIN_TENANT_ROLES: &[&str] = &["view", "edit", "admin"];
 
