@@ -177,7 +177,7 @@ fn every_pod_kind_gets_pod_security_findings() {
             }
             *at = pod_template.clone();
         }
-        let m = khc_analysis::manifest::Manifest { file: "m.yaml".into(), line: 1, value: obj };
+        let m = khc_analysis::manifest::Manifest { file: "m.yaml".into(), line: 1, value: obj, document: 1, item: None, text: None, end_line: None };
         khc_analysis::eval::evaluate(&ws, &m, "t").iter().filter(|f| f.check == "pod-security").count()
     };
     let pod = count(&facts::POD_KINDS[0]);

@@ -106,11 +106,12 @@ fn validate(rel: &str) -> Result<(), &'static str> {
 /// The folder every generated path lies in.
 const GENERATED_ROOT: &str = "clusters/";
 /// File names khc generates that are not `*.yaml`, `*.md` or `*.sh`.
-const GENERATED_NAMES: [&str; 2] = ["Kustomization", "kube-apiserver-flags"];
+const GENERATED_NAMES: [&str; 5] = ["Kustomization", "kube-apiserver-flags", "kube-controller-manager-flags", "kube-scheduler-flags", "kubelet-config.conf"];
 
 /// Checks that `rel` (already [`validate`]d) is a path khc could have generated:
 /// under `clusters/`, no hidden segment, and one of khc's file names (`*.yaml`,
-/// `*.md`, `*.sh`, `Kustomization`, `kube-apiserver-flags`). The manifest is a large
+/// `*.md`, `*.sh`, `Kustomization`, the control plane's flag files and
+/// `kubelet-config.conf`). The manifest is a large
 /// generated file nobody reviews: only such paths are ever deleted, so a planted
 /// line cannot make a build remove `.git/config` or `.github/workflows/*`.
 fn khc_shaped(rel: &str) -> Result<(), &'static str> {
@@ -127,7 +128,7 @@ fn khc_shaped(rel: &str) -> Result<(), &'static str> {
     let name = segments[segments.len() - 1];
     let ours = GENERATED_NAMES.contains(&name) || [".yaml", ".md", ".sh"].iter().any(|ext| name.len() > ext.len() && name.ends_with(ext));
     if !ours {
-        return Err("not a name khc generates (`*.yaml`, `*.md`, `*.sh`, `Kustomization`, `kube-apiserver-flags`)");
+        return Err("not a name khc generates (`*.yaml`, `*.md`, `*.sh`, `Kustomization`, the control plane's flag files and `kubelet-config.conf`)");
     }
     Ok(())
 }

@@ -27,7 +27,7 @@ fn build_writes_the_example_tree_and_is_deterministic() {
     let out = temp("build");
     let o = khc(&["build", "examples/multi-tenant", "-o", out.to_str().unwrap()], &repo());
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    assert!(stderr(&o).contains("wrote 98 files (98 changed, 0 removed)"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("wrote 107 files (107 changed, 0 removed)"), "{}", stderr(&o));
     assert!(out.join("clusters/prod-eu/Kustomization").exists());
     let script = out.join("clusters/prod-eu/control-plane/install-encryption-config.sh");
     #[cfg(unix)]

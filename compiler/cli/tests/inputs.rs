@@ -91,7 +91,13 @@ fn symlinked_entry_bom_and_lone_cr_line_endings() {
     std::fs::create_dir_all(dir.join("real")).unwrap();
     std::fs::write(dir.join("real/c.khc"), format!("\u{feff}{}", CLUSTER.replace('\n', "\r")).replace("kubernetes 1.35", "kubernetes 1.2")).unwrap();
     std::os::unix::fs::symlink(dir.join("real/c.khc"), dir.join("c.khc")).unwrap();
+    // Inside a directory no link is followed (one walker, one policy: SPEC section 3);
+    // the link is reported, not read.
     let o = khc(&["check", "."], &dir);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("not followed inside a directory"), "{}", stderr(&o));
+    // Named on the command line, the linked entry is read.
+    let o = khc(&["check", "c.khc"], &dir);
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(1), "{err}");
     // The BOM is accepted; the error is on line 2 although lines end with a lone CR.

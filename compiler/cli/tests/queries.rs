@@ -992,7 +992,7 @@ fn eval_judges_rbac_network_policies_service_accounts_services_and_webhooks() {
 fn eval_as_checks_that_the_applier_may_create_every_object() {
     let deploy = GOOD.split("---").next().unwrap();
     // payments-devs may create Deployments in payments.
-    let o = khc_in(&["eval", "-", "-p", EX, "--as", "group:payments-devs"], &repo(), Some(deploy));
+    let o = khc_in(&["eval", "-", "-p", EX, "--as", "group:oidc:payments-devs"], &repo(), Some(deploy));
     assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
     // …but not RoleBindings, and a stranger may create nothing.
     let o = khc_in(&["eval", "-", "-p", EX, "-n", "payments", "--as", "user:stranger"], &repo(), Some(CHART));
@@ -1069,7 +1069,7 @@ fn questions_answer_over_intent_and_live_objects() {
     // who-can: the Helm-era binding counts, named as live.
     let text = stdout(&khc(&["who-can", "create", "deployments.apps", "-n", "payments", "-p", EX, "--live", l]));
     assert!(text.contains("group:devs") && text.contains("RoleBinding payments/legacy-edit (live RoleBinding payments/legacy-edit)"), "{text}");
-    assert!(text.contains("group:payments-devs") && text.contains("(tenants/payments.khc:48)"), "the intent's answers stay: {text}");
+    assert!(text.contains("group:oidc:payments-devs") && text.contains("(tenants/payments.khc:48)"), "the intent's answers stay: {text}");
     // A live hostNetwork pod of payments/api: reach says the answer does not hold for it.
     let pod = "---\napiVersion: v1\nkind: Pod\nmetadata: {name: api-host, namespace: payments, labels: {app: payments-api}}\nspec: {hostNetwork: true, containers: [{name: c, image: x}]}\n";
     std::fs::write(&live, format!("{LIVE}{pod}")).unwrap();

@@ -77,7 +77,7 @@ fn summary(rx: &Receiver<String>) -> (String, Vec<String>) {
 }
 
 const ENTRY: &str =
-    "import \"tenants/a.khc\"\nimport \"tenants/b.khc\"\ncluster c {\n  kubernetes 1.31\n  encryption { provider secretbox { key k env \"K\" } }\n}\n";
+    "import \"tenants/a.khc\"\nimport \"tenants/b.khc\"\ncluster c {\n  kubernetes 1.31\n  role pod-reader { can get list on pods }\n  encryption { provider secretbox { key k env \"K\" } }\n}\n";
 const A: &str = "tenant a {\n  workload api {}\n  quota { pods 10 }\n}\n";
 const B: &str = "tenant b {\n  workload web {}\n}\n";
 

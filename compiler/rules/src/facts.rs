@@ -128,6 +128,8 @@ pub enum Protection {
     Namespace,
     /// Not protectable by an admission policy; the reason.
     Unprotectable(&'static str),
+    /// Deliberately left outside `managed-by`'s protection; the reason.
+    Unprotected(&'static str),
 }
 
 /// A kind khc emits into a cluster.
@@ -170,6 +172,22 @@ pub const EMITTED_KINDS: &[EmittedKind] = &[
         group: "admissionregistration.k8s.io",
         plural: "validatingadmissionpolicybindings",
         protection: Protection::Unprotectable("the API server never runs admission policies on admission policy bindings"),
+    },
+    EmittedKind {
+        kind: "FlowSchema",
+        group: "flowcontrol.apiserver.k8s.io",
+        plural: "flowschemas",
+        protection: Protection::Unprotected(
+            "API Priority and Fairness only orders requests: changing it cannot grant or widen access (protecting it is future work)",
+        ),
+    },
+    EmittedKind {
+        kind: "PriorityLevelConfiguration",
+        group: "flowcontrol.apiserver.k8s.io",
+        plural: "prioritylevelconfigurations",
+        protection: Protection::Unprotected(
+            "API Priority and Fairness only orders requests: changing it cannot grant or widen access (protecting it is future work)",
+        ),
     },
 ];
 

@@ -135,10 +135,9 @@ pub(crate) fn check_tenant(cx: &mut Ctx, at: &At<'_>, env: &dyn Env) -> Option<T
 /// when a binding of the tenant grants `create` on Services and neither the
 /// tenant's nor the cluster's `allowed-service-types` leaves `ExternalName` out.
 fn check_external_name(cx: &mut Ctx, at: &At<'_>, t: &Tenant, cluster_restricted: bool) {
-    let restricted = t
-        .admission
-        .as_ref()
-        .is_some_and(|a| a.rules.iter().any(|r| r.kind.id == khc_rules::RuleId::AllowedServiceTypes && !r.kind.args.names().iter().any(|x| x == "ExternalName")));
+    let restricted = t.admission.as_ref().is_some_and(|a| {
+        a.rules.iter().any(|r| r.kind.id == khc_rules::RuleId::AllowedServiceTypes && !r.kind.args.names().iter().any(|x| x == "ExternalName"))
+    });
     if restricted || cluster_restricted {
         return;
     }
