@@ -52,13 +52,11 @@ pub(crate) fn check_cluster(cx: &mut Ctx, at: &At<'_>, profiles: &ProfileTable) 
     };
     // Control-plane blocks are read after the loop: they depend on `kubernetes`
     // and `exempt-namespaces`, wherever those stand.
-    let (mut managed_by, mut audit, mut pod_security, mut authentication, mut kubelet_ca): (
-        Option<At<'_>>,
-        Option<At<'_>>,
-        Option<At<'_>>,
-        Option<At<'_>>,
-        Option<At<'_>>,
-    ) = (None, None, None, None, None);
+    let mut managed_by: Option<At<'_>> = None;
+    let mut audit: Option<At<'_>> = None;
+    let mut pod_security: Option<At<'_>> = None;
+    let mut authentication: Option<At<'_>> = None;
+    let mut kubelet_ca: Option<At<'_>> = None;
     let mut version_span = None;
     let mut seen = Vec::new();
     let mut grants = Vec::new();
