@@ -51,6 +51,9 @@ tenant payments {{
   }}
 }}
 tenant shop {{
+  # shop manages its own NetworkPolicies (no khc-network-shop guard), so that its
+  # own create and label-selected deletecollection are the controls of item 4.
+  network-policies self-managed
   role cleaner {{ can list deletecollection on networkpolicies.networking.k8s.io }}
   grant cleaner to user "shopdev"
   grant edit to user "shopdev"
