@@ -22,16 +22,14 @@
 //! NetworkPolicies are protected, with everything else khc manages, by the
 //! `khc-managed-TENANT` policy of [`crate::protection`].
 
-use crate::objects::{namespaces_by_name, Built, MANAGED_BY, SOURCE_ANNOTATION, TENANT_LABEL};
-use crate::protection::not_applier_expression;
+use crate::objects::{meta, namespaces_by_name, Built};
+use crate::protection::{applier_text, not_applier_expression};
 use k8s_openapi::api::admissionregistration::v1::{
     MatchCondition, MatchResources, NamedRuleWithOperations, ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding, ValidatingAdmissionPolicyBindingSpec,
     ValidatingAdmissionPolicySpec, Validation,
 };
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::Resource;
-use khc_semantics::model::{Isolation, Subject, Tenant};
-use std::collections::BTreeMap;
+use khc_semantics::model::{Isolation, Tenant};
 
 /// The name of a tenant's guard policy and binding.
 pub fn policy_name(tenant: &str) -> String {
@@ -46,27 +44,6 @@ pub const CHANGES_SPEC: &str = "request.operation == 'CREATE' || !has(oldObject.
 /// out with `network-policies self-managed`.
 pub fn guarded(t: &Tenant) -> bool {
     t.isolation != Isolation::None && !t.managed_by.is_empty() && !t.self_managed_network_policies
-}
-
-fn who(subjects: &[Subject]) -> String {
-    subjects
-        .iter()
-        .map(|s| match s {
-            Subject::User(u) => format!("user {u}"),
-            Subject::Group(g) => format!("group {g}"),
-            Subject::ServiceAccount { namespace, name } => format!("serviceaccount {namespace}/{name}"),
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-fn meta(name: &str, t: &Tenant) -> ObjectMeta {
-    ObjectMeta {
-        name: Some(name.to_string()),
-        labels: Some(BTreeMap::from([(MANAGED_BY.0.to_string(), MANAGED_BY.1.to_string()), (TENANT_LABEL.to_string(), t.name.clone())])),
-        annotations: Some(BTreeMap::from([(SOURCE_ANNOTATION.to_string(), t.origin.to_string())])),
-        ..Default::default()
-    }
 }
 
 fn built<T: serde::Serialize + Resource>(obj: &T, name: &str, t: &Tenant) -> Built {
@@ -90,11 +67,11 @@ pub fn tenant_guard(t: &Tenant) -> Vec<Built> {
     let message = format!(
         "NetworkPolicies in the namespaces of tenant {} are written by khc: only {} may create or change them; declare the traffic with `allow`, or let the tenant manage its own with `network-policies self-managed` [khc rule network-policies at {}]",
         t.name,
-        who(&t.managed_by),
+        applier_text(&t.managed_by),
         t.origin
     );
     let vap = ValidatingAdmissionPolicy {
-        metadata: meta(&name, t),
+        metadata: meta(&name, None, Some(&t.name), &t.origin),
         spec: Some(ValidatingAdmissionPolicySpec {
             failure_policy: Some("Fail".into()),
             match_constraints: Some(MatchResources {
@@ -118,7 +95,7 @@ pub fn tenant_guard(t: &Tenant) -> Vec<Built> {
         ..Default::default()
     };
     let binding = ValidatingAdmissionPolicyBinding {
-        metadata: meta(&name, t),
+        metadata: meta(&name, None, Some(&t.name), &t.origin),
         spec: Some(ValidatingAdmissionPolicyBindingSpec {
             policy_name: Some(name.clone()),
             validation_actions: Some(vec!["Deny".into()]),

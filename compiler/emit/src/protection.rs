@@ -86,7 +86,7 @@ fn applier(subjects: &[Subject]) -> (Vec<String>, Vec<String>) {
 }
 
 /// How the applier is named in messages.
-fn applier_text(subjects: &[Subject]) -> String {
+pub(crate) fn applier_text(subjects: &[Subject]) -> String {
     subjects
         .iter()
         .map(|s| match s {
