@@ -88,17 +88,7 @@ fn watch_rebuilds_only_what_changed_keeps_output_on_errors_and_stops_on_sigint()
     std::fs::write(dir.join("tenants/a.khc"), A).unwrap();
     std::fs::write(dir.join("tenants/b.khc"), B).unwrap();
     let out = dir.join("out");
-    let child = Command::new(env!("CARGO_BIN_EXE_khc"))
-        .args(["build", "--watch", ".", "-o", "out"])
-        .current_dir(&dir)
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start khc build --watch");
-    let mut child = KillOnDrop(child);
-    let rx = lines(&mut child.0);
+    let (mut child, rx) = start_watch(&dir, &[".", "-o", "out"]);
 
     // 1. The first build writes everything.
     let (line, _) = summary(&rx);
