@@ -240,7 +240,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("compiler/emit", &["khc-syntax", "khc-rules", "khc-semantics"]),
     ("compiler/db", &["khc-syntax", "khc-rules", "khc-semantics", "khc-emit"]),
     ("compiler/analysis", &["khc-syntax", "khc-rules", "khc-semantics", "khc-emit", "khc-db"]),
-    ("lsp", &["khc-syntax", "khc-rules", "khc-semantics", "khc-emit", "khc-db", "khc-fmt"]),
+    ("lsp", &["khc-syntax", "khc-rules", "khc-semantics", "khc-emit", "khc-db", "khc-fmt", "khc-analysis"]),
     ("compiler/cli", &["khc-syntax", "khc-rules", "khc-semantics", "khc-emit", "khc-db", "khc-fmt", "khc-analysis", "khc-lsp"]),
 ];
 

@@ -17,6 +17,7 @@
 #![allow(clippy::mutable_key_type)]
 
 pub mod ide;
+pub mod manifests;
 pub mod server;
 pub mod text;
 pub mod transport;

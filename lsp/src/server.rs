@@ -2,6 +2,7 @@
 //! change-only diagnostics, and the requests.
 
 use crate::ide::{self, Analysis};
+use crate::manifests;
 use crate::text::{self, apply_change, path_to_uri, uri_to_path, LineIndex};
 use crate::transport::Incoming;
 use khc_db::{parse, read_source_capped, Durability, FileContents, KhcDatabase, LiveDiagnostics, SourceFile};
@@ -30,6 +31,16 @@ pub struct Server {
     entries: BTreeSet<FileKey>,
     /// Open documents.
     docs: BTreeMap<FileKey, Doc>,
+    /// Open application manifests (`*.yaml`, `*.yml`; not in the database).
+    manifests: BTreeMap<FileKey, Doc>,
+    /// Manifests edited since the last computation.
+    dirty_manifests: BTreeSet<FileKey>,
+    /// The folders whose manifests are judged (`initializationOptions.manifests`,
+    /// absolute); `None`: every manifest under the workspace folders.
+    manifest_folders: Option<Vec<String>>,
+    /// The evaluators of each project folder (the folder holding entry files),
+    /// built on first use and dropped when any `.khc` file changes.
+    projects: BTreeMap<String, Option<std::sync::Arc<khc_analysis::Workspace>>>,
     /// The URI the client used for a file, echoed back exactly.
     uris: BTreeMap<FileKey, String>,
     /// Each entry's diagnostics by file, kept up to date edit by edit.
@@ -61,6 +72,10 @@ impl Default for Server {
             folders: Vec::new(),
             entries: BTreeSet::new(),
             docs: BTreeMap::new(),
+            manifests: BTreeMap::new(),
+            dirty_manifests: BTreeSet::new(),
+            manifest_folders: None,
+            projects: BTreeMap::new(),
             uris: BTreeMap::new(),
             by_entry: BTreeMap::new(),
             across_entries: BTreeMap::new(),
@@ -155,7 +170,7 @@ impl Server {
             let params = msg.get("params").cloned().unwrap_or(Value::Null);
             match (method, id) {
                 (Some(method), Some(id)) => {
-                    if !self.dirty.is_empty() && method != "initialize" {
+                    if (!self.dirty.is_empty() || !self.dirty_manifests.is_empty()) && method != "initialize" {
                         self.flush(&mut out);
                     }
                     out.extend(self.request(&method, &id, params));
@@ -212,6 +227,17 @@ impl Server {
             if let Some(path) = uri_to_path(&uri) {
                 self.folders.push((path, uri.trim_end_matches('/').to_string()));
             }
+        }
+        if let Some(dirs) = params.pointer("/initializationOptions/manifests").and_then(Value::as_array) {
+            let mut abs = Vec::new();
+            for d in dirs.iter().filter_map(Value::as_str) {
+                if d.starts_with('/') {
+                    abs.push(d.trim_end_matches('/').to_string());
+                } else {
+                    abs.extend(self.folders.iter().map(|(f, _)| format!("{f}/{}", d.trim_end_matches('/'))));
+                }
+            }
+            self.manifest_folders = Some(abs);
         }
         let too_large = self.scan_folders();
         self.initialized = true;
@@ -300,6 +326,13 @@ impl Server {
             "textDocument/didOpen" => {
                 let (Some(uri), Some(text)) = (uri, params.pointer("/textDocument/text").and_then(Value::as_str)) else { return Vec::new() };
                 let Some(key) = self.key_of(&uri) else { return Vec::new() };
+                if manifests::is_manifest(&key) {
+                    self.uris.insert(key.clone(), uri.clone());
+                    let version = params.pointer("/textDocument/version").and_then(Value::as_i64).unwrap_or(0) as i32;
+                    self.manifests.insert(key.clone(), Doc { version, text: text.to_string() });
+                    self.dirty_manifests.insert(key);
+                    return Vec::new();
+                }
                 self.uris.insert(key.clone(), uri.clone());
                 let version = params.pointer("/textDocument/version").and_then(Value::as_i64).unwrap_or(0) as i32;
                 self.docs.insert(key.clone(), Doc { version, text: text.to_string() });
@@ -314,6 +347,19 @@ impl Server {
             }
             "textDocument/didChange" => {
                 let Some(key) = uri.and_then(|u| self.key_of(&u)) else { return Vec::new() };
+                if let Some(doc) = self.manifests.get_mut(&key) {
+                    if let Some(v) = params.pointer("/textDocument/version").and_then(Value::as_i64) {
+                        doc.version = v as i32;
+                    }
+                    for c in params.get("contentChanges").and_then(Value::as_array).into_iter().flatten() {
+                        let range = c.get("range").and_then(|r| serde_json::from_value(r.clone()).ok());
+                        if let Some(t) = c.get("text").and_then(Value::as_str) {
+                            apply_change(&mut doc.text, range, t);
+                        }
+                    }
+                    self.dirty_manifests.insert(key);
+                    return Vec::new();
+                }
                 let Some(doc) = self.docs.get_mut(&key) else { return Vec::new() };
                 if let Some(v) = params.pointer("/textDocument/version").and_then(Value::as_i64) {
                     doc.version = v as i32;
@@ -331,6 +377,11 @@ impl Server {
             }
             "textDocument/didClose" => {
                 let Some(key) = uri.and_then(|u| self.key_of(&u)) else { return Vec::new() };
+                if self.manifests.remove(&key).is_some() {
+                    self.dirty_manifests.remove(&key);
+                    // Only open manifests are judged: a closed one's squiggles go.
+                    return self.publish_manifest(&key, Vec::new()).into_iter().collect();
+                }
                 if self.docs.remove(&key).is_some() {
                     self.db.set_contents_durable(&key, read_source(Path::new(&*key)), Durability::MEDIUM);
                     self.dirty.insert(key);
@@ -413,11 +464,98 @@ impl Server {
     }
 
     /// Recomputes diagnostics after edits and publishes what changed (and, always,
-    /// the edited documents).
+    /// the edited documents): `.khc` sources, then the open manifests.
     fn flush(&mut self, out: &mut Vec<Value>) {
-        if self.dirty.is_empty() {
-            return;
+        let sources_changed = !self.dirty.is_empty();
+        if sources_changed {
+            self.flush_sources(out);
         }
+        self.flush_manifests(sources_changed, out);
+    }
+
+    /// Re-judges the open manifests: all of them after a `.khc` change (the
+    /// evaluators are rebuilt from the warm database), else the edited ones.
+    fn flush_manifests(&mut self, sources_changed: bool, out: &mut Vec<Value>) {
+        if sources_changed {
+            self.projects.clear();
+        }
+        let targets: Vec<FileKey> =
+            if sources_changed { self.manifests.keys().cloned().collect() } else { std::mem::take(&mut self.dirty_manifests).into_iter().collect() };
+        self.dirty_manifests.clear();
+        for key in targets {
+            let t0 = std::time::Instant::now();
+            let diags = self.judge(&key);
+            if self.timing {
+                eprintln!("khc lsp: manifest {key}: {} diagnostics in {:.3}ms", diags.len(), t0.elapsed().as_secs_f64() * 1e3);
+            }
+            out.extend(self.publish_manifest(&key, diags));
+        }
+    }
+
+    /// Whether the manifest `key` is in the folders whose manifests are judged.
+    fn serves_manifest(&self, key: &str) -> bool {
+        let under = |f: &str| key.strip_prefix(f).is_some_and(|r| r.starts_with('/'));
+        match &self.manifest_folders {
+            Some(dirs) => dirs.iter().any(|d| under(d)),
+            None => self.folders.iter().any(|(f, _)| under(f)),
+        }
+    }
+
+    /// The evaluators of the project that judges `key`: the programs of the entry
+    /// files in the nearest folder above it that holds some (as `khc eval -p
+    /// FOLDER`). `None` when there is none or a program has errors.
+    fn project_of(&mut self, key: &str) -> Option<(String, std::sync::Arc<khc_analysis::Workspace>)> {
+        let dir_of = |k: &str| k.rsplit_once('/').map_or(String::new(), |(d, _)| d.to_string());
+        let dirs: BTreeSet<String> = self.entries.iter().map(|e| dir_of(e)).collect();
+        let mut dir = dir_of(key);
+        while !dirs.contains(&dir) {
+            dir = dir.rsplit_once('/').map(|(d, _)| d.to_string())?;
+        }
+        if let Some(ws) = self.projects.get(&dir) {
+            return Some((dir, ws.clone()?));
+        }
+        let entries: Vec<SourceFile> = self.entries.iter().filter(|e| dir_of(e) == dir).filter_map(|e| self.db.file(e)).collect();
+        let ws = khc_analysis::Workspace::of_entries(&self.db, &entries).ok().map(std::sync::Arc::new);
+        self.projects.insert(dir.clone(), ws.clone());
+        Some((dir, ws?))
+    }
+
+    /// The diagnostics of the open manifest `key`: `khc eval`'s findings.
+    fn judge(&mut self, key: &FileKey) -> Vec<lsp_types::Diagnostic> {
+        if !self.serves_manifest(key) {
+            return Vec::new();
+        }
+        let Some((dir, ws)) = self.project_of(key) else { return Vec::new() };
+        let Some(doc) = self.manifests.get(key) else { return Vec::new() };
+        let locate = |file: &str, line: u32| -> Option<Location> {
+            let text = self.db.file(file)?.text(&self.db);
+            let uri = Uri::from_str(&self.uri_of(file)?).ok()?;
+            Some(Location { uri, range: manifests::line_range(text, line) })
+        };
+        // The server's files are absolute paths; `khc eval -p DIR` names them
+        // relative to DIR, and so do the messages here.
+        let prefix = format!("{dir}/");
+        let mut diags: Vec<lsp_types::Diagnostic> = manifests::findings(&ws, key, &doc.text)
+            .iter()
+            .map(|f| {
+                let mut d = manifests::diagnostic(f, &doc.text, &locate);
+                d.message = d.message.replace(&prefix, "");
+                d
+            })
+            .collect();
+        diags.truncate(MAX_DIAGNOSTICS_PER_FILE);
+        diags
+    }
+
+    fn publish_manifest(&self, key: &FileKey, diagnostics: Vec<lsp_types::Diagnostic>) -> Option<Value> {
+        let uri = Uri::from_str(&self.uri_of(key)?).ok()?;
+        let version = self.manifests.get(key).map(|d| d.version);
+        Some(notification("textDocument/publishDiagnostics", PublishDiagnosticsParams { uri, diagnostics, version }))
+    }
+
+    /// Recomputes the `.khc` diagnostics after edits and publishes what changed
+    /// (and, always, the edited documents).
+    fn flush_sources(&mut self, out: &mut Vec<Value>) {
         let t0 = std::time::Instant::now();
         let mut phases: Vec<(&str, std::time::Instant)> = Vec::new();
         let dirty = std::mem::take(&mut self.dirty);
@@ -616,6 +754,16 @@ impl Server {
             return if method.starts_with("textDocument/") { Err("missing textDocument.uri".into()) } else { Ok(None) };
         };
         let key = self.key_of(&uri).ok_or_else(|| format!("not a file URI: {uri}"))?;
+        if manifests::is_manifest(&key) {
+            // A manifest is not khc source: quick fixes only.
+            let Some(doc) = self.manifests.get(&key) else { return Ok(Some(Value::Null)) };
+            if method != "textDocument/codeAction" {
+                return Ok(Some(Value::Null));
+            }
+            let p: lsp_types::CodeActionParams = serde_json::from_value(params.clone()).map_err(|e| e.to_string())?;
+            let actions = manifests::code_actions(&p.text_document.uri, &doc.text, &p.context.diagnostics);
+            return serde_json::to_value(actions).map(Some).map_err(|e| e.to_string());
+        }
         let file = match self.db.file(&key) {
             Some(f) => f,
             None => self.db.set_contents_durable(&key, read_source(Path::new(&*key)), Durability::MEDIUM),

@@ -170,10 +170,17 @@ impl Workspace {
     /// Compiles the project at `path` (an entry file or a directory).
     pub fn load(path: &Path) -> Result<Workspace, LoadError> {
         let project = Project::open(path).map_err(LoadError::Io)?;
-        let db = &project.db;
+        Workspace::of_entries(&project.db, &project.entries)
+    }
+
+    /// The workspace of the programs rooted at `entries` in `db` (the database
+    /// of `khc` commands, or the language server's, whose queries are already
+    /// warm): every model and output, or the errors of the first program that
+    /// has some.
+    pub fn of_entries(db: &khc_db::KhcDatabase, entries: &[khc_db::SourceFile]) -> Result<Workspace, LoadError> {
         let mut models = Vec::new();
         let mut files = Vec::new();
-        for &entry in &project.entries {
+        for &entry in entries {
             let checked = check(db, entry);
             let Some(model) = checked.model.clone() else {
                 return Err(LoadError::Errors(render(db, &checked.diagnostics, ColorChoice::Never)));
