@@ -112,22 +112,32 @@ pub fn fix_at(text: &str, line: u32) -> Option<(String, TextEdit)> {
 }
 
 /// The quick fixes of a code-action request on a manifest: for each khc
-/// diagnostic in the request, the certain fix of its line, if any.
+/// diagnostic in the request, the certain fix of its line, if any; one action
+/// per distinct edit (Pod Security and an admission rule often flag one field),
+/// naming every diagnostic it fixes.
 pub fn code_actions(uri: &Uri, text: &str, diagnostics: &[Diagnostic]) -> Vec<CodeActionOrCommand> {
-    let mut out = Vec::new();
+    let mut fixes: Vec<(String, TextEdit, Vec<Diagnostic>)> = Vec::new();
     for d in diagnostics.iter().filter(|d| d.code == Some(NumberOrString::String(CODE.into()))) {
         if let Some((title, edit)) = fix_at(text, d.range.start.line) {
+            match fixes.iter_mut().find(|(_, e, _)| *e == edit) {
+                Some((_, _, ds)) => ds.push(d.clone()),
+                None => fixes.push((title, edit, vec![d.clone()])),
+            }
+        }
+    }
+    fixes
+        .into_iter()
+        .map(|(title, edit, ds)| {
             let mut changes = HashMap::new();
             changes.insert(uri.clone(), vec![edit]);
-            out.push(CodeActionOrCommand::CodeAction(CodeAction {
+            CodeActionOrCommand::CodeAction(CodeAction {
                 title,
                 kind: Some(CodeActionKind::QUICKFIX),
-                diagnostics: Some(vec![d.clone()]),
+                diagnostics: Some(ds),
                 edit: Some(WorkspaceEdit { changes: Some(changes), ..Default::default() }),
                 is_preferred: Some(true),
                 ..Default::default()
-            }));
-        }
-    }
-    out
+            })
+        })
+        .collect()
 }

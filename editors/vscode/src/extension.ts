@@ -1,5 +1,6 @@
 // The khc extension: starts `khc lsp` (live diagnostics and whatever else the
-// server advertises) and adds the commands "khc: Build" and "khc: Check".
+// server advertises, on khc sources and on application manifests in YAML) and
+// adds the commands "khc: Build" and "khc: Check".
 import * as cp from "child_process";
 import * as fs from "fs";
 import * as path from "path";
@@ -56,10 +57,17 @@ async function startClient(context: vscode.ExtensionContext): Promise<void> {
   output.appendLine(`khc: starting ${khc} lsp`);
   const run = { command: khc, args: ["lsp"], transport: TransportKind.stdio };
   const serverOptions: ServerOptions = { run, debug: run };
+  // Application manifests (YAML) are judged too, as `khc eval` judges them; the
+  // `khc.manifests` setting limits the folders (null: every one).
+  const manifests = vscode.workspace.getConfiguration("khc").get<string[] | null>("manifests", null);
   const clientOptions: LanguageClientOptions = {
-    documentSelector: [{ scheme: "file", language: "khc" }],
+    documentSelector: [
+      { scheme: "file", language: "khc" },
+      { scheme: "file", language: "yaml" },
+    ],
     outputChannel: output,
     synchronize: { fileEvents: vscode.workspace.createFileSystemWatcher("**/*.khc") },
+    initializationOptions: manifests === null ? {} : { manifests },
   };
   client = new LanguageClient("khc", "khc language server", serverOptions, clientOptions);
   context.subscriptions.push(client);
