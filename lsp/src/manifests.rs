@@ -31,12 +31,25 @@ pub fn objects(key: &str, text: &str) -> Option<Vec<khc_analysis::manifest::Mani
     (!ms.is_empty() && ms.iter().all(k8s)).then_some(ms)
 }
 
-/// `khc eval`'s findings on the manifest `key` with text `text`.
-pub fn findings(ws: &khc_analysis::Workspace, key: &str, text: &str) -> Vec<Finding> {
-    match objects(key, text) {
-        Some(ms) => evaluate_with(ws, &ms, &Options::default()),
-        None => Vec::new(),
+/// `khc eval`'s findings on the objects of one manifest file.
+pub fn findings(ws: &khc_analysis::Workspace, objects: &[khc_analysis::manifest::Manifest]) -> Vec<Finding> {
+    evaluate_with(ws, objects, &Options::default())
+}
+
+/// The one namespace of `objects` when every object is of a pod kind
+/// (`khc_rules::facts::POD_KINDS`) and names it: such a manifest can be judged by
+/// its tenant's evaluators alone ([`khc_analysis::Workspace::of_tenant`]).
+pub fn pod_namespace(objects: &[khc_analysis::manifest::Manifest]) -> Option<&str> {
+    let mut ns = None;
+    for m in objects {
+        khc_rules::facts::pod_kind_of(m.value["kind"].as_str()?)?;
+        let this = m.value["metadata"]["namespace"].as_str().filter(|n| !n.is_empty())?;
+        if ns.is_some_and(|n| n != this) {
+            return None;
+        }
+        ns = Some(this);
     }
+    ns
 }
 
 /// `FILE:LINE` → (FILE, 1-based LINE).

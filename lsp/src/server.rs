@@ -39,7 +39,8 @@ pub struct Server {
     /// absolute); `None`: every manifest under the workspace folders.
     manifest_folders: Option<Vec<String>>,
     /// The evaluators of each project folder (the folder holding entry files),
-    /// built on first use and dropped when any `.khc` file changes.
+    /// whole or of one tenant (keyed `FOLDER\0TENANT`), built on first use and
+    /// dropped when any `.khc` file changes.
     projects: BTreeMap<String, Option<std::sync::Arc<khc_analysis::Workspace>>>,
     /// The URI the client used for a file, echoed back exactly.
     uris: BTreeMap<FileKey, String>,
@@ -501,23 +502,46 @@ impl Server {
         }
     }
 
-    /// The evaluators of the project that judges `key`: the programs of the entry
-    /// files in the nearest folder above it that holds some (as `khc eval -p
-    /// FOLDER`). `None` when there is none or a program has errors.
-    fn project_of(&mut self, key: &str) -> Option<(String, std::sync::Arc<khc_analysis::Workspace>)> {
+    /// The folder of the entry files whose programs judge `key` (as `khc eval -p
+    /// FOLDER`): the nearest folder above it that holds some, with those entries.
+    fn project_of(&self, key: &str) -> Option<(String, Vec<SourceFile>)> {
         let dir_of = |k: &str| k.rsplit_once('/').map_or(String::new(), |(d, _)| d.to_string());
         let dirs: BTreeSet<String> = self.entries.iter().map(|e| dir_of(e)).collect();
         let mut dir = dir_of(key);
         while !dirs.contains(&dir) {
             dir = dir.rsplit_once('/').map(|(d, _)| d.to_string())?;
         }
-        if let Some(ws) = self.projects.get(&dir) {
-            return Some((dir, ws.clone()?));
+        let entries = self.entries.iter().filter(|e| dir_of(e) == dir).filter_map(|e| self.db.file(e)).collect();
+        Some((dir, entries))
+    }
+
+    /// The evaluators for `objects` of a manifest under `dir`: the tenant's alone
+    /// when they are pod objects of one tenant's namespace, else the whole
+    /// project's. Built on first use, dropped when any `.khc` file changes.
+    /// `None` when a program has errors.
+    fn evaluators(
+        &mut self,
+        dir: &str,
+        entries: &[SourceFile],
+        objects: &[khc_analysis::manifest::Manifest],
+    ) -> Option<std::sync::Arc<khc_analysis::Workspace>> {
+        let tenant = manifests::pod_namespace(objects).and_then(|ns| {
+            entries.iter().find_map(|e| {
+                let model = khc_db::check(&self.db, *e).model.as_ref()?;
+                model.tenants.iter().find(|t| t.namespaces.iter().any(|n| n == ns)).map(|t| t.name.clone())
+            })
+        });
+        let cache_key = format!("{dir}\0{}", tenant.as_deref().unwrap_or(""));
+        if let Some(ws) = self.projects.get(&cache_key) {
+            return ws.clone();
         }
-        let entries: Vec<SourceFile> = self.entries.iter().filter(|e| dir_of(e) == dir).filter_map(|e| self.db.file(e)).collect();
-        let ws = khc_analysis::Workspace::of_entries(&self.db, &entries).ok().map(std::sync::Arc::new);
-        self.projects.insert(dir.clone(), ws.clone());
-        Some((dir, ws?))
+        let ws = match &tenant {
+            Some(t) => khc_analysis::Workspace::of_tenant(&self.db, entries, t),
+            None => khc_analysis::Workspace::of_entries(&self.db, entries),
+        };
+        let ws = ws.ok().map(std::sync::Arc::new);
+        self.projects.insert(cache_key, ws.clone());
+        ws
     }
 
     /// The diagnostics of the open manifest `key`: `khc eval`'s findings.
@@ -525,8 +549,11 @@ impl Server {
         if !self.serves_manifest(key) {
             return Vec::new();
         }
-        let Some((dir, ws)) = self.project_of(key) else { return Vec::new() };
+        let Some((dir, entries)) = self.project_of(key) else { return Vec::new() };
         let Some(doc) = self.manifests.get(key) else { return Vec::new() };
+        let text = doc.text.clone();
+        let Some(objects) = manifests::objects(key, &text) else { return Vec::new() };
+        let Some(ws) = self.evaluators(&dir, &entries, &objects) else { return Vec::new() };
         let locate = |file: &str, line: u32| -> Option<Location> {
             let text = self.db.file(file)?.text(&self.db);
             let uri = Uri::from_str(&self.uri_of(file)?).ok()?;
@@ -535,10 +562,10 @@ impl Server {
         // The server's files are absolute paths; `khc eval -p DIR` names them
         // relative to DIR, and so do the messages here.
         let prefix = format!("{dir}/");
-        let mut diags: Vec<lsp_types::Diagnostic> = manifests::findings(&ws, key, &doc.text)
+        let mut diags: Vec<lsp_types::Diagnostic> = manifests::findings(&ws, &objects)
             .iter()
             .map(|f| {
-                let mut d = manifests::diagnostic(f, &doc.text, &locate);
+                let mut d = manifests::diagnostic(f, &text, &locate);
                 d.message = d.message.replace(&prefix, "");
                 d
             })

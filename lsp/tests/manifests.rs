@@ -146,8 +146,10 @@ fn squiggle_on_the_field_related_to_the_rule_with_a_quick_fix() {
     let ape: Vec<&Value> = ds.iter().filter(|d| d["message"].as_str().unwrap().contains("allowPrivilegeEscalation")).collect();
     assert_eq!(ape.len(), 2, "Pod Security and the admission rule: {ds:?}");
     let actions =
-        c.request("textDocument/codeAction", json!({"textDocument": {"uri": uri(&debug)}, "range": ape[0]["range"], "context": {"diagnostics": [ape[0]]}}));
+        c.request("textDocument/codeAction", json!({"textDocument": {"uri": uri(&debug)}, "range": ape[0]["range"], "context": {"diagnostics": ape}}));
+    assert_eq!(actions["result"].as_array().unwrap().len(), 1, "one action fixes both findings of the field: {actions}");
     let a = &actions["result"][0];
+    assert_eq!(a["diagnostics"].as_array().unwrap().len(), 2);
     assert_eq!(a["title"], "Set `allowPrivilegeEscalation: false`", "{actions}");
     let edit = &a["edit"]["changes"][uri(&debug)][0];
     assert_eq!(edit["newText"], "false");
