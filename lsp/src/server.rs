@@ -2,9 +2,9 @@
 //! change-only diagnostics, and the requests.
 
 use crate::ide::{self, Analysis};
-use crate::manifests;
 use crate::text::{self, apply_change, path_to_uri, uri_to_path, LineIndex};
 use crate::transport::Incoming;
+use crate::{lenses, manifests};
 use khc_db::{parse, read_source_capped, Durability, FileContents, KhcDatabase, LiveDiagnostics, SourceFile};
 use khc_syntax::{Diagnostic, FileKey, Severity};
 use lsp_types::{DiagnosticRelatedInformation, DiagnosticSeverity, Location, NumberOrString, PublishDiagnosticsParams, Uri};
@@ -795,6 +795,14 @@ impl Server {
             Some(f) => f,
             None => self.db.set_contents_durable(&key, read_source(Path::new(&*key)), Durability::MEDIUM),
         };
+        if method == "textDocument/codeLens" {
+            // The query commands' answers: the project's evaluators (cached).
+            let defs = khc_db::syntax::file_index(&self.db, file).definitions.clone();
+            let Some((dir, entries)) = self.project_of(&key) else { return Ok(Some(json!([]))) };
+            let Some(ws) = self.evaluators(&dir, &entries, &[]) else { return Ok(Some(json!([]))) };
+            let text = file.text(&self.db).to_string();
+            return serde_json::to_value(lenses::code_lenses(&ws, &defs, &text)).map(Some).map_err(|e| e.to_string());
+        }
         let entries = self.entries_of(file);
         let a = Analysis::new(&self.db, file, entries);
         let pos = params.get("position").and_then(|p| serde_json::from_value::<lsp_types::Position>(p.clone()).ok());

@@ -956,3 +956,38 @@ fn a_huge_unopened_file_does_not_block_initialize() {
     assert!(hover.get("error").is_none(), "{hover}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// #23 item 2: code lenses over `workload` and `tenant` declarations carry the
+/// query commands' answers, computed as `khc blast-radius` and `khc who-can`
+/// compute them.
+#[test]
+fn code_lenses_show_the_query_answers() {
+    let dir = example("lenses");
+    let (mut c, _) = Client::start(&dir);
+    let payments = std::fs::read_to_string(dir.join("tenants/payments.khc")).unwrap();
+    c.open("tenants/payments.khc", &payments);
+    let lenses = c.request("textDocument/codeLens", json!({"textDocument": {"uri": c.uri("tenants/payments.khc")}}));
+    let got: Vec<(u64, String)> = lenses["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| (l["range"]["start"]["line"].as_u64().unwrap(), l["command"]["title"].as_str().unwrap().to_string()))
+        .collect();
+    let ws = khc_analysis::Workspace::load(&dir).unwrap();
+    let line_of = |needle: &str| payments.lines().position(|l| l.trim_start().starts_with(needle)).unwrap() as u64;
+    let mut want = vec![(line_of("tenant payments"), khc_lsp::lenses::tenant_title(&ws, "payments").unwrap())];
+    for w in ["api", "worker", "ledger-db"] {
+        want.push((line_of(&format!("workload {w} ")), khc_lsp::lenses::workload_title(&ws, "payments", w).unwrap()));
+    }
+    want.sort();
+    let mut got_sorted = got.clone();
+    got_sorted.sort();
+    assert_eq!(got_sorted, want);
+    // The figures themselves, as blast-radius gives them for payments/api.
+    let (t, w) = ws.workloads().find(|(t, w)| t.name == "payments" && w.name == "api").unwrap();
+    let br = khc_analysis::posture::blast_radius(&ws, t, w);
+    assert!(br.reached_by.len() >= 2, "the ingress controller and prometheus: {:?}", br.reached_by);
+    assert!(got.contains(&(line_of("workload api "), format!("reached by {} · can reach {}", br.reached_by.len(), br.reaches.len()))), "{got:?}");
+    assert!(got.iter().any(|(_, t)| t.ends_with("may exec into its pods")), "{got:?}");
+    eprintln!("lenses: {got:?}");
+}
