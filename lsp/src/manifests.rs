@@ -124,25 +124,134 @@ pub fn fix_at(text: &str, line: u32) -> Option<(String, TextEdit)> {
     }
 }
 
+/// The indentation of a line (spaces).
+fn indent(l: &str) -> usize {
+    l.len() - l.trim_start_matches(' ').len()
+}
+
+/// The insertion a finding about a missing field calls for, where certain: the
+/// field added to every container of the object (at `line`, 0-based) that
+/// lacks it, under its `securityContext` (created at the end of the container
+/// when absent): `allowPrivilegeEscalation: false`, `readOnlyRootFilesystem:
+/// true`, `capabilities: drop: [ALL]`; or the pod's seccomp profile
+/// `RuntimeDefault` when the object sets none anywhere. Block-style YAML only:
+/// a flow-style `securityContext: {…}` (or an existing `capabilities`) gets no
+/// fix, as its right form is not certain.
+pub fn insertion_fix(text: &str, line: u32, rule: &str, message: &str) -> Option<(String, Vec<TextEdit>)> {
+    let lines: Vec<&str> = text.lines().collect();
+    let at = line as usize;
+    let start = lines[..at.min(lines.len())].iter().rposition(|l| l.starts_with("---")).map_or(0, |i| i + 1);
+    let end = lines.iter().skip(at + 1).position(|l| l.starts_with("---")).map_or(lines.len(), |i| at + 1 + i);
+    let object = &lines[start..end];
+    let key_line = |l: &str, key: &str| l.trim_start().trim_start_matches("- ").starts_with(&format!("{key}:"));
+    let insert = |l: usize, body: &[String]| TextEdit {
+        range: Range { start: Position { line: l as u32, character: 0 }, end: Position { line: l as u32, character: 0 } },
+        new_text: body.iter().map(|b| format!("{b}\n")).collect(),
+    };
+    let (title, field): (&str, &[(usize, &str)]) = if rule.contains("privilege-escalation") {
+        ("Add `allowPrivilegeEscalation: false` to every container", &[(0, "allowPrivilegeEscalation: false")])
+    } else if rule.contains("read-only-root") {
+        ("Add `readOnlyRootFilesystem: true` to every container", &[(0, "readOnlyRootFilesystem: true")])
+    } else if rule.contains("drop-all-capabilities") || (rule.contains("capabilities") && message.contains("drop ALL")) {
+        ("Drop ALL capabilities in every container", &[(0, "capabilities:"), (2, "drop: [ALL]")])
+    } else if rule.contains("seccomp") && !message.contains("Unconfined") {
+        // The pod's profile, unless something already names one.
+        if object.iter().any(|l| key_line(l, "seccompProfile")) {
+            return None;
+        }
+        let (ci, c) = object.iter().enumerate().find(|(_, l)| key_line(l, "containers"))?;
+        let k = indent(c);
+        let pad = |n: usize| " ".repeat(n);
+        let edit = match object.iter().enumerate().find(|(_, l)| indent(l) == k && key_line(l, "securityContext")) {
+            Some((_, l)) if !l.trim_end().ends_with("securityContext:") => return None,
+            Some((si, _)) => insert(start + si + 1, &[format!("{}seccompProfile:", pad(k + 2)), format!("{}type: RuntimeDefault", pad(k + 4))]),
+            None => insert(
+                start + ci,
+                &[format!("{}securityContext:", pad(k)), format!("{}seccompProfile:", pad(k + 2)), format!("{}type: RuntimeDefault", pad(k + 4))],
+            ),
+        };
+        return Some(("Set the pod's seccomp profile to `RuntimeDefault`".into(), vec![edit]));
+    } else {
+        return None;
+    };
+    let key = field[0].1.split(':').next().unwrap_or("");
+    let mut edits = Vec::new();
+    for (ci, c) in object.iter().enumerate().filter(|(_, l)| key_line(l, "containers") || key_line(l, "initContainers")) {
+        let k = indent(c);
+        // The items of the block sequence under `containers:`.
+        let mut items: Vec<(usize, usize)> = Vec::new(); // (first line, last non-empty line), object-relative
+        let mut seq: Option<usize> = None;
+        for (i, l) in object.iter().enumerate().skip(ci + 1) {
+            if l.trim().is_empty() || l.trim_start().starts_with('#') {
+                continue;
+            }
+            let n = indent(l);
+            let is_item = l.trim_start().starts_with("- ");
+            match seq {
+                None if is_item && n >= k => seq = Some(n),
+                None => break,
+                Some(_) => {}
+            }
+            let si = seq?;
+            if is_item && n == si {
+                items.push((i, i));
+            } else if n > si {
+                items.last_mut()?.1 = i;
+            } else {
+                break;
+            }
+        }
+        let si = seq?;
+        let c_ind = si + 2;
+        let pad = |n: usize| " ".repeat(n);
+        for (first, last) in items {
+            let body = &object[first..=last];
+            let sc = body.iter().position(|l| indent(l) == c_ind && key_line(l, "securityContext") || (l.trim_start().starts_with("- securityContext:")));
+            match sc {
+                Some(p) => {
+                    let l = body[p];
+                    if !l.trim_end().ends_with("securityContext:") {
+                        return None; // flow style
+                    }
+                    let inner: Vec<&&str> = body[p + 1..].iter().take_while(|l| l.trim().is_empty() || indent(l) > c_ind).collect();
+                    if inner.iter().any(|l| key_line(l, key)) {
+                        continue;
+                    }
+                    let lines: Vec<String> = field.iter().map(|(d, f)| format!("{}{f}", pad(c_ind + 2 + d))).collect();
+                    edits.push(insert(start + first + p + 1, &lines));
+                }
+                None => {
+                    let mut lines = vec![format!("{}securityContext:", pad(c_ind))];
+                    lines.extend(field.iter().map(|(d, f)| format!("{}{f}", pad(c_ind + 2 + d))));
+                    edits.push(insert(start + last + 1, &lines));
+                }
+            }
+        }
+    }
+    (!edits.is_empty()).then(|| (title.to_string(), edits))
+}
+
 /// The quick fixes of a code-action request on a manifest: for each khc
 /// diagnostic in the request, the certain fix of its line, if any; one action
 /// per distinct edit (Pod Security and an admission rule often flag one field),
 /// naming every diagnostic it fixes.
 pub fn code_actions(uri: &Uri, text: &str, diagnostics: &[Diagnostic]) -> Vec<CodeActionOrCommand> {
-    let mut fixes: Vec<(String, TextEdit, Vec<Diagnostic>)> = Vec::new();
+    let mut fixes: Vec<(String, Vec<TextEdit>, Vec<Diagnostic>)> = Vec::new();
     for d in diagnostics.iter().filter(|d| d.code == Some(NumberOrString::String(CODE.into()))) {
-        if let Some((title, edit)) = fix_at(text, d.range.start.line) {
-            match fixes.iter_mut().find(|(_, e, _)| *e == edit) {
+        let rule = d.data.as_ref().and_then(|v| v["rule"].as_str()).unwrap_or("");
+        let fix = fix_at(text, d.range.start.line).map(|(t, e)| (t, vec![e])).or_else(|| insertion_fix(text, d.range.start.line, rule, &d.message));
+        if let Some((title, edits)) = fix {
+            match fixes.iter_mut().find(|(_, e, _)| *e == edits) {
                 Some((_, _, ds)) => ds.push(d.clone()),
-                None => fixes.push((title, edit, vec![d.clone()])),
+                None => fixes.push((title, edits, vec![d.clone()])),
             }
         }
     }
     fixes
         .into_iter()
-        .map(|(title, edit, ds)| {
+        .map(|(title, edits, ds)| {
             let mut changes = HashMap::new();
-            changes.insert(uri.clone(), vec![edit]);
+            changes.insert(uri.clone(), edits);
             CodeActionOrCommand::CodeAction(CodeAction {
                 title,
                 kind: Some(CodeActionKind::QUICKFIX),

@@ -194,3 +194,59 @@ fn other_yaml_and_other_folders_are_left_alone() {
     let h = c.request("textDocument/hover", json!({"textDocument": {"uri": uri(&debug)}, "position": {"line": 3, "character": 2}}));
     assert_eq!(h["result"], Value::Null);
 }
+
+/// Applies LSP text edits to ASCII `text`.
+fn apply(text: &str, edits: &[Value]) -> String {
+    let offset = |p: &Value| {
+        let (l, c) = (p["line"].as_u64().unwrap() as usize, p["character"].as_u64().unwrap() as usize);
+        text.split_inclusive('\n').take(l).map(str::len).sum::<usize>() + c
+    };
+    let mut es: Vec<(usize, usize, &str)> =
+        edits.iter().map(|e| (offset(&e["range"]["start"]), offset(&e["range"]["end"]), e["newText"].as_str().unwrap())).collect();
+    es.sort_by(|a, b| b.0.cmp(&a.0));
+    let mut out = text.to_string();
+    for (s, e, t) in es {
+        out.replace_range(s..e, t);
+    }
+    out
+}
+
+/// Fields the restricted profile requires and a manifest leaves out: each quick
+/// fix adds them (to every container, or the pod's seccomp profile), and after
+/// applying every offered fix those findings are gone.
+#[test]
+fn quick_fixes_add_missing_fields() {
+    let dir = example_dir();
+    let mut c = Client::start(&dir, Value::Null);
+    let pod = dir.join("apps/payments/bare.yaml");
+    let mut text = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: bare\n  namespace: payments\n  labels:\n    app: payments-api\nspec:\n  serviceAccountName: api\n  securityContext:\n    runAsNonRoot: true\n    appArmorProfile:\n      type: RuntimeDefault\n  containers:\n    - name: a\n      image: registry.example.com/payments/a:1\n      resources:\n        limits: {cpu: 100m, memory: 64Mi}\n        requests: {cpu: 100m, memory: 64Mi}\n    - name: b\n      image: registry.example.com/payments/b:1\n      securityContext:\n        runAsUser: 10001\n      resources:\n        limits: {cpu: 100m, memory: 64Mi}\n        requests: {cpu: 100m, memory: 64Mi}\n".to_string();
+    let fixed = ["allowPrivilegeEscalation", "capabilities", "seccomp", "read-only", "readOnlyRootFilesystem"];
+    let about_fixed = |ds: &[Value]| ds.iter().filter(|d| fixed.iter().any(|f| d["message"].as_str().unwrap().contains(f))).count();
+    let mut ds = diagnostics(&c.open(&pod, &text), &pod).unwrap();
+    assert!(about_fixed(&ds) >= 4, "{:#?}", summary(&ds));
+    let mut titles = Vec::new();
+    for _ in 0..6 {
+        let actions =
+            c.request("textDocument/codeAction", json!({"textDocument": {"uri": uri(&pod)}, "range": ds[0]["range"], "context": {"diagnostics": ds}}));
+        let Some(a) = actions["result"].as_array().unwrap().first().cloned() else { break };
+        titles.push(a["title"].as_str().unwrap().to_string());
+        text = apply(&text, a["edit"]["changes"][uri(&pod)].as_array().unwrap());
+        ds = diagnostics(&c.change(&pod, &text), &pod).unwrap();
+    }
+    assert_eq!(about_fixed(&ds), 0, "after {titles:?}:\n{text}\n{:#?}", summary(&ds));
+    assert!(titles.iter().any(|t| t.contains("allowPrivilegeEscalation")) && titles.iter().any(|t| t.contains("seccomp")), "{titles:?}");
+    assert!(text.contains("      securityContext:\n        allowPrivilegeEscalation: false\n") || text.contains("        runAsUser: 10001\n"), "{text}");
+    serde_yaml_ng_check(&text);
+}
+
+/// The fixed text is still YAML with the fields where Kubernetes reads them.
+fn serde_yaml_ng_check(text: &str) {
+    let ms = khc_analysis::manifest::parse("x", text).unwrap();
+    let spec = &ms[0].value["spec"];
+    assert_eq!(spec["securityContext"]["seccompProfile"]["type"], "RuntimeDefault", "{text}");
+    for c in spec["containers"].as_array().unwrap() {
+        assert_eq!(c["securityContext"]["allowPrivilegeEscalation"], false, "{text}");
+        assert_eq!(c["securityContext"]["capabilities"]["drop"], json!(["ALL"]), "{text}");
+    }
+    assert_eq!(spec["containers"][1]["securityContext"]["runAsUser"], 10001);
+}
