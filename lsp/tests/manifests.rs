@@ -203,7 +203,7 @@ fn apply(text: &str, edits: &[Value]) -> String {
     };
     let mut es: Vec<(usize, usize, &str)> =
         edits.iter().map(|e| (offset(&e["range"]["start"]), offset(&e["range"]["end"]), e["newText"].as_str().unwrap())).collect();
-    es.sort_by(|a, b| b.0.cmp(&a.0));
+    es.sort_by_key(|e| std::cmp::Reverse(e.0));
     let mut out = text.to_string();
     for (s, e, t) in es {
         out.replace_range(s..e, t);
