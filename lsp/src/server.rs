@@ -574,6 +574,58 @@ impl Server {
         diags
     }
 
+    /// For an `undeclared-workload` finding: the quick fix declaring the pods as
+    /// a workload of their tenant (named after the object, selecting its pod
+    /// labels, in its namespace), appended to the tenant's `.khc`. None when the
+    /// name is not a free DNS label or the pods have no labels.
+    fn declare_workload_actions(&self, key: &str, text: &str, diagnostics: &[lsp_types::Diagnostic]) -> Vec<lsp_types::CodeActionOrCommand> {
+        let mut out = Vec::new();
+        let Some(objects) = manifests::objects(key, text) else { return out };
+        let Some((_, entries)) = self.project_of(key) else { return out };
+        for d in diagnostics.iter().filter(|d| d.data.as_ref().is_some_and(|v| v["rule"] == "undeclared-workload")) {
+            let line = d.range.start.line + 1;
+            let Some(m) = objects.iter().rev().find(|m| m.line <= line) else { continue };
+            let Some((meta, _)) = khc_analysis::manifest::pod_template(&m.value) else { continue };
+            let (Some(name), Some(ns)) = (m.value["metadata"]["name"].as_str(), m.value["metadata"]["namespace"].as_str()) else { continue };
+            let labels: BTreeMap<&str, &str> = meta["labels"].as_object().into_iter().flatten().filter_map(|(k, v)| Some((k.as_str(), v.as_str()?))).collect();
+            if labels.is_empty() || !ide::is_dns_label(name) {
+                continue;
+            }
+            let Some(t) = entries.iter().find_map(|e| {
+                let model = khc_db::check(&self.db, *e).model.as_ref()?;
+                model.tenants.iter().find(|t| t.namespaces.iter().any(|n| n == ns)).cloned()
+            }) else {
+                continue;
+            };
+            if t.workloads.iter().any(|w| w.name == name) {
+                continue;
+            }
+            let word = |s: &str| {
+                if !s.is_empty() && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
+                    s.to_string()
+                } else {
+                    format!("{s:?}")
+                }
+            };
+            let selector: Vec<String> = labels.iter().map(|(k, v)| format!("{} {v:?}", word(k))).collect();
+            let namespace = if t.namespaces.first().is_some_and(|n| n == ns) { String::new() } else { format!("namespace {ns}; ") };
+            let stmt = format!("workload {name} {{ {namespace}selector {{ {} }} }}", selector.join("; "));
+            let Some(file) = self.db.file(&t.origin.file) else { continue };
+            let a = Analysis::new(&self.db, file, self.entries_of(file));
+            let Some((uri, edit)) = a.append_to_tenant(&t.name, &stmt, &|k| self.uri_of(k)) else { continue };
+            let mut changes = std::collections::HashMap::new();
+            changes.insert(uri, vec![edit]);
+            out.push(lsp_types::CodeActionOrCommand::CodeAction(lsp_types::CodeAction {
+                title: format!("Declare workload `{name}` in tenant `{}`", t.name),
+                kind: Some(lsp_types::CodeActionKind::QUICKFIX),
+                diagnostics: Some(vec![d.clone()]),
+                edit: Some(lsp_types::WorkspaceEdit { changes: Some(changes), ..Default::default() }),
+                ..Default::default()
+            }));
+        }
+        out
+    }
+
     fn publish_manifest(&self, key: &FileKey, diagnostics: Vec<lsp_types::Diagnostic>) -> Option<Value> {
         let uri = Uri::from_str(&self.uri_of(key)?).ok()?;
         let version = self.manifests.get(key).map(|d| d.version);
@@ -788,7 +840,9 @@ impl Server {
                 return Ok(Some(Value::Null));
             }
             let p: lsp_types::CodeActionParams = serde_json::from_value(params.clone()).map_err(|e| e.to_string())?;
-            let actions = manifests::code_actions(&p.text_document.uri, &doc.text, &p.context.diagnostics);
+            let mut actions = manifests::code_actions(&p.text_document.uri, &doc.text, &p.context.diagnostics);
+            let text = doc.text.clone();
+            actions.extend(self.declare_workload_actions(&key, &text, &p.context.diagnostics));
             return serde_json::to_value(actions).map(Some).map_err(|e| e.to_string());
         }
         let file = match self.db.file(&key) {

@@ -250,3 +250,40 @@ fn serde_yaml_ng_check(text: &str) {
     }
     assert_eq!(spec["containers"][1]["securityContext"]["runAsUser"], 10001);
 }
+
+/// Pods whose labels match no workload of their tenant: the quick fix declares
+/// them in the tenant's `.khc` (named after the object, selecting its labels),
+/// and once that edit is in, the open manifest is re-judged without the warning.
+#[test]
+fn quick_fix_declares_the_missing_workload() {
+    let dir = example_dir();
+    let mut c = Client::start(&dir, Value::Null);
+    let m = dir.join("apps/payments/reports.yaml");
+    let text = std::fs::read_to_string(dir.join("apps/payments/api.yaml"))
+        .unwrap()
+        .split("---")
+        .next()
+        .unwrap()
+        .replace("name: api\n", "name: reports\n")
+        .replace("app: payments-api", "app: payments-reports")
+        .replace("serviceAccountName: api", "serviceAccountName: reports");
+    let ds = diagnostics(&c.open(&m, &text), &m).unwrap();
+    let undeclared: Vec<&Value> = ds.iter().filter(|d| d["data"]["rule"] == "undeclared-workload").collect();
+    assert_eq!(undeclared.len(), 1, "{:#?}", summary(&ds));
+    let actions = c.request(
+        "textDocument/codeAction",
+        json!({"textDocument": {"uri": uri(&m)}, "range": undeclared[0]["range"], "context": {"diagnostics": [undeclared[0]]}}),
+    );
+    let a = &actions["result"][0];
+    assert_eq!(a["title"], "Declare workload `reports` in tenant `payments`", "{actions}");
+    let payments = dir.join("tenants/payments.khc");
+    let edits = a["edit"]["changes"][uri(&payments)].as_array().unwrap();
+    assert_eq!(edits[0]["newText"], "  workload reports { selector { app \"payments-reports\" } }\n");
+    let src = std::fs::read_to_string(&payments).unwrap();
+    c.open(&payments, &src);
+    let out = c.change(&payments, &apply(&src, edits));
+    let p = out.iter().find(|x| x["params"]["uri"] == uri(&payments)).expect("payments.khc published");
+    assert_eq!(p["params"]["diagnostics"], json!([]), "the declaration is valid khc");
+    let after = diagnostics(&out, &m).expect("the manifest is re-judged");
+    assert!(!after.iter().any(|d| d["data"]["rule"] == "undeclared-workload" || d["data"]["rule"] == "undeclared-service-account"), "{:#?}", summary(&after));
+}

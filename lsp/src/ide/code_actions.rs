@@ -48,7 +48,7 @@ impl<'a> Analysis<'a> {
     }
 
     /// An edit inserting `stmt` as the last statement of tenant `name`.
-    fn append_to_tenant(&self, name: &str, stmt: &str, uri_of: &dyn Fn(&str) -> Option<String>) -> Option<(Uri, TextEdit)> {
+    pub(crate) fn append_to_tenant(&self, name: &str, stmt: &str, uri_of: &dyn Fn(&str) -> Option<String>) -> Option<(Uri, TextEdit)> {
         let id = SymbolId { kind: SymbolKind::Tenant, name: name.to_string(), tenant: None };
         let def = self.definition_of(&id)?;
         let text = self.db.file(&def.file)?.text(self.db);
