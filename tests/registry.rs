@@ -3,7 +3,8 @@
 //! fails when a surface is stale:
 //!
 //! * the VS Code (TextMate) and Neovim grammars list exactly the schema's
-//!   statements (`KHC_BLESS=1` rewrites the lists);
+//!   statements (`KHC_BLESS=1` rewrites the lists), and the list the VS Code
+//!   grammar test tokenizes (`editors/test/statements.json`) is current;
 //! * SPEC section 8's rule table has one row per registry rule, with its shape;
 //! * every kind khc emits is in `facts::EMITTED_KINDS` (so none silently lacks
 //!   `managed-by` protection);
@@ -94,6 +95,25 @@ fn vim_syntax_lists_every_statement() {
         assert!(missing.is_empty() && extra.is_empty(), "Neovim syntax: missing {missing:?}, not statements {extra:?} (KHC_BLESS=1 regenerates)");
     }
     check_or_bless(&path, &text, &new);
+}
+
+/// `editors/test/statements.json`: every statement keyword of the schema, which
+/// `editors/test/grammar.test.mjs` tokenizes with VS Code's engine (a statement
+/// the TextMate grammar does not colour fails that test, not a hand-kept list).
+#[test]
+fn editor_test_statement_list_is_current() {
+    let path = repo_root().join("editors/test/statements.json");
+    let old = std::fs::read_to_string(&path).unwrap_or_default();
+    let mut declarations: Vec<&str> = DECLARATIONS.to_vec();
+    declarations.sort();
+    let new = serde_json::to_string_pretty(&serde_json::json!({
+        "_generated": "by tests/registry.rs from the schema; KHC_BLESS=1 cargo test -p khc-tests --test registry regenerates it",
+        "statements": statement_names(),
+        "declarations": declarations,
+    }))
+    .expect("json")
+        + "\n";
+    check_or_bless(&path, &old, &new);
 }
 
 /// SPEC section 8's table: one row per rule, `` `NAME SHAPE` ``, in registry order.
@@ -220,7 +240,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("compiler/emit", &["khc-syntax", "khc-rules", "khc-semantics"]),
     ("compiler/db", &["khc-syntax", "khc-rules", "khc-semantics", "khc-emit"]),
     ("compiler/analysis", &["khc-syntax", "khc-rules", "khc-semantics", "khc-emit", "khc-db"]),
-    ("lsp", &["khc-syntax", "khc-rules", "khc-semantics", "khc-emit", "khc-db", "khc-fmt"]),
+    ("lsp", &["khc-syntax", "khc-rules", "khc-semantics", "khc-emit", "khc-db", "khc-fmt", "khc-analysis"]),
     ("compiler/cli", &["khc-syntax", "khc-rules", "khc-semantics", "khc-emit", "khc-db", "khc-fmt", "khc-analysis", "khc-lsp"]),
 ];
 

@@ -11,12 +11,17 @@
 //! * [`ide`]: the features as pure functions over the database: hover,
 //!   completion, definition, references, rename, symbols, semantic tokens,
 //!   folding, formatting and code actions.
+//! * [`manifests`]: application manifests (YAML) judged as `khc eval` judges them.
+//! * [`lenses`]: code lenses with the query commands' answers (`blast-radius`,
+//!   `who-can`) over workloads and tenants.
 
 #![warn(missing_docs)]
 // lsp-types keys `WorkspaceEdit::changes` by `Uri`, which clippy sees as mutable.
 #![allow(clippy::mutable_key_type)]
 
 pub mod ide;
+pub mod lenses;
+pub mod manifests;
 pub mod server;
 pub mod text;
 pub mod transport;

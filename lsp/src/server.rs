@@ -4,6 +4,7 @@
 use crate::ide::{self, Analysis};
 use crate::text::{self, apply_change, path_to_uri, uri_to_path, LineIndex};
 use crate::transport::Incoming;
+use crate::{lenses, manifests};
 use khc_db::{parse, read_source_capped, Durability, FileContents, KhcDatabase, LiveDiagnostics, SourceFile};
 use khc_syntax::{Diagnostic, FileKey, Severity};
 use lsp_types::{DiagnosticRelatedInformation, DiagnosticSeverity, Location, NumberOrString, PublishDiagnosticsParams, Uri};
@@ -30,6 +31,17 @@ pub struct Server {
     entries: BTreeSet<FileKey>,
     /// Open documents.
     docs: BTreeMap<FileKey, Doc>,
+    /// Open application manifests (`*.yaml`, `*.yml`; not in the database).
+    manifests: BTreeMap<FileKey, Doc>,
+    /// Manifests edited since the last computation.
+    dirty_manifests: BTreeSet<FileKey>,
+    /// The folders whose manifests are judged (`initializationOptions.manifests`,
+    /// absolute); `None`: every manifest under the workspace folders.
+    manifest_folders: Option<Vec<String>>,
+    /// The evaluators of each project folder (the folder holding entry files),
+    /// whole or of one tenant (keyed `FOLDER\0TENANT`), built on first use and
+    /// dropped when any `.khc` file changes.
+    projects: BTreeMap<String, Option<std::sync::Arc<khc_analysis::Workspace>>>,
     /// The URI the client used for a file, echoed back exactly.
     uris: BTreeMap<FileKey, String>,
     /// Each entry's diagnostics by file, kept up to date edit by edit.
@@ -61,6 +73,10 @@ impl Default for Server {
             folders: Vec::new(),
             entries: BTreeSet::new(),
             docs: BTreeMap::new(),
+            manifests: BTreeMap::new(),
+            dirty_manifests: BTreeSet::new(),
+            manifest_folders: None,
+            projects: BTreeMap::new(),
             uris: BTreeMap::new(),
             by_entry: BTreeMap::new(),
             across_entries: BTreeMap::new(),
@@ -155,7 +171,7 @@ impl Server {
             let params = msg.get("params").cloned().unwrap_or(Value::Null);
             match (method, id) {
                 (Some(method), Some(id)) => {
-                    if !self.dirty.is_empty() && method != "initialize" {
+                    if (!self.dirty.is_empty() || !self.dirty_manifests.is_empty()) && method != "initialize" {
                         self.flush(&mut out);
                     }
                     out.extend(self.request(&method, &id, params));
@@ -212,6 +228,17 @@ impl Server {
             if let Some(path) = uri_to_path(&uri) {
                 self.folders.push((path, uri.trim_end_matches('/').to_string()));
             }
+        }
+        if let Some(dirs) = params.pointer("/initializationOptions/manifests").and_then(Value::as_array) {
+            let mut abs = Vec::new();
+            for d in dirs.iter().filter_map(Value::as_str) {
+                if d.starts_with('/') {
+                    abs.push(d.trim_end_matches('/').to_string());
+                } else {
+                    abs.extend(self.folders.iter().map(|(f, _)| format!("{f}/{}", d.trim_end_matches('/'))));
+                }
+            }
+            self.manifest_folders = Some(abs);
         }
         let too_large = self.scan_folders();
         self.initialized = true;
@@ -300,6 +327,13 @@ impl Server {
             "textDocument/didOpen" => {
                 let (Some(uri), Some(text)) = (uri, params.pointer("/textDocument/text").and_then(Value::as_str)) else { return Vec::new() };
                 let Some(key) = self.key_of(&uri) else { return Vec::new() };
+                if manifests::is_manifest(&key) {
+                    self.uris.insert(key.clone(), uri.clone());
+                    let version = params.pointer("/textDocument/version").and_then(Value::as_i64).unwrap_or(0) as i32;
+                    self.manifests.insert(key.clone(), Doc { version, text: text.to_string() });
+                    self.dirty_manifests.insert(key);
+                    return Vec::new();
+                }
                 self.uris.insert(key.clone(), uri.clone());
                 let version = params.pointer("/textDocument/version").and_then(Value::as_i64).unwrap_or(0) as i32;
                 self.docs.insert(key.clone(), Doc { version, text: text.to_string() });
@@ -314,6 +348,19 @@ impl Server {
             }
             "textDocument/didChange" => {
                 let Some(key) = uri.and_then(|u| self.key_of(&u)) else { return Vec::new() };
+                if let Some(doc) = self.manifests.get_mut(&key) {
+                    if let Some(v) = params.pointer("/textDocument/version").and_then(Value::as_i64) {
+                        doc.version = v as i32;
+                    }
+                    for c in params.get("contentChanges").and_then(Value::as_array).into_iter().flatten() {
+                        let range = c.get("range").and_then(|r| serde_json::from_value(r.clone()).ok());
+                        if let Some(t) = c.get("text").and_then(Value::as_str) {
+                            apply_change(&mut doc.text, range, t);
+                        }
+                    }
+                    self.dirty_manifests.insert(key);
+                    return Vec::new();
+                }
                 let Some(doc) = self.docs.get_mut(&key) else { return Vec::new() };
                 if let Some(v) = params.pointer("/textDocument/version").and_then(Value::as_i64) {
                     doc.version = v as i32;
@@ -331,6 +378,11 @@ impl Server {
             }
             "textDocument/didClose" => {
                 let Some(key) = uri.and_then(|u| self.key_of(&u)) else { return Vec::new() };
+                if self.manifests.remove(&key).is_some() {
+                    self.dirty_manifests.remove(&key);
+                    // Only open manifests are judged: a closed one's squiggles go.
+                    return self.publish_manifest(&key, Vec::new()).into_iter().collect();
+                }
                 if self.docs.remove(&key).is_some() {
                     self.db.set_contents_durable(&key, read_source(Path::new(&*key)), Durability::MEDIUM);
                     self.dirty.insert(key);
@@ -413,11 +465,176 @@ impl Server {
     }
 
     /// Recomputes diagnostics after edits and publishes what changed (and, always,
-    /// the edited documents).
+    /// the edited documents): `.khc` sources, then the open manifests.
     fn flush(&mut self, out: &mut Vec<Value>) {
-        if self.dirty.is_empty() {
-            return;
+        let sources_changed = !self.dirty.is_empty();
+        if sources_changed {
+            self.flush_sources(out);
         }
+        self.flush_manifests(sources_changed, out);
+    }
+
+    /// Re-judges the open manifests: all of them after a `.khc` change (the
+    /// evaluators are rebuilt from the warm database), else the edited ones.
+    fn flush_manifests(&mut self, sources_changed: bool, out: &mut Vec<Value>) {
+        if sources_changed {
+            self.projects.clear();
+        }
+        let targets: Vec<FileKey> =
+            if sources_changed { self.manifests.keys().cloned().collect() } else { std::mem::take(&mut self.dirty_manifests).into_iter().collect() };
+        self.dirty_manifests.clear();
+        for key in targets {
+            let t0 = std::time::Instant::now();
+            let diags = self.judge(&key);
+            if self.timing {
+                eprintln!("khc lsp: manifest {key}: {} diagnostics in {:.3}ms", diags.len(), t0.elapsed().as_secs_f64() * 1e3);
+            }
+            out.extend(self.publish_manifest(&key, diags));
+        }
+    }
+
+    /// Whether the manifest `key` is in the folders whose manifests are judged.
+    fn serves_manifest(&self, key: &str) -> bool {
+        let under = |f: &str| key.strip_prefix(f).is_some_and(|r| r.starts_with('/'));
+        match &self.manifest_folders {
+            Some(dirs) => dirs.iter().any(|d| under(d)),
+            None => self.folders.iter().any(|(f, _)| under(f)),
+        }
+    }
+
+    /// The folder of the entry files whose programs judge `key` (as `khc eval -p
+    /// FOLDER`): the nearest folder above it that holds some, with those entries.
+    fn project_of(&self, key: &str) -> Option<(String, Vec<SourceFile>)> {
+        let dir_of = |k: &str| k.rsplit_once('/').map_or(String::new(), |(d, _)| d.to_string());
+        let dirs: BTreeSet<String> = self.entries.iter().map(|e| dir_of(e)).collect();
+        let mut dir = dir_of(key);
+        while !dirs.contains(&dir) {
+            dir = dir.rsplit_once('/').map(|(d, _)| d.to_string())?;
+        }
+        let entries = self.entries.iter().filter(|e| dir_of(e) == dir).filter_map(|e| self.db.file(e)).collect();
+        Some((dir, entries))
+    }
+
+    /// The evaluators for `objects` of a manifest under `dir`: the tenant's alone
+    /// when they are pod objects of one tenant's namespace, else the whole
+    /// project's. Built on first use, dropped when any `.khc` file changes.
+    /// `None` when a program has errors.
+    fn evaluators(
+        &mut self,
+        dir: &str,
+        entries: &[SourceFile],
+        objects: &[khc_analysis::manifest::Manifest],
+    ) -> Option<std::sync::Arc<khc_analysis::Workspace>> {
+        let tenant = manifests::pod_namespace(objects).and_then(|ns| {
+            entries.iter().find_map(|e| {
+                let model = khc_db::check(&self.db, *e).model.as_ref()?;
+                model.tenants.iter().find(|t| t.namespaces.iter().any(|n| n == ns)).map(|t| t.name.clone())
+            })
+        });
+        let cache_key = format!("{dir}\0{}", tenant.as_deref().unwrap_or(""));
+        if let Some(ws) = self.projects.get(&cache_key) {
+            return ws.clone();
+        }
+        let ws = match &tenant {
+            Some(t) => khc_analysis::Workspace::of_tenant(&self.db, entries, t),
+            None => khc_analysis::Workspace::of_entries(&self.db, entries),
+        };
+        let ws = ws.ok().map(std::sync::Arc::new);
+        self.projects.insert(cache_key, ws.clone());
+        ws
+    }
+
+    /// The diagnostics of the open manifest `key`: `khc eval`'s findings.
+    fn judge(&mut self, key: &FileKey) -> Vec<lsp_types::Diagnostic> {
+        if !self.serves_manifest(key) {
+            return Vec::new();
+        }
+        let Some((dir, entries)) = self.project_of(key) else { return Vec::new() };
+        let Some(doc) = self.manifests.get(key) else { return Vec::new() };
+        let text = doc.text.clone();
+        let Some(objects) = manifests::objects(key, &text) else { return Vec::new() };
+        let Some(ws) = self.evaluators(&dir, &entries, &objects) else { return Vec::new() };
+        let locate = |file: &str, line: u32| -> Option<Location> {
+            let text = self.db.file(file)?.text(&self.db);
+            let uri = Uri::from_str(&self.uri_of(file)?).ok()?;
+            Some(Location { uri, range: manifests::line_range(text, line) })
+        };
+        // The server's files are absolute paths; `khc eval -p DIR` names them
+        // relative to DIR, and so do the messages here.
+        let prefix = format!("{dir}/");
+        let mut diags: Vec<lsp_types::Diagnostic> = manifests::findings(&ws, &objects)
+            .iter()
+            .map(|f| {
+                let mut d = manifests::diagnostic(f, &text, &locate);
+                d.message = d.message.replace(&prefix, "");
+                d
+            })
+            .collect();
+        diags.truncate(MAX_DIAGNOSTICS_PER_FILE);
+        diags
+    }
+
+    /// For an `undeclared-workload` finding: the quick fix declaring the pods as
+    /// a workload of their tenant (named after the object, selecting its pod
+    /// labels, in its namespace), appended to the tenant's `.khc`. None when the
+    /// name is not a free DNS label or the pods have no labels.
+    fn declare_workload_actions(&self, key: &str, text: &str, diagnostics: &[lsp_types::Diagnostic]) -> Vec<lsp_types::CodeActionOrCommand> {
+        let mut out = Vec::new();
+        let Some(objects) = manifests::objects(key, text) else { return out };
+        let Some((_, entries)) = self.project_of(key) else { return out };
+        for d in diagnostics.iter().filter(|d| d.data.as_ref().is_some_and(|v| v["rule"] == "undeclared-workload")) {
+            let line = d.range.start.line + 1;
+            let Some(m) = objects.iter().rev().find(|m| m.line <= line) else { continue };
+            let Some((meta, _)) = khc_analysis::manifest::pod_template(&m.value) else { continue };
+            let (Some(name), Some(ns)) = (m.value["metadata"]["name"].as_str(), m.value["metadata"]["namespace"].as_str()) else { continue };
+            let labels: BTreeMap<&str, &str> = meta["labels"].as_object().into_iter().flatten().filter_map(|(k, v)| Some((k.as_str(), v.as_str()?))).collect();
+            if labels.is_empty() || !ide::is_dns_label(name) {
+                continue;
+            }
+            let Some(t) = entries.iter().find_map(|e| {
+                let model = khc_db::check(&self.db, *e).model.as_ref()?;
+                model.tenants.iter().find(|t| t.namespaces.iter().any(|n| n == ns)).cloned()
+            }) else {
+                continue;
+            };
+            if t.workloads.iter().any(|w| w.name == name) {
+                continue;
+            }
+            let word = |s: &str| {
+                if !s.is_empty() && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
+                    s.to_string()
+                } else {
+                    format!("{s:?}")
+                }
+            };
+            let selector: Vec<String> = labels.iter().map(|(k, v)| format!("{} {v:?}", word(k))).collect();
+            let namespace = if t.namespaces.first().is_some_and(|n| n == ns) { String::new() } else { format!("namespace {ns}; ") };
+            let stmt = format!("workload {name} {{ {namespace}selector {{ {} }} }}", selector.join("; "));
+            let Some(file) = self.db.file(&t.origin.file) else { continue };
+            let a = Analysis::new(&self.db, file, self.entries_of(file));
+            let Some((uri, edit)) = a.append_to_tenant(&t.name, &stmt, &|k| self.uri_of(k)) else { continue };
+            let mut changes = std::collections::HashMap::new();
+            changes.insert(uri, vec![edit]);
+            out.push(lsp_types::CodeActionOrCommand::CodeAction(lsp_types::CodeAction {
+                title: format!("Declare workload `{name}` in tenant `{}`", t.name),
+                kind: Some(lsp_types::CodeActionKind::QUICKFIX),
+                diagnostics: Some(vec![d.clone()]),
+                edit: Some(lsp_types::WorkspaceEdit { changes: Some(changes), ..Default::default() }),
+                ..Default::default()
+            }));
+        }
+        out
+    }
+
+    fn publish_manifest(&self, key: &FileKey, diagnostics: Vec<lsp_types::Diagnostic>) -> Option<Value> {
+        let uri = Uri::from_str(&self.uri_of(key)?).ok()?;
+        let version = self.manifests.get(key).map(|d| d.version);
+        Some(notification("textDocument/publishDiagnostics", PublishDiagnosticsParams { uri, diagnostics, version }))
+    }
+
+    /// Recomputes the `.khc` diagnostics after edits and publishes what changed
+    /// (and, always, the edited documents).
+    fn flush_sources(&mut self, out: &mut Vec<Value>) {
         let t0 = std::time::Instant::now();
         let mut phases: Vec<(&str, std::time::Instant)> = Vec::new();
         let dirty = std::mem::take(&mut self.dirty);
@@ -616,10 +833,30 @@ impl Server {
             return if method.starts_with("textDocument/") { Err("missing textDocument.uri".into()) } else { Ok(None) };
         };
         let key = self.key_of(&uri).ok_or_else(|| format!("not a file URI: {uri}"))?;
+        if manifests::is_manifest(&key) {
+            // A manifest is not khc source: quick fixes only.
+            let Some(doc) = self.manifests.get(&key) else { return Ok(Some(Value::Null)) };
+            if method != "textDocument/codeAction" {
+                return Ok(Some(Value::Null));
+            }
+            let p: lsp_types::CodeActionParams = serde_json::from_value(params.clone()).map_err(|e| e.to_string())?;
+            let mut actions = manifests::code_actions(&p.text_document.uri, &doc.text, &p.context.diagnostics);
+            let text = doc.text.clone();
+            actions.extend(self.declare_workload_actions(&key, &text, &p.context.diagnostics));
+            return serde_json::to_value(actions).map(Some).map_err(|e| e.to_string());
+        }
         let file = match self.db.file(&key) {
             Some(f) => f,
             None => self.db.set_contents_durable(&key, read_source(Path::new(&*key)), Durability::MEDIUM),
         };
+        if method == "textDocument/codeLens" {
+            // The query commands' answers: the project's evaluators (cached).
+            let defs = khc_db::syntax::file_index(&self.db, file).definitions.clone();
+            let Some((dir, entries)) = self.project_of(&key) else { return Ok(Some(json!([]))) };
+            let Some(ws) = self.evaluators(&dir, &entries, &[]) else { return Ok(Some(json!([]))) };
+            let text = file.text(&self.db).to_string();
+            return serde_json::to_value(lenses::code_lenses(&ws, &defs, &text)).map(Some).map_err(|e| e.to_string());
+        }
         let entries = self.entries_of(file);
         let a = Analysis::new(&self.db, file, entries);
         let pos = params.get("position").and_then(|p| serde_json::from_value::<lsp_types::Position>(p.clone()).ok());

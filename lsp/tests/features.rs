@@ -2,6 +2,7 @@
 //! `handle_batch` the stdio loop calls), on a copy of `examples/multi-tenant` and
 //! small fixtures whose cursor is marked `$0`.
 
+use expect_test::{expect, Expect};
 use khc_lsp::transport::Incoming;
 use khc_lsp::Server;
 use serde_json::{json, Value};
@@ -201,134 +202,543 @@ fn watched_files_create_and_delete() {
     assert!(p.iter().any(|p| messages(p).iter().any(|m| m.contains("cannot read"))), "{out:?}");
 }
 
+/// The answer at `$0` in `rel` after replacing `from` by `to` (which holds the
+/// `$0`) in the example's copy of that file.
+fn at_edit(c: &mut Client, rel: &str, from: &str, to: &str, method: &str) -> Value {
+    let text = std::fs::read_to_string(c.dir.join(rel)).unwrap();
+    assert!(text.contains(from), "{rel} has no `{from}`");
+    c.at(rel, &text.replacen(from, to, 1), method, json!({}))
+}
+
+/// Hover as a snapshot: the markdown the editor shows.
+fn check_hover(c: &mut Client, rel: &str, from: &str, to: &str, expect: Expect) {
+    let h = at_edit(c, rel, from, to, "textDocument/hover");
+    expect.assert_eq(h["result"]["contents"]["value"].as_str().unwrap_or("(no hover)"));
+}
+
+/// Completion as a snapshot: one item a line, `label  (kind) detail → insertText`.
+fn check_completion(c: &mut Client, rel: &str, from: &str, to: &str, expect: Expect) {
+    let items = at_edit(c, rel, from, to, "textDocument/completion");
+    let mut out = String::new();
+    for i in items["result"].as_array().unwrap() {
+        out.push_str(i["label"].as_str().unwrap());
+        if let Some(k) = i["kind"].as_u64() {
+            out.push_str(&format!("  ({k})"));
+        }
+        if let Some(d) = i["detail"].as_str() {
+            out.push_str(&format!(" {}", d.lines().next().unwrap_or("")));
+        }
+        if let Some(t) = i["insertText"].as_str() {
+            out.push_str(&format!(" → {t}"));
+        }
+        out.push('\n');
+    }
+    expect.assert_eq(&out);
+}
+
 #[test]
 fn hover() {
     let dir = example("hover");
     let (mut c, _) = Client::start(&dir);
-    let payments = std::fs::read_to_string(dir.join("tenants/payments.khc")).unwrap();
+    let c = &mut c;
+    let p = "tenants/payments.khc";
     // A statement: its shape and doc from the schema.
-    let h = c.at("tenants/payments.khc", &payments.replacen("isolation strict", "isol$0ation strict", 1), "textDocument/hover", json!({}));
-    let v = h["result"]["contents"]["value"].as_str().unwrap();
-    assert!(v.contains("isolation MODE") && v.contains("Network isolation"), "{v}");
-    // A value: its doc.
-    let h = c.at("tenants/payments.khc", &payments.replacen("isolation strict", "isolation str$0ict", 1), "textDocument/hover", json!({}));
-    assert!(h["result"]["contents"]["value"].as_str().unwrap().contains("isolation mode"), "{h}");
-    // A tenant name: where it is defined and the objects it produces.
-    let h = c.at("tenants/payments.khc", &payments.replacen("from tenant monitoring", "from tenant moni$0toring", 1), "textDocument/hover", json!({}));
-    let v = h["result"]["contents"]["value"].as_str().unwrap();
-    assert!(v.contains("tenant `monitoring`") && v.contains("monitoring.khc") && v.contains("NetworkPolicy"), "{v}");
-    // An admission rule: the CEL it compiles to.
-    let cluster = std::fs::read_to_string(dir.join("cluster.khc")).unwrap();
-    let h = c.at("cluster.khc", &cluster.replacen("    no-latest-tag", "    no-lat$0est-tag", 1), "textDocument/hover", json!({}));
-    let v = h["result"]["contents"]["value"].as_str().unwrap();
-    assert!(v.contains("```cel") && v.contains("variables.containers"), "{v}");
-    // The control-plane and fairness statements: shape and doc from the schema.
-    let h = c.at("tenants/payments.khc", &payments.replacen("api-share 20", "api-sh$0are 20", 1), "textDocument/hover", json!({}));
-    let v = h["result"]["contents"]["value"].as_str().unwrap();
-    assert!(v.contains("api-share SHARES") && v.contains("API Priority and Fairness"), "{v}");
-    let h = c.at("cluster.khc", &cluster.replacen("kubelet-certificate-authority", "kubelet-cert$0ificate-authority", 1), "textDocument/hover", json!({}));
-    let v = h["result"]["contents"]["value"].as_str().unwrap();
-    assert!(v.contains("kubelet-certificate-authority \"PATH\"") && v.contains("--kubelet-certificate-authority"), "{v}");
-    // A resource: its group, scope and subresources, as the language spells them.
-    let h = c.at("tenants/payments.khc", &payments.replacen("on deployments.apps", "on deploy$0ments.apps", 1), "textDocument/hover", json!({}));
-    let v = h["result"]["contents"]["value"].as_str().unwrap();
-    assert!(v.contains("API group `apps`") && v.contains("Namespaced") && v.contains("`deployments.apps/scale`"), "{v}");
-    let h = c.at("tenants/payments.khc", &payments.replacen("\"pods/log\"", "\"pods/l$0og\"", 1), "textDocument/hover", json!({}));
-    let v = h["result"]["contents"]["value"].as_str().unwrap();
-    assert!(v.contains("subresource `log` of `pods`") && v.contains("core API group"), "{v}");
-    let h = c.at("cluster.khc", &cluster.replacen("namespaces nodes events", "namespaces no$0des events", 1), "textDocument/hover", json!({}));
-    assert!(h["result"]["contents"]["value"].as_str().unwrap().contains("Cluster-scoped"), "{h}");
-    // `use PROFILE`: the rules the profile brings, each with its line.
-    let h = c.at("tenants/payments.khc", &payments.replacen("    use restricted", "    use restr$0icted", 1), "textDocument/hover", json!({}));
-    let v = h["result"]["contents"]["value"].as_str().unwrap();
-    assert!(
-        v.contains("rule(s)") && v.contains("`no-privileged`") && v.contains("`use least-privilege` (restricted.khc:") && v.contains("  - `no-host-ports`"),
-        "{v}"
+    check_hover(
+        c,
+        p,
+        "isolation strict",
+        "isol$0ation strict",
+        expect![[r#"
+        ```khc
+        isolation MODE
+        ```
+        Network isolation: strict (default), tenant or none."#]],
     );
-}
+    // A value: its doc.
+    check_hover(
+        c,
+        p,
+        "isolation strict",
+        "isolation str$0ict",
+        expect!["`strict` — isolation mode: Default deny in and out; only DNS and declared `allow` traffic flows."],
+    );
+    // A tenant name: where it is defined and the objects it produces.
+    check_hover(
+        c,
+        p,
+        "from tenant monitoring",
+        "from tenant moni$0toring",
+        expect![[r#"
+        **tenant `monitoring`**
 
-fn labels(v: &Value) -> Vec<String> {
-    v["result"].as_array().unwrap().iter().map(|i| i["label"].as_str().unwrap().to_string()).collect()
+        Defined in `monitoring.khc` line 2.
+
+        Produces 21 file(s): 2 × Kustomization, 1 × LimitRange, 1 × Namespace, 7 × NetworkPolicy, 1 × Role, 1 × RoleBinding, 2 × ServiceAccount, 3 × ValidatingAdmissionPolicy, 3 × ValidatingAdmissionPolicyBinding."#]],
+    );
+    // An admission rule: the CEL it compiles to.
+    check_hover(
+        c,
+        "cluster.khc",
+        "    no-latest-tag",
+        "    no-lat$0est-tag",
+        expect![[r#"
+        ```khc
+        no-latest-tag 
+        ```
+        Images are pinned by a tag other than `latest`, or by digest.
+
+        Compiles to the ValidatingAdmissionPolicy validation:
+        ```cel
+        variables.containers.all(c, c.image.matches('@sha256:[a-f0-9]{64}$') || (c.image.matches(':[^:/]+$') && !c.image.endsWith(':latest'))) && (!has(variables.podSpec.volumes) || variables.podSpec.volumes.all(v, !has(dyn(v).image) || !has(dyn(v).image.reference) || (dyn(v).image.reference.matches('@sha256:[a-f0-9]{64}$') || (dyn(v).image.reference.matches(':[^:/]+$') && !dyn(v).image.reference.endsWith(':latest')))))
+        // message: images (of containers and image volumes) must be pinned to a tag other than 'latest' or to a digest
+        ```"#]],
+    );
+    // The control-plane and fairness statements: shape and doc from the schema.
+    check_hover(
+        c,
+        p,
+        "api-share 20",
+        "api-sh$0are 20",
+        expect![[r#"
+        ```khc
+        api-share SHARES
+        ```
+        API Priority and Fairness: the tenant's ServiceAccounts and granted users and groups get their own priority level with SHARES (1–100) nominal concurrency shares; a flood from the tenant queues, then gets 429, in its own level."#]],
+    );
+    check_hover(
+        c,
+        "cluster.khc",
+        "kubelet-certificate-authority",
+        "kubelet-cert$0ificate-authority",
+        expect![[r#"
+        ```khc
+        kubelet-certificate-authority "PATH"
+        ```
+        The CA bundle (on the control-plane nodes) that signs the kubelets' serving certificates: the API server verifies kubelets with it (`--kubelet-certificate-authority`)."#]],
+    );
+    // A resource: its group, scope and subresources, as the language spells them.
+    check_hover(
+        c,
+        p,
+        "on deployments.apps",
+        "on deploy$0ments.apps",
+        expect![[r#"
+        **`deployments.apps`** — resource `deployments`, API group `apps`.
+
+        Namespaced: a tenant `role` grants it in each of the tenant's namespaces.
+
+        Subresources (granted separately): `deployments.apps/scale`, `deployments.apps/status`."#]],
+    );
+    check_hover(
+        c,
+        p,
+        "\"pods/log\"",
+        "\"pods/l$0og\"",
+        expect![[r#"
+        **`pods/log`** — subresource `log` of `pods`, the core API group.
+
+        Namespaced: a tenant `role` grants it in each of the tenant's namespaces."#]],
+    );
+    check_hover(
+        c,
+        "cluster.khc",
+        "namespaces nodes events",
+        "namespaces no$0des events",
+        expect![[r#"
+        **`nodes`** — resource `nodes`, the core API group.
+
+        Cluster-scoped: only a cluster `role` may grant it (a tenant role's RoleBinding cannot).
+
+        Subresources (granted separately): `nodes/proxy`, `nodes/status`."#]],
+    );
+    // `use PROFILE`: the rules the profile brings, each with its line.
+    check_hover(
+        c,
+        p,
+        "    use restricted",
+        "    use restr$0icted",
+        expect![[r#"
+        **profile `restricted`**
+
+        Defined in `restricted.khc` line 52.
+
+        A bundle of admission rules; each `use` adds them to a ValidatingAdmissionPolicy.
+
+        It brings 23 rule(s):
+        - `use least-privilege` (restricted.khc:53)
+          - `use host-isolation` (restricted.khc:31)
+            - `no-host-namespaces` (restricted.khc:14)
+            - `no-host-ports` (restricted.khc:15)
+            - `no-host-path` (restricted.khc:16)
+            - `no-docker-socket` (restricted.khc:17)
+            - `no-privileged` (restricted.khc:18)
+            - `no-host-process` (restricted.khc:19)
+            - `no-unmasked-proc-mount` (restricted.khc:20)
+            - `allowed-sysctls` (restricted.khc:21)
+            - `no-host-probes` (restricted.khc:22)
+          - `no-privilege-escalation` (restricted.khc:32)
+          - `drop-all-capabilities` (restricted.khc:33)
+          - `allowed-capabilities NET_BIND_SERVICE` (restricted.khc:34)
+          - `apparmor-runtime-default` (restricted.khc:35)
+          - `allowed-selinux-types` (restricted.khc:36)
+          - `no-selinux-overrides` (restricted.khc:37)
+          - `allowed-volume-types` (restricted.khc:38)
+          - `run-as-non-root` (restricted.khc:39)
+          - `min-uid 10000` (restricted.khc:40)
+          - `seccomp-runtime-default` (restricted.khc:41)
+          - `read-only-root-fs` (restricted.khc:42)
+        - `use resource-limits` (restricted.khc:54)
+          - `require-requests cpu memory` (restricted.khc:47)
+          - `require-limits cpu memory` (restricted.khc:48)
+        - `no-latest-tag` (restricted.khc:55)"#]],
+    );
+    // A value of a statement added in the edit.
+    check_hover(
+        c,
+        p,
+        "  isolation strict",
+        "  isolation strict\n  network-poli$0cies self-managed",
+        expect![[r#"
+        ```khc
+        network-policies khc-only|self-managed
+        ```
+        Who may write NetworkPolicies in the tenant's namespaces: only the `managed-by` applier (default), or also the tenant's own admins."#]],
+    );
 }
 
 #[test]
 fn completion() {
     let dir = example("complete");
     let (mut c, _) = Client::start(&dir);
-    let payments = std::fs::read_to_string(dir.join("tenants/payments.khc")).unwrap();
+    let c = &mut c;
+    let p = "tenants/payments.khc";
     // Statements of the tenant block.
-    let l = labels(&c.at("tenants/payments.khc", &payments.replacen("  isolation strict", "  iso$0", 1), "textDocument/completion", json!({})));
-    assert!(l.contains(&"isolation".to_string()) && l.contains(&"workload".to_string()) && !l.contains(&"kubernetes".to_string()), "{l:?}");
-    assert!(l.contains(&"api-share".to_string()), "{l:?}");
-    // Statements of a nested block (quota).
-    let l = labels(&c.at("tenants/payments.khc", &payments.replacen("    pods 200", "    $0", 1), "textDocument/completion", json!({})));
-    assert!(l.contains(&"limit-cpu".to_string()) && !l.contains(&"isolation".to_string()), "{l:?}");
-    // Values: levels, isolation modes, verbs, tenants, workloads.
-    let l = labels(&c.at("tenants/payments.khc", &payments.replacen("pod-security restricted", "pod-security $0", 1), "textDocument/completion", json!({})));
-    assert_eq!(l, vec!["privileged", "baseline", "restricted"]);
-    let l = labels(&c.at("tenants/payments.khc", &payments.replacen("isolation strict", "isolation $0", 1), "textDocument/completion", json!({})));
-    assert!(l.contains(&"strict".to_string()), "{l:?}");
-    let l = labels(&c.at(
-        "tenants/payments.khc",
-        &payments.replacen("  isolation strict", "  isolation strict\n  network-policies $0", 1),
-        "textDocument/completion",
-        json!({}),
-    ));
-    assert_eq!(l, vec!["khc-only", "self-managed"]);
-    let h = c.at(
-        "tenants/payments.khc",
-        &payments.replacen("  isolation strict", "  isolation strict\n  network-poli$0cies self-managed", 1),
-        "textDocument/hover",
-        json!({}),
+    check_completion(
+        c,
+        p,
+        "  isolation strict",
+        "  iso$0",
+        expect![[r#"
+        namespaces  (14) NAME…
+        pod-security  (14) LEVEL [{ … }]
+        isolation  (14) MODE
+        allow  (14) ingress|egress …
+        network-policies  (14) khc-only|self-managed
+        quota  (14) { … }
+        limits  (14) { … }
+        role  (14) NAME { … }
+        grant  (14) ROLE to SUBJECT…
+        workload  (14) NAME { … }
+        admission  (14) { … }
+        nodes  (14) { … }
+        api-share  (14) SHARES
+    "#]],
     );
-    assert!(h["result"]["contents"]["value"].as_str().unwrap().contains("Who may write NetworkPolicies"), "{h}");
-    let l = labels(&c.at("tenants/payments.khc", &payments.replacen("from tenant monitoring", "from tenant $0", 1), "textDocument/completion", json!({})));
-    assert!(l.contains(&"monitoring".to_string()) && l.contains(&"legacy".to_string()), "{l:?}");
-    let l = labels(&c.at("tenants/payments.khc", &payments.replacen("to workload api ports 8443", "to workload $0", 1), "textDocument/completion", json!({})));
-    assert!(l.contains(&"ledger-db".to_string()) && l.contains(&"worker".to_string()), "{l:?}");
-    let l = labels(&c.at("tenants/payments.khc", &payments.replacen("can get on secrets", "can $0", 1), "textDocument/completion", json!({})));
-    assert!(l.contains(&"list".to_string()), "{l:?}");
-    let l = labels(&c.at("tenants/payments.khc", &payments.replacen("can get on secrets", "can get on $0", 1), "textDocument/completion", json!({})));
-    assert!(l.contains(&"secrets".to_string()) && l.contains(&"deployments.apps".to_string()) && !l.contains(&"deployments".to_string()), "{l:?}");
-    // Accepting a resource inserts what the language accepts: the group, and a subresource quoted.
-    let items = c.at("tenants/payments.khc", &payments.replacen("can get on secrets", "can get on $0", 1), "textDocument/completion", json!({}));
-    let scale = items["result"].as_array().unwrap().iter().find(|i| i["label"] == "deployments.apps/scale").expect("deployments.apps/scale");
-    assert_eq!(scale["insertText"], "\"deployments.apps/scale\"");
+    // Statements of a nested block (quota).
+    check_completion(
+        c,
+        p,
+        "    pods 200",
+        "    $0",
+        expect![[r#"
+        cpu  (14) QUANTITY
+        memory  (14) QUANTITY
+        limit-cpu  (14) QUANTITY
+        limit-memory  (14) QUANTITY
+        ephemeral-storage  (14) QUANTITY
+        storage  (14) QUANTITY
+        pods  (14) COUNT
+        services  (14) COUNT
+        secrets  (14) COUNT
+        configmaps  (14) COUNT
+        pvcs  (14) COUNT
+        load-balancers  (14) COUNT
+        node-ports  (14) COUNT
+    "#]],
+    );
+    // Values: levels, isolation modes, verbs, tenants, workloads.
+    check_completion(
+        c,
+        p,
+        "pod-security restricted",
+        "pod-security $0",
+        expect![[r#"
+        privileged  (20) Pod Security level
+        baseline  (20) Pod Security level
+        restricted  (20) Pod Security level
+    "#]],
+    );
+    check_completion(
+        c,
+        p,
+        "isolation strict",
+        "isolation $0",
+        expect![[r#"
+        strict  (20) isolation mode
+        tenant  (20) isolation mode
+        none  (20) isolation mode
+    "#]],
+    );
+    check_completion(
+        c,
+        p,
+        "  isolation strict",
+        "  isolation strict\n  network-policies $0",
+        expect![[r#"
+        khc-only  (20) NetworkPolicy owner
+        self-managed  (20) NetworkPolicy owner
+    "#]],
+    );
+    check_completion(
+        c,
+        p,
+        "from tenant monitoring",
+        "from tenant $0",
+        expect![[r#"
+        legacy  (18) tenant
+        monitoring  (18) tenant
+        payments  (18) tenant
+    "#]],
+    );
+    check_completion(
+        c,
+        p,
+        "to workload api ports 8443",
+        "to workload $0",
+        expect![[r#"
+        api  (18) workload
+        ledger-db  (18) workload
+        worker  (18) workload
+    "#]],
+    );
+    check_completion(
+        c,
+        p,
+        "can get on secrets",
+        "can $0",
+        expect![[r#"
+        get  (20) verb
+        list  (20) verb
+        watch  (20) verb
+        create  (20) verb
+        update  (20) verb
+        patch  (20) verb
+        delete  (20) verb
+        deletecollection  (20) verb
+        use  (20) verb
+        bind  (20) verb
+        escalate  (20) verb
+        impersonate  (20) verb
+        approve  (20) verb
+        sign  (20) verb
+        *  (20) verb
+    "#]],
+    );
+    // Resources insert what the language accepts: the group, and a subresource quoted.
+    check_completion(
+        c,
+        p,
+        "can get on secrets",
+        "can get on $0",
+        expect![[r#"
+        bindings  (12) core
+        componentstatuses  (12) core
+        configmaps  (12) core
+        endpoints  (12) core
+        events  (12) core
+        groups  (12) core
+        limitranges  (12) core
+        namespaces  (12) core
+        namespaces/finalize  (12) core → "namespaces/finalize"
+        namespaces/status  (12) core → "namespaces/status"
+        nodes  (12) core
+        nodes/proxy  (12) core → "nodes/proxy"
+        nodes/status  (12) core → "nodes/status"
+        persistentvolumeclaims  (12) core
+        persistentvolumeclaims/status  (12) core → "persistentvolumeclaims/status"
+        persistentvolumes  (12) core
+        pods  (12) core
+        pods/attach  (12) core → "pods/attach"
+        pods/binding  (12) core → "pods/binding"
+        pods/ephemeralcontainers  (12) core → "pods/ephemeralcontainers"
+        pods/eviction  (12) core → "pods/eviction"
+        pods/exec  (12) core → "pods/exec"
+        pods/log  (12) core → "pods/log"
+        pods/portforward  (12) core → "pods/portforward"
+        pods/proxy  (12) core → "pods/proxy"
+        pods/status  (12) core → "pods/status"
+        podtemplates  (12) core
+        replicationcontrollers  (12) core
+        replicationcontrollers/scale  (12) core → "replicationcontrollers/scale"
+        replicationcontrollers/status  (12) core → "replicationcontrollers/status"
+        resourcequotas  (12) core
+        resourcequotas/status  (12) core → "resourcequotas/status"
+        secrets  (12) core
+        serviceaccounts  (12) core
+        serviceaccounts/token  (12) core → "serviceaccounts/token"
+        services  (12) core
+        services/proxy  (12) core → "services/proxy"
+        services/status  (12) core → "services/status"
+        users  (12) core
+        controllerrevisions.apps  (12) apps
+        daemonsets.apps  (12) apps
+        daemonsets.apps/status  (12) apps → "daemonsets.apps/status"
+        deployments.apps  (12) apps
+        deployments.apps/scale  (12) apps → "deployments.apps/scale"
+        deployments.apps/status  (12) apps → "deployments.apps/status"
+        replicasets.apps  (12) apps
+        replicasets.apps/scale  (12) apps → "replicasets.apps/scale"
+        replicasets.apps/status  (12) apps → "replicasets.apps/status"
+        statefulsets.apps  (12) apps
+        statefulsets.apps/scale  (12) apps → "statefulsets.apps/scale"
+        statefulsets.apps/status  (12) apps → "statefulsets.apps/status"
+        cronjobs.batch  (12) batch
+        cronjobs.batch/status  (12) batch → "cronjobs.batch/status"
+        jobs.batch  (12) batch
+        jobs.batch/status  (12) batch → "jobs.batch/status"
+        horizontalpodautoscalers.autoscaling  (12) autoscaling
+        horizontalpodautoscalers.autoscaling/status  (12) autoscaling → "horizontalpodautoscalers.autoscaling/status"
+        poddisruptionbudgets.policy  (12) policy
+        poddisruptionbudgets.policy/status  (12) policy → "poddisruptionbudgets.policy/status"
+        ingressclasses.networking.k8s.io  (12) networking.k8s.io
+        ingresses.networking.k8s.io  (12) networking.k8s.io
+        ingresses.networking.k8s.io/status  (12) networking.k8s.io → "ingresses.networking.k8s.io/status"
+        networkpolicies.networking.k8s.io  (12) networking.k8s.io
+        clusterrolebindings.rbac.authorization.k8s.io  (12) rbac.authorization.k8s.io
+        clusterroles.rbac.authorization.k8s.io  (12) rbac.authorization.k8s.io
+        rolebindings.rbac.authorization.k8s.io  (12) rbac.authorization.k8s.io
+        roles.rbac.authorization.k8s.io  (12) rbac.authorization.k8s.io
+        csidrivers.storage.k8s.io  (12) storage.k8s.io
+        csinodes.storage.k8s.io  (12) storage.k8s.io
+        csistoragecapacities.storage.k8s.io  (12) storage.k8s.io
+        storageclasses.storage.k8s.io  (12) storage.k8s.io
+        volumeattachments.storage.k8s.io  (12) storage.k8s.io
+        leases.coordination.k8s.io  (12) coordination.k8s.io
+        endpointslices.discovery.k8s.io  (12) discovery.k8s.io
+        events.events.k8s.io  (12) events.k8s.io
+        priorityclasses.scheduling.k8s.io  (12) scheduling.k8s.io
+        runtimeclasses.node.k8s.io  (12) node.k8s.io
+        customresourcedefinitions.apiextensions.k8s.io  (12) apiextensions.k8s.io
+        customresourcedefinitions.apiextensions.k8s.io/status  (12) apiextensions.k8s.io → "customresourcedefinitions.apiextensions.k8s.io/status"
+        mutatingwebhookconfigurations.admissionregistration.k8s.io  (12) admissionregistration.k8s.io
+        validatingadmissionpolicies.admissionregistration.k8s.io  (12) admissionregistration.k8s.io
+        validatingadmissionpolicybindings.admissionregistration.k8s.io  (12) admissionregistration.k8s.io
+        validatingwebhookconfigurations.admissionregistration.k8s.io  (12) admissionregistration.k8s.io
+        certificatesigningrequests.certificates.k8s.io  (12) certificates.k8s.io
+        certificatesigningrequests.certificates.k8s.io/approval  (12) certificates.k8s.io → "certificatesigningrequests.certificates.k8s.io/approval"
+        certificatesigningrequests.certificates.k8s.io/status  (12) certificates.k8s.io → "certificatesigningrequests.certificates.k8s.io/status"
+        signers.certificates.k8s.io  (12) certificates.k8s.io
+        tokenreviews.authentication.k8s.io  (12) authentication.k8s.io
+        uids.authentication.k8s.io  (12) authentication.k8s.io
+        userextras.authentication.k8s.io/scopes  (12) authentication.k8s.io → "userextras.authentication.k8s.io/scopes"
+        localsubjectaccessreviews.authorization.k8s.io  (12) authorization.k8s.io
+        selfsubjectaccessreviews.authorization.k8s.io  (12) authorization.k8s.io
+        selfsubjectrulesreviews.authorization.k8s.io  (12) authorization.k8s.io
+        subjectaccessreviews.authorization.k8s.io  (12) authorization.k8s.io
+    "#]],
+    );
     // After a complete peer: what may follow.
-    let l = labels(&c.at(
-        "tenants/payments.khc",
-        &payments.replacen("from tenant monitoring workload prometheus to workload api ports 9090", "from tenant monitoring workload prometheus $0", 1),
-        "textDocument/completion",
-        json!({}),
-    ));
-    assert_eq!(l, ["to", "ports", "protocol"], "{l:?}");
-    let l = labels(&c.at(
-        "tenants/payments.khc",
-        &payments.replacen("to cidr 203.0.113.0/24 ports 443", "to cidr 203.0.113.0/24 ports 443 $0", 1),
-        "textDocument/completion",
-        json!({}),
-    ));
-    assert_eq!(l, ["protocol"], "{l:?}");
-    let l = labels(&c.at(
-        "tenants/payments.khc",
-        &payments.replacen("allow egress from workload api to cidr", "allow egress $0", 1),
-        "textDocument/completion",
-        json!({}),
-    ));
-    assert_eq!(l, ["from", "to"], "{l:?}");
+    let peer = "from tenant monitoring workload prometheus to workload api ports 9090";
+    check_completion(
+        c,
+        p,
+        peer,
+        "from tenant monitoring workload prometheus $0",
+        expect![[r#"
+        to  (14) The receiving side; in `grant`, the subjects.
+        ports  (14) Allowed ports or ranges (default: all).
+        protocol  (14) TCP (default), UDP or SCTP.
+    "#]],
+    );
+    check_completion(
+        c,
+        p,
+        "to cidr 203.0.113.0/24 ports 443",
+        "to cidr 203.0.113.0/24 ports 443 $0",
+        expect![[r#"
+        protocol  (14) TCP (default), UDP or SCTP.
+    "#]],
+    );
+    check_completion(
+        c,
+        p,
+        "allow egress from workload api to cidr",
+        "allow egress $0",
+        expect![[r#"
+        from  (14) The sending side.
+        to  (14) The receiving side; in `grant`, the subjects.
+    "#]],
+    );
     // Stdlib modules in an import.
-    let cluster = std::fs::read_to_string(dir.join("cluster.khc")).unwrap();
-    let l = labels(&c.at("cluster.khc", &cluster.replacen("import \"std/restricted\"", "import \"std/$0\"", 1), "textDocument/completion", json!({})));
-    assert!(l.contains(&"std/baseline".to_string()), "{l:?}");
+    check_completion(
+        c,
+        "cluster.khc",
+        "import \"std/restricted\"",
+        "import \"std/$0\"",
+        expect![[r#"
+        std/baseline  (9) standard-library module
+        std/restricted  (9) standard-library module
+    "#]],
+    );
     // The cluster's control-plane statements: `anonymous` modes, `managed-by` subject kinds, the audit block.
-    let l = labels(&c.at("cluster.khc", &cluster.replacen("anonymous health-only", "anonymous $0", 1), "textDocument/completion", json!({})));
-    assert_eq!(l, ["health-only", "off"], "{l:?}");
-    let l = labels(&c.at("cluster.khc", &cluster.replacen("managed-by serviceaccount", "managed-by $0", 1), "textDocument/completion", json!({})));
-    assert!(l.contains(&"serviceaccount".to_string()) && l.contains(&"group".to_string()), "{l:?}");
-    let l = labels(&c.at("cluster.khc", &cluster.replacen("    max-age 30", "    $0", 1), "textDocument/completion", json!({})));
-    assert!(l.contains(&"max-backups".to_string()) && l.contains(&"log-path".to_string()) && !l.contains(&"kubernetes".to_string()), "{l:?}");
-    let l = labels(&c.at("cluster.khc", &cluster.replacen("  kubernetes 1.35", "  $0", 1), "textDocument/completion", json!({})));
-    assert!(l.contains(&"kubelet-certificate-authority".to_string()) && !l.contains(&"api-share".to_string()), "{l:?}");
+    check_completion(
+        c,
+        "cluster.khc",
+        "anonymous health-only",
+        "anonymous $0",
+        expect![[r#"
+        health-only  (20) anonymous mode
+        off  (20) anonymous mode
+    "#]],
+    );
+    check_completion(
+        c,
+        "cluster.khc",
+        "managed-by serviceaccount",
+        "managed-by $0",
+        expect![[r#"
+        user  (20) subject kind
+        group  (20) subject kind
+        workload  (20) subject kind
+        serviceaccount  (20) subject kind
+    "#]],
+    );
+    check_completion(
+        c,
+        "cluster.khc",
+        "    max-age 30",
+        "    $0",
+        expect![[r#"
+        log-path  (14) "PATH"
+        max-age  (14) DAYS
+        max-backups  (14) N
+        max-size  (14) MEGABYTES
+    "#]],
+    );
+    check_completion(
+        c,
+        "cluster.khc",
+        "  kubernetes 1.35",
+        "  $0",
+        expect![[r#"
+        kubernetes  (14) VERSION
+        exempt-namespaces  (14) NAME…
+        api-server  (14) CIDR…
+        pod-cidr  (14) CIDR…
+        service-cidr  (14) CIDR…
+        quota-scale  (14) FACTOR
+        admission-mode  (14) deny|warn|audit…
+        encryption  (14) { … }
+        admission  (14) { … }
+        role  (14) NAME { … }
+        grant  (14) ROLE to SUBJECT…
+        managed-by  (14) SUBJECT…
+        audit  (14) { … }
+        pod-security  (14) { … }
+        authentication  (14) { … }
+        kubelet-certificate-authority  (14) "PATH"
+    "#]],
+    );
 }
 
 #[test]
@@ -502,11 +912,21 @@ fn two_entries_declaring_one_cluster_are_reported() {
 fn rule_argument_completion_comes_from_the_registry() {
     let dir = example("rule-values");
     let (mut c, _) = Client::start(&dir);
-    let cluster = std::fs::read_to_string(dir.join("cluster.khc")).unwrap();
-    let l = labels(&c.at("cluster.khc", &cluster.replacen("    no-latest-tag", "    allowed-service-types $0", 1), "textDocument/completion", json!({})));
-    assert_eq!(l, ["ClusterIP", "ExternalName", "LoadBalancer", "NodePort"], "{l:?}");
-    let l = labels(&c.at("cluster.khc", &cluster.replacen("    no-latest-tag", "    allowed-capabilities $0", 1), "textDocument/completion", json!({})));
-    assert!(l.contains(&"NET_BIND_SERVICE".to_string()), "{l:?}");
+    let c = &mut c;
+    check_completion(
+        c,
+        "cluster.khc",
+        "    no-latest-tag",
+        "    allowed-service-types $0",
+        expect![[r#"
+        ClusterIP  (20) allowed-service-types
+        ExternalName  (20) allowed-service-types
+        LoadBalancer  (20) allowed-service-types
+        NodePort  (20) allowed-service-types
+    "#]],
+    );
+    let items = at_edit(c, "cluster.khc", "    no-latest-tag", "    allowed-capabilities $0", "textDocument/completion");
+    assert!(items["result"].as_array().unwrap().iter().any(|i| i["label"] == "NET_BIND_SERVICE"), "{items}");
 }
 
 /// #25 item 11: one huge `*.khc` somewhere in the workspace (never opened) is not
@@ -535,4 +955,39 @@ fn a_huge_unopened_file_does_not_block_initialize() {
     let hover = c.request("textDocument/hover", json!({"textDocument": {"uri": c.uri("cluster.khc")}, "position": {"line": 0, "character": 0}}));
     assert!(hover.get("error").is_none(), "{hover}");
     std::fs::remove_dir_all(&dir).ok();
+}
+
+/// #23 item 2: code lenses over `workload` and `tenant` declarations carry the
+/// query commands' answers, computed as `khc blast-radius` and `khc who-can`
+/// compute them.
+#[test]
+fn code_lenses_show_the_query_answers() {
+    let dir = example("lenses");
+    let (mut c, _) = Client::start(&dir);
+    let payments = std::fs::read_to_string(dir.join("tenants/payments.khc")).unwrap();
+    c.open("tenants/payments.khc", &payments);
+    let lenses = c.request("textDocument/codeLens", json!({"textDocument": {"uri": c.uri("tenants/payments.khc")}}));
+    let got: Vec<(u64, String)> = lenses["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| (l["range"]["start"]["line"].as_u64().unwrap(), l["command"]["title"].as_str().unwrap().to_string()))
+        .collect();
+    let ws = khc_analysis::Workspace::load(&dir).unwrap();
+    let line_of = |needle: &str| payments.lines().position(|l| l.trim_start().starts_with(needle)).unwrap() as u64;
+    let mut want = vec![(line_of("tenant payments"), khc_lsp::lenses::tenant_title(&ws, "payments").unwrap())];
+    for w in ["api", "worker", "ledger-db"] {
+        want.push((line_of(&format!("workload {w} ")), khc_lsp::lenses::workload_title(&ws, "payments", w).unwrap()));
+    }
+    want.sort();
+    let mut got_sorted = got.clone();
+    got_sorted.sort();
+    assert_eq!(got_sorted, want);
+    // The figures themselves, as blast-radius gives them for payments/api.
+    let (t, w) = ws.workloads().find(|(t, w)| t.name == "payments" && w.name == "api").unwrap();
+    let br = khc_analysis::posture::blast_radius(&ws, t, w);
+    assert!(br.reached_by.len() >= 2, "the ingress controller and prometheus: {:?}", br.reached_by);
+    assert!(got.contains(&(line_of("workload api "), format!("reached by {} · can reach {}", br.reached_by.len(), br.reaches.len()))), "{got:?}");
+    assert!(got.iter().any(|(_, t)| t.ends_with("may exec into its pods")), "{got:?}");
+    eprintln!("lenses: {got:?}");
 }

@@ -17,7 +17,14 @@
 //! * **hover** and **completion**: 20 requests each at a fixed position; servers
 //!   answering "method not found" are shown as `n/a`;
 //! * **references**: 20 `textDocument/references` requests on a peer tenant's name
-//!   (every file of the workspace names some tenant, so this walks the whole index).
+//!   (every file of the workspace names some tenant, so this walks the whole index);
+//! * **manifests** (#23): a Deployment YAML in the edited tenant's namespace is
+//!   opened (`man-open`: didOpen → its diagnostics, the first one builds the
+//!   project's evaluators); then 10 edits of a `.khc` rule (the quota digit of the
+//!   tenant file) each wait for the open manifest's re-judged diagnostics
+//!   (`rule→man`: didChange of the `.khc` file → publishDiagnostics of the
+//!   manifest), and 10 single-character edits of the manifest (its `replicas`)
+//!   each wait for its diagnostics (`man-edit`). Medians.
 //!
 //! The server must publish diagnostics for the edited document after every
 //! change, even when they did not change (as today's server does); an edit whose
@@ -331,6 +338,24 @@ struct Row {
     hover: Option<Vec<Duration>>,
     completion: Option<Vec<Duration>>,
     references: Option<Vec<Duration>>,
+    /// didOpen of the manifest → its diagnostics.
+    manifest_open: Option<Duration>,
+    /// `.khc` rule edit → the open manifest's diagnostics.
+    rule_to_manifest: Vec<Duration>,
+    /// Manifest edit → its diagnostics.
+    manifest_edit: Vec<Duration>,
+    /// Diagnostics on the manifest (the debugging Deployment has some).
+    manifest_diagnostics: usize,
+}
+
+const MANIFEST_EDITS: usize = 10;
+
+/// A Deployment in tenant `t`'s first namespace that its intent refuses
+/// (hostNetwork, privilege escalation); `replicas: 1` is the edit spot.
+fn manifest(t: &str) -> String {
+    format!(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: debug\n  namespace: {t}\nspec:\n  replicas: 1\n  selector:\n    matchLabels:\n      app: {t}-api\n  template:\n    metadata:\n      labels:\n        app: {t}-api\n    spec:\n      hostNetwork: true\n      containers:\n        - name: debug\n          image: registry.example.com/debug:1.0\n          securityContext:\n            allowPrivilegeEscalation: true\n"
+    )
 }
 
 fn open(lsp: &mut Lsp, path: &Path, text: &str, wait: Duration) -> Option<Duration> {
@@ -471,6 +496,42 @@ fn run(khc: &Path, scratch: &Path, n: usize, layout: Layout, warnings: bool, tim
         "textDocument/references",
         json!({"textDocument": td, "position": position(text, name_at), "context": {"includeDeclaration": true}}),
     );
+
+    // Application manifests: open one, edit a rule, type in the manifest.
+    let man_path = root.join("apps/debug.yaml");
+    let mut man_text = manifest(&Workspace::tenant_name(target));
+    std::fs::create_dir_all(root.join("apps")).expect("apps folder");
+    std::fs::write(&man_path, &man_text).expect("write manifest");
+    let man_uri = file_uri(&man_path);
+    lsp.barrier();
+    let t0 = Instant::now();
+    lsp.notify("textDocument/didOpen", json!({"textDocument": {"uri": man_uri, "languageId": "yaml", "version": 1, "text": man_text}}));
+    let opened = lsp.wait_publish_msg(&man_uri, 1, open_wait);
+    row.manifest_open = opened.as_ref().map(|m| m.at - t0);
+    row.manifest_diagnostics = opened.map_or(0, |m| m.v["params"]["diagnostics"].as_array().map_or(0, Vec::len));
+    let mut man_version = 1;
+    for _ in 0..MANIFEST_EDITS {
+        lsp.barrier();
+        let t0 = doc.edit(&mut lsp);
+        if let Some(at) = lsp.wait_publish(&man_uri, man_version, timeout) {
+            row.rule_to_manifest.push(at - t0);
+        }
+    }
+    let spot = man_text.find("replicas: ").expect("replicas") + "replicas: ".len();
+    for _ in 0..MANIFEST_EDITS {
+        lsp.barrier();
+        let new = if man_text.as_bytes()[spot] == b'1' { "2" } else { "1" };
+        let start = position(&man_text, spot);
+        man_text.replace_range(spot..spot + 1, new);
+        man_version += 1;
+        let end = json!({"line": start["line"], "character": start["character"].as_u64().expect("character") + 1});
+        let change = if lsp.sync == 2 { json!({"range": {"start": start, "end": end}, "text": new}) } else { json!({"text": man_text}) };
+        let t0 = Instant::now();
+        lsp.notify("textDocument/didChange", json!({"textDocument": {"uri": man_uri, "version": man_version}, "contentChanges": [change]}));
+        if let Some(at) = lsp.wait_publish(&man_uri, man_version, timeout) {
+            row.manifest_edit.push(at - t0);
+        }
+    }
     let info = lsp.info.clone();
     let sync = lsp.sync;
     lsp.shutdown();
@@ -525,6 +586,7 @@ fn main() {
         "ref-p95"
     );
     let mut printed_header = false;
+    let mut manifest_rows = Vec::new();
     for layout in layouts {
         let mut medians = Vec::new();
         for &n in &opts.sizes {
@@ -536,6 +598,7 @@ fn main() {
             }
             let med = percentile(&row.edits, 50.0);
             medians.push((n, med));
+            manifest_rows.push((layout, n, (row.manifest_open, row.manifest_diagnostics, row.rule_to_manifest.clone(), row.manifest_edit.clone())));
             let stat = |v: &Option<Vec<Duration>>, p: f64| v.as_ref().map_or_else(|| "n/a".to_string(), |v| ms(percentile(v, p)));
             println!(
                 "{:<7} {:>7} {:>7} {:>9} {:>9} {:>8} {:>8} {:>8} {:>8} {:>6.1} {:>5} {:>9} {:>4} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7}",
@@ -565,6 +628,20 @@ fn main() {
                 println!("{:<7} edit median {n1}/{n0} = {:.1}×", format!("{layout:?}").to_lowercase(), b.as_secs_f64() / a.as_secs_f64().max(1e-9));
             }
         }
+    }
+    println!("manifest rows (#23): man-open = didOpen of a Deployment YAML → its diagnostics (n = how many); rule→man = edit of a .khc rule → the open manifest re-judged; man-edit = a key in the manifest → its diagnostics (medians of {MANIFEST_EDITS})");
+    for (layout, n, row) in &manifest_rows {
+        println!(
+            "{:<7} {:>7} man-open {:>8} (n={}) rule→man {:>8} max {:>8} man-edit {:>8} max {:>8}",
+            format!("{layout:?}").to_lowercase(),
+            n,
+            ms(row.0),
+            row.1,
+            ms(percentile(&row.2, 50.0)),
+            ms(percentile(&row.2, 100.0)),
+            ms(percentile(&row.3, 50.0)),
+            ms(percentile(&row.3, 100.0)),
+        );
     }
     println!("miss = edits whose diagnostics never came (timeout {timeout:?}); burst ~ = server sent fewer unversioned publications than keys (last one taken), ! = none");
     println!("sem = an unknown tenant name typed into the edited file is reported as an error (diagnostics include semantic checks)");

@@ -170,10 +170,17 @@ impl Workspace {
     /// Compiles the project at `path` (an entry file or a directory).
     pub fn load(path: &Path) -> Result<Workspace, LoadError> {
         let project = Project::open(path).map_err(LoadError::Io)?;
-        let db = &project.db;
+        Workspace::of_entries(&project.db, &project.entries)
+    }
+
+    /// The workspace of the programs rooted at `entries` in `db` (the database
+    /// of `khc` commands, or the language server's, whose queries are already
+    /// warm): every model and output, or the errors of the first program that
+    /// has some.
+    pub fn of_entries(db: &khc_db::KhcDatabase, entries: &[khc_db::SourceFile]) -> Result<Workspace, LoadError> {
         let mut models = Vec::new();
         let mut files = Vec::new();
-        for &entry in &project.entries {
+        for &entry in entries {
             let checked = check(db, entry);
             let Some(model) = checked.model.clone() else {
                 return Err(LoadError::Errors(render(db, &checked.diagnostics, ColorChoice::Never)));
@@ -181,6 +188,30 @@ impl Workspace {
             models.push(model);
             if let Some(out) = build(db, entry) {
                 files.extend(out.files.iter().cloned());
+            }
+        }
+        Ok(Workspace::new(models, &Output { files }))
+    }
+
+    /// The evaluators that judge pod objects in tenant `tenant`'s namespaces
+    /// exactly as [`Workspace::of_entries`] does, built from the cluster's files
+    /// and that tenant's alone (salsa keeps each tenant's files, so the cost does
+    /// not grow with the other tenants): every model, the cluster-wide policies
+    /// and the tenant's own; other tenants' policies, NetworkPolicies and
+    /// Namespaces never concern a pod in its namespaces. The language server
+    /// judges an open manifest of pod objects with it.
+    pub fn of_tenant(db: &khc_db::KhcDatabase, entries: &[khc_db::SourceFile], tenant: &str) -> Result<Workspace, LoadError> {
+        let mut models = Vec::new();
+        let mut files = Vec::new();
+        for &entry in entries {
+            let checked = check(db, entry);
+            let Some(model) = checked.model.clone() else {
+                return Err(LoadError::Errors(render(db, &checked.diagnostics, ColorChoice::Never)));
+            };
+            models.push(model);
+            files.extend(khc_db::emit::cluster_files(db, entry).iter().flatten().cloned());
+            if let Some(t) = khc_db::scope(db, entry).tenant(db, entry, tenant) {
+                files.extend(khc_db::tenant_files(db, t).iter().cloned());
             }
         }
         Ok(Workspace::new(models, &Output { files }))

@@ -44,6 +44,7 @@ pub const CODES: &[(&str, &str)] = &[
     ("unreachable", "traffic allowed on one side only"),
     ("applier", "a grant whose holder can become the `managed-by` applier, which khc's protection exempts"),
     ("no-effect", "a grant or part of one that can never apply"),
+    ("manifest", "an application manifest (YAML) that the namespace's intent denies or warns about: `khc eval`'s finding, in the editor"),
 ];
 
 /// A suggested edit that fixes a diagnostic: replace `span` (in the primary

@@ -7,30 +7,25 @@
 -- Every buffer of filetype `khc` (the `*.khc` files, see ftdetect/) is attached to
 -- one `khc lsp` per project root: the nearest folder above the file holding `.git`,
 -- else the nearest folder (up to three levels above) holding an entry file (a
--- `*.khc` that declares a `cluster`), else the file's folder.
+-- `*.khc` that declares a `cluster`), else the file's folder. A `yaml` buffer
+-- (an application manifest, judged as `khc eval` judges it) is attached too when
+-- an entry file is found up to three levels above it; `manifests = false` turns
+-- that off.
 local M = {}
 
 M.config = {
   cmd = { "khc", "lsp" },
   root_markers = { ".git" },
+  manifests = true,
   on_attach = nil,
   capabilities = nil,
 }
 
 local clients = {} -- root dir -> client id (Neovim 0.7, which has no vim.lsp.start)
 
-local function root_dir(path)
-  local dir = vim.fn.fnamemodify(path, ":p:h")
-  for _, marker in ipairs(M.config.root_markers) do
-    local found = vim.fn.finddir(marker, dir .. ";")
-    if found == "" then
-      found = vim.fn.findfile(marker, dir .. ";")
-    end
-    if found ~= "" then
-      return vim.fn.fnamemodify(found, ":p:h:h")
-    end
-  end
-  local candidate = dir
+-- The nearest folder (up to three levels above PATH) holding an entry file, or nil.
+local function entry_dir(path)
+  local candidate = vim.fn.fnamemodify(path, ":p:h")
   for _ = 0, 3 do
     for _, file in ipairs(vim.fn.glob(candidate .. "/*.khc", false, true)) do
       for _, line in ipairs(vim.fn.readfile(file, "", 200)) do
@@ -45,7 +40,21 @@ local function root_dir(path)
     end
     candidate = parent
   end
-  return dir
+  return nil
+end
+
+local function root_dir(path)
+  local dir = vim.fn.fnamemodify(path, ":p:h")
+  for _, marker in ipairs(M.config.root_markers) do
+    local found = vim.fn.finddir(marker, dir .. ";")
+    if found == "" then
+      found = vim.fn.findfile(marker, dir .. ";")
+    end
+    if found ~= "" then
+      return vim.fn.fnamemodify(found, ":p:h:h")
+    end
+  end
+  return entry_dir(path) or dir
 end
 
 --- Attaches buffer `buf` to the khc server of its project, starting it if needed.
@@ -107,6 +116,18 @@ function M.setup(opts)
       M.attach(args.buf)
     end,
   })
+  if M.config.manifests then
+    vim.api.nvim_create_autocmd("FileType", {
+      group = group,
+      pattern = "yaml",
+      callback = function(args)
+        local name = vim.api.nvim_buf_get_name(args.buf)
+        if name ~= "" and entry_dir(name) then
+          M.attach(args.buf)
+        end
+      end,
+    })
+  end
   for _, buf in ipairs(vim.api.nvim_list_bufs()) do
     if vim.api.nvim_buf_is_loaded(buf) and vim.api.nvim_buf_get_name(buf):match("%.khc$") then
       if vim.bo[buf].filetype ~= "khc" then

@@ -1,5 +1,6 @@
 // The language server's features in a real VS Code: a cross-file diagnostic in
-// tenants/payments.khc, hover, completion from the server, go to definition.
+// tenants/payments.khc, hover, completion from the server, go to definition; the
+// query commands (khc: Reach…, khc: Who Can…) answering in the output channel.
 import assert from "node:assert/strict";
 import { startVSCode, steps, until } from "./harness.mjs";
 
@@ -108,6 +109,26 @@ try {
         const cursor = page.locator(".statusbar-item", { hasText: /^Ln \d+, Col \d+/ }).first();
         await until("the cursor on `tenant monitoring {` (line 2)", async () => /^Ln 2,/.test((await cursor.textContent().catch(() => "")) ?? ""), 10000);
         await vs.shot("definition");
+      },
+    ],
+    [
+      "khc: Reach… and khc: Who Can… answer in the khc output channel",
+      async () => {
+        const output = page.locator(".panel .output-view, .panel [id='workbench.panel.output']").first();
+        const answer = async (title, inputs, want) => {
+          await vs.command(title);
+          for (const text of inputs) {
+            const input = page.locator(".quick-input-widget input");
+            await input.waitFor();
+            await until(`the prompt for ${text}`, async () => (await input.inputValue()) === "", 5000);
+            await input.fill(text);
+            await page.keyboard.press("Enter");
+          }
+          await until(`${title}'s answer`, async () => (await output.textContent().catch(() => "")).replace(/\u00a0/g, " ").includes(want), 20000);
+        };
+        await answer("khc: Reach…", ["monitoring/prometheus", "payments/api"], "allowed: monitoring/prometheus → payments/api on 9090/TCP");
+        await answer("khc: Who Can…", ["create pods/exec -n payments"], "who can create pods/exec in namespace payments:");
+        await vs.shot("queries");
       },
     ],
   ]);

@@ -1,5 +1,7 @@
 // The khc extension: starts `khc lsp` (live diagnostics and whatever else the
-// server advertises) and adds the commands "khc: Build" and "khc: Check".
+// server advertises, on khc sources and on application manifests in YAML) and
+// adds the commands "khc: Build", "khc: Check" and the queries "khc: Reach…",
+// "khc: Who Can…" and "khc: Blast Radius…" (answered in the khc output channel).
 import * as cp from "child_process";
 import * as fs from "fs";
 import * as path from "path";
@@ -56,10 +58,17 @@ async function startClient(context: vscode.ExtensionContext): Promise<void> {
   output.appendLine(`khc: starting ${khc} lsp`);
   const run = { command: khc, args: ["lsp"], transport: TransportKind.stdio };
   const serverOptions: ServerOptions = { run, debug: run };
+  // Application manifests (YAML) are judged too, as `khc eval` judges them; the
+  // `khc.manifests` setting limits the folders (null: every one).
+  const manifests = vscode.workspace.getConfiguration("khc").get<string[] | null>("manifests", null);
   const clientOptions: LanguageClientOptions = {
-    documentSelector: [{ scheme: "file", language: "khc" }],
+    documentSelector: [
+      { scheme: "file", language: "khc" },
+      { scheme: "file", language: "yaml" },
+    ],
     outputChannel: output,
     synchronize: { fileEvents: vscode.workspace.createFileSystemWatcher("**/*.khc") },
+    initializationOptions: manifests === null ? {} : { manifests },
   };
   client = new LanguageClient("khc", "khc language server", serverOptions, clientOptions);
   context.subscriptions.push(client);
@@ -115,12 +124,47 @@ function runKhc(args: string[]): Promise<number | null> {
   });
 }
 
+/** Asks for each of PROMPTS in turn (with its placeholder); undefined when one is dismissed. */
+async function ask(prompts: [string, string][]): Promise<string[] | undefined> {
+  const answers: string[] = [];
+  for (const [prompt, placeHolder] of prompts) {
+    const a = await vscode.window.showInputBox({ prompt, placeHolder, ignoreFocusOut: true });
+    if (a === undefined || a.trim() === "") {
+      return undefined;
+    }
+    answers.push(a.trim());
+  }
+  return answers;
+}
+
+/** The query commands, answered in the khc output channel by `khc QUERY … -p FOLDER`. */
+async function reach(): Promise<void> {
+  const a = await ask([
+    ["khc reach: from", "TENANT/WORKLOAD, namespace NS or a CIDR, e.g. monitoring/prometheus"],
+    ["khc reach: to", "TENANT/WORKLOAD, e.g. payments/api"],
+  ]);
+  if (a) await runKhc(["reach", a[0], a[1], "-p", "."]);
+}
+
+async function whoCan(): Promise<void> {
+  const a = await ask([["khc who-can: VERB RESOURCE [-n NAMESPACE]", "e.g. create pods/exec -n payments"]]);
+  if (a) await runKhc(["who-can", ...a[0].split(/\s+/), "-p", "."]);
+}
+
+async function blastRadius(): Promise<void> {
+  const a = await ask([["khc blast-radius: workload", "TENANT/WORKLOAD, e.g. payments/api"]]);
+  if (a) await runKhc(["blast-radius", a[0], "-p", "."]);
+}
+
 export async function activate(context: vscode.ExtensionContext): Promise<void> {
   output = vscode.window.createOutputChannel("khc");
   context.subscriptions.push(output);
   context.subscriptions.push(
     vscode.commands.registerCommand("khc.build", () => runKhc(["build", ".", "-o", "out"])),
     vscode.commands.registerCommand("khc.check", () => runKhc(["check", "."])),
+    vscode.commands.registerCommand("khc.reach", reach),
+    vscode.commands.registerCommand("khc.whoCan", whoCan),
+    vscode.commands.registerCommand("khc.blastRadius", blastRadius),
     vscode.workspace.onDidChangeConfiguration(async (e) => {
       if (e.affectsConfiguration("khc.path")) {
         const old = client;
