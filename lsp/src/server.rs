@@ -441,13 +441,19 @@ impl Server {
     fn adopt_folder_of(&mut self, key: &str, uri: &str) {
         let mut dir = Path::new(key).parent();
         let mut uri_dir = uri.rsplit_once('/').map(|(d, _)| d.to_string());
-        for _ in 0..3 {
+        // The opened document itself, as the editor holds it (it may be unsaved):
+        // an entry file is the root of its own project, so a lone cluster file
+        // never adopts an ancestor directory (say `/tmp`) and scans all of it.
+        let is_entry = |t: &str| khc_semantics::is_entry(&khc_syntax::parse(&FileKey::from(""), t).tree());
+        let opened_is_entry = self.docs.get(key).is_some_and(|d| is_entry(&d.text));
+        for level in 0..3 {
             let (Some(d), Some(u)) = (dir, uri_dir.clone()) else { return };
-            let has_entry = std::fs::read_dir(d).into_iter().flatten().flatten().any(|e| {
+            let has_entry = (level == 0 && opened_is_entry)
+                || std::fs::read_dir(d).into_iter().flatten().flatten().any(|e| {
                 let p = e.path();
                 p.extension().is_some_and(|x| x == "khc")
-                    && matches!(read_source(&p), FileContents::Text(t) if khc_semantics::is_entry(&khc_syntax::parse(&FileKey::from(""), &t).tree()))
-            });
+                    && matches!(read_source(&p), FileContents::Text(t) if is_entry(&t))
+                });
             if has_entry {
                 if let Some(ds) = d.to_str() {
                     self.folders.push((ds.to_string(), u));

@@ -853,6 +853,24 @@ fn without_workspace_folders_the_entry_is_found_upwards() {
     assert!(messages(p[0]).iter().any(|m| m.contains("unknown tenant `monitorin`")), "{out:?}");
 }
 
+/// An opened, unsaved cluster file is the root of its own project: the server
+/// does not climb to an ancestor directory holding some other entry file (as
+/// `/tmp` may) and adopt that whole tree, whose files would be checked and
+/// published before the opened one's.
+#[test]
+fn an_opened_entry_file_does_not_adopt_an_ancestor_project() {
+    let parent = temp("adopt-ancestor");
+    std::fs::write(parent.join("other.khc"), "cluster elsewhere {\n  kubernetes 1.35\n}\n").unwrap();
+    let dir = parent.join("mine");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut c = Client { server: Server::default(), dir: dir.clone(), id: 0, version: 1 };
+    c.send(vec![json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {"capabilities": {}}})]);
+    let out = c.open("c.khc", "cluster c {\n  kubernetes 1.2\n}\n");
+    let published: Vec<&str> =
+        out.iter().filter(|m| m["method"] == "textDocument/publishDiagnostics").filter_map(|m| m["params"]["uri"].as_str()).collect();
+    assert_eq!(published, [c.uri("c.khc").as_str()], "only the opened file, not ../other.khc: {out:?}");
+}
+
 /// Diagnostics are recomputed at the grain of the edited file, yet a problem in
 /// another file follows the edit: renaming tenant `monitoring` (which `legacy`
 /// and `payments` accept traffic from) reports the unknown tenant in both other
