@@ -272,18 +272,19 @@ fn evaluate_one(ws: &Workspace, m: &Manifest, index: usize, all: &[Manifest], op
     if let (Some(t), Some((meta, spec))) = (tenant, pod_template(v)) {
         let ps = &t.pod_security;
         let minor = pss::minor_of(&ps.version);
-        let enforced = pss::check(ps.enforce, minor, meta, spec);
+        let enforce = ps.enforce_in(&namespace);
+        let enforced = pss::check(enforce, minor, meta, spec);
         for x in &enforced {
             push(
                 Severity::Deny,
                 "pod-security",
                 x.control.to_string(),
                 t.origin.to_string(),
-                format!("{} (pod-security enforce {})", x.message, ps.enforce.as_str()),
+                format!("{} (pod-security enforce {})", x.message, enforce.as_str()),
             );
         }
         for (mode, level) in [("warn", ps.warn), ("audit", ps.audit)] {
-            if level <= ps.enforce {
+            if level <= enforce {
                 continue;
             }
             for x in pss::check(level, minor, meta, spec).into_iter().filter(|x| !enforced.contains(x)) {

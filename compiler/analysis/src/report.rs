@@ -125,7 +125,10 @@ pub fn compliance(ws: &Workspace) -> Vec<Row> {
     for c in CONTROLS.iter() {
         let mut cells = BTreeMap::new();
         for (t, cov) in tenants.iter().zip(&covers) {
-            let psa = t.pod_security.enforce >= c.level;
+            // The weakest namespace decides (a namespace an exception lowered is
+            // covered by khc's stand-in rules, counted below).
+            let enforce = t.namespaces.iter().map(|ns| t.pod_security.enforce_in(ns)).min().unwrap_or(t.pod_security.enforce);
+            let psa = enforce >= c.level;
             let parts: Vec<&Covers> = cov.keys().filter(|k| k.control == c.id).collect();
             let all = c.facts.parts.iter().all(|p| parts.iter().any(|k| k.part == *p));
             let mut khc: Vec<String> = Vec::new();
@@ -145,7 +148,7 @@ pub fn compliance(ws: &Workspace) -> Vec<Row> {
             };
             let mut sources = khc;
             if psa {
-                sources.insert(0, format!("{} (pod-security enforce {})", t.origin, t.pod_security.enforce.as_str()));
+                sources.insert(0, format!("{} (pod-security enforce {})", t.origin, enforce.as_str()));
             }
             cells.insert(t.name.clone(), Cell { enforcer, sources });
         }

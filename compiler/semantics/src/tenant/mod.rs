@@ -2,6 +2,7 @@
 //! isolation, workloads) in [`header`], pod security, network rules, quotas and
 //! limits in their own modules; RBAC and admission are shared with the cluster.
 
+pub(crate) mod exception;
 pub(crate) mod header;
 pub(crate) mod network;
 pub(crate) mod pod_security;
@@ -28,7 +29,14 @@ pub(crate) fn check_tenant(cx: &mut Ctx, at: &At<'_>, env: &dyn Env) -> Option<T
         origin: at.origin(),
         span: at.s.name.span.to(h.name_span),
         namespaces: h.facts.namespaces.clone(),
-        pod_security: PodSecurity { enforce: Level::Restricted, audit: Level::Restricted, warn: Level::Restricted, version: format!("v1.{minor}") },
+        pod_security: PodSecurity {
+            enforce: Level::Restricted,
+            audit: Level::Restricted,
+            warn: Level::Restricted,
+            version: format!("v1.{minor}"),
+            namespace_enforce: BTreeMap::new(),
+            stand_ins: BTreeMap::new(),
+        },
         isolation: h.facts.isolation,
         allows: Vec::new(),
         quota: None,
@@ -43,7 +51,9 @@ pub(crate) fn check_tenant(cx: &mut Ctx, at: &At<'_>, env: &dyn Env) -> Option<T
         nodes: None,
         api_share: None,
         self_managed_network_policies: false,
+        exceptions: Vec::new(),
     };
+    let mut exceptions = Vec::new();
     t.workloads.sort_by(|a, b| a.name.cmp(&b.name));
     let profiles = env.profiles();
     let mut seen = Vec::new();
@@ -62,7 +72,8 @@ pub(crate) fn check_tenant(cx: &mut Ctx, at: &At<'_>, env: &dyn Env) -> Option<T
         }
         match stmt {
             TenantStatement::Namespaces | TenantStatement::Isolation | TenantStatement::Workload => {} // read with the header
-            TenantStatement::PodSecurity => t.pod_security = pod_security::pod_security(cx, &c, minor),
+            TenantStatement::PodSecurity => t.pod_security = pod_security::pod_security(cx, &c, minor, &h.facts.namespaces),
+            TenantStatement::Exception => exceptions.push(c),
             TenantStatement::Allow => {
                 if let Some(rule) = network::allow(cx, &c, &h, env) {
                     t.allows.push(rule);
@@ -80,6 +91,7 @@ pub(crate) fn check_tenant(cx: &mut Ctx, at: &At<'_>, env: &dyn Env) -> Option<T
             }
         }
     }
+    exception::check_exceptions(cx, &exceptions, &mut t, &h.workloads, minor);
     if t.isolation == Isolation::None {
         if let Some(rule) = t.allows.first() {
             cx.push(
