@@ -536,3 +536,23 @@ fn a_huge_unopened_file_does_not_block_initialize() {
     assert!(hover.get("error").is_none(), "{hover}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// Issue 20 item 2: inside an exception, `lifts` completes the registry's rule
+/// names (without those already listed) and `workloads` the tenant's workloads;
+/// `namespace NS` in a pod-security block completes the levels.
+#[test]
+fn exception_completion_offers_rules_and_workloads() {
+    let dir = example("exception-completion");
+    let (mut c, _) = Client::start(&dir);
+    let text = std::fs::read_to_string(dir.join("tenants/monitoring.khc")).unwrap();
+    let with = |body: &str| text.replacen("  isolation tenant\n", &format!("  isolation tenant\n  exception host {{\n    {body}\n  }}\n"), 1);
+    let l = labels(&c.at("tenants/monitoring.khc", &with("lifts no-host-path $0"), "textDocument/completion", json!({})));
+    assert!(l.contains(&"no-host-namespaces".to_string()) && l.contains(&"allowed-volume-types".to_string()), "{l:?}");
+    assert!(!l.contains(&"no-host-path".to_string()), "{l:?}");
+    assert_eq!(l.len(), khc_rules::ALL.len() - 1);
+    let l = labels(&c.at("tenants/monitoring.khc", &with("workloads $0"), "textDocument/completion", json!({})));
+    assert_eq!(l, ["prometheus"], "{l:?}");
+    let ps = text.replacen("    warn restricted\n", "    warn restricted\n    namespace monitoring $0\n", 1);
+    let l = labels(&c.at("tenants/monitoring.khc", &ps, "textDocument/completion", json!({})));
+    assert_eq!(l, ["privileged", "baseline", "restricted"], "{l:?}");
+}
