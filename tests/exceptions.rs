@@ -127,3 +127,53 @@ fn per_namespace_levels_are_checked() {
     assert_eq!(unknown[0].fixes[0].replacement, "agents");
     assert_eq!(with(&d, "risky", "enforcing `privileged` in namespace `mon`").len(), 1, "{rendered}");
 }
+
+fn workspace(tag: &str, source: &str) -> khc_analysis::Workspace {
+    let dir = std::env::temp_dir().join(format!("khc-exceptions-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("main.khc"), source).unwrap();
+    khc_analysis::Workspace::load(&dir.join("main.khc")).unwrap_or_else(|e| panic!("{e:?}"))
+}
+
+/// Item 7: every Namespace carries the GitOps delete guards unless the tenant
+/// lists it in `deletable-namespaces`; `khc diff` shows a namespace leaving the
+/// source as destructive (first), one becoming deletable and a new exception as
+/// loosenings; `khc report` lists the exceptions.
+#[test]
+fn removal_is_destructive_and_exceptions_loosen_in_diff_and_show_in_report() {
+    let old = tenant("");
+    let (out, _, rendered) = compile_sources(&[("main.khc", &old)]);
+    let out = out.unwrap_or_else(|| panic!("{rendered}"));
+    let objs = objects(&out);
+    for ns in of_kind(&objs, "Namespace") {
+        let a = &ns["metadata"]["annotations"];
+        assert_eq!(a["argocd.argoproj.io/sync-options"], "Delete=false,Prune=false", "{ns}");
+        assert_eq!(a["kustomize.toolkit.fluxcd.io/prune"], "disabled", "{ns}");
+    }
+    let new = "cluster c {\n  kubernetes 1.37\n}\ntenant mon {\n  namespaces mon\n  deletable-namespaces mon\n  exception scrape {\n    lifts no-host-ports\n    reason \"the agent serves on a host port\"\n    expires \"2099-01-01\"\n  }\n}\n";
+    let (out, _, rendered) = compile_sources(&[("main.khc", new)]);
+    let out = out.unwrap_or_else(|| panic!("{rendered}"));
+    let mon = labels_of(&out, "mon");
+    assert_eq!(mon["pod-security.kubernetes.io/enforce"], "privileged");
+    let objs = objects(&out);
+    let ns = of_kind(&objs, "Namespace")[0].clone();
+    assert!(ns["metadata"]["annotations"].get("kustomize.toolkit.fluxcd.io/prune").is_none(), "{ns}");
+
+    let changes = khc_analysis::diff::compare(&workspace("old", &old), &workspace("new", new));
+    let first = &changes[0];
+    assert_eq!(first.effect, khc_analysis::diff::Effect::Destructive, "{changes:#?}");
+    assert_eq!(first.what, "namespace agents");
+    let loosened = |what: &str| changes.iter().any(|c| c.effect == khc_analysis::diff::Effect::Loosened && c.what.contains(what));
+    assert!(loosened("tenant mon: `no-host-ports` lifted for namespace mon"), "{changes:#?}");
+    assert!(loosened("namespace mon"), "{changes:#?}");
+    assert!(loosened("tenant mon enforce"), "{changes:#?}");
+
+    let ws = workspace("report", new);
+    let report = khc_analysis::report::markdown(&ws, &khc_analysis::report::compliance(&ws));
+    assert!(report.contains("## Exceptions"), "{report}");
+    assert!(
+        report.contains("mon / `scrape` (main.khc:7): lifts no-host-ports for namespaces mon; expires 2099-01-01. Reason: the agent serves on a host port"),
+        "{report}"
+    );
+    assert!(report.contains("mon / namespace mon: Pod Security enforce label lowered to privileged; khc enforces restricted"), "{report}");
+}

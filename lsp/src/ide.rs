@@ -663,6 +663,7 @@ impl<'a> Analysis<'a> {
                 .collect(),
             ("workloads", _) if kind == BlockKind::Exception => defs(SymbolKind::Workload, tenant_here.as_deref()),
             ("namespaces", _) if kind == BlockKind::Exception => defs(SymbolKind::Namespace, tenant_here.as_deref()),
+            ("deletable-namespaces", _) if kind == BlockKind::Tenant => defs(SymbolKind::Namespace, tenant_here.as_deref()),
             ("namespace", _) if kind == BlockKind::PodSecurity && complete.len() == 2 => set(&schema::LEVELS),
             (_, "tenant") if stmt != "tenant" => defs(SymbolKind::Tenant, None),
             (_, "workload") => {

@@ -97,6 +97,12 @@ pub fn tenant_objects(t: &Tenant) -> Vec<Built> {
     let tn = Some(t.name.as_str());
     for ns in &t.namespaces {
         let mut m = meta(ns, None, tn, &t.origin);
+        if !t.deletable_namespaces.contains(ns) {
+            let annotations = m.annotations.get_or_insert_with(BTreeMap::new);
+            for (k, v) in khc_rules::facts::NAMESPACE_DELETE_GUARDS {
+                annotations.insert(k.to_string(), v.to_string());
+            }
+        }
         let labels = m.labels.get_or_insert_with(BTreeMap::new);
         let ps = &t.pod_security;
         for (mode, level) in [("enforce", ps.enforce_in(ns)), ("audit", ps.audit), ("warn", ps.warn)] {

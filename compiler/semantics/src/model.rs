@@ -505,6 +505,9 @@ pub struct Tenant {
     pub api_share: Option<ApiShare>,
     /// Scoped exceptions (`exception NAME { … }`).
     pub exceptions: Vec<Exception>,
+    /// `deletable-namespaces`: namespaces emitted without the GitOps engines'
+    /// delete guards, which a pruning engine deletes when they leave the source.
+    pub deletable_namespaces: Vec<String>,
 }
 
 /// `api-share N`: the tenant's own API Priority and Fairness level.

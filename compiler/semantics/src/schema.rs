@@ -197,6 +197,11 @@ const TENANT: &[StatementSchema] = &[
         "SHARES",
         "API Priority and Fairness: the tenant's ServiceAccounts and granted users and groups get their own priority level with SHARES (1–100) nominal concurrency shares; a flood from the tenant queues, then gets 429, in its own level.",
     ),
+    once(
+        "deletable-namespaces",
+        "NAME…",
+        "Namespaces emitted without the GitOps delete guards (Argo CD `Delete=false,Prune=false`, Flux `prune: disabled`): removing them from the source lets the engine delete them and everything in them.",
+    ),
     opens(
         "exception",
         "NAME { … }",
@@ -448,6 +453,7 @@ statement_enum! {
         Admission = "admission",
         Nodes = "nodes",
         ApiShare = "api-share",
+        DeletableNamespaces = "deletable-namespaces",
         Exception = "exception",
     }
 }

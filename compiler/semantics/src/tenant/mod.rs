@@ -52,6 +52,7 @@ pub(crate) fn check_tenant(cx: &mut Ctx, at: &At<'_>, env: &dyn Env) -> Option<T
         api_share: None,
         self_managed_network_policies: false,
         exceptions: Vec::new(),
+        deletable_namespaces: Vec::new(),
     };
     let mut exceptions = Vec::new();
     t.workloads.sort_by(|a, b| a.name.cmp(&b.name));
@@ -74,6 +75,7 @@ pub(crate) fn check_tenant(cx: &mut Ctx, at: &At<'_>, env: &dyn Env) -> Option<T
             TenantStatement::Namespaces | TenantStatement::Isolation | TenantStatement::Workload => {} // read with the header
             TenantStatement::PodSecurity => t.pod_security = pod_security::pod_security(cx, &c, minor, &h.facts.namespaces),
             TenantStatement::Exception => exceptions.push(c),
+            TenantStatement::DeletableNamespaces => t.deletable_namespaces = deletable_namespaces(cx, &c, &h.facts.namespaces),
             TenantStatement::Allow => {
                 if let Some(rule) = network::allow(cx, &c, &h, env) {
                     t.allows.push(rule);
@@ -259,6 +261,28 @@ pub(crate) fn tenant_facts(at: &At<'_>) -> Option<crate::env::TenantFacts> {
 pub(crate) fn namespace_span(at: &At<'_>, ns: &str) -> Option<khc_syntax::Span> {
     let h = header::read_header(&mut Ctx::default(), at)?;
     h.namespace_spans.iter().find(|(n, _)| n == ns).map(|(_, s)| *s)
+}
+
+/// `deletable-namespaces NS…`: the tenant's namespaces emitted without the
+/// GitOps delete guards (SPEC.md section 13).
+fn deletable_namespaces(cx: &mut Ctx, at: &At<'_>, namespaces: &[String]) -> Vec<String> {
+    cx.no_block(at);
+    let mut out = Vec::new();
+    for (ns, span) in cx.words(at, "one or more of the tenant's namespaces") {
+        if namespaces.contains(&ns) {
+            if !out.contains(&ns) {
+                out.push(ns);
+            }
+            continue;
+        }
+        let mut d = Diagnostic::error("unknown-name", at.file(), span, format!("`{ns}` is not a namespace of this tenant"));
+        match crate::values::suggest(&ns, namespaces.iter().map(String::as_str)) {
+            Some(s) => d.suggest(s),
+            None => d.notes.push(format!("note: the tenant's namespaces: {}", namespaces.join(", "))),
+        }
+        cx.push(d);
+    }
+    out
 }
 
 /// The most nominal concurrency shares `api-share` accepts: Kubernetes' own
