@@ -556,3 +556,33 @@ fn exception_completion_offers_rules_and_workloads() {
     let l = labels(&c.at("tenants/monitoring.khc", &ps, "textDocument/completion", json!({})));
     assert_eq!(l, ["privileged", "baseline", "restricted"], "{l:?}");
 }
+
+/// Issue 20 item 2: hovering `exception` shows what it lifts, for whom, why and
+/// until when, and the namespaces whose Pod Security label it lowers; a rule in
+/// `lifts` shows the rule's documentation.
+#[test]
+fn exception_hover_shows_scope_reason_and_lowered_namespaces() {
+    let dir = example("exception-hover");
+    let (mut c, _) = Client::start(&dir);
+    let text = std::fs::read_to_string(dir.join("tenants/monitoring.khc")).unwrap();
+    let with = |marked: &str| {
+        text.replacen(
+            "  isolation tenant\n",
+            &format!("  isolation tenant\n  {marked} scrape {{\n    workloads prometheus\n    lifts no-host-namespaces\n    reason \"node metrics\"\n    expires \"2099-01-01\"\n  }}\n"),
+            1,
+        )
+    };
+    let h = c.at("tenants/monitoring.khc", &with("excep$0tion"), "textDocument/hover", json!({}));
+    let v = h["result"]["contents"]["value"].as_str().unwrap();
+    assert!(v.contains("**Exception `scrape`** lifts `no-host-namespaces` for workloads monitoring/prometheus; expires 2099-01-01"), "{v}");
+    assert!(v.contains("Reason: node metrics"), "{v}");
+    assert!(v.contains("Namespace `monitoring`: Pod Security `enforce` lowered to `privileged`; khc enforces `baseline`"), "{v}");
+    let h = c.at(
+        "tenants/monitoring.khc",
+        &with("exception").replacen("lifts no-host-namespaces", "lifts no-host-name$0spaces", 1),
+        "textDocument/hover",
+        json!({}),
+    );
+    let v = h["result"]["contents"]["value"].as_str().unwrap();
+    assert!(v.contains("no-host-namespaces") && v.contains("hostNetwork"), "{v}");
+}
