@@ -586,3 +586,36 @@ fn exception_hover_shows_scope_reason_and_lowered_namespaces() {
     let v = h["result"]["contents"]["value"].as_str().unwrap();
     assert!(v.contains("no-host-namespaces") && v.contains("hostNetwork"), "{v}");
 }
+
+/// Issue 20 item 3: a warning acknowledged in source is published as a hint
+/// with its reason; an unmatched acknowledgement is a warning; every warning
+/// offers a quick fix that inserts the acknowledgement above its line.
+#[test]
+fn acknowledged_warnings_are_hints_and_a_quick_fix_acknowledges() {
+    let dir = temp("acknowledge");
+    let (mut c, _) = Client::start(&dir);
+    let text = "cluster c {\n  kubernetes 1.37\n}\ntenant t {}\n";
+    let uri = c.uri("main.khc");
+    let out = c.open("main.khc", text);
+    let diags = publications(&out, &uri)[0]["params"]["diagnostics"].as_array().unwrap().clone();
+    let risky = diags.iter().find(|d| d["code"] == "risky" && d["severity"] == 2).unwrap_or_else(|| panic!("{diags:?}")).clone();
+    let actions = c.request("textDocument/codeAction", json!({"textDocument": {"uri": uri}, "range": risky["range"], "context": {"diagnostics": [risky]}}));
+    let ack = actions["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["title"].as_str().unwrap().starts_with("Acknowledge `risky`"))
+        .unwrap_or_else(|| panic!("{actions}"));
+    let edit = &ack["edit"]["changes"][&uri][0];
+    assert_eq!(edit["newText"], "# khc: allow risky — \n");
+    assert_eq!(edit["range"]["start"], json!({"line": 0, "character": 0}));
+    let acked = format!("# khc: allow risky — a lab cluster\n{text}").replace("tenant t {}", "tenant t {} # khc: allow conflict — none here");
+    let out = c.change("main.khc", &acked);
+    let diags = publications(&out, &uri)[0]["params"]["diagnostics"].as_array().unwrap().clone();
+    let hints: Vec<&Value> = diags.iter().filter(|d| d["severity"] == 4).collect();
+    assert_eq!(hints.len(), 2, "{diags:?}");
+    assert!(hints.iter().all(|d| d["code"] == "risky" && d["message"].as_str().unwrap().contains("acknowledged: a lab cluster")), "{hints:?}");
+    let warnings: Vec<&Value> = diags.iter().filter(|d| d["severity"] == 2).collect();
+    assert_eq!(warnings.len(), 1, "{diags:?}");
+    assert!(warnings[0]["message"].as_str().unwrap().contains("acknowledgement of `conflict` matches no warning"), "{warnings:?}");
+}

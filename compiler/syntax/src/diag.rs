@@ -76,6 +76,10 @@ pub struct Diagnostic {
     pub notes: Vec<String>,
     /// Suggested edits (e.g. the "did you mean" replacement).
     pub fixes: Vec<Fix>,
+    /// For a warning acknowledged in source (`# khc: allow CODE — REASON`), the
+    /// reason: it no longer counts for `--deny-warnings` and is shown only on
+    /// request (SPEC.md section 12).
+    pub acknowledged: Option<String>,
 }
 
 impl Diagnostic {
@@ -99,6 +103,7 @@ impl Diagnostic {
             secondary: Vec::new(),
             notes: Vec::new(),
             fixes: Vec::new(),
+            acknowledged: None,
         }
     }
 

@@ -115,6 +115,7 @@ fn changes_sarif(changes: &[Change]) -> serde_json::Value {
             let first = c.source.split(", ").next().unwrap_or(&c.source);
             let (file, line) = split_location(first);
             SarifResult {
+                suppression: None,
                 rule_id: format!("posture/{}", c.category),
                 level: if matches!(c.effect, Effect::Loosened | Effect::Destructive) { "warning" } else { "note" },
                 message: format!(

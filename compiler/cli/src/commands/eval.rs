@@ -174,6 +174,7 @@ pub fn findings_sarif(findings: &[Finding]) -> serde_json::Value {
                 Vec::new()
             };
             SarifResult {
+                suppression: None,
                 rule_id: format!("{}/{}", f.check, f.rule.split(':').next().unwrap_or(&f.rule).trim()),
                 level: match f.severity {
                     Severity::Deny => "error",
