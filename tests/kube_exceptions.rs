@@ -151,6 +151,11 @@ fn node_exporter_exception_on_real_api_servers() {
             }
             let (eval, denials) = eval_admits(&ws, &object);
             assert_eq!(eval, admitted, "{version} {name}: khc eval says {denials:?}");
+            // `khc eval` names the exception where it applies.
+            let text = serde_yaml_ng::to_string(&object).unwrap();
+            let findings = khc_analysis::eval::evaluate_all(&ws, &khc_analysis::manifest::parse("m.yaml", &text).unwrap(), "default");
+            let named = findings.iter().any(|f| f.check == "exception" && f.message.contains("exception `node-exporter-host` lifts"));
+            assert_eq!(named, name.contains("node-exporter in node-agents"), "{version} {name}: {findings:#?}");
         }
     }
 }
