@@ -142,6 +142,10 @@ fn language_server_publishes_diagnostics_over_stdio() {
     let file = dir.join("c.khc");
     let uri = format!("file://{}", file.display());
     let text = "cluster c {\n  kubernetes 1.2\n}\n";
+    // On disk too: without workspace folders the server adopts the nearest
+    // directory with an entry file, which must be this one (not whatever other
+    // `*.khc` an unrelated process left in the system's temporary folder).
+    std::fs::write(&file, text).unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_khc"))
         .arg("lsp")
         .stdin(std::process::Stdio::piped())
