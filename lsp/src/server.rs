@@ -743,6 +743,13 @@ impl Server {
             if n_programs > 1 {
                 khc_db::sort_diagnostics(&mut diags);
             }
+            // Warnings acknowledged in source become hints; an acknowledgement
+            // without a reason or a match is a warning (as in `khc check`).
+            if let Some(f) = self.db.file(&k) {
+                let text = f.text(&self.db).to_string();
+                khc_db::acknowledge::acknowledge_file(&k, &text, &mut diags);
+                khc_db::sort_diagnostics(&mut diags);
+            }
             let changed = self.published.get(&k).map_or(!diags.is_empty(), |old| *old != diags);
             if changed || edited.contains(&k) {
                 if let Some(n) = self.publish(&k, &diags) {
@@ -795,6 +802,9 @@ impl Server {
         if !d.primary.message.is_empty() {
             message.push_str(&format!(" ({})", d.primary.message));
         }
+        if let Some(why) = &d.acknowledged {
+            message.push_str(&format!("\nacknowledged: {why}"));
+        }
         for n in &d.notes {
             message.push('\n');
             message.push_str(n);
@@ -810,9 +820,10 @@ impl Server {
             .collect();
         lsp_types::Diagnostic {
             range: ix.range(d.primary.span),
-            severity: Some(match d.severity {
-                Severity::Error => DiagnosticSeverity::ERROR,
-                Severity::Warning => DiagnosticSeverity::WARNING,
+            severity: Some(match (d.severity, &d.acknowledged) {
+                (Severity::Error, _) => DiagnosticSeverity::ERROR,
+                (Severity::Warning, Some(_)) => DiagnosticSeverity::HINT,
+                (Severity::Warning, None) => DiagnosticSeverity::WARNING,
             }),
             code: Some(NumberOrString::String(d.code.to_string())),
             source: Some("khc".into()),

@@ -216,6 +216,11 @@ fn check_hover(c: &mut Client, rel: &str, from: &str, to: &str, expect: Expect) 
     expect.assert_eq(h["result"]["contents"]["value"].as_str().unwrap_or("(no hover)"));
 }
 
+/// The labels of a completion answer, in order.
+fn labels(v: &Value) -> Vec<String> {
+    v["result"].as_array().unwrap().iter().map(|i| i["label"].as_str().unwrap().to_string()).collect()
+}
+
 /// Completion as a snapshot: one item a line, `label  (kind) detail → insertText`.
 fn check_completion(c: &mut Client, rel: &str, from: &str, to: &str, expect: Expect) {
     let items = at_edit(c, rel, from, to, "textDocument/completion");
@@ -419,20 +424,22 @@ fn completion() {
         "  isolation strict",
         "  iso$0",
         expect![[r#"
-        namespaces  (14) NAME…
-        pod-security  (14) LEVEL [{ … }]
-        isolation  (14) MODE
-        allow  (14) ingress|egress …
-        network-policies  (14) khc-only|self-managed
-        quota  (14) { … }
-        limits  (14) { … }
-        role  (14) NAME { … }
-        grant  (14) ROLE to SUBJECT…
-        workload  (14) NAME { … }
-        admission  (14) { … }
-        nodes  (14) { … }
-        api-share  (14) SHARES
-    "#]],
+            namespaces  (14) NAME…
+            pod-security  (14) LEVEL [{ … }]
+            isolation  (14) MODE
+            allow  (14) ingress|egress …
+            network-policies  (14) khc-only|self-managed
+            quota  (14) { … }
+            limits  (14) { … }
+            role  (14) NAME { … }
+            grant  (14) ROLE to SUBJECT…
+            workload  (14) NAME { … }
+            admission  (14) { … }
+            nodes  (14) { … }
+            api-share  (14) SHARES
+            deletable-namespaces  (14) NAME…
+            exception  (14) NAME { … }
+        "#]],
     );
     // Statements of a nested block (quota).
     check_completion(
@@ -1008,4 +1015,87 @@ fn code_lenses_show_the_query_answers() {
     assert!(got.contains(&(line_of("workload api "), format!("reached by {} · can reach {}", br.reached_by.len(), br.reaches.len()))), "{got:?}");
     assert!(got.iter().any(|(_, t)| t.ends_with("may exec into its pods")), "{got:?}");
     eprintln!("lenses: {got:?}");
+}
+
+/// Issue 20 item 2: inside an exception, `lifts` completes the registry's rule
+/// names (without those already listed) and `workloads` the tenant's workloads;
+/// `namespace NS` in a pod-security block completes the levels.
+#[test]
+fn exception_completion_offers_rules_and_workloads() {
+    let dir = example("exception-completion");
+    let (mut c, _) = Client::start(&dir);
+    let text = std::fs::read_to_string(dir.join("tenants/monitoring.khc")).unwrap();
+    let with = |body: &str| text.replacen("  isolation tenant\n", &format!("  isolation tenant\n  exception host {{\n    {body}\n  }}\n"), 1);
+    let l = labels(&c.at("tenants/monitoring.khc", &with("lifts no-host-path $0"), "textDocument/completion", json!({})));
+    assert!(l.contains(&"no-host-namespaces".to_string()) && l.contains(&"allowed-volume-types".to_string()), "{l:?}");
+    assert!(!l.contains(&"no-host-path".to_string()), "{l:?}");
+    assert_eq!(l.len(), khc_rules::ALL.len() - 1);
+    let l = labels(&c.at("tenants/monitoring.khc", &with("workloads $0"), "textDocument/completion", json!({})));
+    assert_eq!(l, ["prometheus"], "{l:?}");
+    let ps = text.replacen("    warn restricted\n", "    warn restricted\n    namespace monitoring $0\n", 1);
+    let l = labels(&c.at("tenants/monitoring.khc", &ps, "textDocument/completion", json!({})));
+    assert_eq!(l, ["privileged", "baseline", "restricted"], "{l:?}");
+}
+
+/// Issue 20 item 2: hovering `exception` shows what it lifts, for whom, why and
+/// until when, and the namespaces whose Pod Security label it lowers; a rule in
+/// `lifts` shows the rule's documentation.
+#[test]
+fn exception_hover_shows_scope_reason_and_lowered_namespaces() {
+    let dir = example("exception-hover");
+    let (mut c, _) = Client::start(&dir);
+    let text = std::fs::read_to_string(dir.join("tenants/monitoring.khc")).unwrap();
+    let with = |marked: &str| {
+        text.replacen(
+            "  isolation tenant\n",
+            &format!("  isolation tenant\n  {marked} scrape {{\n    workloads prometheus\n    lifts no-host-namespaces\n    reason \"node metrics\"\n    expires \"2099-01-01\"\n  }}\n"),
+            1,
+        )
+    };
+    let h = c.at("tenants/monitoring.khc", &with("excep$0tion"), "textDocument/hover", json!({}));
+    let v = h["result"]["contents"]["value"].as_str().unwrap();
+    assert!(v.contains("**Exception `scrape`** lifts `no-host-namespaces` for workloads monitoring/prometheus; expires 2099-01-01"), "{v}");
+    assert!(v.contains("Reason: node metrics"), "{v}");
+    assert!(v.contains("Namespace `monitoring`: Pod Security `enforce` lowered to `privileged`; khc enforces `baseline`"), "{v}");
+    let h = c.at(
+        "tenants/monitoring.khc",
+        &with("exception").replacen("lifts no-host-namespaces", "lifts no-host-name$0spaces", 1),
+        "textDocument/hover",
+        json!({}),
+    );
+    let v = h["result"]["contents"]["value"].as_str().unwrap();
+    assert!(v.contains("no-host-namespaces") && v.contains("hostNetwork"), "{v}");
+}
+
+/// Issue 20 item 3: a warning acknowledged in source is published as a hint
+/// with its reason; an unmatched acknowledgement is a warning; every warning
+/// offers a quick fix that inserts the acknowledgement above its line.
+#[test]
+fn acknowledged_warnings_are_hints_and_a_quick_fix_acknowledges() {
+    let dir = temp("acknowledge");
+    let (mut c, _) = Client::start(&dir);
+    let text = "cluster c {\n  kubernetes 1.37\n}\ntenant t {}\n";
+    let uri = c.uri("main.khc");
+    let out = c.open("main.khc", text);
+    let diags = publications(&out, &uri)[0]["params"]["diagnostics"].as_array().unwrap().clone();
+    let risky = diags.iter().find(|d| d["code"] == "risky" && d["severity"] == 2).unwrap_or_else(|| panic!("{diags:?}")).clone();
+    let actions = c.request("textDocument/codeAction", json!({"textDocument": {"uri": uri}, "range": risky["range"], "context": {"diagnostics": [risky]}}));
+    let ack = actions["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["title"].as_str().unwrap().starts_with("Acknowledge `risky`"))
+        .unwrap_or_else(|| panic!("{actions}"));
+    let edit = &ack["edit"]["changes"][&uri][0];
+    assert_eq!(edit["newText"], "# khc: allow risky — \n");
+    assert_eq!(edit["range"]["start"], json!({"line": 0, "character": 0}));
+    let acked = format!("# khc: allow risky — a lab cluster\n{text}").replace("tenant t {}", "tenant t {} # khc: allow conflict — none here");
+    let out = c.change("main.khc", &acked);
+    let diags = publications(&out, &uri)[0]["params"]["diagnostics"].as_array().unwrap().clone();
+    let hints: Vec<&Value> = diags.iter().filter(|d| d["severity"] == 4).collect();
+    assert_eq!(hints.len(), 2, "{diags:?}");
+    assert!(hints.iter().all(|d| d["code"] == "risky" && d["message"].as_str().unwrap().contains("acknowledged: a lab cluster")), "{hints:?}");
+    let warnings: Vec<&Value> = diags.iter().filter(|d| d["severity"] == 2).collect();
+    assert_eq!(warnings.len(), 1, "{diags:?}");
+    assert!(warnings[0]["message"].as_str().unwrap().contains("acknowledgement of `conflict` matches no warning"), "{warnings:?}");
 }

@@ -23,6 +23,9 @@ pub struct Posture {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Effect {
+    /// Destroys something on the cluster when applied: a namespace (and
+    /// everything in it) that leaves the source.
+    Destructive,
     /// Less secure: new reachability, new permissions, fewer rules, lower levels.
     Loosened,
     /// More secure.
@@ -48,12 +51,18 @@ pub struct Change {
     pub source: String,
 }
 
+/// The weakest level a value names (`restricted`, or `restricted (node-agents
+/// privileged)` for a tenant with per-namespace levels).
 fn level_rank(l: &str) -> u8 {
-    match l {
-        "privileged" => 0,
-        "baseline" => 1,
-        _ => 2,
-    }
+    l.split(|c: char| !c.is_ascii_alphanumeric() && c != '-')
+        .filter_map(|w| match w {
+            "privileged" => Some(0),
+            "baseline" => Some(1),
+            "restricted" => Some(2),
+            _ => None,
+        })
+        .min()
+        .unwrap_or(2)
 }
 
 impl Posture {
@@ -109,7 +118,38 @@ impl Posture {
         for t in ws.tenants() {
             let ps = &t.pod_security;
             for (mode, level) in [("enforce", ps.enforce), ("audit", ps.audit), ("warn", ps.warn)] {
-                put("pod-security", format!("tenant {} {mode}", t.name), level.as_str().to_string(), t.origin.to_string());
+                let mut value = level.as_str().to_string();
+                if mode == "enforce" && !ps.namespace_enforce.is_empty() {
+                    let each: Vec<String> = ps.namespace_enforce.iter().map(|(ns, l)| format!("{ns} {}", l.as_str())).collect();
+                    value = format!("{value} ({})", each.join(", "));
+                }
+                put("pod-security", format!("tenant {} {mode}", t.name), value, t.origin.to_string());
+            }
+            // Every namespace khc creates: one leaving the source is deleted by a
+            // pruning GitOps engine unless the guards of section 13 stop it.
+            for ns in &t.namespaces {
+                let guard = if t.deletable_namespaces.contains(ns) { "deletable" } else { "delete-guarded" };
+                put("namespace", format!("namespace {ns}"), format!("tenant {}, {guard}", t.name), t.origin.to_string());
+            }
+            // Exceptions: one fact per lifted rule and covered scope, so a new
+            // or widened exception is a new fact (a loosening).
+            for e in &t.exceptions {
+                let scopes: Vec<String> = if e.workloads.is_empty() {
+                    e.namespaces.iter().map(|n| format!("namespace {n}")).collect()
+                } else {
+                    e.workloads.iter().map(|(w, n)| format!("workload {n}/{w}")).collect()
+                };
+                let expiry = e.expires.as_deref().map_or("no expiry".to_string(), |d| format!("until {d}"));
+                for r in &e.lifts {
+                    for scope in &scopes {
+                        put(
+                            "exception",
+                            format!("tenant {}: `{}` lifted for {scope}", t.name, r.keyword()),
+                            format!("exception {}, {expiry}: {}", e.name, e.reason),
+                            e.origin.to_string(),
+                        );
+                    }
+                }
             }
             put("isolation", format!("tenant {}", t.name), format!("{:?}", t.isolation).to_lowercase(), t.origin.to_string());
             for w in &t.workloads {
@@ -130,6 +170,11 @@ impl Posture {
 
 fn effect(category: &str, before: Option<&str>, after: Option<&str>) -> Effect {
     match (category, before, after) {
+        ("namespace", Some(_), None) => Effect::Destructive,
+        ("namespace", None, Some(_)) => Effect::Changed,
+        ("namespace", Some(b), Some(a)) if !b.ends_with("deletable") && a.ends_with("deletable") => Effect::Loosened,
+        ("exception", None, Some(_)) => Effect::Loosened,
+        ("exception", Some(_), None) => Effect::Tightened,
         ("reachability" | "rbac", None, Some(_)) => Effect::Loosened,
         ("reachability" | "rbac", Some(_), None) => Effect::Tightened,
         ("reachability", Some(b), Some(a)) => {
@@ -231,7 +276,7 @@ pub fn text(changes: &[Change]) -> String {
         return "no change in security posture\n".into();
     }
     let mut s = String::new();
-    for effect in [Effect::Loosened, Effect::Tightened, Effect::Changed] {
+    for effect in [Effect::Destructive, Effect::Loosened, Effect::Tightened, Effect::Changed] {
         let these: Vec<&Change> = changes.iter().filter(|c| c.effect == effect).collect();
         if these.is_empty() {
             continue;
@@ -253,11 +298,16 @@ pub fn markdown(changes: &[Change]) -> String {
         s.push_str("No change in security posture.\n");
         return s;
     }
-    s.push_str(&format!("**{loosened} loosened**, {tightened} tightened, {} other.\n\n", changes.len() - loosened - tightened));
+    let destructive = changes.iter().filter(|c| c.effect == Effect::Destructive).count();
+    if destructive > 0 {
+        s.push_str(&format!("**{destructive} destructive** (a namespace leaves the source: see the delete guards in the README), "));
+    }
+    s.push_str(&format!("**{loosened} loosened**, {tightened} tightened, {} other.\n\n", changes.len() - loosened - tightened - destructive));
     s.push_str("| effect | area | change | before | after | source |\n|---|---|---|---|---|---|\n");
     let cell = |x: &str| if x.is_empty() { "—".to_string() } else { x.replace('|', "\\|") };
     for c in changes {
         let icon = match c.effect {
+            Effect::Destructive => "💥 destructive",
             Effect::Loosened => "🔓 loosened",
             Effect::Tightened => "🔒 tightened",
             Effect::Changed => "changed",

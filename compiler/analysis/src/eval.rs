@@ -46,7 +46,7 @@ impl Severity {
 pub struct Finding {
     /// Severity.
     pub severity: Severity,
-    /// `pod-security`, `admission`, `network` or `namespace`.
+    /// `pod-security`, `admission`, `exception`, `network` or `namespace`.
     pub check: &'static str,
     /// The rule: a khc admission rule, `enforce=restricted: run-as-non-root`, …
     pub rule: String,
@@ -272,18 +272,19 @@ fn evaluate_one(ws: &Workspace, m: &Manifest, index: usize, all: &[Manifest], op
     if let (Some(t), Some((meta, spec))) = (tenant, pod_template(v)) {
         let ps = &t.pod_security;
         let minor = pss::minor_of(&ps.version);
-        let enforced = pss::check(ps.enforce, minor, meta, spec);
+        let enforce = ps.enforce_in(&namespace);
+        let enforced = pss::check(enforce, minor, meta, spec);
         for x in &enforced {
             push(
                 Severity::Deny,
                 "pod-security",
                 x.control.to_string(),
                 t.origin.to_string(),
-                format!("{} (pod-security enforce {})", x.message, ps.enforce.as_str()),
+                format!("{} (pod-security enforce {})", x.message, enforce.as_str()),
             );
         }
         for (mode, level) in [("warn", ps.warn), ("audit", ps.audit)] {
-            if level <= ps.enforce {
+            if level <= enforce {
                 continue;
             }
             for x in pss::check(level, minor, meta, spec).into_iter().filter(|x| !enforced.contains(x)) {
@@ -315,6 +316,25 @@ fn evaluate_one(ws: &Workspace, m: &Manifest, index: usize, all: &[Manifest], op
                     None => format!("{} (policy {})", x.message, x.policy),
                 };
                 push(severity, "admission", x.rule.clone(), x.rule_source.clone(), message);
+            }
+        }
+    }
+    // Scoped exceptions that cover the object (SPEC.md section 5): for
+    // information, so that what the policies admit under an exception is seen.
+    if let (Some(t), Some((_, spec))) = (tenant, pod_template(v)) {
+        let sa = spec["serviceAccountName"].as_str().or(spec["serviceAccount"].as_str()).unwrap_or("default");
+        for e in &t.exceptions {
+            let covered = e.namespaces.contains(&namespace) && (e.workloads.is_empty() || e.workloads.iter().any(|(w, ns)| *ns == namespace && w == sa));
+            if covered {
+                let lifts: Vec<&str> = e.lifts.iter().map(|r| r.keyword()).collect();
+                let expiry = e.expires.as_deref().map_or(String::new(), |d| format!("; expires {d}"));
+                push(
+                    Severity::Info,
+                    "exception",
+                    format!("exception {}", e.name),
+                    e.origin.to_string(),
+                    format!("exception `{}` lifts {} here: {}{expiry}", e.name, lifts.join(", "), e.reason),
+                );
             }
         }
     }

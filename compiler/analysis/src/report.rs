@@ -4,6 +4,7 @@
 
 use crate::pss::CONTROLS;
 use crate::Workspace;
+use khc_rules::facts::PssLevel;
 use khc_rules::Covers;
 use khc_semantics::model::{Isolation, RuleKind, Tenant};
 use serde::Serialize;
@@ -90,8 +91,52 @@ fn stated_rules(ws: &Workspace) -> BTreeMap<(String, String), (&RuleKind, u32)> 
                 out.insert((r.kind.keyword().to_string(), r.origin.to_string()), (&r.kind, a.minor_version));
             }
         }
+        // The rules khc enforces in place of a Pod Security level an exception
+        // lowered (their messages name the tenant's declaration).
+        for t in m.tenants.iter().filter(|t| !t.pod_security.stand_ins.is_empty()) {
+            for level in t.pod_security.stand_ins.values() {
+                let pl = if *level == khc_semantics::model::Level::Baseline { PssLevel::Baseline } else { PssLevel::Restricted };
+                for kind in STAND_INS[pl as usize].iter() {
+                    out.insert((kind.keyword().to_string(), t.origin.to_string()), (kind, m.cluster.minor_version));
+                }
+            }
+        }
     }
     out
+}
+
+/// `khc_rules::pss_stand_in` of baseline and restricted, kept for the report's borrows.
+static STAND_INS: std::sync::LazyLock<[Vec<RuleKind>; 2]> =
+    std::sync::LazyLock::new(|| [khc_rules::pss_stand_in(PssLevel::Baseline), khc_rules::pss_stand_in(PssLevel::Restricted)]);
+
+/// The report's section on exceptions (SPEC section 5): one line per
+/// exception with its tenant, scope, lifted rules, reason and expiry, and the
+/// namespaces whose Pod Security label khc lowered; empty without exceptions.
+pub fn exceptions_markdown(ws: &Workspace) -> String {
+    let mut s = String::new();
+    for t in ws.tenants() {
+        for e in &t.exceptions {
+            let scope = if e.workloads.is_empty() {
+                format!("namespaces {}", e.namespaces.join(", "))
+            } else {
+                format!("workloads {}", e.workloads.iter().map(|(w, ns)| format!("{ns}/{w}")).collect::<Vec<_>>().join(", "))
+            };
+            let lifts: Vec<&str> = e.lifts.iter().map(|r| r.keyword()).collect();
+            let expires = e.expires.as_deref().map_or("no expiry".to_string(), |d| format!("expires {d}"));
+            s.push_str(&format!("* {} / `{}` ({}): lifts {} for {scope}; {expires}. Reason: {}\n", t.name, e.name, e.origin, lifts.join(", "), e.reason));
+        }
+        for (ns, level) in &t.pod_security.stand_ins {
+            s.push_str(&format!(
+                "* {} / namespace {ns}: Pod Security enforce label lowered to privileged; khc enforces {} in its policy for every pod no exception covers\n",
+                t.name,
+                level.as_str()
+            ));
+        }
+    }
+    if s.is_empty() {
+        return s;
+    }
+    format!("\n## Exceptions\n\n{s}")
 }
 
 /// The Pod Security control parts the denying `rules` cover (the registry's
@@ -125,7 +170,10 @@ pub fn compliance(ws: &Workspace) -> Vec<Row> {
     for c in CONTROLS.iter() {
         let mut cells = BTreeMap::new();
         for (t, cov) in tenants.iter().zip(&covers) {
-            let psa = t.pod_security.enforce >= c.level;
+            // The weakest namespace decides (a namespace an exception lowered is
+            // covered by khc's stand-in rules, counted below).
+            let enforce = t.namespaces.iter().map(|ns| t.pod_security.enforce_in(ns)).min().unwrap_or(t.pod_security.enforce);
+            let psa = enforce >= c.level;
             let parts: Vec<&Covers> = cov.keys().filter(|k| k.control == c.id).collect();
             let all = c.facts.parts.iter().all(|p| parts.iter().any(|k| k.part == *p));
             let mut khc: Vec<String> = Vec::new();
@@ -145,7 +193,7 @@ pub fn compliance(ws: &Workspace) -> Vec<Row> {
             };
             let mut sources = khc;
             if psa {
-                sources.insert(0, format!("{} (pod-security enforce {})", t.origin, t.pod_security.enforce.as_str()));
+                sources.insert(0, format!("{} (pod-security enforce {})", t.origin, enforce.as_str()));
             }
             cells.insert(t.name.clone(), Cell { enforcer, sources });
         }
@@ -204,6 +252,7 @@ Pod Security Admission (PSA), khc's admission policy or objects (khc), both, or 
             }
         }
     }
+    s.push_str(&exceptions_markdown(ws));
     s
 }
 
@@ -231,6 +280,15 @@ body{font-family:sans-serif;margin:24px} table{border-collapse:collapse;font-siz
         }
         s.push_str("</tr>\n");
     }
-    s.push_str("</table></body></html>\n");
+    s.push_str("</table>");
+    let exceptions = exceptions_markdown(ws);
+    if !exceptions.is_empty() {
+        s.push_str("<h2>Exceptions</h2><ul>");
+        for line in exceptions.lines().filter_map(|l| l.strip_prefix("* ")) {
+            s.push_str(&format!("<li>{}</li>", e(line)));
+        }
+        s.push_str("</ul>");
+    }
+    s.push_str("</body></html>\n");
     s
 }

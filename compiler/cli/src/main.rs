@@ -143,6 +143,10 @@ khc build . -o out --gitops flux --gitops-path out\n  khc build . -o out --forma
         /// Treat warnings as errors (exit 1 and write nothing).
         #[arg(long)]
         deny_warnings: bool,
+        /// Also list the warnings acknowledged in source (`# khc: allow CODE — REASON`);
+        /// they are always counted, and never fail `--deny-warnings`.
+        #[arg(long)]
+        show_acknowledged: bool,
         /// Overwrite files in OUT that khc did not write.
         #[arg(long)]
         force: bool,
@@ -179,9 +183,13 @@ khc build . -o out --gitops flux --gitops-path out\n  khc build . -o out --forma
         /// Entry file or directory.
         #[arg(default_value = ".")]
         path: PathBuf,
-        /// Treat warnings as errors (exit 1).
+        /// Treat warnings as errors (exit 1); warnings acknowledged in source
+        /// (`# khc: allow CODE — REASON` on their line) do not count.
         #[arg(long)]
         deny_warnings: bool,
+        /// Also list the warnings acknowledged in source; they are always counted.
+        #[arg(long)]
+        show_acknowledged: bool,
         /// How to report diagnostics (json and sarif go to stdout).
         #[arg(long, value_enum, default_value_t = DiagFormat::Text)]
         format: DiagFormat,
@@ -235,7 +243,7 @@ fn main() -> ExitCode {
         }
     };
     match cli.command {
-        Command::Build { path, out, deny_warnings, force, fsync, gitops, gitops_repo, gitops_revision, gitops_path, format, watch } => {
+        Command::Build { path, out, deny_warnings, show_acknowledged, force, fsync, gitops, gitops_repo, gitops_revision, gitops_path, format, watch } => {
             let gitops = gitops.map(|engine| GitOps {
                 engine: match engine {
                     GitOpsEngine::Argocd => Engine::ArgoCd,
@@ -253,16 +261,17 @@ fn main() -> ExitCode {
                 let opts = write::Options { stop: Some(&watch::STOP), ..opts };
                 let built = watch::run(&path, |project, started, note| {
                     // Exit code 2 here is a failed write (the sources were fine): retried.
-                    run_project(project, Some((&out, opts, gitops.as_ref())), deny_warnings, color, format, Some((started, note))) == ExitCode::from(2)
+                    run_project(project, Some((&out, opts, gitops.as_ref())), (deny_warnings, show_acknowledged), color, format, Some((started, note)))
+                        == ExitCode::from(2)
                 });
                 return match built {
                     Ok(()) => ExitCode::SUCCESS,
                     Err(e) => usage_error(&e),
                 };
             }
-            run(&path, Some((&out, opts, gitops.as_ref())), deny_warnings, color, format)
+            run(&path, Some((&out, opts, gitops.as_ref())), (deny_warnings, show_acknowledged), color, format)
         }
-        Command::Check { path, deny_warnings, format } => run(&path, None, deny_warnings, color, format),
+        Command::Check { path, deny_warnings, show_acknowledged, format } => run(&path, None, (deny_warnings, show_acknowledged), color, format),
         Command::Fmt { paths, check } => commands::fmt::run(&paths, check),
         Command::WhoCan(a) => commands::who_can::run(a),
         Command::Can(a) => commands::can::run(a),
@@ -292,7 +301,7 @@ fn usage_error(msg: &str) -> ExitCode {
 fn run(
     path: &std::path::Path,
     out: Option<(&PathBuf, write::Options, Option<&GitOps>)>,
-    deny_warnings: bool,
+    warnings: (bool, bool),
     color: ColorChoice,
     format: DiagFormat,
 ) -> ExitCode {
@@ -305,7 +314,7 @@ fn run(
         // once what they are needed for exists (see `khc_db::emit_releasing`).
         project.db.bound_memos();
     }
-    let code = run_project(&mut project, out, deny_warnings, color, format, None);
+    let code = run_project(&mut project, out, warnings, color, format, None);
     // The process ends here: skip tearing down the database (all its memos).
     std::mem::forget(project);
     code
@@ -317,7 +326,7 @@ fn run(
 fn run_project(
     project: &mut Project,
     out: Option<(&PathBuf, write::Options, Option<&GitOps>)>,
-    deny_warnings: bool,
+    (deny_warnings, show_acknowledged): (bool, bool),
     color: ColorChoice,
     format: DiagFormat,
     watching: Option<(std::time::Instant, &str)>,
@@ -342,27 +351,40 @@ fn run_project(
     }
     // Each entry writes clusters/NAME: two entries may not declare one name.
     all_diags.extend(khc_db::checks::duplicate_clusters(db, &project.entries));
-    khc_db::sort_diagnostics(&mut all_diags);
+    // Warnings acknowledged in source (`# khc: allow CODE — REASON`).
+    khc_db::acknowledge::acknowledge(db, &mut all_diags);
+    let mut acknowledged = 0;
     for d in &all_diags {
         if d.is_error() {
             summary.errors += 1;
+        } else if d.acknowledged.is_some() {
+            acknowledged += 1;
         } else {
             summary.warnings += 1;
         }
     }
     if format == DiagFormat::Text {
         use std::io::Write as _;
-        let _ = std::io::stderr().lock().write_all(render(db, &all_diags, color).as_bytes());
+        let shown: Vec<khc_syntax::Diagnostic> = all_diags
+            .iter()
+            .filter(|d| show_acknowledged || d.acknowledged.is_none())
+            .map(|d| match &d.acknowledged {
+                Some(why) => d.clone().with_note(format!("note: acknowledged in source: {why}")),
+                None => d.clone(),
+            })
+            .collect();
+        let _ = std::io::stderr().lock().write_all(render(db, &shown, color).as_bytes());
     } else {
         commands::diagnostics::print(db, &all_diags, format);
     }
     let failed = summary.errors > 0 || (deny_warnings && summary.warnings > 0);
     let verdict = format!(
-        "{} error{}, {} warning{}",
+        "{} error{}, {} warning{}{}",
         summary.errors,
         if summary.errors == 1 { "" } else { "s" },
         summary.warnings,
-        if summary.warnings == 1 { "" } else { "s" }
+        if summary.warnings == 1 { "" } else { "s" },
+        if acknowledged > 0 { format!(" ({acknowledged} acknowledged)") } else { String::new() }
     );
     if failed {
         let why = if summary.errors == 0 { " (warnings denied)" } else { "" };

@@ -142,6 +142,10 @@ fn language_server_publishes_diagnostics_over_stdio() {
     let file = dir.join("c.khc");
     let uri = format!("file://{}", file.display());
     let text = "cluster c {\n  kubernetes 1.2\n}\n";
+    // On disk too: without workspace folders the server adopts the nearest
+    // directory with an entry file, which must be this one (not whatever other
+    // `*.khc` an unrelated process left in the system's temporary folder).
+    std::fs::write(&file, text).unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_khc"))
         .arg("lsp")
         .stdin(std::process::Stdio::piped())
@@ -274,4 +278,54 @@ fn fmt_and_entry_discovery_follow_no_links_and_read_no_fifos() {
     assert!(!stderr(&o).contains("cluster `other`"), "{}", stderr(&o));
     std::fs::remove_dir_all(&dir).ok();
     std::fs::remove_dir_all(&outside).ok();
+}
+
+/// Issue 20 item 3: warnings acknowledged in source (`# khc: allow CODE —
+/// REASON` on their line, or alone on the line before) no longer fail
+/// `--deny-warnings`; they stay counted, are listed with `--show-acknowledged`,
+/// and are suppressed results (with the justification) in SARIF. An
+/// acknowledgement that matches nothing, or without a reason, is a warning.
+#[test]
+fn acknowledged_warnings_pass_deny_warnings_and_stay_visible() {
+    let dir = temp("acknowledge");
+    let src = dir.join("c.khc");
+    let warned = "cluster c {\n  kubernetes 1.37\n}\ntenant t {}\n";
+    std::fs::write(&src, warned).unwrap();
+    let o = khc(&["check", "c.khc", "--deny-warnings"], &dir);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("khc: 0 errors, 2 warnings (warnings denied)"), "{}", stderr(&o));
+    // Both warnings (no encryption, no managed-by) are on the cluster's line.
+    let acked = "# khc: allow risky — a lab cluster: no Secrets, applied by hand\ncluster c {\n  kubernetes 1.37\n}\ntenant t {}\n";
+    std::fs::write(&src, acked).unwrap();
+    let o = khc(&["check", "c.khc", "--deny-warnings"], &dir);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stderr(&o).contains("khc: 0 errors, 0 warnings (2 acknowledged)"), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("warning[risky]"), "{}", stderr(&o));
+    let o = khc(&["check", "c.khc", "--show-acknowledged"], &dir);
+    assert!(
+        stderr(&o).contains("warning[risky]") && stderr(&o).contains("acknowledged in source: a lab cluster: no Secrets, applied by hand"),
+        "{}",
+        stderr(&o)
+    );
+    let o = khc(&["check", "c.khc", "--format", "sarif"], &dir);
+    let sarif: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let results = sarif["runs"][0]["results"].as_array().unwrap();
+    assert_eq!(results.len(), 2, "{sarif}");
+    for r in results {
+        assert_eq!(r["suppressions"][0]["kind"], "inSource", "{r}");
+        assert_eq!(r["suppressions"][0]["justification"], "a lab cluster: no Secrets, applied by hand", "{r}");
+    }
+    // One that matches nothing, and one without a reason: warnings.
+    std::fs::write(
+        &src,
+        acked
+            .replace("  kubernetes 1.37\n", "  kubernetes 1.37 # khc: allow conflict — nothing to see\n")
+            .replace("tenant t {}", "tenant t {} # khc: allow risky"),
+    )
+    .unwrap();
+    let o = khc(&["check", "c.khc", "--deny-warnings"], &dir);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("warning[no-effect]: this acknowledgement of `conflict` matches no warning on line 3"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("warning[bad-argument]: the acknowledgement of `risky` needs a reason"), "{}", stderr(&o));
+    std::fs::remove_dir_all(&dir).ok();
 }

@@ -19,6 +19,7 @@
 
 #![warn(missing_docs)]
 
+pub mod acknowledge;
 pub mod checks;
 pub mod emit;
 pub mod inputs;

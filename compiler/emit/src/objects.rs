@@ -13,7 +13,7 @@ use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, Ro
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, LabelSelectorRequirement, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-use khc_semantics::model::{self, Action, Admission, Direction, Isolation, Origin, Peer, Tenant};
+use khc_semantics::model::{self, Action, Admission, Direction, Isolation, Origin, Peer, RuleId, Tenant};
 use std::collections::BTreeMap;
 
 /// Annotation naming the source line an object came from.
@@ -97,9 +97,15 @@ pub fn tenant_objects(t: &Tenant) -> Vec<Built> {
     let tn = Some(t.name.as_str());
     for ns in &t.namespaces {
         let mut m = meta(ns, None, tn, &t.origin);
+        if !t.deletable_namespaces.contains(ns) {
+            let annotations = m.annotations.get_or_insert_with(BTreeMap::new);
+            for (k, v) in khc_rules::facts::NAMESPACE_DELETE_GUARDS {
+                annotations.insert(k.to_string(), v.to_string());
+            }
+        }
         let labels = m.labels.get_or_insert_with(BTreeMap::new);
         let ps = &t.pod_security;
-        for (mode, level) in [("enforce", ps.enforce), ("audit", ps.audit), ("warn", ps.warn)] {
+        for (mode, level) in [("enforce", ps.enforce_in(ns)), ("audit", ps.audit), ("warn", ps.warn)] {
             labels.insert(format!("pod-security.kubernetes.io/{mode}"), level.as_str().to_string());
             labels.insert(format!("pod-security.kubernetes.io/{mode}-version"), ps.version.clone());
         }
@@ -170,7 +176,8 @@ pub fn tenant_objects(t: &Tenant) -> Vec<Built> {
             ..Default::default()
         });
     }
-    out.extend(admission_policy_with(&format!("khc-tenant-{}", t.name), &admission, namespaces_by_name(&t.namespaces), tn, extra));
+    extra.extend(stand_in_validations(t, &admission));
+    out.extend(admission_policy_with(&format!("khc-tenant-{}", t.name), &admission, namespaces_by_name(&t.namespaces), tn, extra, &t.exceptions));
     if let Some(n) = &t.nodes {
         // The tenant's nodes are kept from everyone else: every namespace but the
         // tenant's own and the system ones (`exempt-namespaces`).
@@ -384,7 +391,7 @@ pub fn cluster_objects(c: &model::Cluster) -> Vec<Built> {
             }]),
             ..Default::default()
         };
-        out.extend(admission_policy_with("khc-cluster", a, selector, None, Vec::new()));
+        out.extend(admission_policy_with("khc-cluster", a, selector, None, Vec::new(), &[]));
     }
     out
 }
@@ -393,20 +400,80 @@ pub fn cluster_objects(c: &model::Cluster) -> Vec<Built> {
 /// its binding. UPDATEs are judged only when the pod spec changed (as Pod
 /// Security Admission does), so tightening a rule never blocks scaling down or
 /// removing finalizers of an old object.
-fn admission_policy_with(name: &str, a: &Admission, namespace_selector: LabelSelector, tenant: Option<&str>, extra: Vec<Validation>) -> Vec<Built> {
-    let validation = |r: &model::AdmissionRule, (expression, message): (String, String)| Validation {
-        expression,
+fn admission_policy_with(
+    name: &str,
+    a: &Admission,
+    namespace_selector: LabelSelector,
+    tenant: Option<&str>,
+    extra: Vec<Validation>,
+    exceptions: &[model::Exception],
+) -> Vec<Built> {
+    let validation = |r: &model::AdmissionRule, (expression, message): (String, String), pods: bool| Validation {
+        expression: excepted(exceptions, r.kind.id, pods, expression),
         message: Some(format!("{message} [khc rule {} at {}]", r.kind.keyword(), r.origin)),
         reason: Some("Forbidden".into()),
         ..Default::default()
     };
-    let mut validations: Vec<Validation> = a.rules.iter().filter_map(|r| cel::validation(&r.kind, a.minor_version).map(|v| validation(r, v))).collect();
+    let mut validations: Vec<Validation> = a.rules.iter().filter_map(|r| cel::validation(&r.kind, a.minor_version).map(|v| validation(r, v, true))).collect();
     validations.extend(extra);
-    let resource_validations: Vec<Validation> = a.rules.iter().filter_map(|r| cel::resource_validation(&r.kind).map(|v| validation(r, v))).collect();
+    let resource_validations: Vec<Validation> = a.rules.iter().filter_map(|r| cel::resource_validation(&r.kind).map(|v| validation(r, v, false))).collect();
     let mut out = policy_and_binding(name, a, namespace_selector.clone(), tenant, validations, &cel::MATCHED_RESOURCES, &cel::SPEC_CHANGED, true);
     if !resource_validations.is_empty() {
         let name = format!("{name}.resources");
         out.extend(policy_and_binding(&name, a, namespace_selector, tenant, resource_validations, &cel::RESOURCE_MATCHED, cel::RESOURCE_SPEC_CHANGED, false));
+    }
+    out
+}
+
+/// A rule's expression with the exceptions that lift it: true for the objects
+/// they cover (`exceptions` in SPEC section 5), else the rule.
+fn excepted(exceptions: &[model::Exception], rule: RuleId, pods: bool, expression: String) -> String {
+    let covers: Vec<String> = exceptions.iter().filter(|e| e.lifts.contains(&rule)).filter_map(|e| e.cel(pods)).map(|c| format!("({c})")).collect();
+    if covers.is_empty() {
+        return expression;
+    }
+    format!("{} || ({expression})", covers.join(" || "))
+}
+
+/// The Pod Security level khc enforces in CEL where an exception lowered a
+/// namespace's `enforce` label to `privileged` (SPEC section 5, "Exceptions"):
+/// the level's stand-in rules (`khc_rules::pss_stand_in`) for the pods of those
+/// namespaces, each lifted by the exceptions that lift it. A stand-in rule the
+/// tenant's own `admission` already states with the same arguments is left out
+/// (the tenant's rule judges every namespace).
+fn stand_in_validations(t: &Tenant, a: &Admission) -> Vec<Validation> {
+    let mut by_level: BTreeMap<model::Level, Vec<String>> = BTreeMap::new();
+    for (ns, level) in &t.pod_security.stand_ins {
+        by_level.entry(*level).or_default().push(ns.clone());
+    }
+    let mut out = Vec::new();
+    for (level, namespaces) in by_level {
+        let pl = match level {
+            model::Level::Baseline => khc_rules::facts::PssLevel::Baseline,
+            model::Level::Restricted => khc_rules::facts::PssLevel::Restricted,
+            model::Level::Privileged => continue,
+        };
+        let names: Vec<&str> = t.exceptions.iter().filter(|e| e.namespaces.iter().any(|n| namespaces.contains(n))).map(|e| e.name.as_str()).collect();
+        for kind in khc_rules::pss_stand_in(pl) {
+            if a.rules.iter().any(|r| r.kind == kind) {
+                continue;
+            }
+            let Some((expression, message)) = cel::validation(&kind, a.minor_version) else { continue };
+            let expression = format!("!(request.namespace in {}) || {}", cel::list(&namespaces), excepted(&t.exceptions, kind.id, true, expression));
+            out.push(Validation {
+                expression,
+                message: Some(format!(
+                    "{message} (Pod Security {} is enforced by khc in namespaces {}, whose label exceptions {} lowered) [khc rule {} at {}]",
+                    level.as_str(),
+                    namespaces.join(", "),
+                    names.join(", "),
+                    kind.keyword(),
+                    t.origin
+                )),
+                reason: Some("Forbidden".into()),
+                ..Default::default()
+            });
+        }
     }
     out
 }

@@ -199,6 +199,16 @@ pub fn emitted_kind(kind: &str) -> Option<&'static EmittedKind> {
 /// The label every namespace carries with its own name (immutable).
 pub const NAMESPACE_NAME_LABEL: &str = "kubernetes.io/metadata.name";
 
+/// The delete guards of the GitOps engines, set on every Namespace khc emits
+/// unless the tenant lists it in `deletable-namespaces` (SPEC section 13):
+/// Argo CD's resource sync options — `Delete=false` keeps the namespace when its
+/// Application is deleted, `Prune=false` when it leaves the repository (the
+/// Application then shows OutOfSync) — and Flux's
+/// `kustomize.toolkit.fluxcd.io/prune: disabled`, which keeps it out of the
+/// Kustomization's garbage collection.
+pub const NAMESPACE_DELETE_GUARDS: &[(&str, &str)] =
+    &[("argocd.argoproj.io/sync-options", "Delete=false,Prune=false"), ("kustomize.toolkit.fluxcd.io/prune", "disabled")];
+
 /// The Pod Security Admission label prefix.
 pub const PSA_LABEL_PREFIX: &str = "pod-security.kubernetes.io/";
 

@@ -330,6 +330,46 @@ impl RuleKind {
     }
 }
 
+/// The rules khc enforces in CEL in place of Pod Security level `level` where an
+/// exception lowered a namespace's `enforce` label to `privileged`: the
+/// standard library's profile `baseline` (`std/baseline`) for baseline, and
+/// `least-privilege` (`std/restricted`, the restricted profile without its
+/// resource and image rules, which are no Pod Security controls) for restricted.
+/// Both are at least as strict as their level (SPEC section 8, "Pod Security
+/// Standards parity"); `tests/stdlib.rs` keeps these lists equal to the
+/// profiles.
+pub fn pss_stand_in(level: facts::PssLevel) -> Vec<RuleKind> {
+    let net_bind = || Args::Names(vec!["NET_BIND_SERVICE".into()]);
+    let default = || Args::NamesOrDefault(None);
+    let mut rules = vec![
+        (RuleId::NoHostNamespaces, Args::None),
+        (RuleId::NoHostPorts, Args::None),
+        (RuleId::NoHostPath, Args::None),
+        (RuleId::NoDockerSocket, Args::None),
+        (RuleId::NoPrivileged, Args::None),
+        (RuleId::AllowedCapabilities, net_bind()),
+        (RuleId::SeccompRuntimeDefault, Args::None),
+        (RuleId::AppArmorRuntimeDefault, Args::None),
+        (RuleId::AllowedSysctls, default()),
+        (RuleId::NoUnmaskedProcMount, Args::None),
+        (RuleId::AllowedSelinuxTypes, default()),
+        (RuleId::NoSelinuxOverrides, Args::None),
+        (RuleId::NoHostProcess, Args::None),
+        (RuleId::NoHostProbes, Args::None),
+    ];
+    if level == facts::PssLevel::Restricted {
+        rules.extend([
+            (RuleId::NoPrivilegeEscalation, Args::None),
+            (RuleId::DropAllCapabilities, Args::None),
+            (RuleId::AllowedVolumeTypes, default()),
+            (RuleId::RunAsNonRoot, Args::None),
+            (RuleId::MinUid, Args::Number(10000)),
+            (RuleId::ReadOnlyRootFs, Args::None),
+        ]);
+    }
+    rules.into_iter().map(|(id, args)| RuleKind { id, args }).collect()
+}
+
 /// What a rule file starts with.
 mod prelude {
     pub(crate) use crate::cel::*;

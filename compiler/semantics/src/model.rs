@@ -169,6 +169,68 @@ pub struct PodSecurity {
     pub warn: Level,
     /// `v1.31` or `latest`.
     pub version: String,
+    /// Namespaces whose `enforce` level differs from the tenant's: set by
+    /// `namespace NS LEVEL` in the block, or lowered to `privileged` by an
+    /// exception that lifts a Pod Security control (see `stand_ins`).
+    pub namespace_enforce: BTreeMap<String, Level>,
+    /// Namespaces whose `enforce` label khc lowered to `privileged` for an
+    /// exception, with the level khc's own CEL keeps enforcing there for every
+    /// pod the exception does not name (SPEC section 5, "Exceptions").
+    pub stand_ins: BTreeMap<String, Level>,
+}
+
+impl PodSecurity {
+    /// The level enforced in namespace `ns`.
+    pub fn enforce_in(&self, ns: &str) -> Level {
+        self.namespace_enforce.get(ns).copied().unwrap_or(self.enforce)
+    }
+}
+
+/// `exception NAME { … }` in a tenant (SPEC section 5, "Exceptions"): admission
+/// rules lifted for some namespaces or workloads, with a reason.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Exception {
+    /// The exception's name.
+    pub name: String,
+    /// Declaration site.
+    pub origin: Origin,
+    /// The span of `exception NAME` in `origin.file`.
+    pub span: khc_syntax::Span,
+    /// The namespaces it covers (the tenant's; all of them by default, or the
+    /// namespaces of `workloads`).
+    pub namespaces: Vec<String>,
+    /// The workloads it covers, with their namespaces: pods running as their
+    /// ServiceAccount; empty means every pod of `namespaces`.
+    pub workloads: Vec<(String, String)>,
+    /// The rules it lifts.
+    pub lifts: Vec<RuleId>,
+    /// Why (required).
+    pub reason: String,
+    /// The last day it applies (`YYYY-MM-DD`), if any.
+    pub expires: Option<String>,
+}
+
+impl Exception {
+    /// The CEL that is true for the objects the exception covers, in a policy
+    /// with the pod variables (`pods`) or without them (Services and claims:
+    /// only an exception without workloads covers them; `None` then).
+    pub fn cel(&self, pods: bool) -> Option<String> {
+        let lit = |s: &str| khc_rules::cel::lit(s);
+        if self.workloads.is_empty() {
+            return Some(format!("request.namespace in {}", khc_rules::cel::list(&self.namespaces)));
+        }
+        if !pods {
+            return None;
+        }
+        let each: Vec<String> = self
+            .workloads
+            .iter()
+            .map(|(w, ns)| {
+                format!("(request.namespace == {} && has(variables.podSpec.serviceAccountName) && variables.podSpec.serviceAccountName == {})", lit(ns), lit(w))
+            })
+            .collect();
+        Some(each.join(" || "))
+    }
 }
 
 /// Network isolation mode (SPEC.md section 6).
@@ -441,6 +503,11 @@ pub struct Tenant {
     pub self_managed_network_policies: bool,
     /// API Priority and Fairness (`api-share N`), if any.
     pub api_share: Option<ApiShare>,
+    /// Scoped exceptions (`exception NAME { … }`).
+    pub exceptions: Vec<Exception>,
+    /// `deletable-namespaces`: namespaces emitted without the GitOps engines'
+    /// delete guards, which a pruning engine deletes when they leave the source.
+    pub deletable_namespaces: Vec<String>,
 }
 
 /// `api-share N`: the tenant's own API Priority and Fairness level.

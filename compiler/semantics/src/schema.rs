@@ -45,6 +45,8 @@ pub enum BlockKind {
     Authentication,
     /// `oidc "ISSUER-URL" { … }` in `authentication`.
     Oidc,
+    /// `exception NAME { … }` in a tenant.
+    Exception,
 }
 
 /// One statement a block accepts.
@@ -195,6 +197,26 @@ const TENANT: &[StatementSchema] = &[
         "SHARES",
         "API Priority and Fairness: the tenant's ServiceAccounts and granted users and groups get their own priority level with SHARES (1–100) nominal concurrency shares; a flood from the tenant queues, then gets 429, in its own level.",
     ),
+    once(
+        "deletable-namespaces",
+        "NAME…",
+        "Namespaces emitted without the GitOps delete guards (Argo CD `Delete=false,Prune=false`, Flux `prune: disabled`): removing them from the source lets the engine delete them and everything in them.",
+    ),
+    opens(
+        "exception",
+        "NAME { … }",
+        "A scoped exception: admission rules (and the Pod Security controls they stand for) lifted for some namespaces or workloads, with a required reason and an optional expiry.",
+        BlockKind::Exception,
+        false,
+    ),
+];
+
+const EXCEPTION: &[StatementSchema] = &[
+    once("namespaces", "NAME…", "The tenant's namespaces the exception covers (default: the workloads' namespaces, else every namespace of the tenant)."),
+    once("workloads", "NAME…", "The workloads it covers: pods running as their ServiceAccount (default: every pod of the namespaces)."),
+    once("lifts", "RULE…", "The admission rules it lifts; a rule that stands for a Pod Security control also lifts that control (SPEC section 5)."),
+    once("reason", "\"TEXT\"", "Why the exception is needed (required); shown by `khc report`, `diff`, `eval` and hover."),
+    once("expires", "\"YYYY-MM-DD\"", "The last day the exception applies; after it, the build fails (KHC_TODAY overrides today's date)."),
 ];
 
 const NODES: &[StatementSchema] = &[
@@ -213,6 +235,7 @@ const POD_SECURITY: &[StatementSchema] = &[
     s("audit", "LEVEL", "The level whose violations are recorded in the audit log."),
     s("warn", "LEVEL", "The level whose violations are returned as warnings."),
     s("version", "VERSION|latest", "The Pod Security Standards version (default: the cluster's Kubernetes version)."),
+    s("namespace", "NAME LEVEL", "The level enforced in one of the tenant's namespaces (audit and warn keep the tenant's levels)."),
 ];
 
 const QUOTA: &[StatementSchema] = &[
@@ -318,6 +341,7 @@ pub const BLOCKS: &[BlockSchema] = &[
     BlockSchema { kind: BlockKind::ClusterPodSecurity, context: "the cluster's pod-security block", statements: CLUSTER_POD_SECURITY },
     BlockSchema { kind: BlockKind::Authentication, context: "an authentication block", statements: AUTHENTICATION },
     BlockSchema { kind: BlockKind::Oidc, context: "an oidc block", statements: OIDC },
+    BlockSchema { kind: BlockKind::Exception, context: "an exception", statements: EXCEPTION },
 ];
 
 /// The schema of a block.
@@ -429,6 +453,8 @@ statement_enum! {
         Admission = "admission",
         Nodes = "nodes",
         ApiShare = "api-share",
+        DeletableNamespaces = "deletable-namespaces",
+        Exception = "exception",
     }
 }
 

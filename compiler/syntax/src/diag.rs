@@ -43,8 +43,9 @@ pub const CODES: &[(&str, &str)] = &[
     ("risky", "intent that weakens security; review it"),
     ("unreachable", "traffic allowed on one side only"),
     ("applier", "a grant whose holder can become the `managed-by` applier, which khc's protection exempts"),
-    ("no-effect", "a grant or part of one that can never apply"),
+    ("no-effect", "a grant or part of one that can never apply; an exception that lifts nothing in force"),
     ("manifest", "an application manifest (YAML) that the namespace's intent denies or warns about: `khc eval`'s finding, in the editor"),
+    ("expired", "an exception past its `expires` date"),
 ];
 
 /// A suggested edit that fixes a diagnostic: replace `span` (in the primary
@@ -76,6 +77,10 @@ pub struct Diagnostic {
     pub notes: Vec<String>,
     /// Suggested edits (e.g. the "did you mean" replacement).
     pub fixes: Vec<Fix>,
+    /// For a warning acknowledged in source (`# khc: allow CODE — REASON`), the
+    /// reason: it no longer counts for `--deny-warnings` and is shown only on
+    /// request (SPEC.md section 12).
+    pub acknowledged: Option<String>,
 }
 
 impl Diagnostic {
@@ -99,6 +104,7 @@ impl Diagnostic {
             secondary: Vec::new(),
             notes: Vec::new(),
             fixes: Vec::new(),
+            acknowledged: None,
         }
     }
 

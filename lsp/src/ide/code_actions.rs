@@ -37,6 +37,18 @@ impl<'a> Analysis<'a> {
                     action(format!("Add `{stmt}` to tenant `{tenant}`"), d, edit.0, edit.1, true);
                 }
             }
+            // A warning: acknowledge it in source (`# khc: allow CODE — REASON`
+            // alone on the line before it); the reason is left for the author.
+            if d.severity == Some(lsp_types::DiagnosticSeverity::WARNING) {
+                if let Some(lsp_types::NumberOrString::String(code)) = &d.code {
+                    let line = d.range.start.line;
+                    let text = self.text.split('\n').nth(line as usize).unwrap_or("");
+                    let indent: String = text.chars().take_while(|c| *c == ' ' || *c == '\t').collect();
+                    let at = lsp_types::Position { line, character: 0 };
+                    let edit = TextEdit { range: Range { start: at, end: at }, new_text: format!("{indent}# {} {code} — \n", khc_db::acknowledge::MARKER) };
+                    action(format!("Acknowledge `{code}`… (add `# khc: allow {code} — REASON` above)"), d, params.text_document.uri.clone(), edit, false);
+                }
+            }
             for line in d.message.lines() {
                 let Some(rest) = line.split("did you mean `").nth(1) else { continue };
                 let Some(s) = rest.split('`').next() else { continue };

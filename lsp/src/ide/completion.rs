@@ -60,6 +60,21 @@ impl<'a> Analysis<'a> {
             names.iter().map(|n| item(n, CompletionItemKind::REFERENCE, Some(k.describe()))).collect()
         };
         match (stmt, prev) {
+            // `exception NAME { lifts RULE…; workloads W…; namespaces NS… }`.
+            ("lifts", _) if kind == BlockKind::Exception => khc_rules::ALL
+                .iter()
+                .filter(|r| !complete.contains(&r.keyword()))
+                .map(|r| {
+                    let d = r.def();
+                    let mut it = item(d.name, CompletionItemKind::ENUM_MEMBER, Some("admission rule"));
+                    it.documentation = Some(Documentation::String(d.doc.to_string()));
+                    it
+                })
+                .collect(),
+            ("workloads", _) if kind == BlockKind::Exception => defs(SymbolKind::Workload, tenant_here.as_deref()),
+            ("namespaces", _) if kind == BlockKind::Exception => defs(SymbolKind::Namespace, tenant_here.as_deref()),
+            ("deletable-namespaces", _) if kind == BlockKind::Tenant => defs(SymbolKind::Namespace, tenant_here.as_deref()),
+            ("namespace", _) if kind == BlockKind::PodSecurity && complete.len() == 2 => set(&schema::LEVELS),
             (_, "tenant") if stmt != "tenant" => defs(SymbolKind::Tenant, None),
             (_, "workload") => {
                 let other = complete.windows(3).rev().find(|w| w[0] == "tenant" && w[2] == "workload").map(|w| w[1].to_string());
@@ -107,7 +122,7 @@ impl<'a> Analysis<'a> {
         }
     }
 
-    fn enclosing_tenant(&self, offset: u32) -> Option<String> {
+    pub(super) fn enclosing_tenant(&self, offset: u32) -> Option<String> {
         let fi = khc_db::syntax::file_index(self.db, self.file);
         fi.definitions.iter().find(|d| d.id.kind == SymbolKind::Tenant && d.full_span.start <= offset && offset <= d.full_span.end).map(|d| d.id.name.clone())
     }

@@ -20,12 +20,45 @@ impl<'a> Analysis<'a> {
                 if let Some(cel) = self.cel_of(stmt.span()) {
                     md.push_str(&format!("\n\nCompiles to the ValidatingAdmissionPolicy validation:\n```cel\n{cel}\n```"));
                 }
+                for e in self.exceptions_here(offset).iter().filter(|e| e.lifts.iter().any(|r| r.keyword() == st.name)) {
+                    md.push_str(&format!("\n\nLifted by exception `{}` ({}): {}", e.name, exception_scope(e), e.reason));
+                }
+            }
+            if kind == BlockKind::Tenant && st.name == "exception" {
+                let start = u32::from(tok.text_range().start());
+                if let Some(e) = self.exceptions_here(offset).into_iter().find(|e| e.span.start == start) {
+                    md.push_str(&format!(
+                        "\n\n**Exception `{}`** lifts {} for {}; {}.\n\nReason: {}",
+                        e.name,
+                        e.lifts.iter().map(|r| format!("`{}`", r.keyword())).collect::<Vec<_>>().join(", "),
+                        exception_scope(&e),
+                        e.expires.as_deref().map_or("no expiry".to_string(), |d| format!("expires {d}")),
+                        e.reason
+                    ));
+                    if let Some(t) = self.tenant_model_at(offset) {
+                        for ns in e.namespaces.iter().filter(|ns| t.pod_security.stand_ins.contains_key(*ns)) {
+                            md.push_str(&format!(
+                                "\n\nNamespace `{ns}`: Pod Security `enforce` lowered to `privileged`; khc enforces `{}` in the tenant's policy for every other pod.",
+                                t.pod_security.stand_ins[ns].as_str()
+                            ));
+                        }
+                    }
+                }
             }
             let mut h = markdown(md);
             h.range = Some(self.ix.range(tok.text_range().into()));
             return Some(h);
         }
         let tok = ast::token_at(&self.root, offset)?;
+        // A rule named in an exception's `lifts`.
+        if tok.kind() == SyntaxKind::NAME && tok.parent_ancestors().find_map(ast::Statement::cast).is_some_and(|s| s.is("lifts")) {
+            if let Some(r) = khc_rules::RuleId::from_name(tok.text()) {
+                let d = r.def();
+                let mut h = markdown(format!("```khc\n{} {}\n```\n{}", d.name, d.shape, d.doc));
+                h.range = Some(self.ix.range(tok.text_range().into()));
+                return Some(h);
+            }
+        }
         if let Some(md) = self.resource_hover(&tok) {
             let mut h = markdown(md);
             h.range = Some(self.ix.range(tok.text_range().into()));
@@ -98,6 +131,27 @@ impl<'a> Analysis<'a> {
             }
         }
         Some(())
+    }
+
+    /// The checked tenant whose declaration in this file encloses `offset`.
+    fn tenant_model_at(&self, offset: u32) -> Option<khc_semantics::model::Tenant> {
+        let name = self.enclosing_tenant(offset)?;
+        for e in &self.entries {
+            let scope = khc_db::scope(self.db, *e);
+            for t in scope.live_tenants(self.db, *e) {
+                if let Some(t) = &khc_db::tenant_check(self.db, t).0 {
+                    if t.name == name && t.origin.file == self.key {
+                        return Some((**t).clone());
+                    }
+                }
+            }
+        }
+        None
+    }
+
+    /// The exceptions of the tenant that encloses `offset`.
+    fn exceptions_here(&self, offset: u32) -> Vec<khc_semantics::model::Exception> {
+        self.tenant_model_at(offset).map(|t| t.exceptions).unwrap_or_default()
     }
 
     fn cel_of(&self, span: Span) -> Option<String> {
@@ -178,6 +232,15 @@ impl<'a> Analysis<'a> {
         }
         let list: Vec<String> = kinds.iter().map(|(k, n)| format!("{n} × {k}")).collect();
         Some(format!("Produces {} file(s): {}.", files.len(), list.join(", ")))
+    }
+}
+
+/// Whom an exception covers, in words.
+fn exception_scope(e: &khc_semantics::model::Exception) -> String {
+    if e.workloads.is_empty() {
+        format!("namespaces {}", e.namespaces.join(", "))
+    } else {
+        format!("workloads {}", e.workloads.iter().map(|(w, ns)| format!("{ns}/{w}")).collect::<Vec<_>>().join(", "))
     }
 }
 

@@ -66,7 +66,15 @@ fn sarif_log(items: &[AuditItem]) -> serde_json::Value {
                 }
                 _ => Vec::new(),
             };
-            SarifResult { rule_id: format!("audit-live/{}", i.category), level: "error", message: format!("{}: {}", i.object, i.effect), file, line, related }
+            SarifResult {
+                suppression: None,
+                rule_id: format!("audit-live/{}", i.category),
+                level: "error",
+                message: format!("{}: {}", i.object, i.effect),
+                file,
+                line,
+                related,
+            }
         })
         .collect();
     sarif::log(&results)

@@ -53,6 +53,7 @@ pub fn to_json(db: &KhcDatabase, diags: &[Diagnostic]) -> Value {
                 "label": d.primary.message,
                 "related": related,
                 "notes": d.notes,
+                "acknowledged": d.acknowledged,
             })
         })
         .collect();
@@ -70,6 +71,7 @@ pub fn to_sarif(db: &KhcDatabase, diags: &[Diagnostic]) -> Value {
                 message.push_str(&format!("\n{n}"));
             }
             SarifResult {
+                suppression: d.acknowledged.clone(),
                 rule_id: d.code.to_string(),
                 level: if d.severity == Severity::Error { "error" } else { "warning" },
                 message,

@@ -26,12 +26,15 @@ pub enum DiffFormat {
     about = "The security posture change between two versions of the intent",
     long_about = "Compare two versions of a khc program in intent terms: reachability between workloads and \
 to/from the namespaces and CIDRs the intent names, RBAC permissions per subject, admission rules and \
-their actions, Pod Security levels, isolation modes, token mounting and encryption at rest. Each \
-change is marked loosened, tightened or changed and names the FILE:LINE responsible.\n\n\
+their actions, Pod Security levels, isolation modes, token mounting, encryption at rest, scoped \
+exceptions (a new or widened one is a loosening) and the namespaces khc creates. Each change is \
+marked destructive (a namespace leaves the source: a pruning GitOps engine deletes it and \
+everything in it unless its delete guards stop it), loosened, tightened or changed and names the \
+FILE:LINE responsible.\n\n\
 Give two paths (entry files or directories), or --against GIT_REV and one path (default .): the \
 old version is that revision of the same path, extracted with `git archive` into a temporary folder.\n\n\
-Exit codes: 0 (with --deny-loosening: nothing loosened), 1 something loosened with \
---deny-loosening or the sources have errors, 2 usage or IO.",
+Exit codes: 0 (with --deny-loosening: nothing loosened or destroyed), 1 something loosened or \
+destroyed with --deny-loosening or the sources have errors, 2 usage or IO.",
     after_help = "Examples:\n  khc diff old/ examples/multi-tenant\n  khc diff --against origin/main examples/multi-tenant --format markdown > comment.md\n  \
 khc diff --against HEAD~1 . --deny-loosening"
 )]
@@ -42,7 +45,7 @@ pub struct Args {
     /// Compare PATH with its version at this git revision.
     #[arg(long, value_name = "GIT_REV")]
     pub against: Option<String>,
-    /// Exit 1 when anything is loosened.
+    /// Exit 1 when anything is loosened or destroyed.
     #[arg(long)]
     pub deny_loosening: bool,
     /// Output format.
@@ -112,8 +115,9 @@ fn changes_sarif(changes: &[Change]) -> serde_json::Value {
             let first = c.source.split(", ").next().unwrap_or(&c.source);
             let (file, line) = split_location(first);
             SarifResult {
+                suppression: None,
                 rule_id: format!("posture/{}", c.category),
-                level: if c.effect == Effect::Loosened { "warning" } else { "note" },
+                level: if matches!(c.effect, Effect::Loosened | Effect::Destructive) { "warning" } else { "note" },
                 message: format!(
                     "{:?}: {} ({} → {})",
                     c.effect,
@@ -154,7 +158,7 @@ pub fn run(args: Args) -> ExitCode {
         DiffFormat::Json => super::print_json(&serde_json::json!({"changes": changes})),
         DiffFormat::Sarif => super::print_json(&changes_sarif(&changes)),
     }
-    if args.deny_loosening && changes.iter().any(|c| c.effect == Effect::Loosened) {
+    if args.deny_loosening && changes.iter().any(|c| matches!(c.effect, Effect::Loosened | Effect::Destructive)) {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS

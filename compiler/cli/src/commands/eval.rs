@@ -21,6 +21,9 @@ DaemonSets, Jobs, CronJobs, ReplicaSets, Services) against the intent of the nam
 Pod Security Standards checks;\n  \
 * admission: every admission rule whose binding selects the namespace — the same CEL the API server \
 runs, evaluated — with the binding's actions (Deny → deny, Warn → warning, Audit → info);\n  \
+* scoped exceptions: each `exception` that covers the object (its namespace, and its ServiceAccount \
+where the exception names workloads), with what it lifts, its reason and expiry (info); the \
+namespace's Pod Security level is the one the exception left on its label;\n  \
 * network intent: pods whose labels match no declared workload of the tenant (no workload `allow` \
 reaches them), ServiceAccounts and Service selectors that name no workload, hostNetwork pods (no \
 NetworkPolicy selects them);\n  \
@@ -174,6 +177,7 @@ pub fn findings_sarif(findings: &[Finding]) -> serde_json::Value {
                 Vec::new()
             };
             SarifResult {
+                suppression: None,
                 rule_id: format!("{}/{}", f.check, f.rule.split(':').next().unwrap_or(&f.rule).trim()),
                 level: match f.severity {
                     Severity::Deny => "error",

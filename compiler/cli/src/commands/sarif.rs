@@ -20,6 +20,9 @@ pub struct SarifResult {
     pub line: u32,
     /// Related locations: file, line, message.
     pub related: Vec<(String, u32, String)>,
+    /// Acknowledged in source with this justification: the result carries an
+    /// `inSource` suppression (SARIF 2.1.0 section 3.27.23).
+    pub suppression: Option<String>,
 }
 
 /// Splits `FILE:LINE` (the line defaults to 1).
@@ -49,6 +52,9 @@ pub fn log(results: &[SarifResult]) -> Value {
                 "message": {"text": r.message},
                 "locations": [location(&r.file, r.line)],
             });
+            if let Some(why) = &r.suppression {
+                v["suppressions"] = json!([{"kind": "inSource", "justification": why}]);
+            }
             if !r.related.is_empty() {
                 v["relatedLocations"] = r
                     .related

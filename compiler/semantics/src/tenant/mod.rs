@@ -2,6 +2,7 @@
 //! isolation, workloads) in [`header`], pod security, network rules, quotas and
 //! limits in their own modules; RBAC and admission are shared with the cluster.
 
+pub(crate) mod exception;
 pub(crate) mod header;
 pub(crate) mod network;
 pub(crate) mod pod_security;
@@ -28,7 +29,14 @@ pub(crate) fn check_tenant(cx: &mut Ctx, at: &At<'_>, env: &dyn Env) -> Option<T
         origin: at.origin(),
         span: at.s.name.span.to(h.name_span),
         namespaces: h.facts.namespaces.clone(),
-        pod_security: PodSecurity { enforce: Level::Restricted, audit: Level::Restricted, warn: Level::Restricted, version: format!("v1.{minor}") },
+        pod_security: PodSecurity {
+            enforce: Level::Restricted,
+            audit: Level::Restricted,
+            warn: Level::Restricted,
+            version: format!("v1.{minor}"),
+            namespace_enforce: BTreeMap::new(),
+            stand_ins: BTreeMap::new(),
+        },
         isolation: h.facts.isolation,
         allows: Vec::new(),
         quota: None,
@@ -43,7 +51,10 @@ pub(crate) fn check_tenant(cx: &mut Ctx, at: &At<'_>, env: &dyn Env) -> Option<T
         nodes: None,
         api_share: None,
         self_managed_network_policies: false,
+        exceptions: Vec::new(),
+        deletable_namespaces: Vec::new(),
     };
+    let mut exceptions = Vec::new();
     t.workloads.sort_by(|a, b| a.name.cmp(&b.name));
     let profiles = env.profiles();
     let mut seen = Vec::new();
@@ -62,7 +73,9 @@ pub(crate) fn check_tenant(cx: &mut Ctx, at: &At<'_>, env: &dyn Env) -> Option<T
         }
         match stmt {
             TenantStatement::Namespaces | TenantStatement::Isolation | TenantStatement::Workload => {} // read with the header
-            TenantStatement::PodSecurity => t.pod_security = pod_security::pod_security(cx, &c, minor),
+            TenantStatement::PodSecurity => t.pod_security = pod_security::pod_security(cx, &c, minor, &h.facts.namespaces),
+            TenantStatement::Exception => exceptions.push(c),
+            TenantStatement::DeletableNamespaces => t.deletable_namespaces = deletable_namespaces(cx, &c, &h.facts.namespaces),
             TenantStatement::Allow => {
                 if let Some(rule) = network::allow(cx, &c, &h, env) {
                     t.allows.push(rule);
@@ -80,6 +93,7 @@ pub(crate) fn check_tenant(cx: &mut Ctx, at: &At<'_>, env: &dyn Env) -> Option<T
             }
         }
     }
+    exception::check_exceptions(cx, &exceptions, &mut t, &h.workloads, minor);
     if t.isolation == Isolation::None {
         if let Some(rule) = t.allows.first() {
             cx.push(
@@ -247,6 +261,28 @@ pub(crate) fn tenant_facts(at: &At<'_>) -> Option<crate::env::TenantFacts> {
 pub(crate) fn namespace_span(at: &At<'_>, ns: &str) -> Option<khc_syntax::Span> {
     let h = header::read_header(&mut Ctx::default(), at)?;
     h.namespace_spans.iter().find(|(n, _)| n == ns).map(|(_, s)| *s)
+}
+
+/// `deletable-namespaces NS…`: the tenant's namespaces emitted without the
+/// GitOps delete guards (SPEC.md section 13).
+fn deletable_namespaces(cx: &mut Ctx, at: &At<'_>, namespaces: &[String]) -> Vec<String> {
+    cx.no_block(at);
+    let mut out = Vec::new();
+    for (ns, span) in cx.words(at, "one or more of the tenant's namespaces") {
+        if namespaces.contains(&ns) {
+            if !out.contains(&ns) {
+                out.push(ns);
+            }
+            continue;
+        }
+        let mut d = Diagnostic::error("unknown-name", at.file(), span, format!("`{ns}` is not a namespace of this tenant"));
+        match crate::values::suggest(&ns, namespaces.iter().map(String::as_str)) {
+            Some(s) => d.suggest(s),
+            None => d.notes.push(format!("note: the tenant's namespaces: {}", namespaces.join(", "))),
+        }
+        cx.push(d);
+    }
+    out
 }
 
 /// The most nominal concurrency shares `api-share` accepts: Kubernetes' own

@@ -22,8 +22,15 @@ pub(crate) fn level(cx: &mut Ctx, at: &At<'_>, v: &str, span: Span) -> Option<Le
 }
 
 /// `pod-security LEVEL [{ enforce … audit … warn … version … }]`.
-pub(crate) fn pod_security(cx: &mut Ctx, at: &At<'_>, minor: u32) -> PodSecurity {
-    let mut ps = PodSecurity { enforce: Level::Restricted, audit: Level::Restricted, warn: Level::Restricted, version: format!("v1.{minor}") };
+pub(crate) fn pod_security(cx: &mut Ctx, at: &At<'_>, minor: u32, namespaces: &[String]) -> PodSecurity {
+    let mut ps = PodSecurity {
+        enforce: Level::Restricted,
+        audit: Level::Restricted,
+        warn: Level::Restricted,
+        version: format!("v1.{minor}"),
+        namespace_enforce: std::collections::BTreeMap::new(),
+        stand_ins: std::collections::BTreeMap::new(),
+    };
     if !at.s.args.is_empty() || at.s.block.is_none() {
         if let Some((l, span)) = cx.one_word(at, "a level (`privileged`, `baseline` or `restricted`)") {
             if let Some(l) = level(cx, at, &l, span) {
@@ -50,6 +57,7 @@ pub(crate) fn pod_security(cx: &mut Ctx, at: &At<'_>, minor: u32) -> PodSecurity
                 }
             }
             ("version", false) => ps.version = version(cx, &c).unwrap_or(ps.version),
+            ("namespace", false) => namespace_level(cx, &c, namespaces, &mut ps),
             _ => cx.unknown_statement(&c, BlockKind::PodSecurity),
         }
     }
@@ -60,6 +68,37 @@ pub(crate) fn pod_security(cx: &mut Ctx, at: &At<'_>, minor: u32) -> PodSecurity
     }
     warn_weaker_modes(cx, at, ps.enforce, ps.audit, ps.warn);
     ps
+}
+
+/// `namespace NS LEVEL`: the level enforced in one of the tenant's namespaces.
+fn namespace_level(cx: &mut Ctx, c: &At<'_>, namespaces: &[String], ps: &mut PodSecurity) {
+    let args = c.s.flat_args();
+    let words: Vec<(String, Span)> = args.iter().filter_map(|v| crate::context::word(v).map(|w| (w.to_string(), v.span))).collect();
+    let [(ns, ns_span), (l, l_span)] = words.as_slice() else {
+        cx.error(c, c.s.span, "bad-argument", "`namespace` takes one of the tenant's namespaces and a level, e.g. `namespace payments-legacy baseline`");
+        return;
+    };
+    if args.len() != 2 {
+        cx.error(c, c.s.span, "bad-argument", "`namespace` takes one of the tenant's namespaces and a level, e.g. `namespace payments-legacy baseline`");
+        return;
+    }
+    if !namespaces.contains(ns) {
+        let d = cx.error(c, *ns_span, "unknown-name", format!("`{ns}` is not a namespace of this tenant"));
+        match values::suggest(ns, namespaces.iter().map(String::as_str)) {
+            Some(s) => d.suggest(s),
+            None => d.notes.push(format!("note: the tenant's namespaces: {}", namespaces.join(", "))),
+        }
+        return;
+    }
+    let Some(level) = level(cx, c, l, *l_span) else { return };
+    if ps.namespace_enforce.insert(ns.clone(), level).is_some() {
+        cx.error(c, *ns_span, "duplicate", format!("the level of namespace `{ns}` is set twice"));
+    }
+    if level == Level::Privileged {
+        cx.warning(c, *l_span, "risky", format!("enforcing `privileged` in namespace `{ns}` allows host access and privileged containers"))
+            .notes
+            .push("help: prefer an `exception` that names the workloads and rules that need it: khc then keeps the level for every other pod".into());
+    }
 }
 
 /// `version 1.31` or `version latest` in a `pod-security` block: the label value

@@ -1,0 +1,179 @@
+//! Scoped exceptions (issue 20 item 2; SPEC section 5, "Exceptions") without a
+//! server: the diagnostics with their spans, the Pod Security effect on the
+//! namespaces' labels, the stand-in rules equal to the standard library's
+//! profiles, and per-namespace `pod-security` levels. The real API servers'
+//! verdicts are in `tests/kube_exceptions.rs`.
+
+use khc_syntax::Diagnostic;
+use khc_tests::*;
+use serde_json::Value;
+use std::collections::BTreeSet;
+
+fn tenant(body: &str) -> String {
+    format!("cluster c {{\n  kubernetes 1.37\n}}\ntenant mon {{\n  namespaces mon agents\n  workload exporter {{ namespace agents }}\n{body}\n}}\n")
+}
+
+fn with<'a>(d: &'a [Diagnostic], code: &str, text: &str) -> Vec<&'a Diagnostic> {
+    d.iter().filter(|x| x.code == code && x.message.contains(text)).collect()
+}
+
+/// The source text a diagnostic's primary span covers.
+fn spanned<'a>(source: &'a str, d: &Diagnostic) -> &'a str {
+    &source[d.primary.span.range()]
+}
+
+#[test]
+fn exception_diagnostics_have_spans_and_fixes() {
+    // One test sets KHC_TODAY for the whole binary: dates are compared with it.
+    std::env::set_var("KHC_TODAY", "2027-01-15");
+    let src = tenant(
+        "  exception a {\n    workloads exporter\n    lifts no-host-pth\n  }\n  exception b {\n    workloads exporterr\n    lifts require-limits\n    reason \"x\"\n    expires \"2027-02-30\"\n  }\n  exception c {\n    namespaces mon\n    workloads exporter\n    lifts no-host-path\n    reason \"y\"\n    expires \"2027-01-14\"\n  }\n  exception d {\n    namespaces mon\n    lifts require-limits\n    reason \"z\"\n    expires \"2027-01-15\"\n  }",
+    );
+    let (_, d, rendered) = compile_sources(&[("main.khc", &src)]);
+    let unknown = with(&d, "unknown-name", "`no-host-pth` is not an admission rule");
+    assert_eq!(unknown.len(), 1, "{rendered}");
+    assert_eq!(spanned(&src, unknown[0]), "no-host-pth");
+    assert_eq!(unknown[0].fixes[0].replacement, "no-host-path", "{rendered}");
+    let reason = with(&d, "bad-argument", "exception `a` needs a `reason`");
+    assert_eq!(reason.len(), 1, "{rendered}");
+    assert_eq!(spanned(&src, reason[0]), "exception a");
+    let workload = with(&d, "unknown-name", "no workload `exporterr`");
+    assert_eq!(workload.len(), 1, "{rendered}");
+    assert_eq!(workload[0].fixes[0].replacement, "exporter");
+    let date = with(&d, "invalid-value", "`2027-02-30` is not a date");
+    assert_eq!(date.len(), 1, "{rendered}");
+    assert_eq!(spanned(&src, date[0]), "\"2027-02-30\"");
+    let conflict = with(&d, "conflict", "workload `exporter` is in namespace `agents`");
+    assert_eq!(conflict.len(), 1, "{rendered}");
+    let expired = with(&d, "expired", "exception `c` expired on 2027-01-14");
+    assert_eq!(expired.len(), 1, "{rendered}");
+    assert!(expired[0].is_error());
+    // The last day still applies.
+    assert!(with(&d, "expired", "exception `d`").is_empty(), "{rendered}");
+    // `d` lifts a rule the tenant does not state and that stands for no Pod
+    // Security control: it lifts nothing.
+    assert_eq!(with(&d, "no-effect", "exception `d` lifts `require-limits`").len(), 1, "{rendered}");
+
+    // The same exception, a day before: no error.
+    std::env::set_var("KHC_TODAY", "2027-01-13");
+    let (_, d, rendered) = compile_sources(&[("main.khc", &src)]);
+    assert!(with(&d, "expired", "").is_empty(), "{rendered}");
+    std::env::remove_var("KHC_TODAY");
+}
+
+fn labels_of(out: &khc_emit::Output, ns: &str) -> Value {
+    let objs = objects(out);
+    of_kind(&objs, "Namespace").into_iter().find(|n| n["metadata"]["name"] == ns).expect("namespace")["metadata"]["labels"].clone()
+}
+
+fn validations(out: &khc_emit::Output, policy: &str) -> Vec<(String, String)> {
+    let objs = objects(out);
+    let p = of_kind(&objs, "ValidatingAdmissionPolicy").into_iter().find(|p| p["metadata"]["name"] == policy).expect("policy").clone();
+    p["spec"]["validations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| (v["expression"].as_str().unwrap().to_string(), v["message"].as_str().unwrap().to_string()))
+        .collect()
+}
+
+#[test]
+fn pod_security_is_lowered_only_where_an_exception_needs_it_and_khc_keeps_the_level() {
+    let src = tenant(
+        "  pod-security restricted {\n    namespace mon baseline\n  }\n  exception host {\n    workloads exporter\n    lifts no-host-namespaces no-host-ports\n    reason \"node agent\"\n  }",
+    );
+    let (out, d, rendered) = compile_sources(&[("main.khc", &src)]);
+    let out = out.unwrap_or_else(|| panic!("{rendered}"));
+    assert!(d.iter().all(|x| x.code != "no-effect"), "{rendered}");
+    let agents = labels_of(&out, "agents");
+    assert_eq!(agents["pod-security.kubernetes.io/enforce"], "privileged");
+    assert_eq!(agents["pod-security.kubernetes.io/warn"], "restricted");
+    assert_eq!(agents["pod-security.kubernetes.io/audit"], "restricted");
+    assert_eq!(labels_of(&out, "mon")["pod-security.kubernetes.io/enforce"], "baseline");
+    // khc enforces restricted in `agents` through the stand-in rules: one per
+    // rule of `least-privilege`, each limited to the namespace; the two lifted
+    // ones spare the exporter's ServiceAccount.
+    let v = validations(&out, "khc-tenant-mon");
+    let stand_ins: Vec<&(String, String)> = v.iter().filter(|(e, _)| e.starts_with("!(request.namespace in ['agents'])")).collect();
+    assert_eq!(stand_ins.len(), khc_rules::pss_stand_in(khc_rules::facts::PssLevel::Restricted).len());
+    let lifted: Vec<&&(String, String)> = stand_ins.iter().filter(|(e, _)| e.contains("variables.podSpec.serviceAccountName == 'exporter'")).collect();
+    assert_eq!(lifted.len(), 2, "{lifted:#?}");
+    assert!(lifted.iter().all(|(_, m)| m.contains("[khc rule no-host-namespaces") || m.contains("[khc rule no-host-ports")), "{lifted:#?}");
+}
+
+/// The stand-in rules are the standard library's profiles (`baseline` for
+/// baseline, `least-privilege` for restricted), compared by their emitted CEL.
+#[test]
+fn stand_in_rules_are_the_standard_library_profiles() {
+    for (level, profile, module) in
+        [(khc_rules::facts::PssLevel::Baseline, "baseline", "baseline"), (khc_rules::facts::PssLevel::Restricted, "least-privilege", "restricted")]
+    {
+        let src = format!("import \"std/{module}\"\ncluster c {{\n  kubernetes 1.37\n}}\ntenant t {{\n  admission {{ use {profile} }}\n}}\n");
+        let (out, _, rendered) = compile_sources(&[("main.khc", &src)]);
+        let out = out.unwrap_or_else(|| panic!("{rendered}"));
+        let emitted: BTreeSet<String> =
+            validations(&out, "khc-tenant-t").into_iter().filter(|(_, m)| !m.contains("[khc rule automount-token")).map(|(e, _)| e).collect();
+        let stand_in: BTreeSet<String> = khc_rules::pss_stand_in(level).iter().filter_map(|k| k.pod_validation(37)).map(|(e, _)| e).collect();
+        assert_eq!(emitted, stand_in, "{profile}");
+    }
+}
+
+#[test]
+fn per_namespace_levels_are_checked() {
+    let src = tenant("  pod-security restricted {\n    namespace agnets baseline\n    namespace mon privileged\n  }");
+    let (_, d, rendered) = compile_sources(&[("main.khc", &src)]);
+    let unknown = with(&d, "unknown-name", "`agnets` is not a namespace of this tenant");
+    assert_eq!(unknown.len(), 1, "{rendered}");
+    assert_eq!(unknown[0].fixes[0].replacement, "agents");
+    assert_eq!(with(&d, "risky", "enforcing `privileged` in namespace `mon`").len(), 1, "{rendered}");
+}
+
+fn workspace(tag: &str, source: &str) -> khc_analysis::Workspace {
+    let dir = std::env::temp_dir().join(format!("khc-exceptions-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("main.khc"), source).unwrap();
+    khc_analysis::Workspace::load(&dir.join("main.khc")).unwrap_or_else(|e| panic!("{e:?}"))
+}
+
+/// Item 7: every Namespace carries the GitOps delete guards unless the tenant
+/// lists it in `deletable-namespaces`; `khc diff` shows a namespace leaving the
+/// source as destructive (first), one becoming deletable and a new exception as
+/// loosenings; `khc report` lists the exceptions.
+#[test]
+fn removal_is_destructive_and_exceptions_loosen_in_diff_and_show_in_report() {
+    let old = tenant("");
+    let (out, _, rendered) = compile_sources(&[("main.khc", &old)]);
+    let out = out.unwrap_or_else(|| panic!("{rendered}"));
+    let objs = objects(&out);
+    for ns in of_kind(&objs, "Namespace") {
+        let a = &ns["metadata"]["annotations"];
+        assert_eq!(a["argocd.argoproj.io/sync-options"], "Delete=false,Prune=false", "{ns}");
+        assert_eq!(a["kustomize.toolkit.fluxcd.io/prune"], "disabled", "{ns}");
+    }
+    let new = "cluster c {\n  kubernetes 1.37\n}\ntenant mon {\n  namespaces mon\n  deletable-namespaces mon\n  exception scrape {\n    lifts no-host-ports\n    reason \"the agent serves on a host port\"\n    expires \"2099-01-01\"\n  }\n}\n";
+    let (out, _, rendered) = compile_sources(&[("main.khc", new)]);
+    let out = out.unwrap_or_else(|| panic!("{rendered}"));
+    let mon = labels_of(&out, "mon");
+    assert_eq!(mon["pod-security.kubernetes.io/enforce"], "privileged");
+    let objs = objects(&out);
+    let ns = of_kind(&objs, "Namespace")[0].clone();
+    assert!(ns["metadata"]["annotations"].get("kustomize.toolkit.fluxcd.io/prune").is_none(), "{ns}");
+
+    let changes = khc_analysis::diff::compare(&workspace("old", &old), &workspace("new", new));
+    let first = &changes[0];
+    assert_eq!(first.effect, khc_analysis::diff::Effect::Destructive, "{changes:#?}");
+    assert_eq!(first.what, "namespace agents");
+    let loosened = |what: &str| changes.iter().any(|c| c.effect == khc_analysis::diff::Effect::Loosened && c.what.contains(what));
+    assert!(loosened("tenant mon: `no-host-ports` lifted for namespace mon"), "{changes:#?}");
+    assert!(loosened("namespace mon"), "{changes:#?}");
+    assert!(loosened("tenant mon enforce"), "{changes:#?}");
+
+    let ws = workspace("report", new);
+    let report = khc_analysis::report::markdown(&ws, &khc_analysis::report::compliance(&ws));
+    assert!(report.contains("## Exceptions"), "{report}");
+    assert!(
+        report.contains("mon / `scrape` (main.khc:7): lifts no-host-ports for namespaces mon; expires 2099-01-01. Reason: the agent serves on a host port"),
+        "{report}"
+    );
+    assert!(report.contains("mon / namespace mon: Pod Security enforce label lowered to privileged; khc enforces restricted"), "{report}");
+}

@@ -1,0 +1,161 @@
+//! Scoped exceptions on real API servers (issue 20, item 2): node-exporter's
+//! pod and DaemonSet (hostNetwork, hostPID, hostPort 9100, read-only hostPath
+//! `/proc` and `/sys`) are admitted in the namespace whose exception names the
+//! workload, and denied there under another ServiceAccount and in the tenant's
+//! other namespace — by Pod Security Admission (the other namespace keeps
+//! `enforce: restricted`) and by khc's policy (the excepted namespace's label is
+//! lowered to `privileged` and khc's CEL enforces `restricted` for every pod the
+//! exception does not cover). `khc eval` (the in-process evaluator) gives the
+//! same verdicts. On 1.37.2 and 1.30.14.
+
+use khc_tests::kube::{bin_dirs, version_of, write_output, Cluster, Options, TempDir};
+use khc_tests::*;
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+
+fn program(minor: &str) -> String {
+    format!(
+        r#"cluster c {{
+  kubernetes {minor}
+}}
+tenant monitoring {{
+  namespaces monitoring node-agents
+  workload node-exporter {{ namespace node-agents }}
+  workload scraper {{ namespace node-agents }}
+  admission {{
+    no-host-namespaces
+    no-host-path
+  }}
+  exception node-exporter-host {{
+    workloads node-exporter
+    lifts no-host-namespaces no-host-ports no-host-path no-docker-socket allowed-volume-types
+    reason "node-exporter reads the host's /proc and /sys and serves on the host network"
+    expires "2099-12-31"
+  }}
+}}
+"#
+    )
+}
+
+/// node-exporter's pod spec as its Helm chart writes it (restricted in every
+/// other respect).
+fn spec(service_account: &str) -> Value {
+    json!({
+        "serviceAccountName": service_account,
+        "automountServiceAccountToken": false,
+        "hostNetwork": true,
+        "hostPID": true,
+        "securityContext": { "runAsNonRoot": true, "runAsUser": 65534, "runAsGroup": 65534, "seccompProfile": { "type": "RuntimeDefault" }, "appArmorProfile": { "type": "RuntimeDefault" } },
+        "containers": [{
+            "name": "node-exporter",
+            "image": "quay.io/prometheus/node-exporter:v1.8.2",
+            "args": ["--path.procfs=/host/proc", "--path.sysfs=/host/sys"],
+            "ports": [{ "name": "metrics", "containerPort": 9100, "hostPort": 9100 }],
+            "securityContext": { "allowPrivilegeEscalation": false, "readOnlyRootFilesystem": true, "capabilities": { "drop": ["ALL"] } },
+            "volumeMounts": [
+                { "name": "proc", "mountPath": "/host/proc", "readOnly": true },
+                { "name": "sys", "mountPath": "/host/sys", "readOnly": true }
+            ]
+        }],
+        "volumes": [
+            { "name": "proc", "hostPath": { "path": "/proc" } },
+            { "name": "sys", "hostPath": { "path": "/sys" } }
+        ]
+    })
+}
+
+fn pod(namespace: &str, sa: &str) -> Value {
+    json!({ "apiVersion": "v1", "kind": "Pod", "metadata": { "name": "node-exporter", "namespace": namespace, "labels": { "app": "node-exporter" } }, "spec": spec(sa) })
+}
+
+fn daemonset(namespace: &str, sa: &str) -> Value {
+    json!({
+        "apiVersion": "apps/v1", "kind": "DaemonSet",
+        "metadata": { "name": "node-exporter", "namespace": namespace },
+        "spec": {
+            "selector": { "matchLabels": { "app": "node-exporter" } },
+            "template": { "metadata": { "labels": { "app": "node-exporter" } }, "spec": spec(sa) }
+        }
+    })
+}
+
+/// `(object, admitted)`: the verdicts the issue asks for.
+fn cases() -> Vec<(&'static str, Value, bool)> {
+    vec![
+        ("pod node-exporter in node-agents", pod("node-agents", "node-exporter"), true),
+        ("daemonset node-exporter in node-agents", daemonset("node-agents", "node-exporter"), true),
+        ("pod as scraper in node-agents", pod("node-agents", "scraper"), false),
+        ("daemonset as scraper in node-agents", daemonset("node-agents", "scraper"), false),
+        ("pod node-exporter in monitoring", pod("monitoring", "node-exporter"), false),
+        ("daemonset node-exporter in monitoring", daemonset("monitoring", "node-exporter"), false),
+    ]
+}
+
+fn path_of(v: &Value) -> String {
+    let ns = v["metadata"]["namespace"].as_str().unwrap();
+    match v["kind"].as_str().unwrap() {
+        "Pod" => format!("/api/v1/namespaces/{ns}/pods?dryRun=All&fieldManager=khc-test"),
+        _ => format!("/apis/apps/v1/namespaces/{ns}/daemonsets?dryRun=All&fieldManager=khc-test"),
+    }
+}
+
+/// What `khc eval` says of `object`: admitted when no finding denies it.
+fn eval_admits(ws: &khc_analysis::Workspace, object: &Value) -> (bool, Vec<String>) {
+    let text = serde_yaml_ng::to_string(object).unwrap();
+    let manifests = khc_analysis::manifest::parse("m.yaml", &text).unwrap();
+    let findings = khc_analysis::eval::evaluate_all(ws, &manifests, "default");
+    let denials: Vec<String> =
+        findings.iter().filter(|f| f.severity == khc_analysis::eval::Severity::Deny).map(|f| format!("{}: {}", f.rule, f.message)).collect();
+    (denials.is_empty(), denials)
+}
+
+#[test]
+fn node_exporter_exception_on_real_api_servers() {
+    for bin in bin_dirs("node_exporter_exception_on_real_api_servers") {
+        let version = version_of(&bin);
+        let minor = version.trim_start_matches('v').split('.').take(2).collect::<Vec<_>>().join(".");
+        let source = program(&minor);
+        let (out, diags, rendered) = compile_sources(&[("main.khc", &source)]);
+        let out = out.unwrap_or_else(|| panic!("{rendered}"));
+        assert!(diags.iter().all(|d| d.code != "no-effect"), "{rendered}");
+        let tmp = TempDir::new(&format!("exceptions-{version}"));
+        std::fs::create_dir_all(tmp.0.join("src")).unwrap();
+        std::fs::write(tmp.0.join("src/main.khc"), &source).unwrap();
+        let ws = khc_analysis::Workspace::load(&tmp.0.join("src/main.khc")).unwrap_or_else(|e| panic!("{e:?}"));
+        write_output(&out, &tmp.0);
+        let c = Cluster::start(&bin, Options::default());
+        let dir = tmp.0.join("clusters/c/tenants/monitoring");
+        c.kubectl_ok(&["apply", "--server-side", "-k", dir.to_str().unwrap()]);
+        c.kubectl_ok(&["apply", "--server-side", "-k", dir.join("namespaces/node-agents").to_str().unwrap()]);
+        c.kubectl_ok(&["apply", "--server-side", "-k", dir.join("namespaces/monitoring").to_str().unwrap()]);
+        // The ServiceAccount admission plugin wants the pod's ServiceAccount to exist.
+        c.kubectl_ok(&["create", "serviceaccount", "node-exporter", "-n", "monitoring"]);
+        // Wait until the policy judges: the scraper pod is denied by khc's CEL.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let r = c.request("POST", &path_of(&pod("node-agents", "scraper")), &pod("node-agents", "scraper"));
+            if r.status == 403 && r.body["message"].as_str().unwrap_or("").contains("khc rule") {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{version}: the tenant policy never judged: HTTP {} {}", r.status, r.body);
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        for (name, object, admitted) in cases() {
+            let r = c.request("POST", &path_of(&object), &object);
+            let message = r.body["message"].as_str().unwrap_or("").to_string();
+            let server_admits = r.status == 201 || r.status == 200;
+            eprintln!("{version} {name}: HTTP {} {message}", r.status);
+            assert_eq!(server_admits, admitted, "{version} {name}: HTTP {} {message}", r.status);
+            if !admitted {
+                assert_eq!(r.status, 403, "{version} {name}: {message}");
+            }
+            let (eval, denials) = eval_admits(&ws, &object);
+            assert_eq!(eval, admitted, "{version} {name}: khc eval says {denials:?}");
+            // `khc eval` names the exception where it applies.
+            let text = serde_yaml_ng::to_string(&object).unwrap();
+            let findings = khc_analysis::eval::evaluate_all(&ws, &khc_analysis::manifest::parse("m.yaml", &text).unwrap(), "default");
+            let named = findings.iter().any(|f| f.check == "exception" && f.message.contains("exception `node-exporter-host` lifts"));
+            assert_eq!(named, name.contains("node-exporter in node-agents"), "{version} {name}: {findings:#?}");
+        }
+    }
+}
