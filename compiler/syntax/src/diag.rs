@@ -43,7 +43,7 @@ pub const CODES: &[(&str, &str)] = &[
     ("risky", "intent that weakens security; review it"),
     ("unreachable", "traffic allowed on one side only"),
     ("applier", "a grant whose holder can become the `managed-by` applier, which khc's protection exempts"),
-    ("no-effect", "a grant or part of one that can never apply"),
+    ("no-effect", "a grant, rule or part of one that can never apply"),
 ];
 
 /// A suggested edit that fixes a diagnostic: replace `span` (in the primary
