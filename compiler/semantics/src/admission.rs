@@ -150,7 +150,7 @@ pub(crate) fn check_rule_scope(cx: &mut Ctx, admission: &Admission, minor: u32, 
             cx.push(
                 Diagnostic::error("conflict", &r.origin.file, r.span, format!("`{kw}` needs Kubernetes 1.{since} or later; this cluster targets 1.{minor}"))
                     .with_label(format!("cannot be met on 1.{minor}"))
-                    .with_note(format!("note: {why}"))
+                    .with_note(why)
                     .with_help(format!("raise the cluster's `kubernetes` to 1.{since} or later, or remove `{kw}`")),
             );
         }
