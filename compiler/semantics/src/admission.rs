@@ -157,9 +157,14 @@ pub(crate) fn check_rule_scope(cx: &mut Ctx, admission: &Admission, minor: u32, 
         if def.cluster_only {
             match cluster {
                 None => cx.push(
-                    Diagnostic::error("conflict", &r.origin.file, r.span, format!("`{kw}` is a cluster rule: a tenant's policy judges only the tenant's namespaces"))
-                        .with_label("has no effect in a tenant")
-                        .with_help(format!("state `{kw}` in the cluster's `admission` block")),
+                    Diagnostic::error(
+                        "conflict",
+                        &r.origin.file,
+                        r.span,
+                        format!("`{kw}` is a cluster rule: a tenant's policy judges only the tenant's namespaces"),
+                    )
+                    .with_label("has no effect in a tenant")
+                    .with_help(format!("state `{kw}` in the cluster's `admission` block")),
                 ),
                 Some(exempt) if exempt.iter().any(|n| n == "default") => cx.push(
                     Diagnostic::warning("no-effect", &r.origin.file, r.span, format!("`{kw}` has no effect: `default` is in `exempt-namespaces`"))
