@@ -1683,20 +1683,22 @@ fn seed_rules_on_a_real_api_server() {
 // ---------------------------------------------------------------------------------
 // (2c) every rule's data fixtures (`tests/rules/NAME.yaml`), replayed.
 
-/// The `serviceAccountName`s and `runtimeClassName`s an object's pod names.
-fn pod_names(object: &Value) -> (Vec<String>, Vec<String>) {
+/// The `serviceAccountName`s, `runtimeClassName`s and `priorityClassName`s an
+/// object's pod names.
+fn pod_names(object: &Value) -> (Vec<String>, Vec<String>, Vec<String>) {
     let spec = match khc_rules::facts::pod_kind_of(object["kind"].as_str().unwrap_or("")) {
         Some(k) => khc_rules::facts::pod_of(k, object, |v, f| &v[f]).1.clone(),
         None => Value::Null,
     };
     let name = |k: &str| spec[k].as_str().filter(|n| !n.is_empty() && *n != "default").map(str::to_string).into_iter().collect();
-    (name("serviceAccountName"), name("runtimeClassName"))
+    (name("serviceAccountName"), name("runtimeClassName"), name("priorityClassName"))
 }
 
 /// Every object of every rule's fixture, sent (dry run) to both API servers in
-/// a tenant whose `admission` block is the fixture's source: the server admits
-/// or denies it exactly as the fixture states (0 disagreements), and a denial
-/// names the fixture's rule.
+/// a tenant whose `admission` block is the fixture's source (a cluster rule's
+/// source goes in the cluster's block, and its objects name their namespace):
+/// the server admits or denies it exactly as the fixture states (0
+/// disagreements), and a denial names the fixture's rule.
 #[test]
 fn rule_fixtures_on_a_real_api_server() {
     let fixtures = khc_tests::rule_fixtures::load_all();
@@ -1714,19 +1716,25 @@ fn rule_fixtures_on_a_real_api_server() {
             }
         }
         let mut runtime_classes: BTreeSet<String> = BTreeSet::new();
+        let mut priority_classes: BTreeSet<String> = BTreeSet::new();
+        let cluster_rule = |rule: &str| khc_rules::RuleId::from_name(rule).is_some_and(|r| r.def().cluster_only);
         for (minor, tenants) in &by_version {
-            let mut program =
-                format!("cluster fixtures-{minor} {{\n  kubernetes 1.{minor}\n  encryption {{ provider secretbox {{ key k1 env \"KHC_KEY\" }} }}\n}}\n");
-            for (t, _, g) in tenants {
+            let cluster_rules: Vec<&str> = tenants.iter().filter(|(_, rule, _)| cluster_rule(rule)).map(|(_, _, g)| g.source.as_str()).collect();
+            let admission = if cluster_rules.is_empty() { String::new() } else { format!("  admission {{\n    {}\n  }}\n", cluster_rules.join("\n    ")) };
+            let mut program = format!(
+                "cluster fixtures-{minor} {{\n  kubernetes 1.{minor}\n  encryption {{ provider secretbox {{ key k1 env \"KHC_KEY\" }} }}\n{admission}}}\n"
+            );
+            for (t, rule, g) in tenants {
                 let mut accounts: BTreeSet<String> = BTreeSet::new();
                 for o in &g.objects {
-                    let (sa, rc) = pod_names(&o.object);
+                    let (sa, rc, pc) = pod_names(&o.object);
                     accounts.extend(sa);
                     runtime_classes.extend(rc);
+                    priority_classes.extend(pc);
                 }
                 let workloads: String = accounts.iter().map(|a| format!("  workload {a} {{}}\n")).collect();
-                program
-                    .push_str(&format!("tenant {t} {{\n  pod-security privileged\n  isolation none\n{workloads}  admission {{\n    {}\n  }}\n}}\n", g.source));
+                let admission = if cluster_rule(rule) { String::new() } else { format!("  admission {{\n    {}\n  }}\n", g.source) };
+                program.push_str(&format!("tenant {t} {{\n  pod-security privileged\n  isolation none\n{workloads}{admission}}}\n"));
             }
             let (out, diags, rendered) = compile_sources(&[("fixtures.khc", &program)]);
             let out = out.unwrap_or_else(|| panic!("{diags:?}\n{rendered}"));
@@ -1738,7 +1746,24 @@ fn rule_fixtures_on_a_real_api_server() {
             let r = c.request("POST", "/apis/node.k8s.io/v1/runtimeclasses", &obj);
             assert!(r.status == 201 || r.status == 409, "{}", r.body);
         }
-        let path = |ns: &str, object: &Value| {
+        // The Priority admission plugin rejects a pod naming a class that does not exist.
+        for pc in &priority_classes {
+            let obj = json!({"apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass", "metadata": {"name": pc}, "value": 1000});
+            let r = c.request("POST", "/apis/scheduling.k8s.io/v1/priorityclasses", &obj);
+            assert!(r.status == 201 || r.status == 409, "{}", r.body);
+        }
+        // A namespace a fixture object names (a cluster rule's `default`) has its
+        // `default` ServiceAccount before the first pod, without waiting for the
+        // controller manager to create it.
+        let named: BTreeSet<&str> = fixtures.values().flatten().flat_map(|g| &g.objects).filter_map(|o| o.object["metadata"]["namespace"].as_str()).collect();
+        for ns in named {
+            let obj = json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default", "namespace": ns}});
+            let r = c.request("POST", &format!("/api/v1/namespaces/{ns}/serviceaccounts"), &obj);
+            assert!(r.status == 201 || r.status == 409, "{}", r.body);
+        }
+        // An object sent to a namespace of its own (a cluster rule's) names it.
+        let path = |tenant: &str, object: &Value| {
+            let ns = object["metadata"]["namespace"].as_str().unwrap_or(tenant);
             let api_version = object["apiVersion"].as_str().unwrap_or("v1");
             let (_, plural) = khc_rules::facts::judged_resource(object["kind"].as_str().unwrap_or("")).expect("a judged kind");
             let base = if api_version.contains('/') { format!("/apis/{api_version}") } else { format!("/api/{api_version}") };
@@ -1759,7 +1784,10 @@ fn rule_fixtures_on_a_real_api_server() {
                     continue;
                 };
                 let mut obj = o.object.clone();
-                obj["metadata"] = json!({"name": "probe"});
+                obj["metadata"] = json!({"name": "probe", "namespace": o.object["metadata"]["namespace"]});
+                if obj["metadata"]["namespace"].is_null() {
+                    obj["metadata"].as_object_mut().expect("metadata").remove("namespace");
+                }
                 let start = Instant::now();
                 let limit = Duration::from_secs(if first { 60 } else { 5 });
                 while matches!(c.request("POST", &path(t, &obj), &obj).status, 200 | 201) && start.elapsed() < limit {

@@ -10,9 +10,15 @@ use khc_analysis::admission::{resource_of, Admission};
 use khc_tests::rule_fixtures::{load_all, Verdict};
 use khc_tests::*;
 
-/// Compiles a tenant with `rules` on Kubernetes 1.`minor`.
+/// Compiles a tenant with `rules` on Kubernetes 1.`minor` (a cluster rule,
+/// `Rule::cluster_only`, goes in the cluster's `admission` block instead).
 fn admission(rules: &str, minor: u32) -> Admission {
-    let source = format!("cluster c {{\n  kubernetes 1.{minor}\n}}\ntenant t {{\n  admission {{\n    {rules}\n  }}\n}}\n");
+    let cluster_rule = rules.split_whitespace().next().and_then(khc_rules::RuleId::from_name).is_some_and(|r| r.def().cluster_only);
+    let source = if cluster_rule {
+        format!("cluster c {{\n  kubernetes 1.{minor}\n  admission {{\n    {rules}\n  }}\n}}\ntenant t {{}}\n")
+    } else {
+        format!("cluster c {{\n  kubernetes 1.{minor}\n}}\ntenant t {{\n  admission {{\n    {rules}\n  }}\n}}\n")
+    };
     let (out, diags, rendered) = compile_sources(&[("main.khc", &source)]);
     let out = out.unwrap_or_else(|| panic!("`{rules}` does not compile: {diags:?}\n{rendered}"));
     Admission::new(&khc_analysis::objects(&out))

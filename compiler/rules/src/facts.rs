@@ -373,6 +373,13 @@ pub fn pss_selinux_types(minor: u32) -> Vec<String> {
     out
 }
 
+/// The first Kubernetes minor version whose API server keeps a pod's
+/// `hostUsers` by default: the `UserNamespacesSupport` feature gate is alpha
+/// from 1.25, beta but off in 1.30–1.32, beta and on from 1.33 and GA in 1.36
+/// (`pkg/features/versioned_kube_features.go`); while it is off the field is
+/// dropped before admission (`dropDisabledPodFields`).
+pub const USER_NAMESPACES_DEFAULT_MINOR: u32 = 33;
+
 /// From this minor version, Pod Security baseline allows `procMount: Unmasked`
 /// in a pod with `hostUsers: false` (`check_procMount.go`, 1.35).
 pub const PSS_PROC_MOUNT_USER_NAMESPACE_MINOR: u32 = 35;

@@ -199,6 +199,13 @@ pub struct Rule {
     /// Its validation in the scope's `….resources` policy (Services and
     /// PersistentVolumeClaims).
     pub resources: Option<fn(&Args) -> Validation>,
+    /// The oldest Kubernetes minor version on which the rule can be met, and why
+    /// (on an older `kubernetes` the checker reports an error at the rule instead
+    /// of emitting a policy that could never admit, or never judge, anything).
+    pub requires: Option<(u32, &'static str)>,
+    /// A rule about namespaces outside every tenant (`no-workloads-in-default`):
+    /// valid only in the cluster's `admission` block, an error in a tenant's.
+    pub cluster_only: bool,
 }
 
 impl std::fmt::Debug for Rule {
@@ -279,6 +286,9 @@ registry! {
     AllowedRuntimeClasses => allowed_runtime_classes,
     AllowedStorageClasses => allowed_storage_classes,
     NoSecretEnv => no_secret_env,
+    RequireUserNamespaces => require_user_namespaces,
+    AllowedPriorityClasses => allowed_priority_classes,
+    NoWorkloadsInDefault => no_workloads_in_default,
 }
 
 impl RuleId {

@@ -136,6 +136,47 @@ pub(crate) fn check_admission(cx: &mut Ctx, at: &At<'_>, profiles: &ProfileTable
     Admission { origin: at.origin(), actions, rules, minor_version: crate::cluster::MIN_MINOR }
 }
 
+/// Where and when each rule can be met: a rule that needs a newer Kubernetes
+/// than the scope's `kubernetes` (`Rule::requires`), or a cluster rule in a
+/// tenant's block (`Rule::cluster_only`), is an error at the rule; a cluster
+/// rule whose namespace is exempt is a `no-effect` warning. `cluster`: the
+/// cluster's `exempt-namespaces` when `admission` is the cluster's, `None` for a
+/// tenant's.
+pub(crate) fn check_rule_scope(cx: &mut Ctx, admission: &Admission, minor: u32, cluster: Option<&[String]>) {
+    for r in &admission.rules {
+        let def = r.kind.id.def();
+        let kw = def.name;
+        if let Some((since, why)) = def.requires.filter(|(since, _)| minor < *since) {
+            cx.push(
+                Diagnostic::error("conflict", &r.origin.file, r.span, format!("`{kw}` needs Kubernetes 1.{since} or later; this cluster targets 1.{minor}"))
+                    .with_label(format!("cannot be met on 1.{minor}"))
+                    .with_note(why)
+                    .with_help(format!("raise the cluster's `kubernetes` to 1.{since} or later, or remove `{kw}`")),
+            );
+        }
+        if def.cluster_only {
+            match cluster {
+                None => cx.push(
+                    Diagnostic::error(
+                        "conflict",
+                        &r.origin.file,
+                        r.span,
+                        format!("`{kw}` is a cluster rule: a tenant's policy judges only the tenant's namespaces"),
+                    )
+                    .with_label("has no effect in a tenant")
+                    .with_help(format!("state `{kw}` in the cluster's `admission` block")),
+                ),
+                Some(exempt) if exempt.iter().any(|n| n == "default") => cx.push(
+                    Diagnostic::warning("no-effect", &r.origin.file, r.span, format!("`{kw}` has no effect: `default` is in `exempt-namespaces`"))
+                        .with_label("the cluster's policy is not bound to `default`")
+                        .with_help("remove `default` from `exempt-namespaces`"),
+                ),
+                Some(_) => {}
+            }
+        }
+    }
+}
+
 /// `allowed-host-paths` next to a rule that denies every hostPath volume
 /// (`no-host-path`, or `allowed-volume-types` without `hostPath`) admits nothing.
 fn useless_host_paths(cx: &mut Ctx, rules: &[AdmissionRule]) {

@@ -155,6 +155,7 @@ pub(crate) fn check_cluster(cx: &mut Ctx, at: &At<'_>, profiles: &ProfileTable) 
     cluster.bindings = check_grants(cx, &grants, &GrantScope::Cluster { cluster_roles: &role_names, oidc: oidc.as_ref() });
     if let Some(a) = &mut cluster.admission {
         a.minor_version = cluster.minor_version;
+        crate::admission::check_rule_scope(cx, a, cluster.minor_version, Some(&cluster.exempt_namespaces));
     }
     cluster
 }

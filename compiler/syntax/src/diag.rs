@@ -43,7 +43,7 @@ pub const CODES: &[(&str, &str)] = &[
     ("risky", "intent that weakens security; review it"),
     ("unreachable", "traffic allowed on one side only"),
     ("applier", "a grant whose holder can become the `managed-by` applier, which khc's protection exempts"),
-    ("no-effect", "a grant or part of one that can never apply; an exception that lifts nothing in force"),
+    ("no-effect", "a grant, rule or part of one that can never apply; an exception that lifts nothing in force"),
     ("manifest", "an application manifest (YAML) that the namespace's intent denies or warns about: `khc eval`'s finding, in the editor"),
     ("expired", "an exception past its `expires` date"),
 ];

@@ -34,6 +34,8 @@ pub(crate) static RULE: Rule = Rule {
         )
     }),
     resources: None,
+    requires: None,
+    cluster_only: false,
 };
 
 /// Each capability in both spellings the runtimes accept (`CHOWN`, `CAP_CHOWN`).

@@ -29,6 +29,8 @@ pub(crate) static RULE: Rule = Rule {
         )
     }),
     resources: None,
+    requires: None,
+    cluster_only: false,
 };
 
 /// An SELinux type: letters, digits and `_`.

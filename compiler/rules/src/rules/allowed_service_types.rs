@@ -18,4 +18,6 @@ pub(crate) static RULE: Rule = Rule {
             format!("Service type must be one of: {}", types.join(", ")),
         )
     }),
+    requires: None,
+    cluster_only: false,
 };

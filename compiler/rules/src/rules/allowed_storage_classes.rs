@@ -29,4 +29,6 @@ pub(crate) static RULE: Rule = Rule {
             format!("PersistentVolumeClaims must name a storage class: {}", names.join(", ")),
         )
     }),
+    requires: None,
+    cluster_only: false,
 };

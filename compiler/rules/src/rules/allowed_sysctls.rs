@@ -26,6 +26,8 @@ pub(crate) static RULE: Rule = Rule {
         )
     }),
     resources: None,
+    requires: None,
+    cluster_only: false,
 };
 
 /// A sysctl name: lowercase letters, digits, `_`, `-`, separated by `.` or `/`.

@@ -32,4 +32,6 @@ pub(crate) static RULE: Rule = Rule {
         )
     }),
     resources: None,
+    requires: None,
+    cluster_only: false,
 };

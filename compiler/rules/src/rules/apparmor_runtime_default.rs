@@ -27,4 +27,6 @@ pub(crate) static RULE: Rule = Rule {
         (format!("{pod_ok} && {annotations} && {containers}"), "the AppArmor profile must be RuntimeDefault or Localhost (set securityContext.appArmorProfile)".into())
     }),
     resources: None,
+    requires: None,
+    cluster_only: false,
 };

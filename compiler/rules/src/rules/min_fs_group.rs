@@ -15,4 +15,6 @@ pub(crate) static RULE: Rule = Rule {
         (format!("{} && variables.podSpec.securityContext.fsGroup >= {n}", pod_sets("fsGroup")), format!("the pod must set securityContext.fsGroup >= {n}"))
     }),
     resources: None,
+    requires: None,
+    cluster_only: false,
 };

@@ -15,4 +15,6 @@ pub(crate) static RULE: Rule = Rule {
         (effective("runAsGroup", &format!("X >= {n}")), format!("containers must run with securityContext.runAsGroup >= {n}"))
     }),
     resources: None,
+    requires: None,
+    cluster_only: false,
 };

@@ -17,4 +17,6 @@ pub(crate) static RULE: Rule = Rule {
             "Services must not set externalIPs (CVE-2020-8554)".into(),
         )
     }),
+    requires: None,
+    cluster_only: false,
 };

@@ -18,4 +18,6 @@ pub(crate) static RULE: Rule = Rule {
         )
     }),
     resources: None,
+    requires: None,
+    cluster_only: false,
 };

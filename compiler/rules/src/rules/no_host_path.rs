@@ -12,4 +12,6 @@ pub(crate) static RULE: Rule = Rule {
     pss: |_, _| vec![full("host-path")],
     pods: Some(|_, _| (volumes_all("!has(v.hostPath)"), "hostPath volumes are not allowed".into())),
     resources: None,
+    requires: None,
+    cluster_only: false,
 };

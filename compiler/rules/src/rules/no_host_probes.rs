@@ -21,4 +21,6 @@ pub(crate) static RULE: Rule = Rule {
         )
     }),
     resources: None,
+    requires: None,
+    cluster_only: false,
 };

@@ -14,4 +14,6 @@ pub(crate) static RULE: Rule = Rule {
         (containers_all(&format!("!({}) || c.securityContext.privileged == false", sets("privileged"))), "privileged containers are not allowed".into())
     }),
     resources: None,
+    requires: None,
+    cluster_only: false,
 };

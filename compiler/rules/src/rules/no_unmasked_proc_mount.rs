@@ -14,4 +14,6 @@ pub(crate) static RULE: Rule = Rule {
         (containers_all(&format!("!({}) || c.securityContext.procMount == 'Default'", sets("procMount"))), "securityContext.procMount must be unset or Default".into())
     }),
     resources: None,
+    requires: None,
+    cluster_only: false,
 };

@@ -12,4 +12,6 @@ pub(crate) static RULE: Rule = Rule {
     pss: no_pss,
     pods: Some(|_, _| (pod_sets("fsGroup"), "the pod must set securityContext.fsGroup".into())),
     resources: None,
+    requires: None,
+    cluster_only: false,
 };

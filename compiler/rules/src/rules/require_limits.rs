@@ -12,6 +12,8 @@ pub(crate) static RULE: Rule = Rule {
     pss: no_pss,
     pods: Some(|args, _| require("limits", args.names())),
     resources: None,
+    requires: None,
+    cluster_only: false,
 };
 
 /// Every container and init container sets `resources.KEY` for each of `res`

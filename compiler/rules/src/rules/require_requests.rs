@@ -13,4 +13,6 @@ pub(crate) static RULE: Rule = Rule {
     pss: no_pss,
     pods: Some(|args, _| require("requests", args.names())),
     resources: None,
+    requires: None,
+    cluster_only: false,
 };

@@ -12,4 +12,6 @@ pub(crate) static RULE: Rule = Rule {
     pss: no_pss,
     pods: Some(|_, _| (effective("runAsGroup", "X != 0"), "containers must run with a non-zero securityContext.runAsGroup".into())),
     resources: None,
+    requires: None,
+    cluster_only: false,
 };

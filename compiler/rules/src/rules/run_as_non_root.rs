@@ -14,4 +14,6 @@ pub(crate) static RULE: Rule = Rule {
     pss: |_, _| vec![full("run-as-non-root")],
     pods: Some(|_, _| (effective("runAsNonRoot", "X == true"), "containers must run as non-root (securityContext.runAsNonRoot: true)".into())),
     resources: None,
+    requires: None,
+    cluster_only: false,
 };

@@ -86,7 +86,11 @@ pub(crate) fn check_tenant(cx: &mut Ctx, at: &At<'_>, env: &dyn Env) -> Option<T
             TenantStatement::Role => add_role(cx, c, "role", &mut t.roles, &mut role_firsts, &role_scope),
             TenantStatement::Grant => grants.push(c),
             TenantStatement::Nodes => t.nodes = nodes(cx, &c),
-            TenantStatement::Admission => t.admission = Some(Admission { minor_version: minor, ..check_admission(cx, &c, &profiles) }),
+            TenantStatement::Admission => {
+                let a = Admission { minor_version: minor, ..check_admission(cx, &c, &profiles) };
+                crate::admission::check_rule_scope(cx, &a, minor, None);
+                t.admission = Some(a);
+            }
             TenantStatement::ApiShare => t.api_share = api_share(cx, &c),
             TenantStatement::NetworkPolicies => {
                 t.self_managed_network_policies = network::network_policies(cx, &c, h.facts.isolation, !cluster.managed_by.is_empty())
