@@ -331,12 +331,15 @@ fn peers(p: &Peer) -> Vec<NetworkPolicyPeer> {
 fn policy_rules(rules: &[model::RoleRule]) -> Vec<PolicyRule> {
     rules
         .iter()
-        .map(|r| PolicyRule {
-            api_groups: Some(r.api_groups.clone()),
-            resources: Some(r.resources.clone()),
-            verbs: r.verbs.clone(),
-            resource_names: (!r.resource_names.is_empty()).then(|| r.resource_names.clone()),
-            ..Default::default()
+        .map(|r| match r.non_resource_urls.is_empty() {
+            true => PolicyRule {
+                api_groups: Some(r.api_groups.clone()),
+                resources: Some(r.resources.clone()),
+                verbs: r.verbs.clone(),
+                resource_names: (!r.resource_names.is_empty()).then(|| r.resource_names.clone()),
+                ..Default::default()
+            },
+            false => PolicyRule { non_resource_urls: Some(r.non_resource_urls.clone()), verbs: r.verbs.clone(), ..Default::default() },
         })
         .collect()
 }

@@ -302,6 +302,9 @@ pub struct RoleRule {
     pub verbs: Vec<String>,
     /// Resource names, if restricted.
     pub resource_names: Vec<String>,
+    /// Non-resource URLs (`/metrics`, `/healthz/*`): a rule of a ClusterRole with
+    /// these has no API groups or resources.
+    pub non_resource_urls: Vec<String>,
 }
 
 /// What a binding grants.

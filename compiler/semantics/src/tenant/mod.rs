@@ -49,7 +49,7 @@ pub(crate) fn check_tenant(cx: &mut Ctx, at: &At<'_>, env: &dyn Env) -> Option<T
     let mut seen = Vec::new();
     let mut grants = Vec::new();
     let mut role_firsts = BTreeMap::new();
-    let role_scope = RoleScope::tenant(&cluster.managed_by, &h.facts.namespaces);
+    let role_scope = RoleScope::tenant(&cluster.managed_by, &h.facts.namespaces, cluster.minor_version);
     for c in at.children() {
         let Some(stmt) = TenantStatement::of(c.name()).filter(|_| !c.s.name.quoted) else {
             cx.unknown_statement(&c, BlockKind::Tenant);
