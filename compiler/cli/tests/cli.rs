@@ -275,3 +275,36 @@ fn fmt_and_entry_discovery_follow_no_links_and_read_no_fifos() {
     std::fs::remove_dir_all(&dir).ok();
     std::fs::remove_dir_all(&outside).ok();
 }
+
+#[test]
+fn import_writes_the_project_and_the_report() {
+    let dir = temp("import");
+    let out = dir.join("cluster.khc");
+    let report = dir.join("report.json");
+    let o = khc(
+        &["import", "tests/import/legacy.yaml", "-o", out.to_str().unwrap(), "--report", report.to_str().unwrap(), "--format", "json", "--tenant-label", "team"],
+        &repo(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let source = std::fs::read_to_string(&out).unwrap();
+    assert!(source.contains("tenant platform {\n  namespaces monitoring"), "{source}");
+    let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let left: Vec<&str> = r["left_out"].as_array().unwrap().iter().map(|i| i["object"].as_str().unwrap()).collect();
+    assert!(left.contains(&"NetworkPolicy web/from-ingress-nginx"), "{left:?}");
+    assert!(r["left_out"][0]["location"].as_str().unwrap().starts_with("tests/import/legacy.yaml:"));
+    // The imported project checks clean of errors.
+    let c = khc(&["check", out.to_str().unwrap()], &repo());
+    assert!(c.status.success(), "{}", stderr(&c));
+    // Stdin, the text report on stderr; a bad mapping is a usage error.
+    let piped = Command::new(env!("CARGO_BIN_EXE_khc"))
+        .args(["import", "-"])
+        .current_dir(repo())
+        .stdin(std::fs::File::open(repo().join("tests/import/legacy.yaml")).unwrap())
+        .output()
+        .unwrap();
+    assert!(piped.status.success());
+    assert!(String::from_utf8_lossy(&piped.stderr).contains("left out (10):"), "{}", stderr(&piped));
+    assert_eq!(String::from_utf8_lossy(&piped.stdout), std::fs::read_to_string(repo().join("tests/import/legacy.khc")).unwrap());
+    let bad = khc(&["import", "tests/import/legacy.yaml", "--tenant-of", "shop"], &repo());
+    assert_eq!(bad.status.code(), Some(2));
+}
