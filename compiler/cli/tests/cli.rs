@@ -282,7 +282,18 @@ fn import_writes_the_project_and_the_report() {
     let out = dir.join("cluster.khc");
     let report = dir.join("report.json");
     let o = khc(
-        &["import", "tests/import/legacy.yaml", "-o", out.to_str().unwrap(), "--report", report.to_str().unwrap(), "--format", "json", "--tenant-label", "team"],
+        &[
+            "import",
+            "tests/import/legacy.yaml",
+            "-o",
+            out.to_str().unwrap(),
+            "--report",
+            report.to_str().unwrap(),
+            "--format",
+            "json",
+            "--tenant-label",
+            "team",
+        ],
         &repo(),
     );
     assert!(o.status.success(), "{}", stderr(&o));

@@ -155,7 +155,11 @@ fn gatekeeper(kind: &str, params: &Value) -> Result<Vec<String>, String> {
 /// The mode statement for a scope (deny unless every imported rule only audits).
 fn push(cx: &mut Ctx<'_>, o: &Obj<'_>, tenants: &[String], stmts: Vec<String>, audit: bool) {
     if audit {
-        cx.change(o, None, "an Audit/dryrun/warn policy imported as a denying rule (khc's `mode` is per scope): write `mode warn audit` in the `admission` block to pilot it");
+        cx.change(
+            o,
+            None,
+            "an Audit/dryrun/warn policy imported as a denying rule (khc's `mode` is per scope): write `mode warn audit` in the `admission` block to pilot it",
+        );
     }
     if tenants.is_empty() {
         for s in stmts {

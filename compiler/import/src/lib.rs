@@ -264,7 +264,10 @@ fn namespaces(cx: &mut Ctx<'_>, objs: &[Obj<'_>]) {
     let mut labels: BTreeMap<String, (Option<&Obj<'_>>, BTreeMap<String, String>)> = BTreeMap::new();
     for o in objs {
         if o.kind() == "Namespace" {
-            let l = o.v()["metadata"]["labels"].as_object().map(|m| m.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string()))).collect()).unwrap_or_default();
+            let l = o.v()["metadata"]["labels"]
+                .as_object()
+                .map(|m| m.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string()))).collect())
+                .unwrap_or_default();
             labels.insert(o.name().to_string(), (Some(o), l));
         }
     }
@@ -370,7 +373,11 @@ fn service_account(cx: &mut Ctx<'_>, o: &Obj<'_>) {
     }
     t.workloads.insert(name.clone(), (ns, BTreeMap::from([("app.kubernetes.io/name".to_string(), name)])));
     if o.v()["automountServiceAccountToken"] != Value::Bool(false) {
-        cx.change(o, Some("automountServiceAccountToken".into()), "a workload's ServiceAccount does not mount its token: write `automount-token true` in the workload if its pods call the API");
+        cx.change(
+            o,
+            Some("automountServiceAccountToken".into()),
+            "a workload's ServiceAccount does not mount its token: write `automount-token true` in the workload if its pods call the API",
+        );
     }
 }
 
@@ -425,7 +432,11 @@ fn quotas(cx: &mut Ctx<'_>, objs: &[Obj<'_>]) {
                         if matches!(k.as_str(), "cpu" | "memory" | "ephemeral-storage") {
                             pairs.push(format!("{k} {}", v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())));
                         } else {
-                            cx.leave(o, Some(format!("spec.limits[{i}].{field}.{k}")), format!("khc's limits name cpu, memory and ephemeral-storage, not `{k}`"));
+                            cx.leave(
+                                o,
+                                Some(format!("spec.limits[{i}].{field}.{k}")),
+                                format!("khc's limits name cpu, memory and ephemeral-storage, not `{k}`"),
+                            );
                         }
                     }
                     if !pairs.is_empty() {
@@ -451,7 +462,11 @@ fn quotas(cx: &mut Ctx<'_>, objs: &[Obj<'_>]) {
         if !all || by_ns.values().any(|(l, _)| *l != first) {
             let objs: Vec<&Obj<'_>> = by_ns.values().map(|(_, o)| *o).collect();
             for o in objs {
-                cx.leave(o, None, format!("tenant `{tenant}`'s namespaces do not all have the same {what}: khc's `{what}` applies to every namespace of the tenant"));
+                cx.leave(
+                    o,
+                    None,
+                    format!("tenant `{tenant}`'s namespaces do not all have the same {what}: khc's `{what}` applies to every namespace of the tenant"),
+                );
             }
             continue;
         }
@@ -509,7 +524,8 @@ fn render(cx: &mut Ctx<'_>) -> String {
             let _ = writeln!(s, "  limits {{\n    {}\n  }}", t.limits.join("\n    "));
         }
         for (w, (ns, sel)) in &t.workloads {
-            let sel: Vec<String> = sel.iter().map(|(k, v)| format!("{} {}", if khc_semantics::values::is_dns_label(k) { k.clone() } else { q(k) }, q(v))).collect();
+            let sel: Vec<String> =
+                sel.iter().map(|(k, v)| format!("{} {}", if khc_semantics::values::is_dns_label(k) { k.clone() } else { q(k) }, q(v))).collect();
             let _ = writeln!(s, "  workload {w} {{\n    namespace {ns}\n    selector {{ {} }}\n  }}", sel.join("; "));
         }
         for r in &t.roles {

@@ -50,8 +50,25 @@ fn workload(cx: &mut Ctx<'_>, tenant: &str, ns: &str, sel: &Sel) -> Option<Strin
     Some(name)
 }
 
+/// A policy's `policyTypes`, defaulted as the API server does (Ingress, and
+/// Egress when it has egress rules).
+fn types(v: &Value) -> Vec<&str> {
+    match v["spec"]["policyTypes"].as_array() {
+        Some(a) => a.iter().filter_map(Value::as_str).collect(),
+        None if v["spec"]["egress"].is_null() => vec!["Ingress"],
+        None => vec!["Ingress", "Egress"],
+    }
+}
+
+/// A policy isolating every pod for ingress only, allowing nothing.
+fn is_deny_ingress(v: &Value) -> bool {
+    match_labels(&v["spec"]["podSelector"]).is_some_and(|s| s.is_empty())
+        && types(v) == ["Ingress"]
+        && v["spec"]["ingress"].as_array().is_none_or(|a| a.is_empty())
+}
+
 fn is_deny_all(v: &Value) -> bool {
-    let types: Vec<&str> = v["spec"]["policyTypes"].as_array().map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+    let types = types(v);
     match_labels(&v["spec"]["podSelector"]).is_some_and(|s| s.is_empty())
         && types.contains(&"Ingress")
         && types.contains(&"Egress")
@@ -65,9 +82,7 @@ fn is_dns(v: &Value) -> bool {
     v["spec"]["ingress"].is_null()
         && eg.len() == 1
         && eg[0]["to"].as_array().is_some_and(|to| {
-            to.iter().all(|p| {
-                p["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"] == "kube-system" && p["ipBlock"].is_null()
-            })
+            to.iter().all(|p| p["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"] == "kube-system" && p["ipBlock"].is_null())
         })
         && eg[0]["ports"].as_array().is_some_and(|ps| ps.iter().all(|p| p["port"] == 53))
 }
@@ -130,7 +145,10 @@ fn ports(p: &Value) -> Result<Vec<String>, String> {
         };
         by_proto.entry(proto).or_default().push(text);
     }
-    Ok(by_proto.into_iter().map(|(proto, ps)| format!(" ports {}{}", ps.join(" "), if proto == "TCP" { String::new() } else { format!(" protocol {proto}") })).collect())
+    Ok(by_proto
+        .into_iter()
+        .map(|(proto, ps)| format!(" ports {}{}", ps.join(" "), if proto == "TCP" { String::new() } else { format!(" protocol {proto}") }))
+        .collect())
 }
 
 /// The `allow` statements of one policy.
@@ -145,7 +163,11 @@ fn allows(cx: &mut Ctx<'_>, tenant: &str, ns: &str, v: &Value) -> Result<Vec<Str
         workload(cx, tenant, ns, &target)
     };
     let mut out = Vec::new();
+    let types = types(v);
     for (dir, key, peers_key) in [("ingress", "ingress", "from"), ("egress", "egress", "to")] {
+        if !types.iter().any(|t| t.eq_ignore_ascii_case(dir)) {
+            continue;
+        }
         for (i, rule) in v["spec"][key].as_array().cloned().unwrap_or_default().iter().enumerate() {
             let field = format!("spec.{key}[{i}]");
             let Some(peers) = rule[peers_key].as_array().filter(|a| !a.is_empty()) else {
@@ -191,15 +213,17 @@ pub(crate) fn import(cx: &mut Ctx<'_>, objs: &[Obj<'_>]) {
             continue;
         }
         let ns = &nss[0];
-        if !pols.iter().any(|o| is_deny_all(o.v())) {
-            fail(cx, &format!("namespace `{ns}` has no policy isolating every pod for ingress and egress: ingress-only or partial isolation is not in khc yet (issue 20 item 5); the tenant is imported with `isolation none`"));
+        let staged =
+            !pols.iter().any(|o| is_deny_all(o.v())) && pols.iter().any(|o| is_deny_ingress(o.v())) && pols.iter().all(|o| !types(o.v()).contains(&"Egress"));
+        if !staged && !pols.iter().any(|o| is_deny_all(o.v())) {
+            fail(cx, &format!("namespace `{ns}` has no policy isolating every pod for ingress and egress (`isolation strict`) or for ingress alone with no egress policy (`isolation ingress`): partial isolation is not in khc; the tenant is imported with `isolation none`"));
             continue;
         }
         let mut stmts = Vec::new();
         let mut failed = None;
         let before = cx.tenants[&tenant].workloads.clone();
         for o in &pols {
-            if is_deny_all(o.v()) {
+            if is_deny_all(o.v()) || (staged && is_deny_ingress(o.v())) {
                 continue;
             }
             if is_dns(o.v()) {
@@ -218,13 +242,17 @@ pub(crate) fn import(cx: &mut Ctx<'_>, objs: &[Obj<'_>]) {
             cx.tenants.get_mut(&tenant).expect("tenant").workloads = before;
             cx.leave(bad, Some(field), reason);
             for o in pols.iter().filter(|o| o.name() != bad.name()) {
-                cx.leave(o, None, format!("not imported: NetworkPolicy {ns}/{} cannot be expressed, and a part of a namespace's policies would allow less", bad.name()));
+                cx.leave(
+                    o,
+                    None,
+                    format!("not imported: NetworkPolicy {ns}/{} cannot be expressed, and a part of a namespace's policies would allow less", bad.name()),
+                );
             }
             cx.tenants.get_mut(&tenant).expect("tenant").isolation = "unimported";
             continue;
         }
         let t = cx.tenants.get_mut(&tenant).expect("tenant");
-        t.isolation = "strict";
+        t.isolation = if staged { "ingress" } else { "strict" };
         for s in stmts {
             if !t.allows.contains(&s) {
                 t.allows.push(s);

@@ -230,7 +230,11 @@ pub(crate) fn import(cx: &mut Ctx<'_>, objs: &[Obj<'_>]) {
         let all = by_ns.len() == cx.tenants[&tenant].namespaces.len() && sets.iter().all(|s| *s == sets[0]);
         if !all {
             for (_, idx) in by_ns.values() {
-                cx.leave(&objs[*idx], None, format!("the grants of `{role}` are not the same in every namespace of tenant `{tenant}`: a khc grant is in all of them"));
+                cx.leave(
+                    &objs[*idx],
+                    None,
+                    format!("the grants of `{role}` are not the same in every namespace of tenant `{tenant}`: a khc grant is in all of them"),
+                );
             }
             continue;
         }

@@ -27,7 +27,8 @@ fn build(imported: &Imported) -> Vec<Object> {
 /// The legacy objects that were imported: every object the report does not
 /// leave out in full.
 fn imported_objects(manifests: &[Manifest], imported: &Imported) -> Vec<Object> {
-    let left: BTreeSet<&str> = imported.left_out.iter().filter(|i| i.field.is_none() || i.field.as_deref() == Some("roleRef")).map(|i| i.object.as_str()).collect();
+    let left: BTreeSet<&str> =
+        imported.left_out.iter().filter(|i| i.field.is_none() || i.field.as_deref() == Some("roleRef")).map(|i| i.object.as_str()).collect();
     manifests
         .iter()
         .filter(|m| {
@@ -94,7 +95,9 @@ fn questions(objs: &[Object], namespaces: &[String]) -> Vec<Request> {
             }
         }
     }
-    for (v, r) in [("get", "secrets"), ("create", "pods"), ("list", "pods"), ("update", "deployments.apps"), ("get", "nodes"), ("get", "/metrics"), ("get", "/healthz")] {
+    for (v, r) in
+        [("get", "secrets"), ("create", "pods"), ("list", "pods"), ("update", "deployments.apps"), ("get", "nodes"), ("get", "/metrics"), ("get", "/healthz")]
+    {
         asked.insert((v.to_string(), r.to_string(), None));
     }
     let mut out = Vec::new();
@@ -130,7 +133,7 @@ fn rbac_equivalent(legacy: &[Object], built: &[Object], namespaces: &[String]) -
 /// Endpoints: in every namespace whose policies were imported, a pod without
 /// labels and one per selector of the legacy policies and the built workloads;
 /// and some addresses.
-fn endpoints(legacy: &[Object], built: &[Object], namespaces: &[String]) -> Vec<Endpoint> {
+fn endpoints(legacy: &[Object], built: &[Object], namespaces: &[String], tenant_namespaces: &[String]) -> Vec<Endpoint> {
     let mut sels: BTreeSet<(String, Vec<(String, String)>)> = BTreeSet::new();
     let labels = |v: &Value| -> Vec<(String, String)> {
         v["matchLabels"].as_object().map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string())).collect()).unwrap_or_default()
@@ -152,7 +155,9 @@ fn endpoints(legacy: &[Object], built: &[Object], namespaces: &[String]) -> Vec<
         sels.insert((ns.clone(), Vec::new()));
     }
     for (ns, l) in sels {
-        if namespaces.contains(&ns) {
+        // Pods of the namespaces whose policies were imported, and of namespaces no
+        // tenant owns (ingress-nginx); kube-system's DNS is khc's own `allow-dns`.
+        if namespaces.contains(&ns) || (!tenant_namespaces.contains(&ns) && ns != "kube-system") {
             out.push(Endpoint::Pod { namespace: ns, labels: l.into_iter().collect() });
         }
     }
@@ -163,9 +168,10 @@ fn endpoints(legacy: &[Object], built: &[Object], namespaces: &[String]) -> Vec<
 }
 
 /// Asserts the reach equivalence; returns the number of questions asked.
-fn reach_equivalent(legacy: &[Object], built: &[Object], namespaces: &[String], ports: &[(u16, &str)]) -> usize {
+fn reach_equivalent(legacy: &[Object], built: &[Object], imported: &Imported, ports: &[(u16, &str)]) -> usize {
     let (a, b) = (Network::new(legacy), Network::new(built));
-    let eps = endpoints(legacy, built, namespaces);
+    let tenant_namespaces: Vec<String> = imported.tenants.values().flatten().cloned().collect();
+    let eps = endpoints(legacy, built, &imported.network_imported, &tenant_namespaces);
     let mut differ = Vec::new();
     let mut n = 0;
     for src in &eps {
@@ -203,12 +209,14 @@ fn legacy_sample_imports_builds_and_answers_alike() {
     let legacy = imported_objects(&manifests, &imported);
     let namespaces: Vec<String> = imported.tenants.values().flatten().cloned().collect();
     let rbac = rbac_equivalent(&legacy, &built, &namespaces);
-    let reach = reach_equivalent(&legacy, &built, &imported.network_imported, &[(8080, "TCP"), (443, "TCP"), (53, "UDP"), (80, "TCP")]);
+    let reach = reach_equivalent(&legacy, &built, &imported, &[(8080, "TCP"), (443, "TCP"), (53, "UDP"), (80, "TCP")]);
     eprintln!("legacy sample: {rbac} RBAC questions and {reach} reach questions answered alike");
     // The network of `web` (ingress-only isolation, a named port) is left out,
     // and said so; billing's is imported.
     assert!(!imported.network_imported.contains(&"web".to_string()));
     assert!(imported.network_imported.contains(&"billing".to_string()));
+    assert!(imported.network_imported.contains(&"blog".to_string()));
+    assert!(imported.source.contains("tenant blog {\n  namespaces blog\n  pod-security restricted\n  isolation ingress"), "{}", imported.source);
     assert!(imported.left_out.iter().any(|i| i.object == "NetworkPolicy web/from-ingress-nginx"));
 }
 
@@ -256,7 +264,12 @@ fn ns_name(i: usize) -> String {
 
 fn rule(is_cluster: bool) -> impl Strategy<Value = Value> {
     let res = if is_cluster { [RESOURCES, CLUSTER_RESOURCES].concat() } else { RESOURCES.to_vec() };
-    (proptest::sample::select(res), proptest::sample::subsequence(VERBS.to_vec(), 1..4), proptest::option::of(proptest::sample::select(vec!["a", "b"])), any::<bool>())
+    (
+        proptest::sample::select(res),
+        proptest::sample::subsequence(VERBS.to_vec(), 1..4),
+        proptest::option::of(proptest::sample::select(vec!["a", "b"])),
+        any::<bool>(),
+    )
         .prop_map(move |((g, r), verbs, name, url)| {
             if is_cluster && url {
                 return json!({"nonResourceURLs": ["/metrics"], "verbs": ["get"]});
@@ -296,7 +309,7 @@ fn np_peer(nss: usize) -> impl Strategy<Value = Value> {
 
 fn policies(ns: String, nss: usize) -> impl Strategy<Value = Vec<Value>> {
     (
-        any::<bool>(),
+        0..3u8,
         proptest::collection::vec(
             (
                 proptest::option::of(proptest::sample::select(LABELS.to_vec())),
@@ -309,9 +322,15 @@ fn policies(ns: String, nss: usize) -> impl Strategy<Value = Vec<Value>> {
     )
         .prop_map(move |(deny, rules)| {
             let mut out = Vec::new();
-            if deny {
+            // 0: no default deny; 1: ingress and egress; 2: ingress only (staged).
+            let types = match deny {
+                1 => json!(["Ingress", "Egress"]),
+                2 => json!(["Ingress"]),
+                _ => Value::Null,
+            };
+            if !types.is_null() {
                 out.push(json!({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": {"name": "deny", "namespace": ns},
-                    "spec": {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}}));
+                    "spec": {"podSelector": {}, "policyTypes": types}}));
             }
             for (i, (target, ingress, peer, port)) in rules.into_iter().enumerate() {
                 let sel = match target {
@@ -334,15 +353,20 @@ fn policies(ns: String, nss: usize) -> impl Strategy<Value = Vec<Value>> {
 
 fn legacy_objects() -> impl Strategy<Value = Vec<Value>> {
     (1usize..4).prop_flat_map(|nss| {
-        let namespaces: Vec<Value> = (0..nss).map(|i| json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns_name(i), "labels": {"kubernetes.io/metadata.name": ns_name(i)}}})).collect();
+        let namespaces: Vec<Value> = (0..nss)
+            .map(|i| json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns_name(i), "labels": {"kubernetes.io/metadata.name": ns_name(i)}}}))
+            .collect();
         let roles = proptest::collection::vec((0..nss, proptest::collection::vec(rule(false), 1..3), proptest::collection::vec(subject(nss), 1..3)), 0..3);
-        let croles = proptest::collection::vec((proptest::collection::vec(rule(true), 1..3), proptest::collection::vec(subject(nss), 1..3), any::<bool>()), 0..2);
+        let croles =
+            proptest::collection::vec((proptest::collection::vec(rule(true), 1..3), proptest::collection::vec(subject(nss), 1..3), any::<bool>()), 0..2);
         let nps = (0..nss).map(|i| policies(ns_name(i), nss)).collect::<Vec<_>>();
         (Just(namespaces), roles, croles, nps).prop_map(|(namespaces, roles, croles, nps)| {
             let mut out = namespaces;
             for (i, (ns, rules, subjects)) in roles.into_iter().enumerate() {
                 let name = format!("role{i}");
-                out.push(json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": {"name": name, "namespace": ns_name(ns)}, "rules": rules}));
+                out.push(
+                    json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": {"name": name, "namespace": ns_name(ns)}, "rules": rules}),
+                );
                 out.push(json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": {"name": name, "namespace": ns_name(ns)},
                     "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name}, "subjects": subjects}));
             }
@@ -375,6 +399,6 @@ proptest! {
         let legacy = imported_objects(&manifests, &imported);
         let namespaces: Vec<String> = imported.tenants.values().flatten().cloned().collect();
         rbac_equivalent(&legacy, &built, &namespaces);
-        reach_equivalent(&legacy, &built, &imported.network_imported, &[(80, "TCP"), (443, "TCP"), (8080, "TCP"), (53, "UDP")]);
+        reach_equivalent(&legacy, &built, &imported, &[(80, "TCP"), (443, "TCP"), (8080, "TCP"), (53, "UDP")]);
     }
 }

@@ -178,6 +178,9 @@ pub enum Isolation {
     Strict,
     /// As strict, plus traffic within the tenant.
     Tenant,
+    /// Staged isolation for a migration: default deny of ingress only; egress
+    /// stays open (no `allow egress`, no `allow-dns`).
+    Ingress,
     /// No NetworkPolicies.
     None,
 }

@@ -80,6 +80,15 @@ pub(crate) fn check_tenant(cx: &mut Ctx, at: &At<'_>, env: &dyn Env) -> Option<T
             }
         }
     }
+    if t.isolation == Isolation::Ingress {
+        if let Some(rule) = t.allows.iter().find(|r| r.direction == Direction::Egress) {
+            cx.push(
+                Diagnostic::error("conflict", &rule.origin.file, rule.span, "`allow egress` needs egress isolation: `isolation ingress` leaves egress open")
+                    .with_label("this rule would isolate the egress of the pods it selects")
+                    .with_help("remove the rule while the tenant's isolation is staged, or use `isolation strict`"),
+            );
+        }
+    }
     if t.isolation == Isolation::None {
         if let Some(rule) = t.allows.first() {
             cx.push(

@@ -381,7 +381,7 @@ fn port(cx: &mut Ctx, at: &At<'_>, v: &Value) -> Option<PortRange> {
 /// NetworkPolicy names khc gives every isolated namespace (and the API-server
 /// egress policies, `allow-egress-from-W-to-api-server`, which never collide with
 /// rule names: rule peers are prefixed by their kind).
-pub(crate) const FIXED_POLICY_NAMES: &[&str] = &["default-deny", "allow-dns", "allow-same-tenant"];
+pub(crate) const FIXED_POLICY_NAMES: &[&str] = &["default-deny", "default-deny-ingress", "allow-dns", "allow-same-tenant"];
 
 /// The name of the NetworkPolicy that lets token-mounting workload `workload`
 /// reach the API server.
