@@ -2039,7 +2039,7 @@ pub fn generated_program(i: usize) -> String {
     let n_tenants = 1 + g.below(3);
     let tenants: Vec<String> = (0..n_tenants).map(|t| format!("{p}t{t}")).collect();
     let mut workloads: Vec<(String, String)> = Vec::new();
-    let isolations: Vec<&str> = tenants.iter().map(|_| g.pick(&["strict", "tenant", "tenant", "strict", "none"])).collect();
+    let isolations: Vec<&str> = tenants.iter().map(|_| g.pick(&["strict", "tenant", "tenant", "strict", "none", "ingress"])).collect();
     for (t, tenant) in tenants.iter().enumerate() {
         s += &format!("tenant {tenant} {{\n");
         let n_ns = 1 + g.below(2);
@@ -2076,9 +2076,10 @@ pub fn generated_program(i: usize) -> String {
                     },
                 };
                 let port = g.pick(&ports);
-                if g.chance(50) {
+                // A staged (`ingress`) tenant has ingress rules only.
+                if g.chance(50) || isolations[t] == "ingress" {
                     let to = local.last().map(|(_, w)| format!(" to workload {w}")).unwrap_or_default();
-                    if !peer.starts_with("cidr") || g.chance(50) {
+                    if !peer.starts_with("cidr") || g.chance(50) || isolations[t] == "ingress" {
                         s += &format!("  allow ingress from {peer}{to}{port}\n");
                     } else {
                         s += &format!("  allow egress to {peer}{port}\n");
@@ -2294,6 +2295,9 @@ fn network_policies_agree_with_an_upstream_evaluator() {
     let mut all = Vec::new();
     let mut asked = 0;
     let mut programs = vec![("example".to_string(), objects(&example_output()))];
+    let staged = (0..30).filter(|i| generated_program(*i).contains("isolation ingress")).count();
+    eprintln!("network: {staged} of the 30 generated programs have a tenant with `isolation ingress`");
+    assert!(staged > 0, "the generated programs exercise the staged isolation mode");
     for i in 0..30 {
         let (out, _, rendered) = compile_sources(&[("main.khc", &generated_program(i))]);
         programs.push((format!("program {i}"), objects(&out.unwrap_or_else(|| panic!("{rendered}")))));
