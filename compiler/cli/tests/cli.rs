@@ -319,3 +319,23 @@ fn import_writes_the_project_and_the_report() {
     let bad = khc(&["import", "tests/import/legacy.yaml", "--tenant-of", "shop"], &repo());
     assert_eq!(bad.status.code(), Some(2));
 }
+
+#[test]
+fn who_can_and_can_answer_for_urls_and_kubelet_subresources() {
+    // The imported sample's Prometheus ClusterRole: `nodes/metrics` and `/metrics`.
+    let p = ["-p", "tests/import/legacy.khc"];
+    let yes = khc(&[&["can", "sa:monitoring/prometheus", "get", "/metrics"][..], &p].concat(), &repo());
+    assert!(yes.status.success(), "{}", String::from_utf8_lossy(&yes.stdout));
+    assert!(String::from_utf8_lossy(&yes.stdout).contains("ClusterRole prometheus"));
+    let no = khc(&[&["can", "sa:monitoring/prometheus", "get", "/logs"][..], &p].concat(), &repo());
+    assert_eq!(no.status.code(), Some(1));
+    assert!(khc(&[&["can", "sa:monitoring/prometheus", "get", "nodes/metrics"][..], &p].concat(), &repo()).status.success());
+    assert_eq!(khc(&[&["can", "sa:monitoring/prometheus", "get", "nodes/proxy"][..], &p].concat(), &repo()).status.code(), Some(1));
+    // Every user reads /healthz through the bootstrap discovery roles.
+    let w = khc(&[&["who-can", "get", "/healthz"][..], &p].concat(), &repo());
+    let out = String::from_utf8_lossy(&w.stdout);
+    assert!(out.contains("group:system:authenticated") && out.contains("system:public-info-viewer"), "{out}");
+    let w = khc(&[&["who-can", "get", "/metrics"][..], &p].concat(), &repo());
+    let out = String::from_utf8_lossy(&w.stdout);
+    assert!(out.contains("sa:monitoring/prometheus") && !out.contains("system:authenticated"), "{out}");
+}
