@@ -2063,7 +2063,7 @@ pub fn generated_program(i: usize) -> String {
             workloads.push((tenant.clone(), name));
         }
         if isolations[t] != "none" {
-            let ports = ["", " ports 8080", " ports 8000-8100", " ports 53 protocol UDP", " ports 443 9090"];
+            let ports = ["", " ports 8080", " ports 8000-8100", " ports 53 protocol UDP", " ports 443 9090", " ports 53 8125 protocol UDP TCP"];
             for _ in 0..g.below(4) {
                 let local: Vec<&(String, String)> = workloads.iter().filter(|(tn, _)| tn == tenant).collect();
                 let peer = match g.below(4) {

@@ -233,15 +233,18 @@ fn network_policies(t: &Tenant, ns: &str) -> Vec<Built> {
         let peers = peers(&r.peer);
         let ports = if r.ports.is_empty() {
             // `protocol UDP` without ports: every port of that protocol only.
-            r.protocol_only.then(|| vec![NetworkPolicyPort { protocol: Some(r.protocol.clone()), port: None, end_port: None }])
+            r.protocol_only.then(|| r.protocols.iter().map(|proto| NetworkPolicyPort { protocol: Some(proto.clone()), port: None, end_port: None }).collect())
         } else {
+            // Each port once per protocol (`ports 53 protocol UDP TCP`).
             Some(
-                r.ports
+                r.protocols
                     .iter()
-                    .map(|p| NetworkPolicyPort {
-                        protocol: Some(r.protocol.clone()),
-                        port: Some(IntOrString::Int(p.port as i32)),
-                        end_port: p.end.map(|e| e as i32),
+                    .flat_map(|proto| {
+                        r.ports.iter().map(move |p| NetworkPolicyPort {
+                            protocol: Some(proto.clone()),
+                            port: Some(IntOrString::Int(p.port as i32)),
+                            end_port: p.end.map(|e| e as i32),
+                        })
                     })
                     .collect(),
             )

@@ -145,9 +145,14 @@ fn ports(p: &Value) -> Result<Vec<String>, String> {
         };
         by_proto.entry(proto).or_default().push(text);
     }
-    Ok(by_proto
+    // Protocols with the same ports share one `allow` (`protocol TCP UDP`).
+    let mut by_ports: BTreeMap<Vec<String>, Vec<String>> = BTreeMap::new();
+    for (proto, ps) in by_proto {
+        by_ports.entry(ps).or_default().push(proto);
+    }
+    Ok(by_ports
         .into_iter()
-        .map(|(proto, ps)| format!(" ports {}{}", ps.join(" "), if proto == "TCP" { String::new() } else { format!(" protocol {proto}") }))
+        .map(|(ps, protos)| format!(" ports {}{}", ps.join(" "), if protos == ["TCP"] { String::new() } else { format!(" protocol {}", protos.join(" ")) }))
         .collect())
 }
 

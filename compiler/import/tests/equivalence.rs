@@ -209,7 +209,7 @@ fn legacy_sample_imports_builds_and_answers_alike() {
     let legacy = imported_objects(&manifests, &imported);
     let namespaces: Vec<String> = imported.tenants.values().flatten().cloned().collect();
     let rbac = rbac_equivalent(&legacy, &built, &namespaces);
-    let reach = reach_equivalent(&legacy, &built, &imported, &[(8080, "TCP"), (443, "TCP"), (53, "UDP"), (80, "TCP")]);
+    let reach = reach_equivalent(&legacy, &built, &imported, &[(8080, "TCP"), (443, "TCP"), (53, "UDP"), (80, "TCP"), (9102, "TCP"), (9102, "UDP"), (9102, "SCTP")]);
     eprintln!("legacy sample: {rbac} RBAC questions and {reach} reach questions answered alike");
     // The network of `web` (ingress-only isolation, a named port) is left out,
     // and said so; billing's is imported.
@@ -316,6 +316,7 @@ fn policies(ns: String, nss: usize) -> impl Strategy<Value = Vec<Value>> {
                 any::<bool>(),
                 np_peer(nss),
                 proptest::option::of(proptest::sample::select(vec![80u16, 443, 8080])),
+                proptest::sample::select(vec![vec!["TCP"], vec!["UDP"], vec!["TCP", "UDP"]]),
             ),
             0..3,
         ),
@@ -332,7 +333,7 @@ fn policies(ns: String, nss: usize) -> impl Strategy<Value = Vec<Value>> {
                 out.push(json!({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": {"name": "deny", "namespace": ns},
                     "spec": {"podSelector": {}, "policyTypes": types}}));
             }
-            for (i, (target, ingress, peer, port)) in rules.into_iter().enumerate() {
+            for (i, (target, ingress, peer, port, protos)) in rules.into_iter().enumerate() {
                 let sel = match target {
                     Some(l) => json!({"matchLabels": {"app": l}}),
                     None => json!({}),
@@ -340,7 +341,7 @@ fn policies(ns: String, nss: usize) -> impl Strategy<Value = Vec<Value>> {
                 let mut r = json!({});
                 r[if ingress { "from" } else { "to" }] = json!([peer]);
                 if let Some(p) = port {
-                    r["ports"] = json!([{"port": p, "protocol": "TCP"}]);
+                    r["ports"] = json!(protos.iter().map(|proto| json!({"port": p, "protocol": proto})).collect::<Vec<_>>());
                 }
                 let (ty, key) = if ingress { ("Ingress", "ingress") } else { ("Egress", "egress") };
                 let mut spec = json!({"podSelector": sel, "policyTypes": [ty]});
@@ -399,6 +400,6 @@ proptest! {
         let legacy = imported_objects(&manifests, &imported);
         let namespaces: Vec<String> = imported.tenants.values().flatten().cloned().collect();
         rbac_equivalent(&legacy, &built, &namespaces);
-        reach_equivalent(&legacy, &built, &imported, &[(80, "TCP"), (443, "TCP"), (8080, "TCP"), (53, "UDP")]);
+        reach_equivalent(&legacy, &built, &imported, &[(80, "TCP"), (443, "TCP"), (8080, "TCP"), (53, "UDP"), (80, "UDP"), (443, "UDP")]);
     }
 }

@@ -252,8 +252,8 @@ pub struct NetRule {
     pub peer: Peer,
     /// Allowed ports; empty means all.
     pub ports: Vec<PortRange>,
-    /// `TCP`, `UDP` or `SCTP`.
-    pub protocol: String,
+    /// `TCP`, `UDP` and/or `SCTP` (`protocol UDP TCP`); `TCP` when not written.
+    pub protocols: Vec<String>,
     /// True when `protocol` was written: without `ports`, the rule then allows
     /// every port of that protocol only.
     pub protocol_only: bool,
