@@ -381,6 +381,9 @@ fn service_account(cx: &mut Ctx<'_>, o: &Obj<'_>) {
     }
 }
 
+/// `(tenant, "quota"|"limits") → namespace → (statement lines, object)`.
+type PerNamespace<'o, 'm> = BTreeMap<(String, &'static str), BTreeMap<String, (Vec<String>, &'o Obj<'m>)>>;
+
 /// The quota keys khc names (`requests.cpu` → `cpu`).
 const QUOTA_KEYS: &[(&str, &str)] = &[
     ("requests.cpu", "cpu"),
@@ -403,7 +406,7 @@ const QUOTA_KEYS: &[(&str, &str)] = &[
 
 fn quotas(cx: &mut Ctx<'_>, objs: &[Obj<'_>]) {
     // tenant → namespace → statement lines, per kind.
-    let mut per: BTreeMap<(String, &str), BTreeMap<String, (Vec<String>, &Obj<'_>)>> = BTreeMap::new();
+    let mut per: PerNamespace<'_, '_> = BTreeMap::new();
     for o in objs.iter().filter(|o| matches!(o.kind(), "ResourceQuota" | "LimitRange")) {
         let ns = o.namespace().unwrap_or_default().to_string();
         let Some(tenant) = cx.tenant(&ns).map(str::to_string) else { continue };

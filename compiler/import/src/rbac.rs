@@ -4,6 +4,9 @@ use crate::{q, Ctx, Obj};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
+/// `(tenant, name) → namespace → (statements, index of the object)`.
+type PerTenant = BTreeMap<(String, String), BTreeMap<String, (Vec<String>, usize)>>;
+
 /// The built-in ClusterRoles a khc `grant` names without declaring them.
 const BUILTIN_CLUSTER_ROLES: &[&str] = &["view", "edit", "admin", "cluster-admin"];
 
@@ -157,7 +160,7 @@ pub(crate) fn import(cx: &mut Ctx<'_>, objs: &[Obj<'_>]) {
     }
     let cluster_role = |n: &str| cluster_names.get(n).cloned().or_else(|| BUILTIN_CLUSTER_ROLES.contains(&n).then(|| n.to_string()));
     // Roles: per tenant, a role must exist alike in every namespace of the tenant.
-    let mut roles: BTreeMap<(String, String), BTreeMap<String, (Vec<String>, usize)>> = BTreeMap::new();
+    let mut roles: PerTenant = BTreeMap::new();
     for (idx, o) in objs.iter().enumerate().filter(|(_, o)| o.kind() == "Role") {
         let ns = o.namespace().unwrap_or_default().to_string();
         let Some(tenant) = cx.tenant(&ns).map(str::to_string) else { continue };
@@ -203,7 +206,7 @@ pub(crate) fn import(cx: &mut Ctx<'_>, objs: &[Obj<'_>]) {
         cx.cluster_grants.push(format!("grant {r} to {}", dedup(s).join(" ")));
     }
     // RoleBindings: per tenant, alike in every namespace.
-    let mut bindings: BTreeMap<(String, String), BTreeMap<String, (Vec<String>, usize)>> = BTreeMap::new();
+    let mut bindings: PerTenant = BTreeMap::new();
     for (idx, o) in objs.iter().enumerate().filter(|(_, o)| o.kind() == "RoleBinding") {
         let ns = o.namespace().unwrap_or_default().to_string();
         let Some(tenant) = cx.tenant(&ns).map(str::to_string) else { continue };

@@ -209,7 +209,8 @@ fn legacy_sample_imports_builds_and_answers_alike() {
     let legacy = imported_objects(&manifests, &imported);
     let namespaces: Vec<String> = imported.tenants.values().flatten().cloned().collect();
     let rbac = rbac_equivalent(&legacy, &built, &namespaces);
-    let reach = reach_equivalent(&legacy, &built, &imported, &[(8080, "TCP"), (443, "TCP"), (53, "UDP"), (80, "TCP"), (9102, "TCP"), (9102, "UDP"), (9102, "SCTP")]);
+    let reach =
+        reach_equivalent(&legacy, &built, &imported, &[(8080, "TCP"), (443, "TCP"), (53, "UDP"), (80, "TCP"), (9102, "TCP"), (9102, "UDP"), (9102, "SCTP")]);
     eprintln!("legacy sample: {rbac} RBAC questions and {reach} reach questions answered alike");
     // The network of `web` (ingress-only isolation, a named port) is left out,
     // and said so; billing's is imported.

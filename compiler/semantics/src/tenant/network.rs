@@ -95,7 +95,9 @@ pub(crate) fn allow(cx: &mut Ctx, at: &At<'_>, h: &TenantHeader, env: &dyn Env) 
             Some("protocol") if protocol.is_none() => {
                 // One or more protocols: `protocol UDP TCP` (DNS-like services).
                 let mut list: Vec<String> = Vec::new();
-                while c.pos < c.args.len() && (list.is_empty() || c.peek_word().is_some_and(|w| matches!(w.to_ascii_uppercase().as_str(), "TCP" | "UDP" | "SCTP"))) {
+                while c.pos < c.args.len()
+                    && (list.is_empty() || c.peek_word().is_some_and(|w| matches!(w.to_ascii_uppercase().as_str(), "TCP" | "UDP" | "SCTP")))
+                {
                     let pv = c.next().expect("checked bound");
                     let p = word(pv).unwrap_or("").to_ascii_uppercase();
                     if !matches!(p.as_str(), "TCP" | "UDP" | "SCTP") {
