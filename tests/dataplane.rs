@@ -763,6 +763,43 @@ fn generated_program_on_a_real_dataplane() {
     });
 }
 
+/// Issue 20 item 5 on real packets: a staged tenant (`isolation ingress`: ingress
+/// denied unless allowed, egress open, no DNS rule needed) and one `allow` with
+/// several protocols (`ports 53 8125 protocol UDP TCP`), next to a strict tenant.
+#[test]
+fn staged_isolation_and_protocols_on_a_real_dataplane() {
+    isolated("staged_isolation_and_protocols_on_a_real_dataplane", |bin| {
+        let tmp = TempDir::new("dataplane-staged");
+        let src = tmp.0.join("src");
+        std::fs::create_dir_all(&src).unwrap();
+        std::fs::write(
+            src.join("main.khc"),
+            r#"cluster staged {
+  kubernetes 1.35
+  encryption { provider secretbox { key k1 env "KHC_KEY" } }
+}
+tenant web {
+  isolation ingress
+  workload site { selector { app "site" } }
+  workload stats { selector { app "stats" } }
+  allow ingress from namespace ingress-nginx to workload site ports 8080
+  allow ingress from tenant shop workload api to workload stats ports 53 8125 protocol UDP TCP
+}
+tenant shop {
+  workload api { selector { app "api" } }
+  allow egress from workload api to tenant web workload stats ports 53 8125 protocol UDP TCP
+  allow egress from workload api to tenant web workload site ports 8080
+  allow ingress from tenant web to workload api ports 9090
+}
+"#,
+        )
+        .unwrap();
+        let out = compile_dir(&src);
+        let cluster_dir = write_output(&out, &tmp.0.join("out"));
+        matrix_agrees(bin, &out, &cluster_dir, &src);
+    });
+}
+
 /// Guardrails on real packets: a tenant admin's allow-all is refused at admission
 /// (and the evaluator agrees it is refused); with `network-policies self-managed`
 /// it is admitted and reaches what its tenant's intent closed — but every other

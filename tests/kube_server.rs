@@ -792,6 +792,25 @@ fn khc_can(rbac: &Rbac, who: &Subject, req: &Request) -> bool {
 }
 
 fn rbac_matches(c: &Cluster, out: &khc_emit::Output) {
+    rbac_reviews_match(c, out, &[]);
+
+    // The same through impersonation, as an operator would ask (`kubectl auth can-i`).
+    let can_i = |args: &[&str]| c.kubectl(&[&["auth", "can-i"], args].concat()).status.success();
+    assert!(can_i(&["create", "deployments.apps", "-n", "payments", "--as", "someone", "--as-group", "oidc:payments-devs"]));
+    assert!(!can_i(&["create", "pods/exec", "-n", "payments", "--as", "someone", "--as-group", "oidc:payments-devs"]));
+    assert!(can_i(&["get", "secrets/ledger-db-credentials", "-n", "payments", "--as", "someone", "--as-group", "oidc:payments-devs"]));
+    assert!(!can_i(&["list", "secrets", "-n", "payments", "--as", "someone", "--as-group", "oidc:payments-devs"]));
+    assert!(can_i(&["create", "jobs.batch", "-n", "payments-jobs", "--as", "system:serviceaccount:payments-jobs:worker"]));
+    assert!(!can_i(&["get", "pods", "-n", "payments", "--as", "system:serviceaccount:payments:api"]));
+    assert!(can_i(&["list", "pods", "-n", "legacy-billing", "--as", "someone", "--as-group", "oidc:platform-oncall"]));
+    assert!(!can_i(&["get", "secrets", "-n", "legacy-billing", "--as", "someone", "--as-group", "oidc:platform-oncall"]));
+}
+
+/// The server's SubjectAccessReview answers equal khc's RBAC evaluator's, for
+/// every subject of `out`'s bindings and ServiceAccounts and every verb ×
+/// resource (or non-resource URL) its roles name, plus risky questions and
+/// `extra` ones (`(verb, group, resource or /url)`).
+fn rbac_reviews_match(c: &Cluster, out: &khc_emit::Output, extra: &[(&str, &str, &str)]) {
     let objs = objects(out);
     // khc's evaluator over khc's objects and its own embedded copy of the built-in
     // ClusterRoles (not the server's, read back): the server's bootstrap policy is
@@ -837,6 +856,23 @@ fn rbac_matches(c: &Cluster, out: &khc_emit::Output) {
     let mut asked: BTreeSet<(String, String, String, Option<String>)> = BTreeSet::new();
     for role in of_kind(&objs, "Role").into_iter().chain(of_kind(&objs, "ClusterRole")) {
         for rule in role["rules"].as_array().unwrap() {
+            // Non-resource URLs: the path itself, and for a `PREFIX*` the prefix
+            // and a path under it.
+            for url in rule["nonResourceURLs"].as_array().cloned().unwrap_or_default() {
+                let url = url.as_str().unwrap();
+                let paths = match url.strip_suffix('*') {
+                    Some(prefix) => vec![prefix.to_string(), format!("{prefix}x/y")],
+                    None => vec![url.to_string(), format!("{url}/x")],
+                };
+                for verb in rule["verbs"].as_array().unwrap() {
+                    for p in &paths {
+                        asked.insert((verb.as_str().unwrap().into(), String::new(), p.clone(), None));
+                    }
+                }
+            }
+            if rule["resources"].is_null() {
+                continue;
+            }
             let name = rule["resourceNames"].as_array().and_then(|n| n.first()).and_then(Value::as_str).map(str::to_string);
             for verb in rule["verbs"].as_array().unwrap() {
                 for group in rule["apiGroups"].as_array().unwrap() {
@@ -876,13 +912,18 @@ fn rbac_matches(c: &Cluster, out: &khc_emit::Output) {
         ("create", "apps", "deployments"),
         ("get", "", "configmaps"),
     ];
-    for (v, g, r) in risky {
+    for (v, g, r) in risky.iter().chain(extra) {
         asked.insert((v.to_string(), g.to_string(), r.to_string(), None));
     }
-    let cluster_scoped = ["namespaces", "nodes", "nodes/proxy", "clusterrolebindings", "clusterroles", "users", "validatingadmissionpolicies"];
+    let cluster_scoped =
+        ["namespaces", "nodes", "nodes/proxy", "clusterrolebindings", "clusterroles", "users", "groups", "uids", "validatingadmissionpolicies"];
     let mut questions: Vec<Question> = Vec::new();
     for (v, g, r, n) in &asked {
-        if cluster_scoped.contains(&r.as_str()) {
+        if r.starts_with('/') {
+            questions.push((v.clone(), g.clone(), r.clone(), None, None));
+            continue;
+        }
+        if cluster_scoped.contains(&r.as_str()) || r.starts_with("nodes/") {
             questions.push((v.clone(), g.clone(), r.clone(), None, n.clone()));
         }
         for ns in namespaces.iter().map(String::as_str).chain(["default"]) {
@@ -896,6 +937,15 @@ fn rbac_matches(c: &Cluster, out: &khc_emit::Output) {
     let mut expected = Vec::new();
     for who in &subjects {
         for (verb, group, resource, ns, name) in &questions {
+            let (user, user_groups) = user_and_groups(who);
+            if resource.starts_with('/') {
+                reviews.push(json!({
+                    "apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
+                    "spec": {"user": user, "groups": user_groups, "nonResourceAttributes": {"path": resource, "verb": verb}}
+                }));
+                expected.push((format!("{who} {verb} {resource}"), khc_can(&rbac, who, &Request::new(verb, resource, None, None))));
+                continue;
+            }
             let (res, sub) = resource.split_once('/').unwrap_or((resource, ""));
             let mut attrs = json!({"verb": verb, "group": group, "resource": res});
             if !sub.is_empty() {
@@ -907,7 +957,6 @@ fn rbac_matches(c: &Cluster, out: &khc_emit::Output) {
             if let Some(n) = name {
                 attrs["name"] = json!(n);
             }
-            let (user, user_groups) = user_and_groups(who);
             reviews.push(json!({
                 "apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
                 "spec": {"user": user, "groups": user_groups, "resourceAttributes": attrs}
@@ -944,17 +993,82 @@ fn rbac_matches(c: &Cluster, out: &khc_emit::Output) {
         differ.len()
     );
     assert!(differ.is_empty(), "the server and khc's RBAC evaluator differ:\n{}", differ.join("\n"));
+}
 
-    // The same through impersonation, as an operator would ask (`kubectl auth can-i`).
-    let can_i = |args: &[&str]| c.kubectl(&[&["auth", "can-i"], args].concat()).status.success();
-    assert!(can_i(&["create", "deployments.apps", "-n", "payments", "--as", "someone", "--as-group", "oidc:payments-devs"]));
-    assert!(!can_i(&["create", "pods/exec", "-n", "payments", "--as", "someone", "--as-group", "oidc:payments-devs"]));
-    assert!(can_i(&["get", "secrets/ledger-db-credentials", "-n", "payments", "--as", "someone", "--as-group", "oidc:payments-devs"]));
-    assert!(!can_i(&["list", "secrets", "-n", "payments", "--as", "someone", "--as-group", "oidc:payments-devs"]));
-    assert!(can_i(&["create", "jobs.batch", "-n", "payments-jobs", "--as", "system:serviceaccount:payments-jobs:worker"]));
-    assert!(!can_i(&["get", "pods", "-n", "payments", "--as", "system:serviceaccount:payments:api"]));
-    assert!(can_i(&["list", "pods", "-n", "legacy-billing", "--as", "someone", "--as-group", "oidc:platform-oncall"]));
-    assert!(!can_i(&["get", "secrets", "-n", "legacy-billing", "--as", "someone", "--as-group", "oidc:platform-oncall"]));
+/// The RBAC vocabulary platform teams need (issue 20 item 4): non-resource URLs,
+/// the kubelet's subresources, impersonation of users, groups and uids, CRD
+/// subresources, `deployments.apps/scale`.
+fn rbac_vocabulary_program(minor: u32) -> String {
+    format!(
+        r#"cluster vocab {{
+  kubernetes 1.{minor}
+  encryption {{ provider secretbox {{ key k1 env "KHC_KEY" }} }}
+  role scraper {{
+    can get on "/metrics" "/healthz/*"
+    can get on "nodes/metrics" "nodes/stats" "nodes/spec" "nodes/log"
+    can get list watch on nodes
+  }}
+  role node-health {{
+    can get on "nodes/healthz" "nodes/pods" "nodes/configz"
+  }}
+  role impersonator {{
+    can impersonate on users groups uids names "alice" "devs" "uid-1"
+  }}
+  grant scraper to serviceaccount "monitoring/prometheus"
+  grant node-health to group "node-checkers"
+  grant impersonator to user "support"
+}}
+tenant shop {{
+  role scaler {{
+    can get update patch on "deployments.apps/scale"
+    can get list on "widgets.example.com" "widgets.example.com/status"
+  }}
+  grant scaler to group "shop-devs"
+}}
+"#
+    )
+}
+
+#[test]
+fn rbac_vocabulary_on_a_real_api_server() {
+    for bin in bin_dirs("rbac_vocabulary_on_a_real_api_server") {
+        let tmp = TempDir::new(&format!("vocab-{}", khc_tests::kube::version_of(&bin)));
+        let c = Cluster::start(&bin, Options { controller_manager: true, ..Options::default() });
+        let minor: u32 = c.version().trim_start_matches("v1.").split('.').next().unwrap().parse().unwrap();
+        let (out, diags, rendered) = compile_sources(&[("vocab.khc", &rbac_vocabulary_program(minor))]);
+        let out = out.unwrap_or_else(|| panic!("{diags:?}\n{rendered}"));
+        let cluster_dir = write_output(&out, &tmp.0.join("out"));
+        apply_twice(&c, &cluster_dir);
+        rbac_reviews_match(
+            &c,
+            &out,
+            &[
+                ("get", "", "/metrics"),
+                ("get", "", "/livez"),
+                ("post", "", "/metrics"),
+                ("get", "", "nodes/proxy"),
+                ("get", "", "nodes/metrics"),
+                ("impersonate", "authentication.k8s.io", "uids"),
+                ("impersonate", "", "groups"),
+                ("update", "apps", "deployments"),
+            ],
+        );
+        // And as an operator asks it.
+        let can_i = |args: &[&str]| c.kubectl(&[&["auth", "can-i"], args].concat()).status.success();
+        let prom = "system:serviceaccount:monitoring:prometheus";
+        assert!(can_i(&["get", "/metrics", "--as", prom]));
+        assert!(can_i(&["get", "/healthz/etcd", "--as", prom]));
+        assert!(!can_i(&["get", "/logs", "--as", prom]));
+        // (`kubectl auth can-i` reads `RESOURCE/NAME`: subresources go in `--subresource`.)
+        assert!(can_i(&["get", "nodes", "--subresource", "metrics", "--as", prom]));
+        assert!(!can_i(&["get", "nodes", "--subresource", "proxy", "--as", prom]));
+        assert!(can_i(&["update", "deployments.apps", "--subresource", "scale", "-n", "shop", "--as", "x", "--as-group", "shop-devs"]));
+        assert!(!can_i(&["update", "deployments.apps", "-n", "shop", "--as", "x", "--as-group", "shop-devs"]));
+        // (CRD and `uids` questions without the CRD installed: kubectl refuses an unknown
+        // resource, so the SubjectAccessReviews above ask them.)
+        assert!(!can_i(&["impersonate", "users/bob", "--as", "support"]));
+        drop(c);
+    }
 }
 
 // ---------------------------------------------------------------------------------
@@ -1993,7 +2107,7 @@ pub fn generated_program(i: usize) -> String {
     let n_tenants = 1 + g.below(3);
     let tenants: Vec<String> = (0..n_tenants).map(|t| format!("{p}t{t}")).collect();
     let mut workloads: Vec<(String, String)> = Vec::new();
-    let isolations: Vec<&str> = tenants.iter().map(|_| g.pick(&["strict", "tenant", "tenant", "strict", "none"])).collect();
+    let isolations: Vec<&str> = tenants.iter().map(|_| g.pick(&["strict", "tenant", "tenant", "strict", "none", "ingress"])).collect();
     for (t, tenant) in tenants.iter().enumerate() {
         s += &format!("tenant {tenant} {{\n");
         let n_ns = 1 + g.below(2);
@@ -2017,7 +2131,7 @@ pub fn generated_program(i: usize) -> String {
             workloads.push((tenant.clone(), name));
         }
         if isolations[t] != "none" {
-            let ports = ["", " ports 8080", " ports 8000-8100", " ports 53 protocol UDP", " ports 443 9090"];
+            let ports = ["", " ports 8080", " ports 8000-8100", " ports 53 protocol UDP", " ports 443 9090", " ports 53 8125 protocol UDP TCP"];
             for _ in 0..g.below(4) {
                 let local: Vec<&(String, String)> = workloads.iter().filter(|(tn, _)| tn == tenant).collect();
                 let peer = match g.below(4) {
@@ -2030,9 +2144,10 @@ pub fn generated_program(i: usize) -> String {
                     },
                 };
                 let port = g.pick(&ports);
-                if g.chance(50) {
+                // A staged (`ingress`) tenant has ingress rules only.
+                if g.chance(50) || isolations[t] == "ingress" {
                     let to = local.last().map(|(_, w)| format!(" to workload {w}")).unwrap_or_default();
-                    if !peer.starts_with("cidr") || g.chance(50) {
+                    if !peer.starts_with("cidr") || g.chance(50) || isolations[t] == "ingress" {
                         s += &format!("  allow ingress from {peer}{to}{port}\n");
                     } else {
                         s += &format!("  allow egress to {peer}{port}\n");
@@ -2248,6 +2363,9 @@ fn network_policies_agree_with_an_upstream_evaluator() {
     let mut all = Vec::new();
     let mut asked = 0;
     let mut programs = vec![("example".to_string(), objects(&example_output()))];
+    let staged = (0..30).filter(|i| generated_program(*i).contains("isolation ingress")).count();
+    eprintln!("network: {staged} of the 30 generated programs have a tenant with `isolation ingress`");
+    assert!(staged > 0, "the generated programs exercise the staged isolation mode");
     for i in 0..30 {
         let (out, _, rendered) = compile_sources(&[("main.khc", &generated_program(i))]);
         programs.push((format!("program {i}"), objects(&out.unwrap_or_else(|| panic!("{rendered}")))));

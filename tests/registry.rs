@@ -241,7 +241,8 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("compiler/db", &["khc-syntax", "khc-rules", "khc-semantics", "khc-emit"]),
     ("compiler/analysis", &["khc-syntax", "khc-rules", "khc-semantics", "khc-emit", "khc-db"]),
     ("lsp", &["khc-syntax", "khc-rules", "khc-semantics", "khc-emit", "khc-db", "khc-fmt", "khc-analysis"]),
-    ("compiler/cli", &["khc-syntax", "khc-rules", "khc-semantics", "khc-emit", "khc-db", "khc-fmt", "khc-analysis", "khc-lsp"]),
+    ("compiler/import", &["khc-syntax", "khc-rules", "khc-semantics", "khc-emit", "khc-db", "khc-fmt", "khc-analysis"]),
+    ("compiler/cli", &["khc-syntax", "khc-rules", "khc-semantics", "khc-emit", "khc-db", "khc-fmt", "khc-analysis", "khc-lsp", "khc-import"]),
 ];
 
 #[test]

@@ -434,6 +434,7 @@ fn isolation_word(i: Isolation) -> &'static str {
     match i {
         Isolation::Strict => "strict",
         Isolation::Tenant => "tenant",
+        Isolation::Ingress => "ingress",
         Isolation::None => "none",
     }
 }

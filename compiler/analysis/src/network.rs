@@ -295,7 +295,13 @@ impl Network {
             match o.kind() {
                 "NetworkPolicy" => {
                     let spec = &o.value["spec"];
-                    let types: Vec<&str> = spec["policyTypes"].as_array().map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+                    // Without `policyTypes` (a manifest not yet defaulted by the API
+                    // server): Ingress, and Egress when there are egress rules.
+                    let types: Vec<&str> = match spec["policyTypes"].as_array() {
+                        Some(a) => a.iter().filter_map(Value::as_str).collect(),
+                        None if spec["egress"].is_null() => vec!["Ingress"],
+                        None => vec!["Ingress", "Egress"],
+                    };
                     let p = Policy {
                         name: o.name().into(),
                         namespace: o.namespace().unwrap_or("default").into(),

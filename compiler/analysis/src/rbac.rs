@@ -18,6 +18,10 @@ use std::fmt;
 /// The built-in user-facing ClusterRoles of Kubernetes (bootstrap policy).
 pub const BUILTIN_ROLES_YAML: &str = include_str!("../data/user-facing-cluster-roles.yaml");
 
+/// The bootstrap policy's non-resource grants to every user (`system:discovery`,
+/// `system:public-info-viewer`).
+pub const BOOTSTRAP_NON_RESOURCE_YAML: &str = include_str!("../data/bootstrap-non-resource.yaml");
+
 /// Resources whose creation runs pods (as any ServiceAccount of the namespace).
 pub const POD_MAKERS: &[&str] =
     &["pods", "deployments.apps", "replicasets.apps", "statefulsets.apps", "daemonsets.apps", "jobs.batch", "cronjobs.batch", "replicationcontrollers"];
@@ -129,6 +133,10 @@ pub struct Rule {
     pub verbs: Vec<String>,
     /// Resource names; empty means all.
     pub resource_names: Vec<String>,
+    /// Non-resource URLs (`/metrics`, `/healthz/*`); a rule with these has no
+    /// resources.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub non_resource_urls: Vec<String>,
 }
 
 fn strings(v: &Value) -> Vec<String> {
@@ -147,12 +155,18 @@ impl Rule {
             resources: strings(&v["resources"]),
             verbs: strings(&v["verbs"]),
             resource_names: strings(&v["resourceNames"]),
+            non_resource_urls: strings(&v["nonResourceURLs"]),
         }
     }
 
     /// Whether the rule allows `req` (as `RuleAllows` in the API server).
     pub fn allows(&self, req: &Request) -> bool {
         let any = |list: &[String], x: &str| list.iter().any(|l| l == "*" || l == x);
+        if req.is_non_resource() {
+            // NonResourceURLMatches: exact, `*`, or a prefix ending in `*`.
+            let url = |r: &String| r == "*" || *r == req.resource || r.strip_suffix('*').is_some_and(|p| req.resource.starts_with(p));
+            return any(&self.verbs, &req.verb) && self.non_resource_urls.iter().any(url);
+        }
         any(&self.verbs, &req.verb) && any(&self.api_groups, &req.group) && self.resource_matches(&req.resource) && self.name_matches(req.name.as_deref())
     }
 
@@ -169,7 +183,7 @@ impl Rule {
     pub fn describe(&self) -> String {
         let res: Vec<String> =
             self.resources.iter().flat_map(|r| self.api_groups.iter().map(move |g| if g.is_empty() { r.clone() } else { format!("{r}.{g}") })).collect();
-        let mut s = format!("{} on {}", self.verbs.join(" "), res.join(" "));
+        let mut s = format!("{} on {}", self.verbs.join(" "), res.iter().chain(&self.non_resource_urls).cloned().collect::<Vec<_>>().join(" "));
         if !self.resource_names.is_empty() {
             s.push_str(&format!(" names {}", self.resource_names.join(" ")));
         }
@@ -196,7 +210,12 @@ pub struct Request {
 impl Request {
     /// Parses `RESOURCE[.GROUP][/SUBRESOURCE]` (`pods`, `pods/log`,
     /// `deployments.apps`, `deployments.apps/scale`).
+    /// A resource starting with `/` is a non-resource URL (`/metrics`): it has no
+    /// group, namespace or name, as the API server sees it.
     pub fn new(verb: &str, resource: &str, namespace: Option<&str>, name: Option<&str>) -> Request {
+        if resource.starts_with('/') {
+            return Request { verb: verb.into(), group: String::new(), resource: resource.into(), namespace: None, name: None };
+        }
         let (res, sub) = match resource.split_once('/') {
             Some((r, s)) => (r, Some(s)),
             None => (resource, None),
@@ -209,8 +228,16 @@ impl Request {
         Request { verb: verb.into(), group: group.into(), resource, namespace: namespace.map(str::to_string), name: name.map(str::to_string) }
     }
 
+    /// Whether the request is for a non-resource URL (`/metrics`).
+    pub fn is_non_resource(&self) -> bool {
+        self.resource.starts_with('/')
+    }
+
     /// The request in `RESOURCE[.GROUP]` notation.
     pub fn describe(&self) -> String {
+        if self.is_non_resource() {
+            return format!("{} {} (non-resource URL)", self.verb, self.resource);
+        }
         let (res, sub) = match self.resource.split_once('/') {
             Some((r, s)) => (r, format!("/{s}")),
             None => (self.resource.as_str(), String::new()),
@@ -323,6 +350,10 @@ pub struct Rbac {
     /// Indexes into `bindings` by the namespace of a RoleBinding (`None`:
     /// ClusterRoleBindings).
     by_namespace: std::collections::HashMap<Option<String>, Vec<usize>>,
+    /// The bootstrap ClusterRoleBindings that grant non-resource URLs to every
+    /// user: consulted only for non-resource requests, so they never show up in
+    /// the answers about resources.
+    bootstrap: Vec<BindingDef>,
     /// The `managed-by` applier (from the protection policies' `khc.dev/applier`
     /// annotation): exempt from khc's protection, so whoever becomes it may change
     /// everything khc manages.
@@ -402,6 +433,24 @@ impl Rbac {
         for r in builtin_roles() {
             rbac.roles.insert((r.kind.clone(), None, r.name.clone()), r);
         }
+        let docs: Vec<Value> = serde_yaml_ng::from_str(BOOTSTRAP_NON_RESOURCE_YAML).expect("the embedded bootstrap non-resource grants parse");
+        for d in &docs {
+            match d["kind"].as_str() {
+                Some("ClusterRole") => {
+                    let r = role_def(d, BUILTIN_SOURCE.to_string());
+                    rbac.roles.insert((r.kind.clone(), None, r.name.clone()), r);
+                }
+                _ => rbac.bootstrap.push(BindingDef {
+                    kind: "ClusterRoleBinding".into(),
+                    name: d["metadata"]["name"].as_str().unwrap_or("").to_string(),
+                    namespace: None,
+                    role_kind: "ClusterRole".into(),
+                    role_name: d["roleRef"]["name"].as_str().unwrap_or("").to_string(),
+                    subjects: d["subjects"].as_array().map(|a| a.iter().filter_map(|s| Subject::from_json(s, None)).collect()).unwrap_or_default(),
+                    source: BUILTIN_SOURCE.to_string(),
+                }),
+            }
+        }
         for o in objects {
             match o.kind() {
                 "Role" | "ClusterRole" => {
@@ -478,7 +527,7 @@ impl Rbac {
 
     /// Why `who` may make `req` directly (empty: not allowed directly).
     pub fn grants(&self, who: &Subject, req: &Request) -> Vec<Grant> {
-        self.candidates(req.namespace.as_deref()).filter(|b| b.subjects.iter().any(|s| s.covers(who))).flat_map(|b| self.binding_grants(b, req)).collect()
+        self.candidates_for(req).filter(|b| b.subjects.iter().any(|s| s.covers(who))).flat_map(|b| self.binding_grants(b, req)).collect()
     }
 
     /// Whether `who` may make `req` directly.
@@ -504,10 +553,17 @@ impl Rbac {
         cluster.chain(ns).map(|&i| &self.bindings[i])
     }
 
+    /// The bindings that may apply to `req`: those of [`Self::candidates`], and
+    /// for a non-resource request the bootstrap grants to every user.
+    fn candidates_for<'a>(&'a self, req: &Request) -> impl Iterator<Item = &'a BindingDef> {
+        let bootstrap = if req.is_non_resource() { self.bootstrap.as_slice() } else { &[] };
+        self.candidates(req.namespace.as_deref()).chain(bootstrap)
+    }
+
     /// Every subject named by a binding that may make `req` directly, with why.
     pub fn who_can_directly(&self, req: &Request) -> Vec<Answer> {
         let mut by_subject: BTreeMap<Subject, Vec<Grant>> = BTreeMap::new();
-        for b in self.candidates(req.namespace.as_deref()) {
+        for b in self.candidates_for(req) {
             let g = self.binding_grants(b, req);
             if g.is_empty() {
                 continue;

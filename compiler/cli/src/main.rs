@@ -227,6 +227,7 @@ Exit codes: 0 success, 1 `--check` found files that would change, 2 usage or IO 
     Graph(commands::graph::Args),
     Report(commands::report::Args),
     AuditLive(commands::audit_live::Args),
+    Import(commands::import::Args),
 }
 
 fn main() -> ExitCode {
@@ -282,6 +283,7 @@ fn main() -> ExitCode {
         Command::Graph(a) => commands::graph::run(a),
         Command::Report(a) => commands::report::run(a),
         Command::AuditLive(a) => commands::audit_live::run(a),
+        Command::Import(a) => commands::import::run(a),
         Command::Lsp { .. } => match khc_lsp::run_stdio() {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {

@@ -329,3 +329,67 @@ fn acknowledged_warnings_pass_deny_warnings_and_stay_visible() {
     assert!(stderr(&o).contains("warning[bad-argument]: the acknowledgement of `risky` needs a reason"), "{}", stderr(&o));
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn import_writes_the_project_and_the_report() {
+    let dir = temp("import");
+    let out = dir.join("cluster.khc");
+    let report = dir.join("report.json");
+    let o = khc(
+        &[
+            "import",
+            "tests/import/legacy.yaml",
+            "-o",
+            out.to_str().unwrap(),
+            "--report",
+            report.to_str().unwrap(),
+            "--format",
+            "json",
+            "--tenant-label",
+            "team",
+        ],
+        &repo(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let source = std::fs::read_to_string(&out).unwrap();
+    assert!(source.contains("tenant platform {\n  namespaces monitoring"), "{source}");
+    let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let left: Vec<&str> = r["left_out"].as_array().unwrap().iter().map(|i| i["object"].as_str().unwrap()).collect();
+    assert!(left.contains(&"NetworkPolicy web/from-ingress-nginx"), "{left:?}");
+    assert!(r["left_out"][0]["location"].as_str().unwrap().starts_with("tests/import/legacy.yaml:"));
+    // The imported project checks clean of errors.
+    let c = khc(&["check", out.to_str().unwrap()], &repo());
+    assert!(c.status.success(), "{}", stderr(&c));
+    // Stdin, the text report on stderr; a bad mapping is a usage error.
+    let piped = Command::new(env!("CARGO_BIN_EXE_khc"))
+        .args(["import", "-"])
+        .current_dir(repo())
+        .stdin(std::fs::File::open(repo().join("tests/import/legacy.yaml")).unwrap())
+        .output()
+        .unwrap();
+    assert!(piped.status.success());
+    assert!(String::from_utf8_lossy(&piped.stderr).contains("left out (10):"), "{}", stderr(&piped));
+    assert_eq!(String::from_utf8_lossy(&piped.stdout), std::fs::read_to_string(repo().join("tests/import/legacy.khc")).unwrap());
+    let bad = khc(&["import", "tests/import/legacy.yaml", "--tenant-of", "shop"], &repo());
+    assert_eq!(bad.status.code(), Some(2));
+}
+
+#[test]
+fn who_can_and_can_answer_for_urls_and_kubelet_subresources() {
+    // The imported sample's Prometheus ClusterRole: `nodes/metrics` and `/metrics`.
+    let p = ["-p", "tests/import/legacy.khc"];
+    let yes = khc(&[&["can", "sa:monitoring/prometheus", "get", "/metrics"][..], &p].concat(), &repo());
+    assert!(yes.status.success(), "{}", String::from_utf8_lossy(&yes.stdout));
+    assert!(String::from_utf8_lossy(&yes.stdout).contains("ClusterRole prometheus"));
+    let no = khc(&[&["can", "sa:monitoring/prometheus", "get", "/logs"][..], &p].concat(), &repo());
+    assert_eq!(no.status.code(), Some(1));
+    assert!(khc(&[&["can", "sa:monitoring/prometheus", "get", "nodes/metrics"][..], &p].concat(), &repo()).status.success());
+    assert_eq!(khc(&[&["can", "sa:monitoring/prometheus", "get", "nodes/proxy"][..], &p].concat(), &repo()).status.code(), Some(1));
+    // Every user reads /healthz through the bootstrap discovery roles.
+    let w = khc(&[&["who-can", "get", "/healthz"][..], &p].concat(), &repo());
+    let out = String::from_utf8_lossy(&w.stdout);
+    assert!(out.contains("group:system:authenticated") && out.contains("system:public-info-viewer"), "{out}");
+    let w = khc(&[&["who-can", "get", "/metrics"][..], &p].concat(), &repo());
+    let out = String::from_utf8_lossy(&w.stdout);
+    assert!(out.contains("sa:monitoring/prometheus") && !out.contains("system:authenticated"), "{out}");
+}

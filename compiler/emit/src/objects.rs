@@ -221,6 +221,64 @@ fn network_policies(t: &Tenant, ns: &str) -> Vec<Built> {
     let policy = |name: &str, origin: &Origin, spec: NetworkPolicySpec| {
         built(NetworkPolicy { metadata: meta(name, Some(ns), tn, origin), spec: Some(spec) }, name, Some(ns), origin)
     };
+    if t.isolation == Isolation::Ingress {
+        // Staged isolation: ingress only; egress stays open, so no DNS or API-server rule.
+        out.push(policy(
+            "default-deny-ingress",
+            &t.origin,
+            NetworkPolicySpec { pod_selector: Some(LabelSelector::default()), policy_types: Some(vec!["Ingress".into()]), ..Default::default() },
+        ));
+    } else {
+        strict_policies(t, ns, &mut out, &policy);
+    }
+    for r in &t.allows {
+        if let Some((_, wns, _)) = &r.local {
+            if wns != ns {
+                continue;
+            }
+        }
+        let peers = peers(&r.peer);
+        let ports = if r.ports.is_empty() {
+            // `protocol UDP` without ports: every port of that protocol only.
+            r.protocol_only.then(|| r.protocols.iter().map(|proto| NetworkPolicyPort { protocol: Some(proto.clone()), port: None, end_port: None }).collect())
+        } else {
+            // Each port once per protocol (`ports 53 protocol UDP TCP`).
+            Some(
+                r.protocols
+                    .iter()
+                    .flat_map(|proto| {
+                        r.ports.iter().map(move |p| NetworkPolicyPort {
+                            protocol: Some(proto.clone()),
+                            port: Some(IntOrString::Int(p.port as i32)),
+                            end_port: p.end.map(|e| e as i32),
+                        })
+                    })
+                    .collect(),
+            )
+        };
+        let pod_selector = Some(r.local.as_ref().map(|(_, _, sel)| match_labels(sel)).unwrap_or_default());
+        let spec = match r.direction {
+            Direction::Ingress => NetworkPolicySpec {
+                pod_selector,
+                policy_types: Some(vec!["Ingress".into()]),
+                ingress: Some(vec![NetworkPolicyIngressRule { from: Some(peers), ports }]),
+                ..Default::default()
+            },
+            Direction::Egress => NetworkPolicySpec {
+                pod_selector,
+                policy_types: Some(vec!["Egress".into()]),
+                egress: Some(vec![NetworkPolicyEgressRule { to: Some(peers), ports }]),
+                ..Default::default()
+            },
+        };
+        out.push(policy(&r.name, &r.origin, spec));
+    }
+    out
+}
+
+/// The default deny of both directions and what strict isolation always allows
+/// (DNS, same tenant, the API server for token-mounting workloads).
+fn strict_policies(t: &Tenant, ns: &str, out: &mut Vec<Built>, policy: &dyn Fn(&str, &Origin, NetworkPolicySpec) -> Built) {
     let both = Some(vec!["Ingress".to_string(), "Egress".to_string()]);
     out.push(policy(
         "default-deny",
@@ -272,46 +330,6 @@ fn network_policies(t: &Tenant, ns: &str) -> Vec<Built> {
             },
         ));
     }
-    for r in &t.allows {
-        if let Some((_, wns, _)) = &r.local {
-            if wns != ns {
-                continue;
-            }
-        }
-        let peers = peers(&r.peer);
-        let ports = if r.ports.is_empty() {
-            // `protocol UDP` without ports: every port of that protocol only.
-            r.protocol_only.then(|| vec![NetworkPolicyPort { protocol: Some(r.protocol.clone()), port: None, end_port: None }])
-        } else {
-            Some(
-                r.ports
-                    .iter()
-                    .map(|p| NetworkPolicyPort {
-                        protocol: Some(r.protocol.clone()),
-                        port: Some(IntOrString::Int(p.port as i32)),
-                        end_port: p.end.map(|e| e as i32),
-                    })
-                    .collect(),
-            )
-        };
-        let pod_selector = Some(r.local.as_ref().map(|(_, _, sel)| match_labels(sel)).unwrap_or_default());
-        let spec = match r.direction {
-            Direction::Ingress => NetworkPolicySpec {
-                pod_selector,
-                policy_types: Some(vec!["Ingress".into()]),
-                ingress: Some(vec![NetworkPolicyIngressRule { from: Some(peers), ports }]),
-                ..Default::default()
-            },
-            Direction::Egress => NetworkPolicySpec {
-                pod_selector,
-                policy_types: Some(vec!["Egress".into()]),
-                egress: Some(vec![NetworkPolicyEgressRule { to: Some(peers), ports }]),
-                ..Default::default()
-            },
-        };
-        out.push(policy(&r.name, &r.origin, spec));
-    }
-    out
 }
 
 fn peers(p: &Peer) -> Vec<NetworkPolicyPeer> {
@@ -338,12 +356,15 @@ fn peers(p: &Peer) -> Vec<NetworkPolicyPeer> {
 fn policy_rules(rules: &[model::RoleRule]) -> Vec<PolicyRule> {
     rules
         .iter()
-        .map(|r| PolicyRule {
-            api_groups: Some(r.api_groups.clone()),
-            resources: Some(r.resources.clone()),
-            verbs: r.verbs.clone(),
-            resource_names: (!r.resource_names.is_empty()).then(|| r.resource_names.clone()),
-            ..Default::default()
+        .map(|r| match r.non_resource_urls.is_empty() {
+            true => PolicyRule {
+                api_groups: Some(r.api_groups.clone()),
+                resources: Some(r.resources.clone()),
+                verbs: r.verbs.clone(),
+                resource_names: (!r.resource_names.is_empty()).then(|| r.resource_names.clone()),
+                ..Default::default()
+            },
+            false => PolicyRule { non_resource_urls: Some(r.non_resource_urls.clone()), verbs: r.verbs.clone(), ..Default::default() },
         })
         .collect()
 }

@@ -146,7 +146,7 @@ pub(crate) fn check_cluster(cx: &mut Ctx, at: &At<'_>, profiles: &ProfileTable) 
         Some(c) => cluster.managed_by = control_plane::check_managed_by(cx, c),
         None => control_plane::missing_managed_by(cx, at),
     }
-    let role_scope = RoleScope::cluster(&cluster.managed_by);
+    let role_scope = RoleScope::cluster(&cluster.managed_by, cluster.minor_version);
     for c in roles {
         add_role(cx, c, "cluster role", &mut cluster.roles, &mut role_firsts, &role_scope);
     }

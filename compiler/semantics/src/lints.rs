@@ -15,7 +15,7 @@ pub(crate) fn check_api_access(cx: &mut Ctx, cluster: &At<'_>, api_server: &[Str
     }
     let needy: Vec<String> = tenants
         .iter()
-        .filter(|t| t.isolation != Isolation::None)
+        .filter(|t| !matches!(t.isolation, Isolation::None | Isolation::Ingress))
         .flat_map(|t| t.workloads.iter().filter(|(_, w)| w.automount_token).map(move |(name, _)| format!("{}/{name}", t.name)))
         .collect();
     if let Some(first) = needy.first() {
@@ -37,6 +37,10 @@ pub(crate) fn check_reachability(cx: &mut Ctx, t: &Tenant, env: &dyn LintEnv) {
             }
             let Some(other) = env.lint_facts(other_name) else { continue };
             if other.isolation() == Isolation::None {
+                continue;
+            }
+            // A staged (`ingress`) tenant's egress is open: it needs no egress rule.
+            if other.isolation() == Isolation::Ingress && r.direction == Direction::Ingress {
                 continue;
             }
             let wanted = match r.direction {

@@ -240,6 +240,9 @@ pub enum Isolation {
     Strict,
     /// As strict, plus traffic within the tenant.
     Tenant,
+    /// Staged isolation for a migration: default deny of ingress only; egress
+    /// stays open (no `allow egress`, no `allow-dns`).
+    Ingress,
     /// No NetworkPolicies.
     None,
 }
@@ -311,8 +314,8 @@ pub struct NetRule {
     pub peer: Peer,
     /// Allowed ports; empty means all.
     pub ports: Vec<PortRange>,
-    /// `TCP`, `UDP` or `SCTP`.
-    pub protocol: String,
+    /// `TCP`, `UDP` and/or `SCTP` (`protocol UDP TCP`); `TCP` when not written.
+    pub protocols: Vec<String>,
     /// True when `protocol` was written: without `ports`, the rule then allows
     /// every port of that protocol only.
     pub protocol_only: bool,
@@ -364,6 +367,9 @@ pub struct RoleRule {
     pub verbs: Vec<String>,
     /// Resource names, if restricted.
     pub resource_names: Vec<String>,
+    /// Non-resource URLs (`/metrics`, `/healthz/*`): a rule of a ClusterRole with
+    /// these has no API groups or resources.
+    pub non_resource_urls: Vec<String>,
 }
 
 /// What a binding grants.

@@ -24,7 +24,14 @@ const BUILTIN: &[(&str, &[&str])] = &[
             "namespaces/finalize",
             "namespaces/status",
             "nodes",
+            "nodes/configz",
+            "nodes/healthz",
+            "nodes/log",
+            "nodes/metrics",
+            "nodes/pods",
             "nodes/proxy",
+            "nodes/spec",
+            "nodes/stats",
             "nodes/status",
             "persistentvolumeclaims",
             "persistentvolumeclaims/status",
@@ -224,13 +231,25 @@ pub(crate) struct RoleScope {
     pub applier_accounts: Vec<String>,
     /// Every `managed-by` subject, as text (impersonating any of them becomes the applier).
     pub applier: Vec<String>,
+    /// The cluster's Kubernetes minor version (the kubelet's fine-grained
+    /// subresources exist from 1.33).
+    pub minor_version: u32,
 }
+
+/// The kubelet subresources of fine-grained kubelet authorization (KEP-2862:
+/// alpha in 1.32 behind `KubeletFineGrainedAuthz`, on by default from 1.33, GA in
+/// 1.36). Before, the kubelet checks `nodes/proxy` for these paths.
+pub const KUBELET_FINE_GRAINED: &[&str] = &["nodes/configz", "nodes/healthz", "nodes/pods"];
+
+/// The first minor version whose kubelets check [`KUBELET_FINE_GRAINED`] by default.
+pub const KUBELET_FINE_GRAINED_SINCE: u32 = 33;
 
 impl RoleScope {
     /// The scope of a tenant's Role: the applier's ServiceAccounts in `namespaces`.
-    pub(crate) fn tenant(managed_by: &[Subject], namespaces: &[String]) -> RoleScope {
+    pub(crate) fn tenant(managed_by: &[Subject], namespaces: &[String], minor_version: u32) -> RoleScope {
         RoleScope {
             tenant: true,
+            minor_version,
             applier_accounts: managed_by
                 .iter()
                 .filter_map(|s| match s {
@@ -247,9 +266,10 @@ impl RoleScope {
     }
 
     /// The scope of a cluster role: every applier is in reach.
-    pub(crate) fn cluster(managed_by: &[Subject]) -> RoleScope {
+    pub(crate) fn cluster(managed_by: &[Subject], minor_version: u32) -> RoleScope {
         RoleScope {
             tenant: false,
+            minor_version,
             applier_accounts: managed_by
                 .iter()
                 .filter_map(|s| match s {
@@ -391,8 +411,22 @@ fn check_can(cx: &mut Ctx, at: &At<'_>, scope: &RoleScope) -> Vec<RoleRule> {
     }
     // Group resources by API group, keeping first-seen order.
     let mut by_group: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut urls: Vec<String> = Vec::new();
     for v in resource_vals {
         let Some(text) = v.as_text() else { continue };
+        if text.starts_with('/') {
+            if let Some(url) = check_url(cx, at, &text, v.span, scope, &names, &verbs) {
+                if !urls.contains(&url) {
+                    urls.push(url);
+                }
+            }
+            continue;
+        }
+        if scope.minor_version < KUBELET_FINE_GRAINED_SINCE && KUBELET_FINE_GRAINED.contains(&text.as_str()) {
+            cx.warning(at, v.span, "no-effect", format!("kubelets before Kubernetes 1.{KUBELET_FINE_GRAINED_SINCE} do not check `{text}`: they authorize that endpoint with `nodes/proxy`, so this grant does nothing on 1.{}", scope.minor_version))
+                .notes
+                .push("note: fine-grained kubelet authorization (KEP-2862) is alpha in 1.32 behind the `KubeletFineGrainedAuthz` feature gate and on by default from 1.33".into());
+        }
         let Some((resource, group)) = check_resource(cx, at, &text, v.span) else { continue };
         let reads = ["get", "list", "watch", "*"];
         if (resource == "secrets" || resource == "*") && group.is_empty() && verbs.iter().any(|v| reads.contains(&v.as_str())) && names.is_empty() {
@@ -473,10 +507,57 @@ fn check_can(cx: &mut Ctx, at: &At<'_>, scope: &RoleScope) -> Vec<RoleRule> {
             list.push(resource);
         }
     }
-    by_group
+    let mut rules: Vec<RoleRule> = by_group
         .into_iter()
-        .map(|(group, resources)| RoleRule { api_groups: vec![group], resources, verbs: verbs.clone(), resource_names: names.clone() })
-        .collect()
+        .map(|(group, resources)| RoleRule {
+            api_groups: vec![group],
+            resources,
+            verbs: verbs.clone(),
+            resource_names: names.clone(),
+            non_resource_urls: Vec::new(),
+        })
+        .collect();
+    if !urls.is_empty() {
+        rules.push(RoleRule { api_groups: Vec::new(), resources: Vec::new(), verbs: verbs.clone(), resource_names: Vec::new(), non_resource_urls: urls });
+    }
+    rules
+}
+
+/// The verbs a non-resource request can carry: the API server names it by the
+/// lowercased HTTP method, and khc's verb list has `get`, `patch` and `delete`
+/// of those (`*` covers `post`, `put` and `head` too).
+const URL_VERBS: &[&str] = &["get", "patch", "delete", "*"];
+
+/// Checks a non-resource URL (`"/metrics"`, `"/healthz/*"`) in `can … on`.
+fn check_url(cx: &mut Ctx, at: &At<'_>, text: &str, span: Span, scope: &RoleScope, names: &[String], verbs: &[String]) -> Option<String> {
+    if scope.tenant {
+        cx.error(at, span, "conflict", format!("`{text}` is a non-resource URL: only a cluster role can grant it (a Role's rules cannot name URLs)"))
+            .notes
+            .push("help: grant it with a cluster role (`role NAME { can get on \"/metrics\" }` in `cluster`)".into());
+        return None;
+    }
+    let star = text.find('*');
+    if text.chars().any(|c| c.is_whitespace() || c.is_control()) || star.is_some_and(|i| i != text.len() - 1) {
+        cx.error(at, span, "invalid-value", format!("`{text}` is not a non-resource URL"))
+            .notes
+            .push("help: write a path such as `\"/metrics\"`; a `*` may only end it (`\"/healthz/*\"` covers every path under `/healthz/`)".into());
+        return None;
+    }
+    if !names.is_empty() {
+        cx.error(at, span, "conflict", format!("`names` cannot restrict the non-resource URL `{text}`: the grant would silently do nothing"))
+            .notes
+            .push("help: grant URLs in a `can` of their own, without `names`".into());
+        return None;
+    }
+    if text == "/*" || text == "*" {
+        cx.warning(at, span, "risky", "`/*` covers every non-resource URL, including future ones");
+    }
+    if let Some(v) = verbs.iter().find(|v| !URL_VERBS.contains(&v.as_str())) {
+        cx.warning(at, span, "no-effect", format!("`{v}` never applies to a non-resource URL: the API server names such requests by their HTTP method (`get`, `post`, `put`, `patch`, `delete`, `head`)"))
+            .notes
+            .push("help: write `can get on \"/metrics\"`".into());
+    }
+    Some(text.to_string())
 }
 
 /// Checks `resource[.group][/sub]` (or `*`), returning `(resource, group)`.
@@ -511,7 +592,8 @@ fn check_resource(cx: &mut Ctx, at: &At<'_>, text: &str, span: Span) -> Option<(
             if let Some(s) = values::suggest(&resource, known.iter().copied()) {
                 d = d.with_suggestion(s);
             } else if let Some((g, _)) = BUILTIN.iter().find(|(_, rs)| rs.contains(&resource.as_str())) {
-                d = d.with_help(format!("`{resource}` is in API group `{g}`: write `{res}.{g}`"));
+                let sub = sub.map(|s| format!("/{s}")).unwrap_or_default();
+                d = d.with_help(format!("`{resource}` is in API group `{g}`: write `{res}.{g}{sub}`"));
             }
             cx.push(d);
             return None;

@@ -174,7 +174,7 @@ const TENANT: &[StatementSchema] = &[
         BlockKind::PodSecurity,
         true,
     ),
-    once("isolation", "MODE", "Network isolation: strict (default), tenant or none."),
+    once("isolation", "MODE", "Network isolation: strict (default), tenant, ingress (ingress only, for a migration) or none."),
     s(
         "allow",
         "ingress|egress …",
@@ -542,6 +542,7 @@ pub const ISOLATION_MODES: ValueSet = ValueSet {
     values: &[
         ("strict", "Default deny in and out; only DNS and declared `allow` traffic flows."),
         ("tenant", "As strict, plus traffic within the tenant's own namespaces."),
+        ("ingress", "Staged isolation: default deny of ingress only, egress stays open (for a migration from ingress-only NetworkPolicies)."),
         ("none", "No NetworkPolicies: every pod in the cluster can reach the tenant."),
     ],
 };

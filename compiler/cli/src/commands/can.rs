@@ -19,12 +19,14 @@ system:masters, webhook configurations, hostPath pods and PersistentVolumes, nod
 names the grants that allow it; paths khc's own admission refuses are shown as pruned. The search is \
 bounded (4 steps, 400 identities) and says so when a bound is hit.\n\n\
 SUBJECT is user:NAME, group:NAME, sa:NAMESPACE/NAME, system:serviceaccount:NAMESPACE:NAME or \
-TENANT/WORKLOAD (the workload's ServiceAccount). RESOURCE is RESOURCE[.GROUP][/SUBRESOURCE].\n\n\
+TENANT/WORKLOAD (the workload's ServiceAccount). RESOURCE is RESOURCE[.GROUP][/SUBRESOURCE] \
+(nodes/metrics, deployments.apps/scale) or a non-resource URL (/metrics).\n\n\
 Exit codes: 0 allowed (directly, or by an escalation khc's admission does not refuse), 1 not allowed \
 (pruned paths are still shown), 2 usage.",
     after_help = "Examples:\n  khc can group:oidc:payments-devs get secrets -n payments --name ledger-db-credentials -p examples/multi-tenant\n  \
 khc can payments/worker create jobs.batch -n payments-jobs -p examples/multi-tenant\n  \
 khc can group:oidc:platform-oncall get nodes -p examples/multi-tenant --format json\n  \
+khc can sa:monitoring/prometheus get /metrics -p cluster.khc\n  \
 khc can user:bob get secrets -n payments -p platform/   # shows each escalation step"
 )]
 pub struct Args {

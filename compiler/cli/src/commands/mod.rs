@@ -10,6 +10,7 @@ pub mod diff;
 pub mod eval;
 pub mod fmt;
 pub mod graph;
+pub mod import;
 pub mod reach;
 pub mod report;
 pub mod sarif;

@@ -12,7 +12,10 @@ use std::process::ExitCode;
     long_about = "List every user, group and ServiceAccount that the compiled RBAC allows to do VERB on \
 RESOURCE, with the binding, role and rule responsible and their FILE:LINE. The built-in ClusterRoles \
 (view, edit, admin, cluster-admin) are expanded as Kubernetes defines them.\n\n\
-RESOURCE is RESOURCE[.GROUP][/SUBRESOURCE]: pods, pods/log, deployments.apps, deployments.apps/scale.\n\
+RESOURCE is RESOURCE[.GROUP][/SUBRESOURCE]: pods, pods/log, deployments.apps, deployments.apps/scale, \
+nodes/metrics, widgets.example.com/status; or a non-resource URL starting with `/` (/metrics, /healthz), \
+which only ClusterRoleBindings grant (the bootstrap discovery roles give every user /healthz, /livez, \
+/readyz, /version and discovery).\n\
 Without --namespace the question is about a cluster-wide request (only ClusterRoleBindings apply); \
 with --all-namespaces every namespace khc manages is asked.\n\n\
 Escalations: a subject that may create pods (or Deployments, Jobs, …) in a namespace may run them as \

@@ -65,6 +65,7 @@ pub(crate) fn read_header(cx: &mut Ctx, at: &At<'_>) -> Option<TenantHeader> {
                     isolation = Some(match mode.as_str() {
                         "strict" => Isolation::Strict,
                         "tenant" => Isolation::Tenant,
+                        "ingress" => Isolation::Ingress,
                         "none" => {
                             cx.warning(&c, span, "risky", format!("tenant `{name}` has no network isolation: every pod in the cluster can reach it"));
                             Isolation::None

@@ -60,7 +60,7 @@ pub(crate) fn check_tenant(cx: &mut Ctx, at: &At<'_>, env: &dyn Env) -> Option<T
     let mut seen = Vec::new();
     let mut grants = Vec::new();
     let mut role_firsts = BTreeMap::new();
-    let role_scope = RoleScope::tenant(&cluster.managed_by, &h.facts.namespaces);
+    let role_scope = RoleScope::tenant(&cluster.managed_by, &h.facts.namespaces, cluster.minor_version);
     for c in at.children() {
         let Some(stmt) = TenantStatement::of(c.name()).filter(|_| !c.s.name.quoted) else {
             cx.unknown_statement(&c, BlockKind::Tenant);
@@ -98,6 +98,15 @@ pub(crate) fn check_tenant(cx: &mut Ctx, at: &At<'_>, env: &dyn Env) -> Option<T
         }
     }
     exception::check_exceptions(cx, &exceptions, &mut t, &h.workloads, minor);
+    if t.isolation == Isolation::Ingress {
+        if let Some(rule) = t.allows.iter().find(|r| r.direction == Direction::Egress) {
+            cx.push(
+                Diagnostic::error("conflict", &rule.origin.file, rule.span, "`allow egress` needs egress isolation: `isolation ingress` leaves egress open")
+                    .with_label("this rule would isolate the egress of the pods it selects")
+                    .with_help("remove the rule while the tenant's isolation is staged, or use `isolation strict`"),
+            );
+        }
+    }
     if t.isolation == Isolation::None {
         if let Some(rule) = t.allows.first() {
             cx.push(

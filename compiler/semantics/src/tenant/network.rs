@@ -93,15 +93,26 @@ pub(crate) fn allow(cx: &mut Ctx, at: &At<'_>, h: &TenantHeader, env: &dyn Env) 
                 }
             }
             Some("protocol") if protocol.is_none() => {
-                let Some(pv) = c.next() else {
+                // One or more protocols: `protocol UDP TCP` (DNS-like services).
+                let mut list: Vec<String> = Vec::new();
+                while c.pos < c.args.len()
+                    && (list.is_empty() || c.peek_word().is_some_and(|w| matches!(w.to_ascii_uppercase().as_str(), "TCP" | "UDP" | "SCTP")))
+                {
+                    let pv = c.next().expect("checked bound");
+                    let p = word(pv).unwrap_or("").to_ascii_uppercase();
+                    if !matches!(p.as_str(), "TCP" | "UDP" | "SCTP") {
+                        cx.error(at, pv.span, "invalid-value", "protocols are `TCP`, `UDP` and `SCTP`");
+                    } else if list.contains(&p) {
+                        cx.error(at, pv.span, "duplicate", format!("protocol `{p}` is written twice"));
+                        continue;
+                    }
+                    list.push(p);
+                }
+                if list.is_empty() {
                     cx.error(at, v.span, "bad-argument", "`protocol` needs `TCP`, `UDP` or `SCTP`");
                     break;
-                };
-                let p = word(pv).unwrap_or("").to_ascii_uppercase();
-                if !matches!(p.as_str(), "TCP" | "UDP" | "SCTP") {
-                    cx.error(at, pv.span, "invalid-value", "protocols are `TCP`, `UDP` and `SCTP`");
                 }
-                protocol = Some(p);
+                protocol = Some(list);
             }
             _ => {
                 let text = v.as_text().unwrap_or_else(|| "[…]".into());
@@ -118,7 +129,7 @@ pub(crate) fn allow(cx: &mut Ctx, at: &At<'_>, h: &TenantHeader, env: &dyn Env) 
         peer,
         ports,
         protocol_only: protocol.is_some(),
-        protocol: protocol.unwrap_or_else(|| "TCP".into()),
+        protocols: protocol.unwrap_or_else(|| vec!["TCP".into()]),
     })
 }
 
@@ -381,7 +392,7 @@ fn port(cx: &mut Ctx, at: &At<'_>, v: &Value) -> Option<PortRange> {
 /// NetworkPolicy names khc gives every isolated namespace (and the API-server
 /// egress policies, `allow-egress-from-W-to-api-server`, which never collide with
 /// rule names: rule peers are prefixed by their kind).
-pub(crate) const FIXED_POLICY_NAMES: &[&str] = &["default-deny", "allow-dns", "allow-same-tenant"];
+pub(crate) const FIXED_POLICY_NAMES: &[&str] = &["default-deny", "default-deny-ingress", "allow-dns", "allow-same-tenant"];
 
 /// The name of the NetworkPolicy that lets token-mounting workload `workload`
 /// reach the API server.
@@ -429,12 +440,13 @@ pub(crate) fn compatible(r: &NetRule, o: &NetRule) -> bool {
     let local_workload = |rule: &NetRule| rule.local.as_ref().map(|(w, _, _)| w.clone());
     let same = |a: Option<String>, b: Option<String>| a.is_none() || b.is_none() || a == b;
     let every_port = |x: &NetRule| x.ports.is_empty() && !x.protocol_only;
+    let same_protocol = r.protocols.iter().any(|p| o.protocols.contains(p));
     let ports_overlap = every_port(r)
         || every_port(o)
-        || (r.protocol == o.protocol
+        || (same_protocol
             && (r.ports.is_empty()
                 || o.ports.is_empty()
                 || r.ports.iter().any(|a| o.ports.iter().any(|b| a.port <= b.end.unwrap_or(b.port) && b.port <= a.end.unwrap_or(a.port)))))
-        || (r.protocol == o.protocol && r.ports.iter().any(|a| o.ports.iter().any(|b| a.port <= b.end.unwrap_or(b.port) && b.port <= a.end.unwrap_or(a.port))));
+        || (same_protocol && r.ports.iter().any(|a| o.ports.iter().any(|b| a.port <= b.end.unwrap_or(b.port) && b.port <= a.end.unwrap_or(a.port))));
     same(local_workload(r), peer_workload(o)) && same(peer_workload(r), local_workload(o)) && ports_overlap
 }

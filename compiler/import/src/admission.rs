@@ -1,0 +1,268 @@
+//! Kyverno validate rules and Gatekeeper constraints of the common patterns →
+//! admission rules; Kyverno's `podSecurity` → a floor on every tenant's
+//! `pod-security` level (the same Pod Security Standards, enforced by PSA).
+
+use crate::{q, Ctx, Obj};
+use serde_json::Value;
+
+fn strings(v: &Value) -> Vec<String> {
+    v.as_array().map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect()).unwrap_or_default()
+}
+
+/// The containers' pattern of a Kyverno validate rule (`spec.containers[]`, or a
+/// pod template's, through Kyverno's autogen the pod's is enough).
+fn containers_pattern(pattern: &Value) -> Option<&Value> {
+    let c = &pattern["spec"]["containers"];
+    c.as_array().and_then(|a| a.first())
+}
+
+/// One Kyverno validate rule → khc statements.
+fn kyverno_rule(rule: &Value) -> Result<Vec<String>, String> {
+    let v = &rule["validate"];
+    if let Some(ps) = v.get("podSecurity") {
+        let level = ps["level"].as_str().unwrap_or("");
+        if !ps["exclude"].as_array().is_none_or(|a| a.is_empty()) {
+            return Err("podSecurity with `exclude` (khc's exceptions are not in this import)".into());
+        }
+        return match level {
+            "baseline" | "restricted" | "privileged" => Ok(vec![format!("pod-security {level}")]),
+            _ => Err(format!("podSecurity level `{level}`")),
+        };
+    }
+    if !v["cel"].is_null() {
+        return Err("a CEL validation (custom rules are not in khc yet, issue 20 item 8)".into());
+    }
+    if !v["deny"].is_null() || !v["foreach"].is_null() || !v["anyPattern"].is_null() {
+        return Err("a `deny`, `foreach` or `anyPattern` validation".into());
+    }
+    let Some(c) = containers_pattern(&v["pattern"]) else { return Err("a pattern other than on `spec.containers`".into()) };
+    let obj = c.as_object().ok_or("an unreadable pattern")?;
+    let mut out = Vec::new();
+    for (k, val) in obj {
+        match k.as_str() {
+            "name" if val == "*" => {}
+            "resources" => {
+                for (part, stmt) in [("limits", "require-limits"), ("requests", "require-requests")] {
+                    if let Some(m) = val[part].as_object() {
+                        let mut which = Vec::new();
+                        for (res, p) in m {
+                            if !matches!(p.as_str(), Some("?*") | Some("*?")) || !matches!(res.as_str(), "cpu" | "memory") {
+                                return Err(format!("`resources.{part}.{res}: {p}` (khc requires the value to be set)"));
+                            }
+                            which.push(res.clone());
+                        }
+                        which.sort();
+                        out.push(format!("{stmt} {}", which.join(" ")));
+                    }
+                }
+                if val.as_object().is_some_and(|m| m.keys().any(|k| k != "limits" && k != "requests")) {
+                    return Err("a `resources` pattern other than limits/requests".into());
+                }
+            }
+            "image" => {
+                let p = val.as_str().ok_or("an image pattern that is not a string")?;
+                if p == "!*:latest" {
+                    out.push("no-latest-tag".into());
+                } else if p == "*:*" {
+                    // Kyverno's "require a tag": with `!*:latest`, khc's no-latest-tag.
+                } else if p.split('|').map(str::trim).all(|alt| alt.ends_with("/*") && !alt[..alt.len() - 1].contains('*') && !alt.starts_with('!')) {
+                    let prefixes: Vec<String> = p.split('|').map(|alt| q(alt.trim().trim_end_matches('*'))).collect();
+                    out.push(format!("allowed-registries {}", prefixes.join(" ")));
+                } else {
+                    return Err(format!("the image pattern `{p}`"));
+                }
+            }
+            "securityContext" => {
+                for (sk, sv) in val.as_object().cloned().unwrap_or_default() {
+                    match (sk.as_str(), &sv) {
+                        ("privileged", Value::Bool(false)) | ("=(privileged)", Value::Bool(false)) => out.push("no-privileged".into()),
+                        ("allowPrivilegeEscalation", Value::Bool(false)) => out.push("no-privilege-escalation".into()),
+                        ("readOnlyRootFilesystem", Value::Bool(true)) => out.push("read-only-root-fs".into()),
+                        ("runAsNonRoot", Value::Bool(true)) => out.push("run-as-non-root".into()),
+                        _ => return Err(format!("the securityContext pattern `{sk}: {sv}`")),
+                    }
+                }
+            }
+            _ => return Err(format!("the container pattern `{k}`")),
+        }
+    }
+    if out.is_empty() {
+        return Err("a pattern that requires nothing khc names".into());
+    }
+    Ok(out)
+}
+
+/// One Gatekeeper constraint → khc statements.
+fn gatekeeper(kind: &str, params: &Value) -> Result<Vec<String>, String> {
+    let empty = |k: &str| params[k].as_array().is_none_or(|a| a.is_empty());
+    Ok(match kind {
+        "K8sRequiredResources" => {
+            let mut out = Vec::new();
+            for (k, stmt) in [("limits", "require-limits"), ("requests", "require-requests")] {
+                let l = strings(&params[k]);
+                if l.iter().any(|x| x != "cpu" && x != "memory") {
+                    return Err(format!("`{k}` other than cpu and memory"));
+                }
+                if !l.is_empty() {
+                    out.push(format!("{stmt} {}", l.join(" ")));
+                }
+            }
+            out
+        }
+        "K8sAllowedRepos" => {
+            let repos = strings(&params["repos"]);
+            if repos.is_empty() {
+                return Err("no `repos`".into());
+            }
+            if repos.iter().any(|r| !r.ends_with('/')) {
+                return Err("a repo prefix that does not end in `/` (Gatekeeper compares prefixes; khc appends `/`, which is narrower)".into());
+            }
+            vec![format!("allowed-registries {}", repos.iter().map(|r| q(r)).collect::<Vec<_>>().join(" "))]
+        }
+        "K8sDisallowedTags" => {
+            let tags = strings(&params["tags"]);
+            if tags != ["latest"] {
+                return Err(format!("tags {tags:?} (khc's no-latest-tag refuses `latest` only)"));
+            }
+            vec!["no-latest-tag".into()]
+        }
+        "K8sPSPPrivilegedContainer" => vec!["no-privileged".into()],
+        "K8sPSPHostNamespace" => vec!["no-host-namespaces".into()],
+        "K8sPSPAllowPrivilegeEscalationContainer" => vec!["no-privilege-escalation".into()],
+        "K8sPSPReadOnlyRootFilesystem" => vec!["read-only-root-fs".into()],
+        "K8sPSPHostFilesystem" if empty("allowedHostPaths") => vec!["no-host-path".into()],
+        "K8sPSPHostNetworkingPorts" if params["hostNetwork"] != Value::Bool(true) && params["min"].is_null() && params["max"].is_null() => {
+            vec!["no-host-namespaces".into(), "no-host-ports".into()]
+        }
+        "K8sPSPCapabilities" => {
+            let mut out = Vec::new();
+            if strings(&params["requiredDropCapabilities"]).iter().any(|c| c == "ALL") {
+                out.push("drop-all-capabilities".into());
+            }
+            if !params["allowedCapabilities"].is_null() {
+                let caps = strings(&params["allowedCapabilities"]);
+                if caps.iter().any(|c| c == "*") {
+                    return Err("`allowedCapabilities: [*]`".into());
+                }
+                out.push(format!("allowed-capabilities {}", caps.join(" ")).trim_end().to_string());
+            }
+            out
+        }
+        _ => return Err(format!("the constraint template `{kind}`")),
+    })
+}
+
+/// The mode statement for a scope (deny unless every imported rule only audits).
+fn push(cx: &mut Ctx<'_>, o: &Obj<'_>, tenants: &[String], stmts: Vec<String>, audit: bool) {
+    if audit {
+        cx.change(
+            o,
+            None,
+            "an Audit/dryrun/warn policy imported as a denying rule (khc's `mode` is per scope): write `mode warn audit` in the `admission` block to pilot it",
+        );
+    }
+    if tenants.is_empty() {
+        for s in stmts {
+            if !cx.cluster_admission.contains(&s) {
+                cx.cluster_admission.push(s);
+            }
+        }
+    } else {
+        for t in tenants {
+            let t = cx.tenants.get_mut(t).expect("tenant");
+            for s in &stmts {
+                if !t.admission.contains(s) {
+                    t.admission.push(s.clone());
+                }
+            }
+        }
+    }
+}
+
+/// Kyverno ClusterPolicies/Policies and Gatekeeper constraints.
+pub(crate) fn import(cx: &mut Ctx<'_>, objs: &[Obj<'_>]) {
+    for o in objs {
+        let api = o.v()["apiVersion"].as_str().unwrap_or("");
+        if api.starts_with("kyverno.io/") && matches!(o.kind(), "ClusterPolicy" | "Policy") {
+            let spec = &o.v()["spec"];
+            let policy_audit = spec["validationFailureAction"].as_str().is_some_and(|a| a.eq_ignore_ascii_case("audit"));
+            let tenants: Vec<String> = match o.namespace() {
+                Some(ns) => cx.tenant(ns).map(|t| vec![t.to_string()]).unwrap_or_default(),
+                None => Vec::new(),
+            };
+            for (i, rule) in spec["rules"].as_array().cloned().unwrap_or_default().iter().enumerate() {
+                let field = Some(format!("spec.rules[{i}]"));
+                if rule["validate"].is_null() {
+                    cx.leave(o, field, "not a validate rule (mutate, generate and verifyImages are not khc's)");
+                    continue;
+                }
+                let kinds: Vec<String> = rule["match"]["any"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .chain(rule["match"]["all"].as_array().into_iter().flatten())
+                    .flat_map(|m| strings(&m["resources"]["kinds"]))
+                    .chain(strings(&rule["match"]["resources"]["kinds"]))
+                    .collect();
+                if kinds.iter().any(|k| k != "Pod") {
+                    cx.leave(o, field, format!("matches {kinds:?}: khc's rules judge Pods (and their controllers' templates)"));
+                    continue;
+                }
+                let matched_ns = rule["match"]["any"].as_array().into_iter().flatten().any(|m| !m["resources"]["namespaces"].is_null())
+                    || !rule["match"]["resources"]["namespaces"].is_null()
+                    || !rule["exclude"].is_null();
+                if matched_ns {
+                    cx.leave(o, field, "namespace selection or `exclude` (khc scopes rules by tenant)");
+                    continue;
+                }
+                let audit = policy_audit || rule["validate"]["failureAction"].as_str().is_some_and(|a| a.eq_ignore_ascii_case("audit"));
+                match kyverno_rule(rule) {
+                    Ok(stmts) if stmts.len() == 1 && stmts[0].starts_with("pod-security ") => {
+                        let level = stmts[0].trim_start_matches("pod-security ").to_string();
+                        if tenants.is_empty() {
+                            cx.pss_floor = Some((level.clone(), !audit));
+                            if audit {
+                                cx.leave(o, field, "an Audit podSecurity rule: raise the tenants' `pod-security … { audit LEVEL }` by hand");
+                            } else {
+                                cx.change(o, field, format!("imported as `pod-security {level}` (at least) on every tenant: the same Pod Security Standards, enforced by Pod Security Admission"));
+                            }
+                        } else {
+                            cx.leave(o, field, "a namespaced podSecurity rule: set the tenant's `pod-security` level");
+                        }
+                    }
+                    Ok(stmts) => push(cx, o, &tenants, stmts, audit),
+                    Err(reason) => cx.leave(o, field, reason),
+                }
+            }
+        } else if api.starts_with("constraints.gatekeeper.sh/") {
+            let spec = &o.v()["spec"];
+            let action = spec["enforcementAction"].as_str().unwrap_or("deny");
+            let kinds: Vec<String> = spec["match"]["kinds"].as_array().into_iter().flatten().flat_map(|k| strings(&k["kinds"])).collect();
+            if kinds.iter().any(|k| k != "Pod") {
+                cx.leave(o, Some("spec.match.kinds".into()), format!("matches {kinds:?}: khc's rules judge Pods (and their controllers' templates)"));
+                continue;
+            }
+            let nss = strings(&spec["match"]["namespaces"]);
+            if !spec["match"]["excludedNamespaces"].is_null() || !spec["match"]["namespaceSelector"].is_null() || !spec["match"]["labelSelector"].is_null() {
+                cx.leave(o, Some("spec.match".into()), "excluded namespaces or selectors (khc scopes rules by tenant)");
+                continue;
+            }
+            let mut tenants = Vec::new();
+            for ns in &nss {
+                match cx.tenant(ns) {
+                    Some(t) if cx.tenants[t].namespaces.len() == 1 => tenants.push(t.to_string()),
+                    _ => {}
+                }
+            }
+            if tenants.len() != nss.len() {
+                cx.leave(o, Some("spec.match.namespaces".into()), "a namespace that is not the only namespace of an imported tenant");
+                continue;
+            }
+            match gatekeeper(o.kind(), &spec["parameters"]) {
+                Ok(stmts) if !stmts.is_empty() => push(cx, o, &tenants, stmts, action != "deny"),
+                Ok(_) => cx.leave(o, Some("spec.parameters".into()), "parameters that require nothing"),
+                Err(reason) => cx.leave(o, Some("spec.parameters".into()), reason),
+            }
+        }
+    }
+}
