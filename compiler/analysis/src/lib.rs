@@ -130,6 +130,41 @@ pub fn objects_of_kinds(out: &Output, kinds: Option<&[&str]>) -> Vec<Object> {
     })
 }
 
+/// The emitted objects of the [`ANALYSED_KINDS`] of a model, straight from the
+/// typed objects khc emits (no YAML written or parsed), with the paths `khc build`
+/// writes them to, sorted by path: what [`objects_of_kinds`] reads back from the
+/// model's output (`tests/typed_model.rs` holds the two equal). Tenants are
+/// converted on every core.
+pub fn model_objects(model: &Model) -> Vec<Object> {
+    let analysed = |b: &khc_emit::objects::Built| ANALYSED_KINDS.contains(&b.kind);
+    let cluster = &model.cluster.name;
+    let mut out: Vec<Object> = khc_emit::cluster_unit_objects(&model.cluster)
+        .into_iter()
+        .filter(analysed)
+        .map(|b| Object { path: khc_emit::cluster_object_path(cluster, &b), value: b.body.json() })
+        .collect();
+    let tenant = |t: &Tenant| {
+        let dir = khc_emit::tenant_dir(cluster, &t.name);
+        khc_emit::tenant_built(t)
+            .into_iter()
+            .filter(analysed)
+            .map(|b| Object { path: khc_emit::tenant_object_path(&dir, &b), value: b.body.json() })
+            .collect::<Vec<_>>()
+    };
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
+    if threads < 2 || model.tenants.len() < 64 {
+        out.extend(model.tenants.iter().flat_map(tenant));
+    } else {
+        let chunk = model.tenants.len().div_ceil(threads);
+        std::thread::scope(|s| {
+            let handles: Vec<_> = model.tenants.chunks(chunk).map(|c| s.spawn(move || c.iter().flat_map(tenant).collect::<Vec<_>>())).collect();
+            out.extend(handles.into_iter().flat_map(|h| h.join().expect("emission does not panic")));
+        });
+    }
+    out.sort_by(|a, b| a.path.cmp(&b.path));
+    out
+}
+
 /// Why a project cannot be analysed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum LoadError {
@@ -167,8 +202,32 @@ pub struct Workspace {
 }
 
 impl Workspace {
-    /// Compiles the project at `path` (an entry file or a directory).
+    /// Compiles the project at `path` (an entry file or a directory) and loads
+    /// the evaluators from its typed model ([`Workspace::from_models`]).
     pub fn load(path: &Path) -> Result<Workspace, LoadError> {
+        Ok(Workspace::from_models(Workspace::load_models(path)?))
+    }
+
+    /// The checked model of every entry file of the project at `path`, or why
+    /// there is none.
+    pub fn load_models(path: &Path) -> Result<Vec<Model>, LoadError> {
+        let project = Project::open(path).map_err(LoadError::Io)?;
+        let db = &project.db;
+        let mut models = Vec::new();
+        for &entry in &project.entries {
+            let checked = check(db, entry);
+            let Some(model) = checked.model.clone() else {
+                return Err(LoadError::Errors(render(db, &checked.diagnostics, ColorChoice::Never)));
+            };
+            models.push(model);
+        }
+        Ok(models)
+    }
+
+    /// Compiles the project at `path` the long way: emits every file as
+    /// `khc build` writes it and parses the YAML back ([`Workspace::new`]). The
+    /// test oracle for [`Workspace::load`].
+    pub fn load_through_yaml(path: &Path) -> Result<Workspace, LoadError> {
         let project = Project::open(path).map_err(LoadError::Io)?;
         let db = &project.db;
         let mut models = Vec::new();
@@ -186,9 +245,22 @@ impl Workspace {
         Ok(Workspace::new(models, &Output { files }))
     }
 
-    /// The evaluators over the given models and their output.
+    /// The evaluators over the given models, loaded from the typed objects khc
+    /// emits for them ([`model_objects`]): nothing is written or parsed.
+    pub fn from_models(models: Vec<Model>) -> Workspace {
+        let objects: Vec<Object> = models.iter().flat_map(model_objects).collect();
+        Workspace::from_objects(models, objects)
+    }
+
+    /// The evaluators over the given models and their output, parsed back from
+    /// the YAML files (the round trip [`Workspace::from_models`] avoids; kept as
+    /// its test oracle and for tools holding only an output tree).
     pub fn new(models: Vec<Model>, output: &Output) -> Workspace {
-        let objects = objects_of_kinds(output, Some(ANALYSED_KINDS));
+        Workspace::from_objects(models, objects_of_kinds(output, Some(ANALYSED_KINDS)))
+    }
+
+    /// The evaluators over the given models and emitted objects.
+    pub fn from_objects(models: Vec<Model>, objects: Vec<Object>) -> Workspace {
         let rbac = rbac::Rbac::new(&objects);
         let network = network::Network::new(&objects);
         let admission = admission::Admission::new(&objects);
