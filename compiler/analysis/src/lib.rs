@@ -133,8 +133,7 @@ pub fn objects_of_kinds(out: &Output, kinds: Option<&[&str]>) -> Vec<Object> {
 /// The emitted objects of the [`ANALYSED_KINDS`] of a model, straight from the
 /// typed objects khc emits (no YAML written or parsed), with the paths `khc build`
 /// writes them to, sorted by path: what [`objects_of_kinds`] reads back from the
-/// model's output (`tests/typed_model.rs` holds the two equal). Tenants are
-/// converted on every core.
+/// model's output (`tests/typed_model.rs` holds the two equal).
 pub fn model_objects(model: &Model) -> Vec<Object> {
     let analysed = |b: &khc_emit::objects::Built| ANALYSED_KINDS.contains(&b.kind);
     let cluster = &model.cluster.name;
@@ -151,18 +150,37 @@ pub fn model_objects(model: &Model) -> Vec<Object> {
             .map(|b| Object { path: khc_emit::tenant_object_path(&dir, &b), value: b.body.json() })
             .collect::<Vec<_>>()
     };
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
-    if threads < 2 || model.tenants.len() < 64 {
-        out.extend(model.tenants.iter().flat_map(tenant));
-    } else {
-        let chunk = model.tenants.len().div_ceil(threads);
-        std::thread::scope(|s| {
-            let handles: Vec<_> = model.tenants.chunks(chunk).map(|c| s.spawn(move || c.iter().flat_map(tenant).collect::<Vec<_>>())).collect();
-            out.extend(handles.into_iter().flat_map(|h| h.join().expect("emission does not panic")));
-        });
-    }
+    // On one thread: faster than two on a shared machine, and one allocator
+    // arena keeps the peak RSS down.
+    out.extend(model.tenants.iter().flat_map(tenant));
     out.sort_by(|a, b| a.path.cmp(&b.path));
     out
+}
+
+/// With `KHC_QUERY_TIMING=1`, prints on stderr the wall time since the previous
+/// stage and the peak RSS so far, after each stage of loading a workspace.
+pub fn stage(what: &str) {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    static LAST: std::sync::Mutex<Option<std::time::Instant>> = std::sync::Mutex::new(None);
+    if !*ON.get_or_init(|| std::env::var_os("KHC_QUERY_TIMING").is_some_and(|v| v == "1")) {
+        return;
+    }
+    let now = std::time::Instant::now();
+    let mut last = LAST.lock().unwrap_or_else(|e| e.into_inner());
+    let since = last.map_or(0.0, |l| (now - l).as_secs_f64() * 1e3);
+    *last = Some(now);
+    let peak = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).map(|l| l.trim_start_matches("VmHWM:").trim().to_string()))
+        .unwrap_or_default();
+    eprintln!("khc timing: {what}: {since:.1} ms (peak RSS {peak})");
+}
+
+fn timed<T>(what: &str, f: impl FnOnce() -> T) -> T {
+    stage(&format!("before {what}"));
+    let v = f();
+    stage(what);
+    v
 }
 
 /// Why a project cannot be analysed.
@@ -183,18 +201,39 @@ impl std::fmt::Display for LoadError {
     }
 }
 
+/// An evaluator built from the workspace's objects on first use (a question
+/// builds only the evaluators it asks: `reach` never compiles admission CEL).
+pub struct Lazy<T> {
+    cell: std::sync::OnceLock<T>,
+    objects: std::sync::Arc<Vec<Object>>,
+    build: fn(&[Object]) -> T,
+}
+
+impl<T> Lazy<T> {
+    fn new(objects: &std::sync::Arc<Vec<Object>>, build: fn(&[Object]) -> T) -> Lazy<T> {
+        Lazy { cell: std::sync::OnceLock::new(), objects: objects.clone(), build }
+    }
+}
+
+impl<T> std::ops::Deref for Lazy<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        self.cell.get_or_init(|| (self.build)(&self.objects))
+    }
+}
+
 /// A compiled program and the evaluators built from it.
 pub struct Workspace {
     /// The checked model of every entry file (one per cluster).
     pub models: Vec<Model>,
     /// The emitted objects of the [`ANALYSED_KINDS`].
-    pub objects: Vec<Object>,
+    pub objects: std::sync::Arc<Vec<Object>>,
     /// The RBAC authorizer.
-    pub rbac: rbac::Rbac,
+    pub rbac: Lazy<rbac::Rbac>,
     /// The NetworkPolicy evaluator.
-    pub network: network::Network,
+    pub network: Lazy<network::Network>,
     /// The admission policies.
-    pub admission: admission::Admission,
+    pub admission: Lazy<admission::Admission>,
     /// Live pods (and pod templates of live controllers) that use the host's
     /// network: `(namespace, pod labels, live KIND NS/NAME)`. NetworkPolicies never
     /// select them.
@@ -211,7 +250,9 @@ impl Workspace {
     /// The checked model of every entry file of the project at `path`, or why
     /// there is none.
     pub fn load_models(path: &Path) -> Result<Vec<Model>, LoadError> {
+        stage("start");
         let project = Project::open(path).map_err(LoadError::Io)?;
+        stage("open the project");
         let db = &project.db;
         let mut models = Vec::new();
         for &entry in &project.entries {
@@ -221,6 +262,9 @@ impl Workspace {
             };
             models.push(model);
         }
+        stage("check");
+        drop(project);
+        stage("drop the database");
         Ok(models)
     }
 
@@ -249,6 +293,7 @@ impl Workspace {
     /// emits for them ([`model_objects`]): nothing is written or parsed.
     pub fn from_models(models: Vec<Model>) -> Workspace {
         let objects: Vec<Object> = models.iter().flat_map(model_objects).collect();
+        stage("emit the analysed objects");
         Workspace::from_objects(models, objects)
     }
 
@@ -260,11 +305,17 @@ impl Workspace {
     }
 
     /// The evaluators over the given models and emitted objects.
+    /// Each evaluator is built on first use.
     pub fn from_objects(models: Vec<Model>, objects: Vec<Object>) -> Workspace {
-        let rbac = rbac::Rbac::new(&objects);
-        let network = network::Network::new(&objects);
-        let admission = admission::Admission::new(&objects);
-        Workspace { models, objects, rbac, network, admission, host_network_pods: Vec::new() }
+        let objects = std::sync::Arc::new(objects);
+        Workspace {
+            models,
+            rbac: Lazy::new(&objects, |o| timed("RBAC authorizer", || rbac::Rbac::new(o))),
+            network: Lazy::new(&objects, |o| timed("NetworkPolicy evaluator", || network::Network::new(o))),
+            admission: Lazy::new(&objects, |o| timed("admission policies", || admission::Admission::new(o))),
+            objects,
+            host_network_pods: Vec::new(),
+        }
     }
 
     /// The live hostNetwork pods whose labels a pod endpoint's labels select

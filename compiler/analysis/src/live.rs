@@ -121,7 +121,10 @@ impl Workspace {
     /// the [`ANALYSED_KINDS`] that khc does not emit unchanged joins it, with the
     /// source `live KIND NS/NAME`; the evaluators are rebuilt.
     pub fn with_live(self, live: &[Manifest]) -> Workspace {
-        let Workspace { models, mut objects, mut host_network_pods, .. } = self;
+        let Workspace { models, objects, rbac, network, admission, mut host_network_pods } = self;
+        // The evaluators hold the objects too; rebuilt below.
+        drop((rbac, network, admission));
+        let mut objects = std::sync::Arc::unwrap_or_clone(objects);
         for m in live {
             if let Some((meta, _)) = crate::manifest::pod_template(&m.value).filter(|(_, s)| s["hostNetwork"] == true) {
                 let ns = m.value["metadata"]["namespace"].as_str().unwrap_or("default").to_string();
@@ -151,10 +154,7 @@ impl Workspace {
             v["metadata"]["annotations"][SOURCE_ANNOTATION] = Value::String(source);
             objects.push(Object { path: format!("live:{}", m.location()), value: v });
         }
-        let rbac = crate::rbac::Rbac::new(&objects);
-        let network = crate::network::Network::new(&objects);
-        let admission = crate::admission::Admission::new(&objects);
-        Workspace { models, objects, rbac, network, admission, host_network_pods }
+        Workspace { host_network_pods, ..Workspace::from_objects(models, objects) }
     }
 }
 

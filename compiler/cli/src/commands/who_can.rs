@@ -143,6 +143,7 @@ pub fn run(args: Args) -> ExitCode {
         let only_named = ws.rbac.who_can_for_names(&req);
         out.push(Scoped { request: req, answers, only_named, bound });
     }
+    khc_analysis::stage("answer");
     match args.opts.format {
         QueryFormat::Json => print_json(&out),
         QueryFormat::Text => {
