@@ -250,21 +250,28 @@ impl Workspace {
     /// The checked model of every entry file of the project at `path`, or why
     /// there is none.
     pub fn load_models(path: &Path) -> Result<Vec<Model>, LoadError> {
+        Workspace::load_models_then(path, drop)
+    }
+
+    /// Like [`Workspace::load_models`], then hands the compiled project (its
+    /// database) to `dispose`: a process that ends after answering passes
+    /// `std::mem::forget` and skips freeing every memo one by one.
+    pub fn load_models_then(path: &Path, dispose: fn(Project)) -> Result<Vec<Model>, LoadError> {
         stage("start");
         let project = Project::open(path).map_err(LoadError::Io)?;
         stage("open the project");
         let db = &project.db;
         let mut models = Vec::new();
         for &entry in &project.entries {
-            let checked = check(db, entry);
-            let Some(model) = checked.model.clone() else {
-                return Err(LoadError::Errors(render(db, &checked.diagnostics, ColorChoice::Never)));
+            // The model memo's one copy (not `check`'s, which holds another).
+            let Some(model) = khc_db::checks::model(db, entry).clone() else {
+                return Err(LoadError::Errors(render(db, khc_db::checks::diagnostics(db, entry), ColorChoice::Never)));
             };
             models.push(model);
         }
         stage("check");
-        drop(project);
-        stage("drop the database");
+        dispose(project);
+        stage("dispose of the database");
         Ok(models)
     }
 
