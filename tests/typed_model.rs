@@ -20,7 +20,7 @@ fn assert_same(path: &Path) {
     let tag = path.display();
     assert!(!typed.objects.is_empty(), "{tag}: no objects");
     assert_eq!(typed.objects.len(), yaml.objects.len(), "{tag}: object count");
-    for (a, b) in typed.objects.iter().zip(&yaml.objects) {
+    for (a, b) in typed.objects.iter().zip(yaml.objects.iter()) {
         assert_eq!(a.path, b.path, "{tag}: object order");
         assert_eq!(a.value, b.value, "{tag}: {}", a.path);
     }

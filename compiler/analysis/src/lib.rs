@@ -18,9 +18,11 @@
 //! * [`benchmark`]: the CIS Kubernetes Benchmark checks of the control plane,
 //!   judged from the generated control-plane files (`khc report --benchmark`).
 //!
-//! The evaluators read the emitted objects (parsed YAML), which carry a
-//! `khc.dev/source: FILE:LINE` annotation; [`Workspace`] adds the checked model
-//! for tenant and workload names.
+//! The evaluators read the emitted objects as JSON values, which carry a
+//! `khc.dev/source: FILE:LINE` annotation: converted from the typed objects khc
+//! emits ([`model_objects`], what the query commands use) or parsed from an
+//! output's YAML ([`objects`], the oracle of the tests); [`Workspace`] adds the
+//! checked model for tenant and workload names.
 
 #![warn(missing_docs)]
 
