@@ -102,6 +102,10 @@ pub const ANALYSED_KINDS: &[&str] = &[
     "ServiceAccount",
 ];
 
+/// The kinds the RBAC authorizer reads in full (and the admission policies'
+/// annotations, for the `managed-by` appliers).
+const RBAC_KINDS: &[&str] = &["Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding"];
+
 /// The top-level `kind:` of a YAML document, found without parsing it.
 fn top_level_kind(yaml: &str) -> Option<&str> {
     yaml.lines().find_map(|l| l.strip_prefix("kind:")).map(|k| k.trim().trim_matches(|c| c == '\'' || c == '"'))
@@ -137,24 +141,39 @@ pub fn objects_of_kinds(out: &Output, kinds: Option<&[&str]>) -> Vec<Object> {
 /// writes them to, sorted by path: what [`objects_of_kinds`] reads back from the
 /// model's output (`tests/typed_model.rs` holds the two equal).
 pub fn model_objects(model: &Model) -> Vec<Object> {
-    let analysed = |b: &khc_emit::objects::Built| ANALYSED_KINDS.contains(&b.kind);
+    model_objects_of(model, ANALYSED_KINDS, &[])
+}
+
+/// Like [`model_objects`], only the objects of `kinds`, and of `heads` only
+/// `apiVersion`, `kind` and `metadata` (the RBAC authorizer reads only the
+/// annotations of admission policies: their CEL is not converted).
+pub fn model_objects_of(model: &Model, kinds: &[&str], heads: &[&str]) -> Vec<Object> {
+    let convert = |b: khc_emit::objects::Built, path: String| {
+        if kinds.contains(&b.kind) {
+            Some(Object { path, value: b.body.json() })
+        } else if heads.contains(&b.kind) {
+            Some(Object { path, value: b.body.head() })
+        } else {
+            None
+        }
+    };
     let cluster = &model.cluster.name;
     let mut out: Vec<Object> = khc_emit::cluster_unit_objects(&model.cluster)
         .into_iter()
-        .filter(analysed)
-        .map(|b| Object { path: khc_emit::cluster_object_path(cluster, &b), value: b.body.json() })
+        .filter_map(|b| {
+            let path = khc_emit::cluster_object_path(cluster, &b);
+            convert(b, path)
+        })
         .collect();
-    let tenant = |t: &Tenant| {
-        let dir = khc_emit::tenant_dir(cluster, &t.name);
-        khc_emit::tenant_built(t)
-            .into_iter()
-            .filter(analysed)
-            .map(|b| Object { path: khc_emit::tenant_object_path(&dir, &b), value: b.body.json() })
-            .collect::<Vec<_>>()
-    };
     // On one thread: faster than two on a shared machine, and one allocator
     // arena keeps the peak RSS down.
-    out.extend(model.tenants.iter().flat_map(tenant));
+    for t in &model.tenants {
+        let dir = khc_emit::tenant_dir(cluster, &t.name);
+        out.extend(khc_emit::tenant_built(t).into_iter().filter_map(|b| {
+            let path = khc_emit::tenant_object_path(&dir, &b);
+            convert(b, path)
+        }));
+    }
     out.sort_by(|a, b| a.path.cmp(&b.path));
     out
 }
@@ -203,33 +222,70 @@ impl std::fmt::Display for LoadError {
     }
 }
 
-/// An evaluator built from the workspace's objects on first use (a question
-/// builds only the evaluators it asks: `reach` never compiles admission CEL).
+/// What a workspace's evaluators are built from: the models, and the emitted
+/// objects — given (parsed YAML, live objects joined), or converted from the
+/// models on first use.
+pub struct Source {
+    models: std::sync::Arc<Vec<Model>>,
+    objects: std::sync::OnceLock<Vec<Object>>,
+}
+
+impl Source {
+    /// Every emitted object of the [`ANALYSED_KINDS`].
+    fn objects(&self) -> &Vec<Object> {
+        self.objects.get_or_init(|| timed("emit the analysed objects", || self.models.iter().flat_map(model_objects).collect()))
+    }
+
+    /// The objects an evaluator reads: all of them when they exist, otherwise
+    /// only those of `kinds` (and the heads of `heads`), converted from the models.
+    fn of_kinds(&self, kinds: &[&str], heads: &[&str]) -> std::borrow::Cow<'_, [Object]> {
+        match self.objects.get() {
+            Some(all) => std::borrow::Cow::Borrowed(all),
+            None => {
+                std::borrow::Cow::Owned(timed("emit the objects it reads", || self.models.iter().flat_map(|m| model_objects_of(m, kinds, heads)).collect()))
+            }
+        }
+    }
+}
+
+/// A value built from the workspace's [`Source`] on first use (a question builds
+/// only the evaluators it asks, from the kinds each reads: `reach` compiles no
+/// CEL and converts no admission policy).
 pub struct Lazy<T> {
     cell: std::sync::OnceLock<T>,
-    objects: std::sync::Arc<Vec<Object>>,
-    build: fn(&[Object]) -> T,
+    source: std::sync::Arc<Source>,
+    build: fn(&Source) -> T,
 }
 
 impl<T> Lazy<T> {
-    fn new(objects: &std::sync::Arc<Vec<Object>>, build: fn(&[Object]) -> T) -> Lazy<T> {
-        Lazy { cell: std::sync::OnceLock::new(), objects: objects.clone(), build }
+    fn new(source: &std::sync::Arc<Source>, build: fn(&Source) -> T) -> Lazy<T> {
+        Lazy { cell: std::sync::OnceLock::new(), source: source.clone(), build }
     }
 }
 
 impl<T> std::ops::Deref for Lazy<T> {
     type Target = T;
     fn deref(&self) -> &T {
-        self.cell.get_or_init(|| (self.build)(&self.objects))
+        self.cell.get_or_init(|| (self.build)(&self.source))
+    }
+}
+
+/// The emitted objects of a workspace, converted on first use.
+pub struct Objects(std::sync::Arc<Source>);
+
+impl std::ops::Deref for Objects {
+    type Target = Vec<Object>;
+    fn deref(&self) -> &Vec<Object> {
+        self.0.objects()
     }
 }
 
 /// A compiled program and the evaluators built from it.
 pub struct Workspace {
     /// The checked model of every entry file (one per cluster).
-    pub models: Vec<Model>,
+    pub models: std::sync::Arc<Vec<Model>>,
     /// The emitted objects of the [`ANALYSED_KINDS`].
-    pub objects: std::sync::Arc<Vec<Object>>,
+    pub objects: Objects,
     /// The RBAC authorizer.
     pub rbac: Lazy<rbac::Rbac>,
     /// The NetworkPolicy evaluator.
@@ -300,10 +356,10 @@ impl Workspace {
 
     /// The evaluators over the given models, loaded from the typed objects khc
     /// emits for them ([`model_objects`]): nothing is written or parsed.
+    /// Each evaluator converts only the kinds it reads, unless every object was
+    /// asked for first.
     pub fn from_models(models: Vec<Model>) -> Workspace {
-        let objects: Vec<Object> = models.iter().flat_map(model_objects).collect();
-        stage("emit the analysed objects");
-        Workspace::from_objects(models, objects)
+        Workspace::from_source(Source { models: std::sync::Arc::new(models), objects: std::sync::OnceLock::new() })
     }
 
     /// The evaluators over the given models and their output, parsed back from
@@ -316,13 +372,26 @@ impl Workspace {
     /// The evaluators over the given models and emitted objects.
     /// Each evaluator is built on first use.
     pub fn from_objects(models: Vec<Model>, objects: Vec<Object>) -> Workspace {
-        let objects = std::sync::Arc::new(objects);
+        Workspace::from_source(Source { models: std::sync::Arc::new(models), objects: std::sync::OnceLock::from(objects) })
+    }
+
+    fn from_source(source: Source) -> Workspace {
+        let source = std::sync::Arc::new(source);
         Workspace {
-            models,
-            rbac: Lazy::new(&objects, |o| timed("RBAC authorizer", || rbac::Rbac::new(o))),
-            network: Lazy::new(&objects, |o| timed("NetworkPolicy evaluator", || network::Network::new(o))),
-            admission: Lazy::new(&objects, |o| timed("admission policies", || admission::Admission::new(o))),
-            objects,
+            models: source.models.clone(),
+            rbac: Lazy::new(&source, |s| {
+                let objects = s.of_kinds(RBAC_KINDS, &["ValidatingAdmissionPolicy"]);
+                timed("RBAC authorizer", || rbac::Rbac::new(&objects))
+            }),
+            network: Lazy::new(&source, |s| {
+                let objects = s.of_kinds(&["Namespace", "NetworkPolicy"], &[]);
+                timed("NetworkPolicy evaluator", || network::Network::new(&objects))
+            }),
+            admission: Lazy::new(&source, |s| {
+                let objects = s.of_kinds(&["ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"], &[]);
+                timed("admission policies", || admission::Admission::new(&objects))
+            }),
+            objects: Objects(source),
             host_network_pods: Vec::new(),
         }
     }

@@ -121,10 +121,11 @@ impl Workspace {
     /// the [`ANALYSED_KINDS`] that khc does not emit unchanged joins it, with the
     /// source `live KIND NS/NAME`; the evaluators are rebuilt.
     pub fn with_live(self, live: &[Manifest]) -> Workspace {
-        let Workspace { models, objects, rbac, network, admission, mut host_network_pods } = self;
-        // The evaluators hold the objects too; rebuilt below.
-        drop((rbac, network, admission));
-        let mut objects = std::sync::Arc::unwrap_or_clone(objects);
+        let mut objects = self.objects.clone();
+        let Workspace { models, mut host_network_pods, objects: source, rbac, network, admission } = self;
+        // They share the models: dropped first, the models are not copied.
+        drop((source, rbac, network, admission));
+        let models = std::sync::Arc::unwrap_or_clone(models);
         for m in live {
             if let Some((meta, _)) = crate::manifest::pod_template(&m.value).filter(|(_, s)| s["hostNetwork"] == true) {
                 let ns = m.value["metadata"]["namespace"].as_str().unwrap_or("default").to_string();

@@ -46,7 +46,7 @@ pub fn guarded(t: &Tenant) -> bool {
     t.isolation != Isolation::None && !t.managed_by.is_empty() && !t.self_managed_network_policies
 }
 
-fn built<T: serde::Serialize + Resource + Send + Sync + 'static>(obj: T, name: &str, t: &Tenant) -> Built {
+fn built<T: crate::objects::Body + Resource + 'static>(obj: T, name: &str, t: &Tenant) -> Built {
     Built { kind: T::KIND, name: name.to_string(), namespace: None, origin: t.origin.clone(), body: Box::new(obj) }
 }
 

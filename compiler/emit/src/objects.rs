@@ -31,14 +31,40 @@ pub trait Body: Send + Sync {
     fn yaml(&self) -> String;
     /// The object as a JSON value: what parsing [`Body::yaml`] gives.
     fn json(&self) -> serde_json::Value;
+    /// `apiVersion`, `kind` and `metadata` of [`Body::json`] only, without
+    /// serializing the rest (an admission policy's CEL, for a reader of its
+    /// annotations).
+    fn head(&self) -> serde_json::Value;
 }
 
-impl<T: serde::Serialize + Send + Sync> Body for T {
+impl<T: serde::Serialize + k8s_openapi::Resource + k8s_openapi::Metadata<Ty = ObjectMeta> + Send + Sync> Body for T {
     fn yaml(&self) -> String {
         crate::yaml::to_string(self).expect("k8s-openapi objects always serialize")
     }
     fn json(&self) -> serde_json::Value {
         serde_json::to_value(self).expect("k8s-openapi objects always serialize")
+    }
+    fn head(&self) -> serde_json::Value {
+        serde_json::json!({
+            "apiVersion": T::API_VERSION,
+            "kind": T::KIND,
+            "metadata": serde_json::to_value(self.metadata()).expect("metadata serializes"),
+        })
+    }
+}
+
+/// An object khc builds as a JSON value (the GitOps engines' custom resources).
+pub struct ValueBody(pub serde_json::Value);
+
+impl Body for ValueBody {
+    fn yaml(&self) -> String {
+        crate::yaml::to_string(&self.0).expect("JSON values always serialize")
+    }
+    fn json(&self) -> serde_json::Value {
+        self.0.clone()
+    }
+    fn head(&self) -> serde_json::Value {
+        serde_json::json!({ "apiVersion": self.0["apiVersion"], "kind": self.0["kind"], "metadata": self.0["metadata"] })
     }
 }
 
@@ -56,12 +82,7 @@ pub struct Built {
     pub body: Box<dyn Body>,
 }
 
-pub(crate) fn built<T: serde::Serialize + k8s_openapi::Resource + Send + Sync + 'static>(
-    obj: T,
-    name: &str,
-    namespace: Option<&str>,
-    origin: &Origin,
-) -> Built {
+pub(crate) fn built<T: Body + k8s_openapi::Resource + 'static>(obj: T, name: &str, namespace: Option<&str>, origin: &Origin) -> Built {
     Built { kind: T::KIND, name: name.to_string(), namespace: namespace.map(str::to_string), origin: origin.clone(), body: Box::new(obj) }
 }
 

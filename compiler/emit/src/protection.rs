@@ -180,7 +180,7 @@ fn meta(name: &str, tenant: Option<&str>, origin: &Origin, subjects: &[Subject])
     }
 }
 
-fn built<T: serde::Serialize + Resource + Send + Sync + 'static>(obj: T, name: &str, origin: &Origin) -> Built {
+fn built<T: crate::objects::Body + Resource + 'static>(obj: T, name: &str, origin: &Origin) -> Built {
     Built { kind: T::KIND, name: name.to_string(), namespace: None, origin: origin.clone(), body: Box::new(obj) }
 }
 
