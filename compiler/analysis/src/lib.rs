@@ -321,8 +321,8 @@ impl Workspace {
         let db = &project.db;
         let mut models = Vec::new();
         for &entry in &project.entries {
-            // The model memo's one copy (not `check`'s, which holds another).
-            let Some(model) = khc_db::checks::model(db, entry).clone() else {
+            // One copy of every checked tenant (no memo of the whole model).
+            let Some(model) = khc_db::checks::model_copy(db, entry) else {
                 return Err(LoadError::Errors(render(db, khc_db::checks::diagnostics(db, entry), ColorChoice::Never)));
             };
             models.push(model);
