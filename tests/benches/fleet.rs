@@ -16,9 +16,19 @@
 //!   tenants, interleaved, as time per tenant (issue 12: the larger within 1.1× of
 //!   the smaller).
 //!
-//! Options (after `--`): `--sizes 100,300,1000`, `--runs 7` (build cost runs per
-//! size), `--no-kustomize`, `--check-sizes 1000,5000` (`--check-sizes none` skips
-//! it). Prints medians and ratios. `--write-workspaces DIR` only writes the
+//! * **questions** (issue 24): every question command as a whole process (compile,
+//!   load the evaluators, answer) against `khc check` of the same fleet, CPU time and
+//!   peak RSS, medians of `--question-runs` (default 3) interleaved rounds at
+//!   `--question-sizes` (default 1,000): `who-can` (one namespace and `-A`), `can`,
+//!   `reach`, `reach --matrix`, `blast-radius`, `eval` of one Deployment per tenant,
+//!   `report`, and `diff` of two versions differing in one tenant (against `khc
+//!   check` of both); `--question-graph` adds `graph --format html`. Targets: CPU and
+//!   peak RSS within 2× of `khc check` (`diff`: of checking both versions).
+//!
+//! Options (after `--`): `--sizes 100,300,1000` (`none` skips the build cost),
+//! `--runs 7` (build cost runs per size), `--no-kustomize`, `--check-sizes
+//! 1000,5000` (`--check-sizes none` skips it), `--question-sizes 1000,5000`
+//! (`none` skips them), `--question-runs 3`, `--question-graph`. Prints medians and ratios. `--write-workspaces DIR` only writes the
 //! workspace of each size to `DIR/ws-N` (for profiling, e.g. with massif) and exits.
 
 use khc_tests::{fleet_entry, fleet_tenant};
@@ -113,12 +123,13 @@ fn main() {
     let mut sizes = vec![100, 300, 1000];
     let mut check_sizes = vec![1000, 5000];
     let mut runs = 7;
+    let (mut question_sizes, mut question_runs, mut question_graph) = (vec![1000], 3, false);
     let mut kustomize = Command::new("kubectl").args(["version", "--client"]).output().is_ok_and(|o| o.status.success());
     let mut i = 0;
     while i < args.len() {
         match args[i].as_str() {
             "--sizes" => {
-                sizes = args[i + 1].split(',').map(|s| s.parse().expect("size")).collect();
+                sizes = if args[i + 1] == "none" { Vec::new() } else { args[i + 1].split(',').map(|s| s.parse().expect("size")).collect() };
                 i += 1;
             }
             "--runs" => {
@@ -126,6 +137,15 @@ fn main() {
                 i += 1;
             }
             "--no-kustomize" => kustomize = false,
+            "--question-sizes" => {
+                question_sizes = if args[i + 1] == "none" { Vec::new() } else { args[i + 1].split(',').map(|s| s.parse().expect("size")).collect() };
+                i += 1;
+            }
+            "--question-runs" => {
+                question_runs = args[i + 1].parse().expect("runs");
+                i += 1;
+            }
+            "--question-graph" => question_graph = true,
             "--write-workspaces" => {
                 let dir = PathBuf::from(&args[i + 1]);
                 for &n in &sizes {
@@ -232,7 +252,102 @@ fn main() {
             println!("{n:>8} {entry:>12.2?} {g:>12.2?} {med:>12.2?} {p95:>12.2?} {max:>12.2?} {sum:>12.2?} {:>14.2?}", sum / n as u32);
         }
     }
+    for &n in &question_sizes {
+        question_costs(&khc, &base, n, question_runs, question_graph);
+    }
     fresh(&base);
+}
+
+/// Runs a command to its end, whatever its exit code (a question may answer
+/// *no* with exit 1; 2 and above are failures): wall time, CPU time, peak RSS.
+#[cfg(unix)]
+#[allow(clippy::zombie_processes)] // reaped by wait4 below, which also reports its rusage
+fn run_answer(cmd: &mut Command) -> (Duration, Duration, u64) {
+    let t = Instant::now();
+    let child = cmd.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    let mut status = 0;
+    // SAFETY: wait4 on our own child; it writes only into `status` and `u`.
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    let pid = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut u) };
+    let d = t.elapsed();
+    assert!(pid > 0 && libc::WIFEXITED(status) && libc::WEXITSTATUS(status) <= 1, "{cmd:?} failed (status {status})");
+    let tv = |t: libc::timeval| Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64);
+    (d, tv(u.ru_utime) + tv(u.ru_stime), u.ru_maxrss as u64 * 1024)
+}
+
+#[cfg(not(unix))]
+fn run_answer(cmd: &mut Command) -> (Duration, Duration, u64) {
+    let t = Instant::now();
+    let _ = cmd.output();
+    (t.elapsed(), Duration::ZERO, 0)
+}
+
+/// Issue 24: every question command, whole-process, against `khc check` of the
+/// same `n`-tenant fleet (CPU and peak RSS, medians of `runs` interleaved rounds).
+fn question_costs(khc: &Path, base: &Path, n: usize, runs: usize, graph: bool) {
+    let ws = base.join(format!("q-{n}"));
+    write_workspace(&ws, n);
+    // The second version for `diff`: tenant t1 changes a port and its quota.
+    let ws2 = base.join(format!("q-{n}-new"));
+    write_workspace(&ws2, n);
+    std::fs::write(ws2.join("t1.khc"), fleet_tenant(1, n, 1)).unwrap();
+    let mut apps = String::new();
+    for i in 0..n {
+        apps.push_str(&format!(
+            "---\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: app\n  namespace: t{i}\nspec:\n  selector:\n    matchLabels: {{app: api-{i}}}\n  template:\n    metadata:\n      labels: {{app: api-{i}}}\n    spec:\n      containers:\n        - name: app\n          image: registry.example.com/t{i}/app:1\n"
+        ));
+    }
+    let apps_file = base.join(format!("apps-{n}.yaml"));
+    std::fs::write(&apps_file, apps).unwrap();
+    let p = ws.to_str().expect("UTF-8 path");
+    let p2 = ws2.to_str().expect("UTF-8 path");
+    let a = apps_file.to_str().expect("UTF-8 path");
+    let mut cases: Vec<(&str, Vec<&str>)> = vec![
+        ("check", vec!["check", p]),
+        ("who-can create deployments.apps -n t5", vec!["who-can", "create", "deployments.apps", "-n", "t5", "-p", p]),
+        ("who-can create pods -A", vec!["who-can", "create", "pods", "-A", "-p", p]),
+        ("can group:t5-devs create deployments.apps -n t5", vec!["can", "group:t5-devs", "create", "deployments.apps", "-n", "t5", "-p", p]),
+        ("reach t5/api t6/api --port 8080", vec!["reach", "t5/api", "t6/api", "--port", "8080", "-p", p]),
+        ("reach --matrix", vec!["reach", "--matrix", "-p", p]),
+        ("blast-radius t5/api", vec!["blast-radius", "t5/api", "-p", p]),
+        ("eval (one Deployment per tenant)", vec!["eval", a, "-p", p]),
+        ("report", vec!["report", "-p", p]),
+        ("check (the new version)", vec!["check", p2]),
+        ("diff (one tenant changed)", vec!["diff", p, p2]),
+    ];
+    if graph {
+        cases.push(("graph --format html", vec!["graph", "--format", "html", "-p", p]));
+    }
+    let mut cpu: Vec<Vec<Duration>> = vec![Vec::new(); cases.len()];
+    let mut rss: Vec<Vec<u64>> = vec![Vec::new(); cases.len()];
+    for _ in 0..runs {
+        for (i, (_, args)) in cases.iter().enumerate() {
+            let (_, c, r) = run_answer(Command::new(khc).args(args));
+            cpu[i].push(c);
+            rss[i].push(r);
+        }
+    }
+    let med_rss = |v: &mut Vec<u64>| {
+        v.sort();
+        v[v.len() / 2]
+    };
+    let meds: Vec<(Duration, u64)> = cpu.into_iter().zip(rss.iter_mut()).map(|(c, r)| (median(c), med_rss(r))).collect();
+    let (check_cpu, check_rss) = meds[0];
+    let both_cpu = meds[0].0 + meds[9].0;
+    println!("\nquestions at {n} tenants, whole process (medians of {runs} interleaved rounds; ratios to `khc check`, `diff`'s to checking both versions)");
+    println!("{:<50} {:>10} {:>8} {:>10} {:>8}", "command", "cpu", "×check", "peak RSS", "×check");
+    for (i, ((what, _), (c, r))) in cases.iter().zip(&meds).enumerate() {
+        let against = if i == 10 { both_cpu } else { check_cpu };
+        println!(
+            "{what:<50} {:>9.2}s {:>8.2} {:>8.0}MB {:>8.2}",
+            c.as_secs_f64(),
+            c.as_secs_f64() / against.as_secs_f64(),
+            *r as f64 / 1e6,
+            *r as f64 / check_rss as f64
+        );
+    }
+    fresh(&ws);
+    fresh(&ws2);
 }
 
 /// `khc check` of each size, interleaved: median wall and CPU time per tenant,

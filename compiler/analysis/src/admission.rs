@@ -21,7 +21,7 @@ pub struct Check {
     pub message: String,
     /// The expression.
     pub expression: String,
-    program: Compiled,
+    program: Program,
 }
 
 /// A policy binding.
@@ -47,9 +47,9 @@ pub struct Policy {
     pub fail_closed: bool,
     /// `(apiGroup, resource)` pairs the policy matches.
     pub resources: Vec<(String, String)>,
-    variables: Vec<(String, Compiled)>,
+    variables: Vec<(String, Program)>,
     /// The match conditions (all must hold for the policy to judge a request).
-    match_conditions: Vec<Compiled>,
+    match_conditions: Vec<Program>,
     /// The validations.
     pub checks: Vec<Check>,
     /// Its bindings.
@@ -83,6 +83,22 @@ pub struct Admission {
 
 type Compiled = Result<Arc<cel::Program>, String>;
 
+/// An expression, compiled on first use: a question that evaluates no manifest
+/// compiles nothing, and `eval` compiles only the policies that judge its
+/// objects. One per distinct text (tenants share most of theirs).
+#[derive(Debug)]
+struct Expression {
+    text: String,
+    compiled: std::sync::OnceLock<Compiled>,
+}
+
+type Program = Arc<Expression>;
+
+/// The compiled program of an expression.
+fn program(e: &Program) -> &Compiled {
+    e.compiled.get_or_init(|| env().compile(&e.text).map(Arc::new).map_err(|err| format!("{err}")))
+}
+
 /// The CEL environment of the API server's admission policies, as far as khc's
 /// expressions use it: the standard library plus the strings extension
 /// (`split`, `join`, `substring`…), which Kubernetes enables for every policy.
@@ -97,9 +113,9 @@ fn env() -> Arc<cel::Env> {
     .clone()
 }
 
-/// Compiles each distinct expression once (tenants share most of theirs).
-fn compile(cache: &mut std::collections::HashMap<String, Compiled>, expr: &str) -> Compiled {
-    cache.entry(expr.to_string()).or_insert_with(|| env().compile(expr).map(Arc::new).map_err(|e| format!("{e}"))).clone()
+/// One [`Expression`] per distinct text (compiled on first use).
+fn compile(cache: &mut std::collections::HashMap<String, Program>, expr: &str) -> Program {
+    cache.entry(expr.to_string()).or_insert_with(|| Arc::new(Expression { text: expr.to_string(), compiled: std::sync::OnceLock::new() })).clone()
 }
 
 /// The `(group, resource)` of a kind that carries a pod template (or is a pod or
@@ -167,9 +183,15 @@ impl Admission {
                 bindings: Vec::new(),
             });
         }
+        // The first policy of each name (as a scan would find it).
+        let mut by_name: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+        for (i, p) in policies.iter().enumerate() {
+            by_name.entry(p.name.clone()).or_insert(i);
+        }
         for o in objects.iter().filter(|o| o.kind() == "ValidatingAdmissionPolicyBinding") {
             let spec = &o.value["spec"];
-            let Some(p) = policies.iter_mut().find(|p| spec["policyName"] == p.name.as_str()) else { continue };
+            let Some(&i) = spec["policyName"].as_str().and_then(|n| by_name.get(n)) else { continue };
+            let p = &mut policies[i];
             p.bindings.push(PolicyBinding {
                 name: o.name().into(),
                 namespaces: Selector::parse(&spec["matchResources"]["namespaceSelector"]),
@@ -240,7 +262,7 @@ impl Policy {
         ctx.add_variable_from_value("request", request_value);
         if conditions {
             for c in &self.match_conditions {
-                match c.as_ref().map(|p| p.execute(&ctx)) {
+                match program(c).as_ref().map(|p| p.execute(&ctx)) {
                     Ok(Ok(cel::Value::Bool(true))) => {}
                     Ok(Ok(cel::Value::Bool(false))) => return None,
                     // An error in a match condition rejects with failurePolicy Fail.
@@ -255,7 +277,7 @@ impl Policy {
         for (name, program) in &self.variables {
             // A variable that fails to evaluate only matters when a validation uses
             // it; leaving it out makes that validation fail with the error.
-            let Ok(program) = program else { continue };
+            let Ok(program) = self::program(program) else { continue };
             let value = program.execute(&ctx).ok().and_then(|v| v.json().ok());
             if let Some(v) = value {
                 variables.insert(name.clone(), v);
@@ -266,7 +288,7 @@ impl Policy {
         }
         let mut out = Vec::new();
         for c in &self.checks {
-            let result = match &c.program {
+            let result = match program(&c.program) {
                 Ok(p) => p.execute(&ctx).map_err(|e| format!("{e}")),
                 Err(e) => Err(format!("does not compile: {e}")),
             };

@@ -156,7 +156,7 @@ impl Posture {
                 put("token", format!("{}/{} mounts its API token", t.name, w.name), w.automount_token.to_string(), w.origin.to_string());
             }
         }
-        for m in &ws.models {
+        for m in ws.models.iter() {
             if let Some(e) = &m.cluster.encryption {
                 let providers: Vec<&str> = e.providers.iter().map(|p| p.kind()).collect();
                 for r in &e.resources {

@@ -127,7 +127,7 @@ impl<'a> Search<'a> {
                 return Some(format!("Pod Security enforce {} in {ns} refuses hostPath volumes ({})", ps.enforce.as_str(), t.origin));
             }
         } else {
-            for m in &self.ws.models {
+            for m in self.ws.models.iter() {
                 let ps = &m.cluster.control_plane.pod_security;
                 if !ps.exempt_namespaces.iter().any(|e| e == ns)
                     && pss::check(ps.enforce, pss::minor_of(&ps.version), &pod["metadata"], &pod["spec"]).iter().any(|v| v.control == "host-path")

@@ -231,7 +231,7 @@ fn evaluate_one(ws: &Workspace, m: &Manifest, index: usize, all: &[Manifest], op
     // namespaces no tenant labels.
     if let (None, false, Some((meta, spec))) = (tenant, cluster_scoped, pod_template(v)) {
         let mut seen = std::collections::BTreeSet::new();
-        for md in &ws.models {
+        for md in ws.models.iter() {
             let ps = &md.cluster.control_plane.pod_security;
             if ps.exempt_namespaces.contains(&namespace) {
                 continue;

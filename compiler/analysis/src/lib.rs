@@ -18,9 +18,11 @@
 //! * [`benchmark`]: the CIS Kubernetes Benchmark checks of the control plane,
 //!   judged from the generated control-plane files (`khc report --benchmark`).
 //!
-//! The evaluators read the emitted objects (parsed YAML), which carry a
-//! `khc.dev/source: FILE:LINE` annotation; [`Workspace`] adds the checked model
-//! for tenant and workload names.
+//! The evaluators read the emitted objects as JSON values, which carry a
+//! `khc.dev/source: FILE:LINE` annotation: converted from the typed objects khc
+//! emits ([`model_objects`], what the query commands use) or parsed from an
+//! output's YAML ([`objects`], the oracle of the tests); [`Workspace`] adds the
+//! checked model for tenant and workload names.
 
 #![warn(missing_docs)]
 
@@ -100,6 +102,10 @@ pub const ANALYSED_KINDS: &[&str] = &[
     "ServiceAccount",
 ];
 
+/// The kinds the RBAC authorizer reads in full (and the admission policies'
+/// annotations, for the `managed-by` appliers).
+const RBAC_KINDS: &[&str] = &["Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding"];
+
 /// The top-level `kind:` of a YAML document, found without parsing it.
 fn top_level_kind(yaml: &str) -> Option<&str> {
     yaml.lines().find_map(|l| l.strip_prefix("kind:")).map(|k| k.trim().trim_matches(|c| c == '\'' || c == '"'))
@@ -130,6 +136,74 @@ pub fn objects_of_kinds(out: &Output, kinds: Option<&[&str]>) -> Vec<Object> {
     })
 }
 
+/// The emitted objects of the [`ANALYSED_KINDS`] of a model, straight from the
+/// typed objects khc emits (no YAML written or parsed), with the paths `khc build`
+/// writes them to, sorted by path: what [`objects_of_kinds`] reads back from the
+/// model's output (`tests/typed_model.rs` holds the two equal).
+pub fn model_objects(model: &Model) -> Vec<Object> {
+    model_objects_of(model, ANALYSED_KINDS, &[])
+}
+
+/// Like [`model_objects`], only the objects of `kinds`, and of `heads` only
+/// `apiVersion`, `kind` and `metadata` (the RBAC authorizer reads only the
+/// annotations of admission policies: their CEL is not converted).
+pub fn model_objects_of(model: &Model, kinds: &[&str], heads: &[&str]) -> Vec<Object> {
+    let convert = |b: khc_emit::objects::Built, path: String| {
+        if kinds.contains(&b.kind) {
+            Some(Object { path, value: b.body.json() })
+        } else if heads.contains(&b.kind) {
+            Some(Object { path, value: b.body.head() })
+        } else {
+            None
+        }
+    };
+    let cluster = &model.cluster.name;
+    let mut out: Vec<Object> = khc_emit::cluster_unit_objects(&model.cluster)
+        .into_iter()
+        .filter_map(|b| {
+            let path = khc_emit::cluster_object_path(cluster, &b);
+            convert(b, path)
+        })
+        .collect();
+    // On one thread: faster than two on a shared machine, and one allocator
+    // arena keeps the peak RSS down.
+    for t in &model.tenants {
+        let dir = khc_emit::tenant_dir(cluster, &t.name);
+        out.extend(khc_emit::tenant_built(t).into_iter().filter_map(|b| {
+            let path = khc_emit::tenant_object_path(&dir, &b);
+            convert(b, path)
+        }));
+    }
+    out.sort_by(|a, b| a.path.cmp(&b.path));
+    out
+}
+
+/// With `KHC_QUERY_TIMING=1`, prints on stderr the wall time since the previous
+/// stage and the peak RSS so far, after each stage of loading a workspace.
+pub fn stage(what: &str) {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    static LAST: std::sync::Mutex<Option<std::time::Instant>> = std::sync::Mutex::new(None);
+    if !*ON.get_or_init(|| std::env::var_os("KHC_QUERY_TIMING").is_some_and(|v| v == "1")) {
+        return;
+    }
+    let now = std::time::Instant::now();
+    let mut last = LAST.lock().unwrap_or_else(|e| e.into_inner());
+    let since = last.map_or(0.0, |l| (now - l).as_secs_f64() * 1e3);
+    *last = Some(now);
+    let peak = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).map(|l| l.trim_start_matches("VmHWM:").trim().to_string()))
+        .unwrap_or_default();
+    eprintln!("khc timing: {what}: {since:.1} ms (peak RSS {peak})");
+}
+
+fn timed<T>(what: &str, f: impl FnOnce() -> T) -> T {
+    stage(&format!("before {what}"));
+    let v = f();
+    stage(what);
+    v
+}
+
 /// Why a project cannot be analysed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum LoadError {
@@ -148,18 +222,76 @@ impl std::fmt::Display for LoadError {
     }
 }
 
+/// What a workspace's evaluators are built from: the models, and the emitted
+/// objects — given (parsed YAML, live objects joined), or converted from the
+/// models on first use.
+pub struct Source {
+    models: std::sync::Arc<Vec<Model>>,
+    objects: std::sync::OnceLock<Vec<Object>>,
+}
+
+impl Source {
+    /// Every emitted object of the [`ANALYSED_KINDS`].
+    fn objects(&self) -> &Vec<Object> {
+        self.objects.get_or_init(|| timed("emit the analysed objects", || self.models.iter().flat_map(model_objects).collect()))
+    }
+
+    /// The objects an evaluator reads: all of them when they exist, otherwise
+    /// only those of `kinds` (and the heads of `heads`), converted from the models.
+    fn of_kinds(&self, kinds: &[&str], heads: &[&str]) -> std::borrow::Cow<'_, [Object]> {
+        match self.objects.get() {
+            Some(all) => std::borrow::Cow::Borrowed(all),
+            None => {
+                std::borrow::Cow::Owned(timed("emit the objects it reads", || self.models.iter().flat_map(|m| model_objects_of(m, kinds, heads)).collect()))
+            }
+        }
+    }
+}
+
+/// A value built from the workspace's [`Source`] on first use (a question builds
+/// only the evaluators it asks, from the kinds each reads: `reach` compiles no
+/// CEL and converts no admission policy).
+pub struct Lazy<T> {
+    cell: std::sync::OnceLock<T>,
+    source: std::sync::Arc<Source>,
+    build: fn(&Source) -> T,
+}
+
+impl<T> Lazy<T> {
+    fn new(source: &std::sync::Arc<Source>, build: fn(&Source) -> T) -> Lazy<T> {
+        Lazy { cell: std::sync::OnceLock::new(), source: source.clone(), build }
+    }
+}
+
+impl<T> std::ops::Deref for Lazy<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        self.cell.get_or_init(|| (self.build)(&self.source))
+    }
+}
+
+/// The emitted objects of a workspace, converted on first use.
+pub struct Objects(std::sync::Arc<Source>);
+
+impl std::ops::Deref for Objects {
+    type Target = Vec<Object>;
+    fn deref(&self) -> &Vec<Object> {
+        self.0.objects()
+    }
+}
+
 /// A compiled program and the evaluators built from it.
 pub struct Workspace {
     /// The checked model of every entry file (one per cluster).
-    pub models: Vec<Model>,
+    pub models: std::sync::Arc<Vec<Model>>,
     /// The emitted objects of the [`ANALYSED_KINDS`].
-    pub objects: Vec<Object>,
+    pub objects: Objects,
     /// The RBAC authorizer.
-    pub rbac: rbac::Rbac,
+    pub rbac: Lazy<rbac::Rbac>,
     /// The NetworkPolicy evaluator.
-    pub network: network::Network,
+    pub network: Lazy<network::Network>,
     /// The admission policies.
-    pub admission: admission::Admission,
+    pub admission: Lazy<admission::Admission>,
     /// Live pods (and pod templates of live controllers) that use the host's
     /// network: `(namespace, pod labels, live KIND NS/NAME)`. NetworkPolicies never
     /// select them.
@@ -167,8 +299,44 @@ pub struct Workspace {
 }
 
 impl Workspace {
-    /// Compiles the project at `path` (an entry file or a directory).
+    /// Compiles the project at `path` (an entry file or a directory) and loads
+    /// the evaluators from its typed model ([`Workspace::from_models`]).
     pub fn load(path: &Path) -> Result<Workspace, LoadError> {
+        Ok(Workspace::from_models(Workspace::load_models(path)?))
+    }
+
+    /// The checked model of every entry file of the project at `path`, or why
+    /// there is none.
+    pub fn load_models(path: &Path) -> Result<Vec<Model>, LoadError> {
+        Workspace::load_models_then(path, drop)
+    }
+
+    /// Like [`Workspace::load_models`], then hands the compiled project (its
+    /// database) to `dispose`: a process that ends after answering passes
+    /// `std::mem::forget` and skips freeing every memo one by one.
+    pub fn load_models_then(path: &Path, dispose: fn(Project)) -> Result<Vec<Model>, LoadError> {
+        stage("start");
+        let project = Project::open(path).map_err(LoadError::Io)?;
+        stage("open the project");
+        let db = &project.db;
+        let mut models = Vec::new();
+        for &entry in &project.entries {
+            // One copy of every checked tenant (no memo of the whole model).
+            let Some(model) = khc_db::checks::model_copy(db, entry) else {
+                return Err(LoadError::Errors(render(db, khc_db::checks::diagnostics(db, entry), ColorChoice::Never)));
+            };
+            models.push(model);
+        }
+        stage("check");
+        dispose(project);
+        stage("dispose of the database");
+        Ok(models)
+    }
+
+    /// Compiles the project at `path` the long way: emits every file as
+    /// `khc build` writes it and parses the YAML back ([`Workspace::new`]). The
+    /// test oracle for [`Workspace::load`].
+    pub fn load_through_yaml(path: &Path) -> Result<Workspace, LoadError> {
         let project = Project::open(path).map_err(LoadError::Io)?;
         Workspace::of_entries(&project.db, &project.entries)
     }
@@ -217,13 +385,46 @@ impl Workspace {
         Ok(Workspace::new(models, &Output { files }))
     }
 
-    /// The evaluators over the given models and their output.
+    /// The evaluators over the given models, loaded from the typed objects khc
+    /// emits for them ([`model_objects`]): nothing is written or parsed.
+    /// Each evaluator converts only the kinds it reads, unless every object was
+    /// asked for first.
+    pub fn from_models(models: Vec<Model>) -> Workspace {
+        Workspace::from_source(Source { models: std::sync::Arc::new(models), objects: std::sync::OnceLock::new() })
+    }
+
+    /// The evaluators over the given models and their output, parsed back from
+    /// the YAML files (the round trip [`Workspace::from_models`] avoids; kept as
+    /// its test oracle and for tools holding only an output tree).
     pub fn new(models: Vec<Model>, output: &Output) -> Workspace {
-        let objects = objects_of_kinds(output, Some(ANALYSED_KINDS));
-        let rbac = rbac::Rbac::new(&objects);
-        let network = network::Network::new(&objects);
-        let admission = admission::Admission::new(&objects);
-        Workspace { models, objects, rbac, network, admission, host_network_pods: Vec::new() }
+        Workspace::from_objects(models, objects_of_kinds(output, Some(ANALYSED_KINDS)))
+    }
+
+    /// The evaluators over the given models and emitted objects.
+    /// Each evaluator is built on first use.
+    pub fn from_objects(models: Vec<Model>, objects: Vec<Object>) -> Workspace {
+        Workspace::from_source(Source { models: std::sync::Arc::new(models), objects: std::sync::OnceLock::from(objects) })
+    }
+
+    fn from_source(source: Source) -> Workspace {
+        let source = std::sync::Arc::new(source);
+        Workspace {
+            models: source.models.clone(),
+            rbac: Lazy::new(&source, |s| {
+                let objects = s.of_kinds(RBAC_KINDS, &["ValidatingAdmissionPolicy"]);
+                timed("RBAC authorizer", || rbac::Rbac::new(&objects))
+            }),
+            network: Lazy::new(&source, |s| {
+                let objects = s.of_kinds(&["Namespace", "NetworkPolicy"], &[]);
+                timed("NetworkPolicy evaluator", || network::Network::new(&objects))
+            }),
+            admission: Lazy::new(&source, |s| {
+                let objects = s.of_kinds(&["ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"], &[]);
+                timed("admission policies", || admission::Admission::new(&objects))
+            }),
+            objects: Objects(source),
+            host_network_pods: Vec::new(),
+        }
     }
 
     /// The live hostNetwork pods whose labels a pod endpoint's labels select

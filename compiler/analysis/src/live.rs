@@ -121,7 +121,11 @@ impl Workspace {
     /// the [`ANALYSED_KINDS`] that khc does not emit unchanged joins it, with the
     /// source `live KIND NS/NAME`; the evaluators are rebuilt.
     pub fn with_live(self, live: &[Manifest]) -> Workspace {
-        let Workspace { models, mut objects, mut host_network_pods, .. } = self;
+        let mut objects = self.objects.clone();
+        let Workspace { models, mut host_network_pods, objects: source, rbac, network, admission } = self;
+        // They share the models: dropped first, the models are not copied.
+        drop((source, rbac, network, admission));
+        let models = std::sync::Arc::unwrap_or_clone(models);
         for m in live {
             if let Some((meta, _)) = crate::manifest::pod_template(&m.value).filter(|(_, s)| s["hostNetwork"] == true) {
                 let ns = m.value["metadata"]["namespace"].as_str().unwrap_or("default").to_string();
@@ -151,10 +155,7 @@ impl Workspace {
             v["metadata"]["annotations"][SOURCE_ANNOTATION] = Value::String(source);
             objects.push(Object { path: format!("live:{}", m.location()), value: v });
         }
-        let rbac = crate::rbac::Rbac::new(&objects);
-        let network = crate::network::Network::new(&objects);
-        let admission = crate::admission::Admission::new(&objects);
-        Workspace { models, objects, rbac, network, admission, host_network_pods }
+        Workspace { host_network_pods, ..Workspace::from_objects(models, objects) }
     }
 }
 

@@ -85,7 +85,7 @@ fn denying_rules(ws: &Workspace, t: &Tenant) -> BTreeMap<String, Vec<String>> {
 /// Kubernetes version it was compiled for, by `(name, FILE:LINE)`.
 fn stated_rules(ws: &Workspace) -> BTreeMap<(String, String), (&RuleKind, u32)> {
     let mut out = BTreeMap::new();
-    for m in &ws.models {
+    for m in ws.models.iter() {
         for a in m.cluster.admission.iter().chain(m.tenants.iter().filter_map(|t| t.admission.as_ref())) {
             for r in &a.rules {
                 out.insert((r.kind.keyword().to_string(), r.origin.to_string()), (&r.kind, a.minor_version));

@@ -394,6 +394,12 @@ pub struct Checked {
 /// the cluster and the tenants sorted by name.
 #[salsa::tracked(returns(ref))]
 pub fn model(db: &dyn Db, entry: SourceFile) -> Option<Model> {
+    model_copy(db, entry)
+}
+
+/// [`model`] without its memo: the caller owns the one copy of every checked
+/// tenant (the query commands, which keep the model and drop the database).
+pub fn model_copy(db: &dyn Db, entry: SourceFile) -> Option<Model> {
     if diagnostics(db, entry).iter().any(Diagnostic::is_error) {
         return None;
     }

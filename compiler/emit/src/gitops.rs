@@ -218,7 +218,7 @@ fn file(dir: &str, kind: &'static str, v: &Value, origin: &Origin) -> OutputFile
         name: v["metadata"]["name"].as_str().expect("engine objects are named").to_string(),
         namespace: None,
         origin: origin.clone(),
-        yaml: crate::yaml::to_string(v).expect("engine objects serialize"),
+        body: Box::new(objects::ValueBody(v.clone())),
     };
     OutputFile { path: format!("{dir}/{}", file_name(&b)), contents: document(&b) }
 }

@@ -46,14 +46,8 @@ pub fn guarded(t: &Tenant) -> bool {
     t.isolation != Isolation::None && !t.managed_by.is_empty() && !t.self_managed_network_policies
 }
 
-fn built<T: serde::Serialize + Resource>(obj: &T, name: &str, t: &Tenant) -> Built {
-    Built {
-        kind: T::KIND,
-        name: name.to_string(),
-        namespace: None,
-        origin: t.origin.clone(),
-        yaml: crate::yaml::to_string(obj).expect("k8s-openapi objects always serialize"),
-    }
+fn built<T: crate::objects::Body + Resource + 'static>(obj: T, name: &str, t: &Tenant) -> Built {
+    Built { kind: T::KIND, name: name.to_string(), namespace: None, origin: t.origin.clone(), body: Box::new(obj) }
 }
 
 /// The guard policy and binding of a tenant (none when [`guarded`] is false).
@@ -103,5 +97,5 @@ pub fn tenant_guard(t: &Tenant) -> Vec<Built> {
             ..Default::default()
         }),
     };
-    vec![built(&vap, &name, t), built(&binding, &name, t)]
+    vec![built(vap, &name, t), built(binding, &name, t)]
 }

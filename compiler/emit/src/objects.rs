@@ -23,7 +23,52 @@ pub const TENANT_LABEL: &str = "khc.dev/tenant";
 /// The managed-by label.
 pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "khc");
 
-/// A built object, serialized, with where it goes.
+/// An object's typed body, serialized only when asked: to YAML when its file is
+/// written, to a JSON value when the evaluators of `khc-analysis` read it (the
+/// query commands never write and re-parse YAML).
+pub trait Body: Send + Sync {
+    /// The YAML document (khc's writer, [`crate::yaml`]).
+    fn yaml(&self) -> String;
+    /// The object as a JSON value: what parsing [`Body::yaml`] gives.
+    fn json(&self) -> serde_json::Value;
+    /// `apiVersion`, `kind` and `metadata` of [`Body::json`] only, without
+    /// serializing the rest (an admission policy's CEL, for a reader of its
+    /// annotations).
+    fn head(&self) -> serde_json::Value;
+}
+
+impl<T: serde::Serialize + k8s_openapi::Resource + k8s_openapi::Metadata<Ty = ObjectMeta> + Send + Sync> Body for T {
+    fn yaml(&self) -> String {
+        crate::yaml::to_string(self).expect("k8s-openapi objects always serialize")
+    }
+    fn json(&self) -> serde_json::Value {
+        serde_json::to_value(self).expect("k8s-openapi objects always serialize")
+    }
+    fn head(&self) -> serde_json::Value {
+        serde_json::json!({
+            "apiVersion": T::API_VERSION,
+            "kind": T::KIND,
+            "metadata": serde_json::to_value(self.metadata()).expect("metadata serializes"),
+        })
+    }
+}
+
+/// An object khc builds as a JSON value (the GitOps engines' custom resources).
+pub struct ValueBody(pub serde_json::Value);
+
+impl Body for ValueBody {
+    fn yaml(&self) -> String {
+        crate::yaml::to_string(&self.0).expect("JSON values always serialize")
+    }
+    fn json(&self) -> serde_json::Value {
+        self.0.clone()
+    }
+    fn head(&self) -> serde_json::Value {
+        serde_json::json!({ "apiVersion": self.0["apiVersion"], "kind": self.0["kind"], "metadata": self.0["metadata"] })
+    }
+}
+
+/// A built object, typed, with where it goes.
 pub struct Built {
     /// Kind, e.g. `NetworkPolicy`.
     pub kind: &'static str,
@@ -33,16 +78,12 @@ pub struct Built {
     pub namespace: Option<String>,
     /// Where it was declared.
     pub origin: Origin,
-    /// The YAML document.
-    pub yaml: String,
+    /// The object, serialized on demand.
+    pub body: Box<dyn Body>,
 }
 
-fn yaml<T: serde::Serialize>(obj: &T) -> String {
-    crate::yaml::to_string(obj).expect("k8s-openapi objects always serialize")
-}
-
-pub(crate) fn built<T: serde::Serialize + k8s_openapi::Resource>(obj: T, name: &str, namespace: Option<&str>, origin: &Origin) -> Built {
-    Built { kind: T::KIND, name: name.to_string(), namespace: namespace.map(str::to_string), origin: origin.clone(), yaml: yaml(&obj) }
+pub(crate) fn built<T: Body + k8s_openapi::Resource + 'static>(obj: T, name: &str, namespace: Option<&str>, origin: &Origin) -> Built {
+    Built { kind: T::KIND, name: name.to_string(), namespace: namespace.map(str::to_string), origin: origin.clone(), body: Box::new(obj) }
 }
 
 /// Standard metadata: name, namespace, managed-by and tenant labels, source annotation.

@@ -180,14 +180,8 @@ fn meta(name: &str, tenant: Option<&str>, origin: &Origin, subjects: &[Subject])
     }
 }
 
-fn built<T: serde::Serialize + Resource>(obj: &T, name: &str, origin: &Origin) -> Built {
-    Built {
-        kind: T::KIND,
-        name: name.to_string(),
-        namespace: None,
-        origin: origin.clone(),
-        yaml: crate::yaml::to_string(obj).expect("k8s-openapi objects always serialize"),
-    }
+fn built<T: crate::objects::Body + Resource + 'static>(obj: T, name: &str, origin: &Origin) -> Built {
+    Built { kind: T::KIND, name: name.to_string(), namespace: None, origin: origin.clone(), body: Box::new(obj) }
 }
 
 fn rule(group: &str, resources: &[&str]) -> NamedRuleWithOperations {
@@ -244,7 +238,7 @@ fn policy_with(
             ..Default::default()
         }),
     };
-    vec![built(&vap, name, origin), built(&binding, name, origin)]
+    vec![built(vap, name, origin), built(binding, name, origin)]
 }
 
 fn keys(objects: &[Built]) -> Vec<String> {

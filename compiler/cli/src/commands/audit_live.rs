@@ -93,7 +93,7 @@ pub fn run(args: Args) -> ExitCode {
         Ok(l) => l.unwrap_or_default(),
         Err(e) => return usage(&e),
     };
-    let items = audit(&ws, &live);
+    let items = audit(ws, &live);
     match args.format {
         AuditFormat::Json => print_json(&serde_json::json!({"live_objects": live.len(), "differences": items})),
         AuditFormat::Sarif => print_json(&sarif_log(&items)),

@@ -38,9 +38,9 @@ pub fn run(args: Args) -> ExitCode {
     let Some((t, w)) = ws.workload(&args.workload) else {
         return usage(&format!("no workload `{}` (write TENANT/WORKLOAD)", args.workload));
     };
-    let mut b = blast_radius(&ws, t, w);
+    let mut b = blast_radius(ws, t, w);
     if b.token_mounted {
-        b.escalations = khc_analysis::escalation::reachable(&ws, &khc_analysis::rbac::Subject::sa(&w.namespace, &w.name));
+        b.escalations = khc_analysis::escalation::reachable(ws, &khc_analysis::rbac::Subject::sa(&w.namespace, &w.name));
     }
     if args.opts.format == QueryFormat::Json {
         print_json(&b);

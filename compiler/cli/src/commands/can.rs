@@ -66,14 +66,14 @@ pub fn run(args: Args) -> ExitCode {
         Ok(w) => w,
         Err(code) => return code,
     };
-    let who = match subject(&ws, &args.subject) {
+    let who = match subject(ws, &args.subject) {
         Ok(s) => s,
         Err(e) => return usage(&e),
     };
     let req = Request::new(&args.verb, &args.resource, args.namespace.as_deref(), args.name.as_deref());
     let answer = ws.rbac.explain(&who, &req);
     let allowed = !answer.grants.is_empty();
-    let closure = if allowed { Default::default() } else { khc_analysis::escalation::paths_to(&ws, &who, &req) };
+    let closure = if allowed { Default::default() } else { khc_analysis::escalation::paths_to(ws, &who, &req) };
     let by_escalation = !allowed && (!answer.escalations.is_empty() || closure.paths.iter().any(|p| p.pruned.is_none()));
     match args.opts.format {
         QueryFormat::Json => print_json(&serde_json::json!({

@@ -151,7 +151,7 @@ pub fn run(args: Args) -> ExitCode {
         (Ok(a), Ok(b)) => (a, b),
         (Err(code), _) | (_, Err(code)) => return code,
     };
-    let changes = compare(&old_ws, &new_ws);
+    let changes = compare(old_ws, new_ws);
     match args.format {
         DiffFormat::Text => print!("{}", text(&changes)),
         DiffFormat::Markdown => print!("{}", markdown(&changes)),

@@ -212,7 +212,7 @@ pub fn run(args: Args) -> ExitCode {
         Some((_, Some(s))) => Some(s),
         Some((s, None)) => return usage(&format!("--as {s}: expected user:NAME, group:NAME or sa:NS/NAME")),
     };
-    let findings = evaluate_with(&ws, &manifests, &Options { namespace: args.namespace.clone(), as_subject });
+    let findings = evaluate_with(ws, &manifests, &Options { namespace: args.namespace.clone(), as_subject });
     let denied = findings.iter().filter(|f| f.severity == Severity::Deny).map(|f| f.index).collect::<std::collections::BTreeSet<_>>().len();
     match args.format {
         DiagFormat::Json => super::print_json(&serde_json::json!({"objects": manifests.len(), "denied": denied, "findings": findings})),

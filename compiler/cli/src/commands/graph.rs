@@ -223,9 +223,9 @@ pub fn run(args: Args) -> ExitCode {
         Err(code) => return code,
     };
     let text = match args.format {
-        GraphFormat::Dot => dot(&ws),
-        GraphFormat::Svg => svg(&ws),
-        GraphFormat::Html => html(&ws),
+        GraphFormat::Dot => dot(ws),
+        GraphFormat::Svg => svg(ws),
+        GraphFormat::Html => html(ws),
     };
     write_out(&text, args.out.as_deref())
 }

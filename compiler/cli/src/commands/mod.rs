@@ -74,9 +74,15 @@ pub enum QueryFormat {
 }
 
 /// Compiles the project; on failure prints why and returns the exit code (1:
-/// the sources have errors, 2: IO or usage).
-pub fn load(path: &Path) -> Result<Workspace, ExitCode> {
-    Workspace::load(path).map_err(|e| {
+/// the sources have errors, 2: IO or usage). The process ends after answering,
+/// so neither the database nor the workspace is torn down (leaked, as `khc
+/// check` forgets its database).
+pub fn load(path: &Path) -> Result<&'static Workspace, ExitCode> {
+    load_owned(path).map(|ws| &*Box::leak(Box::new(ws)))
+}
+
+fn load_owned(path: &Path) -> Result<Workspace, ExitCode> {
+    Workspace::load_models_then(path, std::mem::forget).map(Workspace::from_models).map_err(|e| {
         eprintln!("error: {e}");
         match e {
             LoadError::Io(_) => ExitCode::from(2),
@@ -86,14 +92,15 @@ pub fn load(path: &Path) -> Result<Workspace, ExitCode> {
 }
 
 /// Compiles the project and merges the live objects of `--live` or
-/// `--kubeconfig`, if given.
-pub fn load_project(arg: &ProjectArg) -> Result<Workspace, ExitCode> {
-    let ws = load(&arg.project)?;
-    match arg.live_objects() {
-        Ok(None) => Ok(ws),
-        Ok(Some(live)) => Ok(ws.with_live(&live)),
-        Err(e) => Err(usage(&e)),
-    }
+/// `--kubeconfig`, if given (see [`load`]).
+pub fn load_project(arg: &ProjectArg) -> Result<&'static Workspace, ExitCode> {
+    let ws = load_owned(&arg.project)?;
+    let ws = match arg.live_objects() {
+        Ok(None) => ws,
+        Ok(Some(live)) => ws.with_live(&live),
+        Err(e) => return Err(usage(&e)),
+    };
+    Ok(Box::leak(Box::new(ws)))
 }
 
 /// Prints a value as pretty JSON on stdout.

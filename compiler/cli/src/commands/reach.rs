@@ -82,7 +82,7 @@ pub fn run(args: Args) -> ExitCode {
         return usage(&format!("unknown protocol `{}`: TCP, UDP or SCTP", args.protocol));
     }
     if args.matrix {
-        let m = matrix(&ws);
+        let m = matrix(ws);
         match args.opts.format {
             QueryFormat::Json => print_json(&m),
             QueryFormat::Text => {

@@ -75,10 +75,10 @@ pub fn run(args: Args) -> ExitCode {
         };
         return if failed && code == ExitCode::SUCCESS { ExitCode::from(1) } else { code };
     }
-    let rows = compliance(&ws);
+    let rows = compliance(ws);
     let text = match args.format {
-        ReportFormat::Markdown => markdown(&ws, &rows),
-        ReportFormat::Html => html(&ws, &rows),
+        ReportFormat::Markdown => markdown(ws, &rows),
+        ReportFormat::Html => html(ws, &rows),
         ReportFormat::Json => {
             if args.out.is_none() {
                 print_json(&rows);

@@ -131,7 +131,7 @@ pub fn run(args: Args) -> ExitCode {
         let mut bound = None;
         // Multi-step paths are searched for one namespace (or cluster-wide) at a
         // time: across every namespace of a large fleet the search is too slow.
-        let searched = if args.all_namespaces { Vec::new() } else { khc_analysis::escalation::who_can_by_escalation(&ws, &req) };
+        let searched = if args.all_namespaces { Vec::new() } else { khc_analysis::escalation::who_can_by_escalation(ws, &req) };
         for (subject, c) in searched {
             bound = bound.or(c.bound.clone());
             // The shortest few: one subject may bind many roles that all allow the request.
@@ -146,6 +146,7 @@ pub fn run(args: Args) -> ExitCode {
         let only_named = ws.rbac.who_can_for_names(&req);
         out.push(Scoped { request: req, answers, only_named, bound });
     }
+    khc_analysis::stage("answer");
     match args.opts.format {
         QueryFormat::Json => print_json(&out),
         QueryFormat::Text => {
