@@ -450,9 +450,8 @@ impl Server {
             let (Some(d), Some(u)) = (dir, uri_dir.clone()) else { return };
             let has_entry = (level == 0 && opened_is_entry)
                 || std::fs::read_dir(d).into_iter().flatten().flatten().any(|e| {
-                let p = e.path();
-                p.extension().is_some_and(|x| x == "khc")
-                    && matches!(read_source(&p), FileContents::Text(t) if is_entry(&t))
+                    let p = e.path();
+                    p.extension().is_some_and(|x| x == "khc") && matches!(read_source(&p), FileContents::Text(t) if is_entry(&t))
                 });
             if has_entry {
                 if let Some(ds) = d.to_str() {
@@ -875,12 +874,32 @@ impl Server {
             return serde_json::to_value(lenses::code_lenses(&ws, &defs, &text)).map(Some).map_err(|e| e.to_string());
         }
         let entries = self.entries_of(file);
+        if method == "textDocument/hover" {
+            // The resource's hover gains who may touch it in the tenant's
+            // namespaces, from the project's evaluators (cached, as the lenses').
+            let (hover, target) = {
+                let a = Analysis::new(&self.db, file, entries);
+                let pos = params.get("position").and_then(|p| serde_json::from_value::<lsp_types::Position>(p.clone()).ok());
+                let offset = pos.map(|p| a.line_index().offset(p) as u32).ok_or("missing position")?;
+                (a.hover(offset), a.resource_in_tenant_at(offset))
+            };
+            let mut hover = hover;
+            if let (Some(h), Some((resource, tenant))) = (hover.as_mut(), target) {
+                let ws = self.project_of(&key).and_then(|(dir, entries)| self.evaluators(&dir, &entries, &[]));
+                if let (Some(ws), lsp_types::HoverContents::Markup(m)) = (ws, &mut h.contents) {
+                    if let Some(md) = crate::touch::who_may_touch(&ws, &tenant, &resource) {
+                        m.value.push_str("\n\n");
+                        m.value.push_str(&md);
+                    }
+                }
+            }
+            return serde_json::to_value(hover).map(Some).map_err(|e| e.to_string());
+        }
         let a = Analysis::new(&self.db, file, entries);
         let pos = params.get("position").and_then(|p| serde_json::from_value::<lsp_types::Position>(p.clone()).ok());
         let offset = pos.map(|p| a.line_index().offset(p) as u32);
         let uri_of = |k: &str| self.uri_of(k);
         let v = match method {
-            "textDocument/hover" => serde_json::to_value(a.hover(offset.ok_or("missing position")?)),
             "textDocument/completion" => serde_json::to_value(a.completion(offset.ok_or("missing position")?)),
             "textDocument/definition" => serde_json::to_value(a.definition(offset.ok_or("missing position")?, &uri_of)),
             "textDocument/references" => {
