@@ -158,7 +158,6 @@ fn resource_hover_agrees_with_who_can() {
             assert_eq!(from_hover, from_cli.into_iter().collect::<Vec<_>>(), "{verb} {resource}: {row}");
         }
     }
-    drop(send);
     child.kill().ok();
     child.wait().ok();
     std::fs::remove_dir_all(&dir).ok();
