@@ -254,10 +254,10 @@ fn hover() {
         "isolation strict",
         "isol$0ation strict",
         expect![[r#"
-        ```khc
-        isolation MODE
-        ```
-        Network isolation: strict (default), tenant or none."#]],
+            ```khc
+            isolation MODE
+            ```
+            Network isolation: strict (default), tenant, ingress (ingress only, for a migration) or none."#]],
     );
     // A value: its doc.
     check_hover(
@@ -328,11 +328,18 @@ fn hover() {
         "on deployments.apps",
         "on deploy$0ments.apps",
         expect![[r#"
-        **`deployments.apps`** — resource `deployments`, API group `apps`.
+            **`deployments.apps`** — resource `deployments`, API group `apps`.
 
-        Namespaced: a tenant `role` grants it in each of the tenant's namespaces.
+            Namespaced: a tenant `role` grants it in each of the tenant's namespaces.
 
-        Subresources (granted separately): `deployments.apps/scale`, `deployments.apps/status`."#]],
+            Subresources (granted separately): `deployments.apps/scale`, `deployments.apps/status`.
+
+            **Who may touch it here** (namespaces payments, payments-jobs; as `khc who-can VERB deployments.apps -n NS` answers):
+
+            - `get`: `group:oidc:payments-auditors`, `group:oidc:payments-devs`, `group:oidc:platform-oncall`, `sa:payments-jobs/worker`
+            - `create`: `group:oidc:payments-devs`, `sa:payments-jobs/worker`
+            - `update`: `group:oidc:payments-devs`, `sa:payments-jobs/worker`
+            - `delete`: `group:oidc:payments-devs`, `sa:payments-jobs/worker`"#]],
     );
     check_hover(
         c,
@@ -340,9 +347,16 @@ fn hover() {
         "\"pods/log\"",
         "\"pods/l$0og\"",
         expect![[r#"
-        **`pods/log`** — subresource `log` of `pods`, the core API group.
+            **`pods/log`** — subresource `log` of `pods`, the core API group.
 
-        Namespaced: a tenant `role` grants it in each of the tenant's namespaces."#]],
+            Namespaced: a tenant `role` grants it in each of the tenant's namespaces.
+
+            **Who may touch it here** (namespaces payments, payments-jobs; as `khc who-can VERB pods/log -n NS` answers):
+
+            - `get`: `group:oidc:payments-auditors`, `group:oidc:payments-devs`, `sa:payments-jobs/worker`
+            - `create`: nobody
+            - `update`: nobody
+            - `delete`: nobody"#]],
     );
     check_hover(
         c,
@@ -350,11 +364,11 @@ fn hover() {
         "namespaces nodes events",
         "namespaces no$0des events",
         expect![[r#"
-        **`nodes`** — resource `nodes`, the core API group.
+            **`nodes`** — resource `nodes`, the core API group.
 
-        Cluster-scoped: only a cluster `role` may grant it (a tenant role's RoleBinding cannot).
+            Cluster-scoped: only a cluster `role` may grant it (a tenant role's RoleBinding cannot).
 
-        Subresources (granted separately): `nodes/proxy`, `nodes/status`."#]],
+            Subresources (granted separately): `nodes/configz`, `nodes/healthz`, `nodes/log`, `nodes/metrics`, `nodes/pods`, `nodes/proxy`, `nodes/spec`, `nodes/stats`, `nodes/status`."#]],
     );
     // `use PROFILE`: the rules the profile brings, each with its line.
     check_hover(
@@ -481,10 +495,11 @@ fn completion() {
         "isolation strict",
         "isolation $0",
         expect![[r#"
-        strict  (20) isolation mode
-        tenant  (20) isolation mode
-        none  (20) isolation mode
-    "#]],
+            strict  (20) isolation mode
+            tenant  (20) isolation mode
+            ingress  (20) isolation mode
+            none  (20) isolation mode
+        "#]],
     );
     check_completion(
         c,
@@ -548,101 +563,108 @@ fn completion() {
         "can get on secrets",
         "can get on $0",
         expect![[r#"
-        bindings  (12) core
-        componentstatuses  (12) core
-        configmaps  (12) core
-        endpoints  (12) core
-        events  (12) core
-        groups  (12) core
-        limitranges  (12) core
-        namespaces  (12) core
-        namespaces/finalize  (12) core → "namespaces/finalize"
-        namespaces/status  (12) core → "namespaces/status"
-        nodes  (12) core
-        nodes/proxy  (12) core → "nodes/proxy"
-        nodes/status  (12) core → "nodes/status"
-        persistentvolumeclaims  (12) core
-        persistentvolumeclaims/status  (12) core → "persistentvolumeclaims/status"
-        persistentvolumes  (12) core
-        pods  (12) core
-        pods/attach  (12) core → "pods/attach"
-        pods/binding  (12) core → "pods/binding"
-        pods/ephemeralcontainers  (12) core → "pods/ephemeralcontainers"
-        pods/eviction  (12) core → "pods/eviction"
-        pods/exec  (12) core → "pods/exec"
-        pods/log  (12) core → "pods/log"
-        pods/portforward  (12) core → "pods/portforward"
-        pods/proxy  (12) core → "pods/proxy"
-        pods/status  (12) core → "pods/status"
-        podtemplates  (12) core
-        replicationcontrollers  (12) core
-        replicationcontrollers/scale  (12) core → "replicationcontrollers/scale"
-        replicationcontrollers/status  (12) core → "replicationcontrollers/status"
-        resourcequotas  (12) core
-        resourcequotas/status  (12) core → "resourcequotas/status"
-        secrets  (12) core
-        serviceaccounts  (12) core
-        serviceaccounts/token  (12) core → "serviceaccounts/token"
-        services  (12) core
-        services/proxy  (12) core → "services/proxy"
-        services/status  (12) core → "services/status"
-        users  (12) core
-        controllerrevisions.apps  (12) apps
-        daemonsets.apps  (12) apps
-        daemonsets.apps/status  (12) apps → "daemonsets.apps/status"
-        deployments.apps  (12) apps
-        deployments.apps/scale  (12) apps → "deployments.apps/scale"
-        deployments.apps/status  (12) apps → "deployments.apps/status"
-        replicasets.apps  (12) apps
-        replicasets.apps/scale  (12) apps → "replicasets.apps/scale"
-        replicasets.apps/status  (12) apps → "replicasets.apps/status"
-        statefulsets.apps  (12) apps
-        statefulsets.apps/scale  (12) apps → "statefulsets.apps/scale"
-        statefulsets.apps/status  (12) apps → "statefulsets.apps/status"
-        cronjobs.batch  (12) batch
-        cronjobs.batch/status  (12) batch → "cronjobs.batch/status"
-        jobs.batch  (12) batch
-        jobs.batch/status  (12) batch → "jobs.batch/status"
-        horizontalpodautoscalers.autoscaling  (12) autoscaling
-        horizontalpodautoscalers.autoscaling/status  (12) autoscaling → "horizontalpodautoscalers.autoscaling/status"
-        poddisruptionbudgets.policy  (12) policy
-        poddisruptionbudgets.policy/status  (12) policy → "poddisruptionbudgets.policy/status"
-        ingressclasses.networking.k8s.io  (12) networking.k8s.io
-        ingresses.networking.k8s.io  (12) networking.k8s.io
-        ingresses.networking.k8s.io/status  (12) networking.k8s.io → "ingresses.networking.k8s.io/status"
-        networkpolicies.networking.k8s.io  (12) networking.k8s.io
-        clusterrolebindings.rbac.authorization.k8s.io  (12) rbac.authorization.k8s.io
-        clusterroles.rbac.authorization.k8s.io  (12) rbac.authorization.k8s.io
-        rolebindings.rbac.authorization.k8s.io  (12) rbac.authorization.k8s.io
-        roles.rbac.authorization.k8s.io  (12) rbac.authorization.k8s.io
-        csidrivers.storage.k8s.io  (12) storage.k8s.io
-        csinodes.storage.k8s.io  (12) storage.k8s.io
-        csistoragecapacities.storage.k8s.io  (12) storage.k8s.io
-        storageclasses.storage.k8s.io  (12) storage.k8s.io
-        volumeattachments.storage.k8s.io  (12) storage.k8s.io
-        leases.coordination.k8s.io  (12) coordination.k8s.io
-        endpointslices.discovery.k8s.io  (12) discovery.k8s.io
-        events.events.k8s.io  (12) events.k8s.io
-        priorityclasses.scheduling.k8s.io  (12) scheduling.k8s.io
-        runtimeclasses.node.k8s.io  (12) node.k8s.io
-        customresourcedefinitions.apiextensions.k8s.io  (12) apiextensions.k8s.io
-        customresourcedefinitions.apiextensions.k8s.io/status  (12) apiextensions.k8s.io → "customresourcedefinitions.apiextensions.k8s.io/status"
-        mutatingwebhookconfigurations.admissionregistration.k8s.io  (12) admissionregistration.k8s.io
-        validatingadmissionpolicies.admissionregistration.k8s.io  (12) admissionregistration.k8s.io
-        validatingadmissionpolicybindings.admissionregistration.k8s.io  (12) admissionregistration.k8s.io
-        validatingwebhookconfigurations.admissionregistration.k8s.io  (12) admissionregistration.k8s.io
-        certificatesigningrequests.certificates.k8s.io  (12) certificates.k8s.io
-        certificatesigningrequests.certificates.k8s.io/approval  (12) certificates.k8s.io → "certificatesigningrequests.certificates.k8s.io/approval"
-        certificatesigningrequests.certificates.k8s.io/status  (12) certificates.k8s.io → "certificatesigningrequests.certificates.k8s.io/status"
-        signers.certificates.k8s.io  (12) certificates.k8s.io
-        tokenreviews.authentication.k8s.io  (12) authentication.k8s.io
-        uids.authentication.k8s.io  (12) authentication.k8s.io
-        userextras.authentication.k8s.io/scopes  (12) authentication.k8s.io → "userextras.authentication.k8s.io/scopes"
-        localsubjectaccessreviews.authorization.k8s.io  (12) authorization.k8s.io
-        selfsubjectaccessreviews.authorization.k8s.io  (12) authorization.k8s.io
-        selfsubjectrulesreviews.authorization.k8s.io  (12) authorization.k8s.io
-        subjectaccessreviews.authorization.k8s.io  (12) authorization.k8s.io
-    "#]],
+            bindings  (12) core
+            componentstatuses  (12) core
+            configmaps  (12) core
+            endpoints  (12) core
+            events  (12) core
+            groups  (12) core
+            limitranges  (12) core
+            namespaces  (12) core
+            namespaces/finalize  (12) core → "namespaces/finalize"
+            namespaces/status  (12) core → "namespaces/status"
+            nodes  (12) core
+            nodes/configz  (12) core → "nodes/configz"
+            nodes/healthz  (12) core → "nodes/healthz"
+            nodes/log  (12) core → "nodes/log"
+            nodes/metrics  (12) core → "nodes/metrics"
+            nodes/pods  (12) core → "nodes/pods"
+            nodes/proxy  (12) core → "nodes/proxy"
+            nodes/spec  (12) core → "nodes/spec"
+            nodes/stats  (12) core → "nodes/stats"
+            nodes/status  (12) core → "nodes/status"
+            persistentvolumeclaims  (12) core
+            persistentvolumeclaims/status  (12) core → "persistentvolumeclaims/status"
+            persistentvolumes  (12) core
+            pods  (12) core
+            pods/attach  (12) core → "pods/attach"
+            pods/binding  (12) core → "pods/binding"
+            pods/ephemeralcontainers  (12) core → "pods/ephemeralcontainers"
+            pods/eviction  (12) core → "pods/eviction"
+            pods/exec  (12) core → "pods/exec"
+            pods/log  (12) core → "pods/log"
+            pods/portforward  (12) core → "pods/portforward"
+            pods/proxy  (12) core → "pods/proxy"
+            pods/status  (12) core → "pods/status"
+            podtemplates  (12) core
+            replicationcontrollers  (12) core
+            replicationcontrollers/scale  (12) core → "replicationcontrollers/scale"
+            replicationcontrollers/status  (12) core → "replicationcontrollers/status"
+            resourcequotas  (12) core
+            resourcequotas/status  (12) core → "resourcequotas/status"
+            secrets  (12) core
+            serviceaccounts  (12) core
+            serviceaccounts/token  (12) core → "serviceaccounts/token"
+            services  (12) core
+            services/proxy  (12) core → "services/proxy"
+            services/status  (12) core → "services/status"
+            users  (12) core
+            controllerrevisions.apps  (12) apps
+            daemonsets.apps  (12) apps
+            daemonsets.apps/status  (12) apps → "daemonsets.apps/status"
+            deployments.apps  (12) apps
+            deployments.apps/scale  (12) apps → "deployments.apps/scale"
+            deployments.apps/status  (12) apps → "deployments.apps/status"
+            replicasets.apps  (12) apps
+            replicasets.apps/scale  (12) apps → "replicasets.apps/scale"
+            replicasets.apps/status  (12) apps → "replicasets.apps/status"
+            statefulsets.apps  (12) apps
+            statefulsets.apps/scale  (12) apps → "statefulsets.apps/scale"
+            statefulsets.apps/status  (12) apps → "statefulsets.apps/status"
+            cronjobs.batch  (12) batch
+            cronjobs.batch/status  (12) batch → "cronjobs.batch/status"
+            jobs.batch  (12) batch
+            jobs.batch/status  (12) batch → "jobs.batch/status"
+            horizontalpodautoscalers.autoscaling  (12) autoscaling
+            horizontalpodautoscalers.autoscaling/status  (12) autoscaling → "horizontalpodautoscalers.autoscaling/status"
+            poddisruptionbudgets.policy  (12) policy
+            poddisruptionbudgets.policy/status  (12) policy → "poddisruptionbudgets.policy/status"
+            ingressclasses.networking.k8s.io  (12) networking.k8s.io
+            ingresses.networking.k8s.io  (12) networking.k8s.io
+            ingresses.networking.k8s.io/status  (12) networking.k8s.io → "ingresses.networking.k8s.io/status"
+            networkpolicies.networking.k8s.io  (12) networking.k8s.io
+            clusterrolebindings.rbac.authorization.k8s.io  (12) rbac.authorization.k8s.io
+            clusterroles.rbac.authorization.k8s.io  (12) rbac.authorization.k8s.io
+            rolebindings.rbac.authorization.k8s.io  (12) rbac.authorization.k8s.io
+            roles.rbac.authorization.k8s.io  (12) rbac.authorization.k8s.io
+            csidrivers.storage.k8s.io  (12) storage.k8s.io
+            csinodes.storage.k8s.io  (12) storage.k8s.io
+            csistoragecapacities.storage.k8s.io  (12) storage.k8s.io
+            storageclasses.storage.k8s.io  (12) storage.k8s.io
+            volumeattachments.storage.k8s.io  (12) storage.k8s.io
+            leases.coordination.k8s.io  (12) coordination.k8s.io
+            endpointslices.discovery.k8s.io  (12) discovery.k8s.io
+            events.events.k8s.io  (12) events.k8s.io
+            priorityclasses.scheduling.k8s.io  (12) scheduling.k8s.io
+            runtimeclasses.node.k8s.io  (12) node.k8s.io
+            customresourcedefinitions.apiextensions.k8s.io  (12) apiextensions.k8s.io
+            customresourcedefinitions.apiextensions.k8s.io/status  (12) apiextensions.k8s.io → "customresourcedefinitions.apiextensions.k8s.io/status"
+            mutatingwebhookconfigurations.admissionregistration.k8s.io  (12) admissionregistration.k8s.io
+            validatingadmissionpolicies.admissionregistration.k8s.io  (12) admissionregistration.k8s.io
+            validatingadmissionpolicybindings.admissionregistration.k8s.io  (12) admissionregistration.k8s.io
+            validatingwebhookconfigurations.admissionregistration.k8s.io  (12) admissionregistration.k8s.io
+            certificatesigningrequests.certificates.k8s.io  (12) certificates.k8s.io
+            certificatesigningrequests.certificates.k8s.io/approval  (12) certificates.k8s.io → "certificatesigningrequests.certificates.k8s.io/approval"
+            certificatesigningrequests.certificates.k8s.io/status  (12) certificates.k8s.io → "certificatesigningrequests.certificates.k8s.io/status"
+            signers.certificates.k8s.io  (12) certificates.k8s.io
+            tokenreviews.authentication.k8s.io  (12) authentication.k8s.io
+            uids.authentication.k8s.io  (12) authentication.k8s.io
+            userextras.authentication.k8s.io/scopes  (12) authentication.k8s.io → "userextras.authentication.k8s.io/scopes"
+            localsubjectaccessreviews.authorization.k8s.io  (12) authorization.k8s.io
+            selfsubjectaccessreviews.authorization.k8s.io  (12) authorization.k8s.io
+            selfsubjectrulesreviews.authorization.k8s.io  (12) authorization.k8s.io
+            subjectaccessreviews.authorization.k8s.io  (12) authorization.k8s.io
+        "#]],
     );
     // After a complete peer: what may follow.
     let peer = "from tenant monitoring workload prometheus to workload api ports 9090";
