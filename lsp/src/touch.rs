@@ -2,8 +2,10 @@
 //! `delete` a resource in a tenant's namespaces, appended to the hover on a
 //! resource name in that tenant's file. The answers are `khc who-can VERB
 //! RESOURCE -n NS`'s direct grants, one-step escalations and grants on named
-//! objects only, from the project's
-//! cached evaluators ([`khc_analysis::Workspace`], the ones the code lenses use);
+//! objects only, from the tenant's cached evaluators
+//! ([`khc_analysis::Workspace::of_tenant`], shared with its manifests: the
+//! cluster's files and the tenant's, since another tenant's objects never grant
+//! in its namespaces);
 //! the multi-step search `who-can` adds per namespace is left to the command.
 
 use khc_analysis::rbac::Request;
