@@ -14,6 +14,7 @@
 //! * [`manifests`]: application manifests (YAML) judged as `khc eval` judges them.
 //! * [`lenses`]: code lenses with the query commands' answers (`blast-radius`,
 //!   `who-can`) over workloads and tenants.
+//! * [`touch`]: who may touch a resource in a tenant's namespaces, for hover.
 
 #![warn(missing_docs)]
 // lsp-types keys `WorkspaceEdit::changes` by `Uri`, which clippy sees as mutable.
@@ -24,6 +25,7 @@ pub mod lenses;
 pub mod manifests;
 pub mod server;
 pub mod text;
+pub mod touch;
 pub mod transport;
 
 pub use server::Server;

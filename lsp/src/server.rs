@@ -536,6 +536,13 @@ impl Server {
                 model.tenants.iter().find(|t| t.namespaces.iter().any(|n| n == ns)).map(|t| t.name.clone())
             })
         });
+        self.evaluators_of(dir, entries, tenant)
+    }
+
+    /// The evaluators of tenant `tenant` ([`khc_analysis::Workspace::of_tenant`]:
+    /// the cluster's files and the tenant's), or of the whole project for `None`;
+    /// cached per project folder and tenant until a `.khc` file changes.
+    fn evaluators_of(&mut self, dir: &str, entries: &[SourceFile], tenant: Option<String>) -> Option<std::sync::Arc<khc_analysis::Workspace>> {
         let cache_key = format!("{dir}\0{}", tenant.as_deref().unwrap_or(""));
         if let Some(ws) = self.projects.get(&cache_key) {
             return ws.clone();
@@ -874,12 +881,35 @@ impl Server {
             return serde_json::to_value(lenses::code_lenses(&ws, &defs, &text)).map(Some).map_err(|e| e.to_string());
         }
         let entries = self.entries_of(file);
+        if method == "textDocument/hover" {
+            // The resource's hover gains who may touch it in the tenant's
+            // namespaces, from the tenant's evaluators (cached, as the lenses' and
+            // the manifests' are).
+            let (hover, target) = {
+                let a = Analysis::new(&self.db, file, entries);
+                let pos = params.get("position").and_then(|p| serde_json::from_value::<lsp_types::Position>(p.clone()).ok());
+                let offset = pos.map(|p| a.line_index().offset(p) as u32).ok_or("missing position")?;
+                (a.hover(offset), a.resource_in_tenant_at(offset))
+            };
+            let mut hover = hover;
+            if let (Some(h), Some((resource, tenant))) = (hover.as_mut(), target) {
+                // The tenant's evaluators: RBAC in its namespaces comes from its own
+                // RoleBindings and the cluster's bindings, never another tenant's.
+                let ws = self.project_of(&key).and_then(|(dir, entries)| self.evaluators_of(&dir, &entries, Some(tenant.clone())));
+                if let (Some(ws), lsp_types::HoverContents::Markup(m)) = (ws, &mut h.contents) {
+                    if let Some(md) = crate::touch::who_may_touch(&ws, &tenant, &resource) {
+                        m.value.push_str("\n\n");
+                        m.value.push_str(&md);
+                    }
+                }
+            }
+            return serde_json::to_value(hover).map(Some).map_err(|e| e.to_string());
+        }
         let a = Analysis::new(&self.db, file, entries);
         let pos = params.get("position").and_then(|p| serde_json::from_value::<lsp_types::Position>(p.clone()).ok());
         let offset = pos.map(|p| a.line_index().offset(p) as u32);
         let uri_of = |k: &str| self.uri_of(k);
         let v = match method {
-            "textDocument/hover" => serde_json::to_value(a.hover(offset.ok_or("missing position")?)),
             "textDocument/completion" => serde_json::to_value(a.completion(offset.ok_or("missing position")?)),
             "textDocument/definition" => serde_json::to_value(a.definition(offset.ok_or("missing position")?, &uri_of)),
             "textDocument/references" => {

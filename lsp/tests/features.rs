@@ -328,11 +328,18 @@ fn hover() {
         "on deployments.apps",
         "on deploy$0ments.apps",
         expect![[r#"
-        **`deployments.apps`** — resource `deployments`, API group `apps`.
+            **`deployments.apps`** — resource `deployments`, API group `apps`.
 
-        Namespaced: a tenant `role` grants it in each of the tenant's namespaces.
+            Namespaced: a tenant `role` grants it in each of the tenant's namespaces.
 
-        Subresources (granted separately): `deployments.apps/scale`, `deployments.apps/status`."#]],
+            Subresources (granted separately): `deployments.apps/scale`, `deployments.apps/status`.
+
+            **Who may touch it here** (namespaces payments, payments-jobs; as `khc who-can VERB deployments.apps -n NS` answers):
+
+            - `get`: `group:oidc:payments-auditors`, `group:oidc:payments-devs`, `group:oidc:platform-oncall`, `sa:payments-jobs/worker`
+            - `create`: `group:oidc:payments-devs`, `sa:payments-jobs/worker`
+            - `update`: `group:oidc:payments-devs`, `sa:payments-jobs/worker`
+            - `delete`: `group:oidc:payments-devs`, `sa:payments-jobs/worker`"#]],
     );
     check_hover(
         c,
@@ -340,9 +347,16 @@ fn hover() {
         "\"pods/log\"",
         "\"pods/l$0og\"",
         expect![[r#"
-        **`pods/log`** — subresource `log` of `pods`, the core API group.
+            **`pods/log`** — subresource `log` of `pods`, the core API group.
 
-        Namespaced: a tenant `role` grants it in each of the tenant's namespaces."#]],
+            Namespaced: a tenant `role` grants it in each of the tenant's namespaces.
+
+            **Who may touch it here** (namespaces payments, payments-jobs; as `khc who-can VERB pods/log -n NS` answers):
+
+            - `get`: `group:oidc:payments-auditors`, `group:oidc:payments-devs`, `sa:payments-jobs/worker`
+            - `create`: nobody
+            - `update`: nobody
+            - `delete`: nobody"#]],
     );
     check_hover(
         c,
@@ -1105,4 +1119,53 @@ fn acknowledged_warnings_are_hints_and_a_quick_fix_acknowledges() {
     let warnings: Vec<&Value> = diags.iter().filter(|d| d["severity"] == 2).collect();
     assert_eq!(warnings.len(), 1, "{diags:?}");
     assert!(warnings[0]["message"].as_str().unwrap().contains("acknowledgement of `conflict` matches no warning"), "{warnings:?}");
+}
+
+/// #23 item 2: hover on a resource in a tenant's `can … on` adds who may touch
+/// it in the tenant's namespaces (the project's evaluators, as `khc who-can`;
+/// `compiler/cli/tests/lsp_stdio.rs` cross-checks the subjects against the
+/// command's output).
+#[test]
+fn resource_hover_lists_who_may_touch_it_here() {
+    let dir = example("touch");
+    let (mut c, _) = Client::start(&dir);
+    let c = &mut c;
+    let p = "tenants/payments.khc";
+    check_hover(
+        c,
+        p,
+        "can get on secrets",
+        "can get on sec$0rets",
+        expect![[r#"
+        **`secrets`** — resource `secrets`, the core API group.
+
+        Namespaced: a tenant `role` grants it in each of the tenant's namespaces.
+
+        **Who may touch it here** (namespaces payments, payments-jobs; as `khc who-can VERB secrets -n NS` answers):
+
+        - `get`: `group:oidc:payments-devs` (named objects only), `sa:payments-jobs/worker` (named objects only)
+        - `create`: nobody
+        - `update`: nobody
+        - `delete`: nobody"#]],
+    );
+    check_hover(
+        c,
+        p,
+        "delete on deployments.apps",
+        "delete on deployments.a$0pps",
+        expect![[r#"
+        **`deployments.apps`** — resource `deployments`, API group `apps`.
+
+        Namespaced: a tenant `role` grants it in each of the tenant's namespaces.
+
+        Subresources (granted separately): `deployments.apps/scale`, `deployments.apps/status`.
+
+        **Who may touch it here** (namespaces payments, payments-jobs; as `khc who-can VERB deployments.apps -n NS` answers):
+
+        - `get`: `group:oidc:payments-auditors`, `group:oidc:payments-devs`, `group:oidc:platform-oncall`, `sa:payments-jobs/worker`
+        - `create`: `group:oidc:payments-devs`, `sa:payments-jobs/worker`
+        - `update`: `group:oidc:payments-devs`, `sa:payments-jobs/worker`
+        - `delete`: `group:oidc:payments-devs`, `sa:payments-jobs/worker`"#]],
+    );
+    std::fs::remove_dir_all(&dir).ok();
 }

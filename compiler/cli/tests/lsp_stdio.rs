@@ -4,6 +4,7 @@
 
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
 use std::process::{Command, Stdio};
 
 fn recv(reader: &mut impl BufRead) -> Value {
@@ -73,5 +74,91 @@ fn stdio_session_survives_bad_frames() {
     assert_eq!(recv(&mut reader)["error"]["code"], -32600);
     send_raw(&frame(json!({"jsonrpc": "2.0", "method": "exit"})));
     assert!(child.wait().unwrap().success());
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// A subject of `khc who-can --format json` as the hover spells it.
+fn subject_text(v: &Value) -> String {
+    match v["kind"].as_str().unwrap() {
+        "User" => format!("user:{}", v["name"].as_str().unwrap()),
+        "Group" => format!("group:{}", v["name"].as_str().unwrap()),
+        _ => format!("sa:{}/{}", v["namespace"].as_str().unwrap(), v["name"].as_str().unwrap()),
+    }
+}
+
+/// #23 item 2: the "who may touch it here" of a resource's hover (served by
+/// `khc lsp --stdio` on the multi-tenant example) names, for each verb, exactly
+/// the subjects `khc who-can VERB RESOURCE -n NS --format json` answers over the
+/// tenant's namespaces with a grant, a one-step escalation or a grant on named
+/// objects (the multi-step paths only the command searches are left out).
+#[test]
+fn resource_hover_agrees_with_who_can() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/multi-tenant");
+    let dir = std::env::temp_dir().join(format!("khc-lsp-touch-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("tenants")).unwrap();
+    for f in ["cluster.khc", "tenants/payments.khc", "tenants/monitoring.khc", "tenants/legacy.khc"] {
+        std::fs::copy(src.join(f), dir.join(f)).unwrap();
+    }
+    let text = std::fs::read_to_string(dir.join("tenants/payments.khc")).unwrap();
+    let mut child =
+        Command::new(env!("CARGO_BIN_EXE_khc")).args(["lsp", "--stdio"]).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().expect("start khc lsp");
+    let mut stdin = child.stdin.take().unwrap();
+    let mut reader = BufReader::new(child.stdout.take().unwrap());
+    let mut send = |v: Value| {
+        let body = v.to_string();
+        stdin.write_all(format!("Content-Length: {}\r\n\r\n{body}", body.len()).as_bytes()).unwrap();
+        stdin.flush().unwrap();
+    };
+    let uri = format!("file://{}", dir.display());
+    send(
+        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"rootUri": uri, "workspaceFolders": [{"uri": uri, "name": "ws"}], "capabilities": {}}}),
+    );
+    let _ = recv(&mut reader);
+    send(json!({"jsonrpc": "2.0", "method": "initialized", "params": {}}));
+    let file_uri = format!("{uri}/tenants/payments.khc");
+    send(
+        json!({"jsonrpc": "2.0", "method": "textDocument/didOpen", "params": {"textDocument": {"uri": file_uri, "languageId": "khc", "version": 1, "text": text}}}),
+    );
+    for (id, resource, needle) in [(2, "deployments.apps", "delete on deployments.apps"), (3, "secrets", "can get on secrets")] {
+        let (line, l) = text.lines().enumerate().find(|(_, l)| l.contains(needle)).unwrap();
+        let character = l.find(needle).unwrap() + needle.len() - 2;
+        send(
+            json!({"jsonrpc": "2.0", "id": id, "method": "textDocument/hover", "params": {"textDocument": {"uri": file_uri}, "position": {"line": line, "character": character}}}),
+        );
+        let hover = loop {
+            let m = recv(&mut reader);
+            if m["id"] == json!(id) {
+                break m;
+            }
+        };
+        let md = hover["result"]["contents"]["value"].as_str().expect("a hover").to_string();
+        assert!(md.contains("**Who may touch it here**"), "{md}");
+        for verb in ["get", "create", "update", "delete"] {
+            let row = md.lines().find(|l| l.starts_with(&format!("- `{verb}`: "))).unwrap_or_else(|| panic!("no {verb} row in {md}"));
+            let mut from_hover: Vec<String> = row.split('`').skip(3).step_by(2).map(str::to_string).collect();
+            from_hover.sort();
+            let mut from_cli = std::collections::BTreeSet::new();
+            for ns in ["payments", "payments-jobs"] {
+                let out =
+                    Command::new(env!("CARGO_BIN_EXE_khc")).args(["who-can", verb, resource, "-n", ns, "--format", "json", "-p"]).arg(&dir).output().unwrap();
+                let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+                for scoped in v.as_array().unwrap() {
+                    for a in scoped["answers"].as_array().unwrap() {
+                        let direct_or_one_step = a["grants"].as_array().is_some_and(|g| !g.is_empty()) || a.get("escalations").is_some();
+                        if direct_or_one_step {
+                            from_cli.insert(subject_text(&a["subject"]));
+                        }
+                    }
+                    for a in scoped.get("only_named").and_then(Value::as_array).into_iter().flatten() {
+                        from_cli.insert(subject_text(&a["subject"]));
+                    }
+                }
+            }
+            assert_eq!(from_hover, from_cli.into_iter().collect::<Vec<_>>(), "{verb} {resource}: {row}");
+        }
+    }
+    child.kill().ok();
+    child.wait().ok();
     std::fs::remove_dir_all(&dir).ok();
 }

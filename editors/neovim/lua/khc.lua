@@ -11,6 +11,12 @@
 -- (an application manifest, judged as `khc eval` judges it) is attached too when
 -- an entry file is found up to three levels above it; `manifests = false` turns
 -- that off.
+--
+-- Query commands (answers in a scratch buffer, in a split; the project is the
+-- current file's, as for the server):
+--   :KhcWhoCan VERB RESOURCE [-n NS]   khc who-can … -p PROJECT
+--   :KhcReach FROM TO                  khc reach FROM TO -p PROJECT
+--   :KhcBlastRadius TENANT/WORKLOAD    khc blast-radius … -p PROJECT
 local M = {}
 
 M.config = {
@@ -94,12 +100,75 @@ function M.attach(buf)
   return id
 end
 
+--- The project the query commands ask about: the folder holding the entry file
+--- above the current buffer's file, else its project root, else the working
+--- directory.
+local function project()
+  if vim.b.khc_project then -- an answer's buffer: the project it was asked about
+    return vim.b.khc_project
+  end
+  local name = vim.api.nvim_buf_get_name(0)
+  if name == "" then
+    return vim.fn.getcwd()
+  end
+  return entry_dir(name) or root_dir(name)
+end
+
+--- Runs `khc --color never ARGS… -p PROJECT` and shows what it printed (stdout,
+--- then stderr) in a scratch buffer named after the command, in a split; returns
+--- the buffer. A second run of the same command reuses its buffer.
+function M.query(args)
+  local dir = project()
+  local cmd = { M.config.cmd[1], "--color", "never" }
+  vim.list_extend(cmd, args)
+  vim.list_extend(cmd, { "-p", dir })
+  if vim.fn.executable(cmd[1]) ~= 1 then
+    vim.notify(("khc: %q is not executable"):format(cmd[1]), vim.log.levels.ERROR)
+    return nil
+  end
+  local out = vim.fn.systemlist(cmd)
+  local status = vim.v.shell_error
+  local title = "khc://" .. table.concat(args, " ")
+  local buf = vim.fn.bufnr(title)
+  if buf == -1 then
+    buf = vim.api.nvim_create_buf(false, true) -- unlisted scratch buffer
+    vim.api.nvim_buf_set_name(buf, title)
+    vim.bo[buf].bufhidden = "hide"
+  end
+  if vim.fn.bufwinnr(buf) == -1 then
+    vim.cmd("split")
+    vim.api.nvim_win_set_buf(0, buf)
+  else
+    vim.cmd(vim.fn.bufwinnr(buf) .. "wincmd w")
+  end
+  vim.b[buf].khc_project = dir
+  vim.bo[buf].modifiable = true
+  if status ~= 0 then
+    table.insert(out, ("(khc exited with status %d)"):format(status))
+  end
+  vim.api.nvim_buf_set_lines(buf, 0, -1, false, out)
+  vim.bo[buf].modifiable = false
+  vim.bo[buf].modified = false
+  return buf
+end
+
+local function query_command(name, sub, nargs, usage)
+  vim.api.nvim_create_user_command(name, function(o)
+    local args = { sub }
+    vim.list_extend(args, o.fargs)
+    M.query(args)
+  end, { nargs = nargs, desc = usage, force = true })
+end
+
 --- Sets the options (see M.config) and attaches every `khc` buffer, present and future.
 --- Also detects the filetype itself, in case ftdetect/ was not loaded (the
 --- runtimepath changed after startup).
 function M.setup(opts)
   M.config = vim.tbl_extend("force", M.config, opts or {})
   local group = vim.api.nvim_create_augroup("khc_lsp", { clear = true })
+  query_command("KhcWhoCan", "who-can", "+", "khc who-can VERB RESOURCE [-n NS]: who may do it")
+  query_command("KhcReach", "reach", "+", "khc reach FROM TO: may FROM connect to TO")
+  query_command("KhcBlastRadius", "blast-radius", 1, "khc blast-radius TENANT/WORKLOAD")
   vim.api.nvim_create_autocmd({ "BufRead", "BufNewFile" }, {
     group = group,
     pattern = "*.khc",

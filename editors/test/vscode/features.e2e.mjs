@@ -1,7 +1,13 @@
 // The language server's features in a real VS Code: a cross-file diagnostic in
 // tenants/payments.khc, hover, completion from the server, go to definition; the
-// query commands (khc: Reach…, khc: Who Can…) answering in the output channel.
+// query commands (khc: Reach…, khc: Who Can…) answering in the khc panel (a
+// webview, read through its frames) and the output channel; khc: Show Graph and
+// khc: Diff Against Git Base (on a git repository made in the workspace) in the
+// same panel.
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import fs from "node:fs";
+import path from "node:path";
 import { startVSCode, steps, until } from "./harness.mjs";
 
 const MESSAGE = "tenant `monitoring` has no workload `prometheu`";
@@ -9,6 +15,22 @@ const MESSAGE = "tenant `monitoring` has no workload `prometheu`";
 // Word-based suggestions off: completion items must come from the server.
 const vs = await startVSCode({ settings: { "editor.wordBasedSuggestions": "off" } });
 const page = vs.page;
+
+/** The content frame of the khc panel: code-server nests a webview's page in `iframe.webview` → `iframe#active-frame`. */
+const panelFrame = () => page.frameLocator("iframe.webview").last().frameLocator("#active-frame");
+
+/** Waits for the khc panel's tab titled TITLE… and for SELECTOR in its page to contain WANT; returns that element's text. */
+async function panelShows(title, selector, want) {
+  await page.locator(`.tabs-container .tab[aria-label^="${title}"]`).first().waitFor({ timeout: 20000 });
+  return until(
+    `the panel's ${selector} to show ${want}`,
+    async () => {
+      const t = ((await panelFrame().locator(selector).first().textContent({ timeout: 2000 }).catch(() => "")) ?? "").replace(/\u00a0/g, " ");
+      return t.includes(want) ? t : null;
+    },
+    20000,
+  );
+}
 try {
   await steps(vs, [
     ["open tenants/payments.khc", () => vs.open("tenants/payments.khc")],
@@ -127,8 +149,41 @@ try {
           await until(`${title}'s answer`, async () => (await output.textContent().catch(() => "")).replace(/\u00a0/g, " ").includes(want), 20000);
         };
         await answer("khc: Reach…", ["monitoring/prometheus", "payments/api"], "allowed: monitoring/prometheus → payments/api on 9090/TCP");
+        await panelShows("khc: reach", "#answer", "allowed: monitoring/prometheus → payments/api on 9090/TCP");
         await answer("khc: Who Can…", ["create pods/exec -n payments"], "who can create pods/exec in namespace payments:");
+        const who = await panelShows("khc: who-can", "#answer", "who can create pods/exec in namespace payments:");
+        // The same answer the command gives on its own.
+        const cli = execFileSync(process.env.KHC_BIN, ["--color", "never", "who-can", "create", "pods/exec", "-n", "payments", "-p", "."], { cwd: vs.workspace, encoding: "utf8" });
+        assert.equal(who.trim(), cli.trim());
+        const meta = await panelShows("khc: who-can", "#meta", "exit status");
+        assert.match(meta, /khc --color never who-can create pods\/exec -n payments -p \./);
         await vs.shot("queries");
+      },
+    ],
+    [
+      "khc: Show Graph renders khc graph --format html in the panel",
+      async () => {
+        await vs.command("khc: Show Graph");
+        const text = await panelShows("khc: graph", "body", "Reachability");
+        assert.match(text, /khc posture/);
+        assert.ok(await panelFrame().locator("svg").first().isVisible(), "the reachability graph (SVG) is drawn");
+        await vs.shot("graph");
+      },
+    ],
+    [
+      "khc: Diff Against Git Base answers khc diff --against HEAD in the panel",
+      async () => {
+        // A throwaway repository: the example as committed, then a loosening on disk.
+        const git = (...a) => execFileSync("git", ["-c", "user.email=e2e@khc.invalid", "-c", "user.name=e2e", ...a], { cwd: vs.workspace, encoding: "utf8" });
+        git("init", "-q");
+        git("add", "-A");
+        git("commit", "-qm", "base");
+        const f = path.join(vs.workspace, "tenants/payments.khc");
+        fs.writeFileSync(f, fs.readFileSync(f, "utf8").replace("isolation strict", "isolation tenant"));
+        await vs.command("khc: Diff Against Git Base");
+        const text = await panelShows("khc: diff against HEAD", "#answer", "[isolation] ~ tenant payments: strict → tenant");
+        assert.match(text, /^loosened \(\d+\):/);
+        await vs.shot("diff");
       },
     ],
   ]);

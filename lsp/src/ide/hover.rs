@@ -73,6 +73,16 @@ impl<'a> Analysis<'a> {
         None
     }
 
+    /// The resource named at `offset` in a `can … on` statement of a tenant's
+    /// declaration, as the language writes it, with that tenant's name: what
+    /// the server answers "who may touch it here" about.
+    pub fn resource_in_tenant_at(&self, offset: u32) -> Option<(String, String)> {
+        let tok = ast::token_at(&self.root, offset)?;
+        self.resource_hover(&tok)?;
+        let tenant = self.enclosing_tenant(offset)?;
+        Some((tok.text().trim_matches('"').to_string(), tenant))
+    }
+
     /// Hover on a resource of a `can … on` statement: its API group, whether it
     /// is namespaced (a tenant role may grant it) and its subresources, spelled as
     /// the language writes them.
