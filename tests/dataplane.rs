@@ -143,7 +143,7 @@ struct Ep {
 impl Ep {
     fn endpoint(&self) -> Endpoint {
         match &self.pod {
-            Some((ns, _, labels)) => Endpoint::Pod { namespace: ns.clone(), labels: labels.clone() },
+            Some((ns, _, labels)) => Endpoint::Pod { namespace: ns.clone(), labels: labels.clone(), ports: Vec::new() },
             None => Endpoint::ip(self.ip),
         }
     }

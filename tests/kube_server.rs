@@ -2297,7 +2297,7 @@ fn network_disagreements(netpol: &Path, objs: &[(String, Value)]) -> (Vec<String
     let mut namespaces: BTreeSet<String> = net.namespace_labels.keys().cloned().collect();
     namespaces.extend(["kube-system", "ingress-nginx", "default"].map(String::from));
     let pods: Vec<(String, Labels)> = namespaces.iter().flat_map(|ns| label_sets.iter().map(move |l| (ns.clone(), l.clone()))).collect();
-    let endpoint = |(ns, l): &(String, Labels)| Endpoint::Pod { namespace: ns.clone(), labels: l.clone() };
+    let endpoint = |(ns, l): &(String, Labels)| Endpoint::Pod { namespace: ns.clone(), labels: l.clone(), ports: Vec::new() };
     let mut ips: Vec<std::net::Ipv4Addr> = vec!["8.8.8.8".parse().unwrap()];
     for c in &cidrs {
         let (a, _) = c.split_once('/').unwrap();

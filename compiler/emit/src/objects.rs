@@ -238,20 +238,28 @@ fn network_policies(t: &Tenant, ns: &str) -> Vec<Built> {
             }
         }
         let peers = peers(&r.peer);
-        let ports = if r.ports.is_empty() {
+        let ports = if r.ports.is_empty() && r.named_ports.is_empty() {
             // `protocol UDP` without ports: every port of that protocol only.
             r.protocol_only.then(|| r.protocols.iter().map(|proto| NetworkPolicyPort { protocol: Some(proto.clone()), port: None, end_port: None }).collect())
         } else {
-            // Each port once per protocol (`ports 53 protocol UDP TCP`).
+            // Each port once per protocol (`ports 53 protocol UDP TCP`); named
+            // ports (`port: http`) after the numbers.
             Some(
                 r.protocols
                     .iter()
                     .flat_map(|proto| {
-                        r.ports.iter().map(move |p| NetworkPolicyPort {
-                            protocol: Some(proto.clone()),
-                            port: Some(IntOrString::Int(p.port as i32)),
-                            end_port: p.end.map(|e| e as i32),
-                        })
+                        r.ports
+                            .iter()
+                            .map(move |p| NetworkPolicyPort {
+                                protocol: Some(proto.clone()),
+                                port: Some(IntOrString::Int(p.port as i32)),
+                                end_port: p.end.map(|e| e as i32),
+                            })
+                            .chain(r.named_ports.iter().map(move |n| NetworkPolicyPort {
+                                protocol: Some(proto.clone()),
+                                port: Some(IntOrString::String(n.clone())),
+                                end_port: None,
+                            }))
                     })
                     .collect(),
             )

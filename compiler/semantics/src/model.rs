@@ -312,8 +312,11 @@ pub struct NetRule {
     pub local: Option<(String, String, Selector)>,
     /// The other side.
     pub peer: Peer,
-    /// Allowed ports; empty means all.
+    /// Allowed ports; empty (with `named_ports` empty) means all.
     pub ports: Vec<PortRange>,
+    /// Named ports (`ports http`): the NetworkPolicy names them (`port: http`)
+    /// and the destination pod's container port of that name is allowed.
+    pub named_ports: Vec<String>,
     /// `TCP`, `UDP` and/or `SCTP` (`protocol UDP TCP`); `TCP` when not written.
     pub protocols: Vec<String>,
     /// True when `protocol` was written: without `ports`, the rule then allows
@@ -423,6 +426,21 @@ pub struct Workload {
     pub selector: Selector,
     /// Whether the API token is mounted.
     pub automount_token: bool,
+    /// Its named container ports (`port NAME NUMBER [PROTOCOL]`), which
+    /// `allow … ports NAME` resolves against.
+    pub ports: Vec<ContainerPort>,
+}
+
+/// A named container port a workload declares: `port http 8080 [TCP]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ContainerPort {
+    /// The port's name (an IANA service name: at most 15 lowercase letters,
+    /// digits and `-`, with a letter).
+    pub name: String,
+    /// Its number.
+    pub port: u16,
+    /// `TCP`, `UDP` or `SCTP`.
+    pub protocol: String,
 }
 
 /// What a violated admission rule does.

@@ -228,6 +228,11 @@ const WORKLOAD: &[StatementSchema] = &[
     once("namespace", "NAME", "One of the tenant's namespaces (default: the first)."),
     opens("selector", "{ KEY \"VALUE\" … }", "The pod labels that identify the workload (default `app.kubernetes.io/name: NAME`).", BlockKind::Selector, true),
     once("automount-token", "BOOL", "Mount the API token into the workload's pods (default false)."),
+    s(
+        "port",
+        "NAME NUMBER [TCP|UDP|SCTP]",
+        "A named container port of the workload's pods (`port http 8080`): `allow … ports http` names it, and `reach` resolves it to this number when the workload is the destination.",
+    ),
 ];
 
 const POD_SECURITY: &[StatementSchema] = &[
@@ -640,7 +645,7 @@ pub const KEYWORDS: ValueSet = ValueSet {
         ("egress", "Traffic out of the tenant's pods."),
         ("from", "The sending side."),
         ("to", "The receiving side; in `grant`, the subjects."),
-        ("ports", "Allowed ports or ranges (default: all)."),
+        ("ports", "Allowed ports, ranges or port names (`ports 8080 9000-9100 http`; default: all). A name is the destination pod's container port of that name."),
         ("protocol", "TCP (default), UDP or SCTP."),
         ("except", "CIDRs inside the block that are excluded."),
         ("on", "The resources of a `can` rule."),
