@@ -17,8 +17,8 @@ syntax keyword khcStatement admission admission-mode allow allowed-capabilities 
       \ no-external-ips no-host-namespaces no-host-path no-host-ports no-host-probes no-host-process
       \ no-latest-tag no-privilege-escalation no-privileged no-root-groups no-secret-env
       \ no-selinux-overrides no-unmasked-proc-mount no-workloads-in-default node-ports nodes oidc
-      \ pod-cidr pod-security pods provider pvcs quota quota-scale read-only-root-fs reason request
-      \ require-fs-group require-limits require-requests require-user-namespaces resources
+      \ pod-cidr pod-security pods port provider pvcs quota quota-scale read-only-root-fs reason
+      \ request require-fs-group require-limits require-requests require-user-namespaces resources
       \ run-as-group run-as-non-root seccomp-runtime-default secrets selector service-cidr services
       \ storage timeout toleration use username-claim username-prefix version warn workloads
 syntax keyword khcKeyword ingress egress from to ports protocol except on names cidr env file user group serviceaccount readonly
