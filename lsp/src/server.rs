@@ -450,9 +450,8 @@ impl Server {
             let (Some(d), Some(u)) = (dir, uri_dir.clone()) else { return };
             let has_entry = (level == 0 && opened_is_entry)
                 || std::fs::read_dir(d).into_iter().flatten().flatten().any(|e| {
-                let p = e.path();
-                p.extension().is_some_and(|x| x == "khc")
-                    && matches!(read_source(&p), FileContents::Text(t) if is_entry(&t))
+                    let p = e.path();
+                    p.extension().is_some_and(|x| x == "khc") && matches!(read_source(&p), FileContents::Text(t) if is_entry(&t))
                 });
             if has_entry {
                 if let Some(ds) = d.to_str() {

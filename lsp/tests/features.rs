@@ -873,8 +873,7 @@ fn an_opened_entry_file_does_not_adopt_an_ancestor_project() {
     let mut c = Client { server: Server::default(), dir: dir.clone(), id: 0, version: 1 };
     c.send(vec![json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {"capabilities": {}}})]);
     let out = c.open("c.khc", "cluster c {\n  kubernetes 1.2\n}\n");
-    let published: Vec<&str> =
-        out.iter().filter(|m| m["method"] == "textDocument/publishDiagnostics").filter_map(|m| m["params"]["uri"].as_str()).collect();
+    let published: Vec<&str> = out.iter().filter(|m| m["method"] == "textDocument/publishDiagnostics").filter_map(|m| m["params"]["uri"].as_str()).collect();
     assert_eq!(published, [c.uri("c.khc").as_str()], "only the opened file, not ../other.khc: {out:?}");
 }
 

@@ -463,10 +463,31 @@ pub struct Admission {
     pub actions: Vec<Action>,
     /// Rules, in declaration order (profiles expanded in place).
     pub rules: Vec<AdmissionRule>,
+    /// Custom rules (`rule NAME { kinds …; cel "…"; message "…" }`), each its own
+    /// ValidatingAdmissionPolicy.
+    pub custom: Vec<CustomRule>,
     /// The cluster's Kubernetes minor version: the defaults of version-dependent
     /// rules (`allowed-sysctls`, `allowed-volume-types`, `allowed-selinux-types`)
     /// follow the Pod Security Standards of that version.
     pub minor_version: u32,
+}
+
+/// A custom admission rule: what the built-in rules cannot say, in CEL.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CustomRule {
+    /// Its name (unique in its `admission` block).
+    pub name: String,
+    /// Declaration site.
+    pub origin: Origin,
+    /// The `rule` statement's span.
+    pub span: khc_syntax::Span,
+    /// The resources it judges, `(API group, plural)`: `pods` → `("", "pods")`,
+    /// `deployments.apps` → `("apps", "deployments")`.
+    pub kinds: Vec<(String, String)>,
+    /// The CEL expression, true when the object complies (parse-checked).
+    pub expression: String,
+    /// The message shown when it does not.
+    pub message: String,
 }
 
 /// One admission rule and where it was stated.

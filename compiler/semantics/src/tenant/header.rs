@@ -228,9 +228,10 @@ fn container_port(cx: &mut Ctx, at: &At<'_>) -> Option<crate::model::ContainerPo
     }
     let name = crate::context::word(args[0]).unwrap_or("");
     if !is_port_name(name) {
-        cx.error(at, args[0].span, "invalid-name", format!("`{name}` is not a port name"))
-            .notes
-            .push("note: a port name (IANA_SVC_NAME) is at most 15 lowercase letters, digits and `-`, with at least one letter, no `-` at either end and no `--`".into());
+        cx.error(at, args[0].span, "invalid-name", format!("`{name}` is not a port name")).notes.push(
+            "note: a port name (IANA_SVC_NAME) is at most 15 lowercase letters, digits and `-`, with at least one letter, no `-` at either end and no `--`"
+                .into(),
+        );
         return None;
     }
     let number = match &args[1].kind {
