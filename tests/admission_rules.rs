@@ -325,3 +325,20 @@ fn custom_rule_mistakes_are_errors() {
         assert!(diags.iter().any(|d| d.is_error() && d.message.contains(want)), "{rules}: want {want:?}, got\n{rendered}");
     }
 }
+
+/// `khc report` lists each custom rule with its scope, resources, actions,
+/// message and expression.
+#[test]
+fn custom_rules_are_in_the_report() {
+    let tmp = kube::TempDir::new("custom-report");
+    std::fs::write(
+        tmp.0.join("main.khc"),
+        "cluster c {\n  kubernetes 1.35\n}\ntenant t {\n  admission {\n    mode warn\n    rule few-replicas {\n      kinds deployments.apps\n      cel \"object.spec.replicas <= 5\"\n      message \"at most 5 replicas\"\n    }\n  }\n}\n",
+    )
+    .unwrap();
+    let ws = khc_analysis::Workspace::load(&tmp.0).expect("builds");
+    let md = khc_analysis::report::custom_rules_markdown(&ws);
+    assert_eq!(md, "\n## Custom rules\n\n* t / `few-replicas` (main.khc:7): warn judges deployments.apps: \"at most 5 replicas\" — `object.spec.replicas <= 5`\n");
+    let rows = khc_analysis::report::compliance(&ws);
+    assert!(khc_analysis::report::markdown(&ws, &rows).contains("## Custom rules"));
+}
