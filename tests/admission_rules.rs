@@ -338,7 +338,10 @@ fn custom_rules_are_in_the_report() {
     .unwrap();
     let ws = khc_analysis::Workspace::load(&tmp.0).expect("builds");
     let md = khc_analysis::report::custom_rules_markdown(&ws);
-    assert_eq!(md, "\n## Custom rules\n\n* t / `few-replicas` (main.khc:7): warn judges deployments.apps: \"at most 5 replicas\" — `object.spec.replicas <= 5`\n");
+    assert_eq!(
+        md,
+        "\n## Custom rules\n\n* t / `few-replicas` (main.khc:7): warn judges deployments.apps: \"at most 5 replicas\" — `object.spec.replicas <= 5`\n"
+    );
     let rows = khc_analysis::report::compliance(&ws);
     assert!(khc_analysis::report::markdown(&ws, &rows).contains("## Custom rules"));
 }

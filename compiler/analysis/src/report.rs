@@ -157,7 +157,15 @@ pub fn custom_rules_markdown(ws: &Workspace) -> String {
                     khc_semantics::model::Action::Audit => "audit",
                 })
                 .collect();
-            s.push_str(&format!("* {scope} / `{}` ({}): {} judges {}: \"{}\" — `{}`\n", r.name, r.origin, actions.join(" "), kinds.join(", "), r.message, r.expression));
+            s.push_str(&format!(
+                "* {scope} / `{}` ({}): {} judges {}: \"{}\" — `{}`\n",
+                r.name,
+                r.origin,
+                actions.join(" "),
+                kinds.join(", "),
+                r.message,
+                r.expression
+            ));
         }
     };
     for m in &ws.models {

@@ -170,7 +170,7 @@ fn check_custom_rule(cx: &mut Ctx, at: &At<'_>, seen: &[CustomRule]) -> Option<C
     let mut message = None;
     let mut once = Vec::new();
     for c in at.children() {
-        if !c.s.name.quoted && !cx.once(&mut once, c.clone()) {
+        if !c.s.name.quoted && !cx.once(&mut once, c) {
             continue;
         }
         match (c.name(), c.s.name.quoted) {
