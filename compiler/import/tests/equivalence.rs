@@ -224,6 +224,9 @@ fn legacy_sample_imports_builds_and_answers_alike() {
     assert!(imported.network_imported.contains(&"blog".to_string()));
     assert!(imported.source.contains("tenant blog {\n  namespaces blog\n  pod-security restricted\n  isolation ingress"), "{}", imported.source);
     assert!(!imported.left_out.iter().any(|i| i.object.starts_with("NetworkPolicy web/")));
+    // Kyverno's `validate.cel` → a custom rule, built into its own policy.
+    assert!(imported.source.contains("rule require-team {\n      kinds deployments.apps statefulsets.apps\n"), "{}", imported.source);
+    assert!(built.iter().any(|o| o.kind() == "ValidatingAdmissionPolicy" && o.name() == "khc-cluster.rule-require-team"));
 }
 
 #[test]
