@@ -257,7 +257,7 @@ fn hover() {
         ```khc
         isolation MODE
         ```
-        Network isolation: strict (default), tenant or none."#]],
+        Network isolation: strict (default), tenant, ingress (ingress only, for a migration) or none."#]],
     );
     // A value: its doc.
     check_hover(
@@ -354,7 +354,7 @@ fn hover() {
 
         Cluster-scoped: only a cluster `role` may grant it (a tenant role's RoleBinding cannot).
 
-        Subresources (granted separately): `nodes/proxy`, `nodes/status`."#]],
+        Subresources (granted separately): `nodes/configz`, `nodes/healthz`, `nodes/log`, `nodes/metrics`, `nodes/pods`, `nodes/proxy`, `nodes/spec`, `nodes/stats`, `nodes/status`."#]],
     );
     // `use PROFILE`: the rules the profile brings, each with its line.
     check_hover(
@@ -483,6 +483,7 @@ fn completion() {
         expect![[r#"
         strict  (20) isolation mode
         tenant  (20) isolation mode
+        ingress  (20) isolation mode
         none  (20) isolation mode
     "#]],
     );
@@ -559,7 +560,14 @@ fn completion() {
         namespaces/finalize  (12) core → "namespaces/finalize"
         namespaces/status  (12) core → "namespaces/status"
         nodes  (12) core
+        nodes/configz  (12) core → "nodes/configz"
+        nodes/healthz  (12) core → "nodes/healthz"
+        nodes/log  (12) core → "nodes/log"
+        nodes/metrics  (12) core → "nodes/metrics"
+        nodes/pods  (12) core → "nodes/pods"
         nodes/proxy  (12) core → "nodes/proxy"
+        nodes/spec  (12) core → "nodes/spec"
+        nodes/stats  (12) core → "nodes/stats"
         nodes/status  (12) core → "nodes/status"
         persistentvolumeclaims  (12) core
         persistentvolumeclaims/status  (12) core → "persistentvolumeclaims/status"
@@ -653,7 +661,7 @@ fn completion() {
         "from tenant monitoring workload prometheus $0",
         expect![[r#"
         to  (14) The receiving side; in `grant`, the subjects.
-        ports  (14) Allowed ports or ranges (default: all).
+        ports  (14) Allowed ports, ranges or port names (`ports 8080 9000-9100 http`; default: all). A name is the destination pod's container port of that name.
         protocol  (14) TCP (default), UDP or SCTP.
     "#]],
     );
