@@ -266,3 +266,82 @@ fn pods_may_not_run_as_the_applier() {
         .all(|(p, _)| p.name != "khc-managed-by.applier"));
     assert!(a.policies.iter().any(|p| p.name == "khc-managed-by.tokens" && p.resources.contains(&(String::new(), "serviceaccounts/token".to_string()))));
 }
+
+/// Custom rules (issue 20 item 8): each is a ValidatingAdmissionPolicy of its own,
+/// matching only its resources (built-in groups at `v1`, others at `*`), with the
+/// scope's binding actions; `khc eval`'s evaluator applies it like the API server.
+#[test]
+fn custom_rules_get_their_own_policy() {
+    let a = admission(
+        r#"mode warn audit
+    no-privileged
+    rule few-replicas {
+      kinds deployments.apps statefulsets.apps
+      cel "!has(object.spec.replicas) || object.spec.replicas <= 5"
+      message "at most 5 replicas"
+    }
+    rule widget-owner {
+      kinds widgets.example.com
+      cel "has(object.spec.owner)"
+      message "widgets need an owner"
+    }"#,
+        35,
+    );
+    let p = a.policies.iter().find(|p| p.name == "khc-tenant-t.rule-few-replicas").expect("its own policy");
+    assert_eq!(p.resources, [("apps".to_string(), "deployments".to_string()), ("apps".to_string(), "statefulsets".to_string())]);
+    assert_eq!(p.bindings[0].actions, ["Warn", "Audit"], "the block's mode");
+    assert!(p.checks[0].message.ends_with("[khc rule few-replicas at main.khc:8]"), "{}", p.checks[0].message);
+    let deployment = |replicas: u32| json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"}, "spec": {"replicas": replicas}});
+    assert_eq!(p.evaluate(&deployment(9), &["Deny".into()]).iter().map(|v| v.rule.clone()).collect::<Vec<_>>(), ["few-replicas"]);
+    assert!(p.evaluate(&deployment(5), &["Deny".into()]).is_empty());
+    // The pod policy is untouched (no custom rule in it).
+    let pods = a.policies.iter().find(|p| p.name == "khc-tenant-t").expect("the pod policy");
+    assert!(pods.checks.iter().all(|c| c.rule != "few-replicas"));
+    let widget = a.policies.iter().find(|p| p.name == "khc-tenant-t.rule-widget-owner").expect("a CRD rule");
+    assert_eq!(widget.resources, [("example.com".to_string(), "widgets".to_string())]);
+}
+
+/// Bad custom rules are errors with a span: CEL that does not parse, a resource
+/// that is not `PLURAL[.GROUP]`, a missing part, a built-in rule's name, a
+/// duplicate.
+#[test]
+fn custom_rule_mistakes_are_errors() {
+    let rule = |body: &str| format!("rule r {{\n      {body}\n    }}");
+    let good = r#"kinds pods; cel "true"; message "m""#;
+    let cases = [
+        (rule(r#"kinds pods; cel "object.spec.replicas <="; message "m""#), "the expression is not CEL"),
+        (rule(r#"kinds Deployment; cel "true"; message "m""#), "`Deployment` is not a resource"),
+        (rule(r#"kinds deployments.Apps; cel "true"; message "m""#), "is not a resource"),
+        (rule(r#"kinds pods; message "m""#), "rule `r` needs `cel`"),
+        (rule(r#"kinds pods; cel "true"; message """#), "`message` needs one quoted, non-empty text"),
+        (rule(r#"kinds pods; cel true; message "m""#), "`cel` needs one quoted expression"),
+        (format!("rule no-privileged {{ {good} }}"), "is a built-in rule"),
+        (format!("rule r {{ {good} }}\n    rule r {{ {good} }}"), "rule `r`"),
+        ("rule r".to_string(), "needs a block"),
+    ];
+    for (rules, want) in cases {
+        let source = format!("cluster c {{\n  kubernetes 1.35\n}}\ntenant t {{\n  admission {{\n    {rules}\n  }}\n}}\n");
+        let (_, diags, rendered) = compile_sources(&[("main.khc", &source)]);
+        assert!(diags.iter().any(|d| d.is_error() && d.message.contains(want)), "{rules}: want {want:?}, got\n{rendered}");
+    }
+}
+
+/// `khc report` lists each custom rule with its scope, resources, actions,
+/// message and expression.
+#[test]
+fn custom_rules_are_in_the_report() {
+    let tmp = kube::TempDir::new("custom-report");
+    std::fs::write(
+        tmp.0.join("main.khc"),
+        "cluster c {\n  kubernetes 1.35\n}\ntenant t {\n  admission {\n    mode warn\n    rule few-replicas {\n      kinds deployments.apps\n      cel \"object.spec.replicas <= 5\"\n      message \"at most 5 replicas\"\n    }\n  }\n}\n",
+    )
+    .unwrap();
+    let ws = khc_analysis::Workspace::load(&tmp.0).expect("builds");
+    let md = khc_analysis::report::custom_rules_markdown(&ws);
+    assert_eq!(
+        md,
+        "\n## Custom rules\n\n* t / `few-replicas` (main.khc:7): warn judges deployments.apps: \"at most 5 replicas\" — `object.spec.replicas <= 5`\n"
+    );
+    let rows = khc_analysis::report::compliance(&ws);
+    assert!(khc_analysis::report::markdown(&ws, &rows).contains("## Custom rules"));
+}

@@ -31,7 +31,7 @@
 //! exactly where the evaluator, given the altered policy set, says the answer
 //! changed. An engine that failed open (or closed) would be caught here.
 
-use khc_analysis::network::{cidr_range, Endpoint, Network};
+use khc_analysis::network::{cidr_range, Endpoint, NamedPort, Network};
 use khc_analysis::Object;
 use khc_emit::Output;
 use khc_tests::kube::{bin_dirs, write_output, Cluster, Options, TempDir};
@@ -138,12 +138,14 @@ struct Ep {
     name: String,
     ip: Ipv4Addr,
     pod: Option<(String, String, BTreeMap<String, String>)>,
+    /// The pod's named container ports (its workload's `port` statements).
+    ports: Vec<NamedPort>,
 }
 
 impl Ep {
     fn endpoint(&self) -> Endpoint {
         match &self.pod {
-            Some((ns, _, labels)) => Endpoint::Pod { namespace: ns.clone(), labels: labels.clone() },
+            Some((ns, _, labels)) => Endpoint::Pod { namespace: ns.clone(), labels: labels.clone(), ports: self.ports.clone() },
             None => Endpoint::ip(self.ip),
         }
     }
@@ -245,11 +247,17 @@ impl Dataplane {
     }
 
     /// A Pod object (no kubelet: its IPs are written through the status
-    /// subresource) and its network namespace.
-    fn add_pod(&mut self, ns: &str, name: &str, labels: &BTreeMap<String, String>) {
+    /// subresource) and its network namespace; `ports` become the container's named
+    /// `containerPort`s, which kube-router resolves NetworkPolicies' named ports against.
+    fn add_pod(&mut self, ns: &str, name: &str, labels: &BTreeMap<String, String>, ports: &[NamedPort]) {
         let ip_addr = self.pod_ip();
+        let container_ports: Vec<Value> = ports.iter().map(|(n, proto, port)| json!({"name": n, "containerPort": port, "protocol": proto})).collect();
+        let mut container = json!({"name": "probe", "image": "registry.example.com/khc-netprobe:1"});
+        if !container_ports.is_empty() {
+            container["ports"] = Value::Array(container_ports);
+        }
         let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": ns, "labels": labels},
-            "spec": {"nodeName": NODE, "containers": [{"name": "probe", "image": "registry.example.com/khc-netprobe:1"}]}});
+            "spec": {"nodeName": NODE, "containers": [container]}});
         let r = self.c.request("POST", &format!("/api/v1/namespaces/{ns}/pods"), &pod);
         assert_eq!(r.status, 201, "create pod {ns}/{name}: {}", r.body);
         let mut pod = r.body;
@@ -259,7 +267,7 @@ impl Dataplane {
         assert_eq!(r.status, 200, "status of pod {ns}/{name}: {}", r.body);
         let label = format!("{ns}/{name}");
         self.add_netns(&label, ip_addr, 16);
-        self.eps.push(Ep { name: label, ip: ip_addr, pod: Some((ns.into(), name.into(), labels.clone())) });
+        self.eps.push(Ep { name: label, ip: ip_addr, pod: Some((ns.into(), name.into(), labels.clone())), ports: ports.to_vec() });
     }
 
     fn add_host(&mut self, ip_addr: Ipv4Addr) {
@@ -268,7 +276,7 @@ impl Dataplane {
         }
         let name = ip_addr.to_string();
         self.add_netns(&name, ip_addr, 32);
-        self.eps.push(Ep { name, ip: ip_addr, pod: None });
+        self.eps.push(Ep { name, ip: ip_addr, pod: None, ports: Vec::new() });
     }
 
     /// Starts kube-router with only its firewall, and waits until it has seen every
@@ -527,14 +535,21 @@ fn plan(objects: &[Object]) -> Plan {
     p
 }
 
-/// The workloads' pods of the programs' models (their selectors in their namespaces).
-fn workload_pods(out: &Output, dir: &Path) -> Vec<(String, String, BTreeMap<String, String>)> {
+/// The workloads' pods of the programs' models (their selectors in their
+/// namespaces), and the named container ports of each (`NS/NAME` → ports).
+#[allow(clippy::type_complexity)]
+fn workload_pods(out: &Output, dir: &Path) -> (Vec<(String, String, BTreeMap<String, String>)>, BTreeMap<String, Vec<NamedPort>>) {
     let _ = out;
     let ws = khc_analysis::Workspace::load(dir).expect("the program loads");
     let mut pods: Vec<_> = ws.workloads().map(|(t, w)| (w.namespace.clone(), format!("{}-{}", t.name, w.name), w.selector.clone())).collect();
     pods.sort();
     pods.dedup();
-    pods
+    let ports = ws
+        .workloads()
+        .filter(|(_, w)| !w.ports.is_empty())
+        .map(|(t, w)| (format!("{}/{}-{}", w.namespace, t.name, w.name), w.ports.iter().map(|p| (p.name.clone(), p.protocol.clone(), p.port)).collect()))
+        .collect();
+    (pods, ports)
 }
 
 /// Applies every unit of a cluster folder with `kubectl apply --server-side -k`
@@ -582,7 +597,14 @@ fn deploy(bin: &Path, out: &Output, cluster_dir: &Path, src: &Path) -> (Dataplan
     let objects: Vec<Object> =
         khc_analysis::objects(out).into_iter().filter(|o| o.path.starts_with(&format!("clusters/{}/", cluster_name(cluster_dir)))).collect();
     let mut plan = plan(&objects);
-    plan.pods.extend(workload_pods(out, src).into_iter().filter(|(ns, _, _)| plan.namespaces.iter().any(|(n, _)| n == ns)));
+    let (pods, pod_ports) = workload_pods(out, src);
+    plan.pods.extend(pods.into_iter().filter(|(ns, _, _)| plan.namespaces.iter().any(|(n, _)| n == ns)));
+    // Probe the named ports' numbers (and the port above, off by one).
+    for (_, proto, port) in pod_ports.values().flatten() {
+        let set = if proto == "UDP" { &mut plan.udp } else { &mut plan.tcp };
+        set.insert(*port);
+        set.insert(port.saturating_add(1));
+    }
     let mut dp = Dataplane::start(bin);
     dp.tcp = plan.tcp.iter().copied().collect();
     dp.udp = plan.udp.iter().copied().collect();
@@ -598,7 +620,7 @@ fn deploy(bin: &Path, out: &Output, cluster_dir: &Path, src: &Path) -> (Dataplan
         assert!(r.status == 201 || r.status == 409, "the default ServiceAccount of {ns}: {}", r.body);
     }
     for (ns, name, labels) in &plan.pods {
-        dp.add_pod(ns, name, labels);
+        dp.add_pod(ns, name, labels, pod_ports.get(&format!("{ns}/{name}")).map_or(&[][..], Vec::as_slice));
     }
     for h in &plan.hosts {
         dp.add_host(*h);
@@ -790,6 +812,48 @@ tenant shop {
   allow egress from workload api to tenant web workload stats ports 53 8125 protocol UDP TCP
   allow egress from workload api to tenant web workload site ports 8080
   allow ingress from tenant web to workload api ports 9090
+}
+"#,
+        )
+        .unwrap();
+        let out = compile_dir(&src);
+        let cluster_dir = write_output(&out, &tmp.0.join("out"));
+        matrix_agrees(bin, &out, &cluster_dir, &src);
+    });
+}
+
+/// Named ports on real packets (issue 20 item 5): `ports http` is written `port:
+/// http`; kube-router resolves it against the destination pod's named
+/// `containerPort`s (the workloads' `port` statements become the test pods'
+/// container ports), on ingress (the selected pod) and on egress (the peer), and
+/// every probe agrees with the evaluator — including `metrics`, which only the
+/// egress side names, and `web/plain`, a pod with no such port.
+#[test]
+fn named_ports_on_a_real_dataplane() {
+    isolated("named_ports_on_a_real_dataplane", |bin| {
+        let tmp = TempDir::new("dataplane-named");
+        let src = tmp.0.join("src");
+        std::fs::create_dir_all(&src).unwrap();
+        std::fs::write(
+            src.join("main.khc"),
+            r#"cluster named {
+  kubernetes 1.35
+  encryption { provider secretbox { key k1 env "KHC_KEY" } }
+}
+tenant web {
+  isolation ingress
+  workload site {
+    selector { app "site" }
+    port http 8080
+    port metrics 9100
+    port stats 8125 UDP
+  }
+  allow ingress from namespace ingress-nginx to workload site ports http
+  allow ingress from tenant shop workload api to workload site ports http stats protocol TCP UDP
+}
+tenant shop {
+  workload api { selector { app "api" } }
+  allow egress from workload api to tenant web workload site ports http metrics stats protocol TCP UDP
 }
 "#,
         )

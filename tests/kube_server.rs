@@ -1794,6 +1794,117 @@ fn seed_rules_on_a_real_api_server() {
     }
 }
 
+/// Custom rules (issue 20 item 8): `rule NAME { kinds …; cel "…"; message "…" }`
+/// becomes a ValidatingAdmissionPolicy of its own per rule; the real API servers
+/// type-check the good rules without a warning and flag the ill-typed one (a field
+/// a Deployment does not have), and admit or deny exactly as `khc eval`'s
+/// evaluator says, with the rule's message.
+fn custom_rules_program(minor: u32) -> String {
+    format!(
+        r#"cluster custom {{
+  kubernetes 1.{minor}
+  encryption {{ provider secretbox {{ key k1 env "KHC_KEY" }} }}
+  admission {{
+    rule team-label {{
+      kinds configmaps
+      cel "has(object.metadata.labels) && 'team' in object.metadata.labels"
+      message "config maps need a team label"
+    }}
+  }}
+}}
+tenant shop {{
+  pod-security privileged
+  isolation none
+  admission {{
+    rule few-replicas {{
+      kinds deployments.apps statefulsets.apps
+      cel "!has(object.spec.replicas) || object.spec.replicas <= 5"
+      message "at most 5 replicas"
+    }}
+  }}
+}}
+tenant typo {{
+  pod-security privileged
+  isolation none
+  admission {{
+    rule ill-typed {{
+      kinds deployments.apps
+      cel "object.spec.replicaz > 0"
+      message "never admitted"
+    }}
+  }}
+}}
+"#
+    )
+}
+
+#[test]
+fn custom_rules_on_a_real_api_server() {
+    for bin in bin_dirs("custom_rules_on_a_real_api_server") {
+        let tmp = TempDir::new(&format!("custom-{}", khc_tests::kube::version_of(&bin)));
+        let c = Cluster::start(&bin, Options { controller_manager: true, ..Options::default() });
+        let minor: u32 = c.version().trim_start_matches("v1.").split('.').next().unwrap().parse().unwrap();
+        let (out, diags, rendered) = compile_sources(&[("custom.khc", &custom_rules_program(minor))]);
+        let out = out.unwrap_or_else(|| panic!("{diags:?}\n{rendered}"));
+        let cluster_dir = write_output(&out, &tmp.0.join("out"));
+        apply_twice(&c, &cluster_dir);
+        let names = vap_names(&out);
+        for n in ["khc-cluster.rule-team-label", "khc-tenant-shop.rule-few-replicas", "khc-tenant-typo.rule-ill-typed"] {
+            assert!(names.contains(n), "{n} not in {names:?}");
+        }
+        let warnings = type_check_warnings(&c, &names);
+        let policies: BTreeSet<&str> = warnings.iter().map(|(p, _)| p.as_str()).collect();
+        assert_eq!(policies, BTreeSet::from(["khc-tenant-typo.rule-ill-typed"]), "type-checking warnings: {warnings:#?}");
+        assert!(warnings[0].1.contains("replicaz"), "{warnings:?}");
+
+        let objs = objects(&out);
+        let namespaces: Vec<Value> = of_kind(&objs, "Namespace").into_iter().cloned().collect();
+        let ns = |n: &str| namespaces.iter().find(|v| v["metadata"]["name"] == n).unwrap_or_else(|| panic!("namespace {n}")).clone();
+        let admission = Admission::new(&khc_analysis::objects(&out));
+        let mut judge = Judge { c: &c, objs: &objs, admission: &admission, asked: 0, wrong: Vec::new(), denied_by: BTreeMap::new() };
+        let deployment = |name: &str, replicas: u32| {
+            json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name}, "spec": {"replicas": replicas,
+                "selector": {"matchLabels": {"app": name}}, "template": {"metadata": {"labels": {"app": name}},
+                "spec": {"containers": [{"name": "c", "image": "registry.example.com/app:1.0"}]}}}})
+        };
+        let config_map = |name: &str, team: bool| {
+            let mut cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}, "data": {"k": "v"}});
+            if team {
+                cm["metadata"]["labels"] = json!({"team": "shop"});
+            }
+            cm
+        };
+        // Wait until the policies are enforced.
+        let t0 = Instant::now();
+        while c.request("POST", "/apis/apps/v1/namespaces/shop/deployments?dryRun=All", &deployment("probe", 9)).status != 403 {
+            assert!(t0.elapsed() < Duration::from_secs(60), "the custom rule is not enforced");
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        let (shop, typo) = (ns("shop"), ns("typo"));
+        for (n, obj) in [("three", deployment("three", 3)), ("nine", deployment("nine", 9))] {
+            judge.ask(&shop, "apis/apps/v1/namespaces/NS/deployments", &obj, 0, &format!("Deployment {n}"), false);
+            // The ill-typed rule fails to evaluate: fail closed on both sides.
+            let r = c.request("POST", "/apis/apps/v1/namespaces/typo/deployments?dryRun=All", &obj);
+            let msg = r.body["message"].as_str().unwrap_or("").to_string();
+            assert!(matches!(r.status, 403 | 422) && msg.contains("khc-tenant-typo.rule-ill-typed"), "Deployment {n} in typo: HTTP {}: {msg}", r.status);
+            let policy = admission.policies.iter().find(|p| p.name == "khc-tenant-typo.rule-ill-typed").expect("the policy");
+            let found = policy.evaluate(&obj, &["Deny".to_string()]);
+            assert!(found.iter().any(|v| v.rule == "ill-typed" && v.error.as_deref().is_some_and(|e| e.contains("replicaz"))), "{n}: {found:?}");
+            *judge.denied_by.entry("ill-typed".into()).or_default() += 1;
+        }
+        let _ = typo;
+        for (n, obj) in [("labelled", config_map("labelled", true)), ("unlabelled", config_map("unlabelled", false))] {
+            judge.ask(&shop, "api/v1/namespaces/NS/configmaps", &obj, 0, &format!("ConfigMap {n}"), false);
+        }
+        eprintln!("custom rules on {}: {} questions; denials by {:?}", c.version(), judge.asked, judge.denied_by);
+        assert!(judge.wrong.is_empty(), "{} of {} admission answers differ:\n{}", judge.wrong.len(), judge.asked, judge.wrong.join("\n"));
+        for rule in ["few-replicas", "team-label", "ill-typed"] {
+            assert!(judge.denied_by.contains_key(rule), "no case was denied by {rule}: {:?}", judge.denied_by);
+        }
+        drop(c);
+    }
+}
+
 // ---------------------------------------------------------------------------------
 // (2c) every rule's data fixtures (`tests/rules/NAME.yaml`), replayed.
 
@@ -2297,7 +2408,7 @@ fn network_disagreements(netpol: &Path, objs: &[(String, Value)]) -> (Vec<String
     let mut namespaces: BTreeSet<String> = net.namespace_labels.keys().cloned().collect();
     namespaces.extend(["kube-system", "ingress-nginx", "default"].map(String::from));
     let pods: Vec<(String, Labels)> = namespaces.iter().flat_map(|ns| label_sets.iter().map(move |l| (ns.clone(), l.clone()))).collect();
-    let endpoint = |(ns, l): &(String, Labels)| Endpoint::Pod { namespace: ns.clone(), labels: l.clone() };
+    let endpoint = |(ns, l): &(String, Labels)| Endpoint::Pod { namespace: ns.clone(), labels: l.clone(), ports: Vec::new() };
     let mut ips: Vec<std::net::Ipv4Addr> = vec!["8.8.8.8".parse().unwrap()];
     for c in &cidrs {
         let (a, _) = c.split_once('/').unwrap();

@@ -100,3 +100,69 @@ fn decisions_name_the_policies_and_ports() {
     assert!(c.net.allowed(&billing, &Endpoint::parse_net("10.20.1.0/24").unwrap(), 1521, "TCP"));
     assert!(!c.net.allowed(&billing, &Endpoint::parse_net("10.20.0.0/16").unwrap(), 1521, "TCP"));
 }
+
+const NAMED_PORTS: &str = r#"cluster c {
+  managed-by serviceaccount "argocd/argocd-application-controller"
+}
+tenant a {
+  workload web {
+    port http 8080
+    port metrics 9090
+    port dns 5353 UDP
+  }
+  workload scraper {}
+  allow ingress from workload scraper to workload web ports http
+  allow egress from workload scraper to workload web ports http metrics
+  allow egress from workload scraper to cidr 203.0.113.0/24 ports http
+}
+"#;
+
+/// Named ports (issue 20 item 5): `ports http` is written as `port: http`, and the
+/// evaluator resolves a name against the *destination* pod's container ports —
+/// the selected pod for an ingress rule, the peer for an egress rule — by name and
+/// protocol; an address outside the cluster has no named ports.
+#[test]
+fn named_ports_resolve_against_the_destination_pod() {
+    let tmp = kube::TempDir::new("named-ports");
+    std::fs::write(tmp.0.join("cluster.khc"), NAMED_PORTS).unwrap();
+    let ws = khc_analysis::Workspace::load(&tmp.0).expect("builds");
+    let policy = |name: &str| -> serde_json::Value {
+        ws.objects.iter().find(|o| o.kind() == "NetworkPolicy" && o.name() == name).unwrap_or_else(|| panic!("no {name}")).value.clone()
+    };
+    let ingress = policy("allow-ingress-to-web-from-tenant-a-scraper");
+    assert_eq!(ingress["spec"]["ingress"][0]["ports"], serde_json::json!([{"port": "http", "protocol": "TCP"}]));
+    let web = ws.endpoint("a/web").unwrap().endpoint;
+    let scraper = ws.endpoint("a/scraper").unwrap().endpoint;
+    assert_eq!(web.named_port("http", "TCP"), Some(8080), "the workload's `port` is in its endpoint");
+    assert_eq!(web.named_port("dns", "TCP"), None, "a name resolves for its own protocol only");
+    // Ingress allows `http` = 8080 of web; egress `http metrics` = 8080, 9090.
+    let d = ws.network.decide(&scraper, &web);
+    assert_eq!(d.ports().to_string(), "8080/TCP", "{d:?}");
+    assert!(ws.network.allowed(&scraper, &web, 8080, "TCP"));
+    assert!(!ws.network.allowed(&scraper, &web, 9090, "TCP"), "metrics is allowed by egress only");
+    // The same names on a pod without those container ports allow nothing.
+    let plain = Endpoint::pod("a", &[("app.kubernetes.io/name", "web")]);
+    assert!(ws.network.decide(&scraper, &plain).ports().is_empty());
+    // Egress to an address: no pod, no named port.
+    let ip = Endpoint::ip("203.0.113.9".parse().unwrap());
+    assert!(ws.network.decide(&scraper, &ip).ports().is_empty());
+}
+
+/// Bad port names and numbers are errors with a span, never a silent default.
+#[test]
+fn named_port_mistakes_are_errors() {
+    let cases = [
+        ("workload w { port HTTP 8080 }", "`HTTP` is not a port name"),
+        ("workload w { port http 70000 }", "a container port is a number from 1 to 65535"),
+        ("workload w { port http 80 QUIC }", "protocols are `TCP`, `UDP` and `SCTP`"),
+        ("workload w { port http 80; port http 81 }", "port `http` is declared twice"),
+        ("workload w { port 8080 }", "expected `port NAME NUMBER"),
+        ("workload w {}\n  allow ingress from tenant a to workload w ports very-long-port-name", "is neither a port number nor a port name"),
+        ("workload w {}\n  allow ingress from tenant a to workload w ports http http", "port `http` is written twice"),
+    ];
+    for (body, want) in cases {
+        let src = format!("cluster c {{\n  managed-by serviceaccount \"argocd/argocd-application-controller\"\n}}\ntenant a {{\n  {body}\n}}\n");
+        let (_, diags, rendered) = compile_sources(&[("cluster.khc", &src)]);
+        assert!(diags.iter().any(|d| d.is_error() && d.message.contains(want)), "{body}: want {want:?}, got\n{rendered}");
+    }
+}

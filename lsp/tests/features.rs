@@ -675,7 +675,7 @@ fn completion() {
         "from tenant monitoring workload prometheus $0",
         expect![[r#"
         to  (14) The receiving side; in `grant`, the subjects.
-        ports  (14) Allowed ports or ranges (default: all).
+        ports  (14) Allowed ports, ranges or port names (`ports 8080 9000-9100 http`; default: all). A name is the destination pod's container port of that name.
         protocol  (14) TCP (default), UDP or SCTP.
     "#]],
     );

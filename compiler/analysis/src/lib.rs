@@ -430,7 +430,7 @@ impl Workspace {
     /// The live hostNetwork pods whose labels a pod endpoint's labels select
     /// (their `live KIND NS/NAME`).
     pub fn host_network_of(&self, e: &network::Endpoint) -> Vec<&str> {
-        let network::Endpoint::Pod { namespace, labels } = e else { return Vec::new() };
+        let network::Endpoint::Pod { namespace, labels, .. } = e else { return Vec::new() };
         self.host_network_pods
             .iter()
             .filter(|(ns, l, _)| ns == namespace && labels.iter().all(|(k, v)| l.get(k) == Some(v)))

@@ -23,6 +23,10 @@ pub enum Endpoint {
         namespace: String,
         /// Its labels.
         labels: Labels,
+        /// Its containers' named ports, `(name, protocol, number)`: what a
+        /// NetworkPolicy's named port (`port: http`) resolves to when this pod is
+        /// the destination.
+        ports: Vec<NamedPort>,
     },
     /// An IPv4 address range `[lo, hi]` outside the cluster.
     Net {
@@ -33,10 +37,26 @@ pub enum Endpoint {
     },
 }
 
+/// A container port with a name: `(name, protocol, number)`.
+pub type NamedPort = (String, String, u16);
+
 impl Endpoint {
-    /// A pod.
+    /// A pod without named container ports.
     pub fn pod(namespace: &str, l: &[(&str, &str)]) -> Endpoint {
-        Endpoint::Pod { namespace: namespace.into(), labels: l.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect() }
+        Endpoint::Pod { namespace: namespace.into(), labels: l.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(), ports: Vec::new() }
+    }
+
+    /// A pod without labels or named container ports in `namespace`.
+    pub fn bare_pod(namespace: &str) -> Endpoint {
+        Endpoint::Pod { namespace: namespace.into(), labels: Labels::new(), ports: Vec::new() }
+    }
+
+    /// The container port named `name` for `proto`, if this is a pod that has one.
+    pub fn named_port(&self, name: &str, proto: &str) -> Option<u16> {
+        match self {
+            Endpoint::Pod { ports, .. } => ports.iter().find(|(n, p, _)| n == name && p == proto).map(|(_, _, n)| *n),
+            Endpoint::Net { .. } => None,
+        }
     }
 
     /// An address.
@@ -152,7 +172,13 @@ enum Peer {
 struct NetRule {
     /// `None`: every peer.
     peers: Option<Vec<Peer>>,
+    /// The numeric ports.
     ports: Ports,
+    /// Named ports `(protocol, name)`: resolved against the destination pod's
+    /// container ports (the selected pod for ingress, the peer for egress); a
+    /// name no container of the destination declares allows nothing, and an
+    /// address outside the cluster has no named ports.
+    named: Vec<(String, String)>,
 }
 
 /// A parsed NetworkPolicy.
@@ -266,21 +292,23 @@ fn parse_rules(v: &Value, peers_key: &str) -> Vec<NetRule> {
                             })
                             .collect()
                     });
+                    let mut named = Vec::new();
                     let ports = match r["ports"].as_array() {
                         None => Ports::all(),
                         Some(ps) => {
                             let mut out = Ports::default();
                             for p in ps {
                                 let proto = p["protocol"].as_str().unwrap_or("TCP");
-                                match p["port"].as_u64() {
-                                    None => out.add(proto, 1, 65535),
-                                    Some(lo) => out.add(proto, lo as u16, p["endPort"].as_u64().unwrap_or(lo) as u16),
+                                match (&p["port"], p["port"].as_u64()) {
+                                    (Value::String(name), _) => named.push((proto.to_string(), name.clone())),
+                                    (_, None) => out.add(proto, 1, 65535),
+                                    (_, Some(lo)) => out.add(proto, lo as u16, p["endPort"].as_u64().unwrap_or(lo) as u16),
                                 }
                             }
                             out
                         }
                     };
-                    NetRule { peers, ports }
+                    NetRule { peers, ports, named }
                 })
                 .collect()
         })
@@ -333,7 +361,7 @@ impl Network {
     fn peer_matches(&self, peer: &Peer, policy_ns: &str, other: &Endpoint, other_ns_labels: Option<&Labels>) -> bool {
         match (peer, other) {
             (Peer::Block { range, except }, Endpoint::Net { lo, hi }) => range.0 <= *lo && *hi <= range.1 && !except.iter().any(|(a, b)| a <= hi && lo <= b),
-            (Peer::Pods { namespaces, pods }, Endpoint::Pod { namespace, labels }) => {
+            (Peer::Pods { namespaces, pods }, Endpoint::Pod { namespace, labels, .. }) => {
                 let ns_ok = match namespaces {
                     Some(sel) => other_ns_labels.is_some_and(|l| sel.matches(l)),
                     None => namespace == policy_ns,
@@ -357,7 +385,7 @@ impl Network {
 
     /// The policies of one direction that select `pod` (indexes).
     fn selecting(&self, pod: &Endpoint, ingress: bool) -> Vec<usize> {
-        let Endpoint::Pod { namespace, labels } = pod else { return Vec::new() };
+        let Endpoint::Pod { namespace, labels, .. } = pod else { return Vec::new() };
         self.by_namespace
             .get(namespace)
             .into_iter()
@@ -370,8 +398,10 @@ impl Network {
             .collect()
     }
 
-    /// The ports policy `i`'s rules of one direction allow to `other`.
-    fn policy_ports(&self, i: usize, ingress: bool, other: &Endpoint, other_ns_labels: Option<&Labels>) -> Ports {
+    /// The ports policy `i`'s rules of one direction allow to `other`; `dst` is
+    /// the connection's destination, whose container ports named ports resolve
+    /// against (the selected pod for ingress, `other` for egress).
+    fn policy_ports(&self, i: usize, ingress: bool, other: &Endpoint, other_ns_labels: Option<&Labels>, dst: &Endpoint) -> Ports {
         let p = &self.policies[i];
         let rules = if ingress { &p.ingress } else { &p.egress };
         let mut ports = Ports::default();
@@ -382,6 +412,11 @@ impl Network {
             };
             if peers_ok {
                 ports.union(&rule.ports);
+                for (proto, name) in &rule.named {
+                    if let Some(n) = dst.named_port(name, proto) {
+                        ports.add(proto, n, n);
+                    }
+                }
             }
         }
         ports
@@ -393,7 +428,8 @@ impl Network {
         let mut fallback = None;
         let other_ns_labels = self.ns_labels_of(other, &mut fallback);
         for i in self.selecting(pod, ingress) {
-            f(&self.policies[i], self.policy_ports(i, ingress, other, other_ns_labels));
+            let dst = if ingress { pod } else { other };
+            f(&self.policies[i], self.policy_ports(i, ingress, other, other_ns_labels, dst));
         }
     }
 
@@ -419,13 +455,14 @@ impl Network {
                 Endpoint::Net { .. } => None,
             })
             .collect();
-        let side = |pols: &[usize], is_ingress: bool, other: usize| -> Ports {
+        // `dst`: the connection's destination (named ports resolve against it).
+        let side = |pols: &[usize], is_ingress: bool, other: usize, dst: usize| -> Ports {
             if pols.is_empty() {
                 return Ports::all();
             }
             let mut all = Ports::default();
             for &i in pols {
-                all.union(&self.policy_ports(i, is_ingress, &endpoints[other], ns_labels[other]));
+                all.union(&self.policy_ports(i, is_ingress, &endpoints[other], ns_labels[other], &endpoints[dst]));
             }
             all
         };
@@ -435,11 +472,11 @@ impl Network {
                 if a == b {
                     continue;
                 }
-                let e = side(egress_a, false, b);
+                let e = side(egress_a, false, b, b);
                 if e.is_empty() {
                     continue;
                 }
-                let ports = e.intersect(&side(ingress_b, true, a));
+                let ports = e.intersect(&side(ingress_b, true, a, b));
                 if !ports.is_empty() {
                     out.push((a, b, ports));
                 }

@@ -37,7 +37,7 @@ impl Workspace {
             let ns = t.namespaces.first().cloned().unwrap_or_default();
             return Ok(Named {
                 name: format!("{spec} (a pod in {ns} matching no workload)"),
-                endpoint: Endpoint::Pod { namespace: ns, labels: Default::default() },
+                endpoint: Endpoint::bare_pod(&ns),
                 source: Some(t.origin.to_string()),
             });
         }
@@ -45,11 +45,7 @@ impl Workspace {
             return Err(format!("`{spec}` is not a TENANT/WORKLOAD, tenant, namespace, IP address or CIDR"));
         }
         let source = self.tenant_of(spec).map(|t| t.origin.to_string());
-        Ok(Named {
-            name: format!("namespace {spec} (a pod without labels)"),
-            endpoint: Endpoint::Pod { namespace: spec.into(), labels: Default::default() },
-            source,
-        })
+        Ok(Named { name: format!("namespace {spec} (a pod without labels)"), endpoint: Endpoint::bare_pod(spec), source })
     }
 }
 
@@ -57,7 +53,11 @@ impl Workspace {
 pub fn workload_endpoint(t: &Tenant, w: &Workload) -> Named {
     Named {
         name: format!("{}/{}", t.name, w.name),
-        endpoint: Endpoint::Pod { namespace: w.namespace.clone(), labels: w.selector.clone() },
+        endpoint: Endpoint::Pod {
+            namespace: w.namespace.clone(),
+            labels: w.selector.clone(),
+            ports: w.ports.iter().map(|p| (p.name.clone(), p.protocol.clone(), p.port)).collect(),
+        },
         source: Some(w.origin.to_string()),
     }
 }
@@ -66,8 +66,7 @@ pub fn workload_endpoint(t: &Tenant, w: &Workload) -> Named {
 /// without labels) and `cidr CIDR [except …]` (an address outside the
 /// exceptions), sorted, without duplicates.
 pub fn external_endpoints(ws: &Workspace) -> Vec<(String, Endpoint)> {
-    let mut out: Vec<(String, Endpoint)> =
-        ws.external_namespaces().into_iter().map(|n| (format!("namespace {n}"), Endpoint::Pod { namespace: n, labels: Default::default() })).collect();
+    let mut out: Vec<(String, Endpoint)> = ws.external_namespaces().into_iter().map(|n| (format!("namespace {n}"), Endpoint::bare_pod(&n))).collect();
     for t in ws.tenants() {
         for a in &t.allows {
             if let khc_semantics::model::Peer::Cidr(blocks) = &a.peer {

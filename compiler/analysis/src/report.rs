@@ -139,6 +139,51 @@ pub fn exceptions_markdown(ws: &Workspace) -> String {
     format!("\n## Exceptions\n\n{s}")
 }
 
+/// The report's section on custom rules (`rule NAME { … }`, SPEC section 8): one
+/// line per rule with its scope, resources, actions, message and expression;
+/// empty without custom rules. They cover no Pod Security control: the matrix
+/// above does not count them.
+pub fn custom_rules_markdown(ws: &Workspace) -> String {
+    let mut s = String::new();
+    let line = |s: &mut String, scope: &str, a: &khc_semantics::model::Admission| {
+        for r in &a.custom {
+            let kinds: Vec<String> = r.kinds.iter().map(|(g, k)| if g.is_empty() { k.clone() } else { format!("{k}.{g}") }).collect();
+            let actions: Vec<&str> = a
+                .actions
+                .iter()
+                .map(|x| match x {
+                    khc_semantics::model::Action::Deny => "deny",
+                    khc_semantics::model::Action::Warn => "warn",
+                    khc_semantics::model::Action::Audit => "audit",
+                })
+                .collect();
+            s.push_str(&format!(
+                "* {scope} / `{}` ({}): {} judges {}: \"{}\" — `{}`\n",
+                r.name,
+                r.origin,
+                actions.join(" "),
+                kinds.join(", "),
+                r.message,
+                r.expression
+            ));
+        }
+    };
+    for m in &ws.models {
+        if let Some(a) = &m.cluster.admission {
+            line(&mut s, &format!("cluster {}", m.cluster.name), a);
+        }
+    }
+    for t in ws.tenants() {
+        if let Some(a) = &t.admission {
+            line(&mut s, &t.name, a);
+        }
+    }
+    if s.is_empty() {
+        return s;
+    }
+    format!("\n## Custom rules\n\n{s}")
+}
+
 /// The Pod Security control parts the denying `rules` cover (the registry's
 /// `pss` of each rule, with its arguments), with the sources of each control.
 fn covered(stated: &BTreeMap<(String, String), (&RuleKind, u32)>, rules: &BTreeMap<String, Vec<String>>) -> BTreeMap<Covers, Vec<String>> {
@@ -253,6 +298,7 @@ Pod Security Admission (PSA), khc's admission policy or objects (khc), both, or 
         }
     }
     s.push_str(&exceptions_markdown(ws));
+    s.push_str(&custom_rules_markdown(ws));
     s
 }
 
@@ -285,6 +331,14 @@ body{font-family:sans-serif;margin:24px} table{border-collapse:collapse;font-siz
     if !exceptions.is_empty() {
         s.push_str("<h2>Exceptions</h2><ul>");
         for line in exceptions.lines().filter_map(|l| l.strip_prefix("* ")) {
+            s.push_str(&format!("<li>{}</li>", e(line)));
+        }
+        s.push_str("</ul>");
+    }
+    let custom = custom_rules_markdown(ws);
+    if !custom.is_empty() {
+        s.push_str("<h2>Custom rules</h2><ul>");
+        for line in custom.lines().filter_map(|l| l.strip_prefix("* ")) {
             s.push_str(&format!("<li>{}</li>", e(line)));
         }
         s.push_str("</ul>");

@@ -194,8 +194,13 @@ pub fn tenant_objects(t: &Tenant) -> Vec<Built> {
     // pod may mount its API token only as a workload declared with
     // `automount-token true` (a pod-level `automountServiceAccountToken: true`
     // would otherwise override the ServiceAccount's setting).
-    let mut admission =
-        t.admission.clone().unwrap_or(Admission { origin: t.origin.clone(), actions: vec![Action::Deny], rules: Vec::new(), minor_version: 30 });
+    let mut admission = t.admission.clone().unwrap_or(Admission {
+        origin: t.origin.clone(),
+        actions: vec![Action::Deny],
+        rules: Vec::new(),
+        custom: Vec::new(),
+        minor_version: 30,
+    });
     let mounting: Vec<String> = t.workloads.iter().filter(|w| w.automount_token).map(|w| w.name.clone()).collect();
     let (expression, message) = cel::token_validation(&mounting);
     let token = Validation {
@@ -245,7 +250,7 @@ pub fn tenant_objects(t: &Tenant) -> Vec<Built> {
             tn,
             validations,
             &cel::MATCHED_RESOURCES,
-            &cel::SPEC_CHANGED,
+            Some(&cel::SPEC_CHANGED),
             true,
         ));
     }
@@ -279,20 +284,28 @@ fn network_policies(t: &Tenant, ns: &str) -> Vec<Built> {
             }
         }
         let peers = peers(&r.peer);
-        let ports = if r.ports.is_empty() {
+        let ports = if r.ports.is_empty() && r.named_ports.is_empty() {
             // `protocol UDP` without ports: every port of that protocol only.
             r.protocol_only.then(|| r.protocols.iter().map(|proto| NetworkPolicyPort { protocol: Some(proto.clone()), port: None, end_port: None }).collect())
         } else {
-            // Each port once per protocol (`ports 53 protocol UDP TCP`).
+            // Each port once per protocol (`ports 53 protocol UDP TCP`); named
+            // ports (`port: http`) after the numbers.
             Some(
                 r.protocols
                     .iter()
                     .flat_map(|proto| {
-                        r.ports.iter().map(move |p| NetworkPolicyPort {
-                            protocol: Some(proto.clone()),
-                            port: Some(IntOrString::Int(p.port as i32)),
-                            end_port: p.end.map(|e| e as i32),
-                        })
+                        r.ports
+                            .iter()
+                            .map(move |p| NetworkPolicyPort {
+                                protocol: Some(proto.clone()),
+                                port: Some(IntOrString::Int(p.port as i32)),
+                                end_port: p.end.map(|e| e as i32),
+                            })
+                            .chain(r.named_ports.iter().map(move |n| NetworkPolicyPort {
+                                protocol: Some(proto.clone()),
+                                port: Some(IntOrString::String(n.clone())),
+                                end_port: None,
+                            }))
                     })
                     .collect(),
             )
@@ -479,10 +492,44 @@ fn admission_policy_with(
     let mut validations: Vec<Validation> = a.rules.iter().filter_map(|r| cel::validation(&r.kind, a.minor_version).map(|v| validation(r, v, true))).collect();
     validations.extend(extra);
     let resource_validations: Vec<Validation> = a.rules.iter().filter_map(|r| cel::resource_validation(&r.kind).map(|v| validation(r, v, false))).collect();
-    let mut out = policy_and_binding(name, a, namespace_selector.clone(), tenant, validations, &cel::MATCHED_RESOURCES, &cel::SPEC_CHANGED, true);
+    // A block of custom rules only has no pod policy (the API server refuses a
+    // policy without validations).
+    let mut out = if validations.is_empty() {
+        Vec::new()
+    } else {
+        policy_and_binding(name, a, namespace_selector.clone(), tenant, validations, &cel::MATCHED_RESOURCES, Some(&cel::SPEC_CHANGED), true)
+    };
     if !resource_validations.is_empty() {
         let name = format!("{name}.resources");
-        out.extend(policy_and_binding(&name, a, namespace_selector, tenant, resource_validations, &cel::RESOURCE_MATCHED, cel::RESOURCE_SPEC_CHANGED, false));
+        out.extend(policy_and_binding(
+            &name,
+            a,
+            namespace_selector.clone(),
+            tenant,
+            resource_validations,
+            &cel::RESOURCE_MATCHED,
+            Some(cel::RESOURCE_SPEC_CHANGED),
+            false,
+        ));
+    }
+    // Each custom rule is a policy of its own, matching its resources only: the
+    // API server type-checks a policy's expressions against every kind it matches.
+    for r in &a.custom {
+        let name = format!("{name}.rule-{}", r.name);
+        let mut matched: Vec<(&str, Vec<String>)> = Vec::new();
+        for (group, resource) in &r.kinds {
+            match matched.iter_mut().find(|(g, _)| g == group) {
+                Some((_, rs)) => rs.push(resource.clone()),
+                None => matched.push((group.as_str(), vec![resource.clone()])),
+            }
+        }
+        let v = Validation {
+            expression: r.expression.clone(),
+            message: Some(format!("{} [khc rule {} at {}]", r.message, r.name, r.origin)),
+            reason: Some("Forbidden".into()),
+            ..Default::default()
+        };
+        out.extend(policy_and_binding(&name, a, namespace_selector.clone(), tenant, vec![v], &matched, None, false));
     }
     out
 }
@@ -541,7 +588,8 @@ fn stand_in_validations(t: &Tenant, a: &Admission) -> Vec<Validation> {
 }
 
 /// One ValidatingAdmissionPolicy (matching `matched`, judging UPDATEs only when
-/// `changed` holds, with the pod variables when `pods`) and its binding.
+/// `changed` holds — every CREATE and UPDATE without it —, with the pod variables
+/// when `pods`) and its binding.
 #[allow(clippy::too_many_arguments)]
 fn policy_and_binding(
     name: &str,
@@ -550,14 +598,16 @@ fn policy_and_binding(
     tenant: Option<&str>,
     validations: Vec<Validation>,
     matched: &[(&str, Vec<String>)],
-    changed: &str,
+    changed: Option<&str>,
     pods: bool,
 ) -> Vec<Built> {
     let resource_rules = matched
         .iter()
         .map(|(group, resources)| NamedRuleWithOperations {
             api_groups: Some(vec![group.to_string()]),
-            api_versions: Some(vec!["v1".into()]),
+            // Built-in groups at `v1` (type-checked by the API server); a custom
+            // rule's other groups (CRDs) at every version.
+            api_versions: Some(vec![if khc_rules::facts::V1_API_GROUPS.contains(group) { "v1" } else { "*" }.into()]),
             operations: Some(vec!["CREATE".into(), "UPDATE".into()]),
             resources: Some(resources.clone()),
             ..Default::default()
@@ -569,10 +619,8 @@ fn policy_and_binding(
         spec: Some(ValidatingAdmissionPolicySpec {
             failure_policy: Some("Fail".into()),
             match_constraints: Some(MatchResources { resource_rules: Some(resource_rules), ..Default::default() }),
-            match_conditions: Some(vec![MatchCondition {
-                name: if pods { "pod-spec-changed" } else { "spec-changed" }.into(),
-                expression: changed.to_string(),
-            }]),
+            match_conditions: changed
+                .map(|changed| vec![MatchCondition { name: if pods { "pod-spec-changed" } else { "spec-changed" }.into(), expression: changed.to_string() }]),
             variables,
             validations: Some(validations),
             ..Default::default()

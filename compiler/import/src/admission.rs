@@ -16,6 +16,59 @@ fn containers_pattern(pattern: &Value) -> Option<&Value> {
     c.as_array().and_then(|a| a.first())
 }
 
+/// The resource (`deployments.apps`, `pods`) of a Kubernetes kind khc knows.
+fn resource_of_kind(kind: &str) -> Option<String> {
+    let kind = kind.rsplit('/').next().unwrap_or(kind);
+    let (group, plural) = khc_rules::facts::POD_KINDS
+        .iter()
+        .map(|k| (k.group, k.plural))
+        .chain(khc_rules::facts::RESOURCE_KINDS.iter().map(|(_, g, p)| (*g, *p)))
+        .zip(khc_rules::facts::POD_KINDS.iter().map(|k| k.kind).chain(khc_rules::facts::RESOURCE_KINDS.iter().map(|(k, _, _)| *k)))
+        .find(|(_, k)| *k == kind)
+        .map(|(gp, _)| gp)
+        .or(match kind {
+            "ConfigMap" => Some(("", "configmaps")),
+            "Secret" => Some(("", "secrets")),
+            "Namespace" => Some(("", "namespaces")),
+            "ServiceAccount" => Some(("", "serviceaccounts")),
+            "Ingress" => Some(("networking.k8s.io", "ingresses")),
+            _ => None,
+        })?;
+    Some(if group.is_empty() { plural.to_string() } else { format!("{plural}.{group}") })
+}
+
+/// A Kyverno `validate.cel` rule → khc custom rules (`rule NAME { … }`), one per
+/// expression.
+fn kyverno_cel(rule: &Value, kinds: &[String]) -> Result<Vec<String>, String> {
+    let cel = &rule["validate"]["cel"];
+    if !cel["paramKind"].is_null() || !cel["paramRef"].is_null() || !cel["variables"].is_null() || !cel["auditAnnotations"].is_null() {
+        return Err("a CEL validation with parameters, variables or audit annotations (khc's custom rules have none)".into());
+    }
+    let mut resources = Vec::new();
+    for k in kinds {
+        let r = resource_of_kind(k).ok_or_else(|| format!("the kind `{k}` (khc's import knows the resource of built-in kinds only)"))?;
+        if !resources.contains(&r) {
+            resources.push(r);
+        }
+    }
+    if resources.is_empty() {
+        return Err("a CEL validation that matches no kind".into());
+    }
+    let exprs = cel["expressions"].as_array().filter(|a| !a.is_empty()).ok_or("a CEL validation without expressions")?;
+    let base = crate::label_of(rule["name"].as_str().unwrap_or("cel"));
+    let base = if khc_rules::RuleId::from_name(&base).is_some() { format!("kyverno-{base}") } else { base };
+    let fallback = rule["validate"]["message"].as_str().unwrap_or("denied by an imported Kyverno CEL rule");
+    let mut out = Vec::new();
+    for (i, e) in exprs.iter().enumerate() {
+        let expression = e["expression"].as_str().ok_or("a CEL expression that is not a string")?;
+        khc_rules::cel::parse_check(expression).map_err(|err| format!("a CEL expression that does not parse: {err}"))?;
+        let message = e["message"].as_str().unwrap_or(fallback);
+        let name = if exprs.len() == 1 { base.clone() } else { format!("{base}-{}", i + 1) };
+        out.push(format!("rule {name} {{\n  kinds {}\n  cel {}\n  message {}\n}}", resources.join(" "), q(expression), q(message)));
+    }
+    Ok(out)
+}
+
 /// One Kyverno validate rule → khc statements.
 fn kyverno_rule(rule: &Value) -> Result<Vec<String>, String> {
     let v = &rule["validate"];
@@ -28,9 +81,6 @@ fn kyverno_rule(rule: &Value) -> Result<Vec<String>, String> {
             "baseline" | "restricted" | "privileged" => Ok(vec![format!("pod-security {level}")]),
             _ => Err(format!("podSecurity level `{level}`")),
         };
-    }
-    if !v["cel"].is_null() {
-        return Err("a CEL validation (custom rules are not in khc yet, issue 20 item 8)".into());
     }
     if !v["deny"].is_null() || !v["foreach"].is_null() || !v["anyPattern"].is_null() {
         return Err("a `deny`, `foreach` or `anyPattern` validation".into());
@@ -204,6 +254,28 @@ pub(crate) fn import(cx: &mut Ctx<'_>, objs: &[Obj<'_>]) {
                     .flat_map(|m| strings(&m["resources"]["kinds"]))
                     .chain(strings(&rule["match"]["resources"]["kinds"]))
                     .collect();
+                if !rule["validate"]["cel"].is_null() {
+                    // A CEL validation → khc custom rules (same `object`, `oldObject`,
+                    // `request` variables as a ValidatingAdmissionPolicy).
+                    let matched_ns = rule["match"]["any"].as_array().into_iter().flatten().any(|m| !m["resources"]["namespaces"].is_null())
+                        || !rule["match"]["resources"]["namespaces"].is_null()
+                        || !rule["exclude"].is_null();
+                    if matched_ns {
+                        cx.leave(o, field, "namespace selection or `exclude` (khc scopes rules by tenant)");
+                        continue;
+                    }
+                    let audit = policy_audit || rule["validate"]["failureAction"].as_str().is_some_and(|a| a.eq_ignore_ascii_case("audit"));
+                    match kyverno_cel(rule, &kinds) {
+                        Ok(stmts) => {
+                            if kinds.iter().any(|k| k == "Pod") {
+                                cx.change(o, field.clone(), "a CEL rule on Pods imported as a custom rule on `pods`: Kyverno's autogen rules for the controllers' templates are not imported");
+                            }
+                            push(cx, o, &tenants, stmts, audit)
+                        }
+                        Err(reason) => cx.leave(o, field, reason),
+                    }
+                    continue;
+                }
                 if kinds.iter().any(|k| k != "Pod") {
                     cx.leave(o, field, format!("matches {kinds:?}: khc's rules judge Pods (and their controllers' templates)"));
                     continue;

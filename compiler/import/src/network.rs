@@ -3,7 +3,7 @@
 //! A namespace without NetworkPolicies is `isolation none`. One with a policy
 //! denying all ingress and egress of every pod is `isolation strict`, its other
 //! policies `allow` statements (khc's `allow-dns` stands for a policy allowing
-//! DNS to kube-system). Anything else — ingress-only isolation, named ports,
+//! DNS to kube-system); named ports stay names (`ports http`). Anything else —
 //! selectors khc cannot name — leaves the namespace's policies out (reported),
 //! and the tenant `isolation none`, so that nothing imported means more or less
 //! than the objects did.
@@ -130,6 +130,17 @@ fn peer(cx: &mut Ctx<'_>, tenant: &str, ns: &str, p: &Value) -> Result<String, S
     }
 }
 
+/// Whether `s` is a container port name (IANA_SVC_NAME) khc accepts.
+fn is_port_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 15
+        && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && s.chars().any(|c| c.is_ascii_lowercase())
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+        && !s.contains("--")
+}
+
 /// The `ports … protocol …` suffixes of a rule, one per protocol.
 fn ports(p: &Value) -> Result<Vec<String>, String> {
     let Some(list) = p.as_array().filter(|a| !a.is_empty()) else { return Ok(vec![String::new()]) };
@@ -139,7 +150,10 @@ fn ports(p: &Value) -> Result<Vec<String>, String> {
         let text = match (&port["port"], port["endPort"].as_u64()) {
             (Value::Number(n), None) => n.to_string(),
             (Value::Number(n), Some(e)) => format!("{n}-{e}"),
-            (Value::String(s), _) => return Err(format!("the named port `{s}` (named ports are not in khc yet)")),
+            // A named port stays a name: `ports http` emits `port: http`, which the
+            // CNI resolves against the destination pod's container ports as before.
+            (Value::String(s), None) if is_port_name(s) => s.clone(),
+            (Value::String(s), _) => return Err(format!("`{s}` is not a port name khc can write")),
             (Value::Null, _) => return Err(format!("every {proto} port (khc's `protocol` without ports)")),
             _ => return Err("an unreadable port".into()),
         };

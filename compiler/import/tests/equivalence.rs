@@ -158,7 +158,11 @@ fn endpoints(legacy: &[Object], built: &[Object], namespaces: &[String], tenant_
         // Pods of the namespaces whose policies were imported, and of namespaces no
         // tenant owns (ingress-nginx); kube-system's DNS is khc's own `allow-dns`.
         if namespaces.contains(&ns) || (!tenant_namespaces.contains(&ns) && ns != "kube-system") {
-            out.push(Endpoint::Pod { namespace: ns, labels: l.into_iter().collect() });
+            // Each pod with and without named container ports, so that a named
+            // port (`port: http`) is asked about where it resolves and where not.
+            let labels: std::collections::BTreeMap<String, String> = l.into_iter().collect();
+            out.push(Endpoint::Pod { namespace: ns.clone(), labels: labels.clone(), ports: Vec::new() });
+            out.push(Endpoint::Pod { namespace: ns, labels, ports: vec![("http".into(), "TCP".into(), 8080), ("metrics".into(), "TCP".into(), 9102)] });
         }
     }
     for ip in [Ipv4Addr::new(203, 0, 113, 5), Ipv4Addr::new(198, 51, 100, 7), Ipv4Addr::new(10, 1, 2, 3)] {
@@ -212,13 +216,17 @@ fn legacy_sample_imports_builds_and_answers_alike() {
     let reach =
         reach_equivalent(&legacy, &built, &imported, &[(8080, "TCP"), (443, "TCP"), (53, "UDP"), (80, "TCP"), (9102, "TCP"), (9102, "UDP"), (9102, "SCTP")]);
     eprintln!("legacy sample: {rbac} RBAC questions and {reach} reach questions answered alike");
-    // The network of `web` (ingress-only isolation, a named port) is left out,
-    // and said so; billing's is imported.
-    assert!(!imported.network_imported.contains(&"web".to_string()));
+    // The network of `web` (ingress-only isolation, a named port) is imported with
+    // the port's name; billing's too.
+    assert!(imported.network_imported.contains(&"web".to_string()));
+    assert!(imported.source.contains("allow ingress from namespace ingress-nginx to workload frontend ports http"), "{}", imported.source);
     assert!(imported.network_imported.contains(&"billing".to_string()));
     assert!(imported.network_imported.contains(&"blog".to_string()));
     assert!(imported.source.contains("tenant blog {\n  namespaces blog\n  pod-security restricted\n  isolation ingress"), "{}", imported.source);
-    assert!(imported.left_out.iter().any(|i| i.object == "NetworkPolicy web/from-ingress-nginx"));
+    assert!(!imported.left_out.iter().any(|i| i.object.starts_with("NetworkPolicy web/")));
+    // Kyverno's `validate.cel` → a custom rule, built into its own policy.
+    assert!(imported.source.contains("rule require-team {\n      kinds deployments.apps statefulsets.apps\n"), "{}", imported.source);
+    assert!(built.iter().any(|o| o.kind() == "ValidatingAdmissionPolicy" && o.name() == "khc-cluster.rule-require-team"));
 }
 
 #[test]

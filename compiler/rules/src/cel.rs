@@ -119,6 +119,17 @@ pub const NORMALISED_PATH: &str = "('/' + v.hostPath.path.split('/').filter(s, s
 /// The hostPath `v`'s path has no `..` segment (the API server rejects one too).
 pub const NO_BACKSTEPS: &str = "!v.hostPath.path.split('/').exists(s, s == '..')";
 
+/// Parses a CEL expression (a custom rule's, `rule NAME { cel "…" }`): `Err` with
+/// the parser's message when it is not CEL. Types are not checked here: the API
+/// server type-checks a policy's expressions against the kinds it matches and
+/// reports what it finds in the policy's `status.typeChecking`.
+pub fn parse_check(expression: &str) -> Result<(), String> {
+    if expression.trim().is_empty() {
+        return Err("the expression is empty".into());
+    }
+    ::cel::Program::compile(expression).map(|_| ()).map_err(|e| e.to_string().lines().next().unwrap_or("not CEL").to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

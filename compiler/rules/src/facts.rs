@@ -456,6 +456,27 @@ pub fn pss_control(id: &str) -> Option<&'static PssControl> {
     PSS_CONTROLS.iter().find(|c| c.id == id)
 }
 
+/// The built-in API groups whose resources are all served at `v1` (custom rules
+/// match them at `v1`, so that the API server type-checks the expression against
+/// their schema; it does not for a wildcard version). Other groups (CRDs) are
+/// matched at every version (`*`).
+pub const V1_API_GROUPS: &[&str] = &[
+    "",
+    "apps",
+    "batch",
+    "autoscaling",
+    "networking.k8s.io",
+    "policy",
+    "rbac.authorization.k8s.io",
+    "storage.k8s.io",
+    "scheduling.k8s.io",
+    "node.k8s.io",
+    "coordination.k8s.io",
+    "discovery.k8s.io",
+    "admissionregistration.k8s.io",
+    "certificates.k8s.io",
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;

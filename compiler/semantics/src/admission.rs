@@ -108,7 +108,14 @@ pub(crate) fn check_admission(cx: &mut Ctx, at: &At<'_>, profiles: &ProfileTable
     cx.no_args(at);
     let mut actions: Vec<Action> = Vec::new();
     let mut rules = Vec::new();
+    let mut custom: Vec<CustomRule> = Vec::new();
     for c in at.children() {
+        if c.name() == "rule" && !c.s.name.quoted {
+            if let Some(r) = check_custom_rule(cx, &c, &custom) {
+                custom.push(r);
+            }
+            continue;
+        }
         if c.name() == "mode" && !c.s.name.quoted {
             cx.no_block(&c);
             for (w, span) in cx.words(&c, "`deny`, `warn` or `audit`") {
@@ -133,7 +140,97 @@ pub(crate) fn check_admission(cx: &mut Ctx, at: &At<'_>, profiles: &ProfileTable
     actions.sort();
     let rules = dedupe(cx, rules);
     useless_host_paths(cx, &rules);
-    Admission { origin: at.origin(), actions, rules, minor_version: crate::cluster::MIN_MINOR }
+    Admission { origin: at.origin(), actions, rules, custom, minor_version: crate::cluster::MIN_MINOR }
+}
+
+/// Checks `rule NAME { kinds RESOURCE…; cel "EXPR"; message "TEXT" }`: a name
+/// (unique in the block, not a built-in rule's), one or more resources
+/// (`pods`, `deployments.apps`, `widgets.example.com`), a CEL expression that
+/// parses, and a message.
+fn check_custom_rule(cx: &mut Ctx, at: &At<'_>, seen: &[CustomRule]) -> Option<CustomRule> {
+    let (name, span) = cx.one_word(at, "a rule name")?;
+    if !cx.check_label(at, &name, span, "rule") {
+        return None;
+    }
+    if khc_rules::RuleId::from_name(&name).is_some() {
+        cx.error(at, span, "conflict", format!("`{name}` is a built-in rule; a custom rule needs its own name"));
+        return None;
+    }
+    if let Some(first) = seen.iter().find(|r| r.name == name) {
+        let first = (first.origin.file.clone(), first.span);
+        cx.duplicate(at, span, &format!("rule `{name}`"), (&first.0, first.1));
+        return None;
+    }
+    if at.s.block.is_none() {
+        cx.error(at, at.s.span, "bad-argument", format!("rule `{name}` needs a block: `rule {name} {{ kinds pods; cel \"…\"; message \"…\" }}`"));
+        return None;
+    }
+    let mut kinds: Vec<(String, String)> = Vec::new();
+    let mut expression = None;
+    let mut message = None;
+    let mut once = Vec::new();
+    for c in at.children() {
+        if !c.s.name.quoted && !cx.once(&mut once, c) {
+            continue;
+        }
+        match (c.name(), c.s.name.quoted) {
+            ("kinds", false) => {
+                cx.no_block(&c);
+                for (w, wspan) in cx.words(&c, "one or more resources, e.g. `pods deployments.apps`") {
+                    let (resource, group) = w.split_once('.').unwrap_or((w.as_str(), ""));
+                    let dns_label = |s: &str| !s.is_empty() && s.len() <= 63 && s.chars().all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '-');
+                    if !dns_label(resource) || (!group.is_empty() && !group.split('.').all(dns_label)) || w.contains('/') {
+                        cx.error(&c, wspan, "invalid-value", format!("`{w}` is not a resource: write its plural, and its API group after a dot (`deployments.apps`; core resources without one: `pods`)"));
+                        continue;
+                    }
+                    if !kinds.iter().any(|(g, r)| g == group && r == resource) {
+                        kinds.push((group.to_string(), resource.to_string()));
+                    }
+                }
+            }
+            ("cel", false) => {
+                cx.no_block(&c);
+                let args = c.s.flat_args();
+                match args.as_slice() {
+                    [v] if matches!(v.kind, ValueKind::Str(_)) => {
+                        let text = word(v).unwrap_or_default().to_string();
+                        match khc_rules::cel::parse_check(&text) {
+                            Ok(()) => expression = Some(text),
+                            Err(e) => {
+                                cx.error(&c, v.span, "invalid-value", format!("the expression is not CEL: {e}"));
+                            }
+                        }
+                    }
+                    _ => {
+                        cx.error(&c, c.s.span, "bad-argument", "`cel` needs one quoted expression, true when the object complies");
+                    }
+                }
+            }
+            ("message", false) => {
+                cx.no_block(&c);
+                let args = c.s.flat_args();
+                match args.as_slice() {
+                    [v] if matches!(v.kind, ValueKind::Str(_)) && !word(v).unwrap_or_default().trim().is_empty() => {
+                        message = Some(word(v).unwrap_or_default().to_string())
+                    }
+                    _ => {
+                        cx.error(&c, c.s.span, "bad-argument", "`message` needs one quoted, non-empty text");
+                    }
+                }
+            }
+            _ => cx.unknown_statement(&c, BlockKind::CustomRule),
+        }
+    }
+    let missing: Vec<&str> =
+        [("kinds", kinds.is_empty()), ("cel", expression.is_none()), ("message", message.is_none())].iter().filter(|(_, m)| *m).map(|(n, _)| *n).collect();
+    if !missing.is_empty() {
+        // An invalid statement was reported where it is; say what is absent.
+        if at.children().all(|c| !missing.contains(&c.name())) {
+            cx.error(at, at.s.span, "bad-argument", format!("rule `{name}` needs {}", missing.iter().map(|m| format!("`{m}`")).collect::<Vec<_>>().join(", ")));
+        }
+        return None;
+    }
+    Some(CustomRule { name, origin: at.origin(), span: at.s.span, kinds, expression: expression?, message: message? })
 }
 
 /// Where and when each rule can be met: a rule that needs a newer Kubernetes

@@ -312,8 +312,11 @@ pub struct NetRule {
     pub local: Option<(String, String, Selector)>,
     /// The other side.
     pub peer: Peer,
-    /// Allowed ports; empty means all.
+    /// Allowed ports; empty (with `named_ports` empty) means all.
     pub ports: Vec<PortRange>,
+    /// Named ports (`ports http`): the NetworkPolicy names them (`port: http`)
+    /// and the destination pod's container port of that name is allowed.
+    pub named_ports: Vec<String>,
     /// `TCP`, `UDP` and/or `SCTP` (`protocol UDP TCP`); `TCP` when not written.
     pub protocols: Vec<String>,
     /// True when `protocol` was written: without `ports`, the rule then allows
@@ -423,6 +426,21 @@ pub struct Workload {
     pub selector: Selector,
     /// Whether the API token is mounted.
     pub automount_token: bool,
+    /// Its named container ports (`port NAME NUMBER [PROTOCOL]`), which
+    /// `allow … ports NAME` resolves against.
+    pub ports: Vec<ContainerPort>,
+}
+
+/// A named container port a workload declares: `port http 8080 [TCP]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ContainerPort {
+    /// The port's name (an IANA service name: at most 15 lowercase letters,
+    /// digits and `-`, with a letter).
+    pub name: String,
+    /// Its number.
+    pub port: u16,
+    /// `TCP`, `UDP` or `SCTP`.
+    pub protocol: String,
 }
 
 /// What a violated admission rule does.
@@ -445,10 +463,31 @@ pub struct Admission {
     pub actions: Vec<Action>,
     /// Rules, in declaration order (profiles expanded in place).
     pub rules: Vec<AdmissionRule>,
+    /// Custom rules (`rule NAME { kinds …; cel "…"; message "…" }`), each its own
+    /// ValidatingAdmissionPolicy.
+    pub custom: Vec<CustomRule>,
     /// The cluster's Kubernetes minor version: the defaults of version-dependent
     /// rules (`allowed-sysctls`, `allowed-volume-types`, `allowed-selinux-types`)
     /// follow the Pod Security Standards of that version.
     pub minor_version: u32,
+}
+
+/// A custom admission rule: what the built-in rules cannot say, in CEL.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CustomRule {
+    /// Its name (unique in its `admission` block).
+    pub name: String,
+    /// Declaration site.
+    pub origin: Origin,
+    /// The `rule` statement's span.
+    pub span: khc_syntax::Span,
+    /// The resources it judges, `(API group, plural)`: `pods` → `("", "pods")`,
+    /// `deployments.apps` → `("apps", "deployments")`.
+    pub kinds: Vec<(String, String)>,
+    /// The CEL expression, true when the object complies (parse-checked).
+    pub expression: String,
+    /// The message shown when it does not.
+    pub message: String,
 }
 
 /// One admission rule and where it was stated.

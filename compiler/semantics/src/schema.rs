@@ -47,6 +47,8 @@ pub enum BlockKind {
     Oidc,
     /// `exception NAME { … }` in a tenant.
     Exception,
+    /// `rule NAME { … }` in an admission block (a custom rule).
+    CustomRule,
 }
 
 /// One statement a block accepts.
@@ -228,6 +230,26 @@ const WORKLOAD: &[StatementSchema] = &[
     once("namespace", "NAME", "One of the tenant's namespaces (default: the first)."),
     opens("selector", "{ KEY \"VALUE\" … }", "The pod labels that identify the workload (default `app.kubernetes.io/name: NAME`).", BlockKind::Selector, true),
     once("automount-token", "BOOL", "Mount the API token into the workload's pods (default false)."),
+    s(
+        "port",
+        "NAME NUMBER [TCP|UDP|SCTP]",
+        "A named container port of the workload's pods (`port http 8080`): `allow … ports http` names it, and `reach` resolves it to this number when the workload is the destination.",
+    ),
+];
+
+/// `rule NAME { … }` in an admission block.
+const CUSTOM_RULE_STATEMENT: StatementSchema = opens(
+    "rule",
+    "NAME { kinds …; cel \"…\"; message \"…\" }",
+    "A custom rule: a CEL expression (true when the object complies) judging the named resources, with its message; its own ValidatingAdmissionPolicy, bound like the block's rules.",
+    BlockKind::CustomRule,
+    false,
+);
+
+const CUSTOM_RULE: &[StatementSchema] = &[
+    once("kinds", "RESOURCE…", "The resources judged: plurals, with the API group after a dot (`pods deployments.apps widgets.example.com`)."),
+    once("cel", "\"EXPR\"", "The CEL expression, true when the object complies (`object`, `oldObject`, `request`, `namespaceObject` as in a ValidatingAdmissionPolicy); parse-checked by khc, type-checked by the API server."),
+    once("message", "\"TEXT\"", "The message shown when the expression is false."),
 ];
 
 const POD_SECURITY: &[StatementSchema] = &[
@@ -335,7 +357,8 @@ pub const BLOCKS: &[BlockSchema] = &[
     BlockSchema { kind: BlockKind::KeyProvider, context: "a key provider", statements: KEY_PROVIDER },
     BlockSchema { kind: BlockKind::KmsProvider, context: "provider `kms`", statements: KMS_PROVIDER },
     BlockSchema { kind: BlockKind::Nodes, context: "a nodes block", statements: NODES },
-    BlockSchema { kind: BlockKind::Admission, context: "an admission block", statements: &[MODE, USE] },
+    BlockSchema { kind: BlockKind::Admission, context: "an admission block", statements: &[MODE, USE, CUSTOM_RULE_STATEMENT] },
+    BlockSchema { kind: BlockKind::CustomRule, context: "a custom rule", statements: CUSTOM_RULE },
     BlockSchema { kind: BlockKind::Profile, context: "a profile", statements: &[USE] },
     BlockSchema { kind: BlockKind::Audit, context: "an audit block", statements: AUDIT },
     BlockSchema { kind: BlockKind::ClusterPodSecurity, context: "the cluster's pod-security block", statements: CLUSTER_POD_SECURITY },
@@ -640,7 +663,10 @@ pub const KEYWORDS: ValueSet = ValueSet {
         ("egress", "Traffic out of the tenant's pods."),
         ("from", "The sending side."),
         ("to", "The receiving side; in `grant`, the subjects."),
-        ("ports", "Allowed ports or ranges (default: all)."),
+        (
+            "ports",
+            "Allowed ports, ranges or port names (`ports 8080 9000-9100 http`; default: all). A name is the destination pod's container port of that name.",
+        ),
         ("protocol", "TCP (default), UDP or SCTP."),
         ("except", "CIDRs inside the block that are excluded."),
         ("on", "The resources of a `can` rule."),

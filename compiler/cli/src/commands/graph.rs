@@ -66,7 +66,7 @@ fn graph(ws: &Workspace) -> (Vec<(String, String)>, Vec<Reach>) {
     }
     for ns in ws.external_namespaces() {
         let from = format!("namespace {ns}");
-        let e = khc_analysis::network::Endpoint::Pod { namespace: ns.clone(), labels: Default::default() };
+        let e = khc_analysis::network::Endpoint::bare_pod(&ns);
         for (t, w) in ws.workloads() {
             let to = khc_analysis::posture::workload_endpoint(t, w);
             let ports = ws.network.ports(&e, &to.endpoint);

@@ -149,6 +149,7 @@ fn check_workload(cx: &mut Ctx, at: &At<'_>, namespaces: &[String]) -> Option<Wo
         namespace: namespaces.first().cloned().unwrap_or_default(),
         selector: BTreeMap::from([("app.kubernetes.io/name".to_string(), name.clone())]),
         automount_token: false,
+        ports: Vec::new(),
     };
     let mut seen = Vec::new();
     for c in at.children() {
@@ -201,10 +202,71 @@ fn check_workload(cx: &mut Ctx, at: &At<'_>, namespaces: &[String]) -> Option<Wo
                     w.automount_token = b;
                 }
             }
+            ("port", false) => {
+                cx.no_block(&c);
+                if let Some(p) = container_port(cx, &c) {
+                    if w.ports.iter().any(|q| q.name == p.name) {
+                        cx.error(&c, c.s.span, "duplicate", format!("port `{}` is declared twice", p.name));
+                    } else {
+                        w.ports.push(p);
+                    }
+                }
+            }
             _ => cx.unknown_statement(&c, BlockKind::Workload),
         }
     }
     Some(w)
+}
+
+/// Checks `port NAME NUMBER [PROTOCOL]` in a workload.
+fn container_port(cx: &mut Ctx, at: &At<'_>) -> Option<crate::model::ContainerPort> {
+    let args = at.s.flat_args();
+    let usage = "expected `port NAME NUMBER [TCP|UDP|SCTP]`, e.g. `port http 8080`";
+    if !(2..=3).contains(&args.len()) {
+        cx.error(at, at.s.span, "bad-argument", usage);
+        return None;
+    }
+    let name = crate::context::word(args[0]).unwrap_or("");
+    if !is_port_name(name) {
+        cx.error(at, args[0].span, "invalid-name", format!("`{name}` is not a port name")).notes.push(
+            "note: a port name (IANA_SVC_NAME) is at most 15 lowercase letters, digits and `-`, with at least one letter, no `-` at either end and no `--`"
+                .into(),
+        );
+        return None;
+    }
+    let number = match &args[1].kind {
+        khc_syntax::ast::ValueKind::Number { digits, unit } if unit.is_empty() => digits.parse::<u32>().ok().filter(|p| (1..=65535).contains(p)),
+        _ => None,
+    };
+    let Some(number) = number else {
+        cx.error(at, args[1].span, "invalid-value", "a container port is a number from 1 to 65535");
+        return None;
+    };
+    let protocol = match args.get(2) {
+        None => "TCP".to_string(),
+        Some(v) => {
+            let p = crate::context::word(v).unwrap_or("").to_ascii_uppercase();
+            if !matches!(p.as_str(), "TCP" | "UDP" | "SCTP") {
+                cx.error(at, v.span, "invalid-value", "protocols are `TCP`, `UDP` and `SCTP`");
+                return None;
+            }
+            p
+        }
+    };
+    Some(crate::model::ContainerPort { name: name.to_string(), port: number as u16, protocol })
+}
+
+/// Whether `s` is a valid container port name (Kubernetes' IANA_SVC_NAME: 1–15
+/// lowercase letters, digits and `-`, at least one letter, no `-` at either end,
+/// no `--`).
+pub fn is_port_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 15
+        && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && s.chars().any(|c| c.is_ascii_lowercase())
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+        && !s.contains("--")
 }
 
 /// The span of `tenant NAME`.

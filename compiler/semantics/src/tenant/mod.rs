@@ -123,7 +123,13 @@ pub(crate) fn check_tenant(cx: &mut Ctx, at: &At<'_>, env: &dyn Env) -> Option<T
     if let Some(mode) = &cluster.admission_mode {
         // A tenant without an `admission` block still has a policy (the
         // automount-token rule): it follows the cluster's mode too.
-        let a = t.admission.get_or_insert_with(|| Admission { origin: t.origin.clone(), actions: Vec::new(), rules: Vec::new(), minor_version: minor });
+        let a = t.admission.get_or_insert_with(|| Admission {
+            origin: t.origin.clone(),
+            actions: Vec::new(),
+            rules: Vec::new(),
+            custom: Vec::new(),
+            minor_version: minor,
+        });
         a.actions.clone_from(mode);
     }
     // The policies khc adds itself are named first: `allow-egress-from-W-to-api-server`

@@ -78,17 +78,31 @@ pub(crate) fn allow(cx: &mut Ctx, at: &At<'_>, h: &TenantHeader, env: &dyn Env) 
         peer = parse_peer(cx, at, &mut c, h, env, direction)?;
     }
     let mut ports = Vec::new();
+    let mut named_ports: Vec<String> = Vec::new();
+    let mut seen_ports = false;
     let mut protocol = None;
     while let Some(v) = c.next() {
         match word(v) {
-            Some("ports") if ports.is_empty() => {
-                while c.pos < c.args.len() && c.peek_word().is_none() {
+            Some("ports") if !seen_ports => {
+                seen_ports = true;
+                // Numbers, ranges and names (`ports http 9090`) up to `protocol`.
+                while c.pos < c.args.len() && c.peek_word() != Some("protocol") {
                     let pv = c.next().expect("checked bound");
-                    if let Some(p) = port(cx, at, pv) {
+                    if let ValueKind::Name(n) = &pv.kind {
+                        if !super::header::is_port_name(n) {
+                            cx.error(at, pv.span, "invalid-value", format!("`{n}` is neither a port number nor a port name"))
+                                .notes
+                                .push("note: a port name (IANA_SVC_NAME) is at most 15 lowercase letters, digits and `-`, with at least one letter, no `-` at either end and no `--`".into());
+                        } else if named_ports.contains(n) {
+                            cx.error(at, pv.span, "duplicate", format!("port `{n}` is written twice"));
+                        } else {
+                            named_ports.push(n.clone());
+                        }
+                    } else if let Some(p) = port(cx, at, pv) {
                         ports.push(p);
                     }
                 }
-                if ports.is_empty() {
+                if ports.is_empty() && named_ports.is_empty() {
                     cx.error(at, v.span, "bad-argument", "`ports` needs at least one port or range");
                 }
             }
@@ -128,6 +142,7 @@ pub(crate) fn allow(cx: &mut Ctx, at: &At<'_>, h: &TenantHeader, env: &dyn Env) 
         local,
         peer,
         ports,
+        named_ports,
         protocol_only: protocol.is_some(),
         protocols: protocol.unwrap_or_else(|| vec!["TCP".into()]),
     })
@@ -439,7 +454,7 @@ pub(crate) fn compatible(r: &NetRule, o: &NetRule) -> bool {
     };
     let local_workload = |rule: &NetRule| rule.local.as_ref().map(|(w, _, _)| w.clone());
     let same = |a: Option<String>, b: Option<String>| a.is_none() || b.is_none() || a == b;
-    let every_port = |x: &NetRule| x.ports.is_empty() && !x.protocol_only;
+    let every_port = |x: &NetRule| x.ports.is_empty() && x.named_ports.is_empty() && !x.protocol_only;
     let same_protocol = r.protocols.iter().any(|p| o.protocols.contains(p));
     let ports_overlap = every_port(r)
         || every_port(o)
