@@ -168,7 +168,7 @@ pub fn custom_rules_markdown(ws: &Workspace) -> String {
             ));
         }
     };
-    for m in &ws.models {
+    for m in ws.models.iter() {
         if let Some(a) = &m.cluster.admission {
             line(&mut s, &format!("cluster {}", m.cluster.name), a);
         }
