@@ -22,6 +22,22 @@ struct Doc {
     text: String,
 }
 
+impl Doc {
+    /// Applies a `textDocument/didChange`: its version and every content change
+    /// (a range edit, or the whole text when no range is given).
+    fn apply(&mut self, params: &Value) {
+        if let Some(v) = params.pointer("/textDocument/version").and_then(Value::as_i64) {
+            self.version = v as i32;
+        }
+        for c in params.get("contentChanges").and_then(Value::as_array).into_iter().flatten() {
+            let range = c.get("range").and_then(|r| serde_json::from_value(r.clone()).ok());
+            if let Some(t) = c.get("text").and_then(Value::as_str) {
+                apply_change(&mut self.text, range, t);
+            }
+        }
+    }
+}
+
 /// The server: database, project model, documents and what was published.
 pub struct Server {
     db: KhcDatabase,
@@ -349,28 +365,12 @@ impl Server {
             "textDocument/didChange" => {
                 let Some(key) = uri.and_then(|u| self.key_of(&u)) else { return Vec::new() };
                 if let Some(doc) = self.manifests.get_mut(&key) {
-                    if let Some(v) = params.pointer("/textDocument/version").and_then(Value::as_i64) {
-                        doc.version = v as i32;
-                    }
-                    for c in params.get("contentChanges").and_then(Value::as_array).into_iter().flatten() {
-                        let range = c.get("range").and_then(|r| serde_json::from_value(r.clone()).ok());
-                        if let Some(t) = c.get("text").and_then(Value::as_str) {
-                            apply_change(&mut doc.text, range, t);
-                        }
-                    }
+                    doc.apply(&params);
                     self.dirty_manifests.insert(key);
                     return Vec::new();
                 }
                 let Some(doc) = self.docs.get_mut(&key) else { return Vec::new() };
-                if let Some(v) = params.pointer("/textDocument/version").and_then(Value::as_i64) {
-                    doc.version = v as i32;
-                }
-                for c in params.get("contentChanges").and_then(Value::as_array).into_iter().flatten() {
-                    let range = c.get("range").and_then(|r| serde_json::from_value(r.clone()).ok());
-                    if let Some(t) = c.get("text").and_then(Value::as_str) {
-                        apply_change(&mut doc.text, range, t);
-                    }
-                }
+                doc.apply(&params);
                 let text = doc.text.clone();
                 self.db.set_text(&key, text);
                 self.dirty.insert(key.clone());

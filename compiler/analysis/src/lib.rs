@@ -346,19 +346,11 @@ impl Workspace {
     /// warm): every model and output, or the errors of the first program that
     /// has some.
     pub fn of_entries(db: &khc_db::KhcDatabase, entries: &[khc_db::SourceFile]) -> Result<Workspace, LoadError> {
-        let mut models = Vec::new();
-        let mut files = Vec::new();
-        for &entry in entries {
-            let checked = check(db, entry);
-            let Some(model) = checked.model.clone() else {
-                return Err(LoadError::Errors(render(db, &checked.diagnostics, ColorChoice::Never)));
-            };
-            models.push(model);
+        Workspace::of_checked(db, entries, |entry, files| {
             if let Some(out) = build(db, entry) {
                 files.extend(out.files.iter().cloned());
             }
-        }
-        Ok(Workspace::new(models, &Output { files }))
+        })
     }
 
     /// The evaluators that judge pod objects in tenant `tenant`'s namespaces
@@ -369,6 +361,21 @@ impl Workspace {
     /// Namespaces never concern a pod in its namespaces. The language server
     /// judges an open manifest of pod objects with it.
     pub fn of_tenant(db: &khc_db::KhcDatabase, entries: &[khc_db::SourceFile], tenant: &str) -> Result<Workspace, LoadError> {
+        Workspace::of_checked(db, entries, |entry, files| {
+            files.extend(khc_db::emit::cluster_files(db, entry).iter().flatten().cloned());
+            if let Some(t) = khc_db::scope(db, entry).tenant(db, entry, tenant) {
+                files.extend(khc_db::tenant_files(db, t).iter().cloned());
+            }
+        })
+    }
+
+    /// Every program's checked model (or the errors of the first program that
+    /// has some) and the output files `files_of` picks for each entry.
+    fn of_checked(
+        db: &khc_db::KhcDatabase,
+        entries: &[khc_db::SourceFile],
+        mut files_of: impl FnMut(khc_db::SourceFile, &mut Vec<khc_emit::OutputFile>),
+    ) -> Result<Workspace, LoadError> {
         let mut models = Vec::new();
         let mut files = Vec::new();
         for &entry in entries {
@@ -377,10 +384,7 @@ impl Workspace {
                 return Err(LoadError::Errors(render(db, &checked.diagnostics, ColorChoice::Never)));
             };
             models.push(model);
-            files.extend(khc_db::emit::cluster_files(db, entry).iter().flatten().cloned());
-            if let Some(t) = khc_db::scope(db, entry).tenant(db, entry, tenant) {
-                files.extend(khc_db::tenant_files(db, t).iter().cloned());
-            }
+            files_of(entry, &mut files);
         }
         Ok(Workspace::new(models, &Output { files }))
     }
