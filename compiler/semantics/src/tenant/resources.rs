@@ -243,7 +243,7 @@ pub(crate) fn split_budget(cx: &mut Ctx, q: &mut Quota, namespaces: &[String], u
         if !namespaces.contains(ns) {
             let d = Diagnostic::error("unknown-name", &file, span, format!("`{ns}` is not a namespace of this tenant"))
                 .with_label("the budget is split across the tenant's namespaces")
-                .with_note(format!("note: the tenant's namespaces are {}", namespaces.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")));
+                .with_note(format!("the tenant's namespaces are {}", namespaces.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")));
             cx.push(d);
             ok = false;
         }
@@ -259,9 +259,6 @@ pub(crate) fn split_budget(cx: &mut Ctx, q: &mut Quota, namespaces: &[String], u
                 ok = false;
             }
         }
-    }
-    if !ok {
-        return;
     }
     let weight = |ns: &str| i128::from(b.shares.get(ns).map_or(1, |(w, _)| *w));
     let others: Vec<&String> = namespaces.iter().filter(|ns| !b.explicit.contains_key(*ns)).collect();
@@ -295,7 +292,9 @@ pub(crate) fn split_budget(cx: &mut Ctx, q: &mut Quota, namespaces: &[String], u
         for (ns, n) in explicit {
             let n = scaled(n);
             left -= n;
-            per.get_mut(ns.as_str()).expect("a tenant namespace").insert(key.clone(), crate::overrides::format_amount(key, &unit, n));
+            if let Some(m) = per.get_mut(ns.as_str()) {
+                m.insert(key.clone(), crate::overrides::format_amount(key, &unit, n));
+            }
         }
         let left = left.max(0);
         for ns in &others {
