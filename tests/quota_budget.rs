@@ -68,11 +68,13 @@ fn shares_weight_the_split() {
 
 #[test]
 fn explicit_amounts_take_their_part_and_the_rest_is_split() {
-    let out = built("budget tenant; namespace c cpu 1 pods 4; share a 2; cpu 6; pods 10", "");
-    assert_eq!(hard(&out, "c"), serde_json::json!({"requests.cpu": "1", "pods": "4"}));
+    let out = built("budget tenant; namespace c cpu 1 pods 4; share a 2; cpu 6; memory 6Gi; pods 10", "");
+    // `c` has no explicit memory: it takes part in the memory split (weight 1),
+    // so no namespace is left without a memory quota.
+    assert_eq!(hard(&out, "c"), serde_json::json!({"requests.cpu": "1", "requests.memory": "1536Mi", "pods": "4"}));
     // 5 CPUs left, weights 2:1 → 3333m and 1666m (4999m, under the budget).
-    assert_eq!(hard(&out, "a"), serde_json::json!({"requests.cpu": "3333m", "pods": "4"}));
-    assert_eq!(hard(&out, "b"), serde_json::json!({"requests.cpu": "1666m", "pods": "2"}));
+    assert_eq!(hard(&out, "a"), serde_json::json!({"requests.cpu": "3333m", "requests.memory": "3Gi", "pods": "4"}));
+    assert_eq!(hard(&out, "b"), serde_json::json!({"requests.cpu": "1666m", "requests.memory": "1536Mi", "pods": "2"}));
 }
 
 #[test]
@@ -107,7 +109,6 @@ fn misused_budget_statements_are_errors() {
         ("budget namespace; cpu 6", "`budget` takes `tenant`"),
         ("budget tenant; namespace a memory 1Gi; cpu 6", "namespace `a` sets `requests.memory` but the tenant budget has no `requests.memory`"),
         ("budget tenant; namespace a; cpu 6", "`namespace` takes a namespace and amounts"),
-        ("budget tenant; share a 2; namespace a cpu 1; cpu 6", "namespace `a` has both a `share` and explicit amounts"),
     ] {
         let (_, rendered) = compile_quota(body, "");
         assert!(rendered.contains(want), "{body}: {rendered}");

@@ -276,7 +276,7 @@ const QUOTA: &[StatementSchema] = &[
     s("node-ports", "COUNT", "services.nodeports: number of NodePort Services."),
     s("budget", "tenant", "The amounts are the tenant's total, split across its namespaces at compile time (evenly, or by `share`), each namespace's amount rounded down."),
     s("share", "NAMESPACE WEIGHT", "Under `budget tenant`: the namespace's weight in the split (1 when not written), e.g. `share shop-prod 3`."),
-    s("namespace", "NAMESPACE KEY QUANTITY …", "Under `budget tenant`: explicit amounts for one namespace, e.g. `namespace shop-batch cpu 1 memory 2Gi`; the rest of the budget is split among the others."),
+    s("namespace", "NAMESPACE KEY QUANTITY …", "Under `budget tenant`: explicit amounts for one namespace, e.g. `namespace shop-batch cpu 1 memory 2Gi`; the rest of each amount is split among the namespaces without an explicit value for it."),
 ];
 
 /// The `quota` statements that shape a tenant budget rather than set a key.

@@ -138,9 +138,6 @@ pub(crate) fn quota(cx: &mut Ctx, at: &At<'_>) -> Option<Quota> {
         if dup {
             cx.error(at, span, "duplicate", format!("namespace `{ns}` has two shares of the budget"));
         }
-        if b.shares.contains_key(&ns) && b.explicit.contains_key(&ns) {
-            cx.error(at, span, "conflict", format!("namespace `{ns}` has both a `share` and explicit amounts"));
-        }
     }
     Some(Quota { origin: at.origin(), hard, budget, per_namespace: BTreeMap::new() })
 }
@@ -231,8 +228,8 @@ fn amount(key: &str, value: &str) -> Option<(i128, String)> {
 /// budget as written; `q.hard` the budget after `quota-scale`. Explicit
 /// amounts (`namespace NS …`) must add up to at most the written budget (an
 /// error otherwise); under `quota-scale` each is scaled in proportion to the
-/// budget, rounding down. What remains is split among the other namespaces by
-/// weight (`share`, 1 when not written), rounding each namespace's amount down
+/// budget, rounding down. What remains of each amount is split among the
+/// namespaces without an explicit value for it by weight (`share`, 1 when not written), rounding each namespace's amount down
 /// to the millicore, byte or object, so the namespaces never hold more than the
 /// budget. All arithmetic is exact (integers, no floats).
 pub(crate) fn split_budget(cx: &mut Ctx, q: &mut Quota, namespaces: &[String], unscaled: &BTreeMap<String, String>) {
@@ -261,8 +258,6 @@ pub(crate) fn split_budget(cx: &mut Ctx, q: &mut Quota, namespaces: &[String], u
         }
     }
     let weight = |ns: &str| i128::from(b.shares.get(ns).map_or(1, |(w, _)| *w));
-    let others: Vec<&String> = namespaces.iter().filter(|ns| !b.explicit.contains_key(*ns)).collect();
-    let total_weight: i128 = others.iter().map(|ns| weight(ns)).sum();
     let mut per: BTreeMap<String, BTreeMap<String, String>> = namespaces.iter().map(|ns| (ns.clone(), BTreeMap::new())).collect();
     for (key, value) in &q.hard {
         let (Some((budget, unit)), Some((written, _))) = (amount(key, value), unscaled.get(key).and_then(|v| amount(key, v))) else { continue };
@@ -297,6 +292,9 @@ pub(crate) fn split_budget(cx: &mut Ctx, q: &mut Quota, namespaces: &[String], u
             }
         }
         let left = left.max(0);
+        // The namespaces without an explicit amount of this key share the rest.
+        let others: Vec<&String> = namespaces.iter().filter(|ns| !b.explicit.get(*ns).is_some_and(|(a, _)| a.contains_key(key))).collect();
+        let total_weight: i128 = others.iter().map(|ns| weight(ns)).sum();
         for ns in &others {
             let n = if total_weight == 0 { 0 } else { left * weight(ns) / total_weight };
             per.get_mut(ns.as_str()).expect("a tenant namespace").insert(key.clone(), crate::overrides::format_amount(key, &unit, n));
