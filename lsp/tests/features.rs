@@ -475,6 +475,9 @@ fn completion() {
         pvcs  (14) COUNT
         load-balancers  (14) COUNT
         node-ports  (14) COUNT
+        budget  (14) tenant
+        share  (14) NAMESPACE WEIGHT
+        namespace  (14) NAMESPACE KEY QUANTITY …
     "#]],
     );
     // Values: levels, isolation modes, verbs, tenants, workloads.
