@@ -265,7 +265,10 @@ pub(crate) fn split_budget(cx: &mut Ctx, q: &mut Quota, namespaces: &[String], u
         let mut explicit_sum = 0i128;
         let mut explicit = Vec::new();
         let mut reported = false;
-        for (ns, (amounts, span)) in &b.explicit {
+        // In source order, so the error points at the statement that passes the budget.
+        let mut in_order: Vec<_> = b.explicit.iter().collect();
+        in_order.sort_by_key(|(_, (_, span))| span.start);
+        for (ns, (amounts, span)) in in_order {
             if let Some((n, _)) = amounts.get(key).and_then(|v| amount(key, v)) {
                 explicit_sum += n;
                 explicit.push((ns, n));
