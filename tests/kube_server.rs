@@ -1071,6 +1071,35 @@ fn rbac_vocabulary_on_a_real_api_server() {
     }
 }
 
+/// A tenant budget (`quota { budget tenant; … }`) on a real API server: every
+/// namespace's ResourceQuota holds its share of the split, exactly as emitted
+/// (the server keeps the quantities as written, `333m`, `1536Mi`, bytes), and
+/// the shares add up to at most the budget.
+#[test]
+fn quota_budget_split_on_a_real_api_server() {
+    let src = "cluster c {\n  managed-by group \"khc-appliers\"\n  encryption { provider secretbox { key k env \"K\" } }\n}\n\
+               tenant t {\n  namespaces t-a t-b t-c\n  limits { request cpu 100m memory 64Mi }\n  \
+               quota { budget tenant; share t-a 2; namespace t-c cpu 1 pods 4; cpu 6; memory 6Gi; pods 10 }\n}\n";
+    let (out, diags, rendered) = compile_sources(&[("budget.khc", src)]);
+    let out = out.unwrap_or_else(|| panic!("{diags:?}\n{rendered}"));
+    let want = [
+        ("t-a", json!({"requests.cpu": "3333m", "requests.memory": "3Gi", "pods": "4"})),
+        ("t-b", json!({"requests.cpu": "1666m", "requests.memory": "1536Mi", "pods": "2"})),
+        ("t-c", json!({"requests.cpu": "1", "requests.memory": "1536Mi", "pods": "4"})),
+    ];
+    for bin in bin_dirs("quota_budget_split_on_a_real_api_server") {
+        let tmp = TempDir::new(&format!("budget-{}", khc_tests::kube::version_of(&bin)));
+        let c = Cluster::start(&bin, Options::default());
+        let cluster_dir = write_output(&out, &tmp.0.join("out"));
+        apply_twice(&c, &cluster_dir);
+        for (ns, hard) in &want {
+            let q: Value = serde_json::from_str(&c.kubectl_ok(&["get", "resourcequota", "t-quota", "-n", ns, "-o", "json"])).unwrap();
+            assert_eq!(&q["spec"]["hard"], hard, "{} {ns}", c.version());
+        }
+        drop(c);
+    }
+}
+
 // ---------------------------------------------------------------------------------
 // (2) admission
 

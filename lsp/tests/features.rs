@@ -475,6 +475,9 @@ fn completion() {
         pvcs  (14) COUNT
         load-balancers  (14) COUNT
         node-ports  (14) COUNT
+        budget  (14) tenant
+        share  (14) NAMESPACE WEIGHT
+        namespace  (14) NAMESPACE KEY QUANTITY …
     "#]],
     );
     // Values: levels, isolation modes, verbs, tenants, workloads.
@@ -1168,4 +1171,24 @@ fn resource_hover_lists_who_may_touch_it_here() {
         - `delete`: `group:oidc:payments-devs`, `sa:payments-jobs/worker`"#]],
     );
     std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Issue 20 item 6: inside `quota`, `budget` completes to `tenant`, `share` and
+/// `namespace` to the tenant's namespaces, `namespace NS` to the quota keys; hovering
+/// `budget` shows the schema's documentation.
+#[test]
+fn quota_budget_completion_and_hover() {
+    let dir = example("quota-budget");
+    let (mut c, _) = Client::start(&dir);
+    let text = std::fs::read_to_string(dir.join("tenants/payments.khc")).unwrap();
+    let with = |body: &str| text.replacen("  quota {\n", &format!("  quota {{\n    {body}\n"), 1);
+    let l = labels(&c.at("tenants/payments.khc", &with("budget $0"), "textDocument/completion", json!({})));
+    assert_eq!(l, ["tenant"], "{l:?}");
+    let l = labels(&c.at("tenants/payments.khc", &with("share $0"), "textDocument/completion", json!({})));
+    assert_eq!(l, ["payments", "payments-jobs"], "{l:?}");
+    let l = labels(&c.at("tenants/payments.khc", &with("namespace payments-jobs cpu 1 $0"), "textDocument/completion", json!({})));
+    assert!(l.contains(&"memory".to_string()) && l.contains(&"pods".to_string()) && !l.contains(&"budget".to_string()), "{l:?}");
+    let h = c.at("tenants/payments.khc", &with("bud$0get tenant"), "textDocument/hover", json!({}));
+    let v = h["result"]["contents"]["value"].as_str().unwrap();
+    assert!(v.contains("the tenant's total, split across its namespaces"), "{v}");
 }

@@ -158,7 +158,7 @@ pub fn tenant_objects(t: &Tenant) -> Vec<Built> {
         if let Some(q) = &t.quota {
             let rq = ResourceQuota {
                 metadata: meta(&format!("{}-quota", t.name), Some(ns), tn, &q.origin),
-                spec: Some(ResourceQuotaSpec { hard: quantities(&q.hard), ..Default::default() }),
+                spec: Some(ResourceQuotaSpec { hard: quantities(q.hard_for(ns)), ..Default::default() }),
                 ..Default::default()
             };
             out.push(built(rq, &format!("{}-quota", t.name), Some(ns), &q.origin));

@@ -329,8 +329,34 @@ pub struct NetRule {
 pub struct Quota {
     /// Declaration site.
     pub origin: Origin,
-    /// `requests.cpu` → `20`, …
+    /// `requests.cpu` → `20`, …: each namespace's amounts, or the tenant's
+    /// total under `budget tenant`.
     pub hard: BTreeMap<String, String>,
+    /// `budget tenant`: `hard` is the tenant's total, split across its
+    /// namespaces at compile time (SPEC.md section 10).
+    pub budget: Option<Budget>,
+    /// Under `budget tenant`, each namespace's amounts after the split (and
+    /// after `quota-scale`); empty otherwise.
+    pub per_namespace: BTreeMap<String, BTreeMap<String, String>>,
+}
+
+impl Quota {
+    /// The ResourceQuota amounts of namespace `ns`: its share of a tenant
+    /// budget, else `hard`.
+    pub fn hard_for(&self, ns: &str) -> &BTreeMap<String, String> {
+        self.per_namespace.get(ns).unwrap_or(&self.hard)
+    }
+}
+
+/// How a tenant budget (`budget tenant`) is split across the namespaces.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Budget {
+    /// `share NS N`: the namespace's weight (1 when not written), with the
+    /// statement's span.
+    pub shares: BTreeMap<String, (u32, khc_syntax::Span)>,
+    /// `namespace NS KEY Q …`: explicit amounts (ResourceQuota keys), with the
+    /// statement's span; the rest of the budget is split among the others.
+    pub explicit: BTreeMap<String, (BTreeMap<String, String>, khc_syntax::Span)>,
 }
 
 /// A LimitRange for containers.

@@ -112,14 +112,23 @@ fn scale_quantity(key: &str, value: &str, milli: u32) -> Option<String> {
     const NANO: i128 = 1_000_000_000;
     if key.ends_with(".cpu") {
         // Round up to the millicore.
-        let m = ceil_div(scaled, 1000 * 1_000_000);
-        return Some(if m % 1000 == 0 { format!("{}", m / 1000) } else { format!("{m}m") });
+        return Some(format_amount(key, unit, ceil_div(scaled, 1000 * 1_000_000)));
     }
     // Whole units (bytes, pods).
-    let units = ceil_div(scaled, 1000 * NANO);
-    if key == "pods" {
-        return Some(units.to_string());
+    Some(format_amount(key, unit, ceil_div(scaled, 1000 * NANO)))
+}
+
+/// Writes an exact amount back as a Kubernetes quantity: `amount` is in
+/// millicores for CPU keys (`requests.cpu`, `limits.cpu`), else in whole units
+/// (bytes, objects). Memory and storage keep `unit` (the suffix the source
+/// wrote) when the amount is a whole multiple of it, else the next smaller
+/// suffix of the same family (`Gi` → `Mi` → `Ki` → bytes) that is exact.
+pub(crate) fn format_amount(key: &str, unit: &str, amount: i128) -> String {
+    const NANO: i128 = 1_000_000_000;
+    if key.ends_with(".cpu") {
+        return if amount % 1000 == 0 { format!("{}", amount / 1000) } else { format!("{amount}m") };
     }
+    let units = amount;
     const BINARY: &[(&str, i128)] = &[("Ei", 1 << 60), ("Pi", 1 << 50), ("Ti", 1 << 40), ("Gi", 1 << 30), ("Mi", 1 << 20), ("Ki", 1 << 10)];
     const DECIMAL: &[(&str, i128)] = &[("E", NANO * NANO), ("P", NANO * 1_000_000), ("T", NANO * 1000), ("G", NANO), ("M", 1_000_000), ("k", 1000)];
     let family = if unit.ends_with('i') {
@@ -132,10 +141,10 @@ fn scale_quantity(key: &str, value: &str, milli: u32) -> Option<String> {
     let start = family.iter().position(|(s, _)| *s == unit).unwrap_or(family.len());
     for (suffix, size) in &family[start..] {
         if units % size == 0 {
-            return Some(format!("{}{suffix}", units / size));
+            return format!("{}{suffix}", units / size);
         }
     }
-    Some(units.to_string())
+    units.to_string()
 }
 
 fn ceil_div(a: i128, b: i128) -> i128 {

@@ -274,7 +274,13 @@ const QUOTA: &[StatementSchema] = &[
     s("pvcs", "COUNT", "persistentvolumeclaims: number of PersistentVolumeClaims."),
     s("load-balancers", "COUNT", "services.loadbalancers: number of LoadBalancer Services."),
     s("node-ports", "COUNT", "services.nodeports: number of NodePort Services."),
+    s("budget", "tenant", "The amounts are the tenant's total, split across its namespaces at compile time (evenly, or by `share`), each namespace's amount rounded down."),
+    s("share", "NAMESPACE WEIGHT", "Under `budget tenant`: the namespace's weight in the split (1 when not written), e.g. `share shop-prod 3`."),
+    s("namespace", "NAMESPACE KEY QUANTITY …", "Under `budget tenant`: explicit amounts for one namespace, e.g. `namespace shop-batch cpu 1 memory 2Gi`; the rest of each amount is split among the namespaces without an explicit value for it."),
 ];
+
+/// The `quota` statements that shape a tenant budget rather than set a key.
+pub const QUOTA_BUDGET_STATEMENTS: &[&str] = &["budget", "share", "namespace"];
 
 /// Quota statements and the ResourceQuota keys they set; `true` for quantities.
 pub const QUOTA_KEYS: &[(&str, &str, bool)] = &[
@@ -765,6 +771,6 @@ mod tests {
         }
         assert_eq!(child_block(BlockKind::Encryption, "provider", Some("kms")), Some(BlockKind::KmsProvider));
         assert_eq!(child_block(BlockKind::Encryption, "provider", Some("aesgcm")), Some(BlockKind::KeyProvider));
-        assert_eq!(QUOTA_KEYS.len(), QUOTA.len());
+        assert_eq!(QUOTA_KEYS.len() + QUOTA_BUDGET_STATEMENTS.len(), QUOTA.len());
     }
 }

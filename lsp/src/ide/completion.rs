@@ -75,6 +75,14 @@ impl<'a> Analysis<'a> {
             ("namespaces", _) if kind == BlockKind::Exception => defs(SymbolKind::Namespace, tenant_here.as_deref()),
             ("deletable-namespaces", _) if kind == BlockKind::Tenant => defs(SymbolKind::Namespace, tenant_here.as_deref()),
             ("namespace", _) if kind == BlockKind::PodSecurity && complete.len() == 2 => set(&schema::LEVELS),
+            // `quota { budget tenant; share NS N; namespace NS KEY Q … }`.
+            ("budget", _) if kind == BlockKind::Quota => {
+                vec![item("tenant", CompletionItemKind::ENUM_MEMBER, Some("the amounts are the tenant's total, split across its namespaces"))]
+            }
+            ("share" | "namespace", _) if kind == BlockKind::Quota && complete.len() == 1 => defs(SymbolKind::Namespace, tenant_here.as_deref()),
+            ("namespace", _) if kind == BlockKind::Quota && complete.len().is_multiple_of(2) => {
+                schema::QUOTA_KEYS.iter().map(|k| item(k.0, CompletionItemKind::PROPERTY, Some(k.1))).collect()
+            }
             (_, "tenant") if stmt != "tenant" => defs(SymbolKind::Tenant, None),
             (_, "workload") => {
                 let other = complete.windows(3).rev().find(|w| w[0] == "tenant" && w[2] == "workload").map(|w| w[1].to_string());

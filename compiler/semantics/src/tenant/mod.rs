@@ -117,8 +117,13 @@ pub(crate) fn check_tenant(cx: &mut Ctx, at: &At<'_>, env: &dyn Env) -> Option<T
         }
     }
     // Per-cluster overrides (SPEC.md section 4).
+    // A tenant budget is scaled first, then split (SPEC.md section 10).
+    let unscaled = t.quota.as_ref().map(|q| q.hard.clone());
     if let (Some(q), Some(milli)) = (&mut t.quota, cluster.quota_scale) {
         crate::overrides::scale_quota(q, milli);
+    }
+    if let (Some(q), Some(unscaled)) = (&mut t.quota, &unscaled) {
+        resources::split_budget(cx, q, &t.namespaces, unscaled);
     }
     if let Some(mode) = &cluster.admission_mode {
         // A tenant without an `admission` block still has a policy (the
