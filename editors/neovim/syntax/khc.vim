@@ -8,7 +8,7 @@ syntax keyword khcStatement admission admission-mode allow allowed-capabilities 
       \ allowed-priority-classes allowed-registries allowed-runtime-classes allowed-selinux-types
       \ allowed-service-types allowed-storage-classes allowed-sysctls allowed-volume-types anonymous
       \ api-server api-share apparmor-runtime-default audience audit authentication automount-token
-      \ can cel configmaps cpu default deletable-namespaces drop-all-capabilities encryption
+      \ budget can cel configmaps cpu default deletable-namespaces drop-all-capabilities encryption
       \ endpoint enforce ephemeral-storage exception exempt-namespaces exempt-runtime-classes
       \ exempt-usernames expires grant groups-claim groups-prefix import isolation key kinds
       \ kubelet-certificate-authority kubernetes lifts limit-cpu limit-memory limits load-balancers
@@ -20,8 +20,8 @@ syntax keyword khcStatement admission admission-mode allow allowed-capabilities 
       \ no-workloads-in-default node-ports nodes oidc pod-cidr pod-security pods port provider pvcs
       \ quota quota-scale read-only-root-fs reason request require-fs-group require-limits
       \ require-requests require-user-namespaces resources rule run-as-group run-as-non-root
-      \ seccomp-runtime-default secrets selector service-cidr services storage timeout toleration
-      \ use username-claim username-prefix version warn workloads
+      \ seccomp-runtime-default secrets selector service-cidr services share storage timeout
+      \ toleration use username-claim username-prefix version warn workloads
 syntax keyword khcKeyword ingress egress from to ports protocol except on names cidr env file user group serviceaccount readonly
 syntax keyword khcBoolean true false
 syntax match khcNumber "\<\d\+\(\.\d\+\)\?[A-Za-z]*\>"
