@@ -112,7 +112,14 @@ impl Posture {
             let actions: Vec<String> = p.bindings.iter().flat_map(|b| b.actions.iter().cloned()).collect();
             for c in &p.checks {
                 let msg = c.message.rsplit_once(" [khc rule ").map_or(c.message.as_str(), |(m, _)| m);
-                put("admission", format!("{}: {} ({msg})", p.name, c.rule), actions.join(","), c.rule_source.clone());
+                // A custom rule's expression is the source's own text: a changed
+                // `cel` is a change (built-in rules' expressions follow the
+                // version and the exceptions, shown as facts of their own).
+                let mut value = actions.join(",");
+                if p.name.ends_with(&format!(".rule-{}", c.rule)) {
+                    value = format!("{value}{CEL_SEPARATOR}{}", c.expression);
+                }
+                put("admission", format!("{}: {} ({msg})", p.name, c.rule), value, c.rule_source.clone());
             }
         }
         for t in ws.tenants() {
@@ -168,6 +175,9 @@ impl Posture {
     }
 }
 
+/// Between a custom rule's actions and its expression in an `admission` fact.
+const CEL_SEPARATOR: &str = "; cel: ";
+
 fn effect(category: &str, before: Option<&str>, after: Option<&str>) -> Effect {
     match (category, before, after) {
         ("namespace", Some(_), None) => Effect::Destructive,
@@ -187,6 +197,9 @@ fn effect(category: &str, before: Option<&str>, after: Option<&str>) -> Effect {
         ("admission", None, Some(_)) => Effect::Tightened,
         ("admission", Some(_), None) => Effect::Loosened,
         ("admission", Some(b), Some(a)) => {
+            // The actions only: a custom rule's expression may say `Deny`.
+            let actions = |v: &str| v.split_once(CEL_SEPARATOR).map_or(v, |(x, _)| x).to_string();
+            let (b, a) = (actions(b), actions(a));
             if b.contains("Deny") && !a.contains("Deny") {
                 Effect::Loosened
             } else if !b.contains("Deny") && a.contains("Deny") {
