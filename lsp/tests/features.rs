@@ -1088,6 +1088,52 @@ fn exception_hover_shows_scope_reason_and_lowered_namespaces() {
     assert!(v.contains("no-host-namespaces") && v.contains("hostNetwork"), "{v}");
 }
 
+/// Issue 20 items 5 and 8: hovering a workload's `port` statement shows its
+/// shape and what `allow … ports NAME` resolves it to; a custom `rule` in
+/// `admission` shows its shape and what it compiles into. The keywords inside
+/// a rule's block (`cel`) have their own doc.
+#[test]
+fn port_and_custom_rule_hover() {
+    let dir = example("port-rule-hover");
+    let (mut c, _) = Client::start(&dir);
+    let c = &mut c;
+    let p = "tenants/payments.khc";
+    check_hover(
+        c,
+        p,
+        "    selector { app \"payments-api\" }\n",
+        "    selector { app \"payments-api\" }\n    po$0rt https 8443\n",
+        expect![[r#"
+            ```khc
+            port NAME NUMBER [TCP|UDP|SCTP]
+            ```
+            A named container port of the workload's pods (`port http 8080`): `allow … ports http` names it, and `reach` resolves it to this number when the workload is the destination."#]],
+    );
+    let rule = "    rule few-replicas {\n      kinds deployments.apps\n      cel \"object.spec.replicas <= 5\"\n      message \"at most 5 replicas\"\n    }\n";
+    check_hover(
+        c,
+        p,
+        "    use restricted\n",
+        &format!("    use restricted\n{}", rule.replacen("rule", "ru$0le", 1)),
+        expect![[r#"
+            ```khc
+            rule NAME { kinds …; cel "…"; message "…" }
+            ```
+            A custom rule: a CEL expression (true when the object complies) judging the named resources, with its message; its own ValidatingAdmissionPolicy, bound like the block's rules."#]],
+    );
+    check_hover(
+        c,
+        p,
+        "    use restricted\n",
+        &format!("    use restricted\n{}", rule.replacen("cel", "c$0el", 1)),
+        expect![[r#"
+            ```khc
+            cel "EXPR"
+            ```
+            The CEL expression, true when the object complies (`object`, `oldObject`, `request`, `namespaceObject` as in a ValidatingAdmissionPolicy); parse-checked by khc, type-checked by the API server."#]],
+    );
+}
+
 /// Issue 20 item 3: a warning acknowledged in source is published as a hint
 /// with its reason; an unmatched acknowledgement is a warning; every warning
 /// offers a quick fix that inserts the acknowledgement above its line.
