@@ -141,22 +141,7 @@ impl Posture {
             // Exceptions: one fact per lifted rule and covered scope, so a new
             // or widened exception is a new fact (a loosening).
             for e in &t.exceptions {
-                let scopes: Vec<String> = if e.workloads.is_empty() {
-                    e.namespaces.iter().map(|n| format!("namespace {n}")).collect()
-                } else {
-                    e.workloads.iter().map(|(w, n)| format!("workload {n}/{w}")).collect()
-                };
-                let expiry = e.expires.as_deref().map_or("no expiry".to_string(), |d| format!("until {d}"));
-                for r in &e.lifts {
-                    for scope in &scopes {
-                        put(
-                            "exception",
-                            format!("tenant {}: `{}` lifted for {scope}", t.name, r.keyword()),
-                            format!("exception {}, {expiry}: {}", e.name, e.reason),
-                            e.origin.to_string(),
-                        );
-                    }
-                }
+                exception_facts(&mut put, &format!("tenant {}", t.name), e);
             }
             put("isolation", format!("tenant {}", t.name), format!("{:?}", t.isolation).to_lowercase(), t.origin.to_string());
             for w in &t.workloads {
@@ -164,6 +149,10 @@ impl Posture {
             }
         }
         for m in ws.models.iter() {
+            // The cluster's exceptions, as the tenants' above.
+            for e in &m.cluster.exceptions {
+                exception_facts(&mut put, &format!("cluster {}", m.cluster.name), e);
+            }
             if let Some(e) = &m.cluster.encryption {
                 let providers: Vec<&str> = e.providers.iter().map(|p| p.kind()).collect();
                 for r in &e.resources {
@@ -172,6 +161,28 @@ impl Posture {
             }
         }
         Posture { facts: f }
+    }
+}
+
+/// The facts of one exception of `owner` (`tenant T`, `cluster C`): one per
+/// lifted rule and covered scope, so a new or widened exception is a new fact
+/// (a loosening).
+fn exception_facts(put: &mut impl FnMut(&str, String, String, String), owner: &str, e: &khc_semantics::model::Exception) {
+    let scopes: Vec<String> = if e.workloads.is_empty() {
+        e.namespaces.iter().map(|n| format!("namespace {n}")).collect()
+    } else {
+        e.workloads.iter().map(|(w, n)| format!("workload {n}/{w}")).collect()
+    };
+    let expiry = e.expires.as_deref().map_or("no expiry".to_string(), |d| format!("until {d}"));
+    for r in &e.lifts {
+        for scope in &scopes {
+            put(
+                "exception",
+                format!("{owner}: `{}` lifted for {scope}", r.keyword()),
+                format!("exception {}, {expiry}: {}", e.name, e.reason),
+                e.origin.to_string(),
+            );
+        }
     }
 }
 
