@@ -468,6 +468,7 @@ statement_enum! {
         AdmissionMode = "admission-mode",
         Encryption = "encryption",
         Admission = "admission",
+        Exception = "exception",
         Role = "role",
         Grant = "grant",
         ManagedBy = "managed-by",
@@ -475,7 +476,6 @@ statement_enum! {
         PodSecurity = "pod-security",
         Authentication = "authentication",
         KubeletCertificateAuthority = "kubelet-certificate-authority",
-        Exception = "exception",
     }
 }
 
