@@ -345,3 +345,31 @@ fn custom_rules_are_in_the_report() {
     let rows = khc_analysis::report::compliance(&ws);
     assert!(khc_analysis::report::markdown(&ws, &rows).contains("## Custom rules"));
 }
+
+/// `khc diff` shows a custom rule whose `cel` changed while its message and
+/// mode stayed (the expression is part of the rule's fact), and a changed
+/// expression that mentions `Deny` is not read as an action change.
+#[test]
+fn diff_shows_a_changed_custom_rule_expression() {
+    let project = |tag: &str, cel: &str| {
+        let tmp = kube::TempDir::new(tag);
+        std::fs::write(
+            tmp.0.join("main.khc"),
+            format!("cluster c {{\n  kubernetes 1.35\n}}\ntenant t {{\n  admission {{\n    rule few-replicas {{\n      kinds deployments.apps\n      cel \"{cel}\"\n      message \"too many replicas\"\n    }}\n  }}\n}}\n"),
+        )
+        .unwrap();
+        let ws = khc_analysis::Workspace::load(&tmp.0).expect("builds");
+        (tmp, ws)
+    };
+    let (_a, old) = project("custom-diff-old", "object.spec.replicas <= 5");
+    let (_b, new) = project("custom-diff-new", "object.spec.replicas <= 9 || object.metadata.name != 'Deny'");
+    let changes = khc_analysis::diff::compare(&old, &new);
+    let rule: Vec<_> = changes.iter().filter(|c| c.category == "admission" && c.what.contains("few-replicas")).collect();
+    assert_eq!(rule.len(), 1, "{changes:#?}");
+    assert_eq!(rule[0].effect, khc_analysis::diff::Effect::Changed, "{changes:#?}");
+    assert!(rule[0].before.ends_with("object.spec.replicas <= 5"), "{:?}", rule[0]);
+    assert!(rule[0].after.contains("<= 9"), "{:?}", rule[0]);
+    // The same source twice: no change.
+    let (_c, same) = project("custom-diff-same", "object.spec.replicas <= 5");
+    assert!(khc_analysis::diff::compare(&old, &same).is_empty());
+}

@@ -177,3 +177,110 @@ fn removal_is_destructive_and_exceptions_loosen_in_diff_and_show_in_report() {
     );
     assert!(report.contains("mon / namespace mon: Pod Security enforce label lowered to privileged; khc enforces restricted"), "{report}");
 }
+
+/// A cluster with `no-host-namespaces` in its `admission` and a cluster
+/// exception for node-exporter's ServiceAccount in `monitoring` (a namespace no
+/// tenant declares) and for every pod of `logging`.
+fn cluster_with_exception(exception: &str) -> String {
+    format!(
+        "cluster c {{\n  kubernetes 1.37\n  admission {{\n    no-host-namespaces\n    no-latest-tag\n  }}\n{exception}\n}}\ntenant t {{\n  namespaces t\n  exception mine {{\n    lifts no-latest-tag\n    reason \"r\"\n  }}\n}}\n"
+    )
+}
+
+const NODE_AGENTS: &str = "  exception node-agents {\n    workloads \"monitoring/node-exporter\"\n    namespaces monitoring logging\n    lifts no-host-namespaces\n    reason \"node-exporter reads the host's network stats\"\n    expires \"2099-01-01\"\n  }";
+
+fn host_pod(ns: &str, sa: &str) -> Value {
+    serde_json::json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "p", "namespace": ns},
+        "spec": {"serviceAccountName": sa, "hostNetwork": true, "containers": [{"name": "c", "image": "registry.example.com/x:1"}]}
+    })
+}
+
+/// Issue 20 item 2 (cluster form): an `exception` in the cluster block lifts a
+/// cluster rule for any namespace or ServiceAccount `ns/name`, compiled into
+/// the cluster policy as `(covered) || (rule)`; `khc eval` admits the covered
+/// pod, names the exception, and denies the same pod elsewhere; `report` and
+/// `diff` (a loosening) show it; a tenant exception naming a cluster rule keeps
+/// its warning with a help pointing to the cluster form.
+#[test]
+fn cluster_exceptions_lift_cluster_rules() {
+    let src = cluster_with_exception(NODE_AGENTS);
+    let (out, d, rendered) = compile_sources(&[("main.khc", &src)]);
+    let out = out.unwrap_or_else(|| panic!("{rendered}"));
+    let tenant_warning = with(&d, "no-effect", "exception `mine` lifts `no-latest-tag`");
+    assert_eq!(tenant_warning.len(), 1, "{rendered}");
+    assert!(tenant_warning[0].notes.iter().any(|n| n.contains("write the exception in the cluster block")), "{rendered}");
+    let v = validations(&out, "khc-cluster");
+    let (expr, _) = v.iter().find(|(_, m)| m.contains("no-host-namespaces")).unwrap_or_else(|| panic!("{v:?}"));
+    assert!(
+        expr.starts_with("((request.namespace == 'monitoring' && has(variables.podSpec.serviceAccountName) && variables.podSpec.serviceAccountName == 'node-exporter')) || ("),
+        "{expr}"
+    );
+
+    let ws = workspace("cluster-exception", &src);
+    let eval = |object: Value| {
+        let text = serde_yaml_ng::to_string(&object).unwrap();
+        khc_analysis::eval::evaluate_all(&ws, &khc_analysis::manifest::parse("m.yaml", &text).unwrap(), "default")
+    };
+    let denied = |f: &[khc_analysis::eval::Finding]| f.iter().any(|f| f.severity == khc_analysis::eval::Severity::Deny && f.rule == "no-host-namespaces");
+    let named =
+        |f: &[khc_analysis::eval::Finding]| f.iter().any(|f| f.check == "exception" && f.message.contains("exception `node-agents` lifts no-host-namespaces"));
+    let f = eval(host_pod("monitoring", "node-exporter"));
+    assert!(!denied(&f) && named(&f), "{f:#?}");
+    for (ns, sa) in [("monitoring", "other"), ("logging", "shipper"), ("t", "node-exporter"), ("apps", "node-exporter")] {
+        let f = eval(host_pod(ns, sa));
+        assert!(denied(&f) && !named(&f), "{ns}/{sa}: {f:#?}");
+    }
+
+    let report = khc_analysis::report::markdown(&ws, &khc_analysis::report::compliance(&ws));
+    assert!(
+        report.contains("* cluster c / `node-agents` (main.khc:7): lifts no-host-namespaces for workloads monitoring/node-exporter; expires 2099-01-01. Reason: node-exporter reads the host's network stats"),
+        "{report}"
+    );
+    let changes = khc_analysis::diff::compare(&workspace("cluster-exception-old", &cluster_with_exception("")), &ws);
+    assert!(
+        changes
+            .iter()
+            .any(|c| c.effect == khc_analysis::diff::Effect::Loosened
+                && c.what == "cluster c: `no-host-namespaces` lifted for workload monitoring/node-exporter"),
+        "{changes:#?}"
+    );
+}
+
+/// Cluster exceptions' mistakes are errors with spans: a rule the cluster's
+/// `admission` does not state, a ServiceAccount without its namespace, a
+/// missing reason, no namespace at all, and a past expiry.
+#[test]
+fn cluster_exception_mistakes_are_errors() {
+    let cases = [
+        (
+            "  exception a {\n    namespaces monitoring\n    lifts no-host-path\n    reason \"r\"\n  }",
+            "unknown-name",
+            "`no-host-path` is not a rule of the cluster's `admission` block",
+            "no-host-path",
+        ),
+        (
+            "  exception a {\n    workloads node-exporter\n    lifts no-host-namespaces\n    reason \"r\"\n  }",
+            "bad-argument",
+            "`node-exporter` is not a ServiceAccount `namespace/name`",
+            "node-exporter",
+        ),
+        ("  exception a {\n    namespaces monitoring\n    lifts no-host-namespaces\n  }", "bad-argument", "exception `a` needs a `reason`", "exception a"),
+        ("  exception a {\n    lifts no-host-namespaces\n    reason \"r\"\n  }", "bad-argument", "exception `a` covers no namespace", "exception a"),
+        (
+            "  exception a {\n    namespaces monitoring\n    lifts no-host-namespaces\n    reason \"r\"\n    expires \"2001-01-01\"\n  }",
+            "expired",
+            "exception `a` expired on 2001-01-01",
+            "\"2001-01-01\"",
+        ),
+    ];
+    for (exception, code, message, text) in cases {
+        let src = cluster_with_exception(exception);
+        let (out, d, rendered) = compile_sources(&[("main.khc", &src)]);
+        assert!(out.is_none(), "{rendered}");
+        let found = with(&d, code, message);
+        assert_eq!(found.len(), 1, "{exception}: {rendered}");
+        assert_eq!(spanned(&src, found[0]), text, "{rendered}");
+    }
+}

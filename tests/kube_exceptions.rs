@@ -6,7 +6,8 @@
 //! `enforce: restricted`) and by khc's policy (the excepted namespace's label is
 //! lowered to `privileged` and khc's CEL enforces `restricted` for every pod the
 //! exception does not cover). `khc eval` (the in-process evaluator) gives the
-//! same verdicts. On 1.37.2 and 1.30.14.
+//! same verdicts. A cluster exception lifts cluster rules the same way, for a
+//! ServiceAccount in a namespace no tenant declares. On 1.37.2 and 1.30.14.
 
 use khc_tests::kube::{bin_dirs, version_of, write_output, Cluster, Options, TempDir};
 use khc_tests::*;
@@ -156,6 +157,92 @@ fn node_exporter_exception_on_real_api_servers() {
             let findings = khc_analysis::eval::evaluate_all(&ws, &khc_analysis::manifest::parse("m.yaml", &text).unwrap(), "default");
             let named = findings.iter().any(|f| f.check == "exception" && f.message.contains("exception `node-exporter-host` lifts"));
             assert_eq!(named, name.contains("node-exporter in node-agents"), "{version} {name}: {findings:#?}");
+        }
+    }
+}
+
+/// A cluster exception (SPEC section 5, "Cluster exceptions"): the cluster's
+/// `no-host-namespaces` and `no-host-path` lifted for ServiceAccount
+/// `agents/node-exporter` in a namespace no tenant declares.
+fn cluster_program(minor: &str) -> String {
+    format!(
+        r#"cluster c {{
+  kubernetes {minor}
+  pod-security {{
+    enforce privileged
+  }}
+  admission {{
+    no-host-namespaces
+    no-host-path
+  }}
+  exception node-agents {{
+    workloads "agents/node-exporter"
+    lifts no-host-namespaces no-host-path
+    reason "node-exporter reads the host's /proc and /sys and serves on the host network"
+    expires "2099-12-31"
+  }}
+}}
+"#
+    )
+}
+
+/// The cluster policy with a cluster exception on both real API servers:
+/// node-exporter's Pod and DaemonSet are admitted in `agents` under their
+/// ServiceAccount and denied (403, by khc's cluster policy) there under another
+/// one and in another namespace; `khc eval` agrees. The namespaces are
+/// labelled `privileged` (and the cluster's Pod Security default, which `khc
+/// eval` reads for unlabelled namespaces, is `privileged`) so that only khc's
+/// policy judges.
+#[test]
+fn cluster_exception_on_real_api_servers() {
+    for bin in bin_dirs("cluster_exception_on_real_api_servers") {
+        let version = version_of(&bin);
+        let minor = version.trim_start_matches('v').split('.').take(2).collect::<Vec<_>>().join(".");
+        let source = cluster_program(&minor);
+        let (out, _, rendered) = compile_sources(&[("main.khc", &source)]);
+        let out = out.unwrap_or_else(|| panic!("{rendered}"));
+        let tmp = TempDir::new(&format!("cluster-exceptions-{version}"));
+        std::fs::create_dir_all(tmp.0.join("src")).unwrap();
+        std::fs::write(tmp.0.join("src/main.khc"), &source).unwrap();
+        let ws = khc_analysis::Workspace::load(&tmp.0.join("src/main.khc")).unwrap_or_else(|e| panic!("{e:?}"));
+        write_output(&out, &tmp.0);
+        let c = Cluster::start(&bin, Options::default());
+        c.kubectl_ok(&["apply", "--server-side", "-k", tmp.0.join("clusters/c/cluster").to_str().unwrap()]);
+        for ns in ["agents", "apps"] {
+            c.kubectl_ok(&["create", "namespace", ns]);
+            c.kubectl_ok(&["label", "namespace", ns, "pod-security.kubernetes.io/enforce=privileged"]);
+            for sa in ["node-exporter", "scraper"] {
+                c.kubectl_ok(&["create", "serviceaccount", sa, "-n", ns]);
+            }
+        }
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let r = c.request("POST", &path_of(&pod("apps", "node-exporter")), &pod("apps", "node-exporter"));
+            if r.status == 403 && r.body["message"].as_str().unwrap_or("").contains("khc rule") {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{version}: the cluster policy never judged: HTTP {} {}", r.status, r.body);
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        let cases = [
+            ("pod node-exporter in agents", pod("agents", "node-exporter"), true),
+            ("daemonset node-exporter in agents", daemonset("agents", "node-exporter"), true),
+            ("pod as scraper in agents", pod("agents", "scraper"), false),
+            ("daemonset as scraper in agents", daemonset("agents", "scraper"), false),
+            ("pod node-exporter in apps", pod("apps", "node-exporter"), false),
+            ("daemonset node-exporter in apps", daemonset("apps", "node-exporter"), false),
+        ];
+        for (name, object, admitted) in cases {
+            let r = c.request("POST", &path_of(&object), &object);
+            let message = r.body["message"].as_str().unwrap_or("").to_string();
+            eprintln!("{version} {name}: HTTP {} {message}", r.status);
+            assert_eq!(r.status == 201 || r.status == 200, admitted, "{version} {name}: HTTP {} {message}", r.status);
+            if !admitted {
+                assert_eq!(r.status, 403, "{version} {name}: {message}");
+                assert!(message.contains("khc-cluster"), "{version} {name}: {message}");
+            }
+            let (eval, denials) = eval_admits(&ws, &object);
+            assert_eq!(eval, admitted, "{version} {name}: khc eval says {denials:?}");
         }
     }
 }

@@ -753,23 +753,24 @@ fn completion() {
         "  kubernetes 1.35",
         "  $0",
         expect![[r#"
-        kubernetes  (14) VERSION
-        exempt-namespaces  (14) NAME…
-        api-server  (14) CIDR…
-        pod-cidr  (14) CIDR…
-        service-cidr  (14) CIDR…
-        quota-scale  (14) FACTOR
-        admission-mode  (14) deny|warn|audit…
-        encryption  (14) { … }
-        admission  (14) { … }
-        role  (14) NAME { … }
-        grant  (14) ROLE to SUBJECT…
-        managed-by  (14) SUBJECT…
-        audit  (14) { … }
-        pod-security  (14) { … }
-        authentication  (14) { … }
-        kubelet-certificate-authority  (14) "PATH"
-    "#]],
+            kubernetes  (14) VERSION
+            exempt-namespaces  (14) NAME…
+            api-server  (14) CIDR…
+            pod-cidr  (14) CIDR…
+            service-cidr  (14) CIDR…
+            quota-scale  (14) FACTOR
+            admission-mode  (14) deny|warn|audit…
+            encryption  (14) { … }
+            admission  (14) { … }
+            exception  (14) NAME { … }
+            role  (14) NAME { … }
+            grant  (14) ROLE to SUBJECT…
+            managed-by  (14) SUBJECT…
+            audit  (14) { … }
+            pod-security  (14) { … }
+            authentication  (14) { … }
+            kubelet-certificate-authority  (14) "PATH"
+        "#]],
     );
 }
 
@@ -1089,6 +1090,91 @@ fn exception_hover_shows_scope_reason_and_lowered_namespaces() {
     );
     let v = h["result"]["contents"]["value"].as_str().unwrap();
     assert!(v.contains("no-host-namespaces") && v.contains("hostNetwork"), "{v}");
+}
+
+/// Issue 20 items 5 and 8: hovering a workload's `port` statement shows its
+/// shape and what `allow … ports NAME` resolves it to; a custom `rule` in
+/// `admission` shows its shape and what it compiles into. The keywords inside
+/// a rule's block (`cel`) have their own doc.
+#[test]
+fn port_and_custom_rule_hover() {
+    let dir = example("port-rule-hover");
+    let (mut c, _) = Client::start(&dir);
+    let c = &mut c;
+    let p = "tenants/payments.khc";
+    check_hover(
+        c,
+        p,
+        "    selector { app \"payments-api\" }\n",
+        "    selector { app \"payments-api\" }\n    po$0rt https 8443\n",
+        expect![[r#"
+            ```khc
+            port NAME NUMBER [TCP|UDP|SCTP]
+            ```
+            A named container port of the workload's pods (`port http 8080`): `allow … ports http` names it, and `reach` resolves it to this number when the workload is the destination."#]],
+    );
+    let rule = "    rule few-replicas {\n      kinds deployments.apps\n      cel \"object.spec.replicas <= 5\"\n      message \"at most 5 replicas\"\n    }\n";
+    check_hover(
+        c,
+        p,
+        "    use restricted\n",
+        &format!("    use restricted\n{}", rule.replacen("rule", "ru$0le", 1)),
+        expect![[r#"
+            ```khc
+            rule NAME { kinds …; cel "…"; message "…" }
+            ```
+            A custom rule: a CEL expression (true when the object complies) judging the named resources, with its message; its own ValidatingAdmissionPolicy, bound like the block's rules."#]],
+    );
+    check_hover(
+        c,
+        p,
+        "    use restricted\n",
+        &format!("    use restricted\n{}", rule.replacen("cel", "c$0el", 1)),
+        expect![[r#"
+            ```khc
+            cel "EXPR"
+            ```
+            The CEL expression, true when the object complies (`object`, `oldObject`, `request`, `namespaceObject` as in a ValidatingAdmissionPolicy); parse-checked by khc, type-checked by the API server."#]],
+    );
+}
+
+/// Issue 20 item 2 (cluster form): hovering `exception` in the cluster block
+/// shows what it lifts, for which ServiceAccounts, why and until when; hovering
+/// the cluster rule it lifts says so; `lifts` completes rule names there too.
+#[test]
+fn cluster_exception_hover_and_completion() {
+    let dir = example("cluster-exception-hover");
+    let (mut c, _) = Client::start(&dir);
+    let c = &mut c;
+    let exception = "  exception node-agents {\n    workloads \"monitoring/node-exporter\"\n    lifts no-latest-tag\n    reason \"pinned by digest upstream\"\n    expires \"2099-01-01\"\n  }\n";
+    let with = |marked: &str| format!("  no-external-ips # CVE-2020-8554: a Service's externalIPs can capture any traffic\n  }}\n{marked}");
+    let from = "  no-external-ips # CVE-2020-8554: a Service's externalIPs can capture any traffic\n  }\n";
+    check_hover(
+        c,
+        "cluster.khc",
+        from,
+        &with(&exception.replacen("exception", "excep$0tion", 1)),
+        expect![[r#"
+            ```khc
+            exception NAME { … }
+            ```
+            A scoped exception to the cluster's `admission` rules: named rules lifted for some namespaces (any, e.g. `kube-system` or `monitoring`) or ServiceAccounts `"ns/name"`, with a required reason and an optional expiry.
+
+            **Exception `node-agents`** lifts `no-latest-tag` for workloads monitoring/node-exporter; expires 2099-01-01.
+
+            Reason: pinned by digest upstream"#]],
+    );
+    let text = std::fs::read_to_string(dir.join("cluster.khc")).unwrap().replacen(from, &with(exception), 1);
+    let h = c.at("cluster.khc", &text.replacen("    no-latest-tag\n", "    no-lat$0est-tag\n", 1), "textDocument/hover", json!({}));
+    let v = h["result"]["contents"]["value"].as_str().unwrap();
+    assert!(v.contains("Lifted by exception `node-agents` (workloads monitoring/node-exporter): pinned by digest upstream"), "{v}");
+    let l = labels(&c.at(
+        "cluster.khc",
+        &text.replacen("    lifts no-latest-tag\n", "    lifts no-latest-tag no-host-p$0\n", 1),
+        "textDocument/completion",
+        json!({}),
+    ));
+    assert!(l.iter().any(|x| x == "no-host-path"), "{l:?}");
 }
 
 /// Issue 20 item 3: a warning acknowledged in source is published as a hint

@@ -112,7 +112,14 @@ impl Posture {
             let actions: Vec<String> = p.bindings.iter().flat_map(|b| b.actions.iter().cloned()).collect();
             for c in &p.checks {
                 let msg = c.message.rsplit_once(" [khc rule ").map_or(c.message.as_str(), |(m, _)| m);
-                put("admission", format!("{}: {} ({msg})", p.name, c.rule), actions.join(","), c.rule_source.clone());
+                // A custom rule's expression is the source's own text: a changed
+                // `cel` is a change (built-in rules' expressions follow the
+                // version and the exceptions, shown as facts of their own).
+                let mut value = actions.join(",");
+                if p.name.ends_with(&format!(".rule-{}", c.rule)) {
+                    value = format!("{value}{CEL_SEPARATOR}{}", c.expression);
+                }
+                put("admission", format!("{}: {} ({msg})", p.name, c.rule), value, c.rule_source.clone());
             }
         }
         for t in ws.tenants() {
@@ -134,22 +141,7 @@ impl Posture {
             // Exceptions: one fact per lifted rule and covered scope, so a new
             // or widened exception is a new fact (a loosening).
             for e in &t.exceptions {
-                let scopes: Vec<String> = if e.workloads.is_empty() {
-                    e.namespaces.iter().map(|n| format!("namespace {n}")).collect()
-                } else {
-                    e.workloads.iter().map(|(w, n)| format!("workload {n}/{w}")).collect()
-                };
-                let expiry = e.expires.as_deref().map_or("no expiry".to_string(), |d| format!("until {d}"));
-                for r in &e.lifts {
-                    for scope in &scopes {
-                        put(
-                            "exception",
-                            format!("tenant {}: `{}` lifted for {scope}", t.name, r.keyword()),
-                            format!("exception {}, {expiry}: {}", e.name, e.reason),
-                            e.origin.to_string(),
-                        );
-                    }
-                }
+                exception_facts(&mut put, &format!("tenant {}", t.name), e);
             }
             put("isolation", format!("tenant {}", t.name), format!("{:?}", t.isolation).to_lowercase(), t.origin.to_string());
             for w in &t.workloads {
@@ -157,6 +149,10 @@ impl Posture {
             }
         }
         for m in ws.models.iter() {
+            // The cluster's exceptions, as the tenants' above.
+            for e in &m.cluster.exceptions {
+                exception_facts(&mut put, &format!("cluster {}", m.cluster.name), e);
+            }
             if let Some(e) = &m.cluster.encryption {
                 let providers: Vec<&str> = e.providers.iter().map(|p| p.kind()).collect();
                 for r in &e.resources {
@@ -167,6 +163,31 @@ impl Posture {
         Posture { facts: f }
     }
 }
+
+/// The facts of one exception of `owner` (`tenant T`, `cluster C`): one per
+/// lifted rule and covered scope, so a new or widened exception is a new fact
+/// (a loosening).
+fn exception_facts(put: &mut impl FnMut(&str, String, String, String), owner: &str, e: &khc_semantics::model::Exception) {
+    let scopes: Vec<String> = if e.workloads.is_empty() {
+        e.namespaces.iter().map(|n| format!("namespace {n}")).collect()
+    } else {
+        e.workloads.iter().map(|(w, n)| format!("workload {n}/{w}")).collect()
+    };
+    let expiry = e.expires.as_deref().map_or("no expiry".to_string(), |d| format!("until {d}"));
+    for r in &e.lifts {
+        for scope in &scopes {
+            put(
+                "exception",
+                format!("{owner}: `{}` lifted for {scope}", r.keyword()),
+                format!("exception {}, {expiry}: {}", e.name, e.reason),
+                e.origin.to_string(),
+            );
+        }
+    }
+}
+
+/// Between a custom rule's actions and its expression in an `admission` fact.
+const CEL_SEPARATOR: &str = "; cel: ";
 
 fn effect(category: &str, before: Option<&str>, after: Option<&str>) -> Effect {
     match (category, before, after) {
@@ -187,6 +208,9 @@ fn effect(category: &str, before: Option<&str>, after: Option<&str>) -> Effect {
         ("admission", None, Some(_)) => Effect::Tightened,
         ("admission", Some(_), None) => Effect::Loosened,
         ("admission", Some(b), Some(a)) => {
+            // The actions only: a custom rule's expression may say `Deny`.
+            let actions = |v: &str| v.split_once(CEL_SEPARATOR).map_or(v, |(x, _)| x).to_string();
+            let (b, a) = (actions(b), actions(a));
             if b.contains("Deny") && !a.contains("Deny") {
                 Effect::Loosened
             } else if !b.contains("Deny") && a.contains("Deny") {

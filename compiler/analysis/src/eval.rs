@@ -321,9 +321,11 @@ fn evaluate_one(ws: &Workspace, m: &Manifest, index: usize, all: &[Manifest], op
     }
     // Scoped exceptions that cover the object (SPEC.md section 5): for
     // information, so that what the policies admit under an exception is seen.
-    if let (Some(t), Some((_, spec))) = (tenant, pod_template(v)) {
+    if let Some((_, spec)) = pod_template(v) {
         let sa = spec["serviceAccountName"].as_str().or(spec["serviceAccount"].as_str()).unwrap_or("default");
-        for e in &t.exceptions {
+        // The tenant's exceptions, then the clusters' (which may name any namespace).
+        let clusters = ws.models.iter().flat_map(|m| m.cluster.exceptions.iter());
+        for e in tenant.into_iter().flat_map(|t| t.exceptions.iter()).chain(clusters) {
             let covered = e.namespaces.contains(&namespace) && (e.workloads.is_empty() || e.workloads.iter().any(|(w, ns)| *ns == namespace && w == sa));
             if covered {
                 let lifts: Vec<&str> = e.lifts.iter().map(|r| r.keyword()).collect();

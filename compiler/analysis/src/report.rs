@@ -114,8 +114,10 @@ static STAND_INS: std::sync::LazyLock<[Vec<RuleKind>; 2]> =
 /// namespaces whose Pod Security label khc lowered; empty without exceptions.
 pub fn exceptions_markdown(ws: &Workspace) -> String {
     let mut s = String::new();
-    for t in ws.tenants() {
-        for e in &t.exceptions {
+    let clusters = ws.models.iter().map(|m| (format!("cluster {}", m.cluster.name), &m.cluster.exceptions, None));
+    let tenants = ws.tenants().map(|t| (t.name.clone(), &t.exceptions, Some(t)));
+    for (owner, exceptions, tenant) in clusters.chain(tenants) {
+        for e in exceptions {
             let scope = if e.workloads.is_empty() {
                 format!("namespaces {}", e.namespaces.join(", "))
             } else {
@@ -123,8 +125,9 @@ pub fn exceptions_markdown(ws: &Workspace) -> String {
             };
             let lifts: Vec<&str> = e.lifts.iter().map(|r| r.keyword()).collect();
             let expires = e.expires.as_deref().map_or("no expiry".to_string(), |d| format!("expires {d}"));
-            s.push_str(&format!("* {} / `{}` ({}): lifts {} for {scope}; {expires}. Reason: {}\n", t.name, e.name, e.origin, lifts.join(", "), e.reason));
+            s.push_str(&format!("* {owner} / `{}` ({}): lifts {} for {scope}; {expires}. Reason: {}\n", e.name, e.origin, lifts.join(", "), e.reason));
         }
+        let Some(t) = tenant else { continue };
         for (ns, level) in &t.pod_security.stand_ins {
             s.push_str(&format!(
                 "* {} / namespace {ns}: Pod Security enforce label lowered to privileged; khc enforces {} in its policy for every pod no exception covers\n",

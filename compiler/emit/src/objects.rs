@@ -466,7 +466,7 @@ pub fn cluster_objects(c: &model::Cluster) -> Vec<Built> {
             }]),
             ..Default::default()
         };
-        out.extend(admission_policy_with("khc-cluster", a, selector, None, Vec::new(), &[]));
+        out.extend(admission_policy_with("khc-cluster", a, selector, None, Vec::new(), &c.exceptions));
     }
     out
 }

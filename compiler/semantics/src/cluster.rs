@@ -49,6 +49,7 @@ pub(crate) fn check_cluster(cx: &mut Ctx, at: &At<'_>, profiles: &ProfileTable) 
         admission_mode: None,
         control_plane: control_plane::defaults(&at.origin(), MIN_MINOR, &[]),
         managed_by: Vec::new(),
+        exceptions: Vec::new(),
     };
     // Control-plane blocks are read after the loop: they depend on `kubernetes`
     // and `exempt-namespaces`, wherever those stand.
@@ -60,6 +61,7 @@ pub(crate) fn check_cluster(cx: &mut Ctx, at: &At<'_>, profiles: &ProfileTable) 
     let mut version_span = None;
     let mut seen = Vec::new();
     let mut grants = Vec::new();
+    let mut exceptions = Vec::new();
     let mut roles = Vec::new();
     let mut role_firsts = BTreeMap::new();
     let mut has_encryption = false;
@@ -115,6 +117,8 @@ pub(crate) fn check_cluster(cx: &mut Ctx, at: &At<'_>, profiles: &ProfileTable) 
             // Read after `managed-by`, wherever it stands: grants that become the applier are diagnosed.
             ClusterStatement::Role => roles.push(c),
             ClusterStatement::Grant => grants.push(c),
+            // Read after `admission`, wherever it stands.
+            ClusterStatement::Exception => exceptions.push(c),
         }
     }
     if !has_encryption {
@@ -157,6 +161,7 @@ pub(crate) fn check_cluster(cx: &mut Ctx, at: &At<'_>, profiles: &ProfileTable) 
         a.minor_version = cluster.minor_version;
         crate::admission::check_rule_scope(cx, a, cluster.minor_version, Some(&cluster.exempt_namespaces));
     }
+    cluster.exceptions = crate::tenant::exception::check_cluster_exceptions(cx, &exceptions, cluster.admission.as_ref());
     cluster
 }
 

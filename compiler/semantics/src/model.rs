@@ -62,6 +62,9 @@ pub struct Cluster {
     pub control_plane: ControlPlane,
     /// The GitOps applier (`managed-by`): the only subjects allowed to change what khc manages.
     pub managed_by: Vec<Subject>,
+    /// Scoped exceptions to the cluster's `admission` rules (`exception NAME { … }`
+    /// in the cluster, SPEC section 5); `workloads` are ServiceAccounts `(name, namespace)`.
+    pub exceptions: Vec<Exception>,
 }
 
 /// `encryption { … }`.

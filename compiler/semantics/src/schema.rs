@@ -47,6 +47,8 @@ pub enum BlockKind {
     Oidc,
     /// `exception NAME { … }` in a tenant.
     Exception,
+    /// `exception NAME { … }` in the cluster (lifts cluster rules).
+    ClusterException,
     /// `rule NAME { … }` in an admission block (a custom rule).
     CustomRule,
 }
@@ -118,6 +120,13 @@ const CLUSTER: &[StatementSchema] = &[
     ),
     opens("encryption", "{ … }", "Encryption at rest of Secrets (and other resources) in etcd.", BlockKind::Encryption, true),
     opens("admission", "{ … }", "Admission rules for every non-exempt namespace.", BlockKind::Admission, true),
+    opens(
+        "exception",
+        "NAME { … }",
+        "A scoped exception to the cluster's `admission` rules: named rules lifted for some namespaces (any, e.g. `kube-system` or `monitoring`) or ServiceAccounts `\"ns/name\"`, with a required reason and an optional expiry.",
+        BlockKind::ClusterException,
+        false,
+    ),
     opens("role", "NAME { … }", "A ClusterRole.", BlockKind::Role, false),
     s("grant", "ROLE to SUBJECT…", "Binds a role to users, groups or ServiceAccounts (a ClusterRoleBinding)."),
     once("managed-by", "SUBJECT…", "The GitOps applier: only it (and `system:masters`) may change what khc manages."),
@@ -217,6 +226,14 @@ const EXCEPTION: &[StatementSchema] = &[
     once("namespaces", "NAME…", "The tenant's namespaces the exception covers (default: the workloads' namespaces, else every namespace of the tenant)."),
     once("workloads", "NAME…", "The workloads it covers: pods running as their ServiceAccount (default: every pod of the namespaces)."),
     once("lifts", "RULE…", "The admission rules it lifts; a rule that stands for a Pod Security control also lifts that control (SPEC section 5)."),
+    once("reason", "\"TEXT\"", "Why the exception is needed (required); shown by `khc report`, `diff`, `eval` and hover."),
+    once("expires", "\"YYYY-MM-DD\"", "The last day the exception applies; after it, the build fails (KHC_TODAY overrides today's date)."),
+];
+
+const CLUSTER_EXCEPTION: &[StatementSchema] = &[
+    once("namespaces", "NAME…", "The namespaces the exception covers, any namespace (default: the namespaces of `workloads`)."),
+    once("workloads", "\"NS/NAME\"…", "The pods it covers by ServiceAccount, `\"monitoring/node-exporter\"` (default: every pod of the namespaces)."),
+    once("lifts", "RULE…", "The cluster's `admission` rules it lifts."),
     once("reason", "\"TEXT\"", "Why the exception is needed (required); shown by `khc report`, `diff`, `eval` and hover."),
     once("expires", "\"YYYY-MM-DD\"", "The last day the exception applies; after it, the build fails (KHC_TODAY overrides today's date)."),
 ];
@@ -371,6 +388,7 @@ pub const BLOCKS: &[BlockSchema] = &[
     BlockSchema { kind: BlockKind::Authentication, context: "an authentication block", statements: AUTHENTICATION },
     BlockSchema { kind: BlockKind::Oidc, context: "an oidc block", statements: OIDC },
     BlockSchema { kind: BlockKind::Exception, context: "an exception", statements: EXCEPTION },
+    BlockSchema { kind: BlockKind::ClusterException, context: "a cluster exception", statements: CLUSTER_EXCEPTION },
 ];
 
 /// The schema of a block.
@@ -456,6 +474,7 @@ statement_enum! {
         AdmissionMode = "admission-mode",
         Encryption = "encryption",
         Admission = "admission",
+        Exception = "exception",
         Role = "role",
         Grant = "grant",
         ManagedBy = "managed-by",

@@ -61,7 +61,7 @@ impl<'a> Analysis<'a> {
         };
         match (stmt, prev) {
             // `exception NAME { lifts RULE…; workloads W…; namespaces NS… }`.
-            ("lifts", _) if kind == BlockKind::Exception => khc_rules::ALL
+            ("lifts", _) if matches!(kind, BlockKind::Exception | BlockKind::ClusterException) => khc_rules::ALL
                 .iter()
                 .filter(|r| !complete.contains(&r.keyword()))
                 .map(|r| {
@@ -73,6 +73,7 @@ impl<'a> Analysis<'a> {
                 .collect(),
             ("workloads", _) if kind == BlockKind::Exception => defs(SymbolKind::Workload, tenant_here.as_deref()),
             ("namespaces", _) if kind == BlockKind::Exception => defs(SymbolKind::Namespace, tenant_here.as_deref()),
+            ("namespaces", _) if kind == BlockKind::ClusterException => defs(SymbolKind::Namespace, None),
             ("deletable-namespaces", _) if kind == BlockKind::Tenant => defs(SymbolKind::Namespace, tenant_here.as_deref()),
             ("namespace", _) if kind == BlockKind::PodSecurity && complete.len() == 2 => set(&schema::LEVELS),
             // `quota { budget tenant; share NS N; namespace NS KEY Q … }`.

@@ -24,7 +24,7 @@ impl<'a> Analysis<'a> {
                     md.push_str(&format!("\n\nLifted by exception `{}` ({}): {}", e.name, exception_scope(e), e.reason));
                 }
             }
-            if kind == BlockKind::Tenant && st.name == "exception" {
+            if matches!(kind, BlockKind::Tenant | BlockKind::Cluster) && st.name == "exception" {
                 let start = u32::from(tok.text_range().start());
                 if let Some(e) = self.exceptions_here(offset).into_iter().find(|e| e.span.start == start) {
                     md.push_str(&format!(
@@ -159,9 +159,20 @@ impl<'a> Analysis<'a> {
         None
     }
 
-    /// The exceptions of the tenant that encloses `offset`.
+    /// The exceptions of the tenant that encloses `offset`, else those of the
+    /// cluster declared in this file (its `exception`s lift cluster rules).
     fn exceptions_here(&self, offset: u32) -> Vec<khc_semantics::model::Exception> {
-        self.tenant_model_at(offset).map(|t| t.exceptions).unwrap_or_default()
+        if let Some(t) = self.tenant_model_at(offset) {
+            return t.exceptions;
+        }
+        for e in &self.entries {
+            if let Some((c, _)) = khc_db::checks::cluster_check(self.db, *e) {
+                if c.origin.file == self.key {
+                    return c.exceptions.clone();
+                }
+            }
+        }
+        Vec::new()
     }
 
     fn cel_of(&self, span: Span) -> Option<String> {

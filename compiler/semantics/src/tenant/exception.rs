@@ -117,6 +117,12 @@ pub(crate) fn check_exceptions(cx: &mut Ctx, stmts: &[At<'_>], t: &mut Tenant, w
                     ),
                 );
                 d.notes.push("note: a tenant's exception lifts the tenant's own rules and Pod Security controls, not the cluster's `admission` rules".into());
+                d.notes.push(format!(
+                    "help: if `{}` is a rule of the cluster's `admission`, write the exception in the cluster block: `exception {} {{ namespaces …; lifts {}; reason \"…\" }}`",
+                    id.keyword(),
+                    e.name,
+                    id.keyword()
+                ));
             }
         }
     }
@@ -199,51 +205,8 @@ fn exception(cx: &mut Ctx, at: &At<'_>, name: &str, t: &Tenant, workloads: &BTre
                     }
                 }
             }
-            "reason" => match c.s.flat_args().as_slice() {
-                [v] if matches!(&v.kind, ValueKind::Str(s) if !s.trim().is_empty()) => {
-                    if let ValueKind::Str(s) = &v.kind {
-                        e.reason = s.trim().to_string();
-                    }
-                }
-                _ => {
-                    ok = false;
-                    cx.error(
-                        &c,
-                        c.s.span,
-                        "bad-argument",
-                        "`reason` takes one non-empty string, e.g. `reason \"node-exporter reads /proc and /sys of the host\"`",
-                    );
-                }
-            },
-            "expires" => {
-                let text = match c.s.flat_args().as_slice() {
-                    [v] => word(v).map(|s| (s.to_string(), v.span)),
-                    _ => None,
-                };
-                match text {
-                    Some((s, span)) => match parse_date(&s) {
-                        Some(day) => {
-                            if day < today() {
-                                ok = false;
-                                cx.error(&c, span, "expired", format!("exception `{name}` expired on {s}"))
-                                    .notes
-                                    .push("help: remove the exception once its workloads comply, or review it and set a new `expires` date".into());
-                            }
-                            e.expires = Some(s);
-                        }
-                        None => {
-                            ok = false;
-                            cx.error(&c, span, "invalid-value", format!("`{s}` is not a date"))
-                                .notes
-                                .push("help: write `expires \"2027-03-31\"` (YYYY-MM-DD)".into());
-                        }
-                    },
-                    None => {
-                        ok = false;
-                        cx.error(&c, c.s.span, "bad-argument", "`expires` takes one date in quotes, e.g. `expires \"2027-03-31\"`");
-                    }
-                }
-            }
+            "reason" => ok &= reason(cx, &c, &mut e.reason),
+            "expires" => ok &= expires(cx, &c, name, &mut e.expires),
             _ => unreachable!("every statement of the exception schema is handled"),
         }
     }
@@ -277,5 +240,188 @@ fn exception(cx: &mut Ctx, at: &At<'_>, name: &str, t: &Tenant, workloads: &BTre
         }
         None => t.namespaces.clone(),
     };
+    ok.then_some(e)
+}
+
+/// `reason "…"` of an exception into `out`; false (after an error) when it is
+/// not one non-empty string.
+fn reason(cx: &mut Ctx, c: &At<'_>, out: &mut String) -> bool {
+    match c.s.flat_args().as_slice() {
+        [v] if matches!(&v.kind, ValueKind::Str(s) if !s.trim().is_empty()) => {
+            if let ValueKind::Str(s) = &v.kind {
+                *out = s.trim().to_string();
+            }
+            true
+        }
+        _ => {
+            cx.error(c, c.s.span, "bad-argument", "`reason` takes one non-empty string, e.g. `reason \"node-exporter reads /proc and /sys of the host\"`");
+            false
+        }
+    }
+}
+
+/// `expires "YYYY-MM-DD"` of exception `name` into `out`; false (after an
+/// error) when it is not a date or the date is past.
+fn expires(cx: &mut Ctx, c: &At<'_>, name: &str, out: &mut Option<String>) -> bool {
+    let text = match c.s.flat_args().as_slice() {
+        [v] => word(v).map(|s| (s.to_string(), v.span)),
+        _ => None,
+    };
+    let Some((s, span)) = text else {
+        cx.error(c, c.s.span, "bad-argument", "`expires` takes one date in quotes, e.g. `expires \"2027-03-31\"`");
+        return false;
+    };
+    let Some(day) = parse_date(&s) else {
+        cx.error(c, span, "invalid-value", format!("`{s}` is not a date")).notes.push("help: write `expires \"2027-03-31\"` (YYYY-MM-DD)".into());
+        return false;
+    };
+    *out = Some(s.clone());
+    if day < today() {
+        cx.error(c, span, "expired", format!("exception `{name}` expired on {s}"))
+            .notes
+            .push("help: remove the exception once its workloads comply, or review it and set a new `expires` date".into());
+        return false;
+    }
+    true
+}
+
+/// Checks every `exception` of the cluster block (SPEC section 5, "Cluster
+/// exceptions"): any namespaces, ServiceAccounts `ns/name`, and rules of the
+/// cluster's `admission` block (`admission`).
+pub(crate) fn check_cluster_exceptions(cx: &mut Ctx, stmts: &[At<'_>], admission: Option<&Admission>) -> Vec<Exception> {
+    let mut firsts: BTreeMap<String, At<'_>> = BTreeMap::new();
+    let mut out = Vec::new();
+    for at in stmts {
+        let Some((name, span)) = cx.one_word(at, "an exception name") else { continue };
+        if !cx.check_label(at, &name, span, "exception") {
+            continue;
+        }
+        if let Some(first) = firsts.get(&name) {
+            cx.duplicate(at, span, &format!("exception `{name}`"), (first.file(), first.s.args[0].span));
+            continue;
+        }
+        firsts.insert(name.clone(), *at);
+        if let Some(e) = cluster_exception(cx, at, &name, admission) {
+            out.push(e);
+        }
+    }
+    out
+}
+
+/// One `exception NAME { … }` in the cluster block.
+fn cluster_exception(cx: &mut Ctx, at: &At<'_>, name: &str, admission: Option<&Admission>) -> Option<Exception> {
+    let mut seen = Vec::new();
+    let mut e = Exception {
+        name: name.to_string(),
+        origin: at.origin(),
+        span: at.s.name.span.to(at.s.args[0].span),
+        namespaces: Vec::new(),
+        workloads: Vec::new(),
+        lifts: Vec::new(),
+        reason: String::new(),
+        expires: None,
+    };
+    let mut ok = true;
+    let mut explicit_namespaces = None;
+    let stated: Vec<khc_rules::RuleId> = admission.iter().flat_map(|a| a.rules.iter().map(|r| r.kind.id)).collect();
+    for c in at.children() {
+        if c.s.name.quoted || schema::statement(BlockKind::ClusterException, c.name()).is_none() {
+            cx.unknown_statement(&c, BlockKind::ClusterException);
+            continue;
+        }
+        if !cx.once(&mut seen, c) {
+            continue;
+        }
+        cx.no_block(&c);
+        match c.name() {
+            "namespaces" => {
+                let mut list = Vec::new();
+                for (ns, span) in cx.words(&c, "one or more namespaces") {
+                    if cx.check_label(&c, &ns, span, "namespace") && !list.contains(&ns) {
+                        list.push(ns);
+                    } else {
+                        ok = false;
+                    }
+                }
+                explicit_namespaces = Some((list, c.s.span));
+            }
+            "workloads" => {
+                for (w, span) in cx.words(&c, "one or more ServiceAccounts `\"namespace/name\"`") {
+                    match w.split_once('/') {
+                        Some((ns, sa)) if cx.check_label(&c, ns, span, "namespace") && cx.check_label(&c, sa, span, "ServiceAccount") => {
+                            e.workloads.push((sa.to_string(), ns.to_string()))
+                        }
+                        Some(_) => ok = false,
+                        None => {
+                            ok = false;
+                            cx.error(&c, span, "bad-argument", format!("`{w}` is not a ServiceAccount `namespace/name`"))
+                                .notes
+                                .push("help: a cluster exception names pods by their ServiceAccount, e.g. `workloads \"monitoring/node-exporter\"`".into());
+                        }
+                    }
+                }
+            }
+            "lifts" => {
+                for (r, span) in cx.words(&c, "one or more of the cluster's admission rules") {
+                    match khc_rules::RuleId::from_name(&r) {
+                        Some(id) if !stated.contains(&id) => {
+                            ok = false;
+                            cx.error(&c, span, "unknown-name", format!("`{r}` is not a rule of the cluster's `admission` block")).notes.push(
+                                "note: a cluster exception lifts the cluster's rules; a tenant's own rules are lifted by an exception in the tenant".into(),
+                            );
+                        }
+                        Some(id) if !e.lifts.contains(&id) => e.lifts.push(id),
+                        Some(_) => {}
+                        None => {
+                            ok = false;
+                            let mut d = Diagnostic::error("unknown-name", c.file(), span, format!("`{r}` is not an admission rule"));
+                            if let Some(s) = values::suggest(&r, stated.iter().map(|r| r.keyword())) {
+                                d.suggest(s);
+                            }
+                            cx.push(d);
+                        }
+                    }
+                }
+            }
+            "reason" => ok &= reason(cx, &c, &mut e.reason),
+            "expires" => ok &= expires(cx, &c, name, &mut e.expires),
+            _ => unreachable!("every statement of the cluster exception schema is handled"),
+        }
+    }
+    if e.reason.is_empty() && seen.iter().all(|s| s.name() != "reason") {
+        ok = false;
+        cx.error(at, e.span, "bad-argument", format!("exception `{name}` needs a `reason`"))
+            .notes
+            .push("help: add `reason \"…\"`: why the rules must be lifted, for the reviewers and `khc report`".into());
+    }
+    if e.lifts.is_empty() && seen.iter().all(|s| s.name() != "lifts") {
+        ok = false;
+        cx.error(at, e.span, "bad-argument", format!("exception `{name}` lifts nothing"))
+            .notes
+            .push("help: add `lifts RULE…`, one or more rules of the cluster's `admission` block".into());
+    }
+    e.namespaces = match explicit_namespaces {
+        Some((list, span)) => {
+            for (w, ns) in &e.workloads {
+                if !list.contains(ns) {
+                    ok = false;
+                    cx.error(at, span, "conflict", format!("ServiceAccount `{ns}/{w}` is in namespace `{ns}`, which the exception's `namespaces` leaves out"));
+                }
+            }
+            list
+        }
+        None => {
+            let mut l: Vec<String> = e.workloads.iter().map(|(_, ns)| ns.clone()).collect();
+            l.sort();
+            l.dedup();
+            l
+        }
+    };
+    if e.namespaces.is_empty() && ok {
+        ok = false;
+        cx.error(at, e.span, "bad-argument", format!("exception `{name}` covers no namespace"))
+            .notes
+            .push("help: add `namespaces NAME…` or `workloads \"NS/NAME\"…`; to lift a rule everywhere, remove it from the cluster's `admission`".into());
+    }
     ok.then_some(e)
 }
