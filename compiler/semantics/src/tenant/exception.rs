@@ -210,18 +210,7 @@ fn exception(cx: &mut Ctx, at: &At<'_>, name: &str, t: &Tenant, workloads: &BTre
             _ => unreachable!("every statement of the exception schema is handled"),
         }
     }
-    if e.reason.is_empty() && seen.iter().all(|s| s.name() != "reason") {
-        ok = false;
-        cx.error(at, e.span, "bad-argument", format!("exception `{name}` needs a `reason`"))
-            .notes
-            .push("help: add `reason \"…\"`: why the rules must be lifted, for the reviewers and `khc report`".into());
-    }
-    if e.lifts.is_empty() && seen.iter().all(|s| s.name() != "lifts") {
-        ok = false;
-        cx.error(at, e.span, "bad-argument", format!("exception `{name}` lifts nothing"))
-            .notes
-            .push("help: add `lifts RULE…`, e.g. `lifts no-host-namespaces no-host-path`".into());
-    }
+    ok &= required_statements(cx, at, name, &e, &seen, "help: add `lifts RULE…`, e.g. `lifts no-host-namespaces no-host-path`");
     e.namespaces = match explicit_namespaces {
         Some((list, span)) => {
             for (w, ns) in &e.workloads {
@@ -241,6 +230,24 @@ fn exception(cx: &mut Ctx, at: &At<'_>, name: &str, t: &Tenant, workloads: &BTre
         None => t.namespaces.clone(),
     };
     ok.then_some(e)
+}
+
+/// An exception's required statements, `reason` and `lifts` (tenant and cluster
+/// forms alike): an error for each one that was not written at all (a written but
+/// bad one already has its own error). `lifts_help` says what `lifts` may name.
+fn required_statements(cx: &mut Ctx, at: &At<'_>, name: &str, e: &Exception, seen: &[At<'_>], lifts_help: &str) -> bool {
+    let mut ok = true;
+    if e.reason.is_empty() && seen.iter().all(|s| s.name() != "reason") {
+        ok = false;
+        cx.error(at, e.span, "bad-argument", format!("exception `{name}` needs a `reason`"))
+            .notes
+            .push("help: add `reason \"…\"`: why the rules must be lifted, for the reviewers and `khc report`".into());
+    }
+    if e.lifts.is_empty() && seen.iter().all(|s| s.name() != "lifts") {
+        ok = false;
+        cx.error(at, e.span, "bad-argument", format!("exception `{name}` lifts nothing")).notes.push(lifts_help.into());
+    }
+    ok
 }
 
 /// `reason "…"` of an exception into `out`; false (after an error) when it is
@@ -388,18 +395,7 @@ fn cluster_exception(cx: &mut Ctx, at: &At<'_>, name: &str, admission: Option<&A
             _ => unreachable!("every statement of the cluster exception schema is handled"),
         }
     }
-    if e.reason.is_empty() && seen.iter().all(|s| s.name() != "reason") {
-        ok = false;
-        cx.error(at, e.span, "bad-argument", format!("exception `{name}` needs a `reason`"))
-            .notes
-            .push("help: add `reason \"…\"`: why the rules must be lifted, for the reviewers and `khc report`".into());
-    }
-    if e.lifts.is_empty() && seen.iter().all(|s| s.name() != "lifts") {
-        ok = false;
-        cx.error(at, e.span, "bad-argument", format!("exception `{name}` lifts nothing"))
-            .notes
-            .push("help: add `lifts RULE…`, one or more rules of the cluster's `admission` block".into());
-    }
+    ok &= required_statements(cx, at, name, &e, &seen, "help: add `lifts RULE…`, one or more rules of the cluster's `admission` block");
     e.namespaces = match explicit_namespaces {
         Some((list, span)) => {
             for (w, ns) in &e.workloads {
