@@ -254,17 +254,19 @@ pub(crate) fn import(cx: &mut Ctx<'_>, objs: &[Obj<'_>]) {
                     .flat_map(|m| strings(&m["resources"]["kinds"]))
                     .chain(strings(&rule["match"]["resources"]["kinds"]))
                     .collect();
+                // Rules selecting namespaces (or excluding) cannot be expressed: khc
+                // scopes rules by tenant. Each path below says so in its own order.
+                let matched_ns = rule["match"]["any"].as_array().into_iter().flatten().any(|m| !m["resources"]["namespaces"].is_null())
+                    || !rule["match"]["resources"]["namespaces"].is_null()
+                    || !rule["exclude"].is_null();
+                let audit = policy_audit || rule["validate"]["failureAction"].as_str().is_some_and(|a| a.eq_ignore_ascii_case("audit"));
                 if !rule["validate"]["cel"].is_null() {
                     // A CEL validation → khc custom rules (same `object`, `oldObject`,
                     // `request` variables as a ValidatingAdmissionPolicy).
-                    let matched_ns = rule["match"]["any"].as_array().into_iter().flatten().any(|m| !m["resources"]["namespaces"].is_null())
-                        || !rule["match"]["resources"]["namespaces"].is_null()
-                        || !rule["exclude"].is_null();
                     if matched_ns {
                         cx.leave(o, field, "namespace selection or `exclude` (khc scopes rules by tenant)");
                         continue;
                     }
-                    let audit = policy_audit || rule["validate"]["failureAction"].as_str().is_some_and(|a| a.eq_ignore_ascii_case("audit"));
                     match kyverno_cel(rule, &kinds) {
                         Ok(stmts) => {
                             if kinds.iter().any(|k| k == "Pod") {
@@ -280,14 +282,10 @@ pub(crate) fn import(cx: &mut Ctx<'_>, objs: &[Obj<'_>]) {
                     cx.leave(o, field, format!("matches {kinds:?}: khc's rules judge Pods (and their controllers' templates)"));
                     continue;
                 }
-                let matched_ns = rule["match"]["any"].as_array().into_iter().flatten().any(|m| !m["resources"]["namespaces"].is_null())
-                    || !rule["match"]["resources"]["namespaces"].is_null()
-                    || !rule["exclude"].is_null();
                 if matched_ns {
                     cx.leave(o, field, "namespace selection or `exclude` (khc scopes rules by tenant)");
                     continue;
                 }
-                let audit = policy_audit || rule["validate"]["failureAction"].as_str().is_some_and(|a| a.eq_ignore_ascii_case("audit"));
                 match kyverno_rule(rule) {
                     Ok(stmts) if stmts.len() == 1 && stmts[0].starts_with("pod-security ") => {
                         let level = stmts[0].trim_start_matches("pod-security ").to_string();
