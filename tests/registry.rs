@@ -229,6 +229,10 @@ fn report_coverage_comes_from_the_registry() {
     assert_eq!(cell("pss/capabilities-baseline", "b"), "khc");
     assert_eq!(cell("pss/capabilities-baseline", "c"), "neither");
     assert_eq!(cell("pss/selinux", "c"), "neither");
+    // A cluster-only rule is no tenant's coverage: no per-tenant row.
+    let ws = workspace("report-cluster", "cluster c {\n  kubernetes 1.35\n  admission {\n    no-workloads-in-default\n  }\n}\ntenant a {\n}\n");
+    let rows = khc_analysis::report::compliance(&ws);
+    assert!(!rows.iter().any(|r| r.id == "recommended/no-workloads-in-default"), "a cluster-only rule has a per-tenant row");
 }
 
 /// The layering CONTRIBUTING.md states: which khc crates each crate may depend on.

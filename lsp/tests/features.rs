@@ -455,6 +455,12 @@ fn completion() {
             exception  (14) NAME { … }
         "#]],
     );
+    // A cluster-only rule is offered in the cluster's `admission`, not in a tenant's.
+    let rules_in = |c: &mut Client, rel: &str, from: &str, to: &str| labels(&at_edit(c, rel, from, to, "textDocument/completion"));
+    let tenant_rules = rules_in(c, p, "    use restricted", "    use restricted\n    $0");
+    assert!(tenant_rules.iter().any(|l| l == "no-latest-tag") && !tenant_rules.iter().any(|l| l == "no-workloads-in-default"), "{tenant_rules:?}");
+    let cluster_rules = rules_in(c, "cluster.khc", "    no-latest-tag", "    no-latest-tag\n    $0");
+    assert!(cluster_rules.iter().any(|l| l == "no-workloads-in-default"), "{cluster_rules:?}");
     // Statements of a nested block (quota).
     check_completion(
         c,

@@ -248,8 +248,9 @@ pub fn compliance(ws: &Workspace) -> Vec<Row> {
         rows.push(Row { id: format!("pss/{}", c.id), title: format!("{} ({})", c.title, c.level.as_str()), tenants: cells });
     }
     // The recommendations that are not Pod Security controls: the registry's
-    // rules with a report title.
-    for (rule, title) in khc_rules::ALL.iter().filter_map(|r| r.def().report.map(|t| (r.keyword(), t))) {
+    // rules with a report title. A cluster-only rule judges namespaces outside
+    // every tenant, so it is no tenant's coverage and has no row here.
+    for (rule, title) in khc_rules::ALL.iter().filter(|r| !r.def().cluster_only).filter_map(|r| r.def().report.map(|t| (r.keyword(), t))) {
         let mut cells = BTreeMap::new();
         for (t, r) in tenants.iter().zip(&rules) {
             let sources = r.get(rule).cloned().unwrap_or_default();

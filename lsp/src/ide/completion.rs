@@ -27,7 +27,10 @@ impl<'a> Analysis<'a> {
         let complete: &[&str] = if typing { &words[..words.len() - 1] } else { &words };
         let kind = block_kind_at(&self.root, (line_start + (prefix.len() - stmt_part.len())) as u32).unwrap_or(BlockKind::File);
         if complete.is_empty() {
+            // A tenant's `admission` cannot hold the cluster-only rules (an error there).
+            let in_tenant = kind == BlockKind::Admission && self.enclosing_tenant(offset as u32).is_some();
             return schema::statements(kind)
+                .filter(|s| !(in_tenant && khc_rules::RuleId::from_name(s.name).is_some_and(|r| r.def().cluster_only)))
                 .map(|s| {
                     let mut it = item(s.name, CompletionItemKind::KEYWORD, Some(s.shape));
                     it.documentation = Some(Documentation::String(s.doc.to_string()));
