@@ -418,7 +418,7 @@ fn dns_names_need_a_cni_that_enforces_them() {
 fn api_server_egress_warns_under_generic() {
     let tenant = "tenant a {\n  workload op { automount-token true }\n}\n";
     for (cni, warned) in [("", true), ("  cni generic\n", true), ("  cni calico\n", false), ("  cni cilium\n", false), ("  cni kube-router\n", false)] {
-        let src = format!("cluster c {{\n{cni}  api-server 10.0.0.1/32\n}}\n{tenant}");
+        let src = format!("cluster c {{\n  kubernetes 1.37\n{cni}  api-server 10.0.0.1/32\n}}\n{tenant}");
         let (_, diags, rendered) = compile_sources(&[("cluster.khc", &src)]);
         let w: Vec<&Diagnostic> = diags.iter().filter(|d| d.code == "cni").collect();
         assert_eq!(w.len(), usize::from(warned), "{cni:?}: {rendered}");
@@ -434,4 +434,22 @@ fn api_server_egress_warns_under_generic() {
     assert!(diags.iter().all(|d| d.code != "unreachable"), "{rendered}");
     let (_, diags, rendered) = compile_sources(&[("cluster.khc", &format!("cluster c {{\n  cni calico\n}}\n{tenant}"))]);
     assert!(diags.iter().any(|d| d.code == "unreachable"), "{rendered}");
+}
+
+/// ClusterNetworkPolicy's CRD needs Kubernetes 1.31 (a 1.30 API server refuses its
+/// `isCIDR` rules, `tests/kube_server.rs`): `cni calico` on 1.30 is a `cni` warning
+/// and emits no tier (the NetworkPolicies stay), and a DNS-name egress is an error.
+#[test]
+fn tiers_need_kubernetes_1_31() {
+    let src = "cluster c {\n  kubernetes 1.30\n  cni calico\n}\ntenant a {\n  workload web { selector { app \"web\" } }\n}\n";
+    let (out, diags, rendered) = compile_sources(&[("cluster.khc", src)]);
+    let out = out.unwrap_or_else(|| panic!("{rendered}"));
+    let w: Vec<&Diagnostic> = diags.iter().filter(|d| d.code == "cni").collect();
+    assert!(w.len() == 1 && !w[0].is_error() && w[0].message.contains("needs 1.31"), "{rendered}");
+    assert!(of_kind(&objects(&out), "ClusterNetworkPolicy").is_empty());
+    assert!(!of_kind(&objects(&out), "NetworkPolicy").is_empty());
+    let (out, _, rendered) = compile_sources(&[("cluster.khc", &src.replace("} }\n}", "} }\n  allow egress to dns \"api.example.com\"\n}"))]);
+    assert!(out.is_none() && rendered.contains("needs Kubernetes 1.31"), "{rendered}");
+    let (out, _, rendered) = compile_sources(&[("cluster.khc", &src.replace("1.30", "1.31"))]);
+    assert_eq!(of_kind(&objects(&out.unwrap_or_else(|| panic!("{rendered}"))), "ClusterNetworkPolicy").len(), 2);
 }

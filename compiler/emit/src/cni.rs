@@ -43,7 +43,8 @@ fn body(api_version: &str, kind: &'static str, name: &str, namespace: Option<&st
 pub fn tenant_objects(t: &Tenant) -> Vec<Built> {
     match t.cni {
         Cni::Cilium => cilium(t),
-        Cni::Calico | Cni::Antrea => cluster_network_policies(t),
+        Cni::Calico | Cni::Antrea if t.tiers => cluster_network_policies(t),
+        Cni::Calico | Cni::Antrea => Vec::new(),
         Cni::Generic | Cni::KubeRouter => Vec::new(),
     }
 }
@@ -51,7 +52,7 @@ pub fn tenant_objects(t: &Tenant) -> Vec<Built> {
 /// The objects of the cluster unit the CNI adds: the Baseline tier for CNIs
 /// that implement ClusterNetworkPolicy.
 pub fn cluster_objects(c: &Cluster) -> Vec<Built> {
-    if !c.cni.cluster_network_policy() {
+    if !c.cni.tiers(c.minor_version) {
         return Vec::new();
     }
     let mut outside = vec![json!({ "key": crate::objects::TENANT_LABEL, "operator": "DoesNotExist" })];

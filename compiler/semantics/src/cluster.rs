@@ -60,6 +60,7 @@ pub(crate) fn check_cluster(cx: &mut Ctx, at: &At<'_>, profiles: &ProfileTable) 
     let mut authentication: Option<At<'_>> = None;
     let mut kubelet_ca: Option<At<'_>> = None;
     let mut version_span = None;
+    let mut cni_span = None;
     let mut seen = Vec::new();
     let mut grants = Vec::new();
     let mut exceptions = Vec::new();
@@ -105,6 +106,7 @@ pub(crate) fn check_cluster(cx: &mut Ctx, at: &At<'_>, profiles: &ProfileTable) 
             ClusterStatement::Cni => {
                 if let Some(cni) = cni(cx, &c) {
                     cluster.cni = cni;
+                    cni_span = Some(c.s.span);
                 }
             }
             ClusterStatement::Encryption => {
@@ -134,6 +136,20 @@ pub(crate) fn check_cluster(cx: &mut Ctx, at: &At<'_>, profiles: &ProfileTable) 
     }
     if let (Some(a), Some(mode)) = (&mut cluster.admission, &cluster.admission_mode) {
         a.actions.clone_from(mode);
+    }
+    if let Some(span) = cni_span.filter(|_| cluster.cni.cluster_network_policy() && !cluster.cni.tiers(cluster.minor_version)) {
+        cx.warning(
+            at,
+            span,
+            "cni",
+            format!(
+                "`cni {}` on Kubernetes 1.{}: khc emits no ClusterNetworkPolicy tiers, whose CRD needs 1.{CLUSTER_NETWORK_POLICY_MIN_MINOR} or later",
+                cluster.cni.as_str(),
+                cluster.minor_version
+            ),
+        )
+        .notes
+        .push("note: the CRD's validation rules (network-policy-api v0.2.0) call the CEL function `isCIDR`, which a 1.30 API server does not have; the NetworkPolicies are emitted as for `generic`".into());
     }
     if let Some(span) = version_span {
         control_plane::check_end_of_life(cx, at, cluster.minor_version, span);

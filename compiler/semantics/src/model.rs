@@ -108,11 +108,23 @@ impl Cni {
         matches!(self, Cni::Calico | Cni::Antrea)
     }
 
-    /// True when the CNI can allow egress to DNS names (`allow egress … to dns`).
-    pub fn dns_names(self) -> bool {
-        matches!(self, Cni::Calico | Cni::Antrea | Cni::Cilium)
+    /// True when the CNI can allow egress to DNS names (`allow egress … to dns`)
+    /// on Kubernetes 1.`minor`.
+    pub fn dns_names(self, minor: u32) -> bool {
+        self == Cni::Cilium || self.tiers(minor)
+    }
+
+    /// True when khc emits ClusterNetworkPolicy tiers for this CNI on Kubernetes
+    /// 1.`minor`: the CRD's CEL (`isCIDR`) needs 1.31 ([`CLUSTER_NETWORK_POLICY_MIN_MINOR`]).
+    pub fn tiers(self, minor: u32) -> bool {
+        self.cluster_network_policy() && minor >= CLUSTER_NETWORK_POLICY_MIN_MINOR
     }
 }
+
+/// The oldest Kubernetes minor whose API server accepts the ClusterNetworkPolicy
+/// CRD of network-policy-api v0.2.0: its validation rules call `isCIDR`, a CEL
+/// function from 1.31 (1.30.14 refuses the CRD: "undeclared reference to 'isCIDR'").
+pub const CLUSTER_NETWORK_POLICY_MIN_MINOR: u32 = 31;
 
 /// `encryption { … }`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -616,6 +628,8 @@ pub struct Tenant {
     pub api_server: Vec<String>,
     /// The cluster's CNI (`cni`).
     pub cni: Cni,
+    /// True when the tenant gets ClusterNetworkPolicy tiers ([`Cni::tiers`]).
+    pub tiers: bool,
     /// `allow egress … to dns "NAME"…`: egress to DNS names, enforced by the
     /// CNI's own objects (CiliumNetworkPolicy `toFQDNs`, ClusterNetworkPolicy
     /// `domainNames`); each rule's peer is [`Peer::Dns`].

@@ -46,6 +46,7 @@ pub(crate) fn check_tenant(cx: &mut Ctx, at: &At<'_>, env: &dyn Env) -> Option<T
         workloads: h.workloads.values().cloned().collect(),
         api_server: cluster.api_server.clone(),
         cni: cluster.cni,
+        tiers: cluster.cni.tiers(minor),
         dns_egress: Vec::new(),
         managed_by: cluster.managed_by.clone(),
         exempt_namespaces: cluster.exempt_namespaces.clone(),

@@ -274,7 +274,7 @@ fn parse_peer(cx: &mut Ctx, at: &At<'_>, c: &mut Cursor<'_>, h: &TenantHeader, e
             warn_cluster_ranges(cx, at, &blocks, "service", &cluster.service_cidr);
             Some(Peer::Cidr(blocks.into_iter().map(|(_, b, _)| b).collect()))
         }
-        "dns" => dns_peer(cx, at, c, kind_v.span, direction, env.cluster().cni),
+        "dns" => dns_peer(cx, at, c, kind_v.span, direction, env.cluster().cni, env.cluster().minor_version),
         other => {
             cx.error(at, kind_v.span, "bad-argument", format!("unknown peer `{other}`")).notes.push(
                 "help: peers are `tenant NAME [workload NAME]`, `workload NAME`, `namespace NAME`, `cidr ADDRESS… [except ADDRESS…]` and `dns \"NAME\"…`"
@@ -289,7 +289,7 @@ fn parse_peer(cx: &mut Ctx, at: &At<'_>, c: &mut Cursor<'_>, h: &TenantHeader, e
 /// an exact name or `*.` and a name (one or more leading labels), at most 25
 /// (ClusterNetworkPolicy's `domainNames` limit). The CNI must enforce them:
 /// NetworkPolicies cannot name hosts, so `generic` and `kube-router` are errors.
-fn dns_peer(cx: &mut Ctx, at: &At<'_>, c: &mut Cursor<'_>, kind_span: Span, direction: Direction, cni: Cni) -> Option<Peer> {
+fn dns_peer(cx: &mut Ctx, at: &At<'_>, c: &mut Cursor<'_>, kind_span: Span, direction: Direction, cni: Cni, minor: u32) -> Option<Peer> {
     let mut names: Vec<String> = Vec::new();
     let mut spans = Vec::new();
     while let Some(v) = c.args.get(c.pos).copied() {
@@ -323,7 +323,21 @@ fn dns_peer(cx: &mut Ctx, at: &At<'_>, c: &mut Cursor<'_>, kind_span: Span, dire
             .push("help: write `allow egress … to dns \"NAME\"`, or a `cidr` peer for ingress".into());
         return None;
     }
-    if !cni.dns_names() {
+    if cni.cluster_network_policy() && !cni.tiers(minor) {
+        cx.error(
+            at,
+            kind_span,
+            "cni",
+            format!(
+                "egress to DNS names with `cni {}` is a ClusterNetworkPolicy, which needs Kubernetes 1.{CLUSTER_NETWORK_POLICY_MIN_MINOR} or later",
+                cni.as_str()
+            ),
+        )
+        .notes
+        .push("note: the CRD's validation rules call the CEL function `isCIDR`, which a 1.30 API server does not have".into());
+        return None;
+    }
+    if !cni.dns_names(minor) {
         let d = cx.error(
             at,
             kind_span,
