@@ -101,7 +101,8 @@ profile batch-jobs {
 cluster bench {
   kubernetes 1.35
   managed-by group "khc-appliers"
-  api-server 10.0.0.10/32 10.0.0.11/32 # khc: allow cni — a benchmark: the CNI is not stated
+  cni kube-router
+  api-server 10.0.0.10/32 10.0.0.11/32
 
   encryption {
     resources secrets configmaps
