@@ -44,15 +44,7 @@ fn example_output_matches_checked_in_tree() {
 /// tenant modules, each in its own `clusters/NAME/`, with 0 diagnostics.
 #[test]
 fn multi_cluster_example_matches_checked_in_tree() {
-    let root = repo_root().join("examples/multi-cluster");
-    let (out, mut diags) = compile(&root);
-    // Acknowledged in the source (`# khc: allow cni — …` on `api-server`), as
-    // `khc check` reads it: the CNI is not stated, so the example stays CNI-neutral.
-    for entry in ["prod.khc", "staging.khc"] {
-        let text = std::fs::read_to_string(root.join(entry)).unwrap();
-        khc_db::acknowledge::acknowledge_file(&khc_syntax::FileKey::from(entry), &text, &mut diags);
-    }
-    diags.retain(|d| d.acknowledged.is_none());
+    let (out, diags) = compile(&repo_root().join("examples/multi-cluster"));
     assert!(diags.is_empty(), "the multi-cluster example has diagnostics: {diags:?}");
     let clusters: BTreeSet<&str> = out.files.iter().filter_map(|f| f.path.strip_prefix("clusters/")?.split('/').next()).collect();
     assert_eq!(clusters.into_iter().collect::<Vec<_>>(), ["prod", "staging"]);
