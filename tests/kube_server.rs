@@ -1158,11 +1158,23 @@ fn cni_objects_validate_against_their_crds(c: &Cluster, tmp: &Path) {
         assert!(!o.status.success() && refused.contains("isCIDR"), "{}: the ClusterNetworkPolicy CRD was not refused for isCIDR: {refused}", c.version());
     }
     c.kubectl_ok(&["apply", "--server-side", "--field-manager=khc-test", "-f", &crds.join("ciliumnetworkpolicies.yaml").display().to_string()]);
-    let mut wait = vec!["wait", "--for=condition=established", "--timeout=60s", "crd/ciliumnetworkpolicies.cilium.io"];
+    let mut crd_names = vec!["ciliumnetworkpolicies.cilium.io"];
     if tiers {
-        wait.push("crd/clusternetworkpolicies.policy.networking.k8s.io");
+        crd_names.push("clusternetworkpolicies.policy.networking.k8s.io");
     }
-    c.kubectl_ok(&wait);
+    // Polled, not `kubectl wait`: right after the create a CRD has no
+    // `status.conditions` yet, and `kubectl wait` then fails instead of waiting.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    for crd in crd_names {
+        loop {
+            let o = c.kubectl(&["get", "crd", crd, "-o", "jsonpath={.status.conditions[?(@.type==\"Established\")].status}"]);
+            if String::from_utf8_lossy(&o.stdout).trim() == "True" {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{}: CRD {crd} not established", c.version());
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
     let fixtures: &[&str] = if tiers { &["calico", "cilium"] } else { &["cilium"] };
     let mut checked = 0;
     let mut emitted: BTreeMap<String, Value> = BTreeMap::new();
@@ -1191,6 +1203,30 @@ fn cni_objects_validate_against_their_crds(c: &Cluster, tmp: &Path) {
         }
     }
     assert!(checked >= if tiers { 10 } else { 5 }, "only {checked} CNI objects");
+    // With `cni cilium` the guard `khc-network-shop` refuses a foreign
+    // CiliumNetworkPolicy (an allow-all to the world) from someone RBAC allows
+    // everything, and lets the applier through.
+    c.kubectl_ok(&[
+        "create",
+        "clusterrolebinding",
+        "khc-test-cni-admins",
+        "--clusterrole=cluster-admin",
+        "--user=mallory",
+        "--serviceaccount=argocd:argocd-application-controller",
+    ]);
+    let foreign = json!({
+        "apiVersion": "cilium.io/v2", "kind": "CiliumNetworkPolicy",
+        "metadata": { "name": "allow-all", "namespace": "shop" },
+        "spec": { "endpointSelector": {}, "egress": [{ "toEntities": ["world", "cluster"] }] },
+    });
+    let as_user = |who: &str| {
+        let o = c.kubectl_stdin(&["apply", "--server-side", "--dry-run=server", "--as", who, "-f", "-"], &foreign.to_string());
+        (o.status.success(), String::from_utf8_lossy(&o.stderr).into_owned())
+    };
+    let (ok, err) = as_user("mallory");
+    assert!(!ok && err.contains("khc-network-shop") && err.contains("CiliumNetworkPolicies"), "{}: a foreign CiliumNetworkPolicy: {err}", c.version());
+    let (ok, err) = as_user("system:serviceaccount:argocd:argocd-application-controller");
+    assert!(ok, "{}: the applier's CiliumNetworkPolicy: {err}", c.version());
     // Negative controls: each change must be refused by the CRD's schema.
     let wall = objects(&compile(&repo_root().join("tests/cni/calico")).0)
         .into_iter()

@@ -342,6 +342,15 @@ fn cilium_gets_cilium_network_policies() {
     let ranged = cnps.iter().find(|o| o["metadata"]["name"] == "allow-egress-to-dns-any-example-org" && o["metadata"]["namespace"] == "shop").unwrap();
     assert_eq!(ranged["spec"]["egress"][0]["toPorts"][0]["ports"][1], serde_json::json!({ "port": "8000", "protocol": "UDP", "endPort": 8100 }));
     assert!(of_kind(&objs, "ClusterNetworkPolicy").is_empty());
+    // The guard refuses foreign CiliumNetworkPolicies too (only with `cni cilium`).
+    let guard = of_kind(&objs, "ValidatingAdmissionPolicy").into_iter().find(|o| o["metadata"]["name"] == "khc-network-shop").expect("the guard").clone();
+    let groups: Vec<&str> =
+        guard["spec"]["matchConstraints"]["resourceRules"].as_array().unwrap().iter().map(|r| r["apiGroups"][0].as_str().unwrap()).collect();
+    assert_eq!(groups, ["networking.k8s.io", "cilium.io"]);
+    let (plain, _) = compile(&repo_root().join("examples/multi-tenant"));
+    let plain = objects(&plain);
+    let guard = of_kind(&plain, "ValidatingAdmissionPolicy").into_iter().find(|o| o["metadata"]["name"] == "khc-network-payments").expect("the guard").clone();
+    assert_eq!(guard["spec"]["matchConstraints"]["resourceRules"].as_array().unwrap().len(), 1);
     // The NetworkPolicies stay: no NetworkPolicy for a DNS-name rule, none to the API server without `api-server`.
     assert!(of_kind(&objs, "NetworkPolicy").iter().all(|o| !o["metadata"]["name"].as_str().unwrap().contains("dns-")), "{objs:?}");
 }
