@@ -462,3 +462,27 @@ fn tiers_need_kubernetes_1_31() {
     let (out, _, rendered) = compile_sources(&[("cluster.khc", &src.replace("1.30", "1.31"))]);
     assert_eq!(of_kind(&objects(&out.unwrap_or_else(|| panic!("{rendered}"))), "ClusterNetworkPolicy").len(), 2);
 }
+
+/// `khc diff` shows a DNS-name rule (no NetworkPolicy carries it): added is a
+/// loosening, removed a tightening, with the statement's line.
+#[test]
+fn diff_shows_dns_name_egress() {
+    let project = |tag: &str, rule: &str| {
+        let tmp = kube::TempDir::new(tag);
+        let src = format!("cluster c {{\n  kubernetes 1.37\n  cni cilium\n}}\ntenant t {{\n  workload web {{ selector {{ app \"web\" }} }}\n{rule}}}\n");
+        std::fs::write(tmp.0.join("main.khc"), src).unwrap();
+        let ws = khc_analysis::Workspace::load(&tmp.0).expect("builds");
+        (tmp, ws)
+    };
+    let (_a, old) = project("dns-diff-old", "");
+    let (_b, new) = project("dns-diff-new", "  allow egress from workload web to dns \"api.example.com\" ports 443\n");
+    let changes = khc_analysis::diff::compare(&old, &new);
+    let dns: Vec<_> = changes.iter().filter(|c| c.what.contains("→ dns")).collect();
+    assert_eq!(dns.len(), 1, "{changes:#?}");
+    assert_eq!(dns[0].what, "t/web → dns api.example.com");
+    assert_eq!(dns[0].after, "443/TCP");
+    assert_eq!(dns[0].effect, khc_analysis::diff::Effect::Loosened);
+    assert_eq!(dns[0].source, "main.khc:7");
+    let back = khc_analysis::diff::compare(&new, &old);
+    assert!(back.iter().any(|c| c.what.contains("→ dns") && c.effect == khc_analysis::diff::Effect::Tightened), "{back:#?}");
+}
