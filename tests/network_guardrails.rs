@@ -486,3 +486,20 @@ fn diff_shows_dns_name_egress() {
     let back = khc_analysis::diff::compare(&new, &old);
     assert!(back.iter().any(|c| c.what.contains("→ dns") && c.effect == khc_analysis::diff::Effect::Tightened), "{back:#?}");
 }
+
+/// `khc blast-radius` lists a workload's DNS-name egress with the CNI object that
+/// allows it (no NetworkPolicy does).
+#[test]
+fn blast_radius_lists_dns_name_egress() {
+    let tmp = kube::TempDir::new("dns-blast");
+    let src = "cluster c {\n  kubernetes 1.37\n  cni cilium\n}\ntenant t {\n  workload web { selector { app \"web\" } }\n  workload db { selector { app \"db\" } }\n  allow egress from workload web to dns \"api.example.com\" \"*.example.org\" ports 443\n}\n";
+    std::fs::write(tmp.0.join("main.khc"), src).unwrap();
+    let ws = khc_analysis::Workspace::load(&tmp.0).expect("builds");
+    let t = ws.tenants().find(|t| t.name == "t").unwrap();
+    let radius = |w: &str| khc_analysis::posture::blast_radius(&ws, t, t.workloads.iter().find(|x| x.name == w).unwrap());
+    let web = radius("web");
+    let dns = web.reaches.iter().find(|r| r.endpoint == "dns api.example.com *.example.org").unwrap_or_else(|| panic!("{:?}", web.reaches));
+    assert_eq!(dns.ports.to_string(), "443/TCP");
+    assert_eq!(dns.because, ["CiliumNetworkPolicy t/allow-egress-from-web-to-dns-api-example-com (main.khc:8)"]);
+    assert!(radius("db").reaches.iter().all(|r| !r.endpoint.starts_with("dns ")), "only the rule's workload");
+}
