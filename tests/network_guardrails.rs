@@ -502,4 +502,11 @@ fn blast_radius_lists_dns_name_egress() {
     assert_eq!(dns.ports.to_string(), "443/TCP");
     assert_eq!(dns.because, ["CiliumNetworkPolicy t/allow-egress-from-web-to-dns-api-example-com (main.khc:8)"]);
     assert!(radius("db").reaches.iter().all(|r| !r.endpoint.starts_with("dns ")), "only the rule's workload");
+    // A token-mounting workload reaches the API server as Cilium's entity.
+    let ws = khc_analysis::Workspace::load(&repo_root().join("tests/cni/cilium")).expect("builds");
+    let t = ws.tenants().find(|t| t.name == "shop").unwrap();
+    let worker = khc_analysis::posture::blast_radius(&ws, t, t.workloads.iter().find(|x| x.name == "worker").unwrap());
+    let api = worker.reaches.iter().find(|r| r.endpoint == "api-server (Cilium entity kube-apiserver)").unwrap_or_else(|| panic!("{:?}", worker.reaches));
+    assert_eq!(api.ports.to_string(), "443/TCP, 6443/TCP");
+    assert_eq!(api.because, ["CiliumNetworkPolicy shop-jobs/allow-egress-from-worker-to-api-server (cluster.khc:19)"]);
 }

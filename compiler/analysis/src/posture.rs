@@ -243,6 +243,21 @@ pub fn blast_radius(ws: &Workspace, t: &Tenant, w: &Workload) -> BlastRadius {
         };
         reaches.push(Reached { endpoint: format!("dns {}", names.join(" ")), ports, because: vec![format!("{object} ({})", r.origin)] });
     }
+    // Cilium: the API server as its `kube-apiserver` entity (SPEC section 6, "The CNI").
+    if t.cni == khc_semantics::model::Cni::Cilium
+        && w.automount_token
+        && matches!(t.isolation, khc_semantics::model::Isolation::Strict | khc_semantics::model::Isolation::Tenant)
+    {
+        let mut ports = Ports(Vec::new());
+        ports.add("TCP", 443, 443);
+        ports.add("TCP", 6443, 6443);
+        let name = khc_semantics::api_server_policy_name(&w.name);
+        reaches.push(Reached {
+            endpoint: "api-server (Cilium entity kube-apiserver)".into(),
+            ports,
+            because: vec![format!("CiliumNetworkPolicy {}/{name} ({})", w.namespace, w.origin)],
+        });
+    }
     let sa = Subject::sa(&w.namespace, &w.name);
     let mut permissions = Vec::new();
     let mut secrets = Vec::new();
