@@ -19,7 +19,7 @@ fn collisions(out: &Output) -> Vec<Collision> {
 /// name, so one silently replaced the other.
 #[test]
 fn api_server_policy_and_declared_rule_get_different_names() {
-    let entry = "import \"t.khc\"\ncluster c {\n  managed-by group \"khc-appliers\"\n  api-server 10.0.0.1/32\n  encryption { provider secretbox { key k env \"K\" } }\n}\n";
+    let entry = "import \"t.khc\"\ncluster c {\n  managed-by group \"khc-appliers\"\n  cni kube-router\n  api-server 10.0.0.1/32\n  encryption { provider secretbox { key k env \"K\" } }\n}\n";
     let t = "tenant a {\n  workload x-to-tenant-b { automount-token true }\n  workload x {}\n  allow egress from workload x to tenant b-to-api-server ports 80\n}\n\
 tenant b-to-api-server {\n  allow ingress from tenant a workload x ports 80\n}\n";
     let (out, diags, rendered) = compile_sources(&[("main.khc", entry), ("t.khc", t)]);

@@ -207,3 +207,306 @@ fn model_of(src: &str) -> khc_semantics::model::Model {
     let entry = project.entries[0];
     khc_db::check(&project.db, entry).model.clone().expect("a model")
 }
+
+// ---------------------------------------------------------------------------------
+// `cni` (issue 19 items 3, 4 and 7; SPEC section 6, "The CNI"). The real-server
+// validation of these objects against their CRDs is in `tests/kube_server.rs`
+// (`cni_objects_validate_against_their_crds`).
+
+/// Compares a fixture's build with its checked-in `generated/` tree (byte for
+/// byte, no extra or missing files); `KHC_BLESS=1` rewrites the tree.
+fn assert_fixture_tree(dir: &Path, out: &Output) {
+    let generated = dir.join("generated");
+    if std::env::var_os("KHC_BLESS").is_some() && generated.exists() {
+        std::fs::remove_dir_all(&generated).unwrap();
+    }
+    let mut want = std::collections::BTreeSet::new();
+    for f in &out.files {
+        assert_golden(&generated.join(&f.path), &f.contents);
+        want.insert(generated.join(&f.path));
+    }
+    let mut stack = vec![generated.clone()];
+    let mut on_disk = std::collections::BTreeSet::new();
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            if e.path().is_dir() {
+                stack.push(e.path());
+            } else {
+                on_disk.insert(e.path());
+            }
+        }
+    }
+    assert_eq!(on_disk, want, "{}: the checked-in tree has extra or missing files", generated.display());
+}
+
+/// The CNI fixtures (`tests/cni/calico`, `tests/cni/cilium`): their output trees
+/// are golden, compile without errors, and hold the CNI's objects.
+#[test]
+fn cni_fixtures_match_their_checked_in_trees() {
+    for name in ["calico", "cilium"] {
+        let dir = repo_root().join("tests/cni").join(name);
+        let (out, diags) = compile(&dir);
+        assert!(diags.iter().all(|d| !d.is_error()), "{name}: {diags:?}");
+        assert!(diags.iter().all(|d| d.code != "cni" && d.code != "unreachable"), "{name}: {diags:?}");
+        assert_fixture_tree(&dir, &out);
+    }
+}
+
+fn of_kind_named(out: &Output, kind: &str, name: &str) -> Value {
+    let objs = objects(out);
+    of_kind(&objs, kind).into_iter().find(|o| o["metadata"]["name"] == name).unwrap_or_else(|| panic!("no {kind} {name}")).clone()
+}
+
+/// `cni calico`: each isolated tenant's Admin-tier wall passes its own
+/// namespaces, DNS and its declared flows to the NetworkPolicies (with their
+/// ports), denies the metadata endpoints (unless a statement names one) and every
+/// other namespace; a staged tenant has no egress wall; DNS names are an Admin
+/// `Accept` of `domainNames` for the rule's pods; namespaces no tenant owns get the
+/// Baseline default deny in the cluster unit.
+#[test]
+fn calico_gets_cluster_network_policy_tiers() {
+    let (out, _) = compile(&repo_root().join("tests/cni/calico"));
+    let shop = of_kind_named(&out, "ClusterNetworkPolicy", "khc-tenant-shop");
+    assert_eq!(shop["apiVersion"], "policy.networking.k8s.io/v1alpha2");
+    assert_eq!(shop["spec"]["tier"], "Admin");
+    assert_eq!(shop["spec"]["subject"]["namespaces"]["matchExpressions"][0]["values"], serde_json::json!(["shop", "shop-jobs"]));
+    let egress = shop["spec"]["egress"].as_array().unwrap();
+    let names: Vec<&str> = egress.iter().map(|r| r["name"].as_str().unwrap()).collect();
+    assert_eq!(
+        names,
+        ["same-tenant", "dns", "metadata", "allow-egress-from-worker-to-tenant-billing-api", "allow-egress-to-tenant-legacy", "tenant-wall"],
+        "{egress:?}"
+    );
+    assert_eq!(egress[2]["to"][0]["networks"], serde_json::json!(["169.254.169.254/32", "fd00:ec2::254/128"]));
+    assert_eq!(egress[3]["action"], "Pass");
+    assert_eq!(egress[3]["protocols"][0]["tcp"]["destinationPort"]["range"], serde_json::json!({ "start": 9000, "end": 9100 }));
+    assert_eq!(egress[5]["action"], "Deny");
+    let ingress = shop["spec"]["ingress"].as_array().unwrap();
+    let names: Vec<&str> = ingress.iter().map(|r| r["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["same-tenant", "allow-ingress-to-web-from-namespace-ingress-nginx", "allow-ingress-to-web-from-tenant-billing-api", "tenant-wall"]);
+    assert_eq!(ingress[1]["protocols"], serde_json::json!([{ "destinationNamedPort": "http" }]));
+    // billing names the IPv4 metadata endpoint on its own: only the IPv6 one is denied.
+    let billing = of_kind_named(&out, "ClusterNetworkPolicy", "khc-tenant-billing");
+    let metadata = billing["spec"]["egress"].as_array().unwrap().iter().find(|r| r["name"] == "metadata").expect("metadata rule").clone();
+    assert_eq!(metadata["to"][0]["networks"], serde_json::json!(["fd00:ec2::254/128"]), "{billing}");
+    // A staged tenant: ingress wall only.
+    let legacy = of_kind_named(&out, "ClusterNetworkPolicy", "khc-tenant-legacy");
+    assert!(legacy["spec"].get("egress").is_none() && legacy["spec"]["ingress"].as_array().unwrap().len() == 3, "{legacy}");
+    // DNS names.
+    let dns = of_kind_named(&out, "ClusterNetworkPolicy", "khc-shop-allow-egress-from-worker-to-dns-api-stripe-com");
+    assert_eq!(dns["spec"]["priority"], 50);
+    assert_eq!(dns["spec"]["subject"]["pods"]["podSelector"]["matchLabels"]["app"], "worker");
+    assert_eq!(dns["spec"]["egress"][0]["to"][0]["domainNames"], serde_json::json!(["api.stripe.com", "*.s3.amazonaws.com"]));
+    assert_eq!(dns["spec"]["egress"][0]["action"], "Accept");
+    let udp = of_kind_named(&out, "ClusterNetworkPolicy", "khc-billing-allow-egress-to-dns-any-example-org");
+    assert_eq!(udp["spec"]["egress"][0]["protocols"], serde_json::json!([{ "udp": { "destinationPort": { "range": { "start": 1, "end": 65535 } } } }]));
+    // The Baseline tier, in the cluster unit.
+    let path = out.files.iter().find(|f| f.path.ends_with("clusternetworkpolicy-khc-baseline-default-deny.yaml")).expect("baseline file").path.clone();
+    assert_eq!(path, "clusters/calico-lab/cluster/clusternetworkpolicy-khc-baseline-default-deny.yaml");
+    let base = of_kind_named(&out, "ClusterNetworkPolicy", "khc-baseline-default-deny");
+    assert_eq!(base["spec"]["tier"], "Baseline");
+    assert_eq!(base["spec"]["subject"]["namespaces"]["matchExpressions"][0], serde_json::json!({ "key": "khc.dev/tenant", "operator": "DoesNotExist" }));
+    assert_eq!(base["spec"]["subject"]["namespaces"]["matchExpressions"][1]["values"], serde_json::json!(["kube-node-lease", "kube-public", "kube-system"]));
+    // Not a single CiliumNetworkPolicy; the NetworkPolicies are those of `generic`.
+    assert!(of_kind(&objects(&out), "CiliumNetworkPolicy").is_empty());
+}
+
+/// `cni cilium`: the `api-server` egress of token-mounting workloads (without
+/// any `api-server` CIDR) as `toEntities: [kube-apiserver]` on 443 and 6443; DNS
+/// names as `toFQDNs` (`*.` as Cilium's multi-level `**.`) with their ports, and
+/// the DNS proxy rule in each namespace that has one; no ClusterNetworkPolicy.
+#[test]
+fn cilium_gets_cilium_network_policies() {
+    let (out, diags) = compile(&repo_root().join("tests/cni/cilium"));
+    assert!(diags.is_empty(), "{diags:?}");
+    let objs = objects(&out);
+    let cnps = of_kind(&objs, "CiliumNetworkPolicy");
+    let api: Vec<&&Value> = cnps.iter().filter(|o| o["metadata"]["name"].as_str().unwrap().ends_with("-to-api-server")).collect();
+    assert_eq!(api.len(), 2, "one per token-mounting workload: {api:?}");
+    let worker = api.iter().find(|o| o["metadata"]["namespace"] == "shop-jobs").unwrap();
+    assert_eq!(worker["apiVersion"], "cilium.io/v2");
+    assert_eq!(worker["spec"]["endpointSelector"]["matchLabels"]["app"], "worker");
+    assert_eq!(worker["spec"]["egress"][0]["toEntities"], serde_json::json!(["kube-apiserver"]));
+    assert_eq!(
+        worker["spec"]["egress"][0]["toPorts"][0]["ports"],
+        serde_json::json!([{ "port": "443", "protocol": "TCP" }, { "port": "6443", "protocol": "TCP" }])
+    );
+    let fqdn = cnps.iter().find(|o| o["metadata"]["name"] == "allow-egress-from-worker-to-dns-api-stripe-com").unwrap();
+    assert_eq!(fqdn["spec"]["egress"][0]["toFQDNs"], serde_json::json!([{ "matchName": "api.stripe.com" }, { "matchPattern": "**.s3.amazonaws.com" }]));
+    let mut proxies: Vec<String> =
+        cnps.iter().filter(|o| o["metadata"]["name"] == "allow-dns-proxy").map(|o| o["metadata"]["namespace"].as_str().unwrap().to_string()).collect();
+    proxies.sort();
+    assert_eq!(proxies, ["shop", "shop-jobs"]);
+    let proxy = cnps.iter().find(|o| o["metadata"]["name"] == "allow-dns-proxy").unwrap();
+    assert_eq!(proxy["spec"]["egress"][0]["toPorts"][0]["rules"]["dns"], serde_json::json!([{ "matchPattern": "*" }]));
+    let ranged = cnps.iter().find(|o| o["metadata"]["name"] == "allow-egress-to-dns-any-example-org" && o["metadata"]["namespace"] == "shop").unwrap();
+    assert_eq!(ranged["spec"]["egress"][0]["toPorts"][0]["ports"][1], serde_json::json!({ "port": "8000", "protocol": "UDP", "endPort": 8100 }));
+    assert!(of_kind(&objs, "ClusterNetworkPolicy").is_empty());
+    // The guard refuses foreign CiliumNetworkPolicies too (only with `cni cilium`).
+    let guard = of_kind(&objs, "ValidatingAdmissionPolicy").into_iter().find(|o| o["metadata"]["name"] == "khc-network-shop").expect("the guard").clone();
+    let groups: Vec<&str> =
+        guard["spec"]["matchConstraints"]["resourceRules"].as_array().unwrap().iter().map(|r| r["apiGroups"][0].as_str().unwrap()).collect();
+    assert_eq!(groups, ["networking.k8s.io", "cilium.io"]);
+    let (plain, _) = compile(&repo_root().join("examples/multi-tenant"));
+    let plain = objects(&plain);
+    let guard = of_kind(&plain, "ValidatingAdmissionPolicy").into_iter().find(|o| o["metadata"]["name"] == "khc-network-payments").expect("the guard").clone();
+    assert_eq!(guard["spec"]["matchConstraints"]["resourceRules"].as_array().unwrap().len(), 1);
+    // The NetworkPolicies stay: no NetworkPolicy for a DNS-name rule, none to the API server without `api-server`.
+    assert!(of_kind(&objs, "NetworkPolicy").iter().all(|o| !o["metadata"]["name"].as_str().unwrap().contains("dns-")), "{objs:?}");
+}
+
+/// `cni generic` (the default) and `cni kube-router` emit exactly what a cluster
+/// without `cni` emits: the examples' trees are unchanged by the statement.
+#[test]
+fn generic_and_kube_router_output_is_unchanged() {
+    let root = repo_root().join("examples/multi-tenant");
+    let (plain, _) = compile(&root);
+    for cni in ["generic", "kube-router"] {
+        let tmp = kube::TempDir::new(&format!("cni-{cni}"));
+        copy_tree(&root, &tmp.0);
+        let entry = tmp.0.join("cluster.khc");
+        let src = std::fs::read_to_string(&entry).unwrap();
+        // On the same line, so every `khc.dev/source` line stays.
+        std::fs::write(&entry, src.replacen("  kubernetes 1.35\n", &format!("  kubernetes 1.35; cni {cni}\n"), 1)).unwrap();
+        let (out, diags) = compile(&tmp.0);
+        assert!(diags.iter().all(|d| !d.is_error()), "{diags:?}");
+        assert_eq!(out.files, plain.files, "cni {cni} changed the output");
+    }
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        let p = e.path();
+        if p.file_name().is_some_and(|n| n == "generated") {
+            continue;
+        }
+        if p.is_dir() {
+            copy_tree(&p, &to.join(e.file_name()));
+        } else {
+            std::fs::copy(&p, to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+const DNS_TENANT: &str = "tenant a {\n  workload web { selector { app \"web\" } }\n  allow egress from workload web to dns \"api.example.com\" ports 443\n}\n";
+
+/// DNS-name egress needs a CNI that enforces it: an error with its span (on `dns`)
+/// for `generic` (stated or not) and `kube-router`; ingress from DNS names, bad
+/// names and repeated names are errors too.
+#[test]
+fn dns_names_need_a_cni_that_enforces_them() {
+    for cni in ["", "  cni generic\n", "  cni kube-router\n"] {
+        let src = format!("cluster c {{\n{cni}}}\n{DNS_TENANT}");
+        let (out, diags, rendered) = compile_sources(&[("cluster.khc", &src)]);
+        assert!(out.is_none(), "{rendered}");
+        let d = diags.iter().find(|d| d.code == "cni").unwrap_or_else(|| panic!("{rendered}"));
+        assert!(d.is_error() && d.message.contains("egress to DNS names needs a CNI"), "{d:?}");
+        assert_eq!(&src[d.primary.span.start as usize..d.primary.span.end as usize], "dns");
+    }
+    for (rule, want) in [
+        ("allow ingress from dns \"api.example.com\"", "egress peers only"),
+        ("allow egress to dns \"not a name\"", "is not a DNS name"),
+        ("allow egress to dns \"localhost\"", "is not a DNS name"),
+        ("allow egress to dns \"a.example.com\" \"A.example.com\"", "written twice"),
+        ("allow egress to dns", "needs at least one quoted DNS name"),
+    ] {
+        let src = format!("cluster c {{\n  cni cilium\n}}\ntenant a {{\n  {rule}\n}}\n");
+        let (out, _, rendered) = compile_sources(&[("cluster.khc", &src)]);
+        assert!(out.is_none() && rendered.contains(want), "{rule}: {rendered}");
+    }
+    let (out, _, rendered) = compile_sources(&[("cluster.khc", "cluster c {\n  cni flannel\n}\n")]);
+    assert!(out.is_none() && rendered.contains("unknown CNI `flannel`"), "{rendered}");
+}
+
+/// `api-server` egress with `cni generic` (stated or not) is a `cni` warning on
+/// the `api-server` statement naming cilium#20550; a stated CNI silences it; with
+/// `cni cilium` a token-mounting workload needs no `api-server` CIDRs (no
+/// `unreachable` warning).
+#[test]
+fn api_server_egress_warns_under_generic() {
+    let tenant = "tenant a {\n  workload op { automount-token true }\n}\n";
+    for (cni, warned) in [("", true), ("  cni generic\n", true), ("  cni calico\n", false), ("  cni cilium\n", false), ("  cni kube-router\n", false)] {
+        let src = format!("cluster c {{\n  kubernetes 1.37\n{cni}  api-server 10.0.0.1/32\n}}\n{tenant}");
+        let (_, diags, rendered) = compile_sources(&[("cluster.khc", &src)]);
+        let w: Vec<&Diagnostic> = diags.iter().filter(|d| d.code == "cni").collect();
+        assert_eq!(w.len(), usize::from(warned), "{cni:?}: {rendered}");
+        if warned {
+            assert!(!w[0].is_error() && w[0].message.contains("cilium#20550") && w[0].message.contains("a/op"), "{rendered}");
+            assert!(src[w[0].primary.span.start as usize..].starts_with("api-server"), "{rendered}");
+        }
+    }
+    // No token-mounting workload: no warning.
+    let (_, diags, _) = compile_sources(&[("cluster.khc", "cluster c {\n  api-server 10.0.0.1/32\n}\ntenant a {}\n")]);
+    assert!(diags.iter().all(|d| d.code != "cni"), "{diags:?}");
+    let (_, diags, rendered) = compile_sources(&[("cluster.khc", &format!("cluster c {{\n  cni cilium\n}}\n{tenant}"))]);
+    assert!(diags.iter().all(|d| d.code != "unreachable"), "{rendered}");
+    let (_, diags, rendered) = compile_sources(&[("cluster.khc", &format!("cluster c {{\n  cni calico\n}}\n{tenant}"))]);
+    assert!(diags.iter().any(|d| d.code == "unreachable"), "{rendered}");
+}
+
+/// ClusterNetworkPolicy's CRD needs Kubernetes 1.31 (a 1.30 API server refuses its
+/// `isCIDR` rules, `tests/kube_server.rs`): `cni calico` on 1.30 is a `cni` warning
+/// and emits no tier (the NetworkPolicies stay), and a DNS-name egress is an error.
+#[test]
+fn tiers_need_kubernetes_1_31() {
+    let src = "cluster c {\n  kubernetes 1.30\n  cni calico\n}\ntenant a {\n  workload web { selector { app \"web\" } }\n}\n";
+    let (out, diags, rendered) = compile_sources(&[("cluster.khc", src)]);
+    let out = out.unwrap_or_else(|| panic!("{rendered}"));
+    let w: Vec<&Diagnostic> = diags.iter().filter(|d| d.code == "cni").collect();
+    assert!(w.len() == 1 && !w[0].is_error() && w[0].message.contains("needs 1.31"), "{rendered}");
+    assert!(of_kind(&objects(&out), "ClusterNetworkPolicy").is_empty());
+    assert!(!of_kind(&objects(&out), "NetworkPolicy").is_empty());
+    let (out, _, rendered) = compile_sources(&[("cluster.khc", &src.replace("} }\n}", "} }\n  allow egress to dns \"api.example.com\"\n}"))]);
+    assert!(out.is_none() && rendered.contains("needs Kubernetes 1.31"), "{rendered}");
+    let (out, _, rendered) = compile_sources(&[("cluster.khc", &src.replace("1.30", "1.31"))]);
+    assert_eq!(of_kind(&objects(&out.unwrap_or_else(|| panic!("{rendered}"))), "ClusterNetworkPolicy").len(), 2);
+}
+
+/// `khc diff` shows a DNS-name rule (no NetworkPolicy carries it): added is a
+/// loosening, removed a tightening, with the statement's line.
+#[test]
+fn diff_shows_dns_name_egress() {
+    let project = |tag: &str, rule: &str| {
+        let tmp = kube::TempDir::new(tag);
+        let src = format!("cluster c {{\n  kubernetes 1.37\n  cni cilium\n}}\ntenant t {{\n  workload web {{ selector {{ app \"web\" }} }}\n{rule}}}\n");
+        std::fs::write(tmp.0.join("main.khc"), src).unwrap();
+        let ws = khc_analysis::Workspace::load(&tmp.0).expect("builds");
+        (tmp, ws)
+    };
+    let (_a, old) = project("dns-diff-old", "");
+    let (_b, new) = project("dns-diff-new", "  allow egress from workload web to dns \"api.example.com\" ports 443\n");
+    let changes = khc_analysis::diff::compare(&old, &new);
+    let dns: Vec<_> = changes.iter().filter(|c| c.what.contains("→ dns")).collect();
+    assert_eq!(dns.len(), 1, "{changes:#?}");
+    assert_eq!(dns[0].what, "t/web → dns api.example.com");
+    assert_eq!(dns[0].after, "443/TCP");
+    assert_eq!(dns[0].effect, khc_analysis::diff::Effect::Loosened);
+    assert_eq!(dns[0].source, "main.khc:7");
+    let back = khc_analysis::diff::compare(&new, &old);
+    assert!(back.iter().any(|c| c.what.contains("→ dns") && c.effect == khc_analysis::diff::Effect::Tightened), "{back:#?}");
+}
+
+/// `khc blast-radius` lists a workload's DNS-name egress with the CNI object that
+/// allows it (no NetworkPolicy does).
+#[test]
+fn blast_radius_lists_dns_name_egress() {
+    let tmp = kube::TempDir::new("dns-blast");
+    let src = "cluster c {\n  kubernetes 1.37\n  cni cilium\n}\ntenant t {\n  workload web { selector { app \"web\" } }\n  workload db { selector { app \"db\" } }\n  allow egress from workload web to dns \"api.example.com\" \"*.example.org\" ports 443\n}\n";
+    std::fs::write(tmp.0.join("main.khc"), src).unwrap();
+    let ws = khc_analysis::Workspace::load(&tmp.0).expect("builds");
+    let t = ws.tenants().find(|t| t.name == "t").unwrap();
+    let radius = |w: &str| khc_analysis::posture::blast_radius(&ws, t, t.workloads.iter().find(|x| x.name == w).unwrap());
+    let web = radius("web");
+    let dns = web.reaches.iter().find(|r| r.endpoint == "dns api.example.com *.example.org").unwrap_or_else(|| panic!("{:?}", web.reaches));
+    assert_eq!(dns.ports.to_string(), "443/TCP");
+    assert_eq!(dns.because, ["CiliumNetworkPolicy t/allow-egress-from-web-to-dns-api-example-com (main.khc:8)"]);
+    assert!(radius("db").reaches.iter().all(|r| !r.endpoint.starts_with("dns ")), "only the rule's workload");
+    // A token-mounting workload reaches the API server as Cilium's entity.
+    let ws = khc_analysis::Workspace::load(&repo_root().join("tests/cni/cilium")).expect("builds");
+    let t = ws.tenants().find(|t| t.name == "shop").unwrap();
+    let worker = khc_analysis::posture::blast_radius(&ws, t, t.workloads.iter().find(|x| x.name == "worker").unwrap());
+    let api = worker.reaches.iter().find(|r| r.endpoint == "api-server (Cilium entity kube-apiserver)").unwrap_or_else(|| panic!("{:?}", worker.reaches));
+    assert_eq!(api.ports.to_string(), "443/TCP, 6443/TCP");
+    assert_eq!(api.because, ["CiliumNetworkPolicy shop-jobs/allow-egress-from-worker-to-api-server (cluster.khc:19)"]);
+}

@@ -101,6 +101,7 @@ profile batch-jobs {
 cluster bench {
   kubernetes 1.35
   managed-by group "khc-appliers"
+  cni kube-router
   api-server 10.0.0.10/32 10.0.0.11/32
 
   encryption {

@@ -259,6 +259,28 @@ fn hover() {
             ```
             Network isolation: strict (default), tenant, ingress (ingress only, for a migration) or none."#]],
     );
+    // `cni`: the statement and a value.
+    check_hover(
+        c,
+        "cluster.khc",
+        "  kubernetes 1.35",
+        "  kubernetes 1.35\n  c$0ni cilium",
+        expect![[r#"
+        ```khc
+        cni generic|calico|antrea|cilium|kube-router
+        ```
+        The cluster's CNI: what khc may emit beyond NetworkPolicies (ClusterNetworkPolicy tiers, CiliumNetworkPolicies, DNS-name egress); default generic."#]],
+    );
+    check_hover(c, "cluster.khc", "  kubernetes 1.35", "  kubernetes 1.35\n  cni cil$0ium", expect!["`cilium` — CNI: Cilium: NetworkPolicies plus CiliumNetworkPolicies: `api-server` egress as `toEntities: kube-apiserver`, DNS names as `toFQDNs` with the DNS proxy rule."]);
+    // Back to the file as it is on disk (its tenants' objects are hovered below).
+    at_edit(c, "cluster.khc", "  kubernetes 1.35", "  kube$0rnetes 1.35", "textDocument/hover");
+    check_hover(
+        c,
+        p,
+        "to cidr 203.0.113.0/24 ports 443",
+        "to d$0ns \"api.example.com\" ports 443",
+        expect![[r#"`dns` — peer: Egress to DNS names: `dns "api.example.com" "*.example.org"` (needs `cni cilium`, `calico` or `antrea`)."#]],
+    );
     // A value: its doc.
     check_hover(
         c,
@@ -509,6 +531,20 @@ fn completion() {
             ingress  (20) isolation mode
             none  (20) isolation mode
         "#]],
+    );
+    // The cluster's CNI (SPEC section 6, "The CNI").
+    check_completion(
+        c,
+        "cluster.khc",
+        "  kubernetes 1.35",
+        "  kubernetes 1.35\n  cni $0",
+        expect![[r#"
+        generic  (20) CNI
+        calico  (20) CNI
+        antrea  (20) CNI
+        cilium  (20) CNI
+        kube-router  (20) CNI
+    "#]],
     );
     check_completion(
         c,
@@ -764,6 +800,7 @@ fn completion() {
             api-server  (14) CIDR…
             pod-cidr  (14) CIDR…
             service-cidr  (14) CIDR…
+            cni  (14) generic|calico|antrea|cilium|kube-router
             quota-scale  (14) FACTOR
             admission-mode  (14) deny|warn|audit…
             encryption  (14) { … }

@@ -86,3 +86,34 @@ else
     fi
   fi
 fi
+# The CRDs of the CNI objects khc emits with `cni` (SPEC section 6, "The CNI"),
+# read from the Go modules that define them, into target/kube/crds/ (never
+# committed): ClusterNetworkPolicy from sigs.k8s.io/network-policy-api v0.2.0 (the
+# experimental channel: `domainNames` is experimental there) and
+# CiliumNetworkPolicy from github.com/cilium/cilium v1.20.2 (the newest version
+# the module proxy lists; a 37 MB module zip, downloaded once into the module
+# cache). tests/kube_cni.rs installs them into the real API servers.
+# Exports KHC_CNI_CRDS (the folder).
+if command -v go >/dev/null; then
+  cni_crds() {
+    local out="$KHC_REPO/target/kube/crds" stamp="sigs.k8s.io/network-policy-api@v0.2.0 github.com/cilium/cilium@v1.20.2"
+    if [ -f "$out/.stamp" ] && [ "$(cat "$out/.stamp")" = "$stamp" ]; then
+      echo "kube: $out is up to date"
+      return 0
+    fi
+    echo "kube: fetching the CNI CRDs into $out"
+    mkdir -p "$out"
+    local tmp npa cil
+    tmp=$(mktemp -d)
+    # Outside any module, so no go.mod or go.sum of the repository changes.
+    npa=$(cd "$tmp" && go mod download -json sigs.k8s.io/network-policy-api@v0.2.0 | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+    cil=$(cd "$tmp" && go mod download -json github.com/cilium/cilium@v1.20.2 | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+    rmdir "$tmp"
+    [ -n "$npa" ] && [ -n "$cil" ] || return 1
+    cp "$npa/config/crd/experimental/policy.networking.k8s.io_clusternetworkpolicies.yaml" "$out/clusternetworkpolicies.yaml" || return 1
+    cp "$cil/pkg/k8s/apis/cilium.io/client/crds/v2/ciliumnetworkpolicies.yaml" "$out/ciliumnetworkpolicies.yaml" || return 1
+    chmod u+w "$out"/*.yaml
+    echo "$stamp" > "$out/.stamp"
+  }
+  cni_crds && export KHC_CNI_CRDS="$KHC_REPO/target/kube/crds"
+fi

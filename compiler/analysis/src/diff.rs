@@ -51,6 +51,24 @@ pub struct Change {
     pub source: String,
 }
 
+/// The ports of a DNS-name rule as the matrix writes ports (`443/TCP`, `all ports`).
+fn dns_ports(r: &khc_semantics::model::NetRule) -> String {
+    if r.ports.is_empty() && r.named_ports.is_empty() {
+        return if r.protocol_only { r.protocols.iter().map(|p| format!("all/{p}")).collect::<Vec<_>>().join(", ") } else { "all ports".into() };
+    }
+    let mut each = Vec::new();
+    for p in &r.protocols {
+        for range in &r.ports {
+            each.push(match range.end {
+                Some(e) => format!("{}-{e}/{p}", range.port),
+                None => format!("{}/{p}", range.port),
+            });
+        }
+        each.extend(r.named_ports.iter().map(|n| format!("{n}/{p}")));
+    }
+    each.join(", ")
+}
+
 /// The weakest level a value names (`restricted`, or `restricted (node-agents
 /// privileged)` for a tenant with per-namespace levels).
 fn level_rank(l: &str) -> u8 {
@@ -123,6 +141,13 @@ impl Posture {
             }
         }
         for t in ws.tenants() {
+            // DNS-name egress (`allow egress … to dns`, SPEC section 6, "The CNI"): no
+            // NetworkPolicy carries it, so it is a reachability fact of its own.
+            for r in &t.dns_egress {
+                let khc_semantics::model::Peer::Dns(names) = &r.peer else { continue };
+                let from = r.local.as_ref().map_or(format!("tenant {}", t.name), |(w, _, _)| format!("{}/{w}", t.name));
+                put("reachability", format!("{from} → dns {}", names.join(" ")), dns_ports(r), r.origin.to_string());
+            }
             let ps = &t.pod_security;
             for (mode, level) in [("enforce", ps.enforce), ("audit", ps.audit), ("warn", ps.warn)] {
                 let mut value = level.as_str().to_string();

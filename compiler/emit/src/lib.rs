@@ -24,6 +24,7 @@
 #![warn(missing_docs)]
 
 pub mod cel;
+pub mod cni;
 pub mod collisions;
 pub mod control_plane;
 pub mod encryption;
@@ -171,6 +172,7 @@ pub fn tenant_built(t: &Tenant) -> Vec<Built> {
     objs.extend(fairness::tenant_objects(t));
     objs.extend(protection::tenant_policy(t, &objs));
     objs.extend(network_guard::tenant_guard(t));
+    objs.extend(cni::tenant_objects(t));
     objs
 }
 
@@ -195,6 +197,7 @@ pub fn cluster_unit_objects(c: &khc_semantics::model::Cluster) -> Vec<Built> {
     let mut objs = objects::cluster_objects(c);
     objs.extend(protection::cluster_policy(c, &objs));
     objs.extend(protection::applier_policies(c));
+    objs.extend(cni::cluster_objects(c));
     objs
 }
 

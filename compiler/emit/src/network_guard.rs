@@ -29,7 +29,7 @@ use k8s_openapi::api::admissionregistration::v1::{
     ValidatingAdmissionPolicySpec, Validation,
 };
 use k8s_openapi::Resource;
-use khc_semantics::model::{Isolation, Tenant};
+use khc_semantics::model::{Cni, Isolation, Tenant};
 
 /// The name of a tenant's guard policy and binding.
 pub fn policy_name(tenant: &str) -> String {
@@ -58,8 +58,12 @@ pub fn tenant_guard(t: &Tenant) -> Vec<Built> {
     let name = policy_name(&t.name);
     let mut namespaces = t.namespaces.clone();
     namespaces.sort();
+    // With `cni cilium`, CiliumNetworkPolicies are as additive as NetworkPolicies
+    // (and allow what NetworkPolicies cannot, DNS names): the guard refuses them too.
+    let cilium = t.cni == Cni::Cilium;
+    let what = if cilium { "NetworkPolicies and CiliumNetworkPolicies" } else { "NetworkPolicies" };
     let message = format!(
-        "NetworkPolicies in the namespaces of tenant {} are written by khc: only {} may create or change them; declare the traffic with `allow`, or let the tenant manage its own with `network-policies self-managed` [khc rule network-policies at {}]",
+        "{what} in the namespaces of tenant {} are written by khc: only {} may create or change them; declare the traffic with `allow`, or let the tenant manage its own with `network-policies self-managed` [khc rule network-policies at {}]",
         t.name,
         applier_text(&t.managed_by),
         t.origin
@@ -69,13 +73,19 @@ pub fn tenant_guard(t: &Tenant) -> Vec<Built> {
         spec: Some(ValidatingAdmissionPolicySpec {
             failure_policy: Some("Fail".into()),
             match_constraints: Some(MatchResources {
-                resource_rules: Some(vec![NamedRuleWithOperations {
-                    api_groups: Some(vec!["networking.k8s.io".into()]),
-                    api_versions: Some(vec!["*".into()]),
-                    operations: Some(vec!["CREATE".into(), "UPDATE".into()]),
-                    resources: Some(vec!["networkpolicies".into()]),
-                    ..Default::default()
-                }]),
+                resource_rules: Some(
+                    [("networking.k8s.io", "networkpolicies"), ("cilium.io", "ciliumnetworkpolicies")]
+                        .into_iter()
+                        .take(if cilium { 2 } else { 1 })
+                        .map(|(group, resource)| NamedRuleWithOperations {
+                            api_groups: Some(vec![group.into()]),
+                            api_versions: Some(vec!["*".into()]),
+                            operations: Some(vec!["CREATE".into(), "UPDATE".into()]),
+                            resources: Some(vec![resource.into()]),
+                            ..Default::default()
+                        })
+                        .collect(),
+                ),
                 ..Default::default()
             }),
             match_conditions: Some(vec![

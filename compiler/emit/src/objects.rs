@@ -401,6 +401,8 @@ fn peers(p: &Peer) -> Vec<NetworkPolicyPeer> {
                 ..Default::default()
             })
             .collect(),
+        // Never in `allows` (DNS-name rules are `dns_egress`, the CNI's objects).
+        Peer::Dns(_) => Vec::new(),
     }
 }
 

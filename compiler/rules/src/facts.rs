@@ -189,6 +189,20 @@ pub const EMITTED_KINDS: &[EmittedKind] = &[
             "API Priority and Fairness only orders requests: changing it cannot grant or widen access (protecting it is future work)",
         ),
     },
+    EmittedKind {
+        kind: "CiliumNetworkPolicy",
+        group: "cilium.io",
+        plural: "ciliumnetworkpolicies",
+        protection: Protection::Unprotected(
+            "a custom resource that exists only with `cni cilium`: the `managed-by` policies match built-in kinds (protecting it by name is future work)",
+        ),
+    },
+    EmittedKind {
+        kind: "ClusterNetworkPolicy",
+        group: "policy.networking.k8s.io",
+        plural: "clusternetworkpolicies",
+        protection: Protection::Unprotected("cluster-scoped: only cluster administrators may write it (protecting it by name is future work)"),
+    },
 ];
 
 /// The emitted kind named `kind`.

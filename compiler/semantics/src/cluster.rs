@@ -41,6 +41,7 @@ pub(crate) fn check_cluster(cx: &mut Ctx, at: &At<'_>, profiles: &ProfileTable) 
         api_server: Vec::new(),
         pod_cidr: Vec::new(),
         service_cidr: Vec::new(),
+        cni: Cni::Generic,
         encryption: None,
         admission: None,
         roles: Vec::new(),
@@ -59,6 +60,7 @@ pub(crate) fn check_cluster(cx: &mut Ctx, at: &At<'_>, profiles: &ProfileTable) 
     let mut authentication: Option<At<'_>> = None;
     let mut kubelet_ca: Option<At<'_>> = None;
     let mut version_span = None;
+    let mut cni_span = None;
     let mut seen = Vec::new();
     let mut grants = Vec::new();
     let mut exceptions = Vec::new();
@@ -101,6 +103,12 @@ pub(crate) fn check_cluster(cx: &mut Ctx, at: &At<'_>, profiles: &ProfileTable) 
             ClusterStatement::ApiServer => cluster.api_server = cidr_list(cx, &c, "the CIDRs of the API server endpoints, e.g. `api-server 10.0.0.10/32`"),
             ClusterStatement::PodCidr => cluster.pod_cidr = cidr_list(cx, &c, "the cluster's pod address ranges, e.g. `pod-cidr 10.244.0.0/16`"),
             ClusterStatement::ServiceCidr => cluster.service_cidr = cidr_list(cx, &c, "the cluster's Service address ranges, e.g. `service-cidr 10.96.0.0/12`"),
+            ClusterStatement::Cni => {
+                if let Some(cni) = cni(cx, &c) {
+                    cluster.cni = cni;
+                    cni_span = Some(c.s.span);
+                }
+            }
             ClusterStatement::Encryption => {
                 has_encryption = true;
                 cluster.encryption = check_encryption(cx, &c);
@@ -128,6 +136,20 @@ pub(crate) fn check_cluster(cx: &mut Ctx, at: &At<'_>, profiles: &ProfileTable) 
     }
     if let (Some(a), Some(mode)) = (&mut cluster.admission, &cluster.admission_mode) {
         a.actions.clone_from(mode);
+    }
+    if let Some(span) = cni_span.filter(|_| cluster.cni.cluster_network_policy() && !cluster.cni.tiers(cluster.minor_version)) {
+        cx.warning(
+            at,
+            span,
+            "cni",
+            format!(
+                "`cni {}` on Kubernetes 1.{}: khc emits no ClusterNetworkPolicy tiers, whose CRD needs 1.{CLUSTER_NETWORK_POLICY_MIN_MINOR} or later",
+                cluster.cni.as_str(),
+                cluster.minor_version
+            ),
+        )
+        .notes
+        .push("note: the CRD's validation rules (network-policy-api v0.2.0) call the CEL function `isCIDR`, which a 1.30 API server does not have; the NetworkPolicies are emitted as for `generic`".into());
     }
     if let Some(span) = version_span {
         control_plane::check_end_of_life(cx, at, cluster.minor_version, span);
@@ -163,6 +185,24 @@ pub(crate) fn check_cluster(cx: &mut Ctx, at: &At<'_>, profiles: &ProfileTable) 
     }
     cluster.exceptions = crate::tenant::exception::check_cluster_exceptions(cx, &exceptions, cluster.admission.as_ref());
     cluster
+}
+
+/// Parses `cni generic|calico|antrea|cilium|kube-router`.
+fn cni(cx: &mut Ctx, at: &At<'_>) -> Option<Cni> {
+    cx.no_block(at);
+    let (name, span) = cx.one_word(at, "a CNI: `generic`, `calico`, `antrea`, `cilium` or `kube-router`")?;
+    match Cni::of(&name) {
+        Some(c) => Some(c),
+        None => {
+            let s = values::suggest(&name, schema::CNIS.names().iter().copied());
+            let d = cx.error(at, span, "invalid-value", format!("unknown CNI `{name}`"));
+            match s {
+                Some(s) => d.suggest(s),
+                None => d.notes.push(format!("note: CNIs are {} (`generic` when yours is not listed)", schema::CNIS.names().join(", "))),
+            }
+            None
+        }
+    }
 }
 
 /// Parses `kubernetes 1.31`.

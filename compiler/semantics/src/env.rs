@@ -25,6 +25,8 @@ pub struct ClusterFacts {
     pub pod_cidr: Vec<String>,
     /// The Service address ranges (`service-cidr`).
     pub service_cidr: Vec<String>,
+    /// The cluster's CNI (`cni`).
+    pub cni: crate::model::Cni,
     /// Names of the cluster's ClusterRoles.
     pub roles: Vec<String>,
     /// `quota-scale` in thousandths, if set.

@@ -8,22 +8,38 @@ use crate::tenant::network::compatible;
 use khc_syntax::Diagnostic;
 
 /// Warns when a workload mounts its API token in an isolated tenant but the cluster
-/// declares no `api-server`: default deny would block its calls to the API.
-pub(crate) fn check_api_access(cx: &mut Ctx, cluster: &At<'_>, api_server: &[String], tenants: &[std::sync::Arc<TenantFacts>]) {
-    if !api_server.is_empty() {
-        return;
-    }
+/// declares no `api-server`: default deny would block its calls to the API. With
+/// `cni cilium` the CiliumNetworkPolicy's `toEntities: kube-apiserver` needs no
+/// addresses. With `cni generic` and `api-server` egress in use, warns (`cni`)
+/// that Cilium's default does not match an `ipBlock` to the API server.
+pub(crate) fn check_api_access(cx: &mut Ctx, cluster_at: &At<'_>, cluster: &Cluster, tenants: &[std::sync::Arc<TenantFacts>]) {
     let needy: Vec<String> = tenants
         .iter()
         .filter(|t| !matches!(t.isolation, Isolation::None | Isolation::Ingress))
         .flat_map(|t| t.workloads.iter().filter(|(_, w)| w.automount_token).map(move |(name, _)| format!("{}/{name}", t.name)))
         .collect();
-    if let Some(first) = needy.first() {
-        let more = if needy.len() > 1 { format!(" (and {} more)", needy.len() - 1) } else { String::new() };
-        cx.warning(cluster, cluster.s.name.span, "unreachable", format!("workload {first}{more} mounts its API token, but network isolation blocks its egress to the API server"))
-            .notes
-            .push("help: declare the API server endpoints in the cluster, e.g. `api-server 10.0.0.10/32`; khc then allows egress to them on ports 443 and 6443 for workloads that mount their token".into());
+    let Some(first) = needy.first() else { return };
+    let more = if needy.len() > 1 { format!(" (and {} more)", needy.len() - 1) } else { String::new() };
+    if !cluster.api_server.is_empty() {
+        if cluster.cni == Cni::Generic {
+            let span = cluster_at.children().find(|c| c.name() == "api-server").map_or(cluster_at.s.name.span, |c| c.s.span);
+            let d = cx.warning(
+                cluster_at,
+                span,
+                "cni",
+                format!("the `api-server` egress of {first}{more} is an ipBlock to these addresses, which Cilium does not match under its default `policyCIDRMatchMode` (cilium#20550)"),
+            );
+            d.notes.push("note: other CNIs (Calico, Antrea, kube-router) match it; which one runs here is not stated".into());
+            d.notes.push("help: state the cluster's CNI: `cni cilium` adds a CiliumNetworkPolicy with `toEntities: kube-apiserver`; `cni calico`, `antrea` or `kube-router` keeps the ipBlock alone".into());
+        }
+        return;
     }
+    if cluster.cni == Cni::Cilium {
+        return;
+    }
+    cx.warning(cluster_at, cluster_at.s.name.span, "unreachable", format!("workload {first}{more} mounts its API token, but network isolation blocks its egress to the API server"))
+        .notes
+        .push("help: declare the API server endpoints in the cluster, e.g. `api-server 10.0.0.10/32`; khc then allows egress to them on ports 443 and 6443 for workloads that mount their token".into());
 }
 
 /// Warns when traffic between tenant `t` and another isolated tenant is allowed

@@ -46,6 +46,8 @@ pub struct Cluster {
     pub pod_cidr: Vec<String>,
     /// The Service address ranges (`service-cidr`): a `cidr` peer that covers them is a warning.
     pub service_cidr: Vec<String>,
+    /// The cluster's CNI (`cni`): which network objects beyond NetworkPolicies it enforces.
+    pub cni: Cni,
     /// Encryption at rest, if declared.
     pub encryption: Option<Encryption>,
     /// Cluster-wide admission rules, if any.
@@ -66,6 +68,63 @@ pub struct Cluster {
     /// in the cluster, SPEC section 5); `workloads` are ServiceAccounts `(name, namespace)`.
     pub exceptions: Vec<Exception>,
 }
+
+/// The cluster's CNI (`cni`, SPEC section 6, "The CNI").
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Cni {
+    /// Any CNI: NetworkPolicies only (the default).
+    #[default]
+    Generic,
+    /// Calico: ClusterNetworkPolicy tiers.
+    Calico,
+    /// Antrea: ClusterNetworkPolicy tiers.
+    Antrea,
+    /// Cilium: CiliumNetworkPolicies (`toEntities`, `toFQDNs`).
+    Cilium,
+    /// kube-router: NetworkPolicies only.
+    KubeRouter,
+}
+
+impl Cni {
+    /// The keyword (`cni NAME`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Cni::Generic => "generic",
+            Cni::Calico => "calico",
+            Cni::Antrea => "antrea",
+            Cni::Cilium => "cilium",
+            Cni::KubeRouter => "kube-router",
+        }
+    }
+
+    /// The CNI named `name`.
+    pub fn of(name: &str) -> Option<Cni> {
+        [Cni::Generic, Cni::Calico, Cni::Antrea, Cni::Cilium, Cni::KubeRouter].into_iter().find(|c| c.as_str() == name)
+    }
+
+    /// True when the CNI implements the sig-network ClusterNetworkPolicy
+    /// (`policy.networking.k8s.io/v1alpha2`, tiers Admin and Baseline).
+    pub fn cluster_network_policy(self) -> bool {
+        matches!(self, Cni::Calico | Cni::Antrea)
+    }
+
+    /// True when the CNI can allow egress to DNS names (`allow egress … to dns`)
+    /// on Kubernetes 1.`minor`.
+    pub fn dns_names(self, minor: u32) -> bool {
+        self == Cni::Cilium || self.tiers(minor)
+    }
+
+    /// True when khc emits ClusterNetworkPolicy tiers for this CNI on Kubernetes
+    /// 1.`minor`: the CRD's CEL (`isCIDR`) needs 1.31 ([`CLUSTER_NETWORK_POLICY_MIN_MINOR`]).
+    pub fn tiers(self, minor: u32) -> bool {
+        self.cluster_network_policy() && minor >= CLUSTER_NETWORK_POLICY_MIN_MINOR
+    }
+}
+
+/// The oldest Kubernetes minor whose API server accepts the ClusterNetworkPolicy
+/// CRD of network-policy-api v0.2.0: its validation rules call `isCIDR`, a CEL
+/// function from 1.31 (1.30.14 refuses the CRD: "undeclared reference to 'isCIDR'").
+pub const CLUSTER_NETWORK_POLICY_MIN_MINOR: u32 = 31;
 
 /// `encryption { … }`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -279,6 +338,10 @@ pub enum Peer {
     Namespace(String),
     /// IP blocks.
     Cidr(Vec<IpBlock>),
+    /// DNS names (`dns "api.example.com" "*.example.org"`), egress only; never
+    /// in [`Tenant::allows`] (NetworkPolicies cannot name them): such rules are
+    /// in [`Tenant::dns_egress`].
+    Dns(Vec<String>),
 }
 
 /// An IP block with exceptions.
@@ -563,6 +626,14 @@ pub struct Tenant {
     pub workloads: Vec<Workload>,
     /// The cluster's API server CIDRs: workloads that mount their token may reach them.
     pub api_server: Vec<String>,
+    /// The cluster's CNI (`cni`).
+    pub cni: Cni,
+    /// True when the tenant gets ClusterNetworkPolicy tiers ([`Cni::tiers`]).
+    pub tiers: bool,
+    /// `allow egress … to dns "NAME"…`: egress to DNS names, enforced by the
+    /// CNI's own objects (CiliumNetworkPolicy `toFQDNs`, ClusterNetworkPolicy
+    /// `domainNames`); each rule's peer is [`Peer::Dns`].
+    pub dns_egress: Vec<NetRule>,
     /// The cluster's `managed-by` subjects: with any, the tenant's objects are protected
     /// from everyone else by an admission policy.
     pub managed_by: Vec<Subject>,

@@ -158,6 +158,7 @@ pub fn cluster_facts(c: &Cluster) -> ClusterFacts {
         api_server: c.api_server.clone(),
         pod_cidr: c.pod_cidr.clone(),
         service_cidr: c.service_cidr.clone(),
+        cni: c.cni,
         roles: c.roles.iter().map(|r| r.name.clone()).collect(),
         quota_scale: c.quota_scale,
         admission_mode: c.admission_mode.clone(),
@@ -204,7 +205,7 @@ pub fn tenant_lints(t: &Tenant, env: &dyn LintEnv) -> Vec<Diagnostic> {
 /// cannot reach the API server.
 pub fn cluster_lints(src: Source<'_>, cluster: &Cluster, tenants: &[Arc<TenantFacts>]) -> Vec<Diagnostic> {
     let mut cx = Ctx::default();
-    with_at(src, |at| crate::lints::check_api_access(&mut cx, at, &cluster.api_server, tenants));
+    with_at(src, |at| crate::lints::check_api_access(&mut cx, at, cluster, tenants));
     cx.diags
 }
 

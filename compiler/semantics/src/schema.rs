@@ -112,6 +112,11 @@ const CLUSTER: &[StatementSchema] = &[
         "CIDR…",
         "The cluster's Service address ranges; a `cidr` peer that covers them is a warning (CNIs differ on ipBlocks and Service IPs).",
     ),
+    once(
+        "cni",
+        "generic|calico|antrea|cilium|kube-router",
+        "The cluster's CNI: what khc may emit beyond NetworkPolicies (ClusterNetworkPolicy tiers, CiliumNetworkPolicies, DNS-name egress); default generic.",
+    ),
     once("quota-scale", "FACTOR", "Scales every tenant's quota amounts (cpu, memory, storage, pods) in this cluster, rounding up, e.g. `quota-scale 0.25`."),
     once(
         "admission-mode",
@@ -470,6 +475,7 @@ statement_enum! {
         ApiServer = "api-server",
         PodCidr = "pod-cidr",
         ServiceCidr = "service-cidr",
+        Cni = "cni",
         QuotaScale = "quota-scale",
         AdmissionMode = "admission-mode",
         Encryption = "encryption",
@@ -604,6 +610,19 @@ pub const NETWORK_POLICY_OWNERS: ValueSet = ValueSet {
     ],
 };
 
+/// The CNIs `cni` names (SPEC section 6, "The CNI"): each value says which
+/// network objects beyond NetworkPolicies the cluster enforces.
+pub const CNIS: ValueSet = ValueSet {
+    what: "CNI",
+    values: &[
+        ("generic", "Any CNI: NetworkPolicies only; DNS-name egress is an error and `api-server` egress a `cni` warning (Cilium does not match it) (default)."),
+        ("calico", "Calico (3.32+): NetworkPolicies plus ClusterNetworkPolicy tiers (Admin: tenant walls, metadata block; Baseline: default deny elsewhere); DNS names as `domainNames`."),
+        ("antrea", "Antrea (2.7+): as `calico` (ClusterNetworkPolicy tiers, DNS names as `domainNames`)."),
+        ("cilium", "Cilium: NetworkPolicies plus CiliumNetworkPolicies: `api-server` egress as `toEntities: kube-apiserver`, DNS names as `toFQDNs` with the DNS proxy rule."),
+        ("kube-router", "kube-router: NetworkPolicies only (iptables); DNS-name egress is an error."),
+    ],
+};
+
 /// Encryption provider kinds.
 pub const PROVIDERS: ValueSet = ValueSet {
     what: "encryption provider",
@@ -677,6 +696,7 @@ pub const PEER_KINDS: ValueSet = ValueSet {
         ("workload", "A workload of this tenant: `workload NAME`."),
         ("namespace", "A namespace not managed by khc: `namespace ingress-nginx`."),
         ("cidr", "IP blocks: `cidr 10.0.0.0/8 [except 10.1.0.0/16]`."),
+        ("dns", "Egress to DNS names: `dns \"api.example.com\" \"*.example.org\"` (needs `cni cilium`, `calico` or `antrea`)."),
     ],
 };
 
@@ -731,6 +751,7 @@ pub const VALUE_SETS: &[&ValueSet] = &[
     &PROTOCOLS,
     &ANONYMOUS_MODES,
     &NETWORK_POLICY_OWNERS,
+    &CNIS,
 ];
 
 #[cfg(test)]

@@ -59,6 +59,12 @@ function H.code(d)
   return d.code or (d.user_data and d.user_data.lsp and d.user_data.lsp.code)
 end
 
+--- The diagnostics of a buffer that are not hints: khc publishes acknowledged
+--- warnings (`# khc: allow CODE — REASON`) as hints.
+function H.unacknowledged(buf)
+  return vim.diagnostic.get(buf, { severity = { min = vim.diagnostic.severity.INFO } })
+end
+
 --- Runs one named step; a failure is reported and counted.
 function H.step(name, fn)
   local t = vim.loop.hrtime()

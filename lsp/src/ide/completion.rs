@@ -103,6 +103,7 @@ impl<'a> Analysis<'a> {
             ("anonymous", _) => set(&schema::ANONYMOUS_MODES),
             ("pod-security" | "enforce" | "audit" | "warn", _) => set(&schema::LEVELS),
             ("isolation", _) => set(&schema::ISOLATION_MODES),
+            ("cni", _) if kind == BlockKind::Cluster => set(&schema::CNIS),
             ("network-policies", _) => set(&schema::NETWORK_POLICY_OWNERS),
             ("mode", _) => set(&schema::MODES),
             ("provider", _) => set(&schema::PROVIDERS),

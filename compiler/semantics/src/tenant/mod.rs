@@ -45,6 +45,9 @@ pub(crate) fn check_tenant(cx: &mut Ctx, at: &At<'_>, env: &dyn Env) -> Option<T
         bindings: Vec::new(),
         workloads: h.workloads.values().cloned().collect(),
         api_server: cluster.api_server.clone(),
+        cni: cluster.cni,
+        tiers: cluster.cni.tiers(minor),
+        dns_egress: Vec::new(),
         managed_by: cluster.managed_by.clone(),
         exempt_namespaces: cluster.exempt_namespaces.clone(),
         admission: None,
@@ -76,11 +79,11 @@ pub(crate) fn check_tenant(cx: &mut Ctx, at: &At<'_>, env: &dyn Env) -> Option<T
             TenantStatement::PodSecurity => t.pod_security = pod_security::pod_security(cx, &c, minor, &h.facts.namespaces),
             TenantStatement::Exception => exceptions.push(c),
             TenantStatement::DeletableNamespaces => t.deletable_namespaces = deletable_namespaces(cx, &c, &h.facts.namespaces),
-            TenantStatement::Allow => {
-                if let Some(rule) = network::allow(cx, &c, &h, env) {
-                    t.allows.push(rule);
-                }
-            }
+            TenantStatement::Allow => match network::allow(cx, &c, &h, env) {
+                Some(rule) if matches!(rule.peer, Peer::Dns(_)) => t.dns_egress.push(rule),
+                Some(rule) => t.allows.push(rule),
+                None => {}
+            },
             TenantStatement::Quota => t.quota = resources::quota(cx, &c),
             TenantStatement::Limits => t.limits = resources::limits(cx, &c),
             TenantStatement::Role => add_role(cx, c, "role", &mut t.roles, &mut role_firsts, &role_scope),
@@ -107,8 +110,16 @@ pub(crate) fn check_tenant(cx: &mut Ctx, at: &At<'_>, env: &dyn Env) -> Option<T
             );
         }
     }
+    if t.isolation == Isolation::Ingress {
+        if let Some(rule) = t.dns_egress.first() {
+            cx.push(
+                Diagnostic::error("conflict", &rule.origin.file, rule.span, "`allow egress` needs egress isolation: `isolation ingress` leaves egress open")
+                    .with_help("remove the rule while the tenant's isolation is staged, or use `isolation strict`"),
+            );
+        }
+    }
     if t.isolation == Isolation::None {
-        if let Some(rule) = t.allows.first() {
+        if let Some(rule) = t.allows.first().or(t.dns_egress.first()) {
             cx.push(
                 Diagnostic::error("conflict", &rule.origin.file, rule.span, "`allow` needs network isolation")
                     .with_label("this rule would isolate the pods it selects")
@@ -143,7 +154,8 @@ pub(crate) fn check_tenant(cx: &mut Ctx, at: &At<'_>, env: &dyn Env) -> Option<T
     // from workload `x` to tenant `b-to-api-server` would otherwise share one).
     let api_policies: Vec<String> =
         t.workloads.iter().filter(|w| w.automount_token && !t.api_server.is_empty()).map(|w| network::api_server_policy_name(&w.name)).collect();
-    network::name_rules(&mut t.allows, api_policies);
+    network::name_rules(&mut t.allows, api_policies.clone());
+    network::name_rules(&mut t.dns_egress, api_policies);
     let role_names: Vec<String> = t.roles.iter().map(|r| r.name.clone()).collect();
     let scope = GrantScope::Tenant {
         roles: &role_names,

@@ -274,13 +274,98 @@ fn parse_peer(cx: &mut Ctx, at: &At<'_>, c: &mut Cursor<'_>, h: &TenantHeader, e
             warn_cluster_ranges(cx, at, &blocks, "service", &cluster.service_cidr);
             Some(Peer::Cidr(blocks.into_iter().map(|(_, b, _)| b).collect()))
         }
+        "dns" => dns_peer(cx, at, c, kind_v.span, direction, env.cluster().cni, env.cluster().minor_version),
         other => {
-            cx.error(at, kind_v.span, "bad-argument", format!("unknown peer `{other}`"))
-                .notes
-                .push("help: peers are `tenant NAME [workload NAME]`, `workload NAME`, `namespace NAME` and `cidr ADDRESS… [except ADDRESS…]`".into());
+            cx.error(at, kind_v.span, "bad-argument", format!("unknown peer `{other}`")).notes.push(
+                "help: peers are `tenant NAME [workload NAME]`, `workload NAME`, `namespace NAME`, `cidr ADDRESS… [except ADDRESS…]` and `dns \"NAME\"…`"
+                    .into(),
+            );
             None
         }
     }
+}
+
+/// `dns "api.example.com" "*.example.org"…` (egress only): DNS names, each
+/// an exact name or `*.` and a name (one or more leading labels), at most 25
+/// (ClusterNetworkPolicy's `domainNames` limit). The CNI must enforce them:
+/// NetworkPolicies cannot name hosts, so `generic` and `kube-router` are errors.
+fn dns_peer(cx: &mut Ctx, at: &At<'_>, c: &mut Cursor<'_>, kind_span: Span, direction: Direction, cni: Cni, minor: u32) -> Option<Peer> {
+    let mut names: Vec<String> = Vec::new();
+    let mut spans = Vec::new();
+    while let Some(v) = c.args.get(c.pos).copied() {
+        let ValueKind::Str(n) = &v.kind else { break };
+        c.pos += 1;
+        let n = n.trim_end_matches('.').to_ascii_lowercase();
+        if !is_dns_name(&n) {
+            cx.error(at, v.span, "invalid-value", format!("`{n}` is not a DNS name"))
+                .notes
+                .push("note: write a fully qualified name (`api.example.com`) or `*.` and one (`*.example.com`: every name under it)".into());
+            continue;
+        }
+        if names.contains(&n) {
+            cx.error(at, v.span, "duplicate", format!("`{n}` is written twice"));
+            continue;
+        }
+        names.push(n);
+        spans.push(v.span);
+    }
+    if names.is_empty() {
+        cx.error(at, kind_span, "bad-argument", "`dns` needs at least one quoted DNS name, e.g. `dns \"api.example.com\"`");
+        return None;
+    }
+    if names.len() > 25 {
+        cx.error(at, spans[25], "invalid-value", "at most 25 DNS names in one rule (ClusterNetworkPolicy's `domainNames` limit): split the rule");
+        return None;
+    }
+    if direction == Direction::Ingress {
+        cx.error(at, kind_span, "bad-argument", "DNS names are egress peers only: traffic from a DNS name cannot be recognised")
+            .notes
+            .push("help: write `allow egress … to dns \"NAME\"`, or a `cidr` peer for ingress".into());
+        return None;
+    }
+    if cni.cluster_network_policy() && !cni.tiers(minor) {
+        cx.error(
+            at,
+            kind_span,
+            "cni",
+            format!(
+                "egress to DNS names with `cni {}` is a ClusterNetworkPolicy, which needs Kubernetes 1.{CLUSTER_NETWORK_POLICY_MIN_MINOR} or later",
+                cni.as_str()
+            ),
+        )
+        .notes
+        .push("note: the CRD's validation rules call the CEL function `isCIDR`, which a 1.30 API server does not have".into());
+        return None;
+    }
+    if !cni.dns_names(minor) {
+        let d = cx.error(
+            at,
+            kind_span,
+            "cni",
+            format!("egress to DNS names needs a CNI that enforces it: NetworkPolicies cannot name hosts, and the cluster's CNI is `{}`", cni.as_str()),
+        );
+        d.notes.push("note: `cni cilium` emits a CiliumNetworkPolicy `toFQDNs` (with the DNS proxy rule); `cni calico` and `cni antrea` a ClusterNetworkPolicy `domainNames`".into());
+        d.notes.push("help: state the cluster's CNI (`cni cilium`), or allow the addresses with a `cidr` peer".into());
+        return None;
+    }
+    Some(Peer::Dns(names))
+}
+
+/// True for `api.example.com` and `*.example.com` (at least two labels; labels
+/// of letters, digits, `-` and `_`, not starting or ending with `-`), as
+/// ClusterNetworkPolicy's `domainNames` pattern and Cilium's `toFQDNs` accept.
+pub(crate) fn is_dns_name(n: &str) -> bool {
+    let rest = n.strip_prefix("*.").unwrap_or(n);
+    let labels: Vec<&str> = rest.split('.').collect();
+    n.len() <= 253
+        && labels.len() >= 2
+        && labels.iter().all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+                && l.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+                && l.chars().last().is_some_and(|c| c.is_ascii_alphanumeric())
+        })
 }
 
 /// `network-policies khc-only|self-managed`: true for `self-managed` (a `risky`
@@ -423,6 +508,7 @@ pub(crate) fn name_rules(rules: &mut [NetRule], reserved: impl IntoIterator<Item
             Peer::Tenant { tenant, workload: None, .. } => format!("tenant-{tenant}"),
             Peer::Namespace(n) => format!("namespace-{n}"),
             Peer::Cidr(blocks) => format!("cidr-{}", blocks[0].cidr.replace(['.', '/', ':'], "-").trim_matches('-')),
+            Peer::Dns(names) => format!("dns-{}", names[0].replace('*', "any").replace('.', "-").to_ascii_lowercase().trim_matches('-')),
         };
         let base = match (r.direction, &r.local) {
             (Direction::Ingress, Some((w, _, _))) => format!("allow-ingress-to-{w}-from-{peer}"),
