@@ -2496,6 +2496,29 @@ fn network_disagreements(netpol: &Path, objs: &[(String, Value)]) -> (Vec<String
     (differ, ours.len())
 }
 
+const DNS_AND_ALL_TENANTS: &str = r#"cluster c {
+  kubernetes 1.35
+  managed-by serviceaccount "argocd/argocd-application-controller"
+  encryption { provider secretbox { key k1 env "KHC_KEY" } }
+  dns namespace kube-system selector k8s-app "coredns" cidr 169.254.20.10/32
+  allow ingress from tenant monitoring workload prometheus to all-tenants ports 9090
+}
+tenant monitoring {
+  workload prometheus { selector { app "prometheus" } }
+}
+tenant shop {
+  namespaces shop shop-jobs
+  workload api { selector { app "api" } }
+}
+tenant web {
+  isolation ingress
+  workload site { selector { app "site" } }
+}
+tenant lab {
+  isolation tenant
+}
+"#;
+
 #[test]
 fn network_policies_agree_with_an_upstream_evaluator() {
     let Some(bin) = bin_dirs("network_policies_agree_with_an_upstream_evaluator").into_iter().next() else { return };
@@ -2510,6 +2533,11 @@ fn network_policies_agree_with_an_upstream_evaluator() {
         let (out, _, rendered) = compile_sources(&[("main.khc", &generated_program(i))]);
         programs.push((format!("program {i}"), objects(&out.unwrap_or_else(|| panic!("{rendered}")))));
     }
+    // Issue 20 item 5: a non-default DNS target (pods by another label, NodeLocal
+    // DNSCache's address) and one `allow … to all-tenants` over strict, staged,
+    // `tenant` and unisolated tenants.
+    let (out, _, rendered) = compile_sources(&[("main.khc", DNS_AND_ALL_TENANTS)]);
+    programs.push(("dns and all-tenants".into(), objects(&out.unwrap_or_else(|| panic!("{rendered}")))));
     for (name, objs) in &programs {
         let (differ, n) = network_disagreements(&netpol, objs);
         asked += n;

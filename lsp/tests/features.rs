@@ -875,6 +875,46 @@ fn quick_fixes_for_unreachable_and_wildcards() {
     assert_eq!(actions["result"][0]["edit"]["changes"][&uri][0]["newText"], "get list watch");
 }
 
+/// The one-sided-traffic quick fix (issue 20 item 5) inserts the exact mirror
+/// statement — workloads swapped, same ports and protocols — at the end of the
+/// other tenant's block, in the other tenant's file; the help says the same.
+#[test]
+fn mirror_quick_fix_inserts_the_exact_statement_in_the_other_tenant() {
+    let dir = temp("mirror");
+    std::fs::write(
+        dir.join("main.khc"),
+        "import \"shop.khc\"\ncluster c {\n  encryption { provider secretbox { key k env \"K\" } }\n}\ntenant web {\n  workload site {}\n  allow ingress from tenant shop workload api to workload site ports 8080 9000-9100 http protocol TCP UDP\n  allow egress from workload site to tenant shop workload api ports 53 protocol UDP\n}\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("shop.khc"), "tenant shop {\n  workload api {}\n}\n").unwrap();
+    let (mut c, _) = Client::start(&dir);
+    let text = std::fs::read_to_string(dir.join("main.khc")).unwrap();
+    let out = c.open("main.khc", &text);
+    let uri = c.uri("main.khc");
+    let p = publications(&out, &uri);
+    let diags = p[0]["params"]["diagnostics"].as_array().unwrap().clone();
+    let mut got = String::new();
+    for d in diags.iter().filter(|d| d["code"] == "unreachable") {
+        let actions = c.request("textDocument/codeAction", json!({"textDocument": {"uri": uri}, "range": d["range"], "context": {"diagnostics": [d]}}));
+        got.push_str(&format!("line {}: {}\n", d["range"]["start"]["line"], d["message"].as_str().unwrap().lines().find(|l| l.starts_with("help:")).unwrap_or("(no help)")));
+        for a in actions["result"].as_array().unwrap().iter().filter(|a| a["isPreferred"] == true) {
+            for (file, edits) in a["edit"]["changes"].as_object().unwrap() {
+                for e in edits.as_array().unwrap() {
+                    got.push_str(&format!(
+                        "  {} → {} at {}:{}: {:?}\n",
+                        a["title"].as_str().unwrap(),
+                        file.rsplit('/').next().unwrap(),
+                        e["range"]["start"]["line"],
+                        e["range"]["start"]["character"],
+                        e["newText"].as_str().unwrap()
+                    ));
+                }
+            }
+        }
+    }
+    expect![[""]].assert_eq(&got);
+}
+
 #[test]
 fn without_workspace_folders_the_entry_is_found_upwards() {
     let dir = example("nofolders");

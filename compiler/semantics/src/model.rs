@@ -46,6 +46,10 @@ pub struct Cluster {
     pub pod_cidr: Vec<String>,
     /// The Service address ranges (`service-cidr`): a `cidr` peer that covers them is a warning.
     pub service_cidr: Vec<String>,
+    /// Where the cluster serves DNS (`dns …`): isolated tenants' `allow-dns` egress goes there.
+    pub dns: DnsTarget,
+    /// `allow ingress from tenant T … to all-tenants …`: traffic every tenant accepts.
+    pub all_tenants_allows: Vec<AllTenantsAllow>,
     /// Encryption at rest, if declared.
     pub encryption: Option<Encryption>,
     /// Cluster-wide admission rules, if any.
@@ -279,6 +283,83 @@ pub enum Peer {
     Namespace(String),
     /// IP blocks.
     Cidr(Vec<IpBlock>),
+    /// Every tenant's pods (the cluster's `allow ingress from tenant T … to
+    /// all-tenants`, at its source): the namespaces of every tenant, by name.
+    AllTenants {
+        /// Every namespace of every tenant.
+        namespaces: Vec<String>,
+    },
+}
+
+/// `allow ingress from tenant T [workload W] to all-tenants [ports …] [protocol …]`
+/// in the cluster (SPEC.md section 6, "Every tenant"): one statement that
+/// compiles into an egress rule at the source and an ingress rule in every
+/// tenant with ingress isolation.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct AllTenantsAllow {
+    /// Declaration site.
+    pub origin: Origin,
+    /// The statement's span in `origin.file`.
+    pub span: khc_syntax::Span,
+    /// The sending tenant, with the span of its name.
+    pub tenant: (String, khc_syntax::Span),
+    /// The sending workload (none: every pod of the tenant), with the span of its name.
+    pub workload: Option<(String, khc_syntax::Span)>,
+    /// Allowed ports; empty (with `named_ports` empty) means all.
+    pub ports: Vec<PortRange>,
+    /// Named ports (`ports metrics`), resolved on each destination pod.
+    pub named_ports: Vec<String>,
+    /// Protocols (`TCP` when not written).
+    pub protocols: Vec<String>,
+    /// True when `protocol` was written.
+    pub protocol_only: bool,
+}
+
+/// Where the cluster serves DNS (`dns …` in the cluster, SPEC.md section 6):
+/// the peers of every isolated tenant's `allow-dns` egress, on port 53 UDP and TCP.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct DnsTarget {
+    /// The DNS pods' namespace, selected by its immutable `kubernetes.io/metadata.name`;
+    /// `None` when DNS is reached by address only (`dns cidr …`).
+    pub namespace: Option<String>,
+    /// The DNS pods' labels in `namespace` (empty: every pod of the namespace).
+    pub selector: Selector,
+    /// Addresses DNS is served at outside any pod a NetworkPolicy can select:
+    /// NodeLocal DNSCache's link-local listen address (`169.254.20.10/32`),
+    /// which a hostNetwork pod answers on every node.
+    pub cidrs: Vec<String>,
+    /// Where `dns` was written (`None`: the default).
+    pub origin: Option<Origin>,
+}
+
+impl Default for DnsTarget {
+    /// kube-dns (CoreDNS) as kubeadm and most distributions deploy it:
+    /// pods labelled `k8s-app: kube-dns` in `kube-system`.
+    fn default() -> Self {
+        DnsTarget {
+            namespace: Some("kube-system".into()),
+            selector: Selector::from([("k8s-app".to_string(), "kube-dns".to_string())]),
+            cidrs: Vec::new(),
+            origin: None,
+        }
+    }
+}
+
+impl DnsTarget {
+    /// How messages name the target: `pods k8s-app=kube-dns in kube-system`,
+    /// `169.254.20.10/32`, or both.
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(ns) = &self.namespace {
+            let labels: Vec<String> = self.selector.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            parts.push(match labels.is_empty() {
+                true => format!("every pod in {ns}"),
+                false => format!("pods {} in {ns}", labels.join(",")),
+            });
+        }
+        parts.extend(self.cidrs.iter().cloned());
+        parts.join(" and ")
+    }
 }
 
 /// An IP block with exceptions.
@@ -291,7 +372,7 @@ pub struct IpBlock {
 }
 
 /// A port or port range.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct PortRange {
     /// First port.
     pub port: u16,
@@ -563,6 +644,8 @@ pub struct Tenant {
     pub workloads: Vec<Workload>,
     /// The cluster's API server CIDRs: workloads that mount their token may reach them.
     pub api_server: Vec<String>,
+    /// The cluster's DNS target (`dns …`): where `allow-dns` lets the tenant's pods resolve names.
+    pub dns: DnsTarget,
     /// The cluster's `managed-by` subjects: with any, the tenant's objects are protected
     /// from everyone else by an admission policy.
     pub managed_by: Vec<Subject>,

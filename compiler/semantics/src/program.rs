@@ -158,6 +158,8 @@ pub fn cluster_facts(c: &Cluster) -> ClusterFacts {
         api_server: c.api_server.clone(),
         pod_cidr: c.pod_cidr.clone(),
         service_cidr: c.service_cidr.clone(),
+        dns: crate::model::DnsTarget { origin: None, ..c.dns.clone() },
+        all_tenants_allows: c.all_tenants_allows.clone(),
         roles: c.roles.iter().map(|r| r.name.clone()).collect(),
         quota_scale: c.quota_scale,
         admission_mode: c.admission_mode.clone(),
@@ -205,6 +207,7 @@ pub fn tenant_lints(t: &Tenant, env: &dyn LintEnv) -> Vec<Diagnostic> {
 pub fn cluster_lints(src: Source<'_>, cluster: &Cluster, tenants: &[Arc<TenantFacts>]) -> Vec<Diagnostic> {
     let mut cx = Ctx::default();
     with_at(src, |at| crate::lints::check_api_access(&mut cx, at, &cluster.api_server, tenants));
+    crate::lints::check_all_tenants_sources(&mut cx, &cluster.all_tenants_allows, tenants);
     cx.diags
 }
 

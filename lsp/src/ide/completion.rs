@@ -121,6 +121,12 @@ impl<'a> Analysis<'a> {
                 def.args.values().iter().map(|v| item(v, CompletionItemKind::ENUM_MEMBER, Some(def.name))).collect()
             }
             (_, "protocol") => set(&schema::PROTOCOLS),
+            // The cluster's `allow ingress from tenant T [workload W] to all-tenants …`.
+            ("allow", "allow") if kind == BlockKind::Cluster => vec![item("ingress", CompletionItemKind::KEYWORD, schema::KEYWORDS.doc("ingress"))],
+            ("allow", "from") if kind == BlockKind::Cluster => vec![item("tenant", CompletionItemKind::KEYWORD, schema::PEER_KINDS.doc("tenant"))],
+            ("allow", "to") if kind == BlockKind::Cluster => {
+                vec![item(khc_semantics::ALL_TENANTS, CompletionItemKind::KEYWORD, schema::KEYWORDS.doc(khc_semantics::ALL_TENANTS))]
+            }
             ("allow", "allow") => ["ingress", "egress"].iter().map(|k| item(k, CompletionItemKind::KEYWORD, schema::KEYWORDS.doc(k))).collect(),
             ("allow", "from" | "to") => set(&schema::PEER_KINDS),
             ("namespace", "namespace") | (_, "namespace") if tenant_here.is_some() && stmt == "namespace" => {

@@ -45,6 +45,7 @@ pub(crate) fn check_tenant(cx: &mut Ctx, at: &At<'_>, env: &dyn Env) -> Option<T
         bindings: Vec::new(),
         workloads: h.workloads.values().cloned().collect(),
         api_server: cluster.api_server.clone(),
+        dns: cluster.dns.clone(),
         managed_by: cluster.managed_by.clone(),
         exempt_namespaces: cluster.exempt_namespaces.clone(),
         admission: None,
@@ -116,6 +117,9 @@ pub(crate) fn check_tenant(cx: &mut Ctx, at: &At<'_>, env: &dyn Env) -> Option<T
             );
         }
     }
+    // The cluster's `allow … to all-tenants` (SPEC.md section 6, "Every tenant"):
+    // the ingress side in every isolated tenant, the egress side at the source.
+    t.allows.extend(network::all_tenants_rules(&h, env));
     // Per-cluster overrides (SPEC.md section 4).
     // A tenant budget is scaled first, then split (SPEC.md section 10).
     let unscaled = t.quota.as_ref().map(|q| q.hard.clone());

@@ -77,6 +77,159 @@ pub(crate) fn allow(cx: &mut Ctx, at: &At<'_>, h: &TenantHeader, env: &dyn Env) 
         }
         peer = parse_peer(cx, at, &mut c, h, env, direction)?;
     }
+    let ports = port_list(cx, at, &mut c, ALLOW_SHAPE)?;
+    Some(NetRule {
+        origin: at.origin(),
+        span: at.s.span,
+        name: String::new(),
+        direction,
+        local,
+        peer,
+        ports: ports.ports,
+        named_ports: ports.named_ports,
+        protocol_only: ports.protocol_only,
+        protocols: ports.protocols,
+    })
+}
+
+const CLUSTER_ALLOW_SHAPE: &str = "`allow ingress from tenant NAME [workload NAME] to all-tenants [ports …] [protocol …]`";
+
+/// The peer word of the cluster's `allow` (every tenant's pods).
+pub const ALL_TENANTS: &str = "all-tenants";
+
+/// `allow ingress from tenant T [workload W] to all-tenants [ports …] [protocol …]`
+/// in the cluster: parsed here, its tenant and workload resolved by the cluster
+/// lints (which see every tenant) and by each tenant's check.
+pub(crate) fn cluster_allow(cx: &mut Ctx, at: &At<'_>) -> Option<AllTenantsAllow> {
+    cx.no_block(at);
+    let mut c = Cursor { args: at.s.flat_args(), pos: 0 };
+    let fail = |cx: &mut Ctx, span: Span, msg: String| {
+        let d = cx.error(at, span, "bad-argument", msg);
+        d.notes.push(format!("help: write {CLUSTER_ALLOW_SHAPE}"));
+        d.notes.push("note: traffic of one tenant is declared in that tenant's block; the cluster's `allow` is for traffic every tenant accepts".into());
+        None
+    };
+    let here = |c: &Cursor<'_>| c.args.get(c.pos).map_or(at.s.span, |v| v.span);
+    if !c.eat("ingress") {
+        return fail(cx, here(&c), "the cluster's `allow` is `allow ingress from tenant NAME … to all-tenants`".into());
+    }
+    if !c.eat("from") || !c.eat("tenant") {
+        return fail(cx, here(&c), "expected `from tenant NAME` after `allow ingress`".into());
+    }
+    let Some(tv) = c.next() else { return fail(cx, at.s.span, "expected a tenant name".into()) };
+    let tenant = word(tv).unwrap_or("").to_string();
+    if !cx.check_label(at, &tenant, tv.span, "tenant") {
+        return None;
+    }
+    let mut workload = None;
+    if c.eat("workload") {
+        let Some(wv) = c.next() else { return fail(cx, at.s.span, "expected a workload name".into()) };
+        workload = Some((word(wv).unwrap_or("").to_string(), wv.span));
+    }
+    if !c.eat("to") {
+        return fail(cx, here(&c), "expected `to all-tenants`".into());
+    }
+    if !c.eat(ALL_TENANTS) {
+        return fail(cx, here(&c), "in the cluster, the destination is `all-tenants`".into());
+    }
+    let ports = port_list(cx, at, &mut c, CLUSTER_ALLOW_SHAPE)?;
+    Some(AllTenantsAllow {
+        origin: at.origin(),
+        span: at.s.span,
+        tenant: (tenant, tv.span),
+        workload,
+        ports: ports.ports,
+        named_ports: ports.named_ports,
+        protocols: ports.protocols,
+        protocol_only: ports.protocol_only,
+    })
+}
+
+/// The rules a tenant gets from the cluster's `allow … to all-tenants`: an
+/// ingress rule from the source (unless the tenant has no isolation) and, in
+/// the source tenant with egress isolation, the egress rule to the namespaces of
+/// every tenant. A source that does not resolve gives nothing here (the
+/// cluster lints report it).
+pub(crate) fn all_tenants_rules(h: &TenantHeader, env: &dyn Env) -> Vec<NetRule> {
+    let cluster = env.cluster();
+    let me = &h.facts;
+    let mut out = Vec::new();
+    for a in &cluster.all_tenants_allows {
+        let src_name = &a.tenant.0;
+        let other;
+        let src: &TenantFacts = if *src_name == me.name {
+            me
+        } else {
+            match env.tenant(src_name) {
+                Some(t) => {
+                    other = t;
+                    &other
+                }
+                None => continue,
+            }
+        };
+        let workload = match &a.workload {
+            Some((w, _)) => match src.workloads.get(w) {
+                Some(f) => Some((w.clone(), f)),
+                None => continue,
+            },
+            None => None,
+        };
+        let rule = |direction, local, peer| NetRule {
+            origin: a.origin.clone(),
+            span: a.span,
+            name: String::new(),
+            direction,
+            local,
+            peer,
+            ports: a.ports.clone(),
+            named_ports: a.named_ports.clone(),
+            protocols: a.protocols.clone(),
+            protocol_only: a.protocol_only,
+        };
+        if me.isolation != Isolation::None {
+            let peer = Peer::Tenant {
+                tenant: src_name.clone(),
+                namespaces: src.namespaces.clone(),
+                workload: workload.as_ref().map(|(w, f)| (w.clone(), f.selector.clone())),
+            };
+            out.push(rule(Direction::Ingress, None, peer));
+        }
+        if *src_name == me.name && matches!(me.isolation, Isolation::Strict | Isolation::Tenant) {
+            let mut namespaces: Vec<String> = Vec::new();
+            for n in env.tenant_names() {
+                match n == me.name {
+                    true => namespaces.extend(me.namespaces.iter().cloned()),
+                    false => namespaces.extend(env.tenant(&n).map(|t| t.namespaces.clone()).unwrap_or_default()),
+                }
+            }
+            namespaces.sort();
+            namespaces.dedup();
+            let local = workload.as_ref().map(|(w, f)| (w.clone(), f.namespace.clone(), f.selector.clone()));
+            out.push(rule(Direction::Egress, local, Peer::AllTenants { namespaces }));
+        }
+    }
+    out
+}
+
+/// The `[ports …] [protocol …]` tail of an `allow` statement.
+pub(crate) struct PortList {
+    /// Numbers and ranges.
+    pub ports: Vec<PortRange>,
+    /// Port names.
+    pub named_ports: Vec<String>,
+    /// Protocols (`TCP` when not written).
+    pub protocols: Vec<String>,
+    /// `protocol` was written.
+    pub protocol_only: bool,
+}
+
+/// Parses the rest of an `allow` statement: `[ports PORT…] [protocol PROTO…]`.
+fn port_list(cx: &mut Ctx, at: &At<'_>, c: &mut Cursor<'_>, shape: &str) -> Option<PortList> {
+    let fail = |cx: &mut Ctx, span: Span, msg: String| {
+        cx.error(at, span, "bad-argument", msg).notes.push(format!("help: write {shape}"));
+        None
+    };
     let mut ports = Vec::new();
     let mut named_ports: Vec<String> = Vec::new();
     let mut seen_ports = false;
@@ -134,18 +287,7 @@ pub(crate) fn allow(cx: &mut Ctx, at: &At<'_>, h: &TenantHeader, env: &dyn Env) 
             }
         }
     }
-    Some(NetRule {
-        origin: at.origin(),
-        span: at.s.span,
-        name: String::new(),
-        direction,
-        local,
-        peer,
-        ports,
-        named_ports,
-        protocol_only: protocol.is_some(),
-        protocols: protocol.unwrap_or_else(|| vec!["TCP".into()]),
-    })
+    Some(PortList { ports, named_ports, protocol_only: protocol.is_some(), protocols: protocol.unwrap_or_else(|| vec!["TCP".into()]) })
 }
 
 fn local_workload(cx: &mut Ctx, at: &At<'_>, c: &mut Cursor<'_>, h: &TenantHeader) -> Option<(String, String, Selector)> {
@@ -423,6 +565,7 @@ pub(crate) fn name_rules(rules: &mut [NetRule], reserved: impl IntoIterator<Item
             Peer::Tenant { tenant, workload: None, .. } => format!("tenant-{tenant}"),
             Peer::Namespace(n) => format!("namespace-{n}"),
             Peer::Cidr(blocks) => format!("cidr-{}", blocks[0].cidr.replace(['.', '/', ':'], "-").trim_matches('-')),
+            Peer::AllTenants { .. } => ALL_TENANTS.to_string(),
         };
         let base = match (r.direction, &r.local) {
             (Direction::Ingress, Some((w, _, _))) => format!("allow-ingress-to-{w}-from-{peer}"),
