@@ -912,7 +912,12 @@ fn mirror_quick_fix_inserts_the_exact_statement_in_the_other_tenant() {
             }
         }
     }
-    expect![[""]].assert_eq(&got);
+    expect![[r#"
+        line 6: help: add `allow egress from workload api to tenant web workload site ports 8080 9000-9100 http protocol TCP UDP` to tenant `shop`
+          Add `allow egress from workload api to tenant web workload site ports 8080 9000-9100 http protocol TCP UDP` to tenant `shop` → shop.khc at 2:0: "  allow egress from workload api to tenant web workload site ports 8080 9000-9100 http protocol TCP UDP\n"
+        line 7: help: add `allow ingress from tenant web workload site to workload api ports 53 protocol UDP` to tenant `shop`
+          Add `allow ingress from tenant web workload site to workload api ports 53 protocol UDP` to tenant `shop` → shop.khc at 2:0: "  allow ingress from tenant web workload site to workload api ports 53 protocol UDP\n"
+    "#]].assert_eq(&got);
 }
 
 #[test]
