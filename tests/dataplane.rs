@@ -510,7 +510,8 @@ fn plan(objects: &[Object]) -> Plan {
                             // Pods a peer selects by labels in a namespace (the cluster's
                             // DNS target among them): one pod with exactly those labels.
                             if let Some(labels) = peer["podSelector"]["matchLabels"].as_object().filter(|l| !l.is_empty()) {
-                                let labels: BTreeMap<String, String> = labels.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string())).collect();
+                                let labels: BTreeMap<String, String> =
+                                    labels.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string())).collect();
                                 selected.insert((ns.to_string(), labels));
                             }
                         }

@@ -198,7 +198,10 @@ tenant b {
             {"ipBlock": {"cidr": "169.254.20.10/32"}}
         ])
     );
-    assert!(!ws.objects.iter().any(|o| o.kind() == "NetworkPolicy" && o.namespace() == Some("b") && o.name() == "allow-dns"), "a staged tenant's egress is open: no allow-dns");
+    assert!(
+        !ws.objects.iter().any(|o| o.kind() == "NetworkPolicy" && o.namespace() == Some("b") && o.name() == "allow-dns"),
+        "a staged tenant's egress is open: no allow-dns"
+    );
     let web = ws.endpoint("a/web").unwrap().endpoint;
     let target = ws.endpoint("@dns").expect("@dns resolves");
     assert_eq!(target.name, "DNS (pods k8s-app=coredns in kube-system)");
@@ -210,12 +213,17 @@ tenant b {
     assert!(!ws.network.allowed(&web, &target.endpoint, 443, "TCP"), "port 53 only");
     assert!(!ws.network.allowed(&web, &Endpoint::pod("kube-system", &[("k8s-app", "kube-dns")]), 53, "UDP"), "the default target is no longer open");
     assert!(!ws.network.allowed(&web, &Endpoint::ip("169.254.20.11".parse().unwrap()), 53, "UDP"), "only the listen address");
-    let radius = khc_analysis::posture::blast_radius(&ws, ws.tenants().find(|t| t.name == "a").unwrap(), &ws.tenants().find(|t| t.name == "a").unwrap().workloads[0]);
+    let radius =
+        khc_analysis::posture::blast_radius(&ws, ws.tenants().find(|t| t.name == "a").unwrap(), &ws.tenants().find(|t| t.name == "a").unwrap().workloads[0]);
     let reached: Vec<&str> = radius.reaches.iter().map(|r| r.endpoint.as_str()).collect();
     assert!(reached.contains(&"DNS (pods k8s-app=coredns in kube-system)") && reached.contains(&"DNS (169.254.20.10/32)"), "{reached:?}");
 
     // Without `dns`: kube-dns in kube-system, as before.
-    std::fs::write(tmp.0.join("cluster.khc"), "cluster c {\n  managed-by serviceaccount \"argocd/argocd-application-controller\"\n}\ntenant a {\n  workload web {}\n}\n").unwrap();
+    std::fs::write(
+        tmp.0.join("cluster.khc"),
+        "cluster c {\n  managed-by serviceaccount \"argocd/argocd-application-controller\"\n}\ntenant a {\n  workload web {}\n}\n",
+    )
+    .unwrap();
     let ws = khc_analysis::Workspace::load(&tmp.0).expect("builds");
     let target = ws.endpoint("@dns").unwrap();
     assert_eq!(target.name, "DNS (pods k8s-app=kube-dns in kube-system)");

@@ -896,7 +896,11 @@ fn mirror_quick_fix_inserts_the_exact_statement_in_the_other_tenant() {
     let mut got = String::new();
     for d in diags.iter().filter(|d| d["code"] == "unreachable") {
         let actions = c.request("textDocument/codeAction", json!({"textDocument": {"uri": uri}, "range": d["range"], "context": {"diagnostics": [d]}}));
-        got.push_str(&format!("line {}: {}\n", d["range"]["start"]["line"], d["message"].as_str().unwrap().lines().find(|l| l.starts_with("help:")).unwrap_or("(no help)")));
+        got.push_str(&format!(
+            "line {}: {}\n",
+            d["range"]["start"]["line"],
+            d["message"].as_str().unwrap().lines().find(|l| l.starts_with("help:")).unwrap_or("(no help)")
+        ));
         for a in actions["result"].as_array().unwrap().iter().filter(|a| a["isPreferred"] == true) {
             for (file, edits) in a["edit"]["changes"].as_object().unwrap() {
                 for e in edits.as_array().unwrap() {
@@ -918,6 +922,47 @@ fn mirror_quick_fix_inserts_the_exact_statement_in_the_other_tenant() {
         line 7: help: add `allow ingress from tenant web workload site to workload api ports 53 protocol UDP` to tenant `shop`
           Add `allow ingress from tenant web workload site to workload api ports 53 protocol UDP` to tenant `shop` → shop.khc at 2:0: "  allow ingress from tenant web workload site to workload api ports 53 protocol UDP\n"
     "#]].assert_eq(&got);
+}
+
+/// The cluster's `allow … to all-tenants` and `dns` (issue 20 item 5): hover
+/// from the schema, and completion offers the one destination the cluster's
+/// `allow` has.
+#[test]
+fn cluster_allow_and_dns_hover_and_completion() {
+    let dir = example("cluster-allow");
+    let (mut c, _) = Client::start(&dir);
+    let c = &mut c;
+    let from = "  no-external-ips # CVE-2020-8554: a Service's externalIPs can capture any traffic\n  }\n";
+    let with = |line: &str| format!("{from}  {line}\n");
+    check_completion(
+        c,
+        "cluster.khc",
+        from,
+        &with("allow ingress from tenant monitoring workload prometheus to $0"),
+        expect![[r#"
+            all-tenants  (14) In the cluster's `allow`: every tenant's pods (an ingress rule in every isolated tenant, the egress rule at the source).
+        "#]],
+    );
+    check_hover(
+        c,
+        "cluster.khc",
+        from,
+        &with("dn$0s cidr 169.254.20.10/32"),
+        expect![[r#"
+        ```khc
+        dns [namespace NS [selector KEY "VALUE"…]] [cidr ADDRESS…]
+        ```
+        Where the cluster serves DNS: isolated tenants' `allow-dns` egress (port 53 UDP and TCP) goes to these pods and/or addresses instead of `k8s-app: kube-dns` in kube-system, e.g. `dns cidr 169.254.20.10/32` for NodeLocal DNSCache."#]],
+    );
+    check_hover(
+        c,
+        "cluster.khc",
+        from,
+        &with("allow ingress from tenant monitoring to all-te$0nants ports 9090"),
+        expect![
+            "`all-tenants` — keyword: In the cluster's `allow`: every tenant's pods (an ingress rule in every isolated tenant, the egress rule at the source)."
+        ],
+    );
 }
 
 #[test]

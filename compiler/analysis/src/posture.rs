@@ -24,7 +24,12 @@ impl Workspace {
     /// address or a CIDR.
     pub fn endpoint(&self, spec: &str) -> Result<Named, String> {
         if spec == DNS_ENDPOINT {
-            return self.dns_endpoints().into_iter().next().map(|(name, endpoint, source)| Named { name, endpoint, source }).ok_or_else(|| "the project declares no cluster".into());
+            return self
+                .dns_endpoints()
+                .into_iter()
+                .next()
+                .map(|(name, endpoint, source)| Named { name, endpoint, source })
+                .ok_or_else(|| "the project declares no cluster".into());
         }
         if let Some(e) = Endpoint::parse_net(spec) {
             return Ok(Named { name: spec.into(), endpoint: e, source: None });
@@ -66,7 +71,11 @@ impl Workspace {
             let source = dns.origin.as_ref().map(|o| o.to_string());
             if let Some(ns) = &dns.namespace {
                 let labels: Vec<(&str, &str)> = dns.selector.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-                let what = if labels.is_empty() { String::new() } else { format!(" {}", labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",")) };
+                let what = if labels.is_empty() {
+                    String::new()
+                } else {
+                    format!(" {}", labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","))
+                };
                 out.push((format!("DNS (pods{what} in {ns})"), Endpoint::pod(ns, &labels), source.clone()));
             }
             for c in &dns.cidrs {

@@ -293,7 +293,10 @@ fn gatekeeper_cel(constraint: &Obj<'_>, source: &Value, kinds: &[String]) -> Res
         vars.push((name.to_string(), e));
     }
     if !vars.is_empty() {
-        changes.push(format!("the template's variables ({}) are inlined into each expression (a custom rule has no variables)", vars.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", ")));
+        changes.push(format!(
+            "the template's variables ({}) are inlined into each expression (a custom rule has no variables)",
+            vars.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", ")
+        ));
     }
     let validations = source["validations"].as_array().filter(|a| !a.is_empty()).ok_or("a K8sNativeValidation source without validations")?;
     let base = crate::label_of(constraint.name());
@@ -308,7 +311,9 @@ fn gatekeeper_cel(constraint: &Obj<'_>, source: &Value, kinds: &[String]) -> Res
         }
         for (name, guarded) in params_read(&e) {
             if !guarded && params.get(&name).is_none() {
-                return Err(format!("the template reads `params.{name}`, which the constraint does not give (the expression would fail and reject every object)"));
+                return Err(format!(
+                    "the template reads `params.{name}`, which the constraint does not give (the expression would fail and reject every object)"
+                ));
             }
         }
         let e = replace_path(&e, "variables.anyObject", "object");
@@ -326,7 +331,8 @@ fn gatekeeper_cel(constraint: &Obj<'_>, source: &Value, kinds: &[String]) -> Res
         let message = match (v["message"].as_str(), v["messageExpression"].as_str()) {
             (Some(m), _) => m.to_string(),
             (None, Some(_)) => {
-                changes.push(format!("validations[{i}]: `messageExpression` is replaced by the fixed message \"{fallback}\" (a custom rule's message is text)"));
+                changes
+                    .push(format!("validations[{i}]: `messageExpression` is replaced by the fixed message \"{fallback}\" (a custom rule's message is text)"));
                 fallback.clone()
             }
             (None, None) => fallback.clone(),

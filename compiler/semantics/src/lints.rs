@@ -47,8 +47,13 @@ pub(crate) fn check_reachability(cx: &mut Ctx, t: &Tenant, env: &dyn LintEnv) {
                 Direction::Ingress => Direction::Egress,
                 Direction::Egress => Direction::Ingress,
             };
-            let from_us: Vec<&NetRule> =
-                other.allows().iter().filter(|o| o.direction == wanted && (matches!(&o.peer, Peer::Tenant { tenant, .. } if *tenant == t.name) || matches!(&o.peer, Peer::AllTenants { .. }))).collect();
+            let from_us: Vec<&NetRule> = other
+                .allows()
+                .iter()
+                .filter(|o| {
+                    o.direction == wanted && (matches!(&o.peer, Peer::Tenant { tenant, .. } if *tenant == t.name) || matches!(&o.peer, Peer::AllTenants { .. }))
+                })
+                .collect();
             if !from_us.is_empty() && !from_us.iter().any(|o| compatible(r, o)) {
                 let (verb, other_side) = match r.direction {
                     Direction::Ingress => ("send", "egress"),
