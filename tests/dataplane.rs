@@ -839,8 +839,10 @@ tenant shop {
 /// kube-system selector k8s-app "coredns" cidr 169.254.20.10/32` opens port 53
 /// to a pod with that label and to NodeLocal DNSCache's link-local address (an
 /// address outside the pod range, probed like the metadata endpoint), and no
-/// longer to the pod labelled `k8s-app: kube-dns`; every probe agrees with the
-/// evaluator.
+/// longer to the pod labelled `k8s-app: kube-dns`; and `allow ingress from tenant
+/// monitoring workload prometheus to all-tenants ports 9090` lets prometheus (and
+/// no other monitoring pod) reach every tenant's pods on 9090 — strict, staged
+/// and unisolated ones; every probe agrees with the evaluator.
 #[test]
 fn dns_target_on_a_real_dataplane() {
     isolated("dns_target_on_a_real_dataplane", |bin| {
@@ -853,6 +855,11 @@ fn dns_target_on_a_real_dataplane() {
   kubernetes 1.35
   encryption { provider secretbox { key k1 env "KHC_KEY" } }
   dns namespace kube-system selector k8s-app "coredns" cidr 169.254.20.10/32
+  allow ingress from tenant monitoring workload prometheus to all-tenants ports 9090
+}
+tenant monitoring {
+  workload prometheus { selector { app "prometheus" } }
+  workload grafana { selector { app "grafana" } }
 }
 tenant web {
   workload site { selector { app "site" } }
@@ -861,6 +868,14 @@ tenant web {
 tenant shop {
   workload api { selector { app "api" } }
   allow egress from workload api to tenant web workload site ports 8080
+}
+tenant staged {
+  isolation ingress
+  workload app { selector { app "staged" } }
+}
+tenant open {
+  isolation none
+  workload app { selector { app "open" } }
 }
 "#,
         )
