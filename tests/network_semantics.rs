@@ -344,3 +344,37 @@ fn all_tenants_mistakes_are_errors() {
         assert!(diags.iter().any(|d| d.is_error() && d.message.contains(want)), "{stmt}: want {want:?}, got\n{rendered}");
     }
 }
+
+/// The one-sided-traffic warning's help (and the editor's quick fix) names the
+/// exact mirror statement (issue 20 item 5): added to the other tenant, it
+/// silences the warning and the traffic flows on the ports and protocols the
+/// first side named.
+#[test]
+fn the_mirror_statement_completes_the_traffic() {
+    let cases = [
+        ("allow ingress from tenant b workload api to workload web ports 8080 9000-9100 protocol TCP UDP", "b/api", "a/web", 9050, "UDP"),
+        ("allow egress from workload web to tenant b workload api ports 53 protocol UDP", "a/web", "b/api", 53, "UDP"),
+        ("allow ingress from tenant b to workload web ports http", "b", "a/web", 8080, "TCP"),
+        ("allow egress to tenant b", "a", "b", 443, "TCP"),
+    ];
+    for (rule, from, to, port, proto) in cases {
+        let program = |b_extra: &str| {
+            format!(
+                "cluster c {{\n  managed-by serviceaccount \"argocd/argocd-application-controller\"\n}}\ntenant a {{\n  workload web {{\n    port http 8080\n  }}\n  {rule}\n}}\ntenant b {{\n  workload api {{}}\n{b_extra}}}\n"
+            )
+        };
+        let (_, diags, rendered) = compile_sources(&[("cluster.khc", &program(""))]);
+        let d = diags.iter().find(|d| d.code == "unreachable").unwrap_or_else(|| panic!("{rule}: no warning\n{rendered}"));
+        let help = d.notes.iter().find_map(|n| n.strip_prefix("help: add `")).unwrap_or_else(|| panic!("{rule}: {d:?}"));
+        let (mirror, tenant) = help.split_once("` to tenant `").unwrap();
+        assert_eq!(tenant, "b`", "{rule}");
+        let src = program(&format!("  {mirror}\n"));
+        let (_, diags, rendered) = compile_sources(&[("cluster.khc", &src)]);
+        assert!(!diags.iter().any(|d| d.code == "unreachable" || d.is_error()), "{rule} + {mirror}:\n{rendered}");
+        let tmp = kube::TempDir::new("mirror");
+        std::fs::write(tmp.0.join("cluster.khc"), &src).unwrap();
+        let ws = khc_analysis::Workspace::load(&tmp.0).expect("builds");
+        let (src_ep, dst_ep) = (ws.endpoint(from).unwrap().endpoint, ws.endpoint(to).unwrap().endpoint);
+        assert!(ws.network.allowed(&src_ep, &dst_ep, port, proto), "{rule} + {mirror}: {from} → {to} {port}/{proto}");
+    }
+}
