@@ -842,7 +842,9 @@ tenant shop {
 /// longer to the pod labelled `k8s-app: kube-dns`; and `allow ingress from tenant
 /// monitoring workload prometheus to all-tenants ports 9090` lets prometheus (and
 /// no other monitoring pod) reach every tenant's pods on 9090 — strict, staged
-/// and unisolated ones; every probe agrees with the evaluator.
+/// and unisolated ones —, and `allow egress from all-tenants to tenant monitoring
+/// workload collector ports 4317` lets every tenant's pods reach the collector;
+/// every probe agrees with the evaluator.
 #[test]
 fn dns_target_on_a_real_dataplane() {
     isolated("dns_target_on_a_real_dataplane", |bin| {
@@ -856,10 +858,12 @@ fn dns_target_on_a_real_dataplane() {
   encryption { provider secretbox { key k1 env "KHC_KEY" } }
   dns namespace kube-system selector k8s-app "coredns" cidr 169.254.20.10/32
   allow ingress from tenant monitoring workload prometheus to all-tenants ports 9090
+  allow egress from all-tenants to tenant monitoring workload collector ports 4317
 }
 tenant monitoring {
   workload prometheus { selector { app "prometheus" } }
   workload grafana { selector { app "grafana" } }
+  workload collector { selector { app "collector" } }
 }
 tenant web {
   workload site { selector { app "site" } }

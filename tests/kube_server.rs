@@ -2556,9 +2556,11 @@ const DNS_AND_ALL_TENANTS: &str = r#"cluster c {
   encryption { provider secretbox { key k1 env "KHC_KEY" } }
   dns namespace kube-system selector k8s-app "coredns" cidr 169.254.20.10/32
   allow ingress from tenant monitoring workload prometheus to all-tenants ports 9090
+  allow egress from all-tenants to tenant monitoring workload collector ports 4317
 }
 tenant monitoring {
   workload prometheus { selector { app "prometheus" } }
+  workload collector { selector { app "collector" } }
 }
 tenant shop {
   namespaces shop shop-jobs

@@ -259,10 +259,14 @@ fn dns_target_mistakes_are_diagnosed() {
 const ALL_TENANTS: &str = r#"cluster c {
   managed-by serviceaccount "argocd/argocd-application-controller"
   allow ingress from tenant monitoring workload prometheus to all-tenants ports 9090
+  allow egress from all-tenants to tenant logging workload collector ports 4317
 }
 tenant monitoring {
   workload prometheus {}
   workload grafana {}
+}
+tenant logging {
+  workload collector {}
 }
 tenant shop {
   namespaces shop shop-jobs
@@ -303,12 +307,12 @@ fn all_tenants_allow_compiles_into_both_sides() {
     assert_eq!(egress[0].0, "monitoring");
     assert_eq!(
         egress[0].1["spec"]["egress"][0]["to"][0]["namespaceSelector"]["matchExpressions"][0]["values"],
-        serde_json::json!(["lab", "legacy", "monitoring", "shop", "shop-jobs", "web"])
+        serde_json::json!(["lab", "legacy", "logging", "monitoring", "shop", "shop-jobs", "web"])
     );
     assert_eq!(egress[0].1["metadata"]["annotations"]["khc.dev/source"], "cluster.khc:3", "the cluster's statement is the source");
     let mut ingress: Vec<String> = policies("allow-ingress-from-tenant-monitoring-prometheus").into_iter().map(|(ns, _)| ns).collect();
     ingress.sort();
-    assert_eq!(ingress, ["lab", "monitoring", "shop", "shop-jobs", "web"], "every isolated tenant namespace, none in `legacy`");
+    assert_eq!(ingress, ["lab", "logging", "monitoring", "shop", "shop-jobs", "web"], "every isolated tenant namespace, none in `legacy`");
     let at = |s: &str| ws.endpoint(s).unwrap().endpoint;
     let prometheus = at("monitoring/prometheus");
     for dst in ["shop/api", "shop/worker", "web/site", "lab/notebook", "legacy/app", "monitoring/grafana"] {
@@ -320,8 +324,40 @@ fn all_tenants_allow_compiles_into_both_sides() {
     let from_prometheus: Vec<String> = m.iter().filter(|r| r.from == "monitoring/prometheus").map(|r| format!("{} {}", r.to, r.ports)).collect();
     assert_eq!(
         from_prometheus,
-        ["lab/notebook 9090/TCP", "legacy/app 9090/TCP", "monitoring/grafana 9090/TCP", "shop/api 9090/TCP", "shop/worker 9090/TCP", "web/site 9090/TCP"],
+        [
+            "lab/notebook 9090/TCP",
+            "legacy/app 9090/TCP",
+            "logging/collector 4317/TCP, 9090/TCP",
+            "monitoring/grafana 9090/TCP",
+            "shop/api 9090/TCP",
+            "shop/worker 9090/TCP",
+            "web/site 9090/TCP"
+        ],
         "reach --matrix agrees"
+    );
+
+    // `allow egress from all-tenants to tenant logging workload collector`: an
+    // egress rule in every tenant that isolates egress (not `web`, staged, nor
+    // `legacy`), the ingress at the collector from every tenant's namespaces.
+    let mut egress: Vec<String> = policies("allow-egress-to-tenant-logging-collector").into_iter().map(|(ns, _)| ns).collect();
+    egress.sort();
+    assert_eq!(egress, ["lab", "logging", "monitoring", "shop", "shop-jobs"]);
+    let ingress = policies("allow-ingress-to-collector-from-all-tenants");
+    assert_eq!(ingress.len(), 1);
+    assert_eq!(ingress[0].1["spec"]["podSelector"]["matchLabels"]["app.kubernetes.io/name"], "collector");
+    let to_collector: Vec<String> = m.iter().filter(|r| r.to == "logging/collector").map(|r| format!("{} {}", r.from, r.ports)).collect();
+    assert_eq!(
+        to_collector,
+        [
+            "lab/notebook 4317/TCP",
+            "legacy/app 4317/TCP",
+            "monitoring/grafana 4317/TCP",
+            "monitoring/prometheus 4317/TCP, 9090/TCP",
+            "shop/api 4317/TCP",
+            "shop/worker 4317/TCP",
+            "web/site 4317/TCP"
+        ],
+        "every tenant's pods reach the collector, on 4317 only"
     );
 }
 
@@ -331,7 +367,10 @@ fn all_tenants_mistakes_are_errors() {
     let cases = [
         ("allow ingress from tenant monitorin workload prometheus to all-tenants", "unknown tenant `monitorin`"),
         ("allow ingress from tenant monitoring workload prometeus to all-tenants", "tenant `monitoring` has no workload `prometeus`"),
-        ("allow egress from tenant monitoring to all-tenants", "the cluster's `allow` is `allow ingress from tenant NAME"),
+        ("allow egress from tenant monitoring to all-tenants", "expected `from all-tenants` after `allow egress` in the cluster"),
+        ("allow egress from all-tenants to namespace kube-system", "expected `to tenant NAME` after `allow egress from all-tenants`"),
+        ("allow egress from all-tenants to tenant monitoring workload prometeus", "tenant `monitoring` has no workload `prometeus`"),
+        ("allow sideways from tenant monitoring to all-tenants", "the cluster's `allow` starts with `ingress` or `egress`"),
         ("allow ingress from tenant monitoring to tenant shop", "in the cluster, the destination is `all-tenants`"),
         ("allow ingress from namespace kube-system to all-tenants", "expected `from tenant NAME`"),
         ("allow ingress from tenant monitoring to all-tenants ports 70000", "is not a port"),

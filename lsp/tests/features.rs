@@ -759,7 +759,7 @@ fn completion() {
             pod-cidr  (14) CIDR…
             service-cidr  (14) CIDR…
             dns  (14) [namespace NS [selector KEY "VALUE"…]] [cidr ADDRESS…]
-            allow  (14) ingress from tenant NAME [workload NAME] to all-tenants [ports …] [protocol …]
+            allow  (14) ingress from tenant NAME [workload NAME] to all-tenants … | egress from all-tenants to tenant NAME [workload NAME] …
             quota-scale  (14) FACTOR
             admission-mode  (14) deny|warn|audit…
             encryption  (14) { … }
@@ -942,7 +942,25 @@ fn cluster_allow_and_dns_hover_and_completion() {
         from,
         &with("allow ingress from tenant monitoring workload prometheus to $0"),
         expect![[r#"
-            all-tenants  (14) In the cluster's `allow`: every tenant's pods (an ingress rule in every isolated tenant, the egress rule at the source).
+            all-tenants  (14) In the cluster's `allow`: every tenant's pods (a rule in every isolated tenant, the opposite one at the tenant the statement names).
+        "#]],
+    );
+    check_completion(
+        c,
+        "cluster.khc",
+        from,
+        &with("allow egress from $0"),
+        expect![[r#"
+            all-tenants  (14) In the cluster's `allow`: every tenant's pods (a rule in every isolated tenant, the opposite one at the tenant the statement names).
+        "#]],
+    );
+    check_completion(
+        c,
+        "cluster.khc",
+        from,
+        &with("allow egress from all-tenants to $0"),
+        expect![[r#"
+            tenant  (14) Pods of a tenant: `tenant NAME [workload NAME]`.
         "#]],
     );
     check_hover(
@@ -962,7 +980,7 @@ fn cluster_allow_and_dns_hover_and_completion() {
         from,
         &with("allow ingress from tenant monitoring to all-te$0nants ports 9090"),
         expect![
-            "`all-tenants` — keyword: In the cluster's `allow`: every tenant's pods (an ingress rule in every isolated tenant, the egress rule at the source)."
+            "`all-tenants` — keyword: In the cluster's `allow`: every tenant's pods (a rule in every isolated tenant, the opposite one at the tenant the statement names)."
         ],
     );
 }

@@ -91,8 +91,8 @@ pub(crate) fn check_reachability(cx: &mut Ctx, t: &Tenant, env: &dyn LintEnv) {
     }
 }
 
-/// The sources of the cluster's `allow … to all-tenants` name a declared tenant
-/// and one of its workloads (the tenants' checks skip a source that does not
+/// The cluster's `allow … all-tenants` statements name a declared tenant and
+/// one of its workloads (the tenants' checks skip a source that does not
 /// resolve; the error is here, where every tenant is known).
 pub(crate) fn check_all_tenants_sources(cx: &mut Ctx, allows: &[AllTenantsAllow], tenants: &[std::sync::Arc<TenantFacts>]) {
     for a in allows {

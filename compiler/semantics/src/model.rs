@@ -48,7 +48,9 @@ pub struct Cluster {
     pub service_cidr: Vec<String>,
     /// Where the cluster serves DNS (`dns …`): isolated tenants' `allow-dns` egress goes there.
     pub dns: DnsTarget,
-    /// `allow ingress from tenant T … to all-tenants …`: traffic every tenant accepts.
+    /// `allow ingress from tenant T … to all-tenants …` (traffic every tenant
+    /// accepts) and `allow egress from all-tenants to tenant T …` (traffic every
+    /// tenant sends).
     pub all_tenants_allows: Vec<AllTenantsAllow>,
     /// Encryption at rest, if declared.
     pub encryption: Option<Encryption>,
@@ -283,8 +285,8 @@ pub enum Peer {
     Namespace(String),
     /// IP blocks.
     Cidr(Vec<IpBlock>),
-    /// Every tenant's pods (the cluster's `allow ingress from tenant T … to
-    /// all-tenants`, at its source): the namespaces of every tenant, by name.
+    /// Every tenant's pods (the cluster's `allow … all-tenants`, at its one
+    /// tenant): the namespaces of every tenant, by name.
     AllTenants {
         /// Every namespace of every tenant.
         namespaces: Vec<String>,
@@ -292,18 +294,22 @@ pub enum Peer {
 }
 
 /// `allow ingress from tenant T [workload W] to all-tenants [ports …] [protocol …]`
-/// in the cluster (SPEC.md section 6, "Every tenant"): one statement that
-/// compiles into an egress rule at the source and an ingress rule in every
-/// tenant with ingress isolation.
+/// or `allow egress from all-tenants to tenant T [workload W] …` in the cluster
+/// (SPEC.md section 6, "Every tenant"): one statement that compiles into the
+/// rule at `T` and the opposite rule in every tenant that isolates that direction.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct AllTenantsAllow {
     /// Declaration site.
     pub origin: Origin,
     /// The statement's span in `origin.file`.
     pub span: khc_syntax::Span,
-    /// The sending tenant, with the span of its name.
+    /// `Ingress`: every tenant accepts from `tenant` (a scraper); `Egress`:
+    /// every tenant sends to `tenant` (a collector).
+    pub direction: Direction,
+    /// The one tenant (sender for `Ingress`, receiver for `Egress`), with the
+    /// span of its name.
     pub tenant: (String, khc_syntax::Span),
-    /// The sending workload (none: every pod of the tenant), with the span of its name.
+    /// Its workload (none: every pod of the tenant), with the span of its name.
     pub workload: Option<(String, khc_syntax::Span)>,
     /// Allowed ports; empty (with `named_ports` empty) means all.
     pub ports: Vec<PortRange>,

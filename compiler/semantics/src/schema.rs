@@ -119,8 +119,8 @@ const CLUSTER: &[StatementSchema] = &[
     ),
     s(
         "allow",
-        "ingress from tenant NAME [workload NAME] to all-tenants [ports …] [protocol …]",
-        "Traffic every tenant accepts, in one statement (e.g. monitoring scraping every tenant): an ingress rule in every isolated tenant and the egress rule at the source.",
+        "ingress from tenant NAME [workload NAME] to all-tenants … | egress from all-tenants to tenant NAME [workload NAME] …",
+        "Traffic of every tenant in one statement: every tenant accepts from one tenant (monitoring scraping every tenant), or sends to one (a log collector); the rule in every isolated tenant and the opposite one at that tenant.",
     ),
     once("quota-scale", "FACTOR", "Scales every tenant's quota amounts (cpu, memory, storage, pods) in this cluster, rounding up, e.g. `quota-scale 0.25`."),
     once(
@@ -706,7 +706,7 @@ pub const KEYWORDS: ValueSet = ValueSet {
         ),
         ("protocol", "TCP (default), UDP or SCTP."),
         ("except", "CIDRs inside the block that are excluded."),
-        ("all-tenants", "In the cluster's `allow`: every tenant's pods (an ingress rule in every isolated tenant, the egress rule at the source)."),
+        ("all-tenants", "In the cluster's `allow`: every tenant's pods (a rule in every isolated tenant, the opposite one at the tenant the statement names)."),
         ("selector", "In the cluster's `dns`: the DNS pods' labels, `selector k8s-app \"kube-dns\"`."),
         ("on", "The resources of a `can` rule."),
         ("names", "Restricts a `can` rule to the named objects."),

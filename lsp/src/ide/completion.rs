@@ -122,10 +122,16 @@ impl<'a> Analysis<'a> {
             }
             (_, "protocol") => set(&schema::PROTOCOLS),
             // The cluster's `allow ingress from tenant T [workload W] to all-tenants …`.
-            ("allow", "allow") if kind == BlockKind::Cluster => vec![item("ingress", CompletionItemKind::KEYWORD, schema::KEYWORDS.doc("ingress"))],
-            ("allow", "from") if kind == BlockKind::Cluster => vec![item("tenant", CompletionItemKind::KEYWORD, schema::PEER_KINDS.doc("tenant"))],
-            ("allow", "to") if kind == BlockKind::Cluster => {
-                vec![item(khc_semantics::ALL_TENANTS, CompletionItemKind::KEYWORD, schema::KEYWORDS.doc(khc_semantics::ALL_TENANTS))]
+            // The cluster's `allow ingress from tenant T [workload W] to all-tenants …`
+            // and `allow egress from all-tenants to tenant T [workload W] …`.
+            ("allow", "from" | "to") if kind == BlockKind::Cluster => {
+                let ingress = complete.get(1) == Some(&"ingress");
+                let all = item(khc_semantics::ALL_TENANTS, CompletionItemKind::KEYWORD, schema::KEYWORDS.doc(khc_semantics::ALL_TENANTS));
+                let tenant = item("tenant", CompletionItemKind::KEYWORD, schema::PEER_KINDS.doc("tenant"));
+                match (ingress, prev == "from") {
+                    (true, true) | (false, false) => vec![tenant],
+                    _ => vec![all],
+                }
             }
             ("allow", "allow") => ["ingress", "egress"].iter().map(|k| item(k, CompletionItemKind::KEYWORD, schema::KEYWORDS.doc(k))).collect(),
             ("allow", "from" | "to") => set(&schema::PEER_KINDS),
