@@ -446,7 +446,8 @@ fn tail_lines(text: &str, n: usize) -> String {
 /// The NetworkPolicies of an output (`NS/NAME`), its namespaces, and the pods to
 /// create: one per workload (its selector) and one plain pod per tenant namespace,
 /// kube-dns in `kube-system`, one pod in each namespace the policies name that khc
-/// does not manage, and one in a namespace nobody names.
+/// does not manage (and one with the labels of each pod selector a peer names
+/// there, such as the cluster's DNS target), and one in a namespace nobody names.
 struct Plan {
     policies: BTreeSet<String>,
     namespaces: Vec<(String, Value)>,
@@ -467,6 +468,7 @@ fn plan(objects: &[Object]) -> Plan {
     };
     let mut managed = BTreeSet::new();
     let mut named = BTreeSet::new();
+    let mut selected: BTreeSet<(String, BTreeMap<String, String>)> = BTreeSet::new();
     for o in objects {
         match o.kind() {
             "Namespace" => {
@@ -505,6 +507,13 @@ fn plan(objects: &[Object]) -> Plan {
                         }
                         if let Some(ns) = peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"].as_str() {
                             named.insert(ns.to_string());
+                            // Pods a peer selects by labels in a namespace (the cluster's
+                            // DNS target among them): one pod with exactly those labels.
+                            if let Some(labels) = peer["podSelector"]["matchLabels"].as_object().filter(|l| !l.is_empty()) {
+                                let labels: BTreeMap<String, String> =
+                                    labels.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string())).collect();
+                                selected.insert((ns.to_string(), labels));
+                            }
                         }
                     }
                 }
@@ -530,7 +539,11 @@ fn plan(objects: &[Object]) -> Plan {
     for ns in named.iter().filter(|n| !managed.contains(*n) && n.as_str() != "kube-system") {
         p.pods.push((ns.clone(), "plain".into(), BTreeMap::from([("khc-probe".to_string(), "plain".to_string())])));
     }
-    p.pods.push(("kube-system".into(), "kube-dns".into(), BTreeMap::from([("k8s-app".to_string(), "kube-dns".to_string())])));
+    let kube_dns = ("kube-system".to_string(), BTreeMap::from([("k8s-app".to_string(), "kube-dns".to_string())]));
+    p.pods.push((kube_dns.0.clone(), "kube-dns".into(), kube_dns.1.clone()));
+    for (i, (ns, labels)) in selected.into_iter().filter(|s| *s != kube_dns && !managed.contains(&s.0)).enumerate() {
+        p.pods.push((ns, format!("selected-{i}"), labels));
+    }
     p.pods.push(("khc-outsider".into(), "plain".into(), BTreeMap::from([("khc-probe".to_string(), "plain".to_string())])));
     p
 }
@@ -812,6 +825,61 @@ tenant shop {
   allow egress from workload api to tenant web workload stats ports 53 8125 protocol UDP TCP
   allow egress from workload api to tenant web workload site ports 8080
   allow ingress from tenant web to workload api ports 9090
+}
+"#,
+        )
+        .unwrap();
+        let out = compile_dir(&src);
+        let cluster_dir = write_output(&out, &tmp.0.join("out"));
+        matrix_agrees(bin, &out, &cluster_dir, &src);
+    });
+}
+
+/// The cluster's DNS target on real packets (issue 20 item 5): `dns namespace
+/// kube-system selector k8s-app "coredns" cidr 169.254.20.10/32` opens port 53
+/// to a pod with that label and to NodeLocal DNSCache's link-local address (an
+/// address outside the pod range, probed like the metadata endpoint), and no
+/// longer to the pod labelled `k8s-app: kube-dns`; and `allow ingress from tenant
+/// monitoring workload prometheus to all-tenants ports 9090` lets prometheus (and
+/// no other monitoring pod) reach every tenant's pods on 9090 — strict, staged
+/// and unisolated ones —, and `allow egress from all-tenants to tenant monitoring
+/// workload collector ports 4317` lets every tenant's pods reach the collector;
+/// every probe agrees with the evaluator.
+#[test]
+fn dns_target_on_a_real_dataplane() {
+    isolated("dns_target_on_a_real_dataplane", |bin| {
+        let tmp = TempDir::new("dataplane-dns");
+        let src = tmp.0.join("src");
+        std::fs::create_dir_all(&src).unwrap();
+        std::fs::write(
+            src.join("main.khc"),
+            r#"cluster dns {
+  kubernetes 1.35
+  encryption { provider secretbox { key k1 env "KHC_KEY" } }
+  dns namespace kube-system selector k8s-app "coredns" cidr 169.254.20.10/32
+  allow ingress from tenant monitoring workload prometheus to all-tenants ports 9090
+  allow egress from all-tenants to tenant monitoring workload collector ports 4317
+}
+tenant monitoring {
+  workload prometheus { selector { app "prometheus" } }
+  workload grafana { selector { app "grafana" } }
+  workload collector { selector { app "collector" } }
+}
+tenant web {
+  workload site { selector { app "site" } }
+  allow ingress from tenant shop to workload site ports 8080
+}
+tenant shop {
+  workload api { selector { app "api" } }
+  allow egress from workload api to tenant web workload site ports 8080
+}
+tenant staged {
+  isolation ingress
+  workload app { selector { app "staged" } }
+}
+tenant open {
+  isolation none
+  workload app { selector { app "open" } }
 }
 "#,
         )

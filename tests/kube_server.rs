@@ -2103,6 +2103,60 @@ fn custom_rules_on_a_real_api_server() {
     }
 }
 
+/// The imported legacy sample (`tests/import/legacy.khc`) on both servers: the
+/// custom rules `khc import` wrote from Gatekeeper's K8sNativeValidation
+/// (variables inlined, the constraint's parameters as a CEL literal) and from
+/// Kyverno's `validate.cel` type-check clean, and Deployments in `shop` with and
+/// without a well-formed `owner` label are admitted or denied exactly as khc's
+/// evaluator says, each imported rule denying at least one.
+#[test]
+fn imported_gatekeeper_rules_on_a_real_api_server() {
+    let source = std::fs::read_to_string(repo_root().join("tests/import/legacy.khc")).unwrap();
+    for bin in bin_dirs("imported_gatekeeper_rules_on_a_real_api_server") {
+        let tmp = TempDir::new(&format!("imported-{}", khc_tests::kube::version_of(&bin)));
+        let c = Cluster::start(&bin, Options { controller_manager: true, ..Options::default() });
+        let (out, diags, rendered) = compile_sources(&[("legacy.khc", &source)]);
+        let out = out.unwrap_or_else(|| panic!("{diags:?}\n{rendered}"));
+        let cluster_dir = write_output(&out, &tmp.0.join("out"));
+        apply_twice(&c, &cluster_dir);
+        let names = vap_names(&out);
+        for n in ["khc-tenant-shop.rule-shop-owner-1", "khc-tenant-shop.rule-shop-owner-2", "khc-cluster.rule-require-team"] {
+            assert!(names.contains(n), "{n} not in {names:?}");
+        }
+        let warnings = type_check_warnings(&c, &names);
+        assert!(warnings.is_empty(), "type-checking warnings on {}: {warnings:#?}", c.version());
+        let objs = objects(&out);
+        let shop = of_kind(&objs, "Namespace").into_iter().find(|v| v["metadata"]["name"] == "shop").expect("namespace shop").clone();
+        let admission = Admission::new(&khc_analysis::objects(&out));
+        let mut judge = Judge { c: &c, objs: &objs, admission: &admission, asked: 0, wrong: Vec::new(), denied_by: BTreeMap::new() };
+        let deployment = |name: &str, labels: Value| {
+            json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "labels": labels}, "spec": {"replicas": 1,
+                "selector": {"matchLabels": {"app": name}}, "template": {"metadata": {"labels": {"app": name}},
+                "spec": {"containers": [{"name": "c", "image": "registry.example.com/app:1.0", "resources": {"limits": {"cpu": "1", "memory": "1Gi"}}}]}}}})
+        };
+        let t0 = Instant::now();
+        while c.request("POST", "/apis/apps/v1/namespaces/shop/deployments?dryRun=All", &deployment("probe", json!({"team": "shop"}))).status != 403 {
+            assert!(t0.elapsed() < Duration::from_secs(60), "the imported rule is not enforced");
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        let cases = [
+            ("owned", json!({"team": "shop", "owner": "alice"})),
+            ("unowned", json!({"team": "shop"})),
+            ("badly-owned", json!({"team": "shop", "owner": "Alice-1"})),
+            ("no-team", json!({"owner": "alice"})),
+        ];
+        for (n, labels) in cases {
+            judge.ask(&shop, "apis/apps/v1/namespaces/NS/deployments", &deployment(n, labels), 0, &format!("Deployment {n}"), false);
+        }
+        eprintln!("imported rules on {}: {} questions; denials by {:?}", c.version(), judge.asked, judge.denied_by);
+        assert!(judge.wrong.is_empty(), "{} of {} admission answers differ:\n{}", judge.wrong.len(), judge.asked, judge.wrong.join("\n"));
+        for rule in ["shop-owner-1", "shop-owner-2", "require-team"] {
+            assert!(judge.denied_by.contains_key(rule), "no case was denied by {rule}: {:?}", judge.denied_by);
+        }
+        drop(c);
+    }
+}
+
 // ---------------------------------------------------------------------------------
 // (2c) every rule's data fixtures (`tests/rules/NAME.yaml`), replayed.
 
@@ -2665,6 +2719,31 @@ fn network_disagreements(netpol: &Path, objs: &[(String, Value)]) -> (Vec<String
     (differ, ours.len())
 }
 
+const DNS_AND_ALL_TENANTS: &str = r#"cluster c {
+  kubernetes 1.35
+  managed-by serviceaccount "argocd/argocd-application-controller"
+  encryption { provider secretbox { key k1 env "KHC_KEY" } }
+  dns namespace kube-system selector k8s-app "coredns" cidr 169.254.20.10/32
+  allow ingress from tenant monitoring workload prometheus to all-tenants ports 9090
+  allow egress from all-tenants to tenant monitoring workload collector ports 4317
+}
+tenant monitoring {
+  workload prometheus { selector { app "prometheus" } }
+  workload collector { selector { app "collector" } }
+}
+tenant shop {
+  namespaces shop shop-jobs
+  workload api { selector { app "api" } }
+}
+tenant web {
+  isolation ingress
+  workload site { selector { app "site" } }
+}
+tenant lab {
+  isolation tenant
+}
+"#;
+
 #[test]
 fn network_policies_agree_with_an_upstream_evaluator() {
     let Some(bin) = bin_dirs("network_policies_agree_with_an_upstream_evaluator").into_iter().next() else { return };
@@ -2679,11 +2758,16 @@ fn network_policies_agree_with_an_upstream_evaluator() {
         let (out, _, rendered) = compile_sources(&[("main.khc", &generated_program(i))]);
         programs.push((format!("program {i}"), objects(&out.unwrap_or_else(|| panic!("{rendered}")))));
     }
+    // Issue 20 item 5: a non-default DNS target (pods by another label, NodeLocal
+    // DNSCache's address) and one `allow … to all-tenants` over strict, staged,
+    // `tenant` and unisolated tenants.
+    let (out, _, rendered) = compile_sources(&[("main.khc", DNS_AND_ALL_TENANTS)]);
+    programs.push(("dns and all-tenants".into(), objects(&out.unwrap_or_else(|| panic!("{rendered}")))));
     for (name, objs) in &programs {
         let (differ, n) = network_disagreements(&netpol, objs);
         asked += n;
         all.extend(differ.into_iter().map(|d| format!("{name}: {d}")));
     }
-    eprintln!("network: {asked} questions over the example and 30 generated programs, {} disagreements", all.len());
+    eprintln!("network: {asked} questions over the example, 30 generated programs and the DNS and all-tenants program, {} disagreements", all.len());
     assert!(all.is_empty(), "khc's evaluator and the upstream one disagree on {} of {asked} questions:\n{}", all.len(), all[..all.len().min(40)].join("\n"));
 }

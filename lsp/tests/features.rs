@@ -801,6 +801,8 @@ fn completion() {
             pod-cidr  (14) CIDR…
             service-cidr  (14) CIDR…
             cni  (14) generic|calico|antrea|cilium|kube-router
+            dns  (14) [namespace NS [selector KEY "VALUE"…]] [cidr ADDRESS…]
+            allow  (14) ingress from tenant NAME [workload NAME] to all-tenants … | egress from all-tenants to tenant NAME [workload NAME] …
             quota-scale  (14) FACTOR
             admission-mode  (14) deny|warn|audit…
             encryption  (14) { … }
@@ -916,6 +918,114 @@ fn quick_fixes_for_unreachable_and_wildcards() {
     let actions =
         c.request("textDocument/codeAction", json!({"textDocument": {"uri": uri}, "range": wildcard["range"], "context": {"diagnostics": [wildcard]}}));
     assert_eq!(actions["result"][0]["edit"]["changes"][&uri][0]["newText"], "get list watch");
+}
+
+/// The one-sided-traffic quick fix (issue 20 item 5) inserts the exact mirror
+/// statement — workloads swapped, same ports and protocols — at the end of the
+/// other tenant's block, in the other tenant's file; the help says the same.
+#[test]
+fn mirror_quick_fix_inserts_the_exact_statement_in_the_other_tenant() {
+    let dir = temp("mirror");
+    std::fs::write(
+        dir.join("main.khc"),
+        "import \"shop.khc\"\ncluster c {\n  encryption { provider secretbox { key k env \"K\" } }\n}\ntenant web {\n  workload site {}\n  allow ingress from tenant shop workload api to workload site ports 8080 9000-9100 http protocol TCP UDP\n  allow egress from workload site to tenant shop workload api ports 53 protocol UDP\n}\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("shop.khc"), "tenant shop {\n  workload api {}\n}\n").unwrap();
+    let (mut c, _) = Client::start(&dir);
+    let text = std::fs::read_to_string(dir.join("main.khc")).unwrap();
+    let out = c.open("main.khc", &text);
+    let uri = c.uri("main.khc");
+    let p = publications(&out, &uri);
+    let diags = p[0]["params"]["diagnostics"].as_array().unwrap().clone();
+    let mut got = String::new();
+    for d in diags.iter().filter(|d| d["code"] == "unreachable") {
+        let actions = c.request("textDocument/codeAction", json!({"textDocument": {"uri": uri}, "range": d["range"], "context": {"diagnostics": [d]}}));
+        got.push_str(&format!(
+            "line {}: {}\n",
+            d["range"]["start"]["line"],
+            d["message"].as_str().unwrap().lines().find(|l| l.starts_with("help:")).unwrap_or("(no help)")
+        ));
+        for a in actions["result"].as_array().unwrap().iter().filter(|a| a["isPreferred"] == true) {
+            for (file, edits) in a["edit"]["changes"].as_object().unwrap() {
+                for e in edits.as_array().unwrap() {
+                    got.push_str(&format!(
+                        "  {} → {} at {}:{}: {:?}\n",
+                        a["title"].as_str().unwrap(),
+                        file.rsplit('/').next().unwrap(),
+                        e["range"]["start"]["line"],
+                        e["range"]["start"]["character"],
+                        e["newText"].as_str().unwrap()
+                    ));
+                }
+            }
+        }
+    }
+    expect![[r#"
+        line 6: help: add `allow egress from workload api to tenant web workload site ports 8080 9000-9100 http protocol TCP UDP` to tenant `shop`
+          Add `allow egress from workload api to tenant web workload site ports 8080 9000-9100 http protocol TCP UDP` to tenant `shop` → shop.khc at 2:0: "  allow egress from workload api to tenant web workload site ports 8080 9000-9100 http protocol TCP UDP\n"
+        line 7: help: add `allow ingress from tenant web workload site to workload api ports 53 protocol UDP` to tenant `shop`
+          Add `allow ingress from tenant web workload site to workload api ports 53 protocol UDP` to tenant `shop` → shop.khc at 2:0: "  allow ingress from tenant web workload site to workload api ports 53 protocol UDP\n"
+    "#]].assert_eq(&got);
+}
+
+/// The cluster's `allow … to all-tenants` and `dns` (issue 20 item 5): hover
+/// from the schema, and completion offers the one destination the cluster's
+/// `allow` has.
+#[test]
+fn cluster_allow_and_dns_hover_and_completion() {
+    let dir = example("cluster-allow");
+    let (mut c, _) = Client::start(&dir);
+    let c = &mut c;
+    let from = "  no-external-ips # CVE-2020-8554: a Service's externalIPs can capture any traffic\n  }\n";
+    let with = |line: &str| format!("{from}  {line}\n");
+    check_completion(
+        c,
+        "cluster.khc",
+        from,
+        &with("allow ingress from tenant monitoring workload prometheus to $0"),
+        expect![[r#"
+            all-tenants  (14) In the cluster's `allow`: every tenant's pods (a rule in every isolated tenant, the opposite one at the tenant the statement names).
+        "#]],
+    );
+    check_completion(
+        c,
+        "cluster.khc",
+        from,
+        &with("allow egress from $0"),
+        expect![[r#"
+            all-tenants  (14) In the cluster's `allow`: every tenant's pods (a rule in every isolated tenant, the opposite one at the tenant the statement names).
+        "#]],
+    );
+    check_completion(
+        c,
+        "cluster.khc",
+        from,
+        &with("allow egress from all-tenants to $0"),
+        expect![[r#"
+            tenant  (14) Pods of a tenant: `tenant NAME [workload NAME]`.
+        "#]],
+    );
+    check_hover(
+        c,
+        "cluster.khc",
+        from,
+        &with("dn$0s cidr 169.254.20.10/32"),
+        expect![[r#"
+        ```khc
+        dns [namespace NS [selector KEY "VALUE"…]] [cidr ADDRESS…]
+        ```
+        Where the cluster serves DNS: isolated tenants' `allow-dns` egress (port 53 UDP and TCP) goes to these pods and/or addresses instead of `k8s-app: kube-dns` in kube-system, e.g. `dns cidr 169.254.20.10/32` for NodeLocal DNSCache."#]],
+    );
+    check_hover(
+        c,
+        "cluster.khc",
+        from,
+        &with("allow ingress from tenant monitoring to all-te$0nants ports 9090"),
+        expect![
+            "`all-tenants` — keyword: In the cluster's `allow`: every tenant's pods (a rule in every isolated tenant, the opposite one at the tenant the statement names)."
+        ],
+    );
 }
 
 #[test]

@@ -23,6 +23,14 @@ impl Workspace {
     /// namespace matching no workload), `NAMESPACE` (a pod without labels), an IP
     /// address or a CIDR.
     pub fn endpoint(&self, spec: &str) -> Result<Named, String> {
+        if spec == DNS_ENDPOINT {
+            return self
+                .dns_endpoints()
+                .into_iter()
+                .next()
+                .map(|(name, endpoint, source)| Named { name, endpoint, source })
+                .ok_or_else(|| "the project declares no cluster".into());
+        }
         if let Some(e) = Endpoint::parse_net(spec) {
             return Ok(Named { name: spec.into(), endpoint: e, source: None });
         }
@@ -46,6 +54,38 @@ impl Workspace {
         }
         let source = self.tenant_of(spec).map(|t| t.origin.to_string());
         Ok(Named { name: format!("namespace {spec} (a pod without labels)"), endpoint: Endpoint::bare_pod(spec), source })
+    }
+}
+
+/// `khc reach`'s name for the cluster's DNS target (`dns …`, SPEC section 6).
+pub const DNS_ENDPOINT: &str = "@dns";
+
+impl Workspace {
+    /// The cluster's DNS target as endpoints (SPEC section 6, `dns`): a pod
+    /// with the target's labels in its namespace, then each of its addresses,
+    /// named for messages, with the `dns` statement's FILE:LINE when written.
+    pub fn dns_endpoints(&self) -> Vec<(String, Endpoint, Option<String>)> {
+        let mut out = Vec::new();
+        for m in self.models.iter() {
+            let dns = &m.cluster.dns;
+            let source = dns.origin.as_ref().map(|o| o.to_string());
+            if let Some(ns) = &dns.namespace {
+                let labels: Vec<(&str, &str)> = dns.selector.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+                let what = if labels.is_empty() {
+                    String::new()
+                } else {
+                    format!(" {}", labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","))
+                };
+                out.push((format!("DNS (pods{what} in {ns})"), Endpoint::pod(ns, &labels), source.clone()));
+            }
+            for c in &dns.cidrs {
+                if let Some(e) = Endpoint::parse_net(c) {
+                    out.push((format!("DNS ({c})"), e, source.clone()));
+                }
+            }
+        }
+        out.dedup_by(|a, b| a.0 == b.0);
+        out
     }
 }
 
@@ -203,7 +243,7 @@ pub fn blast_radius(ws: &Workspace, t: &Tenant, w: &Workload) -> BlastRadius {
     }
     // External peers named by the intent: namespaces and CIDRs.
     let mut externals = external_endpoints(ws);
-    externals.push(("namespace kube-system (DNS)".into(), Endpoint::pod("kube-system", &[("k8s-app", "kube-dns")])));
+    externals.extend(ws.dns_endpoints().into_iter().map(|(name, e, _)| (name, e)));
     for c in &t.api_server {
         if let Some(e) = Endpoint::parse_net(c) {
             externals.push((format!("api-server {c}"), e));

@@ -368,7 +368,7 @@ fn import_writes_the_project_and_the_report() {
         .output()
         .unwrap();
     assert!(piped.status.success());
-    assert!(String::from_utf8_lossy(&piped.stderr).contains("left out (8):"), "{}", stderr(&piped));
+    assert!(String::from_utf8_lossy(&piped.stderr).contains("left out (11):"), "{}", stderr(&piped));
     assert_eq!(String::from_utf8_lossy(&piped.stdout), std::fs::read_to_string(repo().join("tests/import/legacy.khc")).unwrap());
     let bad = khc(&["import", "tests/import/legacy.yaml", "--tenant-of", "shop"], &repo());
     assert_eq!(bad.status.code(), Some(2));

@@ -166,6 +166,24 @@ fn reach_names_the_deciding_allow_statements() {
     let o = khc(&["reach", "payments/api", "kube-system", "--port", "53", "--protocol", "udp", "-p", EX]);
     assert_eq!(o.status.code(), Some(1), "DNS needs the kube-dns label; a bare kube-system pod is not allowed: {}", stdout(&o));
     assert_eq!(khc(&["reach", "payments/nope", "payments/api", "-p", EX]).status.code(), Some(2));
+    // `@dns`: the cluster's DNS target (default: kube-dns in kube-system).
+    let o = khc(&["reach", "payments/api", "@dns", "--port", "53", "--protocol", "UDP", "-p", EX]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    assert!(stdout(&o).starts_with("allowed: payments/api → DNS (pods k8s-app=kube-dns in kube-system) on 53/UDP"), "{}", stdout(&o));
+    assert!(stdout(&o).contains("allow-dns"), "{}", stdout(&o));
+    // A cluster that serves DNS from NodeLocal DNSCache's address only.
+    let dir = temp("reach-dns");
+    std::fs::write(
+        dir.join("main.khc"),
+        "cluster c {\n  managed-by serviceaccount \"argocd/argocd-application-controller\"\n  dns cidr 169.254.20.10/32\n}\ntenant a {\n  workload w {}\n}\n",
+    )
+    .unwrap();
+    let p = dir.to_str().unwrap();
+    let o = khc(&["reach", "a/w", "@dns", "--port", "53", "--protocol", "TCP", "-p", p]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    assert!(stdout(&o).starts_with("allowed: a/w → DNS (169.254.20.10/32) on 53/TCP"), "{}", stdout(&o));
+    let o = khc(&["reach", "a/w", "kube-system", "--port", "53", "--protocol", "UDP", "-p", p]);
+    assert_eq!(o.status.code(), Some(1), "kube-system is no longer the DNS target: {}", stdout(&o));
 }
 
 #[test]

@@ -109,6 +109,10 @@ impl Env for QueryEnv<'_> {
         tenant_name_index(self.db, self.entry).suggest(name).map(str::to_string)
     }
 
+    fn tenant_names(&self) -> Vec<String> {
+        scope(self.db, self.entry).tenants.keys().cloned().collect()
+    }
+
     fn namespace_owners(&self, ns: &str) -> Vec<String> {
         namespace_owners(self.db, self.entry).get(ns).cloned().unwrap_or_default()
     }

@@ -17,7 +17,7 @@
 //! `generic` and `kube-router` get nothing here: their output is NetworkPolicies only.
 
 use crate::objects::{meta, namespaces_by_name, Built, ValueBody, NAMESPACE_NAME_LABEL};
-use khc_semantics::model::{Cluster, Cni, Direction, Isolation, NetRule, Origin, Peer, Tenant, Workload};
+use khc_semantics::model::{Cluster, Cni, Direction, DnsTarget, Isolation, NetRule, Origin, Peer, Tenant, Workload};
 use serde_json::{json, Value};
 
 /// The API version of CiliumNetworkPolicy.
@@ -69,7 +69,7 @@ pub fn cluster_objects(c: &Cluster) -> Vec<Built> {
             { "name": "default-deny", "action": "Deny", "from": [{ "namespaces": {} }] },
         ],
         "egress": [
-            { "name": "dns", "action": "Accept", "to": [kube_dns_peer()], "protocols": dns_protocols() },
+            { "name": "dns", "action": "Accept", "to": dns_peers(&c.dns), "protocols": dns_protocols() },
             { "name": "default-deny", "action": "Deny", "to": [{ "namespaces": {} }, { "networks": ["0.0.0.0/0", "::/0"] }] },
         ],
     });
@@ -105,13 +105,22 @@ fn cilium(t: &Tenant) -> Vec<Built> {
         if rules.is_empty() {
             continue;
         }
-        let proxy = json!({
-            "endpointSelector": {},
-            "egress": [{
-                "toEndpoints": [{ "matchLabels": { "k8s:io.kubernetes.pod.namespace": "kube-system", "k8s:k8s-app": "kube-dns" } }],
-                "toPorts": [{ "ports": [{ "port": "53", "protocol": "ANY" }], "rules": { "dns": [{ "matchPattern": "*" }] } }],
-            }],
-        });
+        // Cilium's DNS proxy sees the names only on the way to the cluster's DNS
+        // target (`dns …`): its pods by Cilium's `k8s:` labels, its addresses by CIDR.
+        let to_ports = json!([{ "ports": [{ "port": "53", "protocol": "ANY" }], "rules": { "dns": [{ "matchPattern": "*" }] } }]);
+        let mut egress = Vec::new();
+        if let Some(dns_ns) = &t.dns.namespace {
+            let mut labels = serde_json::Map::new();
+            labels.insert("k8s:io.kubernetes.pod.namespace".into(), json!(dns_ns));
+            for (k, v) in t.dns.selector.iter() {
+                labels.insert(format!("k8s:{k}"), json!(v));
+            }
+            egress.push(json!({ "toEndpoints": [{ "matchLabels": labels }], "toPorts": to_ports }));
+        }
+        if !t.dns.cidrs.is_empty() {
+            egress.push(json!({ "toCIDR": t.dns.cidrs, "toPorts": to_ports }));
+        }
+        let proxy = json!({ "endpointSelector": {}, "egress": egress });
         out.push(body(CILIUM_API_VERSION, "CiliumNetworkPolicy", CILIUM_DNS_PROXY, Some(ns), tn, &rules[0].origin, proxy));
         for r in rules {
             let Peer::Dns(names) = &r.peer else { continue };
@@ -173,11 +182,20 @@ fn cilium_ports(r: &NetRule) -> Option<Vec<Value>> {
 // ---------------------------------------------------------------------------
 // ClusterNetworkPolicy (Calico, Antrea).
 
-fn kube_dns_peer() -> Value {
-    json!({ "pods": {
-        "namespaceSelector": { "matchLabels": { NAMESPACE_NAME_LABEL: "kube-system" } },
-        "podSelector": { "matchLabels": { "k8s-app": "kube-dns" } },
-    } })
+/// The cluster's DNS target (`dns …`, default kube-dns in kube-system) as
+/// ClusterNetworkPolicy egress peers: its pods, and its addresses as `networks`.
+fn dns_peers(dns: &DnsTarget) -> Value {
+    let mut peers = Vec::new();
+    if let Some(ns) = &dns.namespace {
+        peers.push(json!({ "pods": {
+            "namespaceSelector": { "matchLabels": { NAMESPACE_NAME_LABEL: ns } },
+            "podSelector": { "matchLabels": dns.selector },
+        } }));
+    }
+    if !dns.cidrs.is_empty() {
+        peers.push(json!({ "networks": dns.cidrs }));
+    }
+    Value::Array(peers)
 }
 
 fn dns_protocols() -> Value {
@@ -224,6 +242,8 @@ fn peer_of(p: &Peer, ingress: bool) -> Option<Vec<Value>> {
             Some(vec![json!({ "pods": { "namespaceSelector": by_name(namespaces), "podSelector": { "matchLabels": sel } } })])
         }
         Peer::Namespace(n) => Some(vec![json!({ "namespaces": by_name(std::slice::from_ref(n)) })]),
+        // The cluster's `allow … all-tenants`: every tenant's namespaces.
+        Peer::AllTenants { namespaces } => Some(vec![json!({ "namespaces": by_name(namespaces) })]),
         // Ingress peers have no networks; egress networks are left to the
         // NetworkPolicies (the wall denies namespaces only).
         Peer::Cidr(_) | Peer::Dns(_) => {
@@ -257,7 +277,7 @@ fn cluster_network_policies(t: &Tenant) -> Vec<Built> {
     let mut ingress = vec![json!({ "name": "same-tenant", "action": "Pass", "from": own })];
     let mut egress = vec![
         json!({ "name": "same-tenant", "action": "Pass", "to": own }),
-        json!({ "name": "dns", "action": "Pass", "to": [kube_dns_peer()], "protocols": dns_protocols() }),
+        json!({ "name": "dns", "action": "Pass", "to": dns_peers(&t.dns), "protocols": dns_protocols() }),
     ];
     let metadata = metadata_denied(t);
     if !metadata.is_empty() {

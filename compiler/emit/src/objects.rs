@@ -339,11 +339,20 @@ fn strict_policies(t: &Tenant, ns: &str, out: &mut Vec<Built>, policy: &dyn Fn(&
         &t.origin,
         NetworkPolicySpec { pod_selector: Some(LabelSelector::default()), policy_types: both.clone(), ..Default::default() },
     ));
-    let dns_peer = NetworkPolicyPeer {
-        namespace_selector: Some(one_label("kubernetes.io/metadata.name", "kube-system")),
-        pod_selector: Some(one_label("k8s-app", "kube-dns")),
-        ..Default::default()
-    };
+    // The cluster's DNS target (`dns …`, default kube-dns in kube-system): its
+    // pods by namespace name and labels, and its addresses (NodeLocal DNSCache's
+    // link-local listen address) as ipBlocks.
+    let dns_peers: Vec<NetworkPolicyPeer> = t
+        .dns
+        .namespace
+        .iter()
+        .map(|ns| NetworkPolicyPeer {
+            namespace_selector: Some(one_label("kubernetes.io/metadata.name", ns)),
+            pod_selector: (!t.dns.selector.is_empty()).then(|| match_labels(&t.dns.selector)),
+            ..Default::default()
+        })
+        .chain(t.dns.cidrs.iter().map(|c| NetworkPolicyPeer { ip_block: Some(IPBlock { cidr: c.clone(), except: None }), ..Default::default() }))
+        .collect();
     let dns_ports =
         ["UDP", "TCP"].iter().map(|p| NetworkPolicyPort { protocol: Some(p.to_string()), port: Some(IntOrString::Int(53)), end_port: None }).collect();
     out.push(policy(
@@ -352,7 +361,7 @@ fn strict_policies(t: &Tenant, ns: &str, out: &mut Vec<Built>, policy: &dyn Fn(&
         NetworkPolicySpec {
             pod_selector: Some(LabelSelector::default()),
             policy_types: Some(vec!["Egress".into()]),
-            egress: Some(vec![NetworkPolicyEgressRule { to: Some(vec![dns_peer]), ports: Some(dns_ports) }]),
+            egress: Some(vec![NetworkPolicyEgressRule { to: Some(dns_peers), ports: Some(dns_ports) }]),
             ..Default::default()
         },
     ));
@@ -394,6 +403,7 @@ fn peers(p: &Peer) -> Vec<NetworkPolicyPeer> {
             ..Default::default()
         }],
         Peer::Namespace(n) => vec![NetworkPolicyPeer { namespace_selector: Some(one_label("kubernetes.io/metadata.name", n)), ..Default::default() }],
+        Peer::AllTenants { namespaces } => vec![NetworkPolicyPeer { namespace_selector: Some(namespaces_by_name(namespaces)), ..Default::default() }],
         Peer::Cidr(blocks) => blocks
             .iter()
             .map(|b| NetworkPolicyPeer {

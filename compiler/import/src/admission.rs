@@ -202,6 +202,147 @@ fn gatekeeper(kind: &str, params: &Value) -> Result<Vec<String>, String> {
     })
 }
 
+/// Replaces every occurrence of the identifier path `path` (`variables.params`)
+/// in a CEL expression by `with`: only whole paths (not `variables.paramsX`, not
+/// `x.variables.params`). String literals are not told apart (Gatekeeper's
+/// expressions do not quote these names).
+fn replace_path(expr: &str, path: &str, with: &str) -> String {
+    let ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    let mut out = String::with_capacity(expr.len());
+    let mut rest = expr;
+    while let Some(i) = rest.find(path) {
+        let before = rest[..i].chars().next_back().or_else(|| out.chars().next_back());
+        let after = rest[i + path.len()..].chars().next();
+        out.push_str(&rest[..i]);
+        if before.is_some_and(|c| ident(c) || c == '.') || after.is_some_and(ident) {
+            out.push_str(path);
+        } else {
+            out.push_str(with);
+        }
+        rest = &rest[i + path.len()..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The parameter names an expression reads as `variables.params.NAME`, each
+/// with whether it only reads it under `has(variables.params.NAME)` somewhere
+/// (a guard: a missing parameter is then no error).
+fn params_read(expr: &str) -> Vec<(String, bool)> {
+    let mut out: Vec<(String, bool)> = Vec::new();
+    let path = "variables.params.";
+    for (i, _) in expr.match_indices(path) {
+        let name: String = expr[i + path.len()..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+        if name.is_empty() || out.iter().any(|(n, _)| *n == name) {
+            continue;
+        }
+        let guarded = expr.contains(&format!("has({path}{name})"));
+        out.push((name, guarded));
+    }
+    out
+}
+
+/// The ConstraintTemplate among `objs` that defines constraint kind `kind`, and
+/// its K8sNativeValidation source, if it has one.
+fn cel_template<'o>(objs: &'o [Obj<'o>], kind: &str) -> Option<(&'o Obj<'o>, Option<&'o Value>)> {
+    let t = objs.iter().find(|o| {
+        o.kind() == "ConstraintTemplate"
+            && o.v()["apiVersion"].as_str().unwrap_or("").starts_with("templates.gatekeeper.sh/")
+            && o.v()["spec"]["crd"]["spec"]["names"]["kind"].as_str() == Some(kind)
+    })?;
+    let source = t.v()["spec"]["targets"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|t| t["target"].as_str() == Some("admission.k8s.gatekeeper.sh"))
+        .flat_map(|t| t["code"].as_array().into_iter().flatten())
+        .find(|c| c["engine"].as_str() == Some("K8sNativeValidation"))
+        .map(|c| &c["source"]);
+    Some((t, source))
+}
+
+/// A Gatekeeper constraint whose template has a K8sNativeValidation source →
+/// khc custom rules, one per validation: the template's `variables` inlined in
+/// order, `variables.anyObject` as `object` (khc's custom rules judge CREATE and
+/// UPDATE, where Gatekeeper's `anyObject` is `object`), `variables.params` as
+/// the constraint's `parameters` written as a CEL literal. Returns the rules and
+/// the changes to report, or why the constraint cannot be imported.
+fn gatekeeper_cel(constraint: &Obj<'_>, source: &Value, kinds: &[String]) -> Result<(Vec<String>, Vec<String>), String> {
+    let mut resources = Vec::new();
+    for k in kinds {
+        let r = resource_of_kind(k).ok_or_else(|| format!("the kind `{k}` (khc's import knows the resource of built-in kinds only)"))?;
+        if !resources.contains(&r) {
+            resources.push(r);
+        }
+    }
+    if resources.is_empty() {
+        return Err("a constraint that matches no kind (Gatekeeper then judges every kind; khc's custom rules name theirs)".into());
+    }
+    let params = constraint.v()["spec"]["parameters"].clone();
+    let params = if params.is_null() { Value::Object(Default::default()) } else { params };
+    let literal = format!("({})", serde_json::to_string(&params).map_err(|e| format!("parameters that do not convert: {e}"))?);
+    let mut changes = Vec::new();
+    // The template's variables, each inlined into the later ones.
+    let mut vars: Vec<(String, String)> = Vec::new();
+    for v in source["variables"].as_array().into_iter().flatten() {
+        let (Some(name), Some(expr)) = (v["name"].as_str(), v["expression"].as_str()) else { return Err("a variable without a name or expression".into()) };
+        let mut e = expr.to_string();
+        for (n, body) in &vars {
+            e = replace_path(&e, &format!("variables.{n}"), &format!("({body})"));
+        }
+        vars.push((name.to_string(), e));
+    }
+    if !vars.is_empty() {
+        changes.push(format!(
+            "the template's variables ({}) are inlined into each expression (a custom rule has no variables)",
+            vars.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", ")
+        ));
+    }
+    let validations = source["validations"].as_array().filter(|a| !a.is_empty()).ok_or("a K8sNativeValidation source without validations")?;
+    let base = crate::label_of(constraint.name());
+    let base = if khc_rules::RuleId::from_name(&base).is_some() { format!("gatekeeper-{base}") } else { base };
+    let fallback = format!("denied by Gatekeeper constraint {} ({})", constraint.name(), constraint.kind());
+    let mut out = Vec::new();
+    for (i, v) in validations.iter().enumerate() {
+        let expr = v["expression"].as_str().ok_or("a validation whose expression is not a string")?;
+        let mut e = expr.to_string();
+        for (n, body) in vars.iter().rev() {
+            e = replace_path(&e, &format!("variables.{n}"), &format!("({body})"));
+        }
+        for (name, guarded) in params_read(&e) {
+            if !guarded && params.get(&name).is_none() {
+                return Err(format!(
+                    "the template reads `params.{name}`, which the constraint does not give (the expression would fail and reject every object)"
+                ));
+            }
+        }
+        let e = replace_path(&e, "variables.anyObject", "object");
+        // Checked before the parameters are written in (their strings are data).
+        let probe = replace_path(&e, "variables.params", "");
+        if let Some(rest) = probe.split("variables.").nth(1) {
+            let name: String = rest.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+            return Err(format!("the expression reads `variables.{name}`, which the template does not define"));
+        }
+        if replace_path(&probe, "params", "").len() != probe.len() {
+            return Err("the expression reads `params` directly (khc's custom rules bind no parameter object)".into());
+        }
+        let e = replace_path(&e, "variables.params", &literal);
+        khc_rules::cel::parse_check(&e).map_err(|err| format!("a CEL expression that does not parse: {err}"))?;
+        let message = match (v["message"].as_str(), v["messageExpression"].as_str()) {
+            (Some(m), _) => m.to_string(),
+            (None, Some(_)) => {
+                changes
+                    .push(format!("validations[{i}]: `messageExpression` is replaced by the fixed message \"{fallback}\" (a custom rule's message is text)"));
+                fallback.clone()
+            }
+            (None, None) => fallback.clone(),
+        };
+        let name = if validations.len() == 1 { base.clone() } else { format!("{base}-{}", i + 1) };
+        out.push(format!("rule {name} {{\n  kinds {}\n  cel {}\n  message {}\n}}", resources.join(" "), q(&e), q(&message)));
+    }
+    Ok((out, changes))
+}
+
 /// The mode statement for a scope (deny unless every imported rule only audits).
 fn push(cx: &mut Ctx<'_>, o: &Obj<'_>, tenants: &[String], stmts: Vec<String>, audit: bool) {
     if audit {
@@ -229,8 +370,21 @@ fn push(cx: &mut Ctx<'_>, o: &Obj<'_>, tenants: &[String], stmts: Vec<String>, a
     }
 }
 
+/// The tenants of a constraint's `match.namespaces` (none: the cluster), when
+/// each is the only namespace of an imported tenant.
+fn constraint_tenants(cx: &Ctx<'_>, nss: &[String]) -> Option<Vec<String>> {
+    let mut tenants = Vec::new();
+    for ns in nss {
+        match cx.tenant(ns) {
+            Some(t) if cx.tenants[t].namespaces.len() == 1 => tenants.push(t.to_string()),
+            _ => return None,
+        }
+    }
+    Some(tenants)
+}
+
 /// Kyverno ClusterPolicies/Policies and Gatekeeper constraints.
-pub(crate) fn import(cx: &mut Ctx<'_>, objs: &[Obj<'_>]) {
+pub(crate) fn import<'o>(cx: &mut Ctx<'_>, objs: &'o [Obj<'o>]) {
     for o in objs {
         let api = o.v()["apiVersion"].as_str().unwrap_or("");
         if api.starts_with("kyverno.io/") && matches!(o.kind(), "ClusterPolicy" | "Policy") {
@@ -304,10 +458,45 @@ pub(crate) fn import(cx: &mut Ctx<'_>, objs: &[Obj<'_>]) {
                     Err(reason) => cx.leave(o, field, reason),
                 }
             }
+        } else if api.starts_with("templates.gatekeeper.sh/") && o.kind() == "ConstraintTemplate" {
+            // A template is imported through its constraints (their parameters
+            // complete its CEL); one without any is reported.
+            let kind = o.v()["spec"]["crd"]["spec"]["names"]["kind"].as_str().unwrap_or("");
+            let used = objs.iter().any(|c| c.kind() == kind && c.v()["apiVersion"].as_str().unwrap_or("").starts_with("constraints.gatekeeper.sh/"));
+            if !used {
+                cx.leave(o, None, format!("no constraint of kind `{kind}` is in the input (a template alone enforces nothing)"));
+            }
         } else if api.starts_with("constraints.gatekeeper.sh/") {
             let spec = &o.v()["spec"];
             let action = spec["enforcementAction"].as_str().unwrap_or("deny");
             let kinds: Vec<String> = spec["match"]["kinds"].as_array().into_iter().flatten().flat_map(|k| strings(&k["kinds"])).collect();
+            // A template with a CEL source, unless the constraint is one of the
+            // common Pod patterns khc has a built-in rule for.
+            let builtin = kinds.iter().all(|k| k == "Pod") && gatekeeper(o.kind(), &spec["parameters"]).is_ok_and(|s| !s.is_empty());
+            if let Some((_, Some(source))) = cel_template(objs, o.kind()).filter(|_| !builtin) {
+                if !spec["match"]["excludedNamespaces"].is_null()
+                    || !spec["match"]["namespaceSelector"].is_null()
+                    || !spec["match"]["labelSelector"].is_null()
+                    || spec["match"]["scope"].as_str().is_some_and(|s| s != "*" && s != "Namespaced")
+                {
+                    cx.leave(o, Some("spec.match".into()), "excluded namespaces, selectors or a cluster scope (khc scopes rules by tenant)");
+                    continue;
+                }
+                let Some(tenants) = constraint_tenants(cx, &strings(&spec["match"]["namespaces"])) else {
+                    cx.leave(o, Some("spec.match.namespaces".into()), "a namespace that is not the only namespace of an imported tenant");
+                    continue;
+                };
+                match gatekeeper_cel(o, source, &kinds) {
+                    Ok((stmts, changes)) => {
+                        for c in changes {
+                            cx.change(o, None, c);
+                        }
+                        push(cx, o, &tenants, stmts, action != "deny");
+                    }
+                    Err(reason) => cx.leave(o, None, reason),
+                }
+                continue;
+            }
             if kinds.iter().any(|k| k != "Pod") {
                 cx.leave(o, Some("spec.match.kinds".into()), format!("matches {kinds:?}: khc's rules judge Pods (and their controllers' templates)"));
                 continue;
@@ -317,17 +506,10 @@ pub(crate) fn import(cx: &mut Ctx<'_>, objs: &[Obj<'_>]) {
                 cx.leave(o, Some("spec.match".into()), "excluded namespaces or selectors (khc scopes rules by tenant)");
                 continue;
             }
-            let mut tenants = Vec::new();
-            for ns in &nss {
-                match cx.tenant(ns) {
-                    Some(t) if cx.tenants[t].namespaces.len() == 1 => tenants.push(t.to_string()),
-                    _ => {}
-                }
-            }
-            if tenants.len() != nss.len() {
+            let Some(tenants) = constraint_tenants(cx, &nss) else {
                 cx.leave(o, Some("spec.match.namespaces".into()), "a namespace that is not the only namespace of an imported tenant");
                 continue;
-            }
+            };
             match gatekeeper(o.kind(), &spec["parameters"]) {
                 Ok(stmts) if !stmts.is_empty() => push(cx, o, &tenants, stmts, action != "deny"),
                 Ok(_) => cx.leave(o, Some("spec.parameters".into()), "parameters that require nothing"),

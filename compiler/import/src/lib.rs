@@ -238,6 +238,7 @@ pub fn import(manifests: &[Manifest], opts: &Options) -> Imported {
             "Role" | "ClusterRole" | "RoleBinding" | "ClusterRoleBinding" | "NetworkPolicy" => {}
             "ClusterPolicy" | "Policy" if o.v()["apiVersion"].as_str().unwrap_or("").starts_with("kyverno.io/") => {}
             _ if o.v()["apiVersion"].as_str().unwrap_or("").starts_with("constraints.gatekeeper.sh/") => {}
+            "ConstraintTemplate" if o.v()["apiVersion"].as_str().unwrap_or("").starts_with("templates.gatekeeper.sh/") => {}
             k => cx.leave(o, None, format!("khc does not import `{k}` objects")),
         }
     }

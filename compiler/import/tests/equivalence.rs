@@ -5,6 +5,7 @@
 //! report golden) and on generated objects (proptest). The project builds with no
 //! error.
 
+use khc_analysis::admission::Admission;
 use khc_analysis::manifest::{parse, Manifest};
 use khc_analysis::network::{Endpoint, Network};
 use khc_analysis::rbac::{Rbac, Request, Subject};
@@ -227,6 +228,71 @@ fn legacy_sample_imports_builds_and_answers_alike() {
     // Kyverno's `validate.cel` → a custom rule, built into its own policy.
     assert!(imported.source.contains("rule require-team {\n      kinds deployments.apps statefulsets.apps\n"), "{}", imported.source);
     assert!(built.iter().any(|o| o.kind() == "ValidatingAdmissionPolicy" && o.name() == "khc-cluster.rule-require-team"));
+    // Gatekeeper's K8sNativeValidation → custom rules that judge like the template.
+    let judged = gatekeeper_cel_equivalent(&manifests, &built);
+    eprintln!("legacy sample: {judged} Gatekeeper CEL verdicts alike");
+}
+
+/// The oracle for an imported Gatekeeper CEL constraint: a ValidatingAdmissionPolicy
+/// with the template's own `variables` (after `params`, the constraint's
+/// parameters, and `anyObject`, the object, as Gatekeeper binds them) and its
+/// validations as written, judged by the same evaluator as the imported custom
+/// rule (variables inlined, parameters written in).
+fn gatekeeper_oracle(manifests: &[Manifest], constraint: &str) -> Admission {
+    let find = |kind: &str, name: &str| manifests.iter().find(|m| m.value["kind"] == kind && m.value["metadata"]["name"] == name).unwrap().value.clone();
+    let c = find("K8sRequiredLabels", constraint);
+    let t = find("ConstraintTemplate", "k8srequiredlabels");
+    let source = &t["spec"]["targets"][0]["code"][0]["source"];
+    let mut variables = vec![
+        json!({"name": "params", "expression": serde_json::to_string(&c["spec"]["parameters"]).unwrap()}),
+        json!({"name": "anyObject", "expression": "object"}),
+    ];
+    variables.extend(source["variables"].as_array().unwrap().iter().cloned());
+    let validations: Vec<Value> = source["validations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| json!({"expression": v["expression"], "message": v["message"].as_str().unwrap_or("from messageExpression")}))
+        .collect();
+    let policy = json!({"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicy", "metadata": {"name": "gatekeeper"},
+        "spec": {"failurePolicy": "Fail", "variables": variables, "validations": validations,
+            "matchConstraints": {"resourceRules": [{"apiGroups": ["apps"], "apiVersions": ["v1"], "operations": ["CREATE", "UPDATE"], "resources": ["deployments"]}]}}});
+    let binding = json!({"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicyBinding", "metadata": {"name": "gatekeeper"},
+        "spec": {"policyName": "gatekeeper", "validationActions": ["Deny"], "matchResources": {"namespaceSelector": {}}}});
+    Admission::new(&[Object { path: "oracle".into(), value: policy }, Object { path: "oracle".into(), value: binding }])
+}
+
+/// Deployments in `shop` with and without the `owner` label, matching its
+/// pattern or not: the imported rules (policy `khc-tenant-shop.rule-shop-owner-N`)
+/// and the oracle deny exactly the same ones, with at least one of each.
+fn gatekeeper_cel_equivalent(manifests: &[Manifest], built: &[Object]) -> usize {
+    let oracle = gatekeeper_oracle(manifests, "shop-owner");
+    let imported = Admission::new(built);
+    let labels = [json!(null), json!({}), json!({"owner": "alice"}), json!({"owner": "Alice-1"}), json!({"team": "shop"}), json!({"owner": ""})];
+    let mut denied = 0;
+    for l in &labels {
+        let mut d = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d", "namespace": "shop"}, "spec": {}});
+        if !l.is_null() {
+            d["metadata"]["labels"] = l.clone();
+        }
+        let oracle_says: Vec<_> = oracle.policies.iter().flat_map(|p| p.evaluate(&d, &[])).collect();
+        assert!(oracle_says.iter().all(|v| v.error.is_none()), "the oracle fails to evaluate on {l}: {oracle_says:?}");
+        let want: Vec<String> = oracle_says.into_iter().map(|v| v.message).collect();
+        let got: Vec<String> = imported
+            .policies
+            .iter()
+            .filter(|p| p.name.starts_with("khc-tenant-shop.rule-shop-owner"))
+            .flat_map(|p| p.evaluate(&d, &[]))
+            .map(|v| match v.error {
+                None => v.message,
+                Some(e) => panic!("the imported rule fails to evaluate on {l}: {e}"),
+            })
+            .collect();
+        assert_eq!(got.len(), want.len(), "labels {l}: Gatekeeper's CEL denies {want:?}, the imported rules {got:?}");
+        denied += usize::from(!want.is_empty());
+    }
+    assert!(denied > 0 && denied < labels.len(), "a sample all admitted or all denied proves nothing");
+    labels.len()
 }
 
 #[test]

@@ -42,6 +42,8 @@ pub(crate) fn check_cluster(cx: &mut Ctx, at: &At<'_>, profiles: &ProfileTable) 
         pod_cidr: Vec::new(),
         service_cidr: Vec::new(),
         cni: Cni::Generic,
+        dns: DnsTarget::default(),
+        all_tenants_allows: Vec::new(),
         encryption: None,
         admission: None,
         roles: Vec::new(),
@@ -107,6 +109,16 @@ pub(crate) fn check_cluster(cx: &mut Ctx, at: &At<'_>, profiles: &ProfileTable) 
                 if let Some(cni) = cni(cx, &c) {
                     cluster.cni = cni;
                     cni_span = Some(c.s.span);
+                }
+            }
+            ClusterStatement::Dns => {
+                if let Some(dns) = dns_target(cx, &c) {
+                    cluster.dns = dns;
+                }
+            }
+            ClusterStatement::Allow => {
+                if let Some(a) = crate::tenant::network::cluster_allow(cx, &c) {
+                    cluster.all_tenants_allows.push(a);
                 }
             }
             ClusterStatement::Encryption => {
@@ -503,6 +515,103 @@ fn check_kms(cx: &mut Ctx, at: &At<'_>) -> Option<Provider> {
 
 /// The CIDRs of `api-server`, `pod-cidr` or `service-cidr`, canonical and without
 /// repeats; `needs` says what the statement takes when it has no value.
+const DNS_SHAPE: &str = "`dns namespace NS [selector KEY \"VALUE\"…] [cidr ADDRESS…]` or `dns cidr ADDRESS…`";
+
+/// The labels of NodeLocal DNSCache's DaemonSet (`k8s-app: node-local-dns`),
+/// whose pods run with `hostNetwork: true`: no NetworkPolicy selects them.
+const NODE_LOCAL_DNS_LABEL: &str = "node-local-dns";
+
+/// Parses `dns namespace NS [selector KEY "VALUE"…] [cidr ADDRESS…]` (SPEC.md
+/// section 6, "DNS"): where isolated tenants' `allow-dns` sends DNS.
+fn dns_target(cx: &mut Ctx, c: &At<'_>) -> Option<DnsTarget> {
+    cx.no_block(c);
+    let args = c.s.flat_args();
+    let fail = |cx: &mut Ctx, span: khc_syntax::Span, msg: String| {
+        cx.error(c, span, "bad-argument", msg).notes.push(format!("help: write {DNS_SHAPE}"));
+        None
+    };
+    if args.is_empty() {
+        return fail(cx, c.s.name.span, "`dns` needs the DNS pods' namespace or an address".into());
+    }
+    let mut dns = DnsTarget { namespace: None, selector: Selector::new(), cidrs: Vec::new(), origin: Some(c.origin()) };
+    let mut i = 0;
+    if word(args[0]) == Some("namespace") {
+        let Some(v) = args.get(1) else { return fail(cx, args[0].span, "`namespace` needs a namespace name".into()) };
+        let ns = word(v).unwrap_or("");
+        if !cx.check_label(c, ns, v.span, "namespace") {
+            return None;
+        }
+        dns.namespace = Some(ns.to_string());
+        i = 2;
+        if args.get(i).and_then(|v| word(v)) == Some("selector") {
+            i += 1;
+            while i < args.len() && word(args[i]) != Some("cidr") {
+                let key_v = args[i];
+                let key = match &key_v.kind {
+                    ValueKind::Name(k) | ValueKind::Str(k) => k.clone(),
+                    _ => return fail(cx, key_v.span, format!("expected a label key, found {}", key_v.describe())),
+                };
+                if !values::is_label_key(&key) {
+                    cx.error(c, key_v.span, "invalid-name", format!("`{key}` is not a valid label key"));
+                    return None;
+                }
+                let Some(val_v) = args.get(i + 1) else { return fail(cx, key_v.span, format!("label `{key}` needs a value, e.g. `{key} \"kube-dns\"`")) };
+                let value = match &val_v.kind {
+                    ValueKind::Name(v) | ValueKind::Str(v) => v.clone(),
+                    _ => return fail(cx, val_v.span, format!("expected a label value, found {}", val_v.describe())),
+                };
+                if !values::is_label_value(&value) {
+                    cx.error(c, val_v.span, "invalid-value", format!("`{value}` is not a valid label value"));
+                    return None;
+                }
+                if dns.selector.insert(key.clone(), value.clone()).is_some() {
+                    cx.error(c, key_v.span, "duplicate", format!("label `{key}` is set twice"));
+                }
+                if value == NODE_LOCAL_DNS_LABEL {
+                    cx.warning(c, val_v.span, "no-effect", "NodeLocal DNSCache's pods run with `hostNetwork: true`: no NetworkPolicy selects them by labels, so this allows no DNS traffic to them")
+                        .notes
+                        .push("help: name the cache's listen address instead, `dns cidr 169.254.20.10/32` (its default; the node-local-dns ConfigMap's `bind` line shows it)".into());
+                }
+                i += 2;
+            }
+            if dns.selector.is_empty() {
+                return fail(cx, args[i - 1].span, "`selector` needs at least one label, e.g. `selector k8s-app \"kube-dns\"`".into());
+            }
+        }
+    }
+    if i < args.len() {
+        if word(args[i]) != Some("cidr") {
+            let text = args[i].as_text().unwrap_or_else(|| "[…]".into());
+            return fail(cx, args[i].span, format!("unexpected `{text}` in `dns`"));
+        }
+        let cidr_span = args[i].span;
+        for v in &args[i + 1..] {
+            let text = match &v.kind {
+                ValueKind::Address(a) | ValueKind::Str(a) => a.clone(),
+                _ => return fail(cx, v.span, format!("expected a CIDR, found {}", v.describe())),
+            };
+            match values::parse_cidr(&text) {
+                Ok(cidr) => {
+                    let canonical = values::cidr_text(&cidr);
+                    if dns.cidrs.contains(&canonical) {
+                        cx.error(c, v.span, "duplicate", format!("`{canonical}` is written twice"));
+                    } else {
+                        dns.cidrs.push(canonical);
+                    }
+                }
+                Err(why) => {
+                    cx.error(c, v.span, "invalid-value", format!("`{text}` is not a valid CIDR: {why}"));
+                    return None;
+                }
+            }
+        }
+        if dns.cidrs.is_empty() {
+            return fail(cx, cidr_span, "`cidr` needs at least one address block, e.g. `cidr 169.254.20.10/32`".into());
+        }
+    }
+    Some(dns)
+}
+
 fn cidr_list(cx: &mut Ctx, c: &At<'_>, needs: &str) -> Vec<String> {
     cx.no_block(c);
     let mut list: Vec<String> = Vec::new();

@@ -27,6 +27,11 @@ pub struct ClusterFacts {
     pub service_cidr: Vec<String>,
     /// The cluster's CNI (`cni`).
     pub cni: crate::model::Cni,
+    /// Where DNS is served (`dns …`), without its origin (facts carry no lines).
+    pub dns: crate::model::DnsTarget,
+    /// `allow … to all-tenants` statements of the cluster: every tenant reads them
+    /// (the source emits the egress side, every isolated tenant the ingress side).
+    pub all_tenants_allows: Vec<crate::model::AllTenantsAllow>,
     /// Names of the cluster's ClusterRoles.
     pub roles: Vec<String>,
     /// `quota-scale` in thousandths, if set.
@@ -89,6 +94,9 @@ pub trait Env {
     /// The tenant name closest to `name`, for "did you mean" (from names indexed
     /// once per program: see [`crate::values::NameIndex`]).
     fn suggest_tenant(&self, name: &str) -> Option<String>;
+    /// The names of every tenant of the program, sorted (read only by the
+    /// source tenant of an `allow … to all-tenants`).
+    fn tenant_names(&self) -> Vec<String>;
     /// The tenants that list namespace `ns`, sorted by name.
     fn namespace_owners(&self, ns: &str) -> Vec<String>;
     /// Where tenant `tenant` lists namespace `ns` (for a related location).

@@ -33,7 +33,7 @@ pub mod values;
 pub use admission::ProfileTable;
 pub use cluster::MIN_MINOR;
 pub use rbac::{builtin_resources, is_cluster_scoped};
-pub use tenant::network::{api_server_policy_name, METADATA_ENDPOINTS};
+pub use tenant::network::{api_server_policy_name, ALL_TENANTS, METADATA_ENDPOINTS};
 
 use khc_syntax::{Diagnostic, FileKey, SourceTree, Span, ValueKind};
 

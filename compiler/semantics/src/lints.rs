@@ -63,8 +63,13 @@ pub(crate) fn check_reachability(cx: &mut Ctx, t: &Tenant, env: &dyn LintEnv) {
                 Direction::Ingress => Direction::Egress,
                 Direction::Egress => Direction::Ingress,
             };
-            let from_us: Vec<&NetRule> =
-                other.allows().iter().filter(|o| o.direction == wanted && matches!(&o.peer, Peer::Tenant { tenant, .. } if *tenant == t.name)).collect();
+            let from_us: Vec<&NetRule> = other
+                .allows()
+                .iter()
+                .filter(|o| {
+                    o.direction == wanted && (matches!(&o.peer, Peer::Tenant { tenant, .. } if *tenant == t.name) || matches!(&o.peer, Peer::AllTenants { .. }))
+                })
+                .collect();
             if !from_us.is_empty() && !from_us.iter().any(|o| compatible(r, o)) {
                 let (verb, other_side) = match r.direction {
                     Direction::Ingress => ("send", "egress"),
@@ -77,14 +82,15 @@ pub(crate) fn check_reachability(cx: &mut Ctx, t: &Tenant, env: &dyn LintEnv) {
                     format!("tenant `{other_name}` does {verb} this traffic, but for other workloads, ports or protocols"),
                 )
                 .with_label("no matching rule on the other side")
-                .with_secondary(&from_us[0].origin.file, from_us[0].span, format!("tenant `{other_name}`'s {other_side} rule"));
+                .with_secondary(&from_us[0].origin.file, from_us[0].span, format!("tenant `{other_name}`'s {other_side} rule"))
+                .with_help(format!("add `{}` to tenant `{other_name}`", mirror(r, &t.name)));
                 cx.push(d);
                 continue;
             }
             if from_us.is_empty() {
-                let (verb, other_side) = match r.direction {
-                    Direction::Ingress => ("send to", "allow egress to"),
-                    Direction::Egress => ("accept from", "allow ingress from"),
+                let verb = match r.direction {
+                    Direction::Ingress => "send to",
+                    Direction::Egress => "accept from",
                 };
                 let mut d = Diagnostic::warning(
                     "unreachable",
@@ -93,10 +99,79 @@ pub(crate) fn check_reachability(cx: &mut Ctx, t: &Tenant, env: &dyn LintEnv) {
                     format!("tenant `{other_name}` does not {verb} tenant `{}`: this traffic will be dropped", t.name),
                 )
                 .with_label("allowed on this side only")
-                .with_help(format!("add `{other_side} tenant {}` to tenant `{other_name}`", t.name));
+                .with_help(format!("add `{}` to tenant `{other_name}`", mirror(r, &t.name)));
                 d = d.with_secondary(&other.origin().file, other.span(), format!("tenant `{other_name}` is isolated"));
                 cx.push(d);
             }
         }
     }
+}
+
+/// The cluster's `allow … all-tenants` statements name a declared tenant and
+/// one of its workloads (the tenants' checks skip a source that does not
+/// resolve; the error is here, where every tenant is known).
+pub(crate) fn check_all_tenants_sources(cx: &mut Ctx, allows: &[AllTenantsAllow], tenants: &[std::sync::Arc<TenantFacts>]) {
+    for a in allows {
+        let (name, span) = &a.tenant;
+        let Some(t) = tenants.iter().find(|t| t.name == *name) else {
+            let mut d = Diagnostic::error("unknown-name", &a.origin.file, *span, format!("unknown tenant `{name}`"));
+            if let Some(s) = crate::values::suggest(name, tenants.iter().map(|t| t.name.as_str())) {
+                d.suggest(s);
+            }
+            cx.push(d);
+            continue;
+        };
+        if let Some((w, wspan)) = &a.workload {
+            if !t.workloads.contains_key(w) {
+                let mut d = Diagnostic::error("unknown-name", &a.origin.file, *wspan, format!("tenant `{name}` has no workload `{w}`"));
+                match crate::values::suggest(w, t.workloads.keys().map(String::as_str)) {
+                    Some(s) => d.suggest(s),
+                    None => d.notes.push(format!("help: declare it with `workload {w} {{ … }}` in tenant `{name}`")),
+                }
+                cx.push(d);
+            }
+        }
+    }
+}
+
+/// The statement the other tenant needs for rule `r` of tenant `tenant` to
+/// carry traffic: the same connection seen from the other side, with the
+/// workloads swapped, the same ports and the same protocols
+/// (`allow ingress from tenant a workload web to workload api ports 8080` in
+/// `b` ↔ `allow egress from workload web to tenant b workload api ports 8080`
+/// in `a`). `r`'s peer is a tenant.
+pub fn mirror(r: &NetRule, tenant: &str) -> String {
+    let peer_workload = match &r.peer {
+        Peer::Tenant { workload: Some((w, _)), .. } => Some(w.as_str()),
+        _ => None,
+    };
+    let local = r.local.as_ref().map(|(w, _, _)| w.as_str());
+    let mut out = match r.direction {
+        Direction::Ingress => {
+            let from = peer_workload.map(|w| format!(" from workload {w}")).unwrap_or_default();
+            let to = local.map(|w| format!(" workload {w}")).unwrap_or_default();
+            format!("allow egress{from} to tenant {tenant}{to}")
+        }
+        Direction::Egress => {
+            let from = local.map(|w| format!(" workload {w}")).unwrap_or_default();
+            let to = peer_workload.map(|w| format!(" to workload {w}")).unwrap_or_default();
+            format!("allow ingress from tenant {tenant}{from}{to}")
+        }
+    };
+    let ports: Vec<String> = r
+        .ports
+        .iter()
+        .map(|p| match p.end {
+            Some(e) => format!("{}-{e}", p.port),
+            None => p.port.to_string(),
+        })
+        .chain(r.named_ports.iter().cloned())
+        .collect();
+    if !ports.is_empty() {
+        out.push_str(&format!(" ports {}", ports.join(" ")));
+    }
+    if r.protocol_only || r.protocols != ["TCP"] {
+        out.push_str(&format!(" protocol {}", r.protocols.join(" ")));
+    }
+    out
 }

@@ -48,6 +48,12 @@ pub struct Cluster {
     pub service_cidr: Vec<String>,
     /// The cluster's CNI (`cni`): which network objects beyond NetworkPolicies it enforces.
     pub cni: Cni,
+    /// Where the cluster serves DNS (`dns …`): isolated tenants' `allow-dns` egress goes there.
+    pub dns: DnsTarget,
+    /// `allow ingress from tenant T … to all-tenants …` (traffic every tenant
+    /// accepts) and `allow egress from all-tenants to tenant T …` (traffic every
+    /// tenant sends).
+    pub all_tenants_allows: Vec<AllTenantsAllow>,
     /// Encryption at rest, if declared.
     pub encryption: Option<Encryption>,
     /// Cluster-wide admission rules, if any.
@@ -342,6 +348,87 @@ pub enum Peer {
     /// in [`Tenant::allows`] (NetworkPolicies cannot name them): such rules are
     /// in [`Tenant::dns_egress`].
     Dns(Vec<String>),
+    /// Every tenant's pods (the cluster's `allow … all-tenants`, at its one
+    /// tenant): the namespaces of every tenant, by name.
+    AllTenants {
+        /// Every namespace of every tenant.
+        namespaces: Vec<String>,
+    },
+}
+
+/// `allow ingress from tenant T [workload W] to all-tenants [ports …] [protocol …]`
+/// or `allow egress from all-tenants to tenant T [workload W] …` in the cluster
+/// (SPEC.md section 6, "Every tenant"): one statement that compiles into the
+/// rule at `T` and the opposite rule in every tenant that isolates that direction.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct AllTenantsAllow {
+    /// Declaration site.
+    pub origin: Origin,
+    /// The statement's span in `origin.file`.
+    pub span: khc_syntax::Span,
+    /// `Ingress`: every tenant accepts from `tenant` (a scraper); `Egress`:
+    /// every tenant sends to `tenant` (a collector).
+    pub direction: Direction,
+    /// The one tenant (sender for `Ingress`, receiver for `Egress`), with the
+    /// span of its name.
+    pub tenant: (String, khc_syntax::Span),
+    /// Its workload (none: every pod of the tenant), with the span of its name.
+    pub workload: Option<(String, khc_syntax::Span)>,
+    /// Allowed ports; empty (with `named_ports` empty) means all.
+    pub ports: Vec<PortRange>,
+    /// Named ports (`ports metrics`), resolved on each destination pod.
+    pub named_ports: Vec<String>,
+    /// Protocols (`TCP` when not written).
+    pub protocols: Vec<String>,
+    /// True when `protocol` was written.
+    pub protocol_only: bool,
+}
+
+/// Where the cluster serves DNS (`dns …` in the cluster, SPEC.md section 6):
+/// the peers of every isolated tenant's `allow-dns` egress, on port 53 UDP and TCP.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct DnsTarget {
+    /// The DNS pods' namespace, selected by its immutable `kubernetes.io/metadata.name`;
+    /// `None` when DNS is reached by address only (`dns cidr …`).
+    pub namespace: Option<String>,
+    /// The DNS pods' labels in `namespace` (empty: every pod of the namespace).
+    pub selector: Selector,
+    /// Addresses DNS is served at outside any pod a NetworkPolicy can select:
+    /// NodeLocal DNSCache's link-local listen address (`169.254.20.10/32`),
+    /// which a hostNetwork pod answers on every node.
+    pub cidrs: Vec<String>,
+    /// Where `dns` was written (`None`: the default).
+    pub origin: Option<Origin>,
+}
+
+impl Default for DnsTarget {
+    /// kube-dns (CoreDNS) as kubeadm and most distributions deploy it:
+    /// pods labelled `k8s-app: kube-dns` in `kube-system`.
+    fn default() -> Self {
+        DnsTarget {
+            namespace: Some("kube-system".into()),
+            selector: Selector::from([("k8s-app".to_string(), "kube-dns".to_string())]),
+            cidrs: Vec::new(),
+            origin: None,
+        }
+    }
+}
+
+impl DnsTarget {
+    /// How messages name the target: `pods k8s-app=kube-dns in kube-system`,
+    /// `169.254.20.10/32`, or both.
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(ns) = &self.namespace {
+            let labels: Vec<String> = self.selector.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            parts.push(match labels.is_empty() {
+                true => format!("every pod in {ns}"),
+                false => format!("pods {} in {ns}", labels.join(",")),
+            });
+        }
+        parts.extend(self.cidrs.iter().cloned());
+        parts.join(" and ")
+    }
 }
 
 /// An IP block with exceptions.
@@ -354,7 +441,7 @@ pub struct IpBlock {
 }
 
 /// A port or port range.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct PortRange {
     /// First port.
     pub port: u16,
@@ -634,6 +721,8 @@ pub struct Tenant {
     /// CNI's own objects (CiliumNetworkPolicy `toFQDNs`, ClusterNetworkPolicy
     /// `domainNames`); each rule's peer is [`Peer::Dns`].
     pub dns_egress: Vec<NetRule>,
+    /// The cluster's DNS target (`dns …`): where `allow-dns` lets the tenant's pods resolve names.
+    pub dns: DnsTarget,
     /// The cluster's `managed-by` subjects: with any, the tenant's objects are protected
     /// from everyone else by an admission policy.
     pub managed_by: Vec<Subject>,

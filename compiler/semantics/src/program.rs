@@ -159,6 +159,8 @@ pub fn cluster_facts(c: &Cluster) -> ClusterFacts {
         pod_cidr: c.pod_cidr.clone(),
         service_cidr: c.service_cidr.clone(),
         cni: c.cni,
+        dns: crate::model::DnsTarget { origin: None, ..c.dns.clone() },
+        all_tenants_allows: c.all_tenants_allows.clone(),
         roles: c.roles.iter().map(|r| r.name.clone()).collect(),
         quota_scale: c.quota_scale,
         admission_mode: c.admission_mode.clone(),
@@ -206,6 +208,7 @@ pub fn tenant_lints(t: &Tenant, env: &dyn LintEnv) -> Vec<Diagnostic> {
 pub fn cluster_lints(src: Source<'_>, cluster: &Cluster, tenants: &[Arc<TenantFacts>]) -> Vec<Diagnostic> {
     let mut cx = Ctx::default();
     with_at(src, |at| crate::lints::check_api_access(&mut cx, at, cluster, tenants));
+    crate::lints::check_all_tenants_sources(&mut cx, &cluster.all_tenants_allows, tenants);
     cx.diags
 }
 

@@ -8,7 +8,7 @@ syntax keyword khcStatement admission admission-mode allow allowed-capabilities 
       \ allowed-priority-classes allowed-registries allowed-runtime-classes allowed-selinux-types
       \ allowed-service-types allowed-storage-classes allowed-sysctls allowed-volume-types anonymous
       \ api-server api-share apparmor-runtime-default audience audit authentication automount-token
-      \ budget can cel cni configmaps cpu default deletable-namespaces drop-all-capabilities
+      \ budget can cel cni configmaps cpu default deletable-namespaces dns drop-all-capabilities
       \ encryption endpoint enforce ephemeral-storage exception exempt-namespaces
       \ exempt-runtime-classes exempt-usernames expires grant groups-claim groups-prefix import
       \ isolation key kinds kubelet-certificate-authority kubernetes lifts limit-cpu limit-memory

@@ -125,6 +125,18 @@ impl<'a> Analysis<'a> {
                 def.args.values().iter().map(|v| item(v, CompletionItemKind::ENUM_MEMBER, Some(def.name))).collect()
             }
             (_, "protocol") => set(&schema::PROTOCOLS),
+            // The cluster's `allow ingress from tenant T [workload W] to all-tenants …`.
+            // The cluster's `allow ingress from tenant T [workload W] to all-tenants …`
+            // and `allow egress from all-tenants to tenant T [workload W] …`.
+            ("allow", "from" | "to") if kind == BlockKind::Cluster => {
+                let ingress = complete.get(1) == Some(&"ingress");
+                let all = item(khc_semantics::ALL_TENANTS, CompletionItemKind::KEYWORD, schema::KEYWORDS.doc(khc_semantics::ALL_TENANTS));
+                let tenant = item("tenant", CompletionItemKind::KEYWORD, schema::PEER_KINDS.doc("tenant"));
+                match (ingress, prev == "from") {
+                    (true, true) | (false, false) => vec![tenant],
+                    _ => vec![all],
+                }
+            }
             ("allow", "allow") => ["ingress", "egress"].iter().map(|k| item(k, CompletionItemKind::KEYWORD, schema::KEYWORDS.doc(k))).collect(),
             ("allow", "from" | "to") => set(&schema::PEER_KINDS),
             ("namespace", "namespace") | (_, "namespace") if tenant_here.is_some() && stmt == "namespace" => {

@@ -14,7 +14,9 @@ use std::process::ExitCode;
     long_about = "Evaluate the compiled NetworkPolicies as Kubernetes does: a pod selected by a policy of a \
 direction is isolated for it; a connection needs the sender's egress and the receiver's ingress.\n\n\
 FROM and TO are TENANT/WORKLOAD (the workload's pods), TENANT (a pod of the tenant matching no \
-workload), NAMESPACE (a pod without labels in that namespace), an IPv4 address or a CIDR.\n\
+workload), NAMESPACE (a pod without labels in that namespace), an IPv4 address, a CIDR, or @dns: \
+the cluster's DNS target (`dns` in the cluster; default a pod labelled k8s-app=kube-dns in kube-system, \
+else the target's pods, else its first address such as NodeLocal DNSCache's 169.254.20.10).\n\
 Without --port the answer lists every allowed port. Each policy is named with the FILE:LINE of the \
 allow statement (or tenant) it implements.\n\n\
 --matrix lists every pair of workloads that can connect, with the ports.\n\n\
@@ -25,6 +27,7 @@ Exit codes: 0 allowed (matrix: always), 1 denied, 2 usage.",
     after_help = "Examples:\n  khc reach monitoring/prometheus payments/api --port 9090 -p examples/multi-tenant\n  \
 khc reach ingress-nginx payments/api -p examples/multi-tenant\n  \
 khc reach payments/api 203.0.113.10 --port 443 -p examples/multi-tenant\n  \
+khc reach payments/api @dns --port 53 --protocol UDP -p examples/multi-tenant\n  \
 khc reach --matrix -p examples/multi-tenant --format json"
 )]
 pub struct Args {

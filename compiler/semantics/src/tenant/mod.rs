@@ -48,6 +48,7 @@ pub(crate) fn check_tenant(cx: &mut Ctx, at: &At<'_>, env: &dyn Env) -> Option<T
         cni: cluster.cni,
         tiers: cluster.cni.tiers(minor),
         dns_egress: Vec::new(),
+        dns: cluster.dns.clone(),
         managed_by: cluster.managed_by.clone(),
         exempt_namespaces: cluster.exempt_namespaces.clone(),
         admission: None,
@@ -127,6 +128,9 @@ pub(crate) fn check_tenant(cx: &mut Ctx, at: &At<'_>, env: &dyn Env) -> Option<T
             );
         }
     }
+    // The cluster's `allow … to all-tenants` (SPEC.md section 6, "Every tenant"):
+    // the ingress side in every isolated tenant, the egress side at the source.
+    t.allows.extend(network::all_tenants_rules(&h, env));
     // Per-cluster overrides (SPEC.md section 4).
     // A tenant budget is scaled first, then split (SPEC.md section 10).
     let unscaled = t.quota.as_ref().map(|q| q.hard.clone());

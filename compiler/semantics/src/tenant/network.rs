@@ -77,6 +77,194 @@ pub(crate) fn allow(cx: &mut Ctx, at: &At<'_>, h: &TenantHeader, env: &dyn Env) 
         }
         peer = parse_peer(cx, at, &mut c, h, env, direction)?;
     }
+    let ports = port_list(cx, at, &mut c, ALLOW_SHAPE)?;
+    Some(NetRule {
+        origin: at.origin(),
+        span: at.s.span,
+        name: String::new(),
+        direction,
+        local,
+        peer,
+        ports: ports.ports,
+        named_ports: ports.named_ports,
+        protocol_only: ports.protocol_only,
+        protocols: ports.protocols,
+    })
+}
+
+const CLUSTER_ALLOW_SHAPE: &str = "`allow ingress from tenant NAME [workload NAME] to all-tenants [ports …] [protocol …]` or `allow egress from all-tenants to tenant NAME [workload NAME] [ports …] [protocol …]`";
+
+/// The peer word of the cluster's `allow` (every tenant's pods).
+pub const ALL_TENANTS: &str = "all-tenants";
+
+/// `allow ingress from tenant T [workload W] to all-tenants …` (every tenant
+/// accepts from T) or `allow egress from all-tenants to tenant T [workload W] …`
+/// (every tenant sends to T) in the cluster: parsed here, T and W resolved by
+/// the cluster lints (which see every tenant) and by each tenant's check.
+pub(crate) fn cluster_allow(cx: &mut Ctx, at: &At<'_>) -> Option<AllTenantsAllow> {
+    cx.no_block(at);
+    let mut c = Cursor { args: at.s.flat_args(), pos: 0 };
+    let fail = |cx: &mut Ctx, span: Span, msg: String| {
+        let d = cx.error(at, span, "bad-argument", msg);
+        d.notes.push(format!("help: write {CLUSTER_ALLOW_SHAPE}"));
+        d.notes.push("note: traffic of one tenant is declared in that tenant's block; the cluster's `allow` is for traffic of every tenant".into());
+        None
+    };
+    let here = |c: &Cursor<'_>| c.args.get(c.pos).map_or(at.s.span, |v| v.span);
+    let direction = if c.eat("ingress") {
+        Direction::Ingress
+    } else if c.eat("egress") {
+        Direction::Egress
+    } else {
+        return fail(cx, here(&c), "the cluster's `allow` starts with `ingress` or `egress`".into());
+    };
+    if direction == Direction::Egress && !(c.eat("from") && c.eat(ALL_TENANTS)) {
+        return fail(cx, here(&c), "expected `from all-tenants` after `allow egress` in the cluster".into());
+    }
+    let tenant_word = match direction {
+        Direction::Ingress => "from",
+        Direction::Egress => "to",
+    };
+    if !c.eat(tenant_word) || !c.eat("tenant") {
+        return fail(
+            cx,
+            here(&c),
+            format!(
+                "expected `{tenant_word} tenant NAME` after `allow {}`",
+                if direction == Direction::Ingress { "ingress" } else { "egress from all-tenants" }
+            ),
+        );
+    }
+    let Some(tv) = c.next() else { return fail(cx, at.s.span, "expected a tenant name".into()) };
+    let tenant = word(tv).unwrap_or("").to_string();
+    if !cx.check_label(at, &tenant, tv.span, "tenant") {
+        return None;
+    }
+    let mut workload = None;
+    if c.eat("workload") {
+        let Some(wv) = c.next() else { return fail(cx, at.s.span, "expected a workload name".into()) };
+        workload = Some((word(wv).unwrap_or("").to_string(), wv.span));
+    }
+    if direction == Direction::Ingress {
+        if !c.eat("to") {
+            return fail(cx, here(&c), "expected `to all-tenants`".into());
+        }
+        if !c.eat(ALL_TENANTS) {
+            return fail(cx, here(&c), "in the cluster, the destination is `all-tenants`".into());
+        }
+    }
+    let ports = port_list(cx, at, &mut c, CLUSTER_ALLOW_SHAPE)?;
+    Some(AllTenantsAllow {
+        origin: at.origin(),
+        span: at.s.span,
+        direction,
+        tenant: (tenant, tv.span),
+        workload,
+        ports: ports.ports,
+        named_ports: ports.named_ports,
+        protocols: ports.protocols,
+        protocol_only: ports.protocol_only,
+    })
+}
+
+/// The rules a tenant gets from the cluster's `allow … all-tenants` statements.
+/// For `allow ingress from tenant T [workload W] to all-tenants`: an ingress rule
+/// from T's pods (unless the tenant has no isolation) and, in T with egress
+/// isolation, the egress rule to the namespaces of every tenant. For `allow
+/// egress from all-tenants to tenant T [workload W]`: an egress rule to T's pods
+/// in every tenant with egress isolation and, in T (unless it has no
+/// isolation), the ingress rule from every tenant's namespaces. A T or W that
+/// does not resolve gives nothing here (the cluster lints report it).
+pub(crate) fn all_tenants_rules(h: &TenantHeader, env: &dyn Env) -> Vec<NetRule> {
+    let cluster = env.cluster();
+    let me = &h.facts;
+    let mut out = Vec::new();
+    for a in &cluster.all_tenants_allows {
+        let one_name = &a.tenant.0;
+        let other;
+        let one: &TenantFacts = if *one_name == me.name {
+            me
+        } else {
+            match env.tenant(one_name) {
+                Some(t) => {
+                    other = t;
+                    &other
+                }
+                None => continue,
+            }
+        };
+        let workload = match &a.workload {
+            Some((w, _)) => match one.workloads.get(w) {
+                Some(f) => Some((w.clone(), f)),
+                None => continue,
+            },
+            None => None,
+        };
+        let rule = |direction, local, peer| NetRule {
+            origin: a.origin.clone(),
+            span: a.span,
+            name: String::new(),
+            direction,
+            local,
+            peer,
+            ports: a.ports.clone(),
+            named_ports: a.named_ports.clone(),
+            protocols: a.protocols.clone(),
+            protocol_only: a.protocol_only,
+        };
+        // Every tenant's side: the opposite direction, to or from T's pods.
+        let isolates = match a.direction {
+            Direction::Ingress => me.isolation != Isolation::None,
+            Direction::Egress => matches!(me.isolation, Isolation::Strict | Isolation::Tenant),
+        };
+        if isolates {
+            let peer = Peer::Tenant {
+                tenant: one_name.clone(),
+                namespaces: one.namespaces.clone(),
+                workload: workload.as_ref().map(|(w, f)| (w.clone(), f.selector.clone())),
+            };
+            out.push(rule(a.direction, None, peer));
+        }
+        // T's side: the other direction, from or to every tenant's namespaces.
+        let (t_direction, t_isolates) = match a.direction {
+            Direction::Ingress => (Direction::Egress, matches!(me.isolation, Isolation::Strict | Isolation::Tenant)),
+            Direction::Egress => (Direction::Ingress, me.isolation != Isolation::None),
+        };
+        if *one_name == me.name && t_isolates {
+            let mut namespaces: Vec<String> = Vec::new();
+            for n in env.tenant_names() {
+                match n == me.name {
+                    true => namespaces.extend(me.namespaces.iter().cloned()),
+                    false => namespaces.extend(env.tenant(&n).map(|t| t.namespaces.clone()).unwrap_or_default()),
+                }
+            }
+            namespaces.sort();
+            namespaces.dedup();
+            let local = workload.as_ref().map(|(w, f)| (w.clone(), f.namespace.clone(), f.selector.clone()));
+            out.push(rule(t_direction, local, Peer::AllTenants { namespaces }));
+        }
+    }
+    out
+}
+
+/// The `[ports …] [protocol …]` tail of an `allow` statement.
+pub(crate) struct PortList {
+    /// Numbers and ranges.
+    pub ports: Vec<PortRange>,
+    /// Port names.
+    pub named_ports: Vec<String>,
+    /// Protocols (`TCP` when not written).
+    pub protocols: Vec<String>,
+    /// `protocol` was written.
+    pub protocol_only: bool,
+}
+
+/// Parses the rest of an `allow` statement: `[ports PORT…] [protocol PROTO…]`.
+fn port_list(cx: &mut Ctx, at: &At<'_>, c: &mut Cursor<'_>, shape: &str) -> Option<PortList> {
+    let fail = |cx: &mut Ctx, span: Span, msg: String| {
+        cx.error(at, span, "bad-argument", msg).notes.push(format!("help: write {shape}"));
+        None
+    };
     let mut ports = Vec::new();
     let mut named_ports: Vec<String> = Vec::new();
     let mut seen_ports = false;
@@ -134,18 +322,7 @@ pub(crate) fn allow(cx: &mut Ctx, at: &At<'_>, h: &TenantHeader, env: &dyn Env) 
             }
         }
     }
-    Some(NetRule {
-        origin: at.origin(),
-        span: at.s.span,
-        name: String::new(),
-        direction,
-        local,
-        peer,
-        ports,
-        named_ports,
-        protocol_only: protocol.is_some(),
-        protocols: protocol.unwrap_or_else(|| vec!["TCP".into()]),
-    })
+    Some(PortList { ports, named_ports, protocol_only: protocol.is_some(), protocols: protocol.unwrap_or_else(|| vec!["TCP".into()]) })
 }
 
 fn local_workload(cx: &mut Ctx, at: &At<'_>, c: &mut Cursor<'_>, h: &TenantHeader) -> Option<(String, String, Selector)> {
@@ -509,6 +686,7 @@ pub(crate) fn name_rules(rules: &mut [NetRule], reserved: impl IntoIterator<Item
             Peer::Namespace(n) => format!("namespace-{n}"),
             Peer::Cidr(blocks) => format!("cidr-{}", blocks[0].cidr.replace(['.', '/', ':'], "-").trim_matches('-')),
             Peer::Dns(names) => format!("dns-{}", names[0].replace('*', "any").replace('.', "-").to_ascii_lowercase().trim_matches('-')),
+            Peer::AllTenants { .. } => ALL_TENANTS.to_string(),
         };
         let base = match (r.direction, &r.local) {
             (Direction::Ingress, Some((w, _, _))) => format!("allow-ingress-to-{w}-from-{peer}"),
