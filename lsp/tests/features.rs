@@ -732,8 +732,24 @@ fn completion() {
         user  (20) subject kind
         group  (20) subject kind
         workload  (20) subject kind
+        tenant  (20) subject kind
         serviceaccount  (20) subject kind
     "#]],
+    );
+    // A cluster grant to another tenant's workload: `tenant T`, then `workload`, then T's workloads.
+    check_completion(
+        c,
+        "cluster.khc",
+        "grant platform-reader to group \"oidc:platform-oncall\"",
+        "grant platform-reader to tenant monitoring $0",
+        expect![[""]],
+    );
+    check_completion(
+        c,
+        "cluster.khc",
+        "grant platform-reader to group \"oidc:platform-oncall\"",
+        "grant platform-reader to tenant monitoring workload $0",
+        expect![[""]],
     );
     check_completion(
         c,

@@ -46,6 +46,7 @@ pub const CODES: &[(&str, &str)] = &[
     ("no-effect", "a grant, rule or part of one that can never apply; an exception that lifts nothing in force"),
     ("manifest", "an application manifest (YAML) that the namespace's intent denies or warns about: `khc eval`'s finding, in the editor"),
     ("expired", "an exception past its `expires` date"),
+    ("exception-scope", "an exception keyed on ServiceAccount names in a namespace where subjects khc grants may create pods (and so choose that name)"),
 ];
 
 /// A suggested edit that fixes a diagnostic: replace `span` (in the primary
