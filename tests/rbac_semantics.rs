@@ -146,10 +146,10 @@ fn cross_tenant_workload_subjects_resolve_to_the_workloads_service_account() {
     let rb = of_kind(&objs, "RoleBinding").into_iter().find(|b| b["metadata"]["namespace"] == "shop" && b["metadata"]["name"] == "deployer").expect("RoleBinding");
     assert_eq!(
         rb["subjects"],
-        serde_json::json!([{ "kind": "ServiceAccount", "name": "deployer", "namespace": "ci-jobs" }, { "kind": "ServiceAccount", "name": "api", "namespace": "shop" }])
+        serde_json::json!([{ "apiGroup": "", "kind": "ServiceAccount", "name": "deployer", "namespace": "ci-jobs" }, { "apiGroup": "", "kind": "ServiceAccount", "name": "api", "namespace": "shop" }])
     );
     let crb = of_kind(&objs, "ClusterRoleBinding").into_iter().find(|b| b["metadata"]["name"] == "node-reader").expect("ClusterRoleBinding");
-    assert_eq!(crb["subjects"], serde_json::json!([{ "kind": "ServiceAccount", "name": "deployer", "namespace": "ci-jobs" }]));
+    assert_eq!(crb["subjects"], serde_json::json!([{ "apiGroup": "", "kind": "ServiceAccount", "name": "deployer", "namespace": "ci-jobs" }]));
     // Outside the granting tenant: the same `risky` warning as a hand-written `"ci-jobs/deployer"`,
     // on the whole subject; the tenant's own workload and the cluster's grant get none.
     let risky = diags_with(&diags, "risky", "outside this tenant");
