@@ -742,14 +742,18 @@ fn completion() {
         "cluster.khc",
         "grant platform-reader to group \"oidc:platform-oncall\"",
         "grant platform-reader to tenant monitoring $0",
-        expect![[""]],
+        expect![[r#"
+            workload  (14) the tenant's workload whose ServiceAccount gets the grant
+        "#]],
     );
     check_completion(
         c,
         "cluster.khc",
         "grant platform-reader to group \"oidc:platform-oncall\"",
         "grant platform-reader to tenant monitoring workload $0",
-        expect![[""]],
+        expect![[r#"
+            prometheus  (18) workload
+        "#]],
     );
     check_completion(
         c,
@@ -889,6 +893,24 @@ fn quick_fixes_for_unreachable_and_wildcards() {
     let actions =
         c.request("textDocument/codeAction", json!({"textDocument": {"uri": uri}, "range": wildcard["range"], "context": {"diagnostics": [wildcard]}}));
     assert_eq!(actions["result"][0]["edit"]["changes"][&uri][0]["newText"], "get list watch");
+}
+
+/// Issue 20: a cluster grant to `"NS/NAME"` where NS is a tenant's namespace and
+/// NAME none of its workloads is a warning whose fix replaces the string.
+#[test]
+fn quick_fix_for_a_cluster_grant_to_a_misspelt_service_account() {
+    let dir = temp("sa-fix");
+    let (mut c, _) = Client::start(&dir);
+    let text = "cluster c {\n  encryption { provider secretbox { key k env \"K\" } }\n  role r { can get on nodes }\n  grant r to serviceaccount \"ci/deployr\"\n}\ntenant ci {\n  workload deployer {}\n}\n";
+    let out = c.open("main.khc", text);
+    let uri = c.uri("main.khc");
+    let p = publications(&out, &uri);
+    let diags = p[0]["params"]["diagnostics"].as_array().unwrap().clone();
+    let d = diags.iter().find(|d| d["code"] == "unknown-name").unwrap_or_else(|| panic!("{diags:?}"));
+    assert_eq!(d["severity"], 2, "a warning: {d}");
+    let actions = c.request("textDocument/codeAction", json!({"textDocument": {"uri": uri}, "range": d["range"], "context": {"diagnostics": [d]}}));
+    let fix = actions["result"].as_array().unwrap().iter().find(|a| a["title"].as_str().unwrap().starts_with("Replace with")).unwrap_or_else(|| panic!("{actions}"));
+    assert_eq!(fix["edit"]["changes"][&uri][0]["newText"], "\"ci/deployer\"", "{actions}");
 }
 
 #[test]
