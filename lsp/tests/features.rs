@@ -821,6 +821,29 @@ fn definition_references_rename() {
     assert!(e["error"]["message"].as_str().unwrap().contains("already exists"), "{e}");
 }
 
+/// `grant … to tenant T workload W` references tenant T and T's workload W:
+/// renaming the workload in its tenant's file renames it in the cluster's grant
+/// (and not a same-named workload of the granting tenant).
+#[test]
+fn rename_reaches_cross_tenant_grant_subjects() {
+    let dir = example("nav-grant");
+    let cluster = std::fs::read_to_string(dir.join("cluster.khc")).unwrap();
+    let cluster = cluster.replacen("grant platform-reader to group", "grant platform-reader to tenant monitoring workload prometheus group", 1);
+    std::fs::write(dir.join("cluster.khc"), &cluster).unwrap();
+    let (mut c, _) = Client::start(&dir);
+    let monitoring = std::fs::read_to_string(dir.join("tenants/monitoring.khc")).unwrap();
+    let text = monitoring.replacen("workload prometheus {", "workload prom$0etheus {", 1);
+    let e = c.at("tenants/monitoring.khc", &text, "textDocument/rename", json!({"newName": "scraper"}));
+    let edits = e["result"]["changes"][c.uri("cluster.khc")].as_array().unwrap_or_else(|| panic!("{e}")).clone();
+    assert_eq!(edits.len(), 1, "{e}");
+    let line = edits[0]["range"]["start"]["line"].as_u64().unwrap() as usize;
+    assert!(cluster.lines().nth(line).unwrap().contains("tenant monitoring workload prometheus"), "{e}");
+    // The tenant name in the subject is a reference too.
+    let text = cluster.replacen("tenant monitoring workload", "tenant moni$0toring workload", 1);
+    let d = c.at("cluster.khc", &text, "textDocument/definition", json!({}));
+    assert_eq!(d["result"]["uri"], c.uri("tenants/monitoring.khc"), "{d}");
+}
+
 #[test]
 fn symbols_tokens_folding_formatting() {
     let dir = example("symbols");
