@@ -129,10 +129,7 @@ fn node_exporter_exception_on_real_api_servers() {
         let out = out.unwrap_or_else(|| panic!("{rendered}"));
         assert!(diags.iter().all(|d| d.code != "no-effect"), "{rendered}");
         // khc says the exception is as narrow as the namespace's RBAC, naming who.
-        assert!(
-            diags.iter().any(|d| d.code == "exception-scope" && d.message.contains("group monitoring-devs (grant `runner`)")),
-            "{rendered}"
-        );
+        assert!(diags.iter().any(|d| d.code == "exception-scope" && d.message.contains("group monitoring-devs (grant `runner`)")), "{rendered}");
         let tmp = TempDir::new(&format!("exceptions-{version}"));
         std::fs::create_dir_all(tmp.0.join("src")).unwrap();
         std::fs::write(tmp.0.join("src/main.khc"), &source).unwrap();

@@ -116,6 +116,7 @@ tenant shop {
 /// workload named by its declaration, in a tenant's grant and in the cluster's.
 const CROSS_TENANT: &str = r#"cluster c {
   kubernetes 1.35
+  managed-by tenant ci workload deployer
   encryption { provider secretbox { key k env "K" } }
   role node-reader { can get list watch on nodes }
   grant node-reader to tenant ci workload deployer
@@ -143,13 +144,17 @@ fn cross_tenant_workload_subjects_resolve_to_the_workloads_service_account() {
     let out = out.unwrap_or_else(|| panic!("{rendered}"));
     // The binding the API server gets names the workload's ServiceAccount in its own namespace.
     let objs = objects(&out);
-    let rb = of_kind(&objs, "RoleBinding").into_iter().find(|b| b["metadata"]["namespace"] == "shop" && b["metadata"]["name"] == "deployer").expect("RoleBinding");
+    let rb =
+        of_kind(&objs, "RoleBinding").into_iter().find(|b| b["metadata"]["namespace"] == "shop" && b["metadata"]["name"] == "deployer").expect("RoleBinding");
     assert_eq!(
         rb["subjects"],
         serde_json::json!([{ "apiGroup": "", "kind": "ServiceAccount", "name": "deployer", "namespace": "ci-jobs" }, { "apiGroup": "", "kind": "ServiceAccount", "name": "api", "namespace": "shop" }])
     );
     let crb = of_kind(&objs, "ClusterRoleBinding").into_iter().find(|b| b["metadata"]["name"] == "node-reader").expect("ClusterRoleBinding");
     assert_eq!(crb["subjects"], serde_json::json!([{ "apiGroup": "", "kind": "ServiceAccount", "name": "deployer", "namespace": "ci-jobs" }]));
+    // `managed-by` takes the same subject: the protection policies exempt that ServiceAccount.
+    let managed = of_kind(&objs, "ValidatingAdmissionPolicy").into_iter().find(|p| p["metadata"]["name"].as_str().unwrap().starts_with("khc-managed-by")).expect("protection");
+    assert!(managed.to_string().contains("system:serviceaccount:ci-jobs:deployer"), "{managed}");
     // Outside the granting tenant: the same `risky` warning as a hand-written `"ci-jobs/deployer"`,
     // on the whole subject; the tenant's own workload and the cluster's grant get none.
     let risky = diags_with(&diags, "risky", "outside this tenant");
@@ -163,7 +168,12 @@ fn cross_tenant_workload_subjects_resolve_to_the_workloads_service_account() {
     assert!(!can(&rbac, &deployer, "create", "apps", "deployments", Some("ci"), None));
     assert!(can(&rbac, &deployer, "list", "", "nodes", None, None));
     assert!(!can(&rbac, &Subject::sa("ci", "builder"), "list", "", "nodes", None, None));
-    let who: Vec<String> = rbac.who_can(&Request::new("create", "deployments.apps", Some("shop"), None)).iter().filter(|a| !a.grants.is_empty()).map(|a| a.subject.to_string()).collect();
+    let who: Vec<String> = rbac
+        .who_can(&Request::new("create", "deployments.apps", Some("shop"), None))
+        .iter()
+        .filter(|a| !a.grants.is_empty())
+        .map(|a| a.subject.to_string())
+        .collect();
     assert!(who.contains(&"sa:ci-jobs/deployer".to_string()), "{who:?}");
 }
 
@@ -198,7 +208,7 @@ fn cluster_grants_to_service_accounts_are_checked_against_the_tenants() {
     let src = CROSS_TENANT.replace(
         "grant node-reader to tenant ci workload deployer",
         "grant node-reader to serviceaccount \"ci-jobs/deployr\" serviceaccount \"ci-job/deployer\" serviceaccount \"ci-jobs/deployer\" serviceaccount \"argocd/argocd-server\" serviceaccount \"ci/nobody\"",
-    );
+    ).replace("managed-by tenant ci workload deployer", "managed-by serviceaccount \"ci-jobs/deployers\"");
     let (out, d, rendered) = compile_sources(&[("main.khc", &src)]);
     assert!(out.is_some(), "warnings only: {rendered}");
     let named = diags_with(&d, "unknown-name", "declares no workload `deployr`");
@@ -214,8 +224,12 @@ fn cluster_grants_to_service_accounts_are_checked_against_the_tenants() {
     let nobody = diags_with(&d, "unknown-name", "declares no workload `nobody`");
     assert_eq!(nobody.len(), 1, "{rendered}");
     assert!(nobody[0].notes.iter().any(|n| n.contains("`builder`")), "{rendered}");
+    // `managed-by` is checked the same way.
+    let applier = diags_with(&d, "unknown-name", "declares no workload `deployers`");
+    assert_eq!(applier.len(), 1, "{rendered}");
+    assert_eq!(applier[0].fixes[0].replacement, "\"ci-jobs/deployer\"");
     // The right name and a namespace khc does not manage (nor resemble) are fine.
-    assert_eq!(diags_with(&d, "unknown-name", "").len(), 3, "{rendered}");
+    assert_eq!(diags_with(&d, "unknown-name", "").len(), 4, "{rendered}");
 }
 
 /// Issue 20 item 4: users (like groups) that no OIDC issuer can produce are a

@@ -932,7 +932,8 @@ fn quick_fix_for_a_cluster_grant_to_a_misspelt_service_account() {
     let d = diags.iter().find(|d| d["code"] == "unknown-name").unwrap_or_else(|| panic!("{diags:?}"));
     assert_eq!(d["severity"], 2, "a warning: {d}");
     let actions = c.request("textDocument/codeAction", json!({"textDocument": {"uri": uri}, "range": d["range"], "context": {"diagnostics": [d]}}));
-    let fix = actions["result"].as_array().unwrap().iter().find(|a| a["title"].as_str().unwrap().starts_with("Replace with")).unwrap_or_else(|| panic!("{actions}"));
+    let fix =
+        actions["result"].as_array().unwrap().iter().find(|a| a["title"].as_str().unwrap().starts_with("Replace with")).unwrap_or_else(|| panic!("{actions}"));
     assert_eq!(fix["edit"]["changes"][&uri][0]["newText"], "\"ci/deployer\"", "{actions}");
 }
 
