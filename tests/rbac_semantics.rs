@@ -153,7 +153,10 @@ fn cross_tenant_workload_subjects_resolve_to_the_workloads_service_account() {
     let crb = of_kind(&objs, "ClusterRoleBinding").into_iter().find(|b| b["metadata"]["name"] == "node-reader").expect("ClusterRoleBinding");
     assert_eq!(crb["subjects"], serde_json::json!([{ "apiGroup": "", "kind": "ServiceAccount", "name": "deployer", "namespace": "ci-jobs" }]));
     // `managed-by` takes the same subject: the protection policies exempt that ServiceAccount.
-    let managed = of_kind(&objs, "ValidatingAdmissionPolicy").into_iter().find(|p| p["metadata"]["name"].as_str().unwrap().starts_with("khc-managed-by")).expect("protection");
+    let managed = of_kind(&objs, "ValidatingAdmissionPolicy")
+        .into_iter()
+        .find(|p| p["metadata"]["name"].as_str().unwrap().starts_with("khc-managed-by"))
+        .expect("protection");
     assert!(managed.to_string().contains("system:serviceaccount:ci-jobs:deployer"), "{managed}");
     // Outside the granting tenant: the same `risky` warning as a hand-written `"ci-jobs/deployer"`,
     // on the whole subject; the tenant's own workload and the cluster's grant get none.

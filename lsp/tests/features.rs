@@ -267,6 +267,15 @@ fn hover() {
         "isolation str$0ict",
         expect!["`strict` — isolation mode: Default deny in and out; only DNS and declared `allow` traffic flows."],
     );
+    // `tenant` is a subject kind in `grant`, a peer in `allow` (and an isolation mode elsewhere).
+    check_hover(
+        c,
+        p,
+        "grant view to group",
+        "grant view to ten$0ant monitoring workload prometheus group",
+        expect!["`tenant` — subject kind: A workload of any tenant (its ServiceAccount, in its namespace): `tenant ci workload deployer`."],
+    );
+    check_hover(c, p, "from tenant monitoring", "from ten$0ant monitoring", expect!["`tenant` — peer: Pods of a tenant: `tenant NAME [workload NAME]`."]);
     // A tenant name: where it is defined and the objects it produces.
     check_hover(
         c,
