@@ -226,7 +226,8 @@ pub(crate) fn rule_makes_pods(r: &RoleRule) -> bool {
         let group = r.api_groups.iter().any(|g| g == k.group || g == "*");
         let resource = r.resources.iter().any(|x| x == k.plural || x == "*");
         let verbs: &[&str] = if k.template.is_empty() { &["create", "*"] } else { &["create", "update", "patch", "*"] };
-        let verb = r.verbs.iter().any(|v| verbs.contains(&v.as_str()) && (r.resource_names.is_empty() || v == "update" || v == "patch"));
+        // `names` never authorizes `create`, but a named controller's template can be changed.
+        let verb = r.verbs.iter().any(|v| verbs.contains(&v.as_str()) && (r.resource_names.is_empty() || (!k.template.is_empty() && v != "create")));
         group && resource && verb
     })
 }
