@@ -409,7 +409,7 @@ fn control_plane_diagnostics() {
         ("  authentication { oidc \"https://a.example.com\" { audience \"k\"; username-prefix \"system:\" } }\n", "starting with `system:`"),
         ("  authentication { oidc \"https://a.example.com\" { audience \"k\"; groups-prefix \"\" } }\n", "an empty prefix lets the issuer mint"),
         ("  managed-by\n", "`managed-by` needs the GitOps applier"),
-        ("  managed-by workload api\n", "`workload` subjects belong in a tenant's grant"),
+        ("  managed-by workload api\n", "`workload NAME` names a workload of the enclosing tenant; `cluster` has none"),
         ("  audit { retention 3 }\n", "unknown-statement"),
     ];
     for (body, expected) in cases {

@@ -284,3 +284,51 @@ fn cluster_exception_mistakes_are_errors() {
         assert_eq!(spanned(&src, found[0]), text, "{rendered}");
     }
 }
+
+/// Issue 20: an exception keyed on workloads is as narrow as the namespace's
+/// RBAC. When a subject khc grants may create pods (or pod-making workloads)
+/// in a namespace it covers — a tenant role, a built-in role, a cluster grant —
+/// the `workloads` line gets an `exception-scope` warning naming who; a
+/// namespace-wide exception, read-only grants and an acknowledgement on the
+/// line silence it.
+#[test]
+fn exceptions_keyed_on_service_accounts_name_who_may_create_pods() {
+    let exception = "  exception host {\n    workloads exporter\n    lifts no-host-path\n    reason \"reads /proc\"\n  }\n  admission { no-host-path }";
+    let grants = "  role runner { can create on pods }\n  role rollout { can update patch on daemonsets.apps }\n  role reader { can get list on pods }\n  grant runner to group \"devs\"\n  grant rollout to user \"release\"\n  grant reader to group \"auditors\"\n";
+    let src = tenant(&format!("{grants}{exception}")).replace("  kubernetes 1.37\n", "  kubernetes 1.37\n  grant edit to group \"ops\"\n");
+    let (out, d, rendered) = compile_sources(&[("main.khc", &src)]);
+    assert!(out.is_some(), "{rendered}");
+    let w = with(&d, "exception-scope", "exception `host` is keyed on ServiceAccount names");
+    assert_eq!(w.len(), 1, "{rendered}");
+    assert!(!w[0].is_error());
+    assert_eq!(spanned(&src, w[0]), "workloads exporter");
+    for who in ["group devs (grant `runner`)", "user release (grant `rollout`)", "group ops (grant `edit`)", "`agents`", "`agents/exporter`"] {
+        assert!(w[0].message.contains(who), "{who} not named: {rendered}");
+    }
+    assert!(!w[0].message.contains("auditors"), "{rendered}");
+
+    // Read-only grants only: nothing to say.
+    let quiet = tenant(&format!("  role reader {{ can get list on pods }}\n  grant reader to group \"auditors\"\n  grant view to group \"all\"\n{exception}"));
+    let (_, d, rendered) = compile_sources(&[("main.khc", &quiet)]);
+    assert!(with(&d, "exception-scope", "").is_empty(), "{rendered}");
+    // A namespace-wide exception already says what it lifts for whom.
+    let wide = tenant(&format!("{grants}{}", exception.replace("workloads exporter", "namespaces agents")));
+    let (_, d, rendered) = compile_sources(&[("main.khc", &wide)]);
+    assert!(with(&d, "exception-scope", "").is_empty(), "{rendered}");
+
+    // Acknowledged on its line: it no longer counts.
+    let acked = src.replace("    workloads exporter\n", "    workloads exporter # khc: allow exception-scope — only the platform team deploys here\n");
+    let (_, mut d, rendered) = compile_sources(&[("main.khc", &acked)]);
+    khc_db::acknowledge::acknowledge_file(&khc_syntax::FileKey::from("main.khc"), &acked, &mut d);
+    let w = with(&d, "exception-scope", "");
+    assert_eq!(w.len(), 1, "{rendered}");
+    assert_eq!(w[0].acknowledged.as_deref(), Some("only the platform team deploys here"), "{rendered}");
+    assert!(with(&d, "no-effect", "acknowledgement").is_empty(), "{rendered}");
+
+    // A cluster exception is checked against the cluster's own grants.
+    let cluster = "cluster c {\n  kubernetes 1.37\n  admission { no-host-path }\n  role deployer { can create on deployments.apps }\n  grant deployer to group \"platform\"\n  exception agents {\n    workloads \"agents/node-exporter\"\n    lifts no-host-path\n    reason \"reads /proc\"\n  }\n}\n";
+    let (_, d, rendered) = compile_sources(&[("main.khc", cluster)]);
+    let w = with(&d, "exception-scope", "group platform (grant `deployer`)");
+    assert_eq!(w.len(), 1, "{rendered}");
+    assert_eq!(spanned(cluster, w[0]), "workloads \"agents/node-exporter\"");
+}

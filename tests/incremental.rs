@@ -381,3 +381,31 @@ fn an_unbounded_database_keeps_every_memo_through_emission() {
     let _ = khc_db::tenant_check(&db, first);
     assert!(db.take_log().is_empty());
 }
+
+/// A cluster grant to `tenant a workload api` makes the cluster's check read
+/// tenant `a`'s facts and no other tenant's: a new workload in `c` leaves the
+/// cluster unchecked, one in `a` re-checks it (and, the cluster's facts
+/// unchanged, no tenant that reads only those).
+#[test]
+fn the_cluster_check_reads_only_the_tenants_its_grants_name() {
+    let mut db = KhcDatabase::with_log("");
+    let program = PROGRAM.replace("  kubernetes 1.35\n", "  kubernetes 1.35\n  role r { can get on nodes }\n  grant r to tenant a workload api\n");
+    let entry = db.set_text(&FileKey::from("main.khc"), program);
+    db.set_text(&FileKey::from("a.khc"), A.into());
+    db.set_text(&FileKey::from("b.khc"), B.into());
+    db.set_text(&FileKey::from("c.khc"), C.into());
+    build(&db, entry).clone().expect("builds");
+    db.take_log();
+
+    db.set_text(&FileKey::from("c.khc"), C.replace("quota", "workload w {}\n  quota"));
+    build(&db, entry).clone().expect("builds");
+    let log = db.take_log();
+    assert_eq!(count(&log, "cluster_check"), 0, "{log:?}");
+
+    db.set_text(&FileKey::from("a.khc"), A.replace("workload api {}", "workload api {}\n  workload w {}"));
+    build(&db, entry).clone().expect("builds");
+    let log = db.take_log();
+    assert_eq!(count(&log, "cluster_check"), 1, "{log:?}");
+    // a, and b whose `allow` reads a's facts; not c (the cluster's facts are unchanged).
+    assert_eq!(count(&log, "tenant_check"), 2, "{log:?}");
+}

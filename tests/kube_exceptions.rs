@@ -8,6 +8,13 @@
 //! exception does not cover). `khc eval` (the in-process evaluator) gives the
 //! same verdicts. A cluster exception lifts cluster rules the same way, for a
 //! ServiceAccount in a namespace no tenant declares. On 1.37.2 and 1.30.14.
+//!
+//! The documented limit, as an attacker meets it (impersonated requests): a
+//! tenant user whom the tenant's grants let create pods in the excepted
+//! namespace gets a hostPath pod admitted by naming the excepted ServiceAccount
+//! (what khc's `exception-scope` warning says), the same user's pod under
+//! another ServiceAccount is denied by khc's policy, and a user without
+//! pod-create there is refused by RBAC before admission.
 
 use khc_tests::kube::{bin_dirs, version_of, write_output, Cluster, Options, TempDir};
 use khc_tests::*;
@@ -23,6 +30,8 @@ tenant monitoring {{
   namespaces monitoring node-agents
   workload node-exporter {{ namespace node-agents }}
   workload scraper {{ namespace node-agents }}
+  role runner {{ can create on pods }}
+  grant runner to group "monitoring-devs"
   admission {{
     no-host-namespaces
     no-host-path
@@ -119,6 +128,8 @@ fn node_exporter_exception_on_real_api_servers() {
         let (out, diags, rendered) = compile_sources(&[("main.khc", &source)]);
         let out = out.unwrap_or_else(|| panic!("{rendered}"));
         assert!(diags.iter().all(|d| d.code != "no-effect"), "{rendered}");
+        // khc says the exception is as narrow as the namespace's RBAC, naming who.
+        assert!(diags.iter().any(|d| d.code == "exception-scope" && d.message.contains("group monitoring-devs (grant `runner`)")), "{rendered}");
         let tmp = TempDir::new(&format!("exceptions-{version}"));
         std::fs::create_dir_all(tmp.0.join("src")).unwrap();
         std::fs::write(tmp.0.join("src/main.khc"), &source).unwrap();
@@ -158,6 +169,34 @@ fn node_exporter_exception_on_real_api_servers() {
             let named = findings.iter().any(|f| f.check == "exception" && f.message.contains("exception `node-exporter-host` lifts"));
             assert_eq!(named, name.contains("node-exporter in node-agents"), "{version} {name}: {findings:#?}");
         }
+        // The attacker: a member of `monitoring-devs` (may create pods in the
+        // tenant's namespaces) and a stranger, impersonated by the admin.
+        let mut attack = pod("node-agents", "node-exporter");
+        attack["metadata"]["name"] = json!("not-node-exporter");
+        attack["spec"]["containers"][0]["image"] = json!("registry.example.com/attacker/tools:1.0");
+        let as_dev = |object: &Value| c.request_as(Some("alice"), &["monitoring-devs"], "POST", &path_of(object), object);
+        let r = as_dev(&attack);
+        eprintln!("{version} alice, hostPath pod as node-exporter: HTTP {} {}", r.status, r.body["message"]);
+        assert!(r.status == 201 || r.status == 200, "{version}: the documented limit changed (update SPEC and the warning): HTTP {} {}", r.status, r.body);
+        let mut other = attack.clone();
+        other["spec"]["serviceAccountName"] = json!("scraper");
+        let r = as_dev(&other);
+        let message = r.body["message"].as_str().unwrap_or("").to_string();
+        eprintln!("{version} alice, hostPath pod as scraper: HTTP {} {message}", r.status);
+        assert_eq!(r.status, 403, "{version}: {message}");
+        assert!(message.contains("khc rule"), "{version}: denied by khc's policy, not RBAC: {message}");
+        let r = c.request_as(Some("mallory"), &[], "POST", &path_of(&attack), &attack);
+        let message = r.body["message"].as_str().unwrap_or("").to_string();
+        eprintln!("{version} mallory, hostPath pod as node-exporter: HTTP {} {message}", r.status);
+        assert_eq!(r.status, 403, "{version}: {message}");
+        assert!(message.contains("cannot create resource \"pods\""), "{version}: refused by RBAC: {message}");
+        // The same three answers from khc's evaluators: RBAC says who may create
+        // pods there, admission what it admits.
+        let rbac = khc_analysis::rbac::Rbac::new(&khc_analysis::objects(&out));
+        let create = khc_analysis::rbac::Request::new("create", "pods", Some("node-agents"), None);
+        assert!(rbac.can(&khc_analysis::rbac::Subject::group("monitoring-devs"), &create));
+        assert!(!rbac.can(&khc_analysis::rbac::Subject::user("mallory"), &create));
+        assert!(eval_admits(&ws, &attack).0 && !eval_admits(&ws, &other).0, "{version}");
     }
 }
 

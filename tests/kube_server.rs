@@ -997,7 +997,8 @@ fn rbac_reviews_match(c: &Cluster, out: &khc_emit::Output, extra: &[(&str, &str,
 
 /// The RBAC vocabulary platform teams need (issue 20 item 4): non-resource URLs,
 /// the kubelet's subresources, impersonation of users, groups and uids, CRD
-/// subresources, `deployments.apps/scale`.
+/// subresources, `deployments.apps/scale`, and another tenant's workload as a
+/// subject (`tenant ci workload deployer`, in a tenant's grant and the cluster's).
 fn rbac_vocabulary_program(minor: u32) -> String {
     format!(
         r#"cluster vocab {{
@@ -1017,6 +1018,11 @@ fn rbac_vocabulary_program(minor: u32) -> String {
   grant scraper to serviceaccount "monitoring/prometheus"
   grant node-health to group "node-checkers"
   grant impersonator to user "support"
+  grant node-health to tenant ci workload deployer
+}}
+tenant ci {{
+  namespaces ci ci-jobs
+  workload deployer {{ namespace ci-jobs }}
 }}
 tenant shop {{
   role scaler {{
@@ -1024,6 +1030,7 @@ tenant shop {{
     can get list on "widgets.example.com" "widgets.example.com/status"
   }}
   grant scaler to group "shop-devs"
+  grant scaler to tenant ci workload deployer
 }}
 "#
     )
@@ -1067,6 +1074,30 @@ fn rbac_vocabulary_on_a_real_api_server() {
         // (CRD and `uids` questions without the CRD installed: kubectl refuses an unknown
         // resource, so the SubjectAccessReviews above ask them.)
         assert!(!can_i(&["impersonate", "users/bob", "--as", "support"]));
+        // `tenant ci workload deployer`: the ServiceAccount in the workload's namespace,
+        // as `khc can ci/deployer …` answers (the evaluator the CLI uses).
+        let deployer = "system:serviceaccount:ci-jobs:deployer";
+        let rbac = Rbac::new(&khc_analysis::objects(&out));
+        let sa = Subject::sa("ci-jobs", "deployer");
+        for (verb, resource, sub, ns, want) in [
+            ("update", "deployments.apps", "scale", "shop", true),
+            ("update", "deployments.apps", "scale", "ci-jobs", false),
+            ("update", "deployments.apps", "", "shop", false),
+            ("get", "nodes", "healthz", "", true),
+        ] {
+            let mut args = vec![verb, resource, "--as", deployer];
+            if !sub.is_empty() {
+                args.extend(["--subresource", sub]);
+            }
+            if !ns.is_empty() {
+                args.extend(["-n", ns]);
+            }
+            let res = if sub.is_empty() { resource.to_string() } else { format!("{resource}/{sub}") };
+            let khc = rbac.can(&sa, &Request::new(verb, &res, (!ns.is_empty()).then_some(ns), None));
+            assert_eq!(khc, want, "khc can ci/deployer {verb} {res} -n {ns}");
+            assert_eq!(can_i(&args), want, "kubectl auth can-i {}", args.join(" "));
+        }
+        assert!(!can_i(&["update", "deployments.apps", "--subresource", "scale", "-n", "shop", "--as", "system:serviceaccount:ci:deployer"]));
         drop(c);
     }
 }

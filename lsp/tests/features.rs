@@ -289,6 +289,15 @@ fn hover() {
         "isolation str$0ict",
         expect!["`strict` — isolation mode: Default deny in and out; only DNS and declared `allow` traffic flows."],
     );
+    // `tenant` is a subject kind in `grant`, a peer in `allow` (and an isolation mode elsewhere).
+    check_hover(
+        c,
+        p,
+        "grant view to group",
+        "grant view to ten$0ant monitoring workload prometheus group",
+        expect!["`tenant` — subject kind: A workload of any tenant (its ServiceAccount, in its namespace): `tenant ci workload deployer`."],
+    );
+    check_hover(c, p, "from tenant monitoring", "from ten$0ant monitoring", expect!["`tenant` — peer: Pods of a tenant: `tenant NAME [workload NAME]`."]);
     // A tenant name: where it is defined and the objects it produces.
     check_hover(
         c,
@@ -774,8 +783,28 @@ fn completion() {
         user  (20) subject kind
         group  (20) subject kind
         workload  (20) subject kind
+        tenant  (20) subject kind
         serviceaccount  (20) subject kind
     "#]],
+    );
+    // A cluster grant to another tenant's workload: `tenant T`, then `workload`, then T's workloads.
+    check_completion(
+        c,
+        "cluster.khc",
+        "grant platform-reader to group \"oidc:platform-oncall\"",
+        "grant platform-reader to tenant monitoring $0",
+        expect![[r#"
+            workload  (14) the tenant's workload whose ServiceAccount gets the grant
+        "#]],
+    );
+    check_completion(
+        c,
+        "cluster.khc",
+        "grant platform-reader to group \"oidc:platform-oncall\"",
+        "grant platform-reader to tenant monitoring workload $0",
+        expect![[r#"
+            prometheus  (18) workload
+        "#]],
     );
     check_completion(
         c,
@@ -844,6 +873,29 @@ fn definition_references_rename() {
     assert!(e["error"]["message"].as_str().unwrap().contains("not a valid name"), "{e}");
     let e = c.at("tenants/payments.khc", &text, "textDocument/rename", json!({"newName": "worker"}));
     assert!(e["error"]["message"].as_str().unwrap().contains("already exists"), "{e}");
+}
+
+/// `grant … to tenant T workload W` references tenant T and T's workload W:
+/// renaming the workload in its tenant's file renames it in the cluster's grant
+/// (and not a same-named workload of the granting tenant).
+#[test]
+fn rename_reaches_cross_tenant_grant_subjects() {
+    let dir = example("nav-grant");
+    let cluster = std::fs::read_to_string(dir.join("cluster.khc")).unwrap();
+    let cluster = cluster.replacen("grant platform-reader to group", "grant platform-reader to tenant monitoring workload prometheus group", 1);
+    std::fs::write(dir.join("cluster.khc"), &cluster).unwrap();
+    let (mut c, _) = Client::start(&dir);
+    let monitoring = std::fs::read_to_string(dir.join("tenants/monitoring.khc")).unwrap();
+    let text = monitoring.replacen("workload prometheus {", "workload prom$0etheus {", 1);
+    let e = c.at("tenants/monitoring.khc", &text, "textDocument/rename", json!({"newName": "scraper"}));
+    let edits = e["result"]["changes"][c.uri("cluster.khc")].as_array().unwrap_or_else(|| panic!("{e}")).clone();
+    assert_eq!(edits.len(), 1, "{e}");
+    let line = edits[0]["range"]["start"]["line"].as_u64().unwrap() as usize;
+    assert!(cluster.lines().nth(line).unwrap().contains("tenant monitoring workload prometheus"), "{e}");
+    // The tenant name in the subject is a reference too.
+    let text = cluster.replacen("tenant monitoring workload", "tenant moni$0toring workload", 1);
+    let d = c.at("cluster.khc", &text, "textDocument/definition", json!({}));
+    assert_eq!(d["result"]["uri"], c.uri("tenants/monitoring.khc"), "{d}");
 }
 
 #[test]
@@ -1026,6 +1078,25 @@ fn cluster_allow_and_dns_hover_and_completion() {
             "`all-tenants` — keyword: In the cluster's `allow`: every tenant's pods (a rule in every isolated tenant, the opposite one at the tenant the statement names)."
         ],
     );
+}
+
+/// Issue 20: a cluster grant to `"NS/NAME"` where NS is a tenant's namespace and
+/// NAME none of its workloads is a warning whose fix replaces the string.
+#[test]
+fn quick_fix_for_a_cluster_grant_to_a_misspelt_service_account() {
+    let dir = temp("sa-fix");
+    let (mut c, _) = Client::start(&dir);
+    let text = "cluster c {\n  encryption { provider secretbox { key k env \"K\" } }\n  role r { can get on nodes }\n  grant r to serviceaccount \"ci/deployr\"\n}\ntenant ci {\n  workload deployer {}\n}\n";
+    let out = c.open("main.khc", text);
+    let uri = c.uri("main.khc");
+    let p = publications(&out, &uri);
+    let diags = p[0]["params"]["diagnostics"].as_array().unwrap().clone();
+    let d = diags.iter().find(|d| d["code"] == "unknown-name").unwrap_or_else(|| panic!("{diags:?}"));
+    assert_eq!(d["severity"], 2, "a warning: {d}");
+    let actions = c.request("textDocument/codeAction", json!({"textDocument": {"uri": uri}, "range": d["range"], "context": {"diagnostics": [d]}}));
+    let fix =
+        actions["result"].as_array().unwrap().iter().find(|a| a["title"].as_str().unwrap().starts_with("Replace with")).unwrap_or_else(|| panic!("{actions}"));
+    assert_eq!(fix["edit"]["changes"][&uri][0]["newText"], "\"ci/deployer\"", "{actions}");
 }
 
 #[test]

@@ -440,6 +440,20 @@ impl Cluster {
     /// One API request as the admin (curl: far cheaper than a kubectl process per
     /// object): the HTTP status, the response body and the `Warning` headers.
     pub fn request(&self, method: &str, path: &str, body: &Value) -> Response {
+        self.request_as(None, &[], method, path, body)
+    }
+
+    /// [`Cluster::request`] as another identity: the admin impersonates `user`
+    /// (when given) with `groups` (`Impersonate-User`, `Impersonate-Group`), so the
+    /// server authorizes and admits the request as that user.
+    pub fn request_as(&self, user: Option<&str>, groups: &[&str], method: &str, path: &str, body: &Value) -> Response {
+        let mut impersonate: Vec<String> = Vec::new();
+        if let Some(u) = user {
+            impersonate.extend(["-H".to_string(), format!("Impersonate-User: {u}")]);
+            for g in groups {
+                impersonate.extend(["-H".to_string(), format!("Impersonate-Group: {g}")]);
+            }
+        }
         let headers = self.dir.join(format!("headers-{}", SEQ.fetch_add(1, Ordering::SeqCst)));
         // A `Null` body sends none: a GET with a body can make the server reset the
         // HTTP/2 stream ("Stream error in the HTTP/2 framing layer").
@@ -448,6 +462,7 @@ impl Cluster {
             .args(["-sS", "--cacert"])
             .arg(self.dir.join("ca.crt"))
             .args(["-H", &format!("Authorization: Bearer {ADMIN_TOKEN}"), "-X", method])
+            .args(&impersonate)
             .args(body_args)
             .arg("-D")
             .arg(&headers)

@@ -147,6 +147,31 @@ fn can_answers_yes_and_no_with_exit_codes() {
     assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
 }
 
+/// `grant … to tenant ci workload deployer` (SPEC section 9): `can` and `who-can`
+/// answer for the workload's ServiceAccount in its own namespace, with the
+/// grant's line, whether the question names it `TENANT/WORKLOAD` or `sa:NS/NAME`.
+#[test]
+fn can_and_who_can_answer_for_a_cross_tenant_workload_subject() {
+    let dir = temp("cross-tenant");
+    std::fs::write(
+        dir.join("main.khc"),
+        "cluster c {\n  encryption { provider secretbox { key k env \"K\" } }\n  role node-reader { can get list watch on nodes }\n  grant node-reader to tenant ci workload deployer\n}\n\
+         tenant ci {\n  namespaces ci ci-jobs\n  workload deployer { namespace ci-jobs }\n}\n\
+         tenant shop {\n  role deployer { can get list create update patch on deployments.apps }\n  grant deployer to tenant ci workload deployer\n}\n",
+    )
+    .unwrap();
+    let p = dir.to_str().unwrap();
+    for who in ["ci/deployer", "sa:ci-jobs/deployer"] {
+        let o = khc(&["can", who, "create", "deployments.apps", "-n", "shop", "-p", p]);
+        assert_eq!(o.status.code(), Some(0), "{who}: {}", stdout(&o));
+        assert!(stdout(&o).starts_with("yes: sa:ci-jobs/deployer") && stdout(&o).contains("RoleBinding shop/deployer (main.khc:12)"), "{}", stdout(&o));
+        let o = khc(&["can", who, "create", "deployments.apps", "-n", "ci", "-p", p]);
+        assert_eq!(o.status.code(), Some(1), "{who}: {}", stdout(&o));
+    }
+    let o = khc(&["who-can", "list", "nodes", "-p", p]);
+    assert!(stdout(&o).contains("sa:ci-jobs/deployer") && stdout(&o).contains("ClusterRoleBinding node-reader (main.khc:4)"), "{}", stdout(&o));
+}
+
 #[test]
 fn reach_names_the_deciding_allow_statements() {
     let o = khc(&["reach", "monitoring/prometheus", "payments/api", "--port", "9090", "-p", EX]);

@@ -6,7 +6,7 @@
 use crate::programs::{program, scope, ItemRef};
 use crate::syntax::{file_diagnostics, file_imports, file_items, import_targets, item_spans, line_starts, parse};
 use crate::{Db, FileContents, ItemId, ProgramFile, SourceFile};
-use khc_semantics::env::{ClusterFacts, Env, LintEnv, TenantFacts, TenantLintFacts};
+use khc_semantics::env::{ClusterFacts, Env, LintEnv, TenantFacts, TenantLintFacts, Tenants};
 use khc_semantics::model::{Cluster, Model, Tenant};
 use khc_semantics::program::{self as sp, ItemKind, Source};
 use khc_semantics::ProfileTable;
@@ -39,8 +39,9 @@ pub fn profiles(db: &dyn Db, entry: SourceFile) -> (Arc<ProfileTable>, Vec<Diagn
 pub fn cluster_check(db: &dyn Db, entry: SourceFile) -> Option<(Arc<Cluster>, Vec<Diagnostic>)> {
     let r = *scope(db, entry).clusters.first()?;
     let table = profiles(db, entry).0.clone();
+    let tenants = QueryEnv { db, entry };
     with_source(db, r.file, r.index, |src| {
-        let (c, d) = sp::check_cluster(src, &table);
+        let (c, d) = sp::check_cluster(src, &table, &tenants);
         (Arc::new(c), d)
     })
 }
@@ -122,6 +123,18 @@ impl Env for QueryEnv<'_> {
         let file = *t.file(self.db);
         let span = with_source(self.db, file, *t.index(self.db), |src| sp::namespace_span(src, ns)).flatten()?;
         Some((file.key(self.db).clone(), span))
+    }
+}
+
+/// The cluster's check reads the tenants its grants name through this view
+/// only (never [`Env::cluster`], which depends on the cluster's check).
+impl Tenants for QueryEnv<'_> {
+    fn tenant_facts(&self, name: &str) -> Option<Arc<TenantFacts>> {
+        tenant_facts(self.db, scope(self.db, self.entry).tenant(self.db, self.entry, name)?).clone()
+    }
+
+    fn closest_tenant(&self, name: &str) -> Option<String> {
+        tenant_name_index(self.db, self.entry).suggest(name).map(str::to_string)
     }
 }
 

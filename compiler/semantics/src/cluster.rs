@@ -4,7 +4,7 @@
 use crate::admission::{check_admission, ProfileTable};
 use crate::context::{word, At, Ctx};
 use crate::control_plane;
-use crate::env::OidcPrefixes;
+use crate::env::{OidcPrefixes, Tenants};
 use crate::model::*;
 use crate::rbac::{add_role, check_grants, GrantScope, RoleScope};
 use crate::schema::{self, BlockKind, ClusterStatement};
@@ -25,7 +25,8 @@ pub(crate) fn oidc_prefixes(c: &Cluster) -> Option<OidcPrefixes> {
 }
 
 /// Checks the cluster statement.
-pub(crate) fn check_cluster(cx: &mut Ctx, at: &At<'_>, profiles: &ProfileTable) -> Cluster {
+/// `tenants` answers for the tenants its grants name (`tenant T workload W`).
+pub(crate) fn check_cluster(cx: &mut Ctx, at: &At<'_>, profiles: &ProfileTable, tenants: &dyn Tenants) -> Cluster {
     let name = match cx.one_word(at, "a cluster name") {
         Some((n, span)) => {
             cx.check_label(at, &n, span, "cluster");
@@ -181,7 +182,7 @@ pub(crate) fn check_cluster(cx: &mut Ctx, at: &At<'_>, profiles: &ProfileTable) 
         cp.kubelet_ca = control_plane::check_file_setting(cx, c, "the kubelets' CA bundle");
     }
     match &managed_by {
-        Some(c) => cluster.managed_by = control_plane::check_managed_by(cx, c),
+        Some(c) => cluster.managed_by = control_plane::check_managed_by(cx, c, tenants),
         None => control_plane::missing_managed_by(cx, at),
     }
     let role_scope = RoleScope::cluster(&cluster.managed_by, cluster.minor_version);
@@ -190,12 +191,16 @@ pub(crate) fn check_cluster(cx: &mut Ctx, at: &At<'_>, profiles: &ProfileTable) 
     }
     let role_names: Vec<String> = cluster.roles.iter().map(|r| r.name.clone()).collect();
     let oidc = oidc_prefixes(&cluster);
-    cluster.bindings = check_grants(cx, &grants, &GrantScope::Cluster { cluster_roles: &role_names, oidc: oidc.as_ref() });
+    cluster.bindings = check_grants(cx, &grants, &GrantScope::Cluster { cluster_roles: &role_names, oidc: oidc.as_ref(), tenants });
     if let Some(a) = &mut cluster.admission {
         a.minor_version = cluster.minor_version;
         crate::admission::check_rule_scope(cx, a, cluster.minor_version, Some(&cluster.exempt_namespaces));
     }
     cluster.exceptions = crate::tenant::exception::check_cluster_exceptions(cx, &exceptions, cluster.admission.as_ref());
+    // The cluster's own grants reach every namespace (a tenant's reach only its own,
+    // where the cluster's check cannot see them).
+    let makers = crate::rbac::pod_makers(&cluster.bindings, &[], &crate::rbac::pod_maker_roles(&cluster.roles));
+    crate::tenant::exception::check_pod_makers(cx, &exceptions, &cluster.exceptions, &makers);
     cluster
 }
 

@@ -72,7 +72,7 @@ pub(crate) fn defaults(origin: &Origin, minor: u32, exempt_namespaces: &[String]
 }
 
 /// `managed-by SUBJECT…`.
-pub(crate) fn check_managed_by(cx: &mut Ctx, at: &At<'_>) -> Vec<Subject> {
+pub(crate) fn check_managed_by(cx: &mut Ctx, at: &At<'_>, tenants: &dyn crate::env::Tenants) -> Vec<Subject> {
     cx.no_block(at);
     let args = at.s.flat_args();
     if args.is_empty() {
@@ -84,7 +84,7 @@ pub(crate) fn check_managed_by(cx: &mut Ctx, at: &At<'_>) -> Vec<Subject> {
         );
         return Vec::new();
     }
-    subjects(cx, at, &args, &GrantScope::Cluster { cluster_roles: &[], oidc: None })
+    subjects(cx, at, &args, &GrantScope::Cluster { cluster_roles: &[], oidc: None, tenants })
 }
 
 /// Warns when a cluster names no applier.

@@ -46,6 +46,13 @@ pub struct ClusterFacts {
     pub oidc: Option<OidcPrefixes>,
     /// The cluster's `admission` has `allowed-service-types` without `ExternalName`.
     pub external_name_restricted: bool,
+    /// The cluster roles (declared in `cluster`) whose rules let the holder run
+    /// pods: `create` on pods or a pod-making kind, `update`/`patch` on the latter.
+    pub pod_maker_roles: Vec<String>,
+    /// Who the cluster's grants let run pods in every namespace, as
+    /// `SUBJECT (grant ROLE)` (a pod-making cluster role or the built-in `edit`,
+    /// `admin`, `cluster-admin` bound cluster-wide).
+    pub pod_makers: Vec<String>,
 }
 
 /// The user and group prefixes the cluster's OIDC issuers give their names
@@ -101,6 +108,30 @@ pub trait Env {
     fn namespace_owners(&self, ns: &str) -> Vec<String>;
     /// Where tenant `tenant` lists namespace `ns` (for a related location).
     fn namespace_declaration(&self, tenant: &str, ns: &str) -> Option<(FileKey, Span)>;
+}
+
+/// What the cluster's check may ask about the program's tenants: the facts of
+/// the tenants its grants name (`grant ROLE to tenant T workload W`). A smaller
+/// view than [`Env`], which also answers the cluster's own facts (asking those
+/// while checking the cluster would be a cycle).
+pub trait Tenants {
+    /// The facts of tenant `name`, if the program declares it.
+    fn tenant_facts(&self, name: &str) -> Option<Arc<TenantFacts>>;
+    /// The tenant name closest to `name`, for "did you mean".
+    fn closest_tenant(&self, name: &str) -> Option<String>;
+}
+
+/// A tenant's [`Env`] seen as [`Tenants`] (its grants name other tenants' workloads).
+pub struct EnvTenants<'a>(pub &'a dyn Env);
+
+impl Tenants for EnvTenants<'_> {
+    fn tenant_facts(&self, name: &str) -> Option<Arc<TenantFacts>> {
+        self.0.tenant(name)
+    }
+
+    fn closest_tenant(&self, name: &str) -> Option<String> {
+        self.0.suggest_tenant(name)
+    }
 }
 
 /// What the cross-tenant lints read of a checked tenant: its isolation and its

@@ -159,11 +159,24 @@ impl Indexer<'_> {
         self.reference(kind, role, tenant);
         let mut i = 1;
         while i + 1 < args.len() {
-            if word(&args[i]) == Some("workload") {
-                self.reference(SymbolKind::Workload, &args[i + 1], tenant);
-                i += 2;
-            } else {
-                i += 1;
+            match word(&args[i]) {
+                Some("workload") => {
+                    self.reference(SymbolKind::Workload, &args[i + 1], tenant);
+                    i += 2;
+                }
+                // `tenant T workload W`: another tenant's workload.
+                Some("tenant") => {
+                    let other = word(&args[i + 1]).map(str::to_string);
+                    self.reference(SymbolKind::Tenant, &args[i + 1], None);
+                    match (args.get(i + 2).and_then(word), args.get(i + 3)) {
+                        (Some("workload"), Some(w)) => {
+                            self.reference(SymbolKind::Workload, w, other.as_deref());
+                            i += 4;
+                        }
+                        _ => i += 2,
+                    }
+                }
+                _ => i += 1,
             }
         }
     }

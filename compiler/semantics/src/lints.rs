@@ -134,6 +134,83 @@ pub(crate) fn check_all_tenants_sources(cx: &mut Ctx, allows: &[AllTenantsAllow]
     }
 }
 
+/// Checks the cluster's ServiceAccounts written `"NS/NAME"` (grants,
+/// `managed-by`, exceptions' `workloads`) against the tenants (SPEC.md section 9): in a namespace of a tenant, `NAME` should be
+/// one of the ServiceAccounts khc writes there (its workloads'); a namespace no
+/// tenant declares but whose name is close to one is probably a typo. Each is a
+/// warning (an `unknown-name` warning: the ServiceAccount may exist outside khc)
+/// with "did you mean" and a fix replacing the string.
+pub(crate) fn check_cluster_service_accounts(cx: &mut Ctx, cluster: &At<'_>, tenants: &[std::sync::Arc<TenantFacts>]) {
+    let mut owners: std::collections::BTreeMap<&str, &TenantFacts> = std::collections::BTreeMap::new();
+    for t in tenants {
+        for ns in &t.namespaces {
+            owners.entry(ns.as_str()).or_insert(t);
+        }
+    }
+    // `grant … to serviceaccount "NS/NAME"`, `managed-by serviceaccount "NS/NAME"`
+    // and a cluster exception's `workloads "NS/NAME"`.
+    let mut named: Vec<(At<'_>, &khc_syntax::Value)> = Vec::new();
+    for g in cluster.children().filter(|c| !c.s.name.quoted) {
+        match g.name() {
+            "grant" | "managed-by" => {
+                let args = g.s.flat_args();
+                for pair in args.windows(2).filter(|p| crate::context::word(p[0]) == Some("serviceaccount")) {
+                    named.push((g, pair[1]));
+                }
+            }
+            "exception" => {
+                for w in g.children().filter(|c| c.name() == "workloads" && !c.s.name.quoted) {
+                    named.extend(w.s.flat_args().into_iter().map(|v| (w, v)));
+                }
+            }
+            _ => {}
+        }
+    }
+    for (g, value) in named {
+        let Some(text) = value.as_text() else { continue };
+        let Some((ns, name)) = text.split_once('/') else { continue };
+        match owners.get(ns) {
+            Some(t) => {
+                let here: Vec<&str> = t.workloads.iter().filter(|(_, w)| w.namespace == ns).map(|(n, _)| n.as_str()).collect();
+                if here.contains(&name) || name == "default" {
+                    continue;
+                }
+                let mut d = Diagnostic::warning(
+                    "unknown-name",
+                    g.file(),
+                    value.span,
+                    format!(
+                        "namespace `{ns}` belongs to tenant `{}`, which declares no workload `{name}` there: khc writes no ServiceAccount `{text}`",
+                        t.name
+                    ),
+                )
+                .with_label("no workload of this name");
+                match crate::values::suggest(name, here.iter().copied()) {
+                    Some(s) => d.suggest(&format!("\"{ns}/{s}\"")),
+                    None if here.is_empty() => {
+                        d = d.with_help(format!("declare `workload {name} {{ namespace {ns} }}` in tenant `{}`", t.name));
+                    }
+                    None => d = d.with_help(format!("its workloads there are {}", here.iter().map(|w| format!("`{w}`")).collect::<Vec<_>>().join(", "))),
+                }
+                d = d.with_note(format!("write `tenant {} workload NAME` to name a workload's ServiceAccount by its declaration", t.name));
+                cx.push(d);
+            }
+            None => {
+                let Some(close) = crate::values::suggest(ns, owners.keys().copied()) else { continue };
+                let mut d = Diagnostic::warning(
+                    "unknown-name",
+                    g.file(),
+                    value.span,
+                    format!("no tenant declares namespace `{ns}`, but tenant `{}` declares `{close}`", owners[close].name),
+                )
+                .with_label("not a namespace of any tenant");
+                d.suggest(&format!("\"{close}/{name}\""));
+                cx.push(d);
+            }
+        }
+    }
+}
+
 /// The statement the other tenant needs for rule `r` of tenant `tenant` to
 /// carry traffic: the same connection seen from the other side, with the
 /// workloads swapped, the same ports and the same protocols

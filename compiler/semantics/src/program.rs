@@ -6,7 +6,7 @@
 
 use crate::admission::ProfileTable;
 use crate::context::{At, Ctx, ModuleInfo, Stmt};
-use crate::env::{ClusterFacts, Env, LintEnv, TenantFacts};
+use crate::env::{ClusterFacts, Env, LintEnv, TenantFacts, Tenants};
 use crate::model::{Cluster, Tenant};
 use crate::schema::BlockKind;
 use khc_syntax::{Diagnostic, FileKey, SourceTree, Span, Statement, ValueKind};
@@ -143,10 +143,11 @@ pub fn profile_table(sources: &[Source<'_>]) -> (ProfileTable, Vec<Diagnostic>) 
     (table, cx.diags)
 }
 
-/// Checks the cluster statement.
-pub fn check_cluster(src: Source<'_>, profiles: &ProfileTable) -> (Cluster, Vec<Diagnostic>) {
+/// Checks the cluster statement; `tenants` answers for the tenants its grants
+/// name (`grant ROLE to tenant T workload W`), so the check depends on those only.
+pub fn check_cluster(src: Source<'_>, profiles: &ProfileTable, tenants: &dyn Tenants) -> (Cluster, Vec<Diagnostic>) {
     let mut cx = Ctx::default();
-    let cluster = with_at(src, |at| crate::cluster::check_cluster(&mut cx, at, profiles));
+    let cluster = with_at(src, |at| crate::cluster::check_cluster(&mut cx, at, profiles, tenants));
     (cluster, cx.diags)
 }
 
@@ -170,6 +171,8 @@ pub fn cluster_facts(c: &Cluster) -> ClusterFacts {
         external_name_restricted: c.admission.as_ref().is_some_and(|a| {
             a.rules.iter().any(|r| r.kind.id == khc_rules::RuleId::AllowedServiceTypes && !r.kind.args.names().iter().any(|x| x == "ExternalName"))
         }),
+        pod_maker_roles: crate::rbac::pod_maker_roles(&c.roles),
+        pod_makers: crate::rbac::pod_makers(&c.bindings, &[], &crate::rbac::pod_maker_roles(&c.roles)),
     }
 }
 
@@ -204,10 +207,14 @@ pub fn tenant_lints(t: &Tenant, env: &dyn LintEnv) -> Vec<Diagnostic> {
 }
 
 /// Lints of the cluster that read every tenant: token-mounting workloads that
-/// cannot reach the API server.
+/// cannot reach the API server, cluster grants to `"NS/NAME"` ServiceAccounts
+/// khc does not write.
 pub fn cluster_lints(src: Source<'_>, cluster: &Cluster, tenants: &[Arc<TenantFacts>]) -> Vec<Diagnostic> {
     let mut cx = Ctx::default();
-    with_at(src, |at| crate::lints::check_api_access(&mut cx, at, cluster, tenants));
+    with_at(src, |at| {
+        crate::lints::check_api_access(&mut cx, at, cluster, tenants);
+        crate::lints::check_cluster_service_accounts(&mut cx, at, tenants);
+    });
     crate::lints::check_all_tenants_sources(&mut cx, &cluster.all_tenants_allows, tenants);
     cx.diags
 }

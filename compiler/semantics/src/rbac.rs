@@ -1,7 +1,7 @@
 //! RBAC: `role NAME { can … on … }` and `grant ROLE to …` (SPEC.md section 9).
 
 use crate::context::{word, At, Ctx};
-use crate::env::OidcPrefixes;
+use crate::env::{OidcPrefixes, Tenants};
 use crate::model::*;
 use crate::schema::{self, BlockKind};
 use crate::values;
@@ -216,6 +216,51 @@ const POD_MAKERS: &[(&str, &str)] = &[
     ("batch", "jobs"),
     ("batch", "cronjobs"),
 ];
+
+/// Whether a rule lets its holder run pods as any ServiceAccount of a namespace
+/// it applies in: `create` on pods or a pod-making kind (not with `names`, which
+/// never authorizes `create`), or `update`/`patch` on a pod-making kind (its pod
+/// template, `serviceAccountName` included). PodTemplates make no pods.
+pub(crate) fn rule_makes_pods(r: &RoleRule) -> bool {
+    khc_rules::facts::POD_KINDS.iter().filter(|k| k.kind != "PodTemplate").any(|k| {
+        let group = r.api_groups.iter().any(|g| g == k.group || g == "*");
+        let resource = r.resources.iter().any(|x| x == k.plural || x == "*");
+        let verbs: &[&str] = if k.template.is_empty() { &["create", "*"] } else { &["create", "update", "patch", "*"] };
+        // `names` never authorizes `create`, but a named controller's template can be changed.
+        let verb = r.verbs.iter().any(|v| verbs.contains(&v.as_str()) && (r.resource_names.is_empty() || (!k.template.is_empty() && v != "create")));
+        group && resource && verb
+    })
+}
+
+/// The built-in ClusterRoles that let the holder run pods.
+pub(crate) const BUILTIN_POD_MAKERS: &[&str] = &["edit", "admin", "cluster-admin"];
+
+/// The names of the roles among `roles` that let the holder run pods.
+pub(crate) fn pod_maker_roles(roles: &[Role]) -> Vec<String> {
+    roles.iter().filter(|r| r.rules.iter().any(rule_makes_pods)).map(|r| r.name.clone()).collect()
+}
+
+/// Who `bindings` let run pods, as `SUBJECT (grant ROLE)`: bindings of a Role
+/// in `roles`, of a ClusterRole in `cluster_roles` or of a built-in role that
+/// runs pods.
+pub(crate) fn pod_makers(bindings: &[Binding], roles: &[String], cluster_roles: &[String]) -> Vec<String> {
+    let mut out = Vec::new();
+    for b in bindings {
+        let (role, makes) = match &b.role {
+            RoleRef::Role(n) => (n, roles.contains(n)),
+            RoleRef::ClusterRole(n) => (n, cluster_roles.contains(n) || BUILTIN_POD_MAKERS.contains(&n.as_str())),
+        };
+        if makes {
+            for s in &b.subjects {
+                let text = format!("{} (grant `{role}`)", subject_text(s));
+                if !out.contains(&text) {
+                    out.push(text);
+                }
+            }
+        }
+    }
+    out
+}
 
 const WRITE_VERBS: &[&str] = &["create", "update", "patch", "delete", "deletecollection", "*"];
 const CREATE: &[&str] = &["create", "*"];
@@ -605,7 +650,7 @@ fn check_resource(cx: &mut Ctx, at: &At<'_>, text: &str, span: Span) -> Option<(
 /// Where grants are resolved.
 pub(crate) enum GrantScope<'h> {
     /// Cluster grants: ClusterRoleBindings.
-    Cluster { cluster_roles: &'h [String], oidc: Option<&'h OidcPrefixes> },
+    Cluster { cluster_roles: &'h [String], oidc: Option<&'h OidcPrefixes>, tenants: &'h dyn Tenants },
     /// Tenant grants: RoleBindings.
     Tenant {
         roles: &'h [String],
@@ -613,6 +658,7 @@ pub(crate) enum GrantScope<'h> {
         workloads: &'h BTreeMap<String, Workload>,
         namespaces: &'h [String],
         oidc: Option<&'h OidcPrefixes>,
+        tenants: &'h dyn Tenants,
     },
 }
 
@@ -622,10 +668,75 @@ impl GrantScope<'_> {
             GrantScope::Cluster { oidc, .. } | GrantScope::Tenant { oidc, .. } => *oidc,
         }
     }
+
+    fn tenants(&self) -> &dyn Tenants {
+        match self {
+            GrantScope::Cluster { tenants, .. } | GrantScope::Tenant { tenants, .. } => *tenants,
+        }
+    }
+}
+
+/// Resolves `tenant T workload W` (the values after `tenant`: `T`, `workload`,
+/// `W`) to W's ServiceAccount in W's namespace, with "did you mean" errors for
+/// an unknown tenant or workload.
+fn tenant_workload(cx: &mut Ctx, at: &At<'_>, tenant: &Value, rest: &[&Value], scope: &GrantScope<'_>) -> Option<Subject> {
+    let name = word(tenant).unwrap_or("");
+    let (Some(kw), Some(w)) = (rest.first(), rest.get(1)) else {
+        cx.error(at, tenant.span, "bad-argument", "a tenant subject is written `tenant NAME workload NAME`")
+            .notes
+            .push("help: name the workload whose ServiceAccount gets the grant: `tenant ci workload deployer`".into());
+        return None;
+    };
+    if word(kw) != Some("workload") {
+        cx.error(at, kw.span, "bad-argument", "expected `workload NAME` after `tenant NAME`")
+            .notes
+            .push("help: a grant names one workload's ServiceAccount: `tenant ci workload deployer`".into());
+        return None;
+    }
+    let Some(facts) = scope.tenants().tenant_facts(name) else {
+        let suggestion = scope.tenants().closest_tenant(name);
+        let d = cx.error(at, tenant.span, "unknown-name", format!("unknown tenant `{name}`"));
+        d.primary.message = "no tenant has this name".into();
+        if let Some(s) = suggestion {
+            d.suggest(&s);
+        }
+        return None;
+    };
+    let workload = word(w).unwrap_or("");
+    match facts.workloads.get(workload) {
+        Some(f) => Some(Subject::ServiceAccount { namespace: f.namespace.clone(), name: workload.to_string() }),
+        None => {
+            let s = values::suggest(workload, facts.workloads.keys().map(String::as_str));
+            let d = cx.error(at, w.span, "unknown-name", format!("tenant `{name}` has no workload `{workload}`"));
+            match s {
+                Some(s) => d.suggest(s),
+                None => d.notes.push(format!("help: declare it with `workload {workload} {{ … }}` in tenant `{name}`")),
+            }
+            None
+        }
+    }
+}
+
+/// Warns about a tenant's grant to a ServiceAccount in a namespace the tenant
+/// does not own (`shown` is the subject as written).
+fn outside_tenant(cx: &mut Ctx, at: &At<'_>, span: Span, shown: &str, namespace: &str, scope: &GrantScope<'_>) {
+    if let GrantScope::Tenant { namespaces, .. } = scope {
+        if !namespaces.iter().any(|n| n == namespace) {
+            cx.warning(at, span, "risky", format!("`{shown}` is outside this tenant: the grant reaches into namespace `{namespace}`"))
+                .notes
+                .push("note: whoever can create pods in that namespace can run them as this ServiceAccount and act with this grant".into());
+        }
+    }
 }
 
 /// Warns when no OIDC issuer can produce the name of a user or group subject
 /// (`kind` is `user` or `group`): the grant then does nothing for OIDC sign-ins.
+/// Every name an issuer produces starts with its prefix (the
+/// AuthenticationConfiguration khc writes always sets `claimMappings.username.prefix`
+/// and `groups.prefix`, so the flag-era exception for an `email` claim does not
+/// apply). `system:` names are the API server's own (ServiceAccounts are users
+/// `system:serviceaccount:NS:NAME`, nodes `system:node:NAME`): no issuer makes them.
+/// The warning offers the prefixed name as a fix.
 fn check_oidc_subject(cx: &mut Ctx, at: &At<'_>, span: Span, kind: &str, name: &str, oidc: &OidcPrefixes) {
     if name.starts_with("system:") {
         return;
@@ -642,7 +753,8 @@ fn check_oidc_subject(cx: &mut Ctx, at: &At<'_>, span: Span, kind: &str, name: &
     };
     let d = cx.warning(at, span, "no-effect", format!("{why}; the grant silently does nothing for OIDC sign-ins"));
     if let Some(p) = prefixes.first() {
-        d.notes.push(format!("help: write `{kind} \"{p}{name}\"`; only a client certificate or another authenticator could name `{name}`"));
+        d.suggest(&format!("\"{p}{name}\""));
+        d.notes.push(format!("note: only a client certificate or another authenticator could name `{name}`"));
     }
 }
 
@@ -730,7 +842,7 @@ pub(crate) fn subjects(cx: &mut Ctx, at: &At<'_>, vals: &[&Value], scope: &Grant
                 at,
                 kind_val.span,
                 "bad-argument",
-                "a subject is written `user \"NAME\"`, `group \"NAME\"`, `workload NAME` or `serviceaccount \"NS/NAME\"`",
+                "a subject is written `user \"NAME\"`, `group \"NAME\"`, `workload NAME`, `tenant NAME workload NAME` or `serviceaccount \"NS/NAME\"`",
             );
             break;
         };
@@ -783,12 +895,8 @@ pub(crate) fn subjects(cx: &mut Ctx, at: &At<'_>, vals: &[&Value], scope: &Grant
                         )
                         .notes
                         .push("help: grant to a workload's own ServiceAccount".into());
-                    } else if let GrantScope::Tenant { namespaces, .. } = scope {
-                        if !namespaces.iter().any(|n| n == ns) {
-                            cx.warning(at, arg.span, "risky", format!("`{name}` is outside this tenant: the grant reaches into namespace `{ns}`"))
-                                .notes
-                                .push("note: whoever can create pods in that namespace can run them as this ServiceAccount and act with this grant".into());
-                        }
+                    } else {
+                        outside_tenant(cx, at, arg.span, name, ns, scope);
                     }
                     Subject::ServiceAccount { namespace: ns.into(), name: sa.into() }
                 }
@@ -810,15 +918,26 @@ pub(crate) fn subjects(cx: &mut Ctx, at: &At<'_>, vals: &[&Value], scope: &Grant
                     }
                 },
                 GrantScope::Cluster { .. } => {
-                    cx.error(at, kind_val.span, "bad-argument", "`workload` subjects belong in a tenant's grant")
+                    cx.error(at, kind_val.span, "bad-argument", "`workload NAME` names a workload of the enclosing tenant; `cluster` has none")
                         .notes
-                        .push("help: in `cluster`, write `serviceaccount \"NAMESPACE/NAME\"`".into());
+                        .push("help: in `cluster`, write `tenant TENANT workload NAME` (or `serviceaccount \"NAMESPACE/NAME\"`)".into());
                     continue;
                 }
             },
+            "tenant" => {
+                let rest = &vals[i.min(vals.len())..];
+                i += 2;
+                let Some(s) = tenant_workload(cx, at, arg, rest, scope) else { continue };
+                if let Subject::ServiceAccount { namespace, .. } = &s {
+                    let shown = format!("tenant {name} workload {}", rest.get(1).and_then(|v| word(v)).unwrap_or(""));
+                    let span = kind_val.span.to(rest[1].span);
+                    outside_tenant(cx, at, span, &shown, namespace, scope);
+                }
+                s
+            }
             _ => {
                 let d = cx.error(at, kind_val.span, "bad-argument", format!("unknown subject kind `{kind}`"));
-                d.notes.push("help: subjects are `user`, `group`, `workload` and `serviceaccount`".into());
+                d.notes.push("help: subjects are `user`, `group`, `workload`, `tenant … workload` and `serviceaccount`".into());
                 continue;
             }
         };

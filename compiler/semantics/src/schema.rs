@@ -685,6 +685,7 @@ pub const SUBJECT_KINDS: ValueSet = ValueSet {
         ("user", "A user name, as authentication reports it: `user \"alice@example.com\"`."),
         ("group", "A group name: `group \"payments-devs\"`."),
         ("workload", "A workload of this tenant (its ServiceAccount): `workload api`."),
+        ("tenant", "A workload of any tenant (its ServiceAccount, in its namespace): `tenant ci workload deployer`."),
         ("serviceaccount", "Any ServiceAccount: `serviceaccount \"NAMESPACE/NAME\"`."),
     ],
 };

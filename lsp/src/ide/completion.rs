@@ -93,6 +93,10 @@ impl<'a> Analysis<'a> {
                 defs(SymbolKind::Workload, other.as_deref().or(tenant_here.as_deref()))
             }
             ("use", "use") => defs(SymbolKind::Profile, None),
+            // `grant ROLE to tenant T ▮` / `managed-by tenant T ▮`: the subject goes on with `workload`.
+            ("grant" | "managed-by", _) if complete.len() >= 2 && complete[complete.len() - 2] == "tenant" => {
+                vec![item("workload", CompletionItemKind::KEYWORD, Some("the tenant's workload whose ServiceAccount gets the grant"))]
+            }
             ("grant", "grant") => {
                 let mut v = defs(SymbolKind::Role, tenant_here.as_deref());
                 v.extend(defs(SymbolKind::ClusterRole, None));

@@ -65,7 +65,15 @@ impl<'a> Analysis<'a> {
             return Some(h);
         }
         if tok.kind() == SyntaxKind::NAME {
-            let (set, doc) = value_set_of(tok.text())?;
+            // A word of several value sets (`tenant`, `workload`) reads as the
+            // statement it stands in: a subject kind in `grant`, a peer in `allow`.
+            let stmt = tok.parent_ancestors().find_map(ast::Statement::cast);
+            let preferred: Option<&ValueSet> = match stmt.as_ref().map(|s| s.keyword()).as_deref() {
+                Some("grant" | "managed-by") => Some(&schema::SUBJECT_KINDS),
+                Some("allow") => Some(&schema::PEER_KINDS),
+                _ => None,
+            };
+            let (set, doc) = preferred.and_then(|s| s.doc(tok.text()).map(|d| (s, d))).or_else(|| value_set_of(tok.text()))?;
             let mut h = markdown(format!("`{}` — {}: {doc}", tok.text(), set.what));
             h.range = Some(self.ix.range(tok.text_range().into()));
             return Some(h);

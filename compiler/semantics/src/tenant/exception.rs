@@ -421,3 +421,39 @@ fn cluster_exception(cx: &mut Ctx, at: &At<'_>, name: &str, admission: Option<&A
     }
     ok.then_some(e)
 }
+
+/// Warns, for each exception keyed on workloads (ServiceAccount names), when
+/// some subject khc grants may run pods in a namespace it covers (`makers`:
+/// `SUBJECT (grant ROLE)`, from [`crate::rbac::pod_makers`]): khc identifies a
+/// workload by its pods' `serviceAccountName`, which whoever creates the pod
+/// chooses, so those subjects can run a pod under the excepted name and get what
+/// the exception lifts (SPEC.md section 5, "Exceptions"). The warning (code
+/// `exception-scope`) is on the exception's `workloads`, naming who.
+pub(crate) fn check_pod_makers(cx: &mut Ctx, stmts: &[At<'_>], exceptions: &[Exception], makers: &[String]) {
+    if makers.is_empty() {
+        return;
+    }
+    for e in exceptions.iter().filter(|e| !e.workloads.is_empty()) {
+        let Some(at) = stmts.iter().find(|a| a.s.flat_args().first().and_then(|v| word(v)) == Some(e.name.as_str())) else { continue };
+        let Some(w) = at.children().find(|c| c.name() == "workloads" && !c.s.name.quoted) else { continue };
+        let accounts: Vec<String> = e.workloads.iter().map(|(name, ns)| format!("`{ns}/{name}`")).collect();
+        let mut namespaces: Vec<&str> = e.workloads.iter().map(|(_, ns)| ns.as_str()).collect();
+        namespaces.dedup();
+        let shown: Vec<&str> = makers.iter().take(3).map(String::as_str).collect();
+        let more = if makers.len() > 3 { format!(" and {} more", makers.len() - 3) } else { String::new() };
+        let d = cx.warning(
+            &w,
+            w.s.span,
+            "exception-scope",
+            format!(
+                "exception `{}` is keyed on ServiceAccount names, and {}{more} may create pods in {}: a pod naming {} gets what the exception lifts",
+                e.name,
+                shown.join(", "),
+                namespaces.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", "),
+                accounts.join(", ")
+            ),
+        );
+        d.notes.push("note: an exception is as narrow as the namespace's RBAC: a pod's `serviceAccountName` is chosen by whoever creates the pod (or the Deployment, DaemonSet… that makes it)".into());
+        d.notes.push("help: give the excepted workload a namespace where no one else may create pods (deploy it through the `managed-by` applier), or acknowledge it: `# khc: allow exception-scope — REASON`".into());
+    }
+}

@@ -167,8 +167,14 @@ pub(crate) fn check_tenant(cx: &mut Ctx, at: &At<'_>, env: &dyn Env) -> Option<T
         workloads: &h.workloads,
         namespaces: &h.facts.namespaces,
         oidc: cluster.oidc.as_ref(),
+        tenants: &crate::env::EnvTenants(env),
     };
     t.bindings = check_grants(cx, &grants, &scope);
+    // Who may run pods in the tenant's namespaces: its own grants (RoleBindings in
+    // each namespace) and the cluster's (ClusterRoleBindings).
+    let mut makers = crate::rbac::pod_makers(&t.bindings, &crate::rbac::pod_maker_roles(&t.roles), &cluster.pod_maker_roles);
+    makers.extend(cluster.pod_makers.iter().filter(|m| !makers.contains(m)).cloned().collect::<Vec<_>>());
+    exception::check_pod_makers(cx, &exceptions, &t.exceptions, &makers);
     check_external_name(cx, at, &t, cluster.external_name_restricted);
     if let Some(q) = &t.quota {
         let has_default_request = |r: &str| t.limits.as_ref().is_some_and(|l| l.request.contains_key(r) || l.default.contains_key(r));
