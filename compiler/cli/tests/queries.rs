@@ -733,9 +733,10 @@ fn report_benchmark_judges_the_control_plane() {
 }
 
 /// A program for the escalation tests: bob may bind any ClusterRole, carol may
-/// impersonate bob, mallory any group, dave may mint the token of `a/ci` (which
-/// reads Secrets), frank may create pods in restricted `b` (hostPath refused),
-/// erin only reads pods.
+/// impersonate bob, mallory any user and group (a group is impersonated along
+/// with a user: groups alone, as `oscar` may, reach nothing), dave may mint the
+/// token of `a/ci` (which reads Secrets), frank may create pods in restricted
+/// `b` (hostPath refused), erin only reads pods.
 const ESCALATION: &str = r#"
 tenant a {
   pod-security restricted
@@ -761,8 +762,10 @@ cluster esc {
   grant binder to user "bob"
   role imp { can impersonate on users names "bob" }
   grant imp to user "carol"
-  role masters { can impersonate on groups uids }
+  role masters { can impersonate on users groups uids }
   grant masters to user "mallory"
+  role groups-only { can impersonate on groups uids }
+  grant groups-only to user "oscar"
   role pods-only { can get on pods }
   grant pods-only to user "erin"
   role csr {
@@ -809,8 +812,15 @@ fn can_follows_multi_step_escalations() {
     let text = stdout(&khc(&["can", "user:dave", "list", "secrets", "-n", "a", "-p", p]));
     assert!(text.contains("create a token for sa:a/ci") && text.contains("as sa:a/ci: list secrets in namespace a"), "{text}");
     // A client certificate for system:masters, a mutating webhook, the kubelet API.
-    let text = stdout(&khc(&["can", "user:cert-clerk", "delete", "nodes", "-p", p]));
-    assert!(text.starts_with("yes, by escalation") && text.contains("create and approve a CertificateSigningRequest"), "{text}");
+    // A client certificate of a subject that may (never system:masters: the
+    // CertificateSubjectRestriction admission plugin refuses that group).
+    let text = stdout(&khc(&["can", "user:cert-clerk", "list", "secrets", "-n", "a", "-p", p]));
+    assert!(text.starts_with("yes, by escalation") && text.contains("CertificateSigningRequest for a kube-apiserver-client certificate of sa:a/ci"), "{text}");
+    let o = khc(&["can", "user:cert-clerk", "delete", "nodes", "-p", p]);
+    assert_eq!(o.status.code(), Some(1), "only system:masters may: {}", stdout(&o));
+    // Groups alone cannot be impersonated: the API server wants a user with them.
+    let o = khc(&["can", "user:oscar", "delete", "nodes", "-p", p]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
     let text = stdout(&khc(&["can", "user:hooker", "delete", "nodes", "-p", p]));
     assert!(text.starts_with("yes, by escalation") && text.contains("MutatingWebhookConfiguration"), "{text}");
     let text = stdout(&khc(&["can", "user:prober", "list", "secrets", "-n", "a", "-p", p]));
