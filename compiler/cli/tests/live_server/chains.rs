@@ -208,8 +208,18 @@ impl<'a> Exec<'a> {
         ))
     }
 
-    /// Executes one step as `me`: the identity after it, or the refusal.
+    /// Executes one step as `me`: the identity after it, or the refusal (both recorded).
     fn step(&mut self, me: Me, step: &Value, req: &Value) -> Result<Me, (u16, String)> {
+        let out = self.take(me, step, req);
+        let kind = describe_act(&step["act"]);
+        match &out {
+            Ok(_) => self.acts.insert(kind),
+            Err(_) => self.refused.insert(kind),
+        };
+        out
+    }
+
+    fn take(&mut self, me: Me, step: &Value, req: &Value) -> Result<Me, (u16, String)> {
         let act = &step["act"];
         let tag = act["act"].as_str().unwrap().to_string();
         let fail = |r: &Response| Err((r.status, message(r)));
@@ -454,14 +464,12 @@ impl<'a> Exec<'a> {
             "request" => Ok(me),
             "as-service-account" => {
                 let (ns, sa) = (act["namespace"].as_str().unwrap(), act["name"].as_str().unwrap());
-                // The token a node's root reads from that ServiceAccount's pod.
-                Ok(Me { subject: Subject::sa(ns, sa), cred: Credential::Token(self.admin_token(ns, sa, None)), headers: Vec::new(), user: None })
+                // The token a node's root reads from that ServiceAccount's pod (the
+                // ServiceAccount is created when missing: the controllers' accounts
+                // the live bindings name do not exist on this test server).
+                Ok(self.own(&Subject::sa(ns, sa), None))
             }
             other => panic!("an act the test does not know: {other}"),
-        };
-        match &out {
-            Ok(_) => self.acts.insert(describe_act(act)),
-            Err(_) => self.refused.insert(describe_act(act)),
         };
         out
     }
@@ -551,8 +559,10 @@ fn material() -> Vec<Value> {
     let rule = |groups: &[&str], resources: &[&str], verbs: &[&str]| json!({"apiGroups": groups, "resources": resources, "verbs": verbs});
     let named = |groups: &[&str], resources: &[&str], verbs: &[&str], names: &[&str]| json!({"apiGroups": groups, "resources": resources, "verbs": verbs, "resourceNames": names});
     let mut out = Vec::new();
-    let mut give = |who: &str, rules: Value, ns: Option<&str>| {
-        let name = format!("chain-{who}");
+    let mut give = |tag: &str, rules: Value, ns: Option<&str>| {
+        // `petra-ns` is petra's Role in a namespace.
+        let who = tag.split_once('-').map_or(tag, |(w, _)| w);
+        let name = format!("chain-{tag}");
         match ns {
             None => {
                 out.push(cluster_role(&name, rules));
@@ -694,9 +704,13 @@ pub fn every_kind_of_chain(c: &Cluster, project: &str, kubeconfig: &str) {
             Some(act) => {
                 assert_eq!(code, 0, "{}: khc says no:\n{text}", q.who);
                 assert!(v["allowed"] == json!(false), "{}: a direct grant, not a chain", q.who);
-                let first = followable.first().unwrap_or_else(|| panic!("{}: no followable path:\n{text}", q.who));
-                let acts: Vec<String> = first["steps"].as_array().unwrap().iter().map(|s| describe_act(&s["act"])).collect();
-                assert!(acts.iter().any(|a| a == act), "{}: the first path is {} ({acts:?}), not a {act} chain", q.who, path_text(first));
+                // The shortest followable path with the kind of step this question is
+                // about (a subject may have several kinds: gus may also impersonate a
+                // user who binds).
+                let first = followable
+                    .iter()
+                    .find(|p| p["steps"].as_array().unwrap().iter().any(|s| describe_act(&s["act"]) == act))
+                    .unwrap_or_else(|| panic!("{}: no followable {act} path:\n{text}", q.who));
                 let outcome = exec.path(&who, first, req);
                 assert!(matches!(outcome, Outcome::Allowed | Outcome::PowerTaken), "{}: {} → {outcome:?}", q.who, path_text(first));
                 eprintln!("  executed: {} → {outcome:?}", path_text(first));
@@ -726,13 +740,15 @@ pub fn every_kind_of_chain(c: &Cluster, project: &str, kubeconfig: &str) {
         }
     }
     // The "no" answers khc gives by the API server's own rules, refused there too:
-    // a group impersonated without a user, a uid alone.
+    // a group impersonated without a user, a uid alone ("requested … without
+    // impersonating a user": 400 on 1.37.2, a BadRequest; 500 on 1.30.14, where the
+    // filter returns a plain error).
     let hank = exec.own(&Subject::user("hank"), None);
     let r = c.request_as(&hank.cred, &[("Impersonate-Group".into(), "oidc:payments-devs".into())], "GET", "/api/v1/namespaces/payments/pods", &Value::Null);
-    assert_eq!(r.status, 400, "a group without a user: {}", r.body);
+    assert!(matches!(r.status, 400 | 500), "a group without a user: {} {}", r.status, r.body);
     let uma = exec.own(&Subject::user("uma"), None);
     let r = c.request_as(&uma.cred, &[("Impersonate-Uid".into(), "1234".into())], "GET", "/api/v1/namespaces", &Value::Null);
-    assert_eq!(r.status, 400, "a uid without a user: {}", r.body);
+    assert!(matches!(r.status, 400 | 500), "a uid without a user: {} {}", r.status, r.body);
     let want: BTreeSet<String> = [
         "impersonate User",
         "impersonate Group",
