@@ -256,6 +256,9 @@ fn live_answers_on(bin: &Path) {
         assert_eq!(khc_denies, !o.status.success(), "item {i} ({}): khc {khc_denies}, server: {}", item["kind"], String::from_utf8_lossy(&o.stderr));
     }
 
-    // Every kind of chain, executed step by step as the subject.
+    // Every kind of chain, executed step by step as the subject; then the same on
+    // generated programs, on the same server.
     chains::every_kind_of_chain(&c, &ex, &kubeconfig);
+    let minor: u32 = version.trim_start_matches("v1.").split('.').next().unwrap().parse().unwrap();
+    chains::on_generated_programs(&c, &tmp.0, minor);
 }

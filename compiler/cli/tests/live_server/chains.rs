@@ -778,3 +778,169 @@ pub fn every_kind_of_chain(c: &Cluster, project: &str, kubeconfig: &str) {
         assert!(exec.refused.contains(r), "no pruned {r} step was refused by the server: {:?}", exec.refused);
     }
 }
+
+/// The escalation grants a generated program may get (cluster roles; `{k}` is
+/// the program's number), and their user.
+const ESCALATION_GRANTS: &[(&str, &str)] = &[
+    ("bind", "  role esc-bind-{k} {\n    can bind on clusterroles.rbac.authorization.k8s.io\n    can create on rolebindings.rbac.authorization.k8s.io\n  }\n"),
+    ("imp", "  role esc-imp-{k} { can impersonate on users names \"oncall-1@example.com\" }\n"),
+    ("token", "  role esc-token-{k} { can create on \"serviceaccounts/token\" }\n"),
+    ("pods", "  role esc-pods-{k} { can create on pods }\n"),
+    (
+        "csr",
+        "  role esc-csr-{k} {\n    can create on certificatesigningrequests.certificates.k8s.io\n    can update on \"certificatesigningrequests.certificates.k8s.io/approval\"\n    can approve on signers.certificates.k8s.io names \"kubernetes.io/kube-apiserver-client\"\n  }\n",
+    ),
+    ("hook", "  role esc-hook-{k} { can create on mutatingwebhookconfigurations.admissionregistration.k8s.io }\n"),
+    ("pv", "  role esc-pv-{k} { can create on persistentvolumes persistentvolumeclaims pods }\n"),
+    ("group", "  role esc-group-{k} { can impersonate on users groups }\n"),
+];
+
+/// Generated program `k` (`tests/workspace_gen.rs`, `2 + k` tenants) with five
+/// of [`ESCALATION_GRANTS`] picked by a fixed seed, each granted to user
+/// `u{k}-NAME`: its source files and the users.
+fn generated_with_escalations(k: usize, minor: u32) -> (Vec<(String, String)>, Vec<String>) {
+    let ws = khc_tests::workspace_gen::Workspace::new(2 + k);
+    let mut seed: u64 = 0x5EED_0018 ^ (k as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    let mut pool: Vec<usize> = (0..ESCALATION_GRANTS.len()).collect();
+    let mut picked = Vec::new();
+    for _ in 0..5 {
+        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        picked.push(pool.remove((seed >> 33) as usize % pool.len()));
+    }
+    picked.sort();
+    let mut extra = String::new();
+    let mut users = Vec::new();
+    for i in picked {
+        let (name, role) = ESCALATION_GRANTS[i];
+        extra += &role.replace("{k}", &k.to_string());
+        extra += &format!("  grant esc-{name}-{k} to user \"u{k}-{name}\"\n");
+        users.push(format!("user:u{k}-{name}"));
+    }
+    let anchor = "  grant platform-reader to group \"platform-oncall\"\n";
+    let files = ws
+        .files()
+        .into_iter()
+        .map(|(path, text)| {
+            if text.contains(anchor) {
+                let text = text.replace(anchor, &format!("{anchor}{extra}")).replace("kubernetes 1.35", &format!("kubernetes 1.{}", minor.min(35)));
+                (path, text)
+            } else {
+                (path, text)
+            }
+        })
+        .collect();
+    (files, users)
+}
+
+/// Item 3: the same chain execution on generated programs (fixed seeds, two
+/// programs, about a minute a server): each is built and applied; for a few
+/// requests, every subject `who-can` reports without a direct grant, and every
+/// escalation user the seed gave, is asked with `khc can`: a "yes" is executed
+/// (its first followable path gives the permission), a "no" is refused by the
+/// server (SelfSubjectAccessReview, and each pruned path's refused step).
+pub fn on_generated_programs(c: &Cluster, dir: &std::path::Path, minor: u32) {
+    let mut exec = Exec { c, acts: BTreeSet::new(), refused: BTreeSet::new() };
+    let (mut yes, mut no) = (0, 0);
+    // The namespace the programs' `allow … from namespace ingress-nginx` names
+    // exists, as in a cluster with that ingress controller (with its `default`
+    // ServiceAccount: no ServiceAccount controller runs here).
+    c.kubectl_ok(&["create", "namespace", "ingress-nginx"]);
+    c.kubectl_ok(&["create", "serviceaccount", "default", "-n", "ingress-nginx"]);
+    for k in 0..2 {
+        let t0 = Instant::now();
+        let (files, users) = generated_with_escalations(k, minor);
+        let src = dir.join(format!("gen{k}"));
+        for (path, text) in &files {
+            let p = src.join(path);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, text).unwrap();
+        }
+        let out = dir.join(format!("gen{k}-out"));
+        let (code, _, err) = super::khc(&["build", src.to_str().unwrap(), "-o", out.to_str().unwrap()], None);
+        assert_eq!(code, 0, "generated program {k}: {err}");
+        let tree = out.join("clusters/bench");
+        let o = c.kubectl(&[
+            "apply",
+            "--server-side",
+            "--force-conflicts",
+            "--field-manager=khc",
+            "-R",
+            "-f",
+            tree.join("cluster").to_str().unwrap(),
+            "-R",
+            "-f",
+            tree.join("tenants").to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "generated program {k}: {}", String::from_utf8_lossy(&o.stderr));
+        let p = src.to_str().unwrap();
+        let requests: [&[&str]; 4] = [
+            &["get", "secrets", "-n", "t000", "--name", "t000-db-credentials"],
+            &["list", "pods", "-n", "t001"],
+            &["create", "deployments.apps", "-n", "t001-jobs"],
+            &["delete", "namespaces"],
+        ];
+        for r in requests {
+            let mut args = vec!["who-can"];
+            args.extend_from_slice(r);
+            args.extend(["-p", p, "--format", "json"]);
+            let (code, text, err) = super::khc(&args, None);
+            assert_eq!(code, 0, "{text}{err}");
+            let v: Value = serde_json::from_str(&text).unwrap();
+            let mut asked: Vec<String> = v[0]["answers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|a| a["grants"].as_array().is_none_or(|g| g.is_empty()))
+                .map(|a| serde_json::from_value::<Subject>(a["subject"].clone()).unwrap().to_string())
+                .collect();
+            let reported = asked.len();
+            for u in &users {
+                if !asked.contains(u) {
+                    asked.push(u.clone());
+                }
+            }
+            for (i, who) in asked.iter().enumerate() {
+                let mut args = vec!["can", who.as_str()];
+                args.extend_from_slice(r);
+                args.extend(["-p", p, "--format", "json"]);
+                let (code, text, err) = super::khc(&args, None);
+                let v: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}{err}"));
+                let subject = Subject::parse(who).unwrap();
+                let req = &v["request"];
+                let paths = v["paths"].as_array().unwrap();
+                if i < reported {
+                    assert_eq!(code, 0, "who-can reports {who} for {r:?}, can says no:\n{text}");
+                }
+                if v["allowed"] == json!(true) {
+                    continue;
+                }
+                if code == 0 {
+                    yes += 1;
+                    // A one-step escalation (a pod or token of an allowed
+                    // ServiceAccount) is among the paths too.
+                    let first = paths.iter().find(|p| p["pruned"].is_null()).unwrap_or_else(|| panic!("{who} {r:?}: yes without a path:\n{text}"));
+                    let outcome = exec.path(&subject, first, req);
+                    eprintln!("gen{k}: {who} {}: {} → {outcome:?}", r.join(" "), path_text(first));
+                    assert!(matches!(outcome, Outcome::Allowed | Outcome::PowerTaken), "gen{k}: {who} {r:?}: {} → {outcome:?}", path_text(first));
+                } else {
+                    no += 1;
+                    let me = exec.own(&subject, None);
+                    assert!(!exec.review(&me, req, false), "gen{k}: khc says {who} may not {r:?}, the server allows it");
+                    for p in paths {
+                        let outcome = exec.path(&subject, p, req);
+                        eprintln!("gen{k}: {who} {}: pruned {} → {outcome:?}", r.join(" "), path_text(p));
+                        assert!(
+                            matches!(outcome, Outcome::Refused(_, 403, _)),
+                            "gen{k}: khc prunes {} ({}), the server: {outcome:?}",
+                            path_text(p),
+                            p["pruned"]
+                        );
+                    }
+                }
+            }
+        }
+        eprintln!("gen{k}: {} users with escalation grants, {:.1}s", users.len(), t0.elapsed().as_secs_f64());
+    }
+    eprintln!("generated programs: {yes} chains executed, {no} \"no\" answers refused; acts {:?}, refused {:?}", exec.acts, exec.refused);
+    assert!(yes >= 4 && no >= 4, "too few questions answered: {yes} yes, {no} no");
+}
