@@ -39,7 +39,7 @@
 //! `resourceNames` allow every ServiceAccount of a namespace alike), not per
 //! ServiceAccount.
 
-use crate::rbac::{Grant, Request, Subject, POD_MAKERS};
+use crate::rbac::{BindingDef, Grant, Request, RoleDef, Subject, POD_MAKERS};
 use crate::{pss, Workspace};
 use serde::Serialize;
 use std::cell::RefCell;
@@ -246,7 +246,22 @@ pub struct Search<'a> {
     host_path: RefCell<HashMap<String, Option<String>>>,
     pod_refusal: RefCell<HashMap<(String, String), Option<String>>>,
     risky: std::cell::OnceCell<Vec<Subject>>,
+    /// The bindings naming each subject (indexes into the authorizer's bindings).
+    bindings_of: HashMap<Subject, Vec<usize>>,
+    perms: RefCell<HashMap<Subject, Perms<'a>>>,
+    reached: RefCell<HashMap<Subject, Rc<Reached>>>,
+    /// The subjects allowed the last request directly (asked once per request,
+    /// not once per power that borrows them).
+    direct: RefCell<Option<(Request, Rc<Vec<crate::rbac::Answer>>)>>,
+    /// The rules denying a plain pod of a namespace's workload: what another
+    /// ServiceAccount's pod is compared with.
+    reference_denials: RefCell<HashMap<(String, String), BTreeMap<String, String>>>,
+    #[allow(clippy::type_complexity)]
+    pod_policies: RefCell<HashMap<String, Rc<Vec<(&'a crate::admission::Policy, &'a crate::admission::PolicyBinding)>>>>,
 }
+
+/// A subject's `(namespace, binding, role)` triples ([`crate::rbac::Rbac::permissions_of`]).
+type Perms<'a> = Rc<Vec<(Option<String>, &'a BindingDef, &'a RoleDef)>>;
 
 fn with(mut steps: Vec<Step>, step: Step) -> Vec<Step> {
     steps.push(step);
@@ -313,11 +328,76 @@ impl<'a> Search<'a> {
             host_path: RefCell::default(),
             pod_refusal: RefCell::default(),
             risky: std::cell::OnceCell::new(),
+            bindings_of: {
+                let mut m: HashMap<Subject, Vec<usize>> = HashMap::new();
+                for (i, b) in ws.rbac.bindings.iter().enumerate() {
+                    for s in &b.subjects {
+                        let v = m.entry(s.clone()).or_default();
+                        if v.last() != Some(&i) {
+                            v.push(i);
+                        }
+                    }
+                }
+                m
+            },
+            perms: RefCell::default(),
+            reached: RefCell::default(),
+            direct: RefCell::default(),
+            reference_denials: RefCell::default(),
+            pod_policies: RefCell::default(),
         }
+    }
+
+    /// [`crate::rbac::Rbac::permissions_of`], from the subject index (the bindings
+    /// naming `who` or a group it belongs to: `system:authenticated`, a
+    /// ServiceAccount's `system:serviceaccounts[:NS]`), memoized.
+    fn perms(&self, who: &Subject) -> Perms<'a> {
+        if let Some(p) = self.perms.borrow().get(who) {
+            return p.clone();
+        }
+        let mut keys = vec![who.clone()];
+        match who {
+            Subject::User { .. } => keys.push(Subject::group("system:authenticated")),
+            Subject::ServiceAccount { namespace, .. } => {
+                keys.push(Subject::group("system:authenticated"));
+                keys.push(Subject::group("system:serviceaccounts"));
+                keys.push(Subject::group(&format!("system:serviceaccounts:{namespace}")));
+            }
+            Subject::Group { .. } => {}
+        }
+        let mut idx: Vec<usize> = keys.iter().filter_map(|k| self.bindings_of.get(k)).flatten().copied().collect();
+        idx.sort_unstable();
+        idx.dedup();
+        let rbac: &'a crate::rbac::Rbac = &self.ws.rbac;
+        let p: Perms<'a> = Rc::new(
+            idx.into_iter()
+                .filter_map(|i| {
+                    let b = &rbac.bindings[i];
+                    Some((b.namespace.clone(), b, rbac.role_of(b)?))
+                })
+                .collect(),
+        );
+        self.perms.borrow_mut().insert(who.clone(), p.clone());
+        p
     }
 
     fn grants(&self, who: &Subject, verb: &str, res: &str, ns: Option<&str>, name: Option<&str>) -> Vec<Grant> {
         self.ws.rbac.grants(who, &Request::new(verb, res, ns, name))
+    }
+
+    /// The namespaces where `who` may do one of `asks` (verb, resource): every
+    /// namespace when a ClusterRoleBinding allows it (asked in a namespace no
+    /// RoleBinding names), else only those whose RoleBindings name `who`. The
+    /// loops over namespaces ask only these: a tenant's admin is bound in its two
+    /// namespaces, not in the fleet's thousand.
+    fn namespaces_for(&self, who: &Subject, asks: &[(&str, &str)]) -> Vec<String> {
+        // No namespace can be named so: only ClusterRoleBindings apply there.
+        const NOWHERE: &str = "khc:nowhere";
+        if asks.iter().any(|(verb, res)| !self.grants(who, verb, res, Some(NOWHERE), None).is_empty()) {
+            return self.namespaces.clone();
+        }
+        let bound: BTreeSet<String> = self.perms(who).iter().filter_map(|(ns, _, _)| ns.clone()).collect();
+        bound.into_iter().collect()
     }
 
     /// Why khc's admission refuses a hostPath pod in `ns`, if it does (memoized).
@@ -355,8 +435,7 @@ impl<'a> Search<'a> {
                 }
             }
         }
-        let labels = self.ws.network.labels_of(ns);
-        for (policy, binding) in self.ws.admission.applicable("", "pods", &labels) {
+        for (policy, binding) in self.pod_policies(ns).iter() {
             if let Some(v) = policy.evaluate(&pod, &binding.actions).into_iter().find(|v| v.actions.iter().any(|a| a == "Deny") && v.error.is_none()) {
                 return Some(format!("khc admission rule {} ({}) refuses hostPath volumes in {ns}", v.rule, v.rule_source));
             }
@@ -364,11 +443,21 @@ impl<'a> Search<'a> {
         None
     }
 
+    /// The admission policies (and bindings) that judge pods in `ns` (memoized).
+    fn pod_policies(&self, ns: &str) -> Rc<Vec<(&'a crate::admission::Policy, &'a crate::admission::PolicyBinding)>> {
+        if let Some(p) = self.pod_policies.borrow().get(ns) {
+            return p.clone();
+        }
+        let admission: &'a crate::admission::Admission = &self.ws.admission;
+        let p = Rc::new(admission.applicable("", "pods", &self.ws.network.labels_of(ns)));
+        self.pod_policies.borrow_mut().insert(ns.to_string(), p.clone());
+        p
+    }
+
     /// The khc admission rules that deny `pod` in its namespace.
     fn denying_rules(&self, pod: &serde_json::Value, ns: &str) -> BTreeMap<String, String> {
-        let labels = self.ws.network.labels_of(ns);
         let mut out = BTreeMap::new();
-        for (policy, binding) in self.ws.admission.applicable("", "pods", &labels) {
+        for (policy, binding) in self.pod_policies(ns).iter() {
             for v in policy.evaluate(pod, &binding.actions) {
                 if v.actions.iter().any(|a| a == "Deny") && v.error.is_none() {
                     out.insert(v.rule, v.rule_source);
@@ -386,9 +475,21 @@ impl<'a> Search<'a> {
         if let Some(r) = self.pod_refusal.borrow().get(&key) {
             return r.clone();
         }
-        let reference = self.ws.tenant_of(ns).and_then(|t| t.workloads.iter().find(|w| w.namespace == ns && w.name != name)).map(|w| w.name.clone());
+        // Only a check that reads the pod's ServiceAccount can tell two pods
+        // apart that differ in nothing else (khc's CEL names the field).
+        let reads_account = self.pod_policies(ns).iter().any(|(p, _)| p.checks.iter().any(|c| c.expression.contains("serviceAccount")));
+        let reference = if reads_account {
+            self.ws.tenant_of(ns).and_then(|t| t.workloads.iter().find(|w| w.namespace == ns && w.name != name)).map(|w| w.name.clone())
+        } else {
+            None
+        };
         let r = reference.and_then(|other| {
-            let allowed = self.denying_rules(&plain_pod(ns, &other), ns);
+            let allowed = self
+                .reference_denials
+                .borrow_mut()
+                .entry((ns.to_string(), other.clone()))
+                .or_insert_with(|| self.denying_rules(&plain_pod(ns, &other), ns))
+                .clone();
             self.denying_rules(&plain_pod(ns, name), ns)
                 .into_iter()
                 .find(|(rule, _)| !allowed.contains_key(rule))
@@ -427,9 +528,7 @@ impl<'a> Search<'a> {
             return Some((any.to_string(), g));
         }
         let names: BTreeSet<String> = self
-            .ws
-            .rbac
-            .permissions_of(who)
+            .perms(who)
             .iter()
             .flat_map(|(_, _, r)| r.rules.iter().flat_map(|r| r.resource_names.iter().cloned()))
             .chain(self.people.iter().filter_map(|p| match p {
@@ -455,13 +554,24 @@ impl<'a> Search<'a> {
 
     fn moves_uncached(&self, who: &Subject) -> Vec<Move> {
         let mut out = Vec::new();
-        let perms = self.ws.rbac.permissions_of(who);
+        let perms = self.perms(who);
         let impersonates = perms.iter().any(|(_, _, r)| r.rules.iter().any(|r| r.verbs.iter().any(|v| v == "impersonate" || v == "*")));
+        let on = |r: &crate::rbac::Rule, what: &[&str]| r.resources.iter().any(|x| x == "*" || what.contains(&x.as_str()));
+        let people =
+            perms.iter().any(|(_, _, r)| r.rules.iter().any(|r| r.verbs.iter().any(|v| v == "impersonate" || v == "*") && on(r, &["users", "groups"])));
         // Rules with resourceNames are the only ones that allow one object of a
-        // namespace and not another: without them, one question per namespace.
-        let named = perms.iter().any(|(_, _, r)| r.rules.iter().any(|r| !r.resource_names.is_empty()));
-        if impersonates {
-            let along = self.impersonable_user(who);
+        // namespace and not another: without them, one question per namespace;
+        // with them, the ServiceAccounts they name.
+        let names: BTreeSet<&str> = perms
+            .iter()
+            .flat_map(|(_, _, r)| r.rules.iter())
+            .filter(|r| on(r, &["serviceaccounts", "serviceaccounts/token", "secrets"]))
+            .flat_map(|r| r.resource_names.iter().map(String::as_str))
+            .collect();
+        let named = !names.is_empty();
+        if people {
+            // The user a group is impersonated with, looked up once and only if needed.
+            let along = std::cell::OnceCell::new();
             for s in &self.people {
                 if s == who {
                     continue;
@@ -475,7 +585,10 @@ impl<'a> Search<'a> {
                     }
                     Subject::Group { name } => {
                         let g = self.grants(who, "impersonate", "groups", None, Some(name));
-                        if let (false, Some((user, ug))) = (g.is_empty(), &along) {
+                        if g.is_empty() {
+                            continue;
+                        }
+                        if let Some((user, ug)) = along.get_or_init(|| self.impersonable_user(who)) {
                             out.push((
                                 s.clone(),
                                 step(
@@ -491,7 +604,15 @@ impl<'a> Search<'a> {
                 }
             }
         }
-        for (ns, names) in &self.accounts {
+        let mut asks: Vec<(&str, &str)> = vec![("create", "serviceaccounts/token"), ("get", "secrets"), ("impersonate", "serviceaccounts")];
+        asks.extend(POD_MAKERS.iter().map(|r| ("create", *r)));
+        let relevant: BTreeSet<String> = self.namespaces_for(who, &asks).into_iter().collect();
+        // Rules with resourceNames may name a ServiceAccount of any namespace.
+        for (ns, accounts) in self.accounts.iter() {
+            let everywhere = relevant.contains(ns) || self.namespaces.binary_search(ns).is_err();
+            if !everywhere && !accounts.iter().any(|a| names.contains(a.as_str())) {
+                continue;
+            }
             let nsr = Some(ns.as_str());
             let imp_ns = if impersonates { self.grants(who, "impersonate", "serviceaccounts", nsr, None) } else { Vec::new() };
             let tok_ns = self.grants(who, "create", "serviceaccounts/token", nsr, None);
@@ -503,15 +624,16 @@ impl<'a> Search<'a> {
             if imp_ns.is_empty() && tok_ns.is_empty() && maker.is_none() && secrets.is_empty() && !named {
                 continue;
             }
-            for name in names {
+            for name in accounts {
                 let s = Subject::sa(ns, name);
-                if &s == who {
+                // A ServiceAccount no binding names (nor its groups) gives nothing.
+                if &s == who || self.perms(&s).is_empty() {
                     continue;
                 }
                 let by_name = |verb: &str, res: &str, any: &Vec<Grant>| -> Vec<Grant> {
                     if !any.is_empty() {
                         any.clone()
-                    } else if named {
+                    } else if names.contains(name.as_str()) {
                         self.grants(who, verb, res, nsr, Some(name))
                     } else {
                         Vec::new()
@@ -639,7 +761,7 @@ impl<'a> Search<'a> {
             }
         }
         let pv = self.grants(who, "create", "persistentvolumes", None, None);
-        for ns in &self.namespaces {
+        for ns in &self.namespaces_for(who, &[("create", "pods")]) {
             let pods = self.grants(who, "create", "pods", Some(ns), None);
             if pods.is_empty() {
                 continue;
@@ -669,7 +791,8 @@ impl<'a> Search<'a> {
             ));
         }
         // bind: create a binding to a role it may bind.
-        let scopes: Vec<Option<&str>> = std::iter::once(None).chain(self.namespaces.iter().map(|n| Some(n.as_str()))).collect();
+        let bound = self.namespaces_for(who, &[("create", "rolebindings.rbac.authorization.k8s.io")]);
+        let scopes: Vec<Option<&str>> = std::iter::once(None).chain(bound.iter().map(|n| Some(n.as_str()))).collect();
         for scope in scopes {
             let binding_res = if scope.is_some() { "rolebindings.rbac.authorization.k8s.io" } else { "clusterrolebindings.rbac.authorization.k8s.io" };
             let create = self.grants(who, "create", binding_res, scope, None);
@@ -713,7 +836,7 @@ impl<'a> Search<'a> {
             }
         }
         // escalate on a role already bound to it: add any rule.
-        for (ns, b, role) in self.ws.rbac.permissions_of(who) {
+        for (ns, b, role) in self.perms(who).iter() {
             let res = if role.kind == "Role" { "roles.rbac.authorization.k8s.io" } else { "clusterroles.rbac.authorization.k8s.io" };
             let rns = role.namespace.as_deref();
             let esc = self.grants(who, "escalate", res, rns, Some(&role.name));
@@ -736,20 +859,28 @@ impl<'a> Search<'a> {
         out
     }
 
+    /// [`crate::rbac::Rbac::who_can_directly`] for `req`, kept for the next asks of the same request.
+    fn directly(&self, req: &Request) -> Rc<Vec<crate::rbac::Answer>> {
+        if let Some((r, a)) = &*self.direct.borrow() {
+            if r == req {
+                return a.clone();
+            }
+        }
+        let a = Rc::new(self.ws.rbac.who_can_directly(req));
+        *self.direct.borrow_mut() = Some((req.clone(), a.clone()));
+        a
+    }
+
     /// Whether a power gives `req`: `None` no; `Some(None)` by itself;
     /// `Some(Some((sa, grants)))` as that ServiceAccount.
     fn power_gives(&self, p: &Power, req: &Request) -> Option<Option<(Subject, Vec<Grant>)>> {
         match p {
             Power::Everything => Some(None),
-            Power::AnyServiceAccount => self
-                .ws
-                .rbac
-                .who_can_directly(req)
-                .into_iter()
-                .find(|a| matches!(a.subject, Subject::ServiceAccount { .. }))
-                .map(|a| Some((a.subject, a.grants))),
+            Power::AnyServiceAccount => {
+                self.directly(req).iter().find(|a| matches!(a.subject, Subject::ServiceAccount { .. })).map(|a| Some((a.subject.clone(), a.grants.clone())))
+            }
             Power::AnyIdentity => {
-                self.ws.rbac.who_can_directly(req).into_iter().find(|a| a.subject != Subject::group("system:masters")).map(|a| Some((a.subject, a.grants)))
+                self.directly(req).iter().find(|a| a.subject != Subject::group("system:masters")).map(|a| Some((a.subject.clone(), a.grants.clone())))
             }
             Power::Role { kind, name, namespace } => {
                 if namespace.is_some() && namespace != &req.namespace {
@@ -763,8 +894,18 @@ impl<'a> Search<'a> {
         }
     }
 
-    /// Breadth-first from `who`: every identity reachable, with its path.
-    fn identities(&self, who: &Subject) -> Reached {
+    /// Breadth-first from `who`: every identity reachable, with its path
+    /// (memoized: it does not depend on the request).
+    fn identities(&self, who: &Subject) -> Rc<Reached> {
+        if let Some(r) = self.reached.borrow().get(who) {
+            return r.clone();
+        }
+        let r = Rc::new(self.identities_uncached(who));
+        self.reached.borrow_mut().insert(who.clone(), r.clone());
+        r
+    }
+
+    fn identities_uncached(&self, who: &Subject) -> Reached {
         let mut seen: BTreeSet<Subject> = BTreeSet::new();
         seen.insert(who.clone());
         let mut queue = VecDeque::from([(who.clone(), Vec::<Step>::new())]);
@@ -846,7 +987,7 @@ impl<'a> Search<'a> {
         paths.sort_by_key(|p| (p.pruned.is_some(), p.steps.len()));
         let mut seen = BTreeSet::new();
         paths.retain(|p| seen.insert(p.describe()));
-        Closure { paths, bound: reached.bound }
+        Closure { paths, bound: reached.bound.clone() }
     }
 
     /// Why khc's admission refuses a one-step escalation of
@@ -867,7 +1008,7 @@ impl<'a> Search<'a> {
     /// Every subject (named by a binding) with a multi-step path to `req` and no
     /// direct grant, with its paths (see [`who_can_by_escalation`]).
     pub fn who_can(&self, req: &Request) -> Vec<(Subject, Closure)> {
-        let direct: BTreeSet<Subject> = self.ws.rbac.who_can_directly(req).into_iter().map(|a| a.subject).collect();
+        let direct: BTreeSet<Subject> = self.directly(req).iter().map(|a| a.subject.clone()).collect();
         let mut out = Vec::new();
         for s in self.searched_subjects() {
             if direct.contains(s) {
@@ -895,7 +1036,7 @@ impl<'a> Search<'a> {
                     // Pod creation and Secret reads alone are the one-step escalations
                     // `Rbac::who_can` already follows; searching from every subject that
                     // may create a Deployment would cost a search per tenant developer.
-                    self.ws.rbac.permissions_of(s).iter().any(|(_, _, r)| {
+                    self.perms(s).iter().any(|(_, _, r)| {
                         r.rules.iter().any(|r| {
                             crate::effects::risks(r)
                                 .iter()
@@ -936,9 +1077,9 @@ pub fn reachable(ws: &Workspace, who: &Subject) -> Closure {
             paths.push(Path { steps: with(prefix.clone(), st.clone()), pruned: pruned.clone() });
         }
     }
-    for (_, steps, why) in reached.refused {
-        paths.push(Path { steps, pruned: Some(why) });
+    for (_, steps, why) in &reached.refused {
+        paths.push(Path { steps: steps.clone(), pruned: Some(why.clone()) });
     }
     paths.sort_by_key(|p| (p.pruned.is_some(), p.steps.len()));
-    Closure { paths, bound: reached.bound }
+    Closure { paths, bound: reached.bound.clone() }
 }
