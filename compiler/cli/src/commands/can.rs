@@ -14,8 +14,10 @@ use std::process::ExitCode;
 rule that allow it and their FILE:LINE, or the ServiceAccount it can be borrowed from (escalation).\n\n\
 Without a direct grant, multi-step escalation paths are searched: impersonation (users, groups, \
 ServiceAccounts), ServiceAccount tokens, pods or pod-creating controllers run as a ServiceAccount, \
-Secrets that hold tokens, `bind` and `escalate` on roles, certificate signing requests approved for \
-system:masters, webhook configurations, hostPath pods and PersistentVolumes, nodes/proxy. Each step \
+Secrets that hold tokens, `bind` and `escalate` on roles, certificate signing requests approved for a \
+subject that may (never system:masters: the API server refuses that group in a client-certificate \
+request), webhook configurations, hostPath pods and PersistentVolumes (with a claim), nodes/proxy. A \
+group is impersonated along with a user, as the API server requires. Each step \
 names the grants that allow it; paths khc's own admission refuses are shown as pruned. The search is \
 bounded (4 steps, 400 identities) and says so when a bound is hit.\n\n\
 SUBJECT is user:NAME, group:NAME, sa:NAMESPACE/NAME, system:serviceaccount:NAMESPACE:NAME or \
