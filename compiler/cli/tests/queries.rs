@@ -847,6 +847,69 @@ fn can_follows_multi_step_escalations() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// What khc's own admission refuses is pruned, in the multi-step paths and in
+/// the one-step escalations: pods running as `a/default` where
+/// `no-default-service-account` refuses them (a workload's pod is admitted), a
+/// hostPath pod under Pod Security `restricted`; a hostPath PersistentVolume
+/// needs a claim to be mounted (`live_server.rs` executes the same on real
+/// servers).
+#[test]
+fn escalations_khc_refuses_are_pruned() {
+    let dir = temp("pruned");
+    let src = r#"
+import "std/restricted"
+tenant a {
+  pod-security restricted
+  workload api { selector { app "api" } }
+  role podmaker { can create on pods }
+  grant podmaker to user "pam" user "petra" user "claire"
+  role claims { can create on persistentvolumeclaims }
+  grant claims to user "claire"
+  grant edit to serviceaccount "a/default"
+  admission {
+    use restricted
+    no-default-service-account
+  }
+}
+cluster c {
+  kubernetes 1.35
+  role pv { can create on persistentvolumes }
+  grant pv to user "petra" user "claire"
+}
+"#;
+    std::fs::write(dir.join("main.khc"), src).unwrap();
+    let p = dir.to_str().unwrap();
+    // pam may create pods in a, and a/default may create configmaps: refused.
+    let o = khc(&["can", "user:pam", "create", "configmaps", "-n", "a", "-p", p, "--format", "json"]);
+    let v = json(&o);
+    assert_eq!(o.status.code(), Some(1), "{v}");
+    assert_eq!(v["allowed_by_escalation"], false, "{v}");
+    let pruned = v["pruned_escalations"].as_array().unwrap();
+    assert!(pruned.iter().any(|e| e["pruned"].as_str().unwrap().contains("no-default-service-account")), "{v}");
+    assert!(v["paths"].as_array().unwrap().iter().all(|p| !p["pruned"].is_null()), "{v}");
+    let text = stdout(&khc(&["can", "user:pam", "create", "configmaps", "-n", "a", "-p", p]));
+    assert!(text.starts_with("no:") && text.contains("pruned escalation (refused: khc admission rule no-default-service-account"), "{text}");
+    // who-can leaves the refused one-step escalation out.
+    let text = stdout(&khc(&["who-can", "create", "configmaps", "-n", "a", "-p", p]));
+    assert!(!text.contains("user:pam"), "{text}");
+    // A hostPath PersistentVolume is mounted through a claim: petra cannot, claire can.
+    let v = json(&khc(&["can", "user:petra", "create", "configmaps", "-n", "a", "-p", p, "--format", "json"]));
+    let acts = |v: &serde_json::Value| -> Vec<String> {
+        v["paths"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["pruned"].is_null())
+            .flat_map(|p| p["steps"].as_array().unwrap().iter().map(|s| s["act"]["act"].as_str().unwrap().to_string()))
+            .collect()
+    };
+    assert!(!acts(&v).contains(&"host-path-volume".to_string()), "{v}");
+    let v = json(&khc(&["can", "user:claire", "create", "configmaps", "-n", "a", "-p", p, "--format", "json"]));
+    assert!(acts(&v).contains(&"host-path-volume".to_string()), "{v}");
+    assert!(acts(&v).contains(&"as-service-account".to_string()), "{v}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 #[test]
 fn impersonate_on_users_groups_uids_serviceaccounts_compiles() {
     let dir = escalation_project();
