@@ -1005,6 +1005,20 @@ impl<'a> Search<'a> {
         }
     }
 
+    /// [`crate::rbac::Rbac::who_can`] (direct grants and one-step escalations)
+    /// without the one-step escalations khc's own admission refuses
+    /// ([`Search::escalation_refused`]); subjects left with neither are dropped.
+    /// `khc who-can`, and the language server's hover and lenses, answer with it.
+    pub fn who_can_one_step(&self, req: &Request) -> Vec<crate::rbac::Answer> {
+        let mut answers = self.ws.rbac.who_can(req);
+        for a in &mut answers {
+            let who = a.subject.clone();
+            a.escalations.retain(|e| self.escalation_refused(&who, e).is_none());
+        }
+        answers.retain(|a| !a.grants.is_empty() || !a.escalations.is_empty());
+        answers
+    }
+
     /// Every subject (named by a binding) with a multi-step path to `req` and no
     /// direct grant, with its paths (see [`who_can_by_escalation`]).
     pub fn who_can(&self, req: &Request) -> Vec<(Subject, Closure)> {

@@ -130,14 +130,9 @@ pub fn run(args: Args) -> ExitCode {
     let search = khc_analysis::escalation::Search::new(ws);
     for ns in namespaces {
         let req = Request::new(&args.verb, &args.resource, ns.as_deref(), args.name.as_deref());
-        let mut answers = ws.rbac.who_can(&req);
         // One-step escalations khc's own admission refuses are left out (`khc can`
         // shows them as pruned).
-        for a in &mut answers {
-            let who = a.subject.clone();
-            a.escalations.retain(|e| search.escalation_refused(&who, e).is_none());
-        }
-        answers.retain(|a| !a.grants.is_empty() || !a.escalations.is_empty());
+        let mut answers = search.who_can_one_step(&req);
         let mut bound = None;
         let searched = search.who_can(&req);
         for (subject, c) in searched {
