@@ -174,7 +174,7 @@ fn node_exporter_exception_on_real_api_servers() {
         let mut attack = pod("node-agents", "node-exporter");
         attack["metadata"]["name"] = json!("not-node-exporter");
         attack["spec"]["containers"][0]["image"] = json!("registry.example.com/attacker/tools:1.0");
-        let as_dev = |object: &Value| c.request_as(Some("alice"), &["monitoring-devs"], "POST", &path_of(object), object);
+        let as_dev = |object: &Value| c.request_impersonating("alice", &["monitoring-devs"], "POST", &path_of(object), object);
         let r = as_dev(&attack);
         eprintln!("{version} alice, hostPath pod as node-exporter: HTTP {} {}", r.status, r.body["message"]);
         assert!(r.status == 201 || r.status == 200, "{version}: the documented limit changed (update SPEC and the warning): HTTP {} {}", r.status, r.body);
@@ -185,7 +185,7 @@ fn node_exporter_exception_on_real_api_servers() {
         eprintln!("{version} alice, hostPath pod as scraper: HTTP {} {message}", r.status);
         assert_eq!(r.status, 403, "{version}: {message}");
         assert!(message.contains("khc rule"), "{version}: denied by khc's policy, not RBAC: {message}");
-        let r = c.request_as(Some("mallory"), &[], "POST", &path_of(&attack), &attack);
+        let r = c.request_impersonating("mallory", &[], "POST", &path_of(&attack), &attack);
         let message = r.body["message"].as_str().unwrap_or("").to_string();
         eprintln!("{version} mallory, hostPath pod as node-exporter: HTTP {} {message}", r.status);
         assert_eq!(r.status, 403, "{version}: {message}");

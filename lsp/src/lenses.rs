@@ -24,8 +24,9 @@ pub fn workload_title(ws: &Workspace, tenant: &str, workload: &str) -> Option<St
 pub fn tenant_title(ws: &Workspace, tenant: &str) -> Option<String> {
     let t = ws.tenants().find(|t| t.name == tenant)?;
     let mut subjects = BTreeSet::new();
+    let search = khc_analysis::escalation::Search::new(ws);
     for ns in &t.namespaces {
-        for a in ws.rbac.who_can(&Request::new("create", "pods/exec", Some(ns), None)) {
+        for a in search.who_can_one_step(&Request::new("create", "pods/exec", Some(ns), None)) {
             subjects.insert(a.subject.to_string());
         }
     }

@@ -42,9 +42,11 @@ pub fn subjects(ws: &Workspace, tenant: &str, verb: &str, resource: &str) -> Opt
         let e = out.entry(subject).or_insert(how);
         *e = (*e).min(how);
     };
+    // As `khc who-can` answers: one-step escalations khc's admission refuses left out.
+    let search = khc_analysis::escalation::Search::new(ws);
     for ns in &t.namespaces {
         let req = Request::new(verb, resource, Some(ns), None);
-        for a in ws.rbac.who_can(&req) {
+        for a in search.who_can_one_step(&req) {
             note(a.subject.to_string(), if a.grants.is_empty() { How::Escalation } else { How::Granted });
         }
         for a in ws.rbac.who_can_for_names(&req) {

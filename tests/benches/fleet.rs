@@ -22,8 +22,11 @@
 //!   `--question-sizes` (default 1,000): `who-can` (one namespace and `-A`), `can`,
 //!   `reach`, `reach --matrix`, `blast-radius`, `eval` of one Deployment per tenant,
 //!   `report`, and `diff` of two versions differing in one tenant (against `khc
-//!   check` of both); `--question-graph` adds `graph --format html`. Targets: CPU and
-//!   peak RSS within 2× of `khc check` (`diff`: of checking both versions).
+//!   check` of both), and `who-can get secrets` (`-n t5` and `-A`) on the fleet with
+//!   every tenant granting `admin` to its admins (issue 18: the multi-step
+//!   escalation search from each of them); `--question-graph` adds `graph --format
+//!   html`. Targets: CPU and peak RSS within 2× of `khc check` (`diff`: of checking
+//!   both versions).
 //!
 //! Options (after `--`): `--sizes 100,300,1000` (`none` skips the build cost),
 //! `--runs 7` (build cost runs per size), `--no-kustomize`, `--check-sizes
@@ -291,6 +294,17 @@ fn question_costs(khc: &Path, base: &Path, n: usize, runs: usize, graph: bool) {
     let ws2 = base.join(format!("q-{n}-new"));
     write_workspace(&ws2, n);
     std::fs::write(ws2.join("t1.khc"), fleet_tenant(1, n, 1)).unwrap();
+    // The third version for the escalation search (issue 18): every tenant also
+    // grants the built-in `admin` to its admins, whose `edit` part may impersonate
+    // the tenant's ServiceAccounts and mint their tokens (a multi-step search from
+    // each of the n groups).
+    let ws3 = base.join(format!("q-{n}-admins"));
+    write_workspace(&ws3, n);
+    for i in 0..n {
+        let t = fleet_tenant(i, n, 0);
+        let t = t.trim_end().strip_suffix('}').expect("a tenant block").to_string() + &format!("  grant admin to group \"t{i}-admins\"\n}}\n");
+        std::fs::write(ws3.join(format!("t{i}.khc")), t).unwrap();
+    }
     let mut apps = String::new();
     for i in 0..n {
         apps.push_str(&format!(
@@ -301,6 +315,7 @@ fn question_costs(khc: &Path, base: &Path, n: usize, runs: usize, graph: bool) {
     std::fs::write(&apps_file, apps).unwrap();
     let p = ws.to_str().expect("UTF-8 path");
     let p2 = ws2.to_str().expect("UTF-8 path");
+    let p3 = ws3.to_str().expect("UTF-8 path");
     let a = apps_file.to_str().expect("UTF-8 path");
     let mut cases: Vec<(&str, Vec<&str>)> = vec![
         ("check", vec!["check", p]),
@@ -315,6 +330,9 @@ fn question_costs(khc: &Path, base: &Path, n: usize, runs: usize, graph: bool) {
         ("check (the new version)", vec!["check", p2]),
         ("diff (one tenant changed)", vec!["diff", p, p2]),
     ];
+    // Issue 18: the multi-step escalation search, from every tenant's admins.
+    cases.push(("who-can get secrets -n t5 (tenant admins)", vec!["who-can", "get", "secrets", "-n", "t5", "-p", p3]));
+    cases.push(("who-can get secrets -A (tenant admins)", vec!["who-can", "get", "secrets", "-A", "-p", p3]));
     if graph {
         cases.push(("graph --format html", vec!["graph", "--format", "html", "-p", p]));
     }

@@ -94,6 +94,24 @@ pub struct Options {
     /// kube-apiserver`) sees this control plane only, not others on the machine;
     /// see [`Cluster::run_inside`].
     pub own_pid_namespace: bool,
+    /// Also run kube-controller-manager's `serviceaccount-token` controller
+    /// (fills legacy `kubernetes.io/service-account-token` Secrets) and
+    /// `csrsigning` (signs approved CertificateSigningRequests with the test CA,
+    /// which the API server trusts for client certificates); implies
+    /// `controller_manager`.
+    pub token_and_csr_controllers: bool,
+}
+
+/// How a request authenticates: as the admin, with a bearer token, or with a
+/// client certificate (and key) signed by the test CA; plus impersonation headers.
+#[derive(Clone, Debug)]
+pub enum Credential {
+    /// The admin's token (group `system:masters`).
+    Admin,
+    /// A bearer token (e.g. a ServiceAccount's).
+    Token(String),
+    /// A client certificate and its key (PEM files).
+    Cert(PathBuf, PathBuf),
 }
 
 struct Proc {
@@ -230,7 +248,15 @@ impl Cluster {
         }
         c.start_apiserver();
         let kc = c.kubeconfig.display().to_string();
-        if c.opts.controller_manager {
+        if c.opts.controller_manager || c.opts.token_and_csr_controllers {
+            let mut extra = c.opts.controller_manager_flags.clone();
+            if c.opts.token_and_csr_controllers {
+                extra.push("--controllers=validatingadmissionpolicy-status-controller,clusterrole-aggregation,serviceaccount-token,csrsigning".into());
+                extra.push(format!("--service-account-private-key-file={}", d.join("sa.key").display()));
+                extra.push(format!("--root-ca-file={}", d.join("ca.crt").display()));
+                extra.push(format!("--cluster-signing-cert-file={}", d.join("ca.crt").display()));
+                extra.push(format!("--cluster-signing-key-file={}", d.join("ca.key").display()));
+            }
             let args = with_flags(
                 vec![
                     format!("--kubeconfig={kc}"),
@@ -243,7 +269,7 @@ impl Cluster {
                     format!("--secure-port={}", free_port()),
                     format!("--cert-dir={}", d.join("kcm-certs").display()),
                 ],
-                &c.opts.controller_manager_flags,
+                &extra,
             );
             c.spawn("kube-controller-manager", "kube-controller-manager", &args);
         }
@@ -440,32 +466,46 @@ impl Cluster {
     /// One API request as the admin (curl: far cheaper than a kubectl process per
     /// object): the HTTP status, the response body and the `Warning` headers.
     pub fn request(&self, method: &str, path: &str, body: &Value) -> Response {
-        self.request_as(None, &[], method, path, body)
+        self.request_as(&Credential::Admin, &[], method, path, body)
     }
 
     /// [`Cluster::request`] as another identity: the admin impersonates `user`
-    /// (when given) with `groups` (`Impersonate-User`, `Impersonate-Group`), so the
-    /// server authorizes and admits the request as that user.
-    pub fn request_as(&self, user: Option<&str>, groups: &[&str], method: &str, path: &str, body: &Value) -> Response {
-        let mut impersonate: Vec<String> = Vec::new();
-        if let Some(u) = user {
-            impersonate.extend(["-H".to_string(), format!("Impersonate-User: {u}")]);
-            for g in groups {
-                impersonate.extend(["-H".to_string(), format!("Impersonate-Group: {g}")]);
-            }
-        }
-        let headers = self.dir.join(format!("headers-{}", SEQ.fetch_add(1, Ordering::SeqCst)));
+    /// with `groups` (`Impersonate-User`, `Impersonate-Group`), so the server
+    /// authorizes and admits the request as that user.
+    pub fn request_impersonating(&self, user: &str, groups: &[&str], method: &str, path: &str, body: &Value) -> Response {
+        let mut headers = vec![("Impersonate-User".to_string(), user.to_string())];
+        headers.extend(groups.iter().map(|g| ("Impersonate-Group".to_string(), g.to_string())));
+        self.request_as(&Credential::Admin, &headers, method, path, body)
+    }
+
+    /// One API request with `cred` and impersonation `headers` (`("Impersonate-User",
+    /// "alice")`, …): the HTTP status, the response body and the `Warning` headers.
+    pub fn request_as(&self, cred: &Credential, headers: &[(String, String)], method: &str, path: &str, body: &Value) -> Response {
+        let head_file = self.dir.join(format!("headers-{}", SEQ.fetch_add(1, Ordering::SeqCst)));
         // A `Null` body sends none: a GET with a body can make the server reset the
         // HTTP/2 stream ("Stream error in the HTTP/2 framing layer").
         let body_args: &[&str] = if body.is_null() { &[] } else { &["-H", "Content-Type: application/json", "--data-binary", "@-"] };
-        let out = Command::new("curl")
-            .args(["-sS", "--cacert"])
-            .arg(self.dir.join("ca.crt"))
-            .args(["-H", &format!("Authorization: Bearer {ADMIN_TOKEN}"), "-X", method])
-            .args(&impersonate)
+        let mut cmd = Command::new("curl");
+        cmd.args(["-sS", "--cacert"]).arg(self.dir.join("ca.crt"));
+        match cred {
+            Credential::Admin => {
+                cmd.args(["-H", &format!("Authorization: Bearer {ADMIN_TOKEN}")]);
+            }
+            Credential::Token(t) => {
+                cmd.args(["-H", &format!("Authorization: Bearer {t}")]);
+            }
+            Credential::Cert(crt, key) => {
+                cmd.arg("--cert").arg(crt).arg("--key").arg(key);
+            }
+        }
+        for (k, v) in headers {
+            cmd.args(["-H", &format!("{k}: {v}")]);
+        }
+        let out = cmd
+            .args(["-X", method])
             .args(body_args)
             .arg("-D")
-            .arg(&headers)
+            .arg(&head_file)
             .arg(format!("https://127.0.0.1:{}{path}", self.api_port))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -481,8 +521,8 @@ impl Cluster {
             })
             .expect("run curl");
         assert!(out.status.success(), "curl {method} {path}: {}", String::from_utf8_lossy(&out.stderr));
-        let head = std::fs::read_to_string(&headers).unwrap_or_default();
-        let _ = std::fs::remove_file(&headers);
+        let head = std::fs::read_to_string(&head_file).unwrap_or_default();
+        let _ = std::fs::remove_file(&head_file);
         let status = head.lines().next().and_then(|l| l.split_whitespace().nth(1)).and_then(|s| s.parse().ok()).unwrap_or(0);
         let warnings = head
             .lines()
@@ -490,6 +530,29 @@ impl Cluster {
             .map(|w| w.trim().trim_start_matches("299 - ").trim_matches('"').to_string())
             .collect();
         Response { status, body: serde_json::from_slice(&out.stdout).unwrap_or(Value::Null), warnings }
+    }
+
+    /// A client certificate for `user` in `groups` (its `O`s), signed by the CA the
+    /// API server trusts for client certificates: that identity's own credential.
+    pub fn client_cert(&self, user: &str, groups: &[&str]) -> Credential {
+        let n = SEQ.fetch_add(1, Ordering::SeqCst);
+        let (key, csr, crt) = (format!("client-{n}.key"), format!("client-{n}.csr"), format!("client-{n}.crt"));
+        let mut subj = format!("/CN={user}");
+        for g in groups {
+            subj.push_str(&format!("/O={g}"));
+        }
+        openssl(&self.dir, &["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", &key, "-out", &csr, "-subj", &subj]);
+        openssl(&self.dir, &["x509", "-req", "-in", &csr, "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-out", &crt, "-days", "1"]);
+        Credential::Cert(self.dir.join(crt), self.dir.join(key))
+    }
+
+    /// A new EC key and a PEM certificate signing request for `subj`
+    /// (`/CN=…/O=…`): the key's path and the request's PEM text.
+    pub fn key_and_csr(&self, subj: &str) -> (PathBuf, String) {
+        let n = SEQ.fetch_add(1, Ordering::SeqCst);
+        let (key, csr) = (format!("req-{n}.key"), format!("req-{n}.csr"));
+        openssl(&self.dir, &["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", &key, "-out", &csr, "-subj", subj]);
+        (self.dir.join(key), std::fs::read_to_string(self.dir.join(csr)).unwrap())
     }
 
     /// The HTTP status of an anonymous (no credentials) GET of `path`.

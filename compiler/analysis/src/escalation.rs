@@ -22,25 +22,151 @@
 //!
 //! Paths khc's own admission refuses are kept, marked as pruned with the reason:
 //! a hostPath pod where the namespace's Pod Security or a khc admission rule
-//! denies it; a change to a role khc manages where `managed-by` protects it.
+//! denies it; pods running as a ServiceAccount a khc rule refuses there
+//! (`no-default-service-account`); pods and tokens of the `managed-by` applier;
+//! a change to a role khc manages where `managed-by` protects it.
 //! The search is bounded ([`MAX_DEPTH`] steps, [`MAX_IDENTITIES`] identities);
 //! when a bound is hit the answer says so.
+//!
+//! Every step carries an [`Act`]: what to do on the API server to take it, so
+//! that a path can be executed step by step (`compiler/cli/tests/live_server.rs`
+//! does, as the subject, on real API servers; SPEC section 10 says what each act
+//! is and what the proof checks).
+//!
+//! Cost: one [`Search`] answers every question about one workspace; each
+//! identity's moves and powers are computed once and memoized, and the moves to
+//! ServiceAccounts are decided per namespace (a subject's rules without
+//! `resourceNames` allow every ServiceAccount of a namespace alike), not per
+//! ServiceAccount.
 
-use crate::rbac::{Grant, Request, Subject, POD_MAKERS};
+use crate::rbac::{BindingDef, Grant, Request, RoleDef, Subject, POD_MAKERS};
 use crate::{pss, Workspace};
 use serde::Serialize;
-use std::collections::{BTreeSet, VecDeque};
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::rc::Rc;
 
 /// The longest path followed.
 pub const MAX_DEPTH: usize = 4;
 /// The most identities visited from one subject.
 pub const MAX_IDENTITIES: usize = 400;
 
+/// What one step does on the API server, for a machine to replay it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "act", rename_all = "kebab-case")]
+pub enum Act {
+    /// Send the next requests with `Impersonate-User` (a user, or a
+    /// ServiceAccount as `system:serviceaccount:NS:NAME`) or `Impersonate-Group`;
+    /// a group is impersonated along with a user (`user`): the API server
+    /// refuses groups without one.
+    Impersonate {
+        /// Who is impersonated.
+        subject: Subject,
+        /// For a group: the user impersonated with it.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        user: Option<String>,
+    },
+    /// Create a token for the ServiceAccount (a TokenRequest) and act with it.
+    Token {
+        /// Its namespace.
+        namespace: String,
+        /// Its name.
+        name: String,
+    },
+    /// Create `resource` (a pod or a pod-making controller) in `namespace` whose
+    /// pods run as ServiceAccount `name`; act with the token such a pod gets.
+    RunAs {
+        /// `pods`, `deployments.apps`, …
+        resource: String,
+        /// The namespace.
+        namespace: String,
+        /// The ServiceAccount.
+        name: String,
+    },
+    /// Read the ServiceAccount's token from a `kubernetes.io/service-account-token`
+    /// Secret of its namespace (where one exists) and act with it.
+    ReadTokenSecret {
+        /// Its namespace.
+        namespace: String,
+        /// Its name.
+        name: String,
+    },
+    /// Create a CertificateSigningRequest for a `kube-apiserver-client`
+    /// client certificate of `subject` (a user: its name as `CN`; a group: as an
+    /// `O`; a ServiceAccount: `CN=system:serviceaccount:NS:NAME`), approve it,
+    /// act with the signed certificate. Never `system:masters`: the
+    /// CertificateSubjectRestriction admission plugin refuses that group.
+    ApproveCsr {
+        /// Whose certificate (none: any user, group or ServiceAccount but `system:masters`).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        subject: Option<Subject>,
+    },
+    /// Create a webhook configuration.
+    Webhook {
+        /// Mutating (rewrites requests) or validating (sees them).
+        mutating: bool,
+    },
+    /// Use `nodes/proxy` (the kubelet's API: exec in any pod).
+    NodesProxy {
+        /// `get` or `create`.
+        verb: String,
+    },
+    /// Create a hostPath PersistentVolume, a claim bound to it in `namespace`
+    /// and a pod there that mounts it.
+    HostPathVolume {
+        /// The namespace.
+        namespace: String,
+    },
+    /// Create a pod with a hostPath volume in `namespace`.
+    HostPathPod {
+        /// The namespace.
+        namespace: String,
+    },
+    /// Bind a role to itself (a RoleBinding in `namespace`, or a ClusterRoleBinding).
+    Bind {
+        /// `Role` or `ClusterRole`.
+        role_kind: String,
+        /// The role's name.
+        role: String,
+        /// The binding's namespace (`None`: a ClusterRoleBinding).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        namespace: Option<String>,
+    },
+    /// Create a role with the permission wanted (`escalate`) and bind it to itself.
+    Escalate {
+        /// The namespace (`None`: a ClusterRole and ClusterRoleBinding).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        namespace: Option<String>,
+    },
+    /// Add the permission wanted to a role already bound to it (`escalate` + `update`).
+    AddRule {
+        /// `Role` or `ClusterRole`.
+        role_kind: String,
+        /// The role's name.
+        role: String,
+        /// A Role's namespace.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        role_namespace: Option<String>,
+    },
+    /// Make the request itself, as the identity reached.
+    Request,
+    /// Make the request as ServiceAccount `name` of `namespace`, whose token a
+    /// node's root reads from its pods.
+    AsServiceAccount {
+        /// Its namespace.
+        namespace: String,
+        /// Its name.
+        name: String,
+    },
+}
+
 /// One step of an escalation path.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Step {
     /// What the subject does (`impersonate user:alice`, `bind ClusterRole admin in namespace a`).
     pub how: String,
+    /// The same, for a machine (see [`Act`]).
+    pub act: Act,
     /// The grants that allow it (each with binding, role and their FILE:LINE).
     pub grants: Vec<Grant>,
 }
@@ -65,7 +191,7 @@ impl Path {
 /// What a subject can reach: the paths to a request, and whether a bound cut the search.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Closure {
-    /// Ways to the permission (or, for [`powers`], to each power).
+    /// Ways to the permission (or, for [`reachable`], to each power).
     pub paths: Vec<Path>,
     /// The bound that was hit, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -79,6 +205,9 @@ enum Power {
     Everything,
     /// The permissions of every ServiceAccount whose pods run on a node it owns.
     AnyServiceAccount,
+    /// The permissions of any user, group or ServiceAccount but `system:masters`
+    /// (a client certificate it approves for itself).
+    AnyIdentity,
     /// The permissions of a role, bound to itself in a namespace (`None`: cluster-wide).
     Role { kind: String, name: String, namespace: Option<String> },
     /// Any permission in a namespace (`None`: cluster-wide), through `escalate`.
@@ -87,35 +216,201 @@ enum Power {
     SeesRequests,
 }
 
-struct Search<'a> {
+/// A move to another identity: the identity, the step, why khc's admission refuses it.
+type Move = (Subject, Step, Option<String>);
+/// A power with its step and why khc's admission refuses it.
+type PowerStep = (Power, Step, Option<String>);
+
+/// The identities reached from one subject, with their paths; the moves khc's
+/// admission refuses (not followed); the bound hit.
+struct Reached {
+    identities: Vec<(Subject, Vec<Step>)>,
+    refused: Vec<(Subject, Vec<Step>, String)>,
+    bound: Option<String>,
+}
+
+/// The escalation search over one workspace, with its memoized moves and powers.
+/// Build it once and ask it many questions ([`Search::paths_to`]).
+pub struct Search<'a> {
     ws: &'a Workspace,
     namespaces: Vec<String>,
-    subjects: BTreeSet<Subject>,
+    /// ServiceAccounts (named by a binding, and each namespace's `default`) by namespace.
+    accounts: BTreeMap<String, Vec<String>>,
+    /// Users and groups named by a binding.
+    people: Vec<Subject>,
+    /// ClusterRoles, and Roles by namespace.
+    cluster_roles: Vec<String>,
+    roles_in: HashMap<String, Vec<String>>,
+    moves: RefCell<HashMap<Subject, Rc<Vec<Move>>>>,
+    powers: RefCell<HashMap<Subject, Rc<Vec<PowerStep>>>>,
+    host_path: RefCell<HashMap<String, Option<String>>>,
+    pod_refusal: RefCell<HashMap<(String, String), Option<String>>>,
+    risky: std::cell::OnceCell<Vec<Subject>>,
+    /// The bindings naming each subject (indexes into the authorizer's bindings).
+    bindings_of: HashMap<Subject, Vec<usize>>,
+    perms: RefCell<HashMap<Subject, Perms<'a>>>,
+    reached: RefCell<HashMap<Subject, Rc<Reached>>>,
+    /// The subjects allowed the last request directly (asked once per request,
+    /// not once per power that borrows them).
+    direct: RefCell<Option<(Request, Rc<Vec<crate::rbac::Answer>>)>>,
+    /// The rules denying a plain pod of a namespace's workload: what another
+    /// ServiceAccount's pod is compared with.
+    reference_denials: RefCell<HashMap<(String, String), BTreeMap<String, String>>>,
+    #[allow(clippy::type_complexity)]
+    pod_policies: RefCell<HashMap<String, Rc<Vec<(&'a crate::admission::Policy, &'a crate::admission::PolicyBinding)>>>>,
 }
+
+/// A subject's `(namespace, binding, role)` triples ([`crate::rbac::Rbac::permissions_of`]).
+type Perms<'a> = Rc<Vec<(Option<String>, &'a BindingDef, &'a RoleDef)>>;
 
 fn with(mut steps: Vec<Step>, step: Step) -> Vec<Step> {
     steps.push(step);
     steps
 }
 
+fn step(how: String, act: Act, grants: Vec<Grant>) -> Step {
+    Step { how, act, grants }
+}
+
+/// A pod that meets `restricted` and the common khc rules (pinned image, limits),
+/// running as ServiceAccount `sa` of `ns`: what the search asks khc's admission
+/// about when only the ServiceAccount should decide.
+pub fn plain_pod(ns: &str, sa: &str) -> serde_json::Value {
+    serde_json::json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "khc-escalation", "namespace": ns},
+        "spec": {
+            "serviceAccountName": sa, "automountServiceAccountToken": false,
+            "securityContext": {"runAsNonRoot": true, "runAsUser": 10001, "seccompProfile": {"type": "RuntimeDefault"}, "appArmorProfile": {"type": "RuntimeDefault"}},
+            "containers": [{"name": "c", "image": "registry.example.com/base/app:1.0",
+                "resources": {"limits": {"cpu": "100m", "memory": "64Mi"}, "requests": {"cpu": "100m", "memory": "64Mi"}},
+                "securityContext": {"allowPrivilegeEscalation": false, "readOnlyRootFilesystem": true, "capabilities": {"drop": ["ALL"]}}}]
+        }
+    })
+}
+
 impl<'a> Search<'a> {
-    fn new(ws: &'a Workspace) -> Search<'a> {
+    /// The search over `ws` (subjects and namespaces indexed once).
+    pub fn new(ws: &'a Workspace) -> Search<'a> {
         let mut namespaces: BTreeSet<String> = ws.tenants().flat_map(|t| t.namespaces.iter().cloned()).collect();
         namespaces.extend(ws.rbac.bindings.iter().filter_map(|b| b.namespace.clone()));
         namespaces.extend(ws.external_namespaces());
-        let mut subjects = ws.rbac.subjects();
-        for ns in &namespaces {
-            subjects.insert(Subject::sa(ns, "default"));
+        let mut accounts: BTreeMap<String, BTreeSet<String>> = namespaces.iter().map(|n| (n.clone(), BTreeSet::from(["default".to_string()]))).collect();
+        let mut people = BTreeSet::new();
+        for s in ws.rbac.subjects() {
+            match s {
+                Subject::ServiceAccount { namespace, name } => {
+                    accounts.entry(namespace).or_default().insert(name);
+                }
+                other => {
+                    people.insert(other);
+                }
+            }
         }
-        Search { ws, namespaces: namespaces.into_iter().collect(), subjects }
+        let mut cluster_roles = Vec::new();
+        let mut roles_in: HashMap<String, Vec<String>> = HashMap::new();
+        for (kind, ns, name) in ws.rbac.roles.keys() {
+            match (kind.as_str(), ns) {
+                ("Role", Some(ns)) => roles_in.entry(ns.clone()).or_default().push(name.clone()),
+                ("ClusterRole", _) => cluster_roles.push(name.clone()),
+                _ => {}
+            }
+        }
+        Search {
+            ws,
+            namespaces: namespaces.into_iter().collect(),
+            accounts: accounts.into_iter().map(|(k, v)| (k, v.into_iter().collect())).collect(),
+            people: people.into_iter().collect(),
+            cluster_roles,
+            roles_in,
+            moves: RefCell::default(),
+            powers: RefCell::default(),
+            host_path: RefCell::default(),
+            pod_refusal: RefCell::default(),
+            risky: std::cell::OnceCell::new(),
+            bindings_of: {
+                let mut m: HashMap<Subject, Vec<usize>> = HashMap::new();
+                for (i, b) in ws.rbac.bindings.iter().enumerate() {
+                    for s in &b.subjects {
+                        let v = m.entry(s.clone()).or_default();
+                        if v.last() != Some(&i) {
+                            v.push(i);
+                        }
+                    }
+                }
+                m
+            },
+            perms: RefCell::default(),
+            reached: RefCell::default(),
+            direct: RefCell::default(),
+            reference_denials: RefCell::default(),
+            pod_policies: RefCell::default(),
+        }
+    }
+
+    /// [`crate::rbac::Rbac::permissions_of`], from the subject index (the bindings
+    /// naming `who` or a group it belongs to: `system:authenticated`, a
+    /// ServiceAccount's `system:serviceaccounts[:NS]`), memoized.
+    fn perms(&self, who: &Subject) -> Perms<'a> {
+        if let Some(p) = self.perms.borrow().get(who) {
+            return p.clone();
+        }
+        let mut keys = vec![who.clone()];
+        match who {
+            Subject::User { .. } => keys.push(Subject::group("system:authenticated")),
+            Subject::ServiceAccount { namespace, .. } => {
+                keys.push(Subject::group("system:authenticated"));
+                keys.push(Subject::group("system:serviceaccounts"));
+                keys.push(Subject::group(&format!("system:serviceaccounts:{namespace}")));
+            }
+            Subject::Group { .. } => {}
+        }
+        let mut idx: Vec<usize> = keys.iter().filter_map(|k| self.bindings_of.get(k)).flatten().copied().collect();
+        idx.sort_unstable();
+        idx.dedup();
+        let rbac: &'a crate::rbac::Rbac = &self.ws.rbac;
+        let p: Perms<'a> = Rc::new(
+            idx.into_iter()
+                .filter_map(|i| {
+                    let b = &rbac.bindings[i];
+                    Some((b.namespace.clone(), b, rbac.role_of(b)?))
+                })
+                .collect(),
+        );
+        self.perms.borrow_mut().insert(who.clone(), p.clone());
+        p
     }
 
     fn grants(&self, who: &Subject, verb: &str, res: &str, ns: Option<&str>, name: Option<&str>) -> Vec<Grant> {
         self.ws.rbac.grants(who, &Request::new(verb, res, ns, name))
     }
 
-    /// Why khc's admission refuses a hostPath pod in `ns`, if it does.
+    /// The namespaces where `who` may do one of `asks` (verb, resource): every
+    /// namespace when a ClusterRoleBinding allows it (asked in a namespace no
+    /// RoleBinding names), else only those whose RoleBindings name `who`. The
+    /// loops over namespaces ask only these: a tenant's admin is bound in its two
+    /// namespaces, not in the fleet's thousand.
+    fn namespaces_for(&self, who: &Subject, asks: &[(&str, &str)]) -> Vec<String> {
+        // No namespace can be named so: only ClusterRoleBindings apply there.
+        const NOWHERE: &str = "khc:nowhere";
+        if asks.iter().any(|(verb, res)| !self.grants(who, verb, res, Some(NOWHERE), None).is_empty()) {
+            return self.namespaces.clone();
+        }
+        let bound: BTreeSet<String> = self.perms(who).iter().filter_map(|(ns, _, _)| ns.clone()).collect();
+        bound.into_iter().collect()
+    }
+
+    /// Why khc's admission refuses a hostPath pod in `ns`, if it does (memoized).
     fn host_path_refused(&self, ns: &str) -> Option<String> {
+        if let Some(r) = self.host_path.borrow().get(ns) {
+            return r.clone();
+        }
+        let r = self.host_path_refused_uncached(ns);
+        self.host_path.borrow_mut().insert(ns.to_string(), r.clone());
+        r
+    }
+
+    fn host_path_refused_uncached(&self, ns: &str) -> Option<String> {
         let pod = serde_json::json!({
             "apiVersion": "v1", "kind": "Pod",
             "metadata": {"name": "x", "namespace": ns},
@@ -140,11 +435,76 @@ impl<'a> Search<'a> {
                 }
             }
         }
-        let labels = self.ws.network.labels_of(ns);
-        for (policy, binding) in self.ws.admission.applicable("", "pods", &labels) {
+        for (policy, binding) in self.pod_policies(ns).iter() {
             if let Some(v) = policy.evaluate(&pod, &binding.actions).into_iter().find(|v| v.actions.iter().any(|a| a == "Deny") && v.error.is_none()) {
                 return Some(format!("khc admission rule {} ({}) refuses hostPath volumes in {ns}", v.rule, v.rule_source));
             }
+        }
+        None
+    }
+
+    /// The admission policies (and bindings) that judge pods in `ns` (memoized).
+    fn pod_policies(&self, ns: &str) -> Rc<Vec<(&'a crate::admission::Policy, &'a crate::admission::PolicyBinding)>> {
+        if let Some(p) = self.pod_policies.borrow().get(ns) {
+            return p.clone();
+        }
+        let admission: &'a crate::admission::Admission = &self.ws.admission;
+        let p = Rc::new(admission.applicable("", "pods", &self.ws.network.labels_of(ns)));
+        self.pod_policies.borrow_mut().insert(ns.to_string(), p.clone());
+        p
+    }
+
+    /// The khc admission rules that deny `pod` in its namespace.
+    fn denying_rules(&self, pod: &serde_json::Value, ns: &str) -> BTreeMap<String, String> {
+        let mut out = BTreeMap::new();
+        for (policy, binding) in self.pod_policies(ns).iter() {
+            for v in policy.evaluate(pod, &binding.actions) {
+                if v.actions.iter().any(|a| a == "Deny") && v.error.is_none() {
+                    out.insert(v.rule, v.rule_source);
+                }
+            }
+        }
+        out
+    }
+
+    /// Why khc's admission refuses pods running as ServiceAccount `name` of `ns`
+    /// where it admits the same pod running as a workload of the namespace (the
+    /// ServiceAccount decides: `no-default-service-account`). Memoized.
+    fn pods_as_refused(&self, ns: &str, name: &str) -> Option<String> {
+        let key = (ns.to_string(), name.to_string());
+        if let Some(r) = self.pod_refusal.borrow().get(&key) {
+            return r.clone();
+        }
+        // Only a check that reads the pod's ServiceAccount can tell two pods
+        // apart that differ in nothing else (khc's CEL names the field).
+        let reads_account = self.pod_policies(ns).iter().any(|(p, _)| p.checks.iter().any(|c| c.expression.contains("serviceAccount")));
+        let reference = if reads_account {
+            self.ws.tenant_of(ns).and_then(|t| t.workloads.iter().find(|w| w.namespace == ns && w.name != name)).map(|w| w.name.clone())
+        } else {
+            None
+        };
+        let r = reference.and_then(|other| {
+            let allowed = self
+                .reference_denials
+                .borrow_mut()
+                .entry((ns.to_string(), other.clone()))
+                .or_insert_with(|| self.denying_rules(&plain_pod(ns, &other), ns))
+                .clone();
+            self.denying_rules(&plain_pod(ns, name), ns)
+                .into_iter()
+                .find(|(rule, _)| !allowed.contains_key(rule))
+                .map(|(rule, src)| format!("khc admission rule {rule} ({src}) refuses pods running as sa:{ns}/{name}"))
+        });
+        self.pod_refusal.borrow_mut().insert(key, r.clone());
+        r
+    }
+
+    /// Why khc's `managed-by` protection refuses `who` running pods as, or
+    /// minting tokens of, ServiceAccount `target` (the applier).
+    fn applier_refused(&self, who: &Subject, target: &Subject, what: &str) -> Option<String> {
+        let appliers = &self.ws.rbac.appliers;
+        if appliers.iter().any(|a| a == target) && !appliers.iter().any(|a| a.covers(who)) {
+            return Some(format!("khc's managed-by protection refuses {what} of the applier {target} to anyone but the applier (and the kubelets)"));
         }
         None
     }
@@ -159,66 +519,203 @@ impl<'a> Search<'a> {
         Some(format!("{kind} {name} is khc's ({}); the managed-by protection refuses changes by anyone but the applier", obj.source()))
     }
 
-    /// The identities `who` can become in one step.
-    fn moves(&self, who: &Subject) -> Vec<(Subject, Step)> {
+    /// A user `who` may impersonate (groups are impersonated along with one), with the grants.
+    fn impersonable_user(&self, who: &Subject) -> Option<(String, Vec<Grant>)> {
+        // A rule without resourceNames allows every name: pick one no binding names.
+        let any = "khc-escalation";
+        let g = self.grants(who, "impersonate", "users", None, Some(any));
+        if !g.is_empty() {
+            return Some((any.to_string(), g));
+        }
+        let names: BTreeSet<String> = self
+            .perms(who)
+            .iter()
+            .flat_map(|(_, _, r)| r.rules.iter().flat_map(|r| r.resource_names.iter().cloned()))
+            .chain(self.people.iter().filter_map(|p| match p {
+                Subject::User { name } => Some(name.clone()),
+                _ => None,
+            }))
+            .collect();
+        names.into_iter().find_map(|n| {
+            let g = self.grants(who, "impersonate", "users", None, Some(&n));
+            (!g.is_empty()).then_some((n, g))
+        })
+    }
+
+    /// The identities `who` can become in one step (memoized), refused ones marked.
+    fn moves(&self, who: &Subject) -> Rc<Vec<Move>> {
+        if let Some(m) = self.moves.borrow().get(who) {
+            return m.clone();
+        }
+        let m = Rc::new(self.moves_uncached(who));
+        self.moves.borrow_mut().insert(who.clone(), m.clone());
+        m
+    }
+
+    fn moves_uncached(&self, who: &Subject) -> Vec<Move> {
         let mut out = Vec::new();
-        let impersonates = !self.grants(who, "impersonate", "users", None, None).is_empty()
-            || !self.grants(who, "impersonate", "groups", None, None).is_empty()
-            || !self.grants(who, "impersonate", "serviceaccounts", None, None).is_empty()
-            || self.ws.rbac.permissions_of(who).iter().any(|(_, _, r)| r.rules.iter().any(|r| r.verbs.iter().any(|v| v == "impersonate" || v == "*")));
-        for s in &self.subjects {
-            if s == who {
+        let perms = self.perms(who);
+        let impersonates = perms.iter().any(|(_, _, r)| r.rules.iter().any(|r| r.verbs.iter().any(|v| v == "impersonate" || v == "*")));
+        let on = |r: &crate::rbac::Rule, what: &[&str]| r.resources.iter().any(|x| x == "*" || what.contains(&x.as_str()));
+        let people =
+            perms.iter().any(|(_, _, r)| r.rules.iter().any(|r| r.verbs.iter().any(|v| v == "impersonate" || v == "*") && on(r, &["users", "groups"])));
+        // Rules with resourceNames are the only ones that allow one object of a
+        // namespace and not another: without them, one question per namespace;
+        // with them, the ServiceAccounts they name.
+        let names: BTreeSet<&str> = perms
+            .iter()
+            .flat_map(|(_, _, r)| r.rules.iter())
+            .filter(|r| on(r, &["serviceaccounts", "serviceaccounts/token", "secrets"]))
+            .flat_map(|r| r.resource_names.iter().map(String::as_str))
+            .collect();
+        let named = !names.is_empty();
+        if people {
+            // The user a group is impersonated with, looked up once and only if needed.
+            let along = std::cell::OnceCell::new();
+            for s in &self.people {
+                if s == who {
+                    continue;
+                }
+                match s {
+                    Subject::User { name } => {
+                        let g = self.grants(who, "impersonate", "users", None, Some(name));
+                        if !g.is_empty() {
+                            out.push((s.clone(), step(format!("impersonate {s}"), Act::Impersonate { subject: s.clone(), user: None }, g), None));
+                        }
+                    }
+                    Subject::Group { name } => {
+                        let g = self.grants(who, "impersonate", "groups", None, Some(name));
+                        if g.is_empty() {
+                            continue;
+                        }
+                        if let Some((user, ug)) = along.get_or_init(|| self.impersonable_user(who)) {
+                            out.push((
+                                s.clone(),
+                                step(
+                                    format!("impersonate {s} (with user {user}: a group is impersonated along with a user)"),
+                                    Act::Impersonate { subject: s.clone(), user: Some(user.clone()) },
+                                    [g, ug.clone()].concat(),
+                                ),
+                                None,
+                            ));
+                        }
+                    }
+                    Subject::ServiceAccount { .. } => {}
+                }
+            }
+        }
+        let mut asks: Vec<(&str, &str)> = vec![("create", "serviceaccounts/token"), ("get", "secrets"), ("impersonate", "serviceaccounts")];
+        asks.extend(POD_MAKERS.iter().map(|r| ("create", *r)));
+        let relevant: BTreeSet<String> = self.namespaces_for(who, &asks).into_iter().collect();
+        // Rules with resourceNames may name a ServiceAccount of any namespace.
+        for (ns, accounts) in self.accounts.iter() {
+            let everywhere = relevant.contains(ns) || self.namespaces.binary_search(ns).is_err();
+            if !everywhere && !accounts.iter().any(|a| names.contains(a.as_str())) {
                 continue;
             }
-            if impersonates {
-                let (res, ns, name) = match s {
-                    Subject::User { name } => ("users", None, name.as_str()),
-                    Subject::Group { name } => ("groups", None, name.as_str()),
-                    Subject::ServiceAccount { namespace, name } => ("serviceaccounts", Some(namespace.as_str()), name.as_str()),
-                };
-                let g = self.grants(who, "impersonate", res, ns, Some(name));
-                if !g.is_empty() {
-                    out.push((s.clone(), Step { how: format!("impersonate {s}"), grants: g }));
-                    continue;
-                }
+            let nsr = Some(ns.as_str());
+            let imp_ns = if impersonates { self.grants(who, "impersonate", "serviceaccounts", nsr, None) } else { Vec::new() };
+            let tok_ns = self.grants(who, "create", "serviceaccounts/token", nsr, None);
+            let maker = POD_MAKERS.iter().find_map(|r| {
+                let g = self.grants(who, "create", r, nsr, None);
+                (!g.is_empty()).then_some((*r, g))
+            });
+            let secrets = self.grants(who, "get", "secrets", nsr, None);
+            if imp_ns.is_empty() && tok_ns.is_empty() && maker.is_none() && secrets.is_empty() && !named {
+                continue;
             }
-            if let Subject::ServiceAccount { namespace, name } = s {
-                let g = self.grants(who, "create", "serviceaccounts/token", Some(namespace), Some(name));
-                if !g.is_empty() {
-                    out.push((s.clone(), Step { how: format!("create a token for {s} (serviceaccounts/token)"), grants: g }));
+            for name in accounts {
+                let s = Subject::sa(ns, name);
+                // A ServiceAccount no binding names (nor its groups) gives nothing.
+                if &s == who || self.perms(&s).is_empty() {
                     continue;
                 }
-                if let Some((res, g)) = POD_MAKERS.iter().find_map(|r| {
-                    let g = self.grants(who, "create", r, Some(namespace), None);
-                    (!g.is_empty()).then_some((*r, g))
-                }) {
-                    let plural = res.split('.').next().unwrap_or(res);
-                    out.push((s.clone(), Step { how: format!("create {plural} in {namespace} whose pods run as {s}"), grants: g }));
-                    continue;
+                let by_name = |verb: &str, res: &str, any: &Vec<Grant>| -> Vec<Grant> {
+                    if !any.is_empty() {
+                        any.clone()
+                    } else if names.contains(name.as_str()) {
+                        self.grants(who, verb, res, nsr, Some(name))
+                    } else {
+                        Vec::new()
+                    }
+                };
+                let mut ways: Vec<Move> = Vec::new();
+                let imp = if impersonates { by_name("impersonate", "serviceaccounts", &imp_ns) } else { Vec::new() };
+                if !imp.is_empty() {
+                    ways.push((s.clone(), step(format!("impersonate {s}"), Act::Impersonate { subject: s.clone(), user: None }, imp), None));
                 }
-                let g = self.grants(who, "get", "secrets", Some(namespace), None);
-                if !g.is_empty() {
-                    out.push((
+                let tok = by_name("create", "serviceaccounts/token", &tok_ns);
+                if !tok.is_empty() {
+                    let refused = self.applier_refused(who, &s, "tokens");
+                    ways.push((
                         s.clone(),
-                        Step {
-                            how: format!("read the token of {s} from a kubernetes.io/service-account-token Secret in {namespace} (where one exists)"),
-                            grants: g,
-                        },
+                        step(format!("create a token for {s} (serviceaccounts/token)"), Act::Token { namespace: ns.clone(), name: name.clone() }, tok),
+                        refused,
                     ));
+                }
+                if let Some((res, g)) = &maker {
+                    let plural = res.split('.').next().unwrap_or(res);
+                    let refused = self.applier_refused(who, &s, "pods").or_else(|| self.pods_as_refused(ns, name));
+                    ways.push((
+                        s.clone(),
+                        step(
+                            format!("create {plural} in {ns} whose pods run as {s}"),
+                            Act::RunAs { resource: res.to_string(), namespace: ns.clone(), name: name.clone() },
+                            g.clone(),
+                        ),
+                        refused,
+                    ));
+                }
+                let sec = by_name("get", "secrets", &secrets);
+                if !sec.is_empty() {
+                    ways.push((
+                        s.clone(),
+                        step(
+                            format!("read the token of {s} from a kubernetes.io/service-account-token Secret in {ns} (where one exists)"),
+                            Act::ReadTokenSecret { namespace: ns.clone(), name: name.clone() },
+                            sec,
+                        ),
+                        None,
+                    ));
+                }
+                // The first way khc's admission allows; else the first refused one, shown pruned.
+                if let Some(i) = ways.iter().position(|w| w.2.is_none()).or(if ways.is_empty() { None } else { Some(0) }) {
+                    out.push(ways.swap_remove(i));
                 }
             }
         }
         out
     }
 
-    /// The powers `who` can take in one step, with the pruned ones.
-    fn powers(&self, who: &Subject) -> Vec<(Power, Step, Option<String>)> {
+    /// The powers `who` can take in one step (memoized), with the pruned ones.
+    fn powers(&self, who: &Subject) -> Rc<Vec<PowerStep>> {
+        if let Some(p) = self.powers.borrow().get(who) {
+            return p.clone();
+        }
+        let p = Rc::new(self.powers_uncached(who));
+        self.powers.borrow_mut().insert(who.clone(), p.clone());
+        p
+    }
+
+    fn powers_uncached(&self, who: &Subject) -> Vec<PowerStep> {
         let mut out = Vec::new();
         let g = self.grants(who, "impersonate", "groups", None, Some("system:masters"));
         if !g.is_empty() {
-            out.push((Power::Everything, Step { how: "impersonate group:system:masters (every permission)".into(), grants: g }, None));
+            if let Some((user, ug)) = self.impersonable_user(who) {
+                out.push((
+                    Power::Everything,
+                    step(
+                        format!("impersonate group:system:masters with user {user} (every permission)"),
+                        Act::Impersonate { subject: Subject::group("system:masters"), user: Some(user) },
+                        [g, ug].concat(),
+                    ),
+                    None,
+                ));
+            }
         }
-        // A client certificate for any user or group (system:masters included).
+        // A client certificate for any user, group or ServiceAccount; not for
+        // system:masters: the CertificateSubjectRestriction admission plugin
+        // (on by default) refuses kube-apiserver-client requests with that group.
         let csr = self.grants(who, "create", "certificatesigningrequests.certificates.k8s.io", None, None);
         let approval = self.grants(who, "update", "certificatesigningrequests.certificates.k8s.io/approval", None, None);
         let signer = ["kubernetes.io/kube-apiserver-client", "kubernetes.io/*"]
@@ -226,17 +723,21 @@ impl<'a> Search<'a> {
             .map(|n| self.grants(who, "approve", "signers.certificates.k8s.io", None, Some(*n)))
             .find(|g| !g.is_empty());
         if let (false, false, Some(signer)) = (csr.is_empty(), approval.is_empty(), signer) {
-            let grants = [csr, approval, signer].concat();
             out.push((
-                Power::Everything,
-                Step { how: "create and approve a CertificateSigningRequest for a kube-apiserver-client certificate of group system:masters".into(), grants },
+                Power::AnyIdentity,
+                step(
+                    "create and approve a CertificateSigningRequest for a kube-apiserver-client certificate of any user, group or ServiceAccount (not system:masters: the CertificateSubjectRestriction admission plugin refuses it)".into(),
+                    Act::ApproveCsr { subject: None },
+                    [csr, approval, signer].concat(),
+                ),
                 None,
             ));
         }
-        for kind in ["mutatingwebhookconfigurations", "validatingwebhookconfigurations"] {
+        for mutating in [true, false] {
+            let kind = if mutating { "mutatingwebhookconfigurations" } else { "validatingwebhookconfigurations" };
             let g = self.grants(who, "create", &format!("{kind}.admissionregistration.k8s.io"), None, None);
             if !g.is_empty() {
-                let (p, how) = if kind.starts_with("mutating") {
+                let (p, how) = if mutating {
                     (
                         Power::Everything,
                         "create a MutatingWebhookConfiguration that rewrites every request (pods to run as any ServiceAccount, with host access)",
@@ -244,7 +745,7 @@ impl<'a> Search<'a> {
                 } else {
                     (Power::SeesRequests, "create a ValidatingWebhookConfiguration that is sent every request's object (Secret values included)")
                 };
-                out.push((p, Step { how: how.into(), grants: g }, None));
+                out.push((p, step(how.into(), Act::Webhook { mutating }, g), None));
             }
         }
         // A node's root: every ServiceAccount whose pods run there.
@@ -253,51 +754,53 @@ impl<'a> Search<'a> {
             if !g.is_empty() {
                 out.push((
                     Power::AnyServiceAccount,
-                    Step { how: format!("{verb} nodes/proxy: exec in any pod through the kubelet, as its ServiceAccount"), grants: g },
+                    step(format!("{verb} nodes/proxy: exec in any pod through the kubelet, as its ServiceAccount"), Act::NodesProxy { verb: verb.into() }, g),
                     None,
                 ));
                 break;
             }
         }
         let pv = self.grants(who, "create", "persistentvolumes", None, None);
-        for ns in &self.namespaces {
+        for ns in &self.namespaces_for(who, &[("create", "pods")]) {
             let pods = self.grants(who, "create", "pods", Some(ns), None);
             if pods.is_empty() {
                 continue;
             }
-            if !pv.is_empty() {
-                let g = [pv.clone(), pods.clone()].concat();
+            // A pod mounts a PersistentVolume through a claim: the claim is needed too.
+            let pvc = if pv.is_empty() { Vec::new() } else { self.grants(who, "create", "persistentvolumeclaims", Some(ns), None) };
+            if !pvc.is_empty() {
                 out.push((
                     Power::AnyServiceAccount,
-                    Step {
-                        how: format!("create a hostPath PersistentVolume and a pod in {ns} that mounts it: the node's root, and the tokens of every pod there"),
-                        grants: g,
-                    },
+                    step(
+                        format!("create a hostPath PersistentVolume, a claim bound to it and a pod in {ns} that mounts it: the node's root, and the tokens of every pod there"),
+                        Act::HostPathVolume { namespace: ns.clone() },
+                        [pv.clone(), pvc, pods.clone()].concat(),
+                    ),
                     None,
                 ));
             }
             let pruned = self.host_path_refused(ns);
             out.push((
                 Power::AnyServiceAccount,
-                Step { how: format!("create a pod with a hostPath volume in {ns}: the node's root, and the tokens of every pod there"), grants: pods },
+                step(
+                    format!("create a pod with a hostPath volume in {ns}: the node's root, and the tokens of every pod there"),
+                    Act::HostPathPod { namespace: ns.clone() },
+                    pods,
+                ),
                 pruned,
             ));
         }
         // bind: create a binding to a role it may bind.
-        let scopes: Vec<Option<&str>> = std::iter::once(None).chain(self.namespaces.iter().map(|n| Some(n.as_str()))).collect();
+        let bound = self.namespaces_for(who, &[("create", "rolebindings.rbac.authorization.k8s.io")]);
+        let scopes: Vec<Option<&str>> = std::iter::once(None).chain(bound.iter().map(|n| Some(n.as_str()))).collect();
         for scope in scopes {
             let binding_res = if scope.is_some() { "rolebindings.rbac.authorization.k8s.io" } else { "clusterrolebindings.rbac.authorization.k8s.io" };
             let create = self.grants(who, "create", binding_res, scope, None);
             if create.is_empty() {
                 continue;
             }
-            for ((kind, rns, name), _) in self.ws.rbac.roles.iter() {
-                if kind == "Role" && rns.as_deref() != scope {
-                    continue;
-                }
-                if kind == "Role" && scope.is_none() {
-                    continue;
-                }
+            let namespaced = scope.and_then(|n| self.roles_in.get(n)).into_iter().flatten().map(|n| ("Role", n));
+            for (kind, name) in self.cluster_roles.iter().map(|n| ("ClusterRole", n)).chain(namespaced) {
                 let res = if kind == "Role" { "roles.rbac.authorization.k8s.io" } else { "clusterroles.rbac.authorization.k8s.io" };
                 let bind = self.grants(who, "bind", res, scope, Some(name));
                 if bind.is_empty() {
@@ -305,8 +808,12 @@ impl<'a> Search<'a> {
                 }
                 let where_ = scope.map_or("cluster-wide".to_string(), |n| format!("in namespace {n}"));
                 out.push((
-                    Power::Role { kind: kind.clone(), name: name.clone(), namespace: scope.map(str::to_string) },
-                    Step { how: format!("bind {kind} {name} to itself {where_} (`bind`)"), grants: [create.clone(), bind].concat() },
+                    Power::Role { kind: kind.to_string(), name: name.clone(), namespace: scope.map(str::to_string) },
+                    step(
+                        format!("bind {kind} {name} to itself {where_} (`bind`)"),
+                        Act::Bind { role_kind: kind.to_string(), role: name.clone(), namespace: scope.map(str::to_string) },
+                        [create.clone(), bind].concat(),
+                    ),
                     None,
                 ));
             }
@@ -319,16 +826,17 @@ impl<'a> Search<'a> {
                 let where_ = scope.map_or("cluster-wide".to_string(), |n| format!("in namespace {n}"));
                 out.push((
                     Power::AnyIn(scope.map(str::to_string)),
-                    Step {
-                        how: format!("create a role with any permission (`escalate`) and bind it to itself {where_}"),
-                        grants: [esc, create_role, bind_any, create.clone()].concat(),
-                    },
+                    step(
+                        format!("create a role with any permission (`escalate`) and bind it to itself {where_}"),
+                        Act::Escalate { namespace: scope.map(str::to_string) },
+                        [esc, create_role, bind_any, create.clone()].concat(),
+                    ),
                     None,
                 ));
             }
         }
         // escalate on a role already bound to it: add any rule.
-        for (ns, b, role) in self.ws.rbac.permissions_of(who) {
+        for (ns, b, role) in self.perms(who).iter() {
             let res = if role.kind == "Role" { "roles.rbac.authorization.k8s.io" } else { "clusterroles.rbac.authorization.k8s.io" };
             let rns = role.namespace.as_deref();
             let esc = self.grants(who, "escalate", res, rns, Some(&role.name));
@@ -340,95 +848,225 @@ impl<'a> Search<'a> {
             let where_ = ns.as_deref().map_or("cluster-wide".to_string(), |n| format!("in namespace {n}"));
             out.push((
                 Power::AnyIn(ns.clone()),
-                Step {
-                    how: format!("add any rule to {} {} (`escalate`), bound to it by {} {}", role.kind, role.name, b.kind, b.name) + &format!(" {where_}"),
-                    grants: [esc, upd].concat(),
-                },
+                step(
+                    format!("add any rule to {} {} (`escalate`), bound to it by {} {}", role.kind, role.name, b.kind, b.name) + &format!(" {where_}"),
+                    Act::AddRule { role_kind: role.kind.clone(), role: role.name.clone(), role_namespace: role.namespace.clone() },
+                    [esc, upd].concat(),
+                ),
                 pruned,
             ));
         }
         out
     }
 
-    /// Whether a power gives `req`, and the final step's extra text.
-    fn power_gives(&self, p: &Power, req: &Request) -> Option<Vec<Grant>> {
+    /// [`crate::rbac::Rbac::who_can_directly`] for `req`, kept for the next asks of the same request.
+    fn directly(&self, req: &Request) -> Rc<Vec<crate::rbac::Answer>> {
+        if let Some((r, a)) = &*self.direct.borrow() {
+            if r == req {
+                return a.clone();
+            }
+        }
+        let a = Rc::new(self.ws.rbac.who_can_directly(req));
+        *self.direct.borrow_mut() = Some((req.clone(), a.clone()));
+        a
+    }
+
+    /// Whether a power gives `req`: `None` no; `Some(None)` by itself;
+    /// `Some(Some((sa, grants)))` as that ServiceAccount.
+    fn power_gives(&self, p: &Power, req: &Request) -> Option<Option<(Subject, Vec<Grant>)>> {
         match p {
-            Power::Everything => Some(Vec::new()),
+            Power::Everything => Some(None),
             Power::AnyServiceAccount => {
-                self.ws.rbac.who_can_directly(req).into_iter().find(|a| matches!(a.subject, Subject::ServiceAccount { .. })).map(|a| a.grants)
+                self.directly(req).iter().find(|a| matches!(a.subject, Subject::ServiceAccount { .. })).map(|a| Some((a.subject.clone(), a.grants.clone())))
+            }
+            Power::AnyIdentity => {
+                self.directly(req).iter().find(|a| a.subject != Subject::group("system:masters")).map(|a| Some((a.subject.clone(), a.grants.clone())))
             }
             Power::Role { kind, name, namespace } => {
                 if namespace.is_some() && namespace != &req.namespace {
                     return None;
                 }
                 let role = self.ws.rbac.roles.get(&(kind.clone(), if kind == "Role" { namespace.clone() } else { None }, name.clone()))?;
-                role.rules.iter().any(|r| r.allows(req)).then(Vec::new)
+                role.rules.iter().any(|r| r.allows(req)).then_some(None)
             }
-            Power::AnyIn(ns) => (ns.is_none() || ns == &req.namespace).then(Vec::new),
-            Power::SeesRequests => (req.group.is_empty() && req.resource == "secrets" && matches!(req.verb.as_str(), "get" | "list" | "watch")).then(Vec::new),
+            Power::AnyIn(ns) => (ns.is_none() || ns == &req.namespace).then_some(None),
+            Power::SeesRequests => (req.group.is_empty() && req.resource == "secrets" && matches!(req.verb.as_str(), "get" | "list" | "watch")).then_some(None),
         }
     }
 
-    /// Breadth-first from `who`: every identity reachable, with its path.
-    fn identities(&self, who: &Subject) -> (Vec<(Subject, Vec<Step>)>, Option<String>) {
+    /// Breadth-first from `who`: every identity reachable, with its path
+    /// (memoized: it does not depend on the request).
+    fn identities(&self, who: &Subject) -> Rc<Reached> {
+        if let Some(r) = self.reached.borrow().get(who) {
+            return r.clone();
+        }
+        let r = Rc::new(self.identities_uncached(who));
+        self.reached.borrow_mut().insert(who.clone(), r.clone());
+        r
+    }
+
+    fn identities_uncached(&self, who: &Subject) -> Reached {
         let mut seen: BTreeSet<Subject> = BTreeSet::new();
         seen.insert(who.clone());
         let mut queue = VecDeque::from([(who.clone(), Vec::<Step>::new())]);
-        let mut out = Vec::new();
-        let mut bound = None;
+        let mut r = Reached { identities: Vec::new(), refused: Vec::new(), bound: None };
         while let Some((s, path)) = queue.pop_front() {
-            out.push((s.clone(), path.clone()));
+            let moves = self.moves(&s);
+            r.identities.push((s, path.clone()));
             if path.len() >= MAX_DEPTH {
-                if !self.moves(&s).iter().all(|(t, _)| seen.contains(t)) {
-                    bound = Some(format!("paths longer than {MAX_DEPTH} steps were not followed"));
+                if !moves.iter().all(|(t, _, _)| seen.contains(t)) {
+                    r.bound = Some(format!("paths longer than {MAX_DEPTH} steps were not followed"));
                 }
                 continue;
             }
-            for (t, step) in self.moves(&s) {
-                if seen.contains(&t) {
+            for (t, step, refused) in moves.iter() {
+                if seen.contains(t) {
+                    continue;
+                }
+                if let Some(why) = refused {
+                    r.refused.push((t.clone(), with(path.clone(), step.clone()), why.clone()));
                     continue;
                 }
                 if seen.len() >= MAX_IDENTITIES {
-                    bound = Some(format!("the search stopped after {MAX_IDENTITIES} identities"));
+                    r.bound = Some(format!("the search stopped after {MAX_IDENTITIES} identities"));
                     break;
                 }
                 seen.insert(t.clone());
-                queue.push_back((t, with(path.clone(), step)));
+                queue.push_back((t.clone(), with(path.clone(), step.clone())));
             }
         }
-        (out, bound)
+        r
+    }
+
+    /// The multi-step ways `who` obtains `req` (direct grants excluded: a path
+    /// has at least one step beyond the subject's own grants), pruned paths included.
+    pub fn paths_to(&self, who: &Subject, req: &Request) -> Closure {
+        let reached = self.identities(who);
+        let mut paths = Vec::new();
+        let last = |s: &Subject, g: Vec<Grant>| step(format!("as {s}: {}", req.describe()), Act::Request, g);
+        for (s, prefix) in &reached.identities {
+            if !prefix.is_empty() {
+                let g = self.ws.rbac.grants(s, req);
+                if !g.is_empty() {
+                    paths.push(Path { steps: with(prefix.clone(), last(s, g)), pruned: None });
+                    continue;
+                }
+            }
+            for (p, st, pruned) in self.powers(s).iter() {
+                if let Some(by) = self.power_gives(p, req) {
+                    let mut steps = with(prefix.clone(), st.clone());
+                    match (by, p) {
+                        (Some((whom, g)), Power::AnyIdentity) => {
+                            let last = steps.last_mut().expect("the power's step");
+                            last.how = format!("create and approve a CertificateSigningRequest for a kube-apiserver-client certificate of {whom}");
+                            last.act = Act::ApproveCsr { subject: Some(whom.clone()) };
+                            steps.push(step(format!("as {whom}: {}", req.describe()), Act::Request, g));
+                        }
+                        (Some((Subject::ServiceAccount { namespace, name }, g)), _) => {
+                            steps.push(step(
+                                format!("as a ServiceAccount that may: {} (sa:{namespace}/{name})", req.describe()),
+                                Act::AsServiceAccount { namespace, name },
+                                g,
+                            ));
+                        }
+                        (Some(_), _) => unreachable!("only a certificate is for any identity"),
+                        (None, _) => {}
+                    }
+                    paths.push(Path { steps, pruned: pruned.clone() });
+                }
+            }
+        }
+        // Moves khc's admission refuses, to an identity that would be allowed: shown pruned.
+        for (t, prefix, why) in &reached.refused {
+            let g = self.ws.rbac.grants(t, req);
+            if !g.is_empty() {
+                paths.push(Path { steps: with(prefix.clone(), last(t, g)), pruned: Some(why.clone()) });
+            }
+        }
+        // Followable paths first, shortest first.
+        paths.sort_by_key(|p| (p.pruned.is_some(), p.steps.len()));
+        let mut seen = BTreeSet::new();
+        paths.retain(|p| seen.insert(p.describe()));
+        Closure { paths, bound: reached.bound.clone() }
+    }
+
+    /// Why khc's admission refuses a one-step escalation of
+    /// [`crate::rbac::Rbac::explain`] / [`crate::rbac::Rbac::who_can`] (`who`
+    /// borrowing ServiceAccount `e.via` by a token or pods), if it does: the same
+    /// checks as the multi-step search's moves.
+    pub fn escalation_refused(&self, who: &Subject, e: &crate::rbac::Escalation) -> Option<String> {
+        let Subject::ServiceAccount { namespace, name } = &e.via else { return None };
+        if e.how.starts_with("create a token") {
+            self.applier_refused(who, &e.via, "tokens")
+        } else if e.how.starts_with("create ") {
+            self.applier_refused(who, &e.via, "pods").or_else(|| self.pods_as_refused(namespace, name))
+        } else {
+            None
+        }
+    }
+
+    /// [`crate::rbac::Rbac::who_can`] (direct grants and one-step escalations)
+    /// without the one-step escalations khc's own admission refuses
+    /// ([`Search::escalation_refused`]); subjects left with neither are dropped.
+    /// `khc who-can`, and the language server's hover and lenses, answer with it.
+    pub fn who_can_one_step(&self, req: &Request) -> Vec<crate::rbac::Answer> {
+        let mut answers = self.ws.rbac.who_can(req);
+        for a in &mut answers {
+            let who = a.subject.clone();
+            a.escalations.retain(|e| self.escalation_refused(&who, e).is_none());
+        }
+        answers.retain(|a| !a.grants.is_empty() || !a.escalations.is_empty());
+        answers
+    }
+
+    /// Every subject (named by a binding) with a multi-step path to `req` and no
+    /// direct grant, with its paths (see [`who_can_by_escalation`]).
+    pub fn who_can(&self, req: &Request) -> Vec<(Subject, Closure)> {
+        let direct: BTreeSet<Subject> = self.directly(req).iter().map(|a| a.subject.clone()).collect();
+        let mut out = Vec::new();
+        for s in self.searched_subjects() {
+            if direct.contains(s) {
+                continue;
+            }
+            let c = self.paths_to(s, req);
+            if c.paths.iter().any(|p| p.pruned.is_none()) {
+                out.push((s.clone(), c));
+            }
+        }
+        out
+    }
+
+    /// The subjects `who-can` searches from (memoized through the moves cache's
+    /// workspace): those holding an escalation step beyond pod creation and
+    /// Secret reads (impersonate, bind, escalate, tokens, CSRs, webhooks,
+    /// PersistentVolumes, nodes/proxy).
+    fn searched_subjects(&self) -> &[Subject] {
+        self.risky.get_or_init(|| {
+            self.ws
+                .rbac
+                .subjects()
+                .into_iter()
+                .filter(|s| {
+                    // Pod creation and Secret reads alone are the one-step escalations
+                    // `Rbac::who_can` already follows; searching from every subject that
+                    // may create a Deployment would cost a search per tenant developer.
+                    self.perms(s).iter().any(|(_, _, r)| {
+                        r.rules.iter().any(|r| {
+                            crate::effects::risks(r)
+                                .iter()
+                                .any(|x| !x.starts_with("creates pods") && !x.starts_with("reads Secrets") && !x.starts_with("lists Secrets"))
+                        })
+                    })
+                })
+                .collect()
+        })
     }
 }
 
 /// The multi-step ways `who` obtains `req` (direct grants excluded: a path has at
 /// least one step beyond the subject's own grants), pruned paths included.
 pub fn paths_to(ws: &Workspace, who: &Subject, req: &Request) -> Closure {
-    let search = Search::new(ws);
-    let (ids, bound) = search.identities(who);
-    let mut paths = Vec::new();
-    for (s, prefix) in &ids {
-        if !prefix.is_empty() {
-            let g = ws.rbac.grants(s, req);
-            if !g.is_empty() {
-                paths.push(Path { steps: with(prefix.clone(), Step { how: format!("as {s}: {}", req.describe()), grants: g }), pruned: None });
-                continue;
-            }
-        }
-        for (p, step, pruned) in search.powers(s) {
-            if let Some(g) = search.power_gives(&p, req) {
-                let mut steps = with(prefix.clone(), step);
-                if !g.is_empty() {
-                    steps.push(Step { how: format!("as a ServiceAccount that may: {}", req.describe()), grants: g });
-                }
-                paths.push(Path { steps, pruned });
-            }
-        }
-    }
-    // Followable paths first, shortest first.
-    paths.sort_by_key(|p| (p.pruned.is_some(), p.steps.len()));
-    let mut seen = BTreeSet::new();
-    paths.retain(|p| seen.insert(p.describe()));
-    Closure { paths, bound }
+    Search::new(ws).paths_to(who, req)
 }
 
 /// Every subject (named by a binding) with a multi-step path to `req` and no
@@ -436,45 +1074,26 @@ pub fn paths_to(ws: &Workspace, who: &Subject, req: &Request) -> Closure {
 /// beyond pod creation and Secret reads (impersonate, bind, escalate, tokens,
 /// CSRs, webhooks, PersistentVolumes, nodes/proxy) are searched from.
 pub fn who_can_by_escalation(ws: &Workspace, req: &Request) -> Vec<(Subject, Closure)> {
-    let direct: BTreeSet<Subject> = ws.rbac.who_can_directly(req).into_iter().map(|a| a.subject).collect();
-    let mut out = Vec::new();
-    for s in ws.rbac.subjects() {
-        if direct.contains(&s) {
-            continue;
-        }
-        // Pod creation and Secret reads alone are the one-step escalations
-        // `Rbac::who_can` already follows; searching from every subject that may
-        // create a Deployment would cost a search per tenant developer.
-        let risky = ws.rbac.permissions_of(&s).iter().any(|(_, _, r)| {
-            r.rules.iter().any(|r| {
-                crate::effects::risks(r).iter().any(|x| !x.starts_with("creates pods") && !x.starts_with("reads Secrets") && !x.starts_with("lists Secrets"))
-            })
-        });
-        if !risky {
-            continue;
-        }
-        let c = paths_to(ws, &s, req);
-        if c.paths.iter().any(|p| p.pruned.is_none()) {
-            out.push((s, c));
-        }
-    }
-    out
+    Search::new(ws).who_can(req)
 }
 
 /// Everything `who` can become or take, for `blast-radius`: each path's
 /// description (the last step is what it obtains), pruned ones marked.
 pub fn reachable(ws: &Workspace, who: &Subject) -> Closure {
     let search = Search::new(ws);
-    let (ids, bound) = search.identities(who);
+    let reached = search.identities(who);
     let mut paths = Vec::new();
-    for (s, prefix) in &ids {
+    for (s, prefix) in &reached.identities {
         if !prefix.is_empty() {
             paths.push(Path { steps: prefix.clone(), pruned: None });
         }
-        for (_, step, pruned) in search.powers(s) {
-            paths.push(Path { steps: with(prefix.clone(), step), pruned });
+        for (_, st, pruned) in search.powers(s).iter() {
+            paths.push(Path { steps: with(prefix.clone(), st.clone()), pruned: pruned.clone() });
         }
     }
+    for (_, steps, why) in &reached.refused {
+        paths.push(Path { steps: steps.clone(), pruned: Some(why.clone()) });
+    }
     paths.sort_by_key(|p| (p.pruned.is_some(), p.steps.len()));
-    Closure { paths, bound }
+    Closure { paths, bound: reached.bound.clone() }
 }

@@ -7,6 +7,9 @@
 //! server's `--dry-run=server` answers. Needs `KHC_KUBE_BIN_DIRS` (see README,
 //! "Real API server tests"); prints SKIPPED without it.
 
+#[path = "live_server/chains.rs"]
+mod chains;
+
 use khc_tests::kube::{bin_dirs, Cluster, Options, TempDir};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -102,12 +105,50 @@ fn can_i(c: &Cluster, as_user: &str, args: &[&str]) -> bool {
 
 #[test]
 fn live_answers_on_a_real_api_server() {
-    let Some(bin) = bin_dirs("live_answers_on_a_real_api_server").into_iter().next() else { return };
-    let tmp = TempDir::new("khc-live");
+    for bin in bin_dirs("live_answers_on_a_real_api_server") {
+        live_answers_on(&bin);
+    }
+}
+
+/// Copies the example (not its golden tree) into `dir`, its `kubernetes` line
+/// lowered to the server's minor when the server is older (as
+/// `tests/kube_server.rs` does), so every object is one that server knows.
+fn example_for(dir: &Path, version: &str) -> PathBuf {
+    fn copy(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for e in std::fs::read_dir(from).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                if e.file_name() != "generated" {
+                    copy(&p, &to.join(e.file_name()));
+                }
+            } else {
+                std::fs::copy(&p, to.join(e.file_name())).unwrap();
+            }
+        }
+    }
+    let src = dir.join("src");
+    copy(&repo().join(EX), &src);
+    let cluster = std::fs::read_to_string(src.join("cluster.khc")).unwrap();
+    let server_minor: u32 = version.trim_start_matches("v1.").split('.').next().unwrap().parse().unwrap();
+    let line = cluster.lines().find(|l| l.trim_start().starts_with("kubernetes ")).expect("the example states `kubernetes`").to_string();
+    let minor: u32 = line.trim().trim_start_matches("kubernetes 1.").parse().unwrap();
+    if server_minor < minor {
+        std::fs::write(src.join("cluster.khc"), cluster.replace(&line, &format!("  kubernetes 1.{server_minor}"))).unwrap();
+    }
+    src
+}
+
+fn live_answers_on(bin: &Path) {
+    let version = khc_tests::kube::version_of(bin);
+    eprintln!("== {version}");
+    let tmp = TempDir::new(&format!("live-{version}"));
+    let src = example_for(&tmp.0, &version);
+    let ex = src.to_str().unwrap().to_string();
     let out = tmp.0.join("out");
-    let (code, _, err) = khc(&["build", EX, "-o", out.to_str().unwrap()], None);
+    let (code, _, err) = khc(&["build", &ex, "-o", out.to_str().unwrap()], None);
     assert_eq!(code, 0, "{err}");
-    let c = Cluster::start(&bin, Options { controller_manager: true, ..Default::default() });
+    let c = Cluster::start(bin, Options { token_and_csr_controllers: true, ..Default::default() });
     let tree = out.join("clusters/prod-eu");
     let o = c.kubectl(&[
         "apply",
@@ -124,7 +165,7 @@ fn live_answers_on_a_real_api_server() {
     let kubeconfig = c.kubeconfig.to_str().unwrap().to_string();
 
     // Nothing but khc's tree: no difference at all.
-    let (code, text, err) = khc(&["audit-live", "--kubeconfig", &kubeconfig, "-p", EX], None);
+    let (code, text, err) = khc(&["audit-live", "--kubeconfig", &kubeconfig, "-p", &ex], None);
     assert_eq!(code, 0, "the applied tree is khc's intent:\n{text}{err}");
 
     for (who, obj) in extras() {
@@ -143,7 +184,7 @@ fn live_answers_on_a_real_api_server() {
         "--overwrite",
     ]);
 
-    let (code, text, err) = khc(&["audit-live", "--kubeconfig", &kubeconfig, "-p", EX, "--format", "json"], None);
+    let (code, text, err) = khc(&["audit-live", "--kubeconfig", &kubeconfig, "-p", &ex, "--format", "json"], None);
     assert_eq!(code, 1, "{text}{err}");
     let v: Value = serde_json::from_str(&text).unwrap();
     let mut got: Vec<String> =
@@ -170,7 +211,7 @@ fn live_answers_on_a_real_api_server() {
     assert!(effects.contains("gives group:devs the permissions of ClusterRole edit"), "{effects}");
 
     // bind: khc says bob may get secrets in payments by binding a ClusterRole; do it as bob.
-    let (code, text, _) = khc(&["can", "user:bob", "get", "secrets", "-n", "payments", "-p", EX, "--kubeconfig", &kubeconfig], None);
+    let (code, text, _) = khc(&["can", "user:bob", "get", "secrets", "-n", "payments", "-p", &ex, "--kubeconfig", &kubeconfig], None);
     assert_eq!(code, 0, "{text}");
     assert!(text.contains("bind ClusterRole admin to itself in namespace payments") && text.contains("live ClusterRoleBinding binder"), "{text}");
     assert!(!can_i(&c, "bob", &["get", "secrets", "-n", "payments"]), "bob cannot yet");
@@ -179,7 +220,7 @@ fn live_answers_on_a_real_api_server() {
     assert!(can_i(&c, "bob", &["get", "secrets", "-n", "payments"]), "the chain gives bob the permission");
 
     // A ServiceAccount token: dave mints prometheus's token and acts with it.
-    let (code, text, _) = khc(&["can", "user:dave", "list", "pods", "-n", "monitoring", "-p", EX, "--kubeconfig", &kubeconfig], None);
+    let (code, text, _) = khc(&["can", "user:dave", "list", "pods", "-n", "monitoring", "-p", &ex, "--kubeconfig", &kubeconfig], None);
     assert_eq!(code, 0, "{text}");
     assert!(text.contains("create a token for sa:monitoring/prometheus"), "{text}");
     let token = c.kubectl_ok(&["--as", "dave", "create", "token", "prometheus", "-n", "monitoring"]);
@@ -187,7 +228,7 @@ fn live_answers_on_a_real_api_server() {
     assert!(o.status.success(), "the token lists pods: {}", String::from_utf8_lossy(&o.stdout));
 
     // A "no": erin has nothing; the first step of any chain fails.
-    let (code, text, _) = khc(&["can", "user:erin", "get", "secrets", "-n", "payments", "-p", EX, "--kubeconfig", &kubeconfig], None);
+    let (code, text, _) = khc(&["can", "user:erin", "get", "secrets", "-n", "payments", "-p", &ex, "--kubeconfig", &kubeconfig], None);
     assert_eq!(code, 1, "{text}");
     assert!(!c.kubectl(&["--as", "erin", "create", "rolebinding", "erin-admin", "--clusterrole=admin", "--user=erin", "-n", "payments"]).status.success());
     assert!(!c.kubectl(&["--as", "erin", "create", "token", "prometheus", "-n", "monitoring"]).status.success());
@@ -207,11 +248,17 @@ fn live_answers_on_a_real_api_server() {
          "template": {"metadata": {"labels": {"app": "payments-api"}}, "spec": {"containers": [{"name": "c", "image": "docker.io/library/busybox:latest"}]}}}
     ]});
     let dump = serde_yaml_ng::to_string(&list).unwrap();
-    let (_, text, err) = khc(&["eval", "-", "-p", EX, "--format", "json"], Some(&dump));
+    let (_, text, err) = khc(&["eval", "-", "-p", &ex, "--format", "json"], Some(&dump));
     let v: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}{err}"));
     for (i, item) in list["items"].as_array().unwrap().iter().enumerate() {
         let khc_denies = v["findings"].as_array().unwrap().iter().any(|f| f["index"] == i && f["severity"] == "deny");
         let o = c.kubectl_stdin(&["apply", "--dry-run=server", "-f", "-"], &item.to_string());
         assert_eq!(khc_denies, !o.status.success(), "item {i} ({}): khc {khc_denies}, server: {}", item["kind"], String::from_utf8_lossy(&o.stderr));
     }
+
+    // Every kind of chain, executed step by step as the subject; then the same on
+    // generated programs, on the same server.
+    chains::every_kind_of_chain(&c, &ex, &kubeconfig);
+    let minor: u32 = version.trim_start_matches("v1.").split('.').next().unwrap().parse().unwrap();
+    chains::on_generated_programs(&c, &tmp.0, minor);
 }

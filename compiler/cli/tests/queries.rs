@@ -776,9 +776,10 @@ fn report_benchmark_judges_the_control_plane() {
 }
 
 /// A program for the escalation tests: bob may bind any ClusterRole, carol may
-/// impersonate bob, mallory any group, dave may mint the token of `a/ci` (which
-/// reads Secrets), frank may create pods in restricted `b` (hostPath refused),
-/// erin only reads pods.
+/// impersonate bob, mallory any user and group (a group is impersonated along
+/// with a user: groups alone, as `oscar` may, reach nothing), dave may mint the
+/// token of `a/ci` (which reads Secrets), frank may create pods in restricted
+/// `b` (hostPath refused), erin only reads pods.
 const ESCALATION: &str = r#"
 tenant a {
   pod-security restricted
@@ -804,8 +805,10 @@ cluster esc {
   grant binder to user "bob"
   role imp { can impersonate on users names "bob" }
   grant imp to user "carol"
-  role masters { can impersonate on groups uids }
+  role masters { can impersonate on users groups uids }
   grant masters to user "mallory"
+  role groups-only { can impersonate on groups uids }
+  grant groups-only to user "oscar"
   role pods-only { can get on pods }
   grant pods-only to user "erin"
   role csr {
@@ -852,8 +855,15 @@ fn can_follows_multi_step_escalations() {
     let text = stdout(&khc(&["can", "user:dave", "list", "secrets", "-n", "a", "-p", p]));
     assert!(text.contains("create a token for sa:a/ci") && text.contains("as sa:a/ci: list secrets in namespace a"), "{text}");
     // A client certificate for system:masters, a mutating webhook, the kubelet API.
-    let text = stdout(&khc(&["can", "user:cert-clerk", "delete", "nodes", "-p", p]));
-    assert!(text.starts_with("yes, by escalation") && text.contains("create and approve a CertificateSigningRequest"), "{text}");
+    // A client certificate of a subject that may (never system:masters: the
+    // CertificateSubjectRestriction admission plugin refuses that group).
+    let text = stdout(&khc(&["can", "user:cert-clerk", "list", "secrets", "-n", "a", "-p", p]));
+    assert!(text.starts_with("yes, by escalation") && text.contains("CertificateSigningRequest for a kube-apiserver-client certificate of sa:a/ci"), "{text}");
+    let o = khc(&["can", "user:cert-clerk", "delete", "nodes", "-p", p]);
+    assert_eq!(o.status.code(), Some(1), "only system:masters may: {}", stdout(&o));
+    // Groups alone cannot be impersonated: the API server wants a user with them.
+    let o = khc(&["can", "user:oscar", "delete", "nodes", "-p", p]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
     let text = stdout(&khc(&["can", "user:hooker", "delete", "nodes", "-p", p]));
     assert!(text.starts_with("yes, by escalation") && text.contains("MutatingWebhookConfiguration"), "{text}");
     let text = stdout(&khc(&["can", "user:prober", "list", "secrets", "-n", "a", "-p", p]));
@@ -877,6 +887,69 @@ fn can_follows_multi_step_escalations() {
         assert!(text.contains(want), "missing {want}:\n{text}");
     }
     assert!(!text.contains("user:erin") && !text.contains("user:frank"), "{text}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// What khc's own admission refuses is pruned, in the multi-step paths and in
+/// the one-step escalations: pods running as `a/default` where
+/// `no-default-service-account` refuses them (a workload's pod is admitted), a
+/// hostPath pod under Pod Security `restricted`; a hostPath PersistentVolume
+/// needs a claim to be mounted (`live_server.rs` executes the same on real
+/// servers).
+#[test]
+fn escalations_khc_refuses_are_pruned() {
+    let dir = temp("pruned");
+    let src = r#"
+import "std/restricted"
+tenant a {
+  pod-security restricted
+  workload api { selector { app "api" } }
+  role podmaker { can create on pods }
+  grant podmaker to user "pam" user "petra" user "claire"
+  role claims { can create on persistentvolumeclaims }
+  grant claims to user "claire"
+  grant edit to serviceaccount "a/default"
+  admission {
+    use restricted
+    no-default-service-account
+  }
+}
+cluster c {
+  kubernetes 1.35
+  role pv { can create on persistentvolumes }
+  grant pv to user "petra" user "claire"
+}
+"#;
+    std::fs::write(dir.join("main.khc"), src).unwrap();
+    let p = dir.to_str().unwrap();
+    // pam may create pods in a, and a/default may create configmaps: refused.
+    let o = khc(&["can", "user:pam", "create", "configmaps", "-n", "a", "-p", p, "--format", "json"]);
+    let v = json(&o);
+    assert_eq!(o.status.code(), Some(1), "{v}");
+    assert_eq!(v["allowed_by_escalation"], false, "{v}");
+    let pruned = v["pruned_escalations"].as_array().unwrap();
+    assert!(pruned.iter().any(|e| e["pruned"].as_str().unwrap().contains("no-default-service-account")), "{v}");
+    assert!(v["paths"].as_array().unwrap().iter().all(|p| !p["pruned"].is_null()), "{v}");
+    let text = stdout(&khc(&["can", "user:pam", "create", "configmaps", "-n", "a", "-p", p]));
+    assert!(text.starts_with("no:") && text.contains("pruned escalation (refused: khc admission rule no-default-service-account"), "{text}");
+    // who-can leaves the refused one-step escalation out.
+    let text = stdout(&khc(&["who-can", "create", "configmaps", "-n", "a", "-p", p]));
+    assert!(!text.contains("user:pam"), "{text}");
+    // A hostPath PersistentVolume is mounted through a claim: petra cannot, claire can.
+    let v = json(&khc(&["can", "user:petra", "create", "configmaps", "-n", "a", "-p", p, "--format", "json"]));
+    let acts = |v: &serde_json::Value| -> Vec<String> {
+        v["paths"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["pruned"].is_null())
+            .flat_map(|p| p["steps"].as_array().unwrap().iter().map(|s| s["act"]["act"].as_str().unwrap().to_string()))
+            .collect()
+    };
+    assert!(!acts(&v).contains(&"host-path-volume".to_string()), "{v}");
+    let v = json(&khc(&["can", "user:claire", "create", "configmaps", "-n", "a", "-p", p, "--format", "json"]));
+    assert!(acts(&v).contains(&"host-path-volume".to_string()), "{v}");
+    assert!(acts(&v).contains(&"as-service-account".to_string()), "{v}");
     std::fs::remove_dir_all(&dir).ok();
 }
 

@@ -14,8 +14,10 @@ use std::process::ExitCode;
 rule that allow it and their FILE:LINE, or the ServiceAccount it can be borrowed from (escalation).\n\n\
 Without a direct grant, multi-step escalation paths are searched: impersonation (users, groups, \
 ServiceAccounts), ServiceAccount tokens, pods or pod-creating controllers run as a ServiceAccount, \
-Secrets that hold tokens, `bind` and `escalate` on roles, certificate signing requests approved for \
-system:masters, webhook configurations, hostPath pods and PersistentVolumes, nodes/proxy. Each step \
+Secrets that hold tokens, `bind` and `escalate` on roles, certificate signing requests approved for a \
+subject that may (never system:masters: the API server refuses that group in a client-certificate \
+request), webhook configurations, hostPath pods and PersistentVolumes (with a claim), nodes/proxy. A \
+group is impersonated along with a user, as the API server requires. Each step \
 names the grants that allow it; paths khc's own admission refuses are shown as pruned. The search is \
 bounded (4 steps, 400 identities) and says so when a bound is hit.\n\n\
 SUBJECT is user:NAME, group:NAME, sa:NAMESPACE/NAME, system:serviceaccount:NAMESPACE:NAME or \
@@ -71,14 +73,22 @@ pub fn run(args: Args) -> ExitCode {
         Err(e) => return usage(&e),
     };
     let req = Request::new(&args.verb, &args.resource, args.namespace.as_deref(), args.name.as_deref());
-    let answer = ws.rbac.explain(&who, &req);
+    let mut answer = ws.rbac.explain(&who, &req);
     let allowed = !answer.grants.is_empty();
-    let closure = if allowed { Default::default() } else { khc_analysis::escalation::paths_to(ws, &who, &req) };
+    let search = khc_analysis::escalation::Search::new(ws);
+    let closure = if allowed { Default::default() } else { search.paths_to(&who, &req) };
+    // One-step escalations khc's own admission refuses (a pod as a ServiceAccount
+    // a rule forbids there, the applier's pods and tokens) are shown, not counted.
+    let (escalations, refused): (Vec<_>, Vec<_>) =
+        std::mem::take(&mut answer.escalations).into_iter().map(|e| (search.escalation_refused(&who, &e), e)).partition(|(why, _)| why.is_none());
+    answer.escalations = escalations.into_iter().map(|(_, e)| e).collect();
+    let refused: Vec<serde_json::Value> =
+        refused.into_iter().map(|(why, e)| serde_json::json!({"via": e.via, "how": e.how, "grants": e.grants, "pruned": why})).collect();
     let by_escalation = !allowed && (!answer.escalations.is_empty() || closure.paths.iter().any(|p| p.pruned.is_none()));
     match args.opts.format {
         QueryFormat::Json => print_json(&serde_json::json!({
             "subject": who, "request": req, "allowed": allowed, "allowed_by_escalation": by_escalation,
-            "grants": answer.grants, "escalations": answer.escalations, "paths": closure.paths, "bound": closure.bound
+            "grants": answer.grants, "escalations": answer.escalations, "pruned_escalations": refused, "paths": closure.paths, "bound": closure.bound
         })),
         QueryFormat::Text => {
             if allowed {
@@ -96,6 +106,14 @@ pub fn run(args: Args) -> ExitCode {
                 for g in &e.grants {
                     println!("    {g}");
                 }
+            }
+            for e in &refused {
+                println!(
+                    "  pruned escalation (refused: {}): via {}, {who} may {}",
+                    e["pruned"].as_str().unwrap_or_default(),
+                    e["via"],
+                    e["how"].as_str().unwrap_or_default()
+                );
             }
             let shown = closure.paths.len().min(MAX_PATHS_SHOWN);
             super::who_can::print_paths(&closure.paths[..shown], "  ");

@@ -24,8 +24,8 @@ such subjects are listed as escalations with the ServiceAccount and the grants t
 Subjects holding an escalation step (impersonate, bind, escalate, serviceaccounts/token, pod \
 creation, Secret reads, CSR approval, webhook configurations, PersistentVolumes, nodes/proxy) are \
 searched for multi-step paths (at most 4 steps); each path lists its steps with their grants, and \
-paths khc's own admission refuses are shown as pruned. With --all-namespaces only the one-step \
-escalations are listed (the multi-step search is per namespace).",
+paths khc's own admission refuses are shown as pruned. With --all-namespaces every namespace khc \
+manages is searched, sharing one search (each identity's moves are computed once).",
     after_help = "Examples:\n  khc who-can get secrets -n payments -p examples/multi-tenant\n  \
 khc who-can get secrets -n payments --name ledger-db-credentials -p examples/multi-tenant\n  \
 khc who-can create pods/exec -A -p examples/multi-tenant --format json"
@@ -125,13 +125,16 @@ pub fn run(args: Args) -> ExitCode {
     let namespaces: Vec<Option<String>> =
         if args.all_namespaces { ws.tenants().flat_map(|t| t.namespaces.iter().cloned().map(Some)).collect() } else { vec![args.namespace.clone()] };
     let mut out = Vec::new();
+    // One search for every namespace: each identity's moves and powers are
+    // computed once and shared by the questions.
+    let search = khc_analysis::escalation::Search::new(ws);
     for ns in namespaces {
         let req = Request::new(&args.verb, &args.resource, ns.as_deref(), args.name.as_deref());
-        let mut answers = ws.rbac.who_can(&req);
+        // One-step escalations khc's own admission refuses are left out (`khc can`
+        // shows them as pruned).
+        let mut answers = search.who_can_one_step(&req);
         let mut bound = None;
-        // Multi-step paths are searched for one namespace (or cluster-wide) at a
-        // time: across every namespace of a large fleet the search is too slow.
-        let searched = if args.all_namespaces { Vec::new() } else { khc_analysis::escalation::who_can_by_escalation(ws, &req) };
+        let searched = search.who_can(&req);
         for (subject, c) in searched {
             bound = bound.or(c.bound.clone());
             // The shortest few: one subject may bind many roles that all allow the request.
