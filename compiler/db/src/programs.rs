@@ -111,5 +111,5 @@ pub fn scope(db: &dyn Db, entry: SourceFile) -> Scope {
 /// reference of every file.
 #[salsa::tracked(returns(ref))]
 pub fn program_index(db: &dyn Db, entry: SourceFile) -> ProgramIndex {
-    ProgramIndex { files: program(db, entry).files.iter().map(|f| file_index(db, *f).clone()).collect() }
+    ProgramIndex::new(program(db, entry).files.iter().map(|f| file_index(db, *f).clone()).collect())
 }

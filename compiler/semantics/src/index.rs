@@ -7,6 +7,7 @@
 
 use crate::context::word;
 use khc_syntax::{FileKey, SourceTree, Span, Statement, Value};
+use std::collections::HashMap;
 
 /// What a name denotes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -279,13 +280,85 @@ impl Occurrence<'_> {
 }
 
 /// The joined index of a program's files.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+///
+/// Lookups go through maps built once per index, on the first lookup (the index
+/// is a salsa value, so once per revision of the program's names): a definition
+/// by its identity, the references by their target, the occurrences of a file.
+/// Finding the references of a name costs what it returns, not the program's
+/// size (issue 24: the language server at 5,000 tenants).
+#[derive(Clone, Debug, Default)]
 pub struct ProgramIndex {
     /// Every file's index.
     pub files: Vec<FileIndex>,
+    lookup: std::sync::OnceLock<Lookup>,
+}
+
+impl PartialEq for ProgramIndex {
+    fn eq(&self, other: &Self) -> bool {
+        self.files == other.files
+    }
+}
+
+impl Eq for ProgramIndex {}
+
+/// A position in [`ProgramIndex::files`]: file, then item in that file.
+type At = (u32, u32);
+
+/// The maps behind [`ProgramIndex`]'s lookups.
+#[derive(Clone, Debug, Default)]
+struct Lookup {
+    /// The first definition of each symbol.
+    definitions: HashMap<SymbolId, At>,
+    /// The first cluster role of each name.
+    cluster_roles: HashMap<String, At>,
+    /// The references to each symbol, in program order.
+    references: HashMap<SymbolId, Vec<At>>,
+    /// The references of kind [`SymbolKind::Role`] of each name, in program
+    /// order (those that fall back to a cluster role).
+    role_references: HashMap<String, Vec<At>>,
+    /// The positions of each file key in `files`.
+    files: HashMap<FileKey, Vec<u32>>,
 }
 
 impl ProgramIndex {
+    /// The index of `files`, in program order.
+    pub fn new(files: Vec<FileIndex>) -> Self {
+        ProgramIndex { files, lookup: Default::default() }
+    }
+
+    fn lookup(&self) -> &Lookup {
+        self.lookup.get_or_init(|| {
+            let mut l = Lookup::default();
+            for (fi, f) in self.files.iter().enumerate() {
+                let fi = fi as u32;
+                if let Some(first) = f.definitions.first().map(|d| &d.file).or(f.references.first().map(|r| &r.file)) {
+                    l.files.entry(first.clone()).or_default().push(fi);
+                }
+                for (i, d) in f.definitions.iter().enumerate() {
+                    l.definitions.entry(d.id.clone()).or_insert((fi, i as u32));
+                    if d.id.kind == SymbolKind::ClusterRole {
+                        l.cluster_roles.entry(d.id.name.clone()).or_insert((fi, i as u32));
+                    }
+                }
+                for (i, r) in f.references.iter().enumerate() {
+                    l.references.entry(r.target.clone()).or_default().push((fi, i as u32));
+                    if r.target.kind == SymbolKind::Role {
+                        l.role_references.entry(r.target.name.clone()).or_default().push((fi, i as u32));
+                    }
+                }
+            }
+            l
+        })
+    }
+
+    fn def_at(&self, (f, i): At) -> &Definition {
+        &self.files[f as usize].definitions[i as usize]
+    }
+
+    fn ref_at(&self, (f, i): At) -> &Reference {
+        &self.files[f as usize].references[i as usize]
+    }
+
     /// Every definition.
     pub fn definitions(&self) -> impl Iterator<Item = &Definition> {
         self.files.iter().flat_map(|f| f.definitions.iter())
@@ -296,36 +369,64 @@ impl ProgramIndex {
         self.files.iter().flat_map(|f| f.references.iter())
     }
 
-    /// The definition or reference whose name touches `offset` in `file`.
+    /// The definition or reference whose name touches `offset` in `file` (only
+    /// that file's occurrences are looked at).
     pub fn at(&self, file: &str, offset: u32) -> Option<Occurrence<'_>> {
-        let def = self.definitions().find(|d| &*d.file == file && d.span.touches(offset)).map(Occurrence::Definition);
-        def.or_else(|| self.references().find(|r| &*r.file == file && r.span.touches(offset)).map(Occurrence::Reference))
+        let own: &[u32] = self.lookup().files.get(file).map_or(&[], Vec::as_slice);
+        let files = || own.iter().map(|&f| &self.files[f as usize]);
+        let def = files().flat_map(|f| f.definitions.iter()).find(|d| &*d.file == file && d.span.touches(offset)).map(Occurrence::Definition);
+        def.or_else(|| files().flat_map(|f| f.references.iter()).find(|r| &*r.file == file && r.span.touches(offset)).map(Occurrence::Reference))
+    }
+
+    /// Whether a definition with exactly this identity exists.
+    pub fn is_defined(&self, symbol: &SymbolId) -> bool {
+        self.lookup().definitions.contains_key(symbol)
+    }
+
+    /// The first cluster role named `name`.
+    pub fn cluster_role(&self, name: &str) -> Option<&Definition> {
+        self.lookup().cluster_roles.get(name).map(|&at| self.def_at(at))
+    }
+
+    /// Whether renaming `symbol` to `new` would collide: a definition of the same
+    /// kind (roles and cluster roles share one scope) in the same tenant, or any
+    /// cluster role, is named `new`. Looked up, not scanned.
+    pub fn name_taken(&self, symbol: &SymbolId, new: &str) -> bool {
+        let named = |kind: SymbolKind| self.is_defined(&SymbolId { kind, name: new.to_string(), tenant: symbol.tenant.clone() });
+        match symbol.kind {
+            SymbolKind::Role | SymbolKind::ClusterRole => named(SymbolKind::Role) || named(SymbolKind::ClusterRole) || self.cluster_role(new).is_some(),
+            kind => named(kind),
+        }
     }
 
     /// Where `symbol` is defined (the first definition). A role reference also
     /// finds a cluster role of that name.
     pub fn definition(&self, symbol: &SymbolId) -> Option<&Definition> {
-        self.definitions().find(|d| d.id == *symbol).or_else(|| {
-            (symbol.kind == SymbolKind::Role).then(|| self.definitions().find(|d| d.id.kind == SymbolKind::ClusterRole && d.id.name == symbol.name)).flatten()
-        })
+        let l = self.lookup();
+        l.definitions.get(symbol).map(|&at| self.def_at(at)).or_else(|| (symbol.kind == SymbolKind::Role).then(|| self.cluster_role(&symbol.name)).flatten())
     }
 
-    /// Every reference that resolves to `def`.
+    /// Every reference that resolves to `def`, in program order.
     ///
-    /// Linear in the program's definitions and references (rename and find
-    /// references ran a scan of every definition per reference before): `def` is
-    /// what its own symbol resolves to or not, decided once; a role reference falls
-    /// back to a cluster role of its name only when no role with its identity
-    /// exists, decided with one set of every defined symbol.
+    /// Through the maps: the references whose target is `def`'s identity (when
+    /// `def` is what that identity resolves to), and, for a cluster role, the role
+    /// references of its name for which no role with their identity exists. The
+    /// cost is that of the answer (and of a cluster role's same-named role
+    /// references), not of the program.
     pub fn references_of<'a>(&'a self, def: &'a Definition) -> impl Iterator<Item = &'a Reference> + 'a {
-        let is_own_target = self.definition(&def.id).is_some_and(|d| d == def);
-        let fallback = def.id.kind == SymbolKind::ClusterRole
-            && self.definitions().find(|d| d.id.kind == SymbolKind::ClusterRole && d.id.name == def.id.name).is_some_and(|d| d == def);
-        let defined: std::collections::HashSet<&SymbolId> = if fallback { self.definitions().map(|d| &d.id).collect() } else { Default::default() };
-        self.references().filter(move |r| {
-            (is_own_target && r.target == def.id)
-                || (fallback && r.target.kind == SymbolKind::Role && r.target.name == def.id.name && !defined.contains(&r.target))
-        })
+        let l = self.lookup();
+        let mut found: Vec<At> = Vec::new();
+        if self.definition(&def.id).is_some_and(|d| d == def) {
+            found.extend(l.references.get(&def.id).into_iter().flatten().copied());
+        }
+        if def.id.kind == SymbolKind::ClusterRole && self.cluster_role(&def.id.name).is_some_and(|d| d == def) {
+            let before = found.len();
+            found.extend(l.role_references.get(&def.id.name).into_iter().flatten().copied().filter(|&at| !l.definitions.contains_key(&self.ref_at(at).target)));
+            if before > 0 && found.len() > before {
+                found.sort_unstable();
+            }
+        }
+        found.into_iter().map(move |at| self.ref_at(at))
     }
 }
 
@@ -336,7 +437,7 @@ mod tests {
     fn index(text: &str) -> ProgramIndex {
         let key = FileKey::from("a.khc");
         let parse = khc_syntax::parse(&key, text);
-        ProgramIndex { files: vec![index_file(&key, &parse.tree())] }
+        ProgramIndex::new(vec![index_file(&key, &parse.tree())])
     }
 
     #[test]

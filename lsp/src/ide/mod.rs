@@ -137,7 +137,7 @@ impl<'a> Analysis<'a> {
         let text = file.text(db);
         let root = parse(db, file).syntax();
         let indexes: Vec<&ProgramIndex> = entries.iter().map(|e| program_index(db, *e)).collect();
-        let lone = indexes.is_empty().then(|| ProgramIndex { files: vec![khc_db::syntax::file_index(db, file).clone()] });
+        let lone = indexes.is_empty().then(|| ProgramIndex::new(vec![khc_db::syntax::file_index(db, file).clone()]));
         Analysis { db, file, key: file.key(db).clone(), text, root, entries, indexes, lone, ix: LineIndex::new(text) }
     }
 

@@ -57,11 +57,7 @@ impl<'a> Analysis<'a> {
         let (id, _) = self.symbol_at(offset).ok_or("no name to rename here")?;
         let def = self.definition_of(&id).ok_or_else(|| format!("{} `{}` is not defined in this program", id.kind.describe(), id.name))?;
         let ix = self.index();
-        let same_scope = |k: SymbolKind| match (def.id.kind, k) {
-            (SymbolKind::Role | SymbolKind::ClusterRole, SymbolKind::Role | SymbolKind::ClusterRole) => true,
-            (a, b) => a == b,
-        };
-        if ix.definitions().any(|d| same_scope(d.id.kind) && d.id.name == new && (d.id.tenant == def.id.tenant || d.id.kind == SymbolKind::ClusterRole)) {
+        if ix.name_taken(&def.id, new) {
             return Err(format!("a {} named `{new}` already exists", def.id.kind.describe()));
         }
         let mut changes: HashMap<Uri, Vec<TextEdit>> = HashMap::new();
