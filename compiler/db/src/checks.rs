@@ -337,6 +337,37 @@ pub struct FileExports {
     profiles: Option<Arc<ProfileTable>>,
 }
 
+impl FileExports {
+    /// When `self` differs from `old` only in what other files can read of this
+    /// file's tenants by naming them (their facts and lint facts, with the same
+    /// names, namespaces and shared-namespace locations), the names of the
+    /// tenants that changed; `None` when anything else changed (declarations,
+    /// imports, namespaces, the cluster or the profiles), which any file may read.
+    pub fn tenants_changed_by_name(&self, old: &FileExports) -> Option<Vec<String>> {
+        if self.items != old.items
+            || self.imports != old.imports
+            || self.missing != old.missing
+            || self.cluster != old.cluster
+            || self.profiles != old.profiles
+            || self.tenants.len() != old.tenants.len()
+        {
+            return None;
+        }
+        let mut names = Vec::new();
+        for (new, old) in self.tenants.iter().zip(&old.tenants) {
+            if new == old {
+                continue;
+            }
+            let (Some(nf), Some(of)) = (&new.facts, &old.facts) else { return None };
+            if new.shared_namespaces != old.shared_namespaces || nf.name != of.name || nf.namespaces != of.namespaces {
+                return None;
+            }
+            names.push(nf.name.clone());
+        }
+        Some(names)
+    }
+}
+
 /// What other files read of one tenant: its facts, its lint facts, and where it
 /// lists each namespace that another tenant lists too (a conflict's related
 /// location).

@@ -6,12 +6,16 @@
 //! program-wide ones ([`program_diagnostics`]). After an edit, the units of the
 //! edited files are re-read; the other files' units are re-read only when what
 //! they can see of an edited file ([`file_exports`]) changed, or when the
-//! program's file set changed. Each file's list is then rebuilt from the units
+//! program's file set changed. When only what other files read of an edited
+//! file's tenants *by name* changed (a port another tenant's `allow` reads, not
+//! a declaration or a namespace), only the files whose text names one of those
+//! tenants are re-read, and the cluster's file (issue 24: a cross-tenant edit
+//! costs the tenants that read it, not the fleet). Each file's list is then rebuilt from the units
 //! that report into it, sorted and capped exactly as [`crate::diagnostics`] does,
 //! so both always agree (`tests/incremental.rs` compares them edit by edit).
 
-use crate::checks::{file_exports, program_diagnostics, unit_diagnostics, FileExports};
-use crate::{program, Db, ProgramFile, SourceFile};
+use crate::checks::{cluster_facts, file_exports, program_diagnostics, unit_diagnostics, FileExports};
+use crate::{program, scope, Db, ProgramFile, SourceFile};
 use khc_syntax::{Diagnostic, FileKey};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
@@ -43,6 +47,26 @@ pub struct LiveDiagnostics {
     by_file: BTreeMap<FileKey, Vec<Diagnostic>>,
     /// Whether the last update re-read every unit (for tests).
     last_full: bool,
+    /// The program's tenant names that each file's text mentions as a word.
+    mentions: HashMap<SourceFile, Vec<String>>,
+    /// The files that mention each tenant name (the inverse of `mentions`).
+    readers: HashMap<String, HashSet<SourceFile>>,
+    /// The program's tenant names, as of the last full update.
+    tenant_names: HashSet<String>,
+    /// Whether `mentions` and `readers` are built (on the first edit that needs
+    /// them after a full update, so a full update does not read every text).
+    mentions_built: bool,
+    /// Whether every tenant name is spelled as [`words`] splits text (otherwise
+    /// every cross-tenant edit reads everything again).
+    names_are_words: bool,
+    /// How many units the last update re-read (for tests and benchmarks).
+    last_read: usize,
+}
+
+/// The words of a text: runs of `a-z`, `0-9` and `-` (every spelling of a
+/// tenant name, bare or quoted).
+fn words(text: &str) -> impl Iterator<Item = &str> {
+    text.split(|c: char| !(c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')).filter(|w| !w.is_empty())
 }
 
 impl LiveDiagnostics {
@@ -59,6 +83,12 @@ impl LiveDiagnostics {
             contributors: HashMap::new(),
             by_file: BTreeMap::new(),
             last_full: false,
+            mentions: HashMap::new(),
+            readers: HashMap::new(),
+            tenant_names: HashSet::new(),
+            mentions_built: false,
+            names_are_words: false,
+            last_read: 0,
         }
     }
 
@@ -92,6 +122,27 @@ impl LiveDiagnostics {
         self.last_full
     }
 
+    /// How many units (the program's and the files') the last update re-read.
+    pub fn last_units_read(&self) -> usize {
+        self.last_read
+    }
+
+    /// Records which of the program's tenant names `f`'s text mentions.
+    fn mention(&mut self, db: &dyn Db, f: SourceFile) {
+        for name in self.mentions.remove(&f).unwrap_or_default() {
+            if let Some(set) = self.readers.get_mut(&name) {
+                set.remove(&f);
+            }
+        }
+        let mut names: Vec<String> = words(f.text(db)).filter(|w| self.tenant_names.contains(*w)).map(str::to_string).collect();
+        names.sort();
+        names.dedup();
+        for name in &names {
+            self.readers.entry(name.clone()).or_default().insert(f);
+        }
+        self.mentions.insert(f, names);
+    }
+
     /// Brings the diagnostics up to date after the files in `changed` changed
     /// (all files on the first call). Returns the keys of the files whose
     /// diagnostics changed, and of those that joined or left the program.
@@ -113,13 +164,60 @@ impl LiveDiagnostics {
             self.last_full = false;
             return out;
         }
-        // What other files can see of the edited ones: when it changed, every unit
-        // is read again (salsa re-runs only those that read what changed).
-        for &f in &edited {
+        // What other files can see of the edited ones: when only what they read
+        // of its tenants by name changed, the files that name those tenants (and
+        // the cluster's, whose lints read every tenant) are read again, and in
+        // turn those that name theirs if what they export changed; when anything
+        // else changed, every unit is read again (salsa re-runs only those that
+        // read what changed).
+        let mut by_name: Vec<String> = Vec::new();
+        let changed_exports = |this: &mut Self, f: SourceFile, by_name: &mut Vec<String>| -> bool {
             let new = file_exports(db, ProgramFile::new(db, entry, f)).clone();
-            if self.exports.get(&f).is_none_or(|old| !Arc::ptr_eq(old, &new) && **old != *new) {
-                full |= self.exports.contains_key(&f);
-                self.exports.insert(f, new);
+            let full = match this.exports.get(&f) {
+                Some(old) if Arc::ptr_eq(old, &new) || **old == *new => return false,
+                Some(old) => match new.tenants_changed_by_name(old) {
+                    Some(names) => {
+                        by_name.extend(names);
+                        false
+                    }
+                    None => true,
+                },
+                None => false,
+            };
+            this.exports.insert(f, new);
+            full
+        };
+        for &f in &edited {
+            full |= changed_exports(self, f, &mut by_name);
+        }
+        let mut readers: Vec<SourceFile> = Vec::new();
+        if !full && self.mentions_built {
+            for &f in &edited {
+                self.mention(db, f);
+            }
+        }
+        if !full && !by_name.is_empty() {
+            // A tenant every tenant reads (an all-tenants allow's target), or a
+            // name that text splits apart: read everything.
+            full |= !self.names_are_words || !cluster_facts(db, entry).all_tenants_allows.is_empty();
+            if !full && !self.mentions_built {
+                for f in self.files.clone() {
+                    self.mention(db, f);
+                }
+                self.mentions_built = true;
+            }
+            let mut seen: HashSet<SourceFile> = edited.iter().copied().collect();
+            let mut queue: Vec<SourceFile> = scope(db, entry).clusters.first().map(|r| r.file).into_iter().collect();
+            while !full {
+                for name in by_name.drain(..) {
+                    queue.extend(self.readers.get(&name).into_iter().flatten().copied());
+                }
+                let Some(f) = queue.pop() else { break };
+                if !self.members.contains_key(&f) || !seen.insert(f) {
+                    continue;
+                }
+                full |= changed_exports(self, f, &mut by_name);
+                readers.push(f);
             }
         }
         self.last_full = full;
@@ -128,10 +226,16 @@ impl LiveDiagnostics {
             // follow what it read of the edited file): read them all again.
             let files = self.files.clone();
             self.exports = files.iter().map(|&f| (f, file_exports(db, ProgramFile::new(db, entry, f)).clone())).collect();
+            self.tenant_names = scope(db, entry).tenants.keys().cloned().collect();
+            self.names_are_words = self.tenant_names.iter().all(|n| words(n).eq([n.as_str()]));
+            self.mentions.clear();
+            self.readers.clear();
+            self.mentions_built = false;
             std::iter::once(Unit::Program).chain(files.into_iter().map(Unit::File)).collect()
         } else {
-            std::iter::once(Unit::Program).chain(edited.into_iter().map(Unit::File)).collect()
+            std::iter::once(Unit::Program).chain(edited.into_iter().chain(readers).map(Unit::File)).collect()
         };
+        self.last_read = units.len();
         let mut touched: BTreeSet<FileKey> = BTreeSet::new();
         if full {
             // Units of files no longer in the program report nothing.
