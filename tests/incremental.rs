@@ -484,4 +484,20 @@ fn a_cross_tenant_edit_rereads_only_the_files_that_name_its_tenant() {
         assert_eq!(live.all(), whole, "step {step}, file {}", files[i].0);
     }
     assert!(partial > 60 && nonempty > 30, "partial updates {partial}, with diagnostics {nonempty}");
+
+    // With an all-tenants allow every tenant reads its target: a port edit there
+    // reads everything again, and still agrees.
+    let at = texts[0].find("cluster ").and_then(|c| texts[0][c..].find("{\n").map(|b| c + b + 2)).expect("the cluster block");
+    texts[0].insert_str(at, "  allow egress from all-tenants to tenant t3 workload api ports 8080\n");
+    let f = db.set_text(&FileKey::from(files[0].0.as_str()), texts[0].clone());
+    live.update(&db, &[f]);
+    assert_eq!(live.all(), *diagnostics(&db, entry));
+    for port in ["8081", "8080"] {
+        let i = 1 + 3;
+        texts[i] = files[i].1.replacen("ports 8080", &format!("ports {port}"), 1);
+        let f = db.set_text(&FileKey::from(files[i].0.as_str()), texts[i].clone());
+        live.update(&db, &[f]);
+        assert!(live.last_update_was_full());
+        assert_eq!(live.all(), *diagnostics(&db, entry));
+    }
 }
