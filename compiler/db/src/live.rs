@@ -47,7 +47,7 @@ pub struct LiveDiagnostics {
     by_file: BTreeMap<FileKey, Vec<Diagnostic>>,
     /// Whether the last update re-read every unit (for tests).
     last_full: bool,
-    /// The program's tenant names that each file's text mentions as a word.
+    /// The program's tenant names that each file's text gives after `tenant`.
     mentions: HashMap<SourceFile, Vec<String>>,
     /// The files that mention each tenant name (the inverse of `mentions`).
     readers: HashMap<String, HashSet<SourceFile>>,
@@ -56,17 +56,34 @@ pub struct LiveDiagnostics {
     /// Whether `mentions` and `readers` are built (on the first edit that needs
     /// them after a full update, so a full update does not read every text).
     mentions_built: bool,
-    /// Whether every tenant name is spelled as [`words`] splits text (otherwise
+    /// Whether every tenant name is one [`named_tenants`] can find (otherwise
     /// every cross-tenant edit reads everything again).
-    names_are_words: bool,
+    names_findable: bool,
     /// How many units the last update re-read (for tests and benchmarks).
     last_read: usize,
 }
 
-/// The words of a text: runs of `a-z`, `0-9` and `-` (every spelling of a
-/// tenant name, bare or quoted).
-fn words(text: &str) -> impl Iterator<Item = &str> {
-    text.split(|c: char| !(c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')).filter(|w| !w.is_empty())
+/// The names a text gives after the keyword `tenant` (bare or quoted): the
+/// only places where a check reads another tenant by name (`allow … tenant T`,
+/// `grant … tenant T workload W`). `*` when something other than a name follows
+/// (a comment, a brace): such a file counts as naming every tenant. A plain
+/// substring search (`tenants`, `all-tenants` and comments give extra, harmless
+/// names), cheap on every file's text.
+fn named_tenants(text: &str) -> impl Iterator<Item = &str> {
+    text.match_indices("tenant").map(move |(i, _)| {
+        let rest = text[i + "tenant".len()..].trim_start_matches(|c: char| c.is_whitespace() || c == '"');
+        let end = rest.find(|c: char| !name_char(c)).unwrap_or(rest.len());
+        if end == 0 {
+            "*"
+        } else {
+            &rest[..end]
+        }
+    })
+}
+
+/// What [`named_tenants`] takes as part of a name.
+fn name_char(c: char) -> bool {
+    !(c.is_whitespace() || matches!(c, '"' | '{' | '}' | ';' | '#'))
 }
 
 impl LiveDiagnostics {
@@ -87,7 +104,7 @@ impl LiveDiagnostics {
             readers: HashMap::new(),
             tenant_names: HashSet::new(),
             mentions_built: false,
-            names_are_words: false,
+            names_findable: false,
             last_read: 0,
         }
     }
@@ -134,7 +151,7 @@ impl LiveDiagnostics {
                 set.remove(&f);
             }
         }
-        let mut names: Vec<String> = words(f.text(db)).filter(|w| self.tenant_names.contains(*w)).map(str::to_string).collect();
+        let mut names: Vec<String> = named_tenants(f.text(db)).filter(|w| *w == "*" || self.tenant_names.contains(*w)).map(str::to_string).collect();
         names.sort();
         names.dedup();
         for name in &names {
@@ -199,7 +216,7 @@ impl LiveDiagnostics {
         if !full && !by_name.is_empty() {
             // A tenant every tenant reads (an all-tenants allow's target), or a
             // name that text splits apart: read everything.
-            full |= !self.names_are_words || !cluster_facts(db, entry).all_tenants_allows.is_empty();
+            full |= !self.names_findable || !cluster_facts(db, entry).all_tenants_allows.is_empty();
             if !full && !self.mentions_built {
                 for f in self.files.clone() {
                     self.mention(db, f);
@@ -211,6 +228,7 @@ impl LiveDiagnostics {
             while !full {
                 for name in by_name.drain(..) {
                     queue.extend(self.readers.get(&name).into_iter().flatten().copied());
+                    queue.extend(self.readers.get("*").into_iter().flatten().copied());
                 }
                 let Some(f) = queue.pop() else { break };
                 if !self.members.contains_key(&f) || !seen.insert(f) {
@@ -227,7 +245,7 @@ impl LiveDiagnostics {
             let files = self.files.clone();
             self.exports = files.iter().map(|&f| (f, file_exports(db, ProgramFile::new(db, entry, f)).clone())).collect();
             self.tenant_names = scope(db, entry).tenants.keys().cloned().collect();
-            self.names_are_words = self.tenant_names.iter().all(|n| words(n).eq([n.as_str()]));
+            self.names_findable = self.tenant_names.iter().all(|n| n != "*" && n.chars().all(name_char));
             self.mentions.clear();
             self.readers.clear();
             self.mentions_built = false;
