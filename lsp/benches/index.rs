@@ -151,7 +151,8 @@ fn run(root: &Path, n: usize, runs: usize) -> Row {
     // The next tenant's name in `allow egress from workload api to tenant NEXT …`.
     let name_at = text.find("to tenant ").expect("a cross-tenant allow") + "to tenant ".len() + 1;
     let at = json!({"textDocument": {"uri": uri}, "position": position(&text, name_at)});
-    let mut row = Row { n, open, refs: Sample::default(), rename: Sample::default(), def: Sample::default(), cross: Sample::default(), typing: Sample::default() };
+    let mut row =
+        Row { n, open, refs: Sample::default(), rename: Sample::default(), def: Sample::default(), cross: Sample::default(), typing: Sample::default() };
     let mut params = at.clone();
     params["context"] = json!({"includeDeclaration": true});
     for _ in 0..runs {
@@ -175,7 +176,8 @@ fn run(root: &Path, n: usize, runs: usize) -> Row {
         let out = c.timed(sample, |c| c.notify("textDocument/didChange", params));
         assert!(out.iter().any(|m| m["method"] == "textDocument/publishDiagnostics" && m["params"]["uri"] == uri.as_str()), "the edited file's diagnostics");
     };
-    let port_at = text.find("allow ingress from tenant ").and_then(|i| text[i..].find("ports 8080").map(|j| i + j + "ports 808".len())).expect("a cross-tenant ingress");
+    let port_at =
+        text.find("allow ingress from tenant ").and_then(|i| text[i..].find("ports 8080").map(|j| i + j + "ports 808".len())).expect("a cross-tenant ingress");
     for k in 0..runs {
         text.replace_range(port_at..port_at + 1, if k % 2 == 0 { "1" } else { "0" });
         edit(&mut c, &mut row.cross, &text);
@@ -202,7 +204,18 @@ fn main() {
     println!("medians unless p95; wall (this thread's CPU); /loc = per returned location");
     println!(
         "{:>7} {:>9} {:>5} {:>9} {:>16} {:>9} {:>16} {:>9} {:>10} {:>16} {:>16} {:>10}",
-        "tenants", "open ms", "refs", "1st ms", "refs ms (cpu)", "µs/loc", "rename ms (cpu)", "µs/loc", "def ms", "x-edit ms (cpu)", "typing ms (cpu)", "typing p95"
+        "tenants",
+        "open ms",
+        "refs",
+        "1st ms",
+        "refs ms (cpu)",
+        "µs/loc",
+        "rename ms (cpu)",
+        "µs/loc",
+        "def ms",
+        "x-edit ms (cpu)",
+        "typing ms (cpu)",
+        "typing p95"
     );
     let mut first: Option<(f64, f64)> = None;
     for n in sizes {

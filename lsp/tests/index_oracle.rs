@@ -27,9 +27,9 @@ fn index_of(files: &[(String, String)]) -> ProgramIndex {
 /// The scan `definition` was: the first definition with the identity, else for a
 /// role the first cluster role of its name.
 fn scan_definition<'a>(ix: &'a ProgramIndex, s: &SymbolId) -> Option<&'a Definition> {
-    ix.definitions().find(|d| d.id == *s).or_else(|| {
-        (s.kind == SymbolKind::Role).then(|| ix.definitions().find(|d| d.id.kind == SymbolKind::ClusterRole && d.id.name == s.name)).flatten()
-    })
+    ix.definitions()
+        .find(|d| d.id == *s)
+        .or_else(|| (s.kind == SymbolKind::Role).then(|| ix.definitions().find(|d| d.id.kind == SymbolKind::ClusterRole && d.id.name == s.name)).flatten())
 }
 
 /// The scan `rename` ran for a collision.
@@ -101,7 +101,11 @@ tenant a {\n  grant reader to group \"g\"\n  grant ghost to group \"g\"\n}\n\
 tenant b {\n  role reader { can list on pods }\n  role reader { can watch on pods }\n  grant reader to group \"h\"\n  workload api {}\n}\n"
                 .to_string(),
         ),
-        ("b.khc".to_string(), "tenant d {\n  grant reader to group \"i\" tenant b workload api\n  allow egress from workload w to tenant b workload api ports 80\n}\n".to_string()),
+        (
+            "b.khc".to_string(),
+            "tenant d {\n  grant reader to group \"i\" tenant b workload api\n  allow egress from workload w to tenant b workload api ports 80\n}\n"
+                .to_string(),
+        ),
     ];
     assert_same_as_scans("shadowing", &shadowing);
 }
