@@ -2103,10 +2103,19 @@ fn custom_rules_on_a_real_api_server() {
             }
             cm
         };
-        // Wait until the policies are enforced.
+        // Wait until all three policies are enforced (each is its own policy and
+        // binding, and the server loads them independently: waiting for one only
+        // made the typo case flaky under load).
+        let enforced = || {
+            let typo = c.request("POST", "/apis/apps/v1/namespaces/typo/deployments?dryRun=All", &deployment("probe", 3));
+            c.request("POST", "/apis/apps/v1/namespaces/shop/deployments?dryRun=All", &deployment("probe", 9)).status == 403
+                && matches!(typo.status, 403 | 422)
+                && typo.body["message"].as_str().is_some_and(|m| m.contains("khc-tenant-typo.rule-ill-typed"))
+                && c.request("POST", "/api/v1/namespaces/shop/configmaps?dryRun=All", &config_map("probe", false)).status == 403
+        };
         let t0 = Instant::now();
-        while c.request("POST", "/apis/apps/v1/namespaces/shop/deployments?dryRun=All", &deployment("probe", 9)).status != 403 {
-            assert!(t0.elapsed() < Duration::from_secs(60), "the custom rule is not enforced");
+        while !enforced() {
+            assert!(t0.elapsed() < Duration::from_secs(60), "the custom rules are not all enforced after 60 s");
             std::thread::sleep(Duration::from_millis(500));
         }
         let (shop, typo) = (ns("shop"), ns("typo"));
