@@ -717,3 +717,22 @@ impl Rbac {
         self.bindings.iter().flat_map(|b| b.subjects.iter().cloned()).collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// [`super::POD_MAKERS`] (in the order the escalation search tries them) is
+    /// exactly the registry's pod kinds that run pods: every kind of
+    /// `khc_rules::facts::POD_KINDS` but PodTemplate, which only stores a template.
+    #[test]
+    fn pod_makers_are_the_registry_pod_kinds_that_run_pods() {
+        let mut from_facts: Vec<String> = khc_rules::facts::POD_KINDS
+            .iter()
+            .filter(|k| k.kind != "PodTemplate")
+            .map(|k| if k.group.is_empty() { k.plural.to_string() } else { format!("{}.{}", k.plural, k.group) })
+            .collect();
+        let mut here: Vec<String> = super::POD_MAKERS.iter().map(|s| s.to_string()).collect();
+        from_facts.sort();
+        here.sort();
+        assert_eq!(here, from_facts);
+    }
+}

@@ -954,3 +954,17 @@ pub(crate) fn subjects(cx: &mut Ctx, at: &At<'_>, vals: &[&Value], scope: &Grant
     }
     out
 }
+
+#[cfg(test)]
+mod pod_maker_tests {
+    /// `POD_MAKERS` is exactly the registry's pod kinds that run pods (every kind
+    /// of `khc_rules::facts::POD_KINDS` but PodTemplate), as [`super::rule_makes_pods`] reads them.
+    #[test]
+    fn pod_makers_are_the_registry_pod_kinds_that_run_pods() {
+        let mut from_facts: Vec<(&str, &str)> = khc_rules::facts::POD_KINDS.iter().filter(|k| k.kind != "PodTemplate").map(|k| (k.group, k.plural)).collect();
+        let mut here: Vec<(&str, &str)> = super::POD_MAKERS.to_vec();
+        from_facts.sort();
+        here.sort();
+        assert_eq!(here, from_facts);
+    }
+}
