@@ -129,10 +129,10 @@ pub(crate) fn check_exceptions(cx: &mut Ctx, stmts: &[At<'_>], t: &mut Tenant, w
     t.exceptions = parsed.into_iter().map(|(e, _)| e).collect();
 }
 
-/// One `exception NAME { … }`.
-fn exception(cx: &mut Ctx, at: &At<'_>, name: &str, t: &Tenant, workloads: &BTreeMap<String, Workload>) -> Option<Exception> {
-    let mut seen = Vec::new();
-    let mut e = Exception {
+/// An exception named `name` at `at`, its statements not read yet (a tenant's
+/// and a cluster's exception start alike).
+fn unfilled(at: &At<'_>, name: &str) -> Exception {
+    Exception {
         name: name.to_string(),
         origin: at.origin(),
         span: at.s.name.span.to(at.s.args[0].span),
@@ -141,7 +141,13 @@ fn exception(cx: &mut Ctx, at: &At<'_>, name: &str, t: &Tenant, workloads: &BTre
         lifts: Vec::new(),
         reason: String::new(),
         expires: None,
-    };
+    }
+}
+
+/// One `exception NAME { … }`.
+fn exception(cx: &mut Ctx, at: &At<'_>, name: &str, t: &Tenant, workloads: &BTreeMap<String, Workload>) -> Option<Exception> {
+    let mut seen = Vec::new();
+    let mut e = unfilled(at, name);
     let mut ok = true;
     let mut explicit_namespaces = None;
     for c in at.children() {
@@ -318,16 +324,7 @@ pub(crate) fn check_cluster_exceptions(cx: &mut Ctx, stmts: &[At<'_>], admission
 /// One `exception NAME { … }` in the cluster block.
 fn cluster_exception(cx: &mut Ctx, at: &At<'_>, name: &str, admission: Option<&Admission>) -> Option<Exception> {
     let mut seen = Vec::new();
-    let mut e = Exception {
-        name: name.to_string(),
-        origin: at.origin(),
-        span: at.s.name.span.to(at.s.args[0].span),
-        namespaces: Vec::new(),
-        workloads: Vec::new(),
-        lifts: Vec::new(),
-        reason: String::new(),
-        expires: None,
-    };
+    let mut e = unfilled(at, name);
     let mut ok = true;
     let mut explicit_namespaces = None;
     let stated: Vec<khc_rules::RuleId> = admission.iter().flat_map(|a| a.rules.iter().map(|r| r.kind.id)).collect();
