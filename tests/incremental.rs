@@ -501,3 +501,86 @@ fn a_cross_tenant_edit_rereads_only_the_files_that_name_its_tenant() {
         assert_eq!(live.all(), *diagnostics(&db, entry));
     }
 }
+
+/// What an edit of the middle tenant's file costs in a fleet of `n` tenants
+/// loaded as the language server loads it (files from disk medium, the entry
+/// and the edited file open, low): for a body edit (the quota's `cpu`) and a
+/// cross-tenant edit (the port of the `allow ingress from tenant PREV …` that
+/// PREV's egress reads), each made and undone, the memos salsa verified and the
+/// queries it executed, summed over both directions; the live diagnostics equal
+/// the whole program's afterwards.
+struct EditCost {
+    body_validated: usize,
+    body_log: Vec<String>,
+    cross_validated: usize,
+    cross_log: Vec<String>,
+}
+
+fn edit_cost(n: usize) -> EditCost {
+    let ws = Workspace::new(n);
+    let files = ws.files();
+    let edited = 1 + n / 2;
+    let mut db = KhcDatabase::with_log("");
+    let refs: Vec<(&str, &str)> = files.iter().map(|(k, t)| (k.as_str(), t.as_str())).collect();
+    let entry = load(&mut db, &refs, &[files[0].0.as_str(), files[edited].0.as_str()]);
+    let mut live = LiveDiagnostics::new(entry);
+    live.update(&db, &[]);
+    assert!(live.all().is_empty(), "{:?}", live.all());
+    let key = FileKey::from(files[edited].0.as_str());
+    let text = &files[edited].1;
+    let cpu = digit_after(text, QUOTA_CPU_MARKER).expect("a quota");
+    let port = text.find("allow ingress from tenant ").and_then(|i| text[i..].find("ports 8080").map(|j| i + j + "ports 808".len())).expect("an ingress");
+    let mut measure = |at: usize, digit: &str| -> (usize, Vec<String>) {
+        db.take_log();
+        db.take_validated();
+        let mut log = Vec::new();
+        for t in [format!("{}{digit}{}", &text[..at], &text[at + 1..]), text.clone()] {
+            let f = db.set_text(&key, t);
+            live.update(&db, &[f]);
+            assert!(!live.last_update_was_full());
+            log.extend(db.take_log());
+        }
+        (db.take_validated(), log)
+    };
+    let (body_validated, body_log) = measure(cpu, "5");
+    let (cross_validated, cross_log) = measure(port, "1");
+    assert_eq!(live.all(), *diagnostics(&db, entry));
+    EditCost { body_validated, body_log, cross_validated, cross_log }
+}
+
+/// Issue 24 item 4: an edit costs the same in a fleet of 100 and of 800
+/// tenants. The whole-program queries (`program`, `scope`, `namespace_owners`,
+/// `cluster_lints`) read the files and tenants through chunks of
+/// `khc_db::programs::CHUNK`, so salsa verifies the chunks without the edited
+/// file in O(1) instead of one dependency per file: the memos verified per edit
+/// grow by the number of chunks only (before: ~4 per tenant, linear). A body
+/// edit re-runs nothing whole-program and checks the edited tenant alone; a
+/// cross-tenant edit re-checks the edited tenant and re-runs the lints of the
+/// tenants that name it (its neighbours `i±1` and `i±7`), no other tenant's.
+#[test]
+fn an_edit_costs_the_same_in_a_small_and_a_large_fleet() {
+    let small = edit_cost(100);
+    let large = edit_cost(800);
+    for cost in [&small, &large] {
+        for log in [&cost.body_log, &cost.cross_log] {
+            // Not even the edited file's chunks: what they read of it (its
+            // imports, declarations, facts) is backdated.
+            for q in
+                ["program", "scope", "namespace_owners", "cluster_lints", "tenant_chunks", "chunk_imports", "chunk_scope", "chunk_facts", "chunk_namespaces"]
+            {
+                assert_eq!(count(log, q), 0, "{q}: {log:?}");
+            }
+            assert_eq!(count(log, "tenant_check"), 2, "the edited tenant, twice: {log:?}");
+        }
+        assert_eq!(count(&cost.body_log, "tenant_lints"), 2, "{:?}", cost.body_log);
+        assert_eq!(count(&cost.body_log, "unit_diagnostics"), 2, "{:?}", cost.body_log);
+        assert!(count(&cost.cross_log, "tenant_lints") <= 2 * 5, "the edited tenant and four readers: {:?}", cost.cross_log);
+    }
+    eprintln!(
+        "memos verified per edit and undo: body {} → {}, cross-tenant {} → {}",
+        small.body_validated, large.body_validated, small.cross_validated, large.cross_validated
+    );
+    for (s, l) in [(small.body_validated, large.body_validated), (small.cross_validated, large.cross_validated)] {
+        assert!(l * 2 <= s * 3, "8× the tenants, {s} → {l} memos verified: more than 1.5×");
+    }
+}

@@ -5,7 +5,7 @@
 
 use crate::programs::{program, scope, ItemRef};
 use crate::syntax::{file_diagnostics, file_imports, file_items, import_targets, item_spans, line_starts, parse};
-use crate::{Db, FileContents, ItemId, ProgramFile, SourceFile};
+use crate::{Db, FileContents, ItemId, ProgramFile, SourceFile, TenantChunk};
 use khc_semantics::env::{ClusterFacts, Env, LintEnv, TenantFacts, TenantLintFacts, Tenants};
 use khc_semantics::model::{Cluster, Model, Tenant};
 use khc_semantics::program::{self as sp, ItemKind, Source};
@@ -62,15 +62,34 @@ pub fn tenant_facts<'db>(db: &'db dyn Db, t: ItemId<'db>) -> Option<Arc<TenantFa
     with_source(db, *t.file(db), *t.index(db), sp::tenant_facts).flatten().map(Arc::new)
 }
 
+/// The live tenants of the program rooted at `entry`, in chunks.
+#[salsa::tracked(returns(ref))]
+pub fn tenant_chunks<'db>(db: &'db dyn Db, entry: SourceFile) -> Vec<TenantChunk<'db>> {
+    let tenants = scope(db, entry).live_tenants(db, entry);
+    tenants.chunks(crate::programs::CHUNK).map(|c| TenantChunk::new(db, c.to_vec())).collect()
+}
+
+/// The facts of a chunk's tenants (those that could be read), in order. (A
+/// batch build drops them with the tenants' facts.)
+#[salsa::tracked(returns(ref), lru = 0)]
+pub fn chunk_facts<'db>(db: &'db dyn Db, chunk: TenantChunk<'db>) -> Vec<Arc<TenantFacts>> {
+    chunk.tenants(db).iter().filter_map(|&t| tenant_facts(db, t).clone()).collect()
+}
+
+/// The (namespace, tenant) pairs of a chunk's tenants: equal after an edit
+/// that changes a tenant's workloads but not its namespaces.
+#[salsa::tracked(returns(ref))]
+pub fn chunk_namespaces<'db>(db: &'db dyn Db, chunk: TenantChunk<'db>) -> Vec<(String, String)> {
+    chunk_facts(db, chunk).iter().flat_map(|f| f.namespaces.iter().map(|ns| (ns.clone(), f.name.clone()))).collect()
+}
+
 /// Namespace → the tenants that list it (sorted by tenant name).
 #[salsa::tracked(returns(ref))]
 pub fn namespace_owners(db: &dyn Db, entry: SourceFile) -> BTreeMap<String, Vec<String>> {
     let mut owners: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for t in scope(db, entry).live_tenants(db, entry) {
-        if let Some(f) = tenant_facts(db, t) {
-            for ns in &f.namespaces {
-                owners.entry(ns.clone()).or_default().push(f.name.clone());
-            }
+    for &chunk in tenant_chunks(db, entry) {
+        for (ns, tenant) in chunk_namespaces(db, chunk) {
+            owners.entry(ns.clone()).or_default().push(tenant.clone());
         }
     }
     for v in owners.values_mut() {
@@ -168,6 +187,7 @@ pub fn tenant_check<'db>(db: &'db dyn Db, t: ItemId<'db>) -> (Option<Arc<Tenant>
 pub(crate) fn keep_tenant_facts(db: &mut dyn Db, n: usize) {
     tenant_facts::set_lru_capacity(db, n);
     tenant_lint_facts::set_lru_capacity(db, n);
+    chunk_facts::set_lru_capacity(db, n);
 }
 
 /// Keeps at most `n` checked tenants, the most recently used, past
@@ -193,7 +213,7 @@ pub fn tenant_lints<'db>(db: &'db dyn Db, t: ItemId<'db>) -> Vec<Diagnostic> {
 pub fn cluster_lints(db: &dyn Db, entry: SourceFile) -> Vec<Diagnostic> {
     let Some((cluster, _)) = cluster_check(db, entry) else { return Vec::new() };
     let Some(r) = scope(db, entry).clusters.first().copied() else { return Vec::new() };
-    let tenants: Vec<Arc<TenantFacts>> = scope(db, entry).live_tenants(db, entry).into_iter().filter_map(|t| tenant_facts(db, t).clone()).collect();
+    let tenants: Vec<Arc<TenantFacts>> = tenant_chunks(db, entry).iter().flat_map(|&c| chunk_facts(db, c).iter().cloned()).collect();
     with_source(db, r.file, r.index, |src| sp::cluster_lints(src, cluster, &tenants)).unwrap_or_default()
 }
 

@@ -72,3 +72,28 @@ pub struct ProgramFile<'db> {
     /// The file.
     pub file: SourceFile,
 }
+
+/// A run of consecutive files of a program: the key of the per-chunk queries
+/// ([`crate::programs::chunk_imports`], [`crate::programs::chunk_scope`]). It names its files itself, so a chunk
+/// query does not read the program (whose durability is the lowest of all its
+/// files') and is as durable as its own files. Never collected, like
+/// [`ItemId`].
+#[salsa::interned(debug, revisions = usize::MAX)]
+pub struct FileChunk<'db> {
+    /// The files, in program order.
+    #[returns(ref)]
+    pub files: Vec<SourceFile>,
+}
+
+/// A run of at most [`crate::programs::CHUNK`] tenants of a program (those
+/// that count, in [`crate::Scope::live_tenants`] order): the key of the
+/// per-chunk queries that whole-program queries read instead of every tenant's
+/// facts, so verifying them after an edit walks the chunks and the edited
+/// tenant's chunk, not the fleet (see [`crate::programs`]). Never collected,
+/// like [`ItemId`].
+#[salsa::interned(debug, revisions = usize::MAX)]
+pub struct TenantChunk<'db> {
+    /// The tenants.
+    #[returns(ref)]
+    pub tenants: Vec<ItemId<'db>>,
+}

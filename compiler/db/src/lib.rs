@@ -32,7 +32,7 @@ pub mod syntax;
 pub use checks::{check, diagnostics, tenant_check, Checked};
 
 pub use emit::{build, build_files, collision_diagnostics, emit_releasing, tenant_files};
-pub use inputs::{FileContents, ItemId, ProgramFile, SourceFile, Workspace};
+pub use inputs::{FileChunk, FileContents, ItemId, ProgramFile, SourceFile, TenantChunk, Workspace};
 pub use live::LiveDiagnostics;
 pub use programs::{program, program_index, scope, Program, Scope};
 pub use project::{discover_entries, read_source, read_source_capped, Project, MAX_SOURCE_BYTES};
@@ -43,6 +43,7 @@ use khc_syntax::{Diagnostic, FileKey};
 pub use salsa::Durability;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// The standard library, embedded in the binary: `(key, text)`.
@@ -67,6 +68,9 @@ pub struct KhcDatabase {
     /// The durability each file's contents were last set with.
     durability: HashMap<SourceFile, Durability>,
     log: Option<Arc<Mutex<Vec<String>>>>,
+    /// How many memos salsa verified (without re-running them) since the last
+    /// [`Self::take_validated`], with [`Self::with_log`].
+    validated: Arc<AtomicUsize>,
     /// Whether [`Self::bound_memos`] was called.
     bounded: bool,
 }
@@ -85,23 +89,27 @@ impl KhcDatabase {
     /// A database whose relative file keys resolve against `root`, knowing the
     /// standard library.
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        Self::with_storage(salsa::Storage::new(None), root.into(), None)
+        Self::with_storage(salsa::Storage::new(None), root.into(), None, Default::default())
     }
 
     /// A database that records which queries execute (for incrementality tests).
+    /// It also counts the memos salsa verifies: [`Self::take_validated`].
     pub fn with_log(root: impl Into<PathBuf>) -> Self {
         let log: Arc<Mutex<Vec<String>>> = Default::default();
-        let sink = log.clone();
-        let storage = salsa::Storage::new(Some(Box::new(move |event: salsa::Event| {
-            if let salsa::EventKind::WillExecute { database_key } = event.kind {
-                sink.lock().expect("log lock").push(format!("{database_key:?}"));
+        let validated: Arc<AtomicUsize> = Default::default();
+        let (sink, count) = (log.clone(), validated.clone());
+        let storage = salsa::Storage::new(Some(Box::new(move |event: salsa::Event| match event.kind {
+            salsa::EventKind::WillExecute { database_key } => sink.lock().expect("log lock").push(format!("{database_key:?}")),
+            salsa::EventKind::DidValidateMemoizedValue { .. } => {
+                count.fetch_add(1, Ordering::Relaxed);
             }
+            _ => {}
         })));
-        Self::with_storage(storage, root.into(), Some(log))
+        Self::with_storage(storage, root.into(), Some(log), validated)
     }
 
-    fn with_storage(storage: salsa::Storage<Self>, root: PathBuf, log: Option<Arc<Mutex<Vec<String>>>>) -> Self {
-        let mut db = KhcDatabase { storage, root, workspace: None, files: BTreeMap::new(), durability: HashMap::new(), log, bounded: false };
+    fn with_storage(storage: salsa::Storage<Self>, root: PathBuf, log: Option<Arc<Mutex<Vec<String>>>>, validated: Arc<AtomicUsize>) -> Self {
+        let mut db = KhcDatabase { storage, root, workspace: None, files: BTreeMap::new(), durability: HashMap::new(), log, validated, bounded: false };
         // The file set is a low-durability input, so the queries over a whole
         // program (files, scope, profiles, cluster) are low-durability from the
         // start: when a file read from disk (medium) is opened in an editor and
@@ -142,6 +150,14 @@ impl KhcDatabase {
     /// Takes the names of the queries executed since the last call.
     pub fn take_log(&self) -> Vec<String> {
         self.log.as_ref().map(|l| std::mem::take(&mut *l.lock().expect("log lock"))).unwrap_or_default()
+    }
+
+    /// Takes how many memos salsa verified without re-running them since the
+    /// last call (a database made by [`Self::with_log`]; 0 otherwise): the work
+    /// of bringing queries up to date that the executed-query log does not show
+    /// (each verified dependency of a whole-program query counts once).
+    pub fn take_validated(&self) -> usize {
+        self.validated.swap(0, Ordering::Relaxed)
     }
 
     /// The project root.

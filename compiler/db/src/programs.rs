@@ -1,13 +1,38 @@
 //! Program-level queries: the files of the program rooted at an entry (following
 //! imports through the [`crate::Workspace`]), and its scope — which declaration
 //! each tenant, profile and cluster name means.
+//!
+//! A query over the whole program reads its files through [`FileChunk`]s of at
+//! most [`CHUNK`] files, never file by file (issue 24). Salsa verifies a memo by
+//! walking its dependencies; a query that read every file directly would walk
+//! one dependency per file after every edit of an open (low-durability) buffer,
+//! linear in the fleet. A chunk that holds no edited file only reads files of
+//! higher durability, so salsa verifies it in O(1) without walking it; the
+//! chunk with the edited file walks its [`CHUNK`] files, and its value (the
+//! files' imports, or their declarations) stays equal after an edit inside a
+//! declaration, so salsa backdates it and nothing whole-program re-runs. An
+//! edit costs about `files / CHUNK + CHUNK` verifications, not `files`.
 
 use crate::syntax::{file_index, file_items, import_targets};
-use crate::{Db, ItemId, SourceFile};
+use crate::{Db, FileChunk, ItemId, SourceFile};
 use khc_semantics::index::ProgramIndex;
 use khc_semantics::program::ItemKind;
 use khc_syntax::FileKey;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
+
+/// How many files (or tenants) a chunk of a whole-program query holds.
+pub const CHUNK: usize = 64;
+
+/// `files` cut into [`FileChunk`]s of at most [`CHUNK`] files.
+pub fn file_chunks<'db>(db: &'db dyn Db, files: &[SourceFile]) -> Vec<FileChunk<'db>> {
+    files.chunks(CHUNK).map(|c| FileChunk::new(db, c.to_vec())).collect()
+}
+
+/// The import targets of a chunk's files, in order (duplicates kept).
+#[salsa::tracked(returns(ref))]
+pub fn chunk_imports<'db>(db: &'db dyn Db, chunk: FileChunk<'db>) -> Vec<FileKey> {
+    chunk.files(db).iter().flat_map(|&f| import_targets(db, f).iter().cloned()).collect()
+}
 
 /// The files of a program.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -25,17 +50,25 @@ pub struct Program {
 pub fn program(db: &dyn Db, entry: SourceFile) -> Program {
     let known = db.workspace().files(db).clone();
     let mut files = vec![entry];
+    let mut seen: HashSet<SourceFile> = HashSet::from([entry]);
     let mut missing = Vec::new();
     let mut i = 0;
+    // Breadth first, a chunk of the queue at a time: the same order as one file
+    // at a time (each chunk's targets are appended in its files' order), with
+    // one dependency per chunk ([`chunk_imports`]).
     while i < files.len() {
-        let f = files[i];
-        i += 1;
+        let end = files.len().min(i + CHUNK);
+        let chunk = FileChunk::new(db, files[i..end].to_vec());
+        i = end;
         // A missing file has no text, hence no imports: the contents are not read
         // here, so an edit that keeps every file's imports does not re-run this.
-        for target in import_targets(db, f) {
+        for target in chunk_imports(db, chunk) {
             match known.get(target) {
-                Some(t) if !files.contains(t) => files.push(*t),
-                Some(_) => {}
+                Some(t) => {
+                    if seen.insert(*t) {
+                        files.push(*t);
+                    }
+                }
                 None => {
                     if !missing.contains(target) {
                         missing.push(target.clone());
@@ -87,12 +120,12 @@ impl Scope {
     }
 }
 
-/// The scope of the program rooted at `entry`. Depends only on each file's
-/// declarations, so editing inside a tenant does not change it.
+/// The declarations of a chunk's files, as [`scope`] gathers them: equal after
+/// an edit that keeps every declaration's kind and name.
 #[salsa::tracked(returns(ref))]
-pub fn scope(db: &dyn Db, entry: SourceFile) -> Scope {
+pub fn chunk_scope<'db>(db: &'db dyn Db, chunk: FileChunk<'db>) -> Scope {
     let mut scope = Scope::default();
-    for &file in &program(db, entry).files {
+    for &file in chunk.files(db) {
         for item in file_items(db, file) {
             let r = ItemRef { file, index: item.index };
             match item.kind {
@@ -102,6 +135,25 @@ pub fn scope(db: &dyn Db, entry: SourceFile) -> Scope {
                 ItemKind::Profile => scope.profiles.push(r),
                 ItemKind::Import => {}
             }
+        }
+    }
+    scope
+}
+
+/// The scope of the program rooted at `entry`. Depends only on each file's
+/// declarations, so editing inside a tenant does not change it; read through
+/// [`chunk_scope`], so verifying it after such an edit walks the chunks and
+/// the edited file's chunk, not every file.
+#[salsa::tracked(returns(ref))]
+pub fn scope(db: &dyn Db, entry: SourceFile) -> Scope {
+    let mut scope = Scope::default();
+    for chunk in file_chunks(db, &program(db, entry).files) {
+        let part = chunk_scope(db, chunk);
+        scope.clusters.extend_from_slice(&part.clusters);
+        scope.unnamed_tenants.extend_from_slice(&part.unnamed_tenants);
+        scope.profiles.extend_from_slice(&part.profiles);
+        for (name, refs) in &part.tenants {
+            scope.tenants.entry(name.clone()).or_default().extend_from_slice(refs);
         }
     }
     scope
