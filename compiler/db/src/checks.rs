@@ -3,7 +3,7 @@
 //! only on the facts it reads), the cross-tenant lints, and the program's
 //! diagnostics and model.
 
-use crate::programs::{program, scope, ItemRef};
+use crate::programs::{chunk_missing, file_chunks, program, scope, ItemRef};
 use crate::syntax::{file_diagnostics, file_imports, file_items, import_targets, item_spans, line_starts, parse};
 use crate::{Db, FileContents, ItemId, ProgramFile, SourceFile, TenantChunk};
 use khc_semantics::env::{ClusterFacts, Env, LintEnv, TenantFacts, TenantLintFacts, Tenants};
@@ -11,7 +11,7 @@ use khc_semantics::model::{Cluster, Model, Tenant};
 use khc_semantics::program::{self as sp, ItemKind, Source};
 use khc_semantics::ProfileTable;
 use khc_syntax::{Diagnostic, FileKey, Span, Statement};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 /// Runs `f` on the statement of a declaration.
@@ -278,10 +278,19 @@ fn file_level(db: &dyn Db, f: SourceFile) -> Vec<Diagnostic> {
     let mut out = parse(db, f).errors.clone();
     let (refs, import_diags) = file_imports(db, f);
     out.extend(import_diags.iter().cloned());
+    // Whether each imported file exists, read through chunks (the entry may
+    // import thousands of files; their text does not matter here).
+    let targets: Vec<SourceFile> = refs.iter().filter_map(|r| known.get(&r.target).copied()).collect();
+    let mut missing: HashMap<SourceFile, &String> = HashMap::new();
+    for chunk in file_chunks(db, &targets) {
+        missing.extend(chunk.files(db).iter().zip(chunk_missing(db, chunk)).filter_map(|(f, why)| Some((*f, why.as_ref()?))));
+    }
     for r in refs {
-        let why = match known.get(&r.target).map(|t| t.contents(db)) {
-            Some(FileContents::Missing(why)) => why.clone(),
-            Some(FileContents::Text(_)) => continue,
+        let why = match known.get(&r.target) {
+            Some(t) => match missing.get(t) {
+                Some(why) => (*why).clone(),
+                None => continue,
+            },
             None => "not loaded".to_string(),
         };
         out.push(Diagnostic::error("import", f.key(db), r.span, format!("cannot read `{}`", r.target)).with_note(why));

@@ -45,6 +45,21 @@ pub struct Program {
     pub missing: Vec<FileKey>,
 }
 
+/// Why each of a chunk's files cannot be read (`None`: it has text), in
+/// order: equal after an edit of a file's text, so a file that imports many
+/// (the entry) does not depend on every imported file's contents.
+#[salsa::tracked(returns(ref))]
+pub fn chunk_missing<'db>(db: &'db dyn Db, chunk: FileChunk<'db>) -> Vec<Option<String>> {
+    chunk
+        .files(db)
+        .iter()
+        .map(|f| match f.contents(db) {
+            crate::FileContents::Missing(why) => Some(why.clone()),
+            crate::FileContents::Text(_) => None,
+        })
+        .collect()
+}
+
 /// Every file of the program rooted at `entry`.
 #[salsa::tracked(returns(ref))]
 pub fn program(db: &dyn Db, entry: SourceFile) -> Program {
