@@ -2,7 +2,8 @@
 //! are about. Over a `workload`: how many workloads and outside peers reach it
 //! and it reaches (`khc blast-radius`'s `reached by` and `reaches`); over a
 //! `tenant`: how many subjects may exec into pods of its namespaces (`khc
-//! who-can create pods/exec -n NS`). Computed with the project's evaluators
+//! who-can create pods/exec -n NS`); and the workload hover's list of who
+//! reaches it ([`reached_by`]). Computed with the project's evaluators
 //! ([`khc_analysis::Workspace`]), as the commands compute them.
 
 use crate::text::LineIndex;
@@ -18,6 +19,32 @@ pub fn workload_title(ws: &Workspace, tenant: &str, workload: &str) -> Option<St
     let (t, w) = ws.workloads().find(|(t, w)| t.name == tenant && w.name == workload)?;
     let br = blast_radius(ws, t, w);
     Some(format!("reached by {} · can reach {}", br.reached_by.len(), br.reaches.len()))
+}
+
+/// The most peers the workload hover lists before "… and N more".
+pub const MAX_REACHED_BY: usize = 12;
+
+/// The hover section of workload `workload` of tenant `tenant`: who can open
+/// connections to it, on which ports (`khc blast-radius TENANT/WORKLOAD`'s
+/// "can be reached from"), and how many endpoints it can reach.
+pub fn reached_by(ws: &Workspace, tenant: &str, workload: &str) -> Option<String> {
+    let (t, w) = ws.workloads().find(|(t, w)| t.name == tenant && w.name == workload)?;
+    let br = blast_radius(ws, t, w);
+    let mut md = format!(
+        "**Reached by** {} (as `khc blast-radius {tenant}/{workload}` lists under \"can be reached from\"; it can reach {}):\n",
+        br.reached_by.len(),
+        br.reaches.len()
+    );
+    for r in br.reached_by.iter().take(MAX_REACHED_BY) {
+        md.push_str(&format!("\n- `{}`: {}", r.endpoint, r.ports));
+    }
+    if br.reached_by.len() > MAX_REACHED_BY {
+        md.push_str(&format!("\n- … and {} more", br.reached_by.len() - MAX_REACHED_BY));
+    }
+    if br.reached_by.is_empty() {
+        md.push_str("\n- nobody");
+    }
+    Some(md)
 }
 
 /// The lens title of tenant `tenant`.

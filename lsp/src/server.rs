@@ -885,13 +885,24 @@ impl Server {
             // The resource's hover gains who may touch it in the tenant's
             // namespaces, from the tenant's evaluators (cached, as the lenses' and
             // the manifests' are).
-            let (hover, target) = {
+            let (hover, target, workload) = {
                 let a = Analysis::new(&self.db, file, entries);
                 let pos = params.get("position").and_then(|p| serde_json::from_value::<lsp_types::Position>(p.clone()).ok());
                 let offset = pos.map(|p| a.line_index().offset(p) as u32).ok_or("missing position")?;
-                (a.hover(offset), a.resource_in_tenant_at(offset))
+                (a.hover(offset), a.resource_in_tenant_at(offset), a.workload_at(offset))
             };
             let mut hover = hover;
+            // A workload's hover gains who reaches it, from the project's
+            // evaluators (the code lenses' and `khc blast-radius`'s).
+            if let (Some(h), Some((tenant, workload))) = (hover.as_mut(), workload) {
+                let ws = self.project_of(&key).and_then(|(dir, entries)| self.evaluators(&dir, &entries, &[]));
+                if let (Some(ws), lsp_types::HoverContents::Markup(m)) = (ws, &mut h.contents) {
+                    if let Some(md) = lenses::reached_by(&ws, &tenant, &workload) {
+                        m.value.push_str("\n\n");
+                        m.value.push_str(&md);
+                    }
+                }
+            }
             if let (Some(h), Some((resource, tenant))) = (hover.as_mut(), target) {
                 // The tenant's evaluators: RBAC in its namespaces comes from its own
                 // RoleBindings and the cluster's bindings, never another tenant's.

@@ -1483,6 +1483,57 @@ fn resource_hover_lists_who_may_touch_it_here() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// Issue 24 item 4: hover on a workload (its declaration or a reference in an
+/// `allow`) adds who reaches it — `khc blast-radius`'s "can be reached from",
+/// from the project's evaluators without a build — and the hover on another
+/// tenant's workload answers about that workload.
+#[test]
+fn workload_hover_lists_who_reaches_it() {
+    let dir = example("reached-by");
+    let (mut c, _) = Client::start(&dir);
+    let c = &mut c;
+    check_hover(
+        c,
+        "tenants/payments.khc",
+        "  workload api {",
+        "  workload a$0pi {",
+        expect![[r#"
+            **workload `api`** of tenant `payments`
+
+            Defined in `payments.khc` line 7.
+
+            Produces a ServiceAccount in its namespace; network rules select its pods by its selector (NetworkPolicy peers).
+
+            **Reached by** 2 (as `khc blast-radius payments/api` lists under "can be reached from"; it can reach 3):
+
+            - `monitoring/prometheus`: 9090/TCP
+            - `namespace ingress-nginx`: 8443/TCP"#]],
+    );
+    check_hover(
+        c,
+        "tenants/payments.khc",
+        "from tenant monitoring workload prometheus",
+        "from tenant monitoring workload prome$0theus",
+        expect![[r#"
+            **workload `prometheus`** of tenant `monitoring`
+
+            Defined in `monitoring.khc` line 9.
+
+            Produces a ServiceAccount in its namespace; network rules select its pods by its selector (NetworkPolicy peers).
+
+            **Reached by** 0 (as `khc blast-radius monitoring/prometheus` lists under "can be reached from"; it can reach 7):
+
+            - nobody"#]],
+    );
+    // The same peers as the command's.
+    let ws = khc_analysis::Workspace::load(&dir).unwrap();
+    let (t, w) = ws.workloads().find(|(t, w)| t.name == "payments" && w.name == "api").unwrap();
+    let br = khc_analysis::posture::blast_radius(&ws, t, w);
+    let md = khc_lsp::lenses::reached_by(&ws, "payments", "api").unwrap();
+    assert!(br.reached_by.len() >= 2 && br.reached_by.iter().all(|r| md.contains(&format!("`{}`: {}", r.endpoint, r.ports))), "{md}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 /// Issue 20 item 6: inside `quota`, `budget` completes to `tenant`, `share` and
 /// `namespace` to the tenant's namespaces, `namespace NS` to the quota keys; hovering
 /// `budget` shows the schema's documentation.

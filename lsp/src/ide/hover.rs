@@ -81,6 +81,13 @@ impl<'a> Analysis<'a> {
         None
     }
 
+    /// The workload named at `offset` (its declaration or a reference), as
+    /// (tenant, workload): what the server answers "reached by" about.
+    pub fn workload_at(&self, offset: u32) -> Option<(String, String)> {
+        let (id, _) = self.symbol_at(offset)?;
+        (id.kind == SymbolKind::Workload).then(|| Some((id.tenant.clone().filter(|t| !t.is_empty())?, id.name.clone()))).flatten()
+    }
+
     /// The resource named at `offset` in a `can … on` statement of a tenant's
     /// declaration, as the language writes it, with that tenant's name: what
     /// the server answers "who may touch it here" about.
