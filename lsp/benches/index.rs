@@ -20,7 +20,10 @@
 //!   toggled 8080 ↔ 8081 (`didChange` → the diagnostics computed and published);
 //! * **typing**: single-character edits of the file's comment (no name or fact
 //!   changes), median and p95 (wall and CPU: on a loaded machine the wall p95 is
-//!   mostly the time the thread waited for a core).
+//!   mostly the time the thread waited for a core);
+//! * **refs after edit**: the references request above, each after one such
+//!   keystroke (at most 5): the first lookup after an edit rebuilds the
+//!   program's name index.
 //!
 //! Options: `--sizes 100,1000,5000` (the default), `--quick` (100 and 1,000),
 //! `--runs N` requests or edits per figure (default 20). Always exits 0: it is a
@@ -133,6 +136,7 @@ struct Row {
     def: Sample,
     cross: Sample,
     typing: Sample,
+    refs_after_edit: Sample,
 }
 
 fn run(root: &Path, n: usize, runs: usize) -> Row {
@@ -155,8 +159,16 @@ fn run(root: &Path, n: usize, runs: usize) -> Row {
     // The next tenant's name in `allow egress from workload api to tenant NEXT …`.
     let name_at = text.find("to tenant ").expect("a cross-tenant allow") + "to tenant ".len() + 1;
     let at = json!({"textDocument": {"uri": uri}, "position": position(&text, name_at)});
-    let mut row =
-        Row { n, open, refs: Sample::default(), rename: Sample::default(), def: Sample::default(), cross: Sample::default(), typing: Sample::default() };
+    let mut row = Row {
+        n,
+        open,
+        refs: Sample::default(),
+        rename: Sample::default(),
+        def: Sample::default(),
+        cross: Sample::default(),
+        typing: Sample::default(),
+        refs_after_edit: Sample::default(),
+    };
     let mut params = at.clone();
     params["context"] = json!({"includeDeclaration": true});
     for _ in 0..runs {
@@ -191,6 +203,15 @@ fn run(root: &Path, n: usize, runs: usize) -> Row {
         text.replace_range(comment_at..comment_at + 1, if k % 2 == 0 { "1" } else { "0" });
         edit(&mut c, &mut row.typing, &text);
     }
+    // The first references request after a keystroke: the program's name index
+    // is rebuilt (every file's index joined, then the maps).
+    let mut params = at.clone();
+    params["context"] = json!({"includeDeclaration": true});
+    for k in 0..runs.min(5) {
+        text.replace_range(comment_at..comment_at + 1, if k % 2 == 0 { "1" } else { "0" });
+        edit(&mut c, &mut Sample::default(), &text);
+        c.timed(&mut row.refs_after_edit, |c| c.request("textDocument/references", params.clone()));
+    }
     let _ = std::fs::remove_dir_all(root);
     row
 }
@@ -207,7 +228,7 @@ fn main() {
     println!("khc lsp index benchmark, in process ({} build), {runs} requests/edits per figure", if cfg!(debug_assertions) { "debug" } else { "release" });
     println!("medians unless p95; wall (this thread's CPU); /loc = per returned location");
     println!(
-        "{:>7} {:>9} {:>5} {:>9} {:>16} {:>9} {:>16} {:>9} {:>10} {:>16} {:>16} {:>16}",
+        "{:>7} {:>9} {:>5} {:>9} {:>16} {:>9} {:>16} {:>9} {:>10} {:>16} {:>16} {:>16} {:>20}",
         "tenants",
         "open ms",
         "refs",
@@ -219,7 +240,8 @@ fn main() {
         "def ms",
         "x-edit ms (cpu)",
         "typing ms (cpu)",
-        "typing p95 (cpu)"
+        "typing p95 (cpu)",
+        "refs after edit (cpu)"
     );
     let mut first: Option<(f64, f64)> = None;
     for n in sizes {
@@ -228,7 +250,7 @@ fn main() {
         let row = run(&root, n, runs);
         let per = |s: &Sample| s.cpu_med() / s.count.max(1) as u32;
         println!(
-            "{:>7} {:>9} {:>5} {:>9} {:>16} {:>9} {:>16} {:>9} {:>10} {:>16} {:>16} {:>16}",
+            "{:>7} {:>9} {:>5} {:>9} {:>16} {:>9} {:>16} {:>9} {:>10} {:>16} {:>16} {:>16} {:>20}",
             row.n,
             format!("{:.0}", row.open.as_secs_f64() * 1e3),
             row.refs.count,
@@ -241,6 +263,7 @@ fn main() {
             format!("{} ({})", ms(row.cross.med()), ms(row.cross.cpu_med())),
             format!("{} ({})", ms(row.typing.med()), ms(row.typing.cpu_med())),
             format!("{} ({})", ms(row.typing.p95()), ms(row.typing.cpu_p95())),
+            format!("{} ({})", ms(row.refs_after_edit.med()), ms(row.refs_after_edit.cpu_med())),
         );
         let (r, m) = (per(&row.refs).as_secs_f64(), per(&row.rename).as_secs_f64());
         match first {
