@@ -11,7 +11,9 @@
 //!   diagnostics, the model) → [`emit`] (each tenant's files, the build). An edit
 //!   inside one tenant re-checks that tenant and the lints that read it; facts
 //!   other tenants read carry no positions, so they stay equal and salsa backdates
-//!   them.
+//!   them. Queries over the whole program read the files and tenants through
+//!   chunks ([`FileChunk`], [`TenantChunk`]), so verifying them after an edit
+//!   walks the chunks, not the fleet (see [`programs`]).
 //!
 //! [`live`] keeps a program's diagnostics up to date for the language server at
 //! the cost of the edited files ([`LiveDiagnostics`]). [`render`] prints
