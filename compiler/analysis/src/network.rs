@@ -437,46 +437,51 @@ impl Network {
     /// the pairs that may connect at all: [`Network::ports`] for many pairs,
     /// with the selecting policies of each endpoint found once.
     pub fn matrix(&self, endpoints: &[Endpoint]) -> Vec<(usize, usize, Ports)> {
-        let egress: Vec<Vec<usize>> = endpoints.iter().map(|e| self.selecting(e, false)).collect();
-        let ingress: Vec<Vec<usize>> = endpoints.iter().map(|e| self.selecting(e, true)).collect();
-        let mut fallbacks: Vec<Option<Labels>> = vec![None; endpoints.len()];
-        for (e, f) in endpoints.iter().zip(fallbacks.iter_mut()) {
-            if let Endpoint::Pod { namespace, .. } = e {
-                if !self.namespace_labels.contains_key(namespace) {
-                    *f = Some(self.labels_of(namespace));
-                }
-            }
-        }
-        let ns_labels: Vec<Option<&Labels>> = endpoints
-            .iter()
-            .zip(&fallbacks)
-            .map(|(e, f)| match e {
-                Endpoint::Pod { namespace, .. } => self.namespace_labels.get(namespace).or(f.as_ref()),
-                Endpoint::Net { .. } => None,
-            })
-            .collect();
+        self.pairs(endpoints, endpoints, true)
+    }
+
+    /// The ports each `(i, j)` pair (`from[i]` → `to[j]`) may connect on, for
+    /// the pairs that may connect at all: [`Network::matrix`] between two lists
+    /// (e.g. workloads and the external peers, for `khc graph`).
+    pub fn cross(&self, from: &[Endpoint], to: &[Endpoint]) -> Vec<(usize, usize, Ports)> {
+        self.pairs(from, to, false)
+    }
+
+    fn pairs(&self, from: &[Endpoint], to: &[Endpoint], skip_diagonal: bool) -> Vec<(usize, usize, Ports)> {
+        let egress: Vec<Vec<usize>> = from.iter().map(|e| self.selecting(e, false)).collect();
+        let ingress: Vec<Vec<usize>> = to.iter().map(|e| self.selecting(e, true)).collect();
+        let labels = |endpoints: &[Endpoint]| -> Vec<Option<Labels>> {
+            endpoints
+                .iter()
+                .map(|e| match e {
+                    Endpoint::Pod { namespace, .. } => Some(self.labels_of(namespace)),
+                    Endpoint::Net { .. } => None,
+                })
+                .collect()
+        };
+        let (from_labels, to_labels) = (labels(from), labels(to));
         // `dst`: the connection's destination (named ports resolve against it).
-        let side = |pols: &[usize], is_ingress: bool, other: usize, dst: usize| -> Ports {
+        let side = |pols: &[usize], is_ingress: bool, other: &Endpoint, other_labels: &Option<Labels>, dst: &Endpoint| -> Ports {
             if pols.is_empty() {
                 return Ports::all();
             }
             let mut all = Ports::default();
             for &i in pols {
-                all.union(&self.policy_ports(i, is_ingress, &endpoints[other], ns_labels[other], &endpoints[dst]));
+                all.union(&self.policy_ports(i, is_ingress, other, other_labels.as_ref(), dst));
             }
             all
         };
         let mut out = Vec::new();
         for (a, egress_a) in egress.iter().enumerate() {
             for (b, ingress_b) in ingress.iter().enumerate() {
-                if a == b {
+                if skip_diagonal && a == b {
                     continue;
                 }
-                let e = side(egress_a, false, b, b);
+                let e = side(egress_a, false, &to[b], &to_labels[b], &to[b]);
                 if e.is_empty() {
                     continue;
                 }
-                let ports = e.intersect(&side(ingress_b, true, a, b));
+                let ports = e.intersect(&side(ingress_b, true, &from[a], &from_labels[a], &to[b]));
                 if !ports.is_empty() {
                     out.push((a, b, ports));
                 }
