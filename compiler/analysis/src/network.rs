@@ -471,9 +471,42 @@ impl Network {
             }
             all
         };
+        // Only the pods of the namespaces a sender's egress rules pin by name can
+        // pass its egress (every other pair's egress side is empty): those
+        // receivers are found through an index by namespace, so a fleet whose
+        // rules name their peers' namespaces costs pairs that can connect, not
+        // all pairs. Addresses are always asked; so is everyone when some rule
+        // does not pin its namespaces.
+        let mut by_ns: HashMap<&str, Vec<usize>> = HashMap::new();
+        let mut nets = Vec::new();
+        for (b, e) in to.iter().enumerate() {
+            match e {
+                Endpoint::Pod { namespace, .. } => by_ns.entry(namespace.as_str()).or_default().push(b),
+                Endpoint::Net { .. } => nets.push(b),
+            }
+        }
+        let all: Vec<usize> = (0..to.len()).collect();
         let mut out = Vec::new();
         for (a, egress_a) in egress.iter().enumerate() {
-            for (b, ingress_b) in ingress.iter().enumerate() {
+            let pinned = if egress_a.is_empty() {
+                None
+            } else {
+                egress_a.iter().try_fold(Vec::new(), |mut acc, &i| {
+                    acc.extend(self.peer_namespaces(i, false)?);
+                    Some(acc)
+                })
+            };
+            let candidates: std::borrow::Cow<[usize]> = match pinned {
+                None => std::borrow::Cow::Borrowed(&all),
+                Some(namespaces) => {
+                    let mut c: Vec<usize> = namespaces.iter().filter_map(|n| by_ns.get(n)).flatten().chain(&nets).copied().collect();
+                    c.sort_unstable();
+                    c.dedup();
+                    std::borrow::Cow::Owned(c)
+                }
+            };
+            for &b in candidates.iter() {
+                let ingress_b = &ingress[b];
                 if skip_diagonal && a == b {
                     continue;
                 }
@@ -488,6 +521,34 @@ impl Network {
             }
         }
         out
+    }
+
+    /// The namespaces whose pods policy `i`'s rules of one direction can match,
+    /// when every rule pins them by name (`kubernetes.io/metadata.name`, which
+    /// every namespace carries, as a label or an `In` expression; no namespace
+    /// selector: the policy's own); `None` when some rule may match pods
+    /// anywhere. `ipBlock` peers match no pod.
+    fn peer_namespaces(&self, i: usize, ingress: bool) -> Option<Vec<&str>> {
+        let p = &self.policies[i];
+        let rules = if ingress { &p.ingress } else { &p.egress };
+        let mut out = Vec::new();
+        for rule in rules.iter().flatten() {
+            for peer in rule.peers.as_ref()? {
+                match peer {
+                    Peer::Block { .. } => {}
+                    Peer::Pods { namespaces: None, .. } => out.push(p.namespace.as_str()),
+                    Peer::Pods { namespaces: Some(sel), .. } => {
+                        if let Some(v) = sel.labels.get(NAMESPACE_NAME_LABEL) {
+                            out.push(v.as_str());
+                        } else {
+                            let (_, _, values) = sel.expressions.iter().find(|(k, op, _)| k == NAMESPACE_NAME_LABEL && op == "In")?;
+                            out.extend(values.iter().map(String::as_str));
+                        }
+                    }
+                }
+            }
+        }
+        Some(out)
     }
 
     /// One direction: `pod`'s policies of that direction judged against `other`.

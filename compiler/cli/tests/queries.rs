@@ -602,6 +602,53 @@ fn graph_draws_dot_svg_and_html() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// The graph page's RBAC table reads every subject's permissions through an
+/// index (`Rbac::all_permissions`); they equal `permissions_of`'s scan of every
+/// binding, on the example (ServiceAccounts, groups, users, cluster-wide
+/// bindings) and a generated fleet.
+#[test]
+fn indexed_permissions_equal_the_scan() {
+    for ws in [example(), Workspace::load(&generated(30)).unwrap()] {
+        let all = ws.rbac.all_permissions();
+        assert_eq!(all.iter().map(|(s, _)| s.clone()).collect::<Vec<_>>(), ws.rbac.subjects().into_iter().collect::<Vec<_>>());
+        for (who, perms) in &all {
+            let scan = ws.rbac.permissions_of(who);
+            let key = |v: &[(Option<String>, &khc_analysis::rbac::BindingDef, &khc_analysis::rbac::RoleDef)]| -> Vec<(Option<String>, String, String)> {
+                v.iter().map(|(ns, b, r)| (ns.clone(), b.name.clone(), r.name.clone())).collect()
+            };
+            assert_eq!(key(perms), key(&scan), "{who}");
+        }
+    }
+}
+
+/// The pair matrix (and `cross`) asks only the receivers in the namespaces a
+/// sender's egress rules pin by name (issue 24: `graph` and `reach --matrix` at
+/// fleet size); its answers equal asking every pair, on the example (namespace
+/// peers, CIDRs, unpinned selectors) and a generated fleet, with the external
+/// peers as receivers too.
+#[test]
+fn pruned_matrix_equals_every_pair() {
+    for ws in [example(), Workspace::load(&generated(25)).unwrap()] {
+        let mut eps: Vec<khc_analysis::network::Endpoint> = ws.workloads().map(|(t, w)| khc_analysis::posture::workload_endpoint(t, w).endpoint).collect();
+        let workloads = eps.len();
+        eps.extend(khc_analysis::posture::external_endpoints(&ws).into_iter().map(|(_, e)| e));
+        eps.extend(ws.dns_endpoints().into_iter().map(|(_, e, _)| e));
+        let mut scan = Vec::new();
+        for (a, ea) in eps.iter().enumerate() {
+            for (b, eb) in eps.iter().enumerate() {
+                let p = ws.network.ports(ea, eb);
+                if a != b && !p.is_empty() {
+                    scan.push((a, b, p));
+                }
+            }
+        }
+        assert_eq!(ws.network.matrix(&eps), scan);
+        let cross: Vec<_> = scan.iter().filter(|(a, b, _)| *a < workloads && *b >= workloads).map(|(a, b, p)| (*a, b - workloads, p.clone())).collect();
+        assert_eq!(ws.network.cross(&eps[..workloads], &eps[workloads..]), cross);
+        assert!(!cross.is_empty() && scan.len() > cross.len());
+    }
+}
+
 /// Headless Chromium, if installed; under `CI=true` it must be (the graph tests
 /// do not skip there).
 fn chromium() -> Option<String> {

@@ -135,25 +135,21 @@ pub(crate) fn build(ws: &Workspace) -> Graph {
     let mut tenant_index: HashMap<&str, usize> = HashMap::new();
     let mut endpoints = Vec::new();
     let mut tenant_of_workload = Vec::new();
-    for (t, w) in ws.workloads() {
-        let ti = *tenant_index.entry(t.name.as_str()).or_insert_with(|| {
+    // Every tenant gets its group, in declaration order, even without workloads.
+    for t in ws.tenants() {
+        tenant_index.entry(t.name.as_str()).or_insert_with(|| {
             g.tenants.push(t.name.clone());
             g.members.push(Vec::new());
             g.tenants.len() - 1
         });
+    }
+    for (t, w) in ws.workloads() {
+        let ti = tenant_index[t.name.as_str()];
         let named = workload_endpoint(t, w);
         g.members[ti].push(g.nodes.len());
         g.nodes.push(Node { name: named.name, tenant: Some(ti), kind: Kind::Workload });
         endpoints.push(named.endpoint);
         tenant_of_workload.push((t, w));
-    }
-    // Tenants without workloads still get their (empty) group.
-    for t in ws.tenants() {
-        if !tenant_index.contains_key(t.name.as_str()) {
-            tenant_index.insert(t.name.as_str(), g.tenants.len());
-            g.tenants.push(t.name.clone());
-            g.members.push(Vec::new());
-        }
     }
     for (a, b, ports) in ws.network.matrix(&endpoints) {
         g.edges.push(Edge { from: a, to: b, ports });

@@ -99,8 +99,8 @@ pub(crate) fn html(ws: &Workspace, g: &Graph) -> String {
         }
     }
     let mut rows = String::new();
-    for subject in ws.rbac.subjects() {
-        for (ns, b, role) in ws.rbac.permissions_of(&subject) {
+    for (subject, permissions) in ws.rbac.all_permissions() {
+        for (ns, b, role) in permissions {
             let scope = ns.clone().unwrap_or_else(|| "cluster-wide".into());
             let t = ns.as_deref().and_then(|n| tenant_of_ns.get(n).copied()).unwrap_or("");
             for r in &role.rules {
