@@ -229,6 +229,16 @@ pub(crate) fn build(ws: &Workspace) -> Graph {
     g
 }
 
+/// Text escaped for HTML, borrowed when there is nothing to escape (most names:
+/// the page writes tens of thousands of them).
+pub(crate) fn esc(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.contains(['&', '<', '>', '"']) {
+        std::borrow::Cow::Owned(khc_analysis::html_escape(s))
+    } else {
+        std::borrow::Cow::Borrowed(s)
+    }
+}
+
 fn dot_id(s: &str) -> String {
     format!("\"{}\"", s.replace('"', "\\\""))
 }

@@ -9,7 +9,7 @@
 //! writing its elements costs.
 
 use super::{Edge, Graph, Kind};
-use khc_analysis::html_escape;
+use super::esc;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
@@ -249,17 +249,18 @@ pub(crate) fn svg(g: &Graph, page: bool) -> (String, f64, f64) {
     s.push_str("<g id=\"edges\" fill=\"none\">\n");
     for e in singles {
         let (d, mx, my) = curve(l.node[e.from], l.node[e.to]);
-        let ports = html_escape(&e.ports.to_string());
+        let ports = e.ports.to_string();
+        let ports = esc(&ports);
         let _ = writeln!(
             s,
             "<g class=\"edge\" data-a=\"{}\" data-b=\"{}\"><title>{} → {}: {ports}</title><path d=\"{d}\" stroke=\"#555\" stroke-width=\"1.4\" marker-end=\"url(#arrow)\"/>\
 <text x=\"{mx:.0}\" y=\"{:.0}\" fill=\"#333\" stroke=\"none\" font-size=\"10\" text-anchor=\"middle\">{}</text></g>",
-            html_escape(tenant_of(g, e.from)),
-            html_escape(tenant_of(g, e.to)),
-            html_escape(&g.nodes[e.from].name),
-            html_escape(&g.nodes[e.to].name),
+            esc(tenant_of(g, e.from)),
+            esc(tenant_of(g, e.to)),
+            esc(&g.nodes[e.from].name),
+            esc(&g.nodes[e.to].name),
             my - 4.0,
-            html_escape(&fit(&e.ports.to_string(), 28)),
+            esc(&fit(&e.ports.to_string(), 28)),
         );
     }
     for ((a, b), es) in &bundles {
@@ -272,9 +273,9 @@ pub(crate) fn svg(g: &Graph, page: bool) -> (String, f64, f64) {
             s,
             "<g class=\"edge bundle\" data-a=\"{}\" data-b=\"{}\"><title>{}</title><path d=\"{d}\" stroke=\"#555\" stroke-width=\"3\" marker-end=\"url(#arrow)\"/>\
 <text x=\"{mx:.0}\" y=\"{:.0}\" fill=\"#333\" stroke=\"none\" font-size=\"10\" text-anchor=\"middle\">{} connections</text></g>",
-            html_escape(&g.tenants[*a]),
-            html_escape(&g.tenants[*b]),
-            html_escape(&title),
+            esc(&g.tenants[*a]),
+            esc(&g.tenants[*b]),
+            esc(&title),
             my - 4.0,
             es.len()
         );
@@ -325,9 +326,9 @@ pub(crate) fn svg(g: &Graph, page: bool) -> (String, f64, f64) {
             {
                 let mut ts = std::mem::take(&mut peer_tenants[p]);
                 ts.dedup();
-                html_escape(&ts.iter().map(|&t| g.tenants[t].as_str()).collect::<Vec<_>>().join(" "))
+                esc(&ts.iter().map(|&t| g.tenants[t].as_str()).collect::<Vec<_>>().join(" "))
             },
-            html_escape(&n.name),
+            esc(&n.name),
             if what.is_empty() { String::new() } else { format!(": {what}") },
             r.x,
             r.y,
@@ -336,10 +337,10 @@ pub(crate) fn svg(g: &Graph, page: bool) -> (String, f64, f64) {
             r.h / 2.0,
             r.x + r.w / 2.0,
             r.y + if what.is_empty() { 22.0 } else { 15.0 },
-            html_escape(&fit(&n.name, 40)),
+            esc(&fit(&n.name, 40)),
             r.x + r.w / 2.0,
             r.y + 29.0,
-            html_escape(&what)
+            esc(&what)
         );
     }
     s.push_str("</g>\n<g id=\"tenants\">\n");
@@ -354,14 +355,14 @@ pub(crate) fn svg(g: &Graph, page: bool) -> (String, f64, f64) {
 <rect x=\"{:.0}\" y=\"{:.0}\" width=\"{:.0}\" height=\"{:.0}\" rx=\"6\" fill=\"white\" stroke=\"{colour}\" stroke-width=\"1.5\"/>\
 <path d=\"M{:.0},{:.0} h{:.0} v{HEAD:.0} h-{:.0} z\" fill=\"{colour}\"/>\
 <text class=\"head\" x=\"{:.0}\" y=\"{:.0}\" fill=\"white\" font-weight=\"bold\">tenant {}</text>",
-            html_escape(name),
-            html_escape(name),
-            html_escape(&search.join(" ")),
+            esc(name),
+            esc(name),
+            esc(&search.join(" ")),
             r.x,
             r.y,
             r.w,
             r.h,
-            html_escape(name),
+            esc(name),
             workloads(members.len()),
             r.x,
             r.y,
@@ -373,7 +374,7 @@ pub(crate) fn svg(g: &Graph, page: bool) -> (String, f64, f64) {
             r.w,
             r.x + 10.0,
             r.y + 19.0,
-            html_escape(&fit(name, 36))
+            esc(&fit(name, 36))
         );
         for &n in members {
             let nr = l.node[n];
@@ -382,11 +383,11 @@ pub(crate) fn svg(g: &Graph, page: bool) -> (String, f64, f64) {
             let _ = write!(
                 s,
                 "<g class=\"workload\"><title>{}</title><circle cx=\"{:.0}\" cy=\"{cy:.0}\" r=\"5\" fill=\"{colour}\"/><text x=\"{:.0}\" y=\"{:.0}\">{}</text>",
-                html_escape(&g.nodes[n].name),
+                esc(&g.nodes[n].name),
                 nr.x + 14.0,
                 nr.x + 26.0,
                 cy + 4.0,
-                html_escape(&fit(short, 22))
+                esc(&fit(short, 22))
             );
             if !badges[n].is_empty() {
                 let mut kinds: Vec<&str> = badges[n].iter().map(|(k, _)| *k).collect();
@@ -396,10 +397,10 @@ pub(crate) fn svg(g: &Graph, page: bool) -> (String, f64, f64) {
                 let _ = write!(
                     s,
                     "<g class=\"badge\"><title>{}</title><text x=\"{:.0}\" y=\"{:.0}\" text-anchor=\"end\" font-size=\"10\" fill=\"#666\">↔ {}</text></g>",
-                    html_escape(&detail.join("\n")),
+                    esc(&detail.join("\n")),
                     nr.x + nr.w - 8.0,
                     cy + 4.0,
-                    html_escape(&fit(&kinds.join(" · "), 22))
+                    esc(&fit(&kinds.join(" · "), 22))
                 );
             }
             s.push_str("</g>\n");

@@ -5,7 +5,8 @@
 //! connections of each tenant in a collapsible group, and the RBAC summary.
 
 use super::{layout, Graph};
-use khc_analysis::{html_escape, Workspace};
+use super::esc;
+use khc_analysis::Workspace;
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
@@ -107,13 +108,13 @@ pub(crate) fn html(ws: &Workspace, g: &Graph) -> String {
                 let _ = writeln!(
                     rows,
                     "<tr data-t=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>{} {}</td><td><code>{}</code></td></tr>",
-                    html_escape(t),
-                    html_escape(&subject.to_string()),
-                    html_escape(&scope),
-                    html_escape(&r.describe()),
-                    html_escape(&role.kind),
-                    html_escape(&role.name),
-                    html_escape(&b.source)
+                    esc(t),
+                    esc(&subject.to_string()),
+                    esc(&scope),
+                    esc(&r.describe()),
+                    esc(&role.kind),
+                    esc(&role.name),
+                    esc(&b.source)
                 );
             }
         }
@@ -137,8 +138,8 @@ pub(crate) fn html(ws: &Workspace, g: &Graph) -> String {
             groups,
             "<details class=\"group\" data-t=\"{}\"><summary>tenant {} — {}, {} out, {} in</summary><table>\
 <tr><th>from</th><th>to</th><th>ports</th></tr>",
-            html_escape(name),
-            html_escape(name),
+            esc(name),
+            esc(name),
             layout::workloads(g.members[t].len()),
             connections(out[t].len()),
             connections(into[t].len())
@@ -148,9 +149,9 @@ pub(crate) fn html(ws: &Workspace, g: &Graph) -> String {
             let _ = write!(
                 groups,
                 "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
-                html_escape(&g.nodes[e.from].name),
-                html_escape(&g.nodes[e.to].name),
-                html_escape(&e.ports.to_string())
+                esc(&g.nodes[e.from].name),
+                esc(&g.nodes[e.to].name),
+                esc(&e.ports.to_string())
             );
         }
         groups.push_str("</table></details>\n");
@@ -158,7 +159,7 @@ pub(crate) fn html(ws: &Workspace, g: &Graph) -> String {
     let (svg, w, h) = layout::svg(g, true);
     let mut options = String::new();
     for name in &g.tenants {
-        let _ = write!(options, "<option value=\"{}\">", html_escape(name));
+        let _ = write!(options, "<option value=\"{}\">", esc(name));
     }
     format!(
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>khc posture</title>\n<style>\
