@@ -29,12 +29,20 @@ pub enum GraphFormat {
 #[command(
     about = "The reachability graph (DOT, SVG or an HTML page with the RBAC summary)",
     long_about = "Draw the tenant/workload reachability graph: one node per workload (grouped by tenant), one \
-edge per pair that can connect (labelled with the ports), and the external namespaces and CIDRs the \
-intent names, in both directions, with the internet (0.0.0.0/0) as a node of its own when a rule is that \
-wide. DOT is for Graphviz; svg and html need nothing else (html adds the RBAC subject → \
-permission summary, each with its FILE:LINE).",
+edge per pair that can connect (labelled with the ports), and the peers outside the tenants that the intent \
+names, in both directions: external namespaces, CIDRs, the cluster's DNS, the API server, and the internet \
+(0.0.0.0/0) as a node of its own when a rule is that wide.\n\n\
+DOT (for Graphviz) keeps every edge. svg and html need nothing else and stay readable at fleet size: \
+tenants are boxes on a grid (connected tenants side by side), outside peers a band above; the DNS and \
+API-server connections, which every isolated workload has, are collapsed into a badge on each workload and \
+a count on the peer (as are those of any peer with more than 8, and of every peer above 40 tenants); several \
+connections between two tenants are one bundled curve. html adds a filter box (tenant or workload name; an \
+exact tenant name shows that tenant alone, its neighbours dimmed; PAGE#filter=NAME opens filtered), pan and \
+zoom, each tenant's connections in a collapsible list and the RBAC subject → permission summary, each with \
+its FILE:LINE; it loads nothing from the network.",
     after_help = "Examples:\n  khc graph -p examples/multi-tenant > reach.dot\n  khc graph -p examples/multi-tenant --format html -o posture.html\n  \
-khc graph -p examples/multi-tenant | dot -Tpng > reach.png"
+khc graph -p examples/multi-tenant | dot -Tpng > reach.png\n  \
+chromium 'posture.html#filter=payments'   # the page, showing tenant payments and its neighbours"
 )]
 pub struct Args {
     #[command(flatten)]

@@ -8,8 +8,8 @@
 //! placed by search or iteration, so a page of 1,000 tenants costs what
 //! writing its elements costs.
 
-use super::{Edge, Graph, Kind};
 use super::esc;
+use super::{Edge, Graph, Kind};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 

@@ -4,8 +4,8 @@
 //! connection lists and their RBAC rows and zooms to what is left, the
 //! connections of each tenant in a collapsible group, and the RBAC summary.
 
-use super::{layout, Graph};
 use super::esc;
+use super::{layout, Graph};
 use khc_analysis::Workspace;
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -146,13 +146,8 @@ pub(crate) fn html(ws: &Workspace, g: &Graph) -> String {
         );
         for &i in out[t].iter().chain(&into[t]) {
             let e = &g.edges[i];
-            let _ = write!(
-                groups,
-                "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
-                esc(&g.nodes[e.from].name),
-                esc(&g.nodes[e.to].name),
-                esc(&e.ports.to_string())
-            );
+            let _ =
+                write!(groups, "<tr><td>{}</td><td>{}</td><td>{}</td></tr>", esc(&g.nodes[e.from].name), esc(&g.nodes[e.to].name), esc(&e.ports.to_string()));
         }
         groups.push_str("</table></details>\n");
     }
