@@ -29,6 +29,10 @@ pub const POD_MAKERS: &[&str] =
 /// Source shown for the built-in roles.
 pub const BUILTIN_SOURCE: &str = "<kubernetes bootstrap policy>";
 
+/// A subject's bindings with their namespace (`None`: cluster-wide) and role, as
+/// [`Rbac::permissions_of`] answers.
+pub type SubjectPermissions<'a> = Vec<(Option<String>, &'a BindingDef, &'a RoleDef)>;
+
 /// Who asks.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize)]
 #[serde(tag = "kind")]
@@ -722,7 +726,7 @@ impl Rbac {
     /// bindings name (plus the groups that cover others, as [`Subject::covers`]
     /// says) instead of a scan of every binding: linear in bindings, for pages
     /// that list everyone (`khc graph --format html`).
-    pub fn all_permissions(&self) -> Vec<(Subject, Vec<(Option<String>, &BindingDef, &RoleDef)>)> {
+    pub fn all_permissions(&self) -> Vec<(Subject, SubjectPermissions<'_>)> {
         let mut named: std::collections::HashMap<&Subject, Vec<usize>> = std::collections::HashMap::new();
         for (i, b) in self.bindings.iter().enumerate() {
             for s in &b.subjects {

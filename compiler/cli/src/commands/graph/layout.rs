@@ -207,7 +207,7 @@ pub(crate) fn workloads(n: usize) -> String {
 }
 
 /// The tenant name of a node for the page's filter (`""` outside the tenants).
-fn tenant_of<'a>(g: &'a Graph, n: usize) -> &'a str {
+fn tenant_of(g: &Graph, n: usize) -> &str {
     g.nodes[n].tenant.map_or("", |t| g.tenants[t].as_str())
 }
 

@@ -173,6 +173,6 @@ td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left}} th{{background:#f
 <table id=\"rbac\"><tr><th>subject</th><th>where</th><th>may</th><th>role</th><th>source</th></tr>\n{rows}</table>\n<script>{SCRIPT}</script>\n</body></html>\n",
         n = g.tenants.len(),
         // The view keeps the drawing's shape up to three quarters of the window's height.
-        aspect = format!("{w:.0} / {h:.0}"),
+        aspect = format_args!("{w:.0} / {h:.0}"),
     )
 }
