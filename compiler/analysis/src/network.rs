@@ -437,52 +437,118 @@ impl Network {
     /// the pairs that may connect at all: [`Network::ports`] for many pairs,
     /// with the selecting policies of each endpoint found once.
     pub fn matrix(&self, endpoints: &[Endpoint]) -> Vec<(usize, usize, Ports)> {
-        let egress: Vec<Vec<usize>> = endpoints.iter().map(|e| self.selecting(e, false)).collect();
-        let ingress: Vec<Vec<usize>> = endpoints.iter().map(|e| self.selecting(e, true)).collect();
-        let mut fallbacks: Vec<Option<Labels>> = vec![None; endpoints.len()];
-        for (e, f) in endpoints.iter().zip(fallbacks.iter_mut()) {
-            if let Endpoint::Pod { namespace, .. } = e {
-                if !self.namespace_labels.contains_key(namespace) {
-                    *f = Some(self.labels_of(namespace));
-                }
-            }
-        }
-        let ns_labels: Vec<Option<&Labels>> = endpoints
-            .iter()
-            .zip(&fallbacks)
-            .map(|(e, f)| match e {
-                Endpoint::Pod { namespace, .. } => self.namespace_labels.get(namespace).or(f.as_ref()),
-                Endpoint::Net { .. } => None,
-            })
-            .collect();
+        self.pairs(endpoints, endpoints, true)
+    }
+
+    /// The ports each `(i, j)` pair (`from[i]` → `to[j]`) may connect on, for
+    /// the pairs that may connect at all: [`Network::matrix`] between two lists
+    /// (e.g. workloads and the external peers, for `khc graph`).
+    pub fn cross(&self, from: &[Endpoint], to: &[Endpoint]) -> Vec<(usize, usize, Ports)> {
+        self.pairs(from, to, false)
+    }
+
+    fn pairs(&self, from: &[Endpoint], to: &[Endpoint], skip_diagonal: bool) -> Vec<(usize, usize, Ports)> {
+        let egress: Vec<Vec<usize>> = from.iter().map(|e| self.selecting(e, false)).collect();
+        let ingress: Vec<Vec<usize>> = to.iter().map(|e| self.selecting(e, true)).collect();
+        let labels = |endpoints: &[Endpoint]| -> Vec<Option<Labels>> {
+            endpoints
+                .iter()
+                .map(|e| match e {
+                    Endpoint::Pod { namespace, .. } => Some(self.labels_of(namespace)),
+                    Endpoint::Net { .. } => None,
+                })
+                .collect()
+        };
+        let (from_labels, to_labels) = (labels(from), labels(to));
         // `dst`: the connection's destination (named ports resolve against it).
-        let side = |pols: &[usize], is_ingress: bool, other: usize, dst: usize| -> Ports {
+        let side = |pols: &[usize], is_ingress: bool, other: &Endpoint, other_labels: &Option<Labels>, dst: &Endpoint| -> Ports {
             if pols.is_empty() {
                 return Ports::all();
             }
             let mut all = Ports::default();
             for &i in pols {
-                all.union(&self.policy_ports(i, is_ingress, &endpoints[other], ns_labels[other], &endpoints[dst]));
+                all.union(&self.policy_ports(i, is_ingress, other, other_labels.as_ref(), dst));
             }
             all
         };
+        // Only the pods of the namespaces a sender's egress rules pin by name can
+        // pass its egress (every other pair's egress side is empty): those
+        // receivers are found through an index by namespace, so a fleet whose
+        // rules name their peers' namespaces costs pairs that can connect, not
+        // all pairs. Addresses are always asked; so is everyone when some rule
+        // does not pin its namespaces.
+        let mut by_ns: HashMap<&str, Vec<usize>> = HashMap::new();
+        let mut nets = Vec::new();
+        for (b, e) in to.iter().enumerate() {
+            match e {
+                Endpoint::Pod { namespace, .. } => by_ns.entry(namespace.as_str()).or_default().push(b),
+                Endpoint::Net { .. } => nets.push(b),
+            }
+        }
+        let all: Vec<usize> = (0..to.len()).collect();
         let mut out = Vec::new();
         for (a, egress_a) in egress.iter().enumerate() {
-            for (b, ingress_b) in ingress.iter().enumerate() {
-                if a == b {
+            let pinned = if egress_a.is_empty() {
+                None
+            } else {
+                egress_a.iter().try_fold(Vec::new(), |mut acc, &i| {
+                    acc.extend(self.peer_namespaces(i, false)?);
+                    Some(acc)
+                })
+            };
+            let candidates: std::borrow::Cow<[usize]> = match pinned {
+                None => std::borrow::Cow::Borrowed(&all),
+                Some(namespaces) => {
+                    let mut c: Vec<usize> = namespaces.iter().filter_map(|n| by_ns.get(n)).flatten().chain(&nets).copied().collect();
+                    c.sort_unstable();
+                    c.dedup();
+                    std::borrow::Cow::Owned(c)
+                }
+            };
+            for &b in candidates.iter() {
+                let ingress_b = &ingress[b];
+                if skip_diagonal && a == b {
                     continue;
                 }
-                let e = side(egress_a, false, b, b);
+                let e = side(egress_a, false, &to[b], &to_labels[b], &to[b]);
                 if e.is_empty() {
                     continue;
                 }
-                let ports = e.intersect(&side(ingress_b, true, a, b));
+                let ports = e.intersect(&side(ingress_b, true, &from[a], &from_labels[a], &to[b]));
                 if !ports.is_empty() {
                     out.push((a, b, ports));
                 }
             }
         }
         out
+    }
+
+    /// The namespaces whose pods policy `i`'s rules of one direction can match,
+    /// when every rule pins them by name (`kubernetes.io/metadata.name`, which
+    /// every namespace carries, as a label or an `In` expression; no namespace
+    /// selector: the policy's own); `None` when some rule may match pods
+    /// anywhere. `ipBlock` peers match no pod.
+    fn peer_namespaces(&self, i: usize, ingress: bool) -> Option<Vec<&str>> {
+        let p = &self.policies[i];
+        let rules = if ingress { &p.ingress } else { &p.egress };
+        let mut out = Vec::new();
+        for rule in rules.iter().flatten() {
+            for peer in rule.peers.as_ref()? {
+                match peer {
+                    Peer::Block { .. } => {}
+                    Peer::Pods { namespaces: None, .. } => out.push(p.namespace.as_str()),
+                    Peer::Pods { namespaces: Some(sel), .. } => {
+                        if let Some(v) = sel.labels.get(NAMESPACE_NAME_LABEL) {
+                            out.push(v.as_str());
+                        } else {
+                            let (_, _, values) = sel.expressions.iter().find(|(k, op, _)| k == NAMESPACE_NAME_LABEL && op == "In")?;
+                            out.extend(values.iter().map(String::as_str));
+                        }
+                    }
+                }
+            }
+        }
+        Some(out)
     }
 
     /// One direction: `pod`'s policies of that direction judged against `other`.

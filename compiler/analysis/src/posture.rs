@@ -264,40 +264,7 @@ pub fn blast_radius(ws: &Workspace, t: &Tenant, w: &Workload) -> BlastRadius {
             reached_by.push(Reached { endpoint: name, ports, because: reasons(&d) });
         }
     }
-    // DNS-name egress: no NetworkPolicy carries it; the CNI's object does (SPEC
-    // section 6, "The CNI").
-    for r in t.dns_egress.iter().filter(|r| r.local.as_ref().is_none_or(|(lw, _, _)| *lw == w.name)) {
-        let khc_semantics::model::Peer::Dns(names) = &r.peer else { continue };
-        let mut ports = if r.ports.is_empty() && r.named_ports.is_empty() && !r.protocol_only { Ports::all() } else { Ports(Vec::new()) };
-        for p in &r.protocols {
-            if r.ports.is_empty() && r.named_ports.is_empty() && r.protocol_only {
-                ports.add(p, 1, u16::MAX);
-            }
-            for range in &r.ports {
-                ports.add(p, range.port, range.end.unwrap_or(range.port));
-            }
-        }
-        let object = match t.cni {
-            khc_semantics::model::Cni::Cilium => format!("CiliumNetworkPolicy {}/{}", w.namespace, r.name),
-            _ => format!("ClusterNetworkPolicy khc-{}-{}", t.name, r.name),
-        };
-        reaches.push(Reached { endpoint: format!("dns {}", names.join(" ")), ports, because: vec![format!("{object} ({})", r.origin)] });
-    }
-    // Cilium: the API server as its `kube-apiserver` entity (SPEC section 6, "The CNI").
-    if t.cni == khc_semantics::model::Cni::Cilium
-        && w.automount_token
-        && matches!(t.isolation, khc_semantics::model::Isolation::Strict | khc_semantics::model::Isolation::Tenant)
-    {
-        let mut ports = Ports(Vec::new());
-        ports.add("TCP", 443, 443);
-        ports.add("TCP", 6443, 6443);
-        let name = khc_semantics::api_server_policy_name(&w.name);
-        reaches.push(Reached {
-            endpoint: "api-server (Cilium entity kube-apiserver)".into(),
-            ports,
-            because: vec![format!("CiliumNetworkPolicy {}/{name} ({})", w.namespace, w.origin)],
-        });
-    }
+    reaches.extend(cni_reaches(t, w));
     let sa = Subject::sa(&w.namespace, &w.name);
     let mut permissions = Vec::new();
     let mut secrets = Vec::new();
@@ -352,6 +319,47 @@ pub fn blast_radius(ws: &Workspace, t: &Tenant, w: &Workload) -> BlastRadius {
         admission_rules,
         escalations: Default::default(),
     }
+}
+
+/// What a workload reaches outside NetworkPolicies, through its tenant's CNI
+/// objects (SPEC section 6, "The CNI"): DNS-name egress (`dns NAME…`) and, on
+/// Cilium, the API server as its `kube-apiserver` entity.
+pub fn cni_reaches(t: &Tenant, w: &Workload) -> Vec<Reached> {
+    let mut reaches = Vec::new();
+    // DNS-name egress: no NetworkPolicy carries it; the CNI's object does.
+    for r in t.dns_egress.iter().filter(|r| r.local.as_ref().is_none_or(|(lw, _, _)| *lw == w.name)) {
+        let khc_semantics::model::Peer::Dns(names) = &r.peer else { continue };
+        let mut ports = if r.ports.is_empty() && r.named_ports.is_empty() && !r.protocol_only { Ports::all() } else { Ports(Vec::new()) };
+        for p in &r.protocols {
+            if r.ports.is_empty() && r.named_ports.is_empty() && r.protocol_only {
+                ports.add(p, 1, u16::MAX);
+            }
+            for range in &r.ports {
+                ports.add(p, range.port, range.end.unwrap_or(range.port));
+            }
+        }
+        let object = match t.cni {
+            khc_semantics::model::Cni::Cilium => format!("CiliumNetworkPolicy {}/{}", w.namespace, r.name),
+            _ => format!("ClusterNetworkPolicy khc-{}-{}", t.name, r.name),
+        };
+        reaches.push(Reached { endpoint: format!("dns {}", names.join(" ")), ports, because: vec![format!("{object} ({})", r.origin)] });
+    }
+    // Cilium: the API server as its `kube-apiserver` entity (SPEC section 6, "The CNI").
+    if t.cni == khc_semantics::model::Cni::Cilium
+        && w.automount_token
+        && matches!(t.isolation, khc_semantics::model::Isolation::Strict | khc_semantics::model::Isolation::Tenant)
+    {
+        let mut ports = Ports(Vec::new());
+        ports.add("TCP", 443, 443);
+        ports.add("TCP", 6443, 6443);
+        let name = khc_semantics::api_server_policy_name(&w.name);
+        reaches.push(Reached {
+            endpoint: "api-server (Cilium entity kube-apiserver)".into(),
+            ports,
+            because: vec![format!("CiliumNetworkPolicy {}/{name} ({})", w.namespace, w.origin)],
+        });
+    }
+    reaches
 }
 
 /// The name of the node standing for every address outside the cluster (the
