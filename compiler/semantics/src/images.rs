@@ -327,7 +327,7 @@ fn scanned_by(cx: &mut Ctx, at: &At<'_>, files: &dyn AuxFiles, from_cluster: boo
         cx.push(d);
         return None;
     };
-    let (key_path, pem) = key(cx, at, args[ki + 1], files)?;
+    let key = key(cx, at, args[ki + 1], files);
     let mut allow: Vec<AllowedFinding> = Vec::new();
     for c in at.children() {
         if c.s.name.quoted || schema::statement(BlockKind::ScannedBy, c.name()).is_none() {
@@ -373,6 +373,7 @@ fn scanned_by(cx: &mut Ctx, at: &At<'_>, files: &dyn AuxFiles, from_cluster: boo
         allow.push(AllowedFinding { id, reason });
     }
     allow.sort_by(|a, b| a.id.cmp(&b.id));
+    let (key_path, pem) = key?;
     Some(ScanRequirement { key_path, pem, max_age_hours, deny_at, allow, from_cluster })
 }
 
