@@ -211,3 +211,14 @@ fn report_has_a_row_per_requirement() {
     assert_eq!(enforcer("recommended/require-digest", "tenant-c"), Khc, "the cluster's `pinned` holds in every tenant");
     assert!(row("recommended/image-scans").tenants["tenant-a"].sources[0].contains("deny at critical and above, max age 168h, accepting CVE-2024-1234"));
 }
+
+/// `khc fmt` lays out an `images` block like any other (the generic statement
+/// form): the fixture is canonical, and a squeezed copy formats back to it.
+#[test]
+fn fmt_lays_out_images_blocks() {
+    let text = std::fs::read_to_string(repo_root().join("tests/images/cluster.khc")).unwrap();
+    assert!(khc_fmt::check(&text), "tests/images/cluster.khc is not in `khc fmt` layout");
+    let squeezed = text.replace("  images {\n    signed-by key \"keys/tenant-b.pub\"\n", "  images { signed-by key \"keys/tenant-b.pub\"\n").replace("    pinned\n", "    pinned;\n");
+    assert_ne!(squeezed, text);
+    assert_eq!(khc_fmt::format(&squeezed).text, text);
+}
