@@ -159,14 +159,14 @@ fn diff_reports_a_removed_signature_requirement_as_a_loosening() {
             .replace("  images {\n    registries \"registry.example.com/\"\n    pinned\n  }", "  images {\n    registries \"registry.example.com/\"\n  }")
     });
     let changes = compare(&old, &weaker);
-    assert_eq!(effect_of(&changes, "max-age"), Effect::Loosened);
+    assert_eq!(effect_of(&changes, "freshness"), Effect::Loosened);
     assert_eq!(effect_of(&changes, "accepts CVE-2025-9"), Effect::Loosened);
     assert_eq!(effect_of(&changes, "tenant tenant-b images volume images"), Effect::Loosened);
     assert_eq!(effect_of(&changes, "tenant tenant-a images from registries"), Effect::Loosened);
     assert_eq!(effect_of(&changes, "tenant tenant-c images pinned by digest"), Effect::Loosened);
     let (_e, raised) = variant("images-diff-raised", |s| s.replace("deny-at critical", "deny-at high"));
-    assert_eq!(effect_of(&compare(&old, &raised), "deny-at"), Effect::Tightened, "high denies more than critical");
-    assert_eq!(effect_of(&compare(&raised, &old), "deny-at"), Effect::Loosened);
+    assert_eq!(effect_of(&compare(&old, &raised), "threshold"), Effect::Tightened, "high denies more than critical");
+    assert_eq!(effect_of(&compare(&raised, &old), "threshold"), Effect::Loosened);
     let (_f, unscanned) = variant("images-diff-unscanned", |s| {
         s.replace("scanned-by key", "# scanned-by key").replace("      allow", "#      allow").replace("    }\n    volume-images", "    volume-images")
     });

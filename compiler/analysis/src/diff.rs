@@ -235,8 +235,8 @@ fn image_facts(put: &mut impl FnMut(&str, String, String, String), tenant: &str,
     for s in &p.scans {
         let k = format!("{owner} scanned (attestation signed by key \"{}\")", s.key_path);
         put("images", k.clone(), "required".into(), src.clone());
-        put("images", format!("{k}: deny-at"), format!("deny-at: {}", s.deny_at.as_str()), src.clone());
-        put("images", format!("{k}: max-age"), format!("max-age: {}h", s.max_age_hours), src.clone());
+        put("images", format!("{k} threshold"), format!("deny-at: {}", s.deny_at.as_str()), src.clone());
+        put("images", format!("{k} freshness"), format!("max-age: {}h", s.max_age_hours), src.clone());
         for a in &s.allow {
             put("images", format!("{k}: accepts {}", a.id), format!("accepted: {}", a.reason), src.clone());
         }
