@@ -311,3 +311,35 @@ fn cluster_image_policies_validate_against_the_crd() {
     validate(&serde_json::json!({ "authorities": [{ "name": "x", "keyy": {} }] }), &schema["properties"]["spec"], "spec", &mut errors);
     assert!(errors.iter().any(|e| e.contains("unknown field `keyy`")), "{errors:?}");
 }
+
+/// A cluster `signed-by` holds in every tenant (its key read from the
+/// cluster's file): tenant C gets a policy of its own, and A's lists the
+/// cluster's signer before its own — both required.
+#[test]
+fn the_clusters_signers_hold_in_every_tenant() {
+    let (tmp, _) = variant("images-cluster-signer", |s| {
+        s.replace(
+            "    registries \"registry.example.com/\"\n    pinned\n",
+            "    registries \"registry.example.com/\"\n    pinned\n    signed-by key \"keys/tenant-b.pub\"\n",
+        )
+    });
+    let (out, diags) = compile(&tmp.0);
+    assert!(diags.iter().all(|d| !d.is_error()), "{diags:?}");
+    let objs = objects(&out);
+    let c = named(&objs, "ClusterImagePolicy", "khc-tenant-c").expect("the cluster's signer gives tenant-c a policy");
+    let b_pem = std::fs::read_to_string(tmp.0.join("keys/tenant-b.pub")).unwrap();
+    assert_eq!(c["spec"]["authorities"][0]["key"]["data"].as_str().unwrap().trim(), b_pem.trim());
+    let a = named(&objs, "ClusterImagePolicy", "khc-tenant-a").unwrap();
+    let names: Vec<&str> = a["spec"]["authorities"].as_array().unwrap().iter().map(|x| x["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["signed-1", "signed-2", "scanned-1", "other-tenants"]);
+    assert_eq!(a["spec"]["authorities"][0]["key"]["data"].as_str().unwrap().trim(), b_pem.trim(), "the cluster's signer first");
+    let rego = a["spec"]["policy"]["data"].as_str().unwrap();
+    assert!(rego.contains("input.authorityMatches[\"signed-1\"]") && rego.contains("input.authorityMatches[\"signed-2\"]"), "{rego}");
+    assert_eq!(named(&objs, "Namespace", "tenant-c").unwrap()["metadata"]["labels"]["policy.sigstore.dev/include"], "true");
+    // A key the cluster names that does not exist: an error at the cluster's statement.
+    let (tmp, _) = variant("images-cluster-nokey", |s| s);
+    let text = std::fs::read_to_string(tmp.0.join("cluster.khc")).unwrap().replace("    pinned\n  }", "    pinned\n    signed-by key \"keys/nope.pub\"\n  }");
+    std::fs::write(tmp.0.join("cluster.khc"), text).unwrap();
+    let (_, diags) = compile(&tmp.0);
+    assert!(diags.iter().any(|d| d.code == "image-key" && d.message.contains("keys/nope.pub") && &*d.primary.file == "cluster.khc"), "{diags:?}");
+}
