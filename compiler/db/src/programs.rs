@@ -13,7 +13,7 @@
 //! declaration, so salsa backdates it and nothing whole-program re-runs. An
 //! edit costs about `files / CHUNK + CHUNK` verifications, not `files`.
 
-use crate::syntax::{file_index, file_items, import_targets};
+use crate::syntax::{file_index, file_items, import_targets, key_targets};
 use crate::{Db, FileChunk, ItemId, SourceFile};
 use khc_semantics::index::ProgramIndex;
 use khc_semantics::program::ItemKind;
@@ -34,14 +34,22 @@ pub fn chunk_imports<'db>(db: &'db dyn Db, chunk: FileChunk<'db>) -> Vec<FileKey
     chunk.files(db).iter().flat_map(|&f| import_targets(db, f).iter().cloned()).collect()
 }
 
+/// The key files a chunk's files' `images` blocks name, in order: equal after
+/// an edit that keeps every file's key paths.
+#[salsa::tracked(returns(ref))]
+pub fn chunk_keys<'db>(db: &'db dyn Db, chunk: FileChunk<'db>) -> Vec<FileKey> {
+    chunk.files(db).iter().flat_map(|&f| key_targets(db, f).iter().cloned()).collect()
+}
+
 /// The files of a program.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Program {
     /// The entry first, then its imports in depth-first order (missing files
     /// included, so their later creation is seen).
     pub files: Vec<SourceFile>,
-    /// Imported keys the workspace does not know at all: the CLI or language
-    /// server must read them (or mark them missing) and ask again.
+    /// Imported keys (and key files of `images` blocks) the workspace does not
+    /// know at all: the CLI or language server must read them (or mark them
+    /// missing) and ask again.
     pub missing: Vec<FileKey>,
 }
 
@@ -89,6 +97,12 @@ pub fn program(db: &dyn Db, entry: SourceFile) -> Program {
                         missing.push(target.clone());
                     }
                 }
+            }
+        }
+        // Key files of `images` blocks: read, never followed as sources.
+        for target in chunk_keys(db, chunk) {
+            if !known.contains_key(target) && !missing.contains(target) {
+                missing.push(target.clone());
             }
         }
     }
