@@ -124,6 +124,23 @@ impl Env for QueryEnv<'_> {
         let span = with_source(self.db, file, *t.index(self.db), |src| sp::namespace_span(src, ns)).flatten()?;
         Some((file.key(self.db).clone(), span))
     }
+
+    fn aux_file(&self, key: &str) -> khc_semantics::env::AuxFile {
+        aux_file(self.db, key)
+    }
+}
+
+/// A file an `images` block names (a public key), as the workspace holds it:
+/// [`crate::KhcDatabase::load_program`] reads the ones the program names.
+fn aux_file(db: &dyn Db, key: &str) -> khc_semantics::env::AuxFile {
+    use khc_semantics::env::AuxFile;
+    match db.workspace().files(db).get(key) {
+        Some(f) => match f.contents(db) {
+            FileContents::Text(t) => AuxFile::Text(t.clone()),
+            FileContents::Missing(why) => AuxFile::Missing(why.clone()),
+        },
+        None => AuxFile::NotLoaded,
+    }
 }
 
 /// The cluster's check reads the tenants its grants name through this view
@@ -135,6 +152,10 @@ impl Tenants for QueryEnv<'_> {
 
     fn closest_tenant(&self, name: &str) -> Option<String> {
         tenant_name_index(self.db, self.entry).suggest(name).map(str::to_string)
+    }
+
+    fn aux_file(&self, key: &str) -> khc_semantics::env::AuxFile {
+        aux_file(self.db, key)
     }
 }
 

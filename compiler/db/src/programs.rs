@@ -2,7 +2,7 @@
 //! imports through the [`crate::Workspace`]), and its scope — which declaration
 //! each tenant, profile and cluster name means.
 
-use crate::syntax::{file_index, file_items, import_targets};
+use crate::syntax::{file_index, file_items, import_targets, key_targets};
 use crate::{Db, ItemId, SourceFile};
 use khc_semantics::index::ProgramIndex;
 use khc_semantics::program::ItemKind;
@@ -15,8 +15,9 @@ pub struct Program {
     /// The entry first, then its imports in depth-first order (missing files
     /// included, so their later creation is seen).
     pub files: Vec<SourceFile>,
-    /// Imported keys the workspace does not know at all: the CLI or language
-    /// server must read them (or mark them missing) and ask again.
+    /// Imported keys (and key files of `images` blocks) the workspace does not
+    /// know at all: the CLI or language server must read them (or mark them
+    /// missing) and ask again.
     pub missing: Vec<FileKey>,
 }
 
@@ -41,6 +42,12 @@ pub fn program(db: &dyn Db, entry: SourceFile) -> Program {
                         missing.push(target.clone());
                     }
                 }
+            }
+        }
+        // Key files of `images` blocks: read, never followed as sources.
+        for target in key_targets(db, f) {
+            if !known.contains_key(target) && !missing.contains(target) {
+                missing.push(target.clone());
             }
         }
     }

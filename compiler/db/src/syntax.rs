@@ -50,6 +50,13 @@ pub fn import_targets(db: &dyn Db, file: SourceFile) -> Vec<FileKey> {
     file_imports(db, file).0.iter().map(|r| r.target.clone()).collect()
 }
 
+/// The key files the file's `images` blocks name (workspace-relative): read
+/// like imports, but never parsed as sources.
+#[salsa::tracked(returns(ref))]
+pub fn key_targets(db: &dyn Db, file: SourceFile) -> Vec<FileKey> {
+    khc_semantics::images::key_files(&parse(db, file).tree())
+}
+
 /// Diagnostics about the file's top level (unknown statements).
 #[salsa::tracked(returns(ref))]
 pub fn file_diagnostics(db: &dyn Db, file: SourceFile) -> Vec<Diagnostic> {

@@ -30,6 +30,7 @@ pub mod control_plane;
 pub mod encryption;
 pub mod fairness;
 pub mod gitops;
+pub mod images;
 pub mod network_guard;
 pub mod objects;
 pub mod protection;
@@ -170,6 +171,7 @@ pub fn emit_tenant(cluster: &str, t: &Tenant) -> Vec<OutputFile> {
 pub fn tenant_built(t: &Tenant) -> Vec<Built> {
     let mut objs = objects::tenant_objects(t);
     objs.extend(fairness::tenant_objects(t));
+    objs.extend(images::tenant_objects(t));
     objs.extend(protection::tenant_policy(t, &objs));
     objs.extend(network_guard::tenant_guard(t));
     objs.extend(cni::tenant_objects(t));

@@ -150,6 +150,9 @@ pub fn tenant_objects(t: &Tenant) -> Vec<Built> {
             labels.insert(format!("pod-security.kubernetes.io/{mode}"), level.as_str().to_string());
             labels.insert(format!("pod-security.kubernetes.io/{mode}-version"), ps.version.clone());
         }
+        if t.images.as_ref().is_some_and(|i| i.policy.needs_verifier()) {
+            labels.insert(crate::images::INCLUDE_LABEL.0.to_string(), crate::images::INCLUDE_LABEL.1.to_string());
+        }
         out.push(built(Namespace { metadata: m, ..Default::default() }, ns, None, &t.origin));
 
         let sa = ServiceAccount { metadata: meta("default", Some(ns), tn, &t.origin), automount_service_account_token: Some(false), ..Default::default() };

@@ -58,7 +58,9 @@ pub const NODES_GROUP: &str = "system:nodes";
 pub const BREAK_GLASS_GROUP: &str = "system:masters";
 
 /// The label prefixes of a namespace that only the applier may change.
-pub const PROTECTED_LABEL_PREFIXES: &[&str] = &["khc.dev/", "pod-security.kubernetes.io/"];
+/// (`policy.sigstore.dev/`: the verifier's opt-in label, `policy.sigstore.dev/include`,
+/// which a tenant could otherwise remove to escape its image signature checks.)
+pub const PROTECTED_LABEL_PREFIXES: &[&str] = &["khc.dev/", "pod-security.kubernetes.io/", "policy.sigstore.dev/"];
 
 /// The resource (plural) and group of a kind khc emits, when the protection
 /// policies match it by name (`khc_rules::facts::EMITTED_KINDS`; a kind missing
@@ -263,7 +265,7 @@ pub fn tenant_policy(t: &Tenant, objects: &[Built]) -> Vec<Built> {
         Validation {
             expression: namespaces_expression(&namespaces),
             message: Some(format!(
-                "namespace is managed by khc: only {who} may create or delete it or change its khc.dev/ and pod-security.kubernetes.io/ labels {source}"
+                "namespace is managed by khc: only {who} may create or delete it or change its khc.dev/, pod-security.kubernetes.io/ and policy.sigstore.dev/ labels {source}"
             )),
             reason: Some("Forbidden".into()),
             ..Default::default()
@@ -277,11 +279,19 @@ pub fn tenant_policy(t: &Tenant, objects: &[Built]) -> Vec<Built> {
     ];
     // The status and finalize subresources of a namespace carry its labels too
     // (Pod Security Admission judges neither), and a quota's status holds its usage.
-    let rules = vec![
+    let mut rules = vec![
         rule("", &["namespaces", "namespaces/status", "namespaces/finalize", "serviceaccounts", "resourcequotas", "resourcequotas/status", "limitranges"]),
         rule("networking.k8s.io", &["networkpolicies"]),
         rule("rbac.authorization.k8s.io", &["roles", "rolebindings"]),
     ];
+    // The tenant's ClusterImagePolicy (cluster-scoped: the binding's namespace
+    // selector never skips a cluster-scoped object), by name, in every served
+    // version (v1alpha1 and v1beta1 convert into each other).
+    if objects.iter().any(|b| b.kind == "ClusterImagePolicy") {
+        let mut r = rule(crate::images::CIP_API_VERSION.split('/').next().unwrap_or_default(), &["clusterimagepolicies"]);
+        r.api_versions = Some(vec!["*".into()]);
+        rules.push(r);
+    }
     policy(&format!("khc-managed-{}", t.name), Some(&t.name), &t.origin, &t.managed_by, rules, validations, Some(namespaces_by_name(&namespaces)))
 }
 

@@ -197,6 +197,9 @@ pub const EMITTED_KINDS: &[EmittedKind] = &[
             "a custom resource that exists only with `cni cilium`: the `managed-by` policies match built-in kinds (protecting it by name is future work)",
         ),
     },
+    // sigstore policy-controller's policy (`images { signed-by … }`): protected by
+    // name in the tenant's `khc-managed-TENANT` policy.
+    emitted("ClusterImagePolicy", "policy.sigstore.dev", "clusterimagepolicies"),
     EmittedKind {
         kind: "ClusterNetworkPolicy",
         group: "policy.networking.k8s.io",

@@ -37,6 +37,9 @@ pub enum ArgSpec {
     },
     /// Image registry prefixes, one or more (`/` appended) ([`Args::Names`]).
     RegistryPrefixes,
+    /// Image references pinned by digest (`"REF@sha256:…"`), zero or more
+    /// ([`Args::Names`]).
+    ImageDigests,
     /// Linux capability names, `CAP_` optional, zero or more ([`Args::Names`]).
     Capabilities,
     /// One whole number from 1 to 2147483647 ([`Args::Number`]).
@@ -254,6 +257,8 @@ registry! {
     RequireRequests => require_requests,
     NoLatestTag => no_latest_tag,
     AllowedRegistries => allowed_registries,
+    RequireDigest => require_digest,
+    AllowedImageVolumes => allowed_image_volumes,
     ReadOnlyRootFs => read_only_root_fs,
     SeccompRuntimeDefault => seccomp_runtime_default,
     NoHostNamespaces => no_host_namespaces,

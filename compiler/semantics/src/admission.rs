@@ -351,6 +351,7 @@ fn parse_args(cx: &mut Ctx, at: &At<'_>, spec: &ArgSpec) -> Option<RuleArgs> {
         }
         ArgSpec::SubsetOrAll { set } => RuleArgs::Names(subset_or_all(cx, at, set)?),
         ArgSpec::RegistryPrefixes => RuleArgs::Names(registries(cx, at)?),
+        ArgSpec::ImageDigests => RuleArgs::Names(image_digests(cx, at)?),
         ArgSpec::Capabilities => RuleArgs::Names(capabilities(cx, at)?),
         ArgSpec::Id => RuleArgs::Number(min_id(cx, at)?),
         ArgSpec::NamesOrDefault { what, valid } => RuleArgs::NamesOrDefault(optional_names(cx, at, what, valid)?),
@@ -383,7 +384,43 @@ fn subset_or_all(cx: &mut Ctx, at: &At<'_>, set: &[&str]) -> Option<Vec<String>>
     Some(out)
 }
 
-fn registries(cx: &mut Ctx, at: &At<'_>) -> Option<Vec<String>> {
+/// True for an image reference pinned by digest: `NAME[:TAG]@sha256:` and 64
+/// lowercase hex digits (what the `require-digest` CEL accepts).
+pub fn is_digest_reference(r: &str) -> bool {
+    match r.rsplit_once("@sha256:") {
+        Some((name, hex)) => {
+            !name.is_empty() && !name.contains(char::is_whitespace) && hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        }
+        None => false,
+    }
+}
+
+/// Image references pinned by digest, zero or more, sorted and deduplicated.
+pub(crate) fn image_digests(cx: &mut Ctx, at: &At<'_>) -> Option<Vec<String>> {
+    let mut out = Vec::new();
+    let mut ok = true;
+    for v in at.s.flat_args() {
+        let Some(w) = word(v) else {
+            let d = v.describe();
+            cx.error(at, v.span, "bad-argument", format!("expected an image reference pinned by digest, found {d}"));
+            ok = false;
+            continue;
+        };
+        if is_digest_reference(w) {
+            out.push(w.to_string());
+        } else {
+            cx.error(at, v.span, "invalid-value", format!("`{w}` is not pinned by digest"))
+                .notes
+                .push("help: write the reference with its digest, \"registry.example.com/data@sha256:<64 hex digits>\" (`crane digest REF` prints it)".into());
+            ok = false;
+        }
+    }
+    out.sort();
+    out.dedup();
+    ok.then_some(out)
+}
+
+pub(crate) fn registries(cx: &mut Ctx, at: &At<'_>) -> Option<Vec<String>> {
     let mut out = Vec::new();
     let mut ok = true;
     for (w, span) in cx.words(at, "a registry prefix such as \"registry.example.com/team/\"") {

@@ -54,6 +54,7 @@ pub(crate) fn check_cluster(cx: &mut Ctx, at: &At<'_>, profiles: &ProfileTable, 
         control_plane: control_plane::defaults(&at.origin(), MIN_MINOR, &[]),
         managed_by: Vec::new(),
         exceptions: Vec::new(),
+        images: None,
     };
     // Control-plane blocks are read after the loop: they depend on `kubernetes`
     // and `exempt-namespaces`, wherever those stand.
@@ -135,6 +136,7 @@ pub(crate) fn check_cluster(cx: &mut Ctx, at: &At<'_>, profiles: &ProfileTable, 
             ClusterStatement::PodSecurity => pod_security = Some(c),
             ClusterStatement::Authentication => authentication = Some(c),
             ClusterStatement::KubeletCertificateAuthority => kubelet_ca = Some(c),
+            ClusterStatement::Images => cluster.images = Some(crate::images::check_images(cx, &c, &crate::env::TenantsFiles(tenants), true)),
             // Read after `managed-by`, wherever it stands: grants that become the applier are diagnosed.
             ClusterStatement::Role => roles.push(c),
             ClusterStatement::Grant => grants.push(c),

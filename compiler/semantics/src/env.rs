@@ -53,6 +53,21 @@ pub struct ClusterFacts {
     /// `SUBJECT (grant ROLE)` (a pod-making cluster role or the built-in `edit`,
     /// `admin`, `cluster-admin` bound cluster-wide).
     pub pod_makers: Vec<String>,
+    /// The cluster's `images { … }` (every tenant's default), with its origin:
+    /// the rules it adds to each tenant's policy name it.
+    pub images: Option<crate::model::Images>,
+}
+
+/// A file the program reads besides its sources (a public key named by
+/// `images`), as the database holds it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum AuxFile {
+    /// Its text.
+    Text(String),
+    /// It does not exist or cannot be read: why.
+    Missing(String),
+    /// Not read yet (the database reads it and checks again).
+    NotLoaded,
 }
 
 /// The user and group prefixes the cluster's OIDC issuers give their names
@@ -108,6 +123,8 @@ pub trait Env {
     fn namespace_owners(&self, ns: &str) -> Vec<String>;
     /// Where tenant `tenant` lists namespace `ns` (for a related location).
     fn namespace_declaration(&self, tenant: &str, ns: &str) -> Option<(FileKey, Span)>;
+    /// A file named by an `images` block (a public key), relative to the workspace root.
+    fn aux_file(&self, key: &str) -> AuxFile;
 }
 
 /// What the cluster's check may ask about the program's tenants: the facts of
@@ -119,6 +136,8 @@ pub trait Tenants {
     fn tenant_facts(&self, name: &str) -> Option<Arc<TenantFacts>>;
     /// The tenant name closest to `name`, for "did you mean".
     fn closest_tenant(&self, name: &str) -> Option<String>;
+    /// A file named by the cluster's `images` block (a public key).
+    fn aux_file(&self, key: &str) -> AuxFile;
 }
 
 /// A tenant's [`Env`] seen as [`Tenants`] (its grants name other tenants' workloads).
@@ -131,6 +150,28 @@ impl Tenants for EnvTenants<'_> {
 
     fn closest_tenant(&self, name: &str) -> Option<String> {
         self.0.suggest_tenant(name)
+    }
+
+    fn aux_file(&self, key: &str) -> AuxFile {
+        self.0.aux_file(key)
+    }
+}
+
+/// A tenant's [`Env`] as the key reader of its `images` block.
+pub(crate) struct EnvFiles<'a>(pub &'a dyn Env);
+
+impl crate::images::AuxFiles for EnvFiles<'_> {
+    fn aux_file(&self, key: &str) -> AuxFile {
+        self.0.aux_file(key)
+    }
+}
+
+/// The cluster's [`Tenants`] view as the key reader of its `images` block.
+pub(crate) struct TenantsFiles<'a>(pub &'a dyn Tenants);
+
+impl crate::images::AuxFiles for TenantsFiles<'_> {
+    fn aux_file(&self, key: &str) -> AuxFile {
+        self.0.aux_file(key)
     }
 }
 

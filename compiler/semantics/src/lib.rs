@@ -20,6 +20,7 @@ mod cluster;
 mod context;
 pub mod control_plane;
 pub mod env;
+pub mod images;
 pub mod index;
 mod lints;
 pub mod model;

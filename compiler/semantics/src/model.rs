@@ -73,6 +73,9 @@ pub struct Cluster {
     /// Scoped exceptions to the cluster's `admission` rules (`exception NAME { … }`
     /// in the cluster, SPEC section 5); `workloads` are ServiceAccounts `(name, namespace)`.
     pub exceptions: Vec<Exception>,
+    /// `images { … }`: the default image policy of every tenant (a tenant's own
+    /// block may only tighten it), if any.
+    pub images: Option<Images>,
 }
 
 /// The cluster's CNI (`cni`, SPEC section 6, "The CNI").
@@ -742,6 +745,171 @@ pub struct Tenant {
     /// `deletable-namespaces`: namespaces emitted without the GitOps engines'
     /// delete guards, which a pruning engine deletes when they leave the source.
     pub deletable_namespaces: Vec<String>,
+    /// The tenant's image policy: its own `images { … }` joined with the
+    /// cluster's (SPEC section 5, "Images"), if either has one.
+    pub images: Option<Images>,
+}
+
+/// `images { … }` (in a tenant or the cluster): where its requirements were
+/// declared and what they are.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Images {
+    /// Declaration site (the tenant's block, else the cluster's).
+    pub origin: Origin,
+    /// The requirements.
+    pub policy: ImagePolicy,
+}
+
+/// What images a tenant's pods may run. Registries, digests and image volumes
+/// are judged by admission rules the block adds to the tenant's `admission`
+/// (`allowed-registries`, `require-digest`, `allowed-image-volumes`);
+/// signatures and scans by the verifier (sigstore policy-controller) through a
+/// ClusterImagePolicy.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct ImagePolicy {
+    /// `registries "PREFIX"…` (each ending in `/`; empty: any registry).
+    pub registries: Vec<String>,
+    /// `pinned`: images by digest.
+    pub pinned: bool,
+    /// `signed-by …`: every one must have signed the image.
+    pub signers: Vec<Signer>,
+    /// `scanned-by …`: every one must have attested a passing scan.
+    pub scans: Vec<ScanRequirement>,
+    /// `volume-images "REF@sha256:…"…` (`None` when not written).
+    pub volume_images: Option<Vec<String>>,
+}
+
+impl ImagePolicy {
+    /// True when the verifier must run for the tenant's namespaces (signatures
+    /// or scans are required).
+    pub fn needs_verifier(&self) -> bool {
+        !self.signers.is_empty() || !self.scans.is_empty()
+    }
+
+    /// The image volumes allowed: the listed ones, none when the verifier is
+    /// needed and none are listed (it does not look at image volumes), else
+    /// `None` (image volumes are not restricted by this block).
+    pub fn allowed_volume_images(&self) -> Option<Vec<String>> {
+        match &self.volume_images {
+            Some(v) => Some(v.clone()),
+            None if self.needs_verifier() => Some(Vec::new()),
+            None => None,
+        }
+    }
+}
+
+/// `signed-by key "PATH"` or `signed-by keyless issuer "…" subject[-regex] "…"`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Signer {
+    /// Who signs.
+    pub identity: SignerIdentity,
+    /// True when the requirement comes from the cluster's block.
+    pub from_cluster: bool,
+}
+
+/// A signing identity.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum SignerIdentity {
+    /// A public key: the file (relative to the workspace) and its PEM text.
+    Key {
+        /// The key file, relative to the workspace root.
+        path: String,
+        /// Its PEM text (`-----BEGIN PUBLIC KEY-----` …).
+        pem: String,
+    },
+    /// A Fulcio certificate identity (keyless signing).
+    Keyless {
+        /// The OIDC issuer URL.
+        issuer: String,
+        /// The certificate subject (an e-mail, a workflow URL), or a regular expression.
+        subject: String,
+        /// True for `subject-regex`.
+        regex: bool,
+    },
+}
+
+impl SignerIdentity {
+    /// How messages, `report` and `diff` name it.
+    pub fn describe(&self) -> String {
+        match self {
+            SignerIdentity::Key { path, .. } => format!("key \"{path}\""),
+            SignerIdentity::Keyless { issuer, subject, regex: false } => format!("keyless issuer \"{issuer}\" subject \"{subject}\""),
+            SignerIdentity::Keyless { issuer, subject, regex: true } => format!("keyless issuer \"{issuer}\" subject-regex \"{subject}\""),
+        }
+    }
+}
+
+/// `scanned-by key "PATH" max-age DURATION deny-at SEVERITY { allow "CVE-…" because "…" }`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ScanRequirement {
+    /// The scanner's key file, relative to the workspace root.
+    pub key_path: String,
+    /// Its PEM text.
+    pub pem: String,
+    /// The oldest scan accepted, in hours.
+    pub max_age_hours: u32,
+    /// A finding at or above this severity denies the image.
+    pub deny_at: Severity,
+    /// Findings accepted anyway, with the reason.
+    pub allow: Vec<AllowedFinding>,
+    /// True when the requirement comes from the cluster's block.
+    pub from_cluster: bool,
+}
+
+/// `allow "CVE-…" because "…"` in a `scanned-by` block.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct AllowedFinding {
+    /// The vulnerability id (`CVE-2024-1234`, `GHSA-…`).
+    pub id: String,
+    /// Why it is accepted (required).
+    pub reason: String,
+}
+
+/// A vulnerability severity, as scanners report it (Trivy's `Severity`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Severity {
+    /// `low`.
+    Low,
+    /// `medium`.
+    Medium,
+    /// `high`.
+    High,
+    /// `critical`.
+    Critical,
+}
+
+impl Severity {
+    /// Every severity, lowest first.
+    pub const ALL: [Severity; 4] = [Severity::Low, Severity::Medium, Severity::High, Severity::Critical];
+
+    /// The keyword (`high`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+            Severity::Critical => "critical",
+        }
+    }
+
+    /// The severity called `s`.
+    pub fn parse(s: &str) -> Option<Severity> {
+        Severity::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+
+    /// The severities a scanner writes (upper case) at or above this one.
+    pub fn at_or_above(self) -> Vec<&'static str> {
+        Severity::ALL
+            .into_iter()
+            .filter(|x| *x >= self)
+            .map(|x| match x {
+                Severity::Low => "LOW",
+                Severity::Medium => "MEDIUM",
+                Severity::High => "HIGH",
+                Severity::Critical => "CRITICAL",
+            })
+            .collect()
+    }
 }
 
 /// `api-share N`: the tenant's own API Priority and Fairness level.

@@ -173,6 +173,7 @@ pub fn cluster_facts(c: &Cluster) -> ClusterFacts {
         }),
         pod_maker_roles: crate::rbac::pod_maker_roles(&c.roles),
         pod_makers: crate::rbac::pod_makers(&c.bindings, &[], &crate::rbac::pod_maker_roles(&c.roles)),
+        images: c.images.clone(),
     }
 }
 

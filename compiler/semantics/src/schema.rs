@@ -51,6 +51,10 @@ pub enum BlockKind {
     ClusterException,
     /// `rule NAME { … }` in an admission block (a custom rule).
     CustomRule,
+    /// `images { … }` in a tenant or the cluster.
+    Images,
+    /// `scanned-by key "PATH" … { … }` in `images` (its allow-list).
+    ScannedBy,
 }
 
 /// One statement a block accepts.
@@ -154,6 +158,13 @@ const CLUSTER: &[StatementSchema] = &[
         true,
     ),
     opens("authentication", "{ … }", "API server authentication: anonymous access and OIDC issuers.", BlockKind::Authentication, true),
+    opens(
+        "images",
+        "{ … }",
+        "The image policy of every tenant (registries, digests, signatures, scans); a tenant's own `images` block may only tighten it.",
+        BlockKind::Images,
+        true,
+    ),
     once(
         "kubelet-certificate-authority",
         "\"PATH\"",
@@ -217,6 +228,13 @@ const TENANT: &[StatementSchema] = &[
     s("grant", "ROLE to SUBJECT…", "Binds a role to users, groups or workloads (a RoleBinding per namespace)."),
     opens("workload", "NAME { … }", "A workload: its pod selector and its own ServiceAccount.", BlockKind::Workload, false),
     opens("admission", "{ … }", "Admission rules for this tenant's namespaces.", BlockKind::Admission, true),
+    opens(
+        "images",
+        "{ … }",
+        "What images the tenant's pods may run: registries, pinned by digest, signed by a key or keyless identity, scanned with no finding at or above a severity (checked at admission by sigstore policy-controller).",
+        BlockKind::Images,
+        true,
+    ),
     opens("nodes", "{ … }", "Node isolation: the node labels the tenant's pods must select and the only taints they may tolerate.", BlockKind::Nodes, true),
     once(
         "api-share",
@@ -257,6 +275,31 @@ const NODES: &[StatementSchema] = &[
     s("selector", "KEY \"VALUE\"", "The tenant's pods must carry this nodeSelector pair."),
     s("toleration", "KEY [\"VALUE\"]", "The tenant's pods may tolerate this taint (any value when none is given)."),
 ];
+
+const IMAGES: &[StatementSchema] = &[
+    once("registries", "\"PREFIX\"…", "Images come from these registry prefixes (the `allowed-registries` rule; within the cluster's, if it has some)."),
+    once("pinned", "", "Images are pinned by digest, `name@sha256:…` (the `require-digest` rule); a tag the verifier's mutating webhook resolved to a digest passes."),
+    s(
+        "signed-by",
+        "key \"PATH\" | keyless issuer \"URL\" subject|subject-regex \"TEXT\"",
+        "Every image must carry a cosign signature by this public key (a PEM file relative to the workspace) or keyless identity; several `signed-by` are all required.",
+    ),
+    opens(
+        "scanned-by",
+        "key \"PATH\" max-age DURATION deny-at SEVERITY [{ allow \"ID\" because \"TEXT\" … }]",
+        "Every image must carry a vulnerability-scan attestation (cosign `vuln`, Trivy's report) signed by this key, no older than `max-age` (e.g. 7d), with no finding at or above `deny-at` outside the allow-list.",
+        BlockKind::ScannedBy,
+        false,
+    ),
+    once(
+        "volume-images",
+        "\"REF@sha256:DIGEST\"…",
+        "The only image volumes pods may mount (the `allowed-image-volumes` rule); with signatures or scans required and no list, none (the verifier does not look at image volumes).",
+    ),
+];
+
+const SCANNED_BY: &[StatementSchema] =
+    &[s("allow", "\"ID\" because \"TEXT\"", "A finding accepted despite its severity (a CVE or GHSA id), with the reason it is acceptable (required).")];
 
 const WORKLOAD: &[StatementSchema] = &[
     once("namespace", "NAME", "One of the tenant's namespaces (default: the first)."),
@@ -404,6 +447,8 @@ pub const BLOCKS: &[BlockSchema] = &[
     BlockSchema { kind: BlockKind::Oidc, context: "an oidc block", statements: OIDC },
     BlockSchema { kind: BlockKind::Exception, context: "an exception", statements: EXCEPTION },
     BlockSchema { kind: BlockKind::ClusterException, context: "a cluster exception", statements: CLUSTER_EXCEPTION },
+    BlockSchema { kind: BlockKind::Images, context: "an images block", statements: IMAGES },
+    BlockSchema { kind: BlockKind::ScannedBy, context: "a scanned-by block", statements: SCANNED_BY },
 ];
 
 /// The schema of a block.
@@ -499,6 +544,7 @@ statement_enum! {
         Audit = "audit",
         PodSecurity = "pod-security",
         Authentication = "authentication",
+        Images = "images",
         KubeletCertificateAuthority = "kubelet-certificate-authority",
     }
 }
@@ -517,10 +563,22 @@ statement_enum! {
         Grant = "grant",
         Workload = "workload",
         Admission = "admission",
+        Images = "images",
         Nodes = "nodes",
         ApiShare = "api-share",
         DeletableNamespaces = "deletable-namespaces",
         Exception = "exception",
+    }
+}
+
+statement_enum! {
+    /// The statements of `images { … }`.
+    ImagesStatement for BlockKind::Images {
+        Registries = "registries",
+        Pinned = "pinned",
+        SignedBy = "signed-by",
+        ScannedBy = "scanned-by",
+        VolumeImages = "volume-images",
     }
 }
 
@@ -737,6 +795,25 @@ pub const KEYWORDS: ValueSet = ValueSet {
         ("false", "No."),
         ("latest", "The newest Pod Security Standards version."),
         ("readonly", "In `allowed-host-paths`: every mount of such a volume is read-only."),
+        ("key", "In `signed-by`/`scanned-by`: a cosign public key, a PEM file relative to the workspace."),
+        ("keyless", "In `signed-by`: a Fulcio certificate identity (`issuer` and `subject` or `subject-regex`)."),
+        ("issuer", "In `signed-by keyless`: the OIDC issuer URL of the signing identity."),
+        ("subject", "In `signed-by keyless`: the certificate subject (an e-mail, a workflow URL), exactly."),
+        ("subject-regex", "In `signed-by keyless`: a regular expression the certificate subject matches."),
+        ("max-age", "In `scanned-by`: the oldest scan accepted (`7d`, `36h`); in `audit`, days to keep logs."),
+        ("deny-at", "In `scanned-by`: a finding at or above this severity denies the image."),
+        ("because", "In `allow` of `scanned-by`: why the finding is accepted (required)."),
+    ],
+};
+
+/// Vulnerability severities (`deny-at` of `scanned-by`).
+pub const SEVERITIES: ValueSet = ValueSet {
+    what: "severity",
+    values: &[
+        ("critical", "Deny only critical findings."),
+        ("high", "Deny high and critical findings."),
+        ("medium", "Deny medium, high and critical findings."),
+        ("low", "Deny every finding with a severity (low and above)."),
     ],
 };
 
@@ -767,6 +844,7 @@ pub const VALUE_SETS: &[&ValueSet] = &[
     &ANONYMOUS_MODES,
     &NETWORK_POLICY_OWNERS,
     &CNIS,
+    &SEVERITIES,
 ];
 
 #[cfg(test)]
@@ -807,6 +885,7 @@ mod tests {
         }
         check(ClusterStatement::BLOCK, ClusterStatement::ALL.iter().map(|s| s.name()).collect());
         check(TenantStatement::BLOCK, TenantStatement::ALL.iter().map(|s| s.name()).collect());
+        check(ImagesStatement::BLOCK, ImagesStatement::ALL.iter().map(|s| s.name()).collect());
         check(AuditStatement::BLOCK, AuditStatement::ALL.iter().map(|s| s.name()).collect());
         check(ClusterPodSecurityStatement::BLOCK, ClusterPodSecurityStatement::ALL.iter().map(|s| s.name()).collect());
         check(AuthenticationStatement::BLOCK, AuthenticationStatement::ALL.iter().map(|s| s.name()).collect());

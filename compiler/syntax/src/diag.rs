@@ -47,6 +47,7 @@ pub const CODES: &[(&str, &str)] = &[
     ("manifest", "an application manifest (YAML) that the namespace's intent denies or warns about: `khc eval`'s finding, in the editor"),
     ("expired", "an exception past its `expires` date"),
     ("cni", "intent the cluster's CNI (`cni`) does not enforce as written: a DNS-name egress it cannot express (error), an `api-server` egress Cilium would not match (warning)"),
+    ("image-key", "a public key of `images` (`signed-by key`, `scanned-by key`) that is outside the workspace, cannot be read, or is not a PEM public key"),
     ("exception-scope", "an exception keyed on ServiceAccount names in a namespace where subjects khc grants may create pods (and so choose that name)"),
 ];
 

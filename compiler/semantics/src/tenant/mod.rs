@@ -57,7 +57,9 @@ pub(crate) fn check_tenant(cx: &mut Ctx, at: &At<'_>, env: &dyn Env) -> Option<T
         self_managed_network_policies: false,
         exceptions: Vec::new(),
         deletable_namespaces: Vec::new(),
+        images: None,
     };
+    let mut images_at: Option<At<'_>> = None;
     let mut exceptions = Vec::new();
     t.workloads.sort_by(|a, b| a.name.cmp(&b.name));
     let profiles = env.profiles();
@@ -90,6 +92,7 @@ pub(crate) fn check_tenant(cx: &mut Ctx, at: &At<'_>, env: &dyn Env) -> Option<T
             TenantStatement::Role => add_role(cx, c, "role", &mut t.roles, &mut role_firsts, &role_scope),
             TenantStatement::Grant => grants.push(c),
             TenantStatement::Nodes => t.nodes = nodes(cx, &c),
+            TenantStatement::Images => images_at = Some(c),
             TenantStatement::Admission => {
                 let a = Admission { minor_version: minor, ..check_admission(cx, &c, &profiles) };
                 crate::admission::check_rule_scope(cx, &a, minor, None);
@@ -101,6 +104,7 @@ pub(crate) fn check_tenant(cx: &mut Ctx, at: &At<'_>, env: &dyn Env) -> Option<T
             }
         }
     }
+    add_image_rules(cx, &mut t, images_at.as_ref(), env, minor);
     exception::check_exceptions(cx, &exceptions, &mut t, &h.workloads, minor);
     if t.isolation == Isolation::Ingress {
         if let Some(rule) = t.allows.iter().find(|r| r.direction == Direction::Egress) {
@@ -186,6 +190,60 @@ pub(crate) fn check_tenant(cx: &mut Ctx, at: &At<'_>, env: &dyn Env) -> Option<T
         }
     }
     Some(t)
+}
+
+/// The tenant's image policy (SPEC.md section 5, "Images"): its own `images`
+/// block joined with the cluster's; its registries, digest pinning and image
+/// volumes become rules of the tenant's `admission` (an `allowed-registries`
+/// the tenant wrote there is the same requirement: joined, not repeated).
+fn add_image_rules(cx: &mut Ctx, t: &mut Tenant, at: Option<&At<'_>>, env: &dyn Env, minor: u32) {
+    let own = at.map(|a| crate::images::check_images(cx, a, &crate::env::EnvFiles(env), false));
+    let cluster = env.cluster();
+    let Some(mut images) = crate::images::join(cx, at, cluster.images.as_ref(), own) else { return };
+    let written = t.admission.as_ref().and_then(|a| a.rules.iter().find(|r| r.kind.id == khc_rules::RuleId::AllowedRegistries)).cloned();
+    if let Some(w) = &written {
+        if at.is_some_and(|a| a.children().any(|c| c.name() == "registries")) {
+            cx.push(
+                Diagnostic::error("conflict", &w.origin.file, w.span, "the registries are given twice: in `admission` and in `images { registries … }`")
+                    .with_help("keep one: `images { registries … }` compiles to this rule"),
+            );
+        } else if !images.policy.registries.is_empty() {
+            images.policy.registries = crate::images::intersect_registries(&images.policy.registries, w.kind.args.names());
+            if images.policy.registries.is_empty() {
+                cx.push(Diagnostic::error(
+                    "conflict",
+                    &w.origin.file,
+                    w.span,
+                    "no registry of this rule is within the cluster's `images { registries … }`: no image could run",
+                ));
+            }
+        }
+    }
+    // The rules name the tenant's block, else the cluster's (whose span is not
+    // in this file: the tenant's name stands for it in diagnostics).
+    let (origin, span) = match at {
+        Some(a) => (a.origin(), a.s.name.span),
+        None => (images.origin.clone(), t.span),
+    };
+    let rules = crate::images::rules(&images.policy);
+    if !rules.is_empty() {
+        let a = t.admission.get_or_insert_with(|| Admission {
+            origin: origin.clone(),
+            actions: Vec::new(),
+            rules: Vec::new(),
+            custom: Vec::new(),
+            minor_version: minor,
+        });
+        a.rules.retain(|r| !(r.kind.id == khc_rules::RuleId::AllowedRegistries && !images.policy.registries.is_empty()));
+        for kind in rules {
+            if let Some(r) = a.rules.iter_mut().find(|r| r.kind.id == kind.id && kind.id != khc_rules::RuleId::AllowedImageVolumes) {
+                r.kind = kind;
+            } else {
+                a.rules.push(AdmissionRule { kind, origin: origin.clone(), span });
+            }
+        }
+    }
+    t.images = Some(images);
 }
 
 /// ExternalName as a confused deputy (SPEC.md section 9): a tenant that may
