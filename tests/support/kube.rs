@@ -403,12 +403,8 @@ impl Cluster {
 
     fn spawn_command(&mut self, name: &str, mut cmd: Command, graceful: bool) -> u32 {
         let log = std::fs::File::create(self.dir.join(format!("{name}.log"))).unwrap();
-        let child = cmd
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {name} ({cmd:?}): {e}"));
+        let child =
+            cmd.stdin(Stdio::null()).stdout(log.try_clone().unwrap()).stderr(log).spawn().unwrap_or_else(|e| panic!("cannot start {name} ({cmd:?}): {e}"));
         let pid = child.id();
         self.procs.push(Proc { name: name.to_string(), child, graceful });
         pid
@@ -680,11 +676,8 @@ fn pid_namespace() -> (Child, u32) {
 // The child is returned to the caller, whose `Drop` kills it and waits for it.
 #[allow(clippy::zombie_processes)]
 fn net_namespace() -> Child {
-    let mut child = Command::new("unshare")
-        .args(["--net", "sleep", "infinity"])
-        .stdin(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run unshare: {e}"));
+    let mut child =
+        Command::new("unshare").args(["--net", "sleep", "infinity"]).stdin(Stdio::null()).spawn().unwrap_or_else(|e| panic!("cannot run unshare: {e}"));
     let ours = std::fs::read_link("/proc/self/ns/net").ok();
     let t0 = Instant::now();
     // `unshare` execs `sleep` once the namespace is made: then its link differs.

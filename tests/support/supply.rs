@@ -61,10 +61,19 @@ pub fn parts(test: &str) -> Option<Parts> {
             let mut missing: Vec<String> =
                 ["webhook", "cosign", "crane", "registry"].iter().map(|n| b.join(n)).filter(|p| !p.is_file()).map(|p| p.display().to_string()).collect();
             missing.extend(
-                ["300-clusterimagepolicy.yaml", "500-webhook-configuration.yaml"].iter().map(|n| c.join(n)).filter(|p| !p.is_file()).map(|p| p.display().to_string()),
+                ["300-clusterimagepolicy.yaml", "500-webhook-configuration.yaml"]
+                    .iter()
+                    .map(|n| c.join(n))
+                    .filter(|p| !p.is_file())
+                    .map(|p| p.display().to_string()),
             );
             let tools = ["unshare", "nsenter", "ip", "tar", "kubectl", "curl"];
-            missing.extend(tools.iter().filter(|t| !Command::new("sh").args(["-c", &format!("command -v {t}")]).output().is_ok_and(|o| o.status.success())).map(|t| t.to_string()));
+            missing.extend(
+                tools
+                    .iter()
+                    .filter(|t| !Command::new("sh").args(["-c", &format!("command -v {t}")]).output().is_ok_and(|o| o.status.success()))
+                    .map(|t| t.to_string()),
+            );
             let root = std::fs::read_to_string("/proc/self/status")
                 .unwrap_or_default()
                 .lines()
@@ -264,10 +273,7 @@ fn with_webhook_port(v: &mut Value, port: u16) {
 /// The objects of a multi-document YAML file.
 pub fn yaml_documents(text: &str) -> Vec<Value> {
     use serde::Deserialize;
-    serde_yaml_ng::Deserializer::from_str(text)
-        .filter_map(|d| Value::deserialize(d).ok())
-        .filter(|v| !v.is_null())
-        .collect()
+    serde_yaml_ng::Deserializer::from_str(text).filter_map(|d| Value::deserialize(d).ok()).filter(|v| !v.is_null()).collect()
 }
 
 /// Installs sigstore policy-controller into `c` from its own `config/` — its
