@@ -234,7 +234,7 @@ fn add_image_rules(cx: &mut Ctx, t: &mut Tenant, at: Option<&At<'_>>, env: &dyn 
             custom: Vec::new(),
             minor_version: minor,
         });
-        a.rules.retain(|r| !(r.kind.id == khc_rules::RuleId::AllowedRegistries && !images.policy.registries.is_empty()));
+        a.rules.retain(|r| r.kind.id != khc_rules::RuleId::AllowedRegistries || images.policy.registries.is_empty());
         for kind in rules {
             if let Some(r) = a.rules.iter_mut().find(|r| r.kind.id == kind.id && kind.id != khc_rules::RuleId::AllowedImageVolumes) {
                 r.kind = kind;
