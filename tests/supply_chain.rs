@@ -278,7 +278,10 @@ fn images_a_tenant_may_run_on_a_real_verifier() {
         // verifier off for it; the applier can (RBAC: cluster-admin here).
         let rbac = json!({ "apiVersion": "v1", "kind": "List", "items": [
             { "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": { "name": "alpha-namespace-editor" },
-              "rules": [{ "apiGroups": [""], "resources": ["namespaces"], "resourceNames": ["alpha"], "verbs": ["get", "patch", "update"] }] },
+              "rules": [
+                  { "apiGroups": [""], "resources": ["namespaces"], "resourceNames": ["alpha"], "verbs": ["get", "patch", "update"] },
+                  { "apiGroups": ["policy.sigstore.dev"], "resources": ["clusterimagepolicies"], "verbs": ["get", "update", "delete"] }
+              ] },
             { "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding", "metadata": { "name": "alpha-namespace-editor" },
               "roleRef": { "apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "alpha-namespace-editor" },
               "subjects": [{ "apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "alpha-admins" }] },
@@ -366,11 +369,21 @@ fn images_a_tenant_may_run_on_a_real_verifier() {
         let (status, message) = remove_opt_in_label(&c, "applier", &[], "alpha", false);
         eprintln!("{version} the applier removes {OPT_IN_LABEL} from alpha: HTTP {status} {message}");
         assert_eq!(status, 200, "{version}: the applier may change the label: {message}");
+        // Nor can they delete (or edit) the tenant's ClusterImagePolicy: khc protects it
+        // by name; the applier can (dry runs).
+        let cip = format!("/apis/policy.sigstore.dev/v1alpha1/clusterimagepolicies/{}?dryRun=All", side.image_policies[0]);
+        let r = c.request_impersonating("alice", &["alpha-admins"], "DELETE", &cip, &Value::Null);
+        let message = r.body["message"].as_str().unwrap_or("").to_string();
+        eprintln!("{version} alice deletes {}: HTTP {} {message}", side.image_policies[0], r.status);
+        assert_eq!(r.status, 403, "{version}: a tenant user deleted its ClusterImagePolicy: {message}");
+        assert!(message.contains(&format!("'{}'", side.label_policy)), "{version}: denied, but not by {}: {message}", side.label_policy);
+        let r = c.request_impersonating("applier", &[], "DELETE", &cip, &Value::Null);
+        assert_eq!(r.status, 200, "{version}: the applier may delete the ClusterImagePolicy: {}", r.body);
         // Why the label matters: without it the verifier no longer looks at alpha.
         decide(&c, &version, "alpha without the opt-in label: unsigned", &pod("unsigned", "alpha", &images.unsigned, None), &Expect::Admit);
         eprintln!(
             "{version}: {} admission decisions in {:.1} s; whole run {:.1} s",
-            cases.len() + 3,
+            cases.len() + 5,
             t_cases.elapsed().as_secs_f64(),
             t0.elapsed().as_secs_f64()
         );
