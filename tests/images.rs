@@ -8,6 +8,7 @@
 //! diagnostics by the error corpus (`tests/errors/images.khc`).
 
 use khc_emit::Output;
+use khc_tests::kube;
 use khc_tests::*;
 use serde_json::Value;
 use std::path::Path;
@@ -112,4 +113,112 @@ fn digests_registries_and_image_volumes_are_rules_of_the_tenant_policy() {
     assert!(b.contains("image volumes are not allowed"), "signatures required, no volume-images: no image volume");
     let c = messages("c");
     assert!(c.contains("pinned by digest") && !c.contains("image volumes are not"), "{c}");
+}
+
+/// A copy of the fixture (sources and keys, not `generated/`) with `edit`
+/// applied to `cluster.khc`, loaded for the query commands.
+fn variant(tag: &str, edit: impl Fn(String) -> String) -> (kube::TempDir, khc_analysis::Workspace) {
+    let tmp = kube::TempDir::new(tag);
+    let src = repo_root().join("tests/images");
+    std::fs::create_dir_all(tmp.0.join("keys")).unwrap();
+    for k in ["tenant-a", "tenant-b", "scanner"] {
+        std::fs::copy(src.join(format!("keys/{k}.pub")), tmp.0.join(format!("keys/{k}.pub"))).unwrap();
+    }
+    let text = std::fs::read_to_string(src.join("cluster.khc")).unwrap();
+    std::fs::write(tmp.0.join("cluster.khc"), edit(text)).unwrap();
+    let ws = khc_analysis::Workspace::load(&tmp.0).unwrap_or_else(|e| panic!("{e:?}"));
+    (tmp, ws)
+}
+
+fn effect_of(changes: &[khc_analysis::diff::Change], what: &str) -> khc_analysis::diff::Effect {
+    let c: Vec<_> = changes.iter().filter(|c| c.category == "images" && c.what.ends_with(what)).collect();
+    assert_eq!(c.len(), 1, "one `images` change about {what:?}: {changes:#?}");
+    c[0].effect
+}
+
+/// `khc diff`: removing a signature requirement (and each other weakening of
+/// SPEC section 5, "Images") is a loosening; adding one a tightening.
+#[test]
+fn diff_reports_a_removed_signature_requirement_as_a_loosening() {
+    use khc_analysis::diff::{compare, Effect};
+    let (_a, old) = variant("images-diff-old", |s| s);
+    let (_s, same) = variant("images-diff-same", |s| s);
+    assert!(compare(&old, &same).is_empty());
+    let (_b, new) = variant("images-diff-unsigned", |s| s.replace("    signed-by key \"keys/tenant-a.pub\"\n", ""));
+    let changes = compare(&old, &new);
+    assert_eq!(effect_of(&changes, "tenant tenant-a images signed by key \"keys/tenant-a.pub\""), Effect::Loosened);
+    let (_c, back) = variant("images-diff-resigned", |s| s);
+    assert_eq!(effect_of(&compare(&new, &back), "signed by key \"keys/tenant-a.pub\""), Effect::Tightened);
+    let (_d, weaker) = variant("images-diff-weaker", |s| {
+        s.replace("max-age 7d deny-at critical {", "max-age 30d deny-at critical {\n      allow \"CVE-2025-9\" because \"fixed upstream\"")
+            .replace(
+                "    signed-by keyless",
+                "    volume-images \"registry.example.com/b/d@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\"\n    signed-by keyless",
+            )
+            .replace("    registries \"registry.example.com/a/\"\n", "    registries \"registry.example.com/a/\" \"registry.example.com/shared/\"\n")
+            .replace("  images {\n    registries \"registry.example.com/\"\n    pinned\n  }", "  images {\n    registries \"registry.example.com/\"\n  }")
+    });
+    let changes = compare(&old, &weaker);
+    assert_eq!(effect_of(&changes, "max-age"), Effect::Loosened);
+    assert_eq!(effect_of(&changes, "accepts CVE-2025-9"), Effect::Loosened);
+    assert_eq!(effect_of(&changes, "tenant tenant-b images volume images"), Effect::Loosened);
+    assert_eq!(effect_of(&changes, "tenant tenant-a images from registries"), Effect::Loosened);
+    assert_eq!(effect_of(&changes, "tenant tenant-c images pinned by digest"), Effect::Loosened);
+    let (_e, raised) = variant("images-diff-raised", |s| s.replace("deny-at critical", "deny-at high"));
+    assert_eq!(effect_of(&compare(&old, &raised), "deny-at"), Effect::Tightened, "high denies more than critical");
+    assert_eq!(effect_of(&compare(&raised, &old), "deny-at"), Effect::Loosened);
+    let (_f, unscanned) = variant("images-diff-unscanned", |s| {
+        s.replace("scanned-by key", "# scanned-by key").replace("      allow", "#      allow").replace("    }\n    volume-images", "    volume-images")
+    });
+    assert_eq!(effect_of(&compare(&old, &unscanned), "scanned (attestation signed by key \"keys/scanner.pub\")"), Effect::Loosened);
+}
+
+/// `khc eval`: digests, registries and image volumes are judged offline (the
+/// admission rules); signatures and scans are reported as checked at admission.
+#[test]
+fn eval_judges_digests_offline_and_defers_signatures_to_the_verifier() {
+    let (_t, ws) = variant("images-eval", |s| s);
+    let digest = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    let yaml = format!(
+        "apiVersion: v1\nkind: Pod\nmetadata: {{name: ok, namespace: tenant-a}}\nspec:\n  containers:\n  - {{name: app, image: \"registry.example.com/a/app@sha256:{digest}\"}}\n---\n\
+apiVersion: v1\nkind: Pod\nmetadata: {{name: bad, namespace: tenant-a}}\nspec:\n  containers:\n  - {{name: app, image: \"docker.io/app:v1\"}}\n  volumes:\n  - {{name: d, image: {{reference: \"registry.example.com/a/other@sha256:{digest}\"}}}}\n"
+    );
+    let manifests = khc_analysis::manifest::parse("pods.yaml", &yaml).unwrap();
+    let findings = khc_analysis::eval::evaluate_all(&ws, &manifests, "default");
+    let of = |obj: &str, check: &str, rule: &str| findings.iter().filter(|f| f.object == obj && f.check == check && f.rule == rule).collect::<Vec<_>>();
+    let info = of("Pod/ok", "images", "signed-by");
+    assert_eq!(info.len(), 1, "{findings:#?}");
+    assert!(info[0].message.contains("checked at admission by policy-controller") && info[0].message.contains("keys/tenant-a.pub"), "{}", info[0].message);
+    assert!(
+        findings.iter().filter(|f| f.object == "Pod/ok").all(|f| f.check != "admission"),
+        "a pinned image from the tenant's registry passes: {findings:#?}"
+    );
+    for rule in ["require-digest", "allowed-registries", "allowed-image-volumes"] {
+        assert_eq!(of("Pod/bad", "admission", rule).len(), 1, "{rule}: {findings:#?}");
+    }
+}
+
+/// `khc report`: a row for the signatures and one for the scans.
+#[test]
+fn report_has_a_row_per_requirement() {
+    let (_t, ws) = variant("images-report", |s| s);
+    let rows = khc_analysis::report::compliance(&ws);
+    let row = |id: &str| rows.iter().find(|r| r.id == id).unwrap_or_else(|| panic!("no row {id}"));
+    let enforcer = |id: &str, t: &str| row(id).tenants[t].enforcer;
+    use khc_analysis::report::Enforcer::{Khc, Neither};
+    assert_eq!([enforcer("recommended/image-signatures", "tenant-a"), enforcer("recommended/image-signatures", "tenant-c")], [Khc, Neither]);
+    assert_eq!([enforcer("recommended/image-scans", "tenant-a"), enforcer("recommended/image-scans", "tenant-b")], [Khc, Neither]);
+    assert_eq!(enforcer("recommended/require-digest", "tenant-c"), Khc, "the cluster's `pinned` holds in every tenant");
+    assert!(row("recommended/image-scans").tenants["tenant-a"].sources[0].contains("deny at critical and above, max age 168h, accepting CVE-2024-1234"));
+}
+
+/// `khc fmt` lays out an `images` block like any other (the generic statement
+/// form): the fixture is canonical, and a squeezed copy formats back to it.
+#[test]
+fn fmt_lays_out_images_blocks() {
+    let text = std::fs::read_to_string(repo_root().join("tests/images/cluster.khc")).unwrap();
+    assert!(khc_fmt::check(&text), "tests/images/cluster.khc is not in `khc fmt` layout");
+    let squeezed = text.replace("  images {\n    signed-by key \"keys/tenant-b.pub\"\n", "  images { signed-by key \"keys/tenant-b.pub\"\n").replace("    pinned\n", "    pinned;\n");
+    assert_ne!(squeezed, text);
+    assert_eq!(khc_fmt::format(&squeezed).text, text);
 }

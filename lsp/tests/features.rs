@@ -1502,3 +1502,103 @@ fn quota_budget_completion_and_hover() {
     let v = h["result"]["contents"]["value"].as_str().unwrap();
     assert!(v.contains("the tenant's total, split across its namespaces"), "{v}");
 }
+
+/// `images { … }` (SPEC section 5, "Images"): its statements, the keywords of
+/// `signed-by` and `scanned-by`, severities; hover shows what the block
+/// compiles to, joined with the cluster's.
+#[test]
+fn images_completion_and_hover() {
+    let dir = example("images");
+    std::fs::create_dir_all(dir.join("keys")).unwrap();
+    let keys = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/images/keys");
+    std::fs::copy(keys.join("tenant-a.pub"), dir.join("keys/payments.pub")).unwrap();
+    std::fs::copy(keys.join("scanner.pub"), dir.join("keys/scanner.pub")).unwrap();
+    let (mut c, _) = Client::start(&dir);
+    let c = &mut c;
+    let p = "tenants/payments.khc";
+    let block = |body: &str| format!("isolation strict\n  images {{\n{body}\n  }}");
+    check_completion(
+        c,
+        p,
+        "isolation strict",
+        &block("    $0"),
+        expect![[r#"
+            registries  (14) "PREFIX"…
+            pinned  (14) 
+            signed-by  (14) key "PATH" | keyless issuer "URL" subject|subject-regex "TEXT"
+            scanned-by  (14) key "PATH" max-age DURATION deny-at SEVERITY [{ allow "ID" because "TEXT" … }]
+            volume-images  (14) "REF@sha256:DIGEST"…
+        "#]],
+    );
+    check_completion(
+        c,
+        p,
+        "isolation strict",
+        &block("    signed-by $0"),
+        expect![[r#"
+        key  (14) keyword
+        keyless  (14) keyword
+    "#]],
+    );
+    check_completion(
+        c,
+        p,
+        "isolation strict",
+        &block("    signed-by keyless issuer \"https://x\" $0"),
+        expect![[r#"
+        subject  (14) keyword
+        subject-regex  (14) keyword
+    "#]],
+    );
+    check_completion(
+        c,
+        p,
+        "isolation strict",
+        &block("    scanned-by key \"../keys/scanner.pub\" max-age 7d deny-at $0"),
+        expect![[r#"
+        critical  (20) severity
+        high  (20) severity
+        medium  (20) severity
+        low  (20) severity
+    "#]],
+    );
+    check_completion(
+        c,
+        p,
+        "isolation strict",
+        &block("    scanned-by key \"../keys/scanner.pub\" max-age 7d deny-at high {\n      allow \"CVE-2024-1\" $0\n    }"),
+        expect![[r#"
+        because  (14) keyword
+    "#]],
+    );
+    // The key files are read when the edited program is loaded (after the
+    // edit's first request): ask once, then snapshot.
+    let with_keys = block("    pinned\n    signed-by key \"../keys/payments.pub\"\n    scanned-by key \"../keys/scanner.pub\" max-age 7d deny-at high {\n      allow \"CVE-2024-1\" because \"never called\"\n    }").replace("  images {", "  ima$0ges {");
+    at_edit(c, p, "isolation strict", &with_keys, "textDocument/hover");
+    check_hover(
+        c,
+        p,
+        "isolation strict",
+        &block("    pinned\n    signed-by key \"../keys/payments.pub\"\n    scanned-by key \"../keys/scanner.pub\" max-age 7d deny-at high {\n      allow \"CVE-2024-1\" because \"never called\"\n    }").replace("  images {", "  ima$0ges {"),
+        expect![[r#"
+            ```khc
+            images { … }
+            ```
+            What images the tenant's pods may run: registries, pinned by digest, signed by a key or keyless identity, scanned with no finding at or above a severity (checked at admission by sigstore policy-controller).
+
+            **With the cluster's `images`:**
+            * rule `require-digest` in the tenant's admission policy (judged by `khc eval`)
+            * rule `allowed-image-volumes` in the tenant's admission policy (judged by `khc eval`)
+            * signed by key "../keys/payments.pub"
+            * scan attested by key "../keys/scanner.pub": nothing at or above `high`, at most 168h old, accepting CVE-2024-1 (never called)
+
+            Signatures and scans are checked at admission by sigstore policy-controller: ClusterImagePolicy `khc-payments`, namespaces labelled `policy.sigstore.dev/include: "true"`."#]],
+    );
+    check_hover(
+        c,
+        p,
+        "isolation strict",
+        &block("    scanned-by key \"../keys/scanner.pub\" max-age 7d deny-at hi$0gh"),
+        expect!["`high` — severity: Deny high and critical findings."],
+    );
+}

@@ -168,6 +168,9 @@ impl Posture {
             for e in &t.exceptions {
                 exception_facts(&mut put, &format!("tenant {}", t.name), e);
             }
+            if let Some(i) = &t.images {
+                image_facts(&mut put, &t.name, i);
+            }
             put("isolation", format!("tenant {}", t.name), format!("{:?}", t.isolation).to_lowercase(), t.origin.to_string());
             for w in &t.workloads {
                 put("token", format!("{}/{} mounts its API token", t.name, w.name), w.automount_token.to_string(), w.origin.to_string());
@@ -208,6 +211,67 @@ fn exception_facts(put: &mut impl FnMut(&str, String, String, String), owner: &s
                 e.origin.to_string(),
             );
         }
+    }
+}
+
+/// The facts of a tenant's image policy (`images { … }`, joined with the
+/// cluster's), category `images`: each value starts with what it is, so that
+/// [`effect`] can tell a loosening (a signer or scan removed, `deny-at`
+/// raised, a longer `max-age`, a new accepted finding, registry or volume
+/// image, `pinned` dropped) from a tightening.
+fn image_facts(put: &mut impl FnMut(&str, String, String, String), tenant: &str, i: &khc_semantics::model::Images) {
+    let p = &i.policy;
+    let src = i.origin.to_string();
+    let owner = format!("tenant {tenant} images");
+    if !p.registries.is_empty() {
+        put("images", format!("{owner} from registries"), format!("registries: {}", p.registries.join(" ")), src.clone());
+    }
+    if p.pinned {
+        put("images", format!("{owner} pinned by digest"), "required".into(), src.clone());
+    }
+    for s in &p.signers {
+        put("images", format!("{owner} signed by {}", s.identity.describe()), "required".into(), src.clone());
+    }
+    for s in &p.scans {
+        let k = format!("{owner} scanned (attestation signed by key \"{}\")", s.key_path);
+        put("images", k.clone(), "required".into(), src.clone());
+        put("images", format!("{k}: deny-at"), format!("deny-at: {}", s.deny_at.as_str()), src.clone());
+        put("images", format!("{k}: max-age"), format!("max-age: {}h", s.max_age_hours), src.clone());
+        for a in &s.allow {
+            put("images", format!("{k}: accepts {}", a.id), format!("accepted: {}", a.reason), src.clone());
+        }
+    }
+    if let Some(v) = p.allowed_volume_images() {
+        let list = if v.is_empty() { "none".to_string() } else { v.join(" ") };
+        put("images", format!("{owner} volume images"), format!("volume-images: {list}"), src);
+    }
+}
+
+/// The effect of a changed `images` fact (values written by [`image_facts`]).
+fn image_effect(before: &str, after: &str) -> Effect {
+    let loosened = match (before.split_once(": "), after.split_once(": ")) {
+        (Some(("registries", b)), Some(("registries", a))) => {
+            let b: Vec<&str> = b.split(' ').collect();
+            a.split(' ').any(|r| !b.iter().any(|x| r.starts_with(x)))
+        }
+        (Some(("volume-images", b)), Some(("volume-images", a))) => {
+            let b: Vec<&str> = b.split(' ').collect();
+            a != "none" && a.split(' ').any(|r| !b.contains(&r))
+        }
+        (Some(("deny-at", b)), Some(("deny-at", a))) => {
+            let rank = |x: &str| khc_semantics::model::Severity::parse(x).map_or(0, |s| s as u8);
+            rank(a) > rank(b)
+        }
+        (Some(("max-age", b)), Some(("max-age", a))) => {
+            let hours = |x: &str| x.trim_end_matches('h').parse::<u32>().unwrap_or(0);
+            hours(a) > hours(b)
+        }
+        _ => return Effect::Changed,
+    };
+    if loosened {
+        Effect::Loosened
+    } else {
+        Effect::Tightened
     }
 }
 
@@ -259,6 +323,11 @@ fn effect(category: &str, before: Option<&str>, after: Option<&str>) -> Effect {
                 Effect::Tightened
             }
         }
+        // A newly accepted finding widens what may run; other new image facts
+        // (a signer, a scan, registries where there were none) are requirements.
+        ("images", None, Some(a)) if a.starts_with("accepted: ") => Effect::Loosened,
+        ("images", Some(b), None) if b.starts_with("accepted: ") => Effect::Tightened,
+        ("images", Some(b), Some(a)) => image_effect(b, a),
         ("token", _, Some("true")) => Effect::Loosened,
         ("token", _, _) => Effect::Tightened,
         ("encryption", Some(_), None) => Effect::Loosened,

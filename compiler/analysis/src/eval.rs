@@ -46,7 +46,8 @@ impl Severity {
 pub struct Finding {
     /// Severity.
     pub severity: Severity,
-    /// `pod-security`, `admission`, `exception`, `network` or `namespace`.
+    /// `pod-security`, `admission`, `exception`, `network`, `namespace` or
+    /// `images` (signatures and scans, checked at admission by the verifier).
     pub check: &'static str,
     /// The rule: a khc admission rule, `enforce=restricted: run-as-non-root`, …
     pub rule: String,
@@ -265,6 +266,35 @@ fn evaluate_one(ws: &Workspace, m: &Manifest, index: usize, all: &[Manifest], op
                         );
                     }
                 }
+            }
+        }
+    }
+    // Image signatures and scans (`images { signed-by … scanned-by … }`): not
+    // judged offline — the verifier checks them at admission; digests,
+    // registries and image volumes are admission rules, judged below.
+    if let (Some(t), Some((_, spec))) = (tenant, pod_template(v)) {
+        if let Some(i) = t.images.as_ref().filter(|i| i.policy.needs_verifier()) {
+            let mut images: Vec<&str> = Vec::new();
+            for field in ["initContainers", "containers", "ephemeralContainers"] {
+                images.extend(spec[field].as_array().into_iter().flatten().filter_map(|c| c["image"].as_str()));
+            }
+            let mut needs: Vec<String> = i.policy.signers.iter().map(|s| format!("signed by {}", s.identity.describe())).collect();
+            needs.extend(i.policy.scans.iter().map(|s| {
+                format!("a scan attested by key \"{}\" no older than {}h with no finding at or above {}", s.key_path, s.max_age_hours, s.deny_at.as_str())
+            }));
+            if !images.is_empty() {
+                push(
+                    Severity::Info,
+                    "images",
+                    "signed-by".into(),
+                    i.origin.to_string(),
+                    format!(
+                        "{}: {} — checked at admission by policy-controller (ClusterImagePolicy khc-{}), not offline; its mutating webhook resolves a tag to a digest before khc's rules run",
+                        images.join(", "),
+                        needs.join("; "),
+                        t.name
+                    ),
+                );
             }
         }
     }

@@ -273,6 +273,30 @@ pub fn compliance(ws: &Workspace) -> Vec<Row> {
     objects("no-token-automount", "API tokens not mounted", &|t| t.workloads.iter().all(|w| !w.automount_token).then(|| t.origin.to_string()));
     objects("quota", "ResourceQuota", &|t| t.quota.as_ref().map(|q| q.origin.to_string()));
     objects("limits", "LimitRange defaults", &|t| t.limits.as_ref().map(|l| l.origin.to_string()));
+    // `images { … }`: signatures and scans are enforced by the verifier
+    // (policy-controller) through khc's ClusterImagePolicy, one row each.
+    objects("image-signatures", "Image signatures (checked at admission by policy-controller)", &|t| {
+        let i = t.images.as_ref().filter(|i| !i.policy.signers.is_empty())?;
+        let who: Vec<String> = i.policy.signers.iter().map(|s| s.identity.describe()).collect();
+        Some(format!("{} ({})", i.origin, who.join("; ")))
+    });
+    objects("image-scans", "Image vulnerability scans (checked at admission by policy-controller)", &|t| {
+        let i = t.images.as_ref().filter(|i| !i.policy.scans.is_empty())?;
+        let each: Vec<String> = i
+            .policy
+            .scans
+            .iter()
+            .map(|s| {
+                let allowed = if s.allow.is_empty() {
+                    String::new()
+                } else {
+                    format!(", accepting {}", s.allow.iter().map(|a| a.id.as_str()).collect::<Vec<_>>().join(" "))
+                };
+                format!("key \"{}\", deny at {} and above, max age {}h{allowed}", s.key_path, s.deny_at.as_str(), s.max_age_hours)
+            })
+            .collect();
+        Some(format!("{} ({})", i.origin, each.join("; ")))
+    });
     rows
 }
 

@@ -50,11 +50,11 @@ pub fn import_targets(db: &dyn Db, file: SourceFile) -> Vec<FileKey> {
     file_imports(db, file).0.iter().map(|r| r.target.clone()).collect()
 }
 
-/// The key files the file's `images` blocks name (workspace-relative): read
+/// The key files the file's `images` blocks name (relative to it): read
 /// like imports, but never parsed as sources.
 #[salsa::tracked(returns(ref))]
 pub fn key_targets(db: &dyn Db, file: SourceFile) -> Vec<FileKey> {
-    khc_semantics::images::key_files(&parse(db, file).tree())
+    khc_semantics::images::key_files(file.key(db), &parse(db, file).tree())
 }
 
 /// Diagnostics about the file's top level (unknown statements).

@@ -19,15 +19,16 @@ pub trait AuxFiles {
     fn aux_file(&self, key: &str) -> AuxFile;
 }
 
-/// The key files an `images` block of this tree names (any depth), as
-/// workspace-relative keys: the database reads them like imports.
-pub fn key_files(tree: &khc_syntax::SourceTree) -> Vec<khc_syntax::FileKey> {
-    fn walk(s: &khc_syntax::Statement, in_images: bool, out: &mut Vec<khc_syntax::FileKey>) {
+/// The key files the `images` blocks of file `from` name (any depth), as file
+/// keys resolved like imports: the database reads them like imports, but never
+/// as sources.
+pub fn key_files(from: &khc_syntax::FileKey, tree: &khc_syntax::SourceTree) -> Vec<khc_syntax::FileKey> {
+    fn walk(from: &khc_syntax::FileKey, s: &khc_syntax::Statement, in_images: bool, out: &mut Vec<khc_syntax::FileKey>) {
         if in_images && (s.is("signed-by") || s.is("scanned-by")) {
             let args = s.args();
             if let [Value { kind: ValueKind::Name(k), .. }, Value { kind: ValueKind::Str(p), .. }, ..] = args.as_slice() {
                 if k == "key" {
-                    if let Some(key) = normalise_key_path(p) {
+                    if let Ok(key) = resolve_key(from, p) {
                         if !out.contains(&key) {
                             out.push(key);
                         }
@@ -37,28 +38,49 @@ pub fn key_files(tree: &khc_syntax::SourceTree) -> Vec<khc_syntax::FileKey> {
         }
         if let Some(b) = s.block() {
             for c in b.statements() {
-                walk(&c, s.is("images"), out);
+                walk(from, &c, s.is("images"), out);
             }
         }
     }
     let mut out = Vec::new();
     for s in tree.statements() {
-        walk(&s, false, &mut out);
+        walk(from, &s, false, &mut out);
     }
     out
 }
 
-/// A key path as a workspace-relative file key: `./` prefixes dropped; `None`
-/// for an absolute path, one that leaves the workspace (`..`) or an empty one.
-pub fn normalise_key_path(p: &str) -> Option<khc_syntax::FileKey> {
-    if p.starts_with('/') || p.contains('\\') {
-        return None;
+/// Resolves a key path written in file `from` to a file key, relative to
+/// `from`'s directory as an `import` is; an absolute path, or one that leaves
+/// the workspace, is refused.
+pub fn resolve_key(from: &khc_syntax::FileKey, raw: &str) -> Result<khc_syntax::FileKey, String> {
+    if raw.is_empty() {
+        return Err("the path is empty".into());
     }
-    let parts: Vec<&str> = p.split('/').filter(|s| !s.is_empty() && *s != ".").collect();
-    if parts.is_empty() || parts.contains(&"..") {
-        return None;
+    if raw.starts_with('/') || raw.contains('\\') {
+        return Err("absolute paths are not allowed: write the path relative to this file, as for `import`".into());
     }
-    Some(khc_syntax::FileKey::from(parts.join("/").as_str()))
+    if from.starts_with(crate::STD_PREFIX) {
+        return Err("standard-library modules name no key files".into());
+    }
+    let mut parts: Vec<&str> = from.split('/').collect();
+    parts.pop();
+    for seg in raw.split('/') {
+        match seg {
+            "" | "." => {}
+            ".." => {
+                if parts.last().is_some_and(|p| *p != ".." && !p.is_empty()) {
+                    parts.pop();
+                } else {
+                    return Err("the path leaves the workspace".into());
+                }
+            }
+            s => parts.push(s),
+        }
+    }
+    if parts.is_empty() {
+        return Err("the path names no file".into());
+    }
+    Ok(parts.join("/").into())
 }
 
 /// Validates a PEM public key: one `PUBLIC KEY` block whose base64 body decodes
@@ -177,11 +199,14 @@ fn key(cx: &mut Ctx, at: &At<'_>, v: &Value, files: &dyn AuxFiles) -> Option<(St
         cx.error(at, v.span, "bad-argument", format!("expected the key file as a string, e.g. \"keys/cosign.pub\", found {}", v.describe()));
         return None;
     };
-    let Some(file) = normalise_key_path(path) else {
-        cx.error(at, v.span, "image-key", format!("`{path}` is not a path inside the workspace"))
-            .notes
-            .push("help: key files are read relative to the workspace root (the folder `khc build` is given), e.g. \"keys/cosign.pub\"".into());
-        return None;
+    let file = match resolve_key(at.file(), path) {
+        Ok(f) => f,
+        Err(why) => {
+            cx.error(at, v.span, "image-key", format!("cannot use key file `{path}`: {why}"))
+                .notes
+                .push("help: key files are read relative to the file that names them, like imports, e.g. \"keys/cosign.pub\"".into());
+            return None;
+        }
     };
     let pem = match files.aux_file(&file) {
         AuxFile::Text(t) => match check_pem(&t) {
@@ -199,7 +224,7 @@ fn key(cx: &mut Ctx, at: &At<'_>, v: &Value, files: &dyn AuxFiles) -> Option<(St
         }
         AuxFile::NotLoaded => return None,
     };
-    Some((file.to_string(), pem))
+    Some((path.clone(), pem))
 }
 
 /// `signed-by key "PATH"` | `signed-by keyless issuer "URL" subject|subject-regex "TEXT"`.
@@ -500,10 +525,14 @@ mod tests {
     }
 
     #[test]
-    fn key_paths_stay_in_the_workspace() {
-        assert_eq!(normalise_key_path("./keys//a.pub").as_deref(), Some("keys/a.pub"));
-        assert_eq!(normalise_key_path("/etc/a.pub"), None);
-        assert_eq!(normalise_key_path("../a.pub"), None);
+    fn key_paths_resolve_like_imports() {
+        let from = khc_syntax::FileKey::from("tenants/a.khc");
+        assert_eq!(resolve_key(&from, "./keys//a.pub").as_deref(), Ok("tenants/keys/a.pub"));
+        assert_eq!(resolve_key(&from, "../keys/a.pub").as_deref(), Ok("keys/a.pub"));
+        assert!(resolve_key(&from, "/etc/a.pub").is_err());
+        assert!(resolve_key(&from, "../../a.pub").unwrap_err().contains("leaves the workspace"));
+        let abs = khc_syntax::FileKey::from("/home/u/p/cluster.khc");
+        assert_eq!(resolve_key(&abs, "keys/a.pub").as_deref(), Ok("/home/u/p/keys/a.pub"));
     }
 
     #[test]

@@ -812,7 +812,7 @@ pub struct Signer {
 pub enum SignerIdentity {
     /// A public key: the file (relative to the workspace) and its PEM text.
     Key {
-        /// The key file, relative to the workspace root.
+        /// The key file, as written (relative to the file that names it).
         path: String,
         /// Its PEM text (`-----BEGIN PUBLIC KEY-----` …).
         pem: String,
@@ -842,7 +842,7 @@ impl SignerIdentity {
 /// `scanned-by key "PATH" max-age DURATION deny-at SEVERITY { allow "CVE-…" because "…" }`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct ScanRequirement {
-    /// The scanner's key file, relative to the workspace root.
+    /// The scanner's key file, as written (relative to the file that names it).
     pub key_path: String,
     /// Its PEM text.
     pub pem: String,

@@ -62,7 +62,23 @@ impl<'a> Analysis<'a> {
             names.dedup();
             names.iter().map(|n| item(n, CompletionItemKind::REFERENCE, Some(k.describe()))).collect()
         };
+        let kw = |k: &str| {
+            let mut it = item(k, CompletionItemKind::KEYWORD, Some("keyword"));
+            it.documentation = schema::KEYWORDS.doc(k).map(|d| Documentation::String(d.to_string()));
+            it
+        };
         match (stmt, prev) {
+            // `images { signed-by key "P" | keyless issuer "U" subject[-regex] "S";
+            // scanned-by key "P" max-age D deny-at SEVERITY { allow "ID" because "…" } }`.
+            ("signed-by", "signed-by") if kind == BlockKind::Images => vec![kw("key"), kw("keyless")],
+            ("signed-by", "keyless") if kind == BlockKind::Images => vec![kw("issuer")],
+            ("signed-by", _) if kind == BlockKind::Images && complete.len() == 4 && complete[1] == "keyless" => vec![kw("subject"), kw("subject-regex")],
+            ("scanned-by", "scanned-by") if kind == BlockKind::Images => vec![kw("key")],
+            ("scanned-by", _) if kind == BlockKind::Images && complete.len() == 3 => vec![kw("max-age")],
+            ("scanned-by", _) if kind == BlockKind::Images && complete.len() == 5 => vec![kw("deny-at")],
+            ("scanned-by", "deny-at") if kind == BlockKind::Images => set(&schema::SEVERITIES),
+            ("allow", _) if kind == BlockKind::ScannedBy && complete.len() == 2 => vec![kw("because")],
+            ("allow", _) if kind == BlockKind::ScannedBy => Vec::new(),
             // `exception NAME { lifts RULE…; workloads W…; namespaces NS… }`.
             ("lifts", _) if matches!(kind, BlockKind::Exception | BlockKind::ClusterException) => khc_rules::ALL
                 .iter()

@@ -24,6 +24,11 @@ impl<'a> Analysis<'a> {
                     md.push_str(&format!("\n\nLifted by exception `{}` ({}): {}", e.name, exception_scope(e), e.reason));
                 }
             }
+            if kind == BlockKind::Tenant && st.name == "images" {
+                if let Some(i) = self.tenant_model_at(offset).and_then(|t| t.images.clone().map(|i| (t.name.clone(), i))) {
+                    md.push_str(&images_summary(&i.0, &i.1.policy));
+                }
+            }
             if matches!(kind, BlockKind::Tenant | BlockKind::Cluster) && st.name == "exception" {
                 let start = u32::from(tok.text_range().start());
                 if let Some(e) = self.exceptions_here(offset).into_iter().find(|e| e.span.start == start) {
@@ -311,4 +316,36 @@ pub fn resource_doc(word: &str) -> Option<String> {
         }
     }
     Some(md)
+}
+
+/// What a tenant's `images` block compiles to, joined with the cluster's (hover).
+fn images_summary(tenant: &str, p: &khc_semantics::model::ImagePolicy) -> String {
+    let mut md = String::from("\n\n**With the cluster's `images`:**");
+    for r in khc_semantics::images::rules(p) {
+        let args = r.args.names();
+        let args = if args.is_empty() { String::new() } else { format!(" {}", args.join(" ")) };
+        md.push_str(&format!("\n* rule `{}{args}` in the tenant's admission policy (judged by `khc eval`)", r.keyword()));
+    }
+    for s in &p.signers {
+        md.push_str(&format!("\n* signed by {}{}", s.identity.describe(), if s.from_cluster { " (the cluster's)" } else { "" }));
+    }
+    for s in &p.scans {
+        md.push_str(&format!(
+            "\n* scan attested by key \"{}\": nothing at or above `{}`, at most {}h old{}",
+            s.key_path,
+            s.deny_at.as_str(),
+            s.max_age_hours,
+            if s.allow.is_empty() {
+                String::new()
+            } else {
+                format!(", accepting {}", s.allow.iter().map(|a| format!("{} ({})", a.id, a.reason)).collect::<Vec<_>>().join(", "))
+            }
+        ));
+    }
+    if p.needs_verifier() {
+        md.push_str(&format!(
+            "\n\nSignatures and scans are checked at admission by sigstore policy-controller: ClusterImagePolicy `khc-{tenant}`, namespaces labelled `policy.sigstore.dev/include: \"true\"`."
+        ));
+    }
+    md
 }

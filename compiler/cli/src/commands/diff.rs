@@ -26,7 +26,9 @@ pub enum DiffFormat {
     about = "The security posture change between two versions of the intent",
     long_about = "Compare two versions of a khc program in intent terms: reachability between workloads and \
 to/from the namespaces and CIDRs the intent names, RBAC permissions per subject, admission rules and \
-their actions, Pod Security levels, isolation modes, token mounting, encryption at rest, scoped \
+their actions, Pod Security levels, isolation modes, token mounting, encryption at rest, image \
+policies (`images`: a removed `signed-by` or `scanned-by`, a raised `deny-at`, a longer `max-age`, a newly \
+accepted finding, registry or volume image, a dropped `pinned` are loosenings), scoped \
 exceptions (a new or widened one is a loosening) and the namespaces khc creates. Each change is \
 marked destructive (a namespace leaves the source: a pruning GitOps engine deletes it and \
 everything in it unless its delete guards stop it), loosened, tightened or changed and names the \

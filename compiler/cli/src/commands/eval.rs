@@ -21,6 +21,7 @@ DaemonSets, Jobs, CronJobs, ReplicaSets, Services) against the intent of the nam
 Pod Security Standards checks;\n  \
 * admission: every admission rule whose binding selects the namespace — the same CEL the API server \
 runs, evaluated — with the binding's actions (Deny → deny, Warn → warning, Audit → info);\n  \
+* images (`images { … }`): digests, registries and image volumes are admission rules, judged above (`require-digest`, `allowed-registries`, `allowed-image-volumes`); signatures and scan attestations cannot be judged offline and are reported (info) as checked at admission by policy-controller;\n  \
 * scoped exceptions: each `exception` that covers the object (its namespace, and its ServiceAccount \
 where the exception names workloads), with what it lifts, its reason and expiry (info); the \
 namespace's Pod Security level is the one the exception left on its label;\n  \
