@@ -218,7 +218,9 @@ fn report_has_a_row_per_requirement() {
 fn fmt_lays_out_images_blocks() {
     let text = std::fs::read_to_string(repo_root().join("tests/images/cluster.khc")).unwrap();
     assert!(khc_fmt::check(&text), "tests/images/cluster.khc is not in `khc fmt` layout");
-    let squeezed = text.replace("  images {\n    signed-by key \"keys/tenant-b.pub\"\n", "  images { signed-by key \"keys/tenant-b.pub\"\n").replace("    pinned\n", "    pinned;\n");
+    let squeezed = text
+        .replace("  images {\n    signed-by key \"keys/tenant-b.pub\"\n", "  images { signed-by key \"keys/tenant-b.pub\"\n")
+        .replace("    pinned\n", "    pinned;\n");
     assert_ne!(squeezed, text);
     assert_eq!(khc_fmt::format(&squeezed).text, text);
 }
