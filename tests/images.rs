@@ -224,3 +224,90 @@ fn fmt_lays_out_images_blocks() {
     assert_ne!(squeezed, text);
     assert_eq!(khc_fmt::format(&squeezed).text, text);
 }
+
+/// policy-controller v0.13.1's ClusterImagePolicy CRD, from `KHC_SUPPLY_CONFIG`
+/// (the module's `config/`, set by the supply setup) or the Go module cache.
+fn cip_crd() -> Option<Value> {
+    let dir = std::env::var_os("KHC_SUPPLY_CONFIG").map(std::path::PathBuf::from).or_else(|| {
+        let out = std::process::Command::new("go").args(["env", "GOMODCACHE"]).output().ok()?;
+        let cache = String::from_utf8(out.stdout).ok()?;
+        Some(Path::new(cache.trim()).join("github.com/sigstore/policy-controller@v0.13.1/config"))
+    })?;
+    let text = std::fs::read_to_string(dir.join("300-clusterimagepolicy.yaml")).ok()?;
+    serde_yaml_ng::from_str(&text).ok()
+}
+
+/// Structural validation against an OpenAPI v3 schema as the API server prunes
+/// and checks it: types, required fields, and unknown fields (an error here,
+/// where the server would silently drop them).
+fn validate(v: &Value, schema: &Value, path: &str, errors: &mut Vec<String>) {
+    let ty = schema["type"].as_str().unwrap_or("");
+    let ok = match ty {
+        "object" => v.is_object(),
+        "array" => v.is_array(),
+        "string" => v.is_string(),
+        "boolean" => v.is_boolean(),
+        "integer" => v.is_i64() || v.is_u64(),
+        _ => true,
+    };
+    if !ok {
+        errors.push(format!("{path}: expected {ty}, found {v}"));
+        return;
+    }
+    if let Some(req) = schema["required"].as_array() {
+        for r in req.iter().filter_map(Value::as_str) {
+            if v.get(r).is_none() {
+                errors.push(format!("{path}: missing required `{r}`"));
+            }
+        }
+    }
+    match v {
+        Value::Object(m) => {
+            for (k, x) in m {
+                if let Some(p) = schema["properties"].get(k) {
+                    validate(x, p, &format!("{path}.{k}"), errors);
+                } else if schema["additionalProperties"].is_object() {
+                    validate(x, &schema["additionalProperties"], &format!("{path}.{k}"), errors);
+                } else if schema["properties"].is_object() && schema["x-kubernetes-preserve-unknown-fields"] != true {
+                    errors.push(format!("{path}: unknown field `{k}`"));
+                }
+            }
+        }
+        Value::Array(items) => {
+            for (i, x) in items.iter().enumerate() {
+                validate(x, &schema["items"], &format!("{path}[{i}]"), errors);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The emitted ClusterImagePolicies validate against policy-controller
+/// v0.13.1's CRD (its storage version `v1alpha1`), no field unknown.
+#[test]
+fn cluster_image_policies_validate_against_the_crd() {
+    let Some(crd) = cip_crd() else {
+        let why = "policy-controller v0.13.1's config/ is neither at KHC_SUPPLY_CONFIG nor in the Go module cache (`go mod download github.com/sigstore/policy-controller@v0.13.1`)";
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("cluster_image_policies_validate_against_the_crd: {why}");
+        }
+        eprintln!("SKIPPED cluster_image_policies_validate_against_the_crd: {why}");
+        return;
+    };
+    let version = crd["spec"]["versions"].as_array().unwrap().iter().find(|v| v["name"] == "v1alpha1").expect("the CRD serves v1alpha1");
+    let schema = &version["schema"]["openAPIV3Schema"];
+    let (out, _) = fixture();
+    let objs = objects(&out);
+    let cips: Vec<&Value> = of_kind(&objs, "ClusterImagePolicy");
+    assert_eq!(cips.len(), 2);
+    for cip in cips {
+        let mut errors = Vec::new();
+        // metadata is the API server's ObjectMeta, not in the CRD's schema.
+        validate(&cip["spec"], &schema["properties"]["spec"], "spec", &mut errors);
+        assert!(errors.is_empty(), "{}: {errors:#?}", cip["metadata"]["name"]);
+    }
+    // The validator sees what it should.
+    let mut errors = Vec::new();
+    validate(&serde_json::json!({ "authorities": [{ "name": "x", "keyy": {} }] }), &schema["properties"]["spec"], "spec", &mut errors);
+    assert!(errors.iter().any(|e| e.contains("unknown field `keyy`")), "{errors:?}");
+}

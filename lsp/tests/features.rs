@@ -480,6 +480,7 @@ fn completion() {
             grant  (14) ROLE to SUBJECT…
             workload  (14) NAME { … }
             admission  (14) { … }
+            images  (14) { … }
             nodes  (14) { … }
             api-share  (14) SHARES
             deletable-namespaces  (14) NAME…
@@ -843,6 +844,7 @@ fn completion() {
             audit  (14) { … }
             pod-security  (14) { … }
             authentication  (14) { … }
+            images  (14) { … }
             kubelet-certificate-authority  (14) "PATH"
         "#]],
     );

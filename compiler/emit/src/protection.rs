@@ -3,12 +3,14 @@
 //! tenant's namespaces by their immutable names, lets only the applier (and
 //! `system:masters`, and the controllers that must clean up a deleted namespace)
 //!
-//! * create or delete the tenant's namespaces, or change their `khc.dev/*` and
-//!   `pod-security.kubernetes.io/*` labels;
+//! * create or delete the tenant's namespaces, or change their `khc.dev/*`,
+//!   `pod-security.kubernetes.io/*` and `policy.sigstore.dev/*` labels (the
+//!   last: the image verifier's opt-in, which a tenant must not drop);
 //! * create, update or delete the ServiceAccounts, NetworkPolicies, ResourceQuotas,
 //!   LimitRanges, Roles and RoleBindings khc emits there — known by name (a name
 //!   cannot be forged on create), and any object of those kinds carrying
-//!   `app.kubernetes.io/managed-by: khc`;
+//!   `app.kubernetes.io/managed-by: khc`; and the tenant's ClusterImagePolicy
+//!   `khc-TENANT` (`images`), by name;
 //!
 //! and one cluster policy, `khc-managed-by`, does the same for the ClusterRoles and
 //! ClusterRoleBindings of the cluster. ValidatingAdmissionPolicies and their
