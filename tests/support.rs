@@ -7,6 +7,8 @@
 pub mod kube;
 #[path = "support/rule_fixtures.rs"]
 pub mod rule_fixtures;
+#[path = "support/supply.rs"]
+pub mod supply;
 pub mod workspace_gen;
 
 use khc_db::{build, check, render, ColorChoice, KhcDatabase, Project};

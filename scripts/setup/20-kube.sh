@@ -5,14 +5,26 @@
 # tests/kube/v1.30; kube-bench (the CIS benchmark runner, tests/kube/kube-bench) into
 # target/kube/kube-bench/, its cfg/ read from the module cache; kube-router
 # (tests/kube/kube-router) for the real-dataplane tests.
-# A stamp of the module's sources skips the build when nothing changed, so warm
-# runs take a second; Go's own caches (GOCACHE, GOMODCACHE) live in the user cache.
+# A stamp of the module's sources (and of the version stamped into the binaries)
+# skips the build when nothing changed, so warm runs take a second; Go's own caches
+# (GOCACHE, GOMODCACHE) live in the user cache.
+# The control-plane binaries state their version (`-X k8s.io/component-base/version.gitVersion=…`,
+# as Kubernetes' release build does): built from modules they would say
+# "v0.0.0-master+$Format:%H$", which knative's sharedmain (inside sigstore
+# policy-controller's webhook, tests/supply_chain.rs) refuses to start against
+# ("Version check failed ... Invalid character(s) found in build meta data").
 # Exports KHC_KUBE_BIN_DIRS (space-separated, newest Kubernetes first), KHC_KUBE_BENCH
 # (the kube-bench binary) and KHC_KUBE_BENCH_CFG (its cfg/ folder).
-kube_build() { # MODULE_DIR VERSION full|server [extra go build flags...]
-  local mod="$KHC_REPO/$1" out="$KHC_REPO/target/kube/$2" what="$3"; shift 3
-  local stamp
-  stamp=$(cd "$mod" && cat go.mod go.sum $(find . -name '*.go' | sort) | sha256sum | cut -d' ' -f1)-$(go env GOVERSION)
+kube_build() { # MODULE_DIR VERSION full|server|kube-bench [extra -ldflags]
+  local mod="$KHC_REPO/$1" out="$KHC_REPO/target/kube/$2" what="$3" ldflags="${4:-}"
+  local stamp minor
+  if [ "$what" != kube-bench ]; then
+    minor=${2#v1.}; minor=${minor%%.*}
+    ldflags="$ldflags -X k8s.io/component-base/version.gitVersion=$2 -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor"
+  fi
+  set --
+  [ -n "$ldflags" ] && set -- -ldflags="$ldflags"
+  stamp=$(cd "$mod" && { cat go.mod go.sum $(find . -name '*.go' | sort); [ -z "$ldflags" ] || echo "$ldflags"; } | sha256sum | cut -d' ' -f1)-$(go env GOVERSION)
   if [ -f "$out/.stamp" ] && [ "$(cat "$out/.stamp")" = "$stamp" ]; then
     echo "kube: $out is up to date"
     return 0
@@ -41,7 +53,9 @@ kube_build() { # MODULE_DIR VERSION full|server [extra go build flags...]
         k8s.io/kubernetes/cmd/kube-scheduler) || return 1
     for b in etcd etcdget kmsplugin netpol; do ln -sf "../$KHC_KUBE_NEWEST/$b" "$out/$b"; done
   fi
-  echo "$stamp" > "$out/.stamp"
+  # A new file, not a write into the old one: target/ may be hardlinked from
+  # another checkout's (a seeded worktree), whose stamp must stay its own.
+  echo "$stamp" > "$out/.stamp.new" && mv -f "$out/.stamp.new" "$out/.stamp"
 }
 if ! command -v go >/dev/null; then
   echo "kube: go is not installed; tests/kube_server.rs will be skipped (fail with CI=true)"
@@ -50,7 +64,7 @@ else
   kube_build tests/kube v1.37.2 full
   # Kubernetes 1.30 (the oldest minor khc targets) builds with Go 1.26 only with
   # -checklinkname=0 (its dependencies pull runtime internals by go:linkname).
-  kube_build tests/kube/v1.30 v1.30.14 server -ldflags=-checklinkname=0
+  kube_build tests/kube/v1.30 v1.30.14 server -checklinkname=0
   export KHC_KUBE_BIN_DIRS="$KHC_REPO/target/kube/v1.37.2 $KHC_REPO/target/kube/v1.30.14"
   # kube-bench runs its checks from its own cfg/ (the module's, in Go's module cache).
   if kube_build tests/kube/kube-bench kube-bench kube-bench; then

@@ -100,6 +100,12 @@ pub struct Options {
     /// which the API server trusts for client certificates); implies
     /// `controller_manager`.
     pub token_and_csr_controllers: bool,
+    /// Run every process, and every kubectl and curl the test runs through the
+    /// [`Cluster`], in a network namespace of its own (`unshare --net`, loopback up;
+    /// processes enter it with `nsenter --net=/proc/PID/ns/net`): a server that
+    /// always binds a fixed port (policy-controller's webhook: `:8443`, `:8080`)
+    /// cannot collide with another test's or engineer's. Needs root (CI runs as root).
+    pub own_net_namespace: bool,
 }
 
 /// How a request authenticates: as the admin, with a bearer token, or with a
@@ -115,8 +121,10 @@ pub enum Credential {
 }
 
 struct Proc {
-    name: &'static str,
+    name: String,
     child: Child,
+    /// Stop with SIGTERM first (a server that releases leases); otherwise SIGKILL at once.
+    graceful: bool,
 }
 
 /// A running etcd + kube-apiserver (+ controllers) on loopback.
@@ -134,6 +142,9 @@ pub struct Cluster {
     /// The PID namespace: `unshare`'s process and the host PID of the namespace's
     /// first process (its init: killing it ends every process inside).
     pid_namespace: Option<(Child, u32)>,
+    /// The network namespace's holder (`unshare --net sleep infinity`: its PID
+    /// names the namespace; killing it does not end the processes inside).
+    net_namespace: Option<Child>,
 }
 
 /// A free loopback port below Linux's ephemeral range (32768–60999), so that no
@@ -216,7 +227,11 @@ impl Cluster {
             opts,
             procs: Vec::new(),
             pid_namespace: None,
+            net_namespace: None,
         };
+        if c.opts.own_net_namespace {
+            c.net_namespace = Some(net_namespace());
+        }
         if c.opts.own_pid_namespace {
             c.pid_namespace = Some(pid_namespace());
         }
@@ -302,7 +317,7 @@ impl Cluster {
             text.push_str(&format!("url = \"https://127.0.0.1:{}{p}\"\noutput = \"/dev/null\"\n", self.api_port));
         }
         std::fs::write(&config, text).unwrap();
-        let mut cmd = Command::new("curl");
+        let mut cmd = self.tool("curl");
         cmd.args(["-sS", "--cacert"]).arg(self.dir.join("ca.crt"));
         cmd.args(["-H", &format!("Authorization: Bearer {ADMIN_TOKEN}"), "-H", &format!("Impersonate-User: {user}")]);
         for g in groups {
@@ -336,18 +351,36 @@ impl Cluster {
 
     /// True while every process started is still running.
     pub fn all_running(&mut self) -> Result<(), String> {
-        let exited = self.procs.iter_mut().find_map(|p| p.child.try_wait().ok().flatten().map(|s| (p.name, s)));
+        let exited = self.procs.iter_mut().find_map(|p| p.child.try_wait().ok().flatten().map(|s| (p.name.clone(), s)));
         match exited {
-            Some((name, status)) => Err(format!("{name} exited ({status}):\n{}", self.log_tail(name))),
+            Some((name, status)) => Err(format!("{name} exited ({status}):\n{}", self.log_tail(&name))),
             None => Ok(()),
         }
     }
 
     fn command(&self, exe: &Path) -> Command {
-        match &self.pid_namespace {
-            Some((_, pid)) => {
+        if self.pid_namespace.is_none() {
+            return self.tool(exe);
+        }
+        let mut c = Command::new("nsenter");
+        if let Some(net) = &self.net_namespace {
+            c.arg(format!("--net=/proc/{}/ns/net", net.id()));
+        }
+        if let Some((_, pid)) = &self.pid_namespace {
+            c.args(["-t", &pid.to_string(), "-p", "-m"]);
+        }
+        c.arg("--").arg(exe);
+        c
+    }
+
+    /// A command (a path, or a name looked up on `PATH`) that runs in the control
+    /// plane's network namespace ([`Options::own_net_namespace`]; a plain command
+    /// without one): the way to reach its loopback addresses.
+    pub fn tool(&self, exe: impl AsRef<std::ffi::OsStr>) -> Command {
+        match &self.net_namespace {
+            Some(net) => {
                 let mut c = Command::new("nsenter");
-                c.args(["-t", &pid.to_string(), "-p", "-m", "--"]).arg(exe);
+                c.arg(format!("--net=/proc/{}/ns/net", net.id())).arg("--").arg(exe);
                 c
             }
             None => Command::new(exe),
@@ -355,16 +388,31 @@ impl Cluster {
     }
 
     fn spawn(&mut self, name: &'static str, exe: &str, args: &[String]) {
+        let mut cmd = self.command(&self.bin.join(exe));
+        cmd.args(args);
+        self.spawn_command(name, cmd, true);
+    }
+
+    /// Starts `cmd` (made with [`Cluster::tool`], environment set) as one of the
+    /// control plane's processes: its output goes to `NAME.log` in [`Cluster::dir`]
+    /// (see [`Cluster::log`]); it is killed (SIGKILL) when the cluster is dropped.
+    /// Returns its PID.
+    pub fn spawn_process(&mut self, name: &str, cmd: Command) -> u32 {
+        self.spawn_command(name, cmd, false)
+    }
+
+    fn spawn_command(&mut self, name: &str, mut cmd: Command, graceful: bool) -> u32 {
         let log = std::fs::File::create(self.dir.join(format!("{name}.log"))).unwrap();
-        let child = self
-            .command(&self.bin.join(exe))
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {exe}: {e}"));
-        self.procs.push(Proc { name, child });
+        let child =
+            cmd.stdin(Stdio::null()).stdout(log.try_clone().unwrap()).stderr(log).spawn().unwrap_or_else(|e| panic!("cannot start {name} ({cmd:?}): {e}"));
+        let pid = child.id();
+        self.procs.push(Proc { name: name.to_string(), child, graceful });
+        pid
+    }
+
+    /// The output so far of a process the cluster started (`NAME.log`).
+    pub fn log(&self, name: &str) -> String {
+        std::fs::read_to_string(self.dir.join(format!("{name}.log"))).unwrap_or_default()
     }
 
     fn log_tail(&self, name: &str) -> String {
@@ -413,9 +461,9 @@ impl Cluster {
             if out.status.success() && String::from_utf8_lossy(&out.stdout).trim() == "ok" {
                 break;
             }
-            let exited = self.procs.iter_mut().find_map(|p| p.child.try_wait().ok().flatten().map(|s| (p.name, s)));
+            let exited = self.procs.iter_mut().find_map(|p| p.child.try_wait().ok().flatten().map(|s| (p.name.clone(), s)));
             if let Some((name, status)) = exited {
-                panic!("{name} exited ({status}) before the API server was ready:\n{}", self.log_tail(name));
+                panic!("{name} exited ({status}) before the API server was ready:\n{}", self.log_tail(&name));
             }
             if t0.elapsed() > Duration::from_secs(240) {
                 panic!("kube-apiserver not ready after 240 s:\n{}\n{}", String::from_utf8_lossy(&out.stderr), self.log_tail("kube-apiserver"));
@@ -438,12 +486,13 @@ impl Cluster {
 
     /// Runs kubectl as the admin.
     pub fn kubectl(&self, args: &[&str]) -> ProcOutput {
-        Command::new("kubectl").arg("--kubeconfig").arg(&self.kubeconfig).args(args).output().expect("run kubectl")
+        self.tool("kubectl").arg("--kubeconfig").arg(&self.kubeconfig).args(args).output().expect("run kubectl")
     }
 
     /// Runs kubectl as the admin with `stdin` as standard input.
     pub fn kubectl_stdin(&self, args: &[&str], stdin: &str) -> ProcOutput {
-        let mut child = Command::new("kubectl")
+        let mut child = self
+            .tool("kubectl")
             .arg("--kubeconfig")
             .arg(&self.kubeconfig)
             .args(args)
@@ -485,7 +534,7 @@ impl Cluster {
         // A `Null` body sends none: a GET with a body can make the server reset the
         // HTTP/2 stream ("Stream error in the HTTP/2 framing layer").
         let body_args: &[&str] = if body.is_null() { &[] } else { &["-H", "Content-Type: application/json", "--data-binary", "@-"] };
-        let mut cmd = Command::new("curl");
+        let mut cmd = self.tool("curl");
         cmd.args(["-sS", "--cacert"]).arg(self.dir.join("ca.crt"));
         match cred {
             Credential::Admin => {
@@ -557,7 +606,8 @@ impl Cluster {
 
     /// The HTTP status of an anonymous (no credentials) GET of `path`.
     pub fn anonymous_get(&self, path: &str) -> u16 {
-        let out = Command::new("curl")
+        let out = self
+            .tool("curl")
             .args(["-sS", "-o", "/dev/null", "-w", "%{http_code}", "--cacert"])
             .arg(self.dir.join("ca.crt"))
             .arg(format!("https://127.0.0.1:{}{path}", self.api_port))
@@ -621,6 +671,35 @@ fn pid_namespace() -> (Child, u32) {
     }
 }
 
+/// A new network namespace with its loopback up, held by `unshare --net sleep
+/// infinity` (whose PID names it: `/proc/PID/ns/net`).
+// The child is returned to the caller, whose `Drop` kills it and waits for it.
+#[allow(clippy::zombie_processes)]
+fn net_namespace() -> Child {
+    let mut child =
+        Command::new("unshare").args(["--net", "sleep", "infinity"]).stdin(Stdio::null()).spawn().unwrap_or_else(|e| panic!("cannot run unshare: {e}"));
+    let ours = std::fs::read_link("/proc/self/ns/net").ok();
+    let t0 = Instant::now();
+    // `unshare` execs `sleep` once the namespace is made: then its link differs.
+    while std::fs::read_link(format!("/proc/{}/ns/net", child.id())).ok() == ours
+        || std::fs::read_to_string(format!("/proc/{}/comm", child.id())).unwrap_or_default().trim() != "sleep"
+    {
+        if t0.elapsed() > Duration::from_secs(10) || child.try_wait().ok().flatten().is_some() {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("unshare --net did not make a network namespace (needs root)");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let up = Command::new("nsenter").arg(format!("--net=/proc/{}/ns/net", child.id())).args(["--", "ip", "link", "set", "lo", "up"]).status();
+    if !up.as_ref().is_ok_and(|s| s.success()) {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("cannot bring loopback up in the network namespace: {up:?}");
+    }
+    child
+}
+
 /// Stops a process: SIGTERM (a graceful shutdown releases the API server's leases,
 /// so the next one is ready in seconds, not after their expiry), then SIGKILL after 20 s.
 fn stop(child: &mut Child) {
@@ -651,7 +730,17 @@ impl Drop for Cluster {
             }
         }
         for p in self.procs.iter_mut().rev() {
-            stop(&mut p.child);
+            if p.graceful && self.net_namespace.is_none() {
+                stop(&mut p.child);
+            } else {
+                // In a private network namespace nobody else waits for the leases.
+                let _ = p.child.kill();
+                let _ = p.child.wait();
+            }
+        }
+        if let Some(mut holder) = self.net_namespace.take() {
+            let _ = holder.kill();
+            let _ = holder.wait();
         }
         if std::env::var_os("KHC_KEEP_KUBE").is_none() {
             let _ = std::fs::remove_dir_all(&self.dir);
