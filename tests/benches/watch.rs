@@ -122,7 +122,8 @@ fn main() {
         i += 1;
     }
     let khc = khc_binary();
-    let base = std::env::var_os("KHC_BENCH_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/dev/shm")).join(format!("khc-watch-{}", std::process::id()));
+    let base =
+        std::env::var_os("KHC_BENCH_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/dev/shm")).join(format!("khc-watch-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&base);
     println!("khc {}; workspaces under {}", khc.display(), base.display());
     println!("\n`khc build --watch`: one-tenant edit → rewritten file (medians of {runs} edits; debounce {QUIET:?})");

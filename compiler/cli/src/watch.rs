@@ -6,7 +6,8 @@
 //! been quiet for [`QUIET`] (an editor's save or a `git checkout` is one rebuild,
 //! not one per file). Only changed files are read again; salsa re-checks and
 //! re-emits only what depends on them, and the writer rewrites only files whose
-//! bytes changed. A build with errors writes nothing, so the previous output stays
+//! bytes changed, found from the memos that changed and what it recorded of its
+//! last write (`write::Memory`), without reading the rest of OUT. A build with errors writes nothing, so the previous output stays
 //! as it was. A build whose write failed (OUT locked by another build, a foreign
 //! file, an I/O error) is tried again after [`RETRY`]. SIGINT/SIGTERM (Ctrl-C)
 //! stop the loop: between builds khc exits at once with code 0; during a build the

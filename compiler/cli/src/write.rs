@@ -31,6 +31,12 @@
 //! * **Cheap when nothing changed.** Directories are checked and created once each,
 //!   a file is read only if it exists and has the new length, and a no-op build
 //!   writes nothing, not even the manifest.
+//! * **`--watch` writes from memory** ([`Memory`], [`write_watched`]): what the
+//!   last write recorded (each file's hash and identity, the memo that produced
+//!   it, the `lstat` stamps of the manifest and of every output directory) lets
+//!   the next write compare, check and write only the files of memos that
+//!   changed; it is trusted only while OUT's stamps are unchanged, else the full
+//!   write runs. Every guarantee above holds on both paths.
 
 use khc_emit::OutputFile;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -919,7 +925,10 @@ fn write_incremental(out: &Path, groups: &[Group<'_>], plan: &Plan<'_>, opts: &O
     // 1. New paths are valid and fit the file system.
     for &(_, f, _, _) in &plan.changed {
         if !memory.files.contains_key(&f.path) {
-            if let Err(e) = validate(&f.path).and_then(|()| khc_shaped(&f.path)).map_err(|why| format!("internal error: khc generated the path {:?}, which is {why}", f.path)) {
+            if let Err(e) = validate(&f.path)
+                .and_then(|()| khc_shaped(&f.path))
+                .map_err(|why| format!("internal error: khc generated the path {:?}, which is {why}", f.path))
+            {
                 return Some(Err(e));
             }
             if let Err(e) = check_length(out, &f.path) {
@@ -944,7 +953,14 @@ fn write_incremental(out: &Path, groups: &[Group<'_>], plan: &Plan<'_>, opts: &O
     Some(r)
 }
 
-fn incremental_locked(out: &Path, root: crate::dirfd::Root, groups: &[Group<'_>], plan: &Plan<'_>, opts: &Options, memory: &mut Memory) -> Result<Stats, String> {
+fn incremental_locked(
+    out: &Path,
+    root: crate::dirfd::Root,
+    groups: &[Group<'_>],
+    plan: &Plan<'_>,
+    opts: &Options,
+    memory: &mut Memory,
+) -> Result<Stats, String> {
     let mut tree = Tree::new(out, root);
     // 3. Inspect only the targets that change: a new path holding something not
     //    ours is foreign; one already holding the new bytes needs no write.

@@ -334,8 +334,10 @@ fn watch_rewrites_only_the_changed_files_of_a_fleet() {
         let after = tree(&out);
         let differ: Vec<&String> = after.keys().filter(|p| before.get(*p).map(|b| &b.3) != Some(&after[*p].3) && *p != ".khc-manifest").collect();
         assert!(!differ.is_empty() && differ.iter().all(|p| p.contains(&format!("/tenants/t{k}/"))), "{differ:?}");
-        let rewritten: Vec<&String> =
-            after.keys().filter(|p| before.get(*p).is_none_or(|b| (b.0, b.1, b.2) != (after[*p].0, after[*p].1, after[*p].2)) && *p != ".khc-manifest").collect();
+        let rewritten: Vec<&String> = after
+            .keys()
+            .filter(|p| before.get(*p).is_none_or(|b| (b.0, b.1, b.2) != (after[*p].0, after[*p].1, after[*p].2)) && *p != ".khc-manifest")
+            .collect();
         assert_eq!(rewritten, differ, "only the files whose bytes changed are rewritten");
         assert!(line.contains(&format!("({} changed, 0 removed)", differ.len())), "{line}");
         assert_eq!(before.len(), after.len());
