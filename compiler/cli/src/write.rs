@@ -657,6 +657,53 @@ fn stamp(path: &Path) -> Option<Stamp> {
     Some((m.dev(), m.ino(), m.len(), m.mtime(), m.mtime_nsec(), m.ctime(), m.ctime_nsec()))
 }
 
+/// The stamps of directories `dirs` below OUT (`""` is OUT itself), each by
+/// `fstatat(AT_SYMLINK_NOFOLLOW)` relative to its parent's descriptor (opened
+/// `O_PATH | O_NOFOLLOW` once per parent): one path component looked up per
+/// directory, not the whole path — at 5,000 tenants these are 20,000
+/// directories, checked before every `--watch` write.
+fn dir_stamps(out: &Path, dirs: &[&str]) -> Vec<Option<Stamp>> {
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    let Ok(root) = std::fs::File::open(out) else { return vec![None; dirs.len()] };
+    let mut fds: HashMap<&str, Option<OwnedFd>> = HashMap::new();
+    fn open<'d>(root: &std::fs::File, fds: &mut HashMap<&'d str, Option<OwnedFd>>, d: &'d str) -> Option<i32> {
+        if d.is_empty() {
+            return Some(root.as_raw_fd());
+        }
+        if !fds.contains_key(d) {
+            let (parent, name) = d.rsplit_once('/').unwrap_or(("", d));
+            let fd = open(root, fds, parent).and_then(|p| {
+                let c = std::ffi::CString::new(name).ok()?;
+                // SAFETY: a valid descriptor and C string; the result is owned below.
+                let fd = unsafe { libc::openat(p, c.as_ptr(), libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC) };
+                // SAFETY: just opened, owned by nobody else.
+                (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd) })
+            });
+            fds.insert(d, fd);
+        }
+        fds[d].as_ref().map(|f| f.as_raw_fd())
+    }
+    let from = |st: &libc::stat| -> Stamp {
+        (st.st_dev as u64, st.st_ino as u64, st.st_size as u64, st.st_mtime as i64, st.st_mtime_nsec as i64, st.st_ctime as i64, st.st_ctime_nsec as i64)
+    };
+    dirs.iter()
+        .map(|&d| {
+            // SAFETY: zeroed plain data, filled by fstat/fstatat.
+            let mut st: libc::stat = unsafe { std::mem::zeroed() };
+            let ok = if d.is_empty() {
+                // SAFETY: a valid descriptor and buffer.
+                unsafe { libc::fstat(root.as_raw_fd(), &mut st) == 0 }
+            } else {
+                let (parent, name) = d.rsplit_once('/').unwrap_or(("", d));
+                let (Some(p), Ok(c)) = (open(&root, &mut fds, parent), std::ffi::CString::new(name)) else { return None };
+                // SAFETY: a valid descriptor, C string and buffer.
+                unsafe { libc::fstatat(p, c.as_ptr(), &mut st, libc::AT_SYMLINK_NOFOLLOW) == 0 }
+            };
+            ok.then(|| from(&st))
+        })
+        .collect()
+}
+
 /// A hash of a file's contents (SipHash, 64 bits).
 fn content_hash(contents: &str) -> u64 {
     use std::hash::{Hash, Hasher};
@@ -843,8 +890,9 @@ impl Memory {
                 all.into_iter().map(String::from).collect()
             }
         };
-        for d in dirs {
-            let s = stamp(&if d.is_empty() { out.to_path_buf() } else { out.join(&d) });
+        let refs: Vec<&str> = dirs.iter().map(String::as_str).collect();
+        let stamps = dir_stamps(out, &refs);
+        for (d, s) in dirs.into_iter().zip(stamps) {
             match s {
                 Some(s) => self.dirs.insert(d, Some(s)),
                 None => self.dirs.remove(&d),
@@ -873,7 +921,10 @@ impl Memory {
         self.out.as_deref() == Some(out)
             && self.manifest.is_some()
             && stamp(&out.join(MANIFEST)) == self.manifest
-            && self.dirs.iter().all(|(d, s)| stamp(&if d.is_empty() { out.to_path_buf() } else { out.join(d) }) == *s)
+            && {
+                let (dirs, want): (Vec<&str>, Vec<Option<Stamp>>) = self.dirs.iter().map(|(d, s)| (d.as_str(), *s)).unzip();
+                dir_stamps(out, &dirs) == want
+            }
     }
 }
 
