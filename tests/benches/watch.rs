@@ -13,6 +13,8 @@
 //!   of issue 24 item 5 (≤ 100 ms at 1,000 and 5,000 tenants);
 //! * **build**: khc's own figure from its summary line (`[N ms after changes…]`:
 //!   refresh, check, emit, write), and how many files it rewrote;
+//! * **CPU/edit**: the watcher's CPU time (user + system) from the write to its
+//!   summary line — the steadier figure on a loaded machine;
 //! * **idle CPU**: the watcher's CPU time per second while nothing changes (its
 //!   polling of the sources), from `/proc/PID/stat`.
 //!
@@ -127,7 +129,10 @@ fn main() {
     let _ = std::fs::remove_dir_all(&base);
     println!("khc {}; workspaces under {}", khc.display(), base.display());
     println!("\n`khc build --watch`: one-tenant edit → rewritten file (medians of {runs} edits; debounce {QUIET:?})");
-    println!("{:>8} {:>12} {:>12} {:>12} {:>14} {:>12} {:>16}", "tenants", "first build", "edit→file", "− debounce", "build (khc)", "rewritten", "idle CPU/s");
+    println!(
+        "{:>8} {:>12} {:>12} {:>12} {:>14} {:>12} {:>12} {:>16}",
+        "tenants", "first build", "edit→file", "− debounce", "build (khc)", "CPU/edit", "rewritten", "idle CPU/s"
+    );
     for &n in &sizes {
         let ws = base.join(format!("ws-{n}"));
         std::fs::create_dir_all(&ws).unwrap();
@@ -160,7 +165,7 @@ fn main() {
         let t0 = Instant::now();
         std::thread::sleep(Duration::from_secs(3));
         let idle = (cpu_of(pid).saturating_sub(c0)).as_secs_f64() / t0.elapsed().as_secs_f64();
-        let (mut total, mut less, mut builds, mut rewritten) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let (mut total, mut less, mut builds, mut rewritten, mut cpus) = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for r in 0..runs {
             let k = (r * 7919 + 13) % n;
             let dir = out.join(format!("clusters/bench/tenants/t{k}/namespaces/t{k}"));
@@ -171,6 +176,7 @@ fn main() {
                 .find(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("resourcequota")))
                 .expect("a ResourceQuota file");
             let ino = std::fs::metadata(&quota).unwrap().ino();
+            let c = cpu_of(pid);
             let t = Instant::now();
             std::fs::write(ws.join(format!("t{k}.khc")), fleet_tenant(k, n, 1)).unwrap();
             let deadline = t + Duration::from_secs(120);
@@ -180,6 +186,7 @@ fn main() {
             }
             let d = t.elapsed();
             let line = wait_line(&rx, 120, |l| l.starts_with("khc: ") && l.contains("after changes"));
+            cpus.push(cpu_of(pid).saturating_sub(c));
             total.push(d);
             less.push(d.saturating_sub(QUIET));
             builds.push(build_ms(&line));
@@ -188,10 +195,11 @@ fn main() {
             std::thread::sleep(Duration::from_millis(500));
         }
         println!(
-            "{n:>8} {first:>12.2?} {:>12.1?} {:>12.1?} {:>11} ms {:>12} {:>13.1} ms",
+            "{n:>8} {first:>12.2?} {:>12.1?} {:>12.1?} {:>11} ms {:>12.0?} {:>12} {:>13.1} ms",
             median(total),
             median(less),
             median(builds),
+            median(cpus),
             median(rewritten),
             idle * 1000.0
         );

@@ -340,6 +340,8 @@ fn run_project(
         Some((started, trigger, memory)) => (Some((started, trigger)), Some(memory)),
         None => (None, None),
     };
+    // `--watch`: OUT's stamps compared with the memory while the build compiles.
+    let check = memory.as_ref().zip(out.as_ref()).and_then(|(m, (out, _, _))| m.check(out));
     // `--watch`: " [12 ms after changes to FILE]" at the end of the summary line.
     let note = || match watching {
         Some((started, trigger)) => format!(" [{} ms{}{trigger}]", started.elapsed().as_millis(), if trigger.is_empty() { "" } else { " " }),
@@ -476,7 +478,7 @@ fn run_project(
     }
     let count = files.len();
     let written = match (&mut memory, &plan) {
-        (Some(memory), Some(plan)) => write::write_watched(out, &files, &groups, plan, &opts, memory),
+        (Some(memory), Some(plan)) => write::write_watched(out, &files, (&groups, plan), check, &opts, memory),
         _ => write::write_tree(out, &files, &opts),
     };
     match written {
