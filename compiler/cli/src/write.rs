@@ -683,6 +683,8 @@ fn dir_stamps(out: &Path, dirs: &[&str]) -> Vec<Option<Stamp>> {
         }
         fds[d].as_ref().map(|f| f.as_raw_fd())
     }
+    // The field types of `stat` differ between platforms: the casts are no-ops on some.
+    #[allow(clippy::unnecessary_cast)]
     let from = |st: &libc::stat| -> Stamp {
         (st.st_dev as u64, st.st_ino as u64, st.st_size as u64, st.st_mtime as i64, st.st_mtime_nsec as i64, st.st_ctime as i64, st.st_ctime_nsec as i64)
     };
