@@ -121,6 +121,12 @@ impl Root {
         self.open_at(rel, libc::O_RDWR | libc::O_CREAT, 0o666)
     }
 
+    /// Opens the existing file `rel` for writing, not through a link; with
+    /// `append`, every write goes to its end (`O_APPEND`).
+    pub fn open_write(&self, rel: &str, append: bool) -> io::Result<File> {
+        self.open_at(rel, libc::O_WRONLY | libc::O_NONBLOCK | if append { libc::O_APPEND } else { 0 }, 0)
+    }
+
     /// Renames `from` to `to`, both in directory `dir`.
     pub fn rename(&self, dir: &str, from: &str, to: &str) -> io::Result<()> {
         let d = self.dir(dir)?;

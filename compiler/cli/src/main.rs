@@ -260,10 +260,12 @@ fn main() -> ExitCode {
             let opts = write::Options { force, fsync, stop: None };
             if watch {
                 let opts = write::Options { stop: Some(&watch::STOP), ..opts };
+                // The written tree, kept between builds: only changed files are rewritten.
+                let mut memory = write::Memory::default();
                 let built = watch::run(&path, |project, started, note| {
                     // Exit code 2 here is a failed write (the sources were fine): retried.
-                    run_project(project, Some((&out, opts, gitops.as_ref())), (deny_warnings, show_acknowledged), color, format, Some((started, note)))
-                        == ExitCode::from(2)
+                    let watching = Some((started, note, &mut memory));
+                    run_project(project, Some((&out, opts, gitops.as_ref())), (deny_warnings, show_acknowledged), color, format, watching) == ExitCode::from(2)
                 });
                 return match built {
                     Ok(()) => ExitCode::SUCCESS,
@@ -324,15 +326,22 @@ fn run(
 
 /// Checks (and with `out`, writes) an opened project: diagnostics, then one
 /// summary line. `watching` (`--watch`): when the build started and what
-/// triggered it, appended to the summary line.
+/// triggered it, appended to the summary line, and what the previous write left
+/// in OUT (only changed files are compared, checked and written).
 fn run_project(
     project: &mut Project,
     out: Option<(&PathBuf, write::Options, Option<&GitOps>)>,
     (deny_warnings, show_acknowledged): (bool, bool),
     color: ColorChoice,
     format: DiagFormat,
-    watching: Option<(std::time::Instant, &str)>,
+    watching: Option<(std::time::Instant, &str, &mut write::Memory)>,
 ) -> ExitCode {
+    let (watching, mut memory) = match watching {
+        Some((started, trigger, memory)) => (Some((started, trigger)), Some(memory)),
+        None => (None, None),
+    };
+    // `--watch`: OUT's stamps compared with the memory while the build compiles.
+    let check = memory.as_ref().zip(out.as_ref()).and_then(|(m, (out, _, _))| m.check(out));
     // `--watch`: " [12 ms after changes to FILE]" at the end of the summary line.
     let note = || match watching {
         Some((started, trigger)) => format!(" [{} ms{}{trigger}]", started.elapsed().as_millis(), if trigger.is_empty() { "" } else { " " }),
@@ -412,8 +421,20 @@ fn run_project(
     let mut borrowed: Vec<&khc_emit::OutputFile> = Vec::new();
     let mut owned: Vec<khc_emit::OutputFile> = Vec::new();
     let mut clusters: Vec<(String, String)> = Vec::new();
+    // `--watch`: the same files grouped by the memo that holds them, with its fingerprint.
+    let mut groups: Vec<write::Group<'_>> = Vec::new();
     for &entry in &project.entries {
         let Some(files) = build_files(db, entry) else { continue };
+        if memory.is_some() {
+            let filtered = gitops.map(|_| khc_db::checks::model(db, entry).as_ref().map(|m| khc_emit::gitops::entry_point(m).path));
+            for (i, (fp, g)) in khc_db::emit::build_groups(db, entry).unwrap_or_default().into_iter().enumerate() {
+                match (i, &filtered) {
+                    // The cluster's group without the entry point `--gitops` replaces.
+                    (0, Some(Some(skip))) => groups.push(write::Group { fingerprint: None, files: g.iter().filter(|f| &f.path != skip).collect() }),
+                    _ => groups.push(write::Group { fingerprint: Some(fp), files: g.iter().collect() }),
+                }
+            }
+        }
         let key = entry.key(db).to_string();
         let name = khc_db::checks::cluster_facts(db, entry).name.clone();
         if let Some((_, other)) = clusters.iter().find(|(n, _)| *n == name) {
@@ -433,8 +454,16 @@ fn run_project(
         }
     }
     let files: Vec<&khc_emit::OutputFile> = borrowed.into_iter().chain(owned.iter()).collect();
-    // The last check: no two files share a path, no two objects an identity.
-    let collisions = khc_emit::collisions::find(&files);
+    let plan = memory.as_ref().map(|memory| {
+        groups.push(write::Group { fingerprint: None, files: owned.iter().collect() });
+        memory.plan(&groups)
+    });
+    // The last check: no two files share a path, no two objects an identity
+    // (`--watch`: among the changed files, unless one may collide).
+    let collisions = match (&memory, &plan) {
+        (Some(memory), Some(plan)) => memory.collisions(plan, &files),
+        _ => khc_emit::collisions::find(&files),
+    };
     if !collisions.is_empty() {
         let fallback = project.entries.first().map(|e| e.key(db).clone()).unwrap_or_default();
         let diags = khc_db::collision_diagnostics(db, &collisions, &fallback);
@@ -448,7 +477,11 @@ fn run_project(
         return ExitCode::from(1);
     }
     let count = files.len();
-    match write::write_tree(out, &files, &opts) {
+    let written = match (&mut memory, &plan) {
+        (Some(memory), Some(plan)) => write::write_watched(out, &files, (&groups, plan), check, &opts, memory),
+        _ => write::write_tree(out, &files, &opts),
+    };
+    match written {
         Ok(stats) => {
             for why in &stats.kept {
                 say!("warning: cannot remove stale file {why}; it stays in {} for the next build", write::MANIFEST);

@@ -6,7 +6,8 @@
 //! been quiet for [`QUIET`] (an editor's save or a `git checkout` is one rebuild,
 //! not one per file). Only changed files are read again; salsa re-checks and
 //! re-emits only what depends on them, and the writer rewrites only files whose
-//! bytes changed. A build with errors writes nothing, so the previous output stays
+//! bytes changed, found from the memos that changed and what it recorded of its
+//! last write (`write::Memory`), without reading the rest of OUT. A build with errors writes nothing, so the previous output stays
 //! as it was. A build whose write failed (OUT locked by another build, a foreign
 //! file, an I/O error) is tried again after [`RETRY`]. SIGINT/SIGTERM (Ctrl-C)
 //! stop the loop: between builds khc exits at once with code 0; during a build the
@@ -172,15 +173,24 @@ fn wait_for_change(
     retry_at: Option<Instant>,
 ) -> Option<(Vec<FileKey>, BTreeMap<FileKey, Stamp>)> {
     let root = project.db.root();
+    // The sources the programs read, listed once per wait (not per poll); in a
+    // directory project each poll also lists the directory for new `*.khc` files.
     let sources = watched(project, false);
     let keys = || {
         if !dir_mode {
             return sources.clone();
         }
-        let mut keys = watched(project, true);
-        keys.extend(sources.iter().cloned());
-        keys.sort();
-        keys.dedup();
+        let mut keys = sources.clone();
+        if let Ok(rd) = std::fs::read_dir(root) {
+            for e in rd.flatten() {
+                if let Some(n) = e.file_name().to_str().filter(|n| n.ends_with(".khc")) {
+                    let k = FileKey::from(n);
+                    if sources.binary_search(&k).is_err() {
+                        keys.push(k);
+                    }
+                }
+            }
+        }
         keys
     };
     let changed =
@@ -197,20 +207,19 @@ fn wait_for_change(
             }
             continue;
         }
-        // Debounce: wait until nothing moved for QUIET.
-        let mut last_change = Instant::now();
+        // Debounce: one look QUIET after the last change seen; another change
+        // waits QUIET again (so a save is built QUIET after it was seen, not a
+        // poll or two later).
         loop {
+            std::thread::sleep(QUIET);
             if STOP.load(Ordering::SeqCst) {
                 return None;
             }
-            std::thread::sleep(POLL.min(QUIET));
             let next = snapshot(root, &keys());
-            if next != now {
-                now = next;
-                last_change = Instant::now();
-            } else if last_change.elapsed() >= QUIET {
+            if next == now {
                 break;
             }
+            now = next;
         }
         let files = changed(&now);
         if !files.is_empty() {

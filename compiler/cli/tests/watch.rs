@@ -279,3 +279,123 @@ fn watch_stops_within_bounded_time_and_a_second_ctrl_c_exits_at_once() {
     assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// Every file below `dir` with its contents only.
+fn contents(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    tree(dir).into_iter().filter(|(k, _)| k != ".khc-lock").map(|(k, v)| (k, v.3)).collect()
+}
+
+/// A one-shot `khc build` of `dir`'s `main.khc` into a fresh `OUT`: what `--watch` must have written.
+fn oracle(dir: &Path, name: &str) -> BTreeMap<String, Vec<u8>> {
+    let out = dir.join(name);
+    let _ = std::fs::remove_dir_all(&out);
+    let o = Command::new(env!("CARGO_BIN_EXE_khc")).args(["build", "main.khc", "-o", name]).current_dir(dir).output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let c = contents(&out);
+    std::fs::remove_dir_all(&out).ok();
+    c
+}
+
+/// Issue 24 item 5: at fleet size, a one-tenant edit rewrites exactly the files
+/// whose bytes changed (found from the database's memos, not by reading OUT):
+/// every other file keeps its inode and mtime, an unchanged file edited in place
+/// is not even read, and OUT equals a fresh build's.
+#[test]
+fn watch_rewrites_only_the_changed_files_of_a_fleet() {
+    let dir = temp("fleet");
+    let n = 120;
+    for (name, text) in khc_tests::fleet_sources(n) {
+        std::fs::write(dir.join(name), text).unwrap();
+    }
+    let (_child, rx) = start_watch(&dir, &["main.khc", "-o", "out"]);
+    let (line, _) = summary(&rx);
+    assert!(line.contains("0 errors"), "{line}");
+    wait_line(&rx, 60, |l| l.starts_with("khc: watching")).expect("watching");
+    let out = dir.join("out");
+    // Proof that OUT is not read: a file of another tenant edited in place (same
+    // inode, its directory untouched, so no stamp changes) stays as edited — the
+    // full write would have restored it. A plain `khc build` does (README, "How
+    // khc writes OUT").
+    let untouched = out.join("clusters/bench/tenants/t90/Kustomization");
+    let original = std::fs::read(&untouched).unwrap();
+    {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new().write(true).truncate(true).open(&untouched).unwrap();
+        f.write_all(b"# edited in place\n").unwrap();
+    }
+    for (round, k) in [7, 50, 7].into_iter().enumerate() {
+        let before = tree(&out);
+        std::thread::sleep(Duration::from_millis(50));
+        // Variant 1 changes t{k}'s CPU quota and a port of its egress; back to 0 in round 3.
+        let variant = if round == 2 { 0 } else { 1 };
+        std::fs::write(dir.join(format!("t{k}.khc")), khc_tests::fleet_tenant(k, n, variant)).unwrap();
+        let (line, _) = summary(&rx);
+        assert!(line.contains("0 errors") && line.contains(&format!("after changes to t{k}.khc")), "{line}");
+        let after = tree(&out);
+        let differ: Vec<&String> = after.keys().filter(|p| before.get(*p).map(|b| &b.3) != Some(&after[*p].3) && *p != ".khc-manifest").collect();
+        assert!(!differ.is_empty() && differ.iter().all(|p| p.contains(&format!("/tenants/t{k}/"))), "{differ:?}");
+        let rewritten: Vec<&String> = after
+            .keys()
+            .filter(|p| before.get(*p).is_none_or(|b| (b.0, b.1, b.2) != (after[*p].0, after[*p].1, after[*p].2)) && *p != ".khc-manifest")
+            .collect();
+        assert_eq!(rewritten, differ, "only the files whose bytes changed are rewritten");
+        assert!(line.contains(&format!("({} changed, 0 removed)", differ.len())), "{line}");
+        assert_eq!(before.len(), after.len());
+        assert_eq!(std::fs::read(&untouched).unwrap(), b"# edited in place\n", "round {round}: the watcher read or rewrote an unchanged file");
+        let mut written = contents(&out);
+        written.insert("clusters/bench/tenants/t90/Kustomization".into(), original.clone());
+        assert_eq!(written, oracle(&dir, "oracle"), "round {round}: OUT differs from a fresh build");
+    }
+    let o = Command::new(env!("CARGO_BIN_EXE_khc")).args(["build", "main.khc", "-o", "out"]).current_dir(&dir).output().unwrap();
+    assert!(String::from_utf8_lossy(&o.stderr).contains("(1 changed, 0 removed)"), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(std::fs::read(&untouched).unwrap(), original, "a one-shot build repairs it");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Issue 24 item 5: OUT changed behind the watcher's back — a generated file
+/// removed, another replaced (written elsewhere and renamed over it), the
+/// manifest rewritten by another build — is noticed (the directories' and the
+/// manifest's stamps differ from what the last write left) and the next build
+/// repairs it with the full write, as a one-shot build would.
+#[test]
+fn watch_repairs_an_out_changed_behind_its_back() {
+    let dir = temp("repair");
+    let n = 30;
+    for (name, text) in khc_tests::fleet_sources(n) {
+        std::fs::write(dir.join(name), text).unwrap();
+    }
+    let (_child, rx) = start_watch(&dir, &["main.khc", "-o", "out"]);
+    let (line, _) = summary(&rx);
+    assert!(line.contains("0 errors"), "{line}");
+    wait_line(&rx, 60, |l| l.starts_with("khc: watching")).expect("watching");
+    let out = dir.join("out");
+    let fresh = oracle(&dir, "oracle");
+    assert_eq!(contents(&out), fresh);
+    // 1. A file removed and another replaced, in tenants the next edit does not touch.
+    let removed = out.join("clusters/bench/tenants/t3/namespaces/t3/serviceaccount-api.yaml");
+    std::fs::remove_file(&removed).unwrap();
+    let replaced = out.join("clusters/bench/tenants/t4/Kustomization");
+    std::fs::write(dir.join("junk"), "not what khc wrote\n").unwrap();
+    std::fs::rename(dir.join("junk"), &replaced).unwrap();
+    std::thread::sleep(Duration::from_millis(50));
+    std::fs::write(dir.join("t9.khc"), khc_tests::fleet_tenant(9, n, 1)).unwrap();
+    let (line, _) = summary(&rx);
+    assert!(line.contains("0 errors") && line.contains("after changes to t9.khc"), "{line}");
+    assert_eq!(contents(&out), oracle(&dir, "oracle"), "the removed and replaced files are written again");
+    // 2. Another build (of the earlier sources) rewrote OUT and its manifest: the
+    //    watcher's next build notices and writes every difference.
+    let old = dir.join("old");
+    std::fs::create_dir_all(&old).unwrap();
+    for (name, text) in khc_tests::fleet_sources(n) {
+        std::fs::write(old.join(name), text).unwrap();
+    }
+    let o = Command::new(env!("CARGO_BIN_EXE_khc")).args(["build", "old/main.khc", "-o", "out"]).current_dir(&dir).output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(contents(&out), fresh, "the other build wrote the earlier tree");
+    std::thread::sleep(Duration::from_millis(50));
+    std::fs::write(dir.join("t11.khc"), khc_tests::fleet_tenant(11, n, 1)).unwrap();
+    let (line, _) = summary(&rx);
+    assert!(line.contains("0 errors") && line.contains("after changes to t11.khc"), "{line}");
+    assert_eq!(contents(&out), oracle(&dir, "oracle"), "t9's and t11's edits are both in OUT");
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -50,6 +50,46 @@ pub fn build_files(db: &dyn Db, entry: SourceFile) -> Option<Vec<&OutputFile>> {
     Some(files)
 }
 
+/// A hash of a list of emitted files (paths and contents): equal lists hash
+/// equal; different ones differ but for a 2^-64 chance.
+pub fn files_fingerprint(files: &[OutputFile]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    files.hash(&mut h);
+    h.finish()
+}
+
+/// [`files_fingerprint`] of tenant `t`'s files. Salsa re-runs it only when
+/// [`tenant_files`] produced a different value (an equal re-emission is
+/// backdated), so after a one-tenant edit `khc build --watch` hashes that
+/// tenant's files and reads the others' fingerprints from their memos.
+#[salsa::tracked]
+pub fn tenant_files_fingerprint<'db>(db: &'db dyn Db, t: ItemId<'db>) -> u64 {
+    files_fingerprint(tenant_files(db, t))
+}
+
+/// [`files_fingerprint`] of the cluster's files (`0` when there are none).
+#[salsa::tracked]
+pub fn cluster_files_fingerprint(db: &dyn Db, entry: SourceFile) -> u64 {
+    cluster_files(db, entry).as_ref().map_or(0, |f| files_fingerprint(f))
+}
+
+/// [`build_files`] grouped by the memo that holds them — the cluster's files
+/// first, then each tenant's — with each group's fingerprint
+/// ([`cluster_files_fingerprint`], [`tenant_files_fingerprint`]): what
+/// `khc build --watch` needs to find the files that changed without reading the
+/// others.
+pub fn build_groups(db: &dyn Db, entry: SourceFile) -> Option<Vec<(u64, &[OutputFile])>> {
+    let mut groups: Vec<(u64, &[OutputFile])> = vec![(*cluster_files_fingerprint(db, entry), cluster_files(db, entry).as_ref()?.as_slice())];
+    for t in scope(db, entry).live_tenants(db, entry) {
+        if !*tenant_checks(db, t) {
+            return None;
+        }
+        groups.push((*tenant_files_fingerprint(db, t), tenant_files(db, t).as_slice()));
+    }
+    Some(groups)
+}
+
 /// Whether tenant `t` could be read into a model (what [`build_files`] needs to
 /// know of it, kept when its checked model is dropped).
 #[salsa::tracked]

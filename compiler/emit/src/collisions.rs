@@ -136,6 +136,21 @@ fn cluster_of(path: &str) -> &str {
     }
 }
 
+/// A 64-bit hash of the identity of the object `file` holds within its cluster's
+/// folder (`None` for a file that holds no object): two files with different
+/// hashes cannot collide, two with equal hashes may ([`find`] tells). What
+/// `khc build --watch` keeps per file to check only the files that changed.
+pub fn identity_hash(file: &OutputFile) -> Option<u64> {
+    key(file).map(|k| hash_identity(&(cluster_of(&file.path), k)))
+}
+
+fn hash_identity(k: &(&str, Key<'_>)) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    k.hash(&mut h);
+    h.finish()
+}
+
 /// Every pair of files that share a path, or an object identity within one
 /// cluster's folder; each later file (in the given order) is reported against the
 /// first one. Sorting, not hash maps, finds the pairs: `O(n log n)` time and 16
@@ -154,12 +169,7 @@ pub fn find(files: &[&OutputFile]) -> Vec<Collision> {
         }
     }
     // Identities, by hash; equal hashes are compared for real.
-    let hash = |k: &(&str, Key<'_>)| {
-        use std::hash::{Hash, Hasher};
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        k.hash(&mut h);
-        h.finish()
-    };
+    let hash = hash_identity;
     let mut hashes: Vec<(u64, u32)> = (0..files.len() as u32)
         .filter(|&i| !duplicate_path[i as usize])
         .filter_map(|i| key(files[i as usize]).map(|k| (hash(&(cluster_of(&files[i as usize].path), k)), i)))
