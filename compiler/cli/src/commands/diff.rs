@@ -2,8 +2,9 @@
 //! change between two versions of the intent.
 
 use super::sarif::{self, split_location, SarifResult};
-use super::{load, usage};
-use khc_analysis::diff::{compare, markdown, text, Change, Effect};
+use super::usage;
+use khc_analysis::diff::{compare_programs, load_versions, markdown, text, Change, Effect};
+use khc_analysis::LoadError;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 
@@ -147,11 +148,23 @@ pub fn run(args: Args) -> ExitCode {
         (None, [old, new]) => (None, old.clone(), new.clone()),
         _ => return usage("give OLD and NEW, or --against GIT_REV [PATH]"),
     };
-    let (old_ws, new_ws) = match (load(&old), load(&new)) {
+    // Both versions in one database; the posture compared unit by unit
+    // (`compare_programs`; `compare` over two whole workspaces is its test oracle).
+    let (old_programs, new_programs) = match load_versions(&old, &new, std::mem::forget) {
         (Ok(a), Ok(b)) => (a, b),
-        (Err(code), _) | (_, Err(code)) => return code,
+        (a, b) => {
+            let mut code = None;
+            for e in [a.err(), b.err()].into_iter().flatten() {
+                eprintln!("error: {e}");
+                code.get_or_insert(match e {
+                    LoadError::Io(_) => ExitCode::from(2),
+                    LoadError::Errors(_) => ExitCode::from(1),
+                });
+            }
+            return code.unwrap_or(ExitCode::from(1));
+        }
     };
-    let changes = compare(old_ws, new_ws);
+    let changes = compare_programs(&old_programs, &new_programs);
     match args.format {
         DiffFormat::Text => print!("{}", text(&changes)),
         DiffFormat::Markdown => print!("{}", markdown(&changes)),
