@@ -419,8 +419,8 @@ fn comparable_by_unit(old: &[Program], new: &[Program]) -> bool {
     old.len() == new.len() && old.iter().zip(new).all(|(a, b)| same(&a.cluster, &b.cluster)) && unique(old) && unique(new)
 }
 
-/// The posture change between two versions, unit by unit (SPEC section 12,
-/// `khc diff`): the same changes as [`compare`] over the two whole workspaces
+/// The posture change between two versions, unit by unit (SPEC section 13,
+/// "The posture change"): the same changes as [`compare`] over the two whole workspaces
 /// (`compiler/analysis/tests/incremental_diff.rs` holds them equal), computed
 /// only over what changed and what it can affect.
 ///

@@ -34,6 +34,10 @@ everything in it unless its delete guards stop it), loosened, tightened or chang
 FILE:LINE responsible.\n\n\
 Give two paths (entry files or directories), or --against GIT_REV and one path (default .): the \
 old version is that revision of the same path, extracted with `git archive` into a temporary folder.\n\n\
+Both versions are compiled in one database (a file with the same text in both is checked once) and \
+compared tenant by tenant: only what a changed tenant can affect is evaluated again, across tenants \
+too (its peers' network policies, the subjects its bindings cover, the admission policies it \
+binds); the changes are those of two full compiles (SPEC section 13, \"The posture change\").\n\n\
 Exit codes: 0 (with --deny-loosening: nothing loosened or destroyed), 1 something loosened or \
 destroyed with --deny-loosening or the sources have errors, 2 usage or IO.",
     after_help = "Examples:\n  khc diff old/ examples/multi-tenant\n  khc diff --against origin/main examples/multi-tenant --format markdown > comment.md\n  \
@@ -148,6 +152,15 @@ pub fn run(args: Args) -> ExitCode {
         (None, [old, new]) => (None, old.clone(), new.clone()),
         _ => return usage("give OLD and NEW, or --against GIT_REV [PATH]"),
     };
+    // `KHC_DIFF_FULL=1`: the old path, two full compiles and the whole posture
+    // of each (the oracle of `tests/incremental_diff.rs`, kept for the bench).
+    if std::env::var_os("KHC_DIFF_FULL").is_some_and(|v| v == "1") {
+        let changes = match (super::load(&old), super::load(&new)) {
+            (Ok(a), Ok(b)) => khc_analysis::diff::compare(a, b),
+            (Err(code), _) | (_, Err(code)) => return code,
+        };
+        return report(&args, &changes);
+    }
     // Both versions in one database; the posture compared unit by unit
     // (`compare_programs`; `compare` over two whole workspaces is its test oracle).
     let (old_programs, new_programs) = match load_versions(&old, &new, std::mem::forget) {
@@ -165,11 +178,16 @@ pub fn run(args: Args) -> ExitCode {
         }
     };
     let changes = compare_programs(&old_programs, &new_programs);
+    report(&args, &changes)
+}
+
+/// Prints the changes in the asked format; the exit code.
+fn report(args: &Args, changes: &[Change]) -> ExitCode {
     match args.format {
-        DiffFormat::Text => print!("{}", text(&changes)),
-        DiffFormat::Markdown => print!("{}", markdown(&changes)),
+        DiffFormat::Text => print!("{}", text(changes)),
+        DiffFormat::Markdown => print!("{}", markdown(changes)),
         DiffFormat::Json => super::print_json(&serde_json::json!({"changes": changes})),
-        DiffFormat::Sarif => super::print_json(&changes_sarif(&changes)),
+        DiffFormat::Sarif => super::print_json(&changes_sarif(changes)),
     }
     if args.deny_loosening && changes.iter().any(|c| matches!(c.effect, Effect::Loosened | Effect::Destructive)) {
         ExitCode::from(1)
