@@ -442,6 +442,19 @@ fn comparable_by_unit(old: &[Program], new: &[Program]) -> bool {
 ///
 /// A changed cluster, or names shared across programs, fall back to [`compare`].
 pub fn compare_programs(old: &[Program], new: &[Program]) -> Vec<Change> {
+    compare_programs_then(old, new, drop)
+}
+
+/// What [`compare_programs_then`] built to answer: both versions' evaluators.
+pub struct Evaluators {
+    /// The old version's NetworkPolicy evaluator and RBAC authorizer, then the new one's.
+    pub sides: Vec<(Network, Rbac)>,
+}
+
+/// [`compare_programs`], then hands the evaluators it built to `dispose` (a
+/// process that ends after answering passes `std::mem::forget` and skips
+/// freeing them one allocation at a time).
+pub fn compare_programs_then(old: &[Program], new: &[Program], dispose: fn(Evaluators)) -> Vec<Change> {
     if !comparable_by_unit(old, new) {
         let ws = |side: &[Program]| Workspace::from_models(side.iter().map(Program::model).collect());
         return compare(&ws(old), &ws(new));
@@ -613,6 +626,7 @@ pub fn compare_programs(old: &[Program], new: &[Program]) -> Vec<Change> {
     let before = posture(old, &olds, &old_network, &old_rbac, &old_admitted);
     let after = posture(new, &news, &new_network, &new_rbac, &new_admitted);
     crate::stage("the posture of what changed");
+    dispose(Evaluators { sides: vec![(old_network, old_rbac), (new_network, new_rbac)] });
     diff(&before, &after)
 }
 

@@ -3,7 +3,7 @@
 
 use super::sarif::{self, split_location, SarifResult};
 use super::usage;
-use khc_analysis::diff::{compare_programs, load_versions, markdown, text, Change, Effect};
+use khc_analysis::diff::{compare_programs_then, load_versions, markdown, text, Change, Effect};
 use khc_analysis::LoadError;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
@@ -163,7 +163,7 @@ pub fn run(args: Args) -> ExitCode {
     }
     // Both versions in one database; the posture compared unit by unit
     // (`compare_programs`; `compare` over two whole workspaces is its test oracle).
-    let (old_programs, new_programs) = match load_versions(&old, &new, std::mem::forget) {
+    let (old_programs, new_programs) = match load_versions(&old, &new, drop) {
         (Ok(a), Ok(b)) => (a, b),
         (a, b) => {
             let mut code = None;
@@ -177,7 +177,7 @@ pub fn run(args: Args) -> ExitCode {
             return code.unwrap_or(ExitCode::from(1));
         }
     };
-    let changes = compare_programs(&old_programs, &new_programs);
+    let changes = compare_programs_then(&old_programs, &new_programs, std::mem::forget);
     report(&args, &changes)
 }
 
