@@ -79,6 +79,9 @@ fn scratch(tag: &str) -> PathBuf {
     d
 }
 
+/// One edit: `(file, from, to)`, see [`edit`].
+type Edit<'a> = (&'a str, &'a str, &'a str);
+
 /// The examples, each against a table of edits: inside a tenant (a port, a
 /// level, a grant, a token), across tenants (an `allow` another tenant's
 /// policies answer), in the cluster (the full comparison's fallback), and in
@@ -87,7 +90,7 @@ fn scratch(tag: &str) -> PathBuf {
 fn examples_with_edits_diff_as_two_full_compiles() {
     let base = scratch("examples");
     let mt = "examples/multi-tenant";
-    let table: &[(&str, &[(&str, &str, &str)])] = &[
+    let table: &[(&str, &[Edit])] = &[
         (mt, &[("tenants/payments.khc", "ports 8443", "ports 8443 8444")]),
         (mt, &[("tenants/payments.khc", "pod-security restricted", "pod-security baseline")]),
         (mt, &[("tenants/payments.khc", "grant view to group \"oidc:payments-auditors\"", "grant edit to group \"oidc:payments-auditors\"")]),

@@ -506,7 +506,7 @@ pub fn compare_programs_then(old: &[Program], new: &[Program], dispose: fn(Evalu
             _ => {}
         }
     }
-    for ((i, n), _) in &changed {
+    for (i, n) in changed.keys() {
         for t in olds[*i].get(n).into_iter().chain(news[*i].get(n)) {
             namespaces.extend(t.namespaces.iter().cloned());
         }
