@@ -31,7 +31,8 @@
 //! Options (after `--`): `--sizes 100,300,1000` (`none` skips the build cost),
 //! `--runs 7` (build cost runs per size), `--no-kustomize`, `--check-sizes
 //! 1000,5000` (`--check-sizes none` skips it), `--question-sizes 1000,5000`
-//! (`none` skips them), `--question-runs 3`, `--question-graph`. Prints medians and ratios. `--write-workspaces DIR` only writes the
+//! (`none` skips them), `--question-runs 3`, `--questions diff,reach` (only the
+//! question commands starting so, besides both `check`s), `--question-graph`. Prints medians and ratios. `--write-workspaces DIR` only writes the
 //! workspace of each size to `DIR/ws-N` (for profiling, e.g. with massif) and exits.
 
 use khc_tests::{fleet_entry, fleet_tenant};
@@ -127,6 +128,7 @@ fn main() {
     let mut check_sizes = vec![1000, 5000];
     let mut runs = 7;
     let (mut question_sizes, mut question_runs, mut question_graph) = (vec![1000], 3, false);
+    let mut questions: Option<Vec<String>> = None;
     let mut kustomize = Command::new("kubectl").args(["version", "--client"]).output().is_ok_and(|o| o.status.success());
     let mut i = 0;
     while i < args.len() {
@@ -146,6 +148,10 @@ fn main() {
             }
             "--question-runs" => {
                 question_runs = args[i + 1].parse().expect("runs");
+                i += 1;
+            }
+            "--questions" => {
+                questions = Some(args[i + 1].split(',').map(str::to_string).collect());
                 i += 1;
             }
             "--question-graph" => question_graph = true,
@@ -256,7 +262,7 @@ fn main() {
         }
     }
     for &n in &question_sizes {
-        question_costs(&khc, &base, n, question_runs, question_graph);
+        question_costs(&khc, &base, n, question_runs, question_graph, questions.as_deref());
     }
     fresh(&base);
 }
@@ -287,7 +293,7 @@ fn run_answer(cmd: &mut Command) -> (Duration, Duration, u64) {
 
 /// Issue 24: every question command, whole-process, against `khc check` of the
 /// same `n`-tenant fleet (CPU and peak RSS, medians of `runs` interleaved rounds).
-fn question_costs(khc: &Path, base: &Path, n: usize, runs: usize, graph: bool) {
+fn question_costs(khc: &Path, base: &Path, n: usize, runs: usize, graph: bool, only: Option<&[String]>) {
     let ws = base.join(format!("q-{n}"));
     write_workspace(&ws, n);
     // The second version for `diff`: tenant t1 changes a port and its quota.
@@ -329,6 +335,8 @@ fn question_costs(khc: &Path, base: &Path, n: usize, runs: usize, graph: bool) {
         ("report", vec!["report", "-p", p]),
         ("check (the new version)", vec!["check", p2]),
         ("diff (one tenant changed)", vec!["diff", p, p2]),
+        // The path before issue 24 item 2: two full compiles, the whole posture of each.
+        ("diff (one tenant changed; KHC_DIFF_FULL=1)", vec!["diff", p, p2]),
     ];
     // Issue 18: the multi-step escalation search, from every tenant's admins.
     cases.push(("who-can get secrets -n t5 (tenant admins)", vec!["who-can", "get", "secrets", "-n", "t5", "-p", p3]));
@@ -336,11 +344,21 @@ fn question_costs(khc: &Path, base: &Path, n: usize, runs: usize, graph: bool) {
     if graph {
         cases.push(("graph --format html", vec!["graph", "--format", "html", "-p", p]));
     }
+    // `--questions a,b`: only the commands whose name starts with one of them
+    // (both `check`s are always measured: the ratios are to them).
+    if let Some(only) = only {
+        cases.retain(|(what, _)| what.starts_with("check") || only.iter().any(|o| what.starts_with(o.as_str())));
+    }
     let mut cpu: Vec<Vec<Duration>> = vec![Vec::new(); cases.len()];
     let mut rss: Vec<Vec<u64>> = vec![Vec::new(); cases.len()];
     for _ in 0..runs {
-        for (i, (_, args)) in cases.iter().enumerate() {
-            let (_, c, r) = run_answer(Command::new(khc).args(args));
+        for (i, (what, args)) in cases.iter().enumerate() {
+            let mut cmd = Command::new(khc);
+            cmd.args(args);
+            if what.contains("KHC_DIFF_FULL=1") {
+                cmd.env("KHC_DIFF_FULL", "1");
+            }
+            let (_, c, r) = run_answer(&mut cmd);
             cpu[i].push(c);
             rss[i].push(r);
         }
@@ -351,11 +369,12 @@ fn question_costs(khc: &Path, base: &Path, n: usize, runs: usize, graph: bool) {
     };
     let meds: Vec<(Duration, u64)> = cpu.into_iter().zip(rss.iter_mut()).map(|(c, r)| (median(c), med_rss(r))).collect();
     let (check_cpu, check_rss) = meds[0];
-    let both_cpu = meds[0].0 + meds[9].0;
+    let new_check = cases.iter().position(|(what, _)| *what == "check (the new version)").expect("measured");
+    let both_cpu = meds[0].0 + meds[new_check].0;
     println!("\nquestions at {n} tenants, whole process (medians of {runs} interleaved rounds; ratios to `khc check`, `diff`'s to checking both versions)");
     println!("{:<50} {:>10} {:>8} {:>10} {:>8}", "command", "cpu", "×check", "peak RSS", "×check");
-    for (i, ((what, _), (c, r))) in cases.iter().zip(&meds).enumerate() {
-        let against = if i == 10 { both_cpu } else { check_cpu };
+    for ((what, _), (c, r)) in cases.iter().zip(&meds) {
+        let against = if what.starts_with("diff") { both_cpu } else { check_cpu };
         println!(
             "{what:<50} {:>9.2}s {:>8.2} {:>8.0}MB {:>8.2}",
             c.as_secs_f64(),

@@ -3,11 +3,16 @@
 //! levels, isolation and encryption — each change marked as loosening or
 //! tightening, with the source line responsible where there is one.
 
-use crate::network::Endpoint;
+use crate::network::{Endpoint, Network};
 use crate::posture::workload_endpoint;
-use crate::Workspace;
+use crate::rbac::{Rbac, Subject};
+use crate::{LoadError, Object, Workspace, ANALYSED_KINDS};
+use khc_db::{render, ColorChoice, Project};
+use khc_semantics::model::{Cluster, Model, Tenant};
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::sync::Arc;
 
 /// One fact of the posture: a key (what), a value (how much) and a source.
 pub type Facts = BTreeMap<(String, String), (String, String)>;
@@ -97,98 +102,128 @@ impl Posture {
             f.insert((cat.to_string(), key), (value, source));
         };
         // Reachability between workloads, and to/from the external peers the intent names.
-        let named: Vec<_> = ws.workloads().map(|(t, w)| workload_endpoint(t, w)).collect();
-        let reasons = |d: &crate::network::Decision| -> String {
-            let mut s: Vec<String> = d.egress.allowing.iter().chain(d.ingress.allowing.iter()).map(|(r, _)| r.source.clone()).collect();
-            s.sort();
-            s.dedup();
-            s.join(", ")
-        };
+        let (names, endpoints, workloads) = endpoints_of(ws.tenants(), externals);
         // One matrix over workloads and external peers; reasons only for the allowed pairs.
-        let mut names: Vec<String> = named.iter().map(|n| n.name.clone()).collect();
-        let mut endpoints: Vec<Endpoint> = named.iter().map(|n| n.endpoint.clone()).collect();
-        names.extend(externals.iter().map(|(n, _)| n.clone()));
-        endpoints.extend(externals.iter().map(|(_, e)| e.clone()));
         for (i, j, _) in ws.network.matrix(&endpoints) {
-            if i >= named.len() && j >= named.len() {
+            if i >= workloads && j >= workloads {
                 continue;
             }
-            let d = ws.network.decide(&endpoints[i], &endpoints[j]);
-            put("reachability", format!("{} → {}", names[i], names[j]), d.ports().to_string(), reasons(&d));
+            put_pair(&mut put, &ws.network, &names, &endpoints, i, j);
         }
         // RBAC: every subject's rules per scope.
         for s in ws.rbac.subjects() {
-            for (ns, b, role) in ws.rbac.permissions_of(&s) {
-                let scope = ns.clone().map_or("cluster-wide".to_string(), |n| format!("in {n}"));
-                for r in &role.rules {
-                    put("rbac", format!("{s} may {} {scope}", r.describe()), format!("via {} {}", role.kind, role.name), b.source.clone());
-                }
-            }
+            put_subject(&mut put, &ws.rbac, &s);
         }
         // Admission: every rule of every policy, with its actions.
         for p in &ws.admission.policies {
-            let actions: Vec<String> = p.bindings.iter().flat_map(|b| b.actions.iter().cloned()).collect();
-            for c in &p.checks {
-                let msg = c.message.rsplit_once(" [khc rule ").map_or(c.message.as_str(), |(m, _)| m);
-                // A custom rule's expression is the source's own text: a changed
-                // `cel` is a change (built-in rules' expressions follow the
-                // version and the exceptions, shown as facts of their own).
-                let mut value = actions.join(",");
-                if p.name.ends_with(&format!(".rule-{}", c.rule)) {
-                    value = format!("{value}{CEL_SEPARATOR}{}", c.expression);
-                }
-                put("admission", format!("{}: {} ({msg})", p.name, c.rule), value, c.rule_source.clone());
-            }
+            put_policy(&mut put, p);
         }
         for t in ws.tenants() {
-            // DNS-name egress (`allow egress … to dns`, SPEC section 6, "The CNI"): no
-            // NetworkPolicy carries it, so it is a reachability fact of its own.
-            for r in &t.dns_egress {
-                let khc_semantics::model::Peer::Dns(names) = &r.peer else { continue };
-                let from = r.local.as_ref().map_or(format!("tenant {}", t.name), |(w, _, _)| format!("{}/{w}", t.name));
-                put("reachability", format!("{from} → dns {}", names.join(" ")), dns_ports(r), r.origin.to_string());
-            }
-            let ps = &t.pod_security;
-            for (mode, level) in [("enforce", ps.enforce), ("audit", ps.audit), ("warn", ps.warn)] {
-                let mut value = level.as_str().to_string();
-                if mode == "enforce" && !ps.namespace_enforce.is_empty() {
-                    let each: Vec<String> = ps.namespace_enforce.iter().map(|(ns, l)| format!("{ns} {}", l.as_str())).collect();
-                    value = format!("{value} ({})", each.join(", "));
-                }
-                put("pod-security", format!("tenant {} {mode}", t.name), value, t.origin.to_string());
-            }
-            // Every namespace khc creates: one leaving the source is deleted by a
-            // pruning GitOps engine unless the guards of section 13 stop it.
-            for ns in &t.namespaces {
-                let guard = if t.deletable_namespaces.contains(ns) { "deletable" } else { "delete-guarded" };
-                put("namespace", format!("namespace {ns}"), format!("tenant {}, {guard}", t.name), t.origin.to_string());
-            }
-            // Exceptions: one fact per lifted rule and covered scope, so a new
-            // or widened exception is a new fact (a loosening).
-            for e in &t.exceptions {
-                exception_facts(&mut put, &format!("tenant {}", t.name), e);
-            }
-            if let Some(i) = &t.images {
-                image_facts(&mut put, &t.name, i);
-            }
-            put("isolation", format!("tenant {}", t.name), format!("{:?}", t.isolation).to_lowercase(), t.origin.to_string());
-            for w in &t.workloads {
-                put("token", format!("{}/{} mounts its API token", t.name, w.name), w.automount_token.to_string(), w.origin.to_string());
-            }
+            put_tenant(&mut put, t);
         }
         for m in ws.models.iter() {
-            // The cluster's exceptions, as the tenants' above.
-            for e in &m.cluster.exceptions {
-                exception_facts(&mut put, &format!("cluster {}", m.cluster.name), e);
-            }
-            if let Some(e) = &m.cluster.encryption {
-                let providers: Vec<&str> = e.providers.iter().map(|p| p.kind()).collect();
-                for r in &e.resources {
-                    put("encryption", format!("cluster {} encrypts {r}", m.cluster.name), providers.join(" → "), e.origin.to_string());
-                }
-            }
+            put_cluster(&mut put, &m.cluster);
         }
         Posture { facts: f }
+    }
+}
+
+/// The names and endpoints of the workloads of `tenants` (in order), then of
+/// `externals`; and how many of them are workloads.
+fn endpoints_of<'a>(tenants: impl Iterator<Item = &'a Tenant>, externals: &[(String, Endpoint)]) -> (Vec<String>, Vec<Endpoint>, usize) {
+    let (mut names, mut endpoints): (Vec<String>, Vec<Endpoint>) =
+        tenants.flat_map(|t| t.workloads.iter().map(move |w| workload_endpoint(t, w))).map(|n| (n.name, n.endpoint)).unzip();
+    let workloads = names.len();
+    names.extend(externals.iter().map(|(n, _)| n.clone()));
+    endpoints.extend(externals.iter().map(|(_, e)| e.clone()));
+    (names, endpoints, workloads)
+}
+
+/// The reachability fact of the allowed pair `(i, j)`: its ports and the
+/// sources of the policies that allow it.
+fn put_pair(put: &mut impl FnMut(&str, String, String, String), network: &Network, names: &[String], endpoints: &[Endpoint], i: usize, j: usize) {
+    let d = network.decide(&endpoints[i], &endpoints[j]);
+    let mut s: Vec<String> = d.egress.allowing.iter().chain(d.ingress.allowing.iter()).map(|(r, _)| r.source.clone()).collect();
+    s.sort();
+    s.dedup();
+    put("reachability", format!("{} → {}", names[i], names[j]), d.ports().to_string(), s.join(", "));
+}
+
+/// The RBAC facts of one subject: each rule of each role bound to it, per scope.
+fn put_subject(put: &mut impl FnMut(&str, String, String, String), rbac: &Rbac, s: &Subject) {
+    for (ns, b, role) in rbac.permissions_of(s) {
+        let scope = ns.clone().map_or("cluster-wide".to_string(), |n| format!("in {n}"));
+        for r in &role.rules {
+            put("rbac", format!("{s} may {} {scope}", r.describe()), format!("via {} {}", role.kind, role.name), b.source.clone());
+        }
+    }
+}
+
+/// The admission facts of one policy: each rule with the bindings' actions.
+fn put_policy(put: &mut impl FnMut(&str, String, String, String), p: &crate::admission::Policy) {
+    let actions: Vec<String> = p.bindings.iter().flat_map(|b| b.actions.iter().cloned()).collect();
+    for c in &p.checks {
+        let msg = c.message.rsplit_once(" [khc rule ").map_or(c.message.as_str(), |(m, _)| m);
+        // A custom rule's expression is the source's own text: a changed
+        // `cel` is a change (built-in rules' expressions follow the
+        // version and the exceptions, shown as facts of their own).
+        let mut value = actions.join(",");
+        if p.name.ends_with(&format!(".rule-{}", c.rule)) {
+            value = format!("{value}{CEL_SEPARATOR}{}", c.expression);
+        }
+        put("admission", format!("{}: {} ({msg})", p.name, c.rule), value, c.rule_source.clone());
+    }
+}
+
+/// The facts of one tenant, read from its checked model alone: DNS-name egress,
+/// Pod Security levels, namespaces, exceptions, isolation, token mounting.
+fn put_tenant(put: &mut impl FnMut(&str, String, String, String), t: &Tenant) {
+    // DNS-name egress (`allow egress … to dns`, SPEC section 6, "The CNI"): no
+    // NetworkPolicy carries it, so it is a reachability fact of its own.
+    for r in &t.dns_egress {
+        let khc_semantics::model::Peer::Dns(names) = &r.peer else { continue };
+        let from = r.local.as_ref().map_or(format!("tenant {}", t.name), |(w, _, _)| format!("{}/{w}", t.name));
+        put("reachability", format!("{from} → dns {}", names.join(" ")), dns_ports(r), r.origin.to_string());
+    }
+    let ps = &t.pod_security;
+    for (mode, level) in [("enforce", ps.enforce), ("audit", ps.audit), ("warn", ps.warn)] {
+        let mut value = level.as_str().to_string();
+        if mode == "enforce" && !ps.namespace_enforce.is_empty() {
+            let each: Vec<String> = ps.namespace_enforce.iter().map(|(ns, l)| format!("{ns} {}", l.as_str())).collect();
+            value = format!("{value} ({})", each.join(", "));
+        }
+        put("pod-security", format!("tenant {} {mode}", t.name), value, t.origin.to_string());
+    }
+    // Every namespace khc creates: one leaving the source is deleted by a
+    // pruning GitOps engine unless the guards of section 13 stop it.
+    for ns in &t.namespaces {
+        let guard = if t.deletable_namespaces.contains(ns) { "deletable" } else { "delete-guarded" };
+        put("namespace", format!("namespace {ns}"), format!("tenant {}, {guard}", t.name), t.origin.to_string());
+    }
+    // Exceptions: one fact per lifted rule and covered scope, so a new
+    // or widened exception is a new fact (a loosening).
+    for e in &t.exceptions {
+        exception_facts(put, &format!("tenant {}", t.name), e);
+    }
+    if let Some(i) = &t.images {
+        image_facts(put, &t.name, i);
+    }
+    put("isolation", format!("tenant {}", t.name), format!("{:?}", t.isolation).to_lowercase(), t.origin.to_string());
+    for w in &t.workloads {
+        put("token", format!("{}/{} mounts its API token", t.name, w.name), w.automount_token.to_string(), w.origin.to_string());
+    }
+}
+
+/// The facts of one cluster: its exceptions (as the tenants') and encryption.
+fn put_cluster(put: &mut impl FnMut(&str, String, String, String), c: &Cluster) {
+    for e in &c.exceptions {
+        exception_facts(put, &format!("cluster {}", c.name), e);
+    }
+    if let Some(e) = &c.encryption {
+        let providers: Vec<&str> = e.providers.iter().map(|p| p.kind()).collect();
+        for r in &e.resources {
+            put("encryption", format!("cluster {} encrypts {r}", c.name), providers.join(" → "), e.origin.to_string());
+        }
     }
 }
 
@@ -378,6 +413,323 @@ pub fn diff(old: &Posture, new: &Posture) -> Vec<Change> {
     }
     out.sort_by(|x, y| (x.effect, &x.category, &x.what).cmp(&(y.effect, &y.category, &y.what)));
     out
+}
+
+/// One program (entry file) of a version as the database holds it: the
+/// checked cluster and tenants (sorted by name), shared with salsa's memos, so
+/// a tenant the new version did not change is the same `Arc` in both.
+#[derive(Clone, Debug)]
+pub struct Program {
+    /// The checked cluster.
+    pub cluster: Arc<Cluster>,
+    /// Its tenants, sorted by name.
+    pub tenants: Vec<Arc<Tenant>>,
+}
+
+impl Program {
+    fn model(&self) -> Model {
+        Model { cluster: (*self.cluster).clone(), tenants: self.tenants.iter().map(|t| (**t).clone()).collect() }
+    }
+}
+
+/// The checked programs of the project at `old` and at `new`, compiled in one
+/// database: `new` is opened in `old`'s ([`khc_db::Project::reopen`]), so a file
+/// with the same text in both is the same salsa input and nothing it alone
+/// decides is checked twice. Each side is its programs or why there are none.
+/// The database is handed to `dispose` (a process that ends after answering
+/// passes `std::mem::forget`).
+pub fn load_versions(old: &Path, new: &Path, dispose: fn(Project)) -> (Result<Vec<Program>, LoadError>, Result<Vec<Program>, LoadError>) {
+    fn programs(project: &Project) -> Result<Vec<Program>, LoadError> {
+        let db = &project.db;
+        let mut out = Vec::new();
+        for &entry in &project.entries {
+            let Some((cluster, tenants)) = khc_db::checks::model_parts(db, entry) else {
+                return Err(LoadError::Errors(render(db, khc_db::checks::diagnostics(db, entry), ColorChoice::Never)));
+            };
+            out.push(Program { cluster, tenants });
+        }
+        Ok(out)
+    }
+    crate::stage("start");
+    let project = match Project::open(old) {
+        Ok(p) => p,
+        Err(e) => {
+            let new = Project::open(new).map_err(LoadError::Io).and_then(|p| programs(&p));
+            return (Err(LoadError::Io(e)), new);
+        }
+    };
+    let old = programs(&project);
+    crate::stage("check the old version");
+    let (new, project) = match project.reopen(new) {
+        Ok(p) => (programs(&p), Some(p)),
+        Err(e) => (Err(LoadError::Io(e)), None),
+    };
+    crate::stage("check the new version in the same database");
+    if let Some(p) = project {
+        dispose(p);
+    }
+    (old, new)
+}
+
+fn same<T: PartialEq>(a: &Arc<T>, b: &Arc<T>) -> bool {
+    Arc::ptr_eq(a, b) || a == b
+}
+
+/// Whether the posture can be compared unit by unit: the same clusters in the
+/// same order, and no tenant name or namespace twice on either side (facts are
+/// keyed by those names; where two programs share one, the full comparison
+/// decides which fact stands).
+fn comparable_by_unit(old: &[Program], new: &[Program]) -> bool {
+    let unique = |side: &[Program]| {
+        let mut names = BTreeSet::new();
+        let mut namespaces = BTreeSet::new();
+        side.iter().flat_map(|p| &p.tenants).all(|t| names.insert(t.name.as_str()) && t.namespaces.iter().all(|n| namespaces.insert(n.as_str())))
+    };
+    old.len() == new.len() && old.iter().zip(new).all(|(a, b)| same(&a.cluster, &b.cluster)) && unique(old) && unique(new)
+}
+
+/// The posture change between two versions, unit by unit (SPEC section 13,
+/// "The posture change"): the same changes as [`compare`] over the two whole workspaces
+/// (`compiler/analysis/tests/incremental_diff.rs` holds them equal), computed
+/// only over what changed and what it can affect.
+///
+/// A tenant whose checked model is equal in both versions (the same `Arc` when
+/// both were checked in one database) emits the same objects in both, so its
+/// own facts are skipped; the evaluators are built over every unit's objects
+/// (a clean unit's converted once), and asked only what a changed unit can
+/// affect, across tenants too:
+///
+/// * reachability: every pair with an endpoint of a changed tenant or in a
+///   namespace where a changed unit emits an object (a NetworkPolicy evaluates
+///   only the policies of the two endpoints' namespaces and their labels);
+/// * RBAC: every subject covered by a subject of a binding a changed unit
+///   emits, or of a RoleBinding whose Role is in such a namespace (all
+///   subjects when a changed unit emits a ClusterRole: aggregation and
+///   ClusterRoleBindings reach everyone);
+/// * admission: every policy a changed unit emits or binds (with all its
+///   bindings, whoever emits them).
+///
+/// A changed cluster, or names shared across programs, fall back to [`compare`].
+pub fn compare_programs(old: &[Program], new: &[Program]) -> Vec<Change> {
+    compare_programs_then(old, new, drop)
+}
+
+/// What [`compare_programs_then`] built to answer: both versions' evaluators.
+pub struct Evaluators {
+    /// The old version's NetworkPolicy evaluator and RBAC authorizer, then the new one's.
+    pub sides: Vec<(Network, Rbac)>,
+}
+
+/// [`compare_programs`], then hands the evaluators it built to `dispose` (a
+/// process that ends after answering passes `std::mem::forget` and skips
+/// freeing them one allocation at a time).
+pub fn compare_programs_then(old: &[Program], new: &[Program], dispose: fn(Evaluators)) -> Vec<Change> {
+    if !comparable_by_unit(old, new) {
+        let ws = |side: &[Program]| Workspace::from_models(side.iter().map(Program::model).collect());
+        return compare(&ws(old), &ws(new));
+    }
+    let by_name = |p: &Program| -> BTreeMap<String, Arc<Tenant>> { p.tenants.iter().map(|t| (t.name.clone(), t.clone())).collect() };
+    let (olds, news): (Vec<_>, Vec<_>) = (old.iter().map(by_name).collect(), new.iter().map(by_name).collect());
+    // Changed tenants, per program: on one side only, or different.
+    let dirty: Vec<BTreeSet<String>> = olds
+        .iter()
+        .zip(&news)
+        .map(|(o, n)| o.keys().chain(n.keys()).filter(|k| !matches!((o.get(*k), n.get(*k)), (Some(a), Some(b)) if same(a, b))).cloned().collect())
+        .collect();
+    if dirty.iter().all(BTreeSet::is_empty) {
+        return Vec::new();
+    }
+    crate::stage("compare the tenants");
+    // The changed tenants' objects, in both versions.
+    let mut changed: BTreeMap<(usize, String), [Vec<Object>; 2]> = BTreeMap::new();
+    for (i, names) in dirty.iter().enumerate() {
+        for n in names {
+            let c = &old[i].cluster;
+            let each = |side: &BTreeMap<String, Arc<Tenant>>| side.get(n).map(|t| unit_objects(&c.name, t, &|_, _| true)).unwrap_or_default();
+            changed.insert((i, n.clone()), [each(&olds[i]), each(&news[i])]);
+        }
+    }
+    // What the changed units touch, in either version.
+    let mut namespaces: BTreeSet<String> = BTreeSet::new();
+    let mut bindings: BTreeSet<(String, Option<String>, String)> = BTreeSet::new();
+    let mut policies: BTreeSet<String> = BTreeSet::new();
+    let mut cluster_roles = false;
+    for o in changed.values().flatten().flatten() {
+        if let Some(ns) = o.namespace() {
+            namespaces.insert(ns.to_string());
+        }
+        match o.kind() {
+            "Namespace" => {
+                namespaces.insert(o.name().to_string());
+            }
+            "ClusterRole" => cluster_roles = true,
+            "RoleBinding" | "ClusterRoleBinding" => {
+                bindings.insert((o.kind().to_string(), o.namespace().map(str::to_string), o.name().to_string()));
+            }
+            "ValidatingAdmissionPolicy" => {
+                policies.insert(o.name().to_string());
+            }
+            "ValidatingAdmissionPolicyBinding" => {
+                policies.insert(policy_name(o).to_string());
+            }
+            _ => {}
+        }
+    }
+    for (i, n) in changed.keys() {
+        for t in olds[*i].get(n).into_iter().chain(news[*i].get(n)) {
+            namespaces.extend(t.namespaces.iter().cloned());
+        }
+    }
+    // The evaluators of both versions, fed unit by unit in the order of their
+    // output paths (the order `model_objects` gives, so each answers as over
+    // the whole list); a clean unit's objects are converted once for both.
+    // Admission policies: only those a changed unit emits or binds.
+    let admitted = |o: &Object| match o.kind() {
+        "ValidatingAdmissionPolicy" => policies.contains(o.name()),
+        "ValidatingAdmissionPolicyBinding" => policies.contains(policy_name(o)),
+        _ => false,
+    };
+    let mut sides: [(Network, Rbac, Vec<Object>); 2] = [(Network::default(), Rbac::new(&[]), Vec::new()), (Network::default(), Rbac::new(&[]), Vec::new())];
+    let mut feed = |side: usize, objects: &[Object]| {
+        let (network, rbac, admission) = &mut sides[side];
+        network.add(objects);
+        rbac.add(objects);
+        admission.extend(objects.iter().filter(|o| admitted(o)).cloned());
+    };
+    // A clean unit's objects: what the NetworkPolicy evaluator and the RBAC
+    // authorizer read, and in full only the admission policies a changed unit names.
+    let read = |kind: &str, name: &str| kind != "ValidatingAdmissionPolicy" || policies.contains(name);
+    for (i, p) in old.iter().enumerate() {
+        let c = &p.cluster;
+        let mut units: Vec<(String, Option<&String>)> = vec![(format!("{}/", khc_emit::cluster_unit_dir(&c.name)), None)];
+        units.extend(
+            olds[i].keys().chain(news[i].keys()).collect::<BTreeSet<_>>().into_iter().map(|n| (format!("{}/", khc_emit::tenant_dir(&c.name, n)), Some(n))),
+        );
+        units.sort();
+        for (_, unit) in units {
+            match unit {
+                None => {
+                    let objects = cluster_objects(c, &read);
+                    feed(0, &objects);
+                    feed(1, &objects);
+                }
+                Some(n) => match changed.get(&(i, n.clone())) {
+                    Some([before, after]) => {
+                        feed(0, before);
+                        feed(1, after);
+                    }
+                    None => {
+                        let objects = olds[i].get(n).map(|t| unit_objects(&c.name, t, &read)).unwrap_or_default();
+                        feed(0, &objects);
+                        feed(1, &objects);
+                    }
+                },
+            }
+        }
+    }
+    crate::stage("build the evaluators (clean units converted once)");
+    // The external peers either version names, as `compare` takes them.
+    let mut peers = crate::posture::external_endpoints_of(old.iter().flat_map(|p| p.tenants.iter().map(|t| &**t)));
+    peers.extend(crate::posture::external_endpoints_of(new.iter().flat_map(|p| p.tenants.iter().map(|t| &**t))));
+    peers.sort_by(|a, b| a.0.cmp(&b.0));
+    peers.dedup_by(|a, b| a.0 == b.0);
+    let [(old_network, old_rbac, old_admitted), (new_network, new_rbac, new_admitted)] = sides;
+    // RBAC: the subjects a changed binding (or a binding of a changed Role) covers.
+    let subjects: BTreeSet<Subject> = {
+        let all: BTreeSet<Subject> = old_rbac.subjects().into_iter().chain(new_rbac.subjects()).collect();
+        if cluster_roles {
+            all
+        } else {
+            let touched = |b: &&crate::rbac::BindingDef| {
+                bindings.contains(&(b.kind.clone(), b.namespace.clone(), b.name.clone()))
+                    || (b.role_kind == "Role" && b.namespace.as_ref().is_some_and(|n| namespaces.contains(n)))
+            };
+            let covering: BTreeSet<&Subject> = old_rbac.bindings.iter().chain(&new_rbac.bindings).filter(touched).flat_map(|b| b.subjects.iter()).collect();
+            all.into_iter().filter(|s| covering.iter().any(|c| c.covers(s))).collect()
+        }
+    };
+    let posture = |programs: &[Program], names: &[BTreeMap<String, Arc<Tenant>>], network: &Network, rbac: &Rbac, admitted: &[Object]| -> Posture {
+        let mut f = Facts::new();
+        let mut put = |cat: &str, key: String, value: String, source: String| {
+            f.insert((cat.to_string(), key), (value, source));
+        };
+        // Reachability: every pair with an endpoint a change can affect.
+        let (labels, endpoints, workloads) = endpoints_of(programs.iter().flat_map(|p| p.tenants.iter().map(|t| &**t)), &peers);
+        let mut marked: Vec<bool> = Vec::new();
+        for (i, p) in programs.iter().enumerate() {
+            for t in &p.tenants {
+                marked.extend(t.workloads.iter().map(|_| dirty[i].contains(&t.name)));
+            }
+        }
+        marked.resize(endpoints.len(), false);
+        for (m, e) in marked.iter_mut().zip(&endpoints) {
+            *m |= matches!(e, Endpoint::Pod { namespace, .. } if namespaces.contains(namespace));
+        }
+        for i in (0..endpoints.len()).filter(|&i| marked[i]) {
+            for j in 0..endpoints.len() {
+                if i == j || (i >= workloads && j >= workloads) {
+                    continue;
+                }
+                if !network.ports(&endpoints[i], &endpoints[j]).is_empty() {
+                    put_pair(&mut put, network, &labels, &endpoints, i, j);
+                }
+                if !marked[j] && !network.ports(&endpoints[j], &endpoints[i]).is_empty() {
+                    put_pair(&mut put, network, &labels, &endpoints, j, i);
+                }
+            }
+        }
+        let named = rbac.subjects();
+        for s in subjects.iter().filter(|s| named.contains(s)) {
+            put_subject(&mut put, rbac, s);
+        }
+        for p in &crate::admission::Admission::new(admitted).policies {
+            put_policy(&mut put, p);
+        }
+        for (i, changed) in dirty.iter().enumerate() {
+            for t in changed.iter().filter_map(|n| names[i].get(n)) {
+                put_tenant(&mut put, t);
+            }
+        }
+        Posture { facts: f }
+    };
+    let before = posture(old, &olds, &old_network, &old_rbac, &old_admitted);
+    let after = posture(new, &news, &new_network, &new_rbac, &new_admitted);
+    crate::stage("the posture of what changed");
+    dispose(Evaluators { sides: vec![(old_network, old_rbac), (new_network, new_rbac)] });
+    diff(&before, &after)
+}
+
+/// The policy a ValidatingAdmissionPolicyBinding binds.
+fn policy_name(o: &Object) -> &str {
+    o.value["spec"]["policyName"].as_str().unwrap_or("")
+}
+
+/// Converts built objects of the [`ANALYSED_KINDS`] the evaluators read (not
+/// ServiceAccounts) to JSON, sorted by path; those `full` refuses (by kind and
+/// name: admission policies no change names) only to their head, whose
+/// annotations the RBAC authorizer reads.
+fn convert(built: Vec<khc_emit::objects::Built>, path: impl Fn(&khc_emit::objects::Built) -> String, full: &dyn Fn(&str, &str) -> bool) -> Vec<Object> {
+    let mut out: Vec<Object> = built
+        .into_iter()
+        .filter(|b| ANALYSED_KINDS.contains(&b.kind) && b.kind != "ServiceAccount")
+        .map(|b| {
+            let value = if full(b.kind, &b.name) { b.body.json() } else { b.body.head() };
+            Object { path: path(&b), value }
+        })
+        .collect();
+    out.sort_by(|a, b| a.path.cmp(&b.path));
+    out
+}
+
+/// The objects of one tenant's unit ([`convert`]).
+fn unit_objects(cluster: &str, t: &Tenant, full: &dyn Fn(&str, &str) -> bool) -> Vec<Object> {
+    let dir = khc_emit::tenant_dir(cluster, &t.name);
+    convert(khc_emit::tenant_built(t), |b| khc_emit::tenant_object_path(&dir, b), full)
+}
+
+/// The objects of a cluster's unit ([`convert`]).
+fn cluster_objects(c: &Cluster, full: &dyn Fn(&str, &str) -> bool) -> Vec<Object> {
+    convert(khc_emit::cluster_unit_objects(c), |b| khc_emit::cluster_object_path(&c.name, b), full)
 }
 
 fn describe(c: &Change) -> String {

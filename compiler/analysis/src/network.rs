@@ -319,6 +319,15 @@ impl Network {
     /// The evaluator over the NetworkPolicies and Namespaces among `objects`.
     pub fn new(objects: &[Object]) -> Network {
         let mut n = Network::default();
+        n.add(objects);
+        n
+    }
+
+    /// Adds the NetworkPolicies and Namespaces among `objects`, as if they had
+    /// followed the earlier ones in [`Network::new`]'s list (`khc diff` adds one
+    /// unit's objects at a time, converted once for both versions).
+    pub fn add(&mut self, objects: &[Object]) {
+        let n = self;
         for o in objects {
             match o.kind() {
                 "NetworkPolicy" => {
@@ -349,7 +358,6 @@ impl Network {
                 _ => {}
             }
         }
-        n
     }
 
     /// The labels of a namespace: as emitted, or just its name for one khc does

@@ -106,8 +106,25 @@ pub fn workload_endpoint(t: &Tenant, w: &Workload) -> Named {
 /// without labels) and `cidr CIDR [except …]` (an address outside the
 /// exceptions), sorted, without duplicates.
 pub fn external_endpoints(ws: &Workspace) -> Vec<(String, Endpoint)> {
-    let mut out: Vec<(String, Endpoint)> = ws.external_namespaces().into_iter().map(|n| (format!("namespace {n}"), Endpoint::bare_pod(&n))).collect();
-    for t in ws.tenants() {
+    external_endpoints_of(ws.models.iter().flat_map(|m| m.tenants.iter()))
+}
+
+/// [`external_endpoints`] of these tenants (`khc diff` holds two versions'
+/// tenants without a workspace for either).
+pub fn external_endpoints_of<'a>(tenants: impl Iterator<Item = &'a Tenant> + Clone) -> Vec<(String, Endpoint)> {
+    // The namespaces named by `allow … namespace NS` (as `Workspace::external_namespaces`).
+    let mut namespaces: Vec<String> = Vec::new();
+    for t in tenants.clone() {
+        for a in &t.allows {
+            if let khc_semantics::model::Peer::Namespace(n) = &a.peer {
+                namespaces.push(n.clone());
+            }
+        }
+    }
+    namespaces.sort();
+    namespaces.dedup();
+    let mut out: Vec<(String, Endpoint)> = namespaces.into_iter().map(|n| (format!("namespace {n}"), Endpoint::bare_pod(&n))).collect();
+    for t in tenants {
         for a in &t.allows {
             if let khc_semantics::model::Peer::Cidr(blocks) = &a.peer {
                 for b in blocks {

@@ -455,6 +455,16 @@ impl Rbac {
                 }),
             }
         }
+        rbac.add(objects);
+        rbac
+    }
+
+    /// Adds the RBAC objects among `objects` (and the appliers named by the
+    /// admission policies' annotations), as if they had followed the earlier
+    /// ones in [`Rbac::new`]'s list (`khc diff` adds one unit's objects at a
+    /// time, converted once for both versions).
+    pub fn add(&mut self, objects: &[Object]) {
+        let rbac = self;
         for o in objects {
             match o.kind() {
                 "Role" | "ClusterRole" => {
@@ -485,7 +495,6 @@ impl Rbac {
                 _ => {}
             }
         }
-        rbac
     }
 
     /// The role a binding refers to.

@@ -510,6 +510,24 @@ pub fn model_copy(db: &dyn Db, entry: SourceFile) -> Option<Model> {
     Some(Model { cluster: (**cluster).clone(), tenants })
 }
 
+/// The checked cluster and tenants (sorted by name) of the program rooted at
+/// `entry` as the database memoizes them, shared rather than copied (what
+/// [`model_copy`] copies), or `None` when it has errors. `khc diff` holds both
+/// versions in one database: a tenant salsa did not re-check is the same `Arc`
+/// in both.
+pub fn model_parts(db: &dyn Db, entry: SourceFile) -> Option<(Arc<Cluster>, Vec<Arc<Tenant>>)> {
+    if diagnostics(db, entry).iter().any(Diagnostic::is_error) {
+        return None;
+    }
+    let (cluster, _) = cluster_check(db, entry).as_ref()?;
+    let mut tenants = Vec::new();
+    for t in scope(db, entry).live_tenants(db, entry) {
+        tenants.push(tenant_check(db, t).0.clone()?);
+    }
+    tenants.sort_by(|a, b| a.name.cmp(&b.name));
+    Some((cluster.clone(), tenants))
+}
+
 /// Checks the program rooted at `entry`: its diagnostics and, without errors,
 /// its model.
 #[salsa::tracked(returns(ref))]

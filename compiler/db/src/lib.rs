@@ -236,6 +236,22 @@ impl KhcDatabase {
         }
     }
 
+    /// Points the database at another root (another version of the same
+    /// project: `khc diff OLD NEW`) and re-reads every file it knows from there,
+    /// each with the durability it was read with: a file whose text is the same
+    /// is no change, so salsa re-checks only what the changed files reach. A
+    /// file the new root lacks becomes [`FileContents::Missing`].
+    pub fn reroot(&mut self, root: impl Into<PathBuf>) {
+        self.root = root.into();
+        let known: Vec<(FileKey, SourceFile)> =
+            self.files.iter().filter(|(k, f)| !k.starts_with(khc_semantics::STD_PREFIX) && f.key(self) == *k).map(|(k, f)| (k.clone(), *f)).collect();
+        for (key, f) in known {
+            let durability = self.durability.get(&f).copied().unwrap_or(Durability::LOW);
+            let contents = read_source(&self.root.join(&*key));
+            self.set_one(&key, contents, durability);
+        }
+    }
+
     /// Sets (or creates) a file's text, e.g. from an editor buffer.
     pub fn set_text(&mut self, key: &FileKey, text: String) -> SourceFile {
         self.set_contents(key, FileContents::Text(text))

@@ -87,9 +87,28 @@ impl Project {
     /// entry). Loads every program's imports. `Err` is a usage or IO problem,
     /// worded for the user.
     pub fn open(path: &Path) -> Result<Project, String> {
+        Project::open_in(path, None)
+    }
+
+    /// Opens `path` as [`Project::open`] does, in this project's database
+    /// ([`KhcDatabase::reroot`]): `khc diff OLD NEW` opens NEW in OLD's database,
+    /// so the files both versions share keep their memos and only what the
+    /// changed files reach is checked again.
+    pub fn reopen(self, path: &Path) -> Result<Project, String> {
+        Project::open_in(path, Some(self.db))
+    }
+
+    fn open_in(path: &Path, db: Option<KhcDatabase>) -> Result<Project, String> {
+        let at = |db: Option<KhcDatabase>, root: &Path| match db {
+            Some(mut db) => {
+                db.reroot(root);
+                db
+            }
+            None => KhcDatabase::new(root),
+        };
         let meta = std::fs::metadata(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
         let mut project = if meta.is_dir() {
-            let mut db = KhcDatabase::new(path);
+            let mut db = at(db, path);
             let (entries, unreadable) = discover_entries(&mut db)?;
             if entries.is_empty() && unreadable.is_empty() {
                 return Err(format!(
@@ -104,7 +123,7 @@ impl Project {
                 return Err(format!("{} is not a .khc file", path.display()));
             }
             let root = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-            let mut db = KhcDatabase::new(root);
+            let mut db = at(db, root);
             let contents = read_source(path);
             if let FileContents::Missing(why) = &contents {
                 return Err(format!("cannot read {why}"));

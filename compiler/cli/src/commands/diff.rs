@@ -2,8 +2,9 @@
 //! change between two versions of the intent.
 
 use super::sarif::{self, split_location, SarifResult};
-use super::{load, usage};
-use khc_analysis::diff::{compare, markdown, text, Change, Effect};
+use super::usage;
+use khc_analysis::diff::{compare_programs_then, load_versions, markdown, text, Change, Effect};
+use khc_analysis::LoadError;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 
@@ -35,6 +36,10 @@ everything in it unless its delete guards stop it), loosened, tightened or chang
 FILE:LINE responsible.\n\n\
 Give two paths (entry files or directories), or --against GIT_REV and one path (default .): the \
 old version is that revision of the same path, extracted with `git archive` into a temporary folder.\n\n\
+Both versions are compiled in one database (a file with the same text in both is checked once) and \
+compared tenant by tenant: only what a changed tenant can affect is evaluated again, across tenants \
+too (its peers' network policies, the subjects its bindings cover, the admission policies it \
+binds); the changes are those of two full compiles (SPEC section 13, \"The posture change\").\n\n\
 Exit codes: 0 (with --deny-loosening: nothing loosened or destroyed), 1 something loosened or \
 destroyed with --deny-loosening or the sources have errors, 2 usage or IO.",
     after_help = "Examples:\n  khc diff old/ examples/multi-tenant\n  khc diff --against origin/main examples/multi-tenant --format markdown > comment.md\n  \
@@ -149,16 +154,42 @@ pub fn run(args: Args) -> ExitCode {
         (None, [old, new]) => (None, old.clone(), new.clone()),
         _ => return usage("give OLD and NEW, or --against GIT_REV [PATH]"),
     };
-    let (old_ws, new_ws) = match (load(&old), load(&new)) {
+    // `KHC_DIFF_FULL=1`: the old path, two full compiles and the whole posture
+    // of each (the oracle of `tests/incremental_diff.rs`, kept for the bench).
+    if std::env::var_os("KHC_DIFF_FULL").is_some_and(|v| v == "1") {
+        let changes = match (super::load(&old), super::load(&new)) {
+            (Ok(a), Ok(b)) => khc_analysis::diff::compare(a, b),
+            (Err(code), _) | (_, Err(code)) => return code,
+        };
+        return report(&args, &changes);
+    }
+    // Both versions in one database; the posture compared unit by unit
+    // (`compare_programs`; `compare` over two whole workspaces is its test oracle).
+    let (old_programs, new_programs) = match load_versions(&old, &new, drop) {
         (Ok(a), Ok(b)) => (a, b),
-        (Err(code), _) | (_, Err(code)) => return code,
+        (a, b) => {
+            let mut code = None;
+            for e in [a.err(), b.err()].into_iter().flatten() {
+                eprintln!("error: {e}");
+                code.get_or_insert(match e {
+                    LoadError::Io(_) => ExitCode::from(2),
+                    LoadError::Errors(_) => ExitCode::from(1),
+                });
+            }
+            return code.unwrap_or(ExitCode::from(1));
+        }
     };
-    let changes = compare(old_ws, new_ws);
+    let changes = compare_programs_then(&old_programs, &new_programs, std::mem::forget);
+    report(&args, &changes)
+}
+
+/// Prints the changes in the asked format; the exit code.
+fn report(args: &Args, changes: &[Change]) -> ExitCode {
     match args.format {
-        DiffFormat::Text => print!("{}", text(&changes)),
-        DiffFormat::Markdown => print!("{}", markdown(&changes)),
+        DiffFormat::Text => print!("{}", text(changes)),
+        DiffFormat::Markdown => print!("{}", markdown(changes)),
         DiffFormat::Json => super::print_json(&serde_json::json!({"changes": changes})),
-        DiffFormat::Sarif => super::print_json(&changes_sarif(&changes)),
+        DiffFormat::Sarif => super::print_json(&changes_sarif(changes)),
     }
     if args.deny_loosening && changes.iter().any(|c| matches!(c.effect, Effect::Loosened | Effect::Destructive)) {
         ExitCode::from(1)
