@@ -41,9 +41,17 @@ fn assert_same(path: &Path) {
             assert_eq!(answer(&typed), answer(&yaml), "{tag}: who-can {verb} {resource} in {ns:?}");
         }
     }
-    // eval: a privileged Deployment and a plain Pod in each namespace.
-    let mut docs = String::new();
-    for ns in namespaces.iter().flatten() {
+    // eval: a privileged Deployment and a plain Pod in each namespace (and in
+    // two no tenant owns), judged through each tenant's own evaluators
+    // (`Workspace::tenant_view`) on the typed side, the whole fleet's on the
+    // YAML side; a Service, a RoleBinding and a Namespace, which read the
+    // fleet's objects.
+    let mut docs = String::from(
+        "---\napiVersion: v1\nkind: Service\nmetadata: {name: s, namespace: default}\nspec: {type: NodePort, selector: {app: d}}\n\
+         ---\napiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata: {name: b, namespace: default}\nroleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: edit}\nsubjects: [{kind: Group, name: g}]\n\
+         ---\napiVersion: v1\nkind: Namespace\nmetadata: {name: default}\n",
+    );
+    for ns in namespaces.iter().flatten().chain([&"default".to_string(), &"kube-system".to_string()]) {
         docs.push_str(&format!(
             "---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: d, namespace: {ns}}}\nspec:\n  selector: {{matchLabels: {{app: d}}}}\n  template:\n    metadata: {{labels: {{app: d}}}}\n    spec:\n      hostNetwork: true\n      containers: [{{name: c, image: docker.io/x:latest, securityContext: {{privileged: true}}}}]\n---\napiVersion: v1\nkind: Pod\nmetadata: {{name: p, namespace: {ns}}}\nspec:\n  containers: [{{name: c, image: registry.example.com/x@sha256:0000000000000000000000000000000000000000000000000000000000000000}}]\n"
         ));

@@ -79,6 +79,21 @@ pub struct Violation {
 pub struct Admission {
     /// The policies.
     pub policies: Vec<Policy>,
+    /// The bindings by a label their namespace selector requires, built on the
+    /// first [`Admission::applicable`] (the policies are not changed after).
+    index: std::sync::OnceLock<BindingIndex>,
+}
+
+/// `(policy, binding)` positions by a `(key, value)` label the binding's
+/// namespace selector requires (its first `matchLabels` entry); the bindings
+/// that require none are `unindexed`. A namespace whose labels lack that pair
+/// cannot be selected, so [`Admission::applicable`] matches only the bindings
+/// found under its labels, not every binding of the fleet (a tenant's bindings
+/// require its tenant label).
+#[derive(Default)]
+struct BindingIndex {
+    by_label: std::collections::HashMap<String, std::collections::HashMap<String, Vec<(usize, usize)>>>,
+    unindexed: Vec<(usize, usize)>,
 }
 
 type Compiled = Result<Arc<cel::Program>, String>;
@@ -113,8 +128,16 @@ fn env() -> Arc<cel::Env> {
     .clone()
 }
 
+/// The expressions of the admission policies built with it, one per distinct
+/// text, each compiled on first use: policies built one tenant at a time
+/// ([`Admission::with_programs`], `khc eval`) share the cluster's expressions and
+/// the rules every tenant states alike, so each distinct program is compiled once.
+#[derive(Default)]
+pub struct Programs(std::collections::HashMap<String, Program>);
+
 /// One [`Expression`] per distinct text (compiled on first use).
-fn compile(cache: &mut std::collections::HashMap<String, Program>, expr: &str) -> Program {
+fn compile(cache: &mut Programs, expr: &str) -> Program {
+    let cache = &mut cache.0;
     cache.entry(expr.to_string()).or_insert_with(|| Arc::new(Expression { text: expr.to_string(), compiled: std::sync::OnceLock::new() })).clone()
 }
 
@@ -141,8 +164,14 @@ pub fn rule_of_message(message: &str) -> Option<(&str, &str)> {
 impl Admission {
     /// The policies and bindings among `objects` (expressions compiled once).
     pub fn new(objects: &[Object]) -> Admission {
+        Admission::with_programs(&objects.iter().collect::<Vec<_>>(), &mut Programs::default())
+    }
+
+    /// Like [`Admission::new`], with the expressions of `cache` (and the new
+    /// ones added to it): an expression another admission built with the same
+    /// cache compiled is not compiled again.
+    pub fn with_programs(objects: &[&Object], cache: &mut Programs) -> Admission {
         let mut policies: Vec<Policy> = Vec::new();
-        let mut cache = std::collections::HashMap::new();
         for o in objects.iter().filter(|o| o.kind() == "ValidatingAdmissionPolicy") {
             let spec = &o.value["spec"];
             let mut resources = Vec::new();
@@ -157,7 +186,7 @@ impl Admission {
                 .as_array()
                 .into_iter()
                 .flatten()
-                .map(|v| (v["name"].as_str().unwrap_or("").to_string(), compile(&mut cache, v["expression"].as_str().unwrap_or(""))))
+                .map(|v| (v["name"].as_str().unwrap_or("").to_string(), compile(cache, v["expression"].as_str().unwrap_or(""))))
                 .collect();
             let checks = spec["validations"]
                 .as_array()
@@ -167,11 +196,11 @@ impl Admission {
                     let message = v["message"].as_str().unwrap_or("").to_string();
                     let (rule, rule_source) = rule_of_message(&message).unwrap_or(("", "?"));
                     let expression = v["expression"].as_str().unwrap_or("").to_string();
-                    Check { rule: rule.into(), rule_source: rule_source.into(), message, program: compile(&mut cache, &expression), expression }
+                    Check { rule: rule.into(), rule_source: rule_source.into(), message, program: compile(cache, &expression), expression }
                 })
                 .collect();
             let match_conditions =
-                spec["matchConditions"].as_array().into_iter().flatten().map(|c| compile(&mut cache, c["expression"].as_str().unwrap_or(""))).collect();
+                spec["matchConditions"].as_array().into_iter().flatten().map(|c| compile(cache, c["expression"].as_str().unwrap_or(""))).collect();
             policies.push(Policy {
                 name: o.name().into(),
                 source: source_of(&o.value),
@@ -199,21 +228,38 @@ impl Admission {
                 source: source_of(&o.value),
             });
         }
-        Admission { policies }
+        Admission { policies, index: std::sync::OnceLock::new() }
     }
 
     /// The `(policy, binding)` pairs that apply to an object of `(group,
     /// resource)` in a namespace with `ns_labels`.
+    /// In policy order, then binding order.
     pub fn applicable<'a>(&'a self, group: &str, resource: &str, ns_labels: &Labels) -> Vec<(&'a Policy, &'a PolicyBinding)> {
-        let mut out = Vec::new();
-        for p in &self.policies {
-            if !p.resources.iter().any(|(g, r)| (g == "*" || g == group) && (r == "*" || r == resource)) {
-                continue;
-            }
-            for b in &p.bindings {
-                if b.namespaces.matches(ns_labels) {
-                    out.push((p, b));
+        let index = self.index.get_or_init(|| {
+            let mut index = BindingIndex::default();
+            for (i, p) in self.policies.iter().enumerate() {
+                for (j, b) in p.bindings.iter().enumerate() {
+                    match b.namespaces.labels.iter().next() {
+                        Some((k, v)) => index.by_label.entry(k.clone()).or_default().entry(v.clone()).or_default().push((i, j)),
+                        None => index.unindexed.push((i, j)),
+                    }
                 }
+            }
+            index
+        });
+        let mut candidates = index.unindexed.clone();
+        for (k, v) in ns_labels {
+            if let Some(found) = index.by_label.get(k).and_then(|by_value| by_value.get(v)) {
+                candidates.extend(found);
+            }
+        }
+        candidates.sort_unstable();
+        candidates.dedup();
+        let mut out = Vec::new();
+        for (i, j) in candidates {
+            let (p, b) = (&self.policies[i], &self.policies[i].bindings[j]);
+            if p.resources.iter().any(|(g, r)| (g == "*" || g == group) && (r == "*" || r == resource)) && b.namespaces.matches(ns_labels) {
+                out.push((p, b));
             }
         }
         out
