@@ -23,6 +23,24 @@ fn assert_same(path: &Path) {
     let (pa, pb) = (Posture::of(&typed), Posture::of(&yaml));
     assert!(pa.facts.len() > 3, "{tag}: a posture");
     assert_eq!(pa.facts, pb.facts, "{tag}: posture");
+    // The reachability matrix (its receivers found through indexes) is every
+    // pair's answer, pods and CIDR endpoints, ports included.
+    let mut endpoints: Vec<_> = typed.workloads().map(|(t, w)| khc_analysis::posture::workload_endpoint(t, w).endpoint).collect();
+    endpoints.push(khc_analysis::network::Endpoint::bare_pod("kube-system"));
+    endpoints.push(khc_analysis::network::Endpoint::pod("kube-system", &[("k8s-app", "kube-dns")]));
+    for net in ["0.0.0.0/0", "10.1.0.0/16", "10.1.2.3", "192.168.0.1"] {
+        endpoints.push(khc_analysis::network::Endpoint::parse_net(net).expect("a CIDR"));
+    }
+    let mut pairs = Vec::new();
+    for (a, ea) in endpoints.iter().enumerate() {
+        for (b, eb) in endpoints.iter().enumerate() {
+            let ports = typed.network.ports(ea, eb);
+            if a != b && !ports.is_empty() {
+                pairs.push((a, b, ports));
+            }
+        }
+    }
+    assert_eq!(typed.network.matrix(&endpoints), pairs, "{tag}: matrix");
     // who-can (direct grants, one-step escalations, multi-step paths) in every
     // namespace and cluster-wide.
     let mut namespaces: Vec<Option<String>> = typed.tenants().flat_map(|t| t.namespaces.iter().cloned().map(Some)).collect();

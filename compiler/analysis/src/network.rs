@@ -263,6 +263,36 @@ impl Decision {
     }
 }
 
+/// Indexes of a [`Network::matrix`]'s endpoints: pods by namespace, by each
+/// label of their namespace and by each of their own labels; the CIDR endpoints.
+struct Candidates {
+    in_namespace: HashMap<String, Vec<usize>>,
+    by_namespace_label: HashMap<(String, String), Vec<usize>>,
+    by_pod_label: HashMap<(String, String), Vec<usize>>,
+    nets: Vec<usize>,
+}
+
+impl Candidates {
+    fn new(endpoints: &[Endpoint], ns_labels: &[Option<&Labels>]) -> Candidates {
+        let mut c = Candidates { in_namespace: HashMap::new(), by_namespace_label: HashMap::new(), by_pod_label: HashMap::new(), nets: Vec::new() };
+        for (i, e) in endpoints.iter().enumerate() {
+            match e {
+                Endpoint::Pod { namespace, labels, .. } => {
+                    c.in_namespace.entry(namespace.clone()).or_default().push(i);
+                    for kv in ns_labels[i].into_iter().flatten() {
+                        c.by_namespace_label.entry((kv.0.clone(), kv.1.clone())).or_default().push(i);
+                    }
+                    for kv in labels {
+                        c.by_pod_label.entry((kv.0.clone(), kv.1.clone())).or_default().push(i);
+                    }
+                }
+                Endpoint::Net { .. } => c.nets.push(i),
+            }
+        }
+        c
+    }
+}
+
 /// The evaluator: every NetworkPolicy and the labels of every namespace.
 #[derive(Clone, Debug, Default)]
 pub struct Network {
@@ -466,9 +496,35 @@ impl Network {
             }
             all
         };
+        // The receivers each egress policy's peers may select, found through
+        // indexes (a superset: each is then judged in full): an isolated sender
+        // is judged against those only, not against every endpoint.
+        let candidates = Candidates::new(endpoints, &ns_labels);
+        let mut of_policy: HashMap<usize, Option<Vec<usize>>> = HashMap::new();
         let mut out = Vec::new();
         for (a, egress_a) in egress.iter().enumerate() {
-            for (b, ingress_b) in ingress.iter().enumerate() {
+            let mut receivers: Option<Vec<usize>> = Some(Vec::new());
+            for &i in egress_a {
+                let c = of_policy.entry(i).or_insert_with(|| self.egress_candidates(i, &candidates));
+                match (&mut receivers, c) {
+                    (Some(r), Some(c)) => r.extend(c.iter().copied()),
+                    _ => receivers = None,
+                }
+            }
+            // Not isolated for egress: every receiver.
+            if egress_a.is_empty() {
+                receivers = None;
+            }
+            let receivers: Vec<usize> = match receivers {
+                Some(mut r) => {
+                    r.sort_unstable();
+                    r.dedup();
+                    r
+                }
+                None => (0..endpoints.len()).collect(),
+            };
+            for b in receivers {
+                let ingress_b = &ingress[b];
                 if a == b {
                     continue;
                 }
@@ -483,6 +539,33 @@ impl Network {
             }
         }
         out
+    }
+
+    /// The endpoints (by index into the [`Candidates`]' endpoints) that policy
+    /// `i`'s egress peers may select, or `None` for any: a superset, from the
+    /// first label each peer's selectors require.
+    fn egress_candidates(&self, i: usize, c: &Candidates) -> Option<Vec<usize>> {
+        let p = &self.policies[i];
+        let mut out = Vec::new();
+        for rule in p.egress.iter().flatten() {
+            let Some(peers) = &rule.peers else { return None };
+            for peer in peers {
+                match peer {
+                    Peer::Block { .. } => out.extend(&c.nets),
+                    Peer::Pods { namespaces, pods } => {
+                        let first = |s: &Option<Selector>| s.as_ref().and_then(|s| s.labels.iter().next()).map(|(k, v)| (k.clone(), v.clone()));
+                        let found = match (namespaces, first(namespaces), first(pods)) {
+                            (None, _, _) => c.in_namespace.get(&p.namespace),
+                            (Some(_), Some(kv), _) => c.by_namespace_label.get(&kv),
+                            (Some(_), None, Some(kv)) => c.by_pod_label.get(&kv),
+                            (Some(_), None, None) => return None,
+                        };
+                        out.extend(found.into_iter().flatten());
+                    }
+                }
+            }
+        }
+        Some(out)
     }
 
     /// One direction: `pod`'s policies of that direction judged against `other`.
