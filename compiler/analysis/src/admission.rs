@@ -85,8 +85,9 @@ pub struct Admission {
 }
 
 /// `(policy, binding)` positions by a `(key, value)` label the binding's
-/// namespace selector requires (its first `matchLabels` entry); the bindings
-/// that require none are `unindexed`. A namespace whose labels lack that pair
+/// namespace selector requires (its first `matchLabels` entry, or one of the
+/// values of its first `In` expression); the bindings that require none are
+/// `unindexed`. A namespace whose labels lack that pair
 /// cannot be selected, so [`Admission::applicable`] matches only the bindings
 /// found under its labels, not every binding of the fleet (a tenant's bindings
 /// require its tenant label).
@@ -239,9 +240,18 @@ impl Admission {
             let mut index = BindingIndex::default();
             for (i, p) in self.policies.iter().enumerate() {
                 for (j, b) in p.bindings.iter().enumerate() {
-                    match b.namespaces.labels.iter().next() {
-                        Some((k, v)) => index.by_label.entry(k.clone()).or_default().entry(v.clone()).or_default().push((i, j)),
-                        None => index.unindexed.push((i, j)),
+                    // A required pair: the first `matchLabels` entry, else each
+                    // value of the first `In` expression (khc binds a tenant's
+                    // policies to `kubernetes.io/metadata.name In (its namespaces)`).
+                    let required: Vec<(&String, &String)> = match b.namespaces.labels.iter().next() {
+                        Some(kv) => vec![kv],
+                        None => b.namespaces.expressions.iter().find(|(_, op, _)| op == "In").map(|(k, _, vs)| vs.iter().map(|v| (k, v)).collect()).unwrap_or_default(),
+                    };
+                    if required.is_empty() && !b.namespaces.expressions.iter().any(|(_, op, _)| op == "In") {
+                        index.unindexed.push((i, j));
+                    }
+                    for (k, v) in required {
+                        index.by_label.entry(k.clone()).or_default().entry(v.clone()).or_default().push((i, j));
                     }
                 }
             }
@@ -372,7 +382,57 @@ impl Policy {
 
 #[cfg(test)]
 mod tests {
-    use super::rule_of_message;
+    use super::{rule_of_message, Admission};
+    use crate::selector::Labels;
+    use crate::Object;
+
+    /// The binding index finds exactly the bindings a scan of every binding finds,
+    /// whatever the selector's form.
+    #[test]
+    fn applicable_through_the_index_is_the_scan() {
+        let selectors = [
+            serde_json::json!({}),
+            serde_json::json!({"matchLabels": {"team": "a"}}),
+            serde_json::json!({"matchLabels": {"team": "a", "env": "prod"}}),
+            serde_json::json!({"matchExpressions": [{"key": "kubernetes.io/metadata.name", "operator": "In", "values": ["a", "b"]}]}),
+            serde_json::json!({"matchExpressions": [{"key": "kubernetes.io/metadata.name", "operator": "In", "values": []}]}),
+            serde_json::json!({"matchExpressions": [{"key": "kubernetes.io/metadata.name", "operator": "NotIn", "values": ["kube-system"]}]}),
+            serde_json::json!({"matchExpressions": [{"key": "env", "operator": "Exists"}, {"key": "team", "operator": "In", "values": ["b"]}]}),
+        ];
+        let mut objects = Vec::new();
+        for (i, sel) in selectors.iter().enumerate() {
+            let rules = [{ serde_json::json!({"apiGroups": [""], "resources": ["pods"]}) }, serde_json::json!({"apiGroups": ["apps"], "resources": ["*"]})];
+            objects.push(Object {
+                path: format!("p{i}"),
+                value: serde_json::json!({"kind": "ValidatingAdmissionPolicy", "metadata": {"name": format!("p{i}")},
+                    "spec": {"matchConstraints": {"resourceRules": [rules[i % 2].clone()]}, "validations": [{"expression": "true"}]}}),
+            });
+            for j in 0..2 {
+                objects.push(Object {
+                    path: format!("p{i}-b{j}"),
+                    value: serde_json::json!({"kind": "ValidatingAdmissionPolicyBinding", "metadata": {"name": format!("p{i}-b{j}")},
+                        "spec": {"policyName": format!("p{}", (i + j) % selectors.len()), "matchResources": {"namespaceSelector": sel}, "validationActions": ["Deny"]}}),
+                });
+            }
+        }
+        let admission = Admission::new(&objects);
+        for ns in ["a", "b", "c", "kube-system"] {
+            for extra in [vec![], vec![("team", "a")], vec![("team", "b"), ("env", "prod")], vec![("team", "a"), ("env", "prod")]] {
+                let mut labels = Labels::from([("kubernetes.io/metadata.name".to_string(), ns.to_string())]);
+                labels.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+                for (group, resource) in [("", "pods"), ("apps", "deployments")] {
+                    let scan: Vec<(&str, &str)> = admission
+                        .policies
+                        .iter()
+                        .filter(|p| p.resources.iter().any(|(g, r)| (g == "*" || g == group) && (r == "*" || r == resource)))
+                        .flat_map(|p| p.bindings.iter().filter(|b| b.namespaces.matches(&labels)).map(move |b| (p.name.as_str(), b.name.as_str())))
+                        .collect();
+                    let got: Vec<(&str, &str)> = admission.applicable(group, resource, &labels).into_iter().map(|(p, b)| (p.name.as_str(), b.name.as_str())).collect();
+                    assert_eq!(got, scan, "{labels:?} {group}/{resource}");
+                }
+            }
+        }
+    }
 
     #[test]
     fn rule_of_message_reads_the_tag() {
