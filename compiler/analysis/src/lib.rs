@@ -275,6 +275,36 @@ impl Source {
         self.objects.get_or_init(|| timed("emit the analysed objects", || self.models.iter().flat_map(model_objects).collect()))
     }
 
+    /// Hands `add` the objects an evaluator reads, in the order of
+    /// [`Source::of_kinds`]: all of them when they exist, otherwise only those
+    /// of `kinds` (and the heads of `heads`), converted from the models one
+    /// tenant at a time and dropped once added (the converted objects of the
+    /// whole fleet are never held at once: the evaluator is built in less memory).
+    fn each_of_kinds(&self, kinds: &[&str], heads: &[&str], mut add: impl FnMut(&Object)) {
+        if let Some(all) = self.objects.get() {
+            all.iter().for_each(add);
+            return;
+        }
+        stage("before emit the objects it reads, one tenant at a time");
+        for m in self.models.iter() {
+            // As `model_objects_of` orders a model's objects (by path): every
+            // object of a unit lies under its folder, so the units in the order of
+            // their folders, each unit's objects in the order of their paths.
+            let mut units: Vec<(String, Option<&Tenant>)> = vec![(khc_emit::cluster_unit_dir(&m.cluster.name) + "/", None)];
+            units.extend(m.tenants.iter().map(|t| (khc_emit::tenant_dir(&m.cluster.name, &t.name) + "/", Some(t))));
+            units.sort_by(|a, b| a.0.cmp(&b.0));
+            for (_, unit) in units {
+                let mut objects = match unit {
+                    None => cluster_objects_of(m, kinds, heads),
+                    Some(t) => tenant_objects_of(m, t, kinds, heads),
+                };
+                objects.sort_by(|a, b| a.path.cmp(&b.path));
+                objects.iter().for_each(&mut add);
+            }
+        }
+        stage("emit the objects it reads, one tenant at a time");
+    }
+
     /// The objects an evaluator reads: all of them when they exist, otherwise
     /// only those of `kinds` (and the heads of `heads`), converted from the models.
     fn of_kinds(&self, kinds: &[&str], heads: &[&str]) -> std::borrow::Cow<'_, [Object]> {
@@ -459,12 +489,16 @@ impl Workspace {
         Workspace {
             models: source.models.clone(),
             rbac: Lazy::new(&source, |s| {
-                let objects = s.of_kinds(RBAC_KINDS, &["ValidatingAdmissionPolicy"]);
-                timed("RBAC authorizer", || rbac::Rbac::new(&objects))
+                let mut rbac = rbac::Rbac::builtin();
+                s.each_of_kinds(RBAC_KINDS, &["ValidatingAdmissionPolicy"], |o| rbac.add(o));
+                stage("RBAC authorizer");
+                rbac
             }),
             network: Lazy::new(&source, |s| {
-                let objects = s.of_kinds(&["Namespace", "NetworkPolicy"], &[]);
-                timed("NetworkPolicy evaluator", || network::Network::new(&objects))
+                let mut network = network::Network::default();
+                s.each_of_kinds(&["Namespace", "NetworkPolicy"], &[], |o| network.add(o));
+                stage("NetworkPolicy evaluator");
+                network
             }),
             admission: Lazy::new(&source, |s| {
                 let objects = s.of_kinds(&["ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"], &[]);

@@ -350,6 +350,15 @@ impl Network {
     pub fn new(objects: &[Object]) -> Network {
         let mut n = Network::default();
         for o in objects {
+            n.add(o);
+        }
+        n
+    }
+
+    /// Adds one object: a NetworkPolicy or a Namespace (other kinds are ignored).
+    pub fn add(&mut self, o: &Object) {
+        let n = self;
+        {
             match o.kind() {
                 "NetworkPolicy" => {
                     let spec = &o.value["spec"];
@@ -379,7 +388,6 @@ impl Network {
                 _ => {}
             }
         }
-        n
     }
 
     /// The labels of a namespace: as emitted, or just its name for one khc does

@@ -429,6 +429,18 @@ impl Rbac {
     /// The authorizer over the RBAC objects among `objects`, plus the built-in
     /// ClusterRoles (unless the objects redefine them).
     pub fn new(objects: &[Object]) -> Rbac {
+        let mut rbac = Rbac::builtin();
+        for o in objects {
+            rbac.add(o);
+        }
+        rbac
+    }
+
+    /// The authorizer over no object yet: the built-in ClusterRoles and the
+    /// bootstrap grants; [`Rbac::add`] adds the objects one by one, in order
+    /// (the query commands convert and add each tenant's objects in turn, so
+    /// the converted objects of the whole fleet are never held at once).
+    pub fn builtin() -> Rbac {
         let mut rbac = Rbac::default();
         for r in builtin_roles() {
             rbac.roles.insert((r.kind.clone(), None, r.name.clone()), r);
@@ -451,7 +463,14 @@ impl Rbac {
                 }),
             }
         }
-        for o in objects {
+        rbac
+    }
+
+    /// Adds one object (its RBAC kinds, and the appliers an admission policy
+    /// names); the other kinds are ignored.
+    pub fn add(&mut self, o: &Object) {
+        let rbac = self;
+        {
             match o.kind() {
                 "Role" | "ClusterRole" => {
                     let r = role_def(&o.value, source_of(&o.value));
@@ -481,7 +500,6 @@ impl Rbac {
                 _ => {}
             }
         }
-        rbac
     }
 
     /// The role a binding refers to.
