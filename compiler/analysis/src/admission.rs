@@ -19,8 +19,8 @@ pub struct Check {
     pub rule_source: String,
     /// The message shown on rejection.
     pub message: String,
-    /// The expression.
-    pub expression: String,
+    /// The expression (its text shared with every check of the same one).
+    pub expression: Arc<str>,
     program: Program,
 }
 
@@ -104,7 +104,7 @@ type Compiled = Result<Arc<cel::Program>, String>;
 /// objects. One per distinct text (tenants share most of theirs).
 #[derive(Debug)]
 struct Expression {
-    text: String,
+    text: Arc<str>,
     compiled: std::sync::OnceLock<Compiled>,
 }
 
@@ -139,7 +139,7 @@ pub struct Programs(std::collections::HashMap<String, Program>);
 /// One [`Expression`] per distinct text (compiled on first use).
 fn compile(cache: &mut Programs, expr: &str) -> Program {
     let cache = &mut cache.0;
-    cache.entry(expr.to_string()).or_insert_with(|| Arc::new(Expression { text: expr.to_string(), compiled: std::sync::OnceLock::new() })).clone()
+    cache.entry(expr.to_string()).or_insert_with(|| Arc::new(Expression { text: expr.into(), compiled: std::sync::OnceLock::new() })).clone()
 }
 
 /// The `(group, resource)` of a kind that carries a pod template (or is a pod or
@@ -172,66 +172,111 @@ impl Admission {
     /// ones added to it): an expression another admission built with the same
     /// cache compiled is not compiled again.
     pub fn with_programs(objects: &[&Object], cache: &mut Programs) -> Admission {
-        let mut policies: Vec<Policy> = Vec::new();
-        for o in objects.iter().filter(|o| o.kind() == "ValidatingAdmissionPolicy") {
-            let spec = &o.value["spec"];
-            let mut resources = Vec::new();
-            for r in spec["matchConstraints"]["resourceRules"].as_array().into_iter().flatten() {
-                for g in r["apiGroups"].as_array().into_iter().flatten().filter_map(Value::as_str) {
-                    for res in r["resources"].as_array().into_iter().flatten().filter_map(Value::as_str) {
-                        resources.push((g.to_string(), res.to_string()));
+        let mut b = AdmissionBuilder::new(cache);
+        for o in objects {
+            b.add(o);
+        }
+        b.finish()
+    }
+}
+
+/// Builds an [`Admission`] from objects added one by one, in order (the query
+/// commands convert and add each tenant's policies in turn, so the converted
+/// policies of the whole fleet are never held at once as JSON).
+pub struct AdmissionBuilder<'c> {
+    cache: &'c mut Programs,
+    policies: Vec<Policy>,
+    /// Each binding with the policy it names, resolved at the end (a binding may
+    /// come before its policy).
+    bindings: Vec<(String, PolicyBinding)>,
+}
+
+impl<'c> AdmissionBuilder<'c> {
+    /// No policy yet; expressions shared through `cache`.
+    pub fn new(cache: &'c mut Programs) -> AdmissionBuilder<'c> {
+        AdmissionBuilder { cache, policies: Vec::new(), bindings: Vec::new() }
+    }
+
+    /// Adds a ValidatingAdmissionPolicy or a binding (other kinds are ignored).
+    pub fn add(&mut self, o: &Object) {
+        let cache = &mut *self.cache;
+        match o.kind() {
+            "ValidatingAdmissionPolicy" => {
+                let spec = &o.value["spec"];
+                let mut resources = Vec::new();
+                for r in spec["matchConstraints"]["resourceRules"].as_array().into_iter().flatten() {
+                    for g in r["apiGroups"].as_array().into_iter().flatten().filter_map(Value::as_str) {
+                        for res in r["resources"].as_array().into_iter().flatten().filter_map(Value::as_str) {
+                            resources.push((g.to_string(), res.to_string()));
+                        }
                     }
                 }
+                let variables = spec["variables"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|v| (v["name"].as_str().unwrap_or("").to_string(), compile(cache, v["expression"].as_str().unwrap_or(""))))
+                    .collect();
+                let checks = spec["validations"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|v| {
+                        let message = v["message"].as_str().unwrap_or("").to_string();
+                        let (rule, rule_source) = rule_of_message(&message).unwrap_or(("", "?"));
+                        let program = compile(cache, v["expression"].as_str().unwrap_or(""));
+                        Check { rule: rule.into(), rule_source: rule_source.into(), message, expression: program.text.clone(), program }
+                    })
+                    .collect();
+                let match_conditions =
+                    spec["matchConditions"].as_array().into_iter().flatten().map(|c| compile(cache, c["expression"].as_str().unwrap_or(""))).collect();
+                self.policies.push(Policy {
+                    name: o.name().into(),
+                    source: source_of(&o.value),
+                    fail_closed: spec["failurePolicy"].as_str() != Some("Ignore"),
+                    resources,
+                    variables,
+                    match_conditions,
+                    checks,
+                    bindings: Vec::new(),
+                });
             }
-            let variables = spec["variables"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|v| (v["name"].as_str().unwrap_or("").to_string(), compile(cache, v["expression"].as_str().unwrap_or(""))))
-                .collect();
-            let checks = spec["validations"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|v| {
-                    let message = v["message"].as_str().unwrap_or("").to_string();
-                    let (rule, rule_source) = rule_of_message(&message).unwrap_or(("", "?"));
-                    let expression = v["expression"].as_str().unwrap_or("").to_string();
-                    Check { rule: rule.into(), rule_source: rule_source.into(), message, program: compile(cache, &expression), expression }
-                })
-                .collect();
-            let match_conditions =
-                spec["matchConditions"].as_array().into_iter().flatten().map(|c| compile(cache, c["expression"].as_str().unwrap_or(""))).collect();
-            policies.push(Policy {
-                name: o.name().into(),
-                source: source_of(&o.value),
-                fail_closed: spec["failurePolicy"].as_str() != Some("Ignore"),
-                resources,
-                variables,
-                match_conditions,
-                checks,
-                bindings: Vec::new(),
-            });
+            "ValidatingAdmissionPolicyBinding" => {
+                let spec = &o.value["spec"];
+                let Some(policy) = spec["policyName"].as_str() else { return };
+                self.bindings.push((
+                    policy.to_string(),
+                    PolicyBinding {
+                        name: o.name().into(),
+                        namespaces: Selector::parse(&spec["matchResources"]["namespaceSelector"]),
+                        actions: spec["validationActions"].as_array().into_iter().flatten().filter_map(|a| a.as_str().map(str::to_string)).collect(),
+                        source: source_of(&o.value),
+                    },
+                ));
+            }
+            _ => {}
         }
-        // The first policy of each name (as a scan would find it).
+    }
+
+    /// The policies, each binding given to the first policy of the name it names
+    /// (as a scan would find it), in the bindings' order; a binding of no policy
+    /// is dropped.
+    pub fn finish(self) -> Admission {
+        let mut policies = self.policies;
         let mut by_name: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
         for (i, p) in policies.iter().enumerate() {
             by_name.entry(p.name.clone()).or_insert(i);
         }
-        for o in objects.iter().filter(|o| o.kind() == "ValidatingAdmissionPolicyBinding") {
-            let spec = &o.value["spec"];
-            let Some(&i) = spec["policyName"].as_str().and_then(|n| by_name.get(n)) else { continue };
-            let p = &mut policies[i];
-            p.bindings.push(PolicyBinding {
-                name: o.name().into(),
-                namespaces: Selector::parse(&spec["matchResources"]["namespaceSelector"]),
-                actions: spec["validationActions"].as_array().into_iter().flatten().filter_map(|a| a.as_str().map(str::to_string)).collect(),
-                source: source_of(&o.value),
-            });
+        for (name, b) in self.bindings {
+            if let Some(&i) = by_name.get(&name) {
+                policies[i].bindings.push(b);
+            }
         }
         Admission { policies, index: std::sync::OnceLock::new() }
     }
+}
 
+impl Admission {
     /// The `(policy, binding)` pairs that apply to an object of `(group,
     /// resource)` in a namespace with `ns_labels`.
     /// In policy order, then binding order.

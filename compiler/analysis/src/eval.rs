@@ -183,6 +183,9 @@ pub fn evaluate(ws: &Workspace, m: &Manifest, default_namespace: &str) -> Vec<Fi
 /// [`TenantView`], built on the first object in its namespaces (`khc eval` of
 /// a few manifests converts and compiles the policies of their tenants only,
 /// not the fleet's), its CEL shared with the other views'.
+/// How many tenants' views [`Views`] keeps at most.
+const KEPT_VIEWS: usize = 16;
+
 #[derive(Default)]
 struct Views {
     programs: admission::Programs,
@@ -196,6 +199,11 @@ impl Views {
     /// `tenant` (if a tenant owns it), and the namespace's labels.
     fn admission<'a>(&'a mut self, ws: &'a Workspace, tenant: Option<&Tenant>, namespace: &str) -> (&'a admission::Admission, crate::selector::Labels) {
         let Views { programs, of_tenant, .. } = self;
+        // Manifests come mostly grouped by namespace: the last views are kept,
+        // not every tenant's (their policies would add up to the fleet's).
+        if tenant.is_some_and(|t| !of_tenant.contains_key(&t.name)) && of_tenant.len() >= KEPT_VIEWS {
+            of_tenant.clear();
+        }
         let view = tenant.and_then(|t| of_tenant.entry(t.name.clone()).or_insert_with(|| ws.tenant_view(&t.name, programs)).as_ref());
         match view {
             Some(v) => (&v.admission, v.network.labels_of(namespace)),

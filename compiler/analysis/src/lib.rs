@@ -275,9 +275,8 @@ impl Source {
         self.objects.get_or_init(|| timed("emit the analysed objects", || self.models.iter().flat_map(model_objects).collect()))
     }
 
-    /// Hands `add` the objects an evaluator reads, in the order of
-    /// [`Source::of_kinds`]: all of them when they exist, otherwise only those
-    /// of `kinds` (and the heads of `heads`), converted from the models one
+    /// Hands `add` the objects an evaluator reads, in path order: all of them
+    /// when they exist, otherwise only those of `kinds` (and the heads of `heads`), converted from the models one
     /// tenant at a time and dropped once added (the converted objects of the
     /// whole fleet are never held at once: the evaluator is built in less memory).
     fn each_of_kinds(&self, kinds: &[&str], heads: &[&str], mut add: impl FnMut(&Object)) {
@@ -303,17 +302,6 @@ impl Source {
             }
         }
         stage("emit the objects it reads, one tenant at a time");
-    }
-
-    /// The objects an evaluator reads: all of them when they exist, otherwise
-    /// only those of `kinds` (and the heads of `heads`), converted from the models.
-    fn of_kinds(&self, kinds: &[&str], heads: &[&str]) -> std::borrow::Cow<'_, [Object]> {
-        match self.objects.get() {
-            Some(all) => std::borrow::Cow::Borrowed(all),
-            None => {
-                std::borrow::Cow::Owned(timed("emit the objects it reads", || self.models.iter().flat_map(|m| model_objects_of(m, kinds, heads)).collect()))
-            }
-        }
     }
 }
 
@@ -501,8 +489,12 @@ impl Workspace {
                 network
             }),
             admission: Lazy::new(&source, |s| {
-                let objects = s.of_kinds(&["ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"], &[]);
-                timed("admission policies", || admission::Admission::new(&objects))
+                let mut programs = admission::Programs::default();
+                let mut builder = admission::AdmissionBuilder::new(&mut programs);
+                s.each_of_kinds(&["ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"], &[], |o| builder.add(o));
+                let admission = builder.finish();
+                stage("admission policies");
+                admission
             }),
             objects: Objects(source),
             host_network_pods: Vec::new(),
