@@ -267,6 +267,8 @@ pub struct Source {
     typed: bool,
     /// The [`VIEW_KINDS`] of each model's cluster unit, for the tenant views.
     cluster_views: std::sync::OnceLock<Vec<Vec<Object>>>,
+    /// The first tenant (model, tenant positions) that owns each namespace.
+    owners: std::sync::OnceLock<std::collections::HashMap<String, (usize, usize)>>,
 }
 
 impl Source {
@@ -451,7 +453,7 @@ impl Workspace {
     /// Each evaluator converts only the kinds it reads, unless every object was
     /// asked for first.
     pub fn from_models(models: Vec<Model>) -> Workspace {
-        Workspace::from_source(Source { models: std::sync::Arc::new(models), objects: std::sync::OnceLock::new(), typed: true, cluster_views: std::sync::OnceLock::new() })
+        Workspace::from_source(Source { models: std::sync::Arc::new(models), objects: std::sync::OnceLock::new(), typed: true, cluster_views: std::sync::OnceLock::new(), owners: std::sync::OnceLock::new() })
     }
 
     /// The evaluators over the given models and their output, parsed back from
@@ -469,6 +471,7 @@ impl Workspace {
             objects: std::sync::OnceLock::from(objects),
             typed: false,
             cluster_views: std::sync::OnceLock::new(),
+            owners: std::sync::OnceLock::new(),
         })
     }
 
@@ -544,7 +547,20 @@ impl Workspace {
 
     /// The tenant that owns `namespace`.
     pub fn tenant_of(&self, namespace: &str) -> Option<&Tenant> {
-        self.tenants().find(|t| t.namespaces.iter().any(|n| n == namespace))
+        // The first owner in tenant order, as a scan finds it, through a map
+        // built on the first call (`eval` and the escalation search ask per object).
+        let owners = self.objects.0.owners.get_or_init(|| {
+            let mut owners = std::collections::HashMap::new();
+            for (i, m) in self.models.iter().enumerate() {
+                for (j, t) in m.tenants.iter().enumerate() {
+                    for n in &t.namespaces {
+                        owners.entry(n.clone()).or_insert((i, j));
+                    }
+                }
+            }
+            owners
+        });
+        owners.get(namespace).map(|&(i, j)| &self.models[i].tenants[j])
     }
 
     /// `TENANT/WORKLOAD`.
