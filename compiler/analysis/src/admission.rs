@@ -290,7 +290,13 @@ impl Admission {
                     // policies to `kubernetes.io/metadata.name In (its namespaces)`).
                     let required: Vec<(&String, &String)> = match b.namespaces.labels.iter().next() {
                         Some(kv) => vec![kv],
-                        None => b.namespaces.expressions.iter().find(|(_, op, _)| op == "In").map(|(k, _, vs)| vs.iter().map(|v| (k, v)).collect()).unwrap_or_default(),
+                        None => b
+                            .namespaces
+                            .expressions
+                            .iter()
+                            .find(|(_, op, _)| op == "In")
+                            .map(|(k, _, vs)| vs.iter().map(|v| (k, v)).collect())
+                            .unwrap_or_default(),
                     };
                     if required.is_empty() && !b.namespaces.expressions.iter().any(|(_, op, _)| op == "In") {
                         index.unindexed.push((i, j));
@@ -472,7 +478,8 @@ mod tests {
                         .filter(|p| p.resources.iter().any(|(g, r)| (g == "*" || g == group) && (r == "*" || r == resource)))
                         .flat_map(|p| p.bindings.iter().filter(|b| b.namespaces.matches(&labels)).map(move |b| (p.name.as_str(), b.name.as_str())))
                         .collect();
-                    let got: Vec<(&str, &str)> = admission.applicable(group, resource, &labels).into_iter().map(|(p, b)| (p.name.as_str(), b.name.as_str())).collect();
+                    let got: Vec<(&str, &str)> =
+                        admission.applicable(group, resource, &labels).into_iter().map(|(p, b)| (p.name.as_str(), b.name.as_str())).collect();
                     assert_eq!(got, scan, "{labels:?} {group}/{resource}");
                 }
             }

@@ -460,7 +460,8 @@ fn evaluate_one(ws: &Workspace, m: &Manifest, index: usize, all: &[Manifest], op
     if let Some(text) = &m.text {
         for f in &mut out {
             let starts = views.line_starts.entry(text.as_ptr()).or_insert_with(|| crate::manifest::line_starts(text));
-            f.field_location = field_of(f.check, &f.rule).iter().find_map(|k| m.field_line_from(text, starts, k, m.end_line)).map(|l| format!("{}:{l}", m.file));
+            f.field_location =
+                field_of(f.check, &f.rule).iter().find_map(|k| m.field_line_from(text, starts, k, m.end_line)).map(|l| format!("{}:{l}", m.file));
         }
     }
     out

@@ -453,7 +453,13 @@ impl Workspace {
     /// Each evaluator converts only the kinds it reads, unless every object was
     /// asked for first.
     pub fn from_models(models: Vec<Model>) -> Workspace {
-        Workspace::from_source(Source { models: std::sync::Arc::new(models), objects: std::sync::OnceLock::new(), typed: true, cluster_views: std::sync::OnceLock::new(), owners: std::sync::OnceLock::new() })
+        Workspace::from_source(Source {
+            models: std::sync::Arc::new(models),
+            objects: std::sync::OnceLock::new(),
+            typed: true,
+            cluster_views: std::sync::OnceLock::new(),
+            owners: std::sync::OnceLock::new(),
+        })
     }
 
     /// The evaluators over the given models and their output, parsed back from
@@ -516,8 +522,11 @@ impl Workspace {
         }
         let clusters = source.cluster_views.get_or_init(|| source.models.iter().map(|m| cluster_objects_of(m, VIEW_KINDS, &[])).collect());
         // The tenant's objects in each model (the cluster units' are borrowed).
-        let own: Vec<Vec<Object>> =
-            source.models.iter().map(|m| m.tenants.iter().filter(|t| t.name == tenant).flat_map(|t| tenant_objects_of(m, t, VIEW_KINDS, &[])).collect()).collect();
+        let own: Vec<Vec<Object>> = source
+            .models
+            .iter()
+            .map(|m| m.tenants.iter().filter(|t| t.name == tenant).flat_map(|t| tenant_objects_of(m, t, VIEW_KINDS, &[])).collect())
+            .collect();
         let mut refs: Vec<&Object> = Vec::new();
         for (own, cluster) in own.iter().zip(clusters) {
             // As `model_objects_of` orders a model's objects: by path.
