@@ -23,6 +23,24 @@ fn assert_same(path: &Path) {
     let (pa, pb) = (Posture::of(&typed), Posture::of(&yaml));
     assert!(pa.facts.len() > 3, "{tag}: a posture");
     assert_eq!(pa.facts, pb.facts, "{tag}: posture");
+    // The reachability matrix (its receivers found through indexes) is every
+    // pair's answer, pods and CIDR endpoints, ports included.
+    let mut endpoints: Vec<_> = typed.workloads().map(|(t, w)| khc_analysis::posture::workload_endpoint(t, w).endpoint).collect();
+    endpoints.push(khc_analysis::network::Endpoint::bare_pod("kube-system"));
+    endpoints.push(khc_analysis::network::Endpoint::pod("kube-system", &[("k8s-app", "kube-dns")]));
+    for net in ["0.0.0.0/0", "10.1.0.0/16", "10.1.2.3", "192.168.0.1"] {
+        endpoints.push(khc_analysis::network::Endpoint::parse_net(net).expect("a CIDR"));
+    }
+    let mut pairs = Vec::new();
+    for (a, ea) in endpoints.iter().enumerate() {
+        for (b, eb) in endpoints.iter().enumerate() {
+            let ports = typed.network.ports(ea, eb);
+            if a != b && !ports.is_empty() {
+                pairs.push((a, b, ports));
+            }
+        }
+    }
+    assert_eq!(typed.network.matrix(&endpoints), pairs, "{tag}: matrix");
     // who-can (direct grants, one-step escalations, multi-step paths) in every
     // namespace and cluster-wide.
     let mut namespaces: Vec<Option<String>> = typed.tenants().flat_map(|t| t.namespaces.iter().cloned().map(Some)).collect();
@@ -41,9 +59,17 @@ fn assert_same(path: &Path) {
             assert_eq!(answer(&typed), answer(&yaml), "{tag}: who-can {verb} {resource} in {ns:?}");
         }
     }
-    // eval: a privileged Deployment and a plain Pod in each namespace.
-    let mut docs = String::new();
-    for ns in namespaces.iter().flatten() {
+    // eval: a privileged Deployment and a plain Pod in each namespace (and in
+    // two no tenant owns), judged through each tenant's own evaluators
+    // (`Workspace::tenant_view`) on the typed side, the whole fleet's on the
+    // YAML side; a Service, a RoleBinding and a Namespace, which read the
+    // fleet's objects.
+    let mut docs = String::from(
+        "---\napiVersion: v1\nkind: Service\nmetadata: {name: s, namespace: default}\nspec: {type: NodePort, selector: {app: d}}\n\
+         ---\napiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata: {name: b, namespace: default}\nroleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: edit}\nsubjects: [{kind: Group, name: g}]\n\
+         ---\napiVersion: v1\nkind: Namespace\nmetadata: {name: default}\n",
+    );
+    for ns in namespaces.iter().flatten().chain([&"default".to_string(), &"kube-system".to_string()]) {
         docs.push_str(&format!(
             "---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: d, namespace: {ns}}}\nspec:\n  selector: {{matchLabels: {{app: d}}}}\n  template:\n    metadata: {{labels: {{app: d}}}}\n    spec:\n      hostNetwork: true\n      containers: [{{name: c, image: docker.io/x:latest, securityContext: {{privileged: true}}}}]\n---\napiVersion: v1\nkind: Pod\nmetadata: {{name: p, namespace: {ns}}}\nspec:\n  containers: [{{name: c, image: registry.example.com/x@sha256:0000000000000000000000000000000000000000000000000000000000000000}}]\n"
         ));

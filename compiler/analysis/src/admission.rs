@@ -19,8 +19,8 @@ pub struct Check {
     pub rule_source: String,
     /// The message shown on rejection.
     pub message: String,
-    /// The expression.
-    pub expression: String,
+    /// The expression (its text shared with every check of the same one).
+    pub expression: Arc<str>,
     program: Program,
 }
 
@@ -79,6 +79,22 @@ pub struct Violation {
 pub struct Admission {
     /// The policies.
     pub policies: Vec<Policy>,
+    /// The bindings by a label their namespace selector requires, built on the
+    /// first [`Admission::applicable`] (the policies are not changed after).
+    index: std::sync::OnceLock<BindingIndex>,
+}
+
+/// `(policy, binding)` positions by a `(key, value)` label the binding's
+/// namespace selector requires (its first `matchLabels` entry, or one of the
+/// values of its first `In` expression); the bindings that require none are
+/// `unindexed`. A namespace whose labels lack that pair
+/// cannot be selected, so [`Admission::applicable`] matches only the bindings
+/// found under its labels, not every binding of the fleet (a tenant's bindings
+/// require its tenant label).
+#[derive(Default)]
+struct BindingIndex {
+    by_label: std::collections::HashMap<String, std::collections::HashMap<String, Vec<(usize, usize)>>>,
+    unindexed: Vec<(usize, usize)>,
 }
 
 type Compiled = Result<Arc<cel::Program>, String>;
@@ -88,7 +104,7 @@ type Compiled = Result<Arc<cel::Program>, String>;
 /// objects. One per distinct text (tenants share most of theirs).
 #[derive(Debug)]
 struct Expression {
-    text: String,
+    text: Arc<str>,
     compiled: std::sync::OnceLock<Compiled>,
 }
 
@@ -113,9 +129,17 @@ fn env() -> Arc<cel::Env> {
     .clone()
 }
 
+/// The expressions of the admission policies built with it, one per distinct
+/// text, each compiled on first use: policies built one tenant at a time
+/// ([`Admission::with_programs`], `khc eval`) share the cluster's expressions and
+/// the rules every tenant states alike, so each distinct program is compiled once.
+#[derive(Default)]
+pub struct Programs(std::collections::HashMap<String, Program>);
+
 /// One [`Expression`] per distinct text (compiled on first use).
-fn compile(cache: &mut std::collections::HashMap<String, Program>, expr: &str) -> Program {
-    cache.entry(expr.to_string()).or_insert_with(|| Arc::new(Expression { text: expr.to_string(), compiled: std::sync::OnceLock::new() })).clone()
+fn compile(cache: &mut Programs, expr: &str) -> Program {
+    let cache = &mut cache.0;
+    cache.entry(expr.to_string()).or_insert_with(|| Arc::new(Expression { text: expr.into(), compiled: std::sync::OnceLock::new() })).clone()
 }
 
 /// The `(group, resource)` of a kind that carries a pod template (or is a pod or
@@ -141,79 +165,162 @@ pub fn rule_of_message(message: &str) -> Option<(&str, &str)> {
 impl Admission {
     /// The policies and bindings among `objects` (expressions compiled once).
     pub fn new(objects: &[Object]) -> Admission {
-        let mut policies: Vec<Policy> = Vec::new();
-        let mut cache = std::collections::HashMap::new();
-        for o in objects.iter().filter(|o| o.kind() == "ValidatingAdmissionPolicy") {
-            let spec = &o.value["spec"];
-            let mut resources = Vec::new();
-            for r in spec["matchConstraints"]["resourceRules"].as_array().into_iter().flatten() {
-                for g in r["apiGroups"].as_array().into_iter().flatten().filter_map(Value::as_str) {
-                    for res in r["resources"].as_array().into_iter().flatten().filter_map(Value::as_str) {
-                        resources.push((g.to_string(), res.to_string()));
+        Admission::with_programs(&objects.iter().collect::<Vec<_>>(), &mut Programs::default())
+    }
+
+    /// Like [`Admission::new`], with the expressions of `cache` (and the new
+    /// ones added to it): an expression another admission built with the same
+    /// cache compiled is not compiled again.
+    pub fn with_programs(objects: &[&Object], cache: &mut Programs) -> Admission {
+        let mut b = AdmissionBuilder::new(cache);
+        for o in objects {
+            b.add(o);
+        }
+        b.finish()
+    }
+}
+
+/// Builds an [`Admission`] from objects added one by one, in order (the query
+/// commands convert and add each tenant's policies in turn, so the converted
+/// policies of the whole fleet are never held at once as JSON).
+pub struct AdmissionBuilder<'c> {
+    cache: &'c mut Programs,
+    policies: Vec<Policy>,
+    /// Each binding with the policy it names, resolved at the end (a binding may
+    /// come before its policy).
+    bindings: Vec<(String, PolicyBinding)>,
+}
+
+impl<'c> AdmissionBuilder<'c> {
+    /// No policy yet; expressions shared through `cache`.
+    pub fn new(cache: &'c mut Programs) -> AdmissionBuilder<'c> {
+        AdmissionBuilder { cache, policies: Vec::new(), bindings: Vec::new() }
+    }
+
+    /// Adds a ValidatingAdmissionPolicy or a binding (other kinds are ignored).
+    pub fn add(&mut self, o: &Object) {
+        let cache = &mut *self.cache;
+        match o.kind() {
+            "ValidatingAdmissionPolicy" => {
+                let spec = &o.value["spec"];
+                let mut resources = Vec::new();
+                for r in spec["matchConstraints"]["resourceRules"].as_array().into_iter().flatten() {
+                    for g in r["apiGroups"].as_array().into_iter().flatten().filter_map(Value::as_str) {
+                        for res in r["resources"].as_array().into_iter().flatten().filter_map(Value::as_str) {
+                            resources.push((g.to_string(), res.to_string()));
+                        }
                     }
                 }
+                let variables = spec["variables"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|v| (v["name"].as_str().unwrap_or("").to_string(), compile(cache, v["expression"].as_str().unwrap_or(""))))
+                    .collect();
+                let checks = spec["validations"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|v| {
+                        let message = v["message"].as_str().unwrap_or("").to_string();
+                        let (rule, rule_source) = rule_of_message(&message).unwrap_or(("", "?"));
+                        let program = compile(cache, v["expression"].as_str().unwrap_or(""));
+                        Check { rule: rule.into(), rule_source: rule_source.into(), message, expression: program.text.clone(), program }
+                    })
+                    .collect();
+                let match_conditions =
+                    spec["matchConditions"].as_array().into_iter().flatten().map(|c| compile(cache, c["expression"].as_str().unwrap_or(""))).collect();
+                self.policies.push(Policy {
+                    name: o.name().into(),
+                    source: source_of(&o.value),
+                    fail_closed: spec["failurePolicy"].as_str() != Some("Ignore"),
+                    resources,
+                    variables,
+                    match_conditions,
+                    checks,
+                    bindings: Vec::new(),
+                });
             }
-            let variables = spec["variables"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|v| (v["name"].as_str().unwrap_or("").to_string(), compile(&mut cache, v["expression"].as_str().unwrap_or(""))))
-                .collect();
-            let checks = spec["validations"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|v| {
-                    let message = v["message"].as_str().unwrap_or("").to_string();
-                    let (rule, rule_source) = rule_of_message(&message).unwrap_or(("", "?"));
-                    let expression = v["expression"].as_str().unwrap_or("").to_string();
-                    Check { rule: rule.into(), rule_source: rule_source.into(), message, program: compile(&mut cache, &expression), expression }
-                })
-                .collect();
-            let match_conditions =
-                spec["matchConditions"].as_array().into_iter().flatten().map(|c| compile(&mut cache, c["expression"].as_str().unwrap_or(""))).collect();
-            policies.push(Policy {
-                name: o.name().into(),
-                source: source_of(&o.value),
-                fail_closed: spec["failurePolicy"].as_str() != Some("Ignore"),
-                resources,
-                variables,
-                match_conditions,
-                checks,
-                bindings: Vec::new(),
-            });
+            "ValidatingAdmissionPolicyBinding" => {
+                let spec = &o.value["spec"];
+                let Some(policy) = spec["policyName"].as_str() else { return };
+                self.bindings.push((
+                    policy.to_string(),
+                    PolicyBinding {
+                        name: o.name().into(),
+                        namespaces: Selector::parse(&spec["matchResources"]["namespaceSelector"]),
+                        actions: spec["validationActions"].as_array().into_iter().flatten().filter_map(|a| a.as_str().map(str::to_string)).collect(),
+                        source: source_of(&o.value),
+                    },
+                ));
+            }
+            _ => {}
         }
-        // The first policy of each name (as a scan would find it).
+    }
+
+    /// The policies, each binding given to the first policy of the name it names
+    /// (as a scan would find it), in the bindings' order; a binding of no policy
+    /// is dropped.
+    pub fn finish(self) -> Admission {
+        let mut policies = self.policies;
         let mut by_name: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
         for (i, p) in policies.iter().enumerate() {
             by_name.entry(p.name.clone()).or_insert(i);
         }
-        for o in objects.iter().filter(|o| o.kind() == "ValidatingAdmissionPolicyBinding") {
-            let spec = &o.value["spec"];
-            let Some(&i) = spec["policyName"].as_str().and_then(|n| by_name.get(n)) else { continue };
-            let p = &mut policies[i];
-            p.bindings.push(PolicyBinding {
-                name: o.name().into(),
-                namespaces: Selector::parse(&spec["matchResources"]["namespaceSelector"]),
-                actions: spec["validationActions"].as_array().into_iter().flatten().filter_map(|a| a.as_str().map(str::to_string)).collect(),
-                source: source_of(&o.value),
-            });
+        for (name, b) in self.bindings {
+            if let Some(&i) = by_name.get(&name) {
+                policies[i].bindings.push(b);
+            }
         }
-        Admission { policies }
+        Admission { policies, index: std::sync::OnceLock::new() }
     }
+}
 
+impl Admission {
     /// The `(policy, binding)` pairs that apply to an object of `(group,
     /// resource)` in a namespace with `ns_labels`.
+    /// In policy order, then binding order.
     pub fn applicable<'a>(&'a self, group: &str, resource: &str, ns_labels: &Labels) -> Vec<(&'a Policy, &'a PolicyBinding)> {
-        let mut out = Vec::new();
-        for p in &self.policies {
-            if !p.resources.iter().any(|(g, r)| (g == "*" || g == group) && (r == "*" || r == resource)) {
-                continue;
-            }
-            for b in &p.bindings {
-                if b.namespaces.matches(ns_labels) {
-                    out.push((p, b));
+        let index = self.index.get_or_init(|| {
+            let mut index = BindingIndex::default();
+            for (i, p) in self.policies.iter().enumerate() {
+                for (j, b) in p.bindings.iter().enumerate() {
+                    // A required pair: the first `matchLabels` entry, else each
+                    // value of the first `In` expression (khc binds a tenant's
+                    // policies to `kubernetes.io/metadata.name In (its namespaces)`).
+                    let required: Vec<(&String, &String)> = match b.namespaces.labels.iter().next() {
+                        Some(kv) => vec![kv],
+                        None => b
+                            .namespaces
+                            .expressions
+                            .iter()
+                            .find(|(_, op, _)| op == "In")
+                            .map(|(k, _, vs)| vs.iter().map(|v| (k, v)).collect())
+                            .unwrap_or_default(),
+                    };
+                    if required.is_empty() && !b.namespaces.expressions.iter().any(|(_, op, _)| op == "In") {
+                        index.unindexed.push((i, j));
+                    }
+                    for (k, v) in required {
+                        index.by_label.entry(k.clone()).or_default().entry(v.clone()).or_default().push((i, j));
+                    }
                 }
+            }
+            index
+        });
+        let mut candidates = index.unindexed.clone();
+        for (k, v) in ns_labels {
+            if let Some(found) = index.by_label.get(k).and_then(|by_value| by_value.get(v)) {
+                candidates.extend(found);
+            }
+        }
+        candidates.sort_unstable();
+        candidates.dedup();
+        let mut out = Vec::new();
+        for (i, j) in candidates {
+            let (p, b) = (&self.policies[i], &self.policies[i].bindings[j]);
+            if p.resources.iter().any(|(g, r)| (g == "*" || g == group) && (r == "*" || r == resource)) && b.namespaces.matches(ns_labels) {
+                out.push((p, b));
             }
         }
         out
@@ -326,7 +433,58 @@ impl Policy {
 
 #[cfg(test)]
 mod tests {
-    use super::rule_of_message;
+    use super::{rule_of_message, Admission};
+    use crate::selector::Labels;
+    use crate::Object;
+
+    /// The binding index finds exactly the bindings a scan of every binding finds,
+    /// whatever the selector's form.
+    #[test]
+    fn applicable_through_the_index_is_the_scan() {
+        let selectors = [
+            serde_json::json!({}),
+            serde_json::json!({"matchLabels": {"team": "a"}}),
+            serde_json::json!({"matchLabels": {"team": "a", "env": "prod"}}),
+            serde_json::json!({"matchExpressions": [{"key": "kubernetes.io/metadata.name", "operator": "In", "values": ["a", "b"]}]}),
+            serde_json::json!({"matchExpressions": [{"key": "kubernetes.io/metadata.name", "operator": "In", "values": []}]}),
+            serde_json::json!({"matchExpressions": [{"key": "kubernetes.io/metadata.name", "operator": "NotIn", "values": ["kube-system"]}]}),
+            serde_json::json!({"matchExpressions": [{"key": "env", "operator": "Exists"}, {"key": "team", "operator": "In", "values": ["b"]}]}),
+        ];
+        let mut objects = Vec::new();
+        for (i, sel) in selectors.iter().enumerate() {
+            let rules = [{ serde_json::json!({"apiGroups": [""], "resources": ["pods"]}) }, serde_json::json!({"apiGroups": ["apps"], "resources": ["*"]})];
+            objects.push(Object {
+                path: format!("p{i}"),
+                value: serde_json::json!({"kind": "ValidatingAdmissionPolicy", "metadata": {"name": format!("p{i}")},
+                    "spec": {"matchConstraints": {"resourceRules": [rules[i % 2].clone()]}, "validations": [{"expression": "true"}]}}),
+            });
+            for j in 0..2 {
+                objects.push(Object {
+                    path: format!("p{i}-b{j}"),
+                    value: serde_json::json!({"kind": "ValidatingAdmissionPolicyBinding", "metadata": {"name": format!("p{i}-b{j}")},
+                        "spec": {"policyName": format!("p{}", (i + j) % selectors.len()), "matchResources": {"namespaceSelector": sel}, "validationActions": ["Deny"]}}),
+                });
+            }
+        }
+        let admission = Admission::new(&objects);
+        for ns in ["a", "b", "c", "kube-system"] {
+            for extra in [vec![], vec![("team", "a")], vec![("team", "b"), ("env", "prod")], vec![("team", "a"), ("env", "prod")]] {
+                let mut labels = Labels::from([("kubernetes.io/metadata.name".to_string(), ns.to_string())]);
+                labels.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+                for (group, resource) in [("", "pods"), ("apps", "deployments")] {
+                    let scan: Vec<(&str, &str)> = admission
+                        .policies
+                        .iter()
+                        .filter(|p| p.resources.iter().any(|(g, r)| (g == "*" || g == group) && (r == "*" || r == resource)))
+                        .flat_map(|p| p.bindings.iter().filter(|b| b.namespaces.matches(&labels)).map(move |b| (p.name.as_str(), b.name.as_str())))
+                        .collect();
+                    let got: Vec<(&str, &str)> =
+                        admission.applicable(group, resource, &labels).into_iter().map(|(p, b)| (p.name.as_str(), b.name.as_str())).collect();
+                    assert_eq!(got, scan, "{labels:?} {group}/{resource}");
+                }
+            }
+        }
+    }
 
     #[test]
     fn rule_of_message_reads_the_tag() {

@@ -592,8 +592,8 @@ pub fn compare_programs_then(old: &[Program], new: &[Program], dispose: fn(Evalu
     let mut sides: [(Network, Rbac, Vec<Object>); 2] = [(Network::default(), Rbac::new(&[]), Vec::new()), (Network::default(), Rbac::new(&[]), Vec::new())];
     let mut feed = |side: usize, objects: &[Object]| {
         let (network, rbac, admission) = &mut sides[side];
-        network.add(objects);
-        rbac.add(objects);
+        network.add_all(objects);
+        rbac.add_all(objects);
         admission.extend(objects.iter().filter(|o| admitted(o)).cloned());
     };
     // A clean unit's objects: what the NetworkPolicy evaluator and the RBAC

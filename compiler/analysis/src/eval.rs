@@ -14,7 +14,7 @@
 use crate::manifest::{pod_template, Manifest};
 use crate::rbac::{Request, Subject};
 use crate::selector::labels;
-use crate::{admission, effects, pss, Workspace};
+use crate::{admission, effects, pss, TenantView, Workspace};
 use khc_semantics::model::{Isolation, Peer, Tenant};
 use serde::Serialize;
 
@@ -177,12 +177,45 @@ pub fn resource_of_kind(api_version: &str, kind: &str) -> (String, String) {
 /// Evaluates one manifest object; `default_namespace` applies when it names none.
 pub fn evaluate(ws: &Workspace, m: &Manifest, default_namespace: &str) -> Vec<Finding> {
     let opts = Options { namespace: Some(default_namespace.to_string()), as_subject: None };
-    evaluate_one(ws, m, 0, &[], &opts)
+    evaluate_one(ws, m, 0, &[], &opts, &mut Views::default())
+}
+
+/// The evaluators each tenant's objects are judged with: the tenant's
+/// [`TenantView`], built on the first object in its namespaces (`khc eval` of
+/// a few manifests converts and compiles the policies of their tenants only,
+/// not the fleet's), its CEL shared with the other views'.
+/// How many tenants' views [`Views`] keeps at most.
+const KEPT_VIEWS: usize = 16;
+
+#[derive(Default)]
+struct Views {
+    programs: admission::Programs,
+    of_tenant: std::collections::HashMap<String, Option<TenantView>>,
+    /// The line starts of each manifest file's text (by its address).
+    line_starts: std::collections::HashMap<*const u8, Vec<usize>>,
+}
+
+impl Views {
+    /// The admission policies that may bind an object in `namespace` of
+    /// `tenant` (if a tenant owns it), and the namespace's labels.
+    fn admission<'a>(&'a mut self, ws: &'a Workspace, tenant: Option<&Tenant>, namespace: &str) -> (&'a admission::Admission, crate::selector::Labels) {
+        let Views { programs, of_tenant, .. } = self;
+        // Manifests come mostly grouped by namespace: the last views are kept,
+        // not every tenant's (their policies would add up to the fleet's).
+        if tenant.is_some_and(|t| !of_tenant.contains_key(&t.name)) && of_tenant.len() >= KEPT_VIEWS {
+            of_tenant.clear();
+        }
+        let view = tenant.and_then(|t| of_tenant.entry(t.name.clone()).or_insert_with(|| ws.tenant_view(&t.name, programs)).as_ref());
+        match view {
+            Some(v) => (&v.admission, v.network.labels_of(namespace)),
+            None => (&ws.admission, ws.network.labels_of(namespace)),
+        }
+    }
 }
 
 /// Evaluates object `index` of `all` (the other objects of the same input: a
 /// RoleBinding's Role may be among them).
-fn evaluate_one(ws: &Workspace, m: &Manifest, index: usize, all: &[Manifest], opts: &Options) -> Vec<Finding> {
+fn evaluate_one(ws: &Workspace, m: &Manifest, index: usize, all: &[Manifest], opts: &Options, views: &mut Views) -> Vec<Finding> {
     let v = &m.value;
     let kind = v["kind"].as_str().unwrap_or("");
     let cluster_scoped = CLUSTER_SCOPED_KINDS.contains(&kind);
@@ -331,8 +364,8 @@ fn evaluate_one(ws: &Workspace, m: &Manifest, index: usize, all: &[Manifest], op
     // Admission policies.
     let api_version = v["apiVersion"].as_str().unwrap_or("");
     if let Some((group, resource)) = admission::resource_of(api_version, v["kind"].as_str().unwrap_or("")) {
-        let ns_labels = ws.network.labels_of(&namespace);
-        for (policy, binding) in ws.admission.applicable(&group, &resource, &ns_labels) {
+        let (admission, ns_labels) = views.admission(ws, tenant, &namespace);
+        for (policy, binding) in admission.applicable(&group, &resource, &ns_labels) {
             for x in policy.evaluate(v, &binding.actions) {
                 let severity = if x.actions.iter().any(|a| a == "Deny") {
                     Severity::Deny
@@ -456,7 +489,9 @@ fn evaluate_one(ws: &Workspace, m: &Manifest, index: usize, all: &[Manifest], op
     // Point each finding at its field where the object's text is at hand.
     if let Some(text) = &m.text {
         for f in &mut out {
-            f.field_location = field_of(f.check, &f.rule).iter().find_map(|k| m.field_line(text, k, m.end_line)).map(|l| format!("{}:{l}", m.file));
+            let starts = views.line_starts.entry(text.as_ptr()).or_insert_with(|| crate::manifest::line_starts(text));
+            f.field_location =
+                field_of(f.check, &f.rule).iter().find_map(|k| m.field_line_from(text, starts, k, m.end_line)).map(|l| format!("{}:{l}", m.file));
         }
     }
     out
@@ -510,5 +545,6 @@ pub fn evaluate_all(ws: &Workspace, manifests: &[Manifest], default_namespace: &
 
 /// Every finding of every manifest, in manifest order.
 pub fn evaluate_with(ws: &Workspace, manifests: &[Manifest], opts: &Options) -> Vec<Finding> {
-    manifests.iter().enumerate().flat_map(|(i, m)| evaluate_one(ws, m, i, manifests, opts)).collect()
+    let mut views = Views::default();
+    manifests.iter().enumerate().flat_map(|(i, m)| evaluate_one(ws, m, i, manifests, opts, &mut views)).collect()
 }

@@ -148,34 +148,68 @@ pub fn model_objects(model: &Model) -> Vec<Object> {
 /// `apiVersion`, `kind` and `metadata` (the RBAC authorizer reads only the
 /// annotations of admission policies: their CEL is not converted).
 pub fn model_objects_of(model: &Model, kinds: &[&str], heads: &[&str]) -> Vec<Object> {
-    let convert = |b: khc_emit::objects::Built, path: String| {
-        if kinds.contains(&b.kind) {
-            Some(Object { path, value: b.body.json() })
-        } else if heads.contains(&b.kind) {
-            Some(Object { path, value: b.body.head() })
-        } else {
-            None
-        }
-    };
-    let cluster = &model.cluster.name;
-    let mut out: Vec<Object> = khc_emit::cluster_unit_objects(&model.cluster)
-        .into_iter()
-        .filter_map(|b| {
-            let path = khc_emit::cluster_object_path(cluster, &b);
-            convert(b, path)
-        })
-        .collect();
+    let mut out = cluster_objects_of(model, kinds, heads);
     // On one thread: faster than two on a shared machine, and one allocator
     // arena keeps the peak RSS down.
     for t in &model.tenants {
-        let dir = khc_emit::tenant_dir(cluster, &t.name);
-        out.extend(khc_emit::tenant_built(t).into_iter().filter_map(|b| {
-            let path = khc_emit::tenant_object_path(&dir, &b);
-            convert(b, path)
-        }));
+        out.extend(tenant_objects_of(model, t, kinds, heads));
     }
     out.sort_by(|a, b| a.path.cmp(&b.path));
     out
+}
+
+/// A built object as the evaluators read it, if its kind is among `kinds` (in
+/// full) or `heads` (`apiVersion`, `kind` and `metadata` only).
+fn convert(b: khc_emit::objects::Built, path: String, kinds: &[&str], heads: &[&str]) -> Option<Object> {
+    if kinds.contains(&b.kind) {
+        Some(Object { path, value: b.body.json() })
+    } else if heads.contains(&b.kind) {
+        Some(Object { path, value: b.body.head() })
+    } else {
+        None
+    }
+}
+
+/// The objects of the cluster unit of `model` among `kinds` and `heads` (see
+/// [`model_objects_of`]), unsorted.
+fn cluster_objects_of(model: &Model, kinds: &[&str], heads: &[&str]) -> Vec<Object> {
+    let cluster = &model.cluster.name;
+    khc_emit::cluster_unit_objects(&model.cluster)
+        .into_iter()
+        .filter_map(|b| {
+            let path = khc_emit::cluster_object_path(cluster, &b);
+            convert(b, path, kinds, heads)
+        })
+        .collect()
+}
+
+/// The objects of tenant `t` of `model` among `kinds` and `heads` (see
+/// [`model_objects_of`]), unsorted.
+fn tenant_objects_of(model: &Model, t: &Tenant, kinds: &[&str], heads: &[&str]) -> Vec<Object> {
+    let dir = khc_emit::tenant_dir(&model.cluster.name, &t.name);
+    khc_emit::tenant_built(t)
+        .into_iter()
+        .filter_map(|b| {
+            let path = khc_emit::tenant_object_path(&dir, &b);
+            convert(b, path, kinds, heads)
+        })
+        .collect()
+}
+
+/// The kinds a [`TenantView`] reads.
+const VIEW_KINDS: &[&str] = &["Namespace", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"];
+
+/// The evaluators that judge an object in one tenant's namespaces, built from the
+/// cluster units' objects and that tenant's alone ([`Workspace::tenant_view`]):
+/// other tenants' admission policies bind only their own namespaces (by the
+/// tenant label), and their Namespaces are not this tenant's, so for a namespace
+/// of the tenant both answer as the whole fleet's evaluators do
+/// (`tests/typed_model.rs` holds `khc eval`'s findings equal both ways).
+pub struct TenantView {
+    /// The admission policies of the cluster units and of the tenant.
+    pub admission: admission::Admission,
+    /// The tenant's Namespaces (and the cluster units'): their labels.
+    pub network: network::Network,
 }
 
 /// With `KHC_QUERY_TIMING=1`, prints on stderr the wall time since the previous
@@ -228,6 +262,13 @@ impl std::fmt::Display for LoadError {
 pub struct Source {
     models: std::sync::Arc<Vec<Model>>,
     objects: std::sync::OnceLock<Vec<Object>>,
+    /// Whether the objects are converted from the models (not given: parsed
+    /// YAML, live objects joined), so that a [`TenantView`] may be built.
+    typed: bool,
+    /// The [`VIEW_KINDS`] of each model's cluster unit, for the tenant views.
+    cluster_views: std::sync::OnceLock<Vec<Vec<Object>>>,
+    /// The first tenant (model, tenant positions) that owns each namespace.
+    owners: std::sync::OnceLock<std::collections::HashMap<String, (usize, usize)>>,
 }
 
 impl Source {
@@ -236,15 +277,33 @@ impl Source {
         self.objects.get_or_init(|| timed("emit the analysed objects", || self.models.iter().flat_map(model_objects).collect()))
     }
 
-    /// The objects an evaluator reads: all of them when they exist, otherwise
-    /// only those of `kinds` (and the heads of `heads`), converted from the models.
-    fn of_kinds(&self, kinds: &[&str], heads: &[&str]) -> std::borrow::Cow<'_, [Object]> {
-        match self.objects.get() {
-            Some(all) => std::borrow::Cow::Borrowed(all),
-            None => {
-                std::borrow::Cow::Owned(timed("emit the objects it reads", || self.models.iter().flat_map(|m| model_objects_of(m, kinds, heads)).collect()))
+    /// Hands `add` the objects an evaluator reads, in path order: all of them
+    /// when they exist, otherwise only those of `kinds` (and the heads of `heads`), converted from the models one
+    /// tenant at a time and dropped once added (the converted objects of the
+    /// whole fleet are never held at once: the evaluator is built in less memory).
+    fn each_of_kinds(&self, kinds: &[&str], heads: &[&str], mut add: impl FnMut(&Object)) {
+        if let Some(all) = self.objects.get() {
+            all.iter().for_each(add);
+            return;
+        }
+        stage("before emit the objects it reads, one tenant at a time");
+        for m in self.models.iter() {
+            // As `model_objects_of` orders a model's objects (by path): every
+            // object of a unit lies under its folder, so the units in the order of
+            // their folders, each unit's objects in the order of their paths.
+            let mut units: Vec<(String, Option<&Tenant>)> = vec![(khc_emit::cluster_unit_dir(&m.cluster.name) + "/", None)];
+            units.extend(m.tenants.iter().map(|t| (khc_emit::tenant_dir(&m.cluster.name, &t.name) + "/", Some(t))));
+            units.sort_by(|a, b| a.0.cmp(&b.0));
+            for (_, unit) in units {
+                let mut objects = match unit {
+                    None => cluster_objects_of(m, kinds, heads),
+                    Some(t) => tenant_objects_of(m, t, kinds, heads),
+                };
+                objects.sort_by(|a, b| a.path.cmp(&b.path));
+                objects.iter().for_each(&mut add);
             }
         }
+        stage("emit the objects it reads, one tenant at a time");
     }
 }
 
@@ -394,7 +453,13 @@ impl Workspace {
     /// Each evaluator converts only the kinds it reads, unless every object was
     /// asked for first.
     pub fn from_models(models: Vec<Model>) -> Workspace {
-        Workspace::from_source(Source { models: std::sync::Arc::new(models), objects: std::sync::OnceLock::new() })
+        Workspace::from_source(Source {
+            models: std::sync::Arc::new(models),
+            objects: std::sync::OnceLock::new(),
+            typed: true,
+            cluster_views: std::sync::OnceLock::new(),
+            owners: std::sync::OnceLock::new(),
+        })
     }
 
     /// The evaluators over the given models and their output, parsed back from
@@ -407,7 +472,13 @@ impl Workspace {
     /// The evaluators over the given models and emitted objects.
     /// Each evaluator is built on first use.
     pub fn from_objects(models: Vec<Model>, objects: Vec<Object>) -> Workspace {
-        Workspace::from_source(Source { models: std::sync::Arc::new(models), objects: std::sync::OnceLock::from(objects) })
+        Workspace::from_source(Source {
+            models: std::sync::Arc::new(models),
+            objects: std::sync::OnceLock::from(objects),
+            typed: false,
+            cluster_views: std::sync::OnceLock::new(),
+            owners: std::sync::OnceLock::new(),
+        })
     }
 
     fn from_source(source: Source) -> Workspace {
@@ -415,20 +486,56 @@ impl Workspace {
         Workspace {
             models: source.models.clone(),
             rbac: Lazy::new(&source, |s| {
-                let objects = s.of_kinds(RBAC_KINDS, &["ValidatingAdmissionPolicy"]);
-                timed("RBAC authorizer", || rbac::Rbac::new(&objects))
+                let mut rbac = rbac::Rbac::builtin();
+                s.each_of_kinds(RBAC_KINDS, &["ValidatingAdmissionPolicy"], |o| rbac.add(o));
+                stage("RBAC authorizer");
+                rbac
             }),
             network: Lazy::new(&source, |s| {
-                let objects = s.of_kinds(&["Namespace", "NetworkPolicy"], &[]);
-                timed("NetworkPolicy evaluator", || network::Network::new(&objects))
+                let mut network = network::Network::default();
+                s.each_of_kinds(&["Namespace", "NetworkPolicy"], &[], |o| network.add(o));
+                stage("NetworkPolicy evaluator");
+                network
             }),
             admission: Lazy::new(&source, |s| {
-                let objects = s.of_kinds(&["ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"], &[]);
-                timed("admission policies", || admission::Admission::new(&objects))
+                let mut programs = admission::Programs::default();
+                let mut builder = admission::AdmissionBuilder::new(&mut programs);
+                s.each_of_kinds(&["ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"], &[], |o| builder.add(o));
+                let admission = builder.finish();
+                stage("admission policies");
+                admission
             }),
             objects: Objects(source),
             host_network_pods: Vec::new(),
         }
+    }
+
+    /// The evaluators that judge objects in the namespaces of tenant `tenant`
+    /// ([`TenantView`]), converted from the cluster units and that tenant alone,
+    /// their expressions shared through `programs`; `None` when the workspace's
+    /// objects were given (parsed YAML, live objects), which only the whole
+    /// fleet's evaluators read.
+    pub fn tenant_view(&self, tenant: &str, programs: &mut admission::Programs) -> Option<TenantView> {
+        let source = &self.objects.0;
+        if !source.typed {
+            return None;
+        }
+        let clusters = source.cluster_views.get_or_init(|| source.models.iter().map(|m| cluster_objects_of(m, VIEW_KINDS, &[])).collect());
+        // The tenant's objects in each model (the cluster units' are borrowed).
+        let own: Vec<Vec<Object>> = source
+            .models
+            .iter()
+            .map(|m| m.tenants.iter().filter(|t| t.name == tenant).flat_map(|t| tenant_objects_of(m, t, VIEW_KINDS, &[])).collect())
+            .collect();
+        let mut refs: Vec<&Object> = Vec::new();
+        for (own, cluster) in own.iter().zip(clusters) {
+            // As `model_objects_of` orders a model's objects: by path.
+            let mut part: Vec<&Object> = cluster.iter().chain(own).collect();
+            part.sort_by(|a, b| a.path.cmp(&b.path));
+            refs.extend(part);
+        }
+        let namespaces: Vec<Object> = refs.iter().filter(|o| o.kind() == "Namespace").map(|o| (*o).clone()).collect();
+        Some(TenantView { admission: admission::Admission::with_programs(&refs, programs), network: network::Network::new(&namespaces) })
     }
 
     /// The live hostNetwork pods whose labels a pod endpoint's labels select
@@ -449,7 +556,20 @@ impl Workspace {
 
     /// The tenant that owns `namespace`.
     pub fn tenant_of(&self, namespace: &str) -> Option<&Tenant> {
-        self.tenants().find(|t| t.namespaces.iter().any(|n| n == namespace))
+        // The first owner in tenant order, as a scan finds it, through a map
+        // built on the first call (`eval` and the escalation search ask per object).
+        let owners = self.objects.0.owners.get_or_init(|| {
+            let mut owners = std::collections::HashMap::new();
+            for (i, m) in self.models.iter().enumerate() {
+                for (j, t) in m.tenants.iter().enumerate() {
+                    for n in &t.namespaces {
+                        owners.entry(n.clone()).or_insert((i, j));
+                    }
+                }
+            }
+            owners
+        });
+        owners.get(namespace).map(|&(i, j)| &self.models[i].tenants[j])
     }
 
     /// `TENANT/WORKLOAD`.
@@ -462,6 +582,11 @@ impl Workspace {
     /// The emitted object of `kind` (among the [`ANALYSED_KINDS`]) with that
     /// namespace and name, if khc emits one.
     pub fn emitted(&self, kind: &str, namespace: Option<&str>, name: &str) -> Option<&Object> {
+        // Converted from the models, the objects are only of the analysed kinds:
+        // another kind is none of them (and converts nothing).
+        if self.objects.0.typed && !ANALYSED_KINDS.contains(&kind) {
+            return None;
+        }
         self.objects.iter().find(|o| o.kind() == kind && o.name() == name && o.namespace() == namespace && !o.path.starts_with("live:"))
     }
 

@@ -39,9 +39,18 @@ impl Manifest {
     /// searched from the object's first line to `end` (exclusive; the next object's
     /// line), so a finding can point at the field that causes it.
     pub fn field_line(&self, text: &str, key: &str, end: Option<u32>) -> Option<u32> {
-        let start = self.line as usize;
+        self.field_line_from(text, &line_starts(text), key, end)
+    }
+
+    /// [`Manifest::field_line`] given the byte offset where each line of `text`
+    /// starts ([`line_starts`], computed once per file): only the object's own
+    /// lines are read, not the file's from its start (`khc eval` of a file of
+    /// thousands of objects read it once per finding).
+    pub fn field_line_from(&self, text: &str, starts: &[usize], key: &str, end: Option<u32>) -> Option<u32> {
+        let first = (self.line as usize).saturating_sub(1);
+        let from = *starts.get(first)?;
         let pat = format!("{key}:");
-        text.lines().enumerate().skip(start.saturating_sub(1)).take_while(|(i, _)| end.is_none_or(|e| (*i as u32 + 1) < e)).find_map(|(i, l)| {
+        text[from..].lines().enumerate().map(|(i, l)| (i + first, l)).take_while(|(i, _)| end.is_none_or(|e| (*i as u32 + 1) < e)).find_map(|(i, l)| {
             let t = l.trim_start().trim_start_matches("- ").trim_start();
             (t.starts_with(&pat) || t.starts_with(&format!("\"{key}\":"))).then_some(i as u32 + 1)
         })
@@ -50,6 +59,12 @@ impl Manifest {
     pub fn describe(&self) -> String {
         format!("{}/{}", self.value["kind"].as_str().unwrap_or("?"), self.value["metadata"]["name"].as_str().unwrap_or("?"))
     }
+}
+
+/// The byte offset where each line of `text` starts: line 1 at 0, then one
+/// past each newline.
+pub fn line_starts(text: &str) -> Vec<usize> {
+    std::iter::once(0).chain(text.match_indices('\n').map(|(i, _)| i + 1)).collect()
 }
 
 /// Splits multi-document YAML at `---` lines and parses each non-empty document;
@@ -153,6 +168,12 @@ mod tests {
             assert_eq!(got, [(3, 1, Some(1), Some(9)), (9, 1, Some(2), Some(14)), (14, 2, None, None)], "indent {indent:?}");
             assert_eq!(m[0].field_line(&text, "containers", m[0].end_line), Some(7));
             assert_eq!(m[1].field_line(&text, "containers", m[1].end_line), None, "not past the item's end");
+            let starts = super::line_starts(&text);
+            for x in &m {
+                for key in ["containers", "kind", "metadata", "nothing"] {
+                    assert_eq!(x.field_line_from(&text, &starts, key, x.end_line), x.field_line(&text, key, x.end_line), "{key} from line {}", x.line);
+                }
+            }
         }
         // A flow-style list keeps the list's line for every item.
         let m = parse("f.yaml", "kind: List\nitems: [{kind: Pod, metadata: {name: a}}, {kind: Pod, metadata: {name: b}}]\n").unwrap();

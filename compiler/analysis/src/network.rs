@@ -319,16 +319,23 @@ impl Network {
     /// The evaluator over the NetworkPolicies and Namespaces among `objects`.
     pub fn new(objects: &[Object]) -> Network {
         let mut n = Network::default();
-        n.add(objects);
+        n.add_all(objects);
         n
     }
 
     /// Adds the NetworkPolicies and Namespaces among `objects`, as if they had
     /// followed the earlier ones in [`Network::new`]'s list (`khc diff` adds one
     /// unit's objects at a time, converted once for both versions).
-    pub fn add(&mut self, objects: &[Object]) {
-        let n = self;
+    pub fn add_all(&mut self, objects: &[Object]) {
         for o in objects {
+            self.add(o);
+        }
+    }
+
+    /// Adds one object: a NetworkPolicy or a Namespace (other kinds are ignored).
+    pub fn add(&mut self, o: &Object) {
+        let n = self;
+        {
             match o.kind() {
                 "NetworkPolicy" => {
                     let spec = &o.value["spec"];

@@ -433,6 +433,18 @@ impl Rbac {
     /// The authorizer over the RBAC objects among `objects`, plus the built-in
     /// ClusterRoles (unless the objects redefine them).
     pub fn new(objects: &[Object]) -> Rbac {
+        let mut rbac = Rbac::builtin();
+        for o in objects {
+            rbac.add(o);
+        }
+        rbac
+    }
+
+    /// The authorizer over no object yet: the built-in ClusterRoles and the
+    /// bootstrap grants; [`Rbac::add`] adds the objects one by one, in order
+    /// (the query commands convert and add each tenant's objects in turn, so
+    /// the converted objects of the whole fleet are never held at once).
+    pub fn builtin() -> Rbac {
         let mut rbac = Rbac::default();
         for r in builtin_roles() {
             rbac.roles.insert((r.kind.clone(), None, r.name.clone()), r);
@@ -455,17 +467,14 @@ impl Rbac {
                 }),
             }
         }
-        rbac.add(objects);
         rbac
     }
 
-    /// Adds the RBAC objects among `objects` (and the appliers named by the
-    /// admission policies' annotations), as if they had followed the earlier
-    /// ones in [`Rbac::new`]'s list (`khc diff` adds one unit's objects at a
-    /// time, converted once for both versions).
-    pub fn add(&mut self, objects: &[Object]) {
+    /// Adds one object (its RBAC kinds, and the appliers an admission policy
+    /// names); the other kinds are ignored.
+    pub fn add(&mut self, o: &Object) {
         let rbac = self;
-        for o in objects {
+        {
             match o.kind() {
                 "Role" | "ClusterRole" => {
                     let r = role_def(&o.value, source_of(&o.value));
@@ -494,6 +503,15 @@ impl Rbac {
                 }
                 _ => {}
             }
+        }
+    }
+
+    /// Adds every object of `objects` in order, as [`Rbac::add`] does (`khc
+    /// diff` adds one unit's objects at a time, converted once for both
+    /// versions).
+    pub fn add_all(&mut self, objects: &[Object]) {
+        for o in objects {
+            self.add(o);
         }
     }
 
