@@ -535,6 +535,20 @@ fn remove_stale<'p>(tree: &Tree<'_>, present: &[&'p str]) -> (usize, Vec<(&'p st
     (removed, kept)
 }
 
+/// Refuses to overwrite files khc did not write (`foreign`, paths under `out`)
+/// unless `--force`: the one message of the full and the watched write.
+fn refuse_foreign(out: &Path, foreign: &[&str], opts: &Options) -> Result<(), String> {
+    match foreign.first() {
+        Some(first) if !opts.force => Err(format!(
+            "{} already exists and was not written by khc ({} such file{}); pass --force to overwrite, or choose another --out",
+            out.join(first).display(),
+            foreign.len(),
+            if foreign.len() == 1 { "" } else { "s" }
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// Writes `files` under `out`. `Err` is a message for the user; when it comes from
 /// the checks (foreign files, links, names too long, a held lock), nothing has
 /// been written.
@@ -572,16 +586,7 @@ pub fn write_tree(out: &Path, files: &[&OutputFile], opts: &Options) -> Result<S
             }
         }
     }
-    if !opts.force {
-        if let Some(first) = foreign.first() {
-            return Err(format!(
-                "{} already exists and was not written by khc ({} such file{}); pass --force to overwrite, or choose another --out",
-                out.join(first).display(),
-                foreign.len(),
-                if foreign.len() == 1 { "" } else { "s" }
-            ));
-        }
-    }
+    refuse_foreign(out, &foreign, opts)?;
     // Stale files: check their paths too (a link there is refused before any change).
     let stale: Vec<&str> = previous.iter().map(String::as_str).filter(|p| !current.contains(p)).collect();
     let mut stale_present: Vec<&str> = Vec::new();
@@ -1079,16 +1084,7 @@ fn incremental_locked(
             }
         }
     }
-    if !opts.force {
-        if let Some(first) = foreign.first() {
-            return Err(format!(
-                "{} already exists and was not written by khc ({} such file{}); pass --force to overwrite, or choose another --out",
-                out.join(first).display(),
-                foreign.len(),
-                if foreign.len() == 1 { "" } else { "s" }
-            ));
-        }
-    }
+    refuse_foreign(out, &foreign, opts)?;
     let mut stale_present: Vec<&str> = Vec::new();
     for p in &plan.stale {
         if let FileState::File(_) = tree.file(p)? {
