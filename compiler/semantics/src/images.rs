@@ -62,25 +62,14 @@ pub fn resolve_key(from: &khc_syntax::FileKey, raw: &str) -> Result<khc_syntax::
     if from.starts_with(crate::STD_PREFIX) {
         return Err("standard-library modules name no key files".into());
     }
-    let mut parts: Vec<&str> = from.split('/').collect();
-    parts.pop();
-    for seg in raw.split('/') {
-        match seg {
-            "" | "." => {}
-            ".." => {
-                if parts.last().is_some_and(|p| *p != ".." && !p.is_empty()) {
-                    parts.pop();
-                } else {
-                    return Err("the path leaves the workspace".into());
-                }
-            }
-            s => parts.push(s),
-        }
+    let joined = crate::join_relative(from, raw);
+    if joined.leaves_workspace {
+        return Err("the path leaves the workspace".into());
     }
-    if parts.is_empty() {
+    if joined.key.is_empty() {
         return Err("the path names no file".into());
     }
-    Ok(parts.join("/").into())
+    Ok(joined.key.into())
 }
 
 /// Validates a PEM public key: one `PUBLIC KEY` block whose base64 body decodes
@@ -533,6 +522,12 @@ mod tests {
         assert!(resolve_key(&from, "../../a.pub").unwrap_err().contains("leaves the workspace"));
         let abs = khc_syntax::FileKey::from("/home/u/p/cluster.khc");
         assert_eq!(resolve_key(&abs, "keys/a.pub").as_deref(), Ok("/home/u/p/keys/a.pub"));
+        // Wherever a key resolves, an import of the same path names the same place.
+        for raw in ["k.pub", "./k.pub", "../k.pub", "x/../k.pub", "x/./y//k.pub", "../x/../k.pub"] {
+            let key = resolve_key(&from, raw).expect(raw);
+            let import = crate::resolve_import(&from, &format!("{raw}.khc")).expect(raw);
+            assert_eq!(format!("{key}.khc"), import.to_string(), "{raw}");
+        }
     }
 
     #[test]

@@ -100,6 +100,23 @@ pub fn resolve_import(from: &FileKey, raw: &str) -> Result<FileKey, String> {
     if from.starts_with(STD_PREFIX) {
         return Err("standard-library modules can only import `std/…` modules".into());
     }
+    Ok(join_relative(from, raw).key.into())
+}
+
+/// A path written in a file, joined to that file's directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Joined {
+    /// The `/`-separated key, `.` and `..` folded (leading `..` kept).
+    pub key: String,
+    /// True when the path climbs above the workspace root (the key starts with `..`).
+    pub leaves_workspace: bool,
+}
+
+/// Joins `raw`, a `/`-separated path written in file `from`, to `from`'s
+/// directory, folding `.` and `..`: how both `import` and the key files of
+/// `images` resolve, so the two can never disagree. Whether leaving the
+/// workspace is allowed is the caller's decision.
+pub fn join_relative(from: &FileKey, raw: &str) -> Joined {
     let mut parts: Vec<&str> = from.split('/').collect();
     parts.pop();
     for seg in raw.split('/') {
@@ -115,7 +132,7 @@ pub fn resolve_import(from: &FileKey, raw: &str) -> Result<FileKey, String> {
             s => parts.push(s),
         }
     }
-    Ok(parts.join("/").into())
+    Joined { leaves_workspace: parts.first() == Some(&".."), key: parts.join("/") }
 }
 
 /// True when a file declares a `cluster`, i.e. it is an entry file.
