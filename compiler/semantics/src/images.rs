@@ -242,7 +242,15 @@ fn signed_by(cx: &mut Ctx, at: &At<'_>, files: &dyn AuxFiles) -> Option<SignerId
             }
             let (subject, regex) = match (get("subject"), get("subject-regex")) {
                 (Some((s, _)), None) => (s, false),
-                (None, Some((s, _))) => (s, true),
+                (None, Some((s, span))) => {
+                    if let Err(why) = check_subject_regex(&s) {
+                        cx.error(at, span, "invalid-value", format!("`{s}` is not a regular expression: {why}"))
+                            .notes
+                            .push("note: policy-controller matches it with Go's `regexp` (RE2 syntax: no look-around, no back-references)".into());
+                        return None;
+                    }
+                    (s, true)
+                }
                 (Some(_), Some((_, span))) => {
                     cx.error(at, span, "conflict", "give `subject` or `subject-regex`, not both");
                     return None;
@@ -267,6 +275,16 @@ fn signed_by(cx: &mut Ctx, at: &At<'_>, files: &dyn AuxFiles) -> Option<SignerId
             None
         }
     }
+}
+
+/// Checks a `subject-regex` parses as a regular expression in the syntax Go's
+/// `regexp` (RE2) and Rust's `regex` share: look-around and back-references,
+/// which RE2 lacks, are refused by both; the error is the parser's first line.
+fn check_subject_regex(re: &str) -> Result<(), String> {
+    regex_syntax::Parser::new().parse(re).map(drop).map_err(|e| {
+        let text = e.to_string();
+        text.lines().rev().find(|l| l.starts_with("error:")).map_or(text.clone(), |l| l.trim_start_matches("error:").trim().to_string())
+    })
 }
 
 /// `NAME VALUE` pairs from `names`, each at most once; `None` after an error.
