@@ -87,7 +87,7 @@ else
     mkdir -p "$out" "$KHC_REPO/target/kube/gotmp"
     (cd "$mod" && GOTMPDIR="$KHC_REPO/target/kube/gotmp" go build -trimpath -buildvcs=false -mod=readonly \
         -o "$out/kube-router" github.com/cloudnativelabs/kube-router/v2/cmd/kube-router) || return 1
-    echo "$stamp" > "$out/.stamp"
+    echo "$stamp" > "$out/.stamp.new" && mv -f "$out/.stamp.new" "$out/.stamp"
   }
   kube_router_build && export KHC_KUBE_ROUTER="$KHC_REPO/target/kube/kube-router/kube-router"
   # kube-router programs the firewall with iptables and ipset (Debian's iptables is
@@ -127,7 +127,7 @@ if command -v go >/dev/null; then
     cp "$npa/config/crd/experimental/policy.networking.k8s.io_clusternetworkpolicies.yaml" "$out/clusternetworkpolicies.yaml" || return 1
     cp "$cil/pkg/k8s/apis/cilium.io/client/crds/v2/ciliumnetworkpolicies.yaml" "$out/ciliumnetworkpolicies.yaml" || return 1
     chmod u+w "$out"/*.yaml
-    echo "$stamp" > "$out/.stamp"
+    echo "$stamp" > "$out/.stamp.new" && mv -f "$out/.stamp.new" "$out/.stamp"
   }
   cni_crds && export KHC_CNI_CRDS="$KHC_REPO/target/kube/crds"
 fi
