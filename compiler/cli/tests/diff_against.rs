@@ -384,8 +384,8 @@ fn non_utf8_names_are_refused_clearly() {
 /// The count: on a 40-tenant fleet in a subfolder of a repository with one
 /// tenant changed, `--against HEAD` lists the tree, reads exactly that one
 /// file's blob from git (the other 40 files' blob ids equal the working
-/// files' hashes: not read) and checks that one tenant of the old version
-/// again (every other tenant's check is the new version's memo); nothing
+/// files' hashes: not read), parses only it and checks that one tenant of
+/// the old version again (every other tenant's check is the new version's memo); nothing
 /// changed reads nothing and checks nothing; nothing is written to `TMPDIR`.
 /// `KHC_DIFF_FULL=1` (a fresh database for the revision) reads all 41 and
 /// reports the same changes.
@@ -407,13 +407,19 @@ fn unchanged_files_are_neither_read_from_git_nor_checked_again() {
     assert_eq!(o.status.code(), Some(0), "{}", err(&o));
     assert_eq!(out(&o), "no change in security posture\n");
     let s = stats(&o);
-    assert!(s.contains("; 0 blobs read from git (0 link targets); 41 files unchanged (not read); 0 tenants checked for the old version"), "{s}");
+    assert!(
+        s.contains("; 0 blobs read from git (0 link targets); 41 files unchanged (not read); 0 files parsed and 0 tenants checked for the old version"),
+        "{s}"
+    );
 
     std::fs::write(dir.join("fleet/t7.khc"), khc_tests::fleet_tenant(7, n, 1)).unwrap();
     let o = khc(&dir, &["diff", "--against", "HEAD", "fleet", "--format", "json"], &[("KHC_DIFF_STATS", "1"), ("TMPDIR", tmp_s)]);
     assert_eq!(o.status.code(), Some(0), "{}", err(&o));
     let s = stats(&o);
-    assert!(s.contains("; 1 blobs read from git (0 link targets); 40 files unchanged (not read); 1 tenants checked for the old version"), "{s}");
+    assert!(
+        s.contains("; 1 blobs read from git (0 link targets); 40 files unchanged (not read); 1 files parsed and 1 tenants checked for the old version"),
+        "{s}"
+    );
     let full = khc(&dir, &["diff", "--against", "HEAD", "fleet", "--format", "json"], &[("KHC_DIFF_STATS", "1"), ("KHC_DIFF_FULL", "1"), ("TMPDIR", tmp_s)]);
     assert_eq!(out(&full), out(&o), "{}", err(&full));
     assert!(stats(&full).contains("; 41 blobs read from git (0 link targets); 0 files unchanged"), "{}", stats(&full));

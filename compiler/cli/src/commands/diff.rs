@@ -38,21 +38,31 @@ marked destructive (a namespace leaves the source: a pruning GitOps engine delet
 everything in it unless its delete guards stop it), loosened, tightened or changed and names the \
 FILE:LINE responsible.\n\n\
 Give two paths (entry files or directories), or --against GIT_REV and one path (default .): the \
-old version is that revision of the same path, extracted with `git archive` into a temporary folder.\n\n\
+old version is that revision of the same path, read from git without extracting anything. The \
+revision's tree is listed once; a file whose blob there equals the working file is not read \
+again (nor checked again), only changed, added and deleted files' old texts are read. The old \
+version resolves imports and key files in the revision's tree (`..` too; symbolic links committed \
+there are followed inside it; paths outside the repository are read from disk in both versions). \
+Files not in the revision (new, untracked, ignored) are missing there; staged and unstaged \
+changes alike are the new version. The old version's files are named REV:path in its diagnostics \
+(SPEC section 13, \"The old version from git\").\n\n\
 Both versions are compiled in one database (a file with the same text in both is checked once) and \
 compared tenant by tenant: only what a changed tenant can affect is evaluated again, across tenants \
 too (its peers' network policies, the subjects its bindings cover, the admission policies it \
 binds); the changes are those of two full compiles (SPEC section 13, \"The posture change\").\n\n\
 Exit codes: 0 (with --deny-loosening: nothing loosened or destroyed), 1 something loosened or \
-destroyed with --deny-loosening or the sources have errors, 2 usage or IO.",
+destroyed with --deny-loosening or the sources have errors, 2 usage or IO (also: PATH not in a git \
+work tree or not UTF-8 below its top, GIT_REV naming no commit, the project absent at GIT_REV).\n\n\
+Environment: KHC_DIFF_STATS=1 prints what --against read from git (paths listed, blobs read, files \
+unchanged, files parsed and tenants checked for the old version) to stderr.",
     after_help = "Examples:\n  khc diff old/ examples/multi-tenant\n  khc diff --against origin/main examples/multi-tenant --format markdown > comment.md\n  \
-khc diff --against HEAD~1 . --deny-loosening"
+khc diff --against HEAD~1 . --deny-loosening\n  khc diff --against HEAD examples/multi-tenant/cluster.khc   # the uncommitted changes of one program"
 )]
 pub struct Args {
     /// OLD and NEW (or, with --against, the one PATH).
     #[arg(num_args = 0..=2)]
     pub paths: Vec<PathBuf>,
-    /// Compare PATH with its version at this git revision.
+    /// Compare PATH with its version at this git revision (read from git, nothing extracted).
     #[arg(long, value_name = "GIT_REV")]
     pub against: Option<String>,
     /// Exit 1 when anything is loosened or destroyed.
@@ -133,7 +143,7 @@ fn against(args: &Args, path: &Path, rev: &str) -> ExitCode {
     }
     let tree = Arc::new(tree);
     let stats = std::env::var_os("KHC_DIFF_STATS").is_some_and(|v| v == "1");
-    let print_stats = |checked: Option<usize>| {
+    let print_stats = |checked: Option<(usize, usize)>| {
         if stats {
             let s = tree.stats();
             eprintln!(
@@ -142,7 +152,7 @@ fn against(args: &Args, path: &Path, rev: &str) -> ExitCode {
                 s.blobs_read,
                 s.links_read,
                 s.unchanged,
-                checked.map(|n| format!("; {n} tenants checked for the old version")).unwrap_or_default()
+                checked.map(|(parsed, checked)| format!("; {parsed} files parsed and {checked} tenants checked for the old version")).unwrap_or_default()
             );
         }
     };
@@ -167,7 +177,9 @@ fn against(args: &Args, path: &Path, rev: &str) -> ExitCode {
     let mut checked = None;
     let versions = load_against(path, tree.clone(), entry.as_ref(), db, |p| {
         if stats {
-            checked = Some(p.db.take_log().iter().filter(|q| q.starts_with("tenant_check(")).count());
+            let log = p.db.take_log();
+            let count = |query: &str| log.iter().filter(|q| q.starts_with(query)).count();
+            checked = Some((count("parse("), count("tenant_check(")));
         }
         std::mem::forget(p);
     });
