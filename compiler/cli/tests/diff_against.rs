@@ -92,8 +92,9 @@ fn repository(name: &str, setup: &dyn Fn(&Path)) -> PathBuf {
 /// The revision extracted by `git archive` into a folder outside the repository.
 fn old_checkout(repo: &Path, rev: &str) -> PathBuf {
     let to = temp("checkout");
-    let archive = Command::new("git").args(["archive", "--format=tar", rev]).current_dir(repo).stdout(Stdio::piped()).spawn().unwrap();
-    let untar = Command::new("tar").arg("-xf").arg("-").arg("-C").arg(&to).stdin(archive.stdout.unwrap()).output().unwrap();
+    let mut archive = Command::new("git").args(["archive", "--format=tar", rev]).current_dir(repo).stdout(Stdio::piped()).spawn().unwrap();
+    let untar = Command::new("tar").arg("-xf").arg("-").arg("-C").arg(&to).stdin(archive.stdout.take().unwrap()).output().unwrap();
+    assert!(archive.wait().unwrap().success(), "git archive {rev}");
     assert!(untar.status.success(), "{}", String::from_utf8_lossy(&untar.stderr));
     to
 }
