@@ -300,6 +300,27 @@ fn a_changed_key_file_is_read_from_the_revision() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// A path that leaves the repository is not versioned: both versions read it
+/// from disk, so an edit there is no change (and no blob is read for it).
+#[test]
+fn paths_outside_the_repository_are_read_from_disk_in_both_versions() {
+    let base = temp("outside");
+    let repo = base.join("repo");
+    copy_dir(&repo_root().join("examples/multi-tenant"), &repo.join("platform"));
+    std::fs::create_dir_all(base.join("outside")).unwrap();
+    std::fs::rename(repo.join("platform/tenants/legacy.khc"), base.join("outside/legacy.khc")).unwrap();
+    edit(&repo.join("platform/cluster.khc"), "import \"tenants/legacy.khc\"", "import \"../../outside/legacy.khc\"");
+    git(&repo, &["init", "-q"]);
+    git(&repo, &["add", "-A"]);
+    git(&repo, &["commit", "-qm", "base"]);
+    edit(&base.join("outside/legacy.khc"), "ports 1521", "ports 1522");
+    let o = khc(&repo, &["diff", "--against", "HEAD", "platform"], &[("KHC_DIFF_STATS", "1")]);
+    assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+    assert_eq!(out(&o), "no change in security posture\n");
+    assert!(err(&o).contains("; 0 blobs read from git (0 link targets); 4 files unchanged (not read);"), "{}", err(&o));
+    std::fs::remove_dir_all(&base).ok();
+}
+
 /// A committed change against an older revision, the work tree clean; and a
 /// working tree that went back to the revision's text is no change.
 #[test]

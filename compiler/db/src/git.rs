@@ -432,6 +432,10 @@ impl VersionFiles for GitTree {
                 p => parts.push(p),
             }
         }
+        if parts.first() == Some(&"..") {
+            // Outside the repository: read from disk, shown as such.
+            return self.top.join(parts.join("/")).display().to_string();
+        }
         self.shown(&parts.join("/"))
     }
 }
