@@ -139,7 +139,9 @@ fn against(args: &Args, path: &Path, rev: &str) -> ExitCode {
         Err(e) => return usage(&e),
     };
     for name in tree.non_utf8_sources() {
-        eprintln!("warning: {rev}:…/{name} is not read: its name is not UTF-8 (khc reads only UTF-8 file names, as in the working tree)");
+        let dir = khc_db::VersionFiles::display_name(&tree, "");
+        let sep = if dir.ends_with(':') { "" } else { "/" };
+        eprintln!("warning: {dir}{sep}{name} is not read: its name is not UTF-8 (khc reads only UTF-8 file names, as in the working tree)");
     }
     let tree = Arc::new(tree);
     let stats = std::env::var_os("KHC_DIFF_STATS").is_some_and(|v| v == "1");
