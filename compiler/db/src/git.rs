@@ -523,6 +523,77 @@ impl Sha1 {
 mod tests {
     use super::*;
 
+    fn run_git(dir: &Path, args: &[&str]) -> String {
+        let o = Command::new("git")
+            .args(["-c", "user.name=khc", "-c", "user.email=khc@example.com", "-c", "commit.gpgsign=false"])
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("git");
+        assert!(o.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).trim().to_string()
+    }
+
+    /// What SPEC section 13 ("The old version from git") says of links,
+    /// submodules, directories, text and `..`, on a real repository.
+    #[cfg(unix)]
+    #[test]
+    fn reads_a_revision_as_the_disk_would() {
+        let dir = std::env::temp_dir().join(format!("khc-gittree-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let p = dir.join("p");
+        std::fs::create_dir_all(p.join("sub")).unwrap();
+        std::fs::create_dir_all(dir.join("shared")).unwrap();
+        std::fs::write(p.join("main.khc"), "cluster c { kubernetes 1.35 }\n").unwrap();
+        std::fs::write(p.join("sub/a.khc"), "tenant a {}\n").unwrap();
+        std::fs::write(dir.join("shared/s.khc"), "tenant s {}\n").unwrap();
+        std::fs::write(p.join("latin1.khc"), b"tenant \xe9 {}\n").unwrap();
+        let link = |target: &str, at: &str| std::os::unix::fs::symlink(target, p.join(at)).unwrap();
+        link("sub/a.khc", "to-a.khc");
+        link("../shared", "shared-dir");
+        link("loop.khc", "loop.khc");
+        link("/etc/hostname", "abs.khc");
+        run_git(&dir, &["init", "-q"]);
+        run_git(&dir, &["add", "-A"]);
+        run_git(&dir, &["commit", "-qm", "base"]);
+        let commit = run_git(&dir, &["rev-parse", "HEAD"]);
+        run_git(&dir, &["update-index", "--add", "--cacheinfo", &format!("160000,{commit},p/module")]);
+        run_git(&dir, &["commit", "-qm", "a submodule"]);
+        let (tree, root, entry) = GitTree::open(&p, "HEAD").unwrap();
+        assert_eq!((root, entry), (p.canonicalize().unwrap(), None));
+        let read = |key: &str| tree.read(&FileKey::from(key));
+        let missing = |key: &str, why: &str| match read(key) {
+            FileContents::Missing(m) => assert!(m.contains(why), "{key}: {m}"),
+            t => panic!("{key}: {t:?}"),
+        };
+        assert_eq!(read("sub/a.khc"), FileContents::Text("tenant a {}\n".into()));
+        assert_eq!(read("to-a.khc"), FileContents::Text("tenant a {}\n".into()), "a link inside the tree is followed");
+        assert_eq!(read("shared-dir/s.khc"), FileContents::Text("tenant s {}\n".into()), "a linked folder too");
+        assert_eq!(read("sub/../../shared/s.khc"), FileContents::Text("tenant s {}\n".into()), "`..` above the project");
+        missing("loop.khc", "HEAD:p/loop.khc: too many levels of symbolic links");
+        missing("module/x.khc", "HEAD:p/module: a git submodule");
+        missing("sub", "HEAD:p/sub: not a regular file");
+        missing("main.khc/x.khc", "HEAD:p/main.khc: not a directory");
+        missing("nope.khc", "HEAD:p/nope.khc: no such file in the revision");
+        missing("latin1.khc", "HEAD:p/latin1.khc: not UTF-8 text (invalid byte at offset 7)");
+        // Outside the repository: the disk, in both versions (unchanged by definition).
+        assert!(tree.unchanged(&FileKey::from("../../x.khc"), &FileContents::Missing(String::new())));
+        assert_eq!(tree.read(&FileKey::from("abs.khc")), read_source(Path::new("/etc/hostname")));
+        // The folder's sources: links listed as unreadable, not followed.
+        let listed: Vec<(String, bool)> = tree.root_sources().unwrap().into_iter().map(|(k, why)| (k.to_string(), why.is_some())).collect();
+        let want = [("abs.khc", true), ("latin1.khc", false), ("loop.khc", true), ("main.khc", false), ("to-a.khc", true)];
+        assert_eq!(listed, want.map(|(k, w)| (k.to_string(), w)));
+        // Unchanged by hash, without reading: only the links above were read.
+        let before = tree.stats();
+        assert!(tree.unchanged(&FileKey::from("main.khc"), &FileContents::Text("cluster c { kubernetes 1.35 }\n".into())));
+        assert!(!tree.unchanged(&FileKey::from("main.khc"), &FileContents::Text("cluster d { kubernetes 1.35 }\n".into())));
+        assert_eq!(tree.stats().blobs_read, before.blobs_read);
+        assert_eq!(tree.canonical_key(&FileKey::from("sub/../main.khc")), Some(FileKey::from("main.khc")));
+        assert_eq!(tree.canonical_key(&FileKey::from("../x.khc")), None);
+        assert_eq!(tree.display_name("sub/../main.khc"), "HEAD:p/main.khc");
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
     #[test]
     fn sha1_and_blob_ids_are_gits() {
         let hex = |b: &[u8]| {
