@@ -5,9 +5,12 @@
 //! examples and on generated programs with edits from a table and random ones
 //! (in tenants, across tenants, in the cluster, tenants added and removed,
 //! edits that break the program), both give the same changes, in both
-//! directions, or both refuse.
+//! directions, or both refuse. `khc diff --against REV` (`load_against` with
+//! the revision read from git, `khc_db::git::GitTree`) is held to the same
+//! oracle on generated programs committed in a git repository and edited in
+//! the work tree.
 
-use khc_analysis::diff::{compare, compare_programs, load_versions, Change};
+use khc_analysis::diff::{compare, compare_programs, load_against, load_versions, Change};
 use khc_analysis::Workspace;
 use khc_tests::repo_root;
 use khc_tests::workspace_gen::{Layout, Workspace as Gen};
@@ -160,6 +163,82 @@ fn random_edit(ws: &Gen, kind: usize, i: usize) -> (String, String, String) {
         _ => ("ports 5432".into(), "ports 5433".into()),
     };
     (file, from, to)
+}
+
+/// Runs git in `dir` (a throwaway identity; no signing).
+fn git(dir: &Path, args: &[&str]) {
+    let o = std::process::Command::new("git")
+        .args(["-c", "user.name=khc", "-c", "user.email=khc@example.com", "-c", "commit.gpgsign=false"])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("run git");
+    assert!(o.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+}
+
+/// `--against HEAD` of the project at `work` (committed as `old` holds it, then
+/// edited in the work tree): the changes of two full compiles of `old` and
+/// `work`, or both refuse; the number of changes.
+fn assert_against_as_full(old: &Path, work: &Path, what: &str) -> Option<usize> {
+    let full = match (Workspace::load(old), Workspace::load(work)) {
+        (Ok(a), Ok(b)) => Ok(compare(&a, &b)),
+        (a, b) => Err(format!("{:?} {:?}", a.err(), b.err())),
+    };
+    let (tree, root, entry) = khc_db::git::GitTree::open(work, "HEAD").expect("a git work tree");
+    let against = match load_against(work, std::sync::Arc::new(tree), entry.as_ref(), khc_db::KhcDatabase::new(&root), drop) {
+        (Ok(a), Ok(b)) => Ok(compare_programs(&a, &b)),
+        (a, b) => Err(format!("{:?} {:?}", a.err(), b.err())),
+    };
+    match (full, against) {
+        (Ok(full), Ok(against)) => {
+            assert_eq!(against, full, "{what}");
+            Some(full.len())
+        }
+        (Err(_), Err(_)) => None,
+        (full, against) => panic!("{what}: the full diff {full:?}, --against {against:?}"),
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: std::env::var("KHC_FUZZ_CASES").ok().and_then(|v| v.parse::<u32>().ok()).map_or(8, |n| n.div_ceil(3)), ..ProptestConfig::default() })]
+
+    /// A generated workspace (flat or nested: imports across folders) committed
+    /// in a subfolder of a git repository, then one to four random edits (and
+    /// sometimes a new, untracked tenant file) in the work tree: `--against
+    /// HEAD` gives the changes of two full compiles.
+    #[test]
+    fn against_a_git_revision_diffs_as_two_full_compiles(
+        edits in proptest::collection::vec((0usize..14, 0usize..12), 1..5),
+        add_tenant in any::<bool>(),
+        flat in any::<bool>(),
+    ) {
+        let ws = Gen::new(12).with_layout(if flat { Layout::Flat } else { Layout::Nested });
+        let base = scratch(&format!("git-{:x}", {
+            use std::hash::{Hash, Hasher};
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            (&edits, add_tenant, flat).hash(&mut h);
+            h.finish()
+        }));
+        let (old, repo) = (base.join("old"), base.join("repo"));
+        let work = repo.join("platform");
+        ws.write(&old).expect("write");
+        ws.write(&work).expect("write");
+        git(&repo, &["init", "-q"]);
+        git(&repo, &["add", "-A"]);
+        git(&repo, &["commit", "-qm", "base"]);
+        for &(kind, i) in &edits {
+            let (file, from, to) = random_edit(&ws, kind, i);
+            edit(&work, &file, &from, &to);
+        }
+        if add_tenant {
+            std::fs::write(work.join("extra.khc"), "tenant extra {\n  isolation strict\n  workload web { selector { app \"web\" } }\n  allow egress from workload web to tenant t001 workload api ports 8080\n}\n").expect("write");
+            edit(&work, khc_tests::workspace_gen::ENTRY, "import \"std/restricted\"\n", "import \"std/restricted\"\nimport \"extra.khc\"\n");
+        }
+        let what = format!("{edits:?} add {add_tenant} flat {flat}");
+        let n = assert_against_as_full(&old, &work, &what);
+        eprintln!("--against: {what}: {n:?} changes");
+        let _ = std::fs::remove_dir_all(&base);
+    }
 }
 
 proptest! {

@@ -24,7 +24,8 @@
 //!   `--question-sizes` (default 1,000 and 5,000): `who-can` (one namespace and `-A`), `can`,
 //!   `reach`, `reach --matrix`, `blast-radius`, `eval` of one Deployment per tenant,
 //!   `report`, and `diff` of two versions differing in one tenant (against `khc
-//!   check` of both), and `who-can get secrets` (`-n t5` and `-A`) on the fleet with
+//!   check` of both; also `diff --against HEAD` in a git repository of the fleet
+//!   with that tenant changed in the work tree), and `who-can get secrets` (`-n t5` and `-A`) on the fleet with
 //!   every tenant granting `admin` to its admins (issue 18: the multi-step
 //!   escalation search from each of them), and `graph --format html`
 //!   (`--no-question-graph` leaves it out). Targets: CPU and peak RSS within 2× of `khc check` (`diff`: of checking
@@ -309,6 +310,15 @@ fn question_costs(khc: &Path, base: &Path, n: usize, runs: usize, graph: bool, o
     // grants the built-in `admin` to its admins, whose `edit` part may impersonate
     // the tenant's ServiceAccounts and mint their tokens (a multi-step search from
     // each of the n groups).
+    // The same change as a git repository (`diff --against HEAD`): the fleet
+    // committed, t1 changed in the work tree.
+    let ws_git = base.join(format!("q-{n}-git"));
+    write_workspace(&ws_git, n);
+    for args in [&["init", "-q"][..], &["add", "-A"], &["-c", "user.name=bench", "-c", "user.email=bench@example.com", "commit", "-qm", "fleet"]] {
+        let o = Command::new("git").args(args).current_dir(&ws_git).output().expect("git");
+        assert!(o.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+    }
+    std::fs::write(ws_git.join("t1.khc"), fleet_tenant(1, n, 1)).unwrap();
     let ws3 = base.join(format!("q-{n}-admins"));
     write_workspace(&ws3, n);
     for i in 0..n {
@@ -327,6 +337,7 @@ fn question_costs(khc: &Path, base: &Path, n: usize, runs: usize, graph: bool, o
     let p = ws.to_str().expect("UTF-8 path");
     let p2 = ws2.to_str().expect("UTF-8 path");
     let p3 = ws3.to_str().expect("UTF-8 path");
+    let pg = ws_git.to_str().expect("UTF-8 path");
     let a = apps_file.to_str().expect("UTF-8 path");
     let mut cases: Vec<(&str, Vec<&str>)> = vec![
         ("check", vec!["check", p]),
@@ -342,6 +353,8 @@ fn question_costs(khc: &Path, base: &Path, n: usize, runs: usize, graph: bool, o
         ("diff (one tenant changed)", vec!["diff", p, p2]),
         // The path before issue 24 item 2: two full compiles, the whole posture of each.
         ("diff (one tenant changed; KHC_DIFF_FULL=1)", vec!["diff", p, p2]),
+        // The revision read from git, only the changed file's blob (issue 24 item 2).
+        ("diff --against HEAD (one tenant changed)", vec!["diff", "--against", "HEAD", pg]),
     ];
     // Issue 18: the multi-step escalation search, from every tenant's admins.
     cases.push(("who-can get secrets -n t5 (tenant admins)", vec!["who-can", "get", "secrets", "-n", "t5", "-p", p3]));
@@ -390,6 +403,7 @@ fn question_costs(khc: &Path, base: &Path, n: usize, runs: usize, graph: bool, o
     }
     fresh(&ws);
     fresh(&ws2);
+    fresh(&ws_git);
 }
 
 /// `khc check` of each size, interleaved: median wall and CPU time per tenant,

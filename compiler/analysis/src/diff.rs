@@ -439,17 +439,7 @@ impl Program {
 /// The database is handed to `dispose` (a process that ends after answering
 /// passes `std::mem::forget`).
 pub fn load_versions(old: &Path, new: &Path, dispose: fn(Project)) -> (Result<Vec<Program>, LoadError>, Result<Vec<Program>, LoadError>) {
-    fn programs(project: &Project) -> Result<Vec<Program>, LoadError> {
-        let db = &project.db;
-        let mut out = Vec::new();
-        for &entry in &project.entries {
-            let Some((cluster, tenants)) = khc_db::checks::model_parts(db, entry) else {
-                return Err(LoadError::Errors(render(db, khc_db::checks::diagnostics(db, entry), ColorChoice::Never)));
-            };
-            out.push(Program { cluster, tenants });
-        }
-        Ok(out)
-    }
+    let programs = programs_of;
     crate::stage("start");
     let project = match Project::open(old) {
         Ok(p) => p,
@@ -469,6 +459,55 @@ pub fn load_versions(old: &Path, new: &Path, dispose: fn(Project)) -> (Result<Ve
         dispose(p);
     }
     (old, new)
+}
+
+/// The checked programs of the working tree's project at `new` and of its
+/// other version `old` (`khc diff --against REV`: the revision's files, read
+/// from git by [`khc_db::git::GitTree`]), compiled in one database: `new` is
+/// opened from disk and checked, then the database switches to `old`
+/// ([`khc_db::Project::reopen_version`]), where a file whose text is
+/// unchanged is neither read again nor checked again. `entry` is the entry
+/// file's key when `new` is a file. Each side is its programs or why there are
+/// none; the database (`db`, fresh, rooted anywhere: it is rerooted at `new`)
+/// is handed to `dispose` with the old version loaded, its executed-query log
+/// holding only the old version's work ([`khc_db::KhcDatabase::with_log`]).
+pub fn load_against(
+    new: &Path,
+    old: Arc<dyn khc_db::VersionFiles>,
+    entry: Option<&khc_syntax::FileKey>,
+    db: khc_db::KhcDatabase,
+    dispose: impl FnOnce(Project),
+) -> (Result<Vec<Program>, LoadError>, Result<Vec<Program>, LoadError>) {
+    crate::stage("start");
+    let project = match Project::open_with(new, db) {
+        Ok(p) => p,
+        Err(e) => return (Err(LoadError::Io(e.clone())), Err(LoadError::Io(e))),
+    };
+    let new = programs_of(&project);
+    crate::stage("check the new version (the working tree)");
+    project.db.take_log();
+    let (old, project) = match project.reopen_version(old, entry) {
+        Ok(p) => (programs_of(&p), Some(p)),
+        Err(e) => (Err(LoadError::Io(e)), None),
+    };
+    crate::stage("check the old version in the same database");
+    if let Some(p) = project {
+        dispose(p);
+    }
+    (old, new)
+}
+
+/// The checked programs of every entry of a project, or its diagnostics.
+fn programs_of(project: &Project) -> Result<Vec<Program>, LoadError> {
+    let db = &project.db;
+    let mut out = Vec::new();
+    for &entry in &project.entries {
+        let Some((cluster, tenants)) = khc_db::checks::model_parts(db, entry) else {
+            return Err(LoadError::Errors(render(db, khc_db::checks::diagnostics(db, entry), ColorChoice::Never)));
+        };
+        out.push(Program { cluster, tenants });
+    }
+    Ok(out)
 }
 
 fn same<T: PartialEq>(a: &Arc<T>, b: &Arc<T>) -> bool {

@@ -377,6 +377,13 @@ impl Workspace {
         stage("start");
         let project = Project::open(path).map_err(LoadError::Io)?;
         stage("open the project");
+        Workspace::models_of(project, dispose)
+    }
+
+    /// The checked model of every entry file of an opened project (e.g. a git
+    /// revision's, [`Project::open_version`]), then hands it to `dispose` (see
+    /// [`Workspace::load_models_then`]).
+    pub fn models_of(project: Project, dispose: fn(Project)) -> Result<Vec<Model>, LoadError> {
         let db = &project.db;
         let mut models = Vec::new();
         for &entry in &project.entries {

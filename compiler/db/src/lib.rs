@@ -24,6 +24,7 @@
 pub mod acknowledge;
 pub mod checks;
 pub mod emit;
+pub mod git;
 pub mod inputs;
 pub mod live;
 pub mod programs;
@@ -37,7 +38,7 @@ pub use emit::{build, build_files, collision_diagnostics, emit_releasing, tenant
 pub use inputs::{FileChunk, FileContents, ItemId, ProgramFile, SourceFile, TenantChunk, Workspace};
 pub use live::LiveDiagnostics;
 pub use programs::{program, program_index, scope, Program, Scope};
-pub use project::{discover_entries, read_source, read_source_capped, Project, MAX_SOURCE_BYTES};
+pub use project::{discover_entries, read_source, read_source_capped, Project, VersionFiles, MAX_SOURCE_BYTES};
 pub use render::{render, ColorChoice};
 pub use syntax::{file_items, line_starts, parse};
 
@@ -75,6 +76,9 @@ pub struct KhcDatabase {
     validated: Arc<AtomicUsize>,
     /// Whether [`Self::bound_memos`] was called.
     bounded: bool,
+    /// Where files are read when they are not the working tree's
+    /// ([`Self::switch_version`]; `khc diff --against REV`).
+    version: Option<Arc<dyn VersionFiles>>,
 }
 
 #[salsa::db]
@@ -111,7 +115,8 @@ impl KhcDatabase {
     }
 
     fn with_storage(storage: salsa::Storage<Self>, root: PathBuf, log: Option<Arc<Mutex<Vec<String>>>>, validated: Arc<AtomicUsize>) -> Self {
-        let mut db = KhcDatabase { storage, root, workspace: None, files: BTreeMap::new(), durability: HashMap::new(), log, validated, bounded: false };
+        let mut db =
+            KhcDatabase { storage, root, workspace: None, files: BTreeMap::new(), durability: HashMap::new(), log, validated, bounded: false, version: None };
         // The file set is a low-durability input, so the queries over a whole
         // program (files, scope, profiles, cluster) are low-durability from the
         // start: when a file read from disk (medium) is opened in an editor and
@@ -243,6 +248,7 @@ impl KhcDatabase {
     /// file the new root lacks becomes [`FileContents::Missing`].
     pub fn reroot(&mut self, root: impl Into<PathBuf>) {
         self.root = root.into();
+        self.version = None;
         let known: Vec<(FileKey, SourceFile)> =
             self.files.iter().filter(|(k, f)| !k.starts_with(khc_semantics::STD_PREFIX) && f.key(self) == *k).map(|(k, f)| (k.clone(), *f)).collect();
         for (key, f) in known {
@@ -250,6 +256,33 @@ impl KhcDatabase {
             let contents = read_source(&self.root.join(&*key));
             self.set_one(&key, contents, durability);
         }
+    }
+
+    /// Switches the database to another version of the project's files
+    /// (`khc diff --against REV`: the revision's tree, read from git): from now
+    /// on files are read from `files`, and every file the database knows is
+    /// brought to that version, keeping the durability it was read with. A file
+    /// `files` says is unchanged ([`VersionFiles::unchanged`]) is not read at
+    /// all and stays the very same input (nothing that reads only it is
+    /// checked again); a file the version lacks becomes
+    /// [`FileContents::Missing`]. The root stays (keys mean the same paths).
+    pub fn switch_version(&mut self, files: Arc<dyn VersionFiles>) {
+        self.version = Some(files.clone());
+        let known: Vec<(FileKey, SourceFile)> =
+            self.files.iter().filter(|(k, f)| !k.starts_with(khc_semantics::STD_PREFIX) && f.key(self) == *k).map(|(k, f)| (k.clone(), *f)).collect();
+        for (key, f) in known {
+            if files.unchanged(&key, f.contents(self)) {
+                continue;
+            }
+            let durability = self.durability.get(&f).copied().unwrap_or(Durability::LOW);
+            let contents = files.read(&key);
+            self.set_one(&key, contents, durability);
+        }
+    }
+
+    /// The other version [`Self::switch_version`] switched to, if any.
+    pub fn version(&self) -> Option<&Arc<dyn VersionFiles>> {
+        self.version.as_ref()
     }
 
     /// Sets (or creates) a file's text, e.g. from an editor buffer.
@@ -311,6 +344,9 @@ impl KhcDatabase {
         if key.starts_with(khc_semantics::STD_PREFIX) || !key.split('/').any(|s| s == "..") {
             return None;
         }
+        if let Some(v) = &self.version {
+            return v.canonical_key(key);
+        }
         let root = if self.root.as_os_str().is_empty() { Path::new(".") } else { self.root.as_path() };
         let path = root.join(&**key).canonicalize().ok()?;
         let rel = path.strip_prefix(root.canonicalize().ok()?).ok()?;
@@ -325,6 +361,9 @@ impl KhcDatabase {
             let names: Vec<&str> = STDLIB.iter().map(|(k, _)| k.trim_end_matches(".khc")).collect();
             return FileContents::Missing(format!("no standard-library module `{}`; there are: {}", key.trim_end_matches(".khc"), names.join(", ")));
         }
+        if let Some(v) = &self.version {
+            return v.read(key);
+        }
         read_source(&self.root.join(&**key))
     }
 
@@ -332,6 +371,8 @@ impl KhcDatabase {
     pub fn display_name(&self, key: &str) -> String {
         if let Some(name) = key.strip_prefix(khc_semantics::STD_PREFIX) {
             format!("<stdlib>/{name}")
+        } else if let Some(v) = &self.version {
+            v.display_name(key)
         } else if self.root.as_os_str().is_empty() || self.root == Path::new(".") || Path::new(key).is_absolute() {
             key.to_string()
         } else {

@@ -7,6 +7,7 @@ use crate::{parse, FileContents, KhcDatabase, SourceFile};
 use khc_syntax::FileKey;
 use std::io::Read;
 use std::path::Path;
+use std::sync::Arc;
 
 /// The largest source file khc reads.
 pub const MAX_SOURCE_BYTES: u64 = 64 * 1024 * 1024;
@@ -70,6 +71,33 @@ pub fn read_source_capped(path: &Path, cap: u64) -> FileContents {
     }
 }
 
+/// Another version of a project's files, read from somewhere other than the
+/// working tree: `khc diff --against REV` reads a git revision
+/// ([`crate::git::GitTree`]). Keys are relative to the same root as the working
+/// tree's ([`KhcDatabase::root`]); see [`KhcDatabase::switch_version`] and
+/// [`Project::reopen_version`].
+pub trait VersionFiles: Send + Sync {
+    /// The `*.khc` files directly inside the root in this version, sorted by
+    /// key: each with `None`, or why it is not read as a source (a symbolic
+    /// link, not a regular file: the walker's policy, [`khc_syntax::walk`]).
+    /// `Err` when the root is not a directory of this version, worded for the
+    /// user.
+    fn root_sources(&self) -> Result<Vec<(FileKey, Option<String>)>, String>;
+    /// Whether `key` holds exactly `current` in this version, decided without
+    /// reading the file's contents where possible (a git blob id against the
+    /// hash of `current`): such a file is not read again.
+    fn unchanged(&self, key: &FileKey, current: &FileContents) -> bool;
+    /// The contents of `key` in this version, or why it has none
+    /// ([`FileContents::Missing`]; limits as [`read_source`]'s).
+    fn read(&self, key: &FileKey) -> FileContents;
+    /// `key` written without `..` detours, relative to the root, when it has
+    /// them and stays inside the root (as [`KhcDatabase`] canonicalizes keys on
+    /// disk); `None` otherwise.
+    fn canonical_key(&self, key: &FileKey) -> Option<FileKey>;
+    /// How a file of this version is shown to users (`REV:path/in/repo.khc`).
+    fn display_name(&self, key: &str) -> String;
+}
+
 /// A database plus the entry files to compile.
 pub struct Project {
     /// The database, rooted at the project directory, with every program loaded.
@@ -96,6 +124,77 @@ impl Project {
     /// changed files reach is checked again.
     pub fn reopen(self, path: &Path) -> Result<Project, String> {
         Project::open_in(path, Some(self.db))
+    }
+
+    /// Opens the other version `files` of this project in this project's
+    /// database ([`KhcDatabase::switch_version`]): `khc diff --against REV`
+    /// opens the working tree, then the revision in the same database, so a
+    /// file the revision holds unchanged is neither read again nor checked
+    /// again. `entry` is the entry file's key when the project was given as a
+    /// file; `None` for a directory (every `*.khc` file directly in the root
+    /// of that version that declares a `cluster`).
+    pub fn reopen_version(self, files: Arc<dyn VersionFiles>, entry: Option<&FileKey>) -> Result<Project, String> {
+        Project::open_version_in(self.db, files, entry)
+    }
+
+    /// Opens the version `files` of the project rooted at `root` in a fresh
+    /// database (every file read from `files`): the oracle of
+    /// [`Project::reopen_version`] (`KHC_DIFF_FULL=1`).
+    pub fn open_version(root: &Path, files: Arc<dyn VersionFiles>, entry: Option<&FileKey>) -> Result<Project, String> {
+        Project::open_version_in(KhcDatabase::new(root), files, entry)
+    }
+
+    /// Opens `path` as [`Project::open`] does, in `db` (a fresh database,
+    /// e.g. [`KhcDatabase::with_log`]; rerooted at the project).
+    pub fn open_with(path: &Path, db: KhcDatabase) -> Result<Project, String> {
+        Project::open_in(path, Some(db))
+    }
+
+    fn open_version_in(mut db: KhcDatabase, files: Arc<dyn VersionFiles>, entry: Option<&FileKey>) -> Result<Project, String> {
+        db.switch_version(files.clone());
+        let mut project = match entry {
+            Some(key) => {
+                // Known (the working tree's entry): already brought to this version.
+                let entry = match db.file(key) {
+                    Some(f) if f.key(&db) == key => f,
+                    _ => {
+                        let contents = files.read(key);
+                        db.set_contents(key, contents)
+                    }
+                };
+                if let FileContents::Missing(why) = entry.contents(&db) {
+                    return Err(format!("cannot read {why}"));
+                }
+                Project { db, entries: vec![entry], unreadable: Vec::new() }
+            }
+            None => {
+                let listed = files.root_sources()?;
+                let mut fresh = Vec::new();
+                let mut known = Vec::new();
+                for (key, why) in listed {
+                    match (why, db.file(&key)) {
+                        (Some(why), _) => fresh.push((key, FileContents::Missing(why))),
+                        // Already brought to this version by `switch_version`.
+                        (None, Some(f)) if *f.key(&db) == key => known.push(f),
+                        (None, _) => {
+                            let contents = files.read(&key);
+                            fresh.push((key, contents));
+                        }
+                    }
+                }
+                known.extend(db.set_contents_many(fresh));
+                known.sort_by_key(|f| f.key(&db).clone());
+                let (entries, unreadable) = classify(&db, known);
+                if entries.is_empty() && unreadable.is_empty() {
+                    return Err(format!("no entry file in {}: no `*.khc` file there declares a `cluster`", files.display_name("").trim_end_matches('/')));
+                }
+                Project { db, entries, unreadable }
+            }
+        };
+        for e in project.entries.clone() {
+            project.db.load_program(e);
+        }
+        Ok(project)
     }
 
     fn open_in(path: &Path, db: Option<KhcDatabase>) -> Result<Project, String> {
@@ -155,6 +254,12 @@ pub fn discover_entries(db: &mut KhcDatabase) -> Result<(Vec<SourceFile>, Vec<So
     );
     loaded.sort_by(|a, b| a.0.cmp(&b.0));
     let files = db.set_contents_many(loaded);
+    Ok(classify(db, files))
+}
+
+/// Splits a directory's sources into entry files (those that declare a
+/// `cluster`) and unreadable ones.
+fn classify(db: &KhcDatabase, files: Vec<SourceFile>) -> (Vec<SourceFile>, Vec<SourceFile>) {
     let mut entries = Vec::new();
     let mut unreadable = Vec::new();
     for f in files {
@@ -164,5 +269,5 @@ pub fn discover_entries(db: &mut KhcDatabase) -> Result<(Vec<SourceFile>, Vec<So
             entries.push(f);
         }
     }
-    Ok((entries, unreadable))
+    (entries, unreadable)
 }

@@ -3,10 +3,13 @@
 
 use super::sarif::{self, split_location, SarifResult};
 use super::usage;
-use khc_analysis::diff::{compare_programs_then, load_versions, markdown, text, Change, Effect};
-use khc_analysis::LoadError;
+use khc_analysis::diff::{compare_programs_then, load_against, load_versions, markdown, text, Change, Effect, Program};
+use khc_analysis::{LoadError, Workspace};
+use khc_db::git::GitTree;
+use khc_db::{KhcDatabase, Project};
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode, Stdio};
+use std::process::ExitCode;
+use std::sync::Arc;
 
 /// How `khc diff` reports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -35,21 +38,31 @@ marked destructive (a namespace leaves the source: a pruning GitOps engine delet
 everything in it unless its delete guards stop it), loosened, tightened or changed and names the \
 FILE:LINE responsible.\n\n\
 Give two paths (entry files or directories), or --against GIT_REV and one path (default .): the \
-old version is that revision of the same path, extracted with `git archive` into a temporary folder.\n\n\
+old version is that revision of the same path, read from git without extracting anything. The \
+revision's tree is listed once; a file whose blob there equals the working file is not read \
+again (nor checked again), only changed, added and deleted files' old texts are read. The old \
+version resolves imports and key files in the revision's tree (`..` too; symbolic links committed \
+there are followed inside it; paths outside the repository are read from disk in both versions). \
+Files not in the revision (new, untracked, ignored) are missing there; staged and unstaged \
+changes alike are the new version. The old version's files are named REV:path in its diagnostics \
+(SPEC section 13, \"The old version from git\").\n\n\
 Both versions are compiled in one database (a file with the same text in both is checked once) and \
 compared tenant by tenant: only what a changed tenant can affect is evaluated again, across tenants \
 too (its peers' network policies, the subjects its bindings cover, the admission policies it \
 binds); the changes are those of two full compiles (SPEC section 13, \"The posture change\").\n\n\
 Exit codes: 0 (with --deny-loosening: nothing loosened or destroyed), 1 something loosened or \
-destroyed with --deny-loosening or the sources have errors, 2 usage or IO.",
+destroyed with --deny-loosening or the sources have errors, 2 usage or IO (also: PATH not in a git \
+work tree or not UTF-8 below its top, GIT_REV naming no commit, the project absent at GIT_REV).\n\n\
+Environment: KHC_DIFF_STATS=1 prints what --against read from git (paths listed, blobs read, files \
+unchanged, files parsed and tenants checked for the old version) to stderr.",
     after_help = "Examples:\n  khc diff old/ examples/multi-tenant\n  khc diff --against origin/main examples/multi-tenant --format markdown > comment.md\n  \
-khc diff --against HEAD~1 . --deny-loosening"
+khc diff --against HEAD~1 . --deny-loosening\n  khc diff --against HEAD examples/multi-tenant/cluster.khc   # the uncommitted changes of one program"
 )]
 pub struct Args {
     /// OLD and NEW (or, with --against, the one PATH).
     #[arg(num_args = 0..=2)]
     pub paths: Vec<PathBuf>,
-    /// Compare PATH with its version at this git revision.
+    /// Compare PATH with its version at this git revision (read from git, nothing extracted).
     #[arg(long, value_name = "GIT_REV")]
     pub against: Option<String>,
     /// Exit 1 when anything is loosened or destroyed.
@@ -58,60 +71,6 @@ pub struct Args {
     /// Output format.
     #[arg(long, value_enum, default_value_t = DiffFormat::Text)]
     pub format: DiffFormat,
-}
-
-fn git(dir: &Path, args: &[&str]) -> Result<String, String> {
-    let o = Command::new("git").arg("-C").arg(dir).args(args).output().map_err(|e| format!("cannot run git: {e}"))?;
-    if !o.status.success() {
-        return Err(format!("git {}: {}", args.join(" "), String::from_utf8_lossy(&o.stderr).trim()));
-    }
-    Ok(String::from_utf8_lossy(&o.stdout).trim().to_string())
-}
-
-/// The tree object `rev` names, as a hexadecimal object id. A revision is data,
-/// never an option: one starting with `-` or holding a control character is
-/// refused, and git reads it after `--end-of-options`.
-fn tree_of(top: &Path, rev: &str) -> Result<String, String> {
-    if rev.is_empty() || rev.starts_with('-') || rev.chars().any(char::is_control) {
-        return Err(format!("{rev:?} is not a git revision (a revision may not be empty, start with `-` or hold control characters)"));
-    }
-    let tree = git(top, &["rev-parse", "--verify", "--quiet", "--end-of-options", &format!("{rev}^{{tree}}")])
-        .map_err(|_| format!("{rev:?} does not name a commit or tree of {}", top.display()))?;
-    if tree.is_empty() || !tree.chars().all(|c| c.is_ascii_hexdigit()) {
-        return Err(format!("{rev:?} does not name a commit or tree of {}", top.display()));
-    }
-    Ok(tree)
-}
-
-/// Extracts `path` at `rev` into a fresh private temporary folder (random name,
-/// created exclusively, mode 0700; removed on drop): the folder and the path in it.
-/// `git archive` streams into `tar` (no archive file to plant a link at).
-fn checkout(path: &Path, rev: &str) -> Result<(tempfile::TempDir, PathBuf), String> {
-    let abs = path.canonicalize().map_err(|e| format!("cannot open {}: {e}", path.display()))?;
-    let dir = if abs.is_dir() { abs.clone() } else { abs.parent().unwrap_or(Path::new("/")).to_path_buf() };
-    let top = PathBuf::from(git(&dir, &["rev-parse", "--show-toplevel"])?);
-    let rel = abs.strip_prefix(&top).map_err(|_| format!("{} is not inside the git work tree {}", abs.display(), top.display()))?.to_path_buf();
-    let tree = tree_of(&top, rev)?;
-    let tmp = tempfile::Builder::new().prefix("khc-diff-").tempdir().map_err(|e| format!("cannot create a temporary folder: {e}"))?;
-    let mut archive = Command::new("git")
-        .arg("-C")
-        .arg(&top)
-        .args(["archive", "--format=tar", "--end-of-options", &tree])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("cannot run git: {e}"))?;
-    let stdout = archive.stdout.take().ok_or("cannot read git archive's output")?;
-    let untar = Command::new("tar").arg("-xf").arg("-").arg("-C").arg(tmp.path()).stdin(stdout).output().map_err(|e| format!("cannot run tar: {e}"))?;
-    let archived = archive.wait_with_output().map_err(|e| format!("git archive: {e}"))?;
-    if !archived.status.success() {
-        return Err(format!("git archive {tree}: {}", String::from_utf8_lossy(&archived.stderr).trim()));
-    }
-    if !untar.status.success() {
-        return Err(format!("tar: {}", String::from_utf8_lossy(&untar.stderr).trim()));
-    }
-    let old = tmp.path().join(rel);
-    Ok((tmp, old))
 }
 
 fn changes_sarif(changes: &[Change]) -> serde_json::Value {
@@ -143,20 +102,17 @@ fn changes_sarif(changes: &[Change]) -> serde_json::Value {
 
 /// Runs `khc diff`.
 pub fn run(args: Args) -> ExitCode {
-    let (_tmp, old, new) = match (&args.against, args.paths.as_slice()) {
+    let (old, new) = match (&args.against, args.paths.as_slice()) {
         (Some(rev), paths) if paths.len() <= 1 => {
             let path = paths.first().cloned().unwrap_or_else(|| PathBuf::from("."));
-            match checkout(&path, rev) {
-                Ok((tmp, old)) => (Some(tmp), old, path),
-                Err(e) => return usage(&e),
-            }
+            return against(&args, &path, rev);
         }
-        (None, [old, new]) => (None, old.clone(), new.clone()),
+        (None, [old, new]) => (old.clone(), new.clone()),
         _ => return usage("give OLD and NEW, or --against GIT_REV [PATH]"),
     };
     // `KHC_DIFF_FULL=1`: the old path, two full compiles and the whole posture
     // of each (the oracle of `tests/incremental_diff.rs`, kept for the bench).
-    if std::env::var_os("KHC_DIFF_FULL").is_some_and(|v| v == "1") {
+    if full() {
         let changes = match (super::load(&old), super::load(&new)) {
             (Ok(a), Ok(b)) => khc_analysis::diff::compare(a, b),
             (Err(code), _) | (_, Err(code)) => return code,
@@ -165,22 +121,96 @@ pub fn run(args: Args) -> ExitCode {
     }
     // Both versions in one database; the posture compared unit by unit
     // (`compare_programs`; `compare` over two whole workspaces is its test oracle).
-    let (old_programs, new_programs) = match load_versions(&old, &new, drop) {
-        (Ok(a), Ok(b)) => (a, b),
-        (a, b) => {
-            let mut code = None;
-            for e in [a.err(), b.err()].into_iter().flatten() {
-                eprintln!("error: {e}");
-                code.get_or_insert(match e {
-                    LoadError::Io(_) => ExitCode::from(2),
-                    LoadError::Errors(_) => ExitCode::from(1),
-                });
-            }
-            return code.unwrap_or(ExitCode::from(1));
+    let versions = load_versions(&old, &new, drop);
+    compare(&args, versions)
+}
+
+fn full() -> bool {
+    std::env::var_os("KHC_DIFF_FULL").is_some_and(|v| v == "1")
+}
+
+/// `khc diff --against REV PATH`: the working tree's project at `path` against
+/// its files at `rev`, read from git (`khc_db::git::GitTree`: the revision's
+/// tree listed once, only the files whose blob differs from the working file
+/// read, nothing extracted), both in one database.
+fn against(args: &Args, path: &Path, rev: &str) -> ExitCode {
+    let (tree, root, entry) = match GitTree::open(path, rev) {
+        Ok(t) => t,
+        Err(e) => return usage(&e),
+    };
+    for name in tree.non_utf8_sources() {
+        let dir = khc_db::VersionFiles::display_name(&tree, "");
+        let sep = if dir.ends_with(':') { "" } else { "/" };
+        eprintln!("warning: {dir}{sep}{name} is not read: its name is not UTF-8 (khc reads only UTF-8 file names, as in the working tree)");
+    }
+    let tree = Arc::new(tree);
+    let stats = std::env::var_os("KHC_DIFF_STATS").is_some_and(|v| v == "1");
+    let print_stats = |checked: Option<(usize, usize)>| {
+        if stats {
+            let s = tree.stats();
+            eprintln!(
+                "khc diff --against: {} paths listed at {rev}; {} blobs read from git ({} link targets); {} files unchanged (not read){}",
+                s.listed,
+                s.blobs_read,
+                s.links_read,
+                s.unchanged,
+                checked.map(|(parsed, checked)| format!("; {parsed} files parsed and {checked} tenants checked for the old version")).unwrap_or_default()
+            );
         }
     };
+    if full() {
+        // Two full compiles: the working tree from disk, the revision in a fresh database.
+        let new = match super::load(path) {
+            Ok(w) => w,
+            Err(code) => return code,
+        };
+        let old = match Project::open_version(&root, tree.clone(), entry.as_ref()) {
+            Ok(p) => Workspace::models_of(p, std::mem::forget).map(Workspace::from_models),
+            Err(e) => Err(LoadError::Io(e)),
+        };
+        let old = match old {
+            Ok(w) => w,
+            Err(e) => return load_error(&[e]),
+        };
+        print_stats(None);
+        return report(args, &khc_analysis::diff::compare(&old, new));
+    }
+    let db = if stats { KhcDatabase::with_log(&root) } else { KhcDatabase::new(&root) };
+    let mut checked = None;
+    let versions = load_against(path, tree.clone(), entry.as_ref(), db, |p| {
+        if stats {
+            let log = p.db.take_log();
+            let count = |query: &str| log.iter().filter(|q| q.starts_with(query)).count();
+            checked = Some((count("parse("), count("tenant_check(")));
+        }
+        // Freed before the evaluators are built: the peak is one of them, not both.
+        drop(p);
+    });
+    print_stats(checked);
+    compare(args, versions)
+}
+
+/// Prints each side's load error; the exit code (2 for IO, else 1).
+fn load_error(errors: &[LoadError]) -> ExitCode {
+    let mut code = None;
+    for e in errors {
+        eprintln!("error: {e}");
+        code.get_or_insert(match e {
+            LoadError::Io(_) => ExitCode::from(2),
+            LoadError::Errors(_) => ExitCode::from(1),
+        });
+    }
+    code.unwrap_or(ExitCode::from(1))
+}
+
+/// Compares the two versions' programs unit by unit and reports.
+fn compare(args: &Args, versions: (Result<Vec<Program>, LoadError>, Result<Vec<Program>, LoadError>)) -> ExitCode {
+    let (old_programs, new_programs) = match versions {
+        (Ok(a), Ok(b)) => (a, b),
+        (a, b) => return load_error(&[a.err(), b.err()].into_iter().flatten().collect::<Vec<_>>()),
+    };
     let changes = compare_programs_then(&old_programs, &new_programs, std::mem::forget);
-    report(&args, &changes)
+    report(args, &changes)
 }
 
 /// Prints the changes in the asked format; the exit code.
