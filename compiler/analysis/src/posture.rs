@@ -241,6 +241,8 @@ fn reasons(d: &Decision) -> Vec<String> {
 
 /// The blast radius of `TENANT/WORKLOAD`.
 pub fn blast_radius(ws: &Workspace, t: &Tenant, w: &Workload) -> BlastRadius {
+    // Every evaluator it reads, converted in one pass (RBAC only for a mounted token).
+    ws.prepare(crate::Evaluators { network: true, admission: true, rbac: w.automount_token });
     let me = workload_endpoint(t, w);
     let mut reaches = Vec::new();
     let mut reached_by = Vec::new();

@@ -210,6 +210,8 @@ fn covered(stated: &BTreeMap<(String, String), (&RuleKind, u32)>, rules: &BTreeM
 
 /// The matrix for every tenant.
 pub fn compliance(ws: &Workspace) -> Vec<Row> {
+    // Namespace labels and admission policies, converted in one pass.
+    ws.prepare(crate::Evaluators { network: true, admission: true, rbac: false });
     let tenants: Vec<&Tenant> = ws.tenants().collect();
     let rules: Vec<BTreeMap<String, Vec<String>>> = tenants.iter().map(|t| denying_rules(ws, t)).collect();
     let stated = stated_rules(ws);
