@@ -6,6 +6,9 @@
 //! and the same answers (the whole posture — reachability matrix with reasons,
 //! every subject's permissions, every admission rule —, `who-can` per namespace
 //! with escalations in a sample of namespaces, and `eval` of manifests in every namespace).
+//! The fast paths of the question commands hold too (`assert_fast_paths_same`):
+//! evaluators built in one pass, a tenant's unit built only for the kinds an
+//! evaluator reads, the applier head built without its policy's CEL.
 
 use khc_analysis::diff::Posture;
 use khc_analysis::rbac::Request;
@@ -85,10 +88,72 @@ fn assert_same(path: &Path) {
     }
 }
 
+/// The fast paths of the question commands against the whole: the
+/// evaluators built in one pass (`Workspace::prepare`, what `blast-radius` and
+/// `report` do) answer as the YAML round trip's; a tenant's unit built only
+/// for some kinds (`khc_emit::tenant_built_of`, what the RBAC authorizer and
+/// the NetworkPolicy evaluator read) is the whole unit's objects of those
+/// kinds, every field; the applier head (`khc_emit::tenant_applier_head`) is the
+/// head of the one policy of the unit that names an applier.
+fn assert_fast_paths_same(path: &Path) {
+    let tag = path.display();
+    let typed = Workspace::load(path).unwrap_or_else(|e| panic!("{tag}: {e}"));
+    typed.prepare(khc_analysis::Evaluators { rbac: true, network: true, admission: true });
+    let yaml = Workspace::load_through_yaml(path).unwrap_or_else(|e| panic!("{tag}: {e}"));
+    assert_eq!(Posture::of(&typed).facts, Posture::of(&yaml).facts, "{tag}: posture after one pass");
+    let report = |ws: &Workspace| serde_json::to_string(&khc_analysis::report::compliance(ws)).expect("rows serialize");
+    assert_eq!(report(&typed), report(&yaml), "{tag}: report");
+    for (t, w) in typed.workloads() {
+        let blast = |ws: &Workspace| serde_json::to_string(&khc_analysis::posture::blast_radius(ws, t, w)).expect("serializes");
+        assert_eq!(blast(&typed), blast(&yaml), "{tag}: blast-radius {}/{}", t.name, w.name);
+    }
+    // The same after a one-pass build from a fresh workspace (blast-radius's own).
+    let fresh = Workspace::load(path).unwrap_or_else(|e| panic!("{tag}: {e}"));
+    if let Some((t, w)) = fresh.workloads().next() {
+        let blast = |ws: &Workspace| serde_json::to_string(&khc_analysis::posture::blast_radius(ws, t, w)).expect("serializes");
+        assert_eq!(blast(&fresh), blast(&yaml), "{tag}: blast-radius from a fresh workspace");
+    }
+    let applier = khc_emit::protection::APPLIER_ANNOTATION;
+    let mut kinds_seen = 0;
+    for t in typed.tenants() {
+        let whole = khc_emit::tenant_built(t);
+        let mut kinds: Vec<&str> = whole.iter().map(|b| b.kind).collect();
+        kinds.sort_unstable();
+        kinds.dedup();
+        kinds_seen += kinds.len();
+        let sets: Vec<Vec<&str>> = kinds
+            .iter()
+            .map(|k| vec![*k])
+            .chain([vec!["Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding"], vec!["Namespace", "NetworkPolicy"], kinds.clone()])
+            .collect();
+        for set in sets {
+            let part = khc_emit::tenant_built_of(t, &set);
+            let expected: Vec<&khc_emit::objects::Built> = whole.iter().filter(|b| set.contains(&b.kind)).collect();
+            assert_eq!(part.len(), expected.len(), "{tag}: tenant {} kinds {set:?}", t.name);
+            for (a, b) in part.iter().zip(expected) {
+                assert_eq!((a.kind, &a.name, &a.namespace), (b.kind, &b.name, &b.namespace), "{tag}: tenant {} kinds {set:?}", t.name);
+                assert_eq!(a.body.json(), b.body.json(), "{tag}: tenant {} {} {}", t.name, a.kind, a.name);
+            }
+        }
+        let naming: Vec<&khc_emit::objects::Built> =
+            whole.iter().filter(|b| b.kind == "ValidatingAdmissionPolicy" && b.body.head()["metadata"]["annotations"][applier].is_string()).collect();
+        match khc_emit::tenant_applier_head(t) {
+            Some(h) => {
+                assert_eq!(naming.len(), 1, "{tag}: tenant {}: one policy names the applier", t.name);
+                assert_eq!((h.kind, &h.name, &h.namespace), (naming[0].kind, &naming[0].name, &naming[0].namespace), "{tag}: tenant {}", t.name);
+                assert_eq!(h.body.head(), naming[0].body.head(), "{tag}: tenant {}: applier head", t.name);
+            }
+            None => assert!(naming.is_empty(), "{tag}: tenant {}: a policy names an applier", t.name),
+        }
+    }
+    assert!(kinds_seen > 0, "{tag}: no tenant objects");
+}
+
 #[test]
 fn examples_answer_the_same_from_the_typed_model() {
     for ex in ["examples/multi-tenant", "examples/multi-cluster"] {
         assert_same(&repo_root().join(ex));
+        assert_fast_paths_same(&repo_root().join(ex));
     }
 }
 
@@ -106,6 +171,7 @@ fn generated_programs_answer_the_same_from_the_typed_model() {
         let dir = base.join(format!("gen-{i}"));
         ws.write(&dir).expect("write workspace");
         assert_same(&dir);
+        assert_fast_paths_same(&dir);
     }
     let fleet = base.join("fleet");
     std::fs::create_dir_all(&fleet).expect("mkdir");
@@ -113,5 +179,6 @@ fn generated_programs_answer_the_same_from_the_typed_model() {
         std::fs::write(fleet.join(f), text).expect("write fleet");
     }
     assert_same(&fleet.join("main.khc"));
+    assert_fast_paths_same(&fleet.join("main.khc"));
     let _ = std::fs::remove_dir_all(&base);
 }

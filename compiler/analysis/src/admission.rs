@@ -134,12 +134,19 @@ fn env() -> Arc<cel::Env> {
 /// ([`Admission::with_programs`], `khc eval`) share the cluster's expressions and
 /// the rules every tenant states alike, so each distinct program is compiled once.
 #[derive(Default)]
-pub struct Programs(std::collections::HashMap<String, Program>);
+pub struct Programs(std::collections::HashMap<Arc<str>, Program>);
 
-/// One [`Expression`] per distinct text (compiled on first use).
+/// One [`Expression`] per distinct text (compiled on first use); the key is
+/// the expression's own text (one copy of it), and a text already there is
+/// looked up without copying it.
 fn compile(cache: &mut Programs, expr: &str) -> Program {
-    let cache = &mut cache.0;
-    cache.entry(expr.to_string()).or_insert_with(|| Arc::new(Expression { text: expr.into(), compiled: std::sync::OnceLock::new() })).clone()
+    if let Some(p) = cache.0.get(expr) {
+        return p.clone();
+    }
+    let text: Arc<str> = expr.into();
+    let p = Arc::new(Expression { text: text.clone(), compiled: std::sync::OnceLock::new() });
+    cache.0.insert(text, p.clone());
+    p
 }
 
 /// The `(group, resource)` of a kind that carries a pod template (or is a pod or

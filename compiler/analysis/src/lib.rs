@@ -269,6 +269,8 @@ pub struct Source {
     cluster_views: std::sync::OnceLock<Vec<Vec<Object>>>,
     /// The first tenant (model, tenant positions) that owns each namespace.
     owners: std::sync::OnceLock<std::collections::HashMap<String, (usize, usize)>>,
+    /// The (model, tenant) positions of each tenant name, in model order.
+    by_name: std::sync::OnceLock<std::collections::HashMap<String, Vec<(usize, usize)>>>,
 }
 
 impl Source {
@@ -277,15 +279,26 @@ impl Source {
         self.objects.get_or_init(|| timed("emit the analysed objects", || self.models.iter().flat_map(model_objects).collect()))
     }
 
-    /// Hands `add` the objects an evaluator reads, in path order: all of them
-    /// when they exist, otherwise only those of `kinds` (and the heads of `heads`), converted from the models one
-    /// tenant at a time and dropped once added (the converted objects of the
-    /// whole fleet are never held at once: the evaluator is built in less memory).
-    fn each_of_kinds(&self, kinds: &[&str], heads: &[&str], mut add: impl FnMut(&Object)) {
+    /// Hands each reader the objects it reads, in path order, in one pass over
+    /// the units (each unit's objects built and converted once, however many
+    /// evaluators read them): all of them to every reader when they exist;
+    /// otherwise only those of its kinds (and of a reader of policy heads, the
+    /// `apiVersion`, `kind` and `metadata` of the admission policies that name
+    /// an applier), built from the models one tenant at a time with only the
+    /// parts those kinds need ([`khc_emit::tenant_built_of`]) and dropped once
+    /// read (the converted objects of the whole fleet are never held at once:
+    /// the evaluators are built in less memory).
+    fn each_for(&self, readers: &mut [Reader<'_>]) {
         if let Some(all) = self.objects.get() {
-            all.iter().for_each(add);
+            for o in all {
+                readers.iter_mut().for_each(|r| (r.add)(o));
+            }
             return;
         }
+        let mut kinds: Vec<&str> = readers.iter().flat_map(|r| r.kinds.iter().copied()).collect();
+        kinds.sort_unstable();
+        kinds.dedup();
+        let heads = readers.iter().any(|r| r.policy_heads);
         stage("before emit the objects it reads, one tenant at a time");
         for m in self.models.iter() {
             // As `model_objects_of` orders a model's objects (by path): every
@@ -296,15 +309,89 @@ impl Source {
             units.sort_by(|a, b| a.0.cmp(&b.0));
             for (_, unit) in units {
                 let mut objects = match unit {
-                    None => cluster_objects_of(m, kinds, heads),
-                    Some(t) => tenant_objects_of(m, t, kinds, heads),
+                    None => cluster_objects_of(m, &kinds, if heads { &[POLICY] } else { &[] }),
+                    Some(t) => {
+                        let dir = khc_emit::tenant_dir(&m.cluster.name, &t.name);
+                        let mut objects: Vec<Object> = khc_emit::tenant_built_of(t, &kinds)
+                            .into_iter()
+                            .map(|b| Object { path: khc_emit::tenant_object_path(&dir, &b), value: b.body.json() })
+                            .collect();
+                        // A tenant's only policy that names an applier (its CEL not built).
+                        if heads && !kinds.contains(&POLICY) {
+                            if let Some(b) = khc_emit::tenant_applier_head(t) {
+                                objects.push(Object { path: khc_emit::tenant_object_path(&dir, &b), value: b.body.head() });
+                            }
+                        }
+                        objects
+                    }
                 };
                 objects.sort_by(|a, b| a.path.cmp(&b.path));
-                objects.iter().for_each(&mut add);
+                for o in &objects {
+                    for r in readers.iter_mut() {
+                        if r.kinds.contains(&o.kind()) || (r.policy_heads && o.kind() == POLICY) {
+                            (r.add)(o);
+                        }
+                    }
+                }
             }
         }
         stage("emit the objects it reads, one tenant at a time");
     }
+}
+
+/// The kind of an admission policy.
+const POLICY: &str = "ValidatingAdmissionPolicy";
+
+/// What one evaluator reads in a pass over the units ([`Source::each_for`]).
+struct Reader<'a> {
+    /// The kinds it reads in full.
+    kinds: &'a [&'a str],
+    /// Whether it reads the heads of the admission policies (the applier annotation).
+    policy_heads: bool,
+    /// Takes each object.
+    add: &'a mut dyn FnMut(&Object),
+}
+
+/// Which evaluators to build in one pass ([`Workspace::prepare`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Evaluators {
+    /// The RBAC authorizer.
+    pub rbac: bool,
+    /// The NetworkPolicy evaluator.
+    pub network: bool,
+    /// The admission policies.
+    pub admission: bool,
+}
+
+/// The evaluators `want` asks for, built in one pass over the source.
+fn build_evaluators(s: &Source, want: Evaluators) -> (Option<rbac::Rbac>, Option<network::Network>, Option<admission::Admission>) {
+    let mut rbac = want.rbac.then(rbac::Rbac::builtin);
+    let mut network = want.network.then(network::Network::default);
+    let mut programs = admission::Programs::default();
+    let mut builder = want.admission.then(|| admission::AdmissionBuilder::new(&mut programs));
+    {
+        let mut add_rbac = |o: &Object| rbac.as_mut().expect("asked for").add(o);
+        let mut add_network = |o: &Object| network.as_mut().expect("asked for").add(o);
+        let mut add_admission = |o: &Object| builder.as_mut().expect("asked for").add(o);
+        let mut readers = Vec::new();
+        if want.rbac {
+            readers.push(Reader { kinds: RBAC_KINDS, policy_heads: true, add: &mut add_rbac });
+        }
+        if want.network {
+            readers.push(Reader { kinds: &["Namespace", "NetworkPolicy"], policy_heads: false, add: &mut add_network });
+        }
+        if want.admission {
+            readers.push(Reader { kinds: &[POLICY, "ValidatingAdmissionPolicyBinding"], policy_heads: false, add: &mut add_admission });
+        }
+        s.each_for(&mut readers);
+    }
+    let admission = builder.map(admission::AdmissionBuilder::finish);
+    for (built, what) in [(rbac.is_some(), "RBAC authorizer"), (network.is_some(), "NetworkPolicy evaluator"), (admission.is_some(), "admission policies")] {
+        if built {
+            stage(what);
+        }
+    }
+    (rbac, network, admission)
 }
 
 /// A value built from the workspace's [`Source`] on first use (a question builds
@@ -370,9 +457,13 @@ impl Workspace {
         Workspace::load_models_then(path, drop)
     }
 
-    /// Like [`Workspace::load_models`], then hands the compiled project (its
-    /// database) to `dispose`: a process that ends after answering passes
-    /// `std::mem::forget` and skips freeing every memo one by one.
+    /// Like [`Workspace::load_models`], handing the compiled project (its
+    /// database) to `dispose` once checked, before the models are taken out of
+    /// it: with `drop`, every checked tenant moves out of its memo uncopied and
+    /// the database's memory is free for what the question builds next (the
+    /// query commands: their peak RSS while loading is `khc check`'s, and freeing
+    /// the memos costs about what copying the tenants did); with
+    /// `std::mem::forget`, the memos stay and the tenants are copied.
     pub fn load_models_then(path: &Path, dispose: fn(Project)) -> Result<Vec<Model>, LoadError> {
         stage("start");
         let project = Project::open(path).map_err(LoadError::Io)?;
@@ -385,17 +476,21 @@ impl Workspace {
     /// [`Workspace::load_models_then`]).
     pub fn models_of(project: Project, dispose: fn(Project)) -> Result<Vec<Model>, LoadError> {
         let db = &project.db;
-        let mut models = Vec::new();
+        let mut parts = Vec::new();
         for &entry in &project.entries {
-            // One copy of every checked tenant (no memo of the whole model).
-            let Some(model) = khc_db::checks::model_copy(db, entry) else {
+            let Some(p) = khc_db::checks::model_parts(db, entry) else {
                 return Err(LoadError::Errors(render(db, khc_db::checks::diagnostics(db, entry), ColorChoice::Never)));
             };
-            models.push(model);
+            parts.push(p);
         }
         stage("check");
         dispose(project);
         stage("dispose of the database");
+        fn own<T: Clone>(a: std::sync::Arc<T>) -> T {
+            std::sync::Arc::try_unwrap(a).unwrap_or_else(|a| (*a).clone())
+        }
+        let models = parts.into_iter().map(|(c, ts)| Model { cluster: own(c), tenants: ts.into_iter().map(own).collect() }).collect();
+        stage("the models");
         Ok(models)
     }
 
@@ -466,6 +561,7 @@ impl Workspace {
             typed: true,
             cluster_views: std::sync::OnceLock::new(),
             owners: std::sync::OnceLock::new(),
+            by_name: std::sync::OnceLock::new(),
         })
     }
 
@@ -485,6 +581,7 @@ impl Workspace {
             typed: false,
             cluster_views: std::sync::OnceLock::new(),
             owners: std::sync::OnceLock::new(),
+            by_name: std::sync::OnceLock::new(),
         })
     }
 
@@ -492,28 +589,37 @@ impl Workspace {
         let source = std::sync::Arc::new(source);
         Workspace {
             models: source.models.clone(),
-            rbac: Lazy::new(&source, |s| {
-                let mut rbac = rbac::Rbac::builtin();
-                s.each_of_kinds(RBAC_KINDS, &["ValidatingAdmissionPolicy"], |o| rbac.add(o));
-                stage("RBAC authorizer");
-                rbac
-            }),
-            network: Lazy::new(&source, |s| {
-                let mut network = network::Network::default();
-                s.each_of_kinds(&["Namespace", "NetworkPolicy"], &[], |o| network.add(o));
-                stage("NetworkPolicy evaluator");
-                network
-            }),
-            admission: Lazy::new(&source, |s| {
-                let mut programs = admission::Programs::default();
-                let mut builder = admission::AdmissionBuilder::new(&mut programs);
-                s.each_of_kinds(&["ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"], &[], |o| builder.add(o));
-                let admission = builder.finish();
-                stage("admission policies");
-                admission
-            }),
+            rbac: Lazy::new(&source, |s| build_evaluators(s, Evaluators { rbac: true, ..Evaluators::default() }).0.expect("built")),
+            network: Lazy::new(&source, |s| build_evaluators(s, Evaluators { network: true, ..Evaluators::default() }).1.expect("built")),
+            admission: Lazy::new(&source, |s| build_evaluators(s, Evaluators { admission: true, ..Evaluators::default() }).2.expect("built")),
             objects: Objects(source),
             host_network_pods: Vec::new(),
+        }
+    }
+
+    /// Builds, in one pass over the emitted objects, the evaluators of `want`
+    /// that are not built yet (a question that reads several converts each
+    /// unit once, not once per evaluator): `blast-radius` and `report` ask for
+    /// the NetworkPolicy evaluator and the admission policies together.
+    pub fn prepare(&self, want: Evaluators) {
+        let want = Evaluators {
+            rbac: want.rbac && self.rbac.cell.get().is_none(),
+            network: want.network && self.network.cell.get().is_none(),
+            admission: want.admission && self.admission.cell.get().is_none(),
+        };
+        if want == Evaluators::default() {
+            return;
+        }
+        let (rbac, network, admission) = build_evaluators(&self.objects.0, want);
+        // Set unless built meanwhile (the cells are only ever set to the same value).
+        if let Some(r) = rbac {
+            let _ = self.rbac.cell.set(r);
+        }
+        if let Some(n) = network {
+            let _ = self.network.cell.set(n);
+        }
+        if let Some(a) = admission {
+            let _ = self.admission.cell.set(a);
         }
     }
 
@@ -528,12 +634,23 @@ impl Workspace {
             return None;
         }
         let clusters = source.cluster_views.get_or_init(|| source.models.iter().map(|m| cluster_objects_of(m, VIEW_KINDS, &[])).collect());
-        // The tenant's objects in each model (the cluster units' are borrowed).
-        let own: Vec<Vec<Object>> = source
-            .models
-            .iter()
-            .map(|m| m.tenants.iter().filter(|t| t.name == tenant).flat_map(|t| tenant_objects_of(m, t, VIEW_KINDS, &[])).collect())
-            .collect();
+        // The tenant's objects in each model (the cluster units' are borrowed),
+        // its tenants found by name through an index built on the first view
+        // (`report` asks one view per tenant).
+        let by_name = source.by_name.get_or_init(|| {
+            let mut by_name: std::collections::HashMap<String, Vec<(usize, usize)>> = std::collections::HashMap::new();
+            for (i, m) in source.models.iter().enumerate() {
+                for (j, t) in m.tenants.iter().enumerate() {
+                    by_name.entry(t.name.clone()).or_default().push((i, j));
+                }
+            }
+            by_name
+        });
+        let mut own: Vec<Vec<Object>> = vec![Vec::new(); source.models.len()];
+        for &(i, j) in by_name.get(tenant).into_iter().flatten() {
+            let m = &source.models[i];
+            own[i].extend(tenant_objects_of(m, &m.tenants[j], VIEW_KINDS, &[]));
+        }
         let mut refs: Vec<&Object> = Vec::new();
         for (own, cluster) in own.iter().zip(clusters) {
             // As `model_objects_of` orders a model's objects: by path.

@@ -241,6 +241,9 @@ fn reasons(d: &Decision) -> Vec<String> {
 
 /// The blast radius of `TENANT/WORKLOAD`.
 pub fn blast_radius(ws: &Workspace, t: &Tenant, w: &Workload) -> BlastRadius {
+    // The evaluators it reads of the whole fleet, converted in one pass (RBAC
+    // only for a mounted token; the admission rules are the tenant's own).
+    ws.prepare(crate::Evaluators { network: true, rbac: w.automount_token, admission: false });
     let me = workload_endpoint(t, w);
     let mut reaches = Vec::new();
     let mut reached_by = Vec::new();
@@ -306,8 +309,16 @@ pub fn blast_radius(ws: &Workspace, t: &Tenant, w: &Workload) -> BlastRadius {
         }
     }
     let mut admission_rules = Vec::new();
-    let ns_labels = ws.network.labels_of(&w.namespace);
-    for (p, b) in ws.admission.applicable("", "pods", &ns_labels) {
+    // The tenant's own evaluators judge a pod in its namespace as the fleet's do
+    // (one tenant's policies converted, not the fleet's), unless the
+    // workspace's objects were given.
+    let view = ws.tenant_view(&t.name, &mut crate::admission::Programs::default());
+    let (network, admission) = match &view {
+        Some(v) => (&v.network, &v.admission),
+        None => (&*ws.network, &*ws.admission),
+    };
+    let ns_labels = network.labels_of(&w.namespace);
+    for (p, b) in admission.applicable("", "pods", &ns_labels) {
         for c in &p.checks {
             admission_rules.push(AdmissionRuleRef { policy: p.name.clone(), rule: c.rule.clone(), source: c.rule_source.clone(), actions: b.actions.clone() });
         }

@@ -61,12 +61,23 @@ pub struct Row {
     pub tenants: BTreeMap<String, Cell>,
 }
 
-/// The khc admission rules that deny for a tenant's pods, with their sources.
-fn denying_rules(ws: &Workspace, t: &Tenant) -> BTreeMap<String, Vec<String>> {
+/// The khc admission rules that deny for a tenant's pods, with their sources:
+/// judged by the tenant's own evaluators ([`Workspace::tenant_view`], one
+/// tenant's policies converted at a time, none of the fleet's NetworkPolicies),
+/// or the whole fleet's when the workspace's objects were given.
+fn denying_rules(ws: &Workspace, t: &Tenant, programs: &mut crate::admission::Programs) -> BTreeMap<String, Vec<String>> {
+    match ws.tenant_view(&t.name, programs) {
+        Some(view) => denying_rules_by(&view.network, &view.admission, t),
+        None => denying_rules_by(&ws.network, &ws.admission, t),
+    }
+}
+
+/// [`denying_rules`] by these evaluators.
+fn denying_rules_by(network: &crate::network::Network, admission: &crate::admission::Admission, t: &Tenant) -> BTreeMap<String, Vec<String>> {
     let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for ns in &t.namespaces {
-        let labels = ws.network.labels_of(ns);
-        for (p, b) in ws.admission.applicable("", "pods", &labels) {
+        let labels = network.labels_of(ns);
+        for (p, b) in admission.applicable("", "pods", &labels) {
             if !b.actions.iter().any(|a| a == "Deny") {
                 continue;
             }
@@ -211,7 +222,9 @@ fn covered(stated: &BTreeMap<(String, String), (&RuleKind, u32)>, rules: &BTreeM
 /// The matrix for every tenant.
 pub fn compliance(ws: &Workspace) -> Vec<Row> {
     let tenants: Vec<&Tenant> = ws.tenants().collect();
-    let rules: Vec<BTreeMap<String, Vec<String>>> = tenants.iter().map(|t| denying_rules(ws, t)).collect();
+    let mut programs = crate::admission::Programs::default();
+    let rules: Vec<BTreeMap<String, Vec<String>>> = tenants.iter().map(|t| denying_rules(ws, t, &mut programs)).collect();
+    crate::stage("the admission rules of every tenant");
     let stated = stated_rules(ws);
     let covers: Vec<BTreeMap<Covers, Vec<String>>> = rules.iter().map(|r| covered(&stated, r)).collect();
     let mut rows = Vec::new();

@@ -178,6 +178,42 @@ pub fn tenant_built(t: &Tenant) -> Vec<Built> {
     objs
 }
 
+/// The kinds of a tenant's unit that only the parts of [`tenant_built`] after
+/// its Namespaces, ServiceAccounts, NetworkPolicies, quota, limits and RBAC build
+/// (admission policies, API Priority and Fairness, image policies, the CNI's
+/// policies): asking for one of them builds the whole unit.
+pub const TENANT_LATER_KINDS: &[&str] = &[
+    "ValidatingAdmissionPolicy",
+    "ValidatingAdmissionPolicyBinding",
+    "FlowSchema",
+    "PriorityLevelConfiguration",
+    "ClusterImagePolicy",
+    "CiliumNetworkPolicy",
+    "ClusterNetworkPolicy",
+];
+
+/// The objects of [`tenant_built`] whose kind is among `kinds`, in the same
+/// order, building only what they need: without a kind of
+/// [`TENANT_LATER_KINDS`], no admission policy (and none of its CEL) is built —
+/// what the RBAC authorizer and the NetworkPolicy evaluator of the query
+/// commands read (`tests/typed_model.rs` holds both equal).
+pub fn tenant_built_of(t: &Tenant, kinds: &[&str]) -> Vec<Built> {
+    if kinds.iter().any(|k| TENANT_LATER_KINDS.contains(k)) {
+        let mut objs = tenant_built(t);
+        objs.retain(|b| kinds.contains(&b.kind));
+        return objs;
+    }
+    objects::tenant_objects_of(t, &|k| kinds.contains(&k))
+}
+
+/// The `apiVersion`, `kind` and `metadata` of a tenant's `managed-by` protection
+/// policy (none without `managed-by`), built without its CEL: what a reader of
+/// the applier annotation ([`protection::APPLIER_ANNOTATION`]) needs, the
+/// only ValidatingAdmissionPolicy of a tenant that carries it.
+pub fn tenant_applier_head(t: &Tenant) -> Option<Built> {
+    protection::tenant_policy_head(t)
+}
+
 /// The output path of a tenant's object, given the tenant's folder
 /// ([`tenant_dir`]): `DIR/kind-name.yaml`, or `DIR/namespaces/NS/kind-name.yaml`.
 pub fn tenant_object_path(dir: &str, b: &Built) -> String {

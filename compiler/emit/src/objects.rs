@@ -13,6 +13,7 @@ use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, Ro
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, LabelSelectorRequirement, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use k8s_openapi::Resource;
 use khc_semantics::model::{self, Action, Admission, Direction, Isolation, Origin, Peer, RuleId, Tenant};
 use std::collections::BTreeMap;
 
@@ -134,9 +135,20 @@ fn quantities(m: &BTreeMap<String, String>) -> Option<BTreeMap<String, Quantity>
 
 /// Every object of a tenant.
 pub fn tenant_objects(t: &Tenant) -> Vec<Built> {
+    tenant_objects_of(t, &|_| true)
+}
+
+/// The objects of [`tenant_objects`] whose kind `want` accepts, in the same
+/// order; the parts that build only other kinds are skipped (the admission
+/// policies' CEL, for a reader of RBAC or NetworkPolicies).
+pub fn tenant_objects_of(t: &Tenant, want: &dyn Fn(&str) -> bool) -> Vec<Built> {
     let mut out = Vec::new();
     let tn = Some(t.name.as_str());
     for ns in &t.namespaces {
+        if !want(Namespace::KIND) {
+            tenant_namespace_parts(t, ns, want, &mut out);
+            continue;
+        }
         let mut m = meta(ns, None, tn, &t.origin);
         if !t.deletable_namespaces.contains(ns) {
             let annotations = m.annotations.get_or_insert_with(BTreeMap::new);
@@ -154,45 +166,67 @@ pub fn tenant_objects(t: &Tenant) -> Vec<Built> {
             labels.insert(crate::images::INCLUDE_LABEL.0.to_string(), crate::images::INCLUDE_LABEL.1.to_string());
         }
         out.push(built(Namespace { metadata: m, ..Default::default() }, ns, None, &t.origin));
+        tenant_namespace_parts(t, ns, want, &mut out);
+    }
+    if want(ServiceAccount::KIND) {
+        for w in &t.workloads {
+            let mut m = meta(&w.name, Some(&w.namespace), tn, &w.origin);
+            m.labels.get_or_insert_with(BTreeMap::new).insert("khc.dev/workload".into(), w.name.clone());
+            let sa = ServiceAccount { metadata: m, automount_service_account_token: Some(w.automount_token), ..Default::default() };
+            out.push(built(sa, &w.name, Some(&w.namespace), &w.origin));
+        }
+    }
+    if want(ValidatingAdmissionPolicy::KIND) || want(ValidatingAdmissionPolicyBinding::KIND) {
+        out.extend(tenant_admission(t).into_iter().filter(|b| want(b.kind)));
+    }
+    out
+}
 
+/// The objects of one tenant namespace besides the Namespace itself, those of
+/// the kinds `want` accepts.
+fn tenant_namespace_parts(t: &Tenant, ns: &str, want: &dyn Fn(&str) -> bool, out: &mut Vec<Built>) {
+    let tn = Some(t.name.as_str());
+    if want(ServiceAccount::KIND) {
         let sa = ServiceAccount { metadata: meta("default", Some(ns), tn, &t.origin), automount_service_account_token: Some(false), ..Default::default() };
         out.push(built(sa, "default", Some(ns), &t.origin));
+    }
+    if want(NetworkPolicy::KIND) {
         out.extend(network_policies(t, ns));
-        if let Some(q) = &t.quota {
-            let rq = ResourceQuota {
-                metadata: meta(&format!("{}-quota", t.name), Some(ns), tn, &q.origin),
-                spec: Some(ResourceQuotaSpec { hard: quantities(q.hard_for(ns)), ..Default::default() }),
-                ..Default::default()
-            };
-            out.push(built(rq, &format!("{}-quota", t.name), Some(ns), &q.origin));
-        }
-        if let Some(l) = &t.limits {
-            let item = LimitRangeItem {
-                type_: "Container".into(),
-                default: quantities(&l.default),
-                default_request: quantities(&l.request),
-                max: quantities(&l.max),
-                min: quantities(&l.min),
-                ..Default::default()
-            };
-            let lr = LimitRange { metadata: meta(&format!("{}-limits", t.name), Some(ns), tn, &l.origin), spec: Some(LimitRangeSpec { limits: vec![item] }) };
-            out.push(built(lr, &format!("{}-limits", t.name), Some(ns), &l.origin));
-        }
-        for r in &t.roles {
-            let role = Role { metadata: meta(&r.name, Some(ns), tn, &r.origin), rules: Some(policy_rules(&r.rules)) };
-            out.push(built(role, &r.name, Some(ns), &r.origin));
-        }
-        for b in &t.bindings {
-            let rb = RoleBinding { metadata: meta(&b.name, Some(ns), tn, &b.origin), role_ref: role_ref(&b.role), subjects: Some(subjects(&b.subjects)) };
-            out.push(built(rb, &b.name, Some(ns), &b.origin));
-        }
     }
-    for w in &t.workloads {
-        let mut m = meta(&w.name, Some(&w.namespace), tn, &w.origin);
-        m.labels.get_or_insert_with(BTreeMap::new).insert("khc.dev/workload".into(), w.name.clone());
-        let sa = ServiceAccount { metadata: m, automount_service_account_token: Some(w.automount_token), ..Default::default() };
-        out.push(built(sa, &w.name, Some(&w.namespace), &w.origin));
+    if let Some(q) = t.quota.as_ref().filter(|_| want(ResourceQuota::KIND)) {
+        let rq = ResourceQuota {
+            metadata: meta(&format!("{}-quota", t.name), Some(ns), tn, &q.origin),
+            spec: Some(ResourceQuotaSpec { hard: quantities(q.hard_for(ns)), ..Default::default() }),
+            ..Default::default()
+        };
+        out.push(built(rq, &format!("{}-quota", t.name), Some(ns), &q.origin));
     }
+    if let Some(l) = t.limits.as_ref().filter(|_| want(LimitRange::KIND)) {
+        let item = LimitRangeItem {
+            type_: "Container".into(),
+            default: quantities(&l.default),
+            default_request: quantities(&l.request),
+            max: quantities(&l.max),
+            min: quantities(&l.min),
+            ..Default::default()
+        };
+        let lr = LimitRange { metadata: meta(&format!("{}-limits", t.name), Some(ns), tn, &l.origin), spec: Some(LimitRangeSpec { limits: vec![item] }) };
+        out.push(built(lr, &format!("{}-limits", t.name), Some(ns), &l.origin));
+    }
+    for r in t.roles.iter().filter(|_| want(Role::KIND)) {
+        let role = Role { metadata: meta(&r.name, Some(ns), tn, &r.origin), rules: Some(policy_rules(&r.rules)) };
+        out.push(built(role, &r.name, Some(ns), &r.origin));
+    }
+    for b in t.bindings.iter().filter(|_| want(RoleBinding::KIND)) {
+        let rb = RoleBinding { metadata: meta(&b.name, Some(ns), tn, &b.origin), role_ref: role_ref(&b.role), subjects: Some(subjects(&b.subjects)) };
+        out.push(built(rb, &b.name, Some(ns), &b.origin));
+    }
+}
+
+/// A tenant's admission policies and bindings (the last part of [`tenant_objects`]).
+fn tenant_admission(t: &Tenant) -> Vec<Built> {
+    let mut out = Vec::new();
+    let tn = Some(t.name.as_str());
     // Every tenant has a policy: its admission rules, and always the rule that a
     // pod may mount its API token only as a workload declared with
     // `automount-token true` (a pod-level `automountServiceAccountToken: true`

@@ -297,6 +297,17 @@ pub fn tenant_policy(t: &Tenant, objects: &[Built]) -> Vec<Built> {
     policy(&format!("khc-managed-{}", t.name), Some(&t.name), &t.origin, &t.managed_by, rules, validations, Some(namespaces_by_name(&namespaces)))
 }
 
+/// The protection policy of [`tenant_policy`] with its metadata alone (an empty
+/// spec), built without its CEL; `None` without `managed-by`.
+pub fn tenant_policy_head(t: &Tenant) -> Option<Built> {
+    if t.managed_by.is_empty() {
+        return None;
+    }
+    let name = format!("khc-managed-{}", t.name);
+    let vap = ValidatingAdmissionPolicy { metadata: meta(&name, Some(&t.name), &t.origin, &t.managed_by), ..Default::default() };
+    Some(built(vap, &name, &t.origin))
+}
+
 /// The ServiceAccounts among the applier's subjects, as `NAMESPACE/NAME`.
 pub fn applier_accounts(subjects: &[Subject]) -> Vec<String> {
     let mut out: Vec<String> = subjects
