@@ -18,7 +18,9 @@
 //!   unless `--force`. Only manifest entries are ever deleted.
 //! * **Atomic per file.** Each file is written to a temporary name in its own
 //!   directory and renamed over the old one, so a reader (or a crash) sees the old or
-//!   the new contents, never a mix. Before the first change the manifest is rewritten
+//!   the new contents, never a mix. A directory that does not exist yet is written
+//!   whole under a temporary name in its parent and renamed into place once, never
+//!   over anything ([`write_fresh`]): its files appear together, each complete. Before the first change the manifest is rewritten
 //!   as a journal: the union of the old and new paths plus an "incomplete" mark; the
 //!   final manifest is written last. A build killed at any point therefore leaves every
 //!   file old or new, and the next build knows all of them as khc's and completes
