@@ -721,7 +721,8 @@ fn write_fresh(tree: &mut Tree<'_>, files: &[(&str, &OutputFile)], opts: &Option
     } else {
         std::thread::scope(|scope| {
             let workers: Vec<_> = runs.into_iter().map(|run| scope.spawn(move || write_run(run))).collect();
-            workers.into_iter().map(|w| w.join().unwrap_or_else(|_| Err("internal error: a writer thread panicked".into()))).collect()
+            // The scope joins every thread before returning, also after an error.
+            workers.into_iter().try_for_each(|w| w.join().unwrap_or_else(|_| Err("internal error: a writer thread panicked".into())))
         })
     };
     if let Err(e) = written {
