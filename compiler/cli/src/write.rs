@@ -80,7 +80,9 @@ pub struct Stats {
 pub struct Options {
     /// Overwrite foreign files.
     pub force: bool,
-    /// `fsync` each file before renaming it into place, and its directory after.
+    /// `fsync` each file before renaming it into place, and its directory after
+    /// (a new directory staged whole: each file and directory before the rename,
+    /// the parent after).
     pub fsync: bool,
     /// When set (Ctrl-C in `--watch`), the write stops between files with an error;
     /// the journal lets the next build complete it.
