@@ -155,61 +155,159 @@ impl Root {
         Ok(())
     }
 
-    /// The regular files directly in directory `rel` (no link followed).
-    pub fn regular_files(&self, rel: &str) -> io::Result<Vec<String>> {
-        let dir = self.dir(rel)?;
-        // fdopendir takes ownership of its descriptor: give it a duplicate.
-        // SAFETY: a valid descriptor.
-        let dup = check(unsafe { libc::fcntl(dir.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 0) })?;
-        // SAFETY: `dup` is ours; on success the stream owns it.
-        let stream = unsafe { libc::fdopendir(dup) };
-        if stream.is_null() {
-            let e = io::Error::last_os_error();
-            // SAFETY: `dup` is still ours.
-            unsafe { libc::close(dup) };
-            return Err(e);
-        }
-        // The stream starts where the descriptor is: at the beginning.
-        // SAFETY: a valid stream.
-        unsafe { libc::rewinddir(stream) };
-        let mut names = Vec::new();
-        loop {
-            // SAFETY: a valid stream; the entry is read before the next call.
-            let entry = unsafe { libc::readdir(stream) };
-            if entry.is_null() {
-                break;
-            }
-            // SAFETY: readdir returned a valid entry with a NUL-terminated name.
-            let (name, ty) = unsafe { (std::ffi::CStr::from_ptr((*entry).d_name.as_ptr()), (*entry).d_type) };
-            let Ok(name) = name.to_str() else { continue };
-            if name == "." || name == ".." {
-                continue;
-            }
-            let regular = match ty {
-                libc::DT_REG => true,
-                libc::DT_UNKNOWN => {
-                    let c = cstr(name)?;
-                    // SAFETY: zeroed plain data, filled by fstatat.
-                    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-                    // SAFETY: valid descriptor, C string and buffer.
-                    let ok = unsafe { libc::fstatat(dir.as_raw_fd(), c.as_ptr(), &mut st, libc::AT_SYMLINK_NOFOLLOW) } == 0;
-                    ok && (st.st_mode & libc::S_IFMT) == libc::S_IFREG
-                }
-                _ => false,
-            };
-            if regular {
-                names.push(name.to_string());
-            }
-        }
-        // SAFETY: closes the stream and its descriptor once.
-        unsafe { libc::closedir(stream) };
-        Ok(names)
-    }
-
     /// Flushes directory `rel` (its entries) to disk.
     pub fn sync_dir(&self, rel: &str) -> io::Result<()> {
         let dir = self.dir(rel)?;
         // SAFETY: a valid descriptor.
         check(unsafe { libc::fsync(dir.as_raw_fd()) }).map(drop)
+    }
+}
+
+/// A NUL-terminated copy of `name` in `buf` (reused: no allocation per file).
+pub fn c_name<'b>(buf: &'b mut Vec<u8>, name: &str) -> io::Result<&'b std::ffi::CStr> {
+    buf.clear();
+    buf.extend_from_slice(name.as_bytes());
+    buf.push(0);
+    std::ffi::CStr::from_bytes_with_nul(buf).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "a NUL byte in a name"))
+}
+
+/// Opens directory `name` in directory `parent` (`O_DIRECTORY | O_NOFOLLOW`: a
+/// link there fails with `ELOOP` or `ENOTDIR`).
+pub fn open_dir_at(parent: RawFd, name: &std::ffi::CStr) -> io::Result<OwnedFd> {
+    // SAFETY: a valid descriptor and C string; the result is owned below.
+    let fd = check(unsafe { libc::openat(parent, name.as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC) })?;
+    // SAFETY: just opened, owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Creates directory `name` in directory `parent`; `AlreadyExists` if anything
+/// (a link included, never followed) is there.
+pub fn mkdir_at(parent: RawFd, name: &std::ffi::CStr) -> io::Result<()> {
+    // SAFETY: a valid descriptor and C string.
+    check(unsafe { libc::mkdirat(parent, name.as_ptr(), 0o777) }).map(drop)
+}
+
+/// Creates file `name` in directory `dir`, which must not exist
+/// (`O_EXCL | O_NOFOLLOW`), for writing.
+pub fn create_at(dir: RawFd, name: &std::ffi::CStr) -> io::Result<File> {
+    // SAFETY: a valid descriptor and C string; the result is owned below.
+    let fd = check(unsafe {
+        libc::openat(dir, name.as_ptr(), libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_CLOEXEC, 0o666 as libc::c_uint)
+    })?;
+    // SAFETY: just opened, owned by nobody else.
+    Ok(unsafe { File::from_raw_fd(fd) })
+}
+
+/// Renames directory `from` to `to`, both in directory `dir`, only if nothing is
+/// at `to` (`renameat2(RENAME_NOREPLACE)`). Where the kernel or file system lacks
+/// that flag, plain `renameat`: a directory renamed over an existing name can
+/// only replace an *empty directory* (anything else fails with `ENOTDIR` or
+/// `ENOTEMPTY`), so no file and no link is ever lost either way.
+pub fn rename_dir_noreplace(dir: RawFd, from: &std::ffi::CStr, to: &std::ffi::CStr) -> io::Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: valid descriptors and C strings.
+        let r = unsafe { libc::renameat2(dir, from.as_ptr(), dir, to.as_ptr(), libc::RENAME_NOREPLACE) };
+        if r == 0 {
+            return Ok(());
+        }
+        let e = io::Error::last_os_error();
+        if !matches!(e.raw_os_error(), Some(libc::EINVAL | libc::ENOSYS)) {
+            return Err(e);
+        }
+    }
+    // SAFETY: valid descriptors and C strings.
+    check(unsafe { libc::renameat(dir, from.as_ptr(), dir, to.as_ptr()) }).map(drop)
+}
+
+/// Whether `name` in directory `dir` is a directory (not a link to one).
+fn is_dir_at(dir: RawFd, name: &std::ffi::CStr) -> bool {
+    // SAFETY: zeroed plain data, filled by fstatat.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: valid descriptor, C string and buffer.
+    let ok = unsafe { libc::fstatat(dir, name.as_ptr(), &mut st, libc::AT_SYMLINK_NOFOLLOW) } == 0;
+    ok && (st.st_mode & libc::S_IFMT) == libc::S_IFDIR
+}
+
+/// The entries of the open directory `dir` (but `.` and `..`), each with whether
+/// it is a directory (links are not).
+fn entries(dir: RawFd) -> io::Result<Vec<(CString, bool)>> {
+    // fdopendir takes ownership of its descriptor: give it a duplicate.
+    // SAFETY: a valid descriptor.
+    let dup = check(unsafe { libc::fcntl(dir, libc::F_DUPFD_CLOEXEC, 0) })?;
+    // SAFETY: `dup` is ours; on success the stream owns it.
+    let stream = unsafe { libc::fdopendir(dup) };
+    if stream.is_null() {
+        let e = io::Error::last_os_error();
+        // SAFETY: `dup` is still ours.
+        unsafe { libc::close(dup) };
+        return Err(e);
+    }
+    // SAFETY: a valid stream.
+    unsafe { libc::rewinddir(stream) };
+    let mut out = Vec::new();
+    loop {
+        // SAFETY: a valid stream; the entry is read before the next call.
+        let entry = unsafe { libc::readdir(stream) };
+        if entry.is_null() {
+            break;
+        }
+        // SAFETY: readdir returned a valid entry with a NUL-terminated name.
+        let (name, ty) = unsafe { (std::ffi::CStr::from_ptr((*entry).d_name.as_ptr()), (*entry).d_type) };
+        if name.to_bytes() == b"." || name.to_bytes() == b".." {
+            continue;
+        }
+        let is_dir = match ty {
+            libc::DT_DIR => true,
+            libc::DT_UNKNOWN => is_dir_at(dir, name),
+            _ => false,
+        };
+        out.push((name.to_owned(), is_dir));
+    }
+    // SAFETY: closes the stream and its descriptor once.
+    unsafe { libc::closedir(stream) };
+    Ok(out)
+}
+
+/// Removes `name` in directory `parent` and everything below it, never following
+/// a link (a link is removed itself; each directory is opened `O_NOFOLLOW` from its
+/// parent's descriptor). For khc's own temporary directories (`.khc-tmp-…`).
+pub fn remove_tree_at(parent: RawFd, name: &std::ffi::CStr) -> io::Result<()> {
+    // A file or a link: removed as such.
+    // SAFETY: a valid descriptor and C string.
+    if unsafe { libc::unlinkat(parent, name.as_ptr(), 0) } == 0 {
+        return Ok(());
+    }
+    let dir = match open_dir_at(parent, name) {
+        Ok(d) => d,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    for (entry, is_dir) in entries(dir.as_raw_fd())? {
+        if is_dir {
+            remove_tree_at(dir.as_raw_fd(), &entry)?;
+        } else {
+            // SAFETY: a valid descriptor and C string.
+            check(unsafe { libc::unlinkat(dir.as_raw_fd(), entry.as_ptr(), 0) })?;
+        }
+    }
+    drop(dir);
+    // SAFETY: a valid descriptor and C string.
+    check(unsafe { libc::unlinkat(parent, name.as_ptr(), libc::AT_REMOVEDIR) }).map(drop)
+}
+
+impl Root {
+    /// The names directly in directory `rel` that start with `prefix`, each with
+    /// whether it is a directory (no link followed).
+    pub fn names_with_prefix(&self, rel: &str, prefix: &str) -> io::Result<Vec<(String, bool)>> {
+        let dir = self.dir(rel)?;
+        Ok(entries(dir.as_raw_fd())?.into_iter().filter_map(|(n, d)| n.into_string().ok().filter(|n| n.starts_with(prefix)).map(|n| (n, d))).collect())
+    }
+
+    /// Removes `rel` and everything below it ([`remove_tree_at`]).
+    pub fn remove_tree(&self, rel: &str) -> io::Result<()> {
+        let (parent, name) = split(rel);
+        let dir = self.dir(parent)?;
+        remove_tree_at(dir.as_raw_fd(), &cstr(name)?)
     }
 }

@@ -18,7 +18,9 @@
 //!   unless `--force`. Only manifest entries are ever deleted.
 //! * **Atomic per file.** Each file is written to a temporary name in its own
 //!   directory and renamed over the old one, so a reader (or a crash) sees the old or
-//!   the new contents, never a mix. Before the first change the manifest is rewritten
+//!   the new contents, never a mix. A directory that does not exist yet is written
+//!   whole under a temporary name in its parent and renamed into place once, never
+//!   over anything ([`write_fresh`]): its files appear together, each complete. Before the first change the manifest is rewritten
 //!   as a journal: the union of the old and new paths plus an "incomplete" mark; the
 //!   final manifest is written last. A build killed at any point therefore leaves every
 //!   file old or new, and the next build knows all of them as khc's and completes
@@ -78,7 +80,9 @@ pub struct Stats {
 pub struct Options {
     /// Overwrite foreign files.
     pub force: bool,
-    /// `fsync` each file before renaming it into place, and its directory after.
+    /// `fsync` each file before renaming it into place, and its directory after
+    /// (a new directory staged whole: each file and directory before the rename,
+    /// the parent after).
     pub fsync: bool,
     /// When set (Ctrl-C in `--watch`), the write stops between files with an error;
     /// the journal lets the next build complete it.
@@ -246,6 +250,23 @@ impl<'a> Tree<'a> {
             Ok(m) if m.file_type().is_symlink() => Err(link_error(&path)),
             Ok(m) if m.is_file() => Ok(FileState::File(m.len())),
             Ok(_) => Err(format!("{} is in the way: khc needs a regular file there", path.display())),
+        }
+    }
+
+    /// The topmost directory on the way to file `rel` that does not exist (its
+    /// parent does), if any; [`Self::file`] must have inspected `rel`.
+    fn absent_root<'p>(&self, rel: &'p str) -> Option<&'p str> {
+        let dir = rel.rsplit_once('/')?.0;
+        let mut start = 0;
+        loop {
+            let end = dir[start..].find('/').map_or(dir.len(), |i| start + i);
+            if self.dirs.get(&dir[..end]) == Some(&DirState::Absent) {
+                return Some(&dir[..end]);
+            }
+            if end == dir.len() {
+                return None;
+            }
+            start = end + 1;
         }
     }
 
@@ -453,17 +474,20 @@ fn write_manifest(tree: &Tree<'_>, entries: &BTreeSet<&str>, incomplete: bool, f
 }
 
 /// Removes leftover temporary files of an interrupted build from the directories
-/// of `entries` (and OUT itself).
+/// of `entries` and every directory above them (up to OUT itself): temporary
+/// files (`.khc-tmp-N`) and new directories staged whole (`.khc-tmp-dir-N`, see
+/// [`write_fresh`]), which lie in the parent of the directory they become.
 fn remove_leftovers(tree: &mut Tree<'_>, entries: &BTreeSet<String>) -> Result<(), String> {
-    let dirs: BTreeSet<&str> = entries.iter().map(|e| e.rsplit_once('/').map_or("", |(p, _)| p)).chain([""]).collect();
+    let dirs: BTreeSet<&str> = entries.iter().flat_map(|e| ancestors(e)).collect();
     for d in dirs {
         if tree.dir(d)? == DirState::Absent {
             continue;
         }
-        // Listed and removed through the directory's descriptor; only regular files.
-        let Ok(list) = tree.root.regular_files(d) else { continue };
-        for name in list.iter().filter(|n| n.starts_with(TMP_PREFIX)) {
-            let _ = tree.root.unlink(&if d.is_empty() { name.clone() } else { format!("{d}/{name}") });
+        // Listed and removed through the directory's descriptor, never following a link.
+        let Ok(list) = tree.root.names_with_prefix(d, TMP_PREFIX) else { continue };
+        for (name, is_dir) in list {
+            let rel = if d.is_empty() { name } else { format!("{d}/{name}") };
+            let _ = if is_dir { tree.root.remove_tree(&rel) } else { tree.root.unlink(&rel) };
         }
     }
     Ok(())
@@ -503,6 +527,239 @@ fn write_files(tree: &mut Tree<'_>, files: &[&OutputFile], opts: &Options) -> Re
     }
     for d in synced_dirs {
         let _ = tree.root.sync_dir(d);
+    }
+    Ok(())
+}
+
+/// Prefix of the temporary name under which a directory that does not exist yet
+/// is written whole, in its parent, before it is renamed into place.
+const STAGE_PREFIX: &str = ".khc-tmp-dir-";
+
+/// `parent/` of a relative path ("" for OUT), and its last component.
+fn parent_and_name(rel: &str) -> (&str, &str) {
+    rel.rsplit_once('/').unwrap_or(("", rel))
+}
+
+/// Whether `rel` lies below directory `dir` ("" is OUT).
+fn is_below(rel: &str, dir: &str) -> bool {
+    dir.is_empty() || (rel.len() > dir.len() && rel.starts_with(dir) && rel.as_bytes()[dir.len()] == b'/')
+}
+
+/// One directory of a staged write: its real path, the staged directory it
+/// belongs to, and the files to create in it.
+struct DirJob<'a> {
+    real: &'a str,
+    root: &'a str,
+    files: Vec<&'a OutputFile>,
+}
+
+/// Directory descriptors along the way to the directories of a staged write,
+/// kept on a stack (the directories are visited in depth-first order, so each is
+/// opened once): every component opened `O_DIRECTORY | O_NOFOLLOW` from its
+/// parent's descriptor, a staged root under its temporary name.
+struct Walker<'a> {
+    root: &'a crate::dirfd::Root,
+    staged: &'a HashMap<&'a str, String>,
+    stack: Vec<(&'a str, std::sync::Arc<std::os::fd::OwnedFd>)>,
+    buf: Vec<u8>,
+}
+
+impl<'a> Walker<'a> {
+    fn new(root: &'a crate::dirfd::Root, staged: &'a HashMap<&'a str, String>) -> Self {
+        Walker { root, staged, stack: Vec::new(), buf: Vec::new() }
+    }
+
+    /// The descriptor of directory `d`: the parent of the staged root `root`, or
+    /// a directory at or below that root (already created).
+    fn fd(&mut self, d: &'a str, root: &'a str) -> std::io::Result<std::os::fd::RawFd> {
+        use std::os::fd::AsRawFd;
+        let base = parent_and_name(root).0;
+        if self.stack.first().map(|s| s.0) != Some(base) {
+            self.stack.clear();
+            self.stack.push((base, self.root.dir(base)?));
+        }
+        while self.stack.len() > 1 {
+            let top = self.stack[self.stack.len() - 1].0;
+            if top == d || is_below(d, top) {
+                break;
+            }
+            self.stack.pop();
+        }
+        loop {
+            let (top, fd) = &self.stack[self.stack.len() - 1];
+            if *top == d {
+                return Ok(fd.as_raw_fd());
+            }
+            let start = if top.is_empty() { 0 } else { top.len() + 1 };
+            let end = d[start..].find('/').map_or(d.len(), |i| start + i);
+            let real = &d[..end];
+            let name = if real == root { self.staged[root].as_str() } else { &d[start..end] };
+            let opened = crate::dirfd::open_dir_at(fd.as_raw_fd(), crate::dirfd::c_name(&mut self.buf, name)?)?;
+            self.stack.push((real, std::sync::Arc::new(opened)));
+        }
+    }
+}
+
+/// Writes `files`, each below a directory that does not exist yet (`roots`:
+/// the topmost such directory of each file, as [`Tree::absent_root`] finds it),
+/// a directory at a time: each root is built whole under a temporary name in its
+/// parent (`.khc-tmp-dir-N`: its directories made, its files created with their
+/// final names, `O_EXCL | O_NOFOLLOW`, relative to their directory's descriptor),
+/// then renamed into place once (`renameat2(RENAME_NOREPLACE)`). A reader sees
+/// the directory absent or complete, so each file still appears only with its
+/// whole contents — the atomicity of a rename per file, with one rename per new
+/// directory (a cold build: one). A build killed before the rename leaves only the
+/// temporary directory, which the next build removes (its journal lists the files).
+fn write_fresh(tree: &mut Tree<'_>, files: &[(&str, &OutputFile)], opts: &Options) -> Result<(), String> {
+    if files.is_empty() {
+        return Ok(());
+    }
+    // The roots, each with its temporary name.
+    let mut roots: Vec<&str> = files.iter().map(|(r, _)| *r).collect();
+    roots.sort_unstable();
+    roots.dedup();
+    let staged: HashMap<&str, String> = roots.iter().enumerate().map(|(i, r)| (*r, format!("{STAGE_PREFIX}{i}"))).collect();
+    // Every directory to make (the files' and those between them and their
+    // root), in depth-first order, with its files.
+    let mut by_dir: HashMap<&str, DirJob<'_>> = HashMap::new();
+    for &(root, f) in files {
+        let dir = parent_and_name(&f.path).0;
+        by_dir.entry(dir).or_insert_with(|| DirJob { real: dir, root, files: Vec::new() }).files.push(f);
+        let mut d = dir;
+        while d != root {
+            d = parent_and_name(d).0;
+            by_dir.entry(d).or_insert_with(|| DirJob { real: d, root, files: Vec::new() });
+        }
+    }
+    let mut jobs: Vec<DirJob<'_>> = by_dir.into_values().collect();
+    jobs.sort_unstable_by(|a, b| a.real.split('/').cmp(b.real.split('/')));
+    let root_fd_error = |rel: &str, e: std::io::Error| fd_error(&tree.path(rel), &e);
+    let cleanup = |tree: &Tree<'_>, from: usize| {
+        for r in &roots[from..] {
+            let base = parent_and_name(r).0;
+            let _ = tree.root.remove_tree(&if base.is_empty() { staged[r].clone() } else { format!("{base}/{}", staged[r]) });
+        }
+    };
+
+    // 1. The directories, parents first.
+    let made = (|| -> Result<(), String> {
+        let mut walker = Walker::new(&tree.root, &staged);
+        let mut buf = Vec::new();
+        for job in &jobs {
+            let (parent, name) = parent_and_name(job.real);
+            let is_root = job.real == job.root;
+            let fd = walker.fd(parent, job.root).map_err(|e| root_fd_error(parent, e))?;
+            let name = if is_root { staged[job.root].as_str() } else { name };
+            let c = crate::dirfd::c_name(&mut buf, name).map_err(|e| root_fd_error(job.real, e))?;
+            match crate::dirfd::mkdir_at(fd, c) {
+                // A leftover of a killed build under the same temporary name: khc's own.
+                Err(e) if is_root && e.kind() == ErrorKind::AlreadyExists => {
+                    crate::dirfd::remove_tree_at(fd, c).and_then(|()| crate::dirfd::mkdir_at(fd, c)).map_err(|e| root_fd_error(job.real, e))?
+                }
+                r => r.map_err(|e| root_fd_error(job.real, e))?,
+            }
+        }
+        Ok(())
+    })();
+    if let Err(e) = made {
+        cleanup(tree, 0);
+        return Err(e);
+    }
+
+    // 2. The files, on several threads for a large write, each thread a run of
+    //    whole directories (no two threads create files in one directory).
+    let with_files: Vec<&DirJob<'_>> = jobs.iter().filter(|j| !j.files.is_empty()).collect();
+    let threads = if files.len() < PARALLEL_WRITE_MIN { 1 } else { std::thread::available_parallelism().map_or(1, |n| n.get()).min(MAX_WRITE_THREADS) };
+    let mut runs: Vec<&[&DirJob<'_>]> = Vec::new();
+    let per_thread = files.len().div_ceil(threads);
+    let (mut start, mut count) = (0, 0);
+    for (i, job) in with_files.iter().enumerate() {
+        count += job.files.len();
+        if count >= per_thread || i + 1 == with_files.len() {
+            runs.push(&with_files[start..=i]);
+            (start, count) = (i + 1, 0);
+        }
+    }
+    let tree_ref = &*tree;
+    let staged_ref = &staged;
+    let write_run = move |run: &[&DirJob<'_>]| -> Result<(), String> {
+        use std::os::fd::AsRawFd;
+        let tree = tree_ref;
+        let mut walker = Walker::new(&tree.root, staged_ref);
+        let mut buf = Vec::new();
+        for job in run {
+            let dir = walker.fd(job.real, job.root).map_err(|e| fd_error(&tree.path(job.real), &e))?;
+            for f in &job.files {
+                if opts.stop.is_some_and(|s| s.load(std::sync::atomic::Ordering::SeqCst)) {
+                    return Err("interrupted; the next build completes the output".into());
+                }
+                let name = parent_and_name(&f.path).1;
+                let done = (|| -> std::io::Result<()> {
+                    let mut file = crate::dirfd::create_at(dir, crate::dirfd::c_name(&mut buf, name)?)?;
+                    file.write_all(f.contents.as_bytes())?;
+                    #[cfg(unix)]
+                    if f.path.ends_with(".sh") {
+                        use std::os::unix::fs::PermissionsExt;
+                        // On the open file: no path, so nothing to follow.
+                        file.set_permissions(std::fs::Permissions::from_mode(0o755))?;
+                    }
+                    if opts.fsync {
+                        file.sync_all()?;
+                    }
+                    Ok(())
+                })();
+                done.map_err(|e| fd_error(&tree.path(&f.path), &e))?;
+                test_hook_step();
+            }
+            if opts.fsync {
+                // SAFETY: a valid descriptor.
+                let _ = unsafe { libc::fsync(dir.as_raw_fd()) };
+            }
+        }
+        Ok(())
+    };
+    let written: Result<(), String> = if runs.len() <= 1 {
+        runs.into_iter().try_for_each(write_run)
+    } else {
+        std::thread::scope(|scope| {
+            let workers: Vec<_> = runs.into_iter().map(|run| scope.spawn(move || write_run(run))).collect();
+            // The scope joins every thread before returning, also after an error.
+            workers.into_iter().try_for_each(|w| w.join().unwrap_or_else(|_| Err("internal error: a writer thread panicked".into())))
+        })
+    };
+    if let Err(e) = written {
+        cleanup(tree, 0);
+        return Err(e);
+    }
+
+    // 3. Each root renamed into place, only if nothing appeared there meanwhile.
+    let mut buf = (Vec::new(), Vec::new());
+    for (i, root) in roots.iter().enumerate() {
+        let (parent, name) = parent_and_name(root);
+        let renamed = tree.root.dir(parent).and_then(|fd| {
+            use std::os::fd::AsRawFd;
+            let from = crate::dirfd::c_name(&mut buf.0, &staged[root])?;
+            let to = crate::dirfd::c_name(&mut buf.1, name)?;
+            crate::dirfd::rename_dir_noreplace(fd.as_raw_fd(), from, to)?;
+            if opts.fsync {
+                // SAFETY: a valid descriptor.
+                let _ = unsafe { libc::fsync(fd.as_raw_fd()) };
+            }
+            Ok(())
+        });
+        if let Err(e) = renamed {
+            cleanup(tree, i);
+            let path = tree.path(root);
+            return Err(if matches!(e.raw_os_error(), Some(libc::EEXIST | libc::ENOTEMPTY | libc::ENOTDIR)) {
+                format!("{} appeared while khc was writing it (another program is writing there); nothing was overwritten: run the build again", path.display())
+            } else {
+                fd_error(&path, &e)
+            });
+        }
+        test_hook_step();
+    }
+    for job in &jobs {
+        tree.dirs.insert(job.real.to_string(), DirState::Dir);
     }
     Ok(())
 }
@@ -609,9 +866,17 @@ pub fn write_tree(out: &Path, files: &[&OutputFile], opts: &Options) -> Result<S
     write_manifest(&tree, &union, true, opts.fsync)?;
     drop(union);
 
-    // 5. The new files, each atomically (directories first).
-    let changed: Vec<&OutputFile> = changed_files.iter().map(|&i| files[i]).collect();
-    write_files(&mut tree, &changed, opts)?;
+    // 5. The new files, each atomically: in existing directories one by one
+    //    (directories first), in new directories a new directory at a time.
+    let (mut in_place, mut fresh): (Vec<&OutputFile>, Vec<(&str, &OutputFile)>) = (Vec::new(), Vec::new());
+    for &i in &changed_files {
+        match tree.absent_root(&files[i].path) {
+            Some(root) => fresh.push((root, files[i])),
+            None => in_place.push(files[i]),
+        }
+    }
+    write_files(&mut tree, &in_place, opts)?;
+    write_fresh(&mut tree, &fresh, opts)?;
 
     // 6. Stale files; those that cannot be removed stay in the manifest.
     let (removed, kept) = remove_stale(&tree, &stale_present);

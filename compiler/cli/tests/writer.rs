@@ -224,8 +224,8 @@ fn assert_old_or_new(out: &Path, old: &BTreeMap<String, Vec<u8>>, new: &BTreeMap
     let now = files(out);
     let manifest = String::from_utf8(now.get(".khc-manifest").cloned().unwrap_or_default()).unwrap();
     for (path, bytes) in &now {
-        let name = path.rsplit('/').next().unwrap();
-        if path == ".khc-manifest" || name.starts_with(".khc-tmp-") {
+        // khc's temporary files, and new directories staged whole (`.khc-tmp-dir-N`).
+        if path == ".khc-manifest" || path.split('/').any(|s| s.starts_with(".khc-tmp-")) {
             continue;
         }
         assert!(old.get(path) == Some(bytes) || new.get(path) == Some(bytes), "{when}: {path} is neither the old nor the new version");
@@ -270,6 +270,96 @@ fn a_build_killed_at_any_step_is_completed_by_the_next() {
         assert_eq!(files(&dir.join("out")), new, "{when}: the next build leaves exactly the new tree");
         step += 1;
     }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Every file below `dir` whose path has a segment starting with `.khc-tmp-`.
+fn temporaries(dir: &Path) -> Vec<String> {
+    files(dir).into_keys().filter(|p| p.split('/').any(|s| s.starts_with(".khc-tmp-"))).collect()
+}
+
+/// A cold build (OUT empty) writes the new `clusters/` whole under a temporary
+/// name and renames it into place once: paused (then killed) after each step —
+/// the journal, every file, the rename — `clusters/` is absent or complete,
+/// never partial, and the next build completes the tree without `--force`,
+/// leaving no temporary directory behind.
+#[test]
+fn a_cold_build_appears_whole_and_a_killed_one_is_completed_by_the_next() {
+    let dir = temp("cold");
+    std::fs::write(dir.join("c.khc"), program(&["a", "b", "c"], 0)).unwrap();
+    assert_eq!(khc(&["build", "c.khc", "-o", "ref"], &dir).status.code(), Some(0));
+    let reference = files(&dir.join("ref"));
+    let generated = |tree: &BTreeMap<String, Vec<u8>>| {
+        tree.iter().filter(|(p, _)| p.starts_with("clusters/")).map(|(p, b)| (p.clone(), b.clone())).collect::<BTreeMap<_, _>>()
+    };
+    let (mut step, mut seen_staged) = (1, false);
+    loop {
+        let _ = std::fs::remove_dir_all(dir.join("out"));
+        let mut child = spawn_build(&dir, "out", Some(step));
+        if !wait_for_pause(&mut child) {
+            assert!(child.wait().unwrap().success());
+            assert!(step > 10, "the build must pause at step {step} (test hook)");
+            break;
+        }
+        let now = files(&dir.join("out"));
+        let visible = generated(&now);
+        assert!(
+            visible.is_empty() || visible == generated(&reference),
+            "paused after step {step}: clusters/ is partial: {:?}",
+            visible.keys().collect::<Vec<_>>()
+        );
+        seen_staged |= visible.is_empty() && !temporaries(&dir.join("out")).is_empty();
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let o = khc(&["build", "c.khc", "-o", "out"], &dir);
+        assert_eq!(o.status.code(), Some(0), "killed after step {step}: the next build must complete without --force: {}", stderr(&o));
+        assert_eq!(files(&dir.join("out")), reference, "killed after step {step}: the next build leaves exactly the tree, no temporary directory");
+        step += 1;
+    }
+    assert!(seen_staged, "no pause saw the files staged under a temporary directory");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// A directory that appears where a staged one is to be renamed (another program
+/// writing into OUT during the build) is never replaced: the build stops with an
+/// error naming it, its contents are intact, and nothing khc staged is left.
+#[test]
+fn a_directory_that_appears_during_a_cold_build_is_not_replaced() {
+    use std::io::Write as _;
+    let dir = temp("appears");
+    std::fs::write(dir.join("c.khc"), program(&["a", "b"], 0)).unwrap();
+    let mut child = Command::new(bin())
+        .args(["build", "c.khc", "-o", "out"])
+        .current_dir(&dir)
+        .env("NO_COLOR", "1")
+        .env("KHC_TEST_PAUSE_AFTER", "2")
+        .env("KHC_TEST_RESUME_ON_STDIN", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    while !line.starts_with("khc-test: paused") {
+        line.clear();
+        assert!(err.read_line(&mut line).unwrap() > 0, "the build did not pause");
+    }
+    std::fs::create_dir_all(dir.join("out/clusters")).unwrap();
+    std::fs::write(dir.join("out/clusters/notes.txt"), "mine").unwrap();
+    child.stdin.take().unwrap().write_all(b"go\n").unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut err, &mut rest).unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(2), "{rest}");
+    assert!(rest.contains("appeared while khc was writing"), "{rest}");
+    assert_eq!(std::fs::read_to_string(dir.join("out/clusters/notes.txt")).unwrap(), "mine");
+    assert!(temporaries(&dir.join("out")).is_empty(), "{:?}", temporaries(&dir.join("out")));
+    // The next build writes around the foreign file (it is not at a generated path).
+    let o = khc(&["build", "c.khc", "-o", "out"], &dir);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(std::fs::read_to_string(dir.join("out/clusters/notes.txt")).unwrap(), "mine");
+    assert!(dir.join("out/clusters/c/Kustomization").exists());
     std::fs::remove_dir_all(&dir).ok();
 }
 
