@@ -108,6 +108,7 @@ fn changed(line: &str) -> u64 {
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (mut sizes, mut runs) = (vec![1000, 5000], 5);
+    let mut perf: Option<String> = None;
     let mut i = 0;
     while i < args.len() {
         match args[i].as_str() {
@@ -117,6 +118,10 @@ fn main() {
             }
             "--runs" => {
                 runs = args[i + 1].parse().expect("runs");
+                i += 1;
+            }
+            "--perf" => {
+                perf = Some(args[i + 1].clone());
                 i += 1;
             }
             _ => {} // cargo bench passes --bench
@@ -165,6 +170,17 @@ fn main() {
         let t0 = Instant::now();
         std::thread::sleep(Duration::from_secs(3));
         let idle = (cpu_of(pid).saturating_sub(c0)).as_secs_f64() / t0.elapsed().as_secs_f64();
+        // `--perf FILE`: `perf record --call-graph dwarf` of the watcher during the edits (FILE-N).
+        let recorder = perf.as_ref().map(|p| {
+            let rec = Command::new("perf")
+                .args(["record", "-F", "2000", "--call-graph", "dwarf,16384", "-o", &format!("{p}-{n}"), "-p", &pid.to_string()])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("perf");
+            std::thread::sleep(Duration::from_millis(500));
+            rec
+        });
         let (mut total, mut less, mut builds, mut rewritten, mut cpus) = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for r in 0..runs {
             let k = (r * 7919 + 13) % n;
@@ -193,6 +209,11 @@ fn main() {
             rewritten.push(changed(&line));
             // Let the edited file age out of the watcher's "recent" window.
             std::thread::sleep(Duration::from_millis(500));
+        }
+        if let Some(mut rec) = recorder {
+            // SAFETY: a signal to our own child.
+            unsafe { libc::kill(rec.id() as i32, libc::SIGINT) };
+            let _ = rec.wait();
         }
         println!(
             "{n:>8} {first:>12.2?} {:>12.1?} {:>12.1?} {:>11} ms {:>12.0?} {:>12} {:>13.1} ms",
