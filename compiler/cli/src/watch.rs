@@ -33,7 +33,11 @@
 //! the one system call set khc uses), and polling stays for what inotify
 //! cannot see.
 
-use khc_db::{FileContents, Project};
+use crate::write::Group;
+use khc_db::programs::ItemRef;
+use khc_db::{FileContents, ItemId, KhcDatabase, LiveDiagnostics, Project, SourceFile};
+use khc_syntax::Diagnostic;
+use std::collections::HashMap;
 use khc_syntax::FileKey;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -560,7 +564,7 @@ fn refresh(project: &mut Project, dir_mode: bool, changed: &[FileKey]) -> Result
 /// checks and writes, printing diagnostics and one summary line, which ends with
 /// the given note (what changed, and the time since the given start); it returns
 /// whether the write failed (tried again after [`RETRY`] if no source changes).
-pub fn run(path: &Path, mut build: impl FnMut(&mut Project, Instant, &str) -> bool) -> Result<(), String> {
+pub fn run(path: &Path, mut build: impl FnMut(&mut Project, Instant, &str, &[FileKey]) -> bool) -> Result<(), String> {
     install_signal_handlers();
     start_stop_watchdog();
     let dir_mode = std::fs::metadata(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?.is_dir();
@@ -570,7 +574,7 @@ pub fn run(path: &Path, mut build: impl FnMut(&mut Project, Instant, &str) -> bo
     let mut watcher = Watcher::new();
     let keys = watched(&project, dir_mode);
     let mut baseline: BTreeMap<FileKey, Stamp> = keys.iter().map(|k| (k.clone(), watcher.look(&root, k))).collect();
-    let mut failed = build(&mut project, started, "");
+    let mut failed = build(&mut project, started, "", &[]);
     say!("khc: watching {} source file{} for changes (Ctrl-C to stop)", keys.len(), if keys.len() == 1 { "" } else { "s" });
     loop {
         let retry_at = failed.then(|| Instant::now() + RETRY);
@@ -583,7 +587,7 @@ pub fn run(path: &Path, mut build: impl FnMut(&mut Project, Instant, &str) -> bo
             say!("error: {e}");
             failed = true;
         } else {
-            failed = build(&mut project, started, &trigger);
+            failed = build(&mut project, started, &trigger, &changed);
         }
         // The state just read is the new baseline; files that appeared with this
         // build (new imports, new entries) start from their current state.
@@ -603,4 +607,108 @@ pub fn run(path: &Path, mut build: impl FnMut(&mut Project, Instant, &str) -> bo
     // The process ends here: skip tearing down the database.
     std::mem::forget(project);
     Ok(())
+}
+
+/// What `khc build --watch` keeps between builds besides the database, so that
+/// a rebuild's work follows the edit, not the fleet: the memory of OUT
+/// ([`crate::write::Memory`]), and per entry its diagnostics kept up to date
+/// file by file ([`LiveDiagnostics`], as the language server keeps them) and
+/// the fingerprint of each tenant's files at the last write. A rebuild then
+/// re-reads the units of the changed files (and of the files that name a
+/// tenant whose facts changed), re-emits only those files' tenants, and gives
+/// the writer every other tenant by its last fingerprint: no memo of an
+/// unchanged tenant is verified.
+#[derive(Default)]
+pub struct Warm {
+    /// What the last write left in OUT.
+    pub memory: crate::write::Memory,
+    entries: HashMap<SourceFile, Entry>,
+}
+
+/// One entry's part of [`Warm`].
+struct Entry {
+    live: LiveDiagnostics,
+    /// The fingerprint of each tenant's files when they were last emitted.
+    fingerprints: HashMap<ItemRef, u64>,
+    /// The tenants whose checks may have changed since they were last
+    /// emitted; `None`: any (the next emission reads them all).
+    dirty: Option<std::collections::HashSet<ItemRef>>,
+}
+
+impl Warm {
+    /// The diagnostics of `entry` after the files `changed` (keys) were read
+    /// again: those of [`khc_db::diagnostics`], kept up to date at the cost of
+    /// the changed files. Notes which tenants must be emitted again.
+    pub fn diagnostics(&mut self, db: &KhcDatabase, entry: SourceFile, changed: &[FileKey]) -> Vec<Diagnostic> {
+        // A changed file no program reads as a source (a key file an `images`
+        // block names, or a file not yet imported) is read by no unit the live
+        // diagnostics know: read them all.
+        let unknown = changed.iter().any(|k| !self.entries.values().any(|e| e.live.contains_key(k)));
+        let e = self.entries.entry(entry).or_insert_with(|| Entry { live: LiveDiagnostics::new(entry), fingerprints: HashMap::new(), dirty: None });
+        if unknown {
+            e.live = LiveDiagnostics::new(entry);
+        }
+        let files: Vec<SourceFile> = changed.iter().filter_map(|k| db.file(k)).collect();
+        e.live.update(db, &files);
+        match (e.live.last_files_read(), &mut e.dirty) {
+            (Some(read), Some(dirty)) => {
+                for &f in read {
+                    dirty.extend(khc_db::checks::live_tenants_in(db, entry, f).into_iter().map(|t| ItemRef { file: *t.file(db), index: *t.index(db) }));
+                }
+            }
+            _ => e.dirty = None,
+        }
+        e.live.all()
+    }
+
+    /// The groups of files of `entry` for the writer: the cluster's, and each
+    /// tenant's — with `partial`, only the tenants re-checked since their last
+    /// emission are asked of the database, the others given by their last
+    /// fingerprint alone (placeholders). `None` when a tenant cannot be emitted
+    /// (the program has errors).
+    pub fn groups<'db>(&mut self, db: &'db dyn khc_db::Db, entry: SourceFile, partial: bool) -> Option<Vec<Group<'db>>> {
+        let e = self.entries.get_mut(&entry)?;
+        let cluster = khc_db::emit::cluster_emitted(db, entry).as_ref()?;
+        let mut groups = vec![Group { fingerprint: Some(*khc_db::emit::cluster_emitted_fingerprint(db, entry)), files: cluster.iter().collect() }];
+        let emit = |t: ItemId<'db>| -> Option<Group<'db>> {
+            if !*khc_db::emit::tenant_checks(db, t) {
+                return None;
+            }
+            Some(Group { fingerprint: Some(*khc_db::emit::tenant_files_fingerprint(db, t)), files: khc_db::tenant_files(db, t).iter().collect() })
+        };
+        match (&e.dirty, partial) {
+            (Some(dirty), true) => {
+                for (r, fp) in e.fingerprints.iter_mut() {
+                    if dirty.contains(r) {
+                        let g = emit(ItemId::new(db, entry, r.file, r.index))?;
+                        *fp = g.fingerprint.unwrap_or_default();
+                        groups.push(g);
+                    } else {
+                        groups.push(Group { fingerprint: Some(*fp), files: Vec::new() });
+                    }
+                }
+                let new: Vec<ItemRef> = dirty.iter().filter(|r| !e.fingerprints.contains_key(r)).copied().collect();
+                for r in new {
+                    let g = emit(ItemId::new(db, entry, r.file, r.index))?;
+                    e.fingerprints.insert(r, g.fingerprint.unwrap_or_default());
+                    groups.push(g);
+                }
+            }
+            _ => {
+                e.fingerprints.clear();
+                for t in khc_db::scope(db, entry).live_tenants(db, entry) {
+                    let g = emit(t)?;
+                    e.fingerprints.insert(ItemRef { file: *t.file(db), index: *t.index(db) }, g.fingerprint.unwrap_or_default());
+                    groups.push(g);
+                }
+            }
+        }
+        e.dirty = Some(Default::default());
+        Some(groups)
+    }
+
+    /// Forgets the entries not in `entries` (removed entry files).
+    pub fn retain(&mut self, entries: &[SourceFile]) {
+        self.entries.retain(|e, _| entries.contains(e));
+    }
 }

@@ -632,7 +632,9 @@ pub fn write_tree(out: &Path, files: &[&OutputFile], opts: &Options) -> Result<S
 
 /// The generated files of one memo (a cluster's or a tenant's), with the
 /// fingerprint of their paths and contents when the database knows it without
-/// reading them (`None`: hashed here).
+/// reading them (`None`: hashed here). A group known to be unchanged since the
+/// last write may be given by its fingerprint alone, without files (a
+/// placeholder: `khc build --watch` does not even ask the database for them).
 pub struct Group<'a> {
     /// [`khc_db::emit::files_fingerprint`] of `files`, if known.
     pub fingerprint: Option<u64>,
@@ -758,6 +760,13 @@ pub struct Memory {
 /// while the build checks and emits ([`Memory::check`]).
 pub struct Check(std::thread::JoinHandle<bool>);
 
+impl Check {
+    /// Whether OUT is as the memory recorded it.
+    pub fn unchanged(self) -> bool {
+        self.0.join().unwrap_or(false)
+    }
+}
+
 /// What changed between the files a build generated and a [`Memory`]: from
 /// [`Memory::plan`], for [`Memory::collisions`] and [`write_watched`].
 pub struct Plan<'a> {
@@ -771,6 +780,8 @@ pub struct Plan<'a> {
     stale: Vec<String>,
     /// A path or an identity that may be generated twice: the full check decides.
     doubt: bool,
+    /// A placeholder group the memory does not know: the write must be a full one.
+    incomplete: bool,
 }
 
 impl Memory {
@@ -826,10 +837,13 @@ impl Memory {
         let (mut examined, mut changed) = (Vec::new(), Vec::new());
         let mut seen: std::collections::HashSet<&str> = std::collections::HashSet::new();
         let mut delta: HashMap<u64, i64> = HashMap::new();
+        let mut incomplete = false;
         for (gi, g) in groups.iter().enumerate() {
             if self.groups.contains_key(&fps[gi]) {
                 continue;
             }
+            // A placeholder (no files) the memory does not know.
+            incomplete |= g.files.is_empty() && g.fingerprint.is_some();
             examined.push(gi);
             for &f in &g.files {
                 doubt |= !seen.insert(&f.path);
@@ -869,19 +883,25 @@ impl Memory {
         stale.sort();
         // An identity held by more files than before, and by more than one.
         doubt |= delta.iter().any(|(id, d)| *d > 0 && i64::from(self.ids.get(id).copied().unwrap_or(0)) + d > 1);
-        Plan { fps, examined, changed, stale, doubt }
+        Plan { fps, examined, changed, stale, doubt: doubt || incomplete, incomplete }
     }
 
     /// The collisions among `files` (all of them, as [`khc_emit::collisions::find`]
     /// reports them), checking only the changed files when the memory allows:
     /// the full check runs for a first build or when a path or an identity may
     /// be generated twice.
-    pub fn collisions(&self, plan: &Plan<'_>, files: &[&OutputFile]) -> Vec<khc_emit::collisions::Collision> {
+    pub fn collisions<'a>(&self, plan: &Plan<'a>, files: &dyn Fn() -> Vec<&'a OutputFile>) -> Vec<khc_emit::collisions::Collision> {
         if self.is_empty() || plan.doubt {
-            khc_emit::collisions::find(files)
+            khc_emit::collisions::find(&files())
         } else {
             Vec::new()
         }
+    }
+
+    /// How many generated files the memory knows (all of them, after a
+    /// successful write).
+    pub fn file_count(&self) -> usize {
+        self.files.len()
     }
 
     /// Records a successful write of `groups` (planned as `plan`): file records,
@@ -960,30 +980,39 @@ impl Memory {
 }
 
 /// [`write_tree`] for `khc build --watch`: with a [`Memory`] of the previous
-/// write that still matches OUT, writes only the changed files of `plan` (and
-/// removes its stale ones) without reading or `stat`ing the rest; otherwise (a
-/// first build, OUT changed behind khc's back, another build wrote it) the full
-/// [`write_tree`]. Either way the memory then describes the new tree, or is
-/// cleared when the write failed.
-pub fn write_watched(
+/// write that still matches OUT (`unchanged`: the answer of [`Memory::check`]),
+/// writes only the changed files of `plan` (and removes its stale ones) without
+/// reading or `stat`ing the rest; otherwise (a first build, OUT changed behind
+/// khc's back, another build wrote it) the full [`write_tree`] of `files()`.
+/// `complete`, when `groups` hold placeholders (groups known unchanged, given
+/// by their fingerprint alone: [`Group::files`] empty), gives every group with
+/// its files, for the memory of a full write. Either way the memory then
+/// describes the new tree, or is cleared when the write failed.
+pub fn write_watched<'a>(
     out: &Path,
-    files: &[&OutputFile],
-    (groups, plan): (&[Group<'_>], &Plan<'_>),
-    check: Option<Check>,
+    files: &dyn Fn() -> Vec<&'a OutputFile>,
+    (groups, plan): (&[Group<'a>], &Plan<'a>),
+    unchanged: bool,
     opts: &Options,
     memory: &mut Memory,
+    complete: Option<&dyn Fn() -> Vec<Group<'a>>>,
 ) -> Result<Stats, String> {
-    // The stamps compared while the build compiled ([`Memory::check`]).
-    let unchanged = check.is_some_and(|c| c.0.join().unwrap_or(false));
-    let fast = if memory.is_empty() || !unchanged { None } else { write_incremental(out, groups, plan, opts, memory) };
+    let fast = if memory.is_empty() || !unchanged || plan.incomplete { None } else { write_incremental(out, groups, plan, opts, memory) };
     let result = match fast {
         Some(r) => r,
         None => {
             memory.clear();
-            let r = write_tree(out, files, opts);
+            let r = write_tree(out, &files(), opts);
             if r.is_ok() {
                 // Everything was compared and written: record it all.
-                memory.commit(out, groups, &memory_plan_all(groups, plan), None);
+                match complete {
+                    Some(complete) => {
+                        let all = complete();
+                        let plan = memory.plan(&all);
+                        memory.commit(out, &all, &memory_plan_all(&all, &plan), None);
+                    }
+                    None => memory.commit(out, groups, &memory_plan_all(groups, plan), None),
+                }
             }
             r
         }
@@ -1007,7 +1036,7 @@ fn memory_plan_all<'a>(groups: &[Group<'a>], plan: &Plan<'a>) -> Plan<'a> {
             changed.push((gi, f, h, id));
         }
     }
-    Plan { fps: plan.fps.clone(), examined: (0..groups.len()).collect(), changed, stale: Vec::new(), doubt: false }
+    Plan { fps: plan.fps.clone(), examined: (0..groups.len()).collect(), changed, stale: Vec::new(), doubt: false, incomplete: false }
 }
 
 /// The directories a planned write changes (and their ancestors, and OUT).
