@@ -48,6 +48,7 @@ macro_rules! say {
 mod commands;
 mod dirfd;
 mod kube_client;
+mod notify;
 mod write;
 
 mod watch;
@@ -344,7 +345,7 @@ fn run_project(
         None => (None, None, &[][..]),
     };
     // `--watch`: OUT's stamps compared with the memory while the build compiles.
-    let check = warm.as_ref().zip(out.as_ref()).and_then(|(w, (out, _, _))| w.memory.check(out));
+    let check = warm.as_mut().zip(out.as_ref()).and_then(|(w, (out, _, _))| w.memory.check(out));
     // `--watch`: " [12 ms after changes to FILE]" at the end of the summary line.
     let note = || match watching {
         Some((started, trigger)) => format!(" [{} ms{}{trigger}]", started.elapsed().as_millis(), if trigger.is_empty() { "" } else { " " }),
@@ -531,6 +532,16 @@ fn run_project(
             let complete = partial.then_some(&all_groups as &dyn Fn() -> _);
             let r = write::write_watched(out, &all_files, (&groups, plan), unchanged, &opts, &mut warm.memory, complete);
             let count = if watched_plainly && !warm.memory.is_empty() { warm.memory.file_count() } else { all_files().len() };
+            if std::env::var_os("KHC_WATCH_TRACE").is_some_and(|v| v == "1") {
+                // The work of this build, as counts (tests compare them across fleet sizes).
+                let ((units, tenants), (incremental, watched)) = (warm.work(), warm.memory.last_write());
+                say!(
+                    "khc: trace: {units} units read, {tenants} tenants emitted, {} files hashed, {} write, OUT {}",
+                    plan.hashed(),
+                    if incremental { "incremental" } else { "full" },
+                    if watched { "watched" } else { "stamped" }
+                );
+            }
             (r, count)
         }
         _ => {

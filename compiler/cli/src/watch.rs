@@ -181,7 +181,7 @@ fn dir_of(key: &str) -> &str {
 }
 
 /// Watches the sources and tells which changed: change notification where the
-/// operating system gives it ([`notify::Notify`], inotify on Linux), polling for
+/// operating system gives it ([`crate::notify::Notify`], inotify on Linux), polling for
 /// the rest, and a stamp ([`Meta`]) compared with the last build's either way.
 ///
 /// A source is polled every [`POLL`] instead of notified when its directory
@@ -194,7 +194,7 @@ fn dir_of(key: &str) -> &str {
 /// directory raises its event there).
 struct Watcher {
     /// The change notification, if the system has it (and polling is not forced).
-    notify: Option<notify::Notify>,
+    notify: Option<crate::notify::Notify>,
     /// Directories (as written in keys) that are polled rather than notified.
     polled_dirs: std::collections::HashSet<String>,
     /// Sources that are symbolic links (polled), as of their last look.
@@ -208,9 +208,8 @@ type Found = (Vec<FileKey>, BTreeMap<FileKey, Stamp>);
 
 impl Watcher {
     fn new() -> Watcher {
-        let forced = std::env::var_os("KHC_WATCH_POLL").is_some_and(|v| !v.is_empty() && v != "0");
         Watcher {
-            notify: if forced { None } else { notify::Notify::new() },
+            notify: crate::notify::Notify::new(crate::notify::SOURCES),
             polled_dirs: std::collections::HashSet::new(),
             links: std::collections::HashSet::new(),
             rescanned: Instant::now(),
@@ -281,15 +280,21 @@ impl Watcher {
             match this.notify.as_mut() {
                 Some(n) => match n.wait(wait) {
                     Ok(events) => {
-                        for (d, name) in events {
-                            let key = if d.is_empty() { name } else { format!("{d}/{name}") };
-                            if in_sources(&key) || (dir_mode && d.is_empty() && key.ends_with(".khc")) {
+                        for ev in events {
+                            if ev.gone {
+                                // A directory went away: look at everything.
+                                candidates.extend(sources.iter().cloned());
+                                seen = true;
+                                continue;
+                            }
+                            let key = if ev.dir.is_empty() { ev.name } else { format!("{}/{}", ev.dir, ev.name) };
+                            if in_sources(&key) || (dir_mode && !key.contains('/') && key.ends_with(".khc")) {
                                 candidates.insert(FileKey::from(key.as_str()));
                                 seen = true;
                             }
                         }
                     }
-                    Err(notify::Lost) => {
+                    Err(crate::notify::Lost) => {
                         candidates.extend(sources.iter().cloned());
                         seen = true;
                     }
@@ -363,182 +368,6 @@ impl Watcher {
                 return Some((files, now));
             }
             candidates.clear();
-        }
-    }
-}
-
-/// Change notification: inotify on the directories that hold sources.
-#[cfg(target_os = "linux")]
-mod notify {
-    use std::collections::HashMap;
-    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-    use std::path::Path;
-    use std::time::Duration;
-
-    /// Events were lost (the queue overflowed, or a watched directory was
-    /// removed or moved): every file must be looked at.
-    pub struct Lost;
-
-    /// An inotify instance watching directories.
-    pub struct Notify {
-        fd: OwnedFd,
-        /// Watch descriptor → the directories (as written in keys) it watches.
-        wds: HashMap<i32, Vec<String>>,
-        /// Directory (as written in keys) → its watch descriptor.
-        dirs: HashMap<String, i32>,
-    }
-
-    /// What changes a source: created, written, truncated, removed, renamed in or
-    /// out, its attributes (mtime, mode) changed; and the directory itself
-    /// removed or moved.
-    const MASK: u32 = libc::IN_CREATE
-        | libc::IN_DELETE
-        | libc::IN_MODIFY
-        | libc::IN_ATTRIB
-        | libc::IN_CLOSE_WRITE
-        | libc::IN_MOVED_FROM
-        | libc::IN_MOVED_TO
-        | libc::IN_DELETE_SELF
-        | libc::IN_MOVE_SELF
-        | libc::IN_ONLYDIR;
-
-    /// File systems on which changes may come from elsewhere (another machine,
-    /// the host of a virtual machine or container) and raise no inotify event:
-    /// NFS, SMB/CIFS, FUSE (sshfs, Docker Desktop's shares), 9p (WSL, QEMU),
-    /// Ceph, AFS, Coda, Lustre, GFS2, OCFS2, virtiofs.
-    const REMOTE: [i64; 14] = [
-        0x6969, 0x517B, 0xFF53_4D42_u32 as i64, 0xFE53_4D42_u32 as i64, 0x6573_5546, 0x0102_1997, 0x00C3_6400, 0x5346_414F, 0x7375_7245, 0x0BD0_0BD0,
-        0x0116_1970, 0x7461_636F, 0x6A65_6A65, 0x0000_0BAD,
-    ];
-
-    fn c_path(p: &Path) -> Option<std::ffi::CString> {
-        use std::os::unix::ffi::OsStrExt;
-        std::ffi::CString::new(p.as_os_str().as_bytes()).ok()
-    }
-
-    impl Notify {
-        /// A new instance; `None` when the system has none to give.
-        pub fn new() -> Option<Notify> {
-            // SAFETY: no pointers; the result is owned below.
-            let fd = unsafe { libc::inotify_init1(libc::IN_NONBLOCK | libc::IN_CLOEXEC) };
-            // SAFETY: just created, owned by nobody else.
-            (fd >= 0).then(|| Notify { fd: unsafe { OwnedFd::from_raw_fd(fd) }, wds: HashMap::new(), dirs: HashMap::new() })
-        }
-
-        /// Watches directory `dir` (as written in keys; `""` is `root`):
-        /// `Some(true)` when the watch is new, `Some(false)` when it was already
-        /// watched, `None` when it cannot be (missing, the watch limit, a
-        /// network or FUSE file system).
-        pub fn watch(&mut self, root: &Path, dir: &str) -> Option<bool> {
-            if self.dirs.contains_key(dir) {
-                return Some(false);
-            }
-            let path = match (root.as_os_str().is_empty(), dir.is_empty()) {
-                (true, true) => Path::new(".").to_path_buf(),
-                (_, true) => root.to_path_buf(),
-                (_, false) => root.join(dir),
-            };
-            let c = c_path(&path)?;
-            // SAFETY: zeroed plain data, filled by statfs from a valid C string.
-            let mut fs: libc::statfs = unsafe { std::mem::zeroed() };
-            if unsafe { libc::statfs(c.as_ptr(), &mut fs) } != 0 || REMOTE.contains(&(fs.f_type as i64)) {
-                return None;
-            }
-            // SAFETY: a valid descriptor and C string.
-            let wd = unsafe { libc::inotify_add_watch(self.fd.as_raw_fd(), c.as_ptr(), MASK) };
-            if wd < 0 {
-                return None;
-            }
-            self.wds.entry(wd).or_default().push(dir.to_string());
-            self.dirs.insert(dir.to_string(), wd);
-            Some(true)
-        }
-
-        /// Waits up to `timeout` for events and returns the (directory, name)
-        /// pairs they name, or [`Lost`].
-        pub fn wait(&mut self, timeout: Duration) -> Result<Vec<(String, String)>, Lost> {
-            let mut pfd = libc::pollfd { fd: self.fd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
-            let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
-            // SAFETY: one valid pollfd.
-            if unsafe { libc::poll(&mut pfd, 1, ms) } <= 0 {
-                return Ok(Vec::new());
-            }
-            let mut out = Vec::new();
-            let mut lost = false;
-            // Aligned for `inotify_event`.
-            let mut buf = vec![0u64; 4096 / 8];
-            loop {
-                // SAFETY: reads into a buffer of the given length.
-                let n = unsafe { libc::read(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len() * 8) };
-                if n <= 0 {
-                    break;
-                }
-                // SAFETY: the kernel wrote `n` bytes; viewed as bytes.
-                let bytes = unsafe { std::slice::from_raw_parts(buf.as_ptr().cast::<u8>(), n as usize) };
-                let mut at = 0;
-                let head = std::mem::size_of::<libc::inotify_event>();
-                while at + head <= bytes.len() {
-                    // SAFETY: a whole event header lies at `at` (read unaligned).
-                    let ev: libc::inotify_event = unsafe { std::ptr::read_unaligned(bytes[at..].as_ptr().cast()) };
-                    let name_bytes = &bytes[at + head..(at + head + ev.len as usize).min(bytes.len())];
-                    at += head + ev.len as usize;
-                    if ev.mask & libc::IN_Q_OVERFLOW != 0 {
-                        lost = true;
-                        continue;
-                    }
-                    if ev.mask & (libc::IN_DELETE_SELF | libc::IN_MOVE_SELF | libc::IN_IGNORED) != 0 {
-                        // The directory went away: forget it (the next wait
-                        // watches it again if it is back) and look at everything.
-                        for d in self.wds.remove(&ev.wd).unwrap_or_default() {
-                            self.dirs.remove(&d);
-                        }
-                        if ev.mask & libc::IN_IGNORED == 0 {
-                            // SAFETY: a valid descriptor; a stale wd is harmless.
-                            unsafe { libc::inotify_rm_watch(self.fd.as_raw_fd(), ev.wd) };
-                        }
-                        lost = true;
-                        continue;
-                    }
-                    let end = name_bytes.iter().position(|&b| b == 0).unwrap_or(name_bytes.len());
-                    let Ok(name) = std::str::from_utf8(&name_bytes[..end]) else { continue };
-                    if name.is_empty() {
-                        continue;
-                    }
-                    for d in self.wds.get(&ev.wd).into_iter().flatten() {
-                        out.push((d.clone(), name.to_string()));
-                    }
-                }
-            }
-            if lost {
-                Err(Lost)
-            } else {
-                Ok(out)
-            }
-        }
-    }
-}
-
-/// No change notification on this system: every source is polled.
-#[cfg(not(target_os = "linux"))]
-mod notify {
-    use std::path::Path;
-    use std::time::Duration;
-
-    /// Events were lost.
-    pub struct Lost;
-
-    /// Never created.
-    pub struct Notify;
-
-    impl Notify {
-        pub fn new() -> Option<Notify> {
-            None
-        }
-        pub fn watch(&mut self, _: &Path, _: &str) -> Option<bool> {
-            None
-        }
-        pub fn wait(&mut self, _: Duration) -> Result<Vec<(String, String)>, Lost> {
-            Ok(Vec::new())
         }
     }
 }
@@ -623,6 +452,8 @@ pub struct Warm {
     /// What the last write left in OUT.
     pub memory: crate::write::Memory,
     entries: HashMap<SourceFile, Entry>,
+    /// Tenants the current build asked the database for (emitted or verified).
+    emitted: usize,
 }
 
 /// One entry's part of [`Warm`].
@@ -648,6 +479,7 @@ impl Warm {
         if unknown {
             e.live = LiveDiagnostics::new(entry);
         }
+        self.emitted = 0;
         let files: Vec<SourceFile> = changed.iter().filter_map(|k| db.file(k)).collect();
         e.live.update(db, &files);
         match (e.live.last_files_read(), &mut e.dirty) {
@@ -704,7 +536,15 @@ impl Warm {
             }
         }
         e.dirty = Some(Default::default());
+        self.emitted += groups.iter().skip(1).filter(|g| !g.files.is_empty()).count();
         Some(groups)
+    }
+
+    /// What the current build did, for `KHC_WATCH_TRACE=1` (and the tests that
+    /// count an edit's work): the diagnostic units read again (each file's and
+    /// the program's), and the tenants asked of the database.
+    pub fn work(&self) -> (usize, usize) {
+        (self.entries.values().map(|e| e.live.last_units_read()).sum(), self.emitted)
     }
 
     /// Forgets the entries not in `entries` (removed entry files).
