@@ -377,7 +377,15 @@ impl Watcher {
 fn refresh(project: &mut Project, dir_mode: bool, changed: &[FileKey]) -> Result<(), String> {
     let root = project.db.root().to_path_buf();
     let updates: Vec<(FileKey, FileContents)> = changed.iter().map(|k| (k.clone(), khc_db::read_source(&root.join(&**k)))).collect();
-    project.db.set_contents_many(updates);
+    // Read again with the durability they were first read with (medium, as
+    // every file from disk): a file set to low durability on its first edit
+    // would drop the durability of every chunk memo holding it, and salsa
+    // cannot backdate a value whose durability dropped, so the whole-program
+    // queries over those chunks (the program's files, its scope, the namespace
+    // owners, the cluster's lints) would run again on the first edit of each
+    // file. Medium keeps them backdated; the price is that each edit verifies
+    // the medium memos it reaches again (a few per file, no re-execution).
+    project.db.set_contents_many_durable(updates, khc_db::Durability::MEDIUM);
     if dir_mode {
         let (entries, unreadable) = khc_db::discover_entries(&mut project.db)?;
         project.entries = entries;
