@@ -174,7 +174,9 @@ khc build . -o out --gitops flux --gitops-path out\n  khc build . -o out --forma
         format: DiagFormat,
         /// Keep running: rebuild when a source changes (only what changed is
         /// re-checked and rewritten; a build with errors leaves OUT untouched).
-        /// Ctrl-C stops.
+        /// Changes are seen through inotify, or polled every 100 ms on network
+        /// and FUSE file systems (KHC_WATCH_POLL=1 polls everything); a rebuild
+        /// starts once the sources have been quiet for 150 ms. Ctrl-C stops.
         #[arg(long)]
         watch: bool,
     },

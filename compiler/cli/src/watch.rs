@@ -37,8 +37,8 @@ use crate::write::Group;
 use khc_db::programs::ItemRef;
 use khc_db::{FileContents, ItemId, KhcDatabase, LiveDiagnostics, Project, SourceFile};
 use khc_syntax::Diagnostic;
-use std::collections::HashMap;
 use khc_syntax::FileKey;
+use std::collections::HashMap;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -272,7 +272,9 @@ impl Watcher {
         if dir_mode && fresh.contains("") {
             first.extend(khc_files(root).into_iter().filter(|k| !in_sources(k)));
         }
-        let changed = |now: &BTreeMap<FileKey, Stamp>| -> Vec<FileKey> { now.iter().filter(|(k, s)| baseline.get(*k).map_or(s.is_some(), |b| b != *s)).map(|(k, _)| k.clone()).collect() };
+        let changed = |now: &BTreeMap<FileKey, Stamp>| -> Vec<FileKey> {
+            now.iter().filter(|(k, s)| baseline.get(*k).map_or(s.is_some(), |b| b != *s)).map(|(k, _)| k.clone()).collect()
+        };
         // One tick: the files an event named (or every file, when events were
         // lost or a rescan is due), the polled ones, and new `*.khc` files.
         let tick = |this: &mut Watcher, wait: Duration, candidates: &mut BTreeSet<FileKey>| -> bool {

@@ -865,7 +865,9 @@ impl Memory {
             // in the old one).
             let quiet = !w.settle(&BTreeSet::new());
             let root = dir_stamps(out, &[""]);
-            return Some(Check::Ready(quiet && self.manifest.is_some() && stamp(&out.join(MANIFEST)) == self.manifest && root == [self.dirs.get("").copied().flatten()]));
+            return Some(Check::Ready(
+                quiet && self.manifest.is_some() && stamp(&out.join(MANIFEST)) == self.manifest && root == [self.dirs.get("").copied().flatten()],
+            ));
         }
         let (dirs, manifest, out) = (self.dirs.clone(), self.manifest, out.to_path_buf());
         let spawned = std::thread::Builder::new().name("khc-out-check".into()).spawn(move || {

@@ -356,16 +356,18 @@ fn rewrites_only_the_changed_files(poll: bool) {
         let skip = |p: &str| p == ".khc-manifest" || (repaired && p == "clusters/bench/tenants/t90/Kustomization");
         let differ: Vec<&String> = after.keys().filter(|p| before.get(*p).map(|b| &b.3) != Some(&after[*p].3) && !skip(p)).collect();
         assert!(!differ.is_empty() && differ.iter().all(|p| p.contains(&format!("/tenants/t{k}/"))), "{differ:?}");
-        let rewritten: Vec<&String> = after
-            .keys()
-            .filter(|p| before.get(*p).is_none_or(|b| (b.0, b.1, b.2) != (after[*p].0, after[*p].1, after[*p].2)) && !skip(p))
-            .collect();
+        let rewritten: Vec<&String> =
+            after.keys().filter(|p| before.get(*p).is_none_or(|b| (b.0, b.1, b.2) != (after[*p].0, after[*p].1, after[*p].2)) && !skip(p)).collect();
         assert_eq!(rewritten, differ, "only the files whose bytes changed are rewritten");
         let changed = differ.len() + usize::from(repaired);
         assert!(line.contains(&format!("({changed} changed, 0 removed)")), "{line}");
         assert_eq!(before.len(), after.len());
         let want: &[u8] = if poll { b"# edited in place\n" } else { &original };
-        assert_eq!(std::fs::read(&untouched).unwrap(), want, "round {round}: stamped, the watcher read or rewrote an unchanged file; watched, it missed an edit");
+        assert_eq!(
+            std::fs::read(&untouched).unwrap(),
+            want,
+            "round {round}: stamped, the watcher read or rewrote an unchanged file; watched, it missed an edit"
+        );
         // The trace comes after the write, before the summary: read it if it came first.
         let trace = if trace.is_empty() { wait_line(&rx, 5, |l| l.starts_with("khc: trace:")).unwrap_or_default() } else { trace };
         assert!(trace.contains(write) && trace.contains(mode), "round {round}: {trace}");
@@ -416,6 +418,7 @@ fn watch_work_per_edit_is_flat_in_the_fleet_size() {
         counts.push(per_size);
         std::fs::remove_dir_all(&dir).ok();
     }
+    eprintln!("work per one-tenant edit (units read, tenants emitted, files hashed) at 100 and 800 tenants: {counts:?}");
     assert_eq!(counts[0], counts[1], "the work of an edit grows with the fleet: {counts:?} (units, tenants, files hashed) at 100 and 800 tenants");
     for &(units, tenants, hashed) in &counts[1] {
         assert!(units <= 8 && tenants <= 4 && hashed <= 60, "{counts:?}");

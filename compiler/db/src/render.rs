@@ -23,7 +23,8 @@ pub fn render(db: &KhcDatabase, diags: &[Diagnostic], color: ColorChoice) -> Str
     let mut ids: BTreeMap<String, usize> = BTreeMap::new();
     // Only the files the diagnostics point at (not every loaded file: a rebuild
     // of 5,000 tenants with one warning copies one text, not 5,000).
-    let keys: std::collections::BTreeSet<&str> = diags.iter().flat_map(|d| std::iter::once(&*d.primary.file).chain(d.secondary.iter().map(|s| &*s.file))).collect();
+    let keys: std::collections::BTreeSet<&str> =
+        diags.iter().flat_map(|d| std::iter::once(&*d.primary.file).chain(d.secondary.iter().map(|s| &*s.file))).collect();
     for key in keys {
         let Some(f) = db.file(key) else { continue };
         let key = f.key(db).to_string();
