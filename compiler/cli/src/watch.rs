@@ -124,7 +124,11 @@ impl PartialEq for Meta {
 type Stamp = Option<Meta>;
 
 fn stamp(path: &Path) -> Stamp {
-    let m = std::fs::metadata(path).ok()?;
+    stamp_of(path, std::fs::metadata(path).ok()?)
+}
+
+/// [`stamp`] from the file's metadata (of the file, not of a link to it).
+fn stamp_of(path: &Path, m: std::fs::Metadata) -> Stamp {
     let modified = m.modified().ok();
     #[cfg(unix)]
     let (secs, nanos, ino) = {
@@ -219,12 +223,21 @@ impl Watcher {
     /// A file's stamp, noting whether it is a symbolic link.
     fn look(&mut self, root: &Path, key: &FileKey) -> Stamp {
         let path = root.join(&**key);
-        if std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink()) {
-            self.links.insert(key.clone());
-        } else {
-            self.links.remove(key);
+        // One `lstat`; a second call (`stat`) only for a link.
+        match std::fs::symlink_metadata(&path) {
+            Ok(m) if m.file_type().is_symlink() => {
+                self.links.insert(key.clone());
+                stamp(&path)
+            }
+            Ok(m) => {
+                self.links.remove(key);
+                stamp_of(&path, m)
+            }
+            Err(_) => {
+                self.links.remove(key);
+                None
+            }
         }
-        stamp(&path)
     }
 
     /// Waits until a watched file changed (or, for a directory project, a
