@@ -420,10 +420,11 @@ fn run_project(
         say!("khc: {verdict}{}", note());
         return ExitCode::SUCCESS;
     };
-    // `--watch`: whether OUT is as the last write left it (then only the
-    // tenants re-checked since are asked of the database).
-    let unchanged = check.is_some_and(write::Check::unchanged);
-    let partial = gitops.is_none() && unchanged && warm.as_ref().is_some_and(|w| !w.memory.is_empty());
+    // `--watch`: only the tenants re-checked since the last write are asked of
+    // the database, the others given by their last fingerprint; should OUT
+    // have changed since (the check, still running when OUT is compared by
+    // stamps, tells the writer), the writer gathers every file for the full write.
+    let partial = gitops.is_none() && warm.as_ref().is_some_and(|w| !w.memory.is_empty());
     // Emit each entry's files, dropping what a bounded database (a one-shot
     // build) no longer needs; engine objects read the whole model, taken first.
     if gitops.is_some() {
@@ -532,7 +533,7 @@ fn run_project(
     let (written, count) = match (&mut warm, &plan) {
         (Some(warm), Some(plan)) => {
             let complete = partial.then_some(&all_groups as &dyn Fn() -> _);
-            let r = write::write_watched(out, &all_files, (&groups, plan), unchanged, &opts, &mut warm.memory, complete);
+            let r = write::write_watched(out, &all_files, (&groups, plan), check, &opts, &mut warm.memory, complete);
             let count = if watched_plainly && !warm.memory.is_empty() { warm.memory.file_count() } else { all_files().len() };
             if std::env::var_os("KHC_WATCH_TRACE").is_some_and(|v| v == "1") {
                 // The work of this build, as counts (tests compare them across fleet sizes).

@@ -1071,7 +1071,7 @@ impl Memory {
 }
 
 /// [`write_tree`] for `khc build --watch`: with a [`Memory`] of the previous
-/// write that still matches OUT (`unchanged`: the answer of [`Memory::check`]),
+/// write that still matches OUT (`check`: [`Memory::check`], answered here),
 /// writes only the changed files of `plan` (and removes its stale ones) without
 /// reading or `stat`ing the rest; otherwise (a first build, OUT changed behind
 /// khc's back, another build wrote it) the full [`write_tree`] of `files()`.
@@ -1083,11 +1083,12 @@ pub fn write_watched<'a>(
     out: &Path,
     files: &dyn Fn() -> Vec<&'a OutputFile>,
     (groups, plan): (&[Group<'a>], &Plan<'a>),
-    unchanged: bool,
+    check: Option<Check>,
     opts: &Options,
     memory: &mut Memory,
     complete: Option<&dyn Fn() -> Vec<Group<'a>>>,
 ) -> Result<Stats, String> {
+    let unchanged = check.is_some_and(Check::unchanged);
     let fast = if memory.is_empty() || !unchanged || plan.incomplete { None } else { write_incremental(out, groups, plan, opts, memory) };
     let incremental = fast.is_some();
     let result = match fast {
