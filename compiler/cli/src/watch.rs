@@ -373,10 +373,15 @@ impl Watcher {
                     let s = self.look(root, k);
                     next.insert(k.clone(), s);
                 }
-                if next == now {
+                // Notified files are still once QUIET passed without an event
+                // (a look during a save, between its truncate and its write, is
+                // no reason to wait QUIET again); polled ones once they look
+                // the same twice.
+                let settled = if self.notify.is_some() { polled.iter().all(|k| next.get(k) == now.get(k)) } else { next == now };
+                now = next;
+                if settled {
                     break;
                 }
-                now = next;
             }
             let files = changed(&now);
             if !files.is_empty() {
