@@ -16,7 +16,10 @@
 //! * **CPU/edit**: the watcher's CPU time (user + system) from the write to its
 //!   summary line — the steadier figure on a loaded machine;
 //! * **idle CPU**: the watcher's CPU time per second while nothing changes (its
-//!   polling of the sources), from `/proc/PID/stat`.
+//!   polling of the sources where they are polled, and the look at every source
+//!   every 10 s), over 10 s.
+//!
+//! CPU times are read from `/proc/PID/task/*/schedstat` (nanoseconds, every thread).
 //!
 //! Prints medians. Linux only (`/proc`).
 
@@ -83,16 +86,16 @@ fn wait_line(rx: &Receiver<String>, secs: u64, want: impl Fn(&str) -> bool) -> S
     panic!("khc build --watch: no expected line within {secs} s");
 }
 
-/// User + system CPU time of a process, from `/proc/PID/stat`.
+/// User + system CPU time of a process (all its threads), from each thread's
+/// `/proc/PID/task/TID/schedstat` (nanoseconds; `/proc/PID/stat` counts 10 ms
+/// ticks, too coarse for one edit).
 fn cpu_of(pid: u32) -> Duration {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let after = stat.rsplit_once(") ").map_or("", |(_, r)| r);
-    let f: Vec<u64> = after.split_whitespace().map(|x| x.parse().unwrap_or(0)).collect();
-    // Fields 14 and 15 (utime, stime) are the 12th and 13th after the name.
-    let ticks = f.get(11).copied().unwrap_or(0) + f.get(12).copied().unwrap_or(0);
-    // SAFETY: sysconf has no memory effects.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
-    Duration::from_millis(ticks * 1000 / hz)
+    let mut ns: u64 = 0;
+    for t in std::fs::read_dir(format!("/proc/{pid}/task")).into_iter().flatten().flatten() {
+        let stat = std::fs::read_to_string(t.path().join("schedstat")).unwrap_or_default();
+        ns += stat.split_whitespace().next().and_then(|x| x.parse::<u64>().ok()).unwrap_or(0);
+    }
+    Duration::from_nanos(ns)
 }
 
 /// `N ms` from a summary line's `[N ms after changes to …]`.
@@ -108,6 +111,7 @@ fn changed(line: &str) -> u64 {
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (mut sizes, mut runs) = (vec![1000, 5000], 5);
+    let mut perf: Option<String> = None;
     let mut i = 0;
     while i < args.len() {
         match args[i].as_str() {
@@ -117,6 +121,10 @@ fn main() {
             }
             "--runs" => {
                 runs = args[i + 1].parse().expect("runs");
+                i += 1;
+            }
+            "--perf" => {
+                perf = Some(args[i + 1].clone());
                 i += 1;
             }
             _ => {} // cargo bench passes --bench
@@ -158,13 +166,25 @@ fn main() {
         wait_line(&rx, 600, |l| l.starts_with("khc: watching"));
         let first = started.elapsed();
         // Past the watcher's "recently modified" window (3 s), when it also hashes
-        // files; then the idle polling cost.
+        // files; then the idle cost over 10 s (with change notification, one
+        // look at every source every 10 s: `khc_cli::watch::RESCAN`).
         std::thread::sleep(Duration::from_millis(3500));
         let pid = w.0.id();
         let c0 = cpu_of(pid);
         let t0 = Instant::now();
-        std::thread::sleep(Duration::from_secs(3));
+        std::thread::sleep(Duration::from_secs(10));
         let idle = (cpu_of(pid).saturating_sub(c0)).as_secs_f64() / t0.elapsed().as_secs_f64();
+        // `--perf FILE`: `perf record --call-graph dwarf` of the watcher during the edits (FILE-N).
+        let recorder = perf.as_ref().map(|p| {
+            let rec = Command::new("perf")
+                .args(["record", "-F", "2000", "--call-graph", "dwarf,16384", "-o", &format!("{p}-{n}"), "-p", &pid.to_string()])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("perf");
+            std::thread::sleep(Duration::from_millis(500));
+            rec
+        });
         let (mut total, mut less, mut builds, mut rewritten, mut cpus) = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for r in 0..runs {
             let k = (r * 7919 + 13) % n;
@@ -193,6 +213,11 @@ fn main() {
             rewritten.push(changed(&line));
             // Let the edited file age out of the watcher's "recent" window.
             std::thread::sleep(Duration::from_millis(500));
+        }
+        if let Some(mut rec) = recorder {
+            // SAFETY: a signal to our own child.
+            unsafe { libc::kill(rec.id() as i32, libc::SIGINT) };
+            let _ = rec.wait();
         }
         println!(
             "{n:>8} {first:>12.2?} {:>12.1?} {:>12.1?} {:>11} ms {:>12.0?} {:>12} {:>13.1} ms",

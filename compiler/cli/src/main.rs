@@ -48,6 +48,7 @@ macro_rules! say {
 mod commands;
 mod dirfd;
 mod kube_client;
+mod notify;
 mod write;
 
 mod watch;
@@ -180,7 +181,9 @@ khc build . -o out --gitops flux --gitops-path out\n  khc build . -o out --forma
         format: DiagFormat,
         /// Keep running: rebuild when a source changes (only what changed is
         /// re-checked and rewritten; a build with errors leaves OUT untouched).
-        /// Ctrl-C stops.
+        /// Changes are seen through inotify, or polled every 100 ms on network
+        /// and FUSE file systems (KHC_WATCH_POLL=1 polls everything); a rebuild
+        /// starts once the sources have been quiet for 150 ms. Ctrl-C stops.
         #[arg(long)]
         watch: bool,
     },
@@ -267,11 +270,12 @@ fn main() -> ExitCode {
             let opts = write::Options { force, fsync, stop: None };
             if watch {
                 let opts = write::Options { stop: Some(&watch::STOP), ..opts };
-                // The written tree, kept between builds: only changed files are rewritten.
-                let mut memory = write::Memory::default();
-                let built = watch::run(&path, |project, started, note| {
+                // The written tree and the per-file diagnostics, kept between
+                // builds: only what changed is re-checked, emitted and rewritten.
+                let mut warm = watch::Warm::default();
+                let built = watch::run(&path, |project, started, note, changed| {
                     // Exit code 2 here is a failed write (the sources were fine): retried.
-                    let watching = Some((started, note, &mut memory));
+                    let watching = Some((started, note, changed, &mut warm));
                     run_project(project, Some((&out, opts, gitops.as_ref())), (deny_warnings, show_acknowledged), color, format, watching) == ExitCode::from(2)
                 });
                 return match built {
@@ -333,22 +337,24 @@ fn run(
 
 /// Checks (and with `out`, writes) an opened project: diagnostics, then one
 /// summary line. `watching` (`--watch`): when the build started and what
-/// triggered it, appended to the summary line, and what the previous write left
-/// in OUT (only changed files are compared, checked and written).
+/// triggered it, appended to the summary line, the files read again, and what
+/// the previous builds left (per-file diagnostics, each tenant's fingerprint,
+/// the memory of OUT: only changed files are re-checked, compared, checked and
+/// written).
 fn run_project(
     project: &mut Project,
     out: Option<(&PathBuf, write::Options, Option<&GitOps>)>,
     (deny_warnings, show_acknowledged): (bool, bool),
     color: ColorChoice,
     format: DiagFormat,
-    watching: Option<(std::time::Instant, &str, &mut write::Memory)>,
+    watching: Option<(std::time::Instant, &str, &[khc_syntax::FileKey], &mut watch::Warm)>,
 ) -> ExitCode {
-    let (watching, mut memory) = match watching {
-        Some((started, trigger, memory)) => (Some((started, trigger)), Some(memory)),
-        None => (None, None),
+    let (watching, mut warm, changed) = match watching {
+        Some((started, trigger, changed, warm)) => (Some((started, trigger)), Some(warm), changed),
+        None => (None, None, &[][..]),
     };
     // `--watch`: OUT's stamps compared with the memory while the build compiles.
-    let check = memory.as_ref().zip(out.as_ref()).and_then(|(m, (out, _, _))| m.check(out));
+    let check = warm.as_mut().zip(out.as_ref()).and_then(|(w, (out, _, _))| w.memory.check(out));
     // `--watch`: " [12 ms after changes to FILE]" at the end of the summary line.
     let note = || match watching {
         Some((started, trigger)) => format!(" [{} ms{}{trigger}]", started.elapsed().as_millis(), if trigger.is_empty() { "" } else { " " }),
@@ -357,8 +363,16 @@ fn run_project(
     let db = &project.db;
     let mut summary = Summary::default();
     let mut all_diags = Vec::new();
-    for &entry in &project.entries {
-        all_diags.extend(khc_db::diagnostics(db, entry).iter().cloned());
+    if let Some(warm) = warm.as_mut() {
+        // `--watch`: each entry's diagnostics kept up to date file by file.
+        warm.retain(&project.entries);
+        for &entry in &project.entries {
+            all_diags.extend(warm.diagnostics(db, entry, changed));
+        }
+    } else {
+        for &entry in &project.entries {
+            all_diags.extend(khc_db::diagnostics(db, entry).iter().cloned());
+        }
     }
     // `*.khc` files of the directory that could not be read: reported, the
     // others still checked.
@@ -413,6 +427,11 @@ fn run_project(
         say!("khc: {verdict}{}", note());
         return ExitCode::SUCCESS;
     };
+    // `--watch`: only the tenants re-checked since the last write are asked of
+    // the database, the others given by their last fingerprint; should OUT
+    // have changed since (the check, still running when OUT is compared by
+    // stamps, tells the writer), the writer gathers every file for the full write.
+    let partial = gitops.is_none() && warm.as_ref().is_some_and(|w| !w.memory.is_empty());
     // Emit each entry's files, dropping what a bounded database (a one-shot
     // build) no longer needs; engine objects read the whole model, taken first.
     if gitops.is_some() {
@@ -421,7 +440,9 @@ fn run_project(
         }
     }
     let entries = project.entries.clone();
-    khc_db::emit_releasing(&mut project.db, &entries);
+    if !partial {
+        khc_db::emit_releasing(&mut project.db, &entries);
+    }
     let db = &project.db;
     // Files are borrowed from the database (never copied); `--gitops` adds the
     // engine objects and replaces each cluster's entry point.
@@ -431,16 +452,27 @@ fn run_project(
     // `--watch`: the same files grouped by the memo that holds them, with its fingerprint.
     let mut groups: Vec<write::Group<'_>> = Vec::new();
     for &entry in &project.entries {
-        let Some(files) = build_files(db, entry) else { continue };
-        if memory.is_some() {
-            let filtered = gitops.map(|_| khc_db::checks::model(db, entry).as_ref().map(|m| khc_emit::gitops::entry_point(m).path));
-            for (i, (fp, g)) in khc_db::emit::build_groups(db, entry).unwrap_or_default().into_iter().enumerate() {
-                match (i, &filtered) {
-                    // The cluster's group without the entry point `--gitops` replaces.
-                    (0, Some(Some(skip))) => groups.push(write::Group { fingerprint: None, files: g.iter().filter(|f| &f.path != skip).collect() }),
-                    _ => groups.push(write::Group { fingerprint: Some(fp), files: g.iter().collect() }),
+        match warm.as_mut() {
+            // `--watch` without `--gitops`: the groups (placeholders for the
+            // tenants not re-checked); the files themselves only if needed.
+            Some(warm) if gitops.is_none() => {
+                let Some(g) = warm.groups(db, entry, partial) else { continue };
+                groups.extend(g);
+            }
+            Some(_) => {
+                if build_files(db, entry).is_none() {
+                    continue;
+                }
+                let filtered = gitops.map(|_| khc_db::checks::model(db, entry).as_ref().map(|m| khc_emit::gitops::entry_point(m).path));
+                for (i, (fp, g)) in khc_db::emit::build_groups(db, entry).unwrap_or_default().into_iter().enumerate() {
+                    match (i, &filtered) {
+                        // The cluster's group without the entry point `--gitops` replaces.
+                        (0, Some(Some(skip))) => groups.push(write::Group { fingerprint: None, files: g.iter().filter(|f| &f.path != skip).collect() }),
+                        _ => groups.push(write::Group { fingerprint: Some(fp), files: g.iter().collect() }),
+                    }
                 }
             }
+            None => {}
         }
         let key = entry.key(db).to_string();
         let name = khc_db::checks::cluster_facts(db, entry).name.clone();
@@ -449,6 +481,10 @@ fn run_project(
             return ExitCode::from(1);
         }
         clusters.push((name, key));
+        if warm.is_some() && gitops.is_none() {
+            continue;
+        }
+        let Some(files) = build_files(db, entry) else { continue };
         // The model (a copy of every tenant's) only when engine objects need it.
         match (gitops, gitops.and_then(|_| khc_db::checks::model(db, entry).as_ref())) {
             (Some(g), Some(model)) => {
@@ -460,16 +496,34 @@ fn run_project(
             _ => borrowed.extend(files),
         }
     }
-    let files: Vec<&khc_emit::OutputFile> = borrowed.into_iter().chain(owned.iter()).collect();
-    let plan = memory.as_ref().map(|memory| {
+    // Every file, in the order of a one-shot build (`--watch` without
+    // `--gitops`: gathered only when the write or the collision check reads them all).
+    let watched_plainly = warm.is_some() && gitops.is_none();
+    let entries = &project.entries;
+    let all_files = || -> Vec<&khc_emit::OutputFile> {
+        if watched_plainly {
+            entries.iter().filter_map(|&e| build_files(db, e)).flatten().collect()
+        } else {
+            borrowed.iter().copied().chain(owned.iter()).collect()
+        }
+    };
+    let all_groups = || -> Vec<write::Group<'_>> {
+        entries
+            .iter()
+            .filter_map(|&e| khc_db::emit::build_groups(db, e))
+            .flatten()
+            .map(|(fp, g)| write::Group { fingerprint: Some(fp), files: g.iter().collect() })
+            .collect()
+    };
+    let plan = warm.as_ref().map(|warm| {
         groups.push(write::Group { fingerprint: None, files: owned.iter().collect() });
-        memory.plan(&groups)
+        warm.memory.plan(&groups)
     });
     // The last check: no two files share a path, no two objects an identity
     // (`--watch`: among the changed files, unless one may collide).
-    let collisions = match (&memory, &plan) {
-        (Some(memory), Some(plan)) => memory.collisions(plan, &files),
-        _ => khc_emit::collisions::find(&files),
+    let collisions = match (&warm, &plan) {
+        (Some(warm), Some(plan)) => warm.memory.collisions(plan, &all_files),
+        _ => khc_emit::collisions::find(&all_files()),
     };
     if !collisions.is_empty() {
         let fallback = project.entries.first().map(|e| e.key(db).clone()).unwrap_or_default();
@@ -483,10 +537,27 @@ fn run_project(
         say!("khc: {} error{} (generated objects collide); nothing written{}", diags.len(), if diags.len() == 1 { "" } else { "s" }, note());
         return ExitCode::from(1);
     }
-    let count = files.len();
-    let written = match (&mut memory, &plan) {
-        (Some(memory), Some(plan)) => write::write_watched(out, &files, (&groups, plan), check, &opts, memory),
-        _ => write::write_tree(out, &files, &opts),
+    let (written, count) = match (&mut warm, &plan) {
+        (Some(warm), Some(plan)) => {
+            let complete = partial.then_some(&all_groups as &dyn Fn() -> _);
+            let r = write::write_watched(out, &all_files, (&groups, plan), check, &opts, &mut warm.memory, complete);
+            let count = if watched_plainly && !warm.memory.is_empty() { warm.memory.file_count() } else { all_files().len() };
+            if std::env::var_os("KHC_WATCH_TRACE").is_some_and(|v| v == "1") {
+                // The work of this build, as counts (tests compare them across fleet sizes).
+                let ((units, tenants), (incremental, watched)) = (warm.work(), warm.memory.last_write());
+                say!(
+                    "khc: trace: {units} units read, {tenants} tenants emitted, {} files hashed, {} write, OUT {}",
+                    plan.hashed(),
+                    if incremental { "incremental" } else { "full" },
+                    if watched { "watched" } else { "stamped" }
+                );
+            }
+            (r, count)
+        }
+        _ => {
+            let files = all_files();
+            (write::write_tree(out, &files, &opts), files.len())
+        }
     };
     match written {
         Ok(stats) => {

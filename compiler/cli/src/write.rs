@@ -897,7 +897,9 @@ pub fn write_tree(out: &Path, files: &[&OutputFile], opts: &Options) -> Result<S
 
 /// The generated files of one memo (a cluster's or a tenant's), with the
 /// fingerprint of their paths and contents when the database knows it without
-/// reading them (`None`: hashed here).
+/// reading them (`None`: hashed here). A group known to be unchanged since the
+/// last write may be given by its fingerprint alone, without files (a
+/// placeholder: `khc build --watch` does not even ask the database for them).
 pub struct Group<'a> {
     /// [`khc_db::emit::files_fingerprint`] of `files`, if known.
     pub fingerprint: Option<u64>,
@@ -1017,11 +1019,67 @@ pub struct Memory {
     /// The stamp of every directory holding output, and of OUT (`""`); shared
     /// with the [`Check`] that compares them while the build compiles.
     dirs: std::sync::Arc<HashMap<String, Option<Stamp>>>,
+    /// Those directories watched for changes since the last write (inotify),
+    /// when every one of them could be: then no stamp needs comparing.
+    watch: Option<OutWatch>,
+    /// Whether the last write was the incremental one (for `KHC_WATCH_TRACE`).
+    incremental: bool,
 }
 
-/// The comparison of a [`Memory`]'s stamps with OUT, running on its own thread
-/// while the build checks and emits ([`Memory::check`]).
-pub struct Check(std::thread::JoinHandle<bool>);
+/// OUT's directories under change notification between two writes: an event
+/// in a directory the writer did not write in, or lost events, is a change
+/// behind khc's back ([`OutWatch::foreign`]).
+struct OutWatch {
+    notify: crate::notify::Notify,
+    /// OUT, resolved (it may be a link the user chose; nothing below it is).
+    root: PathBuf,
+    /// Something changed OUT that the writer did not do.
+    foreign: bool,
+}
+
+impl OutWatch {
+    /// Watches every directory of `dirs` below `out`; `None` when one cannot be
+    /// (the watch limit, a network or FUSE file system, no inotify).
+    fn new(out: &Path, dirs: &[String]) -> Option<OutWatch> {
+        let root = out.canonicalize().ok()?;
+        let mut notify = crate::notify::Notify::new(crate::notify::OUTPUT)?;
+        for d in dirs {
+            notify.watch(&root, d)?;
+        }
+        Some(OutWatch { notify, root, foreign: false })
+    }
+
+    /// Reads the pending events: those in `ours` (directories the writer just
+    /// wrote in) are the writer's own; any other, or lost events, marks OUT as
+    /// changed behind khc's back. Returns whether it is.
+    fn settle(&mut self, ours: &BTreeSet<String>) -> bool {
+        match self.notify.wait(std::time::Duration::ZERO) {
+            Ok(events) => self.foreign |= events.iter().any(|e| !ours.contains(&e.dir)),
+            Err(crate::notify::Lost) => self.foreign = true,
+        }
+        self.foreign
+    }
+}
+
+/// The comparison of a [`Memory`] with OUT ([`Memory::check`]): done at once
+/// when OUT's directories are watched, else comparing the stamps on its own
+/// thread while the build checks and emits.
+pub enum Check {
+    /// The answer.
+    Ready(bool),
+    /// The thread comparing the stamps.
+    Thread(std::thread::JoinHandle<bool>),
+}
+
+impl Check {
+    /// Whether OUT is as the memory recorded it.
+    pub fn unchanged(self) -> bool {
+        match self {
+            Check::Ready(b) => b,
+            Check::Thread(t) => t.join().unwrap_or(false),
+        }
+    }
+}
 
 /// What changed between the files a build generated and a [`Memory`]: from
 /// [`Memory::plan`], for [`Memory::collisions`] and [`write_watched`].
@@ -1036,6 +1094,18 @@ pub struct Plan<'a> {
     stale: Vec<String>,
     /// A path or an identity that may be generated twice: the full check decides.
     doubt: bool,
+    /// A placeholder group the memory does not know: the write must be a full one.
+    incomplete: bool,
+    /// How many files were hashed to compare them with the memory.
+    hashed: usize,
+}
+
+impl Plan<'_> {
+    /// How many generated files were hashed to compare them with the memory
+    /// (those of the groups whose fingerprint it did not know).
+    pub fn hashed(&self) -> usize {
+        self.hashed
+    }
 }
 
 impl Memory {
@@ -1050,9 +1120,19 @@ impl Memory {
     /// re-checks under the lock the manifest and the directories it writes in
     /// (a change to another directory in between is seen by the next build: its
     /// recorded stamp stays the old one).
-    pub fn check(&self, out: &Path) -> Option<Check> {
+    pub fn check(&mut self, out: &Path) -> Option<Check> {
         if self.out.as_deref() != Some(out) {
             return None;
+        }
+        if let Some(w) = self.watch.as_mut() {
+            // Watched: no event since the last write, and OUT and its manifest
+            // the same files (OUT replaced by another directory raises no event
+            // in the old one).
+            let quiet = !w.settle(&BTreeSet::new());
+            let root = dir_stamps(out, &[""]);
+            return Some(Check::Ready(
+                quiet && self.manifest.is_some() && stamp(&out.join(MANIFEST)) == self.manifest && root == [self.dirs.get("").copied().flatten()],
+            ));
         }
         let (dirs, manifest, out) = (self.dirs.clone(), self.manifest, out.to_path_buf());
         let spawned = std::thread::Builder::new().name("khc-out-check".into()).spawn(move || {
@@ -1061,7 +1141,7 @@ impl Memory {
                 dir_stamps(&out, &names) == want
             }
         });
-        spawned.ok().map(Check)
+        spawned.ok().map(Check::Thread)
     }
 
     fn clear(&mut self) {
@@ -1091,10 +1171,13 @@ impl Memory {
         let (mut examined, mut changed) = (Vec::new(), Vec::new());
         let mut seen: std::collections::HashSet<&str> = std::collections::HashSet::new();
         let mut delta: HashMap<u64, i64> = HashMap::new();
+        let mut incomplete = false;
         for (gi, g) in groups.iter().enumerate() {
             if self.groups.contains_key(&fps[gi]) {
                 continue;
             }
+            // A placeholder (no files) the memory does not know.
+            incomplete |= g.files.is_empty() && g.fingerprint.is_some();
             examined.push(gi);
             for &f in &g.files {
                 doubt |= !seen.insert(&f.path);
@@ -1134,19 +1217,32 @@ impl Memory {
         stale.sort();
         // An identity held by more files than before, and by more than one.
         doubt |= delta.iter().any(|(id, d)| *d > 0 && i64::from(self.ids.get(id).copied().unwrap_or(0)) + d > 1);
-        Plan { fps, examined, changed, stale, doubt }
+        let hashed = examined.iter().map(|&gi| groups[gi].files.len()).sum();
+        Plan { fps, examined, changed, stale, doubt: doubt || incomplete, incomplete, hashed }
     }
 
     /// The collisions among `files` (all of them, as [`khc_emit::collisions::find`]
     /// reports them), checking only the changed files when the memory allows:
     /// the full check runs for a first build or when a path or an identity may
     /// be generated twice.
-    pub fn collisions(&self, plan: &Plan<'_>, files: &[&OutputFile]) -> Vec<khc_emit::collisions::Collision> {
+    pub fn collisions<'a>(&self, plan: &Plan<'a>, files: &dyn Fn() -> Vec<&'a OutputFile>) -> Vec<khc_emit::collisions::Collision> {
         if self.is_empty() || plan.doubt {
-            khc_emit::collisions::find(files)
+            khc_emit::collisions::find(&files())
         } else {
             Vec::new()
         }
+    }
+
+    /// Whether the last write was the incremental one (the memory matched OUT)
+    /// and whether OUT's directories are watched (inotify) rather than stamped.
+    pub fn last_write(&self) -> (bool, bool) {
+        (self.incremental, self.watch.is_some())
+    }
+
+    /// How many generated files the memory knows (all of them, after a
+    /// successful write).
+    pub fn file_count(&self) -> usize {
+        self.files.len()
     }
 
     /// Records a successful write of `groups` (planned as `plan`): file records,
@@ -1180,11 +1276,25 @@ impl Memory {
             self.groups.insert(fp, groups[gi].files.iter().map(|f| f.path.clone()).collect());
         }
         let dirs: Vec<String> = match dirs {
-            Some(d) => d.into_iter().collect(),
+            Some(d) => {
+                // The writer's own events are those in the directories it wrote
+                // in; new directories are watched from now on.
+                if let Some(w) = self.watch.as_mut() {
+                    w.settle(&d);
+                    // (A directory the write removed is not watched again.)
+                    if d.iter().any(|x| w.notify.watch(&w.root, x).is_none() && w.root.join(x).is_dir()) {
+                        self.watch = None;
+                    }
+                }
+                d.into_iter().collect()
+            }
             None => {
                 std::sync::Arc::make_mut(&mut self.dirs).clear();
                 let all: BTreeSet<&str> = self.files.keys().flat_map(|p| ancestors(p)).collect();
-                all.into_iter().map(String::from).collect()
+                let all: Vec<String> = all.into_iter().map(String::from).collect();
+                // Watched before the stamps are taken: a change in between is seen.
+                self.watch = OutWatch::new(out, &all);
+                all
             }
         };
         let refs: Vec<&str> = dirs.iter().map(String::as_str).collect();
@@ -1217,38 +1327,50 @@ impl Memory {
     /// directory's; any rewrite of the manifest replaces its inode). A directory
     /// the memory does not know (a new one) is checked as the full write checks
     /// it, by [`Tree`].
-    fn matches(&self, out: &Path, dirs: &BTreeSet<String>) -> bool {
+    fn matches(&mut self, out: &Path, dirs: &BTreeSet<String>) -> bool {
         let known: Vec<&str> = dirs.iter().map(String::as_str).filter(|d| self.dirs.contains_key(*d)).collect();
         let want: Vec<Option<Stamp>> = known.iter().map(|d| self.dirs[*d]).collect();
-        self.out.as_deref() == Some(out) && self.manifest.is_some() && stamp(&out.join(MANIFEST)) == self.manifest && dir_stamps(out, &known) == want
+        let quiet = self.watch.as_mut().is_none_or(|w| !w.settle(&BTreeSet::new()));
+        quiet && self.out.as_deref() == Some(out) && self.manifest.is_some() && stamp(&out.join(MANIFEST)) == self.manifest && dir_stamps(out, &known) == want
     }
 }
 
 /// [`write_tree`] for `khc build --watch`: with a [`Memory`] of the previous
-/// write that still matches OUT, writes only the changed files of `plan` (and
-/// removes its stale ones) without reading or `stat`ing the rest; otherwise (a
-/// first build, OUT changed behind khc's back, another build wrote it) the full
-/// [`write_tree`]. Either way the memory then describes the new tree, or is
-/// cleared when the write failed.
-pub fn write_watched(
+/// write that still matches OUT (`check`: [`Memory::check`], answered here),
+/// writes only the changed files of `plan` (and removes its stale ones) without
+/// reading or `stat`ing the rest; otherwise (a first build, OUT changed behind
+/// khc's back, another build wrote it) the full [`write_tree`] of `files()`.
+/// `complete`, when `groups` hold placeholders (groups known unchanged, given
+/// by their fingerprint alone: [`Group::files`] empty), gives every group with
+/// its files, for the memory of a full write. Either way the memory then
+/// describes the new tree, or is cleared when the write failed.
+pub fn write_watched<'a>(
     out: &Path,
-    files: &[&OutputFile],
-    (groups, plan): (&[Group<'_>], &Plan<'_>),
+    files: &dyn Fn() -> Vec<&'a OutputFile>,
+    (groups, plan): (&[Group<'a>], &Plan<'a>),
     check: Option<Check>,
     opts: &Options,
     memory: &mut Memory,
+    complete: Option<&dyn Fn() -> Vec<Group<'a>>>,
 ) -> Result<Stats, String> {
-    // The stamps compared while the build compiled ([`Memory::check`]).
-    let unchanged = check.is_some_and(|c| c.0.join().unwrap_or(false));
-    let fast = if memory.is_empty() || !unchanged { None } else { write_incremental(out, groups, plan, opts, memory) };
+    let unchanged = check.is_some_and(Check::unchanged);
+    let fast = if memory.is_empty() || !unchanged || plan.incomplete { None } else { write_incremental(out, groups, plan, opts, memory) };
+    let incremental = fast.is_some();
     let result = match fast {
         Some(r) => r,
         None => {
             memory.clear();
-            let r = write_tree(out, files, opts);
+            let r = write_tree(out, &files(), opts);
             if r.is_ok() {
                 // Everything was compared and written: record it all.
-                memory.commit(out, groups, &memory_plan_all(groups, plan), None);
+                match complete {
+                    Some(complete) => {
+                        let all = complete();
+                        let plan = memory.plan(&all);
+                        memory.commit(out, &all, &memory_plan_all(&all, &plan), None);
+                    }
+                    None => memory.commit(out, groups, &memory_plan_all(groups, plan), None),
+                }
             }
             r
         }
@@ -1258,6 +1380,7 @@ pub fn write_watched(
         // Files the manifest keeps that the memory does not know: start over.
         _ => memory.clear(),
     }
+    memory.incremental = incremental;
     result
 }
 
@@ -1272,7 +1395,7 @@ fn memory_plan_all<'a>(groups: &[Group<'a>], plan: &Plan<'a>) -> Plan<'a> {
             changed.push((gi, f, h, id));
         }
     }
-    Plan { fps: plan.fps.clone(), examined: (0..groups.len()).collect(), changed, stale: Vec::new(), doubt: false }
+    Plan { fps: plan.fps.clone(), examined: (0..groups.len()).collect(), changed, stale: Vec::new(), doubt: false, incomplete: false, hashed: 0 }
 }
 
 /// The directories a planned write changes (and their ancestors, and OUT).

@@ -160,10 +160,17 @@ fn watch_rebuilds_only_what_changed_keeps_output_on_errors_and_stops_on_sigint()
 }
 
 fn start_watch(dir: &Path, args: &[&str]) -> (KillOnDrop, Receiver<String>) {
+    start_watch_with(dir, args, &[])
+}
+
+/// [`start_watch`] with environment variables (`KHC_WATCH_POLL=1`: no inotify;
+/// `KHC_WATCH_TRACE=1`: a line counting each build's work).
+fn start_watch_with(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> (KillOnDrop, Receiver<String>) {
     let child = Command::new(env!("CARGO_BIN_EXE_khc"))
         .args(["build", "--watch"])
         .args(args)
         .current_dir(dir)
+        .envs(env.iter().copied())
         .env("NO_COLOR", "1")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -298,24 +305,34 @@ fn oracle(dir: &Path, name: &str) -> BTreeMap<String, Vec<u8>> {
 
 /// Issue 24 item 5: at fleet size, a one-tenant edit rewrites exactly the files
 /// whose bytes changed (found from the database's memos, not by reading OUT):
-/// every other file keeps its inode and mtime, an unchanged file edited in place
-/// is not even read, and OUT equals a fresh build's.
+/// every other file keeps its inode and mtime, and OUT equals a fresh build's.
+/// With OUT's directories compared by stamps (`KHC_WATCH_POLL=1`), an unchanged
+/// file edited in place is not even read (the full write would restore it);
+/// with OUT watched (inotify), that edit is seen and the next build repairs it
+/// with the full write, and the later edits are incremental again.
 #[test]
 fn watch_rewrites_only_the_changed_files_of_a_fleet() {
-    let dir = temp("fleet");
+    for poll in [true, false] {
+        rewrites_only_the_changed_files(poll);
+    }
+}
+
+fn rewrites_only_the_changed_files(poll: bool) {
+    let dir = temp(if poll { "fleet-poll" } else { "fleet" });
     let n = 120;
     for (name, text) in khc_tests::fleet_sources(n) {
         std::fs::write(dir.join(name), text).unwrap();
     }
-    let (_child, rx) = start_watch(&dir, &["main.khc", "-o", "out"]);
+    let env: &[(&str, &str)] = if poll { &[("KHC_WATCH_POLL", "1"), ("KHC_WATCH_TRACE", "1")] } else { &[("KHC_WATCH_TRACE", "1")] };
+    let (_child, rx) = start_watch_with(&dir, &["main.khc", "-o", "out"], env);
     let (line, _) = summary(&rx);
     assert!(line.contains("0 errors"), "{line}");
     wait_line(&rx, 60, |l| l.starts_with("khc: watching")).expect("watching");
     let out = dir.join("out");
-    // Proof that OUT is not read: a file of another tenant edited in place (same
-    // inode, its directory untouched, so no stamp changes) stays as edited — the
-    // full write would have restored it. A plain `khc build` does (README, "How
-    // khc writes OUT").
+    // A file of another tenant edited in place (same inode, its directory
+    // untouched, so no stamp changes). Stamped, it stays as edited: proof that
+    // OUT is not read (a plain `khc build` restores it: README, "How khc writes
+    // OUT"). Watched, the next build sees it and restores it.
     let untouched = out.join("clusters/bench/tenants/t90/Kustomization");
     let original = std::fs::read(&untouched).unwrap();
     {
@@ -329,27 +346,83 @@ fn watch_rewrites_only_the_changed_files_of_a_fleet() {
         // Variant 1 changes t{k}'s CPU quota and a port of its egress; back to 0 in round 3.
         let variant = if round == 2 { 0 } else { 1 };
         std::fs::write(dir.join(format!("t{k}.khc")), khc_tests::fleet_tenant(k, n, variant)).unwrap();
-        let (line, _) = summary(&rx);
+        let (line, before_lines) = summary(&rx);
         assert!(line.contains("0 errors") && line.contains(&format!("after changes to t{k}.khc")), "{line}");
+        let trace = before_lines.iter().chain([&line]).find(|l| l.starts_with("khc: trace:")).cloned().unwrap_or_default();
+        let repaired = !poll && round == 0;
+        let mode = if poll { "OUT stamped" } else { "OUT watched" };
+        let write = if repaired { "full write" } else { "incremental write" };
         let after = tree(&out);
-        let differ: Vec<&String> = after.keys().filter(|p| before.get(*p).map(|b| &b.3) != Some(&after[*p].3) && *p != ".khc-manifest").collect();
+        let skip = |p: &str| p == ".khc-manifest" || (repaired && p == "clusters/bench/tenants/t90/Kustomization");
+        let differ: Vec<&String> = after.keys().filter(|p| before.get(*p).map(|b| &b.3) != Some(&after[*p].3) && !skip(p)).collect();
         assert!(!differ.is_empty() && differ.iter().all(|p| p.contains(&format!("/tenants/t{k}/"))), "{differ:?}");
-        let rewritten: Vec<&String> = after
-            .keys()
-            .filter(|p| before.get(*p).is_none_or(|b| (b.0, b.1, b.2) != (after[*p].0, after[*p].1, after[*p].2)) && *p != ".khc-manifest")
-            .collect();
+        let rewritten: Vec<&String> =
+            after.keys().filter(|p| before.get(*p).is_none_or(|b| (b.0, b.1, b.2) != (after[*p].0, after[*p].1, after[*p].2)) && !skip(p)).collect();
         assert_eq!(rewritten, differ, "only the files whose bytes changed are rewritten");
-        assert!(line.contains(&format!("({} changed, 0 removed)", differ.len())), "{line}");
+        let changed = differ.len() + usize::from(repaired);
+        assert!(line.contains(&format!("({changed} changed, 0 removed)")), "{line}");
         assert_eq!(before.len(), after.len());
-        assert_eq!(std::fs::read(&untouched).unwrap(), b"# edited in place\n", "round {round}: the watcher read or rewrote an unchanged file");
+        let want: &[u8] = if poll { b"# edited in place\n" } else { &original };
+        assert_eq!(
+            std::fs::read(&untouched).unwrap(),
+            want,
+            "round {round}: stamped, the watcher read or rewrote an unchanged file; watched, it missed an edit"
+        );
+        // The trace comes after the write, before the summary: read it if it came first.
+        let trace = if trace.is_empty() { wait_line(&rx, 5, |l| l.starts_with("khc: trace:")).unwrap_or_default() } else { trace };
+        assert!(trace.contains(write) && trace.contains(mode), "round {round}: {trace}");
         let mut written = contents(&out);
-        written.insert("clusters/bench/tenants/t90/Kustomization".into(), original.clone());
+        if poll {
+            written.insert("clusters/bench/tenants/t90/Kustomization".into(), original.clone());
+        }
         assert_eq!(written, oracle(&dir, "oracle"), "round {round}: OUT differs from a fresh build");
     }
     let o = Command::new(env!("CARGO_BIN_EXE_khc")).args(["build", "main.khc", "-o", "out"]).current_dir(&dir).output().unwrap();
-    assert!(String::from_utf8_lossy(&o.stderr).contains("(1 changed, 0 removed)"), "{}", String::from_utf8_lossy(&o.stderr));
+    let repairs = if poll { "(1 changed, 0 removed)" } else { "(0 changed, 0 removed)" };
+    assert!(String::from_utf8_lossy(&o.stderr).contains(repairs), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(std::fs::read(&untouched).unwrap(), original, "a one-shot build repairs it");
     std::fs::remove_dir_all(&dir).ok();
+}
+
+/// The counts of a `khc: trace:` line: units read, tenants emitted, files hashed.
+fn trace_counts(line: &str) -> (usize, usize, usize) {
+    let n: Vec<usize> = line.split_whitespace().filter_map(|w| w.trim_end_matches(',').parse().ok()).collect();
+    (n[0], n[1], n[2])
+}
+
+/// Issue 24 item 5: the work of a one-tenant edit is flat in the fleet size —
+/// the same number of diagnostic units read again, tenants asked of the
+/// database and generated files hashed at 100 and at 800 tenants (the other
+/// tenants are neither re-checked, nor emitted, nor verified), and the write is
+/// the incremental one with OUT watched, not stamped.
+#[test]
+fn watch_work_per_edit_is_flat_in_the_fleet_size() {
+    let mut counts = Vec::new();
+    for n in [100, 800] {
+        let dir = temp(&format!("flat-{n}"));
+        for (name, text) in khc_tests::fleet_sources(n) {
+            std::fs::write(dir.join(name), text).unwrap();
+        }
+        let (_child, rx) = start_watch_with(&dir, &["main.khc", "-o", "out"], &[("KHC_WATCH_TRACE", "1")]);
+        wait_line(&rx, 300, |l| l.starts_with("khc: watching")).expect("watching");
+        let mut per_size = Vec::new();
+        for k in [7, 42] {
+            std::thread::sleep(Duration::from_millis(50));
+            std::fs::write(dir.join(format!("t{k}.khc")), khc_tests::fleet_tenant(k, n, 1)).unwrap();
+            let trace = wait_line(&rx, 60, |l| l.starts_with("khc: trace:")).expect("a trace line");
+            assert!(trace.contains("incremental write") && trace.contains("OUT watched"), "{n} tenants: {trace}");
+            let line = wait_line(&rx, 60, |l| l.starts_with("khc: ") && l.contains(" error")).expect("summary");
+            assert!(line.contains("0 errors") && line.contains(&format!("after changes to t{k}.khc")), "{line}");
+            per_size.push(trace_counts(&trace));
+        }
+        counts.push(per_size);
+        std::fs::remove_dir_all(&dir).ok();
+    }
+    eprintln!("work per one-tenant edit (units read, tenants emitted, files hashed) at 100 and 800 tenants: {counts:?}");
+    assert_eq!(counts[0], counts[1], "the work of an edit grows with the fleet: {counts:?} (units, tenants, files hashed) at 100 and 800 tenants");
+    for &(units, tenants, hashed) in &counts[1] {
+        assert!(units <= 8 && tenants <= 4 && hashed <= 60, "{counts:?}");
+    }
 }
 
 /// Issue 24 item 5: OUT changed behind the watcher's back — a generated file
@@ -359,12 +432,20 @@ fn watch_rewrites_only_the_changed_files_of_a_fleet() {
 /// repairs it with the full write, as a one-shot build would.
 #[test]
 fn watch_repairs_an_out_changed_behind_its_back() {
-    let dir = temp("repair");
+    // Watched (inotify) and stamped (`KHC_WATCH_POLL=1`).
+    for poll in [false, true] {
+        repairs_an_out_changed_behind_its_back(poll);
+    }
+}
+
+fn repairs_an_out_changed_behind_its_back(poll: bool) {
+    let dir = temp(if poll { "repair-poll" } else { "repair" });
     let n = 30;
     for (name, text) in khc_tests::fleet_sources(n) {
         std::fs::write(dir.join(name), text).unwrap();
     }
-    let (_child, rx) = start_watch(&dir, &["main.khc", "-o", "out"]);
+    let env: &[(&str, &str)] = if poll { &[("KHC_WATCH_POLL", "1")] } else { &[] };
+    let (_child, rx) = start_watch_with(&dir, &["main.khc", "-o", "out"], env);
     let (line, _) = summary(&rx);
     assert!(line.contains("0 errors"), "{line}");
     wait_line(&rx, 60, |l| l.starts_with("khc: watching")).expect("watching");

@@ -86,7 +86,18 @@ fn comment_start(line: &str) -> Option<usize> {
 /// contents `text`) and that an acknowledgement there names, and adds a
 /// warning for each acknowledgement without a reason or that matches nothing.
 pub fn acknowledge_file(file: &FileKey, text: &str, diags: &mut Vec<Diagnostic>) {
-    let acks = acknowledgements(text);
+    acknowledge_with(file, text, &acknowledgements(text), diags);
+}
+
+/// The acknowledgement comments of a file ([`acknowledgements`]), memoized: a
+/// rebuild reads them again only for the files that changed.
+#[salsa::tracked(returns(ref))]
+pub fn file_acknowledgements(db: &dyn crate::Db, file: crate::SourceFile) -> Vec<Acknowledgement> {
+    acknowledgements(file.text(db))
+}
+
+/// [`acknowledge_file`] with the file's acknowledgements already read.
+fn acknowledge_with(file: &FileKey, text: &str, acks: &[Acknowledgement], diags: &mut Vec<Diagnostic>) {
     if acks.is_empty() {
         return;
     }
@@ -131,12 +142,14 @@ pub fn acknowledge_file(file: &FileKey, text: &str, diags: &mut Vec<Diagnostic>)
 /// modules excepted), then the diagnostics sorted again.
 pub fn acknowledge(db: &crate::KhcDatabase, diags: &mut Vec<Diagnostic>) {
     for f in db.loaded() {
-        let key = f.key(db).clone();
+        let key = f.key(db);
         if key.starts_with(khc_semantics::STD_PREFIX) {
             continue;
         }
-        let text = f.text(db).to_string();
-        acknowledge_file(&key, &text, diags);
+        let acks = file_acknowledgements(db, f);
+        if !acks.is_empty() {
+            acknowledge_with(key, f.text(db), acks, diags);
+        }
     }
     crate::sort_diagnostics(diags);
 }

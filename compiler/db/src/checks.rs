@@ -328,7 +328,7 @@ pub fn file_level_diagnostics(db: &dyn Db, entry: SourceFile) -> Vec<Diagnostic>
 
 /// The tenants of `file` that count in the program rooted at `entry` (the first
 /// declaration of each name, and unnamed ones).
-fn live_tenants_in<'db>(db: &'db dyn Db, entry: SourceFile, file: SourceFile) -> Vec<ItemId<'db>> {
+pub fn live_tenants_in<'db>(db: &'db dyn Db, entry: SourceFile, file: SourceFile) -> Vec<ItemId<'db>> {
     let scope = scope(db, entry);
     file_items(db, file)
         .iter()

@@ -31,8 +31,24 @@ pub fn cluster_files(db: &dyn Db, entry: SourceFile) -> Option<Vec<OutputFile>> 
     if diagnostics(db, entry).iter().any(khc_syntax::Diagnostic::is_error) {
         return None;
     }
+    cluster_emitted(db, entry).clone()
+}
+
+/// The files of the checked cluster, whether or not the program has errors
+/// (`None` without a cluster): [`cluster_files`] without reading the program's
+/// diagnostics, for a caller that knows them already (`khc build --watch`,
+/// whose diagnostics are kept up to date per file: reading [`diagnostics`]
+/// would verify every tenant's memos).
+#[salsa::tracked(returns(ref))]
+pub fn cluster_emitted(db: &dyn Db, entry: SourceFile) -> Option<Vec<OutputFile>> {
     let (cluster, _) = cluster_check(db, entry).as_ref()?;
     Some(khc_emit::emit_cluster(&khc_semantics::model::Model { cluster: (**cluster).clone(), tenants: Vec::new() }))
+}
+
+/// [`files_fingerprint`] of [`cluster_emitted`] (`0` when there are none).
+#[salsa::tracked]
+pub fn cluster_emitted_fingerprint(db: &dyn Db, entry: SourceFile) -> u64 {
+    cluster_emitted(db, entry).as_ref().map_or(0, |f| files_fingerprint(f))
 }
 
 /// The emitted files of the program rooted at `entry` (if it has no errors),

@@ -61,6 +61,8 @@ pub struct LiveDiagnostics {
     names_findable: bool,
     /// How many units the last update re-read (for tests and benchmarks).
     last_read: usize,
+    /// The files whose units the last update re-read, unless it re-read all.
+    last_files: Vec<SourceFile>,
 }
 
 /// The names a text gives after the keyword `tenant` (bare or quoted): the
@@ -106,6 +108,7 @@ impl LiveDiagnostics {
             mentions_built: false,
             names_findable: false,
             last_read: 0,
+            last_files: Vec::new(),
         }
     }
 
@@ -144,6 +147,13 @@ impl LiveDiagnostics {
         self.last_read
     }
 
+    /// The files whose units the last update re-read, or `None` when it
+    /// re-read every file's: only the checks of these files' declarations can
+    /// have changed (what `khc build --watch` re-emits).
+    pub fn last_files_read(&self) -> Option<&[SourceFile]> {
+        (!self.last_full).then_some(self.last_files.as_slice())
+    }
+
     /// Records which of the program's tenant names `f`'s text mentions.
     fn mention(&mut self, db: &dyn Db, f: SourceFile) {
         for name in self.mentions.remove(&f).unwrap_or_default() {
@@ -179,6 +189,7 @@ impl LiveDiagnostics {
         let edited: Vec<SourceFile> = changed.iter().copied().filter(|f| self.members.contains_key(f)).collect();
         if !full && edited.is_empty() {
             self.last_full = false;
+            self.last_files.clear();
             return out;
         }
         // What other files can see of the edited ones: when only what they read
@@ -251,8 +262,12 @@ impl LiveDiagnostics {
             self.mentions_built = false;
             std::iter::once(Unit::Program).chain(files.into_iter().map(Unit::File)).collect()
         } else {
+            self.last_files = edited.iter().chain(&readers).copied().collect();
             std::iter::once(Unit::Program).chain(edited.into_iter().chain(readers).map(Unit::File)).collect()
         };
+        if full {
+            self.last_files.clear();
+        }
         self.last_read = units.len();
         let mut touched: BTreeSet<FileKey> = BTreeSet::new();
         if full {
