@@ -151,7 +151,9 @@ fn watch_rebuilds_only_what_changed_keeps_output_on_errors_and_stops_on_sigint()
         std::thread::sleep(Duration::from_millis(20));
     };
     assert_eq!(status.code(), Some(0), "exit status {status:?}");
-    let rest: Vec<String> = rx.try_iter().collect();
+    // Every line up to the end of khc's stderr (the reader thread may not have
+    // passed the last ones on yet when the exit is seen).
+    let rest: Vec<String> = rx.iter().collect();
     assert!(rest.iter().any(|l| l == "khc: stopped watching"), "{rest:?}");
     let o = Command::new(env!("CARGO_BIN_EXE_khc")).args(["build", ".", "-o", "out"]).current_dir(&dir).output().unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
@@ -264,7 +266,9 @@ fn watch_stops_within_bounded_time_and_a_second_ctrl_c_exits_at_once() {
     }
     for signals in [2, 1] {
         let (mut child, _rx) = start_watch(&dir, &["main.khc", "-o", "out"]);
-        std::thread::sleep(Duration::from_millis(300));
+        // Not before khc catches SIGINT (under load the process may take longer
+        // than any fixed sleep to get there, and the default action kills it).
+        wait_for_sigint_handler(child.0.id());
         let sent = Instant::now();
         for _ in 0..signals {
             // SAFETY: sends a signal to our own child process.
@@ -285,6 +289,25 @@ fn watch_stops_within_bounded_time_and_a_second_ctrl_c_exits_at_once() {
     let o = Command::new(env!("CARGO_BIN_EXE_khc")).args(["build", "main.khc", "-o", "out"]).current_dir(&dir).output().unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
     std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Waits (up to 30 s) until process `pid` catches SIGINT: bit 1 of `SigCgt` in
+/// `/proc/PID/status`.
+fn wait_for_sigint_handler(pid: u32) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        let caught = status
+            .lines()
+            .find_map(|l| l.strip_prefix("SigCgt:"))
+            .and_then(|m| u64::from_str_radix(m.trim(), 16).ok())
+            .is_some_and(|m| m & (1 << (libc::SIGINT - 1)) != 0);
+        if caught {
+            return;
+        }
+        assert!(Instant::now() < deadline, "khc --watch did not install its SIGINT handler within 30 s");
+        std::thread::sleep(Duration::from_millis(5));
+    }
 }
 
 /// Every file below `dir` with its contents only.
