@@ -365,8 +365,11 @@ fn evaluate_one(ws: &Workspace, m: &Manifest, index: usize, all: &[Manifest], op
     let api_version = v["apiVersion"].as_str().unwrap_or("");
     if let Some((group, resource)) = admission::resource_of(api_version, v["kind"].as_str().unwrap_or("")) {
         let (admission, ns_labels) = views.admission(ws, tenant, &namespace);
+        // Converted to CEL once for every policy that judges it.
+        let mut judged = None;
         for (policy, binding) in admission.applicable(&group, &resource, &ns_labels) {
-            for x in policy.evaluate(v, &binding.actions) {
+            let judged = judged.get_or_insert_with(|| admission::Judged::create(v));
+            for x in policy.evaluate_judged(judged, &binding.actions) {
                 let severity = if x.actions.iter().any(|a| a == "Deny") {
                     Severity::Deny
                 } else if x.actions.iter().any(|a| a == "Warn") {
