@@ -99,6 +99,9 @@ struct BindingIndex {
 
 type Compiled = Result<Arc<cel::IdedExpr>, String>;
 
+/// A function bound in a context (the `cel` crate's boxed form).
+type ContextFn = Box<dyn for<'c, 'a> Fn(&mut cel::FunctionContext<'c, 'a>) -> Result<cel::common::value::CowVal<'c, 'a>, cel::ExecutionError> + Send + Sync>;
+
 /// An expression, compiled on first use: a question that evaluates no manifest
 /// compiles nothing, and `eval` compiles only the policies that judge its
 /// objects. One per distinct text (tenants share most of theirs); texts that
@@ -112,12 +115,91 @@ struct Expression {
 
 type Program = Arc<Expression>;
 
-/// The compiled program of an expression.
+/// The compiled program of an expression (its `matches` calls through the
+/// cache of compiled patterns, [`cache_regexes`]).
 fn program(e: &Program) -> &Compiled {
     e.compiled.get_or_init(|| {
         let mut templates = e.templates.lock().unwrap_or_else(|p| p.into_inner());
-        templates.compile(&e.text).map(Arc::new)
+        templates.compile(&e.text).map(|mut tree| {
+            cache_regexes(&mut tree);
+            Arc::new(tree)
+        })
     })
+}
+
+/// The name `X.matches(P)` calls are renamed to: not a CEL identifier, so no
+/// expression can call it; [`Judged`]'s context binds it to [`matches_cached`].
+const MATCHES_CACHED: &str = "matches (khc: compiled patterns cached)";
+
+/// Renames every member call `X.matches(P)` of a tree to [`MATCHES_CACHED`]:
+/// the `cel` crate compiles the pattern at every call (a tenth of `khc eval`'s
+/// time: two patterns of `no-latest-tag` per container per policy).
+pub fn cache_regexes(e: &mut cel::IdedExpr) {
+    use cel::common::ast::{EntryExpr, Expr};
+    let entries = |entries: &mut Vec<cel::common::ast::IdedEntryExpr>| {
+        for entry in entries {
+            match &mut entry.expr {
+                EntryExpr::MapEntry(m) => {
+                    cache_regexes(&mut m.key);
+                    cache_regexes(&mut m.value);
+                }
+                EntryExpr::StructField(f) => cache_regexes(&mut f.value),
+            }
+        }
+    };
+    match &mut e.expr {
+        Expr::Call(c) => {
+            if c.func_name == "matches" && c.target.is_some() && c.args.len() == 1 {
+                c.func_name = MATCHES_CACHED.to_string();
+            }
+            if let Some(t) = &mut c.target {
+                cache_regexes(t);
+            }
+            c.args.iter_mut().for_each(cache_regexes);
+        }
+        Expr::Comprehension(c) => {
+            for x in [&mut c.iter_range, &mut c.accu_init, &mut c.loop_cond, &mut c.loop_step, &mut c.result] {
+                cache_regexes(x);
+            }
+        }
+        Expr::List(l) => l.elements.iter_mut().for_each(cache_regexes),
+        Expr::Map(m) => entries(&mut m.entries),
+        Expr::Struct(s) => entries(&mut s.entries),
+        Expr::Select(s) => cache_regexes(&mut s.operand),
+        Expr::Ident(_) | Expr::Literal(_) | Expr::Unspecified => {}
+    }
+}
+
+/// `X.matches(P)` as the `cel` crate's standard member overload answers it —
+/// the same `regex` engine, the same errors (no overload for other types than
+/// two strings; a pattern that does not compile) —, each pattern compiled once
+/// per thread.
+fn matches_cached<'c, 'a>(ftx: &mut cel::FunctionContext<'c, 'a>) -> Result<cel::common::value::CowVal<'c, 'a>, cel::ExecutionError> {
+    use cel::common::types::{CelBool, CelString};
+    thread_local! {
+        static PATTERNS: std::cell::RefCell<std::collections::HashMap<String, Result<regex::Regex, String>>> = Default::default();
+    }
+    let (Some(this), [arg]) = (ftx.this.as_ref(), ftx.args.as_slice()) else {
+        return Err(cel::ExecutionError::invalid_argument_count(1, ftx.args.len()));
+    };
+    let (Some(text), Some(re)) = (this.downcast_ref::<CelString>(), arg.downcast_ref::<CelString>()) else {
+        let types = [this, arg].iter().map(|v| v.get_type().name().to_owned()).collect();
+        return Err(cel::ExecutionError::no_such_member_overload("matches", types));
+    };
+    let found = PATTERNS.with(|p| {
+        let mut p = p.borrow_mut();
+        // Patterns come from policy texts: a bound keeps a long-running
+        // language server's cache small.
+        if p.len() >= 4096 {
+            p.clear();
+        }
+        let compiled = p.entry(re.inner().to_string()).or_insert_with(|| regex::Regex::new(re.inner()).map_err(|e| e.to_string()));
+        compiled.as_ref().map(|r| r.is_match(text.inner())).map_err(Clone::clone)
+    });
+    match found {
+        Ok(b) => Ok(cel::common::value::CowVal::owned(CelBool::from(b))),
+        Err(err) => Err(cel::ExecutionError::FunctionError { function: "matches".to_string(), message: format!("'{}' not a valid regex:\n{err}", re.inner()) }),
+    }
 }
 
 /// The CEL environment of the API server's admission policies, as far as khc's
@@ -281,18 +363,31 @@ impl Templates {
 /// once, and programs that differ only in their string literals are parsed once.
 #[derive(Default)]
 pub struct Programs {
-    by_text: std::collections::HashMap<String, Program>,
+    /// Each expression, and whether it was asked for more than once.
+    by_text: std::collections::HashMap<String, (Program, bool)>,
     templates: Arc<std::sync::Mutex<Templates>>,
+}
+
+impl Programs {
+    /// Forgets the expressions that no policy holds any more and that were
+    /// asked for once only (one tenant's own: its `allowed-registries`), so
+    /// that policies built one tenant at a time and dropped (`khc eval`'s
+    /// tenant views) do not leave every tenant's programs behind; the shared
+    /// ones, and the parsed templates, are kept.
+    pub fn forget_unshared(&mut self) {
+        self.by_text.retain(|_, (p, shared)| *shared || Arc::strong_count(p) > 1);
+    }
 }
 
 /// One [`Expression`] per distinct text (compiled on first use).
 fn compile(cache: &mut Programs, expr: &str) -> Program {
-    let templates = &cache.templates;
-    cache
-        .by_text
-        .entry(expr.to_string())
-        .or_insert_with(|| Arc::new(Expression { text: expr.into(), compiled: std::sync::OnceLock::new(), templates: templates.clone() }))
-        .clone()
+    if let Some((p, shared)) = cache.by_text.get_mut(expr) {
+        *shared = true;
+        return p.clone();
+    }
+    let p = Arc::new(Expression { text: expr.into(), compiled: std::sync::OnceLock::new(), templates: cache.templates.clone() });
+    cache.by_text.insert(expr.to_string(), (p.clone(), false));
+    p
 }
 
 /// The `(group, resource)` of a kind that carries a pod template (or is a pod or
@@ -516,6 +611,8 @@ impl Judged {
     /// [`Policy::evaluate_request`]).
     pub fn new(request: &Value, object: &Value, old_object: &Value) -> Judged {
         let mut ctx = cel::Context::with_env(env());
+        // The name is no overload of the environment's: binding it cannot fail.
+        let _ = ctx.add_function(MATCHES_CACHED, Box::new(matches_cached) as ContextFn);
         let convert = |v: &Value| if v.is_null() { Ok(cel::Value::Null) } else { cel::to_value(v) };
         match (convert(object), convert(old_object), cel::to_value(request)) {
             (Ok(o), Ok(old), Ok(r)) => {

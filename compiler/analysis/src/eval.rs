@@ -204,6 +204,7 @@ impl Views {
         // not every tenant's (their policies would add up to the fleet's).
         if tenant.is_some_and(|t| !of_tenant.contains_key(&t.name)) && of_tenant.len() >= KEPT_VIEWS {
             of_tenant.clear();
+            programs.forget_unshared();
         }
         let view = tenant.and_then(|t| of_tenant.entry(t.name.clone()).or_insert_with(|| ws.tenant_view(&t.name, programs)).as_ref());
         match view {
