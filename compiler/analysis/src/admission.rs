@@ -111,6 +111,8 @@ struct Expression {
     text: Arc<str>,
     compiled: std::sync::OnceLock<Compiled>,
     templates: Arc<std::sync::Mutex<Templates>>,
+    /// Parsed as written and run by the `cel` crate alone ([`Programs::as_written`]).
+    as_written: bool,
 }
 
 type Program = Arc<Expression>;
@@ -119,6 +121,9 @@ type Program = Arc<Expression>;
 /// cache of compiled patterns, [`cache_regexes`]).
 fn program(e: &Program) -> &Compiled {
     e.compiled.get_or_init(|| {
+        if e.as_written {
+            return compile_text(&e.text).map(Arc::new);
+        }
         let mut templates = e.templates.lock().unwrap_or_else(|p| p.into_inner());
         templates.compile(&e.text).map(|mut tree| {
             cache_regexes(&mut tree);
@@ -366,9 +371,17 @@ pub struct Programs {
     /// Each expression, and whether it was asked for more than once.
     by_text: std::collections::HashMap<String, (Program, bool)>,
     templates: Arc<std::sync::Mutex<Templates>>,
+    as_written: bool,
 }
 
 impl Programs {
+    /// Programs parsed as written, each on its own, and run by the `cel` crate
+    /// alone (its `matches`): the oracle of the fast path
+    /// (`tests/cel_templates.rs` holds every policy's answers equal both ways).
+    pub fn as_written() -> Programs {
+        Programs { as_written: true, ..Programs::default() }
+    }
+
     /// Forgets the expressions that no policy holds any more and that were
     /// asked for once only (one tenant's own: its `allowed-registries`), so
     /// that policies built one tenant at a time and dropped (`khc eval`'s
@@ -385,7 +398,7 @@ fn compile(cache: &mut Programs, expr: &str) -> Program {
         *shared = true;
         return p.clone();
     }
-    let p = Arc::new(Expression { text: expr.into(), compiled: std::sync::OnceLock::new(), templates: cache.templates.clone() });
+    let p = Arc::new(Expression { text: expr.into(), compiled: std::sync::OnceLock::new(), templates: cache.templates.clone(), as_written: cache.as_written });
     cache.by_text.insert(expr.to_string(), (p.clone(), false));
     p
 }
