@@ -196,11 +196,27 @@ fn tenant_objects_of(model: &Model, t: &Tenant, kinds: &[&str], heads: &[&str]) 
         .collect()
 }
 
+/// The objects that judge a pod, Service or claim of tenant `t` of `model`
+/// (`khc_emit::objects::tenant_judges`: its Namespaces and its `admission`
+/// block's policies), as [`tenant_objects_of`] converts them, unsorted.
+fn tenant_judges_of(model: &Model, t: &Tenant) -> Vec<Object> {
+    let dir = khc_emit::tenant_dir(&model.cluster.name, &t.name);
+    khc_emit::objects::tenant_judges(t)
+        .into_iter()
+        .filter_map(|b| {
+            let path = khc_emit::tenant_object_path(&dir, &b);
+            convert(b, path, VIEW_KINDS, &[])
+        })
+        .collect()
+}
+
 /// The kinds a [`TenantView`] reads.
 const VIEW_KINDS: &[&str] = &["Namespace", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"];
 
 /// The evaluators that judge an object in one tenant's namespaces, built from the
-/// cluster units' objects and that tenant's alone ([`Workspace::tenant_view`]):
+/// cluster units' objects and that tenant's alone ([`Workspace::tenant_view`];
+/// of the tenant's, only the Namespaces and the policies that can match a pod,
+/// Service or claim — what `khc eval` judges with them —, emitted alone):
 /// other tenants' admission policies bind only their own namespaces (by the
 /// tenant label), and their Namespaces are not this tenant's, so for a namespace
 /// of the tenant both answer as the whole fleet's evaluators do
@@ -525,7 +541,7 @@ impl Workspace {
         let own: Vec<Vec<Object>> = source
             .models
             .iter()
-            .map(|m| m.tenants.iter().filter(|t| t.name == tenant).flat_map(|t| tenant_objects_of(m, t, VIEW_KINDS, &[])).collect())
+            .map(|m| m.tenants.iter().filter(|t| t.name == tenant).flat_map(|t| tenant_judges_of(m, t)).collect())
             .collect();
         let mut refs: Vec<&Object> = Vec::new();
         for (own, cluster) in own.iter().zip(clusters) {

@@ -137,23 +137,7 @@ pub fn tenant_objects(t: &Tenant) -> Vec<Built> {
     let mut out = Vec::new();
     let tn = Some(t.name.as_str());
     for ns in &t.namespaces {
-        let mut m = meta(ns, None, tn, &t.origin);
-        if !t.deletable_namespaces.contains(ns) {
-            let annotations = m.annotations.get_or_insert_with(BTreeMap::new);
-            for (k, v) in khc_rules::facts::NAMESPACE_DELETE_GUARDS {
-                annotations.insert(k.to_string(), v.to_string());
-            }
-        }
-        let labels = m.labels.get_or_insert_with(BTreeMap::new);
-        let ps = &t.pod_security;
-        for (mode, level) in [("enforce", ps.enforce_in(ns)), ("audit", ps.audit), ("warn", ps.warn)] {
-            labels.insert(format!("pod-security.kubernetes.io/{mode}"), level.as_str().to_string());
-            labels.insert(format!("pod-security.kubernetes.io/{mode}-version"), ps.version.clone());
-        }
-        if t.images.as_ref().is_some_and(|i| i.policy.needs_verifier()) {
-            labels.insert(crate::images::INCLUDE_LABEL.0.to_string(), crate::images::INCLUDE_LABEL.1.to_string());
-        }
-        out.push(built(Namespace { metadata: m, ..Default::default() }, ns, None, &t.origin));
+        out.push(namespace_object(t, ns));
 
         let sa = ServiceAccount { metadata: meta("default", Some(ns), tn, &t.origin), automount_service_account_token: Some(false), ..Default::default() };
         out.push(built(sa, "default", Some(ns), &t.origin));
@@ -193,6 +177,47 @@ pub fn tenant_objects(t: &Tenant) -> Vec<Built> {
         let sa = ServiceAccount { metadata: m, automount_service_account_token: Some(w.automount_token), ..Default::default() };
         out.push(built(sa, &w.name, Some(&w.namespace), &w.origin));
     }
+    out.extend(tenant_policies(t));
+    out
+}
+
+/// The Namespace `ns` of tenant `t`: its Pod Security labels, its delete guard.
+fn namespace_object(t: &Tenant, ns: &str) -> Built {
+    let mut m = meta(ns, None, Some(t.name.as_str()), &t.origin);
+    if !t.deletable_namespaces.iter().any(|d| d == ns) {
+        let annotations = m.annotations.get_or_insert_with(BTreeMap::new);
+        for (k, v) in khc_rules::facts::NAMESPACE_DELETE_GUARDS {
+            annotations.insert(k.to_string(), v.to_string());
+        }
+    }
+    let labels = m.labels.get_or_insert_with(BTreeMap::new);
+    let ps = &t.pod_security;
+    for (mode, level) in [("enforce", ps.enforce_in(ns)), ("audit", ps.audit), ("warn", ps.warn)] {
+        labels.insert(format!("pod-security.kubernetes.io/{mode}"), level.as_str().to_string());
+        labels.insert(format!("pod-security.kubernetes.io/{mode}-version"), ps.version.clone());
+    }
+    if t.images.as_ref().is_some_and(|i| i.policy.needs_verifier()) {
+        labels.insert(crate::images::INCLUDE_LABEL.0.to_string(), crate::images::INCLUDE_LABEL.1.to_string());
+    }
+    built(Namespace { metadata: m, ..Default::default() }, ns, None, &t.origin)
+}
+
+/// What a tenant's pods, Services and claims are judged by: its Namespaces
+/// and the admission policies (with bindings) of its `admission` block, in
+/// the order [`tenant_objects`] emits them — not the `managed-by` protection's
+/// nor the NetworkPolicy guard's, which match only khc's own kinds and
+/// NetworkPolicies (`khc eval`'s tenant views; `tests/typed_model.rs` holds
+/// them equal to those of [`crate::tenant_built`]).
+pub fn tenant_judges(t: &Tenant) -> Vec<Built> {
+    let mut out: Vec<Built> = t.namespaces.iter().map(|ns| namespace_object(t, ns)).collect();
+    out.extend(tenant_policies(t));
+    out
+}
+
+/// The tenant's admission policies and bindings (see [`tenant_objects`]).
+fn tenant_policies(t: &Tenant) -> Vec<Built> {
+    let mut out = Vec::new();
+    let tn = Some(t.name.as_str());
     // Every tenant has a policy: its admission rules, and always the rule that a
     // pod may mount its API token only as a workload declared with
     // `automount-token true` (a pod-level `automountServiceAccountToken: true`
