@@ -128,7 +128,13 @@ fn templates_parse_as_the_text() {
         }
     }
     // Distinct texts share templates (one parse for several).
-    assert!(texts.len() > 100 && templated.len() > 50 && keys.len() < templated.len(), "{} distinct expressions, {} templated, {} templates", texts.len(), templated.len(), keys.len());
+    assert!(
+        texts.len() > 100 && templated.len() > 50 && keys.len() < templated.len(),
+        "{} distinct expressions, {} templated, {} templates",
+        texts.len(),
+        templated.len(),
+        keys.len()
+    );
     // Texts that cannot be templated safely are parsed as written.
     for text in ["r'a' == 'b'", "'''a''' == 'a'", "'a' == 'b' // c", "b\"a\" == b'a'", "'a\\'b' == 'c'", "'unterminated"] {
         let parsed = Templates::default().compile(text);

@@ -20,11 +20,8 @@ use std::path::Path;
 /// the resources `eval` judges, and so does every left-out binding's policy.
 fn assert_views_leave_out_only_other_kinds(ws: &Workspace, tag: &str) {
     let kinds = ["Namespace", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"];
-    let judged: Vec<(&str, &str)> = khc_rules::facts::POD_KINDS
-        .iter()
-        .map(|k| (k.group, k.plural))
-        .chain(khc_rules::facts::RESOURCE_KINDS.iter().map(|r| (r.1, r.2)))
-        .collect();
+    let judged: Vec<(&str, &str)> =
+        khc_rules::facts::POD_KINDS.iter().map(|k| (k.group, k.plural)).chain(khc_rules::facts::RESOURCE_KINDS.iter().map(|r| (r.1, r.2))).collect();
     let mut left_out = 0;
     for t in ws.tenants() {
         let all: Vec<(&str, String, serde_json::Value)> =

@@ -538,11 +538,8 @@ impl Workspace {
         }
         let clusters = source.cluster_views.get_or_init(|| source.models.iter().map(|m| cluster_objects_of(m, VIEW_KINDS, &[])).collect());
         // The tenant's objects in each model (the cluster units' are borrowed).
-        let own: Vec<Vec<Object>> = source
-            .models
-            .iter()
-            .map(|m| m.tenants.iter().filter(|t| t.name == tenant).flat_map(|t| tenant_judges_of(m, t)).collect())
-            .collect();
+        let own: Vec<Vec<Object>> =
+            source.models.iter().map(|m| m.tenants.iter().filter(|t| t.name == tenant).flat_map(|t| tenant_judges_of(m, t)).collect()).collect();
         let mut refs: Vec<&Object> = Vec::new();
         for (own, cluster) in own.iter().zip(clusters) {
             // As `model_objects_of` orders a model's objects: by path.
