@@ -222,13 +222,18 @@ fn tenant_policies(t: &Tenant) -> Vec<Built> {
     // pod may mount its API token only as a workload declared with
     // `automount-token true` (a pod-level `automountServiceAccountToken: true`
     // would otherwise override the ServiceAccount's setting).
-    let mut admission = t.admission.clone().unwrap_or(Admission {
-        origin: t.origin.clone(),
-        actions: vec![Action::Deny],
-        rules: Vec::new(),
-        custom: Vec::new(),
-        minor_version: 30,
-    });
+    // Borrowed unless it must change (a copy of every rule per tenant was a
+    // fifth of the policy's cost).
+    let mut admission: std::borrow::Cow<Admission> = match &t.admission {
+        Some(a) => std::borrow::Cow::Borrowed(a),
+        None => std::borrow::Cow::Owned(Admission {
+            origin: t.origin.clone(),
+            actions: vec![Action::Deny],
+            rules: Vec::new(),
+            custom: Vec::new(),
+            minor_version: 30,
+        }),
+    };
     let mounting: Vec<String> = t.workloads.iter().filter(|w| w.automount_token).map(|w| w.name.clone()).collect();
     let (expression, message) = cel::token_validation(&mounting);
     let token = Validation {
@@ -238,7 +243,7 @@ fn tenant_policies(t: &Tenant) -> Vec<Built> {
         ..Default::default()
     };
     if admission.actions.is_empty() {
-        admission.actions.push(Action::Deny);
+        admission.to_mut().actions.push(Action::Deny);
     }
     let mut extra = vec![token];
     if let Some(n) = &t.nodes {
