@@ -632,7 +632,7 @@ impl Judged {
                 ctx.add_variable_from_value("object", o);
                 ctx.add_variable_from_value("oldObject", old);
                 ctx.add_variable_from_value("request", r);
-                Judged { ctx: Ok(ctx), bound: None, results: std::collections::HashMap::new() }
+                Judged { ctx: Ok(ctx), bound: None, results: std::collections::HashMap::with_capacity(64) }
             }
             (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
                 Judged { ctx: Err(format!("object does not convert to CEL: {e}")), bound: None, results: std::collections::HashMap::new() }
