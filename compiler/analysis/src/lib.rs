@@ -285,6 +285,9 @@ pub struct Source {
     cluster_views: std::sync::OnceLock<Vec<Vec<Object>>>,
     /// The first tenant (model, tenant positions) that owns each namespace.
     owners: std::sync::OnceLock<std::collections::HashMap<String, (usize, usize)>>,
+    /// The positions of the tenants of each name, in each model (a tenant view
+    /// finds its tenant without scanning the fleet).
+    by_name: std::sync::OnceLock<std::collections::HashMap<String, Vec<(usize, usize)>>>,
 }
 
 impl Source {
@@ -475,6 +478,7 @@ impl Workspace {
             typed: true,
             cluster_views: std::sync::OnceLock::new(),
             owners: std::sync::OnceLock::new(),
+            by_name: std::sync::OnceLock::new(),
         })
     }
 
@@ -494,6 +498,7 @@ impl Workspace {
             typed: false,
             cluster_views: std::sync::OnceLock::new(),
             owners: std::sync::OnceLock::new(),
+            by_name: std::sync::OnceLock::new(),
         })
     }
 
@@ -538,8 +543,20 @@ impl Workspace {
         }
         let clusters = source.cluster_views.get_or_init(|| source.models.iter().map(|m| cluster_objects_of(m, VIEW_KINDS, &[])).collect());
         // The tenant's objects in each model (the cluster units' are borrowed).
-        let own: Vec<Vec<Object>> =
-            source.models.iter().map(|m| m.tenants.iter().filter(|t| t.name == tenant).flat_map(|t| tenant_judges_of(m, t)).collect()).collect();
+        let by_name = source.by_name.get_or_init(|| {
+            let mut by_name: std::collections::HashMap<String, Vec<(usize, usize)>> = std::collections::HashMap::new();
+            for (i, m) in source.models.iter().enumerate() {
+                for (j, t) in m.tenants.iter().enumerate() {
+                    by_name.entry(t.name.clone()).or_default().push((i, j));
+                }
+            }
+            by_name
+        });
+        let mut own: Vec<Vec<Object>> = source.models.iter().map(|_| Vec::new()).collect();
+        for &(i, j) in by_name.get(tenant).into_iter().flatten() {
+            let m = &source.models[i];
+            own[i].extend(tenant_judges_of(m, &m.tenants[j]));
+        }
         let mut refs: Vec<&Object> = Vec::new();
         for (own, cluster) in own.iter().zip(clusters) {
             // As `model_objects_of` orders a model's objects: by path.
