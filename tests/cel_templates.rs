@@ -8,23 +8,27 @@
 //! workspace (baseline and restricted profiles, batch jobs), a generated fleet,
 //! every rule fixture's snippet (every rule with varied arguments) and a tenant
 //! with exceptions and custom rules whose patterns are invalid or meet other
-//! types than strings; judged on every rule fixture's object.
+//! types than strings; judged on the rule fixtures' objects.
 
 use khc_analysis::admission::{compile_text, template_of, Admission, Programs, Templates};
 use khc_tests::rule_fixtures::load_all;
 use khc_tests::*;
 
-/// The programs whose policies are compared: `(name, emitted objects)`.
-fn programs() -> Vec<(String, Vec<khc_analysis::Object>)> {
+/// Source files as `(path, text)`, the entry first.
+type Files = Vec<(String, String)>;
+
+/// The programs whose policies are compared: `(name, emitted objects, the
+/// objects to judge: a rule fixture's own, else `None` for every fixture's)`.
+fn programs() -> Vec<(String, Vec<khc_analysis::Object>, Option<Vec<serde_json::Value>>)> {
     let mut out = Vec::new();
     for example in ["examples/multi-tenant", "examples/multi-cluster"] {
         let (o, diags) = compile(&repo_root().join(example));
         assert!(diags.iter().all(|d| !d.is_error()), "{example}: {diags:?}");
-        out.push((example.to_string(), khc_analysis::objects(&o)));
+        out.push((example.to_string(), khc_analysis::objects(&o), None));
     }
-    let mut sources: Vec<(String, Vec<(String, String)>)> = vec![
-        ("generated workspace".into(), workspace_gen::Workspace::new(12).files()),
-        ("fleet".into(), fleet_sources(6)),
+    let mut sources: Vec<(String, Files, Option<Vec<serde_json::Value>>)> = vec![
+        ("generated workspace".into(), workspace_gen::Workspace::new(12).files(), None),
+        ("fleet".into(), fleet_sources(6), None),
         (
             "exceptions and custom rules".into(),
             vec![(
@@ -74,6 +78,7 @@ tenant mon {
 "#
                 .into(),
             )],
+            None,
         ),
     ];
     for (name, groups) in load_all() {
@@ -84,14 +89,14 @@ tenant mon {
             } else {
                 format!("cluster c {{\n  kubernetes {}\n}}\ntenant t {{\n  admission {{\n    {}\n  }}\n}}\n", g.kubernetes, g.source)
             };
-            sources.push((format!("fixture {name} #{i}"), vec![("main.khc".into(), source)]));
+            sources.push((format!("fixture {name} #{i}"), vec![("main.khc".into(), source)], Some(g.objects.iter().map(|c| c.object.clone()).collect())));
         }
     }
-    for (name, files) in sources {
+    for (name, files, own) in sources {
         let refs: Vec<(&str, &str)> = files.iter().map(|(p, t)| (p.as_str(), t.as_str())).collect();
         let (o, diags, rendered) = compile_sources(&refs);
         let o = o.unwrap_or_else(|| panic!("{name} does not compile: {diags:?}\n{rendered}"));
-        out.push((name, khc_analysis::objects(&o)));
+        out.push((name, khc_analysis::objects(&o), own));
     }
     out
 }
@@ -116,7 +121,7 @@ fn expressions(objects: &[khc_analysis::Object]) -> Vec<String> {
 fn templates_parse_as_the_text() {
     let mut templates = Templates::default();
     let (mut texts, mut templated, mut keys) = (std::collections::BTreeSet::new(), std::collections::BTreeSet::new(), std::collections::BTreeSet::new());
-    for (name, objects) in programs() {
+    for (name, objects, _) in programs() {
         for text in expressions(&objects) {
             if let Some((key, _)) = template_of(&text) {
                 templated.insert(text.clone());
@@ -143,9 +148,10 @@ fn templates_parse_as_the_text() {
     assert_eq!(template_of("x == 'a' || y in [\"b\", 'c\\'d']"), Some(("x == '\u{1}0' || y in ['\u{1}1', 'c\\'d']".into(), vec!["a".into(), "b".into()])));
 }
 
-/// Every policy judges every rule fixture's object (as a CREATE, and as an
-/// UPDATE with its match conditions) with the same violations, messages and
-/// evaluation errors through the fast path as through the `cel` crate alone.
+/// Every policy judges objects (as a CREATE, and as UPDATEs with its match
+/// conditions) with the same violations, messages and evaluation errors
+/// through the fast path as through the `cel` crate alone: a rule fixture's
+/// snippet its own objects, the other programs every rule fixture's.
 #[test]
 fn fast_path_answers_as_the_text() {
     let fixtures: Vec<serde_json::Value> = load_all().into_values().flatten().flat_map(|g| g.objects.into_iter().map(|c| c.object)).collect();
@@ -154,12 +160,14 @@ fn fast_path_answers_as_the_text() {
     let mut errors = 0;
     // One cache for all programs, as `khc eval` shares it across tenants.
     let mut fast_programs = Programs::default();
-    for (name, objects) in programs() {
+    for (name, objects, own) in programs() {
+        // A rule fixture's snippet judges its own objects; the larger programs every fixture's.
+        let judged = own.as_ref().unwrap_or(&fixtures);
         let refs: Vec<&khc_analysis::Object> = objects.iter().collect();
         let fast = Admission::with_programs(&refs, &mut fast_programs);
         let written = Admission::with_programs(&refs, &mut Programs::as_written());
         assert_eq!(fast.policies.len(), written.policies.len());
-        for object in &fixtures {
+        for object in judged {
             // One conversion for every policy (as `khc eval` judges an object).
             let mut judged = khc_analysis::admission::Judged::create(object);
             for (f, w) in fast.policies.iter().zip(&written.policies) {
@@ -184,5 +192,6 @@ fn fast_path_answers_as_the_text() {
             }
         }
     }
-    assert!(compared > 10_000 && errors > 0, "{compared} judgements, {errors} evaluation errors");
+    eprintln!("{compared} judgements, {errors} evaluation errors");
+    assert!(compared > 3_000 && errors > 0, "{compared} judgements, {errors} evaluation errors");
 }
