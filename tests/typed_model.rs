@@ -16,9 +16,47 @@ use khc_analysis::Workspace;
 use khc_tests::repo_root;
 use std::path::Path;
 
+/// `khc eval`'s tenant views emit only what judges a pod, Service or claim
+/// (`khc_emit::objects::tenant_judges`): the tenant's Namespaces, admission
+/// policies and bindings among everything it emits (`khc_emit::tenant_built`),
+/// in its order, each the same object; every policy left out matches none of
+/// the resources `eval` judges, and so does every left-out binding's policy.
+fn assert_views_leave_out_only_other_kinds(ws: &Workspace, tag: &str) {
+    let kinds = ["Namespace", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"];
+    let judged: Vec<(&str, &str)> =
+        khc_rules::facts::POD_KINDS.iter().map(|k| (k.group, k.plural)).chain(khc_rules::facts::RESOURCE_KINDS.iter().map(|r| (r.1, r.2))).collect();
+    let mut left_out = 0;
+    for t in ws.tenants() {
+        let all: Vec<(&str, String, serde_json::Value)> =
+            khc_emit::tenant_built(t).into_iter().filter(|b| kinds.contains(&b.kind)).map(|b| (b.kind, b.name.clone(), b.body.json())).collect();
+        let judges: Vec<(&str, String, serde_json::Value)> =
+            khc_emit::objects::tenant_judges(t).into_iter().map(|b| (b.kind, b.name.clone(), b.body.json())).collect();
+        let mut rest = all.iter();
+        for j in &judges {
+            assert!(rest.any(|a| a == j), "{tag}: tenant {}: {} {} is not among its objects, in order", t.name, j.0, j.1);
+        }
+        for (kind, name, value) in all.iter().filter(|a| !judges.contains(a)) {
+            left_out += 1;
+            let policy = if *kind == "ValidatingAdmissionPolicyBinding" { value["spec"]["policyName"].as_str().unwrap_or("") } else { name.as_str() };
+            assert_ne!(*kind, "Namespace", "{tag}: tenant {}: Namespace {name} left out", t.name);
+            let spec = &all.iter().find(|(k, n, _)| *k == "ValidatingAdmissionPolicy" && n == policy).expect("the binding's policy is the tenant's").2["spec"];
+            for rule in spec["matchConstraints"]["resourceRules"].as_array().into_iter().flatten() {
+                for g in rule["apiGroups"].as_array().into_iter().flatten().filter_map(|g| g.as_str()) {
+                    for r in rule["resources"].as_array().into_iter().flatten().filter_map(|r| r.as_str()) {
+                        let matches = |(jg, jr): &(&str, &str)| (g == "*" || g == *jg) && (r == "*" || r == *jr);
+                        assert!(!judged.iter().any(matches), "{tag}: tenant {}: {kind} {name} left out, but its policy matches {g}/{r}", t.name);
+                    }
+                }
+            }
+        }
+    }
+    assert!(left_out > 0 || ws.tenants().all(|t| t.managed_by.is_empty()), "{tag}: the protection policies are left out");
+}
+
 /// Loads `path` both ways and asserts the objects and the answers are equal.
 fn assert_same(path: &Path) {
     let typed = Workspace::load(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert_views_leave_out_only_other_kinds(&typed, &path.display().to_string());
     let yaml = Workspace::load_through_yaml(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let tag = path.display();
     // First the posture: it builds every evaluator of the typed workspace from

@@ -97,22 +97,114 @@ struct BindingIndex {
     unindexed: Vec<(usize, usize)>,
 }
 
-type Compiled = Result<Arc<cel::Program>, String>;
+type Compiled = Result<Arc<cel::IdedExpr>, String>;
+
+/// A function bound in a context (the `cel` crate's boxed form).
+type ContextFn = Box<dyn for<'c, 'a> Fn(&mut cel::FunctionContext<'c, 'a>) -> Result<cel::common::value::CowVal<'c, 'a>, cel::ExecutionError> + Send + Sync>;
 
 /// An expression, compiled on first use: a question that evaluates no manifest
 /// compiles nothing, and `eval` compiles only the policies that judge its
-/// objects. One per distinct text (tenants share most of theirs).
+/// objects. One per distinct text (tenants share most of theirs); texts that
+/// differ only in their string literals share one parse ([`Templates`]).
 #[derive(Debug)]
 struct Expression {
     text: Arc<str>,
     compiled: std::sync::OnceLock<Compiled>,
+    templates: Arc<std::sync::Mutex<Templates>>,
+    /// Parsed as written and run by the `cel` crate alone ([`Programs::as_written`]).
+    as_written: bool,
 }
 
 type Program = Arc<Expression>;
 
-/// The compiled program of an expression.
+/// The compiled program of an expression (its `matches` calls through the
+/// cache of compiled patterns, [`cache_regexes`]).
 fn program(e: &Program) -> &Compiled {
-    e.compiled.get_or_init(|| env().compile(&e.text).map(Arc::new).map_err(|err| format!("{err}")))
+    e.compiled.get_or_init(|| {
+        if e.as_written {
+            return compile_text(&e.text).map(Arc::new);
+        }
+        let mut templates = e.templates.lock().unwrap_or_else(|p| p.into_inner());
+        templates.compile(&e.text).map(|mut tree| {
+            cache_regexes(&mut tree);
+            Arc::new(tree)
+        })
+    })
+}
+
+/// The name `X.matches(P)` calls are renamed to: not a CEL identifier, so no
+/// expression can call it; [`Judged`]'s context binds it to [`matches_cached`].
+const MATCHES_CACHED: &str = "matches (khc: compiled patterns cached)";
+
+/// Renames every member call `X.matches(P)` of a tree to [`MATCHES_CACHED`]:
+/// the `cel` crate compiles the pattern at every call (a tenth of `khc eval`'s
+/// time: two patterns of `no-latest-tag` per container per policy).
+pub fn cache_regexes(e: &mut cel::IdedExpr) {
+    use cel::common::ast::{EntryExpr, Expr};
+    let entries = |entries: &mut Vec<cel::common::ast::IdedEntryExpr>| {
+        for entry in entries {
+            match &mut entry.expr {
+                EntryExpr::MapEntry(m) => {
+                    cache_regexes(&mut m.key);
+                    cache_regexes(&mut m.value);
+                }
+                EntryExpr::StructField(f) => cache_regexes(&mut f.value),
+            }
+        }
+    };
+    match &mut e.expr {
+        Expr::Call(c) => {
+            if c.func_name == "matches" && c.target.is_some() && c.args.len() == 1 {
+                c.func_name = MATCHES_CACHED.to_string();
+            }
+            if let Some(t) = &mut c.target {
+                cache_regexes(t);
+            }
+            c.args.iter_mut().for_each(cache_regexes);
+        }
+        Expr::Comprehension(c) => {
+            for x in [&mut c.iter_range, &mut c.accu_init, &mut c.loop_cond, &mut c.loop_step, &mut c.result] {
+                cache_regexes(x);
+            }
+        }
+        Expr::List(l) => l.elements.iter_mut().for_each(cache_regexes),
+        Expr::Map(m) => entries(&mut m.entries),
+        Expr::Struct(s) => entries(&mut s.entries),
+        Expr::Select(s) => cache_regexes(&mut s.operand),
+        Expr::Ident(_) | Expr::Literal(_) | Expr::Unspecified => {}
+    }
+}
+
+/// `X.matches(P)` as the `cel` crate's standard member overload answers it —
+/// the same `regex` engine, the same errors (no overload for other types than
+/// two strings; a pattern that does not compile) —, each pattern compiled once
+/// per thread.
+fn matches_cached<'c, 'a>(ftx: &mut cel::FunctionContext<'c, 'a>) -> Result<cel::common::value::CowVal<'c, 'a>, cel::ExecutionError> {
+    use cel::common::types::{CelBool, CelString};
+    thread_local! {
+        static PATTERNS: std::cell::RefCell<std::collections::HashMap<String, Result<regex::Regex, String>>> = Default::default();
+    }
+    let (Some(this), [arg]) = (ftx.this.as_ref(), ftx.args.as_slice()) else {
+        return Err(cel::ExecutionError::invalid_argument_count(1, ftx.args.len()));
+    };
+    let (Some(text), Some(re)) = (this.downcast_ref::<CelString>(), arg.downcast_ref::<CelString>()) else {
+        let types = [this, arg].iter().map(|v| v.get_type().name().to_owned()).collect();
+        return Err(cel::ExecutionError::no_such_member_overload("matches", types));
+    };
+    let found = PATTERNS.with(|p| {
+        let mut p = p.borrow_mut();
+        // Patterns come from policy texts: a bound keeps a long-running
+        // language server's cache small.
+        if p.len() >= 4096 {
+            p.clear();
+        }
+        let compiled = p.entry(re.inner().to_string()).or_insert_with(|| regex::Regex::new(re.inner()).map_err(|e| e.to_string()));
+        compiled.as_ref().map(|r| r.is_match(text.inner())).map_err(Clone::clone)
+    });
+    match found {
+        Ok(b) => Ok(cel::common::value::CowVal::owned(CelBool::from(b))),
+        Err(err) => Err(cel::ExecutionError::FunctionError { function: "matches".to_string(), message: format!("'{}' not a valid regex:\n{err}", re.inner()) }),
+    }
 }
 
 /// The CEL environment of the API server's admission policies, as far as khc's
@@ -129,12 +221,176 @@ fn env() -> Arc<cel::Env> {
     .clone()
 }
 
+/// Compiles `text` with the `cel` parser, as the expression is written (the
+/// oracle of [`Templates::compile`]).
+pub fn compile_text(text: &str) -> Result<cel::IdedExpr, String> {
+    env().compile(text).map(|p| p.expression().clone()).map_err(|err| format!("{err}"))
+}
+
+/// The character that opens a placeholder literal of a template (CEL text khc
+/// emits never holds it; a text that does is not templated).
+const MARK: char = '\u{1}';
+
+/// `text` with each plain string literal — quoted with `'` or `"`, on one
+/// line, without a backslash — replaced by the placeholder `'\u{1}N'` (N: its
+/// position), and the literals' contents in order. `None` when the text holds
+/// no such literal or cannot be scanned safely without a full lexer (a
+/// triple-quoted, raw or bytes literal, a comment, the placeholder mark, an
+/// unterminated quote): it is then parsed as written.
+pub fn template_of(text: &str) -> Option<(String, Vec<String>)> {
+    if text.contains(MARK) {
+        return None;
+    }
+    let b = text.as_bytes();
+    let (mut i, mut last) = (0, 0);
+    let mut key = String::with_capacity(text.len());
+    let mut literals = Vec::new();
+    while i < b.len() {
+        match b[i] {
+            b'/' if b.get(i + 1) == Some(&b'/') => return None,
+            q @ (b'\'' | b'"') => {
+                if b.get(i + 1) == Some(&q) && b.get(i + 2) == Some(&q) {
+                    return None;
+                }
+                // `r'…'`, `b"…"`: raw and bytes literals are lexed otherwise.
+                if i > 0 && (b[i - 1].is_ascii_alphanumeric() || b[i - 1] == b'_') {
+                    return None;
+                }
+                let (mut j, mut plain) = (i + 1, true);
+                loop {
+                    match b.get(j) {
+                        None | Some(b'\n') | Some(b'\r') => return None,
+                        Some(&c) if c == q => break,
+                        Some(b'\\') => {
+                            plain = false;
+                            j += 2;
+                        }
+                        Some(_) => j += 1,
+                    }
+                }
+                if plain {
+                    key.push_str(&text[last..i]);
+                    key.push('\'');
+                    key.push(MARK);
+                    key.push_str(&literals.len().to_string());
+                    key.push('\'');
+                    literals.push(text[i + 1..j].to_string());
+                    last = j + 1;
+                }
+                i = j + 1;
+            }
+            _ => i += 1,
+        }
+    }
+    if literals.is_empty() {
+        return None;
+    }
+    key.push_str(&text[last..]);
+    Some((key, literals))
+}
+
+/// Replaces each placeholder literal of a template's tree by its literal;
+/// counts the replacements of each.
+fn substitute(e: &mut cel::IdedExpr, literals: &[String], seen: &mut [usize]) {
+    use cel::common::ast::{EntryExpr, Expr, LiteralValue};
+    let entries = |entries: &mut Vec<cel::common::ast::IdedEntryExpr>, seen: &mut [usize]| {
+        for entry in entries {
+            match &mut entry.expr {
+                EntryExpr::MapEntry(m) => {
+                    substitute(&mut m.key, literals, seen);
+                    substitute(&mut m.value, literals, seen);
+                }
+                EntryExpr::StructField(f) => substitute(&mut f.value, literals, seen),
+            }
+        }
+    };
+    match &mut e.expr {
+        Expr::Literal(LiteralValue::String(s)) => {
+            let n = s.inner().strip_prefix(MARK).and_then(|n| n.parse::<usize>().ok()).filter(|&n| n < literals.len());
+            if let Some(n) = n {
+                *s = literals[n].clone().into();
+                seen[n] += 1;
+            }
+        }
+        Expr::Call(c) => {
+            if let Some(t) = &mut c.target {
+                substitute(t, literals, seen);
+            }
+            for a in &mut c.args {
+                substitute(a, literals, seen);
+            }
+        }
+        Expr::Comprehension(c) => {
+            for x in [&mut c.iter_range, &mut c.accu_init, &mut c.loop_cond, &mut c.loop_step, &mut c.result] {
+                substitute(x, literals, seen);
+            }
+        }
+        Expr::List(l) => l.elements.iter_mut().for_each(|x| substitute(x, literals, seen)),
+        Expr::Map(m) => entries(&mut m.entries, seen),
+        Expr::Struct(s) => entries(&mut s.entries, seen),
+        Expr::Select(s) => substitute(&mut s.operand, literals, seen),
+        Expr::Ident(_) | Expr::Literal(_) | Expr::Unspecified => {}
+    }
+}
+
+/// The parsed trees of expression templates ([`template_of`]): expressions
+/// that differ only in their string literals — a tenant's
+/// `allowed-registries` prefix, the namespaces of an exception — are parsed
+/// once, and each gets a copy of the tree with its own literals (the same
+/// tree, node ids included, as parsing it: `tests/cel_templates.rs`).
+#[derive(Debug, Default)]
+pub struct Templates(std::collections::HashMap<String, Option<Arc<cel::IdedExpr>>>);
+
+impl Templates {
+    /// The tree of `text`: its template's with its literals, or parsed as
+    /// written when it has no template, the template does not parse (the
+    /// error is then the text's own) or a literal is not found in the tree.
+    pub fn compile(&mut self, text: &str) -> Result<cel::IdedExpr, String> {
+        if let Some((key, literals)) = template_of(text) {
+            let tree = self.0.entry(key).or_insert_with_key(|key| compile_text(key).ok().map(Arc::new));
+            if let Some(tree) = tree {
+                let mut e = (**tree).clone();
+                let mut seen = vec![0; literals.len()];
+                substitute(&mut e, &literals, &mut seen);
+                if seen.iter().all(|&n| n > 0) {
+                    return Ok(e);
+                }
+            }
+        }
+        compile_text(text)
+    }
+}
+
 /// The expressions of the admission policies built with it, one per distinct
 /// text, each compiled on first use: policies built one tenant at a time
 /// ([`Admission::with_programs`], `khc eval`) share the cluster's expressions and
-/// the rules every tenant states alike, so each distinct program is compiled once.
+/// the rules every tenant states alike, so each distinct program is compiled
+/// once, and programs that differ only in their string literals are parsed once.
 #[derive(Default)]
-pub struct Programs(std::collections::HashMap<Arc<str>, Program>);
+pub struct Programs {
+    /// Each expression, and whether it was asked for more than once.
+    by_text: std::collections::HashMap<String, (Program, bool)>,
+    templates: Arc<std::sync::Mutex<Templates>>,
+    as_written: bool,
+}
+
+impl Programs {
+    /// Programs parsed as written, each on its own, and run by the `cel` crate
+    /// alone (its `matches`): the oracle of the fast path
+    /// (`tests/cel_templates.rs` holds every policy's answers equal both ways).
+    pub fn as_written() -> Programs {
+        Programs { as_written: true, ..Programs::default() }
+    }
+
+    /// Forgets the expressions that no policy holds any more and that were
+    /// asked for once only (one tenant's own: its `allowed-registries`), so
+    /// that policies built one tenant at a time and dropped (`khc eval`'s
+    /// tenant views) do not leave every tenant's programs behind; the shared
+    /// ones, and the parsed templates, are kept.
+    pub fn forget_unshared(&mut self) {
+        self.by_text.retain(|_, (p, shared)| *shared || Arc::strong_count(p) > 1);
+    }
+}
 
 /// One [`Expression`] per distinct text (compiled on first use); the key is
 /// the expression's own text (one copy of it), and a text already there is
@@ -146,6 +402,16 @@ fn compile(cache: &mut Programs, expr: &str) -> Program {
     let text: Arc<str> = expr.into();
     let p = Arc::new(Expression { text: text.clone(), compiled: std::sync::OnceLock::new() });
     cache.0.insert(text, p.clone());
+    p
+||||||| base
+    let cache = &mut cache.0;
+    cache.entry(expr.to_string()).or_insert_with(|| Arc::new(Expression { text: expr.into(), compiled: std::sync::OnceLock::new() })).clone()
+    if let Some((p, shared)) = cache.by_text.get_mut(expr) {
+        *shared = true;
+        return p.clone();
+    }
+    let p = Arc::new(Expression { text: expr.into(), compiled: std::sync::OnceLock::new(), templates: cache.templates.clone(), as_written: cache.as_written });
+    cache.by_text.insert(expr.to_string(), (p.clone(), false));
     p
 }
 
@@ -334,11 +600,25 @@ impl Admission {
     }
 }
 
-impl Policy {
-    /// Evaluates every validation against `object`, as a CREATE of it by a user
-    /// who is neither the applier nor a controller (match conditions, which
-    /// exempt those or skip unchanged UPDATEs, are not evaluated): the failing ones.
-    pub fn evaluate(&self, object: &Value, actions: &[String]) -> Vec<Violation> {
+/// An object (and its request) converted to CEL once, for every policy that
+/// judges it ([`Policy::evaluate_judged`]: `khc eval` asks the cluster's
+/// policy and the tenant's of one object).
+pub struct Judged {
+    ctx: Result<cel::Context<'static, 'static>, String>,
+    /// The variables bound in `ctx` (their programs, in order), when a policy
+    /// bound them without a match condition.
+    bound: Option<Vec<Program>>,
+    /// The result of each validation program evaluated with `bound`, by the
+    /// program's address (the program held, so the address stays its): CEL is
+    /// pure, so a rule the cluster's policy and the tenant's both state
+    /// (`no-privileged` in `host-isolation` and `restricted`) is evaluated once.
+    results: std::collections::HashMap<usize, (Program, Result<cel::Value, String>)>,
+}
+
+impl Judged {
+    /// A CREATE of `object` by a user who is neither the applier nor a
+    /// controller (see [`Policy::evaluate`]).
+    pub fn create(object: &Value) -> Judged {
         let mut request = serde_json::json!({
             "operation": "CREATE",
             "kind": { "kind": object["kind"].as_str().unwrap_or("") },
@@ -349,7 +629,41 @@ impl Policy {
                 request[key] = Value::from(v);
             }
         }
-        self.judge(&request, object, &Value::Null, actions, false).unwrap_or_default()
+        Judged::new(&request, object, &Value::Null)
+    }
+
+    /// The request as CEL sees it, with `object` and `old_object` (see
+    /// [`Policy::evaluate_request`]).
+    pub fn new(request: &Value, object: &Value, old_object: &Value) -> Judged {
+        let mut ctx = cel::Context::with_env(env());
+        // The name is no overload of the environment's: binding it cannot fail.
+        let _ = ctx.add_function(MATCHES_CACHED, Box::new(matches_cached) as ContextFn);
+        let convert = |v: &Value| if v.is_null() { Ok(cel::Value::Null) } else { cel::to_value(v) };
+        match (convert(object), convert(old_object), cel::to_value(request)) {
+            (Ok(o), Ok(old), Ok(r)) => {
+                ctx.add_variable_from_value("object", o);
+                ctx.add_variable_from_value("oldObject", old);
+                ctx.add_variable_from_value("request", r);
+                Judged { ctx: Ok(ctx), bound: None, results: std::collections::HashMap::with_capacity(64) }
+            }
+            (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
+                Judged { ctx: Err(format!("object does not convert to CEL: {e}")), bound: None, results: std::collections::HashMap::new() }
+            }
+        }
+    }
+}
+
+impl Policy {
+    /// Evaluates every validation against `object`, as a CREATE of it by a user
+    /// who is neither the applier nor a controller (match conditions, which
+    /// exempt those or skip unchanged UPDATEs, are not evaluated): the failing ones.
+    pub fn evaluate(&self, object: &Value, actions: &[String]) -> Vec<Violation> {
+        self.evaluate_judged(&mut Judged::create(object), actions)
+    }
+
+    /// [`Policy::evaluate`] of an object converted once ([`Judged::create`]).
+    pub fn evaluate_judged(&self, judged: &mut Judged, actions: &[String]) -> Vec<Violation> {
+        self.judge(judged, actions, false).unwrap_or_default()
     }
 
     /// Judges a request as the API server does: `None` when a match condition
@@ -359,24 +673,18 @@ impl Policy {
     /// `resource`, `subResource`); `object` and `old_object` are `null` where
     /// the operation has none (DELETE, CREATE).
     pub fn evaluate_request(&self, request: &Value, object: &Value, old_object: &Value, actions: &[String]) -> Option<Vec<Violation>> {
-        self.judge(request, object, old_object, actions, true)
+        self.judge(&mut Judged::new(request, object, old_object), actions, true)
     }
 
-    fn judge(&self, request: &Value, object: &Value, old_object: &Value, actions: &[String], conditions: bool) -> Option<Vec<Violation>> {
-        let mut ctx = cel::Context::with_env(env());
-        let convert = |v: &Value| if v.is_null() { Ok(cel::Value::Null) } else { cel::to_value(v) };
-        let (object_value, old_value, request_value) = match (convert(object), convert(old_object), cel::to_value(request)) {
-            (Ok(o), Ok(old), Ok(r)) => (o, old, r),
-            (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
-                return Some(vec![self.violation_error("object", &format!("object does not convert to CEL: {e}"), actions)])
-            }
+    fn judge(&self, judged: &mut Judged, actions: &[String], conditions: bool) -> Option<Vec<Violation>> {
+        let Judged { ctx, bound, results } = judged;
+        let ctx = match ctx {
+            Ok(ctx) => ctx,
+            Err(e) => return Some(vec![self.violation_error("object", e, actions)]),
         };
-        ctx.add_variable_from_value("object", object_value);
-        ctx.add_variable_from_value("oldObject", old_value);
-        ctx.add_variable_from_value("request", request_value);
         if conditions {
             for c in &self.match_conditions {
-                match program(c).as_ref().map(|p| p.execute(&ctx)) {
+                match program(c).as_ref().map(|p| cel::Value::resolve(p, ctx)) {
                     Ok(Ok(cel::Value::Bool(true))) => {}
                     Ok(Ok(cel::Value::Bool(false))) => return None,
                     // An error in a match condition rejects with failurePolicy Fail.
@@ -386,25 +694,44 @@ impl Policy {
                 }
             }
         }
-        let mut variables = serde_json::Map::new();
-        ctx.add_variable_from_value("variables", cel::to_value(Value::Object(variables.clone())).expect("an empty map converts"));
-        for (name, program) in &self.variables {
-            // A variable that fails to evaluate only matters when a validation uses
-            // it; leaving it out makes that validation fail with the error.
-            let Ok(program) = self::program(program) else { continue };
-            let value = program.execute(&ctx).ok().and_then(|v| v.json().ok());
-            if let Some(v) = value {
-                variables.insert(name.clone(), v);
-                if let Ok(cv) = cel::to_value(Value::Object(variables.clone())) {
-                    ctx.add_variable_from_value("variables", cv);
+        // Each variable's value as JSON would give it back (what the API
+        // server's variables hold), converted once: the map is rebuilt from
+        // them after each variable, not converted again from JSON.
+        // The same variables (the same programs, in order: every khc pod
+        // policy's) bound for the previous policy are bound still, with the
+        // results of its validations; otherwise they are evaluated again.
+        let same = bound.as_ref().is_some_and(|b| b.len() == self.variables.len() && b.iter().zip(&self.variables).all(|(a, (_, p))| Arc::ptr_eq(a, p)));
+        // A match condition is evaluated without the previous variables: bind
+        // them again (as before it) after one.
+        if !same || conditions {
+            results.clear();
+            let mut variables: std::collections::HashMap<String, cel::Value> = std::collections::HashMap::new();
+            ctx.add_variable_from_value("variables", cel::Value::from(variables.clone()));
+            for (name, program) in &self.variables {
+                // A variable that fails to evaluate only matters when a validation uses
+                // it; leaving it out makes that validation fail with the error.
+                let Ok(program) = self::program(program) else { continue };
+                let value = cel::Value::resolve(program, ctx).ok().and_then(|v| v.json().ok()).and_then(|v| cel::to_value(v).ok());
+                if let Some(v) = value {
+                    variables.insert(name.clone(), v);
+                    ctx.add_variable_from_value("variables", cel::Value::from(variables.clone()));
                 }
             }
+            *bound = (!conditions).then(|| self.variables.iter().map(|(_, p)| p.clone()).collect());
         }
         let mut out = Vec::new();
         for c in &self.checks {
-            let result = match program(&c.program) {
-                Ok(p) => p.execute(&ctx).map_err(|e| format!("{e}")),
-                Err(e) => Err(format!("does not compile: {e}")),
+            let key = Arc::as_ptr(&c.program) as usize;
+            let result = match results.get(&key) {
+                Some((_, r)) => r.clone(),
+                None => {
+                    let r = match program(&c.program) {
+                        Ok(p) => cel::Value::resolve(p, ctx).map_err(|e| format!("{e}")),
+                        Err(e) => Err(format!("does not compile: {e}")),
+                    };
+                    results.insert(key, (c.program.clone(), r.clone()));
+                    r
+                }
             };
             let (failed, error) = match result {
                 Ok(cel::Value::Bool(true)) => (false, None),

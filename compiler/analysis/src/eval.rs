@@ -204,6 +204,7 @@ impl Views {
         // not every tenant's (their policies would add up to the fleet's).
         if tenant.is_some_and(|t| !of_tenant.contains_key(&t.name)) && of_tenant.len() >= KEPT_VIEWS {
             of_tenant.clear();
+            programs.forget_unshared();
         }
         let view = tenant.and_then(|t| of_tenant.entry(t.name.clone()).or_insert_with(|| ws.tenant_view(&t.name, programs)).as_ref());
         match view {
@@ -223,6 +224,7 @@ fn evaluate_one(ws: &Workspace, m: &Manifest, index: usize, all: &[Manifest], op
     let namespace = if cluster_scoped { String::new() } else { named.or(opts.namespace.as_deref()).unwrap_or("default").to_string() };
     let tenant = if cluster_scoped { None } else { ws.tenant_of(&namespace) };
     let mut out = Vec::new();
+    let (object, location, position) = (m.describe(), m.location(), m.position());
     let mut push = |severity, check, rule: String, rule_source: String, message: String| {
         out.push(Finding {
             severity,
@@ -230,11 +232,11 @@ fn evaluate_one(ws: &Workspace, m: &Manifest, index: usize, all: &[Manifest], op
             rule,
             rule_source,
             message,
-            object: m.describe(),
+            object: object.clone(),
             namespace: namespace.clone(),
-            location: m.location(),
+            location: location.clone(),
             field_location: None,
-            position: m.position(),
+            position: position.clone(),
             index,
         });
     };
@@ -365,8 +367,11 @@ fn evaluate_one(ws: &Workspace, m: &Manifest, index: usize, all: &[Manifest], op
     let api_version = v["apiVersion"].as_str().unwrap_or("");
     if let Some((group, resource)) = admission::resource_of(api_version, v["kind"].as_str().unwrap_or("")) {
         let (admission, ns_labels) = views.admission(ws, tenant, &namespace);
+        // Converted to CEL once for every policy that judges it.
+        let mut judged = None;
         for (policy, binding) in admission.applicable(&group, &resource, &ns_labels) {
-            for x in policy.evaluate(v, &binding.actions) {
+            let judged = judged.get_or_insert_with(|| admission::Judged::create(v));
+            for x in policy.evaluate_judged(judged, &binding.actions) {
                 let severity = if x.actions.iter().any(|a| a == "Deny") {
                     Severity::Deny
                 } else if x.actions.iter().any(|a| a == "Warn") {
@@ -488,10 +493,14 @@ fn evaluate_one(ws: &Workspace, m: &Manifest, index: usize, all: &[Manifest], op
     }
     // Point each finding at its field where the object's text is at hand.
     if let Some(text) = &m.text {
+        // Each key's line found once per object (findings share their fields).
+        let mut lines: std::collections::HashMap<&'static str, Option<u32>> = std::collections::HashMap::new();
         for f in &mut out {
             let starts = views.line_starts.entry(text.as_ptr()).or_insert_with(|| crate::manifest::line_starts(text));
-            f.field_location =
-                field_of(f.check, &f.rule).iter().find_map(|k| m.field_line_from(text, starts, k, m.end_line)).map(|l| format!("{}:{l}", m.file));
+            f.field_location = field_of(f.check, &f.rule)
+                .iter()
+                .find_map(|k| *lines.entry(k).or_insert_with(|| m.field_line_from(text, starts, k, m.end_line)))
+                .map(|l| format!("{}:{l}", m.file));
         }
     }
     out

@@ -196,11 +196,27 @@ fn tenant_objects_of(model: &Model, t: &Tenant, kinds: &[&str], heads: &[&str]) 
         .collect()
 }
 
+/// The objects that judge a pod, Service or claim of tenant `t` of `model`
+/// (`khc_emit::objects::tenant_judges`: its Namespaces and its `admission`
+/// block's policies), as [`tenant_objects_of`] converts them, unsorted.
+fn tenant_judges_of(model: &Model, t: &Tenant) -> Vec<Object> {
+    let dir = khc_emit::tenant_dir(&model.cluster.name, &t.name);
+    khc_emit::objects::tenant_judges(t)
+        .into_iter()
+        .filter_map(|b| {
+            let path = khc_emit::tenant_object_path(&dir, &b);
+            convert(b, path, VIEW_KINDS, &[])
+        })
+        .collect()
+}
+
 /// The kinds a [`TenantView`] reads.
 const VIEW_KINDS: &[&str] = &["Namespace", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"];
 
 /// The evaluators that judge an object in one tenant's namespaces, built from the
-/// cluster units' objects and that tenant's alone ([`Workspace::tenant_view`]):
+/// cluster units' objects and that tenant's alone ([`Workspace::tenant_view`];
+/// of the tenant's, only the Namespaces and the policies that can match a pod,
+/// Service or claim — what `khc eval` judges with them —, emitted alone):
 /// other tenants' admission policies bind only their own namespaces (by the
 /// tenant label), and their Namespaces are not this tenant's, so for a namespace
 /// of the tenant both answer as the whole fleet's evaluators do
@@ -269,7 +285,8 @@ pub struct Source {
     cluster_views: std::sync::OnceLock<Vec<Vec<Object>>>,
     /// The first tenant (model, tenant positions) that owns each namespace.
     owners: std::sync::OnceLock<std::collections::HashMap<String, (usize, usize)>>,
-    /// The (model, tenant) positions of each tenant name, in model order.
+    /// The positions of the tenants of each name, in each model (a tenant view
+    /// finds its tenant without scanning the fleet).
     by_name: std::sync::OnceLock<std::collections::HashMap<String, Vec<(usize, usize)>>>,
 }
 
@@ -650,6 +667,28 @@ impl Workspace {
         for &(i, j) in by_name.get(tenant).into_iter().flatten() {
             let m = &source.models[i];
             own[i].extend(tenant_objects_of(m, &m.tenants[j], VIEW_KINDS, &[]));
+        }
+||||||| base
+        // The tenant's objects in each model (the cluster units' are borrowed).
+        let own: Vec<Vec<Object>> = source
+            .models
+            .iter()
+            .map(|m| m.tenants.iter().filter(|t| t.name == tenant).flat_map(|t| tenant_objects_of(m, t, VIEW_KINDS, &[])).collect())
+            .collect();
+        // The tenant's objects in each model (the cluster units' are borrowed).
+        let by_name = source.by_name.get_or_init(|| {
+            let mut by_name: std::collections::HashMap<String, Vec<(usize, usize)>> = std::collections::HashMap::new();
+            for (i, m) in source.models.iter().enumerate() {
+                for (j, t) in m.tenants.iter().enumerate() {
+                    by_name.entry(t.name.clone()).or_default().push((i, j));
+                }
+            }
+            by_name
+        });
+        let mut own: Vec<Vec<Object>> = source.models.iter().map(|_| Vec::new()).collect();
+        for &(i, j) in by_name.get(tenant).into_iter().flatten() {
+            let m = &source.models[i];
+            own[i].extend(tenant_judges_of(m, &m.tenants[j]));
         }
         let mut refs: Vec<&Object> = Vec::new();
         for (own, cluster) in own.iter().zip(clusters) {

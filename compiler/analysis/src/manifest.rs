@@ -49,10 +49,10 @@ impl Manifest {
     pub fn field_line_from(&self, text: &str, starts: &[usize], key: &str, end: Option<u32>) -> Option<u32> {
         let first = (self.line as usize).saturating_sub(1);
         let from = *starts.get(first)?;
-        let pat = format!("{key}:");
+        let (pat, quoted) = (format!("{key}:"), format!("\"{key}\":"));
         text[from..].lines().enumerate().map(|(i, l)| (i + first, l)).take_while(|(i, _)| end.is_none_or(|e| (*i as u32 + 1) < e)).find_map(|(i, l)| {
             let t = l.trim_start().trim_start_matches("- ").trim_start();
-            (t.starts_with(&pat) || t.starts_with(&format!("\"{key}\":"))).then_some(i as u32 + 1)
+            (t.starts_with(&pat) || t.starts_with(&quoted)).then_some(i as u32 + 1)
         })
     }
     /// `Kind/name`.

@@ -145,27 +145,9 @@ pub fn tenant_objects_of(t: &Tenant, want: &dyn Fn(&str) -> bool) -> Vec<Built> 
     let mut out = Vec::new();
     let tn = Some(t.name.as_str());
     for ns in &t.namespaces {
-        if !want(Namespace::KIND) {
-            tenant_namespace_parts(t, ns, want, &mut out);
-            continue;
+        if want(Namespace::KIND) {
+            out.push(namespace_object(t, ns));
         }
-        let mut m = meta(ns, None, tn, &t.origin);
-        if !t.deletable_namespaces.contains(ns) {
-            let annotations = m.annotations.get_or_insert_with(BTreeMap::new);
-            for (k, v) in khc_rules::facts::NAMESPACE_DELETE_GUARDS {
-                annotations.insert(k.to_string(), v.to_string());
-            }
-        }
-        let labels = m.labels.get_or_insert_with(BTreeMap::new);
-        let ps = &t.pod_security;
-        for (mode, level) in [("enforce", ps.enforce_in(ns)), ("audit", ps.audit), ("warn", ps.warn)] {
-            labels.insert(format!("pod-security.kubernetes.io/{mode}"), level.as_str().to_string());
-            labels.insert(format!("pod-security.kubernetes.io/{mode}-version"), ps.version.clone());
-        }
-        if t.images.as_ref().is_some_and(|i| i.policy.needs_verifier()) {
-            labels.insert(crate::images::INCLUDE_LABEL.0.to_string(), crate::images::INCLUDE_LABEL.1.to_string());
-        }
-        out.push(built(Namespace { metadata: m, ..Default::default() }, ns, None, &t.origin));
         tenant_namespace_parts(t, ns, want, &mut out);
     }
     if want(ServiceAccount::KIND) {
@@ -177,7 +159,7 @@ pub fn tenant_objects_of(t: &Tenant, want: &dyn Fn(&str) -> bool) -> Vec<Built> 
         }
     }
     if want(ValidatingAdmissionPolicy::KIND) || want(ValidatingAdmissionPolicyBinding::KIND) {
-        out.extend(tenant_admission(t).into_iter().filter(|b| want(b.kind)));
+        out.extend(tenant_policies(t).into_iter().filter(|b| want(b.kind)));
     }
     out
 }
@@ -223,21 +205,60 @@ fn tenant_namespace_parts(t: &Tenant, ns: &str, want: &dyn Fn(&str) -> bool, out
     }
 }
 
-/// A tenant's admission policies and bindings (the last part of [`tenant_objects`]).
-fn tenant_admission(t: &Tenant) -> Vec<Built> {
+
+/// The Namespace `ns` of tenant `t`: its Pod Security labels, its delete guard.
+fn namespace_object(t: &Tenant, ns: &str) -> Built {
+    let mut m = meta(ns, None, Some(t.name.as_str()), &t.origin);
+    if !t.deletable_namespaces.iter().any(|d| d == ns) {
+        let annotations = m.annotations.get_or_insert_with(BTreeMap::new);
+        for (k, v) in khc_rules::facts::NAMESPACE_DELETE_GUARDS {
+            annotations.insert(k.to_string(), v.to_string());
+        }
+    }
+    let labels = m.labels.get_or_insert_with(BTreeMap::new);
+    let ps = &t.pod_security;
+    for (mode, level) in [("enforce", ps.enforce_in(ns)), ("audit", ps.audit), ("warn", ps.warn)] {
+        labels.insert(format!("pod-security.kubernetes.io/{mode}"), level.as_str().to_string());
+        labels.insert(format!("pod-security.kubernetes.io/{mode}-version"), ps.version.clone());
+    }
+    if t.images.as_ref().is_some_and(|i| i.policy.needs_verifier()) {
+        labels.insert(crate::images::INCLUDE_LABEL.0.to_string(), crate::images::INCLUDE_LABEL.1.to_string());
+    }
+    built(Namespace { metadata: m, ..Default::default() }, ns, None, &t.origin)
+}
+
+/// What a tenant's pods, Services and claims are judged by: its Namespaces
+/// and the admission policies (with bindings) of its `admission` block, in
+/// the order [`tenant_objects`] emits them — not the `managed-by` protection's
+/// nor the NetworkPolicy guard's, which match only khc's own kinds and
+/// NetworkPolicies (`khc eval`'s tenant views; `tests/typed_model.rs` holds
+/// them equal to those of [`crate::tenant_built`]).
+pub fn tenant_judges(t: &Tenant) -> Vec<Built> {
+    let mut out: Vec<Built> = t.namespaces.iter().map(|ns| namespace_object(t, ns)).collect();
+    out.extend(tenant_policies(t));
+    out
+}
+
+/// The tenant's admission policies and bindings (see [`tenant_objects`]).
+fn tenant_policies(t: &Tenant) -> Vec<Built> {
     let mut out = Vec::new();
     let tn = Some(t.name.as_str());
     // Every tenant has a policy: its admission rules, and always the rule that a
     // pod may mount its API token only as a workload declared with
     // `automount-token true` (a pod-level `automountServiceAccountToken: true`
     // would otherwise override the ServiceAccount's setting).
-    let mut admission = t.admission.clone().unwrap_or(Admission {
-        origin: t.origin.clone(),
-        actions: vec![Action::Deny],
-        rules: Vec::new(),
-        custom: Vec::new(),
-        minor_version: 30,
-    });
+    // Borrowed unless it must change (a copy of every rule per tenant was a
+    // fifth of the policy's cost).
+    let mut admission: std::borrow::Cow<Admission> = match &t.admission {
+        Some(a) => std::borrow::Cow::Borrowed(a),
+        None => std::borrow::Cow::Owned(Admission {
+            origin: t.origin.clone(),
+            actions: vec![Action::Deny],
+            rules: Vec::new(),
+            custom: Vec::new(),
+            minor_version: 30,
+        }),
+    };
     let mounting: Vec<String> = t.workloads.iter().filter(|w| w.automount_token).map(|w| w.name.clone()).collect();
     let (expression, message) = cel::token_validation(&mounting);
     let token = Validation {
@@ -247,7 +268,7 @@ fn tenant_admission(t: &Tenant) -> Vec<Built> {
         ..Default::default()
     };
     if admission.actions.is_empty() {
-        admission.actions.push(Action::Deny);
+        admission.to_mut().actions.push(Action::Deny);
     }
     let mut extra = vec![token];
     if let Some(n) = &t.nodes {

@@ -330,8 +330,29 @@ impl RuleKind {
     }
 
     /// The validation in the scope's pod policy, for Kubernetes `1.minor`.
+    /// Built once per rule, arguments and minor on each thread (every tenant
+    /// of a fleet states `use restricted`: its rules' CEL is the same text,
+    /// built from the same templates, for each tenant the emitter and `khc
+    /// eval` ask about).
     pub fn pod_validation(&self, minor: u32) -> Option<Validation> {
-        self.id.def().pods.map(|f| f(&self.args, minor))
+        type Built = std::collections::HashMap<(RuleKind, u32), Option<Validation>>;
+        thread_local! {
+            static BUILT: std::cell::RefCell<Built> = Default::default();
+        }
+        let f = self.id.def().pods?;
+        BUILT.with(|b| {
+            if let Some(v) = b.borrow().get(&(self.clone(), minor)) {
+                return v.clone();
+            }
+            let v = Some(f(&self.args, minor));
+            let mut b = b.borrow_mut();
+            // Bounded: a language server sees every argument ever typed.
+            if b.len() >= 4096 {
+                b.clear();
+            }
+            b.insert((self.clone(), minor), v.clone());
+            v
+        })
     }
 
     /// The validation in the scope's `….resources` policy.

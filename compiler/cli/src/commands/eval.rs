@@ -208,12 +208,14 @@ pub fn run(args: Args) -> ExitCode {
         Ok(m) => m,
         Err(e) => return usage(&e),
     };
+    khc_analysis::stage("read the manifests");
     let as_subject = match args.as_subject.as_deref().map(|s| (s, Subject::parse(s))) {
         None => None,
         Some((_, Some(s))) => Some(s),
         Some((s, None)) => return usage(&format!("--as {s}: expected user:NAME, group:NAME or sa:NS/NAME")),
     };
     let findings = evaluate_with(ws, &manifests, &Options { namespace: args.namespace.clone(), as_subject });
+    khc_analysis::stage("judge the manifests");
     let denied = findings.iter().filter(|f| f.severity == Severity::Deny).map(|f| f.index).collect::<std::collections::BTreeSet<_>>().len();
     match args.format {
         DiagFormat::Json => super::print_json(&serde_json::json!({"objects": manifests.len(), "denied": denied, "findings": findings})),
@@ -238,6 +240,7 @@ pub fn run(args: Args) -> ExitCode {
             );
         }
     }
+    khc_analysis::stage("print the findings");
     if denied > 0 {
         ExitCode::from(1)
     } else {
