@@ -396,16 +396,6 @@ impl Programs {
 /// the expression's own text (one copy of it), and a text already there is
 /// looked up without copying it.
 fn compile(cache: &mut Programs, expr: &str) -> Program {
-    if let Some(p) = cache.0.get(expr) {
-        return p.clone();
-    }
-    let text: Arc<str> = expr.into();
-    let p = Arc::new(Expression { text: text.clone(), compiled: std::sync::OnceLock::new() });
-    cache.0.insert(text, p.clone());
-    p
-||||||| base
-    let cache = &mut cache.0;
-    cache.entry(expr.to_string()).or_insert_with(|| Arc::new(Expression { text: expr.into(), compiled: std::sync::OnceLock::new() })).clone()
     if let Some((p, shared)) = cache.by_text.get_mut(expr) {
         *shared = true;
         return p.clone();

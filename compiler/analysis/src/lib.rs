@@ -651,30 +651,6 @@ impl Workspace {
             return None;
         }
         let clusters = source.cluster_views.get_or_init(|| source.models.iter().map(|m| cluster_objects_of(m, VIEW_KINDS, &[])).collect());
-        // The tenant's objects in each model (the cluster units' are borrowed),
-        // its tenants found by name through an index built on the first view
-        // (`report` asks one view per tenant).
-        let by_name = source.by_name.get_or_init(|| {
-            let mut by_name: std::collections::HashMap<String, Vec<(usize, usize)>> = std::collections::HashMap::new();
-            for (i, m) in source.models.iter().enumerate() {
-                for (j, t) in m.tenants.iter().enumerate() {
-                    by_name.entry(t.name.clone()).or_default().push((i, j));
-                }
-            }
-            by_name
-        });
-        let mut own: Vec<Vec<Object>> = vec![Vec::new(); source.models.len()];
-        for &(i, j) in by_name.get(tenant).into_iter().flatten() {
-            let m = &source.models[i];
-            own[i].extend(tenant_objects_of(m, &m.tenants[j], VIEW_KINDS, &[]));
-        }
-||||||| base
-        // The tenant's objects in each model (the cluster units' are borrowed).
-        let own: Vec<Vec<Object>> = source
-            .models
-            .iter()
-            .map(|m| m.tenants.iter().filter(|t| t.name == tenant).flat_map(|t| tenant_objects_of(m, t, VIEW_KINDS, &[])).collect())
-            .collect();
         // The tenant's objects in each model (the cluster units' are borrowed).
         let by_name = source.by_name.get_or_init(|| {
             let mut by_name: std::collections::HashMap<String, Vec<(usize, usize)>> = std::collections::HashMap::new();
