@@ -629,6 +629,30 @@ impl Workspace {
     /// objects were given (parsed YAML, live objects), which only the whole
     /// fleet's evaluators read.
     pub fn tenant_view(&self, tenant: &str, programs: &mut admission::Programs) -> Option<TenantView> {
+        self.tenant_view_by(tenant, programs, |m, t| tenant_objects_of(m, t, VIEW_KINDS, &[]))
+    }
+
+    /// Like [`Workspace::tenant_view`], for a question about the tenant's pods
+    /// alone (`report`): of the tenant's own admission policies only those of
+    /// its `admission` block (`khc_emit::objects::tenant_objects_of`, the policies
+    /// that may match pods), without the `managed-by` protection policy and the
+    /// NetworkPolicy guard, which match no pod (namespaces, ServiceAccounts,
+    /// quotas, limits, RBAC, NetworkPolicies, image policies) and whose building
+    /// needs the tenant's whole unit. [`admission::Admission::applicable`] for
+    /// `pods` answers as [`Workspace::tenant_view`]'s does (`tests/typed_model.rs`
+    /// holds `report` equal to the YAML round trip's).
+    pub fn tenant_pod_view(&self, tenant: &str, programs: &mut admission::Programs) -> Option<TenantView> {
+        self.tenant_view_by(tenant, programs, |m, t| {
+            let dir = khc_emit::tenant_dir(&m.cluster.name, &t.name);
+            khc_emit::objects::tenant_objects_of(t, &|k| VIEW_KINDS.contains(&k))
+                .into_iter()
+                .map(|b| Object { path: khc_emit::tenant_object_path(&dir, &b), value: b.body.json() })
+                .collect()
+        })
+    }
+
+    /// A [`TenantView`] whose tenant objects in each model are `own_of`'s.
+    fn tenant_view_by(&self, tenant: &str, programs: &mut admission::Programs, own_of: impl Fn(&Model, &Tenant) -> Vec<Object>) -> Option<TenantView> {
         let source = &self.objects.0;
         if !source.typed {
             return None;
@@ -649,7 +673,7 @@ impl Workspace {
         let mut own: Vec<Vec<Object>> = vec![Vec::new(); source.models.len()];
         for &(i, j) in by_name.get(tenant).into_iter().flatten() {
             let m = &source.models[i];
-            own[i].extend(tenant_objects_of(m, &m.tenants[j], VIEW_KINDS, &[]));
+            own[i].extend(own_of(m, &m.tenants[j]));
         }
         let mut refs: Vec<&Object> = Vec::new();
         for (own, cluster) in own.iter().zip(clusters) {
