@@ -62,11 +62,12 @@ pub struct Row {
 }
 
 /// The khc admission rules that deny for a tenant's pods, with their sources:
-/// judged by the tenant's own evaluators ([`Workspace::tenant_view`], one
-/// tenant's policies converted at a time, none of the fleet's NetworkPolicies),
-/// or the whole fleet's when the workspace's objects were given.
+/// judged by the tenant's own evaluators for pods ([`Workspace::tenant_pod_view`],
+/// one tenant's `admission` policies converted at a time, none of the fleet's
+/// NetworkPolicies, and no tenant's whole unit built), or the whole fleet's when
+/// the workspace's objects were given.
 fn denying_rules(ws: &Workspace, t: &Tenant, programs: &mut crate::admission::Programs) -> BTreeMap<String, Vec<String>> {
-    match ws.tenant_view(&t.name, programs) {
+    match ws.tenant_pod_view(&t.name, programs) {
         Some(view) => denying_rules_by(&view.network, &view.admission, t),
         None => denying_rules_by(&ws.network, &ws.admission, t),
     }

@@ -101,16 +101,6 @@ pub fn load_project(arg: &ProjectArg) -> Result<&'static Workspace, ExitCode> {
     load_project_then(arg, drop)
 }
 
-/// Like [`load_project`], but the database is left to the process's exit and
-/// the checked tenants are copied out of it: for a question that builds and
-/// frees much afterwards (`report`: one tenant's evaluators after another),
-/// which the heap of a freed database slows down (at 5,000 tenants `report`
-/// took 25% more CPU after dropping it; the other questions less CPU and
-/// memory).
-pub fn load_project_keeping_database(arg: &ProjectArg) -> Result<&'static Workspace, ExitCode> {
-    load_project_then(arg, std::mem::forget)
-}
-
 fn load_project_then(arg: &ProjectArg, dispose: fn(khc_db::Project)) -> Result<&'static Workspace, ExitCode> {
     let ws = load_owned(&arg.project, dispose)?;
     let ws = match arg.live_objects() {

@@ -1,7 +1,7 @@
 //! `khc report`: the per-tenant compliance matrix, or (`--benchmark cis-1.12`)
 //! the CIS Kubernetes Benchmark checks of the control plane.
 
-use super::{load_project_keeping_database, print_json, write_out, ProjectArg};
+use super::{load_project, print_json, write_out, ProjectArg};
 use khc_analysis::report::{compliance, html, markdown};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -58,7 +58,7 @@ pub struct Args {
 
 /// Runs `khc report`.
 pub fn run(args: Args) -> ExitCode {
-    let ws = match load_project_keeping_database(&args.project) {
+    let ws = match load_project(&args.project) {
         Ok(w) => w,
         Err(code) => return code,
     };
