@@ -205,7 +205,6 @@ fn tenant_namespace_parts(t: &Tenant, ns: &str, want: &dyn Fn(&str) -> bool, out
     }
 }
 
-
 /// The Namespace `ns` of tenant `t`: its Pod Security labels, its delete guard.
 fn namespace_object(t: &Tenant, ns: &str) -> Built {
     let mut m = meta(ns, None, Some(t.name.as_str()), &t.origin);
