@@ -218,8 +218,10 @@ const VIEW_KINDS: &[&str] = &["Namespace", "ValidatingAdmissionPolicy", "Validat
 /// of the tenant's, only the Namespaces and the policies that can match a pod,
 /// Service or claim — what `khc eval` judges with them —, emitted alone):
 /// other tenants' admission policies bind only their own namespaces (by the
-/// tenant label), and their Namespaces are not this tenant's, so for a namespace
-/// of the tenant both answer as the whole fleet's evaluators do
+/// tenant label) — but for `khc-nodes-T`, which binds every namespace except
+/// T's and is in every other tenant's view —, and their Namespaces are not this
+/// tenant's, so for a namespace of the tenant both answer as the whole fleet's
+/// evaluators do
 /// (`tests/typed_model.rs` holds `khc eval`'s findings equal both ways).
 pub struct TenantView {
     /// The admission policies of the cluster units and of the tenant.
@@ -283,6 +285,10 @@ pub struct Source {
     typed: bool,
     /// The [`VIEW_KINDS`] of each model's cluster unit, for the tenant views.
     cluster_views: std::sync::OnceLock<Vec<Vec<Object>>>,
+    /// The `khc-nodes-T` policies and bindings of each model's tenants with
+    /// `nodes`, with T: they bind every namespace but T's (and the exempt ones),
+    /// so every other tenant's view holds them.
+    nodes_views: std::sync::OnceLock<Vec<Vec<(String, Object)>>>,
     /// The first tenant (model, tenant positions) that owns each namespace.
     owners: std::sync::OnceLock<std::collections::HashMap<String, (usize, usize)>>,
     /// The positions of the tenants of each name, in each model (a tenant view
@@ -577,6 +583,7 @@ impl Workspace {
             objects: std::sync::OnceLock::new(),
             typed: true,
             cluster_views: std::sync::OnceLock::new(),
+            nodes_views: std::sync::OnceLock::new(),
             owners: std::sync::OnceLock::new(),
             by_name: std::sync::OnceLock::new(),
         })
@@ -597,6 +604,7 @@ impl Workspace {
             objects: std::sync::OnceLock::from(objects),
             typed: false,
             cluster_views: std::sync::OnceLock::new(),
+            nodes_views: std::sync::OnceLock::new(),
             owners: std::sync::OnceLock::new(),
             by_name: std::sync::OnceLock::new(),
         })
@@ -682,10 +690,26 @@ impl Workspace {
             let m = &source.models[i];
             own[i].extend(own_of(m, &m.tenants[j]));
         }
+        let nodes = source.nodes_views.get_or_init(|| {
+            source
+                .models
+                .iter()
+                .map(|m| {
+                    let mut out = Vec::new();
+                    for t in m.tenants.iter().filter(|t| t.nodes.is_some()) {
+                        let name = format!("khc-nodes-{}", t.name);
+                        out.extend(tenant_judges_of(m, t).into_iter().filter(|o| o.name() == name).map(|o| (t.name.clone(), o)));
+                    }
+                    out
+                })
+                .collect()
+        });
         let mut refs: Vec<&Object> = Vec::new();
-        for (own, cluster) in own.iter().zip(clusters) {
-            // As `model_objects_of` orders a model's objects: by path.
-            let mut part: Vec<&Object> = cluster.iter().chain(own).collect();
+        for ((own, cluster), nodes) in own.iter().zip(clusters).zip(nodes) {
+            // As `model_objects_of` orders a model's objects: by path. Other
+            // tenants' `khc-nodes-T` policies bind this tenant's namespaces too.
+            let others = nodes.iter().filter(|(t, _)| t != tenant).map(|(_, o)| o);
+            let mut part: Vec<&Object> = cluster.iter().chain(own).chain(others).collect();
             part.sort_by(|a, b| a.path.cmp(&b.path));
             refs.extend(part);
         }
