@@ -141,6 +141,7 @@ fn assert_fast_paths_same(path: &Path) {
     assert_eq!(Posture::of(&typed).facts, Posture::of(&yaml).facts, "{tag}: posture after one pass");
     let report = |ws: &Workspace| serde_json::to_string(&khc_analysis::report::compliance(ws)).expect("rows serialize");
     assert_eq!(report(&typed), report(&yaml), "{tag}: report");
+    assert_report_from_the_model_is_the_views(&typed, &tag.to_string());
     for (t, w) in typed.workloads() {
         let blast = |ws: &Workspace| serde_json::to_string(&khc_analysis::posture::blast_radius(ws, t, w)).expect("serializes");
         assert_eq!(blast(&typed), blast(&yaml), "{tag}: blast-radius {}/{}", t.name, w.name);
@@ -193,6 +194,62 @@ fn examples_answer_the_same_from_the_typed_model() {
         assert_same(&repo_root().join(ex));
         assert_fast_paths_same(&repo_root().join(ex));
     }
+}
+
+/// `report`'s admission rules read from the checked models
+/// (`khc_analysis::report::denying_rules_of`: no policy emitted) are those its
+/// tenant views' evaluators find, rule by rule and source by source, and so is
+/// the matrix.
+fn assert_report_from_the_model_is_the_views(typed: &Workspace, tag: &str) {
+    let model = khc_analysis::report::denying_rules_of(typed);
+    let views = khc_analysis::report::denying_rules_through_views(typed);
+    assert_eq!(model.len(), typed.tenants().count(), "{tag}: a rule map per tenant");
+    for ((t, m), v) in typed.tenants().zip(&model).zip(&views) {
+        assert_eq!(m, v, "{tag}: tenant {}: denying rules from the model vs the tenant view", t.name);
+    }
+    let rows = |r: Vec<khc_analysis::report::Row>| serde_json::to_string(&r).expect("rows serialize");
+    assert_eq!(rows(khc_analysis::report::compliance(typed)), rows(khc_analysis::report::compliance_through_views(typed)), "{tag}: report matrix");
+}
+
+/// A fleet of varied admission: cluster rules with exempt namespaces and a
+/// custom pod rule, tenants warning only, with no `admission` block, with
+/// node isolation, custom rules for pods and for other kinds, exceptions
+/// lowering a namespace's Pod Security label (stand-in rules, one the tenant
+/// states with other arguments), and a second cluster with a tenant of the
+/// same name: `report` from the model equals the tenant views and the round trip
+/// (from which `khc report` draws the matrix).
+#[test]
+fn varied_admission_reports_the_same_from_the_model() {
+    let dir = std::env::temp_dir().join(format!("khc-typed-model-varied-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let cluster = |name: &str, extra: &str| {
+        format!(
+            "cluster {name} {{\n  kubernetes 1.37\n{extra}  pod-security {{\n    enforce baseline\n    exempt-namespaces kube-system shop-b\n  }}\n  admission {{\n    no-privileged\n    require-limits\n    rule pod-label {{\n      kinds pods; cel \"true\"; message \"labelled\"\n    }}\n    rule svc-label {{\n      kinds services; cel \"true\"; message \"labelled\"\n    }}\n  }}\n}}\n"
+        )
+    };
+    let tenants = "import \"std/restricted\"\ntenant shop {\n  namespaces shop-a shop-b\n  workload web { namespace shop-a }\n  admission {\n    use restricted\n    no-latest-tag\n    rule team {\n      kinds pods deployments.apps; cel \"true\"; message \"team\"\n    }\n  }\n}\n\
+tenant warned {\n  admission {\n    mode warn audit\n    no-host-path\n  }\n}\n\
+tenant bare {\n  namespaces bare-1 bare-2\n}\n\
+tenant pinned {\n  nodes {\n    selector pool \"pinned\"\n    toleration dedicated \"pinned\"\n  }\n  admission {\n    rule svc {\n      kinds services; cel \"true\"; message \"s\"\n    }\n  }\n}\n\
+tenant mon {\n  namespaces mon agents\n  workload exporter { namespace agents }\n  pod-security restricted {\n    namespace mon baseline\n  }\n  admission {\n    drop-all-capabilities\n  }\n  exception host {\n    workloads exporter\n    lifts no-host-namespaces no-host-ports\n    reason \"node agent\"\n  }\n}\n";
+    std::fs::write(dir.join("tenants.khc"), tenants).expect("write");
+    std::fs::write(dir.join("a.khc"), format!("import \"tenants.khc\"\n{}", cluster("a", ""))).expect("write");
+    std::fs::write(dir.join("b.khc"), format!("import \"tenants.khc\"\n{}", cluster("b", "  admission-mode warn\n"))).expect("write");
+    let typed = Workspace::load(&dir).unwrap_or_else(|e| panic!("varied: {e}"));
+    assert!(typed.tenants().count() >= 10, "both clusters' tenants");
+    let rules = khc_analysis::report::denying_rules_of(&typed);
+    let shop = &rules[typed.tenants().position(|t| t.name == "shop").expect("tenant shop")];
+    assert!(shop.contains_key("no-latest-tag") && shop.contains_key("team") && shop.contains_key("no-privileged"), "{shop:?}");
+    assert!(!shop.contains_key("svc-label"), "a rule of services judges no pod: {shop:?}");
+    // The round trip's whole-fleet evaluators (blast-radius is left out: a
+    // tenant view leaves out another tenant's `khc-nodes-*` policy, which binds
+    // this tenant's namespaces too; it names no rule the report reads).
+    let yaml = Workspace::load_through_yaml(&dir).unwrap_or_else(|e| panic!("varied: {e}"));
+    let report = |ws: &Workspace| serde_json::to_string(&khc_analysis::report::compliance(ws)).expect("rows serialize");
+    assert_eq!(report(&typed), report(&yaml), "varied: report");
+    assert_report_from_the_model_is_the_views(&typed, "varied");
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Generated workspaces (both layouts, with warnings) and a generated fleet.

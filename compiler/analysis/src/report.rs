@@ -61,28 +61,50 @@ pub struct Row {
     pub tenants: BTreeMap<String, Cell>,
 }
 
-/// The khc admission rules that deny for a tenant's pods, with their sources:
-/// judged by the tenant's own evaluators for pods ([`Workspace::tenant_pod_view`],
-/// one tenant's `admission` policies converted at a time, none of the fleet's
-/// NetworkPolicies, and no tenant's whole unit built), or the whole fleet's when
-/// the workspace's objects were given.
-fn denying_rules(ws: &Workspace, t: &Tenant, programs: &mut crate::admission::Programs) -> BTreeMap<String, Vec<String>> {
-    match ws.tenant_pod_view(&t.name, programs) {
-        Some(view) => denying_rules_by(&view.network, &view.admission, t),
-        None => denying_rules_by(&ws.network, &ws.admission, t),
+/// The khc admission rules that deny for a tenant's pods, with their sources
+/// (`FILE:LINE`, in the order the admission evaluator finds them), by rule name.
+pub type DenyingRules = BTreeMap<String, Vec<String>>;
+
+/// The denying rules of every tenant ([`Workspace::tenants`] order): read from
+/// the checked models when the workspace was loaded from them ([`ModelJudges`]:
+/// which rules each policy khc emits holds, where it binds, whether it denies —
+/// no policy built, converted or compiled), else judged by the whole fleet's
+/// admission evaluator (parsed YAML, live objects).
+pub fn denying_rules_of(ws: &Workspace) -> Vec<DenyingRules> {
+    if !ws.objects.0.typed {
+        return denying_rules_through_views(ws);
     }
+    let judges = ModelJudges::new(ws);
+    ws.tenants().map(|t| judges.denying_rules(t)).collect()
 }
 
-/// [`denying_rules`] by these evaluators.
-fn denying_rules_by(network: &crate::network::Network, admission: &crate::admission::Admission, t: &Tenant) -> BTreeMap<String, Vec<String>> {
-    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+/// [`denying_rules_of`] the long way, the test oracle of the model path: each
+/// tenant's pods judged by its tenant view's evaluators
+/// ([`Workspace::tenant_pod_view`]: its Namespaces and the cluster's and its
+/// own admission policies, emitted, converted and compiled), or the whole
+/// fleet's when the workspace's objects were given.
+pub fn denying_rules_through_views(ws: &Workspace) -> Vec<DenyingRules> {
+    let mut programs = crate::admission::Programs::default();
+    ws.tenants()
+        .map(|t| match ws.tenant_pod_view(&t.name, &mut programs) {
+            Some(view) => denying_rules_by(&view.network, &view.admission, t),
+            None => denying_rules_by(&ws.network, &ws.admission, t),
+        })
+        .collect()
+}
+
+/// [`denying_rules_through_views`] by these evaluators. A check without a
+/// `[khc rule …]` tag (the `managed-by` applier policy's) names no rule and
+/// is left out.
+fn denying_rules_by(network: &crate::network::Network, admission: &crate::admission::Admission, t: &Tenant) -> DenyingRules {
+    let mut out: DenyingRules = BTreeMap::new();
     for ns in &t.namespaces {
         let labels = network.labels_of(ns);
         for (p, b) in admission.applicable("", "pods", &labels) {
             if !b.actions.iter().any(|a| a == "Deny") {
                 continue;
             }
-            for c in &p.checks {
+            for c in p.checks.iter().filter(|c| !c.rule.is_empty()) {
                 let v = out.entry(c.rule.clone()).or_default();
                 if !v.contains(&c.rule_source) {
                     v.push(c.rule_source.clone());
@@ -91,6 +113,167 @@ fn denying_rules_by(network: &crate::network::Network, admission: &crate::admiss
         }
     }
     out
+}
+
+/// Where a policy's binding binds, by the `kubernetes.io/metadata.name` label
+/// (the only one khc's admission bindings select on).
+enum Binds {
+    /// Namespaces named one of these.
+    In(Vec<String>),
+    /// Namespaces named none of these.
+    NotIn(Vec<String>),
+}
+
+impl Binds {
+    fn matches(&self, ns: &str) -> bool {
+        match self {
+            Binds::In(names) => names.iter().any(|n| n == ns),
+            Binds::NotIn(names) => !names.iter().any(|n| n == ns),
+        }
+    }
+}
+
+/// One ValidatingAdmissionPolicy khc emits, with its binding (of the same
+/// name), as the report reads it: its file name, whether it matches pods, its
+/// checks' `(rule, source)` tags, where it binds and whether it denies.
+struct Judge {
+    file: String,
+    pods: bool,
+    checks: Vec<(String, String)>,
+    binds: Binds,
+    deny: bool,
+}
+
+/// The admission policies of a scope (`khc_emit::objects`'s
+/// `admission_policy_with`), as [`Judge`]s: the pod policy `name` (the pod rules,
+/// then `extra`'s tags) and one per custom rule; the `….resources` policy
+/// matches no pod and is left out.
+fn scope_judges(name: &str, a: &khc_semantics::model::Admission, binds: &dyn Fn() -> Binds, extra: Vec<(String, String)>, deny: bool, out: &mut Vec<Judge>) {
+    let mut checks: Vec<(String, String)> =
+        a.rules.iter().filter(|r| r.kind.id.def().pods.is_some()).map(|r| (r.kind.keyword().to_string(), r.origin.to_string())).collect();
+    checks.extend(extra);
+    if !checks.is_empty() {
+        out.push(Judge { file: format!("{name}.yaml"), pods: true, checks, binds: binds(), deny });
+    }
+    for r in &a.custom {
+        let pods = r.kinds.iter().any(|(g, k)| (g == "*" || g.is_empty()) && (k == "*" || k == "pods"));
+        out.push(Judge { file: format!("{name}.rule-{}.yaml", r.name), pods, checks: vec![(r.name.clone(), r.origin.to_string())], binds: binds(), deny });
+    }
+}
+
+/// The pod policies of a cluster unit, in file order.
+fn cluster_judges(c: &khc_semantics::model::Cluster) -> Vec<Judge> {
+    let mut out = Vec::new();
+    if let Some(a) = &c.admission {
+        let deny = a.actions.contains(&khc_semantics::model::Action::Deny);
+        scope_judges("khc-cluster", a, &|| Binds::NotIn(c.exempt_namespaces.clone()), Vec::new(), deny, &mut out);
+    }
+    out.sort_by(|a, b| a.file.cmp(&b.file));
+    out
+}
+
+/// The pod policies of a tenant (`khc_emit::objects`'s `tenant_policies`), in
+/// file order.
+fn tenant_judges(t: &Tenant) -> Vec<Judge> {
+    use khc_semantics::model::{Action, Level};
+    let mut out = Vec::new();
+    // No `admission` block, or one without actions: denies.
+    let deny = t.admission.as_ref().is_none_or(|a| a.actions.is_empty() || a.actions.contains(&Action::Deny));
+    let origin = t.origin.to_string();
+    let mut extra = vec![("automount-token".to_string(), origin.clone())];
+    if let Some(n) = &t.nodes {
+        extra.push(("nodes".to_string(), n.origin.to_string()));
+        let mut others: Vec<String> = t.namespaces.iter().chain(&t.exempt_namespaces).cloned().collect();
+        others.sort();
+        others.dedup();
+        out.push(Judge {
+            file: format!("khc-nodes-{}.yaml", t.name),
+            pods: true,
+            checks: vec![("nodes".to_string(), n.origin.to_string())],
+            binds: Binds::NotIn(others),
+            deny,
+        });
+    }
+    let stated: &[khc_semantics::model::AdmissionRule] = t.admission.as_ref().map_or(&[], |a| &a.rules);
+    let levels: std::collections::BTreeSet<Level> = t.pod_security.stand_ins.values().copied().collect();
+    for level in levels {
+        let pl = match level {
+            Level::Baseline => PssLevel::Baseline,
+            Level::Restricted => PssLevel::Restricted,
+            Level::Privileged => continue,
+        };
+        for kind in STAND_INS[pl as usize].iter().filter(|k| k.id.def().pods.is_some()) {
+            if !stated.iter().any(|r| r.kind == *kind) {
+                extra.push((kind.keyword().to_string(), origin.clone()));
+            }
+        }
+    }
+    let binds = || Binds::In(t.namespaces.clone());
+    match &t.admission {
+        Some(a) => scope_judges(&format!("khc-tenant-{}", t.name), a, &binds, extra, deny, &mut out),
+        None => out.push(Judge { file: format!("khc-tenant-{}.yaml", t.name), pods: true, checks: extra, binds: binds(), deny }),
+    }
+    out.sort_by(|a, b| a.file.cmp(&b.file));
+    out
+}
+
+/// What the report reads of the admission policies khc emits for the
+/// workspace's models, without emitting them: each cluster unit's pod policies
+/// (once), and each tenant's on demand. In the order the admission evaluator
+/// holds them (each model's objects by path: its cluster unit, then the
+/// tenant's folder), each binding given to the first policy of its name, as
+/// [`crate::admission::AdmissionBuilder`] does; `tests/typed_model.rs` holds
+/// the answers equal to [`denying_rules_through_views`]'.
+pub struct ModelJudges<'w> {
+    ws: &'w Workspace,
+    clusters: Vec<Vec<Judge>>,
+    /// Each tenant name's `(model, tenant)` indexes.
+    by_name: std::collections::HashMap<&'w str, Vec<(usize, usize)>>,
+}
+
+impl<'w> ModelJudges<'w> {
+    /// The cluster units' policies of `ws`'s models.
+    pub fn new(ws: &'w Workspace) -> ModelJudges<'w> {
+        let clusters = ws.models.iter().map(|m| cluster_judges(&m.cluster)).collect();
+        let mut by_name: std::collections::HashMap<&str, Vec<(usize, usize)>> = std::collections::HashMap::new();
+        for (i, m) in ws.models.iter().enumerate() {
+            for (j, t) in m.tenants.iter().enumerate() {
+                by_name.entry(t.name.as_str()).or_default().push((i, j));
+            }
+        }
+        ModelJudges { ws, clusters, by_name }
+    }
+
+    /// The rules that deny for tenant `t`'s pods (see [`denying_rules_of`]).
+    pub fn denying_rules(&self, t: &Tenant) -> DenyingRules {
+        let mut own: Vec<Vec<Judge>> = self.ws.models.iter().map(|_| Vec::new()).collect();
+        for &(i, j) in self.by_name.get(t.name.as_str()).into_iter().flatten() {
+            own[i].extend(tenant_judges(&self.ws.models[i].tenants[j]));
+        }
+        let all: Vec<&Judge> = self.clusters.iter().zip(&own).flat_map(|(c, o)| c.iter().chain(o)).collect();
+        let mut out: DenyingRules = BTreeMap::new();
+        for ns in &t.namespaces {
+            let mut seen: Vec<&str> = Vec::new();
+            for (k, p) in all.iter().enumerate() {
+                let name = p.file.as_str();
+                if seen.contains(&name) {
+                    continue;
+                }
+                seen.push(name);
+                // Every binding of this name belongs to the first policy of it.
+                if !p.pods || !all[k..].iter().any(|b| b.file == p.file && b.deny && b.binds.matches(ns)) {
+                    continue;
+                }
+                for (rule, source) in &p.checks {
+                    let v = out.entry(rule.clone()).or_default();
+                    if !v.contains(source) {
+                        v.push(source.clone());
+                    }
+                }
+            }
+        }
+        out
+    }
 }
 
 /// Every stated rule of the workspace's models with its arguments and the
@@ -220,11 +403,20 @@ fn covered(stated: &BTreeMap<(String, String), (&RuleKind, u32)>, rules: &BTreeM
     out
 }
 
-/// The matrix for every tenant.
+/// The matrix for every tenant (its admission rules by [`denying_rules_of`]).
 pub fn compliance(ws: &Workspace) -> Vec<Row> {
+    compliance_by(ws, denying_rules_of(ws))
+}
+
+/// The matrix for every tenant, its admission rules read through the tenant
+/// views ([`denying_rules_through_views`]): the test oracle of [`compliance`].
+pub fn compliance_through_views(ws: &Workspace) -> Vec<Row> {
+    compliance_by(ws, denying_rules_through_views(ws))
+}
+
+/// The matrix, given each tenant's denying rules.
+fn compliance_by(ws: &Workspace, rules: Vec<DenyingRules>) -> Vec<Row> {
     let tenants: Vec<&Tenant> = ws.tenants().collect();
-    let mut programs = crate::admission::Programs::default();
-    let rules: Vec<BTreeMap<String, Vec<String>>> = tenants.iter().map(|t| denying_rules(ws, t, &mut programs)).collect();
     crate::stage("the admission rules of every tenant");
     let stated = stated_rules(ws);
     let covers: Vec<BTreeMap<Covers, Vec<String>>> = rules.iter().map(|r| covered(&stated, r)).collect();
