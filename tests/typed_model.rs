@@ -242,9 +242,11 @@ tenant mon {\n  namespaces mon agents\n  workload exporter { namespace agents }\
     let shop = &rules[typed.tenants().position(|t| t.name == "shop").expect("tenant shop")];
     assert!(shop.contains_key("no-latest-tag") && shop.contains_key("team") && shop.contains_key("no-privileged"), "{shop:?}");
     assert!(!shop.contains_key("svc-label"), "a rule of services judges no pod: {shop:?}");
-    // The round trip's whole-fleet evaluators (blast-radius is left out: a
-    // tenant view leaves out another tenant's `khc-nodes-*` policy, which binds
-    // this tenant's namespaces too; it names no rule the report reads).
+    // The round trip's whole-fleet evaluators; every fast path too, `eval` and
+    // `blast-radius` through tenant views that must hold another tenant's
+    // `khc-nodes-*` policy (it binds this tenant's namespaces too).
+    assert_same(&dir);
+    assert_fast_paths_same(&dir);
     let yaml = Workspace::load_through_yaml(&dir).unwrap_or_else(|e| panic!("varied: {e}"));
     let report = |ws: &Workspace| serde_json::to_string(&khc_analysis::report::compliance(ws)).expect("rows serialize");
     assert_eq!(report(&typed), report(&yaml), "varied: report");

@@ -175,25 +175,16 @@ fn cluster_judges(c: &khc_semantics::model::Cluster) -> Vec<Judge> {
 /// The pod policies of a tenant (`khc_emit::objects`'s `tenant_policies`), in
 /// file order.
 fn tenant_judges(t: &Tenant) -> Vec<Judge> {
-    use khc_semantics::model::{Action, Level};
+    use khc_semantics::model::Level;
     let mut out = Vec::new();
     // No `admission` block, or one without actions: denies.
-    let deny = t.admission.as_ref().is_none_or(|a| a.actions.is_empty() || a.actions.contains(&Action::Deny));
+    let deny = tenant_denies(t);
     let origin = t.origin.to_string();
     let mut extra = vec![("automount-token".to_string(), origin.clone())];
     if let Some(n) = &t.nodes {
         extra.push(("nodes".to_string(), n.origin.to_string()));
-        let mut others: Vec<String> = t.namespaces.iter().chain(&t.exempt_namespaces).cloned().collect();
-        others.sort();
-        others.dedup();
-        out.push(Judge {
-            file: format!("khc-nodes-{}.yaml", t.name),
-            pods: true,
-            checks: vec![("nodes".to_string(), n.origin.to_string())],
-            binds: Binds::NotIn(others),
-            deny,
-        });
     }
+    out.extend(nodes_judge(t));
     let stated: &[khc_semantics::model::AdmissionRule] = t.admission.as_ref().map_or(&[], |a| &a.rules);
     let levels: std::collections::BTreeSet<Level> = t.pod_security.stand_ins.values().copied().collect();
     for level in levels {
@@ -217,6 +208,30 @@ fn tenant_judges(t: &Tenant) -> Vec<Judge> {
     out
 }
 
+/// Whether tenant `t`'s policies deny: no `admission` block, or one without
+/// actions, denies.
+fn tenant_denies(t: &Tenant) -> bool {
+    use khc_semantics::model::Action;
+    t.admission.as_ref().is_none_or(|a| a.actions.is_empty() || a.actions.contains(&Action::Deny))
+}
+
+/// The `khc-nodes-T` policy of a tenant with `nodes`: it binds every namespace
+/// but the tenant's own and the exempt ones, so it judges every other
+/// tenant's pods too.
+fn nodes_judge(t: &Tenant) -> Option<Judge> {
+    let n = t.nodes.as_ref()?;
+    let mut others: Vec<String> = t.namespaces.iter().chain(&t.exempt_namespaces).cloned().collect();
+    others.sort();
+    others.dedup();
+    Some(Judge {
+        file: format!("khc-nodes-{}.yaml", t.name),
+        pods: true,
+        checks: vec![("nodes".to_string(), n.origin.to_string())],
+        binds: Binds::NotIn(others),
+        deny: tenant_denies(t),
+    })
+}
+
 /// What the report reads of the admission policies khc emits for the
 /// workspace's models, without emitting them: each cluster unit's pod policies
 /// (once), and each tenant's on demand. In the order the admission evaluator
@@ -229,6 +244,9 @@ pub struct ModelJudges<'w> {
     clusters: Vec<Vec<Judge>>,
     /// Each tenant name's `(model, tenant)` indexes.
     by_name: std::collections::HashMap<&'w str, Vec<(usize, usize)>>,
+    /// Each model's `khc-nodes-T` policies, with T's folder (`DIR/`: the
+    /// evaluator's order is by path) and T.
+    nodes: Vec<Vec<(String, &'w str, Judge)>>,
 }
 
 impl<'w> ModelJudges<'w> {
@@ -241,16 +259,37 @@ impl<'w> ModelJudges<'w> {
                 by_name.entry(t.name.as_str()).or_default().push((i, j));
             }
         }
-        ModelJudges { ws, clusters, by_name }
+        let nodes = ws
+            .models
+            .iter()
+            .map(|m| {
+                m.tenants
+                    .iter()
+                    .filter_map(|t| nodes_judge(t).map(|j| (format!("{}/", khc_emit::tenant_dir(&m.cluster.name, &t.name)), t.name.as_str(), j)))
+                    .collect()
+            })
+            .collect();
+        ModelJudges { ws, clusters, by_name, nodes }
     }
 
     /// The rules that deny for tenant `t`'s pods (see [`denying_rules_of`]).
     pub fn denying_rules(&self, t: &Tenant) -> DenyingRules {
-        let mut own: Vec<Vec<Judge>> = self.ws.models.iter().map(|_| Vec::new()).collect();
+        let mut own: Vec<Vec<(String, Judge)>> = self.ws.models.iter().map(|_| Vec::new()).collect();
         for &(i, j) in self.by_name.get(t.name.as_str()).into_iter().flatten() {
-            own[i].extend(tenant_judges(&self.ws.models[i].tenants[j]));
+            let m = &self.ws.models[i];
+            let dir = format!("{}/", khc_emit::tenant_dir(&m.cluster.name, &m.tenants[j].name));
+            own[i].extend(tenant_judges(&m.tenants[j]).into_iter().map(|p| (dir.clone(), p)));
         }
-        let all: Vec<&Judge> = self.clusters.iter().zip(&own).flat_map(|(c, o)| c.iter().chain(o)).collect();
+        // Each model's cluster unit, then its tenants' folders by path: the
+        // tenant's own policies and every other tenant's `khc-nodes-*`.
+        let mut all: Vec<&Judge> = Vec::new();
+        for ((cluster, own), nodes) in self.clusters.iter().zip(&own).zip(&self.nodes) {
+            all.extend(cluster);
+            let others = nodes.iter().filter(|(_, n, _)| *n != t.name).map(|(d, _, p)| (d, p));
+            let mut part: Vec<(&String, &Judge)> = own.iter().map(|(d, p)| (d, p)).chain(others).collect();
+            part.sort_by(|a, b| (a.0, &a.1.file).cmp(&(b.0, &b.1.file)));
+            all.extend(part.into_iter().map(|(_, p)| p));
+        }
         let mut out: DenyingRules = BTreeMap::new();
         for ns in &t.namespaces {
             let mut seen: Vec<&str> = Vec::new();
