@@ -145,7 +145,16 @@ fn dotted(e: &Program) -> Option<&Dotted> {
             if e.as_written {
                 return None;
             }
-            let mut tree = (**program(e).as_ref().ok()?).clone();
+            // A text without the word reads no variable: its program as it is.
+            if !e.text.contains("variables") {
+                return Some(Dotted { tree: program(e).as_ref().ok()?.clone(), names: Vec::new() });
+            }
+            // Its own tree (the map's, [`program`], is built only if a
+            // policy needs it): no copy of a tenant's own expressions.
+            let mut tree = match e.compiled.get() {
+                Some(compiled) => (**compiled.as_ref().ok()?).clone(),
+                None => tree_of(e).ok()?,
+            };
             let mut names = Vec::new();
             rename_variables(&mut tree, &mut names).then(|| Dotted { tree: Arc::new(tree), names })
         })
@@ -193,11 +202,17 @@ fn program(e: &Program) -> &Compiled {
         if e.as_written {
             return compile_text(&e.text).map(Arc::new);
         }
-        let mut templates = e.templates.lock().unwrap_or_else(|p| p.into_inner());
-        templates.compile(&e.text).map(|mut tree| {
-            cache_regexes(&mut tree);
-            Arc::new(tree)
-        })
+        tree_of(e).map(Arc::new)
+    })
+}
+
+/// The fast path's tree of an expression: through its template, its
+/// `matches` calls through the cache of compiled patterns.
+fn tree_of(e: &Expression) -> Result<cel::IdedExpr, String> {
+    let mut templates = e.templates.lock().unwrap_or_else(|p| p.into_inner());
+    templates.compile(&e.text).map(|mut tree| {
+        cache_regexes(&mut tree);
+        tree
     })
 }
 
@@ -1037,5 +1052,55 @@ mod tests {
             assert!(!super::json_stable(v), "{v:?}");
             assert!(!round_trip(v).is_some_and(|w| same(v, &w)), "{v:?} is kept by JSON: it could be bound as it is");
         }
+    }
+
+    /// Variables bound each on its own ([`super::Policy::bind_each`]) answer
+    /// as the `variables` map of the programs as written, one object judged
+    /// by policies in turn (one [`super::Judged`]): a variable that fails (the
+    /// map then), one read before it is defined, `has(variables.x)` and
+    /// `variables` indexed (not renamed), a computed `int` (through JSON it
+    /// comes back a `uint`), and policies sharing or not the same variables.
+    #[test]
+    fn variables_each_on_their_own_answer_as_the_map() {
+        let policy = |name: &str, variables: serde_json::Value, validations: &[&str]| Object {
+            path: name.into(),
+            value: serde_json::json!({"kind": "ValidatingAdmissionPolicy", "metadata": {"name": name},
+                "spec": {"variables": variables, "validations": validations.iter().map(|e| serde_json::json!({"expression": e, "message": e})).collect::<Vec<_>>()}}),
+        };
+        let vars = serde_json::json!([{"name": "spec", "expression": "object.spec"}, {"name": "n", "expression": "size(variables.spec.containers)"},
+            {"name": "first", "expression": "variables.spec.containers[0].name"}]);
+        let checks = ["variables.n == 1", "type(variables.n) == uint", "variables.first == 'a'", "variables.spec.containers.all(c, c.image.startsWith('r/'))"];
+        let objects = vec![
+            policy("each", vars.clone(), &checks),
+            policy("same", vars.clone(), &["variables.first != 'b'", "variables.n > 0"]),
+            policy("has", vars.clone(), &["has(variables.first)", "variables['n'] == 1"]),
+            policy(
+                "later",
+                serde_json::json!([{"name": "a", "expression": "variables.b"}, {"name": "b", "expression": "1"}]),
+                &["variables.a == 1", "variables.b == 1"],
+            ),
+            policy(
+                "fails",
+                serde_json::json!([{"name": "x", "expression": "object.nothing.here"}, {"name": "y", "expression": "2"}]),
+                &["variables.y == 2", "variables.x == 1"],
+            ),
+            policy("each again", vars.clone(), &checks),
+            policy("missing", vars, &["variables.missing == 1", "variables.n == 1"]),
+        ];
+        let refs: Vec<&Object> = objects.iter().collect();
+        let fast = Admission::with_programs(&refs, &mut super::Programs::default());
+        let written = Admission::with_programs(&refs, &mut super::Programs::as_written());
+        for object in [
+            serde_json::json!({"kind": "Pod", "spec": {"containers": [{"name": "a", "image": "r/a"}]}}),
+            serde_json::json!({"kind": "Pod", "spec": {"containers": [{"name": "b", "image": "x/b"}, {"name": "c", "image": "r/c"}]}}),
+            serde_json::json!({"kind": "Service", "spec": {}}),
+        ] {
+            let mut judged = super::Judged::create(&object);
+            for (f, w) in fast.policies.iter().zip(&written.policies) {
+                assert_eq!(f.evaluate_judged(&mut judged, &["Deny".into()]), w.evaluate(&object, &["Deny".into()]), "{} on {object}", f.name);
+            }
+        }
+        let each: Vec<bool> = fast.policies.iter().map(|p| p.dotted()).collect();
+        assert_eq!(each, [true, true, false, false, true, true, false]);
     }
 }
