@@ -1070,7 +1070,7 @@ mod tests {
         let vars = serde_json::json!([{"name": "spec", "expression": "object.spec"}, {"name": "n", "expression": "size(variables.spec.containers)"},
             {"name": "first", "expression": "variables.spec.containers[0].name"}]);
         let checks = ["variables.n == 1", "type(variables.n) == uint", "variables.first == 'a'", "variables.spec.containers.all(c, c.image.startsWith('r/'))"];
-        let objects = vec![
+        let objects = [
             policy("each", vars.clone(), &checks),
             policy("same", vars.clone(), &["variables.first != 'b'", "variables.n > 0"]),
             policy("has", vars.clone(), &["has(variables.first)", "variables['n'] == 1"]),
