@@ -2,7 +2,8 @@
 //! evaluator's fast path — expressions that differ only in their string
 //! literals parsed once per template (`admission::Templates`), `matches`
 //! through a cache of compiled patterns, a rule two policies share evaluated
-//! once per object — answers exactly as compiling each generated policy's CEL
+//! once per object, each policy variable bound on its own (`variables.NAME`
+//! read as an identifier of its own) — answers exactly as compiling each generated policy's CEL
 //! text as emitted and running it with the `cel` crate alone
 //! (`admission::Programs::as_written`). Held on the examples, a generated
 //! workspace (baseline and restricted profiles, batch jobs), a generated fleet,

@@ -54,6 +54,9 @@ pub struct Policy {
     pub checks: Vec<Check>,
     /// Its bindings.
     pub bindings: Vec<PolicyBinding>,
+    /// Whether its variables and validations can read each variable bound on
+    /// its own ([`Policy::dotted`]).
+    dotted: std::sync::OnceLock<bool>,
 }
 
 /// A rejected (or warned, or audited) validation.
@@ -113,6 +116,81 @@ struct Expression {
     templates: Arc<std::sync::Mutex<Templates>>,
     /// Parsed as written and run by the `cel` crate alone ([`Programs::as_written`]).
     as_written: bool,
+    /// The program with each `variables.NAME` read as a variable of its own
+    /// ([`dotted`]), built on first use.
+    dotted: std::sync::OnceLock<Option<Dotted>>,
+}
+
+/// A program whose every `variables.NAME` reads the variable
+/// `VARIABLE + NAME` instead ([`dotted`]), and the names it reads.
+#[derive(Debug)]
+struct Dotted {
+    tree: Arc<cel::IdedExpr>,
+    names: Vec<String>,
+}
+
+/// The prefix of the name each policy variable is bound under on its own (not
+/// a CEL identifier: no expression can name it but through [`dotted`]).
+const VARIABLE: &str = "variables (khc) ";
+
+/// The program of `e` reading each policy variable as a variable of its own
+/// ([`Policy::judge`] binds each once, converted once, instead of the
+/// `variables` map converted again after each variable): `None` when it was
+/// parsed as written ([`Programs::as_written`], the oracle), does not
+/// compile, or names `variables` otherwise than as `variables.NAME` (alone,
+/// in `has(variables.NAME)`, indexed, or bound by a comprehension).
+fn dotted(e: &Program) -> Option<&Dotted> {
+    e.dotted
+        .get_or_init(|| {
+            if e.as_written {
+                return None;
+            }
+            // A text without the word reads no variable: its program as it is.
+            if !e.text.contains("variables") {
+                return Some(Dotted { tree: program(e).as_ref().ok()?.clone(), names: Vec::new() });
+            }
+            // Its own tree (the map's, [`program`], is built only if a
+            // policy needs it): no copy of a tenant's own expressions.
+            let mut tree = match e.compiled.get() {
+                Some(compiled) => (**compiled.as_ref().ok()?).clone(),
+                None => tree_of(e).ok()?,
+            };
+            let mut names = Vec::new();
+            rename_variables(&mut tree, &mut names).then(|| Dotted { tree: Arc::new(tree), names })
+        })
+        .as_ref()
+}
+
+/// Replaces each `variables.NAME` of a tree (a field selection, not a
+/// presence test) by the identifier `VARIABLE + NAME`, collecting the names;
+/// false when `variables` appears in another way.
+fn rename_variables(e: &mut cel::IdedExpr, names: &mut Vec<String>) -> bool {
+    use cel::common::ast::{EntryExpr, Expr};
+    let entries = |entries: &mut Vec<cel::common::ast::IdedEntryExpr>, names: &mut Vec<String>| {
+        entries.iter_mut().all(|entry| match &mut entry.expr {
+            EntryExpr::MapEntry(m) => rename_variables(&mut m.key, names) && rename_variables(&mut m.value, names),
+            EntryExpr::StructField(f) => rename_variables(&mut f.value, names),
+        })
+    };
+    match &mut e.expr {
+        Expr::Select(s) if !s.test && matches!(&s.operand.expr, Expr::Ident(i) if i == "variables") => {
+            names.push(s.field.clone());
+            e.expr = Expr::Ident(format!("{VARIABLE}{}", s.field));
+            true
+        }
+        Expr::Ident(i) => i != "variables",
+        Expr::Select(s) => rename_variables(&mut s.operand, names),
+        Expr::Call(c) => c.target.as_deref_mut().is_none_or(|t| rename_variables(t, names)) && c.args.iter_mut().all(|a| rename_variables(a, names)),
+        Expr::Comprehension(c) => {
+            [&c.iter_var, &c.accu_var].iter().all(|v| *v != "variables")
+                && c.iter_var2.as_deref() != Some("variables")
+                && [&mut c.iter_range, &mut c.accu_init, &mut c.loop_cond, &mut c.loop_step, &mut c.result].into_iter().all(|x| rename_variables(x, names))
+        }
+        Expr::List(l) => l.elements.iter_mut().all(|x| rename_variables(x, names)),
+        Expr::Map(m) => entries(&mut m.entries, names),
+        Expr::Struct(s) => entries(&mut s.entries, names),
+        Expr::Literal(_) | Expr::Unspecified => true,
+    }
 }
 
 type Program = Arc<Expression>;
@@ -124,11 +202,17 @@ fn program(e: &Program) -> &Compiled {
         if e.as_written {
             return compile_text(&e.text).map(Arc::new);
         }
-        let mut templates = e.templates.lock().unwrap_or_else(|p| p.into_inner());
-        templates.compile(&e.text).map(|mut tree| {
-            cache_regexes(&mut tree);
-            Arc::new(tree)
-        })
+        tree_of(e).map(Arc::new)
+    })
+}
+
+/// The fast path's tree of an expression: through its template, its
+/// `matches` calls through the cache of compiled patterns.
+fn tree_of(e: &Expression) -> Result<cel::IdedExpr, String> {
+    let mut templates = e.templates.lock().unwrap_or_else(|p| p.into_inner());
+    templates.compile(&e.text).map(|mut tree| {
+        cache_regexes(&mut tree);
+        tree
     })
 }
 
@@ -400,7 +484,13 @@ fn compile(cache: &mut Programs, expr: &str) -> Program {
         *shared = true;
         return p.clone();
     }
-    let p = Arc::new(Expression { text: expr.into(), compiled: std::sync::OnceLock::new(), templates: cache.templates.clone(), as_written: cache.as_written });
+    let p = Arc::new(Expression {
+        text: expr.into(),
+        compiled: std::sync::OnceLock::new(),
+        templates: cache.templates.clone(),
+        as_written: cache.as_written,
+        dotted: std::sync::OnceLock::new(),
+    });
     cache.by_text.insert(expr.to_string(), (p.clone(), false));
     p
 }
@@ -502,6 +592,7 @@ impl<'c> AdmissionBuilder<'c> {
                     match_conditions,
                     checks,
                     bindings: Vec::new(),
+                    dotted: std::sync::OnceLock::new(),
                 });
             }
             "ValidatingAdmissionPolicyBinding" => {
@@ -590,14 +681,50 @@ impl Admission {
     }
 }
 
+/// The `variables` map as CEL sees it.
+fn variables_value(variables: &std::collections::HashMap<cel::objects::Key, cel::Value>) -> cel::Value {
+    cel::Value::Map(cel::objects::Map { map: Arc::new(variables.clone()) })
+}
+
+/// A variable's value as the API server holds it: converted to JSON and back
+/// to CEL, or `v` itself when that gives `v` again ([`json_stable`]); `None`
+/// when it has no JSON form.
+fn as_json_gives(v: cel::Value) -> Option<cel::Value> {
+    if json_stable(&v) {
+        Some(v)
+    } else {
+        v.json().ok().and_then(|v| cel::to_value(v).ok())
+    }
+}
+
+/// Whether converting `v` to JSON and back to CEL (what a variable's value
+/// goes through, as the API server's variables hold JSON) gives `v` again:
+/// `null`, booleans, strings, negative `int`s, `uint`s, finite `double`s, and
+/// lists and string-keyed maps of those — every value read out of an object
+/// converted from JSON (a non-negative JSON integer converts to a `uint`). A
+/// computed non-negative `int` (it comes back a `uint`), a non-finite
+/// `double` (`null`), bytes, timestamps, durations and maps with other keys
+/// are not.
+pub fn json_stable(v: &cel::Value) -> bool {
+    match v {
+        cel::Value::Null | cel::Value::Bool(_) | cel::Value::String(_) | cel::Value::UInt(_) => true,
+        cel::Value::Int(i) => *i < 0,
+        cel::Value::Float(f) => f.is_finite(),
+        cel::Value::List(items) => items.iter().all(json_stable),
+        cel::Value::Map(m) => m.map.iter().all(|(k, v)| matches!(k, cel::objects::Key::String(_)) && json_stable(v)),
+        _ => false,
+    }
+}
+
 /// An object (and its request) converted to CEL once, for every policy that
 /// judges it ([`Policy::evaluate_judged`]: `khc eval` asks the cluster's
 /// policy and the tenant's of one object).
 pub struct Judged {
     ctx: Result<cel::Context<'static, 'static>, String>,
-    /// The variables bound in `ctx` (their programs, in order), when a policy
-    /// bound them without a match condition.
-    bound: Option<Vec<Program>>,
+    /// The variables bound in `ctx` (their programs, in order, and whether
+    /// each on its own, [`Policy::bind_each`]), when a policy bound them
+    /// without a match condition.
+    bound: Option<(bool, Vec<Program>)>,
     /// The result of each validation program evaluated with `bound`, by the
     /// program's address (the program held, so the address stays its): CEL is
     /// pure, so a rule the cluster's policy and the tenant's both state
@@ -685,37 +812,53 @@ impl Policy {
             }
         }
         // Each variable's value as JSON would give it back (what the API
-        // server's variables hold), converted once: the map is rebuilt from
-        // them after each variable, not converted again from JSON.
-        // The same variables (the same programs, in order: every khc pod
-        // policy's) bound for the previous policy are bound still, with the
-        // results of its validations; otherwise they are evaluated again.
-        let same = bound.as_ref().is_some_and(|b| b.len() == self.variables.len() && b.iter().zip(&self.variables).all(|(a, (_, p))| Arc::ptr_eq(a, p)));
-        // A match condition is evaluated without the previous variables: bind
-        // them again (as before it) after one.
-        if !same || conditions {
+        // server's variables hold), converted once. The same variables (the
+        // same programs, in order: every khc pod policy's), bound the same way,
+        // for the previous policy are bound still, with the results of its
+        // validations; otherwise they are evaluated again. A match condition
+        // is evaluated without the previous variables: bind them again (as
+        // before it) after one.
+        let eligible = self.dotted();
+        let same = !conditions
+            && bound.as_ref().is_some_and(|(mode, b)| {
+                *mode == eligible && b.len() == self.variables.len() && b.iter().zip(&self.variables).all(|(a, (_, p))| Arc::ptr_eq(a, p))
+            });
+        let each = if same {
+            eligible
+        } else {
             results.clear();
-            let mut variables: std::collections::HashMap<String, cel::Value> = std::collections::HashMap::new();
-            ctx.add_variable_from_value("variables", cel::Value::from(variables.clone()));
-            for (name, program) in &self.variables {
-                // A variable that fails to evaluate only matters when a validation uses
-                // it; leaving it out makes that validation fail with the error.
-                let Ok(program) = self::program(program) else { continue };
-                let value = cel::Value::resolve(program, ctx).ok().and_then(|v| v.json().ok()).and_then(|v| cel::to_value(v).ok());
-                if let Some(v) = value {
-                    variables.insert(name.clone(), v);
-                    ctx.add_variable_from_value("variables", cel::Value::from(variables.clone()));
+            // Each variable bound on its own, converted once, when the
+            // programs allow it and every variable evaluates; else the
+            // `variables` map, as the programs are written.
+            let each = eligible && self.bind_each(ctx);
+            if !each {
+                // The map bound is built up in place (its keys made once).
+                let mut variables: std::collections::HashMap<cel::objects::Key, cel::Value> = std::collections::HashMap::with_capacity(self.variables.len());
+                ctx.add_variable_from_value("variables", variables_value(&variables));
+                for (name, program) in &self.variables {
+                    // A variable that fails to evaluate only matters when a validation uses
+                    // it; leaving it out makes that validation fail with the error.
+                    let Ok(program) = self::program(program) else { continue };
+                    if let Some(v) = cel::Value::resolve(program, ctx).ok().and_then(as_json_gives) {
+                        variables.insert(cel::objects::Key::String(Arc::new(name.clone())), v);
+                        ctx.add_variable_from_value("variables", variables_value(&variables));
+                    }
                 }
             }
-            *bound = (!conditions).then(|| self.variables.iter().map(|(_, p)| p.clone()).collect());
-        }
+            *bound = (!conditions).then(|| (each, self.variables.iter().map(|(_, p)| p.clone()).collect()));
+            each
+        };
         let mut out = Vec::new();
         for c in &self.checks {
             let key = Arc::as_ptr(&c.program) as usize;
             let result = match results.get(&key) {
                 Some((_, r)) => r.clone(),
                 None => {
-                    let r = match program(&c.program) {
+                    let compiled = match dotted(&c.program) {
+                        Some(d) if each => Ok(&d.tree),
+                        _ => program(&c.program).as_ref(),
+                    };
+                    let r = match compiled {
                         Ok(p) => cel::Value::resolve(p, ctx).map_err(|e| format!("{e}")),
                         Err(e) => Err(format!("does not compile: {e}")),
                     };
@@ -741,6 +884,35 @@ impl Policy {
             }
         }
         Some(out)
+    }
+
+    /// Whether every variable reads only the variables before it, and every
+    /// validation only the policy's variables, all as `variables.NAME`
+    /// ([`dotted`]): each variable can then be bound on its own.
+    fn dotted(&self) -> bool {
+        *self.dotted.get_or_init(|| {
+            let mut known: Vec<&str> = Vec::new();
+            for (name, p) in &self.variables {
+                let Some(d) = dotted(p) else { return false };
+                if !d.names.iter().all(|n| known.contains(&n.as_str())) {
+                    return false;
+                }
+                known.push(name);
+            }
+            self.checks.iter().all(|c| dotted(&c.program).is_some_and(|d| d.names.iter().all(|n| known.contains(&n.as_str()))))
+        })
+    }
+
+    /// Binds each variable on its own (`VARIABLE + NAME`), in order, each
+    /// value converted once; false when one fails to evaluate (the
+    /// `variables` map, where it is left out, answers then).
+    fn bind_each(&self, ctx: &mut cel::Context<'static, 'static>) -> bool {
+        for (name, p) in &self.variables {
+            let Some(d) = dotted(p) else { return false };
+            let Some(v) = cel::Value::resolve(&d.tree, ctx).ok().and_then(as_json_gives) else { return false };
+            ctx.add_variable_from_value(format!("{VARIABLE}{name}"), v);
+        }
+        true
     }
 
     fn violation_error(&self, rule: &str, error: &str, actions: &[String]) -> Violation {
@@ -817,5 +989,118 @@ mod tests {
         assert_eq!(rule_of_message(server), Some(("automount-token", "a.khc:2")));
         assert_eq!(rule_of_message("[khc rule r]"), Some(("r", "?")));
         assert_eq!(rule_of_message("no tag"), None);
+    }
+
+    /// `a` and `b` are the same CEL value of the same types all through (the
+    /// crate's `==` holds `1 == 1u`; a variable's value must keep its type).
+    fn same(a: &cel::Value, b: &cel::Value) -> bool {
+        use cel::Value as V;
+        match (a, b) {
+            (V::Int(x), V::Int(y)) => x == y,
+            (V::UInt(x), V::UInt(y)) => x == y,
+            (V::Float(x), V::Float(y)) => x.to_bits() == y.to_bits(),
+            (V::List(x), V::List(y)) => x.len() == y.len() && x.iter().zip(y.iter()).all(|(x, y)| same(x, y)),
+            (V::Map(x), V::Map(y)) => x.map.len() == y.map.len() && x.map.iter().all(|(k, v)| y.map.get(k).is_some_and(|w| same(v, w))),
+            (V::Int(_) | V::UInt(_) | V::Float(_) | V::List(_) | V::Map(_), _) => false,
+            _ => std::mem::discriminant(a) == std::mem::discriminant(b) && a == b,
+        }
+    }
+
+    /// A variable's value bound as it is ([`super::json_stable`]) is exactly what
+    /// converting it to JSON and back gives; the values left to that round
+    /// trip are those it changes; an object's parts (what khc's variables
+    /// select) take the fast path.
+    #[test]
+    fn json_stable_values_are_the_json_round_trip() {
+        let object = cel::to_value(serde_json::json!({
+            "kind": "Deployment",
+            "spec": {"replicas": 3, "template": {"spec": {"containers": [{"name": "a", "image": "r/a:1", "ports": [{"containerPort": 8080}],
+                "resources": {"limits": {"cpu": 0.5}}, "securityContext": {"runAsUser": -1, "privileged": false}, "args": [null, "x"]}]}}}
+        }))
+        .unwrap();
+        let round_trip = |v: &cel::Value| v.json().ok().and_then(|j| cel::to_value(j).ok());
+        assert!(super::json_stable(&object));
+        let s = |t: &str| cel::Value::String(std::sync::Arc::new(t.to_string()));
+        let mut keyed = std::collections::HashMap::new();
+        keyed.insert(cel::objects::Key::Int(1), s("one"));
+        let unstable = [
+            cel::Value::Int(0),
+            cel::Value::Int(7),
+            cel::Value::Float(f64::NAN),
+            cel::Value::Float(f64::INFINITY),
+            cel::Value::Bytes(std::sync::Arc::new(vec![1, 2])),
+            cel::Value::List(std::sync::Arc::new(vec![s("a"), cel::Value::Int(2)])),
+            cel::Value::Map(cel::objects::Map { map: std::sync::Arc::new(keyed) }),
+        ];
+        let stable = [
+            cel::Value::Null,
+            cel::Value::Bool(true),
+            s("x"),
+            cel::Value::Int(-3),
+            cel::Value::UInt(0),
+            cel::Value::UInt(u64::MAX),
+            cel::Value::Float(2.0),
+            cel::Value::Float(-0.5),
+            cel::Value::List(std::sync::Arc::new(vec![])),
+            object,
+        ];
+        for v in &stable {
+            assert!(super::json_stable(v), "{v:?}");
+            assert!(round_trip(v).is_some_and(|w| same(v, &w)), "{v:?} changes through JSON");
+        }
+        for v in &unstable {
+            assert!(!super::json_stable(v), "{v:?}");
+            assert!(!round_trip(v).is_some_and(|w| same(v, &w)), "{v:?} is kept by JSON: it could be bound as it is");
+        }
+    }
+
+    /// Variables bound each on its own ([`super::Policy::bind_each`]) answer
+    /// as the `variables` map of the programs as written, one object judged
+    /// by policies in turn (one [`super::Judged`]): a variable that fails (the
+    /// map then), one read before it is defined, `has(variables.x)` and
+    /// `variables` indexed (not renamed), a computed `int` (through JSON it
+    /// comes back a `uint`), and policies sharing or not the same variables.
+    #[test]
+    fn variables_each_on_their_own_answer_as_the_map() {
+        let policy = |name: &str, variables: serde_json::Value, validations: &[&str]| Object {
+            path: name.into(),
+            value: serde_json::json!({"kind": "ValidatingAdmissionPolicy", "metadata": {"name": name},
+                "spec": {"variables": variables, "validations": validations.iter().map(|e| serde_json::json!({"expression": e, "message": e})).collect::<Vec<_>>()}}),
+        };
+        let vars = serde_json::json!([{"name": "spec", "expression": "object.spec"}, {"name": "n", "expression": "size(variables.spec.containers)"},
+            {"name": "first", "expression": "variables.spec.containers[0].name"}]);
+        let checks = ["variables.n == 1", "type(variables.n) == uint", "variables.first == 'a'", "variables.spec.containers.all(c, c.image.startsWith('r/'))"];
+        let objects = [
+            policy("each", vars.clone(), &checks),
+            policy("same", vars.clone(), &["variables.first != 'b'", "variables.n > 0"]),
+            policy("has", vars.clone(), &["has(variables.first)", "variables['n'] == 1"]),
+            policy(
+                "later",
+                serde_json::json!([{"name": "a", "expression": "variables.b"}, {"name": "b", "expression": "1"}]),
+                &["variables.a == 1", "variables.b == 1"],
+            ),
+            policy(
+                "fails",
+                serde_json::json!([{"name": "x", "expression": "object.nothing.here"}, {"name": "y", "expression": "2"}]),
+                &["variables.y == 2", "variables.x == 1"],
+            ),
+            policy("each again", vars.clone(), &checks),
+            policy("missing", vars, &["variables.missing == 1", "variables.n == 1"]),
+        ];
+        let refs: Vec<&Object> = objects.iter().collect();
+        let fast = Admission::with_programs(&refs, &mut super::Programs::default());
+        let written = Admission::with_programs(&refs, &mut super::Programs::as_written());
+        for object in [
+            serde_json::json!({"kind": "Pod", "spec": {"containers": [{"name": "a", "image": "r/a"}]}}),
+            serde_json::json!({"kind": "Pod", "spec": {"containers": [{"name": "b", "image": "x/b"}, {"name": "c", "image": "r/c"}]}}),
+            serde_json::json!({"kind": "Service", "spec": {}}),
+        ] {
+            let mut judged = super::Judged::create(&object);
+            for (f, w) in fast.policies.iter().zip(&written.policies) {
+                assert_eq!(f.evaluate_judged(&mut judged, &["Deny".into()]), w.evaluate(&object, &["Deny".into()]), "{} on {object}", f.name);
+            }
+        }
+        let each: Vec<bool> = fast.policies.iter().map(|p| p.dotted()).collect();
+        assert_eq!(each, [true, true, false, false, true, true, false]);
     }
 }
