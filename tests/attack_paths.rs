@@ -178,7 +178,9 @@ fn who_can_index_answers_as_the_scan_of_every_subject() {
     namespaces.push(None);
     let mut found = 0;
     for ns in &namespaces {
-        for (verb, resource) in [("get", "secrets"), ("create", "pods"), ("delete", "roles.rbac.authorization.k8s.io"), ("list", "configmaps"), ("get", "/metrics")] {
+        for (verb, resource) in
+            [("get", "secrets"), ("create", "pods"), ("delete", "roles.rbac.authorization.k8s.io"), ("list", "configmaps"), ("get", "/metrics")]
+        {
             let req = Request::new(verb, resource, ns.as_deref(), None);
             let indexed = search.who_can(&req);
             assert_eq!(indexed, search.who_can_scanning(&req), "who-can {verb} {resource} in {ns:?}");

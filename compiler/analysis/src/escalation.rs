@@ -37,7 +37,11 @@
 //! identity's moves and powers are computed once and memoized, and the moves to
 //! ServiceAccounts are decided per namespace (a subject's rules without
 //! `resourceNames` allow every ServiceAccount of a namespace alike), not per
-//! ServiceAccount.
+//! ServiceAccount, and only in the namespaces the identity may act in (found
+//! through indexes, never by a scan of every namespace). A question in a
+//! namespace is searched only from the subjects whose followable paths may
+//! lead there (each subject's scope, indexed once), so `who-can -A` over a
+//! fleet is linear in its size.
 
 use crate::rbac::{BindingDef, Grant, Request, RoleDef, Subject, POD_MAKERS};
 use crate::{pss, Workspace};
