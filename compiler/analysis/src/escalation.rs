@@ -689,7 +689,10 @@ impl<'a> Search<'a> {
                         refused,
                     ));
                 }
-                if let Some((res, g)) = &maker {
+                // Only the first way khc's admission allows is kept: when one is
+                // already found, whether admission refuses the pods is not asked
+                // (that question builds every tenant's admission policies).
+                if let Some((res, g)) = maker.as_ref().filter(|_| ways.iter().all(|w| w.2.is_some())) {
                     let plural = res.split('.').next().unwrap_or(res);
                     let refused = self.applier_refused(who, &s, "pods").or_else(|| self.pods_as_refused(ns, name));
                     ways.push((
