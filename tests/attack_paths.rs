@@ -147,3 +147,48 @@ fn blast_radius_reports_a_token_that_becomes_the_applier() {
     assert!(khc_analysis::posture::blast_radius(&ws, t, w).becomes_applier.is_empty());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Issue 24: `who-can` searches a namespace's question only from the subjects
+/// whose followable paths may lead there (an index of each subject's reach);
+/// the answers equal a search from every subject, in every namespace and
+/// cluster-wide, on a fleet whose tenants grant `admin` (multi-step paths in
+/// their own namespaces) beside subjects whose paths lead anywhere (bind,
+/// impersonation, certificates, webhooks, the kubelet API) or into one
+/// namespace (`escalate` on a tenant's Role, a token, a Secret by name).
+#[test]
+fn who_can_index_answers_as_the_scan_of_every_subject() {
+    let dir = std::env::temp_dir().join(format!("khc-attack-index-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let n = 6;
+    let mut entry = fleet_entry(n).replace(
+        "  admission { use host-isolation }\n",
+        "  admission { use host-isolation }\n  role binder {\n    can bind on clusterroles.rbac.authorization.k8s.io\n    can create on rolebindings.rbac.authorization.k8s.io\n  }\n  grant binder to user \"bob\"\n  role imp { can impersonate on users names \"bob\" }\n  grant imp to user \"carol\"\n  role masters { can impersonate on users groups uids }\n  grant masters to user \"mallory\"\n  role csr {\n    can create on certificatesigningrequests.certificates.k8s.io\n    can update on \"certificatesigningrequests.certificates.k8s.io/approval\"\n    can approve on signers.certificates.k8s.io names \"kubernetes.io/kube-apiserver-client\"\n  }\n  grant csr to user \"cert-clerk\"\n  role hooks { can create on mutatingwebhookconfigurations.admissionregistration.k8s.io }\n  grant hooks to user \"hooker\"\n  role kubelet-proxy { can get on \"nodes/proxy\" }\n  grant kubelet-proxy to user \"prober\"\n",
+    );
+    entry.push_str("tenant extra {\n  workload ci { selector { app \"ci\" } }\n  role reader { can get list on secrets }\n  grant reader to workload ci\n  role minter { can create on \"serviceaccounts/token\" }\n  grant minter to user \"dave\"\n  role peek { can get on secrets names \"ci\" }\n  grant peek to user \"gina\"\n  role escalator { can escalate update on roles.rbac.authorization.k8s.io names \"escalator\" }\n  grant escalator to user \"eve\"\n}\n");
+    std::fs::write(dir.join("main.khc"), entry).unwrap();
+    for i in 0..n {
+        let t = fleet_tenant(i, n, 0);
+        let t = t.trim_end().strip_suffix('}').expect("a tenant block").to_string() + &format!("  grant admin to group \"t{i}-admins\"\n}}\n");
+        std::fs::write(dir.join(format!("t{i}.khc")), t).unwrap();
+    }
+    let ws = khc_analysis::Workspace::load(&dir).unwrap_or_else(|e| panic!("{e:?}"));
+    let search = khc_analysis::escalation::Search::new(&ws);
+    let mut namespaces: Vec<Option<String>> = ws.tenants().flat_map(|t| t.namespaces.iter().cloned().map(Some)).collect();
+    namespaces.push(None);
+    let mut found = 0;
+    for ns in &namespaces {
+        for (verb, resource) in
+            [("get", "secrets"), ("create", "pods"), ("delete", "roles.rbac.authorization.k8s.io"), ("list", "configmaps"), ("get", "/metrics")]
+        {
+            let req = Request::new(verb, resource, ns.as_deref(), None);
+            let indexed = search.who_can(&req);
+            assert_eq!(indexed, search.who_can_scanning(&req), "who-can {verb} {resource} in {ns:?}");
+            found += indexed.len();
+        }
+    }
+    // The fleet's admins reach their namespaces' ServiceAccounts; bob, carol,
+    // mallory, … reach anything: the comparison is not of empty answers.
+    assert!(found > namespaces.len(), "{found} multi-step answers");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -37,7 +37,11 @@
 //! identity's moves and powers are computed once and memoized, and the moves to
 //! ServiceAccounts are decided per namespace (a subject's rules without
 //! `resourceNames` allow every ServiceAccount of a namespace alike), not per
-//! ServiceAccount.
+//! ServiceAccount, and only in the namespaces the identity may act in (found
+//! through indexes, never by a scan of every namespace). A question in a
+//! namespace is searched only from the subjects whose followable paths may
+//! lead there (each subject's scope, indexed once), so `who-can -A` over a
+//! fleet is linear in its size.
 
 use crate::rbac::{BindingDef, Grant, Request, RoleDef, Subject, POD_MAKERS};
 use crate::{pss, Workspace};
@@ -236,6 +240,14 @@ pub struct Search<'a> {
     namespaces: Vec<String>,
     /// ServiceAccounts (named by a binding, and each namespace's `default`) by namespace.
     accounts: BTreeMap<String, Vec<String>>,
+    /// The namespaces of [`Search::accounts`] that are not among [`Search::namespaces`]
+    /// (a binding names a ServiceAccount of a namespace nobody manages): every
+    /// identity's moves look there.
+    outside: Vec<String>,
+    /// The namespaces holding a ServiceAccount of each name (for rules with
+    /// `resourceNames`): an index, so that an identity's moves visit only the
+    /// namespaces it may act in, never every namespace of the fleet.
+    account_namespaces: HashMap<String, Vec<String>>,
     /// Users and groups named by a binding.
     people: Vec<Subject>,
     /// ClusterRoles, and Roles by namespace.
@@ -246,6 +258,8 @@ pub struct Search<'a> {
     host_path: RefCell<HashMap<String, Option<String>>>,
     pod_refusal: RefCell<HashMap<(String, String), Option<String>>>,
     risky: std::cell::OnceCell<Vec<Subject>>,
+    /// Where each searched subject's paths may lead ([`Search::scopes`]).
+    scopes: std::cell::OnceCell<Scopes>,
     /// The bindings naming each subject (indexes into the authorizer's bindings).
     bindings_of: HashMap<Subject, Vec<usize>>,
     perms: RefCell<HashMap<Subject, Perms<'a>>>,
@@ -259,6 +273,11 @@ pub struct Search<'a> {
     #[allow(clippy::type_complexity)]
     pod_policies: RefCell<HashMap<String, Rc<Vec<(&'a crate::admission::Policy, &'a crate::admission::PolicyBinding)>>>>,
 }
+
+/// The searched subjects (indexes into [`Search::searched_subjects`]) whose
+/// paths may lead anywhere, and those whose paths lead only into some
+/// namespaces, by namespace.
+type Scopes = (Vec<usize>, HashMap<String, Vec<usize>>);
 
 /// A subject's `(namespace, binding, role)` triples ([`crate::rbac::Rbac::permissions_of`]).
 type Perms<'a> = Rc<Vec<(Option<String>, &'a BindingDef, &'a RoleDef)>>;
@@ -316,10 +335,19 @@ impl<'a> Search<'a> {
                 _ => {}
             }
         }
+        let outside: Vec<String> = accounts.keys().filter(|n| !namespaces.contains(*n)).cloned().collect();
+        let mut account_namespaces: HashMap<String, Vec<String>> = HashMap::new();
+        for (ns, names) in &accounts {
+            for name in names {
+                account_namespaces.entry(name.clone()).or_default().push(ns.clone());
+            }
+        }
         Search {
             ws,
             namespaces: namespaces.into_iter().collect(),
             accounts: accounts.into_iter().map(|(k, v)| (k, v.into_iter().collect())).collect(),
+            outside,
+            account_namespaces,
             people: people.into_iter().collect(),
             cluster_roles,
             roles_in,
@@ -328,6 +356,7 @@ impl<'a> Search<'a> {
             host_path: RefCell::default(),
             pod_refusal: RefCell::default(),
             risky: std::cell::OnceCell::new(),
+            scopes: std::cell::OnceCell::new(),
             bindings_of: {
                 let mut m: HashMap<Subject, Vec<usize>> = HashMap::new();
                 for (i, b) in ws.rbac.bindings.iter().enumerate() {
@@ -606,13 +635,20 @@ impl<'a> Search<'a> {
         }
         let mut asks: Vec<(&str, &str)> = vec![("create", "serviceaccounts/token"), ("get", "secrets"), ("impersonate", "serviceaccounts")];
         asks.extend(POD_MAKERS.iter().map(|r| ("create", *r)));
-        let relevant: BTreeSet<String> = self.namespaces_for(who, &asks).into_iter().collect();
-        // Rules with resourceNames may name a ServiceAccount of any namespace.
-        for (ns, accounts) in self.accounts.iter() {
-            let everywhere = relevant.contains(ns) || self.namespaces.binary_search(ns).is_err();
-            if !everywhere && !accounts.iter().any(|a| names.contains(a.as_str())) {
-                continue;
-            }
+        let relevant = self.namespaces_for(who, &asks);
+        // The namespaces to look at, in order: those where `who` may act, those
+        // khc does not manage, and (rules with resourceNames may name a
+        // ServiceAccount of any namespace) those holding an account so named.
+        // Indexed, not a scan of every namespace per identity: a fleet's
+        // thousand tenant admins each look at their own two namespaces.
+        let mut visit: BTreeSet<&str> = relevant.iter().map(String::as_str).collect();
+        visit.extend(self.outside.iter().map(String::as_str));
+        for n in &names {
+            visit.extend(self.account_namespaces.get(*n).into_iter().flatten().map(String::as_str));
+        }
+        for ns in visit {
+            let Some(accounts) = self.accounts.get(ns) else { continue };
+            let ns = &ns.to_string();
             let nsr = Some(ns.as_str());
             let imp_ns = if impersonates { self.grants(who, "impersonate", "serviceaccounts", nsr, None) } else { Vec::new() };
             let tok_ns = self.grants(who, "create", "serviceaccounts/token", nsr, None);
@@ -653,7 +689,10 @@ impl<'a> Search<'a> {
                         refused,
                     ));
                 }
-                if let Some((res, g)) = &maker {
+                // Only the first way khc's admission allows is kept: when one is
+                // already found, whether admission refuses the pods is not asked
+                // (that question builds every tenant's admission policies).
+                if let Some((res, g)) = maker.as_ref().filter(|_| ways.iter().all(|w| w.2.is_some())) {
                     let plural = res.split('.').next().unwrap_or(res);
                     let refused = self.applier_refused(who, &s, "pods").or_else(|| self.pods_as_refused(ns, name));
                     ways.push((
@@ -1021,10 +1060,36 @@ impl<'a> Search<'a> {
 
     /// Every subject (named by a binding) with a multi-step path to `req` and no
     /// direct grant, with its paths (see [`who_can_by_escalation`]).
+    ///
+    /// A resource request in a namespace is searched only from the subjects
+    /// whose paths may lead there ([`Search::scopes`]): `who-can -A` over a
+    /// fleet whose every tenant grants `admin` asks each namespace about the
+    /// few subjects that may act in it, not about the thousand tenants' admins.
     pub fn who_can(&self, req: &Request) -> Vec<(Subject, Closure)> {
+        let subjects = self.searched_subjects();
+        match (&req.namespace, req.is_non_resource()) {
+            (Some(ns), false) => {
+                let (anywhere, by_ns) = self.scopes();
+                let mut idx: Vec<usize> = anywhere.iter().chain(by_ns.get(ns).into_iter().flatten()).copied().collect();
+                idx.sort_unstable();
+                idx.dedup();
+                self.who_can_among(req, idx.into_iter().map(|i| &subjects[i]))
+            }
+            _ => self.who_can_among(req, subjects.iter()),
+        }
+    }
+
+    /// [`Search::who_can`] searching from every subject it searches from,
+    /// without the index of where their paths lead: the oracle the index is
+    /// tested against (`tests/attack_paths.rs`).
+    pub fn who_can_scanning(&self, req: &Request) -> Vec<(Subject, Closure)> {
+        self.who_can_among(req, self.searched_subjects().iter())
+    }
+
+    fn who_can_among<'s>(&self, req: &Request, subjects: impl Iterator<Item = &'s Subject>) -> Vec<(Subject, Closure)> {
         let direct: BTreeSet<Subject> = self.directly(req).iter().map(|a| a.subject.clone()).collect();
         let mut out = Vec::new();
-        for s in self.searched_subjects() {
+        for s in subjects {
             if direct.contains(s) {
                 continue;
             }
@@ -1034,6 +1099,59 @@ impl<'a> Search<'a> {
             }
         }
         out
+    }
+
+    /// The namespaces where `who`'s followable paths ([`Search::paths_to`],
+    /// those khc's admission does not refuse) may obtain a resource request
+    /// (`None`: anywhere). Such a path ends with a request made as an identity
+    /// reached (its bindings' namespaces; a ClusterRoleBinding: anywhere), or
+    /// with a power (a role bound or an `escalate` in a namespace; any other
+    /// power: anywhere). Pruned paths are left out: [`Search::who_can`] lists
+    /// only subjects with a followable path (and then all their paths).
+    fn scope(&self, who: &Subject) -> Option<BTreeSet<String>> {
+        let reached = self.identities(who);
+        let mut out = BTreeSet::new();
+        let bound_in = |t: &Subject, out: &mut BTreeSet<String>| -> Option<()> {
+            for (ns, _, _) in self.perms(t).iter() {
+                out.insert(ns.clone()?);
+            }
+            Some(())
+        };
+        for (t, prefix) in &reached.identities {
+            if !prefix.is_empty() {
+                bound_in(t, &mut out)?;
+            }
+            for (p, _, _) in self.powers(t).iter().filter(|(_, _, pruned)| pruned.is_none()) {
+                match p {
+                    Power::Role { namespace: Some(n), .. } | Power::AnyIn(Some(n)) => {
+                        out.insert(n.clone());
+                    }
+                    _ => return None,
+                }
+            }
+        }
+        Some(out)
+    }
+
+    /// [`Search::scope`] of every searched subject, indexed by namespace
+    /// (computed once: each subject's identities and powers are memoized, and
+    /// a question in one namespace searches from those that may lead there).
+    fn scopes(&self) -> &Scopes {
+        self.scopes.get_or_init(|| {
+            let mut anywhere = Vec::new();
+            let mut by_ns: HashMap<String, Vec<usize>> = HashMap::new();
+            for (i, s) in self.searched_subjects().iter().enumerate() {
+                match self.scope(s) {
+                    None => anywhere.push(i),
+                    Some(nss) => {
+                        for n in nss {
+                            by_ns.entry(n).or_default().push(i);
+                        }
+                    }
+                }
+            }
+            (anywhere, by_ns)
+        })
     }
 
     /// The subjects `who-can` searches from (memoized through the moves cache's
