@@ -654,22 +654,6 @@ impl Workspace {
     /// objects were given (parsed YAML, live objects), which only the whole
     /// fleet's evaluators read.
     pub fn tenant_view(&self, tenant: &str, programs: &mut admission::Programs) -> Option<TenantView> {
-        self.tenant_view_by(tenant, programs, tenant_judges_of)
-    }
-
-    /// [`Workspace::tenant_view`], for a question about the tenant's pods alone
-    /// (`report`). The two are the same view since a tenant view holds only the
-    /// tenant's Namespaces and the admission policies of its `admission` block
-    /// (`khc_emit::objects::tenant_judges`): the `managed-by` protection policy
-    /// and the NetworkPolicy guard match no pod, Service or claim, and building
-    /// them needs the tenant's whole unit (`tests/typed_model.rs` holds `report`
-    /// and `eval` equal to the YAML round trip's).
-    pub fn tenant_pod_view(&self, tenant: &str, programs: &mut admission::Programs) -> Option<TenantView> {
-        self.tenant_view(tenant, programs)
-    }
-
-    /// A [`TenantView`] whose tenant objects in each model are `own_of`'s.
-    fn tenant_view_by(&self, tenant: &str, programs: &mut admission::Programs, own_of: impl Fn(&Model, &Tenant) -> Vec<Object>) -> Option<TenantView> {
         let source = &self.objects.0;
         if !source.typed {
             return None;
@@ -688,7 +672,7 @@ impl Workspace {
         let mut own: Vec<Vec<Object>> = source.models.iter().map(|_| Vec::new()).collect();
         for &(i, j) in by_name.get(tenant).into_iter().flatten() {
             let m = &source.models[i];
-            own[i].extend(own_of(m, &m.tenants[j]));
+            own[i].extend(tenant_judges_of(m, &m.tenants[j]));
         }
         let nodes = source.nodes_views.get_or_init(|| {
             source

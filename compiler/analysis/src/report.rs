@@ -80,13 +80,13 @@ pub fn denying_rules_of(ws: &Workspace) -> Vec<DenyingRules> {
 
 /// [`denying_rules_of`] the long way, the test oracle of the model path: each
 /// tenant's pods judged by its tenant view's evaluators
-/// ([`Workspace::tenant_pod_view`]: its Namespaces and the cluster's and its
+/// ([`Workspace::tenant_view`]: its Namespaces and the cluster's and its
 /// own admission policies, emitted, converted and compiled), or the whole
 /// fleet's when the workspace's objects were given.
 pub fn denying_rules_through_views(ws: &Workspace) -> Vec<DenyingRules> {
     let mut programs = crate::admission::Programs::default();
     ws.tenants()
-        .map(|t| match ws.tenant_pod_view(&t.name, &mut programs) {
+        .map(|t| match ws.tenant_view(&t.name, &mut programs) {
             Some(view) => denying_rules_by(&view.network, &view.admission, t),
             None => denying_rules_by(&ws.network, &ws.admission, t),
         })
