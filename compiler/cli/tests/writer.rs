@@ -218,6 +218,15 @@ fn spawn_build(dir: &Path, out: &str, pause_after: Option<usize>) -> Child {
     c.spawn().unwrap()
 }
 
+/// [`spawn_build`] into `out` that pauses after `pause_after` steps and resumes
+/// when a line is written to its stdin (test hook `KHC_TEST_RESUME_ON_STDIN`).
+fn spawn_resumable(dir: &Path, pause_after: usize) -> Child {
+    let mut c = Command::new(bin());
+    c.args(["build", "c.khc", "-o", "out"]).current_dir(dir).env("NO_COLOR", "1");
+    c.env("KHC_TEST_PAUSE_AFTER", pause_after.to_string()).env("KHC_TEST_RESUME_ON_STDIN", "1");
+    c.stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap()
+}
+
 /// After an interrupted build: every file is the old or the new version (temporary
 /// files aside), and the manifest knows every generated file that exists.
 fn assert_old_or_new(out: &Path, old: &BTreeMap<String, Vec<u8>>, new: &BTreeMap<String, Vec<u8>>, when: &str) {
@@ -328,17 +337,7 @@ fn a_directory_that_appears_during_a_cold_build_is_not_replaced() {
     use std::io::Write as _;
     let dir = temp("appears");
     std::fs::write(dir.join("c.khc"), program(&["a", "b"], 0)).unwrap();
-    let mut child = Command::new(bin())
-        .args(["build", "c.khc", "-o", "out"])
-        .current_dir(&dir)
-        .env("NO_COLOR", "1")
-        .env("KHC_TEST_PAUSE_AFTER", "2")
-        .env("KHC_TEST_RESUME_ON_STDIN", "1")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_resumable(&dir, 2);
     let mut err = BufReader::new(child.stderr.take().unwrap());
     let mut line = String::new();
     while !line.starts_with("khc-test: paused") {
@@ -626,17 +625,7 @@ fn a_directory_swapped_for_a_link_during_a_build_cannot_redirect_writes() {
 
     // 1. Paused after the journal: swap, then resume.
     std::fs::write(dir.join("c.khc"), program(&["a", "b"], 1)).unwrap();
-    let mut child = Command::new(bin())
-        .args(["build", "c.khc", "-o", "out"])
-        .current_dir(&dir)
-        .env("NO_COLOR", "1")
-        .env("KHC_TEST_PAUSE_AFTER", "1")
-        .env("KHC_TEST_RESUME_ON_STDIN", "1")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_resumable(&dir, 1);
     assert!(wait_for_pause(&mut child), "the build did not pause");
     std::fs::rename(&tenant, &moved).unwrap();
     symlink(&elsewhere, &tenant).unwrap();
