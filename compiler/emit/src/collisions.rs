@@ -83,6 +83,12 @@ fn key(file: &OutputFile) -> Option<Key<'_>> {
             continue;
         }
         if !line.starts_with(' ') {
+            // A file holds one document, so a key cannot come twice: once the
+            // identity is known and `metadata` is over, the rest (an admission
+            // policy's CEL, most of its bytes) cannot change it.
+            if in_metadata && api_version.is_some() && kind.is_some() && name.is_some() {
+                break;
+            }
             in_metadata = line == "metadata:";
             if let Some(v) = line.strip_prefix("apiVersion: ") {
                 api_version = Some(v);

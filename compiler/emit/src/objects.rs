@@ -29,7 +29,13 @@ pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "khc");
 /// query commands never write and re-parse YAML).
 pub trait Body: Send + Sync {
     /// The YAML document (khc's writer, [`crate::yaml`]).
-    fn yaml(&self) -> String;
+    fn yaml(&self) -> String {
+        let mut out = String::with_capacity(1024);
+        self.append_yaml(&mut out);
+        out
+    }
+    /// [`Body::yaml`] appended to `out` (a buffer reused from one file to the next).
+    fn append_yaml(&self, out: &mut String);
     /// The object as a JSON value: what parsing [`Body::yaml`] gives.
     fn json(&self) -> serde_json::Value;
     /// `apiVersion`, `kind` and `metadata` of [`Body::json`] only, without
@@ -39,8 +45,8 @@ pub trait Body: Send + Sync {
 }
 
 impl<T: serde::Serialize + k8s_openapi::Resource + k8s_openapi::Metadata<Ty = ObjectMeta> + Send + Sync> Body for T {
-    fn yaml(&self) -> String {
-        crate::yaml::to_string(self).expect("k8s-openapi objects always serialize")
+    fn append_yaml(&self, out: &mut String) {
+        crate::yaml::append(out, self).expect("k8s-openapi objects always serialize")
     }
     fn json(&self) -> serde_json::Value {
         serde_json::to_value(self).expect("k8s-openapi objects always serialize")
@@ -58,8 +64,8 @@ impl<T: serde::Serialize + k8s_openapi::Resource + k8s_openapi::Metadata<Ty = Ob
 pub struct ValueBody(pub serde_json::Value);
 
 impl Body for ValueBody {
-    fn yaml(&self) -> String {
-        crate::yaml::to_string(&self.0).expect("JSON values always serialize")
+    fn append_yaml(&self, out: &mut String) {
+        crate::yaml::append(out, &self.0).expect("JSON values always serialize")
     }
     fn json(&self) -> serde_json::Value {
         self.0.clone()

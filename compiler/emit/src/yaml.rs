@@ -28,9 +28,18 @@ use std::fmt::{self, Display};
 
 /// Serializes `value` as a YAML document (no `---`), like `serde_yaml_ng::to_string`.
 pub fn to_string<T: Serialize + ?Sized>(value: &T) -> Result<String, Error> {
-    let mut w = Writer { out: String::with_capacity(1024), stack: Vec::new(), pending_key: None };
-    value.serialize(&mut w)?;
-    Ok(w.out)
+    let mut out = String::with_capacity(1024);
+    append(&mut out, value)?;
+    Ok(out)
+}
+
+/// [`to_string`] appended to `out` (e.g. after a header, into a buffer reused from
+/// one file to the next). On an error `out` holds what was written before it.
+pub fn append<T: Serialize + ?Sized>(out: &mut String, value: &T) -> Result<(), Error> {
+    let mut w = Writer { out: std::mem::take(out), stack: Vec::new(), pending_key: None };
+    let done = value.serialize(&mut w);
+    *out = w.out;
+    done
 }
 
 /// A serialization error (only for values YAML cannot represent here, e.g. bytes or
@@ -143,7 +152,11 @@ impl Writer {
         if ctx == Ctx::AfterKey {
             self.out.push(' ');
         }
-        write_scalar(&mut self.out, text, requested, false, indent + 2);
+        if text.len() >= CACHED_MIN_LEN {
+            write_scalar_cached(&mut self.out, text, requested, indent + 2);
+        } else {
+            write_scalar(&mut self.out, text, requested, false, indent + 2);
+        }
         self.out.push('\n');
     }
 
@@ -184,7 +197,7 @@ impl Writer {
 }
 
 /// The style serde_yaml_ng asks libyaml for.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Requested {
     /// Plain if possible.
     Any,
@@ -465,6 +478,104 @@ fn analyze_chars(v: &str) -> Analysis {
     }
     a.awkward_breaks = other_breaks || leading_break;
     a
+}
+
+/// Values this long or longer go through [`write_scalar_cached`]: mostly the CEL
+/// expressions and messages of the admission policies, the same text in every
+/// tenant's policy. Shorter ones (names, labels) cost less to write than to look up.
+const CACHED_MIN_LEN: usize = 48;
+
+/// The cache of [`write_scalar_cached`], one per thread (emission runs on the
+/// calling thread; the language server's threads each keep their own).
+struct ScalarCache {
+    /// Rendered scalars by [`scalar_hash`]: the style, the block indentation and
+    /// the text they were rendered from (compared on a hit, so a hash collision is a
+    /// miss), and the rendering.
+    rendered: std::collections::HashMap<u64, (Requested, usize, Box<str>, Box<str>), std::hash::BuildHasherDefault<Identity>>,
+    /// Hashes of the scalars met once: a scalar is cached the second time it is met,
+    /// so the many that occur once (a tenant's own names) cost only their hash.
+    seen: std::collections::HashSet<u64, std::hash::BuildHasherDefault<Identity>>,
+    /// Bytes held by `rendered` (texts and renderings).
+    bytes: usize,
+}
+
+/// Bounds of [`ScalarCache`]: past them it starts again empty (a cache, not a leak,
+/// in a language server that runs for days).
+const CACHE_MAX_BYTES: usize = 8 << 20;
+const CACHE_MAX_SEEN: usize = 1 << 17;
+
+thread_local! {
+    static SCALARS: std::cell::RefCell<ScalarCache> = std::cell::RefCell::new(ScalarCache {
+        rendered: Default::default(),
+        seen: Default::default(),
+        bytes: 0,
+    });
+}
+
+/// A hasher for keys that are already hashes.
+#[derive(Default)]
+struct Identity(u64);
+
+impl std::hash::Hasher for Identity {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8) | u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+/// A fast non-cryptographic hash of what a scalar's rendering depends on (word at
+/// a time, FxHash's multiply): collisions only cost a miss, never a wrong rendering.
+fn scalar_hash(v: &str, requested: Requested, block_indent: usize) -> u64 {
+    const K: u64 = 0xf135_7aea_2e62_a9c5;
+    let mix = |h: u64, w: u64| (h.rotate_left(26) ^ w).wrapping_mul(K);
+    let mut h = mix(requested as u64, block_indent as u64);
+    let mut words = v.as_bytes().chunks_exact(8);
+    for w in &mut words {
+        h = mix(h, u64::from_le_bytes(w.try_into().expect("8 bytes")));
+    }
+    let mut tail = [0u8; 8];
+    tail[..words.remainder().len()].copy_from_slice(words.remainder());
+    mix(mix(h, u64::from_le_bytes(tail)), v.len() as u64)
+}
+
+/// [`write_scalar`] of a value, remembering the rendering of a value met before:
+/// the output is the same bytes, written by [`write_scalar`] the first times.
+fn write_scalar_cached(out: &mut String, v: &str, requested: Requested, block_indent: usize) {
+    #[cfg(test)]
+    if tests::SERDE_YAML_NG_ONLY.with(std::cell::Cell::get) {
+        return write_scalar(out, v, requested, false, block_indent);
+    }
+    let h = scalar_hash(v, requested, block_indent);
+    SCALARS.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        if let Some((r, indent, text, rendered)) = cache.rendered.get(&h) {
+            if *r == requested && *indent == block_indent && **text == *v {
+                out.push_str(rendered);
+                return;
+            }
+        }
+        let start = out.len();
+        write_scalar(out, v, requested, false, block_indent);
+        if cache.seen.len() >= CACHE_MAX_SEEN {
+            cache.seen.clear();
+        }
+        if !cache.seen.insert(h) && !cache.rendered.contains_key(&h) {
+            let rendered: Box<str> = out[start..].into();
+            if cache.bytes + v.len() + rendered.len() > CACHE_MAX_BYTES {
+                cache.rendered.clear();
+                cache.bytes = 0;
+            }
+            cache.bytes += v.len() + rendered.len();
+            cache.rendered.insert(h, (requested, block_indent, v.into(), rendered));
+        }
+    });
 }
 
 /// Writes a string scalar in the style libyaml would choose. `key`: a simple mapping
