@@ -102,9 +102,13 @@ impl Writer {
     }
 
     fn spaces(&mut self, n: usize) {
-        for _ in 0..n {
-            self.out.push(' ');
+        const SPACES: &str = "                                ";
+        let mut n = n;
+        while n > SPACES.len() {
+            self.out.push_str(SPACES);
+            n -= SPACES.len();
         }
+        self.out.push_str(&SPACES[..n]);
     }
 
     /// Starts an entry of the innermost collection: the indentation (or nothing, when
@@ -223,6 +227,21 @@ fn requested_style(v: &str) -> Requested {
 /// true when `v` would not be read back as a string by serde_yaml_ng or by a YAML
 /// 1.1 reader (kubectl's `sigs.k8s.io/yaml`, the API server's config loaders).
 fn resolves_to_non_string(v: &str) -> bool {
+    // Fast path: a string that starts with a letter is typed only if it is one of
+    // the words below (`y`, `n`, `yes`, `no`, `on`, `off`, `true`, `false`,
+    // `null`, in any case), at most 5 letters starting with one of these.
+    if let [first, ..] = v.as_bytes() {
+        if first.is_ascii_alphabetic() && (v.len() > 5 || !matches!(first.to_ascii_lowercase(), b'y' | b'n' | b'o' | b't' | b'f')) {
+            #[cfg(test)]
+            debug_assert!(!yaml11_typed(v) && !resolves_to_non_string_slow(v), "{v}");
+            return false;
+        }
+    }
+    resolves_to_non_string_slow(v)
+}
+
+/// [`resolves_to_non_string`] without its fast path.
+fn resolves_to_non_string_slow(v: &str) -> bool {
     if yaml11_typed(v) {
         return true;
     }
