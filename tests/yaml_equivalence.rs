@@ -3,6 +3,8 @@
 //! `tests/errors/warn-*.khc` and generated fleets: every emitted object is read back
 //! into its typed k8s-openapi (or khc) struct and serialized again by serde_yaml_ng,
 //! as khc did before; both texts must parse to the same value and be byte-identical.
+//! The writer's cache of long scalars (the admission policies' CEL, the same in
+//! every tenant) is held to writing every scalar anew, byte for byte.
 
 use k8s_openapi::api::admissionregistration::v1::{ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding};
 use k8s_openapi::api::core::v1::{LimitRange, Namespace, ResourceQuota, ServiceAccount};
@@ -94,4 +96,34 @@ fn every_emitted_document_equals_serde_yaml_ng_output() {
         }
     }
     assert!(documents > 500, "only {documents} documents compared");
+}
+
+/// The writer copies a long scalar met before from a per-thread cache
+/// (`khc_emit::yaml`, issue 24 item 6): the corpus and a 300-tenant fleet, whose
+/// every tenant's admission policies repeat the same CEL, emit the same bytes
+/// with the cache as with every scalar written anew (and the cache is used).
+#[test]
+fn cached_scalars_emit_the_same_bytes_as_uncached() {
+    let emit_all = || {
+        let mut outs = corpus();
+        let sources = fleet_sources(300);
+        let refs: Vec<(&str, &str)> = sources.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        outs.push(("fleet-300".into(), compile_sources(&refs).0.expect("the fleet compiles")));
+        outs
+    };
+    let hits = khc_emit::yaml::scalar_cache_hits();
+    let cached = emit_all();
+    assert!(khc_emit::yaml::scalar_cache_hits() - hits > 3000, "the cache was used");
+    let fresh = khc_emit::yaml::uncached(emit_all);
+    assert_eq!(cached.len(), fresh.len());
+    let mut files = 0;
+    for ((name, a), (_, b)) in cached.iter().zip(&fresh) {
+        assert_eq!(a.files.len(), b.files.len(), "{name}");
+        for (x, y) in a.files.iter().zip(&b.files) {
+            assert_eq!(x.path, y.path, "{name}");
+            assert!(x.contents == y.contents, "{name}: {} differs with the cache", x.path);
+            files += 1;
+        }
+    }
+    assert!(files > 9000, "{files}");
 }

@@ -531,6 +531,28 @@ thread_local! {
     });
 }
 
+thread_local! {
+    static UNCACHED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    static HITS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// Runs `f` with this thread's cache of long scalars bypassed, every scalar
+/// written anew: for the tests that hold the cached rendering byte-identical to
+/// the uncached one (`tests/yaml_equivalence.rs`).
+#[doc(hidden)]
+pub fn uncached<R>(f: impl FnOnce() -> R) -> R {
+    let before = UNCACHED.replace(true);
+    let r = f();
+    UNCACHED.set(before);
+    r
+}
+
+/// How many scalars this thread has copied from its cache so far (for tests).
+#[doc(hidden)]
+pub fn scalar_cache_hits() -> u64 {
+    HITS.get()
+}
+
 /// A hasher for keys that are already hashes.
 #[derive(Default)]
 struct Identity(u64);
@@ -571,12 +593,16 @@ fn write_scalar_cached(out: &mut String, v: &str, requested: Requested, block_in
     if tests::SERDE_YAML_NG_ONLY.with(std::cell::Cell::get) {
         return write_scalar(out, v, requested, false, block_indent);
     }
+    if UNCACHED.get() {
+        return write_scalar(out, v, requested, false, block_indent);
+    }
     let h = scalar_hash(v, requested, block_indent);
     SCALARS.with(|cache| {
         let mut cache = cache.borrow_mut();
         if let Some((r, indent, text, rendered)) = cache.rendered.get(&h) {
             if *r == requested && *indent == block_indent && **text == *v {
                 out.push_str(rendered);
+                HITS.set(HITS.get() + 1);
                 return;
             }
         }
@@ -1165,6 +1191,39 @@ mod tests {
         let plain_lines: Vec<&str> = vec!["a\nb", "a\nb\n", "a\n\nb", "a\n\n", " a\nb", "a\n b", "a\tb\nc", "a \nb", "trail\n "];
         same_as_serde_yaml_ng(&BTreeMap::from([("lines", plain_lines.clone())]));
         same_as_serde_yaml_ng(&BTreeMap::from([("lines", BTreeMap::from([("k", plain_lines)]))]));
+    }
+
+    #[test]
+    fn cached_scalars_are_the_bytes_written_uncached() {
+        // Long values met several times, in every style and at several
+        // indentations (a literal block's lines are indented by where it sits).
+        let long = [
+            "a plain value that is long enough to be cached by the writer, twice over".to_string(),
+            "it's a single-quoted value: it has a colon and a space, and a ' quote".to_string(),
+            "!has(object.spec) || object.spec.all(c, c.name.matches('^[a-z]+$'))".to_string(),
+            "a literal block\nwith two lines that is long enough to be cached\n".to_string(),
+            " a literal block with a leading space\nand a second line long enough".to_string(),
+            "a value with a tab\tand a control \u{1} character, double-quoted, long".to_string(),
+            "a value with a break next to a space \n and so double-quoted, long too".to_string(),
+            "1234567890123456789012345678901234567890123456789012".to_string(),
+        ];
+        let nested = serde_json::json!({
+            "a": long,
+            "b": {"c": long, "d": [{"e": long}, long]},
+            "f": [[long]],
+        });
+        let docs = serde_json::json!([nested, nested, {"again": nested}]);
+        let hits = scalar_cache_hits();
+        let cached = to_string(&docs).unwrap();
+        assert!(scalar_cache_hits() > hits + 20, "the cache was used");
+        let plain = uncached(|| to_string(&docs).unwrap());
+        assert_eq!(cached, plain);
+        // And the cache is keyed by indentation: a literal block read back at each place.
+        let back: serde_json::Value = serde_yaml_ng::from_str(&cached).unwrap();
+        assert_eq!(back, docs);
+        // Distinct long strings met in turn each keep their own rendering.
+        let (x, y) = ("x".repeat(60), "y".repeat(60));
+        assert_eq!(to_string(&[&x, &y, &x, &y]).unwrap(), uncached(|| to_string(&[&x, &y, &x, &y]).unwrap()));
     }
 
     #[test]
