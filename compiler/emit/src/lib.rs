@@ -76,7 +76,17 @@ fn templates() -> &'static Handlebars<'static> {
 
 /// File name of an object: `kind-name.yaml`, lowercase kind.
 fn file_name(b: &Built) -> String {
-    format!("{}-{}.yaml", b.kind.to_ascii_lowercase(), b.name)
+    let mut s = String::with_capacity(b.kind.len() + b.name.len() + 6);
+    push_file_name(&mut s, b);
+    s
+}
+
+/// [`file_name`] appended to `s`.
+fn push_file_name(s: &mut String, b: &Built) {
+    s.extend(b.kind.chars().map(|c| c.to_ascii_lowercase()));
+    s.push('-');
+    s.push_str(&b.name);
+    s.push_str(".yaml");
 }
 
 /// The YAML file for an object, with a header naming its source.
@@ -91,7 +101,16 @@ fn document(b: &Built) -> String {
     let mut buf = SCRATCH.take();
     buf.clear();
     buf.push_str(HEAD.0);
-    buf.push_str(&safe_comment(&b.origin.to_string()));
+    {
+        use std::fmt::Write;
+        let _ = write!(buf, "{}", b.origin);
+        let origin = &buf[HEAD.0.len()..];
+        if !safe::is_plain(origin) {
+            let quoted = safe_comment(origin);
+            buf.truncate(HEAD.0.len());
+            buf.push_str(&quoted);
+        }
+    }
     buf.push_str(HEAD.1);
     b.body.append_yaml(&mut buf);
     // Sized exactly: every file of a build is held until it is written.
@@ -157,12 +176,16 @@ pub fn emit_tenant(cluster: &str, t: &Tenant) -> Vec<OutputFile> {
     let mut resources: Vec<String> = Vec::new();
     let mut per_namespace: std::collections::BTreeMap<String, Vec<String>> = std::collections::BTreeMap::new();
     for b in tenant_built(t) {
-        let name = file_name(&b);
+        let path = tenant_object_path(&dir, &b);
+        let name = path[path.rfind('/').map_or(0, |i| i + 1)..].to_string();
         match &b.namespace {
-            Some(ns) => per_namespace.entry(ns.clone()).or_default().push(name),
+            Some(ns) => match per_namespace.get_mut(ns) {
+                Some(names) => names.push(name),
+                None => drop(per_namespace.insert(ns.clone(), vec![name])),
+            },
             None => resources.push(name),
         }
-        files.push(OutputFile { path: tenant_object_path(&dir, &b), contents: document(&b) });
+        files.push(OutputFile { path, contents: document(&b) });
     }
     for (ns, mut names) in per_namespace {
         names.sort();
@@ -225,10 +248,17 @@ pub fn tenant_applier_head(t: &Tenant) -> Option<Built> {
 /// The output path of a tenant's object, given the tenant's folder
 /// ([`tenant_dir`]): `DIR/kind-name.yaml`, or `DIR/namespaces/NS/kind-name.yaml`.
 pub fn tenant_object_path(dir: &str, b: &Built) -> String {
-    match &b.namespace {
-        Some(ns) => format!("{dir}/namespaces/{ns}/{}", file_name(b)),
-        None => format!("{dir}/{}", file_name(b)),
+    const NAMESPACES: &str = "/namespaces/";
+    let ns = b.namespace.as_deref();
+    let mut p = String::with_capacity(dir.len() + ns.map_or(0, |n| NAMESPACES.len() + n.len()) + 1 + b.kind.len() + b.name.len() + 6);
+    p.push_str(dir);
+    if let Some(ns) = ns {
+        p.push_str(NAMESPACES);
+        p.push_str(ns);
     }
+    p.push('/');
+    push_file_name(&mut p, b);
+    p
 }
 
 /// The output path of an object of the cluster unit ([`cluster_unit_objects`]).

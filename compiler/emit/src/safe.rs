@@ -13,8 +13,7 @@ use std::fmt::Write;
 /// `\u{…}`: the result is always a single line, so a name can never end a comment
 /// and inject YAML keys or shell commands.
 pub fn safe_comment(name: &str) -> String {
-    let plain = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || "._-/:+@=,~".contains(c));
-    if plain {
+    if is_plain(name) {
         return name.to_string();
     }
     let mut out = String::with_capacity(name.len() + 2);
@@ -34,6 +33,11 @@ pub fn safe_comment(name: &str) -> String {
     }
     out.push('"');
     out
+}
+
+/// Whether [`safe_comment`] writes `name` as is.
+pub(crate) fn is_plain(name: &str) -> bool {
+    !name.is_empty() && name.bytes().all(|c| c.is_ascii_alphanumeric() || b"._-/:+@=,~".contains(&c))
 }
 
 /// Line and paragraph separators, zero-width and bidirectional formatting characters.

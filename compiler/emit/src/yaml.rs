@@ -23,7 +23,6 @@
 //! is written double-quoted with escapes here. Both read back as the same string.
 
 use serde::ser::{self, Serialize};
-use std::borrow::Cow;
 use std::fmt::{self, Display};
 
 /// Serializes `value` as a YAML document (no `---`), like `serde_yaml_ng::to_string`.
@@ -36,7 +35,7 @@ pub fn to_string<T: Serialize + ?Sized>(value: &T) -> Result<String, Error> {
 /// [`to_string`] appended to `out` (e.g. after a header, into a buffer reused from
 /// one file to the next). On an error `out` holds what was written before it.
 pub fn append<T: Serialize + ?Sized>(out: &mut String, value: &T) -> Result<(), Error> {
-    let mut w = Writer { out: std::mem::take(out), stack: Vec::new(), pending_key: None };
+    let mut w = Writer { out: std::mem::take(out), stack: Vec::new(), pending_key: None, key_written: false, key_buf: String::new() };
     let done = value.serialize(&mut w);
     *out = w.out;
     done
@@ -86,8 +85,13 @@ struct Frame {
 pub struct Writer {
     out: String,
     stack: Vec<Frame>,
-    /// A map key given to `serialize_key`, written when its value starts.
-    pending_key: Option<Cow<'static, str>>,
+    /// A struct field's name (or a variant's), written when its value starts.
+    pending_key: Option<&'static str>,
+    /// A map key given to `serialize_key` has been written: its value starts
+    /// without an entry of its own.
+    key_written: bool,
+    /// The text of the last map key (reused: no allocation per key).
+    key_buf: String,
 }
 
 impl Writer {
@@ -143,8 +147,11 @@ impl Writer {
         match self.stack.last() {
             None => {}
             Some(f) if f.is_map => {
+                if std::mem::take(&mut self.key_written) {
+                    return;
+                }
                 let key = self.pending_key.take().expect("map value after a key");
-                self.begin_entry(Some(key.as_ref()));
+                self.begin_entry(Some(key));
             }
             Some(_) => self.begin_entry(None),
         }
@@ -860,7 +867,7 @@ impl ser::Serializer for &mut Writer {
     }
     fn serialize_newtype_variant<T: Serialize + ?Sized>(self, _name: &'static str, _index: u32, variant: &'static str, value: &T) -> Res {
         self.begin_collection(true);
-        self.pending_key = Some(Cow::Borrowed(variant));
+        self.pending_key = Some(variant);
         value.serialize(&mut *self)?;
         self.end_collection();
         Ok(())
@@ -877,7 +884,7 @@ impl ser::Serializer for &mut Writer {
     }
     fn serialize_tuple_variant(self, _name: &'static str, _index: u32, variant: &'static str, _len: usize) -> Result<Self, Error> {
         self.begin_collection(true);
-        self.pending_key = Some(Cow::Borrowed(variant));
+        self.pending_key = Some(variant);
         self.begin_collection(false);
         Ok(self)
     }
@@ -891,7 +898,7 @@ impl ser::Serializer for &mut Writer {
     }
     fn serialize_struct_variant(self, _name: &'static str, _index: u32, variant: &'static str, _len: usize) -> Result<Self, Error> {
         self.begin_collection(true);
-        self.pending_key = Some(Cow::Borrowed(variant));
+        self.pending_key = Some(variant);
         self.begin_collection(true);
         Ok(self)
     }
@@ -950,8 +957,17 @@ impl ser::SerializeMap for &mut Writer {
     type Ok = ();
     type Error = Error;
     fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Res {
-        self.pending_key = Some(Cow::Owned(key.serialize(KeySerializer)?));
-        Ok(())
+        // Written at once (nothing else is written before its value starts),
+        // from a buffer reused for every key.
+        let mut k = std::mem::take(&mut self.key_buf);
+        k.clear();
+        let done = key.serialize(KeySerializer(&mut k));
+        if done.is_ok() {
+            self.begin_entry(Some(&k));
+            self.key_written = true;
+        }
+        self.key_buf = k;
+        done
     }
     fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Res {
         value.serialize(&mut **self)
@@ -966,7 +982,7 @@ impl ser::SerializeStruct for &mut Writer {
     type Ok = ();
     type Error = Error;
     fn serialize_field<T: Serialize + ?Sized>(&mut self, key: &'static str, value: &T) -> Res {
-        self.pending_key = Some(Cow::Borrowed(key));
+        self.pending_key = Some(key);
         value.serialize(&mut **self)
     }
     fn end(self) -> Res {
@@ -979,7 +995,7 @@ impl ser::SerializeStructVariant for &mut Writer {
     type Ok = ();
     type Error = Error;
     fn serialize_field<T: Serialize + ?Sized>(&mut self, key: &'static str, value: &T) -> Res {
-        self.pending_key = Some(Cow::Borrowed(key));
+        self.pending_key = Some(key);
         value.serialize(&mut **self)
     }
     fn end(self) -> Res {
@@ -990,84 +1006,96 @@ impl ser::SerializeStructVariant for &mut Writer {
 }
 
 /// Map keys: strings (and numbers or bools, written as their text).
-struct KeySerializer;
+struct KeySerializer<'a>(&'a mut String);
 
 fn key_error() -> Error {
     Error("map keys must be strings, numbers or bools".into())
 }
 
-impl ser::Serializer for KeySerializer {
-    type Ok = String;
+impl ser::Serializer for KeySerializer<'_> {
+    type Ok = ();
     type Error = Error;
-    type SerializeSeq = ser::Impossible<String, Error>;
-    type SerializeTuple = ser::Impossible<String, Error>;
-    type SerializeTupleStruct = ser::Impossible<String, Error>;
-    type SerializeTupleVariant = ser::Impossible<String, Error>;
-    type SerializeMap = ser::Impossible<String, Error>;
-    type SerializeStruct = ser::Impossible<String, Error>;
-    type SerializeStructVariant = ser::Impossible<String, Error>;
+    type SerializeSeq = ser::Impossible<(), Error>;
+    type SerializeTuple = ser::Impossible<(), Error>;
+    type SerializeTupleStruct = ser::Impossible<(), Error>;
+    type SerializeTupleVariant = ser::Impossible<(), Error>;
+    type SerializeMap = ser::Impossible<(), Error>;
+    type SerializeStruct = ser::Impossible<(), Error>;
+    type SerializeStructVariant = ser::Impossible<(), Error>;
 
-    fn serialize_bool(self, v: bool) -> Result<String, Error> {
-        Ok(v.to_string())
+    fn serialize_bool(self, v: bool) -> Result<(), Error> {
+        self.0.push_str(&v.to_string());
+        Ok(())
     }
-    fn serialize_i8(self, v: i8) -> Result<String, Error> {
-        Ok(v.to_string())
+    fn serialize_i8(self, v: i8) -> Result<(), Error> {
+        self.0.push_str(&v.to_string());
+        Ok(())
     }
-    fn serialize_i16(self, v: i16) -> Result<String, Error> {
-        Ok(v.to_string())
+    fn serialize_i16(self, v: i16) -> Result<(), Error> {
+        self.0.push_str(&v.to_string());
+        Ok(())
     }
-    fn serialize_i32(self, v: i32) -> Result<String, Error> {
-        Ok(v.to_string())
+    fn serialize_i32(self, v: i32) -> Result<(), Error> {
+        self.0.push_str(&v.to_string());
+        Ok(())
     }
-    fn serialize_i64(self, v: i64) -> Result<String, Error> {
-        Ok(v.to_string())
+    fn serialize_i64(self, v: i64) -> Result<(), Error> {
+        self.0.push_str(&v.to_string());
+        Ok(())
     }
-    fn serialize_u8(self, v: u8) -> Result<String, Error> {
-        Ok(v.to_string())
+    fn serialize_u8(self, v: u8) -> Result<(), Error> {
+        self.0.push_str(&v.to_string());
+        Ok(())
     }
-    fn serialize_u16(self, v: u16) -> Result<String, Error> {
-        Ok(v.to_string())
+    fn serialize_u16(self, v: u16) -> Result<(), Error> {
+        self.0.push_str(&v.to_string());
+        Ok(())
     }
-    fn serialize_u32(self, v: u32) -> Result<String, Error> {
-        Ok(v.to_string())
+    fn serialize_u32(self, v: u32) -> Result<(), Error> {
+        self.0.push_str(&v.to_string());
+        Ok(())
     }
-    fn serialize_u64(self, v: u64) -> Result<String, Error> {
-        Ok(v.to_string())
+    fn serialize_u64(self, v: u64) -> Result<(), Error> {
+        self.0.push_str(&v.to_string());
+        Ok(())
     }
-    fn serialize_f32(self, _v: f32) -> Result<String, Error> {
+    fn serialize_f32(self, _v: f32) -> Result<(), Error> {
         Err(key_error())
     }
-    fn serialize_f64(self, _v: f64) -> Result<String, Error> {
+    fn serialize_f64(self, _v: f64) -> Result<(), Error> {
         Err(key_error())
     }
-    fn serialize_char(self, v: char) -> Result<String, Error> {
-        Ok(v.to_string())
+    fn serialize_char(self, v: char) -> Result<(), Error> {
+        self.0.push(v);
+        Ok(())
     }
-    fn serialize_str(self, v: &str) -> Result<String, Error> {
-        Ok(v.to_string())
+    fn serialize_str(self, v: &str) -> Result<(), Error> {
+        self.0.push_str(v);
+        Ok(())
     }
-    fn serialize_bytes(self, _v: &[u8]) -> Result<String, Error> {
+    fn serialize_bytes(self, _v: &[u8]) -> Result<(), Error> {
         Err(key_error())
     }
-    fn serialize_none(self) -> Result<String, Error> {
+    fn serialize_none(self) -> Result<(), Error> {
         Err(key_error())
     }
-    fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<String, Error> {
+    fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<(), Error> {
         value.serialize(self)
     }
-    fn serialize_unit(self) -> Result<String, Error> {
+    fn serialize_unit(self) -> Result<(), Error> {
         Err(key_error())
     }
-    fn serialize_unit_struct(self, _name: &'static str) -> Result<String, Error> {
+    fn serialize_unit_struct(self, _name: &'static str) -> Result<(), Error> {
         Err(key_error())
     }
-    fn serialize_unit_variant(self, _name: &'static str, _index: u32, variant: &'static str) -> Result<String, Error> {
-        Ok(variant.to_string())
+    fn serialize_unit_variant(self, _name: &'static str, _index: u32, variant: &'static str) -> Result<(), Error> {
+        self.0.push_str(variant);
+        Ok(())
     }
-    fn serialize_newtype_struct<T: Serialize + ?Sized>(self, _name: &'static str, value: &T) -> Result<String, Error> {
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(self, _name: &'static str, value: &T) -> Result<(), Error> {
         value.serialize(self)
     }
-    fn serialize_newtype_variant<T: Serialize + ?Sized>(self, _n: &'static str, _i: u32, _v: &'static str, _value: &T) -> Result<String, Error> {
+    fn serialize_newtype_variant<T: Serialize + ?Sized>(self, _n: &'static str, _i: u32, _v: &'static str, _value: &T) -> Result<(), Error> {
         Err(key_error())
     }
     fn serialize_seq(self, _len: Option<usize>) -> Result<Self::SerializeSeq, Error> {
