@@ -517,13 +517,20 @@ struct ScalarCache {
     /// Rendered scalars by [`scalar_hash`]: the style, the block indentation and
     /// the text they were rendered from (compared on a hit, so a hash collision is a
     /// miss), and the rendering.
-    rendered: std::collections::HashMap<u64, (Requested, usize, Box<str>, Box<str>), std::hash::BuildHasherDefault<Identity>>,
+    rendered: std::collections::HashMap<u64, Rendered, ByHash>,
     /// Hashes of the scalars met once: a scalar is cached the second time it is met,
     /// so the many that occur once (a tenant's own names) cost only their hash.
-    seen: std::collections::HashSet<u64, std::hash::BuildHasherDefault<Identity>>,
+    seen: std::collections::HashSet<u64, ByHash>,
     /// Bytes held by `rendered` (texts and renderings).
     bytes: usize,
 }
+
+/// One entry of [`ScalarCache`]: the requested style, the block indentation and
+/// the text a rendering was made from, and the rendering.
+type Rendered = (Requested, usize, Box<str>, Box<str>);
+
+/// Maps keyed by a hash already computed.
+type ByHash = std::hash::BuildHasherDefault<Identity>;
 
 /// Bounds of [`ScalarCache`]: past them it starts again empty (a cache, not a leak,
 /// in a language server that runs for days).
