@@ -260,9 +260,21 @@ pub struct Search<'a> {
     risky: std::cell::OnceCell<Vec<Subject>>,
     /// Where each searched subject's paths may lead ([`Search::scopes`]).
     scopes: std::cell::OnceCell<Scopes>,
+    /// The index of the backward search ([`Search::candidates`]).
+    backward: std::cell::OnceCell<Option<Backward>>,
+    /// Whether a Pod Security level (and version) refuses a hostPath pod.
+    pss_host_path: RefCell<HashMap<(&'static str, u32), bool>>,
+    /// Whether a role (by address) may create pods.
+    pod_roles: RefCell<HashMap<*const RoleDef, bool>>,
     /// The bindings naming each subject (indexes into the authorizer's bindings).
     bindings_of: HashMap<Subject, Vec<usize>>,
     perms: RefCell<HashMap<Subject, Perms<'a>>>,
+    /// The verbs of each subject's rules ([`Search::may_verb`]).
+    verbs: RefCell<HashMap<Subject, Rc<Vec<&'a str>>>>,
+    /// Whether a role (by address) holds an escalation step the search starts
+    /// from ([`Search::searched_subjects`]): decided once per role, not once
+    /// per binding of the fleet's thousand `admin` grants.
+    risky_roles: RefCell<HashMap<*const RoleDef, bool>>,
     reached: RefCell<HashMap<Subject, Rc<Reached>>>,
     /// The subjects allowed the last request directly (asked once per request,
     /// not once per power that borrows them).
@@ -278,6 +290,22 @@ pub struct Search<'a> {
 /// paths may lead anywhere, and those whose paths lead only into some
 /// namespaces, by namespace.
 type Scopes = (Vec<usize>, HashMap<String, Vec<usize>>);
+
+/// The index of the backward search from a namespace ([`Search::candidates`]).
+struct Backward {
+    /// The subjects the RoleBindings of each namespace name.
+    named_in: HashMap<String, Vec<Subject>>,
+    /// The identities whose followable paths may lead anywhere (a
+    /// ClusterRoleBinding names them, or they may create hostPath pods where
+    /// no admission refuses them), with every identity that may become one of
+    /// them, step by step.
+    anywhere: BTreeSet<Subject>,
+    /// [`Backward::anywhere`]'s searched subjects (indexes into
+    /// [`Search::searched_subjects`]).
+    anywhere_idx: Vec<usize>,
+    /// The index of each searched subject.
+    index: HashMap<Subject, usize>,
+}
 
 /// A subject's `(namespace, binding, role)` triples ([`crate::rbac::Rbac::permissions_of`]).
 type Perms<'a> = Rc<Vec<(Option<String>, &'a BindingDef, &'a RoleDef)>>;
@@ -357,6 +385,9 @@ impl<'a> Search<'a> {
             pod_refusal: RefCell::default(),
             risky: std::cell::OnceCell::new(),
             scopes: std::cell::OnceCell::new(),
+            backward: std::cell::OnceCell::new(),
+            pss_host_path: RefCell::default(),
+            pod_roles: RefCell::default(),
             bindings_of: {
                 let mut m: HashMap<Subject, Vec<usize>> = HashMap::new();
                 for (i, b) in ws.rbac.bindings.iter().enumerate() {
@@ -370,6 +401,8 @@ impl<'a> Search<'a> {
                 m
             },
             perms: RefCell::default(),
+            verbs: RefCell::default(),
+            risky_roles: RefCell::default(),
             reached: RefCell::default(),
             direct: RefCell::default(),
             reference_denials: RefCell::default(),
@@ -411,7 +444,29 @@ impl<'a> Search<'a> {
     }
 
     fn grants(&self, who: &Subject, verb: &str, res: &str, ns: Option<&str>, name: Option<&str>) -> Vec<Grant> {
+        if !self.may_verb(who, verb) {
+            return Vec::new();
+        }
         self.ws.rbac.grants(who, &Request::new(verb, res, ns, name))
+    }
+
+    /// Whether some rule bound to `who` lists `verb` (or `*`): when none does,
+    /// the authorizer allows `who` no request with that verb, and the search
+    /// does not ask it (a tenant's `admin` has no `bind`, `escalate` nor
+    /// `approve`: its powers are decided without a question per ClusterRole).
+    /// The same bindings as [`crate::rbac::Rbac::grants`]: those naming `who`
+    /// or a group covering it ([`Search::perms`]).
+    fn may_verb(&self, who: &Subject, verb: &str) -> bool {
+        let cached = self.verbs.borrow().get(who).cloned();
+        let verbs = cached.unwrap_or_else(|| {
+            let mut v: Vec<&'a str> = self.perms(who).iter().flat_map(|(_, _, r)| r.rules.iter().flat_map(|r| r.verbs.iter().map(String::as_str))).collect();
+            v.sort_unstable();
+            v.dedup();
+            let v = Rc::new(v);
+            self.verbs.borrow_mut().insert(who.clone(), v.clone());
+            v
+        });
+        verbs.iter().any(|v| *v == "*" || *v == verb)
     }
 
     /// The namespaces where `who` may do one of `asks` (verb, resource): every
@@ -447,7 +502,15 @@ impl<'a> Search<'a> {
         });
         if let Some(t) = self.ws.tenant_of(ns) {
             let ps = &t.pod_security;
-            if !pss::check(ps.enforce, pss::minor_of(&ps.version), &pod["metadata"], &pod["spec"]).iter().all(|v| v.control != "host-path") {
+            // The pod differs between namespaces only in its name and namespace,
+            // which Pod Security does not read: decided once per level and version.
+            let minor = pss::minor_of(&ps.version);
+            let refused = *self
+                .pss_host_path
+                .borrow_mut()
+                .entry((ps.enforce.as_str(), minor))
+                .or_insert_with(|| !pss::check(ps.enforce, minor, &pod["metadata"], &pod["spec"]).iter().all(|v| v.control != "host-path"));
+            if refused {
                 return Some(format!("Pod Security enforce {} in {ns} refuses hostPath volumes ({})", ps.enforce.as_str(), t.origin));
             }
         } else {
@@ -1069,6 +1132,24 @@ impl<'a> Search<'a> {
         let subjects = self.searched_subjects();
         match (&req.namespace, req.is_non_resource()) {
             (Some(ns), false) => {
+                if let Some(idx) = self.candidates(ns) {
+                    return self.who_can_among(req, idx.into_iter().map(|i| &subjects[i]));
+                }
+                self.who_can_scoped(req)
+            }
+            _ => self.who_can_among(req, subjects.iter()),
+        }
+    }
+
+    /// [`Search::who_can`] through the index of every searched subject's scope
+    /// ([`Search::scopes`]: each subject's forward search, once), for a
+    /// resource request in a namespace: what `who-can` asks when the backward
+    /// search ([`Search::candidates`]) cannot answer (a binding names a group
+    /// of every user or ServiceAccount); tested against both.
+    pub fn who_can_scoped(&self, req: &Request) -> Vec<(Subject, Closure)> {
+        let subjects = self.searched_subjects();
+        match (&req.namespace, req.is_non_resource()) {
+            (Some(ns), false) => {
                 let (anywhere, by_ns) = self.scopes();
                 let mut idx: Vec<usize> = anywhere.iter().chain(by_ns.get(ns).into_iter().flatten()).copied().collect();
                 idx.sort_unstable();
@@ -1099,6 +1180,112 @@ impl<'a> Search<'a> {
             }
         }
         out
+    }
+
+    /// The searched subjects (indexes into [`Search::searched_subjects`], in
+    /// order) whose followable paths may obtain a resource request in `ns`: a
+    /// superset of those [`Search::scopes`] holds for `ns`, found backward
+    /// from the namespace instead of forward from every subject (`None`: a
+    /// binding names `system:authenticated` or `system:serviceaccounts`, and
+    /// every identity would be a target).
+    ///
+    /// Such a path ends at an identity bound in `ns` or holding a power there
+    /// or anywhere. Every power but a role bound or an `escalate` in a
+    /// namespace needs a ClusterRoleBinding, or a hostPath pod where no
+    /// admission refuses it; a role bound or an `escalate` in `ns` needs a
+    /// RoleBinding there. So the targets are the identities the RoleBindings
+    /// of `ns` name, and those of [`Backward::anywhere`]. A step to a
+    /// ServiceAccount of namespace X (impersonation, a token, a pod, a Secret)
+    /// is allowed only by a RoleBinding of X or a ClusterRoleBinding, a step
+    /// to a user or group (impersonation) only by a ClusterRoleBinding: the
+    /// identities that may become a target are the subjects those bindings
+    /// name (a group of X's ServiceAccounts: each of them), iterated to a
+    /// fixpoint. `-n t5` over a fleet of tenant admins visits t5's few
+    /// subjects, not the forward search of every admin.
+    fn candidates(&self, ns: &str) -> Option<Vec<usize>> {
+        let b = self.backward.get_or_init(|| self.backward_index()).as_ref()?;
+        let mut seen: BTreeSet<Subject> = BTreeSet::new();
+        let mut queue: Vec<Subject> = Vec::new();
+        self.expand(b.named_in.get(ns).into_iter().flatten(), &mut queue);
+        while let Some(t) = queue.pop() {
+            if b.anywhere.contains(&t) || !seen.insert(t.clone()) {
+                continue;
+            }
+            if let Subject::ServiceAccount { namespace, .. } = &t {
+                self.expand(b.named_in.get(namespace).into_iter().flatten(), &mut queue);
+            }
+        }
+        let mut idx: Vec<usize> = b.anywhere_idx.iter().copied().chain(seen.iter().filter_map(|s| b.index.get(s).copied())).collect();
+        idx.sort_unstable();
+        idx.dedup();
+        Some(idx)
+    }
+
+    /// The identities a binding naming `named` grants to: the subjects
+    /// themselves, and each ServiceAccount of a namespace a group
+    /// `system:serviceaccounts:NS` names.
+    fn expand<'s>(&self, named: impl Iterator<Item = &'s Subject>, out: &mut Vec<Subject>) {
+        for s in named {
+            out.push(s.clone());
+            if let Subject::Group { name } = s {
+                if let Some(ns) = name.strip_prefix("system:serviceaccounts:") {
+                    out.extend(self.accounts.get(ns).into_iter().flatten().map(|a| Subject::sa(ns, a)));
+                }
+            }
+        }
+    }
+
+    /// The index of [`Search::candidates`] (`None`: a group of every user or
+    /// ServiceAccount is bound).
+    fn backward_index(&self) -> Option<Backward> {
+        let rbac = &self.ws.rbac;
+        let mut named_in: HashMap<String, Vec<Subject>> = HashMap::new();
+        let mut seeds: Vec<Subject> = Vec::new();
+        for b in &rbac.bindings {
+            if b.subjects.iter().any(|s| matches!(s, Subject::Group { name } if name == "system:authenticated" || name == "system:serviceaccounts")) {
+                return None;
+            }
+            match &b.namespace {
+                None => self.expand(b.subjects.iter(), &mut seeds),
+                Some(ns) => {
+                    named_in.entry(ns.clone()).or_default().extend(b.subjects.iter().cloned());
+                    // A hostPath pod is the node's root: anywhere, unless admission refuses it.
+                    if self.may_create_pods(rbac.role_of(b)) && self.host_path_refused(ns).is_none() {
+                        self.expand(b.subjects.iter(), &mut seeds);
+                    }
+                }
+            }
+        }
+        for v in named_in.values_mut() {
+            v.sort();
+            v.dedup();
+        }
+        let mut anywhere = BTreeSet::new();
+        while let Some(t) = seeds.pop() {
+            if !anywhere.insert(t.clone()) {
+                continue;
+            }
+            if let Subject::ServiceAccount { namespace, .. } = &t {
+                self.expand(named_in.get(namespace).into_iter().flatten(), &mut seeds);
+            }
+        }
+        let index: HashMap<Subject, usize> = self.searched_subjects().iter().enumerate().map(|(i, s)| (s.clone(), i)).collect();
+        let mut anywhere_idx: Vec<usize> = anywhere.iter().filter_map(|s| index.get(s).copied()).collect();
+        anywhere_idx.sort_unstable();
+        Some(Backward { named_in, anywhere, anywhere_idx, index })
+    }
+
+    /// Whether some rule of `role` allows creating pods (memoized per role).
+    fn may_create_pods(&self, role: Option<&RoleDef>) -> bool {
+        let Some(role) = role else { return false };
+        let key: *const RoleDef = role;
+        if let Some(r) = self.pod_roles.borrow().get(&key) {
+            return *r;
+        }
+        let req = Request::new("create", "pods", None, None);
+        let r = role.rules.iter().any(|r| r.allows(&req));
+        self.pod_roles.borrow_mut().insert(key, r);
+        r
     }
 
     /// The namespaces where `who`'s followable paths ([`Search::paths_to`],
@@ -1168,12 +1355,18 @@ impl<'a> Search<'a> {
                     // Pod creation and Secret reads alone are the one-step escalations
                     // `Rbac::who_can` already follows; searching from every subject that
                     // may create a Deployment would cost a search per tenant developer.
-                    self.perms(s).iter().any(|(_, _, r)| {
-                        r.rules.iter().any(|r| {
+                    self.perms(s).iter().any(|(_, _, role)| {
+                        let key: *const RoleDef = *role;
+                        if let Some(r) = self.risky_roles.borrow().get(&key) {
+                            return *r;
+                        }
+                        let r = role.rules.iter().any(|r| {
                             crate::effects::risks(r)
                                 .iter()
                                 .any(|x| !x.starts_with("creates pods") && !x.starts_with("reads Secrets") && !x.starts_with("lists Secrets"))
-                        })
+                        });
+                        self.risky_roles.borrow_mut().insert(key, r);
+                        r
                     })
                 })
                 .collect()
