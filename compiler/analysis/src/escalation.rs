@@ -40,8 +40,12 @@
 //! ServiceAccount, and only in the namespaces the identity may act in (found
 //! through indexes, never by a scan of every namespace). A question in a
 //! namespace is searched only from the subjects whose followable paths may
-//! lead there (each subject's scope, indexed once), so `who-can -A` over a
-//! fleet is linear in its size.
+//! lead there, found backward from the namespace (its RoleBindings' subjects,
+//! those who may become them, and those whose paths lead anywhere:
+//! [`Search::who_can`]), so `who-can -n NS` visits NS's few subjects and
+//! `who-can -A` over a fleet is linear in its size without a forward search
+//! from every tenant's admins. A subject's request with a verb none of its
+//! rules lists is refused without asking the authorizer.
 
 use crate::rbac::{BindingDef, Grant, Request, RoleDef, Subject, POD_MAKERS};
 use crate::{pss, Workspace};
@@ -1125,9 +1129,12 @@ impl<'a> Search<'a> {
     /// direct grant, with its paths (see [`who_can_by_escalation`]).
     ///
     /// A resource request in a namespace is searched only from the subjects
-    /// whose paths may lead there ([`Search::scopes`]): `who-can -A` over a
+    /// whose paths may lead there, found backward from it
+    /// ([`Search::candidates`]; when a binding names a group of every user or
+    /// ServiceAccount, through [`Search::scopes`] instead): `who-can -A` over a
     /// fleet whose every tenant grants `admin` asks each namespace about the
     /// few subjects that may act in it, not about the thousand tenants' admins.
+    /// The oracle is [`Search::who_can_scanning`] (`tests/attack_paths.rs`).
     pub fn who_can(&self, req: &Request) -> Vec<(Subject, Closure)> {
         let subjects = self.searched_subjects();
         match (&req.namespace, req.is_non_resource()) {
