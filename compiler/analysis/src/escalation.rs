@@ -279,6 +279,8 @@ pub struct Search<'a> {
     /// from ([`Search::searched_subjects`]): decided once per role, not once
     /// per binding of the fleet's thousand `admin` grants.
     risky_roles: RefCell<HashMap<*const RoleDef, bool>>,
+    /// The same, per rule (by value).
+    risky_rules: RefCell<HashMap<&'a crate::rbac::Rule, bool>>,
     reached: RefCell<HashMap<Subject, Rc<Reached>>>,
     /// The subjects allowed the last request directly (asked once per request,
     /// not once per power that borrows them).
@@ -407,6 +409,7 @@ impl<'a> Search<'a> {
             perms: RefCell::default(),
             verbs: RefCell::default(),
             risky_roles: RefCell::default(),
+            risky_rules: RefCell::default(),
             reached: RefCell::default(),
             direct: RefCell::default(),
             reference_denials: RefCell::default(),
@@ -421,22 +424,10 @@ impl<'a> Search<'a> {
         if let Some(p) = self.perms.borrow().get(who) {
             return p.clone();
         }
-        let mut keys = vec![who.clone()];
-        match who {
-            Subject::User { .. } => keys.push(Subject::group("system:authenticated")),
-            Subject::ServiceAccount { namespace, .. } => {
-                keys.push(Subject::group("system:authenticated"));
-                keys.push(Subject::group("system:serviceaccounts"));
-                keys.push(Subject::group(&format!("system:serviceaccounts:{namespace}")));
-            }
-            Subject::Group { .. } => {}
-        }
-        let mut idx: Vec<usize> = keys.iter().filter_map(|k| self.bindings_of.get(k)).flatten().copied().collect();
-        idx.sort_unstable();
-        idx.dedup();
         let rbac: &'a crate::rbac::Rbac = &self.ws.rbac;
         let p: Perms<'a> = Rc::new(
-            idx.into_iter()
+            self.binding_indexes(who)
+                .into_iter()
                 .filter_map(|i| {
                     let b = &rbac.bindings[i];
                     Some((b.namespace.clone(), b, rbac.role_of(b)?))
@@ -445,6 +436,29 @@ impl<'a> Search<'a> {
         );
         self.perms.borrow_mut().insert(who.clone(), p.clone());
         p
+    }
+
+    /// The bindings naming `who` or a group it belongs to, in order (indexes
+    /// into the authorizer's bindings).
+    fn binding_indexes(&self, who: &Subject) -> Vec<usize> {
+        let mut idx: Vec<usize> = self.bindings_of.get(who).cloned().unwrap_or_default();
+        let mut group = |name: &str| {
+            if let Some(v) = self.bindings_of.get(&Subject::group(name)) {
+                idx.extend(v);
+            }
+        };
+        match who {
+            Subject::User { .. } => group("system:authenticated"),
+            Subject::ServiceAccount { namespace, .. } => {
+                group("system:authenticated");
+                group("system:serviceaccounts");
+                group(&format!("system:serviceaccounts:{namespace}"));
+            }
+            Subject::Group { .. } => {}
+        }
+        idx.sort_unstable();
+        idx.dedup();
+        idx
     }
 
     fn grants(&self, who: &Subject, verb: &str, res: &str, ns: Option<&str>, name: Option<&str>) -> Vec<Grant> {
@@ -499,11 +513,13 @@ impl<'a> Search<'a> {
     }
 
     fn host_path_refused_uncached(&self, ns: &str) -> Option<String> {
-        let pod = serde_json::json!({
-            "apiVersion": "v1", "kind": "Pod",
-            "metadata": {"name": "x", "namespace": ns},
-            "spec": {"containers": [{"name": "x", "image": "x"}], "volumes": [{"name": "h", "hostPath": {"path": "/"}}]}
-        });
+        let pod = || {
+            serde_json::json!({
+                "apiVersion": "v1", "kind": "Pod",
+                "metadata": {"name": "x", "namespace": ns},
+                "spec": {"containers": [{"name": "x", "image": "x"}], "volumes": [{"name": "h", "hostPath": {"path": "/"}}]}
+            })
+        };
         if let Some(t) = self.ws.tenant_of(ns) {
             let ps = &t.pod_security;
             // The pod differs between namespaces only in its name and namespace,
@@ -513,11 +529,15 @@ impl<'a> Search<'a> {
                 .pss_host_path
                 .borrow_mut()
                 .entry((ps.enforce.as_str(), minor))
-                .or_insert_with(|| !pss::check(ps.enforce, minor, &pod["metadata"], &pod["spec"]).iter().all(|v| v.control != "host-path"));
+                .or_insert_with(|| {
+                    let pod = pod();
+                    !pss::check(ps.enforce, minor, &pod["metadata"], &pod["spec"]).iter().all(|v| v.control != "host-path")
+                });
             if refused {
                 return Some(format!("Pod Security enforce {} in {ns} refuses hostPath volumes ({})", ps.enforce.as_str(), t.origin));
             }
         } else {
+            let pod = pod();
             for m in self.ws.models.iter() {
                 let ps = &m.cluster.control_plane.pod_security;
                 if !ps.exempt_namespaces.iter().any(|e| e == ns)
@@ -531,7 +551,9 @@ impl<'a> Search<'a> {
                 }
             }
         }
-        for (policy, binding) in self.pod_policies(ns).iter() {
+        let policies = self.pod_policies(ns);
+        let pod = if policies.is_empty() { serde_json::Value::Null } else { pod() };
+        for (policy, binding) in policies.iter() {
             if let Some(v) = policy.evaluate(&pod, &binding.actions).into_iter().find(|v| v.actions.iter().any(|a| a == "Deny") && v.error.is_none()) {
                 return Some(format!("khc admission rule {} ({}) refuses hostPath volumes in {ns}", v.rule, v.rule_source));
             }
@@ -1354,30 +1376,36 @@ impl<'a> Search<'a> {
     /// PersistentVolumes, nodes/proxy).
     fn searched_subjects(&self) -> &[Subject] {
         self.risky.get_or_init(|| {
-            self.ws
-                .rbac
-                .subjects()
-                .into_iter()
-                .filter(|s| {
-                    // Pod creation and Secret reads alone are the one-step escalations
-                    // `Rbac::who_can` already follows; searching from every subject that
-                    // may create a Deployment would cost a search per tenant developer.
-                    self.perms(s).iter().any(|(_, _, role)| {
-                        let key: *const RoleDef = *role;
-                        if let Some(r) = self.risky_roles.borrow().get(&key) {
-                            return *r;
-                        }
-                        let r = role.rules.iter().any(|r| {
-                            crate::effects::risks(r)
-                                .iter()
-                                .any(|x| !x.starts_with("creates pods") && !x.starts_with("reads Secrets") && !x.starts_with("lists Secrets"))
-                        });
-                        self.risky_roles.borrow_mut().insert(key, r);
-                        r
-                    })
-                })
-                .collect()
+            let rbac: &'a crate::rbac::Rbac = &self.ws.rbac;
+            // Decided per binding (through its role, once per role and once per
+            // distinct rule), not by each subject's permissions: the fleet's
+            // tenant developers are not searched from, nor their permissions held.
+            let risky: Vec<bool> = rbac.bindings.iter().map(|b| rbac.role_of(b).is_some_and(|r| self.risky_role(r))).collect();
+            rbac.subjects().into_iter().filter(|s| self.binding_indexes(s).into_iter().any(|i| risky[i])).collect()
         })
+    }
+
+    /// Whether `role` holds an escalation step beyond pod creation and Secret
+    /// reads (memoized per role, and per rule: every tenant's Role with the
+    /// same rules is decided once).
+    fn risky_role(&self, role: &'a RoleDef) -> bool {
+        let key: *const RoleDef = role;
+        if let Some(r) = self.risky_roles.borrow().get(&key) {
+            return *r;
+        }
+        let r = role.rules.iter().any(|rule| {
+            if let Some(r) = self.risky_rules.borrow().get(rule) {
+                return *r;
+            }
+            // Pod creation and Secret reads alone are the one-step escalations
+            // `Rbac::who_can` already follows; searching from every subject that
+            // may create a Deployment would cost a search per tenant developer.
+            let r = crate::effects::risks(rule).iter().any(|x| !x.starts_with("creates pods") && !x.starts_with("reads Secrets") && !x.starts_with("lists Secrets"));
+            self.risky_rules.borrow_mut().insert(rule, r);
+            r
+        });
+        self.risky_roles.borrow_mut().insert(key, r);
+        r
     }
 }
 
