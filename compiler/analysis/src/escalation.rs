@@ -525,14 +525,10 @@ impl<'a> Search<'a> {
             // The pod differs between namespaces only in its name and namespace,
             // which Pod Security does not read: decided once per level and version.
             let minor = pss::minor_of(&ps.version);
-            let refused = *self
-                .pss_host_path
-                .borrow_mut()
-                .entry((ps.enforce.as_str(), minor))
-                .or_insert_with(|| {
-                    let pod = pod();
-                    !pss::check(ps.enforce, minor, &pod["metadata"], &pod["spec"]).iter().all(|v| v.control != "host-path")
-                });
+            let refused = *self.pss_host_path.borrow_mut().entry((ps.enforce.as_str(), minor)).or_insert_with(|| {
+                let pod = pod();
+                !pss::check(ps.enforce, minor, &pod["metadata"], &pod["spec"]).iter().all(|v| v.control != "host-path")
+            });
             if refused {
                 return Some(format!("Pod Security enforce {} in {ns} refuses hostPath volumes ({})", ps.enforce.as_str(), t.origin));
             }
@@ -1153,7 +1149,8 @@ impl<'a> Search<'a> {
     /// A resource request in a namespace is searched only from the subjects
     /// whose paths may lead there, found backward from it
     /// ([`Search::candidates`]; when a binding names a group of every user or
-    /// ServiceAccount, through [`Search::scopes`] instead): `who-can -A` over a
+    /// ServiceAccount, through [`Search::scopes`] instead), a cluster-wide one
+    /// only from those whose paths may lead anywhere: `who-can -A` over a
     /// fleet whose every tenant grants `admin` asks each namespace about the
     /// few subjects that may act in it, not about the thousand tenants' admins.
     /// The oracle is [`Search::who_can_scanning`] (`tests/attack_paths.rs`).
@@ -1166,7 +1163,16 @@ impl<'a> Search<'a> {
                 }
                 self.who_can_scoped(req)
             }
-            _ => self.who_can_among(req, subjects.iter()),
+            // A cluster-wide resource request: only a ClusterRoleBinding grants it,
+            // and every power but a role or an `escalate` in a namespace (which
+            // give only that namespace's requests) leads anywhere: the subjects
+            // of [`Backward::anywhere`].
+            (None, false) => match self.backward.get_or_init(|| self.backward_index()) {
+                Some(b) => self.who_can_among(req, b.anywhere_idx.iter().map(|&i| &subjects[i])),
+                None => self.who_can_among(req, subjects.iter()),
+            },
+            // A non-resource URL: the bootstrap grants give some to every user.
+            (_, true) => self.who_can_among(req, subjects.iter()),
         }
     }
 
@@ -1400,7 +1406,9 @@ impl<'a> Search<'a> {
             // Pod creation and Secret reads alone are the one-step escalations
             // `Rbac::who_can` already follows; searching from every subject that
             // may create a Deployment would cost a search per tenant developer.
-            let r = crate::effects::risks(rule).iter().any(|x| !x.starts_with("creates pods") && !x.starts_with("reads Secrets") && !x.starts_with("lists Secrets"));
+            let r = crate::effects::risks(rule)
+                .iter()
+                .any(|x| !x.starts_with("creates pods") && !x.starts_with("reads Secrets") && !x.starts_with("lists Secrets"));
             self.risky_rules.borrow_mut().insert(rule, r);
             r
         });
