@@ -149,15 +149,41 @@ fn blast_radius_reports_a_token_that_becomes_the_applier() {
 }
 
 /// Issue 24: `who-can` searches a namespace's question only from the subjects
-/// whose followable paths may lead there (an index of each subject's reach);
-/// the answers equal a search from every subject, in every namespace and
-/// cluster-wide, on a fleet whose tenants grant `admin` (multi-step paths in
-/// their own namespaces) beside subjects whose paths lead anywhere (bind,
-/// impersonation, certificates, webhooks, the kubelet API) or into one
-/// namespace (`escalate` on a tenant's Role, a token, a Secret by name).
+/// whose followable paths may lead there (found backward from the namespace,
+/// or, when a binding names a group of everyone, through an index of each
+/// subject's reach); the answers equal a search from every subject, in every
+/// namespace and cluster-wide, on a fleet whose tenants grant `admin`
+/// (multi-step paths in their own namespaces) beside subjects whose paths lead
+/// anywhere (bind, impersonation, certificates, webhooks, the kubelet API) or
+/// into one namespace (`escalate` on a tenant's Role, a token, a Secret by name).
 #[test]
 fn who_can_index_answers_as_the_scan_of_every_subject() {
-    let dir = std::env::temp_dir().join(format!("khc-attack-index-{}", std::process::id()));
+    let found = who_can_equals_scan("base", true, "", "");
+    assert!(found > 0);
+}
+
+/// The backward search's other edges: a tenant whose Pod Security admits
+/// hostPath pods (whoever creates pods there is the node's root: anywhere),
+/// (no cluster-wide `host-isolation`), a group of a namespace's ServiceAccounts bound in another tenant (each of
+/// them a target), and a binding of `system:authenticated` (every identity a
+/// target: the index of each subject's reach answers instead).
+#[test]
+fn who_can_backward_search_answers_as_the_scan_in_its_edge_cases() {
+    let open = "tenant open {\n  pod-security privileged\n  role runner { can create on pods }\n  grant runner to user \"podder\"\n  role minter { can create on \"serviceaccounts/token\" }\n  grant minter to user \"podder\"\n}\n";
+    let found = who_can_equals_scan("edges", false, open, "  grant view to group \"system:serviceaccounts:t1\"\n");
+    assert!(found > 0);
+    let everyone = "tenant everyone {\n  grant view to group \"system:authenticated\"\n}\n";
+    assert!(who_can_equals_scan("everyone", true, everyone, "") > 0);
+}
+
+/// Writes the fleet of [`who_can_index_answers_as_the_scan_of_every_subject`]
+/// with `extra` (blocks appended to the entry) and `per_tenant` (lines added to
+/// every tenant), without the cluster's `host-isolation` admission unless
+/// `host_isolation`, and asserts `who-can`'s answers (and those through the index
+/// of each subject's reach) equal the scan's for several requests in every
+/// namespace and cluster-wide; returns how many multi-step answers there were.
+fn who_can_equals_scan(tag: &str, host_isolation: bool, extra: &str, per_tenant: &str) -> usize {
+    let dir = std::env::temp_dir().join(format!("khc-attack-index-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let n = 6;
@@ -166,10 +192,14 @@ fn who_can_index_answers_as_the_scan_of_every_subject() {
         "  admission { use host-isolation }\n  role binder {\n    can bind on clusterroles.rbac.authorization.k8s.io\n    can create on rolebindings.rbac.authorization.k8s.io\n  }\n  grant binder to user \"bob\"\n  role imp { can impersonate on users names \"bob\" }\n  grant imp to user \"carol\"\n  role masters { can impersonate on users groups uids }\n  grant masters to user \"mallory\"\n  role csr {\n    can create on certificatesigningrequests.certificates.k8s.io\n    can update on \"certificatesigningrequests.certificates.k8s.io/approval\"\n    can approve on signers.certificates.k8s.io names \"kubernetes.io/kube-apiserver-client\"\n  }\n  grant csr to user \"cert-clerk\"\n  role hooks { can create on mutatingwebhookconfigurations.admissionregistration.k8s.io }\n  grant hooks to user \"hooker\"\n  role kubelet-proxy { can get on \"nodes/proxy\" }\n  grant kubelet-proxy to user \"prober\"\n",
     );
     entry.push_str("tenant extra {\n  workload ci { selector { app \"ci\" } }\n  role reader { can get list on secrets }\n  grant reader to workload ci\n  role minter { can create on \"serviceaccounts/token\" }\n  grant minter to user \"dave\"\n  role peek { can get on secrets names \"ci\" }\n  grant peek to user \"gina\"\n  role escalator { can escalate update on roles.rbac.authorization.k8s.io names \"escalator\" }\n  grant escalator to user \"eve\"\n}\n");
+    entry.push_str(extra);
+    if !host_isolation {
+        entry = entry.replace("  admission { use host-isolation }\n", "");
+    }
     std::fs::write(dir.join("main.khc"), entry).unwrap();
     for i in 0..n {
         let t = fleet_tenant(i, n, 0);
-        let t = t.trim_end().strip_suffix('}').expect("a tenant block").to_string() + &format!("  grant admin to group \"t{i}-admins\"\n}}\n");
+        let t = t.trim_end().strip_suffix('}').expect("a tenant block").to_string() + &format!("  grant admin to group \"t{i}-admins\"\n{per_tenant}}}\n");
         std::fs::write(dir.join(format!("t{i}.khc")), t).unwrap();
     }
     let ws = khc_analysis::Workspace::load(&dir).unwrap_or_else(|e| panic!("{e:?}"));
@@ -183,12 +213,15 @@ fn who_can_index_answers_as_the_scan_of_every_subject() {
         {
             let req = Request::new(verb, resource, ns.as_deref(), None);
             let indexed = search.who_can(&req);
-            assert_eq!(indexed, search.who_can_scanning(&req), "who-can {verb} {resource} in {ns:?}");
+            let scan = search.who_can_scanning(&req);
+            assert_eq!(indexed, scan, "{tag}: who-can {verb} {resource} in {ns:?}");
+            assert_eq!(search.who_can_scoped(&req), scan, "{tag}: who-can {verb} {resource} in {ns:?} through each subject's reach");
             found += indexed.len();
         }
     }
     // The fleet's admins reach their namespaces' ServiceAccounts; bob, carol,
     // mallory, … reach anything: the comparison is not of empty answers.
-    assert!(found > namespaces.len(), "{found} multi-step answers");
+    assert!(found > namespaces.len(), "{tag}: {found} multi-step answers");
     let _ = std::fs::remove_dir_all(&dir);
+    found
 }

@@ -40,8 +40,12 @@
 //! ServiceAccount, and only in the namespaces the identity may act in (found
 //! through indexes, never by a scan of every namespace). A question in a
 //! namespace is searched only from the subjects whose followable paths may
-//! lead there (each subject's scope, indexed once), so `who-can -A` over a
-//! fleet is linear in its size.
+//! lead there, found backward from the namespace (its RoleBindings' subjects,
+//! those who may become them, and those whose paths lead anywhere:
+//! [`Search::who_can`]), so `who-can -n NS` visits NS's few subjects and
+//! `who-can -A` over a fleet is linear in its size without a forward search
+//! from every tenant's admins. A subject's request with a verb none of its
+//! rules lists is refused without asking the authorizer.
 
 use crate::rbac::{BindingDef, Grant, Request, RoleDef, Subject, POD_MAKERS};
 use crate::{pss, Workspace};
@@ -260,9 +264,23 @@ pub struct Search<'a> {
     risky: std::cell::OnceCell<Vec<Subject>>,
     /// Where each searched subject's paths may lead ([`Search::scopes`]).
     scopes: std::cell::OnceCell<Scopes>,
+    /// The index of the backward search ([`Search::candidates`]).
+    backward: std::cell::OnceCell<Option<Backward>>,
+    /// Whether a Pod Security level (and version) refuses a hostPath pod.
+    pss_host_path: RefCell<HashMap<(&'static str, u32), bool>>,
+    /// Whether a role (by address) may create pods.
+    pod_roles: RefCell<HashMap<*const RoleDef, bool>>,
     /// The bindings naming each subject (indexes into the authorizer's bindings).
     bindings_of: HashMap<Subject, Vec<usize>>,
     perms: RefCell<HashMap<Subject, Perms<'a>>>,
+    /// The verbs of each subject's rules ([`Search::may_verb`]).
+    verbs: RefCell<HashMap<Subject, Rc<Vec<&'a str>>>>,
+    /// Whether a role (by address) holds an escalation step the search starts
+    /// from ([`Search::searched_subjects`]): decided once per role, not once
+    /// per binding of the fleet's thousand `admin` grants.
+    risky_roles: RefCell<HashMap<*const RoleDef, bool>>,
+    /// The same, per rule (by value).
+    risky_rules: RefCell<HashMap<&'a crate::rbac::Rule, bool>>,
     reached: RefCell<HashMap<Subject, Rc<Reached>>>,
     /// The subjects allowed the last request directly (asked once per request,
     /// not once per power that borrows them).
@@ -278,6 +296,22 @@ pub struct Search<'a> {
 /// paths may lead anywhere, and those whose paths lead only into some
 /// namespaces, by namespace.
 type Scopes = (Vec<usize>, HashMap<String, Vec<usize>>);
+
+/// The index of the backward search from a namespace ([`Search::candidates`]).
+struct Backward {
+    /// The subjects the RoleBindings of each namespace name.
+    named_in: HashMap<String, Vec<Subject>>,
+    /// The identities whose followable paths may lead anywhere (a
+    /// ClusterRoleBinding names them, or they may create hostPath pods where
+    /// no admission refuses them), with every identity that may become one of
+    /// them, step by step.
+    anywhere: BTreeSet<Subject>,
+    /// [`Backward::anywhere`]'s searched subjects (indexes into
+    /// [`Search::searched_subjects`]).
+    anywhere_idx: Vec<usize>,
+    /// The index of each searched subject.
+    index: HashMap<Subject, usize>,
+}
 
 /// A subject's `(namespace, binding, role)` triples ([`crate::rbac::Rbac::permissions_of`]).
 type Perms<'a> = Rc<Vec<(Option<String>, &'a BindingDef, &'a RoleDef)>>;
@@ -357,6 +391,9 @@ impl<'a> Search<'a> {
             pod_refusal: RefCell::default(),
             risky: std::cell::OnceCell::new(),
             scopes: std::cell::OnceCell::new(),
+            backward: std::cell::OnceCell::new(),
+            pss_host_path: RefCell::default(),
+            pod_roles: RefCell::default(),
             bindings_of: {
                 let mut m: HashMap<Subject, Vec<usize>> = HashMap::new();
                 for (i, b) in ws.rbac.bindings.iter().enumerate() {
@@ -370,6 +407,9 @@ impl<'a> Search<'a> {
                 m
             },
             perms: RefCell::default(),
+            verbs: RefCell::default(),
+            risky_roles: RefCell::default(),
+            risky_rules: RefCell::default(),
             reached: RefCell::default(),
             direct: RefCell::default(),
             reference_denials: RefCell::default(),
@@ -384,22 +424,10 @@ impl<'a> Search<'a> {
         if let Some(p) = self.perms.borrow().get(who) {
             return p.clone();
         }
-        let mut keys = vec![who.clone()];
-        match who {
-            Subject::User { .. } => keys.push(Subject::group("system:authenticated")),
-            Subject::ServiceAccount { namespace, .. } => {
-                keys.push(Subject::group("system:authenticated"));
-                keys.push(Subject::group("system:serviceaccounts"));
-                keys.push(Subject::group(&format!("system:serviceaccounts:{namespace}")));
-            }
-            Subject::Group { .. } => {}
-        }
-        let mut idx: Vec<usize> = keys.iter().filter_map(|k| self.bindings_of.get(k)).flatten().copied().collect();
-        idx.sort_unstable();
-        idx.dedup();
         let rbac: &'a crate::rbac::Rbac = &self.ws.rbac;
         let p: Perms<'a> = Rc::new(
-            idx.into_iter()
+            self.binding_indexes(who)
+                .into_iter()
                 .filter_map(|i| {
                     let b = &rbac.bindings[i];
                     Some((b.namespace.clone(), b, rbac.role_of(b)?))
@@ -410,8 +438,53 @@ impl<'a> Search<'a> {
         p
     }
 
+    /// The bindings naming `who` or a group it belongs to, in order (indexes
+    /// into the authorizer's bindings).
+    fn binding_indexes(&self, who: &Subject) -> Vec<usize> {
+        let mut idx: Vec<usize> = self.bindings_of.get(who).cloned().unwrap_or_default();
+        let mut group = |name: &str| {
+            if let Some(v) = self.bindings_of.get(&Subject::group(name)) {
+                idx.extend(v);
+            }
+        };
+        match who {
+            Subject::User { .. } => group("system:authenticated"),
+            Subject::ServiceAccount { namespace, .. } => {
+                group("system:authenticated");
+                group("system:serviceaccounts");
+                group(&format!("system:serviceaccounts:{namespace}"));
+            }
+            Subject::Group { .. } => {}
+        }
+        idx.sort_unstable();
+        idx.dedup();
+        idx
+    }
+
     fn grants(&self, who: &Subject, verb: &str, res: &str, ns: Option<&str>, name: Option<&str>) -> Vec<Grant> {
+        if !self.may_verb(who, verb) {
+            return Vec::new();
+        }
         self.ws.rbac.grants(who, &Request::new(verb, res, ns, name))
+    }
+
+    /// Whether some rule bound to `who` lists `verb` (or `*`): when none does,
+    /// the authorizer allows `who` no request with that verb, and the search
+    /// does not ask it (a tenant's `admin` has no `bind`, `escalate` nor
+    /// `approve`: its powers are decided without a question per ClusterRole).
+    /// The same bindings as [`crate::rbac::Rbac::grants`]: those naming `who`
+    /// or a group covering it ([`Search::perms`]).
+    fn may_verb(&self, who: &Subject, verb: &str) -> bool {
+        let cached = self.verbs.borrow().get(who).cloned();
+        let verbs = cached.unwrap_or_else(|| {
+            let mut v: Vec<&'a str> = self.perms(who).iter().flat_map(|(_, _, r)| r.rules.iter().flat_map(|r| r.verbs.iter().map(String::as_str))).collect();
+            v.sort_unstable();
+            v.dedup();
+            let v = Rc::new(v);
+            self.verbs.borrow_mut().insert(who.clone(), v.clone());
+            v
+        });
+        verbs.iter().any(|v| *v == "*" || *v == verb)
     }
 
     /// The namespaces where `who` may do one of `asks` (verb, resource): every
@@ -440,17 +513,27 @@ impl<'a> Search<'a> {
     }
 
     fn host_path_refused_uncached(&self, ns: &str) -> Option<String> {
-        let pod = serde_json::json!({
-            "apiVersion": "v1", "kind": "Pod",
-            "metadata": {"name": "x", "namespace": ns},
-            "spec": {"containers": [{"name": "x", "image": "x"}], "volumes": [{"name": "h", "hostPath": {"path": "/"}}]}
-        });
+        let pod = || {
+            serde_json::json!({
+                "apiVersion": "v1", "kind": "Pod",
+                "metadata": {"name": "x", "namespace": ns},
+                "spec": {"containers": [{"name": "x", "image": "x"}], "volumes": [{"name": "h", "hostPath": {"path": "/"}}]}
+            })
+        };
         if let Some(t) = self.ws.tenant_of(ns) {
             let ps = &t.pod_security;
-            if !pss::check(ps.enforce, pss::minor_of(&ps.version), &pod["metadata"], &pod["spec"]).iter().all(|v| v.control != "host-path") {
+            // The pod differs between namespaces only in its name and namespace,
+            // which Pod Security does not read: decided once per level and version.
+            let minor = pss::minor_of(&ps.version);
+            let refused = *self.pss_host_path.borrow_mut().entry((ps.enforce.as_str(), minor)).or_insert_with(|| {
+                let pod = pod();
+                !pss::check(ps.enforce, minor, &pod["metadata"], &pod["spec"]).iter().all(|v| v.control != "host-path")
+            });
+            if refused {
                 return Some(format!("Pod Security enforce {} in {ns} refuses hostPath volumes ({})", ps.enforce.as_str(), t.origin));
             }
         } else {
+            let pod = pod();
             for m in self.ws.models.iter() {
                 let ps = &m.cluster.control_plane.pod_security;
                 if !ps.exempt_namespaces.iter().any(|e| e == ns)
@@ -464,7 +547,9 @@ impl<'a> Search<'a> {
                 }
             }
         }
-        for (policy, binding) in self.pod_policies(ns).iter() {
+        let policies = self.pod_policies(ns);
+        let pod = if policies.is_empty() { serde_json::Value::Null } else { pod() };
+        for (policy, binding) in policies.iter() {
             if let Some(v) = policy.evaluate(&pod, &binding.actions).into_iter().find(|v| v.actions.iter().any(|a| a == "Deny") && v.error.is_none()) {
                 return Some(format!("khc admission rule {} ({}) refuses hostPath volumes in {ns}", v.rule, v.rule_source));
             }
@@ -1062,10 +1147,41 @@ impl<'a> Search<'a> {
     /// direct grant, with its paths (see [`who_can_by_escalation`]).
     ///
     /// A resource request in a namespace is searched only from the subjects
-    /// whose paths may lead there ([`Search::scopes`]): `who-can -A` over a
+    /// whose paths may lead there, found backward from it
+    /// ([`Search::candidates`]; when a binding names a group of every user or
+    /// ServiceAccount, through [`Search::scopes`] instead), a cluster-wide one
+    /// only from those whose paths may lead anywhere: `who-can -A` over a
     /// fleet whose every tenant grants `admin` asks each namespace about the
     /// few subjects that may act in it, not about the thousand tenants' admins.
+    /// The oracle is [`Search::who_can_scanning`] (`tests/attack_paths.rs`).
     pub fn who_can(&self, req: &Request) -> Vec<(Subject, Closure)> {
+        let subjects = self.searched_subjects();
+        match (&req.namespace, req.is_non_resource()) {
+            (Some(ns), false) => {
+                if let Some(idx) = self.candidates(ns) {
+                    return self.who_can_among(req, idx.into_iter().map(|i| &subjects[i]));
+                }
+                self.who_can_scoped(req)
+            }
+            // A cluster-wide resource request: only a ClusterRoleBinding grants it,
+            // and every power but a role or an `escalate` in a namespace (which
+            // give only that namespace's requests) leads anywhere: the subjects
+            // of [`Backward::anywhere`].
+            (None, false) => match self.backward.get_or_init(|| self.backward_index()) {
+                Some(b) => self.who_can_among(req, b.anywhere_idx.iter().map(|&i| &subjects[i])),
+                None => self.who_can_among(req, subjects.iter()),
+            },
+            // A non-resource URL: the bootstrap grants give some to every user.
+            (_, true) => self.who_can_among(req, subjects.iter()),
+        }
+    }
+
+    /// [`Search::who_can`] through the index of every searched subject's scope
+    /// ([`Search::scopes`]: each subject's forward search, once), for a
+    /// resource request in a namespace: what `who-can` asks when the backward
+    /// search ([`Search::candidates`]) cannot answer (a binding names a group
+    /// of every user or ServiceAccount); tested against both.
+    pub fn who_can_scoped(&self, req: &Request) -> Vec<(Subject, Closure)> {
         let subjects = self.searched_subjects();
         match (&req.namespace, req.is_non_resource()) {
             (Some(ns), false) => {
@@ -1099,6 +1215,112 @@ impl<'a> Search<'a> {
             }
         }
         out
+    }
+
+    /// The searched subjects (indexes into [`Search::searched_subjects`], in
+    /// order) whose followable paths may obtain a resource request in `ns`: a
+    /// superset of those [`Search::scopes`] holds for `ns`, found backward
+    /// from the namespace instead of forward from every subject (`None`: a
+    /// binding names `system:authenticated` or `system:serviceaccounts`, and
+    /// every identity would be a target).
+    ///
+    /// Such a path ends at an identity bound in `ns` or holding a power there
+    /// or anywhere. Every power but a role bound or an `escalate` in a
+    /// namespace needs a ClusterRoleBinding, or a hostPath pod where no
+    /// admission refuses it; a role bound or an `escalate` in `ns` needs a
+    /// RoleBinding there. So the targets are the identities the RoleBindings
+    /// of `ns` name, and those of [`Backward::anywhere`]. A step to a
+    /// ServiceAccount of namespace X (impersonation, a token, a pod, a Secret)
+    /// is allowed only by a RoleBinding of X or a ClusterRoleBinding, a step
+    /// to a user or group (impersonation) only by a ClusterRoleBinding: the
+    /// identities that may become a target are the subjects those bindings
+    /// name (a group of X's ServiceAccounts: each of them), iterated to a
+    /// fixpoint. `-n t5` over a fleet of tenant admins visits t5's few
+    /// subjects, not the forward search of every admin.
+    fn candidates(&self, ns: &str) -> Option<Vec<usize>> {
+        let b = self.backward.get_or_init(|| self.backward_index()).as_ref()?;
+        let mut seen: BTreeSet<Subject> = BTreeSet::new();
+        let mut queue: Vec<Subject> = Vec::new();
+        self.expand(b.named_in.get(ns).into_iter().flatten(), &mut queue);
+        while let Some(t) = queue.pop() {
+            if b.anywhere.contains(&t) || !seen.insert(t.clone()) {
+                continue;
+            }
+            if let Subject::ServiceAccount { namespace, .. } = &t {
+                self.expand(b.named_in.get(namespace).into_iter().flatten(), &mut queue);
+            }
+        }
+        let mut idx: Vec<usize> = b.anywhere_idx.iter().copied().chain(seen.iter().filter_map(|s| b.index.get(s).copied())).collect();
+        idx.sort_unstable();
+        idx.dedup();
+        Some(idx)
+    }
+
+    /// The identities a binding naming `named` grants to: the subjects
+    /// themselves, and each ServiceAccount of a namespace a group
+    /// `system:serviceaccounts:NS` names.
+    fn expand<'s>(&self, named: impl Iterator<Item = &'s Subject>, out: &mut Vec<Subject>) {
+        for s in named {
+            out.push(s.clone());
+            if let Subject::Group { name } = s {
+                if let Some(ns) = name.strip_prefix("system:serviceaccounts:") {
+                    out.extend(self.accounts.get(ns).into_iter().flatten().map(|a| Subject::sa(ns, a)));
+                }
+            }
+        }
+    }
+
+    /// The index of [`Search::candidates`] (`None`: a group of every user or
+    /// ServiceAccount is bound).
+    fn backward_index(&self) -> Option<Backward> {
+        let rbac = &self.ws.rbac;
+        let mut named_in: HashMap<String, Vec<Subject>> = HashMap::new();
+        let mut seeds: Vec<Subject> = Vec::new();
+        for b in &rbac.bindings {
+            if b.subjects.iter().any(|s| matches!(s, Subject::Group { name } if name == "system:authenticated" || name == "system:serviceaccounts")) {
+                return None;
+            }
+            match &b.namespace {
+                None => self.expand(b.subjects.iter(), &mut seeds),
+                Some(ns) => {
+                    named_in.entry(ns.clone()).or_default().extend(b.subjects.iter().cloned());
+                    // A hostPath pod is the node's root: anywhere, unless admission refuses it.
+                    if self.may_create_pods(rbac.role_of(b)) && self.host_path_refused(ns).is_none() {
+                        self.expand(b.subjects.iter(), &mut seeds);
+                    }
+                }
+            }
+        }
+        for v in named_in.values_mut() {
+            v.sort();
+            v.dedup();
+        }
+        let mut anywhere = BTreeSet::new();
+        while let Some(t) = seeds.pop() {
+            if !anywhere.insert(t.clone()) {
+                continue;
+            }
+            if let Subject::ServiceAccount { namespace, .. } = &t {
+                self.expand(named_in.get(namespace).into_iter().flatten(), &mut seeds);
+            }
+        }
+        let index: HashMap<Subject, usize> = self.searched_subjects().iter().enumerate().map(|(i, s)| (s.clone(), i)).collect();
+        let mut anywhere_idx: Vec<usize> = anywhere.iter().filter_map(|s| index.get(s).copied()).collect();
+        anywhere_idx.sort_unstable();
+        Some(Backward { named_in, anywhere, anywhere_idx, index })
+    }
+
+    /// Whether some rule of `role` allows creating pods (memoized per role).
+    fn may_create_pods(&self, role: Option<&RoleDef>) -> bool {
+        let Some(role) = role else { return false };
+        let key: *const RoleDef = role;
+        if let Some(r) = self.pod_roles.borrow().get(&key) {
+            return *r;
+        }
+        let req = Request::new("create", "pods", None, None);
+        let r = role.rules.iter().any(|r| r.allows(&req));
+        self.pod_roles.borrow_mut().insert(key, r);
+        r
     }
 
     /// The namespaces where `who`'s followable paths ([`Search::paths_to`],
@@ -1160,24 +1382,38 @@ impl<'a> Search<'a> {
     /// PersistentVolumes, nodes/proxy).
     fn searched_subjects(&self) -> &[Subject] {
         self.risky.get_or_init(|| {
-            self.ws
-                .rbac
-                .subjects()
-                .into_iter()
-                .filter(|s| {
-                    // Pod creation and Secret reads alone are the one-step escalations
-                    // `Rbac::who_can` already follows; searching from every subject that
-                    // may create a Deployment would cost a search per tenant developer.
-                    self.perms(s).iter().any(|(_, _, r)| {
-                        r.rules.iter().any(|r| {
-                            crate::effects::risks(r)
-                                .iter()
-                                .any(|x| !x.starts_with("creates pods") && !x.starts_with("reads Secrets") && !x.starts_with("lists Secrets"))
-                        })
-                    })
-                })
-                .collect()
+            let rbac: &'a crate::rbac::Rbac = &self.ws.rbac;
+            // Decided per binding (through its role, once per role and once per
+            // distinct rule), not by each subject's permissions: the fleet's
+            // tenant developers are not searched from, nor their permissions held.
+            let risky: Vec<bool> = rbac.bindings.iter().map(|b| rbac.role_of(b).is_some_and(|r| self.risky_role(r))).collect();
+            rbac.subjects().into_iter().filter(|s| self.binding_indexes(s).into_iter().any(|i| risky[i])).collect()
         })
+    }
+
+    /// Whether `role` holds an escalation step beyond pod creation and Secret
+    /// reads (memoized per role, and per rule: every tenant's Role with the
+    /// same rules is decided once).
+    fn risky_role(&self, role: &'a RoleDef) -> bool {
+        let key: *const RoleDef = role;
+        if let Some(r) = self.risky_roles.borrow().get(&key) {
+            return *r;
+        }
+        let r = role.rules.iter().any(|rule| {
+            if let Some(r) = self.risky_rules.borrow().get(rule) {
+                return *r;
+            }
+            // Pod creation and Secret reads alone are the one-step escalations
+            // `Rbac::who_can` already follows; searching from every subject that
+            // may create a Deployment would cost a search per tenant developer.
+            let r = crate::effects::risks(rule)
+                .iter()
+                .any(|x| !x.starts_with("creates pods") && !x.starts_with("reads Secrets") && !x.starts_with("lists Secrets"));
+            self.risky_rules.borrow_mut().insert(rule, r);
+            r
+        });
+        self.risky_roles.borrow_mut().insert(key, r);
+        r
     }
 }
 

@@ -126,7 +126,7 @@ impl fmt::Display for Subject {
 }
 
 /// One policy rule.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Rule {
     /// API groups.
