@@ -12,6 +12,7 @@ use serde_json::Value;
 use std::sync::Arc;
 
 /// One validation of a policy.
+#[derive(Clone)]
 pub struct Check {
     /// The khc rule (`no-privileged`), from the message's `[khc rule …]` tag.
     pub rule: String,
@@ -38,6 +39,7 @@ pub struct PolicyBinding {
 }
 
 /// A ValidatingAdmissionPolicy with its bindings.
+#[derive(Clone)]
 pub struct Policy {
     /// Name.
     pub name: String,
@@ -466,6 +468,11 @@ impl Programs {
         Programs { as_written: true, ..Programs::default() }
     }
 
+    /// Whether these are the oracle's programs ([`Programs::as_written`]).
+    pub fn is_as_written(&self) -> bool {
+        self.as_written
+    }
+
     /// Forgets the expressions that no policy holds any more and that were
     /// asked for once only (one tenant's own: its `allowed-registries`), so
     /// that policies built one tenant at a time and dropped (`khc eval`'s
@@ -515,6 +522,41 @@ pub fn rule_of_message(message: &str) -> Option<(&str, &str)> {
     Some(tag.split_once(" at ").unwrap_or((tag, "?")))
 }
 
+/// A ValidatingAdmissionPolicy or a binding (with the name of the policy it
+/// binds), read but not yet given to an [`AdmissionBuilder`]
+/// ([`AdmissionBuilder::add_part`]).
+#[derive(Clone)]
+pub enum Part {
+    /// A policy, without its bindings.
+    Policy(Policy),
+    /// A binding and the policy name it names.
+    Binding(String, PolicyBinding),
+}
+
+/// A policy's name, source, failure policy and matched resources.
+type Head = (String, String, bool, Vec<(String, String)>);
+
+/// A policy from its parts, however read: variables `(name, expression)`,
+/// validations `(expression, message)`, match conditions' expressions.
+fn policy_of(
+    cache: &mut Programs,
+    (name, source, fail_closed, resources): Head,
+    variables: impl Iterator<Item = (String, String)>,
+    validations: impl Iterator<Item = (String, String)>,
+    conditions: impl Iterator<Item = String>,
+) -> Policy {
+    let variables = variables.map(|(name, expression)| (name, compile(cache, &expression))).collect();
+    let checks = validations
+        .map(|(expression, message)| {
+            let (rule, rule_source) = rule_of_message(&message).unwrap_or(("", "?"));
+            let program = compile(cache, &expression);
+            Check { rule: rule.into(), rule_source: rule_source.into(), expression: program.text.clone(), message, program }
+        })
+        .collect();
+    let match_conditions = conditions.map(|c| compile(cache, &c)).collect();
+    Policy { name, source, fail_closed, resources, variables, match_conditions, checks, bindings: Vec::new(), dotted: std::sync::OnceLock::new() }
+}
+
 impl Admission {
     /// The policies and bindings among `objects` (expressions compiled once).
     pub fn new(objects: &[Object]) -> Admission {
@@ -552,63 +594,90 @@ impl<'c> AdmissionBuilder<'c> {
 
     /// Adds a ValidatingAdmissionPolicy or a binding (other kinds are ignored).
     pub fn add(&mut self, o: &Object) {
-        let cache = &mut *self.cache;
+        if let Some(part) = self.read(o) {
+            self.add_part(part);
+        }
+    }
+
+    /// A ValidatingAdmissionPolicy or a binding read from its JSON form
+    /// (`None` for other kinds, and a binding that names no policy), its
+    /// expressions through this builder's programs.
+    pub fn read(&mut self, o: &Object) -> Option<Part> {
+        let spec = &o.value["spec"];
+        let strs = |v: &Value| v.as_array().into_iter().flatten().filter_map(Value::as_str).map(str::to_string).collect::<Vec<_>>();
         match o.kind() {
             "ValidatingAdmissionPolicy" => {
-                let spec = &o.value["spec"];
                 let mut resources = Vec::new();
                 for r in spec["matchConstraints"]["resourceRules"].as_array().into_iter().flatten() {
-                    for g in r["apiGroups"].as_array().into_iter().flatten().filter_map(Value::as_str) {
-                        for res in r["resources"].as_array().into_iter().flatten().filter_map(Value::as_str) {
-                            resources.push((g.to_string(), res.to_string()));
-                        }
+                    for g in strs(&r["apiGroups"]) {
+                        resources.extend(strs(&r["resources"]).into_iter().map(|res| (g.clone(), res)));
                     }
                 }
-                let variables = spec["variables"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .map(|v| (v["name"].as_str().unwrap_or("").to_string(), compile(cache, v["expression"].as_str().unwrap_or(""))))
-                    .collect();
-                let checks = spec["validations"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .map(|v| {
-                        let message = v["message"].as_str().unwrap_or("").to_string();
-                        let (rule, rule_source) = rule_of_message(&message).unwrap_or(("", "?"));
-                        let program = compile(cache, v["expression"].as_str().unwrap_or(""));
-                        Check { rule: rule.into(), rule_source: rule_source.into(), message, expression: program.text.clone(), program }
-                    })
-                    .collect();
-                let match_conditions =
-                    spec["matchConditions"].as_array().into_iter().flatten().map(|c| compile(cache, c["expression"].as_str().unwrap_or(""))).collect();
-                self.policies.push(Policy {
-                    name: o.name().into(),
-                    source: source_of(&o.value),
-                    fail_closed: spec["failurePolicy"].as_str() != Some("Ignore"),
-                    resources,
-                    variables,
-                    match_conditions,
-                    checks,
-                    bindings: Vec::new(),
-                    dotted: std::sync::OnceLock::new(),
-                });
+                let text = |v: &Value, key: &str| v[key].as_str().unwrap_or("").to_string();
+                let variables = spec["variables"].as_array().into_iter().flatten().map(|v| (text(v, "name"), text(v, "expression")));
+                let validations = spec["validations"].as_array().into_iter().flatten().map(|v| (text(v, "expression"), text(v, "message")));
+                let conditions = spec["matchConditions"].as_array().into_iter().flatten().map(|c| text(c, "expression"));
+                let head = (o.name().to_string(), source_of(&o.value), spec["failurePolicy"].as_str() != Some("Ignore"), resources);
+                Some(Part::Policy(policy_of(self.cache, head, variables, validations, conditions)))
             }
             "ValidatingAdmissionPolicyBinding" => {
-                let spec = &o.value["spec"];
-                let Some(policy) = spec["policyName"].as_str() else { return };
-                self.bindings.push((
-                    policy.to_string(),
-                    PolicyBinding {
-                        name: o.name().into(),
-                        namespaces: Selector::parse(&spec["matchResources"]["namespaceSelector"]),
-                        actions: spec["validationActions"].as_array().into_iter().flatten().filter_map(|a| a.as_str().map(str::to_string)).collect(),
-                        source: source_of(&o.value),
-                    },
-                ));
+                let policy = spec["policyName"].as_str()?;
+                let binding = PolicyBinding {
+                    name: o.name().into(),
+                    namespaces: Selector::parse(&spec["matchResources"]["namespaceSelector"]),
+                    actions: strs(&spec["validationActions"]),
+                    source: source_of(&o.value),
+                };
+                Some(Part::Binding(policy.to_string(), binding))
             }
-            _ => {}
+            _ => None,
+        }
+    }
+
+    /// [`AdmissionBuilder::read`] of the typed object khc builds
+    /// (`khc_emit::objects::Body::typed`), without its JSON form: the same
+    /// policy or binding (`tests/typed_model.rs` holds the tenant views built
+    /// both ways equal).
+    pub fn read_typed(&mut self, typed: &dyn std::any::Any) -> Option<Part> {
+        use k8s_openapi::api::admissionregistration::v1::{ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding};
+        use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+        let name = |m: &ObjectMeta| m.name.clone().unwrap_or_default();
+        let source = |m: &ObjectMeta| m.annotations.as_ref().and_then(|a| a.get(crate::SOURCE_ANNOTATION)).map_or_else(|| "?".to_string(), Clone::clone);
+        if let Some(p) = typed.downcast_ref::<ValidatingAdmissionPolicy>() {
+            let spec = p.spec.as_ref();
+            let mut resources = Vec::new();
+            for r in spec.and_then(|s| s.match_constraints.as_ref()).and_then(|m| m.resource_rules.as_ref()).into_iter().flatten() {
+                for g in r.api_groups.iter().flatten() {
+                    resources.extend(r.resources.iter().flatten().map(|res| (g.clone(), res.clone())));
+                }
+            }
+            let variables = spec.and_then(|s| s.variables.as_ref()).into_iter().flatten().map(|v| (v.name.clone(), v.expression.clone()));
+            let validations =
+                spec.and_then(|s| s.validations.as_ref()).into_iter().flatten().map(|v| (v.expression.clone(), v.message.clone().unwrap_or_default()));
+            let conditions = spec.and_then(|s| s.match_conditions.as_ref()).into_iter().flatten().map(|c| c.expression.clone());
+            let fail_closed = spec.and_then(|s| s.failure_policy.as_deref()) != Some("Ignore");
+            let head = (name(&p.metadata), source(&p.metadata), fail_closed, resources);
+            return Some(Part::Policy(policy_of(self.cache, head, variables, validations, conditions)));
+        }
+        let b = typed.downcast_ref::<ValidatingAdmissionPolicyBinding>()?;
+        let spec = b.spec.as_ref()?;
+        let policy = spec.policy_name.clone()?;
+        let selector = spec.match_resources.as_ref().and_then(|m| m.namespace_selector.as_ref());
+        let binding = PolicyBinding {
+            name: name(&b.metadata),
+            namespaces: selector.map_or_else(Selector::default, |s| Selector::parse(&serde_json::to_value(s).unwrap_or_default())),
+            actions: spec.validation_actions.clone().unwrap_or_default(),
+            source: source(&b.metadata),
+        };
+        Some(Part::Binding(policy, binding))
+    }
+
+    /// Adds a policy or binding read before ([`AdmissionBuilder::read`]; a
+    /// copy of one read once serves every tenant view).
+    pub fn add_part(&mut self, part: Part) {
+        match part {
+            Part::Policy(p) => self.policies.push(p),
+            Part::Binding(policy, b) => self.bindings.push((policy, b)),
         }
     }
 
@@ -627,6 +696,34 @@ impl<'c> AdmissionBuilder<'c> {
             }
         }
         Admission { policies, index: std::sync::OnceLock::new() }
+    }
+}
+
+impl Admission {
+    /// Every policy and binding as text, in order: name, source, failure
+    /// policy, resources, variables, match conditions, validations (rule,
+    /// source, message, expression) and bindings (name, selector, actions,
+    /// source) — what judging reads, for tests that build the same policies
+    /// two ways.
+    pub fn outline(&self) -> String {
+        use std::fmt::Write;
+        let mut out = String::new();
+        for p in &self.policies {
+            let _ = writeln!(out, "policy {} at {} fail-closed {} resources {:?}", p.name, p.source, p.fail_closed, p.resources);
+            for (name, e) in &p.variables {
+                let _ = writeln!(out, "  variable {name} = {}", e.text);
+            }
+            for e in &p.match_conditions {
+                let _ = writeln!(out, "  match {}", e.text);
+            }
+            for c in &p.checks {
+                let _ = writeln!(out, "  check {} at {}: {} = {}", c.rule, c.rule_source, c.message, c.expression);
+            }
+            for b in &p.bindings {
+                let _ = writeln!(out, "  binding {} at {}: {:?} {:?}", b.name, b.source, b.namespaces, b.actions);
+            }
+        }
+        out
     }
 }
 

@@ -289,6 +289,9 @@ pub struct Source {
     /// `nodes`, with T: they bind every namespace but T's (and the exempt ones),
     /// so every other tenant's view holds them.
     nodes_views: std::sync::OnceLock<Vec<Vec<(String, Object)>>>,
+    /// [`Source::cluster_views`] and [`Source::nodes_views`] read once
+    /// (Namespaces kept, policies and bindings read), for every tenant view.
+    view_parts: std::sync::OnceLock<ViewParts>,
     /// The first tenant (model, tenant positions) that owns each namespace.
     owners: std::sync::OnceLock<std::collections::HashMap<String, (usize, usize)>>,
     /// The positions of the tenants of each name, in each model (a tenant view
@@ -360,6 +363,58 @@ impl Source {
         }
         stage("emit the objects it reads, one tenant at a time");
     }
+}
+
+impl Source {
+    /// The [`VIEW_KINDS`] objects of each model's cluster unit.
+    fn cluster_views(&self) -> &Vec<Vec<Object>> {
+        self.cluster_views.get_or_init(|| self.models.iter().map(|m| cluster_objects_of(m, VIEW_KINDS, &[])).collect())
+    }
+
+    /// The `khc-nodes-T` policies and bindings of each model, with T.
+    fn nodes_views(&self) -> &Vec<Vec<(String, Object)>> {
+        self.nodes_views.get_or_init(|| {
+            self.models
+                .iter()
+                .map(|m| {
+                    let mut out = Vec::new();
+                    for t in m.tenants.iter().filter(|t| t.nodes.is_some()) {
+                        let name = format!("khc-nodes-{}", t.name);
+                        out.extend(tenant_judges_of(m, t).into_iter().filter(|o| o.name() == name).map(|o| (t.name.clone(), o)));
+                    }
+                    out
+                })
+                .collect()
+        })
+    }
+
+    /// The positions of the tenants of each name.
+    fn by_name(&self) -> &std::collections::HashMap<String, Vec<(usize, usize)>> {
+        self.by_name.get_or_init(|| {
+            let mut by_name: std::collections::HashMap<String, Vec<(usize, usize)>> = std::collections::HashMap::new();
+            for (i, m) in self.models.iter().enumerate() {
+                for (j, t) in m.tenants.iter().enumerate() {
+                    by_name.entry(t.name.clone()).or_default().push((i, j));
+                }
+            }
+            by_name
+        })
+    }
+}
+
+/// A Namespace of a tenant view, or one of its admission policies or
+/// bindings, read.
+#[derive(Clone)]
+enum ViewEntry {
+    Namespace(Object),
+    Part(admission::Part),
+}
+
+/// [`Source::cluster_views`] and [`Source::nodes_views`] read: each model's
+/// `(path, entry)`, and `(T, path, entry)` of the `khc-nodes-T` ones.
+struct ViewParts {
+    clusters: Vec<Vec<(String, ViewEntry)>>,
+    nodes: Vec<Vec<(String, String, ViewEntry)>>,
 }
 
 /// The kind of an admission policy.
@@ -584,6 +639,7 @@ impl Workspace {
             typed: true,
             cluster_views: std::sync::OnceLock::new(),
             nodes_views: std::sync::OnceLock::new(),
+            view_parts: std::sync::OnceLock::new(),
             owners: std::sync::OnceLock::new(),
             by_name: std::sync::OnceLock::new(),
         })
@@ -605,6 +661,7 @@ impl Workspace {
             typed: false,
             cluster_views: std::sync::OnceLock::new(),
             nodes_views: std::sync::OnceLock::new(),
+            view_parts: std::sync::OnceLock::new(),
             owners: std::sync::OnceLock::new(),
             by_name: std::sync::OnceLock::new(),
         })
@@ -649,45 +706,92 @@ impl Workspace {
     }
 
     /// The evaluators that judge objects in the namespaces of tenant `tenant`
-    /// ([`TenantView`]), converted from the cluster units and that tenant alone,
-    /// their expressions shared through `programs`; `None` when the workspace's
+    /// ([`TenantView`]), from the cluster units and that tenant alone, their
+    /// expressions shared through `programs`; `None` when the workspace's
     /// objects were given (parsed YAML, live objects), which only the whole
-    /// fleet's evaluators read.
+    /// fleet's evaluators read. The cluster units' policies (and other
+    /// tenants' `khc-nodes-T`) are read once for every view and copied; the
+    /// tenant's own are read from the typed objects khc builds, not from
+    /// their JSON form ([`admission::AdmissionBuilder::read_typed`]);
+    /// [`Workspace::tenant_view_through_json`] is the oracle, and
+    /// `programs` parsed as written ([`admission::Programs::as_written`]) take
+    /// it.
     pub fn tenant_view(&self, tenant: &str, programs: &mut admission::Programs) -> Option<TenantView> {
+        let source = &self.objects.0;
+        if !source.typed || programs.is_as_written() {
+            return self.tenant_view_through_json(tenant, programs);
+        }
+        let parts = source.view_parts.get_or_init(|| {
+            let mut b = admission::AdmissionBuilder::new(programs);
+            let mut entry = |o: &Object| match o.kind() {
+                "Namespace" => Some(ViewEntry::Namespace(o.clone())),
+                _ => b.read(o).map(ViewEntry::Part),
+            };
+            let clusters = source.cluster_views().iter().map(|c| c.iter().filter_map(|o| Some((o.path.clone(), entry(o)?))).collect()).collect();
+            let nodes = source.nodes_views().iter().map(|n| n.iter().filter_map(|(t, o)| Some((t.clone(), o.path.clone(), entry(o)?))).collect()).collect();
+            ViewParts { clusters, nodes }
+        });
+        let by_name = source.by_name();
+        let mut builder = admission::AdmissionBuilder::new(programs);
+        let mut namespaces: Vec<Object> = Vec::new();
+        for (i, m) in source.models.iter().enumerate() {
+            let mut own: Vec<(String, Option<ViewEntry>)> = Vec::new();
+            for &(_, j) in by_name.get(tenant).into_iter().flatten().filter(|(mi, _)| *mi == i) {
+                let t = &m.tenants[j];
+                let dir = khc_emit::tenant_dir(&m.cluster.name, &t.name);
+                for b in khc_emit::objects::tenant_judges(t) {
+                    let path = khc_emit::tenant_object_path(&dir, &b);
+                    let entry = match b.kind {
+                        "Namespace" => Some(ViewEntry::Namespace(Object { path: path.clone(), value: b.body.json() })),
+                        _ => builder.read_typed(b.body.typed()).map(ViewEntry::Part),
+                    };
+                    // A binding that names no policy is read as nothing, as the
+                    // builder ignores it.
+                    if let Some(e) = entry {
+                        own.push((path, Some(e)));
+                    }
+                }
+            }
+            // As `model_objects_of` orders a model's objects: by path. Other
+            // tenants' `khc-nodes-T` policies bind this tenant's namespaces too.
+            // (0: the cluster unit's, 1: the tenant's own, 2: another tenant's.)
+            let mut order: Vec<(&str, u8, usize)> = parts.clusters[i].iter().enumerate().map(|(k, (p, _))| (p.as_str(), 0, k)).collect();
+            order.extend(own.iter().enumerate().map(|(k, (p, _))| (p.as_str(), 1, k)));
+            order.extend(parts.nodes[i].iter().enumerate().filter(|(_, (t, _, _))| t != tenant).map(|(k, (_, p, _))| (p.as_str(), 2, k)));
+            order.sort_by(|a, b| a.0.cmp(b.0));
+            let order: Vec<(u8, usize)> = order.into_iter().map(|(_, from, k)| (from, k)).collect();
+            for (from, k) in order {
+                let entry = match from {
+                    0 => parts.clusters[i][k].1.clone(),
+                    2 => parts.nodes[i][k].2.clone(),
+                    _ => own[k].1.take().expect("each own entry once"),
+                };
+                match entry {
+                    ViewEntry::Namespace(o) => namespaces.push(o),
+                    ViewEntry::Part(p) => builder.add_part(p),
+                }
+            }
+        }
+        Some(TenantView { admission: builder.finish(), network: network::Network::new(&namespaces) })
+    }
+
+    /// [`Workspace::tenant_view`] with every object of the view converted to
+    /// JSON and read back (the cluster units' again for each view): the
+    /// oracle of the typed reading (`tests/typed_model.rs` holds both views'
+    /// policies equal).
+    pub fn tenant_view_through_json(&self, tenant: &str, programs: &mut admission::Programs) -> Option<TenantView> {
         let source = &self.objects.0;
         if !source.typed {
             return None;
         }
-        let clusters = source.cluster_views.get_or_init(|| source.models.iter().map(|m| cluster_objects_of(m, VIEW_KINDS, &[])).collect());
-        // The tenant's objects in each model (the cluster units' are borrowed).
-        let by_name = source.by_name.get_or_init(|| {
-            let mut by_name: std::collections::HashMap<String, Vec<(usize, usize)>> = std::collections::HashMap::new();
-            for (i, m) in source.models.iter().enumerate() {
-                for (j, t) in m.tenants.iter().enumerate() {
-                    by_name.entry(t.name.clone()).or_default().push((i, j));
-                }
-            }
-            by_name
-        });
+        let clusters = source.cluster_views();
+        let by_name = source.by_name();
         let mut own: Vec<Vec<Object>> = source.models.iter().map(|_| Vec::new()).collect();
         for &(i, j) in by_name.get(tenant).into_iter().flatten() {
             let m = &source.models[i];
             own[i].extend(tenant_judges_of(m, &m.tenants[j]));
         }
-        let nodes = source.nodes_views.get_or_init(|| {
-            source
-                .models
-                .iter()
-                .map(|m| {
-                    let mut out = Vec::new();
-                    for t in m.tenants.iter().filter(|t| t.nodes.is_some()) {
-                        let name = format!("khc-nodes-{}", t.name);
-                        out.extend(tenant_judges_of(m, t).into_iter().filter(|o| o.name() == name).map(|o| (t.name.clone(), o)));
-                    }
-                    out
-                })
-                .collect()
-        });
+        let nodes = source.nodes_views();
         let mut refs: Vec<&Object> = Vec::new();
         for ((own, cluster), nodes) in own.iter().zip(clusters).zip(nodes) {
             // As `model_objects_of` orders a model's objects: by path. Other

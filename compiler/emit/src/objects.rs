@@ -36,9 +36,13 @@ pub trait Body: Send + Sync {
     /// serializing the rest (an admission policy's CEL, for a reader of its
     /// annotations).
     fn head(&self) -> serde_json::Value;
+    /// The typed object itself, for a reader that takes it as it is (`khc
+    /// eval`'s tenant views read the admission policies and bindings without
+    /// converting them to JSON): downcast it to its k8s-openapi type.
+    fn typed(&self) -> &dyn std::any::Any;
 }
 
-impl<T: serde::Serialize + k8s_openapi::Resource + k8s_openapi::Metadata<Ty = ObjectMeta> + Send + Sync> Body for T {
+impl<T: serde::Serialize + k8s_openapi::Resource + k8s_openapi::Metadata<Ty = ObjectMeta> + Send + Sync + 'static> Body for T {
     fn yaml(&self) -> String {
         crate::yaml::to_string(self).expect("k8s-openapi objects always serialize")
     }
@@ -51,6 +55,9 @@ impl<T: serde::Serialize + k8s_openapi::Resource + k8s_openapi::Metadata<Ty = Ob
             "kind": T::KIND,
             "metadata": serde_json::to_value(self.metadata()).expect("metadata serializes"),
         })
+    }
+    fn typed(&self) -> &dyn std::any::Any {
+        self
     }
 }
 
@@ -66,6 +73,9 @@ impl Body for ValueBody {
     }
     fn head(&self) -> serde_json::Value {
         serde_json::json!({ "apiVersion": self.0["apiVersion"], "kind": self.0["kind"], "metadata": self.0["metadata"] })
+    }
+    fn typed(&self) -> &dyn std::any::Any {
+        self
     }
 }
 
