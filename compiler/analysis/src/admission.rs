@@ -456,6 +456,10 @@ impl Templates {
 pub struct Programs {
     /// Each expression, and whether it was asked for more than once.
     by_text: std::collections::HashMap<String, (Program, bool)>,
+    /// Each rule's pod validation program and message (without its tag) by
+    /// minor and rule ([`Programs::rule_check`]), and whether it was asked
+    /// for more than once; `None` for a rule with no pod validation.
+    by_rule: std::collections::HashMap<u32, std::collections::HashMap<khc_rules::RuleKind, (Option<(Program, String)>, bool)>>,
     templates: Arc<std::sync::Mutex<Templates>>,
     as_written: bool,
 }
@@ -479,7 +483,38 @@ impl Programs {
     /// tenant views) do not leave every tenant's programs behind; the shared
     /// ones, and the parsed templates, are kept.
     pub fn forget_unshared(&mut self) {
+        for rules in self.by_rule.values_mut() {
+            rules.retain(|_, (_, shared)| *shared);
+        }
         self.by_text.retain(|_, (p, shared)| *shared || Arc::strong_count(p) > 1);
+    }
+
+    /// The check of `expression` with `message` (its rule and source read
+    /// from the message's tag, as [`AdmissionBuilder::read`] reads them).
+    pub fn check(&mut self, expression: &str, message: String) -> Check {
+        check_of(compile(self, expression), message)
+    }
+
+    /// The check of rule `kind`'s pod validation on Kubernetes `1.minor`
+    /// (`khc_rules::RuleKind::pod_validation`), tagged as stated at `origin`:
+    /// the validation a tenant's policy emits for the rule, its program found
+    /// by the rule (each rule's CEL text built and looked up once, not once
+    /// per tenant); `None` when the rule has no pod validation.
+    pub fn rule_check(&mut self, kind: &khc_rules::RuleKind, minor: u32, origin: &str) -> Option<Check> {
+        let known = self.by_rule.get_mut(&minor).and_then(|rules| rules.get_mut(kind)).map(|(v, shared)| {
+            *shared = true;
+            v.clone()
+        });
+        let found = match known {
+            Some(v) => v,
+            None => {
+                let v = kind.pod_validation(minor).map(|(expression, message)| (compile(self, &expression), message));
+                self.by_rule.entry(minor).or_default().insert(kind.clone(), (v.clone(), false));
+                v
+            }
+        };
+        let (program, message) = found?;
+        Some(check_of(program, format!("{message} [khc rule {} at {origin}]", kind.keyword())))
     }
 }
 
@@ -534,27 +569,48 @@ pub enum Part {
 }
 
 /// A policy's name, source, failure policy and matched resources.
-type Head = (String, String, bool, Vec<(String, String)>);
+pub type Head = (String, String, bool, Vec<(String, String)>);
 
 /// A policy from its parts, however read: variables `(name, expression)`,
 /// validations `(expression, message)`, match conditions' expressions.
-fn policy_of(
+fn policy_of<'e>(
     cache: &mut Programs,
-    (name, source, fail_closed, resources): Head,
-    variables: impl Iterator<Item = (String, String)>,
-    validations: impl Iterator<Item = (String, String)>,
-    conditions: impl Iterator<Item = String>,
+    head: Head,
+    variables: impl Iterator<Item = (&'e str, &'e str)>,
+    validations: impl Iterator<Item = (&'e str, &'e str)>,
+    conditions: impl Iterator<Item = &'e str>,
 ) -> Policy {
-    let variables = variables.map(|(name, expression)| (name, compile(cache, &expression))).collect();
-    let checks = validations
-        .map(|(expression, message)| {
-            let (rule, rule_source) = rule_of_message(&message).unwrap_or(("", "?"));
-            let program = compile(cache, &expression);
-            Check { rule: rule.into(), rule_source: rule_source.into(), expression: program.text.clone(), message, program }
-        })
-        .collect();
-    let match_conditions = conditions.map(|c| compile(cache, &c)).collect();
+    let variables: Vec<(String, Program)> = variables.map(|(name, expression)| (name.to_string(), compile(cache, expression))).collect();
+    let checks: Vec<Check> = validations.map(|(expression, message)| cache.check(expression, message.to_string())).collect();
+    let conditions: Vec<Program> = conditions.map(|c| compile(cache, c)).collect();
+    policy_with(head, variables, checks, conditions)
+}
+
+/// A policy, without bindings, from its compiled parts.
+fn policy_with(
+    (name, source, fail_closed, resources): Head,
+    variables: Vec<(String, Program)>,
+    checks: Vec<Check>,
+    match_conditions: Vec<Program>,
+) -> Policy {
     Policy { name, source, fail_closed, resources, variables, match_conditions, checks, bindings: Vec::new(), dotted: std::sync::OnceLock::new() }
+}
+
+/// A validation's check: its rule and source from the message's tag.
+fn check_of(program: Program, message: String) -> Check {
+    let (rule, rule_source) = rule_of_message(&message).unwrap_or(("", "?"));
+    Check { rule: rule.into(), rule_source: rule_source.into(), expression: program.text.clone(), message, program }
+}
+
+/// A pod policy khc emits, from its parts (`tenant_view`'s reading of a
+/// tenant's policy from the model): name, source, failure policy and
+/// matched resources, its variables `(name, expression)`, its checks
+/// ([`Programs::rule_check`], [`Programs::check`]) and its match
+/// conditions' expressions, compiled through `cache`.
+pub fn pod_policy(cache: &mut Programs, head: Head, variables: &[(&str, String)], checks: Vec<Check>, conditions: &[&str]) -> Policy {
+    let variables = variables.iter().map(|(name, expression)| (name.to_string(), compile(cache, expression))).collect();
+    let conditions = conditions.iter().map(|c| compile(cache, c)).collect();
+    policy_with(head, variables, checks, conditions)
 }
 
 impl Admission {
@@ -613,7 +669,9 @@ impl<'c> AdmissionBuilder<'c> {
                         resources.extend(strs(&r["resources"]).into_iter().map(|res| (g.clone(), res)));
                     }
                 }
-                let text = |v: &Value, key: &str| v[key].as_str().unwrap_or("").to_string();
+                fn text<'v>(v: &'v Value, key: &str) -> &'v str {
+                    v[key].as_str().unwrap_or("")
+                }
                 let variables = spec["variables"].as_array().into_iter().flatten().map(|v| (text(v, "name"), text(v, "expression")));
                 let validations = spec["validations"].as_array().into_iter().flatten().map(|v| (text(v, "expression"), text(v, "message")));
                 let conditions = spec["matchConditions"].as_array().into_iter().flatten().map(|c| text(c, "expression"));
@@ -651,10 +709,10 @@ impl<'c> AdmissionBuilder<'c> {
                     resources.extend(r.resources.iter().flatten().map(|res| (g.clone(), res.clone())));
                 }
             }
-            let variables = spec.and_then(|s| s.variables.as_ref()).into_iter().flatten().map(|v| (v.name.clone(), v.expression.clone()));
+            let variables = spec.and_then(|s| s.variables.as_ref()).into_iter().flatten().map(|v| (v.name.as_str(), v.expression.as_str()));
             let validations =
-                spec.and_then(|s| s.validations.as_ref()).into_iter().flatten().map(|v| (v.expression.clone(), v.message.clone().unwrap_or_default()));
-            let conditions = spec.and_then(|s| s.match_conditions.as_ref()).into_iter().flatten().map(|c| c.expression.clone());
+                spec.and_then(|s| s.validations.as_ref()).into_iter().flatten().map(|v| (v.expression.as_str(), v.message.as_deref().unwrap_or("")));
+            let conditions = spec.and_then(|s| s.match_conditions.as_ref()).into_iter().flatten().map(|c| c.expression.as_str());
             let fail_closed = spec.and_then(|s| s.failure_policy.as_deref()) != Some("Ignore");
             let head = (name(&p.metadata), source(&p.metadata), fail_closed, resources);
             return Some(Part::Policy(policy_of(self.cache, head, variables, validations, conditions)));
@@ -670,6 +728,11 @@ impl<'c> AdmissionBuilder<'c> {
             source: source(&b.metadata),
         };
         Some(Part::Binding(policy, binding))
+    }
+
+    /// The programs the policies are compiled through.
+    pub fn programs(&mut self) -> &mut Programs {
+        self.cache
     }
 
     /// Adds a policy or binding read before ([`AdmissionBuilder::read`]; a

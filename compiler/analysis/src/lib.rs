@@ -402,6 +402,66 @@ impl Source {
     }
 }
 
+/// A tenant's Namespaces and its one admission policy and binding, read
+/// from the model without building the policy (what
+/// [`admission::AdmissionBuilder::read_typed`] reads from
+/// `khc_emit::objects::tenant_judges`'s objects), each rule's check found by
+/// the rule and its arguments ([`admission::Programs::rule_check`]: a fleet's
+/// tenants state the same rules), for a tenant without exceptions, node
+/// isolation, stand-in rules, custom rules or rules that judge Services and
+/// claims (its `khc-tenant-T` is then its only policy, as
+/// `khc_emit::objects::tenant_judges` builds it); `None` otherwise.
+/// `tests/typed_model.rs` holds the views equal to the JSON round trip's.
+fn tenant_entries_from_model(dir: &str, t: &Tenant, programs: &mut admission::Programs) -> Option<Vec<(String, ViewEntry)>> {
+    let a = t.admission.as_ref();
+    if !t.exceptions.is_empty()
+        || t.nodes.is_some()
+        || !t.pod_security.stand_ins.is_empty()
+        || a.is_some_and(|a| !a.custom.is_empty() || a.rules.iter().any(|r| r.kind.judges_resources()))
+    {
+        return None;
+    }
+    let mut out: Vec<(String, ViewEntry)> = khc_emit::objects::tenant_namespaces(t)
+        .into_iter()
+        .map(|b| {
+            let path = khc_emit::tenant_object_path(dir, &b);
+            (path.clone(), ViewEntry::Namespace(Object { path, value: b.body.json() }))
+        })
+        .collect();
+    // A tenant without an `admission` block: its policy holds the token rule
+    // only, denying (as `khc_emit::objects::tenant_policies` defaults it).
+    let (origin, rules, minor, actions) = match a {
+        Some(a) => (&a.origin, a.rules.as_slice(), a.minor_version, a.actions.as_slice()),
+        None => (&t.origin, &[][..], 30, &[][..]),
+    };
+    let mut checks: Vec<admission::Check> = rules.iter().filter_map(|r| programs.rule_check(&r.kind, minor, &r.origin.to_string())).collect();
+    let mounting: Vec<String> = t.workloads.iter().filter(|w| w.automount_token).map(|w| w.name.clone()).collect();
+    let (expression, message) = khc_emit::cel::token_validation(&mounting);
+    checks.push(programs.check(&expression, format!("{message} [khc rule automount-token at {}]", t.origin)));
+    let name = format!("khc-tenant-{}", t.name);
+    let resources = khc_emit::cel::MATCHED_RESOURCES.iter().flat_map(|(g, rs)| rs.iter().map(|r| (g.to_string(), r.clone()))).collect();
+    let head = (name.clone(), origin.to_string(), true, resources);
+    let policy = admission::pod_policy(programs, head, &khc_emit::cel::VARIABLES, checks, &[khc_emit::cel::SPEC_CHANGED.as_str()]);
+    let mut actions: Vec<String> = actions
+        .iter()
+        .map(|x| match x {
+            khc_semantics::model::Action::Deny => "Deny",
+            khc_semantics::model::Action::Warn => "Warn",
+            khc_semantics::model::Action::Audit => "Audit",
+        })
+        .map(str::to_string)
+        .collect();
+    if actions.is_empty() {
+        actions.push("Deny".into());
+    }
+    let selector = serde_json::to_value(khc_emit::objects::namespaces_by_name(&t.namespaces)).unwrap_or_default();
+    let binding = admission::PolicyBinding { name: name.clone(), namespaces: selector::Selector::parse(&selector), actions, source: origin.to_string() };
+    let path = |kind: &str| khc_emit::tenant_cluster_scoped_path(dir, kind, &name);
+    out.push((path("ValidatingAdmissionPolicy"), ViewEntry::Part(admission::Part::Policy(policy))));
+    out.push((path("ValidatingAdmissionPolicyBinding"), ViewEntry::Part(admission::Part::Binding(name.clone(), binding))));
+    Some(out)
+}
+
 /// A Namespace of a tenant view, or one of its admission policies or
 /// bindings, read.
 #[derive(Clone)]
@@ -739,6 +799,10 @@ impl Workspace {
             for &(_, j) in by_name.get(tenant).into_iter().flatten().filter(|(mi, _)| *mi == i) {
                 let t = &m.tenants[j];
                 let dir = khc_emit::tenant_dir(&m.cluster.name, &t.name);
+                if let Some(entries) = tenant_entries_from_model(&dir, t, builder.programs()) {
+                    own.extend(entries.into_iter().map(|(path, e)| (path, Some(e))));
+                    continue;
+                }
                 for b in khc_emit::objects::tenant_judges(t) {
                     let path = khc_emit::tenant_object_path(&dir, &b);
                     let entry = match b.kind {

@@ -76,7 +76,12 @@ fn templates() -> &'static Handlebars<'static> {
 
 /// File name of an object: `kind-name.yaml`, lowercase kind.
 fn file_name(b: &Built) -> String {
-    format!("{}-{}.yaml", b.kind.to_ascii_lowercase(), b.name)
+    file_name_of(b.kind, &b.name)
+}
+
+/// The file name of an object of `kind` named `name`.
+fn file_name_of(kind: &str, name: &str) -> String {
+    format!("{}-{name}.yaml", kind.to_ascii_lowercase())
 }
 
 /// The YAML file for an object, with a header naming its source.
@@ -221,6 +226,14 @@ pub fn tenant_object_path(dir: &str, b: &Built) -> String {
         Some(ns) => format!("{dir}/namespaces/{ns}/{}", file_name(b)),
         None => format!("{dir}/{}", file_name(b)),
     }
+}
+
+/// The output path of a cluster-scoped object of `kind` named `name` of the
+/// tenant unit in `dir` (what [`tenant_object_path`] gives for it, without
+/// building it: `khc eval`'s tenant views read a tenant's admission policy
+/// from the model).
+pub fn tenant_cluster_scoped_path(dir: &str, kind: &str, name: &str) -> String {
+    format!("{dir}/{}", file_name_of(kind, name))
 }
 
 /// The output path of an object of the cluster unit ([`cluster_unit_objects`]).

@@ -243,9 +243,14 @@ fn namespace_object(t: &Tenant, ns: &str) -> Built {
 /// NetworkPolicies (`khc eval`'s tenant views; `tests/typed_model.rs` holds
 /// them equal to those of [`crate::tenant_built`]).
 pub fn tenant_judges(t: &Tenant) -> Vec<Built> {
-    let mut out: Vec<Built> = t.namespaces.iter().map(|ns| namespace_object(t, ns)).collect();
+    let mut out = tenant_namespaces(t);
     out.extend(tenant_policies(t));
     out
+}
+
+/// The tenant's Namespaces, as [`tenant_objects`] emits them.
+pub fn tenant_namespaces(t: &Tenant) -> Vec<Built> {
+    t.namespaces.iter().map(|ns| namespace_object(t, ns)).collect()
 }
 
 /// The tenant's admission policies and bindings (see [`tenant_objects`]).
