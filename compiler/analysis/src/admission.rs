@@ -514,7 +514,14 @@ impl Programs {
             }
         };
         let (program, message) = found?;
-        Some(check_of(program, format!("{message} [khc rule {} at {origin}]", kind.keyword())))
+        let keyword = kind.keyword();
+        let message = format!("{message} [khc rule {keyword} at {origin}]");
+        // The tag read back gives the keyword and `origin` (a keyword has no
+        // space), unless `origin` holds a `]`.
+        if origin.contains(']') {
+            return Some(check_of(program, message));
+        }
+        Some(Check { rule: keyword.to_string(), rule_source: origin.to_string(), expression: program.text.clone(), message, program })
     }
 }
 
@@ -876,6 +883,28 @@ pub fn json_stable(v: &cel::Value) -> bool {
     }
 }
 
+/// `v` as CEL: what `cel::to_value` gives for it (a non-negative integer a
+/// `uint`, a negative one an `int`, other numbers `double`s; objects maps
+/// with string keys), built directly, not through serde's serializer
+/// (`tests::json_converts_as_the_crate_converts`).
+pub fn cel_of_json(v: &Value) -> cel::Value {
+    match v {
+        Value::Null => cel::Value::Null,
+        Value::Bool(b) => cel::Value::Bool(*b),
+        Value::Number(n) => match (n.as_u64(), n.as_i64()) {
+            (Some(u), _) => cel::Value::UInt(u),
+            (None, Some(i)) => cel::Value::Int(i),
+            (None, None) => cel::Value::Float(n.as_f64().unwrap_or(f64::NAN)),
+        },
+        Value::String(s) => cel::Value::String(Arc::new(s.clone())),
+        Value::Array(items) => cel::Value::List(Arc::new(items.iter().map(cel_of_json).collect())),
+        Value::Object(map) => {
+            let map = map.iter().map(|(k, v)| (cel::objects::Key::String(Arc::new(k.clone())), cel_of_json(v))).collect();
+            cel::Value::Map(cel::objects::Map { map: Arc::new(map) })
+        }
+    }
+}
+
 /// An object (and its request) converted to CEL once, for every policy that
 /// judges it ([`Policy::evaluate_judged`]: `khc eval` asks the cluster's
 /// policy and the tenant's of one object).
@@ -915,8 +944,8 @@ impl Judged {
         let mut ctx = cel::Context::with_env(env());
         // The name is no overload of the environment's: binding it cannot fail.
         let _ = ctx.add_function(MATCHES_CACHED, Box::new(matches_cached) as ContextFn);
-        let convert = |v: &Value| if v.is_null() { Ok(cel::Value::Null) } else { cel::to_value(v) };
-        match (convert(object), convert(old_object), cel::to_value(request)) {
+        let convert = |v: &Value| Ok::<_, cel::SerializationError>(cel_of_json(v));
+        match (convert(object), convert(old_object), convert(request)) {
             (Ok(o), Ok(old), Ok(r)) => {
                 ctx.add_variable_from_value("object", o);
                 ctx.add_variable_from_value("oldObject", old);
@@ -1211,6 +1240,25 @@ mod tests {
         for v in &unstable {
             assert!(!super::json_stable(v), "{v:?}");
             assert!(!round_trip(v).is_some_and(|w| same(v, &w)), "{v:?} is kept by JSON: it could be bound as it is");
+        }
+    }
+
+    /// [`super::cel_of_json`] is `cel::to_value`, value for value and type
+    /// for type.
+    #[test]
+    fn json_converts_as_the_crate_converts() {
+        let values = [
+            serde_json::json!(null),
+            serde_json::json!({"kind": "Deployment", "spec": {"replicas": 3, "template": {"spec": {"containers": [{"name": "a", "image": "r/a:1",
+                "ports": [{"containerPort": 8080}], "resources": {"limits": {"cpu": 0.5, "memory": "1Gi"}},
+                "securityContext": {"runAsUser": -1, "runAsGroup": 0, "privileged": false}, "args": [null, "x", true, 1.0e300, -2.5]}]}}}}),
+            serde_json::json!([u64::MAX, i64::MIN, 0, -0.0, {}, []]),
+            serde_json::json!("text"),
+        ];
+        for v in &values {
+            let ours = super::cel_of_json(v);
+            let crates = cel::to_value(v).expect("JSON converts");
+            assert!(same(&ours, &crates), "{v}: {ours:?} vs {crates:?}");
         }
     }
 
