@@ -221,16 +221,23 @@ pub fn run(args: Args) -> ExitCode {
         DiagFormat::Json => super::print_json(&serde_json::json!({"objects": manifests.len(), "denied": denied, "findings": findings})),
         DiagFormat::Sarif => super::print_json(&findings_sarif(&findings)),
         DiagFormat::Text => {
+            // Buffered (stdout alone writes each line: a write(2) per finding),
+            // failing as `println!` does.
+            use std::io::Write;
+            let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+            let mut print = |args: std::fmt::Arguments| out.write_fmt(args).unwrap_or_else(|e| panic!("failed printing to stdout: {e}"));
             let mut last = None;
             for f in &findings {
                 if last != Some(f.index) {
                     let scope = if f.namespace.is_empty() { "cluster-scoped".to_string() } else { format!("in namespace {}", f.namespace) };
-                    println!("{} {} {scope} ({})", f.location, f.object, f.position);
+                    print(format_args!("{} {} {scope} ({})\n", f.location, f.object, f.position));
                     last = Some(f.index);
                 }
                 let at = f.field_location.as_ref().filter(|l| **l != f.location).map(|l| format!(" [at {l}]")).unwrap_or_default();
-                println!("  {:<4} {} {} ({}): {}{at}", f.severity.as_str(), f.check, f.rule, f.rule_source, f.message);
+                print(format_args!("  {:<4} {} {} ({}): {}{at}\n", f.severity.as_str(), f.check, f.rule, f.rule_source, f.message));
             }
+            out.flush().unwrap_or_else(|e| panic!("failed printing to stdout: {e}"));
+            drop(out);
             let warnings = findings.iter().filter(|f| f.severity == Severity::Warn).count();
             eprintln!(
                 "khc eval: {} object{}, {denied} denied, {warnings} warning{}",
