@@ -496,9 +496,9 @@ fn evaluate_one(ws: &Workspace, m: &Manifest, index: usize, all: &[Manifest], op
     }
     // Point each finding at its field where the object's text is at hand.
     if let Some(text) = &m.text {
-        // Each key's line found once per object (findings share their fields).
-        let mut lines: std::collections::HashMap<&'static str, Option<u32>> = std::collections::HashMap::new();
+        // The object's lines read once for the keys of all its findings.
         let starts = views.line_starts.entry(text.as_ptr()).or_insert_with(|| crate::manifest::line_starts(text));
+        let lines = if out.is_empty() { Default::default() } else { m.key_lines(text, starts, m.end_line) };
         for f in &mut out {
             let of_check = views.fields.entry(f.check).or_default();
             let keys = match of_check.get(f.rule.as_str()) {
@@ -507,7 +507,8 @@ fn evaluate_one(ws: &Workspace, m: &Manifest, index: usize, all: &[Manifest], op
             };
             f.field_location = keys
                 .iter()
-                .find_map(|k| *lines.entry(k).or_insert_with(|| m.field_line_from(text, starts, k, m.end_line)))
+                // `field_of`'s keys are plain names (no `:` or `"`).
+                .find_map(|k| lines.get(k).copied())
                 .map(|l| format!("{}:{l}", m.file));
         }
     }
