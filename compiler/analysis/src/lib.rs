@@ -423,10 +423,7 @@ fn tenant_entries_from_model(dir: &str, t: &Tenant, programs: &mut admission::Pr
     }
     let mut out: Vec<(String, ViewEntry)> = khc_emit::objects::tenant_namespaces(t)
         .into_iter()
-        .map(|b| {
-            let path = khc_emit::tenant_object_path(dir, &b);
-            (path.clone(), ViewEntry::Namespace(Object { path, value: b.body.json() }))
-        })
+        .filter_map(|b| Some((khc_emit::tenant_object_path(dir, &b), ViewEntry::typed_namespace(&b)?)))
         .collect();
     // A tenant without an `admission` block: its policy holds the token rule
     // only, denying (as `khc_emit::objects::tenant_policies` defaults it).
@@ -466,8 +463,22 @@ fn tenant_entries_from_model(dir: &str, t: &Tenant, programs: &mut admission::Pr
 /// bindings, read.
 #[derive(Clone)]
 enum ViewEntry {
-    Namespace(Object),
+    /// A Namespace's name and labels (as `network::Network::add` reads them).
+    Namespace(String, selector::Labels),
     Part(admission::Part),
+}
+
+impl ViewEntry {
+    /// A Namespace object's entry, as `network::Network::add` reads it.
+    fn namespace(o: &Object) -> ViewEntry {
+        ViewEntry::Namespace(o.name().to_string(), selector::labels(&o.value["metadata"]["labels"]))
+    }
+
+    /// A typed Namespace's entry (its labels are strings: as read from its JSON).
+    fn typed_namespace(b: &khc_emit::objects::Built) -> Option<ViewEntry> {
+        let ns = b.body.typed().downcast_ref::<k8s_openapi::api::core::v1::Namespace>()?;
+        Some(ViewEntry::Namespace(ns.metadata.name.clone().unwrap_or_default(), ns.metadata.labels.clone().unwrap_or_default()))
+    }
 }
 
 /// [`Source::cluster_views`] and [`Source::nodes_views`] read: each model's
@@ -784,7 +795,7 @@ impl Workspace {
         let parts = source.view_parts.get_or_init(|| {
             let mut b = admission::AdmissionBuilder::new(programs);
             let mut entry = |o: &Object| match o.kind() {
-                "Namespace" => Some(ViewEntry::Namespace(o.clone())),
+                "Namespace" => Some(ViewEntry::namespace(o)),
                 _ => b.read(o).map(ViewEntry::Part),
             };
             let clusters = source.cluster_views().iter().map(|c| c.iter().filter_map(|o| Some((o.path.clone(), entry(o)?))).collect()).collect();
@@ -793,7 +804,7 @@ impl Workspace {
         });
         let by_name = source.by_name();
         let mut builder = admission::AdmissionBuilder::new(programs);
-        let mut namespaces: Vec<Object> = Vec::new();
+        let mut network = network::Network::default();
         for (i, m) in source.models.iter().enumerate() {
             let mut own: Vec<(String, Option<ViewEntry>)> = Vec::new();
             for &(_, j) in by_name.get(tenant).into_iter().flatten().filter(|(mi, _)| *mi == i) {
@@ -806,7 +817,7 @@ impl Workspace {
                 for b in khc_emit::objects::tenant_judges(t) {
                     let path = khc_emit::tenant_object_path(&dir, &b);
                     let entry = match b.kind {
-                        "Namespace" => Some(ViewEntry::Namespace(Object { path: path.clone(), value: b.body.json() })),
+                        "Namespace" => ViewEntry::typed_namespace(&b),
                         _ => builder.read_typed(b.body.typed()).map(ViewEntry::Part),
                     };
                     // A binding that names no policy is read as nothing, as the
@@ -831,12 +842,15 @@ impl Workspace {
                     _ => own[k].1.take().expect("each own entry once"),
                 };
                 match entry {
-                    ViewEntry::Namespace(o) => namespaces.push(o),
+                    ViewEntry::Namespace(name, mut labels) => {
+                        labels.insert(network::NAMESPACE_NAME_LABEL.into(), name.clone());
+                        network.namespace_labels.insert(name, labels);
+                    }
                     ViewEntry::Part(p) => builder.add_part(p),
                 }
             }
         }
-        Some(TenantView { admission: builder.finish(), network: network::Network::new(&namespaces) })
+        Some(TenantView { admission: builder.finish(), network })
     }
 
     /// [`Workspace::tenant_view`] with every object of the view converted to
