@@ -459,7 +459,7 @@ pub struct Programs {
     /// Each rule's pod validation program and message (without its tag) by
     /// minor and rule ([`Programs::rule_check`]), and whether it was asked
     /// for more than once; `None` for a rule with no pod validation.
-    by_rule: std::collections::HashMap<u32, std::collections::HashMap<khc_rules::RuleKind, (Option<(Program, String)>, bool)>>,
+    by_rule: std::collections::HashMap<u32, std::collections::HashMap<khc_rules::RuleKind, (Option<RuleProgram>, bool)>>,
     templates: Arc<std::sync::Mutex<Templates>>,
     as_written: bool,
 }
@@ -524,6 +524,9 @@ impl Programs {
         Some(Check { rule: keyword.to_string(), rule_source: origin.to_string(), expression: program.text.clone(), message, program })
     }
 }
+
+/// A rule's pod validation program and its message without the tag.
+type RuleProgram = (Program, String);
 
 /// One [`Expression`] per distinct text (compiled on first use); the key is
 /// the expression's own text (one copy of it), and a text already there is
@@ -594,12 +597,7 @@ fn policy_of<'e>(
 }
 
 /// A policy, without bindings, from its compiled parts.
-fn policy_with(
-    (name, source, fail_closed, resources): Head,
-    variables: Vec<(String, Program)>,
-    checks: Vec<Check>,
-    match_conditions: Vec<Program>,
-) -> Policy {
+fn policy_with((name, source, fail_closed, resources): Head, variables: Vec<(String, Program)>, checks: Vec<Check>, match_conditions: Vec<Program>) -> Policy {
     Policy { name, source, fail_closed, resources, variables, match_conditions, checks, bindings: Vec::new(), dotted: std::sync::OnceLock::new() }
 }
 
