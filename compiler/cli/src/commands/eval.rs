@@ -221,11 +221,14 @@ pub fn run(args: Args) -> ExitCode {
         DiagFormat::Json => super::print_json(&serde_json::json!({"objects": manifests.len(), "denied": denied, "findings": findings})),
         DiagFormat::Sarif => super::print_json(&findings_sarif(&findings)),
         DiagFormat::Text => {
-            // Buffered (stdout alone writes each line: a write(2) per finding),
-            // failing as `println!` does.
+            // Buffered (stdout alone writes each line: a write(2) per finding);
+            // what a closed or failing stdout cannot take is dropped, as the
+            // crate's `println!` drops it.
             use std::io::Write;
             let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
-            let mut print = |args: std::fmt::Arguments| out.write_fmt(args).unwrap_or_else(|e| panic!("failed printing to stdout: {e}"));
+            let mut print = |args: std::fmt::Arguments| {
+                let _ = out.write_fmt(args);
+            };
             let mut last = None;
             for f in &findings {
                 if last != Some(f.index) {
@@ -236,7 +239,7 @@ pub fn run(args: Args) -> ExitCode {
                 let at = f.field_location.as_ref().filter(|l| **l != f.location).map(|l| format!(" [at {l}]")).unwrap_or_default();
                 print(format_args!("  {:<4} {} {} ({}): {}{at}\n", f.severity.as_str(), f.check, f.rule, f.rule_source, f.message));
             }
-            out.flush().unwrap_or_else(|e| panic!("failed printing to stdout: {e}"));
+            let _ = out.flush();
             drop(out);
             let warnings = findings.iter().filter(|f| f.severity == Severity::Warn).count();
             eprintln!(
