@@ -515,7 +515,13 @@ impl Programs {
         };
         let (program, message) = found?;
         let keyword = kind.keyword();
-        let message = format!("{message} [khc rule {keyword} at {origin}]");
+        // `{message} [khc rule {keyword} at {origin}]`, written without the
+        // formatting machinery (once per rule of every tenant).
+        let mut tagged = String::with_capacity(message.len() + keyword.len() + origin.len() + 16);
+        for part in [message.as_str(), " [khc rule ", keyword, " at ", origin, "]"] {
+            tagged.push_str(part);
+        }
+        let message = tagged;
         // The tag read back gives the keyword and `origin` (a keyword has no
         // space), unless `origin` holds a `]`.
         if origin.contains(']') {
@@ -903,6 +909,30 @@ pub fn cel_of_json(v: &Value) -> cel::Value {
     }
 }
 
+/// `v` as the `cel` crate's interpreter holds a bound variable: what
+/// `cel::Context::add_variable_from_value` makes of [`cel_of_json`]'s value
+/// (each `Value` converted again into a boxed `Val`), built directly from the
+/// JSON in one pass (`tests::json_binds_as_the_crate_binds`).
+pub fn val_of_json(v: &Value) -> Box<dyn cel::common::value::Val> {
+    use cel::common::types::{CelBool, CelDouble, CelInt, CelList, CelMap, CelMapKey, CelNull, CelString, CelUInt};
+    match v {
+        Value::Null => Box::new(CelNull),
+        Value::Bool(b) => Box::new(CelBool::from(*b)),
+        Value::Number(n) => match (n.as_u64(), n.as_i64()) {
+            (Some(u), _) => Box::new(CelUInt::from(u)),
+            (None, Some(i)) => Box::new(CelInt::from(i)),
+            (None, None) => Box::new(CelDouble::from(n.as_f64().unwrap_or(f64::NAN))),
+        },
+        Value::String(s) => Box::new(CelString::from(s.clone())),
+        Value::Array(items) => Box::new(CelList::from(items.iter().map(val_of_json).collect::<Vec<_>>())),
+        Value::Object(map) => {
+            let map: std::collections::HashMap<CelMapKey<'static>, Box<dyn cel::common::value::Val>> =
+                map.iter().map(|(k, v)| (CelMapKey::from(k.clone()), val_of_json(v))).collect();
+            Box::new(CelMap::from(map))
+        }
+    }
+}
+
 /// An object (and its request) converted to CEL once, for every policy that
 /// judges it ([`Policy::evaluate_judged`]: `khc eval` asks the cluster's
 /// policy and the tenant's of one object).
@@ -942,18 +972,12 @@ impl Judged {
         let mut ctx = cel::Context::with_env(env());
         // The name is no overload of the environment's: binding it cannot fail.
         let _ = ctx.add_function(MATCHES_CACHED, Box::new(matches_cached) as ContextFn);
-        let convert = |v: &Value| Ok::<_, cel::SerializationError>(cel_of_json(v));
-        match (convert(object), convert(old_object), convert(request)) {
-            (Ok(o), Ok(old), Ok(r)) => {
-                ctx.add_variable_from_value("object", o);
-                ctx.add_variable_from_value("oldObject", old);
-                ctx.add_variable_from_value("request", r);
-                Judged { ctx: Ok(ctx), bound: None, results: std::collections::HashMap::with_capacity(64) }
-            }
-            (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
-                Judged { ctx: Err(format!("object does not convert to CEL: {e}")), bound: None, results: std::collections::HashMap::new() }
-            }
-        }
+        // Every JSON value converts (as `cel::to_value` converts it, bound
+        // as `add_variable_from_value` binds it): no conversion error.
+        ctx.add_variable_as_val("object", val_of_json(object));
+        ctx.add_variable_as_val("oldObject", val_of_json(old_object));
+        ctx.add_variable_as_val("request", val_of_json(request));
+        Judged { ctx: Ok(ctx), bound: None, results: std::collections::HashMap::with_capacity(64) }
     }
 }
 
@@ -1256,6 +1280,29 @@ mod tests {
         for v in &values {
             let ours = super::cel_of_json(v);
             let crates = cel::to_value(v).expect("JSON converts");
+            assert!(same(&ours, &crates), "{v}: {ours:?} vs {crates:?}");
+        }
+    }
+
+    /// [`super::val_of_json`] binds what the crate binds: the boxed value
+    /// read back is [`super::cel_of_json`]'s (itself `cel::to_value`'s),
+    /// value for value and type for type.
+    #[test]
+    fn json_binds_as_the_crate_binds() {
+        let values = [
+            serde_json::json!(null),
+            serde_json::json!({"kind": "Deployment", "spec": {"replicas": 3, "template": {"spec": {"containers": [{"name": "a", "image": "r/a:1",
+                "ports": [{"containerPort": 8080}], "resources": {"limits": {"cpu": 0.5, "memory": "1Gi"}},
+                "securityContext": {"runAsUser": -1, "runAsGroup": 0, "privileged": false}, "args": [null, "x", true, 1.0e300, -2.5]}]}}}}),
+            serde_json::json!([u64::MAX, i64::MIN, 0, -0.0, {}, [], {"": ""}]),
+            serde_json::json!("text"),
+            serde_json::json!(true),
+        ];
+        for v in &values {
+            let ours = super::val_of_json(v);
+            let ours = cel::Value::try_from(ours.as_ref()).expect("reads back");
+            let crates: Box<dyn cel::common::value::Val> = cel::to_value(v).expect("JSON converts").try_into().expect("binds");
+            let crates = cel::Value::try_from(crates.as_ref()).expect("reads back");
             assert!(same(&ours, &crates), "{v}: {ours:?} vs {crates:?}");
         }
     }

@@ -431,7 +431,20 @@ fn tenant_entries_from_model(dir: &str, t: &Tenant, programs: &mut admission::Pr
         Some(a) => (&a.origin, a.rules.as_slice(), a.minor_version, a.actions.as_slice()),
         None => (&t.origin, &[][..], 30, &[][..]),
     };
-    let mut checks: Vec<admission::Check> = rules.iter().filter_map(|r| programs.rule_check(&r.kind, minor, &r.origin.to_string())).collect();
+    // A rule's `FILE:LINE` written once per distinct origin (the rules of a
+    // `use` all have the statement's).
+    let mut origins: Vec<(&khc_semantics::model::Origin, String)> = Vec::new();
+    let mut checks: Vec<admission::Check> = Vec::with_capacity(rules.len() + 1);
+    for r in rules {
+        let k = match origins.iter().position(|(o, _)| *o == &r.origin) {
+            Some(k) => k,
+            None => {
+                origins.push((&r.origin, r.origin.to_string()));
+                origins.len() - 1
+            }
+        };
+        checks.extend(programs.rule_check(&r.kind, minor, &origins[k].1));
+    }
     let mounting: Vec<String> = t.workloads.iter().filter(|w| w.automount_token).map(|w| w.name.clone()).collect();
     let (expression, message) = khc_emit::cel::token_validation(&mounting);
     checks.push(programs.check(&expression, format!("{message} [khc rule automount-token at {}]", t.origin)));
