@@ -450,7 +450,11 @@ fn tenant_entries_from_model(dir: &str, t: &Tenant, programs: &mut admission::Pr
     checks.push(programs.check(&expression, format!("{message} [khc rule automount-token at {}]", t.origin)));
     let name = format!("khc-tenant-{}", t.name);
     let resources = khc_emit::cel::MATCHED_RESOURCES.iter().flat_map(|(g, rs)| rs.iter().map(|r| (g.to_string(), r.clone()))).collect();
-    let head = (name.clone(), origin.to_string(), true, resources);
+    let origin = match origins.iter().find(|(o, _)| *o == origin) {
+        Some((_, text)) => text.clone(),
+        None => origin.to_string(),
+    };
+    let head = (name.clone(), origin.clone(), true, resources);
     let policy = admission::pod_policy(programs, head, &khc_emit::cel::VARIABLES, checks, &[khc_emit::cel::SPEC_CHANGED.as_str()]);
     let mut actions: Vec<String> = actions
         .iter()
@@ -465,7 +469,7 @@ fn tenant_entries_from_model(dir: &str, t: &Tenant, programs: &mut admission::Pr
         actions.push("Deny".into());
     }
     let selector = serde_json::to_value(khc_emit::objects::namespaces_by_name(&t.namespaces)).unwrap_or_default();
-    let binding = admission::PolicyBinding { name: name.clone(), namespaces: selector::Selector::parse(&selector), actions, source: origin.to_string() };
+    let binding = admission::PolicyBinding { name: name.clone(), namespaces: selector::Selector::parse(&selector), actions, source: origin };
     let path = |kind: &str| khc_emit::tenant_cluster_scoped_path(dir, kind, &name);
     out.push((path("ValidatingAdmissionPolicy"), ViewEntry::Part(admission::Part::Policy(policy))));
     out.push((path("ValidatingAdmissionPolicyBinding"), ViewEntry::Part(admission::Part::Binding(name.clone(), binding))));
