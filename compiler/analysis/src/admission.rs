@@ -887,6 +887,47 @@ pub fn json_stable(v: &cel::Value) -> bool {
     }
 }
 
+/// A variable's value (its program's result, [`as_json_gives`]) as the
+/// interpreter binds it: the result itself when [`json_stable_val`] (not
+/// converted to a `cel::Value` and back), else through `cel::Value` as
+/// before; `None` when it fails to evaluate or has no JSON form.
+fn bound_value(tree: &cel::IdedExpr, ctx: &cel::Context<'static, 'static>) -> Option<Box<dyn cel::common::value::Val>> {
+    let v = cel::Value::resolve_val(tree, ctx).ok()?;
+    if json_stable_val(v.as_ref()) {
+        return Some(v.into_owned());
+    }
+    let v: cel::Value = v.as_ref().try_into().ok()?;
+    as_json_gives(v)?.try_into().ok()
+}
+
+/// [`json_stable`] of a value as the interpreter holds it (the crate's
+/// null, bool, string, int, uint, double, list and map types; any other
+/// representation answers false, and goes through `cel::Value`):
+/// `tests::json_stable_as_the_interpreter_holds_it`.
+pub fn json_stable_val(v: &dyn cel::common::value::Val) -> bool {
+    use cel::common::types::{CelBool, CelDouble, CelInt, CelList, CelMap, CelMapKey, CelNull, CelString, CelUInt};
+    if v.downcast_ref::<CelNull>().is_some()
+        || v.downcast_ref::<CelBool>().is_some()
+        || v.downcast_ref::<CelString>().is_some()
+        || v.downcast_ref::<CelUInt>().is_some()
+    {
+        return true;
+    }
+    if let Some(i) = v.downcast_ref::<CelInt>() {
+        return *i.inner() < 0;
+    }
+    if let Some(f) = v.downcast_ref::<CelDouble>() {
+        return f.inner().is_finite();
+    }
+    if let Some(l) = v.downcast_ref::<CelList>() {
+        return l.inner().iter().all(|x| json_stable_val(x.as_ref()));
+    }
+    if let Some(m) = v.downcast_ref::<CelMap>() {
+        return m.inner().iter().all(|(k, x)| matches!(k, CelMapKey::String(_)) && json_stable_val(x.as_ref()));
+    }
+    false
+}
+
 /// `v` as CEL: what `cel::to_value` gives for it (a non-negative integer a
 /// `uint`, a negative one an `int`, other numbers `double`s; objects maps
 /// with string keys), built directly, not through serde's serializer
@@ -1120,8 +1161,8 @@ impl Policy {
     fn bind_each(&self, ctx: &mut cel::Context<'static, 'static>) -> bool {
         for (name, p) in &self.variables {
             let Some(d) = dotted(p) else { return false };
-            let Some(v) = cel::Value::resolve(&d.tree, ctx).ok().and_then(as_json_gives) else { return false };
-            ctx.add_variable_from_value(format!("{VARIABLE}{name}"), v);
+            let Some(v) = bound_value(&d.tree, ctx) else { return false };
+            ctx.add_variable_as_val(format!("{VARIABLE}{name}"), v);
         }
         true
     }
@@ -1304,6 +1345,32 @@ mod tests {
             let crates: Box<dyn cel::common::value::Val> = cel::to_value(v).expect("JSON converts").try_into().expect("binds");
             let crates = cel::Value::try_from(crates.as_ref()).expect("reads back");
             assert!(same(&ours, &crates), "{v}: {ours:?} vs {crates:?}");
+        }
+    }
+
+    /// [`super::json_stable_val`] answers as [`super::json_stable`] of the
+    /// same value read back: objects bound from JSON, computed values
+    /// (non-negative and negative `int`s, non-finite `double`s, bytes, maps
+    /// with int keys, lists of them).
+    #[test]
+    fn json_stable_as_the_interpreter_holds_it() {
+        let ctx = cel::Context::default();
+        let mut values: Vec<Box<dyn cel::common::value::Val>> = [
+            serde_json::json!({"spec": {"containers": [{"name": "a", "image": "r/a:1", "ports": [{"containerPort": 8080}], "x": [null, true, -2.5, 1]}]}}),
+            serde_json::json!([u64::MAX, i64::MIN, 0, -0.0, {}, []]),
+        ]
+        .iter()
+        .map(super::val_of_json)
+        .collect();
+        for e in
+            ["1 + 2", "-3", "[1, -1]", "{'a': 2 - 5}", "{1: 'x'}", "b'x'", "1.0 / 0.0", "[{'k': [1.0 / 0.0]}]", "'s'", "2.5", "null", "[]", "{}", "uint(3)"]
+        {
+            let tree = super::compile_text(e).expect("compiles");
+            values.push(cel::Value::resolve_val(&tree, &ctx).expect("evaluates").into_owned());
+        }
+        for v in &values {
+            let read: cel::Value = v.as_ref().try_into().expect("reads back");
+            assert_eq!(super::json_stable_val(v.as_ref()), super::json_stable(&read), "{read:?}");
         }
     }
 
