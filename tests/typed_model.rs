@@ -152,6 +152,24 @@ fn assert_fast_paths_same(path: &Path) {
         let blast = |ws: &Workspace| serde_json::to_string(&khc_analysis::posture::blast_radius(ws, t, w)).expect("serializes");
         assert_eq!(blast(&fresh), blast(&yaml), "{tag}: blast-radius from a fresh workspace");
     }
+    // Each tenant's view read from the typed objects, the cluster units'
+    // policies read once and copied (`Workspace::tenant_view`, what `khc eval`
+    // judges with; one cache of programs for every view, as `eval` holds it)
+    // is the view converted to JSON and read back, policy by policy and
+    // binding by binding, with the same Namespace labels.
+    let mut programs = khc_analysis::admission::Programs::default();
+    let mut oracle_programs = khc_analysis::admission::Programs::default();
+    let mut views = 0;
+    for t in typed.tenants() {
+        let fast = typed.tenant_view(&t.name, &mut programs).expect("a typed workspace has tenant views");
+        let oracle = typed.tenant_view_through_json(&t.name, &mut oracle_programs).expect("a typed workspace has tenant views");
+        assert_eq!(fast.admission.outline(), oracle.admission.outline(), "{tag}: tenant {}: view's admission policies", t.name);
+        for ns in t.namespaces.iter().chain(["default", "kube-system"].map(String::from).iter()) {
+            assert_eq!(fast.network.labels_of(ns), oracle.network.labels_of(ns), "{tag}: tenant {}: labels of {ns}", t.name);
+        }
+        views += usize::from(!fast.admission.policies.is_empty());
+    }
+    assert!(views > 0, "{tag}: no view holds a policy");
     let applier = khc_emit::protection::APPLIER_ANNOTATION;
     let mut kinds_seen = 0;
     for t in typed.tenants() {

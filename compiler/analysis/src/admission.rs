@@ -12,6 +12,7 @@ use serde_json::Value;
 use std::sync::Arc;
 
 /// One validation of a policy.
+#[derive(Clone)]
 pub struct Check {
     /// The khc rule (`no-privileged`), from the message's `[khc rule …]` tag.
     pub rule: String,
@@ -38,6 +39,7 @@ pub struct PolicyBinding {
 }
 
 /// A ValidatingAdmissionPolicy with its bindings.
+#[derive(Clone)]
 pub struct Policy {
     /// Name.
     pub name: String,
@@ -454,6 +456,10 @@ impl Templates {
 pub struct Programs {
     /// Each expression, and whether it was asked for more than once.
     by_text: std::collections::HashMap<String, (Program, bool)>,
+    /// Each rule's pod validation program and message (without its tag) by
+    /// minor and rule ([`Programs::rule_check`]), and whether it was asked
+    /// for more than once; `None` for a rule with no pod validation.
+    by_rule: std::collections::HashMap<u32, std::collections::HashMap<khc_rules::RuleKind, (Option<RuleProgram>, bool)>>,
     templates: Arc<std::sync::Mutex<Templates>>,
     as_written: bool,
 }
@@ -466,15 +472,67 @@ impl Programs {
         Programs { as_written: true, ..Programs::default() }
     }
 
+    /// Whether these are the oracle's programs ([`Programs::as_written`]).
+    pub fn is_as_written(&self) -> bool {
+        self.as_written
+    }
+
     /// Forgets the expressions that no policy holds any more and that were
     /// asked for once only (one tenant's own: its `allowed-registries`), so
     /// that policies built one tenant at a time and dropped (`khc eval`'s
     /// tenant views) do not leave every tenant's programs behind; the shared
     /// ones, and the parsed templates, are kept.
     pub fn forget_unshared(&mut self) {
+        for rules in self.by_rule.values_mut() {
+            rules.retain(|_, (_, shared)| *shared);
+        }
         self.by_text.retain(|_, (p, shared)| *shared || Arc::strong_count(p) > 1);
     }
+
+    /// The check of `expression` with `message` (its rule and source read
+    /// from the message's tag, as [`AdmissionBuilder::read`] reads them).
+    pub fn check(&mut self, expression: &str, message: String) -> Check {
+        check_of(compile(self, expression), message)
+    }
+
+    /// The check of rule `kind`'s pod validation on Kubernetes `1.minor`
+    /// (`khc_rules::RuleKind::pod_validation`), tagged as stated at `origin`:
+    /// the validation a tenant's policy emits for the rule, its program found
+    /// by the rule (each rule's CEL text built and looked up once, not once
+    /// per tenant); `None` when the rule has no pod validation.
+    pub fn rule_check(&mut self, kind: &khc_rules::RuleKind, minor: u32, origin: &str) -> Option<Check> {
+        let known = self.by_rule.get_mut(&minor).and_then(|rules| rules.get_mut(kind)).map(|(v, shared)| {
+            *shared = true;
+            v.clone()
+        });
+        let found = match known {
+            Some(v) => v,
+            None => {
+                let v = kind.pod_validation(minor).map(|(expression, message)| (compile(self, &expression), message));
+                self.by_rule.entry(minor).or_default().insert(kind.clone(), (v.clone(), false));
+                v
+            }
+        };
+        let (program, message) = found?;
+        let keyword = kind.keyword();
+        // `{message} [khc rule {keyword} at {origin}]`, written without the
+        // formatting machinery (once per rule of every tenant).
+        let mut tagged = String::with_capacity(message.len() + keyword.len() + origin.len() + 16);
+        for part in [message.as_str(), " [khc rule ", keyword, " at ", origin, "]"] {
+            tagged.push_str(part);
+        }
+        let message = tagged;
+        // The tag read back gives the keyword and `origin` (a keyword has no
+        // space), unless `origin` holds a `]`.
+        if origin.contains(']') {
+            return Some(check_of(program, message));
+        }
+        Some(Check { rule: keyword.to_string(), rule_source: origin.to_string(), expression: program.text.clone(), message, program })
+    }
 }
+
+/// A rule's pod validation program and its message without the tag.
+type RuleProgram = (Program, String);
 
 /// One [`Expression`] per distinct text (compiled on first use); the key is
 /// the expression's own text (one copy of it), and a text already there is
@@ -515,6 +573,57 @@ pub fn rule_of_message(message: &str) -> Option<(&str, &str)> {
     Some(tag.split_once(" at ").unwrap_or((tag, "?")))
 }
 
+/// A ValidatingAdmissionPolicy or a binding (with the name of the policy it
+/// binds), read but not yet given to an [`AdmissionBuilder`]
+/// ([`AdmissionBuilder::add_part`]).
+#[derive(Clone)]
+pub enum Part {
+    /// A policy, without its bindings.
+    Policy(Policy),
+    /// A binding and the policy name it names.
+    Binding(String, PolicyBinding),
+}
+
+/// A policy's name, source, failure policy and matched resources.
+pub type Head = (String, String, bool, Vec<(String, String)>);
+
+/// A policy from its parts, however read: variables `(name, expression)`,
+/// validations `(expression, message)`, match conditions' expressions.
+fn policy_of<'e>(
+    cache: &mut Programs,
+    head: Head,
+    variables: impl Iterator<Item = (&'e str, &'e str)>,
+    validations: impl Iterator<Item = (&'e str, &'e str)>,
+    conditions: impl Iterator<Item = &'e str>,
+) -> Policy {
+    let variables: Vec<(String, Program)> = variables.map(|(name, expression)| (name.to_string(), compile(cache, expression))).collect();
+    let checks: Vec<Check> = validations.map(|(expression, message)| cache.check(expression, message.to_string())).collect();
+    let conditions: Vec<Program> = conditions.map(|c| compile(cache, c)).collect();
+    policy_with(head, variables, checks, conditions)
+}
+
+/// A policy, without bindings, from its compiled parts.
+fn policy_with((name, source, fail_closed, resources): Head, variables: Vec<(String, Program)>, checks: Vec<Check>, match_conditions: Vec<Program>) -> Policy {
+    Policy { name, source, fail_closed, resources, variables, match_conditions, checks, bindings: Vec::new(), dotted: std::sync::OnceLock::new() }
+}
+
+/// A validation's check: its rule and source from the message's tag.
+fn check_of(program: Program, message: String) -> Check {
+    let (rule, rule_source) = rule_of_message(&message).unwrap_or(("", "?"));
+    Check { rule: rule.into(), rule_source: rule_source.into(), expression: program.text.clone(), message, program }
+}
+
+/// A pod policy khc emits, from its parts (`tenant_view`'s reading of a
+/// tenant's policy from the model): name, source, failure policy and
+/// matched resources, its variables `(name, expression)`, its checks
+/// ([`Programs::rule_check`], [`Programs::check`]) and its match
+/// conditions' expressions, compiled through `cache`.
+pub fn pod_policy(cache: &mut Programs, head: Head, variables: &[(&str, String)], checks: Vec<Check>, conditions: &[&str]) -> Policy {
+    let variables = variables.iter().map(|(name, expression)| (name.to_string(), compile(cache, expression))).collect();
+    let conditions = conditions.iter().map(|c| compile(cache, c)).collect();
+    policy_with(head, variables, checks, conditions)
+}
+
 impl Admission {
     /// The policies and bindings among `objects` (expressions compiled once).
     pub fn new(objects: &[Object]) -> Admission {
@@ -552,63 +661,97 @@ impl<'c> AdmissionBuilder<'c> {
 
     /// Adds a ValidatingAdmissionPolicy or a binding (other kinds are ignored).
     pub fn add(&mut self, o: &Object) {
-        let cache = &mut *self.cache;
+        if let Some(part) = self.read(o) {
+            self.add_part(part);
+        }
+    }
+
+    /// A ValidatingAdmissionPolicy or a binding read from its JSON form
+    /// (`None` for other kinds, and a binding that names no policy), its
+    /// expressions through this builder's programs.
+    pub fn read(&mut self, o: &Object) -> Option<Part> {
+        let spec = &o.value["spec"];
+        let strs = |v: &Value| v.as_array().into_iter().flatten().filter_map(Value::as_str).map(str::to_string).collect::<Vec<_>>();
         match o.kind() {
             "ValidatingAdmissionPolicy" => {
-                let spec = &o.value["spec"];
                 let mut resources = Vec::new();
                 for r in spec["matchConstraints"]["resourceRules"].as_array().into_iter().flatten() {
-                    for g in r["apiGroups"].as_array().into_iter().flatten().filter_map(Value::as_str) {
-                        for res in r["resources"].as_array().into_iter().flatten().filter_map(Value::as_str) {
-                            resources.push((g.to_string(), res.to_string()));
-                        }
+                    for g in strs(&r["apiGroups"]) {
+                        resources.extend(strs(&r["resources"]).into_iter().map(|res| (g.clone(), res)));
                     }
                 }
-                let variables = spec["variables"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .map(|v| (v["name"].as_str().unwrap_or("").to_string(), compile(cache, v["expression"].as_str().unwrap_or(""))))
-                    .collect();
-                let checks = spec["validations"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .map(|v| {
-                        let message = v["message"].as_str().unwrap_or("").to_string();
-                        let (rule, rule_source) = rule_of_message(&message).unwrap_or(("", "?"));
-                        let program = compile(cache, v["expression"].as_str().unwrap_or(""));
-                        Check { rule: rule.into(), rule_source: rule_source.into(), message, expression: program.text.clone(), program }
-                    })
-                    .collect();
-                let match_conditions =
-                    spec["matchConditions"].as_array().into_iter().flatten().map(|c| compile(cache, c["expression"].as_str().unwrap_or(""))).collect();
-                self.policies.push(Policy {
-                    name: o.name().into(),
-                    source: source_of(&o.value),
-                    fail_closed: spec["failurePolicy"].as_str() != Some("Ignore"),
-                    resources,
-                    variables,
-                    match_conditions,
-                    checks,
-                    bindings: Vec::new(),
-                    dotted: std::sync::OnceLock::new(),
-                });
+                fn text<'v>(v: &'v Value, key: &str) -> &'v str {
+                    v[key].as_str().unwrap_or("")
+                }
+                let variables = spec["variables"].as_array().into_iter().flatten().map(|v| (text(v, "name"), text(v, "expression")));
+                let validations = spec["validations"].as_array().into_iter().flatten().map(|v| (text(v, "expression"), text(v, "message")));
+                let conditions = spec["matchConditions"].as_array().into_iter().flatten().map(|c| text(c, "expression"));
+                let head = (o.name().to_string(), source_of(&o.value), spec["failurePolicy"].as_str() != Some("Ignore"), resources);
+                Some(Part::Policy(policy_of(self.cache, head, variables, validations, conditions)))
             }
             "ValidatingAdmissionPolicyBinding" => {
-                let spec = &o.value["spec"];
-                let Some(policy) = spec["policyName"].as_str() else { return };
-                self.bindings.push((
-                    policy.to_string(),
-                    PolicyBinding {
-                        name: o.name().into(),
-                        namespaces: Selector::parse(&spec["matchResources"]["namespaceSelector"]),
-                        actions: spec["validationActions"].as_array().into_iter().flatten().filter_map(|a| a.as_str().map(str::to_string)).collect(),
-                        source: source_of(&o.value),
-                    },
-                ));
+                let policy = spec["policyName"].as_str()?;
+                let binding = PolicyBinding {
+                    name: o.name().into(),
+                    namespaces: Selector::parse(&spec["matchResources"]["namespaceSelector"]),
+                    actions: strs(&spec["validationActions"]),
+                    source: source_of(&o.value),
+                };
+                Some(Part::Binding(policy.to_string(), binding))
             }
-            _ => {}
+            _ => None,
+        }
+    }
+
+    /// [`AdmissionBuilder::read`] of the typed object khc builds
+    /// (`khc_emit::objects::Body::typed`), without its JSON form: the same
+    /// policy or binding (`tests/typed_model.rs` holds the tenant views built
+    /// both ways equal).
+    pub fn read_typed(&mut self, typed: &dyn std::any::Any) -> Option<Part> {
+        use k8s_openapi::api::admissionregistration::v1::{ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding};
+        use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+        let name = |m: &ObjectMeta| m.name.clone().unwrap_or_default();
+        let source = |m: &ObjectMeta| m.annotations.as_ref().and_then(|a| a.get(crate::SOURCE_ANNOTATION)).map_or_else(|| "?".to_string(), Clone::clone);
+        if let Some(p) = typed.downcast_ref::<ValidatingAdmissionPolicy>() {
+            let spec = p.spec.as_ref();
+            let mut resources = Vec::new();
+            for r in spec.and_then(|s| s.match_constraints.as_ref()).and_then(|m| m.resource_rules.as_ref()).into_iter().flatten() {
+                for g in r.api_groups.iter().flatten() {
+                    resources.extend(r.resources.iter().flatten().map(|res| (g.clone(), res.clone())));
+                }
+            }
+            let variables = spec.and_then(|s| s.variables.as_ref()).into_iter().flatten().map(|v| (v.name.as_str(), v.expression.as_str()));
+            let validations =
+                spec.and_then(|s| s.validations.as_ref()).into_iter().flatten().map(|v| (v.expression.as_str(), v.message.as_deref().unwrap_or("")));
+            let conditions = spec.and_then(|s| s.match_conditions.as_ref()).into_iter().flatten().map(|c| c.expression.as_str());
+            let fail_closed = spec.and_then(|s| s.failure_policy.as_deref()) != Some("Ignore");
+            let head = (name(&p.metadata), source(&p.metadata), fail_closed, resources);
+            return Some(Part::Policy(policy_of(self.cache, head, variables, validations, conditions)));
+        }
+        let b = typed.downcast_ref::<ValidatingAdmissionPolicyBinding>()?;
+        let spec = b.spec.as_ref()?;
+        let policy = spec.policy_name.clone()?;
+        let selector = spec.match_resources.as_ref().and_then(|m| m.namespace_selector.as_ref());
+        let binding = PolicyBinding {
+            name: name(&b.metadata),
+            namespaces: selector.map_or_else(Selector::default, |s| Selector::parse(&serde_json::to_value(s).unwrap_or_default())),
+            actions: spec.validation_actions.clone().unwrap_or_default(),
+            source: source(&b.metadata),
+        };
+        Some(Part::Binding(policy, binding))
+    }
+
+    /// The programs the policies are compiled through.
+    pub fn programs(&mut self) -> &mut Programs {
+        self.cache
+    }
+
+    /// Adds a policy or binding read before ([`AdmissionBuilder::read`]; a
+    /// copy of one read once serves every tenant view).
+    pub fn add_part(&mut self, part: Part) {
+        match part {
+            Part::Policy(p) => self.policies.push(p),
+            Part::Binding(policy, b) => self.bindings.push((policy, b)),
         }
     }
 
@@ -627,6 +770,34 @@ impl<'c> AdmissionBuilder<'c> {
             }
         }
         Admission { policies, index: std::sync::OnceLock::new() }
+    }
+}
+
+impl Admission {
+    /// Every policy and binding as text, in order: name, source, failure
+    /// policy, resources, variables, match conditions, validations (rule,
+    /// source, message, expression) and bindings (name, selector, actions,
+    /// source) — what judging reads, for tests that build the same policies
+    /// two ways.
+    pub fn outline(&self) -> String {
+        use std::fmt::Write;
+        let mut out = String::new();
+        for p in &self.policies {
+            let _ = writeln!(out, "policy {} at {} fail-closed {} resources {:?}", p.name, p.source, p.fail_closed, p.resources);
+            for (name, e) in &p.variables {
+                let _ = writeln!(out, "  variable {name} = {}", e.text);
+            }
+            for e in &p.match_conditions {
+                let _ = writeln!(out, "  match {}", e.text);
+            }
+            for c in &p.checks {
+                let _ = writeln!(out, "  check {} at {}: {} = {}", c.rule, c.rule_source, c.message, c.expression);
+            }
+            for b in &p.bindings {
+                let _ = writeln!(out, "  binding {} at {}: {:?} {:?}", b.name, b.source, b.namespaces, b.actions);
+            }
+        }
+        out
     }
 }
 
@@ -716,6 +887,93 @@ pub fn json_stable(v: &cel::Value) -> bool {
     }
 }
 
+/// A variable's value (its program's result, [`as_json_gives`]) as the
+/// interpreter binds it: the result itself when [`json_stable_val`] (not
+/// converted to a `cel::Value` and back), else through `cel::Value` as
+/// before; `None` when it fails to evaluate or has no JSON form.
+fn bound_value(tree: &cel::IdedExpr, ctx: &cel::Context<'static, 'static>) -> Option<Box<dyn cel::common::value::Val>> {
+    let v = cel::Value::resolve_val(tree, ctx).ok()?;
+    if json_stable_val(v.as_ref()) {
+        return Some(v.into_owned());
+    }
+    let v: cel::Value = v.as_ref().try_into().ok()?;
+    as_json_gives(v)?.try_into().ok()
+}
+
+/// [`json_stable`] of a value as the interpreter holds it (the crate's
+/// null, bool, string, int, uint, double, list and map types; any other
+/// representation answers false, and goes through `cel::Value`):
+/// `tests::json_stable_as_the_interpreter_holds_it`.
+pub fn json_stable_val(v: &dyn cel::common::value::Val) -> bool {
+    use cel::common::types::{CelBool, CelDouble, CelInt, CelList, CelMap, CelMapKey, CelNull, CelString, CelUInt};
+    if v.downcast_ref::<CelNull>().is_some()
+        || v.downcast_ref::<CelBool>().is_some()
+        || v.downcast_ref::<CelString>().is_some()
+        || v.downcast_ref::<CelUInt>().is_some()
+    {
+        return true;
+    }
+    if let Some(i) = v.downcast_ref::<CelInt>() {
+        return *i.inner() < 0;
+    }
+    if let Some(f) = v.downcast_ref::<CelDouble>() {
+        return f.inner().is_finite();
+    }
+    if let Some(l) = v.downcast_ref::<CelList>() {
+        return l.inner().iter().all(|x| json_stable_val(x.as_ref()));
+    }
+    if let Some(m) = v.downcast_ref::<CelMap>() {
+        return m.inner().iter().all(|(k, x)| matches!(k, CelMapKey::String(_)) && json_stable_val(x.as_ref()));
+    }
+    false
+}
+
+/// `v` as CEL: what `cel::to_value` gives for it (a non-negative integer a
+/// `uint`, a negative one an `int`, other numbers `double`s; objects maps
+/// with string keys), built directly, not through serde's serializer
+/// (`tests::json_converts_as_the_crate_converts`).
+pub fn cel_of_json(v: &Value) -> cel::Value {
+    match v {
+        Value::Null => cel::Value::Null,
+        Value::Bool(b) => cel::Value::Bool(*b),
+        Value::Number(n) => match (n.as_u64(), n.as_i64()) {
+            (Some(u), _) => cel::Value::UInt(u),
+            (None, Some(i)) => cel::Value::Int(i),
+            (None, None) => cel::Value::Float(n.as_f64().unwrap_or(f64::NAN)),
+        },
+        Value::String(s) => cel::Value::String(Arc::new(s.clone())),
+        Value::Array(items) => cel::Value::List(Arc::new(items.iter().map(cel_of_json).collect())),
+        Value::Object(map) => {
+            let map = map.iter().map(|(k, v)| (cel::objects::Key::String(Arc::new(k.clone())), cel_of_json(v))).collect();
+            cel::Value::Map(cel::objects::Map { map: Arc::new(map) })
+        }
+    }
+}
+
+/// `v` as the `cel` crate's interpreter holds a bound variable: what
+/// `cel::Context::add_variable_from_value` makes of [`cel_of_json`]'s value
+/// (each `Value` converted again into a boxed `Val`), built directly from the
+/// JSON in one pass (`tests::json_binds_as_the_crate_binds`).
+pub fn val_of_json(v: &Value) -> Box<dyn cel::common::value::Val> {
+    use cel::common::types::{CelBool, CelDouble, CelInt, CelList, CelMap, CelMapKey, CelNull, CelString, CelUInt};
+    match v {
+        Value::Null => Box::new(CelNull),
+        Value::Bool(b) => Box::new(CelBool::from(*b)),
+        Value::Number(n) => match (n.as_u64(), n.as_i64()) {
+            (Some(u), _) => Box::new(CelUInt::from(u)),
+            (None, Some(i)) => Box::new(CelInt::from(i)),
+            (None, None) => Box::new(CelDouble::from(n.as_f64().unwrap_or(f64::NAN))),
+        },
+        Value::String(s) => Box::new(CelString::from(s.clone())),
+        Value::Array(items) => Box::new(CelList::from(items.iter().map(val_of_json).collect::<Vec<_>>())),
+        Value::Object(map) => {
+            let map: std::collections::HashMap<CelMapKey<'static>, Box<dyn cel::common::value::Val>> =
+                map.iter().map(|(k, v)| (CelMapKey::from(k.clone()), val_of_json(v))).collect();
+            Box::new(CelMap::from(map))
+        }
+    }
+}
+
 /// An object (and its request) converted to CEL once, for every policy that
 /// judges it ([`Policy::evaluate_judged`]: `khc eval` asks the cluster's
 /// policy and the tenant's of one object).
@@ -755,18 +1013,12 @@ impl Judged {
         let mut ctx = cel::Context::with_env(env());
         // The name is no overload of the environment's: binding it cannot fail.
         let _ = ctx.add_function(MATCHES_CACHED, Box::new(matches_cached) as ContextFn);
-        let convert = |v: &Value| if v.is_null() { Ok(cel::Value::Null) } else { cel::to_value(v) };
-        match (convert(object), convert(old_object), cel::to_value(request)) {
-            (Ok(o), Ok(old), Ok(r)) => {
-                ctx.add_variable_from_value("object", o);
-                ctx.add_variable_from_value("oldObject", old);
-                ctx.add_variable_from_value("request", r);
-                Judged { ctx: Ok(ctx), bound: None, results: std::collections::HashMap::with_capacity(64) }
-            }
-            (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
-                Judged { ctx: Err(format!("object does not convert to CEL: {e}")), bound: None, results: std::collections::HashMap::new() }
-            }
-        }
+        // Every JSON value converts (as `cel::to_value` converts it, bound
+        // as `add_variable_from_value` binds it): no conversion error.
+        ctx.add_variable_as_val("object", val_of_json(object));
+        ctx.add_variable_as_val("oldObject", val_of_json(old_object));
+        ctx.add_variable_as_val("request", val_of_json(request));
+        Judged { ctx: Ok(ctx), bound: None, results: std::collections::HashMap::with_capacity(64) }
     }
 }
 
@@ -909,8 +1161,8 @@ impl Policy {
     fn bind_each(&self, ctx: &mut cel::Context<'static, 'static>) -> bool {
         for (name, p) in &self.variables {
             let Some(d) = dotted(p) else { return false };
-            let Some(v) = cel::Value::resolve(&d.tree, ctx).ok().and_then(as_json_gives) else { return false };
-            ctx.add_variable_from_value(format!("{VARIABLE}{name}"), v);
+            let Some(v) = bound_value(&d.tree, ctx) else { return false };
+            ctx.add_variable_as_val(format!("{VARIABLE}{name}"), v);
         }
         true
     }
@@ -1051,6 +1303,74 @@ mod tests {
         for v in &unstable {
             assert!(!super::json_stable(v), "{v:?}");
             assert!(!round_trip(v).is_some_and(|w| same(v, &w)), "{v:?} is kept by JSON: it could be bound as it is");
+        }
+    }
+
+    /// [`super::cel_of_json`] is `cel::to_value`, value for value and type
+    /// for type.
+    #[test]
+    fn json_converts_as_the_crate_converts() {
+        let values = [
+            serde_json::json!(null),
+            serde_json::json!({"kind": "Deployment", "spec": {"replicas": 3, "template": {"spec": {"containers": [{"name": "a", "image": "r/a:1",
+                "ports": [{"containerPort": 8080}], "resources": {"limits": {"cpu": 0.5, "memory": "1Gi"}},
+                "securityContext": {"runAsUser": -1, "runAsGroup": 0, "privileged": false}, "args": [null, "x", true, 1.0e300, -2.5]}]}}}}),
+            serde_json::json!([u64::MAX, i64::MIN, 0, -0.0, {}, []]),
+            serde_json::json!("text"),
+        ];
+        for v in &values {
+            let ours = super::cel_of_json(v);
+            let crates = cel::to_value(v).expect("JSON converts");
+            assert!(same(&ours, &crates), "{v}: {ours:?} vs {crates:?}");
+        }
+    }
+
+    /// [`super::val_of_json`] binds what the crate binds: the boxed value
+    /// read back is [`super::cel_of_json`]'s (itself `cel::to_value`'s),
+    /// value for value and type for type.
+    #[test]
+    fn json_binds_as_the_crate_binds() {
+        let values = [
+            serde_json::json!(null),
+            serde_json::json!({"kind": "Deployment", "spec": {"replicas": 3, "template": {"spec": {"containers": [{"name": "a", "image": "r/a:1",
+                "ports": [{"containerPort": 8080}], "resources": {"limits": {"cpu": 0.5, "memory": "1Gi"}},
+                "securityContext": {"runAsUser": -1, "runAsGroup": 0, "privileged": false}, "args": [null, "x", true, 1.0e300, -2.5]}]}}}}),
+            serde_json::json!([u64::MAX, i64::MIN, 0, -0.0, {}, [], {"": ""}]),
+            serde_json::json!("text"),
+            serde_json::json!(true),
+        ];
+        for v in &values {
+            let ours = super::val_of_json(v);
+            let ours = cel::Value::try_from(ours.as_ref()).expect("reads back");
+            let crates: Box<dyn cel::common::value::Val> = cel::to_value(v).expect("JSON converts").try_into().expect("binds");
+            let crates = cel::Value::try_from(crates.as_ref()).expect("reads back");
+            assert!(same(&ours, &crates), "{v}: {ours:?} vs {crates:?}");
+        }
+    }
+
+    /// [`super::json_stable_val`] answers as [`super::json_stable`] of the
+    /// same value read back: objects bound from JSON, computed values
+    /// (non-negative and negative `int`s, non-finite `double`s, bytes, maps
+    /// with int keys, lists of them).
+    #[test]
+    fn json_stable_as_the_interpreter_holds_it() {
+        let ctx = cel::Context::default();
+        let mut values: Vec<Box<dyn cel::common::value::Val>> = [
+            serde_json::json!({"spec": {"containers": [{"name": "a", "image": "r/a:1", "ports": [{"containerPort": 8080}], "x": [null, true, -2.5, 1]}]}}),
+            serde_json::json!([u64::MAX, i64::MIN, 0, -0.0, {}, []]),
+        ]
+        .iter()
+        .map(super::val_of_json)
+        .collect();
+        for e in
+            ["1 + 2", "-3", "[1, -1]", "{'a': 2 - 5}", "{1: 'x'}", "b'x'", "1.0 / 0.0", "[{'k': [1.0 / 0.0]}]", "'s'", "2.5", "null", "[]", "{}", "uint(3)"]
+        {
+            let tree = super::compile_text(e).expect("compiles");
+            values.push(cel::Value::resolve_val(&tree, &ctx).expect("evaluates").into_owned());
+        }
+        for v in &values {
+            let read: cel::Value = v.as_ref().try_into().expect("reads back");
+            assert_eq!(super::json_stable_val(v.as_ref()), super::json_stable(&read), "{read:?}");
         }
     }
 

@@ -193,6 +193,9 @@ struct Views {
     of_tenant: std::collections::HashMap<String, Option<TenantView>>,
     /// The line starts of each manifest file's text (by its address).
     line_starts: std::collections::HashMap<*const u8, Vec<usize>>,
+    /// [`field_of`] each check and rule, found once (every object of a fleet
+    /// gets the same findings).
+    fields: std::collections::HashMap<&'static str, std::collections::HashMap<String, &'static [&'static str]>>,
 }
 
 impl Views {
@@ -493,13 +496,19 @@ fn evaluate_one(ws: &Workspace, m: &Manifest, index: usize, all: &[Manifest], op
     }
     // Point each finding at its field where the object's text is at hand.
     if let Some(text) = &m.text {
-        // Each key's line found once per object (findings share their fields).
-        let mut lines: std::collections::HashMap<&'static str, Option<u32>> = std::collections::HashMap::new();
+        // The object's lines read once for the keys of all its findings.
+        let starts = views.line_starts.entry(text.as_ptr()).or_insert_with(|| crate::manifest::line_starts(text));
+        let lines = if out.is_empty() { Default::default() } else { m.key_lines(text, starts, m.end_line) };
         for f in &mut out {
-            let starts = views.line_starts.entry(text.as_ptr()).or_insert_with(|| crate::manifest::line_starts(text));
-            f.field_location = field_of(f.check, &f.rule)
+            let of_check = views.fields.entry(f.check).or_default();
+            let keys = match of_check.get(f.rule.as_str()) {
+                Some(keys) => *keys,
+                None => *of_check.entry(f.rule.clone()).or_insert_with(|| field_of(f.check, &f.rule)),
+            };
+            f.field_location = keys
                 .iter()
-                .find_map(|k| *lines.entry(k).or_insert_with(|| m.field_line_from(text, starts, k, m.end_line)))
+                // `field_of`'s keys are plain names (no `:` or `"`).
+                .find_map(|k| lines.get(k).copied())
                 .map(|l| format!("{}:{l}", m.file));
         }
     }

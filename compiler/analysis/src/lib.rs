@@ -289,6 +289,9 @@ pub struct Source {
     /// `nodes`, with T: they bind every namespace but T's (and the exempt ones),
     /// so every other tenant's view holds them.
     nodes_views: std::sync::OnceLock<Vec<Vec<(String, Object)>>>,
+    /// [`Source::cluster_views`] and [`Source::nodes_views`] read once
+    /// (Namespaces kept, policies and bindings read), for every tenant view.
+    view_parts: std::sync::OnceLock<ViewParts>,
     /// The first tenant (model, tenant positions) that owns each namespace.
     owners: std::sync::OnceLock<std::collections::HashMap<String, (usize, usize)>>,
     /// The positions of the tenants of each name, in each model (a tenant view
@@ -360,6 +363,146 @@ impl Source {
         }
         stage("emit the objects it reads, one tenant at a time");
     }
+}
+
+impl Source {
+    /// The [`VIEW_KINDS`] objects of each model's cluster unit.
+    fn cluster_views(&self) -> &Vec<Vec<Object>> {
+        self.cluster_views.get_or_init(|| self.models.iter().map(|m| cluster_objects_of(m, VIEW_KINDS, &[])).collect())
+    }
+
+    /// The `khc-nodes-T` policies and bindings of each model, with T.
+    fn nodes_views(&self) -> &Vec<Vec<(String, Object)>> {
+        self.nodes_views.get_or_init(|| {
+            self.models
+                .iter()
+                .map(|m| {
+                    let mut out = Vec::new();
+                    for t in m.tenants.iter().filter(|t| t.nodes.is_some()) {
+                        let name = format!("khc-nodes-{}", t.name);
+                        out.extend(tenant_judges_of(m, t).into_iter().filter(|o| o.name() == name).map(|o| (t.name.clone(), o)));
+                    }
+                    out
+                })
+                .collect()
+        })
+    }
+
+    /// The positions of the tenants of each name.
+    fn by_name(&self) -> &std::collections::HashMap<String, Vec<(usize, usize)>> {
+        self.by_name.get_or_init(|| {
+            let mut by_name: std::collections::HashMap<String, Vec<(usize, usize)>> = std::collections::HashMap::new();
+            for (i, m) in self.models.iter().enumerate() {
+                for (j, t) in m.tenants.iter().enumerate() {
+                    by_name.entry(t.name.clone()).or_default().push((i, j));
+                }
+            }
+            by_name
+        })
+    }
+}
+
+/// A tenant's Namespaces and its one admission policy and binding, read
+/// from the model without building the policy (what
+/// [`admission::AdmissionBuilder::read_typed`] reads from
+/// `khc_emit::objects::tenant_judges`'s objects), each rule's check found by
+/// the rule and its arguments ([`admission::Programs::rule_check`]: a fleet's
+/// tenants state the same rules), for a tenant without exceptions, node
+/// isolation, stand-in rules, custom rules or rules that judge Services and
+/// claims (its `khc-tenant-T` is then its only policy, as
+/// `khc_emit::objects::tenant_judges` builds it); `None` otherwise.
+/// `tests/typed_model.rs` holds the views equal to the JSON round trip's.
+fn tenant_entries_from_model(dir: &str, t: &Tenant, programs: &mut admission::Programs) -> Option<Vec<(String, ViewEntry)>> {
+    let a = t.admission.as_ref();
+    if !t.exceptions.is_empty()
+        || t.nodes.is_some()
+        || !t.pod_security.stand_ins.is_empty()
+        || a.is_some_and(|a| !a.custom.is_empty() || a.rules.iter().any(|r| r.kind.judges_resources()))
+    {
+        return None;
+    }
+    let mut out: Vec<(String, ViewEntry)> = khc_emit::objects::tenant_namespaces(t)
+        .into_iter()
+        .filter_map(|b| Some((khc_emit::tenant_object_path(dir, &b), ViewEntry::typed_namespace(&b)?)))
+        .collect();
+    // A tenant without an `admission` block: its policy holds the token rule
+    // only, denying (as `khc_emit::objects::tenant_policies` defaults it).
+    let (origin, rules, minor, actions) = match a {
+        Some(a) => (&a.origin, a.rules.as_slice(), a.minor_version, a.actions.as_slice()),
+        None => (&t.origin, &[][..], 30, &[][..]),
+    };
+    // A rule's `FILE:LINE` written once per distinct origin (the rules of a
+    // `use` all have the statement's).
+    let mut origins: Vec<(&khc_semantics::model::Origin, String)> = Vec::new();
+    let mut checks: Vec<admission::Check> = Vec::with_capacity(rules.len() + 1);
+    for r in rules {
+        let k = match origins.iter().position(|(o, _)| *o == &r.origin) {
+            Some(k) => k,
+            None => {
+                origins.push((&r.origin, r.origin.to_string()));
+                origins.len() - 1
+            }
+        };
+        checks.extend(programs.rule_check(&r.kind, minor, &origins[k].1));
+    }
+    let mounting: Vec<String> = t.workloads.iter().filter(|w| w.automount_token).map(|w| w.name.clone()).collect();
+    let (expression, message) = khc_emit::cel::token_validation(&mounting);
+    checks.push(programs.check(&expression, format!("{message} [khc rule automount-token at {}]", t.origin)));
+    let name = format!("khc-tenant-{}", t.name);
+    let resources = khc_emit::cel::MATCHED_RESOURCES.iter().flat_map(|(g, rs)| rs.iter().map(|r| (g.to_string(), r.clone()))).collect();
+    let origin = match origins.iter().find(|(o, _)| *o == origin) {
+        Some((_, text)) => text.clone(),
+        None => origin.to_string(),
+    };
+    let head = (name.clone(), origin.clone(), true, resources);
+    let policy = admission::pod_policy(programs, head, &khc_emit::cel::VARIABLES, checks, &[khc_emit::cel::SPEC_CHANGED.as_str()]);
+    let mut actions: Vec<String> = actions
+        .iter()
+        .map(|x| match x {
+            khc_semantics::model::Action::Deny => "Deny",
+            khc_semantics::model::Action::Warn => "Warn",
+            khc_semantics::model::Action::Audit => "Audit",
+        })
+        .map(str::to_string)
+        .collect();
+    if actions.is_empty() {
+        actions.push("Deny".into());
+    }
+    let selector = serde_json::to_value(khc_emit::objects::namespaces_by_name(&t.namespaces)).unwrap_or_default();
+    let binding = admission::PolicyBinding { name: name.clone(), namespaces: selector::Selector::parse(&selector), actions, source: origin };
+    let path = |kind: &str| khc_emit::tenant_cluster_scoped_path(dir, kind, &name);
+    out.push((path("ValidatingAdmissionPolicy"), ViewEntry::Part(admission::Part::Policy(policy))));
+    out.push((path("ValidatingAdmissionPolicyBinding"), ViewEntry::Part(admission::Part::Binding(name.clone(), binding))));
+    Some(out)
+}
+
+/// A Namespace of a tenant view, or one of its admission policies or
+/// bindings, read.
+#[derive(Clone)]
+enum ViewEntry {
+    /// A Namespace's name and labels (as `network::Network::add` reads them).
+    Namespace(String, selector::Labels),
+    Part(admission::Part),
+}
+
+impl ViewEntry {
+    /// A Namespace object's entry, as `network::Network::add` reads it.
+    fn namespace(o: &Object) -> ViewEntry {
+        ViewEntry::Namespace(o.name().to_string(), selector::labels(&o.value["metadata"]["labels"]))
+    }
+
+    /// A typed Namespace's entry (its labels are strings: as read from its JSON).
+    fn typed_namespace(b: &khc_emit::objects::Built) -> Option<ViewEntry> {
+        let ns = b.body.typed().downcast_ref::<k8s_openapi::api::core::v1::Namespace>()?;
+        Some(ViewEntry::Namespace(ns.metadata.name.clone().unwrap_or_default(), ns.metadata.labels.clone().unwrap_or_default()))
+    }
+}
+
+/// [`Source::cluster_views`] and [`Source::nodes_views`] read: each model's
+/// `(path, entry)`, and `(T, path, entry)` of the `khc-nodes-T` ones.
+struct ViewParts {
+    clusters: Vec<Vec<(String, ViewEntry)>>,
+    nodes: Vec<Vec<(String, String, ViewEntry)>>,
 }
 
 /// The kind of an admission policy.
@@ -584,6 +727,7 @@ impl Workspace {
             typed: true,
             cluster_views: std::sync::OnceLock::new(),
             nodes_views: std::sync::OnceLock::new(),
+            view_parts: std::sync::OnceLock::new(),
             owners: std::sync::OnceLock::new(),
             by_name: std::sync::OnceLock::new(),
         })
@@ -605,6 +749,7 @@ impl Workspace {
             typed: false,
             cluster_views: std::sync::OnceLock::new(),
             nodes_views: std::sync::OnceLock::new(),
+            view_parts: std::sync::OnceLock::new(),
             owners: std::sync::OnceLock::new(),
             by_name: std::sync::OnceLock::new(),
         })
@@ -649,45 +794,99 @@ impl Workspace {
     }
 
     /// The evaluators that judge objects in the namespaces of tenant `tenant`
-    /// ([`TenantView`]), converted from the cluster units and that tenant alone,
-    /// their expressions shared through `programs`; `None` when the workspace's
+    /// ([`TenantView`]), from the cluster units and that tenant alone, their
+    /// expressions shared through `programs`; `None` when the workspace's
     /// objects were given (parsed YAML, live objects), which only the whole
-    /// fleet's evaluators read.
+    /// fleet's evaluators read. The cluster units' policies (and other
+    /// tenants' `khc-nodes-T`) are read once for every view and copied; the
+    /// tenant's own are read from the typed objects khc builds, not from
+    /// their JSON form ([`admission::AdmissionBuilder::read_typed`]);
+    /// [`Workspace::tenant_view_through_json`] is the oracle, and
+    /// `programs` parsed as written ([`admission::Programs::as_written`]) take
+    /// it.
     pub fn tenant_view(&self, tenant: &str, programs: &mut admission::Programs) -> Option<TenantView> {
+        let source = &self.objects.0;
+        if !source.typed || programs.is_as_written() {
+            return self.tenant_view_through_json(tenant, programs);
+        }
+        let parts = source.view_parts.get_or_init(|| {
+            let mut b = admission::AdmissionBuilder::new(programs);
+            let mut entry = |o: &Object| match o.kind() {
+                "Namespace" => Some(ViewEntry::namespace(o)),
+                _ => b.read(o).map(ViewEntry::Part),
+            };
+            let clusters = source.cluster_views().iter().map(|c| c.iter().filter_map(|o| Some((o.path.clone(), entry(o)?))).collect()).collect();
+            let nodes = source.nodes_views().iter().map(|n| n.iter().filter_map(|(t, o)| Some((t.clone(), o.path.clone(), entry(o)?))).collect()).collect();
+            ViewParts { clusters, nodes }
+        });
+        let by_name = source.by_name();
+        let mut builder = admission::AdmissionBuilder::new(programs);
+        let mut network = network::Network::default();
+        for (i, m) in source.models.iter().enumerate() {
+            let mut own: Vec<(String, Option<ViewEntry>)> = Vec::new();
+            for &(_, j) in by_name.get(tenant).into_iter().flatten().filter(|(mi, _)| *mi == i) {
+                let t = &m.tenants[j];
+                let dir = khc_emit::tenant_dir(&m.cluster.name, &t.name);
+                if let Some(entries) = tenant_entries_from_model(&dir, t, builder.programs()) {
+                    own.extend(entries.into_iter().map(|(path, e)| (path, Some(e))));
+                    continue;
+                }
+                for b in khc_emit::objects::tenant_judges(t) {
+                    let path = khc_emit::tenant_object_path(&dir, &b);
+                    let entry = match b.kind {
+                        "Namespace" => ViewEntry::typed_namespace(&b),
+                        _ => builder.read_typed(b.body.typed()).map(ViewEntry::Part),
+                    };
+                    // A binding that names no policy is read as nothing, as the
+                    // builder ignores it.
+                    if let Some(e) = entry {
+                        own.push((path, Some(e)));
+                    }
+                }
+            }
+            // As `model_objects_of` orders a model's objects: by path. Other
+            // tenants' `khc-nodes-T` policies bind this tenant's namespaces too.
+            // (0: the cluster unit's, 1: the tenant's own, 2: another tenant's.)
+            let mut order: Vec<(&str, u8, usize)> = parts.clusters[i].iter().enumerate().map(|(k, (p, _))| (p.as_str(), 0, k)).collect();
+            order.extend(own.iter().enumerate().map(|(k, (p, _))| (p.as_str(), 1, k)));
+            order.extend(parts.nodes[i].iter().enumerate().filter(|(_, (t, _, _))| t != tenant).map(|(k, (_, p, _))| (p.as_str(), 2, k)));
+            order.sort_by(|a, b| a.0.cmp(b.0));
+            let order: Vec<(u8, usize)> = order.into_iter().map(|(_, from, k)| (from, k)).collect();
+            for (from, k) in order {
+                let entry = match from {
+                    0 => parts.clusters[i][k].1.clone(),
+                    2 => parts.nodes[i][k].2.clone(),
+                    _ => own[k].1.take().expect("each own entry once"),
+                };
+                match entry {
+                    ViewEntry::Namespace(name, mut labels) => {
+                        labels.insert(network::NAMESPACE_NAME_LABEL.into(), name.clone());
+                        network.namespace_labels.insert(name, labels);
+                    }
+                    ViewEntry::Part(p) => builder.add_part(p),
+                }
+            }
+        }
+        Some(TenantView { admission: builder.finish(), network })
+    }
+
+    /// [`Workspace::tenant_view`] with every object of the view converted to
+    /// JSON and read back (the cluster units' again for each view): the
+    /// oracle of the typed reading (`tests/typed_model.rs` holds both views'
+    /// policies equal).
+    pub fn tenant_view_through_json(&self, tenant: &str, programs: &mut admission::Programs) -> Option<TenantView> {
         let source = &self.objects.0;
         if !source.typed {
             return None;
         }
-        let clusters = source.cluster_views.get_or_init(|| source.models.iter().map(|m| cluster_objects_of(m, VIEW_KINDS, &[])).collect());
-        // The tenant's objects in each model (the cluster units' are borrowed).
-        let by_name = source.by_name.get_or_init(|| {
-            let mut by_name: std::collections::HashMap<String, Vec<(usize, usize)>> = std::collections::HashMap::new();
-            for (i, m) in source.models.iter().enumerate() {
-                for (j, t) in m.tenants.iter().enumerate() {
-                    by_name.entry(t.name.clone()).or_default().push((i, j));
-                }
-            }
-            by_name
-        });
+        let clusters = source.cluster_views();
+        let by_name = source.by_name();
         let mut own: Vec<Vec<Object>> = source.models.iter().map(|_| Vec::new()).collect();
         for &(i, j) in by_name.get(tenant).into_iter().flatten() {
             let m = &source.models[i];
             own[i].extend(tenant_judges_of(m, &m.tenants[j]));
         }
-        let nodes = source.nodes_views.get_or_init(|| {
-            source
-                .models
-                .iter()
-                .map(|m| {
-                    let mut out = Vec::new();
-                    for t in m.tenants.iter().filter(|t| t.nodes.is_some()) {
-                        let name = format!("khc-nodes-{}", t.name);
-                        out.extend(tenant_judges_of(m, t).into_iter().filter(|o| o.name() == name).map(|o| (t.name.clone(), o)));
-                    }
-                    out
-                })
-                .collect()
-        });
+        let nodes = source.nodes_views();
         let mut refs: Vec<&Object> = Vec::new();
         for ((own, cluster), nodes) in own.iter().zip(clusters).zip(nodes) {
             // As `model_objects_of` orders a model's objects: by path. Other

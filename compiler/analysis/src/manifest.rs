@@ -55,6 +55,25 @@ impl Manifest {
             (t.starts_with(&pat) || t.starts_with(&quoted)).then_some(i as u32 + 1)
         })
     }
+    /// The first line of the object of each key its lines start with (the
+    /// key of `key: …` or `"key": …`, after indentation and list dashes):
+    /// for a key without `:` or `"`, [`Manifest::field_line_from`] of it, the
+    /// object's lines read once for all its keys (`khc eval` looks up about
+    /// ten per object).
+    pub fn key_lines<'t>(&self, text: &'t str, starts: &[usize], end: Option<u32>) -> std::collections::HashMap<&'t str, u32> {
+        let mut out = std::collections::HashMap::new();
+        let first = (self.line as usize).saturating_sub(1);
+        let Some(&from) = starts.get(first) else { return out };
+        for (i, l) in text[from..].lines().enumerate().map(|(i, l)| (i + first, l)).take_while(|(i, _)| end.is_none_or(|e| (*i as u32 + 1) < e)) {
+            let t = l.trim_start().trim_start_matches("- ").trim_start();
+            if let Some((key, _)) = t.split_once(':') {
+                let key = key.strip_prefix('"').and_then(|k| k.strip_suffix('"')).unwrap_or(key);
+                out.entry(key).or_insert(i as u32 + 1);
+            }
+        }
+        out
+    }
+
     /// `Kind/name`.
     pub fn describe(&self) -> String {
         format!("{}/{}", self.value["kind"].as_str().unwrap_or("?"), self.value["metadata"]["name"].as_str().unwrap_or("?"))
@@ -170,10 +189,21 @@ mod tests {
             assert_eq!(m[1].field_line(&text, "containers", m[1].end_line), None, "not past the item's end");
             let starts = super::line_starts(&text);
             for x in &m {
-                for key in ["containers", "kind", "metadata", "nothing"] {
+                let lines = x.key_lines(&text, &starts, x.end_line);
+                for key in ["containers", "kind", "metadata", "nothing", "name", "apiVersion", "items"] {
                     assert_eq!(x.field_line_from(&text, &starts, key, x.end_line), x.field_line(&text, key, x.end_line), "{key} from line {}", x.line);
+                    assert_eq!(lines.get(key).copied(), x.field_line(&text, key, x.end_line), "{key} from line {} (each key's line)", x.line);
                 }
             }
+        }
+        // Quoted keys, keys after dashes, a key in a value, a key that is a
+        // prefix of another: each key's line is the scan's.
+        let text = "kind: Pod\nspec:\n  \"hostNetwork\": true\n  containers:\n  - image: x:1\n    imagePullPolicy: Always\n    args: [\"runAsUser: 0\"]\n    securityContext: {runAsUser: 0}\n  - \"image\": y\n";
+        let m = parse("f.yaml", text).unwrap();
+        let starts = super::line_starts(text);
+        let lines = m[0].key_lines(text, &starts, m[0].end_line);
+        for key in ["hostNetwork", "image", "imagePullPolicy", "args", "securityContext", "runAsUser", "containers", "spec", "kind", "missing"] {
+            assert_eq!(lines.get(key).copied(), m[0].field_line_from(text, &starts, key, m[0].end_line), "{key}");
         }
         // A flow-style list keeps the list's line for every item.
         let m = parse("f.yaml", "kind: List\nitems: [{kind: Pod, metadata: {name: a}}, {kind: Pod, metadata: {name: b}}]\n").unwrap();

@@ -76,16 +76,26 @@ fn templates() -> &'static Handlebars<'static> {
 
 /// File name of an object: `kind-name.yaml`, lowercase kind.
 fn file_name(b: &Built) -> String {
-    let mut s = String::with_capacity(b.kind.len() + b.name.len() + 6);
-    push_file_name(&mut s, b);
+    file_name_of(b.kind, &b.name)
+}
+
+/// The file name of an object of `kind` named `name`.
+fn file_name_of(kind: &str, name: &str) -> String {
+    let mut s = String::with_capacity(kind.len() + name.len() + 6);
+    push_file_name_of(&mut s, kind, name);
     s
 }
 
 /// [`file_name`] appended to `s`.
 fn push_file_name(s: &mut String, b: &Built) {
-    s.extend(b.kind.chars().map(|c| c.to_ascii_lowercase()));
+    push_file_name_of(s, b.kind, &b.name)
+}
+
+/// [`file_name_of`] appended to `s`.
+fn push_file_name_of(s: &mut String, kind: &str, name: &str) {
+    s.extend(kind.chars().map(|c| c.to_ascii_lowercase()));
     s.push('-');
-    s.push_str(&b.name);
+    s.push_str(name);
     s.push_str(".yaml");
 }
 
@@ -259,6 +269,14 @@ pub fn tenant_object_path(dir: &str, b: &Built) -> String {
     p.push('/');
     push_file_name(&mut p, b);
     p
+}
+
+/// The output path of a cluster-scoped object of `kind` named `name` of the
+/// tenant unit in `dir` (what [`tenant_object_path`] gives for it, without
+/// building it: `khc eval`'s tenant views read a tenant's admission policy
+/// from the model).
+pub fn tenant_cluster_scoped_path(dir: &str, kind: &str, name: &str) -> String {
+    format!("{dir}/{}", file_name_of(kind, name))
 }
 
 /// The output path of an object of the cluster unit ([`cluster_unit_objects`]).

@@ -42,9 +42,13 @@ pub trait Body: Send + Sync {
     /// serializing the rest (an admission policy's CEL, for a reader of its
     /// annotations).
     fn head(&self) -> serde_json::Value;
+    /// The typed object itself, for a reader that takes it as it is (`khc
+    /// eval`'s tenant views read the admission policies and bindings without
+    /// converting them to JSON): downcast it to its k8s-openapi type.
+    fn typed(&self) -> &dyn std::any::Any;
 }
 
-impl<T: serde::Serialize + k8s_openapi::Resource + k8s_openapi::Metadata<Ty = ObjectMeta> + Send + Sync> Body for T {
+impl<T: serde::Serialize + k8s_openapi::Resource + k8s_openapi::Metadata<Ty = ObjectMeta> + Send + Sync + 'static> Body for T {
     fn append_yaml(&self, out: &mut String) {
         crate::yaml::append(out, self).expect("k8s-openapi objects always serialize")
     }
@@ -57,6 +61,9 @@ impl<T: serde::Serialize + k8s_openapi::Resource + k8s_openapi::Metadata<Ty = Ob
             "kind": T::KIND,
             "metadata": serde_json::to_value(self.metadata()).expect("metadata serializes"),
         })
+    }
+    fn typed(&self) -> &dyn std::any::Any {
+        self
     }
 }
 
@@ -72,6 +79,9 @@ impl Body for ValueBody {
     }
     fn head(&self) -> serde_json::Value {
         serde_json::json!({ "apiVersion": self.0["apiVersion"], "kind": self.0["kind"], "metadata": self.0["metadata"] })
+    }
+    fn typed(&self) -> &dyn std::any::Any {
+        self
     }
 }
 
@@ -239,9 +249,14 @@ fn namespace_object(t: &Tenant, ns: &str) -> Built {
 /// NetworkPolicies (`khc eval`'s tenant views; `tests/typed_model.rs` holds
 /// them equal to those of [`crate::tenant_built`]).
 pub fn tenant_judges(t: &Tenant) -> Vec<Built> {
-    let mut out: Vec<Built> = t.namespaces.iter().map(|ns| namespace_object(t, ns)).collect();
+    let mut out = tenant_namespaces(t);
     out.extend(tenant_policies(t));
     out
+}
+
+/// The tenant's Namespaces, as [`tenant_objects`] emits them.
+pub fn tenant_namespaces(t: &Tenant) -> Vec<Built> {
+    t.namespaces.iter().map(|ns| namespace_object(t, ns)).collect()
 }
 
 /// The tenant's admission policies and bindings (see [`tenant_objects`]).

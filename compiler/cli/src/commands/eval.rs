@@ -221,16 +221,26 @@ pub fn run(args: Args) -> ExitCode {
         DiagFormat::Json => super::print_json(&serde_json::json!({"objects": manifests.len(), "denied": denied, "findings": findings})),
         DiagFormat::Sarif => super::print_json(&findings_sarif(&findings)),
         DiagFormat::Text => {
+            // Buffered (stdout alone writes each line: a write(2) per finding);
+            // what a closed or failing stdout cannot take is dropped, as the
+            // crate's `println!` drops it.
+            use std::io::Write;
+            let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+            let mut print = |args: std::fmt::Arguments| {
+                let _ = out.write_fmt(args);
+            };
             let mut last = None;
             for f in &findings {
                 if last != Some(f.index) {
                     let scope = if f.namespace.is_empty() { "cluster-scoped".to_string() } else { format!("in namespace {}", f.namespace) };
-                    println!("{} {} {scope} ({})", f.location, f.object, f.position);
+                    print(format_args!("{} {} {scope} ({})\n", f.location, f.object, f.position));
                     last = Some(f.index);
                 }
                 let at = f.field_location.as_ref().filter(|l| **l != f.location).map(|l| format!(" [at {l}]")).unwrap_or_default();
-                println!("  {:<4} {} {} ({}): {}{at}", f.severity.as_str(), f.check, f.rule, f.rule_source, f.message);
+                print(format_args!("  {:<4} {} {} ({}): {}{at}\n", f.severity.as_str(), f.check, f.rule, f.rule_source, f.message));
             }
+            let _ = out.flush();
+            drop(out);
             let warnings = findings.iter().filter(|f| f.severity == Severity::Warn).count();
             eprintln!(
                 "khc eval: {} object{}, {denied} denied, {warnings} warning{}",
@@ -241,6 +251,9 @@ pub fn run(args: Args) -> ExitCode {
         }
     }
     khc_analysis::stage("print the findings");
+    // The process ends here: skip freeing every manifest and finding (as
+    // `khc check` skips tearing down its database).
+    std::mem::forget((manifests, findings));
     if denied > 0 {
         ExitCode::from(1)
     } else {
