@@ -316,6 +316,23 @@ struct Backward {
 /// A subject's `(namespace, binding, role)` triples ([`crate::rbac::Rbac::permissions_of`]).
 type Perms<'a> = Rc<Vec<(Option<String>, &'a BindingDef, &'a RoleDef)>>;
 
+/// The value `cache` holds for `key`, or `make`'s, then kept (the search's
+/// memos). `make` runs with `cache` not borrowed: it may ask other memos, or
+/// this one for another key.
+fn memo<K, Q, V>(cache: &RefCell<HashMap<K, V>>, key: &Q, make: impl FnOnce() -> V) -> V
+where
+    K: std::borrow::Borrow<Q> + std::hash::Hash + Eq,
+    Q: ToOwned<Owned = K> + std::hash::Hash + Eq + ?Sized,
+    V: Clone,
+{
+    if let Some(v) = cache.borrow().get(key) {
+        return v.clone();
+    }
+    let v = make();
+    cache.borrow_mut().insert(key.to_owned(), v.clone());
+    v
+}
+
 fn with(mut steps: Vec<Step>, step: Step) -> Vec<Step> {
     steps.push(step);
     steps
@@ -421,21 +438,18 @@ impl<'a> Search<'a> {
     /// naming `who` or a group it belongs to: `system:authenticated`, a
     /// ServiceAccount's `system:serviceaccounts[:NS]`), memoized.
     fn perms(&self, who: &Subject) -> Perms<'a> {
-        if let Some(p) = self.perms.borrow().get(who) {
-            return p.clone();
-        }
-        let rbac: &'a crate::rbac::Rbac = &self.ws.rbac;
-        let p: Perms<'a> = Rc::new(
-            self.binding_indexes(who)
-                .into_iter()
-                .filter_map(|i| {
-                    let b = &rbac.bindings[i];
-                    Some((b.namespace.clone(), b, rbac.role_of(b)?))
-                })
-                .collect(),
-        );
-        self.perms.borrow_mut().insert(who.clone(), p.clone());
-        p
+        memo(&self.perms, who, || {
+            let rbac: &'a crate::rbac::Rbac = &self.ws.rbac;
+            Rc::new(
+                self.binding_indexes(who)
+                    .into_iter()
+                    .filter_map(|i| {
+                        let b = &rbac.bindings[i];
+                        Some((b.namespace.clone(), b, rbac.role_of(b)?))
+                    })
+                    .collect(),
+            )
+        })
     }
 
     /// The bindings naming `who` or a group it belongs to, in order (indexes
@@ -475,14 +489,11 @@ impl<'a> Search<'a> {
     /// The same bindings as [`crate::rbac::Rbac::grants`]: those naming `who`
     /// or a group covering it ([`Search::perms`]).
     fn may_verb(&self, who: &Subject, verb: &str) -> bool {
-        let cached = self.verbs.borrow().get(who).cloned();
-        let verbs = cached.unwrap_or_else(|| {
+        let verbs = memo(&self.verbs, who, || {
             let mut v: Vec<&'a str> = self.perms(who).iter().flat_map(|(_, _, r)| r.rules.iter().flat_map(|r| r.verbs.iter().map(String::as_str))).collect();
             v.sort_unstable();
             v.dedup();
-            let v = Rc::new(v);
-            self.verbs.borrow_mut().insert(who.clone(), v.clone());
-            v
+            Rc::new(v)
         });
         verbs.iter().any(|v| *v == "*" || *v == verb)
     }
@@ -504,12 +515,7 @@ impl<'a> Search<'a> {
 
     /// Why khc's admission refuses a hostPath pod in `ns`, if it does (memoized).
     fn host_path_refused(&self, ns: &str) -> Option<String> {
-        if let Some(r) = self.host_path.borrow().get(ns) {
-            return r.clone();
-        }
-        let r = self.host_path_refused_uncached(ns);
-        self.host_path.borrow_mut().insert(ns.to_string(), r.clone());
-        r
+        memo(&self.host_path, ns, || self.host_path_refused_uncached(ns))
     }
 
     fn host_path_refused_uncached(&self, ns: &str) -> Option<String> {
@@ -525,7 +531,7 @@ impl<'a> Search<'a> {
             // The pod differs between namespaces only in its name and namespace,
             // which Pod Security does not read: decided once per level and version.
             let minor = pss::minor_of(&ps.version);
-            let refused = *self.pss_host_path.borrow_mut().entry((ps.enforce.as_str(), minor)).or_insert_with(|| {
+            let refused = memo(&self.pss_host_path, &(ps.enforce.as_str(), minor), || {
                 let pod = pod();
                 !pss::check(ps.enforce, minor, &pod["metadata"], &pod["spec"]).iter().all(|v| v.control != "host-path")
             });
@@ -559,13 +565,10 @@ impl<'a> Search<'a> {
 
     /// The admission policies (and bindings) that judge pods in `ns` (memoized).
     fn pod_policies(&self, ns: &str) -> Rc<Vec<(&'a crate::admission::Policy, &'a crate::admission::PolicyBinding)>> {
-        if let Some(p) = self.pod_policies.borrow().get(ns) {
-            return p.clone();
-        }
-        let admission: &'a crate::admission::Admission = &self.ws.admission;
-        let p = Rc::new(admission.applicable("", "pods", &self.ws.network.labels_of(ns)));
-        self.pod_policies.borrow_mut().insert(ns.to_string(), p.clone());
-        p
+        memo(&self.pod_policies, ns, || {
+            let admission: &'a crate::admission::Admission = &self.ws.admission;
+            Rc::new(admission.applicable("", "pods", &self.ws.network.labels_of(ns)))
+        })
     }
 
     /// The khc admission rules that deny `pod` in its namespace.
@@ -586,31 +589,23 @@ impl<'a> Search<'a> {
     /// ServiceAccount decides: `no-default-service-account`). Memoized.
     fn pods_as_refused(&self, ns: &str, name: &str) -> Option<String> {
         let key = (ns.to_string(), name.to_string());
-        if let Some(r) = self.pod_refusal.borrow().get(&key) {
-            return r.clone();
-        }
-        // Only a check that reads the pod's ServiceAccount can tell two pods
-        // apart that differ in nothing else (khc's CEL names the field).
-        let reads_account = self.pod_policies(ns).iter().any(|(p, _)| p.checks.iter().any(|c| c.expression.contains("serviceAccount")));
-        let reference = if reads_account {
-            self.ws.tenant_of(ns).and_then(|t| t.workloads.iter().find(|w| w.namespace == ns && w.name != name)).map(|w| w.name.clone())
-        } else {
-            None
-        };
-        let r = reference.and_then(|other| {
-            let allowed = self
-                .reference_denials
-                .borrow_mut()
-                .entry((ns.to_string(), other.clone()))
-                .or_insert_with(|| self.denying_rules(&plain_pod(ns, &other), ns))
-                .clone();
-            self.denying_rules(&plain_pod(ns, name), ns)
-                .into_iter()
-                .find(|(rule, _)| !allowed.contains_key(rule))
-                .map(|(rule, src)| format!("khc admission rule {rule} ({src}) refuses pods running as sa:{ns}/{name}"))
-        });
-        self.pod_refusal.borrow_mut().insert(key, r.clone());
-        r
+        memo(&self.pod_refusal, &key, || {
+            // Only a check that reads the pod's ServiceAccount can tell two pods
+            // apart that differ in nothing else (khc's CEL names the field).
+            let reads_account = self.pod_policies(ns).iter().any(|(p, _)| p.checks.iter().any(|c| c.expression.contains("serviceAccount")));
+            let reference = if reads_account {
+                self.ws.tenant_of(ns).and_then(|t| t.workloads.iter().find(|w| w.namespace == ns && w.name != name)).map(|w| w.name.clone())
+            } else {
+                None
+            };
+            reference.and_then(|other| {
+                let allowed = memo(&self.reference_denials, &(ns.to_string(), other.clone()), || self.denying_rules(&plain_pod(ns, &other), ns));
+                self.denying_rules(&plain_pod(ns, name), ns)
+                    .into_iter()
+                    .find(|(rule, _)| !allowed.contains_key(rule))
+                    .map(|(rule, src)| format!("khc admission rule {rule} ({src}) refuses pods running as sa:{ns}/{name}"))
+            })
+        })
     }
 
     /// Why khc's `managed-by` protection refuses `who` running pods as, or
@@ -658,12 +653,7 @@ impl<'a> Search<'a> {
 
     /// The identities `who` can become in one step (memoized), refused ones marked.
     fn moves(&self, who: &Subject) -> Rc<Vec<Move>> {
-        if let Some(m) = self.moves.borrow().get(who) {
-            return m.clone();
-        }
-        let m = Rc::new(self.moves_uncached(who));
-        self.moves.borrow_mut().insert(who.clone(), m.clone());
-        m
+        memo(&self.moves, who, || Rc::new(self.moves_uncached(who)))
     }
 
     fn moves_uncached(&self, who: &Subject) -> Vec<Move> {
@@ -813,12 +803,7 @@ impl<'a> Search<'a> {
 
     /// The powers `who` can take in one step (memoized), with the pruned ones.
     fn powers(&self, who: &Subject) -> Rc<Vec<PowerStep>> {
-        if let Some(p) = self.powers.borrow().get(who) {
-            return p.clone();
-        }
-        let p = Rc::new(self.powers_uncached(who));
-        self.powers.borrow_mut().insert(who.clone(), p.clone());
-        p
+        memo(&self.powers, who, || Rc::new(self.powers_uncached(who)))
     }
 
     fn powers_uncached(&self, who: &Subject) -> Vec<PowerStep> {
@@ -1021,12 +1006,7 @@ impl<'a> Search<'a> {
     /// Breadth-first from `who`: every identity reachable, with its path
     /// (memoized: it does not depend on the request).
     fn identities(&self, who: &Subject) -> Rc<Reached> {
-        if let Some(r) = self.reached.borrow().get(who) {
-            return r.clone();
-        }
-        let r = Rc::new(self.identities_uncached(who));
-        self.reached.borrow_mut().insert(who.clone(), r.clone());
-        r
+        memo(&self.reached, who, || Rc::new(self.identities_uncached(who)))
     }
 
     fn identities_uncached(&self, who: &Subject) -> Reached {
@@ -1313,14 +1293,10 @@ impl<'a> Search<'a> {
     /// Whether some rule of `role` allows creating pods (memoized per role).
     fn may_create_pods(&self, role: Option<&RoleDef>) -> bool {
         let Some(role) = role else { return false };
-        let key: *const RoleDef = role;
-        if let Some(r) = self.pod_roles.borrow().get(&key) {
-            return *r;
-        }
-        let req = Request::new("create", "pods", None, None);
-        let r = role.rules.iter().any(|r| r.allows(&req));
-        self.pod_roles.borrow_mut().insert(key, r);
-        r
+        memo(&self.pod_roles, &(role as *const RoleDef), || {
+            let req = Request::new("create", "pods", None, None);
+            role.rules.iter().any(|r| r.allows(&req))
+        })
     }
 
     /// The namespaces where `who`'s followable paths ([`Search::paths_to`],
@@ -1395,25 +1371,18 @@ impl<'a> Search<'a> {
     /// reads (memoized per role, and per rule: every tenant's Role with the
     /// same rules is decided once).
     fn risky_role(&self, role: &'a RoleDef) -> bool {
-        let key: *const RoleDef = role;
-        if let Some(r) = self.risky_roles.borrow().get(&key) {
-            return *r;
-        }
-        let r = role.rules.iter().any(|rule| {
-            if let Some(r) = self.risky_rules.borrow().get(rule) {
-                return *r;
-            }
-            // Pod creation and Secret reads alone are the one-step escalations
-            // `Rbac::who_can` already follows; searching from every subject that
-            // may create a Deployment would cost a search per tenant developer.
-            let r = crate::effects::risks(rule)
-                .iter()
-                .any(|x| !x.starts_with("creates pods") && !x.starts_with("reads Secrets") && !x.starts_with("lists Secrets"));
-            self.risky_rules.borrow_mut().insert(rule, r);
-            r
-        });
-        self.risky_roles.borrow_mut().insert(key, r);
-        r
+        memo(&self.risky_roles, &(role as *const RoleDef), || {
+            role.rules.iter().any(|rule| {
+                // Pod creation and Secret reads alone are the one-step escalations
+                // `Rbac::who_can` already follows; searching from every subject that
+                // may create a Deployment would cost a search per tenant developer.
+                memo(&self.risky_rules, &rule, || {
+                    crate::effects::risks(rule)
+                        .iter()
+                        .any(|x| !x.starts_with("creates pods") && !x.starts_with("reads Secrets") && !x.starts_with("lists Secrets"))
+                })
+            })
+        })
     }
 }
 
