@@ -167,31 +167,43 @@ fn dotted(e: &Program) -> Option<&Dotted> {
 /// presence test) by the identifier `VARIABLE + NAME`, collecting the names;
 /// false when `variables` appears in another way.
 fn rename_variables(e: &mut cel::IdedExpr, names: &mut Vec<String>) -> bool {
-    use cel::common::ast::{EntryExpr, Expr};
-    let entries = |entries: &mut Vec<cel::common::ast::IdedEntryExpr>, names: &mut Vec<String>| {
-        entries.iter_mut().all(|entry| match &mut entry.expr {
-            EntryExpr::MapEntry(m) => rename_variables(&mut m.key, names) && rename_variables(&mut m.value, names),
-            EntryExpr::StructField(f) => rename_variables(&mut f.value, names),
-        })
-    };
+    use cel::common::ast::Expr;
     match &mut e.expr {
         Expr::Select(s) if !s.test && matches!(&s.operand.expr, Expr::Ident(i) if i == "variables") => {
             names.push(s.field.clone());
             e.expr = Expr::Ident(format!("{VARIABLE}{}", s.field));
-            true
+            return true;
         }
-        Expr::Ident(i) => i != "variables",
-        Expr::Select(s) => rename_variables(&mut s.operand, names),
-        Expr::Call(c) => c.target.as_deref_mut().is_none_or(|t| rename_variables(t, names)) && c.args.iter_mut().all(|a| rename_variables(a, names)),
-        Expr::Comprehension(c) => {
-            [&c.iter_var, &c.accu_var].iter().all(|v| *v != "variables")
-                && c.iter_var2.as_deref() != Some("variables")
-                && [&mut c.iter_range, &mut c.accu_init, &mut c.loop_cond, &mut c.loop_step, &mut c.result].into_iter().all(|x| rename_variables(x, names))
-        }
-        Expr::List(l) => l.elements.iter_mut().all(|x| rename_variables(x, names)),
-        Expr::Map(m) => entries(&mut m.entries, names),
-        Expr::Struct(s) => entries(&mut s.entries, names),
-        Expr::Literal(_) | Expr::Unspecified => true,
+        Expr::Ident(i) => return i != "variables",
+        Expr::Comprehension(c) if [&c.iter_var, &c.accu_var].iter().any(|v| *v == "variables") || c.iter_var2.as_deref() == Some("variables") => return false,
+        _ => {}
+    }
+    children_mut(e).into_iter().all(|x| rename_variables(x, names))
+}
+
+/// The subexpressions of `e`, in the order they are written (a call's target
+/// before its arguments, a map entry's key before its value): what the tree
+/// rewrites here ([`rename_variables`], [`cache_regexes`], [`substitute`])
+/// walk into.
+fn children_mut(e: &mut cel::IdedExpr) -> Vec<&mut cel::IdedExpr> {
+    use cel::common::ast::{EntryExpr, Expr};
+    fn entries(entries: &mut [cel::common::ast::IdedEntryExpr]) -> Vec<&mut cel::IdedExpr> {
+        entries
+            .iter_mut()
+            .flat_map(|entry| match &mut entry.expr {
+                EntryExpr::MapEntry(m) => vec![&mut m.key, &mut m.value],
+                EntryExpr::StructField(f) => vec![&mut f.value],
+            })
+            .collect()
+    }
+    match &mut e.expr {
+        Expr::Call(c) => c.target.as_deref_mut().into_iter().chain(c.args.iter_mut()).collect(),
+        Expr::Comprehension(c) => vec![&mut c.iter_range, &mut c.accu_init, &mut c.loop_cond, &mut c.loop_step, &mut c.result],
+        Expr::List(l) => l.elements.iter_mut().collect(),
+        Expr::Map(m) => entries(&mut m.entries),
+        Expr::Struct(s) => entries(&mut s.entries),
+        Expr::Select(s) => vec![&mut s.operand],
+        Expr::Ident(_) | Expr::Literal(_) | Expr::Unspecified => Vec::new(),
     }
 }
 
@@ -226,39 +238,12 @@ const MATCHES_CACHED: &str = "matches (khc: compiled patterns cached)";
 /// the `cel` crate compiles the pattern at every call (a tenth of `khc eval`'s
 /// time: two patterns of `no-latest-tag` per container per policy).
 pub fn cache_regexes(e: &mut cel::IdedExpr) {
-    use cel::common::ast::{EntryExpr, Expr};
-    let entries = |entries: &mut Vec<cel::common::ast::IdedEntryExpr>| {
-        for entry in entries {
-            match &mut entry.expr {
-                EntryExpr::MapEntry(m) => {
-                    cache_regexes(&mut m.key);
-                    cache_regexes(&mut m.value);
-                }
-                EntryExpr::StructField(f) => cache_regexes(&mut f.value),
-            }
+    if let cel::common::ast::Expr::Call(c) = &mut e.expr {
+        if c.func_name == "matches" && c.target.is_some() && c.args.len() == 1 {
+            c.func_name = MATCHES_CACHED.to_string();
         }
-    };
-    match &mut e.expr {
-        Expr::Call(c) => {
-            if c.func_name == "matches" && c.target.is_some() && c.args.len() == 1 {
-                c.func_name = MATCHES_CACHED.to_string();
-            }
-            if let Some(t) = &mut c.target {
-                cache_regexes(t);
-            }
-            c.args.iter_mut().for_each(cache_regexes);
-        }
-        Expr::Comprehension(c) => {
-            for x in [&mut c.iter_range, &mut c.accu_init, &mut c.loop_cond, &mut c.loop_step, &mut c.result] {
-                cache_regexes(x);
-            }
-        }
-        Expr::List(l) => l.elements.iter_mut().for_each(cache_regexes),
-        Expr::Map(m) => entries(&mut m.entries),
-        Expr::Struct(s) => entries(&mut s.entries),
-        Expr::Select(s) => cache_regexes(&mut s.operand),
-        Expr::Ident(_) | Expr::Literal(_) | Expr::Unspecified => {}
     }
+    children_mut(e).into_iter().for_each(cache_regexes);
 }
 
 /// `X.matches(P)` as the `cel` crate's standard member overload answers it —
@@ -378,44 +363,17 @@ pub fn template_of(text: &str) -> Option<(String, Vec<String>)> {
 /// Replaces each placeholder literal of a template's tree by its literal;
 /// counts the replacements of each.
 fn substitute(e: &mut cel::IdedExpr, literals: &[String], seen: &mut [usize]) {
-    use cel::common::ast::{EntryExpr, Expr, LiteralValue};
-    let entries = |entries: &mut Vec<cel::common::ast::IdedEntryExpr>, seen: &mut [usize]| {
-        for entry in entries {
-            match &mut entry.expr {
-                EntryExpr::MapEntry(m) => {
-                    substitute(&mut m.key, literals, seen);
-                    substitute(&mut m.value, literals, seen);
-                }
-                EntryExpr::StructField(f) => substitute(&mut f.value, literals, seen),
-            }
+    use cel::common::ast::{Expr, LiteralValue};
+    if let Expr::Literal(LiteralValue::String(s)) = &mut e.expr {
+        let n = s.inner().strip_prefix(MARK).and_then(|n| n.parse::<usize>().ok()).filter(|&n| n < literals.len());
+        if let Some(n) = n {
+            *s = literals[n].clone().into();
+            seen[n] += 1;
         }
-    };
-    match &mut e.expr {
-        Expr::Literal(LiteralValue::String(s)) => {
-            let n = s.inner().strip_prefix(MARK).and_then(|n| n.parse::<usize>().ok()).filter(|&n| n < literals.len());
-            if let Some(n) = n {
-                *s = literals[n].clone().into();
-                seen[n] += 1;
-            }
-        }
-        Expr::Call(c) => {
-            if let Some(t) = &mut c.target {
-                substitute(t, literals, seen);
-            }
-            for a in &mut c.args {
-                substitute(a, literals, seen);
-            }
-        }
-        Expr::Comprehension(c) => {
-            for x in [&mut c.iter_range, &mut c.accu_init, &mut c.loop_cond, &mut c.loop_step, &mut c.result] {
-                substitute(x, literals, seen);
-            }
-        }
-        Expr::List(l) => l.elements.iter_mut().for_each(|x| substitute(x, literals, seen)),
-        Expr::Map(m) => entries(&mut m.entries, seen),
-        Expr::Struct(s) => entries(&mut s.entries, seen),
-        Expr::Select(s) => substitute(&mut s.operand, literals, seen),
-        Expr::Ident(_) | Expr::Literal(_) | Expr::Unspecified => {}
+        return;
+    }
+    for x in children_mut(e) {
+        substitute(x, literals, seen);
     }
 }
 
@@ -587,24 +545,25 @@ pub enum Part {
 /// A policy's name, source, failure policy and matched resources.
 pub type Head = (String, String, bool, Vec<(String, String)>);
 
-/// A policy from its parts, however read: variables `(name, expression)`,
-/// validations `(expression, message)`, match conditions' expressions.
+/// A policy, without bindings, from its parts, however read: variables
+/// `(name, expression)`, checks, match conditions' expressions (compiled
+/// through `cache`).
 fn policy_of<'e>(
     cache: &mut Programs,
-    head: Head,
+    (name, source, fail_closed, resources): Head,
     variables: impl Iterator<Item = (&'e str, &'e str)>,
-    validations: impl Iterator<Item = (&'e str, &'e str)>,
+    checks: Vec<Check>,
     conditions: impl Iterator<Item = &'e str>,
 ) -> Policy {
-    let variables: Vec<(String, Program)> = variables.map(|(name, expression)| (name.to_string(), compile(cache, expression))).collect();
-    let checks: Vec<Check> = validations.map(|(expression, message)| cache.check(expression, message.to_string())).collect();
-    let conditions: Vec<Program> = conditions.map(|c| compile(cache, c)).collect();
-    policy_with(head, variables, checks, conditions)
+    let variables = variables.map(|(name, expression)| (name.to_string(), compile(cache, expression))).collect();
+    let match_conditions = conditions.map(|c| compile(cache, c)).collect();
+    Policy { name, source, fail_closed, resources, variables, match_conditions, checks, bindings: Vec::new(), dotted: std::sync::OnceLock::new() }
 }
 
-/// A policy, without bindings, from its compiled parts.
-fn policy_with((name, source, fail_closed, resources): Head, variables: Vec<(String, Program)>, checks: Vec<Check>, match_conditions: Vec<Program>) -> Policy {
-    Policy { name, source, fail_closed, resources, variables, match_conditions, checks, bindings: Vec::new(), dotted: std::sync::OnceLock::new() }
+/// The checks of validations `(expression, message)` (their rule and source
+/// read from the message's tag).
+fn checks_of<'e>(cache: &mut Programs, validations: impl Iterator<Item = (&'e str, &'e str)>) -> Vec<Check> {
+    validations.map(|(expression, message)| cache.check(expression, message.to_string())).collect()
 }
 
 /// A validation's check: its rule and source from the message's tag.
@@ -619,9 +578,7 @@ fn check_of(program: Program, message: String) -> Check {
 /// ([`Programs::rule_check`], [`Programs::check`]) and its match
 /// conditions' expressions, compiled through `cache`.
 pub fn pod_policy(cache: &mut Programs, head: Head, variables: &[(&str, String)], checks: Vec<Check>, conditions: &[&str]) -> Policy {
-    let variables = variables.iter().map(|(name, expression)| (name.to_string(), compile(cache, expression))).collect();
-    let conditions = conditions.iter().map(|c| compile(cache, c)).collect();
-    policy_with(head, variables, checks, conditions)
+    policy_of(cache, head, variables.iter().map(|(name, expression)| (*name, expression.as_str())), checks, conditions.iter().copied())
 }
 
 impl Admission {
@@ -687,7 +644,8 @@ impl<'c> AdmissionBuilder<'c> {
                 let validations = spec["validations"].as_array().into_iter().flatten().map(|v| (text(v, "expression"), text(v, "message")));
                 let conditions = spec["matchConditions"].as_array().into_iter().flatten().map(|c| text(c, "expression"));
                 let head = (o.name().to_string(), source_of(&o.value), spec["failurePolicy"].as_str() != Some("Ignore"), resources);
-                Some(Part::Policy(policy_of(self.cache, head, variables, validations, conditions)))
+                let checks = checks_of(self.cache, validations);
+                Some(Part::Policy(policy_of(self.cache, head, variables, checks, conditions)))
             }
             "ValidatingAdmissionPolicyBinding" => {
                 let policy = spec["policyName"].as_str()?;
@@ -726,7 +684,8 @@ impl<'c> AdmissionBuilder<'c> {
             let conditions = spec.and_then(|s| s.match_conditions.as_ref()).into_iter().flatten().map(|c| c.expression.as_str());
             let fail_closed = spec.and_then(|s| s.failure_policy.as_deref()) != Some("Ignore");
             let head = (name(&p.metadata), source(&p.metadata), fail_closed, resources);
-            return Some(Part::Policy(policy_of(self.cache, head, variables, validations, conditions)));
+            let checks = checks_of(self.cache, validations);
+            return Some(Part::Policy(policy_of(self.cache, head, variables, checks, conditions)));
         }
         let b = typed.downcast_ref::<ValidatingAdmissionPolicyBinding>()?;
         let spec = b.spec.as_ref()?;
@@ -928,30 +887,8 @@ pub fn json_stable_val(v: &dyn cel::common::value::Val) -> bool {
     false
 }
 
-/// `v` as CEL: what `cel::to_value` gives for it (a non-negative integer a
-/// `uint`, a negative one an `int`, other numbers `double`s; objects maps
-/// with string keys), built directly, not through serde's serializer
-/// (`tests::json_converts_as_the_crate_converts`).
-pub fn cel_of_json(v: &Value) -> cel::Value {
-    match v {
-        Value::Null => cel::Value::Null,
-        Value::Bool(b) => cel::Value::Bool(*b),
-        Value::Number(n) => match (n.as_u64(), n.as_i64()) {
-            (Some(u), _) => cel::Value::UInt(u),
-            (None, Some(i)) => cel::Value::Int(i),
-            (None, None) => cel::Value::Float(n.as_f64().unwrap_or(f64::NAN)),
-        },
-        Value::String(s) => cel::Value::String(Arc::new(s.clone())),
-        Value::Array(items) => cel::Value::List(Arc::new(items.iter().map(cel_of_json).collect())),
-        Value::Object(map) => {
-            let map = map.iter().map(|(k, v)| (cel::objects::Key::String(Arc::new(k.clone())), cel_of_json(v))).collect();
-            cel::Value::Map(cel::objects::Map { map: Arc::new(map) })
-        }
-    }
-}
-
 /// `v` as the `cel` crate's interpreter holds a bound variable: what
-/// `cel::Context::add_variable_from_value` makes of [`cel_of_json`]'s value
+/// `cel::Context::add_variable_from_value` makes of `cel::to_value`'s value
 /// (each `Value` converted again into a boxed `Val`), built directly from the
 /// JSON in one pass (`tests::json_binds_as_the_crate_binds`).
 pub fn val_of_json(v: &Value) -> Box<dyn cel::common::value::Val> {
@@ -978,7 +915,7 @@ pub fn val_of_json(v: &Value) -> Box<dyn cel::common::value::Val> {
 /// judges it ([`Policy::evaluate_judged`]: `khc eval` asks the cluster's
 /// policy and the tenant's of one object).
 pub struct Judged {
-    ctx: Result<cel::Context<'static, 'static>, String>,
+    ctx: cel::Context<'static, 'static>,
     /// The variables bound in `ctx` (their programs, in order, and whether
     /// each on its own, [`Policy::bind_each`]), when a policy bound them
     /// without a match condition.
@@ -1018,7 +955,7 @@ impl Judged {
         ctx.add_variable_as_val("object", val_of_json(object));
         ctx.add_variable_as_val("oldObject", val_of_json(old_object));
         ctx.add_variable_as_val("request", val_of_json(request));
-        Judged { ctx: Ok(ctx), bound: None, results: std::collections::HashMap::with_capacity(64) }
+        Judged { ctx, bound: None, results: std::collections::HashMap::with_capacity(64) }
     }
 }
 
@@ -1047,10 +984,6 @@ impl Policy {
 
     fn judge(&self, judged: &mut Judged, actions: &[String], conditions: bool) -> Option<Vec<Violation>> {
         let Judged { ctx, bound, results } = judged;
-        let ctx = match ctx {
-            Ok(ctx) => ctx,
-            Err(e) => return Some(vec![self.violation_error("object", e, actions)]),
-        };
         if conditions {
             for c in &self.match_conditions {
                 match program(c).as_ref().map(|p| cel::Value::resolve(p, ctx)) {
@@ -1306,28 +1239,8 @@ mod tests {
         }
     }
 
-    /// [`super::cel_of_json`] is `cel::to_value`, value for value and type
-    /// for type.
-    #[test]
-    fn json_converts_as_the_crate_converts() {
-        let values = [
-            serde_json::json!(null),
-            serde_json::json!({"kind": "Deployment", "spec": {"replicas": 3, "template": {"spec": {"containers": [{"name": "a", "image": "r/a:1",
-                "ports": [{"containerPort": 8080}], "resources": {"limits": {"cpu": 0.5, "memory": "1Gi"}},
-                "securityContext": {"runAsUser": -1, "runAsGroup": 0, "privileged": false}, "args": [null, "x", true, 1.0e300, -2.5]}]}}}}),
-            serde_json::json!([u64::MAX, i64::MIN, 0, -0.0, {}, []]),
-            serde_json::json!("text"),
-        ];
-        for v in &values {
-            let ours = super::cel_of_json(v);
-            let crates = cel::to_value(v).expect("JSON converts");
-            assert!(same(&ours, &crates), "{v}: {ours:?} vs {crates:?}");
-        }
-    }
-
     /// [`super::val_of_json`] binds what the crate binds: the boxed value
-    /// read back is [`super::cel_of_json`]'s (itself `cel::to_value`'s),
-    /// value for value and type for type.
+    /// read back is `cel::to_value`'s, value for value and type for type.
     #[test]
     fn json_binds_as_the_crate_binds() {
         let values = [
