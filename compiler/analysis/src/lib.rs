@@ -388,8 +388,9 @@ impl Source {
         })
     }
 
-    /// The positions of the tenants of each name.
-    fn by_name(&self) -> &std::collections::HashMap<String, Vec<(usize, usize)>> {
+    /// The positions of the tenants of each name (`(model, tenant)` indexes,
+    /// in model order).
+    pub(crate) fn by_name(&self) -> &std::collections::HashMap<String, Vec<(usize, usize)>> {
         self.by_name.get_or_init(|| {
             let mut by_name: std::collections::HashMap<String, Vec<(usize, usize)>> = std::collections::HashMap::new();
             for (i, m) in self.models.iter().enumerate() {
@@ -456,15 +457,7 @@ fn tenant_entries_from_model(dir: &str, t: &Tenant, programs: &mut admission::Pr
     };
     let head = (name.clone(), origin.clone(), true, resources);
     let policy = admission::pod_policy(programs, head, &khc_emit::cel::VARIABLES, checks, &[khc_emit::cel::SPEC_CHANGED.as_str()]);
-    let mut actions: Vec<String> = actions
-        .iter()
-        .map(|x| match x {
-            khc_semantics::model::Action::Deny => "Deny",
-            khc_semantics::model::Action::Warn => "Warn",
-            khc_semantics::model::Action::Audit => "Audit",
-        })
-        .map(str::to_string)
-        .collect();
+    let mut actions: Vec<String> = actions.iter().map(|x| x.validation_action().to_string()).collect();
     if actions.is_empty() {
         actions.push("Deny".into());
     }
@@ -618,28 +611,25 @@ impl Workspace {
     }
 
     /// The checked model of every entry file of the project at `path`, or why
-    /// there is none.
+    /// there is none. The compiled project (its database) is dropped once
+    /// checked, before the models are taken out of it: every checked tenant
+    /// moves out of its memo uncopied and the database's memory is free for
+    /// what the question builds next (the query commands: their peak RSS while
+    /// loading is `khc check`'s, and freeing the memos costs about what copying
+    /// the tenants did).
     pub fn load_models(path: &Path) -> Result<Vec<Model>, LoadError> {
-        Workspace::load_models_then(path, drop)
-    }
-
-    /// Like [`Workspace::load_models`], handing the compiled project (its
-    /// database) to `dispose` once checked, before the models are taken out of
-    /// it: with `drop`, every checked tenant moves out of its memo uncopied and
-    /// the database's memory is free for what the question builds next (the
-    /// query commands: their peak RSS while loading is `khc check`'s, and freeing
-    /// the memos costs about what copying the tenants did); with
-    /// `std::mem::forget`, the memos stay and the tenants are copied.
-    pub fn load_models_then(path: &Path, dispose: fn(Project)) -> Result<Vec<Model>, LoadError> {
         stage("start");
         let project = Project::open(path).map_err(LoadError::Io)?;
         stage("open the project");
-        Workspace::models_of(project, dispose)
+        Workspace::models_of(project, drop)
     }
 
     /// The checked model of every entry file of an opened project (e.g. a git
-    /// revision's, [`Project::open_version`]), then hands it to `dispose` (see
-    /// [`Workspace::load_models_then`]).
+    /// revision's, [`Project::open_version`]), then hands the project to
+    /// `dispose`, before the models are taken out of it: with `drop` (see
+    /// [`Workspace::load_models`]) every checked tenant moves out of its memo
+    /// uncopied; with `std::mem::forget` the memos stay and the tenants are
+    /// copied.
     pub fn models_of(project: Project, dispose: fn(Project)) -> Result<Vec<Model>, LoadError> {
         let db = &project.db;
         let mut parts = Vec::new();

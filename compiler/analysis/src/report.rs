@@ -242,8 +242,6 @@ fn nodes_judge(t: &Tenant) -> Option<Judge> {
 pub struct ModelJudges<'w> {
     ws: &'w Workspace,
     clusters: Vec<Vec<Judge>>,
-    /// Each tenant name's `(model, tenant)` indexes.
-    by_name: std::collections::HashMap<&'w str, Vec<(usize, usize)>>,
     /// Each model's `khc-nodes-T` policies, with T's folder (`DIR/`: the
     /// evaluator's order is by path) and T.
     nodes: Vec<Vec<(String, &'w str, Judge)>>,
@@ -253,12 +251,6 @@ impl<'w> ModelJudges<'w> {
     /// The cluster units' policies of `ws`'s models.
     pub fn new(ws: &'w Workspace) -> ModelJudges<'w> {
         let clusters = ws.models.iter().map(|m| cluster_judges(&m.cluster)).collect();
-        let mut by_name: std::collections::HashMap<&str, Vec<(usize, usize)>> = std::collections::HashMap::new();
-        for (i, m) in ws.models.iter().enumerate() {
-            for (j, t) in m.tenants.iter().enumerate() {
-                by_name.entry(t.name.as_str()).or_default().push((i, j));
-            }
-        }
         let nodes = ws
             .models
             .iter()
@@ -269,13 +261,13 @@ impl<'w> ModelJudges<'w> {
                     .collect()
             })
             .collect();
-        ModelJudges { ws, clusters, by_name, nodes }
+        ModelJudges { ws, clusters, nodes }
     }
 
     /// The rules that deny for tenant `t`'s pods (see [`denying_rules_of`]).
     pub fn denying_rules(&self, t: &Tenant) -> DenyingRules {
         let mut own: Vec<Vec<(String, Judge)>> = self.ws.models.iter().map(|_| Vec::new()).collect();
-        for &(i, j) in self.by_name.get(t.name.as_str()).into_iter().flatten() {
+        for &(i, j) in self.ws.objects.0.by_name().get(t.name.as_str()).into_iter().flatten() {
             let m = &self.ws.models[i];
             let dir = format!("{}/", khc_emit::tenant_dir(&m.cluster.name, &m.tenants[j].name));
             own[i].extend(tenant_judges(&m.tenants[j]).into_iter().map(|p| (dir.clone(), p)));

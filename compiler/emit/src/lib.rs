@@ -76,23 +76,13 @@ fn templates() -> &'static Handlebars<'static> {
 
 /// File name of an object: `kind-name.yaml`, lowercase kind.
 fn file_name(b: &Built) -> String {
-    file_name_of(b.kind, &b.name)
-}
-
-/// The file name of an object of `kind` named `name`.
-fn file_name_of(kind: &str, name: &str) -> String {
-    let mut s = String::with_capacity(kind.len() + name.len() + 6);
-    push_file_name_of(&mut s, kind, name);
+    let mut s = String::with_capacity(b.kind.len() + b.name.len() + 6);
+    push_file_name(&mut s, b.kind, &b.name);
     s
 }
 
-/// [`file_name`] appended to `s`.
-fn push_file_name(s: &mut String, b: &Built) {
-    push_file_name_of(s, b.kind, &b.name)
-}
-
-/// [`file_name_of`] appended to `s`.
-fn push_file_name_of(s: &mut String, kind: &str, name: &str) {
+/// The file name of an object of `kind` named `name` ([`file_name`]), appended to `s`.
+fn push_file_name(s: &mut String, kind: &str, name: &str) {
     s.extend(kind.chars().map(|c| c.to_ascii_lowercase()));
     s.push('-');
     s.push_str(name);
@@ -258,17 +248,7 @@ pub fn tenant_applier_head(t: &Tenant) -> Option<Built> {
 /// The output path of a tenant's object, given the tenant's folder
 /// ([`tenant_dir`]): `DIR/kind-name.yaml`, or `DIR/namespaces/NS/kind-name.yaml`.
 pub fn tenant_object_path(dir: &str, b: &Built) -> String {
-    const NAMESPACES: &str = "/namespaces/";
-    let ns = b.namespace.as_deref();
-    let mut p = String::with_capacity(dir.len() + ns.map_or(0, |n| NAMESPACES.len() + n.len()) + 1 + b.kind.len() + b.name.len() + 6);
-    p.push_str(dir);
-    if let Some(ns) = ns {
-        p.push_str(NAMESPACES);
-        p.push_str(ns);
-    }
-    p.push('/');
-    push_file_name(&mut p, b);
-    p
+    object_path(dir, b.namespace.as_deref(), b.kind, &b.name)
 }
 
 /// The output path of a cluster-scoped object of `kind` named `name` of the
@@ -276,7 +256,22 @@ pub fn tenant_object_path(dir: &str, b: &Built) -> String {
 /// building it: `khc eval`'s tenant views read a tenant's admission policy
 /// from the model).
 pub fn tenant_cluster_scoped_path(dir: &str, kind: &str, name: &str) -> String {
-    format!("{dir}/{}", file_name_of(kind, name))
+    object_path(dir, None, kind, name)
+}
+
+/// `DIR/kind-name.yaml`, or `DIR/namespaces/NS/kind-name.yaml`, built in one
+/// allocation.
+fn object_path(dir: &str, ns: Option<&str>, kind: &str, name: &str) -> String {
+    const NAMESPACES: &str = "/namespaces/";
+    let mut p = String::with_capacity(dir.len() + ns.map_or(0, |n| NAMESPACES.len() + n.len()) + 1 + kind.len() + name.len() + 6);
+    p.push_str(dir);
+    if let Some(ns) = ns {
+        p.push_str(NAMESPACES);
+        p.push_str(ns);
+    }
+    p.push('/');
+    push_file_name(&mut p, kind, name);
+    p
 }
 
 /// The output path of an object of the cluster unit ([`cluster_unit_objects`]).

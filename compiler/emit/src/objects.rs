@@ -717,16 +717,7 @@ fn policy_and_binding(
         }),
         ..Default::default()
     };
-    let actions = a
-        .actions
-        .iter()
-        .map(|x| match x {
-            Action::Deny => "Deny",
-            Action::Warn => "Warn",
-            Action::Audit => "Audit",
-        })
-        .map(str::to_string)
-        .collect();
+    let actions = a.actions.iter().map(|x| x.validation_action().to_string()).collect();
     let binding = ValidatingAdmissionPolicyBinding {
         metadata: meta(name, None, tenant, &a.origin),
         spec: Some(ValidatingAdmissionPolicyBindingSpec {

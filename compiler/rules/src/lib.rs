@@ -335,23 +335,23 @@ impl RuleKind {
     /// built from the same templates, for each tenant the emitter and `khc
     /// eval` ask about).
     pub fn pod_validation(&self, minor: u32) -> Option<Validation> {
-        type Built = std::collections::HashMap<(RuleKind, u32), Option<Validation>>;
+        type Built = std::collections::HashMap<(RuleKind, u32), Validation>;
         thread_local! {
             static BUILT: std::cell::RefCell<Built> = Default::default();
         }
         let f = self.id.def().pods?;
         BUILT.with(|b| {
             if let Some(v) = b.borrow().get(&(self.clone(), minor)) {
-                return v.clone();
+                return Some(v.clone());
             }
-            let v = Some(f(&self.args, minor));
+            let v = f(&self.args, minor);
             let mut b = b.borrow_mut();
             // Bounded: a language server sees every argument ever typed.
             if b.len() >= 4096 {
                 b.clear();
             }
             b.insert((self.clone(), minor), v.clone());
-            v
+            Some(v)
         })
     }
 

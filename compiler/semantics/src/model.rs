@@ -636,6 +636,17 @@ pub enum Action {
     Audit,
 }
 
+impl Action {
+    /// The ValidatingAdmissionPolicyBinding's `validationActions` value.
+    pub fn validation_action(self) -> &'static str {
+        match self {
+            Action::Deny => "Deny",
+            Action::Warn => "Warn",
+            Action::Audit => "Audit",
+        }
+    }
+}
+
 /// The admission rules of one scope (cluster or tenant).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Admission {
