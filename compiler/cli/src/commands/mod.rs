@@ -80,13 +80,12 @@ pub enum QueryFormat {
 /// what copying the model did). The process ends after answering, so the
 /// workspace is not torn down (leaked).
 pub fn load(path: &Path) -> Result<&'static Workspace, ExitCode> {
-    load_owned(path, drop).map(|ws| &*Box::leak(Box::new(ws)))
+    load_owned(path).map(|ws| &*Box::leak(Box::new(ws)))
 }
 
-/// Compiles the project, handing its database to `dispose` once checked (see
-/// [`Workspace::load_models_then`]).
-fn load_owned(path: &Path, dispose: fn(khc_db::Project)) -> Result<Workspace, ExitCode> {
-    Workspace::load_models_then(path, dispose).map(Workspace::from_models).map_err(|e| {
+/// Compiles the project ([`Workspace::load`]), printing why it cannot.
+fn load_owned(path: &Path) -> Result<Workspace, ExitCode> {
+    Workspace::load(path).map_err(|e| {
         eprintln!("error: {e}");
         match e {
             LoadError::Io(_) => ExitCode::from(2),
@@ -98,11 +97,7 @@ fn load_owned(path: &Path, dispose: fn(khc_db::Project)) -> Result<Workspace, Ex
 /// Compiles the project and merges the live objects of `--live` or
 /// `--kubeconfig`, if given (see [`load`]).
 pub fn load_project(arg: &ProjectArg) -> Result<&'static Workspace, ExitCode> {
-    load_project_then(arg, drop)
-}
-
-fn load_project_then(arg: &ProjectArg, dispose: fn(khc_db::Project)) -> Result<&'static Workspace, ExitCode> {
-    let ws = load_owned(&arg.project, dispose)?;
+    let ws = load_owned(&arg.project)?;
     let ws = match arg.live_objects() {
         Ok(None) => ws,
         Ok(Some(live)) => ws.with_live(&live),
