@@ -74,11 +74,7 @@ impl Root {
         }
         let (parent, name) = split(rel);
         let parent = self.dir(parent)?;
-        let c = cstr(name)?;
-        // SAFETY: a valid descriptor and C string; the result is owned below.
-        let fd = check(unsafe { libc::openat(parent.as_raw_fd(), c.as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC) })?;
-        // SAFETY: just opened, owned by nobody else.
-        let fd = Arc::new(unsafe { OwnedFd::from_raw_fd(fd) });
+        let fd = Arc::new(open_dir_at(parent.as_raw_fd(), &cstr(name)?)?);
         let mut dirs = self.dirs.lock().unwrap_or_else(|e| e.into_inner());
         if dirs.len() >= CACHE {
             dirs.clear();
@@ -90,20 +86,12 @@ impl Root {
     /// Creates directory `rel` (its parent must exist); `AlreadyExists` if it does.
     pub fn mkdir(&self, rel: &str) -> io::Result<()> {
         let (parent, name) = split(rel);
-        let dir = self.dir(parent)?;
-        let c = cstr(name)?;
-        // SAFETY: a valid descriptor and C string.
-        check(unsafe { libc::mkdirat(dir.as_raw_fd(), c.as_ptr(), 0o777) }).map(drop)
+        mkdir_at(self.dir(parent)?.as_raw_fd(), &cstr(name)?)
     }
 
     fn open_at(&self, rel: &str, flags: libc::c_int, mode: libc::c_uint) -> io::Result<File> {
         let (parent, name) = split(rel);
-        let dir = self.dir(parent)?;
-        let c = cstr(name)?;
-        // SAFETY: a valid descriptor and C string; the result is owned below.
-        let fd = check(unsafe { libc::openat(dir.as_raw_fd(), c.as_ptr(), flags | libc::O_NOFOLLOW | libc::O_CLOEXEC, mode) })?;
-        // SAFETY: just opened, owned by nobody else.
-        Ok(unsafe { File::from_raw_fd(fd as RawFd) })
+        open_file_at(self.dir(parent)?.as_raw_fd(), &cstr(name)?, flags, mode)
     }
 
     /// Opens file `rel` for reading (never through a link, never blocking on a FIFO).
@@ -190,10 +178,14 @@ pub fn mkdir_at(parent: RawFd, name: &std::ffi::CStr) -> io::Result<()> {
 /// Creates file `name` in directory `dir`, which must not exist
 /// (`O_EXCL | O_NOFOLLOW`), for writing.
 pub fn create_at(dir: RawFd, name: &std::ffi::CStr) -> io::Result<File> {
+    open_file_at(dir, name, libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL, 0o666)
+}
+
+/// Opens file `name` in directory `dir` with `flags`, never through a link
+/// (`O_NOFOLLOW`), created with `mode` if `flags` create it.
+fn open_file_at(dir: RawFd, name: &std::ffi::CStr, flags: libc::c_int, mode: libc::c_uint) -> io::Result<File> {
     // SAFETY: a valid descriptor and C string; the result is owned below.
-    let fd = check(unsafe {
-        libc::openat(dir, name.as_ptr(), libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_CLOEXEC, 0o666 as libc::c_uint)
-    })?;
+    let fd = check(unsafe { libc::openat(dir, name.as_ptr(), flags | libc::O_NOFOLLOW | libc::O_CLOEXEC, mode) })?;
     // SAFETY: just opened, owned by nobody else.
     Ok(unsafe { File::from_raw_fd(fd) })
 }

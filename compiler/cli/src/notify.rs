@@ -5,25 +5,26 @@
 //! callers poll or compare stamps instead. Without inotify (not Linux), or
 //! with `KHC_WATCH_POLL=1`, nothing is ever watched.
 
+/// Events were lost (the queue overflowed): anything may have changed.
+pub struct Lost;
+
+/// One event.
+pub struct Event {
+    /// The watched directory, as given to [`Notify::watch`].
+    pub dir: String,
+    /// The entry it names (empty: the directory itself).
+    pub name: String,
+    /// The directory itself was removed or moved (no longer watched).
+    pub gone: bool,
+}
+
 #[cfg(target_os = "linux")]
 mod imp {
+    use super::{Event, Lost};
     use std::collections::HashMap;
     use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
     use std::path::Path;
     use std::time::Duration;
-
-    /// Events were lost (the queue overflowed): anything may have changed.
-    pub struct Lost;
-
-    /// One event.
-    pub struct Event {
-        /// The watched directory, as given to [`Notify::watch`].
-        pub dir: String,
-        /// The entry it names (empty: the directory itself).
-        pub name: String,
-        /// The directory itself was removed or moved (no longer watched).
-        pub gone: bool,
-    }
 
     /// An inotify instance watching directories.
     pub struct Notify {
@@ -36,9 +37,6 @@ mod imp {
         dirs: HashMap<String, i32>,
     }
 
-    /// What changes a source: created, written (and closed), truncated, removed,
-    /// renamed in or out, its attributes (mtime, mode) changed; and the directory
-    /// itself removed or moved.
     /// What changes OUT behind the writer's back: an entry created, removed or
     /// renamed, a file written or its attributes changed, a directory removed or
     /// moved; links are never followed. Not a file closed after writing: opening
@@ -54,6 +52,9 @@ mod imp {
         | libc::IN_DONT_FOLLOW
         | libc::IN_ONLYDIR;
 
+    /// What changes a source: created, written (and closed), truncated, removed,
+    /// renamed in or out, its attributes (mtime, mode) changed; and the directory
+    /// itself removed or moved.
     pub const SOURCES: u32 = libc::IN_CREATE
         | libc::IN_DELETE
         | libc::IN_MODIFY
@@ -185,21 +186,9 @@ mod imp {
 
 #[cfg(not(target_os = "linux"))]
 mod imp {
+    use super::{Event, Lost};
     use std::path::Path;
     use std::time::Duration;
-
-    /// Events were lost.
-    pub struct Lost;
-
-    /// One event (never made).
-    pub struct Event {
-        /// The watched directory.
-        pub dir: String,
-        /// The entry it names.
-        pub name: String,
-        /// The directory itself went away.
-        pub gone: bool,
-    }
 
     /// Never created.
     pub struct Notify;

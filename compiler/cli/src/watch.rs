@@ -220,6 +220,11 @@ impl Watcher {
         }
     }
 
+    /// The stamp of each of `keys` ([`Watcher::look`]).
+    fn look_all(&mut self, root: &Path, keys: &BTreeSet<FileKey>) -> BTreeMap<FileKey, Stamp> {
+        keys.iter().map(|k| (k.clone(), self.look(root, k))).collect()
+    }
+
     /// A file's stamp, noting whether it is a symbolic link.
     fn look(&mut self, root: &Path, key: &FileKey) -> Stamp {
         let path = root.join(&**key);
@@ -334,11 +339,7 @@ impl Watcher {
             // Without notification a tick is a poll; with it, a wait for events
             // that wakes up every POLL to see Ctrl-C and the polled files.
             tick(self, POLL, &mut candidates);
-            let mut now: BTreeMap<FileKey, Stamp> = BTreeMap::new();
-            for k in &candidates {
-                let s = self.look(root, k);
-                now.insert(k.clone(), s);
-            }
+            let mut now = self.look_all(root, &candidates);
             if changed(&now).is_empty() {
                 candidates.clear();
                 if retry_at.is_some_and(|t| Instant::now() >= t) {
@@ -368,11 +369,7 @@ impl Watcher {
                         std::thread::sleep(left);
                     }
                 }
-                let mut next: BTreeMap<FileKey, Stamp> = BTreeMap::new();
-                for k in &candidates {
-                    let s = self.look(root, k);
-                    next.insert(k.clone(), s);
-                }
+                let next = self.look_all(root, &candidates);
                 // Notified files are still once QUIET passed without an event
                 // (a look during a save, between its truncate and its write, is
                 // no reason to wait QUIET again); polled ones once they look
