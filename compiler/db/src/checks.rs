@@ -468,17 +468,11 @@ pub fn file_exports<'db>(db: &'db dyn Db, pf: ProgramFile<'db>) -> Arc<FileExpor
 /// cold `khc check` pays for no more than it needs.)
 #[salsa::tracked(returns(ref))]
 pub fn diagnostics(db: &dyn Db, entry: SourceFile) -> Vec<Diagnostic> {
-    let mut out = file_level_diagnostics(db, entry).clone();
-    out.extend(scope_diagnostics(db, entry).iter().cloned());
-    out.extend(profiles(db, entry).1.iter().cloned());
-    if let Some((_, d)) = cluster_check(db, entry) {
-        out.extend(d.iter().cloned());
-    }
-    out.extend(cluster_lints(db, entry).iter().cloned());
-    for t in scope(db, entry).live_tenants(db, entry) {
-        out.extend(tenant_check(db, t).1.iter().cloned());
-        out.extend(tenant_lints(db, t).iter().cloned());
-    }
+    let mut out = Vec::new();
+    each_part(db, entry, true, |d| {
+        out.extend_from_slice(d);
+        true
+    });
     crate::sort_diagnostics(&mut out);
     crate::cap_per_file(out, crate::MAX_DIAGNOSTICS_PER_FILE)
 }
@@ -489,13 +483,21 @@ pub fn diagnostics(db: &dyn Db, entry: SourceFile) -> Vec<Diagnostic> {
 /// ask this instead of gathering every diagnostic (the lints are about a fifth
 /// of checking a fleet).
 pub fn has_errors(db: &dyn Db, entry: SourceFile) -> bool {
-    let any = |d: &[Diagnostic]| d.iter().any(Diagnostic::is_error);
-    any(file_level_diagnostics(db, entry))
-        || any(scope_diagnostics(db, entry))
-        || any(&profiles(db, entry).1)
-        || cluster_check(db, entry).as_ref().is_some_and(|(_, d)| any(d))
-        || any(cluster_lints(db, entry))
-        || scope(db, entry).live_tenants(db, entry).into_iter().any(|t| any(&tenant_check(db, t).1))
+    !each_part(db, entry, false, |d| !d.iter().any(Diagnostic::is_error))
+}
+
+/// Hands the diagnostics of each part of the program rooted at `entry` to
+/// `visit`, in order (files, declarations, profiles, the cluster and its
+/// lints, each tenant and, with `tenant_lints`, its cross-tenant lints), while
+/// it returns true; whether every part was visited. The one list of parts
+/// [`diagnostics`] and [`has_errors`] read.
+fn each_part(db: &dyn Db, entry: SourceFile, with_tenant_lints: bool, mut visit: impl FnMut(&[Diagnostic]) -> bool) -> bool {
+    let cluster: &[Diagnostic] = cluster_check(db, entry).as_ref().map_or(&[], |(_, d)| d);
+    let parts = [file_level_diagnostics(db, entry).as_slice(), scope_diagnostics(db, entry), &profiles(db, entry).1, cluster, cluster_lints(db, entry)];
+    if !parts.into_iter().all(&mut visit) {
+        return false;
+    }
+    scope(db, entry).live_tenants(db, entry).into_iter().all(|t| visit(&tenant_check(db, t).1) && (!with_tenant_lints || visit(tenant_lints(db, t))))
 }
 
 /// The result of checking a program.
