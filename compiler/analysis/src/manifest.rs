@@ -3,6 +3,8 @@
 
 use serde_json::Value;
 
+pub mod block_yaml;
+
 /// One object of a manifest file.
 #[derive(Clone, Debug)]
 pub struct Manifest {
@@ -88,23 +90,50 @@ pub fn line_starts(text: &str) -> Vec<usize> {
 
 /// Splits multi-document YAML at `---` lines and parses each non-empty document;
 /// a `List` is expanded into its items (at the list's line). `Err` names the
-/// document that is not YAML.
+/// document that is not YAML. A document in the plain block style that
+/// helm, kustomize and kubectl print is read by [`block_yaml`]; any other goes
+/// to `serde_yaml_ng`, which gives the same values ([`parse_through_serde`], the
+/// oracle, reads every document with it).
 pub fn parse(file: &str, text: &str) -> Result<Vec<Manifest>, String> {
-    let mut docs: Vec<(u32, String)> = vec![(1, String::new())];
-    for (i, line) in text.lines().enumerate() {
+    parse_with(file, text, block_yaml::read)
+}
+
+/// [`parse`] with every document read by `serde_yaml_ng`: the oracle that
+/// [`parse`]'s faster reader of the block style is held equal to (values,
+/// lines, documents, items and errors).
+pub fn parse_through_serde(file: &str, text: &str) -> Result<Vec<Manifest>, String> {
+    parse_with(file, text, |_| None)
+}
+
+/// [`parse`] with `fast` trying each document first (its lines; `None` hands
+/// the document to `serde_yaml_ng`).
+fn parse_with(file: &str, text: &str, fast: impl Fn(&[&str]) -> Option<Value>) -> Result<Vec<Manifest>, String> {
+    let lines: Vec<&str> = text.lines().collect();
+    // Each document: its first line (1-based) and its lines.
+    let mut docs: Vec<(u32, &[&str])> = Vec::new();
+    let mut from = 0;
+    for (i, line) in lines.iter().enumerate() {
         if line.starts_with("---") {
-            docs.push((i as u32 + 2, String::new()));
-            continue;
+            docs.push((from as u32 + 1, &lines[from..i]));
+            from = i + 1;
         }
-        let doc = docs.last_mut().expect("one document");
-        doc.1.push_str(line);
-        doc.1.push('\n');
     }
+    docs.push((from as u32 + 1, &lines[from..]));
     let mut out = Vec::new();
     let mut document = 0;
     for (start, doc) in docs {
-        let skip = doc.lines().take_while(|l| l.trim().is_empty() || l.trim_start().starts_with('#')).count() as u32;
-        let value: Value = serde_yaml_ng::from_str(&doc).map_err(|e| format!("{file}:{start}: not YAML: {e}"))?;
+        let skip = doc.iter().take_while(|l| l.trim().is_empty() || l.trim_start().starts_with('#')).count() as u32;
+        let value: Value = match fast(doc) {
+            Some(value) => value,
+            None => {
+                let mut owned = String::with_capacity(doc.iter().map(|l| l.len() + 1).sum());
+                for l in doc {
+                    owned.push_str(l);
+                    owned.push('\n');
+                }
+                serde_yaml_ng::from_str(&owned).map_err(|e| format!("{file}:{start}: not YAML: {e}"))?
+            }
+        };
         if !value.is_null() {
             document += 1;
         }
@@ -112,7 +141,7 @@ pub fn parse(file: &str, text: &str) -> Result<Vec<Manifest>, String> {
             Value::Null => {}
             Value::Object(_) if value["kind"].as_str().is_some_and(|k| k == "List" || k.ends_with("List")) && value["items"].is_array() => {
                 let items = value["items"].as_array().expect("checked");
-                let lines = item_lines(&doc);
+                let lines = item_lines(doc);
                 let exact = lines.len() == items.len();
                 for (i, item) in items.iter().enumerate() {
                     let line = if exact { start + lines[i] - 1 } else { start + skip };
@@ -131,12 +160,14 @@ pub fn parse(file: &str, text: &str) -> Result<Vec<Manifest>, String> {
     Ok(out)
 }
 
-/// The 1-based lines (within `doc`) where the entries of the top-level `items:`
+/// The 1-based lines (within `doc`, a document's lines) where the entries of the top-level `items:`
 /// sequence of a block-style YAML list start (`kubectl get -o yaml` prints
 /// `items:` then `- apiVersion: …` at the same or a deeper indentation). Empty
 /// when the list is written in flow style or cannot be followed line by line.
-fn item_lines(doc: &str) -> Vec<u32> {
-    let mut lines = doc.lines().enumerate();
+fn item_lines(doc: &[&str]) -> Vec<u32> {
+    // A document's last line may end in a `\r` that `str::lines` keeps (no
+    // `\n` after it); read it as the document's text with its newline reads it.
+    let mut lines = doc.iter().map(|l| l.strip_suffix('\r').unwrap_or(l)).enumerate();
     if !lines.any(|(_, l)| l.starts_with("items:")) {
         return Vec::new();
     }
