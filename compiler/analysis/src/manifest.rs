@@ -105,29 +105,30 @@ pub fn parse_through_serde(file: &str, text: &str) -> Result<Vec<Manifest>, Stri
     parse_with(file, text, |_| None)
 }
 
-/// [`parse`] with `fast` trying each document first (its lines; `None` hands
+/// [`parse`] with `fast` trying each document first (its text; `None` hands
 /// the document to `serde_yaml_ng`).
-fn parse_with(file: &str, text: &str, fast: impl Fn(&[&str]) -> Option<Value>) -> Result<Vec<Manifest>, String> {
-    let lines: Vec<&str> = text.lines().collect();
-    // Each document: its first line (1-based) and its lines.
-    let mut docs: Vec<(u32, &[&str])> = Vec::new();
-    let mut from = 0;
-    for (i, line) in lines.iter().enumerate() {
+fn parse_with(file: &str, text: &str, fast: impl Fn(&str) -> Option<Value>) -> Result<Vec<Manifest>, String> {
+    // Each document: its first line (1-based) and its text (its lines, the
+    // `---` lines between documents left out).
+    let mut docs: Vec<(u32, &str)> = Vec::new();
+    let (mut from, mut first, mut at) = (0, 1, 0);
+    for (i, line) in text.split_inclusive('\n').enumerate() {
         if line.starts_with("---") {
-            docs.push((from as u32 + 1, &lines[from..i]));
-            from = i + 1;
+            docs.push((first, &text[from..at]));
+            (from, first) = (at + line.len(), i as u32 + 2);
         }
+        at += line.len();
     }
-    docs.push((from as u32 + 1, &lines[from..]));
+    docs.push((first, &text[from..]));
     let mut out = Vec::new();
     let mut document = 0;
     for (start, doc) in docs {
-        let skip = doc.iter().take_while(|l| l.trim().is_empty() || l.trim_start().starts_with('#')).count() as u32;
+        let skip = doc.lines().take_while(|l| l.trim().is_empty() || l.trim_start().starts_with('#')).count() as u32;
         let value: Value = match fast(doc) {
             Some(value) => value,
             None => {
-                let mut owned = String::with_capacity(doc.iter().map(|l| l.len() + 1).sum());
-                for l in doc {
+                let mut owned = String::with_capacity(doc.len() + 1);
+                for l in doc.lines() {
                     owned.push_str(l);
                     owned.push('\n');
                 }
@@ -160,14 +161,14 @@ fn parse_with(file: &str, text: &str, fast: impl Fn(&[&str]) -> Option<Value>) -
     Ok(out)
 }
 
-/// The 1-based lines (within `doc`, a document's lines) where the entries of the top-level `items:`
+/// The 1-based lines (within `doc`, a document's text) where the entries of the top-level `items:`
 /// sequence of a block-style YAML list start (`kubectl get -o yaml` prints
 /// `items:` then `- apiVersion: …` at the same or a deeper indentation). Empty
 /// when the list is written in flow style or cannot be followed line by line.
-fn item_lines(doc: &[&str]) -> Vec<u32> {
+fn item_lines(doc: &str) -> Vec<u32> {
     // A document's last line may end in a `\r` that `str::lines` keeps (no
     // `\n` after it); read it as the document's text with its newline reads it.
-    let mut lines = doc.iter().map(|l| l.strip_suffix('\r').unwrap_or(l)).enumerate();
+    let mut lines = doc.lines().map(|l| l.strip_suffix('\r').unwrap_or(l)).enumerate();
     if !lines.any(|(_, l)| l.starts_with("items:")) {
         return Vec::new();
     }

@@ -32,21 +32,20 @@ const MAX_DEPTH: usize = 64;
 /// Longest simple key read here (`libyaml` refuses keys over 1024 characters).
 const MAX_KEY: usize = 1000;
 
-/// The value of one YAML document given as its lines, or `None` when the
-/// document is not in the subset this reader follows (see the module's doc):
-/// `Some(Value::Null)` for a document of blank lines and comments only.
-pub fn read(lines: &[&str]) -> Option<Value> {
-    for l in lines {
-        if !printable(l) || l.starts_with("...") || l.starts_with('%') {
-            return None;
+/// The value of one YAML document (its text; its lines are read as
+/// `str::lines` reads them), or `None` when the document is not in the subset
+/// this reader follows (see the module's doc): `Some(Value::Null)` for a
+/// document of blank lines and comments only.
+pub fn read(doc: &str) -> Option<Value> {
+    let mut r = Reader { lines: doc.lines(), peeked: None, bad: false };
+    let value = match r.peek() {
+        Some((col, text)) => {
+            r.peeked = None;
+            r.mapping(col, text, 0)?
         }
-    }
-    let mut r = Reader { lines, pos: 0 };
-    let Some((col, text)) = r.peek() else { return Some(Value::Null) };
-    r.pos += 1;
-    key_of(text)?;
-    let value = r.mapping(col, text, 0)?;
-    r.peek().is_none().then_some(value)
+        None => Value::Null,
+    };
+    (r.peek().is_none() && !r.bad).then_some(value)
 }
 
 /// Whether every character of `line` is one `libyaml` reads as printable,
@@ -59,24 +58,33 @@ fn printable(line: &str) -> bool {
 }
 
 struct Reader<'a> {
-    lines: &'a [&'a str],
-    /// The next line not read.
-    pos: usize,
+    lines: std::str::Lines<'a>,
+    /// The next line with content, read but not yet taken.
+    peeked: Option<(usize, &'a str)>,
+    /// A line this reader does not follow was met (a directive, `...`, a tab
+    /// or a character `libyaml` reads otherwise): the document goes to `serde_yaml_ng`.
+    bad: bool,
 }
 
 impl<'a> Reader<'a> {
     /// The next line with content (not blank, not a comment): its
-    /// indentation and its text from there.
+    /// indentation and its text from there; `None` at the end and after a
+    /// line this reader does not follow.
     fn peek(&mut self) -> Option<(usize, &'a str)> {
-        while let Some(l) = self.lines.get(self.pos) {
-            let t = l.trim_start_matches(' ');
-            if t.is_empty() || t.starts_with('#') {
-                self.pos += 1;
-                continue;
+        if self.peeked.is_none() && !self.bad {
+            for l in self.lines.by_ref() {
+                if !printable(l) || l.starts_with("...") || l.starts_with('%') {
+                    self.bad = true;
+                    return None;
+                }
+                let t = l.trim_start_matches(' ');
+                if !(t.is_empty() || t.starts_with('#')) {
+                    self.peeked = Some((l.len() - t.len(), t));
+                    break;
+                }
             }
-            return Some((l.len() - t.len(), t));
         }
-        None
+        self.peeked
     }
 
     /// A block mapping whose keys are at column `col`, its first entry `text`
@@ -92,11 +100,11 @@ impl<'a> Reader<'a> {
             let value = if rest.is_empty() || rest.starts_with('#') {
                 match self.peek() {
                     Some((c, t)) if c > col => {
-                        self.pos += 1;
+                        self.peeked = None;
                         self.block(c, t, depth + 1)?
                     }
                     Some((c, t)) if c == col && is_entry(t) => {
-                        self.pos += 1;
+                        self.peeked = None;
                         self.sequence(c, t, true, depth + 1)?
                     }
                     _ => Value::Null,
@@ -111,7 +119,7 @@ impl<'a> Reader<'a> {
                 None => break,
                 Some((c, _)) if c < col => break,
                 Some((c, t)) if c == col => {
-                    self.pos += 1;
+                    self.peeked = None;
                     text = t;
                 }
                 Some(_) => return None,
@@ -134,7 +142,7 @@ impl<'a> Reader<'a> {
             let item = if rest.is_empty() || rest.starts_with('#') {
                 match self.peek() {
                     Some((c, t)) if c > col => {
-                        self.pos += 1;
+                        self.peeked = None;
                         self.block(c, t, depth + 1)?
                     }
                     _ => Value::Null,
@@ -154,7 +162,7 @@ impl<'a> Reader<'a> {
                 None => break,
                 Some((c, _)) if c < col => break,
                 Some((c, t)) if c == col && is_entry(t) => {
-                    self.pos += 1;
+                    self.peeked = None;
                     text = t;
                 }
                 Some((c, _)) if c == col && indentless => break,
