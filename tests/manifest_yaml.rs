@@ -46,6 +46,9 @@ impl Rng {
     fn chance(&mut self, percent: usize) -> bool {
         self.below(100) < percent
     }
+    fn pick_str(&mut self, xs: &[&'static str]) -> &'static str {
+        xs[self.below(xs.len())]
+    }
     fn pick<'a, T>(&mut self, xs: &'a [T]) -> &'a T {
         &xs[self.below(xs.len())]
     }
@@ -310,7 +313,7 @@ fn scalar(rng: &mut Rng, depth: usize) -> String {
         0 if depth < 6 => {
             let n = rng.below(4);
             let items: Vec<String> = (0..n).map(|_| scalar(rng, depth + 2)).collect();
-            let sep: &str = if rng.chance(80) { ", " } else { *rng.pick(&[",", " , ", ",,", ", ]"]) };
+            let sep: &str = if rng.chance(80) { ", " } else { rng.pick_str(&[",", " , ", ",,", ", ]"]) };
             format!("[{}{}]", items.join(sep), if rng.chance(5) { "," } else { "" })
         }
         1 if depth < 6 => {
@@ -376,7 +379,7 @@ fn render_seq(rng: &mut Rng, out: &mut Vec<String>, indent: usize, items: &[Node
 
 fn comment(rng: &mut Rng) -> &'static str {
     if rng.chance(8) {
-        *rng.pick(&["  # c", " #c", " # a: b", "#x", " # 'q"])
+        rng.pick_str(&["  # c", " #c", " # a: b", "#x", " # 'q"])
     } else {
         ""
     }
@@ -431,7 +434,7 @@ fn manifest(rng: &mut Rng) -> String {
     }
     for (i, d) in docs.iter().enumerate() {
         if i > 0 {
-            text.push_str(*rng.pick(&sep));
+            text.push_str(rng.pick_str(&sep));
         }
         text.push_str(d);
         text.push('\n');
