@@ -573,6 +573,30 @@ fn errors_are_serde_yaml_ngs() {
         assert_eq!(fast.as_ref().err(), parse_through_serde("m.yaml", text).as_ref().err(), "{text}");
     }
     assert!(parse("m.yaml", "kind: Pod\n metadata: x\n").unwrap_err().contains("not YAML"));
+    // Keys and values past libyaml's 1024 characters of a simple key.
+    for n in [1000, 1020, 1030, 2000] {
+        let long = "a".repeat(n);
+        for text in [
+            format!("{long}: 1\n"),
+            format!("k: {{{long}: 1}}\n"),
+            format!("k: {{x: 1, {long}: 1}}\n"),
+            format!("k: [{long}]\n"),
+            format!("k: {long}\n"),
+            format!("- {long}: 1\n"),
+            format!("\"{long}\": 1\n"),
+        ] {
+            same(&text);
+        }
+    }
+    // Nesting past the reader's depth (64) and past serde_yaml_ng's recursion limit (128).
+    for depth in [10, 63, 64, 65, 70, 127, 128, 129, 200] {
+        let block: String = (0..depth).map(|i| format!("{}k{i}:\n", " ".repeat(i))).collect::<String>() + &" ".repeat(depth) + "v: 1\n";
+        let seqs: String = (0..depth).map(|i| format!("{}-\n", " ".repeat(i))).collect::<String>() + &" ".repeat(depth) + "x\n";
+        let flow = format!("k: {}1{}\n", "[".repeat(depth), "]".repeat(depth));
+        for text in [block, format!("k:\n{seqs}"), flow] {
+            same(&text);
+        }
+    }
 }
 
 #[test]

@@ -307,7 +307,12 @@ fn flow_node(text: &str, depth: usize) -> Option<(Value, &str)> {
                         (k.to_string(), r)
                     }
                 };
-                let r = r.trim_start_matches(' ').strip_prefix(": ")?.trim_start_matches(' ');
+                let r = r.trim_start_matches(' ');
+                // libyaml forgets a key whose `:` comes more than 1024 characters after its start.
+                if rest.len() - r.len() > MAX_KEY {
+                    return None;
+                }
+                let r = r.strip_prefix(": ")?.trim_start_matches(' ');
                 let (value, r) = flow_node(r, depth + 1)?;
                 if map.insert(key, value).is_some() {
                     return None;
