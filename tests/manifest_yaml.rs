@@ -584,6 +584,9 @@ fn errors_are_serde_yaml_ngs() {
             format!("k: {long}\n"),
             format!("- {long}: 1\n"),
             format!("\"{long}\": 1\n"),
+            format!("\"a\"{}: 1\n", " ".repeat(n)),
+            format!("k: {{\"a\"{}: 1}}\n", " ".repeat(n)),
+            format!("k: {{a{}: 1}}\n", " ".repeat(n)),
         ] {
             same(&text);
         }

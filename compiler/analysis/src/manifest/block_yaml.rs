@@ -222,10 +222,10 @@ fn key_of(text: &str) -> Option<(String, &str)> {
             (text[..i].trim_end_matches(' ').to_string(), &text[i..])
         }
     };
+    let rest = rest.trim_start_matches(' ');
     if text.len() - rest.len() > MAX_KEY {
         return None;
     }
-    let rest = rest.trim_start_matches(' ');
     let after = rest.strip_prefix(':')?;
     (after.is_empty() || after.starts_with(' ')).then_some((key, after))
 }
