@@ -8,13 +8,15 @@
 //! - block mappings and block sequences (compact `- key: value` entries,
 //!   `- - x`, sequences at their key's indentation), nested to depth 64;
 //! - keys that are plain, single- or double-quoted scalars on one line,
-//!   followed by `:` and a space or the end of the line;
+//!   followed by `:` and a space or the end of the line, at most 1000 bytes
+//!   from their start to their `:` (libyaml forgets a longer simple key);
 //! - values that are plain scalars on one line (resolved as `serde_yaml_ng`
 //!   resolves an untagged plain scalar: `null`/`~`/empty, `true`/`false` in
 //!   three casings, integers in decimal, `0x`, `0o`, `0b` with a sign, floats,
 //!   `.inf`/`.nan`, else a string), single-quoted scalars, double-quoted
 //!   scalars with the escapes `\\ \" \/ \n \t \r \0`, and flow `{…}`/`[…]` on
-//!   one line of those scalars (flow keys without `:` inside them);
+//!   one line of those scalars (flow plain scalars without `:` or `#` in
+//!   them, no trailing `,`);
 //! - comments, blank lines, and any character `libyaml` reads as printable
 //!   except tabs.
 //!
