@@ -210,6 +210,13 @@ const SCALARS: &[&str] = &[
     "#",
     "# c",
     "$x",
+    "cr\rlf",
+    "nul\0x",
+    "bell\u{7}",
+    "a:b: c",
+    "a::",
+    "a - b",
+    "a\u{a0}",
     "a\\b",
 ];
 
@@ -267,6 +274,8 @@ fn written(rng: &mut Rng, s: &str) -> String {
                     '"' => out.push_str("\\\""),
                     '\\' => out.push_str("\\\\"),
                     '\n' => out.push_str("\\n"),
+                    '\r' => out.push_str("\\r"),
+                    '\0' => out.push_str("\\0"),
                     '\t' => out.push_str(if rng.chance(50) { "\\t" } else { "\t" }),
                     '/' if rng.chance(50) => out.push_str("\\/"),
                     'a' if rng.chance(20) => out.push_str("\\x61"),
@@ -611,6 +620,12 @@ fn what_helm_and_kubectl_print_is_read_without_serde_yaml_ng() {
     assert_eq!(m[0].value["spec"]["template"]["spec"]["containers"][0]["securityContext"]["readOnlyRootFilesystem"], Value::Null);
     assert_eq!(m[1].value["data"]["level"], 350.0);
     assert_eq!((m[1].line, m[1].item), (37, Some(1)));
+    // Escapes and numbers the reader resolves itself, as serde_yaml_ng does.
+    let doc = "k: \"a\\0b\\r\\t\\/\\\"\"\nn: [0x1F, -0o17, +12, 1e3, .inf, -.5, 007, 0b101, ~, True, yes]\n";
+    let v = block_yaml::read(doc).expect("read by the block reader");
+    assert_eq!(v, serde_yaml_ng::from_str::<Value>(doc).unwrap());
+    assert_eq!(v["k"], "a\0b\r\t/\"");
+    assert_eq!(v["n"], serde_json::json!([31, -15, 12, 1000.0, null, -0.5, "007", 5, null, true, "yes"]));
 }
 
 /// The repository's YAML (examples, tests, the crates' tests, the shared
