@@ -526,6 +526,9 @@ pub struct Programs {
     /// position: the next tenant of a fleet states the same rules at the same
     /// origins, found again without hashing.
     recent: Vec<RecentCheck>,
+    /// The variables and match conditions of [`pod_policy`], by the
+    /// addresses and lengths of their static lists.
+    pod_parts: std::collections::HashMap<[usize; 4], PodParts>,
     templates: Arc<std::sync::Mutex<Templates>>,
     as_written: bool,
 }
@@ -541,6 +544,9 @@ struct RuleEntry {
     /// one was asked for more than once.
     tagged: std::collections::HashMap<Origin, (Arc<Check>, bool)>,
 }
+
+/// A pod policy's variables and match conditions ([`pod_policy`]).
+type PodParts = (Vec<(String, Program)>, Vec<Program>);
 
 /// A rule, its minor, its origin and its check ([`Programs::recent`]).
 type RecentCheck = (khc_rules::RuleKind, u32, Origin, Option<Arc<Check>>);
@@ -737,9 +743,31 @@ fn check_of(program: Program, message: String) -> Check {
 /// tenant's policy from the model): name, source, failure policy and
 /// matched resources, its variables `(name, expression)`, its checks
 /// ([`Programs::rule_check`], [`Programs::check`]) and its match
-/// conditions' expressions, compiled through `cache`.
-pub fn pod_policy(cache: &mut Programs, head: Head, variables: &[(&str, String)], checks: Vec<Arc<Check>>, conditions: &[&str]) -> Policy {
-    policy_of(cache, head, variables.iter().map(|(name, expression)| (*name, expression.as_str())), checks, conditions.iter().copied())
+/// conditions' expressions, compiled through `cache` — the variables and
+/// conditions once for every policy that reads the same (static) lists,
+/// found by their addresses, not by hashing their texts.
+pub fn pod_policy(
+    cache: &mut Programs,
+    head: Head,
+    variables: &'static [(&'static str, String)],
+    checks: Vec<Arc<Check>>,
+    conditions: &'static [String],
+) -> Policy {
+    // Static: never freed nor changed, so the addresses name the lists.
+    let key = [variables.as_ptr() as usize, variables.len(), conditions.as_ptr() as usize, conditions.len()];
+    if !cache.pod_parts.contains_key(&key) {
+        let empty = policy_of(
+            cache,
+            Head::default(),
+            variables.iter().map(|(name, expression)| (*name, expression.as_str())),
+            Vec::new(),
+            conditions.iter().map(String::as_str),
+        );
+        cache.pod_parts.insert(key, (empty.variables, empty.match_conditions));
+    }
+    let (variables, match_conditions) = cache.pod_parts[&key].clone();
+    let (name, source, fail_closed, resources) = head;
+    Policy { name, source, fail_closed, resources, variables, match_conditions, checks, bindings: Vec::new(), dotted: std::sync::OnceLock::new() }
 }
 
 impl Admission {

@@ -444,7 +444,7 @@ fn tenant_entries_from_model(dir: &str, t: &Tenant, programs: &mut admission::Pr
     let resources = khc_emit::cel::MATCHED_RESOURCES.iter().flat_map(|(g, rs)| rs.iter().map(|r| (g.to_string(), r.clone()))).collect();
     let origin = origin.to_string();
     let head = (name.clone(), origin.clone(), true, resources);
-    let policy = admission::pod_policy(programs, head, &khc_emit::cel::VARIABLES, checks, &[khc_emit::cel::SPEC_CHANGED.as_str()]);
+    let policy = admission::pod_policy(programs, head, &khc_emit::cel::VARIABLES, checks, std::slice::from_ref(&*khc_emit::cel::SPEC_CHANGED));
     let mut actions: Vec<String> = actions.iter().map(|x| x.validation_action().to_string()).collect();
     if actions.is_empty() {
         actions.push("Deny".into());
