@@ -776,9 +776,12 @@ impl Workspace {
     /// expressions shared through `programs`; `None` when the workspace's
     /// objects were given (parsed YAML, live objects), which only the whole
     /// fleet's evaluators read. The cluster units' policies (and other
-    /// tenants' `khc-nodes-T`) are read once for every view and copied; the
-    /// tenant's own are read from the typed objects khc builds, not from
-    /// their JSON form ([`admission::AdmissionBuilder::read_typed`]);
+    /// tenants' `khc-nodes-T`) are read and sorted once for every view and
+    /// copied; the tenant's own are read from the model where they can be
+    /// (`tenant_entries_from_model`: each rule's check shared with the other
+    /// tenants that state it at the same origin, the Namespaces' labels
+    /// without building them), else from the typed objects khc builds, not
+    /// from their JSON form ([`admission::AdmissionBuilder::read_typed`]);
     /// [`Workspace::tenant_view_through_json`] is the oracle, and
     /// `programs` parsed as written ([`admission::Programs::as_written`]) take
     /// it.
