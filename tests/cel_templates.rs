@@ -11,7 +11,7 @@
 //! with exceptions and custom rules whose patterns are invalid or meet other
 //! types than strings; judged on the rule fixtures' objects.
 
-use khc_analysis::admission::{compile_text, template_of, Admission, Programs, Templates};
+use khc_analysis::admission::{cache_regexes, compile_text, read_variables_alone, template_of, Admission, Programs, Templates};
 use khc_tests::rule_fixtures::load_all;
 use khc_tests::*;
 
@@ -121,6 +121,7 @@ fn expressions(objects: &[khc_analysis::Object]) -> Vec<String> {
 #[test]
 fn templates_parse_as_the_text() {
     let mut templates = Templates::default();
+    let mut dotted_seen = 0;
     let (mut texts, mut templated, mut keys) = (std::collections::BTreeSet::new(), std::collections::BTreeSet::new(), std::collections::BTreeSet::new());
     for (name, objects, _) in programs() {
         for text in expressions(&objects) {
@@ -130,6 +131,16 @@ fn templates_parse_as_the_text() {
             }
             let direct = compile_text(&text);
             assert_eq!(templates.compile(&text), direct, "{name}: {text}");
+            // The fast path's trees, copied from the template's rewritten
+            // once, are the text's own parsed and rewritten.
+            let cached = direct.map(|mut tree| {
+                cache_regexes(&mut tree);
+                tree
+            });
+            assert_eq!(templates.compile_cached(&text), cached, "{name}: {text} with its patterns cached");
+            let dotted = cached.ok().and_then(read_variables_alone);
+            dotted_seen += usize::from(dotted.as_ref().is_some_and(|(_, names)| !names.is_empty()));
+            assert_eq!(templates.compile_dotted(&text), dotted, "{name}: {text} with each variable on its own");
             texts.insert(text);
         }
     }
@@ -141,6 +152,26 @@ fn templates_parse_as_the_text() {
         templated.len(),
         keys.len()
     );
+    assert!(dotted_seen > 50, "{dotted_seen} expressions read variables");
+    // Texts that name `variables` otherwise than as `variables.NAME` (one
+    // template for several), or hold the word in a literal, and a pattern
+    // that does not compile: the same trees through the templates.
+    let mut templates = Templates::default();
+    for text in [
+        "has(variables.x) && variables.x == 'a'",
+        "has(variables.x) && variables.x == 'b'",
+        "variables['x'] == 'a'",
+        "variables.x.matches('^a') && 'variables' != 'b'",
+        "[1].all(variables, variables > 0) || 'a' == 'b'",
+        "variables.x == 'c' && object.y.matches('[')",
+    ] {
+        let mut cached = compile_text(text);
+        if let Ok(tree) = cached.as_mut() {
+            cache_regexes(tree);
+        }
+        assert_eq!(templates.compile_cached(text), cached, "{text}");
+        assert_eq!(templates.compile_dotted(text), cached.ok().and_then(read_variables_alone), "{text}");
+    }
     // Texts that cannot be templated safely are parsed as written.
     for text in ["r'a' == 'b'", "'''a''' == 'a'", "'a' == 'b' // c", "b\"a\" == b'a'", "'a\\'b' == 'c'", "'unterminated"] {
         let parsed = Templates::default().compile(text);

@@ -7,11 +7,15 @@
 
 use crate::selector::{Labels, Selector};
 use crate::{source_of, Object};
+use khc_semantics::model::Origin;
 use serde::Serialize;
 use serde_json::Value;
 use std::sync::Arc;
 
-/// One validation of a policy.
+/// One validation of a policy. Held in an `Arc` ([`Policy::checks`]): a rule
+/// stated alike by many tenants (the rules of `use restricted`, whose origin
+/// is the profile's line) is one check shared by every tenant view
+/// ([`Programs::rule_check`]).
 #[derive(Clone)]
 pub struct Check {
     /// The khc rule (`no-privileged`), from the message's `[khc rule …]` tag.
@@ -52,8 +56,8 @@ pub struct Policy {
     variables: Vec<(String, Program)>,
     /// The match conditions (all must hold for the policy to judge a request).
     match_conditions: Vec<Program>,
-    /// The validations.
-    pub checks: Vec<Check>,
+    /// The validations (shared with other policies that state them alike).
+    pub checks: Vec<Arc<Check>>,
     /// Its bindings.
     pub bindings: Vec<PolicyBinding>,
     /// Whether its variables and validations can read each variable bound on
@@ -152,15 +156,24 @@ fn dotted(e: &Program) -> Option<&Dotted> {
                 return Some(Dotted { tree: program(e).as_ref().ok()?.clone(), names: Vec::new() });
             }
             // Its own tree (the map's, [`program`], is built only if a
-            // policy needs it): no copy of a tenant's own expressions.
-            let mut tree = match e.compiled.get() {
-                Some(compiled) => (**compiled.as_ref().ok()?).clone(),
-                None => tree_of(e).ok()?,
+            // policy needs it): no copy of a tenant's own expressions; from
+            // its template's tree renamed once ([`Templates::compile_dotted`]).
+            let (tree, names) = match e.compiled.get() {
+                Some(compiled) => read_variables_alone((**compiled.as_ref().ok()?).clone())?,
+                None => e.templates.lock().unwrap_or_else(|p| p.into_inner()).compile_dotted(&e.text)?,
             };
-            let mut names = Vec::new();
-            rename_variables(&mut tree, &mut names).then(|| Dotted { tree: Arc::new(tree), names })
+            Some(Dotted { tree: Arc::new(tree), names })
         })
         .as_ref()
+}
+
+/// `tree` with each `variables.NAME` (a field selection, not a presence
+/// test) read as the identifier `VARIABLE + NAME`, and the names in the
+/// order they are written: what [`Policy::judge`] runs when it binds each
+/// variable on its own; `None` when `variables` appears in another way.
+pub fn read_variables_alone(mut tree: cel::IdedExpr) -> Option<(cel::IdedExpr, Vec<String>)> {
+    let mut names = Vec::new();
+    rename_variables(&mut tree, &mut names).then_some((tree, names))
 }
 
 /// Replaces each `variables.NAME` of a tree (a field selection, not a
@@ -178,32 +191,47 @@ fn rename_variables(e: &mut cel::IdedExpr, names: &mut Vec<String>) -> bool {
         Expr::Comprehension(c) if [&c.iter_var, &c.accu_var].iter().any(|v| *v == "variables") || c.iter_var2.as_deref() == Some("variables") => return false,
         _ => {}
     }
-    children_mut(e).into_iter().all(|x| rename_variables(x, names))
+    // The children after the first that fails are left as they are (the
+    // tree is then not used).
+    let mut all = true;
+    each_child_mut(e, &mut |x| all = all && rename_variables(x, names));
+    all
 }
 
-/// The subexpressions of `e`, in the order they are written (a call's target
-/// before its arguments, a map entry's key before its value): what the tree
-/// rewrites here ([`rename_variables`], [`cache_regexes`], [`substitute`])
-/// walk into.
-fn children_mut(e: &mut cel::IdedExpr) -> Vec<&mut cel::IdedExpr> {
+/// Calls `f` on each subexpression of `e`, in the order they are written (a
+/// call's target before its arguments, a map entry's key before its value):
+/// what the tree rewrites here ([`rename_variables`], [`cache_regexes`],
+/// [`substitute`]) walk into (nothing allocated per node).
+fn each_child_mut(e: &mut cel::IdedExpr, f: &mut impl FnMut(&mut cel::IdedExpr)) {
     use cel::common::ast::{EntryExpr, Expr};
-    fn entries(entries: &mut [cel::common::ast::IdedEntryExpr]) -> Vec<&mut cel::IdedExpr> {
-        entries
-            .iter_mut()
-            .flat_map(|entry| match &mut entry.expr {
-                EntryExpr::MapEntry(m) => vec![&mut m.key, &mut m.value],
-                EntryExpr::StructField(f) => vec![&mut f.value],
-            })
-            .collect()
-    }
+    let entries = |entries: &mut [cel::common::ast::IdedEntryExpr], f: &mut dyn FnMut(&mut cel::IdedExpr)| {
+        for entry in entries {
+            match &mut entry.expr {
+                EntryExpr::MapEntry(m) => {
+                    f(&mut m.key);
+                    f(&mut m.value);
+                }
+                EntryExpr::StructField(s) => f(&mut s.value),
+            }
+        }
+    };
     match &mut e.expr {
-        Expr::Call(c) => c.target.as_deref_mut().into_iter().chain(c.args.iter_mut()).collect(),
-        Expr::Comprehension(c) => vec![&mut c.iter_range, &mut c.accu_init, &mut c.loop_cond, &mut c.loop_step, &mut c.result],
-        Expr::List(l) => l.elements.iter_mut().collect(),
-        Expr::Map(m) => entries(&mut m.entries),
-        Expr::Struct(s) => entries(&mut s.entries),
-        Expr::Select(s) => vec![&mut s.operand],
-        Expr::Ident(_) | Expr::Literal(_) | Expr::Unspecified => Vec::new(),
+        Expr::Call(c) => {
+            if let Some(t) = c.target.as_deref_mut() {
+                f(t);
+            }
+            c.args.iter_mut().for_each(f);
+        }
+        Expr::Comprehension(c) => {
+            for x in [&mut c.iter_range, &mut c.accu_init, &mut c.loop_cond, &mut c.loop_step, &mut c.result] {
+                f(x);
+            }
+        }
+        Expr::List(l) => l.elements.iter_mut().for_each(f),
+        Expr::Map(m) => entries(&mut m.entries, f),
+        Expr::Struct(s) => entries(&mut s.entries, f),
+        Expr::Select(s) => f(&mut s.operand),
+        Expr::Ident(_) | Expr::Literal(_) | Expr::Unspecified => {}
     }
 }
 
@@ -223,11 +251,7 @@ fn program(e: &Program) -> &Compiled {
 /// The fast path's tree of an expression: through its template, its
 /// `matches` calls through the cache of compiled patterns.
 fn tree_of(e: &Expression) -> Result<cel::IdedExpr, String> {
-    let mut templates = e.templates.lock().unwrap_or_else(|p| p.into_inner());
-    templates.compile(&e.text).map(|mut tree| {
-        cache_regexes(&mut tree);
-        tree
-    })
+    e.templates.lock().unwrap_or_else(|p| p.into_inner()).compile_cached(&e.text)
 }
 
 /// The name `X.matches(P)` calls are renamed to: not a CEL identifier, so no
@@ -243,7 +267,7 @@ pub fn cache_regexes(e: &mut cel::IdedExpr) {
             c.func_name = MATCHES_CACHED.to_string();
         }
     }
-    children_mut(e).into_iter().for_each(cache_regexes);
+    each_child_mut(e, &mut cache_regexes);
 }
 
 /// `X.matches(P)` as the `cel` crate's standard member overload answers it —
@@ -372,9 +396,29 @@ fn substitute(e: &mut cel::IdedExpr, literals: &[String], seen: &mut [usize]) {
         }
         return;
     }
-    for x in children_mut(e) {
-        substitute(x, literals, seen);
-    }
+    each_child_mut(e, &mut |x| substitute(x, literals, seen));
+}
+
+/// Replaces each placeholder literal of a template's tree by its literal:
+/// false when one of them is not found in it (the text is then parsed as
+/// written).
+fn substitute_all(e: &mut cel::IdedExpr, literals: &[String]) -> bool {
+    let mut seen = vec![0; literals.len()];
+    substitute(e, literals, &mut seen);
+    seen.iter().all(|&n| n > 0)
+}
+
+/// A template's trees as the fast path runs them, its literals still
+/// placeholders ([`Templates::compile_cached`], [`Templates::compile_dotted`]):
+/// rewritten once for every text of the template.
+#[derive(Debug)]
+struct Processed {
+    /// The template's tree, its `matches` calls through the cache of
+    /// compiled patterns ([`cache_regexes`]).
+    cached: cel::IdedExpr,
+    /// That tree with each `variables.NAME` read on its own, and the names
+    /// ([`read_variables_alone`]); `None` when `variables` appears otherwise.
+    dotted: Option<(cel::IdedExpr, Vec<String>)>,
 }
 
 /// The parsed trees of expression templates ([`template_of`]): expressions
@@ -383,7 +427,12 @@ fn substitute(e: &mut cel::IdedExpr, literals: &[String], seen: &mut [usize]) {
 /// once, and each gets a copy of the tree with its own literals (the same
 /// tree, node ids included, as parsing it: `tests/cel_templates.rs`).
 #[derive(Debug, Default)]
-pub struct Templates(std::collections::HashMap<String, Option<Arc<cel::IdedExpr>>>);
+pub struct Templates {
+    /// Each template's tree (`None`: it does not parse).
+    parsed: std::collections::HashMap<String, Option<Arc<cel::IdedExpr>>>,
+    /// Each template's trees as the fast path runs them.
+    processed: std::collections::HashMap<String, Option<Arc<Processed>>>,
+}
 
 impl Templates {
     /// The tree of `text`: its template's with its literals, or parsed as
@@ -391,17 +440,74 @@ impl Templates {
     /// error is then the text's own) or a literal is not found in the tree.
     pub fn compile(&mut self, text: &str) -> Result<cel::IdedExpr, String> {
         if let Some((key, literals)) = template_of(text) {
-            let tree = self.0.entry(key).or_insert_with_key(|key| compile_text(key).ok().map(Arc::new));
-            if let Some(tree) = tree {
-                let mut e = (**tree).clone();
-                let mut seen = vec![0; literals.len()];
-                substitute(&mut e, &literals, &mut seen);
-                if seen.iter().all(|&n| n > 0) {
+            if let Some(tree) = self.parsed(&key) {
+                let mut e = (*tree).clone();
+                if substitute_all(&mut e, &literals) {
                     return Ok(e);
                 }
             }
         }
         compile_text(text)
+    }
+
+    /// The parsed tree of template `key`.
+    fn parsed(&mut self, key: &str) -> Option<Arc<cel::IdedExpr>> {
+        if let Some(tree) = self.parsed.get(key) {
+            return tree.clone();
+        }
+        let tree = compile_text(key).ok().map(Arc::new);
+        self.parsed.insert(key.to_string(), tree.clone());
+        tree
+    }
+
+    /// The trees of template `key` as the fast path runs them.
+    fn processed(&mut self, key: &str) -> Option<Arc<Processed>> {
+        if let Some(p) = self.processed.get(key) {
+            return p.clone();
+        }
+        let p = self.parsed(key).map(|tree| {
+            let mut cached = (*tree).clone();
+            cache_regexes(&mut cached);
+            let dotted = read_variables_alone(cached.clone());
+            Arc::new(Processed { cached, dotted })
+        });
+        self.processed.insert(key.to_string(), p.clone());
+        p
+    }
+
+    /// The fast path's tree of `text`: [`Templates::compile`]'s with its
+    /// `matches` calls through the cache of compiled patterns
+    /// ([`cache_regexes`]), copied from its template's tree rewritten once
+    /// (`tests/cel_templates.rs` holds it equal to the text parsed and
+    /// rewritten).
+    pub fn compile_cached(&mut self, text: &str) -> Result<cel::IdedExpr, String> {
+        if let Some((key, literals)) = template_of(text) {
+            if let Some(p) = self.processed(&key) {
+                let mut tree = p.cached.clone();
+                if substitute_all(&mut tree, &literals) {
+                    return Ok(tree);
+                }
+            }
+        }
+        let mut tree = self.compile(text)?;
+        cache_regexes(&mut tree);
+        Ok(tree)
+    }
+
+    /// [`Templates::compile_cached`]'s tree with each `variables.NAME` read on
+    /// its own, and the names ([`read_variables_alone`]), copied from its
+    /// template's tree rewritten once; `None` when it does not compile or
+    /// names `variables` otherwise.
+    pub fn compile_dotted(&mut self, text: &str) -> Option<(cel::IdedExpr, Vec<String>)> {
+        if let Some((key, literals)) = template_of(text) {
+            if let Some((tree, names)) = self.processed(&key).as_ref().and_then(|p| p.dotted.as_ref()) {
+                let mut tree = tree.clone();
+                if substitute_all(&mut tree, &literals) {
+                    return Some((tree, names.clone()));
+                }
+            }
+        }
+        read_variables_alone(self.compile_cached(text).ok()?)
     }
 }
 
@@ -414,13 +520,36 @@ impl Templates {
 pub struct Programs {
     /// Each expression, and whether it was asked for more than once.
     by_text: std::collections::HashMap<String, (Program, bool)>,
-    /// Each rule's pod validation program and message (without its tag) by
-    /// minor and rule ([`Programs::rule_check`]), and whether it was asked
-    /// for more than once; `None` for a rule with no pod validation.
-    by_rule: std::collections::HashMap<u32, std::collections::HashMap<khc_rules::RuleKind, (Option<RuleProgram>, bool)>>,
+    /// Each rule's pod validation by minor and rule ([`Programs::rule_check`]).
+    by_rule: std::collections::HashMap<u32, std::collections::HashMap<khc_rules::RuleKind, RuleEntry>>,
+    /// The checks [`Programs::rule_checks`] gave last, by the rule's
+    /// position: the next tenant of a fleet states the same rules at the same
+    /// origins, found again without hashing.
+    recent: Vec<RecentCheck>,
+    /// The variables and match conditions of [`pod_policy`], by the
+    /// addresses and lengths of their static lists.
+    pod_parts: std::collections::HashMap<[usize; 4], PodParts>,
     templates: Arc<std::sync::Mutex<Templates>>,
     as_written: bool,
 }
+
+/// A rule's pod validation as [`Programs::rule_check`] keeps it.
+struct RuleEntry {
+    /// Its program and message without the tag; `None` for a rule with no
+    /// pod validation.
+    program: Option<RuleProgram>,
+    /// Whether it was asked for more than once.
+    shared: bool,
+    /// Its check tagged with each origin it was stated at, and whether that
+    /// one was asked for more than once.
+    tagged: std::collections::HashMap<Origin, (Arc<Check>, bool)>,
+}
+
+/// A pod policy's variables and match conditions ([`pod_policy`]).
+type PodParts = (Vec<(String, Program)>, Vec<Program>);
+
+/// A rule, its minor, its origin and its check ([`Programs::recent`]).
+type RecentCheck = (khc_rules::RuleKind, u32, Origin, Option<Arc<Check>>);
 
 impl Programs {
     /// Programs parsed as written, each on its own, and run by the `cel` crate
@@ -435,57 +564,95 @@ impl Programs {
         self.as_written
     }
 
-    /// Forgets the expressions that no policy holds any more and that were
-    /// asked for once only (one tenant's own: its `allowed-registries`), so
-    /// that policies built one tenant at a time and dropped (`khc eval`'s
-    /// tenant views) do not leave every tenant's programs behind; the shared
-    /// ones, and the parsed templates, are kept.
+    /// Forgets the expressions and checks that no policy holds any more and
+    /// that were asked for once only (one tenant's own: its
+    /// `allowed-registries`, a rule stated in its own file), so that policies
+    /// built one tenant at a time and dropped (`khc eval`'s tenant views) do
+    /// not leave every tenant's programs behind; the shared ones, and the
+    /// parsed templates, are kept.
     pub fn forget_unshared(&mut self) {
         for rules in self.by_rule.values_mut() {
-            rules.retain(|_, (_, shared)| *shared);
+            for entry in rules.values_mut() {
+                entry.tagged.retain(|_, (c, shared)| *shared || Arc::strong_count(c) > 1);
+            }
+            rules.retain(|_, entry| entry.shared || !entry.tagged.is_empty());
         }
+        self.recent.clear();
         self.by_text.retain(|_, (p, shared)| *shared || Arc::strong_count(p) > 1);
     }
 
     /// The check of `expression` with `message` (its rule and source read
     /// from the message's tag, as [`AdmissionBuilder::read`] reads them).
-    pub fn check(&mut self, expression: &str, message: String) -> Check {
-        check_of(compile(self, expression), message)
+    pub fn check(&mut self, expression: &str, message: String) -> Arc<Check> {
+        Arc::new(check_of(compile(self, expression), message))
     }
 
     /// The check of rule `kind`'s pod validation on Kubernetes `1.minor`
     /// (`khc_rules::RuleKind::pod_validation`), tagged as stated at `origin`:
-    /// the validation a tenant's policy emits for the rule, its program found
-    /// by the rule (each rule's CEL text built and looked up once, not once
-    /// per tenant); `None` when the rule has no pod validation.
-    pub fn rule_check(&mut self, kind: &khc_rules::RuleKind, minor: u32, origin: &str) -> Option<Check> {
-        let known = self.by_rule.get_mut(&minor).and_then(|rules| rules.get_mut(kind)).map(|(v, shared)| {
+    /// the validation a tenant's policy emits for the rule, found by the rule
+    /// and its origin (each rule's CEL text built and looked up once, and its
+    /// tagged check made once per origin and shared, not once per tenant);
+    /// `None` when the rule has no pod validation.
+    pub fn rule_check(&mut self, kind: &khc_rules::RuleKind, minor: u32, origin: &Origin) -> Option<Arc<Check>> {
+        if self.by_rule.get(&minor).is_none_or(|rules| !rules.contains_key(kind)) {
+            // Built here, not through the rules' own per-thread cache: this
+            // one keeps it (a tenant's own rule is asked for once).
+            let program = kind.pod_validation_uncached(minor).map(|(expression, message)| (compile(self, &expression), message));
+            let entry = RuleEntry { program, shared: false, tagged: std::collections::HashMap::new() };
+            self.by_rule.entry(minor).or_default().insert(kind.clone(), entry);
+        } else if let Some(entry) = self.by_rule.get_mut(&minor).and_then(|rules| rules.get_mut(kind)) {
+            entry.shared = true;
+        }
+        let entry = self.by_rule.get_mut(&minor)?.get_mut(kind)?;
+        let (program, message) = entry.program.as_ref()?;
+        if let Some((check, shared)) = entry.tagged.get_mut(origin) {
             *shared = true;
-            v.clone()
-        });
-        let found = match known {
-            Some(v) => v,
-            None => {
-                let v = kind.pod_validation(minor).map(|(expression, message)| (compile(self, &expression), message));
-                self.by_rule.entry(minor).or_default().insert(kind.clone(), (v.clone(), false));
-                v
-            }
-        };
-        let (program, message) = found?;
+            return Some(check.clone());
+        }
         let keyword = kind.keyword();
+        let source = origin.to_string();
         // `{message} [khc rule {keyword} at {origin}]`, written without the
-        // formatting machinery (once per rule of every tenant).
-        let mut tagged = String::with_capacity(message.len() + keyword.len() + origin.len() + 16);
-        for part in [message.as_str(), " [khc rule ", keyword, " at ", origin, "]"] {
+        // formatting machinery.
+        let mut tagged = String::with_capacity(message.len() + keyword.len() + source.len() + 16);
+        for part in [message.as_str(), " [khc rule ", keyword, " at ", &source, "]"] {
             tagged.push_str(part);
         }
-        let message = tagged;
         // The tag read back gives the keyword and `origin` (a keyword has no
         // space), unless `origin` holds a `]`.
-        if origin.contains(']') {
-            return Some(check_of(program, message));
+        let check = if source.contains(']') {
+            check_of(program.clone(), tagged)
+        } else {
+            Check { rule: keyword.to_string(), rule_source: source, expression: program.text.clone(), message: tagged, program: program.clone() }
+        };
+        let check = Arc::new(check);
+        entry.tagged.insert(origin.clone(), (check.clone(), false));
+        Some(check)
+    }
+
+    /// [`Programs::rule_check`] of each rule `(kind, origin)` in order, on
+    /// Kubernetes `1.minor`: the checks of the rules that have a pod
+    /// validation. A rule stated at the same position, with the same
+    /// arguments and origin, as in the previous call (the next tenant of a
+    /// fleet that states `use restricted`) gets the same check without a
+    /// lookup.
+    pub fn rule_checks<'r>(&mut self, rules: impl IntoIterator<Item = (&'r khc_rules::RuleKind, &'r Origin)>, minor: u32) -> Vec<Arc<Check>> {
+        let mut out = Vec::new();
+        for (i, (kind, origin)) in rules.into_iter().enumerate() {
+            let check = match self.recent.get(i) {
+                Some((k, m, o, check)) if *m == minor && k == kind && o == origin => check.clone(),
+                _ => {
+                    let check = self.rule_check(kind, minor, origin);
+                    let recent = (kind.clone(), minor, origin.clone(), check.clone());
+                    match self.recent.get_mut(i) {
+                        Some(r) => *r = recent,
+                        None => self.recent.push(recent),
+                    }
+                    check
+                }
+            };
+            out.extend(check);
         }
-        Some(Check { rule: keyword.to_string(), rule_source: origin.to_string(), expression: program.text.clone(), message, program })
+        out
     }
 }
 
@@ -552,7 +719,7 @@ fn policy_of<'e>(
     cache: &mut Programs,
     (name, source, fail_closed, resources): Head,
     variables: impl Iterator<Item = (&'e str, &'e str)>,
-    checks: Vec<Check>,
+    checks: Vec<Arc<Check>>,
     conditions: impl Iterator<Item = &'e str>,
 ) -> Policy {
     let variables = variables.map(|(name, expression)| (name.to_string(), compile(cache, expression))).collect();
@@ -562,7 +729,7 @@ fn policy_of<'e>(
 
 /// The checks of validations `(expression, message)` (their rule and source
 /// read from the message's tag).
-fn checks_of<'e>(cache: &mut Programs, validations: impl Iterator<Item = (&'e str, &'e str)>) -> Vec<Check> {
+fn checks_of<'e>(cache: &mut Programs, validations: impl Iterator<Item = (&'e str, &'e str)>) -> Vec<Arc<Check>> {
     validations.map(|(expression, message)| cache.check(expression, message.to_string())).collect()
 }
 
@@ -576,9 +743,31 @@ fn check_of(program: Program, message: String) -> Check {
 /// tenant's policy from the model): name, source, failure policy and
 /// matched resources, its variables `(name, expression)`, its checks
 /// ([`Programs::rule_check`], [`Programs::check`]) and its match
-/// conditions' expressions, compiled through `cache`.
-pub fn pod_policy(cache: &mut Programs, head: Head, variables: &[(&str, String)], checks: Vec<Check>, conditions: &[&str]) -> Policy {
-    policy_of(cache, head, variables.iter().map(|(name, expression)| (*name, expression.as_str())), checks, conditions.iter().copied())
+/// conditions' expressions, compiled through `cache` — the variables and
+/// conditions once for every policy that reads the same (static) lists,
+/// found by their addresses, not by hashing their texts.
+pub fn pod_policy(
+    cache: &mut Programs,
+    head: Head,
+    variables: &'static [(&'static str, String)],
+    checks: Vec<Arc<Check>>,
+    conditions: &'static [String],
+) -> Policy {
+    // Static: never freed nor changed, so the addresses name the lists.
+    let key = [variables.as_ptr() as usize, variables.len(), conditions.as_ptr() as usize, conditions.len()];
+    if !cache.pod_parts.contains_key(&key) {
+        let empty = policy_of(
+            cache,
+            Head::default(),
+            variables.iter().map(|(name, expression)| (*name, expression.as_str())),
+            Vec::new(),
+            conditions.iter().map(String::as_str),
+        );
+        cache.pod_parts.insert(key, (empty.variables, empty.match_conditions));
+    }
+    let (variables, match_conditions) = cache.pod_parts[&key].clone();
+    let (name, source, fail_closed, resources) = head;
+    Policy { name, source, fail_closed, resources, variables, match_conditions, checks, bindings: Vec::new(), dotted: std::sync::OnceLock::new() }
 }
 
 impl Admission {
@@ -693,7 +882,7 @@ impl<'c> AdmissionBuilder<'c> {
         let selector = spec.match_resources.as_ref().and_then(|m| m.namespace_selector.as_ref());
         let binding = PolicyBinding {
             name: name(&b.metadata),
-            namespaces: selector.map_or_else(Selector::default, |s| Selector::parse(&serde_json::to_value(s).unwrap_or_default())),
+            namespaces: selector.map_or_else(Selector::default, Selector::of_label_selector),
             actions: spec.validation_actions.clone().unwrap_or_default(),
             source: source(&b.metadata),
         };
@@ -1117,6 +1306,7 @@ mod tests {
     use super::{rule_of_message, Admission};
     use crate::selector::Labels;
     use crate::Object;
+    use std::sync::Arc;
 
     /// The binding index finds exactly the bindings a scan of every binding finds,
     /// whatever the selector's form.
@@ -1165,6 +1355,57 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// A rule's check is shared by every tenant that states it at the same
+    /// origin ([`super::Programs::rule_check`]) and is, field by field, the
+    /// check read from the validation as emitted (message tagged with the
+    /// rule and that origin); another origin or other arguments get their
+    /// own; [`super::Programs::rule_checks`] gives each position the check of
+    /// its own rule when a list differs from the previous one, and
+    /// [`super::Programs::forget_unshared`] keeps the shared ones.
+    #[test]
+    fn rule_checks_are_shared_by_rule_and_origin() {
+        use khc_rules::{Args, RuleId, RuleKind};
+        use khc_semantics::model::Origin;
+        let origin = |file: &str, line| Origin { file: file.into(), line };
+        let rule = |id, args| RuleKind { id, args };
+        let (profile, own, other) = (origin("std/restricted.khc", 32), origin("t0.khc", 3), origin("t1.khc", 3));
+        let registries = |p: &str| rule(RuleId::AllowedRegistries, Args::Names(vec![p.into()]));
+        let mut programs = super::Programs::default();
+        let outline = |c: &super::Check| format!("{} {} {} {}", c.rule, c.rule_source, c.message, c.expression);
+        let emitted = |programs: &mut super::Programs, kind: &RuleKind, at: &Origin| {
+            let (expression, message) = kind.pod_validation(35).expect("a pod rule");
+            outline(&programs.check(&expression, format!("{message} [khc rule {} at {at}]", kind.keyword())))
+        };
+        let privileged = rule(RuleId::NoPrivileged, Args::None);
+        let a = programs.rule_check(&privileged, 35, &profile).expect("a pod rule");
+        let b = programs.rule_check(&privileged, 35, &origin("std/restricted.khc", 32)).expect("a pod rule");
+        assert!(Arc::ptr_eq(&a, &b), "one check for one rule at one origin");
+        assert_eq!(outline(&a), emitted(&mut programs, &privileged, &profile));
+        let c = programs.rule_check(&privileged, 35, &own).expect("a pod rule");
+        assert!(!Arc::ptr_eq(&a, &c));
+        assert_eq!(outline(&c), emitted(&mut programs, &privileged, &own));
+        assert!(Arc::ptr_eq(&a.program, &c.program), "one program for the rule");
+        assert!(programs.rule_check(&rule(RuleId::NoExternalIps, Args::None), 35, &profile).is_none(), "a rule of Services has no pod check");
+        // Lists as tenants state them: the same rules, then another
+        // argument, another origin, a shorter and a longer list.
+        let lists: Vec<Vec<(RuleKind, Origin)>> = vec![
+            vec![(privileged.clone(), profile.clone()), (registries("r/t0/"), own.clone())],
+            vec![(privileged.clone(), profile.clone()), (registries("r/t1/"), own.clone())],
+            vec![(privileged.clone(), other.clone()), (registries("r/t1/"), other.clone())],
+            vec![(registries("r/t1/"), other.clone())],
+            vec![(privileged.clone(), profile.clone()), (rule(RuleId::NoExternalIps, Args::None), profile.clone()), (registries("r/t0/"), own.clone())],
+            vec![(privileged.clone(), profile.clone()), (registries("r/t0/"), own.clone())],
+        ];
+        for list in &lists {
+            let got: Vec<String> = programs.rule_checks(list.iter().map(|(k, o)| (k, o)), 35).iter().map(|c| outline(c)).collect();
+            let want: Vec<String> = list.iter().filter(|(k, _)| k.pod_validation(35).is_some()).map(|(k, o)| emitted(&mut programs, k, o)).collect();
+            assert_eq!(got, want, "{list:?}");
+        }
+        programs.forget_unshared();
+        let again = programs.rule_check(&privileged, 35, &profile).expect("a pod rule");
+        assert!(Arc::ptr_eq(&a, &again), "a shared check is kept");
     }
 
     #[test]

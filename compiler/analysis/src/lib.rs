@@ -422,9 +422,11 @@ fn tenant_entries_from_model(dir: &str, t: &Tenant, programs: &mut admission::Pr
     {
         return None;
     }
-    let mut out: Vec<(String, ViewEntry)> = khc_emit::objects::tenant_namespaces(t)
-        .into_iter()
-        .filter_map(|b| Some((khc_emit::tenant_object_path(dir, &b), ViewEntry::typed_namespace(&b)?)))
+    // The Namespaces' labels from the model, not from built objects.
+    let mut out: Vec<(String, ViewEntry)> = t
+        .namespaces
+        .iter()
+        .map(|ns| (khc_emit::tenant_cluster_scoped_path(dir, "Namespace", ns), ViewEntry::Namespace(ns.clone(), khc_emit::objects::namespace_labels(t, ns))))
         .collect();
     // A tenant without an `admission` block: its policy holds the token rule
     // only, denying (as `khc_emit::objects::tenant_policies` defaults it).
@@ -432,37 +434,23 @@ fn tenant_entries_from_model(dir: &str, t: &Tenant, programs: &mut admission::Pr
         Some(a) => (&a.origin, a.rules.as_slice(), a.minor_version, a.actions.as_slice()),
         None => (&t.origin, &[][..], 30, &[][..]),
     };
-    // A rule's `FILE:LINE` written once per distinct origin (the rules of a
-    // `use` all have the statement's).
-    let mut origins: Vec<(&khc_semantics::model::Origin, String)> = Vec::new();
-    let mut checks: Vec<admission::Check> = Vec::with_capacity(rules.len() + 1);
-    for r in rules {
-        let k = match origins.iter().position(|(o, _)| *o == &r.origin) {
-            Some(k) => k,
-            None => {
-                origins.push((&r.origin, r.origin.to_string()));
-                origins.len() - 1
-            }
-        };
-        checks.extend(programs.rule_check(&r.kind, minor, &origins[k].1));
-    }
+    // Each rule's check shared with every tenant that states it at the same
+    // origin (the rules of a `use` all have the profile's lines).
+    let mut checks = programs.rule_checks(rules.iter().map(|r| (&r.kind, &r.origin)), minor);
     let mounting: Vec<String> = t.workloads.iter().filter(|w| w.automount_token).map(|w| w.name.clone()).collect();
     let (expression, message) = khc_emit::cel::token_validation(&mounting);
     checks.push(programs.check(&expression, format!("{message} [khc rule automount-token at {}]", t.origin)));
     let name = format!("khc-tenant-{}", t.name);
     let resources = khc_emit::cel::MATCHED_RESOURCES.iter().flat_map(|(g, rs)| rs.iter().map(|r| (g.to_string(), r.clone()))).collect();
-    let origin = match origins.iter().find(|(o, _)| *o == origin) {
-        Some((_, text)) => text.clone(),
-        None => origin.to_string(),
-    };
+    let origin = origin.to_string();
     let head = (name.clone(), origin.clone(), true, resources);
-    let policy = admission::pod_policy(programs, head, &khc_emit::cel::VARIABLES, checks, &[khc_emit::cel::SPEC_CHANGED.as_str()]);
+    let policy = admission::pod_policy(programs, head, &khc_emit::cel::VARIABLES, checks, std::slice::from_ref(&*khc_emit::cel::SPEC_CHANGED));
     let mut actions: Vec<String> = actions.iter().map(|x| x.validation_action().to_string()).collect();
     if actions.is_empty() {
         actions.push("Deny".into());
     }
-    let selector = serde_json::to_value(khc_emit::objects::namespaces_by_name(&t.namespaces)).unwrap_or_default();
-    let binding = admission::PolicyBinding { name: name.clone(), namespaces: selector::Selector::parse(&selector), actions, source: origin };
+    let namespaces = selector::Selector::of_label_selector(&khc_emit::objects::namespaces_by_name(&t.namespaces));
+    let binding = admission::PolicyBinding { name: name.clone(), namespaces, actions, source: origin };
     let path = |kind: &str| khc_emit::tenant_cluster_scoped_path(dir, kind, &name);
     out.push((path("ValidatingAdmissionPolicy"), ViewEntry::Part(admission::Part::Policy(policy))));
     out.push((path("ValidatingAdmissionPolicyBinding"), ViewEntry::Part(admission::Part::Binding(name.clone(), binding))));
@@ -788,9 +776,12 @@ impl Workspace {
     /// expressions shared through `programs`; `None` when the workspace's
     /// objects were given (parsed YAML, live objects), which only the whole
     /// fleet's evaluators read. The cluster units' policies (and other
-    /// tenants' `khc-nodes-T`) are read once for every view and copied; the
-    /// tenant's own are read from the typed objects khc builds, not from
-    /// their JSON form ([`admission::AdmissionBuilder::read_typed`]);
+    /// tenants' `khc-nodes-T`) are read and sorted once for every view and
+    /// copied; the tenant's own are read from the model where they can be
+    /// (`tenant_entries_from_model`: each rule's check shared with the other
+    /// tenants that state it at the same origin, the Namespaces' labels
+    /// without building them), else from the typed objects khc builds, not
+    /// from their JSON form ([`admission::AdmissionBuilder::read_typed`]);
     /// [`Workspace::tenant_view_through_json`] is the oracle, and
     /// `programs` parsed as written ([`admission::Programs::as_written`]) take
     /// it.
@@ -805,8 +796,26 @@ impl Workspace {
                 "Namespace" => Some(ViewEntry::namespace(o)),
                 _ => b.read(o).map(ViewEntry::Part),
             };
-            let clusters = source.cluster_views().iter().map(|c| c.iter().filter_map(|o| Some((o.path.clone(), entry(o)?))).collect()).collect();
-            let nodes = source.nodes_views().iter().map(|n| n.iter().filter_map(|(t, o)| Some((t.clone(), o.path.clone(), entry(o)?))).collect()).collect();
+            // Each sorted by path once (stable, as the whole view's sort kept
+            // objects of one path in order), for every view to merge its own into.
+            let clusters = source
+                .cluster_views()
+                .iter()
+                .map(|c| {
+                    let mut c: Vec<(String, ViewEntry)> = c.iter().filter_map(|o| Some((o.path.clone(), entry(o)?))).collect();
+                    c.sort_by(|a, b| a.0.cmp(&b.0));
+                    c
+                })
+                .collect();
+            let nodes = source
+                .nodes_views()
+                .iter()
+                .map(|n| {
+                    let mut n: Vec<(String, String, ViewEntry)> = n.iter().filter_map(|(t, o)| Some((t.clone(), o.path.clone(), entry(o)?))).collect();
+                    n.sort_by(|a, b| a.1.cmp(&b.1));
+                    n
+                })
+                .collect();
             ViewParts { clusters, nodes }
         });
         let by_name = source.by_name();
@@ -834,19 +843,37 @@ impl Workspace {
                     }
                 }
             }
-            // As `model_objects_of` orders a model's objects: by path. Other
-            // tenants' `khc-nodes-T` policies bind this tenant's namespaces too.
-            // (0: the cluster unit's, 1: the tenant's own, 2: another tenant's.)
-            let mut order: Vec<(&str, u8, usize)> = parts.clusters[i].iter().enumerate().map(|(k, (p, _))| (p.as_str(), 0, k)).collect();
-            order.extend(own.iter().enumerate().map(|(k, (p, _))| (p.as_str(), 1, k)));
-            order.extend(parts.nodes[i].iter().enumerate().filter(|(_, (t, _, _))| t != tenant).map(|(k, (_, p, _))| (p.as_str(), 2, k)));
-            order.sort_by(|a, b| a.0.cmp(b.0));
-            let order: Vec<(u8, usize)> = order.into_iter().map(|(_, from, k)| (from, k)).collect();
-            for (from, k) in order {
+            // As `model_objects_of` orders a model's objects: by path (a
+            // stable sort of the cluster unit's, the tenant's own and other
+            // tenants' `khc-nodes-T`, which bind this tenant's namespaces
+            // too): the three lists, each sorted, merged, ties in that order.
+            own.sort_by(|a, b| a.0.cmp(&b.0));
+            let clusters = &parts.clusters[i];
+            let nodes: Vec<&(String, String, ViewEntry)> = parts.nodes[i].iter().filter(|(t, _, _)| t != tenant).collect();
+            let (mut c, mut o, mut n) = (0, 0, 0);
+            while c < clusters.len() || o < own.len() || n < nodes.len() {
+                // The first of the heads by path (0: the cluster unit's, 1:
+                // the tenant's own, 2: another tenant's).
+                let heads = [clusters.get(c).map(|e| &e.0), own.get(o).map(|e| &e.0), nodes.get(n).map(|e| &e.1)];
+                let mut from = 0;
+                for k in 1..3 {
+                    if heads[k].is_some_and(|p| heads[from].is_none_or(|q| p < q)) {
+                        from = k;
+                    }
+                }
                 let entry = match from {
-                    0 => parts.clusters[i][k].1.clone(),
-                    2 => parts.nodes[i][k].2.clone(),
-                    _ => own[k].1.take().expect("each own entry once"),
+                    0 => {
+                        c += 1;
+                        clusters[c - 1].1.clone()
+                    }
+                    1 => {
+                        o += 1;
+                        own[o - 1].1.take().expect("each own entry once")
+                    }
+                    _ => {
+                        n += 1;
+                        nodes[n - 1].2.clone()
+                    }
                 };
                 match entry {
                     ViewEntry::Namespace(name, mut labels) => {

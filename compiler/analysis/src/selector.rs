@@ -38,6 +38,13 @@ impl Selector {
         Selector { labels: labels(&v["matchLabels"]), expressions }
     }
 
+    /// A typed selector (khc's own objects), as [`Selector::parse`] reads its
+    /// JSON form.
+    pub fn of_label_selector(s: &k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector) -> Selector {
+        let expressions = s.match_expressions.iter().flatten().map(|e| (e.key.clone(), e.operator.clone(), e.values.clone().unwrap_or_default())).collect();
+        Selector { labels: s.match_labels.clone().unwrap_or_default(), expressions }
+    }
+
     /// Whether the selector selects an object with `l`.
     pub fn matches(&self, l: &Labels) -> bool {
         self.labels.iter().all(|(k, v)| l.get(k) == Some(v))

@@ -103,16 +103,21 @@ pub(crate) fn built<T: Body + k8s_openapi::Resource + 'static>(obj: T, name: &st
     Built { kind: T::KIND, name: name.to_string(), namespace: namespace.map(str::to_string), origin: origin.clone(), body: Box::new(obj) }
 }
 
-/// Standard metadata: name, namespace, managed-by and tenant labels, source annotation.
-pub(crate) fn meta(name: &str, namespace: Option<&str>, tenant: Option<&str>, origin: &Origin) -> ObjectMeta {
+/// The managed-by label, and the tenant label of a tenant's object.
+fn standard_labels(tenant: Option<&str>) -> BTreeMap<String, String> {
     let mut labels = BTreeMap::from([(MANAGED_BY.0.to_string(), MANAGED_BY.1.to_string())]);
     if let Some(t) = tenant {
         labels.insert(TENANT_LABEL.to_string(), t.to_string());
     }
+    labels
+}
+
+/// Standard metadata: name, namespace, managed-by and tenant labels, source annotation.
+pub(crate) fn meta(name: &str, namespace: Option<&str>, tenant: Option<&str>, origin: &Origin) -> ObjectMeta {
     ObjectMeta {
         name: Some(name.to_string()),
         namespace: namespace.map(str::to_string),
-        labels: Some(labels),
+        labels: Some(standard_labels(tenant)),
         annotations: Some(BTreeMap::from([(SOURCE_ANNOTATION.to_string(), origin.to_string())])),
         ..Default::default()
     }
@@ -230,16 +235,35 @@ fn namespace_object(t: &Tenant, ns: &str) -> Built {
             annotations.insert(k.to_string(), v.to_string());
         }
     }
-    let labels = m.labels.get_or_insert_with(BTreeMap::new);
+    add_namespace_labels(t, ns, m.labels.get_or_insert_with(BTreeMap::new));
+    built(Namespace { metadata: m, ..Default::default() }, ns, None, &t.origin)
+}
+
+/// The labels of tenant `t`'s Namespace `ns`, as [`tenant_namespaces`] emits
+/// them, without building the object (`khc eval`'s tenant views read them;
+/// `tests/typed_model.rs` holds the two equal).
+pub fn namespace_labels(t: &Tenant, ns: &str) -> BTreeMap<String, String> {
+    let mut labels = standard_labels(Some(&t.name));
+    add_namespace_labels(t, ns, &mut labels);
+    labels
+}
+
+/// Adds a tenant Namespace's own labels to its standard ones ([`meta`]'s):
+/// its Pod Security levels and versions, and the image verifier's label.
+fn add_namespace_labels(t: &Tenant, ns: &str, labels: &mut BTreeMap<String, String>) {
+    const MODES: [(&str, &str); 3] = [
+        ("pod-security.kubernetes.io/enforce", "pod-security.kubernetes.io/enforce-version"),
+        ("pod-security.kubernetes.io/audit", "pod-security.kubernetes.io/audit-version"),
+        ("pod-security.kubernetes.io/warn", "pod-security.kubernetes.io/warn-version"),
+    ];
     let ps = &t.pod_security;
-    for (mode, level) in [("enforce", ps.enforce_in(ns)), ("audit", ps.audit), ("warn", ps.warn)] {
-        labels.insert(format!("pod-security.kubernetes.io/{mode}"), level.as_str().to_string());
-        labels.insert(format!("pod-security.kubernetes.io/{mode}-version"), ps.version.clone());
+    for ((mode, version), level) in MODES.into_iter().zip([ps.enforce_in(ns), ps.audit, ps.warn]) {
+        labels.insert(mode.to_string(), level.as_str().to_string());
+        labels.insert(version.to_string(), ps.version.clone());
     }
     if t.images.as_ref().is_some_and(|i| i.policy.needs_verifier()) {
         labels.insert(crate::images::INCLUDE_LABEL.0.to_string(), crate::images::INCLUDE_LABEL.1.to_string());
     }
-    built(Namespace { metadata: m, ..Default::default() }, ns, None, &t.origin)
 }
 
 /// What a tenant's pods, Services and claims are judged by: its Namespaces

@@ -355,6 +355,13 @@ impl RuleKind {
         })
     }
 
+    /// [`RuleKind::pod_validation`] built each time, without the per-thread
+    /// cache: for a caller that keeps what it builds (`khc eval`'s programs,
+    /// asked once for a tenant's own `allowed-registries`).
+    pub fn pod_validation_uncached(&self, minor: u32) -> Option<Validation> {
+        self.id.def().pods.map(|f| f(&self.args, minor))
+    }
+
     /// The validation in the scope's `….resources` policy.
     pub fn resource_validation(&self) -> Option<Validation> {
         self.id.def().resources.map(|f| f(&self.args))
