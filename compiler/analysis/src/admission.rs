@@ -251,9 +251,9 @@ fn tree_of(e: &Expression) -> Result<cel::IdedExpr, String> {
 /// The fast path's rewrites of a tree, in one walk, each giving the value
 /// or the error of the tree as written (`tests::rewrites_answer_as_written`,
 /// `tests/cel_templates.rs`): `matches` calls through the cache of
-/// compiled patterns ([`cache_regexes`]), `!X` of a [`boolish`] `X` as a
-/// conditional ([`negations_as_conditions`]) and selection chains from
-/// values ([`selections_from_values`]); `scope` holds the comprehension
+/// compiled patterns ([`cache_regex`]), `!X` of a [`boolish`] `X` as a
+/// conditional ([`negation_as_condition`]) and selection chains from
+/// values ([`from_value`]); `scope` holds the comprehension
 /// variables around `e`.
 fn fast_rewrites(e: &mut cel::IdedExpr, scope: &mut Vec<String>) {
     use cel::common::ast::Expr;
@@ -387,15 +387,10 @@ fn from_value(e: &mut cel::IdedExpr, scope: &[String]) -> bool {
 /// expression can call it; [`Judged`]'s context binds it to [`matches_cached`].
 const MATCHES_CACHED: &str = "matches (khc: compiled patterns cached)";
 
-/// Renames every member call `X.matches(P)` of a tree to [`MATCHES_CACHED`]:
-/// the `cel` crate compiles the pattern at every call (a tenth of `khc eval`'s
-/// time: two patterns of `no-latest-tag` per container per policy).
-pub fn cache_regexes(e: &mut cel::IdedExpr) {
-    cache_regex(e);
-    each_child_mut(e, &mut cache_regexes);
-}
-
-/// [`cache_regexes`] of `e` alone (not its subexpressions).
+/// Renames `e`, when it is a member call `X.matches(P)`, to
+/// [`MATCHES_CACHED`] ([`fast_rewrites`] does it to every node): the `cel`
+/// crate compiles the pattern at every call (a tenth of `khc eval`'s time:
+/// two patterns of `no-latest-tag` per container per policy).
 fn cache_regex(e: &mut cel::IdedExpr) {
     if let cel::common::ast::Expr::Call(c) = &mut e.expr {
         if c.func_name == "matches" && c.target.is_some() && c.args.len() == 1 {
@@ -1089,7 +1084,7 @@ pub fn val_of_json(v: &Value) -> Box<dyn cel::common::value::Val> {
 /// string is copied as a reference, when the interpreter copies a container
 /// into a comprehension's variable or a policy variable's value); equal to
 /// [`val_of_json`]'s value for value and type for type
-/// (`tests::borrowed_binds_as_the_copy`).
+/// (`tests::json_binds_as_the_crate_binds`).
 fn val_borrowing<'v>(v: &'v Value) -> Box<dyn cel::common::value::Val + 'v> {
     use cel::common::types::{CelBool, CelDouble, CelInt, CelList, CelMap, CelMapKey, CelNull, CelString, CelUInt};
     match v {
