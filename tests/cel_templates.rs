@@ -11,7 +11,7 @@
 //! with exceptions and custom rules whose patterns are invalid or meet other
 //! types than strings; judged on the rule fixtures' objects.
 
-use khc_analysis::admission::{cache_regexes, compile_text, read_variables_alone, template_of, Admission, Programs, Templates};
+use khc_analysis::admission::{compile_text, read_variables_alone, rewrite_for_interpreter, template_of, Admission, Programs, Templates};
 use khc_tests::rule_fixtures::load_all;
 use khc_tests::*;
 
@@ -134,7 +134,7 @@ fn templates_parse_as_the_text() {
             // The fast path's trees, copied from the template's rewritten
             // once, are the text's own parsed and rewritten.
             let cached = direct.map(|mut tree| {
-                cache_regexes(&mut tree);
+                rewrite_for_interpreter(&mut tree);
                 tree
             });
             assert_eq!(templates.compile_cached(&text), cached, "{name}: {text} with its patterns cached");
@@ -167,7 +167,7 @@ fn templates_parse_as_the_text() {
     ] {
         let mut cached = compile_text(text);
         if let Ok(tree) = cached.as_mut() {
-            cache_regexes(tree);
+            rewrite_for_interpreter(tree);
         }
         assert_eq!(templates.compile_cached(text), cached, "{text}");
         assert_eq!(templates.compile_dotted(text), cached.ok().and_then(read_variables_alone), "{text}");

@@ -173,7 +173,12 @@ fn dotted(e: &Program) -> Option<&Dotted> {
 /// variable on its own; `None` when `variables` appears in another way.
 pub fn read_variables_alone(mut tree: cel::IdedExpr) -> Option<(cel::IdedExpr, Vec<String>)> {
     let mut names = Vec::new();
-    rename_variables(&mut tree, &mut names).then_some((tree, names))
+    if !rename_variables(&mut tree, &mut names) {
+        return None;
+    }
+    // The renamed variables are values too ([`selections_from_values`]).
+    selections_from_values(&mut tree, &mut Vec::new());
+    Some((tree, names))
 }
 
 /// Replaces each `variables.NAME` of a tree (a field selection, not a
@@ -200,11 +205,12 @@ fn rename_variables(e: &mut cel::IdedExpr, names: &mut Vec<String>) -> bool {
 
 /// Calls `f` on each subexpression of `e`, in the order they are written (a
 /// call's target before its arguments, a map entry's key before its value):
-/// what the tree rewrites here ([`rename_variables`], [`cache_regexes`],
-/// [`substitute`]) walk into (nothing allocated per node).
-fn each_child_mut(e: &mut cel::IdedExpr, f: &mut impl FnMut(&mut cel::IdedExpr)) {
+/// what the tree rewrites here ([`rename_variables`], [`fast_rewrites`],
+/// [`substitute`]) walk into, without a list of them built at each node
+/// (each tenant's own programs are rewritten on first use).
+fn each_child_mut(e: &mut cel::IdedExpr, f: &mut dyn FnMut(&mut cel::IdedExpr)) {
     use cel::common::ast::{EntryExpr, Expr};
-    let entries = |entries: &mut [cel::common::ast::IdedEntryExpr], f: &mut dyn FnMut(&mut cel::IdedExpr)| {
+    fn entries(entries: &mut [cel::common::ast::IdedEntryExpr], f: &mut dyn FnMut(&mut cel::IdedExpr)) {
         for entry in entries {
             match &mut entry.expr {
                 EntryExpr::MapEntry(m) => {
@@ -214,7 +220,7 @@ fn each_child_mut(e: &mut cel::IdedExpr, f: &mut impl FnMut(&mut cel::IdedExpr))
                 EntryExpr::StructField(s) => f(&mut s.value),
             }
         }
-    };
+    }
     match &mut e.expr {
         Expr::Call(c) => {
             if let Some(t) = c.target.as_deref_mut() {
@@ -237,8 +243,8 @@ fn each_child_mut(e: &mut cel::IdedExpr, f: &mut impl FnMut(&mut cel::IdedExpr))
 
 type Program = Arc<Expression>;
 
-/// The compiled program of an expression (its `matches` calls through the
-/// cache of compiled patterns, [`cache_regexes`]).
+/// The compiled program of an expression (rewritten for the interpreter,
+/// [`fast_rewrites`]).
 fn program(e: &Program) -> &Compiled {
     e.compiled.get_or_init(|| {
         if e.as_written {
@@ -248,26 +254,169 @@ fn program(e: &Program) -> &Compiled {
     })
 }
 
-/// The fast path's tree of an expression: through its template, its
-/// `matches` calls through the cache of compiled patterns.
+/// The fast path's tree of an expression: through its template, rewritten
+/// for the interpreter ([`fast_rewrites`]).
 fn tree_of(e: &Expression) -> Result<cel::IdedExpr, String> {
     e.templates.lock().unwrap_or_else(|p| p.into_inner()).compile_cached(&e.text)
+}
+
+/// `tree` rewritten as the fast path runs it ([`fast_rewrites`]: `matches`
+/// through the cache of compiled patterns, negations of booleans as
+/// conditionals, selection chains from values); the same value or error
+/// as the tree as written.
+pub fn rewrite_for_interpreter(tree: &mut cel::IdedExpr) {
+    fast_rewrites(tree, &mut Vec::new());
+}
+
+/// The fast path's rewrites of a tree, in one walk, each giving the value
+/// or the error of the tree as written (`tests::rewrites_answer_as_written`,
+/// `tests/cel_templates.rs`): `matches` calls through the cache of
+/// compiled patterns ([`cache_regex`]), `!X` of a [`boolish`] `X` as a
+/// conditional ([`negation_as_condition`]) and selection chains from
+/// values ([`from_value`]); `scope` holds the comprehension
+/// variables around `e`.
+fn fast_rewrites(e: &mut cel::IdedExpr, scope: &mut Vec<String>) {
+    use cel::common::ast::Expr;
+    if matches!(e.expr, Expr::Select(_)) && from_value(e, scope) {
+        return;
+    }
+    match &mut e.expr {
+        Expr::Comprehension(c) => {
+            fast_rewrites(&mut c.iter_range, scope);
+            fast_rewrites(&mut c.accu_init, scope);
+            let depth = scope.len();
+            scope.extend([c.accu_var.clone(), c.iter_var.clone()].into_iter().chain(c.iter_var2.clone()));
+            for x in [&mut c.loop_cond, &mut c.loop_step, &mut c.result] {
+                fast_rewrites(x, scope);
+            }
+            scope.truncate(depth);
+            return;
+        }
+        _ => each_child_mut(e, &mut |x| fast_rewrites(x, scope)),
+    }
+    cache_regex(e);
+    negation_as_condition(e);
+}
+
+/// Whether `e` evaluates to a `bool` or fails, whatever its operands and
+/// whatever the context (read off the `cel` crate's interpreter): a literal
+/// `bool`, a presence test, the logical and comparison operators (their
+/// results are built as `bool`s), `?:` with two such branches, and a
+/// comprehension whose result is one, or is its accumulator when the
+/// accumulator starts as one and each step is one (`all`, `exists`).
+fn boolish(e: &cel::IdedExpr) -> bool {
+    use cel::common::ast::{operators as op, Expr, LiteralValue};
+    match &e.expr {
+        Expr::Literal(LiteralValue::Boolean(_)) => true,
+        Expr::Select(s) => s.test,
+        Expr::Call(c) if c.target.is_none() => match (c.func_name.as_str(), c.args.len()) {
+            (op::LOGICAL_AND | op::LOGICAL_OR | op::EQUALS | op::NOT_EQUALS | op::LESS | op::LESS_EQUALS | op::GREATER | op::GREATER_EQUALS | op::IN, 2) => {
+                true
+            }
+            (op::LOGICAL_NOT | op::NOT_STRICTLY_FALSE, 1) => true,
+            (op::CONDITIONAL, 3) => boolish(&c.args[1]) && boolish(&c.args[2]),
+            _ => false,
+        },
+        Expr::Comprehension(c) => {
+            boolish(&c.result)
+                || (matches!(&c.result.expr, Expr::Ident(i) if *i == c.accu_var)
+                    && c.iter_var != c.accu_var
+                    && c.iter_var2.as_deref() != Some(c.accu_var.as_str())
+                    && boolish(&c.accu_init)
+                    && boolish(&c.loop_step))
+        }
+        _ => false,
+    }
+}
+
+/// Rewrites `e`, when it is `!X` of a [`boolish`] `X`, as `X ? false :
+/// true`: the same value, or the same error (`X`'s), but the `cel` crate
+/// builds the error of a non-`bool` operand (its types' names, a vector) at
+/// every `!`, before it looks at the operand, and khc's pod rules negate
+/// dozens of presence tests per object. `!X` of another `X` is left as
+/// written (its error, when `X` is no `bool`, is not the conditional's).
+fn negation_as_condition(e: &mut cel::IdedExpr) {
+    use cel::common::ast::{operators as op, CallExpr, Expr, LiteralValue};
+    let id = e.id;
+    if let Expr::Call(c) = &mut e.expr {
+        if c.func_name == op::LOGICAL_NOT && c.target.is_none() && c.args.len() == 1 && boolish(&c.args[0]) {
+            let operand = c.args.pop().expect("one argument");
+            let literal = |b: bool| cel::IdedExpr { id, expr: Expr::Literal(LiteralValue::Boolean(b.into())) };
+            e.expr = Expr::Call(CallExpr { func_name: op::CONDITIONAL.to_string(), target: None, args: vec![operand, literal(false), literal(true)] });
+        }
+    }
+}
+
+/// Rewrites the identifier at the root of each field selection chain
+/// ([`from_value`]) of `e`; `scope` holds the comprehension variables
+/// around `e`.
+fn selections_from_values(e: &mut cel::IdedExpr, scope: &mut Vec<String>) {
+    use cel::common::ast::Expr;
+    if matches!(e.expr, Expr::Select(_)) && from_value(e, scope) {
+        return;
+    }
+    match &mut e.expr {
+        Expr::Comprehension(c) => {
+            selections_from_values(&mut c.iter_range, scope);
+            selections_from_values(&mut c.accu_init, scope);
+            let depth = scope.len();
+            scope.extend([c.accu_var.clone(), c.iter_var.clone()].into_iter().chain(c.iter_var2.clone()));
+            for x in [&mut c.loop_cond, &mut c.loop_step, &mut c.result] {
+                selections_from_values(x, scope);
+            }
+            scope.truncate(depth);
+        }
+        _ => each_child_mut(e, &mut |x| selections_from_values(x, scope)),
+    }
+}
+
+/// Rewrites the identifier at the root of the field selection chain `e`
+/// (`object.spec.template`, `has(c.securityContext.privileged)`) as
+/// `true ? ID : ID` when the identifier is always a bound variable — a
+/// comprehension's variable in `scope`, `object`, `oldObject`, `request` or
+/// a policy variable bound on its own ([`VARIABLE`]) —, so that the `cel`
+/// crate selects each field on the value instead of resolving the chain as
+/// a qualified name (its segments joined into a new string, each prefix
+/// looked up as a variable and the whole as a type: a name `a.b` could be a
+/// variable of its own, but khc binds none with a dot). The same value and
+/// the same errors: an identifier that may not be bound (a type name, an
+/// undeclared one) keeps its chain as written. True when the chain's root is
+/// an identifier (nothing else to rewrite in it), false when it is another
+/// expression (to be walked into).
+fn from_value(e: &mut cel::IdedExpr, scope: &[String]) -> bool {
+    use cel::common::ast::{operators as op, CallExpr, Expr, LiteralValue};
+    fn chain_root(e: &mut cel::IdedExpr) -> &mut cel::IdedExpr {
+        if matches!(e.expr, Expr::Select(_)) {
+            let Expr::Select(s) = &mut e.expr else { unreachable!("a selection") };
+            return chain_root(&mut s.operand);
+        }
+        e
+    }
+    let root = chain_root(e);
+    let Expr::Ident(name) = &root.expr else { return false };
+    if scope.contains(name) || ["object", "oldObject", "request"].contains(&name.as_str()) || name.starts_with(VARIABLE) {
+        let id = root.id;
+        let ident = cel::IdedExpr { id, expr: std::mem::replace(&mut root.expr, Expr::Unspecified) };
+        let always = cel::IdedExpr { id, expr: Expr::Literal(LiteralValue::Boolean(true.into())) };
+        root.expr = Expr::Call(CallExpr { func_name: op::CONDITIONAL.to_string(), target: None, args: vec![always, ident.clone(), ident] });
+    }
+    true
 }
 
 /// The name `X.matches(P)` calls are renamed to: not a CEL identifier, so no
 /// expression can call it; [`Judged`]'s context binds it to [`matches_cached`].
 const MATCHES_CACHED: &str = "matches (khc: compiled patterns cached)";
 
-/// Renames every member call `X.matches(P)` of a tree to [`MATCHES_CACHED`]:
-/// the `cel` crate compiles the pattern at every call (a tenth of `khc eval`'s
-/// time: two patterns of `no-latest-tag` per container per policy).
-pub fn cache_regexes(e: &mut cel::IdedExpr) {
+/// Renames `e`, when it is a member call `X.matches(P)`, to
+/// [`MATCHES_CACHED`] ([`fast_rewrites`] does it to every node): the `cel`
+/// crate compiles the pattern at every call (a tenth of `khc eval`'s time:
+/// two patterns of `no-latest-tag` per container per policy).
+fn cache_regex(e: &mut cel::IdedExpr) {
     if let cel::common::ast::Expr::Call(c) = &mut e.expr {
         if c.func_name == "matches" && c.target.is_some() && c.args.len() == 1 {
             c.func_name = MATCHES_CACHED.to_string();
         }
     }
-    each_child_mut(e, &mut cache_regexes);
 }
 
 /// `X.matches(P)` as the `cel` crate's standard member overload answers it —
@@ -414,7 +563,7 @@ fn substitute_all(e: &mut cel::IdedExpr, literals: &[String]) -> bool {
 #[derive(Debug)]
 struct Processed {
     /// The template's tree, its `matches` calls through the cache of
-    /// compiled patterns ([`cache_regexes`]).
+    /// compiled patterns ([`rewrite_for_interpreter`]).
     cached: cel::IdedExpr,
     /// That tree with each `variables.NAME` read on its own, and the names
     /// ([`read_variables_alone`]); `None` when `variables` appears otherwise.
@@ -467,7 +616,7 @@ impl Templates {
         }
         let p = self.parsed(key).map(|tree| {
             let mut cached = (*tree).clone();
-            cache_regexes(&mut cached);
+            rewrite_for_interpreter(&mut cached);
             let dotted = read_variables_alone(cached.clone());
             Arc::new(Processed { cached, dotted })
         });
@@ -477,7 +626,7 @@ impl Templates {
 
     /// The fast path's tree of `text`: [`Templates::compile`]'s with its
     /// `matches` calls through the cache of compiled patterns
-    /// ([`cache_regexes`]), copied from its template's tree rewritten once
+    /// ([`rewrite_for_interpreter`]), copied from its template's tree rewritten once
     /// (`tests/cel_templates.rs` holds it equal to the text parsed and
     /// rewritten).
     pub fn compile_cached(&mut self, text: &str) -> Result<cel::IdedExpr, String> {
@@ -490,7 +639,7 @@ impl Templates {
             }
         }
         let mut tree = self.compile(text)?;
-        cache_regexes(&mut tree);
+        rewrite_for_interpreter(&mut tree);
         Ok(tree)
     }
 
@@ -685,6 +834,23 @@ pub fn resource_of(api_version: &str, kind: &str) -> Option<(String, String)> {
     let group = api_version.rsplit_once('/').map_or("", |(g, _)| g).to_string();
     let (_, plural) = khc_rules::facts::judged_resource(kind)?;
     Some((group, plural.to_string()))
+}
+
+/// A validation message without its tag: the text before the last
+/// ` [khc rule `, or the whole message (`rsplit_once`'s answer, found from
+/// the `[`s at the end without building a string searcher for each finding:
+/// `tests::untagged_is_rsplit_once`).
+fn untagged(message: &str) -> &str {
+    const TAG: &str = " [khc rule ";
+    let b = message.as_bytes();
+    let mut end = b.len();
+    while let Some(i) = b[..end].iter().rposition(|&c| c == b'[') {
+        if i >= 1 && message[i - 1..].starts_with(TAG) {
+            return &message[..i - 1];
+        }
+        end = i;
+    }
+    message
 }
 
 /// The khc rule and its `FILE:LINE` named by a validation message's tag
@@ -1039,7 +1205,7 @@ pub fn json_stable(v: &cel::Value) -> bool {
 /// interpreter binds it: the result itself when [`json_stable_val`] (not
 /// converted to a `cel::Value` and back), else through `cel::Value` as
 /// before; `None` when it fails to evaluate or has no JSON form.
-fn bound_value(tree: &cel::IdedExpr, ctx: &cel::Context<'static, 'static>) -> Option<Box<dyn cel::common::value::Val>> {
+fn bound_value<'v>(tree: &cel::IdedExpr, ctx: &cel::Context<'_, 'v>) -> Option<Box<dyn cel::common::value::Val + 'v>> {
     let v = cel::Value::resolve_val(tree, ctx).ok()?;
     if json_stable_val(v.as_ref()) {
         return Some(v.into_owned());
@@ -1100,11 +1266,79 @@ pub fn val_of_json(v: &Value) -> Box<dyn cel::common::value::Val> {
     }
 }
 
+/// [`val_of_json`] borrowing `v`'s strings (keys and values) instead of
+/// copying them: the crate's cheapest form of a bound value (a borrowed
+/// string is copied as a reference, when the interpreter copies a container
+/// into a comprehension's variable or a policy variable's value); equal to
+/// [`val_of_json`]'s value for value and type for type
+/// (`tests::json_binds_as_the_crate_binds`).
+fn val_borrowing<'v>(v: &'v Value) -> Box<dyn cel::common::value::Val + 'v> {
+    use cel::common::types::{CelBool, CelDouble, CelInt, CelList, CelMap, CelMapKey, CelNull, CelString, CelUInt};
+    match v {
+        Value::Null => Box::new(CelNull),
+        Value::Bool(b) => Box::new(CelBool::from(*b)),
+        Value::Number(n) => match (n.as_u64(), n.as_i64()) {
+            (Some(u), _) => Box::new(CelUInt::from(u)),
+            (None, Some(i)) => Box::new(CelInt::from(i)),
+            (None, None) => Box::new(CelDouble::from(n.as_f64().unwrap_or(f64::NAN))),
+        },
+        Value::String(s) => Box::new(CelString::from(s.as_str())),
+        Value::Array(items) => Box::new(CelList::from(items.iter().map(val_borrowing).collect::<Vec<_>>())),
+        Value::Object(map) => {
+            let map: std::collections::HashMap<CelMapKey<'v>, Box<dyn cel::common::value::Val + 'v>> =
+                map.iter().map(|(k, v)| (CelMapKey::from(k.as_str()), val_borrowing(v))).collect();
+            Box::new(CelMap::from(map))
+        }
+    }
+}
+
+/// The request of a CREATE of `object` by a user who is neither the applier
+/// nor a controller, as CEL sees it ([`val_borrowing`] of
+/// [`create_request_json`], built without the JSON: `tests::create_request_is_its_json`).
+fn create_request(object: &Value) -> Box<dyn cel::common::value::Val + '_> {
+    use cel::common::types::{CelList, CelMap, CelMapKey, CelString};
+    type Boxed<'v> = Box<dyn cel::common::value::Val + 'v>;
+    fn text(t: &str) -> Boxed<'_> {
+        Box::new(CelString::from(t))
+    }
+    fn map<'v>(entries: Vec<(&'v str, Boxed<'v>)>) -> Boxed<'v> {
+        Box::new(CelMap::from(entries.into_iter().map(|(k, v)| (CelMapKey::from(k), v)).collect::<std::collections::HashMap<_, _>>()))
+    }
+    let mut entries = vec![
+        ("operation", text("CREATE")),
+        ("kind", map(vec![("kind", text(object["kind"].as_str().unwrap_or("")))])),
+        ("userInfo", map(vec![("username", text("khc-eval")), ("groups", Box::new(CelList::from(vec![text("system:authenticated")])))])),
+    ];
+    for key in ["namespace", "name"] {
+        if let Some(v) = object["metadata"][key].as_str() {
+            entries.push((key, text(v)));
+        }
+    }
+    map(entries)
+}
+
+/// The JSON form of [`create_request`] (its oracle).
+#[cfg(test)]
+pub(crate) fn create_request_json(object: &Value) -> Value {
+    let mut request = serde_json::json!({
+        "operation": "CREATE",
+        "kind": { "kind": object["kind"].as_str().unwrap_or("") },
+        "userInfo": { "username": "khc-eval", "groups": ["system:authenticated"] },
+    });
+    for key in ["namespace", "name"] {
+        if let Some(v) = object["metadata"][key].as_str() {
+            request[key] = Value::from(v);
+        }
+    }
+    request
+}
+
 /// An object (and its request) converted to CEL once, for every policy that
 /// judges it ([`Policy::evaluate_judged`]: `khc eval` asks the cluster's
 /// policy and the tenant's of one object).
-pub struct Judged {
-    ctx: cel::Context<'static, 'static>,
+pub struct Judged<'v> {
+    /// The context, its values borrowing the object's strings for `'v`.
+    ctx: cel::Context<'v, 'v>,
     /// The variables bound in `ctx` (their programs, in order, and whether
     /// each on its own, [`Policy::bind_each`]), when a policy bound them
     /// without a match condition.
@@ -1113,38 +1347,56 @@ pub struct Judged {
     /// program's address (the program held, so the address stays its): CEL is
     /// pure, so a rule the cluster's policy and the tenant's both state
     /// (`no-privileged` in `host-isolation` and `restricted`) is evaluated once.
-    results: std::collections::HashMap<usize, (Program, Result<cel::Value, String>)>,
+    results: std::collections::HashMap<usize, (Program, Result<cel::Value, String>), std::hash::BuildHasherDefault<AddressHasher>>,
 }
 
-impl Judged {
+/// Hashes a program's address ([`Judged`]'s results) as it is: addresses
+/// are distinct, and SipHash cost more than the lookup.
+#[derive(Default)]
+struct AddressHasher(u64);
+
+impl std::hash::Hasher for AddressHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 << 8 | u64::from(*b)).rotate_left(5);
+        }
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        // Allocations are aligned: the low bits carry little; hashbrown
+        // takes the top seven bits for its tags, the low ones for the slot.
+        self.0 = (n as u64 >> 4).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+impl<'v> Judged<'v> {
     /// A CREATE of `object` by a user who is neither the applier nor a
     /// controller (see [`Policy::evaluate`]).
-    pub fn create(object: &Value) -> Judged {
-        let mut request = serde_json::json!({
-            "operation": "CREATE",
-            "kind": { "kind": object["kind"].as_str().unwrap_or("") },
-            "userInfo": { "username": "khc-eval", "groups": ["system:authenticated"] },
-        });
-        for key in ["namespace", "name"] {
-            if let Some(v) = object["metadata"][key].as_str() {
-                request[key] = Value::from(v);
-            }
-        }
-        Judged::new(&request, object, &Value::Null)
+    pub fn create(object: &'v Value) -> Judged<'v> {
+        Judged::with_request(create_request(object), object, &Value::Null)
     }
 
     /// The request as CEL sees it, with `object` and `old_object` (see
     /// [`Policy::evaluate_request`]).
-    pub fn new(request: &Value, object: &Value, old_object: &Value) -> Judged {
+    pub fn new(request: &'v Value, object: &'v Value, old_object: &'v Value) -> Judged<'v> {
+        Judged::with_request(val_borrowing(request), object, old_object)
+    }
+
+    /// [`Judged::new`] of a request already converted.
+    fn with_request(request: Box<dyn cel::common::value::Val + 'v>, object: &'v Value, old_object: &'v Value) -> Judged<'v> {
         let mut ctx = cel::Context::with_env(env());
         // The name is no overload of the environment's: binding it cannot fail.
         let _ = ctx.add_function(MATCHES_CACHED, Box::new(matches_cached) as ContextFn);
         // Every JSON value converts (as `cel::to_value` converts it, bound
         // as `add_variable_from_value` binds it): no conversion error.
-        ctx.add_variable_as_val("object", val_of_json(object));
-        ctx.add_variable_as_val("oldObject", val_of_json(old_object));
-        ctx.add_variable_as_val("request", val_of_json(request));
-        Judged { ctx, bound: None, results: std::collections::HashMap::with_capacity(64) }
+        ctx.add_variable_as_val("object", val_borrowing(object));
+        ctx.add_variable_as_val("oldObject", val_borrowing(old_object));
+        ctx.add_variable_as_val("request", request);
+        Judged { ctx, bound: None, results: std::collections::HashMap::with_capacity_and_hasher(64, Default::default()) }
     }
 }
 
@@ -1157,7 +1409,7 @@ impl Policy {
     }
 
     /// [`Policy::evaluate`] of an object converted once ([`Judged::create`]).
-    pub fn evaluate_judged(&self, judged: &mut Judged, actions: &[String]) -> Vec<Violation> {
+    pub fn evaluate_judged(&self, judged: &mut Judged<'_>, actions: &[String]) -> Vec<Violation> {
         self.judge(judged, actions, false).unwrap_or_default()
     }
 
@@ -1171,7 +1423,7 @@ impl Policy {
         self.judge(&mut Judged::new(request, object, old_object), actions, true)
     }
 
-    fn judge(&self, judged: &mut Judged, actions: &[String], conditions: bool) -> Option<Vec<Violation>> {
+    fn judge(&self, judged: &mut Judged<'_>, actions: &[String], conditions: bool) -> Option<Vec<Violation>> {
         let Judged { ctx, bound, results } = judged;
         if conditions {
             for c in &self.match_conditions {
@@ -1251,7 +1503,7 @@ impl Policy {
                     policy: self.name.clone(),
                     rule: c.rule.clone(),
                     rule_source: c.rule_source.clone(),
-                    message: c.message.rsplit_once(" [khc rule ").map_or(c.message.as_str(), |(m, _)| m).to_string(),
+                    message: untagged(&c.message).to_string(),
                     actions: actions.to_vec(),
                     error,
                 });
@@ -1280,7 +1532,7 @@ impl Policy {
     /// Binds each variable on its own (`VARIABLE + NAME`), in order, each
     /// value converted once; false when one fails to evaluate (the
     /// `variables` map, where it is left out, answers then).
-    fn bind_each(&self, ctx: &mut cel::Context<'static, 'static>) -> bool {
+    fn bind_each<'v>(&self, ctx: &mut cel::Context<'v, 'v>) -> bool {
         for (name, p) in &self.variables {
             let Some(d) = dotted(p) else { return false };
             let Some(v) = bound_value(&d.tree, ctx) else { return false };
@@ -1499,7 +1751,126 @@ mod tests {
             let crates: Box<dyn cel::common::value::Val> = cel::to_value(v).expect("JSON converts").try_into().expect("binds");
             let crates = cel::Value::try_from(crates.as_ref()).expect("reads back");
             assert!(same(&ours, &crates), "{v}: {ours:?} vs {crates:?}");
+            let borrowed = super::val_borrowing(v);
+            let borrowed = cel::Value::try_from(borrowed.as_ref()).expect("reads back");
+            assert!(same(&borrowed, &crates), "{v} borrowed: {borrowed:?} vs {crates:?}");
         }
+    }
+
+    /// The request [`super::Judged::create`] binds, built directly, is its
+    /// JSON form converted: with and without a kind, a namespace, a name
+    /// (strings only), and metadata.
+    #[test]
+    fn create_request_is_its_json() {
+        for object in [
+            serde_json::json!({"kind": "Deployment", "metadata": {"name": "app", "namespace": "t0"}}),
+            serde_json::json!({"kind": "Pod", "metadata": {"name": "p"}}),
+            serde_json::json!({"kind": 3, "metadata": {"namespace": 7, "name": null}}),
+            serde_json::json!({"metadata": "x"}),
+            serde_json::json!(null),
+        ] {
+            let direct = super::create_request(&object);
+            let direct = cel::Value::try_from(direct.as_ref()).expect("reads back");
+            let json = super::val_of_json(&super::create_request_json(&object));
+            let json = cel::Value::try_from(json.as_ref()).expect("reads back");
+            assert!(same(&direct, &json), "{object}: {direct:?} vs {json:?}");
+        }
+    }
+
+    /// [`super::untagged`] answers as `rsplit_once(" [khc rule ")` did.
+    #[test]
+    fn untagged_is_rsplit_once() {
+        for m in [
+            "a [khc rule x at y]",
+            "no tag",
+            "[khc rule x]",
+            " [khc rule x]",
+            "a [khc rule b] c [khc rule d at e]",
+            "x [[khc rule y]",
+            "x [ [khc rule y]",
+            "a  [khc rule ",
+            " [khc rule",
+            "",
+            "[",
+            "é [khc rule ü] [",
+            "q [khc rule r] [khc rul s]",
+        ] {
+            assert_eq!(super::untagged(m), m.rsplit_once(" [khc rule ").map_or(m, |(a, _)| a), "{m:?}");
+        }
+    }
+
+    /// The fast path's rewrites of a program ([`super::tree_of`]: `!X` as a
+    /// conditional, [`super::negations_as_conditions`]; selection chains
+    /// from values, [`super::selections_from_values`]) give the value or
+    /// the error the program as written gives, on objects with the fields
+    /// present, missing, null, of other types; and they do rewrite (the
+    /// trees differ where they apply).
+    #[test]
+    fn rewrites_answer_as_written() {
+        let expressions = [
+            "!has(object.spec.x)",
+            "!has(object.spec.template)",
+            "!(object.kind == 'Pod')",
+            "!object.spec.flag",
+            "!1",
+            "!(1 < 'a')",
+            "![1].all(x, x > 0)",
+            "![1, 'a'].all(x, x > 0)",
+            "![].exists(x, x)",
+            "![1, 2].exists_one(x, x > 1)",
+            "!(true ? has(object.a) : object.kind == 'x')",
+            "!(has(object.a) ? 1 : true)",
+            "!!has(object.spec)",
+            "!('a' in object.spec)",
+            "!(object.spec.n >= 2 || object.spec.n < 0)",
+            "object.spec.template.spec.containers[0].image",
+            "object.spec.missing.x",
+            "object.kind.x",
+            "has(object.kind.x)",
+            "object.metadata.labels.app",
+            "has(object.metadata.labels.app)",
+            "has(object.spec.template.spec)",
+            "object.spec.list.all(c, has(c.name) && c.name.startsWith('a'))",
+            "object.spec.list.map(c, c.name)",
+            "object.spec.list.filter(c, !has(c.ports)).size()",
+            "object.spec.list.exists(c, has(c.ports) && c.ports.exists(p, p.hostPort == 0))",
+            "object.spec.list.all(object, has(object.name))",
+            "object.spec.list.all(c, c.ports.all(p, p.hostPort > 0))",
+            "object.spec.list[0].name",
+            "int.x",
+            "undeclared.x",
+            "has(undeclared.x)",
+            "request.userInfo.username",
+            "request.userInfo.groups[0]",
+            "oldObject.x",
+            "has(oldObject.x)",
+            "[{'a': {'b': 1}}].all(m, m.a.b == 1)",
+            "{'a': {'b': 2}}.a.b",
+            "[object.spec].all(s, !has(s.flag) || s.flag)",
+            "object.spec.n.x",
+            "object.spec.list.x",
+        ];
+        let objects = [
+            serde_json::json!({"kind": "Deployment", "metadata": {"name": "a", "namespace": "n", "labels": {"app": "x"}},
+                "spec": {"flag": true, "n": 3, "template": {"spec": {"containers": [{"name": "c", "image": "r/c:1"}]}},
+                    "list": [{"name": "a", "ports": [{"hostPort": 0}]}, {"name": "b"}]}}),
+            serde_json::json!({"kind": "Pod", "metadata": {"labels": null}, "spec": {"flag": "yes", "n": -1, "template": null, "list": []}}),
+            serde_json::json!({"kind": "Service", "spec": {"list": [1, "x", null]}}),
+            serde_json::json!({"kind": "Pod", "metadata": {"name": "b", "labels": {"app": 3}}, "spec": {"list": [{"ports": [{"hostPort": 1}]}]}}),
+        ];
+        let (mut fast, mut written) = (super::Programs::default(), super::Programs::as_written());
+        let mut rewritten = 0;
+        for text in expressions {
+            let (f, w) = (super::compile(&mut fast, text), super::compile(&mut written, text));
+            let (ft, wt) = (super::program(&f).as_ref().expect("compiles"), super::program(&w).as_ref().expect("compiles"));
+            rewritten += usize::from(ft.expr != wt.expr);
+            for object in &objects {
+                let judged = super::Judged::create(object);
+                let answer = |t: &cel::IdedExpr| cel::Value::resolve(t, &judged.ctx).map_err(|e| format!("{e}"));
+                assert_eq!(answer(ft), answer(wt), "{text} on {object}");
+            }
+        }
+        assert!(rewritten >= 30, "only {rewritten} programs rewritten");
     }
 
     /// [`super::json_stable_val`] answers as [`super::json_stable`] of the

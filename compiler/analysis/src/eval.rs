@@ -382,11 +382,19 @@ fn evaluate_one(ws: &Workspace, m: &Manifest, index: usize, all: &[Manifest], op
                 } else {
                     Severity::Info
                 };
+                // The violation is this loop's own: its strings are moved
+                // into the finding, the message extended in place.
                 let message = match &x.error {
                     Some(e) => format!("{} (policy {}; evaluation failed: {e})", x.message, x.policy),
-                    None => format!("{} (policy {})", x.message, x.policy),
+                    None => {
+                        let mut m = x.message;
+                        for part in [" (policy ", x.policy.as_str(), ")"] {
+                            m.push_str(part);
+                        }
+                        m
+                    }
                 };
-                push(severity, "admission", x.rule.clone(), x.rule_source.clone(), message);
+                push(severity, "admission", x.rule, x.rule_source, message);
             }
         }
     }
