@@ -176,8 +176,9 @@ pub fn read_variables_alone(mut tree: cel::IdedExpr) -> Option<(cel::IdedExpr, V
     if !rename_variables(&mut tree, &mut names) {
         return None;
     }
-    // The renamed variables are values too ([`selections_from_values`]).
-    selections_from_values(&mut tree, &mut Vec::new());
+    // The renamed variables are values too ([`from_value`]); the other
+    // rewrites find nothing new to do.
+    fast_rewrites(&mut tree, &mut Vec::new());
     Some((tree, names))
 }
 
@@ -344,29 +345,6 @@ fn negation_as_condition(e: &mut cel::IdedExpr) {
             let literal = |b: bool| cel::IdedExpr { id, expr: Expr::Literal(LiteralValue::Boolean(b.into())) };
             e.expr = Expr::Call(CallExpr { func_name: op::CONDITIONAL.to_string(), target: None, args: vec![operand, literal(false), literal(true)] });
         }
-    }
-}
-
-/// Rewrites the identifier at the root of each field selection chain
-/// ([`from_value`]) of `e`; `scope` holds the comprehension variables
-/// around `e`.
-fn selections_from_values(e: &mut cel::IdedExpr, scope: &mut Vec<String>) {
-    use cel::common::ast::Expr;
-    if matches!(e.expr, Expr::Select(_)) && from_value(e, scope) {
-        return;
-    }
-    match &mut e.expr {
-        Expr::Comprehension(c) => {
-            selections_from_values(&mut c.iter_range, scope);
-            selections_from_values(&mut c.accu_init, scope);
-            let depth = scope.len();
-            scope.extend([c.accu_var.clone(), c.iter_var.clone()].into_iter().chain(c.iter_var2.clone()));
-            for x in [&mut c.loop_cond, &mut c.loop_step, &mut c.result] {
-                selections_from_values(x, scope);
-            }
-            scope.truncate(depth);
-        }
-        _ => each_child_mut(e, &mut |x| selections_from_values(x, scope)),
     }
 }
 
@@ -1800,8 +1778,8 @@ mod tests {
     }
 
     /// The fast path's rewrites of a program ([`super::tree_of`]: `!X` as a
-    /// conditional, [`super::negations_as_conditions`]; selection chains
-    /// from values, [`super::selections_from_values`]) give the value or
+    /// conditional, [`super::negation_as_condition`]; selection chains
+    /// from values, [`super::from_value`]) give the value or
     /// the error the program as written gives, on objects with the fields
     /// present, missing, null, of other types; and they do rewrite (the
     /// trees differ where they apply).
