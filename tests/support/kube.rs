@@ -149,11 +149,16 @@ pub struct Cluster {
 
 /// A free loopback port below Linux's ephemeral range (32768–60999), so that no
 /// outgoing connection (kubectl, the API server's to etcd) can take it before the
-/// server binds it; never the same one twice in a process.
+/// server binds it; never the same one twice in a process (the walk's start is
+/// drawn once per process: drawn at each call, a port handed out but not yet
+/// bound — the API server's, picked before etcd starts — could be handed out
+/// again, and etcd took it).
 fn free_port() -> u16 {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
-    let start =
-        (std::process::id() as usize * 7919 + std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos() as usize) % 10_000;
+    static START: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    let start = *START.get_or_init(|| {
+        (std::process::id() as usize * 7919 + std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos() as usize) % 10_000
+    });
     loop {
         let port = 20_000 + (start + NEXT.fetch_add(1, Ordering::SeqCst) * 37) % 12_000;
         if TcpListener::bind(("127.0.0.1", port as u16)).is_ok() {
