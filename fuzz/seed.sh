@@ -2,8 +2,9 @@
 # Seeds the fuzz corpora (fuzz/corpus/{parser,pipeline}/) from the repository:
 # every *.khc (examples/, stdlib/, tests/), the examples of SPEC.md and
 # README.md (fenced blocks that start with a statement), and every rule
-# fixture's source in a tenant's `admission` block. Idempotent; run from
-# anywhere.
+# fixture's source in a tenant's `admission` block; and fuzz/corpus/manifest/
+# from every *.yaml and *.yml of examples/ and tests/ (at most 64 KiB each).
+# Idempotent; run from anywhere.
 set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
 for target in parser pipeline; do
@@ -23,4 +24,9 @@ for target in parser pipeline; do
     printf 'cluster c {\n  kubernetes 1.37\n}\ntenant t {\n  admission {\n    %s\n  }\n}\n' "$src" > "$dir/rule-$(printf '%s' "$src" | sha1sum | cut -c1-16)"
   done
 done
-echo "seeded: $(ls "$root/fuzz/corpus/parser" | wc -l) inputs per target"
+dir="$root/fuzz/corpus/manifest"
+mkdir -p "$dir"
+find "$root/examples" "$root/tests" \( -name '*.yaml' -o -name '*.yml' \) -type f -size -64k | while read -r f; do
+  cp "$f" "$dir/file-$(printf '%s' "$f" | sha1sum | cut -c1-16)"
+done
+echo "seeded: $(ls "$root/fuzz/corpus/parser" | wc -l) inputs for parser and pipeline, $(ls "$dir" | wc -l) for manifest"
