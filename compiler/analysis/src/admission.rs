@@ -721,14 +721,15 @@ impl Programs {
     /// tagged check made once per origin and shared, not once per tenant);
     /// `None` when the rule has no pod validation.
     pub fn rule_check(&mut self, kind: &khc_rules::RuleKind, minor: u32, origin: &Origin) -> Option<Arc<Check>> {
-        if self.by_rule.get(&minor).is_none_or(|rules| !rules.contains_key(kind)) {
-            // Built here, not through the rules' own per-thread cache: this
-            // one keeps it (a tenant's own rule is asked for once).
-            let program = kind.pod_validation_uncached(minor).map(|(expression, message)| (compile(self, &expression), message));
-            let entry = RuleEntry { program, shared: false, tagged: std::collections::HashMap::new() };
-            self.by_rule.entry(minor).or_default().insert(kind.clone(), entry);
-        } else if let Some(entry) = self.by_rule.get_mut(&minor).and_then(|rules| rules.get_mut(kind)) {
-            entry.shared = true;
+        match self.by_rule.get_mut(&minor).and_then(|rules| rules.get_mut(kind)) {
+            Some(entry) => entry.shared = true,
+            None => {
+                // Built here, not through the rules' own per-thread cache: this
+                // one keeps it (a tenant's own rule is asked for once).
+                let program = kind.pod_validation_uncached(minor).map(|(expression, message)| (compile(self, &expression), message));
+                let entry = RuleEntry { program, shared: false, tagged: std::collections::HashMap::new() };
+                self.by_rule.entry(minor).or_default().insert(kind.clone(), entry);
+            }
         }
         let entry = self.by_rule.get_mut(&minor)?.get_mut(kind)?;
         let (program, message) = entry.program.as_ref()?;
